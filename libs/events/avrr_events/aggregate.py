@@ -1,0 +1,105 @@
+"""Aggregates and the repository that loads and saves them as event streams.
+
+An aggregate's state changes only by applying events (``when``); a decision
+checks the state and ``record``s new events. Saving appends the recorded
+events at the version the aggregate was loaded at, so a concurrent decision on
+the same aggregate fails with ConcurrencyError instead of overwriting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar, Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from avrr_events.consumer import Cause
+from avrr_events.envelope import Envelope
+from avrr_events.registry import DomainEvent, EventRegistry, dataschema_uri
+from avrr_events.store import EventStore
+
+
+class Aggregate:
+    """Base of every aggregate: id, version, the events recorded since load."""
+
+    stream_type: ClassVar[str]
+
+    def __init__(self, aggregate_id: str) -> None:
+        self.id = aggregate_id
+        self.version = 0
+        self.pending: list[DomainEvent] = []
+
+    @property
+    def stream_id(self) -> str:
+        return f"{self.stream_type}-{self.id}"
+
+    @property
+    def subject(self) -> str:
+        """The case id the events are keyed by (override when the aggregate id is not it)."""
+        return self.id
+
+    @property
+    def exists(self) -> bool:
+        return self.version > 0 or bool(self.pending)
+
+    def when(self, event: DomainEvent) -> None:
+        """Fold one event into the state (no checks: events are facts)."""
+        raise NotImplementedError
+
+    def record(self, event: DomainEvent) -> None:
+        self.when(event)
+        self.pending.append(event)
+
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class Repository(Generic[A]):
+    """Loads aggregates of one type from the event store and appends their new events."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        registry: EventRegistry,
+        factory: Callable[[str], A],
+        *,
+        source: str,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.factory = factory
+        self.source = source
+
+    async def load(self, aggregate_id: str, *, conn: AsyncConnection | None = None) -> A:
+        """The aggregate at its latest version (version 0 when it has no events yet)."""
+        aggregate = self.factory(aggregate_id)
+        for recorded in await self.store.load(aggregate.stream_id, conn=conn):
+            aggregate.when(self.registry.decode(recorded.envelope))
+            aggregate.version = recorded.version
+        return aggregate
+
+    def envelope(self, aggregate: Aggregate, event: DomainEvent, cause: Cause) -> Envelope:
+        return Envelope(
+            source=self.source,
+            type=event.event_type,
+            subject=aggregate.subject,
+            dataschema=dataschema_uri(event.event_type, event.event_version),
+            dataversion=event.event_version,
+            correlationid=cause.correlation_id,
+            causationid=cause.causation_id,
+            traceparent=cause.traceparent,
+            data=event.model_dump(mode="json"),
+        )
+
+    async def save(
+        self, aggregate: A, cause: Cause, *, conn: AsyncConnection | None = None
+    ) -> list[Envelope]:
+        """Append the recorded events; raise ConcurrencyError if the stream moved on."""
+        if not aggregate.pending:
+            return []
+        envelopes = [self.envelope(aggregate, e, cause) for e in aggregate.pending]
+        aggregate.version = await self.store.append(
+            aggregate.stream_id, aggregate.version, envelopes, conn=conn
+        )
+        aggregate.pending = []
+        return envelopes

@@ -1,0 +1,54 @@
+"""What the platform needs from a message bus, whichever bus it is.
+
+Two adapters implement these protocols: ``kafka.py`` (the real stack) and
+``inprocess.py`` (the embedded default and fast unit tests). The outbox relay,
+the consumer loop and dead-lettering are written once against them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Message:
+    """One record on a topic: key, value and headers as bytes, plus where it was read from."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+    partition: int = -1
+    offset: int = -1
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def header(self, name: str) -> str | None:
+        """The first header of that name, decoded, or None."""
+        for key, value in self.headers:
+            if key == name:
+                return value.decode(errors="replace")
+        return None
+
+
+class Publisher(Protocol):
+    """Sends records; ``publish`` returns only when every record is acknowledged."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def publish(self, messages: Sequence[Message]) -> None: ...
+
+
+class MessageSource(Protocol):
+    """A consumer-group subscription: fetch records, commit after they are handled."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def fetch(self, timeout_ms: int, max_records: int) -> list[Message]: ...
+
+    async def commit(self, messages: Sequence[Message]) -> None: ...

@@ -1,0 +1,279 @@
+"""The idempotent consumer loop: inbox, reactions and projections in one transaction.
+
+For each batch of records: decode and validate every envelope (a record that
+cannot be decoded is dead-lettered with its reason, never half-applied), then
+in ONE transaction insert the inbox rows (the event ids already seen are
+skipped) and apply the reactions and projections of the new ones; commit; only
+then commit the offsets. Redelivery therefore never doubles an effect. If the
+batch transaction fails, the batch is retried one record at a time, each with
+bounded retries, and a record that keeps failing goes to the dead-letter topic
+with the error and its original headers while the consumer moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from avrr_events import tables
+from avrr_events.bus import Message, MessageSource, Publisher
+from avrr_events.database import Database
+from avrr_events.envelope import Envelope, EnvelopeError
+from avrr_events.projections import Projection, save_checkpoint
+from avrr_events.registry import DomainEvent, EventDecodeError, EventRegistry
+from avrr_events.store import EventStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Why new events are written: the correlation of the whole case flow and the direct cause."""
+
+    correlation_id: str
+    causation_id: str | None = None
+    traceparent: str | None = None
+
+    @classmethod
+    def of(cls, envelope: Envelope) -> Cause:
+        """The cause of events written in reaction to ``envelope``."""
+        return cls(envelope.correlationid, envelope.id, envelope.traceparent)
+
+
+@dataclass
+class HandlerContext:
+    """What a reaction gets besides the event: the open transaction and the store to append to."""
+
+    conn: AsyncConnection
+    envelope: Envelope
+    store: EventStore | None
+
+    @property
+    def cause(self) -> Cause:
+        return Cause.of(self.envelope)
+
+
+Reaction = Callable[[HandlerContext, Any], Awaitable[None]]
+
+
+class DeadLetter(Exception):
+    """Raised by a reaction for an event it must never apply (no retry): dead-letter it now."""
+
+
+@dataclass
+class ConsumerStats:
+    applied: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Item:
+    message: Message
+    envelope: Envelope
+    event: DomainEvent
+
+
+def dead_letter_topic(group: str) -> str:
+    return f"avrr.dlq.{group}"
+
+
+class EventConsumer:
+    """One consumer group of one service."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        source: MessageSource,
+        registry: EventRegistry,
+        group: str,
+        dead_letters: Publisher,
+        reactions: Mapping[str, Sequence[Reaction]] | None = None,
+        projections: Sequence[Projection] = (),
+        store: EventStore | None = None,
+        max_attempts: int = 5,
+        retry_backoff: float = 0.05,
+        batch_size: int = 500,
+        poll_timeout_ms: int = 500,
+    ) -> None:
+        self.db = db
+        self.source = source
+        self.registry = registry
+        self.group = group
+        self.dead_letters = dead_letters
+        self.reactions = {k: list(v) for k, v in (reactions or {}).items()}
+        self.projections = list(projections)
+        self.store = store
+        self.max_attempts = max_attempts
+        self.retry_backoff = retry_backoff
+        self.batch_size = batch_size
+        self.poll_timeout_ms = poll_timeout_ms
+        self.dead_letter_topic = dead_letter_topic(group)
+        self.stats = ConsumerStats()
+        self._relevant = set(self.reactions)
+        for p in self.projections:
+            self._relevant |= p.event_types
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        """Consume until ``stop``."""
+        await self.source.start()
+        try:
+            while not self._stopping.is_set():
+                batch = await self.source.fetch(self.poll_timeout_ms, self.batch_size)
+                if batch:
+                    await self.process(batch)
+        finally:
+            await self.source.stop()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def process(self, batch: Sequence[Message]) -> None:
+        """Handle a batch of records, dead-letter what cannot be handled, then commit offsets."""
+        items: list[_Item] = []
+        dead: list[Message] = []
+        for message in batch:
+            try:
+                envelope = Envelope.from_message(message)
+                if envelope.type not in self._relevant:
+                    continue
+                items.append(_Item(message, envelope, self.registry.decode(envelope)))
+            except EnvelopeError as exc:
+                dead.append(self._dead_letter(message, "undecodable", str(exc)))
+            except EventDecodeError as exc:
+                dead.append(self._dead_letter(message, exc.reason, str(exc)))
+        if items:
+            try:
+                await self._apply_in_one_transaction(items)
+            except Exception as exc:  # one bad record spoils the batch: go one by one
+                log.info("batch of %d failed (%s); retrying record by record", len(items), exc)
+                for item in items:
+                    failure = await self._apply_with_retries(item)
+                    if failure is not None:
+                        dead.append(failure)
+        if dead:
+            await self.dead_letters.publish(dead)
+            self.stats.dead_lettered += len(dead)
+        await self.source.commit(batch)
+        if items:
+            self.db.appended()
+
+    async def _apply_in_one_transaction(self, items: Sequence[_Item]) -> None:
+        async with self.db.transaction() as conn:
+            fresh = await self._record_in_inbox(conn, items)
+            await self._apply(conn, fresh)
+
+    async def _apply_with_retries(self, item: _Item) -> Message | None:
+        """Apply one record with bounded retries; return its dead letter if it never succeeds."""
+        error = ""
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                async with self.db.transaction() as conn:
+                    fresh = await self._record_in_inbox(conn, [item])
+                    await self._apply(conn, fresh)
+                return None
+            except DeadLetter as exc:
+                return self._dead_letter(item.message, "rejected", str(exc), attempt)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning(
+                    "handling %s %s failed (attempt %d/%d): %s",
+                    item.envelope.type,
+                    item.envelope.id,
+                    attempt,
+                    self.max_attempts,
+                    error,
+                )
+                if attempt < self.max_attempts:
+                    self.stats.retries += 1
+                    await asyncio.sleep(self.retry_backoff * 2 ** (attempt - 1))
+        return self._dead_letter(item.message, "handler_failed", error, self.max_attempts)
+
+    async def _record_in_inbox(self, conn: AsyncConnection, items: Sequence[_Item]) -> list[_Item]:
+        """Insert inbox rows; return the items not seen before (first copy of each, in order)."""
+        unique: dict[str, _Item] = {}
+        for item in items:
+            unique.setdefault(item.envelope.id, item)
+        insert = postgresql.insert if self.db.is_postgres else sqlite.insert
+        stmt = (
+            insert(tables.inbox)
+            .values(
+                [
+                    {
+                        "consumer": self.group,
+                        "event_id": i.envelope.id,
+                        "type": i.envelope.type,
+                        "subject": i.envelope.subject,
+                        "envelope": i.envelope.model_dump(mode="json"),
+                        "topic": i.message.topic,
+                        "partition": i.message.partition,
+                        "offset": i.message.offset,
+                    }
+                    for i in unique.values()
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+            .returning(tables.inbox.c.event_id, tables.inbox.c.id)
+        )
+        inserted = {row.event_id: row.id for row in await conn.execute(stmt)}
+        self.stats.duplicates += len(items) - len(inserted)
+        if inserted and self.projections:
+            last = max(inserted.values())
+            for p in self.projections:
+                await save_checkpoint(conn, p.name, last)
+        return [i for i in unique.values() if i.envelope.id in inserted]
+
+    async def _apply(self, conn: AsyncConnection, items: Sequence[_Item]) -> None:
+        for item in items:
+            for reaction in self.reactions.get(item.envelope.type, ()):
+                await reaction(HandlerContext(conn, item.envelope, self.store), item.event)
+        for projection in self.projections:
+            mine = [
+                (i.event, i.envelope) for i in items if i.envelope.type in projection.event_types
+            ]
+            if mine:
+                await projection.apply_batch(conn, mine)
+        self.stats.applied += len(items)
+
+    def _dead_letter(self, message: Message, reason: str, error: str, attempts: int = 0) -> Message:
+        """The dead-letter record: the original bytes and headers plus why and where from."""
+        self.stats.reasons.append(reason)
+        log.warning(
+            "dead-lettering record %s/%d@%d: %s",
+            message.topic,
+            message.partition,
+            message.offset,
+            reason,
+        )
+        extra = (
+            ("dlq_reason", reason),
+            ("dlq_error", error[:2000]),
+            ("dlq_group", self.group),
+            ("dlq_topic", message.topic),
+            ("dlq_partition", str(message.partition)),
+            ("dlq_offset", str(message.offset)),
+            ("dlq_attempts", str(attempts)),
+        )
+        return Message(
+            topic=self.dead_letter_topic,
+            key=message.key,
+            value=message.value,
+            headers=message.headers + tuple((k, v.encode()) for k, v in extra),
+        )
+
+
+def reactions_table(
+    pairs: Mapping[type[DomainEvent], Sequence[Reaction]],
+) -> dict[str, list[Reaction]]:
+    """Key reactions by event type name, from the event classes a service reacts to."""
+    return {cls.event_type: list(fns) for cls, fns in pairs.items()}

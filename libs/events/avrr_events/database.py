@@ -1,0 +1,99 @@
+"""One service's database: an async SQLAlchemy engine on PostgreSQL or SQLite.
+
+The URL decides the adapter (``postgresql+asyncpg://`` for the real stack,
+``sqlite+aiosqlite://`` for the embedded default); application code never
+asks which one it got.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from avrr_events import tables
+
+
+class Database:
+    """An engine plus the in-process signal "new events are in the outbox"."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+        self.url = make_url(url)
+        self.dialect = self.url.get_backend_name()
+        if self.dialect not in ("postgresql", "sqlite"):
+            raise ValueError(f"unsupported database {self.dialect!r}: use PostgreSQL or SQLite")
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.is_postgres:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if not self.is_postgres:
+            _sqlite_serialised_writes(self.engine)
+        self._append_listeners: list[Callable[[], None]] = []
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A connection inside one transaction, committed when the block ends without error."""
+        async with self.engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection where each statement is its own transaction.
+
+        A command's append is one statement, so running it without BEGIN and
+        COMMIT saves two round trips per command.
+        """
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
+
+    async def create_schema(self, *extra: MetaData) -> None:
+        """Create the shared tables and the given read-model tables if they are missing."""
+        async with self.engine.begin() as conn:
+            for md in (tables.metadata, *extra):
+                await conn.run_sync(md.create_all)
+
+    def on_append(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after events were committed to this database's outbox."""
+        self._append_listeners.append(listener)
+
+    def appended(self) -> None:
+        """Tell in-process listeners (the outbox relay) that the outbox has new rows."""
+        for listener in self._append_listeners:
+            listener()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_serialised_writes(engine: AsyncEngine) -> None:
+    """Make SQLite transactions take the write lock at BEGIN and wait for it.
+
+    pysqlite's deferred transactions fail with "database is locked" when a
+    reader upgrades to a writer while another connection writes; BEGIN
+    IMMEDIATE plus a busy timeout turns that into an orderly queue. WAL lets
+    readers go on while one writer works.
+    """
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")

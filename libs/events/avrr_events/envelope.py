@@ -1,0 +1,124 @@
+"""The one envelope every AVRR event travels in: CloudEvents 1.0, Kafka binary binding.
+
+Why CloudEvents: government systems and partners subscribe to our topics with
+off-the-shelf SDKs; the binary binding keeps the payload as plain JSON in the
+record value and the attributes in ``ce_*`` headers, so a subscriber can route
+on headers without parsing the body. The record key is the case id (the
+CloudEvents ``subject``): Kafka then keeps every case's events in order on one
+partition.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from avrr_events.bus import Message
+
+CE_PREFIX = "ce_"
+CONTENT_TYPE = "application/json"
+
+# Attributes carried as ``ce_<name>`` headers, in the order we write them.
+_HEADER_ATTRIBUTES = (
+    "specversion",
+    "id",
+    "source",
+    "type",
+    "subject",
+    "time",
+    "dataschema",
+    "dataversion",
+    "correlationid",
+    "causationid",
+    "traceparent",
+    "tracestate",
+)
+
+
+class EnvelopeError(ValueError):
+    """A Kafka record that is not a well-formed AVRR CloudEvent."""
+
+
+def new_event_id() -> str:
+    """Event ids are random UUIDs: unique across services without coordination."""
+    return str(uuid.uuid4())
+
+
+class Envelope(BaseModel):
+    """A CloudEvent with the AVRR extensions (correlation, causation, trace, data version).
+
+    ``dataversion`` is the version of the payload schema; ``dataschema`` names
+    the published JSON Schema of exactly that version, so a subscriber can
+    validate what it receives.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(default_factory=new_event_id, min_length=1)
+    source: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    subject: str = Field(min_length=1)
+    time: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    datacontenttype: Literal["application/json"] = "application/json"
+    dataschema: str
+    dataversion: int = Field(ge=1)
+    correlationid: str
+    causationid: str | None = None
+    traceparent: str | None = None
+    tracestate: str | None = None
+    data: dict[str, Any]
+
+    def to_message(self, topic: str) -> Message:
+        """Encode as a Kafka record in CloudEvents binary content mode."""
+        headers: list[tuple[str, bytes]] = [("content-type", CONTENT_TYPE.encode())]
+        for name in _HEADER_ATTRIBUTES:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, datetime):
+                text = value.isoformat().replace("+00:00", "Z")
+            else:
+                text = str(value)
+            headers.append((CE_PREFIX + name, text.encode()))
+        return Message(
+            topic=topic,
+            key=self.subject.encode(),
+            value=json.dumps(self.data, separators=(",", ":"), ensure_ascii=False).encode(),
+            headers=tuple(headers),
+        )
+
+    @classmethod
+    def from_message(cls, message: Message) -> Envelope:
+        """Decode a binary-mode CloudEvent; raise EnvelopeError with the reason if it is not one."""
+        attributes: dict[str, Any] = {}
+        for name, raw in message.headers:
+            if not name.startswith(CE_PREFIX):
+                continue
+            try:
+                attributes[name[len(CE_PREFIX) :]] = raw.decode()
+            except UnicodeDecodeError as exc:
+                raise EnvelopeError(f"header {name} is not UTF-8") from exc
+        if attributes.get("specversion") != "1.0":
+            raise EnvelopeError("not a CloudEvents 1.0 binary-mode record (ce_specversion missing)")
+        try:
+            data = json.loads(message.value)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise EnvelopeError(f"event data is not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise EnvelopeError("event data must be a JSON object")
+        known = {k: v for k, v in attributes.items() if k in cls.model_fields}
+        try:
+            return cls(**known, data=data)
+        except ValidationError as exc:
+            raise EnvelopeError(f"invalid CloudEvent attributes: {_first_error(exc)}") from exc
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    return f"{where}: {err['msg']}"

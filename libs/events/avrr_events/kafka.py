@@ -1,0 +1,179 @@
+"""Kafka adapter (aiokafka): idempotent publisher, consumer-group source, topic creation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import CommitFailedError, TopicAlreadyExistsError
+
+from avrr_events.bus import Message
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """Where the brokers are and how to reach them (SASL/TLS pass through as aiokafka kwargs)."""
+
+    bootstrap_servers: str
+    client_options: tuple[tuple[str, Any], ...] = ()
+
+    def options(self) -> dict[str, Any]:
+        return {"bootstrap_servers": self.bootstrap_servers, **dict(self.client_options)}
+
+
+class KafkaPublisher:
+    """Idempotent producer (acks=all): no duplicates from retries, order kept per partition."""
+
+    def __init__(self, settings: KafkaSettings, *, linger_ms: int = 5) -> None:
+        self.settings = settings
+        self.linger_ms = linger_ms
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        if self._producer is None:
+            producer = AIOKafkaProducer(
+                **self.settings.options(),
+                enable_idempotence=True,
+                acks="all",
+                linger_ms=self.linger_ms,
+                max_batch_size=256 * 1024,
+                request_timeout_ms=15000,
+            )
+            await producer.start()
+            self._producer = producer
+
+    async def stop(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    async def publish(self, messages: Sequence[Message]) -> None:
+        """Send every record, then wait for all acknowledgements (pipelined, not one by one).
+
+        After a failure the producer is replaced: an idempotent producer whose
+        sequence numbers went astray must not be reused.
+        """
+        await self.start()
+        assert self._producer is not None
+        try:
+            futures = [
+                await self._producer.send(
+                    m.topic, value=m.value, key=m.key, headers=list(m.headers)
+                )
+                for m in messages
+            ]
+            await asyncio.gather(*futures)
+        except BaseException:
+            await self._discard()
+            raise
+
+    async def _discard(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await asyncio.wait_for(producer.stop(), timeout=5)
+            except Exception as exc:
+                log.debug("discarding producer: %s", exc)
+
+
+class KafkaSource:
+    """A consumer group on some topics; offsets are committed only by ``commit``."""
+
+    def __init__(self, settings: KafkaSettings, group_id: str, topics: Iterable[str]) -> None:
+        self.settings = settings
+        self.group_id = group_id
+        self.topics = tuple(topics)
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(
+                *self.topics,
+                **self.settings.options(),
+                group_id=self.group_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                isolation_level="read_committed",
+                metadata_max_age_ms=5000,
+            )
+            await consumer.start()
+            self._consumer = consumer
+
+    async def stop(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()
+
+    async def fetch(self, timeout_ms: int, max_records: int) -> list[Message]:
+        assert self._consumer is not None, "start() the source first"
+        batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        out: list[Message] = []
+        for tp, records in batches.items():
+            for r in records:
+                out.append(
+                    Message(
+                        topic=tp.topic,
+                        key=r.key,
+                        value=r.value if r.value is not None else b"",
+                        headers=tuple(r.headers or ()),
+                        partition=tp.partition,
+                        offset=r.offset,
+                    )
+                )
+        return out
+
+    async def commit(self, messages: Sequence[Message]) -> None:
+        """Commit past the highest offset handled per partition."""
+        if not messages or self._consumer is None:
+            return
+        offsets: dict[TopicPartition, int] = {}
+        for m in messages:
+            tp = TopicPartition(m.topic, m.partition)
+            offsets[tp] = max(offsets.get(tp, -1), m.offset + 1)
+        try:
+            await self._consumer.commit(offsets)
+        except CommitFailedError as exc:
+            # Partitions moved to another replica; it will redeliver, the inbox
+            # makes that harmless.
+            log.info("offset commit after rebalance ignored: %s", exc)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic the platform creates at start-up (names, partitions, retention are config)."""
+
+    name: str
+    partitions: int = 6
+    replication_factor: int = 1
+    config: tuple[tuple[str, str], ...] = ()
+
+
+async def ensure_topics(settings: KafkaSettings, specs: Iterable[TopicSpec]) -> None:
+    """Create the topics that do not exist yet; existing ones are left as they are."""
+    admin = AIOKafkaAdminClient(**settings.options())
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new = [
+            NewTopic(
+                name=s.name,
+                num_partitions=s.partitions,
+                replication_factor=s.replication_factor,
+                topic_configs=dict(s.config),
+            )
+            for s in specs
+            if s.name not in existing
+        ]
+        if new:
+            with contextlib.suppress(TopicAlreadyExistsError):  # a concurrent creator won
+                await admin.create_topics(new)
+    finally:
+        await admin.close()

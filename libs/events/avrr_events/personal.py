@@ -1,0 +1,179 @@
+"""Personal data encrypted per person (AES-256-GCM), and crypto-shredding.
+
+Names, dates of birth, contacts, document numbers and health details never
+rest or travel in plaintext: each person (data subject) has their own data
+key, and every personal field is stored as an ``Encrypted`` value bound to that
+person. Deleting the key erases the person from every event store, read model,
+Kafka topic and backup at once, while the non-personal history (dates,
+countries, counts) stays for statistics. Readers then get ``ERASED``, never an
+exception.
+
+Keys rest wrapped (AES-KW style, with AES-GCM) by a master key that comes from
+the environment or, in production, from a KMS/Vault behind the same
+``KeyStore`` protocol.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from typing import Any, Final, Literal, Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from avrr_events import tables
+from avrr_events.database import Database
+
+NONCE_BYTES: Final = 12
+
+
+class Encrypted(BaseModel):
+    """A personal-data value as it is stored and published: ciphertext bound to its subject."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alg: Literal["A256GCM"] = "A256GCM"
+    subject: str = Field(min_length=1, max_length=200, description="the data subject (person) id")
+    nonce: str = Field(description="base64 96-bit nonce")
+    ct: str = Field(description="base64 ciphertext + tag of the JSON value")
+
+
+class Erased:
+    """What a reader gets for personal data whose subject was erased."""
+
+    _instance: Erased | None = None
+
+    def __new__(cls) -> Erased:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "ERASED"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+ERASED: Final = Erased()
+ERASED_MARKER: Final = "erased"  # how APIs render ERASED in JSON
+
+
+class KeyStore(Protocol):
+    """Where per-person data keys live; deleting one is the erasure of that person."""
+
+    async def get(self, subject: str) -> bytes | None: ...
+
+    async def get_or_create(self, subject: str) -> bytes: ...
+
+    async def delete(self, subject: str) -> bool: ...
+
+
+class MasterKey:
+    """Wraps and unwraps data keys (the key-encryption key)."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise ValueError("the master key must be 32 bytes (base64 in AVRR_MASTER_KEY)")
+        self._aead = AESGCM(key)
+
+    @classmethod
+    def from_env(cls, variable: str = "AVRR_MASTER_KEY", *, allow_dev: bool = False) -> MasterKey:
+        """Read the base64 master key; a fixed development key only when explicitly allowed."""
+        value = os.environ.get(variable)
+        if value:
+            return cls(base64.b64decode(value))
+        if allow_dev:
+            return cls(b"avrr-development-master-key-32b!")
+        raise RuntimeError(f"{variable} is not set: generate one with `openssl rand -base64 32`")
+
+    def wrap(self, subject: str, data_key: bytes) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, data_key, subject.encode())
+
+    def unwrap(self, subject: str, wrapped: bytes) -> bytes:
+        return self._aead.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], subject.encode())
+
+
+class SqlKeyStore:
+    """Keys in a table of a PostgreSQL or SQLite database (development and small installs).
+
+    Point every service at the same key database (``AVRR_KEYSTORE_URL``) so
+    that one erasure shreds the person's data in all of them.
+    """
+
+    def __init__(self, db: Database, master: MasterKey) -> None:
+        self.db = db
+        self.master = master
+
+    async def get(self, subject: str) -> bytes | None:
+        t = tables.subject_keys
+        async with self.db.engine.connect() as conn:
+            wrapped = await conn.scalar(select(t.c.wrapped_key).where(t.c.subject == subject))
+        return None if wrapped is None else self.master.unwrap(subject, bytes(wrapped))
+
+    async def get_or_create(self, subject: str) -> bytes:
+        existing = await self.get(subject)
+        if existing is not None:
+            return existing
+        t = tables.subject_keys
+        candidate = AESGCM.generate_key(bit_length=256)
+        insert = postgresql.insert if self.db.is_postgres else sqlite.insert
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                insert(t)
+                .values(subject=subject, wrapped_key=self.master.wrap(subject, candidate))
+                .on_conflict_do_nothing(index_elements=["subject"])
+            )
+        # A concurrent creator may have won: use whatever key is stored.
+        stored = await self.get(subject)
+        if stored is None:
+            raise RuntimeError(f"key of subject {subject} vanished while being created")
+        return stored
+
+    async def delete(self, subject: str) -> bool:
+        t = tables.subject_keys
+        async with self.db.transaction() as conn:
+            result = await conn.execute(delete(t).where(t.c.subject == subject))
+        return bool(result.rowcount)
+
+
+class PersonalDataCipher:
+    """Encrypts and decrypts personal values with their subject's key."""
+
+    def __init__(self, keys: KeyStore) -> None:
+        self.keys = keys
+
+    async def encrypt(self, subject: str, value: Any) -> Encrypted:
+        """Encrypt any JSON value for ``subject`` (creating their key on first use)."""
+        key = await self.keys.get_or_create(subject)
+        nonce = os.urandom(NONCE_BYTES)
+        plaintext = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        ct = AESGCM(key).encrypt(nonce, plaintext, subject.encode())
+        return Encrypted(subject=subject, nonce=_b64(nonce), ct=_b64(ct))
+
+    async def decrypt(self, value: Encrypted) -> Any:
+        """The plaintext value, or ERASED if the subject's key is gone."""
+        key = await self.keys.get(value.subject)
+        if key is None:
+            return ERASED
+        try:
+            plaintext = AESGCM(key).decrypt(
+                base64.b64decode(value.nonce), base64.b64decode(value.ct), value.subject.encode()
+            )
+        except InvalidTag as exc:
+            raise ValueError(f"personal data of {value.subject} failed authentication") from exc
+        return json.loads(plaintext)
+
+    async def erase(self, subject: str) -> bool:
+        """Crypto-shred everything ever encrypted for ``subject``; True if a key existed."""
+        return await self.keys.delete(subject)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()

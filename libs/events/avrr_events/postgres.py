@@ -1,0 +1,127 @@
+"""PostgreSQL specifics: the one-round-trip append, the relay's leader lock and wake-up.
+
+Round trips, not fsync, bound the write path (see PERFORMANCE.md), so the
+append of events and their outbox rows is a single statement: a CTE that checks
+the stream version, inserts every event, inserts the outbox rows and notifies
+the relay. Outside a transaction it needs no BEGIN/COMMIT either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+OUTBOX_CHANNEL = "avrr_outbox"
+
+_APPEND = f"""
+WITH cur AS (
+    SELECT COALESCE(MAX(version), 0) AS v FROM events WHERE stream_id = $1
+), ins AS (
+    INSERT INTO events
+        (event_id, stream_id, version, type, dataversion, subject, source, time, data, meta)
+    SELECT e.event_id, $1, $2 + e.ord, e.type, e.dataversion, e.subject, e.source,
+           e.time, e.data, e.meta
+    FROM unnest($3::uuid[], $4::text[], $5::int[], $6::text[], $7::text[],
+                $8::timestamptz[], $9::jsonb[], $10::jsonb[])
+         WITH ORDINALITY AS e(event_id, type, dataversion, subject, source, time, data, meta, ord)
+    WHERE (SELECT v FROM cur) = $2
+    ORDER BY e.ord
+    RETURNING position
+), ob AS (
+    INSERT INTO outbox (position, topic) SELECT position, $11 FROM ins ORDER BY position
+)
+SELECT (SELECT count(*) FROM ins), pg_notify('{OUTBOX_CHANNEL}', '')
+"""
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def loads(value: str | bytes) -> Any:
+    return json.loads(value)
+
+
+async def append(
+    conn: AsyncConnection,
+    stream_id: str,
+    expected_version: int,
+    rows: list[dict[str, Any]],
+    topic: str,
+) -> int:
+    """Insert events + outbox rows in one statement; return how many events went in.
+
+    Zero means the stream was not at ``expected_version``; a concurrent writer
+    of the same version makes the unique constraint fail instead.
+    """
+    params = (
+        stream_id,
+        expected_version,
+        [r["event_id"] for r in rows],
+        [r["type"] for r in rows],
+        [r["dataversion"] for r in rows],
+        [r["subject"] for r in rows],
+        [r["source"] for r in rows],
+        [r["time"] for r in rows],
+        [dumps(r["data"]) for r in rows],
+        [dumps(r["meta"]) for r in rows],
+        topic,
+    )
+    result = await conn.exec_driver_sql(_APPEND, params)
+    row = result.first()
+    return int(row[0]) if row else 0
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit advisory-lock key for a name."""
+    return zlib.crc32(name.encode()) - 2**31
+
+
+class LeaderLock:
+    """A session-level advisory lock held on a dedicated connection.
+
+    Only the replica holding it runs the relay; if that replica dies its
+    connection closes and PostgreSQL releases the lock for another one.
+    The same connection LISTENs for outbox notifications.
+    """
+
+    def __init__(self, engine: AsyncEngine, name: str) -> None:
+        self._engine = engine
+        self._key = lock_key(name)
+        self._conn: AsyncConnection | None = None
+        self._raw: Any = None
+        self._listener: Callable[..., None] | None = None
+
+    async def try_acquire(self, on_notify: Callable[[], None]) -> bool:
+        if self._conn is None:
+            self._conn = await self._engine.connect()
+            fairy = await self._conn.get_raw_connection()
+            self._raw = fairy.driver_connection
+        got = bool(await self._raw.fetchval("SELECT pg_try_advisory_lock($1)", self._key))
+        if got:
+            self._listener = lambda *_: on_notify()
+            await self._raw.add_listener(OUTBOX_CHANNEL, self._listener)
+        return got
+
+    def is_alive(self) -> bool:
+        return self._raw is not None and not self._raw.is_closed()
+
+    async def release(self) -> None:
+        if self._conn is None:
+            return
+        try:
+            if not self._raw.is_closed():
+                if self._listener is not None:
+                    await self._raw.remove_listener(OUTBOX_CHANNEL, self._listener)
+                await self._raw.fetchval("SELECT pg_advisory_unlock_all()")
+        except Exception:
+            pass
+        finally:
+            conn, self._conn, self._raw, self._listener = self._conn, None, None, None
+            await asyncio.shield(conn.invalidate())
+            await conn.close()

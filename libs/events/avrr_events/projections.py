@@ -1,0 +1,112 @@
+"""Projections (read models): handlers that write tables, and their rebuild from history.
+
+A projection is disposable. Its history is the consumer's inbox journal (every
+event the service took in, own and foreign, in arrival order), so ``rebuild``
+drops its tables, recreates them and replays the journal into them, with a
+checkpoint after every batch so an interrupted rebuild resumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from sqlalchemy import MetaData, Table, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from avrr_events import tables
+from avrr_events.database import Database
+from avrr_events.envelope import Envelope
+from avrr_events.registry import DomainEvent, EventRegistry
+
+
+class Projection:
+    """A read model: the event types it follows, the tables it owns, and how it applies one.
+
+    ``apply`` runs inside the consumer's transaction together with the inbox
+    row, so an event changes a read model exactly once.
+    """
+
+    name: ClassVar[str]
+    event_types: ClassVar[frozenset[str]]
+    metadata: ClassVar[MetaData]
+
+    async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
+        raise NotImplementedError
+
+    async def apply_batch(
+        self, conn: AsyncConnection, items: Sequence[tuple[DomainEvent, Envelope]]
+    ) -> None:
+        """Apply several events in order; override with set-based writes where speed matters."""
+        for event, envelope in items:
+            await self.apply(conn, event, envelope)
+
+    @property
+    def tables(self) -> list[Table]:
+        return list(self.metadata.sorted_tables)
+
+
+async def save_checkpoint(conn: AsyncConnection, name: str, position: int) -> None:
+    """Record that ``name`` has applied the journal up to ``position`` (upsert, portable)."""
+    cp = tables.projection_checkpoints
+    result = await conn.execute(update(cp).where(cp.c.name == name).values(position=position))
+    if result.rowcount == 0:
+        await conn.execute(cp.insert().values(name=name, position=position))
+
+
+async def load_checkpoint(conn: AsyncConnection, name: str) -> int:
+    cp = tables.projection_checkpoints
+    value = await conn.scalar(select(cp.c.position).where(cp.c.name == name))
+    return int(value or 0)
+
+
+class ProjectionRunner:
+    """Replays a consumer group's journal into projections."""
+
+    def __init__(
+        self, db: Database, registry: EventRegistry, consumer: str, *, batch_size: int = 2000
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.consumer = consumer
+        self.batch_size = batch_size
+
+    async def rebuild(self, projection: Projection) -> int:
+        """Drop and recreate the projection's tables, then replay its whole history into them."""
+        async with self.db.transaction() as conn:
+            await conn.run_sync(projection.metadata.drop_all)
+            await conn.run_sync(projection.metadata.create_all)
+            await save_checkpoint(conn, projection.name, 0)
+        return await self.catch_up(projection)
+
+    async def catch_up(self, projection: Projection) -> int:
+        """Apply the journal after the projection's checkpoint; return how many events."""
+        ib = tables.inbox
+        types = sorted(projection.event_types)
+        applied = 0
+        async with self.db.engine.connect() as conn:
+            position = await load_checkpoint(conn, projection.name)
+        while True:
+            async with self.db.transaction() as conn:
+                rows = (
+                    await conn.execute(
+                        select(ib.c.id, ib.c.envelope)
+                        .where(
+                            ib.c.consumer == self.consumer,
+                            ib.c.id > position,
+                            ib.c.type.in_(types),
+                        )
+                        .order_by(ib.c.id)
+                        .limit(self.batch_size)
+                    )
+                ).all()
+                if not rows:
+                    return applied
+                items = []
+                for row in rows:
+                    envelope = Envelope.model_validate(row.envelope)
+                    items.append((self.registry.decode(envelope), envelope))
+                await projection.apply_batch(conn, items)
+                position = rows[-1].id
+                await save_checkpoint(conn, projection.name, position)
+                applied += len(rows)

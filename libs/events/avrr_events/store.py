@@ -1,0 +1,211 @@
+"""The event store: append with optimistic concurrency, load a stream, read all.
+
+Appending and the transactional outbox are one operation: the events and the
+rows that tell the relay to publish them are written in the same transaction,
+so nothing is committed that will not also be published, and nothing is
+published that was not committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from avrr_events import postgres, tables
+from avrr_events.database import Database
+from avrr_events.envelope import Envelope
+
+
+class ConcurrencyError(Exception):
+    """Someone else appended to the stream since it was loaded: reload and decide again."""
+
+    def __init__(self, stream_id: str, expected_version: int) -> None:
+        super().__init__(
+            f"stream {stream_id} is no longer at version {expected_version}: "
+            "it was changed concurrently"
+        )
+        self.stream_id = stream_id
+        self.expected_version = expected_version
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """An envelope as stored: its global position and its version within its stream."""
+
+    position: int
+    stream_id: str
+    version: int
+    envelope: Envelope
+
+
+_META_FIELDS = ("dataschema", "correlationid", "causationid", "traceparent", "tracestate")
+
+
+def envelope_row(envelope: Envelope) -> dict[str, Any]:
+    """The columns of an envelope, with the optional attributes folded into ``meta``."""
+    return {
+        "event_id": envelope.id,
+        "type": envelope.type,
+        "dataversion": envelope.dataversion,
+        "subject": envelope.subject,
+        "source": envelope.source,
+        "time": envelope.time,
+        "data": envelope.data,
+        "meta": {k: getattr(envelope, k) for k in _META_FIELDS if getattr(envelope, k)},
+    }
+
+
+def row_envelope(row: Any) -> Envelope:
+    """Rebuild an envelope from a stored row (trusted: it was validated when appended)."""
+    meta = row.meta if isinstance(row.meta, dict) else postgres.loads(row.meta)
+    data = row.data if isinstance(row.data, dict) else postgres.loads(row.data)
+    return Envelope.model_construct(
+        specversion="1.0",
+        id=str(row.event_id),
+        source=row.source,
+        type=row.type,
+        subject=row.subject,
+        time=row.time,
+        datacontenttype="application/json",
+        dataschema=meta.get("dataschema", ""),
+        dataversion=row.dataversion,
+        correlationid=meta.get("correlationid", ""),
+        causationid=meta.get("causationid"),
+        traceparent=meta.get("traceparent"),
+        tracestate=meta.get("tracestate"),
+        data=data,
+    )
+
+
+class EventStore:
+    """Streams of one service, in its own database, published to its domain topic."""
+
+    def __init__(self, db: Database, topic: str) -> None:
+        self.db = db
+        self.topic = topic
+
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        envelopes: Sequence[Envelope],
+        *,
+        conn: AsyncConnection | None = None,
+        topic: str | None = None,
+    ) -> int:
+        """Append after ``expected_version`` (0 for a new stream); return the new version.
+
+        Pass ``conn`` to append inside a caller's transaction (a consumer
+        applying an inbound event); without it the append commits on its own.
+        Raises ConcurrencyError when the stream is not at ``expected_version``.
+        """
+        if not envelopes:
+            return expected_version
+        target = topic or self.topic
+        if conn is not None:
+            await self._append(conn, stream_id, expected_version, envelopes, target)
+        elif self.db.is_postgres:
+            async with self.db.autocommit() as own:
+                await self._append(own, stream_id, expected_version, envelopes, target)
+            self.db.appended()
+        else:
+            async with self.db.transaction() as own:
+                await self._append(own, stream_id, expected_version, envelopes, target)
+            self.db.appended()
+        return expected_version + len(envelopes)
+
+    async def _append(
+        self,
+        conn: AsyncConnection,
+        stream_id: str,
+        expected_version: int,
+        envelopes: Sequence[Envelope],
+        topic: str,
+    ) -> None:
+        rows = [envelope_row(e) for e in envelopes]
+        try:
+            if self.db.is_postgres:
+                inserted = await postgres.append(conn, stream_id, expected_version, rows, topic)
+            else:
+                inserted = await _append_portable(conn, stream_id, expected_version, rows, topic)
+        except IntegrityError as exc:
+            raise ConcurrencyError(stream_id, expected_version) from exc
+        if inserted != len(rows):
+            raise ConcurrencyError(stream_id, expected_version)
+
+    async def load(
+        self, stream_id: str, *, conn: AsyncConnection | None = None
+    ) -> list[RecordedEvent]:
+        """Every event of one stream, in version order."""
+        stmt = (
+            select(tables.events)
+            .where(tables.events.c.stream_id == stream_id)
+            .order_by(tables.events.c.version)
+        )
+        if conn is not None:
+            result = await conn.execute(stmt)
+        else:
+            async with self.db.engine.connect() as own:
+                result = await own.execute(stmt)
+        return [RecordedEvent(r.position, r.stream_id, r.version, row_envelope(r)) for r in result]
+
+    async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        """Events after a global position, in position order, at most ``limit`` of them.
+
+        Positions are handed out at insert, so under concurrent writers a
+        lower position can commit after a higher one. Readers that tail live
+        history therefore consume Kafka (ordered per case), and this is for
+        replays over a quiet store, such as a rebuild or an export.
+        """
+        stmt = (
+            select(tables.events)
+            .where(tables.events.c.position > after)
+            .order_by(tables.events.c.position)
+            .limit(limit)
+        )
+        async with self.db.engine.connect() as conn:
+            result = await conn.execute(stmt)
+            return [
+                RecordedEvent(r.position, r.stream_id, r.version, row_envelope(r)) for r in result
+            ]
+
+    async def stream_version(self, stream_id: str) -> int:
+        async with self.db.engine.connect() as conn:
+            value = await conn.scalar(
+                select(func.coalesce(func.max(tables.events.c.version), 0)).where(
+                    tables.events.c.stream_id == stream_id
+                )
+            )
+        return int(value or 0)
+
+
+async def _append_portable(
+    conn: AsyncConnection,
+    stream_id: str,
+    expected_version: int,
+    rows: list[dict[str, Any]],
+    topic: str,
+) -> int:
+    """Append on SQLite: check the version, insert events, insert outbox rows (one transaction)."""
+    current = await conn.scalar(
+        select(func.coalesce(func.max(tables.events.c.version), 0)).where(
+            tables.events.c.stream_id == stream_id
+        )
+    )
+    if current != expected_version:
+        return 0
+    positions = []
+    for offset, row in enumerate(rows, start=1):
+        result = await conn.execute(
+            tables.events.insert().values(
+                stream_id=stream_id, version=expected_version + offset, **row
+            )
+        )
+        positions.append(int(result.inserted_primary_key[0]))  # type: ignore[index]
+    await conn.execute(tables.outbox.insert(), [{"position": p, "topic": topic} for p in positions])
+    return len(positions)

@@ -1,0 +1,97 @@
+"""The tables every service's database has, whatever its domain.
+
+SQLAlchemy owns the schema (and, later, its migrations); the hot paths issue
+hand-written statements against these same tables (see ``postgres.py``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    Uuid,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants BIGINT.
+Position = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+events = Table(
+    "events",
+    metadata,
+    Column("position", Position, primary_key=True, autoincrement=True),
+    Column("event_id", Uuid(as_uuid=False), nullable=False, unique=True),
+    Column("stream_id", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("type", String(200), nullable=False),
+    Column("dataversion", Integer, nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("data", Json, nullable=False),
+    Column("meta", Json, nullable=False),
+    # Optimistic concurrency: two writers of the same version of a stream
+    # cannot both commit. Nothing table-wide, so writers of different
+    # streams never wait for each other.
+    UniqueConstraint("stream_id", "version", name="events_stream_version_key"),
+)
+Index("events_subject_idx", events.c.subject)
+
+# Rows to publish; deleted once the broker acknowledged them.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Position, primary_key=True, autoincrement=True),
+    Column("position", BigInteger, nullable=False),
+    Column("topic", String(249), nullable=False),
+)
+
+# Every event a consumer group took in, with its whole envelope: the
+# processed-events table that makes redelivery harmless, and the local journal
+# that projections are rebuilt from.
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", Position, primary_key=True, autoincrement=True),
+    Column("consumer", String(200), nullable=False),
+    Column("event_id", String(100), nullable=False),
+    Column("type", String(200), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("envelope", Json, nullable=False),
+    Column("topic", String(249), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("consumer", "event_id", name="inbox_consumer_event_key"),
+)
+
+projection_checkpoints = Table(
+    "projection_checkpoints",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# One data key per person, wrapped by the master key. Deleting the row is the
+# crypto-shredding of that person everywhere their data was copied.
+subject_keys = Table(
+    "subject_keys",
+    metadata,
+    Column("subject", String(200), primary_key=True),
+    Column("wrapped_key", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

@@ -1,0 +1,189 @@
+"""Pytest fixtures for real Kafka and PostgreSQL, shared by every service's tests.
+
+Where the servers come from, in order:
+1. ``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS``: servers you run (``scripts/infra.sh``
+   starts local ones; CI does the same);
+2. testcontainers, where a Docker engine answers (a laptop, hosted CI);
+3. otherwise the test is skipped, except with ``AVRR_REQUIRE_INFRA=1`` (set by
+   ``.ci/run``), where a missing server or ANY skip of a test that uses these
+   fixtures is a failure, so CI can never go green by silently skipping.
+
+Each test gets a database of its own (created and dropped around it) and
+topic names of its own, so tests never see each other's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy.engine import make_url
+
+from avrr_events.bus import Message
+from avrr_events.kafka import KafkaSettings
+
+INFRA_FIXTURES = frozenset({"postgres_admin_url", "kafka_bootstrap"})
+
+
+def infra_required() -> bool:
+    return os.environ.get("AVRR_REQUIRE_INFRA") == "1"
+
+
+def _unavailable(what: str) -> None:
+    message = f"{what} is not available (set the env var, run `make infra-up`, or start Docker)"
+    if infra_required():
+        pytest.fail(f"AVRR_REQUIRE_INFRA=1: {message}", pytrace=False)
+    pytest.skip(message)
+
+
+def docker_available() -> bool:
+    if os.environ.get("AVRR_USE_TESTCONTAINERS") == "0" or shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if INFRA_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.infra)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[Any]:
+    outcome: Any = yield
+    report = outcome.get_result()
+    if report.skipped and infra_required() and item.get_closest_marker("infra"):
+        report.outcome = "failed"
+        report.longrepr = f"AVRR_REQUIRE_INFRA=1: infra-backed test was skipped: {report.longrepr}"
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The SQLAlchemy URL as a plain libpq DSN for asyncpg."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """A PostgreSQL URL whose role may CREATE DATABASE."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    if docker_available():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:15", driver="asyncpg") as pg:
+            yield pg.get_connection_url()
+        return
+    _unavailable("PostgreSQL")
+
+
+@pytest.fixture
+async def database_url(postgres_admin_url: str) -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database for one test."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(asyncpg_dsn(postgres_admin_url))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
+    admin = await asyncpg.connect(asyncpg_dsn(postgres_admin_url))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Any) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path}/avrr.db"
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """Bootstrap servers of a Kafka cluster that may auto-create topics."""
+    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if servers:
+        yield servers
+        return
+    if docker_available():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer().with_kraft() as kafka:
+            yield kafka.get_bootstrap_server()
+        return
+    _unavailable("Kafka")
+
+
+@pytest.fixture
+def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
+    return KafkaSettings(bootstrap_servers=kafka_bootstrap)
+
+
+@pytest.fixture
+def topic_name() -> Callable[[str], str]:
+    """Unique topic names for one test: ``topic_name("intake")`` -> ``t.<hex>.intake``."""
+    run = uuid.uuid4().hex[:10]
+    return lambda suffix: f"t.{run}.{suffix}"
+
+
+async def read_topic(
+    settings: KafkaSettings, topic: str, count: int, *, timeout: float = 30.0
+) -> list[Message]:
+    """Read the first ``count`` records of a topic (all partitions), as a subscriber would.
+
+    Returns what arrived within ``timeout`` seconds, so a test can assert on
+    fewer records than expected instead of hanging.
+    """
+    consumer = AIOKafkaConsumer(
+        topic,
+        **settings.options(),
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        metadata_max_age_ms=1000,
+    )
+    await consumer.start()
+    out: list[Message] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(out) < count and asyncio.get_running_loop().time() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for tp, records in batches.items():
+                out.extend(
+                    Message(
+                        topic=tp.topic,
+                        key=r.key,
+                        value=r.value or b"",
+                        headers=tuple(r.headers or ()),
+                        partition=tp.partition,
+                        offset=r.offset,
+                    )
+                    for r in records
+                )
+    finally:
+        await consumer.stop()
+    return out
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], *, timeout: float = 30.0, interval: float = 0.05
+) -> None:
+    """Wait until an asynchronous condition holds (read models are eventually consistent)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition {check.__name__} not reached within {timeout}s")
+        await asyncio.sleep(interval)

@@ -1,0 +1,73 @@
+"""libs/events wired as a service wires it: store, outbox relay, bus, consumer, projection."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from sample_domain import CaseSummary, SampleCase, read_models, registry, total_notes
+from sqlalchemy import func, select
+
+from avrr_events import Database, EventConsumer, EventStore, Repository, tables
+from avrr_events.kafka import KafkaPublisher, KafkaSettings, KafkaSource
+from avrr_events.outbox import OutboxRelay
+
+
+async def open_db(url: str) -> Database:
+    db = Database(url)
+    await db.create_schema(read_models)
+    return db
+
+
+def repository(store: EventStore) -> Repository[SampleCase]:
+    return Repository(store, registry, SampleCase, source="/avrr/sample")
+
+
+@dataclass
+class SampleService:
+    db: Database
+    store: EventStore
+    repo: Repository[SampleCase]
+    relay: OutboxRelay
+    consumer: EventConsumer
+    topic: str
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def start(self, *parts: OutboxRelay | EventConsumer) -> None:
+        """Run the relay and the consumer (or just the given parts) in the background."""
+        for part in parts or (self.relay, self.consumer):
+            self._tasks.append(asyncio.create_task(part.run()))
+
+    async def stop(self) -> None:
+        self.relay.stop()
+        self.consumer.stop()
+        for task in self._tasks:
+            try:
+                await asyncio.wait_for(task, timeout=10)
+            except TimeoutError:
+                task.cancel()
+        self._tasks.clear()
+
+    async def notes(self) -> int:
+        async with self.db.engine.connect() as conn:
+            return await total_notes(conn)
+
+    async def outbox_size(self) -> int:
+        async with self.db.engine.connect() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(tables.outbox)) or 0)
+
+
+def kafka_consumer(
+    db: Database, kafka: KafkaSettings, topic: str, group: str, **options: Any
+) -> EventConsumer:
+    return EventConsumer(
+        db=db,
+        source=KafkaSource(kafka, group, [topic]),
+        registry=registry,
+        group=group,
+        dead_letters=KafkaPublisher(kafka),
+        projections=[CaseSummary()],
+        store=EventStore(db, topic),
+        **options,
+    )

@@ -1,0 +1,144 @@
+"""The idempotent consumer against real Kafka and PostgreSQL: once-only effects, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from aiokafka import AIOKafkaProducer
+from sample_domain import NoteAdded, SampleCase
+from sample_service import SampleService, kafka_consumer
+
+from avrr_events import Cause, Envelope, HandlerContext, Message, dataschema_uri
+from avrr_events.kafka import KafkaSettings
+from avrr_events.testing import eventually, read_topic
+
+CAUSE = Cause("corr-consumer")
+
+
+def note_envelope(case_id: str, text: str, *, version: int = 2, **data: object) -> Envelope:
+    return Envelope(
+        source="/test",
+        type=NoteAdded.event_type,
+        subject=case_id,
+        dataschema=dataschema_uri(NoteAdded.event_type, version),
+        dataversion=version,
+        correlationid="corr",
+        data={"text": text, "author": "tester", **data},
+    )
+
+
+async def produce(settings: KafkaSettings, messages: list[Message]) -> None:
+    """Write records straight to the topic, as a misbehaving or duplicating producer would."""
+    producer = AIOKafkaProducer(**settings.options())
+    await producer.start()
+    try:
+        for m in messages:
+            await producer.send_and_wait(m.topic, m.value, key=m.key, headers=list(m.headers))
+    finally:
+        await producer.stop()
+
+
+async def open_case(service: SampleService, case_id: str) -> None:
+    case = SampleCase(case_id)
+    case.open("office")
+    await service.repo.save(case, CAUSE)
+    await service.relay.drain()  # published before the records the test produces by hand
+
+
+async def test_the_same_event_delivered_twice_changes_the_read_model_once(
+    kafka_service: SampleService, kafka_settings: KafkaSettings
+) -> None:
+    service = kafka_service
+    await open_case(service, "dup")
+    note = note_envelope("dup", "counselling held").to_message(service.topic)
+    await produce(kafka_settings, [note, note])
+    service.start()
+
+    async def both_copies_consumed() -> bool:
+        return service.consumer.stats.duplicates >= 1 and await service.notes() >= 1
+
+    await eventually(both_copies_consumed)
+    assert await service.notes() == 1
+    assert service.consumer.stats.dead_lettered == 0
+
+
+async def test_invalid_events_are_dead_lettered_with_their_reason_and_the_consumer_goes_on(
+    kafka_service: SampleService, kafka_settings: KafkaSettings
+) -> None:
+    service = kafka_service
+    await open_case(service, "bad")
+    topic = service.topic
+    missing_field = Message(
+        topic,
+        b"bad",
+        json.dumps({"author": "x"}).encode(),
+        note_envelope("bad", "").to_message(topic).headers,
+    )
+    newer_version = note_envelope("bad", "from the future", version=3).to_message(topic)
+    not_a_cloudevent = Message(topic, b"bad", b"hello", (("content-type", b"text/plain"),))
+    good = note_envelope("bad", "valid note after the poison").to_message(topic)
+    await produce(kafka_settings, [missing_field, newer_version, not_a_cloudevent, good])
+    service.start()
+
+    async def good_one_applied() -> bool:
+        return await service.notes() == 1
+
+    await eventually(good_one_applied)
+    dead = await read_topic(kafka_settings, service.consumer.dead_letter_topic, 3)
+    reasons = sorted(m.header("dlq_reason") or "" for m in dead)
+    assert reasons == ["invalid_payload", "undecodable", "unsupported_version"]
+    by_reason = {m.header("dlq_reason"): m for m in dead}
+    assert "text" in (by_reason["invalid_payload"].header("dlq_error") or "")
+    assert "v3" in (by_reason["unsupported_version"].header("dlq_error") or "")
+    # The original record travels unchanged, headers included, for inspection and redrive.
+    assert by_reason["unsupported_version"].value == newer_version.value
+    assert by_reason["unsupported_version"].header("ce_id") == newer_version.header("ce_id")
+    assert by_reason["undecodable"].header("dlq_topic") == topic
+
+
+class PoisonAndFlaky:
+    """Fails forever on the note "poison", and twice (then succeeds) on the note "flaky"."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {"poison": 0, "flaky": 0}
+
+    async def __call__(self, ctx: HandlerContext, event: NoteAdded) -> None:
+        self.calls[event.text] = self.calls.get(event.text, 0) + 1
+        if event.text == "poison" or (event.text == "flaky" and self.calls["flaky"] <= 2):
+            raise RuntimeError(f"failure #{self.calls[event.text]} on {event.text}")
+
+
+async def test_a_handler_that_keeps_failing_is_dead_lettered_after_bounded_retries(
+    kafka_service: SampleService, kafka_settings: KafkaSettings
+) -> None:
+    service = kafka_service
+    reaction = PoisonAndFlaky()
+    consumer = kafka_consumer(
+        service.db,
+        kafka_settings,
+        service.topic,
+        f"flaky-{service.topic}",
+        reactions={NoteAdded.event_type: [reaction]},
+        max_attempts=4,
+        retry_backoff=0.01,
+    )
+    service.consumer = consumer
+    await open_case(service, "c")
+    notes = [note_envelope("c", text).to_message(service.topic) for text in ("poison", "flaky")]
+    await produce(kafka_settings, notes)
+    service.start()
+
+    async def both_settled() -> bool:
+        return consumer.stats.dead_lettered == 1 and await service.notes() == 1
+
+    await eventually(both_settled)
+    dead = await read_topic(kafka_settings, consumer.dead_letter_topic, 1)
+    assert dead[0].header("dlq_reason") == "handler_failed"
+    assert dead[0].header("dlq_attempts") == "4"
+    assert "failure" in (dead[0].header("dlq_error") or "")
+    assert dead[0].header("ce_id") == notes[0].header("ce_id")
+    assert reaction.calls["poison"] >= 4, "retried up to the bound"
+    assert reaction.calls["flaky"] >= 3, "a transient failure is retried, then applied"
+    await asyncio.sleep(0.3)
+    assert consumer.stats.dead_lettered == 1

@@ -1,0 +1,78 @@
+"""Personal data is encrypted per person; deleting the key erases every copy (crypto-shredding)."""
+
+from __future__ import annotations
+
+import asyncpg
+from sample_domain import CaseOpened, SampleCase, registry
+from sample_service import SampleService
+
+from avrr_events import ERASED, Cause, Database, MasterKey, PersonalDataCipher, SqlKeyStore
+from avrr_events.kafka import KafkaSettings
+from avrr_events.testing import asyncpg_dsn, read_topic
+
+NAME = "Maria Fernanda Quispe Mamani"
+
+
+async def database_dump(url: str) -> str:
+    """Every row of every table of the database, as text (what a dump or a backup holds)."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        names = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+        )
+        parts: list[str] = []
+        for (name,) in names:
+            rows = await conn.fetch(f'SELECT row_to_json(t)::text FROM "{name}" t')
+            parts.extend(r[0] for r in rows)
+        return "\n".join(parts)
+    finally:
+        await conn.close()
+
+
+async def test_after_the_key_is_deleted_no_copy_of_the_name_is_readable_anywhere(
+    kafka_service: SampleService, kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    service = kafka_service
+    cipher = PersonalDataCipher(SqlKeyStore(service.db, MasterKey.from_env(allow_dev=True)))
+    case = SampleCase("pd-1")
+    case.open("office-pt", name=await cipher.encrypt("person-1", NAME))
+    await service.repo.save(case, Cause("corr-pd"))
+    await service.relay.drain()
+
+    [record] = await service.store.load("case-pd-1")
+    opened = registry.decode(record.envelope)
+    assert isinstance(opened, CaseOpened) and opened.name is not None
+    assert await cipher.decrypt(opened.name) == NAME  # readable while the key exists
+    assert NAME not in await database_dump(database_url)
+    [message] = await read_topic(kafka_settings, service.topic, 1)
+    assert NAME.encode() not in message.value
+    key_before = await cipher.keys.get("person-1")
+    assert key_before is not None
+
+    assert await cipher.erase("person-1")
+
+    assert await cipher.decrypt(opened.name) is ERASED
+    dump = await database_dump(database_url)
+    assert NAME not in dump
+    assert '"subject":"person-1","wrapped_key"' not in dump, "the key row is gone"
+    [again] = await read_topic(kafka_settings, service.topic, 1)
+    reread = registry.decode(type(record.envelope).from_message(again))
+    assert isinstance(reread, CaseOpened) and reread.name is not None
+    assert await cipher.decrypt(reread.name) is ERASED, "the copy on Kafka is unreadable too"
+    assert not await cipher.erase("person-1"), "erasing twice is harmless"
+
+
+async def test_each_person_has_their_own_key(any_db: Database) -> None:
+    cipher = PersonalDataCipher(SqlKeyStore(any_db, MasterKey.from_env(allow_dev=True)))
+    a = await cipher.encrypt("a", {"name": "A", "dob": "1990-01-01"})
+    b = await cipher.encrypt("b", "B")
+    await cipher.erase("a")
+    assert await cipher.decrypt(a) is ERASED
+    assert await cipher.decrypt(b) == "B"
+    forged = a.model_copy(update={"subject": "b"})  # ciphertext bound to its subject
+    try:
+        await cipher.decrypt(forged)
+    except ValueError as exc:
+        assert "authentication" in str(exc)
+    else:
+        raise AssertionError("a value moved to another person must not decrypt")

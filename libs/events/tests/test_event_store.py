@@ -1,0 +1,120 @@
+"""The event store: round trip, optimistic concurrency, global order (PostgreSQL and SQLite)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sample_domain import CaseOpened, NoteAdded, SampleCase, registry
+from sample_service import repository
+
+from avrr_events import Cause, ConcurrencyError, Database, EventStore, Repository
+
+CAUSE = Cause("corr-1")
+
+
+async def test_append_then_load_returns_the_same_events_in_version_order(any_db: Database) -> None:
+    repo = repository(EventStore(any_db, "t.sample"))
+    case = SampleCase("c1")
+    case.open("office-gt")
+    case.add_note("first counselling session")
+    case.add_note("second session")
+    written = await repo.save(case, CAUSE)
+
+    loaded = await repo.load("c1")
+    assert loaded.version == 3
+    assert loaded.office == "office-gt"
+    assert loaded.notes == ["first counselling session", "second session"]
+    recorded = await repo.store.load("case-c1")
+    assert [r.envelope.id for r in recorded] == [e.id for e in written]
+    assert [r.version for r in recorded] == [1, 2, 3]
+    assert isinstance(registry.decode(recorded[0].envelope), CaseOpened)
+    assert recorded[1].envelope.correlationid == "corr-1"
+
+
+async def test_two_concurrent_appends_at_the_same_version_exactly_one_wins(
+    any_db: Database,
+) -> None:
+    repo = repository(EventStore(any_db, "t.sample"))
+    case = SampleCase("c2")
+    case.open("office-mx")
+    await repo.save(case, CAUSE)
+
+    a, b = await asyncio.gather(repo.load("c2"), repo.load("c2"))
+    a.add_note("from writer A")
+    b.add_note("from writer B")
+    outcomes = await asyncio.gather(_save(repo, a), _save(repo, b))
+
+    assert sorted(outcomes) == ["conflict", "ok"]
+    after = await repo.load("c2")
+    assert after.version == 2
+    assert len(after.notes) == 1
+
+
+async def _save(repo: Repository[SampleCase], case: SampleCase) -> str:
+    try:
+        await repo.save(case, CAUSE)
+    except ConcurrencyError:
+        return "conflict"
+    return "ok"
+
+
+async def test_append_at_a_stale_or_future_version_is_a_concurrency_error(
+    any_db: Database,
+) -> None:
+    store = EventStore(any_db, "t.sample")
+    repo = repository(store)
+    case = SampleCase("c3")
+    case.open("office-pt")
+    await repo.save(case, CAUSE)
+    envelope = repo.envelope(case, NoteAdded(text="x", author="a"), CAUSE)
+    with pytest.raises(ConcurrencyError):
+        await store.append("case-c3", 0, [envelope])
+    with pytest.raises(ConcurrencyError):
+        await store.append("case-c3", 5, [envelope])
+    assert await store.stream_version("case-c3") == 1
+
+
+async def test_read_all_returns_every_stream_in_append_order(any_db: Database) -> None:
+    repo = repository(EventStore(any_db, "t.sample"))
+    for cid in ("a", "b", "c"):
+        case = SampleCase(cid)
+        case.open("office")
+        case.add_note(f"note of {cid}")
+        await repo.save(case, CAUSE)
+    everything = await repo.store.read_all()
+    assert [(r.stream_id, r.version) for r in everything] == [
+        ("case-a", 1),
+        ("case-a", 2),
+        ("case-b", 1),
+        ("case-b", 2),
+        ("case-c", 1),
+        ("case-c", 2),
+    ]
+    assert [r.position for r in everything] == sorted(r.position for r in everything)
+    assert len(await repo.store.read_all(after=everything[2].position, limit=2)) == 2
+
+
+async def test_many_concurrent_writers_on_one_case_never_lose_an_update(
+    pg: Database,
+) -> None:
+    repo = repository(EventStore(pg, "t.sample"))
+    case = SampleCase("hot")
+    case.open("office")
+    await repo.save(case, CAUSE)
+
+    async def add_with_retry(i: int) -> int:
+        conflicts = 0
+        while True:
+            mine = await repo.load("hot")
+            mine.add_note(f"n{i}")
+            try:
+                await repo.save(mine, CAUSE)
+                return conflicts
+            except ConcurrencyError:
+                conflicts += 1
+
+    await asyncio.gather(*(add_with_retry(i) for i in range(20)))
+    final = await repo.load("hot")
+    assert final.version == 21
+    assert sorted(final.notes) == sorted(f"n{i}" for i in range(20))
