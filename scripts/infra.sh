@@ -8,6 +8,10 @@
 #   scripts/infra.sh status   show what is running (exit 0 = both up, 3 = not)
 #   scripts/infra.sh env      print only the export lines
 #   scripts/infra.sh destroy  down + delete all state (data!)
+#   scripts/infra.sh kafka-up | kafka-down
+#                             the broker alone (tests that stop and restart a
+#                             private broker use these with their own ports
+#                             and AVRR_STATE_DIR)
 #
 # Environment:
 #   AVRR_CACHE_DIR              jar cache           (default ~/.cache/avrr)
@@ -534,8 +538,13 @@ case "${1:-}" in
   status) cmd_status ;;
   env) print_env ;;
   destroy) cmd_destroy ;;
+  kafka-up)
+    mkdir -p "$STATE_DIR" "$LOG_DIR"
+    kafka_up
+    ;;
+  kafka-down) kafka_down ;;
   *)
-    echo "usage: $0 up|down|status|env|destroy" >&2
+    echo "usage: $0 up|down|status|env|destroy|kafka-up|kafka-down" >&2
     exit 2
     ;;
 esac

@@ -17,9 +17,12 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -30,7 +33,7 @@ from sqlalchemy.engine import make_url
 from avrr_events.bus import Message
 from avrr_events.kafka import KafkaSettings
 
-INFRA_FIXTURES = frozenset({"postgres_admin_url", "kafka_bootstrap"})
+INFRA_FIXTURES = frozenset({"postgres_admin_url", "kafka_bootstrap", "restartable_kafka"})
 
 
 def infra_required() -> bool:
@@ -187,3 +190,66 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition {check.__name__} not reached within {timeout}s")
         await asyncio.sleep(interval)
+
+
+# The repository's own provisioning script (libs/events/avrr_events/ -> repo root).
+_INFRA_SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "infra.sh"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LocalBroker:
+    """A private single-node Kafka broker that a test may stop and start again."""
+
+    script: Path
+    state_dir: Path
+    port: int
+    controller_port: int
+
+    @property
+    def settings(self) -> KafkaSettings:
+        return KafkaSettings(bootstrap_servers=f"127.0.0.1:{self.port}")
+
+    async def _run(self, command: str) -> None:
+        env = {
+            **os.environ,
+            "AVRR_STATE_DIR": str(self.state_dir),
+            "AVRR_KAFKA_PORT": str(self.port),
+            "AVRR_KAFKA_CONTROLLER_PORT": str(self.controller_port),
+            "AVRR_KAFKA_HEAP_OPTS": "-Xms128m -Xmx512m",
+        }
+        proc = await asyncio.create_subprocess_exec(
+            "bash",
+            str(self.script),
+            command,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"infra.sh {command} failed: {out.decode(errors='replace')[-2000:]}")
+
+    async def start(self) -> None:
+        await self._run("kafka-up")
+
+    async def stop(self) -> None:
+        await self._run("kafka-down")
+
+
+@pytest.fixture
+async def restartable_kafka(tmp_path: Path) -> AsyncIterator[LocalBroker]:
+    """A broker of this test's own (scripts/infra.sh kafka-up on free ports), started."""
+    if not _INFRA_SCRIPT.exists() or shutil.which("java") is None:
+        _unavailable("a private Kafka broker (scripts/infra.sh and Java 17)")
+    broker = LocalBroker(_INFRA_SCRIPT, tmp_path / "kafka-state", _free_port(), _free_port())
+    await broker.start()
+    try:
+        yield broker
+    finally:
+        await broker.stop()

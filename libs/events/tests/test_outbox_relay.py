@@ -7,13 +7,13 @@ import contextlib
 from collections import defaultdict
 
 from sample_domain import SampleCase, case_ids
-from sample_service import SampleService, kafka_consumer
+from sample_service import SampleService, kafka_consumer, repository
 
-from avrr_events import Cause, Envelope
-from avrr_events.kafka import KafkaPublisher, KafkaSettings
+from avrr_events import Cause, Database, Envelope, EventStore
+from avrr_events.kafka import KafkaPublisher, KafkaSettings, TopicSpec, ensure_topics
 from avrr_events.outbox import OutboxRelay
 from avrr_events.postgres import LeaderLock
-from avrr_events.testing import eventually, read_topic
+from avrr_events.testing import LocalBroker, eventually, read_topic
 
 CAUSE = Cause("corr-relay")
 NOTES_PER_CASE = 5
@@ -44,29 +44,36 @@ def assert_in_order_per_case(envelopes: list[Envelope], stream_versions: dict[st
 
 
 async def test_events_committed_while_kafka_is_down_are_published_in_order_once_it_is_back(
-    kafka_service: SampleService, kafka_settings: KafkaSettings
+    pg: Database, restartable_kafka: LocalBroker
 ) -> None:
-    service = kafka_service
-    unreachable = KafkaPublisher(KafkaSettings(bootstrap_servers="127.0.0.1:1"))
-    relay = OutboxRelay(service.db, unreachable, poll_interval=0.1, retry_backoff=0.1)
+    broker = restartable_kafka
+    topic = "avrr.sample.events"
+    await ensure_topics(broker.settings, [TopicSpec(topic, partitions=3)])
+    store = EventStore(pg, topic)
+    relay = OutboxRelay(pg, KafkaPublisher(broker.settings), poll_interval=0.1, retry_backoff=0.2)
+    service = SampleService(pg, store, repository(store), relay, None, topic)  # type: ignore[arg-type]
     service.start(relay)
-    total = await write_cases(service, 8)
-    await asyncio.sleep(1.0)
-    assert await service.outbox_size() == total, "nothing may leave the outbox while Kafka is down"
+    try:
+        await broker.stop()
+        total = await write_cases(service, 8)
+        await asyncio.sleep(2.0)
+        assert await service.outbox_size() == total, "nothing leaves the outbox while Kafka is down"
 
-    relay.publisher = KafkaPublisher(kafka_settings)  # the broker is back
-    relay.wake()
+        await broker.start()
 
-    async def outbox_drained() -> bool:
-        return await service.outbox_size() == 0
+        async def outbox_drained() -> bool:
+            return await service.outbox_size() == 0
 
-    await eventually(outbox_drained)
-    records = await read_topic(kafka_settings, service.topic, total)
+        await eventually(outbox_drained, timeout=60)
+    finally:
+        relay.stop()
+        await asyncio.gather(*service._tasks)
+        await relay.publisher.stop()
+    records = await read_topic(broker.settings, topic, total)
     envelopes = [Envelope.from_message(m) for m in records]
     assert len(envelopes) == total
     assert len({e.id for e in envelopes}) == total, "each event published exactly once"
     assert_in_order_per_case(envelopes, {cid: 6 for cid in case_ids(8)})
-    await relay.publisher.stop()
 
 
 class Crash(Exception):
