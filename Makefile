@@ -46,7 +46,7 @@ $(INSTALL_STAMP): requirements.lock $(PKG_PYPROJECTS) $(UV_STAMP)
 	$(UV) pip sync --python $(PY) --require-hashes requirements.lock
 	for d in libs/events services/*; do \
 	  if [ -f "$$d/pyproject.toml" ]; then \
-	    $(UV) pip install --python $(PY) --no-deps -e "$$d"; \
+	    $(UV) pip install --python $(PY) --no-deps --no-build-isolation -e "$$d"; \
 	  fi; \
 	done
 	touch $@
