@@ -7,7 +7,7 @@
 #   make lint          ruff + mypy
 #   make test          install, infra (or testcontainers if a Docker engine exists), lint, pytest
 #   make run           embedded single-process platform
-#   make bench         benchmarks against the local infra
+#   make bench         benchmarks against the local infra (BENCH_ARGS=--quick for a short run)
 #   make clean         caches and build artifacts (keeps .venv and .infra)
 #   make distclean     clean + stop infra + delete .venv and all infra state
 
@@ -94,11 +94,14 @@ test: install
 
 # ---------------------------------------------------------------------- run --
 run: install
-	$(PY) -m avrr_embedded
+	$(PY) -m avrr_events.embedded
 
+# Bench-only tools (pyeventsourcing, psycopg, pyinstrument) go into the venv
+# here, from their own pinned list: they are never a dependency of a service.
 bench: install infra-up
+	$(UV) pip install --quiet --python $(PY) --require-hashes -r benchmarks/requirements.txt
 	eval "$$($(INFRA) env)"; \
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 # -------------------------------------------------------------------- clean --
 clean:

@@ -95,3 +95,19 @@ subject_keys = Table(
     Column("wrapped_key", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+# Responses of POST requests sent with an Idempotency-Key (see http.py). A row
+# is reserved (status NULL) before the command runs, so a concurrent retry of
+# the same key waits for the first one instead of writing a second event.
+# Only command responses are stored, and they carry ids, never personal data.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("scope", String(300), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status", Integer, nullable=True),
+    Column("headers", Json, nullable=True),
+    Column("body", Json, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,99 @@
+"""The embedded default: every installed service in one process, on one port.
+
+``python -m avrr_events.embedded`` (``make run``) discovers the services
+installed in the environment (entry point group ``avrr.services``), gives them
+one shared in-process bus and a SQLite file each under ``./.avrr-data/`` (plus
+one shared key database, so an erasure shreds a person in every service), and
+mounts each API under ``/<service>`` on one uvicorn server. Development
+authentication and the development master key are on: this is for trying the
+workflow, never for real data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator, Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from avrr_events.inprocess import InProcessBus
+from avrr_events.service import Service, ServiceRuntime, ServiceSettings
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "avrr.services"
+
+
+def discover() -> list[Service]:
+    """Every service installed in this environment, by name."""
+    found: list[Service] = []
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        service = ep.load()
+        if not isinstance(service, Service):
+            raise TypeError(f"entry point {ep.name} ({ep.value}) is not an avrr_events Service")
+        found.append(service)
+    return found
+
+
+def embedded_settings(name: str, data_dir: Path) -> ServiceSettings:
+    """SQLite, in-process bus, dev key, dev auth: whatever the environment says."""
+    return ServiceSettings(
+        database_url=f"sqlite+aiosqlite:///{data_dir}/{name}.db",
+        keystore_url=f"sqlite+aiosqlite:///{data_dir}/keys.db",
+        kafka_bootstrap_servers=None,
+        master_key=None,
+        dev=True,
+        dev_auth=True,
+        relay_poll_interval=0.5,
+    )
+
+
+def build_app(
+    data_dir: Path | str = ".avrr-data", services: Sequence[Service] | None = None
+) -> FastAPI:
+    """One app mounting every service under ``/<name>``; its lifespan runs them all."""
+    data = Path(data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    bus = InProcessBus()
+    chosen = list(services) if services is not None else discover()
+    runtimes = [ServiceRuntime(s, embedded_settings(s.name, data), bus=bus) for s in chosen]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            for runtime in runtimes:
+                await stack.enter_async_context(runtime.running())
+            yield
+
+    app = FastAPI(title="AVRR (embedded)", lifespan=lifespan)
+    app.state.runtimes = {r.name: r for r in runtimes}
+
+    @app.get("/")
+    async def index() -> dict[str, list[str]]:
+        return {"services": [f"/{r.name}/docs" for r in runtimes]}
+
+    for runtime in runtimes:
+        app.mount(f"/{runtime.name}", runtime.app(lifespan=False))
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO)
+    app = build_app(os.environ.get("AVRR_DATA_DIR", ".avrr-data"))
+    names = ", ".join(app.state.runtimes) or "none installed"
+    log.info("embedded AVRR with services: %s", names)
+    uvicorn.run(
+        app,
+        host=os.environ.get("AVRR_HOST", "127.0.0.1"),
+        port=int(os.environ.get("AVRR_PORT", "8000")),
+    )
+
+
+if __name__ == "__main__":
+    main()

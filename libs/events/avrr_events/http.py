@@ -1,0 +1,423 @@
+"""The HTTP plumbing every service's REST API shares.
+
+- Errors are problem details (RFC 9457, ``application/problem+json``): request
+  validation (422 with an ``errors`` list), domain rules (422), not found
+  (404), concurrency (409), failed preconditions (412), and a catch-all 500
+  that logs the error class and route but never the message or the body,
+  which may hold personal data.
+- Concurrency control: the ETag of an aggregate is its stream version as a
+  strong validator (``"7"``). RFC 9110 compares If-Match strongly, so a weak
+  ETag could never satisfy it. A write whose If-Match names an older version
+  gets **412 Precondition Failed** (the client's stated precondition is false:
+  re-read and decide again); a write that loses a race between loading and
+  appending gets **409 Conflict** from the event store's ConcurrencyError.
+  If-Match is optional: commands re-check every invariant on the latest state.
+- Idempotency-Key on POST (draft-ietf-httpapi-idempotency-key-header): the
+  first request with a key reserves it, runs, and stores its response; a retry
+  with the same key and body gets that response replayed (no second event); the
+  same key with another body is a 422 problem; a retry while the first is
+  still running is a 409 problem.
+- Authentication stand-in until OIDC lands: with dev auth enabled the caller
+  is whoever the ``X-AVRR-User`` / ``X-AVRR-Roles`` / ``X-AVRR-Offices``
+  headers say; with it disabled every request is 401.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from avrr_events import tables
+from avrr_events.database import Database
+from avrr_events.store import ConcurrencyError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "urn:avrr:problem:"
+
+# --------------------------------------------------------------- problems --
+
+
+class Problem(Exception):
+    """An error the API reports as a problem detail; subclasses fix status and type."""
+
+    status = 500
+    title = "Internal Server Error"
+    code = "internal"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.headers = headers or {}
+        self.extensions = extensions
+
+    def response(self, request: Request) -> JSONResponse:
+        return problem_response(
+            self.status,
+            self.title,
+            self.detail,
+            code=self.code,
+            instance=request.url.path,
+            headers=self.headers,
+            **self.extensions,
+        )
+
+
+class DomainRuleViolation(Problem):
+    """A command the case's current state does not allow (422, with a clear detail)."""
+
+    status = 422
+    title = "Domain rule violated"
+    code = "domain-rule"
+
+
+class NotFound(Problem):
+    status = 404
+    title = "Not Found"
+    code = "not-found"
+
+
+class PreconditionFailed(Problem):
+    """If-Match named a version the resource is no longer at."""
+
+    status = 412
+    title = "Precondition Failed"
+    code = "precondition-failed"
+
+
+class Conflict(Problem):
+    status = 409
+    title = "Conflict"
+    code = "conflict"
+
+
+class Unauthorized(Problem):
+    status = 401
+    title = "Unauthorized"
+    code = "unauthorized"
+
+
+class Forbidden(Problem):
+    status = 403
+    title = "Forbidden"
+    code = "forbidden"
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    code: str | None = None,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    """A problem+json response (RFC 9457)."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + code if code else "about:blank",
+        "title": title,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    body.update(extensions)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
+    """Each invalid field and why, without echoing the submitted value (it may be personal)."""
+    out = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        if loc and loc[0] in ("body", "query", "path", "header"):
+            where, loc = loc[0], loc[1:]
+        else:
+            where = "body"
+        out.append(
+            {
+                "in": where,
+                "field": ".".join(loc) or where,
+                "pointer": "/" + "/".join(loc),
+                "reason": str(err.get("msg", "invalid")),
+                "code": str(err.get("type", "invalid")),
+            }
+        )
+    return out
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Make every error of ``app`` a problem+json response."""
+
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Problem)
+        return exc.response(request)
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = validation_errors(exc)
+        return problem_response(
+            422,
+            "Invalid request",
+            "; ".join(f"{e['field']}: {e['reason']}" for e in errors[:5]),
+            code="validation",
+            instance=request.url.path,
+            errors=errors,
+        )
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        return problem_response(
+            exc.status_code,
+            _reason(exc.status_code),
+            exc.detail if isinstance(exc.detail, str) else None,
+            instance=request.url.path,
+            headers=dict(exc.headers or {}),
+        )
+
+    async def on_concurrency(request: Request, exc: Exception) -> Response:
+        return problem_response(
+            409,
+            "Conflict",
+            "the case was changed concurrently: read it again and retry",
+            code="concurrency",
+            instance=request.url.path,
+        )
+
+    async def on_unhandled(request: Request, exc: Exception) -> Response:
+        error_id = str(uuid.uuid4())
+        route = request.scope.get("route")
+        path = getattr(route, "path", "?")
+        # Class and route only: messages and tracebacks may quote personal data.
+        log.error(
+            "unhandled %s in %s %s (error id %s)",
+            type(exc).__name__,
+            request.method,
+            path,
+            error_id,
+        )
+        return problem_response(
+            500,
+            "Internal Server Error",
+            "an unexpected error occurred; quote the error id when reporting it",
+            code="internal",
+            error_id=error_id,
+        )
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(ConcurrencyError, on_concurrency)
+    app.add_exception_handler(Exception, on_unhandled)
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+# ------------------------------------------------------------ ETag/If-Match --
+
+
+def etag(version: int) -> str:
+    """The strong ETag of a stream at ``version``."""
+    return f'"{version}"'
+
+
+def if_match_version(header: str | None) -> int | None:
+    """The version an If-Match header asks for; None when absent or ``*``.
+
+    A weak validator (``W/"3"``) is accepted as its version: clients that got
+    it from a proxy that weakened it still mean that version.
+    """
+    if header is None or header.strip() in ("", "*"):
+        return None
+    value = header.split(",")[0].strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    value = value.strip('"')
+    try:
+        return int(value)
+    except ValueError:
+        raise PreconditionFailed(f"If-Match {header!r} is not an ETag this API issued") from None
+
+
+def check_if_match(header: str | None, current_version: int) -> None:
+    """Raise 412 when If-Match names a version other than ``current_version``."""
+    wanted = if_match_version(header)
+    if wanted is not None and wanted != current_version:
+        raise PreconditionFailed(
+            f"the case is at version {current_version}, not {wanted}: read it again and retry",
+            current_etag=etag(current_version),
+        )
+
+
+# ------------------------------------------------------------ authentication --
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: user id, roles and the offices whose cases they may work on."""
+
+    user_id: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+    offices: frozenset[str] = field(default_factory=frozenset)
+
+    def has_any_role(self, roles: Iterable[str]) -> bool:
+        return bool(self.roles.intersection(roles))
+
+
+def _header_set(value: str | None) -> frozenset[str]:
+    return frozenset(p.strip() for p in (value or "").split(",") if p.strip())
+
+
+async def current_principal(request: Request) -> Principal:
+    """The caller, from the dev headers (only while dev auth is enabled for the app)."""
+    if not getattr(request.app.state, "dev_auth", False):
+        raise Unauthorized(
+            "authentication is required (dev header authentication is disabled)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    user = request.headers.get("X-AVRR-User", "").strip()
+    if not user:
+        raise Unauthorized(
+            "send X-AVRR-User (dev authentication)", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return Principal(
+        user_id=user[:200],
+        roles=_header_set(request.headers.get("X-AVRR-Roles")),
+        offices=_header_set(request.headers.get("X-AVRR-Offices")),
+    )
+
+
+def require_role(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency that admits callers holding at least one of ``roles`` (else 403)."""
+
+    async def dependency(request: Request) -> Principal:
+        principal = await current_principal(request)
+        if not principal.has_any_role(roles):
+            raise Forbidden(f"this action needs one of the roles: {', '.join(roles)}")
+        return principal
+
+    return dependency
+
+
+# -------------------------------------------------------------- idempotency --
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_REPLAYED_HEADERS = ("etag", "location", "content-type")
+
+
+class IdempotencyKeys:
+    """Stored responses of POSTs that carried an Idempotency-Key, in the service's database."""
+
+    def __init__(self, db: Database, *, ttl: timedelta = timedelta(hours=24)) -> None:
+        self.db = db
+        self.ttl = ttl
+
+    async def run(
+        self,
+        request: Request,
+        principal: Principal,
+        command: Callable[[], Awaitable[JSONResponse]],
+    ) -> Response:
+        """Run ``command`` once per key; replay its stored response for retries."""
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is None:
+            return await command()
+        key = key.strip()
+        if not key or len(key) > 200:
+            raise DomainRuleViolation("Idempotency-Key must be 1 to 200 characters")
+        scope = f"{principal.user_id}|{request.method}|{request.url.path}"[:300]
+        digest = _body_digest(await request.body())
+        t = tables.idempotency_keys
+        now = datetime.now(UTC)
+        async with self.db.transaction() as conn:
+            await conn.execute(delete(t).where(t.c.created_at < now - self.ttl))
+        try:
+            async with self.db.transaction() as conn:
+                await conn.execute(
+                    t.insert().values(scope=scope, key=key, request_hash=digest, created_at=now)
+                )
+        except IntegrityError:
+            return await self._replay(scope, key, digest)
+        try:
+            response = await command()
+        except BaseException:
+            await self._release(scope, key)
+            raise
+        if response.status_code >= 400:
+            await self._release(scope, key)  # nothing happened: a retry may run again
+            return response
+        headers = {k: v for k, v in response.headers.items() if k.lower() in _REPLAYED_HEADERS}
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                update(t)
+                .where(t.c.scope == scope, t.c.key == key)
+                .values(
+                    status=response.status_code,
+                    headers=headers,
+                    body=json.loads(bytes(response.body)) if response.body else None,
+                )
+            )
+        return response
+
+    async def _replay(self, scope: str, key: str, digest: str) -> Response:
+        t = tables.idempotency_keys
+        async with self.db.engine.connect() as conn:
+            row = (await conn.execute(select(t).where(t.c.scope == scope, t.c.key == key))).first()
+        if row is None:  # released between our insert and this read: ask for a retry
+            raise Conflict("a request with this Idempotency-Key just failed; retry it")
+        if row.request_hash != digest:
+            raise DomainRuleViolation(
+                "this Idempotency-Key was already used with a different request body",
+                code_hint="idempotency-key-reused",
+            )
+        if row.status is None:
+            raise Conflict("a request with this Idempotency-Key is still being processed")
+        headers = dict(row.headers or {})
+        headers["Idempotency-Replayed"] = "true"
+        media = headers.pop("content-type", "application/json")
+        return JSONResponse(row.body, status_code=row.status, headers=headers, media_type=media)
+
+    async def _release(self, scope: str, key: str) -> None:
+        t = tables.idempotency_keys
+        async with self.db.transaction() as conn:
+            await conn.execute(delete(t).where(t.c.scope == scope, t.c.key == key))
+
+
+def _body_digest(body: bytes) -> str:
+    """SHA-256 of the body, canonicalised when it is JSON (key order and spacing do not count)."""
+    try:
+        canonical = json.dumps(
+            json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        canonical = body
+    return hashlib.sha256(canonical).hexdigest()

@@ -1,0 +1,302 @@
+"""The service runtime: one object that wires a service's domain to the shared machinery.
+
+A service module declares *what* it is (``Service``: name, event registry,
+reactions, projections, read-model tables, the other services whose events it
+observes, a FastAPI router). ``ServiceRuntime`` decides *how* it runs, from
+settings only: PostgreSQL or SQLite, Kafka or the in-process bus, where the
+personal-data keys live. It creates the schema and topics at start-up, runs
+the outbox relay and the consumer as background tasks in the FastAPI lifespan
+and stops them cleanly. The same service code therefore runs in the embedded
+default and on the real stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import MetaData
+
+from avrr_events import tables
+from avrr_events.bus import Publisher
+from avrr_events.consumer import EventConsumer, Reaction, dead_letter_topic
+from avrr_events.database import Database
+from avrr_events.http import IdempotencyKeys, install_problem_handlers
+from avrr_events.inprocess import InProcessBus
+from avrr_events.kafka import (
+    KafkaPublisher,
+    KafkaSettings,
+    KafkaSource,
+    TopicSpec,
+    ensure_topics,
+)
+from avrr_events.outbox import OutboxRelay
+from avrr_events.personal import MasterKey, PersonalDataCipher, SqlKeyStore
+from avrr_events.projections import Projection
+from avrr_events.registry import EventRegistry
+from avrr_events.store import EventStore
+
+log = logging.getLogger(__name__)
+
+
+class ServiceSettings(BaseSettings):
+    """How one service runs, from environment variables (names in ``validation_alias``)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("database_url", "DATABASE_URL"),
+        description="SQLAlchemy async URL; absent: SQLite in ./.avrr-data/<service>.db",
+    )
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("kafka_bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS"),
+        description="absent: the in-process bus (embedded default)",
+    )
+    keystore_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("keystore_url", "AVRR_KEYSTORE_URL"),
+        description="database of the per-person keys; absent: the service's own database",
+    )
+    master_key: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("master_key", "AVRR_MASTER_KEY"),
+        description="base64 32-byte key-encryption key",
+        repr=False,
+    )
+    dev: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("dev", "AVRR_DEV"),
+        description="development mode: allows the fixed development master key",
+    )
+    dev_auth: bool | None = Field(
+        default=None,
+        validation_alias=AliasChoices("dev_auth", "AVRR_DEV_AUTH"),
+        description="header authentication stand-in; absent: on exactly when dev is on",
+    )
+    topic_prefix: str = Field(
+        default="avrr",
+        validation_alias=AliasChoices("topic_prefix", "AVRR_TOPIC_PREFIX"),
+        description="topics are <prefix>.<service>.events, the group <prefix>.<service>",
+    )
+    topic_partitions: int = Field(
+        default=6, validation_alias=AliasChoices("topic_partitions", "AVRR_TOPIC_PARTITIONS")
+    )
+    relay_poll_interval: float = Field(
+        default=1.0, validation_alias=AliasChoices("relay_poll_interval", "AVRR_RELAY_POLL")
+    )
+
+    @property
+    def dev_auth_enabled(self) -> bool:
+        return self.dev if self.dev_auth is None else self.dev_auth
+
+    def topic(self, service: str) -> str:
+        return f"{self.topic_prefix}.{service}.events"
+
+    def group(self, service: str) -> str:
+        return f"{self.topic_prefix}.{service}"
+
+    def master(self) -> MasterKey:
+        if self.master_key:
+            return MasterKey(base64.b64decode(self.master_key))
+        if self.dev:
+            return MasterKey.from_env("AVRR_MASTER_KEY", allow_dev=True)
+        raise RuntimeError(
+            "AVRR_MASTER_KEY is not set (the development key needs AVRR_DEV=1): "
+            "generate one with `openssl rand -base64 32`"
+        )
+
+
+@dataclass
+class Service:
+    """What a service is: its domain, declared once; the runtime supplies the infrastructure.
+
+    ``projections`` is a factory because read models may need the runtime (for
+    instance its cipher, to index a keyed hash kept inside encrypted data).
+    ``observes`` names the other services whose topics it consumes.
+    """
+
+    name: str
+    registry: EventRegistry
+    router: APIRouter
+    projections: Callable[[ServiceRuntime], Sequence[Projection]] = lambda _rt: ()
+    reactions: Mapping[str, Sequence[Reaction]] = field(default_factory=dict)
+    read_models: Sequence[MetaData] = ()
+    observes: Sequence[str] = ()
+    title: str = ""
+    description: str = ""
+    version: str = "0.1.0"
+
+    @property
+    def source(self) -> str:
+        """The CloudEvents ``source`` of its events."""
+        return f"/avrr/{self.name}"
+
+    def app(
+        self, settings: ServiceSettings | None = None, *, bus: InProcessBus | None = None
+    ) -> FastAPI:
+        """A standalone app (lifespan runs the runtime); settings default to the environment."""
+        return ServiceRuntime(self, settings or ServiceSettings(), bus=bus).app()
+
+
+class ServiceRuntime:
+    """One running service: database, store, relay, consumer, cipher, REST app."""
+
+    def __init__(
+        self, service: Service, settings: ServiceSettings, *, bus: InProcessBus | None = None
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        self.name = service.name
+        self.topic = settings.topic(service.name)
+        self.group = settings.group(service.name)
+        self.topics = [self.topic, *(settings.topic(o) for o in service.observes)]
+        if settings.kafka_bootstrap_servers is None and bus is None:
+            bus = InProcessBus()
+        self.bus = None if settings.kafka_bootstrap_servers else bus
+        if settings.database_url is None:
+            Path(".avrr-data").mkdir(exist_ok=True)
+        self.db = Database(
+            settings.database_url or f"sqlite+aiosqlite:///.avrr-data/{self.name}.db"
+        )
+        self.keys_db = (
+            Database(settings.keystore_url)
+            if settings.keystore_url and settings.keystore_url != settings.database_url
+            else self.db
+        )
+        self.cipher = PersonalDataCipher(SqlKeyStore(self.keys_db, settings.master()))
+        self.store = EventStore(self.db, self.topic)
+        self.idempotency = IdempotencyKeys(self.db)
+        self.projections = list(service.projections(self))
+        self.relay = OutboxRelay(
+            self.db,
+            self._publisher(),
+            name=f"outbox-relay:{self.name}",
+            poll_interval=settings.relay_poll_interval,
+        )
+        self.consumer = EventConsumer(
+            db=self.db,
+            source=self._source(),
+            registry=service.registry,
+            group=self.group,
+            dead_letters=self._publisher(),
+            reactions=service.reactions,
+            projections=self.projections,
+            store=self.store,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self.started = False
+
+    def _kafka(self) -> KafkaSettings:
+        assert self.settings.kafka_bootstrap_servers is not None
+        return KafkaSettings(bootstrap_servers=self.settings.kafka_bootstrap_servers)
+
+    def _publisher(self) -> Publisher:
+        if self.bus is not None:
+            return self.bus.publisher()
+        return KafkaPublisher(self._kafka())
+
+    def _source(self) -> Any:
+        if self.bus is not None:
+            return self.bus.source(self.group, self.topics)
+        return KafkaSource(self._kafka(), self.group, self.topics)
+
+    async def start(self) -> None:
+        """Create schema and topics, then run the relay and the consumer in the background."""
+        await self.db.create_schema(*self.service.read_models)
+        if self.keys_db is not self.db:
+            async with self.keys_db.transaction() as conn:
+                await conn.run_sync(tables.subject_keys.create, checkfirst=True)
+        if self.bus is None:
+            n = self.settings.topic_partitions
+            await ensure_topics(
+                self._kafka(),
+                [
+                    *(TopicSpec(t, partitions=n) for t in self.topics),
+                    TopicSpec(dead_letter_topic(self.group), partitions=1),
+                ],
+            )
+        self._tasks = [
+            asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"),
+            asyncio.create_task(self.consumer.run(), name=f"{self.name}-consumer"),
+        ]
+        self.started = True
+        log.info("%s started: topic %s, group %s", self.name, self.topic, self.group)
+
+    async def stop(self) -> None:
+        """Stop the background tasks, the bus clients and the database pools."""
+        self.relay.stop()
+        self.consumer.stop()
+        for task in self._tasks:
+            try:
+                await asyncio.wait_for(task, timeout=10)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            except Exception as exc:
+                log.warning("%s: background task %s ended with %s", self.name, task.get_name(), exc)
+        self._tasks.clear()
+        for publisher in (self.relay.publisher, self.consumer.dead_letters):
+            await publisher.stop()
+        if self.keys_db is not self.db:
+            await self.keys_db.dispose()
+        await self.db.dispose()
+        self.started = False
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[ServiceRuntime]:
+        await self.start()
+        try:
+            yield self
+        finally:
+            await self.stop()
+
+    def app(self, *, lifespan: bool = True) -> FastAPI:
+        """The service's FastAPI app; with ``lifespan`` it starts and stops this runtime."""
+
+        @contextlib.asynccontextmanager
+        async def run(_app: FastAPI) -> AsyncIterator[None]:
+            async with self.running():
+                yield
+
+        app = FastAPI(
+            title=self.service.title or f"AVRR {self.name}",
+            description=self.service.description,
+            version=self.service.version,
+            lifespan=run if lifespan else None,
+        )
+        app.state.runtime = self
+        app.state.dev_auth = self.settings.dev_auth_enabled
+        install_problem_handlers(app)
+        app.include_router(self.service.router)
+        app.include_router(self._operations_router())
+        return app
+
+    def _operations_router(self) -> APIRouter:
+        router = APIRouter(tags=["operations"])
+
+        @router.get("/health/live")
+        async def live() -> dict[str, str]:
+            return {"status": "ok"}
+
+        @router.get("/health/ready")
+        async def ready() -> dict[str, Any]:
+            return {"status": "ok" if self.started else "starting", "service": self.name}
+
+        @router.get("/events/schemas")
+        async def schemas() -> dict[str, dict[str, Any]]:
+            """JSON Schema of every event type this service writes or reads."""
+            return self.service.registry.json_schemas()
+
+        return router
