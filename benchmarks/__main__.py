@@ -1,0 +1,204 @@
+"""``python -m benchmarks``: measure every figure, ours and baseline side by side; print the ratios.
+
+Options (or the environment variables in brackets):
+  --quick               short run: 1.5 s per append shape, 10,000-event backlog and journal
+  --seconds S           seconds per append shape [BENCH_SECONDS, default 5]
+  --backlog N           outbox backlog for the relay [BENCH_BACKLOG, default 50000]
+  --journal N           inbox journal for the rebuild [BENCH_JOURNAL, default 50000]
+  --only a,b            figures to run: append, pyeventsourcing, relay, rebuild
+  --doc PATH / --no-doc where to write the table (default docs/benchmarks.md)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import re
+import secrets
+import shlex
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient
+
+from avrr_events import Database
+from avrr_events.kafka import KafkaSettings, TopicSpec, ensure_topics
+from benchmarks import append, rebuild, relay
+from benchmarks.common import BenchDatabase, Figure, database_url, fresh_database, kafka_settings
+from benchmarks.report import Machine, markdown_table, write_doc
+
+FIGURES = ("append", "pyeventsourcing", "relay", "rebuild")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    env = os.environ
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="a short run (smoke test)")
+    p.add_argument("--seconds", type=float, default=float(env.get("BENCH_SECONDS", 5)))
+    p.add_argument("--backlog", type=int, default=int(env.get("BENCH_BACKLOG", 50_000)))
+    p.add_argument("--journal", type=int, default=int(env.get("BENCH_JOURNAL", 50_000)))
+    p.add_argument("--only", default=",".join(FIGURES), help="comma-separated figures")
+    p.add_argument("--doc", default=str(REPO / "docs" / "benchmarks.md"))
+    p.add_argument("--no-doc", action="store_true", help="print only, do not write the doc")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.seconds, args.backlog, args.journal = 1.5, 10_000, 10_000
+    args.only = [f.strip() for f in args.only.split(",") if f.strip()]
+    unknown = set(args.only) - set(FIGURES)
+    if unknown:
+        p.error(f"unknown figures {sorted(unknown)}; choose from {', '.join(FIGURES)}")
+    return args
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+async def bench_append(
+    db: BenchDatabase, seconds: float, with_pyes: bool, with_ours: bool
+) -> list[Figure]:
+    """Per shape, the three contenders one right after the other (machines drift over minutes)."""
+    figures: list[Figure] = []
+    if with_pyes and not append.pyeventsourcing_available():
+        say("append: pyeventsourcing missing: pip install -r benchmarks/requirements.txt")
+        with_pyes = False
+    for n in (1, 8):
+        shape = "sequential (1 writer)" if n == 1 else "8 concurrent writers"
+        pyes = None
+        if with_pyes:
+            say(f"append: pyeventsourcing, {n} thread(s), {seconds:g} s")
+            pyes = await asyncio.to_thread(append.pyeventsourcing, db.url, n, seconds)
+        if not with_ours:
+            continue
+        say(f"append: raw asyncpg, {n} connection(s), {seconds:g} s")
+        raw = await append.raw_asyncpg(db.dsn, n, seconds)
+        say(f"append: EventStore.append, {n} writer(s), {seconds:g} s")
+        ours = await append.ours(db.url, n, seconds)
+        figures.append(
+            Figure(
+                f"append, {shape}",
+                "events/s",
+                ours,
+                raw,
+                "raw asyncpg event+outbox txn",
+                target_ratio=0.7 if n == 8 else None,
+            )
+        )
+        if pyes is not None:
+            figures.append(
+                Figure(
+                    f"append, {shape}",
+                    "events/s",
+                    ours,
+                    pyes,
+                    "pyeventsourcing 9.5.6 (psycopg-binary)",
+                    target_ratio=3.0 if n == 8 else 1.5,
+                )
+            )
+    return figures
+
+
+async def bench_relay(db: BenchDatabase, settings: KafkaSettings, backlog: int) -> Figure:
+    token = secrets.token_hex(3)
+    ours_topic, raw_topic = f"avrr.bench.{token}.relay", f"avrr.bench.{token}.raw"
+    await ensure_topics(settings, [TopicSpec(ours_topic, 6), TopicSpec(raw_topic, 6)])
+    try:
+        say(f"relay: building and COPYing a backlog of {backlog:,} events")
+        events = relay.backlog(backlog)
+        await relay.fill_outbox(db.dsn, events, ours_topic)
+        say("relay: raw aiokafka pipelined producer")
+        raw = await relay.raw_producer(settings, raw_topic, events)
+        say("relay: OutboxRelay.drain() with KafkaPublisher")
+        ours = await relay.ours(db.url, settings, ours_topic, backlog)
+    finally:
+        await delete_topics(settings, [ours_topic, raw_topic])
+    return Figure(
+        f"relay drain, backlog {backlog:,}",
+        "events/s",
+        ours,
+        raw,
+        "raw aiokafka pipelined producer",
+        target_ratio=0.6,
+    )
+
+
+async def bench_rebuild(db: BenchDatabase, size: int) -> Figure:
+    say(f"rebuild: building a journal of {size:,} events; COPY into the inbox (baseline)")
+    records = rebuild.journal(size)
+    copy = await rebuild.copy_journal(db.dsn, records)
+    say("rebuild: ProjectionRunner.rebuild")
+    ours = await rebuild.ours(db.url, size)
+    return Figure(
+        f"projection rebuild, {size:,} events",
+        "events/s",
+        ours,
+        copy,
+        "asyncpg COPY of the same rows",
+        target_ratio=0.2,
+        target_abs=30_000,
+    )
+
+
+async def delete_topics(settings: KafkaSettings, names: list[str]) -> None:
+    admin = AIOKafkaAdminClient(**settings.options())
+    await admin.start()
+    try:
+        await admin.delete_topics(names)
+    except Exception as exc:  # leftovers are harmless: bench topics have unique names
+        say(f"could not delete topics {names}: {exc}")
+    finally:
+        await admin.close()
+
+
+async def machine(dsn: str) -> Machine:
+    conn = await asyncpg.connect(dsn)
+    try:
+        pg = str(await conn.fetchval("SHOW server_version"))
+        fsync = str(await conn.fetchval("SHOW fsync"))
+        sync_commit = str(await conn.fetchval("SHOW synchronous_commit"))
+    finally:
+        await conn.close()
+    infra = (REPO / "scripts" / "infra.sh").read_text()
+    match = re.search(r"^KAFKA_VERSION=(\S+)", infra, re.M)
+    return Machine(
+        nproc=os.cpu_count() or 0,
+        postgres=f"{pg} (fsync={fsync}, synchronous_commit={sync_commit})",
+        kafka=f"{match.group(1) if match else '?'} (single KRaft node, scripts/infra.sh)",
+        python=platform.python_version(),
+    )
+
+
+async def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    settings = kafka_settings()
+    figures: list[Figure] = []
+    async with fresh_database(database_url()) as db:
+        say(f"fresh database {db.name}")
+        schema = Database(db.url)
+        await schema.create_schema()
+        await schema.dispose()
+        host = await machine(db.dsn)
+        if "append" in args.only or "pyeventsourcing" in args.only:
+            figures += await bench_append(
+                db, args.seconds, "pyeventsourcing" in args.only, "append" in args.only
+            )
+        if "relay" in args.only:
+            figures.append(await bench_relay(db, settings, args.backlog))
+        if "rebuild" in args.only:
+            figures.append(await bench_rebuild(db, args.journal))
+    table = markdown_table(figures)
+    print(table)
+    command = shlex.join(["python", "-m", "benchmarks", *argv])
+    if not args.no_doc:
+        write_doc(Path(args.doc), table, host, command, datetime.now(UTC))
+        say(f"wrote {args.doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(sys.argv[1:])))

@@ -1,0 +1,136 @@
+"""Figure 3: rebuilding a projection from the inbox journal, against COPY of the same rows.
+
+The journal (inbox rows of one consumer group) is what ``ProjectionRunner``
+replays. The baseline is the bulk limit of the database: COPY of exactly those
+rows into the inbox, which is also how the journal is filled before the rebuild.
+The projection is simple and set-based (one upsert per batch), as a projection
+that cares about rebuild speed would be.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+from sqlalchemy import Column, Integer, MetaData, String, Table, func
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from avrr_events import Database, DomainEvent, Envelope, EventRegistry, Projection
+from avrr_events.postgres import dumps
+from avrr_events.projections import ProjectionRunner
+from benchmarks.common import NOTED, OPENED, envelope
+
+GROUP = "bench-group"
+CASES = 5000
+
+
+class CaseOpened(DomainEvent):
+    event_type = OPENED
+    office: str
+    note: str
+
+
+class NoteAdded(DomainEvent):
+    event_type = NOTED
+    text: str
+    author: str
+
+
+registry = EventRegistry([CaseOpened, NoteAdded])
+
+read_models = MetaData()
+case_summary = Table(
+    "bench_case_summary",
+    read_models,
+    Column("case_id", String(100), primary_key=True),
+    Column("office", String(100)),
+    Column("notes", Integer, nullable=False),
+)
+
+
+class CaseSummary(Projection):
+    """Per case: its office and how many notes it has; one upsert per batch."""
+
+    name = "bench_case_summary"
+    event_types = frozenset({OPENED, NOTED})
+    metadata = read_models
+
+    async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
+        await self.apply_batch(conn, [(event, envelope)])
+
+    async def apply_batch(
+        self, conn: AsyncConnection, items: Sequence[tuple[DomainEvent, Envelope]]
+    ) -> None:
+        rows: dict[str, dict[str, Any]] = {}
+        for event, env in items:
+            row = rows.setdefault(env.subject, {"case_id": env.subject, "office": None, "notes": 0})
+            if isinstance(event, CaseOpened):
+                row["office"] = event.office
+            elif isinstance(event, NoteAdded):
+                row["notes"] += 1
+        stmt = insert(case_summary)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["case_id"],
+            set_={
+                "office": func.coalesce(stmt.excluded.office, case_summary.c.office),
+                "notes": case_summary.c.notes + stmt.excluded.notes,
+            },
+        )
+        await conn.execute(stmt, list(rows.values()))
+
+
+def journal(n: int) -> list[tuple[Any, ...]]:
+    """``n`` inbox rows of ``GROUP``: each case opened first, then its notes."""
+    cases = min(CASES, n)
+    records = []
+    for i in range(n):
+        e = envelope(f"case-{i % cases:05d}", i, opened=i < cases)
+        records.append(
+            (
+                GROUP,
+                e.id,
+                e.type,
+                e.subject,
+                dumps(e.model_dump(mode="json")),
+                "avrr.bench.journal",
+                i % 6,
+                i // 6,
+            )
+        )
+    return records
+
+
+_COLUMNS = ["consumer", "event_id", "type", "subject", "envelope", "topic", "partition", "offset"]
+
+
+async def copy_journal(dsn: str, records: list[tuple[Any, ...]]) -> float:
+    """COPY the journal into the inbox (the baseline, and the set-up of the rebuild); rows/s."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("TRUNCATE inbox RESTART IDENTITY")
+        start = time.perf_counter()
+        await conn.copy_records_to_table("inbox", records=records, columns=_COLUMNS)
+        rate = len(records) / (time.perf_counter() - start)
+        await conn.execute("VACUUM ANALYZE inbox")
+        return rate
+    finally:
+        await conn.close()
+
+
+async def ours(url: str, expected: int) -> float:
+    """``ProjectionRunner.rebuild`` of the projection over the whole journal; events/s."""
+    db = Database(url)
+    try:
+        await db.create_schema(read_models)
+        runner = ProjectionRunner(db, registry, GROUP)
+        start = time.perf_counter()
+        applied = await runner.rebuild(CaseSummary())
+        elapsed = time.perf_counter() - start
+        if applied != expected:
+            raise RuntimeError(f"rebuild applied {applied} events, expected {expected}")
+        return applied / elapsed
+    finally:
+        await db.dispose()

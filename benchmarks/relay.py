@@ -1,0 +1,130 @@
+"""Figure 2: the outbox relay draining a backlog, against a raw pipelined producer.
+
+The backlog (events + outbox rows) is written with COPY before anything is
+timed. Ours is ``OutboxRelay.drain()`` with the ``KafkaPublisher``: read a
+batch of outbox rows joined to their events, publish it, delete the rows. The
+baseline is a raw aiokafka producer with the same settings (idempotent,
+acks=all) sending the very same records all at once and then awaiting every
+acknowledgement: the publish-only ceiling, with no database at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from avrr_events import Database, Envelope, Message
+from avrr_events.kafka import KafkaPublisher, KafkaSettings
+from avrr_events.outbox import OutboxRelay
+from avrr_events.postgres import dumps
+from avrr_events.store import envelope_row
+from benchmarks.common import envelope
+
+CASES = 5000
+
+
+def backlog(n: int) -> list[Envelope]:
+    """``n`` events over ``CASES`` cases: each case opened first, then notes."""
+    cases = min(CASES, n)
+    return [envelope(f"case-{i % cases:05d}", i, opened=i < cases) for i in range(n)]
+
+
+async def fill_outbox(dsn: str, events: list[Envelope], topic: str) -> None:
+    """COPY the events into an empty store and put every one of them in the outbox."""
+    cases = min(CASES, len(events))
+    records = []
+    for i, e in enumerate(events):
+        r = envelope_row(e)
+        records.append(
+            (
+                r["event_id"],
+                e.subject,
+                i // cases + 1,
+                r["type"],
+                r["dataversion"],
+                r["subject"],
+                r["source"],
+                r["time"],
+                dumps(r["data"]),
+                dumps(r["meta"]),
+            )
+        )
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("TRUNCATE events, outbox RESTART IDENTITY")
+        await conn.copy_records_to_table(
+            "events",
+            records=records,
+            columns=[
+                "event_id",
+                "stream_id",
+                "version",
+                "type",
+                "dataversion",
+                "subject",
+                "source",
+                "time",
+                "data",
+                "meta",
+            ],
+        )
+        await conn.execute(
+            "INSERT INTO outbox (position, topic)"
+            " SELECT position, $1 FROM events ORDER BY position",
+            topic,
+        )
+        await conn.execute("VACUUM ANALYZE events")
+        await conn.execute("VACUUM ANALYZE outbox")
+    finally:
+        await conn.close()
+
+
+def _warm_record(topic: str) -> Message:
+    return envelope("case-warm-up", 0).to_message(topic)
+
+
+async def ours(url: str, settings: KafkaSettings, topic: str, expected: int) -> float:
+    """``OutboxRelay.drain()`` of the whole backlog; return events/s."""
+    db = Database(url)
+    publisher = KafkaPublisher(settings)
+    try:
+        await publisher.publish([_warm_record(topic)])  # connection + metadata, not timed
+        relay = OutboxRelay(db, publisher)
+        start = time.perf_counter()
+        drained = await relay.drain()
+        elapsed = time.perf_counter() - start
+        if drained != expected:
+            raise RuntimeError(f"relay drained {drained} events, expected {expected}")
+        return drained / elapsed
+    finally:
+        await publisher.stop()
+        await db.dispose()
+
+
+async def raw_producer(settings: KafkaSettings, topic: str, events: list[Envelope]) -> float:
+    """aiokafka, pipelined: ``send()`` every record, then await every acknowledgement."""
+    messages = [e.to_message(topic) for e in events]
+    producer = AIOKafkaProducer(
+        **settings.options(),
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+        request_timeout_ms=15000,
+    )
+    await producer.start()
+    try:
+        warm = _warm_record(topic)
+        await producer.send_and_wait(topic, value=warm.value, key=warm.key)
+        start = time.perf_counter()
+        futures = [
+            await producer.send(topic, value=m.value, key=m.key, headers=list(m.headers))
+            for m in messages
+        ]
+        await asyncio.gather(*futures)
+        return len(messages) / (time.perf_counter() - start)
+    finally:
+        await producer.stop()
