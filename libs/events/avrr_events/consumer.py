@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import tables
@@ -30,6 +31,9 @@ from avrr_events.registry import DomainEvent, EventDecodeError, EventRegistry
 from avrr_events.store import EventStore
 
 log = logging.getLogger(__name__)
+
+# Failures of the infrastructure rather than of the event or its handler.
+UNAVAILABLE = (OperationalError, InterfaceError, ConnectionError, OSError)
 
 
 @dataclass(frozen=True)
@@ -125,13 +129,26 @@ class EventConsumer:
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
-        """Consume until ``stop``."""
+        """Consume until ``stop``.
+
+        A batch that fails for a reason outside the events themselves (the
+        database or the dead-letter topic unreachable) is not committed and is
+        tried again after a pause, for as long as it takes: an outage must
+        neither lose events nor dead-letter healthy ones.
+        """
         await self.source.start()
         try:
             while not self._stopping.is_set():
                 batch = await self.source.fetch(self.poll_timeout_ms, self.batch_size)
-                if batch:
-                    await self.process(batch)
+                pause = self.retry_backoff
+                while batch and not self._stopping.is_set():
+                    try:
+                        await self.process(batch)
+                        break
+                    except Exception as exc:
+                        log.warning("consumer %s: batch not handled, retrying: %s", self.group, exc)
+                        await asyncio.sleep(pause)
+                        pause = min(pause * 2, 5.0)
         finally:
             await self.source.stop()
 
@@ -184,6 +201,8 @@ class EventConsumer:
                 return None
             except DeadLetter as exc:
                 return self._dead_letter(item.message, "rejected", str(exc), attempt)
+            except UNAVAILABLE:
+                raise  # the database is away, not the event at fault: retry the batch later
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 log.warning(

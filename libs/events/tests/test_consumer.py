@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaProducer
 from sample_domain import NoteAdded, SampleCase
 from sample_service import SampleService, kafka_consumer
 
-from avrr_events import Cause, Envelope, HandlerContext, Message, dataschema_uri
+from avrr_events import Cause, Database, Envelope, HandlerContext, Message, dataschema_uri
 from avrr_events.kafka import KafkaSettings
 from avrr_events.testing import eventually, read_topic
 
@@ -142,3 +142,30 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_bounded_retri
     assert reaction.calls["flaky"] >= 3, "a transient failure is retried, then applied"
     await asyncio.sleep(0.3)
     assert consumer.stats.dead_lettered == 1
+
+
+async def test_a_database_outage_neither_loses_nor_dead_letters_events(
+    kafka_service: SampleService, kafka_settings: KafkaSettings
+) -> None:
+    service = kafka_service
+    await open_case(service, "outage")
+    healthy = service.consumer.db
+    away = Database("postgresql+asyncpg://avrr:avrr@127.0.0.1:1/nowhere")
+    service.consumer.db = away
+    service.consumer.retry_backoff = 0.05
+    await produce(
+        kafka_settings, [note_envelope("outage", "during outage").to_message(service.topic)]
+    )
+    service.start(service.consumer)
+    await asyncio.sleep(1.5)
+    assert service.consumer.stats.dead_lettered == 0
+    assert await service.notes() == 0
+
+    service.consumer.db = healthy  # the database is back
+
+    async def applied() -> bool:
+        return await service.notes() == 1
+
+    await eventually(applied)
+    assert service.consumer.stats.dead_lettered == 0
+    await away.dispose()
