@@ -25,10 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from avrr_events import tables
 from avrr_events.bus import Message, MessageSource, Publisher
 from avrr_events.database import Database
-from avrr_events.envelope import Envelope, EnvelopeError
+from avrr_events.envelope import Envelope, EnvelopeError, new_event_id
 from avrr_events.projections import Projection, save_checkpoint
 from avrr_events.registry import DomainEvent, EventDecodeError, EventRegistry
 from avrr_events.store import EventStore
+from avrr_events.tracing import current_traceparent, handling
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,19 @@ class Cause:
 
     @classmethod
     def of(cls, envelope: Envelope) -> Cause:
-        """The cause of events written in reaction to ``envelope``."""
-        return cls(envelope.correlationid, envelope.id, envelope.traceparent)
+        """The cause of events written in reaction to ``envelope``.
+
+        The trace context is the active span's (the consumer span handling
+        ``envelope``) so the new events continue the same trace as its child.
+        """
+        return cls(
+            envelope.correlationid, envelope.id, current_traceparent() or envelope.traceparent
+        )
+
+    @classmethod
+    def new(cls, correlation_id: str | None = None) -> Cause:
+        """The cause of a command from outside (a REST call): a new correlation, this trace."""
+        return cls(correlation_id or new_event_id(), None, current_traceparent())
 
 
 @dataclass
@@ -155,6 +167,11 @@ class EventConsumer:
     def stop(self) -> None:
         self._stopping.set()
 
+    def add_reaction(self, event_type: str, reaction: Reaction) -> None:
+        """React to one more event type (wiring at start-up, before ``run``)."""
+        self.reactions.setdefault(event_type, []).append(reaction)
+        self._relevant.add(event_type)
+
     async def process(self, batch: Sequence[Message]) -> None:
         """Handle a batch of records, dead-letter what cannot be handled, then commit offsets."""
         items: list[_Item] = []
@@ -254,8 +271,9 @@ class EventConsumer:
 
     async def _apply(self, conn: AsyncConnection, items: Sequence[_Item]) -> None:
         for item in items:
-            for reaction in self.reactions.get(item.envelope.type, ()):
-                await reaction(HandlerContext(conn, item.envelope, self.store), item.event)
+            with handling(item.envelope, self.group):
+                for reaction in self.reactions.get(item.envelope.type, ()):
+                    await reaction(HandlerContext(conn, item.envelope, self.store), item.event)
         for projection in self.projections:
             mine = [
                 (i.event, i.envelope) for i in items if i.envelope.type in projection.event_types

@@ -253,3 +253,24 @@ async def restartable_kafka(tmp_path: Path) -> AsyncIterator[LocalBroker]:
         yield broker
     finally:
         await broker.stop()
+
+
+@pytest.fixture(scope="session")
+def _tracer_provider() -> Any:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return exporter
+
+
+@pytest.fixture
+def span_exporter(_tracer_provider: Any) -> Any:
+    """An in-memory exporter of every span finished during the test."""
+    _tracer_provider.clear()
+    return _tracer_provider
