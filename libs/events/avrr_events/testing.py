@@ -19,6 +19,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -33,7 +34,9 @@ from sqlalchemy.engine import make_url
 from avrr_events.bus import Message
 from avrr_events.kafka import KafkaSettings
 
-INFRA_FIXTURES = frozenset({"postgres_admin_url", "kafka_bootstrap", "restartable_kafka"})
+INFRA_FIXTURES = frozenset(
+    {"postgres_admin_url", "kafka_bootstrap", "restartable_kafka", "service_processes"}
+)
 
 
 def infra_required() -> bool:
@@ -96,17 +99,8 @@ def postgres_admin_url() -> Iterator[str]:
 async def database_url(postgres_admin_url: str) -> AsyncIterator[str]:
     """A fresh, empty PostgreSQL database for one test."""
     name = f"t_{uuid.uuid4().hex[:16]}"
-    admin = await asyncpg.connect(asyncpg_dsn(postgres_admin_url))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
-    admin = await asyncpg.connect(asyncpg_dsn(postgres_admin_url))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    yield await _create_database(postgres_admin_url, name)
+    await _drop_database(postgres_admin_url, name)
 
 
 @pytest.fixture
@@ -274,3 +268,128 @@ def span_exporter(_tracer_provider: Any) -> Any:
     """An in-memory exporter of every span finished during the test."""
     _tracer_provider.clear()
     return _tracer_provider
+
+
+@dataclass
+class ServiceProcess:
+    """One service running as its own OS process (``python -m avrr_events.serve``)."""
+
+    name: str
+    port: int
+    database_url: str
+    process: asyncio.subprocess.Process
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+async def _create_database(admin_url: str, name: str) -> str:
+    admin = await asyncpg.connect(asyncpg_dsn(admin_url))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def _drop_database(admin_url: str, name: str) -> None:
+    admin = await asyncpg.connect(asyncpg_dsn(admin_url))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def _wait_ready(proc: ServiceProcess, timeout: float = 60.0) -> None:
+    import httpx
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        while True:
+            if proc.process.returncode is not None:
+                raise RuntimeError(
+                    f"{proc.name} exited with {proc.process.returncode}: "
+                    f"{proc.log_path.read_text()[-3000:]}"
+                )
+            try:
+                response = await client.get(f"{proc.url}/health/ready")
+                if response.status_code == 200 and response.json().get("status") == "ok":
+                    return
+            except httpx.TransportError:
+                pass
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(f"{proc.name} not ready: {proc.log_path.read_text()[-3000:]}")
+            await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+async def service_processes(
+    postgres_admin_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> AsyncIterator[Callable[..., Awaitable[dict[str, ServiceProcess]]]]:
+    """Start services as separate processes on real Kafka and PostgreSQL.
+
+    ``await service_processes("intake", "eligibility")`` starts each with a
+    fresh database of its own, one shared key database, and topic names of
+    this test's own (``AVRR_TOPIC_PREFIX``); they are stopped (SIGTERM) and
+    their databases dropped after the test. Each process's log is in tmp_path.
+    """
+    run = uuid.uuid4().hex[:10]
+    prefix = f"t{run}"
+    databases: list[str] = []
+    started: list[ServiceProcess] = []
+
+    async def start(*names: str, **env: str) -> dict[str, ServiceProcess]:
+        keys_name = f"{prefix}_keys"
+        if keys_name not in databases:
+            await _create_database(postgres_admin_url, keys_name)
+            databases.append(keys_name)
+        keys_url = make_url(postgres_admin_url).set(database=keys_name)
+        out: dict[str, ServiceProcess] = {}
+        for name in names:
+            db_name = f"{prefix}_{name}"
+            url = await _create_database(postgres_admin_url, db_name)
+            databases.append(db_name)
+            port = _free_port()
+            log_path = tmp_path / f"{name}.log"
+            proc_env = {
+                **os.environ,
+                "DATABASE_URL": url,
+                "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+                "AVRR_KEYSTORE_URL": keys_url.render_as_string(hide_password=False),
+                "AVRR_TOPIC_PREFIX": prefix,
+                "AVRR_DEV": "1",
+                "AVRR_PORT": str(port),
+                "AVRR_RELAY_POLL": "0.2",
+                **env,
+            }
+            with log_path.open("wb") as log_file:
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "avrr_events.serve",
+                    name,
+                    env=proc_env,
+                    stdout=log_file,
+                    stderr=asyncio.subprocess.STDOUT,
+                )
+            proc = ServiceProcess(name, port, url, process, log_path)
+            started.append(proc)
+            out[name] = proc
+        for proc in out.values():
+            await _wait_ready(proc)
+        return out
+
+    yield start
+    for proc in started:
+        if proc.process.returncode is None:
+            proc.process.terminate()
+    for proc in started:
+        try:
+            await asyncio.wait_for(proc.process.wait(), timeout=15)
+        except TimeoutError:
+            proc.process.kill()
+            await proc.process.wait()
+    for name in databases:
+        await _drop_database(postgres_admin_url, name)
