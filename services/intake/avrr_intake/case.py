@@ -1,0 +1,276 @@
+"""The Case aggregate: one household's way through intake, and the rules between its events.
+
+Lifecycle::
+
+    ReferralReceived -> open --ReturnRequested--> return_requested
+    open | return_requested --CaseWithdrawn--> withdrawn   (at any moment)
+    open | return_requested --CaseClosed-----> closed      (decided not to apply)
+    any --PersonalDataErased--> (same status, personal data shredded)
+
+After withdrawal or closure nothing changes any more except erasure; after
+erasure nothing at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from avrr_events import Aggregate, DomainEvent, Encrypted, EventRegistry
+from avrr_events.http import DomainRuleViolation, NotFound
+from avrr_intake.consent import REQUIRED_FOR_RETURN, ConsentGiven, ConsentWithdrawn, Purpose
+from avrr_intake.counselling import CLOSING_OUTCOME, CounsellingRecorded
+from avrr_intake.referral import (
+    ADULT_AGE,
+    CountryCode,
+    PossibleDuplicateFlagged,
+    ReferralReceived,
+    Relationship,
+    Sex,
+)
+
+Status = Literal["open", "return_requested", "withdrawn", "closed"]
+ACTIVE: tuple[Status, ...] = ("open", "return_requested")
+
+WithdrawalReason = Literal[
+    "changed_mind", "regularised_stay", "left_host_country", "unreachable", "other"
+]
+
+
+class HouseholdMember(BaseModel):
+    """The non-personal facts about one traveller that other services decide on."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    person_id: str
+    age_years: int = Field(ge=0, le=130)
+    sex: Sex
+    relationship: Relationship
+    unaccompanied_minor: bool
+
+
+class ReturnRequested(DomainEvent):
+    """The household applies for assisted return: the hand-over to eligibility."""
+
+    event_type = "avrr.intake.ReturnRequested"
+
+    case_id: str
+    office: str
+    nationality: CountryCode
+    host_country: CountryCode
+    destination_country: CountryCode
+    destination_region: str | None = Field(default=None, max_length=100)
+    programme_hint: str | None = Field(default=None, max_length=100)
+    household: list[HouseholdMember] = Field(min_length=1)
+    requested_at: datetime
+
+
+class CaseWithdrawn(DomainEvent):
+    """The person changed their mind (or left): every service stops, nothing is shared any more."""
+
+    event_type = "avrr.intake.CaseWithdrawn"
+
+    case_id: str
+    reason: WithdrawalReason
+    note: Encrypted | None = None
+    withdrawn_at: datetime
+    withdrawn_by: str
+
+
+class CaseClosed(DomainEvent):
+    event_type = "avrr.intake.CaseClosed"
+
+    case_id: str
+    reason: str = Field(max_length=100)
+    closed_at: datetime
+
+
+class PersonalDataErased(DomainEvent):
+    """Every person of the case was crypto-shredded (their keys deleted); history stays."""
+
+    event_type = "avrr.intake.PersonalDataErased"
+
+    case_id: str
+    person_ids: list[str]
+    erased_at: datetime
+    erased_by: str
+
+
+registry = EventRegistry(
+    [
+        ReferralReceived,
+        PossibleDuplicateFlagged,
+        CounsellingRecorded,
+        ConsentGiven,
+        ConsentWithdrawn,
+        ReturnRequested,
+        CaseWithdrawn,
+        CaseClosed,
+        PersonalDataErased,
+    ]
+)
+
+
+@dataclass
+class Person:
+    person_id: str
+    relationship: Relationship
+    sex: Sex
+    age_years: int
+    unaccompanied_minor: bool
+    personal: Encrypted
+
+
+class Case(Aggregate):
+    """A household's case; its id is the case id (the events' subject and Kafka key)."""
+
+    stream_type = "case"
+
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self.status: Status | None = None
+        self.office = ""
+        self.nationality = ""
+        self.host_country = ""
+        self.people: dict[str, Person] = {}
+        self.consents: set[tuple[str, Purpose]] = set()
+        self.erased = False
+
+    # ------------------------------------------------------------- state --
+    def when(self, event: DomainEvent) -> None:
+        match event:
+            case ReferralReceived():
+                self.status = "open"
+                self.office = event.office
+                self.nationality = event.nationality
+                self.host_country = event.host_country
+                self.people = {
+                    p.person_id: Person(
+                        p.person_id,
+                        p.relationship,
+                        p.sex,
+                        p.age_years,
+                        p.unaccompanied_minor,
+                        p.personal,
+                    )
+                    for p in event.household
+                }
+            case ConsentGiven(person_id=person_id, purpose=purpose):
+                self.consents.add((person_id, purpose))
+            case ConsentWithdrawn(person_id=person_id, purpose=purpose):
+                self.consents = {
+                    (p, c)
+                    for p, c in self.consents
+                    if not (c == purpose and person_id in (p, None))
+                }
+            case ReturnRequested():
+                self.status = "return_requested"
+            case CaseWithdrawn():
+                self.status = "withdrawn"
+            case CaseClosed():
+                self.status = "closed"
+            case PersonalDataErased():
+                self.erased = True
+            case CounsellingRecorded() | PossibleDuplicateFlagged():
+                pass
+
+    # ---------------------------------------------------------- decisions --
+    def must_exist(self) -> None:
+        if not self.exists:
+            raise NotFound(f"case {self.id} does not exist")
+
+    def must_be_active(self, action: str) -> None:
+        """Withdrawn, closed or erased cases allow nothing but erasure."""
+        self.must_exist()
+        if self.erased:
+            raise DomainRuleViolation(f"cannot {action}: the case's personal data was erased")
+        if self.status not in ACTIVE:
+            raise DomainRuleViolation(
+                f"cannot {action}: the case is {self.status}; only erasure is still possible",
+                case_status=self.status,
+            )
+
+    def must_know(self, person_id: str) -> Person:
+        person = self.people.get(person_id)
+        if person is None:
+            raise DomainRuleViolation(f"person {person_id} is not a member of case {self.id}")
+        return person
+
+    def record_counselling(self, session: CounsellingRecorded) -> None:
+        self.must_be_active("record counselling")
+        self.record(session)
+        if session.outcome == CLOSING_OUTCOME:
+            self.record(
+                CaseClosed(case_id=self.id, reason=CLOSING_OUTCOME, closed_at=session.recorded_at)
+            )
+
+    def give_consent(self, consent: ConsentGiven) -> None:
+        self.must_be_active("record consent")
+        person = self.must_know(consent.person_id)
+        if person.age_years < ADULT_AGE and consent.given_by == "self":
+            raise DomainRuleViolation(
+                f"person {person.person_id} is a child: their guardian or legal representative "
+                "gives consent (record the child's own views alongside)"
+            )
+        if consent.given_by != "self" and not (
+            consent.representative_person_id or consent.representative
+        ):
+            raise DomainRuleViolation("name the guardian or representative who gives consent")
+        if consent.representative_person_id is not None:
+            self.must_know(consent.representative_person_id)
+        self.record(consent)
+
+    def withdraw_consent(self, withdrawal: ConsentWithdrawn) -> None:
+        self.must_exist()
+        if self.erased:
+            raise DomainRuleViolation(
+                "cannot withdraw consent: the case's personal data was erased"
+            )
+        if withdrawal.person_id is not None:
+            self.must_know(withdrawal.person_id)
+        given = {
+            (p, c)
+            for p, c in self.consents
+            if c == withdrawal.purpose and withdrawal.person_id in (p, None)
+        }
+        if not given:
+            raise DomainRuleViolation(
+                f"there is no consent for {withdrawal.purpose} to withdraw",
+                purpose=withdrawal.purpose,
+            )
+        # Withdrawal is possible whatever the status: it must take effect everywhere.
+        self.record(withdrawal)
+
+    def missing_consents(self) -> dict[str, list[str]]:
+        """Purposes required for return that some household member has not consented to."""
+        missing: dict[str, list[str]] = {}
+        for purpose in REQUIRED_FOR_RETURN:
+            for person_id in self.people:
+                if (person_id, purpose) not in self.consents:
+                    missing.setdefault(purpose, []).append(person_id)
+        return missing
+
+    def request_return(self, request: ReturnRequested) -> None:
+        self.must_be_active("request return")
+        if self.status == "return_requested":
+            raise DomainRuleViolation("return was already requested for this case")
+        missing = self.missing_consents()
+        if missing:
+            named = ", ".join(f"{p} (persons {', '.join(ids)})" for p, ids in missing.items())
+            raise DomainRuleViolation(
+                f"missing consent: {named}", missing_consents=list(missing), persons=missing
+            )
+        self.record(request)
+
+    def withdraw(self, withdrawal: CaseWithdrawn) -> None:
+        self.must_be_active("withdraw the case")
+        self.record(withdrawal)
+
+    def erase(self, erasure: PersonalDataErased) -> None:
+        self.must_exist()
+        if self.erased:
+            raise DomainRuleViolation("the case's personal data is already erased")
+        self.record(erasure)

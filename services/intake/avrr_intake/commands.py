@@ -1,0 +1,479 @@
+"""Commands: validated requests -> the Case's decisions -> events in the store (and outbox).
+
+Input is checked completely before anything is written (ISO 3166-1 alpha-2
+countries against the real list, dates of birth not in the future, maximum
+lengths everywhere), so an invalid request leaves no trace. Personal values
+are encrypted for their person before they go into an event; the events then
+carry only ciphertext and non-personal facts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal, Self
+
+import pycountry
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from avrr_events import ERASED, Cause, Repository
+from avrr_events.http import Principal, check_if_match
+from avrr_events.service import ServiceRuntime
+from avrr_intake import read_models
+from avrr_intake.case import (
+    Case,
+    CaseWithdrawn,
+    HouseholdMember,
+    PersonalDataErased,
+    ReturnRequested,
+    WithdrawalReason,
+    registry,
+)
+from avrr_intake.consent import ConsentGiven, ConsentWithdrawn, GivenBy, Purpose
+from avrr_intake.counselling import CounsellingRecorded, Outcome
+from avrr_intake.referral import (
+    ADULT_AGE,
+    DuplicateMatch,
+    PossibleDuplicateFlagged,
+    ReferralReceived,
+    ReferralSource,
+    ReferredPerson,
+    Relationship,
+    Sex,
+    age_on,
+    duplicate_key,
+)
+
+SOURCE = "/avrr/intake"
+
+
+def _iso_country(code: str) -> str:
+    if pycountry.countries.get(alpha_2=code) is None:
+        raise ValueError("not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+def _not_in_future(day: date) -> date:
+    if day > datetime.now(UTC).date():
+        raise ValueError("must not be in the future")
+    return day
+
+
+def _born_plausibly(day: date) -> date:
+    _not_in_future(day)
+    if day.year < 1900:
+        raise ValueError("must not be before 1900")
+    return day
+
+
+IsoCountry = Annotated[str, Field(pattern=r"^[A-Z]{2}$"), AfterValidator(_iso_country)]
+PastDate = Annotated[date, AfterValidator(_not_in_future)]
+BirthDate = Annotated[date, AfterValidator(_born_plausibly)]
+_Trimmed = StringConstraints(strip_whitespace=True, min_length=1)
+Name = Annotated[str, _Trimmed, StringConstraints(max_length=200)]
+ShortText = Annotated[str, _Trimmed, StringConstraints(max_length=100)]
+Language = Annotated[str, _Trimmed, StringConstraints(max_length=35)]
+LongText = Annotated[str, _Trimmed, StringConstraints(max_length=2000)]
+DocumentNumber = Annotated[str, _Trimmed, StringConstraints(max_length=50)]
+Phone = Annotated[str, _Trimmed, StringConstraints(max_length=50)]
+Email = Annotated[str, _Trimmed, StringConstraints(max_length=254)]
+Address = Annotated[str, _Trimmed, StringConstraints(max_length=500)]
+Need = Annotated[str, _Trimmed, StringConstraints(max_length=500)]
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PersonIn(Input):
+    given_names: Name
+    family_name: Name
+    date_of_birth: BirthDate
+    sex: Sex
+    relationship: Relationship
+    document_type: Literal["passport", "national_id", "birth_certificate", "other"] | None = None
+    document_number: DocumentNumber | None = None
+
+
+class ContactIn(Input):
+    phone: Phone | None = None
+    email: Email | None = None
+    address: Address | None = None
+
+
+class ReferrerIn(Input):
+    name: Name
+    organisation: Name | None = None
+    contact: Name | None = None
+
+
+class LocationIn(Input):
+    country: IsoCountry
+    city: ShortText | None = None
+
+
+class ReferralIn(Input):
+    """A referral from a partner, or a self-referral."""
+
+    source: ReferralSource
+    referrer: ReferrerIn | None = None
+    contact_sharing_consented: bool = Field(
+        description="the referrer confirms the migrant consented to share their contact details"
+    )
+    contact: ContactIn | None = Field(
+        default=None, description="kept only when contact_sharing_consented is true"
+    )
+    current_location: LocationIn
+    nationality: IsoCountry
+    languages: list[Language] = Field(default_factory=list, max_length=10)
+    household: list[PersonIn] = Field(min_length=1, max_length=30)
+    declared_needs: list[Need] = Field(default_factory=list, max_length=20)
+    office: ShortText
+
+    @model_validator(mode="after")
+    def _one_principal_and_a_referrer(self) -> Self:
+        principals = [p for p in self.household if p.relationship == "principal"]
+        if len(principals) != 1:
+            raise ValueError("the household needs exactly one person with relationship 'principal'")
+        if self.source != "self_referral" and self.referrer is None:
+            raise ValueError("a referral from a partner names the referrer")
+        return self
+
+
+class CounsellingIn(Input):
+    held_on: PastDate
+    office: ShortText
+    counsellor: Name | None = Field(default=None, description="default: the caller")
+    language: Language
+    topics: list[ShortText] = Field(default_factory=list, max_length=20)
+    outcome: Outcome
+    notes: LongText | None = None
+
+
+class RepresentativeIn(Input):
+    name: Name
+    relationship: ShortText
+
+
+class ConsentIn(Input):
+    person_id: ShortText
+    purposes: list[Purpose] = Field(min_length=1, max_length=5)
+    given_on: PastDate
+    given_by: GivenBy = "self"
+    representative_person_id: ShortText | None = None
+    representative: RepresentativeIn | None = None
+    child_views: LongText | None = None
+    language: Language
+
+
+class ConsentWithdrawalIn(Input):
+    person_id: ShortText | None = Field(
+        default=None, description="absent: withdraw this purpose for every person of the case"
+    )
+
+
+class ReturnRequestIn(Input):
+    destination_country: IsoCountry
+    destination_region: ShortText | None = None
+    programme_hint: ShortText | None = None
+
+
+class WithdrawalIn(Input):
+    reason: WithdrawalReason
+    note: LongText | None = None
+
+
+@dataclass
+class Decision:
+    """What a command did: the case, its new version, the event types written."""
+
+    case_id: str
+    version: int
+    events: list[str]
+    person_ids: dict[str, str] = field(default_factory=dict)
+    duplicates: list[DuplicateMatch] = field(default_factory=list)
+
+
+class IntakeCommands:
+    """Every intake command, each one load -> decide -> append."""
+
+    def __init__(self, runtime: ServiceRuntime, duplicate_secret: bytes) -> None:
+        self.runtime = runtime
+        self.cipher = runtime.cipher
+        self.secret = duplicate_secret
+        self.repo: Repository[Case] = Repository(runtime.store, registry, Case, source=SOURCE)
+
+    async def _load(self, case_id: str, if_match: str | None) -> Case:
+        case = await self.repo.load(case_id)
+        case.must_exist()
+        check_if_match(if_match, case.version)
+        return case
+
+    async def _save(self, case: Case, traceparent: str | None) -> Decision:
+        types = [e.event_type for e in case.pending]
+        # The case id is the correlation id: one case, one flow through every service.
+        await self.repo.save(case, Cause(correlation_id=case.id, traceparent=traceparent))
+        return Decision(case.id, case.version, types)
+
+    async def receive_referral(
+        self, cmd: ReferralIn, by: Principal, traceparent: str | None = None
+    ) -> Decision:
+        now = datetime.now(UTC)
+        case_id = str(uuid.uuid4())
+        ids = [str(uuid.uuid4()) for _ in cmd.household]
+        ages = [age_on(p.date_of_birth, now.date()) for p in cmd.household]
+        has_adult = any(a >= ADULT_AGE for a in ages)
+        principal_id = next(
+            pid for pid, p in zip(ids, cmd.household, strict=True) if p.relationship == "principal"
+        )
+        household: list[ReferredPerson] = []
+        keys: dict[str, str] = {}
+        for pid, age, p in zip(ids, ages, cmd.household, strict=True):
+            personal: dict[str, Any] = {
+                "given_names": p.given_names,
+                "family_name": p.family_name,
+                "date_of_birth": p.date_of_birth.isoformat(),
+            }
+            if p.document_number:
+                personal["document"] = {"type": p.document_type, "number": p.document_number}
+            key = duplicate_key(
+                self.secret, f"{p.given_names} {p.family_name}", p.date_of_birth, cmd.nationality
+            )
+            keys[key] = pid
+            household.append(
+                ReferredPerson(
+                    person_id=pid,
+                    relationship=p.relationship,
+                    sex=p.sex,
+                    age_years=age,
+                    unaccompanied_minor=age < ADULT_AGE and not has_adult,
+                    personal=await self.cipher.encrypt(pid, personal),
+                    duplicate_key=await self.cipher.encrypt(pid, key),
+                )
+            )
+        contact = None
+        if cmd.contact_sharing_consented and cmd.contact is not None:
+            contact = await self.cipher.encrypt(
+                principal_id, cmd.contact.model_dump(exclude_none=True)
+            )
+        referrer = None
+        if cmd.referrer is not None:
+            referrer = await self.cipher.encrypt(
+                principal_id, {"name": cmd.referrer.name, "contact": cmd.referrer.contact}
+            )
+        needs = (
+            await self.cipher.encrypt(principal_id, cmd.declared_needs)
+            if cmd.declared_needs
+            else None
+        )
+        case = Case(case_id)
+        case.record(
+            ReferralReceived(
+                case_id=case_id,
+                source=cmd.source,
+                referring_organisation=cmd.referrer.organisation if cmd.referrer else None,
+                referrer=referrer,
+                contact_sharing_consented=cmd.contact_sharing_consented,
+                contact=contact,
+                office=cmd.office,
+                host_country=cmd.current_location.country,
+                current_city=cmd.current_location.city,
+                nationality=cmd.nationality,
+                languages=list(cmd.languages),
+                household=household,
+                declared_needs=needs,
+                received_by=by.user_id,
+                received_at=now,
+            )
+        )
+        async with self.runtime.db.engine.connect() as conn:
+            found = await read_models.duplicate_matches(conn, list(keys))
+        matches = [
+            DuplicateMatch(person_id=keys[k], matching_case_id=c, matching_person_id=p)
+            for k, c, p in found
+        ]
+        if matches:
+            case.record(PossibleDuplicateFlagged(case_id=case_id, matches=matches, flagged_at=now))
+        decision = await self._save(case, traceparent)
+        decision.person_ids = dict(zip(ids, [p.relationship for p in cmd.household], strict=True))
+        decision.duplicates = matches
+        return decision
+
+    async def record_counselling(
+        self,
+        case_id: str,
+        cmd: CounsellingIn,
+        by: Principal,
+        if_match: str | None,
+        traceparent: str | None = None,
+    ) -> Decision:
+        case = await self._load(case_id, if_match)
+        principal = next(p for p in case.people.values() if p.relationship == "principal")
+        notes = await self.cipher.encrypt(principal.person_id, cmd.notes) if cmd.notes else None
+        case.record_counselling(
+            CounsellingRecorded(
+                case_id=case_id,
+                session_id=str(uuid.uuid4()),
+                held_on=cmd.held_on,
+                office=cmd.office,
+                counsellor=cmd.counsellor or by.user_id,
+                language=cmd.language,
+                topics=list(cmd.topics),
+                outcome=cmd.outcome,
+                notes=notes,
+                recorded_at=datetime.now(UTC),
+            )
+        )
+        return await self._save(case, traceparent)
+
+    async def give_consent(
+        self,
+        case_id: str,
+        cmd: ConsentIn,
+        by: Principal,
+        if_match: str | None,
+        traceparent: str | None = None,
+    ) -> Decision:
+        case = await self._load(case_id, if_match)
+        case.must_know(cmd.person_id)
+        representative = (
+            await self.cipher.encrypt(cmd.person_id, cmd.representative.model_dump())
+            if cmd.representative
+            else None
+        )
+        views = (
+            await self.cipher.encrypt(cmd.person_id, cmd.child_views) if cmd.child_views else None
+        )
+        now = datetime.now(UTC)
+        for purpose in dict.fromkeys(cmd.purposes):
+            case.give_consent(
+                ConsentGiven(
+                    case_id=case_id,
+                    person_id=cmd.person_id,
+                    purpose=purpose,
+                    given_on=cmd.given_on,
+                    given_by=cmd.given_by,
+                    representative_person_id=cmd.representative_person_id,
+                    representative=representative,
+                    child_views=views,
+                    language=cmd.language,
+                    recorded_by=by.user_id,
+                    recorded_at=now,
+                )
+            )
+        return await self._save(case, traceparent)
+
+    async def withdraw_consent(
+        self,
+        case_id: str,
+        purpose: Purpose,
+        cmd: ConsentWithdrawalIn,
+        by: Principal,
+        if_match: str | None,
+        traceparent: str | None = None,
+    ) -> Decision:
+        case = await self._load(case_id, if_match)
+        case.withdraw_consent(
+            ConsentWithdrawn(
+                case_id=case_id,
+                person_id=cmd.person_id,
+                purpose=purpose,
+                withdrawn_at=datetime.now(UTC),
+                recorded_by=by.user_id,
+            )
+        )
+        return await self._save(case, traceparent)
+
+    async def request_return(
+        self,
+        case_id: str,
+        cmd: ReturnRequestIn,
+        by: Principal,
+        if_match: str | None,
+        traceparent: str | None = None,
+    ) -> Decision:
+        case = await self._load(case_id, if_match)
+        now = datetime.now(UTC)
+        ages: dict[str, int] = {}
+        for person in case.people.values():
+            personal = await self.cipher.decrypt(person.personal)
+            born = None if personal is ERASED else personal.get("date_of_birth")
+            # Age on the day of the request: eligibility rules look at who travels now.
+            ages[person.person_id] = (
+                age_on(date.fromisoformat(born), now.date()) if born else person.age_years
+            )
+        has_adult = any(a >= ADULT_AGE for a in ages.values())
+        case.request_return(
+            ReturnRequested(
+                case_id=case_id,
+                office=case.office,
+                nationality=case.nationality,
+                host_country=case.host_country,
+                destination_country=cmd.destination_country,
+                destination_region=cmd.destination_region,
+                programme_hint=cmd.programme_hint,
+                household=[
+                    HouseholdMember(
+                        person_id=p.person_id,
+                        age_years=ages[p.person_id],
+                        sex=p.sex,
+                        relationship=p.relationship,
+                        unaccompanied_minor=ages[p.person_id] < ADULT_AGE and not has_adult,
+                    )
+                    for p in case.people.values()
+                ],
+                requested_at=now,
+            )
+        )
+        return await self._save(case, traceparent)
+
+    async def withdraw_case(
+        self,
+        case_id: str,
+        cmd: WithdrawalIn,
+        by: Principal,
+        if_match: str | None,
+        traceparent: str | None = None,
+    ) -> Decision:
+        case = await self._load(case_id, if_match)
+        principal = next(p for p in case.people.values() if p.relationship == "principal")
+        note = await self.cipher.encrypt(principal.person_id, cmd.note) if cmd.note else None
+        case.withdraw(
+            CaseWithdrawn(
+                case_id=case_id,
+                reason=cmd.reason,
+                note=note,
+                withdrawn_at=datetime.now(UTC),
+                withdrawn_by=by.user_id,
+            )
+        )
+        return await self._save(case, traceparent)
+
+    async def erase_personal_data(
+        self, case_id: str, by: Principal, if_match: str | None, traceparent: str | None = None
+    ) -> Decision:
+        """Crypto-shred every person of the case, then record that it happened.
+
+        Keys go first: if appending the event then fails, the data is already
+        unreadable and a retry records the event.
+        """
+        case = await self._load(case_id, if_match)
+        case.erase(
+            PersonalDataErased(
+                case_id=case_id,
+                person_ids=list(case.people),
+                erased_at=datetime.now(UTC),
+                erased_by=by.user_id,
+            )
+        )
+        for person_id in case.people:
+            await self.cipher.erase(person_id)
+        return await self._save(case, traceparent)

@@ -1,0 +1,66 @@
+"""Informed consent, per person and per purpose, withdrawable at any moment.
+
+Each ConsentGiven / ConsentWithdrawn concerns one person and one purpose, so
+a subscriber (eligibility, travel, a government integration topic) can tell
+exactly what may be shared about whom, and a withdrawal cancels exactly the
+consent it names. For a child, the guardian or legal representative consents
+and the child's own views are recorded (both encrypted under the child's key).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import Field
+
+from avrr_events import DomainEvent, Encrypted
+
+Purpose = Literal[
+    "return_assistance_processing",
+    "contact_by_programme",
+    "share_with_authorities",
+    "share_with_reintegration_partners",
+    "medical_data_processing",
+]
+PURPOSES: tuple[Purpose, ...] = (
+    "return_assistance_processing",
+    "contact_by_programme",
+    "share_with_authorities",
+    "share_with_reintegration_partners",
+    "medical_data_processing",
+)
+# Without these, for every member of the household, there is no application to return.
+REQUIRED_FOR_RETURN: tuple[Purpose, ...] = ("return_assistance_processing",)
+
+GivenBy = Literal["self", "guardian", "legal_representative"]
+
+
+class ConsentGiven(DomainEvent):
+    event_type = "avrr.intake.ConsentGiven"
+
+    case_id: str
+    person_id: str
+    purpose: Purpose
+    given_on: date
+    given_by: GivenBy
+    representative_person_id: str | None = Field(
+        default=None, description="the guardian when they are in the household"
+    )
+    representative: Encrypted | None = Field(
+        default=None, description="{name, relationship} of a guardian outside the household"
+    )
+    child_views: Encrypted | None = Field(default=None, description="the child's own views")
+    language: str = Field(max_length=35)
+    recorded_by: str = Field(max_length=200)
+    recorded_at: datetime
+
+
+class ConsentWithdrawn(DomainEvent):
+    event_type = "avrr.intake.ConsentWithdrawn"
+
+    case_id: str
+    person_id: str | None = None
+    purpose: Purpose
+    withdrawn_at: datetime
+    recorded_by: str = Field(max_length=200)

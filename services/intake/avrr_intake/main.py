@@ -1,0 +1,39 @@
+"""The intake service as the runtime runs it (entry point ``avrr.services: intake``).
+
+Standalone: ``uvicorn avrr_intake.main:app`` with DATABASE_URL,
+KAFKA_BOOTSTRAP_SERVERS and AVRR_MASTER_KEY set; embedded: ``make run``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import FastAPI
+
+from avrr_events import Projection
+from avrr_events.service import Service, ServiceRuntime
+from avrr_intake import read_models
+from avrr_intake.api import router
+from avrr_intake.case import registry
+
+
+def projections(runtime: ServiceRuntime) -> Sequence[Projection]:
+    return [read_models.CaseFiles(runtime.cipher)]
+
+
+service = Service(
+    name="intake",
+    registry=registry,
+    router=router,
+    projections=projections,
+    read_models=[read_models.metadata],
+    # Later issues: eligibility/travel/reintegration outcomes for the case timeline.
+    observes=(),
+    title="AVRR intake",
+    description="Referrals, counselling, informed consent, return requests, withdrawal, erasure.",
+)
+
+
+def app() -> FastAPI:
+    """ASGI factory: ``uvicorn --factory avrr_intake.main:app``."""
+    return service.app()

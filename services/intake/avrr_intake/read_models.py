@@ -1,0 +1,343 @@
+"""Intake's read models, fed by its own events through the idempotent consumer, and their queries.
+
+- ``intake_cases``: one row per case, with the columns the case list filters
+  on and the case file as a JSON document (personal values stay ciphertext;
+  the API decrypts what it serves). ``version`` counts the case's events, so
+  it equals the stream version and serves as the ETag of what was read.
+- ``intake_consents``: the consent status of every person and purpose.
+- ``intake_duplicate_keys``: keyed hashes (never plaintext) of the people of
+  every case, to flag a new referral of someone already in an open case.
+  Rows go when the person's data is erased.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    func,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from avrr_events import ERASED, DomainEvent, Envelope, PersonalDataCipher, Projection
+from avrr_events.tables import Json
+from avrr_intake.case import (
+    ACTIVE,
+    CaseClosed,
+    CaseWithdrawn,
+    PersonalDataErased,
+    ReturnRequested,
+    registry,
+)
+from avrr_intake.consent import ConsentGiven, ConsentWithdrawn
+from avrr_intake.counselling import CounsellingRecorded
+from avrr_intake.referral import PossibleDuplicateFlagged, ReferralReceived
+
+metadata = MetaData()
+
+cases = Table(
+    "intake_cases",
+    metadata,
+    Column("case_id", String(100), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("status", String(30), nullable=False),
+    Column("office", String(100), nullable=False),
+    Column("nationality", String(2), nullable=False),
+    Column("host_country", String(2), nullable=False),
+    Column("source", String(50), nullable=False),
+    Column("household_size", Integer, nullable=False),
+    Column("unaccompanied_minor", Boolean, nullable=False),
+    Column("personal_data_erased", Boolean, nullable=False, default=False),
+    Column("possible_duplicate", Boolean, nullable=False, default=False),
+    Column("referred_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("principal", Json, nullable=True),
+    Column("detail", Json, nullable=False),
+)
+Index("intake_cases_list_idx", cases.c.office, cases.c.status, cases.c.referred_at)
+Index("intake_cases_nationality_idx", cases.c.nationality)
+
+consents = Table(
+    "intake_consents",
+    metadata,
+    Column("case_id", String(100), primary_key=True),
+    Column("person_id", String(100), primary_key=True),
+    Column("purpose", String(60), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("given_on", String(10), nullable=True),
+    Column("given_by", String(30), nullable=True),
+    Column("language", String(35), nullable=True),
+    Column("recorded_by", String(200), nullable=True),
+    Column("withdrawn_at", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+duplicate_keys = Table(
+    "intake_duplicate_keys",
+    metadata,
+    Column("case_id", String(100), primary_key=True),
+    Column("person_id", String(100), primary_key=True),
+    Column("match_key", String(64), nullable=False),
+)
+Index("intake_duplicate_keys_match_idx", duplicate_keys.c.match_key)
+
+
+class CaseFiles(Projection):
+    """Every intake event of a case, folded into the three tables above."""
+
+    name = "intake_case_files"
+    event_types = frozenset(registry.types)
+    metadata = metadata
+
+    def __init__(self, cipher: PersonalDataCipher) -> None:
+        # The duplicate key rides in the event encrypted with its person; the
+        # projection decrypts it to index it (and finds nothing once erased).
+        self.cipher = cipher
+
+    async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
+        at = envelope.time
+        match event:
+            case ReferralReceived():
+                await self._referral(conn, event, at)
+            case PossibleDuplicateFlagged():
+                matches = [m.model_dump(mode="json") for m in event.matches]
+                await _update(
+                    conn,
+                    event.case_id,
+                    at,
+                    lambda d: d["possible_duplicates"].extend(matches),
+                    possible_duplicate=True,
+                )
+            case CounsellingRecorded():
+                session = event.model_dump(mode="json", exclude={"case_id"})
+                await _update(conn, event.case_id, at, lambda d: d["counselling"].append(session))
+            case ConsentGiven():
+                await self._consent_given(conn, event, at)
+                await _update(conn, event.case_id, at, lambda d: None)
+            case ConsentWithdrawn():
+                c = consents.c
+                where = [c.case_id == event.case_id, c.purpose == event.purpose]
+                if event.person_id is not None:
+                    where.append(c.person_id == event.person_id)
+                await conn.execute(
+                    update(consents)
+                    .where(*where)
+                    .values(status="withdrawn", withdrawn_at=event.withdrawn_at, updated_at=at)
+                )
+                await _update(conn, event.case_id, at, lambda d: None)
+            case ReturnRequested():
+                request = event.model_dump(mode="json", exclude={"case_id"})
+                await _update(
+                    conn,
+                    event.case_id,
+                    at,
+                    lambda d: d.__setitem__("return_request", request),
+                    status="return_requested",
+                )
+            case CaseWithdrawn():
+                withdrawal = event.model_dump(mode="json", exclude={"case_id"})
+                await _update(
+                    conn,
+                    event.case_id,
+                    at,
+                    lambda d: d.__setitem__("withdrawal", withdrawal),
+                    status="withdrawn",
+                )
+            case CaseClosed():
+                closure = event.model_dump(mode="json", exclude={"case_id"})
+                await _update(
+                    conn,
+                    event.case_id,
+                    at,
+                    lambda d: d.__setitem__("closure", closure),
+                    status="closed",
+                )
+            case PersonalDataErased():
+                erasure = event.model_dump(mode="json", exclude={"case_id"})
+                await conn.execute(
+                    duplicate_keys.delete().where(duplicate_keys.c.case_id == event.case_id)
+                )
+                await _update(
+                    conn,
+                    event.case_id,
+                    at,
+                    lambda d: d.__setitem__("erasure", erasure),
+                    personal_data_erased=True,
+                )
+
+    async def _referral(self, conn: AsyncConnection, event: ReferralReceived, at: datetime) -> None:
+        detail = event.model_dump(mode="json")
+        detail.update(
+            status="open",
+            counselling=[],
+            possible_duplicates=[],
+            return_request=None,
+            withdrawal=None,
+            closure=None,
+            erasure=None,
+        )
+        principal = next(p for p in event.household if p.relationship == "principal")
+        await conn.execute(
+            cases.insert().values(
+                case_id=event.case_id,
+                version=1,
+                status="open",
+                office=event.office,
+                nationality=event.nationality,
+                host_country=event.host_country,
+                source=event.source,
+                household_size=len(event.household),
+                unaccompanied_minor=any(p.unaccompanied_minor for p in event.household),
+                personal_data_erased=False,
+                possible_duplicate=False,
+                referred_at=event.received_at,
+                updated_at=at,
+                principal=principal.personal.model_dump(mode="json"),
+                detail=detail,
+            )
+        )
+        rows = []
+        for person in event.household:
+            if person.duplicate_key is None:
+                continue
+            key = await self.cipher.decrypt(person.duplicate_key)
+            if key is not ERASED:
+                rows.append(
+                    {"case_id": event.case_id, "person_id": person.person_id, "match_key": key}
+                )
+        if rows:
+            await conn.execute(duplicate_keys.insert(), rows)
+
+    async def _consent_given(
+        self, conn: AsyncConnection, event: ConsentGiven, at: datetime
+    ) -> None:
+        c = consents.c
+        await conn.execute(
+            consents.delete().where(
+                c.case_id == event.case_id,
+                c.person_id == event.person_id,
+                c.purpose == event.purpose,
+            )
+        )
+        await conn.execute(
+            consents.insert().values(
+                case_id=event.case_id,
+                person_id=event.person_id,
+                purpose=event.purpose,
+                status="given",
+                given_on=event.given_on.isoformat(),
+                given_by=event.given_by,
+                language=event.language,
+                recorded_by=event.recorded_by,
+                withdrawn_at=None,
+                updated_at=at,
+            )
+        )
+
+
+async def _update(
+    conn: AsyncConnection,
+    case_id: str,
+    at: datetime,
+    change: Callable[[dict[str, Any]], None],
+    **columns: Any,
+) -> None:
+    """Apply ``change`` to the case document, count the event, set ``columns``."""
+    row = (await conn.execute(select(cases.c.detail).where(cases.c.case_id == case_id))).first()
+    if row is None:  # events of one case arrive in order: the referral is always first
+        raise LookupError(f"case {case_id} has no referral in the read model")
+    detail = dict(row.detail)
+    change(detail)
+    if "status" in columns:
+        detail["status"] = columns["status"]
+    await conn.execute(
+        update(cases)
+        .where(cases.c.case_id == case_id)
+        .values(version=cases.c.version + 1, updated_at=at, detail=detail, **columns)
+    )
+
+
+# ----------------------------------------------------------------- queries --
+
+
+async def duplicate_matches(
+    conn: AsyncConnection, keys: Sequence[str]
+) -> list[tuple[str, str, str]]:
+    """(key, case id, person id) of people with these keys in active, unerased cases."""
+    if not keys:
+        return []
+    d = duplicate_keys.c
+    stmt = (
+        select(d.match_key, d.case_id, d.person_id)
+        .join(cases, cases.c.case_id == d.case_id)
+        .where(
+            d.match_key.in_(list(keys)),
+            cases.c.status.in_(ACTIVE),
+            cases.c.personal_data_erased.is_(False),
+        )
+        .order_by(d.case_id, d.person_id)
+    )
+    return [(r.match_key, r.case_id, r.person_id) for r in await conn.execute(stmt)]
+
+
+async def case_row(conn: AsyncConnection, case_id: str) -> Any:
+    return (await conn.execute(select(cases).where(cases.c.case_id == case_id))).first()
+
+
+async def consent_rows(conn: AsyncConnection, case_id: str) -> list[Any]:
+    c = consents.c
+    stmt = select(consents).where(c.case_id == case_id).order_by(c.person_id, c.purpose)
+    return list((await conn.execute(stmt)).all())
+
+
+async def search_cases(
+    conn: AsyncConnection,
+    *,
+    office: str | None = None,
+    status: str | None = None,
+    nationality: str | None = None,
+    source: str | None = None,
+    referred_from: date | None = None,
+    referred_to: date | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Any], int]:
+    """A page of cases matching every given filter (newest referral first), and the total."""
+    c = cases.c
+    where = []
+    if office is not None:
+        where.append(c.office == office)
+    if status is not None:
+        where.append(c.status == status)
+    if nationality is not None:
+        where.append(c.nationality == nationality)
+    if source is not None:
+        where.append(c.source == source)
+    if referred_from is not None:
+        where.append(c.referred_at >= datetime.combine(referred_from, time.min, UTC))
+    if referred_to is not None:
+        where.append(c.referred_at <= datetime.combine(referred_to, time.max, UTC))
+    condition = and_(true(), *where)
+    total = int(await conn.scalar(select(func.count()).select_from(cases).where(condition)) or 0)
+    rows = await conn.execute(
+        select(cases)
+        .where(condition)
+        .order_by(c.referred_at.desc(), c.case_id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows.all()), total

@@ -1,0 +1,136 @@
+"""Helpers of intake's tests: a referral payload, a client that knows the API, a database dump."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+
+from avrr_events.service import ServiceRuntime
+from avrr_events.testing import asyncpg_dsn, eventually
+
+CASEWORKER = {
+    "X-AVRR-User": "caseworker-1",
+    "X-AVRR-Roles": "caseworker",
+    "X-AVRR-Offices": "GT-GUA",
+}
+DPO = {"X-AVRR-User": "dpo-1", "X-AVRR-Roles": "data_protection_officer"}
+PRINCIPAL_NAME = "María José Quispe Mamani"
+
+_REFERRAL: dict[str, Any] = {
+    "source": "ngo",
+    "referrer": {
+        "name": "Ana Referente",
+        "organisation": "Casa del Migrante",
+        "contact": "+502 5555 0101",
+    },
+    "contact_sharing_consented": True,
+    "contact": {"phone": "+502 5555 0199", "email": "maria.quispe@example.org"},
+    "current_location": {"country": "GT", "city": "Ciudad de Guatemala"},
+    "nationality": "BO",
+    "languages": ["es", "qu"],
+    "household": [
+        {
+            "given_names": "María José",
+            "family_name": "Quispe Mamani",
+            "date_of_birth": "1990-04-12",
+            "sex": "female",
+            "relationship": "principal",
+            "document_type": "passport",
+            "document_number": "BO1234567",
+        },
+        {
+            "given_names": "Luis",
+            "family_name": "Quispe",
+            "date_of_birth": "2016-09-01",
+            "sex": "male",
+            "relationship": "child",
+        },
+    ],
+    "declared_needs": ["stranded without resources", "child needs schooling on return"],
+    "office": "GT-GUA",
+}
+
+
+def referral(**overrides: Any) -> dict[str, Any]:
+    """A valid referral of a mother and her child; keyword arguments replace top-level fields."""
+    body = copy.deepcopy(_REFERRAL)
+    body.update(overrides)
+    return body
+
+
+def consent(person_id: str, *purposes: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "person_id": person_id,
+        "purposes": list(purposes or ["return_assistance_processing"]),
+        "given_on": "2026-01-10",
+        "language": "es",
+    }
+    body.update(overrides)
+    return body
+
+
+@dataclass
+class Intake:
+    """The running service and an HTTP client on its app (lifespan started)."""
+
+    runtime: ServiceRuntime
+    http: httpx.AsyncClient
+
+    async def refer(self, body: dict[str, Any] | None = None, **headers: str) -> httpx.Response:
+        return await self.http.post("/referrals", json=body or referral(), headers=headers)
+
+    async def open_case(self, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Refer, wait until the case is readable, return the referral's response body."""
+        response = await self.refer(body)
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        await self.wait_for(created["case_id"], version=created["version"])
+        return created
+
+    def person(self, created: dict[str, Any], relationship: str) -> str:
+        return str(
+            next(p["person_id"] for p in created["household"] if p["relationship"] == relationship)
+        )
+
+    async def case(self, case_id: str) -> httpx.Response:
+        return await self.http.get(f"/cases/{case_id}")
+
+    async def wait_for(self, case_id: str, *, version: int) -> dict[str, Any]:
+        """The case file once the read model has caught up with ``version``."""
+        seen: dict[str, Any] = {}
+
+        async def caught_up() -> bool:
+            response = await self.case(case_id)
+            if response.status_code != 200:
+                return False
+            seen.update(response.json())
+            return int(seen["version"]) >= version
+
+        await eventually(caught_up, timeout=30)
+        return seen
+
+    async def event_types(self, case_id: str | None = None) -> list[str]:
+        """Types of the events in the store (of one case, or all)."""
+        if case_id is not None:
+            return [r.envelope.type for r in await self.runtime.store.load(f"case-{case_id}")]
+        return [r.envelope.type for r in await self.runtime.store.read_all()]
+
+
+async def database_dump(url: str) -> str:
+    """Every row of every table, as JSON text (what a dump or a backup holds)."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        names = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+        )
+        parts: list[str] = []
+        for (name,) in names:
+            rows = await conn.fetch(f'SELECT row_to_json(t)::text FROM "{name}" t')
+            parts.extend(r[0] for r in rows)
+        return "\n".join(parts)
+    finally:
+        await conn.close()
