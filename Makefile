@@ -7,6 +7,7 @@
 #   make lint          ruff + mypy
 #   make test          install, infra (or testcontainers if a Docker engine exists), lint, pytest
 #   make run           embedded single-process platform
+#   make up / down     every service as its own process on the local Kafka + PostgreSQL
 #   make bench         benchmarks against the local infra (BENCH_ARGS=--quick for a short run)
 #   make clean         caches and build artifacts (keeps .venv and .infra)
 #   make distclean     clean + stop infra + delete .venv and all infra state
@@ -27,7 +28,9 @@ PKG_PYPROJECTS := $(wildcard libs/events/pyproject.toml services/*/pyproject.tom
 INSTALL_STAMP  := $(VENV)/.install.stamp
 UV_STAMP       := $(VENV)/.uv-$(UV_VERSION).stamp
 
-.PHONY: help install lock infra-up infra-down infra-status lint test run bench clean distclean
+UP := scripts/platform.sh
+
+.PHONY: up down help install lock infra-up infra-down infra-status lint test run bench clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -98,6 +101,12 @@ run: install
 
 # Bench-only tools (pyeventsourcing, psycopg, pyinstrument) go into the venv
 # here, from their own pinned list: they are never a dependency of a service.
+up: install
+	$(UP) up
+
+down:
+	$(UP) down
+
 bench: install infra-up
 	$(UV) pip install --quiet --python $(PY) --require-hashes -r benchmarks/requirements.txt
 	eval "$$($(INFRA) env)"; \

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The real stack on this machine: every installed service as its own process
+# (REST API + consumer + outbox relay), against the local Kafka and PostgreSQL
+# of scripts/infra.sh (started if needed). Development keys and header
+# authentication are on (AVRR_DEV=1): this is for local work, not real data.
+#
+#   scripts/platform.sh up       start intake :8001, eligibility :8002, travel :8003, reintegration :8004
+#   scripts/platform.sh down     stop them
+#   scripts/platform.sh status   what runs where
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE_DIR="${AVRR_STATE_DIR:-$REPO/.infra}"
+RUN_DIR="$STATE_DIR/run"
+LOG_DIR="$STATE_DIR/logs"
+PY="${PY:-$REPO/.venv/bin/python}"
+PG_PORT="${AVRR_PG_PORT:-5432}"
+KAFKA_PORT="${AVRR_KAFKA_PORT:-9092}"
+declare -A PORTS=([intake]=8001 [eligibility]=8002 [travel]=8003 [reintegration]=8004)
+
+log() { printf '[platform] %s\n' "$*" >&2; }
+
+installed() {
+  "$PY" -c 'from avrr_events.embedded import discover; print(" ".join(s.name for s in discover()))'
+}
+
+up() {
+  "$REPO/scripts/infra.sh" up >/dev/null
+  mkdir -p "$RUN_DIR" "$LOG_DIR"
+  local name pidfile
+  for name in $(installed); do
+    pidfile="$RUN_DIR/$name.pid"
+    if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+      log "$name already running (pid $(cat "$pidfile"))"
+      continue
+    fi
+    DATABASE_URL="postgresql+asyncpg://avrr:avrr@127.0.0.1:$PG_PORT/avrr_$name" \
+    AVRR_KEYSTORE_URL="postgresql+asyncpg://avrr:avrr@127.0.0.1:$PG_PORT/avrr_keys" \
+    KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" \
+    AVRR_DEV=1 AVRR_PORT="${PORTS[$name]:-8000}" \
+      setsid nohup "$PY" -m avrr_events.serve "$name" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+    echo $! >"$pidfile"
+    log "$name on http://127.0.0.1:${PORTS[$name]:-8000} (log $LOG_DIR/$name.log)"
+  done
+}
+
+down() {
+  local pidfile name
+  for pidfile in "$RUN_DIR"/*.pid; do
+    [[ -e "$pidfile" ]] || continue
+    name="$(basename "$pidfile" .pid)"
+    if kill -TERM "$(cat "$pidfile")" 2>/dev/null; then log "stopped $name"; fi
+    rm -f "$pidfile"
+  done
+}
+
+status() {
+  local pidfile name
+  for pidfile in "$RUN_DIR"/*.pid; do
+    [[ -e "$pidfile" ]] || continue
+    name="$(basename "$pidfile" .pid)"
+    if kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+      echo "$name: running pid $(cat "$pidfile") http://127.0.0.1:${PORTS[$name]:-8000}"
+    else
+      echo "$name: dead (see $LOG_DIR/$name.log)"
+    fi
+  done
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac
