@@ -1,0 +1,464 @@
+"""The Assessment of one case (aggregate) and the events it records.
+
+Lifecycle: opened by intake's ReturnRequested together with the eligibility
+decision; a caseworker then screens vulnerabilities, records best-interests
+determinations for unaccompanied or separated children and submits the due
+diligence checklist, which either clears the return for travel or rejects it
+with reasons (a rejection can be fixed and the checklist submitted again).
+Withdrawal closes the assessment for good: nothing more is recorded for it.
+
+Clearance is where the safeguards meet: it requires an eligible decision,
+every checklist item, no suspension of returns to the destination, and a
+best-interests determination in favour of return for every unaccompanied or
+separated child. The aggregate checks all of them together so the person gets
+the whole list of what is missing at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from avrr_eligibility.countries import CountryCode, country_name
+from avrr_eligibility.intake_events import HouseholdMember
+from avrr_eligibility.programmes import (
+    Decision,
+    ProgrammeCatalogue,
+    RuleOutcome,
+    TransportMode,
+)
+from avrr_events import Aggregate, DomainEvent
+
+VulnerabilityCategoryName = Literal[
+    "unaccompanied_or_separated_child",
+    "victim_of_trafficking",
+    "smuggled_migrant",
+    "health_needs",
+    "elderly",
+    "lgbtiq",
+    "single_parent_family",
+    "person_with_disability",
+    "other",
+]
+Severity = Literal["low", "medium", "high"]
+SEVERITY_RANK: dict[str, int] = {"low": 1, "medium": 2, "high": 3}
+BestInterestsOutcome = Literal["return_in_best_interests", "return_not_in_best_interests"]
+
+
+class VulnerabilityCategory(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    category: VulnerabilityCategoryName
+    severity: Severity
+
+
+class DueDiligenceChecklist(BaseModel):
+    """What the caseworker verified before a return may go ahead.
+
+    ``family_or_receiving_contact_reached`` concerns unaccompanied or separated
+    children (a family member or guardian must be reached to receive them); it
+    is required when the case has one and may be left out otherwise.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    identity_verified: bool
+    nationality_verified: bool
+    voluntariness_confirmed_in_private_interview: bool = Field(
+        description="confirmed in an interview without family, authorities or others present "
+        "and with no sign of pressure"
+    )
+    no_legal_impediment: bool
+    family_or_receiving_contact_reached: bool | None = None
+    destination_safe: bool
+
+
+# ------------------------------------------------------------------ events --
+
+
+class AssessmentOpened(DomainEvent):
+    """Eligibility's own record of the request it assesses (from ReturnRequested)."""
+
+    event_type = "avrr.eligibility.AssessmentOpened"
+
+    case_id: str
+    office: str
+    nationality: CountryCode
+    host_country: CountryCode
+    destination_country: CountryCode
+    destination_region: str | None = None
+    programme_hint: str | None = None
+    household: list[HouseholdMember]
+    requested_at: datetime
+    opened_at: datetime
+
+
+class EligibilityDecided(DomainEvent):
+    event_type = "avrr.eligibility.EligibilityDecided"
+
+    case_id: str
+    programme_id: str | None = None
+    eligible: bool
+    reasons: list[RuleOutcome]
+    decided_at: datetime
+    # Optional addition to the contract: which programme file decided it.
+    programmes_version: str | None = None
+
+
+class VulnerabilityAssessed(DomainEvent):
+    event_type = "avrr.eligibility.VulnerabilityAssessed"
+
+    case_id: str
+    person_id: str | None = None
+    categories: list[VulnerabilityCategory]
+    best_interests_determination_done: bool
+    assessed_by: str
+    assessed_at: datetime
+
+
+class BestInterestsDeterminationRecorded(DomainEvent):
+    """A best-interests determination (BID) for an unaccompanied or separated child."""
+
+    event_type = "avrr.eligibility.BestInterestsDeterminationRecorded"
+
+    case_id: str
+    person_id: str
+    outcome: BestInterestsOutcome
+    determined_by: str
+    determined_at: datetime
+
+
+class DueDiligenceChecked(DomainEvent):
+    """The checklist as submitted, kept for the audit trail of the clearance decision."""
+
+    event_type = "avrr.eligibility.DueDiligenceChecked"
+
+    case_id: str
+    checklist: DueDiligenceChecklist
+    checked_by: str
+    checked_at: datetime
+
+
+class DueDiligenceCleared(DomainEvent):
+    event_type = "avrr.eligibility.DueDiligenceCleared"
+
+    case_id: str
+    programme_id: str
+    office: str
+    host_country: str
+    destination_country: str
+    destination_region: str | None = None
+    transport_mode: TransportMode
+    household: list[HouseholdMember]
+    cleared_at: datetime
+
+
+class DueDiligenceRejected(DomainEvent):
+    event_type = "avrr.eligibility.DueDiligenceRejected"
+
+    case_id: str
+    reasons: list[str]
+    rejected_at: datetime
+
+
+class AssessmentClosed(DomainEvent):
+    event_type = "avrr.eligibility.AssessmentClosed"
+
+    case_id: str
+    reason: str
+    closed_at: datetime
+
+
+ASSESSMENT_EVENTS: tuple[type[DomainEvent], ...] = (
+    AssessmentOpened,
+    EligibilityDecided,
+    VulnerabilityAssessed,
+    BestInterestsDeterminationRecorded,
+    DueDiligenceChecked,
+    DueDiligenceCleared,
+    DueDiligenceRejected,
+    AssessmentClosed,
+)
+
+# ------------------------------------------------------------------ errors --
+
+
+class AssessmentError(Exception):
+    """A command the assessment's state does not allow."""
+
+
+class AssessmentNotFound(AssessmentError):
+    pass
+
+
+class AssessmentIsClosed(AssessmentError):
+    """The case was withdrawn or closed: nothing more is recorded for it (HTTP 409)."""
+
+
+class AlreadyCleared(AssessmentError):
+    """Due diligence already cleared this case (HTTP 409)."""
+
+
+class InvalidCommand(AssessmentError):
+    """The command contradicts the case's facts (HTTP 422)."""
+
+
+@dataclass(frozen=True)
+class Suspension:
+    """An active suspension of returns that covers a destination."""
+
+    destination_country: str
+    destination_region: str | None
+    reason: str
+    since: datetime
+
+    def describe(self) -> str:
+        where = country_name(self.destination_country)
+        if self.destination_region:
+            where = f"{self.destination_region} ({where})"
+        return (
+            f"Returns to {where} are suspended since {self.since.date().isoformat()} "
+            f"for safety reasons: {self.reason}"
+        )
+
+
+# --------------------------------------------------------------- aggregate --
+
+
+class Assessment(Aggregate):
+    """One case's eligibility assessment, keyed by the case id."""
+
+    stream_type = "assessment"
+
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self.request: AssessmentOpened | None = None
+        self.decision: EligibilityDecided | None = None
+        self.vulnerabilities: dict[str | None, list[VulnerabilityCategory]] = {}
+        self.best_interests: dict[str, BestInterestsOutcome] = {}
+        self.cleared = False
+        self.closed = False
+
+    def when(self, event: DomainEvent) -> None:
+        match event:
+            case AssessmentOpened():
+                self.request = event
+            case EligibilityDecided():
+                self.decision = event
+            case VulnerabilityAssessed(person_id=person_id, categories=categories):
+                self.vulnerabilities[person_id] = list(categories)
+            case BestInterestsDeterminationRecorded(person_id=person_id, outcome=outcome):
+                self.best_interests[person_id] = outcome
+            case DueDiligenceCleared():
+                self.cleared = True
+            case AssessmentClosed():
+                self.closed = True
+
+    # ------------------------------------------------------------- queries --
+
+    @property
+    def household(self) -> list[HouseholdMember]:
+        return list(self.request.household) if self.request else []
+
+    def member(self, person_id: str) -> HouseholdMember | None:
+        return next((m for m in self.household if m.person_id == person_id), None)
+
+    def children_needing_best_interests(self) -> list[str]:
+        """Person ids of unaccompanied or separated children, from intake or from screening."""
+        ids = [m.person_id for m in self.household if m.is_unaccompanied_child]
+        for person_id, categories in self.vulnerabilities.items():
+            flagged = any(c.category == "unaccompanied_or_separated_child" for c in categories)
+            if flagged and person_id is not None and person_id not in ids:
+                ids.append(person_id)
+        if not ids and any(
+            c.category == "unaccompanied_or_separated_child"
+            for c in self.vulnerabilities.get(None, [])
+        ):
+            # Flagged for the case without naming the child: every minor needs a BID.
+            ids = [m.person_id for m in self.household if m.age_years < 18]
+        return ids
+
+    # ------------------------------------------------------------ decisions --
+
+    def open(self, opened: AssessmentOpened, decision: Decision, programmes_version: str) -> None:
+        """Open the assessment for a return request and record the eligibility decision."""
+        if self.closed:
+            raise AssessmentIsClosed(f"the assessment of case {self.id} is closed")
+        if self.exists:
+            raise InvalidCommand(f"case {self.id} is already being assessed")
+        self.record(opened)
+        self.record(
+            EligibilityDecided(
+                case_id=self.id,
+                programme_id=decision.programme.id if decision.programme else None,
+                eligible=decision.eligible,
+                reasons=decision.reasons,
+                decided_at=opened.opened_at,
+                programmes_version=programmes_version,
+            )
+        )
+
+    def _require_open(self) -> AssessmentOpened:
+        if self.closed:
+            raise AssessmentIsClosed(
+                f"the assessment of case {self.id} is closed (the case was withdrawn)"
+            )
+        if self.request is None:
+            raise AssessmentNotFound(f"no assessment for case {self.id}")
+        return self.request
+
+    def assess_vulnerability(
+        self,
+        person_id: str | None,
+        categories: Sequence[VulnerabilityCategory],
+        assessed_by: str,
+        now: datetime,
+    ) -> None:
+        """Record a screening of one person (or of the whole case when ``person_id`` is None)."""
+        self._require_open()
+        if person_id is not None and self.member(person_id) is None:
+            raise InvalidCommand(f"person {person_id} is not in the household of case {self.id}")
+        names = [c.category for c in categories]
+        if len(set(names)) != len(names):
+            raise InvalidCommand("each vulnerability category may be listed once")
+        child = "unaccompanied_or_separated_child" in names
+        if child and person_id is not None:
+            member = self.member(person_id)
+            if member is not None and member.age_years >= 18:
+                raise InvalidCommand(f"person {person_id} is {member.age_years}: not a child")
+        self.record(
+            VulnerabilityAssessed(
+                case_id=self.id,
+                person_id=person_id,
+                categories=list(categories),
+                best_interests_determination_done=(
+                    person_id is not None and person_id in self.best_interests
+                ),
+                assessed_by=assessed_by,
+                assessed_at=now,
+            )
+        )
+
+    def record_best_interests(
+        self, person_id: str, outcome: BestInterestsOutcome, determined_by: str, now: datetime
+    ) -> None:
+        """Record the best-interests determination for a child of the household."""
+        self._require_open()
+        if self.cleared:
+            raise AlreadyCleared(f"case {self.id} is already cleared for travel")
+        member = self.member(person_id)
+        if member is None:
+            raise InvalidCommand(f"person {person_id} is not in the household of case {self.id}")
+        if member.age_years >= 18:
+            raise InvalidCommand(
+                f"a best-interests determination is for children; person {person_id} "
+                f"is {member.age_years}"
+            )
+        self.record(
+            BestInterestsDeterminationRecorded(
+                case_id=self.id,
+                person_id=person_id,
+                outcome=outcome,
+                determined_by=determined_by,
+                determined_at=now,
+            )
+        )
+
+    def check_due_diligence(
+        self,
+        checklist: DueDiligenceChecklist,
+        catalogue: ProgrammeCatalogue,
+        suspensions: Sequence[Suspension],
+        checked_by: str,
+        now: datetime,
+    ) -> list[str]:
+        """Clear the return, or reject it with every reason; return the reasons (empty: cleared)."""
+        request = self._require_open()
+        if self.cleared:
+            raise AlreadyCleared(f"case {self.id} is already cleared for travel")
+        children = self.children_needing_best_interests()
+        reasons = self._eligibility_gaps(catalogue)
+        reasons += [s.describe() for s in suspensions]
+        reasons += _checklist_gaps(checklist, has_unaccompanied_children=bool(children))
+        for person_id in children:
+            outcome = self.best_interests.get(person_id)
+            if outcome is None:
+                reasons.append(
+                    f"No best-interests determination is recorded for unaccompanied or "
+                    f"separated child {person_id}: it is required before a child's return "
+                    "is cleared."
+                )
+            elif outcome == "return_not_in_best_interests":
+                reasons.append(
+                    f"The best-interests determination found that return is not in the "
+                    f"best interests of child {person_id}."
+                )
+        self.record(
+            DueDiligenceChecked(
+                case_id=self.id, checklist=checklist, checked_by=checked_by, checked_at=now
+            )
+        )
+        if reasons:
+            self.record(DueDiligenceRejected(case_id=self.id, reasons=reasons, rejected_at=now))
+            return reasons
+        assert self.decision is not None and self.decision.programme_id is not None
+        programme = catalogue.get(self.decision.programme_id)
+        assert programme is not None
+        self.record(
+            DueDiligenceCleared(
+                case_id=self.id,
+                programme_id=programme.id,
+                office=request.office,
+                host_country=request.host_country,
+                destination_country=request.destination_country,
+                destination_region=request.destination_region,
+                transport_mode=programme.transport_mode(unaccompanied_child=bool(children)),
+                household=list(request.household),
+                cleared_at=now,
+            )
+        )
+        return []
+
+    def _eligibility_gaps(self, catalogue: ProgrammeCatalogue) -> list[str]:
+        decision = self.decision
+        if decision is None or not decision.eligible or decision.programme_id is None:
+            failed = [r.detail for r in (decision.reasons if decision else []) if not r.passed]
+            return ["The case was found not eligible for a return programme.", *failed]
+        if catalogue.get(decision.programme_id) is None:
+            return [f"The programme {decision.programme_id} is no longer offered."]
+        return []
+
+    def close(self, reason: str, now: datetime) -> bool:
+        """Close the assessment (withdrawal); False when it was closed already."""
+        if self.closed:
+            return False
+        self.record(AssessmentClosed(case_id=self.id, reason=reason, closed_at=now))
+        return True
+
+
+def _checklist_gaps(
+    checklist: DueDiligenceChecklist, *, has_unaccompanied_children: bool
+) -> list[str]:
+    gaps = []
+    if not checklist.identity_verified:
+        gaps.append("The person's identity has not been verified.")
+    if not checklist.nationality_verified:
+        gaps.append("The person's nationality has not been verified.")
+    if not checklist.voluntariness_confirmed_in_private_interview:
+        gaps.append(
+            "Voluntariness has not been confirmed in a private interview, free of pressure."
+        )
+    if not checklist.no_legal_impediment:
+        gaps.append("A legal impediment to departure has not been ruled out.")
+    if has_unaccompanied_children and checklist.family_or_receiving_contact_reached is not True:
+        gaps.append(
+            "The family or receiving guardian of the unaccompanied or separated child "
+            "has not been reached."
+        )
+    if not checklist.destination_safe:
+        gaps.append("The destination has not been confirmed safe for this person.")
+    return gaps

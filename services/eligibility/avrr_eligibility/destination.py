@@ -1,0 +1,105 @@
+"""Destination safety (aggregate): a supervisor suspends and reopens returns to a place.
+
+A place is a country, or a region of a country (``HN`` or ``HN/Gracias a
+Dios``); each has its own stream, so suspending a region and suspending the
+whole country are independent decisions. While a suspension covers a case's
+destination, due diligence cannot clear the case; cases cleared before are
+flagged in the read model, and travel holds their movements on its own when it
+sees DestinationSuspended (no service waits for another).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from avrr_eligibility.assessment import Suspension
+from avrr_eligibility.countries import CountryCode
+from avrr_events import Aggregate, DomainEvent
+
+
+class DestinationSuspended(DomainEvent):
+    event_type = "avrr.eligibility.DestinationSuspended"
+
+    destination_country: CountryCode
+    destination_region: str | None = None
+    reason: str
+    suspended_by: str
+    suspended_at: datetime
+
+
+class DestinationReopened(DomainEvent):
+    event_type = "avrr.eligibility.DestinationReopened"
+
+    destination_country: CountryCode
+    destination_region: str | None = None
+    reopened_by: str
+    reopened_at: datetime
+
+
+DESTINATION_EVENTS: tuple[type[DomainEvent], ...] = (DestinationSuspended, DestinationReopened)
+
+
+class DestinationStateError(Exception):
+    """Suspending a suspended place or reopening an open one (HTTP 409)."""
+
+
+def destination_key(country: str, region: str | None = None) -> str:
+    """The aggregate id of a place: ``CC`` or ``CC/<region>``."""
+    return f"{country}/{region}" if region else country
+
+
+class DestinationSafety(Aggregate):
+    """Whether returns to one country or region are suspended."""
+
+    stream_type = "destination"
+
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self.suspension: DestinationSuspended | None = None
+
+    @property
+    def subject(self) -> str:
+        # docs/events.md: subject = destination:<CC>[/<region>]
+        return f"destination:{self.id}"
+
+    def when(self, event: DomainEvent) -> None:
+        match event:
+            case DestinationSuspended():
+                self.suspension = event
+            case DestinationReopened():
+                self.suspension = None
+
+    @property
+    def active_suspension(self) -> Suspension | None:
+        s = self.suspension
+        if s is None:
+            return None
+        return Suspension(s.destination_country, s.destination_region, s.reason, s.suspended_at)
+
+    def suspend(
+        self, country: str, region: str | None, reason: str, by: str, now: datetime
+    ) -> None:
+        if self.suspension is not None:
+            raise DestinationStateError(f"returns to {self.id} are already suspended")
+        self.record(
+            DestinationSuspended(
+                destination_country=country,
+                destination_region=region,
+                reason=reason,
+                suspended_by=by,
+                suspended_at=now,
+            )
+        )
+
+    def reopen(self, by: str, now: datetime) -> None:
+        s = self.suspension
+        if s is None:
+            raise DestinationStateError(f"returns to {self.id} are not suspended")
+        self.record(
+            DestinationReopened(
+                destination_country=s.destination_country,
+                destination_region=s.destination_region,
+                reopened_by=by,
+                reopened_at=now,
+            )
+        )

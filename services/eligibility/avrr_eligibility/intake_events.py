@@ -1,0 +1,57 @@
+"""What eligibility reads from intake (docs/events.md), as tolerant readers.
+
+Only the fields this service uses are declared; intake may add fields freely.
+A payload that does not fit (or an event version this service does not know)
+is dead-lettered by the consumer, never half-applied.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from avrr_eligibility.countries import CountryCode
+from avrr_events import EventRegistry, ObservedEvent
+
+
+class HouseholdMember(BaseModel):
+    """One person of the household: non-personal facts only (docs/events.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    person_id: str = Field(min_length=1, max_length=200)
+    age_years: int = Field(ge=0, le=130)
+    sex: Literal["female", "male", "other", "unknown"]
+    relationship: Literal["principal", "spouse", "child", "parent", "sibling", "other"]
+    unaccompanied_minor: bool = False
+
+    @property
+    def is_unaccompanied_child(self) -> bool:
+        return self.unaccompanied_minor and self.age_years < 18
+
+
+class ReturnRequested(ObservedEvent):
+    event_type = "avrr.intake.ReturnRequested"
+
+    case_id: str = Field(min_length=1, max_length=100)
+    office: str = Field(min_length=1, max_length=100)
+    nationality: CountryCode
+    host_country: CountryCode
+    destination_country: CountryCode
+    destination_region: str | None = Field(default=None, max_length=100)
+    programme_hint: str | None = None
+    household: list[HouseholdMember] = Field(min_length=1)
+    requested_at: datetime
+
+
+class CaseWithdrawn(ObservedEvent):
+    event_type = "avrr.intake.CaseWithdrawn"
+
+    case_id: str = Field(min_length=1, max_length=100)
+    reason: str = Field(max_length=500)
+    withdrawn_at: datetime
+
+
+registry = EventRegistry([ReturnRequested, CaseWithdrawn])

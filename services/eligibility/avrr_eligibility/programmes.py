@@ -1,0 +1,404 @@
+"""Return programmes as data, and the eligibility rules evaluated against them.
+
+A programme (who it serves, where, to which destinations, how they travel,
+what assistance it offers, its limits) is configuration, not code: a new
+programme or a changed rule is a reviewed edit of ``programmes.yaml``, shipped
+with a new ``version``. The file is validated strictly when the service
+starts; a malformed file stops the start with a message naming the field,
+because a silently ignored typo would wrongly accept or refuse real people.
+
+Every decision carries one outcome per rule, worded for a caseworker to read
+out to the person ("... assists people stranded in Guatemala or Mexico; you
+are in Costa Rica"), because an assessment the person cannot understand is
+not an informed decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from avrr_eligibility.countries import EU_MEMBER_STATES, CountryCode, country_name
+
+TransportMode = Literal["air", "land"]
+
+Assistance = Literal[
+    "information_and_counselling",
+    "psychosocial_support",
+    "travel_documents",
+    "medical_examination",
+    "medical_escort",
+    "lodging",
+    "food_and_kits",
+    "cash_based_intervention",
+    "family_contact",
+    "transport",
+    "covid_test",
+    "departure_assistance",
+    "transit_assistance",
+    "arrival_assistance",
+    "referral_to_services",
+    "reintegration",
+    "reintegration_monitoring",
+]
+
+
+class _Strict(BaseModel):
+    # Unknown keys are errors: a misspelt "host_contries" must not pass as "no hosts".
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AnyNationality(_Strict):
+    """Open to any nationality (other than the host country's own nationals)."""
+
+    rule: Literal["any"]
+
+
+class ListedNationalities(_Strict):
+    rule: Literal["listed"]
+    countries: list[CountryCode] = Field(min_length=1)
+
+
+class NonEuNationality(_Strict):
+    """Nationals of countries outside the European Union (ARVoRe)."""
+
+    rule: Literal["non_eu"]
+
+
+NationalityRule = Annotated[
+    AnyNationality | ListedNationalities | NonEuNationality, Field(discriminator="rule")
+]
+
+
+class AnyDestination(_Strict):
+    rule: Literal["any"]
+
+
+class ListedDestinations(_Strict):
+    rule: Literal["listed"]
+    countries: list[CountryCode] = Field(min_length=1)
+
+
+DestinationRule = Annotated[AnyDestination | ListedDestinations, Field(discriminator="rule")]
+
+
+class Transport(_Strict):
+    mode: TransportMode
+    to: Literal["capital", "airport_nearest_city_of_return", "city_of_return"]
+    # The caravan programme returned unaccompanied children by air, not by bus.
+    unaccompanied_children_mode: TransportMode | None = None
+
+
+class Money(_Strict):
+    amount: Decimal = Field(gt=0)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+
+class ReintegrationLimit(_Strict):
+    """Reintegration assistance for a limited number of people (read by reintegration)."""
+
+    places: int = Field(ge=0)
+    budget: Money
+    allocation: Literal["by_vulnerability", "first_come_first_served"]
+    monitoring_months: int = Field(ge=0, le=60)
+
+
+class Limits(_Strict):
+    max_household_size: int | None = Field(default=None, ge=1)
+    reintegration: ReintegrationLimit | None = None
+
+
+class Programme(_Strict):
+    """One return programme, as the caseworker and the rules see it."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    name: str = Field(min_length=1, max_length=80, description="short: it starts reasons")
+    full_name: str = ""
+    description: str = ""
+    active: bool = True
+    valid_from: date | None = None
+    valid_until: date | None = None
+    eligible_nationalities: NationalityRule
+    host_countries: list[CountryCode] = Field(min_length=1)
+    destinations: DestinationRule
+    transport: Transport
+    assistance: list[Assistance] = Field(min_length=1)
+    limits: Limits = Limits()
+
+    @model_validator(mode="after")
+    def _period_is_ordered(self) -> Programme:
+        if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
+            raise ValueError("valid_until is before valid_from")
+        return self
+
+    def transport_mode(self, *, unaccompanied_child: bool) -> TransportMode:
+        if unaccompanied_child and self.transport.unaccompanied_children_mode:
+            return self.transport.unaccompanied_children_mode
+        return self.transport.mode
+
+
+class ProgrammeCatalogue(_Strict):
+    """The whole file: a version (exposed by the API, stamped on decisions) and the programmes."""
+
+    version: str = Field(min_length=1, max_length=50)
+    programmes: list[Programme] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ids_are_unique(self) -> ProgrammeCatalogue:
+        seen: set[str] = set()
+        for p in self.programmes:
+            if p.id in seen:
+                raise ValueError(f"programme id {p.id!r} appears twice")
+            seen.add(p.id)
+        return self
+
+    def get(self, programme_id: str) -> Programme | None:
+        return next((p for p in self.programmes if p.id == programme_id), None)
+
+
+class ProgrammeFileError(ValueError):
+    """The programme file cannot be used; the message names the file and the field."""
+
+
+DEFAULT_PROGRAMMES = "programmes.yaml"
+
+
+def load_programmes(path: Path | str | None = None) -> ProgrammeCatalogue:
+    """Read and validate a programme file (the packaged seed file when ``path`` is None)."""
+    if path is None:
+        source = resources.files("avrr_eligibility").joinpath(DEFAULT_PROGRAMMES)
+        name, text = DEFAULT_PROGRAMMES, source.read_text(encoding="utf-8")
+    else:
+        name = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ProgrammeFileError(f"programme file {name}: cannot be read: {exc}") from exc
+    return parse_programmes(text, name=name)
+
+
+def parse_programmes(text: str, *, name: str = "<programmes>") -> ProgrammeCatalogue:
+    """Validate the YAML text of a programme file."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ProgrammeFileError(f"programme file {name}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ProgrammeFileError(f"programme file {name}: must be a mapping with 'programmes'")
+    try:
+        return ProgrammeCatalogue.model_validate(raw)
+    except ValidationError as exc:
+        problems = [f"{_field_path(err['loc'], raw)}: {err['msg']}" for err in exc.errors()[:10]]
+        raise ProgrammeFileError(
+            f"programme file {name} is invalid: " + "; ".join(problems)
+        ) from exc
+
+
+def _field_path(loc: Sequence[int | str], raw: dict[str, Any]) -> str:
+    """``programmes[2](arvore).host_countries[0]``: the field, and whose it is."""
+    out = ""
+    node: Any = raw
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            if isinstance(node, dict) and isinstance(node.get("id"), str):
+                out += f"({node['id']})"
+        else:
+            # Discriminated unions add the tag ("listed") to the path: not a field.
+            if isinstance(node, dict) and part not in node and node.get("rule") == part:
+                continue
+            out += f".{part}" if out else part
+            node = node.get(part) if isinstance(node, dict) else None
+    return out or "file"
+
+
+# ------------------------------------------------------------------ rules --
+
+
+class RuleOutcome(BaseModel):
+    """One rule of one programme, whether it passed, and why, in plain words."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule: str
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class ReturnRequest:
+    """The facts of a return request that the programme rules look at."""
+
+    nationality: str
+    host_country: str
+    destination_country: str
+    requested_on: date
+    household_size: int = 1
+    programme_hint: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    programme: Programme | None
+    eligible: bool
+    reasons: list[RuleOutcome]
+
+
+def _names(codes: Sequence[str]) -> str:
+    names = sorted(country_name(c) for c in codes)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def evaluate(programme: Programme, request: ReturnRequest) -> list[RuleOutcome]:
+    """Every rule of ``programme`` applied to ``request``, in a fixed order."""
+    p, r = programme, request
+    out: list[RuleOutcome] = []
+
+    def rule(name: str, passed: bool, detail: str) -> None:
+        out.append(RuleOutcome(rule=f"{p.id}/{name}", passed=passed, detail=detail))
+
+    if not p.active:
+        rule("in_operation", False, f"{p.name} is not accepting new requests.")
+    elif p.valid_from and r.requested_on < p.valid_from:
+        rule("in_operation", False, f"{p.name} only starts on {p.valid_from.isoformat()}.")
+    elif p.valid_until and r.requested_on > p.valid_until:
+        rule("in_operation", False, f"{p.name} ended on {p.valid_until.isoformat()}.")
+    else:
+        rule("in_operation", True, f"{p.name} is accepting requests.")
+
+    host = country_name(r.host_country)
+    served = _names(p.host_countries)
+    if r.host_country in p.host_countries:
+        rule("host_country", True, f"{p.name} assists people in {served}; the person is in {host}.")
+    else:
+        rule(
+            "host_country",
+            False,
+            f"{p.name} only assists people who are in {served}, and the person is in {host}.",
+        )
+
+    nationality = country_name(r.nationality)
+    nat = p.eligible_nationalities
+    if r.nationality == r.host_country:
+        rule(
+            "nationality",
+            False,
+            f"The person is a national of {host}, the country they are in: "
+            "assisted voluntary return is for migrants outside their own country.",
+        )
+    elif isinstance(nat, ListedNationalities):
+        who = _names(nat.countries)
+        if r.nationality in nat.countries:
+            rule(
+                "nationality",
+                True,
+                f"{p.name} is for nationals of {who}; the person is a national of {nationality}.",
+            )
+        else:
+            rule(
+                "nationality",
+                False,
+                f"{p.name} is only for nationals of {who}, "
+                f"and the person is a national of {nationality}.",
+            )
+    elif isinstance(nat, NonEuNationality):
+        if r.nationality in EU_MEMBER_STATES:
+            rule(
+                "nationality",
+                False,
+                f"{p.name} is only for nationals of countries outside the European Union, "
+                f"and {nationality} is an EU member state.",
+            )
+        else:
+            rule(
+                "nationality",
+                True,
+                f"{p.name} is for nationals of countries outside the European Union; "
+                f"{nationality} is outside the EU.",
+            )
+    else:
+        rule("nationality", True, f"{p.name} is open to nationals of {nationality}.")
+
+    destination = country_name(r.destination_country)
+    dest = p.destinations
+    if r.destination_country == r.host_country:
+        rule(
+            "destination",
+            False,
+            f"The destination, {destination}, is the country the person is already in.",
+        )
+    elif isinstance(dest, ListedDestinations) and r.destination_country not in dest.countries:
+        rule(
+            "destination",
+            False,
+            f"{p.name} only returns people to {_names(dest.countries)}, "
+            f"and the requested destination is {destination}.",
+        )
+    else:
+        how = {
+            "capital": f"by {p.transport.mode} transport to the capital",
+            "airport_nearest_city_of_return": "by air to the airport nearest the city of return",
+            "city_of_return": f"by {p.transport.mode} transport to the city of return",
+        }[p.transport.to]
+        rule("destination", True, f"{p.name} can return the person to {destination} {how}.")
+
+    limit = p.limits.max_household_size
+    if limit is not None:
+        rule(
+            "household_size",
+            r.household_size <= limit,
+            f"{p.name} assists households of up to {limit} people; "
+            f"this household has {r.household_size}.",
+        )
+    return out
+
+
+def decide(catalogue: ProgrammeCatalogue, request: ReturnRequest) -> Decision:
+    """The programme the request is eligible for, with the reasons.
+
+    A known ``programme_hint`` (the caseworker's choice at intake) is the only
+    programme evaluated. Otherwise programmes are tried in file order (the
+    more specific ones come first in the file) and the first one whose every
+    rule passes is chosen. When none is, the reasons are those of every
+    programme operating in the person's host country, so the caseworker can
+    say exactly what is missing; when none operates there, one reason says so.
+    """
+    hinted = catalogue.get(request.programme_hint) if request.programme_hint else None
+    candidates = [hinted] if hinted else catalogue.programmes
+    evaluated: list[tuple[Programme, list[RuleOutcome]]] = []
+    for programme in candidates:
+        outcomes = evaluate(programme, request)
+        if all(o.passed for o in outcomes):
+            return Decision(programme, True, outcomes)
+        evaluated.append((programme, outcomes))
+    if hinted:
+        return Decision(hinted, False, evaluated[0][1])
+    local = [(p, o) for p, o in evaluated if request.host_country in p.host_countries]
+    if len(local) == 1:
+        return Decision(local[0][0], False, local[0][1])
+    if local:
+        return Decision(None, False, [o for _, outcomes in local for o in outcomes])
+    everywhere = sorted({c for p in catalogue.programmes for c in p.host_countries})
+    return Decision(
+        None,
+        False,
+        [
+            RuleOutcome(
+                rule="host_country",
+                passed=False,
+                detail=(
+                    f"No return programme assists people in {country_name(request.host_country)}"
+                    f" at the moment; programmes operate in {_names(everywhere)}."
+                ),
+            )
+        ],
+    )
