@@ -89,8 +89,9 @@ def row_envelope(row: Any) -> Envelope:
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _CONTENT_TYPE = ("content-type", b"application/json")
 _SPECVERSION = ("ce_specversion", b"1.0")
-_OPTIONAL_HEADERS = (("causationid", "ce_causationid"), ("traceparent", "ce_traceparent"))
-_OPTIONAL_HEADERS += (("tracestate", "ce_tracestate"),)
+_OPTIONAL_HEADERS = tuple(
+    (name, f"ce_{name}") for name in ("causationid", "traceparent", "tracestate")
+)
 
 
 def row_message(row: Any, topic: str) -> Message:
