@@ -1,0 +1,394 @@
+"""The travel REST API: commands on a movement, and the queries of its read models.
+
+Roles (dev headers until OIDC): ``travel_officer`` works the movements and
+alone reads the manifest and transit notes; ``medical`` alone records fitness
+to travel and reads health details; arrival may also be confirmed by a
+``receiving_office`` or ``partner``. Reads of a movement and of the departures
+board need any authenticated caller; a caller scoped to offices sees only
+those offices' boards.
+
+Every command answers with the movement's new status and version and its
+ETag, honours If-Match (412 on a stale version) and Idempotency-Key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from avrr_events import ERASED, Encrypted
+from avrr_events.http import Forbidden, NotFound, Principal, current_principal, etag, require_role
+from avrr_events.personal import ERASED_MARKER
+from avrr_events.service import ServiceRuntime
+from avrr_travel import read_models
+from avrr_travel.commands import MovementCommands
+from avrr_travel.commands import Request as CommandRequest
+from avrr_travel.movement import (
+    ArrivalConfirmer,
+    Booking,
+    Cost,
+    DocumentType,
+    Escort,
+    FitnessOutcome,
+    Movement,
+    Place,
+    ShortText,
+    TransportMode,
+)
+
+TRAVEL_OFFICER = "travel_officer"
+MEDICAL = "medical"
+ARRIVAL_ROLES = (TRAVEL_OFFICER, "receiving_office", "partner")
+
+router = APIRouter(tags=["movements"])
+
+PersonId = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DocumentRequest(Body):
+    person_id: PersonId
+    document_type: DocumentType
+    requested_on: date
+
+
+class DocumentObtained(Body):
+    person_id: PersonId
+    document_type: DocumentType
+    obtained_on: date
+
+
+class FitnessCheck(Body):
+    person_id: PersonId
+    outcome: FitnessOutcome
+    unfit_until: date | None = None
+    health_details: str | dict[str, Any] | None = Field(
+        default=None, description="personal: encrypted for the person, shown to medical only"
+    )
+
+
+class Ticket(Body):
+    mode: TransportMode
+    carrier: str = Field(min_length=1, max_length=200)
+    booking_reference: str = Field(min_length=1, max_length=100)
+    departure_date: date
+    route: list[Place] = Field(
+        min_length=2, max_length=12, description="origin, transit points, destination"
+    )
+    cost: Cost | None = None
+    escorts: list[Escort] = Field(default_factory=list, max_length=20)
+
+
+class Reason(Body):
+    reason: ShortText
+
+
+class Rebooking(Body):
+    reason: ShortText
+    new_departure_date: date
+    carrier: str | None = Field(default=None, min_length=1, max_length=200)
+    booking_reference: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class Departure(Body):
+    departed_at: datetime | None = None
+
+
+class TransitAssistance(Body):
+    point: Place
+    note: str = Field(min_length=1, max_length=4000)
+
+
+class Arrival(Body):
+    arrived_at: datetime | None = None
+    confirmed_by: ArrivalConfirmer
+    confirmer_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+def runtime(request: Request) -> ServiceRuntime:
+    rt = request.app.state.runtime
+    assert isinstance(rt, ServiceRuntime)
+    return rt
+
+
+def commands(request: Request) -> MovementCommands:
+    rt = runtime(request)
+    return MovementCommands(rt.db, rt.store, rt.cipher)
+
+
+IfMatch = Annotated[str | None, Header(alias="If-Match")]
+
+
+def _context(request: Request) -> CommandRequest:
+    return CommandRequest(
+        if_match=request.headers.get("If-Match"),
+        traceparent=request.headers.get("traceparent"),
+    )
+
+
+async def _run(
+    request: Request, principal: Principal, command: Callable[[], Awaitable[Movement]]
+) -> Any:
+    async def respond() -> JSONResponse:
+        movement = await command()
+        return JSONResponse(
+            {
+                "case_id": movement.id,
+                "status": movement.status,
+                "held": movement.held,
+                "version": movement.version,
+            },
+            headers={"ETag": etag(movement.version)},
+        )
+
+    return await runtime(request).idempotency.run(request, principal, respond)
+
+
+Officer = Annotated[Principal, Depends(require_role(TRAVEL_OFFICER))]
+Medic = Annotated[Principal, Depends(require_role(MEDICAL))]
+Anyone = Annotated[Principal, Depends(current_principal)]
+
+
+# ---------------------------------------------------------------- commands --
+
+
+@router.post("/movements/{case_id}/document-requests")
+async def request_document(
+    case_id: str, body: DocumentRequest, request: Request, who: Officer, _m: IfMatch = None
+) -> Any:
+    """Record that a travel document was requested (e.g. from the consulate)."""
+    c = commands(request)
+    return await _run(
+        request,
+        who,
+        lambda: c.request_document(
+            case_id, body.person_id, body.document_type, body.requested_on, _context(request)
+        ),
+    )
+
+
+@router.post("/movements/{case_id}/documents")
+async def obtain_document(
+    case_id: str, body: DocumentObtained, request: Request, who: Officer, _m: IfMatch = None
+) -> Any:
+    """Record a traveller's travel document (a valid passport, or one obtained for the trip)."""
+    c = commands(request)
+    return await _run(
+        request,
+        who,
+        lambda: c.obtain_document(
+            case_id, body.person_id, body.document_type, body.obtained_on, _context(request)
+        ),
+    )
+
+
+@router.post("/movements/{case_id}/fitness")
+async def confirm_fitness(
+    case_id: str, body: FitnessCheck, request: Request, who: Medic, _m: IfMatch = None
+) -> Any:
+    """Record the outcome of a traveller's medical check (medical role only)."""
+    c = commands(request)
+    return await _run(
+        request,
+        who,
+        lambda: c.confirm_fitness(
+            case_id,
+            body.person_id,
+            body.outcome,
+            body.unfit_until,
+            body.health_details,
+            _context(request),
+        ),
+    )
+
+
+@router.post("/movements/{case_id}/ticket")
+async def issue_ticket(
+    case_id: str, body: Ticket, request: Request, who: Officer, _m: IfMatch = None
+) -> Any:
+    """Issue the ticket: 422 naming what is missing unless every traveller is ready."""
+    booking = Booking(
+        mode=body.mode,
+        carrier=body.carrier,
+        booking_reference=body.booking_reference,
+        departure_date=body.departure_date,
+        route=list(body.route),
+        cost=body.cost,
+        escorts=list(body.escorts),
+    )
+    c = commands(request)
+    return await _run(request, who, lambda: c.issue_ticket(case_id, booking, _context(request)))
+
+
+@router.post("/movements/{case_id}/no-show")
+async def record_no_show(
+    case_id: str, body: Reason, request: Request, who: Officer, _m: IfMatch = None
+) -> Any:
+    c = commands(request)
+    return await _run(
+        request, who, lambda: c.record_no_show(case_id, body.reason, _context(request))
+    )
+
+
+@router.post("/movements/{case_id}/rebooking")
+async def rebook(
+    case_id: str, body: Rebooking, request: Request, who: Officer, _m: IfMatch = None
+) -> Any:
+    c = commands(request)
+    return await _run(
+        request,
+        who,
+        lambda: c.rebook(
+            case_id,
+            body.reason,
+            body.new_departure_date,
+            body.carrier,
+            body.booking_reference,
+            _context(request),
+        ),
+    )
+
+
+@router.post("/movements/{case_id}/departure")
+async def confirm_departure(
+    case_id: str, body: Departure, request: Request, who: Officer, _m: IfMatch = None
+) -> Any:
+    c = commands(request)
+    return await _run(
+        request, who, lambda: c.confirm_departure(case_id, body.departed_at, _context(request))
+    )
+
+
+@router.post("/movements/{case_id}/transit-assistance")
+async def note_transit_assistance(
+    case_id: str, body: TransitAssistance, request: Request, who: Officer, _m: IfMatch = None
+) -> Any:
+    c = commands(request)
+    return await _run(
+        request,
+        who,
+        lambda: c.note_transit_assistance(case_id, body.point, body.note, _context(request)),
+    )
+
+
+@router.post("/movements/{case_id}/arrival")
+async def confirm_arrival(
+    case_id: str,
+    body: Arrival,
+    request: Request,
+    who: Annotated[Principal, Depends(require_role(*ARRIVAL_ROLES))],
+    _m: IfMatch = None,
+) -> Any:
+    """Confirm the arrival at destination (by the receiving office or a partner)."""
+    c = commands(request)
+    return await _run(
+        request,
+        who,
+        lambda: c.confirm_arrival(
+            case_id, body.arrived_at, body.confirmed_by, body.confirmer_id, _context(request)
+        ),
+    )
+
+
+@router.post("/movements/{case_id}/cancellation")
+async def cancel(
+    case_id: str, body: Reason, request: Request, who: Officer, _m: IfMatch = None
+) -> Any:
+    c = commands(request)
+    return await _run(request, who, lambda: c.cancel(case_id, body.reason, _context(request)))
+
+
+# ----------------------------------------------------------------- queries --
+
+
+@router.get("/movements/{case_id}")
+async def movement(case_id: str, request: Request, who: Anyone) -> JSONResponse:
+    """The movement: travellers' documents and fitness outcomes, booking, hold, arrival."""
+    async with runtime(request).db.engine.connect() as conn:
+        detail = await read_models.movement_detail(conn, case_id)
+    if detail is None:
+        raise NotFound(f"no movement for case {case_id}")
+    return JSONResponse(jsonable_encoder(detail), headers={"ETag": etag(detail["version"])})
+
+
+@router.get("/departures")
+async def departures_board(
+    request: Request,
+    who: Anyone,
+    office: Annotated[str, Query(min_length=1)],
+    on: Annotated[date, Query()],
+) -> Any:
+    """The departures board of one office on one day."""
+    if who.offices and office not in who.offices:
+        raise Forbidden(f"you are not working for office {office}")
+    async with runtime(request).db.engine.connect() as conn:
+        board = await read_models.departures_board(conn, office, on)
+    return {"office": office, "date": on, "departures": board}
+
+
+@router.get("/manifests/{day}")
+async def manifest(
+    day: date,
+    request: Request,
+    who: Officer,
+    office: Annotated[str | None, Query(min_length=1)] = None,
+) -> Any:
+    """Every traveller departing on ``day`` (travel officers only)."""
+    if office is None and who.offices:
+        raise Forbidden("name the office: you are scoped to offices")
+    if office is not None and who.offices and office not in who.offices:
+        raise Forbidden(f"you are not working for office {office}")
+    async with runtime(request).db.engine.connect() as conn:
+        departures = await read_models.manifest(conn, day, office)
+    return {"date": day, "office": office, "departures": departures}
+
+
+@router.get("/movements/{case_id}/medical")
+async def medical_records(case_id: str, request: Request, who: Medic) -> Any:
+    """Fitness checks with their health details, decrypted (medical role only)."""
+    rt = runtime(request)
+    async with rt.db.engine.connect() as conn:
+        rows = await read_models.medical_records_of(conn, case_id)
+    records = []
+    for row in rows:
+        details = None
+        if row.health_details is not None:
+            details = await _decrypt(rt, row.health_details)
+        records.append(
+            {
+                "person_id": row.person_id,
+                "outcome": row.outcome,
+                "unfit_until": row.unfit_until,
+                "health_details": details,
+                "confirmed_at": row.confirmed_at,
+            }
+        )
+    return {"case_id": case_id, "records": records}
+
+
+@router.get("/movements/{case_id}/transit-assistance")
+async def transit_notes(case_id: str, request: Request, who: Officer) -> Any:
+    rt = runtime(request)
+    async with rt.db.engine.connect() as conn:
+        rows = await read_models.transit_notes_of(conn, case_id)
+    return {
+        "case_id": case_id,
+        "notes": [
+            {"point": r.point, "note": await _decrypt(rt, r.note), "noted_at": r.noted_at}
+            for r in rows
+        ],
+    }
+
+
+async def _decrypt(rt: ServiceRuntime, stored: Any) -> Any:
+    value = await rt.cipher.decrypt(Encrypted.model_validate(stored))
+    return ERASED_MARKER if value is ERASED else value

@@ -1,0 +1,211 @@
+"""REST commands -> Movement decisions -> events in the store (and its outbox).
+
+Every command loads the movement inside one transaction, checks If-Match,
+lets the aggregate decide, appends the new events at the version it loaded
+(a concurrent writer makes the append fail: 409) and updates the write-side
+destination lookup in the same transaction. Personal values (health details,
+transit notes) are encrypted before the transaction opens, because the key
+store may create the person's key in a transaction of its own.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from avrr_events import Cause, Encrypted, EventStore, PersonalDataCipher, Repository
+from avrr_events.database import Database
+from avrr_events.http import DomainRuleViolation, NotFound, check_if_match
+from avrr_travel import destinations
+from avrr_travel.movement import (
+    ArrivalConfirmer,
+    Booking,
+    DocumentType,
+    FitnessOutcome,
+    Movement,
+    MovementRuleViolation,
+    registry,
+)
+from avrr_travel.reactions import SOURCE
+
+
+@dataclass(frozen=True)
+class Request:
+    """What every command carries besides its own fields."""
+
+    if_match: str | None = None
+    traceparent: str | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class MovementCommands:
+    """The commands of the travel API over one service's database, store and cipher."""
+
+    def __init__(
+        self,
+        db: Database,
+        store: EventStore,
+        cipher: PersonalDataCipher,
+        *,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.db = db
+        self.cipher = cipher
+        self.repo: Repository[Movement] = Repository(store, registry, Movement, source=SOURCE)
+        self.clock = clock
+
+    async def _change(
+        self, case_id: str, request: Request, decide: Callable[[Movement], None]
+    ) -> Movement:
+        async with self.db.transaction() as conn:
+            movement = await self.repo.load(case_id, conn=conn)
+            if movement.opened is None:
+                raise NotFound(f"no movement for case {case_id}")
+            check_if_match(request.if_match, movement.version)
+            try:
+                decide(movement)
+            except MovementRuleViolation as exc:
+                raise _problem(exc) from None
+            correlation = await destinations.correlation_of(conn, case_id) or str(uuid.uuid4())
+            cause = Cause(correlation, None, request.traceparent)
+            await self.repo.save(movement, cause, conn=conn)
+            await destinations.remember(conn, movement)
+        self.db.appended()
+        return movement
+
+    async def _traveller_of(self, case_id: str, person_id: str) -> None:
+        """Check before encrypting for ``person_id`` (no key is created for a stranger)."""
+        movement = await self.repo.load(case_id)
+        if movement.opened is None:
+            raise NotFound(f"no movement for case {case_id}")
+        if person_id not in movement.travellers:
+            raise DomainRuleViolation(f"{person_id} is not a traveller of this movement")
+
+    # -------------------------------------------------------------- commands --
+
+    async def request_document(
+        self, case_id: str, person_id: str, document_type: DocumentType, on: date, r: Request
+    ) -> Movement:
+        return await self._change(
+            case_id, r, lambda m: m.request_document(person_id, document_type, on)
+        )
+
+    async def obtain_document(
+        self, case_id: str, person_id: str, document_type: DocumentType, on: date, r: Request
+    ) -> Movement:
+        if on > self.clock().date():
+            raise DomainRuleViolation("a document cannot be obtained in the future")
+        return await self._change(
+            case_id, r, lambda m: m.obtain_document(person_id, document_type, on)
+        )
+
+    async def confirm_fitness(
+        self,
+        case_id: str,
+        person_id: str,
+        outcome: FitnessOutcome,
+        unfit_until: date | None,
+        health_details: Any,
+        r: Request,
+    ) -> Movement:
+        encrypted: Encrypted | None = None
+        if health_details is not None:
+            await self._traveller_of(case_id, person_id)
+            encrypted = await self.cipher.encrypt(person_id, health_details)
+        at = self.clock()
+        return await self._change(
+            case_id,
+            r,
+            lambda m: m.confirm_fitness(person_id, outcome, unfit_until, encrypted, at),
+        )
+
+    async def issue_ticket(self, case_id: str, booking: Booking, r: Request) -> Movement:
+        at = self.clock()
+        return await self._change(case_id, r, lambda m: m.issue_ticket(booking, at.date(), at))
+
+    async def record_no_show(self, case_id: str, reason: str, r: Request) -> Movement:
+        at = self.clock()
+        return await self._change(case_id, r, lambda m: m.record_no_show(reason, at))
+
+    async def rebook(
+        self,
+        case_id: str,
+        reason: str,
+        new_departure_date: date,
+        carrier: str | None,
+        booking_reference: str | None,
+        r: Request,
+    ) -> Movement:
+        today = self.clock().date()
+        return await self._change(
+            case_id,
+            r,
+            lambda m: m.rebook(reason, new_departure_date, carrier, booking_reference, today),
+        )
+
+    async def confirm_departure(
+        self, case_id: str, departed_at: datetime | None, r: Request
+    ) -> Movement:
+        at = self._not_future(departed_at, "departure")
+        return await self._change(case_id, r, lambda m: m.confirm_departure(at))
+
+    async def note_transit_assistance(
+        self, case_id: str, point: str, note: str, r: Request
+    ) -> Movement:
+        # The note is about the household: encrypted for the principal traveller, so erasing
+        # them shreds it.
+        movement = await self.repo.load(case_id)
+        if movement.opened is None:
+            raise NotFound(f"no movement for case {case_id}")
+        subject = _principal_of(movement)
+        encrypted = await self.cipher.encrypt(subject, note)
+        at = self.clock()
+        return await self._change(
+            case_id, r, lambda m: m.note_transit_assistance(point, encrypted, at)
+        )
+
+    async def confirm_arrival(
+        self,
+        case_id: str,
+        arrived_at: datetime | None,
+        confirmed_by: ArrivalConfirmer,
+        confirmer_id: str | None,
+        r: Request,
+    ) -> Movement:
+        at = self._not_future(arrived_at, "arrival")
+        return await self._change(
+            case_id, r, lambda m: m.confirm_arrival(at, confirmed_by, confirmer_id)
+        )
+
+    async def cancel(self, case_id: str, reason: str, r: Request) -> Movement:
+        at = self.clock()
+        return await self._change(case_id, r, lambda m: m.cancel(reason, at))
+
+    def _not_future(self, value: datetime | None, what: str) -> datetime:
+        now = self.clock()
+        if value is None:
+            return now
+        if value.tzinfo is None:
+            raise DomainRuleViolation(f"the {what} time needs a time zone")
+        if value > now:
+            raise DomainRuleViolation(f"the {what} cannot be confirmed in advance")
+        return value
+
+
+def _principal_of(movement: Movement) -> str:
+    for pid, t in movement.travellers.items():
+        if t.member.relationship == "principal":
+            return pid
+    return next(iter(movement.travellers))
+
+
+def _problem(exc: MovementRuleViolation) -> DomainRuleViolation:
+    if exc.missing:
+        return DomainRuleViolation(exc.detail, missing=[m.as_dict() for m in exc.missing])
+    return DomainRuleViolation(exc.detail)

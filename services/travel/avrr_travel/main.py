@@ -1,0 +1,40 @@
+"""The travel service, assembled: its events, reactions, read models and routes.
+
+``service`` is what the ``avrr.services`` entry point names; the runtime of
+libs/events runs it standalone (``uvicorn avrr_travel.main:app --factory``
+style, through ``create_app``) or embedded with the others (``make run``).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from avrr_events import EventRegistry
+from avrr_events.service import Service
+from avrr_travel import destinations, read_models
+from avrr_travel.api import router
+from avrr_travel.movement import EVENTS
+from avrr_travel.observed import OBSERVED
+from avrr_travel.reactions import REACTIONS
+
+registry = EventRegistry([*EVENTS, *OBSERVED])
+
+service = Service(
+    name="travel",
+    registry=registry,
+    router=router,
+    projections=lambda _rt: read_models.projections(),
+    reactions=REACTIONS,
+    read_models=(destinations.metadata, read_models.views, read_models.medical),
+    observes=("intake", "eligibility"),
+    title="AVRR travel",
+    description=(
+        "Movements of households cleared for return: travel documents, fitness to travel, "
+        "booking and escorts, departure, transit, arrival."
+    ),
+)
+
+
+def create_app() -> FastAPI:
+    """The standalone app, configured from the environment (DATABASE_URL, KAFKA_...)."""
+    return service.app()

@@ -1,0 +1,670 @@
+"""The Movement aggregate: one household's journey home, and the events it is made of.
+
+One movement per case (the stream ``movement-<case_id>``, keyed by case id):
+opened when eligibility clears the case, it collects a travel document and a
+fitness-to-travel outcome for every traveller, is ticketed only when all of
+them are ready and the escorts the travellers need are booked, and ends in an
+arrival confirmed at destination, or in a cancellation. A suspension of the
+destination holds it (no ticket, no departure) until the destination reopens.
+
+Events without a row in docs/events.md (TravelDocumentRequested,
+TransitAssistanceNoted, NoShowRecorded, CaseWithdrawalNoted) are travel's
+internal facts; they are published on the travel topic like every event, and
+other services simply do not read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from avrr_events import Aggregate, DomainEvent, Encrypted, EventRegistry
+from avrr_travel.observed import CountryCode, HouseholdMember
+
+DocumentType = Literal["passport", "emergency_travel_document", "laissez_passer"]
+FitnessOutcome = Literal["fit", "fit_with_escort", "unfit"]
+TransportMode = Literal["air", "land"]
+EscortKind = Literal["operational", "medical"]
+ArrivalConfirmer = Literal["receiving_office", "partner"]
+ShortText = Annotated[str, Field(min_length=1, max_length=1000)]
+Place = Annotated[str, Field(min_length=2, max_length=100)]
+
+
+class Cost(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    amount: Decimal = Field(ge=0, max_digits=12, decimal_places=2)
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")
+
+
+class Escort(BaseModel):
+    """An escort booked on the ticket: operational (IOM staff) or medical."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: EscortKind
+
+
+# ------------------------------------------------------------------ events --
+
+
+class MovementOpened(DomainEvent):
+    event_type = "avrr.travel.MovementOpened"
+
+    case_id: str
+    programme_id: str
+    destination_country: CountryCode
+    destination_region: str | None = None
+    transport_mode: TransportMode
+    travellers: list[HouseholdMember]
+    opened_at: datetime
+    # Optional additions to the contract: travel needs them for ArrivalConfirmed and the board.
+    office: str | None = None
+    host_country: CountryCode | None = None
+
+
+class TravelDocumentRequested(DomainEvent):
+    """Internal: a document was requested (emergency travel document, laissez-passer, passport)."""
+
+    event_type = "avrr.travel.TravelDocumentRequested"
+
+    case_id: str
+    person_id: str
+    document_type: DocumentType
+    requested_on: date
+
+
+class TravelDocumentObtained(DomainEvent):
+    event_type = "avrr.travel.TravelDocumentObtained"
+
+    case_id: str
+    person_id: str
+    document_type: DocumentType
+    obtained_on: date
+
+
+class FitForTravelConfirmed(DomainEvent):
+    """The outcome of the medical check (all three outcomes, as the contract names it)."""
+
+    event_type = "avrr.travel.FitForTravelConfirmed"
+
+    case_id: str
+    person_id: str
+    outcome: FitnessOutcome
+    unfit_until: date | None = None
+    health_details: Encrypted | None = None
+    confirmed_at: datetime
+
+
+class TicketIssued(DomainEvent):
+    event_type = "avrr.travel.TicketIssued"
+
+    case_id: str
+    mode: TransportMode
+    carrier: str
+    booking_reference: str
+    departure_date: date
+    route: list[str]
+    cost: Cost | None = None
+    escorts: list[Escort] = []
+    issued_at: datetime
+
+
+class DepartureConfirmed(DomainEvent):
+    event_type = "avrr.travel.DepartureConfirmed"
+
+    case_id: str
+    departed_at: datetime
+
+
+class TransitAssistanceNoted(DomainEvent):
+    """Internal: assistance given at a transit point; the note may be personal, so encrypted."""
+
+    event_type = "avrr.travel.TransitAssistanceNoted"
+
+    case_id: str
+    point: str
+    note: Encrypted
+    noted_at: datetime
+
+
+class ArrivalConfirmed(DomainEvent):
+    event_type = "avrr.travel.ArrivalConfirmed"
+
+    case_id: str
+    programme_id: str
+    office: str
+    destination_country: CountryCode
+    destination_region: str | None = None
+    arrived_at: datetime
+    confirmed_by: ArrivalConfirmer
+    # Optional addition: which receiving office or partner organisation confirmed.
+    confirmer_id: str | None = None
+
+
+class MovementHeld(DomainEvent):
+    event_type = "avrr.travel.MovementHeld"
+
+    case_id: str
+    reason: str
+    at: datetime
+
+
+class MovementReleased(DomainEvent):
+    event_type = "avrr.travel.MovementReleased"
+
+    case_id: str
+    reason: str
+    at: datetime
+
+
+class NoShowRecorded(DomainEvent):
+    """Internal: the travellers did not show up for the departure; the ticket is void."""
+
+    event_type = "avrr.travel.NoShowRecorded"
+
+    case_id: str
+    reason: str
+    recorded_at: datetime
+
+
+class MovementRebooked(DomainEvent):
+    event_type = "avrr.travel.MovementRebooked"
+
+    case_id: str
+    reason: str
+    new_departure_date: date
+    # Optional additions: a rebooking usually changes the booking reference.
+    carrier: str | None = None
+    booking_reference: str | None = None
+
+
+class MovementCancelled(DomainEvent):
+    event_type = "avrr.travel.MovementCancelled"
+
+    case_id: str
+    reason: str
+    cancelled_at: datetime
+
+
+class CaseWithdrawalNoted(DomainEvent):
+    """Internal: the case was withdrawn before its movement opened; a later clearance opens none."""
+
+    event_type = "avrr.travel.CaseWithdrawalNoted"
+
+    case_id: str
+    withdrawn_at: datetime
+
+
+EVENTS: tuple[type[DomainEvent], ...] = (
+    MovementOpened,
+    TravelDocumentRequested,
+    TravelDocumentObtained,
+    FitForTravelConfirmed,
+    TicketIssued,
+    DepartureConfirmed,
+    TransitAssistanceNoted,
+    ArrivalConfirmed,
+    MovementHeld,
+    MovementReleased,
+    NoShowRecorded,
+    MovementRebooked,
+    MovementCancelled,
+    CaseWithdrawalNoted,
+)
+
+registry = EventRegistry(EVENTS)
+
+# ------------------------------------------------------------------- rules --
+
+
+@dataclass(frozen=True)
+class Missing:
+    """One thing that stands between a movement and its ticket (or departure)."""
+
+    requirement: str
+    detail: str
+    person_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"requirement": self.requirement, "detail": self.detail}
+        if self.person_id is not None:
+            out["person_id"] = self.person_id
+        return out
+
+
+class MovementRuleViolation(Exception):
+    """A decision the movement's state does not allow; ``missing`` lists what is lacking."""
+
+    def __init__(self, detail: str, missing: list[Missing] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.missing = missing or []
+
+
+@dataclass
+class Document:
+    document_type: DocumentType
+    requested_on: date | None = None
+    obtained_on: date | None = None
+
+
+@dataclass
+class Fitness:
+    outcome: FitnessOutcome
+    unfit_until: date | None
+    confirmed_at: datetime
+
+
+@dataclass
+class Traveller:
+    member: HouseholdMember
+    document: Document | None = None
+    fitness: Fitness | None = None
+
+
+@dataclass
+class Booking:
+    mode: TransportMode
+    carrier: str
+    booking_reference: str
+    departure_date: date
+    route: list[str]
+    cost: Cost | None
+    escorts: list[Escort] = field(default_factory=list)
+
+
+Status = Literal[
+    "not_opened", "preparing", "ticketed", "no_show", "departed", "arrived", "cancelled"
+]
+OPEN_STATUSES: frozenset[str] = frozenset({"preparing", "ticketed", "no_show"})
+
+
+class Movement(Aggregate):
+    """The movement of one case's household; its id is the case id."""
+
+    stream_type = "movement"
+
+    def __init__(self, case_id: str) -> None:
+        super().__init__(case_id)
+        self.opened: MovementOpened | None = None
+        self.travellers: dict[str, Traveller] = {}
+        self.booking: Booking | None = None
+        self.no_show = False
+        self.departed_at: datetime | None = None
+        self.arrived_at: datetime | None = None
+        self.cancelled = False
+        self.withdrawn_before_opening = False
+        self.hold_reason: str | None = None
+
+    # ------------------------------------------------------------- state --
+
+    def when(self, event: DomainEvent) -> None:
+        match event:
+            case MovementOpened():
+                self.opened = event
+                self.travellers = {m.person_id: Traveller(m) for m in event.travellers}
+            case TravelDocumentRequested():
+                self.travellers[event.person_id].document = Document(
+                    event.document_type, requested_on=event.requested_on
+                )
+            case TravelDocumentObtained():
+                traveller = self.travellers[event.person_id]
+                requested = traveller.document.requested_on if traveller.document else None
+                traveller.document = Document(event.document_type, requested, event.obtained_on)
+            case FitForTravelConfirmed():
+                self.travellers[event.person_id].fitness = Fitness(
+                    event.outcome, event.unfit_until, event.confirmed_at
+                )
+            case TicketIssued():
+                self.booking = Booking(
+                    event.mode,
+                    event.carrier,
+                    event.booking_reference,
+                    event.departure_date,
+                    list(event.route),
+                    event.cost,
+                    list(event.escorts),
+                )
+                self.no_show = False
+            case NoShowRecorded():
+                self.no_show = True
+            case MovementRebooked():
+                assert self.booking is not None
+                self.booking.departure_date = event.new_departure_date
+                self.booking.carrier = event.carrier or self.booking.carrier
+                self.booking.booking_reference = (
+                    event.booking_reference or self.booking.booking_reference
+                )
+                self.no_show = False
+            case DepartureConfirmed():
+                self.departed_at = event.departed_at
+            case ArrivalConfirmed():
+                self.arrived_at = event.arrived_at
+            case MovementHeld():
+                self.hold_reason = event.reason
+            case MovementReleased():
+                self.hold_reason = None
+            case MovementCancelled():
+                self.cancelled = True
+            case CaseWithdrawalNoted():
+                self.withdrawn_before_opening = True
+            case TransitAssistanceNoted():
+                pass
+
+    @property
+    def status(self) -> Status:
+        if self.cancelled:
+            return "cancelled"
+        if self.opened is None:
+            return "not_opened"
+        if self.arrived_at is not None:
+            return "arrived"
+        if self.departed_at is not None:
+            return "departed"
+        if self.no_show:
+            return "no_show"
+        if self.booking is not None:
+            return "ticketed"
+        return "preparing"
+
+    @property
+    def is_open(self) -> bool:
+        """Still before departure and not cancelled: a suspension of its destination holds it."""
+        return self.status in OPEN_STATUSES
+
+    @property
+    def held(self) -> bool:
+        return self.hold_reason is not None
+
+    # --------------------------------------------------------- decisions --
+
+    def open(self, cleared: Any, opened_at: datetime) -> bool:
+        """Open the movement from a DueDiligenceCleared; False when there is nothing to open.
+
+        A clearance repeated, or arriving after the case was withdrawn, opens nothing.
+        """
+        if self.opened is not None or self.cancelled or self.withdrawn_before_opening:
+            return False
+        self.record(
+            MovementOpened(
+                case_id=self.id,
+                programme_id=cleared.programme_id,
+                destination_country=cleared.destination_country,
+                destination_region=cleared.destination_region,
+                transport_mode=cleared.transport_mode,
+                travellers=list(cleared.household),
+                opened_at=opened_at,
+                office=cleared.office,
+                host_country=cleared.host_country,
+            )
+        )
+        return True
+
+    def request_document(self, person_id: str, document_type: DocumentType, on: date) -> None:
+        traveller = self._preparing_traveller(person_id)
+        if traveller.document is not None and traveller.document.obtained_on is not None:
+            raise MovementRuleViolation(f"traveller {person_id} already has a travel document")
+        self.record(
+            TravelDocumentRequested(
+                case_id=self.id, person_id=person_id, document_type=document_type, requested_on=on
+            )
+        )
+
+    def obtain_document(self, person_id: str, document_type: DocumentType, on: date) -> None:
+        traveller = self._preparing_traveller(person_id)
+        requested = traveller.document.requested_on if traveller.document else None
+        if requested is not None and on < requested:
+            raise MovementRuleViolation(
+                f"a document cannot be obtained ({on}) before it was requested ({requested})"
+            )
+        self.record(
+            TravelDocumentObtained(
+                case_id=self.id, person_id=person_id, document_type=document_type, obtained_on=on
+            )
+        )
+
+    def confirm_fitness(
+        self,
+        person_id: str,
+        outcome: FitnessOutcome,
+        unfit_until: date | None,
+        health_details: Encrypted | None,
+        at: datetime,
+    ) -> None:
+        self._preparing_traveller(person_id)
+        if outcome == "unfit" and unfit_until is None:
+            raise MovementRuleViolation("an unfit outcome needs the date it holds until")
+        if outcome != "unfit" and unfit_until is not None:
+            raise MovementRuleViolation("unfit_until is only for an unfit outcome")
+        if unfit_until is not None and unfit_until <= at.date():
+            raise MovementRuleViolation("unfit_until must be a future date")
+        self.record(
+            FitForTravelConfirmed(
+                case_id=self.id,
+                person_id=person_id,
+                outcome=outcome,
+                unfit_until=unfit_until,
+                health_details=health_details,
+                confirmed_at=at,
+            )
+        )
+
+    def missing_for_travel(self, escorts: list[Escort]) -> list[Missing]:
+        """What keeps this household from travelling with ``escorts``; empty when ready."""
+        missing: list[Missing] = []
+        adults = any(not t.member.is_minor for t in self.travellers.values())
+        kinds = {e.kind for e in escorts}
+        for pid, t in self.travellers.items():
+            if t.document is None or t.document.obtained_on is None:
+                detail = "no travel document obtained"
+                if t.document is not None and t.document.requested_on is not None:
+                    detail += (
+                        f" ({t.document.document_type} requested on {t.document.requested_on})"
+                    )
+                missing.append(Missing("travel_document", detail, pid))
+            if t.fitness is None:
+                missing.append(
+                    Missing("fitness_to_travel", "no fitness-to-travel outcome recorded", pid)
+                )
+            elif t.fitness.outcome == "unfit":
+                missing.append(
+                    Missing(
+                        "fitness_to_travel",
+                        f"unfit to travel until {t.fitness.unfit_until}",
+                        pid,
+                    )
+                )
+            elif t.fitness.outcome == "fit_with_escort" and "medical" not in kinds:
+                missing.append(
+                    Missing("medical_escort", "fit to travel only with a medical escort", pid)
+                )
+            # A child travelling without an adult of the household is unaccompanied even if
+            # intake did not flag it.
+            unaccompanied = t.member.unaccompanied_minor or (t.member.is_minor and not adults)
+            if unaccompanied and not kinds:
+                missing.append(
+                    Missing(
+                        "escort",
+                        "an unaccompanied child travels only with an operational or medical escort",
+                        pid,
+                    )
+                )
+        return missing
+
+    def issue_ticket(self, booking: Booking, today: date, at: datetime) -> None:
+        self._require_open("issue a ticket")
+        self._require_not_held("issue a ticket")
+        if self.booking is not None:
+            raise MovementRuleViolation("a ticket was already issued: rebook it instead")
+        self._check_booking(booking, today)
+        self.record(
+            TicketIssued(
+                case_id=self.id,
+                mode=booking.mode,
+                carrier=booking.carrier,
+                booking_reference=booking.booking_reference,
+                departure_date=booking.departure_date,
+                route=booking.route,
+                cost=booking.cost,
+                escorts=booking.escorts,
+                issued_at=at,
+            )
+        )
+
+    def _check_booking(self, booking: Booking, today: date) -> None:
+        if booking.departure_date < today:
+            raise MovementRuleViolation("the departure date is in the past")
+        if len(booking.route) < 2:
+            raise MovementRuleViolation("a route names at least its origin and its destination")
+        missing = self.missing_for_travel(booking.escorts)
+        if missing:
+            raise MovementRuleViolation(
+                "the ticket cannot be issued: " + "; ".join(_describe(m) for m in missing),
+                missing,
+            )
+
+    def record_no_show(self, reason: str, at: datetime) -> None:
+        if self.status != "ticketed":
+            raise MovementRuleViolation(
+                f"a no-show needs a ticketed movement (it is {self.status})"
+            )
+        self.record(NoShowRecorded(case_id=self.id, reason=reason, recorded_at=at))
+
+    def rebook(
+        self,
+        reason: str,
+        new_departure_date: date,
+        carrier: str | None,
+        booking_reference: str | None,
+        today: date,
+    ) -> None:
+        self._require_open("rebook")
+        self._require_not_held("rebook")
+        if self.booking is None:
+            raise MovementRuleViolation("there is no ticket to rebook: issue one first")
+        if new_departure_date < today:
+            raise MovementRuleViolation("the new departure date is in the past")
+        missing = self.missing_for_travel(self.booking.escorts)
+        if missing:
+            raise MovementRuleViolation(
+                "the movement cannot be rebooked: " + "; ".join(_describe(m) for m in missing),
+                missing,
+            )
+        self.record(
+            MovementRebooked(
+                case_id=self.id,
+                reason=reason,
+                new_departure_date=new_departure_date,
+                carrier=carrier,
+                booking_reference=booking_reference,
+            )
+        )
+
+    def confirm_departure(self, at: datetime) -> None:
+        if self.status != "ticketed":
+            raise MovementRuleViolation(
+                f"only a ticketed movement can depart (it is {self.status})"
+            )
+        self._require_not_held("depart")
+        assert self.booking is not None
+        missing = self.missing_for_travel(self.booking.escorts)
+        if missing:
+            raise MovementRuleViolation(
+                "the household cannot depart: " + "; ".join(_describe(m) for m in missing),
+                missing,
+            )
+        self.record(DepartureConfirmed(case_id=self.id, departed_at=at))
+
+    def note_transit_assistance(self, point: str, note: Encrypted, at: datetime) -> None:
+        if self.status not in ("ticketed", "departed"):
+            raise MovementRuleViolation(
+                f"transit assistance is for a ticketed or departed movement (it is {self.status})"
+            )
+        self.record(TransitAssistanceNoted(case_id=self.id, point=point, note=note, noted_at=at))
+
+    def confirm_arrival(
+        self, at: datetime, confirmed_by: ArrivalConfirmer, confirmer_id: str | None
+    ) -> None:
+        if self.status != "departed":
+            raise MovementRuleViolation(
+                f"only a departed movement can arrive (it is {self.status})"
+            )
+        assert self.opened is not None and self.departed_at is not None
+        if at < self.departed_at:
+            raise MovementRuleViolation("arrival cannot be before departure")
+        self.record(
+            ArrivalConfirmed(
+                case_id=self.id,
+                programme_id=self.opened.programme_id,
+                office=self.opened.office or "",
+                destination_country=self.opened.destination_country,
+                destination_region=self.opened.destination_region,
+                arrived_at=at,
+                confirmed_by=confirmed_by,
+                confirmer_id=confirmer_id,
+            )
+        )
+
+    def cancel(self, reason: str, at: datetime) -> None:
+        self._require_open("cancel")
+        self.record(MovementCancelled(case_id=self.id, reason=reason, cancelled_at=at))
+
+    def withdraw(self, reason: str, at: datetime) -> bool:
+        """The case was withdrawn: cancel what is still open; False when nothing changes.
+
+        A household already on its way (departed or arrived) is not cancelled.
+        """
+        if self.opened is None:
+            if self.withdrawn_before_opening or self.cancelled:
+                return False
+            self.record(CaseWithdrawalNoted(case_id=self.id, withdrawn_at=at))
+            return True
+        if not self.is_open:
+            return False
+        self.record(
+            MovementCancelled(case_id=self.id, reason=f"case withdrawn: {reason}", cancelled_at=at)
+        )
+        return True
+
+    def hold(self, reason: str, at: datetime) -> bool:
+        if not self.is_open or self.held:
+            return False
+        self.record(MovementHeld(case_id=self.id, reason=reason, at=at))
+        return True
+
+    def release(self, reason: str, at: datetime) -> bool:
+        if not self.held or not self.is_open:
+            return False
+        self.record(MovementReleased(case_id=self.id, reason=reason, at=at))
+        return True
+
+    # ----------------------------------------------------------- helpers --
+
+    def _require_open(self, action: str) -> None:
+        if self.opened is None:
+            raise MovementRuleViolation(f"cannot {action}: the movement is not open")
+        if not self.is_open:
+            raise MovementRuleViolation(f"cannot {action}: the movement is {self.status}")
+
+    def _require_not_held(self, action: str) -> None:
+        if self.held:
+            raise MovementRuleViolation(
+                f"cannot {action}: the movement is held ({self.hold_reason})"
+            )
+
+    def _preparing_traveller(self, person_id: str) -> Traveller:
+        self._require_open("change a traveller")
+        traveller = self.travellers.get(person_id)
+        if traveller is None:
+            raise MovementRuleViolation(f"{person_id} is not a traveller of this movement")
+        return traveller
+
+
+def _describe(m: Missing) -> str:
+    who = f"{m.person_id}: " if m.person_id else ""
+    return f"{who}{m.requirement} ({m.detail})"

@@ -1,0 +1,87 @@
+"""The other services' events travel reads (tolerant readers: only the fields it uses).
+
+Contracts: docs/events.md. An inbound event that does not validate against
+these models is dead-lettered by the consumer, never half-applied.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from avrr_events import ObservedEvent
+
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+
+
+class HouseholdMember(BaseModel):
+    """One person of the household, non-personal facts only (shared shape of docs/events.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    person_id: str = Field(min_length=1, max_length=100)
+    age_years: int = Field(ge=0, le=130)
+    sex: Literal["female", "male", "other", "unknown"]
+    relationship: Literal["principal", "spouse", "child", "parent", "sibling", "other"]
+    unaccompanied_minor: bool = False
+
+    @property
+    def is_minor(self) -> bool:
+        return self.age_years < 18
+
+
+class DueDiligenceCleared(ObservedEvent):
+    """Eligibility cleared the case: travel opens a movement for its household."""
+
+    event_type = "avrr.eligibility.DueDiligenceCleared"
+
+    case_id: str = Field(min_length=1, max_length=100)
+    programme_id: str = Field(min_length=1, max_length=100)
+    office: str = Field(min_length=1, max_length=100)
+    host_country: CountryCode
+    destination_country: CountryCode
+    destination_region: str | None = Field(default=None, max_length=100)
+    transport_mode: Literal["air", "land"]
+    household: list[HouseholdMember] = Field(min_length=1, max_length=50)
+    cleared_at: datetime
+
+
+class DestinationSuspended(ObservedEvent):
+    """Returns to a country (or one region of it) are suspended: hold every open movement there."""
+
+    event_type = "avrr.eligibility.DestinationSuspended"
+
+    destination_country: CountryCode
+    destination_region: str | None = Field(default=None, max_length=100)
+    reason: str = Field(min_length=1, max_length=1000)
+    suspended_by: str = Field(min_length=1, max_length=200)
+    suspended_at: datetime
+
+
+class DestinationReopened(ObservedEvent):
+    event_type = "avrr.eligibility.DestinationReopened"
+
+    destination_country: CountryCode
+    destination_region: str | None = Field(default=None, max_length=100)
+    reopened_by: str = Field(min_length=1, max_length=200)
+    reopened_at: datetime
+
+
+class CaseWithdrawn(ObservedEvent):
+    """The migrant changed their mind: cancel the movement, then do nothing more for the case."""
+
+    event_type = "avrr.intake.CaseWithdrawn"
+
+    case_id: str = Field(min_length=1, max_length=100)
+    reason: str = Field(max_length=1000)
+    withdrawn_at: datetime
+
+
+OBSERVED: tuple[type[ObservedEvent], ...] = (
+    DueDiligenceCleared,
+    DestinationSuspended,
+    DestinationReopened,
+    CaseWithdrawn,
+)

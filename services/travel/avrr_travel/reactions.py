@@ -1,0 +1,103 @@
+"""What travel does when other services' events arrive.
+
+Each reaction runs inside the consumer's transaction (inbox row + new events +
+write-side lookups), so a redelivered event never acts twice, and a reaction
+that races a REST command on the same movement fails on the stream version and
+is retried by the consumer on the fresh state.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from avrr_events import HandlerContext, Repository
+from avrr_events.consumer import Reaction, reactions_table
+from avrr_travel import destinations
+from avrr_travel.movement import Movement, registry
+from avrr_travel.observed import (
+    CaseWithdrawn,
+    DestinationReopened,
+    DestinationSuspended,
+    DueDiligenceCleared,
+)
+
+SOURCE = "/avrr/travel"
+
+
+def movements(ctx: HandlerContext) -> Repository[Movement]:
+    assert ctx.store is not None, "travel's consumer is built with its event store"
+    return Repository(ctx.store, registry, Movement, source=SOURCE)
+
+
+async def open_movement(ctx: HandlerContext, event: DueDiligenceCleared) -> None:
+    """Open the household's movement; hold it at once if its destination is suspended."""
+    repo = movements(ctx)
+    movement = await repo.load(event.case_id, conn=ctx.conn)
+    now = datetime.now(UTC)
+    if not movement.open(event, opened_at=now):
+        return
+    suspended = await destinations.suspension_covering(
+        ctx.conn, event.destination_country, event.destination_region
+    )
+    if suspended is not None:
+        movement.hold(suspended, now)
+    await repo.save(movement, ctx.cause, conn=ctx.conn)
+    await destinations.remember(ctx.conn, movement, ctx.envelope.correlationid)
+
+
+async def cancel_on_withdrawal(ctx: HandlerContext, event: CaseWithdrawn) -> None:
+    """Cancel the movement (booking included); a later clearance of the case opens nothing."""
+    repo = movements(ctx)
+    movement = await repo.load(event.case_id, conn=ctx.conn)
+    if movement.withdraw(event.reason, datetime.now(UTC)):
+        await repo.save(movement, ctx.cause, conn=ctx.conn)
+        await destinations.remember(ctx.conn, movement)
+
+
+async def hold_on_suspension(ctx: HandlerContext, event: DestinationSuspended) -> None:
+    """Hold every open movement to the suspended destination."""
+    await destinations.suspend(
+        ctx.conn,
+        event.destination_country,
+        event.destination_region,
+        event.reason,
+        event.suspended_at,
+    )
+    key = destinations.destination_key(event.destination_country, event.destination_region)
+    reason = f"destination {key} suspended: {event.reason}"
+    repo = movements(ctx)
+    now = datetime.now(UTC)
+    for case_id in await destinations.open_movements_to(
+        ctx.conn, event.destination_country, event.destination_region
+    ):
+        movement = await repo.load(case_id, conn=ctx.conn)
+        if movement.hold(reason, now):
+            await repo.save(movement, ctx.cause, conn=ctx.conn)
+
+
+async def release_on_reopening(ctx: HandlerContext, event: DestinationReopened) -> None:
+    """Release the held movements the reopened destination no longer keeps from travelling."""
+    await destinations.reopen(ctx.conn, event.destination_country, event.destination_region)
+    key = destinations.destination_key(event.destination_country, event.destination_region)
+    repo = movements(ctx)
+    now = datetime.now(UTC)
+    for case_id in await destinations.open_movements_to(
+        ctx.conn, event.destination_country, event.destination_region
+    ):
+        movement = await repo.load(case_id, conn=ctx.conn)
+        assert movement.opened is not None
+        still = await destinations.suspension_covering(
+            ctx.conn, movement.opened.destination_country, movement.opened.destination_region
+        )
+        if still is None and movement.release(f"destination {key} reopened", now):
+            await repo.save(movement, ctx.cause, conn=ctx.conn)
+
+
+REACTIONS: dict[str, list[Reaction]] = reactions_table(
+    {
+        DueDiligenceCleared: [open_movement],
+        CaseWithdrawn: [cancel_on_withdrawal],
+        DestinationSuspended: [hold_on_suspension],
+        DestinationReopened: [release_on_reopening],
+    }
+)

@@ -1,0 +1,487 @@
+"""Read models of travel and the queries the API serves from them.
+
+Fed by the consumer from travel's own topic (and rebuilt from its journal),
+hence eventually consistent with the commands. Two projections:
+
+- ``MovementViews``: movements, travellers (document and fitness *outcome*)
+  and transit notes (still encrypted): the movement detail, the departures
+  board per office and date, and the manifest of a date.
+- ``MedicalRecords``: the health details of fitness checks, in a table of
+  their own that only the medical endpoint reads, so no query that serves
+  another role can leak them by joining the wrong column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from avrr_events import DomainEvent, Envelope, Projection
+from avrr_events.tables import Json, Position
+from avrr_travel.movement import (
+    EVENTS,
+    ArrivalConfirmed,
+    CaseWithdrawalNoted,
+    DepartureConfirmed,
+    FitForTravelConfirmed,
+    MovementCancelled,
+    MovementHeld,
+    MovementOpened,
+    MovementRebooked,
+    MovementReleased,
+    NoShowRecorded,
+    TicketIssued,
+    TransitAssistanceNoted,
+    TravelDocumentObtained,
+    TravelDocumentRequested,
+)
+
+views = MetaData()
+
+movements = Table(
+    "travel_movements",
+    views,
+    Column("case_id", String(100), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("programme_id", String(100), nullable=False),
+    Column("office", String(100), nullable=True),
+    Column("host_country", String(2), nullable=True),
+    Column("destination_country", String(2), nullable=False),
+    Column("destination_region", String(100), nullable=True),
+    Column("transport_mode", String(10), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("held", Boolean, nullable=False, default=False),
+    Column("hold_reason", String(1200), nullable=True),
+    Column("mode", String(10), nullable=True),
+    Column("carrier", String(200), nullable=True),
+    Column("booking_reference", String(100), nullable=True),
+    Column("departure_date", Date, nullable=True),
+    Column("route", Json, nullable=True),
+    Column("cost", Json, nullable=True),
+    Column("escorts", Json, nullable=True),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("ticket_issued_at", DateTime(timezone=True), nullable=True),
+    Column("departed_at", DateTime(timezone=True), nullable=True),
+    Column("arrived_at", DateTime(timezone=True), nullable=True),
+    Column("arrival_confirmed_by", String(20), nullable=True),
+    Column("arrival_confirmer_id", String(200), nullable=True),
+    Column("cancelled_at", DateTime(timezone=True), nullable=True),
+    Column("cancellation_reason", String(1200), nullable=True),
+)
+Index("travel_movements_board_idx", movements.c.departure_date, movements.c.office)
+
+travellers = Table(
+    "travel_travellers",
+    views,
+    Column("case_id", String(100), primary_key=True),
+    Column("person_id", String(100), primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("age_years", Integer, nullable=False),
+    Column("sex", String(10), nullable=False),
+    Column("relationship", String(20), nullable=False),
+    Column("unaccompanied_minor", Boolean, nullable=False),
+    Column("document_type", String(40), nullable=True),
+    Column("document_requested_on", Date, nullable=True),
+    Column("document_obtained_on", Date, nullable=True),
+    Column("fitness_outcome", String(20), nullable=True),
+    Column("unfit_until", Date, nullable=True),
+    Column("fitness_confirmed_at", DateTime(timezone=True), nullable=True),
+)
+
+transit_notes = Table(
+    "travel_transit_notes",
+    views,
+    Column("id", Position, primary_key=True, autoincrement=True),
+    Column("case_id", String(100), nullable=False, index=True),
+    Column("point", String(100), nullable=False),
+    Column("note", Json, nullable=False),  # an avrr_events.Encrypted value
+    Column("noted_at", DateTime(timezone=True), nullable=False),
+)
+
+medical = MetaData()
+
+medical_records = Table(
+    "travel_medical_records",
+    medical,
+    Column("id", Position, primary_key=True, autoincrement=True),
+    Column("case_id", String(100), nullable=False, index=True),
+    Column("person_id", String(100), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("unfit_until", Date, nullable=True),
+    Column("health_details", Json, nullable=True),  # an avrr_events.Encrypted value
+    Column("confirmed_at", DateTime(timezone=True), nullable=False),
+)
+
+
+class MovementViews(Projection):
+    name = "travel_movement_views"
+    event_types = frozenset(cls.event_type for cls in EVENTS)
+    metadata = views
+
+    async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
+        case_id = envelope.subject
+        if isinstance(event, MovementOpened):
+            await self._open(conn, event)
+            return
+        if isinstance(event, CaseWithdrawalNoted):
+            return  # no movement was ever opened: nothing to show
+        changes = _movement_changes(event)
+        # Every event of the stream counts, so ``version`` is the stream version (the ETag).
+        await conn.execute(
+            update(movements)
+            .where(movements.c.case_id == case_id)
+            .values(version=movements.c.version + 1, **changes)
+        )
+        match event:
+            case TravelDocumentRequested():
+                await _traveller(
+                    conn,
+                    case_id,
+                    event.person_id,
+                    document_type=event.document_type,
+                    document_requested_on=event.requested_on,
+                    document_obtained_on=None,
+                )
+            case TravelDocumentObtained():
+                await _traveller(
+                    conn,
+                    case_id,
+                    event.person_id,
+                    document_type=event.document_type,
+                    document_obtained_on=event.obtained_on,
+                )
+            case FitForTravelConfirmed():
+                await _traveller(
+                    conn,
+                    case_id,
+                    event.person_id,
+                    fitness_outcome=event.outcome,
+                    unfit_until=event.unfit_until,
+                    fitness_confirmed_at=event.confirmed_at,
+                )
+            case TransitAssistanceNoted():
+                await conn.execute(
+                    transit_notes.insert().values(
+                        case_id=case_id,
+                        point=event.point,
+                        note=event.note.model_dump(mode="json"),
+                        noted_at=event.noted_at,
+                    )
+                )
+
+    async def _open(self, conn: AsyncConnection, event: MovementOpened) -> None:
+        existing = await conn.scalar(
+            select(movements.c.case_id).where(movements.c.case_id == event.case_id)
+        )
+        if existing is not None:
+            return
+        await conn.execute(
+            movements.insert().values(
+                case_id=event.case_id,
+                version=1,
+                programme_id=event.programme_id,
+                office=event.office,
+                host_country=event.host_country,
+                destination_country=event.destination_country,
+                destination_region=event.destination_region,
+                transport_mode=event.transport_mode,
+                status="preparing",
+                held=False,
+                opened_at=event.opened_at,
+            )
+        )
+        await conn.execute(
+            travellers.insert(),
+            [
+                {
+                    "case_id": event.case_id,
+                    "person_id": m.person_id,
+                    "seq": i,
+                    "age_years": m.age_years,
+                    "sex": m.sex,
+                    "relationship": m.relationship,
+                    "unaccompanied_minor": m.unaccompanied_minor,
+                }
+                for i, m in enumerate(event.travellers)
+            ],
+        )
+
+
+def _movement_changes(event: DomainEvent) -> dict[str, Any]:
+    match event:
+        case TicketIssued():
+            return {
+                "status": "ticketed",
+                "mode": event.mode,
+                "carrier": event.carrier,
+                "booking_reference": event.booking_reference,
+                "departure_date": event.departure_date,
+                "route": list(event.route),
+                "cost": event.cost.model_dump(mode="json") if event.cost else None,
+                "escorts": [e.model_dump(mode="json") for e in event.escorts],
+                "ticket_issued_at": event.issued_at,
+            }
+        case NoShowRecorded():
+            return {"status": "no_show"}
+        case MovementRebooked():
+            changes: dict[str, Any] = {
+                "status": "ticketed",
+                "departure_date": event.new_departure_date,
+            }
+            if event.carrier:
+                changes["carrier"] = event.carrier
+            if event.booking_reference:
+                changes["booking_reference"] = event.booking_reference
+            return changes
+        case DepartureConfirmed():
+            return {"status": "departed", "departed_at": event.departed_at}
+        case ArrivalConfirmed():
+            return {
+                "status": "arrived",
+                "arrived_at": event.arrived_at,
+                "arrival_confirmed_by": event.confirmed_by,
+                "arrival_confirmer_id": event.confirmer_id,
+            }
+        case MovementHeld():
+            return {"held": True, "hold_reason": event.reason}
+        case MovementReleased():
+            return {"held": False, "hold_reason": None}
+        case MovementCancelled():
+            return {
+                "status": "cancelled",
+                "cancelled_at": event.cancelled_at,
+                "cancellation_reason": event.reason,
+            }
+    return {}
+
+
+async def _traveller(conn: AsyncConnection, case_id: str, person_id: str, **values: Any) -> None:
+    await conn.execute(
+        update(travellers)
+        .where(travellers.c.case_id == case_id, travellers.c.person_id == person_id)
+        .values(**values)
+    )
+
+
+class MedicalRecords(Projection):
+    """Fitness checks with their (encrypted) health details, for the medical role only."""
+
+    name = "travel_medical_records"
+    event_types = frozenset({FitForTravelConfirmed.event_type})
+    metadata = medical
+
+    async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
+        assert isinstance(event, FitForTravelConfirmed)
+        await conn.execute(
+            medical_records.insert().values(
+                case_id=event.case_id,
+                person_id=event.person_id,
+                outcome=event.outcome,
+                unfit_until=event.unfit_until,
+                health_details=(
+                    event.health_details.model_dump(mode="json") if event.health_details else None
+                ),
+                confirmed_at=event.confirmed_at,
+            )
+        )
+
+
+def projections() -> list[Projection]:
+    return [MovementViews(), MedicalRecords()]
+
+
+# ------------------------------------------------------------------ queries --
+
+
+def _traveller_view(row: Any) -> dict[str, Any]:
+    return {
+        "person_id": row.person_id,
+        "age_years": row.age_years,
+        "sex": row.sex,
+        "relationship": row.relationship,
+        "unaccompanied_minor": row.unaccompanied_minor,
+        "travel_document": {
+            "document_type": row.document_type,
+            "status": (
+                "obtained"
+                if row.document_obtained_on
+                else "requested"
+                if row.document_requested_on
+                else "none"
+            ),
+            "requested_on": row.document_requested_on,
+            "obtained_on": row.document_obtained_on,
+        },
+        "fitness_to_travel": (
+            {"outcome": row.fitness_outcome, "unfit_until": row.unfit_until}
+            if row.fitness_outcome
+            else None
+        ),
+    }
+
+
+def _booking_view(row: Any) -> dict[str, Any] | None:
+    if row.booking_reference is None:
+        return None
+    return {
+        "mode": row.mode,
+        "carrier": row.carrier,
+        "booking_reference": row.booking_reference,
+        "departure_date": row.departure_date,
+        "route": row.route,
+        "cost": row.cost,
+        "escorts": row.escorts or [],
+        "issued_at": row.ticket_issued_at,
+    }
+
+
+async def _travellers_of(
+    conn: AsyncConnection, case_ids: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {c: [] for c in case_ids}
+    if not case_ids:
+        return out
+    rows = await conn.execute(
+        select(travellers)
+        .where(travellers.c.case_id.in_(list(case_ids)))
+        .order_by(travellers.c.case_id, travellers.c.seq)
+    )
+    for row in rows:
+        out[row.case_id].append(_traveller_view(row))
+    return out
+
+
+async def movement_detail(conn: AsyncConnection, case_id: str) -> dict[str, Any] | None:
+    """One movement with its travellers (document and fitness outcome, never health details)."""
+    row = (await conn.execute(select(movements).where(movements.c.case_id == case_id))).first()
+    if row is None:
+        return None
+    people = await _travellers_of(conn, [case_id])
+    return {
+        "case_id": row.case_id,
+        "version": row.version,
+        "programme_id": row.programme_id,
+        "office": row.office,
+        "host_country": row.host_country,
+        "destination_country": row.destination_country,
+        "destination_region": row.destination_region,
+        "transport_mode": row.transport_mode,
+        "status": row.status,
+        "held": row.held,
+        "hold_reason": row.hold_reason,
+        "travellers": people[case_id],
+        "booking": _booking_view(row),
+        "opened_at": row.opened_at,
+        "departed_at": row.departed_at,
+        "arrival": (
+            {
+                "arrived_at": row.arrived_at,
+                "confirmed_by": row.arrival_confirmed_by,
+                "confirmer_id": row.arrival_confirmer_id,
+            }
+            if row.arrived_at
+            else None
+        ),
+        "cancellation": (
+            {"cancelled_at": row.cancelled_at, "reason": row.cancellation_reason}
+            if row.cancelled_at
+            else None
+        ),
+    }
+
+
+async def departures_board(conn: AsyncConnection, office: str, day: date) -> list[dict[str, Any]]:
+    """The departures of one office on one day (cancelled movements left out)."""
+    count = (
+        select(func.count())
+        .where(travellers.c.case_id == movements.c.case_id)
+        .scalar_subquery()
+        .label("travellers")
+    )
+    rows = await conn.execute(
+        select(movements, count)
+        .where(
+            movements.c.office == office,
+            movements.c.departure_date == day,
+            movements.c.status != "cancelled",
+        )
+        .order_by(movements.c.case_id)
+    )
+    return [
+        {
+            "case_id": r.case_id,
+            "status": r.status,
+            "held": r.held,
+            "destination_country": r.destination_country,
+            "destination_region": r.destination_region,
+            "mode": r.mode,
+            "carrier": r.carrier,
+            "booking_reference": r.booking_reference,
+            "route": r.route,
+            "travellers": r.travellers,
+            "escorts": r.escorts or [],
+        }
+        for r in rows
+    ]
+
+
+async def manifest(conn: AsyncConnection, day: date, office: str | None) -> list[dict[str, Any]]:
+    """Every traveller departing on ``day``, grouped by booking (cancelled ones left out)."""
+    stmt = select(movements).where(
+        movements.c.departure_date == day, movements.c.status != "cancelled"
+    )
+    if office is not None:
+        stmt = stmt.where(movements.c.office == office)
+    rows = (
+        await conn.execute(stmt.order_by(movements.c.booking_reference, movements.c.case_id))
+    ).all()
+    people = await _travellers_of(conn, [r.case_id for r in rows])
+    return [
+        {
+            "case_id": r.case_id,
+            "office": r.office,
+            "status": r.status,
+            "held": r.held,
+            "mode": r.mode,
+            "carrier": r.carrier,
+            "booking_reference": r.booking_reference,
+            "route": r.route,
+            "destination_country": r.destination_country,
+            "escorts": r.escorts or [],
+            "travellers": people[r.case_id],
+        }
+        for r in rows
+    ]
+
+
+async def medical_records_of(conn: AsyncConnection, case_id: str) -> list[Any]:
+    rows = await conn.execute(
+        select(medical_records)
+        .where(medical_records.c.case_id == case_id)
+        .order_by(medical_records.c.id)
+    )
+    return list(rows)
+
+
+async def transit_notes_of(conn: AsyncConnection, case_id: str) -> list[Any]:
+    rows = await conn.execute(
+        select(transit_notes).where(transit_notes.c.case_id == case_id).order_by(transit_notes.c.id)
+    )
+    return list(rows)
