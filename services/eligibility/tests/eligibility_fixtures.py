@@ -96,3 +96,49 @@ def full_checklist(**changes: bool | None) -> DueDiligenceChecklist:
         **changes,
     }
     return DueDiligenceChecklist.model_validate(values)
+
+
+# ------------------------------------------------------------ integration --
+
+CASEWORKER = {
+    "X-AVRR-User": "caseworker-1",
+    "X-AVRR-Roles": "caseworker",
+    "X-AVRR-Offices": "MX-TAP,PT-LIS,PA-PTY,GT-GUA",
+}
+SUPERVISOR = {"X-AVRR-User": "supervisor-1", "X-AVRR-Roles": "supervisor"}
+
+
+def household_json(*members: HouseholdMember) -> list[dict[str, Any]]:
+    return [m.model_dump(mode="json") for m in (members or (adult(),))]
+
+
+def return_requested(
+    case_id: str,
+    *,
+    nationality: str = "HN",
+    host: str = "MX",
+    destination: str | None = None,
+    region: str | None = None,
+    office: str = "MX-TAP",
+    household: list[dict[str, Any]] | None = None,
+    requested_at: datetime = NOW,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The payload intake publishes (docs/events.md), with a field eligibility ignores."""
+    return {
+        "case_id": case_id,
+        "office": office,
+        "nationality": nationality,
+        "host_country": host,
+        "destination_country": destination or nationality,
+        "destination_region": region,
+        "programme_hint": None,
+        "household": household or household_json(),
+        "requested_at": requested_at.isoformat(),
+        "requested_by": "intake-caseworker",  # tolerant reader: unknown fields are ignored
+        **extra,
+    }
+
+
+def checklist_json(**changes: bool | None) -> dict[str, Any]:
+    return full_checklist(**changes).model_dump()

@@ -1,0 +1,346 @@
+"""Eligibility's REST API: programmes (read), assessment queue and decisions, commands.
+
+Errors are problem+json (avrr_events.http): a closed (withdrawn) assessment or
+an already cleared one answers 409, a command that contradicts the case 422,
+a stale If-Match 412. Every POST honours Idempotency-Key. Command responses
+carry ids, versions, event types and reasons (no personal data): they are
+stored for idempotent replay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from avrr_eligibility import read_models
+from avrr_eligibility.assessment import (
+    AlreadyCleared,
+    AssessmentIsClosed,
+    AssessmentNotFound,
+    InvalidCommand,
+)
+from avrr_eligibility.commands import (
+    CASEWORKERS,
+    READERS,
+    SUPERVISORS,
+    BestInterestsIn,
+    DestinationIn,
+    DueDiligenceIn,
+    EligibilityCommands,
+    Outcome,
+    SuspensionIn,
+    VulnerabilityScreeningIn,
+)
+from avrr_eligibility.destination import DestinationStateError
+from avrr_eligibility.programmes import ProgrammeCatalogue
+from avrr_events.http import (
+    Conflict,
+    DomainRuleViolation,
+    Forbidden,
+    NotFound,
+    Principal,
+    etag,
+    require_role,
+)
+from avrr_events.service import ServiceRuntime
+
+Reader = Annotated[Principal, Depends(require_role(*READERS))]
+Caseworker = Annotated[Principal, Depends(require_role(*CASEWORKERS))]
+Supervisor = Annotated[Principal, Depends(require_role(*SUPERVISORS))]
+CaseId = Annotated[str, Path(max_length=100)]
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", max_length=100, description='the assessment\'s ETag ("<version>")'),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="retrying with the same key and body replays the first response",
+    ),
+]
+
+
+@contextmanager
+def domain_errors() -> Iterator[None]:
+    """The aggregates' refusals as problem details."""
+    try:
+        yield
+    except AssessmentNotFound as exc:
+        raise NotFound(str(exc)) from exc
+    except (AssessmentIsClosed, AlreadyCleared, DestinationStateError) as exc:
+        raise Conflict(str(exc)) from exc
+    except InvalidCommand as exc:
+        raise DomainRuleViolation(str(exc)) from exc
+
+
+def _runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
+    """The routes of the service, serving and deciding with ``catalogue``."""
+    router = APIRouter(tags=["eligibility"])
+
+    def commands_of(request: Request) -> EligibilityCommands:
+        state = request.app.state
+        commands: EligibilityCommands | None = getattr(state, "eligibility_commands", None)
+        if commands is None:
+            commands = EligibilityCommands(_runtime(request), catalogue)
+            state.eligibility_commands = commands
+        return commands
+
+    async def idempotent(
+        request: Request,
+        principal: Principal,
+        run: Callable[[EligibilityCommands], Awaitable[Outcome]],
+        *,
+        status: int = 200,
+        location: str | None = None,
+    ) -> Response:
+        async def command() -> JSONResponse:
+            with domain_errors():
+                outcome = await run(commands_of(request))
+            body: dict[str, Any] = {
+                "id": outcome.id,
+                "version": outcome.version,
+                "events": outcome.events,
+            }
+            if outcome.reasons:
+                body["reasons"] = outcome.reasons
+            headers = {"ETag": etag(outcome.version)}
+            if location:
+                headers["Location"] = location
+            return JSONResponse(body, status_code=status, headers=headers)
+
+        response: Response = await _runtime(request).idempotency.run(request, principal, command)
+        return response
+
+    # ---------------------------------------------------------- programmes --
+
+    @router.get("/programmes", summary="The programmes in force, with the file's version")
+    async def list_programmes(_principal: Reader) -> dict[str, Any]:
+        return catalogue.model_dump(mode="json")
+
+    @router.get("/programmes/{programme_id}", summary="One programme")
+    async def get_programme(
+        programme_id: Annotated[str, Path(max_length=63)], _principal: Reader
+    ) -> dict[str, Any]:
+        programme = catalogue.get(programme_id)
+        if programme is None:
+            raise NotFound(f"no programme {programme_id}")
+        return {"version": catalogue.version, **programme.model_dump(mode="json")}
+
+    # --------------------------------------------------------- assessments --
+
+    @router.get("/assessments", summary="An office's assessment queue, most vulnerable first")
+    async def assessment_queue(
+        request: Request,
+        principal: Reader,
+        office: Annotated[str, Query(min_length=1, max_length=100)],
+        status: Annotated[list[str] | None, Query()] = None,
+        destination_suspended: bool | None = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        if "supervisor" not in principal.roles and office not in principal.offices:
+            raise Forbidden(f"office {office} is not one of yours")
+        wanted = status or list(read_models.OPEN_STATUSES)
+        unknown = sorted(set(wanted) - set(read_models.STATUSES))
+        if unknown:
+            raise DomainRuleViolation(
+                f"unknown status {', '.join(unknown)}; use {', '.join(read_models.STATUSES)}"
+            )
+        async with _runtime(request).db.engine.connect() as conn:
+            rows, total = await read_models.queue(
+                conn,
+                office=office,
+                statuses=wanted,
+                destination_suspended=destination_suspended,
+                limit=limit,
+                offset=offset,
+            )
+        now = datetime.now(UTC)
+        return {
+            "items": [_summary(r, now) for r in rows],
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+        }
+
+    @router.get("/assessments/{case_id}", name="get_assessment", summary="One assessment")
+    async def get_assessment(case_id: CaseId, request: Request, principal: Reader) -> Response:
+        row = await _row(request, case_id, principal)
+        doc = {
+            **_summary(row, datetime.now(UTC)),
+            "nationality": row.nationality,
+            "host_country": row.host_country,
+            "household": row.household,
+            "decision": _decision(row),
+            "vulnerabilities": row.vulnerabilities,
+            "best_interests_determinations": row.best_interests,
+            "due_diligence_reasons": row.due_diligence_reasons,
+            "cleared_at": _iso(row.cleared_at),
+            "closed_at": _iso(row.closed_at),
+            "closed_reason": row.closed_reason,
+        }
+        return JSONResponse(doc, headers={"ETag": etag(row.version)})
+
+    @router.get("/assessments/{case_id}/decision", summary="The eligibility decision and why")
+    async def get_decision(case_id: CaseId, request: Request, principal: Reader) -> dict[str, Any]:
+        row = await _row(request, case_id, principal)
+        return {"case_id": case_id, **_decision(row)}
+
+    # ------------------------------------------------------------ commands --
+
+    def at(request: Request, case_id: str) -> str:
+        return str(request.url_for("get_assessment", case_id=case_id).path)
+
+    @router.post("/assessments/{case_id}/vulnerability-screenings", status_code=201)
+    async def screen_vulnerability(
+        case_id: CaseId,
+        body: VulnerabilityScreeningIn,
+        request: Request,
+        principal: Caseworker,
+        if_match: IfMatch = None,
+        _key: IdempotencyKey = None,
+    ) -> Response:
+        """Record a vulnerability screening (emits VulnerabilityAssessed)."""
+        return await idempotent(
+            request,
+            principal,
+            lambda c: c.screen_vulnerability(case_id, body, principal, if_match),
+            status=201,
+            location=at(request, case_id),
+        )
+
+    @router.post("/assessments/{case_id}/best-interests-determinations", status_code=201)
+    async def record_best_interests(
+        case_id: CaseId,
+        body: BestInterestsIn,
+        request: Request,
+        principal: Caseworker,
+        if_match: IfMatch = None,
+        _key: IdempotencyKey = None,
+    ) -> Response:
+        """Record the best-interests determination of a child (needed before clearance)."""
+        return await idempotent(
+            request,
+            principal,
+            lambda c: c.record_best_interests(case_id, body, principal, if_match),
+            status=201,
+            location=at(request, case_id),
+        )
+
+    @router.post("/assessments/{case_id}/due-diligence")
+    async def check_due_diligence(
+        case_id: CaseId,
+        body: DueDiligenceIn,
+        request: Request,
+        principal: Caseworker,
+        if_match: IfMatch = None,
+        _key: IdempotencyKey = None,
+    ) -> Response:
+        """Submit the checklist: DueDiligenceCleared, or DueDiligenceRejected with ``reasons``."""
+        return await idempotent(
+            request,
+            principal,
+            lambda c: c.check_due_diligence(case_id, body, principal, if_match),
+            location=at(request, case_id),
+        )
+
+    # -------------------------------------------------------- destinations --
+
+    @router.get("/destinations/suspensions", summary="Active suspensions and the cases they hold")
+    async def list_suspensions(request: Request, _principal: Reader) -> dict[str, Any]:
+        async with _runtime(request).db.engine.connect() as conn:
+            found = await read_models.active_suspensions(conn)
+        return {
+            "items": [
+                {
+                    "destination_country": row.destination_country,
+                    "destination_region": row.destination_region,
+                    "reason": row.reason,
+                    "suspended_by": row.suspended_by,
+                    "suspended_at": _iso(row.suspended_at),
+                    "cleared_cases_held": held,
+                }
+                for row, held in found
+            ]
+        }
+
+    @router.post("/destinations/suspensions", status_code=201)
+    async def suspend_destination(
+        body: SuspensionIn, request: Request, principal: Supervisor, _key: IdempotencyKey = None
+    ) -> Response:
+        """Suspend returns to a country or a region of it (supervisors)."""
+        return await idempotent(
+            request, principal, lambda c: c.suspend_destination(body, principal), status=201
+        )
+
+    @router.post("/destinations/reopenings")
+    async def reopen_destination(
+        body: DestinationIn, request: Request, principal: Supervisor, _key: IdempotencyKey = None
+    ) -> Response:
+        """Reopen returns to a suspended country or region (supervisors)."""
+        return await idempotent(request, principal, lambda c: c.reopen_destination(body, principal))
+
+    return router
+
+
+async def _row(request: Request, case_id: str, principal: Principal) -> Any:
+    async with _runtime(request).db.engine.connect() as conn:
+        row = await read_models.assessment_row(conn, case_id)
+    if row is None:
+        raise NotFound(f"no assessment for case {case_id}")
+    if "supervisor" not in principal.roles and row.office not in principal.offices:
+        raise Forbidden(f"this case belongs to office {row.office}, which is not one of yours")
+    return row
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands timestamps back naive; they were written in UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return _aware(value).isoformat() if value else None
+
+
+def _summary(row: Any, now: datetime) -> dict[str, Any]:
+    requested = (
+        row.requested_at if row.requested_at.tzinfo else row.requested_at.replace(tzinfo=UTC)
+    )
+    return {
+        "case_id": row.case_id,
+        "version": row.version,
+        "office": row.office,
+        "status": row.status,
+        "programme_id": row.programme_id,
+        "eligible": row.eligible,
+        "destination_country": row.destination_country,
+        "destination_region": row.destination_region,
+        "household_size": len(row.household),
+        "unaccompanied_children": row.unaccompanied_children,
+        "vulnerability_priority": row.priority,
+        "destination_suspended": row.destination_suspended,
+        "requested_at": requested.isoformat(),
+        "age_days": read_models.age_days(requested, now),
+    }
+
+
+def _decision(row: Any) -> dict[str, Any]:
+    return {
+        "programme_id": row.programme_id,
+        "eligible": row.eligible,
+        "reasons": row.reasons,
+        "decided_at": _iso(row.decided_at),
+        "programmes_version": row.programmes_version,
+    }

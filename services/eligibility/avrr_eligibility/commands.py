@@ -1,0 +1,193 @@
+"""Commands: validated requests -> the aggregates' decisions -> events in the store (and outbox).
+
+Caseworkers screen vulnerabilities, record best-interests determinations and
+submit the due diligence checklist; supervisors suspend and reopen returns to
+a destination. Each command loads the aggregate, checks If-Match against its
+version, decides, and appends with optimistic concurrency (a concurrent
+writer gets 409, never a lost update). Input is validated completely before
+anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from avrr_eligibility.assessment import (
+    Assessment,
+    AssessmentNotFound,
+    BestInterestsOutcome,
+    DueDiligenceChecklist,
+    Suspension,
+    VulnerabilityCategory,
+)
+from avrr_eligibility.countries import CountryCode
+from avrr_eligibility.destination import DestinationSafety, destination_key
+from avrr_eligibility.events import SOURCE, registry
+from avrr_eligibility.programmes import ProgrammeCatalogue
+from avrr_events import Aggregate, Cause, Repository
+from avrr_events.http import Forbidden, Principal, check_if_match
+from avrr_events.service import ServiceRuntime
+
+A = TypeVar("A", bound=Aggregate)
+
+_Trimmed = StringConstraints(strip_whitespace=True, min_length=1)
+PersonId = Annotated[str, _Trimmed, StringConstraints(max_length=200)]
+Region = Annotated[str, _Trimmed, StringConstraints(max_length=100, pattern=r"^[^/]+$")]
+Reason = Annotated[str, _Trimmed, StringConstraints(max_length=1000)]
+
+# Roles (dev headers today, OIDC claims later).
+CASEWORKERS = ("caseworker", "supervisor")
+SUPERVISORS = ("supervisor",)
+READERS = (*CASEWORKERS, "programme_admin")
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VulnerabilityScreeningIn(Input):
+    person_id: PersonId | None = Field(
+        default=None, description="the person screened; absent: the case as a whole"
+    )
+    categories: list[VulnerabilityCategory] = Field(
+        max_length=9, description="empty: screened, no vulnerability found"
+    )
+
+
+class BestInterestsIn(Input):
+    person_id: PersonId
+    outcome: BestInterestsOutcome
+
+
+class DueDiligenceIn(DueDiligenceChecklist):
+    """The checklist as the caseworker submits it (every item answered explicitly)."""
+
+
+class DestinationIn(Input):
+    destination_country: CountryCode
+    destination_region: Region | None = None
+
+
+class SuspensionIn(DestinationIn):
+    reason: Reason
+
+    @model_validator(mode="after")
+    def _reason_is_meaningful(self) -> SuspensionIn:
+        if len(self.reason) < 5:
+            raise ValueError("reason: say why returns are suspended (at least 5 characters)")
+        return self
+
+
+@dataclass
+class Outcome:
+    """What a command did: the stream, its new version, the event types written."""
+
+    id: str
+    version: int
+    events: list[str]
+    reasons: list[str] = field(default_factory=list)
+
+
+def _may_work_on(principal: Principal, office: str) -> None:
+    """Caseworkers act on their offices' cases; supervisors on every office's."""
+    if "supervisor" in principal.roles or office in principal.offices:
+        return
+    raise Forbidden(f"this case belongs to office {office}, which is not one of yours")
+
+
+class EligibilityCommands:
+    """Every eligibility command, each one load -> decide -> append."""
+
+    def __init__(self, runtime: ServiceRuntime, catalogue: ProgrammeCatalogue) -> None:
+        self.runtime = runtime
+        self.catalogue = catalogue
+        self.assessments: Repository[Assessment] = Repository(
+            runtime.store, registry, Assessment, source=SOURCE
+        )
+        self.destinations: Repository[DestinationSafety] = Repository(
+            runtime.store, registry, DestinationSafety, source=SOURCE
+        )
+
+    async def _assessment(
+        self, case_id: str, principal: Principal, if_match: str | None
+    ) -> Assessment:
+        assessment = await self.assessments.load(case_id)
+        if not assessment.exists:
+            raise AssessmentNotFound(f"no assessment for case {case_id}")
+        if assessment.request is not None:
+            _may_work_on(principal, assessment.request.office)
+        check_if_match(if_match, assessment.version)
+        return assessment
+
+    async def _save(self, repo: Repository[A], agg: A) -> Outcome:
+        types = [e.event_type for e in agg.pending]
+        # The case id (or the place) is the correlation id of the flow it starts.
+        await repo.save(agg, Cause.new(agg.subject))
+        return Outcome(agg.id, agg.version, types)
+
+    async def screen_vulnerability(
+        self, case_id: str, cmd: VulnerabilityScreeningIn, by: Principal, if_match: str | None
+    ) -> Outcome:
+        assessment = await self._assessment(case_id, by, if_match)
+        assessment.assess_vulnerability(
+            cmd.person_id, cmd.categories, by.user_id, datetime.now(UTC)
+        )
+        return await self._save(self.assessments, assessment)
+
+    async def record_best_interests(
+        self, case_id: str, cmd: BestInterestsIn, by: Principal, if_match: str | None
+    ) -> Outcome:
+        assessment = await self._assessment(case_id, by, if_match)
+        assessment.record_best_interests(cmd.person_id, cmd.outcome, by.user_id, datetime.now(UTC))
+        return await self._save(self.assessments, assessment)
+
+    async def check_due_diligence(
+        self, case_id: str, cmd: DueDiligenceIn, by: Principal, if_match: str | None
+    ) -> Outcome:
+        assessment = await self._assessment(case_id, by, if_match)
+        request = assessment.request
+        found: list[Suspension] = []
+        if request is not None:
+            found = await self._suspensions(request.destination_country, request.destination_region)
+        checklist = DueDiligenceChecklist.model_validate(cmd.model_dump())
+        reasons = assessment.check_due_diligence(
+            checklist, self.catalogue, found, by.user_id, datetime.now(UTC)
+        )
+        outcome = await self._save(self.assessments, assessment)
+        outcome.reasons = reasons
+        return outcome
+
+    async def _suspensions(self, country: str, region: str | None) -> list[Suspension]:
+        """Active suspensions covering a destination, read from the event store (not a projection):
+        a clearance must never miss a suspension that is already committed."""
+        keys = [destination_key(country)]
+        if region:
+            keys.append(destination_key(country, region))
+        found = []
+        for key in keys:
+            place = await self.destinations.load(key)
+            if place.active_suspension is not None:
+                found.append(place.active_suspension)
+        return found
+
+    async def suspend_destination(self, cmd: SuspensionIn, by: Principal) -> Outcome:
+        key = destination_key(cmd.destination_country, cmd.destination_region)
+        place = await self.destinations.load(key)
+        place.suspend(
+            cmd.destination_country, cmd.destination_region, cmd.reason, by.user_id, _now()
+        )
+        return await self._save(self.destinations, place)
+
+    async def reopen_destination(self, cmd: DestinationIn, by: Principal) -> Outcome:
+        key = destination_key(cmd.destination_country, cmd.destination_region)
+        place = await self.destinations.load(key)
+        place.reopen(by.user_id, _now())
+        return await self._save(self.destinations, place)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

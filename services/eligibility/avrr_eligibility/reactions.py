@@ -1,0 +1,73 @@
+"""What eligibility does when intake's events arrive (inside the consumer's transaction).
+
+ReturnRequested opens the case's assessment and decides eligibility at once,
+so the caseworker finds the decision and its reasons in the queue. CaseWithdrawn
+closes the assessment: the person's decision not to return stops everything,
+and nothing more is recorded for the case afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from avrr_eligibility.assessment import Assessment, AssessmentOpened
+from avrr_eligibility.events import SOURCE, registry
+from avrr_eligibility.intake_events import CaseWithdrawn, ReturnRequested
+from avrr_eligibility.programmes import ProgrammeCatalogue, ReturnRequest, decide
+from avrr_events import HandlerContext, Repository
+from avrr_events.consumer import Reaction, reactions_table
+
+log = logging.getLogger(__name__)
+
+
+def _repository(ctx: HandlerContext) -> Repository[Assessment]:
+    assert ctx.store is not None, "eligibility's consumer appends to its own store"
+    return Repository(ctx.store, registry, Assessment, source=SOURCE)
+
+
+def build_reactions(catalogue: ProgrammeCatalogue) -> dict[str, list[Reaction]]:
+    """The reactions of the service, deciding with ``catalogue``."""
+
+    async def open_assessment(ctx: HandlerContext, event: ReturnRequested) -> None:
+        repo = _repository(ctx)
+        assessment = await repo.load(event.case_id, conn=ctx.conn)
+        if assessment.exists:
+            # Closed (withdrawn first) or already assessed: the first request stands.
+            log.info("ReturnRequested %s for an existing assessment ignored", ctx.envelope.id)
+            return
+        now = datetime.now(UTC)
+        opened = AssessmentOpened(
+            case_id=event.case_id,
+            office=event.office,
+            nationality=event.nationality,
+            host_country=event.host_country,
+            destination_country=event.destination_country,
+            destination_region=event.destination_region,
+            programme_hint=event.programme_hint,
+            household=list(event.household),
+            requested_at=event.requested_at,
+            opened_at=now,
+        )
+        decision = decide(
+            catalogue,
+            ReturnRequest(
+                nationality=event.nationality,
+                host_country=event.host_country,
+                destination_country=event.destination_country,
+                requested_on=event.requested_at.date(),
+                household_size=len(event.household),
+                programme_hint=event.programme_hint,
+            ),
+        )
+        assessment.open(opened, decision, catalogue.version)
+        await repo.save(assessment, ctx.cause, conn=ctx.conn)
+
+    async def close_assessment(ctx: HandlerContext, event: CaseWithdrawn) -> None:
+        repo = _repository(ctx)
+        assessment = await repo.load(event.case_id, conn=ctx.conn)
+        # Closed even when no request reached us yet: a late ReturnRequested is then ignored.
+        if assessment.close(f"case withdrawn at intake ({event.reason})", datetime.now(UTC)):
+            await repo.save(assessment, ctx.cause, conn=ctx.conn)
+
+    return reactions_table({ReturnRequested: [open_assessment], CaseWithdrawn: [close_assessment]})

@@ -1,0 +1,296 @@
+"""Read models: the assessment queue of each office, decisions with reasons, suspensions.
+
+Fed by eligibility's own events as they come back from its topic (the
+consumer applies them in the same transaction as the inbox row), so they can
+be dropped and rebuilt from the journal at any time. The REST queries read
+only these tables.
+
+Flagging for destination safety works in both arrival orders: a suspension
+flags the cases already cleared to the place, and a clearance that arrives
+after a suspension is flagged on arrival.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from avrr_eligibility.assessment import (
+    SEVERITY_RANK,
+    AssessmentClosed,
+    AssessmentOpened,
+    BestInterestsDeterminationRecorded,
+    DueDiligenceChecked,
+    DueDiligenceCleared,
+    DueDiligenceRejected,
+    EligibilityDecided,
+    VulnerabilityAssessed,
+)
+from avrr_eligibility.destination import (
+    DestinationReopened,
+    DestinationSuspended,
+    destination_key,
+)
+from avrr_events import DomainEvent, Envelope, Projection
+
+metadata = MetaData()
+
+assessments = Table(
+    "eligibility_assessments",
+    metadata,
+    Column("case_id", String(100), primary_key=True),
+    # The stream version the row reflects: the ETag of the assessment.
+    Column("version", Integer, nullable=False),
+    Column("office", String(100), nullable=False, index=True),
+    Column("status", String(30), nullable=False),
+    Column("nationality", String(2), nullable=False),
+    Column("host_country", String(2), nullable=False),
+    Column("destination_country", String(2), nullable=False),
+    Column("destination_region", String(100)),
+    Column("household", JSON, nullable=False),
+    Column("unaccompanied_children", Integer, nullable=False, default=0),
+    Column("programme_id", String(100)),
+    Column("programmes_version", String(50)),
+    Column("eligible", Boolean),
+    Column("reasons", JSON, nullable=False),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("vulnerabilities", JSON, nullable=False),
+    Column("best_interests", JSON, nullable=False),
+    Column("due_diligence_reasons", JSON, nullable=False),
+    Column("destination_suspended", Boolean, nullable=False, default=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("cleared_at", DateTime(timezone=True)),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("closed_reason", String(200)),
+)
+
+suspensions = Table(
+    "eligibility_suspensions",
+    metadata,
+    Column("place", String(200), primary_key=True),
+    Column("destination_country", String(2), nullable=False),
+    Column("destination_region", String(100)),
+    Column("reason", String(1000), nullable=False),
+    Column("suspended_by", String(200), nullable=False),
+    Column("suspended_at", DateTime(timezone=True), nullable=False),
+)
+
+# Statuses, in the order a case goes through them.
+ELIGIBLE, INELIGIBLE, REJECTED, CLEARED, CLOSED = (
+    "eligible",
+    "ineligible",
+    "due_diligence_rejected",
+    "cleared",
+    "closed",
+)
+STATUSES = (ELIGIBLE, INELIGIBLE, REJECTED, CLEARED, CLOSED)
+OPEN_STATUSES = (ELIGIBLE, INELIGIBLE, REJECTED)
+
+_ASSESSMENT_EVENTS = (
+    AssessmentOpened,
+    EligibilityDecided,
+    VulnerabilityAssessed,
+    BestInterestsDeterminationRecorded,
+    DueDiligenceChecked,
+    DueDiligenceCleared,
+    DueDiligenceRejected,
+    AssessmentClosed,
+)
+
+
+def _covered_by_suspension() -> Any:
+    """SQL: some active suspension covers the row's destination (whole country or its region)."""
+    s, a = suspensions, assessments
+    return exists().where(
+        s.c.destination_country == a.c.destination_country,
+        or_(
+            s.c.destination_region.is_(None),
+            s.c.destination_region == a.c.destination_region,
+        ),
+    )
+
+
+def _priority(vulnerabilities: dict[str, list[dict[str, str]]], children: int) -> int:
+    """0 none .. 3 high: the highest severity screened; unaccompanied children count as high."""
+    ranks = [SEVERITY_RANK[c["severity"]] for cats in vulnerabilities.values() for c in cats]
+    return max([*ranks, 3 if children else 0])
+
+
+class AssessmentQueue(Projection):
+    name = "eligibility_assessment_queue"
+    event_types = frozenset(
+        e.event_type for e in (*_ASSESSMENT_EVENTS, DestinationSuspended, DestinationReopened)
+    )
+    metadata = metadata
+
+    async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
+        a = assessments
+        if isinstance(event, AssessmentOpened):
+            children = sum(1 for m in event.household if m.is_unaccompanied_child)
+            await conn.execute(
+                a.insert().values(
+                    case_id=event.case_id,
+                    version=1,
+                    office=event.office,
+                    status=ELIGIBLE,
+                    nationality=event.nationality,
+                    host_country=event.host_country,
+                    destination_country=event.destination_country,
+                    destination_region=event.destination_region,
+                    household=[m.model_dump(mode="json") for m in event.household],
+                    unaccompanied_children=children,
+                    reasons=[],
+                    priority=_priority({}, children),
+                    vulnerabilities={},
+                    best_interests={},
+                    due_diligence_reasons=[],
+                    destination_suspended=False,
+                    requested_at=event.requested_at,
+                )
+            )
+            return
+        if isinstance(event, DestinationSuspended):
+            await self._suspend(conn, event)
+            return
+        if isinstance(event, DestinationReopened):
+            await self._reopen(conn, event)
+            return
+        case_id = envelope.subject
+        row = (await conn.execute(select(a).where(a.c.case_id == case_id))).first()
+        if row is None:
+            return  # closed before any request reached eligibility: nothing to show
+        values: dict[str, Any] = {"version": a.c.version + 1}
+        if isinstance(event, EligibilityDecided):
+            values.update(
+                status=ELIGIBLE if event.eligible else INELIGIBLE,
+                eligible=event.eligible,
+                programme_id=event.programme_id,
+                programmes_version=event.programmes_version,
+                reasons=[r.model_dump(mode="json") for r in event.reasons],
+                decided_at=event.decided_at,
+            )
+        elif isinstance(event, VulnerabilityAssessed):
+            screened = dict(row.vulnerabilities)
+            screened[event.person_id or "case"] = [
+                c.model_dump(mode="json") for c in event.categories
+            ]
+            values.update(
+                vulnerabilities=screened,
+                priority=_priority(screened, row.unaccompanied_children),
+            )
+        elif isinstance(event, BestInterestsDeterminationRecorded):
+            values["best_interests"] = {**row.best_interests, event.person_id: event.outcome}
+        elif isinstance(event, DueDiligenceRejected):
+            values.update(status=REJECTED, due_diligence_reasons=list(event.reasons))
+        elif isinstance(event, DueDiligenceCleared):
+            values.update(
+                status=CLEARED,
+                due_diligence_reasons=[],
+                cleared_at=event.cleared_at,
+                destination_suspended=_covered_by_suspension(),
+            )
+        elif isinstance(event, AssessmentClosed):
+            values.update(status=CLOSED, closed_at=event.closed_at, closed_reason=event.reason)
+        await conn.execute(update(a).where(a.c.case_id == case_id).values(**values))
+
+    async def _suspend(self, conn: AsyncConnection, event: DestinationSuspended) -> None:
+        region = event.destination_region
+        await conn.execute(
+            suspensions.insert().values(
+                place=destination_key(event.destination_country, region),
+                destination_country=event.destination_country,
+                destination_region=region,
+                reason=event.reason,
+                suspended_by=event.suspended_by,
+                suspended_at=event.suspended_at,
+            )
+        )
+        a = assessments
+        where = [a.c.status == CLEARED, a.c.destination_country == event.destination_country]
+        if region is not None:
+            where.append(a.c.destination_region == region)
+        await conn.execute(update(a).where(*where).values(destination_suspended=True))
+
+    async def _reopen(self, conn: AsyncConnection, event: DestinationReopened) -> None:
+        place = destination_key(event.destination_country, event.destination_region)
+        await conn.execute(delete(suspensions).where(suspensions.c.place == place))
+        a = assessments
+        # Another suspension (the whole country, or the region) may still cover some cases.
+        await conn.execute(
+            update(a)
+            .where(a.c.status == CLEARED, a.c.destination_country == event.destination_country)
+            .values(destination_suspended=_covered_by_suspension())
+        )
+
+
+# ---------------------------------------------------------------- queries --
+
+
+async def queue(
+    conn: AsyncConnection,
+    *,
+    office: str,
+    statuses: Sequence[str],
+    destination_suspended: bool | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Any], int]:
+    """An office's assessments, most vulnerable first, then oldest request first."""
+    a = assessments
+    where = [a.c.office == office, a.c.status.in_(list(statuses))]
+    if destination_suspended is not None:
+        where.append(a.c.destination_suspended.is_(destination_suspended))
+    total = await conn.scalar(select(func.count()).select_from(a).where(and_(*where)))
+    rows = (
+        await conn.execute(
+            select(a)
+            .where(and_(*where))
+            .order_by(a.c.priority.desc(), a.c.requested_at.asc(), a.c.case_id)
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    return list(rows), int(total or 0)
+
+
+async def assessment_row(conn: AsyncConnection, case_id: str) -> Any:
+    return (await conn.execute(select(assessments).where(assessments.c.case_id == case_id))).first()
+
+
+async def active_suspensions(conn: AsyncConnection) -> list[tuple[Any, int]]:
+    """Every active suspension with the number of cleared cases it holds."""
+    s, a = suspensions, assessments
+    rows = (await conn.execute(select(s).order_by(s.c.suspended_at))).all()
+    out = []
+    for row in rows:
+        where = [a.c.status == CLEARED, a.c.destination_country == row.destination_country]
+        if row.destination_region is not None:
+            where.append(a.c.destination_region == row.destination_region)
+        held = await conn.scalar(select(func.count()).select_from(a).where(*where))
+        out.append((row, int(held or 0)))
+    return out
+
+
+def age_days(requested_at: datetime, now: datetime) -> int:
+    return max(0, (now - requested_at).days)
