@@ -1,0 +1,489 @@
+"""Reintegration's REST API: commands (POST) and queries over the read models (GET).
+
+Errors are problem+json (avrr_events.http): a rule of the case or of the
+programme (over budget, over the programme cap, no plan yet, withdrawn case)
+is a 422 problem and nothing is written; a concurrent write of the same case
+is a 409. Every POST honours Idempotency-Key and If-Match (the strong ETag
+``"<version>"`` of the case's stream). Money is rendered as decimal strings,
+never as binary floats. Monitoring notes are decrypted per request for the
+case-working roles and read ``"erased"`` once the case was erased.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+from avrr_events import ERASED, Cause, Encrypted
+from avrr_events.http import DomainRuleViolation, Forbidden, NotFound, Principal, etag, require_role
+from avrr_events.personal import ERASED_MARKER
+from avrr_events.service import ServiceRuntime
+from avrr_reintegration import read_models
+from avrr_reintegration.commands import ReintegrationCommands, Written
+from avrr_reintegration.directory import ServiceKind
+from avrr_reintegration.reactions import commands_for
+from avrr_reintegration.reintegration import (
+    Amount,
+    AssistanceKind,
+    Currency,
+    PlanComponent,
+    Reintegration,
+    ReintegrationRuleViolation,
+    Stage,
+)
+
+WRITERS = ("reintegration_officer", "monitoring_officer", "supervisor")
+READERS = (*WRITERS, "programme_manager")
+
+router = APIRouter(tags=["reintegration"])
+
+Reader = Annotated[Principal, Depends(require_role(*READERS))]
+Writer = Annotated[Principal, Depends(require_role(*WRITERS))]
+CaseId = Annotated[str, Path(max_length=100)]
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", max_length=100, description='the case\'s ETag ("<version>")'),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=200, description="replays the first response"),
+]
+
+
+def _not_in_future(day: date) -> date:
+    if day > datetime.now(UTC).date():
+        raise ValueError("must not be in the future")
+    return day
+
+
+def _aware_not_in_future(moment: datetime) -> datetime:
+    if moment > datetime.now(UTC):
+        raise ValueError("must not be in the future")
+    return moment
+
+
+PastDate = Annotated[date, AfterValidator(_not_in_future)]
+PastMoment = Annotated[AwareDatetime, AfterValidator(_aware_not_in_future)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PlanIn(_In):
+    components: list[PlanComponent] = Field(min_length=1, max_length=30)
+    agreed_at: PastMoment
+
+
+class DisbursementIn(_In):
+    kind: AssistanceKind
+    amount: Amount
+    currency: Currency
+    method: str = Field(
+        min_length=1,
+        max_length=100,
+        description="e.g. bank_transfer, mobile_money, cash_in_hand, voucher, goods_delivered",
+    )
+    disbursed_on: PastDate
+
+
+class ReferralIn(_In):
+    organisation_id: str = Field(min_length=1, max_length=100)
+    service: ServiceKind
+    referred_on: PastDate
+
+
+class VisitIn(_In):
+    due_month: int = Field(ge=1, le=120)
+    visited_on: PastDate
+    notes: str | None = Field(default=None, min_length=1, max_length=5000)
+
+
+class SurveyIn(_In):
+    stage: Stage
+    answers: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(min_length=1, max_length=200)
+    scored_on: PastDate
+
+
+class CompletionIn(_In):
+    completed_on: PastDate
+
+
+def runtime_of(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+def commands_of(request: Request) -> ReintegrationCommands:
+    return commands_for(runtime_of(request).store)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: money as decimal strings, dates as ISO 8601."""
+    if isinstance(value, Decimal):
+        return str(value.quantize(Decimal("0.01")))
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _written(request: Request, written: Written, status: int = 201) -> JSONResponse:
+    location = str(request.url_for("get_case", case_id=written.case_id).path)
+    return JSONResponse(
+        {"case_id": written.case_id, "version": written.version},
+        status_code=status,
+        headers={"ETag": etag(written.version), "Location": location},
+    )
+
+
+async def _command(
+    request: Request, principal: Principal, run: Callable[[], Awaitable[Written]]
+) -> Response:
+    """Run a command once per Idempotency-Key; a broken rule is a 422 problem."""
+
+    async def command() -> JSONResponse:
+        try:
+            written = await run()
+        except ReintegrationRuleViolation as exc:
+            raise DomainRuleViolation(str(exc)) from exc
+        return _written(request, written)
+
+    response: Response = await runtime_of(request).idempotency.run(request, principal, command)
+    return response
+
+
+def _cause(request: Request) -> Cause:
+    """A REST command starts a new correlation unless the caller continues one."""
+    return Cause(
+        correlation_id=request.headers.get("X-Correlation-Id") or str(uuid.uuid4()),
+        traceparent=request.headers.get("traceparent"),
+    )
+
+
+# ----------------------------------------------------------------- commands --
+
+
+@router.post("/cases/{case_id}/plan", status_code=201, summary="Agree the reintegration plan")
+async def agree_plan(
+    case_id: CaseId,
+    body: PlanIn,
+    request: Request,
+    principal: Writer,
+    if_match: IfMatch = None,
+    _key: IdempotencyKey = None,
+) -> Response:
+    """Economic, social and psychosocial components with budget lines; flagged late past the
+    programme's deadline (30 days after arrival by default). A revision replaces the plan."""
+    return await _command(
+        request,
+        principal,
+        lambda: commands_of(request).agree_plan(
+            case_id, body.components, body.agreed_at, _cause(request), if_match=if_match
+        ),
+    )
+
+
+@router.post(
+    "/cases/{case_id}/disbursements", status_code=201, summary="Disburse cash or in-kind assistance"
+)
+async def disburse(
+    case_id: CaseId,
+    body: DisbursementIn,
+    request: Request,
+    principal: Writer,
+    if_match: IfMatch = None,
+    _key: IdempotencyKey = None,
+) -> Response:
+    """Refused (422) beyond the plan's remaining budget or the programme's remaining cap."""
+    return await _command(
+        request,
+        principal,
+        lambda: commands_of(request).disburse(
+            case_id,
+            kind=body.kind,
+            amount=body.amount,
+            currency=body.currency,
+            method=body.method,
+            disbursed_on=body.disbursed_on,
+            cause=_cause(request),
+            if_match=if_match,
+        ),
+    )
+
+
+@router.post("/cases/{case_id}/referrals", status_code=201, summary="Refer to a mapped service")
+async def refer(
+    case_id: CaseId,
+    body: ReferralIn,
+    request: Request,
+    principal: Writer,
+    if_match: IfMatch = None,
+    _key: IdempotencyKey = None,
+) -> Response:
+    return await _command(
+        request,
+        principal,
+        lambda: commands_of(request).refer(
+            case_id,
+            body.organisation_id,
+            body.service,
+            body.referred_on,
+            _cause(request),
+            if_match=if_match,
+        ),
+    )
+
+
+@router.post(
+    "/cases/{case_id}/monitoring-visits", status_code=201, summary="Record a monitoring visit"
+)
+async def record_visit(
+    case_id: CaseId,
+    body: VisitIn,
+    request: Request,
+    principal: Writer,
+    if_match: IfMatch = None,
+    _key: IdempotencyKey = None,
+) -> Response:
+    return await _command(
+        request,
+        principal,
+        lambda: commands_of(request).record_visit(
+            case_id,
+            body.due_month,
+            body.visited_on,
+            body.notes,
+            _cause(request),
+            if_match=if_match,
+        ),
+    )
+
+
+@router.post(
+    "/cases/{case_id}/sustainability-scores",
+    status_code=201,
+    summary="Score a sustainability survey (baseline or end)",
+)
+async def score_survey(
+    case_id: CaseId,
+    body: SurveyIn,
+    request: Request,
+    principal: Writer,
+    if_match: IfMatch = None,
+    _key: IdempotencyKey = None,
+) -> Response:
+    return await _command(
+        request,
+        principal,
+        lambda: commands_of(request).score_survey(
+            case_id, body.stage, body.answers, body.scored_on, _cause(request), if_match=if_match
+        ),
+    )
+
+
+@router.post("/cases/{case_id}/completion", status_code=201, summary="Complete the reintegration")
+async def complete(
+    case_id: CaseId,
+    body: CompletionIn,
+    request: Request,
+    principal: Writer,
+    if_match: IfMatch = None,
+    _key: IdempotencyKey = None,
+) -> Response:
+    """Needs the end survey; frees the case's place for the highest-priority waiting case."""
+    return await _command(
+        request,
+        principal,
+        lambda: commands_of(request).complete(
+            case_id, body.completed_on, _cause(request), if_match=if_match
+        ),
+    )
+
+
+# ------------------------------------------------------------------ queries --
+
+
+async def _case_or_404(request: Request, case_id: str) -> dict[str, Any]:
+    async with runtime_of(request).db.engine.connect() as conn:
+        view = await read_models.case_view(conn, case_id)
+    if view is None:
+        raise NotFound(f"no reintegration for case {case_id}")
+    return view
+
+
+@router.get("/cases/{case_id}", name="get_case", summary="The case's decision, status and plan")
+async def get_case(case_id: CaseId, request: Request, _p: Reader) -> JSONResponse:
+    view = await _case_or_404(request, case_id)
+    version = await runtime_of(request).store.stream_version(
+        f"{Reintegration.stream_type}-{case_id}"
+    )
+    return JSONResponse(_plain(view), headers={"ETag": etag(version)})
+
+
+@router.get("/cases/{case_id}/plan", summary="The agreed plan")
+async def get_plan(case_id: CaseId, request: Request, _p: Reader) -> Any:
+    view = await _case_or_404(request, case_id)
+    if view["plan"] is None:
+        raise NotFound(f"no plan agreed for case {case_id}")
+    keys = ("plan_total", "plan_currency", "plan_agreed_at", "plan_days_after_arrival", "plan_late")
+    return _plain(
+        {"case_id": case_id, "components": view["plan"], **{k[5:]: view[k] for k in keys}}
+    )
+
+
+@router.get("/cases/{case_id}/ledger", summary="Disbursements against the plan's budget")
+async def get_ledger(case_id: CaseId, request: Request, _p: Reader) -> Any:
+    view = await _case_or_404(request, case_id)
+    async with runtime_of(request).db.engine.connect() as conn:
+        entries = await read_models.ledger_entries(conn, case_id)
+    budget = view["plan_total"]
+    disbursed = view["disbursed_total"]
+    return _plain(
+        {
+            "case_id": case_id,
+            "currency": view["plan_currency"],
+            "budget": budget,
+            "disbursed": disbursed,
+            "remaining": None if budget is None else budget - disbursed,
+            "entries": [{k: v for k, v in e.items() if k != "case_id"} for e in entries],
+        }
+    )
+
+
+@router.get("/cases/{case_id}/referrals", summary="Referrals to local services")
+async def get_referrals(case_id: CaseId, request: Request, _p: Reader) -> Any:
+    await _case_or_404(request, case_id)
+    async with runtime_of(request).db.engine.connect() as conn:
+        return _plain(await read_models.case_referrals(conn, case_id))
+
+
+@router.get("/cases/{case_id}/monitoring", summary="Monitoring schedule and visits")
+async def get_monitoring(
+    case_id: CaseId,
+    request: Request,
+    principal: Reader,
+    as_of: Annotated[date | None, Query(description="overdue as of this date (today)")] = None,
+) -> Any:
+    await _case_or_404(request, case_id)
+    day = as_of or datetime.now(UTC).date()
+    runtime = runtime_of(request)
+    async with runtime.db.engine.connect() as conn:
+        visits = await read_models.case_visits(conn, case_id)
+    may_read_notes = principal.has_any_role(WRITERS)
+    out = []
+    for v in visits:
+        notes: Any = None
+        if v["notes"] is not None and may_read_notes:
+            plain = await runtime.cipher.decrypt(Encrypted.model_validate(v["notes"]))
+            notes = ERASED_MARKER if plain is ERASED else plain
+        out.append(
+            {
+                "due_month": v["due_month"],
+                "due_on": v["due_on"],
+                "visited_on": v["visited_on"],
+                "overdue": v["visited_on"] is None and v["due_on"] < day,
+                "notes": notes,
+            }
+        )
+    return _plain(out)
+
+
+@router.get("/cases/{case_id}/sustainability", summary="Sustainability scores")
+async def get_scores(case_id: CaseId, request: Request, _p: Reader) -> Any:
+    await _case_or_404(request, case_id)
+    async with runtime_of(request).db.engine.connect() as conn:
+        return _plain(await read_models.case_scores(conn, case_id))
+
+
+@router.get("/monitoring/overdue", summary="Overdue monitoring visits of one office")
+async def overdue(
+    request: Request,
+    principal: Reader,
+    office: Annotated[str, Query(min_length=1, max_length=100)],
+    as_of: Annotated[date | None, Query(description="default: today")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Any:
+    if principal.offices and office not in principal.offices:
+        raise Forbidden(f"you do not work for office {office}")
+    day = as_of or datetime.now(UTC).date()
+    async with runtime_of(request).db.engine.connect() as conn:
+        rows = await read_models.overdue_visits(conn, office, day, limit=limit, offset=offset)
+    items = [{**r, "days_overdue": (day - r["due_on"]).days} for r in rows]
+    return _plain({"office": office, "as_of": day, "items": items})
+
+
+@router.get("/programmes", summary="Programmes and their reintegration limits")
+async def programmes(request: Request, _p: Reader) -> Any:
+    catalogue = commands_of(request).catalogue
+    return [p.model_dump(mode="json") for p in catalogue.programmes.values()]
+
+
+@router.get("/programmes/{programme_id}/totals", summary="Per-programme totals (non-personal)")
+async def programme_totals(
+    programme_id: Annotated[str, Path(max_length=100)], request: Request, _p: Reader
+) -> Any:
+    programme = commands_of(request).catalogue.programme(programme_id)
+    if programme is None:
+        raise NotFound(f"no programme {programme_id}")
+    async with runtime_of(request).db.engine.connect() as conn:
+        row = await read_models.totals(conn, programme_id)
+    zero = Decimal(0)
+    row = row or {
+        "programme_id": programme_id,
+        "currency": programme.currency,
+        **dict.fromkeys(("granted", "waitlisted", "not_offered", "completed", "withdrawn"), 0),
+        **dict.fromkeys(("plans_agreed", "plans_late", "disbursements"), 0),
+        **dict.fromkeys(("disbursed_total", "cash_total", "in_kind_total"), zero),
+    }
+    row["currency"] = row["currency"] or programme.currency
+    row["budget"] = programme.budget
+    row["places"] = programme.places
+    row["budget_remaining"] = (
+        None if programme.budget is None else programme.budget - row["disbursed_total"]
+    )
+    return _plain(row)
+
+
+@router.get("/programmes/{programme_id}/waitlist", summary="Waiting cases, next first")
+async def programme_waitlist(
+    programme_id: Annotated[str, Path(max_length=100)], request: Request, _p: Reader
+) -> Any:
+    async with runtime_of(request).db.engine.connect() as conn:
+        return _plain(await read_models.waitlist(conn, programme_id))
+
+
+@router.get("/directory", summary="Local organisations mapped by the programmes")
+async def directory(
+    request: Request,
+    _p: Reader,
+    country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
+    region: Annotated[str | None, Query(max_length=100)] = None,
+    service: ServiceKind | None = None,
+    programme_id: Annotated[str | None, Query(max_length=100)] = None,
+) -> list[dict[str, Any]]:
+    found = commands_of(request).directory.search(
+        country=country, region=region, service=service, programme_id=programme_id
+    )
+    return [o.model_dump(mode="json") for o in found]
+
+
+@router.get("/directory/{organisation_id}", summary="One mapped organisation")
+async def organisation(
+    organisation_id: Annotated[str, Path(max_length=100)], request: Request, _p: Reader
+) -> Any:
+    found = commands_of(request).directory.organisation(organisation_id)
+    if found is None:
+        raise NotFound(f"no organisation {organisation_id}")
+    return found.model_dump(mode="json")

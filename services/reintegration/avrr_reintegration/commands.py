@@ -1,0 +1,402 @@
+"""Commands and reactions -> the aggregates' decisions -> events in the store (and outbox).
+
+Every decision runs in one database transaction (a ``Work`` unit): it loads
+the case's Reintegration and, when places or money are at stake, the
+programme's ProgrammeAllocation, decides, and appends to both streams with
+optimistic concurrency. The programme stream goes first (see allocation.py).
+
+Concurrency, as the client sees it:
+- two writers of the same case: the loser gets ConcurrencyError (HTTP 409)
+  and nothing of its decision is written;
+- two writers of different cases of one programme only collide on the
+  programme stream; the loser's decision did not depend on the other case, so
+  it is taken again on the new totals (bounded retries) and either succeeds or
+  is refused by the programme cap (422). The cap therefore holds under any
+  interleaving, and no client sees a spurious 409 for someone else's case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from avrr_events import (
+    Cause,
+    ConcurrencyError,
+    Database,
+    EventStore,
+    PersonalDataCipher,
+    Repository,
+)
+from avrr_events.http import check_if_match
+from avrr_reintegration import read_models
+from avrr_reintegration.allocation import ProgrammeAllocation, ReleaseReason
+from avrr_reintegration.directory import ServiceDirectory
+from avrr_reintegration.events import registry
+from avrr_reintegration.observed import (
+    ArrivalConfirmed,
+    CaseWithdrawn,
+    PersonalDataErased,
+    VulnerabilityAssessed,
+)
+from avrr_reintegration.programmes import Programme, ProgrammeCatalogue
+from avrr_reintegration.reintegration import (
+    Arrival,
+    AssistanceKind,
+    Decision,
+    PlanComponent,
+    Reintegration,
+    ReintegrationRuleViolation,
+    Stage,
+    StopReason,
+)
+from avrr_reintegration.sustainability import SurveyError, score
+from avrr_reintegration.vulnerability import AssessedCategory, priority_score
+
+SOURCE = "/avrr/reintegration"
+MAX_ATTEMPTS = 8
+
+T = TypeVar("T")
+
+
+def notes_subject(case_id: str) -> str:
+    """The data subject personal notes of a case are encrypted for (shredded on erasure)."""
+    return f"reintegration-case:{case_id}"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Work:
+    """One transaction's aggregates: loaded once, saved together (programmes first)."""
+
+    def __init__(self, conn: AsyncConnection, commands: ReintegrationCommands) -> None:
+        self.conn = conn
+        self._commands = commands
+        self.cases: dict[str, Reintegration] = {}
+        self.allocations: dict[str, ProgrammeAllocation] = {}
+        self.loaded: dict[str, int] = {}
+
+    async def case(self, case_id: str) -> Reintegration:
+        if case_id not in self.cases:
+            case = await self._commands.cases.load(case_id, conn=self.conn)
+            self.cases[case_id] = case
+            self.loaded[case.stream_id] = case.version
+        return self.cases[case_id]
+
+    async def allocation(self, programme_id: str) -> ProgrammeAllocation:
+        if programme_id not in self.allocations:
+            alloc = await self._commands.allocations.load(programme_id, conn=self.conn)
+            self.allocations[programme_id] = alloc
+            self.loaded[alloc.stream_id] = alloc.version
+        return self.allocations[programme_id]
+
+    async def save(self, cause: Cause) -> None:
+        for alloc in self.allocations.values():
+            await self._commands.allocations.save(alloc, cause, conn=self.conn)
+        for case in self.cases.values():
+            await self._commands.cases.save(case, cause, conn=self.conn)
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a command reports back: the case and its stream version (the ETag)."""
+
+    case_id: str
+    version: int
+
+
+class ReintegrationCommands:
+    """The service's write side, for the REST API and for the reactions alike."""
+
+    def __init__(
+        self,
+        db: Database,
+        store: EventStore,
+        catalogue: ProgrammeCatalogue,
+        directory: ServiceDirectory,
+        cipher: PersonalDataCipher,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.catalogue = catalogue
+        self.directory = directory
+        self.cipher = cipher
+        self.cases = Repository(store, registry, Reintegration, source=SOURCE)
+        self.allocations = Repository(store, registry, ProgrammeAllocation, source=SOURCE)
+
+    # ------------------------------------------------------------ plumbing --
+
+    def programme(self, programme_id: str | None) -> Programme:
+        programme = self.catalogue.programme(programme_id or "")
+        if programme is None:
+            raise ReintegrationRuleViolation(f"programme {programme_id!r} is not configured")
+        return programme
+
+    async def transact(
+        self,
+        case_id: str,
+        decide: Callable[[Work, Reintegration], Awaitable[T]],
+        cause: Cause,
+        *,
+        if_match: str | None = None,
+    ) -> tuple[T, Written]:
+        """Run one decision on ``case_id`` in its own transaction, retrying programme races."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            work: Work | None = None
+            try:
+                async with self.db.transaction() as conn:
+                    work = Work(conn, self)
+                    case = await work.case(case_id)
+                    check_if_match(if_match, case.version)
+                    result = await decide(work, case)
+                    await work.save(cause)
+                self.db.appended()
+                return result, Written(case_id, case.version)
+            except ConcurrencyError as exc:
+                retry = (
+                    work is not None
+                    and exc.stream_id.startswith(f"{ProgrammeAllocation.stream_type}-")
+                    and attempt < MAX_ATTEMPTS
+                    and not await self._cases_moved(work)
+                )
+                if not retry:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _cases_moved(self, work: Work) -> bool:
+        for case in work.cases.values():
+            if await self.store.stream_version(case.stream_id) != work.loaded[case.stream_id]:
+                return True
+        return False
+
+    async def react(
+        self, conn: AsyncConnection, decide: Callable[[Work], Awaitable[None]], cause: Cause
+    ) -> None:
+        """Run a reaction's decision inside the consumer's transaction (it retries on conflict)."""
+        work = Work(conn, self)
+        await decide(work)
+        await work.save(cause)
+
+    # ---------------------------------------------------------- reactions --
+
+    async def note_vulnerability(self, conn: AsyncConnection, event: VulnerabilityAssessed) -> None:
+        """Keep the assessed person's priority score for the decision on arrival."""
+        points = priority_score(
+            (AssessedCategory(c.category, c.severity) for c in event.categories),
+            self.catalogue.priority,
+        )
+        await read_models.save_priority(
+            conn, event.case_id, event.person_id or "", points, event.assessed_at
+        )
+
+    async def decide_on_arrival(
+        self, conn: AsyncConnection, event: ArrivalConfirmed, cause: Cause
+    ) -> None:
+        async def decide(work: Work) -> None:
+            case = await work.case(event.case_id)
+            if case.decided or case.stopped:
+                return  # a repeated arrival, or the case was withdrawn meanwhile
+            priority = await read_models.case_priority(conn, event.case_id)
+            programme = self.catalogue.programme(event.programme_id)
+            decision: Decision
+            if programme is None:
+                decision = "not_offered"
+                reason = f"programme {event.programme_id} offers no reintegration assistance here"
+            elif priority < programme.min_priority:
+                decision = "not_offered"
+                reason = (
+                    f"vulnerability priority {priority} is below the programme's minimum "
+                    f"{programme.min_priority}"
+                )
+            else:
+                alloc = await work.allocation(programme.id)
+                decision = alloc.admit(event.case_id, priority, event.arrived_at, programme)
+                reason = (
+                    "a reintegration place was available"
+                    if decision == "granted"
+                    else f"all {programme.places} places are taken: waiting by priority"
+                )
+            arrival = Arrival(
+                programme_id=event.programme_id,
+                office=event.office,
+                destination_country=event.destination_country,
+                destination_region=event.destination_region,
+                arrived_at=event.arrived_at,
+            )
+            case.decide(arrival, decision, priority, reason, now())
+
+        await self.react(conn, decide, cause)
+
+    async def stop_case(
+        self, conn: AsyncConnection, case_id: str, reason: StopReason, cause: Cause
+    ) -> None:
+        """Withdrawal or erasure: stop the case, free its place for the next one waiting."""
+
+        async def decide(work: Work) -> None:
+            case = await work.case(case_id)
+            at = now()
+            if not case.stop(reason, at):
+                return
+            await self._release(work, case, reason, at)
+
+        await self.react(conn, decide, cause)
+
+    async def on_withdrawal(
+        self, conn: AsyncConnection, event: CaseWithdrawn, cause: Cause
+    ) -> None:
+        await self.stop_case(conn, event.case_id, "withdrawn", cause)
+
+    async def on_erasure(
+        self, conn: AsyncConnection, event: PersonalDataErased, cause: Cause
+    ) -> None:
+        await self.stop_case(conn, event.case_id, "erased", cause)
+        await read_models.forget_priorities(conn, event.case_id)
+        # Crypto-shredding: every copy of the notes, in every store and topic, goes unreadable.
+        await self.cipher.erase(notes_subject(event.case_id))
+
+    async def _release(
+        self, work: Work, case: Reintegration, reason: ReleaseReason, at: datetime
+    ) -> None:
+        programme = self.catalogue.programme(case.state.programme_id or "")
+        if programme is None or case.state.decision == "not_offered":
+            return
+        alloc = await work.allocation(programme.id)
+        granted = alloc.release(case.id, reason, at, programme)
+        if granted is not None:
+            nxt = await work.case(granted)
+            nxt.grant_from_waitlist(f"a place freed up ({reason} case)", at)
+
+    # ------------------------------------------------------------ commands --
+
+    async def agree_plan(
+        self,
+        case_id: str,
+        components: list[PlanComponent],
+        agreed_at: datetime,
+        cause: Cause,
+        *,
+        if_match: str | None = None,
+    ) -> Written:
+        async def decide(_work: Work, case: Reintegration) -> None:
+            case.agree_plan(components, agreed_at, self.programme(case.state.programme_id))
+
+        return (await self.transact(case_id, decide, cause, if_match=if_match))[1]
+
+    async def disburse(
+        self,
+        case_id: str,
+        *,
+        kind: AssistanceKind,
+        amount: Decimal,
+        currency: str,
+        method: str,
+        disbursed_on: date,
+        cause: Cause,
+        if_match: str | None = None,
+    ) -> Written:
+        async def decide(work: Work, case: Reintegration) -> None:
+            programme = self.programme(case.state.programme_id)
+            case.disburse(kind, amount, currency, method, disbursed_on, programme)
+            alloc = await work.allocation(programme.id)
+            alloc.commit_funds(case_id, amount, programme)
+
+        return (await self.transact(case_id, decide, cause, if_match=if_match))[1]
+
+    async def refer(
+        self,
+        case_id: str,
+        organisation_id: str,
+        service: str,
+        referred_on: date,
+        cause: Cause,
+        *,
+        if_match: str | None = None,
+    ) -> Written:
+        organisation = self.directory.organisation(organisation_id)
+        if organisation is None:
+            raise ReintegrationRuleViolation(f"organisation {organisation_id!r} is not mapped")
+        if service not in organisation.services:
+            raise ReintegrationRuleViolation(
+                f"{organisation_id} does not offer {service!r} "
+                f"(it offers {', '.join(organisation.services)})"
+            )
+
+        async def decide(_work: Work, case: Reintegration) -> None:
+            s = case.state
+            if s.programme_id is not None and s.programme_id not in organisation.programmes:
+                raise ReintegrationRuleViolation(
+                    f"{organisation_id} is not mapped by the programme {s.programme_id}"
+                )
+            if s.destination_country is not None and s.destination_country != organisation.country:
+                raise ReintegrationRuleViolation(
+                    f"{organisation_id} works in {organisation.country}, "
+                    f"the returnee in {s.destination_country}"
+                )
+            case.refer(organisation_id, service, referred_on)
+
+        return (await self.transact(case_id, decide, cause, if_match=if_match))[1]
+
+    async def record_visit(
+        self,
+        case_id: str,
+        due_month: int,
+        visited_on: date,
+        notes: str | None,
+        cause: Cause,
+        *,
+        if_match: str | None = None,
+    ) -> Written:
+        encrypted = (
+            await self.cipher.encrypt(notes_subject(case_id), notes) if notes is not None else None
+        )
+
+        async def decide(_work: Work, case: Reintegration) -> None:
+            programme = self.programme(case.state.programme_id)
+            case.record_visit(due_month, visited_on, encrypted, programme)
+
+        return (await self.transact(case_id, decide, cause, if_match=if_match))[1]
+
+    async def score_survey(
+        self,
+        case_id: str,
+        stage: Stage,
+        answers: Mapping[str, float],
+        scored_on: date,
+        cause: Cause,
+        *,
+        if_match: str | None = None,
+    ) -> Written:
+        try:
+            result = score(answers, self.catalogue.sustainability)
+        except SurveyError as exc:
+            raise ReintegrationRuleViolation(str(exc)) from exc
+
+        async def decide(_work: Work, case: Reintegration) -> None:
+            case.record_score(
+                stage,
+                result.economic,
+                result.social,
+                result.psychosocial,
+                result.composite,
+                result.sustainable,
+                scored_on,
+            )
+
+        return (await self.transact(case_id, decide, cause, if_match=if_match))[1]
+
+    async def complete(
+        self, case_id: str, completed_on: date, cause: Cause, *, if_match: str | None = None
+    ) -> Written:
+        async def decide(work: Work, case: Reintegration) -> None:
+            case.complete(completed_on)
+            at = datetime.combine(completed_on, datetime.min.time(), tzinfo=UTC)
+            await self._release(work, case, "completed", at)
+
+        return (await self.transact(case_id, decide, cause, if_match=if_match))[1]

@@ -1,0 +1,79 @@
+"""The service directory: local organisations the programmes mapped, by country and region.
+
+Referrals of returnees go to these organisations only. The directory is data
+(``directory.yaml``, or the path in ``AVRR_REINTEGRATION_DIRECTORY``) read at
+start-up; regions are ISO 3166-2 subdivision codes without the country prefix.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib.resources import files
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+ServiceKind = Literal[
+    "economic",
+    "social",
+    "psychosocial",
+    "health",
+    "legal",
+    "documentation",
+    "housing",
+    "education",
+    "employment",
+    "protection",
+]
+
+
+class Organisation(BaseModel):
+    """A local organisation returnees can be referred to."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=300)
+    programmes: tuple[str, ...] = Field(min_length=1)
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    region: str | None = Field(default=None, max_length=100)
+    services: tuple[ServiceKind, ...] = Field(min_length=1)
+
+
+class ServiceDirectory(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    organisations: tuple[Organisation, ...]
+
+    def organisation(self, organisation_id: str) -> Organisation | None:
+        return next((o for o in self.organisations if o.id == organisation_id), None)
+
+    def search(
+        self,
+        *,
+        country: str | None = None,
+        region: str | None = None,
+        service: str | None = None,
+        programme_id: str | None = None,
+    ) -> list[Organisation]:
+        """Organisations matching every given filter, in directory order."""
+        return [
+            o
+            for o in self.organisations
+            if (country is None or o.country == country)
+            and (region is None or o.region == region)
+            and (service is None or service in o.services)
+            and (programme_id is None or programme_id in o.programmes)
+        ]
+
+
+def load_directory(path: str | Path | None = None) -> ServiceDirectory:
+    """Read and validate the directory (the packaged one unless told otherwise)."""
+    chosen = path or os.environ.get("AVRR_REINTEGRATION_DIRECTORY")
+    if chosen:
+        text = Path(chosen).read_text(encoding="utf-8")
+    else:
+        text = files("avrr_reintegration").joinpath("directory.yaml").read_text(encoding="utf-8")
+    return ServiceDirectory.model_validate(yaml.safe_load(text))

@@ -1,0 +1,70 @@
+"""The other services' events reintegration reads (tolerant readers: only the fields it uses).
+
+Contracts: docs/events.md. An inbound event that does not validate against
+these models is dead-lettered by the consumer, never half-applied.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from avrr_events import ObservedEvent
+
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+Id = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class ArrivalConfirmed(ObservedEvent):
+    """The returnee arrived: decide on reintegration assistance."""
+
+    event_type = "avrr.travel.ArrivalConfirmed"
+
+    case_id: Id
+    programme_id: Id
+    office: Id
+    destination_country: CountryCode
+    destination_region: str | None = Field(default=None, max_length=100)
+    arrived_at: datetime
+
+
+class AssessedCategory(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    category: str = Field(min_length=1, max_length=100)
+    severity: Literal["low", "medium", "high"]
+
+
+class VulnerabilityAssessed(ObservedEvent):
+    """A household member's vulnerability: feeds the case's priority."""
+
+    event_type = "avrr.eligibility.VulnerabilityAssessed"
+
+    case_id: Id
+    person_id: str | None = Field(default=None, max_length=100)
+    categories: list[AssessedCategory] = Field(max_length=50)
+    assessed_at: datetime
+
+
+class CaseWithdrawn(ObservedEvent):
+    """The returnee withdrew: stop, free the place."""
+
+    event_type = "avrr.intake.CaseWithdrawn"
+
+    case_id: Id
+    withdrawn_at: datetime
+
+
+class PersonalDataErased(ObservedEvent):
+    """Right to be forgotten: stop, shred the notes, keep only non-personal totals."""
+
+    event_type = "avrr.intake.PersonalDataErased"
+
+    case_id: Id
+    person_ids: list[str] = Field(default_factory=list, max_length=100)
+    erased_at: datetime
+
+
+OBSERVED_EVENTS = (ArrivalConfirmed, VulnerabilityAssessed, CaseWithdrawn, PersonalDataErased)

@@ -1,0 +1,70 @@
+"""What reintegration does when other services' events arrive.
+
+- VulnerabilityAssessed (eligibility): remember the person's priority score.
+- ArrivalConfirmed (travel): decide granted / waitlisted / not offered.
+- CaseWithdrawn, PersonalDataErased (intake): stop the case for good and free
+  its place for the highest-priority waiting case; on erasure also shred the
+  case's notes and forget its per-case rows.
+
+Each reaction runs inside the consumer's transaction (inbox row + new events),
+so a redelivered event never acts twice, and one that races a REST command on
+the same streams fails on the stream version and is retried by the consumer.
+
+The reactions need the service's command handlers (programme catalogue,
+cipher for crypto-shredding), which the runtime builds after the reactions
+table is declared; ``bind`` registers them per event store, because
+HandlerContext carries only the connection, the envelope and the store.
+"""
+
+from __future__ import annotations
+
+from weakref import WeakKeyDictionary
+
+from avrr_events import EventStore, HandlerContext
+from avrr_events.consumer import Reaction, reactions_table
+from avrr_reintegration.commands import ReintegrationCommands
+from avrr_reintegration.observed import (
+    ArrivalConfirmed,
+    CaseWithdrawn,
+    PersonalDataErased,
+    VulnerabilityAssessed,
+)
+
+_bound: WeakKeyDictionary[EventStore, ReintegrationCommands] = WeakKeyDictionary()
+
+
+def bind(commands: ReintegrationCommands) -> None:
+    """Make ``commands`` the handlers of the runtime that owns ``commands.store``."""
+    _bound[commands.store] = commands
+
+
+def commands_for(store: EventStore | None) -> ReintegrationCommands:
+    if store is None or store not in _bound:
+        raise RuntimeError("reintegration's commands are not bound to this runtime's store")
+    return _bound[store]
+
+
+async def remember_vulnerability(ctx: HandlerContext, event: VulnerabilityAssessed) -> None:
+    await commands_for(ctx.store).note_vulnerability(ctx.conn, event)
+
+
+async def decide_on_arrival(ctx: HandlerContext, event: ArrivalConfirmed) -> None:
+    await commands_for(ctx.store).decide_on_arrival(ctx.conn, event, ctx.cause)
+
+
+async def stop_on_withdrawal(ctx: HandlerContext, event: CaseWithdrawn) -> None:
+    await commands_for(ctx.store).on_withdrawal(ctx.conn, event, ctx.cause)
+
+
+async def stop_on_erasure(ctx: HandlerContext, event: PersonalDataErased) -> None:
+    await commands_for(ctx.store).on_erasure(ctx.conn, event, ctx.cause)
+
+
+REACTIONS: dict[str, list[Reaction]] = reactions_table(
+    {
+        VulnerabilityAssessed: [remember_vulnerability],
+        ArrivalConfirmed: [decide_on_arrival],
+        CaseWithdrawn: [stop_on_withdrawal],
+        PersonalDataErased: [stop_on_erasure],
+    }
+)

@@ -1,0 +1,519 @@
+"""Read models: the tables the REST queries read, and the projection that writes them.
+
+Two groups of tables:
+- ``facts``: what this service learned from other services and decides with
+  (the vulnerability priority per assessed person). Written by a reaction in
+  the consumer's transaction, in event order, so the arrival decision that
+  follows sees it; never dropped by a rebuild.
+- ``views``: disposable projections of this service's own events (cases with
+  their plan, the ledger, referrals, the monitoring schedule, sustainability
+  scores, per-programme totals). ``ProjectionRunner.rebuild`` recreates them.
+
+Erasure deletes every per-case row; the programme totals, which hold no
+personal data, stay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    and_,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from avrr_events import DomainEvent, Envelope, Projection
+from avrr_reintegration.monitoring import monitoring_schedule
+from avrr_reintegration.programmes import ProgrammeCatalogue
+from avrr_reintegration.reintegration import (
+    AssistanceDisbursed,
+    MonitoringVisitRecorded,
+    ReintegrationCompleted,
+    ReintegrationEligibilityDecided,
+    ReintegrationPlanAgreed,
+    ReintegrationStopped,
+    ServiceReferralMade,
+    SustainabilityScored,
+)
+
+Money = Numeric(14, 2, asdecimal=True)
+
+# ------------------------------------------------------------------ facts --
+
+facts = MetaData()
+
+vulnerability_priorities = Table(
+    "reintegration_vulnerability_priorities",
+    facts,
+    Column("case_id", String(100), primary_key=True),
+    Column("person_key", String(100), primary_key=True),
+    Column("score", Integer, nullable=False),
+    Column("assessed_at", DateTime(timezone=True), nullable=False),
+)
+
+
+async def save_priority(
+    conn: AsyncConnection, case_id: str, person_key: str, score: int, assessed_at: datetime
+) -> None:
+    """Keep the latest assessment's score of one person (an older one arriving late loses)."""
+    t = vulnerability_priorities
+    key = and_(t.c.case_id == case_id, t.c.person_key == person_key)
+    current = await conn.scalar(select(t.c.assessed_at).where(key))
+    if current is None:
+        await conn.execute(
+            t.insert().values(
+                case_id=case_id, person_key=person_key, score=score, assessed_at=assessed_at
+            )
+        )
+    elif _aware(current) <= assessed_at:
+        await conn.execute(update(t).where(key).values(score=score, assessed_at=assessed_at))
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands timezone-aware columns back naive (they were written in UTC).
+    from datetime import UTC
+
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+async def case_priority(conn: AsyncConnection, case_id: str) -> int:
+    """The highest score over the case's assessed persons (0 when nobody was assessed)."""
+    t = vulnerability_priorities
+    value = await conn.scalar(select(func.max(t.c.score)).where(t.c.case_id == case_id))
+    return int(value or 0)
+
+
+async def forget_priorities(conn: AsyncConnection, case_id: str) -> None:
+    t = vulnerability_priorities
+    await conn.execute(delete(t).where(t.c.case_id == case_id))
+
+
+# ------------------------------------------------------------------ views --
+
+views = MetaData()
+
+cases = Table(
+    "reintegration_cases",
+    views,
+    Column("case_id", String(100), primary_key=True),
+    Column("programme_id", String(100), nullable=False),
+    Column("office", String(100)),
+    Column("destination_country", String(2)),
+    Column("destination_region", String(100)),
+    Column("arrived_on", Date),
+    Column("decision", String(20), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("plan", JSON),
+    Column("plan_total", Money),
+    Column("plan_currency", String(3)),
+    Column("plan_agreed_at", DateTime(timezone=True)),
+    Column("plan_days_after_arrival", Integer),
+    Column("plan_late", Boolean),
+    Column("disbursed_total", Money, nullable=False, default=Decimal(0)),
+    Column("completed_on", Date),
+)
+
+ledger = Table(
+    "reintegration_ledger",
+    views,
+    Column("event_id", String(100), primary_key=True),
+    Column("case_id", String(100), nullable=False, index=True),
+    Column("programme_id", String(100), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("method", String(100), nullable=False),
+    Column("disbursed_on", Date, nullable=False),
+)
+
+referrals = Table(
+    "reintegration_referrals",
+    views,
+    Column("event_id", String(100), primary_key=True),
+    Column("case_id", String(100), nullable=False, index=True),
+    Column("organisation_id", String(100), nullable=False),
+    Column("service", String(50), nullable=False),
+    Column("referred_on", Date, nullable=False),
+)
+
+monitoring_visits = Table(
+    "reintegration_monitoring_visits",
+    views,
+    Column("case_id", String(100), primary_key=True),
+    Column("due_month", Integer, primary_key=True),
+    Column("office", String(100), index=True),
+    Column("due_on", Date, nullable=False),
+    Column("visited_on", Date),
+    Column("notes", JSON),  # an Encrypted value: decrypted per request, unreadable once erased
+)
+
+sustainability_scores = Table(
+    "reintegration_sustainability_scores",
+    views,
+    Column("case_id", String(100), primary_key=True),
+    Column("stage", String(10), primary_key=True),
+    Column("economic", Float, nullable=False),
+    Column("social", Float, nullable=False),
+    Column("psychosocial", Float, nullable=False),
+    Column("composite", Float, nullable=False),
+    Column("sustainable", Boolean, nullable=False),
+    Column("scored_on", Date, nullable=False),
+)
+
+# Non-personal statistics: kept when a case is erased.
+programme_totals = Table(
+    "reintegration_programme_totals",
+    views,
+    Column("programme_id", String(100), primary_key=True),
+    Column("currency", String(3)),
+    Column("granted", Integer, nullable=False, default=0),
+    Column("waitlisted", Integer, nullable=False, default=0),
+    Column("not_offered", Integer, nullable=False, default=0),
+    Column("completed", Integer, nullable=False, default=0),
+    Column("withdrawn", Integer, nullable=False, default=0),
+    Column("plans_agreed", Integer, nullable=False, default=0),
+    Column("plans_late", Integer, nullable=False, default=0),
+    Column("disbursements", Integer, nullable=False, default=0),
+    Column("disbursed_total", Money, nullable=False, default=Decimal(0)),
+    Column("cash_total", Money, nullable=False, default=Decimal(0)),
+    Column("in_kind_total", Money, nullable=False, default=Decimal(0)),
+)
+
+PER_CASE_TABLES = (cases, ledger, referrals, monitoring_visits, sustainability_scores)
+
+
+class ReintegrationViews(Projection):
+    """Cases, plans, ledger, referrals, monitoring schedule, scores and programme totals."""
+
+    name = "reintegration_views"
+    event_types = frozenset(
+        {
+            ReintegrationEligibilityDecided.event_type,
+            ReintegrationPlanAgreed.event_type,
+            AssistanceDisbursed.event_type,
+            ServiceReferralMade.event_type,
+            MonitoringVisitRecorded.event_type,
+            SustainabilityScored.event_type,
+            ReintegrationCompleted.event_type,
+            ReintegrationStopped.event_type,
+        }
+    )
+    metadata = views
+
+    def __init__(self, catalogue: ProgrammeCatalogue) -> None:
+        self.catalogue = catalogue
+
+    async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
+        match event:
+            case ReintegrationEligibilityDecided():
+                await self._decided(conn, event)
+            case ReintegrationPlanAgreed():
+                await self._plan(conn, event)
+            case AssistanceDisbursed():
+                await self._disbursed(conn, event, envelope.id)
+            case ServiceReferralMade():
+                await conn.execute(
+                    referrals.insert().values(
+                        event_id=envelope.id,
+                        case_id=event.case_id,
+                        organisation_id=event.organisation_id,
+                        service=event.service,
+                        referred_on=event.referred_on,
+                    )
+                )
+            case MonitoringVisitRecorded():
+                await conn.execute(
+                    update(monitoring_visits)
+                    .where(
+                        monitoring_visits.c.case_id == event.case_id,
+                        monitoring_visits.c.due_month == event.due_month,
+                    )
+                    .values(
+                        visited_on=event.visited_on,
+                        notes=event.notes.model_dump() if event.notes else None,
+                    )
+                )
+            case SustainabilityScored():
+                await conn.execute(
+                    sustainability_scores.insert().values(
+                        case_id=event.case_id,
+                        stage=event.stage,
+                        economic=event.economic,
+                        social=event.social,
+                        psychosocial=event.psychosocial,
+                        composite=event.composite,
+                        sustainable=event.sustainable,
+                        scored_on=event.scored_on,
+                    )
+                )
+            case ReintegrationCompleted():
+                row = await _case_row(conn, event.case_id)
+                await conn.execute(
+                    update(cases)
+                    .where(cases.c.case_id == event.case_id)
+                    .values(status="completed", completed_on=event.completed_on)
+                )
+                if row is not None:
+                    await _count(conn, row.programme_id, completed=1)
+            case ReintegrationStopped():
+                await self._stopped(conn, event)
+
+    async def _decided(self, conn: AsyncConnection, event: ReintegrationEligibilityDecided) -> None:
+        row = await _case_row(conn, event.case_id)
+        if row is None:
+            await conn.execute(
+                cases.insert().values(
+                    case_id=event.case_id,
+                    programme_id=event.programme_id,
+                    office=event.office,
+                    destination_country=event.destination_country,
+                    destination_region=event.destination_region,
+                    arrived_on=event.arrived_on,
+                    decision=event.decision,
+                    status=event.decision,
+                    priority=event.priority,
+                    reason=event.reason,
+                    decided_at=event.decided_at,
+                    disbursed_total=Decimal(0),
+                )
+            )
+            await _count(conn, event.programme_id, **{event.decision: 1})
+            office, arrived_on = event.office, event.arrived_on
+        else:  # granted from the waitlist
+            await conn.execute(
+                update(cases)
+                .where(cases.c.case_id == event.case_id)
+                .values(
+                    decision=event.decision,
+                    status=event.decision,
+                    reason=event.reason,
+                    decided_at=event.decided_at,
+                )
+            )
+            changes = {event.decision: 1}
+            if row.status == "waitlisted":
+                changes["waitlisted"] = changes.get("waitlisted", 0) - 1
+            await _count(conn, event.programme_id, **changes)
+            office, arrived_on = row.office, row.arrived_on
+        programme = self.catalogue.programme(event.programme_id)
+        if event.decision == "granted" and programme is not None and arrived_on is not None:
+            await conn.execute(
+                monitoring_visits.insert(),
+                [
+                    {
+                        "case_id": event.case_id,
+                        "due_month": v.due_month,
+                        "office": office,
+                        "due_on": v.due_on,
+                    }
+                    for v in monitoring_schedule(arrived_on, programme.monitoring_months)
+                ],
+            )
+
+    async def _plan(self, conn: AsyncConnection, event: ReintegrationPlanAgreed) -> None:
+        row = await _case_row(conn, event.case_id)
+        total = sum((c.budget.amount for c in event.components), Decimal(0))
+        await conn.execute(
+            update(cases)
+            .where(cases.c.case_id == event.case_id)
+            .values(
+                plan=[c.model_dump(mode="json") for c in event.components],
+                plan_total=total,
+                plan_currency=event.components[0].budget.currency if event.components else None,
+                plan_agreed_at=event.agreed_at,
+                plan_days_after_arrival=event.days_after_arrival,
+                plan_late=event.late,
+            )
+        )
+        if row is not None and row.plan is None:
+            await _count(conn, row.programme_id, plans_agreed=1, plans_late=int(event.late))
+
+    async def _disbursed(
+        self, conn: AsyncConnection, event: AssistanceDisbursed, event_id: str
+    ) -> None:
+        await conn.execute(
+            ledger.insert().values(
+                event_id=event_id,
+                case_id=event.case_id,
+                programme_id=event.programme_id,
+                kind=event.kind,
+                amount=event.amount,
+                currency=event.currency,
+                method=event.method,
+                disbursed_on=event.disbursed_on,
+            )
+        )
+        await conn.execute(
+            update(cases)
+            .where(cases.c.case_id == event.case_id)
+            .values(disbursed_total=cases.c.disbursed_total + event.amount)
+        )
+        await _ensure_totals(conn, event.programme_id)
+        t = programme_totals
+        kind_column = t.c.cash_total if event.kind == "cash" else t.c.in_kind_total
+        await conn.execute(
+            update(t)
+            .where(t.c.programme_id == event.programme_id)
+            .values(
+                {
+                    t.c.currency: event.currency,
+                    t.c.disbursements: t.c.disbursements + 1,
+                    t.c.disbursed_total: t.c.disbursed_total + event.amount,
+                    kind_column: kind_column + event.amount,
+                }
+            )
+        )
+
+    async def _stopped(self, conn: AsyncConnection, event: ReintegrationStopped) -> None:
+        row = await _case_row(conn, event.case_id)
+        if row is not None and row.status not in ("withdrawn", "completed"):
+            changes = {"withdrawn": 1}
+            if row.status == "waitlisted":
+                changes["waitlisted"] = -1
+            await _count(conn, row.programme_id, **changes)
+        if event.reason == "erased":
+            for table in PER_CASE_TABLES:
+                await conn.execute(delete(table).where(table.c.case_id == event.case_id))
+        elif row is not None:
+            await conn.execute(
+                update(cases).where(cases.c.case_id == event.case_id).values(status="withdrawn")
+            )
+
+
+async def _case_row(conn: AsyncConnection, case_id: str) -> Any:
+    return (await conn.execute(select(cases).where(cases.c.case_id == case_id))).first()
+
+
+async def _ensure_totals(conn: AsyncConnection, programme_id: str) -> None:
+    t = programme_totals
+    exists = await conn.scalar(select(t.c.programme_id).where(t.c.programme_id == programme_id))
+    if exists is None:
+        await conn.execute(
+            t.insert().values(
+                programme_id=programme_id,
+                granted=0,
+                waitlisted=0,
+                not_offered=0,
+                completed=0,
+                withdrawn=0,
+                plans_agreed=0,
+                plans_late=0,
+                disbursements=0,
+                disbursed_total=Decimal(0),
+                cash_total=Decimal(0),
+                in_kind_total=Decimal(0),
+            )
+        )
+
+
+async def _count(conn: AsyncConnection, programme_id: str, **deltas: int) -> None:
+    await _ensure_totals(conn, programme_id)
+    t = programme_totals
+    await conn.execute(
+        update(t)
+        .where(t.c.programme_id == programme_id)
+        .values({t.c[name]: t.c[name] + delta for name, delta in deltas.items()})
+    )
+
+
+# ---------------------------------------------------------------- queries --
+
+
+async def case_view(conn: AsyncConnection, case_id: str) -> dict[str, Any] | None:
+    row = await _case_row(conn, case_id)
+    return None if row is None else dict(row._mapping)
+
+
+async def ledger_entries(conn: AsyncConnection, case_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(ledger)
+        .where(ledger.c.case_id == case_id)
+        .order_by(ledger.c.disbursed_on, ledger.c.event_id)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def case_referrals(conn: AsyncConnection, case_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(referrals)
+        .where(referrals.c.case_id == case_id)
+        .order_by(referrals.c.referred_on, referrals.c.event_id)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def case_visits(conn: AsyncConnection, case_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(monitoring_visits)
+        .where(monitoring_visits.c.case_id == case_id)
+        .order_by(monitoring_visits.c.due_month)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def overdue_visits(
+    conn: AsyncConnection, office: str, as_of: date, *, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    """Visits of active cases of one office due before ``as_of`` and not made, oldest first."""
+    v = monitoring_visits
+    rows = await conn.execute(
+        select(v.c.case_id, v.c.due_month, v.c.due_on, v.c.office)
+        .join(cases, cases.c.case_id == v.c.case_id)
+        .where(
+            v.c.office == office,
+            v.c.visited_on.is_(None),
+            v.c.due_on < as_of,
+            cases.c.status == "granted",
+        )
+        .order_by(v.c.due_on, v.c.case_id, v.c.due_month)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def case_scores(conn: AsyncConnection, case_id: str) -> list[dict[str, Any]]:
+    t = sustainability_scores
+    rows = await conn.execute(select(t).where(t.c.case_id == case_id).order_by(t.c.scored_on))
+    return [dict(r._mapping) for r in rows]
+
+
+async def totals(conn: AsyncConnection, programme_id: str) -> dict[str, Any] | None:
+    t = programme_totals
+    row = (await conn.execute(select(t).where(t.c.programme_id == programme_id))).first()
+    return None if row is None else dict(row._mapping)
+
+
+async def waitlist(conn: AsyncConnection, programme_id: str) -> list[dict[str, Any]]:
+    """Waiting cases, the next to be granted first (priority, then arrival)."""
+    rows = await conn.execute(
+        select(cases.c.case_id, cases.c.priority, cases.c.arrived_on, cases.c.office)
+        .where(cases.c.programme_id == programme_id, cases.c.status == "waitlisted")
+        .order_by(cases.c.priority.desc(), cases.c.arrived_on, cases.c.case_id)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def projections(catalogue: ProgrammeCatalogue) -> Sequence[Projection]:
+    return [ReintegrationViews(catalogue)]

@@ -1,0 +1,478 @@
+"""The Reintegration aggregate (one per case) and the events it records.
+
+Stream ``reintegration-<case_id>``. Its life: a decision on arrival (granted,
+waitlisted or not offered; a waitlisted case is granted later when a place
+frees up), a plan agreed with the returnee, disbursements against the plan's
+budget, referrals, monitoring visits, sustainability scores at baseline and
+end, completion. A withdrawal or an erasure stops it for good: no decision is
+taken on a stopped case any more.
+
+Events published under ``avrr.reintegration.*`` follow docs/events.md; the
+extra fields marked *optional addition* are compatible additions that later
+decisions of this aggregate need (the arrival facts, plan lateness).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from avrr_events import Aggregate, DomainEvent, Encrypted
+from avrr_reintegration.programmes import Programme
+
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+Amount = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+Decision = Literal["granted", "waitlisted", "not_offered"]
+ComponentKind = Literal["economic", "social", "psychosocial"]
+AssistanceKind = Literal["cash", "in_kind"]
+Stage = Literal["baseline", "end"]
+StopReason = Literal["withdrawn", "erased"]
+CaseId = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class ReintegrationRuleViolation(ValueError):
+    """A decision the case's current state or the programme's limits do not allow."""
+
+
+class Budget(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    amount: Amount
+    currency: Currency
+
+
+class PlanComponent(BaseModel):
+    """One component of the plan: economic (micro-business, job placement, training),
+    social (housing, education, documentation) or psychosocial (counselling)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: ComponentKind
+    activity: str = Field(min_length=1, max_length=200)
+    budget: Budget
+
+
+# ------------------------------------------------------------------ events --
+
+
+class ReintegrationEligibilityDecided(DomainEvent):
+    event_type = "avrr.reintegration.ReintegrationEligibilityDecided"
+
+    case_id: CaseId
+    programme_id: str
+    decision: Decision
+    priority: int
+    reason: str
+    decided_at: datetime
+    # optional additions: the arrival facts later decisions and read models need
+    office: str | None = None
+    destination_country: str | None = None
+    destination_region: str | None = None
+    arrived_on: date | None = None
+
+
+class ReintegrationPlanAgreed(DomainEvent):
+    event_type = "avrr.reintegration.ReintegrationPlanAgreed"
+
+    case_id: CaseId
+    components: list[PlanComponent]
+    agreed_at: datetime
+    # optional additions: days after arrival, and whether that is past the deadline
+    days_after_arrival: int | None = None
+    late: bool = False
+
+
+class AssistanceDisbursed(DomainEvent):
+    event_type = "avrr.reintegration.AssistanceDisbursed"
+
+    case_id: CaseId
+    programme_id: str
+    kind: AssistanceKind
+    amount: Amount
+    currency: Currency
+    method: str
+    disbursed_on: date
+
+
+class ServiceReferralMade(DomainEvent):
+    event_type = "avrr.reintegration.ServiceReferralMade"
+
+    case_id: CaseId
+    organisation_id: str
+    service: str
+    referred_on: date
+
+
+class MonitoringVisitRecorded(DomainEvent):
+    event_type = "avrr.reintegration.MonitoringVisitRecorded"
+
+    case_id: CaseId
+    due_month: int
+    visited_on: date
+    notes: Encrypted | None = None
+
+
+class SustainabilityScored(DomainEvent):
+    event_type = "avrr.reintegration.SustainabilityScored"
+
+    case_id: CaseId
+    stage: Stage
+    economic: float
+    social: float
+    psychosocial: float
+    composite: float
+    sustainable: bool
+    scored_on: date
+
+
+class ReintegrationCompleted(DomainEvent):
+    event_type = "avrr.reintegration.ReintegrationCompleted"
+
+    case_id: CaseId
+    completed_on: date
+
+
+class ReintegrationStopped(DomainEvent):
+    """Internal: the case was withdrawn or its personal data erased; nothing follows."""
+
+    event_type = "avrr.reintegration.ReintegrationStopped"
+
+    case_id: CaseId
+    reason: StopReason
+    stopped_at: datetime
+
+
+CASE_EVENTS: tuple[type[DomainEvent], ...] = (
+    ReintegrationEligibilityDecided,
+    ReintegrationPlanAgreed,
+    AssistanceDisbursed,
+    ServiceReferralMade,
+    MonitoringVisitRecorded,
+    SustainabilityScored,
+    ReintegrationCompleted,
+    ReintegrationStopped,
+)
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """The facts of an arrival the decision records."""
+
+    programme_id: str
+    office: str
+    destination_country: str
+    destination_region: str | None
+    arrived_at: datetime
+
+
+@dataclass
+class Plan:
+    components: list[PlanComponent]
+    agreed_at: datetime
+    late: bool
+
+    @property
+    def total(self) -> Decimal:
+        return sum((c.budget.amount for c in self.components), Decimal(0))
+
+
+# --------------------------------------------------------------- aggregate --
+
+
+@dataclass
+class _State:
+    programme_id: str | None = None
+    office: str | None = None
+    destination_country: str | None = None
+    destination_region: str | None = None
+    arrived_on: date | None = None
+    decision: Decision | None = None
+    priority: int = 0
+    plan: Plan | None = None
+    disbursed: Decimal = Decimal(0)
+    visits: dict[int, date] = field(default_factory=dict)
+    scores: dict[str, date] = field(default_factory=dict)
+    completed_on: date | None = None
+    stopped: StopReason | None = None
+
+
+class Reintegration(Aggregate):
+    """One case's reintegration."""
+
+    stream_type = "reintegration"
+
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self.state = _State()
+
+    def when(self, event: DomainEvent) -> None:
+        s = self.state
+        match event:
+            case ReintegrationEligibilityDecided():
+                s.programme_id = event.programme_id
+                s.decision = event.decision
+                s.priority = event.priority
+                s.office = event.office or s.office
+                s.destination_country = event.destination_country or s.destination_country
+                s.destination_region = event.destination_region or s.destination_region
+                s.arrived_on = event.arrived_on or s.arrived_on
+            case ReintegrationPlanAgreed():
+                s.plan = Plan(list(event.components), event.agreed_at, event.late)
+            case AssistanceDisbursed():
+                s.disbursed += event.amount
+            case MonitoringVisitRecorded():
+                s.visits[event.due_month] = event.visited_on
+            case SustainabilityScored():
+                s.scores[event.stage] = event.scored_on
+            case ReintegrationCompleted():
+                s.completed_on = event.completed_on
+            case ReintegrationStopped():
+                s.stopped = event.reason
+
+    # -- queries of the state
+
+    @property
+    def decided(self) -> bool:
+        return self.state.decision is not None
+
+    @property
+    def holds_place(self) -> bool:
+        s = self.state
+        return s.decision == "granted" and s.completed_on is None and s.stopped is None
+
+    @property
+    def stopped(self) -> bool:
+        return self.state.stopped is not None
+
+    def _require_active(self) -> None:
+        s = self.state
+        if s.stopped == "withdrawn":
+            raise ReintegrationRuleViolation("the case was withdrawn: nothing more is recorded")
+        if s.stopped == "erased":
+            raise ReintegrationRuleViolation("the case's personal data was erased")
+        if s.decision is None:
+            raise ReintegrationRuleViolation("no reintegration decision for this case (no arrival)")
+        if s.decision != "granted":
+            raise ReintegrationRuleViolation(
+                f"reintegration assistance is {s.decision.replace('_', ' ')} for this case"
+            )
+        if s.completed_on is not None:
+            raise ReintegrationRuleViolation("the reintegration was already completed")
+
+    def _not_before_arrival(self, day: date, what: str) -> None:
+        arrived = self.state.arrived_on
+        if arrived is not None and day < arrived:
+            raise ReintegrationRuleViolation(f"{what} ({day}) is before the arrival ({arrived})")
+
+    # -- decisions
+
+    def decide(
+        self, arrival: Arrival, decision: Decision, priority: int, reason: str, at: datetime
+    ) -> None:
+        """Record the decision taken on arrival (once: a later arrival event changes nothing)."""
+        if self.decided or self.stopped:
+            raise ReintegrationRuleViolation("reintegration was already decided for this case")
+        self.record(
+            ReintegrationEligibilityDecided(
+                case_id=self.id,
+                programme_id=arrival.programme_id,
+                decision=decision,
+                priority=priority,
+                reason=reason,
+                decided_at=at,
+                office=arrival.office,
+                destination_country=arrival.destination_country,
+                destination_region=arrival.destination_region,
+                arrived_on=arrival.arrived_at.date(),
+            )
+        )
+
+    def grant_from_waitlist(self, reason: str, at: datetime) -> None:
+        """A place freed up and this waiting case is the next by priority."""
+        s = self.state
+        if s.decision != "waitlisted" or self.stopped or s.programme_id is None:
+            raise ReintegrationRuleViolation("only a waitlisted case can be granted a freed place")
+        self.record(
+            ReintegrationEligibilityDecided(
+                case_id=self.id,
+                programme_id=s.programme_id,
+                decision="granted",
+                priority=s.priority,
+                reason=reason,
+                decided_at=at,
+            )
+        )
+
+    def agree_plan(
+        self, components: list[PlanComponent], agreed_at: datetime, programme: Programme
+    ) -> None:
+        """Record the plan agreed with the returnee (a revision replaces the previous plan)."""
+        self._require_active()
+        if not components:
+            raise ReintegrationRuleViolation("a plan needs at least one component")
+        wrong = {c.budget.currency for c in components} - {programme.currency}
+        if wrong:
+            raise ReintegrationRuleViolation(
+                f"budget lines must be in the programme's currency {programme.currency}, "
+                f"not {', '.join(sorted(wrong))}"
+            )
+        plan = Plan(components, agreed_at, late=False)
+        if programme.max_plan_budget is not None and plan.total > programme.max_plan_budget:
+            raise ReintegrationRuleViolation(
+                f"the plan's budget {plan.total} exceeds the programme's maximum per plan "
+                f"{programme.max_plan_budget} {programme.currency}"
+            )
+        if plan.total < self.state.disbursed:
+            raise ReintegrationRuleViolation(
+                f"the plan's budget {plan.total} is below what was already disbursed "
+                f"({self.state.disbursed})"
+            )
+        self._not_before_arrival(agreed_at.date(), "the plan's agreement")
+        days = None
+        if self.state.arrived_on is not None:
+            days = (agreed_at.date() - self.state.arrived_on).days
+        self.record(
+            ReintegrationPlanAgreed(
+                case_id=self.id,
+                components=components,
+                agreed_at=agreed_at,
+                days_after_arrival=days,
+                late=days is not None and days > programme.plan_deadline_days,
+            )
+        )
+
+    def disburse(
+        self,
+        kind: AssistanceKind,
+        amount: Decimal,
+        currency: str,
+        method: str,
+        disbursed_on: date,
+        programme: Programme,
+    ) -> AssistanceDisbursed:
+        """A cash (CBI) or in-kind disbursement against the plan's budget.
+
+        The programme-wide cap is the ProgrammeAllocation's decision, taken in
+        the same transaction.
+        """
+        self._require_active()
+        plan = self.state.plan
+        if plan is None:
+            raise ReintegrationRuleViolation("no reintegration plan was agreed yet")
+        if amount <= 0:
+            raise ReintegrationRuleViolation("the amount must be positive")
+        if currency != programme.currency:
+            raise ReintegrationRuleViolation(
+                f"disbursements are in the programme's currency {programme.currency}"
+            )
+        remaining = plan.total - self.state.disbursed
+        if amount > remaining:
+            raise ReintegrationRuleViolation(
+                f"{amount} {currency} exceeds what is left of the plan's budget "
+                f"({remaining} of {plan.total} {currency})"
+            )
+        self._not_before_arrival(disbursed_on, "the disbursement date")
+        event = AssistanceDisbursed(
+            case_id=self.id,
+            programme_id=programme.id,
+            kind=kind,
+            amount=amount,
+            currency=currency,
+            method=method,
+            disbursed_on=disbursed_on,
+        )
+        self.record(event)
+        return event
+
+    def refer(self, organisation_id: str, service: str, referred_on: date) -> None:
+        """Refer the returnee to a mapped local organisation (checked by the caller)."""
+        self._require_active()
+        self._not_before_arrival(referred_on, "the referral date")
+        self.record(
+            ServiceReferralMade(
+                case_id=self.id,
+                organisation_id=organisation_id,
+                service=service,
+                referred_on=referred_on,
+            )
+        )
+
+    def record_visit(
+        self,
+        due_month: int,
+        visited_on: date,
+        notes: Encrypted | None,
+        programme: Programme,
+    ) -> None:
+        self._require_active()
+        if due_month not in programme.monitoring_months:
+            months = ", ".join(str(m) for m in programme.monitoring_months)
+            raise ReintegrationRuleViolation(
+                f"no monitoring visit is due at month {due_month} (due at months {months})"
+            )
+        if due_month in self.state.visits:
+            raise ReintegrationRuleViolation(
+                f"the month-{due_month} visit was already recorded "
+                f"on {self.state.visits[due_month]}"
+            )
+        self._not_before_arrival(visited_on, "the visit date")
+        self.record(
+            MonitoringVisitRecorded(
+                case_id=self.id, due_month=due_month, visited_on=visited_on, notes=notes
+            )
+        )
+
+    def record_score(
+        self,
+        stage: Stage,
+        economic: float,
+        social: float,
+        psychosocial: float,
+        composite: float,
+        sustainable: bool,
+        scored_on: date,
+    ) -> None:
+        self._require_active()
+        scores = self.state.scores
+        if stage in scores:
+            raise ReintegrationRuleViolation(f"the {stage} survey was already scored")
+        if stage == "end" and "baseline" not in scores:
+            raise ReintegrationRuleViolation("score the baseline survey before the end survey")
+        if stage == "end" and scored_on < scores["baseline"]:
+            raise ReintegrationRuleViolation("the end survey cannot precede the baseline")
+        self._not_before_arrival(scored_on, "the survey date")
+        self.record(
+            SustainabilityScored(
+                case_id=self.id,
+                stage=stage,
+                economic=economic,
+                social=social,
+                psychosocial=psychosocial,
+                composite=composite,
+                sustainable=sustainable,
+                scored_on=scored_on,
+            )
+        )
+
+    def complete(self, completed_on: date) -> None:
+        """Close the reintegration: needs the end survey (the outcome must be measured)."""
+        self._require_active()
+        if "end" not in self.state.scores:
+            raise ReintegrationRuleViolation("score the end survey before completing")
+        self._not_before_arrival(completed_on, "the completion date")
+        self.record(ReintegrationCompleted(case_id=self.id, completed_on=completed_on))
+
+    def stop(self, reason: StopReason, at: datetime) -> bool:
+        """Stop the case for good; False when it was already stopped for this reason.
+
+        An erasure after a withdrawal is still recorded: read models must then
+        forget the case's rows, not only close them.
+        """
+        if self.state.stopped == reason or self.state.stopped == "erased":
+            return False
+        self.record(ReintegrationStopped(case_id=self.id, reason=reason, stopped_at=at))
+        return True
