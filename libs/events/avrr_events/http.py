@@ -298,11 +298,20 @@ def _header_set(value: str | None) -> frozenset[str]:
 
 
 async def current_principal(request: Request) -> Principal:
-    """The caller, from the dev headers (only while dev auth is enabled for the app)."""
+    """The caller: from an OIDC bearer token, or from the dev headers while dev auth is on.
+
+    A bearer token is checked by the app's authenticator (``app.state.authenticator``,
+    an ``avrr_events.auth.OidcAuthenticator``) whenever one is configured; the
+    header stand-in is only consulted when dev auth is enabled for the app.
+    """
+    authorization = request.headers.get("Authorization", "")
+    authenticator = getattr(request.app.state, "authenticator", None)
+    if authorization[:7].lower() == "bearer " and authenticator is not None:
+        principal: Principal = await authenticator.authenticate(authorization[7:].strip())
+        return principal
     if not getattr(request.app.state, "dev_auth", False):
         raise Unauthorized(
-            "authentication is required (dev header authentication is disabled)",
-            headers={"WWW-Authenticate": "Bearer"},
+            "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
         )
     user = request.headers.get("X-AVRR-User", "").strip()
     if not user:

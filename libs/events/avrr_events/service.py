@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import MetaData
 
 from avrr_events import tables
+from avrr_events.auth import OidcAuthenticator, http_jwks_fetcher
 from avrr_events.bus import Publisher
 from avrr_events.consumer import EventConsumer, Reaction, dead_letter_topic
 from avrr_events.database import Database
@@ -83,6 +84,19 @@ class ServiceSettings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("dev_auth", "AVRR_DEV_AUTH"),
         description="header authentication stand-in; absent: on exactly when dev is on",
+    )
+    oidc_issuer: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("oidc_issuer", "AVRR_OIDC_ISSUER"),
+        description="OIDC issuer whose bearer tokens are accepted",
+    )
+    oidc_audience: str = Field(
+        default="avrr", validation_alias=AliasChoices("oidc_audience", "AVRR_OIDC_AUDIENCE")
+    )
+    oidc_jwks_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("oidc_jwks_url", "AVRR_OIDC_JWKS_URL"),
+        description="absent: discovered from the issuer's openid-configuration",
     )
     topic_prefix: str = Field(
         default="avrr",
@@ -278,6 +292,14 @@ class ServiceRuntime:
         )
         app.state.runtime = self
         app.state.dev_auth = self.settings.dev_auth_enabled
+        if self.settings.oidc_issuer:
+            app.state.authenticator = OidcAuthenticator(
+                issuer=self.settings.oidc_issuer,
+                audience=self.settings.oidc_audience,
+                fetch_jwks=http_jwks_fetcher(
+                    self.settings.oidc_issuer, self.settings.oidc_jwks_url
+                ),
+            )
         install_problem_handlers(app)
         app.include_router(self.service.router)
         app.include_router(self._operations_router())

@@ -39,7 +39,7 @@ async def test_bad_tokens_are_refused_with_the_reason(make_token: object, reason
 async def test_wrong_audience_with_a_trusted_key_is_refused() -> None:
     issuer = DevTokenIssuer()
     token = issuer.issue("ana", aud="someone-else")
-    with pytest.raises(Unauthorized, match="(?i)audience"):
+    with pytest.raises(Unauthorized, match=r"(?i)audience"):
         await issuer.authenticator().authenticate(token)
 
 
