@@ -220,7 +220,11 @@ class IntakeCommands:
     async def _save(self, case: Case, traceparent: str | None) -> Decision:
         types = [e.event_type for e in case.pending]
         # The case id is the correlation id: one case, one flow through every service.
-        await self.repo.save(case, Cause(correlation_id=case.id, traceparent=traceparent))
+        # The trace is the active span's, else the caller's W3C traceparent header.
+        cause = Cause.new(case.id)
+        if cause.traceparent is None and traceparent:
+            cause = Cause(case.id, None, traceparent[:100])
+        await self.repo.save(case, cause)
         return Decision(case.id, case.version, types)
 
     async def receive_referral(
