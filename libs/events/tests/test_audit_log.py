@@ -1,0 +1,52 @@
+"""The audit log is a hash chain: concurrent appends keep it whole, tampering is detected."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import delete, update
+
+from avrr_events import Database
+from avrr_events.audit import AuditLog, audit_log, metadata
+
+
+async def test_concurrent_entries_form_one_intact_chain(any_db: Database) -> None:
+    await any_db.create_schema(metadata)
+    log = AuditLog(any_db)
+    await asyncio.gather(
+        *(
+            log.record(
+                actor=f"user-{i % 3}",
+                action="read",
+                route="/cases/{id}",
+                outcome=200,
+                case_id=f"case-{i % 5}",
+                client="10.0.0.1",
+            )
+            for i in range(30)
+        )
+    )
+    entries = await log.entries(limit=100)
+    assert len(entries) == 30
+    assert await log.verify() is None
+    assert len(await log.entries(case_id="case-0")) == 6
+
+
+async def test_editing_or_deleting_an_entry_breaks_the_chain_there(any_db: Database) -> None:
+    await any_db.create_schema(metadata)
+    log = AuditLog(any_db)
+    for i in range(5):
+        await log.record(actor="ana", action="write", route="/cases", outcome=201, case_id=f"c{i}")
+    entries = await log.entries()
+    async with any_db.transaction() as conn:
+        await conn.execute(
+            update(audit_log).where(audit_log.c.id == entries[2].id).values(actor="mallory")
+        )
+    assert await log.verify() == entries[2].id
+
+    async with any_db.transaction() as conn:
+        await conn.execute(
+            update(audit_log).where(audit_log.c.id == entries[2].id).values(actor="ana")
+        )
+        await conn.execute(delete(audit_log).where(audit_log.c.id == entries[1].id))
+    assert await log.verify() == entries[2].id
