@@ -104,9 +104,9 @@ async def ours(url: str, settings: KafkaSettings, topic: str, expected: int) -> 
         await db.dispose()
 
 
-async def raw_producer(settings: KafkaSettings, topic: str, events: list[Envelope]) -> float:
+async def raw_producer(settings: KafkaSettings, messages: list[Message]) -> float:
     """aiokafka, pipelined: ``send()`` every record, then await every acknowledgement."""
-    messages = [e.to_message(topic) for e in events]
+    topic = messages[0].topic
     producer = AIOKafkaProducer(
         **settings.options(),
         enable_idempotence=True,
