@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import httpx
+from sqlalchemy import select
+
+from avrr_events import Envelope, dataschema_uri, tables
+from avrr_events.consumer import dead_letter_topic
+from avrr_events.kafka import KafkaPublisher, KafkaSettings
+from avrr_events.service import ServiceRuntime
+from avrr_events.testing import eventually, read_topic
 from avrr_travel.movement import Booking, Cost, Escort, EscortKind, Movement
 from avrr_travel.observed import DueDiligenceCleared, HouseholdMember
 
@@ -78,3 +88,146 @@ def ready(movement: Movement, outcome: str = "fit") -> Movement:
         movement.obtain_document(pid, "passport", TODAY)
         movement.confirm_fitness(pid, outcome, None, None, NOW)  # type: ignore[arg-type]
     return movement
+
+
+# ------------------------------------------------------ the running service --
+
+OFFICER = {"X-AVRR-User": "officer-1", "X-AVRR-Roles": "travel_officer", "X-AVRR-Offices": "GT-GUA"}
+MEDIC = {"X-AVRR-User": "doctor-1", "X-AVRR-Roles": "medical"}
+CASEWORKER = {"X-AVRR-User": "caseworker-1", "X-AVRR-Roles": "caseworker"}
+RECEIVING_OFFICE = {"X-AVRR-User": "hn-sps-1", "X-AVRR-Roles": "receiving_office"}
+
+
+@dataclass
+class Travel:
+    """The running travel service, an HTTP client on its app, and a fake upstream publisher."""
+
+    runtime: ServiceRuntime
+    http: httpx.AsyncClient
+    kafka: KafkaSettings
+    upstream: KafkaPublisher
+
+    @property
+    def topic(self) -> str:
+        return self.runtime.topic
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return dead_letter_topic(self.runtime.group)
+
+    async def publish(
+        self, service: str, event_type: str, subject: str, data: dict[str, Any], version: int = 1
+    ) -> Envelope:
+        """Put an upstream service's event on its topic, as that service's relay would."""
+        envelope = Envelope(
+            source=f"/avrr/{service}",
+            type=event_type,
+            subject=subject,
+            dataschema=dataschema_uri(event_type, version),
+            dataversion=version,
+            correlationid=f"corr-{subject}",
+            data=data,
+        )
+        await self.upstream.publish([envelope.to_message(self.runtime.settings.topic(service))])
+        return envelope
+
+    async def handled(self, *envelopes: Envelope) -> None:
+        """Wait until the consumer took these events in (inbox rows; effects are in the same tx)."""
+        ids = {e.id for e in envelopes}
+        ib = tables.inbox
+
+        async def taken_in() -> bool:
+            async with self.runtime.db.engine.connect() as conn:
+                seen = await conn.scalars(
+                    select(ib.c.event_id).where(
+                        ib.c.consumer == self.runtime.group, ib.c.event_id.in_(ids)
+                    )
+                )
+                return set(seen) == ids
+
+        await eventually(taken_in, timeout=30)
+
+    async def clear(
+        self, case_id: str, household: list[HouseholdMember] | None = None, **extra: Any
+    ) -> Envelope:
+        """Eligibility clears the case (DueDiligenceCleared on its topic)."""
+        data = cleared(case_id, household, **extra).model_dump(mode="json")
+        return await self.publish(
+            "eligibility", "avrr.eligibility.DueDiligenceCleared", case_id, data
+        )
+
+    async def movement(self, case_id: str) -> dict[str, Any] | None:
+        response = await self.http.get(f"/movements/{case_id}", headers=CASEWORKER)
+        if response.status_code == 404:
+            return None
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def wait_for(self, case_id: str, **expected: Any) -> dict[str, Any]:
+        """The movement's read model once it shows ``expected`` (read models lag commands)."""
+        seen: dict[str, Any] = {}
+
+        async def shows() -> bool:
+            nonlocal seen
+            seen = await self.movement(case_id) or {}
+            return all(seen.get(k) == v for k, v in expected.items())
+
+        await eventually(shows, timeout=30)
+        return seen
+
+    async def opened(
+        self, case_id: str, household: list[HouseholdMember] | None = None
+    ) -> dict[str, Any]:
+        await self.clear(case_id, household)
+        return await self.wait_for(case_id, status="preparing")
+
+    async def post(
+        self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        return await self.http.post(path, json=body, headers=headers or OFFICER)
+
+    async def make_ready(self, case_id: str, people: list[str], outcome: str = "fit") -> None:
+        """A passport and a fitness outcome for every traveller, through the API."""
+        for pid in people:
+            r = await self.post(
+                f"/movements/{case_id}/documents",
+                {"person_id": pid, "document_type": "passport", "obtained_on": str(date.today())},
+            )
+            assert r.status_code == 200, r.text
+            r = await self.post(
+                f"/movements/{case_id}/fitness", {"person_id": pid, "outcome": outcome}, MEDIC
+            )
+            assert r.status_code == 200, r.text
+
+    async def events(
+        self, *, subject: str | None = None, wanted: str | None = None, timeout: float = 30
+    ) -> list[Envelope]:
+        """Envelopes on travel's topic (of ``subject``), once one of type ``wanted`` is there."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            records = await read_topic(self.kafka, self.topic, 10_000, timeout=1.5)
+            found = [Envelope.from_message(m) for m in records]
+            if subject is not None:
+                found = [e for e in found if e.subject == subject]
+            if wanted is None or any(e.type == wanted for e in found):
+                return found
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{wanted} of {subject} not on {self.topic} within {timeout}s")
+
+    async def stream_version(self, case_id: str) -> int:
+        return await self.runtime.store.stream_version(f"movement-{case_id}")
+
+
+def ticket(days_ahead: int = 3, escorts: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "mode": "air",
+        "carrier": "Avianca",
+        "booking_reference": "AV-7Q2K9",
+        "departure_date": str(date.today() + timedelta(days=days_ahead)),
+        "route": ["GUA", "SAL", "SAP"],
+        "cost": {"amount": "312.40", "currency": "USD"},
+        "escorts": [{"kind": k} for k in escorts],
+    }
+    body.update(extra)
+    return body
