@@ -1,0 +1,146 @@
+"""Prepare ONE service's database and topics, then exit: ``python -m avrr_events.setup <service>``.
+
+The deployment runs this before the service starts (the Helm chart's
+pre-install/pre-upgrade Job, the ``init`` service of docker-compose.yml). It
+does what ``ServiceRuntime.start`` does first, and nothing else:
+
+- the service's tables (event store, outbox, inbox, checkpoints, idempotency
+  keys, its read models) with ``create_all``: missing tables are created,
+  existing ones are left alone. It is not a migration tool: once the services
+  have Alembic migrations, ``alembic upgrade head`` belongs here instead;
+- the per-person key table in the shared key store (``AVRR_KEYSTORE_URL``);
+- the Kafka topics: the service's own, those of the services it observes, and
+  its dead-letter topic, with ``AVRR_TOPIC_PARTITIONS`` partitions and
+  ``AVRR_TOPIC_REPLICATION_FACTOR`` replicas (the services themselves create
+  missing topics with one replica, which suits one broker only).
+
+It reads the same environment as ``avrr_events.serve`` (``ServiceSettings``),
+needs no master key and starts neither relay nor consumer. Kafka security
+comes from ``KAFKA_SECURITY_PROTOCOL``, ``KAFKA_SASL_MECHANISM``,
+``KAFKA_SASL_USERNAME``, ``KAFKA_SASL_PASSWORD`` and ``KAFKA_SSL_CAFILE``
+(see ``kafka_client_options``). Exit status 0 when everything exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import AliasChoices, Field
+
+from avrr_events import tables
+from avrr_events.consumer import dead_letter_topic
+from avrr_events.database import Database
+from avrr_events.kafka import KafkaSettings, TopicSpec, ensure_topics
+from avrr_events.service import Service, ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+class SetupSettings(ServiceSettings):
+    """``ServiceSettings`` plus what only topic creation needs."""
+
+    topic_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        validation_alias=AliasChoices("topic_replication_factor", "AVRR_TOPIC_REPLICATION_FACTOR"),
+        description="replicas of every topic created here (3 on a production cluster)",
+    )
+
+
+def kafka_client_options(environ: Mapping[str, str]) -> dict[str, Any]:
+    """aiokafka keyword arguments for SASL and/or TLS from ``KAFKA_*`` variables.
+
+    Nothing set: plaintext, no options. ``KAFKA_SECURITY_PROTOCOL`` is one of
+    PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL; with SASL, ``KAFKA_SASL_MECHANISM``
+    (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) and the user name and password; with
+    SSL, ``KAFKA_SSL_CAFILE`` optionally names the CA bundle (default: the
+    system's trust store).
+    """
+    protocol = environ.get("KAFKA_SECURITY_PROTOCOL", "").strip().upper()
+    if not protocol or protocol == "PLAINTEXT":
+        return {}
+    if protocol not in ("SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+        raise ValueError(f"unsupported KAFKA_SECURITY_PROTOCOL {protocol!r}")
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol.startswith("SASL"):
+        options["sasl_mechanism"] = environ.get("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+        options["sasl_plain_username"] = environ["KAFKA_SASL_USERNAME"]
+        options["sasl_plain_password"] = environ["KAFKA_SASL_PASSWORD"]
+    if protocol.endswith("SSL"):
+        from aiokafka.helpers import create_ssl_context
+
+        options["ssl_context"] = create_ssl_context(cafile=environ.get("KAFKA_SSL_CAFILE") or None)
+    return options
+
+
+def topic_specs(service: Service, settings: SetupSettings) -> list[TopicSpec]:
+    """The topics a service's runtime uses: own, observed, dead letters."""
+    replicas = settings.topic_replication_factor
+    names = [settings.topic(service.name), *(settings.topic(o) for o in service.observes)]
+    return [
+        *(
+            TopicSpec(name, partitions=settings.topic_partitions, replication_factor=replicas)
+            for name in names
+        ),
+        TopicSpec(
+            dead_letter_topic(settings.group(service.name)),
+            partitions=1,
+            replication_factor=replicas,
+        ),
+    ]
+
+
+async def prepare(
+    service: Service,
+    settings: SetupSettings,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Create schema, key table and topics for ``service``; return the topic names."""
+    if settings.database_url is None:
+        raise SystemExit("DATABASE_URL is not set: nothing to prepare")
+    db = Database(settings.database_url, pool_size=1)
+    try:
+        await db.create_schema(*service.read_models)
+        log.info("%s: schema ready", service.name)
+    finally:
+        await db.dispose()
+    if settings.keystore_url and settings.keystore_url != settings.database_url:
+        keys = Database(settings.keystore_url, pool_size=1)
+        try:
+            async with keys.transaction() as conn:
+                await conn.run_sync(tables.subject_keys.create, checkfirst=True)
+            log.info("%s: key store ready", service.name)
+        finally:
+            await keys.dispose()
+    if settings.kafka_bootstrap_servers is None:
+        log.info("%s: KAFKA_BOOTSTRAP_SERVERS not set, no topics created", service.name)
+        return []
+    specs = topic_specs(service, settings)
+    options = kafka_client_options(os.environ if environ is None else environ)
+    kafka = KafkaSettings(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_options=tuple(options.items()),
+    )
+    await ensure_topics(kafka, specs)
+    log.info("%s: topics ready: %s", service.name, ", ".join(s.name for s in specs))
+    return [s.name for s in specs]
+
+
+def main(argv: list[str] | None = None) -> None:
+    from avrr_events.serve import find
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        raise SystemExit("usage: python -m avrr_events.setup <service>")
+    logging.basicConfig(level=os.environ.get("AVRR_LOG_LEVEL", "INFO"))
+    asyncio.run(prepare(find(args[0]), SetupSettings()))
+
+
+if __name__ == "__main__":
+    main()

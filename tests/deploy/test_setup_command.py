@@ -1,0 +1,135 @@
+"""``python -m avrr_events.setup <service>``: the command of the migrations/topics Job.
+
+Run as the deployment runs it (a separate process, configured by environment
+variables only) against real PostgreSQL and Kafka.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy.engine import make_url
+
+from avrr_events.setup import kafka_client_options
+from avrr_events.testing import asyncpg_dsn
+
+
+def run_setup(service: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("AVRR_", "KAFKA_"))}
+    full.pop("DATABASE_URL", None)
+    full.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "avrr_events.setup", service],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def table_names(url: str) -> set[str]:
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        rows = await conn.fetch("select tablename from pg_tables where schemaname = 'public'")
+        return {r["tablename"] for r in rows}
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def keystore_url(postgres_admin_url: str) -> AsyncIterator[str]:
+    """A second, empty database for the shared key store."""
+    name = f"k_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(asyncpg_dsn(postgres_admin_url))
+    try:
+        await admin.execute(f'create database "{name}"')
+    finally:
+        await admin.close()
+    yield make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
+    admin = await asyncpg.connect(asyncpg_dsn(postgres_admin_url))
+    try:
+        await admin.execute(f'drop database if exists "{name}" with (force)')
+    finally:
+        await admin.close()
+
+
+async def test_setup_creates_schema_key_table_and_topics_and_is_idempotent(
+    database_url: str, keystore_url: str, kafka_bootstrap: str
+) -> None:
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    env = {
+        "DATABASE_URL": database_url,
+        "AVRR_KEYSTORE_URL": keystore_url,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "AVRR_TOPIC_PREFIX": prefix,
+        "AVRR_TOPIC_PARTITIONS": "3",
+    }
+    for _attempt in range(2):  # the Job runs on every upgrade: a second run changes nothing
+        done = run_setup("eligibility", env)
+        assert done.returncode == 0, done.stderr
+
+    tables = await table_names(database_url)
+    assert {"events", "outbox", "inbox", "projection_checkpoints", "idempotency_keys"} <= tables
+    assert any(t.startswith("eligibility_") for t in tables), tables
+    assert "subject_keys" in await table_names(keystore_url)
+
+    wanted = {
+        f"{prefix}.eligibility.events": 3,
+        f"{prefix}.intake.events": 3,  # eligibility observes intake
+        f"avrr.dlq.{prefix}.eligibility": 1,
+    }
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(wanted))
+    finally:
+        await admin.close()
+    partitions = {d["topic"]: len(d["partitions"]) for d in described if d["error_code"] == 0}
+    assert partitions == wanted
+
+
+def test_setup_needs_a_database_and_a_known_service() -> None:
+    missing_db = run_setup("eligibility", {})
+    assert missing_db.returncode != 0
+    assert "DATABASE_URL is not set" in missing_db.stderr
+
+    unknown = run_setup("no-such-service", {"DATABASE_URL": "sqlite+aiosqlite:///:memory:"})
+    assert unknown.returncode != 0
+    assert "unknown service 'no-such-service'" in unknown.stderr
+
+
+def test_kafka_security_settings_from_the_environment() -> None:
+    assert kafka_client_options({}) == {}
+    assert kafka_client_options({"KAFKA_SECURITY_PROTOCOL": "plaintext"}) == {}
+
+    sasl = kafka_client_options(
+        {
+            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "KAFKA_SASL_USERNAME": "intake",
+            "KAFKA_SASL_PASSWORD": "secret",
+        }
+    )
+    assert sasl["security_protocol"] == "SASL_SSL"
+    assert sasl["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (sasl["sasl_plain_username"], sasl["sasl_plain_password"]) == ("intake", "secret")
+    assert sasl["ssl_context"] is not None
+
+    plain_sasl = kafka_client_options(
+        {
+            "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "KAFKA_SASL_USERNAME": "u",
+            "KAFKA_SASL_PASSWORD": "p",
+        }
+    )
+    assert "ssl_context" not in plain_sasl
+
+    with pytest.raises(ValueError, match="unsupported"):
+        kafka_client_options({"KAFKA_SECURITY_PROTOCOL": "KERBEROS"})
