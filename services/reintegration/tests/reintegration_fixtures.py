@@ -1,11 +1,22 @@
-"""Builders of reintegration's test data (no infrastructure needed)."""
+"""Builders of reintegration's test data, and a harness around the running service."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import httpx
+from sqlalchemy import select
+
+from avrr_events import Envelope, dataschema_uri
+from avrr_events.consumer import dead_letter_topic
+from avrr_events.kafka import KafkaPublisher, KafkaSettings
+from avrr_events.service import ServiceRuntime
+from avrr_events.testing import eventually, read_topic
+from avrr_reintegration import read_models
 from avrr_reintegration.programmes import Programme, ProgrammeCatalogue, load_catalogue
 from avrr_reintegration.reintegration import Arrival, Budget, PlanComponent, Reintegration
 
@@ -67,3 +78,184 @@ def granted_case(case_id: str = "case-1") -> Reintegration:
 
 def budget(amount: str, currency: str = "USD") -> Budget:
     return Budget.model_validate({"amount": amount, "currency": currency})
+
+
+# ------------------------------------------------------ the running service --
+
+OFFICER = {
+    "X-AVRR-User": "officer-1",
+    "X-AVRR-Roles": "reintegration_officer",
+    "X-AVRR-Offices": "BR-BSB",
+}
+MANAGER = {"X-AVRR-User": "manager-1", "X-AVRR-Roles": "programme_manager"}
+
+ANSWERS_ALL = {  # the packaged survey's indicators, all at 0.6
+    i: 0.6 for dim in load_catalogue().sustainability.indicators.values() for i in dim
+}
+
+
+@dataclass
+class RunningReintegration:
+    """The running service, an HTTP client on its app, and a fake upstream publisher."""
+
+    runtime: ServiceRuntime
+    http: httpx.AsyncClient
+    kafka: KafkaSettings
+    upstream: KafkaPublisher
+
+    @property
+    def topic(self) -> str:
+        return self.runtime.topic
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return dead_letter_topic(self.runtime.group)
+
+    async def publish(
+        self, service: str, event_type: str, subject: str, data: dict[str, Any]
+    ) -> Envelope:
+        """Put an upstream service's event on its topic, as that service's relay would."""
+        envelope = Envelope(
+            source=f"/avrr/{service}",
+            type=event_type,
+            subject=subject,
+            dataschema=dataschema_uri(event_type, 1),
+            dataversion=1,
+            correlationid=f"corr-{subject}",
+            data=data,
+        )
+        await self.upstream.publish([envelope.to_message(self.runtime.settings.topic(service))])
+        return envelope
+
+    async def assess(self, case_id: str, person_id: str, *categories: tuple[str, str]) -> None:
+        """Eligibility assesses a person; wait until the priority is known (topics race)."""
+        await self.publish(
+            "eligibility",
+            "avrr.eligibility.VulnerabilityAssessed",
+            case_id,
+            {
+                "case_id": case_id,
+                "person_id": person_id,
+                "categories": [{"category": c, "severity": s} for c, s in categories],
+                "best_interests_determination_done": False,
+                "assessed_by": "assessor-1",
+                "assessed_at": ARRIVED.isoformat(),
+            },
+        )
+
+        async def noted() -> bool:
+            async with self.runtime.db.engine.connect() as conn:
+                t = read_models.vulnerability_priorities
+                row = await conn.scalar(
+                    select(t.c.score).where(t.c.case_id == case_id, t.c.person_key == person_id)
+                )
+            return row is not None
+
+        await eventually(noted)
+
+    async def arrive(
+        self,
+        case_id: str,
+        programme_id: str = "test-avr",
+        *,
+        office: str = "BR-BSB",
+        arrived_at: datetime = ARRIVED,
+        wait: bool = True,
+    ) -> dict[str, Any]:
+        """Travel confirms the arrival; wait for the decision's read model."""
+        await self.publish(
+            "travel",
+            "avrr.travel.ArrivalConfirmed",
+            case_id,
+            {
+                "case_id": case_id,
+                "programme_id": programme_id,
+                "office": office,
+                "destination_country": "BR",
+                "destination_region": "MG",
+                "arrived_at": arrived_at.isoformat(),
+                "confirmed_by": "receiving-officer",
+            },
+        )
+        return await self.wait_for(case_id) if wait else {}
+
+    async def case(self, case_id: str) -> dict[str, Any] | None:
+        response = await self.http.get(f"/cases/{case_id}", headers=OFFICER)
+        if response.status_code == 404:
+            return None
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def wait_for(self, case_id: str, **expected: Any) -> dict[str, Any]:
+        """The case's read model once it exists and shows ``expected``."""
+        seen: dict[str, Any] = {}
+
+        async def shows() -> bool:
+            nonlocal seen
+            seen = await self.case(case_id) or {}
+            return bool(seen) and all(seen.get(k) == v for k, v in expected.items())
+
+        await eventually(shows)
+        return seen
+
+    async def post(
+        self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        return await self.http.post(path, json=body, headers=headers or OFFICER)
+
+    async def agree_plan(
+        self, case_id: str, components: list[PlanComponent], days: int = 10
+    ) -> None:
+        agreed = ARRIVED + timedelta(days=days)
+        r = await self.post(
+            f"/cases/{case_id}/plan",
+            {
+                "components": [c.model_dump(mode="json") for c in components],
+                "agreed_at": agreed.isoformat(),
+            },
+        )
+        assert r.status_code == 201, r.text
+
+    async def disburse(self, case_id: str, amount: str, kind: str = "cash") -> httpx.Response:
+        return await self.post(
+            f"/cases/{case_id}/disbursements",
+            {
+                "kind": kind,
+                "amount": amount,
+                "currency": "USD",
+                "method": "mobile_money" if kind == "cash" else "goods_delivered",
+                "disbursed_on": "2026-04-01",
+            },
+        )
+
+    async def score(self, case_id: str, stage: str, scored_on: str) -> None:
+        r = await self.post(
+            f"/cases/{case_id}/sustainability-scores",
+            {"stage": stage, "answers": ANSWERS_ALL, "scored_on": scored_on},
+        )
+        assert r.status_code == 201, r.text
+
+    async def complete(self, case_id: str) -> None:
+        await self.score(case_id, "baseline", "2026-03-20")
+        await self.score(case_id, "end", "2026-09-16")
+        r = await self.post(f"/cases/{case_id}/completion", {"completed_on": "2026-09-20"})
+        assert r.status_code == 201, r.text
+
+    async def events(
+        self, *, subject: str | None = None, wanted: str | None = None, count: int = 1
+    ) -> list[Envelope]:
+        """Envelopes on reintegration's topic (of ``subject``) once ``count`` of ``wanted`` are."""
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            records = await read_topic(self.kafka, self.topic, 100_000, timeout=1.5)
+            found = [Envelope.from_message(m) for m in records]
+            if subject is not None:
+                found = [e for e in found if e.subject == subject]
+            if wanted is None or sum(e.type == wanted for e in found) >= count:
+                return found
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{count} {wanted} of {subject} not on {self.topic}")
+
+    async def stream_version(self, case_id: str) -> int:
+        return await self.runtime.store.stream_version(f"reintegration-{case_id}")

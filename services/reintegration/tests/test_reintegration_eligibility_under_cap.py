@@ -1,0 +1,105 @@
+"""Eligibility under a programme's limits, end to end on real Kafka and PostgreSQL.
+
+ArrivalConfirmed (travel) and VulnerabilityAssessed (eligibility) arrive on
+their topics; decisions come out as ReintegrationEligibilityDecided on
+reintegration's topic and in the read models.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from reintegration_fixtures import ARRIVED, OFFICER, RunningReintegration
+from sqlalchemy import func, select
+
+from avrr_events import tables
+from avrr_events.testing import eventually
+
+DECIDED = "avrr.reintegration.ReintegrationEligibilityDecided"
+ARRIVAL = "avrr.travel.ArrivalConfirmed"
+
+
+async def test_under_a_cap_the_n_plus_first_by_priority_waits_and_gets_a_freed_place(
+    reintegration: RunningReintegration,
+) -> None:
+    r = reintegration
+    # test-avr has 2 places. Priorities: b 9 (trafficking, high), c 2, d 6 (child, medium).
+    await r.assess("b", "b-1", ("victim_of_trafficking", "high"))
+    await r.assess("c", "c-1", ("elderly", "low"))
+    await r.assess("d", "d-1", ("unaccompanied_or_separated_child", "medium"))
+
+    a = await r.arrive("a", arrived_at=ARRIVED)
+    b = await r.arrive("b", arrived_at=ARRIVED + timedelta(hours=1))
+    c = await r.arrive("c", arrived_at=ARRIVED + timedelta(hours=2))
+    d = await r.arrive("d", arrived_at=ARRIVED + timedelta(hours=3))
+    assert [(x["decision"], x["priority"]) for x in (a, b, c, d)] == [
+        ("granted", 0),
+        ("granted", 9),
+        ("waitlisted", 2),
+        ("waitlisted", 6),
+    ]
+    # The waitlist is ordered by priority, not by arrival.
+    response = await r.http.get("/programmes/test-avr/waitlist", headers=OFFICER)
+    assert [w["case_id"] for w in response.json()] == ["d", "c"]
+
+    # a completes: its place goes to d (priority 6), although c arrived earlier.
+    await r.complete("a")
+    await r.wait_for("d", decision="granted", status="granted")
+    assert (await r.case("c") or {})["status"] == "waitlisted"
+
+    # b withdraws: its place goes to c.
+    await r.publish(
+        "intake",
+        "avrr.intake.CaseWithdrawn",
+        "b",
+        {"case_id": "b", "reason": "changed_mind", "withdrawn_at": ARRIVED.isoformat()},
+    )
+    await r.wait_for("b", status="withdrawn")
+    await r.wait_for("c", decision="granted")
+
+    decided = [e for e in await r.events(wanted=DECIDED, count=6) if e.type == DECIDED]
+    # Kafka keeps each case's events in order (keyed by case id).
+    assert [e.data["decision"] for e in decided if e.subject == "d"] == ["waitlisted", "granted"]
+    assert [e.data["decision"] for e in decided if e.subject == "c"] == ["waitlisted", "granted"]
+    for e in decided:  # the contract's fields
+        assert {"case_id", "programme_id", "decision", "priority", "reason", "decided_at"} <= set(
+            e.data
+        )
+
+    async def totals_counted() -> bool:
+        t = (await r.http.get("/programmes/test-avr/totals", headers=OFFICER)).json()
+        return (t["granted"], t["waitlisted"], t["completed"], t["withdrawn"]) == (4, 0, 1, 1)
+
+    await eventually(totals_counted)
+
+
+async def test_a_programme_reserved_for_vulnerable_returnees_does_not_offer_it_to_others(
+    reintegration: RunningReintegration,
+) -> None:
+    r = reintegration
+    await r.assess("v", "v-1", ("health_needs", "medium"))
+    # pt-arvore: min_priority 1 ("for a limited number, according to their vulnerability")
+    vulnerable = await r.arrive("v", "pt-arvore")
+    other = await r.arrive("o", "pt-arvore")
+    unknown = await r.arrive("u", "no-such-programme")
+    assert (vulnerable["decision"], vulnerable["priority"]) == ("granted", 4)
+    assert other["decision"] == "not_offered" and "below the programme's minimum" in other["reason"]
+    assert unknown["decision"] == "not_offered"
+
+
+async def test_a_repeated_arrival_decides_nothing_new(reintegration: RunningReintegration) -> None:
+    r = reintegration
+    await r.arrive("x")
+    await r.arrive("x", wait=False)  # a second ArrivalConfirmed (another event id)
+
+    async def both_taken_in() -> bool:
+        async with r.runtime.db.engine.connect() as conn:
+            n = await conn.scalar(
+                select(func.count())
+                .select_from(tables.inbox)
+                .where(tables.inbox.c.subject == "x", tables.inbox.c.type == ARRIVAL)
+            )
+        return n == 2
+
+    await eventually(both_taken_in)
+    assert await r.stream_version("x") == 1
