@@ -1,0 +1,72 @@
+"""CaseWithdrawn from intake closes the assessment; nothing more happens for the case."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from eligibility_fixtures import checklist_json, return_requested
+
+from conftest import Eligibility
+
+
+async def test_withdrawal_stops_the_assessment(eligibility: Eligibility) -> None:
+    http = eligibility.http
+    await eligibility.from_intake("ReturnRequested", return_requested("wd-1"))
+    await eligibility.assessment("wd-1", status="eligible")
+
+    withdrawn = {
+        "case_id": "wd-1",
+        "reason": "changed_mind",
+        "withdrawn_at": datetime.now(UTC).isoformat(),
+        "withdrawn_by": "caseworker-7",
+    }
+    await eligibility.from_intake("CaseWithdrawn", withdrawn)
+    doc = await eligibility.assessment("wd-1", status="closed")
+    assert doc["closed_reason"] == "case withdrawn at intake (changed_mind)"
+
+    # Every command on the closed assessment is a 409 problem, and writes nothing.
+    commands = [
+        ("/assessments/wd-1/due-diligence", checklist_json()),
+        ("/assessments/wd-1/vulnerability-screenings", {"categories": []}),
+        (
+            "/assessments/wd-1/best-interests-determinations",
+            {"person_id": "p1", "outcome": "return_in_best_interests"},
+        ),
+    ]
+    for path, body in commands:
+        response = await http.post(path, json=body)
+        assert response.status_code in (409, 422), (path, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+    due = await http.post("/assessments/wd-1/due-diligence", json=checklist_json())
+    assert due.status_code == 409
+    assert "closed" in due.json()["detail"]
+
+    # A duplicate withdrawal and a late request change nothing either.
+    await eligibility.from_intake("CaseWithdrawn", withdrawn)
+    await eligibility.from_intake("ReturnRequested", return_requested("wd-1", nationality="SV"))
+    # A marker case processed after them shows the consumer got past both.
+    await eligibility.from_intake("ReturnRequested", return_requested("wd-marker"))
+    await eligibility.assessment("wd-marker")
+
+    events = await eligibility.published(5, timeout=10)
+    mine = [e.type for e in events if e.subject == "wd-1"]
+    assert mine == [
+        "avrr.eligibility.AssessmentOpened",
+        "avrr.eligibility.EligibilityDecided",
+        "avrr.eligibility.AssessmentClosed",
+    ]
+    assert await eligibility.runtime.store.stream_version("assessment-wd-1") == 3
+
+
+async def test_withdrawal_before_the_request_arrives_prevents_an_assessment(
+    eligibility: Eligibility,
+) -> None:
+    await eligibility.from_intake(
+        "CaseWithdrawn",
+        {"case_id": "wd-2", "reason": "left_host_country", "withdrawn_at": "2026-11-20T10:00:00Z"},
+    )
+    await eligibility.from_intake("ReturnRequested", return_requested("wd-2"))
+    await eligibility.from_intake("ReturnRequested", return_requested("wd-marker-2"))
+    await eligibility.assessment("wd-marker-2")
+    assert (await eligibility.http.get("/assessments/wd-2")).status_code == 404
+    assert await eligibility.runtime.store.stream_version("assessment-wd-2") == 1
