@@ -39,6 +39,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from avrr_events import tables
 from avrr_events.database import Database
@@ -206,31 +207,59 @@ def install_problem_handlers(app: FastAPI) -> None:
             instance=request.url.path,
         )
 
-    async def on_unhandled(request: Request, exc: Exception) -> Response:
-        error_id = str(uuid.uuid4())
-        route = request.scope.get("route")
-        path = getattr(route, "path", "?")
-        # Class and route only: messages and tracebacks may quote personal data.
-        log.error(
-            "unhandled %s in %s %s (error id %s)",
-            type(exc).__name__,
-            request.method,
-            path,
-            error_id,
-        )
-        return problem_response(
-            500,
-            "Internal Server Error",
-            "an unexpected error occurred; quote the error id when reporting it",
-            code="internal",
-            error_id=error_id,
-        )
-
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(ConcurrencyError, on_concurrency)
-    app.add_exception_handler(Exception, on_unhandled)
+    app.add_middleware(ContainUnhandledErrors)
+
+
+class ContainUnhandledErrors:
+    """Turn any unhandled exception into a 500 problem, logging only its class and route.
+
+    A plain exception handler would not do: Starlette re-raises after answering
+    and the server then logs the traceback, whose message may quote personal
+    data. Here the exception stops, and the log gets an error id to match the
+    problem the client received.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            error_id = str(uuid.uuid4())
+            route = getattr(scope.get("route"), "path", None) or "?"
+            log.error(
+                "unhandled %s in %s %s (error id %s)",
+                type(exc).__name__,
+                scope.get("method", "?"),
+                route,
+                error_id,
+            )
+            if started:  # too late for a problem response; the client sees a cut connection
+                return
+            response = problem_response(
+                500,
+                "Internal Server Error",
+                "an unexpected error occurred; quote the error id when reporting it",
+                code="internal",
+                error_id=error_id,
+            )
+            await response(scope, receive, send)
 
 
 def _reason(status: int) -> str:

@@ -1,0 +1,215 @@
+"""The shared service runtime and HTTP plumbing, on a sample service (PostgreSQL and SQLite)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import httpx
+import pytest
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from sample_domain import CaseSummary, SampleCase, read_models, registry, total_notes
+
+from avrr_events import Cause, ConcurrencyError, Repository
+from avrr_events.http import (
+    DomainRuleViolation,
+    NotFound,
+    Principal,
+    check_if_match,
+    current_principal,
+    etag,
+    if_match_version,
+    require_role,
+)
+from avrr_events.service import Service, ServiceRuntime, ServiceSettings
+from avrr_events.testing import eventually
+
+router = APIRouter()
+User = Annotated[Principal, Depends(current_principal)]
+
+
+class NoteIn(BaseModel):
+    text: str = Field(min_length=1, max_length=20)
+
+
+def _repo(request: Request) -> Repository[SampleCase]:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return Repository(runtime.store, registry, SampleCase, source="/avrr/sample")
+
+
+@router.post("/cases/{case_id}/notes", status_code=201)
+async def add_note(
+    case_id: str,
+    body: NoteIn,
+    request: Request,
+    user: User,
+    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+) -> Response:
+    async def run() -> JSONResponse:
+        case = await _repo(request).load(case_id)
+        check_if_match(if_match, case.version)
+        if not case.exists:
+            case.open("office")
+        if body.text == "forbidden":
+            raise DomainRuleViolation("that note is not allowed")
+        case.add_note(body.text, author=user.user_id)
+        await _repo(request).save(case, Cause(case_id))
+        return JSONResponse(
+            {"case_id": case_id, "version": case.version},
+            status_code=201,
+            headers={"ETag": etag(case.version)},
+        )
+
+    runtime: ServiceRuntime = request.app.state.runtime
+    return await runtime.idempotency.run(request, user, run)
+
+
+@router.get("/cases/{case_id}")
+async def get_case(case_id: str, request: Request, _user: User) -> JSONResponse:
+    runtime: ServiceRuntime = request.app.state.runtime
+    version = await runtime.store.stream_version(f"case-{case_id}")
+    if version == 0:
+        raise NotFound(f"case {case_id} not found")
+    return JSONResponse({"case_id": case_id}, headers={"ETag": etag(version)})
+
+
+@router.get("/admin")
+async def admin(_user: Annotated[Principal, Depends(require_role("admin"))]) -> dict[str, str]:
+    return {"ok": "yes"}
+
+
+@router.get("/race")
+async def race() -> None:
+    raise ConcurrencyError("case-x", 3)
+
+
+@router.get("/boom")
+async def boom() -> None:
+    raise RuntimeError("failed for Maria Quispe born 1990-04-12")
+
+
+sample = Service(
+    name="sample",
+    registry=registry,
+    router=router,
+    projections=lambda _rt: [CaseSummary()],
+    read_models=[read_models],
+)
+USER = {"X-AVRR-User": "u-1", "X-AVRR-Roles": "caseworker"}
+
+
+@pytest.fixture
+async def sample_http(any_db_url: str) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
+    runtime = ServiceRuntime(sample, ServiceSettings(database_url=any_db_url, dev=True))
+    app = runtime.app()
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://s", headers=USER) as http,
+    ):
+        yield runtime, http
+
+
+async def _notes(runtime: ServiceRuntime) -> int:
+    async with runtime.db.engine.connect() as conn:
+        return await total_notes(conn)
+
+
+async def test_the_runtime_runs_relay_and_consumer_so_projections_follow_commands(
+    sample_http: tuple[ServiceRuntime, httpx.AsyncClient],
+) -> None:
+    runtime, http = sample_http
+    assert (await http.post("/cases/c1/notes", json={"text": "a"})).status_code == 201
+
+    async def projected() -> bool:
+        return await _notes(runtime) == 1
+
+    await eventually(projected, timeout=10)
+    assert (await http.get("/health/ready")).json()["status"] == "ok"
+
+
+async def test_idempotency_key_replays_the_first_response_and_refuses_another_body(
+    sample_http: tuple[ServiceRuntime, httpx.AsyncClient],
+) -> None:
+    runtime, http = sample_http
+    key = {"Idempotency-Key": "abc"}
+    first = await http.post("/cases/c1/notes", json={"text": "a"}, headers=key)
+    # Same JSON, other spacing and key order: the same request.
+    again = await http.post(
+        "/cases/c1/notes",
+        content=b'{ "text" :  "a" }',
+        headers={**key, "content-type": "application/json"},
+    )
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again.headers["etag"] == first.headers["etag"]
+    assert again.headers["idempotency-replayed"] == "true"
+    assert await runtime.store.stream_version("case-c1") == 2  # opened + one note
+
+    other = await http.post("/cases/c1/notes", json={"text": "b"}, headers=key)
+    assert other.status_code == 422
+    assert other.headers["content-type"] == "application/problem+json"
+    # A failed command does not use the key up: the corrected retry runs.
+    failed = await http.post(
+        "/cases/c2/notes", json={"text": "forbidden"}, headers={"Idempotency-Key": "k2"}
+    )
+    assert failed.status_code == 422 and failed.json()["detail"] == "that note is not allowed"
+    fixed = await http.post(
+        "/cases/c2/notes", json={"text": "ok"}, headers={"Idempotency-Key": "k2"}
+    )
+    assert fixed.status_code == 201
+
+
+async def test_if_match_with_a_stale_version_is_412_and_writes_nothing(
+    sample_http: tuple[ServiceRuntime, httpx.AsyncClient],
+) -> None:
+    runtime, http = sample_http
+    created = await http.post("/cases/c1/notes", json={"text": "a"})
+    tag = created.headers["etag"]
+    assert tag == '"2"' and (await http.get("/cases/c1")).headers["etag"] == tag
+    ok = await http.post("/cases/c1/notes", json={"text": "b"}, headers={"If-Match": tag})
+    assert ok.status_code == 201
+    stale = await http.post("/cases/c1/notes", json={"text": "c"}, headers={"If-Match": tag})
+    assert stale.status_code == 412
+    assert stale.headers["content-type"] == "application/problem+json"
+    assert stale.json()["current_etag"] == '"3"'
+    assert await runtime.store.stream_version("case-c1") == 3
+
+
+async def test_errors_are_problem_details(
+    sample_http: tuple[ServiceRuntime, httpx.AsyncClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, http = sample_http
+    invalid = await http.post("/cases/c1/notes", json={"text": "x" * 21})
+    assert invalid.status_code == 422
+    assert invalid.headers["content-type"] == "application/problem+json"
+    [error] = invalid.json()["errors"]
+    assert error["field"] == "text" and error["pointer"] == "/text" and error["reason"]
+    assert "xxxxx" not in invalid.text, "submitted values are never echoed"
+
+    missing = await http.get("/cases/nope")
+    assert (missing.status_code, missing.json()["title"]) == (404, "Not Found")
+    no_route = await http.get("/no/such/route")
+    assert no_route.status_code == 404
+    assert no_route.headers["content-type"] == "application/problem+json"
+    assert (await http.get("/race")).status_code == 409
+    assert (await http.get("/admin")).status_code == 403
+    assert (await http.get("/admin", headers={"X-AVRR-User": ""})).status_code == 401
+
+    with caplog.at_level(logging.ERROR):
+        crashed = await http.get("/boom")
+    assert crashed.status_code == 500
+    assert crashed.headers["content-type"] == "application/problem+json"
+    assert "Maria" not in crashed.text
+    assert "RuntimeError" in caplog.text and "Maria" not in caplog.text
+    assert crashed.json()["error_id"] in caplog.text
+
+
+def test_if_match_parsing() -> None:
+    assert if_match_version(None) is None and if_match_version("*") is None
+    assert if_match_version('"7"') == 7 and if_match_version('W/"7"') == 7
+    check_if_match('"7"', 7)
+    with pytest.raises(Exception, match="version 8, not 7"):
+        check_if_match('"7"', 8)
