@@ -61,6 +61,13 @@ def _iso_country(code: str) -> str:
     return code
 
 
+def _iso_language(code: str) -> str:
+    lookup = {2: "alpha_2", 3: "alpha_3"}.get(len(code))
+    if lookup is None or pycountry.languages.get(**{lookup: code}) is None:
+        raise ValueError("not an ISO 639-1 or ISO 639-3 language code")
+    return code
+
+
 def _not_in_future(day: date) -> date:
     if day > datetime.now(UTC).date():
         raise ValueError("must not be in the future")
@@ -80,7 +87,8 @@ BirthDate = Annotated[date, AfterValidator(_born_plausibly)]
 _Trimmed = StringConstraints(strip_whitespace=True, min_length=1)
 Name = Annotated[str, _Trimmed, StringConstraints(max_length=200)]
 ShortText = Annotated[str, _Trimmed, StringConstraints(max_length=100)]
-Language = Annotated[str, _Trimmed, StringConstraints(max_length=35)]
+# Languages as ISO 639-1 ("es") or, for languages without one, ISO 639-3 ("mam", "quc").
+Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}$"), AfterValidator(_iso_language)]
 LongText = Annotated[str, _Trimmed, StringConstraints(max_length=2000)]
 DocumentNumber = Annotated[str, _Trimmed, StringConstraints(max_length=50)]
 Phone = Annotated[str, _Trimmed, StringConstraints(max_length=50)]

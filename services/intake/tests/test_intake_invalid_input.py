@@ -32,6 +32,7 @@ INVALID = {
     ),
     "birth in the future": (_with_person(date_of_birth="2999-01-01"), "household.0.date_of_birth"),
     "oversized name": (_with_person(family_name="x" * 201), "household.0.family_name"),
+    "unknown language": (referral(languages=["es", "klingon"]), "languages.1"),
     "unknown field": (referral(favourite_colour="blue"), "favourite_colour"),
     "no principal": (
         referral(household=[_with_person(relationship="child")["household"][0]]),
