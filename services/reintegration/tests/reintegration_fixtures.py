@@ -9,9 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from avrr_events import Envelope, dataschema_uri
+from avrr_events import Envelope, dataschema_uri, tables
 from avrr_events.consumer import dead_letter_topic
 from avrr_events.kafka import KafkaPublisher, KafkaSettings
 from avrr_events.service import ServiceRuntime
@@ -256,6 +256,20 @@ class RunningReintegration:
                 return found
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"{count} {wanted} of {subject} not on {self.topic}")
+
+    async def taken_in(self, case_id: str, event_type: str, count: int) -> None:
+        """Wait until the consumer took in ``count`` events of a type for the case (inbox)."""
+
+        async def seen() -> bool:
+            async with self.runtime.db.engine.connect() as conn:
+                n = await conn.scalar(
+                    select(func.count())
+                    .select_from(tables.inbox)
+                    .where(tables.inbox.c.subject == case_id, tables.inbox.c.type == event_type)
+                )
+            return n == count
+
+        await eventually(seen)
 
     async def stream_version(self, case_id: str) -> int:
         return await self.runtime.store.stream_version(f"reintegration-{case_id}")

@@ -10,9 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from reintegration_fixtures import ARRIVED, OFFICER, RunningReintegration
-from sqlalchemy import func, select
 
-from avrr_events import tables
 from avrr_events.testing import eventually
 
 DECIDED = "avrr.reintegration.ReintegrationEligibilityDecided"
@@ -91,15 +89,5 @@ async def test_a_repeated_arrival_decides_nothing_new(reintegration: RunningRein
     r = reintegration
     await r.arrive("x")
     await r.arrive("x", wait=False)  # a second ArrivalConfirmed (another event id)
-
-    async def both_taken_in() -> bool:
-        async with r.runtime.db.engine.connect() as conn:
-            n = await conn.scalar(
-                select(func.count())
-                .select_from(tables.inbox)
-                .where(tables.inbox.c.subject == "x", tables.inbox.c.type == ARRIVAL)
-            )
-        return n == 2
-
-    await eventually(both_taken_in)
+    await r.taken_in("x", ARRIVAL, 2)
     assert await r.stream_version("x") == 1
