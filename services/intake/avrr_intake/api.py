@@ -11,7 +11,7 @@ idempotent replay. Reads decrypt personal values per person and show
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
@@ -294,7 +294,7 @@ async def list_cases(
                 "unaccompanied_minor": row.unaccompanied_minor,
                 "possible_duplicate": row.possible_duplicate,
                 "personal_data_erased": row.personal_data_erased,
-                "referred_at": row.referred_at.isoformat(),
+                "referred_at": _utc(row.referred_at),
                 "principal_name": _full_name(name),
             }
         )
@@ -348,8 +348,15 @@ def _consent(row: Any) -> dict[str, Any]:
         "given_by": row.given_by,
         "language": row.language,
         "recorded_by": row.recorded_by,
-        "withdrawn_at": row.withdrawn_at.isoformat() if row.withdrawn_at else None,
+        "withdrawn_at": _utc(row.withdrawn_at) if row.withdrawn_at else None,
     }
+
+
+def _utc(moment: datetime) -> str:
+    """ISO 8601 in UTC (SQLite hands timestamps back without their zone; they are UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.isoformat()
 
 
 def _full_name(personal: Any) -> str | None:
