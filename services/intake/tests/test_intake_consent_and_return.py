@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from intake_fixtures import Intake, consent
+from intake_fixtures import Intake, consent, referral
 
 from avrr_events import Envelope
 from avrr_events.kafka import KafkaSettings
@@ -156,3 +156,42 @@ async def test_withdrawal_after_the_return_request_emits_case_withdrawn_and_ends
         refused = await intake.http.post(f"/cases/{case_id}/{path}", json=body)
         assert refused.status_code == 422, (path, refused.text)
         assert "withdrawn" in refused.json()["detail"]
+
+
+async def test_an_unaccompanied_child_applies_through_a_legal_representative(
+    intake: Intake, kafka_settings: KafkaSettings
+) -> None:
+    alone = referral(
+        household=[
+            {
+                "given_names": "Kevin",
+                "family_name": "López",
+                "date_of_birth": "2010-02-03",
+                "sex": "male",
+                "relationship": "principal",
+            }
+        ],
+        nationality="HN",
+    )
+    created = await intake.open_case(alone)
+    case_id, child = created["case_id"], intake.person(created, "principal")
+    case = await intake.wait_for(case_id, version=1)
+    assert case["household"][0]["unaccompanied_minor"] is True
+    given = await intake.http.post(
+        f"/cases/{case_id}/consents",
+        json=consent(
+            child,
+            given_by="legal_representative",
+            representative={"name": "Lic. Rosa Méndez", "relationship": "child protection officer"},
+            child_views="Wants to live with his aunt in San Pedro Sula.",
+        ),
+    )
+    assert given.status_code == 201, given.text
+    requested = await intake.http.post(
+        f"/cases/{case_id}/return-request", json={"destination_country": "HN"}
+    )
+    assert requested.status_code == 201, requested.text
+    records = await read_topic(kafka_settings, intake.runtime.topic, 3)
+    data = Envelope.from_message(records[-1]).data
+    assert [m["unaccompanied_minor"] for m in data["household"]] == [True]
+    assert "Rosa" not in json.dumps([Envelope.from_message(r).data for r in records])

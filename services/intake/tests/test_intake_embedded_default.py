@@ -35,4 +35,6 @@ async def test_the_embedded_app_serves_a_referral_end_to_end(tmp_path: Path) -> 
         case = (await http.get(location)).json()
         principal = next(p for p in case["household"] if p["relationship"] == "principal")
         assert f"{principal['given_names']} {principal['family_name']}" == PRINCIPAL_NAME
+        openapi = (await http.get("/intake/openapi.json")).json()
+        assert "/referrals" in openapi["paths"]
     assert (tmp_path / "intake.db").exists() and (tmp_path / "keys.db").exists()
