@@ -337,6 +337,7 @@ async def current_principal(request: Request) -> Principal:
     authenticator = getattr(request.app.state, "authenticator", None)
     if authorization[:7].lower() == "bearer " and authenticator is not None:
         principal: Principal = await authenticator.authenticate(authorization[7:].strip())
+        request.state.principal = principal  # for the audit log
         return principal
     if not getattr(request.app.state, "dev_auth", False):
         raise Unauthorized(
@@ -347,11 +348,13 @@ async def current_principal(request: Request) -> Principal:
         raise Unauthorized(
             "send X-AVRR-User (dev authentication)", headers={"WWW-Authenticate": "Bearer"}
         )
-    return Principal(
+    principal = Principal(
         user_id=user[:200],
         roles=_header_set(request.headers.get("X-AVRR-Roles")),
         offices=_header_set(request.headers.get("X-AVRR-Offices")),
     )
+    request.state.principal = principal  # for the audit log
+    return principal
 
 
 def require_role(*roles: str) -> Callable[[Request], Awaitable[Principal]]:

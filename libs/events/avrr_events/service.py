@@ -15,23 +15,29 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import MetaData
 
-from avrr_events import tables
+from avrr_events import audit, tables
 from avrr_events.auth import OidcAuthenticator, http_jwks_fetcher
 from avrr_events.bus import Publisher
 from avrr_events.consumer import EventConsumer, Reaction, dead_letter_topic
 from avrr_events.database import Database
-from avrr_events.http import IdempotencyKeys, install_problem_handlers
+from avrr_events.http import (
+    IdempotencyKeys,
+    Principal,
+    install_problem_handlers,
+    require_role,
+)
 from avrr_events.inprocess import InProcessBus
 from avrr_events.kafka import (
     KafkaPublisher,
@@ -191,6 +197,7 @@ class ServiceRuntime:
         self.cipher = PersonalDataCipher(SqlKeyStore(self.keys_db, settings.master()))
         self.store = EventStore(self.db, self.topic)
         self.idempotency = IdempotencyKeys(self.db)
+        self.audit = audit.AuditLog(self.db)
         self.projections = list(service.projections(self))
         self.relay = OutboxRelay(
             self.db,
@@ -227,7 +234,7 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         """Create schema and topics, then run the relay and the consumer in the background."""
-        await self.db.create_schema(*self.service.read_models)
+        await self.db.create_schema(*self.service.read_models, audit.metadata)
         if self.keys_db is not self.db:
             async with self.keys_db.transaction() as conn:
                 await conn.run_sync(tables.subject_keys.create, checkfirst=True)
@@ -303,6 +310,27 @@ class ServiceRuntime:
         install_problem_handlers(app)
         app.include_router(self.service.router)
         app.include_router(self._operations_router())
+
+        @app.middleware("http")
+        async def audit_case_access(
+            request: Request, call_next: Callable[[Request], Awaitable[Response]]
+        ) -> Response:
+            """Record every read and write of a case: who, when, what, from where, outcome."""
+            response = await call_next(request)
+            case_id = request.scope.get("path_params", {}).get("case_id")
+            principal = getattr(request.state, "principal", None)
+            if case_id is not None and principal is not None:
+                route = request.scope.get("route")
+                await self.audit.record(
+                    actor=principal.user_id,
+                    action="read" if request.method in ("GET", "HEAD") else "write",
+                    route=f"{request.method} {getattr(route, 'path', request.url.path)}",
+                    outcome=response.status_code,
+                    case_id=str(case_id),
+                    client=request.client.host if request.client else None,
+                )
+            return response
+
         return app
 
     def _operations_router(self) -> APIRouter:
@@ -315,6 +343,23 @@ class ServiceRuntime:
         @router.get("/health/ready")
         async def ready() -> dict[str, Any]:
             return {"status": "ok" if self.started else "starting", "service": self.name}
+
+        @router.get("/audit", summary="Audit entries (auditors only)")
+        async def audit_entries(
+            _auditor: Annotated[Principal, Depends(require_role("auditor"))],
+            case_id: str | None = None,
+            after: Annotated[int, Query(ge=0)] = 0,
+            limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        ) -> list[dict[str, Any]]:
+            entries = await self.audit.entries(case_id=case_id, after=after, limit=limit)
+            return [dataclasses.asdict(e) for e in entries]
+
+        @router.get("/audit/verification", summary="Check the audit hash chain (auditors only)")
+        async def audit_verification(
+            _auditor: Annotated[Principal, Depends(require_role("auditor"))],
+        ) -> dict[str, Any]:
+            broken = await self.audit.verify()
+            return {"intact": broken is None, "first_broken_entry": broken}
 
         @router.get("/events/schemas")
         async def schemas() -> dict[str, dict[str, Any]]:
