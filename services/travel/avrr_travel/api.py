@@ -27,8 +27,7 @@ from avrr_events.http import Forbidden, NotFound, Principal, current_principal, 
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.service import ServiceRuntime
 from avrr_travel import read_models
-from avrr_travel.commands import MovementCommands
-from avrr_travel.commands import Request as CommandRequest
+from avrr_travel.commands import CommandContext, MovementCommands
 from avrr_travel.movement import (
     ArrivalConfirmer,
     Booking,
@@ -48,7 +47,7 @@ ARRIVAL_ROLES = (TRAVEL_OFFICER, "receiving_office", "partner")
 
 router = APIRouter(tags=["movements"])
 
-PersonId = Annotated[str, Field(min_length=1, max_length=100)]
+PersonId = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class Body(BaseModel):
@@ -128,8 +127,8 @@ def commands(request: Request) -> MovementCommands:
 IfMatch = Annotated[str | None, Header(alias="If-Match")]
 
 
-def _context(request: Request) -> CommandRequest:
-    return CommandRequest(
+def _context(request: Request) -> CommandContext:
+    return CommandContext(
         if_match=request.headers.get("If-Match"),
         traceparent=request.headers.get("traceparent"),
     )

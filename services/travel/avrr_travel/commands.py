@@ -33,7 +33,7 @@ from avrr_travel.reactions import SOURCE
 
 
 @dataclass(frozen=True)
-class Request:
+class CommandContext:
     """What every command carries besides its own fields."""
 
     if_match: str | None = None
@@ -61,19 +61,19 @@ class MovementCommands:
         self.clock = clock
 
     async def _change(
-        self, case_id: str, request: Request, decide: Callable[[Movement], None]
+        self, case_id: str, context: CommandContext, decide: Callable[[Movement], None]
     ) -> Movement:
         async with self.db.transaction() as conn:
             movement = await self.repo.load(case_id, conn=conn)
             if movement.opened is None:
                 raise NotFound(f"no movement for case {case_id}")
-            check_if_match(request.if_match, movement.version)
+            check_if_match(context.if_match, movement.version)
             try:
                 decide(movement)
             except MovementRuleViolation as exc:
                 raise _problem(exc) from None
             correlation = await destinations.correlation_of(conn, case_id) or str(uuid.uuid4())
-            cause = Cause(correlation, None, request.traceparent)
+            cause = Cause(correlation, None, context.traceparent)
             await self.repo.save(movement, cause, conn=conn)
             await destinations.remember(conn, movement)
         self.db.appended()
@@ -90,14 +90,14 @@ class MovementCommands:
     # -------------------------------------------------------------- commands --
 
     async def request_document(
-        self, case_id: str, person_id: str, document_type: DocumentType, on: date, r: Request
+        self, case_id: str, person_id: str, document_type: DocumentType, on: date, r: CommandContext
     ) -> Movement:
         return await self._change(
             case_id, r, lambda m: m.request_document(person_id, document_type, on)
         )
 
     async def obtain_document(
-        self, case_id: str, person_id: str, document_type: DocumentType, on: date, r: Request
+        self, case_id: str, person_id: str, document_type: DocumentType, on: date, r: CommandContext
     ) -> Movement:
         if on > self.clock().date():
             raise DomainRuleViolation("a document cannot be obtained in the future")
@@ -112,7 +112,7 @@ class MovementCommands:
         outcome: FitnessOutcome,
         unfit_until: date | None,
         health_details: Any,
-        r: Request,
+        r: CommandContext,
     ) -> Movement:
         encrypted: Encrypted | None = None
         if health_details is not None:
@@ -125,11 +125,11 @@ class MovementCommands:
             lambda m: m.confirm_fitness(person_id, outcome, unfit_until, encrypted, at),
         )
 
-    async def issue_ticket(self, case_id: str, booking: Booking, r: Request) -> Movement:
+    async def issue_ticket(self, case_id: str, booking: Booking, r: CommandContext) -> Movement:
         at = self.clock()
         return await self._change(case_id, r, lambda m: m.issue_ticket(booking, at.date(), at))
 
-    async def record_no_show(self, case_id: str, reason: str, r: Request) -> Movement:
+    async def record_no_show(self, case_id: str, reason: str, r: CommandContext) -> Movement:
         at = self.clock()
         return await self._change(case_id, r, lambda m: m.record_no_show(reason, at))
 
@@ -140,7 +140,7 @@ class MovementCommands:
         new_departure_date: date,
         carrier: str | None,
         booking_reference: str | None,
-        r: Request,
+        r: CommandContext,
     ) -> Movement:
         today = self.clock().date()
         return await self._change(
@@ -150,13 +150,13 @@ class MovementCommands:
         )
 
     async def confirm_departure(
-        self, case_id: str, departed_at: datetime | None, r: Request
+        self, case_id: str, departed_at: datetime | None, r: CommandContext
     ) -> Movement:
         at = self._not_future(departed_at, "departure")
         return await self._change(case_id, r, lambda m: m.confirm_departure(at))
 
     async def note_transit_assistance(
-        self, case_id: str, point: str, note: str, r: Request
+        self, case_id: str, point: str, note: str, r: CommandContext
     ) -> Movement:
         # The note is about the household: encrypted for the principal traveller, so erasing
         # them shreds it.
@@ -176,14 +176,14 @@ class MovementCommands:
         arrived_at: datetime | None,
         confirmed_by: ArrivalConfirmer,
         confirmer_id: str | None,
-        r: Request,
+        r: CommandContext,
     ) -> Movement:
         at = self._not_future(arrived_at, "arrival")
         return await self._change(
             case_id, r, lambda m: m.confirm_arrival(at, confirmed_by, confirmer_id)
         )
 
-    async def cancel(self, case_id: str, reason: str, r: Request) -> Movement:
+    async def cancel(self, case_id: str, reason: str, r: CommandContext) -> Movement:
         at = self.clock()
         return await self._change(case_id, r, lambda m: m.cancel(reason, at))
 

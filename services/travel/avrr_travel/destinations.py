@@ -23,10 +23,12 @@ from sqlalchemy import (
     Table,
     delete,
     select,
+    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from avrr_events import postgres
 from avrr_travel.movement import Movement
 
 metadata = MetaData()
@@ -52,6 +54,19 @@ suspended_destinations = Table(
     Column("reason", String(1000), nullable=False),
     Column("suspended_at", DateTime(timezone=True), nullable=False),
 )
+
+
+async def serialise(conn: AsyncConnection, country: str) -> None:
+    """Take the country's transaction lock (PostgreSQL) before reading or changing its rows.
+
+    Without it, a clearance and a suspension handled at once by two replicas
+    would each miss the other's uncommitted row (write skew), and a movement to
+    a suspended destination would stay unheld. SQLite already runs one writer
+    at a time.
+    """
+    if conn.dialect.name == "postgresql":
+        key = postgres.lock_key(f"avrr.travel.destination:{country}")
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def destination_key(country: str, region: str | None) -> str:

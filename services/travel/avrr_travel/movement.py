@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from avrr_events import Aggregate, DomainEvent, Encrypted, EventRegistry
-from avrr_travel.observed import CountryCode, HouseholdMember
+from avrr_travel.observed import CountryCode, DueDiligenceCleared, HouseholdMember
 
 DocumentType = Literal["passport", "emergency_travel_document", "laissez_passer"]
 FitnessOutcome = Literal["fit", "fit_with_escort", "unfit"]
@@ -383,7 +383,7 @@ class Movement(Aggregate):
 
     # --------------------------------------------------------- decisions --
 
-    def open(self, cleared: Any, opened_at: datetime) -> bool:
+    def open(self, cleared: DueDiligenceCleared, opened_at: datetime) -> bool:
         """Open the movement from a DueDiligenceCleared; False when there is nothing to open.
 
         A clearance repeated, or arriving after the case was withdrawn, opens nothing.

@@ -21,7 +21,7 @@ class HouseholdMember(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    person_id: str = Field(min_length=1, max_length=100)
+    person_id: str = Field(min_length=1, max_length=200)
     age_years: int = Field(ge=0, le=130)
     sex: Literal["female", "male", "other", "unknown"]
     relationship: Literal["principal", "spouse", "child", "parent", "sibling", "other"]
@@ -45,7 +45,6 @@ class DueDiligenceCleared(ObservedEvent):
     destination_region: str | None = Field(default=None, max_length=100)
     transport_mode: Literal["air", "land"]
     household: list[HouseholdMember] = Field(min_length=1, max_length=50)
-    cleared_at: datetime
 
 
 class DestinationSuspended(ObservedEvent):
@@ -55,8 +54,7 @@ class DestinationSuspended(ObservedEvent):
 
     destination_country: CountryCode
     destination_region: str | None = Field(default=None, max_length=100)
-    reason: str = Field(min_length=1, max_length=1000)
-    suspended_by: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1)
     suspended_at: datetime
 
 
@@ -65,8 +63,6 @@ class DestinationReopened(ObservedEvent):
 
     destination_country: CountryCode
     destination_region: str | None = Field(default=None, max_length=100)
-    reopened_by: str = Field(min_length=1, max_length=200)
-    reopened_at: datetime
 
 
 class CaseWithdrawn(ObservedEvent):
@@ -76,7 +72,6 @@ class CaseWithdrawn(ObservedEvent):
 
     case_id: str = Field(min_length=1, max_length=100)
     reason: str = Field(max_length=1000)
-    withdrawn_at: datetime
 
 
 OBSERVED: tuple[type[ObservedEvent], ...] = (

@@ -31,6 +31,7 @@ def movements(ctx: HandlerContext) -> Repository[Movement]:
 
 async def open_movement(ctx: HandlerContext, event: DueDiligenceCleared) -> None:
     """Open the household's movement; hold it at once if its destination is suspended."""
+    await destinations.serialise(ctx.conn, event.destination_country)
     repo = movements(ctx)
     movement = await repo.load(event.case_id, conn=ctx.conn)
     now = datetime.now(UTC)
@@ -56,6 +57,7 @@ async def cancel_on_withdrawal(ctx: HandlerContext, event: CaseWithdrawn) -> Non
 
 async def hold_on_suspension(ctx: HandlerContext, event: DestinationSuspended) -> None:
     """Hold every open movement to the suspended destination."""
+    await destinations.serialise(ctx.conn, event.destination_country)
     await destinations.suspend(
         ctx.conn,
         event.destination_country,
@@ -64,7 +66,7 @@ async def hold_on_suspension(ctx: HandlerContext, event: DestinationSuspended) -
         event.suspended_at,
     )
     key = destinations.destination_key(event.destination_country, event.destination_region)
-    reason = f"destination {key} suspended: {event.reason}"
+    reason = f"destination {key} suspended: {event.reason[:1000]}"
     repo = movements(ctx)
     now = datetime.now(UTC)
     for case_id in await destinations.open_movements_to(
@@ -77,6 +79,7 @@ async def hold_on_suspension(ctx: HandlerContext, event: DestinationSuspended) -
 
 async def release_on_reopening(ctx: HandlerContext, event: DestinationReopened) -> None:
     """Release the held movements the reopened destination no longer keeps from travelling."""
+    await destinations.serialise(ctx.conn, event.destination_country)
     await destinations.reopen(ctx.conn, event.destination_country, event.destination_region)
     key = destinations.destination_key(event.destination_country, event.destination_region)
     repo = movements(ctx)

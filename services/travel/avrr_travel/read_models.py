@@ -91,7 +91,7 @@ travellers = Table(
     "travel_travellers",
     views,
     Column("case_id", String(100), primary_key=True),
-    Column("person_id", String(100), primary_key=True),
+    Column("person_id", String(200), primary_key=True),
     Column("seq", Integer, nullable=False),
     Column("age_years", Integer, nullable=False),
     Column("sex", String(10), nullable=False),
@@ -122,7 +122,7 @@ medical_records = Table(
     medical,
     Column("id", Position, primary_key=True, autoincrement=True),
     Column("case_id", String(100), nullable=False, index=True),
-    Column("person_id", String(100), nullable=False),
+    Column("person_id", String(200), nullable=False),
     Column("outcome", String(20), nullable=False),
     Column("unfit_until", Date, nullable=True),
     Column("health_details", Json, nullable=True),  # an avrr_events.Encrypted value

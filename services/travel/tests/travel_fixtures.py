@@ -43,10 +43,11 @@ def family() -> list[HouseholdMember]:
     return [member("p-mother", 34), member("p-daughter", 7, "child")]
 
 
-def cleared(
+def cleared_payload(
     case_id: str = "case-1", household: list[HouseholdMember] | None = None, **extra: Any
-) -> DueDiligenceCleared:
-    data: dict[str, Any] = {
+) -> dict[str, Any]:
+    """A DueDiligenceCleared as eligibility publishes it (every field of docs/events.md)."""
+    return {
         "case_id": case_id,
         "programme_id": "avr-mesoamerica",
         "office": "GT-GUA",
@@ -58,7 +59,12 @@ def cleared(
         "cleared_at": NOW.isoformat(),
         **extra,
     }
-    return DueDiligenceCleared.model_validate(data)
+
+
+def cleared(
+    case_id: str = "case-1", household: list[HouseholdMember] | None = None, **extra: Any
+) -> DueDiligenceCleared:
+    return DueDiligenceCleared.model_validate(cleared_payload(case_id, household, **extra))
 
 
 def booking(
@@ -152,7 +158,7 @@ class Travel:
         self, case_id: str, household: list[HouseholdMember] | None = None, **extra: Any
     ) -> Envelope:
         """Eligibility clears the case (DueDiligenceCleared on its topic)."""
-        data = cleared(case_id, household, **extra).model_dump(mode="json")
+        data = cleared_payload(case_id, household, **extra)
         return await self.publish(
             "eligibility", "avrr.eligibility.DueDiligenceCleared", case_id, data
         )
