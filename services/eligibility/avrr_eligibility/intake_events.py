@@ -54,4 +54,16 @@ class CaseWithdrawn(ObservedEvent):
     withdrawn_at: datetime
 
 
-registry = EventRegistry([ReturnRequested, CaseWithdrawn])
+class ConsentWithdrawn(ObservedEvent):
+    event_type = "avrr.intake.ConsentWithdrawn"
+
+    case_id: str = Field(min_length=1, max_length=100)
+    person_id: str | None = Field(default=None, max_length=200)
+    purpose: str = Field(min_length=1, max_length=100)
+    withdrawn_at: datetime
+
+
+# Without this consent (of anyone in the household) the return request cannot be processed.
+PROCESSING_CONSENT = "return_assistance_processing"
+
+registry = EventRegistry([ReturnRequested, CaseWithdrawn, ConsentWithdrawn])

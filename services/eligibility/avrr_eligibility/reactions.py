@@ -3,7 +3,9 @@
 ReturnRequested opens the case's assessment and decides eligibility at once,
 so the caseworker finds the decision and its reasons in the queue. CaseWithdrawn
 closes the assessment: the person's decision not to return stops everything,
-and nothing more is recorded for the case afterwards.
+and nothing more is recorded for the case afterwards. Withdrawing the consent
+to the processing of the return request closes it too: without that consent
+there is nothing lawful left to assess (a new request starts a new case).
 """
 
 from __future__ import annotations
@@ -13,7 +15,12 @@ from datetime import UTC, datetime
 
 from avrr_eligibility.assessment import Assessment, AssessmentOpened
 from avrr_eligibility.events import SOURCE, registry
-from avrr_eligibility.intake_events import CaseWithdrawn, ReturnRequested
+from avrr_eligibility.intake_events import (
+    PROCESSING_CONSENT,
+    CaseWithdrawn,
+    ConsentWithdrawn,
+    ReturnRequested,
+)
 from avrr_eligibility.programmes import ProgrammeCatalogue, ReturnRequest, decide
 from avrr_events import HandlerContext, Repository
 from avrr_events.consumer import Reaction, reactions_table
@@ -70,4 +77,19 @@ def build_reactions(catalogue: ProgrammeCatalogue) -> dict[str, list[Reaction]]:
         if assessment.close(f"case withdrawn at intake ({event.reason})", datetime.now(UTC)):
             await repo.save(assessment, ctx.cause, conn=ctx.conn)
 
-    return reactions_table({ReturnRequested: [open_assessment], CaseWithdrawn: [close_assessment]})
+    async def stop_without_consent(ctx: HandlerContext, event: ConsentWithdrawn) -> None:
+        if event.purpose != PROCESSING_CONSENT:
+            return  # other purposes (sharing, contact) do not stop the assessment
+        repo = _repository(ctx)
+        assessment = await repo.load(event.case_id, conn=ctx.conn)
+        reason = "consent to the processing of the return request withdrawn"
+        if assessment.exists and assessment.close(reason, datetime.now(UTC)):
+            await repo.save(assessment, ctx.cause, conn=ctx.conn)
+
+    return reactions_table(
+        {
+            ReturnRequested: [open_assessment],
+            CaseWithdrawn: [close_assessment],
+            ConsentWithdrawn: [stop_without_consent],
+        }
+    )

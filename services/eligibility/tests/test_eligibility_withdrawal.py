@@ -70,3 +70,24 @@ async def test_withdrawal_before_the_request_arrives_prevents_an_assessment(
     await eligibility.assessment("wd-marker-2")
     assert (await eligibility.http.get("/assessments/wd-2")).status_code == 404
     assert await eligibility.runtime.store.stream_version("assessment-wd-2") == 1
+
+
+async def test_withdrawn_processing_consent_closes_the_assessment_other_purposes_do_not(
+    eligibility: Eligibility,
+) -> None:
+    await eligibility.from_intake("ReturnRequested", return_requested("consent-1"))
+    await eligibility.assessment("consent-1", status="eligible")
+    sharing = {
+        "case_id": "consent-1",
+        "person_id": "p1",
+        "purpose": "share_with_authorities",
+        "withdrawn_at": "2026-11-22T09:00:00Z",
+        "recorded_by": "caseworker-7",
+    }
+    await eligibility.from_intake("ConsentWithdrawn", sharing)
+    await eligibility.from_intake(
+        "ConsentWithdrawn", {**sharing, "purpose": "return_assistance_processing"}
+    )
+    doc = await eligibility.assessment("consent-1", status="closed")
+    assert doc["closed_reason"] == "consent to the processing of the return request withdrawn"
+    assert doc["version"] == 3
