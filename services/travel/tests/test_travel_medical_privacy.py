@@ -73,6 +73,18 @@ async def test_medical_details_hidden_from_non_medical_roles(travel: Travel) -> 
     assert len(medical) == 2
     assert not any("ct" in repr(row) and "p-mother" in repr(row) for row in views)
 
+    # Every look at the health details is in the runtime's audit trail, refused ones included.
+    auditor = {"X-AVRR-User": "auditor-1", "X-AVRR-Roles": "auditor"}
+    trail = await travel.http.get("/audit", params={"case_id": case}, headers=auditor)
+    assert trail.status_code == 200
+    medical_reads = [
+        (e["actor"], e["outcome"])
+        for e in trail.json()
+        if e["route"] == "GET /movements/{case_id}/medical"
+    ]
+    assert ("doctor-1", 200) in medical_reads
+    assert ("officer-1", 403) in medical_reads
+
     # Erasing the person (crypto-shredding) leaves the medical view with a marker, not an error.
     await travel.runtime.cipher.erase("p-mother")
     r = await travel.http.get(f"/movements/{case}/medical", headers=MEDIC)
