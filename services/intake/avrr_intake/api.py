@@ -11,6 +11,7 @@ idempotent replay. Reads decrypt personal values per person and show
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -82,19 +83,28 @@ def commands_of(request: Request) -> IntakeCommands:
     return commands
 
 
-def decision_response(request: Request, decision: Decision, status: int = 200) -> JSONResponse:
+def decision_response(
+    request: Request, decision: Decision, status_code: int = 200, **extra: Any
+) -> JSONResponse:
+    """What a command answers: ids, the new version (also as ETag), the events written."""
     body: dict[str, Any] = {
         "case_id": decision.case_id,
         "version": decision.version,
         "events": decision.events,
+        **extra,
     }
     location = str(request.url_for("get_case", case_id=decision.case_id).path)
     return JSONResponse(
-        body, status_code=status, headers={"ETag": etag(decision.version), "Location": location}
+        body,
+        status_code=status_code,
+        headers={"ETag": etag(decision.version), "Location": location},
     )
 
 
-async def idempotent(request: Request, principal: Principal, command: Any) -> Response:
+async def idempotent(
+    request: Request, principal: Principal, command: Callable[[], Awaitable[JSONResponse]]
+) -> Response:
+    """Run a command once per Idempotency-Key (see avrr_events.http.IdempotencyKeys)."""
     response: Response = await runtime_of(request).idempotency.run(request, principal, command)
     return response
 
@@ -110,16 +120,14 @@ async def receive_referral(
         d = await commands_of(request).receive_referral(
             body, principal, request.headers.get("traceparent")
         )
-        response = decision_response(request, d, 201)
-        content: dict[str, Any] = {
-            "case_id": d.case_id,
-            "version": d.version,
-            "status": "open",
-            "events": d.events,
-            "household": [{"person_id": p, "relationship": r} for p, r in d.person_ids.items()],
-            "possible_duplicates": [m.model_dump() for m in d.duplicates],
-        }
-        return JSONResponse(content, status_code=201, headers=_headers(response))
+        return decision_response(
+            request,
+            d,
+            201,
+            status="open",
+            household=[{"person_id": p, "relationship": r} for p, r in d.person_ids.items()],
+            possible_duplicates=[m.model_dump() for m in d.duplicates],
+        )
 
     return await idempotent(request, principal, run)
 
@@ -365,10 +373,6 @@ def _full_name(personal: Any) -> str | None:
     if personal == ERASED_MARKER:
         return ERASED_MARKER
     return f"{personal.get('given_names', '')} {personal.get('family_name', '')}".strip()
-
-
-def _headers(response: Response) -> dict[str, str]:
-    return {k: v for k, v in response.headers.items() if k.lower() in ("etag", "location")}
 
 
 async def reveal(cipher: PersonalDataCipher, value: Any) -> Any:
