@@ -8,10 +8,12 @@ checkpoint after every batch so an interrupted rebuild resumes.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from sqlalchemy import MetaData, Table, select, update
+from sqlalchemy import MetaData, Row, Table, Text, cast, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import tables
@@ -80,33 +82,47 @@ class ProjectionRunner:
         return await self.catch_up(projection)
 
     async def catch_up(self, projection: Projection) -> int:
-        """Apply the journal after the projection's checkpoint; return how many events."""
-        ib = tables.inbox
+        """Apply the journal after the projection's checkpoint; return how many events.
+
+        Each batch is applied and checkpointed in one transaction while the
+        next batch is already being read on another connection, so the
+        database's reading and the decoding and applying overlap.
+        """
         types = sorted(projection.event_types)
         applied = 0
         async with self.db.engine.connect() as conn:
             position = await load_checkpoint(conn, projection.name)
-        while True:
-            async with self.db.transaction() as conn:
-                rows = (
-                    await conn.execute(
-                        select(ib.c.id, ib.c.envelope)
-                        .where(
-                            ib.c.consumer == self.consumer,
-                            ib.c.id > position,
-                            ib.c.type.in_(types),
-                        )
-                        .order_by(ib.c.id)
-                        .limit(self.batch_size)
-                    )
-                ).all()
-                if not rows:
-                    return applied
+        rows = await self._read(types, position)
+        while rows:
+            upcoming = asyncio.create_task(self._read(types, rows[-1].id))
+            try:
                 items = []
                 for row in rows:
-                    envelope = Envelope.model_validate(row.envelope)
+                    envelope = Envelope.model_validate_json(row.envelope)
                     items.append((self.registry.decode(envelope), envelope))
-                await projection.apply_batch(conn, items)
-                position = rows[-1].id
-                await save_checkpoint(conn, projection.name, position)
-                applied += len(rows)
+                async with self.db.transaction() as conn:
+                    await projection.apply_batch(conn, items)
+                    await save_checkpoint(conn, projection.name, rows[-1].id)
+            except BaseException:
+                upcoming.cancel()
+                with contextlib.suppress(BaseException):
+                    await upcoming
+                raise
+            applied += len(rows)
+            rows = await upcoming
+        return applied
+
+    async def _read(self, types: list[str], after: int) -> Sequence[Row[Any, Any]]:
+        """The next batch of the journal after ``after``: the rows of the projection's types."""
+        ib = tables.inbox
+        async with self.db.engine.connect() as conn:
+            result = await conn.execute(
+                # As JSON text: pydantic parses and validates it in one pass,
+                # several times faster than the driver's json.loads and then
+                # validating the dicts (the largest CPU cost of a rebuild).
+                select(ib.c.id, cast(ib.c.envelope, Text).label("envelope"))
+                .where(ib.c.consumer == self.consumer, ib.c.id > after, ib.c.type.in_(types))
+                .order_by(ib.c.id)
+                .limit(self.batch_size)
+            )
+            return result.all()
