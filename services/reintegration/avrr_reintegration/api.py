@@ -26,7 +26,7 @@ from avrr_events.http import DomainRuleViolation, Forbidden, NotFound, Principal
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.service import ServiceRuntime
 from avrr_reintegration import read_models
-from avrr_reintegration.commands import ReintegrationCommands, Written
+from avrr_reintegration.commands import ReintegrationCommands, UnknownCase, Written
 from avrr_reintegration.directory import ServiceKind
 from avrr_reintegration.reactions import commands_for
 from avrr_reintegration.reintegration import (
@@ -157,6 +157,8 @@ async def _command(
             written = await run()
         except ReintegrationRuleViolation as exc:
             raise DomainRuleViolation(str(exc)) from exc
+        except UnknownCase as exc:
+            raise NotFound(str(exc)) from exc
         return _written(request, written)
 
     response: Response = await runtime_of(request).idempotency.run(request, principal, command)
@@ -356,7 +358,9 @@ async def get_ledger(case_id: CaseId, request: Request, _p: Reader) -> Any:
             "budget": budget,
             "disbursed": disbursed,
             "remaining": None if budget is None else budget - disbursed,
-            "entries": [{k: v for k, v in e.items() if k != "case_id"} for e in entries],
+            "entries": [
+                {k: v for k, v in e.items() if k not in ("case_id", "entry_no")} for e in entries
+            ],
         }
     )
 
@@ -365,7 +369,8 @@ async def get_ledger(case_id: CaseId, request: Request, _p: Reader) -> Any:
 async def get_referrals(case_id: CaseId, request: Request, _p: Reader) -> Any:
     await _case_or_404(request, case_id)
     async with runtime_of(request).db.engine.connect() as conn:
-        return _plain(await read_models.case_referrals(conn, case_id))
+        found = await read_models.case_referrals(conn, case_id)
+    return _plain([{k: v for k, v in x.items() if k != "entry_no"} for x in found])
 
 
 @router.get("/cases/{case_id}/monitoring", summary="Monitoring schedule and visits")

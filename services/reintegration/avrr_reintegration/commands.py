@@ -73,6 +73,10 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+class UnknownCase(LookupError):
+    """A command on a case this service never heard of (no arrival, no stop)."""
+
+
 class Work:
     """One transaction's aggregates: loaded once, saved together (programmes first)."""
 
@@ -154,6 +158,8 @@ class ReintegrationCommands:
                 async with self.db.transaction() as conn:
                     work = Work(conn, self)
                     case = await work.case(case_id)
+                    if not case.exists:
+                        raise UnknownCase(f"no reintegration for case {case_id}")
                     check_if_match(if_match, case.version)
                     result = await decide(work, case)
                     await work.save(cause)

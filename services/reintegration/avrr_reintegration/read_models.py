@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -55,6 +56,8 @@ from avrr_reintegration.reintegration import (
 )
 
 Money = Numeric(14, 2, asdecimal=True)
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT.
+Sequence_ = BigInteger().with_variant(Integer(), "sqlite")
 
 # ------------------------------------------------------------------ facts --
 
@@ -137,7 +140,9 @@ cases = Table(
 ledger = Table(
     "reintegration_ledger",
     views,
-    Column("event_id", String(100), primary_key=True),
+    # in the order the events were recorded (one case's events arrive in order)
+    Column("entry_no", Sequence_, primary_key=True, autoincrement=True),
+    Column("event_id", String(100), nullable=False, unique=True),
     Column("case_id", String(100), nullable=False, index=True),
     Column("programme_id", String(100), nullable=False),
     Column("kind", String(20), nullable=False),
@@ -150,7 +155,9 @@ ledger = Table(
 referrals = Table(
     "reintegration_referrals",
     views,
-    Column("event_id", String(100), primary_key=True),
+    # in the order the events were recorded (one case's events arrive in order)
+    Column("entry_no", Sequence_, primary_key=True, autoincrement=True),
+    Column("event_id", String(100), nullable=False, unique=True),
     Column("case_id", String(100), nullable=False, index=True),
     Column("organisation_id", String(100), nullable=False),
     Column("service", String(50), nullable=False),
@@ -449,7 +456,7 @@ async def ledger_entries(conn: AsyncConnection, case_id: str) -> list[dict[str, 
     rows = await conn.execute(
         select(ledger)
         .where(ledger.c.case_id == case_id)
-        .order_by(ledger.c.disbursed_on, ledger.c.event_id)
+        .order_by(ledger.c.disbursed_on, ledger.c.entry_no)
     )
     return [dict(r._mapping) for r in rows]
 
@@ -458,7 +465,7 @@ async def case_referrals(conn: AsyncConnection, case_id: str) -> list[dict[str, 
     rows = await conn.execute(
         select(referrals)
         .where(referrals.c.case_id == case_id)
-        .order_by(referrals.c.referred_on, referrals.c.event_id)
+        .order_by(referrals.c.referred_on, referrals.c.entry_no)
     )
     return [dict(r._mapping) for r in rows]
 

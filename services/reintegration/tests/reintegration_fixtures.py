@@ -12,8 +12,9 @@ import httpx
 from sqlalchemy import func, select
 
 from avrr_events import Envelope, dataschema_uri, tables
+from avrr_events.bus import Publisher
 from avrr_events.consumer import dead_letter_topic
-from avrr_events.kafka import KafkaPublisher, KafkaSettings
+from avrr_events.kafka import KafkaSettings
 from avrr_events.service import ServiceRuntime
 from avrr_events.testing import eventually, read_topic
 from avrr_reintegration import read_models
@@ -101,7 +102,7 @@ class RunningReintegration:
     runtime: ServiceRuntime
     http: httpx.AsyncClient
     kafka: KafkaSettings
-    upstream: KafkaPublisher
+    upstream: Publisher
 
     @property
     def topic(self) -> str:

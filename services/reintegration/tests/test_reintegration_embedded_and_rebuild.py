@@ -1,0 +1,83 @@
+"""The same code on the embedded default (SQLite + in-process bus), and disposable read models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from reintegration_fixtures import OFFICER, RunningReintegration, catalogue, plan
+
+from avrr_events import Envelope, ProjectionRunner
+from avrr_events.inprocess import InProcessBus
+from avrr_events.kafka import KafkaSettings
+from avrr_events.service import ServiceRuntime, ServiceSettings
+from avrr_events.testing import eventually
+from avrr_reintegration.main import build_service
+
+
+async def test_reintegration_runs_on_sqlite_and_the_in_process_bus(tmp_path: Path) -> None:
+    bus = InProcessBus()
+    settings = ServiceSettings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/reintegration.db",
+        kafka_bootstrap_servers=None,
+        dev=True,
+        relay_poll_interval=0.1,
+    )
+    runtime = ServiceRuntime(build_service(catalogue(places=1)), settings, bus=bus)
+    app = runtime.app()
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://reint") as http:
+            # No Kafka here: the harness's Kafka settings are never used by this test.
+            r = RunningReintegration(runtime, http, KafkaSettings("unused:9092"), bus.publisher())
+            await r.assess("q2", "q2-1", ("health_needs", "high"))
+            assert (await r.arrive("q1"))["decision"] == "granted"
+            assert (await r.arrive("q2"))["decision"] == "waitlisted"
+            await r.agree_plan("q1", plan())
+            assert (await r.disburse("q1", "550.00")).status_code == 201
+            assert (await r.disburse("q1", "0.01")).status_code == 422
+            await r.complete("q1")
+            await r.wait_for("q2", decision="granted")
+            await r.wait_for("q1", status="completed", disbursed_total="550.00")
+            published = [
+                Envelope.from_message(m).type for m in bus.topics[settings.topic("reintegration")]
+            ]
+            assert "avrr.reintegration.AssistanceDisbursed" in published
+
+
+async def test_rebuilt_read_models_answer_the_same(reintegration: RunningReintegration) -> None:
+    r = reintegration
+    await r.arrive("r1")
+    await r.arrive("r2", office="BR-GRU")
+    await r.arrive("r3")  # waitlisted
+    await r.agree_plan("r1", plan())
+    assert (await r.disburse("r1", "120.00")).status_code == 201
+    visit = {"due_month": 1, "visited_on": "2026-04-15", "notes": "doing well"}
+    assert (await r.post("/cases/r1/monitoring-visits", visit)).status_code == 201
+    await r.complete("r2")
+    await r.wait_for("r3", decision="granted")
+    await r.wait_for("r1", disbursed_total="120.00")
+
+    paths = [
+        "/cases/r1",
+        "/cases/r1/ledger",
+        "/cases/r1/monitoring?as_of=2026-08-01",
+        "/cases/r2/sustainability",
+        "/cases/r3",
+        "/programmes/test-avr/totals",
+        "/monitoring/overdue?office=BR-BSB&as_of=2026-08-01",
+    ]
+
+    async def snapshot() -> list[object]:
+        return [(await r.http.get(p, headers=OFFICER)).json() for p in paths]
+
+    async def visit_projected() -> bool:
+        visits = (await r.http.get("/cases/r1/monitoring", headers=OFFICER)).json()
+        return bool(visits[0]["visited_on"])
+
+    await eventually(visit_projected)
+    before = await snapshot()
+    runner = ProjectionRunner(r.runtime.db, r.runtime.service.registry, r.runtime.group)
+    for projection in r.runtime.projections:
+        assert await runner.rebuild(projection) > 0
+    assert await snapshot() == before

@@ -1,0 +1,57 @@
+"""The REST contract: problem+json, ETag/If-Match (412), Idempotency-Key replay, roles."""
+
+from __future__ import annotations
+
+from reintegration_fixtures import OFFICER, RunningReintegration, plan
+
+
+async def test_if_match_idempotency_and_roles(reintegration: RunningReintegration) -> None:
+    r = reintegration
+    await r.arrive("h1")
+    case = await r.http.get("/cases/h1", headers=OFFICER)
+    assert case.headers["etag"] == '"1"'
+
+    body = {
+        "components": [c.model_dump(mode="json") for c in plan()],
+        "agreed_at": "2026-03-20T10:00:00Z",
+    }
+    stale = await r.http.post("/cases/h1/plan", json=body, headers={**OFFICER, "If-Match": '"7"'})
+    assert stale.status_code == 412
+    assert stale.headers["content-type"] == "application/problem+json"
+    agreed = await r.http.post("/cases/h1/plan", json=body, headers={**OFFICER, "If-Match": '"1"'})
+    assert agreed.status_code == 201 and agreed.headers["etag"] == '"2"'
+
+    pay = {
+        "kind": "cash",
+        "amount": "100.00",
+        "currency": "USD",
+        "method": "bank_transfer",
+        "disbursed_on": "2026-03-25",
+    }
+    keyed = {**OFFICER, "Idempotency-Key": "pay-h1-1"}
+    first = await r.http.post("/cases/h1/disbursements", json=pay, headers=keyed)
+    again = await r.http.post("/cases/h1/disbursements", json=pay, headers=keyed)
+    assert first.status_code == again.status_code == 201
+    assert again.headers.get("idempotency-replayed") == "true"
+    assert first.json() == again.json() == {"case_id": "h1", "version": 3}
+    assert await r.stream_version("h1") == 3  # one disbursement, not two
+    reused = await r.http.post(
+        "/cases/h1/disbursements", json={**pay, "amount": "5.00"}, headers=keyed
+    )
+    assert reused.status_code == 422
+
+    anonymous = await r.http.get("/cases/h1")
+    assert anonymous.status_code == 401
+    traveller = {"X-AVRR-User": "t", "X-AVRR-Roles": "travel_officer"}
+    assert (await r.http.get("/cases/h1", headers=traveller)).status_code == 403
+    manager = {"X-AVRR-User": "m", "X-AVRR-Roles": "programme_manager"}
+    assert (
+        await r.http.post("/cases/h1/disbursements", json=pay, headers=manager)
+    ).status_code == 403
+
+    missing = await r.http.get("/cases/nobody", headers=OFFICER)
+    assert missing.status_code == 404 and missing.json()["type"] == "urn:avrr:problem:not-found"
+    no_case = await r.post("/cases/nobody/disbursements", pay)
+    assert no_case.status_code == 404 and "no reintegration for case" in no_case.json()["detail"]
+    future = await r.post("/cases/h1/disbursements", {**pay, "disbursed_on": "2999-01-01"})
+    assert future.status_code == 422 and future.json()["errors"][0]["field"] == "disbursed_on"
