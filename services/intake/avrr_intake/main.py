@@ -15,9 +15,13 @@ from avrr_events.service import Service, ServiceRuntime
 from avrr_intake import read_models
 from avrr_intake.api import router
 from avrr_intake.case import registry
+from avrr_intake.settings import IntakeSettings
 
 
 def projections(runtime: ServiceRuntime) -> Sequence[Projection]:
+    """Intake's read models; called once while the runtime is assembled."""
+    # Fail at start-up, not at the first referral, when the duplicate-check key is missing.
+    IntakeSettings().secret(runtime.settings)
     return [read_models.CaseFiles(runtime.cipher)]
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+
 import httpx
+import pytest
 from intake_fixtures import Intake, consent, referral
 
 from avrr_events.service import ServiceRuntime, ServiceSettings
@@ -115,3 +118,15 @@ def test_outside_development_a_master_key_is_required() -> None:
         assert "AVRR_MASTER_KEY" in str(exc)
     else:
         raise AssertionError("no development key outside AVRR_DEV=1")
+
+
+def test_outside_development_the_duplicate_check_needs_its_own_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("AVRR_INTAKE_DUPLICATE_SECRET", raising=False)
+    master = base64.b64encode(b"k" * 32).decode()
+    settings = ServiceSettings(database_url="sqlite+aiosqlite:///:memory:", master_key=master)
+    with pytest.raises(RuntimeError, match="AVRR_INTAKE_DUPLICATE_SECRET"):
+        ServiceRuntime(service, settings)
+    monkeypatch.setenv("AVRR_INTAKE_DUPLICATE_SECRET", "s" * 32)
+    assert ServiceRuntime(service, settings).projections
