@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from eligibility_fixtures import return_requested
-
-from conftest import Eligibility
+from eligibility_fixtures import Eligibility, return_requested
 
 
 def header(message_headers: tuple[tuple[str, bytes], ...], name: str) -> str:

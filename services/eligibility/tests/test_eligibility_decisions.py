@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from eligibility_fixtures import SUPERVISOR, adult, household_json, return_requested
-
-from conftest import Eligibility
+from eligibility_fixtures import SUPERVISOR, Eligibility, adult, household_json, return_requested
 
 
 async def test_programmes_are_served_with_their_version(eligibility: Eligibility) -> None:

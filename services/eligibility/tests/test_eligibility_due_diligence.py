@@ -6,14 +6,13 @@ import asyncio
 
 from eligibility_fixtures import (
     SUPERVISOR,
+    Eligibility,
     adult,
     checklist_json,
     household_json,
     return_requested,
     unaccompanied_child,
 )
-
-from conftest import Eligibility
 
 
 async def test_unaccompanied_child_without_best_interests_determination_cannot_be_cleared(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from eligibility_fixtures import SUPERVISOR, checklist_json, return_requested
+from eligibility_fixtures import SUPERVISOR, Eligibility, checklist_json, return_requested
 
 from avrr_eligibility.events import registry
 from avrr_eligibility.read_models import AssessmentQueue
 from avrr_events import ProjectionRunner
-from conftest import Eligibility
 
 
 async def test_rebuilt_read_models_match_the_live_ones(eligibility: Eligibility) -> None:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from eligibility_fixtures import checklist_json, return_requested
-
-from conftest import Eligibility
+from eligibility_fixtures import Eligibility, checklist_json, return_requested
 
 
 async def test_withdrawal_stops_the_assessment(eligibility: Eligibility) -> None:
