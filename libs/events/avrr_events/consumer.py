@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from avrr_events import tables
 from avrr_events.bus import Message, MessageSource, Publisher
 from avrr_events.database import Database
 from avrr_events.envelope import Envelope, EnvelopeError, new_event_id
+from avrr_events.metrics import Latency
 from avrr_events.projections import Projection, save_checkpoint
 from avrr_events.registry import DomainEvent, EventDecodeError, EventRegistry
 from avrr_events.store import EventStore
@@ -89,6 +91,7 @@ class ConsumerStats:
     dead_lettered: int = 0
     retries: int = 0
     reasons: list[str] = field(default_factory=list)
+    batch_latency: Latency = field(default_factory=Latency)
 
 
 @dataclass
@@ -174,6 +177,7 @@ class EventConsumer:
 
     async def process(self, batch: Sequence[Message]) -> None:
         """Handle a batch of records, dead-letter what cannot be handled, then commit offsets."""
+        started = time.perf_counter()
         items: list[_Item] = []
         dead: list[Message] = []
         for message in batch:
@@ -201,6 +205,7 @@ class EventConsumer:
         await self.source.commit(batch)
         if items:
             self.db.appended()
+        self.stats.batch_latency.observe(time.perf_counter() - started)
 
     async def _apply_in_one_transaction(self, items: Sequence[_Item]) -> None:
         async with self.db.transaction() as conn:

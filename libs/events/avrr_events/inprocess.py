@@ -100,3 +100,9 @@ class InProcessSource:
     async def commit(self, messages: Sequence[Message]) -> None:
         for m in messages:
             self.bus.commit(self.group_id, m.topic, m.offset + 1)
+
+    async def lag(self) -> dict[tuple[str, int], int]:
+        """Records not yet consumed, per topic (one partition each)."""
+        return {
+            (t, 0): len(self.bus.topics.get(t, ())) - self._position.get(t, 0) for t in self.topics
+        }

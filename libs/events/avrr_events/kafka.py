@@ -161,6 +161,19 @@ class KafkaSource:
                 )
         return out
 
+    async def lag(self) -> dict[tuple[str, int], int]:
+        """Records not yet consumed, per assigned partition (high watermark minus position)."""
+        if self._consumer is None:
+            return {}
+        out: dict[tuple[str, int], int] = {}
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None:
+                out[(tp.topic, tp.partition)] = max(
+                    0, highwater - await self._consumer.position(tp)
+                )
+        return out
+
     async def commit(self, messages: Sequence[Message]) -> None:
         """Commit past the highest offset handled per partition."""
         if not messages or self._consumer is None:

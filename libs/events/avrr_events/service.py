@@ -17,12 +17,14 @@ import base64
 import contextlib
 import dataclasses
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import MetaData
@@ -46,6 +48,7 @@ from avrr_events.kafka import (
     TopicSpec,
     ensure_topics,
 )
+from avrr_events.metrics import ServiceMetrics
 from avrr_events.outbox import OutboxRelay
 from avrr_events.personal import MasterKey, PersonalDataCipher, SqlKeyStore
 from avrr_events.projections import Projection
@@ -215,6 +218,7 @@ class ServiceRuntime:
             projections=self.projections,
             store=self.store,
         )
+        self.metrics = ServiceMetrics(self)
         self._tasks: list[asyncio.Task[None]] = []
         self.started = False
 
@@ -316,11 +320,15 @@ class ServiceRuntime:
             request: Request, call_next: Callable[[Request], Awaitable[Response]]
         ) -> Response:
             """Record every read and write of a case: who, when, what, from where, outcome."""
+            started = time.perf_counter()
             response = await call_next(request)
+            route = request.scope.get("route")
+            self.metrics.observe_request(
+                request.method, getattr(route, "path", "unmatched"), response.status_code, started
+            )
             case_id = request.scope.get("path_params", {}).get("case_id")
             principal = getattr(request.state, "principal", None)
             if case_id is not None and principal is not None:
-                route = request.scope.get("route")
                 await self.audit.record(
                     actor=principal.user_id,
                     action="read" if request.method in ("GET", "HEAD") else "write",
@@ -360,6 +368,10 @@ class ServiceRuntime:
         ) -> dict[str, Any]:
             broken = await self.audit.verify()
             return {"intact": broken is None, "first_broken_entry": broken}
+
+        @router.get("/metrics", include_in_schema=False)
+        async def metrics() -> Response:
+            return Response(await self.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
         @router.get("/events/schemas")
         async def schemas() -> dict[str, dict[str, Any]]:

@@ -9,6 +9,7 @@ published that was not committed.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -159,6 +160,7 @@ class EventStore:
     def __init__(self, db: Database, topic: str) -> None:
         self.db = db
         self.topic = topic
+        self.appended: Counter[str] = Counter()  # events written, by type (for /metrics)
 
     async def append(
         self,
@@ -188,6 +190,7 @@ class EventStore:
             async with self.db.transaction() as own:
                 await self._append(own, stream_id, expected_version, envelopes, target)
             self.db.appended()
+        self.appended.update(e.type for e in envelopes)
         return expected_version + len(envelopes)
 
     async def _append(

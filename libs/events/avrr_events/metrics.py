@@ -1,0 +1,165 @@
+"""Prometheus metrics of one service runtime, served on ``/metrics``.
+
+Series (every one labelled with ``service``):
+- ``avrr_http_request_duration_seconds{method,route,status}`` (histogram)
+- ``avrr_events_appended_total{type}``: events written by this service
+- ``avrr_outbox_backlog`` and ``avrr_outbox_oldest_age_seconds``: what the relay owes Kafka
+- ``avrr_events_published_total``: records the relay got acknowledged
+- ``avrr_consumer_lag{topic,partition}``: records not yet consumed
+- ``avrr_consumer_batch_duration_seconds`` (histogram): handling latency per batch
+- ``avrr_events_consumed_total``, ``avrr_events_duplicate_total``, ``avrr_consumer_retries_total``
+- ``avrr_dead_letters_total{reason}``
+
+Each runtime has a registry of its own (the embedded default runs four in one
+process). Values that need I/O (backlog, lag) are refreshed when scraped.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from avrr_events import tables
+
+if TYPE_CHECKING:
+    from avrr_events.service import ServiceRuntime
+
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Latency:
+    """A histogram kept without any metrics library (the consumer records into it)."""
+
+    def __init__(self, buckets: tuple[float, ...] = BUCKETS) -> None:
+        self.buckets = buckets
+        self.counts = [0] * (len(buckets) + 1)
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(self.buckets, seconds)] += 1
+        self.total += seconds
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        out, running = [], 0
+        for bound, count in zip((*map(str, self.buckets), "+Inf"), self.counts, strict=True):
+            running += count
+            out.append((bound, float(running)))
+        return out
+
+
+class _RuntimeCollector(Collector):
+    def __init__(self, runtime: ServiceRuntime) -> None:
+        self.runtime = runtime
+        self.backlog = 0
+        self.oldest_age = 0.0
+        self.lag: dict[tuple[str, int], int] = {}
+
+    async def refresh(self) -> None:
+        """Read the values that need the database or the bus."""
+        o, e = tables.outbox, tables.events
+        async with self.runtime.db.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(func.count(), func.min(e.c.time)).select_from(
+                        o.join(e, e.c.position == o.c.position)
+                    )
+                )
+            ).one()
+        self.backlog = int(row[0])
+        oldest = row[1]
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        self.oldest_age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+        lag = getattr(self.runtime.consumer.source, "lag", None)
+        self.lag = await lag() if lag is not None else {}
+
+    def collect(self) -> Iterator[Metric]:
+        name = self.runtime.name
+        appended = CounterMetricFamily(
+            "avrr_events_appended", "events appended by this service", labels=["service", "type"]
+        )
+        for event_type, n in sorted(self.runtime.store.appended.items()):
+            appended.add_metric([name, event_type], n)
+        yield appended
+        backlog = GaugeMetricFamily(
+            "avrr_outbox_backlog", "outbox rows not yet published", labels=["service"]
+        )
+        backlog.add_metric([name], self.backlog)
+        yield backlog
+        stats = self.runtime.consumer.stats
+        for metric, help_text, value in (
+            ("avrr_events_published", "records the relay published", self.runtime.relay.published),
+            ("avrr_events_consumed", "events applied by the consumer", stats.applied),
+            ("avrr_events_duplicate", "redelivered events skipped", stats.duplicates),
+            ("avrr_consumer_retries", "retries of failed handlers", stats.retries),
+        ):
+            family = CounterMetricFamily(metric, help_text, labels=["service"])
+            family.add_metric([name], value)
+            yield family
+        dead = CounterMetricFamily(
+            "avrr_dead_letters", "records dead-lettered", labels=["service", "reason"]
+        )
+        for reason, n in sorted(Counter(stats.reasons).items()):
+            dead.add_metric([name, reason], n)
+        yield dead
+        age = GaugeMetricFamily(
+            "avrr_outbox_oldest_age_seconds",
+            "age of the oldest unpublished event",
+            labels=["service"],
+        )
+        age.add_metric([name], self.oldest_age)
+        yield age
+        lag = GaugeMetricFamily(
+            "avrr_consumer_lag",
+            "records not yet consumed",
+            labels=["service", "topic", "partition"],
+        )
+        for (topic, partition), n in sorted(self.lag.items()):
+            lag.add_metric([name, topic, str(partition)], n)
+        yield lag
+        batch = HistogramMetricFamily(
+            "avrr_consumer_batch_duration_seconds", "time to handle one batch", labels=["service"]
+        )
+        latency = stats.batch_latency
+        batch.add_metric([name], latency.cumulative(), sum_value=latency.total)
+        yield batch
+
+
+class ServiceMetrics:
+    """The registry of one runtime plus the HTTP latency histogram its middleware feeds."""
+
+    def __init__(self, runtime: ServiceRuntime) -> None:
+        self.registry = CollectorRegistry()
+        self._collector = _RuntimeCollector(runtime)
+        self.registry.register(self._collector)
+        self.http = Histogram(
+            "avrr_http_request_duration_seconds",
+            "REST request latency",
+            ["service", "method", "route", "status"],
+            registry=self.registry,
+            buckets=BUCKETS,
+        )
+        self.service = runtime.name
+
+    def observe_request(self, method: str, route: str, status: int, started: float) -> None:
+        self.http.labels(self.service, method, route, str(status)).observe(
+            time.perf_counter() - started
+        )
+
+    async def exposition(self) -> bytes:
+        await self._collector.refresh()
+        return generate_latest(self.registry)

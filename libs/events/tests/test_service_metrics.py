@@ -1,0 +1,97 @@
+"""/metrics exposes the series operators watch: HTTP latency, appends, outbox, lag, dead letters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+import httpx
+from fastapi import APIRouter, Depends, Request
+from sample_domain import CaseSummary, SampleCase, read_models, registry
+
+from avrr_events import Cause, Repository
+from avrr_events.http import Principal, current_principal
+from avrr_events.service import Service, ServiceRuntime, ServiceSettings
+from avrr_events.testing import eventually
+
+router = APIRouter()
+
+
+@router.post("/cases/{case_id}")
+async def open_case(
+    case_id: str, request: Request, _user: Annotated[Principal, Depends(current_principal)]
+) -> dict[str, str]:
+    runtime: ServiceRuntime = request.app.state.runtime
+    repo = Repository(runtime.store, registry, SampleCase, source="/avrr/sample")
+    case = SampleCase(case_id)
+    case.open("office")
+    await repo.save(case, Cause.new())
+    return {"case_id": case_id}
+
+
+measured = Service(
+    name="measured",
+    registry=registry,
+    router=router,
+    projections=lambda _rt: [CaseSummary()],
+    read_models=[read_models],
+)
+
+SERIES = (
+    "avrr_http_request_duration_seconds_bucket",
+    'avrr_events_appended_total{service="measured",type="avrr.sample.CaseOpened"} 2.0',
+    'avrr_outbox_backlog{service="measured"}',
+    'avrr_outbox_oldest_age_seconds{service="measured"}',
+    'avrr_events_published_total{service="measured"} 2.0',
+    "avrr_consumer_lag{",
+    "avrr_consumer_batch_duration_seconds_bucket",
+    'avrr_events_consumed_total{service="measured"} 2.0',
+    "avrr_dead_letters_total",
+)
+
+
+async def test_metrics_on_the_embedded_default(sqlite_url: str) -> None:
+    runtime = ServiceRuntime(measured, ServiceSettings(database_url=sqlite_url, dev=True))
+    text = await scrape_after_two_cases(runtime)
+    lag = 'avrr_consumer_lag{partition="0",service="measured",topic="avrr.measured.events"}'
+    assert f"{lag} 0.0" in text
+
+
+async def test_metrics_on_postgresql_and_kafka(
+    database_url: str, kafka_bootstrap: str, topic_name: Callable[[str], str]
+) -> None:
+    settings = ServiceSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        topic_prefix=topic_name("m"),
+        dev=True,
+    )
+    text = await scrape_after_two_cases(ServiceRuntime(measured, settings))
+    lags = [line for line in text.splitlines() if line.startswith("avrr_consumer_lag{")]
+    assert lags, "one lag series per assigned partition"
+    assert all(line.endswith(" 0.0") for line in lags)
+
+
+async def scrape_after_two_cases(runtime: ServiceRuntime) -> str:
+    """Open two cases through REST, wait until consumed, return the /metrics text."""
+    app = runtime.app()
+    headers = {"X-AVRR-User": "ana", "X-AVRR-Roles": "caseworker"}
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        for case_id in ("m-1", "m-2"):
+            assert (await http.post(f"/cases/{case_id}", headers=headers)).status_code == 200
+
+        async def consumed() -> bool:
+            return runtime.consumer.stats.applied == 2
+
+        await eventually(consumed)
+        response = await http.get("/metrics")
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/plain")
+        text = response.text
+        for series in SERIES:
+            assert series in text, series
+        assert 'route="/cases/{case_id}"' in text
+        return text
