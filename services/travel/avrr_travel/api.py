@@ -26,7 +26,7 @@ from avrr_events import ERASED, Encrypted
 from avrr_events.http import Forbidden, NotFound, Principal, current_principal, etag, require_role
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.service import ServiceRuntime
-from avrr_travel import read_models
+from avrr_travel import consents, read_models
 from avrr_travel.commands import CommandContext, MovementCommands
 from avrr_travel.movement import (
     ArrivalConfirmer,
@@ -44,6 +44,7 @@ from avrr_travel.movement import (
 TRAVEL_OFFICER = "travel_officer"
 MEDICAL = "medical"
 ARRIVAL_ROLES = (TRAVEL_OFFICER, "receiving_office", "partner")
+CONSENT_WITHDRAWN = "consent_withdrawn"  # shown instead of health details no longer consented
 
 router = APIRouter(tags=["movements"])
 
@@ -353,15 +354,23 @@ async def manifest(
 
 @router.get("/movements/{case_id}/medical")
 async def medical_records(case_id: str, request: Request, who: Medic) -> Any:
-    """Fitness checks with their health details, decrypted (medical role only)."""
+    """Fitness checks with their health details, decrypted (medical role only).
+
+    Details of a person who withdrew consent to medical data processing read
+    ``consent_withdrawn``; those of an erased person read ``erased``.
+    """
     rt = runtime(request)
     async with rt.db.engine.connect() as conn:
         rows = await read_models.medical_records_of(conn, case_id)
+        withdrawn = await consents.medical_consent_withdrawn(conn, case_id)
     records = []
     for row in rows:
         details = None
         if row.health_details is not None:
-            details = await _decrypt(rt, row.health_details)
+            if withdrawn & {row.person_id, consents.WHOLE_HOUSEHOLD}:
+                details = CONSENT_WITHDRAWN  # no longer processed, not even decrypted
+            else:
+                details = await _decrypt(rt, row.health_details)
         records.append(
             {
                 "person_id": row.person_id,

@@ -11,15 +11,17 @@ store may create the person's key in a transaction of its own.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from avrr_events import Cause, Encrypted, EventStore, PersonalDataCipher, Repository
 from avrr_events.database import Database
 from avrr_events.http import DomainRuleViolation, NotFound, check_if_match
-from avrr_travel import destinations
+from avrr_travel import consents, destinations
 from avrr_travel.movement import (
     ArrivalConfirmer,
     Booking,
@@ -61,13 +63,19 @@ class MovementCommands:
         self.clock = clock
 
     async def _change(
-        self, case_id: str, context: CommandContext, decide: Callable[[Movement], None]
+        self,
+        case_id: str,
+        context: CommandContext,
+        decide: Callable[[Movement], None],
+        guard: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> Movement:
         async with self.db.transaction() as conn:
             movement = await self.repo.load(case_id, conn=conn)
             if movement.opened is None:
                 raise NotFound(f"no movement for case {case_id}")
             check_if_match(context.if_match, movement.version)
+            if guard is not None:
+                await guard(conn)
             try:
                 decide(movement)
             except MovementRuleViolation as exc:
@@ -115,14 +123,25 @@ class MovementCommands:
         r: CommandContext,
     ) -> Movement:
         encrypted: Encrypted | None = None
+
+        async def consented(conn: AsyncConnection) -> None:
+            if not await consents.may_process_medical_data(conn, case_id, person_id):
+                raise DomainRuleViolation(
+                    f"consent to the processing of medical data was withdrawn for {person_id}: "
+                    "record the outcome without health details"
+                )
+
         if health_details is not None:
             await self._traveller_of(case_id, person_id)
+            async with self.db.engine.connect() as conn:
+                await consented(conn)  # before a key is created for the details
             encrypted = await self.cipher.encrypt(person_id, health_details)
         at = self.clock()
         return await self._change(
             case_id,
             r,
             lambda m: m.confirm_fitness(person_id, outcome, unfit_until, encrypted, at),
+            consented if health_details is not None else None,
         )
 
     async def issue_ticket(self, case_id: str, booking: Booking, r: CommandContext) -> Movement:

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from avrr_events import EventRegistry
 from avrr_events.service import Service
-from avrr_travel import destinations, read_models
+from avrr_travel import consents, destinations, read_models
 from avrr_travel.api import router
 from avrr_travel.movement import EVENTS
 from avrr_travel.observed import OBSERVED
@@ -25,7 +25,12 @@ service = Service(
     router=router,
     projections=lambda _rt: read_models.projections(),
     reactions=REACTIONS,
-    read_models=(destinations.metadata, read_models.views, read_models.medical),
+    read_models=(
+        destinations.metadata,
+        consents.metadata,
+        read_models.views,
+        read_models.medical,
+    ),
     observes=("intake", "eligibility"),
     title="AVRR travel",
     description=(

@@ -615,7 +615,9 @@ class Movement(Aggregate):
         self.record(MovementCancelled(case_id=self.id, reason=reason, cancelled_at=at))
 
     def withdraw(self, reason: str, at: datetime) -> bool:
-        """The case was withdrawn: cancel what is still open; False when nothing changes.
+        """The case was withdrawn (or its consent to return): cancel what is still open.
+
+        Returns False when nothing changes.
 
         A household already on its way (departed or arrived) is not cancelled.
         """
@@ -626,9 +628,7 @@ class Movement(Aggregate):
             return True
         if not self.is_open:
             return False
-        self.record(
-            MovementCancelled(case_id=self.id, reason=f"case withdrawn: {reason}", cancelled_at=at)
-        )
+        self.record(MovementCancelled(case_id=self.id, reason=reason, cancelled_at=at))
         return True
 
     def hold(self, reason: str, at: datetime) -> bool:

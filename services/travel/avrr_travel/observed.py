@@ -74,9 +74,25 @@ class CaseWithdrawn(ObservedEvent):
     reason: str = Field(max_length=1000)
 
 
+class ConsentWithdrawn(ObservedEvent):
+    """A consent withdrawn (for one person, or the household when ``person_id`` is absent).
+
+    ``purpose`` is a plain string: a purpose travel does not know is ignored,
+    not dead-lettered.
+    """
+
+    event_type = "avrr.intake.ConsentWithdrawn"
+
+    case_id: str = Field(min_length=1, max_length=100)
+    person_id: str | None = Field(default=None, min_length=1, max_length=200)
+    purpose: str = Field(min_length=1, max_length=100)
+    withdrawn_at: datetime
+
+
 OBSERVED: tuple[type[ObservedEvent], ...] = (
     DueDiligenceCleared,
     DestinationSuspended,
     DestinationReopened,
     CaseWithdrawn,
+    ConsentWithdrawn,
 )

@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 
 from avrr_events import HandlerContext, Repository
 from avrr_events.consumer import Reaction, reactions_table
-from avrr_travel import destinations
+from avrr_travel import consents, destinations
 from avrr_travel.movement import Movement, registry
 from avrr_travel.observed import (
     CaseWithdrawn,
+    ConsentWithdrawn,
     DestinationReopened,
     DestinationSuspended,
     DueDiligenceCleared,
@@ -50,9 +51,25 @@ async def cancel_on_withdrawal(ctx: HandlerContext, event: CaseWithdrawn) -> Non
     """Cancel the movement (booking included); a later clearance of the case opens nothing."""
     repo = movements(ctx)
     movement = await repo.load(event.case_id, conn=ctx.conn)
-    if movement.withdraw(event.reason, datetime.now(UTC)):
+    if movement.withdraw(f"case withdrawn: {event.reason}", datetime.now(UTC)):
         await repo.save(movement, ctx.cause, conn=ctx.conn)
         await destinations.remember(ctx.conn, movement)
+
+
+async def obey_consent_withdrawal(ctx: HandlerContext, event: ConsentWithdrawn) -> None:
+    """Without consent to process the return there is no movement; without consent to
+    process medical data, no new health details are recorded and none are shown."""
+    if event.purpose == consents.RETURN_ASSISTANCE_PROCESSING:
+        repo = movements(ctx)
+        movement = await repo.load(event.case_id, conn=ctx.conn)
+        reason = "consent to the processing of the return withdrawn"
+        if movement.withdraw(reason, datetime.now(UTC)):
+            await repo.save(movement, ctx.cause, conn=ctx.conn)
+            await destinations.remember(ctx.conn, movement)
+    elif event.purpose == consents.MEDICAL_DATA_PROCESSING:
+        await consents.record_withdrawal(
+            ctx.conn, event.case_id, event.person_id, event.withdrawn_at
+        )
 
 
 async def hold_on_suspension(ctx: HandlerContext, event: DestinationSuspended) -> None:
@@ -100,6 +117,7 @@ REACTIONS: dict[str, list[Reaction]] = reactions_table(
     {
         DueDiligenceCleared: [open_movement],
         CaseWithdrawn: [cancel_on_withdrawal],
+        ConsentWithdrawn: [obey_consent_withdrawal],
         DestinationSuspended: [hold_on_suspension],
         DestinationReopened: [release_on_reopening],
     }
