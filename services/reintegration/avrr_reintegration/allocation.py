@@ -166,6 +166,20 @@ class ProgrammeAllocation(Aggregate):
         )
         return "waitlisted"
 
+    def reprioritise(self, case_id: str, priority: int) -> None:
+        """A waiting case's priority changed (a later vulnerability assessment)."""
+        waiting = self.state.waiting.get(case_id)
+        if waiting is None:
+            raise ReintegrationRuleViolation(f"case {case_id} is not waiting")
+        self.record(
+            ProgrammeCaseWaitlisted(
+                programme_id=self.id,
+                case_id=case_id,
+                priority=priority,
+                arrived_at=waiting.arrived_at,
+            )
+        )
+
     def release(
         self, case_id: str, reason: ReleaseReason, at: datetime, programme: Programme
     ) -> str | None:

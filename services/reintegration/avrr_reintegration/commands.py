@@ -41,6 +41,7 @@ from avrr_reintegration.events import registry
 from avrr_reintegration.observed import (
     ArrivalConfirmed,
     CaseWithdrawn,
+    ConsentWithdrawn,
     PersonalDataErased,
     VulnerabilityAssessed,
 )
@@ -59,6 +60,8 @@ from avrr_reintegration.sustainability import SurveyError, score
 from avrr_reintegration.vulnerability import AssessedCategory, priority_score
 
 SOURCE = "/avrr/reintegration"
+# The consent purpose (intake) a referral to a local organisation depends on.
+PARTNER_SHARING = "share_with_reintegration_partners"
 MAX_ATTEMPTS = 8
 
 T = TypeVar("T")
@@ -192,14 +195,48 @@ class ReintegrationCommands:
 
     # ---------------------------------------------------------- reactions --
 
-    async def note_vulnerability(self, conn: AsyncConnection, event: VulnerabilityAssessed) -> None:
-        """Keep the assessed person's priority score for the decision on arrival."""
+    async def note_vulnerability(
+        self, conn: AsyncConnection, event: VulnerabilityAssessed, cause: Cause
+    ) -> None:
+        """Keep the assessed person's priority score for the decision on arrival.
+
+        Topics are ordered per case but not across services, so an assessment
+        may come after the arrival decision: a waiting case then moves in the
+        waitlist, and a case not offered for lack of vulnerability is
+        reconsidered.
+        """
         points = priority_score(
             (AssessedCategory(c.category, c.severity) for c in event.categories),
             self.catalogue.priority,
         )
         await read_models.save_priority(
             conn, event.case_id, event.person_id or "", points, event.assessed_at
+        )
+
+        async def decide(work: Work) -> None:
+            case = await work.case(event.case_id)
+            s = case.state
+            if case.stopped or s.decision not in ("waitlisted", "not_offered"):
+                return
+            priority = await read_models.case_priority(conn, event.case_id)
+            programme = self.catalogue.programme(s.programme_id or "")
+            if programme is None or priority == s.priority or s.arrived_on is None:
+                return
+            alloc = await work.allocation(programme.id)
+            reason = f"priority revised from {s.priority} to {priority} by a new assessment"
+            if s.decision == "waitlisted":
+                alloc.reprioritise(case.id, priority)
+                case.reconsider("waitlisted", priority, reason, now())
+            elif priority >= programme.min_priority:
+                arrived = datetime.combine(s.arrived_on, datetime.min.time(), tzinfo=UTC)
+                decision = alloc.admit(case.id, priority, arrived, programme)
+                case.reconsider(decision, priority, reason, now())
+
+        await self.react(conn, decide, cause)
+
+    async def note_consent_withdrawal(self, conn: AsyncConnection, event: ConsentWithdrawn) -> None:
+        await read_models.save_consent_withdrawal(
+            conn, event.case_id, event.purpose, event.withdrawn_at
         )
 
     async def decide_on_arrival(
@@ -263,7 +300,7 @@ class ReintegrationCommands:
         self, conn: AsyncConnection, event: PersonalDataErased, cause: Cause
     ) -> None:
         await self.stop_case(conn, event.case_id, "erased", cause)
-        await read_models.forget_priorities(conn, event.case_id)
+        await read_models.forget_facts(conn, event.case_id)
         # Crypto-shredding: every copy of the notes, in every store and topic, goes unreadable.
         await self.cipher.erase(notes_subject(event.case_id))
 
@@ -334,8 +371,12 @@ class ReintegrationCommands:
                 f"(it offers {', '.join(organisation.services)})"
             )
 
-        async def decide(_work: Work, case: Reintegration) -> None:
+        async def decide(work: Work, case: Reintegration) -> None:
             s = case.state
+            if await read_models.consent_withdrawn(work.conn, case_id, PARTNER_SHARING):
+                raise ReintegrationRuleViolation(
+                    "the returnee withdrew consent to share with reintegration partners"
+                )
             if s.programme_id is not None and s.programme_id not in organisation.programmes:
                 raise ReintegrationRuleViolation(
                     f"{organisation_id} is not mapped by the programme {s.programme_id}"

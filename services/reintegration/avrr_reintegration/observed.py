@@ -57,6 +57,17 @@ class CaseWithdrawn(ObservedEvent):
     withdrawn_at: datetime
 
 
+class ConsentWithdrawn(ObservedEvent):
+    """Withdrawn consent for ``share_with_reintegration_partners`` stops referrals at once."""
+
+    event_type = "avrr.intake.ConsentWithdrawn"
+
+    case_id: Id
+    person_id: str | None = Field(default=None, max_length=100)
+    purpose: str = Field(min_length=1, max_length=100)
+    withdrawn_at: datetime
+
+
 class PersonalDataErased(ObservedEvent):
     """Right to be forgotten: stop, shred the notes, keep only non-personal totals."""
 
@@ -67,4 +78,10 @@ class PersonalDataErased(ObservedEvent):
     erased_at: datetime
 
 
-OBSERVED_EVENTS = (ArrivalConfirmed, VulnerabilityAssessed, CaseWithdrawn, PersonalDataErased)
+OBSERVED_EVENTS = (
+    ArrivalConfirmed,
+    VulnerabilityAssessed,
+    CaseWithdrawn,
+    ConsentWithdrawn,
+    PersonalDataErased,
+)

@@ -1,6 +1,9 @@
 """What reintegration does when other services' events arrive.
 
-- VulnerabilityAssessed (eligibility): remember the person's priority score.
+- VulnerabilityAssessed (eligibility): remember the person's priority score
+  (and move a waiting case, or reconsider one not offered, if it changed).
+- ConsentWithdrawn (intake): no more referrals to partners once sharing with
+  reintegration partners is withdrawn.
 - ArrivalConfirmed (travel): decide granted / waitlisted / not offered.
 - CaseWithdrawn, PersonalDataErased (intake): stop the case for good and free
   its place for the highest-priority waiting case; on erasure also shred the
@@ -26,6 +29,7 @@ from avrr_reintegration.commands import ReintegrationCommands
 from avrr_reintegration.observed import (
     ArrivalConfirmed,
     CaseWithdrawn,
+    ConsentWithdrawn,
     PersonalDataErased,
     VulnerabilityAssessed,
 )
@@ -45,7 +49,11 @@ def commands_for(store: EventStore | None) -> ReintegrationCommands:
 
 
 async def remember_vulnerability(ctx: HandlerContext, event: VulnerabilityAssessed) -> None:
-    await commands_for(ctx.store).note_vulnerability(ctx.conn, event)
+    await commands_for(ctx.store).note_vulnerability(ctx.conn, event, ctx.cause)
+
+
+async def remember_consent_withdrawal(ctx: HandlerContext, event: ConsentWithdrawn) -> None:
+    await commands_for(ctx.store).note_consent_withdrawal(ctx.conn, event)
 
 
 async def decide_on_arrival(ctx: HandlerContext, event: ArrivalConfirmed) -> None:
@@ -65,6 +73,7 @@ REACTIONS: dict[str, list[Reaction]] = reactions_table(
         VulnerabilityAssessed: [remember_vulnerability],
         ArrivalConfirmed: [decide_on_arrival],
         CaseWithdrawn: [stop_on_withdrawal],
+        ConsentWithdrawn: [remember_consent_withdrawal],
         PersonalDataErased: [stop_on_erasure],
     }
 )

@@ -73,6 +73,35 @@ vulnerability_priorities = Table(
 )
 
 
+# Consent withdrawn for a purpose (any member of the household): referrals to partners stop.
+consent_withdrawals = Table(
+    "reintegration_consent_withdrawals",
+    facts,
+    Column("case_id", String(100), primary_key=True),
+    Column("purpose", String(100), primary_key=True),
+    Column("withdrawn_at", DateTime(timezone=True), nullable=False),
+)
+
+
+async def save_consent_withdrawal(
+    conn: AsyncConnection, case_id: str, purpose: str, withdrawn_at: datetime
+) -> None:
+    t = consent_withdrawals
+    key = and_(t.c.case_id == case_id, t.c.purpose == purpose)
+    if await conn.scalar(select(t.c.case_id).where(key)) is None:
+        await conn.execute(
+            t.insert().values(case_id=case_id, purpose=purpose, withdrawn_at=withdrawn_at)
+        )
+
+
+async def consent_withdrawn(conn: AsyncConnection, case_id: str, purpose: str) -> bool:
+    t = consent_withdrawals
+    found = await conn.scalar(
+        select(t.c.case_id).where(t.c.case_id == case_id, t.c.purpose == purpose)
+    )
+    return found is not None
+
+
 async def save_priority(
     conn: AsyncConnection, case_id: str, person_key: str, score: int, assessed_at: datetime
 ) -> None:
@@ -104,9 +133,10 @@ async def case_priority(conn: AsyncConnection, case_id: str) -> int:
     return int(value or 0)
 
 
-async def forget_priorities(conn: AsyncConnection, case_id: str) -> None:
-    t = vulnerability_priorities
-    await conn.execute(delete(t).where(t.c.case_id == case_id))
+async def forget_facts(conn: AsyncConnection, case_id: str) -> None:
+    """Erasure: what this service learned about the case goes (priorities, consents)."""
+    for t in (vulnerability_priorities, consent_withdrawals):
+        await conn.execute(delete(t).where(t.c.case_id == case_id))
 
 
 # ------------------------------------------------------------------ views --
@@ -314,17 +344,22 @@ class ReintegrationViews(Projection):
                 .values(
                     decision=event.decision,
                     status=event.decision,
+                    priority=event.priority,
                     reason=event.reason,
                     decided_at=event.decided_at,
                 )
             )
+            # a waiting case granted or re-prioritised, a case not offered reconsidered
             changes = {event.decision: 1}
-            if row.status == "waitlisted":
-                changes["waitlisted"] = changes.get("waitlisted", 0) - 1
+            if row.status in ("waitlisted", "not_offered"):
+                changes[row.status] = changes.get(row.status, 0) - 1
+            if row.status == "granted":  # not expected: a grant is not revised
+                changes["granted"] = changes.get("granted", 0) - 1
             await _count(conn, event.programme_id, **changes)
             office, arrived_on = row.office, row.arrived_on
         programme = self.catalogue.programme(event.programme_id)
-        if event.decision == "granted" and programme is not None and arrived_on is not None:
+        newly_granted = event.decision == "granted" and (row is None or row.status != "granted")
+        if newly_granted and programme is not None and arrived_on is not None:
             await conn.execute(
                 monitoring_visits.insert(),
                 [

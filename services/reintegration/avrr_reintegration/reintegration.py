@@ -307,6 +307,22 @@ class Reintegration(Aggregate):
             )
         )
 
+    def reconsider(self, decision: Decision, priority: int, reason: str, at: datetime) -> None:
+        """A waiting or not-offered case decided again (its priority changed)."""
+        s = self.state
+        if s.decision not in ("waitlisted", "not_offered") or self.stopped or not s.programme_id:
+            raise ReintegrationRuleViolation("only a waiting or not-offered case is reconsidered")
+        self.record(
+            ReintegrationEligibilityDecided(
+                case_id=self.id,
+                programme_id=s.programme_id,
+                decision=decision,
+                priority=priority,
+                reason=reason,
+                decided_at=at,
+            )
+        )
+
     def agree_plan(
         self, components: list[PlanComponent], agreed_at: datetime, programme: Programme
     ) -> None:

@@ -91,3 +91,28 @@ async def test_a_repeated_arrival_decides_nothing_new(reintegration: RunningRein
     await r.arrive("x", wait=False)  # a second ArrivalConfirmed (another event id)
     await r.taken_in("x", ARRIVAL, 2)
     assert await r.stream_version("x") == 1
+
+
+async def test_an_assessment_after_the_arrival_reorders_the_waitlist_or_reconsiders(
+    reintegration: RunningReintegration,
+) -> None:
+    r = reintegration
+    # Topics are ordered per case, not across services: the assessment may come late.
+    await r.arrive("g1")
+    await r.arrive("g2")
+    await r.arrive("late-1", arrived_at=ARRIVED + timedelta(hours=1))
+    await r.arrive("late-2", arrived_at=ARRIVED + timedelta(hours=2))
+    await r.assess("late-2", "late-2-p", ("person_with_disability", "high"))
+    await r.wait_for("late-2", decision="waitlisted", priority=6)
+    waitlist = (await r.http.get("/programmes/test-avr/waitlist", headers=OFFICER)).json()
+    assert [w["case_id"] for w in waitlist] == ["late-2", "late-1"]
+    await r.complete("g1")
+    await r.wait_for("late-2", decision="granted")
+
+    # ARVoRe did not offer it for lack of vulnerability; a later assessment reconsiders.
+    assert (await r.arrive("pt-1", "pt-arvore"))["decision"] == "not_offered"
+    await r.assess("pt-1", "pt-1-p", ("single_parent_family", "medium"))
+    granted = await r.wait_for("pt-1", decision="granted")
+    assert granted["priority"] == 4
+    visits = (await r.http.get("/cases/pt-1/monitoring", headers=OFFICER)).json()
+    assert [v["due_month"] for v in visits] == [1, 3, 6]

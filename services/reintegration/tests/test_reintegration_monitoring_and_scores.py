@@ -135,3 +135,26 @@ async def test_referrals_go_to_organisations_mapped_in_the_returnees_country(
         return [x["organisation_id"] for x in found] == ["br-mg-psychosocial-centre"]
 
     await eventually(listed)
+
+
+async def test_withdrawn_consent_to_share_with_partners_stops_referrals(
+    reintegration: RunningReintegration,
+) -> None:
+    r = reintegration
+    await r.assess("cw", "cw-1", ("health_needs", "high"))
+    await r.arrive("cw", "pt-arvore")
+    await r.publish(
+        "intake",
+        "avrr.intake.ConsentWithdrawn",
+        "cw",
+        {
+            "case_id": "cw",
+            "person_id": "cw-1",
+            "purpose": "share_with_reintegration_partners",
+            "withdrawn_at": "2026-03-16T09:00:00Z",
+        },
+    )
+    await r.taken_in("cw", "avrr.intake.ConsentWithdrawn", 1)
+    body = {"organisation_id": "br-mg-reintegration-ngo", "service": "economic"}
+    refused = await r.post("/cases/cw/referrals", {**body, "referred_on": "2026-03-20"})
+    assert refused.status_code == 422 and "withdrew consent" in refused.json()["detail"]

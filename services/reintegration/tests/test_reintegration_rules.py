@@ -151,3 +151,16 @@ def test_visits_follow_the_schedule_and_completion_needs_the_end_survey() -> Non
     case.record_score("end", 0.6, 0.7, 0.8, 0.7, True, date(2026, 9, 15))
     case.complete(date(2026, 9, 20))
     assert not case.holds_place
+
+
+def test_a_later_assessment_moves_a_waiting_case_up_the_waitlist() -> None:
+    prog = programme(places=1)
+    alloc = ProgrammeAllocation("test-avr")
+    alloc.admit("a", 0, ARRIVED, prog)
+    alloc.admit("b", 4, ARRIVED + timedelta(hours=1), prog)
+    alloc.admit("c", 2, ARRIVED + timedelta(hours=2), prog)
+    assert alloc.waitlist() == ["b", "c"]
+    alloc.reprioritise("c", 9)
+    assert alloc.waitlist() == ["c", "b"]
+    with pytest.raises(ReintegrationRuleViolation):
+        alloc.reprioritise("a", 9)  # holds a place: nothing to move
