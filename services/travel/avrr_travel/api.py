@@ -288,7 +288,13 @@ async def confirm_arrival(
     who: Annotated[Principal, Depends(require_role(*ARRIVAL_ROLES))],
     _m: IfMatch = None,
 ) -> Any:
-    """Confirm the arrival at destination (by the receiving office or a partner)."""
+    """Confirm the arrival at destination (by the receiving office or a partner).
+
+    A receiving office or a partner confirms in its own name; a travel officer
+    may record either's confirmation.
+    """
+    if TRAVEL_OFFICER not in who.roles and body.confirmed_by not in who.roles:
+        raise Forbidden(f"you may confirm an arrival only as {' or '.join(sorted(who.roles))}")
     c = commands(request)
     return await _run(
         request,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from travel_fixtures import RECEIVING_OFFICE, Travel, member, ticket
+from travel_fixtures import PARTNER, RECEIVING_OFFICE, Travel, member, ticket
 
 from avrr_events import Envelope
 from avrr_events.inprocess import InProcessBus
@@ -34,9 +34,11 @@ async def test_journey_runs_on_sqlite_and_the_in_process_bus(tmp_path: Path) -> 
             await travel.make_ready(case, ["p-1", "p-2"])
             assert (await travel.post(f"/movements/{case}/ticket", ticket())).status_code == 200
             assert (await travel.post(f"/movements/{case}/departure", {})).status_code == 200
-            r = await travel.post(
-                f"/movements/{case}/arrival", {"confirmed_by": "partner"}, RECEIVING_OFFICE
-            )
+            arrival = {"confirmed_by": "partner", "confirmer_id": "casa-del-migrante"}
+            # A receiving office cannot confirm in a partner's name.
+            r = await travel.post(f"/movements/{case}/arrival", arrival, RECEIVING_OFFICE)
+            assert r.status_code == 403
+            r = await travel.post(f"/movements/{case}/arrival", arrival, PARTNER)
             assert r.status_code == 200, r.text
             arrived = await travel.wait_for(case, status="arrived")
             assert arrived["arrival"]["confirmed_by"] == "partner"

@@ -103,6 +103,7 @@ OFFICER = {"X-AVRR-User": "officer-1", "X-AVRR-Roles": "travel_officer", "X-AVRR
 MEDIC = {"X-AVRR-User": "doctor-1", "X-AVRR-Roles": "medical"}
 CASEWORKER = {"X-AVRR-User": "caseworker-1", "X-AVRR-Roles": "caseworker"}
 RECEIVING_OFFICE = {"X-AVRR-User": "hn-sps-1", "X-AVRR-Roles": "receiving_office"}
+PARTNER = {"X-AVRR-User": "ngo-casa-1", "X-AVRR-Roles": "partner"}
 
 
 @dataclass
