@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TypeVar
 
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import (
@@ -32,6 +33,8 @@ from avrr_events import (
     EventStore,
     PersonalDataCipher,
     Repository,
+    SqlKeyStore,
+    tables,
 )
 from avrr_events.http import check_if_match
 from avrr_reintegration import read_models
@@ -301,8 +304,21 @@ class ReintegrationCommands:
     ) -> None:
         await self.stop_case(conn, event.case_id, "erased", cause)
         await read_models.forget_facts(conn, event.case_id)
-        # Crypto-shredding: every copy of the notes, in every store and topic, goes unreadable.
-        await self.cipher.erase(notes_subject(event.case_id))
+        await self._shred(conn, notes_subject(event.case_id))
+
+    async def _shred(self, conn: AsyncConnection, subject: str) -> None:
+        """Crypto-shredding: every copy of the notes, in every store and topic, goes unreadable.
+
+        When the keys live in this service's own database the key is deleted in
+        the consumer's transaction (atomic with the stop, and SQLite's single
+        writer is not asked to wait for itself); otherwise through the key store.
+        """
+        keys = self.cipher.keys
+        if isinstance(keys, SqlKeyStore) and keys.db is self.db:
+            t = tables.subject_keys
+            await conn.execute(delete(t).where(t.c.subject == subject))
+        else:
+            await self.cipher.erase(subject)
 
     async def _release(
         self, work: Work, case: Reintegration, reason: ReleaseReason, at: datetime

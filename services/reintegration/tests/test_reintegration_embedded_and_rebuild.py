@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 from reintegration_fixtures import OFFICER, RunningReintegration, catalogue, plan
 
-from avrr_events import Envelope, ProjectionRunner
+from avrr_events import ERASED, Encrypted, Envelope, ProjectionRunner
 from avrr_events.inprocess import InProcessBus
 from avrr_events.kafka import KafkaSettings
 from avrr_events.service import ServiceRuntime, ServiceSettings
@@ -43,6 +43,24 @@ async def test_reintegration_runs_on_sqlite_and_the_in_process_bus(tmp_path: Pat
                 Envelope.from_message(m).type for m in bus.topics[settings.topic("reintegration")]
             ]
             assert "avrr.reintegration.AssistanceDisbursed" in published
+
+            # Erasure with the keys in the service's own SQLite file (the standalone default).
+            visit = {"due_month": 1, "visited_on": "2026-04-15", "notes": "found work"}
+            assert (await r.post("/cases/q2/monitoring-visits", visit)).status_code == 201
+            await r.publish(
+                "intake",
+                "avrr.intake.PersonalDataErased",
+                "q2",
+                {"case_id": "q2", "person_ids": ["q2-1"], "erased_at": "2026-10-01T00:00:00Z"},
+            )
+
+            async def forgotten() -> bool:
+                return await r.case("q2") is None
+
+            await eventually(forgotten)
+            history = await runtime.store.load("reintegration-q2")
+            notes = next(e for e in history if "notes" in e.envelope.data).envelope.data["notes"]
+            assert await runtime.cipher.decrypt(Encrypted.model_validate(notes)) is ERASED
 
 
 async def test_rebuilt_read_models_answer_the_same(reintegration: RunningReintegration) -> None:
