@@ -10,6 +10,7 @@ sees DestinationSuspended (no service waits for another).
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 
 from avrr_eligibility.assessment import Suspension
@@ -43,9 +44,25 @@ class DestinationStateError(Exception):
     """Suspending a suspended place or reopening an open one (HTTP 409)."""
 
 
+def region_key(region: str | None) -> str | None:
+    """A region name as compared: without accents, case or extra spaces.
+
+    Regions are free text typed at intake and by supervisors; "Cortés" and
+    "cortes " must be the same place, or a suspension would miss the cases it
+    is meant to stop.
+    """
+    if region is None:
+        return None
+    plain = "".join(
+        c for c in unicodedata.normalize("NFKD", region) if not unicodedata.combining(c)
+    )
+    return " ".join(plain.split()).casefold() or None
+
+
 def destination_key(country: str, region: str | None = None) -> str:
-    """The aggregate id of a place: ``CC`` or ``CC/<region>``."""
-    return f"{country}/{region}" if region else country
+    """The aggregate id of a place: ``CC`` or ``CC/<region key>``."""
+    key = region_key(region)
+    return f"{country}/{key}" if key else country
 
 
 class DestinationSafety(Aggregate):

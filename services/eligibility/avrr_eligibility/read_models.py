@@ -50,6 +50,7 @@ from avrr_eligibility.destination import (
     DestinationReopened,
     DestinationSuspended,
     destination_key,
+    region_key,
 )
 from avrr_events import DomainEvent, Envelope, Projection
 
@@ -67,6 +68,7 @@ assessments = Table(
     Column("host_country", String(2), nullable=False),
     Column("destination_country", String(2), nullable=False),
     Column("destination_region", String(100)),
+    Column("region_key", String(100)),
     Column("household", JSON, nullable=False),
     Column("unaccompanied_children", Integer, nullable=False, default=0),
     Column("programme_id", String(100)),
@@ -91,6 +93,7 @@ suspensions = Table(
     Column("place", String(200), primary_key=True),
     Column("destination_country", String(2), nullable=False),
     Column("destination_region", String(100)),
+    Column("region_key", String(100)),
     Column("reason", String(1000), nullable=False),
     Column("suspended_by", String(200), nullable=False),
     Column("suspended_at", DateTime(timezone=True), nullable=False),
@@ -125,8 +128,8 @@ def _covered_by_suspension() -> Any:
     return exists().where(
         s.c.destination_country == a.c.destination_country,
         or_(
-            s.c.destination_region.is_(None),
-            s.c.destination_region == a.c.destination_region,
+            s.c.region_key.is_(None),
+            s.c.region_key == a.c.region_key,
         ),
     )
 
@@ -158,6 +161,7 @@ class AssessmentQueue(Projection):
                     host_country=event.host_country,
                     destination_country=event.destination_country,
                     destination_region=event.destination_region,
+                    region_key=region_key(event.destination_region),
                     household=[m.model_dump(mode="json") for m in event.household],
                     unaccompanied_children=children,
                     reasons=[],
@@ -221,6 +225,7 @@ class AssessmentQueue(Projection):
                 place=destination_key(event.destination_country, region),
                 destination_country=event.destination_country,
                 destination_region=region,
+                region_key=region_key(region),
                 reason=event.reason,
                 suspended_by=event.suspended_by,
                 suspended_at=event.suspended_at,
@@ -229,7 +234,7 @@ class AssessmentQueue(Projection):
         a = assessments
         where = [a.c.status == CLEARED, a.c.destination_country == event.destination_country]
         if region is not None:
-            where.append(a.c.destination_region == region)
+            where.append(a.c.region_key == region_key(region))
         await conn.execute(update(a).where(*where).values(destination_suspended=True))
 
     async def _reopen(self, conn: AsyncConnection, event: DestinationReopened) -> None:
@@ -285,8 +290,8 @@ async def active_suspensions(conn: AsyncConnection) -> list[tuple[Any, int]]:
     out = []
     for row in rows:
         where = [a.c.status == CLEARED, a.c.destination_country == row.destination_country]
-        if row.destination_region is not None:
-            where.append(a.c.destination_region == row.destination_region)
+        if row.region_key is not None:
+            where.append(a.c.region_key == row.region_key)
         held = await conn.scalar(select(func.count()).select_from(a).where(*where))
         out.append((row, int(held or 0)))
     return out

@@ -24,7 +24,12 @@ from avrr_eligibility.assessment import (
     Suspension,
     VulnerabilityCategory,
 )
-from avrr_eligibility.destination import DestinationSafety, DestinationStateError
+from avrr_eligibility.destination import (
+    DestinationSafety,
+    DestinationStateError,
+    destination_key,
+    region_key,
+)
 
 
 def last(assessment: object, cls: type) -> object:
@@ -178,8 +183,8 @@ def test_screening_and_determinations_must_name_people_of_the_household() -> Non
 
 
 def test_destination_suspend_and_reopen() -> None:
-    place = DestinationSafety("HN/Gracias a Dios")
-    assert place.subject == "destination:HN/Gracias a Dios"
+    place = DestinationSafety(destination_key("HN", "Gracias a Dios"))
+    assert place.subject == "destination:HN/gracias a dios"
     when = datetime(2026, 11, 1, tzinfo=UTC)
     place.suspend("HN", "Gracias a Dios", "flooding", "sup1", when)
     assert place.active_suspension is not None
@@ -189,3 +194,10 @@ def test_destination_suspend_and_reopen() -> None:
     assert place.active_suspension is None
     with pytest.raises(DestinationStateError):
         place.reopen("sup1", when)
+
+
+def test_regions_compare_without_accents_case_or_extra_spaces() -> None:
+    assert region_key("  Cortés ") == region_key("CORTES") == "cortes"
+    assert region_key("Gracias  a Dios") == "gracias a dios"
+    assert destination_key("HN", "Gracias a Dios") == "HN/gracias a dios"
+    assert destination_key("HN") == destination_key("HN", None) == "HN"
