@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from avrr_events import ObservedEvent
 
@@ -45,6 +45,14 @@ class DueDiligenceCleared(ObservedEvent):
     destination_region: str | None = Field(default=None, max_length=100)
     transport_mode: Literal["air", "land"]
     household: list[HouseholdMember] = Field(min_length=1, max_length=50)
+
+    @field_validator("household")
+    @classmethod
+    def _one_entry_per_person(cls, household: list[HouseholdMember]) -> list[HouseholdMember]:
+        ids = [m.person_id for m in household]
+        if len(set(ids)) != len(ids):
+            raise ValueError("a person appears twice in the household")
+        return household
 
 
 class DestinationSuspended(ObservedEvent):

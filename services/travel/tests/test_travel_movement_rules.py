@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from pydantic import ValidationError
 from travel_fixtures import NOW, TODAY, booking, cleared, member, opened, ready
 
 from avrr_events import Encrypted
@@ -31,6 +32,11 @@ def test_clearance_opens_a_movement_for_the_whole_household() -> None:
     assert [t.person_id for t in event.travellers] == ["p-mother", "p-daughter"]
     assert event.office == "GT-GUA" and event.destination_country == "HN"
     assert movement.status == "preparing"
+
+
+def test_a_clearance_naming_a_person_twice_is_invalid() -> None:
+    with pytest.raises(ValidationError, match="twice"):
+        cleared(household=[member("p-1", 30), member("p-1", 30)])
 
 
 def test_a_repeated_clearance_opens_nothing_more() -> None:
