@@ -33,6 +33,7 @@ from avrr_reintegration.reintegration import (
     Amount,
     AssistanceKind,
     Currency,
+    Method,
     PlanComponent,
     Reintegration,
     ReintegrationRuleViolation,
@@ -86,10 +87,9 @@ class DisbursementIn(_In):
     kind: AssistanceKind
     amount: Amount
     currency: Currency
-    method: str = Field(
-        min_length=1,
-        max_length=100,
-        description="e.g. bank_transfer, mobile_money, cash_in_hand, voucher, goods_delivered",
+    method: Method = Field(
+        description="cash (CBI): bank_transfer, mobile_money, cash_in_hand, prepaid_card, "
+        "voucher; in kind: goods_delivered, paid_to_provider"
     )
     disbursed_on: PastDate
 

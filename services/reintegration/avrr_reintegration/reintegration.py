@@ -29,6 +29,21 @@ Amount = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
 Decision = Literal["granted", "waitlisted", "not_offered"]
 ComponentKind = Literal["economic", "social", "psychosocial"]
 AssistanceKind = Literal["cash", "in_kind"]
+# How assistance reaches the returnee. A closed list: statistics need it, and a
+# free-text field would invite personal data ("paid to ...") into the ledger.
+Method = Literal[
+    "bank_transfer",
+    "mobile_money",
+    "cash_in_hand",
+    "prepaid_card",
+    "voucher",
+    "goods_delivered",
+    "paid_to_provider",
+]
+METHODS: dict[str, tuple[str, ...]] = {
+    "cash": ("bank_transfer", "mobile_money", "cash_in_hand", "prepaid_card", "voucher"),
+    "in_kind": ("goods_delivered", "paid_to_provider"),
+}
 Stage = Literal["baseline", "end"]
 StopReason = Literal["withdrawn", "erased"]
 CaseId = Annotated[str, Field(min_length=1, max_length=100)]
@@ -384,6 +399,10 @@ class Reintegration(Aggregate):
         if currency != programme.currency:
             raise ReintegrationRuleViolation(
                 f"disbursements are in the programme's currency {programme.currency}"
+            )
+        if method not in METHODS[kind]:
+            raise ReintegrationRuleViolation(
+                f"{method!r} is not a method of {kind} assistance ({', '.join(METHODS[kind])})"
             )
         remaining = plan.total - self.state.disbursed
         if amount > remaining:

@@ -38,7 +38,12 @@ async def test_the_ledger_refuses_over_budget_disbursements_and_writes_nothing(
     assert await r.stream_version("l1") == version  # nothing half-written
 
     # Invalid disbursements are refused before any rule: amount positive, currency, method.
-    for bad in ({"amount": "-5"}, {"amount": "0"}, {"currency": "usd"}, {"method": ""}):
+    for bad in (
+        {"amount": "-5"},
+        {"amount": "0"},
+        {"currency": "usd"},
+        {"method": "paid to Maria"},
+    ):
         body = {
             "kind": "cash",
             "amount": "10.00",

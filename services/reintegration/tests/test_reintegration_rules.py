@@ -102,6 +102,8 @@ def test_the_ledger_refuses_a_disbursement_beyond_the_plan_budget() -> None:
     assert sum(e.amount for e in disbursed) == Decimal("550.00")
     with pytest.raises(ReintegrationRuleViolation, match="programme's currency"):
         case.disburse("cash", Decimal("1"), "EUR", "mobile_money", day, prog)
+    with pytest.raises(ReintegrationRuleViolation, match="not a method of in_kind assistance"):
+        case.disburse("in_kind", Decimal("1"), "USD", "mobile_money", day, prog)
 
 
 def test_a_disbursement_needs_a_plan_and_a_granted_case() -> None:
