@@ -1,0 +1,163 @@
+{{/* Chart name, truncated to the 63 characters a label value allows. */}}
+{{- define "avrr.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Release-scoped name; per-service objects append "-<service>". */}}
+{{- define "avrr.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "avrr.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "avrr.labels" -}}
+helm.sh/chart: {{ include "avrr.chart" . }}
+{{ include "avrr.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: avrr
+{{- end -}}
+
+{{- define "avrr.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "avrr.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* Labels of one service: call with (dict "root" $ "name" "intake"). */}}
+{{- define "avrr.serviceLabels" -}}
+{{ include "avrr.labels" .root }}
+app.kubernetes.io/component: {{ .name }}
+{{- end -}}
+
+{{- define "avrr.serviceSelectorLabels" -}}
+{{ include "avrr.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .name }}
+{{- end -}}
+
+{{- define "avrr.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "avrr.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "avrr.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Name of the Secret with the credentials (created or existing). */}}
+{{- define "avrr.secretName" -}}
+{{- if .Values.secrets.existingSecret -}}
+{{- .Values.secrets.existingSecret -}}
+{{- else if .Values.secrets.create -}}
+{{- include "avrr.fullname" . -}}
+{{- else -}}
+{{- fail "set secrets.existingSecret, or secrets.create=true" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "avrr.configName" -}}
+{{- include "avrr.fullname" . -}}-config
+{{- end -}}
+
+{{/* Secret key of a service's DATABASE_URL. */}}
+{{- define "avrr.databaseUrlKey" -}}
+DATABASE_URL_{{ upper . }}
+{{- end -}}
+
+{{- define "avrr.saslEnabled" -}}
+{{- if hasPrefix "SASL" .Values.kafka.securityProtocol -}}true{{- end -}}
+{{- end -}}
+
+{{- define "avrr.tlsEnabled" -}}
+{{- if hasSuffix "SSL" .Values.kafka.securityProtocol -}}true{{- end -}}
+{{- end -}}
+
+{{/* A service's values: serviceDefaults deep-merged under services.<name>. */}}
+{{- define "avrr.serviceValues" -}}
+{{- $own := deepCopy (index .root.Values.services .name) -}}
+{{- toYaml (mergeOverwrite (deepCopy .root.Values.serviceDefaults) $own) -}}
+{{- end -}}
+
+{{/*
+Environment of a service's container, shared by its Deployment and its setup
+Job: (dict "root" $ "name" "intake"). Plain settings come from the ConfigMap
+(envFrom), credentials from the Secret.
+*/}}
+{{- define "avrr.env" -}}
+{{- $root := .root -}}
+{{- $secret := include "avrr.secretName" $root -}}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ include "avrr.databaseUrlKey" .name }}
+- name: AVRR_KEYSTORE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: AVRR_KEYSTORE_URL
+- name: AVRR_MASTER_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: AVRR_MASTER_KEY
+{{- if include "avrr.saslEnabled" $root }}
+- name: KAFKA_SASL_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: KAFKA_SASL_USERNAME
+- name: KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: KAFKA_SASL_PASSWORD
+{{- end }}
+{{- if and (include "avrr.tlsEnabled" $root) $root.Values.kafka.tls.caSecret }}
+- name: KAFKA_SSL_CAFILE
+  value: /etc/avrr/kafka-ca/{{ $root.Values.kafka.tls.caKey }}
+{{- end }}
+{{- if $root.Values.config.otel.endpoint }}
+- name: OTEL_SERVICE_NAME
+  value: avrr-{{ .name }}
+{{- end }}
+{{- end -}}
+
+{{/* Volumes every AVRR container needs (read-only root filesystem: /tmp). */}}
+{{- define "avrr.volumes" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- if and (include "avrr.tlsEnabled" .) .Values.kafka.tls.caSecret }}
+- name: kafka-ca
+  secret:
+    secretName: {{ .Values.kafka.tls.caSecret }}
+{{- end }}
+{{- end -}}
+
+{{- define "avrr.volumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+{{- if and (include "avrr.tlsEnabled" .) .Values.kafka.tls.caSecret }}
+- name: kafka-ca
+  mountPath: /etc/avrr/kafka-ca
+  readOnly: true
+{{- end }}
+{{- end -}}

@@ -1,0 +1,368 @@
+"""deploy/helm/avrr: lint, render, and validate every manifest against Kubernetes' schemas.
+
+``helm`` comes from ``$AVRR_HELM``, else ``$AVRR_CACHE_DIR/bin/helm``
+(default ``~/.cache/avrr/bin/helm``, built by ``scripts/helm.sh``), else the
+PATH. Without it these tests are skipped, and fail under
+``AVRR_REQUIRE_INFRA=1`` (CI), like the Kafka/PostgreSQL-backed tests.
+
+Both values files are rendered (the defaults, and values-production.yaml on
+top of them); every manifest is validated in strict mode (no unknown fields)
+with the ``kubernetes-validate`` package, for the oldest Kubernetes the chart
+supports and the newest the package knows. The one custom resource,
+External Secrets' ExternalSecret, has no schema there and is checked by hand.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+import yaml
+
+from avrr_events.setup import SetupSettings
+from avrr_events.testing import infra_required
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "deploy/helm/avrr"
+SERVICES = ("eligibility", "intake", "reintegration", "travel")
+# The chart's kubeVersion floor, and the newest Kubernetes kubernetes-validate knows.
+KUBE_VERSIONS = ("1.27.0", kubernetes_validate.latest_version())
+RENDER_KUBE_VERSION = "1.31.0"
+CUSTOM_KINDS = {"ExternalSecret": "external-secrets.io/v1"}
+VALUES = {"default": (), "production": ("values-production.yaml",)}
+
+
+def find_helm() -> str | None:
+    explicit = os.environ.get("AVRR_HELM")
+    if explicit:
+        return explicit if os.access(explicit, os.X_OK) else None
+    cache = Path(os.environ.get("AVRR_CACHE_DIR", Path.home() / ".cache/avrr"))
+    cached = cache / "bin/helm"
+    if os.access(cached, os.X_OK):
+        return str(cached)
+    return shutil.which("helm")
+
+
+@pytest.fixture(scope="module")
+def helm() -> str:
+    found = find_helm()
+    if found is None:
+        message = "helm is not available (run scripts/helm.sh, or set AVRR_HELM)"
+        if infra_required():
+            pytest.fail(f"AVRR_REQUIRE_INFRA=1: {message}", pytrace=False)
+        pytest.skip(message)
+    return found
+
+
+def run_helm(helm: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [helm, *args], capture_output=True, text=True, timeout=120, cwd=CHART, check=False
+    )
+
+
+def value_args(files: tuple[str, ...], overrides: tuple[str, ...] = ()) -> list[str]:
+    args: list[str] = []
+    for name in files:
+        args += ["-f", str(CHART / name)]
+    for override in overrides:
+        args += ["--set", override]
+    return args
+
+
+def render(helm: str, files: tuple[str, ...], *overrides: str) -> list[dict[str, Any]]:
+    done = run_helm(
+        helm,
+        "template",
+        "avrr",
+        str(CHART),
+        "--namespace",
+        "avrr",
+        "--kube-version",
+        RENDER_KUBE_VERSION,
+        *value_args(files, overrides),
+    )
+    assert done.returncode == 0, done.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+def render_error(helm: str, files: tuple[str, ...], *overrides: str) -> str:
+    done = run_helm(
+        helm,
+        "template",
+        "avrr",
+        str(CHART),
+        "--kube-version",
+        RENDER_KUBE_VERSION,
+        *value_args(files, overrides),
+    )
+    assert done.returncode != 0, "rendering should have failed"
+    return done.stderr
+
+
+def of_kind(manifests: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {m["metadata"]["name"]: m for m in manifests if m["kind"] == kind}
+
+
+def pod_specs(manifests: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for m in manifests:
+        if m["kind"] in ("Deployment", "Job"):
+            yield f"{m['kind']}/{m['metadata']['name']}", m["spec"]["template"]["spec"]
+
+
+@pytest.fixture(scope="module", params=sorted(VALUES))
+def values_set(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture(scope="module")
+def manifests(helm: str, values_set: str) -> list[dict[str, Any]]:
+    return render(helm, VALUES[values_set])
+
+
+# ------------------------------------------------------------ lint + schemas --
+
+
+def test_helm_lint(helm: str, values_set: str) -> None:
+    done = run_helm(
+        helm,
+        "lint",
+        str(CHART),
+        "--strict",
+        "--kube-version",
+        RENDER_KUBE_VERSION,
+        *value_args(VALUES[values_set]),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
+def test_every_manifest_is_valid_kubernetes(
+    manifests: list[dict[str, Any]], kube_version: str
+) -> None:
+    assert manifests
+    for manifest in manifests:
+        name = f"{manifest['kind']}/{manifest['metadata']['name']}"
+        if manifest["kind"] in CUSTOM_KINDS:
+            assert manifest["apiVersion"] == CUSTOM_KINDS[manifest["kind"]], name
+            continue
+        try:
+            kubernetes_validate.validate(manifest, kube_version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            pytest.fail(f"{name} (Kubernetes {kube_version}): {error.message} at {error.path}")
+
+
+def test_the_schema_validation_catches_mistakes() -> None:
+    bad = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "x"},
+        "spec": {"replicas": "three", "selector": {}, "template": {}},
+    }
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, KUBE_VERSIONS[-1], strict=True)
+
+
+# ---------------------------------------------------------------- contents --
+
+
+def test_one_deployment_service_and_setup_job_per_service(
+    manifests: list[dict[str, Any]], values_set: str
+) -> None:
+    deployments = of_kind(manifests, "Deployment")
+    assert set(deployments) == {f"avrr-{s}" for s in SERVICES}
+    assert set(of_kind(manifests, "Service")) == {f"avrr-{s}" for s in SERVICES}
+    assert set(of_kind(manifests, "Job")) == {f"avrr-setup-{s}" for s in SERVICES}
+    assert set(of_kind(manifests, "NetworkPolicy")) == {
+        *(f"avrr-{s}" for s in SERVICES),
+        "avrr-setup",
+    }
+    assert len(of_kind(manifests, "ServiceAccount")) == 1
+    assert len(of_kind(manifests, "ConfigMap")) == 1
+    for name, deployment in deployments.items():
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["args"] == [name.removeprefix("avrr-")]
+        assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    if values_set == "production":
+        assert set(of_kind(manifests, "HorizontalPodAutoscaler")) == set(deployments)
+        assert set(of_kind(manifests, "PodDisruptionBudget")) == set(deployments)
+        assert set(of_kind(manifests, "ExternalSecret")) == {"avrr"}
+        assert not of_kind(manifests, "Secret"), "production credentials come from outside"
+        for deployment in deployments.values():
+            assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
+    else:
+        assert not of_kind(manifests, "HorizontalPodAutoscaler")
+        assert not of_kind(manifests, "PodDisruptionBudget")
+        assert set(of_kind(manifests, "Secret")) == {"avrr"}
+
+
+def test_pods_are_locked_down(manifests: list[dict[str, Any]]) -> None:
+    for name, spec in pod_specs(manifests):
+        assert spec["automountServiceAccountToken"] is False, name
+        pod_security = spec["securityContext"]
+        assert pod_security["runAsNonRoot"] is True, name
+        assert pod_security["runAsUser"] == 10001, name
+        assert pod_security["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        for container in spec["containers"]:
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False, name
+            assert security["readOnlyRootFilesystem"] is True, name
+            assert security["capabilities"] == {"drop": ["ALL"]}, name
+            assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"], name
+            assert container["resources"]["requests"]["memory"], name
+            assert container["resources"]["limits"]["memory"], name
+
+
+def test_probes_use_the_health_endpoints(manifests: list[dict[str, Any]]) -> None:
+    for deployment in of_kind(manifests, "Deployment").values():
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}
+        assert container["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
+        assert container["startupProbe"]["httpGet"]["path"] == "/health/ready"
+
+
+def test_setup_jobs_run_before_install_and_upgrade(manifests: list[dict[str, Any]]) -> None:
+    def weight(manifest: dict[str, Any]) -> int:
+        return int(manifest["metadata"]["annotations"]["helm.sh/hook-weight"])
+
+    jobs = of_kind(manifests, "Job")
+    hooks_they_need = [
+        m
+        for m in manifests
+        if m["kind"] in ("ConfigMap", "Secret", "ExternalSecret")
+        or m["metadata"]["name"] == "avrr-setup"
+    ]
+    assert hooks_they_need
+    for name, job in jobs.items():
+        annotations = job["metadata"]["annotations"]
+        assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
+        spec = job["spec"]["template"]["spec"]
+        assert spec["restartPolicy"] == "Never"
+        service = name.removeprefix("avrr-setup-")
+        assert spec["containers"][0]["command"] == ["python", "-m", "avrr_events.setup", service]
+        for needed in hooks_they_need:
+            assert needed["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+            assert weight(needed) < weight(job)
+
+
+def test_setup_pods_are_never_behind_a_service(manifests: list[dict[str, Any]]) -> None:
+    for job in of_kind(manifests, "Job").values():
+        labels = job["spec"]["template"]["metadata"]["labels"]
+        for service in of_kind(manifests, "Service").values():
+            selector = service["spec"]["selector"]
+            assert not selector.items() <= labels.items(), service["metadata"]["name"]
+
+
+def test_every_setting_is_one_the_code_reads(manifests: list[dict[str, Any]]) -> None:
+    """ConfigMap keys and env names must be variables the image actually reads."""
+    known = {
+        alias
+        for field in SetupSettings.model_fields.values()
+        for alias in getattr(field.validation_alias, "choices", ())
+        if isinstance(alias, str) and alias.isupper()
+    }
+    known |= {"AVRR_HOST", "AVRR_PORT", "AVRR_LOG_LEVEL"}  # avrr_events.serve
+    known |= {  # avrr_events.setup.kafka_client_options
+        "KAFKA_SECURITY_PROTOCOL",
+        "KAFKA_SASL_MECHANISM",
+        "KAFKA_SASL_USERNAME",
+        "KAFKA_SASL_PASSWORD",
+        "KAFKA_SSL_CAFILE",
+    }
+    (config,) = of_kind(manifests, "ConfigMap").values()
+    names = set(config["data"])
+    for _name, spec in pod_specs(manifests):
+        names |= {e["name"] for e in spec["containers"][0]["env"]}
+    unknown = {n for n in names - known if not n.startswith("OTEL_")}
+    assert unknown == set()
+
+
+def test_credentials_come_from_the_secret(manifests: list[dict[str, Any]]) -> None:
+    for name, spec in pod_specs(manifests):
+        env = {e["name"]: e for e in spec["containers"][0]["env"]}
+        service = name.rsplit("-", 1)[-1]
+        for variable in ("DATABASE_URL", "AVRR_MASTER_KEY", "AVRR_KEYSTORE_URL"):
+            assert "value" not in env[variable], f"{name}: {variable} in plain text"
+        assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"] == (
+            f"DATABASE_URL_{service.upper()}"
+        )
+
+
+def test_production_kafka_is_sasl_ssl(helm: str) -> None:
+    manifests = render(helm, VALUES["production"])
+    (config,) = of_kind(manifests, "ConfigMap").values()
+    assert config["data"]["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert config["data"]["AVRR_TOPIC_REPLICATION_FACTOR"] == "3"
+    assert config["data"]["AVRR_DEV"] == "0"
+    (external,) = of_kind(manifests, "ExternalSecret").values()
+    assert external["spec"]["target"]["name"] == "avrr-credentials"
+    remote_keys = {d["secretKey"] for d in external["spec"]["data"]}
+    for _name, spec in pod_specs(manifests):
+        env = {e["name"]: e for e in spec["containers"][0]["env"]}
+        assert env["KAFKA_SSL_CAFILE"]["value"] == "/etc/avrr/kafka-ca/ca.crt"
+        for e in env.values():
+            ref = e.get("valueFrom", {}).get("secretKeyRef")
+            if ref:
+                assert ref["name"] == "avrr-credentials"
+                assert ref["key"] in remote_keys, f"ExternalSecret does not write {ref['key']}"
+
+
+def test_a_given_master_key_is_used_and_a_bad_one_refused(helm: str) -> None:
+    key = base64.b64encode(bytes(range(32))).decode()
+    (secret,) = of_kind(render(helm, (), f"secrets.masterKey={key}"), "Secret").values()
+    assert secret["stringData"]["AVRR_MASTER_KEY"] == key
+
+    generated = of_kind(render(helm, ()), "Secret")["avrr"]["stringData"]["AVRR_MASTER_KEY"]
+    assert len(base64.b64decode(generated)) == 32
+
+    short = base64.b64encode(b"too short").decode()
+    assert "exactly 32 bytes" in render_error(helm, (), f"secrets.masterKey={short}")
+
+
+def test_values_that_the_image_cannot_honour_are_refused(helm: str) -> None:
+    assert "combined" in render_error(helm, (), "topology=split")
+    assert "kafka.sasl.username is required" in render_error(
+        helm, (), "kafka.securityProtocol=SASL_SSL"
+    )
+    assert "additional properties 'billing'" in render_error(helm, (), "services.billing.x=1")
+
+
+def test_a_disabled_service_renders_nothing(helm: str) -> None:
+    manifests = render(helm, (), "services.travel.enabled=false")
+    assert not [m for m in manifests if m["metadata"]["name"].endswith("-travel")]
+    (secret,) = of_kind(manifests, "Secret").values()
+    assert "DATABASE_URL_TRAVEL" not in secret["stringData"]
+
+
+# -------------------------------------------------------------------- docs --
+
+
+def leaf_paths(values: Any, prefix: str = "") -> Iterator[str]:
+    if isinstance(values, dict) and values:
+        for key, value in values.items():
+            yield from leaf_paths(value, f"{prefix}.{key}" if prefix else str(key))
+    else:
+        yield prefix
+
+
+def test_the_readme_documents_every_value() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text("utf-8"))
+    readme = (CHART / "README.md").read_text("utf-8")
+
+    def documented(path: str) -> bool:
+        parts = path.split(".")
+        # a row of the values table for the key or one of its parents
+        return any(f"| `{'.'.join(parts[:n])}` |" in readme for n in range(1, len(parts) + 1))
+
+    # per-service keys are documented once, as services.<name>.*
+    missing = [p for p in leaf_paths(values) if not p.startswith("services.")]
+    assert [p for p in missing if not documented(p)] == []
+    for key in ("enabled", "databaseUrl"):
+        assert f"| `services.<name>.{key}` |" in readme
