@@ -16,7 +16,7 @@ personal data, stay.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -121,8 +121,6 @@ async def save_priority(
 
 def _aware(value: datetime) -> datetime:
     # SQLite hands timezone-aware columns back naive (they were written in UTC).
-    from datetime import UTC
-
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
