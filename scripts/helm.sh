@@ -29,6 +29,9 @@ if [[ -n "${AVRR_HELM:-}" ]]; then
     echo "helm.sh: AVRR_HELM=$AVRR_HELM is not an executable helm" >&2
     exit 1
 fi
+if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
+    PATH="$PATH:/usr/local/go/bin"   # the usual install location, not always on PATH
+fi
 if ! command -v go >/dev/null 2>&1; then
     echo "helm.sh: the Go toolchain is required to build helm (go not on PATH)" >&2
     exit 1
