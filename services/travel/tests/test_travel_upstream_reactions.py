@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from travel_fixtures import Travel, member, ticket
@@ -162,3 +163,24 @@ async def test_invalid_or_unknown_version_inbound_events_are_dead_lettered(
     # ...and the consumer moved on.
     await travel.opened("case-good")
     assert await travel.movement("case-bad") is None
+
+
+async def test_a_suspension_racing_a_ticket_never_loses_either(travel: Travel) -> None:
+    case = "case-race-hold"
+    await travel.opened(case, [member(f"{case}-p", 30)])
+    await travel.make_ready(case, [f"{case}-p"])
+
+    async def issue() -> int:
+        return (await travel.post(f"/movements/{case}/ticket", ticket())).status_code
+
+    status, _ = await asyncio.gather(issue(), suspend(travel, "HN"))
+    held = await travel.wait_for(case, held=True)
+    events = await travel.events(subject=case, wanted="avrr.travel.MovementHeld")
+    types = [e.type for e in events]
+    if status == 200:  # the ticket won: it stays, and the movement is held after it
+        assert held["status"] == "ticketed"
+        assert types.index("avrr.travel.TicketIssued") < types.index("avrr.travel.MovementHeld")
+    else:  # the hold won: the ticket was refused (or lost the race and must be retried)
+        assert status in (409, 422)
+        assert held["status"] == "preparing"
+        assert "avrr.travel.TicketIssued" not in types
