@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import httpx
@@ -130,3 +131,21 @@ def test_outside_development_the_duplicate_check_needs_its_own_secret(
         ServiceRuntime(service, settings)
     monkeypatch.setenv("AVRR_INTAKE_DUPLICATE_SECRET", "s" * 32)
     assert ServiceRuntime(service, settings).projections
+
+
+async def test_concurrent_commands_on_one_case_never_overwrite_each_other(intake: Intake) -> None:
+    created = await intake.open_case()
+    case_id, mother = created["case_id"], intake.person(created, "principal")
+    purposes = ["contact_by_programme", "share_with_authorities", "medical_data_processing"]
+    responses = await asyncio.gather(
+        *(
+            intake.http.post(f"/cases/{case_id}/consents", json=consent(mother, purpose))
+            for purpose in purposes
+        )
+    )
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) <= {201, 409} and 201 in statuses, statuses
+    for lost in (r for r in responses if r.status_code == 409):
+        assert lost.headers["content-type"] == "application/problem+json"
+    # Every accepted command is in the stream, every refused one is not.
+    assert len(await intake.event_types(case_id)) == 1 + statuses.count(201)
