@@ -97,10 +97,20 @@ class ConsentWithdrawn(ObservedEvent):
     withdrawn_at: datetime
 
 
+class PersonalDataErased(ObservedEvent):
+    """Intake crypto-shredded the people of a case: travel shreds its own copies of their keys."""
+
+    event_type = "avrr.intake.PersonalDataErased"
+
+    case_id: str = Field(min_length=1, max_length=100)
+    person_ids: list[str] = Field(max_length=50)
+
+
 OBSERVED: tuple[type[ObservedEvent], ...] = (
     DueDiligenceCleared,
     DestinationSuspended,
     DestinationReopened,
     CaseWithdrawn,
     ConsentWithdrawn,
+    PersonalDataErased,
 )

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from avrr_events import HandlerContext, Repository
+from sqlalchemy import delete
+
+from avrr_events import HandlerContext, Repository, tables
 from avrr_events.consumer import Reaction, reactions_table
 from avrr_travel import consents, destinations
 from avrr_travel.movement import Movement, registry
@@ -20,6 +22,7 @@ from avrr_travel.observed import (
     DestinationReopened,
     DestinationSuspended,
     DueDiligenceCleared,
+    PersonalDataErased,
 )
 
 SOURCE = "/avrr/travel"
@@ -113,11 +116,26 @@ async def release_on_reopening(ctx: HandlerContext, event: DestinationReopened) 
             await repo.save(movement, ctx.cause, conn=ctx.conn)
 
 
+async def shred_on_erasure(ctx: HandlerContext, event: PersonalDataErased) -> None:
+    """Delete the people's data keys kept in travel's own database (crypto-shredding).
+
+    Health details and transit notes were encrypted under these keys, so every
+    copy (event store, read models, topic) becomes unreadable at once. When the
+    keys live in a key store shared by every service, intake already deleted
+    them and this finds nothing; either way it runs in the consumer's
+    transaction, once.
+    """
+    if event.person_ids:
+        keys = tables.subject_keys
+        await ctx.conn.execute(delete(keys).where(keys.c.subject.in_(event.person_ids)))
+
+
 REACTIONS: dict[str, list[Reaction]] = reactions_table(
     {
         DueDiligenceCleared: [open_movement],
         CaseWithdrawn: [cancel_on_withdrawal],
         ConsentWithdrawn: [obey_consent_withdrawal],
+        PersonalDataErased: [shred_on_erasure],
         DestinationSuspended: [hold_on_suspension],
         DestinationReopened: [release_on_reopening],
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 from travel_fixtures import CASEWORKER, MEDIC, OFFICER, Travel
@@ -85,8 +85,19 @@ async def test_medical_details_hidden_from_non_medical_roles(travel: Travel) -> 
     assert ("doctor-1", 200) in medical_reads
     assert ("officer-1", 403) in medical_reads
 
-    # Erasing the person (crypto-shredding) leaves the medical view with a marker, not an error.
-    await travel.runtime.cipher.erase("p-mother")
+    # Intake erases the mother (crypto-shredding): the medical view shows a marker, not an error.
+    erased = await travel.publish(
+        "intake",
+        "avrr.intake.PersonalDataErased",
+        case,
+        {
+            "case_id": case,
+            "person_ids": ["p-mother"],
+            "erased_at": datetime.now(UTC).isoformat(),
+            "erased_by": "dpo-1",
+        },
+    )
+    await travel.handled(erased)
     r = await travel.http.get(f"/movements/{case}/medical", headers=MEDIC)
     records = {rec["person_id"]: rec for rec in r.json()["records"]}
     assert records["p-mother"]["health_details"] == "erased"
