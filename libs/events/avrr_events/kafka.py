@@ -100,6 +100,9 @@ class KafkaPublisher:
                     ):
                         raise ValueError(f"record of {len(m.value)} bytes exceeds a whole batch")
             for (topic, partition), batch in open_batches.items():
+                # Complete: closing it lets the producer send it now instead of
+                # lingering first (linger_ms is for records trickling in via send()).
+                batch.close()
                 futures.append(await producer.send_batch(batch, topic, partition=partition))
             await asyncio.gather(*futures)
         except BaseException:

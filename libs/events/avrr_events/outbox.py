@@ -21,7 +21,7 @@ from avrr_events import postgres, tables
 from avrr_events.bus import Message, Publisher
 from avrr_events.database import Database
 from avrr_events.postgres import LeaderLock
-from avrr_events.store import encode_message, row_message
+from avrr_events.store import encode_record, row_message
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class OutboxRelay:
         if self.db.is_postgres:
             async with self.db.engine.connect() as conn:
                 records = await postgres.fetch_outbox(conn, self.batch_size, exclude)
-            return [(r[0], encode_message(r[1], *r[2:])) for r in records]
+            return [(r[0], encode_record(r[1], *r[2:])) for r in records]
         o, e = tables.outbox, tables.events
         stmt = (
             select(o.c.id, o.c.topic, e)

@@ -78,10 +78,12 @@ async def append(
 
 
 # The relay's read: the oldest outbox rows with the columns of their events, in
-# outbox order (the order of the encoder ``store.encode_message``'s arguments).
+# outbox order (the order of the encoder ``store.encode_record``'s arguments). The
+# attributes kept in ``meta`` come out as columns: no JSON to decode for them.
 _FETCH_OUTBOX = """
 SELECT o.id, o.topic, e.event_id, e.source, e.type, e.subject, e.time, e.dataversion,
-       e.data, e.meta
+       e.data, COALESCE(e.meta->>'dataschema', ''), COALESCE(e.meta->>'correlationid', ''),
+       e.meta->>'causationid', e.meta->>'traceparent', e.meta->>'tracestate'
 FROM outbox o JOIN events e ON e.position = o.position
 WHERE o.id <> ALL($2::bigint[])
 ORDER BY o.id

@@ -90,9 +90,6 @@ def row_envelope(row: Any) -> Envelope:
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _CONTENT_TYPE = ("content-type", b"application/json")
 _SPECVERSION = ("ce_specversion", b"1.0")
-_OPTIONAL_HEADERS = tuple(
-    (name, f"ce_{name}") for name in ("causationid", "traceparent", "tracestate")
-)
 
 
 def row_message(row: Any, topic: str) -> Message:
@@ -130,6 +127,39 @@ def encode_message(
     """A stored event's columns as a CloudEvents binary-mode record (see ``row_message``)."""
     if not isinstance(meta, dict):
         meta = postgres.loads(meta)
+    return encode_record(
+        topic,
+        event_id,
+        source,
+        type_,
+        subject,
+        time,
+        dataversion,
+        data,
+        str(meta.get("dataschema", "")),
+        str(meta.get("correlationid", "")),
+        meta.get("causationid"),
+        meta.get("traceparent"),
+        meta.get("tracestate"),
+    )
+
+
+def encode_record(
+    topic: str,
+    event_id: Any,
+    source: str,
+    type_: str,
+    subject: str,
+    time: Any,
+    dataversion: int,
+    data: Any,
+    dataschema: str,
+    correlationid: str,
+    causationid: str | None,
+    traceparent: str | None,
+    tracestate: str | None,
+) -> Message:
+    """``encode_message`` with the ``meta`` attributes already taken out (by the relay's query)."""
     if not isinstance(data, dict):
         data = postgres.loads(data)
     key = subject.encode()
@@ -141,14 +171,16 @@ def encode_message(
         ("ce_type", type_.encode()),
         ("ce_subject", key),
         ("ce_time", time.isoformat().replace("+00:00", "Z").encode()),
-        ("ce_dataschema", str(meta.get("dataschema", "")).encode()),
+        ("ce_dataschema", dataschema.encode()),
         ("ce_dataversion", str(dataversion).encode()),
-        ("ce_correlationid", str(meta.get("correlationid", "")).encode()),
+        ("ce_correlationid", correlationid.encode()),
     ]
-    for name, header in _OPTIONAL_HEADERS:
-        value = meta.get(name)
-        if value is not None:
-            headers.append((header, str(value).encode()))
+    if causationid is not None:
+        headers.append(("ce_causationid", str(causationid).encode()))
+    if traceparent is not None:
+        headers.append(("ce_traceparent", str(traceparent).encode()))
+    if tracestate is not None:
+        headers.append(("ce_tracestate", str(tracestate).encode()))
     return Message(
         topic=topic, key=key, value=_COMPACT_JSON.encode(data).encode(), headers=tuple(headers)
     )
