@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -102,11 +104,24 @@ async def fresh_database(base_url: str) -> AsyncIterator[BenchDatabase]:
     try:
         yield BenchDatabase(name, url, asyncpg_dsn(url))
     finally:
-        admin = await asyncpg.connect(admin_dsn)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await _drop_database(admin_dsn, name)
+
+
+async def _drop_database(admin_dsn: str, name: str) -> None:
+    """DROP the bench database; retry while a session we may not end (autovacuum) is in it."""
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        for attempt in range(40):
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except (asyncpg.InsufficientPrivilegeError, asyncpg.ObjectInUseError) as exc:
+                if attempt == 39:
+                    print(f"could not drop database {name}: {exc}", file=sys.stderr)
+                    return
+                await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
 
 
 def envelope(subject: str, n: int, *, opened: bool = False) -> Envelope:
