@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 from decimal import Decimal
 
+import pytest
 from reintegration_fixtures import OFFICER, RunningReintegration, component, plan
 
+from avrr_events import Cause, ConcurrencyError
 from avrr_events.testing import eventually
+from avrr_reintegration.commands import Work
+from avrr_reintegration.reactions import commands_for
 
 DISBURSED = "avrr.reintegration.AssistanceDisbursed"
 
@@ -153,3 +158,34 @@ async def test_concurrent_disbursements_of_different_cases_cannot_exceed_the_pro
         return (t["disbursed_total"], t["budget_remaining"]) == ("600.00", "400.00")
 
     await eventually(totals_settled)
+
+
+async def test_two_disbursements_decided_on_the_same_version_cannot_both_be_written(
+    reintegration: RunningReintegration,
+) -> None:
+    """The interleaving the gather above makes likely, forced: both decide, one commits."""
+    r = reintegration
+    await r.arrive("i1")
+    await r.agree_plan("i1", plan())  # 550 USD
+    commands = commands_for(r.runtime.store)
+    engine = r.runtime.db.engine
+    async with engine.connect() as c1, engine.connect() as c2:
+        await c1.begin()
+        await c2.begin()
+        works = [Work(c1, commands), Work(c2, commands)]
+        for work in works:  # both see 550 left and decide to pay 400
+            case = await work.case("i1")
+            prog = commands.programme("test-avr")
+            case.disburse("cash", Decimal("400.00"), "USD", "mobile_money", date(2026, 4, 1), prog)
+            (await work.allocation("test-avr")).commit_funds("i1", Decimal("400.00"), prog)
+        await works[0].save(Cause("first"))
+        await c1.commit()
+        with pytest.raises(ConcurrencyError):
+            await works[1].save(Cause("second"))
+        await c2.rollback()
+    paid = [
+        e.envelope.data["amount"]
+        for e in await r.runtime.store.load("reintegration-i1")
+        if e.envelope.type == DISBURSED
+    ]
+    assert paid == ["400.00"]
