@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -426,6 +426,31 @@ async def overdue(
     async with runtime_of(request).db.engine.connect() as conn:
         rows = await read_models.overdue_visits(conn, office, day, limit=limit, offset=offset)
     items = [{**r, "days_overdue": (day - r["due_on"]).days} for r in rows]
+    return _plain({"office": office, "as_of": day, "items": items})
+
+
+@router.get("/plans/overdue", summary="Granted cases of one office still without a plan")
+async def plans_overdue(
+    request: Request,
+    principal: Reader,
+    office: Annotated[str, Query(min_length=1, max_length=100)],
+    as_of: Annotated[date | None, Query(description="default: today")] = None,
+) -> Any:
+    """Past the programme's plan deadline (30 days after arrival by default) without a plan."""
+    if principal.offices and office not in principal.offices:
+        raise Forbidden(f"you do not work for office {office}")
+    day = as_of or datetime.now(UTC).date()
+    catalogue = commands_of(request).catalogue
+    async with runtime_of(request).db.engine.connect() as conn:
+        rows = await read_models.granted_without_plan(conn, office)
+    items = []
+    for row in rows:
+        programme = catalogue.programme(row["programme_id"])
+        if programme is None or row["arrived_on"] is None:
+            continue
+        deadline = row["arrived_on"] + timedelta(days=programme.plan_deadline_days)
+        if deadline < day:
+            items.append({**row, "plan_due_on": deadline, "days_late": (day - deadline).days})
     return _plain({"office": office, "as_of": day, "items": items})
 
 

@@ -533,6 +533,16 @@ async def overdue_visits(
     return [dict(r._mapping) for r in rows]
 
 
+async def granted_without_plan(conn: AsyncConnection, office: str) -> list[dict[str, Any]]:
+    """Active granted cases of one office that have no agreed plan yet, earliest arrival first."""
+    rows = await conn.execute(
+        select(cases.c.case_id, cases.c.programme_id, cases.c.arrived_on, cases.c.office)
+        .where(cases.c.office == office, cases.c.status == "granted", cases.c.plan.is_(None))
+        .order_by(cases.c.arrived_on, cases.c.case_id)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
 async def case_scores(conn: AsyncConnection, case_id: str) -> list[dict[str, Any]]:
     t = sustainability_scores
     rows = await conn.execute(select(t).where(t.c.case_id == case_id).order_by(t.c.scored_on))

@@ -158,3 +158,24 @@ async def test_withdrawn_consent_to_share_with_partners_stops_referrals(
     body = {"organisation_id": "br-mg-reintegration-ngo", "service": "economic"}
     refused = await r.post("/cases/cw/referrals", {**body, "referred_on": "2026-03-20"})
     assert refused.status_code == 422 and "withdrew consent" in refused.json()["detail"]
+
+
+async def test_granted_cases_without_a_plan_past_the_deadline_are_listed(
+    reintegration: RunningReintegration,
+) -> None:
+    r = reintegration
+    await r.arrive("pl1")  # 2026-03-15: plan due by 2026-04-14
+    await r.arrive("pl2")
+    await r.agree_plan("pl2", plan())
+
+    async def late_plans(as_of: str) -> list[tuple[str, str, int]]:
+        response = await r.http.get(f"/plans/overdue?office=BR-BSB&as_of={as_of}", headers=OFFICER)
+        assert response.status_code == 200, response.text
+        return [(i["case_id"], i["plan_due_on"], i["days_late"]) for i in response.json()["items"]]
+
+    async def pl2_planned() -> bool:
+        return (await r.case("pl2") or {}).get("plan") is not None
+
+    await eventually(pl2_planned)
+    assert await late_plans("2026-04-14") == []
+    assert await late_plans("2026-04-20") == [("pl1", "2026-04-14", 6)]
