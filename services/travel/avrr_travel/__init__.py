@@ -2,5 +2,6 @@
 
 movement (the Movement aggregate and its events), observed (the other
 services' events it reads), destinations (which open movements go where, which
-destinations are suspended), commands, reactions, read_models, api, main.
+destinations are suspended), consents (withdrawn medical consents), commands,
+reactions, read_models, api, main.
 """
