@@ -11,17 +11,26 @@ mounts, one database and one host port per service.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import importlib.resources
 import json
+import os
 import shutil
 import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import jsonschema
 import pytest
 import yaml
+from sqlalchemy.engine import make_url
+
+from avrr_events.testing import asyncpg_dsn
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -141,3 +150,65 @@ def test_observability_configuration_is_coherent(compose: dict[str, Any]) -> Non
         for target in static["targets"]
     }
     assert {f"{s}:8000" for s in SERVICES} | {"otel-collector:8889"} <= targets
+
+
+@pytest.fixture
+async def compose_databases(postgres_admin_url: str) -> AsyncIterator[str]:
+    """Fresh databases named like the stack's (``<prefix>_<service>``, ``<prefix>_keys``)."""
+    prefix = f"c{uuid.uuid4().hex[:10]}"
+    names = [f"{prefix}_{s}" for s in (*SERVICES, "keys")]
+    admin = await asyncpg.connect(asyncpg_dsn(postgres_admin_url))
+    try:
+        for name in names:
+            await admin.execute(f'create database "{name}"')
+        yield prefix
+    finally:
+        for name in names:
+            await admin.execute(f'drop database if exists "{name}" with (force)')
+        await admin.close()
+
+
+async def test_init_command_prepares_every_service(
+    compose: dict[str, Any], compose_databases: str, postgres_admin_url: str, kafka_bootstrap: str
+) -> None:
+    """The init service's shell command, run as written, against real servers.
+
+    Only the host names change (``postgres:5432`` and ``kafka:29092`` are the
+    compose network's), and the database and topic names get a test prefix.
+    """
+    prefix = compose_databases
+    url = make_url(postgres_admin_url)
+    server = f"{url.host}:{url.port or 5432}"
+    init = compose["services"]["init"]
+    (script,) = init["command"]
+    script = script.replace("$$", "$").replace("postgres:5432/avrr_", f"{server}/{prefix}_")
+    assert prefix in script
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AVRR_", "KAFKA_"))}
+    env.pop("DATABASE_URL", None)
+    env.update({k: str(v) for k, v in init["environment"].items()})
+    env["KAFKA_BOOTSTRAP_SERVERS"] = kafka_bootstrap
+    env["AVRR_KEYSTORE_URL"] = url.set(database=f"{prefix}_keys").render_as_string(
+        hide_password=False
+    )
+    env["AVRR_TOPIC_PREFIX"] = prefix
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [*init["entrypoint"], script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    for service in (*SERVICES, "keys"):
+        conn = await asyncpg.connect(
+            asyncpg_dsn(
+                url.set(database=f"{prefix}_{service}").render_as_string(hide_password=False)
+            )
+        )
+        try:
+            tables = {r["tablename"] for r in await conn.fetch("select tablename from pg_tables")}
+        finally:
+            await conn.close()
+        assert ("subject_keys" if service == "keys" else "events") in tables, service

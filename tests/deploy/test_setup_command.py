@@ -6,6 +6,7 @@ variables only) against real PostgreSQL and Kafka.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -72,7 +73,7 @@ async def test_setup_creates_schema_key_table_and_topics_and_is_idempotent(
         "AVRR_TOPIC_PARTITIONS": "3",
     }
     for _attempt in range(2):  # the Job runs on every upgrade: a second run changes nothing
-        done = run_setup("eligibility", env)
+        done = await asyncio.to_thread(run_setup, "eligibility", env)
         assert done.returncode == 0, done.stderr
 
     tables = await table_names(database_url)
