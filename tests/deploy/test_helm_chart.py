@@ -332,6 +332,22 @@ def test_values_that_the_image_cannot_honour_are_refused(helm: str) -> None:
         helm, (), "kafka.securityProtocol=SASL_SSL"
     )
     assert "additional properties 'billing'" in render_error(helm, (), "services.billing.x=1")
+    assert "set secrets.existingSecret" in render_error(helm, (), "secrets.create=false")
+    assert "needs secrets.existingSecret" in render_error(
+        helm, (), "externalSecrets.enabled=true", "externalSecrets.secretStoreRef.name=vault"
+    )
+
+
+def test_an_existing_secret_replaces_the_charts_own(helm: str) -> None:
+    manifests = render(helm, (), "secrets.create=false", "secrets.existingSecret=mine")
+    assert not of_kind(manifests, "Secret")
+    for _name, spec in pod_specs(manifests):
+        refs = [
+            e["valueFrom"]["secretKeyRef"]["name"]
+            for e in spec["containers"][0]["env"]
+            if "valueFrom" in e
+        ]
+        assert refs and set(refs) == {"mine"}
 
 
 def test_a_disabled_service_renders_nothing(helm: str) -> None:
