@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Column, Integer, MetaData, String, Table, func
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Column, Integer, MetaData, String, Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import Database, DomainEvent, Envelope, EventRegistry, Projection
@@ -52,7 +51,7 @@ case_summary = Table(
 
 
 class CaseSummary(Projection):
-    """Per case: its office and how many notes it has; one upsert per batch."""
+    """Per case: its office and how many notes it has; one set-based upsert per batch."""
 
     name = "bench_case_summary"
     event_types = frozenset({OPENED, NOTED})
@@ -71,15 +70,25 @@ class CaseSummary(Projection):
                 row["office"] = event.office
             elif isinstance(event, NoteAdded):
                 row["notes"] += 1
-        stmt = insert(case_summary)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["case_id"],
-            set_={
-                "office": func.coalesce(stmt.excluded.office, case_summary.c.office),
-                "notes": case_summary.c.notes + stmt.excluded.notes,
-            },
+        # One statement for the whole batch (arrays, unnest): executemany would
+        # still cost the server one upsert execution per row.
+        await conn.exec_driver_sql(
+            _UPSERT,
+            (
+                list(rows),
+                [r["office"] for r in rows.values()],
+                [r["notes"] for r in rows.values()],
+            ),
         )
-        await conn.execute(stmt, list(rows.values()))
+
+
+_UPSERT = """
+INSERT INTO bench_case_summary (case_id, office, notes)
+SELECT * FROM unnest($1::text[], $2::text[], $3::int[])
+ON CONFLICT (case_id) DO UPDATE
+SET office = COALESCE(EXCLUDED.office, bench_case_summary.office),
+    notes = bench_case_summary.notes + EXCLUDED.notes
+"""
 
 
 def journal(n: int) -> list[tuple[Any, ...]]:
