@@ -18,7 +18,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.engine import make_url
 
-from avrr_events.setup import kafka_client_options
+from avrr_events.kafka import kafka_client_options
 from avrr_events.testing import asyncpg_dsn
 
 

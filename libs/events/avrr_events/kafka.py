@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,32 @@ class KafkaSettings:
 
     def options(self) -> dict[str, Any]:
         return {"bootstrap_servers": self.bootstrap_servers, **dict(self.client_options)}
+
+
+def kafka_client_options(environ: Mapping[str, str]) -> dict[str, Any]:
+    """aiokafka keyword arguments for SASL and/or TLS from ``KAFKA_*`` variables.
+
+    Nothing set: plaintext, no options. ``KAFKA_SECURITY_PROTOCOL`` is one of
+    PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL; with SASL, ``KAFKA_SASL_MECHANISM``
+    (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) and the user name and password; with
+    SSL, ``KAFKA_SSL_CAFILE`` optionally names the CA bundle (default: the
+    system's trust store).
+    """
+    protocol = environ.get("KAFKA_SECURITY_PROTOCOL", "").strip().upper()
+    if not protocol or protocol == "PLAINTEXT":
+        return {}
+    if protocol not in ("SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+        raise ValueError(f"unsupported KAFKA_SECURITY_PROTOCOL {protocol!r}")
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol.startswith("SASL"):
+        options["sasl_mechanism"] = environ.get("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+        options["sasl_plain_username"] = environ["KAFKA_SASL_USERNAME"]
+        options["sasl_plain_password"] = environ["KAFKA_SASL_PASSWORD"]
+    if protocol.endswith("SSL"):
+        from aiokafka.helpers import create_ssl_context
+
+        options["ssl_context"] = create_ssl_context(cafile=environ.get("KAFKA_SSL_CAFILE") or None)
+    return options
 
 
 class KafkaPublisher:

@@ -17,6 +17,7 @@ import base64
 import contextlib
 import dataclasses
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,10 +25,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
 
 from avrr_events import audit, tables
 from avrr_events.auth import OidcAuthenticator, http_jwks_fetcher
@@ -47,6 +49,7 @@ from avrr_events.kafka import (
     KafkaSource,
     TopicSpec,
     ensure_topics,
+    kafka_client_options,
 )
 from avrr_events.metrics import ServiceMetrics
 from avrr_events.outbox import OutboxRelay
@@ -224,7 +227,11 @@ class ServiceRuntime:
 
     def _kafka(self) -> KafkaSettings:
         assert self.settings.kafka_bootstrap_servers is not None
-        return KafkaSettings(bootstrap_servers=self.settings.kafka_bootstrap_servers)
+        # SASL/TLS come from KAFKA_SECURITY_PROTOCOL and friends, as for the setup Job.
+        return KafkaSettings(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            client_options=tuple(kafka_client_options(os.environ).items()),
+        )
 
     def _publisher(self) -> Publisher:
         if self.bus is not None:
@@ -349,8 +356,19 @@ class ServiceRuntime:
             return {"status": "ok"}
 
         @router.get("/health/ready")
-        async def ready() -> dict[str, Any]:
-            return {"status": "ok" if self.started else "starting", "service": self.name}
+        async def ready() -> JSONResponse:
+            """200 only when this replica can do its work: started, database answering,
+            relay and consumer alive (a dead background task is a reason to restart)."""
+            checks = {"started": self.started, "database": False, "workers": False}
+            with contextlib.suppress(Exception):
+                async with self.db.engine.connect() as conn:
+                    checks["database"] = await conn.scalar(text("SELECT 1")) == 1
+            checks["workers"] = bool(self._tasks) and not any(t.done() for t in self._tasks)
+            ok = all(checks.values())
+            return JSONResponse(
+                {"status": "ok" if ok else "unavailable", "service": self.name, "checks": checks},
+                status_code=200 if ok else 503,
+            )
 
         @router.get("/audit", summary="Audit entries (auditors only)")
         async def audit_entries(

@@ -28,14 +28,13 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
-from typing import Any
 
 from pydantic import AliasChoices, Field
 
 from avrr_events import tables
 from avrr_events.consumer import dead_letter_topic
 from avrr_events.database import Database
-from avrr_events.kafka import KafkaSettings, TopicSpec, ensure_topics
+from avrr_events.kafka import KafkaSettings, TopicSpec, ensure_topics, kafka_client_options
 from avrr_events.service import Service, ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -50,32 +49,6 @@ class SetupSettings(ServiceSettings):
         validation_alias=AliasChoices("topic_replication_factor", "AVRR_TOPIC_REPLICATION_FACTOR"),
         description="replicas of every topic created here (3 on a production cluster)",
     )
-
-
-def kafka_client_options(environ: Mapping[str, str]) -> dict[str, Any]:
-    """aiokafka keyword arguments for SASL and/or TLS from ``KAFKA_*`` variables.
-
-    Nothing set: plaintext, no options. ``KAFKA_SECURITY_PROTOCOL`` is one of
-    PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL; with SASL, ``KAFKA_SASL_MECHANISM``
-    (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) and the user name and password; with
-    SSL, ``KAFKA_SSL_CAFILE`` optionally names the CA bundle (default: the
-    system's trust store).
-    """
-    protocol = environ.get("KAFKA_SECURITY_PROTOCOL", "").strip().upper()
-    if not protocol or protocol == "PLAINTEXT":
-        return {}
-    if protocol not in ("SSL", "SASL_PLAINTEXT", "SASL_SSL"):
-        raise ValueError(f"unsupported KAFKA_SECURITY_PROTOCOL {protocol!r}")
-    options: dict[str, Any] = {"security_protocol": protocol}
-    if protocol.startswith("SASL"):
-        options["sasl_mechanism"] = environ.get("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
-        options["sasl_plain_username"] = environ["KAFKA_SASL_USERNAME"]
-        options["sasl_plain_password"] = environ["KAFKA_SASL_PASSWORD"]
-    if protocol.endswith("SSL"):
-        from aiokafka.helpers import create_ssl_context
-
-        options["ssl_context"] = create_ssl_context(cafile=environ.get("KAFKA_SSL_CAFILE") or None)
-    return options
 
 
 def topic_specs(service: Service, settings: SetupSettings) -> list[TopicSpec]:
