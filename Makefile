@@ -30,7 +30,7 @@ UV_STAMP       := $(VENV)/.uv-$(UV_VERSION).stamp
 
 UP := scripts/platform.sh
 
-.PHONY: up down help install lock infra-up infra-down infra-status lint test run bench clean distclean
+.PHONY: up down helm help install lock infra-up infra-down infra-status lint test run bench clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -83,7 +83,12 @@ lint: install
 
 # With a Docker engine the test fixtures start testcontainers themselves;
 # without one, scripts/infra.sh provisions Kafka + PostgreSQL on 127.0.0.1.
-test: install
+# helm for the chart tests (tests/deploy): built once from the Go module proxy
+# (about 4 min), then cached in ~/.cache/avrr/bin.
+helm:
+	scripts/helm.sh
+
+test: install helm
 	if docker info >/dev/null 2>&1; then \
 	  echo "Docker engine available: tests use testcontainers"; \
 	  export AVRR_USE_TESTCONTAINERS=1; \
