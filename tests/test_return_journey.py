@@ -1,0 +1,145 @@
+"""Issue 7: a household's whole return, through the REST APIs of the four services.
+
+The scenario (tests/journey_steps.py) is written once and run twice: against
+four separate OS processes over real Kafka and PostgreSQL (``service_processes``),
+and against the embedded default (``build_app``: one app, SQLite, in-process bus).
+A second household withdraws after its ticket was issued: travel cancels the
+booking (MovementCancelled) and nothing later is published about that case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import httpx
+from journey_steps import (
+    SERVICES,
+    Platform,
+    assert_journey_published,
+    full_journey,
+    withdraw_after_ticket,
+)
+from sqlalchemy.engine import make_url
+
+from avrr_events import Envelope
+from avrr_events.embedded import build_app
+from avrr_events.kafka import KafkaSettings
+from avrr_events.testing import ServiceProcess, read_topic
+
+StartProcesses = Callable[..., Awaitable[dict[str, ServiceProcess]]]
+
+
+def topic_prefix(procs: dict[str, ServiceProcess]) -> str:
+    """The fixture's AVRR_TOPIC_PREFIX, read back from its database names ``<prefix>_<service>``."""
+    prefixes = set()
+    for name, proc in procs.items():
+        database = make_url(proc.database_url).database or ""
+        assert database.endswith(f"_{name}"), database
+        prefixes.add(database.removesuffix(f"_{name}"))
+    [prefix] = prefixes
+    return prefix
+
+
+async def topic_size(settings: KafkaSettings, topic: str) -> int:
+    """How many records the topic holds now (sum of its partitions' end offsets)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(**settings.options())
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+    if not partitions:
+        return 0
+    consumer = AIOKafkaConsumer(**settings.options(), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+        return int(sum(ends.values()))
+    finally:
+        await consumer.stop()
+
+
+def kafka_events(
+    settings: KafkaSettings, prefix: str
+) -> Callable[[str], Awaitable[list[Envelope]]]:
+    async def events(service: str) -> list[Envelope]:
+        topic = f"{prefix}.{service}.events"
+        count = await topic_size(settings, topic)
+        records = await read_topic(settings, topic, count, timeout=30) if count else []
+        assert len(records) == count, f"{topic}: read {len(records)} of {count} records"
+        return [Envelope.from_message(r) for r in records]
+
+    return events
+
+
+@asynccontextmanager
+async def separate_processes(
+    service_processes: StartProcesses, kafka_bootstrap: str
+) -> AsyncIterator[Platform]:
+    procs = await service_processes(*SERVICES)
+    prefix = topic_prefix(procs)
+    async with AsyncExitStack() as stack:
+        clients = {
+            name: await stack.enter_async_context(
+                httpx.AsyncClient(base_url=procs[name].url, timeout=30.0)
+            )
+            for name in SERVICES
+        }
+        yield Platform(clients, kafka_events(KafkaSettings(kafka_bootstrap), prefix))
+
+
+@asynccontextmanager
+async def embedded(data_dir: Path) -> AsyncIterator[Platform]:
+    app = build_app(data_dir)
+    runtimes = app.state.runtimes
+    assert set(SERVICES) <= set(runtimes), f"installed services: {sorted(runtimes)}"
+
+    async def events(service: str) -> list[Envelope]:
+        runtime = runtimes[service]
+        assert runtime.bus is not None, "the embedded default runs on the in-process bus"
+        messages = runtime.bus.topics.get(runtime.settings.topic(service), [])
+        return [Envelope.from_message(m) for m in messages]
+
+    async with app.router.lifespan_context(app), AsyncExitStack() as stack:
+        transport = httpx.ASGITransport(app=app)
+        clients = {
+            name: await stack.enter_async_context(
+                httpx.AsyncClient(transport=transport, base_url=f"http://avrr/{name}")
+            )
+            for name in SERVICES
+        }
+        yield Platform(clients, events)
+
+
+async def test_household_returns_through_four_separate_processes_over_kafka(
+    service_processes: StartProcesses, kafka_bootstrap: str
+) -> None:
+    async with separate_processes(service_processes, kafka_bootstrap) as platform:
+        case = await full_journey(platform, n=1)
+        await assert_journey_published(platform, case)
+
+
+async def test_withdrawal_after_ticket_cancels_the_booking_across_processes(
+    service_processes: StartProcesses, kafka_bootstrap: str
+) -> None:
+    async with separate_processes(service_processes, kafka_bootstrap) as platform:
+        await withdraw_after_ticket(platform, n=2)
+
+
+async def test_household_returns_on_the_embedded_default(tmp_path: Path) -> None:
+    async with embedded(tmp_path / "avrr-data") as platform:
+        case = await full_journey(platform, n=1)
+        await assert_journey_published(platform, case)
+
+
+async def test_withdrawal_after_ticket_cancels_the_booking_on_the_embedded_default(
+    tmp_path: Path,
+) -> None:
+    async with embedded(tmp_path / "avrr-data") as platform:
+        await withdraw_after_ticket(platform, n=2)
