@@ -14,6 +14,7 @@ import sys
 
 from avrr_events.embedded import discover
 from avrr_events.service import Service, ServiceSettings
+from avrr_events.tracing import configure_exporter
 
 
 def find(name: str) -> Service:
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     if len(args) != 1:
         raise SystemExit("usage: python -m avrr_events.serve <service>")
     logging.basicConfig(level=os.environ.get("AVRR_LOG_LEVEL", "INFO"))
+    configure_exporter(args[0])
     app = find(args[0]).app(ServiceSettings())
     uvicorn.run(
         app,

@@ -323,23 +323,25 @@ class ServiceRuntime:
         app.include_router(self._operations_router())
 
         @app.middleware("http")
-        async def audit_case_access(
+        async def observe_request(
             request: Request, call_next: Callable[[Request], Awaitable[Response]]
         ) -> Response:
-            """Record every read and write of a case: who, when, what, from where, outcome."""
+            """Time every request; audit every read and write of a case.
+
+            (Server spans come from FastAPI's own OpenTelemetry instrumentation.)
+            """
             started = time.perf_counter()
             response = await call_next(request)
             route = request.scope.get("route")
-            self.metrics.observe_request(
-                request.method, getattr(route, "path", "unmatched"), response.status_code, started
-            )
+            template = getattr(route, "path", "unmatched")
+            self.metrics.observe_request(request.method, template, response.status_code, started)
             case_id = request.scope.get("path_params", {}).get("case_id")
             principal = getattr(request.state, "principal", None)
             if case_id is not None and principal is not None:
                 await self.audit.record(
                     actor=principal.user_id,
                     action="read" if request.method in ("GET", "HEAD") else "write",
-                    route=f"{request.method} {getattr(route, 'path', request.url.path)}",
+                    route=f"{request.method} {template}",
                     outcome=response.status_code,
                     case_id=str(case_id),
                     client=request.client.host if request.client else None,

@@ -1,6 +1,7 @@
 """One trace per case flow: W3C trace context carried in every envelope.
 
-A REST command runs inside the server span of its request; the events it
+A REST command runs inside the server span of its request (FastAPI's own
+OpenTelemetry instrumentation opens it, continuing a caller's trace); the events it
 writes carry that span's ``traceparent``. The relay publishes it as the
 ``ce_traceparent`` header (CloudEvents distributed-tracing extension), and the
 consumer of every service opens its handling span as a child of it, so events
@@ -29,6 +30,27 @@ def current_traceparent() -> str | None:
     carrier: dict[str, str] = {}
     _propagator.inject(carrier)
     return carrier.get("traceparent")
+
+
+def configure_exporter(service: str) -> bool:
+    """Export spans over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set; True if it is.
+
+    Tests install an in-memory exporter instead; without either, tracing is a
+    no-op. The standard OTEL_* variables (endpoint, headers, protocol) apply.
+    """
+    import os
+
+    if not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return False
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider(resource=Resource.create({"service.name": f"avrr-{service}"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    return True
 
 
 @contextmanager

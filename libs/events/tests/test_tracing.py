@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+from fastapi import APIRouter, Request
 from opentelemetry import trace
-from sample_domain import CaseOpened, NoteAdded, SampleCase
+from opentelemetry.trace import SpanKind
+from sample_domain import CaseOpened, CaseSummary, NoteAdded, SampleCase, read_models, registry
 from sample_service import SampleService, repository
 
-from avrr_events import Cause, HandlerContext
+from avrr_events import Cause, HandlerContext, Repository
+from avrr_events.service import Service, ServiceRuntime, ServiceSettings
 from avrr_events.testing import eventually
 
 
@@ -45,3 +49,57 @@ async def test_the_consumer_span_is_a_child_of_the_command_span_across_kafka(
     assert opened.parent.span_id == request_span.get_span_context().span_id
     assert noted.parent.span_id == opened.context.span_id
     assert opened.attributes["messaging.consumer.group.name"] == service.consumer.group
+
+
+rest = APIRouter()
+
+
+@rest.post("/cases/{case_id}")
+async def open_case(case_id: str, request: Request) -> dict[str, str]:
+    runtime: ServiceRuntime = request.app.state.runtime
+    repo = Repository(runtime.store, registry, SampleCase, source="/avrr/sample")
+    case = SampleCase(case_id)
+    case.open("office")
+    await repo.save(case, Cause.new())
+    return {"case_id": case_id}
+
+
+traced = Service(
+    name="traced",
+    registry=registry,
+    router=rest,
+    projections=lambda _rt: [CaseSummary()],
+    read_models=[read_models],
+)
+
+
+async def test_a_rest_command_starts_the_trace_its_events_carry_to_the_consumer(
+    sqlite_url: str, span_exporter: Any
+) -> None:
+    runtime = ServiceRuntime(traced, ServiceSettings(database_url=sqlite_url, dev=True))
+    app = runtime.app()
+    caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        response = await http.post("/cases/t-1", headers={"traceparent": caller})
+        assert response.status_code == 200
+
+        async def consumed() -> bool:
+            return runtime.consumer.stats.applied == 1
+
+        await eventually(consumed)
+    finished = span_exporter.get_finished_spans()
+    by_id = {s.context.span_id: s for s in finished}
+    [server] = [s for s in finished if s.kind == SpanKind.SERVER]
+    [consumer] = [s for s in finished if s.name == f"{CaseOpened.event_type} process"]
+    assert server.name == "POST /cases/{case_id}"
+    assert format(server.context.trace_id, "032x") == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert server.parent is not None and format(server.parent.span_id, "016x") == "00f067aa0ba902b7"
+    assert consumer.context.trace_id == server.context.trace_id
+    ancestors, span = [], consumer
+    while span.parent is not None and span.parent.span_id in by_id:
+        span = by_id[span.parent.span_id]
+        ancestors.append(span)
+    assert server in ancestors, "the consumer span descends from the REST request's span"
