@@ -15,15 +15,16 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
+import httpx
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from avrr_events import ERASED, Encrypted, PersonalDataCipher
-from avrr_events.http import NotFound, Principal, etag, require_role
+from avrr_events.http import DomainRuleViolation, NotFound, Principal, etag, require_role
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.service import ServiceRuntime
-from avrr_intake import read_models
+from avrr_intake import read_models, reports, timeline
 from avrr_intake.case import Status
 from avrr_intake.commands import (
     ConsentIn,
@@ -36,18 +37,22 @@ from avrr_intake.commands import (
     WithdrawalIn,
 )
 from avrr_intake.consent import Purpose
+from avrr_intake.demo import Demo, DemoFailed
 from avrr_intake.referral import ReferralSource
 from avrr_intake.settings import IntakeSettings
 
 WRITERS = ("caseworker", "counsellor", "supervisor")
 READERS = (*WRITERS, "data_protection_officer")
 ERASERS = ("data_protection_officer",)
+# Reports are aggregates without personal data: programme managers read them too.
+REPORT_READERS = (*READERS, "programme_manager")
 
 router = APIRouter(tags=["intake"])
 
 Reader = Annotated[Principal, Depends(require_role(*READERS))]
 Writer = Annotated[Principal, Depends(require_role(*WRITERS))]
 Eraser = Annotated[Principal, Depends(require_role(*ERASERS))]
+ReportReader = Annotated[Principal, Depends(require_role(*REPORT_READERS))]
 CaseId = Annotated[str, Path(max_length=100)]
 IfMatch = Annotated[
     str | None,
@@ -257,6 +262,25 @@ async def erase_personal_data(
     return await idempotent(request, principal, run)
 
 
+@router.post("/demo", status_code=201, include_in_schema=False)
+async def load_demo_data(request: Request, _principal: Writer) -> dict[str, Any]:
+    """Development only (AVRR_DEV=1, as `make run` sets): demo cases through the real APIs.
+
+    Calls the platform's own REST APIs at the URL it was reached on, so it
+    needs every service mounted on that root, as the embedded default does.
+    """
+    if not runtime_of(request).settings.dev:
+        raise NotFound("not found")
+    root_path = request.scope.get("root_path", "")
+    root = str(request.base_url).rstrip("/").removesuffix(root_path)
+    async with httpx.AsyncClient(base_url=root, timeout=30) as client:
+        try:
+            cases = await Demo(client).load()
+        except DemoFailed as exc:
+            raise DomainRuleViolation(f"demo data could not be loaded: {exc}") from exc
+    return {"cases": cases}
+
+
 # ------------------------------------------------------------------ queries --
 
 
@@ -345,6 +369,129 @@ async def case_consents(case_id: CaseId, request: Request, _principal: Reader) -
     if row is None:
         raise NotFound(f"case {case_id} not found")
     return {"case_id": case_id, "consents": [_consent(c) for c in consent_rows]}
+
+
+@router.get("/cases/{case_id}/timeline", summary="Everything that happened to a case, everywhere")
+async def case_timeline(
+    case_id: CaseId,
+    request: Request,
+    _principal: Reader,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Every event of the case from every service, by event time then arrival; no personal data."""
+    async with runtime_of(request).db.engine.connect() as conn:
+        rows, total = await timeline.entries(conn, case_id, limit=limit, offset=offset)
+    if total == 0:
+        raise NotFound(f"case {case_id} has no timeline")
+    items = [
+        {
+            "at": _utc(r.occurred_at),
+            "service": r.service,
+            "type": r.event_type,
+            "actor": r.actor,
+            "summary": r.summary,
+            "event_id": r.event_id,
+            "facts": r.facts,
+        }
+        for r in rows
+    ]
+    return {"case_id": case_id, "items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/cases/{case_id}/state", summary="The case as it was at a given moment")
+async def case_state(
+    case_id: CaseId,
+    request: Request,
+    _principal: Reader,
+    as_of: Annotated[
+        datetime | None,
+        Query(description="ISO 8601; without a zone it is UTC; absent: now"),
+    ] = None,
+) -> dict[str, Any]:
+    """Time travel: the timeline folded up to ``as_of`` (phase and non-personal facts)."""
+    moment = timeline.utc(as_of) if as_of is not None else datetime.now(UTC)
+    async with runtime_of(request).db.engine.connect() as conn:
+        state = await timeline.state_as_of(conn, case_id, moment)
+    if state is None:
+        raise NotFound(f"nothing had happened to case {case_id} by {moment.isoformat()}")
+    return {"case_id": case_id, "as_of": moment.isoformat(), **state.public()}
+
+
+# ------------------------------------------------------------------- reports --
+
+Format = Annotated[
+    str | None, Query(alias="format", pattern="^(json|csv)$", description="or Accept: text/csv")
+]
+
+
+def _wants_csv(request: Request, fmt: str | None) -> bool:
+    if fmt is not None:
+        return fmt == "csv"
+    return "text/csv" in request.headers.get("accept", "")
+
+
+def _csv(text: str, name: str) -> Response:
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+@router.get("/reports/returns", summary="Returns by host country, origin, programme, month, ...")
+async def report_returns(
+    request: Request,
+    _principal: ReportReader,
+    by: Annotated[list[reports.Dimension] | None, Query()] = None,
+    office: Annotated[str | None, Query(max_length=100)] = None,
+    fmt: Format = None,
+) -> Response:
+    """Cases with arrival confirmed and their returnees, along each dimension (all by default)."""
+    async with runtime_of(request).db.engine.connect() as conn:
+        report = await reports.returns(conn, by=by or reports.DIMENSIONS, office=office)
+    if _wants_csv(request, fmt):
+        return _csv(reports.returns_csv(report), "returns")
+    return JSONResponse(report)
+
+
+@router.get("/reports/returns.svg", summary="Chart: returns per month and per country of origin")
+async def report_returns_chart(
+    request: Request,
+    _principal: ReportReader,
+    office: Annotated[str | None, Query(max_length=100)] = None,
+) -> Response:
+    async with runtime_of(request).db.engine.connect() as conn:
+        report = await reports.returns(conn, by=("month", "origin_country"), office=office)
+    return Response(reports.returns_svg(report), media_type="image/svg+xml")
+
+
+@router.get("/reports/phases", summary="How many cases are in each phase")
+async def report_phases(
+    request: Request,
+    _principal: ReportReader,
+    office: Annotated[str | None, Query(max_length=100)] = None,
+    fmt: Format = None,
+) -> Response:
+    async with runtime_of(request).db.engine.connect() as conn:
+        report = await reports.phases(conn, office=office)
+    if _wants_csv(request, fmt):
+        return _csv(reports.phases_csv(report), "phases")
+    return JSONResponse(report)
+
+
+@router.get("/reports/assistance", summary="Reintegration assistance disbursed: cash vs in-kind")
+async def report_assistance(
+    request: Request,
+    _principal: ReportReader,
+    office: Annotated[str | None, Query(max_length=100)] = None,
+    fmt: Format = None,
+) -> Response:
+    async with runtime_of(request).db.engine.connect() as conn:
+        report = await reports.assistance(conn, office=office)
+    if _wants_csv(request, fmt):
+        return _csv(reports.assistance_csv(report), "assistance")
+    return JSONResponse(report)
 
 
 def _consent(row: Any) -> dict[str, Any]:

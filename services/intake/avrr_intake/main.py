@@ -10,11 +10,11 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 
-from avrr_events import Projection
+from avrr_events import EventRegistry, Projection
 from avrr_events.service import Service, ServiceRuntime
-from avrr_intake import read_models
+from avrr_intake import observed, read_models, reports, timeline
 from avrr_intake.api import router
-from avrr_intake.case import registry
+from avrr_intake.case import registry as intake_registry
 from avrr_intake.settings import IntakeSettings
 
 
@@ -22,7 +22,17 @@ def projections(runtime: ServiceRuntime) -> Sequence[Projection]:
     """Intake's read models; called once while the runtime is assembled."""
     # Fail at start-up, not at the first referral, when the duplicate-check key is missing.
     IntakeSettings().secret(runtime.settings)
-    return [read_models.CaseFiles(runtime.cipher)]
+    return [
+        read_models.CaseFiles(runtime.cipher),
+        timeline.CaseTimeline(),
+        reports.SituationalReports(),
+    ]
+
+
+# What intake writes, and what it reads of the others for the timeline and the reports.
+registry = EventRegistry()
+registry.include(intake_registry)
+registry.include(observed.registry)
 
 
 service = Service(
@@ -30,11 +40,13 @@ service = Service(
     registry=registry,
     router=router,
     projections=projections,
-    read_models=[read_models.metadata],
-    # Later issues: eligibility/travel/reintegration outcomes for the case timeline.
-    observes=(),
+    read_models=[read_models.metadata, timeline.metadata, reports.metadata],
+    observes=("eligibility", "travel", "reintegration"),
     title="AVRR intake",
-    description="Referrals, counselling, informed consent, return requests, withdrawal, erasure.",
+    description=(
+        "Referrals, counselling, informed consent, return requests, withdrawal, erasure; "
+        "the case timeline across services and the situational reports."
+    ),
 )
 
 

@@ -6,6 +6,7 @@ from intake_fixtures import Intake, consent
 
 from avrr_events import ProjectionRunner
 from avrr_intake.case import registry
+from avrr_intake.read_models import CaseFiles
 
 
 async def test_rebuilding_the_case_files_reproduces_them(intake: Intake) -> None:
@@ -17,7 +18,7 @@ async def test_rebuilding_the_case_files_reproduces_them(intake: Intake) -> None
     assert given.status_code == 201, given.text
     before = await intake.wait_for(case_id, version=given.json()["version"])
 
-    [projection] = intake.runtime.projections
+    [projection] = [p for p in intake.runtime.projections if isinstance(p, CaseFiles)]
     runner = ProjectionRunner(intake.runtime.db, registry, intake.runtime.group)
     assert await runner.rebuild(projection) == 2
 

@@ -1,0 +1,417 @@
+"""Situational reports: returns, phases and reintegration assistance, over every service's events.
+
+``SituationalReports`` keeps a small table set that aggregates with plain
+``GROUP BY`` (no personal data in any of them, so the report tables can be
+handed to analysts as they are):
+
+- ``intake_report_cases``: one row per case: its phase (the same fold as the
+  timeline, timeline.CaseState), referral office, host country, country of
+  origin (the destination of the return), programme, and the month of
+  return once travel confirmed the arrival. The folded state rides along as
+  JSON so that the next event continues from it.
+- ``intake_report_people``: the household's latest list of travellers (sex
+  and age group at referral; the due diligence clearance names who travels).
+- ``intake_report_vulnerabilities``: the categories of the latest screening
+  of every person (or of the household).
+- ``intake_report_assistance``: one row per AssistanceDisbursed, amounts in
+  minor units (exact sums on SQLite and PostgreSQL alike).
+
+Definitions (README "Reports"): a *return* is a case with ArrivalConfirmed;
+*returnees* are the people of its household. By sex and age group a case
+counts once per group it has a member in; by vulnerability, once per category
+any member was screened with ("none" when no screening found one).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, Literal
+from xml.sax.saxutils import escape
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    distinct,
+    func,
+    select,
+    true,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from avrr_events import DomainEvent, Envelope, Projection
+from avrr_events.tables import Json
+from avrr_intake.timeline import PHASES, TIMELINE_TYPES, CaseState, facts_of
+
+metadata = MetaData()
+
+report_cases = Table(
+    "intake_report_cases",
+    metadata,
+    Column("case_id", String(100), primary_key=True),
+    Column("phase", String(30), nullable=True),
+    Column("office", String(100), nullable=True),
+    Column("host_country", String(2), nullable=True),
+    Column("origin_country", String(2), nullable=True),
+    Column("programme_id", String(100), nullable=True),
+    Column("returned_month", String(7), nullable=True),
+    Column("returnees", Integer, nullable=False, default=0),
+    Column("state", Json, nullable=False),
+)
+Index("intake_report_cases_month_idx", report_cases.c.returned_month)
+
+report_people = Table(
+    "intake_report_people",
+    metadata,
+    Column("case_id", String(100), primary_key=True),
+    Column("person_id", String(200), primary_key=True),
+    Column("sex", String(20), nullable=False),
+    Column("age_group", String(10), nullable=False),
+)
+
+report_vulnerabilities = Table(
+    "intake_report_vulnerabilities",
+    metadata,
+    Column("case_id", String(100), primary_key=True),
+    Column("screened", String(200), primary_key=True),
+    Column("category", String(100), primary_key=True),
+)
+
+report_assistance = Table(
+    "intake_report_assistance",
+    metadata,
+    Column("event_id", String(100), primary_key=True),
+    Column("case_id", String(100), nullable=False),
+    Column("programme_id", String(100), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+)
+
+AGE_GROUPS = ("0-17", "18-59", "60+")
+DIMENSIONS = (
+    "host_country",
+    "origin_country",
+    "programme",
+    "month",
+    "sex",
+    "age_group",
+    "vulnerability",
+)
+Dimension = Literal[
+    "host_country", "origin_country", "programme", "month", "sex", "age_group", "vulnerability"
+]
+_HOUSEHOLD_EVENTS = {"ReferralReceived", "ReturnRequested", "DueDiligenceCleared"}
+
+
+def age_group(age_years: int) -> str:
+    return "0-17" if age_years < 18 else "18-59" if age_years < 60 else "60+"
+
+
+class SituationalReports(Projection):
+    """Folds every event of a case into the report tables."""
+
+    name = "intake_situational_reports"
+    event_types = TIMELINE_TYPES
+    metadata = metadata
+
+    async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
+        case_id = getattr(event, "case_id", None)
+        if case_id is None:
+            return
+        c = report_cases.c
+        row = (await conn.execute(select(c.state).where(c.case_id == case_id))).first()
+        state = CaseState.model_validate(row.state) if row else CaseState()
+        facts = facts_of(event)
+        state.fold(event.event_type, facts, envelope.time)
+        short = event.event_type.rsplit(".", 1)[-1]
+        values = {
+            "phase": state.phase,
+            "office": state.office,
+            "host_country": state.host_country,
+            "origin_country": state.destination_country,
+            "programme_id": state.programme_id,
+            "returned_month": state.arrived_at[:7] if state.arrived_at else None,
+            "returnees": len(state.household),
+            "state": state.model_dump(mode="json"),
+        }
+        if row is None:
+            await conn.execute(report_cases.insert().values(case_id=case_id, **values))
+        else:
+            await conn.execute(report_cases.update().where(c.case_id == case_id).values(**values))
+        if short in _HOUSEHOLD_EVENTS:
+            p = report_people.c
+            await conn.execute(report_people.delete().where(p.case_id == case_id))
+            people = [
+                {
+                    "case_id": case_id,
+                    "person_id": m["person_id"],
+                    "sex": m["sex"],
+                    "age_group": age_group(int(m["age_years"])),
+                }
+                for m in state.household
+            ]
+            if people:
+                await conn.execute(report_people.insert(), people)
+        elif short == "VulnerabilityAssessed":
+            v = report_vulnerabilities.c
+            screened = facts.get("person_id") or "household"
+            await conn.execute(
+                report_vulnerabilities.delete().where(v.case_id == case_id, v.screened == screened)
+            )
+            categories = state.vulnerabilities.get(screened, [])
+            if categories:
+                await conn.execute(
+                    report_vulnerabilities.insert(),
+                    [{"case_id": case_id, "screened": screened, "category": x} for x in categories],
+                )
+        elif short == "AssistanceDisbursed":
+            minor = int((Decimal(str(facts["amount"])) * 100).to_integral_value())
+            await conn.execute(
+                report_assistance.insert().values(
+                    event_id=envelope.id,
+                    case_id=case_id,
+                    programme_id=facts["programme_id"],
+                    kind=facts["kind"],
+                    currency=facts["currency"],
+                    amount_minor=minor,
+                )
+            )
+
+
+# ------------------------------------------------------------------ queries --
+
+
+def _office(office: str | None) -> Any:
+    return report_cases.c.office == office if office is not None else true()
+
+
+async def returns(
+    conn: AsyncConnection, *, by: Sequence[str] = DIMENSIONS, office: str | None = None
+) -> dict[str, Any]:
+    """Returns (cases, returnees) along each requested dimension, and the totals."""
+    c = report_cases.c
+    returned = and_(c.returned_month.is_not(None), _office(office))
+    out: dict[str, Any] = {}
+    columns = {
+        "host_country": c.host_country,
+        "origin_country": c.origin_country,
+        "programme": c.programme_id,
+        "month": c.returned_month,
+    }
+    for dimension in by:
+        if dimension in columns:
+            key = columns[dimension]
+            stmt = (
+                select(key.label("value"), func.count(), func.coalesce(func.sum(c.returnees), 0))
+                .where(returned)
+                .group_by(key)
+                .order_by(key)
+            )
+        elif dimension in ("sex", "age_group"):
+            p = report_people.c
+            key = p.sex if dimension == "sex" else p.age_group
+            stmt = (
+                select(key.label("value"), func.count(distinct(p.case_id)), func.count())
+                .select_from(report_people.join(report_cases, c.case_id == p.case_id))
+                .where(returned)
+                .group_by(key)
+                .order_by(key)
+            )
+        else:
+            v = report_vulnerabilities.c
+            # One case per category, whoever in the household was screened with it.
+            per_case = (
+                select(v.case_id, v.category)
+                .distinct()
+                .select_from(report_vulnerabilities.join(report_cases, c.case_id == v.case_id))
+                .where(returned)
+                .subquery()
+            )
+            joined = per_case.join(report_cases, c.case_id == per_case.c.case_id)
+            stmt = (
+                select(
+                    per_case.c.category.label("value"),
+                    func.count(),
+                    func.coalesce(func.sum(c.returnees), 0),
+                )
+                .select_from(joined)
+                .group_by(per_case.c.category)
+                .order_by(per_case.c.category)
+            )
+        rows = [
+            {"value": r[0], "cases": int(r[1]), "returnees": int(r[2])}
+            for r in await conn.execute(stmt)
+        ]
+        if dimension == "vulnerability":
+            v = report_vulnerabilities.c
+            screened = select(v.case_id)
+            none = (
+                await conn.execute(
+                    select(func.count(), func.coalesce(func.sum(c.returnees), 0)).where(
+                        returned, c.case_id.not_in(screened)
+                    )
+                )
+            ).one()
+            if none[0]:
+                rows.append({"value": "none", "cases": int(none[0]), "returnees": int(none[1])})
+        if dimension == "age_group":
+            rows.sort(key=lambda r: AGE_GROUPS.index(r["value"]))
+        out[dimension] = rows
+    total = (
+        await conn.execute(
+            select(func.count(), func.coalesce(func.sum(c.returnees), 0)).where(returned)
+        )
+    ).one()
+    return {"returns": out, "total": {"cases": int(total[0]), "returnees": int(total[1])}}
+
+
+async def phases(conn: AsyncConnection, *, office: str | None = None) -> dict[str, Any]:
+    """How many cases are in each phase now (every phase listed, zeros included)."""
+    c = report_cases.c
+    rows = await conn.execute(
+        select(c.phase, func.count()).where(c.phase.is_not(None), _office(office)).group_by(c.phase)
+    )
+    counts = {str(phase): int(n) for phase, n in rows}
+    items = [{"phase": p, "cases": counts.get(p, 0)} for p in PHASES]
+    return {"phases": items, "total": sum(counts.values())}
+
+
+def _amount(minor: int) -> str:
+    return f"{Decimal(minor) / 100:.2f}"
+
+
+async def assistance(conn: AsyncConnection, *, office: str | None = None) -> dict[str, Any]:
+    """Reintegration assistance disbursed: per programme, kind and currency; cash vs in-kind."""
+    a = report_assistance.c
+    source = report_assistance.join(report_cases, report_cases.c.case_id == a.case_id, isouter=True)
+    stmt = (
+        select(a.programme_id, a.kind, a.currency, func.count(), func.sum(a.amount_minor))
+        .select_from(source)
+        .where(_office(office))
+        .group_by(a.programme_id, a.kind, a.currency)
+        .order_by(a.programme_id, a.kind, a.currency)
+    )
+    items = []
+    by_currency: dict[str, dict[str, int]] = {}
+    for programme_id, kind, currency, n, minor in await conn.execute(stmt):
+        items.append(
+            {
+                "programme_id": programme_id,
+                "kind": kind,
+                "currency": currency,
+                "disbursements": int(n),
+                "total": _amount(int(minor)),
+            }
+        )
+        per_kind = by_currency.setdefault(currency, {"cash": 0, "in_kind": 0})
+        per_kind[kind] = per_kind.get(kind, 0) + int(minor)
+    totals = {
+        currency: {kind: _amount(minor) for kind, minor in kinds.items()}
+        for currency, kinds in sorted(by_currency.items())
+    }
+    return {"items": items, "totals": totals}
+
+
+# ------------------------------------------------------------- renderings --
+
+
+def returns_csv(report: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["dimension", "value", "cases", "returnees"])
+    for dimension, rows in report["returns"].items():
+        for r in rows:
+            writer.writerow([dimension, r["value"], r["cases"], r["returnees"]])
+    return out.getvalue()
+
+
+def phases_csv(report: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["phase", "cases"])
+    for r in report["phases"]:
+        writer.writerow([r["phase"], r["cases"]])
+    return out.getvalue()
+
+
+def assistance_csv(report: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["programme_id", "kind", "currency", "disbursements", "total"])
+    for r in report["items"]:
+        writer.writerow(
+            [r["programme_id"], r["kind"], r["currency"], r["disbursements"], r["total"]]
+        )
+    return out.getvalue()
+
+
+def returns_svg(report: dict[str, Any]) -> str:
+    """Two bar charts: returns per month (columns) and per country of origin (rows).
+
+    Hand-written SVG with the generic ``sans-serif`` family: no script, no
+    network font, readable in any browser or document.
+    """
+    months = [(r["value"], r["cases"]) for r in report["returns"].get("month", [])]
+    origins = [(r["value"], r["cases"]) for r in report["returns"].get("origin_country", [])]
+    width, bar_area = 720, 200
+    parts: list[str] = []
+    y = 30
+    parts.append(_text(20, y, "Returns per month (cases with arrival confirmed)", 15, "bold"))
+    y += 20
+    top = max([n for _, n in months] or [1])
+    step = (width - 80) / max(len(months), 1)
+    base = y + bar_area
+    parts.append(f'<line x1="50" y1="{base}" x2="{width - 20}" y2="{base}" stroke="#444"/>')
+    for i, (label, n) in enumerate(months):
+        h = bar_area * n / top
+        x = 55 + i * step
+        w = max(step * 0.7, 2)
+        parts.append(
+            f'<rect x="{x:.1f}" y="{base - h:.1f}" width="{w:.1f}" height="{h:.1f}" '
+            f'fill="#1f6fb2"><title>{escape(str(label))}: {n}</title></rect>'
+        )
+        parts.append(_text(x + w / 2, base - h - 4, str(n), 10, anchor="middle"))
+        parts.append(
+            f'<text x="{x + w / 2:.1f}" y="{base + 12}" font-size="10" text-anchor="end" '
+            f'font-family="sans-serif" transform="rotate(-45 {x + w / 2:.1f} {base + 12})">'
+            f"{escape(str(label))}</text>"
+        )
+    y = base + 70
+    parts.append(_text(20, y, "Returns per country of origin", 15, "bold"))
+    y += 15
+    top = max([n for _, n in origins] or [1])
+    row = 18
+    for i, (label, n) in enumerate(origins):
+        w = (width - 160) * n / top
+        yy = y + i * row
+        parts.append(_text(45, yy + 12, str(label), 11, anchor="end"))
+        parts.append(
+            f'<rect x="50" y="{yy}" width="{w:.1f}" height="{row - 4}" fill="#e07b00">'
+            f"<title>{escape(str(label))}: {n}</title></rect>"
+        )
+        parts.append(_text(55 + w, yy + 12, str(n), 11))
+    height = int(y + max(len(origins), 1) * row + 20)
+    body = "\n".join(parts)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="AVRR returns">\n'
+        f'<rect width="100%" height="100%" fill="white"/>\n{body}\n</svg>\n'
+    )
+
+
+def _text(
+    x: float, y: float, text: str, size: int, weight: str = "normal", anchor: str = "start"
+) -> str:
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" font-weight="{weight}" '
+        f'text-anchor="{anchor}" font-family="sans-serif">{escape(text)}</text>'
+    )

@@ -1,0 +1,411 @@
+"""Generated case histories for the timeline and report tests, published as the services would.
+
+``generate`` plans N cases (a seeded random household, a phase each reaches,
+vulnerabilities, disbursements) and renders every case's events as CloudEvents
+on the topic of the service that owns them. ``expected_*`` count the plan
+directly, without the projection's fold, so that the report numbers are
+checked against an independent computation.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from avrr_events import Envelope, Message, dataschema_uri
+
+PROGRESS = (
+    "referred",
+    "counselled",
+    "return_requested",
+    "eligible",
+    "cleared",
+    "ticketed",
+    "departed",
+    "arrived",
+    "reintegrating",
+    "completed",
+)
+ENDS = ("withdrawn", "closed")
+RETURNED = ("arrived", "reintegrating", "completed")
+OFFICES = ("GT-GUA", "MX-TAP", "PT-LIS")
+HOSTS = {"GT-GUA": "GT", "MX-TAP": "MX", "PT-LIS": "PT"}
+ORIGINS = ("HN", "SV", "BR", "VE", "CO", "NI")
+PROGRAMMES = ("mesoamerica-avrr", "arvore")
+CATEGORIES = ("victim_of_trafficking", "health_needs", "elderly", "single_parent_family")
+ENCRYPTED = {"alg": "A256GCM", "subject": "x", "nonce": "AAAAAAAAAAAAAAAA", "ct": "AAAA"}
+
+
+@dataclass
+class Person:
+    person_id: str
+    sex: str
+    age_years: int
+    relationship: str
+
+
+@dataclass
+class PlannedCase:
+    case_id: str
+    office: str
+    host_country: str
+    origin: str
+    programme: str
+    household: list[Person]
+    phase: str
+    # the furthest progress before a withdrawal (withdrawn cases only)
+    reached: str = "referred"
+    arrived_at: datetime | None = None
+    # screened person id (or "household") -> categories
+    vulnerabilities: dict[str, list[str]] = field(default_factory=dict)
+    disbursements: list[tuple[str, str, Decimal]] = field(default_factory=list)
+    events: list[Envelope] = field(default_factory=list)
+
+    @property
+    def returned(self) -> bool:
+        return self.phase in RETURNED
+
+
+def envelope(service: str, name: str, case_id: str, at: datetime, data: dict[str, Any]) -> Envelope:
+    event_type = f"avrr.{service}.{name}"
+    return Envelope(
+        source=f"/avrr/{service}",
+        type=event_type,
+        subject=case_id,
+        time=at,
+        dataschema=dataschema_uri(event_type, 1),
+        dataversion=1,
+        correlationid=case_id,
+        data=data,
+    )
+
+
+def _member(p: Person) -> dict[str, Any]:
+    return {
+        "person_id": p.person_id,
+        "age_years": p.age_years,
+        "sex": p.sex,
+        "relationship": p.relationship,
+        "unaccompanied_minor": False,
+    }
+
+
+def generate(n: int, *, seed: int = 7, prefix: str = "gen") -> list[PlannedCase]:
+    rnd = random.Random(seed)
+    cases = []
+    for i in range(n):
+        case_id = f"{prefix}-{i:04d}"
+        office = rnd.choice(OFFICES)
+        size = rnd.choice((1, 1, 2, 3, 4))
+        principal = Person(
+            f"{case_id}-p0", rnd.choice(("female", "male")), rnd.randint(18, 75), "principal"
+        )
+        household = [principal]
+        for k in range(1, size):
+            household.append(
+                Person(
+                    f"{case_id}-p{k}",
+                    rnd.choice(("female", "male", "other")),
+                    rnd.randint(0, 70),
+                    rnd.choice(("child", "spouse", "parent")),
+                )
+            )
+        phase = rnd.choice(PROGRESS + ENDS)
+        case = PlannedCase(
+            case_id,
+            office,
+            HOSTS[office],
+            rnd.choice(ORIGINS),
+            rnd.choice(PROGRAMMES),
+            household,
+            phase,
+        )
+        if phase == "withdrawn":
+            case.reached = rnd.choice(PROGRESS[:6])
+        _render(case, rnd)
+        cases.append(case)
+    return cases
+
+
+def _render(case: PlannedCase, rnd: random.Random) -> None:
+    """The case's events in the order the services would write them."""
+    at = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=rnd.randint(0, 300), hours=9)
+    cid = case.case_id
+    last = case.reached if case.phase == "withdrawn" else case.phase
+    target = PROGRESS.index(last) if last in PROGRESS else 0
+
+    def emit(service: str, name: str, data: dict[str, Any], days: float = 1) -> None:
+        nonlocal at
+        at += timedelta(days=days)
+        case.events.append(envelope(service, name, cid, at, {"case_id": cid, **data}))
+
+    members = [_member(p) for p in case.household]
+    emit(
+        "intake",
+        "ReferralReceived",
+        {
+            "source": "ngo",
+            "contact_sharing_consented": False,
+            "office": case.office,
+            "host_country": case.host_country,
+            "nationality": case.origin,
+            "household": [
+                {**m, "personal": {**ENCRYPTED, "subject": m["person_id"]}} for m in members
+            ],
+            "received_by": "caseworker-1",
+            "received_at": at.isoformat(),
+        },
+        days=0,
+    )
+    if case.phase == "closed":
+        emit("intake", "CounsellingRecorded", _counselling(at, "decided_not_to_apply"))
+        closure = {"reason": "decided_not_to_apply", "closed_at": at.isoformat()}
+        emit("intake", "CaseClosed", closure)
+        return
+    if target >= 1:
+        emit("intake", "CounsellingRecorded", _counselling(at, "decided_to_apply"))
+    if target >= 2:
+        for p in case.household:
+            emit(
+                "intake",
+                "ConsentGiven",
+                {
+                    "person_id": p.person_id,
+                    "purpose": "return_assistance_processing",
+                    "given_on": at.date().isoformat(),
+                    "given_by": "self" if p.age_years >= 18 else "guardian",
+                    "representative_person_id": None
+                    if p.age_years >= 18
+                    else case.household[0].person_id,
+                    "language": "es",
+                    "recorded_by": "caseworker-1",
+                    "recorded_at": at.isoformat(),
+                },
+                days=0,
+            )
+        emit(
+            "intake",
+            "ReturnRequested",
+            {
+                "office": case.office,
+                "nationality": case.origin,
+                "host_country": case.host_country,
+                "destination_country": case.origin,
+                "household": members,
+                "requested_at": at.isoformat(),
+            },
+        )
+    if target >= 3:
+        emit(
+            "eligibility",
+            "EligibilityDecided",
+            {
+                "programme_id": case.programme,
+                "eligible": True,
+                "reasons": [{"rule": "nationality", "passed": True, "detail": "ok"}],
+                "decided_at": at.isoformat(),
+            },
+            days=0.01,
+        )
+        if rnd.random() < 0.5:
+            screened = rnd.choice([*(p.person_id for p in case.household), None])
+            cats = sorted(set(rnd.sample(CATEGORIES, rnd.randint(1, 2))))
+            case.vulnerabilities[screened or "household"] = cats
+            emit(
+                "eligibility",
+                "VulnerabilityAssessed",
+                {
+                    "person_id": screened,
+                    "categories": [{"category": c, "severity": "medium"} for c in cats],
+                    "best_interests_determination_done": False,
+                    "assessed_by": "caseworker-2",
+                    "assessed_at": at.isoformat(),
+                },
+            )
+    if target >= 4:
+        emit(
+            "eligibility",
+            "DueDiligenceCleared",
+            {
+                "programme_id": case.programme,
+                "office": case.office,
+                "host_country": case.host_country,
+                "destination_country": case.origin,
+                "transport_mode": "air",
+                "household": members,
+                "cleared_at": at.isoformat(),
+            },
+        )
+        emit(
+            "travel",
+            "MovementOpened",
+            {
+                "programme_id": case.programme,
+                "destination_country": case.origin,
+                "transport_mode": "air",
+                "travellers": members,
+                "opened_at": at.isoformat(),
+            },
+            days=0.01,
+        )
+    if target >= 5:
+        emit(
+            "travel",
+            "TicketIssued",
+            {
+                "mode": "air",
+                "carrier": "Avianca",
+                "booking_reference": "ABC123",
+                "departure_date": (at + timedelta(days=7)).date().isoformat(),
+                "route": ["GUA", "SAL"],
+                "escorts": [],
+                "issued_at": at.isoformat(),
+            },
+        )
+    if case.phase == "withdrawn":
+        emit(
+            "intake",
+            "CaseWithdrawn",
+            {"reason": "changed_mind", "withdrawn_at": at.isoformat(), "withdrawn_by": "cw-1"},
+        )
+        if target >= 4:
+            emit(
+                "travel",
+                "MovementCancelled",
+                {"reason": "case withdrawn", "cancelled_at": at.isoformat()},
+                days=0.01,
+            )
+        return
+    if target >= 6:
+        emit("travel", "DepartureConfirmed", {"departed_at": at.isoformat()}, days=7)
+    if target >= 7:
+        emit(
+            "travel",
+            "ArrivalConfirmed",
+            {
+                "programme_id": case.programme,
+                "office": case.office,
+                "destination_country": case.origin,
+                "arrived_at": (at + timedelta(hours=6)).isoformat(),
+                "confirmed_by": "receiving_office",
+                "confirmer_id": "receiver-1",
+            },
+            days=0.25,
+        )
+        case.arrived_at = at
+    if target >= 8:
+        emit(
+            "reintegration",
+            "ReintegrationPlanAgreed",
+            {
+                "components": [
+                    {
+                        "kind": "economic",
+                        "activity": "small shop",
+                        "budget": {"amount": "900.00", "currency": "USD"},
+                    }
+                ],
+                "agreed_at": at.isoformat(),
+            },
+            days=10,
+        )
+        for _ in range(rnd.randint(1, 3)):
+            kind = rnd.choice(("cash", "in_kind"))
+            currency = rnd.choice(("USD", "EUR"))
+            amount = Decimal(rnd.randint(1000, 60000)) / 100
+            case.disbursements.append((kind, currency, amount))
+            emit(
+                "reintegration",
+                "AssistanceDisbursed",
+                {
+                    "programme_id": case.programme,
+                    "kind": kind,
+                    "amount": f"{amount:.2f}",
+                    "currency": currency,
+                    "method": "bank_transfer",
+                    "disbursed_on": at.date().isoformat(),
+                },
+                days=3,
+            )
+    if target >= 9:
+        emit(
+            "reintegration",
+            "ReintegrationCompleted",
+            {"completed_on": (at + timedelta(days=200)).date().isoformat()},
+            days=200,
+        )
+
+
+def _counselling(at: datetime, outcome: str) -> dict[str, Any]:
+    return {
+        "session_id": "s-1",
+        "held_on": at.date().isoformat(),
+        "office": "GT-GUA",
+        "counsellor": "counsellor-1",
+        "language": "es",
+        "topics": [],
+        "outcome": outcome,
+        "recorded_at": at.isoformat(),
+    }
+
+
+def messages(cases: list[PlannedCase], topic: Any) -> list[Message]:
+    """Every event as a record on its service's topic (``topic(service)`` names it)."""
+    out = []
+    for case in cases:
+        for e in case.events:
+            out.append(e.to_message(topic(e.source.rsplit("/", 1)[-1])))
+    return out
+
+
+# ------------------------------------------------------- independent counts --
+
+
+def age_group(age: int) -> str:
+    return "0-17" if age < 18 else "18-59" if age < 60 else "60+"
+
+
+def expected_returns(cases: list[PlannedCase]) -> dict[str, dict[str, tuple[int, int]]]:
+    """dimension -> value -> (cases, returnees), counted straight from the plan."""
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+
+    def add(dimension: str, value: str, n_cases: int, people: int) -> None:
+        c, p = out.setdefault(dimension, {}).get(value, (0, 0))
+        out[dimension][value] = (c + n_cases, p + people)
+
+    for case in cases:
+        if not case.returned:
+            continue
+        assert case.arrived_at is not None
+        size = len(case.household)
+        add("host_country", case.host_country, 1, size)
+        add("origin_country", case.origin, 1, size)
+        add("programme", case.programme, 1, size)
+        add("month", case.arrived_at.strftime("%Y-%m"), 1, size)
+        for key, values in (
+            ("sex", Counter(p.sex for p in case.household)),
+            ("age_group", Counter(age_group(p.age_years) for p in case.household)),
+        ):
+            for value, people in values.items():
+                add(key, value, 1, people)
+        categories = {c for cats in case.vulnerabilities.values() for c in cats}
+        for category in categories or {"none"}:
+            add("vulnerability", category, 1, size)
+    return out
+
+
+def expected_phases(cases: list[PlannedCase]) -> Counter[str]:
+    return Counter(case.phase for case in cases)
+
+
+def expected_assistance(cases: list[PlannedCase]) -> dict[tuple[str, str, str], Decimal]:
+    totals: dict[tuple[str, str, str], Decimal] = {}
+    for case in cases:
+        for kind, currency, amount in case.disbursements:
+            key = (case.programme, kind, currency)
+            totals[key] = totals.get(key, Decimal(0)) + amount
+    return totals

@@ -1,0 +1,309 @@
+"""The case timeline, time travel and the situational reports, fed by every service's events.
+
+Generated histories (generated_cases.py) are published on the four topics the
+way the services publish them; the report numbers are then checked against
+counts computed straight from the generated plan. The big run uses the
+embedded runtime (SQLite + in-process bus) for speed; a smaller one runs on
+real Kafka and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from generated_cases import (
+    PlannedCase,
+    envelope,
+    expected_assistance,
+    expected_phases,
+    expected_returns,
+    generate,
+    messages,
+)
+from intake_fixtures import CASEWORKER, PRINCIPAL_NAME, Intake, consent
+
+from avrr_events import ProjectionRunner
+from avrr_events.inprocess import InProcessBus
+from avrr_events.kafka import KafkaPublisher, KafkaSettings
+from avrr_events.service import ServiceRuntime, ServiceSettings
+from avrr_events.testing import eventually
+from avrr_intake import reports, timeline
+from avrr_intake.main import registry, service
+
+MANAGER = {"X-AVRR-User": "pm-1", "X-AVRR-Roles": "programme_manager"}
+
+
+@pytest.fixture
+async def embedded(tmp_path: Path) -> AsyncIterator[tuple[Intake, InProcessBus]]:
+    """Intake on SQLite and the in-process bus (what `make run` runs), and that bus."""
+    bus = InProcessBus()
+    settings = ServiceSettings(  # explicit: the environment may name Kafka and PostgreSQL
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/intake.db",
+        kafka_bootstrap_servers=None,
+        # Keys in their own file, as `make run` keeps them (one SQLite writer per file).
+        keystore_url=f"sqlite+aiosqlite:///{tmp_path}/keys.db",
+        dev=True,
+        relay_poll_interval=0.1,
+    )
+    runtime = ServiceRuntime(service, settings, bus=bus)
+    app = runtime.app()
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://intake", headers=CASEWORKER
+        ) as http,
+    ):
+        yield Intake(runtime, http), bus
+
+
+async def _all_applied(intake: Intake, n: int) -> None:
+    async def applied() -> bool:
+        return intake.runtime.consumer.stats.applied >= n
+
+    await eventually(applied, timeout=120)
+
+
+async def _check_reports(http: httpx.AsyncClient, cases: list[PlannedCase]) -> None:
+    """Every report number equals the count made from the plan."""
+    body = (await http.get("/reports/returns", headers=MANAGER)).json()
+    expected = expected_returns(cases)
+    for dimension in reports.DIMENSIONS:
+        got = {r["value"]: (r["cases"], r["returnees"]) for r in body["returns"][dimension]}
+        assert got == expected.get(dimension, {}), dimension
+    returned = [c for c in cases if c.returned]
+    assert body["total"] == {
+        "cases": len(returned),
+        "returnees": sum(len(c.household) for c in returned),
+    }
+
+    phases = (await http.get("/reports/phases", headers=MANAGER)).json()
+    counted = expected_phases(cases)
+    assert {p["phase"]: p["cases"] for p in phases["phases"]} == {
+        p: counted.get(p, 0) for p in timeline.PHASES
+    }
+    assert phases["total"] == len(cases)
+
+    money = (await http.get("/reports/assistance", headers=MANAGER)).json()
+    assert {
+        (i["programme_id"], i["kind"], i["currency"]): Decimal(i["total"]) for i in money["items"]
+    } == expected_assistance(cases)
+    for currency, kinds in money["totals"].items():
+        for kind, total in kinds.items():
+            assert Decimal(total) == sum(
+                (a for c in cases for k, cur, a in c.disbursements if (k, cur) == (kind, currency)),
+                Decimal(0),
+            )
+
+
+async def test_reports_over_three_hundred_generated_cases_match_independent_counts(
+    embedded: tuple[Intake, InProcessBus],
+) -> None:
+    intake, bus = embedded
+    cases = generate(300)
+    records = messages(cases, intake.runtime.settings.topic)
+    await bus.publisher().publish(records)
+    await _all_applied(intake, len(records))
+    await _check_reports(intake.http, cases)
+
+    # The same numbers as CSV, by Accept header and by ?format=csv.
+    by_accept = await intake.http.get("/reports/returns", headers={**MANAGER, "Accept": "text/csv"})
+    assert by_accept.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(by_accept.text)))
+    origin = {r["value"]: int(r["cases"]) for r in rows if r["dimension"] == "origin_country"}
+    assert origin == {k: v[0] for k, v in expected_returns(cases)["origin_country"].items()}
+    by_param = await intake.http.get("/reports/assistance?format=csv", headers=MANAGER)
+    assert by_param.text.splitlines()[0] == "programme_id,kind,currency,disbursements,total"
+    phases_csv = await intake.http.get("/reports/phases", params={"format": "csv"})
+    assert len(phases_csv.text.splitlines()) == 1 + len(timeline.PHASES)
+
+    # The chart: a self-contained SVG with a bar per month and per country of origin.
+    chart = await intake.http.get("/reports/returns.svg", headers=MANAGER)
+    assert chart.headers["content-type"].startswith("image/svg+xml")
+    assert chart.text.startswith("<svg") and "http://fonts" not in chart.text
+    returned = [c for c in cases if c.returned]
+    months = {c.arrived_at.strftime("%Y-%m") for c in returned if c.arrived_at}
+    origins = {c.origin for c in returned}
+    assert chart.text.count("<rect x=") == len(months) + len(origins)
+
+    # One office's view counts only that office's cases.
+    office = await intake.http.get("/reports/phases?office=PT-LIS", headers=MANAGER)
+    assert office.json()["total"] == sum(1 for c in cases if c.office == "PT-LIS")
+
+
+async def test_rebuilding_the_report_tables_from_the_journal_gives_the_same_numbers(
+    embedded: tuple[Intake, InProcessBus],
+) -> None:
+    intake, bus = embedded
+    cases = generate(60, seed=11)
+    records = messages(cases, intake.runtime.settings.topic)
+    await bus.publisher().publish(records)
+    await _all_applied(intake, len(records))
+    runner = ProjectionRunner(intake.runtime.db, registry, intake.runtime.group)
+    for projection in intake.runtime.projections:
+        if isinstance(projection, reports.SituationalReports | timeline.CaseTimeline):
+            assert await runner.rebuild(projection) == len(records)
+    await _check_reports(intake.http, cases)
+
+
+async def test_reports_on_kafka_and_postgresql_match_independent_counts(
+    intake: Intake, kafka_settings: KafkaSettings
+) -> None:
+    cases = generate(40, seed=3, prefix="kafka")
+    records = messages(cases, intake.runtime.settings.topic)
+    publisher = KafkaPublisher(kafka_settings)
+    await publisher.start()
+    try:
+        await publisher.publish(records)
+    finally:
+        await publisher.stop()
+    await _all_applied(intake, len(records))
+    await _check_reports(intake.http, cases)
+
+
+async def _publish(bus: InProcessBus, runtime: ServiceRuntime, events: list[Any]) -> None:
+    """Publish other services' events (built by generated_cases' envelope helper)."""
+    await bus.publisher().publish(
+        [e.to_message(runtime.settings.topic(e.source.rsplit("/", 1)[-1])) for e in events]
+    )
+
+
+async def test_the_timeline_shows_every_service_in_event_time_order_without_personal_data(
+    embedded: tuple[Intake, InProcessBus],
+) -> None:
+    intake, bus = embedded
+    created = await intake.open_case()
+    case_id = created["case_id"]
+    mother, child = intake.person(created, "principal"), intake.person(created, "child")
+    for person, extra in ((mother, {}), (child, {"representative_person_id": mother})):
+        body = consent(person, **extra)
+        if extra:
+            body["given_by"] = "guardian"
+        r = await intake.http.post(f"/cases/{case_id}/consents", json=body)
+        assert r.status_code == 201, r.text
+    r = await intake.http.post(
+        f"/cases/{case_id}/return-request", json={"destination_country": "BO"}
+    )
+    assert r.status_code == 201, r.text
+    await intake.wait_for(case_id, version=r.json()["version"])
+
+    now = datetime.now(UTC)
+    cleared_at = now + timedelta(hours=1)
+    arrived_at = now + timedelta(days=20)
+    household = [
+        {"person_id": mother, "age_years": 35, "sex": "female", "relationship": "principal"},
+        {"person_id": child, "age_years": 9, "sex": "male", "relationship": "child"},
+    ]
+    later = [
+        envelope(
+            "eligibility",
+            "DueDiligenceCleared",
+            case_id,
+            cleared_at,
+            {
+                "case_id": case_id,
+                "programme_id": "mesoamerica-avrr",
+                "office": "GT-GUA",
+                "host_country": "GT",
+                "destination_country": "BO",
+                "transport_mode": "air",
+                "household": household,
+                "cleared_at": cleared_at.isoformat(),
+            },
+        ),
+        # Arrives before the vulnerability screening below, but happened later.
+        envelope(
+            "travel",
+            "ArrivalConfirmed",
+            case_id,
+            arrived_at,
+            {
+                "case_id": case_id,
+                "programme_id": "mesoamerica-avrr",
+                "office": "GT-GUA",
+                "destination_country": "BO",
+                "arrived_at": arrived_at.isoformat(),
+                "confirmed_by": "receiving_office",
+                "confirmer_id": "receiver-7",
+            },
+        ),
+        envelope(
+            "eligibility",
+            "VulnerabilityAssessed",
+            case_id,
+            now + timedelta(minutes=30),
+            {
+                "case_id": case_id,
+                "person_id": mother,
+                "categories": [{"category": "single_parent_family", "severity": "medium"}],
+                "best_interests_determination_done": False,
+                "assessed_by": "caseworker-2",
+                "assessed_at": (now + timedelta(minutes=30)).isoformat(),
+            },
+        ),
+    ]
+    await _publish(bus, intake.runtime, later)
+
+    async def complete() -> bool:
+        r = await intake.http.get(f"/cases/{case_id}/timeline")
+        return r.status_code == 200 and r.json()["total"] == 7
+
+    await eventually(complete, timeout=30)
+    page = (await intake.http.get(f"/cases/{case_id}/timeline")).json()
+    types = [i["type"].rsplit(".", 1)[-1] for i in page["items"]]
+    assert types == [
+        "ReferralReceived",
+        "ConsentGiven",
+        "ConsentGiven",
+        "ReturnRequested",
+        "VulnerabilityAssessed",
+        "DueDiligenceCleared",
+        "ArrivalConfirmed",
+    ]
+    services = [i["service"] for i in page["items"]]
+    assert services == ["intake"] * 4 + ["eligibility", "eligibility", "travel"]
+    assert page["items"][0]["actor"] == "caseworker-1"
+    assert page["items"][4]["actor"] == "caseworker-2"
+    assert page["items"][6]["summary"] == "Arrival confirmed in BO by the receiving office"
+    text = str(page)
+    for secret in (*PRINCIPAL_NAME.split(), "BO1234567", "maria.quispe", "Casa del Migrante"):
+        assert secret not in text
+    assert "Ciudad de Guatemala" not in text
+
+    second = (await intake.http.get(f"/cases/{case_id}/timeline?limit=2&offset=5")).json()
+    assert [i["type"] for i in second["items"]] == [i["type"] for i in page["items"][5:7]]
+    assert second["total"] == 7
+
+    # Time travel: the case at three moments.
+    async def phase_at(moment: datetime) -> Any:
+        r = await intake.http.get(f"/cases/{case_id}/state", params={"as_of": moment.isoformat()})
+        return r.json()
+
+    before = await intake.http.get(
+        f"/cases/{case_id}/state", params={"as_of": (now - timedelta(days=1)).isoformat()}
+    )
+    assert before.status_code == 404
+    at_request = await phase_at(now + timedelta(minutes=1))
+    assert at_request["phase"] == "return_requested"
+    assert at_request["vulnerability_categories"] == []
+    assert at_request["destination_country"] == "BO"
+    at_clearance = await phase_at(cleared_at + timedelta(minutes=1))
+    assert at_clearance["phase"] == "cleared"
+    assert at_clearance["programme_id"] == "mesoamerica-avrr"
+    assert at_clearance["vulnerability_categories"] == ["single_parent_family"]
+    assert at_clearance["arrived_at"] is None
+    assert (await phase_at(arrived_at))["phase"] == "arrived"
+    current = (await intake.http.get(f"/cases/{case_id}/state")).json()
+    assert current["phase"] == "return_requested"  # the arrival lies in the future
+    assert current["household_size"] == 2
+
+    # Reports see the same case through the same fold.
+    phases = (await intake.http.get("/reports/phases")).json()
+    assert {p["phase"]: p["cases"] for p in phases["phases"]}["arrived"] == 1
