@@ -116,6 +116,7 @@ class Demo:
         today = date.today()
         referral = {
             "source": "ngo",
+            "referrer": {"name": "Equipo de Protección", "organisation": "Casa del Migrante"},
             "contact_sharing_consented": False,
             "current_location": {"country": "GT", "city": "Ciudad de Guatemala"},
             "nationality": "HN",

@@ -71,6 +71,15 @@ class BestInterestsDeterminationRecorded(ObservedEvent):
     determined_at: datetime
 
 
+class DueDiligenceChecked(ObservedEvent):
+    # The checklist's answers stay in eligibility; the timeline says who submitted it.
+    event_type = "avrr.eligibility.DueDiligenceChecked"
+
+    case_id: Id
+    checked_by: Code
+    checked_at: datetime
+
+
 class DueDiligenceCleared(ObservedEvent):
     event_type = "avrr.eligibility.DueDiligenceCleared"
 
@@ -280,6 +289,7 @@ OBSERVED: tuple[type[ObservedEvent], ...] = (
     EligibilityDecided,
     VulnerabilityAssessed,
     BestInterestsDeterminationRecorded,
+    DueDiligenceChecked,
     DueDiligenceCleared,
     DueDiligenceRejected,
     AssessmentClosed,

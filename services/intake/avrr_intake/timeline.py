@@ -64,6 +64,7 @@ ACTOR_FIELDS = (
     "erased_by",
     "assessed_by",
     "determined_by",
+    "checked_by",
     "confirmer_id",
 )
 
@@ -182,6 +183,7 @@ _SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
         f"Best-interests determination for person {f['person_id']}: "
         f"{f['outcome'].replace('_', ' ')}"
     ),
+    "DueDiligenceChecked": lambda _f: "Due diligence checklist submitted",
     "DueDiligenceCleared": lambda f: (
         f"Due diligence cleared: programme {f['programme_id']}, "
         f"{f['host_country']} -> {f['destination_country']} by {f['transport_mode']}"

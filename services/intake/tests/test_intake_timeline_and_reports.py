@@ -31,11 +31,13 @@ from generated_cases import (
 from intake_fixtures import CASEWORKER, PRINCIPAL_NAME, Intake, consent
 
 from avrr_events import ProjectionRunner
+from avrr_events.embedded import build_app
 from avrr_events.inprocess import InProcessBus
 from avrr_events.kafka import KafkaPublisher, KafkaSettings
 from avrr_events.service import ServiceRuntime, ServiceSettings
 from avrr_events.testing import eventually
 from avrr_intake import reports, timeline
+from avrr_intake.demo import DEMO_CASES, Demo
 from avrr_intake.main import registry, service
 
 MANAGER = {"X-AVRR-User": "pm-1", "X-AVRR-Roles": "programme_manager"}
@@ -307,3 +309,52 @@ async def test_the_timeline_shows_every_service_in_event_time_order_without_pers
     # Reports see the same case through the same fold.
     phases = (await intake.http.get("/reports/phases")).json()
     assert {p["phase"]: p["cases"] for p in phases["phases"]}["arrived"] == 1
+
+
+async def test_demo_data_reaches_every_phase_through_the_four_services_apis(
+    tmp_path: Path,
+) -> None:
+    app = build_app(tmp_path)  # every installed service, as `make run` runs them
+    if set(app.state.runtimes) != {"intake", "eligibility", "travel", "reintegration"}:
+        pytest.skip(f"the four services are not all installed: {sorted(app.state.runtimes)}")
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://avrr") as http,
+    ):
+        loaded = await Demo(http).load()
+        assert sorted(c["phase"] for c in loaded) == sorted(p for _, p in DEMO_CASES)
+
+        async def settled() -> bool:
+            r = await http.get("/intake/reports/phases", headers=MANAGER)
+            counts = {p["phase"]: p["cases"] for p in r.json()["phases"]}
+            return counts == {p: sum(1 for _, q in DEMO_CASES if q == p) for p in timeline.PHASES}
+
+        await eventually(settled, timeout=30)
+        done = next(c["case_id"] for c in loaded if c["phase"] == "completed")
+        page = (await http.get(f"/intake/cases/{done}/timeline", headers=CASEWORKER)).json()
+        assert {i["service"] for i in page["items"]} == {
+            "intake",
+            "eligibility",
+            "travel",
+            "reintegration",
+        }
+        money = (await http.get("/intake/reports/assistance", headers=MANAGER)).json()
+        assert money["totals"] == {"USD": {"cash": "250.00", "in_kind": "100.00"}}
+
+
+async def test_the_demo_route_exists_only_in_development_mode(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AVRR_INTAKE_DUPLICATE_SECRET", "s" * 32)
+    settings = ServiceSettings(
+        database_url=sqlite_url,
+        kafka_bootstrap_servers=None,
+        dev=False,
+        dev_auth=True,
+        master_key="A" * 43 + "=",
+    )
+    app = ServiceRuntime(service, settings, bus=InProcessBus()).app(lifespan=False)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://intake", headers=CASEWORKER
+    ) as http:
+        assert (await http.post("/demo")).status_code == 404
