@@ -16,8 +16,9 @@ handed to analysts as they are):
 - ``intake_report_assistance``: one row per AssistanceDisbursed, amounts in
   minor units (exact sums on SQLite and PostgreSQL alike).
 
-Definitions (README "Reports"): a *return* is a case with ArrivalConfirmed;
-*returnees* are the people of its household. By sex and age group a case
+Definitions (services/intake/README.md, "Timeline, time travel, reports"):
+a *return* is a case with ArrivalConfirmed; its *returnees* are the people of
+its household. By sex and age group a case
 counts once per group it has a member in; by vulnerability, once per category
 any member was screened with ("none" when no screening found one).
 """
