@@ -32,6 +32,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import MetaData, text
 
 from avrr_events import audit, tables
+from avrr_events.asyncapi import asyncapi_document
 from avrr_events.auth import OidcAuthenticator, http_jwks_fetcher
 from avrr_events.bus import Publisher
 from avrr_events.consumer import EventConsumer, Reaction, dead_letter_topic
@@ -350,6 +351,18 @@ class ServiceRuntime:
 
         return app
 
+    def asyncapi(self) -> dict[str, Any]:
+        """The AsyncAPI document of the topics this service writes, reads and dead-letters."""
+        return asyncapi_document(
+            self.name,
+            self.service.registry,
+            topic_of=self.settings.topic,
+            observes=self.service.observes,
+            dead_letter_topic=dead_letter_topic(self.group),
+            kafka_host=self.settings.kafka_bootstrap_servers or "localhost:9092",
+            version=self.service.version,
+        )
+
     def _operations_router(self) -> APIRouter:
         router = APIRouter(tags=["operations"])
 
@@ -392,6 +405,10 @@ class ServiceRuntime:
         @router.get("/metrics", include_in_schema=False)
         async def metrics() -> Response:
             return Response(await self.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+        @router.get("/asyncapi.json", summary="AsyncAPI 3 document of this service's topics")
+        async def asyncapi() -> dict[str, Any]:
+            return self.asyncapi()
 
         @router.get("/events/schemas")
         async def schemas() -> dict[str, dict[str, Any]]:

@@ -393,3 +393,29 @@ async def service_processes(
             await proc.process.wait()
     for name in databases:
         await _drop_database(postgres_admin_url, name)
+
+
+_ASYNCAPI_TOOLS = _INFRA_SCRIPT.parents[1] / "tools" / "asyncapi"
+
+
+def asyncapi_parser(files: list[Path]) -> subprocess.CompletedProcess[str]:
+    """Run the official AsyncAPI parser (@asyncapi/parser, npm) over documents.
+
+    Installs it from the lock file on first use (``npm ci`` in tools/asyncapi).
+    Without node and npm the calling test is skipped, or fails in CI.
+    """
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        _unavailable("node and npm (for the official AsyncAPI parser)")
+    if not (_ASYNCAPI_TOOLS / "node_modules" / "@asyncapi" / "parser").exists():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"],
+            cwd=_ASYNCAPI_TOOLS,
+            check=True,
+            capture_output=True,
+        )
+    return subprocess.run(
+        ["node", "validate.mjs", *map(str, files)],
+        cwd=_ASYNCAPI_TOOLS,
+        capture_output=True,
+        text=True,
+    )

@@ -3,34 +3,18 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
-import pytest
 from sample_domain import registry
 
 from avrr_events.asyncapi import asyncapi_document
-from avrr_events.testing import infra_required
-
-TOOLS = Path(__file__).resolve().parents[3] / "tools" / "asyncapi"
+from avrr_events.testing import asyncapi_parser
 
 
 def validate_with_official_parser(document: dict[str, object], tmp_path: Path) -> str:
-    """Run @asyncapi/parser (npm) on the document; return its output, fail on errors."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        if infra_required():
-            pytest.fail("node and npm are needed to validate AsyncAPI documents")
-        pytest.skip("node/npm not installed")
-    if not (TOOLS / "node_modules" / "@asyncapi" / "parser").exists():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"], cwd=TOOLS, check=True, capture_output=True
-        )
     path = tmp_path / "asyncapi.json"
     path.write_text(json.dumps(document))
-    result = subprocess.run(
-        ["node", "validate.mjs", str(path)], cwd=TOOLS, capture_output=True, text=True
-    )
+    result = asyncapi_parser([path])
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
