@@ -7,6 +7,9 @@ asks which one it got.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +19,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from avrr_events import tables
+from avrr_events.postgres import OUTBOX_CHANNEL, driver_connection
+
+log = logging.getLogger(__name__)
+
+# The least time between two NOTIFYs of one process that woke other relays (seconds).
+NOTIFY_INTERVAL = 0.01
 
 
 class Database:
@@ -33,6 +42,8 @@ class Database:
         if not self.is_postgres:
             _sqlite_serialised_writes(self.engine)
         self._append_listeners: list[Callable[[], None]] = []
+        self._notifier: asyncio.Task[None] | None = None
+        self._notify_again = False
 
     @property
     def is_postgres(self) -> bool:
@@ -70,7 +81,44 @@ class Database:
         for listener in self._append_listeners:
             listener()
 
+    def notify_outbox(self) -> None:
+        """Wake the relays of other processes (LISTEN) after events were committed here.
+
+        An append that commits on its own leaves NOTIFY out of its transaction
+        (see ``postgres.append``); this sends it in a transaction of its own,
+        with at most one in flight per process: appends committed meanwhile
+        are covered by one more NOTIFY when it returns. Relays also poll, so
+        a lost NOTIFY only delays publishing. Under a steady stream of appends
+        that is at most one NOTIFY per ``NOTIFY_INTERVAL`` per process (a
+        NOTIFY per append cost a third of the append's own CPU).
+        """
+        if not self.is_postgres:
+            return
+        if self._notifier is not None and not self._notifier.done():
+            self._notify_again = True
+            return
+        self._notify_again = False
+        self._notifier = asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        while True:
+            try:
+                async with self.engine.connect() as conn:
+                    raw = await driver_connection(conn)
+                    await raw.execute(f"NOTIFY {OUTBOX_CHANNEL}")
+            except Exception as exc:  # database away: relays fall back to polling
+                log.debug("outbox NOTIFY failed: %s", exc)
+                return
+            await asyncio.sleep(NOTIFY_INTERVAL)  # appends meanwhile share the next one
+            if not self._notify_again:
+                return
+            self._notify_again = False
+
     async def dispose(self) -> None:
+        notifier, self._notifier = self._notifier, None
+        if notifier is not None:
+            with contextlib.suppress(Exception):
+                await notifier
         await self.engine.dispose()
 
 

@@ -2,8 +2,9 @@
 
 Round trips, not fsync, bound the write path (see PERFORMANCE.md), so the
 append of events and their outbox rows is a single statement: a CTE that checks
-the stream version, inserts every event, inserts the outbox rows and notifies
-the relay. Outside a transaction it needs no BEGIN/COMMIT either.
+the stream version, inserts every event and inserts the outbox rows. Outside a
+transaction it needs no BEGIN/COMMIT either; the relays are then woken by a
+NOTIFY sent apart (``Database.notify_outbox``), inside one by a NOTIFY in it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 OUTBOX_CHANNEL = "avrr_outbox"
 
-_APPEND = f"""
+_APPEND = """
 WITH cur AS (
     SELECT COALESCE(MAX(version), 0) AS v FROM events WHERE stream_id = $1
 ), ins AS (
@@ -35,8 +36,13 @@ WITH cur AS (
 ), ob AS (
     INSERT INTO outbox (position, topic) SELECT position, $11 FROM ins ORDER BY position
 )
-SELECT (SELECT count(*) FROM ins), pg_notify('{OUTBOX_CHANNEL}', '')
+SELECT (SELECT count(*) FROM ins)
 """
+# Inside a caller's transaction the NOTIFY goes with it (sent when it commits).
+_APPEND_NOTIFY = _APPEND.replace(
+    "SELECT (SELECT count(*) FROM ins)",
+    f"SELECT (SELECT count(*) FROM ins), pg_notify('{OUTBOX_CHANNEL}', '')",
+)
 
 
 def dumps(value: Any) -> str:
@@ -53,11 +59,22 @@ async def append(
     expected_version: int,
     rows: list[dict[str, Any]],
     topic: str,
+    *,
+    own_commit: bool = False,
 ) -> int:
     """Insert events + outbox rows in one statement; return how many events went in.
 
     Zero means the stream was not at ``expected_version``; a concurrent writer
-    of the same version makes the unique constraint fail instead.
+    of the same version makes the unique constraint fail instead (asyncpg's
+    UniqueViolationError with ``own_commit``, SQLAlchemy's IntegrityError without).
+
+    With ``own_commit`` the statement runs on the driver outside any
+    transaction (it is its own: no BEGIN/COMMIT round trips, no SQLAlchemy
+    statement overhead) and without NOTIFY: PostgreSQL serialises the commits
+    of notifying transactions (a global lock held through the commit's WAL
+    flush), which held concurrent writers to the throughput of one. The caller
+    then wakes the relays with ``Database.notify_outbox``. Inside a caller's
+    transaction the NOTIFY stays in the statement.
     """
     params = (
         stream_id,
@@ -72,7 +89,10 @@ async def append(
         [dumps(r["meta"]) for r in rows],
         topic,
     )
-    result = await conn.exec_driver_sql(_APPEND, params)
+    if own_commit:
+        raw = await driver_connection(conn)
+        return int(await raw.fetchval(_APPEND, *params) or 0)
+    result = await conn.exec_driver_sql(_APPEND_NOTIFY, params)
     row = result.first()
     return int(row[0]) if row else 0
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from asyncpg.exceptions import UniqueViolationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -215,9 +216,13 @@ class EventStore:
         if conn is not None:
             await self._append(conn, stream_id, expected_version, envelopes, target)
         elif self.db.is_postgres:
-            async with self.db.autocommit() as own:
-                await self._append(own, stream_id, expected_version, envelopes, target)
+            # One statement on the driver, its own transaction (see postgres.append).
+            async with self.db.engine.connect() as own:
+                await self._append(
+                    own, stream_id, expected_version, envelopes, target, own_commit=True
+                )
             self.db.appended()
+            self.db.notify_outbox()
         else:
             async with self.db.transaction() as own:
                 await self._append(own, stream_id, expected_version, envelopes, target)
@@ -232,14 +237,18 @@ class EventStore:
         expected_version: int,
         envelopes: Sequence[Envelope],
         topic: str,
+        *,
+        own_commit: bool = False,
     ) -> None:
         rows = [envelope_row(e) for e in envelopes]
         try:
             if self.db.is_postgres:
-                inserted = await postgres.append(conn, stream_id, expected_version, rows, topic)
+                inserted = await postgres.append(
+                    conn, stream_id, expected_version, rows, topic, own_commit=own_commit
+                )
             else:
                 inserted = await _append_portable(conn, stream_id, expected_version, rows, topic)
-        except IntegrityError as exc:
+        except (IntegrityError, UniqueViolationError) as exc:
             raise ConcurrencyError(stream_id, expected_version) from exc
         if inserted != len(rows):
             raise ConcurrencyError(stream_id, expected_version)
