@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import httpx
 import pytest
@@ -130,6 +131,7 @@ async def test_reports_over_three_hundred_generated_cases_match_independent_coun
     chart = await intake.http.get("/reports/returns.svg", headers=MANAGER)
     assert chart.headers["content-type"].startswith("image/svg+xml")
     assert chart.text.startswith("<svg") and "http://fonts" not in chart.text
+    ElementTree.fromstring(chart.text)  # well-formed XML, so any viewer renders it
     returned = [c for c in cases if c.returned]
     months = {c.arrived_at.strftime("%Y-%m") for c in returned if c.arrived_at}
     origins = {c.origin for c in returned}
@@ -282,6 +284,9 @@ async def test_the_timeline_shows_every_service_in_event_time_order_without_pers
     second = (await intake.http.get(f"/cases/{case_id}/timeline?limit=2&offset=5")).json()
     assert [i["type"] for i in second["items"]] == [i["type"] for i in page["items"][5:7]]
     assert second["total"] == 7
+    unknown = await intake.http.get("/cases/no-such-case/timeline")
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"] == "application/problem+json"
 
     # Time travel: the case at three moments.
     async def phase_at(moment: datetime) -> Any:
