@@ -82,7 +82,10 @@ def kafka_events(
 async def separate_processes(
     service_processes: StartProcesses, kafka_bootstrap: str
 ) -> AsyncIterator[Platform]:
-    procs = await service_processes(*SERVICES)
+    # Intake first: four processes creating the shared key table at once race
+    # (check-then-CREATE in ServiceRuntime.start; one loser exits at start-up).
+    procs = await service_processes("intake")
+    procs.update(await service_processes(*SERVICES[1:]))
     prefix = topic_prefix(procs)
     async with AsyncExitStack() as stack:
         clients = {
