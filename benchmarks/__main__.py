@@ -73,7 +73,11 @@ async def bench_append(
         pyes = None
         if with_pyes:
             say(f"append: pyeventsourcing, {n} thread(s), {seconds:g} s")
-            pyes = await asyncio.to_thread(append.pyeventsourcing, db.url, n, seconds)
+            try:
+                pyes = await asyncio.to_thread(append.pyeventsourcing, db.url, n, seconds)
+            except ImportError as exc:  # uninstalled meanwhile (e.g. by a `make install`)
+                say(f"append: pyeventsourcing unavailable: {exc}")
+                with_pyes = False
         if not with_ours:
             continue
         say(f"append: raw asyncpg, {n} connection(s), {seconds:g} s")
