@@ -482,13 +482,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-async def run(
-    cases: int = 50, rate: float = 1.0, read_seconds: float = 5.0, *, hops: bool = False
-) -> str:
-    """The lifecycle figures as a markdown table (what ``python -m benchmarks`` prints)."""
-    result = await measure(cases, rate, read_seconds=read_seconds)
-    table = markdown(result.lines())
-    return f"{table}\n\n{hop_table(result)}" if hops else table
+async def run(*, quick: bool = False) -> str:
+    """The lifecycle figures as a markdown table, for ``python -m benchmarks``.
+
+    Sizes: BENCH_LIFECYCLES cases (default 50, 10 with --quick) offered at
+    BENCH_LIFECYCLE_RATE cases/s (default 1); reads for 5 s per service (2 s quick).
+    """
+    env = os.environ
+    cases = int(env.get("BENCH_LIFECYCLES", 10 if quick else 50))
+    rate = float(env.get("BENCH_LIFECYCLE_RATE", 1))
+    result = await measure(cases, rate, read_seconds=2.0 if quick else 5.0)
+    return markdown(result.lines())
 
 
 async def main(argv: list[str]) -> int:
