@@ -9,14 +9,16 @@ own prefix, dev auth) against DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS
 1. offers N whole lifecycles (referral -> ... -> reintegration completed, the
    scenario of tests/journey_steps.py, REST only) at a fixed rate, open loop:
    case i starts at t0 + i/rate whatever the others are doing;
-2. records every hop's command-to-projection lag: from a command's response
-   to its effect visible in a read model (the next service's for the
-   cross-service hops: ReturnRequested -> eligibility, DueDiligenceCleared ->
-   travel, ArrivalConfirmed -> reintegration), polled every ``--poll`` seconds
-   (the resolution of the figure);
-3. fires GET /cases/{id} at intake (the case file, decrypted) at a fixed
-   request rate for a few seconds, open loop, and records each request's
-   latency (send -> response);
+2. records the command-to-projection lag of each cross-service hop: from a
+   command's response to its effect visible in the NEXT service's read model
+   (ReturnRequested -> eligibility, DueDiligenceCleared -> travel,
+   ArrivalConfirmed -> reintegration), polled every ``--poll`` seconds (the
+   figure's resolution). A service's own read model is polled only every
+   ``--own-poll`` seconds and not reported (``--own-poll 0``: reported too):
+   at 20 ms for every in-flight case, the harness's polling became the load;
+3. GETs each service's detail of a case (intake's is the decrypted case
+   file) one at a time, then at a fixed request rate for a few seconds, open
+   loop, each latency counted from when the request was due;
 4. reads each process's peak RSS (VmHWM in /proc/<pid>/status) before
    stopping it.
 
