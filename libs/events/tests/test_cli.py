@@ -1,0 +1,433 @@
+"""The `avrr` CLI, run in-process (typer's CliRunner, in a thread: the commands run their own
+event loop) against real Kafka and PostgreSQL and a sample service of the tests' own."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import APIRouter
+from sample_domain import (
+    CaseSummary,
+    NoteAdded,
+    SampleCase,
+    read_models,
+    registry,
+    summary_rows,
+    total_notes,
+)
+from sqlalchemy import select
+from typer.testing import CliRunner, Result
+
+from avrr_events import Cause, DeadLetter, Repository, cli, tables
+from avrr_events.consumer import HandlerContext
+from avrr_events.database import Database
+from avrr_events.embedded import discover
+from avrr_events.personal import ERASED, MasterKey, PersonalDataCipher, SqlKeyStore
+from avrr_events.service import Service, ServiceRuntime, ServiceSettings
+from avrr_events.testing import ServiceProcess, eventually
+
+
+class PoisonGuard:
+    """A reaction that rejects notes saying "poison" until the fix is "deployed"."""
+
+    def __init__(self) -> None:
+        self.fixed = False
+
+    async def __call__(self, _ctx: HandlerContext, event: Any) -> None:
+        if isinstance(event, NoteAdded) and event.text == "poison" and not self.fixed:
+            raise DeadLetter("notes saying poison are not handled yet")
+
+
+@dataclass
+class Sample:
+    """The sample service as an installed service would be, and the CLI's options for it."""
+
+    service: Service
+    guard: PoisonGuard
+    settings: ServiceSettings
+    options: list[str]
+    env: dict[str, str] = field(default_factory=lambda: {"AVRR_DEV": "1"})
+
+    def runtime(self) -> ServiceRuntime:
+        return ServiceRuntime(self.service, self.settings)
+
+    async def avrr(self, *args: str, input: str | None = None) -> Result:
+        return await avrr(*self.options, *args, env=self.env, input=input)
+
+
+async def avrr(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
+    """Run the CLI as `avrr <args>` would, in a worker thread."""
+    runner = CliRunner()
+
+    def invoke() -> Result:
+        return runner.invoke(cli.app, list(args), env=env, input=input)
+
+    return await asyncio.to_thread(invoke)
+
+
+def ok(result: Result) -> str:
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    return result.stdout
+
+
+def refused(result: Result) -> str:
+    assert result.exit_code == 1, result.output
+    return result.output
+
+
+@pytest.fixture
+def sample(
+    database_url: str, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Sample]:
+    guard = PoisonGuard()
+    service = Service(
+        name="sample",
+        registry=registry,
+        router=APIRouter(),
+        projections=lambda _rt: [CaseSummary()],
+        reactions={NoteAdded.event_type: [guard]},
+        read_models=[read_models],
+    )
+    monkeypatch.setattr(cli, "installed_services", lambda: [service, *discover()])
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    settings = ServiceSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        topic_prefix=prefix,
+        dev=True,
+        relay_poll_interval=0.1,
+    )
+    options = ["--database-url", database_url, "--kafka", kafka_bootstrap, "--topic-prefix", prefix]
+    yield Sample(service, guard, settings, options)
+
+
+@pytest.fixture
+async def running(sample: Sample) -> AsyncIterator[ServiceRuntime]:
+    async with sample.runtime().running() as runtime:
+        yield runtime
+
+
+async def write_cases(runtime: ServiceRuntime, notes: dict[str, list[str]]) -> int:
+    repo = Repository(runtime.store, registry, SampleCase, source="/avrr/sample")
+    for case_id, texts in notes.items():
+        case = SampleCase(case_id)
+        case.open("GT-GUA")
+        for text in texts:
+            case.add_note(text)
+        await repo.save(case, Cause(f"corr-{case_id}"))
+    return sum(1 + len(t) for t in notes.values())
+
+
+async def notes_of(runtime: ServiceRuntime) -> int:
+    async with runtime.db.engine.connect() as conn:
+        return await total_notes(conn)
+
+
+# ---------------------------------------------------------------- dead letters --
+
+
+async def test_a_dead_letter_is_listed_inspected_and_redriven_once_after_the_fix(
+    sample: Sample, running: ServiceRuntime
+) -> None:
+    await write_cases(running, {"case-1": ["fine", "poison"]})
+
+    async def dead_lettered() -> bool:
+        return running.consumer.stats.dead_lettered == 1 and running.consumer.stats.applied == 2
+
+    await eventually(dead_lettered)
+    assert await notes_of(running) == 1
+
+    listed = ok(await sample.avrr("dead-letters", "list", "sample"))
+    assert "1 dead letter(s)" in listed
+    assert "rejected" in listed and "avrr.sample.NoteAdded" in listed and "case-1" in listed
+    [line] = ok(await sample.avrr("dead-letters", "list", "sample", "--json")).splitlines()
+    summary = json.loads(line)
+    assert summary["offset"] == 0 and summary["reason"] == "rejected"
+    assert summary["original"].startswith(f"{running.topic}/")
+    assert summary["error"] == "notes saying poison are not handled yet"
+    assert summary["redriven_at"] is None
+
+    inspected = json.loads(ok(await sample.avrr("dead-letters", "inspect", "sample", "0")))
+    assert inspected["payload"] == {"text": "poison", "author": "caseworker"}
+    assert inspected["key"] == "case-1"
+    assert inspected["headers"]["dlq_reason"] == "rejected"
+    assert inspected["headers"]["ce_type"] == "avrr.sample.NoteAdded"
+    assert "offset 7" in refused(await sample.avrr("dead-letters", "inspect", "sample", "7"))
+
+    # Redriving before the fix only dead-letters it again: deploy the fix first.
+    sample.guard.fixed = True
+    redriven = ok(await sample.avrr("dead-letters", "redrive", "sample", "--all"))
+    assert "1 redriven, 0 left" in redriven
+
+    async def applied() -> bool:
+        return await notes_of(running) == 2
+
+    await eventually(applied)
+
+    again = ok(await sample.avrr("dead-letters", "redrive", "sample", "--all"))
+    assert "already redriven" in again and "0 redriven, 1 left" in again
+    [line] = ok(await sample.avrr("dead-letters", "list", "sample", "--json")).splitlines()
+    assert json.loads(line)["redriven_at"] is not None
+
+    # Forced once more, the consumer's inbox recognises the event: still applied once.
+    duplicates = running.consumer.stats.duplicates
+    forced = ok(await sample.avrr("dead-letters", "redrive", "sample", "--offset", "0", "--again"))
+    assert "1 redriven" in forced
+
+    async def skipped() -> bool:
+        return running.consumer.stats.duplicates > duplicates
+
+    await eventually(skipped)
+    assert await notes_of(running) == 2
+    assert running.consumer.stats.dead_lettered == 1
+
+
+async def test_redrive_needs_offsets_or_all_and_keeps_undecodable_records_back(
+    sample: Sample, running: ServiceRuntime
+) -> None:
+    from avrr_events.bus import Message
+    from avrr_events.kafka import KafkaPublisher, KafkaSettings
+
+    kafka = KafkaSettings(bootstrap_servers=str(sample.settings.kafka_bootstrap_servers))
+    publisher = KafkaPublisher(kafka)
+    try:
+        await publisher.publish([Message(topic=running.topic, key=b"x", value=b"not an event")])
+    finally:
+        await publisher.stop()
+
+    async def dead_lettered() -> bool:
+        return running.consumer.stats.dead_lettered == 1
+
+    await eventually(dead_lettered)
+    assert "--all" in refused(await sample.avrr("dead-letters", "redrive", "sample"))
+    kept = ok(await sample.avrr("dead-letters", "redrive", "sample", "--all"))
+    assert "undecodable: would fail again" in kept and "0 redriven" in kept
+    asked = ok(
+        await sample.avrr("dead-letters", "redrive", "sample", "--all", "--reason", "undecodable")
+    )
+    assert "1 redriven" in asked
+
+    async def dead_lettered_again() -> bool:
+        return running.consumer.stats.dead_lettered == 2
+
+    await eventually(dead_lettered_again)
+    listed = [
+        json.loads(line)
+        for line in ok(await sample.avrr("dead-letters", "list", "sample", "--json")).splitlines()
+    ]
+    assert [d["reason"] for d in listed] == ["undecodable", "undecodable"]
+    assert listed[0]["redriven_at"] is not None and listed[1]["redriven_at"] is None
+    second = json.loads(ok(await sample.avrr("dead-letters", "inspect", "sample", "1")))
+    assert second["headers"]["redriven_from"].endswith("/0@0"), "the lineage of a redrive"
+
+
+# -------------------------------------------------------------------- rebuild --
+
+
+async def test_rebuild_refuses_while_the_consumer_runs_and_then_equals_the_live_read_model(
+    sample: Sample,
+) -> None:
+    runtime = sample.runtime()
+    async with runtime.running():
+        total = await write_cases(
+            runtime, {f"case-{n}": [f"note {i}" for i in range(n % 4)] for n in range(9)}
+        )
+
+        async def live() -> bool:
+            return runtime.consumer.stats.applied == total
+
+        await eventually(live)
+        async with runtime.db.engine.connect() as conn:
+            before = await summary_rows(conn)
+        running_refusal = refused(await sample.avrr("rebuild", "sample", "--all"))
+        assert "has 1 member(s)" in running_refusal and "--force" in running_refusal
+
+    assert "known: case_summary" in refused(await sample.avrr("rebuild", "sample"))
+    rebuilt = ok(await sample.avrr("rebuild", "sample", "case_summary", "--batch-size", "4"))
+    assert "case_summary" in rebuilt and str(total) in rebuilt
+
+    db = Database(str(sample.settings.database_url))
+    try:
+        async with db.engine.connect() as conn:
+            assert await summary_rows(conn) == before
+            position = await conn.scalar(
+                select(tables.projection_checkpoints.c.position).where(
+                    tables.projection_checkpoints.c.name == "case_summary"
+                )
+            )
+            head = await conn.scalar(select(tables.inbox.c.id).order_by(tables.inbox.c.id.desc()))
+        assert position == head
+    finally:
+        await db.dispose()
+
+
+# --------------------------------------------------------- schema, topics, setup --
+
+
+async def test_schema_commands_print_valid_json_documents() -> None:
+    document = json.loads(ok(await avrr("schema", "asyncapi", "intake")))
+    assert document["asyncapi"] == "3.0.0"
+    assert "avrr.dlq.avrr.intake" in json.dumps(document["channels"])
+    schemas = json.loads(ok(await avrr("schema", "json", "intake")))
+    assert any("ReferralReceived" in name for name in schemas)
+    assert all(s["type"] == "object" for s in schemas.values())
+    assert "unknown service 'nowhere'" in refused(await avrr("schema", "json", "nowhere"))
+
+
+async def test_topics_create_is_idempotent(kafka_bootstrap: str) -> None:
+    prefix = ["--kafka", kafka_bootstrap, "--topic-prefix", f"t{uuid.uuid4().hex[:10]}"]
+    first = ok(await avrr(*prefix, "topics", "create", "intake", "travel"))
+    second = ok(await avrr(*prefix, "topics", "create", "intake", "travel"))
+    assert first.count("created") == 6  # four event topics, two dead-letter topics
+    assert "created" not in second and second.count("exists") == 6
+    topics = await cli.list_topics(_kafka(kafka_bootstrap))
+    assert {f"avrr.dlq.{prefix[3]}.intake", f"{prefix[3]}.reintegration.events"} <= topics
+
+
+def _kafka(bootstrap: str) -> Any:
+    from avrr_events.kafka import KafkaSettings
+
+    return KafkaSettings(bootstrap_servers=bootstrap)
+
+
+async def test_services_and_setup(sample: Sample) -> None:
+    listed = ok(await avrr("services"))
+    for name in ("intake", "eligibility", "travel", "reintegration"):
+        assert f"avrr.{name}.events" in listed
+    set_up = ok(await sample.avrr("setup", "sample"))
+    assert f"{sample.settings.topic_prefix}.sample.events" in set_up
+    db = Database(str(sample.settings.database_url))
+    try:
+        async with db.engine.connect() as conn:
+            assert await summary_rows(conn) == [], "the read model's table exists"
+    finally:
+        await db.dispose()
+    assert "unknown service" in refused(await avrr("serve", "nowhere"))
+
+
+# -------------------------------------------------------------------- erasure --
+
+
+async def test_erase_subject_shreds_the_key_only_when_the_id_is_typed_again(
+    database_url: str,
+) -> None:
+    db = Database(database_url)
+    await db.create_schema()
+    cipher = PersonalDataCipher(SqlKeyStore(db, MasterKey.from_env(allow_dev=True)))
+    try:
+        secret = await cipher.encrypt("person-7", {"name": "Dania"})
+        options = ["--keystore-url", database_url]
+        assert "differ" in refused(
+            await avrr(*options, "erase", "subject", "person-7", "--confirm", "person-8")
+        )
+        assert await cipher.decrypt(secret) == {"name": "Dania"}
+        typed = ok(await avrr(*options, "erase", "subject", "person-7", input="person-7\n"))
+        assert "person-7: key deleted" in typed
+        assert await cipher.decrypt(secret) is ERASED
+        assert "no key" in ok(
+            await avrr(*options, "erase", "subject", "person-7", "--confirm", "person-7")
+        )
+    finally:
+        await db.dispose()
+
+
+REFERRAL = {
+    "source": "ngo",
+    "referrer": {"name": "Equipo de Protección", "organisation": "Casa del Migrante"},
+    "contact_sharing_consented": False,
+    "current_location": {"country": "GT", "city": "Ciudad de Guatemala"},
+    "nationality": "HN",
+    "languages": ["es"],
+    "household": [
+        {
+            "given_names": "Dania Marisol",
+            "family_name": "Reyes Cruz",
+            "date_of_birth": "1990-05-14",
+            "sex": "female",
+            "relationship": "principal",
+        }
+    ],
+    "office": "GT-GUA",
+}
+CASEWORKER = {"X-AVRR-User": "cw-1", "X-AVRR-Roles": "caseworker", "X-AVRR-Offices": "GT-GUA"}
+
+
+async def test_erase_case_goes_through_intakes_api_and_leaves_the_people_unreadable(
+    service_processes: Any,
+) -> None:
+    intake: ServiceProcess = (await service_processes("intake"))["intake"]
+    async with httpx.AsyncClient(base_url=intake.url, headers=CASEWORKER) as http:
+        response = await http.post("/referrals", json=REFERRAL)
+        assert response.status_code == 201, response.text
+        created = response.json()
+        case_id = created["case_id"]
+        not_confirmed = await avrr("erase", "case", case_id, "--url", intake.url, input="n\n")
+        assert "not confirmed" in refused(not_confirmed)
+
+        erased = ok(await avrr("erase", "case", case_id, "--url", intake.url, "--yes"))
+        assert json.loads(erased)["events"] == ["avrr.intake.PersonalDataErased"]
+
+        async def shredded() -> bool:
+            case = (await http.get(f"/cases/{case_id}")).json()
+            return bool(case.get("personal_data_erased"))
+
+        await eventually(shredded)
+        case = (await http.get(f"/cases/{case_id}")).json()
+        assert case["household"][0]["given_names"] == "erased"
+        twice = refused(await avrr("erase", "case", case_id, "--url", intake.url, "--yes"))
+        assert "422" in twice
+        wrong_role = await avrr(
+            "erase", "case", case_id, "--url", intake.url, "--yes", "--token", "not-a-jwt"
+        )
+        assert "401" in refused(wrong_role)
+
+
+# ----------------------------------------------------------------------- demo --
+
+
+async def test_demo_loads_cases_through_the_embedded_platforms_apis(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    assert "not reachable" in refused(await avrr("demo", "--url", url))
+    env = {**os.environ, "AVRR_DATA_DIR": str(tmp_path / "data"), "AVRR_PORT": str(port)}
+    with (tmp_path / "embedded.log").open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "avrr_events.embedded",
+            env=env,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    try:
+        async with httpx.AsyncClient(base_url=url, headers=CASEWORKER, timeout=10) as http:
+
+            async def ready() -> bool:
+                with contextlib.suppress(httpx.TransportError):
+                    return (await http.get("/intake/health/ready")).status_code == 200
+                return False
+
+            await eventually(ready, timeout=60, interval=0.2)
+            loaded = ok(await avrr("demo", "--url", url))
+            assert "demo case(s) loaded" in loaded and "case_id" in loaded
+            cases = (await http.get("/intake/cases")).json()["items"]
+            assert len(cases) >= 3
+            assert all(c["case_id"] in loaded for c in cases)
+    finally:
+        process.terminate()
+        await process.wait()
