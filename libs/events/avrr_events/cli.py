@@ -66,6 +66,7 @@ import httpx
 import typer
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.panel import Panel
 from rich.progress import (
@@ -78,6 +79,7 @@ from rich.progress import (
 )
 from rich.table import Table
 from sqlalchemy import Row, delete, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from avrr_events import tables
 from avrr_events.asyncapi import asyncapi_document
@@ -105,6 +107,8 @@ app = typer.Typer(
     help="AVRR operations: serve, setup, rebuild read models, dead letters, erasure, demo data.",
     no_args_is_help=True,
     add_completion=False,
+    # a traceback's locals may hold a database password or the master key
+    pretty_exceptions_show_locals=False,
 )
 dead_letters_app = typer.Typer(help="The dead-letter topic of a service (avrr.dlq.<group>).")
 topics_app = typer.Typer(help="Kafka topics.")
@@ -183,6 +187,11 @@ def run(ctx: typer.Context, work: Callable[[Config], Any]) -> Any:
         return result
     except CliError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    except (KafkaError, SQLAlchemyError, OSError) as exc:
+        # Unreachable brokers or database: one line, no traceback (whose locals hold URLs).
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        err.print(f"[red]error:[/red] {type(exc).__name__}: {first}", highlight=False)
         raise typer.Exit(1) from None
 
 

@@ -10,7 +10,7 @@ import os
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +58,7 @@ class Sample:
     guard: PoisonGuard
     settings: ServiceSettings
     options: list[str]
-    env: dict[str, str] = field(default_factory=lambda: {"AVRR_DEV": "1"})
+    env: dict[str, str | None] = field(default_factory=lambda: {"AVRR_DEV": "1"})
 
     def runtime(self) -> ServiceRuntime:
         return ServiceRuntime(self.service, self.settings)
@@ -67,7 +67,9 @@ class Sample:
         return await avrr(*self.options, *args, env=self.env, input=input)
 
 
-async def avrr(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
+async def avrr(
+    *args: str, env: Mapping[str, str | None] | None = None, input: str | None = None
+) -> Result:
     """Run the CLI as `avrr <args>` would, in a worker thread."""
     runner = CliRunner()
 
@@ -315,6 +317,23 @@ async def test_services_and_setup(sample: Sample) -> None:
     finally:
         await db.dispose()
     assert "unknown service" in refused(await avrr("serve", "nowhere"))
+
+
+async def test_unreachable_servers_and_a_missing_master_key_are_one_line_errors(
+    sample: Sample,
+) -> None:
+    unreachable = refused(await avrr("--kafka", "127.0.0.1:1", "dead-letters", "list", "intake"))
+    assert "error: KafkaConnectionError" in unreachable and "Traceback" not in unreachable
+    no_key = refused(
+        await avrr(
+            *sample.options,
+            "rebuild",
+            "sample",
+            "--all",
+            env={"AVRR_DEV": None, "AVRR_MASTER_KEY": None},
+        )
+    )
+    assert "AVRR_MASTER_KEY is not set" in no_key
 
 
 # -------------------------------------------------------------------- erasure --
