@@ -448,6 +448,19 @@ async def journal_size(db: Database, group: str, projection: Projection) -> int:
     return int(n or 0)
 
 
+async def check_journal(db: Database, group: str) -> None:
+    """Refuse a rebuild that would replay nothing into emptied tables because the
+    consumer group is misnamed (AVRR_TOPIC_PREFIX not the service's)."""
+    ib = tables.inbox
+    async with db.engine.connect() as conn:
+        consumers = set((await conn.scalars(select(ib.c.consumer).distinct())).all())
+    if consumers and group not in consumers:
+        fail(
+            f"the inbox has no journal of consumer group {group}, only of "
+            f"{', '.join(sorted(consumers))}: is AVRR_TOPIC_PREFIX (--topic-prefix) the service's?"
+        )
+
+
 async def consumer_group_members(kafka: KafkaSettings, group: str) -> int:
     """How many consumers are in the group now (0: nobody is consuming)."""
     admin = AIOKafkaAdminClient(**kafka.options())
@@ -506,6 +519,7 @@ async def rebuild_projections(
                     f"unknown: {', '.join(unknown) or '-'}; known: {', '.join(known) or 'none'}"
                 )
             chosen = [known[n] for n in names]
+        await check_journal(runtime.db, runtime.group)
         if runtime.settings.kafka_bootstrap_servers:
             members = await consumer_group_members(config.kafka(), runtime.group)
             if members and not force:

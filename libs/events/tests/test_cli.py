@@ -7,10 +7,11 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from sample_domain import (
     summary_rows,
     total_notes,
 )
-from sqlalchemy import select
+from sqlalchemy import MetaData, select
 from typer.testing import CliRunner, Result
 
 from avrr_events import Cause, DeadLetter, Repository, cli, tables
@@ -257,6 +258,12 @@ async def test_rebuild_refuses_while_the_consumer_runs_and_then_equals_the_live_
         assert "has 1 member(s)" in running_refusal and "--force" in running_refusal
 
     assert "known: case_summary" in refused(await sample.avrr("rebuild", "sample"))
+    misnamed = refused(
+        await avrr(
+            *sample.options, "--topic-prefix", "other", "rebuild", "sample", "--all", env=sample.env
+        )
+    )
+    assert "no journal of consumer group other.sample" in misnamed
     rebuilt = ok(await sample.avrr("rebuild", "sample", "case_summary", "--batch-size", "4"))
     assert "case_summary" in rebuilt and str(total) in rebuilt
 
@@ -271,6 +278,55 @@ async def test_rebuild_refuses_while_the_consumer_runs_and_then_equals_the_live_
             )
             head = await conn.scalar(select(tables.inbox.c.id).order_by(tables.inbox.c.id.desc()))
         assert position == head
+    finally:
+        await db.dispose()
+
+
+async def test_rebuilding_intakes_read_models_after_it_stopped_gives_them_back(
+    service_processes: Any,
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    intake_service = cli.find_service("intake")
+    intake: ServiceProcess = (await service_processes("intake"))["intake"]
+    async with httpx.AsyncClient(base_url=intake.url, headers=CASEWORKER) as http:
+        for n in range(3):
+            person = {**REFERRAL["household"][0], "given_names": f"P{n}"}
+            body = {**REFERRAL, "household": [person]}
+            created = await http.post("/referrals", json=body)
+            assert created.status_code == 201, created.text
+
+        async def listed() -> bool:
+            return len((await http.get("/cases")).json()["items"]) == 3
+
+        await eventually(listed)
+    intake.process.terminate()
+    await intake.process.wait()
+
+    url = make_url(intake.database_url)
+    prefix = str(url.database).removesuffix("_intake")  # how service_processes names them
+    keys = url.set(database=f"{prefix}_keys").render_as_string(hide_password=False)
+    options = ["--database-url", intake.database_url, "--keystore-url", keys]
+    options += ["--topic-prefix", prefix]
+    before = await read_model_rows(intake.database_url, intake_service.read_models)
+    assert any(before.values())
+    rebuilt = ok(await avrr(*options, "rebuild", "intake", "--all", env={"AVRR_DEV": "1"}))
+    for name in ("intake_case_files", "intake_case_timeline", "intake_situational_reports"):
+        assert name in rebuilt
+    assert re.search(r"intake_case_files\s*│\s*3\s", rebuilt), "three referrals replayed"
+    assert await read_model_rows(intake.database_url, intake_service.read_models) == before
+
+
+async def read_model_rows(url: str, metadatas: Sequence[MetaData]) -> dict[str, list[Any]]:
+    db = Database(url)
+    try:
+        async with db.engine.connect() as conn:
+            out: dict[str, list[Any]] = {}
+            for metadata in metadatas:
+                for table in metadata.sorted_tables:
+                    rows = await conn.execute(select(table))
+                    out[table.name] = sorted((tuple(map(repr, r)) for r in rows), key=repr)
+            return out
     finally:
         await db.dispose()
 
@@ -362,7 +418,7 @@ async def test_erase_subject_shreds_the_key_only_when_the_id_is_typed_again(
         await db.dispose()
 
 
-REFERRAL = {
+REFERRAL: dict[str, Any] = {
     "source": "ngo",
     "referrer": {"name": "Equipo de Protección", "organisation": "Casa del Migrante"},
     "contact_sharing_consented": False,
