@@ -54,7 +54,7 @@ def loads(value: str | bytes) -> Any:
 
 
 async def append(
-    conn: AsyncConnection,
+    conn: Any,
     stream_id: str,
     expected_version: int,
     rows: list[dict[str, Any]],
@@ -68,7 +68,8 @@ async def append(
     of the same version makes the unique constraint fail instead (asyncpg's
     UniqueViolationError with ``own_commit``, SQLAlchemy's IntegrityError without).
 
-    With ``own_commit`` the statement runs on the driver outside any
+    ``conn`` is a SQLAlchemy connection, or with ``own_commit`` an asyncpg
+    one from ``Database.driver``: the statement then runs outside any
     transaction (it is its own: no BEGIN/COMMIT round trips, no SQLAlchemy
     statement overhead) and without NOTIFY: PostgreSQL serialises the commits
     of notifying transactions (a global lock held through the commit's WAL
@@ -89,9 +90,8 @@ async def append(
         [dumps(r["meta"]) for r in rows],
         topic,
     )
-    if own_commit:
-        raw = await driver_connection(conn)
-        return int(await raw.fetchval(_APPEND, *params) or 0)
+    if own_commit:  # conn is an asyncpg connection (Database.driver)
+        return int(await conn.fetchval(_APPEND, *params) or 0)
     result = await conn.exec_driver_sql(_APPEND_NOTIFY, params)
     row = result.first()
     return int(row[0]) if row else 0

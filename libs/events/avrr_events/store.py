@@ -217,9 +217,9 @@ class EventStore:
             await self._append(conn, stream_id, expected_version, envelopes, target)
         elif self.db.is_postgres:
             # One statement on the driver, its own transaction (see postgres.append).
-            async with self.db.engine.connect() as own:
+            async with self.db.driver() as raw:
                 await self._append(
-                    own, stream_id, expected_version, envelopes, target, own_commit=True
+                    raw, stream_id, expected_version, envelopes, target, own_commit=True
                 )
             self.db.appended()
             self.db.notify_outbox()
@@ -232,7 +232,7 @@ class EventStore:
 
     async def _append(
         self,
-        conn: AsyncConnection,
+        conn: Any,  # AsyncConnection; an asyncpg connection with own_commit
         stream_id: str,
         expected_version: int,
         envelopes: Sequence[Envelope],
