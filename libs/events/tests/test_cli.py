@@ -344,6 +344,27 @@ async def test_schema_commands_print_valid_json_documents() -> None:
     assert "unknown service 'nowhere'" in refused(await avrr("schema", "json", "nowhere"))
 
 
+async def test_the_module_and_the_console_script_run_as_processes() -> None:
+    module = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "avrr_events.cli",
+        "schema",
+        "asyncapi",
+        "travel",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    printed, _ = await module.communicate()
+    assert module.returncode == 0
+    assert json.loads(printed)["info"]["title"]
+    script = Path(sys.executable).with_name("avrr")
+    helped = await asyncio.create_subprocess_exec(
+        str(script), "--help", stdout=asyncio.subprocess.PIPE
+    )
+    usage, _ = await helped.communicate()
+    assert helped.returncode == 0 and b"dead-letters" in usage
+
+
 async def test_topics_create_is_idempotent(kafka_bootstrap: str) -> None:
     prefix = ["--kafka", kafka_bootstrap, "--topic-prefix", f"t{uuid.uuid4().hex[:10]}"]
     first = ok(await avrr(*prefix, "topics", "create", "intake", "travel"))
