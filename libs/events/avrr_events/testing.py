@@ -22,17 +22,20 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy.engine import make_url
 
 from avrr_events.bus import Message
 from avrr_events.kafka import KafkaSettings
+from avrr_events.service import Service, ServiceRuntime, ServiceSettings
 
 INFRA_FIXTURES = frozenset(
     {"postgres_admin_url", "kafka_bootstrap", "restartable_kafka", "service_processes"}
@@ -303,7 +306,6 @@ async def _drop_database(admin_url: str, name: str) -> None:
 
 
 async def _wait_ready(proc: ServiceProcess, timeout: float = 60.0) -> None:
-    import httpx
 
     deadline = asyncio.get_running_loop().time() + timeout
     async with httpx.AsyncClient(timeout=2.0) as client:
@@ -419,3 +421,59 @@ def asyncapi_parser(files: list[Path]) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
     )
+
+
+@pytest.fixture
+def service_settings(
+    database_url: str, kafka_settings: KafkaSettings, topic_name: Callable[[str], str]
+) -> ServiceSettings:
+    """Settings of one service under test: a fresh database, topics of this test's own,
+    dev authentication, a quick relay: real PostgreSQL and Kafka."""
+    return ServiceSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka_settings.bootstrap_servers,
+        dev=True,
+        topic_prefix=topic_name("avrr"),
+        topic_partitions=3,
+        relay_poll_interval=0.2,
+    )
+
+
+@asynccontextmanager
+async def running(
+    service: Service,
+    settings: ServiceSettings,
+    *,
+    base_url: str,
+    headers: dict[str, str] | None = None,
+) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
+    """A service with its lifespan running (relay and consumer) and an HTTP client on its app.
+
+    Yields ``(runtime, client)``: the ``ServiceRuntime`` and an ``httpx.AsyncClient``.
+    """
+    runtime = ServiceRuntime(service, settings)
+    app = runtime.app()
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url=base_url, headers=headers
+        ) as http,
+    ):
+        yield runtime, http
+
+
+async def database_dump(url: str) -> str:
+    """Every row of every table of a PostgreSQL database as JSON text (what a backup holds):
+    tests grep it for plaintext that must not be there."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        names = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+        )
+        parts: list[str] = []
+        for (name,) in names:
+            rows = await conn.fetch(f'SELECT row_to_json(t)::text FROM "{name}" t')
+            parts.extend(r[0] for r in rows)
+        return "\n".join(parts)
+    finally:
+        await conn.close()

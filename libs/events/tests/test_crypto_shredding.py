@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import asyncpg
 from sample_domain import CaseOpened, SampleCase, registry
 from sample_service import SampleService
 
 from avrr_events import ERASED, Cause, Database, MasterKey, PersonalDataCipher, SqlKeyStore
 from avrr_events.kafka import KafkaSettings
-from avrr_events.testing import asyncpg_dsn, read_topic
+from avrr_events.testing import database_dump, read_topic
 
 NAME = "Maria Fernanda Quispe Mamani"
-
-
-async def database_dump(url: str) -> str:
-    """Every row of every table of the database, as text (what a dump or a backup holds)."""
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        names = await conn.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
-        )
-        parts: list[str] = []
-        for (name,) in names:
-            rows = await conn.fetch(f'SELECT row_to_json(t)::text FROM "{name}" t')
-            parts.extend(r[0] for r in rows)
-        return "\n".join(parts)
-    finally:
-        await conn.close()
 
 
 async def test_after_the_key_is_deleted_no_copy_of_the_name_is_readable_anywhere(

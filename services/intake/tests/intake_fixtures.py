@@ -6,11 +6,10 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import httpx
 
 from avrr_events.service import ServiceRuntime
-from avrr_events.testing import asyncpg_dsn, eventually
+from avrr_events.testing import eventually
 
 CASEWORKER = {
     "X-AVRR-User": "caseworker-1",
@@ -118,19 +117,3 @@ class Intake:
         if case_id is not None:
             return [r.envelope.type for r in await self.runtime.store.load(f"case-{case_id}")]
         return [r.envelope.type for r in await self.runtime.store.read_all()]
-
-
-async def database_dump(url: str) -> str:
-    """Every row of every table, as JSON text (what a dump or a backup holds)."""
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        names = await conn.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
-        )
-        parts: list[str] = []
-        for (name,) in names:
-            rows = await conn.fetch(f'SELECT row_to_json(t)::text FROM "{name}" t')
-            parts.extend(r[0] for r in rows)
-        return "\n".join(parts)
-    finally:
-        await conn.close()

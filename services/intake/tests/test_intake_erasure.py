@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from intake_fixtures import DPO, PRINCIPAL_NAME, Intake, database_dump
+from intake_fixtures import DPO, PRINCIPAL_NAME, Intake
 
 from avrr_events.kafka import KafkaSettings
-from avrr_events.testing import read_topic
+from avrr_events.testing import database_dump, read_topic
 
 
 async def test_only_a_data_protection_officer_may_erase(intake: Intake) -> None:

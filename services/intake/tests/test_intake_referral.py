@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from intake_fixtures import PRINCIPAL_NAME, Intake, database_dump, referral
+from intake_fixtures import PRINCIPAL_NAME, Intake, referral
 
 from avrr_events import Envelope
+from avrr_events.testing import database_dump
 from avrr_intake.case import registry
 from avrr_intake.referral import ReferralReceived
 
