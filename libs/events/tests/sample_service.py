@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import APIRouter, Depends, Request
 from sample_domain import CaseSummary, SampleCase, read_models, registry, total_notes
 from sqlalchemy import func, select
 
-from avrr_events import Database, EventConsumer, EventStore, Repository, tables
+from avrr_events import Cause, Database, EventConsumer, EventStore, Repository, tables
+from avrr_events.http import Principal, current_principal
 from avrr_events.kafka import KafkaPublisher, KafkaSettings, KafkaSource
 from avrr_events.outbox import OutboxRelay
+from avrr_events.service import Service, ServiceRuntime
 
 
 async def open_db(url: str) -> Database:
@@ -70,4 +73,30 @@ def kafka_consumer(
         projections=[CaseSummary()],
         store=EventStore(db, topic),
         **options,
+    )
+
+
+_rest = APIRouter()
+
+
+@_rest.post("/cases/{case_id}")
+async def _open_case(
+    case_id: str, request: Request, _user: Annotated[Principal, Depends(current_principal)]
+) -> dict[str, str]:
+    """Open a sample case through REST (a command as a frontend would send it)."""
+    runtime: ServiceRuntime = request.app.state.runtime
+    case = SampleCase(case_id)
+    case.open("office")
+    await repository(runtime.store).save(case, Cause.new())
+    return {"case_id": case_id}
+
+
+def rest_service(name: str) -> Service:
+    """A sample service with one REST command and the case-summary projection."""
+    return Service(
+        name=name,
+        registry=registry,
+        router=_rest,
+        projections=lambda _rt: [CaseSummary()],
+        read_models=[read_models],
     )

@@ -3,39 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
 
 import httpx
-from fastapi import APIRouter, Depends, Request
-from sample_domain import CaseSummary, SampleCase, read_models, registry
+from sample_service import rest_service
 
-from avrr_events import Cause, Repository
-from avrr_events.http import Principal, current_principal
-from avrr_events.service import Service, ServiceRuntime, ServiceSettings
+from avrr_events.service import ServiceRuntime, ServiceSettings
 from avrr_events.testing import eventually
 
-router = APIRouter()
-
-
-@router.post("/cases/{case_id}")
-async def open_case(
-    case_id: str, request: Request, _user: Annotated[Principal, Depends(current_principal)]
-) -> dict[str, str]:
-    runtime: ServiceRuntime = request.app.state.runtime
-    repo = Repository(runtime.store, registry, SampleCase, source="/avrr/sample")
-    case = SampleCase(case_id)
-    case.open("office")
-    await repo.save(case, Cause.new())
-    return {"case_id": case_id}
-
-
-measured = Service(
-    name="measured",
-    registry=registry,
-    router=router,
-    projections=lambda _rt: [CaseSummary()],
-    read_models=[read_models],
-)
+measured = rest_service("measured")
 
 SERIES = (
     "avrr_http_request_duration_seconds_bucket",

@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, Request
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from sample_domain import CaseOpened, CaseSummary, NoteAdded, SampleCase, read_models, registry
-from sample_service import SampleService, repository
+from sample_domain import CaseOpened, NoteAdded, SampleCase
+from sample_service import SampleService, repository, rest_service
 
-from avrr_events import Cause, HandlerContext, Repository
-from avrr_events.service import Service, ServiceRuntime, ServiceSettings
+from avrr_events import Cause, HandlerContext
+from avrr_events.service import ServiceRuntime, ServiceSettings
 from avrr_events.testing import eventually
 
 
@@ -51,26 +50,7 @@ async def test_the_consumer_span_is_a_child_of_the_command_span_across_kafka(
     assert opened.attributes["messaging.consumer.group.name"] == service.consumer.group
 
 
-rest = APIRouter()
-
-
-@rest.post("/cases/{case_id}")
-async def open_case(case_id: str, request: Request) -> dict[str, str]:
-    runtime: ServiceRuntime = request.app.state.runtime
-    repo = Repository(runtime.store, registry, SampleCase, source="/avrr/sample")
-    case = SampleCase(case_id)
-    case.open("office")
-    await repo.save(case, Cause.new())
-    return {"case_id": case_id}
-
-
-traced = Service(
-    name="traced",
-    registry=registry,
-    router=rest,
-    projections=lambda _rt: [CaseSummary()],
-    read_models=[read_models],
-)
+traced = rest_service("traced")
 
 
 async def test_a_rest_command_starts_the_trace_its_events_carry_to_the_consumer(
@@ -83,7 +63,9 @@ async def test_a_rest_command_starts_the_trace_its_events_carry_to_the_consumer(
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
     ):
-        response = await http.post("/cases/t-1", headers={"traceparent": caller})
+        response = await http.post(
+            "/cases/t-1", headers={"traceparent": caller, "X-AVRR-User": "ana"}
+        )
         assert response.status_code == 200
 
         async def consumed() -> bool:
