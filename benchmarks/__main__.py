@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import os
 import platform
@@ -184,6 +185,7 @@ async def machine(dsn: str) -> Machine:
         postgres=f"{pg} (fsync={fsync}, synchronous_commit={sync_commit})",
         kafka=f"{match.group(1) if match else '?'} (single KRaft node, scripts/infra.sh)",
         python=platform.python_version(),
+        load=f"{os.getloadavg()[0]:.1f}",
     )
 
 
@@ -205,6 +207,7 @@ async def main(argv: list[str]) -> int:
             figures.append(await bench_relay(db, settings, args.backlog))
         if "rebuild" in args.only:
             figures.append(await bench_rebuild(db, args.journal))
+    host = dataclasses.replace(host, load=f"{host.load} -> {os.getloadavg()[0]:.1f}")
     table = markdown_table(figures)
     print(table)
     command = shlex.join(["python", "-m", "benchmarks", *argv])

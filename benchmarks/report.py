@@ -18,6 +18,7 @@ class Machine:
     postgres: str
     kafka: str
     python: str
+    load: str = ""  # load average (1 min) at the start and the end of the run
 
 
 def markdown_table(figures: list[Figure]) -> str:
@@ -40,7 +41,7 @@ def latest_block(table: str, host: Machine, command: str, when: datetime) -> str
             BEGIN,
             f"Run {when:%Y-%m-%d %H:%M} UTC: `{command}` (what `make bench` runs), "
             f"{host.nproc} cores, PostgreSQL {host.postgres}, Kafka {host.kafka}, "
-            f"Python {host.python}.",
+            f"Python {host.python}; load average {host.load}.",
             "",
             table,
             END,
