@@ -291,7 +291,16 @@ class ServiceProcess:
 async def _create_database(admin_url: str, name: str) -> str:
     admin = await asyncpg.connect(asyncpg_dsn(admin_url))
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        for attempt in range(10):
+            try:
+                await admin.execute(f'CREATE DATABASE "{name}"')
+                break
+            except asyncpg.ObjectInUseError:
+                # "template1 is being accessed by other users": another session
+                # (a concurrent CREATE DATABASE) is copying it; try again shortly.
+                if attempt == 9:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
     finally:
         await admin.close()
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
