@@ -5,7 +5,9 @@ Options (or the environment variables in brackets):
   --seconds S           seconds per append shape [BENCH_SECONDS, default 5]
   --backlog N           outbox backlog for the relay [BENCH_BACKLOG, default 50000]
   --journal N           inbox journal for the rebuild [BENCH_JOURNAL, default 50000]
-  --only a,b            figures to run: append, pyeventsourcing, relay, rebuild
+  --only a,b            figures to run: append, pyeventsourcing, relay, rebuild, lifecycle
+                        (lifecycle: benchmarks/lifecycle.py; sizes BENCH_LIFECYCLES,
+                        BENCH_LIFECYCLE_RATE)
   --doc PATH / --no-doc where to write the table (default docs/benchmarks.md)
 """
 
@@ -29,11 +31,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from avrr_events import Database
 from avrr_events.kafka import KafkaSettings, TopicSpec, ensure_topics
-from benchmarks import append, rebuild, relay
+from benchmarks import append, lifecycle, rebuild, relay
 from benchmarks.common import BenchDatabase, Figure, database_url, fresh_database, kafka_settings
 from benchmarks.report import Machine, markdown_table, write_doc
 
-FIGURES = ("append", "pyeventsourcing", "relay", "rebuild")
+FIGURES = ("append", "pyeventsourcing", "relay", "rebuild", "lifecycle")
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -209,6 +211,9 @@ async def main(argv: list[str]) -> int:
             figures.append(await bench_rebuild(db, args.journal))
     host = dataclasses.replace(host, load=f"{host.load} -> {os.getloadavg()[0]:.1f}")
     table = markdown_table(figures)
+    if "lifecycle" in args.only:
+        say("lifecycle: whole cases through the four service processes")
+        table += "\n\n" + await lifecycle.run(quick=args.quick)
     print(table)
     command = shlex.join(["python", "-m", "benchmarks", *argv])
     if not args.no_doc:
