@@ -74,7 +74,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m mypy
-	MYPYPATH=tests $(PY) -m mypy tests
+	MYPYPATH=tests:services/intake:services/eligibility:services/travel:services/reintegration $(PY) -m mypy tests
 	for d in services/*; do \
 	  if [ -f "$$d/pyproject.toml" ]; then \
 	    echo "mypy $$d"; MYPYPATH="$$d:$$d/tests" $(PY) -m mypy "$$d"; \

@@ -42,7 +42,7 @@ def test_reintegration_reads_what_travel_publishes() -> None:
         arrival,
         {
             "case_id": "c",
-            "programme_id": "pt-arvore",
+            "programme_id": "arvore",
             "office": "PT-LIS",
             "destination_country": "BR",
             "destination_region": "MG",
@@ -52,7 +52,7 @@ def test_reintegration_reads_what_travel_publishes() -> None:
     )
     read = observed.ArrivalConfirmed.model_validate(payload)
     assert (read.programme_id, read.destination_region, read.arrived_at) == (
-        "pt-arvore",
+        "arvore",
         "MG",
         ARRIVED,
     )

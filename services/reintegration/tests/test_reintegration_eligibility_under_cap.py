@@ -76,9 +76,9 @@ async def test_a_programme_reserved_for_vulnerable_returnees_does_not_offer_it_t
 ) -> None:
     r = reintegration
     await r.assess("v", "v-1", ("health_needs", "medium"))
-    # pt-arvore: min_priority 1 ("for a limited number, according to their vulnerability")
-    vulnerable = await r.arrive("v", "pt-arvore")
-    other = await r.arrive("o", "pt-arvore")
+    # arvore: min_priority 1 ("for a limited number, according to their vulnerability")
+    vulnerable = await r.arrive("v", "arvore")
+    other = await r.arrive("o", "arvore")
     unknown = await r.arrive("u", "no-such-programme")
     assert (vulnerable["decision"], vulnerable["priority"]) == ("granted", 4)
     assert other["decision"] == "not_offered" and "below the programme's minimum" in other["reason"]
@@ -110,7 +110,7 @@ async def test_an_assessment_after_the_arrival_reorders_the_waitlist_or_reconsid
     await r.wait_for("late-2", decision="granted")
 
     # ARVoRe did not offer it for lack of vulnerability; a later assessment reconsiders.
-    assert (await r.arrive("pt-1", "pt-arvore"))["decision"] == "not_offered"
+    assert (await r.arrive("pt-1", "arvore"))["decision"] == "not_offered"
     await r.assess("pt-1", "pt-1-p", ("single_parent_family", "medium"))
     granted = await r.wait_for("pt-1", decision="granted")
     assert granted["priority"] == 4

@@ -104,7 +104,7 @@ async def test_referrals_go_to_organisations_mapped_in_the_returnees_country(
     reintegration: RunningReintegration,
 ) -> None:
     r = reintegration
-    await r.arrive("f1", "pt-arvore")  # priority 0 < ARVoRe's minimum: not offered
+    await r.arrive("f1", "arvore")  # priority 0 < ARVoRe's minimum: not offered
     await r.arrive("f2")  # test-avr, BR / MG
     found = (await r.http.get("/directory?country=BR&region=MG", headers=OFFICER)).json()
     assert [o["id"] for o in found] == ["br-mg-reintegration-ngo", "br-mg-psychosocial-centre"]
@@ -124,7 +124,7 @@ async def test_referrals_go_to_organisations_mapped_in_the_returnees_country(
     assert not_offered.status_code == 422 and "not offered" in not_offered.json()["detail"]
 
     await r.assess("f3", "f3-1", ("victim_of_trafficking", "medium"))
-    assert (await r.arrive("f3", "pt-arvore"))["decision"] == "granted"
+    assert (await r.arrive("f3", "arvore"))["decision"] == "granted"
     assert (await r.post("/cases/f3/referrals", body)).status_code == 201
     events = await r.events(subject="f3", wanted="avrr.reintegration.ServiceReferralMade")
     referral = next(e for e in events if e.type.endswith("ServiceReferralMade"))
@@ -142,7 +142,7 @@ async def test_withdrawn_consent_to_share_with_partners_stops_referrals(
 ) -> None:
     r = reintegration
     await r.assess("cw", "cw-1", ("health_needs", "high"))
-    await r.arrive("cw", "pt-arvore")
+    await r.arrive("cw", "arvore")
     await r.publish(
         "intake",
         "avrr.intake.ConsentWithdrawn",
