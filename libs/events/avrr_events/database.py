@@ -15,14 +15,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, Table, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from avrr_events import tables
-from avrr_events.postgres import OUTBOX_CHANNEL, driver_connection
+from avrr_events.postgres import OUTBOX_CHANNEL, driver_connection, lock_key
 
 log = logging.getLogger(__name__)
+
+_SCHEMA_LOCK = lock_key("avrr-schema")
 
 # The least time between two NOTIFYs of one process that woke other relays (seconds).
 NOTIFY_INTERVAL = 0.01
@@ -71,9 +73,24 @@ class Database:
 
     async def create_schema(self, *extra: MetaData) -> None:
         """Create the shared tables and the given read-model tables if they are missing."""
+        await self.create_tables(tables.metadata, *extra)
+
+    async def create_tables(self, *metadatas: MetaData | Table) -> None:
+        """Create missing tables, safe when several processes start at once.
+
+        ``create_all`` checks, then creates: two replicas (or four services
+        sharing the key database) starting together could both see a table
+        missing and one would fail. A transaction-level advisory lock makes
+        the check and the creation one step per database.
+        """
         async with self.engine.begin() as conn:
-            for md in (tables.metadata, *extra):
-                await conn.run_sync(md.create_all)
+            if self.is_postgres:
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
+            for item in metadatas:
+                if isinstance(item, Table):
+                    await conn.run_sync(item.create, checkfirst=True)
+                else:
+                    await conn.run_sync(item.create_all)
 
     def on_append(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after events were committed to this database's outbox."""

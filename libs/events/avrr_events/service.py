@@ -248,8 +248,7 @@ class ServiceRuntime:
         """Create schema and topics, then run the relay and the consumer in the background."""
         await self.db.create_schema(*self.service.read_models, audit.metadata)
         if self.keys_db is not self.db:
-            async with self.keys_db.transaction() as conn:
-                await conn.run_sync(tables.subject_keys.create, checkfirst=True)
+            await self.keys_db.create_tables(tables.subject_keys)
         if self.bus is None:
             n = self.settings.topic_partitions
             await ensure_topics(

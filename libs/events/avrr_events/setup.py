@@ -86,8 +86,7 @@ async def prepare(
     if settings.keystore_url and settings.keystore_url != settings.database_url:
         keys = Database(settings.keystore_url, pool_size=1)
         try:
-            async with keys.transaction() as conn:
-                await conn.run_sync(tables.subject_keys.create, checkfirst=True)
+            await keys.create_tables(tables.subject_keys)
             log.info("%s: key store ready", service.name)
         finally:
             await keys.dispose()
