@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Callable, Iterable
 from typing import Any, Final, Literal, Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -73,6 +74,8 @@ class KeyStore(Protocol):
 
     async def delete(self, subject: str) -> bool: ...
 
+    async def get_many(self, subjects: Iterable[str]) -> dict[str, bytes]: ...
+
 
 class MasterKey:
     """Wraps and unwraps data keys (the key-encryption key)."""
@@ -117,6 +120,18 @@ class SqlKeyStore:
             wrapped = await conn.scalar(select(t.c.wrapped_key).where(t.c.subject == subject))
         return None if wrapped is None else self.master.unwrap(subject, bytes(wrapped))
 
+    async def get_many(self, subjects: Iterable[str]) -> dict[str, bytes]:
+        """The keys of several subjects in one query (erased ones are absent)."""
+        wanted = sorted(set(subjects))
+        if not wanted:
+            return {}
+        t = tables.subject_keys
+        async with self.db.engine.connect() as conn:
+            rows = await conn.execute(
+                select(t.c.subject, t.c.wrapped_key).where(t.c.subject.in_(wanted))
+            )
+            return {r.subject: self.master.unwrap(r.subject, bytes(r.wrapped_key)) for r in rows}
+
     async def get_or_create(self, subject: str) -> bytes:
         existing = await self.get(subject)
         if existing is not None:
@@ -160,19 +175,70 @@ class PersonalDataCipher:
     async def decrypt(self, value: Encrypted) -> Any:
         """The plaintext value, or ERASED if the subject's key is gone."""
         key = await self.keys.get(value.subject)
-        if key is None:
-            return ERASED
-        try:
-            plaintext = AESGCM(key).decrypt(
-                base64.b64decode(value.nonce), base64.b64decode(value.ct), value.subject.encode()
-            )
-        except InvalidTag as exc:
-            raise ValueError(f"personal data of {value.subject} failed authentication") from exc
-        return json.loads(plaintext)
+        return ERASED if key is None else _open(key, value)
+
+    async def reveal(self, document: Any, *, erased: Any = ERASED_MARKER) -> Any:
+        """``document`` with every Encrypted value inside it decrypted (``erased`` where the
+        subject's key is gone), loading the keys of all its subjects in one query."""
+        found: list[Encrypted] = []
+        _collect(document, found)
+        keys = await self.keys.get_many(e.subject for e in found)
+
+        def plain(value: Encrypted) -> Any:
+            key = keys.get(value.subject)
+            return erased if key is None else _open(key, value)
+
+        return _replace(document, plain)
 
     async def erase(self, subject: str) -> bool:
         """Crypto-shred everything ever encrypted for ``subject``; True if a key existed."""
         return await self.keys.delete(subject)
+
+
+def _open(key: bytes, value: Encrypted) -> Any:
+    try:
+        plaintext = AESGCM(key).decrypt(
+            base64.b64decode(value.nonce), base64.b64decode(value.ct), value.subject.encode()
+        )
+    except InvalidTag as exc:
+        raise ValueError(f"personal data of {value.subject} failed authentication") from exc
+    return json.loads(plaintext)
+
+
+_ENCRYPTED_FIELDS = frozenset(Encrypted.model_fields)
+
+
+def _as_encrypted(value: Any) -> Encrypted | None:
+    """An Encrypted value (a model, or its JSON form in a stored document), or None."""
+    if isinstance(value, Encrypted):
+        return value
+    if isinstance(value, dict) and set(value) == _ENCRYPTED_FIELDS:
+        try:
+            return Encrypted.model_validate(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _collect(value: Any, found: list[Encrypted]) -> None:
+    if (enc := _as_encrypted(value)) is not None:
+        found.append(enc)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _collect(v, found)
+    elif isinstance(value, list):
+        for v in value:
+            _collect(v, found)
+
+
+def _replace(value: Any, plain: Callable[[Encrypted], Any]) -> Any:
+    if (enc := _as_encrypted(value)) is not None:
+        return plain(enc)
+    if isinstance(value, dict):
+        return {k: _replace(v, plain) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace(v, plain) for v in value]
+    return value
 
 
 def _b64(raw: bytes) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sample_domain import CaseOpened, SampleCase, registry
 from sample_service import SampleService
 
@@ -59,3 +61,35 @@ async def test_each_person_has_their_own_key(any_db: Database) -> None:
         assert "authentication" in str(exc)
     else:
         raise AssertionError("a value moved to another person must not decrypt")
+
+
+async def test_a_document_is_revealed_with_one_key_lookup_and_erased_people_marked(
+    any_db: Database,
+) -> None:
+    keys = SqlKeyStore(any_db, MasterKey.from_env(allow_dev=True))
+    cipher = PersonalDataCipher(keys)
+    document = {
+        "case": "c-1",
+        "people": [
+            {"id": "a", "name": await cipher.encrypt("a", "Ana"), "age": 31},
+            {"id": "b", "name": await cipher.encrypt("b", {"given": "Beto"})},
+        ],
+        "contact": await cipher.encrypt("a", "+502 5555 0000"),
+    }
+    await cipher.erase("b")
+    lookups: list[list[str]] = []
+    get_many = keys.get_many
+
+    async def counting(subjects: Iterable[str]) -> dict[str, bytes]:
+        wanted = list(subjects)
+        lookups.append(wanted)
+        return await get_many(wanted)
+
+    keys.get_many = counting  # type: ignore[method-assign]
+    revealed = await cipher.reveal(document)
+    assert revealed == {
+        "case": "c-1",
+        "people": [{"id": "a", "name": "Ana", "age": 31}, {"id": "b", "name": "erased"}],
+        "contact": "+502 5555 0000",
+    }
+    assert len(lookups) == 1 and sorted(lookups[0]) == ["a", "a", "b"]

@@ -18,9 +18,8 @@ from typing import Annotated, Any
 import httpx
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
 
-from avrr_events import ERASED, Encrypted, PersonalDataCipher
+from avrr_events import PersonalDataCipher
 from avrr_events.http import DomainRuleViolation, NotFound, Principal, etag, require_role
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.service import ServiceRuntime
@@ -524,14 +523,4 @@ def _full_name(personal: Any) -> str | None:
 
 async def reveal(cipher: PersonalDataCipher, value: Any) -> Any:
     """Decrypt every Encrypted value inside a JSON document; erased people read ``"erased"``."""
-    if isinstance(value, dict):
-        if set(value) == {"alg", "subject", "nonce", "ct"}:
-            try:
-                plain = await cipher.decrypt(Encrypted.model_validate(value))
-            except ValidationError:
-                return value
-            return ERASED_MARKER if plain is ERASED else plain
-        return {k: await reveal(cipher, v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [await reveal(cipher, v) for v in value]
-    return value
+    return await cipher.reveal(value)
