@@ -28,6 +28,7 @@ import httpx
 
 from avrr_events import Envelope
 from avrr_events.testing import eventually
+from avrr_reintegration.programmes import load_catalogue
 
 SERVICES = ("intake", "eligibility", "travel", "reintegration")
 OFFICE = "GT-GUA"
@@ -52,23 +53,9 @@ MONITORING_OFFICER = {
     "X-AVRR-Offices": OFFICE,
 }
 
-# The packaged reintegration survey's indicators (services/reintegration programmes.yaml).
-SURVEY_INDICATORS = (
-    "income_source",
-    "employment_or_business",
-    "food_security",
-    "debt_to_spending",
-    "access_to_credit",
-    "adequate_housing",
-    "access_to_health_care",
-    "access_to_education",
-    "identity_documentation",
-    "access_to_safe_water",
-    "sense_of_belonging",
-    "no_signs_of_distress",
-    "support_network",
-    "feeling_of_safety",
-    "no_discrimination",
+# The survey's indicators, from reintegration's own catalogue (its programmes.yaml).
+SURVEY_INDICATORS = tuple(
+    name for dimension in load_catalogue().sustainability.indicators.values() for name in dimension
 )
 
 # The service -> the envelopes on its domain topic, in the order a subscriber reads them.
