@@ -288,30 +288,34 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
 
-async def _create_database(admin_url: str, name: str) -> str:
+async def _admin_retrying(admin_url: str, statement: str) -> None:
+    """Run CREATE/DROP DATABASE, retrying while another session holds what it needs.
+
+    CREATE copies template1, which a concurrent CREATE may be copying; DROP ...
+    WITH (FORCE) ends client sessions but not autovacuum, which may be working
+    in the database. Both clear within moments.
+    """
     admin = await asyncpg.connect(asyncpg_dsn(admin_url))
     try:
         for attempt in range(10):
             try:
-                await admin.execute(f'CREATE DATABASE "{name}"')
-                break
+                await admin.execute(statement)
+                return
             except asyncpg.ObjectInUseError:
-                # "template1 is being accessed by other users": another session
-                # (a concurrent CREATE DATABASE) is copying it; try again shortly.
                 if attempt == 9:
                     raise
                 await asyncio.sleep(0.2 * (attempt + 1))
     finally:
         await admin.close()
+
+
+async def _create_database(admin_url: str, name: str) -> str:
+    await _admin_retrying(admin_url, f'CREATE DATABASE "{name}"')
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
 async def _drop_database(admin_url: str, name: str) -> None:
-    admin = await asyncpg.connect(asyncpg_dsn(admin_url))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await _admin_retrying(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _wait_ready(proc: ServiceProcess, timeout: float = 60.0) -> None:
