@@ -8,11 +8,13 @@ the same aggregate fails with ConcurrencyError instead of overwriting.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import ClassVar, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from avrr_events import tracing
 from avrr_events.consumer import Cause
 from avrr_events.envelope import Envelope
 from avrr_events.registry import DomainEvent, EventRegistry, dataschema_uri
@@ -28,6 +30,8 @@ class Aggregate:
         self.id = aggregate_id
         self.version = 0
         self.pending: list[DomainEvent] = []
+        # The trace context of the stream's latest event: a command continues the case's trace.
+        self.trace_context: str | None = None
 
     @property
     def stream_id(self) -> str:
@@ -76,6 +80,7 @@ class Repository(Generic[A]):
         for recorded in await self.store.load(aggregate.stream_id, conn=conn):
             aggregate.when(self.registry.decode(recorded.envelope))
             aggregate.version = recorded.version
+            aggregate.trace_context = recorded.envelope.traceparent or aggregate.trace_context
         return aggregate
 
     def envelope(self, aggregate: Aggregate, event: DomainEvent, cause: Cause) -> Envelope:
@@ -94,9 +99,31 @@ class Repository(Generic[A]):
     async def save(
         self, aggregate: A, cause: Cause, *, conn: AsyncConnection | None = None
     ) -> list[Envelope]:
-        """Append the recorded events; raise ConcurrencyError if the stream moved on."""
+        """Append the recorded events; raise ConcurrencyError if the stream moved on.
+
+        A command from outside (no causing event) on an existing stream runs in the
+        case's trace (``tracing.command``); a reaction is already in its event's.
+        """
         if not aggregate.pending:
             return []
+        if cause.causation_id is not None:
+            return await self._append(aggregate, cause, conn)
+        with tracing.command(
+            aggregate.trace_context,
+            f"{aggregate.stream_type} command",
+            {
+                "cloudevents.event_source": self.source,
+                "cloudevents.event_subject": aggregate.subject,
+                "avrr.event_types": [e.event_type for e in aggregate.pending],
+            },
+        ) as traceparent:
+            if traceparent is not None:
+                cause = dataclasses.replace(cause, traceparent=traceparent)
+            return await self._append(aggregate, cause, conn)
+
+    async def _append(
+        self, aggregate: A, cause: Cause, conn: AsyncConnection | None
+    ) -> list[Envelope]:
         envelopes = [self.envelope(aggregate, e, cause) for e in aggregate.pending]
         aggregate.version = await self.store.append(
             aggregate.stream_id, aggregate.version, envelopes, conn=conn

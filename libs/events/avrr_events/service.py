@@ -34,15 +34,11 @@ from sqlalchemy import MetaData, text
 from avrr_events import audit, tables
 from avrr_events.asyncapi import asyncapi_document
 from avrr_events.auth import OidcAuthenticator, http_jwks_fetcher
+from avrr_events.authorization import PUBLIC, Authorized, Policy, Role, allow, authorize
 from avrr_events.bus import Publisher
 from avrr_events.consumer import EventConsumer, Reaction, dead_letter_topic
 from avrr_events.database import Database
-from avrr_events.http import (
-    IdempotencyKeys,
-    Principal,
-    install_problem_handlers,
-    require_role,
-)
+from avrr_events.http import IdempotencyKeys, install_problem_handlers
 from avrr_events.inprocess import InProcessBus
 from avrr_events.kafka import (
     KafkaPublisher,
@@ -58,8 +54,28 @@ from avrr_events.personal import MasterKey, PersonalDataCipher, SqlKeyStore
 from avrr_events.projections import Projection
 from avrr_events.registry import EventRegistry
 from avrr_events.store import EventStore
+from avrr_events.tracing import request_from_caller
 
 log = logging.getLogger(__name__)
+
+# The routes every service app has: probes, metrics and the published schemas
+# are public (the network keeps /metrics to the scraper); the audit log is
+# for auditors. OpenAPI and its viewers describe the API, they hold no data.
+OPERATIONS_POLICY = Policy(
+    {
+        "GET /health/live": PUBLIC,
+        "GET /health/ready": PUBLIC,
+        "GET /metrics": PUBLIC,
+        "GET /asyncapi.json": PUBLIC,
+        "GET /events/schemas": PUBLIC,
+        "GET /audit": allow(Role.AUDITOR),
+        "GET /audit/verification": allow(Role.AUDITOR),
+        "GET /openapi.json": PUBLIC,
+        "GET /docs": PUBLIC,
+        "GET /docs/oauth2-redirect": PUBLIC,
+        "GET /redoc": PUBLIC,
+    }
+)
 
 
 class ServiceSettings(BaseSettings):
@@ -160,6 +176,8 @@ class Service:
     reactions: Mapping[str, Sequence[Reaction]] = field(default_factory=dict)
     read_models: Sequence[MetaData] = ()
     observes: Sequence[str] = ()
+    # Who may call each route (avrr_events.authorization); None only for samples.
+    policy: Policy | None = None
     title: str = ""
     description: str = ""
     version: str = "0.1.0"
@@ -307,8 +325,15 @@ class ServiceRuntime:
             description=self.service.description,
             version=self.service.version,
             lifespan=run if lifespan else None,
+            dependencies=[Depends(authorize)],
         )
         app.state.runtime = self
+        policy = self.service.policy
+        app.state.policy = (
+            policy.merged(OPERATIONS_POLICY)
+            if policy is not None
+            else dataclasses.replace(OPERATIONS_POLICY, deny_unruled=False)
+        )
         app.state.dev_auth = self.settings.dev_auth_enabled
         if self.settings.oidc_issuer:
             app.state.authenticator = OidcAuthenticator(
@@ -328,10 +353,12 @@ class ServiceRuntime:
         ) -> Response:
             """Time every request; audit every read and write of a case.
 
-            (Server spans come from FastAPI's own OpenTelemetry instrumentation.)
+            (Server spans come from FastAPI's own OpenTelemetry instrumentation; a
+            command continues its case's trace unless the caller sent one.)
             """
             started = time.perf_counter()
-            response = await call_next(request)
+            with request_from_caller(request.headers.get("traceparent")):
+                response = await call_next(request)
             route = request.scope.get("route")
             template = getattr(route, "path", "unmatched")
             self.metrics.observe_request(request.method, template, response.status_code, started)
@@ -386,7 +413,7 @@ class ServiceRuntime:
 
         @router.get("/audit", summary="Audit entries (auditors only)")
         async def audit_entries(
-            _auditor: Annotated[Principal, Depends(require_role("auditor"))],
+            _auditor: Authorized,
             case_id: str | None = None,
             after: Annotated[int, Query(ge=0)] = 0,
             limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -396,7 +423,7 @@ class ServiceRuntime:
 
         @router.get("/audit/verification", summary="Check the audit hash chain (auditors only)")
         async def audit_verification(
-            _auditor: Annotated[Principal, Depends(require_role("auditor"))],
+            _auditor: Authorized,
         ) -> dict[str, Any]:
             broken = await self.audit.verify()
             return {"intact": broken is None, "first_broken_entry": broken}

@@ -8,21 +8,33 @@ consumer of every service opens its handling span as a child of it, so events
 written in reaction carry the consumer span onward. An exporter is configured
 by the service (OTLP in production, in-memory in tests); without one the API
 is a no-op and nothing here costs more than a dictionary.
+
+A case lives for weeks and its steps are separate requests: a caseworker
+clearing due diligence starts a new HTTP request, hence (W3C) a new trace. So
+that ONE trace shows a case's path across services, a command from outside on
+an existing stream whose request carried no ``traceparent`` continues the
+case's trace: its command span (``command``) is a child of the trace context
+recorded on the stream's latest event, with a span link to the request's own
+span. A caller that sends a ``traceparent`` keeps its own trace (the case's is
+not forced on it); the decision is in docs/observability.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Link, Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from avrr_events.envelope import Envelope
 
 tracer = trace.get_tracer("avrr_events")
 _propagator = TraceContextTextMapPropagator()
+# Whether the HTTP request being handled carried a valid trace context of its caller.
+_caller_traced: ContextVar[bool] = ContextVar("avrr_caller_traced", default=False)
 
 
 def current_traceparent() -> str | None:
@@ -30,6 +42,58 @@ def current_traceparent() -> str | None:
     carrier: dict[str, str] = {}
     _propagator.inject(carrier)
     return carrier.get("traceparent")
+
+
+def _context_of(traceparent: str | None) -> trace.SpanContext:
+    carrier = {"traceparent": traceparent} if traceparent else {}
+    return trace.get_current_span(_propagator.extract(carrier)).get_span_context()
+
+
+@contextmanager
+def request_from_caller(traceparent: str | None) -> Iterator[None]:
+    """Mark one HTTP request's handling with whether its caller sent a valid ``traceparent``.
+
+    The service's HTTP middleware wraps every request in it; ``command`` reads it.
+    """
+    token = _caller_traced.set(_context_of(traceparent).is_valid)
+    try:
+        yield
+    finally:
+        _caller_traced.reset(token)
+
+
+@contextmanager
+def command(
+    recorded: str | None, name: str, attributes: Mapping[str, str | list[str]]
+) -> Iterator[str | None]:
+    """Run a command from outside on a stream in the trace of the case it acts on.
+
+    ``recorded`` is the ``traceparent`` on the stream's latest event. Yields the
+    ``traceparent`` the command's events must carry, or None when the active
+    trace stays theirs: the stream is new or untraced, the request's caller sent
+    its own trace context, or the active trace already is the case's. Otherwise
+    a command span is opened as a child of ``recorded``, linked to the request's
+    span (from which it is found the other way round).
+    """
+    case = _context_of(recorded)
+    current = trace.get_current_span()
+    here = current.get_span_context()
+    if not case.is_valid or here.trace_id == case.trace_id:
+        yield None
+        return
+    if _caller_traced.get():
+        current.add_link(case, {"avrr.link": "case"})  # found from the caller's trace
+        yield None
+        return
+    links = [Link(here, {"avrr.link": "request"})] if here.is_valid else []
+    with tracer.start_as_current_span(
+        name,
+        context=trace.set_span_in_context(trace.NonRecordingSpan(case)),
+        kind=SpanKind.INTERNAL,
+        links=links,
+        attributes=dict(attributes),
+    ):
+        yield current_traceparent()
 
 
 def configure_exporter(service: str) -> bool:

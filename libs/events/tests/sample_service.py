@@ -91,6 +91,19 @@ async def _open_case(
     return {"case_id": case_id}
 
 
+@_rest.post("/cases/{case_id}/notes")
+async def _add_note(
+    case_id: str, request: Request, _user: Annotated[Principal, Depends(current_principal)]
+) -> dict[str, str]:
+    """A command on an existing case, as a caseworker's later request sends it."""
+    runtime: ServiceRuntime = request.app.state.runtime
+    repo = repository(runtime.store)
+    case = await repo.load(case_id)
+    case.add_note("seen at the office")
+    await repo.save(case, Cause.new())
+    return {"case_id": case_id}
+
+
 def rest_service(name: str) -> Service:
     """A sample service with one REST command and the case-summary projection."""
     return Service(
