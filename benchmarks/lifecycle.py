@@ -400,6 +400,7 @@ async def measure(
     poll: float = 0.02,
     own_poll: float | None = 0.25,
     warmup: int = 2,
+    profile: Path | None = None,
 ) -> Result:
     steps = journey_steps()
     kafka = kafka_settings()
@@ -449,10 +450,46 @@ async def measure(
                     say(
                         f"lifecycle: {name} {reads.route} at {read_rps:g} req/s, {read_seconds:g} s"
                     )
-                    await fire_reads(clients[name], paths, dict(headers), reads)
+                    async with sampled(stack.procs[name], profile, read_seconds):
+                        await fire_reads(clients[name], paths, dict(headers), reads)
                     result.reads.append(reads)
             result.rss = {name: peak_rss(proc.process.pid) for name, proc in stack.procs.items()}
     return result
+
+
+@asynccontextmanager
+async def sampled(proc: ServiceProcess, into: Path | None, seconds: float) -> AsyncIterator[None]:
+    """While the body runs, py-spy samples ``proc`` into ``into``/<service>.txt (collapsed stacks).
+
+    py-spy attaches from outside (no change to the service), so the profile is
+    of the very process the figures measure. Without ``into`` it does nothing.
+    """
+    if into is None:
+        yield
+        return
+    os.makedirs(into, exist_ok=True)
+    out = into / f"{proc.name}.txt"
+    spy = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("py-spy")),
+        "record",
+        "--pid",
+        str(proc.process.pid),
+        "--format",
+        "raw",
+        "--rate",
+        "200",
+        "--duration",
+        str(max(1, round(seconds + 1))),
+        "--output",
+        str(out),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        await spy.wait()
+        say(f"lifecycle: profile of {proc.name} in {out}")
 
 
 def hop_table(result: Result) -> str:
@@ -481,6 +518,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="poll interval of a service's own read model, s (0: as --poll, and its lag reported)",
     )
     p.add_argument("--hops", action="store_true", help="also print the lag of every hop")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy each service during its reads; collapsed stacks into this directory",
+    )
     return p.parse_args(argv)
 
 
@@ -507,6 +549,7 @@ async def main(argv: list[str]) -> int:
         read_services=[n.strip() for n in args.read_services.split(",") if n.strip()],
         poll=args.poll,
         own_poll=args.own_poll or None,
+        profile=args.profile,
     )
     print(markdown(result.lines()))
     if args.hops:

@@ -50,3 +50,24 @@ async def test_editing_or_deleting_an_entry_breaks_the_chain_there(any_db: Datab
         )
         await conn.execute(delete(audit_log).where(audit_log.c.id == entries[1].id))
     assert await log.verify() == entries[2].id
+
+
+async def test_a_request_whose_entry_cannot_be_committed_fails_and_later_entries_still_commit(
+    any_db: Database,
+) -> None:
+    # Entries are group-committed: a batch that fails must fail every request in it
+    # (no read answered unaudited) and must not wedge the writer for later ones.
+    log = AuditLog(any_db)
+    results = await asyncio.gather(
+        *(
+            log.record(actor="ana", action="read", route="/cases/{id}", outcome=200, case_id="c")
+            for _ in range(5)
+        ),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, Exception) for r in results)  # no audit table yet
+
+    await any_db.create_schema(metadata)
+    await log.record(actor="ana", action="read", route="/cases/{id}", outcome=200, case_id="c")
+    assert [e.actor for e in await log.entries()] == ["ana"]
+    assert await log.verify() is None
