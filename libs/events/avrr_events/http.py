@@ -431,7 +431,7 @@ class IdempotencyKeys:
 
     async def _replay(self, scope: str, key: str, digest: str) -> Response:
         t = tables.idempotency_keys
-        async with self.db.engine.connect() as conn:
+        async with self.db.autocommit() as conn:
             row = (await conn.execute(select(t).where(t.c.scope == scope, t.c.key == key))).first()
         if row is None:  # released between our insert and this read: ask for a retry
             raise Conflict("a request with this Idempotency-Key just failed; retry it")

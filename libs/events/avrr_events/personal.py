@@ -116,7 +116,7 @@ class SqlKeyStore:
 
     async def get(self, subject: str) -> bytes | None:
         t = tables.subject_keys
-        async with self.db.engine.connect() as conn:
+        async with self.db.autocommit() as conn:
             wrapped = await conn.scalar(select(t.c.wrapped_key).where(t.c.subject == subject))
         return None if wrapped is None else self.master.unwrap(subject, bytes(wrapped))
 
@@ -126,7 +126,7 @@ class SqlKeyStore:
         if not wanted:
             return {}
         t = tables.subject_keys
-        async with self.db.engine.connect() as conn:
+        async with self.db.autocommit() as conn:
             rows = await conn.execute(
                 select(t.c.subject, t.c.wrapped_key).where(t.c.subject.in_(wanted))
             )

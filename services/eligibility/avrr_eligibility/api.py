@@ -158,7 +158,7 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
             raise DomainRuleViolation(
                 f"unknown status {', '.join(unknown)}; use {', '.join(read_models.STATUSES)}"
             )
-        async with _runtime(request).db.engine.connect() as conn:
+        async with _runtime(request).db.autocommit() as conn:
             rows, total = await read_models.queue(
                 conn,
                 office=office,
@@ -260,7 +260,7 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
 
     @router.get("/destinations/suspensions", summary="Active suspensions and the cases they hold")
     async def list_suspensions(request: Request, _principal: Reader) -> dict[str, Any]:
-        async with _runtime(request).db.engine.connect() as conn:
+        async with _runtime(request).db.autocommit() as conn:
             found = await read_models.active_suspensions(conn)
         return {
             "items": [
@@ -296,7 +296,7 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
 
 
 async def _row(request: Request, case_id: str, principal: Principal) -> Any:
-    async with _runtime(request).db.engine.connect() as conn:
+    async with _runtime(request).db.autocommit() as conn:
         row = await read_models.assessment_row(conn, case_id)
     if row is None:
         raise NotFound(f"no assessment for case {case_id}")

@@ -20,10 +20,18 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from avrr_events import PersonalDataCipher
-from avrr_events.http import DomainRuleViolation, NotFound, Principal, etag, require_role
+from avrr_events.authorization import (
+    Authorized,
+    Policy,
+    Role,
+    allow,
+    ensure_office,
+    visible_offices,
+)
+from avrr_events.http import DomainRuleViolation, NotFound, Principal, etag
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.service import ServiceRuntime
-from avrr_intake import read_models, reports, timeline
+from avrr_intake import handover, read_models, reports, timeline
 from avrr_intake.case import Status
 from avrr_intake.commands import (
     ConsentIn,
@@ -40,18 +48,46 @@ from avrr_intake.demo import Demo, DemoFailed
 from avrr_intake.referral import ReferralSource
 from avrr_intake.settings import IntakeSettings
 
-WRITERS = ("caseworker", "counsellor", "supervisor")
-READERS = (*WRITERS, "data_protection_officer")
-ERASERS = ("data_protection_officer",)
-# Reports are aggregates without personal data: programme managers read them too.
-REPORT_READERS = (*READERS, "programme_manager")
+CASEWORK = (Role.CASEWORKER, Role.SUPERVISOR)
+CASE_READERS = (*CASEWORK, Role.DATA_PROTECTION_OFFICER)
+# Reports are aggregates without personal data: auditors read them too.
+REPORT_READERS = (*CASE_READERS, Role.AUDITOR)
+
+
+async def case_offices(request: Request, case_id: str) -> frozenset[str] | None:
+    """The offices a case belongs to (its referral's, and the receiving office once handed over)."""
+    async with runtime_of(request).db.engine.connect() as conn:
+        return await handover.case_offices(conn, case_id)
+
+
+POLICY = Policy(
+    {
+        # The referral's office must be one of the caller's (checked in the route).
+        "POST /referrals": allow(Role.REFERRER, *CASEWORK, scope="handler"),
+        "GET /referrals/{case_id}": allow(Role.REFERRER, scope="own"),
+        "POST /cases/{case_id}/counselling-sessions": allow(*CASEWORK, scope="case"),
+        "POST /cases/{case_id}/consents": allow(*CASEWORK, scope="case"),
+        "POST /cases/{case_id}/consents/{purpose}/withdrawal": allow(*CASEWORK, scope="case"),
+        "POST /cases/{case_id}/return-request": allow(*CASEWORK, scope="case"),
+        "POST /cases/{case_id}/withdrawal": allow(*CASEWORK, scope="case"),
+        "POST /cases/{case_id}/erasure": allow(Role.DATA_PROTECTION_OFFICER, scope="case"),
+        "POST /demo": allow(*CASEWORK, Role.ADMIN),
+        "GET /cases": allow(*CASE_READERS, scope="office"),
+        "GET /cases/{case_id}": allow(*CASE_READERS, scope="case"),
+        "GET /cases/{case_id}/consents": allow(*CASE_READERS, scope="case"),
+        "GET /cases/{case_id}/timeline": allow(*CASE_READERS, scope="case"),
+        "GET /cases/{case_id}/state": allow(*CASE_READERS, scope="case"),
+        # Aggregates without personal data: not scoped (an office filter is a parameter).
+        "GET /reports/returns": allow(*REPORT_READERS),
+        "GET /reports/returns.svg": allow(*REPORT_READERS),
+        "GET /reports/phases": allow(*REPORT_READERS),
+        "GET /reports/assistance": allow(*REPORT_READERS),
+    },
+    case_offices=case_offices,
+)
 
 router = APIRouter(tags=["intake"])
 
-Reader = Annotated[Principal, Depends(require_role(*READERS))]
-Writer = Annotated[Principal, Depends(require_role(*WRITERS))]
-Eraser = Annotated[Principal, Depends(require_role(*ERASERS))]
-ReportReader = Annotated[Principal, Depends(require_role(*REPORT_READERS))]
 CaseId = Annotated[str, Path(max_length=100)]
 IfMatch = Annotated[
     str | None,
@@ -118,8 +154,12 @@ async def idempotent(
 
 @router.post("/referrals", status_code=201, summary="Receive a referral (opens a case)")
 async def receive_referral(
-    body: ReferralIn, request: Request, principal: Writer, _key: IdempotencyKey = None
+    body: ReferralIn, request: Request, principal: Authorized, _key: IdempotencyKey = None
 ) -> Response:
+    ensure_office(principal, body.office)
+    # A partner organisation learns its referral's ids, not which other cases match it.
+    staff = principal.has_any_role(CASEWORK)
+
     async def run() -> JSONResponse:
         d = await commands_of(request).receive_referral(
             body, principal, request.headers.get("traceparent")
@@ -130,10 +170,24 @@ async def receive_referral(
             201,
             status="open",
             household=[{"person_id": p, "relationship": r} for p, r in d.person_ids.items()],
-            possible_duplicates=[m.model_dump() for m in d.duplicates],
+            possible_duplicates=[m.model_dump() for m in d.duplicates] if staff else [],
         )
 
     return await idempotent(request, principal, run)
+
+
+@router.get("/referrals/{case_id}", summary="The status of a referral you submitted")
+async def referral_status(case_id: CaseId, request: Request, principal: Authorized) -> Any:
+    """What a referring partner may know of its own referral: that it is in hand, and its status.
+
+    "Own" is the user id recorded on the referral (``received_by``); another
+    partner's referral, or a case that does not exist, is the same 404.
+    """
+    async with runtime_of(request).db.engine.connect() as conn:
+        row = await read_models.case_row(conn, case_id)
+    if row is None or row.detail.get("received_by") != principal.user_id:
+        raise NotFound(f"you submitted no referral {case_id}")
+    return {"case_id": case_id, "status": row.status, "referred_at": _utc(row.referred_at)}
 
 
 @router.post("/cases/{case_id}/counselling-sessions", status_code=201)
@@ -141,7 +195,7 @@ async def record_counselling(
     case_id: CaseId,
     body: CounsellingIn,
     request: Request,
-    principal: Writer,
+    principal: Authorized,
     if_match: IfMatch = None,
     _key: IdempotencyKey = None,
 ) -> Response:
@@ -161,7 +215,7 @@ async def give_consent(
     case_id: CaseId,
     body: ConsentIn,
     request: Request,
-    principal: Writer,
+    principal: Authorized,
     if_match: IfMatch = None,
     _key: IdempotencyKey = None,
 ) -> Response:
@@ -181,7 +235,7 @@ async def withdraw_consent(
     case_id: CaseId,
     purpose: Purpose,
     request: Request,
-    principal: Writer,
+    principal: Authorized,
     body: ConsentWithdrawalIn | None = None,
     if_match: IfMatch = None,
     _key: IdempotencyKey = None,
@@ -207,7 +261,7 @@ async def request_return(
     case_id: CaseId,
     body: ReturnRequestIn,
     request: Request,
-    principal: Writer,
+    principal: Authorized,
     if_match: IfMatch = None,
     _key: IdempotencyKey = None,
 ) -> Response:
@@ -227,7 +281,7 @@ async def withdraw_case(
     case_id: CaseId,
     body: WithdrawalIn,
     request: Request,
-    principal: Writer,
+    principal: Authorized,
     if_match: IfMatch = None,
     _key: IdempotencyKey = None,
 ) -> Response:
@@ -246,7 +300,7 @@ async def withdraw_case(
 async def erase_personal_data(
     case_id: CaseId,
     request: Request,
-    principal: Eraser,
+    principal: Authorized,
     if_match: IfMatch = None,
     _key: IdempotencyKey = None,
 ) -> Response:
@@ -262,7 +316,7 @@ async def erase_personal_data(
 
 
 @router.post("/demo", status_code=201, include_in_schema=False)
-async def load_demo_data(request: Request, _principal: Writer) -> dict[str, Any]:
+async def load_demo_data(request: Request, _principal: Authorized) -> dict[str, Any]:
     """Development only (AVRR_DEV=1, as `make run` sets): demo cases through the real APIs.
 
     Calls the platform's own REST APIs at the URL it was reached on, so it
@@ -286,7 +340,7 @@ async def load_demo_data(request: Request, _principal: Writer) -> dict[str, Any]
 @router.get("/cases", summary="List and search cases")
 async def list_cases(
     request: Request,
-    _principal: Reader,
+    principal: Authorized,
     office: Annotated[str | None, Query(max_length=100)] = None,
     status: Status | None = None,
     nationality: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
@@ -297,7 +351,7 @@ async def list_cases(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     runtime = runtime_of(request)
-    async with runtime.db.engine.connect() as conn:
+    async with runtime.db.autocommit() as conn:
         rows, total = await read_models.search_cases(
             conn,
             office=office,
@@ -333,9 +387,9 @@ async def list_cases(
 
 
 @router.get("/cases/{case_id}", name="get_case", summary="Case file (ETag = case version)")
-async def get_case(case_id: CaseId, request: Request, _principal: Reader) -> JSONResponse:
+async def get_case(case_id: CaseId, request: Request, _principal: Authorized) -> JSONResponse:
     runtime = runtime_of(request)
-    async with runtime.db.engine.connect() as conn:
+    async with runtime.db.autocommit() as conn:
         row = await read_models.case_row(conn, case_id)
         consent_rows = await read_models.consent_rows(conn, case_id)
     if row is None:
@@ -360,9 +414,9 @@ async def get_case(case_id: CaseId, request: Request, _principal: Reader) -> JSO
 
 
 @router.get("/cases/{case_id}/consents", summary="Consent status per person and purpose")
-async def case_consents(case_id: CaseId, request: Request, _principal: Reader) -> dict[str, Any]:
+async def case_consents(case_id: CaseId, request: Request, _principal: Authorized) -> dict[str, Any]:
     runtime = runtime_of(request)
-    async with runtime.db.engine.connect() as conn:
+    async with runtime.db.autocommit() as conn:
         row = await read_models.case_row(conn, case_id)
         consent_rows = await read_models.consent_rows(conn, case_id)
     if row is None:
@@ -374,12 +428,12 @@ async def case_consents(case_id: CaseId, request: Request, _principal: Reader) -
 async def case_timeline(
     case_id: CaseId,
     request: Request,
-    _principal: Reader,
+    _principal: Authorized,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     """Every event of the case from every service, by event time then arrival; no personal data."""
-    async with runtime_of(request).db.engine.connect() as conn:
+    async with runtime_of(request).db.autocommit() as conn:
         rows, total = await timeline.entries(conn, case_id, limit=limit, offset=offset)
     if total == 0:
         raise NotFound(f"case {case_id} has no timeline")
@@ -402,7 +456,7 @@ async def case_timeline(
 async def case_state(
     case_id: CaseId,
     request: Request,
-    _principal: Reader,
+    _principal: Authorized,
     as_of: Annotated[
         datetime | None,
         Query(description="ISO 8601; without a zone it is UTC; absent: now"),
@@ -410,7 +464,7 @@ async def case_state(
 ) -> dict[str, Any]:
     """Time travel: the timeline folded up to ``as_of`` (phase and non-personal facts)."""
     moment = timeline.utc(as_of) if as_of is not None else datetime.now(UTC)
-    async with runtime_of(request).db.engine.connect() as conn:
+    async with runtime_of(request).db.autocommit() as conn:
         state = await timeline.state_as_of(conn, case_id, moment)
     if state is None:
         raise NotFound(f"nothing had happened to case {case_id} by {moment.isoformat()}")
@@ -441,13 +495,13 @@ def _csv(text: str, name: str) -> Response:
 @router.get("/reports/returns", summary="Returns by host country, origin, programme, month, ...")
 async def report_returns(
     request: Request,
-    _principal: ReportReader,
+    _principal: Authorized,
     by: Annotated[list[reports.Dimension] | None, Query()] = None,
     office: Annotated[str | None, Query(max_length=100)] = None,
     fmt: Format = None,
 ) -> Response:
     """Cases with arrival confirmed and their returnees, along each dimension (all by default)."""
-    async with runtime_of(request).db.engine.connect() as conn:
+    async with runtime_of(request).db.autocommit() as conn:
         report = await reports.returns(conn, by=by or reports.DIMENSIONS, office=office)
     if _wants_csv(request, fmt):
         return _csv(reports.returns_csv(report), "returns")
@@ -457,10 +511,10 @@ async def report_returns(
 @router.get("/reports/returns.svg", summary="Chart: returns per month and per country of origin")
 async def report_returns_chart(
     request: Request,
-    _principal: ReportReader,
+    _principal: Authorized,
     office: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
-    async with runtime_of(request).db.engine.connect() as conn:
+    async with runtime_of(request).db.autocommit() as conn:
         report = await reports.returns(conn, by=("month", "origin_country"), office=office)
     return Response(reports.returns_svg(report), media_type="image/svg+xml")
 
@@ -468,11 +522,11 @@ async def report_returns_chart(
 @router.get("/reports/phases", summary="How many cases are in each phase")
 async def report_phases(
     request: Request,
-    _principal: ReportReader,
+    _principal: Authorized,
     office: Annotated[str | None, Query(max_length=100)] = None,
     fmt: Format = None,
 ) -> Response:
-    async with runtime_of(request).db.engine.connect() as conn:
+    async with runtime_of(request).db.autocommit() as conn:
         report = await reports.phases(conn, office=office)
     if _wants_csv(request, fmt):
         return _csv(reports.phases_csv(report), "phases")
@@ -482,11 +536,11 @@ async def report_phases(
 @router.get("/reports/assistance", summary="Reintegration assistance disbursed: cash vs in-kind")
 async def report_assistance(
     request: Request,
-    _principal: ReportReader,
+    _principal: Authorized,
     office: Annotated[str | None, Query(max_length=100)] = None,
     fmt: Format = None,
 ) -> Response:
-    async with runtime_of(request).db.engine.connect() as conn:
+    async with runtime_of(request).db.autocommit() as conn:
         report = await reports.assistance(conn, office=office)
     if _wants_csv(request, fmt):
         return _csv(reports.assistance_csv(report), "assistance")

@@ -306,7 +306,7 @@ class IntakeCommands:
                 received_at=now,
             )
         )
-        async with self.runtime.db.engine.connect() as conn:
+        async with self.runtime.db.autocommit() as conn:
             found = await read_models.duplicate_matches(conn, list(keys))
         matches = [
             DuplicateMatch(person_id=keys[k], matching_case_id=c, matching_person_id=p)

@@ -317,7 +317,7 @@ async def complete(
 
 
 async def _case_or_404(request: Request, case_id: str) -> dict[str, Any]:
-    async with runtime_of(request).db.engine.connect() as conn:
+    async with runtime_of(request).db.autocommit() as conn:
         view = await read_models.case_view(conn, case_id)
     if view is None:
         raise NotFound(f"no reintegration for case {case_id}")
@@ -347,7 +347,7 @@ async def get_plan(case_id: CaseId, request: Request, _p: Reader) -> Any:
 @router.get("/cases/{case_id}/ledger", summary="Disbursements against the plan's budget")
 async def get_ledger(case_id: CaseId, request: Request, _p: Reader) -> Any:
     view = await _case_or_404(request, case_id)
-    async with runtime_of(request).db.engine.connect() as conn:
+    async with runtime_of(request).db.autocommit() as conn:
         entries = await read_models.ledger_entries(conn, case_id)
     budget = view["plan_total"]
     disbursed = view["disbursed_total"]
@@ -368,7 +368,7 @@ async def get_ledger(case_id: CaseId, request: Request, _p: Reader) -> Any:
 @router.get("/cases/{case_id}/referrals", summary="Referrals to local services")
 async def get_referrals(case_id: CaseId, request: Request, _p: Reader) -> Any:
     await _case_or_404(request, case_id)
-    async with runtime_of(request).db.engine.connect() as conn:
+    async with runtime_of(request).db.autocommit() as conn:
         found = await read_models.case_referrals(conn, case_id)
     return _plain([{k: v for k, v in x.items() if k != "entry_no"} for x in found])
 
@@ -383,7 +383,7 @@ async def get_monitoring(
     await _case_or_404(request, case_id)
     day = as_of or datetime.now(UTC).date()
     runtime = runtime_of(request)
-    async with runtime.db.engine.connect() as conn:
+    async with runtime.db.autocommit() as conn:
         visits = await read_models.case_visits(conn, case_id)
     may_read_notes = principal.has_any_role(WRITERS)
     out = []
@@ -407,7 +407,7 @@ async def get_monitoring(
 @router.get("/cases/{case_id}/sustainability", summary="Sustainability scores")
 async def get_scores(case_id: CaseId, request: Request, _p: Reader) -> Any:
     await _case_or_404(request, case_id)
-    async with runtime_of(request).db.engine.connect() as conn:
+    async with runtime_of(request).db.autocommit() as conn:
         return _plain(await read_models.case_scores(conn, case_id))
 
 
@@ -423,7 +423,7 @@ async def overdue(
     if principal.offices and office not in principal.offices:
         raise Forbidden(f"you do not work for office {office}")
     day = as_of or datetime.now(UTC).date()
-    async with runtime_of(request).db.engine.connect() as conn:
+    async with runtime_of(request).db.autocommit() as conn:
         rows = await read_models.overdue_visits(conn, office, day, limit=limit, offset=offset)
     items = [{**r, "days_overdue": (day - r["due_on"]).days} for r in rows]
     return _plain({"office": office, "as_of": day, "items": items})
@@ -441,7 +441,7 @@ async def plans_overdue(
         raise Forbidden(f"you do not work for office {office}")
     day = as_of or datetime.now(UTC).date()
     catalogue = commands_of(request).catalogue
-    async with runtime_of(request).db.engine.connect() as conn:
+    async with runtime_of(request).db.autocommit() as conn:
         rows = await read_models.granted_without_plan(conn, office)
     items = []
     for row in rows:
@@ -467,7 +467,7 @@ async def programme_totals(
     programme = commands_of(request).catalogue.programme(programme_id)
     if programme is None:
         raise NotFound(f"no programme {programme_id}")
-    async with runtime_of(request).db.engine.connect() as conn:
+    async with runtime_of(request).db.autocommit() as conn:
         row = await read_models.totals(conn, programme_id)
     zero = Decimal(0)
     row = row or {
@@ -490,7 +490,7 @@ async def programme_totals(
 async def programme_waitlist(
     programme_id: Annotated[str, Path(max_length=100)], request: Request, _p: Reader
 ) -> Any:
-    async with runtime_of(request).db.engine.connect() as conn:
+    async with runtime_of(request).db.autocommit() as conn:
         return _plain(await read_models.waitlist(conn, programme_id))
 
 

@@ -319,7 +319,7 @@ async def cancel(
 @router.get("/movements/{case_id}")
 async def movement(case_id: str, request: Request, who: Anyone) -> JSONResponse:
     """The movement: travellers' documents and fitness outcomes, booking, hold, arrival."""
-    async with runtime(request).db.engine.connect() as conn:
+    async with runtime(request).db.autocommit() as conn:
         detail = await read_models.movement_detail(conn, case_id)
     if detail is None:
         raise NotFound(f"no movement for case {case_id}")
@@ -336,7 +336,7 @@ async def departures_board(
     """The departures board of one office on one day."""
     if who.offices and office not in who.offices:
         raise Forbidden(f"you are not working for office {office}")
-    async with runtime(request).db.engine.connect() as conn:
+    async with runtime(request).db.autocommit() as conn:
         board = await read_models.departures_board(conn, office, on)
     return {"office": office, "date": on, "departures": board}
 
@@ -353,7 +353,7 @@ async def manifest(
         raise Forbidden("name the office: you are scoped to offices")
     if office is not None and who.offices and office not in who.offices:
         raise Forbidden(f"you are not working for office {office}")
-    async with runtime(request).db.engine.connect() as conn:
+    async with runtime(request).db.autocommit() as conn:
         departures = await read_models.manifest(conn, day, office)
     return {"date": day, "office": office, "departures": departures}
 
@@ -366,7 +366,7 @@ async def medical_records(case_id: str, request: Request, who: Medic) -> Any:
     ``consent_withdrawn``; those of an erased person read ``erased``.
     """
     rt = runtime(request)
-    async with rt.db.engine.connect() as conn:
+    async with rt.db.autocommit() as conn:
         rows = await read_models.medical_records_of(conn, case_id)
         withdrawn = await consents.medical_consent_withdrawn(conn, case_id)
     records = []
@@ -392,7 +392,7 @@ async def medical_records(case_id: str, request: Request, who: Medic) -> Any:
 @router.get("/movements/{case_id}/transit-assistance")
 async def transit_notes(case_id: str, request: Request, who: Officer) -> Any:
     rt = runtime(request)
-    async with rt.db.engine.connect() as conn:
+    async with rt.db.autocommit() as conn:
         rows = await read_models.transit_notes_of(conn, case_id)
     return {
         "case_id": case_id,

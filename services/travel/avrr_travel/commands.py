@@ -133,7 +133,7 @@ class MovementCommands:
 
         if health_details is not None:
             await self._traveller_of(case_id, person_id)
-            async with self.db.engine.connect() as conn:
+            async with self.db.autocommit() as conn:
                 await consented(conn)  # before a key is created for the details
             encrypted = await self.cipher.encrypt(person_id, health_details)
         at = self.clock()
