@@ -112,6 +112,15 @@ class _Pending:
 _COLUMNS = ("at", "actor", "action", "case_id", "route", "client", "outcome")
 
 
+def _column_text(value: str, size: int) -> str:
+    """``value`` as its column can hold it: at most ``size`` characters, no NUL.
+
+    The case id comes from the request's path before any validation: an entry
+    that the database refuses would fail every request of its group commit.
+    """
+    return value.replace("\x00", "")[:size]
+
+
 def _chain(prev_hash: str, batch: list[_Pending]) -> list[tuple[str, str]]:
     """(prev_hash, hash) of each entry of ``batch``, appended after ``prev_hash`` in order."""
     links = []
@@ -145,11 +154,11 @@ class AuditLog:
         when = at or datetime.now(UTC)
         fields = {
             "at": when.isoformat(),
-            "actor": actor[:200],
+            "actor": _column_text(actor, 200),
             "action": action,
-            "case_id": case_id,
-            "route": route[:300],
-            "client": client,
+            "case_id": None if case_id is None else _column_text(case_id, 200),
+            "route": _column_text(route, 300),
+            "client": None if client is None else _column_text(client, 100),
             "outcome": outcome,
         }
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
