@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from avrr_events import PersonalDataCipher
@@ -56,7 +56,7 @@ REPORT_READERS = (*CASE_READERS, Role.AUDITOR)
 
 async def case_offices(request: Request, case_id: str) -> frozenset[str] | None:
     """The offices a case belongs to (its referral's, and the receiving office once handed over)."""
-    async with runtime_of(request).db.engine.connect() as conn:
+    async with runtime_of(request).db.autocommit() as conn:
         return await handover.case_offices(conn, case_id)
 
 
@@ -183,7 +183,7 @@ async def referral_status(case_id: CaseId, request: Request, principal: Authoriz
     "Own" is the user id recorded on the referral (``received_by``); another
     partner's referral, or a case that does not exist, is the same 404.
     """
-    async with runtime_of(request).db.engine.connect() as conn:
+    async with runtime_of(request).db.autocommit() as conn:
         row = await read_models.case_row(conn, case_id)
     if row is None or row.detail.get("received_by") != principal.user_id:
         raise NotFound(f"you submitted no referral {case_id}")
@@ -350,10 +350,13 @@ async def list_cases(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
+    """Only cases of the caller's offices (or handed over to them)."""
     runtime = runtime_of(request)
+    offices = visible_offices(principal)
     async with runtime.db.autocommit() as conn:
         rows, total = await read_models.search_cases(
             conn,
+            visible=None if offices is None else handover.belongs_to(offices),
             office=office,
             status=status,
             nationality=nationality,
@@ -414,7 +417,9 @@ async def get_case(case_id: CaseId, request: Request, _principal: Authorized) ->
 
 
 @router.get("/cases/{case_id}/consents", summary="Consent status per person and purpose")
-async def case_consents(case_id: CaseId, request: Request, _principal: Authorized) -> dict[str, Any]:
+async def case_consents(
+    case_id: CaseId, request: Request, _principal: Authorized
+) -> dict[str, Any]:
     runtime = runtime_of(request)
     async with runtime.db.autocommit() as conn:
         row = await read_models.case_row(conn, case_id)

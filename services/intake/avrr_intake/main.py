@@ -12,8 +12,8 @@ from fastapi import FastAPI
 
 from avrr_events import EventRegistry, Projection
 from avrr_events.service import Service, ServiceRuntime
-from avrr_intake import observed, read_models, reports, timeline
-from avrr_intake.api import router
+from avrr_intake import handover, observed, read_models, reports, timeline
+from avrr_intake.api import POLICY, router
 from avrr_intake.case import registry as intake_registry
 from avrr_intake.settings import IntakeSettings
 
@@ -26,6 +26,7 @@ def projections(runtime: ServiceRuntime) -> Sequence[Projection]:
         read_models.CaseFiles(runtime.cipher),
         timeline.CaseTimeline(),
         reports.SituationalReports(),
+        handover.CaseHandovers(),
     ]
 
 
@@ -39,8 +40,9 @@ service = Service(
     name="intake",
     registry=registry,
     router=router,
+    policy=POLICY,
     projections=projections,
-    read_models=[read_models.metadata, timeline.metadata, reports.metadata],
+    read_models=[read_models.metadata, timeline.metadata, reports.metadata, handover.metadata],
     observes=("eligibility", "travel", "reintegration"),
     title="AVRR intake",
     description=(

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Column,
+    ColumnElement,
     DateTime,
     Index,
     Integer,
@@ -313,12 +314,16 @@ async def search_cases(
     source: str | None = None,
     referred_from: date | None = None,
     referred_to: date | None = None,
+    visible: ColumnElement[bool] | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Any], int]:
-    """A page of cases matching every given filter (newest referral first), and the total."""
+    """A page of cases matching every given filter (newest referral first), and the total.
+
+    ``visible`` is the caller's office scope (avrr_intake.handover.belongs_to).
+    """
     c = cases.c
-    where = []
+    where = [] if visible is None else [visible]
     if office is not None:
         where.append(c.office == office)
     if status is not None:

@@ -1,0 +1,83 @@
+"""Handover: the receiving office in the country of origin takes the case over on arrival.
+
+A case belongs to the office that received its referral. When travel's
+``ArrivalConfirmed`` says the receiving office confirmed the arrival
+(``confirmed_by: receiving_office``, ``confirmer_id``: that office's id), the
+case is handed over: from then on it belongs to that office too, and its
+users see it in intake (lists, case file, timeline). An arrival confirmed by a
+partner organisation names no office, so it hands the case over to none.
+
+The office scoping itself is avrr_events.authorization; this module is the
+read model that says which offices a case has.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, ColumnElement, DateTime, MetaData, String, Table, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from avrr_events import DomainEvent, Envelope, Projection
+from avrr_intake import read_models
+from avrr_intake.observed import ArrivalConfirmed
+
+RECEIVING_OFFICE = "receiving_office"
+
+metadata = MetaData()
+
+handovers = Table(
+    "intake_handovers",
+    metadata,
+    Column("case_id", String(100), primary_key=True),
+    Column("receiving_office", String(200), nullable=False, index=True),
+    Column("handed_over_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def receiving_office(event: ArrivalConfirmed) -> str | None:
+    """The office an arrival hands its case over to, if a receiving office confirmed it."""
+    if event.confirmed_by == RECEIVING_OFFICE and event.confirmer_id:
+        return event.confirmer_id
+    return None
+
+
+class CaseHandovers(Projection):
+    """Which receiving office each case was handed over to (one per case: the latest)."""
+
+    name = "intake_case_handovers"
+    event_types = frozenset({ArrivalConfirmed.event_type})
+    metadata = metadata
+
+    async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
+        if not isinstance(event, ArrivalConfirmed):
+            return
+        office = receiving_office(event)
+        if office is None:
+            return
+        h = handovers.c
+        await conn.execute(handovers.delete().where(h.case_id == event.case_id))
+        await conn.execute(
+            handovers.insert().values(
+                case_id=event.case_id, receiving_office=office, handed_over_at=event.arrived_at
+            )
+        )
+
+
+async def case_offices(conn: AsyncConnection, case_id: str) -> frozenset[str] | None:
+    """The offices a case belongs to (referral office, receiving office); None: no such case."""
+    c, h = read_models.cases.c, handovers.c
+    office = await conn.scalar(select(c.office).where(c.case_id == case_id))
+    if office is None:
+        return None
+    received = await conn.scalar(select(h.receiving_office).where(h.case_id == case_id))
+    return frozenset({office, received} if received else {office})
+
+
+def belongs_to(offices: frozenset[str]) -> ColumnElement[bool]:
+    """A condition on ``intake_cases``: the case belongs to one of ``offices`` (or was
+    handed over to one of them)."""
+    c, h = read_models.cases.c, handovers.c
+    wanted = sorted(offices)
+    return or_(
+        c.office.in_(wanted),
+        c.case_id.in_(select(h.case_id).where(h.receiving_office.in_(wanted))),
+    )
