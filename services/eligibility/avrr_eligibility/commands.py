@@ -29,7 +29,8 @@ from avrr_eligibility.destination import DestinationSafety, destination_key
 from avrr_eligibility.events import SOURCE, registry
 from avrr_eligibility.programmes import ProgrammeCatalogue
 from avrr_events import Aggregate, Cause, Repository
-from avrr_events.http import Forbidden, Principal, check_if_match
+from avrr_events.authorization import ensure_office
+from avrr_events.http import Principal, check_if_match
 from avrr_events.service import ServiceRuntime
 
 A = TypeVar("A", bound=Aggregate)
@@ -40,9 +41,6 @@ Region = Annotated[str, _Trimmed, StringConstraints(max_length=100, pattern=r"^[
 Reason = Annotated[str, _Trimmed, StringConstraints(max_length=1000)]
 
 # Roles (dev headers today, OIDC claims later).
-CASEWORKERS = ("caseworker", "supervisor")
-SUPERVISORS = ("supervisor",)
-READERS = (*CASEWORKERS, "programme_admin")
 
 
 class Input(BaseModel):
@@ -93,10 +91,9 @@ class Outcome:
 
 
 def _may_work_on(principal: Principal, office: str) -> None:
-    """Caseworkers act on their offices' cases; supervisors on every office's."""
-    if "supervisor" in principal.roles or office in principal.offices:
-        return
-    raise Forbidden(f"this case belongs to office {office}, which is not one of yours")
+    """Everyone acts on their offices' cases only (the API checked it on the read model
+    already; this checks it on the aggregate, which the read model may lag)."""
+    ensure_office(principal, office)
 
 
 class EligibilityCommands:

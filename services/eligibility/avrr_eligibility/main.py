@@ -12,11 +12,12 @@ for another programme file); embedded: ``make run``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from fastapi import FastAPI
 
 from avrr_eligibility import read_models
-from avrr_eligibility.api import build_router
+from avrr_eligibility.api import POLICY, build_router
 from avrr_eligibility.events import registry
 from avrr_eligibility.programmes import ProgrammeCatalogue, load_programmes
 from avrr_eligibility.reactions import build_reactions
@@ -35,9 +36,11 @@ def build_service(catalogue: ProgrammeCatalogue) -> Service:
         name="eligibility",
         registry=registry,
         router=build_router(catalogue),
+        policy=POLICY,
         projections=projections,
         reactions=build_reactions(catalogue),
         read_models=[read_models.metadata],
+        migrations=Path(__file__).with_name("migrations"),
         observes=("intake",),
         title="AVRR eligibility",
         description=(
