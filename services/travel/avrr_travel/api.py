@@ -1,11 +1,12 @@
 """The travel REST API: commands on a movement, and the queries of its read models.
 
-Roles (dev headers until OIDC): ``travel_officer`` works the movements and
-alone reads the manifest and transit notes; ``medical`` alone records fitness
-to travel and reads health details; arrival may also be confirmed by a
-``receiving_office`` or ``partner``. Reads of a movement and of the departures
-board need any authenticated caller; a caller scoped to offices sees only
-those offices' boards.
+Who may call what is ``POLICY`` (avrr_events.authorization): ``travel_officer``
+works the movements of its offices and alone reads the manifest and transit
+notes; ``medical`` alone records fitness to travel and reads health details;
+the arrival is recorded by the movement's travel officer (in the name of the
+receiving office or of a partner) or confirmed by a reintegration officer of
+the receiving office in its own name. Everyone sees only the movements and
+boards of their offices.
 
 Every command answers with the movement's new status and version and its
 ETag, honours If-Match (412 on a stale version) and Idempotency-Key.
@@ -17,13 +18,21 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from avrr_events import ERASED, Encrypted
-from avrr_events.http import Forbidden, NotFound, Principal, current_principal, etag, require_role
+from avrr_events.authorization import (
+    Authorized,
+    Policy,
+    Role,
+    allow,
+    may_see,
+    sees_every_office,
+)
+from avrr_events.http import Forbidden, NotFound, Principal, etag
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.service import ServiceRuntime
 from avrr_travel import consents, read_models
@@ -41,9 +50,6 @@ from avrr_travel.movement import (
     TransportMode,
 )
 
-TRAVEL_OFFICER = "travel_officer"
-MEDICAL = "medical"
-ARRIVAL_ROLES = (TRAVEL_OFFICER, "receiving_office", "partner")
 CONSENT_WITHDRAWN = "consent_withdrawn"  # shown instead of health details no longer consented
 
 router = APIRouter(tags=["movements"])
@@ -153,9 +159,38 @@ async def _run(
     return await runtime(request).idempotency.run(request, principal, respond)
 
 
-Officer = Annotated[Principal, Depends(require_role(TRAVEL_OFFICER))]
-Medic = Annotated[Principal, Depends(require_role(MEDICAL))]
-Anyone = Annotated[Principal, Depends(current_principal)]
+async def case_offices(request: Request, case_id: str) -> frozenset[str] | None:
+    """The office of the case's movement (None: no movement, the route answers 404)."""
+    async with runtime(request).db.autocommit() as conn:
+        return await read_models.movement_offices(conn, case_id)
+
+
+OFFICER = allow(Role.TRAVEL_OFFICER, scope="case")
+MOVEMENT_READERS = (Role.TRAVEL_OFFICER, Role.MEDICAL, Role.CASEWORKER, Role.SUPERVISOR)
+
+POLICY = Policy(
+    {
+        "POST /movements/{case_id}/document-requests": OFFICER,
+        "POST /movements/{case_id}/documents": OFFICER,
+        "POST /movements/{case_id}/fitness": allow(Role.MEDICAL, scope="case"),
+        "POST /movements/{case_id}/ticket": OFFICER,
+        "POST /movements/{case_id}/no-show": OFFICER,
+        "POST /movements/{case_id}/rebooking": OFFICER,
+        "POST /movements/{case_id}/departure": OFFICER,
+        "POST /movements/{case_id}/transit-assistance": OFFICER,
+        # The movement's travel officer, or the receiving office confirming in its own name.
+        "POST /movements/{case_id}/arrival": allow(
+            Role.TRAVEL_OFFICER, Role.REINTEGRATION_OFFICER, scope="handler"
+        ),
+        "POST /movements/{case_id}/cancellation": OFFICER,
+        "GET /movements/{case_id}": allow(*MOVEMENT_READERS, scope="case"),
+        "GET /departures": allow(*MOVEMENT_READERS, scope="office"),
+        "GET /manifests/{day}": allow(Role.TRAVEL_OFFICER, scope="office"),
+        "GET /movements/{case_id}/medical": allow(Role.MEDICAL, scope="case"),
+        "GET /movements/{case_id}/transit-assistance": OFFICER,
+    },
+    case_offices=case_offices,
+)
 
 
 # ---------------------------------------------------------------- commands --
@@ -163,7 +198,7 @@ Anyone = Annotated[Principal, Depends(current_principal)]
 
 @router.post("/movements/{case_id}/document-requests")
 async def request_document(
-    case_id: str, body: DocumentRequest, request: Request, who: Officer, _m: IfMatch = None
+    case_id: str, body: DocumentRequest, request: Request, who: Authorized, _m: IfMatch = None
 ) -> Any:
     """Record that a travel document was requested (e.g. from the consulate)."""
     c = commands(request)
@@ -178,7 +213,7 @@ async def request_document(
 
 @router.post("/movements/{case_id}/documents")
 async def obtain_document(
-    case_id: str, body: DocumentObtained, request: Request, who: Officer, _m: IfMatch = None
+    case_id: str, body: DocumentObtained, request: Request, who: Authorized, _m: IfMatch = None
 ) -> Any:
     """Record a traveller's travel document (a valid passport, or one obtained for the trip)."""
     c = commands(request)
@@ -193,7 +228,7 @@ async def obtain_document(
 
 @router.post("/movements/{case_id}/fitness")
 async def confirm_fitness(
-    case_id: str, body: FitnessCheck, request: Request, who: Medic, _m: IfMatch = None
+    case_id: str, body: FitnessCheck, request: Request, who: Authorized, _m: IfMatch = None
 ) -> Any:
     """Record the outcome of a traveller's medical check (medical role only)."""
     c = commands(request)
@@ -213,7 +248,7 @@ async def confirm_fitness(
 
 @router.post("/movements/{case_id}/ticket")
 async def issue_ticket(
-    case_id: str, body: Ticket, request: Request, who: Officer, _m: IfMatch = None
+    case_id: str, body: Ticket, request: Request, who: Authorized, _m: IfMatch = None
 ) -> Any:
     """Issue the ticket: 422 naming what is missing unless every traveller is ready."""
     booking = Booking(
@@ -231,7 +266,7 @@ async def issue_ticket(
 
 @router.post("/movements/{case_id}/no-show")
 async def record_no_show(
-    case_id: str, body: Reason, request: Request, who: Officer, _m: IfMatch = None
+    case_id: str, body: Reason, request: Request, who: Authorized, _m: IfMatch = None
 ) -> Any:
     c = commands(request)
     return await _run(
@@ -241,7 +276,7 @@ async def record_no_show(
 
 @router.post("/movements/{case_id}/rebooking")
 async def rebook(
-    case_id: str, body: Rebooking, request: Request, who: Officer, _m: IfMatch = None
+    case_id: str, body: Rebooking, request: Request, who: Authorized, _m: IfMatch = None
 ) -> Any:
     c = commands(request)
     return await _run(
@@ -260,7 +295,7 @@ async def rebook(
 
 @router.post("/movements/{case_id}/departure")
 async def confirm_departure(
-    case_id: str, body: Departure, request: Request, who: Officer, _m: IfMatch = None
+    case_id: str, body: Departure, request: Request, who: Authorized, _m: IfMatch = None
 ) -> Any:
     c = commands(request)
     return await _run(
@@ -270,7 +305,7 @@ async def confirm_departure(
 
 @router.post("/movements/{case_id}/transit-assistance")
 async def note_transit_assistance(
-    case_id: str, body: TransitAssistance, request: Request, who: Officer, _m: IfMatch = None
+    case_id: str, body: TransitAssistance, request: Request, who: Authorized, _m: IfMatch = None
 ) -> Any:
     c = commands(request)
     return await _run(
@@ -285,16 +320,30 @@ async def confirm_arrival(
     case_id: str,
     body: Arrival,
     request: Request,
-    who: Annotated[Principal, Depends(require_role(*ARRIVAL_ROLES))],
+    who: Authorized,
     _m: IfMatch = None,
 ) -> Any:
     """Confirm the arrival at destination (by the receiving office or a partner).
 
-    A receiving office or a partner confirms in its own name; a travel officer
-    may record either's confirmation.
+    The movement's travel officer records either's confirmation; a
+    reintegration officer confirms as the receiving office, naming one of its
+    own offices (``confirmer_id``): that confirmation hands the case over.
     """
-    if TRAVEL_OFFICER not in who.roles and body.confirmed_by not in who.roles:
-        raise Forbidden(f"you may confirm an arrival only as {' or '.join(sorted(who.roles))}")
+    offices = await case_offices(request, case_id)
+    as_officer = who.has_any_role((Role.TRAVEL_OFFICER,)) and (
+        offices is None or may_see(who, offices)
+    )
+    as_receiver = (
+        who.has_any_role((Role.REINTEGRATION_OFFICER,))
+        and body.confirmed_by == "receiving_office"
+        and body.confirmer_id is not None
+        and may_see(who, (body.confirmer_id,))
+    )
+    if not (as_officer or as_receiver):
+        raise Forbidden(
+            "an arrival is recorded by the movement's travel officer, or confirmed by a "
+            "reintegration officer of the receiving office naming that office"
+        )
     c = commands(request)
     return await _run(
         request,
@@ -307,7 +356,7 @@ async def confirm_arrival(
 
 @router.post("/movements/{case_id}/cancellation")
 async def cancel(
-    case_id: str, body: Reason, request: Request, who: Officer, _m: IfMatch = None
+    case_id: str, body: Reason, request: Request, who: Authorized, _m: IfMatch = None
 ) -> Any:
     c = commands(request)
     return await _run(request, who, lambda: c.cancel(case_id, body.reason, _context(request)))
@@ -317,7 +366,7 @@ async def cancel(
 
 
 @router.get("/movements/{case_id}")
-async def movement(case_id: str, request: Request, who: Anyone) -> JSONResponse:
+async def movement(case_id: str, request: Request, who: Authorized) -> JSONResponse:
     """The movement: travellers' documents and fitness outcomes, booking, hold, arrival."""
     async with runtime(request).db.autocommit() as conn:
         detail = await read_models.movement_detail(conn, case_id)
@@ -329,13 +378,11 @@ async def movement(case_id: str, request: Request, who: Anyone) -> JSONResponse:
 @router.get("/departures")
 async def departures_board(
     request: Request,
-    who: Anyone,
+    who: Authorized,
     office: Annotated[str, Query(min_length=1)],
     on: Annotated[date, Query()],
 ) -> Any:
-    """The departures board of one office on one day."""
-    if who.offices and office not in who.offices:
-        raise Forbidden(f"you are not working for office {office}")
+    """The departures board of one office on one day (one of yours: the policy checks it)."""
     async with runtime(request).db.autocommit() as conn:
         board = await read_models.departures_board(conn, office, on)
     return {"office": office, "date": on, "departures": board}
@@ -345,21 +392,20 @@ async def departures_board(
 async def manifest(
     day: date,
     request: Request,
-    who: Officer,
+    who: Authorized,
     office: Annotated[str | None, Query(min_length=1)] = None,
 ) -> Any:
-    """Every traveller departing on ``day`` (travel officers only)."""
-    if office is None and who.offices:
+    """Every traveller departing on ``day`` (travel officers only; the office is checked by
+    the policy, and only a headquarters token may leave it out)."""
+    if office is None and not sees_every_office(who):
         raise Forbidden("name the office: you are scoped to offices")
-    if office is not None and who.offices and office not in who.offices:
-        raise Forbidden(f"you are not working for office {office}")
     async with runtime(request).db.autocommit() as conn:
         departures = await read_models.manifest(conn, day, office)
     return {"date": day, "office": office, "departures": departures}
 
 
 @router.get("/movements/{case_id}/medical")
-async def medical_records(case_id: str, request: Request, who: Medic) -> Any:
+async def medical_records(case_id: str, request: Request, who: Authorized) -> Any:
     """Fitness checks with their health details, decrypted (medical role only).
 
     Details of a person who withdrew consent to medical data processing read
@@ -390,7 +436,7 @@ async def medical_records(case_id: str, request: Request, who: Medic) -> Any:
 
 
 @router.get("/movements/{case_id}/transit-assistance")
-async def transit_notes(case_id: str, request: Request, who: Officer) -> Any:
+async def transit_notes(case_id: str, request: Request, who: Authorized) -> Any:
     rt = runtime(request)
     async with rt.db.autocommit() as conn:
         rows = await read_models.transit_notes_of(conn, case_id)

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from avrr_events import EventRegistry
 from avrr_events.service import Service
 from avrr_travel import consents, destinations, read_models
-from avrr_travel.api import router
+from avrr_travel.api import POLICY, router
 from avrr_travel.movement import EVENTS
 from avrr_travel.observed import OBSERVED
 from avrr_travel.reactions import REACTIONS
@@ -23,6 +23,7 @@ service = Service(
     name="travel",
     registry=registry,
     router=router,
+    policy=POLICY,
     projections=lambda _rt: read_models.projections(),
     reactions=REACTIONS,
     read_models=(

@@ -485,3 +485,13 @@ async def transit_notes_of(conn: AsyncConnection, case_id: str) -> list[Any]:
         select(transit_notes).where(transit_notes.c.case_id == case_id).order_by(transit_notes.c.id)
     )
     return list(rows)
+
+
+async def movement_offices(conn: AsyncConnection, case_id: str) -> frozenset[str] | None:
+    """The office a movement belongs to (for office scoping); None: no such movement."""
+    row = (
+        await conn.execute(select(movements.c.office).where(movements.c.case_id == case_id))
+    ).first()
+    if row is None:
+        return None
+    return frozenset({row.office} if row.office else ())

@@ -100,10 +100,20 @@ def ready(movement: Movement, outcome: str = "fit") -> Movement:
 # ------------------------------------------------------ the running service --
 
 OFFICER = {"X-AVRR-User": "officer-1", "X-AVRR-Roles": "travel_officer", "X-AVRR-Offices": "GT-GUA"}
-MEDIC = {"X-AVRR-User": "doctor-1", "X-AVRR-Roles": "medical"}
-CASEWORKER = {"X-AVRR-User": "caseworker-1", "X-AVRR-Roles": "caseworker"}
-RECEIVING_OFFICE = {"X-AVRR-User": "hn-sps-1", "X-AVRR-Roles": "receiving_office"}
-PARTNER = {"X-AVRR-User": "ngo-casa-1", "X-AVRR-Roles": "partner"}
+MEDIC = {"X-AVRR-User": "doctor-1", "X-AVRR-Roles": "medical", "X-AVRR-Offices": "GT-GUA"}
+CASEWORKER = {
+    "X-AVRR-User": "caseworker-1",
+    "X-AVRR-Roles": "caseworker",
+    "X-AVRR-Offices": "GT-GUA",
+}
+# The receiving office in the country of origin: its reintegration officer confirms arrivals.
+RECEIVING_OFFICE = {
+    "X-AVRR-User": "hn-sps-1",
+    "X-AVRR-Roles": "reintegration_officer",
+    "X-AVRR-Offices": "HN-SPS",
+}
+# A partner organisation's confirmation is recorded by the movement's travel officer.
+PARTNER = OFFICER
 
 
 @dataclass
