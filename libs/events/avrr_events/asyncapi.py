@@ -2,7 +2,8 @@
 
 One document per service: the domain topic it publishes (every own event type
 as a message with its JSON Schema payload and CloudEvents headers), the topics
-of other services it consumes, and its dead-letter topic. Schemas come from
+of other services it consumes, its dead-letter topic, and the public
+integration topics it publishes for government subscribers (``public.py``). Schemas come from
 the same pydantic models that validate the events, so the document cannot
 drift from the code.
 """
@@ -14,6 +15,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from avrr_events.public import PublicChannel
 from avrr_events.registry import DomainEvent, EventRegistry, dataschema_uri
 
 _CE_HEADERS: dict[str, Any] = {
@@ -99,6 +101,8 @@ def asyncapi_document(
     topic_of: Callable[[str], str],
     observes: Sequence[str] = (),
     dead_letter_topic: str,
+    public: Sequence[PublicChannel] = (),
+    public_topic_of: Callable[[str], str] = lambda channel: f"avrr.public.{channel}",
     kafka_host: str = "localhost:9092",
     version: str = "0.1.0",
 ) -> dict[str, Any]:
@@ -142,6 +146,9 @@ def asyncapi_document(
             ],
         }
 
+    for channel in public:
+        _public_channel(channel, public_topic_of, schemas, messages, channels, operations)
+
     messages["DeadLetter"] = {
         "name": "DeadLetter",
         "title": "a record that could not be handled",
@@ -177,3 +184,63 @@ def asyncapi_document(
         "operations": operations,
         "components": {"messages": messages, "schemas": schemas.components},
     }
+
+
+def _public_channel(
+    channel: PublicChannel,
+    topic_of: Callable[[str], str],
+    schemas: _Schemas,
+    messages: dict[str, Any],
+    channels: dict[str, Any],
+    operations: dict[str, Any],
+) -> None:
+    """A public integration topic: its messages carry plaintext, so each says what is in it."""
+    channel_id = _key(f"public.{channel.id}")
+    channel_messages: dict[str, Any] = {}
+    for cls in channel.events:
+        message_id = _key(cls.event_type)
+        messages[message_id] = {
+            "name": cls.__name__,
+            "title": cls.event_type,
+            "summary": (cls.__doc__ or "").strip().split("\n")[0] or cls.event_type,
+            "contentType": "application/json",
+            "headers": _PUBLIC_HEADERS,
+            "payload": schemas.add(cls),
+            "bindings": {"kafka": {"key": {"type": "string", "description": channel.key}}},
+        }
+        channel_messages[message_id] = {"$ref": f"#/components/messages/{message_id}"}
+    document: dict[str, Any] = {
+        "address": topic_of(channel.address),
+        "description": channel.description,
+        "messages": channel_messages,
+    }
+    if channel.parameters:
+        document["parameters"] = {
+            name: {"description": text} for name, text in channel.parameters.items()
+        }
+    channels[channel_id] = document
+    operations[_key(f"send.public.{channel.id}")] = {
+        "action": "send",
+        "channel": {"$ref": f"#/channels/{channel_id}"},
+        "messages": [{"$ref": f"#/channels/{channel_id}/messages/{m}"} for m in channel_messages],
+    }
+
+
+# A public record's envelope: the same CloudEvents binding, but its subject and
+# correlation id are the record's own key, and it carries no trace context.
+_PUBLIC_HEADERS: dict[str, Any] = {
+    **_CE_HEADERS,
+    "description": "CloudEvents 1.0 Kafka binary binding; no internal ids, no trace context",
+    "properties": {
+        **{
+            k: v
+            for k, v in _CE_HEADERS["properties"].items()
+            if k not in ("ce_traceparent", "ce_causationid")
+        },
+        "ce_subject": {
+            "type": "string",
+            "description": "the record key: a country code, or a case reference",
+        },
+        "ce_correlationid": {"type": "string", "description": "equal to ce_subject"},
+    },
+}

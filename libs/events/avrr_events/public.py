@@ -1,0 +1,304 @@
+"""Public integration topics: what government systems may read, rendered when it is published.
+
+The domain topics carry personal data only as ciphertext, for the platform's
+own services. Government subscribers (the authorities of a country of origin,
+a ministry's statistics office) get their own topics, ``<prefix>.public.*``,
+with their own registered event types, JSON Schemas and CloudEvents envelope,
+and no key to anything: what is on them is plaintext, so what is on them is
+decided with care.
+
+Why a queue of its own instead of the event store's outbox: a public record
+that carries consented personal fields must carry them in plaintext, and
+plaintext personal data never rests in the event store. So a service queues a
+*notice* here (non-personal internal facts: which case, which movement, which
+country and day), in the transaction that decided it, and the public relay
+*renders* the record only when it publishes it: it asks the service's
+renderer, inside the relay's own transaction, what may be published now. The
+renderer reads the current consent (or the current count), so a consent
+withdrawn after the notice was queued stops the record, and the relay's
+transaction stays open until the broker acknowledged the batch: a service
+that serialises its withdrawals against the renderer (an advisory lock, see
+intake's ``authorities``) therefore knows that nothing it withdrew is
+published after the withdrawal commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from avrr_events.bus import Publisher
+from avrr_events.database import Database
+from avrr_events.envelope import Envelope
+from avrr_events.postgres import OUTBOX_CHANNEL, LeaderLock
+from avrr_events.registry import DomainEvent, dataschema_uri
+from avrr_events.tables import Json, Position
+
+log = logging.getLogger(__name__)
+
+metadata = MetaData()
+
+# Notices of public records to render and publish; a row is deleted in the
+# transaction that publishes (or drops) it. ``notice`` holds internal ids and
+# non-personal facts only: it is never published as it is.
+public_outbox = Table(
+    "public_outbox",
+    metadata,
+    Column("id", Position, primary_key=True, autoincrement=True),
+    Column("channel", String(200), nullable=False),  # "returns", "cases.HN": after <prefix>.public.
+    Column("event_id", String(100), nullable=False),  # the public record's ce_id, stable on retry
+    Column("type", String(200), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("notice", Json, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+class PublicEvent(DomainEvent):
+    """Base of a public record's payload (``avrr.public.<Name>``): a published contract.
+
+    Its fields are exactly what a subscriber receives; nothing in it is
+    encrypted, so nothing personal goes into one without the person's consent.
+    """
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One queued public record, before rendering."""
+
+    id: int
+    channel: str
+    event_id: str
+    type: str
+    subject: str
+    notice: dict[str, Any]
+    created_at: datetime
+
+
+# What may be published for a notice now: the public envelope, or None (nothing, ever:
+# consent withdrawn, data erased, a count too small to publish).
+Renderer = Callable[[AsyncConnection, Notice], Awaitable[Envelope | None]]
+
+
+@dataclass(frozen=True)
+class PublicChannel:
+    """One public topic as the AsyncAPI document describes it.
+
+    ``address`` follows ``<prefix>.public.``; ``{name}`` parts are AsyncAPI
+    channel parameters (one topic per value, e.g. per country).
+    """
+
+    id: str
+    address: str
+    description: str
+    key: str
+    events: Sequence[type[PublicEvent]]
+    parameters: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PublicTopics:
+    """What a service publishes for government subscribers.
+
+    ``renderer`` is a factory because rendering needs the running service
+    (its cipher, its settings); ``static`` are the channels created at
+    start-up (parameterised ones are created on first use).
+    """
+
+    channels: Sequence[PublicChannel]
+    renderer: Callable[[Any], Renderer]  # ServiceRuntime -> Renderer
+
+    @property
+    def events(self) -> list[type[PublicEvent]]:
+        return [e for c in self.channels for e in c.events]
+
+    @property
+    def static(self) -> list[str]:
+        return [c.address for c in self.channels if "{" not in c.address]
+
+
+def public_envelope(
+    event: PublicEvent, *, event_id: str, source: str, subject: str, time: datetime
+) -> Envelope:
+    """The CloudEvent of a public record.
+
+    The correlation id is the record's own subject (a country, a case
+    reference), never the internal case id the domain events correlate on;
+    no trace context either: internal ids stay internal. Optional fields that
+    are None are left out: on a public record, absent means "not shared".
+    """
+    return Envelope(
+        id=event_id,
+        source=source,
+        type=event.event_type,
+        subject=subject,
+        time=time,
+        dataschema=dataschema_uri(event.event_type, event.event_version),
+        dataversion=event.event_version,
+        correlationid=subject,
+        data=event.model_dump(mode="json", exclude_none=True),
+    )
+
+
+async def queue(
+    conn: AsyncConnection,
+    channel: str,
+    event_type: str,
+    subject: str,
+    notice: Mapping[str, Any],
+) -> None:
+    """Queue a public record in the caller's transaction (it is rendered when published)."""
+    await conn.execute(
+        public_outbox.insert().values(
+            channel=channel,
+            event_id=str(uuid.uuid4()),
+            type=event_type,
+            subject=subject,
+            notice=dict(notice),
+            created_at=datetime.now(UTC),
+        )
+    )
+    if conn.dialect.name == "postgresql":  # wake the relays when this transaction commits
+        await conn.execute(text(f"SELECT pg_notify('{OUTBOX_CHANNEL}', '')"))
+
+
+class PublicRelay:
+    """Renders queued notices and publishes them, one transaction per batch.
+
+    The rows are deleted first (on SQLite that takes the write lock, on
+    PostgreSQL the row locks), then each notice is rendered in the same
+    transaction, the batch is published and acknowledged, and only then does
+    the transaction commit. A failure rolls back: the notices stay queued and
+    are rendered afresh on the next attempt (from the state of that moment).
+    One replica relays at a time (advisory lock), which keeps the order.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        publisher: Publisher,
+        render: Renderer,
+        *,
+        topic_of: Callable[[str], str],
+        ensure_topics: Callable[[Iterable[str]], Awaitable[None]] | None = None,
+        name: str = "public-relay",
+        batch_size: int = 100,
+        poll_interval: float = 1.0,
+        retry_backoff: float = 0.5,
+    ) -> None:
+        self.db = db
+        self.publisher = publisher
+        self.render = render
+        self.topic_of = topic_of
+        self.ensure_topics = ensure_topics
+        self.name = name
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.retry_backoff = retry_backoff
+        self.published = 0
+        self.withheld = 0
+        self._known_topics: set[str] = set()
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        db.on_append(self.wake)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def drain_once(self) -> int:
+        """Render and publish one batch; return how many notices it took off the queue."""
+        t = public_outbox
+        async with self.db.transaction() as conn:
+            stmt = select(t).order_by(t.c.id).limit(self.batch_size)
+            if self.db.is_postgres:
+                stmt = stmt.with_for_update(skip_locked=True)
+            rows = (await conn.execute(stmt)).all()
+            if not rows:
+                return 0
+            await conn.execute(delete(t).where(t.c.id.in_([r.id for r in rows])))
+            messages = []
+            for row in rows:
+                notice = Notice(
+                    id=row.id,
+                    channel=row.channel,
+                    event_id=row.event_id,
+                    type=row.type,
+                    subject=row.subject,
+                    notice=dict(row.notice),
+                    created_at=(
+                        row.created_at
+                        if row.created_at.tzinfo is not None
+                        else row.created_at.replace(tzinfo=UTC)  # SQLite keeps no zone
+                    ),
+                )
+                envelope = await self.render(conn, notice)
+                if envelope is None:
+                    self.withheld += 1
+                    continue
+                messages.append(envelope.to_message(self.topic_of(row.channel)))
+            if messages:
+                await self._ensure({m.topic for m in messages})
+                await self.publisher.publish(messages)
+            self.published += len(messages)
+        return len(rows)
+
+    async def drain(self) -> int:
+        total = 0
+        while n := await self.drain_once():
+            total += n
+        return total
+
+    async def _ensure(self, topics: set[str]) -> None:
+        missing = topics - self._known_topics
+        if missing and self.ensure_topics is not None:
+            await self.ensure_topics(sorted(missing))
+        self._known_topics |= missing
+
+    async def run(self) -> None:
+        """Relay until ``stop``; stand by while another replica holds the lock."""
+        lock = LeaderLock(self.db.engine, f"{self.name}:{self.db.url.database}")
+        try:
+            while not self._stopping.is_set():
+                if self.db.is_postgres and not await self._hold(lock):
+                    await self._sleep(self.poll_interval * 5)
+                    continue
+                self._wake.clear()
+                try:
+                    await self.drain()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # broker or database away: keep the notices, retry
+                    log.warning("public relay: publish failed, will retry: %s", exc)
+                    await self._sleep(self.retry_backoff)
+                    continue
+                await self._sleep(self.poll_interval)
+        finally:
+            await lock.release()
+
+    async def _hold(self, lock: LeaderLock) -> bool:
+        if lock.is_alive():
+            return True
+        await lock.release()
+        try:
+            return await lock.try_acquire(self.wake)
+        except Exception as exc:  # database away: stand by
+            log.warning("public relay: cannot take the leader lock: %s", exc)
+            await lock.release()
+            return False
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
