@@ -152,20 +152,28 @@ class LeaderLock:
         self._conn: AsyncConnection | None = None
         self._raw: Any = None
         self._listener: Callable[..., None] | None = None
+        self._held = False
 
-    async def try_acquire(self, on_notify: Callable[[], None]) -> bool:
+    async def try_acquire(self, on_notify: Callable[[], None] | None = None) -> bool:
+        """Take the lock if free; while held, ``on_notify`` runs on every outbox NOTIFY."""
         if self._conn is None:
             self._conn = await self._engine.connect()
             fairy = await self._conn.get_raw_connection()
             self._raw = fairy.driver_connection
         got = bool(await self._raw.fetchval("SELECT pg_try_advisory_lock($1)", self._key))
-        if got:
+        self._held = got
+        if got and on_notify is not None:
             self._listener = lambda *_: on_notify()
             await self._raw.add_listener(OUTBOX_CHANNEL, self._listener)
         return got
 
     def is_alive(self) -> bool:
-        return self._raw is not None and not self._raw.is_closed()
+        """True while the lock is held on a live connection.
+
+        A refused ``try_acquire`` leaves its connection open, so "connected"
+        is not "leader": a standby that took one for the other would run too.
+        """
+        return self._held and self._raw is not None and not self._raw.is_closed()
 
     async def release(self) -> None:
         if self._conn is None:
@@ -179,5 +187,6 @@ class LeaderLock:
             pass
         finally:
             conn, self._conn, self._raw, self._listener = self._conn, None, None, None
+            self._held = False
             await asyncio.shield(conn.invalidate())
             await conn.close()

@@ -119,6 +119,18 @@ async def test_only_one_relay_replica_holds_the_leader_lock(kafka_service: Sampl
     await second.release()
 
 
+async def test_a_replica_refused_the_leader_lock_does_not_take_itself_for_the_leader(
+    kafka_service: SampleService,
+) -> None:
+    engine = kafka_service.db.engine
+    leader, standby = LeaderLock(engine, "relay-y"), LeaderLock(engine, "relay-y")
+    assert await leader.try_acquire(lambda: None)
+    assert not await standby.try_acquire(lambda: None)
+    assert leader.is_alive() and not standby.is_alive(), "connected is not leading"
+    await leader.release()
+    await standby.release()
+
+
 async def test_a_second_consumer_group_reads_the_same_history(
     kafka_service: SampleService, kafka_settings: KafkaSettings
 ) -> None:

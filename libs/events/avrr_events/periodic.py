@@ -1,0 +1,119 @@
+"""Periodic jobs: work a service does every so often, by one replica at a time.
+
+A job (intake's retention sweep, say) reads what is due from the database,
+does it and records it there, so it is idempotent and survives restarts by
+construction: a new leader, or the same one after a restart, simply finds
+what is still due. What the scheduler adds is that only one replica of a
+service runs a given job at a time (the same PostgreSQL advisory lock as the
+outbox relay; if the leader dies its connection closes and a standby takes
+over), that a failing run is logged and retried rather than killing the
+service, and counts for the metrics. On SQLite (the embedded default: one
+process) there is no lock to take.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from avrr_events.database import Database
+from avrr_events.postgres import LeaderLock
+
+log = logging.getLogger(__name__)
+
+# How often a standby replica tries to take over a job at most (seconds).
+STANDBY_POLL = 30.0
+
+
+class PeriodicJob:
+    """Runs ``work`` every ``interval`` seconds on the replica that holds the job's lock.
+
+    ``work`` returns how many items it handled (for the metrics); an
+    exception ends that run only: it is logged (type and message, which must
+    carry identifiers only) and the job runs again after ``retry_backoff``.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        name: str,
+        work: Callable[[], Awaitable[int]],
+        *,
+        interval: float,
+        retry_backoff: float = 5.0,
+    ) -> None:
+        if interval <= 0:
+            raise ValueError(f"job {name}: the interval must be positive, not {interval}")
+        self.db = db
+        self.name = name
+        self.work = work
+        self.interval = interval
+        self.retry_backoff = min(retry_backoff, interval)
+        self.runs = 0
+        self.failures = 0
+        self.items = 0
+        self.last_success: float | None = None  # Unix time of the last run that completed
+        self.leader = False
+        self._stopping = asyncio.Event()
+
+    async def run_once(self) -> int:
+        """One run, here and now (no lock: ``run`` takes it); counted for the metrics."""
+        self.runs += 1
+        try:
+            handled = await self.work()
+        except BaseException:
+            self.failures += 1
+            raise
+        self.items += handled
+        self.last_success = time.time()
+        return handled
+
+    async def run(self) -> None:
+        """Run until ``stop``: lead when the lock is free, else stand by and try again later."""
+        lock = LeaderLock(self.db.engine, f"job:{self.name}:{self.db.url.database}")
+        self.leader = not self.db.is_postgres  # one process on SQLite: nobody to share with
+        try:
+            while not self._stopping.is_set():
+                if self.db.is_postgres and not await self._hold(lock):
+                    await self._sleep(min(self.interval, STANDBY_POLL))
+                    continue
+                try:
+                    await self.run_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # database or broker away: try again soon
+                    log.warning(
+                        "job %s failed, will retry: %s: %s", self.name, type(exc).__name__, exc
+                    )
+                    await self._sleep(self.retry_backoff)
+                    continue
+                await self._sleep(self.interval)
+        finally:
+            self.leader = False
+            await lock.release()
+
+    async def _hold(self, lock: LeaderLock) -> bool:
+        """True while this replica holds the job's lock (taking it if it is free)."""
+        if self.leader and lock.is_alive():
+            return True
+        self.leader = False
+        await lock.release()
+        try:
+            self.leader = await lock.try_acquire()
+        except Exception as exc:  # database away: stand by
+            log.warning("job %s: cannot take its lock: %s", self.name, exc)
+        if self.leader:
+            log.info("job %s: this replica runs it", self.name)
+        else:  # a standby keeps no connection open between its tries
+            await lock.release()
+        return self.leader
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+    def stop(self) -> None:
+        self._stopping.set()
