@@ -8,7 +8,9 @@ Services are the installed ones (entry point group ``avrr.services``).
 
     avrr services                                  installed services, topics, projections
     avrr serve intake                              one service (avrr_events.serve)
-    avrr setup intake                              its tables and topics (avrr_events.setup)
+    avrr setup intake                              migrate its databases, create its topics
+    avrr migrations status intake                  its databases' schema revision vs head
+    avrr migrations new intake "add x"             next revision from the tables in code
     avrr topics create [intake ...]                the topics of some or all services
     avrr rebuild intake case_files | --all         read models from the inbox journal
     avrr dead-letters list|inspect|redrive intake  the dead-letter topic avrr.dlq.<group>
@@ -81,7 +83,7 @@ from rich.table import Table
 from sqlalchemy import Row, delete, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from avrr_events import tables
+from avrr_events import logs, migrations, tables
 from avrr_events.asyncapi import asyncapi_document
 from avrr_events.bus import Message
 from avrr_events.consumer import dead_letter_topic
@@ -114,10 +116,12 @@ dead_letters_app = typer.Typer(help="The dead-letter topic of a service (avrr.dl
 topics_app = typer.Typer(help="Kafka topics.")
 schema_app = typer.Typer(help="Published documents of a service's events.")
 erase_app = typer.Typer(help="Erase personal data (crypto-shredding).")
+migrations_app = typer.Typer(help="Schema migrations (Alembic) of a service's databases.")
 app.add_typer(dead_letters_app, name="dead-letters", no_args_is_help=True)
 app.add_typer(topics_app, name="topics", no_args_is_help=True)
 app.add_typer(schema_app, name="schema", no_args_is_help=True)
 app.add_typer(erase_app, name="erase", no_args_is_help=True)
+app.add_typer(migrations_app, name="migrations", no_args_is_help=True)
 
 REDRIVEN_HEADER = "redriven_from"
 UNDECODABLE = "undecodable"
@@ -212,6 +216,8 @@ def configure(
     ] = None,
 ) -> None:
     """Settings come from the services' environment variables; these options override them."""
+    # Library warnings as JSON lines on stderr like every process's (the output stays rich).
+    logs.configure("cli", level=os.environ.get("AVRR_LOG_LEVEL", "WARNING"))
     given = {
         "database_url": database_url,
         "kafka_bootstrap_servers": kafka,
@@ -265,16 +271,17 @@ def serve(
     """Run one service (REST API, consumer, outbox relay) as this process."""
 
     def work(config: Config) -> None:
-        import logging
-
         import uvicorn
 
+        from avrr_events.migrations import refuse_unless_current
         from avrr_events.tracing import configure_exporter
 
         found = find_service(service)
-        logging.basicConfig(level=os.environ.get("AVRR_LOG_LEVEL", "INFO"))
+        settings = config.settings()
+        logs.configure(found.name)
+        refuse_unless_current(found, settings)
         configure_exporter(found.name)
-        uvicorn.run(found.app(config.settings()), host=host, port=port)
+        uvicorn.run(found.app(settings), host=host, port=port, log_config=None, access_log=False)
 
     run(ctx, work)
 
@@ -283,11 +290,63 @@ def serve(
 def setup(
     ctx: typer.Context, service: Annotated[str, typer.Argument(help="an installed service")]
 ) -> None:
-    """Create a service's tables, key table and topics (what the deployment's Job runs)."""
+    """Migrate a service's database and key store to head, create its topics (the Job's command)."""
 
     async def work(config: Config) -> None:
         topics = await prepare(find_service(service), config.settings())
-        out.print(f"{service}: schema ready; topics: {', '.join(topics) or 'none (no Kafka)'}")
+        out.print(f"{service}: schema at head; topics: {', '.join(topics) or 'none (no Kafka)'}")
+
+    run(ctx, work)
+
+
+@migrations_app.command("status")
+def migrations_status(
+    ctx: typer.Context, service: Annotated[str, typer.Argument(help="an installed service")]
+) -> None:
+    """Schema revision of a service's database and key store against head; exit 1 if behind."""
+
+    async def work(config: Config) -> None:
+        config.database_url()
+        try:
+            lines = await migrations.status(find_service(service), config.settings())
+        except migrations.UnversionedService as exc:
+            fail(str(exc))
+        table = Table("line", "version table", "revision", "head", "status")
+        for line in lines:
+            table.add_row(
+                line.line.name,
+                line.line.version_table,
+                ", ".join(line.current) or "none",
+                ", ".join(line.heads),
+                "[green]at head[/green]" if line.at_head else "[red]behind[/red]",
+            )
+        out.print(table)
+        if not all(line.at_head for line in lines):
+            fail(f"not at head: run `avrr setup {service}`")
+
+    run(ctx, work)
+
+
+@migrations_app.command("new")
+def migrations_new(
+    ctx: typer.Context,
+    line: Annotated[str, typer.Argument(help="an installed service, or keystore")],
+    message: Annotated[str, typer.Argument(help="what the revision changes")],
+) -> None:
+    """Write the next revision from what the tables in code changed (for developers)."""
+
+    async def work(_config: Config) -> None:
+        if line == migrations.KEYSTORE.name:
+            chosen = migrations.KEYSTORE
+        else:
+            found = migrations.service_line(find_service(line))
+            if found is None:
+                fail(f"{line} declares no migrations (Service.migrations)")
+            chosen = found
+        path = await migrations.write_revision(chosen, message)
+        out.print(
+            f"written: {path}" if path else f"{line}: the tables match head, nothing to write"
+        )
 
     run(ctx, work)
 

@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import tables
+from avrr_events import logs, tables
 from avrr_events.bus import Message, MessageSource, Publisher
 from avrr_events.database import Database
 from avrr_events.envelope import Envelope, EnvelopeError, new_event_id
@@ -161,7 +161,11 @@ class EventConsumer:
                         await self.process(batch)
                         break
                     except Exception as exc:
-                        log.warning("consumer %s: batch not handled, retrying: %s", self.group, exc)
+                        log.warning(
+                            "consumer %s: batch not handled, retrying: %s",
+                            self.group,
+                            logs.error_text(exc),
+                        )
                         await asyncio.sleep(pause)
                         pause = min(pause * 2, 5.0)
         finally:
@@ -169,6 +173,11 @@ class EventConsumer:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    @property
+    def event_types(self) -> frozenset[str]:
+        """The types this group takes in (inbox, reactions, projections); others are skipped."""
+        return frozenset(self._relevant)
 
     def add_reaction(self, event_type: str, reaction: Reaction) -> None:
         """React to one more event type (wiring at start-up, before ``run``)."""
@@ -194,7 +203,11 @@ class EventConsumer:
             try:
                 await self._apply_in_one_transaction(items)
             except Exception as exc:  # one bad record spoils the batch: go one by one
-                log.info("batch of %d failed (%s); retrying record by record", len(items), exc)
+                log.info(
+                    "batch of %d failed (%s); retrying record by record",
+                    len(items),
+                    logs.error_text(exc),
+                )
                 for item in items:
                     failure = await self._apply_with_retries(item)
                     if failure is not None:
@@ -226,15 +239,16 @@ class EventConsumer:
             except UNAVAILABLE:
                 raise  # the database is away, not the event at fault: retry the batch later
             except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"
-                log.warning(
-                    "handling %s %s failed (attempt %d/%d): %s",
-                    item.envelope.type,
-                    item.envelope.id,
-                    attempt,
-                    self.max_attempts,
-                    error,
-                )
+                # The type and SQLSTATE, not the message: a driver's can quote the row.
+                error = logs.error_text(exc)
+                with logs.event_context(
+                    event_id=item.envelope.id,
+                    event_type=item.envelope.type,
+                    correlation_id=item.envelope.correlationid,
+                ):
+                    log.warning(
+                        "handling failed (attempt %d/%d): %s", attempt, self.max_attempts, error
+                    )
                 if attempt < self.max_attempts:
                     self.stats.retries += 1
                     await asyncio.sleep(self.retry_backoff * 2 ** (attempt - 1))
@@ -276,7 +290,14 @@ class EventConsumer:
 
     async def _apply(self, conn: AsyncConnection, items: Sequence[_Item]) -> None:
         for item in items:
-            with handling(item.envelope, self.group):
+            with (
+                handling(item.envelope, self.group),
+                logs.event_context(
+                    event_id=item.envelope.id,
+                    event_type=item.envelope.type,
+                    correlation_id=item.envelope.correlationid,
+                ),
+            ):
                 for reaction in self.reactions.get(item.envelope.type, ()):
                     await reaction(HandlerContext(conn, item.envelope, self.store), item.event)
         for projection in self.projections:

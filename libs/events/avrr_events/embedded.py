@@ -6,7 +6,10 @@ one shared in-process bus and a SQLite file each under ``./.avrr-data/`` (plus
 one shared key database, so an erasure shreds a person in every service), and
 mounts each API under ``/<service>`` on one uvicorn server. Development
 authentication and the development master key are on: this is for trying the
-workflow, never for real data.
+workflow, never for real data. For the same reason the SQLite files are
+migrated to the head revision at start-up (``migrate_on_start``): one
+developer, one process, no setup step; every other deployment runs
+``avrr setup`` first and its services refuse an unmigrated database.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from avrr_events import logs
 from avrr_events.inprocess import InProcessBus
 from avrr_events.service import Service, ServiceRuntime, ServiceSettings
 
@@ -40,7 +44,8 @@ def discover() -> list[Service]:
 
 
 def embedded_settings(name: str, data_dir: Path) -> ServiceSettings:
-    """SQLite, in-process bus, dev key, dev auth: whatever the environment says."""
+    """SQLite (migrated at start-up), in-process bus, dev key, dev auth: whatever the
+    environment says."""
     return ServiceSettings(
         database_url=f"sqlite+aiosqlite:///{data_dir}/{name}.db",
         keystore_url=f"sqlite+aiosqlite:///{data_dir}/keys.db",
@@ -49,6 +54,7 @@ def embedded_settings(name: str, data_dir: Path) -> ServiceSettings:
         dev=True,
         dev_auth=True,
         relay_poll_interval=0.5,
+        migrate_on_start=True,
     )
 
 
@@ -84,7 +90,7 @@ def build_app(
 def main() -> None:
     import uvicorn
 
-    logging.basicConfig(level=logging.INFO)
+    logs.configure("embedded")  # each runtime's work names its own service
     app = build_app(os.environ.get("AVRR_DATA_DIR", ".avrr-data"))
     names = ", ".join(app.state.runtimes) or "none installed"
     log.info("embedded AVRR with services: %s", names)
@@ -92,6 +98,8 @@ def main() -> None:
         app,
         host=os.environ.get("AVRR_HOST", "127.0.0.1"),
         port=int(os.environ.get("AVRR_PORT", "8000")),
+        log_config=None,
+        access_log=False,  # each service logs its requests itself, in their traces
     )
 
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import delete, select
 
-from avrr_events import postgres, tables
+from avrr_events import logs, postgres, tables
 from avrr_events.bus import Message, Publisher
 from avrr_events.database import Database
 from avrr_events.postgres import LeaderLock
@@ -153,7 +153,8 @@ class OutboxRelay:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # broker or database away: keep the rows, retry
-                    log.warning("outbox relay: publish failed, will retry: %s", exc)
+                    error = logs.error_text(exc)
+                    log.warning("outbox relay: publish failed, will retry: %s", error)
                     await self._sleep(self.retry_backoff)
                     continue
                 await self._sleep(self.poll_interval)
@@ -167,7 +168,7 @@ class OutboxRelay:
         try:
             return await lock.try_acquire(self.wake)
         except Exception as exc:  # database away: stand by
-            log.warning("outbox relay: cannot take the leader lock: %s", exc)
+            log.warning("outbox relay: cannot take the leader lock: %s", logs.error_text(exc))
             await lock.release()
             return False
 

@@ -8,11 +8,12 @@ AVRR_MASTER_KEY, ...). ``AVRR_HOST``/``AVRR_PORT`` choose where it listens.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
+from avrr_events import logs
 from avrr_events.embedded import discover
+from avrr_events.migrations import refuse_unless_current
 from avrr_events.service import Service, ServiceSettings
 from avrr_events.tracing import configure_exporter
 
@@ -32,14 +33,18 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         raise SystemExit("usage: python -m avrr_events.serve <service>")
-    logging.basicConfig(level=os.environ.get("AVRR_LOG_LEVEL", "INFO"))
+    logs.configure(args[0])  # JSON lines (AVRR_LOG_FORMAT=text for a terminal)
     configure_exporter(args[0])
-    app = find(args[0]).app(ServiceSettings())
+    service, settings = find(args[0]), ServiceSettings()
+    refuse_unless_current(service, settings)  # exit 1 naming the revisions and `avrr setup`
+    app = service.app(settings)
     uvicorn.run(
         app,
         host=os.environ.get("AVRR_HOST", "127.0.0.1"),
         port=int(os.environ.get("AVRR_PORT", "8000")),
         log_level=os.environ.get("AVRR_LOG_LEVEL", "info").lower(),
+        log_config=None,  # uvicorn's loggers go through logs.configure's handler
+        access_log=False,  # the service logs each request itself, in its trace
     )
 
 

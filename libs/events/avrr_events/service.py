@@ -4,10 +4,12 @@ A service module declares *what* it is (``Service``: name, event registry,
 reactions, projections, read-model tables, the other services whose events it
 observes, a FastAPI router). ``ServiceRuntime`` decides *how* it runs, from
 settings only: PostgreSQL or SQLite, Kafka or the in-process bus, where the
-personal-data keys live. It creates the schema and topics at start-up, runs
-the outbox relay and the consumer as background tasks in the FastAPI lifespan
-and stops them cleanly. The same service code therefore runs in the embedded
-default and on the real stack.
+personal-data keys live. At start-up it checks that its databases are
+migrated (``migrations.py``: it refuses to start otherwise; only the embedded
+default migrates them itself) and creates missing topics, runs the outbox
+relay and the consumer as background tasks in the FastAPI lifespan and stops
+them cleanly. The same service code therefore runs in the embedded default
+and on the real stack.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,7 +33,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import MetaData, text
 
-from avrr_events import audit, tables
+from avrr_events import audit, logs, migrations
 from avrr_events.asyncapi import asyncapi_document
 from avrr_events.auth import OidcAuthenticator, http_jwks_fetcher
 from avrr_events.authorization import PUBLIC, Authorized, Policy, Role, allow, authorize
@@ -50,8 +52,10 @@ from avrr_events.kafka import (
 )
 from avrr_events.metrics import ServiceMetrics
 from avrr_events.outbox import OutboxRelay
+from avrr_events.periodic import PeriodicJob
 from avrr_events.personal import MasterKey, PersonalDataCipher, SqlKeyStore
 from avrr_events.projections import Projection
+from avrr_events.public import PublicRelay, PublicTopics
 from avrr_events.registry import EventRegistry
 from avrr_events.store import EventStore
 from avrr_events.tracing import request_from_caller
@@ -138,6 +142,14 @@ class ServiceSettings(BaseSettings):
     relay_poll_interval: float = Field(
         default=1.0, validation_alias=AliasChoices("relay_poll_interval", "AVRR_RELAY_POLL")
     )
+    migrate_on_start: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("migrate_on_start", "AVRR_MIGRATE_ON_START"),
+        description=(
+            "upgrade the databases to the head revision at start-up (the embedded default); "
+            "otherwise a database that is not at head stops the start (run `avrr setup` first)"
+        ),
+    )
 
     @property
     def dev_auth_enabled(self) -> bool:
@@ -148,6 +160,10 @@ class ServiceSettings(BaseSettings):
 
     def group(self, service: str) -> str:
         return f"{self.topic_prefix}.{service}"
+
+    def public_topic(self, channel: str) -> str:
+        """A public integration topic: ``<prefix>.public.<channel>`` (see public.py)."""
+        return f"{self.topic_prefix}.public.{channel}"
 
     def master(self) -> MasterKey:
         if self.master_key:
@@ -167,6 +183,11 @@ class Service:
     ``projections`` is a factory because read models may need the runtime (for
     instance its cipher, to index a keyed hash kept inside encrypted data).
     ``observes`` names the other services whose topics it consumes.
+    ``jobs`` builds its periodic jobs (``periodic.py``: intake's retention
+    sweep), run like the relay by one replica at a time.
+    ``migrations`` is the folder of its Alembic revisions (``<folder>/versions``,
+    see ``migrations.py``); a service without one (a library test's sample)
+    gets its tables created from ``read_models`` at start-up instead.
     """
 
     name: str
@@ -176,6 +197,9 @@ class Service:
     reactions: Mapping[str, Sequence[Reaction]] = field(default_factory=dict)
     read_models: Sequence[MetaData] = ()
     observes: Sequence[str] = ()
+    jobs: Callable[[ServiceRuntime], Sequence[PeriodicJob]] = lambda _rt: ()
+    migrations: Path | None = None
+    public: PublicTopics | None = None  # topics for government subscribers (public.py)
     # Who may call each route (avrr_events.authorization); None only for samples.
     policy: Policy | None = None
     title: str = ""
@@ -240,7 +264,21 @@ class ServiceRuntime:
             projections=self.projections,
             store=self.store,
         )
+        self.public_relay = (
+            PublicRelay(
+                self.db,
+                self._publisher(),
+                service.public.renderer(self),
+                topic_of=settings.public_topic,
+                ensure_topics=None if self.bus is not None else self._ensure_public_topics,
+                name=f"public-relay:{self.name}",
+                poll_interval=settings.relay_poll_interval,
+            )
+            if service.public is not None
+            else None
+        )
         self.metrics = ServiceMetrics(self)
+        self.jobs = list(service.jobs(self))  # after the metrics: a job may add its own
         self._tasks: list[asyncio.Task[None]] = []
         self.started = False
 
@@ -257,16 +295,18 @@ class ServiceRuntime:
             return self.bus.publisher()
         return KafkaPublisher(self._kafka())
 
+    async def _ensure_public_topics(self, topics: Iterable[str]) -> None:
+        n = self.settings.topic_partitions
+        await ensure_topics(self._kafka(), [TopicSpec(t, partitions=n) for t in topics])
+
     def _source(self) -> Any:
         if self.bus is not None:
             return self.bus.source(self.group, self.topics)
         return KafkaSource(self._kafka(), self.group, self.topics)
 
     async def start(self) -> None:
-        """Create schema and topics, then run the relay and the consumer in the background."""
-        await self.db.create_schema(*self.service.read_models, audit.metadata)
-        if self.keys_db is not self.db:
-            await self.keys_db.create_tables(tables.subject_keys)
+        """Check (or apply) the schema, create topics, run the relay and the consumer."""
+        await self._schema()
         if self.bus is None:
             n = self.settings.topic_partitions
             await ensure_topics(
@@ -274,19 +314,51 @@ class ServiceRuntime:
                 [
                     *(TopicSpec(t, partitions=n) for t in self.topics),
                     TopicSpec(dead_letter_topic(self.group), partitions=1),
+                    *(
+                        TopicSpec(self.settings.public_topic(c), partitions=n)
+                        for c in (self.service.public.static if self.service.public else ())
+                    ),
                 ],
             )
         self._tasks = [
             asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"),
             asyncio.create_task(self.consumer.run(), name=f"{self.name}-consumer"),
         ]
+        if self.public_relay is not None:
+            self._tasks.append(
+                asyncio.create_task(self.public_relay.run(), name=f"{self.name}-public-relay")
+            )
+        self._tasks.extend(
+            asyncio.create_task(job.run(), name=f"{self.name}-job-{job.name}") for job in self.jobs
+        )
         self.started = True
         log.info("%s started: topic %s, group %s", self.name, self.topic, self.group)
+
+    async def _schema(self) -> None:
+        """Refuse to start on a database that is not at the head revision.
+
+        Production databases are migrated by the setup Job (``avrr setup``)
+        before new replicas start; a replica never changes the schema under the
+        others' feet. The embedded default (and a service run without
+        DATABASE_URL, on its local SQLite file) migrates itself: a convenience
+        for one developer, one process.
+        """
+        if self.settings.migrate_on_start or self.settings.database_url is None:
+            await migrations.apply(self.service, self.db, self.keys_db)
+        elif migrations.service_line(self.service) is None:
+            # A library test's sample: no history to check against, tables from its metadata.
+            await migrations.apply(self.service, self.db, self.keys_db)
+        else:
+            await migrations.verify(self.service, self.db, self.keys_db)
 
     async def stop(self) -> None:
         """Stop the background tasks, the bus clients and the database pools."""
         self.relay.stop()
         self.consumer.stop()
+        for job in self.jobs:
+            job.stop()
+        if self.public_relay is not None:
+            self.public_relay.stop()
         for task in self._tasks:
             try:
                 await asyncio.wait_for(task, timeout=10)
@@ -297,7 +369,10 @@ class ServiceRuntime:
             except Exception as exc:
                 log.warning("%s: background task %s ended with %s", self.name, task.get_name(), exc)
         self._tasks.clear()
-        for publisher in (self.relay.publisher, self.consumer.dead_letters):
+        publishers = [self.relay.publisher, self.consumer.dead_letters]
+        if self.public_relay is not None:
+            publishers.append(self.public_relay.publisher)
+        for publisher in publishers:
             await publisher.stop()
         if self.keys_db is not self.db:
             await self.keys_db.dispose()
@@ -306,7 +381,8 @@ class ServiceRuntime:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[ServiceRuntime]:
-        await self.start()
+        with logs.service_context(self.name):  # its background tasks log as this service's
+            await self.start()
         try:
             yield self
         finally:
@@ -351,16 +427,28 @@ class ServiceRuntime:
         async def observe_request(
             request: Request, call_next: Callable[[Request], Awaitable[Response]]
         ) -> Response:
-            """Time every request; audit every read and write of a case.
+            """Time and log every request; audit every read and write of a case.
 
             (Server spans come from FastAPI's own OpenTelemetry instrumentation; a
             command continues its case's trace unless the caller sent one.)
             """
             started = time.perf_counter()
-            with request_from_caller(request.headers.get("traceparent")):
+            with (
+                logs.service_context(self.name),
+                request_from_caller(request.headers.get("traceparent")),
+            ):
                 response = await call_next(request)
-            route = request.scope.get("route")
-            template = getattr(route, "path", "unmatched")
+                route = request.scope.get("route")
+                template = getattr(route, "path", "unmatched")
+                if not template.startswith(("/health", "/metrics")):
+                    # The route's template, not the path: no ids, no query string.
+                    log.info(
+                        "%s %s %d",
+                        request.method,
+                        template,
+                        response.status_code,
+                        extra={"duration_ms": round((time.perf_counter() - started) * 1000, 1)},
+                    )
             self.metrics.observe_request(request.method, template, response.status_code, started)
             case_id = request.scope.get("path_params", {}).get("case_id")
             principal = getattr(request.state, "principal", None)
@@ -385,6 +473,8 @@ class ServiceRuntime:
             topic_of=self.settings.topic,
             observes=self.service.observes,
             dead_letter_topic=dead_letter_topic(self.group),
+            public=self.service.public.channels if self.service.public else (),
+            public_topic_of=self.settings.public_topic,
             kafka_host=self.settings.kafka_bootstrap_servers or "localhost:9092",
             version=self.service.version,
         )

@@ -1,14 +1,17 @@
 """Prepare ONE service's database and topics, then exit: ``python -m avrr_events.setup <service>``.
 
 The deployment runs this before the service starts (the Helm chart's
-pre-install/pre-upgrade Job, the ``init`` service of docker-compose.yml). It
-does what ``ServiceRuntime.start`` does first, and nothing else:
+pre-install/pre-upgrade Job, the ``init`` service of docker-compose.yml,
+``make up``); a service refuses to start on a database it has not migrated.
+It does, and nothing else:
 
-- the service's tables (event store, outbox, inbox, checkpoints, idempotency
-  keys, its read models) with ``create_all``: missing tables are created,
-  existing ones are left alone. It is not a migration tool: once the services
-  have Alembic migrations, ``alembic upgrade head`` belongs here instead;
-- the per-person key table in the shared key store (``AVRR_KEYSTORE_URL``);
+- the schema migrations (``migrations.py``): the service's database upgraded
+  to the head of the service's migration line (event store, outbox, inbox,
+  checkpoints, idempotency keys, audit log, its read models), and the key
+  store (``AVRR_KEYSTORE_URL``, else the service's own database) to the head
+  of the key-store line. Idempotent: a database at head is left alone, and
+  concurrent runs (several Jobs, replicas) wait for each other on an advisory
+  lock instead of racing;
 - the Kafka topics: the service's own, those of the services it observes, and
   its dead-letter topic, with ``AVRR_TOPIC_PARTITIONS`` partitions and
   ``AVRR_TOPIC_REPLICATION_FACTOR`` replicas (the services themselves create
@@ -31,9 +34,8 @@ from collections.abc import Mapping
 
 from pydantic import AliasChoices, Field
 
-from avrr_events import tables
+from avrr_events import logs, migrations
 from avrr_events.consumer import dead_letter_topic
-from avrr_events.database import Database
 from avrr_events.kafka import KafkaSettings, TopicSpec, ensure_topics, kafka_client_options
 from avrr_events.service import Service, ServiceSettings
 
@@ -74,22 +76,11 @@ async def prepare(
     *,
     environ: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """Create schema, key table and topics for ``service``; return the topic names."""
+    """Migrate the service's databases, create its topics; return the topic names."""
     if settings.database_url is None:
         raise SystemExit("DATABASE_URL is not set: nothing to prepare")
-    db = Database(settings.database_url, pool_size=1)
-    try:
-        await db.create_schema(*service.read_models)
-        log.info("%s: schema ready", service.name)
-    finally:
-        await db.dispose()
-    if settings.keystore_url and settings.keystore_url != settings.database_url:
-        keys = Database(settings.keystore_url, pool_size=1)
-        try:
-            await keys.create_tables(tables.subject_keys)
-            log.info("%s: key store ready", service.name)
-        finally:
-            await keys.dispose()
+    await migrations.migrate(service, settings)
+    log.info("%s: database and key store at the head revision", service.name)
     if settings.kafka_bootstrap_servers is None:
         log.info("%s: KAFKA_BOOTSTRAP_SERVERS not set, no topics created", service.name)
         return []
@@ -110,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         raise SystemExit("usage: python -m avrr_events.setup <service>")
-    logging.basicConfig(level=os.environ.get("AVRR_LOG_LEVEL", "INFO"))
+    logs.configure(args[0])
     asyncio.run(prepare(find(args[0]), SetupSettings()))
 
 

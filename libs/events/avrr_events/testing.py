@@ -35,6 +35,8 @@ from sqlalchemy.engine import make_url
 
 from avrr_events.bus import Message
 from avrr_events.kafka import KafkaSettings
+from avrr_events.migrations import migrate
+from avrr_events.serve import find
 from avrr_events.service import Service, ServiceRuntime, ServiceSettings
 
 INFRA_FIXTURES = frozenset(
@@ -104,6 +106,21 @@ async def database_url(postgres_admin_url: str) -> AsyncIterator[str]:
     name = f"t_{uuid.uuid4().hex[:16]}"
     yield await _create_database(postgres_admin_url, name)
     await _drop_database(postgres_admin_url, name)
+
+
+@pytest.fixture
+async def fresh_database(postgres_admin_url: str) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """``await fresh_database()``: one more fresh PostgreSQL database, dropped after the test
+    (for services run in-process side by side, each with a database of its own)."""
+    names: list[str] = []
+
+    async def create() -> str:
+        names.append(f"t_{uuid.uuid4().hex[:16]}")
+        return await _create_database(postgres_admin_url, names[-1])
+
+    yield create
+    for name in names:
+        await _drop_database(postgres_admin_url, name)
 
 
 @pytest.fixture
@@ -267,6 +284,41 @@ def _tracer_provider() -> Any:
 
 
 @pytest.fixture
+def json_logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """Every log line written during the test, as ``logs.configure`` sets the services up.
+
+    Yields a function returning the lines parsed (a line that is not a JSON object
+    fails the test); the logging set-up before the test is restored after it.
+    """
+    import io
+    import json
+    import logging
+
+    from avrr_events import logs
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    buffer = io.StringIO()
+    handler = logs.configure("under-test", format="json", level="INFO", stream=buffer)
+
+    def lines() -> list[dict[str, Any]]:
+        parsed = []
+        for line in buffer.getvalue().splitlines():
+            record = json.loads(line)
+            assert isinstance(record, dict), line
+            parsed.append(record)
+        return parsed
+
+    try:
+        yield lines
+    finally:
+        root.removeHandler(handler)
+        for old in saved[0]:
+            root.addHandler(old)
+        root.setLevel(saved[1])
+
+
+@pytest.fixture
 def span_exporter(_tracer_provider: Any) -> Any:
     """An in-memory exporter of every span finished during the test."""
     _tracer_provider.clear()
@@ -349,6 +401,8 @@ async def service_processes(
     fresh database of its own, one shared key database, and topic names of
     this test's own (``AVRR_TOPIC_PREFIX``); they are stopped (SIGTERM) and
     their databases dropped after the test. Each process's log is in tmp_path.
+    The databases are migrated first, as the deployment's setup Job does (the
+    services refuse to start on unmigrated ones).
     """
     run = uuid.uuid4().hex[:10]
     prefix = f"t{run}"
@@ -366,6 +420,12 @@ async def service_processes(
             db_name = f"{prefix}_{name}"
             url = await _create_database(postgres_admin_url, db_name)
             databases.append(db_name)
+            await migrate(
+                find(name),
+                ServiceSettings(
+                    database_url=url, keystore_url=keys_url.render_as_string(hide_password=False)
+                ),
+            )
             port = _free_port()
             log_path = tmp_path / f"{name}.log"
             proc_env = {
@@ -462,8 +522,12 @@ async def running(
 ) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
     """A service with its lifespan running (relay and consumer) and an HTTP client on its app.
 
-    Yields ``(runtime, client)``: the ``ServiceRuntime`` and an ``httpx.AsyncClient``.
+    Its databases are migrated first (``avrr setup``'s step), so it starts as
+    it does once deployed. Yields ``(runtime, client)``: the ``ServiceRuntime``
+    and an ``httpx.AsyncClient``.
     """
+    if settings.database_url is not None:
+        await migrate(service, settings)
     runtime = ServiceRuntime(service, settings)
     app = runtime.app()
     async with (
