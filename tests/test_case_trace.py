@@ -1,0 +1,127 @@
+"""Issue 9: one trace shows a case's path intake -> eligibility -> travel.
+
+Intake, eligibility and travel run in this process (spans of other OS processes
+cannot reach the in-memory exporter), each with its own PostgreSQL database,
+over real Kafka. The case is referred, requested for return (eligibility opens
+the assessment from the event), screened and cleared by a caseworker's later
+REST requests, and travel opens the movement. Every request starts a trace of
+its own; the case's commands continue the case's trace, so the travel
+consumer's span descends, parent by parent, from the referral's request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import httpx
+import pytest
+from journey_steps import Platform, clear, open_case, request_return
+from opentelemetry.trace import SpanKind
+
+from avrr_events import Envelope
+from avrr_events.service import Service, ServiceSettings
+from avrr_events.testing import running
+
+intake = pytest.importorskip("avrr_intake.main")
+eligibility = pytest.importorskip("avrr_eligibility.main")
+travel = pytest.importorskip("avrr_travel.main")
+
+
+@pytest.fixture
+async def platform(
+    fresh_database: Callable[[], Awaitable[str]],
+    kafka_bootstrap: str,
+    topic_name: Callable[[str], str],
+) -> AsyncIterator[Platform]:
+    """The three services in-process on real Kafka + PostgreSQL, one shared key database."""
+    keys = await fresh_database()
+    prefix = topic_name("avrr")
+    services: dict[str, Service] = {
+        "intake": intake.service,
+        "eligibility": eligibility.service,
+        "travel": travel.service,
+    }
+    async with AsyncExitStack() as stack:
+        clients: dict[str, httpx.AsyncClient] = {}
+        for name, service in services.items():
+            settings = ServiceSettings(
+                database_url=await fresh_database(),
+                keystore_url=keys,
+                kafka_bootstrap_servers=kafka_bootstrap,
+                dev=True,
+                topic_prefix=prefix,
+                topic_partitions=3,
+                relay_poll_interval=0.2,
+            )
+            _runtime, clients[name] = await stack.enter_async_context(
+                running(service, settings, base_url=f"http://{name}")
+            )
+
+        async def no_events(_service: str) -> list[Envelope]:
+            return []
+
+        yield Platform(clients, no_events)
+
+
+def _ancestry(span: Any, by_id: dict[int, Any]) -> list[Any]:
+    """The span and its ancestors, nearest first, as far as the exporter holds them."""
+    chain = [span]
+    while span.parent is not None and span.parent.span_id in by_id:
+        span = by_id[span.parent.span_id]
+        chain.append(span)
+    return chain
+
+
+async def test_one_trace_follows_a_case_from_intake_through_eligibility_to_travel(
+    platform: Platform, span_exporter: Any
+) -> None:
+    case = await open_case(platform)
+    await request_return(platform, case)
+    await clear(platform, case)
+
+    spans = span_exporter.get_finished_spans()
+    by_id = {s.context.span_id: s for s in spans}
+    [opened] = [
+        s
+        for s in spans
+        if s.name == "avrr.eligibility.DueDiligenceCleared process"
+        and s.attributes["cloudevents.event_subject"] == case.case_id
+        and s.attributes["messaging.consumer.group.name"].endswith(".travel")
+    ]
+    chain = _ancestry(opened, by_id)
+    names = [s.name for s in chain]
+    root = chain[-1]
+
+    assert root.kind == SpanKind.SERVER and root.name == "POST /referrals", names
+    assert root.parent is None, "the referral's request started the case's trace"
+    assert {s.context.trace_id for s in chain} == {root.context.trace_id}
+    # Nearest first: travel's handling, eligibility's clearance (a later request,
+    # continued in the case's trace), eligibility's handling of the return
+    # request, intake's return-request command, ..., intake's referral.
+    hops = [
+        "avrr.eligibility.DueDiligenceCleared process",
+        "assessment command",
+        "avrr.intake.ReturnRequested process",
+        "case command",
+        "POST /referrals",
+    ]
+    positions = [names.index(hop) for hop in hops]
+    assert positions == sorted(positions), names
+    groups = {
+        s.attributes["messaging.consumer.group.name"].rsplit(".", 1)[1]
+        for s in chain
+        if s.kind == SpanKind.CONSUMER
+    }
+    assert groups == {"travel", "eligibility"}, names
+
+    # The clearance's own request span is not in the chain but linked from it.
+    [clearance] = [
+        s
+        for s in spans
+        if s.kind == SpanKind.SERVER and s.attributes["url.path"].endswith("/due-diligence")
+    ]
+    assert clearance.context.trace_id != root.context.trace_id
+    linked = {link.context.trace_id for s in chain for link in s.links}
+    assert clearance.context.trace_id in linked
