@@ -9,6 +9,9 @@ Series (every one labelled with ``service``):
 - ``avrr_consumer_batch_duration_seconds`` (histogram): handling latency per batch
 - ``avrr_events_consumed_total``, ``avrr_events_duplicate_total``, ``avrr_consumer_retries_total``
 - ``avrr_dead_letters_total{reason}``
+- ``avrr_job_runs_total{job}``, ``avrr_job_failures_total{job}``, ``avrr_job_items_total{job}``,
+  ``avrr_job_last_success_timestamp_seconds{job}``, ``avrr_job_leader{job}`` (1 on the
+  replica that runs it): the periodic jobs (periodic.py), e.g. intake's retention sweep
 
 Each runtime has a registry of its own (the embedded default runs four in one
 process). Values that need I/O (backlog, lag) are refreshed when scraped.
@@ -131,12 +134,39 @@ class _RuntimeCollector(Collector):
         for (topic, partition), n in sorted(self.lag.items()):
             lag.add_metric([name, topic, str(partition)], n)
         yield lag
+        yield from self._jobs(name)
         batch = HistogramMetricFamily(
             "avrr_consumer_batch_duration_seconds", "time to handle one batch", labels=["service"]
         )
         latency = stats.batch_latency
         batch.add_metric([name], latency.cumulative(), sum_value=latency.total)
         yield batch
+
+    def _jobs(self, name: str) -> Iterator[Metric]:
+        jobs = getattr(self.runtime, "jobs", ())  # absent while the runtime is being built
+        for metric, help_text, attribute in (
+            ("avrr_job_runs", "runs of a periodic job", "runs"),
+            ("avrr_job_failures", "runs of a periodic job that failed", "failures"),
+            ("avrr_job_items", "items periodic jobs handled", "items"),
+        ):
+            family = CounterMetricFamily(metric, help_text, labels=["service", "job"])
+            for job in jobs:
+                family.add_metric([name, job.name], getattr(job, attribute))
+            yield family
+        last = GaugeMetricFamily(
+            "avrr_job_last_success_timestamp_seconds",
+            "when a periodic job last completed a run (Unix time)",
+            labels=["service", "job"],
+        )
+        leader = GaugeMetricFamily(
+            "avrr_job_leader", "1 on the replica that runs the job", labels=["service", "job"]
+        )
+        for job in jobs:
+            if job.last_success is not None:
+                last.add_metric([name, job.name], job.last_success)
+            leader.add_metric([name, job.name], 1.0 if job.leader else 0.0)
+        yield last
+        yield leader
 
 
 class ServiceMetrics:

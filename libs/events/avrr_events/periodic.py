@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from avrr_events import logs
 from avrr_events.database import Database
 from avrr_events.postgres import LeaderLock
 
@@ -32,8 +33,9 @@ class PeriodicJob:
     """Runs ``work`` every ``interval`` seconds on the replica that holds the job's lock.
 
     ``work`` returns how many items it handled (for the metrics); an
-    exception ends that run only: it is logged (type and message, which must
-    carry identifiers only) and the job runs again after ``retry_backoff``.
+    exception ends that run only: it is logged (``logs.error_text``: never a
+    database message that could quote row values) and the job runs again
+    after ``retry_backoff``.
     """
 
     def __init__(
@@ -85,9 +87,7 @@ class PeriodicJob:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # database or broker away: try again soon
-                    log.warning(
-                        "job %s failed, will retry: %s: %s", self.name, type(exc).__name__, exc
-                    )
+                    log.warning("job %s failed, will retry: %s", self.name, logs.error_text(exc))
                     await self._sleep(self.retry_backoff)
                     continue
                 await self._sleep(self.interval)
@@ -104,7 +104,7 @@ class PeriodicJob:
         try:
             self.leader = await lock.try_acquire()
         except Exception as exc:  # database away: stand by
-            log.warning("job %s: cannot take its lock: %s", self.name, exc)
+            log.warning("job %s: cannot take its lock: %s", self.name, logs.error_text(exc))
         if self.leader:
             log.info("job %s: this replica runs it", self.name)
         else:  # a standby keeps no connection open between its tries

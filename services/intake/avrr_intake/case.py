@@ -88,6 +88,11 @@ class CaseClosed(DomainEvent):
     closed_at: datetime
 
 
+# requested: a data protection officer erased the case (the person's request, say);
+# retention: the retention period after the case's closure ended (retention.py).
+ErasureReason = Literal["requested", "retention"]
+
+
 class PersonalDataErased(DomainEvent):
     """Every person of the case was crypto-shredded (their keys deleted); history stays."""
 
@@ -97,6 +102,8 @@ class PersonalDataErased(DomainEvent):
     person_ids: list[str]
     erased_at: datetime
     erased_by: str
+    # Added after v1 with a default: earlier events read as "requested", the only kind then.
+    reason: ErasureReason = "requested"
 
 
 registry = EventRegistry(

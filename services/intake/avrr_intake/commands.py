@@ -31,6 +31,7 @@ from avrr_intake import read_models
 from avrr_intake.case import (
     Case,
     CaseWithdrawn,
+    ErasureReason,
     HouseholdMember,
     PersonalDataErased,
     ReturnRequested,
@@ -470,7 +471,13 @@ class IntakeCommands:
         return await self._save(case, traceparent)
 
     async def erase_personal_data(
-        self, case_id: str, by: Principal, if_match: str | None, traceparent: str | None = None
+        self,
+        case_id: str,
+        by: Principal,
+        if_match: str | None,
+        traceparent: str | None = None,
+        *,
+        reason: ErasureReason = "requested",
     ) -> Decision:
         """Crypto-shred every person of the case, then record that it happened.
 
@@ -484,6 +491,7 @@ class IntakeCommands:
                 person_ids=list(case.people),
                 erased_at=datetime.now(UTC),
                 erased_by=by.user_id,
+                reason=reason,
             )
         )
         for person_id in case.people:

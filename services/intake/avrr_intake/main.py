@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from avrr_events import EventRegistry, Projection
 from avrr_events.service import Service, ServiceRuntime
-from avrr_intake import handover, observed, read_models, reports, timeline
+from avrr_intake import handover, observed, read_models, reports, retention, timeline
 from avrr_intake.api import POLICY, router
 from avrr_intake.case import registry as intake_registry
 from avrr_intake.settings import IntakeSettings
@@ -27,6 +27,7 @@ def projections(runtime: ServiceRuntime) -> Sequence[Projection]:
         timeline.CaseTimeline(),
         reports.SituationalReports(),
         handover.CaseHandovers(),
+        retention.CaseClosures(),
     ]
 
 
@@ -42,8 +43,15 @@ service = Service(
     router=router,
     policy=POLICY,
     projections=projections,
-    read_models=[read_models.metadata, timeline.metadata, reports.metadata, handover.metadata],
+    read_models=[
+        read_models.metadata,
+        timeline.metadata,
+        reports.metadata,
+        handover.metadata,
+        retention.metadata,
+    ],
     observes=("eligibility", "travel", "reintegration"),
+    jobs=lambda runtime: [retention.retention_job(runtime)],
     title="AVRR intake",
     description=(
         "Referrals, counselling, informed consent, return requests, withdrawal, erasure; "

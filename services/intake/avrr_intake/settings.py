@@ -20,6 +20,29 @@ class IntakeSettings(BaseSettings):
         repr=False,
     )
 
+    # Retention (retention.py): how long after a case's closure its people's data is kept.
+    retention_days: float = Field(
+        default=1825.0,
+        gt=0,
+        validation_alias=AliasChoices("retention_days", "AVRR_RETENTION_DAYS"),
+        description=(
+            "days after a case's closure until its personal data is crypto-shredded "
+            "(default 5 years; fractions allowed, for tests)"
+        ),
+    )
+    retention_sweep_interval: float = Field(
+        default=3600.0,
+        gt=0,
+        validation_alias=AliasChoices("retention_sweep_interval", "AVRR_RETENTION_SWEEP_INTERVAL"),
+        description="seconds between two looks for cases whose retention period is over",
+    )
+    retention_batch: int = Field(
+        default=500,
+        ge=1,
+        validation_alias=AliasChoices("retention_batch", "AVRR_RETENTION_BATCH"),
+        description="cases erased at most per sweep",
+    )
+
     def secret(self, runtime: ServiceSettings) -> bytes:
         """The HMAC key; the fixed development one only in development mode."""
         if self.duplicate_secret:

@@ -161,7 +161,8 @@ _SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
     "CaseWithdrawn": lambda f: f"Case withdrawn: {f['reason'].replace('_', ' ')}",
     "CaseClosed": lambda f: f"Case closed: {f['reason'].replace('_', ' ')}",
     "PersonalDataErased": lambda f: (
-        f"Personal data erased for {len(f['person_ids'])} people (keys deleted)"
+        f"Personal data erased for {len(f['person_ids'])} people (keys deleted"
+        + ("; retention period over)" if f.get("reason") == "retention" else ")")
     ),
     "EligibilityDecided": lambda f: (
         f"Eligible for programme {f.get('programme_id') or '-'}"

@@ -1,0 +1,265 @@
+"""Retention: a case's personal data is crypto-shredded when the retention period after its
+closure is over (IOM's data protection principles: kept no longer than its purpose needs).
+
+When a case is closed. The phase that ends a case may be any service's, and
+intake learns of each from the events it already reads for the timeline:
+
+- final closures, after which nothing more happens to the case anywhere:
+  intake's CaseWithdrawn and CaseClosed (decided not to apply), eligibility's
+  EligibilityDecided with ``eligible: false`` (no programme: the return cannot
+  be cleared) and AssessmentClosed, travel's MovementCancelled,
+  reintegration's ReintegrationCompleted and ReintegrationStopped;
+- a provisional closure: reintegration's ReintegrationEligibilityDecided
+  ``not_offered`` after the arrival (the returnee got no reintegration
+  assistance, so the return was the end of it), which a later decision
+  (``granted``, ``waitlisted``) on reconsideration reopens.
+
+A due diligence rejection does not close a case: it can be fixed and the
+checklist submitted again. A case nobody closes (a referral abandoned while
+open) is not erased by this rule.
+
+The retention clock starts at the latest closing event (a withdrawal is
+followed by the other services' closures within moments; the last of them is
+when the case stopped everywhere). ``CaseClosures`` keeps that moment per
+case (table ``intake_case_closures``, rebuilt from the journal like any read
+model); ``RetentionSweep`` erases, through the Case aggregate, every case
+closed for longer than ``AVRR_RETENTION_DAYS``: intake shreds the keys and
+records PersonalDataErased with reason ``retention``, which the other
+services consume to shred what they keep, exactly as for an erasure a data
+protection officer asks for. The sweep runs as a periodic job
+(``avrr_events.periodic``): one replica at a time, idempotent (the aggregate
+refuses a second erasure; the read model marks erased cases when the event
+comes back through the consumer), and after a restart it finds whatever is
+still due.
+
+What stays after an erasure: only the wrapped (master-key encrypted) data key
+in PostgreSQL's free page space, WAL and physical backups until they are
+overwritten or age out. The sweep runs VACUUM on the key table after
+shredding so that deleted key rows leave the table's pages at once rather than
+whenever autovacuum's threshold is reached; the residue beyond that is
+unreadable without the master key, and rotating the master key (re-wrapping
+the live keys, destroying the old one) retires it for good.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client import Counter
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    MetaData,
+    String,
+    Table,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from avrr_events import DomainEvent, Envelope, Projection
+from avrr_events.http import DomainRuleViolation, NotFound, Principal
+from avrr_events.periodic import PeriodicJob
+from avrr_events.personal import SqlKeyStore
+from avrr_events.service import ServiceRuntime
+from avrr_events.store import ConcurrencyError
+from avrr_intake import observed
+from avrr_intake.case import CaseClosed, CaseWithdrawn, PersonalDataErased
+from avrr_intake.commands import IntakeCommands
+from avrr_intake.settings import IntakeSettings
+from avrr_intake.timeline import utc
+
+log = logging.getLogger(__name__)
+
+metadata = MetaData()
+
+closures = Table(
+    "intake_case_closures",
+    metadata,
+    Column("case_id", String(100), primary_key=True),
+    # The latest closing event's time; NULL while the case is open (or reopened).
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+    Column("closed_by", String(200), nullable=True),  # that event's type
+    Column("final", Boolean, nullable=False, default=False),
+    Column("erased_at", DateTime(timezone=True), nullable=True),
+)
+Index("intake_case_closures_due_idx", closures.c.closed_at)
+
+FINAL_CLOSINGS: frozenset[str] = frozenset(
+    {
+        CaseWithdrawn.event_type,
+        CaseClosed.event_type,
+        observed.AssessmentClosed.event_type,
+        observed.MovementCancelled.event_type,
+        observed.ReintegrationCompleted.event_type,
+        observed.ReintegrationStopped.event_type,
+    }
+)
+# Read for what their values say: closing, or not.
+_DECISIONS = frozenset(
+    {observed.EligibilityDecided.event_type, observed.ReintegrationEligibilityDecided.event_type}
+)
+CLOSURE_TYPES = FINAL_CLOSINGS | _DECISIONS | {PersonalDataErased.event_type}
+
+# The staff member the retention sweep's erasures are recorded as (erased_by, audit actor).
+RETENTION_ACTOR = "system:retention"
+
+
+def closing_of(event: DomainEvent) -> str | None:
+    """How ``event`` bears on the case's closure: "final", "provisional", "reopened" or None."""
+    if event.event_type in FINAL_CLOSINGS:
+        return "final"
+    if isinstance(event, observed.EligibilityDecided):
+        return None if event.eligible else "final"
+    if isinstance(event, observed.ReintegrationEligibilityDecided):
+        return "provisional" if event.decision == "not_offered" else "reopened"
+    return None
+
+
+class CaseClosures(Projection):
+    """When each case closed (or reopened), and whether its people are erased."""
+
+    name = "intake_case_closures"
+    event_types = CLOSURE_TYPES
+    metadata = metadata
+
+    async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
+        case_id = getattr(event, "case_id", None)
+        if case_id is None:
+            return
+        at = utc(envelope.time)
+        c = closures.c
+        # Locked: another replica may hold a different topic's partition of the same case.
+        row = (
+            await conn.execute(select(closures).where(c.case_id == case_id).with_for_update())
+        ).first()
+        if row is None:
+            await conn.execute(closures.insert().values(case_id=case_id, final=False))
+            closed_at, final = None, False
+        else:
+            closed_at, final = row.closed_at, row.final
+        values: dict[str, object] = {}
+        if isinstance(event, PersonalDataErased):
+            values["erased_at"] = at
+        else:
+            match closing_of(event):
+                case "final":
+                    latest = at if closed_at is None else max(utc(closed_at), at)
+                    values.update(closed_at=latest, closed_by=event.event_type, final=True)
+                case "provisional" if not final:
+                    values.update(closed_at=at, closed_by=event.event_type)
+                case "reopened" if not final:
+                    values.update(closed_at=None, closed_by=None)
+        if values:
+            await conn.execute(update(closures).where(c.case_id == case_id).values(**values))
+
+
+async def due_cases(conn: AsyncConnection, cutoff: datetime, limit: int) -> list[str]:
+    """Cases closed at or before ``cutoff`` whose people are not erased yet, oldest first."""
+    c = closures.c
+    stmt = (
+        select(c.case_id)
+        .where(c.closed_at.is_not(None), c.closed_at <= cutoff, c.erased_at.is_(None))
+        .order_by(c.closed_at, c.case_id)
+        .limit(limit)
+    )
+    return [r.case_id for r in await conn.execute(stmt)]
+
+
+async def closure_of(conn: AsyncConnection, case_id: str) -> dict[str, object] | None:
+    """The closure row of a case as a dict (None before any closing event)."""
+    row = (await conn.execute(select(closures).where(closures.c.case_id == case_id))).first()
+    return None if row is None else dict(row._mapping)
+
+
+class RetentionSweep:
+    """Erases every case whose retention period after closure is over (a periodic job's work)."""
+
+    def __init__(
+        self,
+        runtime: ServiceRuntime,
+        commands: IntakeCommands,
+        period: timedelta,
+        *,
+        batch_size: int = 500,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.runtime = runtime
+        self.commands = commands
+        self.period = period
+        self.batch_size = batch_size
+        self.clock = clock
+        self.principal = Principal(user_id=RETENTION_ACTOR)
+        self.erased = Counter(
+            "avrr_retention_erasures",
+            "cases whose personal data was erased because their retention period was over",
+            ["service"],
+            registry=runtime.metrics.registry,
+        )
+
+    async def __call__(self) -> int:
+        """Erase up to ``batch_size`` due cases; return how many were erased."""
+        cutoff = self.clock() - self.period
+        async with self.runtime.db.engine.connect() as conn:
+            due = await due_cases(conn, cutoff, self.batch_size)
+        erased = 0
+        for case_id in due:
+            if await self._erase(case_id):
+                erased += 1
+        if erased:
+            await self._vacuum_keys()
+        return erased
+
+    async def _erase(self, case_id: str) -> bool:
+        try:
+            await self.commands.erase_personal_data(
+                case_id, self.principal, None, reason="retention"
+            )
+        except DomainRuleViolation:
+            # Erased already (a data protection officer, or this sweep before the read
+            # model saw it): nothing to do, the closure row is marked when the event arrives.
+            return False
+        except NotFound:
+            log.warning("retention: case %s is closed elsewhere but unknown to intake", case_id)
+            return False
+        except ConcurrencyError:
+            return False  # a command on the case at this very moment: the next sweep retries
+        await self.runtime.audit.record(
+            actor=RETENTION_ACTOR,
+            action="write",
+            route="retention: erase personal data",
+            outcome=200,
+            case_id=case_id,
+        )
+        self.erased.labels(self.runtime.name).inc()
+        log.info("retention: personal data of case %s erased", case_id)
+        return True
+
+    async def _vacuum_keys(self) -> None:
+        """Clear the deleted key rows out of the key table's pages now, not at autovacuum's whim.
+
+        VACUUM cannot run inside a transaction, hence the autocommit connection;
+        it takes no lock that blocks readers or writers of the keys.
+        """
+        keys = self.runtime.cipher.keys
+        if not isinstance(keys, SqlKeyStore) or not keys.db.is_postgres:
+            return
+        async with keys.db.autocommit() as conn:
+            await conn.execute(text("VACUUM subject_keys"))
+
+
+def retention_job(runtime: ServiceRuntime) -> PeriodicJob:
+    """The retention sweep of this runtime, on the schedule of intake's settings."""
+    settings = IntakeSettings()
+    sweep = RetentionSweep(
+        runtime,
+        IntakeCommands(runtime, settings.secret(runtime.settings)),
+        timedelta(days=settings.retention_days),
+        batch_size=settings.retention_batch,
+    )
+    return PeriodicJob(runtime.db, "retention", sweep, interval=settings.retention_sweep_interval)
