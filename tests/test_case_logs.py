@@ -1,0 +1,162 @@
+"""Issue 9: the services' logs during a case's flow are JSON lines, in their traces, and
+carry none of the person's submitted values.
+
+Intake and eligibility run in this process on real Kafka and PostgreSQL with the
+logging set-up every service process gets (``logs.configure``, JSON). A household
+is referred with a name, a birth date, a document number and a phone number,
+consents, is counselled and asks to return; eligibility assesses the request from
+the event. Every line of the log must parse, each request's line must carry the
+trace of that request, and no submitted value may appear anywhere in the log.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import httpx
+import pytest
+from journey_steps import CASEWORKER, OFFICE, Platform, status, today
+from opentelemetry.trace import SpanKind
+
+from avrr_events import Envelope
+from avrr_events.service import ServiceSettings
+from avrr_events.testing import running
+
+intake = pytest.importorskip("avrr_intake.main")
+eligibility = pytest.importorskip("avrr_eligibility.main")
+
+Lines = Callable[[], list[dict[str, Any]]]
+# Invented values, unusual enough that finding one in the log can only mean it leaked.
+GIVEN, FAMILY, BORN, DOCUMENT, PHONE = (
+    "Xiomara Quetzalli",
+    "Ulloa-Brizuela",
+    "1987-04-23",
+    "Z9QX81734",
+    "+502 9988 7766",
+)
+
+
+@pytest.fixture
+async def platform(
+    fresh_database: Callable[[], Awaitable[str]],
+    kafka_bootstrap: str,
+    topic_name: Callable[[str], str],
+    json_logs: Lines,
+) -> AsyncIterator[Platform]:
+    keys = await fresh_database()
+    prefix = topic_name("avrr")
+    async with AsyncExitStack() as stack:
+        clients: dict[str, httpx.AsyncClient] = {}
+        for name, module in (("intake", intake), ("eligibility", eligibility)):
+            settings = ServiceSettings(
+                database_url=await fresh_database(),
+                keystore_url=keys,
+                kafka_bootstrap_servers=kafka_bootstrap,
+                dev=True,
+                topic_prefix=prefix,
+                topic_partitions=3,
+                relay_poll_interval=0.2,
+            )
+            _runtime, clients[name] = await stack.enter_async_context(
+                running(module.service, settings, base_url=f"http://{name}")
+            )
+
+        async def no_events(_service: str) -> list[Envelope]:
+            return []
+
+        yield Platform(clients, no_events)
+
+
+def referral() -> dict[str, Any]:
+    return {
+        "source": "self_referral",
+        "contact_sharing_consented": True,
+        "contact": {"phone": PHONE},
+        "current_location": {"country": "GT", "city": "Ciudad de Guatemala"},
+        "nationality": "HN",
+        "languages": ["es"],
+        "household": [
+            {
+                "given_names": GIVEN,
+                "family_name": FAMILY,
+                "date_of_birth": BORN,
+                "sex": "female",
+                "relationship": "principal",
+                "document_type": "passport",
+                "document_number": DOCUMENT,
+            }
+        ],
+        "office": OFFICE,
+    }
+
+
+async def test_a_case_flow_logs_json_lines_in_its_traces_without_personal_data(
+    platform: Platform, json_logs: Lines, span_exporter: Any
+) -> None:
+    p = platform
+    created, _ = await p.post("intake", "/referrals", referral(), CASEWORKER, expect=201)
+    case_id, [person] = created["case_id"], created["household"]
+    consent = {
+        "person_id": person["person_id"],
+        "purposes": ["return_assistance_processing"],
+        "given_on": today(),
+        "language": "es",
+    }
+    await p.post("intake", f"/cases/{case_id}/consents", consent, CASEWORKER, expect=201)
+    session = {
+        "held_on": today(),
+        "office": OFFICE,
+        "language": "es",
+        "topics": ["return process"],
+        "outcome": "decided_to_apply",
+    }
+    await p.post(
+        "intake", f"/cases/{case_id}/counselling-sessions", session, CASEWORKER, expect=201
+    )
+    _, answered = await p.post(
+        "intake",
+        f"/cases/{case_id}/return-request",
+        {"destination_country": "HN"},
+        CASEWORKER,
+        expect=201,
+    )
+    await p.until(
+        "eligibility",
+        f"/assessments/{case_id}",
+        status("eligible"),
+        CASEWORKER,
+        hop="assessed",
+        since=answered,
+    )
+    # A rejected referral: its values are in the request, and must not reach the log either.
+    invalid = {**referral(), "nationality": "Honduras"}
+    rejected = await p.clients["intake"].post("/referrals", json=invalid, headers=CASEWORKER)
+    assert rejected.status_code == 422, rejected.text
+
+    lines = json_logs()  # every line parsed as one JSON object
+    assert lines
+    everything = json.dumps(lines, ensure_ascii=False)
+    for value in (GIVEN, FAMILY, BORN, DOCUMENT, PHONE, *GIVEN.split(), "99887766"):
+        assert value not in everything, f"{value!r} reached the log"
+    for line in lines:
+        assert {"time", "level", "logger", "message", "service"} <= line.keys(), line
+
+    traces: dict[str, set[str]] = {}  # request span name -> the traces of such requests
+    for span in span_exporter.get_finished_spans():
+        if span.kind == SpanKind.SERVER:
+            traces.setdefault(span.name, set()).add(format(span.context.trace_id, "032x"))
+    requests = [line for line in lines if line["message"].startswith("POST /")]
+    route_of = {id(line): line["message"].rsplit(" ", 1)[0] for line in requests}
+    assert {
+        "POST /referrals",
+        "POST /cases/{case_id}/consents",
+        "POST /cases/{case_id}/return-request",
+    } <= set(route_of.values())
+    for line in requests:
+        assert line["service"] == "intake", line
+        assert line["trace_id"] in traces[route_of[id(line)]], "logged inside its request's trace"
+        assert len(line["span_id"]) == 16 and "duration_ms" in line
+    assert case_id not in json.dumps(requests), "routes are logged as templates"
