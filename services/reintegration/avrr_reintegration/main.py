@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from avrr_events import Projection
 from avrr_events.service import Service, ServiceRuntime
 from avrr_reintegration import reactions, read_models
-from avrr_reintegration.api import router
+from avrr_reintegration.api import POLICY, router
 from avrr_reintegration.commands import ReintegrationCommands
 from avrr_reintegration.directory import ServiceDirectory, load_directory
 from avrr_reintegration.events import registry
@@ -43,6 +43,7 @@ def build_service(
         name="reintegration",
         registry=registry,
         router=router,
+        policy=POLICY,
         projections=assemble,
         reactions=reactions.REACTIONS,
         read_models=(read_models.facts, read_models.views),

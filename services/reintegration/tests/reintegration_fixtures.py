@@ -88,7 +88,10 @@ OFFICER = {
     "X-AVRR-Roles": "reintegration_officer",
     "X-AVRR-Offices": "BR-BSB",
 }
-MANAGER = {"X-AVRR-User": "manager-1", "X-AVRR-Roles": "programme_manager"}
+# A reader who does not work the case: sees it, not its monitoring notes.
+# The harness reads every office's cases, as a headquarters account may.
+HEADQUARTERS = {**OFFICER, "X-AVRR-Offices": "*"}
+MANAGER = {"X-AVRR-User": "caseworker-1", "X-AVRR-Roles": "caseworker", "X-AVRR-Offices": "BR-BSB"}
 
 ANSWERS_ALL = {  # the packaged survey's indicators, all at 0.6
     i: 0.6 for dim in load_catalogue().sustainability.indicators.values() for i in dim
@@ -181,7 +184,7 @@ class RunningReintegration:
         return await self.wait_for(case_id) if wait else {}
 
     async def case(self, case_id: str) -> dict[str, Any] | None:
-        response = await self.http.get(f"/cases/{case_id}", headers=OFFICER)
+        response = await self.http.get(f"/cases/{case_id}", headers=HEADQUARTERS)
         if response.status_code == 404:
             return None
         assert response.status_code == 200, response.text
@@ -203,7 +206,7 @@ class RunningReintegration:
     async def post(
         self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
     ) -> httpx.Response:
-        return await self.http.post(path, json=body, headers=headers or OFFICER)
+        return await self.http.post(path, json=body, headers=headers or HEADQUARTERS)
 
     async def agree_plan(
         self, case_id: str, components: list[PlanComponent], days: int = 10

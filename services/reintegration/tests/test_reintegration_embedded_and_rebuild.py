@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from reintegration_fixtures import OFFICER, RunningReintegration, catalogue, plan
+from reintegration_fixtures import HEADQUARTERS, OFFICER, RunningReintegration, catalogue, plan
 
 from avrr_events import ERASED, Encrypted, Envelope, ProjectionRunner
 from avrr_events.inprocess import InProcessBus
@@ -22,6 +22,7 @@ async def test_reintegration_runs_on_sqlite_and_the_in_process_bus(tmp_path: Pat
         kafka_bootstrap_servers=None,
         dev=True,
         relay_poll_interval=0.1,
+        migrate_on_start=True,  # as the embedded default does
     )
     runtime = ServiceRuntime(build_service(catalogue(places=1)), settings, bus=bus)
     app = runtime.app()
@@ -87,7 +88,7 @@ async def test_rebuilt_read_models_answer_the_same(reintegration: RunningReinteg
     ]
 
     async def snapshot() -> list[object]:
-        return [(await r.http.get(p, headers=OFFICER)).json() for p in paths]
+        return [(await r.http.get(p, headers=HEADQUARTERS)).json() for p in paths]
 
     async def visit_projected() -> bool:
         visits = (await r.http.get("/cases/r1/monitoring", headers=OFFICER)).json()

@@ -44,7 +44,7 @@ async def test_if_match_idempotency_and_roles(reintegration: RunningReintegratio
     assert anonymous.status_code == 401
     traveller = {"X-AVRR-User": "t", "X-AVRR-Roles": "travel_officer"}
     assert (await r.http.get("/cases/h1", headers=traveller)).status_code == 403
-    manager = {"X-AVRR-User": "m", "X-AVRR-Roles": "programme_manager"}
+    manager = {"X-AVRR-User": "m", "X-AVRR-Roles": "caseworker", "X-AVRR-Offices": "BR-BSB"}
     assert (
         await r.http.post("/cases/h1/disbursements", json=pay, headers=manager)
     ).status_code == 403
