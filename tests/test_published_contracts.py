@@ -12,6 +12,7 @@ from avrr_events.testing import asyncapi_parser
 
 def test_every_services_asyncapi_document_passes_the_official_parser(tmp_path: Path) -> None:
     files = []
+    publishers: dict[str, str] = {}
     for service in discover():
         runtime = ServiceRuntime(
             service, ServiceSettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/x.db", dev=True)
@@ -23,9 +24,15 @@ def test_every_services_asyncapi_document_passes_the_official_parser(tmp_path: P
         for observed in service.observes:
             assert document["channels"][f"{observed}.events"]["messages"]
         assert document["channels"]["dead-letters"]["address"] == f"avrr.dlq.avrr.{service.name}"
+        for channel in service.public.channels if service.public else ():
+            public = document["channels"][f"public.{channel.id}"]
+            assert public["address"] == f"avrr.public.{channel.address}"
+            assert public["messages"], f"{service.name}: public channel {channel.id} is empty"
+            publishers[channel.id] = service.name
         path = tmp_path / f"{service.name}.asyncapi.json"
         path.write_text(json.dumps(document))
         files.append(path)
+    assert publishers == {"cases": "intake", "returns": "travel"}, "public integration topics"
     result = asyncapi_parser(files)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("valid AsyncAPI 3.0.0") == len(files)

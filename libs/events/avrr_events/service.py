@@ -528,7 +528,10 @@ class ServiceRuntime:
 
         @router.get("/events/schemas")
         async def schemas() -> dict[str, dict[str, Any]]:
-            """JSON Schema of every event type this service writes or reads."""
-            return self.service.registry.json_schemas()
+            """JSON Schema of every event type this service writes or reads, public ones too."""
+            schemas = self.service.registry.json_schemas()
+            if self.service.public is not None:
+                schemas.update(EventRegistry(self.service.public.events).json_schemas())
+            return schemas
 
         return router

@@ -23,11 +23,12 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import ERASED, Cause, Repository
 from avrr_events.http import Principal, check_if_match
 from avrr_events.service import ServiceRuntime
-from avrr_intake import read_models
+from avrr_intake import authorities, read_models
 from avrr_intake.case import (
     Case,
     CaseWithdrawn,
@@ -38,7 +39,7 @@ from avrr_intake.case import (
     WithdrawalReason,
     registry,
 )
-from avrr_intake.consent import ConsentGiven, ConsentWithdrawn, GivenBy, Purpose
+from avrr_intake.consent import AuthorityField, ConsentGiven, ConsentWithdrawn, GivenBy, Purpose
 from avrr_intake.counselling import CounsellingRecorded, Outcome
 from avrr_intake.referral import (
     ADULT_AGE,
@@ -181,6 +182,18 @@ class ConsentIn(Input):
     representative: RepresentativeIn | None = None
     child_views: LongText | None = None
     language: Language
+    shared_fields: list[AuthorityField] | None = Field(
+        default=None,
+        max_length=6,
+        description="with share_with_authorities: the fields the person agrees to share "
+        "with the authorities of their country of origin (absent: none)",
+    )
+
+    @model_validator(mode="after")
+    def _fields_only_for_authorities(self) -> Self:
+        if self.shared_fields is not None and "share_with_authorities" not in self.purposes:
+            raise ValueError("shared_fields belong to the purpose share_with_authorities")
+        return self
 
 
 class ConsentWithdrawalIn(Input):
@@ -220,20 +233,24 @@ class IntakeCommands:
         self.secret = duplicate_secret
         self.repo: Repository[Case] = Repository(runtime.store, registry, Case, source=SOURCE)
 
-    async def _load(self, case_id: str, if_match: str | None) -> Case:
-        case = await self.repo.load(case_id)
+    async def _load(
+        self, case_id: str, if_match: str | None, conn: AsyncConnection | None = None
+    ) -> Case:
+        case = await self.repo.load(case_id, conn=conn)
         case.must_exist()
         check_if_match(if_match, case.version)
         return case
 
-    async def _save(self, case: Case, traceparent: str | None) -> Decision:
+    async def _save(
+        self, case: Case, traceparent: str | None, conn: AsyncConnection | None = None
+    ) -> Decision:
         types = [e.event_type for e in case.pending]
         # The case id is the correlation id: one case, one flow through every service.
         # The trace is the active span's, else the caller's W3C traceparent header.
         cause = Cause.new(case.id)
         if cause.traceparent is None and traceparent:
             cause = Cause(case.id, None, traceparent[:100])
-        await self.repo.save(case, cause)
+        await self.repo.save(case, cause, conn=conn)
         return Decision(case.id, case.version, types)
 
     async def receive_referral(
@@ -380,6 +397,11 @@ class IntakeCommands:
                     language=cmd.language,
                     recorded_by=by.user_id,
                     recorded_at=now,
+                    shared_fields=(
+                        list(dict.fromkeys(cmd.shared_fields or ()))
+                        if purpose == "share_with_authorities" and cmd.shared_fields is not None
+                        else None
+                    ),
                 )
             )
         return await self._save(case, traceparent)
@@ -393,17 +415,23 @@ class IntakeCommands:
         if_match: str | None,
         traceparent: str | None = None,
     ) -> Decision:
-        case = await self._load(case_id, if_match)
-        case.withdraw_consent(
-            ConsentWithdrawn(
-                case_id=case_id,
-                person_id=cmd.person_id,
-                purpose=purpose,
-                withdrawn_at=datetime.now(UTC),
-                recorded_by=by.user_id,
+        async with self.runtime.db.transaction() as conn:
+            # Takes effect at once for the public records too: waits for one of this
+            # case being published, and none is rendered from before it (authorities.py).
+            await authorities.exclude_publication(conn, case_id)
+            case = await self._load(case_id, if_match, conn)
+            case.withdraw_consent(
+                ConsentWithdrawn(
+                    case_id=case_id,
+                    person_id=cmd.person_id,
+                    purpose=purpose,
+                    withdrawn_at=datetime.now(UTC),
+                    recorded_by=by.user_id,
+                )
             )
-        )
-        return await self._save(case, traceparent)
+            decision = await self._save(case, traceparent, conn)
+        self.runtime.db.appended()
+        return decision
 
     async def request_return(
         self,

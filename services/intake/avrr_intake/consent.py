@@ -35,6 +35,20 @@ REQUIRED_FOR_RETURN: tuple[Purpose, ...] = ("return_assistance_processing",)
 
 GivenBy = Literal["self", "guardian", "legal_representative"]
 
+# What the person may allow to be shared with the authorities of their country
+# of origin (``share_with_authorities``), field by field; see authorities.py.
+AuthorityField = Literal[
+    "given_names", "family_name", "date_of_birth", "sex", "nationality", "travel_document"
+]
+AUTHORITY_FIELDS: tuple[AuthorityField, ...] = (
+    "given_names",
+    "family_name",
+    "date_of_birth",
+    "sex",
+    "nationality",
+    "travel_document",
+)
+
 
 class ConsentGiven(DomainEvent):
     event_type = "avrr.intake.ConsentGiven"
@@ -54,6 +68,13 @@ class ConsentGiven(DomainEvent):
     language: str = Field(max_length=35)
     recorded_by: str = Field(max_length=200)
     recorded_at: datetime
+    # Optional addition (v1 stays v1: absent in older events): for
+    # share_with_authorities, exactly the fields the person agreed to share.
+    # Absent means none: an older consent cannot prove which fields it covered.
+    shared_fields: list[AuthorityField] | None = Field(
+        default=None,
+        description="share_with_authorities only: the fields that may be shared (absent: none)",
+    )
 
 
 class ConsentWithdrawn(DomainEvent):

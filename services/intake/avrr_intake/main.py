@@ -7,12 +7,21 @@ KAFKA_BOOTSTRAP_SERVERS and AVRR_MASTER_KEY set; embedded: ``make run``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from fastapi import FastAPI
 
-from avrr_events import EventRegistry, Projection
+from avrr_events import EventRegistry, Projection, public
 from avrr_events.service import Service, ServiceRuntime
-from avrr_intake import handover, observed, read_models, reports, retention, timeline
+from avrr_intake import (
+    authorities,
+    handover,
+    observed,
+    read_models,
+    reports,
+    retention,
+    timeline,
+)
 from avrr_intake.api import POLICY, router
 from avrr_intake.case import registry as intake_registry
 from avrr_intake.settings import IntakeSettings
@@ -48,10 +57,14 @@ service = Service(
         timeline.metadata,
         reports.metadata,
         handover.metadata,
+        public.metadata,
         retention.metadata,
     ],
+    migrations=Path(__file__).with_name("migrations"),
     observes=("eligibility", "travel", "reintegration"),
+    reactions=authorities.REACTIONS,
     jobs=lambda runtime: [retention.retention_job(runtime)],
+    public=authorities.PUBLIC,
     title="AVRR intake",
     description=(
         "Referrals, counselling, informed consent, return requests, withdrawal, erasure; "

@@ -7,11 +7,13 @@ style, through ``create_app``) or embedded with the others (``make run``).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
 
-from avrr_events import EventRegistry
+from avrr_events import EventRegistry, public
 from avrr_events.service import Service
-from avrr_travel import consents, destinations, read_models
+from avrr_travel import consents, destinations, read_models, return_statistics
 from avrr_travel.api import POLICY, router
 from avrr_travel.movement import EVENTS
 from avrr_travel.observed import OBSERVED
@@ -25,14 +27,18 @@ service = Service(
     router=router,
     policy=POLICY,
     projections=lambda _rt: read_models.projections(),
-    reactions=REACTIONS,
+    reactions={**REACTIONS, **return_statistics.REACTIONS},
     read_models=(
         destinations.metadata,
         consents.metadata,
         read_models.views,
         read_models.medical,
+        return_statistics.metadata,
+        public.metadata,
     ),
+    migrations=Path(__file__).with_name("migrations"),
     observes=("intake", "eligibility"),
+    public=return_statistics.PUBLIC,
     title="AVRR travel",
     description=(
         "Movements of households cleared for return: travel documents, fitness to travel, "
