@@ -94,8 +94,9 @@ def creator(settings: KafkaSettings) -> Callable[[Iterable[str]], Any]:
 
 
 async def test_a_consent_withdrawn_after_its_notice_was_queued_stops_the_record(
-    pg: Database, kafka_settings: KafkaSettings, topic_name: Callable[[str], str]
+    any_db: Database, kafka_settings: KafkaSettings, topic_name: Callable[[str], str]
 ) -> None:
+    pg = any_db  # PostgreSQL, and SQLite for the embedded default
     await prepare(pg, alice="Alice Quispe", bob="Bob Mamani")
     await queue_for(pg, "alice", "bob")
     async with pg.transaction() as conn:  # Bob withdraws before the relay runs
@@ -135,8 +136,9 @@ class RefusingBroker:
 
 
 async def test_a_notice_the_broker_refused_stays_queued_and_is_rendered_afresh(
-    pg: Database,
+    any_db: Database,
 ) -> None:
+    pg = any_db
     await prepare(pg, alice="Alice Quispe")
     await queue_for(pg, "alice")
     down = PublicRelay(pg, RefusingBroker(), renderer(), topic_of=lambda c: f"p.{c}")
