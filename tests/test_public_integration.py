@@ -24,9 +24,11 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from journey_steps import (
     CASEWORKER,
@@ -45,6 +47,8 @@ from journey_steps import (
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from avrr_events.bus import Message
+from avrr_events.embedded import build_app
 from avrr_events.testing import ServiceProcess, eventually
 
 StartProcesses = Callable[..., Awaitable[dict[str, ServiceProcess]]]
@@ -322,3 +326,54 @@ async def test_public_topics_carry_counts_and_only_the_consented_fields(
         for record in counts:
             for name in (b"Dania", b"Reyes", b"F123456", b"Josu"):
                 assert name not in record.raw
+
+
+async def test_the_embedded_default_publishes_the_public_records_on_its_bus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``make run`` (SQLite, in-process bus) renders and publishes the same public records."""
+    monkeypatch.setenv("AVRR_PUBLIC_MIN_HOUSEHOLDS", "1")
+    monkeypatch.chdir(tmp_path)
+    app = build_app(tmp_path)
+    runtimes = app.state.runtimes
+    bus = runtimes["intake"].bus
+    assert bus is not None and runtimes["travel"].bus is bus
+
+    def on(topic: str) -> list[Message]:
+        return list(bus.topics.get(topic, []))
+
+    async with app.router.lifespan_context(app), AsyncExitStack() as stack:
+        transport = httpx.ASGITransport(app=app)
+        clients = {
+            name: await stack.enter_async_context(
+                httpx.AsyncClient(transport=transport, base_url=f"http://avrr/{name}")
+            )
+            for name in SERVICES
+        }
+
+        async def no_events(_service: str) -> list[Any]:
+            return []
+
+        p = Platform(clients, no_events)
+        case = await open_case(p, 803)
+        consent = {
+            "person_id": case.mother,
+            "purposes": ["share_with_authorities"],
+            "given_on": today(),
+            "language": "es",
+            "shared_fields": ["family_name"],
+        }
+        await p.post("intake", f"/cases/{case.case_id}/consents", consent, CASEWORKER, expect=201)
+        await request_return(p, case)
+        await clear(p, case)
+        await ticket(p, case)
+        await depart(p, case)
+
+        async def published() -> bool:
+            return bool(on("avrr.public.cases.HN")) and bool(on("avrr.public.returns"))
+
+        await eventually(published, timeout=30)
+        [record] = on("avrr.public.cases.HN")
+        assert json.loads(record.value)["returnees"] == [{"family_name": "Reyes Cruz"}]
+        [counted] = on("avrr.public.returns")
+        assert json.loads(counted.value)["households"] == 1 and counted.key == b"HN"
