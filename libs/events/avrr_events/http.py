@@ -7,11 +7,19 @@
   which may hold personal data.
 - Concurrency control: the ETag of an aggregate is its stream version as a
   strong validator (``"7"``). RFC 9110 compares If-Match strongly, so a weak
-  ETag could never satisfy it. A write whose If-Match names an older version
-  gets **412 Precondition Failed** (the client's stated precondition is false:
-  re-read and decide again); a write that loses a race between loading and
-  appending gets **409 Conflict** from the event store's ConcurrencyError.
-  If-Match is optional: commands re-check every invariant on the latest state.
+  ETag could never satisfy it. A write whose If-Match names a version the
+  stream is no longer at gets **412 Precondition Failed** (the client's stated
+  precondition is false: re-read and decide again), whether that shows when
+  the command loads the stream or only when its append loses a race to a
+  concurrent writer: the answer depends on what the client sent, not on
+  timing. A write without If-Match that loses such a race gets **409
+  Conflict** (retry: the command re-checks every invariant on the latest
+  state). A command the current state does not allow is the service's own
+  domain answer (409 or 422, see each API). Of N concurrent writes with the
+  same If-Match exactly one succeeds and N-1 get 412.
+- Values the database cannot hold (an integer beyond 64 bits, a NUL
+  character, an impossible date that slipped past validation) are a 422
+  problem, never a 500.
 - Idempotency-Key on POST (draft-ietf-httpapi-idempotency-key-header): the
   first request with a key reserves it, runs, and stores its response; a retry
   with the same key and body gets that response replayed (no second event); the
@@ -37,7 +45,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -199,6 +207,15 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     async def on_concurrency(request: Request, exc: Exception) -> Response:
+        if_match = request.headers.get("If-Match")
+        if if_match is not None and if_match.strip() not in ("", "*"):
+            return problem_response(
+                412,
+                PreconditionFailed.title,
+                "the case changed after the version If-Match names: read it again and retry",
+                code=PreconditionFailed.code,
+                instance=request.url.path,
+            )
         return problem_response(
             409,
             "Conflict",
@@ -207,11 +224,42 @@ def install_problem_handlers(app: FastAPI) -> None:
             instance=request.url.path,
         )
 
+    async def on_unstorable(request: Request, exc: Exception) -> Response:
+        if not refused_value(exc):
+            raise exc  # a database failure, not the request's value: the catch-all's 500
+        # Its class only in the log: the message would quote the value.
+        cause = getattr(exc, "orig", None) or exc
+        log.info("value refused by the database (%s) in %s", type(cause).__name__, request.url.path)
+        return problem_response(
+            422,
+            "Invalid request",
+            "a value is out of the range this service stores (an integer beyond 64 bits, "
+            "a NUL character, text too long or an impossible date)",
+            code="unstorable-value",
+            instance=request.url.path,
+        )
+
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(ConcurrencyError, on_concurrency)
+    app.add_exception_handler(DBAPIError, on_unstorable)
+    app.add_exception_handler(OverflowError, on_unstorable)
     app.add_middleware(ContainUnhandledErrors)
+
+
+def refused_value(exc: BaseException) -> bool:
+    """Did the database refuse a value the request carried past validation?
+
+    PostgreSQL's data exceptions are SQLSTATE class 22 (numeric out of range,
+    NUL in text, string too long, impossible date); asyncpg reports them, and
+    its own refusal of an integer beyond 64 bits, with that class. SQLite's
+    driver raises OverflowError for integers beyond 64 bits.
+    """
+    if isinstance(exc, OverflowError | DataError):
+        return True
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith("22")
 
 
 class ContainUnhandledErrors:
