@@ -431,6 +431,8 @@ def asyncapi_of(service: Service, settings: SetupSettings) -> dict[str, Any]:
         topic_of=settings.topic,
         observes=service.observes,
         dead_letter_topic=dead_letter_topic(settings.group(service.name)),
+        public=service.public.channels if service.public else (),
+        public_topic_of=settings.public_topic,
         kafka_host=settings.kafka_bootstrap_servers or "localhost:9092",
         version=service.version,
     )
@@ -1050,7 +1052,8 @@ async def erase_case_via_api(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> dict[str, Any]:
     headers = {
-        **auth_headers(token, user, "data_protection_officer", None),
+        # Dev headers only: the operator at the console acts for every office.
+        **auth_headers(token, user, "data_protection_officer", "*"),
         "Idempotency-Key": str(uuid.uuid4()),
     }
     if if_match:

@@ -54,9 +54,11 @@ class SetupSettings(ServiceSettings):
 
 
 def topic_specs(service: Service, settings: SetupSettings) -> list[TopicSpec]:
-    """The topics a service's runtime uses: own, observed, dead letters."""
+    """The topics a service's runtime uses: own, observed, dead letters, public ones
+    (those with a parameter, one per country, are created when first published)."""
     replicas = settings.topic_replication_factor
     names = [settings.topic(service.name), *(settings.topic(o) for o in service.observes)]
+    names += [settings.public_topic(c) for c in (service.public.static if service.public else ())]
     return [
         *(
             TopicSpec(name, partitions=settings.topic_partitions, replication_factor=replicas)

@@ -338,6 +338,7 @@ async def test_schema_commands_print_valid_json_documents() -> None:
     document = json.loads(ok(await avrr("schema", "asyncapi", "intake")))
     assert document["asyncapi"] == "3.0.0"
     assert "avrr.dlq.avrr.intake" in json.dumps(document["channels"])
+    assert document["channels"]["public.cases"]["address"] == "avrr.public.cases.{country}"
     schemas = json.loads(ok(await avrr("schema", "json", "intake")))
     assert any("ReferralReceived" in name for name in schemas)
     assert all(s["type"] == "object" for s in schemas.values())
@@ -369,10 +370,15 @@ async def test_topics_create_is_idempotent(kafka_bootstrap: str) -> None:
     prefix = ["--kafka", kafka_bootstrap, "--topic-prefix", f"t{uuid.uuid4().hex[:10]}"]
     first = ok(await avrr(*prefix, "topics", "create", "intake", "travel"))
     second = ok(await avrr(*prefix, "topics", "create", "intake", "travel"))
-    assert first.count("created") == 6  # four event topics, two dead-letter topics
-    assert "created" not in second and second.count("exists") == 6
+    # four event topics, two dead-letter topics, travel's public topic of returns per country
+    assert first.count("created") == 7
+    assert "created" not in second and second.count("exists") == 7
     topics = await cli.list_topics(_kafka(kafka_bootstrap))
-    assert {f"avrr.dlq.{prefix[3]}.intake", f"{prefix[3]}.reintegration.events"} <= topics
+    assert {
+        f"avrr.dlq.{prefix[3]}.intake",
+        f"{prefix[3]}.reintegration.events",
+        f"{prefix[3]}.public.returns",
+    } <= topics
 
 
 def _kafka(bootstrap: str) -> Any:
