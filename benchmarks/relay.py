@@ -14,7 +14,7 @@ import asyncio
 import time
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from avrr_events import Database, Envelope, Message
 from avrr_events.kafka import KafkaPublisher, KafkaSettings
@@ -128,3 +128,33 @@ async def raw_producer(settings: KafkaSettings, messages: list[Message]) -> floa
         return len(messages) / (time.perf_counter() - start)
     finally:
         await producer.stop()
+
+
+async def raw_consumer(settings: KafkaSettings, topic: str, expected: int) -> float:
+    """aiokafka reading ``topic`` from the start with ``getmany``, without a group.
+
+    The baseline the issue names for a projection rebuild: the rate at which
+    the same events can merely be read off Kafka, nothing applied. Without a
+    group (all partitions taken at start), the clock starts at the first fetch
+    and times reading only, no group join.
+    """
+    consumer = AIOKafkaConsumer(
+        topic,
+        **settings.options(),
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        seen = 0
+        start = time.perf_counter()
+        while seen < expected:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            seen += sum(len(records) for records in batches.values())
+            if not batches and time.perf_counter() - start > 60:
+                raise RuntimeError(f"raw consumer read {seen} of {expected} events from {topic}")
+        return seen / (time.perf_counter() - start)
+    finally:
+        await consumer.stop()
