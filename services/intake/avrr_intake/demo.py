@@ -29,8 +29,14 @@ TRAVEL_OFFICER = {
     "X-AVRR-Roles": "travel_officer",
     "X-AVRR-Offices": OFFICE,
 }
-MEDIC = {"X-AVRR-User": "demo-doctor", "X-AVRR-Roles": "medical"}
-RECEIVER = {"X-AVRR-User": "demo-receiver", "X-AVRR-Roles": "receiving_office"}
+MEDIC = {"X-AVRR-User": "demo-doctor", "X-AVRR-Roles": "medical", "X-AVRR-Offices": OFFICE}
+# The receiving office in the country of origin confirms the arrival: the handover.
+RECEIVING_OFFICE = "HN-TGU"
+RECEIVER = {
+    "X-AVRR-User": "demo-receiver",
+    "X-AVRR-Roles": "reintegration_officer",
+    "X-AVRR-Offices": RECEIVING_OFFICE,
+}
 REINTEGRATION_OFFICER = {
     "X-AVRR-User": "demo-reintegration-officer",
     "X-AVRR-Roles": "reintegration_officer",
@@ -38,7 +44,7 @@ REINTEGRATION_OFFICER = {
 }
 MONITOR = {
     "X-AVRR-User": "demo-monitor",
-    "X-AVRR-Roles": "monitoring_officer",
+    "X-AVRR-Roles": "reintegration_officer",
     "X-AVRR-Offices": OFFICE,
 }
 # The packaged reintegration survey's indicators (services/reintegration programmes.yaml).
@@ -244,7 +250,7 @@ class Demo:
         )
         await self.post(
             f"/travel/movements/{cid}/arrival",
-            {"confirmed_by": "receiving_office", "confirmer_id": "HN-TGU"},
+            {"confirmed_by": "receiving_office", "confirmer_id": RECEIVING_OFFICE},
             RECEIVER,
         )
         await self.until(

@@ -14,9 +14,13 @@ from avrr_events.testing import eventually
 CASEWORKER = {
     "X-AVRR-User": "caseworker-1",
     "X-AVRR-Roles": "caseworker",
+    "X-AVRR-Offices": "GT-GUA,MX-TAP",
+}
+DPO = {
+    "X-AVRR-User": "dpo-1",
+    "X-AVRR-Roles": "data_protection_officer",
     "X-AVRR-Offices": "GT-GUA",
 }
-DPO = {"X-AVRR-User": "dpo-1", "X-AVRR-Roles": "data_protection_officer"}
 PRINCIPAL_NAME = "María José Quispe Mamani"
 
 _REFERRAL: dict[str, Any] = {

@@ -41,7 +41,8 @@ from avrr_intake import reports, timeline
 from avrr_intake.demo import DEMO_CASES, Demo
 from avrr_intake.main import registry, service
 
-MANAGER = {"X-AVRR-User": "pm-1", "X-AVRR-Roles": "programme_manager"}
+# Reports hold no personal data: an auditor reads them (and no case).
+MANAGER = {"X-AVRR-User": "auditor-1", "X-AVRR-Roles": "auditor"}
 
 
 @pytest.fixture
