@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from avrr_events import logs
 from avrr_events.bus import Publisher
 from avrr_events.database import Database
 from avrr_events.envelope import Envelope
@@ -206,6 +207,7 @@ class PublicRelay:
         self.retry_backoff = retry_backoff
         self.published = 0
         self.withheld = 0
+        self.unrenderable = 0
         self._known_topics: set[str] = set()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -240,7 +242,20 @@ class PublicRelay:
                         else row.created_at.replace(tzinfo=UTC)  # SQLite keeps no zone
                     ),
                 )
-                envelope = await self.render(conn, notice)
+                try:
+                    envelope = await self.render(conn, notice)
+                except ValueError as exc:
+                    # Data that will never render (a validation error): withhold this
+                    # notice rather than block the queue behind it. Database errors are
+                    # not caught: they fail the batch, which is retried as a whole.
+                    self.unrenderable += 1
+                    log.error(
+                        "public relay: %s notice %s cannot be rendered, withheld: %s",
+                        row.type,
+                        row.event_id,
+                        logs.error_text(exc),
+                    )
+                    continue
                 if envelope is None:
                     self.withheld += 1
                     continue
@@ -277,7 +292,8 @@ class PublicRelay:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # broker or database away: keep the notices, retry
-                    log.warning("public relay: publish failed, will retry: %s", exc)
+                    error = logs.error_text(exc)
+                    log.warning("public relay: publish failed, will retry: %s", error)
                     await self._sleep(self.retry_backoff)
                     continue
                 await self._sleep(self.poll_interval)
@@ -291,7 +307,7 @@ class PublicRelay:
         try:
             return await lock.try_acquire(self.wake)
         except Exception as exc:  # database away: stand by
-            log.warning("public relay: cannot take the leader lock: %s", exc)
+            log.warning("public relay: cannot take the leader lock: %s", logs.error_text(exc))
             await lock.release()
             return False
 

@@ -211,3 +211,23 @@ async def test_a_withdrawal_waits_for_the_record_being_published_and_stops_every
     await queue_for(pg, "alice")  # queued before or after: rendered after, so withheld
     assert await relay.drain() == 1
     assert len(broker.published) == 1 and relay.withheld == 1
+
+
+async def test_a_notice_that_cannot_be_rendered_is_withheld_and_does_not_block_the_queue(
+    any_db: Database,
+) -> None:
+    await prepare(any_db, alice="Alice Quispe", bob="Bob Mamani")
+    await queue_for(any_db, "bob", "alice")
+    render = renderer()
+
+    async def strict(conn: AsyncConnection, notice: Notice) -> Any:
+        if notice.subject == "bob":  # say his stored data no longer fits the public schema
+            raise ValueError("name: does not match the published schema")
+        return await render(conn, notice)
+
+    bus = InProcessBus()
+    relay = PublicRelay(any_db, bus.publisher(), strict, topic_of=lambda c: f"p.{c}")
+    assert await relay.drain() == 2
+    [record] = bus.topics["p.names"]
+    assert b"Alice Quispe" in record.value
+    assert (relay.published, relay.unrenderable) == (1, 1)
