@@ -28,6 +28,7 @@ from avrr_events.bus import Message, MessageSource, Publisher
 from avrr_events.database import Database
 from avrr_events.envelope import Envelope, EnvelopeError, new_event_id
 from avrr_events.metrics import Latency
+from avrr_events.personal import PersonalDataCipher
 from avrr_events.projections import Projection, save_checkpoint
 from avrr_events.registry import DomainEvent, EventDecodeError, EventRegistry
 from avrr_events.store import EventStore
@@ -66,11 +67,13 @@ class Cause:
 
 @dataclass
 class HandlerContext:
-    """What a reaction gets besides the event: the open transaction and the store to append to."""
+    """What a reaction gets besides the event: the open transaction, the store to append to,
+    and the service's cipher (a reaction to an erasure shreds through its key store)."""
 
     conn: AsyncConnection
     envelope: Envelope
     store: EventStore | None
+    cipher: PersonalDataCipher | None = None
 
     @property
     def cause(self) -> Cause:
@@ -119,6 +122,7 @@ class EventConsumer:
         reactions: Mapping[str, Sequence[Reaction]] | None = None,
         projections: Sequence[Projection] = (),
         store: EventStore | None = None,
+        cipher: PersonalDataCipher | None = None,
         max_attempts: int = 5,
         retry_backoff: float = 0.05,
         batch_size: int = 500,
@@ -132,6 +136,7 @@ class EventConsumer:
         self.reactions = {k: list(v) for k, v in (reactions or {}).items()}
         self.projections = list(projections)
         self.store = store
+        self.cipher = cipher
         self.max_attempts = max_attempts
         self.retry_backoff = retry_backoff
         self.batch_size = batch_size
@@ -299,7 +304,9 @@ class EventConsumer:
                 ),
             ):
                 for reaction in self.reactions.get(item.envelope.type, ()):
-                    await reaction(HandlerContext(conn, item.envelope, self.store), item.event)
+                    await reaction(
+                        HandlerContext(conn, item.envelope, self.store, self.cipher), item.event
+                    )
         for projection in self.projections:
             mine = [
                 (i.event, i.envelope) for i in items if i.envelope.type in projection.event_types

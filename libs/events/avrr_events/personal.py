@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import tables
 from avrr_events.database import Database
@@ -193,6 +194,26 @@ class PersonalDataCipher:
     async def erase(self, subject: str) -> bool:
         """Crypto-shred everything ever encrypted for ``subject``; True if a key existed."""
         return await self.keys.delete(subject)
+
+    async def erase_within(
+        self, conn: AsyncConnection, db: Database, subjects: Iterable[str]
+    ) -> None:
+        """Crypto-shred ``subjects`` from inside a transaction ``conn`` on ``db`` (a reaction).
+
+        Keys kept in ``db`` itself go in that transaction: atomic with the
+        reaction, and SQLite's single writer is not asked to wait for itself.
+        Keys elsewhere (a key database shared by every service, a KMS) go
+        through the key store; a service's own database then has no key table.
+        """
+        wanted = sorted(set(subjects))
+        if not wanted:
+            return
+        if isinstance(self.keys, SqlKeyStore) and self.keys.db is db:
+            t = tables.subject_keys
+            await conn.execute(delete(t).where(t.c.subject.in_(wanted)))
+            return
+        for subject in wanted:
+            await self.keys.delete(subject)
 
 
 def _open(key: bytes, value: Encrypted) -> Any:

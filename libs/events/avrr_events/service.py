@@ -263,6 +263,7 @@ class ServiceRuntime:
             reactions=service.reactions,
             projections=self.projections,
             store=self.store,
+            cipher=self.cipher,
         )
         self.public_relay = (
             PublicRelay(

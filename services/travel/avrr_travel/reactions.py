@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import delete
-
-from avrr_events import HandlerContext, Repository, tables
+from avrr_events import HandlerContext, Repository
 from avrr_events.consumer import Reaction, reactions_table
 from avrr_travel import consents, destinations
 from avrr_travel.movement import Movement, registry
@@ -117,17 +115,17 @@ async def release_on_reopening(ctx: HandlerContext, event: DestinationReopened) 
 
 
 async def shred_on_erasure(ctx: HandlerContext, event: PersonalDataErased) -> None:
-    """Delete the people's data keys kept in travel's own database (crypto-shredding).
+    """Delete the people's data keys from travel's key store (crypto-shredding).
 
     Health details and transit notes were encrypted under these keys, so every
-    copy (event store, read models, topic) becomes unreadable at once. When the
-    keys live in a key store shared by every service, intake already deleted
-    them and this finds nothing; either way it runs in the consumer's
-    transaction, once.
+    copy (event store, read models, topic) becomes unreadable at once. Keys in
+    travel's own database go in the consumer's transaction, once; when they
+    live in a key database shared by every service, intake already deleted
+    them and this finds nothing (travel's database then has no key table at
+    all: deleting there failed, and every erasure was dead-lettered).
     """
-    if event.person_ids:
-        keys = tables.subject_keys
-        await ctx.conn.execute(delete(keys).where(keys.c.subject.in_(event.person_ids)))
+    assert ctx.cipher is not None and ctx.store is not None, "the runtime passes both"
+    await ctx.cipher.erase_within(ctx.conn, ctx.store.db, event.person_ids)
 
 
 REACTIONS: dict[str, list[Reaction]] = reactions_table(

@@ -1,0 +1,332 @@
+"""Issue 8: after erasure, and after retention, no readable plaintext of the person anywhere.
+
+Four services as separate processes on real Kafka and PostgreSQL. One
+household is erased by a data protection officer while its movement is
+ticketed; another goes the whole way home and through reintegration, and is
+erased by intake's retention sweep (a retention of a few seconds) once
+reintegration completed. Then every service's PostgreSQL database (every row
+of every table, as a logical backup holds them), the shared key database, the
+raw bytes of every Kafka topic of the test (domain, dead-letter and public
+topics: keys, values and headers) and every service's log are searched for
+each value the households' people gave: names, dates of birth, document
+numbers, phones, addresses, e-mail, the referrer, declared needs, counselling
+and monitoring notes, a child's views. Nothing may be found. The cases stay,
+without their people: the case file, the timeline and the reports still
+answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import date
+from typing import Any
+
+import asyncpg
+import httpx
+from aiokafka.admin import AIOKafkaAdminClient
+from journey_steps import (
+    CASEWORKER,
+    OFFICE,
+    REINTEGRATION_OFFICER,
+    SERVICES,
+    Case,
+    Platform,
+    clear,
+    request_return,
+    ticket,
+    today,
+    travel_home,
+)
+from journey_steps import reintegrate as reintegrate_with_visit
+from sqlalchemy.engine import make_url
+from test_return_journey import kafka_events, topic_prefix, topic_size
+
+from avrr_events.kafka import KafkaSettings
+from avrr_events.testing import (
+    ServiceProcess,
+    asyncpg_dsn,
+    database_dump,
+    eventually,
+    read_topic,
+)
+
+StartProcesses = Callable[..., Awaitable[dict[str, ServiceProcess]]]
+
+DPO = {"X-AVRR-User": "dpo-1", "X-AVRR-Roles": "data_protection_officer", "X-AVRR-Offices": OFFICE}
+AUDITOR = {"X-AVRR-User": "auditor-1", "X-AVRR-Roles": "auditor"}
+RETENTION_SECONDS = 3
+# The monitoring visit journey_steps.reintegrate records (encrypted for the case's notes subject).
+MONITORING_NOTES = "The stall opened; the son is in school."
+
+
+def household(tag: str, born: date) -> tuple[dict[str, Any], dict[str, str]]:
+    """A referral whose every personal value carries ``tag``, and those values by name.
+
+    ASCII only, so that a value reads the same in JSON, in PostgreSQL's text
+    and in raw bytes (no escaping can hide a match).
+    """
+    values = {
+        "mother_given": f"Yessenia {tag}",
+        "mother_family": f"Orellana Zuniga{tag}",
+        "mother_born": born.isoformat(),
+        "document": f"P{tag.upper()}7741920",
+        "child_given": f"Brayan {tag}",
+        "child_family": f"Orellana{tag}",
+        "child_born": born.replace(year=2016).isoformat(),
+        "phone": f"+504 9{len(tag)}81 2347 {tag}",
+        "email": f"yessenia.{tag.lower()}@example.org",
+        "address": f"Colonia Kennedy bloque {tag} casa 12, Tegucigalpa",
+        "referrer": f"Promotora {tag} Alvarado",
+        "referrer_contact": f"+502 5555 {tag} 01",
+        "need": f"needs insulin every day ({tag})",
+        "counselling": f"Worried about debts in {tag} village",
+        "child_views": f"Wants to see grandmother {tag} again",
+    }
+    body = {
+        "source": "ngo",
+        "referrer": {
+            "name": values["referrer"],
+            "organisation": "Casa del Migrante",
+            "contact": values["referrer_contact"],
+        },
+        "contact_sharing_consented": True,
+        "contact": {
+            "phone": values["phone"],
+            "email": values["email"],
+            "address": values["address"],
+        },
+        "current_location": {"country": "GT", "city": "Ciudad de Guatemala"},
+        "nationality": "HN",
+        "languages": ["es"],
+        "household": [
+            {
+                "given_names": values["mother_given"],
+                "family_name": values["mother_family"],
+                "date_of_birth": values["mother_born"],
+                "sex": "female",
+                "relationship": "principal",
+                "document_type": "passport",
+                "document_number": values["document"],
+            },
+            {
+                "given_names": values["child_given"],
+                "family_name": values["child_family"],
+                "date_of_birth": values["child_born"],
+                "sex": "male",
+                "relationship": "child",
+            },
+        ],
+        "declared_needs": [values["need"]],
+        "office": OFFICE,
+    }
+    return body, values
+
+
+async def open_case(p: Platform, body: dict[str, Any], values: dict[str, str]) -> Case:
+    """Referral, consents (the child's through the mother, with his views), counselling."""
+    created, _ = await p.post("intake", "/referrals", body, CASEWORKER, expect=201)
+    people = {m["relationship"]: str(m["person_id"]) for m in created["household"]}
+    case = Case(str(created["case_id"]), people["principal"], people["child"])
+    consent = {"purposes": ["return_assistance_processing"], "given_on": today(), "language": "es"}
+    await p.post(
+        "intake",
+        f"/cases/{case.case_id}/consents",
+        {**consent, "person_id": case.mother},
+        CASEWORKER,
+        expect=201,
+    )
+    child = {
+        **consent,
+        "person_id": case.child,
+        "given_by": "guardian",
+        "representative_person_id": case.mother,
+        "child_views": values["child_views"],
+    }
+    await p.post("intake", f"/cases/{case.case_id}/consents", child, CASEWORKER, expect=201)
+    session = {
+        "held_on": today(),
+        "office": OFFICE,
+        "language": "es",
+        "outcome": "decided_to_apply",
+        "notes": values["counselling"],
+    }
+    counselled, t = await p.post(
+        "intake", f"/cases/{case.case_id}/counselling-sessions", session, CASEWORKER, expect=201
+    )
+    await p.until(
+        "intake",
+        f"/cases/{case.case_id}",
+        lambda d: int(d["version"]) >= counselled["version"],
+        CASEWORKER,
+        hop="intake: counselling",
+        since=t,
+    )
+    return case
+
+
+@asynccontextmanager
+async def four_processes(
+    service_processes: StartProcesses, kafka_bootstrap: str
+) -> AsyncIterator[tuple[Platform, dict[str, ServiceProcess]]]:
+    """The four services; intake (first: it creates the shared key table) with quick retention."""
+    procs = await service_processes(
+        "intake",
+        AVRR_RETENTION_DAYS=str(RETENTION_SECONDS / 86_400),
+        AVRR_RETENTION_SWEEP_INTERVAL="0.5",
+    )
+    procs.update(await service_processes(*SERVICES[1:]))
+    prefix = topic_prefix(procs)
+    async with AsyncExitStack() as stack:
+        clients = {
+            name: await stack.enter_async_context(
+                httpx.AsyncClient(base_url=procs[name].url, timeout=30.0)
+            )
+            for name in SERVICES
+        }
+        yield Platform(clients, kafka_events(KafkaSettings(kafka_bootstrap), prefix)), procs
+
+
+def keys_database(procs: dict[str, ServiceProcess]) -> str:
+    """The shared key database of the service_processes fixture: ``<prefix>_keys``."""
+    url = make_url(procs["intake"].database_url)
+    return url.set(database=f"{topic_prefix(procs)}_keys").render_as_string(hide_password=False)
+
+
+async def topic_bytes(settings: KafkaSettings, prefix: str) -> dict[str, bytes]:
+    """Every record of every topic of this test (keys, values, header values), raw, per topic."""
+    admin = AIOKafkaAdminClient(**settings.options())
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if prefix in t]
+    finally:
+        await admin.close()
+    found: dict[str, bytes] = {}
+    for topic in names:
+        count = await topic_size(settings, topic)
+        records = await read_topic(settings, topic, count, timeout=30) if count else []
+        assert len(records) == count, f"{topic}: read {len(records)} of {count} records"
+        found[topic] = b"\n".join(
+            b"".join([r.key or b"", r.value, *(v or b"" for _, v in r.headers)]) for r in records
+        )
+    return found
+
+
+async def everything_stored(
+    procs: dict[str, ServiceProcess], kafka_bootstrap: str
+) -> dict[str, bytes]:
+    """Where personal data could rest: databases, topics and logs, by a name to report."""
+    stored: dict[str, bytes] = {}
+    for name, proc in procs.items():
+        stored[f"database {name}"] = (await database_dump(proc.database_url)).encode()
+        stored[f"log of {name}"] = await asyncio.to_thread(proc.log_path.read_bytes)
+    stored["key database"] = (await database_dump(keys_database(procs))).encode()
+    topics = await topic_bytes(KafkaSettings(kafka_bootstrap), topic_prefix(procs))
+    stored.update({f"topic {t}": raw for t, raw in topics.items()})
+    return stored
+
+
+def plaintext_found(stored: dict[str, bytes], values: dict[str, str]) -> list[str]:
+    return [
+        f"{what} ({field}) in {where}"
+        for where, raw in stored.items()
+        for field, what in values.items()
+        if what.encode() in raw
+    ]
+
+
+async def test_erasure_and_retention_leave_no_plaintext_of_the_person_anywhere(
+    service_processes: StartProcesses, kafka_bootstrap: str
+) -> None:
+    async with four_processes(service_processes, kafka_bootstrap) as (p, procs):
+        erased_body, erased_values = household("Kwa", date(1984, 7, 19))
+        retained_body, retained_values = household("Rho", date(1979, 11, 23))
+        retained_values["monitoring"] = MONITORING_NOTES
+        kept_body, kept_values = household("Tau", date(1991, 2, 3))
+        kept = await open_case(p, kept_body, kept_values)
+        await request_return(p, kept)
+
+        # (a) A data protection officer erases a household whose ticket is issued.
+        erased = await open_case(p, erased_body, erased_values)
+        await request_return(p, erased)
+        await clear(p, erased)
+        await ticket(p, erased)
+        response = await p.clients["intake"].post(f"/cases/{erased.case_id}/erasure", headers=DPO)
+        assert response.status_code == 200, response.text
+
+        # (b) The other household returns, reintegrates, and is kept until retention ends.
+        retained = await open_case(p, retained_body, retained_values)
+        await request_return(p, retained)
+        await clear(p, retained)
+        await ticket(p, retained)
+        await travel_home(p, retained)
+        await reintegrate_with_visit(p, retained)
+
+        for case, reason in ((erased, "requested"), (retained, "retention")):
+            doc = await p.until(
+                "intake",
+                f"/cases/{case.case_id}",
+                lambda d: d["personal_data_erased"] is True,
+                CASEWORKER,
+                hop=f"intake: erasure ({reason})",
+                since=0.0,
+            )
+            assert doc["erasure"]["reason"] == reason, doc["erasure"]
+            assert doc["household"][0]["family_name"] == "erased"
+
+        async def notes_shredded() -> bool:
+            response = await p.get(
+                "reintegration", f"/cases/{retained.case_id}/monitoring", REINTEGRATION_OFFICER
+            )
+            if response.status_code == 404:
+                return True
+            return all(v["notes"] in (None, "erased") for v in response.json())
+
+        await eventually(notes_shredded, timeout=60)
+
+        stored = await everything_stored(procs, kafka_bootstrap)
+        # Every service handled every event: an erasure a service failed to apply would
+        # leave its copies readable and show up here, not in the plaintext search.
+        dead = [where for where, raw in stored.items() if ".dlq." in where and raw]
+        assert dead == [], dead
+        # The search looks where the cases are: each database and domain topic knows them.
+        for where in ("database intake", "database travel", "database reintegration"):
+            assert retained.case_id.encode() in stored[where], where
+        assert erased.case_id.encode() in stored["database eligibility"]
+        found = [
+            *plaintext_found(stored, erased_values),
+            *plaintext_found(stored, retained_values),
+            *plaintext_found(stored, kept_values),  # ciphertext only, erased or not
+        ]
+        assert found == [], "\n".join(found)
+        # The control: the case nobody closed keeps its people, retention of seconds or not.
+        doc = (await p.get("intake", f"/cases/{kept.case_id}", CASEWORKER)).json()
+        assert doc["personal_data_erased"] is False, doc
+        mother = next(m for m in doc["household"] if m["person_id"] == kept.mother)
+        assert mother["family_name"] == kept_values["mother_family"]
+
+        # The cases stay, without their people: timeline, reports, audit, metric.
+        timeline = await p.get("intake", f"/cases/{retained.case_id}/timeline", CASEWORKER)
+        summaries = [e["summary"] for e in timeline.json()["items"]]
+        assert any(s.startswith("Reintegration completed") for s in summaries), summaries
+        assert any(s.endswith("retention period over)") for s in summaries), summaries
+        phases = await p.get("intake", "/reports/phases", CASEWORKER)
+        assert phases.status_code == 200, phases.text
+        returns = await p.get("intake", "/reports/returns?by=origin_country", CASEWORKER)
+        assert returns.status_code == 200 and "HN" in returns.text, returns.text
+        audit = await p.get("intake", f"/audit?case_id={retained.case_id}", AUDITOR)
+        assert any(e["actor"] == "system:retention" for e in audit.json()), audit.text
+        metrics = (await p.get("intake", "/metrics", {})).text
+        assert 'avrr_retention_erasures_total{service="intake"} 1.0' in metrics
+        assert 'avrr_job_leader{job="retention",service="intake"} 1.0' in metrics
+
+        # The deleted key rows were vacuumed out of the key table's pages.
+        conn = await asyncpg.connect(asyncpg_dsn(keys_database(procs)))
+        try:
+            vacuumed = await conn.fetchval(
+                "SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = 'subject_keys'"
+            )
+        finally:
+            await conn.close()
+        assert vacuumed is not None
