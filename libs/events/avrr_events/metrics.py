@@ -12,6 +12,9 @@ Series (every one labelled with ``service``):
 - ``avrr_job_runs_total{job}``, ``avrr_job_failures_total{job}``, ``avrr_job_items_total{job}``,
   ``avrr_job_last_success_timestamp_seconds{job}``, ``avrr_job_leader{job}`` (1 on the
   replica that runs it): the periodic jobs (periodic.py), e.g. intake's retention sweep
+- ``avrr_public_backlog``, ``avrr_public_published_total``, ``avrr_public_withheld_total``,
+  ``avrr_public_unrenderable_total``: the public integration topics (public.py), for a
+  service that has them; withheld = no consent (any more) or too few to publish
 
 Each runtime has a registry of its own (the embedded default runs four in one
 process). Values that need I/O (backlog, lag) are refreshed when scraped.
@@ -37,6 +40,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from avrr_events import tables
+from avrr_events.public import public_outbox
 
 if TYPE_CHECKING:
     from avrr_events.service import ServiceRuntime
@@ -70,6 +74,7 @@ class _RuntimeCollector(Collector):
         self.backlog = 0
         self.oldest_age = 0.0
         self.lag: dict[tuple[str, int], int] = {}
+        self.public_backlog = 0
 
     async def refresh(self) -> None:
         """Read the values that need the database or the bus."""
@@ -89,6 +94,10 @@ class _RuntimeCollector(Collector):
         self.oldest_age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
         lag = getattr(self.runtime.consumer.source, "lag", None)
         self.lag = await lag() if lag is not None else {}
+        if getattr(self.runtime, "public_relay", None) is not None:
+            async with self.runtime.db.engine.connect() as conn:
+                count = await conn.scalar(select(func.count()).select_from(public_outbox))
+            self.public_backlog = int(count or 0)
 
     def collect(self) -> Iterator[Metric]:
         name = self.runtime.name
@@ -135,12 +144,31 @@ class _RuntimeCollector(Collector):
             lag.add_metric([name, topic, str(partition)], n)
         yield lag
         yield from self._jobs(name)
+        yield from self._public(name)
         batch = HistogramMetricFamily(
             "avrr_consumer_batch_duration_seconds", "time to handle one batch", labels=["service"]
         )
         latency = stats.batch_latency
         batch.add_metric([name], latency.cumulative(), sum_value=latency.total)
         yield batch
+
+    def _public(self, name: str) -> Iterator[Metric]:
+        relay = getattr(self.runtime, "public_relay", None)
+        if relay is None:
+            return
+        backlog = GaugeMetricFamily(
+            "avrr_public_backlog", "public notices not yet rendered", labels=["service"]
+        )
+        backlog.add_metric([name], self.public_backlog)
+        yield backlog
+        for metric, help_text, value in (
+            ("avrr_public_published", "public records published", relay.published),
+            ("avrr_public_withheld", "public notices withheld at render", relay.withheld),
+            ("avrr_public_unrenderable", "notices that failed to render", relay.unrenderable),
+        ):
+            family = CounterMetricFamily(metric, help_text, labels=["service"])
+            family.add_metric([name], value)
+            yield family
 
     def _jobs(self, name: str) -> Iterator[Metric]:
         jobs = getattr(self.runtime, "jobs", ())  # absent while the runtime is being built

@@ -83,6 +83,9 @@ async def test_a_withdrawal_stops_a_record_already_queued_and_others_carry_only_
     assert await relay.drain() == 2
     assert (relay.published, relay.withheld) == (1, 1)
     assert await queued(intake) == 0
+    metrics = (await intake.http.get("/metrics")).text
+    assert 'avrr_public_withheld_total{service="intake"} 1.0' in metrics
+    assert 'avrr_public_backlog{service="intake"} 0.0' in metrics
 
     topic = intake.runtime.settings.public_topic("cases.BO")
     [record] = await read_topic(kafka_settings, topic, 1)
