@@ -144,13 +144,21 @@ class Policy:
 
 
 def route_keys(routes: Iterable[BaseRoute]) -> list[str]:
-    """``"METHOD /path"`` of every route of an app (HEAD, added implicitly, left out)."""
+    """``"METHOD /path"`` of every route of an app (HEAD, added implicitly, left out).
+
+    FastAPI keeps an included router as one entry of ``app.routes`` that
+    yields its routes (with their full paths) from ``effective_route_contexts``;
+    plain routes are listed as themselves.
+    """
     keys = []
     for route in routes:
-        if isinstance(route, Route):
-            for method in sorted(route.methods or ()):
-                if method != "HEAD":
-                    keys.append(f"{method} {route.path}")
+        included = getattr(route, "effective_route_contexts", None)
+        if included is not None:
+            for context in included():
+                methods = getattr(context.original_route, "methods", None) or ()
+                keys += [f"{m} {context.path}" for m in sorted(methods) if m != "HEAD"]
+        elif isinstance(route, Route):
+            keys += [f"{m} {route.path}" for m in sorted(route.methods or ()) if m != "HEAD"]
     return keys
 
 

@@ -384,7 +384,11 @@ async def current_principal(request: Request) -> Principal:
     authorization = request.headers.get("Authorization", "")
     authenticator = getattr(request.app.state, "authenticator", None)
     if authorization[:7].lower() == "bearer " and authenticator is not None:
-        principal: Principal = await authenticator.authenticate(authorization[7:].strip())
+        try:
+            principal: Principal = await authenticator.authenticate(authorization[7:].strip())
+        except Unauthorized as exc:  # RFC 6750: say which scheme, and that the token failed
+            exc.headers.setdefault("WWW-Authenticate", 'Bearer error="invalid_token"')
+            raise
         request.state.principal = principal  # for the audit log
         return principal
     if not getattr(request.app.state, "dev_auth", False):

@@ -1,0 +1,207 @@
+"""Every route of every service app x every role: allowed, or 403; no token: 401.
+
+The expectations come from each app's route table and its authorization policy
+(avrr_events.authorization): a route without a rule fails the matrix, and so
+does a route whose handler lets through a role its rule does not name (or
+refuses one it names). Callers are authenticated the production way, by RS256
+bearer JWTs checked against the issuer's JWKS (``DevTokenIssuer`` signs them,
+no dev headers), on the embedded default (SQLite, in-process bus). Fake ids
+may legitimately answer 404 or 422 to an allowed caller: only 401 and 403 are
+authorization's answers.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from fastapi import FastAPI
+
+from avrr_eligibility.main import service as eligibility
+from avrr_events.auth import DevTokenIssuer
+from avrr_events.authorization import ROLES, Policy, Role, route_keys, stale_rules, unruled_routes
+from avrr_events.http import PROBLEM_JSON
+from avrr_events.service import Service, ServiceRuntime, ServiceSettings
+from avrr_intake.main import service as intake
+from avrr_reintegration.main import service as reintegration
+from avrr_travel.main import service as travel
+
+SERVICES: dict[str, Service] = {s.name: s for s in (intake, eligibility, travel, reintegration)}
+OFFICE = "GT-GUA"
+OTHER_OFFICE = "MX-TAP"
+ISSUER = DevTokenIssuer()
+# Path parameters that must parse for the request to reach the handler; others get "x".
+PATH_VALUES = {"case_id": "matrix-case", "day": "2026-01-15", "purpose": "contact_by_iom"}
+
+
+def token(role: str, *, offices: tuple[str, ...] = (OFFICE,), **claims: Any) -> dict[str, str]:
+    return {"Authorization": "Bearer " + ISSUER.issue(f"{role}-1", [role], offices, **claims)}
+
+
+@asynccontextmanager
+async def serving(service: Service, url: str) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """``service`` as deployed: no dev authentication, bearer tokens of ISSUER only."""
+    settings = ServiceSettings(
+        database_url=url,
+        master_key=base64.b64encode(os.urandom(32)).decode(),
+        dev=False,
+        dev_auth=False,
+        migrate_on_start=True,
+    )
+    runtime = ServiceRuntime(service, settings)
+    app = runtime.app()
+    app.state.authenticator = ISSUER.authenticator()
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url=f"http://{service.name}"
+        ) as http,
+    ):
+        yield app, http
+
+
+@pytest.fixture(autouse=True)
+def _intake_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Outside development intake needs its duplicate-check key.
+    monkeypatch.setenv("AVRR_INTAKE_DUPLICATE_SECRET", "matrix-" + "k" * 40)
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"{(\w+)}", lambda m: PATH_VALUES.get(m.group(1), "x"), path)
+
+
+async def call(
+    http: httpx.AsyncClient,
+    key: str,
+    headers: dict[str, str] | None = None,
+    office: str = OFFICE,
+) -> httpx.Response:
+    method, path = key.split(" ", 1)
+    body: dict[str, Any] | None = {} if method in ("POST", "PUT", "PATCH") else None
+    return await http.request(
+        method, concrete(path), params={"office": office}, json=body, headers=headers or {}
+    )
+
+
+async def authorization_mismatches(app: FastAPI, http: httpx.AsyncClient) -> list[str]:
+    """Every way ``app`` departs from its policy (empty: the matrix holds)."""
+    policy: Policy = app.state.policy
+    problems = [f"{key}: no authorization rule" for key in unruled_routes(app)]
+    problems += [f"{key}: a rule for no route" for key in stale_rules(app)]
+    for key in route_keys(app.routes):
+        rule = policy.rules.get(key)
+        if rule is None:
+            continue
+        anonymous = await call(http, key)
+        if rule.public:
+            if anonymous.status_code in (401, 403):
+                problems.append(f"{key}: public, yet {anonymous.status_code} without a token")
+            continue
+        if anonymous.status_code != 401:
+            problems.append(f"{key}: {anonymous.status_code} without a token, not 401")
+        elif anonymous.headers["content-type"] != PROBLEM_JSON:
+            problems.append(f"{key}: 401 is not problem+json")
+        for role in ROLES:
+            got = (await call(http, key, token(role))).status_code
+            if role in rule.roles and got in (401, 403):
+                problems.append(f"{key} as {role}: {got}, the rule allows it")
+            if role not in rule.roles and got != 403:
+                problems.append(f"{key} as {role}: {got}, the rule denies it (403)")
+            if role in rule.roles and rule.scope == "office":
+                elsewhere = (await call(http, key, token(role), office=OTHER_OFFICE)).status_code
+                if elsewhere != 403:
+                    problems.append(f"{key} as {role} for another office: {elsewhere}, not 403")
+    return problems
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+async def test_every_route_answers_every_role_as_its_policy_says(
+    name: str, sqlite_url: str
+) -> None:
+    async with serving(SERVICES[name], sqlite_url) as (app, http):
+        routes = route_keys(app.routes)
+        assert len(routes) > 12  # the service's own routes and the runtime's
+        assert await authorization_mismatches(app, http) == []
+
+
+async def test_a_route_without_a_rule_fails_the_matrix_and_is_refused(sqlite_url: str) -> None:
+    async with serving(intake, sqlite_url) as (app, http):
+
+        @app.get("/cases/{case_id}/gossip")
+        async def gossip(case_id: str) -> dict[str, str]:
+            return {"case_id": case_id, "said": "something personal"}
+
+        assert unruled_routes(app) == ["GET /cases/{case_id}/gossip"]
+        problems = await authorization_mismatches(app, http)
+        assert problems == ["GET /cases/{case_id}/gossip: no authorization rule"]
+        # Refused to everyone until a rule says who may call it.
+        for role in ROLES:
+            response = await http.get("/cases/c-1/gossip", headers=token(role, offices=("*",)))
+            assert response.status_code == 403
+            assert "no authorization rule" in response.json()["detail"]
+
+
+# ------------------------------------------------------------------ tokens --
+
+
+def _tampered(valid: str) -> str:
+    head, payload, signature = valid.split(".")
+    flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
+    return f"{head}.{payload}.{flipped}"
+
+
+def _bad_tokens() -> dict[str, str]:
+    stranger = DevTokenIssuer()  # same issuer name and audience, a key ISSUER never published
+    unsigned = jwt.encode(
+        {"sub": "x", "aud": ISSUER.audience, "iss": ISSUER.issuer, "exp": 2**31, "iat": 0},
+        key="",
+        algorithm="none",
+    )
+    return {
+        "malformed": "not-a-jwt",
+        "bad signature": _tampered(ISSUER.issue("cw-1", ["caseworker"], [OFFICE])),
+        "signed by another key": stranger.issue("cw-1", ["caseworker"], [OFFICE]),
+        "unsigned (alg none)": unsigned,
+        "expired": ISSUER.issue("cw-1", ["caseworker"], [OFFICE], ttl=-3600),
+        "wrong audience": ISSUER.issue("cw-1", ["caseworker"], [OFFICE], aud="another-api"),
+        "wrong issuer": ISSUER.issue("cw-1", ["caseworker"], [OFFICE], iss="urn:elsewhere"),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+async def test_missing_bad_expired_and_foreign_tokens_get_401_problems(
+    name: str, sqlite_url: str
+) -> None:
+    async with serving(SERVICES[name], sqlite_url) as (app, http):
+        policy: Policy = app.state.policy
+        guarded = next(k for k in route_keys(app.routes) if not policy.rules[k].public)
+        for why, bad in {"no token": "", **_bad_tokens()}.items():
+            headers = {"Authorization": f"Bearer {bad}"} if bad else {}
+            response = await call(http, guarded, headers)
+            assert response.status_code == 401, (why, response.text)
+            assert response.headers["content-type"] == PROBLEM_JSON, why
+            assert response.headers["www-authenticate"].startswith("Bearer"), why
+        # Dev headers count for nothing when dev authentication is off.
+        dev = {"X-AVRR-User": "cw-1", "X-AVRR-Roles": "caseworker", "X-AVRR-Offices": OFFICE}
+        assert (await call(http, guarded, dev)).status_code == 401
+        # ... while the same caller with a valid token is let through.
+        rule = policy.rules[guarded]
+        role = sorted(rule.roles)[0]
+        assert (await call(http, guarded, token(role))).status_code not in (401, 403)
+
+
+# ------------------------------------------------------------ medical data --
+
+
+def test_health_details_are_served_to_the_medical_role_only() -> None:
+    """The routes that record or reveal health details admit nobody but ``medical``."""
+    assert travel.policy is not None
+    for key in ("GET /movements/{case_id}/medical", "POST /movements/{case_id}/fitness"):
+        assert travel.policy.rules[key].roles == {Role.MEDICAL}, key
