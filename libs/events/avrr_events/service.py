@@ -21,17 +21,18 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import MetaData, text
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from avrr_events import audit, logs, migrations
 from avrr_events.asyncapi import asyncapi_document
@@ -40,7 +41,7 @@ from avrr_events.authorization import PUBLIC, Authorized, Policy, Role, allow, a
 from avrr_events.bus import Publisher
 from avrr_events.consumer import EventConsumer, Reaction, dead_letter_topic
 from avrr_events.database import Database
-from avrr_events.http import IdempotencyKeys, install_problem_handlers
+from avrr_events.http import IdempotencyKeys, install_problem_handlers, problem_response
 from avrr_events.inprocess import InProcessBus
 from avrr_events.kafka import (
     KafkaPublisher,
@@ -216,6 +217,111 @@ class Service:
     ) -> FastAPI:
         """A standalone app (lifespan runs the runtime); settings default to the environment."""
         return ServiceRuntime(self, settings or ServiceSettings(), bus=bus).app()
+
+
+class ObservedRequests:
+    """Time and log every request; audit every read and write of a case.
+
+    The response to a case request is held back until its audit entry is
+    durable: a read that cannot be audited is answered 503, never delivered
+    unaudited. Plain ASGI rather than ``@app.middleware("http")``: Starlette's
+    BaseHTTPMiddleware runs the rest of the app in another task behind memory
+    streams, a cost every request paid. (Server spans come from FastAPI's own
+    OpenTelemetry instrumentation; a command continues its case's trace unless
+    the caller sent one.)
+    """
+
+    def __init__(self, app: ASGIApp, runtime: ServiceRuntime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        method: str = scope["method"]
+        status = 500
+        held: list[Message] = []
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if self._audited(scope) is not None:
+                    held.append(message)
+                    return
+            elif held:
+                held.append(message)
+                if message.get("more_body", False):
+                    return
+                await self._audit_then_send(scope, status, held, send)
+                held.clear()
+                return
+            await send(message)
+
+        with (
+            logs.service_context(self.runtime.name),
+            request_from_caller(_header(scope, b"traceparent")),
+        ):
+            await self.app(scope, receive, observed_send)
+            template = getattr(scope.get("route"), "path", "unmatched")
+            if not template.startswith(("/health", "/metrics")):
+                # The route's template, not the path: no ids, no query string.
+                log.info(
+                    "%s %s %d",
+                    method,
+                    template,
+                    status,
+                    extra={"duration_ms": round((time.perf_counter() - started) * 1000, 1)},
+                )
+        self.runtime.metrics.observe_request(method, template, status, started)
+
+    @staticmethod
+    def _audited(scope: Scope) -> tuple[str, Any] | None:
+        """(case id, principal) when this request reads or writes a case, else None."""
+        case_id = scope.get("path_params", {}).get("case_id")
+        principal = scope.get("state", {}).get("principal")
+        return None if case_id is None or principal is None else (str(case_id), principal)
+
+    async def _audit_then_send(
+        self, scope: Scope, status: int, held: list[Message], send: Send
+    ) -> None:
+        audited = self._audited(scope)
+        assert audited is not None
+        case_id, principal = audited
+        method = scope["method"]
+        template = getattr(scope.get("route"), "path", "unmatched")
+        client = scope.get("client")
+        try:
+            await self.runtime.audit.record(
+                actor=principal.user_id,
+                action="read" if method in ("GET", "HEAD") else "write",
+                route=f"{method} {template}",
+                outcome=status,
+                case_id=case_id,
+                client=client[0] if client else None,
+            )
+        except Exception as exc:
+            log.error("audit entry not recorded: %s", logs.error_text(exc))
+            refusal = problem_response(
+                503, "Service Unavailable", "the access could not be audited; try again"
+            )
+            await refusal(scope, _no_body, send)
+            return
+        for message in held:
+            await send(message)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
 
 
 class ServiceRuntime:
@@ -424,46 +530,7 @@ class ServiceRuntime:
         app.include_router(self.service.router)
         app.include_router(self._operations_router())
 
-        @app.middleware("http")
-        async def observe_request(
-            request: Request, call_next: Callable[[Request], Awaitable[Response]]
-        ) -> Response:
-            """Time and log every request; audit every read and write of a case.
-
-            (Server spans come from FastAPI's own OpenTelemetry instrumentation; a
-            command continues its case's trace unless the caller sent one.)
-            """
-            started = time.perf_counter()
-            with (
-                logs.service_context(self.name),
-                request_from_caller(request.headers.get("traceparent")),
-            ):
-                response = await call_next(request)
-                route = request.scope.get("route")
-                template = getattr(route, "path", "unmatched")
-                if not template.startswith(("/health", "/metrics")):
-                    # The route's template, not the path: no ids, no query string.
-                    log.info(
-                        "%s %s %d",
-                        request.method,
-                        template,
-                        response.status_code,
-                        extra={"duration_ms": round((time.perf_counter() - started) * 1000, 1)},
-                    )
-            self.metrics.observe_request(request.method, template, response.status_code, started)
-            case_id = request.scope.get("path_params", {}).get("case_id")
-            principal = getattr(request.state, "principal", None)
-            if case_id is not None and principal is not None:
-                await self.audit.record(
-                    actor=principal.user_id,
-                    action="read" if request.method in ("GET", "HEAD") else "write",
-                    route=f"{request.method} {template}",
-                    outcome=response.status_code,
-                    case_id=str(case_id),
-                    client=request.client.host if request.client else None,
-                )
-            return response
-
+        app.add_middleware(ObservedRequests, runtime=self)
         return app
 
     def asyncapi(self) -> dict[str, Any]:

@@ -72,3 +72,26 @@ async def test_case_reads_and_writes_are_audited_and_a_broken_chain_is_detected(
             )
         verdict = (await http.get("/audit/verification", headers=auditor)).json()
         assert verdict == {"intact": False, "first_broken_entry": entries[1]["id"]}
+
+
+async def test_a_case_read_that_cannot_be_audited_is_refused_not_delivered(
+    any_db_url: str,
+) -> None:
+    # The response is held until its audit entry is durable: with the audit table
+    # gone, the caller gets a 503 problem and none of the case's data.
+    runtime = ServiceRuntime(audited, ServiceSettings(database_url=any_db_url, dev=True))
+    app = runtime.app()
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        assert (await http.get("/cases/c-9", headers=as_user("ana"))).status_code == 200
+        async with runtime.db.transaction() as conn:
+            await conn.run_sync(audit_log.drop)
+
+        refused = await http.get("/cases/c-9", headers=as_user("ana"))
+        assert refused.status_code == 503
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert "c-9" not in refused.text
+        # Routes that touch no case are not held back by the audit log.
+        assert (await http.get("/offices", headers=as_user("ana"))).status_code == 200
