@@ -429,7 +429,12 @@ async def measure(
                 platform = steps.Platform(
                     clients, no_events, timeout=60.0, interval=poll, own_interval=own_poll
                 )
-                await offer_lifecycles(steps, platform, result, first=0)
+                async with AsyncExitStack() as spies:
+                    for proc in stack.procs.values():
+                        await spies.enter_async_context(
+                            sampled(proc, profile, cases / rate, label="lifecycles")
+                        )
+                    await offer_lifecycles(steps, platform, result, first=0)
                 for lag in platform.lags:
                     (result.cross if lag.cross_service else result.own).append(lag.seconds)
                     result.per_hop.setdefault(lag.hop, []).append(lag.seconds)
@@ -450,7 +455,7 @@ async def measure(
                     say(
                         f"lifecycle: {name} {reads.route} at {read_rps:g} req/s, {read_seconds:g} s"
                     )
-                    async with sampled(stack.procs[name], profile, read_seconds):
+                    async with sampled(stack.procs[name], profile, read_seconds, label="reads"):
                         await fire_reads(clients[name], paths, dict(headers), reads)
                     result.reads.append(reads)
             result.rss = {name: peak_rss(proc.process.pid) for name, proc in stack.procs.items()}
@@ -458,8 +463,12 @@ async def measure(
 
 
 @asynccontextmanager
-async def sampled(proc: ServiceProcess, into: Path | None, seconds: float) -> AsyncIterator[None]:
-    """While the body runs, py-spy samples ``proc`` into ``into``/<service>.txt (collapsed stacks).
+async def sampled(
+    proc: ServiceProcess, into: Path | None, seconds: float, *, label: str
+) -> AsyncIterator[None]:
+    """For ``seconds`` from now, py-spy samples ``proc`` into ``into``/<service>-<label>.txt.
+
+    The file holds collapsed stacks (py-spy's raw format), one line per stack.
 
     py-spy attaches from outside (no change to the service), so the profile is
     of the very process the figures measure. Without ``into`` it does nothing.
@@ -468,7 +477,7 @@ async def sampled(proc: ServiceProcess, into: Path | None, seconds: float) -> As
         yield
         return
     os.makedirs(into, exist_ok=True)
-    out = into / f"{proc.name}.txt"
+    out = into / f"{proc.name}-{label}.txt"
     spy = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).with_name("py-spy")),
         "record",
