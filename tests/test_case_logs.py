@@ -160,3 +160,24 @@ async def test_a_case_flow_logs_json_lines_in_its_traces_without_personal_data(
         assert line["trace_id"] in traces[route_of[id(line)]], "logged inside its request's trace"
         assert len(line["span_id"]) == 16 and "duration_ms" in line
     assert case_id not in json.dumps(requests), "routes are logged as templates"
+
+
+async def test_a_service_process_writes_only_json_lines_without_personal_data(
+    service_processes: Callable[..., Awaitable[dict[str, Any]]],
+) -> None:
+    """``python -m avrr_events.serve``: uvicorn's lines and the service's, all JSON."""
+    procs = await service_processes("intake", AVRR_LOG_FORMAT="json")
+    proc = procs["intake"]
+    async with httpx.AsyncClient(base_url=proc.url, headers=CASEWORKER, timeout=30) as http:
+        created = await http.post("/referrals", json=referral())
+        assert created.status_code == 201, created.text
+    proc.process.terminate()
+    await proc.process.wait()
+
+    text = proc.log_path.read_text()
+    lines = [json.loads(line) for line in text.splitlines()]  # each line one JSON object
+    assert all(isinstance(line, dict) and line["service"] == "intake" for line in lines)
+    assert any(line["message"] == "POST /referrals 201" for line in lines), text[-2000:]
+    assert any(line["logger"].startswith("uvicorn") for line in lines), "uvicorn's lines too"
+    for value in (GIVEN, FAMILY, BORN, DOCUMENT, PHONE):
+        assert value not in text
