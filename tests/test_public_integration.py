@@ -12,8 +12,10 @@ beginning. Two households return to Honduras on the same day:
   (not her date of birth, not her son): the departure record carries exactly
   those fields; she then withdraws the consent and the arrival that follows
   publishes nothing about the case;
-- the per-country counts arrive, and a day's cell below the threshold
-  (``AVRR_PUBLIC_MIN_HOUSEHOLDS=2`` here) is never published.
+- the per-country counts of the day arrive once the day is over (both
+  households travelled yesterday; the job looks every half second here), and
+  a cell below the threshold (``AVRR_PUBLIC_MIN_HOUSEHOLDS=2`` here) is never
+  published.
 """
 
 from __future__ import annotations
@@ -24,12 +26,20 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from time import sleep
 from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 from journey_steps import (
     CASEWORKER,
     OFFICE,
@@ -80,6 +90,27 @@ class Record:
         return value
 
 
+_NO_LEADER_YET = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+}
+
+
+def _end_offsets(consumer: Consumer, partition: TopicPartition) -> tuple[int, int]:
+    """Watermarks of a partition; a topic created a moment ago may have no leader yet."""
+    for _attempt in range(40):
+        try:
+            low, high = consumer.get_watermark_offsets(partition, timeout=10)
+            return int(low), int(high)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if not (error.retriable() or error.code() in _NO_LEADER_YET):
+                raise
+            sleep(0.25)
+    raise AssertionError(f"no leader for {partition} after 10 s")
+
+
 def subscribe(bootstrap: str, topic: str) -> list[Record]:
     """Every record on ``topic`` now, read with confluent-kafka as a government system would."""
     consumer = Consumer(
@@ -97,7 +128,7 @@ def subscribe(bootstrap: str, topic: str) -> list[Record]:
             return []  # not created yet: nothing was ever published on it
         ends = {}
         for p in described.partitions:
-            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            _low, high = _end_offsets(consumer, TopicPartition(topic, p))
             if high > 0:
                 ends[p] = high
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
@@ -134,7 +165,7 @@ async def read_public(bootstrap: str, topic: str) -> list[Record]:
 async def three_services(
     service_processes: StartProcesses,
 ) -> AsyncIterator[tuple[Platform, dict[str, ServiceProcess], str]]:
-    env = {"AVRR_PUBLIC_MIN_HOUSEHOLDS": "2"}
+    env = {"AVRR_PUBLIC_MIN_HOUSEHOLDS": "2", "AVRR_PUBLIC_RETURNS_INTERVAL": "0.5"}
     procs = await service_processes("intake", **env)  # intake first (shared key table)
     procs.update(await service_processes(*SERVICES[1:], **env))
     prefix = procs["intake"].database_url.rsplit("/", 1)[1].removesuffix("_intake")
@@ -171,16 +202,26 @@ async def ticket(p: Platform, case: Case) -> None:
     await p.post("travel", f"/movements/{c}/ticket", booking, TRAVEL_OFFICER, expect=200)
 
 
+def yesterday(hour: int) -> datetime:
+    return datetime.combine(datetime.now(UTC).date() - timedelta(days=1), time(hour), tzinfo=UTC)
+
+
 async def depart(p: Platform, case: Case) -> None:
+    """Departure yesterday at noon (UTC): the day is over, so its counts are due."""
     c = case.case_id
-    await p.post("travel", f"/movements/{c}/departure", {}, TRAVEL_OFFICER, expect=200)
+    departure = {"departed_at": yesterday(12).isoformat()}
+    await p.post("travel", f"/movements/{c}/departure", departure, TRAVEL_OFFICER, expect=200)
     await p.until(
         "travel", f"/movements/{c}", status("departed"), TRAVEL_OFFICER, hop="departure", since=0
     )
 
 
 async def arrive(p: Platform, case: Case) -> None:
-    arrival = {"confirmed_by": "receiving_office", "confirmer_id": "HN-TGU"}
+    arrival = {
+        "confirmed_by": "receiving_office",
+        "confirmer_id": "HN-TGU",
+        "arrived_at": yesterday(18).isoformat(),
+    }
     await p.post(
         "travel", f"/movements/{case.case_id}/arrival", arrival, TRAVEL_OFFICER, expect=200
     )
@@ -270,7 +311,7 @@ async def test_public_topics_carry_counts_and_only_the_consented_fields(
         assert departed.data == {
             "case_reference": departed.key.decode(),
             "country": "HN",
-            "departed_on": today(),
+            "departed_on": yesterday(12).date().isoformat(),
             "returnees": [
                 {
                     "given_names": "Dania Marisol",
@@ -309,7 +350,7 @@ async def test_public_topics_carry_counts_and_only_the_consented_fields(
             assert record.data == {
                 "country": "HN",
                 "programme_id": PROGRAMME,
-                "day": today(),
+                "day": yesterday(12).date().isoformat(),
                 "movement": record.data["movement"],
                 "households": 2,
                 "people": 4,
@@ -333,6 +374,7 @@ async def test_the_embedded_default_publishes_the_public_records_on_its_bus(
 ) -> None:
     """``make run`` (SQLite, in-process bus) renders and publishes the same public records."""
     monkeypatch.setenv("AVRR_PUBLIC_MIN_HOUSEHOLDS", "1")
+    monkeypatch.setenv("AVRR_PUBLIC_RETURNS_INTERVAL", "0.5")
     monkeypatch.chdir(tmp_path)
     app = build_app(tmp_path)
     runtimes = app.state.runtimes

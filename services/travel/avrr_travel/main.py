@@ -39,6 +39,7 @@ service = Service(
     migrations=Path(__file__).with_name("migrations"),
     observes=("intake", "eligibility"),
     public=return_statistics.PUBLIC,
+    jobs=return_statistics.jobs,
     title="AVRR travel",
     description=(
         "Movements of households cleared for return: travel documents, fitness to travel, "

@@ -6,33 +6,39 @@ arrived), the number of households and of people, on the public topic
 ``<prefix>.public.returns`` keyed by country. No case, person or booking is in
 it, and no consent is needed for it.
 
-Small counts identify people (one household returning to a small country on
-one day is someone the authorities can name), so a day's cell is published
-only once it holds at least ``AVRR_PUBLIC_MIN_HOUSEHOLDS`` households (5 by
-default; statistical offices commonly suppress cells below 3 to 10); below
-that it is not published at all. Each published record carries the cell's
-running totals as of that moment (a subscriber keeps the latest per country,
-programme, day and movement), rendered when it is published, so records
-queued close together all carry the latest count.
+Counts can identify people in two ways, and both are closed here:
+
+- small counts: one household returning to a small country on one day is
+  someone the authorities can name. A cell is published only when it holds
+  at least ``AVRR_PUBLIC_MIN_HOUSEHOLDS`` households (5 by default;
+  statistical offices commonly suppress cells below 3 to 10), else never;
+- increments: a count published as it grows tells, by its timing, which
+  departure added one. So a day is published only once it is over (UTC), with
+  its final totals, by a periodic job (``AVRR_PUBLIC_RETURNS_INTERVAL``
+  seconds, 300 by default; one replica at a time). A departure or arrival
+  recorded late for a day already published republishes that day's totals
+  (a correction; the record says nothing of which case it was).
 
 The tally is updated when travel's consumer reads its own DepartureConfirmed
 and ArrivalConfirmed, in the transaction that records them in the inbox, so a
-redelivered event is never counted twice.
+redelivered event is never counted twice. The job queues a notice with the
+totals it publishes and notes them as published in one transaction.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import Column, Date, Integer, MetaData, String, Table, select
+from sqlalchemy import Column, Date, Integer, MetaData, String, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import HandlerContext
 from avrr_events.consumer import Reaction, reactions_table
+from avrr_events.periodic import PeriodicJob
 from avrr_events.public import (
     Notice,
     PublicChannel,
@@ -58,6 +64,8 @@ return_counts = Table(
     Column("movement", String(10), primary_key=True),
     Column("households", Integer, nullable=False),
     Column("people", Integer, nullable=False),
+    # The households count last queued for publication (0: never published).
+    Column("published_households", Integer, nullable=False),
 )
 
 
@@ -70,8 +78,8 @@ class ReturnsCounted(PublicEvent):
     programme_id: str
     day: date = Field(description="UTC day of the departures or arrivals")
     movement: MovementKind
-    households: int = Field(ge=1, description="running total for the day so far")
-    people: int = Field(ge=1, description="running total for the day so far")
+    households: int = Field(ge=1, description="the day's total")
+    people: int = Field(ge=1, description="the day's total")
 
 
 RETURNS = PublicChannel(
@@ -79,7 +87,8 @@ RETURNS = PublicChannel(
     address="returns",
     description=(
         "returns per country of origin, programme and day: counts only (no person, no case); "
-        "a day's cell is published once it holds enough households not to identify anyone"
+        "a day is published once it is over, and only cells with enough households not to "
+        "identify anyone; a later record for the same day corrects the earlier one"
     ),
     key="country of origin (ISO 3166-1 alpha-2)",
     events=(ReturnsCounted,),
@@ -94,6 +103,12 @@ class StatisticsSettings(BaseSettings):
         ge=1,
         validation_alias=AliasChoices("min_households", "AVRR_PUBLIC_MIN_HOUSEHOLDS"),
         description="a day's cell is published only from this many households on",
+    )
+    interval: float = Field(
+        default=300.0,
+        gt=0,
+        validation_alias=AliasChoices("interval", "AVRR_PUBLIC_RETURNS_INTERVAL"),
+        description="seconds between two looks for days to publish",
     )
 
 
@@ -121,47 +136,85 @@ async def _count(ctx: HandlerContext, case_id: str, movement: MovementKind, at: 
     }
     people = len(opened.travellers)
     insert = postgresql.insert if ctx.conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(t).values(**cell, day=day, households=1, people=people)
+    stmt = insert(t).values(**cell, day=day, households=1, people=people, published_households=0)
     await ctx.conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[t.c.country, t.c.programme_id, t.c.day, t.c.movement],
             set_={"households": t.c.households + 1, "people": t.c.people + people},
         )
     )
-    notice = {**cell, "day": day.isoformat()}
-    await queue(ctx.conn, "returns", ReturnsCounted.event_type, opened.destination_country, notice)
+
+
+# --------------------------------------------------------- publication --
+
+
+async def publish_closed_days(
+    conn: AsyncConnection, minimum: int, today: date | None = None
+) -> int:
+    """Queue the totals of every day before ``today`` (UTC) that has enough households and
+    changed since it was last published; return how many cells were queued."""
+    t = return_counts
+    today = today or datetime.now(UTC).date()
+    due = select(t).where(
+        t.c.day < today,
+        t.c.households >= minimum,
+        t.c.households != t.c.published_households,
+    )
+    if conn.dialect.name == "postgresql":
+        due = due.with_for_update()
+    rows = (await conn.execute(due.order_by(t.c.day, t.c.country))).all()
+    for row in rows:
+        notice = {
+            "country": row.country,
+            "programme_id": row.programme_id,
+            "day": row.day.isoformat(),
+            "movement": row.movement,
+            "households": row.households,
+            "people": row.people,
+        }
+        await queue(conn, "returns", ReturnsCounted.event_type, row.country, notice)
+        await conn.execute(
+            update(t)
+            .where(
+                t.c.country == row.country,
+                t.c.programme_id == row.programme_id,
+                t.c.day == row.day,
+                t.c.movement == row.movement,
+            )
+            .values(published_households=row.households)
+        )
+    return len(rows)
+
+
+def jobs(runtime: Any) -> list[PeriodicJob]:
+    """The job that publishes closed days (a ServiceRuntime's ``jobs``)."""
+    settings = StatisticsSettings()
+
+    async def work() -> int:
+        async with runtime.db.transaction() as conn:
+            return await publish_closed_days(conn, settings.min_households)
+
+    return [PeriodicJob(runtime.db, "public-returns", work, interval=settings.interval)]
 
 
 # ------------------------------------------------------------- rendering --
 
 
 def renderer(_runtime: Any) -> Renderer:
-    """The renderer of travel's public counts (reads the threshold from the environment)."""
+    """The renderer of travel's public counts: the totals the job queued, nothing else."""
     minimum = StatisticsSettings().min_households
 
-    async def render(conn: AsyncConnection, notice: Notice) -> Any:
+    async def render(_conn: AsyncConnection, notice: Notice) -> Any:
         n = notice.notice
-        t = return_counts
-        day = date.fromisoformat(n["day"])
-        row = (
-            await conn.execute(
-                select(t.c.households, t.c.people).where(
-                    t.c.country == n["country"],
-                    t.c.programme_id == n["programme_id"],
-                    t.c.day == day,
-                    t.c.movement == n["movement"],
-                )
-            )
-        ).first()
-        if row is None or row.households < minimum:
-            return None  # too few to publish without identifying someone
+        if n["households"] < minimum:  # the threshold was raised since it was queued
+            return None
         event = ReturnsCounted(
             country=n["country"],
             programme_id=n["programme_id"],
-            day=day,
+            day=date.fromisoformat(n["day"]),
             movement=n["movement"],
-            households=row.households,
-            people=row.people,
+            households=n["households"],
+            people=n["people"],
         )
         return public_envelope(
             event,
