@@ -25,9 +25,13 @@
   with the same key and body gets that response replayed (no second event); the
   same key with another body is a 422 problem; a retry while the first is
   still running is a 409 problem.
-- Authentication stand-in until OIDC lands: with dev auth enabled the caller
-  is whoever the ``X-AVRR-User`` / ``X-AVRR-Roles`` / ``X-AVRR-Offices``
-  headers say; with it disabled every request is 401.
+- Authentication: an OIDC bearer token checked by the app's authenticator
+  (avrr_events.auth); a rejected token is a 401 problem with
+  ``WWW-Authenticate: Bearer error="invalid_token"``. With dev auth enabled
+  (embedded default, tests) the ``X-AVRR-User`` / ``X-AVRR-Roles`` /
+  ``X-AVRR-Offices`` headers stand in for a token; otherwise they count for
+  nothing. Who may call which route is avrr_events.authorization (the
+  services' policies); ``require_role`` is for small apps without one.
 """
 
 from __future__ import annotations
