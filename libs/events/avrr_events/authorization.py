@@ -31,6 +31,12 @@ office that received the referral, and also, once the case was handed over,
 to the receiving office in the country of origin (a service's ``case_offices``
 lookup says which offices a case has).
 
+Health details (travel's fitness-to-travel details, encrypted per person) are
+recorded and read through routes that admit ``medical`` only. Eligibility's
+vulnerability screening keeps the category ``health_needs`` and a severity,
+no details: caseworkers need the flag to prioritise the queue and travel
+needs it to plan an escort, so it is not treated as a medical record.
+
 Each service declares a ``Policy``: a table from ``"METHOD /path"`` (the
 route's template, exactly as in the app's route table) to a ``Rule`` (the
 roles allowed and the scoping that applies). ``authorize`` is a dependency of
