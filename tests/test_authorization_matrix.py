@@ -50,6 +50,7 @@ async def serving(service: Service, url: str) -> AsyncIterator[tuple[FastAPI, ht
     """``service`` as deployed: no dev authentication, bearer tokens of ISSUER only."""
     settings = ServiceSettings(
         database_url=url,
+        kafka_bootstrap_servers=None,  # the in-process bus, whatever the environment says
         master_key=base64.b64encode(os.urandom(32)).decode(),
         dev=False,
         dev_auth=False,
