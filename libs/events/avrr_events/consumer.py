@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import logs, tables
@@ -38,6 +38,31 @@ log = logging.getLogger(__name__)
 
 # Failures of the infrastructure rather than of the event or its handler.
 UNAVAILABLE = (OperationalError, InterfaceError, ConnectionError, OSError)
+# SQLSTATE classes of a server that cannot serve anyone right now: 08 connection
+# exception, 53 insufficient resources (too many connections), 57P operator
+# intervention (shutting down, crashed, starting up: "cannot connect now").
+_AWAY_SQLSTATES = ("08", "53", "57P")
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is away, rather than the event or its handler at fault.
+
+    While PostgreSQL shuts down or starts up, asyncpg's refusals (SQLSTATE
+    57P01-57P03) reach us as SQLAlchemy's generic DBAPIError, not as an
+    OperationalError: without looking at the SQLSTATE a restart of the database
+    dead-lettered the healthy events in flight (found by ``make chaos``).
+    """
+    if isinstance(exc, UNAVAILABLE):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    # The asyncpg adapter keeps asyncpg's own error (with its sqlstate) as __cause__.
+    driver: BaseException | None = exc.orig
+    native = driver.__cause__ if driver is not None and driver.__cause__ is not None else driver
+    code = getattr(native, "sqlstate", None) or getattr(driver, "pgcode", None)
+    return isinstance(code, str) and code.startswith(_AWAY_SQLSTATES)
 
 
 @dataclass(frozen=True)
@@ -241,9 +266,9 @@ class EventConsumer:
                 return None
             except DeadLetter as exc:
                 return self._dead_letter(item.message, "rejected", str(exc), attempt)
-            except UNAVAILABLE:
-                raise  # the database is away, not the event at fault: retry the batch later
             except Exception as exc:
+                if unavailable(exc):
+                    raise  # the database is away, not the event at fault: retry the batch later
                 # The type and SQLSTATE, not the message: a driver's can quote the row.
                 error = logs.error_text(exc)
                 with logs.event_context(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 
+import asyncpg
 from aiokafka import AIOKafkaProducer
 from sample_domain import NoteAdded, SampleCase
 from sample_service import SampleService, kafka_consumer
+from sqlalchemy.exc import DBAPIError
 
 from avrr_events import Cause, Database, Envelope, HandlerContext, Message, dataschema_uri
 from avrr_events.kafka import KafkaSettings
@@ -170,3 +172,52 @@ async def test_a_database_outage_neither_loses_nor_dead_letters_events(
     await eventually(applied)
     assert service.consumer.stats.dead_lettered == 0
     await away.dispose()
+
+
+class DatabaseRestarting:
+    """Fails as asyncpg does while PostgreSQL restarts (SQLSTATE 57P03), ``times`` times."""
+
+    def __init__(self, times: int) -> None:
+        self.times = times
+        self.calls = 0
+
+    async def __call__(self, ctx: HandlerContext, event: NoteAdded) -> None:
+        self.calls += 1
+        if self.calls <= self.times:
+            # As SQLAlchemy's asyncpg adapter raises it: DBAPIError, orig = the adapter's
+            # error, whose __cause__ is asyncpg's own (which carries the SQLSTATE).
+            native = asyncpg.exceptions.CannotConnectNowError("the database system is starting up")
+            try:
+                raise RuntimeError("adapted driver error") from native
+            except RuntimeError as driver:
+                raise DBAPIError("INSERT INTO inbox ...", None, driver) from driver
+
+
+async def test_a_database_restart_refusing_connections_does_not_dead_letter_events(
+    kafka_service: SampleService, kafka_settings: KafkaSettings
+) -> None:
+    service = kafka_service
+    restarting = DatabaseRestarting(times=6)  # longer than the handler's retry bound
+    consumer = kafka_consumer(
+        service.db,
+        kafka_settings,
+        service.topic,
+        f"restart-{service.topic}",
+        reactions={NoteAdded.event_type: [restarting]},
+        max_attempts=3,
+        retry_backoff=0.01,
+    )
+    service.consumer = consumer
+    await open_case(service, "restart")
+    note = note_envelope("restart", "during the restart").to_message(service.topic)
+    await produce(kafka_settings, [note])
+    service.start()
+
+    async def applied() -> bool:
+        return await service.notes() == 1
+
+    await eventually(applied)
+    assert restarting.calls > restarting.times, (
+        "the batch was tried again until the database was back"
+    )
+    assert consumer.stats.dead_lettered == 0
