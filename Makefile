@@ -9,6 +9,7 @@
 #   make run           embedded single-process platform
 #   make up / down     every service as its own process on the local Kafka + PostgreSQL
 #   make bench         benchmarks against the local infra (BENCH_ARGS=--quick for a short run)
+#   make chaos         lifecycles under SIGKILLs, broker and database restarts, poison (CHAOS_ARGS="--cases 2000 --max-minutes 40 --seed 1")
 #   make clean         caches and build artifacts (keeps .venv and .infra)
 #   make distclean     clean + stop infra + delete .venv and all infra state
 
@@ -30,7 +31,7 @@ UV_STAMP       := $(VENV)/.uv-$(UV_VERSION).stamp
 
 UP := scripts/platform.sh
 
-.PHONY: up down helm help install lock infra-up infra-down infra-status lint test run bench clean distclean
+.PHONY: up down helm help install lock infra-up infra-down infra-status lint test run bench chaos clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -117,6 +118,11 @@ bench: install infra-up
 	$(UV) pip install --quiet --python $(PY) --require-hashes -r benchmarks/requirements.txt
 	eval "$$($(INFRA) env)"; \
 	$(PY) -m benchmarks $(BENCH_ARGS)
+
+# Its own PostgreSQL (:25432) and Kafka (:29092) in /var/tmp/avrr-chaos, started
+# and stopped by the run: the shared local infra is never touched (chaos/).
+chaos: install
+	$(PY) -m chaos $(CHAOS_ARGS)
 
 # -------------------------------------------------------------------- clean --
 clean:

@@ -12,6 +12,9 @@
 #                             the broker alone (tests that stop and restart a
 #                             private broker use these with their own ports
 #                             and AVRR_STATE_DIR)
+#   scripts/infra.sh pg-up | pg-down
+#                             PostgreSQL alone (make chaos restarts its private
+#                             server with these)
 #
 # Environment:
 #   AVRR_CACHE_DIR              jar cache           (default ~/.cache/avrr)
@@ -543,8 +546,14 @@ case "${1:-}" in
     kafka_up
     ;;
   kafka-down) kafka_down ;;
+  pg-up)
+    [[ $EUID -eq 0 ]] || die "run as root (PostgreSQL is run as the 'postgres' user via runuser)"
+    mkdir -p "$STATE_DIR" "$LOG_DIR"
+    pg_up
+    ;;
+  pg-down) pg_down ;;
   *)
-    echo "usage: $0 up|down|status|env|destroy|kafka-up|kafka-down" >&2
+    echo "usage: $0 up|down|status|env|destroy|kafka-up|kafka-down|pg-up|pg-down" >&2
     exit 2
     ;;
 esac
