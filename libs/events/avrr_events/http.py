@@ -20,6 +20,9 @@
 - Values the database cannot hold (an integer beyond 64 bits, a NUL
   character, an impossible date that slipped past validation) are a 422
   problem, never a 500.
+- A body over ``MAX_BODY_BYTES`` (1 MiB; a command is a few kilobytes) is a
+  413 problem before it is read into memory: by its Content-Length, or while
+  it streams in.
 - Idempotency-Key on POST (draft-ietf-httpapi-idempotency-key-header): the
   first request with a key reserves it, runs, and stores its response; a retry
   with the same key and body gets that response replayed (no second event); the
@@ -45,7 +48,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import delete, select, update
@@ -249,7 +252,56 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ConcurrencyError, on_concurrency)
     app.add_exception_handler(DBAPIError, on_unstorable)
     app.add_exception_handler(OverflowError, on_unstorable)
+    app.add_middleware(RefuseOversizedBodies)
     app.add_middleware(ContainUnhandledErrors)
+
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` once a streamed body passes the limit; FastAPI lets an
+    HTTPException through body parsing, so the problem handler answers it."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit} bytes")
+
+
+class RefuseOversizedBodies:
+    """413 problem for a body over ``max_bytes`` (a command is a few kilobytes), before
+    it is read into memory and parsed: by its Content-Length when it declares one,
+    else while it streams in."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            response = problem_response(
+                413,
+                "Content Too Large",
+                BodyTooLarge(self.max_bytes).detail,
+                instance=scope.get("path"),
+            )
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        await self.app(scope, limited, send)
 
 
 def refused_value(exc: BaseException) -> bool:

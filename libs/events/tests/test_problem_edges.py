@@ -3,7 +3,9 @@
 - a value the database cannot hold (an integer beyond 64 bits, a NUL character)
   is a 422 problem, not a 500 (PostgreSQL and SQLite);
 - a write that loses a race is 412 when it carried If-Match (the version it
-  named is gone, as for a stale If-Match found on load) and 409 without.
+  named is gone, as for a stale If-Match found on load) and 409 without;
+- a body over 1 MiB is a 413 problem before it is read (declared or streamed);
+- another method on a route (405) and a body that is not JSON are problems too.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import APIRouter
+from pydantic import BaseModel
 from sample_domain import registry
 
 from avrr_events import ConcurrencyError
-from avrr_events.http import PROBLEM_JSON
+from avrr_events.http import MAX_BODY_BYTES, PROBLEM_JSON
 from avrr_events.service import Service, ServiceRuntime, ServiceSettings
 
 router = APIRouter()
@@ -28,13 +31,24 @@ async def lose_the_race(case_id: str) -> None:
     raise ConcurrencyError(f"case-{case_id}", 3)
 
 
+class NoteIn(BaseModel):
+    text: str
+
+
+@router.post("/notes", status_code=201)
+async def take_note(body: NoteIn) -> dict[str, int]:
+    return {"length": len(body.text)}
+
+
 racing = Service(name="racing", registry=registry, router=router)
 AUDITOR = {"X-AVRR-User": "auditor-1", "X-AVRR-Roles": "auditor"}
 
 
 @pytest.fixture
 async def http(any_db_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    runtime = ServiceRuntime(racing, ServiceSettings(database_url=any_db_url, dev=True))
+    runtime = ServiceRuntime(
+        racing, ServiceSettings(database_url=any_db_url, dev=True, kafka_bootstrap_servers=None)
+    )
     app = runtime.app()
     async with (
         app.router.lifespan_context(app),
@@ -47,7 +61,8 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> None:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == PROBLEM_JSON
     body = response.json()
-    assert body["status"] == status and body["type"] == f"urn:avrr:problem:{code}", body
+    expected = f"urn:avrr:problem:{code}" if code else "about:blank"
+    assert body["status"] == status and body["type"] == expected, body
 
 
 async def test_an_integer_beyond_64_bits_is_a_422_problem_not_a_500(
@@ -78,3 +93,36 @@ async def test_a_lost_race_is_412_with_if_match_and_409_without(
     assert_problem(blind, 409, "concurrency")
     anything = await http.post("/cases/c1/notes", headers={**user, "If-Match": "*"})
     assert_problem(anything, 409, "concurrency")
+
+
+async def test_a_body_over_the_limit_is_a_413_problem_whether_declared_or_streamed(
+    http: httpx.AsyncClient,
+) -> None:
+    user = {"X-AVRR-User": "u-1", "X-AVRR-Roles": "caseworker"}
+    small = await http.post("/notes", json={"text": "x" * 1000}, headers=user)
+    assert small.status_code == 201, small.text
+    declared = await http.post("/notes", json={"text": "x" * MAX_BODY_BYTES}, headers=user)
+    assert_problem(declared, 413, "")
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield b'{"text": "'
+        for _ in range(20):
+            yield b"x" * (MAX_BODY_BYTES // 10)
+        yield b'"}'
+
+    streamed = await http.post(
+        "/notes", content=stream(), headers={**user, "content-type": "application/json"}
+    )
+    assert_problem(streamed, 413, "")
+
+
+async def test_another_method_and_a_body_that_is_not_json_are_problems(
+    http: httpx.AsyncClient,
+) -> None:
+    user = {"X-AVRR-User": "u-1", "X-AVRR-Roles": "caseworker"}
+    assert_problem(await http.delete("/notes", headers=user), 405, "")
+    for content_type, content in (("text/plain", b"hello"), ("application/json", b"{")):
+        response = await http.post(
+            "/notes", content=content, headers={**user, "content-type": content_type}
+        )
+        assert_problem(response, 422, "validation")
