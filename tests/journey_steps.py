@@ -40,16 +40,10 @@ TRAVEL_OFFICER = {
     "X-AVRR-Roles": "travel_officer",
     "X-AVRR-Offices": OFFICE,
 }
-MEDIC = {"X-AVRR-User": "doctor-1", "X-AVRR-Roles": "medical"}
-RECEIVING_OFFICE = {"X-AVRR-User": "hn-tgu-1", "X-AVRR-Roles": "receiving_office"}
+MEDIC = {"X-AVRR-User": "doctor-1", "X-AVRR-Roles": "medical", "X-AVRR-Offices": OFFICE}
 REINTEGRATION_OFFICER = {
     "X-AVRR-User": "reintegration-officer-1",
     "X-AVRR-Roles": "reintegration_officer",
-    "X-AVRR-Offices": OFFICE,
-}
-MONITORING_OFFICER = {
-    "X-AVRR-User": "monitor-1",
-    "X-AVRR-Roles": "monitoring_officer",
     "X-AVRR-Offices": OFFICE,
 }
 
@@ -393,8 +387,9 @@ async def travel_home(p: Platform, case: Case) -> dict[str, Any]:
         since=t,
     )
     arrival = {"confirmed_by": "receiving_office", "confirmer_id": "HN-TGU"}
+    # The movement's travel officer records the receiving office's confirmation.
     arrived, t = await p.post(
-        "travel", f"/movements/{c}/arrival", arrival, RECEIVING_OFFICE, expect=200
+        "travel", f"/movements/{c}/arrival", arrival, TRAVEL_OFFICER, expect=200
     )
     assert arrived["status"] == "arrived", arrived
     decided = await p.until(
@@ -471,7 +466,7 @@ async def reintegrate(p: Platform, case: Case) -> dict[str, Any]:
         "notes": "The stall opened; the son is in school.",
     }
     await p.post(
-        "reintegration", f"/cases/{c}/monitoring-visits", visit, MONITORING_OFFICER, expect=201
+        "reintegration", f"/cases/{c}/monitoring-visits", visit, REINTEGRATION_OFFICER, expect=201
     )
 
     answers = dict.fromkeys(SURVEY_INDICATORS, 0.6)
@@ -481,7 +476,7 @@ async def reintegrate(p: Platform, case: Case) -> dict[str, Any]:
             "reintegration",
             f"/cases/{c}/sustainability-scores",
             survey,
-            MONITORING_OFFICER,
+            REINTEGRATION_OFFICER,
             expect=201,
         )
     _, t = await p.post(
@@ -633,7 +628,7 @@ async def withdraw_after_ticket(p: Platform, n: int = 1, *, settle: float = 3.0)
     # The travel desk may not go on with a cancelled movement.
     await p.refused("travel", f"/movements/{c}/departure", {}, TRAVEL_OFFICER)
     arrival = {"confirmed_by": "receiving_office", "confirmer_id": "HN-TGU"}
-    await p.refused("travel", f"/movements/{c}/arrival", arrival, RECEIVING_OFFICE)
+    await p.refused("travel", f"/movements/{c}/arrival", arrival, TRAVEL_OFFICER)
     again = await p.get("travel", f"/movements/{c}", TRAVEL_OFFICER)
     assert again.status_code == 200 and again.json()["status"] == "cancelled", again.text
     assert again.json()["version"] == cancelled["version"], "a refused command wrote nothing"
