@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The real stack on this machine: every installed service as its own process
 # (REST API + consumer + outbox relay), against the local Kafka and PostgreSQL
-# of scripts/infra.sh (started if needed). Development keys and header
+# of scripts/infra.sh (started if needed), each after `python -m avrr_events.setup`
+# (schema migrations to head, topics). Development keys and header
 # authentication are on (AVRR_DEV=1): this is for local work, not real data.
 #
 #   scripts/platform.sh up       start intake :8001, eligibility :8002, travel :8003, reintegration :8004
@@ -34,11 +35,17 @@ up() {
       log "$name already running (pid $(cat "$pidfile"))"
       continue
     fi
-    DATABASE_URL="postgresql+asyncpg://avrr:avrr@127.0.0.1:$PG_PORT/avrr_$name" \
-    AVRR_KEYSTORE_URL="postgresql+asyncpg://avrr:avrr@127.0.0.1:$PG_PORT/avrr_keys" \
-    KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" \
-    AVRR_DEV=1 AVRR_PORT="${PORTS[$name]:-8000}" \
-      setsid nohup "$PY" -m avrr_events.serve "$name" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+    export DATABASE_URL="postgresql+asyncpg://avrr:avrr@127.0.0.1:$PG_PORT/avrr_$name" \
+      AVRR_KEYSTORE_URL="postgresql+asyncpg://avrr:avrr@127.0.0.1:$PG_PORT/avrr_keys" \
+      KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" \
+      AVRR_DEV=1 AVRR_PORT="${PORTS[$name]:-8000}"
+    # As the deployment's setup Job: migrate the databases to head and create the
+    # topics first (idempotent); a service refuses to start on an unmigrated database.
+    if ! "$PY" -m avrr_events.setup "$name" >>"$LOG_DIR/$name.log" 2>&1; then
+      log "setup of $name failed (see $LOG_DIR/$name.log)"
+      return 1
+    fi
+    setsid nohup "$PY" -m avrr_events.serve "$name" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
     echo $! >"$pidfile"
     log "$name on http://127.0.0.1:${PORTS[$name]:-8000} (log $LOG_DIR/$name.log)"
   done

@@ -24,7 +24,8 @@ from avrr_events.postgres import OUTBOX_CHANNEL, driver_connection, lock_key
 
 log = logging.getLogger(__name__)
 
-_SCHEMA_LOCK = lock_key("avrr-schema")
+# Held while a database's schema changes (migrations, tables of services without any).
+SCHEMA_LOCK = lock_key("avrr-schema")
 
 # The least time between two NOTIFYs of one process that woke other relays (seconds).
 NOTIFY_INTERVAL = 0.01
@@ -65,7 +66,9 @@ class Database:
         """A connection where each statement is its own transaction.
 
         A command's append is one statement, so running it without BEGIN and
-        COMMIT saves two round trips per command.
+        COMMIT saves two round trips per command. Queries use it too: a read of
+        committed state needs no transaction around it, and SQLAlchemy's
+        implicit BEGIN and ROLLBACK would double a detail read's round trips.
         """
         async with self.engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -85,7 +88,7 @@ class Database:
         """
         async with self.engine.begin() as conn:
             if self.is_postgres:
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK})
             for item in metadatas:
                 if isinstance(item, Table):
                     await conn.run_sync(item.create, checkfirst=True)

@@ -34,8 +34,9 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy.engine import make_url
 
 from avrr_events.bus import Message
+from avrr_events.database import Database
 from avrr_events.kafka import KafkaSettings
-from avrr_events.migrations import migrate
+from avrr_events.migrations import differences, migrate, service_line, upgrade
 from avrr_events.serve import find
 from avrr_events.service import Service, ServiceRuntime, ServiceSettings
 
@@ -126,6 +127,14 @@ async def fresh_database(postgres_admin_url: str) -> AsyncIterator[Callable[[], 
 @pytest.fixture
 def sqlite_url(tmp_path: Any) -> str:
     return f"sqlite+aiosqlite:///{tmp_path}/avrr.db"
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def database_url_either(request: pytest.FixtureRequest) -> str:
+    """The same test on PostgreSQL (real) and on SQLite (the embedded default)."""
+    return str(
+        request.getfixturevalue("database_url" if request.param == "postgres" else "sqlite_url")
+    )
 
 
 @pytest.fixture(scope="session")
@@ -537,6 +546,23 @@ async def running(
         ) as http,
     ):
         yield runtime, http
+
+
+async def changes_without_revision(service: Service, url: str) -> list[Any]:
+    """Upgrade an empty database to the service's head revision; return how its tables
+    differ from the service's tables in code (autogenerate's diff; empty when none).
+
+    Each service's test expects none: a table changed without a migration fails it
+    (write one with ``avrr migrations new <service> "<what changed>"``).
+    """
+    line = service_line(service)
+    assert line is not None, f"{service.name} declares no migrations"
+    db = Database(url)
+    try:
+        await upgrade(db, line)
+        return await differences(db, line)
+    finally:
+        await db.dispose()
 
 
 async def database_dump(url: str) -> str:

@@ -12,6 +12,7 @@ for another programme file); embedded: ``make run``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -39,6 +40,7 @@ def build_service(catalogue: ProgrammeCatalogue) -> Service:
         projections=projections,
         reactions=build_reactions(catalogue),
         read_models=[read_models.metadata],
+        migrations=Path(__file__).with_name("migrations"),
         observes=("intake",),
         title="AVRR eligibility",
         description=(

@@ -19,6 +19,7 @@ async def test_assessment_clearance_and_suspension_flags_work_embedded(sqlite_ur
         kafka_bootstrap_servers=None,
         dev=True,
         relay_poll_interval=0.1,
+        migrate_on_start=True,  # as the embedded default does
     )
     runtime = ServiceRuntime(service, settings, bus=bus)
     app = runtime.app()

@@ -101,7 +101,9 @@ async def test_every_event_type_intake_emits_has_a_published_json_schema(intake:
 
 
 async def test_without_dev_authentication_every_request_is_401(sqlite_url: str) -> None:
-    settings = ServiceSettings(database_url=sqlite_url, dev=True, dev_auth=False)
+    settings = ServiceSettings(
+        database_url=sqlite_url, dev=True, dev_auth=False, migrate_on_start=True
+    )
     runtime = ServiceRuntime(service, settings)
     app = runtime.app()
     async with (

@@ -56,6 +56,7 @@ async def embedded(tmp_path: Path) -> AsyncIterator[tuple[Intake, InProcessBus]]
         keystore_url=f"sqlite+aiosqlite:///{tmp_path}/keys.db",
         dev=True,
         relay_poll_interval=0.1,
+        migrate_on_start=True,  # as the embedded default does
     )
     runtime = ServiceRuntime(service, settings, bus=bus)
     app = runtime.app()

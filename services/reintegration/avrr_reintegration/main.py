@@ -9,6 +9,7 @@ directory (tests, or a deployment reading its own files).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -47,6 +48,7 @@ def build_service(
         projections=assemble,
         reactions=reactions.REACTIONS,
         read_models=(read_models.facts, read_models.views),
+        migrations=Path(__file__).with_name("migrations"),
         observes=("travel", "eligibility", "intake"),
         title="AVRR reintegration",
         description=(

@@ -21,6 +21,7 @@ async def test_journey_runs_on_sqlite_and_the_in_process_bus(tmp_path: Path) -> 
         kafka_bootstrap_servers=None,
         dev=True,
         relay_poll_interval=0.1,
+        migrate_on_start=True,  # as the embedded default does
     )
     runtime = ServiceRuntime(service, settings, bus=bus)
     app = runtime.app()

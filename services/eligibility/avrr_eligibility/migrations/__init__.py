@@ -1,0 +1,1 @@
+"""eligibility's schema revisions (Alembic, run by ``avrr_events.migrations``)."""

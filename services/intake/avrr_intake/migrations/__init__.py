@@ -1,0 +1,1 @@
+"""intake's schema revisions (Alembic, run by ``avrr_events.migrations``)."""

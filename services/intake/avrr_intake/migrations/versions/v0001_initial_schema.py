@@ -1,0 +1,353 @@
+"""intake: the initial schema.
+
+The shared tables (event store, outbox, inbox, projection checkpoints,
+idempotency keys, audit log) and intake's read models, as they were when
+the service got migrations.
+
+Revision ID: intake_0001
+Revises:
+Create Date: 2026-11-22
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision = "intake_0001"
+down_revision: str | None = None
+branch_labels: str | None = None
+depends_on: str | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "audit_log",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=200), nullable=False),
+        sa.Column("action", sa.String(length=20), nullable=False),
+        sa.Column("case_id", sa.String(length=200), nullable=True),
+        sa.Column("route", sa.String(length=300), nullable=False),
+        sa.Column("client", sa.String(length=100), nullable=True),
+        sa.Column("outcome", sa.Integer(), nullable=False),
+        sa.Column("prev_hash", sa.String(length=64), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
+        "events",
+        sa.Column(
+            "position",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("event_id", sa.Uuid(as_uuid=False), nullable=False),
+        sa.Column("stream_id", sa.String(length=200), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("type", sa.String(length=200), nullable=False),
+        sa.Column("dataversion", sa.Integer(), nullable=False),
+        sa.Column("subject", sa.String(length=200), nullable=False),
+        sa.Column("source", sa.String(length=200), nullable=False),
+        sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "data",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "meta",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("position"),
+        sa.UniqueConstraint("event_id"),
+        sa.UniqueConstraint("stream_id", "version", name="events_stream_version_key"),
+    )
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.create_index("events_subject_idx", ["subject"], unique=False)
+
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("scope", sa.String(length=300), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=True),
+        sa.Column(
+            "headers",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column(
+            "body",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("scope", "key"),
+    )
+    op.create_table(
+        "inbox",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("consumer", sa.String(length=200), nullable=False),
+        sa.Column("event_id", sa.String(length=100), nullable=False),
+        sa.Column("type", sa.String(length=200), nullable=False),
+        sa.Column("subject", sa.String(length=200), nullable=False),
+        sa.Column(
+            "envelope",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("topic", sa.String(length=249), nullable=False),
+        sa.Column("partition", sa.Integer(), nullable=False),
+        sa.Column("offset", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "received_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("consumer", "event_id", name="inbox_consumer_event_key"),
+    )
+    op.create_table(
+        "intake_case_closures",
+        sa.Column("case_id", sa.String(length=100), nullable=False),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("closed_by", sa.String(length=200), nullable=True),
+        sa.Column("final", sa.Boolean(), nullable=False),
+        sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("case_id"),
+    )
+    with op.batch_alter_table("intake_case_closures", schema=None) as batch_op:
+        batch_op.create_index("intake_case_closures_due_idx", ["closed_at"], unique=False)
+
+    op.create_table(
+        "intake_cases",
+        sa.Column("case_id", sa.String(length=100), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=30), nullable=False),
+        sa.Column("office", sa.String(length=100), nullable=False),
+        sa.Column("nationality", sa.String(length=2), nullable=False),
+        sa.Column("host_country", sa.String(length=2), nullable=False),
+        sa.Column("source", sa.String(length=50), nullable=False),
+        sa.Column("household_size", sa.Integer(), nullable=False),
+        sa.Column("unaccompanied_minor", sa.Boolean(), nullable=False),
+        sa.Column("personal_data_erased", sa.Boolean(), nullable=False),
+        sa.Column("possible_duplicate", sa.Boolean(), nullable=False),
+        sa.Column("referred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "principal",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column(
+            "detail",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("case_id"),
+    )
+    with op.batch_alter_table("intake_cases", schema=None) as batch_op:
+        batch_op.create_index(
+            "intake_cases_list_idx", ["office", "status", "referred_at"], unique=False
+        )
+        batch_op.create_index("intake_cases_nationality_idx", ["nationality"], unique=False)
+
+    op.create_table(
+        "intake_consents",
+        sa.Column("case_id", sa.String(length=100), nullable=False),
+        sa.Column("person_id", sa.String(length=100), nullable=False),
+        sa.Column("purpose", sa.String(length=60), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("given_on", sa.String(length=10), nullable=True),
+        sa.Column("given_by", sa.String(length=30), nullable=True),
+        sa.Column("language", sa.String(length=35), nullable=True),
+        sa.Column("recorded_by", sa.String(length=200), nullable=True),
+        sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("case_id", "person_id", "purpose"),
+    )
+    op.create_table(
+        "intake_duplicate_keys",
+        sa.Column("case_id", sa.String(length=100), nullable=False),
+        sa.Column("person_id", sa.String(length=100), nullable=False),
+        sa.Column("match_key", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("case_id", "person_id"),
+    )
+    with op.batch_alter_table("intake_duplicate_keys", schema=None) as batch_op:
+        batch_op.create_index("intake_duplicate_keys_match_idx", ["match_key"], unique=False)
+
+    op.create_table(
+        "intake_handovers",
+        sa.Column("case_id", sa.String(length=100), nullable=False),
+        sa.Column("receiving_office", sa.String(length=200), nullable=False),
+        sa.Column("handed_over_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("case_id"),
+    )
+    with op.batch_alter_table("intake_handovers", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_intake_handovers_receiving_office"), ["receiving_office"], unique=False
+        )
+
+    op.create_table(
+        "intake_report_assistance",
+        sa.Column("event_id", sa.String(length=100), nullable=False),
+        sa.Column("case_id", sa.String(length=100), nullable=False),
+        sa.Column("programme_id", sa.String(length=100), nullable=False),
+        sa.Column("kind", sa.String(length=30), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("event_id"),
+    )
+    op.create_table(
+        "intake_report_cases",
+        sa.Column("case_id", sa.String(length=100), nullable=False),
+        sa.Column("phase", sa.String(length=30), nullable=True),
+        sa.Column("office", sa.String(length=100), nullable=True),
+        sa.Column("host_country", sa.String(length=2), nullable=True),
+        sa.Column("origin_country", sa.String(length=2), nullable=True),
+        sa.Column("programme_id", sa.String(length=100), nullable=True),
+        sa.Column("returned_month", sa.String(length=7), nullable=True),
+        sa.Column("returnees", sa.Integer(), nullable=False),
+        sa.Column(
+            "state",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("case_id"),
+    )
+    with op.batch_alter_table("intake_report_cases", schema=None) as batch_op:
+        batch_op.create_index("intake_report_cases_month_idx", ["returned_month"], unique=False)
+
+    op.create_table(
+        "intake_report_people",
+        sa.Column("case_id", sa.String(length=100), nullable=False),
+        sa.Column("person_id", sa.String(length=200), nullable=False),
+        sa.Column("sex", sa.String(length=20), nullable=False),
+        sa.Column("age_group", sa.String(length=10), nullable=False),
+        sa.PrimaryKeyConstraint("case_id", "person_id"),
+    )
+    op.create_table(
+        "intake_report_vulnerabilities",
+        sa.Column("case_id", sa.String(length=100), nullable=False),
+        sa.Column("screened", sa.String(length=200), nullable=False),
+        sa.Column("category", sa.String(length=100), nullable=False),
+        sa.PrimaryKeyConstraint("case_id", "screened", "category"),
+    )
+    op.create_table(
+        "intake_timeline",
+        sa.Column(
+            "seq",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("event_id", sa.String(length=100), nullable=False),
+        sa.Column("case_id", sa.String(length=100), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("service", sa.String(length=50), nullable=False),
+        sa.Column("event_type", sa.String(length=200), nullable=False),
+        sa.Column("actor", sa.String(length=200), nullable=True),
+        sa.Column("summary", sa.String(length=500), nullable=False),
+        sa.Column(
+            "facts",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("seq"),
+        sa.UniqueConstraint("event_id"),
+    )
+    with op.batch_alter_table("intake_timeline", schema=None) as batch_op:
+        batch_op.create_index(
+            "intake_timeline_case_idx", ["case_id", "occurred_at", "seq"], unique=False
+        )
+
+    op.create_table(
+        "outbox",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("position", sa.BigInteger(), nullable=False),
+        sa.Column("topic", sa.String(length=249), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
+        "projection_checkpoints",
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("position", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.PrimaryKeyConstraint("name"),
+    )
+    op.create_table(
+        "public_outbox",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("channel", sa.String(length=200), nullable=False),
+        sa.Column("event_id", sa.String(length=100), nullable=False),
+        sa.Column("type", sa.String(length=200), nullable=False),
+        sa.Column("subject", sa.String(length=200), nullable=False),
+        sa.Column(
+            "notice",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("public_outbox")
+    op.drop_table("projection_checkpoints")
+    op.drop_table("outbox")
+    with op.batch_alter_table("intake_timeline", schema=None) as batch_op:
+        batch_op.drop_index("intake_timeline_case_idx")
+
+    op.drop_table("intake_timeline")
+    op.drop_table("intake_report_vulnerabilities")
+    op.drop_table("intake_report_people")
+    with op.batch_alter_table("intake_report_cases", schema=None) as batch_op:
+        batch_op.drop_index("intake_report_cases_month_idx")
+
+    op.drop_table("intake_report_cases")
+    op.drop_table("intake_report_assistance")
+    with op.batch_alter_table("intake_handovers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_intake_handovers_receiving_office"))
+
+    op.drop_table("intake_handovers")
+    with op.batch_alter_table("intake_duplicate_keys", schema=None) as batch_op:
+        batch_op.drop_index("intake_duplicate_keys_match_idx")
+
+    op.drop_table("intake_duplicate_keys")
+    op.drop_table("intake_consents")
+    with op.batch_alter_table("intake_cases", schema=None) as batch_op:
+        batch_op.drop_index("intake_cases_nationality_idx")
+        batch_op.drop_index("intake_cases_list_idx")
+
+    op.drop_table("intake_cases")
+    with op.batch_alter_table("intake_case_closures", schema=None) as batch_op:
+        batch_op.drop_index("intake_case_closures_due_idx")
+
+    op.drop_table("intake_case_closures")
+    op.drop_table("inbox")
+    op.drop_table("idempotency_keys")
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.drop_index("events_subject_idx")
+
+    op.drop_table("events")
+    op.drop_table("audit_log")

@@ -1,0 +1,1 @@
+"""reintegration's schema revisions (Alembic, run by ``avrr_events.migrations``)."""

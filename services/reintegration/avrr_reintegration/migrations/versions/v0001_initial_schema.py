@@ -1,0 +1,293 @@
+"""reintegration: the initial schema.
+
+The shared tables (event store, outbox, inbox, projection checkpoints,
+idempotency keys, audit log) and reintegration's read models, as they were when
+the service got migrations.
+
+Revision ID: reintegration_0001
+Revises:
+Create Date: 2026-11-22
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision = "reintegration_0001"
+down_revision: str | None = None
+branch_labels: str | None = None
+depends_on: str | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "audit_log",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=200), nullable=False),
+        sa.Column("action", sa.String(length=20), nullable=False),
+        sa.Column("case_id", sa.String(length=200), nullable=True),
+        sa.Column("route", sa.String(length=300), nullable=False),
+        sa.Column("client", sa.String(length=100), nullable=True),
+        sa.Column("outcome", sa.Integer(), nullable=False),
+        sa.Column("prev_hash", sa.String(length=64), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
+        "events",
+        sa.Column(
+            "position",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("event_id", sa.Uuid(as_uuid=False), nullable=False),
+        sa.Column("stream_id", sa.String(length=200), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("type", sa.String(length=200), nullable=False),
+        sa.Column("dataversion", sa.Integer(), nullable=False),
+        sa.Column("subject", sa.String(length=200), nullable=False),
+        sa.Column("source", sa.String(length=200), nullable=False),
+        sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "data",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "meta",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("position"),
+        sa.UniqueConstraint("event_id"),
+        sa.UniqueConstraint("stream_id", "version", name="events_stream_version_key"),
+    )
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.create_index("events_subject_idx", ["subject"], unique=False)
+
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("scope", sa.String(length=300), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=True),
+        sa.Column(
+            "headers",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column(
+            "body",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("scope", "key"),
+    )
+    op.create_table(
+        "inbox",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("consumer", sa.String(length=200), nullable=False),
+        sa.Column("event_id", sa.String(length=100), nullable=False),
+        sa.Column("type", sa.String(length=200), nullable=False),
+        sa.Column("subject", sa.String(length=200), nullable=False),
+        sa.Column(
+            "envelope",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("topic", sa.String(length=249), nullable=False),
+        sa.Column("partition", sa.Integer(), nullable=False),
+        sa.Column("offset", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "received_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("consumer", "event_id", name="inbox_consumer_event_key"),
+    )
+    op.create_table(
+        "outbox",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("position", sa.BigInteger(), nullable=False),
+        sa.Column("topic", sa.String(length=249), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
+        "projection_checkpoints",
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("position", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.PrimaryKeyConstraint("name"),
+    )
+    op.create_table(
+        "reintegration_cases",
+        sa.Column("case_id", sa.String(length=100), nullable=False),
+        sa.Column("programme_id", sa.String(length=100), nullable=False),
+        sa.Column("office", sa.String(length=100), nullable=True),
+        sa.Column("destination_country", sa.String(length=2), nullable=True),
+        sa.Column("destination_region", sa.String(length=100), nullable=True),
+        sa.Column("arrived_on", sa.Date(), nullable=True),
+        sa.Column("decision", sa.String(length=20), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("priority", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.String(length=500), nullable=False),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("plan", sa.JSON(), nullable=True),
+        sa.Column("plan_total", sa.Numeric(precision=14, scale=2), nullable=True),
+        sa.Column("plan_currency", sa.String(length=3), nullable=True),
+        sa.Column("plan_agreed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("plan_days_after_arrival", sa.Integer(), nullable=True),
+        sa.Column("plan_late", sa.Boolean(), nullable=True),
+        sa.Column("disbursed_total", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("completed_on", sa.Date(), nullable=True),
+        sa.PrimaryKeyConstraint("case_id"),
+    )
+    op.create_table(
+        "reintegration_consent_withdrawals",
+        sa.Column("case_id", sa.String(length=100), nullable=False),
+        sa.Column("purpose", sa.String(length=100), nullable=False),
+        sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("case_id", "purpose"),
+    )
+    op.create_table(
+        "reintegration_ledger",
+        sa.Column(
+            "entry_no",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("event_id", sa.String(length=100), nullable=False),
+        sa.Column("case_id", sa.String(length=100), nullable=False),
+        sa.Column("programme_id", sa.String(length=100), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("amount", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("method", sa.String(length=100), nullable=False),
+        sa.Column("disbursed_on", sa.Date(), nullable=False),
+        sa.PrimaryKeyConstraint("entry_no"),
+        sa.UniqueConstraint("event_id"),
+    )
+    with op.batch_alter_table("reintegration_ledger", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_reintegration_ledger_case_id"), ["case_id"], unique=False
+        )
+
+    op.create_table(
+        "reintegration_monitoring_visits",
+        sa.Column("case_id", sa.String(length=100), nullable=False),
+        sa.Column("due_month", sa.Integer(), nullable=False),
+        sa.Column("office", sa.String(length=100), nullable=True),
+        sa.Column("due_on", sa.Date(), nullable=False),
+        sa.Column("visited_on", sa.Date(), nullable=True),
+        sa.Column("notes", sa.JSON(), nullable=True),
+        sa.PrimaryKeyConstraint("case_id", "due_month"),
+    )
+    with op.batch_alter_table("reintegration_monitoring_visits", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_reintegration_monitoring_visits_office"), ["office"], unique=False
+        )
+
+    op.create_table(
+        "reintegration_programme_totals",
+        sa.Column("programme_id", sa.String(length=100), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=True),
+        sa.Column("granted", sa.Integer(), nullable=False),
+        sa.Column("waitlisted", sa.Integer(), nullable=False),
+        sa.Column("not_offered", sa.Integer(), nullable=False),
+        sa.Column("completed", sa.Integer(), nullable=False),
+        sa.Column("withdrawn", sa.Integer(), nullable=False),
+        sa.Column("plans_agreed", sa.Integer(), nullable=False),
+        sa.Column("plans_late", sa.Integer(), nullable=False),
+        sa.Column("disbursements", sa.Integer(), nullable=False),
+        sa.Column("disbursed_total", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("cash_total", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("in_kind_total", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.PrimaryKeyConstraint("programme_id"),
+    )
+    op.create_table(
+        "reintegration_referrals",
+        sa.Column(
+            "entry_no",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("event_id", sa.String(length=100), nullable=False),
+        sa.Column("case_id", sa.String(length=100), nullable=False),
+        sa.Column("organisation_id", sa.String(length=100), nullable=False),
+        sa.Column("service", sa.String(length=50), nullable=False),
+        sa.Column("referred_on", sa.Date(), nullable=False),
+        sa.PrimaryKeyConstraint("entry_no"),
+        sa.UniqueConstraint("event_id"),
+    )
+    with op.batch_alter_table("reintegration_referrals", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_reintegration_referrals_case_id"), ["case_id"], unique=False
+        )
+
+    op.create_table(
+        "reintegration_sustainability_scores",
+        sa.Column("case_id", sa.String(length=100), nullable=False),
+        sa.Column("stage", sa.String(length=10), nullable=False),
+        sa.Column("economic", sa.Float(), nullable=False),
+        sa.Column("social", sa.Float(), nullable=False),
+        sa.Column("psychosocial", sa.Float(), nullable=False),
+        sa.Column("composite", sa.Float(), nullable=False),
+        sa.Column("sustainable", sa.Boolean(), nullable=False),
+        sa.Column("scored_on", sa.Date(), nullable=False),
+        sa.PrimaryKeyConstraint("case_id", "stage"),
+    )
+    op.create_table(
+        "reintegration_vulnerability_priorities",
+        sa.Column("case_id", sa.String(length=100), nullable=False),
+        sa.Column("person_key", sa.String(length=100), nullable=False),
+        sa.Column("score", sa.Integer(), nullable=False),
+        sa.Column("assessed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("case_id", "person_key"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("reintegration_vulnerability_priorities")
+    op.drop_table("reintegration_sustainability_scores")
+    with op.batch_alter_table("reintegration_referrals", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_reintegration_referrals_case_id"))
+
+    op.drop_table("reintegration_referrals")
+    op.drop_table("reintegration_programme_totals")
+    with op.batch_alter_table("reintegration_monitoring_visits", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_reintegration_monitoring_visits_office"))
+
+    op.drop_table("reintegration_monitoring_visits")
+    with op.batch_alter_table("reintegration_ledger", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_reintegration_ledger_case_id"))
+
+    op.drop_table("reintegration_ledger")
+    op.drop_table("reintegration_consent_withdrawals")
+    op.drop_table("reintegration_cases")
+    op.drop_table("projection_checkpoints")
+    op.drop_table("outbox")
+    op.drop_table("inbox")
+    op.drop_table("idempotency_keys")
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.drop_index("events_subject_idx")
+
+    op.drop_table("events")
+    op.drop_table("audit_log")

@@ -1,0 +1,1 @@
+"""travel's schema revisions (Alembic, run by ``avrr_events.migrations``)."""

@@ -1,0 +1,343 @@
+"""travel: the initial schema.
+
+The shared tables (event store, outbox, inbox, projection checkpoints,
+idempotency keys, audit log) and travel's read models, as they were when
+the service got migrations.
+
+Revision ID: travel_0001
+Revises:
+Create Date: 2026-11-22
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision = "travel_0001"
+down_revision: str | None = None
+branch_labels: str | None = None
+depends_on: str | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "audit_log",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=200), nullable=False),
+        sa.Column("action", sa.String(length=20), nullable=False),
+        sa.Column("case_id", sa.String(length=200), nullable=True),
+        sa.Column("route", sa.String(length=300), nullable=False),
+        sa.Column("client", sa.String(length=100), nullable=True),
+        sa.Column("outcome", sa.Integer(), nullable=False),
+        sa.Column("prev_hash", sa.String(length=64), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
+        "events",
+        sa.Column(
+            "position",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("event_id", sa.Uuid(as_uuid=False), nullable=False),
+        sa.Column("stream_id", sa.String(length=200), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("type", sa.String(length=200), nullable=False),
+        sa.Column("dataversion", sa.Integer(), nullable=False),
+        sa.Column("subject", sa.String(length=200), nullable=False),
+        sa.Column("source", sa.String(length=200), nullable=False),
+        sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "data",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "meta",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("position"),
+        sa.UniqueConstraint("event_id"),
+        sa.UniqueConstraint("stream_id", "version", name="events_stream_version_key"),
+    )
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.create_index("events_subject_idx", ["subject"], unique=False)
+
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("scope", sa.String(length=300), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=True),
+        sa.Column(
+            "headers",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column(
+            "body",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("scope", "key"),
+    )
+    op.create_table(
+        "inbox",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("consumer", sa.String(length=200), nullable=False),
+        sa.Column("event_id", sa.String(length=100), nullable=False),
+        sa.Column("type", sa.String(length=200), nullable=False),
+        sa.Column("subject", sa.String(length=200), nullable=False),
+        sa.Column(
+            "envelope",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("topic", sa.String(length=249), nullable=False),
+        sa.Column("partition", sa.Integer(), nullable=False),
+        sa.Column("offset", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "received_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("consumer", "event_id", name="inbox_consumer_event_key"),
+    )
+    op.create_table(
+        "outbox",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("position", sa.BigInteger(), nullable=False),
+        sa.Column("topic", sa.String(length=249), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
+        "projection_checkpoints",
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("position", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.PrimaryKeyConstraint("name"),
+    )
+    op.create_table(
+        "public_outbox",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("channel", sa.String(length=200), nullable=False),
+        sa.Column("event_id", sa.String(length=100), nullable=False),
+        sa.Column("type", sa.String(length=200), nullable=False),
+        sa.Column("subject", sa.String(length=200), nullable=False),
+        sa.Column(
+            "notice",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
+        "travel_medical_records",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("case_id", sa.String(length=100), nullable=False),
+        sa.Column("person_id", sa.String(length=200), nullable=False),
+        sa.Column("outcome", sa.String(length=20), nullable=False),
+        sa.Column("unfit_until", sa.Date(), nullable=True),
+        sa.Column(
+            "health_details",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("travel_medical_records", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_travel_medical_records_case_id"), ["case_id"], unique=False
+        )
+
+    op.create_table(
+        "travel_movement_destinations",
+        sa.Column("case_id", sa.String(length=100), nullable=False),
+        sa.Column("destination_country", sa.String(length=2), nullable=False),
+        sa.Column("destination_region", sa.String(length=100), nullable=True),
+        sa.Column("open", sa.Boolean(), nullable=False),
+        sa.Column("correlation_id", sa.String(length=200), nullable=False),
+        sa.PrimaryKeyConstraint("case_id"),
+    )
+    with op.batch_alter_table("travel_movement_destinations", schema=None) as batch_op:
+        batch_op.create_index(
+            "travel_movement_destinations_idx", ["destination_country"], unique=False
+        )
+
+    op.create_table(
+        "travel_movements",
+        sa.Column("case_id", sa.String(length=100), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("programme_id", sa.String(length=100), nullable=False),
+        sa.Column("office", sa.String(length=100), nullable=True),
+        sa.Column("host_country", sa.String(length=2), nullable=True),
+        sa.Column("destination_country", sa.String(length=2), nullable=False),
+        sa.Column("destination_region", sa.String(length=100), nullable=True),
+        sa.Column("transport_mode", sa.String(length=10), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("held", sa.Boolean(), nullable=False),
+        sa.Column("hold_reason", sa.String(length=1200), nullable=True),
+        sa.Column("mode", sa.String(length=10), nullable=True),
+        sa.Column("carrier", sa.String(length=200), nullable=True),
+        sa.Column("booking_reference", sa.String(length=100), nullable=True),
+        sa.Column("departure_date", sa.Date(), nullable=True),
+        sa.Column(
+            "route",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column(
+            "cost",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column(
+            "escorts",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ticket_issued_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("departed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("arrived_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("arrival_confirmed_by", sa.String(length=20), nullable=True),
+        sa.Column("arrival_confirmer_id", sa.String(length=200), nullable=True),
+        sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("cancellation_reason", sa.String(length=1200), nullable=True),
+        sa.PrimaryKeyConstraint("case_id"),
+    )
+    with op.batch_alter_table("travel_movements", schema=None) as batch_op:
+        batch_op.create_index(
+            "travel_movements_board_idx", ["departure_date", "office"], unique=False
+        )
+
+    op.create_table(
+        "travel_return_counts",
+        sa.Column("country", sa.String(length=2), nullable=False),
+        sa.Column("programme_id", sa.String(length=100), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("movement", sa.String(length=10), nullable=False),
+        sa.Column("households", sa.Integer(), nullable=False),
+        sa.Column("people", sa.Integer(), nullable=False),
+        sa.Column("published_households", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("country", "programme_id", "day", "movement"),
+    )
+    op.create_table(
+        "travel_suspended_destinations",
+        sa.Column("destination_key", sa.String(length=110), nullable=False),
+        sa.Column("destination_country", sa.String(length=2), nullable=False),
+        sa.Column("destination_region", sa.String(length=100), nullable=True),
+        sa.Column("reason", sa.String(length=1000), nullable=False),
+        sa.Column("suspended_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("destination_key"),
+    )
+    op.create_table(
+        "travel_transit_notes",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("case_id", sa.String(length=100), nullable=False),
+        sa.Column("point", sa.String(length=100), nullable=False),
+        sa.Column(
+            "note",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("noted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("travel_transit_notes", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_travel_transit_notes_case_id"), ["case_id"], unique=False
+        )
+
+    op.create_table(
+        "travel_travellers",
+        sa.Column("case_id", sa.String(length=100), nullable=False),
+        sa.Column("person_id", sa.String(length=200), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("age_years", sa.Integer(), nullable=False),
+        sa.Column("sex", sa.String(length=10), nullable=False),
+        sa.Column("relationship", sa.String(length=20), nullable=False),
+        sa.Column("unaccompanied_minor", sa.Boolean(), nullable=False),
+        sa.Column("document_type", sa.String(length=40), nullable=True),
+        sa.Column("document_requested_on", sa.Date(), nullable=True),
+        sa.Column("document_obtained_on", sa.Date(), nullable=True),
+        sa.Column("fitness_outcome", sa.String(length=20), nullable=True),
+        sa.Column("unfit_until", sa.Date(), nullable=True),
+        sa.Column("fitness_confirmed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("case_id", "person_id"),
+    )
+    op.create_table(
+        "travel_withdrawn_medical_consents",
+        sa.Column("case_id", sa.String(length=100), nullable=False),
+        sa.Column("person_id", sa.String(length=200), nullable=False),
+        sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("case_id", "person_id"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("travel_withdrawn_medical_consents")
+    op.drop_table("travel_travellers")
+    with op.batch_alter_table("travel_transit_notes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_travel_transit_notes_case_id"))
+
+    op.drop_table("travel_transit_notes")
+    op.drop_table("travel_suspended_destinations")
+    op.drop_table("travel_return_counts")
+    with op.batch_alter_table("travel_movements", schema=None) as batch_op:
+        batch_op.drop_index("travel_movements_board_idx")
+
+    op.drop_table("travel_movements")
+    with op.batch_alter_table("travel_movement_destinations", schema=None) as batch_op:
+        batch_op.drop_index("travel_movement_destinations_idx")
+
+    op.drop_table("travel_movement_destinations")
+    with op.batch_alter_table("travel_medical_records", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_travel_medical_records_case_id"))
+
+    op.drop_table("travel_medical_records")
+    op.drop_table("public_outbox")
+    op.drop_table("projection_checkpoints")
+    op.drop_table("outbox")
+    op.drop_table("inbox")
+    op.drop_table("idempotency_keys")
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.drop_index("events_subject_idx")
+
+    op.drop_table("events")
+    op.drop_table("audit_log")
