@@ -5,7 +5,7 @@
 #
 #   docker build -t avrr:dev .
 #   docker run avrr:dev intake                          # python -m avrr_events.serve intake
-#   docker run --entrypoint python avrr:dev -m avrr_events.setup intake   # schema + topics, exit
+#   docker run --entrypoint python avrr:dev -m avrr_events.setup intake   # migrations + topics, exit
 #
 # Configuration is environment only (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS,
 # AVRR_KEYSTORE_URL, AVRR_MASTER_KEY, ...: see deploy/helm/avrr/README.md).
