@@ -114,7 +114,8 @@ CASEWORKER = {
     "X-AVRR-Roles": "caseworker",
     "X-AVRR-Offices": "MX-TAP,PT-LIS,PA-PTY,GT-GUA",
 }
-SUPERVISOR = {"X-AVRR-User": "supervisor-1", "X-AVRR-Roles": "supervisor"}
+# A headquarters supervisor: the office claim * (every office).
+SUPERVISOR = {"X-AVRR-User": "supervisor-1", "X-AVRR-Roles": "supervisor", "X-AVRR-Offices": "*"}
 
 
 def household_json(*members: HouseholdMember) -> list[dict[str, Any]]:

@@ -121,7 +121,7 @@ async def test_office_queue_puts_the_most_vulnerable_first_with_age(
     assert all(i["age_days"] >= 0 for i in queue["items"])
     assert queue["items"][0]["vulnerability_priority"] == 3
 
-    # Another office's queue is not a Mexican caseworker's business; a supervisor sees all.
+    # Another office's queue is not a Mexican caseworker's business; headquarters sees all.
     other = await eligibility.http.get(
         "/assessments", params={"office": "CR-SJO"}, headers={"X-AVRR-Offices": "MX-TAP"}
     )
