@@ -165,12 +165,27 @@ async def test_a_case_flow_logs_json_lines_in_its_traces_without_personal_data(
 async def test_a_service_process_writes_only_json_lines_without_personal_data(
     service_processes: Callable[..., Awaitable[dict[str, Any]]],
 ) -> None:
-    """``python -m avrr_events.serve``: uvicorn's lines and the service's, all JSON."""
+    """``python -m avrr_events.serve``: uvicorn's lines and the service's, all JSON; without
+    an exporter, a request's line still carries the trace its caller sent."""
     procs = await service_processes("intake", AVRR_LOG_FORMAT="json")
     proc = procs["intake"]
+    caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     async with httpx.AsyncClient(base_url=proc.url, headers=CASEWORKER, timeout=30) as http:
         created = await http.post("/referrals", json=referral())
         assert created.status_code == 201, created.text
+        [person] = created.json()["household"]
+        consent = {
+            "person_id": person["person_id"],
+            "purposes": ["return_assistance_processing"],
+            "given_on": today(),
+            "language": "es",
+        }
+        given = await http.post(
+            f"/cases/{created.json()['case_id']}/consents",
+            json=consent,
+            headers={"traceparent": caller},
+        )
+        assert given.status_code == 201, given.text
     proc.process.terminate()
     await proc.process.wait()
 
@@ -179,5 +194,8 @@ async def test_a_service_process_writes_only_json_lines_without_personal_data(
     assert all(isinstance(line, dict) and line["service"] == "intake" for line in lines)
     assert any(line["message"] == "POST /referrals 201" for line in lines), text[-2000:]
     assert any(line["logger"].startswith("uvicorn") for line in lines), "uvicorn's lines too"
+    # The process exports no spans, yet the line of a request from a traced caller is in its trace.
+    [traced] = [line for line in lines if line["message"] == "POST /cases/{case_id}/consents 201"]
+    assert traced["trace_id"] == caller.split("-")[1], traced
     for value in (GIVEN, FAMILY, BORN, DOCUMENT, PHONE):
         assert value not in text

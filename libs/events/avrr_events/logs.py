@@ -13,8 +13,9 @@ prints the same fields as plain text for a person at a terminal;
 Personal data never reaches a log. Call sites log ids, types and counts, never
 event data or request bodies. Two sources of text are not ours and are
 cleaned here: an exception's message (a driver error can quote the row it
-failed on: ``error_text`` keeps the type and, for database errors, the SQLSTATE)
-and the HTTP access log (its query string can hold search terms: the path is
+failed on: ``error_text`` keeps the type and, for database errors, the SQLSTATE;
+a traceback logged as text keeps its frames and exception types) and the HTTP
+access log (its query string can hold search terms: the path is
 logged without it, and without the client's address).
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import traceback
 from collections.abc import Iterator
@@ -119,6 +121,34 @@ def _stack(exc: BaseException) -> list[str]:
     ]
 
 
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<name>.+)$')
+
+
+def _traceback_fields(message: str) -> dict[str, Any] | None:
+    """A traceback logged as text (uvicorn's start-up failure) as frames and exception types.
+
+    The lines that are not frames (source lines, each exception's message) are dropped.
+    """
+    if not message.startswith("Traceback (most recent call last):"):
+        return None
+    stack: list[str] = []
+    errors: list[str] = []
+    after_frames = False  # the first unindented line after the frames names the exception
+    for line in message.splitlines():
+        frame = _FRAME.match(line)
+        if frame:
+            stack.append(f"{os.path.basename(frame['file'])}:{frame['line']} in {frame['name']}")
+            after_frames = True
+        elif after_frames and line and not line[0].isspace():
+            errors.append(line.split(":", 1)[0].strip().rsplit(".", 1)[-1])
+            after_frames = False
+    return {
+        "message": "uncaught exception",
+        "error": " / ".join(errors) or "unknown",
+        "stack": stack,
+    }
+
+
 def _access_message(record: logging.LogRecord) -> str | None:
     """uvicorn's access line without the client's address and the query string."""
     args = record.args
@@ -152,6 +182,9 @@ class _Fields(logging.Formatter):
             value = getattr(record, name, None)
             if value is not None:
                 out[name] = value
+        logged_traceback = _traceback_fields(out["message"])
+        if logged_traceback is not None:
+            out.update(logged_traceback)
         if record.exc_info and record.exc_info[1] is not None:
             exc = record.exc_info[1]
             out["error"] = error_text(exc)

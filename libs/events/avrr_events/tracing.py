@@ -25,6 +25,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -54,11 +55,20 @@ def request_from_caller(traceparent: str | None) -> Iterator[None]:
     """Mark one HTTP request's handling with whether its caller sent a valid ``traceparent``.
 
     The service's HTTP middleware wraps every request in it; ``command`` reads it.
+    When this service traces nothing (no exporter, so no server span), the
+    caller's context becomes the active one, so that the request's events and
+    log lines still carry the caller's trace.
     """
-    token = _caller_traced.set(_context_of(traceparent).is_valid)
+    caller = _context_of(traceparent)
+    token = _caller_traced.set(caller.is_valid)
+    attached = None
+    if caller.is_valid and not trace.get_current_span().get_span_context().is_valid:
+        attached = otel_context.attach(trace.set_span_in_context(trace.NonRecordingSpan(caller)))
     try:
         yield
     finally:
+        if attached is not None:
+            otel_context.detach(attached)
         _caller_traced.reset(token)
 
 

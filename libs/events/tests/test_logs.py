@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -126,3 +127,25 @@ def test_text_format_for_a_person_at_a_terminal(capsys: pytest.CaptureFixture[st
     assert " WARNING intake avrr_sample: relay behind by 3" in err
     with pytest.raises(ValueError, match="AVRR_LOG_FORMAT"):
         logs.configure("intake", format="xml")
+
+
+def test_a_traceback_logged_as_text_keeps_frames_and_types_not_messages(
+    json_logs: Lines,
+) -> None:
+    """uvicorn logs a failed start-up as ``traceback.format_exc()``, messages and all."""
+
+    def decode() -> None:
+        try:
+            int(SECRET)
+        except ValueError as exc:
+            raise RuntimeError(f"could not read\n{SECRET}") from exc
+
+    try:
+        decode()
+    except RuntimeError:
+        logging.getLogger("uvicorn.error").error(traceback.format_exc())
+    [line] = [line for line in json_logs() if line["logger"] == "uvicorn.error"]
+    assert line["message"] == "uncaught exception"
+    assert line["error"] == "ValueError / RuntimeError"
+    assert any(frame.endswith("in decode") for frame in line["stack"])
+    assert "Reyes" not in json.dumps(line)
