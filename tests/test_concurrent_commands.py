@@ -24,6 +24,7 @@ import random
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +33,7 @@ import httpx
 import pytest
 from journey_steps import (
     CASEWORKER,
+    MEDIC,
     REINTEGRATION_OFFICER,
     SERVICES,
     TRAVEL_OFFICER,
@@ -316,7 +318,7 @@ async def test_fifty_ticket_issuances_for_one_movement_issue_exactly_one_ticket(
             "travel",
             f"/movements/{c}/fitness",
             {"person_id": person, "outcome": "fit"},
-            {"X-AVRR-User": "doctor-1", "X-AVRR-Roles": "medical"},
+            MEDIC,
             expect=200,
         )
     before = await d.stored("travel", c)
@@ -368,7 +370,7 @@ async def test_fifty_disbursements_beyond_the_budget_pay_exactly_what_the_plan_a
                 "budget": {"amount": "200.00", "currency": "USD"},
             }
         ],
-        "agreed_at": f"{today()}T12:00:00+00:00",
+        "agreed_at": datetime.now(UTC).isoformat(),
     }
     agreed = await reintegration.post(f"/cases/{c}/plan", json=plan, headers=REINTEGRATION_OFFICER)
     assert agreed.status_code == 201, agreed.text
