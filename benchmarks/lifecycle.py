@@ -50,6 +50,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.engine import make_url
 
 from avrr_events.kafka import KafkaSettings
+from avrr_events.migrations import migrate
+from avrr_events.serve import find
+from avrr_events.service import ServiceSettings
 from avrr_events.testing import (
     ServiceProcess,
     _create_database,
@@ -115,6 +118,8 @@ async def four_processes(admin_url: str, kafka: KafkaSettings, logs: Path) -> As
         for name in SERVICES:
             url = await _create_database(admin_url, f"{prefix}_{name}")
             stack.databases.append(f"{prefix}_{name}")
+            # As the deployment's setup Job does: the services refuse unmigrated databases.
+            await migrate(find(name), ServiceSettings(database_url=url, keystore_url=keys_url))
             port = _free_port()
             log_path = logs / f"{name}.log"
             env = {
@@ -139,10 +144,6 @@ async def four_processes(admin_url: str, kafka: KafkaSettings, logs: Path) -> As
                     stderr=asyncio.subprocess.STDOUT,
                 )
             stack.procs[name] = ServiceProcess(name, port, url, process, log_path)
-            if name == SERVICES[0]:
-                # The first one creates the shared key table before the others start:
-                # concurrent check-then-CREATE of it in ServiceRuntime.start races.
-                await _wait_ready(stack.procs[name])
         for proc in stack.procs.values():
             await _wait_ready(proc)
         yield stack

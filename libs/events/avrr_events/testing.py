@@ -159,10 +159,41 @@ def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
 
 
 @pytest.fixture
-def topic_name() -> Callable[[str], str]:
-    """Unique topic names for one test: ``topic_name("intake")`` -> ``t.<hex>.intake``."""
+def topic_name() -> Iterator[Callable[[str], str]]:
+    """Unique topic names for one test: ``topic_name("intake")`` -> ``t.<hex>.intake``.
+
+    The test's topics are deleted after it (see ``delete_topics``).
+    """
     run = uuid.uuid4().hex[:10]
-    return lambda suffix: f"t.{run}.{suffix}"
+    yield lambda suffix: f"t.{run}.{suffix}"
+    delete_topics(f"t.{run}.")
+
+
+def delete_topics(marker: str) -> None:
+    """Delete the topics whose names hold ``marker`` (a test's own prefix) from the broker.
+
+    The marker may be anywhere in the name: a dead-letter topic puts the
+    consumer group, which holds the prefix, after ``avrr.dlq.``. Only the
+    environment's broker is cleaned, if one is set.
+
+    A long-lived development broker (scripts/infra.sh) collects every test's
+    topics otherwise; thousands of partitions later it runs out of file
+    descriptors and stops. A testcontainers broker goes away with the session,
+    so only KAFKA_BOOTSTRAP_SERVERS is cleaned. Best effort: a topic left
+    behind is harmless to the next test, whose names are its own.
+    """
+    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not servers:
+        return
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": servers, "socket.timeout.ms": 5000})
+    try:
+        names = [t for t in admin.list_topics(timeout=10).topics if marker in t]
+        for future in admin.delete_topics(names, operation_timeout=10).values() if names else ():
+            future.result(timeout=15)
+    except Exception as exc:  # cleanup must not fail the test it follows
+        print(f"could not delete topics *{marker}*: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 async def read_topic(
@@ -477,6 +508,7 @@ async def service_processes(
             await proc.process.wait()
     for name in databases:
         await _drop_database(postgres_admin_url, name)
+    await asyncio.to_thread(delete_topics, f"{prefix}.")
 
 
 _ASYNCAPI_TOOLS = _INFRA_SCRIPT.parents[1] / "tools" / "asyncapi"
