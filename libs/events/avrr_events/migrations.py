@@ -55,6 +55,7 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, Table, inspect, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.functions import FunctionElement
 
 from avrr_events import audit, tables
@@ -161,8 +162,9 @@ def _adopt(connection: Connection, line: MigrationLine) -> bool:
         return False
     diff = _compare(connection, line)
     if diff:
+        where = connection.engine.url.render_as_string(hide_password=True)
         raise PredatesMigrations(
-            f"{line.name}: the database has tables but no schema revision "
+            f"{line.name}: the database {where} has tables but no schema revision "
             f"({line.version_table} is missing: it predates migrations) and they differ "
             f"from head {', '.join(line.heads())}: {_summary(diff)}. Migrate it by hand "
             "and stamp it, or recreate it (development data)"
@@ -345,6 +347,11 @@ def refuse_unless_current(service: Service, settings: ServiceSettings) -> None:
         asyncio.run(require_current(service, settings))
     except (SchemaNotCurrent, UnversionedService) as exc:
         raise SystemExit(str(exc)) from None
+    except (OSError, SQLAlchemyError) as exc:  # one line: a traceback's locals hold the URL
+        raise SystemExit(
+            f"{service.name}: cannot read the schema revision: {type(exc).__name__}: "
+            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        ) from None
 
 
 def _compare(connection: Connection, line: MigrationLine) -> list[Any]:
