@@ -182,6 +182,22 @@ def stale_rules(app: FastAPI) -> list[str]:
     return sorted(k for k in (policy.rules if policy else {}) if k not in routes)
 
 
+RECEIVING_OFFICE = "receiving_office"
+
+
+def handed_over_to(confirmed_by: str | None, confirmer_id: str | None) -> str | None:
+    """The office an arrival hands its case over to: the receiving office that confirmed it.
+
+    Travel's ``ArrivalConfirmed`` says who confirmed the arrival; when it was
+    the receiving office in the country of origin, ``confirmer_id`` is that
+    office, and from then on the case belongs to it too. A partner's
+    confirmation names an organisation, not an office: no handover.
+    """
+    if confirmed_by == RECEIVING_OFFICE and confirmer_id:
+        return confirmer_id
+    return None
+
+
 def sees_every_office(principal: Principal) -> bool:
     return ALL_OFFICES in principal.offices
 

@@ -17,10 +17,9 @@ from sqlalchemy import Column, ColumnElement, DateTime, MetaData, String, Table,
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import DomainEvent, Envelope, Projection
+from avrr_events.authorization import handed_over_to
 from avrr_intake import read_models
 from avrr_intake.observed import ArrivalConfirmed
-
-RECEIVING_OFFICE = "receiving_office"
 
 metadata = MetaData()
 
@@ -33,13 +32,6 @@ handovers = Table(
 )
 
 
-def receiving_office(event: ArrivalConfirmed) -> str | None:
-    """The office an arrival hands its case over to, if a receiving office confirmed it."""
-    if event.confirmed_by == RECEIVING_OFFICE and event.confirmer_id:
-        return event.confirmer_id
-    return None
-
-
 class CaseHandovers(Projection):
     """Which receiving office each case was handed over to (one per case: the latest)."""
 
@@ -50,7 +42,7 @@ class CaseHandovers(Projection):
     async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
         if not isinstance(event, ArrivalConfirmed):
             return
-        office = receiving_office(event)
+        office = handed_over_to(event.confirmed_by, event.confirmer_id)
         if office is None:
             return
         h = handovers.c

@@ -26,7 +26,7 @@ from avrr_events.authorization import Authorized, Policy, Role, allow
 from avrr_events.http import DomainRuleViolation, NotFound, Principal, etag
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.service import ServiceRuntime
-from avrr_reintegration import read_models
+from avrr_reintegration import handover, read_models
 from avrr_reintegration.commands import ReintegrationCommands, UnknownCase, Written
 from avrr_reintegration.directory import ServiceKind
 from avrr_reintegration.reactions import commands_for
@@ -49,12 +49,14 @@ STAFF = tuple(r for r in Role if r is not Role.REFERRER)
 
 
 async def case_offices(request: Request, case_id: str) -> frozenset[str] | None:
-    """The office that works the reintegration case (None: no such case, the route 404s)."""
+    """The offices that work the reintegration case: its movement's, and the receiving
+    office once handed over (None: no such case, the route answers 404)."""
     async with runtime_of(request).db.autocommit() as conn:
         view = await read_models.case_view(conn, case_id)
+        received = await handover.receiving_office(conn, case_id)
     if view is None:
         return None
-    return frozenset({view["office"]} if view["office"] else ())
+    return frozenset(office for office in (view["office"], received) if office)
 
 
 WRITE = allow(*WRITERS, scope="case")

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from avrr_events import Projection
 from avrr_events.service import Service, ServiceRuntime
-from avrr_reintegration import reactions, read_models
+from avrr_reintegration import handover, reactions, read_models
 from avrr_reintegration.api import POLICY, router
 from avrr_reintegration.commands import ReintegrationCommands
 from avrr_reintegration.directory import ServiceDirectory, load_directory
@@ -38,7 +38,7 @@ def build_service(
                 runtime.db, runtime.store, chosen_catalogue, chosen_directory, runtime.cipher
             )
         )
-        return read_models.projections(chosen_catalogue)
+        return [*read_models.projections(chosen_catalogue), handover.CaseHandovers()]
 
     return Service(
         name="reintegration",
@@ -47,7 +47,7 @@ def build_service(
         policy=POLICY,
         projections=assemble,
         reactions=reactions.REACTIONS,
-        read_models=(read_models.facts, read_models.views),
+        read_models=(read_models.facts, read_models.views, handover.metadata),
         migrations=Path(__file__).with_name("migrations"),
         observes=("travel", "eligibility", "intake"),
         title="AVRR reintegration",

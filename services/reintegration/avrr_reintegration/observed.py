@@ -28,6 +28,9 @@ class ArrivalConfirmed(ObservedEvent):
     destination_country: CountryCode
     destination_region: str | None = Field(default=None, max_length=100)
     arrived_at: datetime
+    # Who confirmed: the receiving office's confirmation hands the case over to it.
+    confirmed_by: str | None = Field(default=None, max_length=100)
+    confirmer_id: str | None = Field(default=None, max_length=200)
 
 
 class AssessedCategory(BaseModel):

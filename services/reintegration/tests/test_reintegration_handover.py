@@ -1,0 +1,58 @@
+"""The receiving office that confirmed the arrival works the reintegration case too (the
+handover); an arrival confirmed by a partner hands the case over to no office."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from reintegration_fixtures import ARRIVED, OFFICER, RunningReintegration, plan
+
+from avrr_events.testing import eventually
+
+PLAN = {
+    "components": [c.model_dump(mode="json") for c in plan()],
+    "agreed_at": (ARRIVED + timedelta(days=10)).isoformat(),
+}
+RECEIVER = {
+    "X-AVRR-User": "poa-officer-1",
+    "X-AVRR-Roles": "reintegration_officer",
+    "X-AVRR-Offices": "BR-POA",
+}
+
+
+async def arrived(r: RunningReintegration, case_id: str, confirmed_by: str, confirmer: str) -> None:
+    await r.publish(
+        "travel",
+        "avrr.travel.ArrivalConfirmed",
+        case_id,
+        {
+            "case_id": case_id,
+            "programme_id": "test-avr",
+            "office": "BR-BSB",
+            "destination_country": "BR",
+            "arrived_at": ARRIVED.isoformat(),
+            "confirmed_by": confirmed_by,
+            "confirmer_id": confirmer,
+        },
+    )
+    await r.wait_for(case_id)
+
+
+async def test_the_receiving_office_works_the_case_once_handed_over(
+    reintegration: RunningReintegration,
+) -> None:
+    r = reintegration
+    await arrived(r, "ho-1", "receiving_office", "BR-POA")
+    await arrived(r, "ho-2", "partner", "casa-do-migrante")
+
+    async def handed_over() -> bool:
+        return (await r.http.get("/cases/ho-1", headers=RECEIVER)).status_code == 200
+
+    await eventually(handed_over, timeout=30)
+    agreed = await r.post("/cases/ho-1/plan", PLAN, RECEIVER)
+    assert agreed.status_code == 201, agreed.text
+    # The movement's office keeps the case.
+    assert (await r.http.get("/cases/ho-1", headers=OFFICER)).status_code == 200
+    # A partner's confirmation names no office: nothing handed over.
+    assert (await r.http.get("/cases/ho-2", headers=RECEIVER)).status_code == 403
+    assert (await r.post("/cases/ho-2/plan", PLAN, RECEIVER)).status_code == 403
