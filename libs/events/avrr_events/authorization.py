@@ -21,6 +21,10 @@ The roles (claim ``roles`` of the OIDC token) and what each may do:
 ``admin``                   runs the platform (CLI: setup, topics, dead letters,
                             rebuild); over HTTP reads the catalogues and loads demo data
                             in development; sees no case
+``authority``               a government system of a country of origin (its token's
+                            ``offices`` claim holds that country's ISO code): fetches the
+                            disclosure keys of that country's public records (intake),
+                            while the person's consent stands; sees no case
 ==========================  ==============================================================
 
 Office scoping: a token's ``offices`` claim lists the offices whose cases the
@@ -75,6 +79,7 @@ class Role(StrEnum):
     AUDITOR = "auditor"
     DATA_PROTECTION_OFFICER = "data_protection_officer"
     ADMIN = "admin"
+    AUTHORITY = "authority"
 
 
 ROLES: tuple[Role, ...] = tuple(Role)
