@@ -293,7 +293,10 @@ def setup(
     """Migrate a service's database and key store to head, create its topics (the Job's command)."""
 
     async def work(config: Config) -> None:
-        topics = await prepare(find_service(service), config.settings())
+        try:
+            topics = await prepare(find_service(service), config.settings())
+        except (migrations.PredatesMigrations, migrations.UnversionedService) as exc:
+            fail(str(exc))
         out.print(f"{service}: schema at head; topics: {', '.join(topics) or 'none (no Kafka)'}")
 
     run(ctx, work)

@@ -150,10 +150,11 @@ class PredatesMigrations(RuntimeError):
 def _adopt(connection: Connection, line: MigrationLine) -> bool:
     """Stamp a database made before migrations existed (tables, no revision) at head.
 
-    Only when its tables are exactly the head's (autogenerate finds no
-    difference): then head is what it is. Any difference is refused, with the
-    differences named: which revision such a database is at is a person's call.
-    Returns whether the database was such a one.
+    Only when the tables it has are exactly the head's (autogenerate finds no
+    difference in them): the tables it lacks are created as head has them, and
+    then head is what it is. A difference in an existing table is refused,
+    with the differences named: which revision such a database is at is a
+    person's call. Returns whether the database was such a one.
     """
     if _current(connection, line):
         return False
@@ -161,14 +162,18 @@ def _adopt(connection: Connection, line: MigrationLine) -> bool:
     if not owned & set(inspect(connection).get_table_names()):
         return False
     diff = _compare(connection, line)
-    if diff:
+    missing = {d[1].name for d in diff if isinstance(d, tuple) and d[0] == "add_table"}
+    in_existing = [d for d in diff if _table_of(d) not in missing]
+    if in_existing:
         where = connection.engine.url.render_as_string(hide_password=True)
         raise PredatesMigrations(
             f"{line.name}: the database {where} has tables but no schema revision "
             f"({line.version_table} is missing: it predates migrations) and they differ "
-            f"from head {', '.join(line.heads())}: {_summary(diff)}. Migrate it by hand "
-            "and stamp it, or recreate it (development data)"
+            f"from head {', '.join(line.heads())}: {_summary(in_existing)}. Migrate it by "
+            "hand and stamp it, or recreate it (development data)"
         )
+    head = line.metadata()
+    head.create_all(connection, tables=[head.tables[name] for name in sorted(missing)])
     MigrationContext.configure(connection, opts={"version_table": line.version_table}).stamp(
         line.script(), "heads"
     )

@@ -104,7 +104,10 @@ def main(argv: list[str] | None = None) -> None:
     if len(args) != 1:
         raise SystemExit("usage: python -m avrr_events.setup <service>")
     logs.configure(args[0])
-    asyncio.run(prepare(find(args[0]), SetupSettings()))
+    try:
+        asyncio.run(prepare(find(args[0]), SetupSettings()))
+    except (migrations.PredatesMigrations, migrations.UnversionedService) as exc:
+        raise SystemExit(str(exc)) from None  # a person's decision: one line, no traceback
 
 
 if __name__ == "__main__":
