@@ -5,10 +5,11 @@ Two migration lines reach a service's databases:
 - the service's own line (``Service.migrations``: a folder holding only
   ``versions/``, inside the service package): the shared tables of
   ``tables.py`` and ``audit.py`` plus that service's read models. A change to
-  a shared table therefore needs a revision in every service; the test
-  ``test_<service>_schema_matches_migrations`` of each service fails until it
-  has one. Its version table is ``alembic_version_<service>``, so a database
-  names which service's history it follows.
+  a shared table therefore needs a revision in every service; each
+  service's ``test_<service>_schema_migrations.py`` fails until it has one
+  (``avrr migrations new <service> "<what changed>"`` writes it). Its
+  version table is ``alembic_version_<service>``, so a database names which
+  service's history it follows.
 - the key-store line (``KEYSTORE``, in this package): the per-person key
   table. The key store may be one database shared by every service
   (``AVRR_KEYSTORE_URL``), so its schema belongs to no service: every service's
@@ -21,7 +22,9 @@ Two migration lines reach a service's databases:
 upgrades both lines to their heads; ``require_current`` is the start-up check:
 a service refuses to start on a database that is not at head, naming the
 service, the revisions and the command to run. Only the embedded default
-(``make run``, SQLite) migrates at start-up (``AVRR_MIGRATE_ON_START``).
+(``make run``, SQLite; also a service run without DATABASE_URL, on its local
+SQLite file) migrates at start-up (``AVRR_MIGRATE_ON_START``): one developer,
+one process, no setup step to forget.
 
 The setup Job runs before a release's new pods replace the old ones, so a
 revision must keep the previous release working (add columns and tables now,
