@@ -31,7 +31,7 @@ from avrr_events.authorization import (
 from avrr_events.http import DomainRuleViolation, NotFound, Principal, etag
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.service import ServiceRuntime
-from avrr_intake import handover, read_models, reports, timeline
+from avrr_intake import authorities, handover, read_models, reports, timeline
 from avrr_intake.case import Status
 from avrr_intake.commands import (
     ConsentIn,
@@ -82,6 +82,8 @@ POLICY = Policy(
         "GET /reports/returns.svg": allow(*REPORT_READERS),
         "GET /reports/phases": allow(*REPORT_READERS),
         "GET /reports/assistance": allow(*REPORT_READERS),
+        # A government system; the record's country must be in its token (checked in the route).
+        "GET /public/disclosure-keys/{key_id}": allow(Role.AUTHORITY, scope="handler"),
     },
     case_offices=case_offices,
 )
@@ -474,6 +476,22 @@ async def case_state(
     if state is None:
         raise NotFound(f"nothing had happened to case {case_id} by {moment.isoformat()}")
     return {"case_id": case_id, "as_of": moment.isoformat(), **state.public()}
+
+
+@router.get(
+    "/public/disclosure-keys/{key_id}",
+    summary="The key that opens a public record's consented fields (government systems)",
+)
+async def disclosure_key(
+    key_id: Annotated[str, Path(max_length=300)],
+    request: Request,
+    principal: Authorized,
+) -> JSONResponse:
+    """For the ``authority`` of the record's country (``offices`` claim = its ISO code), only
+    while the person's consent to share stands and their data exists (else 410); audited."""
+    client = request.client.host if request.client else None
+    key = await authorities.release_key(runtime_of(request), principal, key_id, client)
+    return JSONResponse(key, headers={"Cache-Control": "no-store"})
 
 
 # ------------------------------------------------------------------- reports --

@@ -22,22 +22,45 @@ for one case (its departure and arrival records can be matched) and not
 reversible to the internal case id. It lists only the returnees who
 consented, each with only their consented fields; with nobody left, nothing
 is published at all (a record's existence says that someone returned).
+
+The consented fields are never on the topic in plaintext: each returnee's
+fields are sealed (AES-256-GCM) under a **disclosure key** of that person in
+that case, kept in the key store with the personal data keys (subject
+``disclosure:<case id>:<person id>``, never published). The record names the
+key by an opaque key id (the case, the person and the country sealed with
+AES-GCM-SIV under a key derived from intake's secret: stable, not readable
+outside intake). A government system fetches the key from
+``GET /public/disclosure-keys/{key_id}`` with an ``authority`` token naming
+its country; intake releases it only for that country's records, only while
+the person's consent stands and their data exists, and audits every answer.
+The key is created with the consent, deleted by a withdrawal of it and by
+erasure (requested or retention): what a topic keeps forever is then
+ciphertext that nobody can open (crypto-shredding, as for the domain topics).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
+import json
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Final, Literal
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESGCMSIV
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import ERASED, Encrypted, EventStore, HandlerContext
 from avrr_events.consumer import Reaction, reactions_table
+from avrr_events.http import Forbidden, NotFound, Principal, Problem
+from avrr_events.personal import KeyStore
 from avrr_events.postgres import lock_key
 from avrr_events.public import (
     Notice,
@@ -84,6 +107,33 @@ class Returnee(BaseModel):
     travel_document: TravelDocument | None = None
 
 
+KEY_ID_PATTERN: Final = r"^[A-Za-z0-9_-]{20,300}$"
+
+
+class SealedReturnee(BaseModel):
+    """One consenting returnee's fields, sealed for the authorities of the record's country.
+
+    ``ct`` opens with the disclosure key that ``GET /intake/public/disclosure-keys/{key_id}``
+    releases (role ``authority``, for the record's country, while the consent
+    stands and the data exists): AES-256-GCM, ``nonce`` as nonce, the ASCII
+    bytes of ``key_id`` as associated data; the plaintext is one Returnee as
+    UTF-8 JSON (``given_names``, ``family_name``, ``date_of_birth``, ``sex``,
+    ``nationality``, ``travel_document: {type, number}``: only the fields that
+    person consented to share). Once the consent is withdrawn or the data
+    erased, the key is gone and the record can no longer be opened.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alg: Literal["A256GCM"] = "A256GCM"
+    key_id: str = Field(
+        pattern=KEY_ID_PATTERN,
+        description="opaque id of the disclosure key (same person, case and country: same id)",
+    )
+    nonce: str = Field(description="base64 96-bit nonce")
+    ct: str = Field(description="base64 ciphertext + tag of the Returnee JSON")
+
+
 class ReturnDeparted(PublicEvent):
     """A household of one case left for its country of origin (consented returnees only)."""
 
@@ -92,7 +142,9 @@ class ReturnDeparted(PublicEvent):
     case_reference: str = Field(description="keyed hash of the case: matches its ReturnArrived")
     country: str = Field(pattern=r"^[A-Z]{2}$", description="country of origin returned to")
     departed_on: date
-    returnees: list[Returnee] = Field(min_length=1)
+    returnees: list[SealedReturnee] = Field(
+        min_length=1, description="one per consenting returnee, sealed (see SealedReturnee)"
+    )
 
 
 class ReturnArrived(PublicEvent):
@@ -103,7 +155,9 @@ class ReturnArrived(PublicEvent):
     case_reference: str = Field(description="keyed hash of the case: matches its ReturnDeparted")
     country: str = Field(pattern=r"^[A-Z]{2}$", description="country of origin returned to")
     arrived_on: date
-    returnees: list[Returnee] = Field(min_length=1)
+    returnees: list[SealedReturnee] = Field(
+        min_length=1, description="one per consenting returnee, sealed (see SealedReturnee)"
+    )
 
 
 CASES = PublicChannel(
@@ -111,8 +165,9 @@ CASES = PublicChannel(
     address="cases.{country}",
     description=(
         "per-case departures and arrivals for the authorities of one country of origin; "
-        "only returnees who consented to share with authorities, only the fields they chose; "
-        "a withdrawal of consent stops every later record"
+        "only returnees who consented to share with authorities, only the fields they chose, "
+        "sealed under a disclosure key that intake releases to that country's authority "
+        "while the consent stands; a withdrawal of consent or an erasure deletes the key"
     ),
     key="case reference (keyed hash of the case, not reversible)",
     events=(ReturnDeparted, ReturnArrived),
@@ -168,6 +223,10 @@ class Disclosure:
     def anyone_shares(self) -> bool:
         return not self.erased and any(self.shared.values())
 
+    def shares(self, person_id: str) -> bool:
+        """Whether the person's consent to share with the authorities stands, data unerased."""
+        return not self.erased and bool(self.shared.get(person_id))
+
 
 def case_reference(secret: bytes, case_id: str) -> str:
     """A stable, non-reversible reference of a case for the public records."""
@@ -190,6 +249,162 @@ def _returnee(
         elif name == "travel_document" and personal.get("document"):
             values[name] = personal["document"]
     return Returnee.model_validate(values)
+
+
+# ------------------------------------------------------- disclosure keys --
+
+
+def disclosure_subject(case_id: str, person_id: str) -> str:
+    """The key-store subject of a person's disclosure key in a case (internal, never published)."""
+    return f"disclosure:{case_id}:{person_id}"
+
+
+@dataclass(frozen=True)
+class KeyHolder:
+    """Whom a disclosure key id names: the case, the person, the record's country."""
+
+    case_id: str
+    person_id: str
+    country: str
+
+
+class DisclosureKeys:
+    """Names disclosure keys with opaque ids and seals returnees under them.
+
+    A key id is the holder (case, person, country) sealed with AES-GCM-SIV under
+    a key derived from intake's secret and a fixed nonce: deterministic, so the
+    departure and the arrival of one person name the same key (a subscriber
+    fetches it once), authenticated, so a forged id is refused, and readable
+    by intake alone, so no internal id reaches the topic. Intake needs no
+    table to answer for a key id: the id itself says whose key it is.
+    """
+
+    _NONCE: Final = bytes(12)  # SIV: a fixed nonce is deterministic encryption, nothing worse
+    _AAD: Final = b"avrr public disclosure key id"
+
+    def __init__(self, secret: bytes, keys: KeyStore) -> None:
+        derived = hmac.new(secret, b"public-disclosure-key-id", hashlib.sha256).digest()
+        self._ids = AESGCMSIV(derived)
+        self.keys = keys
+
+    def key_id(self, holder: KeyHolder) -> str:
+        plain = "\n".join((holder.case_id, holder.person_id, holder.country)).encode()
+        sealed = self._ids.encrypt(self._NONCE, plain, self._AAD)
+        return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
+
+    def holder(self, key_id: str) -> KeyHolder | None:
+        """The holder a key id names, or None for an id intake did not issue."""
+        try:
+            sealed = base64.urlsafe_b64decode(key_id + "=" * (-len(key_id) % 4))
+            parts = self._ids.decrypt(self._NONCE, sealed, self._AAD).decode().split("\n")
+        except (binascii.Error, InvalidTag, ValueError):
+            return None
+        return KeyHolder(*parts) if len(parts) == 3 else None
+
+    async def seal(self, holder: KeyHolder, returnee: Returnee) -> SealedReturnee | None:
+        """The returnee sealed under their disclosure key; None when there is no key (any more)."""
+        key = await self.keys.get(disclosure_subject(holder.case_id, holder.person_id))
+        if key is None:
+            return None
+        key_id = self.key_id(holder)
+        nonce = os.urandom(12)
+        plain = json.dumps(
+            returnee.model_dump(mode="json", exclude_none=True),
+            separators=(",", ":"),
+            ensure_ascii=False,
+        ).encode()
+        ct = AESGCM(key).encrypt(nonce, plain, key_id.encode())
+        return SealedReturnee(
+            key_id=key_id,
+            nonce=base64.b64encode(nonce).decode(),
+            ct=base64.b64encode(ct).decode(),
+        )
+
+
+async def create_disclosure_key(keys: KeyStore, case_id: str, person_id: str) -> None:
+    """With a consent to share with the authorities: the key its records will be sealed under.
+
+    Created before the consent is appended (as personal data is encrypted
+    before): a key without a standing consent seals nothing and is released
+    to nobody.
+    """
+    await keys.get_or_create(disclosure_subject(case_id, person_id))
+
+
+async def delete_disclosure_keys(keys: KeyStore, case_id: str, person_ids: Iterable[str]) -> None:
+    """Withdrawal or erasure: every record sealed for these people can no longer be opened."""
+    for person_id in sorted(set(person_ids)):
+        await keys.delete(disclosure_subject(case_id, person_id))
+
+
+class Gone(Problem):
+    """The key existed, but the consent was withdrawn or the data erased: it is not released."""
+
+    status = 410
+    title = "Gone"
+    code = "gone"
+
+
+class NotAudited(Problem):
+    """A release that cannot be audited is not made."""
+
+    status = 503
+    title = "Service Unavailable"
+    code = "unavailable"
+
+
+KEY_ROUTE = "GET /public/disclosure-keys/{key_id}"
+
+
+async def release_key(
+    runtime: Any, principal: Principal, key_id: str, client: str | None
+) -> dict[str, str]:
+    """Answer a government system's request for a disclosure key (the key route's rule).
+
+    404 for an id intake did not issue; 403 unless the ``authority`` token's
+    ``offices`` claim names the record's country (an exact ISO code: ``*``
+    does not count, no authority sees every country); 410 once the person's
+    consent is withdrawn or their data erased (or the key is gone); else the
+    key. Every answer about a real key is audited first, with the case id
+    and the caller: a release that cannot be audited is refused (503).
+    """
+    disclosure = DisclosureKeys(IntakeSettings().secret(runtime.settings), runtime.cipher.keys)
+    holder = disclosure.holder(key_id)
+    if holder is None:
+        raise NotFound("no such disclosure key")
+
+    async def audited(outcome: int) -> None:
+        try:
+            await runtime.audit.record(
+                actor=principal.user_id,
+                action="disclose",
+                route=KEY_ROUTE,
+                outcome=outcome,
+                case_id=holder.case_id,
+                client=client,
+            )
+        except Exception as exc:
+            raise NotAudited("the release could not be audited; try again") from exc
+
+    if holder.country not in principal.offices:
+        await audited(403)
+        raise Forbidden(f"this key is for the authorities of {holder.country}")
+    store: EventStore = runtime.store
+    async with runtime.db.autocommit() as conn:
+        state = await Disclosure.load(conn, store, holder.case_id)
+    key = None
+    if state.shares(holder.person_id):
+        key = await runtime.cipher.keys.get(disclosure_subject(holder.case_id, holder.person_id))
+    if key is None:
+        await audited(410)
+        raise Gone("the person withdrew their consent, or their data was erased")
+    await audited(200)
+    return {
+        "key_id": key_id,
+        "alg": "A256GCM",
+        "country": holder.country,
+        "key": base64.b64encode(key).decode(),
+    }
 
 
 # ------------------------------------------------ serialising with withdrawal --
@@ -246,6 +461,7 @@ def renderer(runtime: Any) -> Renderer:
     secret = IntakeSettings().secret(runtime.settings)
     store: EventStore = runtime.store
     cipher = runtime.cipher
+    disclosure = DisclosureKeys(secret, cipher.keys)
 
     async def render(conn: AsyncConnection, notice: Notice) -> Any:
         case_id = notice.subject
@@ -253,6 +469,7 @@ def renderer(runtime: Any) -> Renderer:
         state = await Disclosure.load(conn, store, case_id)
         if not state.anyone_shares:
             return None
+        country = notice.notice["country"]
         returnees = []
         for person in state.people:
             fields = state.shared.get(person.person_id)
@@ -261,12 +478,14 @@ def renderer(runtime: Any) -> Renderer:
             personal = await cipher.decrypt(person.personal)
             if personal is ERASED:
                 continue
-            returnees.append(_returnee(fields, personal, person.sex, state.nationality))
+            returnee = _returnee(fields, personal, person.sex, state.nationality)
+            sealed = await disclosure.seal(KeyHolder(case_id, person.person_id, country), returnee)
+            if sealed is not None:  # no key: withdrawn or erased while this was rendered
+                returnees.append(sealed)
         if not returnees:
             return None
         at = datetime.fromisoformat(notice.notice["at"])
         reference = case_reference(secret, case_id)
-        country = notice.notice["country"]
         event: PublicEvent
         if notice.type == ReturnArrived.event_type:
             event = ReturnArrived(

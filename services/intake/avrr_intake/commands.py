@@ -382,6 +382,9 @@ class IntakeCommands:
         views = (
             await self.cipher.encrypt(cmd.person_id, cmd.child_views) if cmd.child_views else None
         )
+        if "share_with_authorities" in cmd.purposes and cmd.shared_fields:
+            # The key its public records are sealed under (authorities.py).
+            await authorities.create_disclosure_key(self.cipher.keys, case_id, cmd.person_id)
         now = datetime.now(UTC)
         for purpose in dict.fromkeys(cmd.purposes):
             case.give_consent(
@@ -431,6 +434,11 @@ class IntakeCommands:
             )
             decision = await self._save(case, traceparent, conn)
         self.runtime.db.appended()
+        if purpose == "share_with_authorities":
+            # Records already published for them can no longer be opened either. After the
+            # commit: the key route refuses the key from then on anyway (it reads the consent).
+            people = [cmd.person_id] if cmd.person_id is not None else list(case.people)
+            await authorities.delete_disclosure_keys(self.cipher.keys, case_id, people)
         return decision
 
     async def request_return(
@@ -524,4 +532,6 @@ class IntakeCommands:
         )
         for person_id in case.people:
             await self.cipher.erase(person_id)
+        # What the public records sealed for them (authorities.py) is shredded with them.
+        await authorities.delete_disclosure_keys(self.cipher.keys, case_id, case.people)
         return await self._save(case, traceparent)
