@@ -36,6 +36,9 @@ class Poison:
 class FaultLog:
     events: list[str] = field(default_factory=list)
     poison: list[Poison] = field(default_factory=list)
+    broker_restarts: int = 0
+    database_restarts: int = 0
+    failed: list[str] = field(default_factory=list)  # faults that could not be injected
 
     def record(self, what: str) -> None:
         self.events.append(f"{datetime.now(UTC):%H:%M:%S} {what}")
@@ -57,7 +60,8 @@ async def kill_services(
         try:
             await fleet.kill_and_restart(name)
         except Exception as exc:  # reported; the verification will show what it cost
-            log.record(f"{name} did not come back: {type(exc).__name__}: {exc}")
+            log.failed.append(f"{name} did not come back: {type(exc).__name__}: {exc}"[:500])
+            log.record(log.failed[-1])
             return
         log.record(f"{name} ready again")
 
@@ -65,12 +69,14 @@ async def kill_services(
 async def restart_broker(infra: PrivateInfra, log: FaultLog, downtime: float) -> None:
     log.record(f"Kafka broker down for {downtime:g}s")
     await infra.restart_kafka(downtime)
+    log.broker_restarts += 1
     log.record("Kafka broker up again")
 
 
 async def restart_database(infra: PrivateInfra, log: FaultLog, downtime: float) -> None:
     log.record(f"PostgreSQL down for {downtime:g}s (fast shutdown)")
     await infra.restart_postgres(downtime)
+    log.database_restarts += 1
     log.record("PostgreSQL up again")
 
 

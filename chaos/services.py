@@ -130,7 +130,27 @@ class Fleet:
                     raise
                 say(f"{name} exited while starting ({self.procs[name].process.returncode}); again")
                 await asyncio.sleep(2.0)
+                await self.setup(name)
                 await self.spawn(name)
+
+    async def setup(self, name: str) -> None:
+        """``python -m avrr_events.setup <name>``, as an init container would before a start.
+
+        A start that failed may have met a database the code has outgrown (a
+        migration added to the working tree while the run went on): the setup
+        command brings it to the code's head. Its failure (the database away) is
+        left to the next start to show.
+        """
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "avrr_events.setup",
+            name,
+            env=self.env[name],
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        await proc.wait()
 
     async def kill_and_restart(self, name: str) -> None:
         """SIGKILL the service (no clean-up of any kind) and start it again until ready."""
