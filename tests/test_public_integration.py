@@ -10,7 +10,10 @@ beginning. Two households return to Honduras on the same day:
   headers) hold none of its personal data nor any internal id;
 - household B's mother consented to share her names and travel document
   (not her date of birth, not her son): the departure record carries exactly
-  those fields; she then withdraws the consent and the arrival that follows
+  those fields, sealed; the ministry fetches the disclosure key from intake
+  over REST with its ``authority`` token (Honduras) and opens them, another
+  country's authority is refused the key; she then withdraws the consent:
+  the key is refused from then on (410) and the arrival that follows
   publishes nothing about the case;
 - the per-country counts of the day arrive once the day is over (both
   households travelled yesterday; the job looks every half second here), and
@@ -21,6 +24,7 @@ beginning. Two households return to Honduras on the same day:
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -40,6 +44,7 @@ from confluent_kafka import (
     KafkaException,
     TopicPartition,
 )
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from journey_steps import (
     CASEWORKER,
     OFFICE,
@@ -64,6 +69,9 @@ from avrr_events.testing import ServiceProcess, eventually
 StartProcesses = Callable[..., Awaitable[dict[str, ServiceProcess]]]
 SERVICES = ("intake", "eligibility", "travel")
 MEDIC = {"X-AVRR-User": "doctor-1", "X-AVRR-Roles": "medical", "X-AVRR-Offices": OFFICE}
+# Government systems: their token's offices claim names their country.
+HONDURAS = {"X-AVRR-User": "hn-migracion", "X-AVRR-Roles": "authority", "X-AVRR-Offices": "HN"}
+GUATEMALA = {"X-AVRR-User": "gt-migracion", "X-AVRR-Roles": "authority", "X-AVRR-Offices": "GT"}
 
 
 @dataclass(frozen=True)
@@ -246,6 +254,26 @@ async def intake_has_handled(procs: dict[str, ServiceProcess], event_type: str, 
         await engine.dispose()
 
 
+async def disclosure_key(p: Platform, key_id: str, authority: dict[str, str]) -> httpx.Response:
+    return await p.get("intake", f"/public/disclosure-keys/{key_id}", authority)
+
+
+async def unseal(p: Platform, record: dict[str, Any], authority: dict[str, str]) -> list[Any]:
+    """A government system opens a record: one key per returnee, over REST, then AES-GCM."""
+    returnees = []
+    for sealed in record["returnees"]:
+        response = await disclosure_key(p, sealed["key_id"], authority)
+        assert response.status_code == 200, response.text
+        key = base64.b64decode(response.json()["key"])
+        plain = AESGCM(key).decrypt(
+            base64.b64decode(sealed["nonce"]),
+            base64.b64decode(sealed["ct"]),
+            sealed["key_id"].encode(),
+        )
+        returnees.append(json.loads(plain))
+    return returnees
+
+
 def personal_values(case: Case, n: int) -> dict[str, bytes]:
     """What must never reach a public topic without consent (the referral's own values)."""
     household = referral(n)["household"]
@@ -308,20 +336,30 @@ async def test_public_topics_carry_counts_and_only_the_consented_fields(
         assert departed.header("ce_type") == "avrr.public.ReturnDeparted"
         assert departed.header("ce_specversion") == "1.0"
         assert departed.key.decode() == departed.header("ce_subject")
-        assert departed.data == {
+        data = departed.data
+        [sealed] = data.pop("returnees")
+        assert data == {
             "case_reference": departed.key.decode(),
             "country": "HN",
             "departed_on": yesterday(12).date().isoformat(),
-            "returnees": [
-                {
-                    "given_names": "Dania Marisol",
-                    "family_name": "Reyes Cruz",
-                    "travel_document": {"type": "passport", "number": "F123456"},
-                }
-            ],
         }
+        assert set(sealed) == {"alg", "key_id", "nonce", "ct"} and sealed["alg"] == "A256GCM"
         for what, value in personal_values(b, 802).items():
             assert value not in departed.raw, f"{what} of B is on the public topic"
+        for name in (b"Dania", b"Reyes", b"F123456"):
+            assert name not in departed.raw, "a consented field is on the topic in plaintext"
+        # The ministry of Honduras opens exactly the consented fields; Guatemala's may not.
+        assert await unseal(p, {"returnees": [sealed]}, HONDURAS) == [
+            {
+                "given_names": "Dania Marisol",
+                "family_name": "Reyes Cruz",
+                "travel_document": {"type": "passport", "number": "F123456"},
+            }
+        ]
+        elsewhere = await disclosure_key(p, sealed["key_id"], GUATEMALA)
+        assert elsewhere.status_code == 403, elsewhere.text
+        refused = await disclosure_key(p, sealed["key_id"], CASEWORKER)
+        assert refused.status_code == 403, refused.text
 
         # B withdraws the consent; her arrival then publishes nothing about her.
         await p.post(
@@ -331,6 +369,8 @@ async def test_public_topics_carry_counts_and_only_the_consented_fields(
             CASEWORKER,
             expect=200,
         )
+        withdrawn = await disclosure_key(p, sealed["key_id"], HONDURAS)
+        assert withdrawn.status_code == 410, "the key is released after the withdrawal"
         await arrive(p, b)
         await intake_has_handled(procs, "avrr.travel.ArrivalConfirmed", b.case_id)
         await intake_has_handled(procs, "avrr.travel.ArrivalConfirmed", a.case_id)
@@ -358,7 +398,7 @@ async def test_public_topics_carry_counts_and_only_the_consented_fields(
 
         # Nothing personal anywhere: A never, B only before the withdrawal, and only consented.
         per_case = await read_public(kafka_bootstrap, cases_topic)
-        assert per_case == [departed], "a record was published after the withdrawal"
+        assert [r.raw for r in per_case] == [departed.raw], "a record after the withdrawal"
         for record in [*per_case, *counts]:
             for what, value in personal_values(a, 801).items():
                 assert value not in record.raw, f"{what} of A is on {record.topic}"
@@ -416,6 +456,9 @@ async def test_the_embedded_default_publishes_the_public_records_on_its_bus(
 
         await eventually(published, timeout=30)
         [record] = on("avrr.public.cases.HN")
-        assert json.loads(record.value)["returnees"] == [{"family_name": "Reyes Cruz"}]
+        assert b"Reyes" not in record.value
+        assert await unseal(p, json.loads(record.value), HONDURAS) == [
+            {"family_name": "Reyes Cruz"}
+        ]
         [counted] = on("avrr.public.returns")
         assert json.loads(counted.value)["households"] == 1 and counted.key == b"HN"
