@@ -83,6 +83,8 @@ class Role(StrEnum):
 
 
 ROLES: tuple[Role, ...] = tuple(Role)
+# The organisation's own staff: every role but the outside parties (partners, governments).
+STAFF: tuple[Role, ...] = tuple(r for r in Role if r not in (Role.REFERRER, Role.AUTHORITY))
 ALL_OFFICES = "*"
 
 Scope = Literal["none", "case", "office", "own", "handler"]

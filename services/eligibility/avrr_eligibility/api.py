@@ -35,7 +35,7 @@ from avrr_eligibility.commands import (
 )
 from avrr_eligibility.destination import DestinationStateError
 from avrr_eligibility.programmes import ProgrammeCatalogue
-from avrr_events.authorization import Authorized, Policy, Role, allow
+from avrr_events.authorization import STAFF, Authorized, Policy, Role, allow
 from avrr_events.http import (
     Conflict,
     DomainRuleViolation,
@@ -46,8 +46,6 @@ from avrr_events.http import (
 from avrr_events.service import ServiceRuntime
 
 CASEWORK = (Role.CASEWORKER, Role.SUPERVISOR)
-# The programme catalogue is public knowledge inside the organisation.
-STAFF = tuple(r for r in Role if r is not Role.REFERRER)
 
 
 async def case_offices(request: Request, case_id: str) -> frozenset[str] | None:

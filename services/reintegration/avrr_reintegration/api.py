@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from avrr_events import ERASED, Cause, Encrypted
-from avrr_events.authorization import Authorized, Policy, Role, allow
+from avrr_events.authorization import STAFF, Authorized, Policy, Role, allow
 from avrr_events.http import DomainRuleViolation, NotFound, Principal, etag
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.service import ServiceRuntime
@@ -44,8 +44,6 @@ from avrr_reintegration.reintegration import (
 WRITERS = (Role.REINTEGRATION_OFFICER, Role.SUPERVISOR)
 # Caseworkers follow their returnees up; monitoring notes stay with WRITERS (see below).
 READERS = (*WRITERS, Role.CASEWORKER)
-# Catalogues, the directory and programme totals hold no personal data.
-STAFF = tuple(r for r in Role if r is not Role.REFERRER)
 
 
 async def case_offices(request: Request, case_id: str) -> frozenset[str] | None:
