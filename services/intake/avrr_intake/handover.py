@@ -55,13 +55,21 @@ class CaseHandovers(Projection):
 
 
 async def case_offices(conn: AsyncConnection, case_id: str) -> frozenset[str] | None:
-    """The offices a case belongs to (referral office, receiving office); None: no such case."""
+    """The offices a case belongs to (referral office, receiving office); None: no such case.
+
+    One indexed read (asked before every case request): the case joined to its handover.
+    """
     c, h = read_models.cases.c, handovers.c
-    office = await conn.scalar(select(c.office).where(c.case_id == case_id))
-    if office is None:
+    row = (
+        await conn.execute(
+            select(c.office, h.receiving_office)
+            .select_from(read_models.cases.outerjoin(handovers, h.case_id == c.case_id))
+            .where(c.case_id == case_id)
+        )
+    ).first()
+    if row is None:
         return None
-    received = await conn.scalar(select(h.receiving_office).where(h.case_id == case_id))
-    return frozenset({office, received} if received else {office})
+    return frozenset(office for office in row if office)
 
 
 def belongs_to(offices: frozenset[str]) -> ColumnElement[bool]:

@@ -50,11 +50,7 @@ async def case_offices(request: Request, case_id: str) -> frozenset[str] | None:
     """The offices that work the reintegration case: its movement's, and the receiving
     office once handed over (None: no such case, the route answers 404)."""
     async with runtime_of(request).db.autocommit() as conn:
-        view = await read_models.case_view(conn, case_id)
-        received = await handover.receiving_office(conn, case_id)
-    if view is None:
-        return None
-    return frozenset(office for office in (view["office"], received) if office)
+        return await handover.case_offices(conn, case_id)
 
 
 WRITE = allow(*WRITERS, scope="case")

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from avrr_events import DomainEvent, Envelope, Projection
 from avrr_events.authorization import handed_over_to
 from avrr_reintegration.observed import ArrivalConfirmed
+from avrr_reintegration.read_models import cases
 
 metadata = MetaData()
 
@@ -48,8 +49,17 @@ class CaseHandovers(Projection):
         )
 
 
-async def receiving_office(conn: AsyncConnection, case_id: str) -> str | None:
-    """The office the case was handed over to, if any."""
-    h = handovers.c
-    office: str | None = await conn.scalar(select(h.receiving_office).where(h.case_id == case_id))
-    return office
+async def case_offices(conn: AsyncConnection, case_id: str) -> frozenset[str] | None:
+    """The offices that work a case: its movement's and, once handed over, the receiving
+    office; None: no such case. One indexed read (asked before every case request)."""
+    c, h = cases.c, handovers.c
+    row = (
+        await conn.execute(
+            select(c.office, h.receiving_office)
+            .select_from(cases.outerjoin(handovers, h.case_id == c.case_id))
+            .where(c.case_id == case_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    return frozenset(office for office in row if office)
