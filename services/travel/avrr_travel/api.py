@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from avrr_events import ERASED, Encrypted
 from avrr_events.authorization import (
+    RECEIVING_OFFICE,
     Authorized,
     Policy,
     Role,
@@ -335,7 +336,7 @@ async def confirm_arrival(
     )
     as_receiver = (
         who.has_any_role((Role.REINTEGRATION_OFFICER,))
-        and body.confirmed_by == "receiving_office"
+        and body.confirmed_by == RECEIVING_OFFICE
         and body.confirmer_id is not None
         and may_see(who, (body.confirmer_id,))
     )
