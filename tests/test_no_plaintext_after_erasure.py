@@ -4,7 +4,11 @@ Four services as separate processes on real Kafka and PostgreSQL. One
 household is erased by a data protection officer while its movement is
 ticketed; another goes the whole way home and through reintegration, and is
 erased by intake's retention sweep (a retention of a few seconds) once
-reintegration completed. Then every service's PostgreSQL database (every row
+reintegration completed. That household's mother consented to share every
+field with the authorities of Honduras: her departure and arrival are on the
+public topic, sealed, and the ministry opens them with the disclosure key
+while she is on file; after the erasure the key is gone (410). Then every
+service's PostgreSQL database (every row
 of every table, as a logical backup holds them), the shared key database, the
 raw bytes of every Kafka topic of the test (domain, dead-letter and public
 topics: keys, values and headers) and every service's log are searched for
@@ -18,6 +22,7 @@ answer.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import date
@@ -41,6 +46,7 @@ from journey_steps import (
 )
 from journey_steps import reintegrate as reintegrate_with_visit
 from sqlalchemy.engine import make_url
+from test_public_integration import HONDURAS, disclosure_key, unseal
 from test_return_journey import kafka_events, topic_prefix, topic_size
 
 from avrr_events.kafka import KafkaSettings
@@ -188,6 +194,38 @@ async def four_processes(
         yield Platform(clients, kafka_events(KafkaSettings(kafka_bootstrap), prefix)), procs
 
 
+async def share_with_authorities(p: Platform, case: Case) -> None:
+    """The mother consents to share every field intake can share with the authorities."""
+    consent = {
+        "person_id": case.mother,
+        "purposes": ["share_with_authorities"],
+        "given_on": today(),
+        "language": "es",
+        "shared_fields": [
+            "given_names",
+            "family_name",
+            "date_of_birth",
+            "sex",
+            "nationality",
+            "travel_document",
+        ],
+    }
+    await p.post("intake", f"/cases/{case.case_id}/consents", consent, CASEWORKER, expect=201)
+
+
+async def public_records(settings: KafkaSettings, topic: str, count: int) -> list[dict[str, Any]]:
+    """The first ``count`` records of a public topic, once they are all there."""
+    found: list[dict[str, Any]] = []
+
+    async def published() -> bool:
+        records = await read_topic(settings, topic, count, timeout=5)
+        found[:] = [json.loads(r.value) for r in records]
+        return len(found) == count
+
+    await eventually(published, timeout=90, interval=1.0)
+    return found
+
+
 def keys_database(procs: dict[str, ServiceProcess]) -> str:
     """The shared key database of the service_processes fixture: ``<prefix>_keys``."""
     url = make_url(procs["intake"].database_url)
@@ -257,10 +295,24 @@ async def test_erasure_and_retention_leave_no_plaintext_of_the_person_anywhere(
 
         # (b) The other household returns, reintegrates, and is kept until retention ends.
         retained = await open_case(p, retained_body, retained_values)
+        await share_with_authorities(p, retained)
         await request_return(p, retained)
         await clear(p, retained)
         await ticket(p, retained)
         await travel_home(p, retained)
+        # Her departure and arrival reach the authorities of Honduras, sealed: they open them.
+        cases_topic = f"{topic_prefix(procs)}.public.cases.HN"
+        published = await public_records(KafkaSettings(kafka_bootstrap), cases_topic, 2)
+        for record in published:
+            [opened] = await unseal(p, record, HONDURAS)
+            assert opened == {
+                "given_names": retained_values["mother_given"],
+                "family_name": retained_values["mother_family"],
+                "date_of_birth": retained_values["mother_born"],
+                "sex": "female",
+                "nationality": "HN",
+                "travel_document": {"type": "passport", "number": retained_values["document"]},
+            }, opened
         await reintegrate_with_visit(p, retained)
 
         for case, reason in ((erased, "requested"), (retained, "retention")):
@@ -294,6 +346,13 @@ async def test_erasure_and_retention_leave_no_plaintext_of_the_person_anywhere(
         for where in ("database intake", "database travel", "database reintegration"):
             assert retained.case_id.encode() in stored[where], where
         assert erased.case_id.encode() in stored["database eligibility"]
+        # The public records stay on their topic, and nobody can open them any more.
+        assert stored[f"topic {cases_topic}"].count(b'"returnees":') == 2
+        for record in published:
+            for sealed in record["returnees"]:
+                gone = await disclosure_key(p, sealed["key_id"], HONDURAS)
+                assert gone.status_code == 410, gone.text
+        assert f"disclosure:{retained.case_id}".encode() not in stored["key database"]
         found = [
             *plaintext_found(stored, erased_values),
             *plaintext_found(stored, retained_values),
