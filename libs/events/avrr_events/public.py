@@ -4,14 +4,16 @@ The domain topics carry personal data only as ciphertext, for the platform's
 own services. Government subscribers (the authorities of a country of origin,
 a ministry's statistics office) get their own topics, ``<prefix>.public.*``,
 with their own registered event types, JSON Schemas and CloudEvents envelope,
-and no key to anything: what is on them is plaintext, so what is on them is
-decided with care.
+and no key to the domain topics: what is on them is decided with care, and a
+person's consented fields are sealed under a key the publishing service
+releases to the authority while the consent stands and shreds on withdrawal
+and erasure (intake's ``authorities``).
 
-Why a queue of its own instead of the event store's outbox: a public record
-that carries consented personal fields must carry them in plaintext, and
-plaintext personal data never rests in the event store. So a service queues a
-*notice* here (non-personal internal facts: which case, which movement, which
-country and day), in the transaction that decided it, and the public relay
+Why a queue of its own instead of the event store's outbox: what a public
+record may carry depends on the consent at the moment it is published, not
+when it was decided. So a service queues a *notice* here (non-personal
+internal facts: which case, which movement, which country and day), in the
+transaction that decided it, and the public relay
 *renders* the record only when it publishes it: it asks the service's
 renderer, inside the relay's own transaction, what may be published now. The
 renderer reads the current consent (or the current count), so a consent
@@ -67,8 +69,9 @@ public_outbox = Table(
 class PublicEvent(DomainEvent):
     """Base of a public record's payload (``avrr.public.<Name>``): a published contract.
 
-    Its fields are exactly what a subscriber receives; nothing in it is
-    encrypted, so nothing personal goes into one without the person's consent.
+    Its fields are exactly what a subscriber receives, with no key to the
+    platform's data: nothing personal goes into one without the person's
+    consent, and then only sealed under a key the service can shred.
     """
 
 
