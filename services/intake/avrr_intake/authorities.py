@@ -113,11 +113,12 @@ KEY_ID_PATTERN: Final = r"^[A-Za-z0-9_-]{20,300}$"
 class SealedReturnee(BaseModel):
     """One consenting returnee's fields, sealed for the authorities of the record's country.
 
-    ``ct`` opens with the disclosure key that ``GET /intake/public/disclosure-keys/{key_id}``
-    releases (role ``authority``, for the record's country, while the consent
-    stands and the data exists): AES-256-GCM, ``nonce`` as nonce, the ASCII
-    bytes of ``key_id`` as associated data; the plaintext is one Returnee as
-    UTF-8 JSON (``given_names``, ``family_name``, ``date_of_birth``, ``sex``,
+    ``ct`` opens with the disclosure key that intake's
+    ``GET /public/disclosure-keys/{key_id}`` releases (role ``authority``, for
+    the record's country, while the consent stands and the data exists):
+    AES-256-GCM, ``nonce`` as nonce, the ASCII bytes of ``key_id`` as
+    associated data; the plaintext is one Returnee as UTF-8 JSON
+    (``given_names``, ``family_name``, ``date_of_birth``, ``sex``,
     ``nationality``, ``travel_document: {type, number}``: only the fields that
     person consented to share). Once the consent is withdrawn or the data
     erased, the key is gone and the record can no longer be opened.
