@@ -10,7 +10,7 @@ import pytest
 from intake_fixtures import Intake, consent, referral
 
 from avrr_events.service import ServiceRuntime, ServiceSettings
-from avrr_intake import observed
+from avrr_intake import authorities, observed
 from avrr_intake.case import registry
 from avrr_intake.main import service
 
@@ -89,9 +89,12 @@ async def test_every_event_type_intake_emits_has_a_published_json_schema(intake:
     assert set(registry.types) == EVENT_TYPES
     published = (await intake.http.get("/events/schemas")).json()
     titles = {schema["title"] for schema in published.values()}
-    # What it writes, and the others' events it reads for the timeline and the reports.
+    # What it writes, the others' events it reads for the timeline and the reports,
+    # and the records it publishes for the authorities of countries of origin.
     assert {t for t in titles if t.startswith("avrr.intake.")} == EVENT_TYPES
-    assert titles - EVENT_TYPES == set(observed.registry.types)
+    public_types = {e.event_type for e in authorities.PUBLIC.events}
+    assert {t for t in titles if t.startswith("avrr.public.")} == public_types
+    assert titles - EVENT_TYPES - public_types == set(observed.registry.types)
     for schema in published.values():
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
         assert schema["properties"] and schema["type"] == "object"
