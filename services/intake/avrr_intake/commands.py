@@ -382,9 +382,6 @@ class IntakeCommands:
         views = (
             await self.cipher.encrypt(cmd.person_id, cmd.child_views) if cmd.child_views else None
         )
-        if "share_with_authorities" in cmd.purposes and cmd.shared_fields:
-            # The key its public records are sealed under (authorities.py).
-            await authorities.create_disclosure_key(self.cipher.keys, case_id, cmd.person_id)
         now = datetime.now(UTC)
         for purpose in dict.fromkeys(cmd.purposes):
             case.give_consent(
@@ -407,6 +404,10 @@ class IntakeCommands:
                     ),
                 )
             )
+        if "share_with_authorities" in cmd.purposes and cmd.shared_fields:
+            # The key its public records are sealed under (authorities.py); once the case
+            # accepted the consent, so that a refused one leaves no key behind.
+            await authorities.create_disclosure_key(self.cipher.keys, case_id, cmd.person_id)
         return await self._save(case, traceparent)
 
     async def withdraw_consent(

@@ -142,7 +142,7 @@ async def test_disclosure_keys_go_to_the_records_country_only_while_the_consent_
     intake: Intake, kafka_settings: KafkaSettings
 ) -> None:
     case_id, mother = await open_consented_case(intake, 3)
-    erased_case, _ = await open_consented_case(intake, 4)
+    erased_case, erased_mother = await open_consented_case(intake, 4)
     publisher = KafkaPublisher(kafka_settings)
     try:
         travel_topic = intake.runtime.settings.topic("travel")
@@ -185,6 +185,18 @@ async def test_disclosure_keys_go_to_the_records_country_only_while_the_consent_
         f"/public/disclosure-keys/{sealed_erased['key_id']}", headers=BOLIVIA
     )
     assert gone.status_code == 410, gone.text
+    assert (
+        await intake.runtime.cipher.keys.get(disclosure_subject(erased_case, erased_mother)) is None
+    )
+    # A consent the erased case refuses leaves no key behind either.
+    refused_consent = await intake.http.post(
+        f"/cases/{erased_case}/consents",
+        json=consent(erased_mother, "share_with_authorities", shared_fields=SHARED),
+    )
+    assert refused_consent.status_code == 422, refused_consent.text
+    assert (
+        await intake.runtime.cipher.keys.get(disclosure_subject(erased_case, erased_mother)) is None
+    )
 
     # Every answer about a real key is in the audit log, with the case and the caller.
     audit = await intake.runtime.audit.entries(case_id=case_id, after=0, limit=100)
