@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -250,13 +251,20 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(ConcurrencyError, on_concurrency)
-    app.add_exception_handler(DBAPIError, on_unstorable)
-    app.add_exception_handler(OverflowError, on_unstorable)
+    for refused in (DBAPIError, OverflowError, *_DRIVER_DATA_ERRORS):
+        app.add_exception_handler(refused, on_unstorable)
     app.add_middleware(RefuseOversizedBodies)
     app.add_middleware(ContainUnhandledErrors)
 
 
 MAX_BODY_BYTES = 1024 * 1024
+
+# asyncpg's data exceptions: the server's (SQLSTATE class 22) and its own refusal
+# to encode a parameter (an integer beyond 64 bits).
+_DRIVER_DATA_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.exceptions.DataError,
+    asyncpg.exceptions._base.DataError,
+)
 
 
 class BodyTooLarge(HTTPException):
@@ -312,9 +320,13 @@ def refused_value(exc: BaseException) -> bool:
     its own refusal of an integer beyond 64 bits, with that class. SQLite's
     driver raises OverflowError for integers beyond 64 bits.
     """
-    if isinstance(exc, OverflowError | DataError):
+    if isinstance(exc, (OverflowError, DataError, *_DRIVER_DATA_ERRORS)):
         return True
-    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    # The event store appends on the driver's own connection (asyncpg errors as
+    # they are); everything else comes through SQLAlchemy (the driver's in .orig).
+    sqlstate = getattr(exc, "sqlstate", None) or getattr(
+        getattr(exc, "orig", None), "sqlstate", None
+    )
     return isinstance(sqlstate, str) and sqlstate.startswith("22")
 
 

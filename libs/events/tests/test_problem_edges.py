@@ -1,7 +1,8 @@
 """Errors the REST fuzzer found, each answered as a problem once for every service.
 
-- a value the database cannot hold (an integer beyond 64 bits, a NUL character)
-  is a 422 problem, not a 500 (PostgreSQL and SQLite);
+- a value the database cannot hold (an integer beyond 64 bits, a NUL character
+  in a query or in a JSON body on its way into the event store) is a 422
+  problem, not a 500 (PostgreSQL and SQLite);
 - a write that loses a race is 412 when it carried If-Match (the version it
   named is gone, as for a stale If-Match found on load) and 409 without;
 - a body over 1 MiB is a 413 problem before it is read (declared or streamed);
@@ -14,11 +15,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
-from sample_domain import registry
+from sample_domain import SampleCase, registry
 
-from avrr_events import ConcurrencyError
+from avrr_events import Cause, ConcurrencyError, Repository
 from avrr_events.http import MAX_BODY_BYTES, PROBLEM_JSON
 from avrr_events.service import Service, ServiceRuntime, ServiceSettings
 
@@ -38,6 +39,19 @@ class NoteIn(BaseModel):
 @router.post("/notes", status_code=201)
 async def take_note(body: NoteIn) -> dict[str, int]:
     return {"length": len(body.text)}
+
+
+@router.post("/cases/{case_id}/stored-notes", status_code=201)
+async def store_note(case_id: str, body: NoteIn, request: Request) -> dict[str, int]:
+    """A command appending the note's text to the event store (JSON in PostgreSQL)."""
+    runtime: ServiceRuntime = request.app.state.runtime
+    repo = Repository(runtime.store, registry, SampleCase, source="/avrr/racing")
+    case = await repo.load(case_id)
+    if not case.exists:
+        case.open("office")
+    case.add_note(body.text, author="u-1")
+    await repo.save(case, Cause(case_id))
+    return {"version": case.version}
 
 
 racing = Service(name="racing", registry=registry, router=router)
@@ -81,6 +95,21 @@ async def test_a_nul_character_the_database_refuses_is_a_422_problem_not_a_500(
         assert response.status_code == 200, response.text
     else:
         assert_problem(response, 422, "unstorable-value")
+
+
+async def test_a_nul_character_in_a_json_body_the_event_store_refuses_is_a_422_problem(
+    http: httpx.AsyncClient, any_db_url: str
+) -> None:
+    # Found by the fuzzer: "\u0000" in a counselling topic reached PostgreSQL's jsonb
+    # through the store's own asyncpg connection (UntranslatableCharacterError: 500).
+    user = {"X-AVRR-User": "u-1", "X-AVRR-Roles": "caseworker"}
+    response = await http.post("/cases/c1/stored-notes", json={"text": "a\x00b"}, headers=user)
+    if any_db_url.startswith("sqlite"):  # SQLite stores NUL: nothing to refuse
+        assert response.status_code == 201, response.text
+    else:
+        assert_problem(response, 422, "unstorable-value")
+        fine = await http.post("/cases/c1/stored-notes", json={"text": "ab"}, headers=user)
+        assert fine.status_code == 201 and fine.json() == {"version": 2}, fine.text
 
 
 async def test_a_lost_race_is_412_with_if_match_and_409_without(
