@@ -86,6 +86,21 @@ class KafkaPublisher:
         if producer is not None:
             await producer.stop()
 
+    async def reachable(self, timeout: float = 2.0) -> bool:
+        """Whether the cluster answers a metadata request now (the readiness probe's question).
+
+        Starts the producer if nothing was published yet. False while no
+        broker answers within ``timeout``: a replica that cannot publish must
+        not be sent commands whose events would only pile up in its outbox.
+        """
+        try:
+            await asyncio.wait_for(self.start(), timeout)
+            assert self._producer is not None
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout)
+        except Exception:
+            return False
+        return True
+
     async def publish(self, messages: Sequence[Message]) -> None:
         """Send every record, then wait for all acknowledgements (pipelined, not one by one).
 

@@ -557,11 +557,14 @@ class ServiceRuntime:
         @router.get("/health/ready")
         async def ready() -> JSONResponse:
             """200 only when this replica can do its work: started, database answering,
-            relay and consumer alive (a dead background task is a reason to restart)."""
+            Kafka answering (when the service runs on Kafka), relay and consumer alive
+            (a dead background task is a reason to restart)."""
             checks = {"started": self.started, "database": False, "workers": False}
             with contextlib.suppress(Exception):
                 async with self.db.engine.connect() as conn:
                     checks["database"] = await conn.scalar(text("SELECT 1")) == 1
+            if isinstance(self.relay.publisher, KafkaPublisher):
+                checks["kafka"] = await self.relay.publisher.reachable()
             checks["workers"] = bool(self._tasks) and not any(t.done() for t in self._tasks)
             ok = all(checks.values())
             return JSONResponse(

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from sample_domain import registry
 
 from avrr_events.service import Service, ServiceRuntime, ServiceSettings
+from avrr_events.testing import LocalBroker, eventually
 
 probe = Service(name="probed", registry=registry, router=APIRouter())
 
@@ -22,7 +23,10 @@ async def test_readiness_follows_startup_and_the_background_workers(sqlite_url: 
         async with app.router.lifespan_context(app):
             ready = await http.get("/health/ready")
             assert ready.status_code == 200, ready.text
-            assert ready.json()["checks"] == {"started": True, "database": True, "workers": True}
+            checks = ready.json()["checks"]
+            # (and "kafka" when the environment names a broker)
+            assert {"started", "database", "workers"} <= checks.keys()
+            assert all(checks.values())
             assert (await http.get("/health/live")).status_code == 200
 
             runtime.relay.stop()  # the relay ends: this replica no longer publishes
@@ -32,3 +36,37 @@ async def test_readiness_follows_startup_and_the_background_workers(sqlite_url: 
             dead = await http.get("/health/ready")
             assert dead.status_code == 503
             assert dead.json()["checks"]["workers"] is False
+
+
+async def test_readiness_is_503_while_the_kafka_broker_does_not_answer(
+    database_url: str, restartable_kafka: LocalBroker
+) -> None:
+    # A replica that cannot publish would only pile commands' events up in its outbox.
+    settings = ServiceSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=restartable_kafka.settings.bootstrap_servers,
+        dev=True,
+        topic_partitions=1,
+    )
+    runtime = ServiceRuntime(probe, settings)
+    app = runtime.app()
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://t") as http,
+        app.router.lifespan_context(app),
+    ):
+        ready = await http.get("/health/ready")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"]["kafka"] is True
+
+        await restartable_kafka.stop()
+        down = await http.get("/health/ready")
+        assert down.status_code == 503
+        assert down.json()["checks"]["kafka"] is False
+
+        await restartable_kafka.start()
+
+        async def answering_again() -> bool:
+            return (await http.get("/health/ready")).status_code == 200
+
+        await eventually(answering_again, timeout=60)
