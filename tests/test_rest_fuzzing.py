@@ -1,7 +1,8 @@
 """Issue 10: every operation of every service's OpenAPI, fuzzed with schemathesis.
 
-Each service runs as the real app (its lifespan: relay and consumer) on real
-PostgreSQL and Kafka, in schemathesis' ASGI portal. Requests carry a bearer
+Each service runs as the real app (its runtime: relay and consumer) on real
+PostgreSQL and Kafka, then again on the embedded default (SQLite files and the
+in-process bus), in schemathesis' ASGI portal. Requests carry a bearer
 token (``DevTokenIssuer``, verified by the app's OIDC authenticator, dev
 headers off) whose roles admit every operation, so generated requests reach
 the handlers instead of stopping at 401/403. A household that asked to return
@@ -25,9 +26,10 @@ import os
 import time
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import hypothesis
@@ -44,7 +46,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from avrr_eligibility.main import service as eligibility_service
 from avrr_events.auth import DevTokenIssuer
 from avrr_events.authorization import ALL_OFFICES, ROLES
+from avrr_events.embedded import embedded_settings
 from avrr_events.http import PROBLEM_JSON
+from avrr_events.inprocess import InProcessBus
 from avrr_events.service import Service, ServiceRuntime, ServiceSettings
 from avrr_events.testing import _create_database, _drop_database
 from avrr_intake.main import service as intake_service
@@ -152,34 +156,20 @@ class WithoutLifespan:
 
 
 @contextmanager
-def running_services(admin_url: str, bootstrap: str) -> Iterator[dict[str, Served]]:
-    """The four services on fresh databases and topics of their own, running.
+def running_services(
+    settings_of: Callable[[str], ServiceSettings], bus: InProcessBus | None = None
+) -> Iterator[dict[str, Served]]:
+    """The four services, running with ``settings_of(name)``.
 
     Each runtime runs on schemathesis' ASGI portal (the event loop thread that
     serves the requests), so its database pools and Kafka clients live on the
     loop that uses them.
     """
-    prefix = f"fuzz{uuid.uuid4().hex[:8]}"
-    databases = [f"{prefix}_{name}" for name in SERVICES]
-    for database in databases:
-        asyncio.run(_create_database(admin_url, database))
     portal = schemathesis_asgi._get_portal()
     served: dict[str, Served] = {}
     try:
         for name, service in SERVICES.items():
-            settings = ServiceSettings(
-                database_url=make_url(admin_url)
-                .set(database=f"{prefix}_{name}")
-                .render_as_string(hide_password=False),
-                kafka_bootstrap_servers=bootstrap,
-                dev=True,
-                dev_auth=False,  # only the bearer token authenticates
-                topic_prefix=prefix,
-                topic_partitions=1,
-                relay_poll_interval=0.2,
-                migrate_on_start=True,
-            )
-            runtime = ServiceRuntime(service, settings)
+            runtime = ServiceRuntime(service, settings_of(name), bus=bus)
             app = runtime.app(lifespan=False)
             app.state.authenticator = ISSUER.authenticator()
             portal.call(runtime.start)
@@ -188,8 +178,49 @@ def running_services(admin_url: str, bootstrap: str) -> Iterator[dict[str, Serve
     finally:
         for each in served.values():
             portal.call(each.runtime.stop)
+
+
+@contextmanager
+def real_stack(admin_url: str, bootstrap: str) -> Iterator[dict[str, Served]]:
+    """PostgreSQL (a fresh database per service, one shared key database) and Kafka."""
+    prefix = f"fuzz{uuid.uuid4().hex[:8]}"
+    databases = [f"{prefix}_{name}" for name in (*SERVICES, "keys")]
+    for database in databases:
+        asyncio.run(_create_database(admin_url, database))
+
+    def url(database: str) -> str:
+        return make_url(admin_url).set(database=database).render_as_string(hide_password=False)
+
+    def settings_of(name: str) -> ServiceSettings:
+        return ServiceSettings(
+            database_url=url(f"{prefix}_{name}"),
+            keystore_url=url(f"{prefix}_keys"),
+            kafka_bootstrap_servers=bootstrap,
+            dev=True,
+            dev_auth=False,  # only the bearer token authenticates
+            topic_prefix=prefix,
+            topic_partitions=1,
+            relay_poll_interval=0.2,
+            migrate_on_start=True,
+        )
+
+    try:
+        with running_services(settings_of) as served:
+            yield served
+    finally:
         for database in databases:
             asyncio.run(_drop_database(admin_url, database))
+
+
+@contextmanager
+def embedded(data_dir: Path) -> Iterator[dict[str, Served]]:
+    """The embedded default: SQLite files and one in-process bus (as `make run`)."""
+
+    def settings_of(name: str) -> ServiceSettings:
+        return embedded_settings(name, data_dir).model_copy(update={"dev_auth": False})
+
+    with running_services(settings_of, InProcessBus()) as served:
+        yield served
 
 
 def seed_case(intake: ASGIClient, eligibility: ASGIClient, token: str) -> str:
@@ -227,10 +258,21 @@ def seed_case(intake: ASGIClient, eligibility: ASGIClient, token: str) -> str:
     raise AssertionError("eligibility never opened the seeded case's assessment")
 
 
-@pytest.fixture(scope="module")
-def fuzzing(postgres_admin_url: str, kafka_bootstrap: str) -> Iterator[Fuzzing]:
+@pytest.fixture(scope="module", params=["postgres-kafka", "embedded"])
+def fuzzing(
+    request: pytest.FixtureRequest,
+    postgres_admin_url: str,
+    kafka_bootstrap: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Fuzzing]:
+    """The services on the real stack, then on the embedded default, with a seeded case."""
     token = ISSUER.issue("fuzzer", roles=TOKEN_ROLES, offices=[ALL_OFFICES])
-    with running_services(postgres_admin_url, kafka_bootstrap) as served:
+    stack = (
+        real_stack(postgres_admin_url, kafka_bootstrap)
+        if request.param == "postgres-kafka"
+        else embedded(tmp_path_factory.mktemp("embedded"))
+    )
+    with stack as served:
         case_id = seed_case(served["intake"].client, served["eligibility"].client, token)
         yield Fuzzing(served, token, case_id)
 
