@@ -325,9 +325,9 @@ class DisclosureKeys:
 async def create_disclosure_key(keys: KeyStore, case_id: str, person_id: str) -> None:
     """With a consent to share with the authorities: the key its records will be sealed under.
 
-    Created before the consent is appended (as personal data is encrypted
-    before): a key without a standing consent seals nothing and is released
-    to nobody.
+    Created once the case accepted the consent and before it is appended: if
+    the append then fails, a key without a standing consent seals nothing and
+    is released to nobody (and erasure deletes it with the others).
     """
     await keys.get_or_create(disclosure_subject(case_id, person_id))
 
