@@ -97,7 +97,7 @@ from avrr_events.kafka import (
 )
 from avrr_events.projections import Projection, ProjectionRunner
 from avrr_events.registry import EventRegistry
-from avrr_events.service import Service, ServiceRuntime
+from avrr_events.service import ROLES, RoleNotSupported, Service, ServiceRuntime
 from avrr_events.setup import SetupSettings, prepare, topic_specs
 
 # Tables as wide as they need when the output is not a terminal (a file, a pipe, a test).
@@ -267,6 +267,10 @@ def serve(
     service: Annotated[str, typer.Argument(help="an installed service")],
     host: Annotated[str, typer.Option(envvar="AVRR_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="AVRR_PORT")] = 8000,
+    role: Annotated[
+        str | None,
+        typer.Option(help="all, api (REST only) or worker (consumer, relays, jobs); AVRR_ROLE"),
+    ] = None,
 ) -> None:
     """Run one service (REST API, consumer, outbox relay) as this process."""
 
@@ -278,6 +282,14 @@ def serve(
 
         found = find_service(service)
         settings = config.settings()
+        if role is not None:
+            if role not in ROLES:
+                fail(f"--role must be one of {', '.join(ROLES)}")
+            settings = settings.model_copy(update={"role": role})
+        try:
+            settings.check_role()  # api/worker need PostgreSQL and Kafka
+        except RoleNotSupported as exc:
+            fail(str(exc))
         logs.configure(found.name)
         refuse_unless_current(found, settings)
         configure_exporter(found.name)

@@ -4,17 +4,21 @@ The real stack runs each service in a process (or pod) of its own: its REST
 API, its consumer and its outbox relay, configured by environment variables
 (``ServiceSettings``: DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, AVRR_KEYSTORE_URL,
 AVRR_MASTER_KEY, ...). ``AVRR_HOST``/``AVRR_PORT`` choose where it listens.
+
+``--role api|worker`` (or ``AVRR_ROLE``) runs only part of it: the REST API,
+or the consumer, relays and jobs (see ``service.py``); the chart's ``split``
+topology runs one Deployment of each.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
-import sys
 
 from avrr_events import logs
 from avrr_events.embedded import discover
 from avrr_events.migrations import refuse_unless_current
-from avrr_events.service import Service, ServiceSettings
+from avrr_events.service import ROLES, RoleNotSupported, Service, ServiceSettings
 from avrr_events.tracing import configure_exporter
 
 
@@ -30,12 +34,18 @@ def find(name: str) -> Service:
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        raise SystemExit("usage: python -m avrr_events.serve <service>")
-    logs.configure(args[0])  # JSON lines (AVRR_LOG_FORMAT=text for a terminal)
-    configure_exporter(args[0])
-    service, settings = find(args[0]), ServiceSettings()
+    parser = argparse.ArgumentParser(prog="python -m avrr_events.serve")
+    parser.add_argument("service")
+    parser.add_argument("--role", choices=ROLES, help="default: AVRR_ROLE, else all")
+    args = parser.parse_args(argv)
+    logs.configure(args.service)  # JSON lines (AVRR_LOG_FORMAT=text for a terminal)
+    configure_exporter(args.service)
+    service = find(args.service)
+    settings = ServiceSettings(**({"role": args.role} if args.role else {}))
+    try:
+        settings.check_role()  # api/worker need PostgreSQL and Kafka
+    except RoleNotSupported as exc:
+        raise SystemExit(str(exc)) from None
     refuse_unless_current(service, settings)  # exit 1 naming the revisions and `avrr setup`
     app = service.app(settings)
     uvicorn.run(

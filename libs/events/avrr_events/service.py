@@ -10,6 +10,14 @@ default migrates them itself) and creates missing topics, runs the outbox
 relay and the consumer as background tasks in the FastAPI lifespan and stops
 them cleanly. The same service code therefore runs in the embedded default
 and on the real stack.
+
+A process has a role (``AVRR_ROLE``): ``all`` (the default, and the only one
+of the embedded default) does everything; ``api`` serves the REST API and
+runs no background task (its appends wait in the outbox, and PostgreSQL's
+NOTIFY wakes a worker's relay in another process); ``worker`` runs the relay,
+the consumer, the public relay and the periodic jobs and serves only
+``/health/*`` and ``/metrics``. Split roles scale the two independently
+(consumers are worth at most one per partition, API replicas are not).
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Response
 from fastapi.responses import JSONResponse
@@ -81,6 +89,14 @@ OPERATIONS_POLICY = Policy(
         "GET /redoc": PUBLIC,
     }
 )
+
+
+ProcessRole = Literal["all", "api", "worker"]
+ROLES: tuple[ProcessRole, ...] = ("all", "api", "worker")
+
+
+class RoleNotSupported(ValueError):
+    """A split role asked of a runtime that cannot share its work with other processes."""
 
 
 class ServiceSettings(BaseSettings):
@@ -143,6 +159,14 @@ class ServiceSettings(BaseSettings):
     relay_poll_interval: float = Field(
         default=1.0, validation_alias=AliasChoices("relay_poll_interval", "AVRR_RELAY_POLL")
     )
+    role: ProcessRole = Field(
+        default="all",
+        validation_alias=AliasChoices("role", "AVRR_ROLE"),
+        description=(
+            "all: API, consumer, relays and jobs in one process; api: the REST API only; "
+            "worker: consumer, relays and jobs, serving only /health/* and /metrics"
+        ),
+    )
     migrate_on_start: bool = Field(
         default=False,
         validation_alias=AliasChoices("migrate_on_start", "AVRR_MIGRATE_ON_START"),
@@ -158,6 +182,27 @@ class ServiceSettings(BaseSettings):
 
     def topic(self, service: str) -> str:
         return f"{self.topic_prefix}.{service}.events"
+
+    def check_role(self) -> None:
+        """Refuse a split role without PostgreSQL and Kafka: an ``api`` process's events
+        reach a ``worker`` only through a shared outbox (and its NOTIFY) and a shared bus;
+        SQLite and the in-process bus are one process's own."""
+        if self.role == "all":
+            return
+        missing = [
+            what
+            for what, present in (
+                ("DATABASE_URL on PostgreSQL", (self.database_url or "").startswith("postgresql")),
+                ("KAFKA_BOOTSTRAP_SERVERS", bool(self.kafka_bootstrap_servers)),
+            )
+            if not present
+        ]
+        if missing:
+            raise RoleNotSupported(
+                f"AVRR_ROLE={self.role} needs {' and '.join(missing)}: api and worker "
+                "processes share the outbox and the topics; the embedded default "
+                "(SQLite, in-process bus) runs every role in one process (AVRR_ROLE=all)"
+            )
 
     def group(self, service: str) -> str:
         return f"{self.topic_prefix}.{service}"
@@ -330,9 +375,11 @@ class ServiceRuntime:
     def __init__(
         self, service: Service, settings: ServiceSettings, *, bus: InProcessBus | None = None
     ) -> None:
+        settings.check_role()
         self.service = service
         self.settings = settings
         self.name = service.name
+        self.role: ProcessRole = settings.role
         self.topic = settings.topic(service.name)
         self.group = settings.group(service.name)
         self.topics = [self.topic, *(settings.topic(o) for o in service.observes)]
@@ -411,9 +458,21 @@ class ServiceRuntime:
             return self.bus.source(self.group, self.topics)
         return KafkaSource(self._kafka(), self.group, self.topics)
 
+    @property
+    def runs_workers(self) -> bool:
+        """Whether this process runs the relays, the consumer and the periodic jobs."""
+        return self.role != "api"
+
     async def start(self) -> None:
-        """Check (or apply) the schema, create topics, run the relay and the consumer."""
+        """Check (or apply) the schema, create topics, run the relay and the consumer.
+
+        An ``api`` process does only the first: it never talks to Kafka (the
+        setup Job and the workers create the topics)."""
         await self._schema()
+        if not self.runs_workers:
+            self.started = True
+            log.info("%s started (role api): events go through the outbox", self.name)
+            return
         if self.bus is None:
             n = self.settings.topic_partitions
             await ensure_topics(
@@ -439,7 +498,9 @@ class ServiceRuntime:
             asyncio.create_task(job.run(), name=f"{self.name}-job-{job.name}") for job in self.jobs
         )
         self.started = True
-        log.info("%s started: topic %s, group %s", self.name, self.topic, self.group)
+        log.info(
+            "%s started (role %s): topic %s, group %s", self.name, self.role, self.topic, self.group
+        )
 
     async def _schema(self) -> None:
         """Refuse to start on a database that is not at the head revision.
@@ -496,7 +557,12 @@ class ServiceRuntime:
             await self.stop()
 
     def app(self, *, lifespan: bool = True) -> FastAPI:
-        """The service's FastAPI app; with ``lifespan`` it starts and stops this runtime."""
+        """The service's FastAPI app; with ``lifespan`` it starts and stops this runtime.
+
+        A ``worker`` process's app has only the probes and the metrics: no
+        domain route, no audit log, no OpenAPI (its pods sit behind no Service).
+        """
+        worker = self.role == "worker"
 
         @contextlib.asynccontextmanager
         async def run(_app: FastAPI) -> AsyncIterator[None]:
@@ -509,6 +575,7 @@ class ServiceRuntime:
             version=self.service.version,
             lifespan=run if lifespan else None,
             dependencies=[Depends(authorize)],
+            openapi_url=None if worker else "/openapi.json",
         )
         app.state.runtime = self
         policy = self.service.policy
@@ -527,8 +594,10 @@ class ServiceRuntime:
                 ),
             )
         install_problem_handlers(app)
-        app.include_router(self.service.router)
-        app.include_router(self._operations_router())
+        app.include_router(self._probes_router())
+        if not worker:
+            app.include_router(self.service.router)
+            app.include_router(self._operations_router())
 
         app.add_middleware(ObservedRequests, runtime=self)
         return app
@@ -547,7 +616,8 @@ class ServiceRuntime:
             version=self.service.version,
         )
 
-    def _operations_router(self) -> APIRouter:
+    def _probes_router(self) -> APIRouter:
+        """Liveness, readiness and metrics: what every role serves."""
         router = APIRouter(tags=["operations"])
 
         @router.get("/health/live")
@@ -558,19 +628,34 @@ class ServiceRuntime:
         async def ready() -> JSONResponse:
             """200 only when this replica can do its work: started, database answering,
             Kafka answering (when the service runs on Kafka), relay and consumer alive
-            (a dead background task is a reason to restart)."""
-            checks = {"started": self.started, "database": False, "workers": False}
+            (a dead background task is a reason to restart).
+
+            An ``api`` replica checks only that it started and its database answers:
+            it never talks to Kafka, and a command it accepts while Kafka is down is
+            safe in the outbox, published by a worker once Kafka is back."""
+            checks = {"started": self.started, "database": False}
             with contextlib.suppress(Exception):
                 async with self.db.engine.connect() as conn:
                     checks["database"] = await conn.scalar(text("SELECT 1")) == 1
-            if isinstance(self.relay.publisher, KafkaPublisher):
-                checks["kafka"] = await self.relay.publisher.reachable()
-            checks["workers"] = bool(self._tasks) and not any(t.done() for t in self._tasks)
+            if self.runs_workers:
+                if isinstance(self.relay.publisher, KafkaPublisher):
+                    checks["kafka"] = await self.relay.publisher.reachable()
+                checks["workers"] = bool(self._tasks) and not any(t.done() for t in self._tasks)
             ok = all(checks.values())
             return JSONResponse(
                 {"status": "ok" if ok else "unavailable", "service": self.name, "checks": checks},
                 status_code=200 if ok else 503,
             )
+
+        @router.get("/metrics", include_in_schema=False)
+        async def metrics() -> Response:
+            return Response(await self.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+        return router
+
+    def _operations_router(self) -> APIRouter:
+        """The audit log and the published schemas: served with the REST API."""
+        router = APIRouter(tags=["operations"])
 
         @router.get("/audit", summary="Audit entries (auditors only)")
         async def audit_entries(
@@ -588,10 +673,6 @@ class ServiceRuntime:
         ) -> dict[str, Any]:
             broken = await self.audit.verify()
             return {"intact": broken is None, "first_broken_entry": broken}
-
-        @router.get("/metrics", include_in_schema=False)
-        async def metrics() -> Response:
-            return Response(await self.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
         @router.get("/asyncapi.json", summary="AsyncAPI 3 document of this service's topics")
         async def asyncapi() -> dict[str, Any]:
