@@ -5,8 +5,9 @@
 PATH. Without it these tests are skipped, and fail under
 ``AVRR_REQUIRE_INFRA=1`` (CI), like the Kafka/PostgreSQL-backed tests.
 
-Both values files are rendered (the defaults, and values-production.yaml on
-top of them); every manifest is validated in strict mode (no unknown fields)
+Both values files are rendered (the defaults, with the ``combined``
+topology, and values-production.yaml on top of them, with ``split``: an API
+and a worker Deployment per service); every manifest is validated in strict mode (no unknown fields)
 with the ``kubernetes-validate`` package, for the oldest Kubernetes the chart
 supports and the newest the package knows. The one custom resource,
 External Secrets' ExternalSecret, has no schema there and is checked by hand.
@@ -37,6 +38,13 @@ KUBE_VERSIONS = ("1.27.0", kubernetes_validate.latest_version())
 RENDER_KUBE_VERSION = "1.31.0"
 CUSTOM_KINDS = {"ExternalSecret": "external-secrets.io/v1"}
 VALUES = {"default": (), "production": ("values-production.yaml",)}
+ROLE = "avrr/role"
+
+
+def service_of(kind_and_name: str) -> str:
+    """The service a Deployment or setup Job belongs to (``Deployment/avrr-intake-api``)."""
+    name = kind_and_name.split("/", 1)[1].removeprefix("avrr-setup-").removeprefix("avrr-")
+    return name.removesuffix("-api").removesuffix("-worker")
 
 
 def find_helm() -> str | None:
@@ -173,30 +181,37 @@ def test_the_schema_validation_catches_mistakes() -> None:
 # ---------------------------------------------------------------- contents --
 
 
-def test_one_deployment_service_and_setup_job_per_service(
+def test_one_service_and_setup_job_per_service_and_deployments_per_topology(
     manifests: list[dict[str, Any]], values_set: str
 ) -> None:
     deployments = of_kind(manifests, "Deployment")
-    assert set(deployments) == {f"avrr-{s}" for s in SERVICES}
+    # values.yaml: combined (one Deployment per service); production: split.
+    units = ("",) if values_set == "default" else ("-api", "-worker")
+    assert set(deployments) == {f"avrr-{s}{u}" for s in SERVICES for u in units}
     assert set(of_kind(manifests, "Service")) == {f"avrr-{s}" for s in SERVICES}
     assert set(of_kind(manifests, "Job")) == {f"avrr-setup-{s}" for s in SERVICES}
-    assert set(of_kind(manifests, "NetworkPolicy")) == {
-        *(f"avrr-{s}" for s in SERVICES),
-        "avrr-setup",
-    }
+    assert set(of_kind(manifests, "NetworkPolicy")) == {*deployments, "avrr-setup"}
     assert len(of_kind(manifests, "ServiceAccount")) == 1
     assert len(of_kind(manifests, "ConfigMap")) == 1
     for name, deployment in deployments.items():
         container = deployment["spec"]["template"]["spec"]["containers"][0]
-        assert container["args"] == [name.removeprefix("avrr-")]
+        service = service_of(f"Deployment/{name}")
+        role = name.rsplit("-", 1)[-1]
+        assert container["args"] == (
+            [service] if values_set == "default" else [service, "--role", role]
+        )
         assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
     if values_set == "production":
-        assert set(of_kind(manifests, "HorizontalPodAutoscaler")) == set(deployments)
+        apis = {n for n in deployments if n.endswith("-api")}
+        assert set(of_kind(manifests, "HorizontalPodAutoscaler")) == apis
         assert set(of_kind(manifests, "PodDisruptionBudget")) == set(deployments)
         assert set(of_kind(manifests, "ExternalSecret")) == {"avrr"}
         assert not of_kind(manifests, "Secret"), "production credentials come from outside"
-        for deployment in deployments.values():
-            assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
+        for name, deployment in deployments.items():
+            if name in apis:
+                assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
+            else:
+                assert deployment["spec"]["replicas"] == 3, name
     else:
         assert not of_kind(manifests, "HorizontalPodAutoscaler")
         assert not of_kind(manifests, "PodDisruptionBudget")
@@ -287,7 +302,7 @@ def test_every_setting_is_one_the_code_reads(manifests: list[dict[str, Any]]) ->
 def test_credentials_come_from_the_secret(manifests: list[dict[str, Any]]) -> None:
     for name, spec in pod_specs(manifests):
         env = {e["name"]: e for e in spec["containers"][0]["env"]}
-        service = name.rsplit("-", 1)[-1]
+        service = service_of(name)
         for variable in ("DATABASE_URL", "AVRR_MASTER_KEY", "AVRR_KEYSTORE_URL"):
             assert "value" not in env[variable], f"{name}: {variable} in plain text"
         assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"] == (
@@ -327,7 +342,10 @@ def test_a_given_master_key_is_used_and_a_bad_one_refused(helm: str) -> None:
 
 
 def test_values_that_the_image_cannot_honour_are_refused(helm: str) -> None:
-    assert "combined" in render_error(helm, (), "topology=split")
+    assert "must be one of 'combined', 'split'" in render_error(helm, (), "topology=sideways")
+    assert "additional properties 'replica'" in render_error(
+        helm, (), "serviceDefaults.worker.replica=2"
+    )
     assert "kafka.sasl.username is required" in render_error(
         helm, (), "kafka.securityProtocol=SASL_SSL"
     )
@@ -336,6 +354,88 @@ def test_values_that_the_image_cannot_honour_are_refused(helm: str) -> None:
     assert "needs secrets.existingSecret" in render_error(
         helm, (), "externalSecrets.enabled=true", "externalSecrets.secretStoreRef.name=vault"
     )
+
+
+def test_combined_runs_every_role_in_one_deployment_with_its_selector_unchanged(
+    helm: str,
+) -> None:
+    manifests = render(helm, ())
+    for name, deployment in of_kind(manifests, "Deployment").items():
+        service = name.removeprefix("avrr-")
+        # The selector of releases installed before split existed (it is immutable).
+        assert deployment["spec"]["selector"]["matchLabels"] == {
+            "app.kubernetes.io/name": "avrr",
+            "app.kubernetes.io/instance": "avrr",
+            "app.kubernetes.io/component": service,
+        }
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["args"] == [service], "no --role: the image's default, all"
+    for kube_service in of_kind(manifests, "Service").values():
+        assert ROLE not in kube_service["spec"]["selector"]
+
+
+def test_split_runs_an_api_and_a_worker_deployment_per_service(helm: str) -> None:
+    manifests = render(
+        helm,
+        (),
+        "topology=split",
+        "serviceDefaults.autoscaling.enabled=true",
+        "serviceDefaults.podDisruptionBudget.enabled=true",
+        "serviceDefaults.worker.replicas=4",
+        "services.intake.worker.resources.limits.memory=2Gi",
+    )
+    deployments = of_kind(manifests, "Deployment")
+    policies = of_kind(manifests, "NetworkPolicy")
+    kafka_ports = {9092, 9093, 9094}
+    for service in SERVICES:
+        api, worker = deployments[f"avrr-{service}-api"], deployments[f"avrr-{service}-worker"]
+        for deployment, role in ((api, "api"), (worker, "worker")):
+            labels = deployment["spec"]["selector"]["matchLabels"]
+            assert labels[ROLE] == role
+            assert labels.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+            container = deployment["spec"]["template"]["spec"]["containers"][0]
+            assert container["args"] == [service, "--role", role]
+            assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+            assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+        # The Service sends REST traffic to the API pods only.
+        selector = of_kind(manifests, "Service")[f"avrr-{service}"]["spec"]["selector"]
+        assert selector[ROLE] == "api"
+        # API replicas follow the HPA; workers keep their own count.
+        assert "replicas" not in api["spec"]
+        assert worker["spec"]["replicas"] == 4
+        hpa = of_kind(manifests, "HorizontalPodAutoscaler")
+        assert hpa[f"avrr-{service}-api"]["spec"]["scaleTargetRef"]["name"] == f"avrr-{service}-api"
+        assert f"avrr-{service}-worker" not in hpa
+        pdbs = of_kind(manifests, "PodDisruptionBudget")
+        for role in ("api", "worker"):
+            assert pdbs[f"avrr-{service}-{role}"]["spec"]["selector"]["matchLabels"][ROLE] == role
+
+        # Workers need Kafka and PostgreSQL out; the API needs no Kafka.
+        def egress_ports(role: str, service: str = service) -> set[int]:
+            spec = policies[f"avrr-{service}-{role}"]["spec"]
+            return {port["port"] for rule in spec["egress"] for port in rule["ports"]}
+
+        assert kafka_ports | {5432} <= egress_ports("worker")
+        assert 5432 in egress_ports("api") and not kafka_ports & egress_ports("api")
+        assert policies[f"avrr-{service}-worker"]["spec"]["podSelector"]["matchLabels"][ROLE] == (
+            "worker"
+        )
+    memory = deployments["avrr-intake-worker"]["spec"]["template"]["spec"]["containers"][0]
+    assert memory["resources"]["limits"]["memory"] == "2Gi"
+    other = deployments["avrr-intake-api"]["spec"]["template"]["spec"]["containers"][0]
+    assert other["resources"]["limits"]["memory"] == "512Mi"
+
+
+def test_split_workers_take_ingress_only_from_the_metrics_scrapers(helm: str) -> None:
+    scraper = "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.name=monitoring"
+    gateway = "networkPolicy.ingressFrom[0].namespaceSelector.matchLabels.name=gateway"
+    policies = of_kind(render(helm, (), "topology=split", scraper, gateway), "NetworkPolicy")
+    monitoring = [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]
+    gateways = [{"namespaceSelector": {"matchLabels": {"name": "gateway"}}}]
+    worker = [rule["from"] for rule in policies["avrr-intake-worker"]["spec"]["ingress"]]
+    assert worker == [monitoring]
+    api = [rule["from"] for rule in policies["avrr-intake-api"]["spec"]["ingress"]]
+    assert api == [gateways, monitoring]
 
 
 def test_an_existing_secret_replaces_the_charts_own(helm: str) -> None:

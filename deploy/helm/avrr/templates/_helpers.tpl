@@ -161,3 +161,38 @@ Job: (dict "root" $ "name" "intake"). Plain settings come from the ConfigMap
   readOnly: true
 {{- end }}
 {{- end -}}
+
+{{/*
+The Deployments of one service under the chosen topology, as YAML
+{units: [{suffix, role, values}]}: (dict "root" $ "name" "intake").
+combined: one unit, role "all" (named and labelled as before the split
+existed, so an upgrade keeps its selector). split: "-api" (role api: the
+REST API, no background task) and "-worker" (role worker: consumer, relays,
+jobs; serviceDefaults.worker / services.<name>.worker deep-merged over the
+service's values).
+*/}}
+{{- define "avrr.units" -}}
+{{- $svc := include "avrr.serviceValues" . | fromYaml -}}
+{{- $base := omit $svc "worker" -}}
+{{- if eq .root.Values.topology "split" -}}
+{{- $worker := mergeOverwrite (deepCopy $base) (deepCopy (default dict $svc.worker)) -}}
+{{- toYaml (dict "units" (list (dict "suffix" "-api" "role" "api" "values" $base) (dict "suffix" "-worker" "role" "worker" "values" $worker))) -}}
+{{- else -}}
+{{- toYaml (dict "units" (list (dict "suffix" "" "role" "all" "values" $base))) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Selector labels of one unit: (dict "root" $ "name" "intake" "role" "api"). */}}
+{{- define "avrr.unitSelectorLabels" -}}
+{{ include "avrr.serviceSelectorLabels" . }}
+{{- if ne .role "all" }}
+avrr/role: {{ .role }}
+{{- end }}
+{{- end -}}
+
+{{- define "avrr.unitLabels" -}}
+{{ include "avrr.serviceLabels" . }}
+{{- if ne .role "all" }}
+avrr/role: {{ .role }}
+{{- end }}
+{{- end -}}
