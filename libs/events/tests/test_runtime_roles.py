@@ -16,7 +16,9 @@ import httpx
 import pytest
 from sample_domain import summary_rows
 from sample_service import rest_service
+from typer.testing import CliRunner
 
+from avrr_events import cli
 from avrr_events.kafka import KafkaSettings
 from avrr_events.service import RoleNotSupported, ServiceRuntime, ServiceSettings
 from avrr_events.testing import eventually, read_topic, running
@@ -118,3 +120,17 @@ def test_serve_refuses_a_split_role_on_the_embedded_default() -> None:
     assert "AVRR_ROLE=worker needs DATABASE_URL on PostgreSQL and KAFKA_BOOTSTRAP_SERVERS" in (
         done.stderr
     )
+
+
+def test_avrr_serve_refuses_a_split_role_on_the_embedded_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "AVRR_ROLE"):
+        monkeypatch.delenv(name, raising=False)
+    runner = CliRunner()
+    refused = runner.invoke(cli.app, ["serve", "intake", "--role", "api"], env={"AVRR_DEV": "1"})
+    assert refused.exit_code == 1
+    assert "AVRR_ROLE=api needs DATABASE_URL on PostgreSQL" in refused.output
+    unknown = runner.invoke(cli.app, ["serve", "intake", "--role", "both"], env={"AVRR_DEV": "1"})
+    assert unknown.exit_code == 1
+    assert "--role must be one of all, api, worker" in unknown.output
