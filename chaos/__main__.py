@@ -305,9 +305,9 @@ def report(
          f"{restarts[len(restarts) // 2]:.1f} / {restarts[-1]:.1f} s"),
         ("broker / database restarts", f"{log.broker_restarts} / {log.database_restarts}"),
         ("poison records injected", str(len(log.poison))),
-        ("driver retries: transport errors, 5xx, 409 in progress, replayed responses",
+        ("driver retries: transport errors, 5xx, 409 in progress, 409 conflicts, replays",
          f"{stats.transport_errors}, {dict(stats.server_errors)}, {stats.in_progress_409}, "
-         f"{stats.replayed}"),
+         f"{stats.conflicts_409}, {stats.replayed}"),
         ("commands re-sent with a new key (reservation left by a killed process)",
          f"{len(stats.rekeyed)}" + (f": {stats.rekeyed[:5]}" if stats.rekeyed else "")),
         *verdict.figures,

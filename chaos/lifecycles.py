@@ -24,6 +24,9 @@ from benchmarks.lifecycle import journey_steps
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 # 409 problems of IdempotencyKeys (libs/events http.py) that ask for the same request again.
 _IDEMPOTENCY_WAIT = ("still being processed", "just failed; retry it")
+# A command that lost a race for its stream (a reaction wrote it at the same moment):
+# nothing was written and the key was released, so the same request may run again.
+_CONFLICT = "urn:avrr:problem:concurrency"
 
 
 @dataclass
@@ -33,6 +36,7 @@ class RetryStats:
     transport_errors: int = 0
     server_errors: Counter[int] = field(default_factory=Counter)
     in_progress_409: int = 0
+    conflicts_409: int = 0
     replayed: int = 0
     # Commands whose key stayed reserved (409 "still being processed") past the
     # bound: sent again with a fresh key. See RetryingClient.post.
@@ -88,6 +92,8 @@ class RetryingClient:
                     self.stats.replayed += 1
                 if response.status_code in RETRYABLE_STATUS:
                     self.stats.server_errors[response.status_code] += 1
+                elif response.status_code == 409 and _CONFLICT in response.text:
+                    self.stats.conflicts_409 += 1
                 elif response.status_code == 409 and any(
                     marker in response.text for marker in _IDEMPOTENCY_WAIT
                 ):

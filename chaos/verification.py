@@ -266,12 +266,18 @@ def check_timeline(
     verdict.violate_some("cases whose timeline differs from the event stores", wrong)
 
 
+# Not a command's effect: intake flags a referral whose people resemble an earlier
+# case's, and the synthetic households repeat names and (every few hundred cases)
+# birth dates, so how many a case gets depends on which cases came before it.
+DATA_DEPENDENT = frozenset({"avrr.intake.PossibleDuplicateFlagged"})
+
+
 def case_counts(stores: Stores, case_ids: set[str]) -> dict[str, Counter[str]]:
     """Per case: how many events of each ``service:type`` the four stores hold."""
     out: dict[str, Counter[str]] = defaultdict(Counter)
     for service, events in stores.events.items():
         for _event_id, subject, event_type in events:
-            if subject in case_ids:
+            if subject in case_ids and event_type not in DATA_DEPENDENT:
                 out[subject][f"{service}:{event_type}"] += 1
     return out
 
@@ -286,12 +292,14 @@ def check_command_effects(
     ids = {c for c, _ in cases} | set(references.values())
     counts = case_counts(stores, ids)
     wrong: list[str] = []
+    doubled: Counter[str] = Counter()
     for case_id, scenario in cases:
         reference = counts[references[scenario.name]]
         mine = counts[case_id]
         if mine != reference:
             extra = mine - reference
             missing = reference - mine
+            doubled.update(extra)
             wrong.append(
                 f"{case_id} ({scenario.name}): extra {dict(extra)}, missing {dict(missing)}"
             )
@@ -299,6 +307,8 @@ def check_command_effects(
         "cases whose events match a fault-free case of their scenario",
         f"{len(cases) - len(wrong)} / {len(cases)}",
     )
+    if doubled:
+        verdict.figure("extra events (commands applied twice), by type", dict(doubled))
     verdict.violate_some("cases with events applied twice or missing", wrong)
 
 
