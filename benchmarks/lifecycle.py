@@ -166,7 +166,7 @@ async def delete_topics(kafka: KafkaSettings, prefix: str) -> None:
     admin = AIOKafkaAdminClient(**kafka.options())
     await admin.start()
     try:
-        names = [t for t in await admin.list_topics() if t.startswith(f"{prefix}.")]
+        names = [t for t in await admin.list_topics() if f"{prefix}." in t]  # dead letters too
         if names:
             await admin.delete_topics(names)
     except Exception as exc:  # leftovers are harmless: the prefix is this run's own
@@ -409,7 +409,10 @@ async def measure(
     with tempfile.TemporaryDirectory(prefix="avrr-lifecycle-") as logs:
         say(f"lifecycle: starting {', '.join(SERVICES)} as separate processes")
         async with four_processes(database_url(), kafka, Path(logs)) as stack:
-            limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+            # keep-alive shorter than uvicorn's 5 s: no request on a connection being closed
+            limits = httpx.Limits(
+                max_connections=64, max_keepalive_connections=64, keepalive_expiry=2.0
+            )
             async with AsyncExitStack() as clients_stack:
                 clients = {
                     name: await clients_stack.enter_async_context(

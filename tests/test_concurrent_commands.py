@@ -66,7 +66,11 @@ class Deployment:
         self.clients: dict[str, httpx.AsyncClient] = {}
 
     async def open(self) -> Platform:
-        limits = httpx.Limits(max_connections=PARALLEL, max_keepalive_connections=PARALLEL)
+        # Idle connections are dropped before uvicorn's 5 s keep-alive ends them: a request
+        # sent on a connection the server is closing at that moment fails with ReadError.
+        limits = httpx.Limits(
+            max_connections=PARALLEL, max_keepalive_connections=PARALLEL, keepalive_expiry=2.0
+        )
         for name, proc in self.procs.items():
             self.clients[name] = await self.stack.enter_async_context(
                 httpx.AsyncClient(base_url=proc.url, timeout=60.0, limits=limits)

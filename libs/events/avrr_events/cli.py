@@ -293,7 +293,14 @@ def serve(
         logs.configure(found.name)
         refuse_unless_current(found, settings)
         configure_exporter(found.name)
-        uvicorn.run(found.app(settings), host=host, port=port, log_config=None, access_log=False)
+        uvicorn.run(
+            found.app(settings),
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            timeout_keep_alive=int(os.environ.get("AVRR_KEEP_ALIVE", "75")),  # as serve.py
+        )
 
     run(ctx, work)
 

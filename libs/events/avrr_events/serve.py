@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> None:
         log_level=os.environ.get("AVRR_LOG_LEVEL", "info").lower(),
         log_config=None,  # uvicorn's loggers go through logs.configure's handler
         access_log=False,  # the service logs each request itself, in its trace
+        # Longer than the idle timeout of the clients and proxies in front (load
+        # balancers: 60 s): the side that closes an idle connection must be the
+        # client, or a request sent as the server closes it fails (502, ReadError).
+        timeout_keep_alive=int(os.environ.get("AVRR_KEEP_ALIVE", "75")),
     )
 
 
