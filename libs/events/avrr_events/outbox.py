@@ -17,10 +17,10 @@ from collections.abc import Sequence
 
 from sqlalchemy import delete, select
 
-from avrr_events import logs, postgres, tables
+from avrr_events import postgres, tables
 from avrr_events.bus import Message, Publisher
 from avrr_events.database import Database
-from avrr_events.postgres import LeaderLock
+from avrr_events.leadership import Leadership
 from avrr_events.store import encode_record, row_message
 
 log = logging.getLogger(__name__)
@@ -52,13 +52,20 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.retry_backoff = retry_backoff
         self.published = 0
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
+        self.leadership = Leadership(
+            db,
+            f"{name}:{db.url.database}",
+            label="outbox relay",
+            interval=poll_interval,
+            standby_interval=poll_interval * 5,
+            retry_backoff=retry_backoff,
+            listen=True,
+        )
         db.on_append(self.wake)
 
     def wake(self) -> None:
         """Ask the relay to look at the outbox now rather than at its next poll."""
-        self._wake.set()
+        self.leadership.wake()
 
     async def fetch_batch(self, exclude: Sequence[int] = ()) -> list[tuple[int, Message]]:
         """The oldest unpublished rows but ``exclude`` (in flight), as (outbox id, Kafka record)."""
@@ -141,41 +148,7 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Relay until ``stop``; wait as a standby while another replica holds the lock."""
-        lock = LeaderLock(self.db.engine, f"{self.name}:{self.db.url.database}")
-        try:
-            while not self._stopping.is_set():
-                if self.db.is_postgres and not await self._hold(lock):
-                    await self._sleep(self.poll_interval * 5)
-                    continue
-                self._wake.clear()
-                try:
-                    await self.drain()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # broker or database away: keep the rows, retry
-                    error = logs.error_text(exc)
-                    log.warning("outbox relay: publish failed, will retry: %s", error)
-                    await self._sleep(self.retry_backoff)
-                    continue
-                await self._sleep(self.poll_interval)
-        finally:
-            await lock.release()
-
-    async def _hold(self, lock: LeaderLock) -> bool:
-        if lock.is_alive():
-            return True
-        await lock.release()
-        try:
-            return await lock.try_acquire(self.wake)
-        except Exception as exc:  # database away: stand by
-            log.warning("outbox relay: cannot take the leader lock: %s", logs.error_text(exc))
-            await lock.release()
-            return False
-
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        await self.leadership.run(self.drain)
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
+        self.leadership.stop()

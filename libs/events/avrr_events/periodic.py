@@ -13,17 +13,11 @@ process) there is no lock to take.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from avrr_events import logs
 from avrr_events.database import Database
-from avrr_events.postgres import LeaderLock
-
-log = logging.getLogger(__name__)
+from avrr_events.leadership import Leadership
 
 # How often a standby replica tries to take over a job at most (seconds).
 STANDBY_POLL = 30.0
@@ -58,8 +52,19 @@ class PeriodicJob:
         self.failures = 0
         self.items = 0
         self.last_success: float | None = None  # Unix time of the last run that completed
-        self.leader = False
-        self._stopping = asyncio.Event()
+        self.leadership = Leadership(
+            db,
+            f"job:{name}:{db.url.database}",
+            label=f"job {name}",
+            interval=interval,
+            standby_interval=min(interval, STANDBY_POLL),
+            retry_backoff=self.retry_backoff,
+        )
+
+    @property
+    def leader(self) -> bool:
+        """Whether this replica runs the job now (the others stand by)."""
+        return self.leadership.leader
 
     async def run_once(self) -> int:
         """One run, here and now (no lock: ``run`` takes it); counted for the metrics."""
@@ -75,45 +80,7 @@ class PeriodicJob:
 
     async def run(self) -> None:
         """Run until ``stop``: lead when the lock is free, else stand by and try again later."""
-        lock = LeaderLock(self.db.engine, f"job:{self.name}:{self.db.url.database}")
-        self.leader = not self.db.is_postgres  # one process on SQLite: nobody to share with
-        try:
-            while not self._stopping.is_set():
-                if self.db.is_postgres and not await self._hold(lock):
-                    await self._sleep(min(self.interval, STANDBY_POLL))
-                    continue
-                try:
-                    await self.run_once()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # database or broker away: try again soon
-                    log.warning("job %s failed, will retry: %s", self.name, logs.error_text(exc))
-                    await self._sleep(self.retry_backoff)
-                    continue
-                await self._sleep(self.interval)
-        finally:
-            self.leader = False
-            await lock.release()
-
-    async def _hold(self, lock: LeaderLock) -> bool:
-        """True while this replica holds the job's lock (taking it if it is free)."""
-        if self.leader and lock.is_alive():
-            return True
-        self.leader = False
-        await lock.release()
-        try:
-            self.leader = await lock.try_acquire()
-        except Exception as exc:  # database away: stand by
-            log.warning("job %s: cannot take its lock: %s", self.name, logs.error_text(exc))
-        if self.leader:
-            log.info("job %s: this replica runs it", self.name)
-        else:  # a standby keeps no connection open between its tries
-            await lock.release()
-        return self.leader
-
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        await self.leadership.run(self.run_once)
 
     def stop(self) -> None:
-        self._stopping.set()
+        self.leadership.stop()

@@ -26,8 +26,6 @@ published after the withdrawal commits.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -42,7 +40,8 @@ from avrr_events import logs
 from avrr_events.bus import Publisher
 from avrr_events.database import Database
 from avrr_events.envelope import Envelope
-from avrr_events.postgres import OUTBOX_CHANNEL, LeaderLock
+from avrr_events.leadership import Leadership
+from avrr_events.postgres import OUTBOX_CHANNEL
 from avrr_events.registry import DomainEvent, dataschema_uri
 from avrr_events.tables import Json, Position
 
@@ -212,12 +211,20 @@ class PublicRelay:
         self.withheld = 0
         self.unrenderable = 0
         self._known_topics: set[str] = set()
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
+        self.leadership = Leadership(
+            db,
+            f"{name}:{db.url.database}",
+            label="public relay",
+            interval=poll_interval,
+            standby_interval=poll_interval * 5,
+            retry_backoff=retry_backoff,
+            listen=True,
+        )
         db.on_append(self.wake)
 
     def wake(self) -> None:
-        self._wake.set()
+        """Look at the queue now rather than at the next poll."""
+        self.leadership.wake()
 
     async def drain_once(self) -> int:
         """Render and publish one batch; return how many notices it took off the queue."""
@@ -283,41 +290,7 @@ class PublicRelay:
 
     async def run(self) -> None:
         """Relay until ``stop``; stand by while another replica holds the lock."""
-        lock = LeaderLock(self.db.engine, f"{self.name}:{self.db.url.database}")
-        try:
-            while not self._stopping.is_set():
-                if self.db.is_postgres and not await self._hold(lock):
-                    await self._sleep(self.poll_interval * 5)
-                    continue
-                self._wake.clear()
-                try:
-                    await self.drain()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # broker or database away: keep the notices, retry
-                    error = logs.error_text(exc)
-                    log.warning("public relay: publish failed, will retry: %s", error)
-                    await self._sleep(self.retry_backoff)
-                    continue
-                await self._sleep(self.poll_interval)
-        finally:
-            await lock.release()
-
-    async def _hold(self, lock: LeaderLock) -> bool:
-        if lock.is_alive():
-            return True
-        await lock.release()
-        try:
-            return await lock.try_acquire(self.wake)
-        except Exception as exc:  # database away: stand by
-            log.warning("public relay: cannot take the leader lock: %s", logs.error_text(exc))
-            await lock.release()
-            return False
-
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        await self.leadership.run(self.drain)
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
+        self.leadership.stop()
