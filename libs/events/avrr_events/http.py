@@ -27,7 +27,10 @@
   first request with a key reserves it, runs, and stores its response; a retry
   with the same key and body gets that response replayed (no second event); the
   same key with another body is a 422 problem; a retry while the first is
-  still running is a 409 problem.
+  still running is a 409 problem with Retry-After. The reservation is marked
+  committed with the command's events, so a retry after a crash either answers
+  that the command was applied or, once the dead attempt's lease is over, runs
+  it (see ``IdempotencyKeys``).
 - Authentication: an OIDC bearer token checked by the app's authenticator
   (avrr_events.auth); a rejected token is a 401 problem with
   ``WWW-Authenticate: Bearer error="invalid_token"``. With dev auth enabled
@@ -57,7 +60,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from avrr_events import tables
+from avrr_events import store, tables
 from avrr_events.database import Database
 from avrr_events.store import ConcurrencyError
 
@@ -496,11 +499,51 @@ _REPLAYED_HEADERS = ("etag", "location", "content-type")
 
 
 class IdempotencyKeys:
-    """Stored responses of POSTs that carried an Idempotency-Key, in the service's database."""
+    """Stored responses of POSTs that carried an Idempotency-Key, in the service's database.
 
-    def __init__(self, db: Database, *, ttl: timedelta = timedelta(hours=24)) -> None:
+    A command sent with a key takes effect at most once, and a retry is never
+    stuck behind an attempt that died, whatever dies when:
+
+    1. The first request reserves the key (a row without a response; its
+       ``created_at`` names the attempt holding it).
+    2. While the command runs, ``store.reservation`` carries the reservation:
+       every append marks it committed (``committed_at``) in the same atomic
+       write as the events (on PostgreSQL one more branch of the append's
+       CTE, on SQLite the same transaction), and appends nothing if the
+       reservation is no longer this attempt's. Commands that append nothing
+       (refusals) leave it unmarked.
+    3. The response is stored; a failed command (4xx, exception) releases an
+       unmarked reservation so the corrected retry runs.
+
+    A retry that finds the key:
+
+    - with a stored response: that response, replayed (``Idempotency-Replayed``);
+    - committed but without a response (the process died, or the database
+      went away, between the command's commit and storing its response):
+      the command took effect and is not run again: a 409 problem with
+      ``code_hint`` ``idempotency-key-applied`` and no Retry-After (retrying
+      cannot bring the response back; read the resource for its state);
+    - not committed and younger than ``lease`` (longer than any request
+      takes): 409 "still being processed" with Retry-After;
+    - not committed and older than ``lease``: the attempt holding it died
+      before committing (or its release failed). The retry takes the key over
+      with one conditional UPDATE (``WHERE created_at = <the old attempt's>``,
+      so of two retries one wins and the other gets the 409 above) and runs
+      the command. An old attempt that was only slow can no longer commit:
+      its append finds the reservation at another ``created_at``, writes
+      nothing and fails as a concurrency conflict.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        ttl: timedelta = timedelta(hours=24),
+        lease: timedelta = timedelta(seconds=60),
+    ) -> None:
         self.db = db
         self.ttl = ttl
+        self.lease = lease
 
     async def run(
         self,
@@ -527,29 +570,40 @@ class IdempotencyKeys:
                     t.insert().values(scope=scope, key=key, request_hash=digest, created_at=now)
                 )
         except IntegrityError:
-            return await self._replay(scope, key, digest)
+            replayed = await self._replay_or_take_over(scope, key, digest, now)
+            if replayed is not None:
+                return replayed
+        held = store.reservation.set(store.Reservation(scope, key, now))
         try:
             response = await command()
         except BaseException:
-            await self._release(scope, key)
+            await self._release(scope, key, now)
             raise
+        finally:
+            store.reservation.reset(held)
         if response.status_code >= 400:
-            await self._release(scope, key)  # nothing happened: a retry may run again
+            await self._release(scope, key, now)  # nothing happened: a retry may run again
             return response
         headers = {k: v for k, v in response.headers.items() if k.lower() in _REPLAYED_HEADERS}
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                update(t)
-                .where(t.c.scope == scope, t.c.key == key)
-                .values(
-                    status=response.status_code,
-                    headers=headers,
-                    body=json.loads(bytes(response.body)) if response.body else None,
+        try:
+            async with self.db.transaction() as conn:
+                await conn.execute(
+                    update(t)
+                    .where(t.c.scope == scope, t.c.key == key, t.c.created_at == now)
+                    .values(
+                        status=response.status_code,
+                        headers=headers,
+                        body=json.loads(bytes(response.body)) if response.body else None,
+                    )
                 )
-            )
+        except Exception as exc:  # the command took effect: its answer is still this response
+            log.warning("could not store an Idempotency-Key response: %s", type(exc).__name__)
         return response
 
-    async def _replay(self, scope: str, key: str, digest: str) -> Response:
+    async def _replay_or_take_over(
+        self, scope: str, key: str, digest: str, now: datetime
+    ) -> Response | None:
+        """The answer to a retry of a reserved key; None once this request has taken it over."""
         t = tables.idempotency_keys
         async with self.db.autocommit() as conn:
             row = (await conn.execute(select(t).where(t.c.scope == scope, t.c.key == key))).first()
@@ -560,17 +614,61 @@ class IdempotencyKeys:
                 "this Idempotency-Key was already used with a different request body",
                 code_hint="idempotency-key-reused",
             )
-        if row.status is None:
-            raise Conflict("a request with this Idempotency-Key is still being processed")
-        headers = dict(row.headers or {})
-        headers["Idempotency-Replayed"] = "true"
-        media = headers.pop("content-type", "application/json")
-        return JSONResponse(row.body, status_code=row.status, headers=headers, media_type=media)
+        if row.status is not None:
+            headers = dict(row.headers or {})
+            headers["Idempotency-Replayed"] = "true"
+            media = headers.pop("content-type", "application/json")
+            return JSONResponse(row.body, status_code=row.status, headers=headers, media_type=media)
+        if row.committed_at is not None:
+            raise Conflict(
+                "the request with this Idempotency-Key was applied, but its response was "
+                "lost; it is not run again: read the resource for its current state",
+                code_hint="idempotency-key-applied",
+            )
+        taken_at = row.created_at
+        if taken_at.tzinfo is None:  # SQLite keeps no zone; every value written is UTC
+            taken_at = taken_at.replace(tzinfo=UTC)
+        if now - taken_at >= self.lease:
+            async with self.db.transaction() as conn:
+                took = await conn.execute(
+                    update(t)
+                    .where(
+                        t.c.scope == scope,
+                        t.c.key == key,
+                        t.c.created_at == row.created_at,
+                        t.c.status.is_(None),
+                        t.c.committed_at.is_(None),
+                    )
+                    .values(created_at=now)
+                )
+            if took.rowcount == 1:
+                return None
+        raise Conflict(
+            "a request with this Idempotency-Key is still being processed",
+            headers={"Retry-After": "1"},
+        )
 
-    async def _release(self, scope: str, key: str) -> None:
+    async def _release(self, scope: str, key: str, taken_at: datetime) -> bool:
+        """Free this attempt's reservation unless its command committed; True if freed.
+
+        A release that fails (the database is away) leaves the reservation to
+        its lease: a retry after it takes the key over.
+        """
         t = tables.idempotency_keys
-        async with self.db.transaction() as conn:
-            await conn.execute(delete(t).where(t.c.scope == scope, t.c.key == key))
+        try:
+            async with self.db.transaction() as conn:
+                result = await conn.execute(
+                    delete(t).where(
+                        t.c.scope == scope,
+                        t.c.key == key,
+                        t.c.created_at == taken_at,
+                        t.c.committed_at.is_(None),
+                    )
+                )
+        except Exception as exc:  # the command's own error is the one to report
+            log.warning("could not release an Idempotency-Key reservation: %s", type(exc).__name__)
+            return False
+        return bool(result.rowcount)
 
 
 def _body_digest(body: bytes) -> str:

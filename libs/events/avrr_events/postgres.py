@@ -13,6 +13,7 @@ import asyncio
 import json
 import zlib
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -38,11 +39,29 @@ WITH cur AS (
 )
 SELECT (SELECT count(*) FROM ins)
 """
+# A command run under an Idempotency-Key (store.reservation) marks its
+# reservation committed in the same statement, and inserts nothing unless the
+# reservation is still its attempt's (created_at = $14): the UPDATE locks the
+# row, so a retry taking the key over either waits and then finds it
+# committed, or wins and this append finds no row to mark.
+_APPEND_RESERVED = _APPEND.replace(
+    "), ins AS (",
+    """), mark AS (
+    UPDATE idempotency_keys SET committed_at = now()
+    WHERE scope = $12 AND key = $13 AND created_at = $14 AND (SELECT v FROM cur) = $2
+    RETURNING 1
+), ins AS (""",
+).replace(
+    "WHERE (SELECT v FROM cur) = $2\n",
+    "WHERE (SELECT v FROM cur) = $2 AND EXISTS (SELECT 1 FROM mark)\n",
+)
 # Inside a caller's transaction the NOTIFY goes with it (sent when it commits).
-_APPEND_NOTIFY = _APPEND.replace(
+_NOTIFY = (
     "SELECT (SELECT count(*) FROM ins)",
     f"SELECT (SELECT count(*) FROM ins), pg_notify('{OUTBOX_CHANNEL}', '')",
 )
+_APPEND_NOTIFY = _APPEND.replace(*_NOTIFY)
+_APPEND_RESERVED_NOTIFY = _APPEND_RESERVED.replace(*_NOTIFY)
 
 
 def dumps(value: Any) -> str:
@@ -61,6 +80,7 @@ async def append(
     topic: str,
     *,
     own_commit: bool = False,
+    reservation: tuple[str, str, datetime] | None = None,
 ) -> int:
     """Insert events + outbox rows in one statement; return how many events went in.
 
@@ -76,8 +96,12 @@ async def append(
     flush), which held concurrent writers to the throughput of one. The caller
     then wakes the relays with ``Database.notify_outbox``. Inside a caller's
     transaction the NOTIFY stays in the statement.
+
+    ``reservation`` (scope, key, created_at of an Idempotency-Key reservation)
+    adds one branch to the statement: the reservation is marked committed with
+    the events, and zero events go in if it is not at that ``created_at``.
     """
-    params = (
+    params: tuple[Any, ...] = (
         stream_id,
         expected_version,
         [r["event_id"] for r in rows],
@@ -90,9 +114,13 @@ async def append(
         [dumps(r["meta"]) for r in rows],
         topic,
     )
+    if reservation is not None:
+        params = (*params, *reservation)
     if own_commit:  # conn is an asyncpg connection (Database.driver)
-        return int(await conn.fetchval(_APPEND, *params) or 0)
-    result = await conn.exec_driver_sql(_APPEND_NOTIFY, params)
+        statement = _APPEND if reservation is None else _APPEND_RESERVED
+        return int(await conn.fetchval(statement, *params) or 0)
+    statement = _APPEND_NOTIFY if reservation is None else _APPEND_RESERVED_NOTIFY
+    result = await conn.exec_driver_sql(statement, params)
     row = result.first()
     return int(row[0]) if row else 0
 

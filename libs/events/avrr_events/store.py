@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from asyncpg.exceptions import UniqueViolationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -35,6 +37,27 @@ class ConcurrencyError(Exception):
         )
         self.stream_id = stream_id
         self.expected_version = expected_version
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """The Idempotency-Key reserved for the command running now (see ``http.IdempotencyKeys``).
+
+    ``taken_at`` is the reservation's ``created_at``: it says whose attempt
+    holds the key, so an attempt whose reservation a retry took over (after
+    its lease) can no longer commit under it.
+    """
+
+    scope: str
+    key: str
+    taken_at: datetime
+
+
+# Set by IdempotencyKeys while it runs a command. Every append made meanwhile
+# marks the reservation committed in the same atomic write as its events, and
+# appends nothing if the reservation is no longer this attempt's: a retry then
+# knows for sure whether the command took effect.
+reservation: ContextVar[Reservation | None] = ContextVar("avrr_reservation", default=None)
 
 
 @dataclass(frozen=True)
@@ -208,7 +231,9 @@ class EventStore:
 
         Pass ``conn`` to append inside a caller's transaction (a consumer
         applying an inbound event); without it the append commits on its own.
-        Raises ConcurrencyError when the stream is not at ``expected_version``.
+        Raises ConcurrencyError when the stream is not at ``expected_version``,
+        or when a command's Idempotency-Key reservation (``reservation``) is no
+        longer its own: a retry took it over after its lease.
         """
         if not envelopes:
             return expected_version
@@ -241,13 +266,23 @@ class EventStore:
         own_commit: bool = False,
     ) -> None:
         rows = [envelope_row(e) for e in envelopes]
+        held = reservation.get()
+        mark = None if held is None else (held.scope, held.key, held.taken_at)
         try:
             if self.db.is_postgres:
                 inserted = await postgres.append(
-                    conn, stream_id, expected_version, rows, topic, own_commit=own_commit
+                    conn,
+                    stream_id,
+                    expected_version,
+                    rows,
+                    topic,
+                    own_commit=own_commit,
+                    reservation=mark,
                 )
             else:
-                inserted = await _append_portable(conn, stream_id, expected_version, rows, topic)
+                inserted = await _append_portable(
+                    conn, stream_id, expected_version, rows, topic, held
+                )
         except (IntegrityError, UniqueViolationError) as exc:
             raise ConcurrencyError(stream_id, expected_version) from exc
         if inserted != len(rows):
@@ -317,8 +352,11 @@ async def _append_portable(
     expected_version: int,
     rows: list[dict[str, Any]],
     topic: str,
+    held: Reservation | None = None,
 ) -> int:
-    """Append on SQLite: check the version, insert events, insert outbox rows (one transaction)."""
+    """Append on SQLite: check the version, mark the command's Idempotency-Key
+    reservation committed (if one is held), insert events, insert outbox rows
+    (one transaction)."""
     current = await conn.scalar(
         select(func.coalesce(func.max(tables.events.c.version), 0)).where(
             tables.events.c.stream_id == stream_id
@@ -326,6 +364,15 @@ async def _append_portable(
     )
     if current != expected_version:
         return 0
+    if held is not None:
+        t = tables.idempotency_keys
+        marked = await conn.execute(
+            update(t)
+            .where(t.c.scope == held.scope, t.c.key == held.key, t.c.created_at == held.taken_at)
+            .values(committed_at=datetime.now(UTC))
+        )
+        if marked.rowcount != 1:  # taken over by a retry: this attempt may not commit
+            return 0
     positions = []
     for offset, row in enumerate(rows, start=1):
         result = await conn.execute(

@@ -99,6 +99,9 @@ subject_keys = Table(
 # Responses of POST requests sent with an Idempotency-Key (see http.py). A row
 # is reserved (status NULL) before the command runs, so a concurrent retry of
 # the same key waits for the first one instead of writing a second event.
+# committed_at is set by the event store in the same atomic write as the
+# command's events: a reservation without a response then says whether the
+# command took effect. created_at is when the current attempt took the key.
 # Only command responses are stored, and they carry ids, never personal data.
 idempotency_keys = Table(
     "idempotency_keys",
@@ -110,4 +113,5 @@ idempotency_keys = Table(
     Column("headers", Json, nullable=True),
     Column("body", Json, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("committed_at", DateTime(timezone=True), nullable=True),
 )
