@@ -50,7 +50,6 @@ from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.engine import make_url
 
 from avrr_events.kafka import KafkaSettings
-from avrr_events.migrations import migrate
 from avrr_events.serve import find
 from avrr_events.service import ServiceSettings
 from avrr_events.testing import (
@@ -61,6 +60,11 @@ from avrr_events.testing import (
     _wait_ready,
 )
 from benchmarks.common import database_url, kafka_settings
+
+try:
+    from avrr_events.migrations import migrate
+except ImportError:  # an A/B run against code from before migrations: services made their tables
+    migrate = None  # type: ignore[assignment]
 
 REPO = Path(__file__).resolve().parent.parent
 SERVICES = ("intake", "eligibility", "travel", "reintegration")
@@ -94,6 +98,20 @@ class Stack:
     databases: list[str] = field(default_factory=list)
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far, from /proc/<pid>/stat.
+
+    Rates on this shared, noisy machine mostly measure the neighbours; CPU per
+    request or per lifecycle measures our code (PERFORMANCE.md: runs differ up
+    to 1.8x between hours), so the before/after of a change is compared on it.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss(pid: int) -> int | None:
     """The process's peak resident set (VmHWM), in bytes; None where /proc has no such line."""
     try:
@@ -119,7 +137,9 @@ async def four_processes(admin_url: str, kafka: KafkaSettings, logs: Path) -> As
             url = await _create_database(admin_url, f"{prefix}_{name}")
             stack.databases.append(f"{prefix}_{name}")
             # As the deployment's setup Job does: the services refuse unmigrated databases.
-            await migrate(find(name), ServiceSettings(database_url=url, keystore_url=keys_url))
+            if migrate is not None:
+                settings = ServiceSettings(database_url=url, keystore_url=keys_url)
+                await migrate(find(name), settings)
             port = _free_port()
             log_path = logs / f"{name}.log"
             env = {
@@ -215,6 +235,7 @@ class Reads:
     errors: int = 0
     unanswered: int = 0
     elapsed: float = 0.0  # from the first request due to the last one answered
+    cpu: float = 0.0  # the service process's CPU seconds during the fixed-rate reads
 
     @property
     def answered_per_second(self) -> float:
@@ -234,6 +255,7 @@ class Result:
     per_hop: dict[str, list[float]] = field(default_factory=dict)
     reads: list[Reads] = field(default_factory=list)
     rss: dict[str, int | None] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds while lifecycles ran
     case_ids: list[str] = field(default_factory=list)
 
     @property
@@ -297,6 +319,23 @@ class Result:
                         p50_p99(r.latencies),
                         "p99 < 20 ms at 200 req/s",
                         p99 < 0.020 and not r.errors and not r.unanswered and r.rate >= 200,
+                    )
+                )
+        for name, cpu in self.cpu.items():
+            if self.completed:
+                out.append(
+                    Line(
+                        f"CPU of the {name} process per lifecycle (while they were offered)",
+                        f"{cpu / self.completed * 1000:,.0f} ms",
+                    )
+                )
+        for r in self.reads:
+            served = len(r.one_at_a_time) + len(r.latencies)
+            if served and r.cpu:
+                out.append(
+                    Line(
+                        f"CPU of the {r.service} process per REST read ({r.route})",
+                        f"{r.cpu / served * 1000:,.2f} ms",
                     )
                 )
         for name, rss in self.rss.items():
@@ -438,7 +477,11 @@ async def measure(
                         await spies.enter_async_context(
                             sampled(proc, profile, cases / rate, label="lifecycles")
                         )
+                    before = {n: cpu_seconds(p.process.pid) for n, p in stack.procs.items()}
                     await offer_lifecycles(steps, platform, result, first=0)
+                    result.cpu = {
+                        n: cpu_seconds(p.process.pid) - before[n] for n, p in stack.procs.items()
+                    }
                 for lag in platform.lags:
                     (result.cross if lag.cross_service else result.own).append(lag.seconds)
                     result.per_hop.setdefault(lag.hop, []).append(lag.seconds)
@@ -459,8 +502,11 @@ async def measure(
                     say(
                         f"lifecycle: {name} {reads.route} at {read_rps:g} req/s, {read_seconds:g} s"
                     )
+                    pid = stack.procs[name].process.pid
+                    before_reads = cpu_seconds(pid)
                     async with sampled(stack.procs[name], profile, read_seconds, label="reads"):
                         await fire_reads(clients[name], paths, dict(headers), reads)
+                    reads.cpu = cpu_seconds(pid) - before_reads
                     result.reads.append(reads)
             result.rss = {name: peak_rss(proc.process.pid) for name, proc in stack.procs.items()}
     return result
