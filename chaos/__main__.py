@@ -308,7 +308,9 @@ def report(
         ("driver retries: transport errors, 5xx, 409 in progress, 409 conflicts, replays",
          f"{stats.transport_errors}, {dict(stats.server_errors)}, {stats.in_progress_409}, "
          f"{stats.conflicts_409}, {stats.replayed}"),
-        ("commands re-sent with a new key (reservation left by a killed process)",
+        ("commands applied whose response died with the process (409 key applied)",
+         f"{len(stats.applied_response_lost)}"),
+        ("commands re-sent with a new key (reservation outlived 150 s)",
          f"{len(stats.rekeyed)}" + (f": {stats.rekeyed[:5]}" if stats.rekeyed else "")),
         *verdict.figures,
     ]  # fmt: skip

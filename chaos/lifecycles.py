@@ -37,6 +37,10 @@ class RetryStats:
     server_errors: Counter[int] = field(default_factory=Counter)
     in_progress_409: int = 0
     conflicts_409: int = 0
+    # 409 idempotency-key-applied: the command committed, its process died before the
+    # response was stored; the platform does not run it again and has no response to
+    # replay. The step that needed the response fails (counted as a failed lifecycle).
+    applied_response_lost: list[str] = field(default_factory=list)
     replayed: int = 0
     # Commands whose key stayed reserved (409 "still being processed") past the
     # bound: sent again with a fresh key. See RetryingClient.post.
@@ -56,7 +60,7 @@ class RetryingClient:
         stats: RetryStats,
         *,
         patience: float = 240.0,
-        stuck_key_after: float = 60.0,
+        stuck_key_after: float = 150.0,
     ) -> None:
         self.client = client
         self.stats = stats
@@ -68,13 +72,13 @@ class RetryingClient:
     ) -> httpx.Response:
         """POST with one Idempotency-Key for every attempt.
 
-        A key whose first request died with its process (SIGKILL between the
-        reservation and the stored response) stays reserved: IdempotencyKeys
-        answers 409 "still being processed" for as long as the key lives
-        (24 h). After ``stuck_key_after`` seconds of that the command is sent
-        once more with a new key and the path recorded in ``stats.rekeyed``:
-        the per-case event counts then show whether the first one had been
-        applied (a duplicate) or not.
+        A key whose first request died with its process stays reserved; once
+        the reservation's lease (60 s) has run out, a retry with the same key
+        takes it over if the command never committed, or is told
+        ``idempotency-key-applied`` if it did. Should a reservation outlive
+        ``stuck_key_after`` seconds anyway, the command is sent once more with a
+        new key and the path recorded in ``stats.rekeyed``: the per-case event
+        counts then show whether that applied it twice.
         """
         key = str(uuid.uuid4())
         loop = asyncio.get_running_loop()
@@ -90,6 +94,9 @@ class RetryingClient:
             else:
                 if response.headers.get("Idempotency-Replayed") == "true":
                     self.stats.replayed += 1
+                if response.status_code == 409 and "idempotency-key-applied" in response.text:
+                    self.stats.applied_response_lost.append(path)
+                    return response
                 if response.status_code in RETRYABLE_STATUS:
                     self.stats.server_errors[response.status_code] += 1
                 elif response.status_code == 409 and _CONFLICT in response.text:
