@@ -9,7 +9,7 @@
 #   make run           embedded single-process platform
 #   make up / down     every service as its own process on the local Kafka + PostgreSQL
 #   make bench         benchmarks against the local infra (BENCH_ARGS=--quick for a short run)
-#   make chaos         lifecycles under SIGKILLs, broker and database restarts, poison (CHAOS_ARGS="--cases 2000 --max-minutes 40 --seed 1")
+#   make chaos         2,000 lifecycles under SIGKILLs, broker and database restarts, poison (45 min bound; CHAOS_ARGS="--cases 200 --max-minutes 10" for less)
 #   make clean         caches and build artifacts (keeps .venv and .infra)
 #   make distclean     clean + stop infra + delete .venv and all infra state
 

@@ -33,8 +33,8 @@ from chaos.verification import Group, Verdict
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m chaos", description=__doc__)
-    p.add_argument("--cases", type=int, default=200, help="lifecycles to drive")
-    p.add_argument("--max-minutes", type=float, default=20.0, help="stop starting cases after")
+    p.add_argument("--cases", type=int, default=2000, help="lifecycles to drive")
+    p.add_argument("--max-minutes", type=float, default=45.0, help="stop starting cases after")
     p.add_argument("--seed", type=int, default=1, help="scenario mix and fault choices")
     p.add_argument("--concurrency", type=int, default=40, help="lifecycles in flight at once")
     p.add_argument("--kill-every", type=float, default=6.0, help="seconds between SIGKILLs")
