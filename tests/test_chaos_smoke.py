@@ -2,10 +2,11 @@
 what the consumers, outbox relays and dead-lettering guarantee holds (nothing lost, nothing
 healthy dead-lettered, every poison record dead-lettered with its reason, lag back to zero).
 
-Not asserted here: that no command is applied twice. A process killed between a command's
-commit and the storing of its Idempotency-Key response leaves the key reserved for good
-(docs/reliability.md, open finding); the harness then re-sends with a new key and the full
-run reports it. With a SIGKILL every few seconds that can happen in any run.
+Not asserted here: that every lifecycle completes. A process killed between a command's
+commit and the storing of its Idempotency-Key response makes the retry answer 409
+idempotency-key-applied (docs/reliability.md): the command took effect once, but the
+scripted lifecycle needs the lost response and stops there; the report counts those.
+With a SIGKILL every few seconds that can happen in any run.
 """
 
 from __future__ import annotations
