@@ -240,4 +240,8 @@ def configure(
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    # httpx logs every request's full URL at INFO, case ids included (the demo and the
+    # CLI call the services): only its warnings go out, like our own route-template lines.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     return handler
