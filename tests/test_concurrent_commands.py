@@ -290,6 +290,39 @@ async def test_fifty_due_diligence_decisions_clear_the_case_once_and_open_one_mo
     assert (await d.stored("travel", case.case_id))["avrr.travel.MovementOpened"] == 1
 
 
+async def test_fifty_due_diligence_decisions_without_if_match_one_clears_the_rest_get_409(
+    deploy: Callable[[int], Awaitable[tuple[Deployment, Platform]]],
+) -> None:
+    # The case: conflicting commands that send no version. Whether a loser lost
+    # the append race (concurrency conflict) or loaded the case after the winner
+    # cleared it (already decided), it gets 409 and the case is cleared once.
+    d, p = await deploy(3)
+    case = await open_case(p)
+    await request_return(p, case)
+    eligibility = d.clients["eligibility"]
+    path = f"/assessments/{case.case_id}"
+    screening = {
+        "person_id": case.mother,
+        "categories": [{"category": "single_parent_family", "severity": "medium"}],
+    }
+    screened = await eligibility.post(
+        f"{path}/vulnerability-screenings", json=screening, headers=CASEWORKER
+    )
+    assert screened.status_code == 201, screened.text
+
+    responses = await at_once(
+        eligibility, f"{path}/due-diligence", [DUE_DILIGENCE] * PARALLEL, CASEWORKER
+    )
+
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {200: 1, 409: PARALLEL - 1}, statuses
+    assert_refusals(responses, {409})
+    stored = await d.stored("eligibility", case.case_id)
+    assert stored["avrr.eligibility.DueDiligenceChecked"] == 1, stored
+    assert stored["avrr.eligibility.DueDiligenceCleared"] == 1, stored
+    await d.until_published("eligibility", case.case_id, stored)
+
+
 # -------------------------------------------------------------------- travel --
 
 
