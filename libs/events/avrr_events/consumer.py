@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from avrr_events.metrics import Latency
 from avrr_events.personal import PersonalDataCipher
 from avrr_events.projections import Projection, save_checkpoint
 from avrr_events.registry import DomainEvent, EventDecodeError, EventRegistry
-from avrr_events.store import EventStore
+from avrr_events.store import ConcurrencyError, EventStore
 from avrr_events.tracing import current_traceparent, handling
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,7 @@ class EventConsumer:
         store: EventStore | None = None,
         cipher: PersonalDataCipher | None = None,
         max_attempts: int = 5,
+        max_conflicts: int = 200,
         retry_backoff: float = 0.05,
         batch_size: int = 500,
         poll_timeout_ms: int = 500,
@@ -163,6 +165,7 @@ class EventConsumer:
         self.store = store
         self.cipher = cipher
         self.max_attempts = max_attempts
+        self.max_conflicts = max_conflicts
         self.retry_backoff = retry_backoff
         self.batch_size = batch_size
         self.poll_timeout_ms = poll_timeout_ms
@@ -256,19 +259,36 @@ class EventConsumer:
             await self._apply(conn, fresh)
 
     async def _apply_with_retries(self, item: _Item) -> Message | None:
-        """Apply one record with bounded retries; return its dead letter if it never succeeds."""
+        """Apply one record with bounded retries; return its dead letter if it never succeeds.
+
+        A ``ConcurrencyError`` does not count against ``max_attempts``: another
+        writer changed a stream the reaction appends to (a programme's shared
+        budget stream, say), which says nothing about the event, and reloading
+        and deciding again is the remedy. Such retries back off with jitter, up
+        to ``max_conflicts`` of them (found by ``make chaos``: under 60 lifecycles
+        at once, five quick retries on a contended programme stream all lost, and
+        a healthy ArrivalConfirmed was dead-lettered).
+        """
         error = ""
-        for attempt in range(1, self.max_attempts + 1):
+        attempt = conflicts = 0
+        while attempt < self.max_attempts:
             try:
                 async with self.db.transaction() as conn:
                     fresh = await self._record_in_inbox(conn, [item])
                     await self._apply(conn, fresh)
                 return None
             except DeadLetter as exc:
-                return self._dead_letter(item.message, "rejected", str(exc), attempt)
+                return self._dead_letter(item.message, "rejected", str(exc), attempt + 1)
             except Exception as exc:
                 if unavailable(exc):
                     raise  # the database is away, not the event at fault: retry the batch later
+                if isinstance(exc, ConcurrencyError) and conflicts < self.max_conflicts:
+                    conflicts += 1
+                    self.stats.retries += 1
+                    cap = min(1.0, self.retry_backoff * 2 ** min(conflicts, 10))
+                    await asyncio.sleep(random.uniform(0, cap))
+                    continue
+                attempt += 1
                 # The type and SQLSTATE, not the message: a driver's can quote the row.
                 error = logs.error_text(exc)
                 with logs.event_context(

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from avrr_events import Cause, Database, Envelope, HandlerContext, Message, dataschema_uri
 from avrr_events.kafka import KafkaSettings
+from avrr_events.store import ConcurrencyError
 from avrr_events.testing import eventually, read_topic
 
 CAUSE = Cause("corr-consumer")
@@ -220,4 +221,45 @@ async def test_a_database_restart_refusing_connections_does_not_dead_letter_even
     assert restarting.calls > restarting.times, (
         "the batch was tried again until the database was back"
     )
+    assert consumer.stats.dead_lettered == 0
+
+
+class Contended:
+    """Loses an optimistic-concurrency race more often than ``max_attempts``, then wins."""
+
+    def __init__(self, losses: int) -> None:
+        self.losses = losses
+        self.calls = 0
+
+    async def __call__(self, ctx: HandlerContext, event: NoteAdded) -> None:
+        self.calls += 1
+        if self.calls <= self.losses:
+            raise ConcurrencyError("programme-shared", self.calls)
+
+
+async def test_a_reaction_losing_concurrency_races_is_retried_not_dead_lettered(
+    kafka_service: SampleService, kafka_settings: KafkaSettings
+) -> None:
+    # Another writer on a shared stream says nothing about the event: reload and decide
+    # again, beyond the bound that dead-letters a failing handler (found by make chaos).
+    service = kafka_service
+    reaction = Contended(losses=7)
+    consumer = kafka_consumer(
+        service.db,
+        kafka_settings,
+        service.topic,
+        f"contended-{service.topic}",
+        reactions={NoteAdded.event_type: [reaction]},
+        max_attempts=3,
+        retry_backoff=0.01,
+    )
+    service.consumer = consumer
+    await open_case(service, "c")
+    await produce(kafka_settings, [note_envelope("c", "contended").to_message(service.topic)])
+    service.start()
+
+    async def applied() -> bool:
+        return reaction.calls == 8 and await service.notes() == 1
+
+    await eventually(applied)
     assert consumer.stats.dead_lettered == 0
