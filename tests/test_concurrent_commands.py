@@ -37,6 +37,7 @@ from journey_steps import (
     REINTEGRATION_OFFICER,
     SERVICES,
     TRAVEL_OFFICER,
+    Case,
     Platform,
     clear,
     open_case,
@@ -239,22 +240,32 @@ DUE_DILIGENCE = {
 }
 
 
-async def test_fifty_due_diligence_decisions_clear_the_case_once_and_open_one_movement(
+async def screened_assessment(
     deploy: Callable[[int], Awaitable[tuple[Deployment, Platform]]],
-) -> None:
+) -> tuple[Deployment, Case, httpx.Response]:
+    """A case whose return was requested and whose mother was screened: due diligence next."""
     d, p = await deploy(3)
     case = await open_case(p)
     await request_return(p, case)
-    eligibility = d.clients["eligibility"]
-    path = f"/assessments/{case.case_id}"
     screening = {
         "person_id": case.mother,
         "categories": [{"category": "single_parent_family", "severity": "medium"}],
     }
-    screened = await eligibility.post(
-        f"{path}/vulnerability-screenings", json=screening, headers=CASEWORKER
+    screened = await d.clients["eligibility"].post(
+        f"/assessments/{case.case_id}/vulnerability-screenings",
+        json=screening,
+        headers=CASEWORKER,
     )
     assert screened.status_code == 201, screened.text
+    return d, case, screened
+
+
+async def test_fifty_due_diligence_decisions_clear_the_case_once_and_open_one_movement(
+    deploy: Callable[[int], Awaitable[tuple[Deployment, Platform]]],
+) -> None:
+    d, case, screened = await screened_assessment(deploy)
+    eligibility = d.clients["eligibility"]
+    path = f"/assessments/{case.case_id}"
     tag = screened.headers["etag"]
 
     responses = await at_once(
@@ -296,19 +307,9 @@ async def test_fifty_due_diligence_decisions_without_if_match_one_clears_the_res
     # The issue's case: conflicting commands that send no version. Whether a loser lost
     # the append race (concurrency conflict) or loaded the case after the winner
     # cleared it (already decided), it gets 409 and the case is cleared once.
-    d, p = await deploy(3)
-    case = await open_case(p)
-    await request_return(p, case)
+    d, case, _ = await screened_assessment(deploy)
     eligibility = d.clients["eligibility"]
     path = f"/assessments/{case.case_id}"
-    screening = {
-        "person_id": case.mother,
-        "categories": [{"category": "single_parent_family", "severity": "medium"}],
-    }
-    screened = await eligibility.post(
-        f"{path}/vulnerability-screenings", json=screening, headers=CASEWORKER
-    )
-    assert screened.status_code == 201, screened.text
 
     responses = await at_once(
         eligibility, f"{path}/due-diligence", [DUE_DILIGENCE] * PARALLEL, CASEWORKER
