@@ -22,7 +22,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final, Literal, Protocol
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -32,6 +34,14 @@ from avrr_events import tables
 from avrr_events.database import Database
 
 NONCE_BYTES: Final = 12
+# Special categories of data (health) are encrypted under a key of their own purpose,
+# derived from the person's key (so erasing the person shreds it too), and bound to
+# their case, person and field. The alg is the version tag: "A256GCM" values (the
+# subject key, bound to the subject only) stay readable.
+HEALTH: Final = "health"
+PurposeAlg = Literal["A256GCM-health-v1"]
+PURPOSE_ALGS: Final[dict[str, PurposeAlg]] = {HEALTH: "A256GCM-health-v1"}
+RESTRICTED_MARKER: Final = "restricted"  # what reveal() shows for a purpose-bound value
 
 
 class Encrypted(BaseModel):
@@ -39,7 +49,11 @@ class Encrypted(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    alg: Literal["A256GCM"] = "A256GCM"
+    alg: Literal["A256GCM", "A256GCM-health-v1"] = Field(
+        default="A256GCM",
+        description="A256GCM: the subject's key, bound to the subject; A256GCM-health-v1: the "
+        "subject's health key, bound to case, subject and field",
+    )
     subject: str = Field(min_length=1, max_length=200, description="the data subject (person) id")
     nonce: str = Field(description="base64 96-bit nonce")
     ct: str = Field(description="base64 ciphertext + tag of the JSON value")
@@ -178,16 +192,57 @@ class PersonalDataCipher:
         key = await self.keys.get(value.subject)
         return ERASED if key is None else _open(key, value)
 
+    async def encrypt_for_purpose(
+        self, subject: str, value: Any, *, purpose: str, case_id: str, field: str
+    ) -> Encrypted:
+        """Encrypt ``value`` under ``subject``'s key for ``purpose`` (only ``health`` so far),
+        bound to ``case_id`` and ``field``: copied into another field or case it does not open."""
+        alg = PURPOSE_ALGS[purpose]
+        key = _purpose_key(await self.keys.get_or_create(subject), purpose)
+        nonce = os.urandom(NONCE_BYTES)
+        plaintext = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        bound = _binding(alg, subject, case_id, field)
+        ct = AESGCM(key).encrypt(nonce, plaintext, bound)
+        return Encrypted(alg=alg, subject=subject, nonce=_b64(nonce), ct=_b64(ct))
+
+    async def decrypt_for_purpose(self, value: Encrypted, *, case_id: str, field: str) -> Any:
+        """The plaintext of a purpose-bound value read as ``field`` of ``case_id`` (ERASED if the
+        subject's key is gone); an older plain ``A256GCM`` value opens as before.
+
+        Raises ValueError when the value was not written for this case and field."""
+        key = await self.keys.get(value.subject)
+        if key is None:
+            return ERASED
+        if value.alg == "A256GCM":
+            return _open(key, value)
+        purpose = next(p for p, alg in PURPOSE_ALGS.items() if alg == value.alg)
+        try:
+            plaintext = AESGCM(_purpose_key(key, purpose)).decrypt(
+                base64.b64decode(value.nonce),
+                base64.b64decode(value.ct),
+                _binding(value.alg, value.subject, case_id, field),
+            )
+        except InvalidTag as exc:
+            raise ValueError(
+                f"{purpose} data of {value.subject} failed authentication as {field} of this case"
+            ) from exc
+        return json.loads(plaintext)
+
     async def reveal(self, document: Any, *, erased: Any = ERASED_MARKER) -> Any:
         """``document`` with every Encrypted value inside it decrypted (``erased`` where the
-        subject's key is gone), loading the keys of all its subjects in one query."""
+        subject's key is gone), loading the keys of all its subjects in one query.
+
+        Purpose-bound values (health) are never opened here, where their case and
+        field are unknown: they read ``restricted`` (see ``decrypt_for_purpose``)."""
         found: list[Encrypted] = []
         _collect(document, found)
         keys = await self.keys.get_many(e.subject for e in found)
 
         def plain(value: Encrypted) -> Any:
             key = keys.get(value.subject)
-            return erased if key is None else _open(key, value)
+            if key is None:
+                return erased
+            return RESTRICTED_MARKER if value.alg != "A256GCM" else _open(key, value)
 
         return _replace(document, plain)
 
@@ -214,6 +269,19 @@ class PersonalDataCipher:
             return
         for subject in wanted:
             await self.keys.delete(subject)
+
+
+def _purpose_key(data_key: bytes, purpose: str) -> bytes:
+    """The subject's key for one purpose: HKDF-SHA256 of their data key (shredded with it)."""
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=f"avrr/purpose/{purpose}".encode()
+    )
+    return hkdf.derive(data_key)
+
+
+def _binding(alg: str, subject: str, case_id: str, field: str) -> bytes:
+    """The associated data of a purpose-bound value: what it is, whose, of which case."""
+    return json.dumps([alg, subject, case_id, field], separators=(",", ":")).encode()
 
 
 def _open(key: bytes, value: Encrypted) -> Any:
