@@ -4,13 +4,17 @@ Production: every request carries ``Authorization: Bearer <JWT>`` from the
 organisation's OIDC provider. ``OidcAuthenticator`` checks signature (keys from
 the issuer's JWKS, cached; an unknown ``kid`` triggers one refetch so key
 rotation needs no restart), issuer, audience and expiry, and maps claims to a
-``Principal`` (roles, offices). ``DevTokenIssuer`` signs such tokens with a key
+``Principal`` (roles, offices). Whatever a token says about itself (its ``alg``,
+its ``kid``) is untrusted input: a header that does not fit the key it names is
+a 401, and no header can make the service hammer the issuer (refetches are
+single-flight and cool down, successful or not). ``DevTokenIssuer`` signs such tokens with a key
 of its own for the embedded default and tests: it is never on unless enabled
 explicitly.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -44,8 +48,36 @@ def http_jwks_fetcher(issuer: str, jwks_url: str | None = None) -> JwksFetcher:
     return fetch
 
 
+#: The JWS algorithms each kind of JWK can verify (RFC 7518 section 3.1): a
+#: token is verified only with an algorithm of its key's kind, so an RSA key
+#: can never be used as an HMAC secret or handed to the EC verifier.
+ALGORITHMS_OF_KEY_TYPE: dict[str, frozenset[str]] = {
+    "RSA": frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}),
+    "EC": frozenset({"ES256", "ES384", "ES512"}),
+    "OKP": frozenset({"EdDSA"}),
+}
+_ALGORITHM_OF_CURVE = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
+
+
+def algorithms_of(jwk: dict[str, Any]) -> frozenset[str]:
+    """The algorithms a JWK may verify: its own ``alg`` if it has one, else its kind's (curve's)."""
+    kind = ALGORITHMS_OF_KEY_TYPE.get(str(jwk.get("kty")), frozenset())
+    if "alg" in jwk:
+        return kind & {str(jwk["alg"])}
+    curve = _ALGORITHM_OF_CURVE.get(str(jwk.get("crv")))
+    return kind & {curve} if curve else kind
+
+
 class OidcAuthenticator:
-    """Validates bearer JWTs of one issuer and audience."""
+    """Validates bearer JWTs of one issuer and audience.
+
+    JWKS fetches are single-flight (concurrent requests that need a fetch wait
+    for one) and cool down for ``refetch_after`` seconds after every attempt,
+    successful or not: within that window a ``kid`` the last fetch did not
+    contain is refused from memory (negative cache), and an issuer that fails
+    is not asked again on every request. Keys are refreshed once older than
+    ``cache_seconds``; if that fails, the keys already held stay in use.
+    """
 
     def __init__(
         self,
@@ -59,42 +91,66 @@ class OidcAuthenticator:
         leeway: float = 30.0,
         roles_claim: str = "roles",
         offices_claim: str = "offices",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.issuer = issuer
         self.audience = audience
         self.fetch_jwks = fetch_jwks
-        self.algorithms = list(algorithms)
+        self.algorithms = frozenset(algorithms)
         self.cache_seconds = cache_seconds
         self.refetch_after = refetch_after
         self.leeway = leeway
         self.roles_claim = roles_claim
         self.offices_claim = offices_claim
-        self._keys: dict[str, Any] = {}
-        self._fetched_at = float("-inf")
+        self.clock = clock
+        self._keys: dict[str, tuple[Any, frozenset[str]]] = {}
+        self._fetched_at = float("-inf")  # last successful fetch
+        self._attempted_at = float("-inf")  # last fetch, successful or not
+        self._last_error: Exception | None = None
+        self._refreshing = asyncio.Lock()
         self.fetches = 0
 
     async def _refresh(self) -> None:
-        jwks = await self.fetch_jwks()
-        keys: dict[str, Any] = {}
-        for jwk in jwks.get("keys", []):
-            kid = jwk.get("kid")
-            if kid and jwk.get("use", "sig") == "sig":
-                keys[kid] = jwt.PyJWK.from_dict(jwk).key
-        self._keys = keys
-        self._fetched_at = time.monotonic()
         self.fetches += 1
+        self._attempted_at = self.clock()
+        try:
+            jwks = await self.fetch_jwks()
+        except Exception as exc:  # the issuer is away: keep what we had, say why
+            self._last_error = exc
+            return
+        keys: dict[str, tuple[Any, frozenset[str]]] = {}
+        for jwk in jwks.get("keys", []) if isinstance(jwks, dict) else []:
+            if not isinstance(jwk, dict):
+                continue
+            kid = jwk.get("kid")
+            fits = algorithms_of(jwk) & self.algorithms
+            if not (isinstance(kid, str) and kid and fits and jwk.get("use", "sig") == "sig"):
+                continue
+            try:  # one key the library cannot read must not take the others down
+                keys[kid] = (jwt.PyJWK.from_dict(jwk).key, fits)
+            except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+                continue
+        self._keys = keys
+        self._fetched_at = self._attempted_at
+        self._last_error = None
 
-    async def _key(self, kid: str) -> Any:
-        age = time.monotonic() - self._fetched_at
-        if age > self.cache_seconds or (kid not in self._keys and age > self.refetch_after):
-            try:
-                await self._refresh()
-            except Exception as exc:  # the issuer is away: keep what we had
-                if not self._keys:
-                    raise Unauthorized(f"cannot fetch the issuer's signing keys: {exc}") from exc
-        if kid not in self._keys:
-            raise Unauthorized("token signed with an unknown key")
-        return self._keys[kid]
+    def _needs_fetch(self, kid: str) -> bool:
+        now = self.clock()
+        if now - self._attempted_at < self.refetch_after:
+            return False  # cooling down: answer from what the last attempt gave
+        return kid not in self._keys or now - self._fetched_at > self.cache_seconds
+
+    async def _key(self, kid: str) -> tuple[Any, frozenset[str]]:
+        in_flight = self._refreshing.locked()
+        if (in_flight and kid not in self._keys) or (not in_flight and self._needs_fetch(kid)):
+            async with self._refreshing:  # single flight: the others wait for this fetch
+                if self._needs_fetch(kid):
+                    await self._refresh()
+        if kid in self._keys:
+            return self._keys[kid]
+        if not self._keys and self._last_error is not None:
+            raise Unauthorized(f"cannot fetch the issuer's signing keys: {self._last_error}")
+        raise Unauthorized("token signed with an unknown key")
 
     async def authenticate(self, token: str) -> Principal:
         """The principal of a valid token; Unauthorized (401) with the reason otherwise."""
@@ -102,12 +158,17 @@ class OidcAuthenticator:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"malformed token: {exc}") from exc
-        key = await self._key(str(header.get("kid", "")))
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self.algorithms:
+            raise Unauthorized(f"invalid token: algorithm {alg!r} is not accepted")
+        key, fits = await self._key(str(header.get("kid", "")))
+        if alg not in fits:
+            raise Unauthorized(f"invalid token: algorithm {alg!r} does not fit its key")
         try:
             claims = jwt.decode(
                 token,
                 key,
-                algorithms=self.algorithms,
+                algorithms=[alg],
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=self.leeway,
@@ -115,7 +176,9 @@ class OidcAuthenticator:
             )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthorized("token expired") from exc
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+            # ValueError/TypeError: what the crypto layer raises for input it
+            # cannot even parse; a token is never a reason for a 500.
             raise Unauthorized(f"invalid token: {exc}") from exc
         return Principal(
             user_id=str(claims["sub"]),
