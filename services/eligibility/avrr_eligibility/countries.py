@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import pycountry
-from pydantic import AfterValidator
+from pydantic import AfterValidator, StringConstraints
 
 # The 27 member states of the European Union (since 1 February 2020). ARVoRe
 # serves "migrants from non-EU countries": this is the list it excludes.
@@ -54,5 +54,7 @@ def _check_country(code: str) -> str:
     return code
 
 
-CountryCode = Annotated[str, AfterValidator(_check_country)]
+CountryCode = Annotated[
+    str, StringConstraints(min_length=2, max_length=2), AfterValidator(_check_country)
+]
 """An ISO 3166-1 alpha-2 code of an existing country (``HN``, ``PT``)."""

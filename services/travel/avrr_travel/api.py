@@ -56,6 +56,15 @@ CONSENT_WITHDRAWN = "consent_withdrawn"  # shown instead of health details no lo
 router = APIRouter(tags=["movements"])
 
 PersonId = Annotated[str, Field(min_length=1, max_length=200)]
+# Health details as text, or as a flat record of findings: bounded like every request field.
+HealthText = Annotated[str, Field(min_length=1, max_length=4000)]
+HealthRecord = Annotated[
+    dict[
+        Annotated[str, Field(min_length=1, max_length=100)],
+        Annotated[str, Field(max_length=2000)] | int | float | bool | None,
+    ],
+    Field(max_length=50),
+]
 
 
 class Body(BaseModel):
@@ -78,7 +87,7 @@ class FitnessCheck(Body):
     person_id: PersonId
     outcome: FitnessOutcome
     unfit_until: date | None = None
-    health_details: str | dict[str, Any] | None = Field(
+    health_details: HealthText | HealthRecord | None = Field(
         default=None, description="personal: encrypted for the person, shown to medical only"
     )
 

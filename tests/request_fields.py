@@ -1,0 +1,139 @@
+"""Every field of every request body, read from the four services' OpenAPI documents.
+
+The size-limit test and the no-plaintext-after-erasure test both walk the
+same documents, so a field added to any request model later is seen by both
+without anyone listing it: a string or a list without a maximum fails the
+first, a free-text string nobody plants or encrypts fails the second.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from fastapi import FastAPI
+
+from avrr_eligibility.main import service as eligibility_service
+from avrr_events.service import Service
+from avrr_intake.main import service as intake_service
+from avrr_reintegration.main import service as reintegration_service
+from avrr_travel.main import service as travel_service
+
+SERVICES: dict[str, Service] = {
+    "intake": intake_service,
+    "eligibility": eligibility_service,
+    "travel": travel_service,
+    "reintegration": reintegration_service,
+}
+
+# A pattern that bounds a string's length by itself: anchored, and every quantifier bounded.
+_BOUNDED_PATTERN = re.compile(r"\^(?:[^*+{\\]|\\.|\{\d+(?:,\d+)?\})*\$")
+
+
+@dataclass(frozen=True)
+class RequestField:
+    """One place in a request body: ``household.[].given_names`` of ``POST /referrals``."""
+
+    service: str
+    operation: str  # "POST /referrals"
+    path: tuple[str, ...]
+    schema: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return ".".join(self.path) or "(body)"
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.service, self.operation, self.name)
+
+    @property
+    def is_string(self) -> bool:
+        return self.schema.get("type") == "string"
+
+    @property
+    def is_decimal_text(self) -> bool:
+        """The string form of a Decimal (pydantic offers ``number`` or ``string``)."""
+        return bool(self.schema.get("x-decimal"))
+
+    @property
+    def is_coded(self) -> bool:
+        """A string whose values are fixed or formatted: an enum, a const, a date, a code."""
+        s = self.schema
+        if "enum" in s or "const" in s or "format" in s:
+            return True
+        return bool(s.get("pattern")) and _BOUNDED_PATTERN.fullmatch(s["pattern"]) is not None
+
+    @property
+    def is_free_text(self) -> bool:
+        """A string a person could type anything into (a pattern like ``^[^/]+$`` included)."""
+        return self.is_string and not self.is_coded and not self.is_decimal_text
+
+
+def openapi_of(service: Service) -> dict[str, Any]:
+    """The OpenAPI document of the service's own routes (the operations routes take no body)."""
+    app = FastAPI(title=service.title or service.name)
+    app.include_router(service.router)
+    return app.openapi()
+
+
+@cache
+def documents() -> dict[str, dict[str, Any]]:
+    return {name: openapi_of(service) for name, service in SERVICES.items()}
+
+
+def _resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def _walk(
+    document: dict[str, Any], schema: dict[str, Any], path: tuple[str, ...], depth: int = 0
+) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
+    assert depth < 20, f"request schema nested too deep at {path}"
+    schema = _resolve(document, schema)
+    alternatives = [_resolve(document, s) for s in schema.get("anyOf", schema.get("oneOf", []))]
+    types = {a.get("type") for a in alternatives}
+    if alternatives:
+        for alternative in alternatives:
+            if alternative.get("type") == "string" and "number" in types:
+                alternative = {**alternative, "x-decimal": True}
+            yield from _walk(document, alternative, path, depth + 1)
+        return
+    for part in schema.get("allOf", []):
+        yield from _walk(document, part, path, depth + 1)
+    kind = schema.get("type")
+    if kind == "null":
+        return
+    yield path, schema
+    for name, sub in schema.get("properties", {}).items():
+        yield from _walk(document, sub, (*path, name), depth + 1)
+    if isinstance(schema.get("additionalProperties"), dict):
+        yield from _walk(document, schema["additionalProperties"], (*path, "*"), depth + 1)
+    if kind == "array":
+        yield from _walk(document, schema.get("items", {}), (*path, "[]"), depth + 1)
+
+
+def request_fields() -> list[RequestField]:
+    """Every schema node of every JSON request body of the four services."""
+    found: list[RequestField] = []
+    for service, document in documents().items():
+        for route, operations in document["paths"].items():
+            for method, operation in operations.items():
+                body = operation.get("requestBody")
+                if not body:
+                    continue
+                media = body["content"]
+                assert set(media) == {"application/json"}, f"{service} {route}: {set(media)}"
+                name = f"{method.upper()} {route}"
+                for path, schema in _walk(document, media["application/json"]["schema"], ()):
+                    found.append(RequestField(service, name, path, schema))
+    return found
+
+
+def free_text_fields() -> list[RequestField]:
+    return [f for f in request_fields() if f.is_free_text]
