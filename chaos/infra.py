@@ -45,6 +45,8 @@ class PrivateInfra:
             "AVRR_KAFKA_PORT": str(self.kafka_port),
             "AVRR_KAFKA_CONTROLLER_PORT": str(self.controller_port),
             "AVRR_KAFKA_HEAP_OPTS": "-Xms256m -Xmx768m",
+            # A private broker of plain listeners only (no SASL port to collide).
+            "AVRR_KAFKA_SASL_PORT": "off",
         }
         proc = await asyncio.create_subprocess_exec(
             "bash",

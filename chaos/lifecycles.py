@@ -137,10 +137,11 @@ class RetryingClient:
 
 # ------------------------------------------------------------- scenarios --
 
+# A supervisor in the destination country: only they (or headquarters) suspend returns to it.
 SUPERVISOR = {
     "X-AVRR-User": "supervisor-1",
     "X-AVRR-Roles": "supervisor",
-    "X-AVRR-Offices": "GT-GUA",
+    "X-AVRR-Offices": "HN-TGU",
 }
 SUSPENDED_REGION = "Olancho"  # returns there are suspended for the whole run (one suspension)
 # No programme assists returns from the United States (no programme's host country).

@@ -22,6 +22,7 @@
 #   AVRR_PG_PORT                PostgreSQL port     (default 5432)
 #   AVRR_KAFKA_PORT             Kafka broker port   (default 9092)
 #   AVRR_KAFKA_CONTROLLER_PORT  KRaft controller    (default 9093)
+#   AVRR_KAFKA_SASL_PORT        SASL/SCRAM listener (default broker port + 2; "off": none)
 #   AVRR_PG_BIN                 PostgreSQL bin dir  (default /usr/lib/postgresql/15/bin)
 #   AVRR_KAFKA_HEAP_OPTS        broker JVM heap     (default "-Xms512m -Xmx1g")
 #   AVRR_INFRA_TIMEOUT          readiness timeout s (default 60)
@@ -33,6 +34,9 @@ STATE_DIR="${AVRR_STATE_DIR:-$REPO/.infra}"
 PG_PORT="${AVRR_PG_PORT:-5432}"
 KAFKA_PORT="${AVRR_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${AVRR_KAFKA_CONTROLLER_PORT:-9093}"
+# The SASL/SCRAM listener on which each service has its own principal and ACLs
+# (python -m avrr_events.kafka_acls); "off" for a private broker without it.
+KAFKA_SASL_PORT="${AVRR_KAFKA_SASL_PORT:-$((KAFKA_PORT + 2))}"
 PG_BIN="${AVRR_PG_BIN:-/usr/lib/postgresql/15/bin}"
 KAFKA_HEAP_OPTS="${AVRR_KAFKA_HEAP_OPTS:--Xms512m -Xmx1g}"
 TIMEOUT="${AVRR_INFRA_TIMEOUT:-60}"
@@ -297,6 +301,46 @@ kafka_fetch() {
   log "fetched $(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars"
 }
 
+# Two client listeners on loopback: PLAINTEXT is the administrative one (its
+# ANONYMOUS principal is a super user: tests create and delete their topics
+# there, and the ACLs are applied through it); SASL_PLAINTEXT authenticates
+# each service's SCRAM-SHA-512 principal, whose ACLs allow only its own topics.
+kafka_listeners_conf() {
+  if [[ "$KAFKA_SASL_PORT" == off ]]; then
+    cat <<EOF
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+EOF
+    return
+  fi
+  cat <<EOF
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,SASL_PLAINTEXT://$HOST:$KAFKA_SASL_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT,SASL_PLAINTEXT://$HOST:$KAFKA_SASL_PORT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:ANONYMOUS
+EOF
+}
+
+# The services' SCRAM users (development passwords) and their ACLs, derived
+# from the installed services' definitions; needs the project's venv.
+kafka_apply_acls() {
+  [[ "$KAFKA_SASL_PORT" == off ]] && return 0
+  local py="$REPO/.venv/bin/python"
+  if [[ ! -x "$py" ]] || ! "$py" -c 'import avrr_events.kafka_acls' 2>/dev/null; then
+    log "SASL users and ACLs not applied: run 'make install', then '$0 up' again"
+    return 0
+  fi
+  "$py" -m avrr_events.kafka_acls apply --development-users \
+    --bootstrap "$HOST:$KAFKA_PORT" >"$LOG_DIR/kafka-acls.log" 2>&1 ||
+    { tail_log "$LOG_DIR/kafka-acls.log"; die "applying the Kafka users and ACLs failed"; }
+  log "Kafka SASL/SCRAM on $HOST:$KAFKA_SASL_PORT: $(tail -1 "$LOG_DIR/kafka-acls.log")"
+}
+
 kafka_write_conf() {
   mkdir -p "$KAFKA_DIR" "$KAFKA_DATA" "$LOG_DIR"
   # Static controller quorum (controller.quorum.voters): the voter endpoint is
@@ -306,11 +350,9 @@ kafka_write_conf() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+$(kafka_listeners_conf)
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs=$KAFKA_DATA
 num.partitions=6
 default.replication.factor=1
@@ -462,6 +504,9 @@ kafka_down() {
 # --------------------------------------------------------------- commands ---
 print_env() {
   printf 'export KAFKA_BOOTSTRAP_SERVERS=%s:%s\n' "$HOST" "$KAFKA_PORT"
+  if [[ "$KAFKA_SASL_PORT" != off ]]; then
+    printf 'export KAFKA_SASL_BOOTSTRAP_SERVERS=%s:%s\n' "$HOST" "$KAFKA_SASL_PORT"
+  fi
   printf 'export DATABASE_URL=postgresql+asyncpg://%s:%s@%s:%s/avrr_test\n' "$APP_USER" "$APP_PASSWORD" "$HOST" "$PG_PORT"
 }
 
@@ -473,6 +518,7 @@ cmd_up() {
   preflight
   pg_up
   kafka_up
+  kafka_apply_acls
   log "up in $(($(now) - t0))s"
   pg_paths
   log "PostgreSQL: $HOST:$PG_PORT  data $PG_DATA  log $PG_LOG"
@@ -544,6 +590,7 @@ case "${1:-}" in
   kafka-up)
     mkdir -p "$STATE_DIR" "$LOG_DIR"
     kafka_up
+    kafka_apply_acls
     ;;
   kafka-down) kafka_down ;;
   pg-up)

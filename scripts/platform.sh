@@ -17,6 +17,7 @@ LOG_DIR="$STATE_DIR/logs"
 PY="${PY:-$REPO/.venv/bin/python}"
 PG_PORT="${AVRR_PG_PORT:-5432}"
 KAFKA_PORT="${AVRR_KAFKA_PORT:-9092}"
+KAFKA_SASL_PORT="${AVRR_KAFKA_SASL_PORT:-$((KAFKA_PORT + 2))}"
 declare -A PORTS=([intake]=8001 [eligibility]=8002 [travel]=8003 [reintegration]=8004)
 
 log() { printf '[platform] %s\n' "$*" >&2; }
@@ -39,6 +40,12 @@ up() {
       AVRR_KEYSTORE_URL="postgresql+asyncpg://avrr:avrr@127.0.0.1:$PG_PORT/avrr_keys" \
       KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" \
       AVRR_DEV=1 AVRR_PORT="${PORTS[$name]:-8000}"
+    if [[ "$KAFKA_SASL_PORT" != off ]]; then
+      # Each service as its own Kafka principal, held to its ACLs (avrr_events.kafka_acls).
+      export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_SASL_PORT" \
+        KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT KAFKA_SASL_MECHANISM=SCRAM-SHA-512 \
+        KAFKA_SASL_USERNAME="$name" KAFKA_SASL_PASSWORD="avrr-dev-$name"
+    fi
     # As the deployment's setup Job: migrate the databases to head and create the
     # topics first (idempotent); a service refuses to start on an unmigrated database.
     if ! "$PY" -m avrr_events.setup "$name" >>"$LOG_DIR/$name.log" 2>&1; then

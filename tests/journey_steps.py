@@ -46,6 +46,14 @@ REINTEGRATION_OFFICER = {
     "X-AVRR-Roles": "reintegration_officer",
     "X-AVRR-Offices": OFFICE,
 }
+# The receiving office in the destination country (HN): it confirms the arrival in its
+# own name, which hands the case over to it (avrr_events.offices).
+RECEIVING_OFFICE = "HN-TGU"
+RECEIVER = {
+    "X-AVRR-User": "hn-tgu-1",
+    "X-AVRR-Roles": "reintegration_officer",
+    "X-AVRR-Offices": RECEIVING_OFFICE,
+}
 
 # The survey's indicators, from reintegration's own catalogue (its programmes.yaml).
 SURVEY_INDICATORS = tuple(
@@ -386,11 +394,9 @@ async def travel_home(p: Platform, case: Case) -> dict[str, Any]:
         hop="travel: departure",
         since=t,
     )
-    arrival = {"confirmed_by": "receiving_office", "confirmer_id": "HN-TGU"}
-    # The movement's travel officer records the receiving office's confirmation.
-    arrived, t = await p.post(
-        "travel", f"/movements/{c}/arrival", arrival, TRAVEL_OFFICER, expect=200
-    )
+    arrival = {"confirmed_by": "receiving_office", "confirmer_id": RECEIVING_OFFICE}
+    # The receiving office confirms the arrival in its own name.
+    arrived, t = await p.post("travel", f"/movements/{c}/arrival", arrival, RECEIVER, expect=200)
     assert arrived["status"] == "arrived", arrived
     decided = await p.until(
         "reintegration",
@@ -627,8 +633,8 @@ async def withdraw_after_ticket(p: Platform, n: int = 1, *, settle: float = 3.0)
 
     # The travel desk may not go on with a cancelled movement.
     await p.refused("travel", f"/movements/{c}/departure", {}, TRAVEL_OFFICER)
-    arrival = {"confirmed_by": "receiving_office", "confirmer_id": "HN-TGU"}
-    await p.refused("travel", f"/movements/{c}/arrival", arrival, TRAVEL_OFFICER)
+    arrival = {"confirmed_by": "receiving_office", "confirmer_id": RECEIVING_OFFICE}
+    await p.refused("travel", f"/movements/{c}/arrival", arrival, RECEIVER)
     again = await p.get("travel", f"/movements/{c}", TRAVEL_OFFICER)
     assert again.status_code == 200 and again.json()["status"] == "cancelled", again.text
     assert again.json()["version"] == cancelled["version"], "a refused command wrote nothing"

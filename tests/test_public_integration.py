@@ -49,6 +49,8 @@ from journey_steps import (
     CASEWORKER,
     OFFICE,
     PROGRAMME,
+    RECEIVER,
+    RECEIVING_OFFICE,
     TRAVEL_OFFICER,
     Case,
     Platform,
@@ -227,12 +229,10 @@ async def depart(p: Platform, case: Case) -> None:
 async def arrive(p: Platform, case: Case) -> None:
     arrival = {
         "confirmed_by": "receiving_office",
-        "confirmer_id": "HN-TGU",
+        "confirmer_id": RECEIVING_OFFICE,
         "arrived_at": yesterday(18).isoformat(),
     }
-    await p.post(
-        "travel", f"/movements/{case.case_id}/arrival", arrival, TRAVEL_OFFICER, expect=200
-    )
+    await p.post("travel", f"/movements/{case.case_id}/arrival", arrival, RECEIVER, expect=200)
 
 
 async def intake_has_handled(procs: dict[str, ServiceProcess], event_type: str, case: str) -> None:

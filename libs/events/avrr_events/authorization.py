@@ -63,6 +63,7 @@ from fastapi import Depends, FastAPI, Request
 from starlette.routing import BaseRoute, Route
 
 from avrr_events.http import Forbidden, Principal, current_principal
+from avrr_events.offices import OfficeRegistry
 
 log = logging.getLogger(__name__)
 
@@ -192,17 +193,49 @@ def stale_rules(app: FastAPI) -> list[str]:
 RECEIVING_OFFICE = "receiving_office"
 
 
-def handed_over_to(confirmed_by: str | None, confirmer_id: str | None) -> str | None:
+def handed_over_to(
+    confirmed_by: str | None,
+    confirmer_id: str | None,
+    destination_country: str,
+    offices: OfficeRegistry,
+) -> str | None:
     """The office an arrival hands its case over to: the receiving office that confirmed it.
 
     Travel's ``ArrivalConfirmed`` says who confirmed the arrival; when it was
     the receiving office in the country of origin, ``confirmer_id`` is that
     office, and from then on the case belongs to it too. A partner's
-    confirmation names an organisation, not an office: no handover.
+    confirmation names an organisation, not an office: no handover. Nor does
+    a confirmer that the office registry does not know as a host or receiving
+    office of the destination country: travel refuses such an arrival, and
+    the readers check again, so an event that slipped through (an older
+    travel, a forged record) hands the case to no one.
     """
-    if confirmed_by == RECEIVING_OFFICE and confirmer_id:
-        return confirmer_id
-    return None
+    if confirmed_by != RECEIVING_OFFICE or not confirmer_id:
+        return None
+    office = offices.receiving_office(confirmer_id, destination_country)
+    if office is None:
+        log.warning(
+            "arrival confirmed as receiving office by %r, not an office of %s: no hand-over",
+            confirmer_id,
+            destination_country,
+        )
+        return None
+    return office.id
+
+
+def ensure_acts_for_country(
+    principal: Principal, country: str, offices: OfficeRegistry, action: str
+) -> None:
+    """403 unless the caller is a headquarters account or belongs to an office in ``country``.
+
+    For decisions about a country as a whole (suspending returns to it): a
+    supervisor in Tapachula does not decide whether Honduras is safe.
+    """
+    if sees_every_office(principal) or offices.any_in_country(principal.offices, country):
+        return
+    raise Forbidden(
+        f"{action} is for headquarters accounts or an office in {country}; none of your offices is"
+    )
 
 
 def sees_every_office(principal: Principal) -> bool:

@@ -188,6 +188,13 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     return out
 
 
+def invalid_field(field: str, reason: str, *, where: str = "body") -> RequestValidationError:
+    """A 422 naming one field, for a check the request model cannot make by itself (one that
+    needs configuration, like an office id), shaped like FastAPI's own validation errors."""
+    loc = (where, *field.split("."))
+    return RequestValidationError([{"loc": loc, "msg": reason, "type": "value_error"}])
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every error of ``app`` a problem+json response."""
 

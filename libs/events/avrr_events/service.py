@@ -60,6 +60,7 @@ from avrr_events.kafka import (
     kafka_client_options,
 )
 from avrr_events.metrics import ServiceMetrics
+from avrr_events.offices import OfficeRegistry, load_offices
 from avrr_events.outbox import OutboxRelay
 from avrr_events.periodic import PeriodicJob
 from avrr_events.personal import MasterKey, PersonalDataCipher, SqlKeyStore
@@ -166,6 +167,11 @@ class ServiceSettings(BaseSettings):
             "all: API, consumer, relays and jobs in one process; api: the REST API only; "
             "worker: consumer, relays and jobs, serving only /health/* and /metrics"
         ),
+    )
+    offices_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("offices_file", "AVRR_OFFICES"),
+        description="YAML office registry (the same for every service); absent: the packaged one",
     )
     migrate_on_start: bool = Field(
         default=False,
@@ -397,6 +403,8 @@ class ServiceRuntime:
             else self.db
         )
         self.cipher = PersonalDataCipher(SqlKeyStore(self.keys_db, settings.master()))
+        # Before the projections: the hand-over read models consult it.
+        self.offices: OfficeRegistry = load_offices(settings.offices_file)
         self.store = EventStore(self.db, self.topic)
         self.idempotency = IdempotencyKeys(self.db)
         self.audit = audit.AuditLog(self.db)

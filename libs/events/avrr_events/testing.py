@@ -33,6 +33,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy.engine import make_url
 
+from avrr_events.auth import OidcAuthenticator
 from avrr_events.bus import Message
 from avrr_events.database import Database
 from avrr_events.kafka import KafkaSettings
@@ -41,7 +42,13 @@ from avrr_events.serve import find
 from avrr_events.service import Service, ServiceRuntime, ServiceSettings
 
 INFRA_FIXTURES = frozenset(
-    {"postgres_admin_url", "kafka_bootstrap", "restartable_kafka", "service_processes"}
+    {
+        "postgres_admin_url",
+        "kafka_bootstrap",
+        "kafka_sasl_bootstrap",
+        "restartable_kafka",
+        "service_processes",
+    }
 )
 
 
@@ -151,6 +158,20 @@ def kafka_bootstrap() -> Iterator[str]:
             yield kafka.get_bootstrap_server()
         return
     _unavailable("Kafka")
+
+
+@pytest.fixture(scope="session")
+def kafka_sasl_bootstrap(kafka_bootstrap: str) -> str:
+    """The same broker's SASL/SCRAM listener, where each service is its own principal.
+
+    ``scripts/infra.sh`` opens it (``KAFKA_SASL_BOOTSTRAP_SERVERS``) with the
+    services' users and ACLs (avrr_events.kafka_acls); a testcontainers broker
+    has no such listener.
+    """
+    servers = os.environ.get("KAFKA_SASL_BOOTSTRAP_SERVERS")
+    if not servers:
+        _unavailable("Kafka's SASL listener (KAFKA_SASL_BOOTSTRAP_SERVERS)")
+    return str(servers)
 
 
 @pytest.fixture
@@ -276,6 +297,8 @@ class LocalBroker:
             "AVRR_KAFKA_PORT": str(self.port),
             "AVRR_KAFKA_CONTROLLER_PORT": str(self.controller_port),
             "AVRR_KAFKA_HEAP_OPTS": "-Xms128m -Xmx512m",
+            # A private broker of plain listeners only (no SASL port to collide).
+            "AVRR_KAFKA_SASL_PORT": "off",
         }
         proc = await asyncio.create_subprocess_exec(
             "bash",
@@ -565,6 +588,7 @@ async def running(
     *,
     base_url: str,
     headers: dict[str, str] | None = None,
+    authenticator: OidcAuthenticator | None = None,
 ) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
     """A service with its lifespan running (relay and consumer) and an HTTP client on its app.
 
@@ -576,6 +600,8 @@ async def running(
         await migrate(service, settings)
     runtime = ServiceRuntime(service, settings)
     app = runtime.app()
+    if authenticator is not None:  # bearer JWTs of a test issuer (auth.DevTokenIssuer)
+        app.state.authenticator = authenticator
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
@@ -617,3 +643,26 @@ async def database_dump(url: str) -> str:
         return "\n".join(parts)
     finally:
         await conn.close()
+
+
+async def tamper_with_audit_log_as_owner(db: Database, *statements: Any) -> None:
+    """Run ``statements`` on the audit table as its database's owner would: past the
+    insert-only triggers (disabled on PostgreSQL, dropped and recreated on SQLite),
+    in one transaction. What a test of tamper evidence needs to stage the attack."""
+    from sqlalchemy import text
+
+    from avrr_events.audit import ALLOW_CHANGES_DDL, INSERT_ONLY_DDL
+
+    async with db.transaction() as conn:
+        if db.is_postgres:
+            await conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER USER"))
+        else:
+            for ddl in ALLOW_CHANGES_DDL["sqlite"]:
+                await conn.execute(text(ddl))
+        for statement in statements:
+            await conn.execute(statement)
+        if db.is_postgres:
+            await conn.execute(text("ALTER TABLE audit_log ENABLE TRIGGER USER"))
+        else:
+            for ddl in INSERT_ONLY_DDL["sqlite"]:
+                await conn.execute(text(ddl))

@@ -26,16 +26,23 @@ from avrr_eligibility.assessment import (
 )
 from avrr_eligibility.commands import (
     BestInterestsIn,
-    DestinationIn,
     DueDiligenceIn,
     EligibilityCommands,
     Outcome,
+    ReopeningIn,
     SuspensionIn,
     VulnerabilityScreeningIn,
 )
 from avrr_eligibility.destination import DestinationStateError
 from avrr_eligibility.programmes import ProgrammeCatalogue
-from avrr_events.authorization import STAFF, Authorized, Policy, Role, allow
+from avrr_events.authorization import (
+    STAFF,
+    Authorized,
+    Policy,
+    Role,
+    allow,
+    ensure_acts_for_country,
+)
 from avrr_events.http import (
     Conflict,
     DomainRuleViolation,
@@ -67,6 +74,8 @@ POLICY = Policy(
         "POST /assessments/{case_id}/due-diligence": allow(*CASEWORK, scope="case"),
         # Travel holds movements to suspended destinations: its officers see why.
         "GET /destinations/suspensions": allow(*CASEWORK, Role.TRAVEL_OFFICER),
+        # Supervisors of an office in the destination's country, or headquarters (the
+        # handlers check the country against the office registry).
         "POST /destinations/suspensions": allow(Role.SUPERVISOR),
         "POST /destinations/reopenings": allow(Role.SUPERVISOR),
     },
@@ -300,16 +309,30 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
     async def suspend_destination(
         body: SuspensionIn, request: Request, principal: Authorized, _key: IdempotencyKey = None
     ) -> Response:
-        """Suspend returns to a country or a region of it (supervisors)."""
+        """Suspend returns to a country or a region of it, saying why (supervisors of an
+        office in that country, or headquarters: 403 otherwise)."""
+        ensure_acts_for_country(
+            principal,
+            body.destination_country,
+            _runtime(request).offices,
+            "suspending returns to a destination",
+        )
         return await idempotent(
             request, principal, lambda c: c.suspend_destination(body, principal), status=201
         )
 
     @router.post("/destinations/reopenings")
     async def reopen_destination(
-        body: DestinationIn, request: Request, principal: Authorized, _key: IdempotencyKey = None
+        body: ReopeningIn, request: Request, principal: Authorized, _key: IdempotencyKey = None
     ) -> Response:
-        """Reopen returns to a suspended country or region (supervisors)."""
+        """Reopen returns to a suspended country or region, saying why (supervisors of an
+        office in that country, or headquarters: 403 otherwise)."""
+        ensure_acts_for_country(
+            principal,
+            body.destination_country,
+            _runtime(request).offices,
+            "reopening returns to a destination",
+        )
         return await idempotent(request, principal, lambda c: c.reopen_destination(body, principal))
 
     return router

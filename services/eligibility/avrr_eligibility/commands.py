@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from avrr_eligibility.assessment import (
     Assessment,
@@ -70,14 +70,23 @@ class DestinationIn(Input):
     destination_region: Region | None = None
 
 
-class SuspensionIn(DestinationIn):
-    reason: Reason
+def _meaningful(reason: str) -> str:
+    if len(reason) < 5:
+        raise ValueError("say why (at least 5 characters)")
+    return reason
 
-    @model_validator(mode="after")
-    def _reason_is_meaningful(self) -> SuspensionIn:
-        if len(self.reason) < 5:
-            raise ValueError("reason: say why returns are suspended (at least 5 characters)")
-        return self
+
+# A decision about a destination's safety is read by every office that has cases there:
+# it says why (a validator on the field, so that a 422 names ``reason``).
+Why = Annotated[Reason, AfterValidator(_meaningful)]
+
+
+class SuspensionIn(DestinationIn):
+    reason: Why
+
+
+class ReopeningIn(DestinationIn):
+    reason: Why
 
 
 @dataclass
@@ -179,10 +188,10 @@ class EligibilityCommands:
         )
         return await self._save(self.destinations, place)
 
-    async def reopen_destination(self, cmd: DestinationIn, by: Principal) -> Outcome:
+    async def reopen_destination(self, cmd: ReopeningIn, by: Principal) -> Outcome:
         key = destination_key(cmd.destination_country, cmd.destination_region)
         place = await self.destinations.load(key)
-        place.reopen(by.user_id, _now())
+        place.reopen(by.user_id, _now(), cmd.reason)
         return await self._save(self.destinations, place)
 
 

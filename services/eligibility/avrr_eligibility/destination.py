@@ -35,6 +35,8 @@ class DestinationReopened(DomainEvent):
     destination_region: str | None = None
     reopened_by: str
     reopened_at: datetime
+    # Optional addition: why returns may resume (required by the API since it was added).
+    reason: str | None = None
 
 
 DESTINATION_EVENTS: tuple[type[DomainEvent], ...] = (DestinationSuspended, DestinationReopened)
@@ -108,7 +110,7 @@ class DestinationSafety(Aggregate):
             )
         )
 
-    def reopen(self, by: str, now: datetime) -> None:
+    def reopen(self, by: str, now: datetime, reason: str | None = None) -> None:
         s = self.suspension
         if s is None:
             raise DestinationStateError(f"returns to {self.id} are not suspended")
@@ -118,5 +120,6 @@ class DestinationSafety(Aggregate):
                 destination_region=s.destination_region,
                 reopened_by=by,
                 reopened_at=now,
+                reason=reason,
             )
         )

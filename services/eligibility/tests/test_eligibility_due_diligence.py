@@ -111,7 +111,7 @@ async def test_suspended_destination_cannot_be_cleared_and_cleared_cases_are_fla
     assert reason.startswith("Returns to Honduras are suspended since ")
     assert reason.endswith("for safety reasons: armed violence on the return route")
 
-    reopen = {"destination_country": "HN"}
+    reopen = {"destination_country": "HN", "reason": "the route is safe again"}
     reopened = await http.post("/destinations/reopenings", json=reopen, headers=SUPERVISOR)
     assert reopened.status_code == 200, reopened.text
     await eligibility.assessment("hn-cleared", destination_suspended=False)

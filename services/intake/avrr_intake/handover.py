@@ -5,7 +5,10 @@ A case belongs to the office that received its referral. When travel's
 (``confirmed_by: receiving_office``, ``confirmer_id``: that office's id), the
 case is handed over: from then on it belongs to that office too, and its
 users see it in intake (lists, case file, timeline). An arrival confirmed by a
-partner organisation names no office, so it hands the case over to none.
+partner organisation names no office, so it hands the case over to none; nor
+does one whose confirmer the office registry (avrr_events.offices) does not
+know as an office of the destination country: travel refuses such arrivals,
+and this reader does not trust that it always did.
 
 The office scoping itself is avrr_events.authorization; this module is the
 read model that says which offices a case has.
@@ -18,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import DomainEvent, Envelope, Projection
 from avrr_events.authorization import handed_over_to
+from avrr_events.offices import OfficeRegistry
 from avrr_intake import read_models
 from avrr_intake.observed import ArrivalConfirmed
 
@@ -39,10 +43,15 @@ class CaseHandovers(Projection):
     event_types = frozenset({ArrivalConfirmed.event_type})
     metadata = metadata
 
+    def __init__(self, offices: OfficeRegistry) -> None:
+        self.offices = offices
+
     async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
         if not isinstance(event, ArrivalConfirmed):
             return
-        office = handed_over_to(event.confirmed_by, event.confirmer_id)
+        office = handed_over_to(
+            event.confirmed_by, event.confirmer_id, event.destination_country, self.offices
+        )
         if office is None:
             return
         h = handovers.c

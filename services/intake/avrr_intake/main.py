@@ -35,7 +35,7 @@ def projections(runtime: ServiceRuntime) -> Sequence[Projection]:
         read_models.CaseFiles(runtime.cipher),
         timeline.CaseTimeline(),
         reports.SituationalReports(),
-        handover.CaseHandovers(),
+        handover.CaseHandovers(runtime.offices),
         retention.CaseClosures(),
     ]
 

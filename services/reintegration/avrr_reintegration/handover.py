@@ -3,7 +3,9 @@ works the reintegration case too (avrr_events.authorization.handed_over_to says 
 
 The case belongs to the office of its movement (``reintegration_cases.office``)
 and, once handed over, to the receiving office as well: its reintegration
-officers see and work the case. This read model keeps the receiving office.
+officers see and work the case. This read model keeps the receiving office,
+and only an office the registry (avrr_events.offices) knows in the destination
+country: a confirmer from anywhere else hands the case over to no one.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import DomainEvent, Envelope, Projection
 from avrr_events.authorization import handed_over_to
+from avrr_events.offices import OfficeRegistry
 from avrr_reintegration.observed import ArrivalConfirmed
 from avrr_reintegration.read_models import cases
 
@@ -34,10 +37,15 @@ class CaseHandovers(Projection):
     event_types = frozenset({ArrivalConfirmed.event_type})
     metadata = metadata
 
+    def __init__(self, offices: OfficeRegistry) -> None:
+        self.offices = offices
+
     async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
         if not isinstance(event, ArrivalConfirmed):
             return
-        office = handed_over_to(event.confirmed_by, event.confirmer_id)
+        office = handed_over_to(
+            event.confirmed_by, event.confirmer_id, event.destination_country, self.offices
+        )
         if office is None:
             return
         h = handovers.c

@@ -38,7 +38,7 @@ def build_service(
                 runtime.db, runtime.store, chosen_catalogue, chosen_directory, runtime.cipher
             )
         )
-        return [*read_models.projections(chosen_catalogue), handover.CaseHandovers()]
+        return [*read_models.projections(chosen_catalogue), handover.CaseHandovers(runtime.offices)]
 
     return Service(
         name="reintegration",

@@ -3,10 +3,11 @@
 Who may call what is ``POLICY`` (avrr_events.authorization): ``travel_officer``
 works the movements of its offices and alone reads the manifest and transit
 notes; ``medical`` alone records fitness to travel and reads health details;
-the arrival is recorded by the movement's travel officer (in the name of the
-receiving office or of a partner) or confirmed by a reintegration officer of
-the receiving office in its own name. Everyone sees only the movements and
-boards of their offices.
+the arrival is recorded by the movement's travel officer in the name of a
+partner, or confirmed by a travel or reintegration officer of the receiving
+office in its own name, which must be an office of the destination country in
+the office registry (avrr_events.offices). Everyone sees only the movements
+and boards of their offices.
 
 Every command answers with the movement's new status and version and its
 ETag, honours If-Match (412 on a stale version) and Idempotency-Key.
@@ -33,7 +34,7 @@ from avrr_events.authorization import (
     may_see,
     sees_every_office,
 )
-from avrr_events.http import Forbidden, NotFound, Principal, etag
+from avrr_events.http import Forbidden, NotFound, Principal, etag, invalid_field
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.service import ServiceRuntime
 from avrr_travel import consents, read_models
@@ -188,7 +189,8 @@ POLICY = Policy(
         "POST /movements/{case_id}/rebooking": OFFICER,
         "POST /movements/{case_id}/departure": OFFICER,
         "POST /movements/{case_id}/transit-assistance": OFFICER,
-        # The movement's travel officer, or the receiving office confirming in its own name.
+        # The movement's travel officer (a partner's confirmation), or the receiving office
+        # of the destination country confirming in its own name (the handler checks which).
         "POST /movements/{case_id}/arrival": allow(
             Role.TRAVEL_OFFICER, Role.REINTEGRATION_OFFICER, scope="handler"
         ),
@@ -335,31 +337,41 @@ async def confirm_arrival(
 ) -> Any:
     """Confirm the arrival at destination (by the receiving office or a partner).
 
-    The movement's travel officer records either's confirmation; a
-    reintegration officer confirms as the receiving office, naming one of its
-    own offices (``confirmer_id``): that confirmation hands the case over.
+    The movement's travel officer records a partner's confirmation. The
+    receiving office confirms in its own name: a travel or reintegration
+    officer of that office (``confirmer_id``, an office of the registry; 422
+    otherwise), which must be a host or receiving office of the movement's
+    destination country (403 otherwise), because the confirmation hands the
+    case over to it: its users then read the whole case file.
     """
-    offices = await case_offices(request, case_id)
-    as_officer = who.has_any_role((Role.TRAVEL_OFFICER,)) and (
-        offices is None or may_see(who, offices)
-    )
-    as_receiver = (
-        who.has_any_role((Role.REINTEGRATION_OFFICER,))
-        and body.confirmed_by == RECEIVING_OFFICE
-        and body.confirmer_id is not None
-        and may_see(who, (body.confirmer_id,))
-    )
-    if not (as_officer or as_receiver):
-        raise Forbidden(
-            "an arrival is recorded by the movement's travel officer, or confirmed by a "
-            "reintegration officer of the receiving office naming that office"
-        )
+    receiver = None
+    if body.confirmed_by == RECEIVING_OFFICE:
+        if body.confirmer_id is None:
+            raise invalid_field("confirmer_id", "name the receiving office that confirms")
+        receiver = runtime(request).offices.get(body.confirmer_id)
+        if receiver is None:
+            raise invalid_field("confirmer_id", "not an office of the office registry")
+        if not may_see(who, (receiver.id,)):
+            raise Forbidden(
+                "an arrival is confirmed as the receiving office only by a user of that office"
+            )
+    else:
+        offices = await case_offices(request, case_id)
+        if not (
+            who.has_any_role((Role.TRAVEL_OFFICER,)) and (offices is None or may_see(who, offices))
+        ):
+            raise Forbidden("a partner's confirmation is recorded by the movement's travel officer")
     c = commands(request)
     return await _run(
         request,
         who,
         lambda: c.confirm_arrival(
-            case_id, body.arrived_at, body.confirmed_by, body.confirmer_id, _context(request)
+            case_id,
+            body.arrived_at,
+            body.confirmed_by,
+            body.confirmer_id,
+            _context(request),
+            receiver=receiver,
         ),
     )
 

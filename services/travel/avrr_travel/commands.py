@@ -19,8 +19,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import Cause, Encrypted, EventStore, PersonalDataCipher, Repository
+from avrr_events.authorization import RECEIVING_OFFICE
 from avrr_events.database import Database
-from avrr_events.http import DomainRuleViolation, NotFound, check_if_match
+from avrr_events.http import DomainRuleViolation, Forbidden, NotFound, check_if_match
+from avrr_events.offices import Office
 from avrr_travel import consents, destinations
 from avrr_travel.movement import (
     ArrivalConfirmer,
@@ -196,11 +198,26 @@ class MovementCommands:
         confirmed_by: ArrivalConfirmer,
         confirmer_id: str | None,
         r: CommandContext,
+        receiver: Office | None = None,
     ) -> Movement:
+        """Record the arrival; confirmed by the receiving office, that office (``receiver``,
+        from the office registry) must be one of the movement's destination country, because
+        the confirmation hands the case, names and all, over to it."""
         at = self._not_future(arrived_at, "arrival")
-        return await self._change(
-            case_id, r, lambda m: m.confirm_arrival(at, confirmed_by, confirmer_id)
-        )
+
+        def decide(m: Movement) -> None:
+            if confirmed_by == RECEIVING_OFFICE:
+                assert m.opened is not None
+                country = m.opened.destination_country
+                if receiver is None or not receiver.receives_in(country):
+                    raise Forbidden(
+                        f"office {confirmer_id} is not a receiving office in {country}, the "
+                        "movement's destination: it may neither confirm the arrival as the "
+                        "receiving office nor take the case over"
+                    )
+            m.confirm_arrival(at, confirmed_by, confirmer_id)
+
+        return await self._change(case_id, r, decide)
 
     async def cancel(self, case_id: str, reason: str, r: CommandContext) -> Movement:
         at = self.clock()
