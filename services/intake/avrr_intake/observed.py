@@ -110,6 +110,13 @@ class AssessmentClosed(ObservedEvent):
     closed_at: datetime
 
 
+class AssessmentReopened(ObservedEvent):
+    event_type = "avrr.eligibility.AssessmentReopened"
+
+    case_id: Id
+    reopened_at: datetime
+
+
 # ------------------------------------------------------------------- travel --
 
 
@@ -198,6 +205,52 @@ class MovementCancelled(ObservedEvent):
 
     case_id: Id
     cancelled_at: datetime
+
+
+class MovementReinstated(ObservedEvent):
+    event_type = "avrr.travel.MovementReinstated"
+
+    case_id: Id
+    at: datetime
+
+
+class _ConflictDetected(ObservedEvent):
+    """A ticket, departure or disbursement recorded after the case's withdrawal (travel's
+    or reintegration's, same shape: avrr_events.withdrawal)."""
+
+    case_id: Id
+    command: Code
+    conflicting_event_id: Id
+    conflicting_event_type: str = Field(max_length=200)
+    recorded_at: datetime
+    withdrawal: Code
+    withdrawn_at: datetime
+    detected_at: datetime
+
+
+class _ConflictResolved(ObservedEvent):
+    # the reason is encrypted: not read.
+    case_id: Id
+    conflicting_event_id: Id
+    resolution: Code
+    resolved_by: str = Field(max_length=200)
+    resolved_at: datetime
+
+
+class TravelWithdrawalConflictDetected(_ConflictDetected):
+    event_type = "avrr.travel.WithdrawalConflictDetected"
+
+
+class TravelWithdrawalConflictResolved(_ConflictResolved):
+    event_type = "avrr.travel.WithdrawalConflictResolved"
+
+
+class ReintegrationWithdrawalConflictDetected(_ConflictDetected):
+    event_type = "avrr.reintegration.WithdrawalConflictDetected"
+
+
+class ReintegrationWithdrawalConflictResolved(_ConflictResolved):
+    event_type = "avrr.reintegration.WithdrawalConflictResolved"
 
 
 # ------------------------------------------------------------ reintegration --
@@ -293,6 +346,7 @@ OBSERVED: tuple[type[ObservedEvent], ...] = (
     DueDiligenceCleared,
     DueDiligenceRejected,
     AssessmentClosed,
+    AssessmentReopened,
     MovementOpened,
     TravelDocumentObtained,
     FitForTravelConfirmed,
@@ -303,6 +357,7 @@ OBSERVED: tuple[type[ObservedEvent], ...] = (
     MovementReleased,
     MovementRebooked,
     MovementCancelled,
+    MovementReinstated,
     ReintegrationEligibilityDecided,
     ReintegrationPlanAgreed,
     AssistanceDisbursed,
@@ -311,6 +366,10 @@ OBSERVED: tuple[type[ObservedEvent], ...] = (
     SustainabilityScored,
     ReintegrationCompleted,
     ReintegrationStopped,
+    TravelWithdrawalConflictDetected,
+    TravelWithdrawalConflictResolved,
+    ReintegrationWithdrawalConflictDetected,
+    ReintegrationWithdrawalConflictResolved,
 )
 
 registry = EventRegistry(OBSERVED)

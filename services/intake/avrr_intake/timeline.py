@@ -61,11 +61,13 @@ ACTOR_FIELDS = (
     "counsellor",
     "recorded_by",
     "withdrawn_by",
+    "closed_by",
     "erased_by",
     "assessed_by",
     "determined_by",
     "checked_by",
     "confirmer_id",
+    "resolved_by",
 )
 
 # Fields left out of the facts although not encrypted: free text about the person.
@@ -153,11 +155,19 @@ _SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
     "ConsentWithdrawn": lambda f: (
         f"Consent withdrawn for {f['purpose'].replace('_', ' ')} "
         f"({'person ' + f['person_id'] if f.get('person_id') else 'whole household'})"
+        + (f": {f['reason'].replace('_', ' ')}" if f.get("reason") else "")
     ),
     "ReturnRequested": lambda f: (
         f"Return requested to {f['destination_country']} for {_household(f)}"
         + (f" (programme hint {f['programme_hint']})" if f.get("programme_hint") else "")
     ),
+    "ReturnSuspended": lambda f: (
+        "Return suspended: consent withdrawn for "
+        + ", ".join(p.replace("_", " ") for p in f["missing_consents"])
+    ),
+    "ReturnResumed": lambda _f: "Return resumed: every consent it needs given again",
+    "AssessmentReopened": lambda _f: "Eligibility assessment reopened",
+    "MovementReinstated": lambda _f: "Movement reinstated (a new ticket is needed)",
     "CaseWithdrawn": lambda f: f"Case withdrawn: {f['reason'].replace('_', ' ')}",
     "CaseClosed": lambda f: f"Case closed: {f['reason'].replace('_', ' ')}",
     "PersonalDataErased": lambda f: (
@@ -234,6 +244,15 @@ _SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
     ),
     "ReintegrationCompleted": lambda f: f"Reintegration completed on {f['completed_on']}",
     "ReintegrationStopped": lambda f: f"Reintegration stopped: {f['reason']}",
+    "WithdrawalConflictDetected": lambda f: (
+        f"Withdrawal conflict: {f['command']} recorded at {f['recorded_at']}, after the "
+        f"withdrawal at {f['withdrawn_at']} (event {f['conflicting_event_id']}); "
+        "a supervisor must resolve it"
+    ),
+    "WithdrawalConflictResolved": lambda f: (
+        f"Withdrawal conflict resolved: {f['resolution'].replace('_', ' ')} "
+        f"(event {f['conflicting_event_id']})"
+    ),
 }
 
 
@@ -295,6 +314,7 @@ PHASES = (
     "arrived",
     "reintegrating",
     "completed",
+    "suspended",
     "withdrawn",
     "closed",
 )
@@ -314,6 +334,10 @@ _ADVANCES = {
     "ReintegrationCompleted": "completed",
 }
 _ENDS = {"CaseWithdrawn": "withdrawn", "CaseClosed": "closed"}
+# A suspended return (a consent it needs withdrawn) stays suspended, whatever else
+# arrives, until ReturnResumed; it resumes at the furthest phase the ticket-less
+# return still holds (a reinstated movement needs a new ticket).
+SUSPENDED = "suspended"
 _RANK = {p: i for i, p in enumerate(PHASES)}
 
 
@@ -377,6 +401,12 @@ class CaseState(BaseModel):
             case "ReturnRequested":
                 self.destination_country = f["destination_country"]
                 self.household = [_member(p) for p in f["household"]]
+            case "ReturnSuspended":
+                if self.phase not in _ENDS.values():
+                    self.phase = SUSPENDED
+            case "ReturnResumed":
+                if self.phase == SUSPENDED:
+                    self.phase = self._resumed_phase()
             case "CaseWithdrawn":
                 self.withdrawal_reason = f["reason"]
             case "CaseClosed":
@@ -417,6 +447,9 @@ class CaseState(BaseModel):
                 self.movement_status = "open" if self.departure_date is None else "ticketed"
             case "MovementCancelled":
                 self.movement_status = "cancelled"
+            case "MovementReinstated":
+                self.movement_status = "open"
+                self.departure_date = None
             case "DepartureConfirmed":
                 self.departed_at = f["departed_at"]
                 self.movement_status = "departed"
@@ -444,8 +477,17 @@ class CaseState(BaseModel):
         elif short in _ADVANCES:
             self._advance(_ADVANCES[short])
 
+    def _resumed_phase(self) -> str:
+        if self.arrived_at is not None:
+            return "arrived"
+        if self.departed_at is not None:
+            return "departed"
+        if self.due_diligence == "cleared":
+            return "cleared"
+        return "eligible" if self.eligible else "return_requested"
+
     def _advance(self, phase: str) -> None:
-        if self.phase in _ENDS.values():
+        if self.phase in _ENDS.values() or self.phase == SUSPENDED:
             return
         if self.phase is None or _RANK[phase] > _RANK[self.phase]:
             self.phase = phase

@@ -26,6 +26,7 @@ from avrr_events.authorization import STAFF, Authorized, Policy, Role, allow
 from avrr_events.http import DomainRuleViolation, NotFound, Principal, etag
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.service import ServiceRuntime
+from avrr_events.withdrawal import ListStatus, Resolution, listed, presented
 from avrr_reintegration import handover, read_models
 from avrr_reintegration.commands import ReintegrationCommands, UnknownCase, Written
 from avrr_reintegration.directory import ServiceKind
@@ -35,7 +36,7 @@ from avrr_reintegration.reintegration import (
     AssistanceKind,
     Currency,
     Method,
-    PlanComponent,
+    PlanComponentIn,
     Reintegration,
     ReintegrationRuleViolation,
     Stage,
@@ -79,6 +80,11 @@ POLICY = Policy(
         "GET /programmes/{programme_id}/waitlist": allow(*WRITERS),
         "GET /directory": allow(*STAFF),
         "GET /directory/{organisation_id}": allow(*STAFF),
+        # Withdrawal conflicts (avrr_events.withdrawal): a supervisor's list and resolution.
+        "GET /withdrawal-conflicts": allow(Role.SUPERVISOR, scope="office"),
+        "POST /cases/{case_id}/withdrawal-conflicts/{conflict_id}/resolution": allow(
+            Role.SUPERVISOR, scope="case"
+        ),
     },
     case_offices=case_offices,
 )
@@ -117,7 +123,7 @@ class _In(BaseModel):
 
 
 class PlanIn(_In):
-    components: list[PlanComponent] = Field(min_length=1, max_length=30)
+    components: list[PlanComponentIn] = Field(min_length=1, max_length=30)
     agreed_at: PastMoment
 
 
@@ -154,6 +160,13 @@ class CompletionIn(_In):
     completed_on: PastDate
 
 
+class ConflictResolutionIn(_In):
+    resolution: Resolution
+    reason: str = Field(
+        min_length=1, max_length=1000, description="personal: encrypted like the case's notes"
+    )
+
+
 def runtime_of(request: Request) -> ServiceRuntime:
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
@@ -186,7 +199,11 @@ def _written(request: Request, written: Written, status: int = 201) -> JSONRespo
 
 
 async def _command(
-    request: Request, principal: Principal, run: Callable[[], Awaitable[Written]]
+    request: Request,
+    principal: Principal,
+    run: Callable[[], Awaitable[Written]],
+    *,
+    status: int = 201,
 ) -> Response:
     """Run a command once per Idempotency-Key; a broken rule is a 422 problem."""
 
@@ -197,7 +214,7 @@ async def _command(
             raise DomainRuleViolation(str(exc)) from exc
         except UnknownCase as exc:
             raise NotFound(str(exc)) from exc
-        return _written(request, written)
+        return _written(request, written, status)
 
     response: Response = await runtime_of(request).idempotency.run(request, principal, command)
     return response
@@ -212,6 +229,51 @@ def _cause(request: Request) -> Cause:
 
 
 # ----------------------------------------------------------------- commands --
+
+
+@router.post(
+    "/cases/{case_id}/withdrawal-conflicts/{conflict_id}/resolution",
+    summary="Resolve a disbursement recorded after the case's withdrawal",
+)
+async def resolve_withdrawal_conflict(
+    case_id: CaseId,
+    conflict_id: Annotated[str, Path(max_length=100)],
+    body: ConflictResolutionIn,
+    request: Request,
+    principal: Authorized,
+    if_match: IfMatch = None,
+    _key: IdempotencyKey = None,
+) -> Response:
+    """Supervisors: ``disbursement_recovered`` or ``person_consented_again``, with the reason."""
+
+    async def run() -> Written:
+        return await commands_of(request).resolve_conflict(
+            case_id,
+            conflict_id,
+            body.resolution,
+            body.reason,
+            principal.user_id,
+            _cause(request),
+            if_match=if_match,
+        )
+
+    return await _command(request, principal, run, status=200)
+
+
+@router.get("/withdrawal-conflicts", summary="Withdrawal conflicts of one office")
+async def withdrawal_conflicts(
+    request: Request,
+    principal: Authorized,
+    office: Annotated[str, Query(min_length=1, max_length=100)],
+    status: Annotated[ListStatus, Query()] = "open",
+) -> Any:
+    """Disbursements of one office's cases recorded after the case's withdrawal (open until
+    a supervisor resolves them; ``status=resolved|all`` for the others)."""
+    runtime = runtime_of(request)
+    async with runtime.db.autocommit() as conn:
+        rows = await listed(conn, read_models.withdrawal_conflicts, office, status)
+    items = await presented(rows, runtime.cipher)
+    return _plain({"office": office, "status": status, "conflicts": items})
 
 
 @router.post("/cases/{case_id}/plan", status_code=201, summary="Agree the reintegration plan")
@@ -368,7 +430,8 @@ async def get_case(case_id: CaseId, request: Request, _p: Authorized) -> JSONRes
     version = await runtime_of(request).store.stream_version(
         f"{Reintegration.stream_type}-{case_id}"
     )
-    return JSONResponse(_plain(view), headers={"ETag": etag(version)})
+    revealed = await runtime_of(request).cipher.reveal(view)  # the plan's activities
+    return JSONResponse(_plain(revealed), headers={"ETag": etag(version)})
 
 
 @router.get("/cases/{case_id}/plan", summary="The agreed plan")
@@ -376,6 +439,7 @@ async def get_plan(case_id: CaseId, request: Request, _p: Authorized) -> Any:
     view = await _case_or_404(request, case_id)
     if view["plan"] is None:
         raise NotFound(f"no plan agreed for case {case_id}")
+    view = await runtime_of(request).cipher.reveal(view)  # the activities, or "erased"
     keys = ("plan_total", "plan_currency", "plan_agreed_at", "plan_days_after_arrival", "plan_late")
     return _plain(
         {"case_id": case_id, "components": view["plan"], **{k[5:]: view[k] for k in keys}}
@@ -423,6 +487,9 @@ async def get_monitoring(
     runtime = runtime_of(request)
     async with runtime.db.autocommit() as conn:
         visits = await read_models.case_visits(conn, case_id)
+        do_not_contact = await read_models.consent_withdrawn(
+            conn, case_id, read_models.CONTACT_BY_PROGRAMME
+        )
     may_read_notes = principal.has_any_role(WRITERS)
     out = []
     for v in visits:
@@ -436,6 +503,8 @@ async def get_monitoring(
                 "due_on": v["due_on"],
                 "visited_on": v["visited_on"],
                 "overdue": v["visited_on"] is None and v["due_on"] < day,
+                # The person withdrew consent to be contacted: visit only if they ask.
+                "do_not_contact": do_not_contact,
                 "notes": notes,
             }
         )

@@ -36,7 +36,8 @@ from avrr_events import (
     SqlKeyStore,
     tables,
 )
-from avrr_events.http import check_if_match
+from avrr_events.http import NotFound, check_if_match
+from avrr_events.withdrawal import Resolution, Withdrawal, commands_after
 from avrr_reintegration import read_models
 from avrr_reintegration.allocation import ProgrammeAllocation, ReleaseReason
 from avrr_reintegration.directory import ServiceDirectory
@@ -50,10 +51,12 @@ from avrr_reintegration.observed import (
 )
 from avrr_reintegration.programmes import Programme, ProgrammeCatalogue
 from avrr_reintegration.reintegration import (
+    CONFLICTING,
     Arrival,
     AssistanceKind,
     Decision,
     PlanComponent,
+    PlanComponentIn,
     Reintegration,
     ReintegrationRuleViolation,
     Stage,
@@ -65,6 +68,8 @@ from avrr_reintegration.vulnerability import AssessedCategory, priority_score
 SOURCE = "/avrr/reintegration"
 # The consent purpose (intake) a referral to a local organisation depends on.
 PARTNER_SHARING = "share_with_reintegration_partners"
+# Without it (withdrawn, not yet given again) no plan is agreed and nothing is disbursed.
+RETURN_PROCESSING = "return_assistance_processing"
 MAX_ATTEMPTS = 8
 
 T = TypeVar("T")
@@ -242,6 +247,21 @@ class ReintegrationCommands:
             conn, event.case_id, event.purpose, event.withdrawn_at
         )
 
+    async def note_consent_given(self, conn: AsyncConnection, case_id: str, purpose: str) -> None:
+        """Lift what a withdrawal stopped, for the purposes whose renewal reintegration
+        follows: being contacted (ConsentGiven) and the return itself (intake's
+        ReturnResumed, sent once every member consented again). Sharing with partners
+        stays withdrawn: a referral already refused is not made behind the person's back."""
+        if purpose in (read_models.CONTACT_BY_PROGRAMME, RETURN_PROCESSING):
+            await read_models.lift_consent_withdrawal(conn, case_id, purpose)
+
+    async def _return_not_suspended(self, conn: AsyncConnection, case_id: str) -> None:
+        if await read_models.consent_withdrawn(conn, case_id, RETURN_PROCESSING):
+            raise ReintegrationRuleViolation(
+                "the return is suspended: consent to the processing of the return was "
+                "withdrawn (it goes on once the person consents again)"
+            )
+
     async def decide_on_arrival(
         self, conn: AsyncConnection, event: ArrivalConfirmed, cause: Cause
     ) -> None:
@@ -281,13 +301,27 @@ class ReintegrationCommands:
         await self.react(conn, decide, cause)
 
     async def stop_case(
-        self, conn: AsyncConnection, case_id: str, reason: StopReason, cause: Cause
+        self,
+        conn: AsyncConnection,
+        case_id: str,
+        reason: StopReason,
+        cause: Cause,
+        withdrawal: Withdrawal | None = None,
     ) -> None:
-        """Withdrawal or erasure: stop the case, free its place for the next one waiting."""
+        """Withdrawal or erasure: stop the case, free its place for the next one waiting.
+
+        On a withdrawal, every disbursement recorded after the withdrawal's time
+        (it reached reintegration inside its window) is flagged as a conflict.
+        """
 
         async def decide(work: Work) -> None:
             case = await work.case(case_id)
             at = now()
+            if withdrawal is not None:
+                found = await commands_after(
+                    self.store, case.stream_id, CONFLICTING, withdrawal, work.conn
+                )
+                case.flag_withdrawal_conflicts(found, withdrawal, at)
             if not case.stop(reason, at):
                 return
             await self._release(work, case, reason, at)
@@ -297,7 +331,8 @@ class ReintegrationCommands:
     async def on_withdrawal(
         self, conn: AsyncConnection, event: CaseWithdrawn, cause: Cause
     ) -> None:
-        await self.stop_case(conn, event.case_id, "withdrawn", cause)
+        withdrawal = Withdrawal("case_withdrawn", cause.causation_id or "", event.withdrawn_at)
+        await self.stop_case(conn, event.case_id, "withdrawn", cause, withdrawal)
 
     async def on_erasure(
         self, conn: AsyncConnection, event: PersonalDataErased, cause: Cause
@@ -337,13 +372,26 @@ class ReintegrationCommands:
     async def agree_plan(
         self,
         case_id: str,
-        components: list[PlanComponent],
+        agreed: list[PlanComponentIn],
         agreed_at: datetime,
         cause: Cause,
         *,
         if_match: str | None = None,
     ) -> Written:
-        async def decide(_work: Work, case: Reintegration) -> None:
+        # The activities describe the returnee's plans: under the case's notes key, which
+        # an erasure deletes (as it does the monitoring notes').
+        subject = notes_subject(case_id)
+        components = [
+            PlanComponent(
+                kind=c.kind,
+                activity=await self.cipher.encrypt(subject, c.activity),
+                budget=c.budget,
+            )
+            for c in agreed
+        ]
+
+        async def decide(work: Work, case: Reintegration) -> None:
+            await self._return_not_suspended(work.conn, case_id)
             case.agree_plan(components, agreed_at, self.programme(case.state.programme_id))
 
         return (await self.transact(case_id, decide, cause, if_match=if_match))[1]
@@ -361,6 +409,7 @@ class ReintegrationCommands:
         if_match: str | None = None,
     ) -> Written:
         async def decide(work: Work, case: Reintegration) -> None:
+            await self._return_not_suspended(work.conn, case_id)
             programme = self.programme(case.state.programme_id)
             case.disburse(kind, amount, currency, method, disbursed_on, programme)
             alloc = await work.allocation(programme.id)
@@ -461,5 +510,29 @@ class ReintegrationCommands:
             case.complete(completed_on)
             at = datetime.combine(completed_on, datetime.min.time(), tzinfo=UTC)
             await self._release(work, case, "completed", at)
+
+        return (await self.transact(case_id, decide, cause, if_match=if_match))[1]
+
+    async def resolve_conflict(
+        self,
+        case_id: str,
+        conflict_id: str,
+        resolution: Resolution,
+        reason: str,
+        resolved_by: str,
+        cause: Cause,
+        *,
+        if_match: str | None = None,
+    ) -> Written:
+        """A supervisor's resolution of a withdrawal conflict (404 for one never detected
+        here); the reason, free text, is encrypted like the case's notes."""
+        known = await self.cases.load(case_id)
+        if conflict_id not in known.conflicts.detected:
+            raise NotFound(f"no withdrawal conflict {conflict_id} on case {case_id}")
+        encrypted = await self.cipher.encrypt(notes_subject(case_id), reason)
+        at = now()
+
+        async def decide(_work: Work, case: Reintegration) -> None:
+            case.resolve_conflict(conflict_id, resolution, encrypted, resolved_by, at)
 
         return (await self.transact(case_id, decide, cause, if_match=if_match))[1]

@@ -47,7 +47,12 @@ def build_service(
         policy=POLICY,
         projections=assemble,
         reactions=reactions.REACTIONS,
-        read_models=(read_models.facts, read_models.views, handover.metadata),
+        read_models=(
+            read_models.facts,
+            read_models.views,
+            read_models.conflicts,
+            handover.metadata,
+        ),
         migrations=Path(__file__).with_name("migrations"),
         observes=("travel", "eligibility", "intake"),
         title="AVRR reintegration",

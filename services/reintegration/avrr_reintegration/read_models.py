@@ -35,6 +35,7 @@ from sqlalchemy import (
     Table,
     and_,
     delete,
+    exists,
     func,
     select,
     update,
@@ -42,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import DomainEvent, Envelope, Projection
+from avrr_events.withdrawal import ConflictList, conflicts_table
 from avrr_reintegration.monitoring import monitoring_schedule
 from avrr_reintegration.programmes import ProgrammeCatalogue
 from avrr_reintegration.reintegration import (
@@ -73,7 +75,10 @@ vulnerability_priorities = Table(
 )
 
 
-# Consent withdrawn for a purpose (any member of the household): referrals to partners stop.
+CONTACT_BY_PROGRAMME = "contact_by_programme"
+
+# Consent withdrawn for a purpose (any member of the household): referrals to partners stop,
+# monitoring lists say "do not contact", plans and disbursements wait (commands.py).
 consent_withdrawals = Table(
     "reintegration_consent_withdrawals",
     facts,
@@ -92,6 +97,18 @@ async def save_consent_withdrawal(
         await conn.execute(
             t.insert().values(case_id=case_id, purpose=purpose, withdrawn_at=withdrawn_at)
         )
+
+
+async def lift_consent_withdrawal(conn: AsyncConnection, case_id: str, purpose: str) -> None:
+    """The consent was given again: what its withdrawal stopped goes on."""
+    t = consent_withdrawals
+    await conn.execute(t.delete().where(t.c.case_id == case_id, t.c.purpose == purpose))
+
+
+def contact_withdrawn(case_id: Any) -> Any:
+    """SQL: the case's consent to be contacted by the programme is withdrawn."""
+    t = consent_withdrawals
+    return exists().where(t.c.case_id == case_id, t.c.purpose == CONTACT_BY_PROGRAMME)
 
 
 async def consent_withdrawn(conn: AsyncConnection, case_id: str, purpose: str) -> bool:
@@ -518,7 +535,13 @@ async def overdue_visits(
     """Visits of active cases of one office due before ``as_of`` and not made, oldest first."""
     v = monitoring_visits
     rows = await conn.execute(
-        select(v.c.case_id, v.c.due_month, v.c.due_on, v.c.office)
+        select(
+            v.c.case_id,
+            v.c.due_month,
+            v.c.due_on,
+            v.c.office,
+            contact_withdrawn(v.c.case_id).label("do_not_contact"),
+        )
         .join(cases, cases.c.case_id == v.c.case_id)
         .where(
             v.c.office == office,
@@ -565,5 +588,23 @@ async def waitlist(conn: AsyncConnection, programme_id: str) -> list[dict[str, A
     return [dict(r._mapping) for r in rows]
 
 
+conflicts = MetaData()
+withdrawal_conflicts = conflicts_table(conflicts, "reintegration_withdrawal_conflicts")
+
+
+class WithdrawalConflicts(ConflictList):
+    """The supervisors' list of disbursements that landed after a withdrawal."""
+
+    name = "reintegration_withdrawal_conflicts"
+    event_types = frozenset(
+        {
+            "avrr.reintegration.WithdrawalConflictDetected",
+            "avrr.reintegration.WithdrawalConflictResolved",
+        }
+    )
+    metadata = conflicts
+    table = withdrawal_conflicts
+
+
 def projections(catalogue: ProgrammeCatalogue) -> Sequence[Projection]:
-    return [ReintegrationViews(catalogue)]
+    return [ReintegrationViews(catalogue), WithdrawalConflicts()]

@@ -22,6 +22,15 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from avrr_events import Aggregate, DomainEvent, Encrypted
+from avrr_events.withdrawal import (
+    Candidate,
+    ConflictBook,
+    ConflictCommand,
+    Resolution,
+    Withdrawal,
+    WithdrawalConflictDetectedBase,
+    WithdrawalConflictResolvedBase,
+)
 from avrr_reintegration.programmes import Programme
 
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
@@ -60,14 +69,27 @@ class Budget(BaseModel):
     currency: Currency
 
 
-class PlanComponent(BaseModel):
-    """One component of the plan: economic (micro-business, job placement, training),
-    social (housing, education, documentation) or psychosocial (counselling)."""
+class PlanComponentIn(BaseModel):
+    """One component of the plan as agreed with the returnee: economic (micro-business,
+    job placement, training), social (housing, education, documentation) or psychosocial
+    (counselling)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: ComponentKind
     activity: str = Field(min_length=1, max_length=200)
+    budget: Budget
+
+
+class PlanComponent(BaseModel):
+    """One component as recorded: the activity describes the person's plans (a stall, a
+    school, a treatment), so it is encrypted under the case's notes key and shredded with
+    them; plaintext only in events written before that (read, never written)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: ComponentKind
+    activity: Encrypted | Annotated[str, Field(min_length=1, max_length=200)]
     budget: Budget
 
 
@@ -161,6 +183,18 @@ class ReintegrationStopped(DomainEvent):
     stopped_at: datetime
 
 
+class WithdrawalConflictDetected(WithdrawalConflictDetectedBase):
+    """A disbursement recorded after the withdrawal's time (inside reintegration's window)."""
+
+    event_type = "avrr.reintegration.WithdrawalConflictDetected"
+
+
+class WithdrawalConflictResolved(WithdrawalConflictResolvedBase):
+    """A supervisor's coded resolution of a conflict, with the reason (encrypted)."""
+
+    event_type = "avrr.reintegration.WithdrawalConflictResolved"
+
+
 CASE_EVENTS: tuple[type[DomainEvent], ...] = (
     ReintegrationEligibilityDecided,
     ReintegrationPlanAgreed,
@@ -170,7 +204,14 @@ CASE_EVENTS: tuple[type[DomainEvent], ...] = (
     SustainabilityScored,
     ReintegrationCompleted,
     ReintegrationStopped,
+    WithdrawalConflictDetected,
+    WithdrawalConflictResolved,
 )
+
+# The commands a withdrawal forbids whose late arrival reintegration flags
+# (avrr_events.withdrawal). A plan agreed in the window commits no money; it is
+# refused once the withdrawal is known, like every other command.
+CONFLICTING: dict[str, ConflictCommand] = {AssistanceDisbursed.event_type: "disbursement"}
 
 
 @dataclass(frozen=True)
@@ -223,6 +264,7 @@ class Reintegration(Aggregate):
     def __init__(self, aggregate_id: str) -> None:
         super().__init__(aggregate_id)
         self.state = _State()
+        self.conflicts = ConflictBook()
 
     def when(self, event: DomainEvent) -> None:
         s = self.state
@@ -247,6 +289,8 @@ class Reintegration(Aggregate):
                 s.completed_on = event.completed_on
             case ReintegrationStopped():
                 s.stopped = event.reason
+            case WithdrawalConflictDetected() | WithdrawalConflictResolved():
+                self.conflicts.when(event)
 
     # -- queries of the state
 
@@ -511,3 +555,50 @@ class Reintegration(Aggregate):
             return False
         self.record(ReintegrationStopped(case_id=self.id, reason=reason, stopped_at=at))
         return True
+
+    def flag_withdrawal_conflicts(
+        self, found: list[Candidate], withdrawal: Withdrawal, at: datetime
+    ) -> int:
+        """Record a conflict for each disbursement recorded after ``withdrawal`` (once each)."""
+        new = self.conflicts.new(found)
+        for c in new:
+            self.record(
+                WithdrawalConflictDetected(
+                    case_id=self.id,
+                    command=c.command,
+                    conflicting_event_id=c.event_id,
+                    conflicting_event_type=c.event_type,
+                    recorded_at=c.recorded_at,
+                    withdrawal=withdrawal.kind,
+                    withdrawal_event_id=withdrawal.event_id,
+                    withdrawn_at=withdrawal.withdrawn_at,
+                    office=self.state.office,
+                    detected_at=at,
+                )
+            )
+        return len(new)
+
+    def resolve_conflict(
+        self,
+        conflict_id: str,
+        resolution: Resolution,
+        reason: Encrypted,
+        resolved_by: str,
+        at: datetime,
+    ) -> None:
+        """A supervisor's resolution of an open conflict (allowed on a stopped case: that is
+        where conflicts are); the code must fit the command."""
+        try:
+            self.conflicts.check_resolution(conflict_id, resolution)
+        except (LookupError, ValueError) as exc:
+            raise ReintegrationRuleViolation(str(exc)) from None
+        self.record(
+            WithdrawalConflictResolved(
+                case_id=self.id,
+                conflicting_event_id=conflict_id,
+                resolution=resolution,
+                reason=reason,
+                resolved_by=resolved_by,
+                resolved_at=at,
+            )
+        )

@@ -37,8 +37,9 @@ from avrr_events.authorization import (
 from avrr_events.http import Forbidden, NotFound, Principal, etag, invalid_field
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.service import ServiceRuntime
+from avrr_events.withdrawal import ListStatus, Resolution, listed, presented
 from avrr_travel import consents, read_models
-from avrr_travel.commands import CommandContext, MovementCommands
+from avrr_travel.commands import HEALTH_DETAILS, CommandContext, MovementCommands
 from avrr_travel.movement import (
     ArrivalConfirmer,
     Booking,
@@ -125,6 +126,11 @@ class TransitAssistance(Body):
     note: str = Field(min_length=1, max_length=4000)
 
 
+class ConflictResolution(Body):
+    resolution: Resolution
+    reason: ShortText = Field(description="personal: encrypted for the principal traveller")
+
+
 class Arrival(Body):
     arrived_at: datetime | None = None
     confirmed_by: ArrivalConfirmer
@@ -195,6 +201,11 @@ POLICY = Policy(
             Role.TRAVEL_OFFICER, Role.REINTEGRATION_OFFICER, scope="handler"
         ),
         "POST /movements/{case_id}/cancellation": OFFICER,
+        # Withdrawal conflicts (avrr_events.withdrawal): a supervisor's list and resolution.
+        "GET /withdrawal-conflicts": allow(Role.SUPERVISOR, scope="office"),
+        "POST /movements/{case_id}/withdrawal-conflicts/{conflict_id}/resolution": allow(
+            Role.SUPERVISOR, scope="case"
+        ),
         "GET /movements/{case_id}": allow(*MOVEMENT_READERS, scope="case"),
         "GET /departures": allow(*MOVEMENT_READERS, scope="office"),
         "GET /manifests/{day}": allow(Role.TRAVEL_OFFICER, scope="office"),
@@ -384,7 +395,45 @@ async def cancel(
     return await _run(request, who, lambda: c.cancel(case_id, body.reason, _context(request)))
 
 
+@router.post("/movements/{case_id}/withdrawal-conflicts/{conflict_id}/resolution")
+async def resolve_withdrawal_conflict(
+    case_id: str,
+    conflict_id: str,
+    body: ConflictResolution,
+    request: Request,
+    who: Authorized,
+    _m: IfMatch = None,
+) -> Any:
+    """Resolve a ticket or departure recorded after the case's withdrawal (supervisors):
+    ``departure_undone``, ``person_was_withdrawn_returned_by_other_means``,
+    ``ticket_cancelled`` or ``person_consented_again``, with the reason."""
+    c = commands(request)
+    return await _run(
+        request,
+        who,
+        lambda: c.resolve_conflict(
+            case_id, conflict_id, body.resolution, body.reason, who.user_id, _context(request)
+        ),
+    )
+
+
 # ----------------------------------------------------------------- queries --
+
+
+@router.get("/withdrawal-conflicts")
+async def withdrawal_conflicts(
+    request: Request,
+    who: Authorized,
+    office: Annotated[str, Query(min_length=1, max_length=100)],
+    status: Annotated[ListStatus, Query()] = "open",
+) -> Any:
+    """Tickets and departures of one office's cases recorded after the case's withdrawal
+    (open until a supervisor resolves them; ``status=resolved|all`` for the others)."""
+    rt = runtime(request)
+    async with rt.db.autocommit() as conn:
+        rows = await listed(conn, read_models.withdrawal_conflicts, office, status)
+    items = await presented(rows, rt.cipher)
+    return jsonable_encoder({"office": office, "status": status, "conflicts": items})
 
 
 @router.get("/movements/{case_id}")
@@ -444,7 +493,7 @@ async def medical_records(case_id: str, request: Request, who: Authorized) -> An
             if withdrawn & {row.person_id, consents.WHOLE_HOUSEHOLD}:
                 details = CONSENT_WITHDRAWN  # no longer processed, not even decrypted
             else:
-                details = await _decrypt(rt, row.health_details)
+                details = await _decrypt_health(rt, case_id, row.health_details)
         records.append(
             {
                 "person_id": row.person_id,
@@ -469,6 +518,14 @@ async def transit_notes(case_id: str, request: Request, who: Authorized) -> Any:
             for r in rows
         ],
     }
+
+
+async def _decrypt_health(rt: ServiceRuntime, case_id: str, stored: Any) -> Any:
+    """Health details open only as the health_details of this case (personal.py)."""
+    value = await rt.cipher.decrypt_for_purpose(
+        Encrypted.model_validate(stored), case_id=case_id, field=HEALTH_DETAILS
+    )
+    return ERASED_MARKER if value is ERASED else value
 
 
 async def _decrypt(rt: ServiceRuntime, stored: Any) -> Any:

@@ -23,6 +23,8 @@ from avrr_events.authorization import RECEIVING_OFFICE
 from avrr_events.database import Database
 from avrr_events.http import DomainRuleViolation, Forbidden, NotFound, check_if_match
 from avrr_events.offices import Office
+from avrr_events.personal import HEALTH
+from avrr_events.withdrawal import Resolution
 from avrr_travel import consents, destinations
 from avrr_travel.movement import (
     ArrivalConfirmer,
@@ -42,6 +44,9 @@ class CommandContext:
 
     if_match: str | None = None
     traceparent: str | None = None
+
+
+HEALTH_DETAILS = "health_details"  # the field health details are bound to
 
 
 def _now() -> datetime:
@@ -81,7 +86,7 @@ class MovementCommands:
             try:
                 decide(movement)
             except MovementRuleViolation as exc:
-                raise _problem(exc) from None
+                raise _problem(exc, movement.status) from None
             correlation = await destinations.correlation_of(conn, case_id) or str(uuid.uuid4())
             cause = Cause(correlation, None, context.traceparent)
             await self.repo.save(movement, cause, conn=conn)
@@ -127,17 +132,22 @@ class MovementCommands:
         encrypted: Encrypted | None = None
 
         async def consented(conn: AsyncConnection) -> None:
+            # Given, not merely not withdrawn: without a ConsentGiven there is none.
             if not await consents.may_process_medical_data(conn, case_id, person_id):
                 raise DomainRuleViolation(
-                    f"consent to the processing of medical data was withdrawn for {person_id}: "
-                    "record the outcome without health details"
+                    f"no consent of {person_id} to the processing of medical data stands "
+                    "(never given, or withdrawn): record the outcome without health details",
+                    field="health_details",
                 )
 
         if health_details is not None:
             await self._traveller_of(case_id, person_id)
             async with self.db.autocommit() as conn:
                 await consented(conn)  # before a key is created for the details
-            encrypted = await self.cipher.encrypt(person_id, health_details)
+            # Under the person's health key, bound to this case and field (personal.py).
+            encrypted = await self.cipher.encrypt_for_purpose(
+                person_id, health_details, purpose=HEALTH, case_id=case_id, field=HEALTH_DETAILS
+            )
         at = self.clock()
         return await self._change(
             case_id,
@@ -219,6 +229,28 @@ class MovementCommands:
 
         return await self._change(case_id, r, decide)
 
+    async def resolve_conflict(
+        self,
+        case_id: str,
+        conflict_id: str,
+        resolution: Resolution,
+        reason: str,
+        resolved_by: str,
+        r: CommandContext,
+    ) -> Movement:
+        """A supervisor's resolution of a withdrawal conflict (404 for a conflict never
+        detected on this case); the reason, free text, is encrypted like a transit note."""
+        movement = await self.repo.load(case_id)
+        if movement.opened is None or conflict_id not in movement.conflicts.detected:
+            raise NotFound(f"no withdrawal conflict {conflict_id} on case {case_id}")
+        encrypted = await self.cipher.encrypt(_principal_of(movement), reason)
+        at = self.clock()
+        return await self._change(
+            case_id,
+            r,
+            lambda m: m.resolve_conflict(conflict_id, resolution, encrypted, resolved_by, at),
+        )
+
     async def cancel(self, case_id: str, reason: str, r: CommandContext) -> Movement:
         at = self.clock()
         return await self._change(case_id, r, lambda m: m.cancel(reason, at))
@@ -241,7 +273,11 @@ def _principal_of(movement: Movement) -> str:
     return next(iter(movement.travellers))
 
 
-def _problem(exc: MovementRuleViolation) -> DomainRuleViolation:
+def _problem(exc: MovementRuleViolation, status: str) -> DomainRuleViolation:
+    """422 naming what is missing, and the movement's status (``cancelled`` once travel
+    has learnt of a withdrawal: a client tells that refusal from any other)."""
     if exc.missing:
-        return DomainRuleViolation(exc.detail, missing=[m.as_dict() for m in exc.missing])
-    return DomainRuleViolation(exc.detail)
+        return DomainRuleViolation(
+            exc.detail, missing=[m.as_dict() for m in exc.missing], movement_status=status
+        )
+    return DomainRuleViolation(exc.detail, movement_status=status)

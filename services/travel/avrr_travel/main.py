@@ -33,6 +33,7 @@ service = Service(
         consents.metadata,
         read_models.views,
         read_models.medical,
+        read_models.conflicts,
         return_statistics.metadata,
         public.metadata,
     ),

@@ -23,6 +23,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from avrr_events import Aggregate, DomainEvent, Encrypted, EventRegistry
+from avrr_events.withdrawal import (
+    Candidate,
+    ConflictBook,
+    ConflictCommand,
+    Resolution,
+    Withdrawal,
+    WithdrawalConflictDetectedBase,
+    WithdrawalConflictResolvedBase,
+)
 from avrr_travel.observed import CountryCode, DueDiligenceCleared, HouseholdMember
 
 DocumentType = Literal["passport", "emergency_travel_document", "laissez_passer"]
@@ -198,6 +207,38 @@ class CaseWithdrawalNoted(DomainEvent):
 
     case_id: str
     withdrawn_at: datetime
+    # Optional addition (absent in older events): why, so that a note made for a
+    # withdrawn consent can be lifted when the consent is given again.
+    reason: str | None = None
+
+
+# Why travel cancels a movement (or notes one not yet opened) when the consent to the
+# processing of the return is withdrawn: a pause that MovementReinstated ends.
+CONSENT_WITHDRAWN_REASON = "consent to the processing of the return withdrawn"
+
+
+class MovementReinstated(DomainEvent):
+    """The consent whose withdrawal cancelled the movement was given again (eligibility's
+    AssessmentReopened): it is preparing again with its travellers' documents and fitness;
+    the voided booking is gone, so a new ticket is needed."""
+
+    event_type = "avrr.travel.MovementReinstated"
+
+    case_id: str
+    reason: str
+    at: datetime
+
+
+class WithdrawalConflictDetected(WithdrawalConflictDetectedBase):
+    """A ticket or departure recorded after the withdrawal's time (inside travel's window)."""
+
+    event_type = "avrr.travel.WithdrawalConflictDetected"
+
+
+class WithdrawalConflictResolved(WithdrawalConflictResolvedBase):
+    """A supervisor's coded resolution of a conflict, with the reason (encrypted)."""
+
+    event_type = "avrr.travel.WithdrawalConflictResolved"
 
 
 EVENTS: tuple[type[DomainEvent], ...] = (
@@ -215,9 +256,18 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     MovementRebooked,
     MovementCancelled,
     CaseWithdrawalNoted,
+    MovementReinstated,
+    WithdrawalConflictDetected,
+    WithdrawalConflictResolved,
 )
 
 registry = EventRegistry(EVENTS)
+
+# The commands a withdrawal forbids whose late arrival travel flags (see avrr_events.withdrawal).
+CONFLICTING: dict[str, ConflictCommand] = {
+    TicketIssued.event_type: "ticket",
+    DepartureConfirmed.event_type: "departure",
+}
 
 # ------------------------------------------------------------------- rules --
 
@@ -299,7 +349,9 @@ class Movement(Aggregate):
         self.arrived_at: datetime | None = None
         self.cancelled = False
         self.withdrawn_before_opening = False
+        self.paused_for_consent = False  # cancelled or noted for a withdrawn consent only
         self.hold_reason: str | None = None
+        self.conflicts = ConflictBook()
 
     # ------------------------------------------------------------- state --
 
@@ -351,8 +403,17 @@ class Movement(Aggregate):
                 self.hold_reason = None
             case MovementCancelled():
                 self.cancelled = True
+                self.paused_for_consent = event.reason == CONSENT_WITHDRAWN_REASON
             case CaseWithdrawalNoted():
                 self.withdrawn_before_opening = True
+                self.paused_for_consent = event.reason == CONSENT_WITHDRAWN_REASON
+            case MovementReinstated():
+                self.cancelled = self.withdrawn_before_opening = self.paused_for_consent = False
+                self.booking = None
+                self.no_show = False
+                self.hold_reason = None
+            case WithdrawalConflictDetected() | WithdrawalConflictResolved():
+                self.conflicts.when(event)
             case TransitAssistanceNoted():
                 pass
 
@@ -624,12 +685,71 @@ class Movement(Aggregate):
         if self.opened is None:
             if self.withdrawn_before_opening or self.cancelled:
                 return False
-            self.record(CaseWithdrawalNoted(case_id=self.id, withdrawn_at=at))
+            self.record(CaseWithdrawalNoted(case_id=self.id, withdrawn_at=at, reason=reason))
             return True
         if not self.is_open:
             return False
         self.record(MovementCancelled(case_id=self.id, reason=reason, cancelled_at=at))
         return True
+
+    def reinstate(self, at: datetime) -> bool:
+        """Take up again a movement a withdrawn consent cancelled (or kept from opening);
+        False for anything else, a case withdrawal above all (that one is final)."""
+        if not self.paused_for_consent or self.departed_at is not None:
+            return False
+        reason = "consent to the processing of the return given again"
+        self.record(MovementReinstated(case_id=self.id, reason=reason, at=at))
+        return True
+
+    def flag_withdrawal_conflicts(
+        self, found: list[Candidate], withdrawal: Withdrawal, at: datetime
+    ) -> int:
+        """Record a conflict for each ticket or departure recorded after ``withdrawal``.
+
+        Returns how many were new; one already flagged (a second withdrawal
+        event, a redelivery) is not flagged again.
+        """
+        new = self.conflicts.new(found)
+        for c in new:
+            self.record(
+                WithdrawalConflictDetected(
+                    case_id=self.id,
+                    command=c.command,
+                    conflicting_event_id=c.event_id,
+                    conflicting_event_type=c.event_type,
+                    recorded_at=c.recorded_at,
+                    withdrawal=withdrawal.kind,
+                    withdrawal_event_id=withdrawal.event_id,
+                    withdrawn_at=withdrawal.withdrawn_at,
+                    office=self.opened.office if self.opened else None,
+                    detected_at=at,
+                )
+            )
+        return len(new)
+
+    def resolve_conflict(
+        self,
+        conflict_id: str,
+        resolution: Resolution,
+        reason: Encrypted,
+        resolved_by: str,
+        at: datetime,
+    ) -> None:
+        """A supervisor's resolution of an open conflict; the code must fit the command."""
+        try:
+            self.conflicts.check_resolution(conflict_id, resolution)
+        except (LookupError, ValueError) as exc:
+            raise MovementRuleViolation(str(exc)) from None
+        self.record(
+            WithdrawalConflictResolved(
+                case_id=self.id,
+                conflicting_event_id=conflict_id,
+                resolution=resolution,
+                reason=reason,
+                resolved_by=resolved_by,
+                resolved_at=at,
+            )
+        )
 
     def hold(self, reason: str, at: datetime) -> bool:
         if not self.is_open or self.held:

@@ -73,6 +73,25 @@ class DestinationReopened(ObservedEvent):
     destination_region: str | None = Field(default=None, max_length=100)
 
 
+class AssessmentClosed(ObservedEvent):
+    """Eligibility closed the case's assessment (a withdrawal of the case or of the consent
+    to process the return): no return goes on while it is closed."""
+
+    event_type = "avrr.eligibility.AssessmentClosed"
+
+    case_id: str = Field(min_length=1, max_length=100)
+    reason: str = Field(max_length=1000)
+    cause: str | None = Field(default=None, max_length=100)
+
+
+class AssessmentReopened(ObservedEvent):
+    """The consent whose withdrawal closed the assessment was given again."""
+
+    event_type = "avrr.eligibility.AssessmentReopened"
+
+    case_id: str = Field(min_length=1, max_length=100)
+
+
 class CaseWithdrawn(ObservedEvent):
     """The migrant changed their mind: cancel the movement, then do nothing more for the case."""
 
@@ -80,6 +99,8 @@ class CaseWithdrawn(ObservedEvent):
 
     case_id: str = Field(min_length=1, max_length=100)
     reason: str = Field(max_length=1000)
+    # The withdrawal's own time: a ticket or departure recorded after it is a conflict.
+    withdrawn_at: datetime
 
 
 class ConsentWithdrawn(ObservedEvent):
@@ -97,6 +118,18 @@ class ConsentWithdrawn(ObservedEvent):
     withdrawn_at: datetime
 
 
+class ConsentGiven(ObservedEvent):
+    """A person consented to a purpose; travel reads only consents to medical data processing
+    (health details are recorded only after one). ``purpose`` is a plain string, as above."""
+
+    event_type = "avrr.intake.ConsentGiven"
+
+    case_id: str = Field(min_length=1, max_length=100)
+    person_id: str = Field(min_length=1, max_length=200)
+    purpose: str = Field(min_length=1, max_length=100)
+    recorded_at: datetime
+
+
 class PersonalDataErased(ObservedEvent):
     """Intake crypto-shredded the people of a case: travel shreds its own copies of their keys."""
 
@@ -110,7 +143,10 @@ OBSERVED: tuple[type[ObservedEvent], ...] = (
     DueDiligenceCleared,
     DestinationSuspended,
     DestinationReopened,
+    AssessmentClosed,
+    AssessmentReopened,
     CaseWithdrawn,
     ConsentWithdrawn,
+    ConsentGiven,
     PersonalDataErased,
 )

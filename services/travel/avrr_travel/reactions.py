@@ -12,10 +12,15 @@ from datetime import UTC, datetime
 
 from avrr_events import HandlerContext, Repository
 from avrr_events.consumer import Reaction, reactions_table
+from avrr_events.places import place
+from avrr_events.withdrawal import Withdrawal, commands_after
 from avrr_travel import consents, destinations
-from avrr_travel.movement import Movement, registry
+from avrr_travel.movement import CONFLICTING, CONSENT_WITHDRAWN_REASON, Movement, registry
 from avrr_travel.observed import (
+    AssessmentClosed,
+    AssessmentReopened,
     CaseWithdrawn,
+    ConsentGiven,
     ConsentWithdrawn,
     DestinationReopened,
     DestinationSuspended,
@@ -50,27 +55,76 @@ async def open_movement(ctx: HandlerContext, event: DueDiligenceCleared) -> None
 
 async def cancel_on_withdrawal(ctx: HandlerContext, event: CaseWithdrawn) -> None:
     """Cancel the movement (booking included); a later clearance of the case opens nothing."""
-    repo = movements(ctx)
-    movement = await repo.load(event.case_id, conn=ctx.conn)
-    if movement.withdraw(f"case withdrawn: {event.reason}", datetime.now(UTC)):
-        await repo.save(movement, ctx.cause, conn=ctx.conn)
-        await destinations.remember(ctx.conn, movement)
+    withdrawal = Withdrawal("case_withdrawn", ctx.envelope.id, event.withdrawn_at)
+    await _withdraw(ctx, event.case_id, f"case withdrawn: {event.reason}", withdrawal)
 
 
 async def obey_consent_withdrawal(ctx: HandlerContext, event: ConsentWithdrawn) -> None:
     """Without consent to process the return there is no movement; without consent to
     process medical data, no new health details are recorded and none are shown."""
     if event.purpose == consents.RETURN_ASSISTANCE_PROCESSING:
-        repo = movements(ctx)
-        movement = await repo.load(event.case_id, conn=ctx.conn)
         reason = "consent to the processing of the return withdrawn"
-        if movement.withdraw(reason, datetime.now(UTC)):
-            await repo.save(movement, ctx.cause, conn=ctx.conn)
-            await destinations.remember(ctx.conn, movement)
+        withdrawal = Withdrawal("consent_withdrawn", ctx.envelope.id, event.withdrawn_at)
+        await _withdraw(ctx, event.case_id, reason, withdrawal)
     elif event.purpose == consents.MEDICAL_DATA_PROCESSING:
         await consents.record_withdrawal(
             ctx.conn, event.case_id, event.person_id, event.withdrawn_at
         )
+
+
+async def _withdraw(ctx: HandlerContext, case_id: str, reason: str, withdrawal: Withdrawal) -> None:
+    """Cancel what is still open, and flag every ticket or departure recorded after the
+    withdrawal's time: they reached travel inside its window, before this event did."""
+    assert ctx.store is not None
+    repo = movements(ctx)
+    movement = await repo.load(case_id, conn=ctx.conn)
+    now = datetime.now(UTC)
+    movement.withdraw(reason, now)
+    found = await commands_after(ctx.store, movement.stream_id, CONFLICTING, withdrawal, ctx.conn)
+    movement.flag_withdrawal_conflicts(found, withdrawal, now)
+    if movement.pending:
+        await repo.save(movement, ctx.cause, conn=ctx.conn)
+        await destinations.remember(ctx.conn, movement)
+
+
+async def note_medical_consent(ctx: HandlerContext, event: ConsentGiven) -> None:
+    """Health details may be recorded for the person from now on (consents.py)."""
+    if event.purpose == consents.MEDICAL_DATA_PROCESSING:
+        await consents.record_given(ctx.conn, event.case_id, event.person_id, event.recorded_at)
+
+
+async def follow_closed_assessment(ctx: HandlerContext, event: AssessmentClosed) -> None:
+    """No return goes on while the assessment is closed. Intake's withdrawal usually cancelled
+    the movement first; this closes the gaps between the two topics: a clearance that
+    reached travel after the withdrawal did, and a reopening followed by a case withdrawal."""
+    consent = event.cause == "consent_withdrawn" or (
+        event.cause is None and event.reason.startswith("consent to the processing")
+    )
+    reason = CONSENT_WITHDRAWN_REASON if consent else f"assessment closed: {event.reason[:900]}"
+    repo = movements(ctx)
+    movement = await repo.load(event.case_id, conn=ctx.conn)
+    if movement.withdraw(reason, datetime.now(UTC)):
+        await repo.save(movement, ctx.cause, conn=ctx.conn)
+        await destinations.remember(ctx.conn, movement)
+
+
+async def reinstate_on_reopening(ctx: HandlerContext, event: AssessmentReopened) -> None:
+    """The consent was given again: the movement it cancelled prepares again (held at once
+    if its destination is suspended meanwhile); one it kept from opening may now open."""
+    repo = movements(ctx)
+    movement = await repo.load(event.case_id, conn=ctx.conn)
+    now = datetime.now(UTC)
+    if not movement.reinstate(now):
+        return
+    if movement.opened is not None:
+        await destinations.serialise(ctx.conn, movement.opened.destination_country)
+        suspended = await destinations.suspension_covering(
+            ctx.conn, movement.opened.destination_country, movement.opened.destination_region
+        )
+        if suspended is not None:
+            movement.hold(suspended, now)
+    await repo.save(movement, ctx.cause, conn=ctx.conn)
+    await destinations.remember(ctx.conn, movement)
 
 
 async def hold_on_suspension(ctx: HandlerContext, event: DestinationSuspended) -> None:
@@ -83,8 +137,8 @@ async def hold_on_suspension(ctx: HandlerContext, event: DestinationSuspended) -
         event.reason,
         event.suspended_at,
     )
-    key = destinations.destination_key(event.destination_country, event.destination_region)
-    reason = f"destination {key} suspended: {event.reason[:1000]}"
+    where = place(event.destination_country, event.destination_region)
+    reason = destinations.held_reason(where, event.reason)
     repo = movements(ctx)
     now = datetime.now(UTC)
     for case_id in await destinations.open_movements_to(
@@ -99,7 +153,7 @@ async def release_on_reopening(ctx: HandlerContext, event: DestinationReopened) 
     """Release the held movements the reopened destination no longer keeps from travelling."""
     await destinations.serialise(ctx.conn, event.destination_country)
     await destinations.reopen(ctx.conn, event.destination_country, event.destination_region)
-    key = destinations.destination_key(event.destination_country, event.destination_region)
+    where = place(event.destination_country, event.destination_region)
     repo = movements(ctx)
     now = datetime.now(UTC)
     for case_id in await destinations.open_movements_to(
@@ -110,7 +164,7 @@ async def release_on_reopening(ctx: HandlerContext, event: DestinationReopened) 
         still = await destinations.suspension_covering(
             ctx.conn, movement.opened.destination_country, movement.opened.destination_region
         )
-        if still is None and movement.release(f"destination {key} reopened", now):
+        if still is None and movement.release(f"destination {where.label} reopened", now):
             await repo.save(movement, ctx.cause, conn=ctx.conn)
 
 
@@ -133,6 +187,9 @@ REACTIONS: dict[str, list[Reaction]] = reactions_table(
         DueDiligenceCleared: [open_movement],
         CaseWithdrawn: [cancel_on_withdrawal],
         ConsentWithdrawn: [obey_consent_withdrawal],
+        AssessmentClosed: [follow_closed_assessment],
+        AssessmentReopened: [reinstate_on_reopening],
+        ConsentGiven: [note_medical_consent],
         PersonalDataErased: [shred_on_erasure],
         DestinationSuspended: [hold_on_suspension],
         DestinationReopened: [release_on_reopening],

@@ -34,7 +34,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import DomainEvent, Envelope, Projection
+from avrr_events import tables as store_tables
 from avrr_events.tables import Json, Position
+from avrr_events.withdrawal import ConflictList, conflicts_table
 from avrr_travel.movement import (
     EVENTS,
     ArrivalConfirmed,
@@ -45,12 +47,15 @@ from avrr_travel.movement import (
     MovementHeld,
     MovementOpened,
     MovementRebooked,
+    MovementReinstated,
     MovementReleased,
     NoShowRecorded,
     TicketIssued,
     TransitAssistanceNoted,
     TravelDocumentObtained,
     TravelDocumentRequested,
+    WithdrawalConflictDetected,
+    WithdrawalConflictResolved,
 )
 
 views = MetaData()
@@ -138,9 +143,11 @@ class MovementViews(Projection):
     async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
         case_id = envelope.subject
         if isinstance(event, MovementOpened):
-            await self._open(conn, event)
+            await self._open(conn, event, envelope)
             return
-        if isinstance(event, CaseWithdrawalNoted):
+        if isinstance(event, CaseWithdrawalNoted | MovementReinstated) and not await _shown(
+            conn, case_id
+        ):
             return  # no movement was ever opened: nothing to show
         changes = _movement_changes(event)
         # Every event of the stream counts, so ``version`` is the stream version (the ETag).
@@ -186,16 +193,23 @@ class MovementViews(Projection):
                     )
                 )
 
-    async def _open(self, conn: AsyncConnection, event: MovementOpened) -> None:
+    async def _open(self, conn: AsyncConnection, event: MovementOpened, envelope: Envelope) -> None:
         existing = await conn.scalar(
             select(movements.c.case_id).where(movements.c.case_id == event.case_id)
         )
         if existing is not None:
             return
+        # Usually 1; later when a withdrawn consent's note and its lifting came first
+        # (MovementReinstated): the ETag must be the stream's version all the same.
+        version = await conn.scalar(
+            select(store_tables.events.c.version).where(
+                store_tables.events.c.event_id == envelope.id
+            )
+        )
         await conn.execute(
             movements.insert().values(
                 case_id=event.case_id,
-                version=1,
+                version=version or 1,
                 programme_id=event.programme_id,
                 office=event.office,
                 host_country=event.host_country,
@@ -269,7 +283,33 @@ def _movement_changes(event: DomainEvent) -> dict[str, Any]:
                 "cancelled_at": event.cancelled_at,
                 "cancellation_reason": event.reason,
             }
+        case MovementReinstated():
+            # Preparing again; the booking the cancellation voided is gone.
+            return {
+                "status": "preparing",
+                "held": False,
+                "hold_reason": None,
+                "cancelled_at": None,
+                "cancellation_reason": None,
+                **dict.fromkeys(
+                    (
+                        "mode",
+                        "carrier",
+                        "booking_reference",
+                        "departure_date",
+                        "route",
+                        "cost",
+                        "escorts",
+                        "ticket_issued_at",
+                    )
+                ),
+            }
     return {}
+
+
+async def _shown(conn: AsyncConnection, case_id: str) -> bool:
+    found = await conn.scalar(select(movements.c.case_id).where(movements.c.case_id == case_id))
+    return found is not None
 
 
 async def _traveller(conn: AsyncConnection, case_id: str, person_id: str, **values: Any) -> None:
@@ -303,8 +343,23 @@ class MedicalRecords(Projection):
         )
 
 
+conflicts = MetaData()
+withdrawal_conflicts = conflicts_table(conflicts, "travel_withdrawal_conflicts")
+
+
+class WithdrawalConflicts(ConflictList):
+    """The supervisors' list of tickets and departures that landed after a withdrawal."""
+
+    name = "travel_withdrawal_conflicts"
+    event_types = frozenset(
+        {WithdrawalConflictDetected.event_type, WithdrawalConflictResolved.event_type}
+    )
+    metadata = conflicts
+    table = withdrawal_conflicts
+
+
 def projections() -> list[Projection]:
-    return [MovementViews(), MedicalRecords()]
+    return [MovementViews(), MedicalRecords(), WithdrawalConflicts()]
 
 
 # ------------------------------------------------------------------ queries --
