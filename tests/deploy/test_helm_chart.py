@@ -327,6 +327,14 @@ def test_production_kafka_is_sasl_ssl(helm: str) -> None:
             if ref:
                 assert ref["name"] == "avrr-credentials"
                 assert ref["key"] in remote_keys, f"ExternalSecret does not write {ref['key']}"
+        # Each service authenticates as its own principal (its ACLs), never a shared one.
+        service = service_of(_name)
+        assert env["KAFKA_SASL_USERNAME"]["valueFrom"]["secretKeyRef"]["key"] == (
+            f"KAFKA_SASL_USERNAME_{service.upper()}"
+        )
+        assert env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == (
+            f"KAFKA_SASL_PASSWORD_{service.upper()}"
+        )
 
 
 def test_a_given_master_key_is_used_and_a_bad_one_refused(helm: str) -> None:
@@ -346,7 +354,7 @@ def test_values_that_the_image_cannot_honour_are_refused(helm: str) -> None:
     assert "additional properties 'replica'" in render_error(
         helm, (), "serviceDefaults.worker.replica=2"
     )
-    assert "kafka.sasl.username is required" in render_error(
+    assert "kafka.sasl.principals.eligibility.password is required" in render_error(
         helm, (), "kafka.securityProtocol=SASL_SSL"
     )
     assert "additional properties 'billing'" in render_error(helm, (), "services.billing.x=1")

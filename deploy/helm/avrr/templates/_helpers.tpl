@@ -81,6 +81,15 @@ app.kubernetes.io/component: {{ .name }}
 DATABASE_URL_{{ upper . }}
 {{- end -}}
 
+{{- /* Each service is its own Kafka principal: its own Secret keys (ACLs per principal). */ -}}
+{{- define "avrr.saslUsernameKey" -}}
+KAFKA_SASL_USERNAME_{{ upper . }}
+{{- end -}}
+
+{{- define "avrr.saslPasswordKey" -}}
+KAFKA_SASL_PASSWORD_{{ upper . }}
+{{- end -}}
+
 {{- define "avrr.saslEnabled" -}}
 {{- if hasPrefix "SASL" .Values.kafka.securityProtocol -}}true{{- end -}}
 {{- end -}}
@@ -123,12 +132,12 @@ Job: (dict "root" $ "name" "intake"). Plain settings come from the ConfigMap
   valueFrom:
     secretKeyRef:
       name: {{ $secret }}
-      key: KAFKA_SASL_USERNAME
+      key: {{ include "avrr.saslUsernameKey" .name }}
 - name: KAFKA_SASL_PASSWORD
   valueFrom:
     secretKeyRef:
       name: {{ $secret }}
-      key: KAFKA_SASL_PASSWORD
+      key: {{ include "avrr.saslPasswordKey" .name }}
 {{- end }}
 {{- if and (include "avrr.tlsEnabled" $root) $root.Values.kafka.tls.caSecret }}
 - name: KAFKA_SSL_CAFILE
