@@ -304,6 +304,9 @@ class IntakeCommands:
             if cmd.declared_needs
             else None
         )
+        # Where the person lives now can find them: encrypted like their contact details.
+        city = cmd.current_location.city
+        city_sealed = await self.cipher.encrypt(principal_id, city) if city else None
         case = Case(case_id)
         case.record(
             ReferralReceived(
@@ -315,7 +318,7 @@ class IntakeCommands:
                 contact=contact,
                 office=cmd.office,
                 host_country=cmd.current_location.country,
-                current_city=cmd.current_location.city,
+                current_city=city_sealed,
                 nationality=cmd.nationality,
                 languages=list(cmd.languages),
                 household=household,
@@ -356,7 +359,12 @@ class IntakeCommands:
                 office=cmd.office,
                 counsellor=cmd.counsellor or by.user_id,
                 language=cmd.language,
-                topics=list(cmd.topics),
+                # What was talked about describes the person (debts, threats, health).
+                topics=(
+                    await self.cipher.encrypt(principal.person_id, list(cmd.topics))
+                    if cmd.topics
+                    else []
+                ),
                 outcome=cmd.outcome,
                 notes=notes,
                 recorded_at=datetime.now(UTC),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -28,7 +28,13 @@ class CounsellingRecorded(DomainEvent):
     office: str = Field(max_length=100)
     counsellor: str = Field(max_length=200, description="staff user id")
     language: str = Field(max_length=35)
-    topics: list[str] = Field(default_factory=list, max_length=20)
+    topics: (
+        Encrypted | Annotated[list[Annotated[str, Field(max_length=100)]], Field(max_length=20)]
+    ) = Field(
+        default_factory=list,
+        description="the topics talked about, under the principal's key (a plain list only "
+        "in events written before they were encrypted: read, never written)",
+    )
     outcome: Outcome
     notes: Encrypted | None = Field(default=None, description="under the principal's key")
     recorded_at: datetime

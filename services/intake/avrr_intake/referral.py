@@ -73,7 +73,11 @@ class ReferralReceived(DomainEvent):
     )
     office: str = Field(max_length=100)
     host_country: CountryCode
-    current_city: str | None = Field(default=None, max_length=100)
+    current_city: Encrypted | Annotated[str, Field(max_length=100)] | None = Field(
+        default=None,
+        description="the city the household lives in now, under the principal's key "
+        "(plaintext only in events written before it was encrypted: read, never written)",
+    )
     nationality: CountryCode
     languages: list[str] = Field(default_factory=list, max_length=10)
     household: list[ReferredPerson] = Field(min_length=1, max_length=30)

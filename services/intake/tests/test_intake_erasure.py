@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from intake_fixtures import DPO, PRINCIPAL_NAME, Intake
+from intake_fixtures import DPO, PRINCIPAL_NAME, Intake, referral
 
 from avrr_events.kafka import KafkaSettings
 from avrr_events.testing import database_dump, read_topic
@@ -51,3 +51,40 @@ async def test_erasure_makes_the_people_unreadable_through_the_api_and_in_the_da
         f"/cases/{case_id}/return-request", json={"destination_country": "BO"}
     )
     assert refused.status_code == 422 and "erased" in refused.json()["detail"]
+
+
+async def test_erasure_shreds_the_city_and_the_counselling_topics_everywhere(
+    intake: Intake, database_url: str, kafka_settings: KafkaSettings
+) -> None:
+    """Issue 15: the city of residence and the topics of counselling describe the person;
+    they were plaintext in the event, the case file, the timeline facts and the topic."""
+    city, topic = "Villa Nueva sector Zq17", "threats from a gang in Zq17 colonia"
+    body = referral(current_location={"country": "GT", "city": city})
+    created = await intake.open_case(body)
+    case_id = created["case_id"]
+    session = {
+        "held_on": "2026-01-05",
+        "office": "GT-GUA",
+        "language": "es",
+        "topics": [topic, "return process"],
+        "outcome": "continue_counselling",
+    }
+    response = await intake.http.post(f"/cases/{case_id}/counselling-sessions", json=session)
+    assert response.status_code == 201, response.text
+    case = await intake.wait_for(case_id, version=2)
+    assert case["current_city"] == city
+    assert case["counselling"][0]["topics"] == [topic, "return process"]
+    for text in (city, topic):
+        assert text not in await database_dump(database_url), "ciphertext only, always"
+
+    response = await intake.http.post(f"/cases/{case_id}/erasure", headers=DPO)
+    assert response.status_code == 200, response.text
+    case = await intake.wait_for(case_id, version=3)
+    assert case["current_city"] == "erased"
+    assert case["counselling"][0]["topics"] == "erased"
+    timeline = (await intake.http.get(f"/cases/{case_id}/timeline")).json()["items"]
+    assert city not in str(timeline) and topic not in str(timeline)
+    records = await read_topic(kafka_settings, intake.runtime.topic, 3)
+    stored = (await database_dump(database_url)).encode() + b"".join(r.value for r in records)
+    for text in (city, topic):
+        assert text.encode() not in stored

@@ -66,6 +66,8 @@ async def test_erasure_stops_the_case_shreds_its_notes_and_keeps_only_totals(
     visit = {"due_month": 1, "visited_on": "2026-04-15", "notes": "threatened by the recruiter"}
     assert (await r.post("/cases/e1/monitoring-visits", visit)).status_code == 201
     await r.wait_for("e1", disbursed_total="200.00")
+    agreed = (await r.http.get("/cases/e1/plan", headers=OFFICER)).json()
+    assert agreed["components"][0]["activity"] == "micro-business: sewing workshop"
 
     await r.publish(
         "intake",
@@ -96,6 +98,11 @@ async def test_erasure_stops_the_case_shreds_its_notes_and_keeps_only_totals(
     notes = Encrypted.model_validate(recorded.envelope.data["notes"])
     assert "recruiter" not in str(recorded.envelope.data)
     assert await r.runtime.cipher.decrypt(notes) is ERASED
+    # So are the plan's activities (issue 15: they were plaintext, out of erasure's reach).
+    agreed_event = next(e for e in history if e.envelope.type.endswith("PlanAgreed"))
+    assert "sewing" not in str(agreed_event.envelope.data)
+    activity = Encrypted.model_validate(agreed_event.envelope.data["components"][0]["activity"])
+    assert await r.runtime.cipher.decrypt(activity) is ERASED
 
     # Stopped for good: no command, no later inbound event writes anything for the case.
     version = await r.stream_version("e1")
