@@ -277,9 +277,22 @@ def test_setup_pods_are_never_behind_a_service(manifests: list[dict[str, Any]]) 
 
 def test_every_setting_is_one_the_code_reads(manifests: list[dict[str, Any]]) -> None:
     """ConfigMap keys and env names must be variables the image actually reads."""
+    from pydantic_settings import BaseSettings
+
+    import avrr_eligibility.settings
+    import avrr_intake.settings
+
+    models: list[type[BaseSettings]] = [SetupSettings]
+    for module in (avrr_intake.settings, avrr_eligibility.settings):  # services' own settings
+        models += [
+            m
+            for m in vars(module).values()
+            if isinstance(m, type) and issubclass(m, BaseSettings) and m is not BaseSettings
+        ]
     known = {
         alias
-        for field in SetupSettings.model_fields.values()
+        for model in models
+        for field in model.model_fields.values()
         for alias in getattr(field.validation_alias, "choices", ())
         if isinstance(alias, str) and alias.isupper()
     }
@@ -490,3 +503,23 @@ def test_the_readme_documents_every_value() -> None:
     assert [p for p in missing if not documented(p)] == []
     for key in ("enabled", "databaseUrl"):
         assert f"| `services.<name>.{key}` |" in readme
+
+
+def test_intake_gets_its_duplicate_secret_from_the_secret_in_both_value_files(helm: str) -> None:
+    """Intake refuses to start without AVRR_INTAKE_DUPLICATE_SECRET outside development:
+    the chart supplies it from the Secret (generated once, or the ExternalSecret's)."""
+    for values in (VALUES["default"], VALUES["production"]):
+        manifests = render(helm, values)
+        intake = [spec for name, spec in pod_specs(manifests) if service_of(name) == "intake"]
+        assert intake
+        for spec in intake:
+            env = {e["name"]: e for e in spec["containers"][0]["env"]}
+            ref = env["AVRR_INTAKE_DUPLICATE_SECRET"]["valueFrom"]["secretKeyRef"]
+            assert ref["key"] == "AVRR_INTAKE_DUPLICATE_SECRET"
+    generated = of_kind(render(helm, ()), "Secret")["avrr"]["stringData"]
+    assert len(generated["AVRR_INTAKE_DUPLICATE_SECRET"]) >= 32
+    given = "d" * 40
+    secret = of_kind(
+        render(helm, (), f"secrets.values.AVRR_INTAKE_DUPLICATE_SECRET={given}"), "Secret"
+    )["avrr"]["stringData"]
+    assert secret["AVRR_INTAKE_DUPLICATE_SECRET"] == given

@@ -127,6 +127,13 @@ Job: (dict "root" $ "name" "intake"). Plain settings come from the ConfigMap
     secretKeyRef:
       name: {{ $secret }}
       key: AVRR_MASTER_KEY
+{{- range (index $root.Values.services .name).secretEnv | default list }}
+- name: {{ . }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ . }}
+{{- end }}
 {{- if include "avrr.saslEnabled" $root }}
 - name: KAFKA_SASL_USERNAME
   valueFrom:
