@@ -1,0 +1,94 @@
+"""A disbursement that reached reintegration inside its withdrawal window is never silent.
+
+Intake's CaseWithdrawn reaches reintegration on Kafka; a disbursement recorded
+after the withdrawal's time (``withdrawn_at``) but before reintegration learnt
+of it is flagged when it does (WithdrawalConflictDetected), listed for the
+office's supervisors until one resolves it with a code and a reason.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from reintegration_fixtures import OFFICER, RunningReintegration, plan
+
+from avrr_events.testing import eventually
+
+DETECTED = "avrr.reintegration.WithdrawalConflictDetected"
+RESOLVED = "avrr.reintegration.WithdrawalConflictResolved"
+DISBURSED = "avrr.reintegration.AssistanceDisbursed"
+SUPERVISOR = {
+    "X-AVRR-User": "supervisor-1",
+    "X-AVRR-Roles": "supervisor",
+    "X-AVRR-Offices": "BR-BSB",
+}
+
+
+async def withdraw(r: RunningReintegration, case_id: str, withdrawn_at: datetime) -> None:
+    await r.publish(
+        "intake",
+        "avrr.intake.CaseWithdrawn",
+        case_id,
+        {"case_id": case_id, "reason": "changed_mind", "withdrawn_at": withdrawn_at.isoformat()},
+    )
+    await r.wait_for(case_id, status="withdrawn")
+
+
+async def conflicts(r: RunningReintegration, status: str = "open") -> list[dict[str, Any]]:
+    response = await r.http.get(
+        "/withdrawal-conflicts", params={"office": "BR-BSB", "status": status}, headers=SUPERVISOR
+    )
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["conflicts"]
+    return items
+
+
+async def test_a_disbursement_after_the_withdrawal_is_flagged_until_resolved(
+    reintegration: RunningReintegration,
+) -> None:
+    r = reintegration
+    await r.arrive("c1")
+    await r.agree_plan("c1", plan())
+    assert (await r.disburse("c1", "50.00")).status_code == 201  # before: no conflict
+    withdrawn_at = datetime.now(UTC)
+    late = await r.disburse("c1", "120.00")  # reintegration does not know yet
+    assert late.status_code == 201, late.text
+    await withdraw(r, "c1", withdrawn_at)
+
+    found = await r.events(subject="c1", wanted=DETECTED)
+    paid = [e for e in found if e.type == DISBURSED]
+    [flag] = [e for e in found if e.type == DETECTED]
+    assert flag.data["command"] == "disbursement"
+    assert flag.data["conflicting_event_id"] == paid[1].id  # the 120.00, not the 50.00
+    assert datetime.fromisoformat(flag.data["withdrawn_at"]) == withdrawn_at
+
+    async def listed() -> bool:
+        return [c["conflict_id"] for c in await conflicts(r)] == [paid[1].id]
+
+    await eventually(listed, timeout=30)
+    denied = await r.http.get("/withdrawal-conflicts", params={"office": "BR-BSB"}, headers=OFFICER)
+    assert denied.status_code == 403
+
+    # Still refused after the withdrawal, like every command.
+    assert (await r.disburse("c1", "10.00")).status_code == 422
+
+    path = f"/cases/c1/withdrawal-conflicts/{paid[1].id}/resolution"
+    wrong = await r.post(path, {"resolution": "departure_undone", "reason": "x"}, SUPERVISOR)
+    assert wrong.status_code == 422, wrong.text
+    reason = "The transfer was reversed by the mobile money provider."
+    done = await r.post(
+        path, {"resolution": "disbursement_recovered", "reason": reason}, SUPERVISOR
+    )
+    assert done.status_code == 200, done.text
+    after = await r.events(subject="c1", wanted=RESOLVED)
+    [resolution] = [e for e in after if e.type == RESOLVED]
+    assert resolution.data["resolution"] == "disbursement_recovered"
+    assert "provider" not in str(resolution.data)
+
+    async def resolved() -> bool:
+        return await conflicts(r) == []
+
+    await eventually(resolved, timeout=30)
+    [item] = await conflicts(r, "resolved")
+    assert (item["resolution"], item["reason"]) == ("disbursement_recovered", reason)
