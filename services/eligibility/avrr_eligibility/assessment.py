@@ -165,12 +165,39 @@ class DueDiligenceRejected(DomainEvent):
     rejected_at: datetime
 
 
+# Why an assessment closed, for the services that must tell an end from a pause.
+ClosureCause = Literal["case_withdrawn", "consent_withdrawn"]
+# The reason written before ``cause`` existed when a withdrawn consent closed one.
+CONSENT_CLOSURE_REASON = "consent to the processing of the return request withdrawn"
+
+
 class AssessmentClosed(DomainEvent):
     event_type = "avrr.eligibility.AssessmentClosed"
 
     case_id: str
     reason: str
     closed_at: datetime
+    # Optional addition (v1 stays v1; absent in older events, where the reason tells):
+    # consent_withdrawn closes until the consent is given again (AssessmentReopened).
+    cause: ClosureCause | None = None
+
+    @property
+    def for_consent(self) -> bool:
+        return self.cause == "consent_withdrawn" or (
+            self.cause is None and self.reason == CONSENT_CLOSURE_REASON
+        )
+
+
+class AssessmentReopened(DomainEvent):
+    """The consent whose withdrawal closed the assessment was given again (intake's
+    ReturnResumed): the assessment goes on where it stood, its decisions and clearance
+    included; travel reinstates a movement cancelled for the same withdrawal."""
+
+    event_type = "avrr.eligibility.AssessmentReopened"
+
+    case_id: str
+    reopened_at: datetime
+    cleared: bool = Field(description="due diligence had cleared the case before it closed")
 
 
 ASSESSMENT_EVENTS: tuple[type[DomainEvent], ...] = (
@@ -182,6 +209,7 @@ ASSESSMENT_EVENTS: tuple[type[DomainEvent], ...] = (
     DueDiligenceCleared,
     DueDiligenceRejected,
     AssessmentClosed,
+    AssessmentReopened,
 )
 
 # ------------------------------------------------------------------ errors --
@@ -242,6 +270,7 @@ class Assessment(Aggregate):
         self.best_interests: dict[str, BestInterestsOutcome] = {}
         self.cleared = False
         self.closed = False
+        self.closed_for_consent = False
 
     def when(self, event: DomainEvent) -> None:
         match event:
@@ -257,6 +286,10 @@ class Assessment(Aggregate):
                 self.cleared = True
             case AssessmentClosed():
                 self.closed = True
+                self.closed_for_consent = event.for_consent
+            case AssessmentReopened():
+                self.closed = False
+                self.closed_for_consent = False
 
     # ------------------------------------------------------------- queries --
 
@@ -432,11 +465,19 @@ class Assessment(Aggregate):
             return [f"The programme {decision.programme_id} is no longer offered."]
         return []
 
-    def close(self, reason: str, now: datetime) -> bool:
+    def close(self, reason: str, now: datetime, cause: ClosureCause | None = None) -> bool:
         """Close the assessment (withdrawal); False when it was closed already."""
         if self.closed:
             return False
-        self.record(AssessmentClosed(case_id=self.id, reason=reason, closed_at=now))
+        self.record(AssessmentClosed(case_id=self.id, reason=reason, closed_at=now, cause=cause))
+        return True
+
+    def reopen(self, now: datetime) -> bool:
+        """Reopen an assessment a withdrawn consent closed; False for any other (a withdrawn
+        case stays closed for good)."""
+        if not (self.closed and self.closed_for_consent):
+            return False
+        self.record(AssessmentReopened(case_id=self.id, reopened_at=now, cleared=self.cleared))
         return True
 
 

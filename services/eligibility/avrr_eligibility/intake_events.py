@@ -63,7 +63,16 @@ class ConsentWithdrawn(ObservedEvent):
     withdrawn_at: datetime
 
 
+class ReturnResumed(ObservedEvent):
+    """Every consent the return needs was given again after a withdrawal suspended it."""
+
+    event_type = "avrr.intake.ReturnResumed"
+
+    case_id: str = Field(min_length=1, max_length=100)
+    resumed_at: datetime
+
+
 # Without this consent (of anyone in the household) the return request cannot be processed.
 PROCESSING_CONSENT = "return_assistance_processing"
 
-registry = EventRegistry([ReturnRequested, CaseWithdrawn, ConsentWithdrawn])
+registry = EventRegistry([ReturnRequested, CaseWithdrawn, ConsentWithdrawn, ReturnResumed])

@@ -5,7 +5,9 @@ so the caseworker finds the decision and its reasons in the queue. CaseWithdrawn
 closes the assessment: the person's decision not to return stops everything,
 and nothing more is recorded for the case afterwards. Withdrawing the consent
 to the processing of the return request closes it too: without that consent
-there is nothing lawful left to assess (a new request starts a new case).
+there is nothing lawful left to assess. That closure is a pause, not an end:
+intake's ReturnResumed (the consent given again) reopens the assessment where
+it stood (AssessmentReopened), and travel follows from that event.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from avrr_eligibility.assessment import Assessment, AssessmentOpened
+from avrr_eligibility.assessment import CONSENT_CLOSURE_REASON, Assessment, AssessmentOpened
 from avrr_eligibility.events import SOURCE, registry
 from avrr_eligibility.intake_events import (
     PROCESSING_CONSENT,
     CaseWithdrawn,
     ConsentWithdrawn,
     ReturnRequested,
+    ReturnResumed,
 )
 from avrr_eligibility.programmes import ProgrammeCatalogue, ReturnRequest, decide
 from avrr_events import HandlerContext, Repository
@@ -74,7 +77,8 @@ def build_reactions(catalogue: ProgrammeCatalogue) -> dict[str, list[Reaction]]:
         repo = _repository(ctx)
         assessment = await repo.load(event.case_id, conn=ctx.conn)
         # Closed even when no request reached us yet: a late ReturnRequested is then ignored.
-        if assessment.close(f"case withdrawn at intake ({event.reason})", datetime.now(UTC)):
+        reason = f"case withdrawn at intake ({event.reason})"
+        if assessment.close(reason, datetime.now(UTC), cause="case_withdrawn"):
             await repo.save(assessment, ctx.cause, conn=ctx.conn)
 
     async def stop_without_consent(ctx: HandlerContext, event: ConsentWithdrawn) -> None:
@@ -82,8 +86,16 @@ def build_reactions(catalogue: ProgrammeCatalogue) -> dict[str, list[Reaction]]:
             return  # other purposes (sharing, contact) do not stop the assessment
         repo = _repository(ctx)
         assessment = await repo.load(event.case_id, conn=ctx.conn)
-        reason = "consent to the processing of the return request withdrawn"
-        if assessment.exists and assessment.close(reason, datetime.now(UTC)):
+        now = datetime.now(UTC)
+        if assessment.exists and assessment.close(
+            CONSENT_CLOSURE_REASON, now, cause="consent_withdrawn"
+        ):
+            await repo.save(assessment, ctx.cause, conn=ctx.conn)
+
+    async def reopen_on_resumption(ctx: HandlerContext, event: ReturnResumed) -> None:
+        repo = _repository(ctx)
+        assessment = await repo.load(event.case_id, conn=ctx.conn)
+        if assessment.reopen(datetime.now(UTC)):
             await repo.save(assessment, ctx.cause, conn=ctx.conn)
 
     return reactions_table(
@@ -91,5 +103,6 @@ def build_reactions(catalogue: ProgrammeCatalogue) -> dict[str, list[Reaction]]:
             ReturnRequested: [open_assessment],
             CaseWithdrawn: [close_assessment],
             ConsentWithdrawn: [stop_without_consent],
+            ReturnResumed: [reopen_on_resumption],
         }
     )

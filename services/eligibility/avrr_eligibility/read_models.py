@@ -39,6 +39,7 @@ from avrr_eligibility.assessment import (
     SEVERITY_RANK,
     AssessmentClosed,
     AssessmentOpened,
+    AssessmentReopened,
     BestInterestsDeterminationRecorded,
     DueDiligenceChecked,
     DueDiligenceCleared,
@@ -119,6 +120,7 @@ _ASSESSMENT_EVENTS = (
     DueDiligenceCleared,
     DueDiligenceRejected,
     AssessmentClosed,
+    AssessmentReopened,
 )
 
 
@@ -216,6 +218,15 @@ class AssessmentQueue(Projection):
             )
         elif isinstance(event, AssessmentClosed):
             values.update(status=CLOSED, closed_at=event.closed_at, closed_reason=event.reason)
+        elif isinstance(event, AssessmentReopened):
+            # Back to where it stood when a withdrawn consent closed it.
+            if event.cleared:
+                status = CLEARED
+            elif row.due_diligence_reasons:
+                status = REJECTED
+            else:
+                status = ELIGIBLE if row.eligible else INELIGIBLE
+            values.update(status=status, closed_at=None, closed_reason=None)
         await conn.execute(update(a).where(a.c.case_id == case_id).values(**values))
 
     async def _suspend(self, conn: AsyncConnection, event: DestinationSuspended) -> None:

@@ -89,3 +89,59 @@ async def test_withdrawn_processing_consent_closes_the_assessment_other_purposes
     doc = await eligibility.assessment("consent-1", status="closed")
     assert doc["closed_reason"] == "consent to the processing of the return request withdrawn"
     assert doc["version"] == 3
+
+
+async def test_consent_given_again_reopens_the_assessment_a_case_withdrawal_never_does(
+    eligibility: Eligibility,
+) -> None:
+    """ReturnResumed (intake: every consent the return needs given again) reopens an
+    assessment a withdrawn consent closed, where it stood; one closed by a withdrawal
+    of the case stays closed."""
+    withdrawn = {
+        "case_id": "resume-1",
+        "person_id": None,
+        "purpose": "return_assistance_processing",
+        "withdrawn_at": "2026-11-22T09:00:00Z",
+        "recorded_by": "caseworker-7",
+        "reason": "safety_concerns",
+    }
+    resumed = {"case_id": "resume-1", "resumed_at": "2026-11-23T09:00:00Z"}
+    await eligibility.from_intake("ReturnRequested", return_requested("resume-1"))
+    await eligibility.assessment("resume-1", status="eligible")
+    await eligibility.from_intake("ConsentWithdrawn", withdrawn)
+    await eligibility.assessment("resume-1", status="closed")
+    closed = await eligibility.http.post(
+        "/assessments/resume-1/due-diligence", json=checklist_json()
+    )
+    assert closed.status_code == 409, closed.text
+
+    await eligibility.from_intake("ReturnResumed", resumed)
+    doc = await eligibility.assessment("resume-1", status="eligible")
+    assert doc["closed_reason"] is None
+    cleared = await eligibility.http.post(
+        "/assessments/resume-1/due-diligence", json=checklist_json()
+    )
+    assert cleared.status_code in (200, 201), cleared.text
+
+    # A case withdrawal closes for good: a ReturnResumed after it reopens nothing.
+    await eligibility.from_intake(
+        "CaseWithdrawn",
+        {"case_id": "resume-1", "reason": "changed_mind", "withdrawn_at": "2026-11-24T09:00:00Z"},
+    )
+    await eligibility.assessment("resume-1", status="closed")
+    await eligibility.from_intake("ReturnResumed", resumed)
+    await eligibility.from_intake("ReturnRequested", return_requested("resume-marker"))
+    await eligibility.assessment("resume-marker")
+    assert (await eligibility.assessment("resume-1"))["status"] == "closed"
+
+    events = await eligibility.published(9, timeout=10)
+    mine = [(e.type, e.data.get("cause")) for e in events if e.subject == "resume-1"]
+    assert mine == [
+        ("avrr.eligibility.AssessmentOpened", None),
+        ("avrr.eligibility.EligibilityDecided", None),
+        ("avrr.eligibility.AssessmentClosed", "consent_withdrawn"),
+        ("avrr.eligibility.AssessmentReopened", None),
+        ("avrr.eligibility.DueDiligenceChecked", None),
+        ("avrr.eligibility.DueDiligenceCleared", None),
+        ("avrr.eligibility.AssessmentClosed", "case_withdrawn"),
+    ]

@@ -71,6 +71,25 @@ class ConsentWithdrawn(ObservedEvent):
     withdrawn_at: datetime
 
 
+class ConsentGiven(ObservedEvent):
+    """A consent given (again): ``contact_by_programme`` given again lifts "do not contact"."""
+
+    event_type = "avrr.intake.ConsentGiven"
+
+    case_id: Id
+    person_id: str = Field(min_length=1, max_length=100)
+    purpose: str = Field(min_length=1, max_length=100)
+
+
+class ReturnResumed(ObservedEvent):
+    """Every consent the return needs was given again: plans and disbursements go on."""
+
+    event_type = "avrr.intake.ReturnResumed"
+
+    case_id: Id
+    resumed_at: datetime
+
+
 class PersonalDataErased(ObservedEvent):
     """Right to be forgotten: stop, shred the notes, keep only non-personal totals."""
 
@@ -86,5 +105,7 @@ OBSERVED_EVENTS = (
     VulnerabilityAssessed,
     CaseWithdrawn,
     ConsentWithdrawn,
+    ConsentGiven,
+    ReturnResumed,
     PersonalDataErased,
 )

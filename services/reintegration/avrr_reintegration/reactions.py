@@ -3,7 +3,9 @@
 - VulnerabilityAssessed (eligibility): remember the person's priority score
   (and move a waiting case, or reconsider one not offered, if it changed).
 - ConsentWithdrawn (intake): no more referrals to partners once sharing with
-  reintegration partners is withdrawn.
+  reintegration partners is withdrawn; "do not contact" on the monitoring lists
+  once contact by the programme is; no plan or disbursement while the consent to
+  process the return is. ConsentGiven (contact) and ReturnResumed lift the last two.
 - ArrivalConfirmed (travel): decide granted / waitlisted / not offered.
 - CaseWithdrawn, PersonalDataErased (intake): stop the case for good and free
   its place for the highest-priority waiting case; on erasure also shred the
@@ -29,8 +31,10 @@ from avrr_reintegration.commands import ReintegrationCommands
 from avrr_reintegration.observed import (
     ArrivalConfirmed,
     CaseWithdrawn,
+    ConsentGiven,
     ConsentWithdrawn,
     PersonalDataErased,
+    ReturnResumed,
     VulnerabilityAssessed,
 )
 
@@ -56,6 +60,18 @@ async def remember_consent_withdrawal(ctx: HandlerContext, event: ConsentWithdra
     await commands_for(ctx.store).note_consent_withdrawal(ctx.conn, event)
 
 
+async def lift_on_consent(ctx: HandlerContext, event: ConsentGiven) -> None:
+    # The return's own consent is lifted by ReturnResumed: once every member gave it again.
+    if event.purpose == "contact_by_programme":
+        await commands_for(ctx.store).note_consent_given(ctx.conn, event.case_id, event.purpose)
+
+
+async def lift_on_resumption(ctx: HandlerContext, event: ReturnResumed) -> None:
+    await commands_for(ctx.store).note_consent_given(
+        ctx.conn, event.case_id, "return_assistance_processing"
+    )
+
+
 async def decide_on_arrival(ctx: HandlerContext, event: ArrivalConfirmed) -> None:
     await commands_for(ctx.store).decide_on_arrival(ctx.conn, event, ctx.cause)
 
@@ -74,6 +90,8 @@ REACTIONS: dict[str, list[Reaction]] = reactions_table(
         ArrivalConfirmed: [decide_on_arrival],
         CaseWithdrawn: [stop_on_withdrawal],
         ConsentWithdrawn: [remember_consent_withdrawal],
+        ConsentGiven: [lift_on_consent],
+        ReturnResumed: [lift_on_resumption],
         PersonalDataErased: [stop_on_erasure],
     }
 )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from travel_fixtures import MEDIC, Travel
+from travel_fixtures import MEDIC, Travel, ticket
 
 from avrr_events import Envelope
 
@@ -29,6 +30,7 @@ async def withdraw_consent(
 async def test_withdrawn_medical_consent_stops_health_details(travel: Travel) -> None:
     case = "case-medical-consent"
     await travel.opened(case)
+    await travel.consent_to_medical_data(case, "p-mother", "p-daughter")
     for pid in ("p-mother", "p-daughter"):
         r = await travel.post(
             f"/movements/{case}/fitness",
@@ -80,3 +82,91 @@ async def test_withdrawn_consent_to_return_processing_cancels_the_movement(
     assert cancelled["cancellation"]["reason"] == (
         "consent to the processing of the return withdrawn"
     )
+
+
+def _assessment(case: str, event: str, **data: Any) -> tuple[str, str, dict[str, Any]]:
+    return f"avrr.eligibility.{event}", case, {"case_id": case, **data}
+
+
+async def test_consent_given_again_reinstates_the_movement_it_cancelled(travel: Travel) -> None:
+    """Eligibility's AssessmentReopened (the consent given again) reinstates the movement
+    where it stood, documents and fitness kept; the voided booking is gone."""
+    case = "case-consent-again"
+    await travel.opened(case)
+    await travel.make_ready(case, ["p-mother", "p-daughter"])
+    r = await travel.post(f"/movements/{case}/ticket", ticket())
+    assert r.status_code == 200, r.text
+
+    await withdraw_consent(travel, case, "return_assistance_processing")
+    await travel.wait_for(case, status="cancelled")
+    closed = await travel.publish(
+        "eligibility",
+        *_assessment(
+            case,
+            "AssessmentClosed",
+            reason="consent to the processing of the return request withdrawn",
+            closed_at=datetime.now(UTC).isoformat(),
+            cause="consent_withdrawn",
+        ),
+    )
+    await travel.handled(closed)
+    reopened = await travel.publish(
+        "eligibility",
+        *_assessment(
+            case, "AssessmentReopened", reopened_at=datetime.now(UTC).isoformat(), cleared=True
+        ),
+    )
+    again = await travel.wait_for(case, status="preparing")
+    assert again["booking"] is None and again["cancellation"] is None
+    assert {t["travel_document"]["status"] for t in again["travellers"]} == {"obtained"}
+    assert again["version"] == await travel.stream_version(case), "the ETag is the stream's"
+    await travel.handled(reopened)
+    r = await travel.post(f"/movements/{case}/ticket", ticket())
+    assert r.status_code == 200, r.text
+    types = [e.type for e in await travel.events(subject=case, wanted="avrr.travel.TicketIssued")]
+    assert types.count("avrr.travel.MovementCancelled") == 1, "the closure cancelled nothing more"
+    assert "avrr.travel.MovementReinstated" in types
+
+
+async def test_a_clearance_kept_from_opening_by_a_withdrawn_consent_opens_after_it_is_given_again(
+    travel: Travel,
+) -> None:
+    case = "case-consent-before-opening"
+    await travel.handled(await withdraw_consent(travel, case, "return_assistance_processing"))
+    await travel.handled(await travel.clear(case))  # cleared before eligibility learnt of it
+    assert await travel.movement(case) is None
+    reopened = await travel.publish(
+        "eligibility",
+        *_assessment(
+            case, "AssessmentReopened", reopened_at=datetime.now(UTC).isoformat(), cleared=False
+        ),
+    )
+    await travel.handled(reopened)
+    opened = await travel.opened(case)
+    assert opened["version"] == await travel.stream_version(case) == 3
+
+
+async def test_a_withdrawn_case_is_never_reinstated(travel: Travel) -> None:
+    case = "case-withdrawn-not-reinstated"
+    await travel.opened(case)
+    withdrawn = await travel.publish(
+        "intake",
+        "avrr.intake.CaseWithdrawn",
+        case,
+        {
+            "case_id": case,
+            "reason": "changed_mind",
+            "withdrawn_at": datetime.now(UTC).isoformat(),
+            "withdrawn_by": "caseworker-1",
+        },
+    )
+    await travel.handled(withdrawn)
+    await travel.wait_for(case, status="cancelled")
+    reopened = await travel.publish(
+        "eligibility",
+        *_assessment(
+            case, "AssessmentReopened", reopened_at=datetime.now(UTC).isoformat(), cleared=True
+        ),
+    )
+    await travel.handled(reopened)
+    assert (await travel.movement(case) or {})["status"] == "cancelled"
