@@ -365,7 +365,7 @@ async def test_public_topics_carry_counts_and_only_the_consented_fields(
         await p.post(
             "intake",
             f"/cases/{b.case_id}/consents/share_with_authorities/withdrawal",
-            {"person_id": b.mother},
+            {"person_id": b.mother, "reason": "safety_concerns"},
             CASEWORKER,
             expect=200,
         )

@@ -19,39 +19,47 @@ import httpx
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from avrr_events import PersonalDataCipher
+from avrr_events import ERASED, Encrypted, PersonalDataCipher
 from avrr_events.authorization import (
     Authorized,
     Policy,
     Role,
     allow,
     ensure_office,
+    may_see,
     visible_offices,
 )
 from avrr_events.http import DomainRuleViolation, NotFound, Principal, etag
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.service import ServiceRuntime
+from avrr_events.small_cells import min_households
 from avrr_intake import authorities, handover, read_models, reports, timeline
 from avrr_intake.case import Status
 from avrr_intake.commands import (
+    ClosureIn,
     ConsentIn,
     ConsentWithdrawalIn,
     CounsellingIn,
     Decision,
     IntakeCommands,
+    NeedsIn,
     ReferralIn,
     ReturnRequestIn,
     WithdrawalIn,
 )
 from avrr_intake.consent import Purpose
 from avrr_intake.demo import Demo, DemoFailed
+from avrr_intake.health import DECLARED_NEEDS, MEDICAL_DATA_PROCESSING
 from avrr_intake.referral import ReferralSource
 from avrr_intake.settings import IntakeSettings
 
 CASEWORK = (Role.CASEWORKER, Role.SUPERVISOR)
 CASE_READERS = (*CASEWORK, Role.DATA_PROTECTION_OFFICER)
+CONTACT_BY_PROGRAMME = "contact_by_programme"
+CONSENT_WITHDRAWN = "consent_withdrawn"  # shown instead of what a withdrawn consent covered
 # Reports are aggregates without personal data: auditors read them too.
 REPORT_READERS = (*CASE_READERS, Role.AUDITOR)
+NEEDS_CONSENT_WITHDRAWN = "consent_withdrawn"  # instead of needs no longer consented to
 
 
 async def case_offices(request: Request, case_id: str) -> frozenset[str] | None:
@@ -70,18 +78,26 @@ POLICY = Policy(
         "POST /cases/{case_id}/consents/{purpose}/withdrawal": allow(*CASEWORK, scope="case"),
         "POST /cases/{case_id}/return-request": allow(*CASEWORK, scope="case"),
         "POST /cases/{case_id}/withdrawal": allow(*CASEWORK, scope="case"),
+        "POST /cases/{case_id}/closure": allow(*CASEWORK, scope="case"),
         "POST /cases/{case_id}/erasure": allow(Role.DATA_PROTECTION_OFFICER, scope="case"),
+        # Health data: recorded by casework or medical staff once the person consented to
+        # medical_data_processing (checked by the case), read by the medical role only.
+        "POST /cases/{case_id}/declared-needs": allow(*CASEWORK, Role.MEDICAL, scope="case"),
+        "GET /cases/{case_id}/declared-needs": allow(Role.MEDICAL, scope="case"),
+        # People of the caller's offices' cases referred again at another office.
+        "GET /duplicate-alerts": allow(Role.SUPERVISOR, scope="office"),
         "POST /demo": allow(*CASEWORK, Role.ADMIN),
         "GET /cases": allow(*CASE_READERS, scope="office"),
         "GET /cases/{case_id}": allow(*CASE_READERS, scope="case"),
         "GET /cases/{case_id}/consents": allow(*CASE_READERS, scope="case"),
         "GET /cases/{case_id}/timeline": allow(*CASE_READERS, scope="case"),
         "GET /cases/{case_id}/state": allow(*CASE_READERS, scope="case"),
-        # Aggregates without personal data: not scoped (an office filter is a parameter).
-        "GET /reports/returns": allow(*REPORT_READERS),
-        "GET /reports/returns.svg": allow(*REPORT_READERS),
-        "GET /reports/phases": allow(*REPORT_READERS),
-        "GET /reports/assistance": allow(*REPORT_READERS),
+        # Aggregates without personal data, of the caller's offices only (headquarters: all);
+        # outside headquarters small cells are suppressed (avrr_events.small_cells).
+        "GET /reports/returns": allow(*REPORT_READERS, scope="office"),
+        "GET /reports/returns.svg": allow(*REPORT_READERS, scope="office"),
+        "GET /reports/phases": allow(*REPORT_READERS, scope="office"),
+        "GET /reports/assistance": allow(*REPORT_READERS, scope="office"),
         # A government system; the record's country must be in its token (checked in the route).
         "GET /public/disclosure-keys/{key_id}": allow(Role.AUTHORITY, scope="handler"),
     },
@@ -173,6 +189,8 @@ async def receive_referral(
             status="open",
             household=[{"person_id": p, "relationship": r} for p, r in d.person_ids.items()],
             possible_duplicates=[m.model_dump() for m in d.duplicates] if staff else [],
+            # A match in another office's case: said, never named (no case or person id).
+            possible_duplicate_elsewhere=bool(d.elsewhere) if staff else False,
         )
 
     return await idempotent(request, principal, run)
@@ -236,19 +254,21 @@ async def give_consent(
 async def withdraw_consent(
     case_id: CaseId,
     purpose: Purpose,
+    body: ConsentWithdrawalIn,
     request: Request,
     principal: Authorized,
-    body: ConsentWithdrawalIn | None = None,
     if_match: IfMatch = None,
     _key: IdempotencyKey = None,
 ) -> Response:
-    """Withdraw a consent (for one person, or for everyone in the case); effective at once."""
+    """Withdraw a consent (for one person, or for everyone in the case) with its reason;
+    effective at once. Withdrawing one the return needs suspends a requested return
+    (status ``suspended_by_consent``): giving it again resumes it, or the case is closed."""
 
     async def run() -> JSONResponse:
         d = await commands_of(request).withdraw_consent(
             case_id,
             purpose,
-            body or ConsentWithdrawalIn(),
+            body,
             principal,
             if_match,
             request.headers.get("traceparent"),
@@ -298,6 +318,27 @@ async def withdraw_case(
     return await idempotent(request, principal, run)
 
 
+@router.post("/cases/{case_id}/closure")
+async def close_case(
+    case_id: CaseId,
+    body: ClosureIn,
+    request: Request,
+    principal: Authorized,
+    if_match: IfMatch = None,
+    _key: IdempotencyKey = None,
+) -> Response:
+    """Close a case that is open (no return requested) or whose return is suspended by a
+    withdrawn consent; a requested return is withdrawn instead (409 names the status)."""
+
+    async def run() -> JSONResponse:
+        d = await commands_of(request).close_case(
+            case_id, body, principal, if_match, request.headers.get("traceparent")
+        )
+        return decision_response(request, d)
+
+    return await idempotent(request, principal, run)
+
+
 @router.post("/cases/{case_id}/erasure")
 async def erase_personal_data(
     case_id: CaseId,
@@ -315,6 +356,101 @@ async def erase_personal_data(
         return decision_response(request, d)
 
     return await idempotent(request, principal, run)
+
+
+@router.post("/cases/{case_id}/declared-needs", status_code=201)
+async def declare_needs(
+    case_id: CaseId,
+    body: NeedsIn,
+    request: Request,
+    principal: Authorized,
+    if_match: IfMatch = None,
+    _key: IdempotencyKey = None,
+) -> Response:
+    """Record a person's declared needs (health data): 422 naming ``declared_needs`` unless
+    their consent to medical_data_processing was given and stands."""
+
+    async def run() -> JSONResponse:
+        d = await commands_of(request).declare_needs(
+            case_id, body, principal, if_match, request.headers.get("traceparent")
+        )
+        return decision_response(request, d, 201)
+
+    return await idempotent(request, principal, run)
+
+
+@router.get("/cases/{case_id}/declared-needs", summary="Declared needs (medical role only)")
+async def declared_needs(case_id: CaseId, request: Request, _principal: Authorized) -> Any:
+    """Every declaration of needs of the case, decrypted; a person whose consent to
+    medical_data_processing is withdrawn reads ``consent_withdrawn``, an erased one ``erased``.
+    Needs recorded on a referral before declarations existed are listed as ``referral``."""
+    runtime = runtime_of(request)
+    async with runtime.db.autocommit() as conn:
+        row = await read_models.case_row(conn, case_id)
+        consent_rows = await read_models.consent_rows(conn, case_id)
+    if row is None:
+        raise NotFound(f"case {case_id} not found")
+    withdrawn = {
+        c.person_id
+        for c in consent_rows
+        if c.purpose == MEDICAL_DATA_PROCESSING and c.status == "withdrawn"
+    }
+    detail = row.detail
+    found: list[tuple[str, str, Any, Any]] = []
+    if detail.get("declared_needs"):
+        principal = next(p for p in detail["household"] if p["relationship"] == "principal")
+        found.append(
+            ("referral", principal["person_id"], detail["declared_needs"], detail["received_at"])
+        )
+    for d in detail.get("needs_declared", []):
+        found.append(("declaration", d["person_id"], d["declared_needs"], d["declared_at"]))
+    items = []
+    for source, person_id, sealed, at in found:
+        if person_id in withdrawn:
+            needs: Any = NEEDS_CONSENT_WITHDRAWN  # no longer processed, not even decrypted
+        else:
+            needs = await runtime.cipher.decrypt_for_purpose(
+                Encrypted.model_validate(sealed), case_id=case_id, field=DECLARED_NEEDS
+            )
+            needs = ERASED_MARKER if needs is ERASED else needs
+        items.append(
+            {"source": source, "person_id": person_id, "declared_needs": needs, "declared_at": at}
+        )
+    return {"case_id": case_id, "declarations": items}
+
+
+@router.get("/duplicate-alerts", summary="People of your cases referred again at another office")
+async def duplicate_alerts(
+    request: Request,
+    principal: Authorized,
+    office: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """For supervisors: a person of a case of your offices looks like someone referred at an
+    office that does not see the case. Neither office learns the other's case or person id:
+    check with the person, or through headquarters."""
+    offices = visible_offices(principal)
+    async with runtime_of(request).db.autocommit() as conn:
+        rows, total = await read_models.duplicate_alert_rows(
+            conn,
+            visible=None if offices is None else handover.belongs_to(offices),
+            office=office,
+            limit=limit,
+            offset=offset,
+        )
+    items = [
+        {
+            "case_id": r.case_id,
+            "person_id": r.person_id,
+            "office": r.office,
+            "case_status": r.status,
+            "referrals_elsewhere": r.referrals,
+            "last_flagged_at": _utc(r.last_flagged_at),
+        }
+        for r in rows
+    ]
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 @router.post("/demo", status_code=201, include_in_schema=False)
@@ -392,14 +528,21 @@ async def list_cases(
 
 
 @router.get("/cases/{case_id}", name="get_case", summary="Case file (ETag = case version)")
-async def get_case(case_id: CaseId, request: Request, _principal: Authorized) -> JSONResponse:
+async def get_case(case_id: CaseId, request: Request, principal: Authorized) -> JSONResponse:
     runtime = runtime_of(request)
     async with runtime.db.autocommit() as conn:
         row = await read_models.case_row(conn, case_id)
         consent_rows = await read_models.consent_rows(conn, case_id)
+        if row is not None:
+            duplicates = await _duplicates_seen_by(conn, principal, row.detail)
     if row is None:
         raise NotFound(f"case {case_id} not found")
-    doc: dict[str, Any] = await reveal(runtime.cipher, dict(row.detail))
+    detail = dict(row.detail)
+    # Health data is the medical role's, through GET /cases/{case_id}/declared-needs.
+    for health in ("declared_needs", "needs_declared"):
+        detail.pop(health, None)
+    detail.update(duplicates)
+    doc: dict[str, Any] = await reveal(runtime.cipher, detail)
     household = []
     for member in doc.pop("household"):
         member.pop("duplicate_key", None)
@@ -407,6 +550,9 @@ async def get_case(case_id: CaseId, request: Request, _principal: Authorized) ->
         if personal == ERASED_MARKER:
             personal = {f: ERASED_MARKER for f in ("given_names", "family_name", "date_of_birth")}
         household.append({**member, **personal})
+    if doc.get("contact") is not None and _contact_withdrawn(household, consent_rows):
+        # Without consent to be contacted, nobody at the programme reads how to reach them.
+        doc["contact"] = CONSENT_WITHDRAWN
     doc.update(
         case_id=row.case_id,
         version=row.version,
@@ -518,14 +664,20 @@ def _csv(text: str, name: str) -> Response:
 @router.get("/reports/returns", summary="Returns by host country, origin, programme, month, ...")
 async def report_returns(
     request: Request,
-    _principal: Authorized,
+    principal: Authorized,
     by: Annotated[list[reports.Dimension] | None, Query()] = None,
     office: Annotated[str | None, Query(max_length=100)] = None,
     fmt: Format = None,
 ) -> Response:
-    """Cases with arrival confirmed and their returnees, along each dimension (all by default)."""
+    """Cases with arrival confirmed and their returnees, along each dimension (all by default);
+    of the caller's offices, small cells suppressed, outside headquarters."""
+    offices = visible_offices(principal)
     async with runtime_of(request).db.autocommit() as conn:
-        report = await reports.returns(conn, by=by or reports.DIMENSIONS, office=office)
+        report = await reports.returns(
+            conn, by=by or reports.DIMENSIONS, office=office, offices=offices
+        )
+    if offices is not None:
+        report = reports.suppress_returns(report, min_households())
     if _wants_csv(request, fmt):
         return _csv(reports.returns_csv(report), "returns")
     return JSONResponse(report)
@@ -534,23 +686,31 @@ async def report_returns(
 @router.get("/reports/returns.svg", summary="Chart: returns per month and per country of origin")
 async def report_returns_chart(
     request: Request,
-    _principal: Authorized,
+    principal: Authorized,
     office: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
+    offices = visible_offices(principal)
     async with runtime_of(request).db.autocommit() as conn:
-        report = await reports.returns(conn, by=("month", "origin_country"), office=office)
+        report = await reports.returns(
+            conn, by=("month", "origin_country"), office=office, offices=offices
+        )
+    if offices is not None:
+        report = reports.suppress_returns(report, min_households())
     return Response(reports.returns_svg(report), media_type="image/svg+xml")
 
 
 @router.get("/reports/phases", summary="How many cases are in each phase")
 async def report_phases(
     request: Request,
-    _principal: Authorized,
+    principal: Authorized,
     office: Annotated[str | None, Query(max_length=100)] = None,
     fmt: Format = None,
 ) -> Response:
+    offices = visible_offices(principal)
     async with runtime_of(request).db.autocommit() as conn:
-        report = await reports.phases(conn, office=office)
+        report = await reports.phases(conn, office=office, offices=offices)
+    if offices is not None:
+        report = reports.suppress_phases(report, min_households())
     if _wants_csv(request, fmt):
         return _csv(reports.phases_csv(report), "phases")
     return JSONResponse(report)
@@ -559,15 +719,45 @@ async def report_phases(
 @router.get("/reports/assistance", summary="Reintegration assistance disbursed: cash vs in-kind")
 async def report_assistance(
     request: Request,
-    _principal: Authorized,
+    principal: Authorized,
     office: Annotated[str | None, Query(max_length=100)] = None,
     fmt: Format = None,
 ) -> Response:
+    offices = visible_offices(principal)
     async with runtime_of(request).db.autocommit() as conn:
-        report = await reports.assistance(conn, office=office)
+        report = await reports.assistance(conn, office=office, offices=offices)
+    if offices is not None:
+        report = reports.suppress_assistance(report, min_households())
     if _wants_csv(request, fmt):
         return _csv(reports.assistance_csv(report), "assistance")
     return JSONResponse(report)
+
+
+def _contact_withdrawn(household: list[dict[str, Any]], consent_rows: list[Any]) -> bool:
+    """True when the principal (whose contact details the referral holds) withdrew
+    ``contact_by_programme`` and has not given it again."""
+    principal = next(
+        (m["person_id"] for m in household if m.get("relationship") == "principal"), None
+    )
+    return any(
+        c.purpose == CONTACT_BY_PROGRAMME and c.person_id == principal and c.status == "withdrawn"
+        for c in consent_rows
+    )
+
+
+async def _duplicates_seen_by(
+    conn: Any, principal: Principal, detail: dict[str, Any]
+) -> dict[str, Any]:
+    """The case's possible duplicates the caller may see named: a match in a case of an
+    office that is not theirs is only said (``possible_duplicate_elsewhere``)."""
+    shown, elsewhere = [], bool(detail.get("possible_duplicate_elsewhere"))
+    for match in detail.get("possible_duplicates", []):
+        offices = await handover.case_offices(conn, match["matching_case_id"])
+        if offices is not None and may_see(principal, offices):
+            shown.append(match)
+        else:
+            elsewhere = True
+    return {"possible_duplicates": shown, "possible_duplicate_elsewhere": elsewhere}
 
 
 def _consent(row: Any) -> dict[str, Any]:

@@ -3,8 +3,12 @@
 Lifecycle::
 
     ReferralReceived -> open --ReturnRequested--> return_requested
-    open | return_requested --CaseWithdrawn--> withdrawn   (at any moment)
-    open | return_requested --CaseClosed-----> closed      (decided not to apply)
+    return_requested --ReturnSuspended--> suspended_by_consent
+        (a consent required for return withdrawn: every service stops the return)
+    suspended_by_consent --ReturnResumed--> return_requested
+        (every required consent given again: every service takes the return up again)
+    open | return_requested | suspended_by_consent --CaseWithdrawn--> withdrawn
+    open | suspended_by_consent --CaseClosed--> closed   (not applying, or not resuming)
     any --PersonalDataErased--> (same status, personal data shredded)
 
 After withdrawal or closure nothing changes any more except erasure; after
@@ -21,23 +25,29 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from avrr_events import Aggregate, DomainEvent, Encrypted, EventRegistry
 from avrr_events.http import DomainRuleViolation, NotFound
-from avrr_intake.consent import REQUIRED_FOR_RETURN, ConsentGiven, ConsentWithdrawn, Purpose
+from avrr_intake.consent import (
+    REQUIRED_FOR_RETURN,
+    ConsentGiven,
+    ConsentWithdrawn,
+    Purpose,
+    WithdrawalReason,
+)
 from avrr_intake.counselling import CLOSING_OUTCOME, CounsellingRecorded
+from avrr_intake.health import MEDICAL_DATA_PROCESSING, NeedsDeclared
 from avrr_intake.referral import (
     ADULT_AGE,
     CountryCode,
+    DuplicateReferredElsewhere,
     PossibleDuplicateFlagged,
     ReferralReceived,
     Relationship,
     Sex,
 )
 
-Status = Literal["open", "return_requested", "withdrawn", "closed"]
-ACTIVE: tuple[Status, ...] = ("open", "return_requested")
-
-WithdrawalReason = Literal[
-    "changed_mind", "regularised_stay", "left_host_country", "unreachable", "other"
-]
+Status = Literal["open", "return_requested", "suspended_by_consent", "withdrawn", "closed"]
+ACTIVE: tuple[Status, ...] = ("open", "return_requested", "suspended_by_consent")
+# Where nothing runs in another service, so that closing the case leaves nothing behind.
+CLOSABLE: tuple[Status, ...] = ("open", "suspended_by_consent")
 
 
 class HouseholdMember(BaseModel):
@@ -80,12 +90,39 @@ class CaseWithdrawn(DomainEvent):
     withdrawn_by: str
 
 
+class ReturnSuspended(DomainEvent):
+    """A consent the return needs was withdrawn after it was requested: the return stops.
+
+    Not an end: the case waits, in ``suspended_by_consent``, to be closed or
+    resumed (ReturnResumed) when everyone consents again.
+    """
+
+    event_type = "avrr.intake.ReturnSuspended"
+
+    case_id: str
+    missing_consents: dict[str, list[str]] = Field(description="purpose -> person ids")
+    suspended_at: datetime
+
+
+class ReturnResumed(DomainEvent):
+    """Every consent the return needs stands again: the request of the case goes on."""
+
+    event_type = "avrr.intake.ReturnResumed"
+
+    case_id: str
+    resumed_at: datetime
+    recorded_by: str = Field(max_length=200)
+
+
 class CaseClosed(DomainEvent):
     event_type = "avrr.intake.CaseClosed"
 
     case_id: str
     reason: str = Field(max_length=100)
     closed_at: datetime
+    # Optional additions (v1 stays v1): a closure through POST /cases/{id}/closure.
+    note: Encrypted | None = None
+    closed_by: str | None = Field(default=None, max_length=200)
 
 
 # requested: a data protection officer erased the case (the person's request, say);
@@ -114,9 +151,13 @@ registry = EventRegistry(
         ConsentGiven,
         ConsentWithdrawn,
         ReturnRequested,
+        ReturnSuspended,
+        ReturnResumed,
         CaseWithdrawn,
         CaseClosed,
         PersonalDataErased,
+        NeedsDeclared,
+        DuplicateReferredElsewhere,
     ]
 )
 
@@ -173,15 +214,22 @@ class Case(Aggregate):
                     for p, c in self.consents
                     if not (c == purpose and person_id in (p, None))
                 }
-            case ReturnRequested():
+            case ReturnRequested() | ReturnResumed():
                 self.status = "return_requested"
+            case ReturnSuspended():
+                self.status = "suspended_by_consent"
             case CaseWithdrawn():
                 self.status = "withdrawn"
             case CaseClosed():
                 self.status = "closed"
             case PersonalDataErased():
                 self.erased = True
-            case CounsellingRecorded() | PossibleDuplicateFlagged():
+            case (
+                CounsellingRecorded()
+                | PossibleDuplicateFlagged()
+                | NeedsDeclared()
+                | DuplicateReferredElsewhere()
+            ):
                 pass
 
     # ---------------------------------------------------------- decisions --
@@ -229,6 +277,12 @@ class Case(Aggregate):
         if consent.representative_person_id is not None:
             self.must_know(consent.representative_person_id)
         self.record(consent)
+        if self.status == "suspended_by_consent" and not self.missing_consents():
+            self.record(
+                ReturnResumed(
+                    case_id=self.id, resumed_at=consent.recorded_at, recorded_by=consent.recorded_by
+                )
+            )
 
     def withdraw_consent(self, withdrawal: ConsentWithdrawn) -> None:
         self.must_exist()
@@ -250,6 +304,30 @@ class Case(Aggregate):
             )
         # Withdrawal is possible whatever the status: it must take effect everywhere.
         self.record(withdrawal)
+        missing = self.missing_consents()
+        if self.status == "return_requested" and missing:
+            self.record(
+                ReturnSuspended(
+                    case_id=self.id, missing_consents=missing, suspended_at=withdrawal.withdrawn_at
+                )
+            )
+
+    def must_have_medical_consent(self, person_id: str) -> None:
+        """Health data is recorded only once the person's medical consent was given (and
+        stands): not merely because none was withdrawn."""
+        self.must_be_active("record declared needs")
+        self.must_know(person_id)
+        if (person_id, MEDICAL_DATA_PROCESSING) not in self.consents:
+            raise DomainRuleViolation(
+                f"person {person_id} has not given consent to {MEDICAL_DATA_PROCESSING}: "
+                "their declared needs are health data",
+                field="declared_needs",
+                missing_consents=[MEDICAL_DATA_PROCESSING],
+            )
+
+    def declare_needs(self, declaration: NeedsDeclared) -> None:
+        self.must_have_medical_consent(declaration.person_id)
+        self.record(declaration)
 
     def missing_consents(self) -> dict[str, list[str]]:
         """Purposes required for return that some household member has not consented to."""
@@ -264,6 +342,12 @@ class Case(Aggregate):
         self.must_be_active("request return")
         if self.status == "return_requested":
             raise DomainRuleViolation("return was already requested for this case")
+        if self.status == "suspended_by_consent":
+            raise DomainRuleViolation(
+                "the return request is suspended: it resumes once every missing consent "
+                "is given again",
+                missing_consents=list(self.missing_consents()),
+            )
         missing = self.missing_consents()
         if missing:
             named = ", ".join(f"{p} (persons {', '.join(ids)})" for p, ids in missing.items())
@@ -275,6 +359,17 @@ class Case(Aggregate):
     def withdraw(self, withdrawal: CaseWithdrawn) -> None:
         self.must_be_active("withdraw the case")
         self.record(withdrawal)
+
+    def close(self, closure: CaseClosed) -> None:
+        """Close a case nothing runs for elsewhere: not applying, or not resuming its return."""
+        self.must_be_active("close the case")
+        if self.status not in CLOSABLE:
+            raise DomainRuleViolation(
+                f"cannot close the case: its return is requested ({self.status}); the person "
+                "withdraws it instead (POST /cases/{id}/withdrawal)",
+                case_status=self.status,
+            )
+        self.record(closure)
 
     def erase(self, erasure: PersonalDataErased) -> None:
         self.must_exist()

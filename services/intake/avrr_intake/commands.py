@@ -21,29 +21,41 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import ERASED, Cause, Repository
+from avrr_events import ERASED, Cause, ConcurrencyError, Repository
+from avrr_events.authorization import may_see
 from avrr_events.http import Principal, check_if_match
+from avrr_events.personal import HEALTH
 from avrr_events.service import ServiceRuntime
-from avrr_intake import authorities, read_models
+from avrr_intake import authorities, handover, read_models
 from avrr_intake.case import (
     Case,
+    CaseClosed,
     CaseWithdrawn,
     ErasureReason,
     HouseholdMember,
     PersonalDataErased,
     ReturnRequested,
-    WithdrawalReason,
     registry,
 )
-from avrr_intake.consent import AuthorityField, ConsentGiven, ConsentWithdrawn, GivenBy, Purpose
+from avrr_intake.consent import (
+    AuthorityField,
+    ConsentGiven,
+    ConsentWithdrawn,
+    GivenBy,
+    Purpose,
+    WithdrawalReason,
+)
 from avrr_intake.counselling import CounsellingRecorded, Outcome
+from avrr_intake.health import DECLARED_NEEDS, NeedsDeclared
 from avrr_intake.referral import (
     ADULT_AGE,
     DuplicateMatch,
+    DuplicateReferredElsewhere,
     PossibleDuplicateFlagged,
     ReferralReceived,
     ReferralSource,
@@ -145,8 +157,23 @@ class ReferralIn(Input):
     nationality: IsoCountry
     languages: list[Language] = Field(default_factory=list, max_length=10)
     household: list[PersonIn] = Field(min_length=1, max_length=30)
-    declared_needs: list[Need] = Field(default_factory=list, max_length=20)
+    declared_needs: list[Need] = Field(
+        default_factory=list,
+        max_length=20,
+        description="refused (422): needs are health data, recorded only after the person's "
+        "consent to medical_data_processing, with POST /cases/{case_id}/declared-needs",
+    )
     office: ShortText
+
+    @field_validator("declared_needs")
+    @classmethod
+    def _no_health_data_before_consent(cls, needs: list[str]) -> list[str]:
+        if needs:
+            raise ValueError(
+                "declared needs are health data: record the person's consent to "
+                "medical_data_processing on the case, then POST /cases/{case_id}/declared-needs"
+            )
+        return needs
 
     @model_validator(mode="after")
     def _one_principal_and_a_referrer(self) -> Self:
@@ -200,6 +227,10 @@ class ConsentWithdrawalIn(Input):
     person_id: ShortText | None = Field(
         default=None, description="absent: withdraw this purpose for every person of the case"
     )
+    reason: WithdrawalReason = Field(description="why the person withdraws it (coded)")
+    note: LongText | None = Field(
+        default=None, description="what the person said; stored encrypted under their key"
+    )
 
 
 class ReturnRequestIn(Input):
@@ -208,9 +239,27 @@ class ReturnRequestIn(Input):
     programme_hint: ShortText | None = None
 
 
+class NeedsIn(Input):
+    """A person's declared needs (health data: their medical consent must be given first)."""
+
+    person_id: ShortText
+    declared_needs: list[Need] = Field(min_length=1, max_length=20)
+
+
 class WithdrawalIn(Input):
     reason: WithdrawalReason
-    note: LongText | None = None
+    note: LongText | None = Field(
+        default=None, description="what the person said; stored encrypted under their key"
+    )
+
+
+class ClosureIn(Input):
+    """Closing a case that is open (never applied) or whose return is suspended."""
+
+    reason: WithdrawalReason = Field(description="why the case ends (coded)")
+    note: LongText | None = Field(
+        default=None, description="what the person said; stored encrypted under their key"
+    )
 
 
 @dataclass
@@ -222,6 +271,7 @@ class Decision:
     events: list[str]
     person_ids: dict[str, str] = field(default_factory=dict)
     duplicates: list[DuplicateMatch] = field(default_factory=list)
+    elsewhere: int = 0  # matches in cases of offices the caller does not see
 
 
 class IntakeCommands:
@@ -327,18 +377,55 @@ class IntakeCommands:
                 received_at=now,
             )
         )
+        matches: list[DuplicateMatch] = []
+        elsewhere: list[tuple[str, str]] = []
         async with self.runtime.db.autocommit() as conn:
-            found = await read_models.duplicate_matches(conn, list(keys))
-        matches = [
-            DuplicateMatch(person_id=keys[k], matching_case_id=c, matching_person_id=p)
-            for k, c, p in found
-        ]
-        if matches:
-            case.record(PossibleDuplicateFlagged(case_id=case_id, matches=matches, flagged_at=now))
+            for key, found_case, found_person in await read_models.duplicate_matches(
+                conn, list(keys)
+            ):
+                # Another office's case is never named to this user: only counted, and that
+                # office is told on its own case (DuplicateReferredElsewhere).
+                if may_see(by, await handover.case_offices(conn, found_case) or ()):
+                    matches.append(
+                        DuplicateMatch(
+                            person_id=keys[key],
+                            matching_case_id=found_case,
+                            matching_person_id=found_person,
+                        )
+                    )
+                else:
+                    elsewhere.append((found_case, found_person))
+        if matches or elsewhere:
+            case.record(
+                PossibleDuplicateFlagged(
+                    case_id=case_id, matches=matches, elsewhere=len(elsewhere), flagged_at=now
+                )
+            )
         decision = await self._save(case, traceparent)
+        for other_case, other_person in elsewhere:
+            await self._tell_elsewhere(other_case, other_person, now)
         decision.person_ids = dict(zip(ids, [p.relationship for p in cmd.household], strict=True))
         decision.duplicates = matches
+        decision.elsewhere = len(elsewhere)
         return decision
+
+    async def _tell_elsewhere(self, case_id: str, person_id: str, at: datetime) -> None:
+        """Record on another office's case that its person was referred again elsewhere.
+
+        After the referral's own commit, on the other case's stream: a command
+        racing on that case makes this retry on the fresh state instead of
+        failing the referral.
+        """
+        for _ in range(5):
+            case = await self.repo.load(case_id)
+            case.record(
+                DuplicateReferredElsewhere(case_id=case_id, person_id=person_id, flagged_at=at)
+            )
+            try:
+                await self._save(case, None)
+                return
+            except ConcurrencyError:
+                continue
 
     async def record_counselling(
         self,
@@ -432,6 +519,16 @@ class IntakeCommands:
             # case being published, and none is rendered from before it (authorities.py).
             await authorities.exclude_publication(conn, case_id)
             case = await self._load(case_id, if_match, conn)
+            if cmd.person_id is not None:
+                case.must_know(cmd.person_id)
+            # The person's own words under their key (the principal's for the household).
+            speaker = cmd.person_id or _principal_id(case)
+            # (none for an erased case: that would make a new key; the case refuses anyway)
+            note = (
+                await self.cipher.encrypt(speaker, cmd.note)
+                if cmd.note and not case.erased
+                else None
+            )
             case.withdraw_consent(
                 ConsentWithdrawn(
                     case_id=case_id,
@@ -439,6 +536,8 @@ class IntakeCommands:
                     purpose=purpose,
                     withdrawn_at=datetime.now(UTC),
                     recorded_by=by.user_id,
+                    reason=cmd.reason,
+                    note=note,
                 )
             )
             decision = await self._save(case, traceparent, conn)
@@ -449,6 +548,36 @@ class IntakeCommands:
             people = [cmd.person_id] if cmd.person_id is not None else list(case.people)
             await authorities.delete_disclosure_keys(self.cipher.keys, case_id, people)
         return decision
+
+    async def declare_needs(
+        self,
+        case_id: str,
+        cmd: NeedsIn,
+        by: Principal,
+        if_match: str | None,
+        traceparent: str | None = None,
+    ) -> Decision:
+        """Record a person's declared needs once their medical consent was given; they rest
+        under the person's health key, bound to this case, the person and the field."""
+        case = await self._load(case_id, if_match)
+        case.must_have_medical_consent(cmd.person_id)  # before anything is encrypted
+        sealed = await self.cipher.encrypt_for_purpose(
+            cmd.person_id,
+            list(cmd.declared_needs),
+            purpose=HEALTH,
+            case_id=case_id,
+            field=DECLARED_NEEDS,
+        )
+        case.declare_needs(
+            NeedsDeclared(
+                case_id=case_id,
+                person_id=cmd.person_id,
+                declared_needs=sealed,
+                declared_by=by.user_id,
+                declared_at=datetime.now(UTC),
+            )
+        )
+        return await self._save(case, traceparent)
 
     async def request_return(
         self,
@@ -515,6 +644,28 @@ class IntakeCommands:
         )
         return await self._save(case, traceparent)
 
+    async def close_case(
+        self,
+        case_id: str,
+        cmd: ClosureIn,
+        by: Principal,
+        if_match: str | None,
+        traceparent: str | None = None,
+    ) -> Decision:
+        case = await self._load(case_id, if_match)
+        case.must_be_active("close the case")
+        note = await self.cipher.encrypt(_principal_id(case), cmd.note) if cmd.note else None
+        case.close(
+            CaseClosed(
+                case_id=case_id,
+                reason=cmd.reason,
+                closed_at=datetime.now(UTC),
+                note=note,
+                closed_by=by.user_id,
+            )
+        )
+        return await self._save(case, traceparent)
+
     async def erase_personal_data(
         self,
         case_id: str,
@@ -544,3 +695,7 @@ class IntakeCommands:
         # What the public records sealed for them (authorities.py) is shredded with them.
         await authorities.delete_disclosure_keys(self.cipher.keys, case_id, case.people)
         return await self._save(case, traceparent)
+
+
+def _principal_id(case: Case) -> str:
+    return next(p.person_id for p in case.people.values() if p.relationship == "principal")

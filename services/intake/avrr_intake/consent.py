@@ -35,6 +35,22 @@ REQUIRED_FOR_RETURN: tuple[Purpose, ...] = ("return_assistance_processing",)
 
 GivenBy = Literal["self", "guardian", "legal_representative"]
 
+# Why a person withdraws (a consent, or the whole case): coded, so that reports and the
+# supervisor's conflict list can count them without reading anybody's words; what the
+# person said goes in an optional note encrypted under their key. The last four are the
+# codes case withdrawals used first; they stay accepted so that old events read and old
+# clients keep working.
+WithdrawalReason = Literal[
+    "changed_mind",
+    "staying_in_host_country",
+    "returned_by_other_means",
+    "safety_concerns",
+    "other",
+    "regularised_stay",
+    "left_host_country",
+    "unreachable",
+]
+
 # What the person may allow to be shared with the authorities of their country
 # of origin (``share_with_authorities``), field by field; see authorities.py.
 AuthorityField = Literal[
@@ -85,3 +101,10 @@ class ConsentWithdrawn(DomainEvent):
     purpose: Purpose
     withdrawn_at: datetime
     recorded_by: str = Field(max_length=200)
+    # Optional additions (v1 stays v1): withdrawals recorded before them have no reason.
+    reason: WithdrawalReason | None = Field(default=None, description="why (coded)")
+    note: Encrypted | None = Field(
+        default=None,
+        description="what the person said, under their key (the principal's "
+        "for the whole household)",
+    )

@@ -42,11 +42,18 @@ from avrr_intake.case import (
     CaseWithdrawn,
     PersonalDataErased,
     ReturnRequested,
+    ReturnResumed,
+    ReturnSuspended,
     registry,
 )
 from avrr_intake.consent import ConsentGiven, ConsentWithdrawn
 from avrr_intake.counselling import CounsellingRecorded
-from avrr_intake.referral import PossibleDuplicateFlagged, ReferralReceived
+from avrr_intake.health import NeedsDeclared
+from avrr_intake.referral import (
+    DuplicateReferredElsewhere,
+    PossibleDuplicateFlagged,
+    ReferralReceived,
+)
 
 metadata = MetaData()
 
@@ -96,6 +103,17 @@ duplicate_keys = Table(
 )
 Index("intake_duplicate_keys_match_idx", duplicate_keys.c.match_key)
 
+# A person of this case was referred again at an office that does not see the case: for
+# the supervisors of the case's offices (GET /duplicate-alerts); no id of the other office.
+duplicate_alerts = Table(
+    "intake_duplicate_alerts",
+    metadata,
+    Column("case_id", String(100), primary_key=True),
+    Column("person_id", String(100), primary_key=True),
+    Column("referrals", Integer, nullable=False),
+    Column("last_flagged_at", DateTime(timezone=True), nullable=False),
+)
+
 
 class CaseFiles(Projection):
     """Every intake event of a case, folded into the three tables above."""
@@ -116,12 +134,23 @@ class CaseFiles(Projection):
                 await self._referral(conn, event, at)
             case PossibleDuplicateFlagged():
                 matches = [m.model_dump(mode="json") for m in event.matches]
+
+                def flag(d: dict[str, Any]) -> None:
+                    d["possible_duplicates"].extend(matches)
+                    if event.elsewhere:  # a count, never another office's ids
+                        d["possible_duplicate_elsewhere"] = True
+
+                await _update(conn, event.case_id, at, flag, possible_duplicate=True)
+            case DuplicateReferredElsewhere():
+                await _alert(conn, event)
+                await _update(conn, event.case_id, at, lambda d: None)
+            case NeedsDeclared():
+                declared = event.model_dump(mode="json", exclude={"case_id"})
                 await _update(
                     conn,
                     event.case_id,
                     at,
-                    lambda d: d["possible_duplicates"].extend(matches),
-                    possible_duplicate=True,
+                    lambda d: d.setdefault("needs_declared", []).append(declared),
                 )
             case CounsellingRecorded():
                 session = event.model_dump(mode="json", exclude={"case_id"})
@@ -147,6 +176,23 @@ class CaseFiles(Projection):
                     event.case_id,
                     at,
                     lambda d: d.__setitem__("return_request", request),
+                    status="return_requested",
+                )
+            case ReturnSuspended():
+                suspension = event.model_dump(mode="json", exclude={"case_id"})
+                await _update(
+                    conn,
+                    event.case_id,
+                    at,
+                    lambda d: d.__setitem__("suspension", suspension),
+                    status="suspended_by_consent",
+                )
+            case ReturnResumed():
+                await _update(
+                    conn,
+                    event.case_id,
+                    at,
+                    lambda d: d.__setitem__("suspension", None),
                     status="return_requested",
                 )
             case CaseWithdrawn():
@@ -187,6 +233,7 @@ class CaseFiles(Projection):
             counselling=[],
             possible_duplicates=[],
             return_request=None,
+            suspension=None,
             withdrawal=None,
             closure=None,
             erasure=None,
@@ -250,6 +297,26 @@ class CaseFiles(Projection):
         )
 
 
+async def _alert(conn: AsyncConnection, event: DuplicateReferredElsewhere) -> None:
+    a = duplicate_alerts.c
+    where = (a.case_id == event.case_id, a.person_id == event.person_id)
+    if await conn.scalar(select(a.referrals).where(*where)) is None:
+        await conn.execute(
+            duplicate_alerts.insert().values(
+                case_id=event.case_id,
+                person_id=event.person_id,
+                referrals=1,
+                last_flagged_at=event.flagged_at,
+            )
+        )
+    else:
+        await conn.execute(
+            update(duplicate_alerts)
+            .where(*where)
+            .values(referrals=a.referrals + 1, last_flagged_at=event.flagged_at)
+        )
+
+
 async def _update(
     conn: AsyncConnection,
     case_id: str,
@@ -293,6 +360,33 @@ async def duplicate_matches(
         .order_by(d.case_id, d.person_id)
     )
     return [(r.match_key, r.case_id, r.person_id) for r in await conn.execute(stmt)]
+
+
+async def duplicate_alert_rows(
+    conn: AsyncConnection,
+    *,
+    visible: ColumnElement[bool] | None,
+    office: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Any], int]:
+    """Duplicate alerts of the cases ``visible`` (handover.belongs_to), newest first."""
+    a, c = duplicate_alerts.c, cases.c
+    where = [] if visible is None else [visible]
+    if office is not None:
+        where.append(c.office == office)
+    joined = duplicate_alerts.join(cases, c.case_id == a.case_id)
+    condition = and_(true(), *where)
+    total = int(await conn.scalar(select(func.count()).select_from(joined).where(condition)) or 0)
+    rows = await conn.execute(
+        select(a.case_id, a.person_id, a.referrals, a.last_flagged_at, c.office, c.status)
+        .select_from(joined)
+        .where(condition)
+        .order_by(a.last_flagged_at.desc(), a.case_id, a.person_id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows.all()), total
 
 
 async def case_row(conn: AsyncConnection, case_id: str) -> Any:

@@ -75,6 +75,8 @@ _LEFT_OUT = {
     "avrr.intake.ReferralReceived": {"current_city", "referring_organisation"},
     "avrr.eligibility.DueDiligenceRejected": {"reasons"},
     "avrr.eligibility.AssessmentClosed": {"reason"},
+    # The matching cases' and people's ids: not every reader of the timeline may see them.
+    "avrr.intake.PossibleDuplicateFlagged": {"matches"},
 }
 _ENCRYPTED_KEYS = {"alg", "subject", "nonce", "ct"}
 
@@ -100,6 +102,8 @@ def facts_of(event: DomainEvent) -> dict[str, Any]:
         facts.pop(name, None)
     if event.event_type == "avrr.eligibility.DueDiligenceRejected":
         facts["reason_count"] = len(data.get("reasons", []))
+    if event.event_type == "avrr.intake.PossibleDuplicateFlagged":
+        facts["match_count"] = len(data.get("matches", []))
     if event.event_type == "avrr.intake.ReferralReceived":
         for person in facts.get("household", []):
             person.pop("duplicate_key", None)
@@ -142,8 +146,14 @@ _SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
         f"{_household(f)}, nationality {f['nationality']}, in {f['host_country']}"
     ),
     "PossibleDuplicateFlagged": lambda f: (
-        f"Possible duplicate flagged: {len(f['matches'])} match(es) with other cases"
+        f"Possible duplicate flagged: {f.get('match_count', 0) + f.get('elsewhere', 0)} "
+        "match(es) with other cases"
+        + (f" ({f['elsewhere']} at other offices)" if f.get("elsewhere") else "")
     ),
+    "DuplicateReferredElsewhere": lambda f: (
+        f"Person {f['person_id']} possibly referred again at another office"
+    ),
+    "NeedsDeclared": lambda f: f"Needs declared for person {f['person_id']} (medical only)",
     "CounsellingRecorded": lambda f: (
         f"Counselling session held on {f['held_on']} in {f['language']}: "
         f"{f['outcome'].replace('_', ' ')}"

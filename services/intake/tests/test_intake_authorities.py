@@ -94,7 +94,7 @@ async def test_a_withdrawal_stops_a_record_already_queued_and_others_carry_only_
     await eventually(both_queued, timeout=30)
     withdrawal = await intake.http.post(
         f"/cases/{withdrawn_case}/consents/share_with_authorities/withdrawal",
-        json={"person_id": withdrawn_mother},
+        json={"person_id": withdrawn_mother, "reason": "safety_concerns"},
     )
     assert withdrawal.status_code == 200, withdrawal.text
 
@@ -168,7 +168,8 @@ async def test_disclosure_keys_go_to_the_records_country_only_while_the_consent_
 
     # A withdrawal: the key is refused at once, and deleted.
     withdrawal = await intake.http.post(
-        f"/cases/{case_id}/consents/share_with_authorities/withdrawal", json={"person_id": mother}
+        f"/cases/{case_id}/consents/share_with_authorities/withdrawal",
+        json={"person_id": mother, "reason": "safety_concerns"},
     )
     assert withdrawal.status_code == 200, withdrawal.text
     refused = await intake.http.get(route, headers=BOLIVIA)

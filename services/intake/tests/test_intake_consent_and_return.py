@@ -59,7 +59,7 @@ async def test_consent_status_per_purpose_follows_given_and_withdrawn(intake: In
     assert given.json()["events"] == ["avrr.intake.ConsentGiven"] * 2
     withdrawn = await intake.http.post(
         f"/cases/{case_id}/consents/share_with_authorities/withdrawal",
-        json={"person_id": mother},
+        json={"person_id": mother, "reason": "safety_concerns"},
     )
     assert withdrawn.status_code == 200, withdrawn.text
     await intake.wait_for(case_id, version=withdrawn.json()["version"])
@@ -69,7 +69,8 @@ async def test_consent_status_per_purpose_follows_given_and_withdrawn(intake: In
     assert by_purpose == {"contact_by_programme": "given", "share_with_authorities": "withdrawn"}
 
     again = await intake.http.post(
-        f"/cases/{case_id}/consents/share_with_authorities/withdrawal", json={}
+        f"/cases/{case_id}/consents/share_with_authorities/withdrawal",
+        json={"reason": "changed_mind"},
     )
     assert again.status_code == 422, "nothing left to withdraw"
 
