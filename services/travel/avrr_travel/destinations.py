@@ -7,6 +7,11 @@ consistent read models cannot promise either, so these two tables are kept by
 the write path itself: every command and reaction that changes a movement
 updates its row in the same transaction as the events it appends. They are
 not projections (a rebuild never drops them).
+
+Places are compared by their key (``avrr_events.places``: the ISO 3166-2 code,
+or the canonical text of a region no code names), never by the text entered,
+so "Atlántida", "atlantida" and "HN-AT" are one region here as in eligibility.
+Each row keeps the text entered for display and its ``region_key`` to compare.
 """
 
 from __future__ import annotations
@@ -22,13 +27,16 @@ from sqlalchemy import (
     String,
     Table,
     delete,
+    or_,
     select,
     text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from avrr_events import postgres
+from avrr_events.places import Place, place
 from avrr_travel.movement import Movement
 
 metadata = MetaData()
@@ -39,18 +47,31 @@ movement_destinations = Table(
     Column("case_id", String(100), primary_key=True),
     Column("destination_country", String(2), nullable=False),
     Column("destination_region", String(100), nullable=True),
+    # avrr_events.places.region_key of the region: what suspensions are compared with.
+    Column("region_key", String(100), nullable=True),
     Column("open", Boolean, nullable=False),
     # The correlation id of the case flow, so REST commands continue the same trace of events.
     Column("correlation_id", String(200), nullable=False),
 )
 Index("travel_movement_destinations_idx", movement_destinations.c.destination_country)
+Index(
+    "travel_movement_destinations_place_idx",
+    movement_destinations.c.destination_country,
+    movement_destinations.c.region_key,
+)
 
 suspended_destinations = Table(
     "travel_suspended_destinations",
     metadata,
+    # The suspension as eligibility recorded it: ``CC`` or ``CC/<region as entered>``
+    # (its reopening names the same text). Two spellings of one region may both be
+    # suspended (recorded before places had keys): the region stays suspended until
+    # both are reopened.
     Column("destination_key", String(110), primary_key=True),
     Column("destination_country", String(2), nullable=False),
     Column("destination_region", String(100), nullable=True),
+    # avrr_events.places.region_key of the region (NULL: the whole country).
+    Column("region_key", String(100), nullable=True),
     Column("reason", String(1000), nullable=False),
     Column("suspended_at", DateTime(timezone=True), nullable=False),
 )
@@ -69,8 +90,8 @@ async def serialise(conn: AsyncConnection, country: str) -> None:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
-def destination_key(country: str, region: str | None) -> str:
-    """``CC`` for a whole country, ``CC/region`` for one region (as eligibility's subjects)."""
+def suspension_id(country: str, region: str | None) -> str:
+    """A suspension's row: ``CC`` or ``CC/<region as entered>`` (never compared as a place)."""
     return f"{country}/{region}" if region else country
 
 
@@ -86,11 +107,13 @@ async def remember(
         values["correlation_id"] = correlation_id
     result = await conn.execute(update(t).where(t.c.case_id == movement.id).values(**values))
     if result.rowcount == 0:
+        where = place(movement.opened.destination_country, movement.opened.destination_region)
         await conn.execute(
             t.insert().values(
                 case_id=movement.id,
-                destination_country=movement.opened.destination_country,
+                destination_country=where.country,
                 destination_region=movement.opened.destination_region,
+                region_key=where.region_key,
                 open=movement.is_open,
                 correlation_id=correlation_id or movement.id,
             )
@@ -108,7 +131,7 @@ async def suspend(
 ) -> None:
     """Record a suspension (a repeated one keeps its first date and takes the new reason)."""
     t = suspended_destinations
-    key = destination_key(country, region)
+    key = suspension_id(country, region)
     result = await conn.execute(
         update(t).where(t.c.destination_key == key).values(reason=reason[:1000])
     )
@@ -118,6 +141,7 @@ async def suspend(
                 destination_key=key,
                 destination_country=country,
                 destination_region=region,
+                region_key=place(country, region).region_key,
                 reason=reason[:1000],
                 suspended_at=at,
             )
@@ -126,7 +150,7 @@ async def suspend(
 
 async def reopen(conn: AsyncConnection, country: str, region: str | None) -> None:
     t = suspended_destinations
-    await conn.execute(delete(t).where(t.c.destination_key == destination_key(country, region)))
+    await conn.execute(delete(t).where(t.c.destination_key == suspension_id(country, region)))
 
 
 async def suspension_covering(
@@ -134,26 +158,37 @@ async def suspension_covering(
 ) -> str | None:
     """The reason of a suspension that covers a movement to ``country``/``region``, if any.
 
-    A country-wide suspension covers every region; a regional one only its region.
+    A country-wide suspension covers every region; a regional one only its region,
+    however either was spelled.
     """
     t = suspended_destinations
-    keys = [destination_key(country, None)]
-    if region:
-        keys.append(destination_key(country, region))
+    where = place(country, region)
+    covering: ColumnElement[bool] = t.c.region_key.is_(None)
+    if where.region_key is not None:
+        covering = or_(covering, t.c.region_key == where.region_key)
     row = (
         await conn.execute(
-            select(t.c.destination_key, t.c.reason)
-            .where(t.c.destination_key.in_(keys))
-            .order_by(t.c.destination_key)
+            select(t.c.destination_country, t.c.destination_region, t.c.reason)
+            .where(t.c.destination_country == where.country, covering)
+            .order_by(t.c.region_key.is_not(None), t.c.destination_key)
         )
     ).first()
-    return None if row is None else f"destination {row.destination_key} suspended: {row.reason}"
+    if row is None:
+        return None
+    return held_reason(place(row.destination_country, row.destination_region), row.reason)
+
+
+def held_reason(suspended: Place, reason: str) -> str:
+    """Why a movement is held: the place as the supervisor entered it, and their reason."""
+    return f"destination {suspended.label} suspended: {reason[:1000]}"
 
 
 async def open_movements_to(conn: AsyncConnection, country: str, region: str | None) -> list[str]:
-    """Case ids of the open movements a suspension of ``country``/``region`` concerns."""
+    """Case ids of the open movements a suspension of ``country``/``region`` concerns
+    (however their regions were spelled)."""
     t = movement_destinations
-    stmt = select(t.c.case_id).where(t.c.destination_country == country, t.c.open.is_(True))
-    if region:
-        stmt = stmt.where(t.c.destination_region == region)
+    where = place(country, region)
+    stmt = select(t.c.case_id).where(t.c.destination_country == where.country, t.c.open.is_(True))
+    if where.region_key is not None:
+        stmt = stmt.where(t.c.region_key == where.region_key)
     return [str(r.case_id) for r in await conn.execute(stmt.order_by(t.c.case_id))]
