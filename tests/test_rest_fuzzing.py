@@ -50,7 +50,7 @@ from avrr_events.embedded import embedded_settings
 from avrr_events.http import PROBLEM_JSON
 from avrr_events.inprocess import InProcessBus
 from avrr_events.service import Service, ServiceRuntime, ServiceSettings
-from avrr_events.testing import _create_database, _drop_database
+from avrr_events.testing import _create_database, _drop_database, delete_topics
 from avrr_intake.main import service as intake_service
 from avrr_reintegration.main import service as reintegration_service
 from avrr_travel.main import service as travel_service
@@ -210,6 +210,7 @@ def real_stack(admin_url: str, bootstrap: str) -> Iterator[dict[str, Served]]:
     finally:
         for database in databases:
             asyncio.run(_drop_database(admin_url, database))
+        delete_topics(f"{prefix}.")
 
 
 @contextmanager

@@ -30,7 +30,7 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
-from avrr_events.testing import asyncpg_dsn
+from avrr_events.testing import asyncpg_dsn, delete_topics
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -169,6 +169,7 @@ async def compose_databases(postgres_admin_url: str) -> AsyncIterator[str]:
         for name in names:
             await admin.execute(f'drop database if exists "{name}" with (force)')
         await admin.close()
+        await asyncio.to_thread(delete_topics, f"{prefix}.")  # the stack's topics, too
 
 
 async def test_init_command_prepares_every_service(

@@ -93,9 +93,9 @@ async def keystore_url(postgres_admin_url: str) -> AsyncIterator[str]:
 
 
 async def test_setup_creates_schema_key_table_and_topics_and_is_idempotent(
-    database_url: str, keystore_url: str, kafka_bootstrap: str
+    database_url: str, keystore_url: str, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
-    prefix = f"t{uuid.uuid4().hex[:10]}"
+    prefix = topic_prefix
     env = {
         "DATABASE_URL": database_url,
         "AVRR_KEYSTORE_URL": keystore_url,
@@ -132,7 +132,7 @@ async def test_setup_creates_schema_key_table_and_topics_and_is_idempotent(
 
 
 async def test_a_service_refuses_an_unmigrated_database_and_starts_after_setup(
-    database_url: str, kafka_bootstrap: str, tmp_path: Path
+    database_url: str, kafka_bootstrap: str, tmp_path: Path, topic_prefix: str
 ) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -140,7 +140,7 @@ async def test_a_service_refuses_an_unmigrated_database_and_starts_after_setup(
     env = {
         "DATABASE_URL": database_url,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "AVRR_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:10]}",
+        "AVRR_TOPIC_PREFIX": topic_prefix,
         "AVRR_TOPIC_PARTITIONS": "1",
         "AVRR_DEV": "1",
         "AVRR_PORT": str(port),

@@ -15,7 +15,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from avrr_events.bus import Message
 
@@ -41,6 +41,25 @@ _HEADER_ATTRIBUTES = (
 
 class EnvelopeError(ValueError):
     """A Kafka record that is not a well-formed AVRR CloudEvent."""
+
+
+def utc(moment: datetime) -> datetime:
+    """A time of the platform in UTC: an aware time converted, a naive one taken as UTC.
+
+    Every time the platform writes is UTC, but SQLite hands stored
+    ``DateTime(timezone=True)`` values back without their offset; encoded as
+    such they made ``ce_time`` values like ``2026-12-06T17:50:28.643864``,
+    which are not RFC 3339 and which the CloudEvents SDK refuses. Anything that
+    turns a stored time into a record goes through here.
+    """
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def wire_time(moment: datetime) -> str:
+    """``ce_time`` as written on every record: RFC 3339 in UTC, ``Z`` suffix."""
+    return utc(moment).isoformat().replace("+00:00", "Z")
 
 
 def new_event_id() -> str:
@@ -73,6 +92,11 @@ class Envelope(BaseModel):
     tracestate: str | None = None
     data: dict[str, Any]
 
+    @field_validator("time")
+    @classmethod
+    def _in_utc(cls, moment: datetime) -> datetime:
+        return utc(moment)
+
     def to_message(self, topic: str) -> Message:
         """Encode as a Kafka record in CloudEvents binary content mode."""
         headers: list[tuple[str, bytes]] = [("content-type", CONTENT_TYPE.encode())]
@@ -80,10 +104,7 @@ class Envelope(BaseModel):
             value = getattr(self, name)
             if value is None:
                 continue
-            if isinstance(value, datetime):
-                text = value.isoformat().replace("+00:00", "Z")
-            else:
-                text = str(value)
+            text = wire_time(value) if isinstance(value, datetime) else str(value)
             headers.append((CE_PREFIX + name, text.encode()))
         return Message(
             topic=topic,
@@ -111,11 +132,22 @@ class Envelope(BaseModel):
             raise EnvelopeError(f"event data is not JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise EnvelopeError("event data must be a JSON object")
+        if "time" in attributes and not _has_offset(attributes["time"]):
+            # RFC 3339 (and so CloudEvents) requires the offset: a time without
+            # one names no instant, and the SDK refuses the record.
+            raise EnvelopeError(f"ce_time {attributes['time']!r} has no timezone offset")
         known = {k: v for k, v in attributes.items() if k in cls.model_fields}
         try:
             return cls(**known, data=data)
         except ValidationError as exc:
             raise EnvelopeError(f"invalid CloudEvent attributes: {_first_error(exc)}") from exc
+
+
+def _has_offset(text: str) -> bool:
+    try:
+        return datetime.fromisoformat(text).tzinfo is not None
+    except ValueError:
+        return True  # not a time at all: the model says so, with the field
 
 
 def _first_error(exc: ValidationError) -> str:

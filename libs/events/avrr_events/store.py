@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from avrr_events import postgres, tables
 from avrr_events.bus import Message
 from avrr_events.database import Database
-from avrr_events.envelope import Envelope
+from avrr_events.envelope import Envelope, utc, wire_time
 
 
 class ConcurrencyError(Exception):
@@ -97,7 +97,7 @@ def row_envelope(row: Any) -> Envelope:
         source=row.source,
         type=row.type,
         subject=row.subject,
-        time=row.time,
+        time=utc(row.time),
         datacontenttype="application/json",
         dataschema=meta.get("dataschema", ""),
         dataversion=row.dataversion,
@@ -194,7 +194,7 @@ def encode_record(
         ("ce_source", source.encode()),
         ("ce_type", type_.encode()),
         ("ce_subject", key),
-        ("ce_time", time.isoformat().replace("+00:00", "Z").encode()),
+        ("ce_time", wire_time(time).encode()),
         ("ce_dataschema", dataschema.encode()),
         ("ce_dataversion", str(dataversion).encode()),
         ("ce_correlationid", correlationid.encode()),

@@ -72,6 +72,52 @@ def docker_available() -> bool:
         return False
 
 
+#: The platform's topic prefix (``ServiceSettings.topic_prefix`` by default). No
+#: test writes under it: a test's records would land among a development
+#: deployment's (``make up`` on the same broker), outlive the test, and be read
+#: by subscribers of the real topics and by the ACLs' prefixed grants.
+PLATFORM_TOPIC_PREFIX = "avrr"
+#: Where the environment's broker is kept once the session starts (see pytest_configure).
+TEST_BROKER_ENV = "AVRR_TEST_KAFKA_BOOTSTRAP_SERVERS"
+
+
+def own_topic_prefix(prefix: str) -> str:
+    """``prefix`` if it is a test's own topic prefix; AssertionError if it is the platform's.
+
+    Every fixture that names topics goes through here, so a test cannot
+    create or write a topic of the platform's namespace by accident.
+    """
+    head = prefix.split(".", 1)[0]
+    assert head != PLATFORM_TOPIC_PREFIX, (
+        f"test topic prefix {prefix!r} is in the platform's namespace "
+        f"({PLATFORM_TOPIC_PREFIX}.*): give the test a prefix of its own"
+    )
+    return prefix
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the environment's broker for the fixtures only.
+
+    ``ServiceSettings`` reads KAFKA_BOOTSTRAP_SERVERS from the environment: with
+    ``scripts/infra.sh env`` evaluated, every test that built settings without
+    ``kafka_bootstrap_servers=None`` (meaning the embedded default) ran on the
+    development broker instead, under the platform's ``avrr.`` prefix, and
+    left ``avrr.<service>.events``, its dead-letter and audit topics there,
+    full of sample-domain records. The variable moves to TEST_BROKER_ENV
+    (subprocesses, xdist workers included, inherit it): a test reaches Kafka
+    only through ``kafka_bootstrap`` and names its topics through
+    ``topic_name``, ``service_settings`` or ``service_processes``.
+    """
+    servers = os.environ.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    if servers:
+        os.environ[TEST_BROKER_ENV] = servers
+
+
+def environment_broker() -> str | None:
+    """Bootstrap servers of the environment's broker (KAFKA_BOOTSTRAP_SERVERS), if one is set."""
+    return os.environ.get(TEST_BROKER_ENV) or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if INFRA_FIXTURES.intersection(getattr(item, "fixturenames", ())):
@@ -147,7 +193,7 @@ def database_url_either(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """Bootstrap servers of a Kafka cluster that may auto-create topics."""
-    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    servers = environment_broker()
     if servers:
         yield servers
         return
@@ -186,8 +232,18 @@ def topic_name() -> Iterator[Callable[[str], str]]:
     The test's topics are deleted after it (see ``delete_topics``).
     """
     run = uuid.uuid4().hex[:10]
-    yield lambda suffix: f"t.{run}.{suffix}"
-    delete_topics(f"t.{run}.")
+    prefix = own_topic_prefix(f"t.{run}")
+    yield lambda suffix: f"{prefix}.{suffix}"
+    delete_topics(f"{prefix}.")
+
+
+@pytest.fixture
+def topic_prefix() -> Iterator[str]:
+    """A topic prefix of this test's own (``t<hex>``, for ``--topic-prefix`` or
+    ``AVRR_TOPIC_PREFIX``); the topics under it are deleted after the test."""
+    prefix = own_topic_prefix(f"t{uuid.uuid4().hex[:10]}")
+    yield prefix
+    delete_topics(f"{prefix}.")
 
 
 def delete_topics(marker: str) -> None:
@@ -203,7 +259,7 @@ def delete_topics(marker: str) -> None:
     so only KAFKA_BOOTSTRAP_SERVERS is cleaned. Best effort: a topic left
     behind is harmless to the next test, whose names are its own.
     """
-    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    servers = environment_broker()
     if not servers:
         return
     from confluent_kafka.admin import AdminClient
@@ -473,7 +529,7 @@ async def service_processes(
     services refuse to start on unmigrated ones).
     """
     run = uuid.uuid4().hex[:10]
-    prefix = f"t{run}"
+    prefix = own_topic_prefix(f"t{run}")
     databases: list[str] = []
     started: list[ServiceProcess] = []
 

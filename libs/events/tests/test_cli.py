@@ -10,7 +10,6 @@ import os
 import re
 import socket
 import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,7 +91,7 @@ def refused(result: Result) -> str:
 
 @pytest.fixture
 def sample(
-    database_url: str, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+    database_url: str, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch, topic_prefix: str
 ) -> Iterator[Sample]:
     guard = PoisonGuard()
     service = Service(
@@ -104,7 +103,7 @@ def sample(
         read_models=[read_models],
     )
     monkeypatch.setattr(cli, "installed_services", lambda: [service, *discover()])
-    prefix = f"t{uuid.uuid4().hex[:10]}"
+    prefix = topic_prefix  # deleted after the test, with the dead-letter topics
     settings = ServiceSettings(
         database_url=database_url,
         kafka_bootstrap_servers=kafka_bootstrap,
@@ -366,8 +365,8 @@ async def test_the_module_and_the_console_script_run_as_processes() -> None:
     assert helped.returncode == 0 and b"dead-letters" in usage
 
 
-async def test_topics_create_is_idempotent(kafka_bootstrap: str) -> None:
-    prefix = ["--kafka", kafka_bootstrap, "--topic-prefix", f"t{uuid.uuid4().hex[:10]}"]
+async def test_topics_create_is_idempotent(kafka_bootstrap: str, topic_prefix: str) -> None:
+    prefix = ["--kafka", kafka_bootstrap, "--topic-prefix", topic_prefix]
     first = ok(await avrr(*prefix, "topics", "create", "intake", "travel"))
     second = ok(await avrr(*prefix, "topics", "create", "intake", "travel"))
     # four event topics, two dead-letter topics, travel's public topic of returns per country

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
 from cloudevents.core.formats.json import JSONFormat
 from sample_domain import SampleCase
-from sample_service import SampleService
+from sample_service import SampleService, repository
 
-from avrr_events import Cause, Envelope, EnvelopeError, Message
-from avrr_events.kafka import KafkaSettings
+from avrr_events import Cause, Database, Envelope, EnvelopeError, EventStore, Message
+from avrr_events.kafka import KafkaPublisher, KafkaSettings, TopicSpec, ensure_topics
+from avrr_events.outbox import OutboxRelay
 from avrr_events.testing import read_topic
 
 
@@ -85,3 +87,70 @@ def test_a_record_that_is_not_an_avrr_cloudevent_is_refused_with_the_reason(
 ) -> None:
     with pytest.raises(EnvelopeError, match=reason):
         Envelope.from_message(Message("t", b"k", value, headers))
+
+
+async def test_records_relayed_from_either_database_decode_with_the_cloudevents_sdk(
+    any_db: Database, kafka_settings: KafkaSettings, topic_name: Callable[[str], str]
+) -> None:
+    """SQLite hands stored times back without their offset: the records it relayed carried
+    ``ce_time`` values like ``2026-12-06T17:50:28.643864``, which the SDK refuses."""
+    topic = topic_name("sample")
+    await ensure_topics(kafka_settings, [TopicSpec(topic, partitions=1)])
+    store = EventStore(any_db, topic)
+    case = SampleCase("ce-utc")
+    case.open("office-pe")
+    case.add_note("hola")
+    saved = await repository(store).save(case, Cause("corr-utc"))
+    relay = OutboxRelay(any_db, KafkaPublisher(kafka_settings))
+    try:
+        await relay.drain()
+    finally:
+        await relay.publisher.stop()
+    records = await read_topic(kafka_settings, topic, len(saved))
+    assert len(records) == len(saved)
+    for record, envelope in zip(records, saved, strict=True):
+        assert (record.header("ce_time") or "").endswith("Z"), record.header("ce_time")
+        decoded = sdk_decode(record)
+        assert decoded.get_time() == envelope.time
+        assert decoded.get_time().utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 12, 6, 17, 50, 28, 643864),
+        datetime(2026, 12, 6, 19, 50, 28, 643864, tzinfo=timezone(timedelta(hours=2))),
+    ],
+    ids=["naive-as-stored-by-sqlite", "another-offset"],
+)
+def test_an_envelope_time_is_always_written_in_utc(moment: datetime) -> None:
+    envelope = Envelope(
+        source="/avrr/sample",
+        type="avrr.sample.CaseOpened",
+        subject="case-utc",
+        time=moment,
+        dataschema="urn:avrr:schema:avrr.sample.CaseOpened:v1",
+        dataversion=1,
+        correlationid="c",
+        data={"office": "x"},
+    )
+    message = envelope.to_message("t.sample")
+    assert message.header("ce_time") == "2026-12-06T17:50:28.643864Z"
+    assert sdk_decode(message).get_time() == datetime(2026, 12, 6, 17, 50, 28, 643864, tzinfo=UTC)
+    assert Envelope.from_message(message) == envelope
+
+
+def test_a_record_whose_time_has_no_offset_is_refused_as_the_sdk_refuses_it() -> None:
+    headers = (
+        ("ce_specversion", b"1.0"),
+        ("ce_id", b"e-1"),
+        ("ce_source", b"/avrr/sample"),
+        ("ce_type", b"avrr.sample.CaseOpened"),
+        ("ce_subject", b"case-1"),
+        ("ce_time", b"2026-12-06T17:50:28.643864"),
+        ("ce_dataschema", b"urn:x"),
+        ("ce_dataversion", b"1"),
+        ("ce_correlationid", b"c"),
+    )
+    with pytest.raises(EnvelopeError, match="no timezone offset"):
+        Envelope.from_message(Message("t", b"case-1", b"{}", headers))

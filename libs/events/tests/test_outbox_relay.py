@@ -47,7 +47,7 @@ async def test_events_committed_while_kafka_is_down_are_published_in_order_once_
     pg: Database, restartable_kafka: LocalBroker
 ) -> None:
     broker = restartable_kafka
-    topic = "avrr.sample.events"
+    topic = "t.restarted.sample.events"  # a broker of its own, but never the platform's names
     await ensure_topics(broker.settings, [TopicSpec(topic, partitions=3)])
     store = EventStore(pg, topic)
     relay = OutboxRelay(pg, KafkaPublisher(broker.settings), poll_interval=0.1, retry_backoff=0.2)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 from fastapi import APIRouter
 from sample_domain import registry
@@ -39,12 +41,13 @@ async def test_readiness_follows_startup_and_the_background_workers(sqlite_url: 
 
 
 async def test_readiness_is_503_while_the_kafka_broker_does_not_answer(
-    database_url: str, restartable_kafka: LocalBroker
+    database_url: str, restartable_kafka: LocalBroker, topic_name: Callable[[str], str]
 ) -> None:
     # A replica that cannot publish would only pile commands' events up in its outbox.
     settings = ServiceSettings(
         database_url=database_url,
         kafka_bootstrap_servers=restartable_kafka.settings.bootstrap_servers,
+        topic_prefix=topic_name("health"),
         dev=True,
         topic_partitions=1,
     )
