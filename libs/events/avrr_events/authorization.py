@@ -33,7 +33,9 @@ user may see; ``*`` means every office and is for headquarters accounts only
 supervisor's token lists the offices of the region). A case belongs to the
 office that received the referral, and also, once the case was handed over,
 to the receiving office in the country of origin (a service's ``case_offices``
-lookup says which offices a case has).
+lookup says which offices a case has). Offices are the registry of
+avrr_events.offices: only a host or receiving office of the destination
+country receives a case (``handed_over_to``).
 
 Health details (travel's fitness-to-travel details, encrypted per person) are
 recorded and read through routes that admit ``medical`` only. Eligibility's
