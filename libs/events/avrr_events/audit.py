@@ -8,6 +8,29 @@ Appends are serialised per database by a transaction-level advisory lock on
 PostgreSQL (SQLite serialises writers anyway), so concurrent requests cannot
 fork the chain.
 
+A plain hash chain only shows edits by someone who does not recompute it: the
+database's owner can rewrite an entry and every hash after it, or delete the
+last entries, and the chain is whole again. So the chain is keyed and
+anchored outside the database:
+
+- each hash is an HMAC-SHA256 under the audit key (``AVRR_AUDIT_KEY``, or
+  derived from the master key), which lives in the service's secrets, never
+  in the database: a rewritten entry whose hashes were recomputed without the
+  key does not verify;
+- the chain head (last id and its hash) is published now and then to the
+  service's audit topic (``audit_anchor.py``); verification compares the
+  latest anchor with the table, so entries deleted from the end (which leave
+  a chain that is whole but shorter) are reported too, and so is a chain
+  rewritten up to the anchored entry;
+- the table is insert-only: triggers refuse UPDATE, DELETE and TRUNCATE to
+  every role (``INSERT_ONLY_DDL``). The service's connection therefore cannot
+  change the log; the owner could drop the triggers, and the two points above
+  are what shows it.
+
+Entries written before the chain was keyed (plain SHA-256) still verify, but
+only as the chain's first entries: after a keyed entry, or after the anchored
+one, an unkeyed entry is a break.
+
 Every read of a case is audited, so the audit append is on the read path. One
 transaction per entry, serialised by the chain's lock, capped a service at a
 few hundred reads/s with each read waiting in line for a commit. Entries are
@@ -21,20 +44,26 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     DateTime,
     Integer,
     MetaData,
     String,
     Table,
+    event,
     select,
+    text,
 )
 
 from avrr_events.database import Database
@@ -60,6 +89,62 @@ audit_log = Table(
 GENESIS = "0" * 64
 _LOCK = lock_key("avrr-audit-chain")
 
+# The fixed development audit key: accepted only with AVRR_DEV=1 (ServiceSettings).
+DEV_AUDIT_KEY = b"avrr-development-audit-key-32b!!"
+MIN_KEY_BYTES = 32
+
+# Statements that make the audit table insert-only, per dialect: a trigger that
+# refuses UPDATE, DELETE (and on PostgreSQL TRUNCATE) to every role, the
+# service's own included. Run when the table is created from the metadata
+# (library tests, samples) and by each service's migration that added them
+# (intake_0003, eligibility_0003, travel_0006, reintegration_0005): a change
+# here needs a new revision in every service, not an edit.
+INSERT_ONLY_DDL: dict[str, tuple[str, ...]] = {
+    "postgresql": (
+        """CREATE OR REPLACE FUNCTION audit_log_insert_only() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'audit_log is insert-only: % refused', TG_OP
+                USING ERRCODE = 'insufficient_privilege';
+        END $$""",
+        "DROP TRIGGER IF EXISTS audit_log_insert_only ON audit_log",
+        """CREATE TRIGGER audit_log_insert_only BEFORE UPDATE OR DELETE ON audit_log
+        FOR EACH ROW EXECUTE FUNCTION audit_log_insert_only()""",
+        "DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log",
+        """CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+        FOR EACH STATEMENT EXECUTE FUNCTION audit_log_insert_only()""",
+        "REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM PUBLIC",
+    ),
+    "sqlite": (
+        "DROP TRIGGER IF EXISTS audit_log_no_update",
+        """CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is insert-only: UPDATE refused'); END""",
+        "DROP TRIGGER IF EXISTS audit_log_no_delete",
+        """CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is insert-only: DELETE refused'); END""",
+    ),
+}
+
+# Undone by a migration's downgrade.
+ALLOW_CHANGES_DDL: dict[str, tuple[str, ...]] = {
+    "postgresql": (
+        "DROP TRIGGER IF EXISTS audit_log_insert_only ON audit_log",
+        "DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log",
+        "DROP FUNCTION IF EXISTS audit_log_insert_only()",
+    ),
+    "sqlite": (
+        "DROP TRIGGER IF EXISTS audit_log_no_update",
+        "DROP TRIGGER IF EXISTS audit_log_no_delete",
+    ),
+}
+
+
+@event.listens_for(audit_log, "after_create")
+def _insert_only(_table: Table, connection: Connection, **_kw: Any) -> None:
+    """A table created from the metadata (library tests, samples) is insert-only too."""
+    for statement in INSERT_ONLY_DDL.get(connection.dialect.name, ()):
+        connection.execute(text(statement))
+
 
 @dataclass(frozen=True)
 class AuditEntry:
@@ -75,10 +160,64 @@ class AuditEntry:
     hash: str
 
 
-def entry_hash(prev_hash: str, fields: dict[str, Any]) -> str:
-    """SHA-256 over the previous hash and the entry's fields, canonically encoded."""
+def _canonical(prev_hash: str, fields: dict[str, Any]) -> bytes:
     body = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+    return (prev_hash + body).encode()
+
+
+def entry_hash(key: bytes, prev_hash: str, fields: dict[str, Any]) -> str:
+    """HMAC-SHA256 under the audit key over the previous hash and the entry's fields."""
+    return hmac.new(key, _canonical(prev_hash, fields), hashlib.sha256).hexdigest()
+
+
+def unkeyed_entry_hash(prev_hash: str, fields: dict[str, Any]) -> str:
+    """The plain SHA-256 of the entries written before the chain was keyed."""
+    return hashlib.sha256(_canonical(prev_hash, fields)).hexdigest()
+
+
+def derive_key(secret: bytes) -> bytes:
+    """An audit key stretched from another secret (the master key), for this purpose only."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"avrr audit chain").derive(
+        secret
+    )
+
+
+def check_key(key: bytes) -> bytes:
+    if len(key) < MIN_KEY_BYTES:
+        raise ValueError(f"the audit key must be at least {MIN_KEY_BYTES} bytes")
+    return key
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A chain head as published outside the database: the entry ``sequence`` had ``hash``."""
+
+    sequence: int
+    hash: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What ``verify`` found.
+
+    ``first_broken_entry``: the first entry that does not follow from the one
+    before it under the key (edited, inserted, deleted before it, or its
+    hashes recomputed without the key). ``truncated``: the anchored entry is
+    gone (entries deleted from the end leave a shorter chain that is whole
+    in itself). ``anchor_mismatch``: the anchored entry is there with another
+    hash (the chain up to it was rewritten).
+    """
+
+    first_broken_entry: int | None
+    last_entry: int | None
+    anchor: Anchor | None
+    truncated: bool
+    anchor_mismatch: bool
+
+    @property
+    def intact(self) -> bool:
+        return self.first_broken_entry is None and not self.truncated and not self.anchor_mismatch
 
 
 def _fields(row: Any) -> dict[str, Any]:
@@ -121,21 +260,22 @@ def _column_text(value: str, size: int) -> str:
     return value.replace("\x00", "")[:size]
 
 
-def _chain(prev_hash: str, batch: list[_Pending]) -> list[tuple[str, str]]:
+def _chain(key: bytes, prev_hash: str, batch: list[_Pending]) -> list[tuple[str, str]]:
     """(prev_hash, hash) of each entry of ``batch``, appended after ``prev_hash`` in order."""
     links = []
     for entry in batch:
-        digest = entry_hash(prev_hash, entry.fields)
+        digest = entry_hash(key, prev_hash, entry.fields)
         links.append((prev_hash, digest))
         prev_hash = digest
     return links
 
 
 class AuditLog:
-    """Append and verify the audit chain of one service's database."""
+    """Append and verify the audit chain of one service's database under ``key``."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, key: bytes) -> None:
         self.db = db
+        self._key = check_key(key)
         self._pending: list[_Pending] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -191,7 +331,7 @@ class AuditLog:
             async with self.db.driver() as raw, raw.transaction():
                 await raw.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
                 prev = await raw.fetchval("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
-                hashes = _chain(prev or GENESIS, batch)
+                hashes = _chain(self._key, prev or GENESIS, batch)
                 await raw.execute(
                     _INSERT,
                     [e.at for e in batch],
@@ -204,7 +344,7 @@ class AuditLog:
             prev = await conn.scalar(
                 select(audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)
             )
-            hashes = _chain(prev or GENESIS, batch)
+            hashes = _chain(self._key, prev or GENESIS, batch)
             await conn.execute(
                 audit_log.insert(),
                 [
@@ -224,13 +364,65 @@ class AuditLog:
             rows = (await conn.execute(stmt.limit(limit))).all()
         return [AuditEntry(**r._mapping) for r in rows]
 
-    async def verify(self) -> int | None:
-        """The id of the first entry that breaks the chain, or None if it is intact."""
-        prev_hash = GENESIS
+    async def head(self) -> tuple[int, str] | None:
+        """(id, hash) of the last entry, or None while the log is empty."""
+        last = select(audit_log.c.id, audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)
         async with self.db.engine.connect() as conn:
-            result = await conn.stream(select(audit_log).order_by(audit_log.c.id))
+            row = (await conn.execute(last)).first()
+        return None if row is None else (int(row.id), str(row.hash))
+
+    async def hash_of(self, entry_id: int) -> str | None:
+        """The stored hash of entry ``entry_id``, or None if there is no such entry."""
+        async with self.db.engine.connect() as conn:
+            value = await conn.scalar(select(audit_log.c.hash).where(audit_log.c.id == entry_id))
+        return None if value is None else str(value)
+
+    async def verify(
+        self, anchor: Anchor | None = None, *, after: tuple[int, str] | None = None
+    ) -> Verification:
+        """Walk the chain and compare it with ``anchor``, the latest published head.
+
+        An entry verifies when its hash is the keyed hash of its fields after
+        the previous entry's hash. An unkeyed (SHA-256) entry, written before
+        the chain was keyed, verifies only before the first keyed entry and
+        not after the anchored one: every entry written since the upgrade is
+        keyed, so an unkeyed one there is a rewrite without the key.
+        ``after`` (id, hash) starts the walk past an entry already verified
+        (the anchoring job checks only what is new since its last anchor).
+        """
+        start, prev_hash = after if after is not None else (0, GENESIS)
+        keyed_seen = after is not None
+        broken: int | None = None
+        last: int | None = None
+        anchored_hash: str | None = None
+        async with self.db.engine.connect() as conn:
+            result = await conn.stream(
+                select(audit_log).where(audit_log.c.id > start).order_by(audit_log.c.id)
+            )
             async for row in result:
-                if row.prev_hash != prev_hash or row.hash != entry_hash(prev_hash, _fields(row)):
-                    return int(row.id)
+                last = int(row.id)
+                if anchor is not None and last == anchor.sequence:
+                    anchored_hash = row.hash
+                if broken is not None:
+                    continue
+                fields = _fields(row)
+                if row.prev_hash != prev_hash:
+                    broken = last
+                elif row.hash == entry_hash(self._key, prev_hash, fields):
+                    keyed_seen = True
+                elif (
+                    keyed_seen
+                    or (anchor is not None and last > anchor.sequence)
+                    or row.hash != unkeyed_entry_hash(prev_hash, fields)
+                ):
+                    broken = last
                 prev_hash = row.hash
-        return None
+        return Verification(
+            first_broken_entry=broken,
+            last_entry=last,
+            anchor=anchor,
+            truncated=anchor is not None and anchored_hash is None,
+            anchor_mismatch=anchor is not None
+            and anchored_hash is not None
+            and anchored_hash != anchor.hash,
+        )

@@ -26,6 +26,7 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import time
@@ -44,6 +45,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from avrr_events import audit, logs, migrations
 from avrr_events.asyncapi import asyncapi_document
+from avrr_events.audit_anchor import (
+    AnchorLog,
+    AuditAnchoring,
+    InProcessAnchorLog,
+    KafkaAnchorLog,
+    anchor_json,
+    anchor_topic_spec,
+)
 from avrr_events.auth import OidcAuthenticator, http_jwks_fetcher
 from avrr_events.authorization import PUBLIC, Authorized, Policy, Role, allow, authorize
 from avrr_events.bus import Publisher
@@ -125,6 +134,21 @@ class ServiceSettings(BaseSettings):
         validation_alias=AliasChoices("master_key", "AVRR_MASTER_KEY"),
         description="base64 32-byte key-encryption key",
         repr=False,
+    )
+    audit_key: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("audit_key", "AVRR_AUDIT_KEY"),
+        description=(
+            "base64 key (at least 32 bytes) of the audit log's HMAC chain, kept out of "
+            "the database; absent: derived from the master key"
+        ),
+        repr=False,
+    )
+    audit_anchor_interval: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias=AliasChoices("audit_anchor_interval", "AVRR_AUDIT_ANCHOR_INTERVAL"),
+        description="seconds between two publications of the audit chain's head",
     )
     dev: bool = Field(
         default=False,
@@ -217,6 +241,35 @@ class ServiceSettings(BaseSettings):
         """A public integration topic: ``<prefix>.public.<channel>`` (see public.py)."""
         return f"{self.topic_prefix}.public.{channel}"
 
+    def audit_topic(self, service: str) -> str:
+        """Where the service's audit chain heads are anchored (audit_anchor.py)."""
+        return f"{self.topic_prefix}.audit.{service}"
+
+    def audit_secret(self) -> bytes:
+        """The audit chain's HMAC key: ``AVRR_AUDIT_KEY``, else derived from the master key.
+
+        Either way it comes from the service's secrets, never from its
+        database. A separate ``AVRR_AUDIT_KEY`` lets the audit key be held
+        apart from the key of personal data; without it the master key (or,
+        only with AVRR_DEV=1, the development key) is stretched into one
+        (HKDF-SHA256), so a deployment needs no new secret.
+        """
+        if self.audit_key:
+            try:
+                return audit.check_key(base64.b64decode(self.audit_key, validate=True))
+            except ValueError as exc:
+                raise RuntimeError(
+                    f"AVRR_AUDIT_KEY must be base64 of at least {audit.MIN_KEY_BYTES} bytes"
+                ) from exc
+        if self.master_key:
+            return audit.derive_key(base64.b64decode(self.master_key))
+        if self.dev:
+            return audit.DEV_AUDIT_KEY
+        raise RuntimeError(
+            "neither AVRR_AUDIT_KEY nor AVRR_MASTER_KEY is set (the development keys need "
+            "AVRR_DEV=1): generate one with `openssl rand -base64 32`"
+        )
+
     def master(self) -> MasterKey:
         if self.master_key:
             return MasterKey(base64.b64decode(self.master_key))
@@ -271,9 +324,15 @@ class Service:
 
 
 class ObservedRequests:
-    """Time and log every request; audit every read and write of a case.
+    """Time and log every request; audit every read and write of personal data.
 
-    The response to a case request is held back until its audit entry is
+    Audited: every request of a route about one case (a ``case_id`` in its
+    path), and of a route whose rule is scoped to offices, to the caller's own
+    records or to a check of the route's own (``office``, ``own``,
+    ``handler``: lists of cases such as queues, departures, manifests and
+    overdue lists; a referral that opens a case).
+    A list's entry names no case; a write that created one names the case id
+    of its response. The response is held back until its audit entry is
     durable: a read that cannot be audited is answered 503, never delivered
     unaudited. Plain ASGI rather than ``@app.middleware("http")``: Starlette's
     BaseHTTPMiddleware runs the rest of the app in another task behind memory
@@ -329,11 +388,23 @@ class ObservedRequests:
         self.runtime.metrics.observe_request(method, template, status, started)
 
     @staticmethod
-    def _audited(scope: Scope) -> tuple[str, Any] | None:
-        """(case id, principal) when this request reads or writes a case, else None."""
-        case_id = scope.get("path_params", {}).get("case_id")
+    def _audited(scope: Scope) -> tuple[str | None, Any] | None:
+        """(case id or None, principal) when this request touches personal data, else None."""
         principal = scope.get("state", {}).get("principal")
-        return None if case_id is None or principal is None else (str(case_id), principal)
+        if principal is None:
+            return None
+        case_id = scope.get("path_params", {}).get("case_id")
+        if case_id is not None:
+            return str(case_id), principal
+        app = scope.get("app")
+        policy: Policy | None = getattr(getattr(app, "state", None), "policy", None)
+        template = getattr(scope.get("route"), "path", None)
+        if policy is None or template is None:
+            return None
+        rule = policy.rule(scope["method"], template)
+        if rule is not None and rule.scope in ("office", "own", "handler"):
+            return None, principal
+        return None
 
     async def _audit_then_send(
         self, scope: Scope, status: int, held: list[Message], send: Send
@@ -341,6 +412,8 @@ class ObservedRequests:
         audited = self._audited(scope)
         assert audited is not None
         case_id, principal = audited
+        if case_id is None and scope["method"] not in ("GET", "HEAD"):
+            case_id = _created_case(held)
         method = scope["method"]
         template = getattr(scope.get("route"), "path", "unmatched")
         client = scope.get("client")
@@ -362,6 +435,18 @@ class ObservedRequests:
             return
         for message in held:
             await send(message)
+
+
+def _created_case(held: list[Message]) -> str | None:
+    """The ``case_id`` of a JSON object response (a command that opened a case), if any."""
+    body = b"".join(m.get("body", b"") for m in held if m["type"] == "http.response.body")
+    if not body.startswith(b"{"):
+        return None
+    with contextlib.suppress(ValueError):
+        found = json.loads(body).get("case_id")
+        if isinstance(found, str):
+            return found
+    return None
 
 
 async def _no_body() -> Message:
@@ -407,7 +492,13 @@ class ServiceRuntime:
         self.offices: OfficeRegistry = load_offices(settings.offices_file)
         self.store = EventStore(self.db, self.topic)
         self.idempotency = IdempotencyKeys(self.db)
-        self.audit = audit.AuditLog(self.db)
+        self.audit = audit.AuditLog(self.db, settings.audit_secret())
+        self.audit_anchors: AnchorLog = (
+            InProcessAnchorLog(self.bus, settings.audit_topic(self.name), self.name)
+            if self.bus is not None
+            else KafkaAnchorLog(self._kafka(), settings.audit_topic(self.name), self.name)
+        )
+        self.audit_anchoring = AuditAnchoring(self.audit, self.audit_anchors)
         self.projections = list(service.projections(self))
         self.relay = OutboxRelay(
             self.db,
@@ -441,6 +532,14 @@ class ServiceRuntime:
         )
         self.metrics = ServiceMetrics(self)
         self.jobs = list(service.jobs(self))  # after the metrics: a job may add its own
+        self.jobs.append(
+            PeriodicJob(
+                self.db,
+                "audit-anchor",
+                self.audit_anchoring.anchor_once,
+                interval=settings.audit_anchor_interval,
+            )
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self.started = False
 
@@ -488,6 +587,7 @@ class ServiceRuntime:
                 [
                     *(TopicSpec(t, partitions=n) for t in self.topics),
                     TopicSpec(dead_letter_topic(self.group), partitions=1),
+                    anchor_topic_spec(self.settings.audit_topic(self.name)),
                     *(
                         TopicSpec(self.settings.public_topic(c), partitions=n)
                         for c in (self.service.public.static if self.service.public else ())
@@ -550,6 +650,7 @@ class ServiceRuntime:
             publishers.append(self.public_relay.publisher)
         for publisher in publishers:
             await publisher.stop()
+        await self.audit_anchors.stop()
         if self.keys_db is not self.db:
             await self.keys_db.dispose()
         await self.db.dispose()
@@ -678,9 +779,32 @@ class ServiceRuntime:
         @router.get("/audit/verification", summary="Check the audit hash chain (auditors only)")
         async def audit_verification(
             _auditor: Authorized,
-        ) -> dict[str, Any]:
-            broken = await self.audit.verify()
-            return {"intact": broken is None, "first_broken_entry": broken}
+        ) -> Any:
+            """The keyed chain walked from its start and compared with its latest anchor.
+
+            ``first_broken_entry``: the first entry that does not follow under the
+            key (edited, or hashes recomputed without it); ``truncated``: the
+            anchored entry is gone (the last entries were deleted);
+            ``anchor_mismatch``: the anchored entry now has another hash. 503 when
+            the anchors cannot be read: a verdict without them would miss a
+            truncation.
+            """
+            try:
+                anchor = await self.audit_anchors.latest()
+            except Exception as exc:
+                log.error("audit anchors not readable: %s", logs.error_text(exc))
+                return problem_response(
+                    503, "Service Unavailable", "the audit anchors could not be read; try again"
+                )
+            found = await self.audit.verify(anchor)
+            return {
+                "intact": found.intact,
+                "first_broken_entry": found.first_broken_entry,
+                "last_entry": found.last_entry,
+                "anchor": anchor_json(found.anchor),
+                "truncated": found.truncated,
+                "anchor_mismatch": found.anchor_mismatch,
+            }
 
         @router.get("/asyncapi.json", summary="AsyncAPI 3 document of this service's topics")
         async def asyncapi() -> dict[str, Any]:

@@ -1,18 +1,36 @@
-"""The audit log is a hash chain: concurrent appends keep it whole, tampering is detected."""
+"""The audit log is a keyed hash chain, anchored outside its database, insert-only:
+concurrent appends keep it whole, tampering (the database owner's included) is detected."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
-from sqlalchemy import delete, update
+import pytest
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import Executable
 
 from avrr_events import Database
-from avrr_events.audit import AuditLog, audit_log, metadata
+from avrr_events.audit import (
+    GENESIS,
+    Anchor,
+    AuditLog,
+    _fields,
+    audit_log,
+    metadata,
+    unkeyed_entry_hash,
+)
+from avrr_events.audit_anchor import AuditAnchoring, AuditChainBroken, InProcessAnchorLog
+from avrr_events.inprocess import InProcessBus
+from avrr_events.testing import tamper_with_audit_log_as_owner
+
+KEY = b"a test audit key of 32 bytes ..."
 
 
 async def test_concurrent_entries_form_one_intact_chain(any_db: Database) -> None:
     await any_db.create_schema(metadata)
-    log = AuditLog(any_db)
+    log = AuditLog(any_db, KEY)
     await asyncio.gather(
         *(
             log.record(
@@ -28,28 +46,27 @@ async def test_concurrent_entries_form_one_intact_chain(any_db: Database) -> Non
     )
     entries = await log.entries(limit=100)
     assert len(entries) == 30
-    assert await log.verify() is None
+    assert (await log.verify()).intact
     assert len(await log.entries(case_id="case-0")) == 6
 
 
 async def test_editing_or_deleting_an_entry_breaks_the_chain_there(any_db: Database) -> None:
     await any_db.create_schema(metadata)
-    log = AuditLog(any_db)
+    log = AuditLog(any_db, KEY)
     for i in range(5):
         await log.record(actor="ana", action="write", route="/cases", outcome=201, case_id=f"c{i}")
     entries = await log.entries()
-    async with any_db.transaction() as conn:
-        await conn.execute(
-            update(audit_log).where(audit_log.c.id == entries[2].id).values(actor="mallory")
-        )
-    assert await log.verify() == entries[2].id
+    await tamper_with_audit_log_as_owner(
+        any_db, update(audit_log).where(audit_log.c.id == entries[2].id).values(actor="mallory")
+    )
+    assert (await log.verify()).first_broken_entry == entries[2].id
 
-    async with any_db.transaction() as conn:
-        await conn.execute(
-            update(audit_log).where(audit_log.c.id == entries[2].id).values(actor="ana")
-        )
-        await conn.execute(delete(audit_log).where(audit_log.c.id == entries[1].id))
-    assert await log.verify() == entries[2].id
+    await tamper_with_audit_log_as_owner(
+        any_db,
+        update(audit_log).where(audit_log.c.id == entries[2].id).values(actor="ana"),
+        delete(audit_log).where(audit_log.c.id == entries[1].id),
+    )
+    assert (await log.verify()).first_broken_entry == entries[2].id
 
 
 async def test_a_request_whose_entry_cannot_be_committed_fails_and_later_entries_still_commit(
@@ -57,7 +74,7 @@ async def test_a_request_whose_entry_cannot_be_committed_fails_and_later_entries
 ) -> None:
     # Entries are group-committed: a batch that fails must fail every request in it
     # (no read answered unaudited) and must not wedge the writer for later ones.
-    log = AuditLog(any_db)
+    log = AuditLog(any_db, KEY)
     results = await asyncio.gather(
         *(
             log.record(actor="ana", action="read", route="/cases/{id}", outcome=200, case_id="c")
@@ -70,7 +87,7 @@ async def test_a_request_whose_entry_cannot_be_committed_fails_and_later_entries
     await any_db.create_schema(metadata)
     await log.record(actor="ana", action="read", route="/cases/{id}", outcome=200, case_id="c")
     assert [e.actor for e in await log.entries()] == ["ana"]
-    assert await log.verify() is None
+    assert (await log.verify()).intact
 
 
 async def test_an_overlong_or_nul_case_id_from_the_path_is_recorded_clipped_not_failing_the_batch(
@@ -79,7 +96,7 @@ async def test_an_overlong_or_nul_case_id_from_the_path_is_recorded_clipped_not_
     # The case id is taken from the path before validation: /cases/<500 chars>/timeline
     # (found by the REST fuzzer) failed its own and its batch-mates' audit commits.
     await any_db.create_schema(metadata)
-    log = AuditLog(any_db)
+    log = AuditLog(any_db, KEY)
     await asyncio.gather(
         log.record(actor="ana", action="read", route="/cases/{id}", outcome=422, case_id="x" * 500),
         log.record(actor="ana", action="read", route="/cases/{id}", outcome=404, case_id="a\x00b"),
@@ -87,4 +104,141 @@ async def test_an_overlong_or_nul_case_id_from_the_path_is_recorded_clipped_not_
     )
     case_ids = sorted(e.case_id or "" for e in await log.entries())
     assert case_ids == ["ab", "c1", "x" * 200]
-    assert await log.verify() is None
+    assert (await log.verify()).intact
+
+
+async def _record(log: AuditLog, count: int) -> list[int]:
+    for i in range(count):
+        await log.record(
+            actor="ana", action="read", route="/cases/{id}", outcome=200, case_id=f"c{i}"
+        )
+    return [e.id for e in await log.entries()]
+
+
+async def test_the_services_own_connection_cannot_change_or_delete_audit_entries(
+    any_db: Database,
+) -> None:
+    # The service's role may only insert: UPDATE, DELETE (and TRUNCATE) are refused
+    # by the table itself, whoever asks through the service's own connection.
+    await any_db.create_schema(metadata)
+    log = AuditLog(any_db, KEY)
+    ids = await _record(log, 3)
+    attempts: list[Executable] = [
+        update(audit_log).where(audit_log.c.id == ids[1]).values(actor="mallory"),
+        delete(audit_log).where(audit_log.c.id == ids[2]),
+        delete(audit_log),
+    ]
+    if any_db.is_postgres:
+        attempts.append(text("TRUNCATE audit_log"))
+    for attempt in attempts:
+        with pytest.raises(DBAPIError, match="insert-only"):
+            async with any_db.transaction() as conn:
+                await conn.execute(attempt)
+    assert [e.id for e in await log.entries()] == ids
+    assert [e.actor for e in await log.entries()] == ["ana"] * 3
+    assert (await log.verify()).intact
+
+
+async def test_deleted_last_entries_and_a_rewrite_with_recomputed_hashes_are_both_reported(
+    any_db: Database,
+) -> None:
+    # The database owner deletes the last two entries and rewrites entry 2 with
+    # every hash after it recomputed: the chain left is whole as a plain hash chain.
+    # The keyed hashes show the rewrite, the anchor published outside the database
+    # shows the deletion.
+    await any_db.create_schema(metadata)
+    log = AuditLog(any_db, KEY)
+    anchors = InProcessAnchorLog(InProcessBus(), "t.audit.sample", "sample")
+    ids = await _record(log, 6)
+    assert await AuditAnchoring(log, anchors).anchor_once() == 1
+    anchor = await anchors.latest()
+    assert anchor is not None and anchor.sequence == ids[-1]
+    assert (await log.verify(anchor)).intact
+
+    async with any_db.engine.connect() as conn:
+        rows = (await conn.execute(select(audit_log).order_by(audit_log.c.id))).all()
+    statements: list[object] = [delete(audit_log).where(audit_log.c.id.in_(ids[4:]))]
+    prev = rows[0].hash
+    for row in rows[1:4]:
+        fields = _fields(row)
+        if row.id == ids[1]:
+            fields["actor"] = "mallory"
+        digest = unkeyed_entry_hash(prev, fields)
+        statements.append(
+            update(audit_log)
+            .where(audit_log.c.id == row.id)
+            .values(actor=fields["actor"], prev_hash=prev, hash=digest)
+        )
+        prev = digest
+    await tamper_with_audit_log_as_owner(any_db, *statements)
+
+    found = await log.verify(await anchors.latest())
+    assert found.first_broken_entry == ids[1]
+    assert found.truncated
+    assert found.last_entry == ids[3]
+    assert not found.intact
+    # Nor is the tampered chain ever anchored over.
+    with pytest.raises(AuditChainBroken):
+        await AuditAnchoring(log, anchors).anchor_once()
+
+
+async def test_a_chain_rewritten_up_to_its_anchor_under_a_guessed_key_is_reported(
+    any_db: Database,
+) -> None:
+    await any_db.create_schema(metadata)
+    log = AuditLog(any_db, KEY)
+    await _record(log, 3)
+    head = await log.head()
+    assert head is not None
+    anchor = Anchor(sequence=head[0], hash=head[1], at=datetime.now(UTC))
+    # Rewritten and re-chained under another key: not one entry verifies, and the
+    # anchored entry's hash differs from the anchor's.
+    forger = AuditLog(any_db, b"x" * 32)
+    await tamper_with_audit_log_as_owner(any_db, delete(audit_log))
+    await _record(forger, 3)
+    found = await log.verify(anchor)
+    assert found.first_broken_entry == (await log.entries())[0].id
+    # PostgreSQL's ids moved on (the anchored entry is gone); SQLite reuses them
+    # (the anchored id now holds another hash).
+    assert found.truncated or found.anchor_mismatch
+    assert not found.intact
+
+
+async def test_unkeyed_entries_from_before_the_upgrade_verify_only_at_the_chain_start(
+    any_db: Database,
+) -> None:
+    # Chains written before the key existed (plain SHA-256) keep verifying; an
+    # unkeyed entry after a keyed one is a rewrite without the key.
+    await any_db.create_schema(metadata)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    prev = GENESIS
+    rows = []
+    for i in range(2):
+        fields = {
+            "at": at.isoformat(),
+            "actor": "old",
+            "action": "read",
+            "case_id": f"c{i}",
+            "route": "GET /cases/{case_id}",
+            "client": None,
+            "outcome": 200,
+        }
+        digest = unkeyed_entry_hash(prev, fields)
+        rows.append({**fields, "at": at, "prev_hash": prev, "hash": digest})
+        prev = digest
+    async with any_db.transaction() as conn:
+        await conn.execute(audit_log.insert(), rows)
+    log = AuditLog(any_db, KEY)
+    ids = await _record(log, 2)
+    assert (await log.verify()).intact
+
+    async with any_db.engine.connect() as conn:
+        last = (await conn.execute(select(audit_log).where(audit_log.c.id == ids[-1]))).one()
+    fields = {**_fields(last), "actor": "mallory"}
+    await tamper_with_audit_log_as_owner(
+        any_db,
+        update(audit_log)
+        .where(audit_log.c.id == last.id)
+        .values(actor="mallory", hash=unkeyed_entry_hash(last.prev_hash, fields)),
+    )
+    assert (await log.verify()).first_broken_entry == ids[-1]

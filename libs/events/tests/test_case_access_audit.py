@@ -1,17 +1,23 @@
-"""Every read and write of a case is audited, auditors can query it, and tampering shows."""
+"""Every read and write of personal data is audited (case routes, lists of cases, a
+referral that opens a case), auditors can query it, and tampering shows, the database
+owner's included: deleted last entries and entries rewritten with recomputed hashes."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import httpx
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from sample_domain import registry
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
 
-from avrr_events.audit import audit_log
+from avrr_events.audit import _fields, audit_log, unkeyed_entry_hash
+from avrr_events.audit_anchor import ANCHOR_TYPE
+from avrr_events.authorization import Policy, Role, allow
 from avrr_events.http import Principal, current_principal
+from avrr_events.kafka import KafkaSettings
 from avrr_events.service import Service, ServiceRuntime, ServiceSettings
+from avrr_events.testing import eventually, read_topic, tamper_with_audit_log_as_owner
 
 router = APIRouter()
 User = Annotated[Principal, Depends(current_principal)]
@@ -42,7 +48,9 @@ def as_user(user: str, roles: str = "caseworker") -> dict[str, str]:
 async def test_case_reads_and_writes_are_audited_and_a_broken_chain_is_detected(
     any_db_url: str,
 ) -> None:
-    runtime = ServiceRuntime(audited, ServiceSettings(database_url=any_db_url, dev=True))
+    runtime = ServiceRuntime(
+        audited, ServiceSettings(database_url=any_db_url, kafka_bootstrap_servers=None, dev=True)
+    )
     app = runtime.app()
     async with (
         app.router.lifespan_context(app),
@@ -64,14 +72,16 @@ async def test_case_reads_and_writes_are_audited_and_a_broken_chain_is_detected(
         assert entries[0]["client"] == "127.0.0.1"
         assert len((await http.get("/audit", headers=auditor)).json()) == 3
         verdict = (await http.get("/audit/verification", headers=auditor)).json()
-        assert verdict == {"intact": True, "first_broken_entry": None}
+        assert verdict["intact"] is True
+        assert verdict["first_broken_entry"] is None
 
-        async with runtime.db.transaction() as conn:
-            await conn.execute(
-                update(audit_log).where(audit_log.c.id == entries[1]["id"]).values(actor="eve")
-            )
+        await tamper_with_audit_log_as_owner(
+            runtime.db,
+            update(audit_log).where(audit_log.c.id == entries[1]["id"]).values(actor="eve"),
+        )
         verdict = (await http.get("/audit/verification", headers=auditor)).json()
-        assert verdict == {"intact": False, "first_broken_entry": entries[1]["id"]}
+        assert verdict["intact"] is False
+        assert verdict["first_broken_entry"] == entries[1]["id"]
 
 
 async def test_a_case_read_that_cannot_be_audited_is_refused_not_delivered(
@@ -79,7 +89,9 @@ async def test_a_case_read_that_cannot_be_audited_is_refused_not_delivered(
 ) -> None:
     # The response is held until its audit entry is durable: with the audit table
     # gone, the caller gets a 503 problem and none of the case's data.
-    runtime = ServiceRuntime(audited, ServiceSettings(database_url=any_db_url, dev=True))
+    runtime = ServiceRuntime(
+        audited, ServiceSettings(database_url=any_db_url, kafka_bootstrap_servers=None, dev=True)
+    )
     app = runtime.app()
     async with (
         app.router.lifespan_context(app),
@@ -95,3 +107,168 @@ async def test_a_case_read_that_cannot_be_audited_is_refused_not_delivered(
         assert "c-9" not in refused.text
         # Routes that touch no case are not held back by the audit log.
         assert (await http.get("/offices", headers=as_user("ana"))).status_code == 200
+
+
+# A service with a policy, as the real ones: which routes touch personal data
+# follows from their rules (a case id in the path, or a rule scoped to offices,
+# to the caller's own records or to the route's own check).
+listing = APIRouter()
+
+
+@listing.get("/cases")
+async def list_cases(_user: User) -> list[dict[str, str]]:
+    return [{"case_id": "c-1", "name": "Ana"}]
+
+
+@listing.get("/departures")
+async def list_departures(_user: User) -> list[dict[str, str]]:
+    return [{"case_id": "c-1"}]
+
+
+@listing.post("/referrals", status_code=201)
+async def open_case(_user: User) -> dict[str, str]:
+    return {"case_id": "c-new", "status": "open"}
+
+
+@listing.get("/cases/{case_id}")
+async def read_one(case_id: str, _user: User) -> dict[str, str]:
+    return {"case_id": case_id}
+
+
+@listing.get("/programmes")
+async def catalogue(_user: User) -> list[str]:
+    return ["p-1"]
+
+
+async def _no_offices(_request: Request, _case_id: str) -> frozenset[str] | None:
+    return None
+
+
+listed = Service(
+    name="listed",
+    registry=registry,
+    router=listing,
+    policy=Policy(
+        {
+            "GET /cases": allow(Role.CASEWORKER, scope="office"),
+            "GET /departures": allow(Role.CASEWORKER, scope="office"),
+            "POST /referrals": allow(Role.CASEWORKER, scope="handler"),
+            "GET /cases/{case_id}": allow(Role.CASEWORKER, scope="case"),
+            "GET /programmes": allow(Role.CASEWORKER),
+        },
+        case_offices=_no_offices,
+    ),
+)
+
+
+async def test_lists_of_cases_and_a_referral_that_opens_a_case_are_audited(
+    any_db_url: str,
+) -> None:
+    settings = ServiceSettings(database_url=any_db_url, kafka_bootstrap_servers=None, dev=True)
+    runtime = ServiceRuntime(listed, settings)
+    app = runtime.app()
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        ana = {**as_user("ana"), "X-AVRR-Offices": "GT-GUA"}
+        assert (await http.get("/cases", headers=ana)).status_code == 200
+        assert (await http.get("/departures?office=GT-GUA", headers=ana)).status_code == 200
+        assert (await http.post("/referrals", headers=ana)).status_code == 201
+        assert (await http.get("/cases/c-new", headers=ana)).status_code == 200
+        assert (await http.get("/programmes", headers=ana)).status_code == 200  # no one's data
+
+        entries = (await http.get("/audit", headers=as_user("aud", "auditor"))).json()
+        assert [(e["actor"], e["action"], e["route"], e["case_id"]) for e in entries] == [
+            ("ana", "read", "GET /cases", None),
+            ("ana", "read", "GET /departures", None),
+            ("ana", "write", "POST /referrals", "c-new"),
+            ("ana", "read", "GET /cases/{case_id}", "c-new"),
+        ]
+
+
+async def test_a_list_that_cannot_be_audited_is_refused_not_delivered(
+    any_db_url: str,
+) -> None:
+    settings = ServiceSettings(database_url=any_db_url, kafka_bootstrap_servers=None, dev=True)
+    runtime = ServiceRuntime(listed, settings)
+    app = runtime.app()
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        async with runtime.db.transaction() as conn:
+            await conn.run_sync(audit_log.drop)
+        refused = await http.get("/cases", headers=as_user("ana"))
+        assert refused.status_code == 503
+        assert "Ana" not in refused.text
+
+
+async def test_verification_reports_deleted_last_entries_and_a_rewrite_with_recomputed_hashes(
+    service_settings: ServiceSettings, kafka_settings: KafkaSettings
+) -> None:
+    # The attack of the database's owner: delete the last entries, rewrite one and
+    # recompute every hash after it. The chain left is whole as a plain hash chain;
+    # the keyed hashes show the rewrite, the head anchored on the audit topic
+    # (outside the database) shows the deletion.
+    settings = service_settings.model_copy(update={"audit_anchor_interval": 0.3})
+    runtime = ServiceRuntime(listed, settings)
+    app = runtime.app()
+    auditor = as_user("aud", "auditor")
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        for i in range(6):
+            assert (await http.get(f"/cases/c-{i}", headers=as_user("ana"))).status_code == 200
+        entries = (await http.get("/audit", headers=auditor)).json()
+        ids = [e["id"] for e in entries]
+        assert len(ids) == 6
+
+        async def anchored() -> bool:
+            found = (await http.get("/audit/verification", headers=auditor)).json()
+            return bool((found["anchor"] or {}).get("sequence") == ids[-1])
+
+        await eventually(anchored)
+        verdict = (await http.get("/audit/verification", headers=auditor)).json()
+        assert verdict["intact"] is True, verdict
+        [*_, record] = await read_topic(kafka_settings, settings.audit_topic("listed"), 1)
+        assert record.header("ce_type") == ANCHOR_TYPE
+
+        # The service's own connection cannot do it: the table is insert-only.
+        refused = 0
+        for statement in (
+            update(audit_log).values(actor="eve"),
+            delete(audit_log).where(audit_log.c.id == ids[-1]),
+        ):
+            try:
+                async with runtime.db.transaction() as conn:
+                    await conn.execute(statement)
+            except Exception as exc:
+                assert "insert-only" in str(exc)
+                refused += 1
+        assert refused == 2
+
+        async with runtime.db.engine.connect() as conn:
+            rows = (await conn.execute(select(audit_log).order_by(audit_log.c.id))).all()
+        attack: list[object] = [delete(audit_log).where(audit_log.c.id.in_(ids[4:]))]
+        prev = rows[1].hash
+        for row in rows[2:4]:
+            fields = _fields(row)
+            if row.id == ids[2]:
+                fields["case_id"] = "c-other"
+            digest = unkeyed_entry_hash(prev, fields)
+            attack.append(
+                update(audit_log)
+                .where(audit_log.c.id == row.id)
+                .values(case_id=fields["case_id"], prev_hash=prev, hash=digest)
+            )
+            prev = digest
+        await tamper_with_audit_log_as_owner(runtime.db, *attack)
+
+        verdict = (await http.get("/audit/verification", headers=auditor)).json()
+        assert verdict["intact"] is False
+        assert verdict["first_broken_entry"] == ids[2]  # the rewrite
+        assert verdict["truncated"] is True  # the deletion
+        assert verdict["last_entry"] == ids[3]
+        assert verdict["anchor"]["sequence"] == ids[-1]

@@ -1,0 +1,62 @@
+"""Every service's migrated database keeps its audit log insert-only.
+
+The services' own database connection may add audit entries and read them,
+never change, delete or truncate them: the head revision of each service
+installs the triggers that refuse it (what the owner could still do, the keyed
+hashes and anchored chain heads show; libs/events/tests/test_audit_log.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import Executable
+
+from avrr_events.audit import AuditLog, audit_log
+from avrr_events.database import Database
+from avrr_events.embedded import discover
+from avrr_events.migrations import service_line, upgrade
+
+KEY = b"a test audit key of 32 bytes ..."
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "sqlite"])
+async def test_each_services_connection_can_only_insert_into_its_audit_log(
+    dialect: str, fresh_database: Callable[[], Awaitable[str]], tmp_path: Path
+) -> None:
+    services = discover()
+    assert {s.name for s in services} >= {"intake", "eligibility", "travel", "reintegration"}
+    for service in services:
+        line = service_line(service)
+        assert line is not None
+        url = (
+            await fresh_database()
+            if dialect == "postgres"
+            else f"sqlite+aiosqlite:///{tmp_path / service.name}.db"
+        )
+        db = Database(url)
+        try:
+            await upgrade(db, line)
+            log = AuditLog(db, KEY)
+            await log.record(
+                actor="ana", action="read", route="GET /x", outcome=200, at=datetime.now(UTC)
+            )
+            attempts: list[Executable] = [
+                update(audit_log).values(actor="eve"),
+                delete(audit_log),
+            ]
+            if db.is_postgres:
+                attempts.append(text("TRUNCATE audit_log"))
+            for attempt in attempts:
+                with pytest.raises(DBAPIError, match="insert-only"):
+                    async with db.transaction() as conn:
+                        await conn.execute(attempt)
+            assert [e.actor for e in await log.entries()] == ["ana"], service.name
+            assert (await log.verify()).intact
+        finally:
+            await db.dispose()
