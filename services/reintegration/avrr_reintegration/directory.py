@@ -2,7 +2,9 @@
 
 Referrals of returnees go to these organisations only. The directory is data
 (``directory.yaml``, or the path in ``AVRR_REINTEGRATION_DIRECTORY``) read at
-start-up; regions are ISO 3166-2 subdivision codes without the country prefix.
+start-up; regions are ISO 3166-2 subdivision codes without the country prefix
+(checked on loading), and a search by region matches any spelling of it
+(``MG``, ``BR-MG``, ``Minas Gerais``, ``minas gerais``) by ``avrr_events.places``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from avrr_events.places import place
 
 ServiceKind = Literal[
     "economic",
@@ -41,6 +45,17 @@ class Organisation(BaseModel):
     region: str | None = Field(default=None, max_length=100)
     services: tuple[ServiceKind, ...] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _region_is_a_subdivision_code(self) -> Organisation:
+        if self.region is not None:
+            where = place(self.country, self.region)
+            if where.region_code is None or where.region_key != self.region:
+                raise ValueError(
+                    f"region {self.region!r} is not an ISO 3166-2 code of {self.country} "
+                    "(without the country prefix)"
+                )
+        return self
+
 
 class ServiceDirectory(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -58,12 +73,13 @@ class ServiceDirectory(BaseModel):
         service: str | None = None,
         programme_id: str | None = None,
     ) -> list[Organisation]:
-        """Organisations matching every given filter, in directory order."""
+        """Organisations matching every given filter, in directory order (a region in any
+        spelling: the organisation's country decides which subdivision it names)."""
         return [
             o
             for o in self.organisations
             if (country is None or o.country == country)
-            and (region is None or o.region == region)
+            and (region is None or o.region == place(o.country, region).region_key)
             and (service is None or service in o.services)
             and (programme_id is None or programme_id in o.programmes)
         ]
