@@ -121,3 +121,30 @@ async def test_the_receiving_office_sees_the_case_once_it_confirmed_the_arrival(
     # The referring office keeps the case; a third office still sees nothing.
     assert await case_ids(http, GUATEMALA) == {handed, by_partner}
     assert (await http.get(f"/cases/{handed}", headers=TAPACHULA)).status_code == 403
+
+
+async def test_an_arrival_confirmed_by_an_office_outside_the_destination_hands_over_nothing(
+    intake: Intake, kafka_settings: KafkaSettings
+) -> None:
+    """Defence in depth: travel refuses such arrivals, and intake does not trust that it did
+    (a forged record, an older travel). Tapachula is an office, but in Mexico, not Honduras."""
+    forged = (await intake.open_case(referral(office="GT-GUA")))["case_id"]
+    unknown = (await intake.open_case(referral(office="GT-GUA")))["case_id"]
+    http = intake.http
+    await arrival(intake, kafka_settings, forged, "receiving_office", "MX-TAP")
+    await arrival(intake, kafka_settings, unknown, "receiving_office", "HN-NOWHERE")
+
+    async def arrivals_taken_in() -> bool:
+        for case_id in (forged, unknown):
+            response = await http.get(f"/cases/{case_id}/timeline", headers=GUATEMALA)
+            types = [item["type"] for item in response.json()["items"]]
+            if "avrr.travel.ArrivalConfirmed" not in types:
+                return False
+        return True
+
+    await eventually(arrivals_taken_in, timeout=30)
+    for path in ("", "/consents", "/timeline", "/state"):
+        refused = await http.get(f"/cases/{forged}{path}", headers=TAPACHULA)
+        assert refused.status_code == 403, path
+    assert await case_ids(http, TAPACHULA) == set()
+    assert await case_ids(http, GUATEMALA) == {forged, unknown}

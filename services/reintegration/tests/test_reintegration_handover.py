@@ -56,3 +56,20 @@ async def test_the_receiving_office_works_the_case_once_handed_over(
     # A partner's confirmation names no office: nothing handed over.
     assert (await r.http.get("/cases/ho-2", headers=RECEIVER)).status_code == 403
     assert (await r.post("/cases/ho-2/plan", PLAN, RECEIVER)).status_code == 403
+
+
+async def test_an_office_outside_the_destination_country_is_handed_nothing(
+    reintegration: RunningReintegration,
+) -> None:
+    """Defence in depth: travel refuses a receiving office outside the destination country,
+    and reintegration does not trust that it did (a forged record, an older travel)."""
+    r = reintegration
+    lisbon = {**RECEIVER, "X-AVRR-User": "lis-officer-1", "X-AVRR-Offices": "PT-LIS"}
+    await arrived(r, "ho-pt", "receiving_office", "PT-LIS")  # an office, but in Portugal
+    await arrived(r, "ho-nowhere", "receiving_office", "BR-NOWHERE")  # not in the registry
+    # wait_for saw the case decided: the same batch ran the hand-over projection.
+    for case_id in ("ho-pt", "ho-nowhere"):
+        assert (await r.http.get(f"/cases/{case_id}", headers=OFFICER)).status_code == 200
+    assert (await r.http.get("/cases/ho-pt", headers=lisbon)).status_code == 403
+    assert (await r.post("/cases/ho-pt/plan", PLAN, lisbon)).status_code == 403
+    assert (await r.http.get("/cases/ho-nowhere", headers=RECEIVER)).status_code == 403
