@@ -98,7 +98,6 @@ def referral(n: int = 0) -> dict[str, Any]:
                 "relationship": "child",
             },
         ],
-        "declared_needs": ["stranded without resources"],
         "office": OFFICE,
     }
 

@@ -151,6 +151,11 @@ async def open_case(p: Platform, body: dict[str, Any], values: dict[str, str]) -
         "child_views": values["child_views"],
     }
     await p.post("intake", f"/cases/{case.case_id}/consents", child, CASEWORKER, expect=201)
+    # Needs are health data: declared on the case once the medical consent was given.
+    medical = {**consent, "purposes": ["medical_data_processing"], "person_id": case.mother}
+    await p.post("intake", f"/cases/{case.case_id}/consents", medical, CASEWORKER, expect=201)
+    needs = {"person_id": case.mother, "declared_needs": [values["need"]]}
+    await p.post("intake", f"/cases/{case.case_id}/declared-needs", needs, CASEWORKER, expect=201)
     session = {
         "held_on": today(),
         "office": OFFICE,

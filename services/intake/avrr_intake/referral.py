@@ -17,9 +17,9 @@ import hashlib
 import hmac
 import unicodedata
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from avrr_events import DomainEvent, Encrypted
 
@@ -97,12 +97,42 @@ class DuplicateMatch(BaseModel):
 
 
 class PossibleDuplicateFlagged(DomainEvent):
-    """A person of this referral looks like a person of another open case (for a human to check)."""
+    """A person of this referral looks like a person of another open case (for a human to check).
+
+    ``matches`` names only cases the referring user's offices see; a match in a case of
+    another office is counted in ``elsewhere``, without its case or person id (that office
+    is told through DuplicateReferredElsewhere on its own case).
+    """
 
     event_type = "avrr.intake.PossibleDuplicateFlagged"
 
     case_id: str
-    matches: list[DuplicateMatch] = Field(min_length=1)
+    # v1 stays v1: min_length was 1 before ``elsewhere``; one of the two is never empty.
+    matches: list[DuplicateMatch] = Field(default_factory=list)
+    elsewhere: int = Field(
+        default=0, ge=0, description="matches in cases of offices the referrer does not see"
+    )
+    flagged_at: datetime
+
+    @model_validator(mode="after")
+    def _something_matched(self) -> Self:
+        if not self.matches and not self.elsewhere:
+            raise ValueError("a possible duplicate has matches, or matches elsewhere")
+        return self
+
+
+class DuplicateReferredElsewhere(DomainEvent):
+    """A person of this case was referred again at an office that does not see this case.
+
+    Recorded on the earlier case, so that its office's supervisors learn of it
+    (``GET /duplicate-alerts``); which office referred them, and under which case,
+    is not said: neither office learns the other's ids.
+    """
+
+    event_type = "avrr.intake.DuplicateReferredElsewhere"
+
+    case_id: str
+    person_id: str
     flagged_at: datetime
 
 

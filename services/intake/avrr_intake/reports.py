@@ -35,6 +35,7 @@ from xml.sax.saxutils import escape
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     Index,
     Integer,
     MetaData,
@@ -43,13 +44,16 @@ from sqlalchemy import (
     and_,
     distinct,
     func,
+    or_,
     select,
     true,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import DomainEvent, Envelope, Projection
+from avrr_events.small_cells import SUPPRESSED, suppress, too_small
 from avrr_events.tables import Json
+from avrr_intake.handover import handovers
 from avrr_intake.timeline import PHASES, TIMELINE_TYPES, CaseState, facts_of
 
 metadata = MetaData()
@@ -191,16 +195,28 @@ class SituationalReports(Projection):
 # ------------------------------------------------------------------ queries --
 
 
-def _office(office: str | None) -> Any:
-    return report_cases.c.office == office if office is not None else true()
+def _office(office: str | None, offices: frozenset[str] | None = None) -> ColumnElement[bool]:
+    """Cases of ``office`` (if given), within ``offices`` (None: every office, headquarters):
+    the cases referred to one of them, or handed over to one of them."""
+    c = report_cases.c
+    conditions = [] if office is None else [c.office == office]
+    if offices is not None:
+        wanted = sorted(offices)
+        handed = select(handovers.c.case_id).where(handovers.c.receiving_office.in_(wanted))
+        conditions.append(or_(c.office.in_(wanted), c.case_id.in_(handed)))
+    return and_(true(), *conditions)
 
 
 async def returns(
-    conn: AsyncConnection, *, by: Sequence[str] = DIMENSIONS, office: str | None = None
+    conn: AsyncConnection,
+    *,
+    by: Sequence[str] = DIMENSIONS,
+    office: str | None = None,
+    offices: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     """Returns (cases, returnees) along each requested dimension, and the totals."""
     c = report_cases.c
-    returned = and_(c.returned_month.is_not(None), _office(office))
+    returned = and_(c.returned_month.is_not(None), _office(office, offices))
     out: dict[str, Any] = {}
     columns = {
         "host_country": c.host_country,
@@ -275,11 +291,15 @@ async def returns(
     return {"returns": out, "total": {"cases": int(total[0]), "returnees": int(total[1])}}
 
 
-async def phases(conn: AsyncConnection, *, office: str | None = None) -> dict[str, Any]:
+async def phases(
+    conn: AsyncConnection, *, office: str | None = None, offices: frozenset[str] | None = None
+) -> dict[str, Any]:
     """How many cases are in each phase now (every phase listed, zeros included)."""
     c = report_cases.c
     rows = await conn.execute(
-        select(c.phase, func.count()).where(c.phase.is_not(None), _office(office)).group_by(c.phase)
+        select(c.phase, func.count())
+        .where(c.phase.is_not(None), _office(office, offices))
+        .group_by(c.phase)
     )
     counts = {str(phase): int(n) for phase, n in rows}
     items = [{"phase": p, "cases": counts.get(p, 0)} for p in PHASES]
@@ -290,26 +310,36 @@ def _amount(minor: int) -> str:
     return f"{Decimal(minor) / 100:.2f}"
 
 
-async def assistance(conn: AsyncConnection, *, office: str | None = None) -> dict[str, Any]:
+async def assistance(
+    conn: AsyncConnection, *, office: str | None = None, offices: frozenset[str] | None = None
+) -> dict[str, Any]:
     """Reintegration assistance disbursed: per programme, kind and currency; cash vs in-kind."""
     a = report_assistance.c
     source = report_assistance.join(report_cases, report_cases.c.case_id == a.case_id, isouter=True)
     stmt = (
-        select(a.programme_id, a.kind, a.currency, func.count(), func.sum(a.amount_minor))
+        select(
+            a.programme_id,
+            a.kind,
+            a.currency,
+            func.count(),
+            func.sum(a.amount_minor),
+            func.count(distinct(a.case_id)),
+        )
         .select_from(source)
-        .where(_office(office))
+        .where(_office(office, offices))
         .group_by(a.programme_id, a.kind, a.currency)
         .order_by(a.programme_id, a.kind, a.currency)
     )
     items = []
     by_currency: dict[str, dict[str, int]] = {}
-    for programme_id, kind, currency, n, minor in await conn.execute(stmt):
+    for programme_id, kind, currency, n, minor, households in await conn.execute(stmt):
         items.append(
             {
                 "programme_id": programme_id,
                 "kind": kind,
                 "currency": currency,
                 "disbursements": int(n),
+                "households": int(households),
                 "total": _amount(int(minor)),
             }
         )
@@ -320,6 +350,49 @@ async def assistance(conn: AsyncConnection, *, office: str | None = None) -> dic
         for currency, kinds in sorted(by_currency.items())
     }
     return {"items": items, "totals": totals}
+
+
+# ------------------------------------------------- small cells (offices) --
+# Outside headquarters a report shows no cell of fewer households than the public counts
+# do (avrr_events.small_cells): an office's breakdown by month, sex or vulnerability
+# would otherwise single its people out. Headquarters reads the counts as they are.
+
+
+def suppress_returns(report: dict[str, Any], minimum: int) -> dict[str, Any]:
+    returns = {
+        dimension: suppress(
+            rows, households="cases", counts=("cases", "returnees"), minimum=minimum
+        )
+        for dimension, rows in report["returns"].items()
+    }
+    return {"returns": returns, "total": _suppressed_total(report["total"], minimum)}
+
+
+def suppress_phases(report: dict[str, Any], minimum: int) -> dict[str, Any]:
+    items = suppress(report["phases"], households="cases", counts=("cases",), minimum=minimum)
+    total = report["total"]
+    return {"phases": items, "total": None if too_small(total, minimum) else total}
+
+
+def suppress_assistance(report: dict[str, Any], minimum: int) -> dict[str, Any]:
+    items = suppress(
+        report["items"],
+        households="households",
+        counts=("disbursements", "households", "total"),
+        minimum=minimum,
+    )
+    hidden = {i["currency"] for i in items if i.get(SUPPRESSED)}
+    totals = {
+        currency: ({SUPPRESSED: True} if currency in hidden else kinds)
+        for currency, kinds in report["totals"].items()
+    }
+    return {"items": items, "totals": totals}
+
+
+def _suppressed_total(total: dict[str, Any], minimum: int) -> dict[str, Any]:
+    if too_small(int(total["cases"]), minimum):
+        return {"cases": None, "returnees": None, SUPPRESSED: True}
+    return dict(total)
 
 
 # ------------------------------------------------------------- renderings --
@@ -361,8 +434,17 @@ def returns_svg(report: dict[str, Any]) -> str:
     Hand-written SVG with the generic ``sans-serif`` family: no script, no
     network font, readable in any browser or document.
     """
-    months = [(r["value"], r["cases"]) for r in report["returns"].get("month", [])]
-    origins = [(r["value"], r["cases"]) for r in report["returns"].get("origin_country", [])]
+    # Suppressed cells (counts None) are left out of the bars.
+    months = [
+        (r["value"], r["cases"])
+        for r in report["returns"].get("month", [])
+        if r["cases"] is not None
+    ]
+    origins = [
+        (r["value"], r["cases"])
+        for r in report["returns"].get("origin_country", [])
+        if r["cases"] is not None
+    ]
     width, bar_area = 720, 200
     parts: list[str] = []
     y = 30

@@ -53,7 +53,7 @@ _REFERRAL: dict[str, Any] = {
             "relationship": "child",
         },
     ],
-    "declared_needs": ["stranded without resources", "child needs schooling on return"],
+    # No declared_needs: health data, recorded on the case after the medical consent.
     "office": "GT-GUA",
 }
 

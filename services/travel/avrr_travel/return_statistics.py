@@ -36,7 +36,7 @@ from sqlalchemy import Column, Date, Integer, MetaData, String, Table, select, u
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import HandlerContext
+from avrr_events import HandlerContext, small_cells
 from avrr_events.consumer import Reaction, reactions_table
 from avrr_events.periodic import PeriodicJob
 from avrr_events.public import (
@@ -98,8 +98,9 @@ RETURNS = PublicChannel(
 class StatisticsSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
+    # The small-cell rule of every count that leaves headquarters (avrr_events.small_cells).
     min_households: int = Field(
-        default=5,
+        default_factory=small_cells.min_households,
         ge=1,
         validation_alias=AliasChoices("min_households", "AVRR_PUBLIC_MIN_HOUSEHOLDS"),
         description="a day's cell is published only from this many households on",
@@ -206,7 +207,7 @@ def renderer(_runtime: Any) -> Renderer:
 
     async def render(_conn: AsyncConnection, notice: Notice) -> Any:
         n = notice.notice
-        if n["households"] < minimum:  # the threshold was raised since it was queued
+        if small_cells.too_small(n["households"], minimum):  # raised since it was queued
             return None
         event = ReturnsCounted(
             country=n["country"],

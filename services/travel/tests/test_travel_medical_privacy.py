@@ -17,6 +17,7 @@ DETAILS = {"condition": "insulin-dependent diabetes", "needs": "cold chain for i
 async def test_medical_details_hidden_from_non_medical_roles(travel: Travel) -> None:
     case = "case-medical"
     await travel.opened(case)
+    await travel.consent_to_medical_data(case, "p-mother", "p-daughter")
 
     # Only the medical role records fitness to travel.
     check = {"person_id": "p-mother", "outcome": "fit_with_escort", "health_details": DETAILS}

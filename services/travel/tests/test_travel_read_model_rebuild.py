@@ -13,6 +13,7 @@ async def test_rebuilt_read_models_answer_the_same(travel: Travel) -> None:
     case = "case-rebuild"
     await travel.opened(case)
     await travel.make_ready(case, ["p-mother", "p-daughter"])
+    await travel.consent_to_medical_data(case, "p-mother")
     r = await travel.post(
         f"/movements/{case}/fitness",
         {"person_id": "p-mother", "outcome": "fit", "health_details": "no findings"},

@@ -200,6 +200,29 @@ class Travel:
         await self.clear(case_id, household)
         return await self.wait_for(case_id, status="preparing")
 
+    async def consent_to_medical_data(self, case_id: str, *people: str) -> None:
+        """Intake's ConsentGiven to medical data processing for ``people``, taken in by travel
+        (health details are recorded only after it)."""
+        envelopes = [
+            await self.publish(
+                "intake",
+                "avrr.intake.ConsentGiven",
+                case_id,
+                {
+                    "case_id": case_id,
+                    "person_id": pid,
+                    "purpose": "medical_data_processing",
+                    "given_on": str(date.today()),
+                    "given_by": "self",
+                    "language": "es",
+                    "recorded_by": "caseworker-1",
+                    "recorded_at": datetime.now(UTC).isoformat(),
+                },
+            )
+            for pid in people
+        ]
+        await self.handled(*envelopes)
+
     async def post(
         self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
     ) -> httpx.Response:
