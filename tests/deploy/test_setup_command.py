@@ -119,7 +119,8 @@ async def test_setup_creates_schema_key_table_and_topics_and_is_idempotent(
     wanted = {
         f"{prefix}.eligibility.events": 3,
         f"{prefix}.intake.events": 3,  # eligibility observes intake
-        f"avrr.dlq.{prefix}.eligibility": 1,
+        f"{prefix}.dlq.eligibility": 1,
+        f"{prefix}.audit.eligibility": 1,  # audit chain heads, anchored outside the database
     }
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()

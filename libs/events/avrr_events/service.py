@@ -54,7 +54,15 @@ from avrr_events.audit_anchor import (
     anchor_topic_spec,
 )
 from avrr_events.auth import OidcAuthenticator, http_jwks_fetcher
-from avrr_events.authorization import PUBLIC, Authorized, Policy, Role, allow, authorize
+from avrr_events.authorization import (
+    PUBLIC,
+    Authorized,
+    Policy,
+    Role,
+    Rule,
+    allow,
+    authorize,
+)
 from avrr_events.bus import Publisher
 from avrr_events.consumer import EventConsumer, Reaction, dead_letter_topic
 from avrr_events.database import Database
@@ -402,9 +410,7 @@ class ObservedRequests:
         if policy is None or template is None:
             return None
         rule = policy.rule(scope["method"], template)
-        if rule is not None and rule.scope in ("office", "own", "handler"):
-            return None, principal
-        return None
+        return (None, principal) if rule is not None and audited_route(template, rule) else None
 
     async def _audit_then_send(
         self, scope: Scope, status: int, held: list[Message], send: Send
@@ -435,6 +441,13 @@ class ObservedRequests:
             return
         for message in held:
             await send(message)
+
+
+def audited_route(template: str, rule: Rule) -> bool:
+    """Whether calls of a route are audited: it is about one case (``{case_id}``), or its
+    rule reaches into offices' cases (lists), the caller's own records or a check of the
+    route's own (a referral that opens a case, a disclosure key)."""
+    return "{case_id}" in template or rule.scope in ("office", "own", "handler")
 
 
 def _created_case(held: list[Message]) -> str | None:

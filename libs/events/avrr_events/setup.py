@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from pydantic import AliasChoices, Field
 
 from avrr_events import logs, migrations
+from avrr_events.audit_anchor import anchor_topic_spec
 from avrr_events.consumer import dead_letter_topic
 from avrr_events.kafka import KafkaSettings, TopicSpec, ensure_topics, kafka_client_options
 from avrr_events.service import Service, ServiceSettings
@@ -54,8 +55,8 @@ class SetupSettings(ServiceSettings):
 
 
 def topic_specs(service: Service, settings: SetupSettings) -> list[TopicSpec]:
-    """The topics a service's runtime uses: own, observed, dead letters, public ones
-    (those with a parameter, one per country, are created when first published)."""
+    """The topics a service's runtime uses: own, observed, dead letters, audit anchors,
+    public ones (those with a parameter, one per country, are created when first published)."""
     replicas = settings.topic_replication_factor
     names = [settings.topic(service.name), *(settings.topic(o) for o in service.observes)]
     names += [settings.public_topic(c) for c in (service.public.static if service.public else ())]
@@ -69,6 +70,7 @@ def topic_specs(service: Service, settings: SetupSettings) -> list[TopicSpec]:
             partitions=1,
             replication_factor=replicas,
         ),
+        anchor_topic_spec(settings.audit_topic(service.name), replicas),
     ]
 
 
