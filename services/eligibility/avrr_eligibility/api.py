@@ -50,6 +50,7 @@ from avrr_events.http import (
     Principal,
     etag,
 )
+from avrr_events.places import place
 from avrr_events.service import ServiceRuntime
 
 CASEWORK = (Role.CASEWORKER, Role.SUPERVISOR)
@@ -296,6 +297,10 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
                 {
                     "destination_country": row.destination_country,
                     "destination_region": row.destination_region,
+                    # The ISO 3166-2 code the region was matched to (null: none names it).
+                    "destination_region_code": place(
+                        row.destination_country, row.destination_region
+                    ).region_code,
                     "reason": row.reason,
                     "suspended_by": row.suspended_by,
                     "suspended_at": _iso(row.suspended_at),

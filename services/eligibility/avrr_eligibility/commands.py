@@ -25,7 +25,7 @@ from avrr_eligibility.assessment import (
     VulnerabilityCategory,
 )
 from avrr_eligibility.countries import CountryCode
-from avrr_eligibility.destination import DestinationSafety, destination_key
+from avrr_eligibility.destination import DestinationSafety, place_streams
 from avrr_eligibility.events import SOURCE, registry
 from avrr_eligibility.programmes import ProgrammeCatalogue
 from avrr_events import Aggregate, Cause, Repository
@@ -170,9 +170,9 @@ class EligibilityCommands:
     async def _suspensions(self, country: str, region: str | None) -> list[Suspension]:
         """Active suspensions covering a destination, read from the event store (not a projection):
         a clearance must never miss a suspension that is already committed."""
-        keys = [destination_key(country)]
+        keys = place_streams(country)
         if region:
-            keys.append(destination_key(country, region))
+            keys += place_streams(country, region)
         found = []
         for key in keys:
             place = await self.destinations.load(key)
@@ -180,17 +180,21 @@ class EligibilityCommands:
                 found.append(place.active_suspension)
         return found
 
+    async def _place(self, country: str, region: str | None) -> DestinationSafety:
+        """The place's stream: the one holding its active suspension (perhaps under an older
+        name, see place_streams), else its key's. Every spelling of a place lands here."""
+        streams = [await self.destinations.load(key) for key in place_streams(country, region)]
+        return next((s for s in streams if s.active_suspension is not None), streams[0])
+
     async def suspend_destination(self, cmd: SuspensionIn, by: Principal) -> Outcome:
-        key = destination_key(cmd.destination_country, cmd.destination_region)
-        place = await self.destinations.load(key)
+        place = await self._place(cmd.destination_country, cmd.destination_region)
         place.suspend(
             cmd.destination_country, cmd.destination_region, cmd.reason, by.user_id, _now()
         )
         return await self._save(self.destinations, place)
 
     async def reopen_destination(self, cmd: ReopeningIn, by: Principal) -> Outcome:
-        key = destination_key(cmd.destination_country, cmd.destination_region)
-        place = await self.destinations.load(key)
+        place = await self._place(cmd.destination_country, cmd.destination_region)
         place.reopen(by.user_id, _now(), cmd.reason)
         return await self._save(self.destinations, place)
 

@@ -1,8 +1,9 @@
 """Destination safety (aggregate): a supervisor suspends and reopens returns to a place.
 
-A place is a country, or a region of a country (``HN`` or ``HN/Gracias a
-Dios``); each has its own stream, so suspending a region and suspending the
-whole country are independent decisions. While a suspension covers a case's
+A place is a country, or a region of a country (``HN`` or ``HN/GD``, its key
+by ``avrr_events.places``: every spelling of Gracias a Dios is one stream);
+each has its own stream, so suspending a region and suspending the whole
+country are independent decisions. While a suspension covers a case's
 destination, due diligence cannot clear the case; cases cleared before are
 flagged in the read model, and travel holds their movements on its own when it
 sees DestinationSuspended (no service waits for another).
@@ -10,12 +11,12 @@ sees DestinationSuspended (no service waits for another).
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime
 
 from avrr_eligibility.assessment import Suspension
 from avrr_eligibility.countries import CountryCode
 from avrr_events import Aggregate, DomainEvent
+from avrr_events.places import canonical_text, place
 
 
 class DestinationSuspended(DomainEvent):
@@ -46,25 +47,26 @@ class DestinationStateError(Exception):
     """Suspending a suspended place or reopening an open one (HTTP 409)."""
 
 
-def region_key(region: str | None) -> str | None:
-    """A region name as compared: without accents, case or extra spaces.
+def place_streams(country: str, region: str | None = None) -> list[str]:
+    """The aggregate ids a place's suspension may live in: its key first, then older names.
 
-    Regions are free text typed at intake and by supervisors; "Cortés" and
-    "cortes " must be the same place, or a suspension would miss the cases it
-    is meant to stop.
+    Before places had keys, a region's stream was named by its text without
+    accents, case or extra spaces (``HN/atlantida``, or ``HN/hn-at`` when it was
+    typed as a code). A suspension recorded then still counts, and is the one
+    a reopening ends, so those names are read too. For a region no ISO 3166-2
+    code names, the older name is the key itself.
     """
-    if region is None:
-        return None
-    plain = "".join(
-        c for c in unicodedata.normalize("NFKD", region) if not unicodedata.combining(c)
-    )
-    return " ".join(plain.split()).casefold() or None
-
-
-def destination_key(country: str, region: str | None = None) -> str:
-    """The aggregate id of a place: ``CC`` or ``CC/<region key>``."""
-    key = region_key(region)
-    return f"{country}/{key}" if key else country
+    where = place(country, region)
+    streams = [where.key]
+    if where.region is not None:
+        older = [canonical_text(where.region), where.region_name, where.region_code]
+        older.append(where.region_key if where.region_code else None)
+        for name in older:
+            if name:
+                stream = f"{where.country}/{canonical_text(name)}"
+                if stream not in streams:
+                    streams.append(stream)
+    return streams
 
 
 class DestinationSafety(Aggregate):

@@ -47,13 +47,9 @@ from avrr_eligibility.assessment import (
     EligibilityDecided,
     VulnerabilityAssessed,
 )
-from avrr_eligibility.destination import (
-    DestinationReopened,
-    DestinationSuspended,
-    destination_key,
-    region_key,
-)
+from avrr_eligibility.destination import DestinationReopened, DestinationSuspended
 from avrr_events import DomainEvent, Envelope, Projection
+from avrr_events.places import place
 
 metadata = MetaData()
 
@@ -136,6 +132,12 @@ def _covered_by_suspension() -> Any:
     )
 
 
+def _stream(envelope: Envelope) -> str:
+    """The place stream an event of DestinationSafety belongs to (its subject names it):
+    a suspension is reopened in the stream it was recorded in, whatever its spelling."""
+    return envelope.subject.removeprefix("destination:")
+
+
 def _priority(vulnerabilities: dict[str, list[dict[str, str]]], children: int) -> int:
     """0 none .. 3 high: the highest severity screened; unaccompanied children count as high."""
     ranks = [SEVERITY_RANK[c["severity"]] for cats in vulnerabilities.values() for c in cats]
@@ -163,7 +165,9 @@ class AssessmentQueue(Projection):
                     host_country=event.host_country,
                     destination_country=event.destination_country,
                     destination_region=event.destination_region,
-                    region_key=region_key(event.destination_region),
+                    region_key=place(
+                        event.destination_country, event.destination_region
+                    ).region_key,
                     household=[m.model_dump(mode="json") for m in event.household],
                     unaccompanied_children=children,
                     reasons=[],
@@ -177,10 +181,10 @@ class AssessmentQueue(Projection):
             )
             return
         if isinstance(event, DestinationSuspended):
-            await self._suspend(conn, event)
+            await self._suspend(conn, event, _stream(envelope))
             return
         if isinstance(event, DestinationReopened):
-            await self._reopen(conn, event)
+            await self._reopen(conn, event, _stream(envelope))
             return
         case_id = envelope.subject
         row = (await conn.execute(select(a).where(a.c.case_id == case_id))).first()
@@ -229,14 +233,17 @@ class AssessmentQueue(Projection):
             values.update(status=status, closed_at=None, closed_reason=None)
         await conn.execute(update(a).where(a.c.case_id == case_id).values(**values))
 
-    async def _suspend(self, conn: AsyncConnection, event: DestinationSuspended) -> None:
+    async def _suspend(
+        self, conn: AsyncConnection, event: DestinationSuspended, stream: str
+    ) -> None:
         region = event.destination_region
+        key = place(event.destination_country, region).region_key
         await conn.execute(
             suspensions.insert().values(
-                place=destination_key(event.destination_country, region),
+                place=stream,
                 destination_country=event.destination_country,
                 destination_region=region,
-                region_key=region_key(region),
+                region_key=key,
                 reason=event.reason,
                 suspended_by=event.suspended_by,
                 suspended_at=event.suspended_at,
@@ -244,13 +251,12 @@ class AssessmentQueue(Projection):
         )
         a = assessments
         where = [a.c.status == CLEARED, a.c.destination_country == event.destination_country]
-        if region is not None:
-            where.append(a.c.region_key == region_key(region))
+        if key is not None:
+            where.append(a.c.region_key == key)
         await conn.execute(update(a).where(*where).values(destination_suspended=True))
 
-    async def _reopen(self, conn: AsyncConnection, event: DestinationReopened) -> None:
-        place = destination_key(event.destination_country, event.destination_region)
-        await conn.execute(delete(suspensions).where(suspensions.c.place == place))
+    async def _reopen(self, conn: AsyncConnection, event: DestinationReopened, stream: str) -> None:
+        await conn.execute(delete(suspensions).where(suspensions.c.place == stream))
         a = assessments
         # Another suspension (the whole country, or the region) may still cover some cases.
         await conn.execute(

@@ -24,12 +24,7 @@ from avrr_eligibility.assessment import (
     Suspension,
     VulnerabilityCategory,
 )
-from avrr_eligibility.destination import (
-    DestinationSafety,
-    DestinationStateError,
-    destination_key,
-    region_key,
-)
+from avrr_eligibility.destination import DestinationSafety, DestinationStateError, place_streams
 
 
 def last(assessment: object, cls: type) -> object:
@@ -183,8 +178,8 @@ def test_screening_and_determinations_must_name_people_of_the_household() -> Non
 
 
 def test_destination_suspend_and_reopen() -> None:
-    place = DestinationSafety(destination_key("HN", "Gracias a Dios"))
-    assert place.subject == "destination:HN/gracias a dios"
+    place = DestinationSafety(place_streams("HN", "Gracias a Dios")[0])
+    assert place.subject == "destination:HN/GD"
     when = datetime(2026, 11, 1, tzinfo=UTC)
     place.suspend("HN", "Gracias a Dios", "flooding", "sup1", when)
     assert place.active_suspension is not None
@@ -196,8 +191,16 @@ def test_destination_suspend_and_reopen() -> None:
         place.reopen("sup1", when)
 
 
-def test_regions_compare_without_accents_case_or_extra_spaces() -> None:
-    assert region_key("  Cortés ") == region_key("CORTES") == "cortes"
-    assert region_key("Gracias  a Dios") == "gracias a dios"
-    assert destination_key("HN", "Gracias a Dios") == "HN/gracias a dios"
-    assert destination_key("HN") == destination_key("HN", None) == "HN"
+def test_every_spelling_of_a_place_is_one_stream_read_with_its_older_names() -> None:
+    """A place's stream is its key (avrr_events.places); the names streams had before
+    (the text without accents, case or spaces) are read after it, for older suspensions."""
+    for spelling in ("  Cortés ", "CORTES", "cortes", "HN-CR", "cr"):
+        assert place_streams("HN", spelling)[0] == "HN/CR"
+    assert place_streams("HN", "Gracias  a Dios") == [
+        "HN/GD",
+        "HN/gracias a dios",
+        "HN/hn-gd",
+        "HN/gd",
+    ]
+    assert place_streams("HN", "San Pedro  Sula") == ["HN/san pedro sula"]
+    assert place_streams("HN") == place_streams("HN", None) == ["HN"]
