@@ -138,6 +138,15 @@ class Place:
         return f"{self.country}-{self.region_key}"
 
     @property
+    def region_name(self) -> str | None:
+        """The subdivision's ISO 3166-2 name (``Atlántida``) when the region is one."""
+        code = self.region_code
+        if code is None:
+            return None
+        found = pycountry.subdivisions.get(code=code)  # type: ignore[no-untyped-call]
+        return None if found is None else str(found.name)
+
+    @property
     def label(self) -> str:
         """For people: ``CC`` or ``CC/<region as entered>`` (its spaces collapsed)."""
         if self.region is None:

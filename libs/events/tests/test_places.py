@@ -37,6 +37,7 @@ def test_every_spelling_of_a_subdivision_is_its_iso_3166_2_code(
     places = [place(country, s) for s in spellings]
     assert {p.key for p in places} == {f"{country}/{code.split('-', 1)[1]}"}
     assert {p.region_code for p in places} == {code}
+    assert len({p.region_name for p in places}) == 1
     # The text as entered stays for display.
     assert [p.region for p in places] == spellings
 
@@ -55,6 +56,8 @@ def test_a_region_that_is_no_subdivision_is_keyed_by_its_canonical_form() -> Non
     keys = {place("HN", s).key for s in spellings}
     assert keys == {"HN/san pedro sula"}
     assert place("HN", "San Pedro Sula").region_code is None
+    assert place("HN", "San Pedro Sula").region_name is None
+    assert place("HN", "atlantida").region_name == "Atlántida"
     # Compatibility characters and marks fold too (NFKD): ligatures, combining accents.
     assert canonical_text("\uff23\uff4f\uff52\uff54\uff45\u0301s")  # fullwidth == "cortes"
     assert canonical_text("ﬁnca Straße") == "finca strasse"
