@@ -5,9 +5,10 @@ Options (or the environment variables in brackets):
   --seconds S           seconds per append shape [BENCH_SECONDS, default 5]
   --backlog N           outbox backlog for the relay [BENCH_BACKLOG, default 50000]
   --journal N           inbox journal for the rebuild [BENCH_JOURNAL, default 50000]
-  --only a,b            figures to run: append, pyeventsourcing, relay, rebuild, lifecycle
-                        (lifecycle: benchmarks/lifecycle.py; sizes BENCH_LIFECYCLES,
-                        BENCH_LIFECYCLE_RATE)
+  --only a,b            figures to run: append, pyeventsourcing, relay, rebuild, lifecycle,
+                        withdrawal (lifecycle: benchmarks/lifecycle.py; sizes BENCH_LIFECYCLES,
+                        BENCH_LIFECYCLE_RATE; withdrawal: benchmarks/withdrawal.py, the
+                        withdrawal window on the four processes and embedded, BENCH_WITHDRAWALS)
   --doc PATH / --no-doc where to write the table (default docs/benchmarks.md)
 """
 
@@ -31,11 +32,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from avrr_events import Database
 from avrr_events.kafka import KafkaSettings, TopicSpec, ensure_topics
-from benchmarks import append, lifecycle, rebuild, relay
+from benchmarks import append, lifecycle, rebuild, relay, withdrawal
 from benchmarks.common import BenchDatabase, Figure, database_url, fresh_database, kafka_settings
 from benchmarks.report import Machine, markdown_table, write_doc
 
-FIGURES = ("append", "pyeventsourcing", "relay", "rebuild", "lifecycle")
+FIGURES = ("append", "pyeventsourcing", "relay", "rebuild", "lifecycle", "withdrawal")
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -234,6 +235,9 @@ async def main(argv: list[str]) -> int:
     if "lifecycle" in args.only:
         say("lifecycle: whole cases through the four service processes")
         table += "\n\n" + await lifecycle.run(quick=args.quick)
+    if "withdrawal" in args.only:
+        say("withdrawal: the window between a withdrawal and travel refusing a departure")
+        table += "\n\n" + await withdrawal.run(quick=args.quick)
     print(table)
     command = shlex.join(["python", "-m", "benchmarks", *argv])
     if not args.no_doc:

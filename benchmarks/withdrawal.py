@@ -1,0 +1,172 @@
+"""The withdrawal window: from a withdrawal's 200 at intake until travel refuses a departure.
+
+``python -m benchmarks.withdrawal`` (and ``python -m benchmarks --only
+withdrawal``) measures it twice, with the steps of tests/withdrawal_steps.py:
+
+- on the four processes (as ``make up`` runs them, on DATABASE_URL and
+  KAFKA_BOOTSTRAP_SERVERS; ``benchmarks.lifecycle.four_processes``): the
+  withdrawal travels intake's outbox -> Kafka -> travel's consumer;
+- on the embedded default (one process, SQLite, the in-process bus).
+
+N one-adult cases are brought to an open (``preparing``) movement, then,
+one case at a time so that nothing else loads the machine, the withdrawal
+is sent and a departure is posted every ``--poll`` seconds from its 200 on
+until travel answers 422 with ``movement_status: cancelled`` (a probe
+before that moment is refused as ``preparing``: it cannot depart anyone).
+The figure's resolution is the poll interval plus one request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import importlib.util
+import os
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+
+from avrr_events.embedded import build_app
+from benchmarks.common import database_url, kafka_settings
+from benchmarks.lifecycle import (
+    REPO,
+    SERVICES,
+    Line,
+    four_processes,
+    journey_steps,
+    markdown,
+    p50_p99,
+    quantile,
+    say,
+)
+
+TARGET_P99 = 0.5  # seconds, on the four processes (issue 15)
+
+
+@functools.cache
+def withdrawal_steps() -> ModuleType:
+    """tests/withdrawal_steps.py: the race test's steps, reused here (written once)."""
+    journey_steps()  # it imports journey_steps by name
+    path = REPO / "tests" / "withdrawal_steps.py"
+    spec = importlib.util.spec_from_file_location("withdrawal_steps", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["withdrawal_steps"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+async def _no_events(_service: str) -> list[Any]:
+    return []
+
+
+async def windows(clients: dict[str, httpx.AsyncClient], cases: int, poll: float) -> list[float]:
+    steps = journey_steps()
+    wsteps = withdrawal_steps()
+    platform = steps.Platform(clients, _no_events, timeout=120.0, interval=0.1)
+    say(f"withdrawal: {cases} cases up to an open movement")
+    case_ids = await wsteps.prepared(platform, cases, first=20_000, ticket=False, parallel=4)
+    await asyncio.sleep(1.0)  # let the set-up's last events settle before timing
+    say(f"withdrawal: withdrawing them one at a time, a departure probe every {poll * 1000:g} ms")
+    out = []
+    for case_id in case_ids:
+        out.append(await wsteps.window(platform, case_id, poll=poll))
+    return out
+
+
+async def on_four_processes(cases: int, poll: float) -> list[float]:
+    with tempfile.TemporaryDirectory(prefix="avrr-withdrawal-") as logs:
+        say(f"withdrawal: starting {', '.join(SERVICES)} as separate processes")
+        async with (
+            four_processes(database_url(), kafka_settings(), Path(logs)) as stack,
+            AsyncExitStack() as stack_clients,
+        ):
+            clients = {
+                name: await stack_clients.enter_async_context(
+                    httpx.AsyncClient(base_url=proc.url, timeout=30.0)
+                )
+                for name, proc in stack.procs.items()
+            }
+            return await windows(clients, cases, poll)
+
+
+@asynccontextmanager
+async def embedded_clients(data_dir: Path) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
+    app = build_app(data_dir)
+    async with app.router.lifespan_context(app), AsyncExitStack() as stack:
+        transport = httpx.ASGITransport(app=app)
+        yield {
+            name: await stack.enter_async_context(
+                httpx.AsyncClient(transport=transport, base_url=f"http://avrr/{name}", timeout=30)
+            )
+            for name in SERVICES
+        }
+
+
+async def on_embedded(cases: int, poll: float) -> list[float]:
+    with tempfile.TemporaryDirectory(prefix="avrr-withdrawal-embedded-") as data:
+        say("withdrawal: the embedded default (SQLite, in-process bus)")
+        async with embedded_clients(Path(data)) as clients:
+            return await windows(clients, cases, poll)
+
+
+def lines(
+    four: Sequence[float] | None, embedded: Sequence[float] | None, poll: float
+) -> list[Line]:
+    out = []
+    resolution = f"probe every {poll * 1000:g} ms"
+    if four:
+        out.append(
+            Line(
+                f"withdrawal window, four processes over Kafka: intake's 200 -> travel refuses "
+                f"a departure, p50 / p99 ({len(four)} withdrawals, {resolution})",
+                p50_p99(four),
+                "p99 < 500 ms",
+                quantile(four, 0.99) < TARGET_P99,
+            )
+        )
+    if embedded:
+        out.append(
+            Line(
+                f"withdrawal window, embedded default (in-process bus), p50 / p99 "
+                f"({len(embedded)} withdrawals, {resolution})",
+                p50_p99(embedded),
+            )
+        )
+    return out
+
+
+async def run(*, quick: bool = False) -> str:
+    """The withdrawal-window lines as a markdown table, for ``python -m benchmarks``.
+
+    Sizes: BENCH_WITHDRAWALS cases per deployment (default 30, 10 with --quick).
+    """
+    cases = int(os.environ.get("BENCH_WITHDRAWALS", 10 if quick else 30))
+    poll = 0.005
+    four = await on_four_processes(cases, poll)
+    embedded = await on_embedded(cases, poll)
+    return markdown(lines(four, embedded, poll))
+
+
+async def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.withdrawal", description=__doc__)
+    p.add_argument("--cases", type=int, default=int(os.environ.get("BENCH_WITHDRAWALS", 30)))
+    p.add_argument("--poll", type=float, default=0.005, help="departure probe interval, s")
+    p.add_argument("--only", choices=("four", "embedded"), help="one deployment only")
+    args = p.parse_args(argv)
+    four = await on_four_processes(args.cases, args.poll) if args.only != "embedded" else None
+    embedded = await on_embedded(args.cases, args.poll) if args.only != "four" else None
+    print(markdown(lines(four, embedded, args.poll)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(sys.argv[1:])))

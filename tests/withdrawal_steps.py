@@ -1,0 +1,244 @@
+"""Withdrawals against departures, written once: the four-process race test and ``make bench``.
+
+A lean case (one adult, so one consent, one document, one fitness check)
+is brought to a movement that is ``preparing`` or ``ticketed`` through the
+public REST APIs (``journey_steps.Platform``). Then either
+
+- ``race``: its withdrawal (intake) and its departure (travel) are sent at
+  nearly the same moment, in an order and with a gap drawn at random, and
+  what each answered is kept with when it was sent and answered; or
+- ``window``: the withdrawal is sent, and from its 200 on a departure is
+  sent every ``poll`` seconds until travel refuses it because it learnt of
+  the withdrawal (422 with ``movement_status: cancelled``). The movement
+  probed is only ``preparing``, so a probe before that moment is refused
+  too (``movement_status: preparing``) and never departs the household:
+  the probe measures the window without closing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from journey_steps import (
+    CASEWORKER,
+    MEDIC,
+    OFFICE,
+    TRAVEL_OFFICER,
+    Platform,
+    referral,
+    status,
+    today,
+)
+
+WITHDRAWAL = {"reason": "changed_mind", "note": "Decided to stay."}
+
+
+async def cleared(p: Platform, n: int) -> str:
+    """A one-adult case up to its movement opened in travel (``preparing``); its id."""
+    body = referral(n)
+    body["household"] = body["household"][:1]
+    body.pop("declared_needs", None)  # health data: not needed here (and needs its consent)
+    created, _ = await p.post("intake", "/referrals", body, CASEWORKER, expect=201)
+    case_id = str(created["case_id"])
+    person = str(created["household"][0]["person_id"])
+    consent = {
+        "person_id": person,
+        "purposes": ["return_assistance_processing"],
+        "given_on": today(),
+        "language": "es",
+    }
+    await p.post("intake", f"/cases/{case_id}/consents", consent, CASEWORKER, expect=201)
+    session = {
+        "held_on": today(),
+        "office": OFFICE,
+        "language": "es",
+        "topics": ["return process"],
+        "outcome": "decided_to_apply",
+    }
+    await p.post(
+        "intake", f"/cases/{case_id}/counselling-sessions", session, CASEWORKER, expect=201
+    )
+    destination = {"destination_country": "HN", "destination_region": "Francisco Morazán"}
+    _, t = await p.post(
+        "intake", f"/cases/{case_id}/return-request", destination, CASEWORKER, expect=201
+    )
+    await p.until(
+        "eligibility",
+        f"/assessments/{case_id}",
+        status("eligible"),
+        CASEWORKER,
+        hop="intake -> eligibility",
+        since=t,
+        cross_service=True,
+    )
+    checklist = dict.fromkeys(
+        (
+            "identity_verified",
+            "nationality_verified",
+            "voluntariness_confirmed_in_private_interview",
+            "no_legal_impediment",
+            "family_or_receiving_contact_reached",
+            "destination_safe",
+        ),
+        True,
+    )
+    _, t = await p.post(
+        "eligibility", f"/assessments/{case_id}/due-diligence", checklist, CASEWORKER, expect=200
+    )
+    movement = await p.until(
+        "travel",
+        f"/movements/{case_id}",
+        status("preparing"),
+        TRAVEL_OFFICER,
+        hop="eligibility -> travel",
+        since=t,
+        cross_service=True,
+    )
+    assert [t["person_id"] for t in movement["travellers"]] == [person], movement
+    return case_id
+
+
+async def ticketed(p: Platform, n: int) -> str:
+    """A one-adult case whose movement is ticketed for today: a departure would be accepted."""
+    case_id = await cleared(p, n)
+    movement = await p.get("travel", f"/movements/{case_id}", TRAVEL_OFFICER)
+    person = movement.json()["travellers"][0]["person_id"]
+    document = {"person_id": person, "document_type": "passport", "obtained_on": today()}
+    await p.post("travel", f"/movements/{case_id}/documents", document, TRAVEL_OFFICER, expect=200)
+    fitness = {"person_id": person, "outcome": "fit"}
+    await p.post("travel", f"/movements/{case_id}/fitness", fitness, MEDIC, expect=200)
+    booking = {
+        "mode": "land",
+        "carrier": "Transportes del Sur",
+        "booking_reference": f"TS-{case_id[-8:]}",
+        "departure_date": today(),
+        "route": ["Ciudad de Guatemala", "Tegucigalpa"],
+        "escorts": [],
+    }
+    issued, _ = await p.post(
+        "travel", f"/movements/{case_id}/ticket", booking, TRAVEL_OFFICER, expect=200
+    )
+    assert issued["status"] == "ticketed", issued
+    return case_id
+
+
+async def prepared(
+    p: Platform, count: int, first: int, *, ticket: bool, parallel: int
+) -> list[str]:
+    """``count`` cases, at most ``parallel`` being set up at a time (two cores, eight people)."""
+    gate = asyncio.Semaphore(parallel)
+
+    async def one(n: int) -> str:
+        async with gate:
+            return await (ticketed(p, n) if ticket else cleared(p, n))
+
+    return list(await asyncio.gather(*(one(first + i) for i in range(count))))
+
+
+# ------------------------------------------------------------------ the race --
+
+
+@dataclass
+class Attempt:
+    """One POST of the race: when it was sent and answered (perf_counter), and the answer."""
+
+    sent: float
+    answered: float
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass
+class Race:
+    case_id: str
+    departure_first: bool
+    gap: float
+    withdrawal: Attempt | None = None
+    departure: Attempt | None = None
+
+    @property
+    def departed(self) -> bool:
+        return self.departure is not None and self.departure.status == 200
+
+    @property
+    def departure_sent_after_withdrawal_answered(self) -> bool:
+        """Certainly later than the withdrawal, whatever the servers did."""
+        assert self.withdrawal is not None and self.departure is not None
+        return self.departure.sent > self.withdrawal.answered
+
+    @property
+    def departure_answered_before_withdrawal_sent(self) -> bool:
+        """Certainly earlier than the withdrawal."""
+        assert self.withdrawal is not None and self.departure is not None
+        return self.departure.answered < self.withdrawal.sent
+
+
+async def _attempt(p: Platform, service: str, path: str, body: dict[str, Any], who: Any) -> Attempt:
+    sent = time.perf_counter()
+    response = await p.clients[service].post(path, json=body, headers=dict(who))
+    answered = time.perf_counter()
+    payload = response.json() if response.content else {}
+    return Attempt(sent, answered, response.status_code, payload)
+
+
+async def race(
+    p: Platform, case_ids: list[str], *, seed: int, max_gap: float = 0.03, spread: float = 0.5
+) -> list[Race]:
+    """Each case's withdrawal and departure, concurrently over all cases, in a random order.
+
+    Case i starts at a random moment within ``spread`` seconds; its two
+    commands are ``gap`` (0..``max_gap`` s) apart, departure or withdrawal first
+    at random.
+    """
+    rng = random.Random(seed)
+    races = [Race(c, rng.random() < 0.5, rng.uniform(0, max_gap)) for c in case_ids]
+    starts = [rng.uniform(0, spread) for _ in races]
+    t0 = time.perf_counter()
+
+    async def run(r: Race, start: float) -> None:
+        async def withdraw(delay: float) -> None:
+            await asyncio.sleep(delay)
+            r.withdrawal = await _attempt(
+                p, "intake", f"/cases/{r.case_id}/withdrawal", WITHDRAWAL, CASEWORKER
+            )
+
+        async def depart(delay: float) -> None:
+            await asyncio.sleep(delay)
+            r.departure = await _attempt(
+                p, "travel", f"/movements/{r.case_id}/departure", {}, TRAVEL_OFFICER
+            )
+
+        await asyncio.sleep(max(0.0, t0 + start - time.perf_counter()))
+        first, second = (0.0, r.gap)
+        await asyncio.gather(
+            withdraw(second if r.departure_first else first),
+            depart(first if r.departure_first else second),
+        )
+
+    await asyncio.gather(*(run(r, s) for r, s in zip(races, starts, strict=True)))
+    return races
+
+
+# ---------------------------------------------------------------- the window --
+
+
+async def window(p: Platform, case_id: str, *, poll: float = 0.005, timeout: float = 30.0) -> float:
+    """Seconds from the withdrawal's 200 at intake until travel refuses a departure for it."""
+    await p.post("intake", f"/cases/{case_id}/withdrawal", WITHDRAWAL, CASEWORKER, expect=200)
+    answered = time.perf_counter()
+    deadline = answered + timeout
+    while True:
+        response = await p.clients["travel"].post(
+            f"/movements/{case_id}/departure", json={}, headers=dict(TRAVEL_OFFICER)
+        )
+        refused_at = time.perf_counter()
+        assert response.status_code == 422, f"a probe departed {case_id}: {response.text}"
+        if response.json().get("movement_status") == "cancelled":
+            return refused_at - answered
+        if refused_at > deadline:
+            raise AssertionError(f"travel still accepts commands of {case_id} after {timeout}s")
+        await asyncio.sleep(poll)
