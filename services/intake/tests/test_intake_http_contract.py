@@ -26,6 +26,10 @@ EVENT_TYPES = {
         "CaseWithdrawn",
         "CaseClosed",
         "PersonalDataErased",
+        "ReturnSuspended",
+        "ReturnResumed",
+        "NeedsDeclared",
+        "DuplicateReferredElsewhere",
     )
 }
 

@@ -41,8 +41,9 @@ from avrr_intake import reports, timeline
 from avrr_intake.demo import DEMO_CASES, Demo
 from avrr_intake.main import registry, service
 
-# Reports hold no personal data: an auditor reads them (and no case).
-MANAGER = {"X-AVRR-User": "auditor-1", "X-AVRR-Roles": "auditor"}
+# Reports hold no personal data: an auditor reads them (and no case); at headquarters
+# (every office, no cell suppressed: test_intake_report_scoping.py covers an office's view).
+MANAGER = {"X-AVRR-User": "auditor-1", "X-AVRR-Roles": "auditor", "X-AVRR-Offices": "*"}
 
 
 @pytest.fixture
@@ -314,7 +315,7 @@ async def test_the_timeline_shows_every_service_in_event_time_order_without_pers
     assert current["household_size"] == 2
 
     # Reports see the same case through the same fold.
-    phases = (await intake.http.get("/reports/phases")).json()
+    phases = (await intake.http.get("/reports/phases", headers=MANAGER)).json()
     assert {p["phase"]: p["cases"] for p in phases["phases"]}["arrived"] == 1
 
 
