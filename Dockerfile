@@ -12,13 +12,16 @@
 #
 # Supply chain: third-party packages come only from requirements.lock, every
 # file checked against its hashes (pip --require-hashes --no-deps: nothing
-# outside the lock can come in), wheels only. That is the exact set the tests
-# run on (`make install`), test and lint tools included: a leaner image with
-# only the runtime closure of the first-party packages (uv resolving them with
-# requirements.lock as hash-carrying constraints) works once every pyproject
-# declares what its code imports; today libs/events imports jwt and
-# opentelemetry without declaring them. Then the first-party packages, built
-# here from this context, without dependencies (they are all in the lock).
+# outside the lock can come in), wheels only, and only the runtime closure of
+# what the first-party pyprojects declare (scripts/runtime_requirements.py
+# follows the lock's own "via" graph): no test or lint tool is in the image.
+# Then the first-party packages, built here from this context, without
+# dependencies, and `pip check` proves the closure complete.
+#
+# `make image` builds it with docker/buildx where an engine runs, otherwise
+# with podman/buildah on a Debian bookworm base made by mmdebstrap
+# (scripts/image.sh); pip's index configuration and CA bundle reach the build
+# as secrets (pip_conf, pip_ca), never as layers.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
@@ -31,20 +34,39 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 
 WORKDIR /src
 COPY requirements.lock ./
-RUN python -m venv /opt/avrr \
- && /opt/avrr/bin/pip install --require-hashes --no-deps --only-binary=:all: -r requirements.lock
+COPY scripts/runtime_requirements.py scripts/
+COPY libs/events/pyproject.toml libs/events/
+COPY services/intake/pyproject.toml services/intake/
+COPY services/eligibility/pyproject.toml services/eligibility/
+COPY services/travel/pyproject.toml services/travel/
+COPY services/reintegration/pyproject.toml services/reintegration/
+# pip's own configuration and CA bundle, when the build was given them.
+RUN --mount=type=secret,id=pip_conf,required=false \
+    --mount=type=secret,id=pip_ca,required=false \
+    set -eu; \
+    if [ -s /run/secrets/pip_conf ]; then export PIP_CONFIG_FILE=/run/secrets/pip_conf; fi; \
+    if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi; \
+    python scripts/runtime_requirements.py . > runtime-requirements.txt; \
+    python scripts/runtime_requirements.py . --build-backend > build-requirements.txt; \
+    python -m venv /opt/avrr; \
+    /opt/avrr/bin/pip install --require-hashes --no-deps --only-binary=:all: -r runtime-requirements.txt; \
+    python -m venv /opt/build; \
+    /opt/build/bin/pip install --require-hashes --no-deps --only-binary=:all: -r build-requirements.txt
 
 COPY libs/ libs/
 COPY services/ services/
-# setuptools (the build backend) is pinned in the lock, hence no build isolation.
+# setuptools (the build backend, pinned in the lock) builds the wheels in a
+# venv of its own, so it never lands in the runtime closure.
 RUN set -eu; \
     for pkg in libs/events services/*/; do \
       if [ -f "$pkg/pyproject.toml" ]; then \
-        /opt/avrr/bin/pip install --no-deps --no-build-isolation "./$pkg"; \
+        /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /wheels "./$pkg"; \
       fi; \
     done; \
+    /opt/avrr/bin/pip install --no-deps /wheels/*.whl; \
     /opt/avrr/bin/python -c \
-      "from avrr_events.embedded import discover; print('services:', *[s.name for s in discover()])"
+      "from avrr_events.embedded import discover; print('services:', *[s.name for s in discover()])"; \
+    /opt/avrr/bin/pip check
 
 # ------------------------------------------------------------------ runtime --
 FROM ${PYTHON_IMAGE} AS runtime

@@ -8,6 +8,7 @@
 #   make test          install, infra (or testcontainers if a Docker engine exists), lint, pytest
 #   make run           embedded single-process platform
 #   make up / down     every service as its own process on the local Kafka + PostgreSQL
+#   make image         the platform's image (docker/buildx, or podman/buildah on a Debian base here); prints its size
 #   make bench         benchmarks against the local infra (BENCH_ARGS=--quick for a short run)
 #   make chaos         2,000 lifecycles under SIGKILLs, broker and database restarts, poison (45 min bound; CHAOS_ARGS="--cases 200 --max-minutes 10" for less)
 #   make clean         caches and build artifacts (keeps .venv and .infra)
@@ -31,7 +32,7 @@ UV_STAMP       := $(VENV)/.uv-$(UV_VERSION).stamp
 
 UP := scripts/platform.sh
 
-.PHONY: up down helm help install lock infra-up infra-down infra-status lint test run bench chaos clean distclean
+.PHONY: image up down helm help install lock infra-up infra-down infra-status lint test run bench chaos clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -101,6 +102,11 @@ test: install helm
 	rc=0; $(PY) -m pytest || rc=$$?; \
 	if [ "$$rc" -eq 5 ]; then echo "ERROR: pytest collected no tests (exit 5)" >&2; fi; \
 	exit "$$rc"
+
+# ---------------------------------------------------------------------- image --
+# The deployment rehearsal (tests/deploy/test_deployment_rehearsal.py) builds it too.
+image:
+	scripts/image.sh
 
 # ---------------------------------------------------------------------- run --
 run: install
