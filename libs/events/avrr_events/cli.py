@@ -13,7 +13,7 @@ Services are the installed ones (entry point group ``avrr.services``).
     avrr migrations new intake "add x"             next revision from the tables in code
     avrr topics create [intake ...]                the topics of some or all services
     avrr rebuild intake case_files | --all         read models from the inbox journal
-    avrr dead-letters list|inspect|redrive intake  the dead-letter topic avrr.dlq.<group>
+    avrr dead-letters list|inspect|redrive intake  the dead-letter topic <prefix>.dlq.<service>
     avrr erase case <case-id>                      through intake's REST API (the domain)
     avrr erase subject <person-id>                 break glass: shred one key directly
     avrr demo --url http://127.0.0.1:8000          demo cases on the embedded default
@@ -31,7 +31,7 @@ Design notes, the why of each rule:
   without the ``dlq_*`` ones, plus ``redriven_from``) to its original topic, so
   the service's consumer takes it as new: its inbox never recorded it. What
   was redriven is recorded in a compacted topic next to the dead-letter topic
-  (``avrr.dlq.<group>.redriven``, key ``<partition>:<offset>``): a second
+  (``<prefix>.dlq.<service>.redriven``, key ``<partition>:<offset>``): a second
   redrive skips those records unless ``--again``. A redrive that fails between
   the two writes is harmless when repeated: the event id is the same, and the
   inbox of every consumer group skips an event it has already applied. A
@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import getpass
 import json
 import os
@@ -86,7 +87,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from avrr_events import logs, migrations, tables
 from avrr_events.asyncapi import asyncapi_document
 from avrr_events.bus import Message
-from avrr_events.consumer import dead_letter_topic
+from avrr_events.consumer import dead_letter_topic, legacy_dead_letter_topic
 from avrr_events.database import Database
 from avrr_events.kafka import (
     KafkaPublisher,
@@ -112,7 +113,7 @@ app = typer.Typer(
     # a traceback's locals may hold a database password or the master key
     pretty_exceptions_show_locals=False,
 )
-dead_letters_app = typer.Typer(help="The dead-letter topic of a service (avrr.dlq.<group>).")
+dead_letters_app = typer.Typer(help="The dead-letter topic of a service (<prefix>.dlq.<service>).")
 topics_app = typer.Typer(help="Kafka topics.")
 schema_app = typer.Typer(help="Published documents of a service's events.")
 erase_app = typer.Typer(help="Erase personal data (crypto-shredding).")
@@ -143,6 +144,7 @@ class Config:
     """The environment's settings with the global options laid over them."""
 
     overrides: tuple[tuple[str, Any], ...] = ()
+    dead_letter_topic: str | None = None  # `avrr dead-letters --topic`
 
     def settings(self, **more: Any) -> SetupSettings:
         return SetupSettings(**dict(self.overrides), **more)
@@ -768,8 +770,45 @@ async def read_topic_to_end(kafka: KafkaSettings, topic: str) -> list[DeadLetter
         await consumer.stop()
 
 
+@dead_letters_app.callback()
+def dead_letters_options(
+    ctx: typer.Context,
+    topic: Annotated[
+        str | None,
+        typer.Option(
+            "--topic",
+            help="this dead-letter topic instead of <prefix>.dlq.<service>, e.g. the "
+            "avrr.dlq.<prefix>.<service> that releases before it wrote",
+        ),
+    ] = None,
+) -> None:
+    """Dead letters: list, inspect, redrive (their redrives are recorded next to them)."""
+    if topic is not None:
+        root = ctx.find_root()
+        root.obj = dataclasses.replace(config_of(ctx), dead_letter_topic=topic)
+
+
 def dlq_of(config: Config, service: Service) -> str:
+    if config.dead_letter_topic is not None:
+        return config.dead_letter_topic
     return dead_letter_topic(config.settings().group(service.name))
+
+
+async def legacy_dead_letters_note(config: Config, service: Service) -> str | None:
+    """A pointer to dead letters left in the pre-prefix topic, if it still holds any."""
+    if config.dead_letter_topic is not None:
+        return None
+    legacy = legacy_dead_letter_topic(config.settings().group(service.name))
+    try:
+        left = await read_topic_to_end(config.kafka(), legacy)
+    except KafkaError:  # not ours to read (ACLs): nothing to point at
+        return None
+    if not left:
+        return None
+    return (
+        f"{len(left)} dead letter(s) of an earlier release in {legacy}: "
+        f"avrr dead-letters --topic {legacy} list|redrive {service.name}"
+    )
 
 
 async def dead_letters(config: Config, service: Service) -> list[DeadLetterRecord]:
@@ -797,6 +836,9 @@ def dead_letters_list(
         found = find_service(service)
         records = await dead_letters(config, found)
         done = await redrives(config, found)
+        note = await legacy_dead_letters_note(config, found)
+        if note is not None:
+            err.print(f"[yellow]note:[/yellow] {note}", highlight=False)
         if as_json:
             for r in records:
                 line = {**r.summary(), "redriven_at": done.get(r.marker_key, {}).get("at")}

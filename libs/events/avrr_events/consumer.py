@@ -131,6 +131,21 @@ class _Item:
 
 
 def dead_letter_topic(group: str) -> str:
+    """``<prefix>.dlq.<service>`` for the consumer group ``<prefix>.<service>``.
+
+    Under the configured topic prefix like every other topic of the platform,
+    so one prefixed ACL (and one ``delete_topics`` of a test) covers them all.
+    It used to be ``avrr.dlq.<group>`` whatever the prefix, a namespace of its
+    own that the prefixed grants of a deployment did not reach. A group with no
+    prefix (no dot) gets ``dlq.<group>``. ``legacy_dead_letter_topic`` names the
+    old topic, which ``avrr dead-letters ... --topic`` still reads and redrives.
+    """
+    prefix, dot, name = group.rpartition(".")
+    return f"{prefix}.dlq.{name}" if dot else f"dlq.{name}"
+
+
+def legacy_dead_letter_topic(group: str) -> str:
+    """Where releases before the prefixed dead-letter topics wrote them (``avrr.dlq.<group>``)."""
     return f"avrr.dlq.{group}"
 
 

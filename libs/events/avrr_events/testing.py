@@ -249,9 +249,9 @@ def topic_prefix() -> Iterator[str]:
 def delete_topics(marker: str) -> None:
     """Delete the topics whose names hold ``marker`` (a test's own prefix) from the broker.
 
-    The marker may be anywhere in the name: a dead-letter topic puts the
-    consumer group, which holds the prefix, after ``avrr.dlq.``. Only the
-    environment's broker is cleaned, if one is set.
+    The marker may be anywhere in the name: dead-letter topics of earlier
+    releases put the consumer group, which holds the prefix, after
+    ``avrr.dlq.``. Only the environment's broker is cleaned, if one is set.
 
     A long-lived development broker (scripts/infra.sh) collects every test's
     topics otherwise; thousands of partitions later it runs out of file

@@ -24,7 +24,7 @@ def test_generated_asyncapi_document_passes_the_official_parser(tmp_path: Path) 
         "sample",
         registry,
         topic_of=lambda s: f"avrr.{s}.events",
-        dead_letter_topic="avrr.dlq.avrr.sample",
+        dead_letter_topic="avrr.dlq.sample",
     )
     output = validate_with_official_parser(document, tmp_path)
     assert "valid AsyncAPI 3.0.0" in output
@@ -34,6 +34,6 @@ def test_generated_asyncapi_document_passes_the_official_parser(tmp_path: Path) 
         "avrr.sample.CaseOpened",
         "avrr.sample.NoteAdded",
     }
-    assert channels["dead-letters"]["address"] == "avrr.dlq.avrr.sample"
+    assert channels["dead-letters"]["address"] == "avrr.dlq.sample"
     # personal data is declared as ciphertext, hoisted into components
     assert "Encrypted" in document["components"]["schemas"]

@@ -235,6 +235,63 @@ async def test_redrive_needs_offsets_or_all_and_keeps_undecodable_records_back(
     assert second["headers"]["redriven_from"].endswith("/0@0"), "the lineage of a redrive"
 
 
+async def test_dead_letters_are_under_the_topic_prefix_and_older_ones_are_still_redriven(
+    sample: Sample, running: ServiceRuntime
+) -> None:
+    """``<prefix>.dlq.<service>``, so the deployment's prefixed ACLs cover it; the
+    ``avrr.dlq.<prefix>.<service>`` of earlier releases is pointed at and redriven."""
+    from avrr_events.bus import Message
+    from avrr_events.kafka import KafkaPublisher, KafkaSettings
+
+    prefix = sample.settings.topic_prefix
+    kafka = KafkaSettings(bootstrap_servers=str(sample.settings.kafka_bootstrap_servers))
+    publisher = KafkaPublisher(kafka)
+    try:
+        await publisher.publish([Message(topic=running.topic, key=b"x", value=b"not an event")])
+
+        async def dead_lettered() -> bool:
+            return running.consumer.stats.dead_lettered == 1
+
+        await eventually(dead_lettered)
+        dead = json.loads(ok(await sample.avrr("dead-letters", "inspect", "sample", "0")))
+        assert dead["topic"] == f"{prefix}.dlq.sample"
+        listed = await sample.avrr("dead-letters", "list", "sample")
+        assert "earlier release" not in listed.output
+
+        # A dead letter an earlier release left in the topic outside the prefix.
+        legacy = f"avrr.dlq.{prefix}.sample"
+        headers = tuple((k, v.encode()) for k, v in dead["headers"].items())
+        await publisher.publish([Message(topic=legacy, key=b"x", value=b"old", headers=headers)])
+    finally:
+        await publisher.stop()
+    noted = await sample.avrr("dead-letters", "list", "sample")
+    assert f"avrr dead-letters --topic {legacy} list|redrive sample" in noted.output
+    old = json.loads(
+        ok(await sample.avrr("dead-letters", "--topic", legacy, "inspect", "sample", "0"))
+    )
+    assert old["topic"] == legacy and old["payload"] == "old"
+    redriven = ok(
+        await sample.avrr(
+            "dead-letters",
+            "--topic",
+            legacy,
+            "redrive",
+            "sample",
+            "--all",
+            "--reason",
+            "undecodable",
+        )
+    )
+    assert "1 redriven" in redriven
+
+    async def back_in_the_new_topic() -> bool:
+        return running.consumer.stats.dead_lettered == 2
+
+    await eventually(back_in_the_new_topic)
+    again = json.loads(ok(await sample.avrr("dead-letters", "inspect", "sample", "1")))
+    assert again["headers"]["redriven_from"].startswith(f"{legacy}/")
+
+
 # -------------------------------------------------------------------- rebuild --
 
 
@@ -336,7 +393,7 @@ async def read_model_rows(url: str, metadatas: Sequence[MetaData]) -> dict[str, 
 async def test_schema_commands_print_valid_json_documents() -> None:
     document = json.loads(ok(await avrr("schema", "asyncapi", "intake")))
     assert document["asyncapi"] == "3.0.0"
-    assert "avrr.dlq.avrr.intake" in json.dumps(document["channels"])
+    assert "avrr.dlq.intake" in json.dumps(document["channels"])
     assert document["channels"]["public.cases"]["address"] == "avrr.public.cases.{country}"
     schemas = json.loads(ok(await avrr("schema", "json", "intake")))
     assert any("ReferralReceived" in name for name in schemas)
@@ -374,7 +431,7 @@ async def test_topics_create_is_idempotent(kafka_bootstrap: str, topic_prefix: s
     assert "created" not in second and second.count("exists") == 7
     topics = await cli.list_topics(_kafka(kafka_bootstrap))
     assert {
-        f"avrr.dlq.{prefix[3]}.intake",
+        f"{prefix[3]}.dlq.intake",
         f"{prefix[3]}.reintegration.events",
         f"{prefix[3]}.public.returns",
     } <= topics
