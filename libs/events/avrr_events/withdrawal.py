@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
-from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, select, update
+from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events.envelope import Envelope
@@ -150,6 +150,23 @@ async def commands_after(
     append to the same stream, so whichever commits second sees the other.
     """
     return recorded_after(await store.load(stream_id, conn=conn), commands, withdrawal)
+
+
+async def serialise_case(conn: AsyncConnection, service: str, case_id: str) -> None:
+    """Hold the case's withdrawal lock until the transaction ends (PostgreSQL).
+
+    For a withdrawal a service learns without appending to the case's stream
+    (a read-model row the commands check): the reaction and every command
+    that checks the row take this lock first, so a command either sees the
+    withdrawal or commits before the reaction looks for conflicts. Where the
+    reaction appends to the stream, optimistic concurrency does this already;
+    on SQLite every write transaction holds the database's one write lock.
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+            {"key": f"avrr.withdrawal:{service}:{case_id}"},
+        )
 
 
 @dataclass

@@ -37,7 +37,7 @@ from avrr_events import (
     tables,
 )
 from avrr_events.http import NotFound, check_if_match
-from avrr_events.withdrawal import Resolution, Withdrawal, commands_after
+from avrr_events.withdrawal import Resolution, Withdrawal, commands_after, serialise_case
 from avrr_reintegration import read_models
 from avrr_reintegration.allocation import ProgrammeAllocation, ReleaseReason
 from avrr_reintegration.directory import ServiceDirectory
@@ -242,10 +242,34 @@ class ReintegrationCommands:
 
         await self.react(conn, decide, cause)
 
-    async def note_consent_withdrawal(self, conn: AsyncConnection, event: ConsentWithdrawn) -> None:
+    async def note_consent_withdrawal(
+        self, conn: AsyncConnection, event: ConsentWithdrawn, cause: Cause | None = None
+    ) -> None:
+        """Remember the withdrawn purpose; for the return's own consent, flag every
+        disbursement recorded after the withdrawal's time (avrr_events.withdrawal).
+
+        The suspension is a row the commands check, not an event of the case's
+        stream, so the row, the check and the scan are serialised by the case's
+        withdrawal lock: a disbursement either sees the row or is seen by the scan.
+        """
+        suspends = event.purpose == RETURN_PROCESSING
+        if suspends:
+            await serialise_case(conn, "reintegration", event.case_id)
         await read_models.save_consent_withdrawal(
             conn, event.case_id, event.purpose, event.withdrawn_at
         )
+        if not suspends or cause is None:
+            return
+        withdrawal = Withdrawal("consent_withdrawn", cause.causation_id or "", event.withdrawn_at)
+
+        async def decide(work: Work) -> None:
+            case = await work.case(event.case_id)
+            found = await commands_after(
+                self.store, case.stream_id, CONFLICTING, withdrawal, work.conn
+            )
+            case.flag_withdrawal_conflicts(found, withdrawal, now())
+
+        await self.react(conn, decide, cause)
 
     async def note_consent_given(self, conn: AsyncConnection, case_id: str, purpose: str) -> None:
         """Lift what a withdrawal stopped, for the purposes whose renewal reintegration
@@ -256,6 +280,7 @@ class ReintegrationCommands:
             await read_models.lift_consent_withdrawal(conn, case_id, purpose)
 
     async def _return_not_suspended(self, conn: AsyncConnection, case_id: str) -> None:
+        await serialise_case(conn, "reintegration", case_id)  # see note_consent_withdrawal
         if await read_models.consent_withdrawn(conn, case_id, RETURN_PROCESSING):
             raise ReintegrationRuleViolation(
                 "the return is suspended: consent to the processing of the return was "

@@ -57,7 +57,7 @@ async def remember_vulnerability(ctx: HandlerContext, event: VulnerabilityAssess
 
 
 async def remember_consent_withdrawal(ctx: HandlerContext, event: ConsentWithdrawn) -> None:
-    await commands_for(ctx.store).note_consent_withdrawal(ctx.conn, event)
+    await commands_for(ctx.store).note_consent_withdrawal(ctx.conn, event, ctx.cause)
 
 
 async def lift_on_consent(ctx: HandlerContext, event: ConsentGiven) -> None:

@@ -92,3 +92,35 @@ async def test_a_disbursement_after_the_withdrawal_is_flagged_until_resolved(
     await eventually(resolved, timeout=30)
     [item] = await conflicts(r, "resolved")
     assert (item["resolution"], item["reason"]) == ("disbursement_recovered", reason)
+
+
+async def test_a_disbursement_after_the_return_consent_was_withdrawn_is_flagged(
+    reintegration: RunningReintegration,
+) -> None:
+    """The consent to process the return withdrawn suspends the return: a disbursement
+    recorded after it (before reintegration learnt of it) is flagged too."""
+    r = reintegration
+    await r.arrive("c2")
+    await r.agree_plan("c2", plan())
+    withdrawn_at = datetime.now(UTC)
+    assert (await r.disburse("c2", "80.00")).status_code == 201
+    await r.publish(
+        "intake",
+        "avrr.intake.ConsentWithdrawn",
+        "c2",
+        {
+            "case_id": "c2",
+            "purpose": "return_assistance_processing",
+            "withdrawn_at": withdrawn_at.isoformat(),
+            "recorded_by": "caseworker-1",
+        },
+    )
+    found = await r.events(subject="c2", wanted=DETECTED)
+    [paid] = [e for e in found if e.type == DISBURSED]
+    [flag] = [e for e in found if e.type == DETECTED]
+    assert (flag.data["withdrawal"], flag.data["conflicting_event_id"]) == (
+        "consent_withdrawn",
+        paid.id,
+    )
+    refused = await r.disburse("c2", "10.00")  # suspended from then on
+    assert refused.status_code == 422 and "suspended" in refused.json()["detail"]
