@@ -34,6 +34,7 @@ from journey_steps import (
 from test_return_journey import embedded, separate_processes
 
 from avrr_events import testing
+from avrr_events.testing import ServiceProcess
 
 WITHDRAW = "/cases/{}/consents/{}/withdrawal"
 
@@ -55,8 +56,17 @@ async def platform(
         request.getfixturevalue("postgres_admin_url"), kafka_bootstrap, directory
     )
     start = await anext(lifecycle)
+
+    async def one_by_one(*names: str, **env: str) -> dict[str, ServiceProcess]:
+        # One at a time: on a loaded machine three starting at once outlast the
+        # readiness wait, though each alone starts in time.
+        started: dict[str, ServiceProcess] = {}
+        for name in names:
+            started.update(await start(name, **env))
+        return started
+
     try:
-        async with separate_processes(start, kafka_bootstrap) as p:
+        async with separate_processes(one_by_one, kafka_bootstrap) as p:
             yield p
     finally:
         await anext(lifecycle, None)  # runs its clean-up: processes, databases, topics
