@@ -485,7 +485,8 @@ async def medical_records(case_id: str, request: Request, who: Authorized) -> An
     rt = runtime(request)
     async with rt.db.autocommit() as conn:
         rows = await read_models.medical_records_of(conn, case_id)
-        withdrawn = await consents.medical_consent_withdrawn(conn, case_id)
+        people = {row.person_id for row in rows}
+        withdrawn = await consents.medical_consent_withdrawn(conn, case_id, people)
     records = []
     for row in rows:
         details = None

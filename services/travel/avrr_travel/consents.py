@@ -11,6 +11,7 @@ given and not withdrawn since (a consent given again after a withdrawal counts).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, func, or_, select
@@ -68,9 +69,12 @@ async def record_withdrawal(
         )
 
 
-async def medical_consent_withdrawn(conn: AsyncConnection, case_id: str) -> set[str]:
-    """Person ids of the case whose consent to medical data processing is withdrawn (and not
-    given again since); ``*`` when it was withdrawn for the whole household."""
+async def medical_consent_withdrawn(
+    conn: AsyncConnection, case_id: str, people: Iterable[str] = ()
+) -> set[str]:
+    """Who of ``people`` (and of those with a consent or withdrawal of their own) has their
+    consent to medical data processing withdrawn and not given again since; a withdrawal
+    for the whole household counts for each of them."""
     w, g = withdrawn_consents, given_consents
     withdrawals = {
         r.person_id: _utc(r.withdrawn_at)
@@ -81,10 +85,10 @@ async def medical_consent_withdrawn(conn: AsyncConnection, case_id: str) -> set[
         for r in await conn.execute(select(g).where(g.c.case_id == case_id))
     }
     household = withdrawals.pop(WHOLE_HOUSEHOLD, None)
-    out = {WHOLE_HOUSEHOLD} if household is not None and not given else set()
-    for person_id in set(withdrawals) | (set(given) if household is not None else set()):
-        last = max(t for t in (withdrawals.get(person_id), household) if t is not None)
-        if person_id not in given or given[person_id] <= last:
+    out = set()
+    for person_id in set(people) | set(withdrawals) | set(given):
+        times = [t for t in (withdrawals.get(person_id), household) if t is not None]
+        if times and (person_id not in given or given[person_id] <= max(times)):
             out.add(person_id)
     return out
 
