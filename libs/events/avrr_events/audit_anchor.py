@@ -160,15 +160,18 @@ class AuditAnchoring:
     def __init__(self, audit: AuditLog, anchors: AnchorLog) -> None:
         self.audit = audit
         self.anchors = anchors
+        # The head this replica anchored last: an idle log costs no broker round trip.
+        self._anchored: tuple[int, str] | None = None
 
     async def anchor_once(self) -> int:
         """Publish the current head if it is new; 1 if one was published, else 0."""
         head = await self.audit.head()
-        if head is None:
+        if head is None or head == self._anchored:
             return 0
         previous = await self.anchors.latest()
         if previous is not None:
             if (previous.sequence, previous.hash) == head:
+                self._anchored = head
                 return 0
             if await self.audit.hash_of(previous.sequence) != previous.hash:
                 raise AuditChainBroken(
@@ -182,6 +185,7 @@ class AuditAnchoring:
                 f"audit entry {check.first_broken_entry} does not follow under the key"
             )
         await self.anchors.publish(Anchor(sequence=head[0], hash=head[1], at=datetime.now(UTC)))
+        self._anchored = head
         return 1
 
 
