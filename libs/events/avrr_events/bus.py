@@ -32,6 +32,11 @@ class Message:
         return None
 
 
+class RecordTooLarge(Exception):
+    """The bus refused a record for its size (Kafka: over the broker's or topic's
+    ``message.max.bytes``); sending it again can never succeed."""
+
+
 class Publisher(Protocol):
     """Sends records; ``publish`` returns only when every record is acknowledged."""
 

@@ -14,6 +14,7 @@ Services are the installed ones (entry point group ``avrr.services``).
     avrr topics create [intake ...]                the topics of some or all services
     avrr rebuild intake case_files | --all         read models from the inbox journal
     avrr dead-letters list|inspect|redrive intake  the dead-letter topic <prefix>.dlq.<service>
+    avrr outbox set-aside|release intake           outbox rows the broker refused for their size
     avrr erase case <case-id>                      through intake's REST API (the domain)
     avrr erase subject <person-id>                 break glass: shred one key directly
     avrr demo --url http://127.0.0.1:8000          demo cases on the embedded default
@@ -81,7 +82,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
-from sqlalchemy import Row, delete, func, select
+from sqlalchemy import Row, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from avrr_events import logs, migrations, tables
@@ -118,11 +119,13 @@ topics_app = typer.Typer(help="Kafka topics.")
 schema_app = typer.Typer(help="Published documents of a service's events.")
 erase_app = typer.Typer(help="Erase personal data (crypto-shredding).")
 migrations_app = typer.Typer(help="Schema migrations (Alembic) of a service's databases.")
+outbox_app = typer.Typer(help="A service's outbox: the rows set aside (too large for the broker).")
 app.add_typer(dead_letters_app, name="dead-letters", no_args_is_help=True)
 app.add_typer(topics_app, name="topics", no_args_is_help=True)
 app.add_typer(schema_app, name="schema", no_args_is_help=True)
 app.add_typer(erase_app, name="erase", no_args_is_help=True)
 app.add_typer(migrations_app, name="migrations", no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox", no_args_is_help=True)
 
 REDRIVEN_HEADER = "redriven_from"
 UNDECODABLE = "undecodable"
@@ -1195,6 +1198,120 @@ async def shred_subject(config: Config, subject: str) -> bool:
         return bool(result.rowcount)
     finally:
         await db.dispose()
+
+
+# --------------------------------------------------------------------- outbox --
+
+
+async def set_aside_rows(config: Config) -> list[dict[str, Any]]:
+    """The outbox rows set aside, oldest first, with their event's type, case and time."""
+    o, e = tables.outbox, tables.events
+    db = Database(config.database_url(), pool_size=1)
+    try:
+        async with db.engine.connect() as conn:
+            rows = await conn.execute(
+                select(
+                    o.c.id,
+                    o.c.topic,
+                    o.c.failed_at,
+                    o.c.failure_reason,
+                    e.c.event_id,
+                    e.c.type,
+                    e.c.subject,
+                    e.c.time,
+                )
+                .select_from(o.join(e, e.c.position == o.c.position))
+                .where(o.c.failed_at.is_not(None))
+                .order_by(o.c.id)
+            )
+            return [
+                {
+                    "id": r.id,
+                    "topic": r.topic,
+                    "event_id": str(r.event_id),
+                    "type": r.type,
+                    "subject": r.subject,
+                    "time": r.time.isoformat(),
+                    "failed_at": r.failed_at.isoformat(),
+                    "reason": r.failure_reason,
+                }
+                for r in rows
+            ]
+    finally:
+        await db.dispose()
+
+
+@outbox_app.command("set-aside")
+def outbox_set_aside(
+    ctx: typer.Context,
+    service: Annotated[str, typer.Argument(help="an installed service")],
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+) -> None:
+    """Rows the relay set aside because the broker refused them for their size.
+
+    Their events are in the event store but not on the topic; the relay
+    publishes the rows behind them. Raise the broker's (or the topic's)
+    message.max.bytes, then `avrr outbox release`.
+    """
+    find_service(service)
+
+    async def work(config: Config) -> None:
+        rows = await set_aside_rows(config)
+        if as_json:
+            for row in rows:
+                typer.echo(json.dumps(row))
+            return
+        table = Table(
+            "id",
+            "type",
+            "subject",
+            "topic",
+            "failed at",
+            "reason",
+            title=f"{service}: {len(rows)} outbox row(s) set aside",
+        )
+        for row in rows:
+            table.add_row(
+                str(row["id"]),
+                row["type"],
+                row["subject"],
+                row["topic"],
+                row["failed_at"],
+                (row["reason"] or "")[:100],
+            )
+        out.print(table)
+
+    run(ctx, work)
+
+
+@outbox_app.command("release")
+def outbox_release(
+    ctx: typer.Context,
+    service: Annotated[str, typer.Argument(help="an installed service")],
+    ids: Annotated[list[int], typer.Option("--id", help="a set-aside row's id (repeatable)")],
+) -> None:
+    """Give set-aside rows back to the relay (after the broker's limit was raised).
+
+    They go out after the rows that were published meanwhile: consumers see the
+    event late, out of its case's order.
+    """
+    find_service(service)
+
+    async def work(config: Config) -> None:
+        o = tables.outbox
+        db = Database(config.database_url(), pool_size=1)
+        try:
+            async with db.transaction() as conn:
+                result = await conn.execute(
+                    update(o)
+                    .where(o.c.id.in_(ids), o.c.failed_at.is_not(None))
+                    .values(failed_at=None, failure_reason=None)
+                )
+        finally:
+            await db.dispose()
+        typer.echo(f"{result.rowcount} row(s) released to the relay")
+
+    run(ctx, work)
 
 
 # ----------------------------------------------------------------------- demo --

@@ -11,10 +11,16 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import CommitFailedError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    CommitFailedError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    TopicAlreadyExistsError,
+)
 from aiokafka.partitioner import DefaultPartitioner
 
-from avrr_events.bus import Message
+from avrr_events.bus import Message, RecordTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -139,13 +145,18 @@ class KafkaPublisher:
                         batch.append(key=m.key, value=m.value, timestamp=None, headers=headers)
                         is None
                     ):
-                        raise ValueError(f"record of {len(m.value)} bytes exceeds a whole batch")
+                        raise RecordTooLarge(
+                            f"record of {len(m.value)} bytes exceeds a whole batch"
+                        )
             for (topic, partition), batch in open_batches.items():
                 # Complete: closing it lets the producer send it now instead of
                 # lingering first (linger_ms is for records trickling in via send()).
                 batch.close()
                 futures.append(await producer.send_batch(batch, topic, partition=partition))
             await asyncio.gather(*futures)
+        except (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError) as exc:
+            await self._discard()
+            raise RecordTooLarge(f"the broker refused a record for its size ({exc})") from exc
         except BaseException:
             await self._discard()
             raise

@@ -4,6 +4,9 @@ Series (every one labelled with ``service``):
 - ``avrr_http_request_duration_seconds{method,route,status}`` (histogram)
 - ``avrr_events_appended_total{type}``: events written by this service
 - ``avrr_outbox_backlog`` and ``avrr_outbox_oldest_age_seconds``: what the relay owes Kafka
+- ``avrr_outbox_set_aside``: outbox rows set aside because the bus refused them for their
+  size (they stay in the outbox with their reason, ``avrr outbox set-aside`` lists them),
+  and ``avrr_outbox_records_set_aside_total``: how many this replica's relay set aside
 - ``avrr_events_published_total``: records the relay got acknowledged
 - ``avrr_consumer_lag{topic,partition}``: records not yet consumed
 - ``avrr_consumer_batch_duration_seconds`` (histogram): handling latency per batch
@@ -72,6 +75,7 @@ class _RuntimeCollector(Collector):
     def __init__(self, runtime: ServiceRuntime) -> None:
         self.runtime = runtime
         self.backlog = 0
+        self.set_aside = 0
         self.oldest_age = 0.0
         self.lag: dict[tuple[str, int], int] = {}
         self.public_backlog = 0
@@ -82,12 +86,16 @@ class _RuntimeCollector(Collector):
         async with self.runtime.db.engine.connect() as conn:
             row = (
                 await conn.execute(
-                    select(func.count(), func.min(e.c.time)).select_from(
-                        o.join(e, e.c.position == o.c.position)
-                    )
+                    select(func.count(), func.min(e.c.time))
+                    .select_from(o.join(e, e.c.position == o.c.position))
+                    .where(o.c.failed_at.is_(None))
                 )
             ).one()
+            aside = await conn.scalar(
+                select(func.count()).select_from(o).where(o.c.failed_at.is_not(None))
+            )
         self.backlog = int(row[0])
+        self.set_aside = int(aside or 0)
         oldest = row[1]
         if oldest is not None and oldest.tzinfo is None:
             oldest = oldest.replace(tzinfo=UTC)
@@ -112,6 +120,20 @@ class _RuntimeCollector(Collector):
         )
         backlog.add_metric([name], self.backlog)
         yield backlog
+        aside = GaugeMetricFamily(
+            "avrr_outbox_set_aside",
+            "outbox rows set aside: records the bus refused for their size",
+            labels=["service"],
+        )
+        aside.add_metric([name], self.set_aside)
+        yield aside
+        set_aside = CounterMetricFamily(
+            "avrr_outbox_records_set_aside",
+            "outbox rows this replica's relay set aside",
+            labels=["service"],
+        )
+        set_aside.add_metric([name], self.runtime.relay.set_aside)
+        yield set_aside
         stats = self.runtime.consumer.stats
         for metric, help_text, value in (
             ("avrr_events_published", "records the relay published", self.runtime.relay.published),

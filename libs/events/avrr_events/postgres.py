@@ -133,7 +133,7 @@ SELECT o.id, o.topic, e.event_id, e.source, e.type, e.subject, e.time, e.dataver
        e.data, COALESCE(e.meta->>'dataschema', ''), COALESCE(e.meta->>'correlationid', ''),
        e.meta->>'causationid', e.meta->>'traceparent', e.meta->>'tracestate'
 FROM outbox o JOIN events e ON e.position = o.position
-WHERE o.id <> ALL($2::bigint[])
+WHERE o.id <> ALL($2::bigint[]) AND o.failed_at IS NULL
 ORDER BY o.id
 LIMIT $1
 """

@@ -50,13 +50,18 @@ events = Table(
 )
 Index("events_subject_idx", events.c.subject)
 
-# Rows to publish; deleted once the broker acknowledged them.
+# Rows to publish; deleted once the broker acknowledged them. A row the broker
+# can never take (a record over its message.max.bytes) is set aside instead:
+# failed_at and failure_reason say when and why, the relay skips it, and the
+# rows behind it go out (``avrr outbox set-aside`` lists them).
 outbox = Table(
     "outbox",
     metadata,
     Column("id", Position, primary_key=True, autoincrement=True),
     Column("position", BigInteger, nullable=False),
     Column("topic", String(249), nullable=False),
+    Column("failed_at", DateTime(timezone=True), nullable=True),
+    Column("failure_reason", String(500), nullable=True),
 )
 
 # Every event a consumer group took in, with its whole envelope: the

@@ -292,6 +292,36 @@ async def test_dead_letters_are_under_the_topic_prefix_and_older_ones_are_still_
     assert again["headers"]["redriven_from"].startswith(f"{legacy}/")
 
 
+async def test_an_operator_sees_outbox_rows_set_aside_and_can_release_them(
+    sample: Sample, running: ServiceRuntime
+) -> None:
+    repo = Repository(running.store, registry, SampleCase, source="/avrr/sample")
+    big = SampleCase("big-cli")
+    big.open("GT-GUA")
+    big.add_note("x" * 1_500_000)  # over the broker's message.max.bytes (about 1 MiB)
+    await repo.save(big, Cause("corr-big"))
+
+    async def set_aside() -> bool:
+        return running.relay.set_aside == 1
+
+    await eventually(set_aside, timeout=60)
+    [row] = [
+        json.loads(line)
+        for line in ok(await sample.avrr("outbox", "set-aside", "sample", "--json")).splitlines()
+    ]
+    assert row["subject"] == "big-cli" and row["type"] == "avrr.sample.NoteAdded"
+    assert row["reason"].startswith("too_large: record of ")
+    table = ok(await sample.avrr("outbox", "set-aside", "sample"))
+    assert "1 outbox row(s) set aside" in table
+    released = ok(await sample.avrr("outbox", "release", "sample", "--id", str(row["id"])))
+    assert "1 row(s) released" in released
+
+    async def refused_again() -> bool:  # the limit was not raised: set aside once more
+        return running.relay.set_aside == 2
+
+    await eventually(refused_again, timeout=60)
+
+
 # -------------------------------------------------------------------- rebuild --
 
 

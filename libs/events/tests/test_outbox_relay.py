@@ -8,8 +8,9 @@ from collections import defaultdict
 
 from sample_domain import SampleCase, case_ids
 from sample_service import SampleService, kafka_consumer, repository
+from sqlalchemy import select
 
-from avrr_events import Cause, Database, Envelope, EventStore
+from avrr_events import Cause, Database, Envelope, EventStore, tables
 from avrr_events.kafka import KafkaPublisher, KafkaSettings, TopicSpec, ensure_topics
 from avrr_events.outbox import OutboxRelay
 from avrr_events.postgres import LeaderLock
@@ -147,3 +148,41 @@ async def test_a_second_consumer_group_reads_the_same_history(
     other.stop()
     await task
     await other.dead_letters.stop()
+
+
+# A record the local broker refuses: its message.max.bytes is Kafka's default, about 1 MiB.
+OVER_THE_BROKERS_LIMIT = 1_500_000
+
+
+async def test_a_record_larger_than_the_broker_accepts_is_set_aside_and_the_ones_behind_go_out(
+    kafka_service: SampleService, kafka_settings: KafkaSettings
+) -> None:
+    service = kafka_service
+    big = SampleCase("big-1")
+    big.open("office")
+    big.add_note("x" * OVER_THE_BROKERS_LIMIT)
+    await service.repo.save(big, CAUSE)
+    behind = SampleCase("behind-1")
+    behind.open("office")
+    behind.add_note("small")
+    await service.repo.save(behind, CAUSE)
+
+    assert await asyncio.wait_for(service.relay.drain(), timeout=120) == 3
+    # At least once: records the first, refused attempt had delivered may come twice.
+    records = await read_topic(kafka_settings, service.topic, 6, timeout=10)
+    published = {(e.subject, e.type) for e in map(Envelope.from_message, records)}
+    assert published == {
+        ("behind-1", "avrr.sample.CaseOpened"),
+        ("behind-1", "avrr.sample.NoteAdded"),
+        ("big-1", "avrr.sample.CaseOpened"),
+    }, "every record behind the refused one is published, the refused one is not"
+
+    o = tables.outbox
+    async with service.db.engine.connect() as conn:
+        rows = (await conn.execute(select(o.c.failed_at, o.c.failure_reason))).all()
+    [(failed_at, reason)] = rows
+    assert failed_at is not None
+    assert reason.startswith("too_large: record of ") and "MessageSizeTooLarge" in reason
+    assert service.relay.set_aside == 1
+    assert await service.relay.drain() == 0, "a set-aside row is not tried again"
+    assert await service.outbox_size() == 1, "it stays in the outbox, with its reason"

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
-from sample_service import rest_service
+from sample_domain import SampleCase
+from sample_service import repository, rest_service
 
+from avrr_events import Cause
 from avrr_events.service import ServiceRuntime, ServiceSettings
 from avrr_events.testing import eventually
 
@@ -70,3 +72,38 @@ async def scrape_after_two_cases(runtime: ServiceRuntime) -> str:
             assert series in text, series
         assert 'route="/cases/{case_id}"' in text
         return text
+
+
+async def test_an_outbox_row_the_broker_refuses_is_counted_and_leaves_the_backlog(
+    database_url: str, kafka_bootstrap: str, topic_name: Callable[[str], str]
+) -> None:
+    settings = ServiceSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        topic_prefix=topic_name("m"),
+        dev=True,
+        relay_poll_interval=0.2,
+    )
+    runtime = ServiceRuntime(measured, settings)
+    app = runtime.app()
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        repo = repository(runtime.store)
+        big = SampleCase("big-m")
+        big.open("office")
+        big.add_note("x" * 1_500_000)  # over the broker's message.max.bytes (about 1 MiB)
+        await repo.save(big, Cause.new())
+        after = SampleCase("after-m")
+        after.open("office")
+        await repo.save(after, Cause.new())
+
+        async def consumed() -> bool:
+            return runtime.consumer.stats.applied == 2 and runtime.relay.set_aside == 1
+
+        await eventually(consumed, timeout=60)
+        text = (await http.get("/metrics")).text
+    assert 'avrr_outbox_set_aside{service="measured"} 1.0' in text
+    assert 'avrr_outbox_records_set_aside_total{service="measured"} 1.0' in text
+    assert 'avrr_outbox_backlog{service="measured"} 0.0' in text
