@@ -165,7 +165,8 @@ async def four_processes(admin_url: str, kafka: KafkaSettings, logs: Path) -> As
                 )
             stack.procs[name] = ServiceProcess(name, port, url, process, log_path)
         for proc in stack.procs.values():
-            await _wait_ready(proc)
+            # Four interpreters importing at once on two shared cores take more than a minute.
+            await _wait_ready(proc, timeout=300)
         yield stack
     finally:
         for proc in stack.procs.values():

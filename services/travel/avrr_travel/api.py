@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -398,7 +398,7 @@ async def cancel(
 @router.post("/movements/{case_id}/withdrawal-conflicts/{conflict_id}/resolution")
 async def resolve_withdrawal_conflict(
     case_id: str,
-    conflict_id: str,
+    conflict_id: Annotated[str, Path(max_length=100)],
     body: ConflictResolution,
     request: Request,
     who: Authorized,
@@ -443,6 +443,8 @@ async def movement(case_id: str, request: Request, who: Authorized) -> JSONRespo
         detail = await read_models.movement_detail(conn, case_id)
     if detail is None:
         raise NotFound(f"no movement for case {case_id}")
+    # The booking reference and the officer's reasons, or "erased".
+    detail = await runtime(request).cipher.reveal(detail)
     return JSONResponse(jsonable_encoder(detail), headers={"ETag": etag(detail["version"])})
 
 
@@ -456,6 +458,7 @@ async def departures_board(
     """The departures board of one office on one day (one of yours: the policy checks it)."""
     async with runtime(request).db.autocommit() as conn:
         board = await read_models.departures_board(conn, office, on)
+    board = await runtime(request).cipher.reveal(board)  # the booking references
     return {"office": office, "date": on, "departures": board}
 
 
@@ -472,6 +475,7 @@ async def manifest(
         raise Forbidden("name the office: you are scoped to offices")
     async with runtime(request).db.autocommit() as conn:
         departures = await read_models.manifest(conn, day, office)
+    departures = await runtime(request).cipher.reveal(departures)  # the booking references
     return {"date": day, "office": office, "departures": departures}
 
 
