@@ -24,6 +24,7 @@ def test_every_services_asyncapi_document_passes_the_official_parser(tmp_path: P
         for observed in service.observes:
             assert document["channels"][f"{observed}.events"]["messages"]
         assert document["channels"]["dead-letters"]["address"] == f"avrr.dlq.{service.name}"
+        assert document["channels"]["audit"]["address"] == f"avrr.audit.{service.name}"
         for channel in service.public.channels if service.public else ():
             public = document["channels"][f"public.{channel.id}"]
             assert public["address"] == f"avrr.public.{channel.address}"

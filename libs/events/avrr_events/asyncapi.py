@@ -101,6 +101,7 @@ def asyncapi_document(
     topic_of: Callable[[str], str],
     observes: Sequence[str] = (),
     dead_letter_topic: str,
+    audit_topic: str | None = None,
     public: Sequence[PublicChannel] = (),
     public_topic_of: Callable[[str], str] = lambda channel: f"avrr.public.{channel}",
     kafka_host: str = "localhost:9092",
@@ -166,6 +167,8 @@ def asyncapi_document(
         "channel": {"$ref": "#/channels/dead-letters"},
         "messages": [{"$ref": "#/channels/dead-letters/messages/DeadLetter"}],
     }
+    if audit_topic is not None:
+        _audit_channel(service, audit_topic, messages, channels, operations)
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -183,6 +186,45 @@ def asyncapi_document(
         "channels": channels,
         "operations": operations,
         "components": {"messages": messages, "schemas": schemas.components},
+    }
+
+
+def _audit_channel(
+    service: str,
+    topic: str,
+    messages: dict[str, Any],
+    channels: dict[str, Any],
+    operations: dict[str, Any],
+) -> None:
+    """The audit chain's heads, anchored outside the service's database (audit_anchor.py)."""
+    messages["ChainHeadAnchored"] = {
+        "name": "ChainHeadAnchored",
+        "title": "avrr.audit.ChainHeadAnchored",
+        "summary": "the last audit entry's id and keyed hash, as the database held them",
+        "contentType": "application/json",
+        "headers": _CE_HEADERS,
+        "payload": {
+            "type": "object",
+            "required": ["sequence", "hash"],
+            "properties": {
+                "sequence": {"type": "integer", "description": "id of the last audit entry"},
+                "hash": {"type": "string", "description": "its HMAC-SHA256, hex"},
+            },
+        },
+        "bindings": {"kafka": {"key": {"type": "string", "description": "service name"}}},
+    }
+    channels["audit"] = {
+        "address": topic,
+        "description": (
+            f"heads of the {service} audit chain; /audit/verification compares the latest "
+            "with the database (no personal data)"
+        ),
+        "messages": {"ChainHeadAnchored": {"$ref": "#/components/messages/ChainHeadAnchored"}},
+    }
+    operations["send.audit"] = {
+        "action": "send",
+        "channel": {"$ref": "#/channels/audit"},
+        "messages": [{"$ref": "#/channels/audit/messages/ChainHeadAnchored"}],
     }
 
 

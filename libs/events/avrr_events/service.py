@@ -732,6 +732,7 @@ class ServiceRuntime:
             topic_of=self.settings.topic,
             observes=self.service.observes,
             dead_letter_topic=dead_letter_topic(self.group),
+            audit_topic=self.settings.audit_topic(self.name),
             public=self.service.public.channels if self.service.public else (),
             public_topic_of=self.settings.public_topic,
             kafka_host=self.settings.kafka_bootstrap_servers or "localhost:9092",
