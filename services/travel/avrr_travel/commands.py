@@ -10,6 +10,7 @@ store may create the person's key in a transaction of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -156,13 +157,25 @@ class MovementCommands:
             consented if health_details is not None else None,
         )
 
+    async def _seal(self, case_id: str, text: str) -> Encrypted:
+        """Free text about a household (a booking reference, an officer's reason) under the
+        principal traveller's key, so that erasing them shreds it in every copy."""
+        movement = await self.repo.load(case_id)
+        if movement.opened is None:
+            raise NotFound(f"no movement for case {case_id}")
+        return await self.cipher.encrypt(_principal_of(movement), text)
+
     async def issue_ticket(self, case_id: str, booking: Booking, r: CommandContext) -> Movement:
+        if isinstance(booking.booking_reference, str):
+            sealed = await self._seal(case_id, booking.booking_reference)
+            booking = dataclasses.replace(booking, booking_reference=sealed)
         at = self.clock()
         return await self._change(case_id, r, lambda m: m.issue_ticket(booking, at.date(), at))
 
     async def record_no_show(self, case_id: str, reason: str, r: CommandContext) -> Movement:
+        details = await self._seal(case_id, reason)
         at = self.clock()
-        return await self._change(case_id, r, lambda m: m.record_no_show(reason, at))
+        return await self._change(case_id, r, lambda m: m.record_no_show(details, at))
 
     async def rebook(
         self,
@@ -173,11 +186,13 @@ class MovementCommands:
         booking_reference: str | None,
         r: CommandContext,
     ) -> Movement:
+        details = await self._seal(case_id, reason)
+        reference = await self._seal(case_id, booking_reference) if booking_reference else None
         today = self.clock().date()
         return await self._change(
             case_id,
             r,
-            lambda m: m.rebook(reason, new_departure_date, carrier, booking_reference, today),
+            lambda m: m.rebook(details, new_departure_date, carrier, reference, today),
         )
 
     async def confirm_departure(
@@ -252,8 +267,9 @@ class MovementCommands:
         )
 
     async def cancel(self, case_id: str, reason: str, r: CommandContext) -> Movement:
+        details = await self._seal(case_id, reason)
         at = self.clock()
-        return await self._change(case_id, r, lambda m: m.cancel(reason, at))
+        return await self._change(case_id, r, lambda m: m.cancel(details, at))
 
     def _not_future(self, value: datetime | None, what: str) -> datetime:
         now = self.clock()

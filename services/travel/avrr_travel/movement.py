@@ -109,13 +109,27 @@ class FitForTravelConfirmed(DomainEvent):
     confirmed_at: datetime
 
 
+# The reason a travel officer types may tell anything about the household (an illness, a
+# threat, an arrest): it travels in ``details``, encrypted under the principal traveller's
+# key, and ``reason`` says only who gave it. Reasons the platform writes itself (a
+# withdrawal, a suspended destination) stay in ``reason``.
+OFFICE_REASON = "given_by_travel_office"
+REASON_DESCRIPTION = (
+    f"{OFFICE_REASON!r} when a travel officer gave it (the text is in details), else the "
+    "platform's own reason; free text only in events written before details existed"
+)
+DETAILS_DESCRIPTION = "the travel officer's reason, under the principal traveller's key"
+
+
 class TicketIssued(DomainEvent):
     event_type = "avrr.travel.TicketIssued"
 
     case_id: str
     mode: TransportMode
     carrier: str
-    booking_reference: str
+    # Names the passengers at the carrier: under the principal traveller's key (plaintext
+    # only in events written before it was encrypted: read, never written).
+    booking_reference: Encrypted | str
     departure_date: date
     route: list[str]
     cost: Cost | None = None
@@ -177,7 +191,8 @@ class NoShowRecorded(DomainEvent):
     event_type = "avrr.travel.NoShowRecorded"
 
     case_id: str
-    reason: str
+    reason: str = Field(description=REASON_DESCRIPTION)
+    details: Encrypted | None = Field(default=None, description=DETAILS_DESCRIPTION)
     recorded_at: datetime
 
 
@@ -185,18 +200,20 @@ class MovementRebooked(DomainEvent):
     event_type = "avrr.travel.MovementRebooked"
 
     case_id: str
-    reason: str
+    reason: str = Field(description=REASON_DESCRIPTION)
+    details: Encrypted | None = Field(default=None, description=DETAILS_DESCRIPTION)
     new_departure_date: date
     # Optional additions: a rebooking usually changes the booking reference.
     carrier: str | None = None
-    booking_reference: str | None = None
+    booking_reference: Encrypted | str | None = None
 
 
 class MovementCancelled(DomainEvent):
     event_type = "avrr.travel.MovementCancelled"
 
     case_id: str
-    reason: str
+    reason: str = Field(description=REASON_DESCRIPTION)
+    details: Encrypted | None = Field(default=None, description=DETAILS_DESCRIPTION)
     cancelled_at: datetime
 
 
@@ -321,7 +338,7 @@ class Traveller:
 class Booking:
     mode: TransportMode
     carrier: str
-    booking_reference: str
+    booking_reference: Encrypted | str
     departure_date: date
     route: list[str]
     cost: Cost | None
@@ -589,19 +606,21 @@ class Movement(Aggregate):
                 missing,
             )
 
-    def record_no_show(self, reason: str, at: datetime) -> None:
+    def record_no_show(self, details: Encrypted, at: datetime) -> None:
         if self.status != "ticketed":
             raise MovementRuleViolation(
                 f"a no-show needs a ticketed movement (it is {self.status})"
             )
-        self.record(NoShowRecorded(case_id=self.id, reason=reason, recorded_at=at))
+        self.record(
+            NoShowRecorded(case_id=self.id, reason=OFFICE_REASON, details=details, recorded_at=at)
+        )
 
     def rebook(
         self,
-        reason: str,
+        details: Encrypted,
         new_departure_date: date,
         carrier: str | None,
-        booking_reference: str | None,
+        booking_reference: Encrypted | None,
         today: date,
     ) -> None:
         self._require_open("rebook")
@@ -619,7 +638,8 @@ class Movement(Aggregate):
         self.record(
             MovementRebooked(
                 case_id=self.id,
-                reason=reason,
+                reason=OFFICE_REASON,
+                details=details,
                 new_departure_date=new_departure_date,
                 carrier=carrier,
                 booking_reference=booking_reference,
@@ -671,9 +691,13 @@ class Movement(Aggregate):
             )
         )
 
-    def cancel(self, reason: str, at: datetime) -> None:
+    def cancel(self, details: Encrypted, at: datetime) -> None:
         self._require_open("cancel")
-        self.record(MovementCancelled(case_id=self.id, reason=reason, cancelled_at=at))
+        self.record(
+            MovementCancelled(
+                case_id=self.id, reason=OFFICE_REASON, details=details, cancelled_at=at
+            )
+        )
 
     def withdraw(self, reason: str, at: datetime) -> bool:
         """The case was withdrawn (or its consent to return): cancel what is still open.

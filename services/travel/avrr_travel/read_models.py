@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import DomainEvent, Envelope, Projection
+from avrr_events import DomainEvent, Encrypted, Envelope, Projection
 from avrr_events import tables as store_tables
 from avrr_events.tables import Json, Position
 from avrr_events.withdrawal import ConflictList, conflicts_table
@@ -76,7 +76,9 @@ movements = Table(
     Column("hold_reason", String(1200), nullable=True),
     Column("mode", String(10), nullable=True),
     Column("carrier", String(200), nullable=True),
-    Column("booking_reference", String(100), nullable=True),
+    Column("booking_reference", String(100), nullable=True),  # plaintext of older events
+    # The booking reference as an avrr_events.Encrypted value (TicketIssued since issue 15).
+    Column("sealed_booking_reference", Json, nullable=True),
     Column("departure_date", Date, nullable=True),
     Column("route", Json, nullable=True),
     Column("cost", Json, nullable=True),
@@ -89,6 +91,8 @@ movements = Table(
     Column("arrival_confirmer_id", String(200), nullable=True),
     Column("cancelled_at", DateTime(timezone=True), nullable=True),
     Column("cancellation_reason", String(1200), nullable=True),
+    # The travel officer's reason as an avrr_events.Encrypted value (decrypted per request).
+    Column("cancellation_details", Json, nullable=True),
 )
 Index("travel_movements_board_idx", movements.c.departure_date, movements.c.office)
 
@@ -238,6 +242,18 @@ class MovementViews(Projection):
         )
 
 
+def _booking_reference(reference: Encrypted | str) -> dict[str, Any]:
+    """The columns of a booking reference: encrypted, or plaintext from an older event."""
+    if isinstance(reference, Encrypted):
+        return {"booking_reference": None, "sealed_booking_reference": reference.model_dump()}
+    return {"booking_reference": reference, "sealed_booking_reference": None}
+
+
+def _reference_of(row: Any) -> Any:
+    """The booking reference of a row as stored (an Encrypted dump the API decrypts)."""
+    return row.sealed_booking_reference or row.booking_reference
+
+
 def _movement_changes(event: DomainEvent) -> dict[str, Any]:
     match event:
         case TicketIssued():
@@ -245,7 +261,7 @@ def _movement_changes(event: DomainEvent) -> dict[str, Any]:
                 "status": "ticketed",
                 "mode": event.mode,
                 "carrier": event.carrier,
-                "booking_reference": event.booking_reference,
+                **_booking_reference(event.booking_reference),
                 "departure_date": event.departure_date,
                 "route": list(event.route),
                 "cost": event.cost.model_dump(mode="json") if event.cost else None,
@@ -262,7 +278,7 @@ def _movement_changes(event: DomainEvent) -> dict[str, Any]:
             if event.carrier:
                 changes["carrier"] = event.carrier
             if event.booking_reference:
-                changes["booking_reference"] = event.booking_reference
+                changes.update(_booking_reference(event.booking_reference))
             return changes
         case DepartureConfirmed():
             return {"status": "departed", "departed_at": event.departed_at}
@@ -282,6 +298,9 @@ def _movement_changes(event: DomainEvent) -> dict[str, Any]:
                 "status": "cancelled",
                 "cancelled_at": event.cancelled_at,
                 "cancellation_reason": event.reason,
+                "cancellation_details": (
+                    event.details.model_dump(mode="json") if event.details else None
+                ),
             }
         case MovementReinstated():
             # Preparing again; the booking the cancellation voided is gone.
@@ -393,12 +412,12 @@ def _traveller_view(row: Any) -> dict[str, Any]:
 
 
 def _booking_view(row: Any) -> dict[str, Any] | None:
-    if row.booking_reference is None:
+    if row.ticket_issued_at is None:
         return None
     return {
         "mode": row.mode,
         "carrier": row.carrier,
-        "booking_reference": row.booking_reference,
+        "booking_reference": _reference_of(row),
         "departure_date": row.departure_date,
         "route": row.route,
         "cost": row.cost,
@@ -455,7 +474,11 @@ async def movement_detail(conn: AsyncConnection, case_id: str) -> dict[str, Any]
             else None
         ),
         "cancellation": (
-            {"cancelled_at": row.cancelled_at, "reason": row.cancellation_reason}
+            {
+                "cancelled_at": row.cancelled_at,
+                # the officer's words (decrypted by the API), else the platform's reason
+                "reason": row.cancellation_details or row.cancellation_reason,
+            }
             if row.cancelled_at
             else None
         ),
@@ -488,7 +511,7 @@ async def departures_board(conn: AsyncConnection, office: str, day: date) -> lis
             "destination_region": r.destination_region,
             "mode": r.mode,
             "carrier": r.carrier,
-            "booking_reference": r.booking_reference,
+            "booking_reference": _reference_of(r),
             "route": r.route,
             "travellers": r.travellers,
             "escorts": r.escorts or [],
@@ -505,7 +528,8 @@ async def manifest(conn: AsyncConnection, day: date, office: str | None) -> list
     if office is not None:
         stmt = stmt.where(movements.c.office == office)
     rows = (
-        await conn.execute(stmt.order_by(movements.c.booking_reference, movements.c.case_id))
+        # by carrier (a booking reference is ciphertext: it orders nothing)
+        await conn.execute(stmt.order_by(movements.c.carrier, movements.c.case_id))
     ).all()
     people = await _travellers_of(conn, [r.case_id for r in rows])
     return [
@@ -516,7 +540,7 @@ async def manifest(conn: AsyncConnection, day: date, office: str | None) -> list
             "held": r.held,
             "mode": r.mode,
             "carrier": r.carrier,
-            "booking_reference": r.booking_reference,
+            "booking_reference": _reference_of(r),
             "route": r.route,
             "destination_country": r.destination_country,
             "escorts": r.escorts or [],

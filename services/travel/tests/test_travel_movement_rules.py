@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 
 import pytest
@@ -127,17 +128,24 @@ def test_departure_and_arrival_follow_the_ticket() -> None:
     assert arrival.model_dump()["office"] == "GT-GUA"
 
 
+def sealed(text: str) -> Encrypted:
+    """A stand-in for a value the commands encrypt (the aggregate never opens it)."""
+    return Encrypted(
+        subject="p-mother", nonce="bm9uY2U=", ct=base64.b64encode(text.encode()).decode()
+    )
+
+
 def test_no_show_then_rebooking_returns_to_ticketed() -> None:
     movement = ready(opened())
     movement.issue_ticket(booking(), TODAY, NOW)
-    movement.record_no_show("did not come to the bus terminal", NOW)
+    movement.record_no_show(sealed("did not come to the bus terminal"), NOW)
     assert movement.status == "no_show"
     with pytest.raises(MovementRuleViolation):
         movement.confirm_departure(NOW)
-    movement.rebook("no-show", TODAY + timedelta(days=9), None, "TDN-5120", TODAY)
+    movement.rebook(sealed("no-show"), TODAY + timedelta(days=9), None, sealed("TDN-5120"), TODAY)
     assert str(movement.status) == "ticketed"  # str(): mypy narrowed it to "no_show" above
     assert movement.booking is not None
-    assert movement.booking.booking_reference == "TDN-5120"
+    assert movement.booking.booking_reference == sealed("TDN-5120")
     assert movement.booking.departure_date == TODAY + timedelta(days=9)
 
 
