@@ -90,6 +90,7 @@ from avrr_events.asyncapi import asyncapi_document
 from avrr_events.bus import Message
 from avrr_events.consumer import dead_letter_topic, legacy_dead_letter_topic
 from avrr_events.database import Database
+from avrr_events.envelope import Envelope
 from avrr_events.kafka import (
     KafkaPublisher,
     KafkaSettings,
@@ -981,30 +982,34 @@ async def redrive_dead_letters(
         for start in range(0, len(todo), 100):
             chunk = todo[start : start + 100]
             await publisher.publish([r.original() for r in chunk])
-            at = datetime.now(UTC).isoformat()
-            await publisher.publish(
-                [
-                    Message(
-                        topic=marker_topic,
-                        key=r.marker_key.encode(),
-                        value=json.dumps(
-                            {
-                                "at": at,
-                                "by": by,
-                                "to": r.original_topic,
-                                "reason": r.reason,
-                                "event_id": r.header("ce_id"),
-                            }
-                        ).encode(),
-                    )
-                    for r in chunk
-                ]
-            )
+            at = datetime.now(UTC)
+            await publisher.publish([redrive_marker(r, marker_topic, at, by) for r in chunk])
             if progress is not None and task is not None:
                 progress.advance(task, len(chunk))
     finally:
         await publisher.stop()
     return plan
+
+
+def redrive_marker(record: DeadLetterRecord, topic: str, at: datetime, by: str) -> Message:
+    """The record of one redrive: a CloudEvent like every record on the platform's topics,
+    keyed ``<partition>:<offset>`` (the topic is compacted on it)."""
+    return Envelope(
+        source="/avrr/cli",
+        type="avrr.operations.DeadLetterRedriven",
+        subject=record.marker_key,
+        time=at,
+        dataschema="urn:avrr:schema:avrr.operations.DeadLetterRedriven:v1",
+        dataversion=1,
+        correlationid=record.header("ce_correlationid") or record.marker_key,
+        data={
+            "at": at.isoformat(),
+            "by": by,
+            "to": record.original_topic,
+            "reason": record.reason,
+            "event_id": record.header("ce_id"),
+        },
+    ).to_message(topic)
 
 
 def _user() -> str:

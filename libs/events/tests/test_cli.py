@@ -28,6 +28,7 @@ from sample_domain import (
     total_notes,
 )
 from sqlalchemy import MetaData, select
+from test_envelope import sdk_decode
 from typer.testing import CliRunner, Result
 
 from avrr_events import Cause, DeadLetter, Repository, cli, tables
@@ -36,7 +37,7 @@ from avrr_events.database import Database
 from avrr_events.embedded import discover
 from avrr_events.personal import ERASED, MasterKey, PersonalDataCipher, SqlKeyStore
 from avrr_events.service import Service, ServiceRuntime, ServiceSettings
-from avrr_events.testing import ServiceProcess, eventually
+from avrr_events.testing import ServiceProcess, eventually, read_topic
 
 
 class PoisonGuard:
@@ -290,6 +291,8 @@ async def test_dead_letters_are_under_the_topic_prefix_and_older_ones_are_still_
     await eventually(back_in_the_new_topic)
     again = json.loads(ok(await sample.avrr("dead-letters", "inspect", "sample", "1")))
     assert again["headers"]["redriven_from"].startswith(f"{legacy}/")
+    [marker] = await read_topic(kafka, f"{legacy}.redriven", 1)
+    assert sdk_decode(marker).get_data()["reason"] == "undecodable", "a CloudEvent, too"
 
 
 async def test_an_operator_sees_outbox_rows_set_aside_and_can_release_them(
