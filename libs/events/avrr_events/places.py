@@ -106,6 +106,23 @@ def subdivision(country: str, region: str) -> str | None:
     return codes.get(upper)
 
 
+def check_region(country: str, region: str | None) -> None:
+    """ValueError when ``region`` is the ISO 3166-2 code of another country's subdivision.
+
+    ``SV-UN`` entered for Honduras is no region of Honduras: it would be keyed
+    as text, and a suspension of it would stop no case. Checked where people
+    enter places (not when reading events, which are taken as they were written).
+    """
+    if region is None:
+        return
+    code = canonical_text(region).upper()
+    prefix, dash, _ = code.partition("-")
+    if dash and prefix != country_code(country) and len(prefix) == 2:
+        found = pycountry.subdivisions.get(code=code)  # type: ignore[no-untyped-call]
+        if found is not None:
+            raise ValueError(f"{region.strip()!r} is a region of {prefix}, not of {country}")
+
+
 def region_key(country: str, region: str | None) -> str | None:
     """How a region of ``country`` is compared and stored: its ISO 3166-2 code without the
     country prefix where it names a subdivision, otherwise its canonical text; None for none."""

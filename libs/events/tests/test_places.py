@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from avrr_events.places import canonical_text, country_code, place
+from avrr_events.places import canonical_text, check_region, country_code, place
 
 # country, ISO 3166-2 code, spellings a person may type for it
 SPELLINGS: list[tuple[str, str, list[str]]] = [
@@ -86,3 +86,10 @@ def test_no_region_or_a_blank_one_is_the_whole_country() -> None:
 def test_the_label_keeps_the_spelling_entered() -> None:
     assert place("HN", "  Atlántida ").label == "HN/Atlántida"
     assert place("HN").label == "HN"
+
+
+def test_a_region_code_of_another_country_is_refused_where_places_are_entered() -> None:
+    with pytest.raises(ValueError, match="'SV-UN' is a region of SV, not of HN"):
+        check_region("HN", "SV-UN")
+    for fine in ("HN-AT", "Atlántida", "San Pedro Sula", "AT", "Kilómetro-5", None):
+        check_region("HN", fine)

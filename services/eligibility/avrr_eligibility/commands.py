@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from avrr_eligibility.assessment import (
     Assessment,
@@ -31,6 +39,7 @@ from avrr_eligibility.programmes import ProgrammeCatalogue
 from avrr_events import Aggregate, Cause, Repository
 from avrr_events.authorization import ensure_office
 from avrr_events.http import Principal, check_if_match
+from avrr_events.places import check_region
 from avrr_events.service import ServiceRuntime
 
 A = TypeVar("A", bound=Aggregate)
@@ -67,7 +76,18 @@ class DueDiligenceIn(DueDiligenceChecklist):
 
 class DestinationIn(Input):
     destination_country: CountryCode
-    destination_region: Region | None = None
+    destination_region: Region | None = Field(
+        default=None,
+        description="an ISO 3166-2 code (HN-AT or AT) or a name; any accents, case or spacing",
+    )
+
+    @field_validator("destination_region")
+    @classmethod
+    def _region_of_the_country(cls, region: str | None, info: ValidationInfo) -> str | None:
+        country = info.data.get("destination_country")
+        if country is not None:
+            check_region(country, region)
+        return region
 
 
 def _meaningful(reason: str) -> str:

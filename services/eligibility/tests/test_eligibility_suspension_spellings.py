@@ -42,6 +42,12 @@ async def test_every_spelling_of_a_suspended_region_is_held(eligibility: Eligibi
     }
     r = await http.post("/destinations/suspensions", json=suspension, headers=SUPERVISOR)
     assert r.status_code == 201, r.text
+    # A region code of another country is no region of Honduras: refused, naming the field.
+    wrong = {**suspension, "destination_region": "SV-UN"}
+    r = await http.post("/destinations/suspensions", json=wrong, headers=SUPERVISOR)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "destination_region" in r.text and "region of SV, not of HN" in r.text, r.text
     # The same place spelled otherwise is already suspended.
     again = {**suspension, "destination_region": "at"}
     r = await http.post("/destinations/suspensions", json=again, headers=SUPERVISOR)
