@@ -21,6 +21,7 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from journey_steps import (
@@ -226,10 +227,20 @@ async def race(
 # ---------------------------------------------------------------- the window --
 
 
-async def window(p: Platform, case_id: str, *, poll: float = 0.005, timeout: float = 30.0) -> float:
-    """Seconds from the withdrawal's 200 at intake until travel refuses a departure for it."""
+@dataclass(frozen=True)
+class Window:
+    """One withdrawal's window, seen from outside: polled, and the wall time of its 200."""
+
+    case_id: str
+    polled: float  # seconds from the 200 to the first departure refused for the withdrawal
+    answered_at: datetime  # wall clock (UTC) of the 200, to compare with events' times
+
+
+async def window(p: Platform, case_id: str, *, poll: float = 0.02, timeout: float = 30.0) -> Window:
+    """From the withdrawal's 200 at intake until travel refuses a departure for it."""
     await p.post("intake", f"/cases/{case_id}/withdrawal", WITHDRAWAL, CASEWORKER, expect=200)
     answered = time.perf_counter()
+    answered_at = datetime.now(UTC)
     deadline = answered + timeout
     while True:
         response = await p.clients["travel"].post(
@@ -238,7 +249,7 @@ async def window(p: Platform, case_id: str, *, poll: float = 0.005, timeout: flo
         refused_at = time.perf_counter()
         assert response.status_code == 422, f"a probe departed {case_id}: {response.text}"
         if response.json().get("movement_status") == "cancelled":
-            return refused_at - answered
+            return Window(case_id, refused_at - answered, answered_at)
         if refused_at > deadline:
             raise AssertionError(f"travel still accepts commands of {case_id} after {timeout}s")
         await asyncio.sleep(poll)
