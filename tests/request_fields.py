@@ -8,8 +8,9 @@ first, a free-text string nobody plants or encrypts fails the second.
 
 from __future__ import annotations
 
+import copy
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -97,10 +98,10 @@ def _walk(
     assert depth < 20, f"request schema nested too deep at {path}"
     schema = _resolve(document, schema)
     alternatives = [_resolve(document, s) for s in schema.get("anyOf", schema.get("oneOf", []))]
-    types = {a.get("type") for a in alternatives}
+    decimal = {a.get("type") for a in alternatives} - {"null"} == {"number", "string"}
     if alternatives:
         for alternative in alternatives:
-            if alternative.get("type") == "string" and "number" in types:
+            if alternative.get("type") == "string" and decimal:
                 alternative = {**alternative, "x-decimal": True}
             yield from _walk(document, alternative, path, depth + 1)
         return
@@ -137,3 +138,83 @@ def request_fields() -> list[RequestField]:
 
 def free_text_fields() -> list[RequestField]:
     return [f for f in request_fields() if f.is_free_text]
+
+
+Key = tuple[str, str, str]
+
+
+def _operation_pattern(route: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(route)) + "$")
+
+
+class Planter:
+    """Puts a distinct, recognisable value into every free-text field of every request body.
+
+    ``plant`` finds the operation a request goes to, and replaces the value of
+    each free-text field the body holds (every item of a list, every value of
+    a map) with a value of its own, ASCII so that no encoding can hide it;
+    fields in ``allowed`` keep theirs. ``values`` maps each value to the field
+    it went into, ``planted`` is every field that received one.
+    """
+
+    def __init__(self, tag: str, allowed: Mapping[Key, str]) -> None:
+        self.tag = tag
+        self.allowed = allowed
+        self.values: dict[str, str] = {}
+        self.planted: set[Key] = set()
+        self.fields: dict[tuple[str, str], list[RequestField]] = {}
+        for f in free_text_fields():
+            self.fields.setdefault((f.service, f.operation), []).append(f)
+        self._routes = [
+            (service, method.upper(), _operation_pattern(route), f"{method.upper()} {route}")
+            for service, document in documents().items()
+            for route, operations in document["paths"].items()
+            for method in operations
+        ]
+
+    def operation(self, service: str, method: str, path: str) -> str:
+        route = path.split("?", 1)[0]
+        for s, m, pattern, name in self._routes:
+            if s == service and m == method and pattern.match(route):
+                return name
+        raise AssertionError(f"{method} /{service}{path} is in no OpenAPI document")
+
+    def plant(self, service: str, method: str, path: str, body: Any) -> Any:
+        operation = self.operation(service, method, path)
+        body = copy.deepcopy(body)
+        for f in self.fields.get((service, operation), []):
+            if f.key in self.allowed:
+                continue
+
+            def value(f: RequestField = f) -> str:
+                text = f"Pl{self.tag}{len(self.values):03d}q"
+                self.values[text] = f"{f.service} {f.operation} {f.name}"
+                return text
+
+            if _put(body, f.path, value):
+                self.planted.add(f.key)
+        return body
+
+
+def _put(node: Any, path: tuple[str, ...], value: Callable[[], str]) -> int:
+    """Replace the strings at ``path`` inside ``node``; how many were replaced."""
+    head, rest = path[0], path[1:]
+    if head in ("[]", "*"):
+        slots: list[Any] = (
+            list(range(len(node)))
+            if head == "[]" and isinstance(node, list)
+            else list(node)
+            if head == "*" and isinstance(node, dict)
+            else []
+        )
+    else:
+        slots = [head] if isinstance(node, dict) and head in node else []
+    count = 0
+    for slot in slots:
+        if not rest:
+            if isinstance(node[slot], str):
+                node[slot] = value()
+                count += 1
+        else:
+            count += _put(node[slot], rest, value)
+    return count

@@ -494,7 +494,9 @@ async def _drop_database(admin_url: str, name: str) -> None:
         print(f"test database {name} left behind: {type(exc).__name__}", file=sys.stderr)
 
 
-async def _wait_ready(proc: ServiceProcess, timeout: float = 60.0) -> None:
+async def _wait_ready(proc: ServiceProcess, timeout: float = 240.0) -> None:
+    # A bound, not a speed claim: three services importing at once on a loaded two-core
+    # machine took over 60 s before their first log line.
 
     deadline = asyncio.get_running_loop().time() + timeout
     async with httpx.AsyncClient(timeout=2.0) as client:

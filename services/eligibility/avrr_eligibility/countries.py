@@ -55,6 +55,6 @@ def _check_country(code: str) -> str:
 
 
 CountryCode = Annotated[
-    str, StringConstraints(min_length=2, max_length=2), AfterValidator(_check_country)
+    str, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(_check_country)
 ]
 """An ISO 3166-1 alpha-2 code of an existing country (``HN``, ``PT``)."""
