@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -30,6 +31,7 @@ from avrr_events import ERASED, Cause, ConcurrencyError, Repository
 from avrr_events.authorization import may_see
 from avrr_events.http import Principal, check_if_match
 from avrr_events.personal import HEALTH
+from avrr_events.places import check_region
 from avrr_events.service import ServiceRuntime
 from avrr_intake import authorities, handover, read_models
 from avrr_intake.case import (
@@ -235,8 +237,20 @@ class ConsentWithdrawalIn(Input):
 
 class ReturnRequestIn(Input):
     destination_country: IsoCountry
-    destination_region: ShortText | None = None
+    destination_region: ShortText | None = Field(
+        default=None,
+        description="an ISO 3166-2 code (HN-AT or AT) or a name; kept as entered, "
+        "compared by avrr_events.places",
+    )
     programme_hint: ShortText | None = None
+
+    @field_validator("destination_region")
+    @classmethod
+    def _region_of_the_country(cls, region: str | None, info: ValidationInfo) -> str | None:
+        country = info.data.get("destination_country")
+        if country is not None:
+            check_region(country, region)
+        return region
 
 
 class NeedsIn(Input):
