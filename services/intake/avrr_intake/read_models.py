@@ -168,7 +168,14 @@ class CaseFiles(Projection):
                     .where(*where)
                     .values(status="withdrawn", withdrawn_at=event.withdrawn_at, updated_at=at)
                 )
-                await _update(conn, event.case_id, at, lambda d: None)
+                # Why, in the case file (the note stays ciphertext; the API decrypts it).
+                withdrawal = event.model_dump(mode="json", exclude={"case_id"})
+                await _update(
+                    conn,
+                    event.case_id,
+                    at,
+                    lambda d: d.setdefault("consent_withdrawals", []).append(withdrawal),
+                )
             case ReturnRequested():
                 request = event.model_dump(mode="json", exclude={"case_id"})
                 await _update(

@@ -89,7 +89,13 @@ async def test_a_consent_withdrawal_needs_a_coded_reason_and_keeps_the_persons_w
     assert isinstance(event, ConsentWithdrawn) and event.note is not None
     assert await intake.runtime.cipher.decrypt(event.note) == words
 
-    await intake.wait_for(case_id, version=done["version"])
+    case = await intake.wait_for(case_id, version=done["version"])
+    [shown] = case["consent_withdrawals"]
+    assert (shown["purpose"], shown["reason"], shown["note"]) == (
+        "contact_by_programme",
+        "safety_concerns",
+        words,
+    )
     timeline = (await intake.http.get(f"/cases/{case_id}/timeline")).json()["items"]
     [entry] = [i for i in timeline if i["type"] == "avrr.intake.ConsentWithdrawn"]
     assert entry["facts"]["reason"] == "safety_concerns"
