@@ -98,5 +98,7 @@ async def test_rebuilt_read_models_answer_the_same(reintegration: RunningReinteg
     before = await snapshot()
     runner = ProjectionRunner(r.runtime.db, r.runtime.service.registry, r.runtime.group)
     for projection in r.runtime.projections:
-        assert await runner.rebuild(projection) > 0
+        replayed = await runner.rebuild(projection)
+        # No withdrawal conflict in this story: that list rebuilds empty.
+        assert replayed > 0 or projection.name == "reintegration_withdrawal_conflicts"
     assert await snapshot() == before

@@ -27,7 +27,9 @@ async def test_rebuilt_read_models_answer_the_same(travel: Travel) -> None:
 
     runner = ProjectionRunner(travel.runtime.db, registry, travel.runtime.group)
     for projection in projections():
-        assert await runner.rebuild(projection) > 0
+        replayed = await runner.rebuild(projection)
+        # No withdrawal conflict in this story: that list rebuilds empty.
+        assert replayed > 0 or projection.name == "travel_withdrawal_conflicts"
 
     assert await travel.movement(case) == before
     medical_after = (await travel.http.get(f"/movements/{case}/medical", headers=MEDIC)).json()
