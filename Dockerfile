@@ -56,7 +56,7 @@ RUN --mount=type=secret,id=pip_conf,required=false \
 COPY libs/ libs/
 COPY services/ services/
 # setuptools (the build backend, pinned in the lock) builds the wheels in a
-# venv of its own, so it never lands in the runtime closure.
+# venv of its own; the copy that venv creation bundles leaves the runtime one.
 RUN set -eu; \
     for pkg in libs/events services/*/; do \
       if [ -f "$pkg/pyproject.toml" ]; then \
@@ -66,6 +66,7 @@ RUN set -eu; \
     /opt/avrr/bin/pip install --no-deps /wheels/*.whl; \
     /opt/avrr/bin/python -c \
       "from avrr_events.embedded import discover; print('services:', *[s.name for s in discover()])"; \
+    /opt/avrr/bin/pip uninstall --yes --quiet setuptools 2>/dev/null || true; \
     /opt/avrr/bin/pip check
 
 # ------------------------------------------------------------------ runtime --

@@ -95,7 +95,8 @@ build_podman() {
   local secrets=()
   mapfile -t secrets < <(pip_secrets)
   log "building $TAG with podman on $BASE_IMAGE"
-  pod build "${PODMAN_LIMITS[@]}" --layers "${secrets[@]}" \
+  # No intermediate layers: on vfs storage each one is a full copy of the rootfs.
+  pod build "${PODMAN_LIMITS[@]}" --layers=false "${secrets[@]}" \
     --build-arg PYTHON_IMAGE="$BASE_IMAGE" -t "$TAG" -f "$REPO/Dockerfile" "$REPO" >&2
   local bytes
   bytes="$(pod image inspect --format '{{.Size}}' "$TAG")"
