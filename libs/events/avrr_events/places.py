@@ -28,10 +28,8 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
-from typing import Annotated
 
 import pycountry
-from pydantic import AfterValidator
 
 MAX_KEY_LENGTH = 100
 """Region keys are cut to this length (the region text itself is at most 100 characters;
@@ -44,16 +42,6 @@ def country_code(text: str) -> str:
     if len(code) != 2 or not code.isalpha() or pycountry.countries.get(alpha_2=code) is None:
         raise ValueError(f"{text!r} is not an ISO 3166-1 alpha-2 country code")
     return code
-
-
-def _exact_country(code: str) -> str:
-    if code != code.strip().upper():
-        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code")
-    return country_code(code)
-
-
-CountryCode = Annotated[str, AfterValidator(_exact_country)]
-"""An ISO 3166-1 alpha-2 code of an existing country, as sent (``HN``, ``PT``; not ``hn``)."""
 
 
 def canonical_text(text: str) -> str:
