@@ -18,7 +18,13 @@ async def withdraw(travel: Travel, case: str) -> Envelope:
         "intake",
         "avrr.intake.CaseWithdrawn",
         case,
-        {"case_id": case, "reason": "decided to stay", "withdrawn_at": NOW},
+        # Now, after whatever the test recorded before: a ticket or departure recorded
+        # after the withdrawal's time would be a withdrawal conflict.
+        {
+            "case_id": case,
+            "reason": "decided to stay",
+            "withdrawn_at": datetime.now(UTC).isoformat(),
+        },
     )
 
 
