@@ -149,6 +149,7 @@ async def four_processes(admin_url: str, kafka: KafkaSettings, logs: Path) -> As
                 "AVRR_KEYSTORE_URL": keys_url,
                 "AVRR_TOPIC_PREFIX": prefix,
                 "AVRR_DEV": "1",
+                "AVRR_DEV_AUTH_OVERRIDE": "1",  # header authentication on PostgreSQL
                 "AVRR_PORT": str(port),
                 "AVRR_RELAY_POLL": "0.2",
                 "AVRR_LOG_LEVEL": "WARNING",

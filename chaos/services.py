@@ -82,6 +82,7 @@ class Fleet:
                 "AVRR_KEYSTORE_URL": self.url_of(keys),
                 "AVRR_TOPIC_PREFIX": self.prefix,
                 "AVRR_DEV": "1",
+                "AVRR_DEV_AUTH_OVERRIDE": "1",  # header authentication on PostgreSQL
                 "AVRR_PORT": str(_free_port()),
                 "AVRR_RELAY_POLL": "0.2",
                 "AVRR_LOG_LEVEL": "WARNING",

@@ -39,7 +39,7 @@ up() {
     export DATABASE_URL="postgresql+asyncpg://avrr:avrr@127.0.0.1:$PG_PORT/avrr_$name" \
       AVRR_KEYSTORE_URL="postgresql+asyncpg://avrr:avrr@127.0.0.1:$PG_PORT/avrr_keys" \
       KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" \
-      AVRR_DEV=1 AVRR_PORT="${PORTS[$name]:-8000}"
+      AVRR_DEV=1 AVRR_DEV_AUTH_OVERRIDE=1 AVRR_PORT="${PORTS[$name]:-8000}"
     if [[ "$KAFKA_SASL_PORT" != off ]]; then
       # Each service as its own Kafka principal, held to its ACLs (avrr_events.kafka_acls).
       export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_SASL_PORT" \

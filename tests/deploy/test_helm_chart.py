@@ -523,3 +523,10 @@ def test_intake_gets_its_duplicate_secret_from_the_secret_in_both_value_files(he
         render(helm, (), f"secrets.values.AVRR_INTAKE_DUPLICATE_SECRET={given}"), "Secret"
     )["avrr"]["stringData"]
     assert secret["AVRR_INTAKE_DUPLICATE_SECRET"] == given
+
+
+def test_header_authentication_cannot_be_deployed(helm: str) -> None:
+    """The services refuse it on PostgreSQL; the chart refuses to render it at all."""
+    for values in (VALUES["default"], VALUES["production"]):
+        assert "/config/dev': value must be false" in render_error(helm, values, "config.dev=true")
+        assert "/config/devAuth" in render_error(helm, values, "config.devAuth=true")

@@ -58,6 +58,7 @@ import contextlib
 import dataclasses
 import getpass
 import json
+import logging
 import os
 import sys
 import uuid
@@ -100,7 +101,13 @@ from avrr_events.kafka import (
 )
 from avrr_events.projections import Projection, ProjectionRunner
 from avrr_events.registry import EventRegistry
-from avrr_events.service import ROLES, RoleNotSupported, Service, ServiceRuntime
+from avrr_events.service import (
+    ROLES,
+    RoleNotSupported,
+    Service,
+    ServiceRuntime,
+    UnsafeAuthentication,
+)
 from avrr_events.setup import SetupSettings, prepare, topic_specs
 
 # Tables as wide as they need when the output is not a terminal (a file, a pipe, a test).
@@ -294,9 +301,12 @@ def serve(
             settings = settings.model_copy(update={"role": role})
         try:
             settings.check_role()  # api/worker need PostgreSQL and Kafka
-        except RoleNotSupported as exc:
+            warning = settings.check_authentication()  # no header authentication on real data
+        except (RoleNotSupported, UnsafeAuthentication) as exc:
             fail(str(exc))
         logs.configure(found.name)
+        if warning:
+            logging.getLogger("avrr_events.serve").warning(warning)
         refuse_unless_current(found, settings)
         configure_exporter(found.name)
         uvicorn.run(

@@ -13,12 +13,19 @@ topology runs one Deployment of each.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 
 from avrr_events import logs
 from avrr_events.embedded import discover
 from avrr_events.migrations import refuse_unless_current
-from avrr_events.service import ROLES, RoleNotSupported, Service, ServiceSettings
+from avrr_events.service import (
+    ROLES,
+    RoleNotSupported,
+    Service,
+    ServiceSettings,
+    UnsafeAuthentication,
+)
 from avrr_events.tracing import configure_exporter
 
 
@@ -44,8 +51,11 @@ def main(argv: list[str] | None = None) -> None:
     settings = ServiceSettings(**({"role": args.role} if args.role else {}))
     try:
         settings.check_role()  # api/worker need PostgreSQL and Kafka
-    except RoleNotSupported as exc:
+        warning = settings.check_authentication()  # no header authentication on real data
+    except (RoleNotSupported, UnsafeAuthentication) as exc:
         raise SystemExit(str(exc)) from None
+    if warning:
+        logging.getLogger("avrr_events.serve").warning(warning)
     refuse_unless_current(service, settings)  # exit 1 naming the revisions and `avrr setup`
     app = service.app(settings)
     uvicorn.run(

@@ -117,6 +117,10 @@ class RoleNotSupported(ValueError):
     """A split role asked of a runtime that cannot share its work with other processes."""
 
 
+class UnsafeAuthentication(ValueError):
+    """Header authentication asked of a process that shows signs of production."""
+
+
 class ServiceSettings(BaseSettings):
     """How one service runs, from environment variables (names in ``validation_alias``)."""
 
@@ -167,6 +171,14 @@ class ServiceSettings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("dev_auth", "AVRR_DEV_AUTH"),
         description="header authentication stand-in; absent: on exactly when dev is on",
+    )
+    dev_auth_override: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("dev_auth_override", "AVRR_DEV_AUTH_OVERRIDE"),
+        description=(
+            "allow header authentication although a production sign is present "
+            "(local development on PostgreSQL only; warned at every start)"
+        ),
     )
     oidc_issuer: str | None = Field(
         default=None,
@@ -241,6 +253,40 @@ class ServiceSettings(BaseSettings):
                 "processes share the outbox and the topics; the embedded default "
                 "(SQLite, in-process bus) runs every role in one process (AVRR_ROLE=all)"
             )
+
+    def production_signs(self) -> list[str]:
+        """What says this process may hold real data: a PostgreSQL database, an OIDC issuer."""
+        signs = []
+        if (self.database_url or "").startswith("postgresql"):
+            signs.append("DATABASE_URL is PostgreSQL")
+        if self.oidc_issuer:
+            signs.append("AVRR_OIDC_ISSUER is set")
+        return signs
+
+    def check_authentication(self) -> str | None:
+        """Refuse header authentication where real data may be; the override's warning, if any.
+
+        Header authentication trusts whatever identity a caller claims. It is
+        for the embedded default and tests; a process on PostgreSQL or with an
+        OIDC issuer refuses it unless ``AVRR_DEV_AUTH_OVERRIDE=1`` says this is
+        local development, and then says so at every start.
+        """
+        if not self.dev_auth_enabled:
+            return None
+        signs = self.production_signs()
+        if not signs:
+            return None
+        which = " and ".join(signs)
+        if not self.dev_auth_override:
+            raise UnsafeAuthentication(
+                f"AVRR_DEV_AUTH: header authentication (AVRR_DEV=1 or AVRR_DEV_AUTH=1) is refused "
+                f"because {which}; unset it (chart: config.dev and config.devAuth stay false), "
+                "or set AVRR_DEV_AUTH_OVERRIDE=1 for local development only"
+            )
+        return (
+            f"AVRR_DEV_AUTH_OVERRIDE=1: header authentication is ON although {which}: "
+            "any caller can claim any identity; never with real data"
+        )
 
     def group(self, service: str) -> str:
         return f"{self.topic_prefix}.{service}"

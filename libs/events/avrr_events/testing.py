@@ -561,6 +561,8 @@ async def service_processes(
                 "AVRR_KEYSTORE_URL": keys_url.render_as_string(hide_password=False),
                 "AVRR_TOPIC_PREFIX": prefix,
                 "AVRR_DEV": "1",
+                # Header authentication on PostgreSQL: the tests' own development stand-in.
+                "AVRR_DEV_AUTH_OVERRIDE": "1",
                 "AVRR_PORT": str(port),
                 "AVRR_RELAY_POLL": "0.2",
                 **env,
