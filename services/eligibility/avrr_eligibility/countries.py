@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import pycountry
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, WithJsonSchema
 
 # The 27 member states of the European Union (since 1 February 2020). ARVoRe
 # serves "migrants from non-EU countries": this is the list it excludes.
@@ -54,7 +54,11 @@ def _check_country(code: str) -> str:
     return code
 
 
+# The schema says what the validator enforces (two capitals), so that the OpenAPI documents
+# show a bounded code; the validator's own message stays the one a caller reads.
 CountryCode = Annotated[
-    str, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(_check_country)
+    str,
+    AfterValidator(_check_country),
+    WithJsonSchema({"type": "string", "pattern": "^[A-Z]{2}$", "maxLength": 2}),
 ]
 """An ISO 3166-1 alpha-2 code of an existing country (``HN``, ``PT``)."""
