@@ -70,8 +70,13 @@ async def test_a_disbursement_after_the_withdrawal_is_flagged_until_resolved(
     denied = await r.http.get("/withdrawal-conflicts", params={"office": "BR-BSB"}, headers=OFFICER)
     assert denied.status_code == 403
 
-    # Still refused after the withdrawal, like every command.
+    # Refused once reintegration knows, like every command: disbursement and plan.
     assert (await r.disburse("c1", "10.00")).status_code == 422
+    components = [c.model_dump(mode="json") for c in plan()]
+    revised = await r.post(
+        "/cases/c1/plan", {"components": components, "agreed_at": datetime.now(UTC).isoformat()}
+    )
+    assert revised.status_code == 422 and "withdrawn" in revised.json()["detail"], revised.text
 
     path = f"/cases/c1/withdrawal-conflicts/{paid[1].id}/resolution"
     wrong = await r.post(path, {"resolution": "departure_undone", "reason": "x"}, SUPERVISOR)
