@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import logs, tables
 from avrr_events.bus import Message, MessageSource, Publisher
-from avrr_events.database import Database
+from avrr_events.database import Database, unavailable
 from avrr_events.envelope import Envelope, EnvelopeError, new_event_id
 from avrr_events.metrics import Latency
 from avrr_events.personal import PersonalDataCipher
@@ -36,34 +35,6 @@ from avrr_events.store import ConcurrencyError, EventStore
 from avrr_events.tracing import current_traceparent, handling
 
 log = logging.getLogger(__name__)
-
-# Failures of the infrastructure rather than of the event or its handler.
-UNAVAILABLE = (OperationalError, InterfaceError, ConnectionError, OSError)
-# SQLSTATE classes of a server that cannot serve anyone right now: 08 connection
-# exception, 53 insufficient resources (too many connections), 57P operator
-# intervention (shutting down, crashed, starting up: "cannot connect now").
-_AWAY_SQLSTATES = ("08", "53", "57P")
-
-
-def unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` says the database is away, rather than the event or its handler at fault.
-
-    While PostgreSQL shuts down or starts up, asyncpg's refusals (SQLSTATE
-    57P01-57P03) reach us as SQLAlchemy's generic DBAPIError, not as an
-    OperationalError: without looking at the SQLSTATE a restart of the database
-    dead-lettered the healthy events in flight (found by ``make chaos``).
-    """
-    if isinstance(exc, UNAVAILABLE):
-        return True
-    if not isinstance(exc, DBAPIError):
-        return False
-    if exc.connection_invalidated:
-        return True
-    # The asyncpg adapter keeps asyncpg's own error (with its sqlstate) as __cause__.
-    driver: BaseException | None = exc.orig
-    native = driver.__cause__ if driver is not None and driver.__cause__ is not None else driver
-    code = getattr(native, "sqlstate", None) or getattr(driver, "pgcode", None)
-    return isinstance(code, str) and code.startswith(_AWAY_SQLSTATES)
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,47 @@ from typing import Any
 import asyncpg
 from sqlalchemy import MetaData, Table, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from avrr_events import tables
 from avrr_events.postgres import OUTBOX_CHANNEL, driver_connection, lock_key
 
 log = logging.getLogger(__name__)
+
+# Failures of the infrastructure rather than of the event or its handler.
+UNAVAILABLE = (OperationalError, InterfaceError, ConnectionError, OSError)
+# SQLSTATE classes of a server that cannot serve anyone right now: 08 connection
+# exception, 53 insufficient resources (too many connections), 57P operator
+# intervention (shutting down, crashed, starting up: "cannot connect now").
+_AWAY_SQLSTATES = ("08", "53", "57P")
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is away, rather than the event or its handler at fault.
+
+    While PostgreSQL shuts down or starts up, asyncpg's refusals (SQLSTATE
+    57P01-57P03) reach us as SQLAlchemy's generic DBAPIError, not as an
+    OperationalError: without looking at the SQLSTATE a restart of the database
+    dead-lettered the healthy events in flight (found by ``make chaos``).
+    """
+    if isinstance(exc, UNAVAILABLE):
+        return True
+    if not isinstance(exc, DBAPIError):
+        # asyncpg's own errors reach a route unwrapped when they surface outside a
+        # SQLAlchemy call (a connection lost between statements: 08003).
+        code = getattr(exc, "sqlstate", None)
+        return isinstance(code, str) and code.startswith(_AWAY_SQLSTATES)
+    if exc.connection_invalidated:
+        return True
+    # The asyncpg adapter keeps asyncpg's own error (with its sqlstate) as __cause__.
+    driver: BaseException | None = exc.orig
+    native = driver.__cause__ if driver is not None and driver.__cause__ is not None else driver
+    if isinstance(native, UNAVAILABLE):  # a refused or reset connection, wrapped
+        return True
+    code = getattr(native, "sqlstate", None) or getattr(driver, "pgcode", None)
+    return isinstance(code, str) and code.startswith(_AWAY_SQLSTATES)
+
 
 # Held while a database's schema changes (migrations, tables of services without any).
 SCHEMA_LOCK = lock_key("avrr-schema")

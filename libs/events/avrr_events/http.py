@@ -61,7 +61,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from avrr_events import store, tables
-from avrr_events.database import Database
+from avrr_events.database import Database, unavailable
 from avrr_events.store import ConcurrencyError
 
 log = logging.getLogger(__name__)
@@ -195,6 +195,28 @@ def invalid_field(field: str, reason: str, *, where: str = "body") -> RequestVal
     return RequestValidationError([{"loc": loc, "msg": reason, "type": "value_error"}])
 
 
+RETRY_AFTER_SECONDS = 5
+
+
+def database_away(request: Request | None, exc: BaseException) -> Response:
+    """503 with Retry-After: the database (or the broker) is restarting, the request was fine.
+
+    Nothing was committed (the command's transaction failed as a whole), so a
+    client may send it again, with the same Idempotency-Key.
+    """
+    path = request.url.path if request is not None else None
+    log.warning("service unavailable: %s", type(exc).__name__)
+    return problem_response(
+        503,
+        "Service Unavailable",
+        "a database or broker this service needs is not answering; nothing was changed, "
+        "retry after the delay",
+        code="unavailable",
+        instance=path,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every error of ``app`` a problem+json response."""
 
@@ -243,6 +265,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     async def on_unstorable(request: Request, exc: Exception) -> Response:
+        if unavailable(exc):
+            return database_away(request, exc)
         if not refused_value(exc):
             raise exc  # a database failure, not the request's value: the catch-all's 500
         # Its class only in the log: the message would quote the value.
@@ -367,6 +391,9 @@ class ContainUnhandledErrors:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
+            if unavailable(exc) and not started:
+                await database_away(None, exc)(scope, receive, send)
+                return
             error_id = str(uuid.uuid4())
             route = getattr(scope.get("route"), "path", None) or "?"
             log.error(

@@ -66,7 +66,12 @@ from avrr_events.authorization import (
 from avrr_events.bus import Publisher
 from avrr_events.consumer import EventConsumer, Reaction, dead_letter_topic
 from avrr_events.database import Database
-from avrr_events.http import IdempotencyKeys, install_problem_handlers, problem_response
+from avrr_events.http import (
+    RETRY_AFTER_SECONDS,
+    IdempotencyKeys,
+    install_problem_handlers,
+    problem_response,
+)
 from avrr_events.inprocess import InProcessBus
 from avrr_events.kafka import (
     KafkaPublisher,
@@ -481,7 +486,11 @@ class ObservedRequests:
         except Exception as exc:
             log.error("audit entry not recorded: %s", logs.error_text(exc))
             refusal = problem_response(
-                503, "Service Unavailable", "the access could not be audited; try again"
+                503,
+                "Service Unavailable",
+                "the access could not be audited; try again",
+                code="unavailable",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
             await refusal(scope, _no_body, send)
             return
