@@ -268,6 +268,9 @@ async def run(args: argparse.Namespace) -> int:
             say("verifying")
             verdict.violate_some("faults that could not be injected or recovered", log.failed)
             verdict.violate_some("lifecycles that failed", result.failures)
+            # A SIGKILL shows as a transport error, a database or broker restart as 503
+            # `unavailable` with Retry-After; any other 5xx is the platform's own fault.
+            verdict.violate_some("5xx answers no injected fault explains", stats.unexplained_5xx)
             await verification.check_final_states(clients, result.cases, verdict)
             stores = await verification.read_stores(databases)
             verification.check_inboxes(stores, groups, topic_of, verdict)

@@ -45,6 +45,23 @@ class RetryStats:
     # Commands whose key stayed reserved (409 "still being processed") past the
     # bound: sent again with a fresh key. See RetryingClient.post.
     rekeyed: list[str] = field(default_factory=list)
+    # 5xx answers no injected fault explains: a 500 (an internal error), or a 502/503/504
+    # that is not the platform's "a database or broker is away" (problem type
+    # `unavailable` with Retry-After). Each fails the run.
+    unexplained_5xx: list[str] = field(default_factory=list)
+
+    def server_error(self, method: str, path: str, response: httpx.Response) -> None:
+        """Count a 5xx the driver retries; remember it when no injected fault explains it."""
+        self.server_errors[response.status_code] += 1
+        away = (
+            response.status_code == 503
+            and "Retry-After" in response.headers
+            and "urn:avrr:problem:unavailable" in response.text
+        )
+        if not away:
+            self.unexplained_5xx.append(
+                f"{method} {path}: {response.status_code} {response.text[:200]}"
+            )
 
 
 class RetryingClient:
@@ -98,7 +115,7 @@ class RetryingClient:
                     self.stats.applied_response_lost.append(path)
                     return response
                 if response.status_code in RETRYABLE_STATUS:
-                    self.stats.server_errors[response.status_code] += 1
+                    self.stats.server_error("POST", path, response)
                 elif response.status_code == 409 and _CONFLICT in response.text:
                     self.stats.conflicts_409 += 1
                 elif response.status_code == 409 and any(
@@ -126,7 +143,7 @@ class RetryingClient:
                 response = await self.client.get(path, headers=dict(headers or {}))
                 if response.status_code not in RETRYABLE_STATUS:
                     return response
-                self.stats.server_errors[response.status_code] += 1
+                self.stats.server_error("GET", path, response)
             except httpx.TransportError:
                 self.stats.transport_errors += 1
             if loop.time() > deadline:

@@ -41,13 +41,10 @@ def unavailable(exc: BaseException) -> bool:
     OperationalError: without looking at the SQLSTATE a restart of the database
     dead-lettered the healthy events in flight (found by ``make chaos``).
     """
-    if isinstance(exc, UNAVAILABLE):
+    if isinstance(exc, UNAVAILABLE) or _connection_gone(exc):
         return True
     if not isinstance(exc, DBAPIError):
-        # asyncpg's own errors reach a route unwrapped when they surface outside a
-        # SQLAlchemy call (a connection lost between statements: 08003).
-        code = getattr(exc, "sqlstate", None)
-        return isinstance(code, str) and code.startswith(_AWAY_SQLSTATES)
+        return False
     if exc.connection_invalidated:
         return True
     # The asyncpg adapter keeps asyncpg's own error (with its sqlstate) as __cause__.
@@ -55,8 +52,23 @@ def unavailable(exc: BaseException) -> bool:
     native = driver.__cause__ if driver is not None and driver.__cause__ is not None else driver
     if isinstance(native, UNAVAILABLE):  # a refused or reset connection, wrapped
         return True
-    code = getattr(native, "sqlstate", None) or getattr(driver, "pgcode", None)
+    if native is not None and _connection_gone(native):
+        return True
+    code = getattr(driver, "pgcode", None)
     return isinstance(code, str) and code.startswith(_AWAY_SQLSTATES)
+
+
+def _connection_gone(exc: BaseException) -> bool:
+    """asyncpg's own word that the server or the connection went away.
+
+    It reaches a route unwrapped when it surfaces outside a SQLAlchemy call
+    (a connection lost between statements): by its SQLSTATE (08003, 57P01),
+    or, without one, asyncpg's "connection is closed".
+    """
+    code = getattr(exc, "sqlstate", None)
+    if isinstance(code, str) and code.startswith(_AWAY_SQLSTATES):
+        return True
+    return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
 
 
 # Held while a database's schema changes (migrations, tables of services without any).
