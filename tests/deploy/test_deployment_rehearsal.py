@@ -67,6 +67,7 @@ CHART = REPO / "deploy" / "helm" / "avrr"
 IMAGE_SCRIPT = REPO / "scripts" / "image.sh"
 SERVICES = ("intake", "eligibility", "travel", "reintegration")
 AUDIENCE = "avrr-api"
+FRONTEND = "https://caseworker.example.org"
 
 pytestmark = pytest.mark.infra
 
@@ -348,6 +349,7 @@ def overlay(tmp: Path, *, prefix: str, issuer: str, sasl_bootstrap: str) -> Path
             "topicPartitions": 2,
             "topicReplicationFactor": 1,
             "oidc": {"issuer": issuer, "audience": AUDIENCE},
+            "corsOrigins": [FRONTEND],
             "otel": {"endpoint": ""},
         },
         # The local broker has no TLS listener: SASL/SCRAM over plaintext, no CA.
@@ -501,6 +503,19 @@ async def test_the_charts_workloads_run_from_the_image_and_carry_a_household_hom
     async with httpx.AsyncClient(base_url=api["intake"], timeout=10.0) as plain:
         refused = await plain.get("/cases", headers=CASEWORKER)
         assert refused.status_code == 401, refused.text
+        # As a gateway sends it (/intake/...): served, but never the probes or metrics;
+        # a browser of the configured frontend gets its preflight answered.
+        for inside in ("/intake/metrics", "/intake/health/ready"):
+            assert (await plain.get(inside)).status_code == 404, inside
+        preflight = await plain.options(
+            "/intake/cases",
+            headers={
+                "Origin": FRONTEND,
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
+        assert preflight.headers.get("access-control-allow-origin") == FRONTEND, preflight.text
 
     async def no_topic_reads(service: str) -> list[Any]:
         raise AssertionError("the rehearsal reads the platform through its REST APIs only")

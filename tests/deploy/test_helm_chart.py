@@ -530,3 +530,53 @@ def test_header_authentication_cannot_be_deployed(helm: str) -> None:
     for values in (VALUES["default"], VALUES["production"]):
         assert "/config/dev': value must be false" in render_error(helm, values, "config.dev=true")
         assert "/config/devAuth" in render_error(helm, values, "config.devAuth=true")
+
+
+GATEWAY = (
+    "ingress.enabled=true",
+    "ingress.host=avrr.example.org",
+    "ingress.tlsSecret=avrr-tls",
+    "httpRoute.enabled=true",
+    "httpRoute.parentRefs[0].name=public-gateway",
+    "httpRoute.hostnames[0]=avrr.example.org",
+    "config.corsOrigins[0]=https://caseworker.example.org",
+)
+
+
+@pytest.mark.parametrize("values", sorted(VALUES))
+def test_frontends_reach_each_api_under_its_path_with_tls(helm: str, values: str) -> None:
+    manifests = render(helm, VALUES[values], *GATEWAY)
+    services = set(of_kind(manifests, "Service"))
+    (ingress,) = of_kind(manifests, "Ingress").values()
+    for version in KUBE_VERSIONS:
+        kubernetes_validate.validate(ingress, version, strict=True)
+    assert ingress["spec"]["tls"] == [{"hosts": ["avrr.example.org"], "secretName": "avrr-tls"}]
+    (rule,) = ingress["spec"]["rules"]
+    paths = {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
+    assert paths == {
+        f"/{s}": f"avrr-{s}" for s in ("intake", "eligibility", "travel", "reintegration")
+    }
+    assert set(paths.values()) <= services
+    (route,) = of_kind(manifests, "HTTPRoute").values()
+    routed = {
+        r["matches"][0]["path"]["value"]: r["backendRefs"][0]["name"]
+        for r in route["spec"]["rules"]
+    }
+    assert routed == paths
+    # Each pod answers under its own path (so no rewrite is needed) and keeps its
+    # probes and metrics off it (libs/events/tests/test_gateway_exposure.py).
+    for name, spec in pod_specs(manifests):
+        env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
+        assert env["AVRR_PATH_PREFIX"] == f"/{service_of(name)}"
+    (config,) = of_kind(manifests, "ConfigMap").values()
+    assert config["data"]["AVRR_CORS_ORIGINS"] == "https://caseworker.example.org"
+
+
+def test_no_cross_origin_calls_and_no_gateway_unless_asked(helm: str) -> None:
+    manifests = render(helm, ())
+    (config,) = of_kind(manifests, "ConfigMap").values()
+    assert "AVRR_CORS_ORIGINS" not in config["data"]
+    assert not of_kind(manifests, "Ingress") and not of_kind(manifests, "HTTPRoute")
+    assert "ingress.tlsSecret is required" in render_error(
+        helm, (), "ingress.enabled=true", "ingress.host=avrr.example.org"
+    )

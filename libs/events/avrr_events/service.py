@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Response
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import AliasChoices, Field
@@ -222,6 +223,23 @@ class ServiceSettings(BaseSettings):
         validation_alias=AliasChoices("offices_file", "AVRR_OFFICES"),
         description="YAML office registry (the same for every service); absent: the packaged one",
     )
+    cors_origins: str = Field(
+        default="",
+        validation_alias=AliasChoices("cors_origins", "AVRR_CORS_ORIGINS"),
+        description=(
+            "comma-separated origins of the frontends allowed to call this API from a "
+            "browser (credentials included); empty: no cross-origin calls"
+        ),
+    )
+    path_prefix: str = Field(
+        default="",
+        pattern=r"^(/[a-z0-9-]+)?$",
+        validation_alias=AliasChoices("path_prefix", "AVRR_PATH_PREFIX"),
+        description=(
+            "the path under which an Ingress or HTTPRoute exposes this service (/intake); "
+            "requests under it are served without it, probes and metrics never"
+        ),
+    )
     migrate_on_start: bool = Field(
         default=False,
         validation_alias=AliasChoices("migrate_on_start", "AVRR_MIGRATE_ON_START"),
@@ -380,6 +398,46 @@ class Service:
     ) -> FastAPI:
         """A standalone app (lifespan runs the runtime); settings default to the environment."""
         return ServiceRuntime(self, settings or ServiceSettings(), bus=bus).app()
+
+
+# What a browser frontend may send and read across origins (ARCHITECTURE §6).
+CORS_REQUEST_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    "Idempotency-Key",
+    "traceparent",
+    "Accept-Language",
+)
+CORS_RESPONSE_HEADERS = ("ETag", "Location", "Retry-After", "Idempotency-Replayed")
+
+
+class ExternalPrefix:
+    """Serve ``/<prefix>/...`` as ``/...``: one host, a path per service, no proxy rewrites.
+
+    An Ingress or Gateway route sends ``/intake/cases`` to intake's Service as
+    it is; the embedded default mounts the same paths. Probes and metrics stay
+    reachable only without the prefix (from the kubelet and the scraper, inside
+    the cluster), so nothing routed from outside ever reaches them.
+    """
+
+    INTERNAL = ("/health", "/metrics")
+
+    def __init__(self, app: ASGIApp, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path == self.prefix or path.startswith(self.prefix + "/"):
+            inner = path[len(self.prefix) :] or "/"
+            if inner.startswith(self.INTERNAL):
+                response = problem_response(404, "Not Found", "not served through the gateway")
+                await response(scope, receive, send)
+                return
+            # As a Mount does: the path keeps the prefix, the root path names it.
+            scope = {**scope, "root_path": scope.get("root_path", "") + self.prefix}
+        await self.app(scope, receive, send)
 
 
 class ObservedRequests:
@@ -777,6 +835,21 @@ class ServiceRuntime:
             app.include_router(self._operations_router())
 
         app.add_middleware(ObservedRequests, runtime=self)
+        if self.settings.path_prefix:
+            app.add_middleware(ExternalPrefix, prefix=self.settings.path_prefix)
+        origins = [o.strip() for o in self.settings.cors_origins.split(",") if o.strip()]
+        if origins:
+            # Outermost: a preflight is answered before authentication, and only the
+            # listed origins are echoed back (so only they may send credentials).
+            app.add_middleware(
+                CORSMiddleware,
+                allow_origins=origins,
+                allow_credentials=True,
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                allow_headers=list(CORS_REQUEST_HEADERS),
+                expose_headers=list(CORS_RESPONSE_HEADERS),
+                max_age=600,
+            )
         return app
 
     def asyncapi(self) -> dict[str, Any]:

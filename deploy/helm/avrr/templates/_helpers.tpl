@@ -150,6 +150,8 @@ Job: (dict "root" $ "name" "intake"). Plain settings come from the ConfigMap
 - name: KAFKA_SSL_CAFILE
   value: /etc/avrr/kafka-ca/{{ $root.Values.kafka.tls.caKey }}
 {{- end }}
+- name: AVRR_PATH_PREFIX
+  value: /{{ .name }}
 {{- if $root.Values.config.otel.endpoint }}
 - name: OTEL_SERVICE_NAME
   value: avrr-{{ .name }}
