@@ -459,14 +459,16 @@ async def test_topics_create_is_idempotent(kafka_bootstrap: str, topic_prefix: s
     prefix = ["--kafka", kafka_bootstrap, "--topic-prefix", topic_prefix]
     first = ok(await avrr(*prefix, "topics", "create", "intake", "travel"))
     second = ok(await avrr(*prefix, "topics", "create", "intake", "travel"))
-    # four event topics, two dead-letter topics, travel's public topic of returns per country
-    assert first.count("created") == 7
-    assert "created" not in second and second.count("exists") == 7
+    # four event topics, two dead-letter topics, two audit-anchor topics, travel's
+    # public topic of returns per country
+    assert first.count("created") == 9
+    assert "created" not in second and second.count("exists") == 9
     topics = await cli.list_topics(_kafka(kafka_bootstrap))
     assert {
         f"{prefix[3]}.dlq.intake",
         f"{prefix[3]}.reintegration.events",
         f"{prefix[3]}.public.returns",
+        f"{prefix[3]}.audit.intake",
     } <= topics
 
 
