@@ -144,6 +144,7 @@ async def test_a_service_refuses_an_unmigrated_database_and_starts_after_setup(
         "AVRR_TOPIC_PREFIX": topic_prefix,
         "AVRR_TOPIC_PARTITIONS": "1",
         "AVRR_DEV": "1",
+        "AVRR_DEV_AUTH_OVERRIDE": "1",  # header authentication on PostgreSQL, for the test
         "AVRR_PORT": str(port),
     }
     refused = await asyncio.to_thread(run_module, "avrr_events.serve", "travel", env)
