@@ -198,22 +198,29 @@ def invalid_field(field: str, reason: str, *, where: str = "body") -> RequestVal
 RETRY_AFTER_SECONDS = 5
 
 
+def unavailable_response(detail: str, *, instance: str | None = None) -> JSONResponse:
+    """503 problem ``unavailable`` with Retry-After: nothing was changed, retry after the delay."""
+    return problem_response(
+        503,
+        "Service Unavailable",
+        detail,
+        code="unavailable",
+        instance=instance,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def database_away(request: Request | None, exc: BaseException) -> Response:
     """503 with Retry-After: the database (or the broker) is restarting, the request was fine.
 
     Nothing was committed (the command's transaction failed as a whole), so a
     client may send it again, with the same Idempotency-Key.
     """
-    path = request.url.path if request is not None else None
     log.warning("service unavailable: %s", type(exc).__name__)
-    return problem_response(
-        503,
-        "Service Unavailable",
+    return unavailable_response(
         "a database or broker this service needs is not answering; nothing was changed, "
         "retry after the delay",
-        code="unavailable",
-        instance=path,
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        instance=request.url.path if request is not None else None,
     )
 
 

@@ -68,10 +68,10 @@ from avrr_events.bus import Publisher
 from avrr_events.consumer import EventConsumer, Reaction, dead_letter_topic
 from avrr_events.database import Database
 from avrr_events.http import (
-    RETRY_AFTER_SECONDS,
     IdempotencyKeys,
     install_problem_handlers,
     problem_response,
+    unavailable_response,
 )
 from avrr_events.inprocess import InProcessBus
 from avrr_events.kafka import (
@@ -543,13 +543,7 @@ class ObservedRequests:
             )
         except Exception as exc:
             log.error("audit entry not recorded: %s", logs.error_text(exc))
-            refusal = problem_response(
-                503,
-                "Service Unavailable",
-                "the access could not be audited; try again",
-                code="unavailable",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            )
+            refusal = unavailable_response("the access could not be audited; try again")
             await refusal(scope, _no_body, send)
             return
         for message in held:
