@@ -59,11 +59,6 @@ class Drive:
     cases: list[tuple[str, Scenario]] = field(default_factory=list)
     references: dict[str, str] = field(default_factory=dict)  # scenario -> fault-free case
     failures: list[str] = field(default_factory=list)
-    # Lifecycles the driver could not go on with because a command was answered 409
-    # idempotency-key-applied: it took effect, its response died with its process, and
-    # the journey step needed that response. The platform did right (it tells the
-    # client to read the resource); the scripted driver cannot, so these are counted.
-    applied_unanswered: list[str] = field(default_factory=list)
     offered: int = 0
     seconds: float = 0.0
     stopped_early: bool = False
@@ -101,11 +96,7 @@ async def drive(
             case_id = await scenario.drive(platform, n)
             result.cases.append((case_id, scenario))
         except Exception as exc:  # a failed lifecycle is a violation, named in the report
-            text = f"case {n} ({scenario.name}): {type(exc).__name__}: {exc}"[:400]
-            if "idempotency-key-applied" in str(exc):
-                result.applied_unanswered.append(text)
-            else:
-                result.failures.append(text)
+            result.failures.append(f"case {n} ({scenario.name}): {type(exc).__name__}: {exc}"[:400])
         finally:
             progress[0] += 1
             gate.release()
@@ -320,10 +311,8 @@ def report(
         ("driver retries: transport errors, 5xx, 409 in progress, 409 conflicts, replays",
          f"{stats.transport_errors}, {dict(stats.server_errors)}, {stats.in_progress_409}, "
          f"{stats.conflicts_409}, {stats.replayed}"),
-        ("commands applied whose response died with the process (409 key applied)",
+        ("commands applied without a stored response (409 key applied; each fails its lifecycle)",
          f"{len(stats.applied_response_lost)}"),
-        ("lifecycles left there: a command applied, its response lost (409 key applied)",
-         f"{len(result.applied_unanswered)}"),
         ("commands re-sent with a new key (reservation outlived 150 s)",
          f"{len(stats.rekeyed)}" + (f": {stats.rekeyed[:5]}" if stats.rekeyed else "")),
         *verdict.figures,

@@ -37,9 +37,9 @@ class RetryStats:
     server_errors: Counter[int] = field(default_factory=Counter)
     in_progress_409: int = 0
     conflicts_409: int = 0
-    # 409 idempotency-key-applied: the command committed, its process died before the
-    # response was stored; the platform does not run it again and has no response to
-    # replay. The step that needed the response fails (counted as a failed lifecycle).
+    # 409 idempotency-key-applied: a command committed without its response. Effects
+    # and responses commit together (http.IdempotencyKeys), so this should not happen:
+    # the step that needed the response fails, and so does the run.
     applied_response_lost: list[str] = field(default_factory=list)
     replayed: int = 0
     # Commands whose key stayed reserved (409 "still being processed") past the
@@ -91,8 +91,8 @@ class RetryingClient:
 
         A key whose first request died with its process stays reserved; once
         the reservation's lease (60 s) has run out, a retry with the same key
-        takes it over if the command never committed, or is told
-        ``idempotency-key-applied`` if it did. Should a reservation outlive
+        takes it over (a command commits with its response, so a key whose
+        process died is either answered or free). Should a reservation outlive
         ``stuck_key_after`` seconds anyway, the command is sent once more with a
         new key and the path recorded in ``stats.rekeyed``: the per-case event
         counts then show whether that applied it twice.

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import asyncpg
@@ -31,6 +32,13 @@ UNAVAILABLE = (OperationalError, InterfaceError, ConnectionError, OSError)
 # exception, 53 insufficient resources (too many connections), 57P operator
 # intervention (shutting down, crashed, starting up: "cannot connect now").
 _AWAY_SQLSTATES = ("08", "53", "57P")
+
+# The transaction of the unit of work running in a task (``Database.unit_of_work``),
+# with the task it belongs to: tasks started inside it copy the variable but
+# must not use its connection.
+_unit: ContextVar[tuple[AsyncConnection, asyncio.Task[Any] | None] | None] = ContextVar(
+    "avrr_unit_of_work", default=None
+)
 
 
 def unavailable(exc: BaseException) -> bool:
@@ -104,7 +112,16 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A connection inside one transaction, committed when the block ends without error."""
+        """A connection inside one transaction, committed when the block ends without error.
+
+        Inside a unit of work it is a savepoint of the unit's transaction: its
+        writes commit with the unit, and an error inside it undoes only its own.
+        """
+        unit = self.unit()
+        if unit is not None:
+            async with unit.begin_nested():
+                yield unit
+            return
         async with self.engine.begin() as conn:
             yield conn
 
@@ -116,10 +133,49 @@ class Database:
         COMMIT saves two round trips per command. Queries use it too: a read of
         committed state needs no transaction around it, and SQLAlchemy's
         implicit BEGIN and ROLLBACK would double a detail read's round trips.
+        Inside a unit of work it is the unit's connection, so that a command
+        reads what it has written.
         """
+        unit = self.unit()
+        if unit is not None:
+            yield unit
+            return
         async with self.engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction for everything the current task writes until the block ends.
+
+        A command sent with an Idempotency-Key commits its events and the
+        response it answers in this one transaction (``http.IdempotencyKeys``),
+        so a process killed at any moment leaves either neither (the retry runs
+        the command) or both (the retry gets the original response), never an
+        effect whose answer is lost. Appends, ``transaction`` and ``autocommit``
+        of the same task join it; tasks it starts do not. The outbox relays are
+        woken once it has committed.
+        """
+        if self.unit() is not None:
+            raise RuntimeError("a unit of work is already running in this task")
+        async with self.engine.begin() as conn:
+            held = _unit.set((conn, asyncio.current_task()))
+            try:
+                yield conn
+            finally:
+                _unit.reset(held)
+        self.appended()
+        self.notify_outbox()
+
+    def unit(self) -> AsyncConnection | None:
+        """The connection of the unit of work this task runs in, if any, on this database."""
+        current = _unit.get()
+        if current is None:
+            return None
+        conn, task = current
+        if task is not asyncio.current_task() or conn.engine is not self.engine:
+            return None
+        return conn
 
     async def create_schema(self, *extra: MetaData) -> None:
         """Create the shared tables and the given read-model tables if they are missing."""

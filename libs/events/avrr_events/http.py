@@ -542,28 +542,31 @@ _REPLAYED_HEADERS = ("etag", "location", "content-type")
 class IdempotencyKeys:
     """Stored responses of POSTs that carried an Idempotency-Key, in the service's database.
 
-    A command sent with a key takes effect at most once, and a retry is never
-    stuck behind an attempt that died, whatever dies when:
+    A command sent with a key takes effect at most once, a retry gets the
+    answer of the attempt that took effect, and a retry is never stuck behind
+    an attempt that died, whatever dies when:
 
     1. The first request reserves the key (a row without a response; its
        ``created_at`` names the attempt holding it).
-    2. While the command runs, ``store.reservation`` carries the reservation:
-       every append marks it committed (``committed_at``) in the same atomic
-       write as the events (on PostgreSQL one more branch of the append's
-       CTE, on SQLite the same transaction), and appends nothing if the
-       reservation is no longer this attempt's. Commands that append nothing
-       (refusals) leave it unmarked.
-    3. The response is stored; a failed command (4xx, exception) releases an
-       unmarked reservation so the corrected retry runs.
+    2. The command runs in one unit of work (``Database.unit_of_work``): its
+       appends, and its response stored in the reservation, commit in one
+       transaction. A process killed before that commit leaves no effect; after
+       it, the response is there to replay. While the command runs,
+       ``store.reservation`` carries the reservation: every append marks it
+       committed (``committed_at``) and appends nothing if the reservation is
+       no longer this attempt's. Commands that append nothing (refusals)
+       leave it unmarked.
+    3. A failed command (4xx, exception) releases an unmarked reservation so
+       the corrected retry runs.
 
     A retry that finds the key:
 
     - with a stored response: that response, replayed (``Idempotency-Replayed``);
-    - committed but without a response (the process died, or the database
-      went away, between the command's commit and storing its response):
-      the command took effect and is not run again: a 409 problem with
-      ``code_hint`` ``idempotency-key-applied`` and no Retry-After (retrying
-      cannot bring the response back; read the resource for its state);
+    - committed but without a response (only a command that wrote events and
+      still answered 4xx, or a reservation stored before responses were
+      committed with their effects): the command took effect and is not run
+      again: a 409 problem with ``code_hint`` ``idempotency-key-applied`` and
+      no Retry-After (read the resource for its state);
     - not committed and younger than ``lease`` (longer than any request
       takes): 409 "still being processed" with Retry-After;
     - not committed and older than ``lease``: the attempt holding it died
@@ -616,29 +619,28 @@ class IdempotencyKeys:
                 return replayed
         held = store.reservation.set(store.Reservation(scope, key, now))
         try:
-            response = await command()
+            async with self.db.unit_of_work() as conn:
+                response = await command()
+                if response.status_code < 400:  # stored in the transaction of its effect
+                    headers = {
+                        k: v for k, v in response.headers.items() if k.lower() in _REPLAYED_HEADERS
+                    }
+                    await conn.execute(
+                        update(t)
+                        .where(t.c.scope == scope, t.c.key == key, t.c.created_at == now)
+                        .values(
+                            status=response.status_code,
+                            headers=headers,
+                            body=json.loads(bytes(response.body)) if response.body else None,
+                        )
+                    )
         except BaseException:
-            await self._release(scope, key, now)
+            await self._release(scope, key, now)  # nothing was committed: a retry runs it
             raise
         finally:
             store.reservation.reset(held)
         if response.status_code >= 400:
             await self._release(scope, key, now)  # nothing happened: a retry may run again
-            return response
-        headers = {k: v for k, v in response.headers.items() if k.lower() in _REPLAYED_HEADERS}
-        try:
-            async with self.db.transaction() as conn:
-                await conn.execute(
-                    update(t)
-                    .where(t.c.scope == scope, t.c.key == key, t.c.created_at == now)
-                    .values(
-                        status=response.status_code,
-                        headers=headers,
-                        body=json.loads(bytes(response.body)) if response.body else None,
-                    )
-                )
-        except Exception as exc:  # the command took effect: its answer is still this response
-            log.warning("could not store an Idempotency-Key response: %s", type(exc).__name__)
         return response
 
     async def _replay_or_take_over(

@@ -238,8 +238,12 @@ class EventStore:
         if not envelopes:
             return expected_version
         target = topic or self.topic
+        unit = self.db.unit() if conn is None else None
         if conn is not None:
             await self._append(conn, stream_id, expected_version, envelopes, target)
+        elif unit is not None:  # a savepoint: a conflict leaves the unit usable
+            async with unit.begin_nested():
+                await self._append(unit, stream_id, expected_version, envelopes, target)
         elif self.db.is_postgres:
             # One statement on the driver, its own transaction (see postgres.append).
             async with self.db.driver() as raw:
@@ -331,7 +335,7 @@ class EventStore:
         read of a case asks for it, and SQLAlchemy's checkout, BEGIN and
         ROLLBACK around a one-row query cost more than the query.
         """
-        if self.db.is_postgres:
+        if self.db.is_postgres and self.db.unit() is None:
             async with self.db.driver() as raw:
                 value = await raw.fetchval(
                     "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1", stream_id

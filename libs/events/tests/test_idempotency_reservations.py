@@ -2,74 +2,42 @@
 
 The reservation is marked committed in the same atomic write as the command's
 events (libs/events http.py ``IdempotencyKeys``, store.py ``reservation``), so
-a retry after a crash knows whether the command took effect; a reservation
-whose attempt died before committing is taken over once its lease is over.
-Each test drives a real database (PostgreSQL and SQLite) through the HTTP API
-of a small service whose command opens a new stream every time it runs: a
-second run shows as a second stream, never hidden by a version conflict.
+a retry after a crash knows whether the command took effect; the command's
+events and its response commit in one unit of work, so a process killed at
+any moment leaves either nothing (the retry runs the command) or the response
+to replay. A reservation whose attempt died before committing is taken over
+once its lease is over. Each test drives a real database (PostgreSQL and
+SQLite) through the HTTP API of a small service whose command opens a new
+stream every time it runs: a second run shows as a second stream, never hidden
+by a version conflict.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from collections.abc import AsyncIterator
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
-from sample_domain import SampleCase, registry
+from sample_commands import EXIT_HEADER, PATH, cases, open_case
 from sqlalchemy import func, select
 
-from avrr_events import Cause, ConcurrencyError, Repository, store, tables
-from avrr_events.http import IDEMPOTENCY_HEADER, Principal, _body_digest, current_principal
-from avrr_events.service import Service, ServiceRuntime, ServiceSettings
+from avrr_events import ConcurrencyError, store, tables
+from avrr_events.database import Database
+from avrr_events.http import IDEMPOTENCY_HEADER, _body_digest
+from avrr_events.service import ServiceRuntime, ServiceSettings
+from avrr_events.testing import _free_port
 
-router = APIRouter()
-User = Annotated[Principal, Depends(current_principal)]
 USER = {"X-AVRR-User": "u-1", "X-AVRR-Roles": "caseworker"}
-PATH = "/cases"
 SCOPE = f"u-1|POST|{PATH}"  # IdempotencyKeys' scope of that user's POSTs to PATH
-
-
-class CaseIn(BaseModel):
-    office: str = Field(min_length=1, max_length=20)
-
-
-def _repo(runtime: ServiceRuntime) -> Repository[SampleCase]:
-    return Repository(runtime.store, registry, SampleCase, source="/avrr/sample")
-
-
-async def open_case(runtime: ServiceRuntime, office: str) -> str:
-    """The command: open a case with a new id (a second run is a second case)."""
-    case_id = uuid.uuid4().hex
-    case = await _repo(runtime).load(case_id)
-    case.open(office)
-    await _repo(runtime).save(case, Cause(case_id))
-    if office == "crash":
-        raise RuntimeError("the process fails after the command committed")
-    return case_id
-
-
-@router.post(PATH, status_code=201)
-async def post_case(body: CaseIn, request: Request, user: User) -> Response:
-    runtime: ServiceRuntime = request.app.state.runtime
-
-    async def run() -> JSONResponse:
-        case_id = await open_case(runtime, body.office)
-        return JSONResponse(
-            {"case_id": case_id}, status_code=201, headers={"Location": f"{PATH}/{case_id}"}
-        )
-
-    return await runtime.idempotency.run(request, user, run)
-
-
-cases = Service(name="sample", registry=registry, router=router)
 
 
 @pytest.fixture
@@ -113,12 +81,12 @@ async def _commit_under(runtime: ServiceRuntime, key: str, taken_at: datetime, o
         store.reservation.reset(held)
 
 
-async def test_a_retry_after_the_command_committed_but_its_response_was_lost_does_not_run_it_again(
+async def test_a_reservation_committed_without_a_response_is_not_run_again(
     service: tuple[ServiceRuntime, httpx.AsyncClient],
 ) -> None:
     runtime, http = service
-    # The first attempt reserved the key and committed its command; then its
-    # process was killed before it stored the response. Its lease is long over.
+    # A reservation stored before responses committed with their effects: its
+    # command committed, its process died before it stored the response.
     taken_at = datetime.now(UTC) - timedelta(minutes=10)
     await _reserve(runtime, "killed", {"office": "o1"}, taken_at)
     await _commit_under(runtime, "killed", taken_at, "o1")
@@ -132,19 +100,19 @@ async def test_a_retry_after_the_command_committed_but_its_response_was_lost_doe
     assert await _events(runtime) == 1
 
 
-async def test_a_command_that_fails_after_committing_keeps_its_key(
+async def test_a_command_that_fails_after_appending_takes_no_effect_and_frees_its_key(
     service: tuple[ServiceRuntime, httpx.AsyncClient],
 ) -> None:
     runtime, http = service
     key = {IDEMPOTENCY_HEADER: "fails-late"}
     first = await http.post(PATH, json={"office": "crash"}, headers=key)
     assert first.status_code == 500
-    assert await _events(runtime) == 1
+    assert await _events(runtime) == 0  # its append went with its unit of work
 
     retry = await http.post(PATH, json={"office": "crash"}, headers=key)
 
-    assert retry.status_code == 409 and retry.json()["code_hint"] == "idempotency-key-applied"
-    assert await _events(runtime) == 1
+    assert retry.status_code == 500 and "idempotency" not in retry.text  # it ran again
+    assert await _events(runtime) == 0
 
 
 async def test_a_reservation_whose_command_never_committed_is_taken_over_after_its_lease(
@@ -214,3 +182,111 @@ async def test_an_attempt_whose_reservation_was_taken_over_can_no_longer_commit(
     with pytest.raises(ConcurrencyError):
         await _commit_under(runtime, "slow", slow, "o1")
     assert await _events(runtime) == 1
+
+
+# ------------------------------------------------- a process killed mid-command --
+
+
+class _Process:
+    """The sample service in a process of its own, started again after each death."""
+
+    def __init__(self, db_url: str) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "SAMPLE_DATABASE_URL": db_url,
+            "AVRR_DEV_AUTH_OVERRIDE": "1",
+            "PYTHONPATH": str(Path(__file__).parent),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "sample_commands:create_app",
+             "--port", str(self.port), "--log-level", "warning"],
+            env=self.env,
+        )  # fmt: skip
+        deadline = 60.0
+        while deadline > 0:
+            try:
+                if httpx.get(f"{self.url}/health/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert self.proc.poll() is None, "the sample service did not start"
+            deadline -= 0.2
+            time.sleep(0.2)
+        raise AssertionError("the sample service did not become ready")
+
+    def died(self) -> bool:
+        assert self.proc is not None
+        return self.proc.wait(timeout=30) == 137
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def process(any_db_url: str) -> Iterator[_Process]:
+    served = _Process(any_db_url)
+    served.start()
+    yield served
+    served.stop()
+
+
+async def _events_in(url: str) -> int:
+    db = Database(url)
+    try:
+        async with db.autocommit() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(tables.events)) or 0)
+    finally:
+        await db.dispose()
+
+
+async def test_a_retry_after_the_process_died_between_commit_and_answer_gets_the_original_answer(
+    process: _Process, any_db_url: str
+) -> None:
+    key = {IDEMPOTENCY_HEADER: "answer-lost", **USER}
+    async with httpx.AsyncClient(base_url=process.url, timeout=30) as http:
+        with pytest.raises(httpx.TransportError):
+            await http.post(
+                PATH, json={"office": "o1"}, headers={**key, EXIT_HEADER: "after-commit"}
+            )
+        assert process.died()
+        assert await _events_in(any_db_url) == 1
+        process.start()
+
+        retry = await http.post(PATH, json={"office": "o1"}, headers=key)
+
+    assert retry.status_code == 201, retry.text
+    assert retry.headers["idempotency-replayed"] == "true"
+    case_id = retry.json()["case_id"]  # the id the killed attempt created
+    assert retry.headers["location"] == f"{PATH}/{case_id}"
+    assert retry.headers["etag"] == '"1"'
+    assert await _events_in(any_db_url) == 1
+
+
+async def test_a_retry_after_the_process_died_before_its_commit_runs_the_command_once(
+    process: _Process, any_db_url: str
+) -> None:
+    key = {IDEMPOTENCY_HEADER: "died-first", **USER}
+    async with httpx.AsyncClient(base_url=process.url, timeout=30) as http:
+        with pytest.raises(httpx.TransportError):
+            await http.post(
+                PATH, json={"office": "o1"}, headers={**key, EXIT_HEADER: "before-commit"}
+            )
+        assert process.died()
+        assert await _events_in(any_db_url) == 0  # the append died with its unit of work
+        process.start()
+        await asyncio.sleep(1.1)  # the dead attempt's lease (1 s in the sample) is over
+
+        retry = await http.post(PATH, json={"office": "o1"}, headers=key)
+        again = await http.post(PATH, json={"office": "o1"}, headers=key)
+
+    assert retry.status_code == 201 and "idempotency-replayed" not in retry.headers, retry.text
+    assert again.status_code == 201 and again.headers["idempotency-replayed"] == "true"
+    assert again.json() == retry.json()
+    assert await _events_in(any_db_url) == 1
