@@ -7,7 +7,7 @@ the consumer loop and dead-lettering are written once against them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -47,10 +47,24 @@ class Publisher(Protocol):
     async def publish(self, messages: Sequence[Message]) -> None: ...
 
 
-class MessageSource(Protocol):
-    """A consumer-group subscription: fetch records, commit after they are handled."""
+class OffsetStore(Protocol):
+    """A consumer group's positions kept in its service's database (``consumer.ConsumerOffsets``):
+    (topic, partition) -> the offset of the next record to read."""
 
-    async def start(self) -> None: ...
+    async def load(self) -> dict[tuple[str, int], int]: ...
+
+    async def save(self, offsets: Mapping[tuple[str, int], int]) -> None: ...
+
+
+class MessageSource(Protocol):
+    """A consumer-group subscription: fetch records, commit after they are handled.
+
+    ``start(offsets)``: where the bus keeps its records beyond the process,
+    the source resumes each partition from ``offsets`` rather than from the
+    bus's own committed offsets.
+    """
+
+    async def start(self, offsets: OffsetStore | None = None) -> None: ...
 
     async def stop(self) -> None: ...
 

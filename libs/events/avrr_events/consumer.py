@@ -8,6 +8,12 @@ then commit the offsets. Redelivery therefore never doubles an effect. If the
 batch transaction fails, the batch is retried one record at a time, each with
 bounded retries, and a record that keeps failing goes to the dead-letter topic
 with the error and its original headers while the consumer moves on.
+
+The offsets are committed twice: in the database (``ConsumerOffsets``, the
+position the consumer resumes from) and to Kafka (what monitoring and
+``kafka-consumer-groups`` read). The database's copy is the one that counts:
+it is restored with the database, so a service restored from a backup reads
+again what the backup does not hold.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -101,6 +108,78 @@ class _Item:
     event: DomainEvent
 
 
+Partition = tuple[str, int]  # (topic, partition)
+
+
+def next_offsets(batch: Sequence[Message]) -> dict[Partition, int]:
+    """Per partition, the offset after the last record of ``batch`` (where to read next)."""
+    out: dict[Partition, int] = {}
+    for m in batch:
+        if m.offset >= 0:
+            key = (m.topic, m.partition)
+            out[key] = max(out.get(key, 0), m.offset + 1)
+    return out
+
+
+class ConsumerOffsets:
+    """A consumer group's positions as its service's database records them.
+
+    The consumer saves a batch's positions in the transaction that applied
+    the batch, or, when some of its records are dead-lettered, once the dead
+    letters are published: the table never claims a record whose effect or
+    dead letter is missing. A source resumes from ``load`` (see
+    ``kafka.KafkaSource``), so the database, not the broker, says what has
+    been handled: a database restored from an older backup reads again the
+    records since its backup, though the group committed past them.
+
+    Not the inbox's highest offset: the inbox holds only the records applied.
+    A record skipped (a type this group ignores) or dead-lettered leaves no
+    row there, so resuming after the last inbox row would read the skipped
+    ones again and publish a second dead letter for each poison record; and a
+    dead letter is published after the transaction that applied the records
+    behind it, so after a crash between the two the inbox is past a record
+    whose dead letter was never sent.
+    """
+
+    def __init__(self, db: Database, group: str) -> None:
+        self.db = db
+        self.group = group
+
+    async def load(self) -> dict[Partition, int]:
+        """Every position recorded for the group: (topic, partition) -> next offset to read."""
+        co = tables.consumer_offsets
+        async with self.db.engine.connect() as conn:
+            rows = await conn.execute(
+                select(co.c.topic, co.c.partition, co.c.offset).where(co.c.consumer == self.group)
+            )
+            return {(r.topic, r.partition): r.offset for r in rows}
+
+    async def save(
+        self, offsets: Mapping[Partition, int], conn: AsyncConnection | None = None
+    ) -> None:
+        """Record the positions, in ``conn``'s transaction or in one of their own."""
+        if not offsets:
+            return
+        if conn is None:
+            async with self.db.transaction() as own:
+                await self.save(offsets, own)
+            return
+        co = tables.consumer_offsets
+        insert = postgresql.insert if self.db.is_postgres else sqlite.insert
+        stmt = insert(co).values(
+            [
+                {"consumer": self.group, "topic": t, "partition": p, "offset": o}
+                for (t, p), o in sorted(offsets.items())
+            ]
+        )
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[co.c.consumer, co.c.topic, co.c.partition],
+                set_={"offset": stmt.excluded.offset, "updated_at": func.now()},
+            )
+        )
+
+
 def dead_letter_topic(group: str) -> str:
     """``<prefix>.dlq.<service>`` for the consumer group ``<prefix>.<service>``.
 
@@ -156,6 +235,7 @@ class EventConsumer:
         self.batch_size = batch_size
         self.poll_timeout_ms = poll_timeout_ms
         self.dead_letter_topic = dead_letter_topic(group)
+        self.offsets = ConsumerOffsets(db, group)
         self.stats = ConsumerStats()
         self._relevant = set(self.reactions)
         for p in self.projections:
@@ -170,7 +250,7 @@ class EventConsumer:
         tried again after a pause, for as long as it takes: an outage must
         neither lose events nor dead-letter healthy ones.
         """
-        await self.source.start()
+        await self.source.start(self.offsets)
         try:
             while not self._stopping.is_set():
                 batch = await self.source.fetch(self.poll_timeout_ms, self.batch_size)
@@ -204,7 +284,12 @@ class EventConsumer:
         self._relevant.add(event_type)
 
     async def process(self, batch: Sequence[Message]) -> None:
-        """Handle a batch of records, dead-letter what cannot be handled, then commit offsets."""
+        """Handle a batch of records, dead-letter what cannot be handled, then commit offsets.
+
+        The database's positions go in the batch's own transaction when every
+        record of it applied or was skipped (one round trip fewer); otherwise
+        in a transaction of their own once the dead letters are published.
+        """
         started = time.perf_counter()
         items: list[_Item] = []
         dead: list[Message] = []
@@ -218,9 +303,12 @@ class EventConsumer:
                 dead.append(self._dead_letter(message, "undecodable", str(exc)))
             except EventDecodeError as exc:
                 dead.append(self._dead_letter(message, exc.reason, str(exc)))
+        positions = next_offsets(batch)
+        saved = False
         if items:
             try:
-                await self._apply_in_one_transaction(items)
+                await self._apply_in_one_transaction(items, {} if dead else positions)
+                saved = not dead
             except Exception as exc:  # one bad record spoils the batch: go one by one
                 log.info(
                     "batch of %d failed (%s); retrying record by record",
@@ -234,15 +322,20 @@ class EventConsumer:
         if dead:
             await self.dead_letters.publish(dead)
             self.stats.dead_lettered += len(dead)
+        if not saved:
+            await self.offsets.save(positions)
         await self.source.commit(batch)
         if items:
             self.db.appended()
         self.stats.batch_latency.observe(time.perf_counter() - started)
 
-    async def _apply_in_one_transaction(self, items: Sequence[_Item]) -> None:
+    async def _apply_in_one_transaction(
+        self, items: Sequence[_Item], positions: Mapping[Partition, int]
+    ) -> None:
         async with self.db.transaction() as conn:
             fresh = await self._record_in_inbox(conn, items)
             await self._apply(conn, fresh)
+            await self.offsets.save(positions, conn)
 
     async def _apply_with_retries(self, item: _Item) -> Message | None:
         """Apply one record with bounded retries; return its dead letter if it never succeeds.

@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
-from avrr_events.bus import Message
+from avrr_events.bus import Message, OffsetStore
 
 
 class InProcessBus:
@@ -72,7 +72,13 @@ class InProcessSource:
         self.topics = topics
         self._position: dict[str, int] = {}
 
-    async def start(self) -> None:
+    async def start(self, offsets: OffsetStore | None = None) -> None:
+        """Resume where the group committed on this bus.
+
+        ``offsets`` is not consulted: the bus's topics live only as long as
+        the process, so a database's positions from an earlier process point
+        into records that no longer exist.
+        """
         self._position = {t: self.bus.committed(self.group_id, t) for t in self.topics}
 
     async def stop(self) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     CommitFailedError,
@@ -20,9 +20,12 @@ from aiokafka.errors import (
 )
 from aiokafka.partitioner import DefaultPartitioner
 
-from avrr_events.bus import Message, RecordTooLarge
+from avrr_events import logs
+from avrr_events.bus import Message, OffsetStore, RecordTooLarge
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # What AIOKafkaProducer.send() uses when no partitioner is given: the Java
 # client's murmur2 of the key, so a case's records land where they always did.
@@ -170,8 +173,116 @@ class KafkaPublisher:
                 log.debug("discarding producer: %s", exc)
 
 
+class ResumeFromDatabase(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Seeks each partition assigned to this member to where the service's database is.
+
+    Where a partition resumes, in order:
+
+    - the position the database recorded for it (``consumer_offsets``);
+    - its beginning, where the database records positions of this group but
+      none for this partition: the database never read a record there (a
+      partition added since, or one with no record yet when it was backed up);
+    - Kafka's committed offset (its beginning, for a new group) where the
+      database records no position of the group at all: a new deployment, or
+      the first start on a database from before the table. These are
+      recorded at once for every partition of the group's topics, so that
+      from then on a partition missing from the table is one never read.
+
+    The broker's committed offsets run ahead of a database restored from a
+    backup; resuming from them would skip what the backup lacks. So a
+    database that cannot be read is waited for rather than worked around (an
+    exception here would be logged and swallowed by aiokafka, and the member
+    would consume from the committed offsets).
+    """
+
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        group_id: str,
+        offsets: OffsetStore,
+        topics: Sequence[str],
+        *,
+        retry_backoff: float = 0.5,
+    ) -> None:
+        self.consumer = consumer
+        self.group_id = group_id
+        self.offsets = offsets
+        self.topics = topics
+        self.retry_backoff = retry_backoff
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        """Pause the partitions, seek each to its start, resume them.
+
+        Paused first: the fetcher starts on the committed offsets as soon as
+        the partitions are assigned, and records it returned before the seek
+        would be handed out twice.
+        """
+        if not assigned:
+            return
+        self.consumer.pause(*assigned)
+        try:
+            starts = await self._starts(assigned)
+            for tp in assigned:
+                self.consumer.seek(tp, starts[(tp.topic, tp.partition)])
+        finally:
+            self.consumer.resume(*assigned)
+        log.info(
+            "consumer group %s resumes from its database: %s",
+            self.group_id,
+            {f"{tp.topic}/{tp.partition}": starts[(tp.topic, tp.partition)] for tp in assigned},
+        )
+
+    async def _starts(self, assigned: Any) -> dict[tuple[str, int], int]:
+        stored = await self._patiently(self.offsets.load)
+        if not stored:
+            stored = await self._patiently(self._committed)
+            await self._patiently(lambda: self.offsets.save(stored))
+        unread = [tp for tp in assigned if (tp.topic, tp.partition) not in stored]
+        beginnings = (
+            await self._patiently(lambda: self.consumer.beginning_offsets(unread)) if unread else {}
+        )
+        return {**{(tp.topic, tp.partition): o for tp, o in beginnings.items()}, **stored}
+
+    async def _committed(self) -> dict[tuple[str, int], int]:
+        """The group's committed offset (or the beginning) of every partition of its topics."""
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in self.topics
+            for p in sorted(self.consumer.partitions_for_topic(topic) or ())
+        ]
+        committed = {tp: await self.consumer.committed(tp) for tp in partitions}
+        never = [tp for tp, offset in committed.items() if offset is None]
+        beginnings = await self.consumer.beginning_offsets(never) if never else {}
+        return {
+            (tp.topic, tp.partition): offset if offset is not None else beginnings[tp]
+            for tp, offset in committed.items()
+        }
+
+    async def _patiently(self, step: Callable[[], Awaitable[T]]) -> T:
+        pause = self.retry_backoff
+        while True:
+            try:
+                return await step()
+            except Exception as exc:
+                log.warning(
+                    "consumer group %s: positions not read from its database yet, retrying: %s",
+                    self.group_id,
+                    logs.error_text(exc),
+                )
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
+
+
 class KafkaSource:
-    """A consumer group on some topics; offsets are committed only by ``commit``."""
+    """A consumer group on some topics; offsets are committed only by ``commit``.
+
+    Started with the service database's ``OffsetStore``, it resumes each
+    partition from the database's position (``ResumeFromDatabase``); Kafka's
+    committed offsets are still written, for monitoring and operators' tools.
+    """
 
     def __init__(self, settings: KafkaSettings, group_id: str, topics: Iterable[str]) -> None:
         self.settings = settings
@@ -179,10 +290,9 @@ class KafkaSource:
         self.topics = tuple(topics)
         self._consumer: AIOKafkaConsumer | None = None
 
-    async def start(self) -> None:
+    async def start(self, offsets: OffsetStore | None = None) -> None:
         if self._consumer is None:
             consumer = AIOKafkaConsumer(
-                *self.topics,
                 **self.settings.options(),
                 group_id=self.group_id,
                 enable_auto_commit=False,
@@ -190,6 +300,12 @@ class KafkaSource:
                 isolation_level="read_committed",
                 metadata_max_age_ms=5000,
             )
+            listener = (
+                ResumeFromDatabase(consumer, self.group_id, offsets, self.topics)
+                if offsets is not None
+                else None
+            )
+            consumer.subscribe(self.topics, listener=listener)
             await consumer.start()
             self._consumer = consumer
 

@@ -83,6 +83,24 @@ inbox = Table(
     UniqueConstraint("consumer", "event_id", name="inbox_consumer_event_key"),
 )
 
+# Where each consumer group of the service is in each partition it reads: the
+# offset of the next record, written in the transaction that applied the
+# records before it (or, when some of them were dead-lettered, once the dead
+# letters are out). Kafka's committed offsets say where the group is; this
+# table says where this database is, and the consumer resumes from it
+# (kafka.KafkaSource), so a database restored from a backup reads again what
+# it lost. Records skipped and dead-lettered count: the inbox holds only the
+# applied ones.
+consumer_offsets = Table(
+    "consumer_offsets",
+    metadata,
+    Column("consumer", String(200), primary_key=True),
+    Column("topic", String(249), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("offset", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 projection_checkpoints = Table(
     "projection_checkpoints",
     metadata,

@@ -481,8 +481,11 @@ async def _admin_retrying(admin_url: str, statement: str) -> None:
         await admin.close()
 
 
-async def _create_database(admin_url: str, name: str) -> str:
-    await _admin_retrying(admin_url, f'CREATE DATABASE "{name}"')
+async def _create_database(admin_url: str, name: str, *, template: str | None = None) -> str:
+    """Create database ``name`` (a copy of database ``template`` if given, which nobody may
+    be connected to: what a file-level backup of it would restore); its URL."""
+    copy = f' TEMPLATE "{template}"' if template else ""
+    await _admin_retrying(admin_url, f'CREATE DATABASE "{name}"{copy}')
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
