@@ -9,13 +9,14 @@ the same aggregate fails with ConcurrencyError instead of overwriting.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import ClassVar, Generic, TypeVar
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import ClassVar, Generic, NamedTuple, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import tracing
-from avrr_events.consumer import Cause
+from avrr_events.commands import Cause, CommandContext, check_if_match
 from avrr_events.envelope import Envelope
 from avrr_events.registry import DomainEvent, EventRegistry, dataschema_uri
 from avrr_events.store import EventStore
@@ -58,6 +59,13 @@ class Aggregate:
 A = TypeVar("A", bound=Aggregate)
 
 
+class Executed(NamedTuple, Generic[A]):
+    """A command's aggregate after its decision was appended, and the event types written."""
+
+    aggregate: A
+    events: list[str]
+
+
 class Repository(Generic[A]):
     """Loads aggregates of one type from the event store and appends their new events."""
 
@@ -82,6 +90,30 @@ class Repository(Generic[A]):
             aggregate.version = recorded.version
             aggregate.trace_context = recorded.envelope.traceparent or aggregate.trace_context
         return aggregate
+
+    async def execute(
+        self,
+        aggregate_id: str,
+        context: CommandContext,
+        decide: Callable[[A], Awaitable[object] | object],
+        *,
+        conn: AsyncConnection | None = None,
+    ) -> Executed[A]:
+        """One command: load, check If-Match, let the aggregate decide, append at that version.
+
+        ``decide`` records the new events on the aggregate (or refuses with a
+        ``problems.Problem``); it may be a coroutine function when the decision
+        needs something looked up. The append fails with ConcurrencyError if
+        another writer moved the stream on since the load: nothing is lost,
+        the caller answers 409 (412 when it sent If-Match).
+        """
+        aggregate = await self.load(aggregate_id, conn=conn)
+        check_if_match(context.if_match, aggregate.version)
+        decided = decide(aggregate)
+        if inspect.isawaitable(decided):
+            await decided
+        envelopes = await self.save(aggregate, context.cause(aggregate.subject), conn=conn)
+        return Executed(aggregate, [e.type for e in envelopes])
 
     def envelope(self, aggregate: Aggregate, event: DomainEvent, cause: Cause) -> Envelope:
         return Envelope(

@@ -32,41 +32,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import logs, tables
 from avrr_events.bus import Message, MessageSource, Publisher
+from avrr_events.commands import Cause as Cause
 from avrr_events.database import Database, unavailable
-from avrr_events.envelope import Envelope, EnvelopeError, new_event_id
+from avrr_events.envelope import Envelope, EnvelopeError
 from avrr_events.metrics import Latency
 from avrr_events.personal import PersonalDataCipher
 from avrr_events.projections import Projection, save_checkpoint
 from avrr_events.registry import DomainEvent, EventDecodeError, EventRegistry
 from avrr_events.store import ConcurrencyError, EventStore
-from avrr_events.tracing import current_traceparent, handling
+from avrr_events.tracing import handling
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Cause:
-    """Why new events are written: the correlation of the whole case flow and the direct cause."""
-
-    correlation_id: str
-    causation_id: str | None = None
-    traceparent: str | None = None
-
-    @classmethod
-    def of(cls, envelope: Envelope) -> Cause:
-        """The cause of events written in reaction to ``envelope``.
-
-        The trace context is the active span's (the consumer span handling
-        ``envelope``) so the new events continue the same trace as its child.
-        """
-        return cls(
-            envelope.correlationid, envelope.id, current_traceparent() or envelope.traceparent
-        )
-
-    @classmethod
-    def new(cls, correlation_id: str | None = None) -> Cause:
-        """The cause of a command from outside (a REST call): a new correlation, this trace."""
-        return cls(correlation_id or new_event_id(), None, current_traceparent())
 
 
 @dataclass
@@ -78,6 +54,9 @@ class HandlerContext:
     envelope: Envelope
     store: EventStore | None
     cipher: PersonalDataCipher | None = None
+    # The service's command object (``Service.commands``): reactions decide through the
+    # same commands as the REST API, inside this context's transaction.
+    commands: Any = None
 
     @property
     def cause(self) -> Cause:
@@ -214,6 +193,7 @@ class EventConsumer:
         projections: Sequence[Projection] = (),
         store: EventStore | None = None,
         cipher: PersonalDataCipher | None = None,
+        commands: Callable[[], Any] | None = None,
         max_attempts: int = 5,
         max_conflicts: int = 200,
         retry_backoff: float = 0.05,
@@ -229,6 +209,7 @@ class EventConsumer:
         self.projections = list(projections)
         self.store = store
         self.cipher = cipher
+        self.commands = commands or (lambda: None)
         self.max_attempts = max_attempts
         self.max_conflicts = max_conflicts
         self.retry_backoff = retry_backoff
@@ -429,7 +410,10 @@ class EventConsumer:
             ):
                 for reaction in self.reactions.get(item.envelope.type, ()):
                     await reaction(
-                        HandlerContext(conn, item.envelope, self.store, self.cipher), item.event
+                        HandlerContext(
+                            conn, item.envelope, self.store, self.cipher, self.commands()
+                        ),
+                        item.event
                     )
         for projection in self.projections:
             mine = [

@@ -46,8 +46,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -61,7 +60,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from avrr_events import store, tables
+
+# Re-exported: the routes' imports predate the move of these into the core.
+from avrr_events.commands import Principal as Principal
+from avrr_events.commands import check_if_match as check_if_match
+from avrr_events.commands import etag as etag
+from avrr_events.commands import if_match_version as if_match_version
 from avrr_events.database import Database, unavailable
+from avrr_events.problems import Conflict as Conflict
+from avrr_events.problems import DomainRuleViolation as DomainRuleViolation
+from avrr_events.problems import Forbidden as Forbidden
+from avrr_events.problems import NotFound as NotFound
+from avrr_events.problems import PreconditionFailed as PreconditionFailed
+from avrr_events.problems import Problem as Problem
+from avrr_events.problems import Unauthorized as Unauthorized
 from avrr_events.store import ConcurrencyError
 
 log = logging.getLogger(__name__)
@@ -70,77 +82,6 @@ PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "urn:avrr:problem:"
 
 # --------------------------------------------------------------- problems --
-
-
-class Problem(Exception):
-    """An error the API reports as a problem detail; subclasses fix status and type."""
-
-    status = 500
-    title = "Internal Server Error"
-    code = "internal"
-
-    def __init__(
-        self,
-        detail: str | None = None,
-        *,
-        headers: dict[str, str] | None = None,
-        **extensions: Any,
-    ) -> None:
-        super().__init__(detail or self.title)
-        self.detail = detail
-        self.headers = headers or {}
-        self.extensions = extensions
-
-    def response(self, request: Request) -> JSONResponse:
-        return problem_response(
-            self.status,
-            self.title,
-            self.detail,
-            code=self.code,
-            instance=request.url.path,
-            headers=self.headers,
-            **self.extensions,
-        )
-
-
-class DomainRuleViolation(Problem):
-    """A command the case's current state does not allow (422, with a clear detail)."""
-
-    status = 422
-    title = "Domain rule violated"
-    code = "domain-rule"
-
-
-class NotFound(Problem):
-    status = 404
-    title = "Not Found"
-    code = "not-found"
-
-
-class PreconditionFailed(Problem):
-    """If-Match named a version the resource is no longer at."""
-
-    status = 412
-    title = "Precondition Failed"
-    code = "precondition-failed"
-
-
-class Conflict(Problem):
-    status = 409
-    title = "Conflict"
-    code = "conflict"
-
-
-class Unauthorized(Problem):
-    status = 401
-    title = "Unauthorized"
-    code = "unauthorized"
-
-
-class Forbidden(Problem):
-    status = 403
-    title = "Forbidden"
-    code = "forbidden"
 
 
 def problem_response(
@@ -229,7 +170,15 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
-        return exc.response(request)
+        return problem_response(
+            exc.status,
+            exc.title,
+            exc.detail,
+            code=exc.code,
+            instance=request.url.path,
+            headers=exc.headers,
+            **exc.extensions,
+        )
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -434,52 +383,7 @@ def _reason(status: int) -> str:
 # ------------------------------------------------------------ ETag/If-Match --
 
 
-def etag(version: int) -> str:
-    """The strong ETag of a stream at ``version``."""
-    return f'"{version}"'
-
-
-def if_match_version(header: str | None) -> int | None:
-    """The version an If-Match header asks for; None when absent or ``*``.
-
-    A weak validator (``W/"3"``) is accepted as its version: clients that got
-    it from a proxy that weakened it still mean that version.
-    """
-    if header is None or header.strip() in ("", "*"):
-        return None
-    value = header.split(",")[0].strip()
-    if value.startswith("W/"):
-        value = value[2:]
-    value = value.strip('"')
-    try:
-        return int(value)
-    except ValueError:
-        raise PreconditionFailed(f"If-Match {header!r} is not an ETag this API issued") from None
-
-
-def check_if_match(header: str | None, current_version: int) -> None:
-    """Raise 412 when If-Match names a version other than ``current_version``."""
-    wanted = if_match_version(header)
-    if wanted is not None and wanted != current_version:
-        raise PreconditionFailed(
-            f"the case is at version {current_version}, not {wanted}: read it again and retry",
-            current_etag=etag(current_version),
-        )
-
-
 # ------------------------------------------------------------ authentication --
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: user id, roles and the offices whose cases they may work on."""
-
-    user_id: str
-    roles: frozenset[str] = field(default_factory=frozenset)
-    offices: frozenset[str] = field(default_factory=frozenset)
-
-    def has_any_role(self, roles: Iterable[str]) -> bool:
-        return bool(self.roles.intersection(roles))
 
 
 def _header_set(value: str | None) -> frozenset[str]:

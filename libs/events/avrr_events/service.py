@@ -367,6 +367,9 @@ class Service:
     ``observes`` names the other services whose topics it consumes.
     ``jobs`` builds its periodic jobs (``periodic.py``: intake's retention
     sweep), run like the relay by one replica at a time.
+    ``commands`` builds the service's command object once per runtime: routes
+    reach it through ``ServiceRuntime.commands``, reactions through their
+    ``HandlerContext.commands``.
     ``migrations`` is the folder of its Alembic revisions (``<folder>/versions``,
     see ``migrations.py``); a service without one (a library test's sample)
     gets its tables created from ``read_models`` at start-up instead.
@@ -380,6 +383,7 @@ class Service:
     read_models: Sequence[MetaData] = ()
     observes: Sequence[str] = ()
     jobs: Callable[[ServiceRuntime], Sequence[PeriodicJob]] = lambda _rt: ()
+    commands: Callable[[ServiceRuntime], Any] | None = None
     migrations: Path | None = None
     public: PublicTopics | None = None  # topics for government subscribers (public.py)
     # Who may call each route (avrr_events.authorization); None only for samples.
@@ -636,6 +640,7 @@ class ServiceRuntime:
             projections=self.projections,
             store=self.store,
             cipher=self.cipher,
+            commands=lambda: self.commands,
         )
         self.public_relay = (
             PublicRelay(
@@ -845,6 +850,14 @@ class ServiceRuntime:
                 max_age=600,
             )
         return app
+
+    @property
+    def commands(self) -> Any:
+        """The service's command object (``Service.commands``), built on first use."""
+        built = getattr(self, "_commands", None)
+        if built is None and self.service.commands is not None:
+            built = self._commands = self.service.commands(self)
+        return built
 
     def asyncapi(self) -> dict[str, Any]:
         """The AsyncAPI document of the topics this service writes, reads and dead-letters."""

@@ -1,0 +1,1 @@
+"""Everything of the library that imports FastAPI or Starlette (the REST side)."""

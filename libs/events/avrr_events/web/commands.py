@@ -1,0 +1,84 @@
+"""The REST side of every command: one FastAPI dependency, one rendering.
+
+A route declares ``command: Command`` and returns ``await command(run)``,
+where ``run`` takes the ``CommandContext`` (caller, If-Match, traceparent) and
+returns a ``CommandResult``. The dependency authorises the caller by the
+service's policy, declares If-Match and Idempotency-Key once for every
+OpenAPI document, runs ``run`` once per Idempotency-Key (the key's stored
+response is replayed to retries) and renders the result: its status, its body,
+``ETag`` (the stream's new version) and ``Location`` when it created something.
+Refusals are ``avrr_events.problems`` exceptions, rendered as problem+json by
+``http.install_problem_handlers``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse, Response
+
+from avrr_events.authorization import Authorized
+from avrr_events.commands import CommandContext, CommandResult, etag
+
+Run = Callable[[CommandContext], Awaitable[CommandResult]]
+
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=100,
+        description='the ETag ("<version>") the caller decided on; stale -> 412 problem',
+    ),
+]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="retrying with the same key and body replays the first response",
+    ),
+]
+
+
+def render(result: CommandResult) -> JSONResponse:
+    """The HTTP answer of a command's result."""
+    headers = {"ETag": etag(result.version)}
+    if result.location is not None:
+        headers["Location"] = result.location
+    return JSONResponse(dict(result.body), status_code=result.status, headers=headers)
+
+
+class CommandCall:
+    """One command request: its context, and the runner that answers it."""
+
+    def __init__(self, request: Request, context: CommandContext) -> None:
+        self.request = request
+        self.context = context
+
+    async def __call__(self, run: Run) -> Response:
+        async def answer() -> JSONResponse:
+            return render(await run(self.context))
+
+        runtime = self.request.app.state.runtime
+        response: Response = await runtime.idempotency.run(
+            self.request, self.context.principal, answer
+        )
+        return response
+
+
+async def command_call(
+    request: Request,
+    principal: Authorized,
+    if_match: IfMatchHeader = None,
+    _idempotency_key: IdempotencyKeyHeader = None,  # read by IdempotencyKeys; declared here
+) -> CommandCall:
+    """The dependency behind ``Command``."""
+    return CommandCall(
+        request, CommandContext(principal, if_match, request.headers.get("traceparent"))
+    )
+
+
+Command = Annotated[CommandCall, Depends(command_call)]
+"""A route parameter: the authorised caller's command, run once per Idempotency-Key."""
