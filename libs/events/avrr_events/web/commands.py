@@ -14,7 +14,7 @@ Refusals are ``avrr_events.problems`` exceptions, rendered as problem+json by
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
@@ -56,6 +56,11 @@ class CommandCall:
     def __init__(self, request: Request, context: CommandContext) -> None:
         self.request = request
         self.context = context
+
+    @property
+    def commands(self) -> Any:
+        """The service's command object (``Service.commands``)."""
+        return self.request.app.state.runtime.commands
 
     async def __call__(self, run: Run) -> Response:
         async def answer() -> JSONResponse:
