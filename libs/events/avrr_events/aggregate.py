@@ -97,17 +97,23 @@ class Repository(Generic[A]):
         context: CommandContext,
         decide: Callable[[A], Awaitable[object] | object],
         *,
+        guard: Callable[[A], object] | None = None,
         conn: AsyncConnection | None = None,
     ) -> Executed[A]:
         """One command: load, check If-Match, let the aggregate decide, append at that version.
 
-        ``decide`` records the new events on the aggregate (or refuses with a
+        ``guard`` checks what comes before the caller's version: that the
+        aggregate exists (404) and that the caller may act on it (403), so a
+        stale If-Match on a case that is not there is still a 404. ``decide``
+        records the new events on the aggregate (or refuses with a
         ``problems.Problem``); it may be a coroutine function when the decision
         needs something looked up. The append fails with ConcurrencyError if
         another writer moved the stream on since the load: nothing is lost,
         the caller answers 409 (412 when it sent If-Match).
         """
         aggregate = await self.load(aggregate_id, conn=conn)
+        if guard is not None:
+            guard(aggregate)
         check_if_match(context.if_match, aggregate.version)
         decided = decide(aggregate)
         if inspect.isawaitable(decided):
