@@ -13,6 +13,7 @@ Refusals are ``avrr_events.problems`` exceptions, rendered as problem+json by
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -62,9 +63,22 @@ class CommandCall:
         """The service's command object (``Service.commands``)."""
         return self.request.app.state.runtime.commands
 
-    async def __call__(self, run: Run) -> Response:
+    def url_for(self, name: str, **params: str) -> str:
+        """The path of route ``name`` (a Location), under the prefix the service is served at."""
+        return str(self.request.url_for(name, **params).path)
+
+    async def __call__(self, run: Run, *, location: str | None = None) -> Response:
+        """Run the command once per Idempotency-Key and answer its result.
+
+        ``location`` is where the result can be read when the command itself
+        does not say (it knows ids, the route knows its paths).
+        """
+
         async def answer() -> JSONResponse:
-            return render(await run(self.context))
+            result = await run(self.context)
+            if result.location is None and location is not None:
+                result = dataclasses.replace(result, location=location)
+            return render(result)
 
         runtime = self.request.app.state.runtime
         response: Response = await runtime.idempotency.run(
