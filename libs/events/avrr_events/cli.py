@@ -19,6 +19,7 @@ Services are the installed ones (entry point group ``avrr.services``).
     avrr erase subject <person-id>                 break glass: shred one key directly
     avrr demo --url http://127.0.0.1:8000          demo cases on the embedded default
     avrr schema asyncapi|json intake               documents on stdout
+    avrr events map [--format json]                producers, reactions, read models of every event
 
 Design notes, the why of each rule:
 
@@ -86,7 +87,7 @@ from rich.table import Table
 from sqlalchemy import Row, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from avrr_events import logs, migrations, tables
+from avrr_events import event_map, logs, migrations, tables
 from avrr_events.asyncapi import asyncapi_document
 from avrr_events.bus import Message
 from avrr_events.consumer import dead_letter_topic, legacy_dead_letter_topic
@@ -134,6 +135,8 @@ app.add_typer(schema_app, name="schema", no_args_is_help=True)
 app.add_typer(erase_app, name="erase", no_args_is_help=True)
 app.add_typer(migrations_app, name="migrations", no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox", no_args_is_help=True)
+events_app = typer.Typer(help="The events of every installed service, across services.")
+app.add_typer(events_app, name="events", no_args_is_help=True)
 
 REDRIVEN_HEADER = "redriven_from"
 UNDECODABLE = "undecodable"
@@ -459,6 +462,16 @@ def schema_json(
         typer.echo(json.dumps(find_service(service).registry.json_schemas(), indent=2))
 
     run(ctx, work)
+
+
+@events_app.command("map")
+def events_map(
+    fmt: Annotated[
+        event_map.Format, typer.Option("--format", help="markdown (docs/event-map.md) or json")
+    ] = event_map.Format.markdown,
+) -> None:
+    """Every event type: producer (service, module, aggregate), schema, reactions, read models."""
+    typer.echo(event_map.render(event_map.build(), fmt), nl=False)
 
 
 def asyncapi_of(service: Service, settings: SetupSettings) -> dict[str, Any]:
