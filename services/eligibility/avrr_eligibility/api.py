@@ -9,31 +9,21 @@ stored for idempotent replay.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from avrr_eligibility import read_models
-from avrr_eligibility.assessment import (
-    AlreadyCleared,
-    AssessmentIsClosed,
-    AssessmentNotFound,
-    InvalidCommand,
-)
 from avrr_eligibility.commands import (
     BestInterestsIn,
     DueDiligenceIn,
     EligibilityCommands,
-    Outcome,
     ReopeningIn,
     SuspensionIn,
     VulnerabilityScreeningIn,
 )
-from avrr_eligibility.destination import DestinationStateError
 from avrr_eligibility.programmes import ProgrammeCatalogue
 from avrr_events.authorization import (
     STAFF,
@@ -44,7 +34,6 @@ from avrr_events.authorization import (
     ensure_acts_for_country,
 )
 from avrr_events.http import (
-    Conflict,
     DomainRuleViolation,
     NotFound,
     Principal,
@@ -52,6 +41,7 @@ from avrr_events.http import (
 )
 from avrr_events.places import place
 from avrr_events.service import ServiceRuntime
+from avrr_events.web.commands import Command, CommandCall
 
 CASEWORK = (Role.CASEWORKER, Role.SUPERVISOR)
 
@@ -83,31 +73,6 @@ POLICY = Policy(
     case_offices=case_offices,
 )
 CaseId = Annotated[str, Path(max_length=100)]
-IfMatch = Annotated[
-    str | None,
-    Header(alias="If-Match", max_length=100, description='the assessment\'s ETag ("<version>")'),
-]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=200,
-        description="retrying with the same key and body replays the first response",
-    ),
-]
-
-
-@contextmanager
-def domain_errors() -> Iterator[None]:
-    """The aggregates' refusals as problem details."""
-    try:
-        yield
-    except AssessmentNotFound as exc:
-        raise NotFound(str(exc)) from exc
-    except (AssessmentIsClosed, AlreadyCleared, DestinationStateError) as exc:
-        raise Conflict(str(exc)) from exc
-    except InvalidCommand as exc:
-        raise DomainRuleViolation(str(exc)) from exc
 
 
 def _runtime(request: Request) -> ServiceRuntime:
@@ -119,39 +84,10 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
     """The routes of the service, serving and deciding with ``catalogue``."""
     router = APIRouter(tags=["eligibility"])
 
-    def commands_of(request: Request) -> EligibilityCommands:
-        state = request.app.state
-        commands: EligibilityCommands | None = getattr(state, "eligibility_commands", None)
-        if commands is None:
-            commands = EligibilityCommands(_runtime(request), catalogue)
-            state.eligibility_commands = commands
+    def commands_of(command: CommandCall) -> EligibilityCommands:
+        commands = command.commands
+        assert isinstance(commands, EligibilityCommands)
         return commands
-
-    async def idempotent(
-        request: Request,
-        principal: Principal,
-        run: Callable[[EligibilityCommands], Awaitable[Outcome]],
-        *,
-        status: int = 200,
-        location: str | None = None,
-    ) -> Response:
-        async def command() -> JSONResponse:
-            with domain_errors():
-                outcome = await run(commands_of(request))
-            body: dict[str, Any] = {
-                "id": outcome.id,
-                "version": outcome.version,
-                "events": outcome.events,
-            }
-            if outcome.reasons:
-                body["reasons"] = outcome.reasons
-            headers = {"ETag": etag(outcome.version)}
-            if location:
-                headers["Location"] = location
-            return JSONResponse(body, status_code=status, headers=headers)
-
-        response: Response = await _runtime(request).idempotency.run(request, principal, command)
-        return response
 
     # ---------------------------------------------------------- programmes --
 
@@ -230,61 +166,32 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
 
     # ------------------------------------------------------------ commands --
 
-    def at(request: Request, case_id: str) -> str:
-        return str(request.url_for("get_assessment", case_id=case_id).path)
+    def at(command: CommandCall, case_id: str) -> str:
+        return command.url_for("get_assessment", case_id=case_id)
 
     @router.post("/assessments/{case_id}/vulnerability-screenings", status_code=201)
     async def screen_vulnerability(
-        case_id: CaseId,
-        body: VulnerabilityScreeningIn,
-        request: Request,
-        principal: Authorized,
-        if_match: IfMatch = None,
-        _key: IdempotencyKey = None,
+        case_id: CaseId, body: VulnerabilityScreeningIn, command: Command
     ) -> Response:
         """Record a vulnerability screening (emits VulnerabilityAssessed)."""
-        return await idempotent(
-            request,
-            principal,
-            lambda c: c.screen_vulnerability(case_id, body, principal, if_match),
-            status=201,
-            location=at(request, case_id),
-        )
+        run = commands_of(command).screen_vulnerability
+        return await command(lambda ctx: run(case_id, body, ctx), location=at(command, case_id))
 
     @router.post("/assessments/{case_id}/best-interests-determinations", status_code=201)
     async def record_best_interests(
-        case_id: CaseId,
-        body: BestInterestsIn,
-        request: Request,
-        principal: Authorized,
-        if_match: IfMatch = None,
-        _key: IdempotencyKey = None,
+        case_id: CaseId, body: BestInterestsIn, command: Command
     ) -> Response:
         """Record the best-interests determination of a child (needed before clearance)."""
-        return await idempotent(
-            request,
-            principal,
-            lambda c: c.record_best_interests(case_id, body, principal, if_match),
-            status=201,
-            location=at(request, case_id),
-        )
+        run = commands_of(command).record_best_interests
+        return await command(lambda ctx: run(case_id, body, ctx), location=at(command, case_id))
 
     @router.post("/assessments/{case_id}/due-diligence")
     async def check_due_diligence(
-        case_id: CaseId,
-        body: DueDiligenceIn,
-        request: Request,
-        principal: Authorized,
-        if_match: IfMatch = None,
-        _key: IdempotencyKey = None,
+        case_id: CaseId, body: DueDiligenceIn, command: Command
     ) -> Response:
         """Submit the checklist: DueDiligenceCleared, or DueDiligenceRejected with ``reasons``."""
-        return await idempotent(
-            request,
-            principal,
-            lambda c: c.check_due_diligence(case_id, body, principal, if_match),
-            location=at(request, case_id),
-        )
+        run = commands_of(command).check_due_diligence
+        return await command(lambda ctx: run(case_id, body, ctx), location=at(command, case_id))
 
     # -------------------------------------------------------- destinations --
 
@@ -312,33 +219,29 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
 
     @router.post("/destinations/suspensions", status_code=201)
     async def suspend_destination(
-        body: SuspensionIn, request: Request, principal: Authorized, _key: IdempotencyKey = None
+        body: SuspensionIn, request: Request, command: Command
     ) -> Response:
         """Suspend returns to a country or a region of it, saying why (supervisors of an
         office in that country, or headquarters: 403 otherwise)."""
         ensure_acts_for_country(
-            principal,
+            command.context.principal,
             body.destination_country,
             _runtime(request).offices,
             "suspending returns to a destination",
         )
-        return await idempotent(
-            request, principal, lambda c: c.suspend_destination(body, principal), status=201
-        )
+        return await command(lambda ctx: commands_of(command).suspend_destination(body, ctx))
 
     @router.post("/destinations/reopenings")
-    async def reopen_destination(
-        body: ReopeningIn, request: Request, principal: Authorized, _key: IdempotencyKey = None
-    ) -> Response:
+    async def reopen_destination(body: ReopeningIn, request: Request, command: Command) -> Response:
         """Reopen returns to a suspended country or region, saying why (supervisors of an
         office in that country, or headquarters: 403 otherwise)."""
         ensure_acts_for_country(
-            principal,
+            command.context.principal,
             body.destination_country,
             _runtime(request).offices,
             "reopening returns to a destination",
         )
-        return await idempotent(request, principal, lambda c: c.reopen_destination(body, principal))
+        return await command(lambda ctx: commands_of(command).reopen_destination(body, ctx))
 
     return router
 

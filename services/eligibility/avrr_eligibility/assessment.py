@@ -32,6 +32,7 @@ from avrr_eligibility.programmes import (
     TransportMode,
 )
 from avrr_events import Aggregate, DomainEvent
+from avrr_events.problems import Conflict, DomainRuleViolation, NotFound
 
 VulnerabilityCategoryName = Literal[
     "unaccompanied_or_separated_child",
@@ -216,22 +217,22 @@ ASSESSMENT_EVENTS: tuple[type[DomainEvent], ...] = (
 
 
 class AssessmentError(Exception):
-    """A command the assessment's state does not allow."""
+    """A command the assessment's state does not allow (each kind is the API's answer too)."""
 
 
-class AssessmentNotFound(AssessmentError):
-    pass
+class AssessmentNotFound(AssessmentError, NotFound):
+    """No assessment for that case (HTTP 404)."""
 
 
-class AssessmentIsClosed(AssessmentError):
+class AssessmentIsClosed(AssessmentError, Conflict):
     """The case was withdrawn or closed: nothing more is recorded for it (HTTP 409)."""
 
 
-class AlreadyCleared(AssessmentError):
+class AlreadyCleared(AssessmentError, Conflict):
     """Due diligence already cleared this case (HTTP 409)."""
 
 
-class InvalidCommand(AssessmentError):
+class InvalidCommand(AssessmentError, DomainRuleViolation):
     """The command contradicts the case's facts (HTTP 422)."""
 
 

@@ -10,9 +10,9 @@ anything is written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -36,9 +36,10 @@ from avrr_eligibility.countries import CountryCode
 from avrr_eligibility.destination import DestinationSafety, place_streams
 from avrr_eligibility.events import SOURCE, registry
 from avrr_eligibility.programmes import ProgrammeCatalogue
-from avrr_events import Aggregate, Cause, Repository
+from avrr_events import Aggregate, Repository
+from avrr_events.aggregate import Executed
 from avrr_events.authorization import ensure_office
-from avrr_events.http import Principal, check_if_match
+from avrr_events.commands import CommandContext, CommandResult, Principal
 from avrr_events.places import check_region
 from avrr_events.service import ServiceRuntime
 
@@ -109,24 +110,24 @@ class ReopeningIn(DestinationIn):
     reason: Why
 
 
-@dataclass
-class Outcome:
-    """What a command did: the stream, its new version, the event types written."""
-
-    id: str
-    version: int
-    events: list[str]
-    reasons: list[str] = field(default_factory=list)
-
-
-def _may_work_on(principal: Principal, office: str) -> None:
-    """Everyone acts on their offices' cases only (the API checked it on the read model
-    already; this checks it on the aggregate, which the read model may lag)."""
-    ensure_office(principal, office)
+def _outcome(
+    executed: Executed[A], status: int = 200, reasons: list[str] | None = None
+) -> CommandResult:
+    """What every eligibility command answers: the stream, its new version, the event types
+    written, and (due diligence) the reasons of a rejection."""
+    aggregate = executed.aggregate
+    body: dict[str, Any] = {
+        "id": aggregate.id,
+        "version": aggregate.version,
+        "events": executed.events,
+    }
+    if reasons:
+        body["reasons"] = reasons
+    return CommandResult(aggregate.version, body, status)
 
 
 class EligibilityCommands:
-    """Every eligibility command, each one load -> decide -> append."""
+    """Every eligibility command, each one load -> decide -> append (Repository.execute)."""
 
     def __init__(self, runtime: ServiceRuntime, catalogue: ProgrammeCatalogue) -> None:
         self.runtime = runtime
@@ -138,54 +139,67 @@ class EligibilityCommands:
             runtime.store, registry, DestinationSafety, source=SOURCE
         )
 
-    async def _assessment(
-        self, case_id: str, principal: Principal, if_match: str | None
-    ) -> Assessment:
-        assessment = await self.assessments.load(case_id)
-        if not assessment.exists:
-            raise AssessmentNotFound(f"no assessment for case {case_id}")
-        if assessment.request is not None:
-            _may_work_on(principal, assessment.request.office)
-        check_if_match(if_match, assessment.version)
-        return assessment
+    @staticmethod
+    def _workable(case_id: str, by: Principal) -> Callable[[Assessment], None]:
+        """The assessment exists, and is of one of the caller's offices (the API checked it
+        on the read model already; this checks it on the aggregate, which the read model
+        may lag)."""
 
-    async def _save(self, repo: Repository[A], agg: A) -> Outcome:
-        types = [e.event_type for e in agg.pending]
-        # The case id (or the place) is the correlation id of the flow it starts.
-        await repo.save(agg, Cause.new(agg.subject))
-        return Outcome(agg.id, agg.version, types)
+        def guard(assessment: Assessment) -> None:
+            if not assessment.exists:
+                raise AssessmentNotFound(f"no assessment for case {case_id}")
+            if assessment.request is not None:
+                ensure_office(by, assessment.request.office)
+
+        return guard
 
     async def screen_vulnerability(
-        self, case_id: str, cmd: VulnerabilityScreeningIn, by: Principal, if_match: str | None
-    ) -> Outcome:
-        assessment = await self._assessment(case_id, by, if_match)
-        assessment.assess_vulnerability(
-            cmd.person_id, cmd.categories, by.user_id, datetime.now(UTC)
+        self, case_id: str, cmd: VulnerabilityScreeningIn, ctx: CommandContext
+    ) -> CommandResult:
+        by = ctx.principal.user_id
+        executed = await self.assessments.execute(
+            case_id,
+            ctx,
+            lambda a: a.assess_vulnerability(cmd.person_id, cmd.categories, by, _now()),
+            guard=self._workable(case_id, ctx.principal),
         )
-        return await self._save(self.assessments, assessment)
+        return _outcome(executed, 201)
 
     async def record_best_interests(
-        self, case_id: str, cmd: BestInterestsIn, by: Principal, if_match: str | None
-    ) -> Outcome:
-        assessment = await self._assessment(case_id, by, if_match)
-        assessment.record_best_interests(cmd.person_id, cmd.outcome, by.user_id, datetime.now(UTC))
-        return await self._save(self.assessments, assessment)
+        self, case_id: str, cmd: BestInterestsIn, ctx: CommandContext
+    ) -> CommandResult:
+        by = ctx.principal.user_id
+        executed = await self.assessments.execute(
+            case_id,
+            ctx,
+            lambda a: a.record_best_interests(cmd.person_id, cmd.outcome, by, _now()),
+            guard=self._workable(case_id, ctx.principal),
+        )
+        return _outcome(executed, 201)
 
     async def check_due_diligence(
-        self, case_id: str, cmd: DueDiligenceIn, by: Principal, if_match: str | None
-    ) -> Outcome:
-        assessment = await self._assessment(case_id, by, if_match)
-        request = assessment.request
-        found: list[Suspension] = []
-        if request is not None:
-            found = await self._suspensions(request.destination_country, request.destination_region)
-        checklist = DueDiligenceChecklist.model_validate(cmd.model_dump())
-        reasons = assessment.check_due_diligence(
-            checklist, self.catalogue, found, by.user_id, datetime.now(UTC)
+        self, case_id: str, cmd: DueDiligenceIn, ctx: CommandContext
+    ) -> CommandResult:
+        reasons: list[str] = []
+
+        async def decide(assessment: Assessment) -> None:
+            request = assessment.request
+            found: list[Suspension] = []
+            if request is not None:
+                found = await self._suspensions(
+                    request.destination_country, request.destination_region
+                )
+            checklist = DueDiligenceChecklist.model_validate(cmd.model_dump())
+            reasons.extend(
+                assessment.check_due_diligence(
+                    checklist, self.catalogue, found, ctx.principal.user_id, _now()
+                )
+            )
+
+        executed = await self.assessments.execute(
+            case_id, ctx, decide, guard=self._workable(case_id, ctx.principal)
         )
-        outcome = await self._save(self.assessments, assessment)
-        outcome.reasons = reasons
-        return outcome
+        return _outcome(executed, reasons=reasons)
 
     async def _suspensions(self, country: str, region: str | None) -> list[Suspension]:
         """Active suspensions covering a destination, read from the event store (not a projection):
@@ -200,23 +214,34 @@ class EligibilityCommands:
                 found.append(place.active_suspension)
         return found
 
-    async def _place(self, country: str, region: str | None) -> DestinationSafety:
+    async def _place_id(self, country: str, region: str | None) -> str:
         """The place's stream: the one holding its active suspension (perhaps under an older
         name, see place_streams), else its key's. Every spelling of a place lands here."""
-        streams = [await self.destinations.load(key) for key in place_streams(country, region)]
-        return next((s for s in streams if s.active_suspension is not None), streams[0])
+        keys = place_streams(country, region)
+        for key in keys:
+            if (await self.destinations.load(key)).active_suspension is not None:
+                return key
+        return keys[0]
 
-    async def suspend_destination(self, cmd: SuspensionIn, by: Principal) -> Outcome:
-        place = await self._place(cmd.destination_country, cmd.destination_region)
-        place.suspend(
-            cmd.destination_country, cmd.destination_region, cmd.reason, by.user_id, _now()
+    async def suspend_destination(self, cmd: SuspensionIn, ctx: CommandContext) -> CommandResult:
+        by = ctx.principal.user_id
+        place = await self._place_id(cmd.destination_country, cmd.destination_region)
+        executed = await self.destinations.execute(
+            place,
+            ctx,
+            lambda p: p.suspend(
+                cmd.destination_country, cmd.destination_region, cmd.reason, by, _now()
+            ),
         )
-        return await self._save(self.destinations, place)
+        return _outcome(executed, 201)
 
-    async def reopen_destination(self, cmd: ReopeningIn, by: Principal) -> Outcome:
-        place = await self._place(cmd.destination_country, cmd.destination_region)
-        place.reopen(by.user_id, _now(), cmd.reason)
-        return await self._save(self.destinations, place)
+    async def reopen_destination(self, cmd: ReopeningIn, ctx: CommandContext) -> CommandResult:
+        by = ctx.principal.user_id
+        place = await self._place_id(cmd.destination_country, cmd.destination_region)
+        executed = await self.destinations.execute(
+            place, ctx, lambda p: p.reopen(by, _now(), cmd.reason)
+        )
+        return _outcome(executed)
 
 
 def _now() -> datetime:

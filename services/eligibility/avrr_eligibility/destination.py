@@ -17,6 +17,7 @@ from avrr_eligibility.assessment import Suspension
 from avrr_eligibility.countries import CountryCode
 from avrr_events import Aggregate, DomainEvent
 from avrr_events.places import canonical_text, place
+from avrr_events.problems import Conflict
 
 
 class DestinationSuspended(DomainEvent):
@@ -43,7 +44,7 @@ class DestinationReopened(DomainEvent):
 DESTINATION_EVENTS: tuple[type[DomainEvent], ...] = (DestinationSuspended, DestinationReopened)
 
 
-class DestinationStateError(Exception):
+class DestinationStateError(Conflict):
     """Suspending a suspended place or reopening an open one (HTTP 409)."""
 
 

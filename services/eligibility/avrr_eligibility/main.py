@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from avrr_eligibility import read_models
 from avrr_eligibility.api import POLICY, build_router
+from avrr_eligibility.commands import EligibilityCommands
 from avrr_eligibility.events import registry
 from avrr_eligibility.programmes import ProgrammeCatalogue, load_programmes
 from avrr_eligibility.reactions import build_reactions
@@ -39,6 +40,7 @@ def build_service(catalogue: ProgrammeCatalogue) -> Service:
         policy=POLICY,
         projections=projections,
         reactions=build_reactions(catalogue),
+        commands=lambda runtime: EligibilityCommands(runtime, catalogue),
         read_models=[read_models.metadata],
         migrations=Path(__file__).with_name("migrations"),
         observes=("intake",),
