@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import tracing
 from avrr_events.commands import Cause, CommandContext, check_if_match
-from avrr_events.envelope import Envelope
+from avrr_events.envelope import Envelope, reaction_event_id
 from avrr_events.registry import DomainEvent, EventRegistry, dataschema_uri
 from avrr_events.store import EventStore
 
@@ -121,8 +121,13 @@ class Repository(Generic[A]):
         envelopes = await self.save(aggregate, context.cause(aggregate.subject), conn=conn)
         return Executed(aggregate, [e.type for e in envelopes])
 
-    def envelope(self, aggregate: Aggregate, event: DomainEvent, cause: Cause) -> Envelope:
-        return Envelope(
+    def envelope(
+        self, aggregate: Aggregate, event: DomainEvent, cause: Cause, version: int | None = None
+    ) -> Envelope:
+        """The envelope of ``event``; written in reaction to an event at a known ``version``
+        of its stream, its id is derived from the stream, version and type
+        (``reaction_event_id``)."""
+        envelope = Envelope(
             source=self.source,
             type=event.event_type,
             subject=aggregate.subject,
@@ -132,6 +137,11 @@ class Repository(Generic[A]):
             causationid=cause.causation_id,
             traceparent=cause.traceparent,
             data=event.model_dump(mode="json"),
+        )
+        if cause.causation_id is None or version is None:
+            return envelope
+        return envelope.model_copy(
+            update={"id": reaction_event_id(aggregate.stream_id, version, event.event_type)}
         )
 
     async def save(
@@ -162,7 +172,10 @@ class Repository(Generic[A]):
     async def _append(
         self, aggregate: A, cause: Cause, conn: AsyncConnection | None
     ) -> list[Envelope]:
-        envelopes = [self.envelope(aggregate, e, cause) for e in aggregate.pending]
+        envelopes = [
+            self.envelope(aggregate, e, cause, aggregate.version + n)
+            for n, e in enumerate(aggregate.pending, start=1)
+        ]
         aggregate.version = await self.store.append(
             aggregate.stream_id, aggregate.version, envelopes, conn=conn
         )

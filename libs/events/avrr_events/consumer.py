@@ -76,6 +76,7 @@ class ConsumerStats:
     duplicates: int = 0
     dead_lettered: int = 0
     retries: int = 0
+    not_held: int = 0
     reasons: list[str] = field(default_factory=list)
     batch_latency: Latency = field(default_factory=Latency)
 
@@ -199,8 +200,10 @@ class EventConsumer:
         retry_backoff: float = 0.05,
         batch_size: int = 500,
         poll_timeout_ms: int = 500,
+        own_topic: str | None = None,
     ) -> None:
         self.db = db
+        self.own_topic = own_topic
         self.source = source
         self.registry = registry
         self.group = group
@@ -369,6 +372,10 @@ class EventConsumer:
         unique: dict[str, _Item] = {}
         for item in items:
             unique.setdefault(item.envelope.id, item)
+        if self.own_topic is not None:
+            unique = await self._held_by_store(conn, unique)
+            if not unique:
+                return []
         insert = postgresql.insert if self.db.is_postgres else sqlite.insert
         stmt = (
             insert(tables.inbox)
@@ -397,6 +404,36 @@ class EventConsumer:
             for p in self.projections:
                 await save_checkpoint(conn, p.name, last)
         return [i for i in unique.values() if i.envelope.id in inserted]
+
+    async def _held_by_store(
+        self, conn: AsyncConnection, unique: dict[str, _Item]
+    ) -> dict[str, _Item]:
+        """The items without this service's own events that its event store does not hold.
+
+        Every event of the service's own topic was published from its store,
+        so one the store lacks was lost with it: the database was restored
+        from a backup taken before the event was written. Taken in, it would
+        show in read models what the store (and so every later decision) no
+        longer knows. A reaction the restored service runs again writes such
+        an event again under the same id (``envelope.reaction_event_id``),
+        which is taken in when it is published again.
+        """
+        own = [event_id for event_id, i in unique.items() if i.message.topic == self.own_topic]
+        if not own:
+            return unique
+        ev = tables.events
+        rows = await conn.execute(select(ev.c.event_id).where(ev.c.event_id.in_(own)))
+        lost = set(own) - {str(r.event_id) for r in rows}
+        if not lost:
+            return unique
+        self.stats.not_held += len(lost)
+        log.warning(
+            "consumer %s: %d events of its own topic are not in its event store "
+            "(lost with a restore from a backup): not taken in",
+            self.group,
+            len(lost),
+        )
+        return {event_id: i for event_id, i in unique.items() if event_id not in lost}
 
     async def _apply(self, conn: AsyncConnection, items: Sequence[_Item]) -> None:
         for item in items:

@@ -67,6 +67,26 @@ def new_event_id() -> str:
     return str(uuid.uuid4())
 
 
+# The namespace of the ids of events written in reaction to another event.
+_REACTION_IDS = uuid.UUID("6f1d4c52-0d7e-4b8a-9a57-0c3f3c1e2b71")
+
+
+def reaction_event_id(stream_id: str, version: int, event_type: str) -> str:
+    """The id of an event of ``event_type`` a reaction writes at ``version`` of a stream.
+
+    Derived, not random: a reaction that writes the same kind of event at the
+    same version of the same stream writes an event of the same id, which
+    every subscriber's inbox already holds. That is what happens when a
+    service restored from a backup reads again the events since its backup:
+    its reactions write again what they wrote then, and no subscriber takes
+    it in twice. Not derived from the causing event: which of two events
+    that have the same effect (a case's withdrawal, and its assessment closed
+    because of it) is read first after a restore is not what it was the first
+    time. (Outside a restore (stream, version) is unique, so the ids are.)
+    """
+    return str(uuid.uuid5(_REACTION_IDS, f"{stream_id}/{version}/{event_type}"))
+
+
 class Envelope(BaseModel):
     """A CloudEvent with the AVRR extensions (correlation, causation, trace, data version).
 

@@ -640,6 +640,7 @@ class ServiceRuntime:
             projections=self.projections,
             store=self.store,
             cipher=self.cipher,
+            own_topic=self.topic,
             commands=lambda: self.commands,
         )
         self.public_relay = (

@@ -531,7 +531,9 @@ async def service_processes(
     this test's own (``AVRR_TOPIC_PREFIX``); they are stopped (SIGTERM) and
     their databases dropped after the test. Each process's log is in tmp_path.
     The databases are migrated first, as the deployment's setup Job does (the
-    services refuse to start on unmigrated ones).
+    services refuse to start on unmigrated ones). ``DATABASE_URL`` among the
+    variables runs the (one) service named on that database instead (one the
+    test restored from a backup, say), which the test drops itself.
     """
     run = uuid.uuid4().hex[:10]
     prefix = own_topic_prefix(f"t{run}")
@@ -546,9 +548,11 @@ async def service_processes(
         keys_url = make_url(postgres_admin_url).set(database=keys_name)
         out: dict[str, ServiceProcess] = {}
         for name in names:
-            db_name = f"{prefix}_{name}"
-            url = await _create_database(postgres_admin_url, db_name)
-            databases.append(db_name)
+            url = env.get("DATABASE_URL")
+            if url is None:
+                db_name = f"{prefix}_{name}"
+                url = await _create_database(postgres_admin_url, db_name)
+                databases.append(db_name)
             await migrate(
                 find(name),
                 ServiceSettings(
@@ -557,6 +561,8 @@ async def service_processes(
             )
             port = _free_port()
             log_path = tmp_path / f"{name}.log"
+            if any(p.name == name for p in started):  # started again: keep the earlier log
+                log_path = tmp_path / f"{name}-{len(started)}.log"
             proc_env = {
                 **os.environ,
                 "DATABASE_URL": url,

@@ -3,7 +3,8 @@
 Real Kafka and PostgreSQL. A database copied while the consumer is stopped
 (a backup) and started again after the group went further reads again what
 the copy lacks; records dead-lettered count as handled, so a restart
-publishes no second dead letter.
+publishes no second dead letter; an event of the service's own topic that
+its store does not hold (written after the backup) is not taken in.
 """
 
 from __future__ import annotations
@@ -125,3 +126,26 @@ async def test_a_record_dead_lettered_before_a_restart_is_not_dead_lettered_agai
     assert second.stats.dead_lettered == 0
     dead = await read_topic(kafka_settings, first.dead_letter_topic, 2, timeout=3)
     assert len(dead) == 1, [d.header("dlq_reason") for d in dead]
+
+
+async def test_an_event_of_its_own_topic_its_store_does_not_hold_is_not_taken_in(
+    kafka_service: SampleService, kafka_settings: KafkaSettings
+) -> None:
+    """A restored database lacks the events written after its backup; its read models must
+    not show them (they would disagree with the store every decision is taken from)."""
+    service = kafka_service
+    group = f"own-{service.topic}"
+    await open_case(service, "o")  # in the store, then on the topic
+    lost = note_envelope("o", "written after the backup")
+    await produce(kafka_settings, [lost.to_message(service.topic)])
+    consumer = kafka_consumer(
+        service.db, kafka_settings, service.topic, group, own_topic=service.topic
+    )
+
+    async def passed_over() -> bool:
+        return consumer.stats.not_held == 1
+
+    await consume_until(service, consumer, passed_over)
+    assert await cases(service.db) == {"o"}
+    assert await service.notes() == 0
+    assert lost.id not in await inbox_ids(service.db, group)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from sample_domain import CaseOpened, NoteAdded, SampleCase, registry
@@ -118,3 +119,29 @@ async def test_many_concurrent_writers_on_one_case_never_lose_an_update(
     final = await repo.load("hot")
     assert final.version == 21
     assert sorted(final.notes) == sorted(f"n{i}" for i in range(20))
+
+
+async def test_a_reaction_run_again_on_the_same_stream_version_writes_the_same_event_ids(
+    tmp_path: Path,
+) -> None:
+    """What a database restored from a backup does when it reads the causing events again:
+    whichever of two causes with the same effect it reads first."""
+    written: list[list[str]] = []
+    commanded: list[str] = []
+    for copy in ("first", "restored"):  # the first database, and one from its backup
+        reaction = Cause("corr-2", f"the event read first by the {copy} database")
+        db = Database(f"sqlite+aiosqlite:///{tmp_path}/{copy}.db")
+        await db.create_schema()
+        repo = repository(EventStore(db, "t"))
+        try:
+            case = SampleCase("c1")
+            case.open("office-gt")
+            case.add_note("opened in reaction")
+            written.append([e.id for e in await repo.save(case, reaction)])
+            command = SampleCase("c2")
+            command.open("office-gt")
+            commanded.extend(e.id for e in await repo.save(command, CAUSE))
+        finally:
+            await db.dispose()
+    assert written[0] == written[1] and len(set(written[0])) == 2
+    assert len(set(commanded)) == 2, "a command's events keep random ids"
