@@ -450,7 +450,7 @@ class EventConsumer:
                         HandlerContext(
                             conn, item.envelope, self.store, self.cipher, self.commands()
                         ),
-                        item.event
+                        item.event,
                     )
         for projection in self.projections:
             mine = [
