@@ -8,6 +8,7 @@
 #   make test          install, infra (or testcontainers if a Docker engine exists), lint, pytest
 #   make run           embedded single-process platform
 #   make up / down     every service as its own process on the local Kafka + PostgreSQL
+#   make promtool      promtool (Go module proxy, cached) for the alert-rule tests; slow to build, not run by make test
 #   make image         the platform's image (docker/buildx, or podman/buildah on a Debian base here); prints its size
 #   make bench         benchmarks against the local infra (BENCH_ARGS=--quick for a short run)
 #   make chaos         2,000 lifecycles under SIGKILLs, broker and database restarts, poison (45 min bound; CHAOS_ARGS="--cases 200 --max-minutes 10" for less)
@@ -32,7 +33,7 @@ UV_STAMP       := $(VENV)/.uv-$(UV_VERSION).stamp
 
 UP := scripts/platform.sh
 
-.PHONY: image up down helm help install lock infra-up infra-down infra-status lint test run bench chaos clean distclean
+.PHONY: image up down helm promtool help install lock infra-up infra-down infra-status lint test run bench chaos clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -89,6 +90,14 @@ lint: install
 # (about 4 min), then cached in ~/.cache/avrr/bin.
 helm:
 	scripts/helm.sh
+
+# promtool for tests/deploy/test_alert_rules.py (promtool check/test rules on
+# the chart's PrometheusRule), built the same way into ~/.cache/avrr/bin. Not a
+# prerequisite of `test`: a first build took 32 min here (12 CPU-minutes on the
+# 2 shared cores), too much for CI's budget; without it that test is skipped
+# and tests/deploy/test_monitoring.py still checks the series the rules name.
+promtool:
+	scripts/promtool.sh
 
 test: install helm
 	if docker info >/dev/null 2>&1; then \
