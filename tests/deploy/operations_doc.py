@@ -127,7 +127,8 @@ def check_block(
     """Run block ``name`` (as ``run_block``) and return its stdout; fail with its stderr."""
     done = run_block(name, env, path=path, cwd=cwd, timeout=timeout)
     assert done.returncode == 0, (
-        f"block {name!r} exited {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+        f"block {name!r} exited {done.returncode}\n"
+        f"--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
     )
     return done.stdout
 

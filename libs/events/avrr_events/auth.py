@@ -210,6 +210,12 @@ class DevTokenIssuer:
         self._keys.append((kid, rsa.generate_private_key(public_exponent=65537, key_size=2048)))
         return kid
 
+    def retire(self, kid: str) -> None:
+        """Stop publishing a key that no longer signs (the last step of a rotation)."""
+        if kid == self._keys[-1][0]:
+            raise ValueError("the key that signs cannot be retired: rotate first")
+        self._keys = [(k, private) for k, private in self._keys if k != kid]
+
     def jwks(self) -> dict[str, Any]:
         keys = []
         for kid, private in self._keys:
