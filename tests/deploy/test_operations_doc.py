@@ -282,37 +282,49 @@ def published_kids(issuer: RotatingIssuer) -> list[str]:
 
 async def test_oidc_rotation_as_the_doc_describes(issuer: RotatingIssuer) -> None:
     now = [1000.0]
-    # as the services build it (service.py): discovery from the issuer, default timings
-    pods = OidcAuthenticator(
-        issuer=issuer.url,
-        audience=issuer.tokens.audience,
-        fetch_jwks=http_jwks_fetcher(issuer.url),
-        clock=lambda: now[0],
-    )
+
+    def pod() -> OidcAuthenticator:
+        """As the services build it (service.py): discovery from the issuer, default timings."""
+        return OidcAuthenticator(
+            issuer=issuer.url,
+            audience=issuer.tokens.audience,
+            fetch_jwks=http_jwks_fetcher(issuer.url),
+            clock=lambda: now[0],
+        )
+
+    pods, busy = pod(), pod()
     assert (pods.cache_seconds, pods.refetch_after) == (600.0, 30.0)  # "10 minutes", "30 seconds"
     (old,) = published_kids(issuer)
     old_token = issuer.tokens.issue("caseworker-1", ["caseworker"], ["GT-GUA"])
-    assert (await pods.authenticate(old_token)).user_id == "caseworker-1"
+    for authenticator in (pods, busy):
+        assert (await authenticator.authenticate(old_token)).user_id == "caseworker-1"
 
-    # 1. publish the new key next to the old one; 2. sign with it
+    # 1. publish the new key next to the old one (both pods fetched just before)
     new = issuer.tokens.rotate()
     assert published_kids(issuer) == [old, new]
     new_token = issuer.tokens.issue("caseworker-2", ["caseworker"], ["GT-GUA"])
-    now[0] += 5  # within 30 s of the last fetch: the unknown kid is refused from memory
+    # 2. signing at once: a pod that does not hold the new kid fetches on it, except
+    # within 30 s of its last fetch (401 from memory, the retry passes)
+    now[0] += 5
     with pytest.raises(Unauthorized, match="unknown key"):
         await pods.authenticate(new_token)
-    now[0] += 30  # then fetched at once, with no restart
+    now[0] += 30
     assert (await pods.authenticate(new_token)).user_id == "caseworker-2"
     assert (await pods.authenticate(old_token)).user_id == "caseworker-1"
+    # signing 10 minutes after publishing: a pod that served a token since holds it already
+    now[0] += 570  # 605 s after busy's last fetch
+    assert (await busy.authenticate(old_token)).user_id == "caseworker-1"  # refreshes
+    fetched = busy.fetches
+    assert (await busy.authenticate(new_token)).user_id == "caseworker-2"
+    assert busy.fetches == fetched
 
-    # 3. retire the old key: accepted until the cache's next refresh, refused after it
+    # 3. retire the old key: accepted until a pod's next refresh, refused after it
     issuer.tokens.retire(old)
     assert published_kids(issuer) == [new]
-    now[0] += 60
-    assert (await pods.authenticate(old_token)).user_id == "caseworker-1"
-    now[0] += 600
+    assert (await pods.authenticate(old_token)).user_id == "caseworker-1"  # cache 570 s old
+    now[0] += 31
     with pytest.raises(Unauthorized, match="unknown key"):
-        await pods.authenticate(old_token)
+        await pods.authenticate(old_token)  # cache 601 s old: refreshed, the key is gone
     assert (await pods.authenticate(new_token)).user_id == "caseworker-2"
 
 
