@@ -11,26 +11,25 @@ case-working roles and read ``"erased"`` once the case was erased.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from avrr_events import ERASED, Cause, Encrypted
+from avrr_events import ERASED, Encrypted
 from avrr_events.authorization import STAFF, Authorized, Policy, Role, allow
-from avrr_events.http import DomainRuleViolation, NotFound, Principal, etag
+from avrr_events.commands import etag
 from avrr_events.personal import ERASED_MARKER
+from avrr_events.problems import NotFound
 from avrr_events.service import ServiceRuntime
+from avrr_events.web.commands import Command, CommandCall
 from avrr_events.withdrawal import ListStatus, Resolution, listed, presented
 from avrr_reintegration import handover, read_models
-from avrr_reintegration.commands import ReintegrationCommands, UnknownCase, Written
+from avrr_reintegration.commands import ReintegrationCommands
 from avrr_reintegration.directory import ServiceKind
-from avrr_reintegration.reactions import commands_for
 from avrr_reintegration.reintegration import (
     Amount,
     AssistanceKind,
@@ -38,7 +37,6 @@ from avrr_reintegration.reintegration import (
     Method,
     PlanComponentIn,
     Reintegration,
-    ReintegrationRuleViolation,
     Stage,
 )
 
@@ -92,14 +90,6 @@ POLICY = Policy(
 router = APIRouter(tags=["reintegration"])
 
 CaseId = Annotated[str, Path(max_length=100)]
-IfMatch = Annotated[
-    str | None,
-    Header(alias="If-Match", max_length=100, description='the case\'s ETag ("<version>")'),
-]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", max_length=200, description="replays the first response"),
-]
 
 
 def _not_in_future(day: date) -> date:
@@ -173,7 +163,17 @@ def runtime_of(request: Request) -> ServiceRuntime:
 
 
 def commands_of(request: Request) -> ReintegrationCommands:
-    return commands_for(runtime_of(request).store)
+    """The service's command object (``Service(commands=...)``, main.py)."""
+    commands: ReintegrationCommands = runtime_of(request).commands
+    return commands
+
+
+Commands = Annotated[ReintegrationCommands, Depends(commands_of)]
+
+
+def at_case(command: CommandCall, case_id: str) -> str:
+    """Where a command's result is read (its Location): the case."""
+    return command.url_for("get_case", case_id=case_id)
 
 
 def _plain(value: Any) -> Any:
@@ -189,45 +189,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _written(request: Request, written: Written, status: int = 201) -> JSONResponse:
-    location = str(request.url_for("get_case", case_id=written.case_id).path)
-    return JSONResponse(
-        {"case_id": written.case_id, "version": written.version},
-        status_code=status,
-        headers={"ETag": etag(written.version), "Location": location},
-    )
-
-
-async def _command(
-    request: Request,
-    principal: Principal,
-    run: Callable[[], Awaitable[Written]],
-    *,
-    status: int = 201,
-) -> Response:
-    """Run a command once per Idempotency-Key; a broken rule is a 422 problem."""
-
-    async def command() -> JSONResponse:
-        try:
-            written = await run()
-        except ReintegrationRuleViolation as exc:
-            raise DomainRuleViolation(str(exc)) from exc
-        except UnknownCase as exc:
-            raise NotFound(str(exc)) from exc
-        return _written(request, written, status)
-
-    response: Response = await runtime_of(request).idempotency.run(request, principal, command)
-    return response
-
-
-def _cause(request: Request) -> Cause:
-    """A REST command starts a new correlation unless the caller continues one."""
-    return Cause(
-        correlation_id=request.headers.get("X-Correlation-Id") or str(uuid.uuid4()),
-        traceparent=request.headers.get("traceparent"),
-    )
-
-
 # ----------------------------------------------------------------- commands --
 
 
@@ -239,25 +200,16 @@ async def resolve_withdrawal_conflict(
     case_id: CaseId,
     conflict_id: Annotated[str, Path(max_length=100)],
     body: ConflictResolutionIn,
-    request: Request,
-    principal: Authorized,
-    if_match: IfMatch = None,
-    _key: IdempotencyKey = None,
+    command: Command,
+    commands: Commands,
 ) -> Response:
     """Supervisors: ``disbursement_recovered`` or ``person_consented_again``, with the reason."""
-
-    async def run() -> Written:
-        return await commands_of(request).resolve_conflict(
-            case_id,
-            conflict_id,
-            body.resolution,
-            body.reason,
-            principal.user_id,
-            _cause(request),
-            if_match=if_match,
-        )
-
-    return await _command(request, principal, run, status=200)
+    return await command(
+        lambda ctx: commands.resolve_conflict(
+            case_id, conflict_id, body.resolution, body.reason, ctx
+        ),
+        location=at_case(command, case_id),
+    )
 
 
 @router.get("/withdrawal-conflicts", summary="Withdrawal conflicts of one office")
@@ -278,21 +230,13 @@ async def withdrawal_conflicts(
 
 @router.post("/cases/{case_id}/plan", status_code=201, summary="Agree the reintegration plan")
 async def agree_plan(
-    case_id: CaseId,
-    body: PlanIn,
-    request: Request,
-    principal: Authorized,
-    if_match: IfMatch = None,
-    _key: IdempotencyKey = None,
+    case_id: CaseId, body: PlanIn, command: Command, commands: Commands
 ) -> Response:
     """Economic, social and psychosocial components with budget lines; flagged late past the
     programme's deadline (30 days after arrival by default). A revision replaces the plan."""
-    return await _command(
-        request,
-        principal,
-        lambda: commands_of(request).agree_plan(
-            case_id, body.components, body.agreed_at, _cause(request), if_match=if_match
-        ),
+    return await command(
+        lambda ctx: commands.agree_plan(case_id, body.components, body.agreed_at, ctx),
+        location=at_case(command, case_id),
     )
 
 
@@ -300,50 +244,32 @@ async def agree_plan(
     "/cases/{case_id}/disbursements", status_code=201, summary="Disburse cash or in-kind assistance"
 )
 async def disburse(
-    case_id: CaseId,
-    body: DisbursementIn,
-    request: Request,
-    principal: Authorized,
-    if_match: IfMatch = None,
-    _key: IdempotencyKey = None,
+    case_id: CaseId, body: DisbursementIn, command: Command, commands: Commands
 ) -> Response:
     """Refused (422) beyond the plan's remaining budget or the programme's remaining cap."""
-    return await _command(
-        request,
-        principal,
-        lambda: commands_of(request).disburse(
+    return await command(
+        lambda ctx: commands.disburse(
             case_id,
             kind=body.kind,
             amount=body.amount,
             currency=body.currency,
             method=body.method,
             disbursed_on=body.disbursed_on,
-            cause=_cause(request),
-            if_match=if_match,
+            context=ctx,
         ),
+        location=at_case(command, case_id),
     )
 
 
 @router.post("/cases/{case_id}/referrals", status_code=201, summary="Refer to a mapped service")
 async def refer(
-    case_id: CaseId,
-    body: ReferralIn,
-    request: Request,
-    principal: Authorized,
-    if_match: IfMatch = None,
-    _key: IdempotencyKey = None,
+    case_id: CaseId, body: ReferralIn, command: Command, commands: Commands
 ) -> Response:
-    return await _command(
-        request,
-        principal,
-        lambda: commands_of(request).refer(
-            case_id,
-            body.organisation_id,
-            body.service,
-            body.referred_on,
-            _cause(request),
-            if_match=if_match,
+    return await command(
+        lambda ctx: commands.refer(
+            case_id, body.organisation_id, body.service, body.referred_on, ctx
         ),
+        location=at_case(command, case_id),
     )
 
 
@@ -351,24 +277,13 @@ async def refer(
     "/cases/{case_id}/monitoring-visits", status_code=201, summary="Record a monitoring visit"
 )
 async def record_visit(
-    case_id: CaseId,
-    body: VisitIn,
-    request: Request,
-    principal: Authorized,
-    if_match: IfMatch = None,
-    _key: IdempotencyKey = None,
+    case_id: CaseId, body: VisitIn, command: Command, commands: Commands
 ) -> Response:
-    return await _command(
-        request,
-        principal,
-        lambda: commands_of(request).record_visit(
-            case_id,
-            body.due_month,
-            body.visited_on,
-            body.notes,
-            _cause(request),
-            if_match=if_match,
+    return await command(
+        lambda ctx: commands.record_visit(
+            case_id, body.due_month, body.visited_on, body.notes, ctx
         ),
+        location=at_case(command, case_id),
     )
 
 
@@ -378,38 +293,22 @@ async def record_visit(
     summary="Score a sustainability survey (baseline or end)",
 )
 async def score_survey(
-    case_id: CaseId,
-    body: SurveyIn,
-    request: Request,
-    principal: Authorized,
-    if_match: IfMatch = None,
-    _key: IdempotencyKey = None,
+    case_id: CaseId, body: SurveyIn, command: Command, commands: Commands
 ) -> Response:
-    return await _command(
-        request,
-        principal,
-        lambda: commands_of(request).score_survey(
-            case_id, body.stage, body.answers, body.scored_on, _cause(request), if_match=if_match
-        ),
+    return await command(
+        lambda ctx: commands.score_survey(case_id, body.stage, body.answers, body.scored_on, ctx),
+        location=at_case(command, case_id),
     )
 
 
 @router.post("/cases/{case_id}/completion", status_code=201, summary="Complete the reintegration")
 async def complete(
-    case_id: CaseId,
-    body: CompletionIn,
-    request: Request,
-    principal: Authorized,
-    if_match: IfMatch = None,
-    _key: IdempotencyKey = None,
+    case_id: CaseId, body: CompletionIn, command: Command, commands: Commands
 ) -> Response:
     """Needs the end survey; frees the case's place for the highest-priority waiting case."""
-    return await _command(
-        request,
-        principal,
-        lambda: commands_of(request).complete(
-            case_id, body.completed_on, _cause(request), if_match=if_match
-        ),
+    return await command(
+        lambda ctx: commands.complete(case_id, body.completed_on, ctx),
+        location=at_case(command, case_id),
     )
 
 

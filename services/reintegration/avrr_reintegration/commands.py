@@ -18,10 +18,9 @@ Concurrency, as the client sees it:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import TypeVar
+from functools import partial
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -36,7 +35,8 @@ from avrr_events import (
     SqlKeyStore,
     tables,
 )
-from avrr_events.http import NotFound, check_if_match
+from avrr_events.commands import CommandContext, CommandResult
+from avrr_events.problems import NotFound
 from avrr_events.withdrawal import Resolution, Withdrawal, commands_after, serialise_case
 from avrr_reintegration import read_models
 from avrr_reintegration.allocation import ProgrammeAllocation, ReleaseReason
@@ -62,7 +62,7 @@ from avrr_reintegration.reintegration import (
     Stage,
     StopReason,
 )
-from avrr_reintegration.sustainability import SurveyError, score
+from avrr_reintegration.sustainability import score
 from avrr_reintegration.vulnerability import AssessedCategory, priority_score
 
 SOURCE = "/avrr/reintegration"
@@ -71,8 +71,6 @@ PARTNER_SHARING = "share_with_reintegration_partners"
 # Without it (withdrawn, not yet given again) no plan is agreed and nothing is disbursed.
 RETURN_PROCESSING = "return_assistance_processing"
 MAX_ATTEMPTS = 8
-
-T = TypeVar("T")
 
 
 def notes_subject(case_id: str) -> str:
@@ -84,8 +82,14 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-class UnknownCase(LookupError):
-    """A command on a case this service never heard of (no arrival, no stop)."""
+class UnknownCase(NotFound):
+    """A command on a case this service never heard of (no arrival, no stop): 404."""
+
+
+def known(case: Reintegration) -> None:
+    """Refuse a command on a case without events (404, before If-Match's 412)."""
+    if not case.exists:
+        raise UnknownCase(f"no reintegration for case {case.id}")
 
 
 class Work:
@@ -112,19 +116,18 @@ class Work:
             self.loaded[alloc.stream_id] = alloc.version
         return self.allocations[programme_id]
 
-    async def save(self, cause: Cause) -> None:
+    def adopt(self, case: Reintegration) -> None:
+        """Take part in this unit ``case`` as loaded by ``Repository.execute``."""
+        self.cases[case.id] = case
+        self.loaded[case.stream_id] = case.version
+
+    async def save(self, cause: Cause, *, but: Reintegration | None = None) -> None:
+        """Append every aggregate's new events (programmes first), except ``but``'s."""
         for alloc in self.allocations.values():
             await self._commands.allocations.save(alloc, cause, conn=self.conn)
         for case in self.cases.values():
-            await self._commands.cases.save(case, cause, conn=self.conn)
-
-
-@dataclass(frozen=True)
-class Written:
-    """What a command reports back: the case and its stream version (the ETag)."""
-
-    case_id: str
-    version: int
+            if case is not but:
+                await self._commands.cases.save(case, cause, conn=self.conn)
 
 
 class ReintegrationCommands:
@@ -154,28 +157,38 @@ class ReintegrationCommands:
             raise ReintegrationRuleViolation(f"programme {programme_id!r} is not configured")
         return programme
 
-    async def transact(
+    async def execute(
         self,
         case_id: str,
-        decide: Callable[[Work, Reintegration], Awaitable[T]],
-        cause: Cause,
+        context: CommandContext,
+        decide: Callable[[Work, Reintegration], Awaitable[None]],
         *,
-        if_match: str | None = None,
-    ) -> tuple[T, Written]:
-        """Run one decision on ``case_id`` in its own transaction, retrying programme races."""
+        status: int = 201,
+    ) -> CommandResult:
+        """One command on ``case_id`` in its own transaction, retrying programme races.
+
+        ``Repository.execute`` loads the case, checks If-Match and appends its
+        events; what the decision also changed in the same ``Work`` (the
+        programme's allocation, a waiting case granted a freed place) is
+        appended before it, under the same cause. The answer names the case
+        and its new version (the ETag).
+        """
+
+        async def decide_in(work: Work, case: Reintegration) -> None:
+            work.adopt(case)
+            await decide(work, case)
+            await work.save(context.cause(case.subject), but=case)
+
         for attempt in range(1, MAX_ATTEMPTS + 1):
             work: Work | None = None
             try:
                 async with self.db.transaction() as conn:
                     work = Work(conn, self)
-                    case = await work.case(case_id)
-                    if not case.exists:
-                        raise UnknownCase(f"no reintegration for case {case_id}")
-                    check_if_match(if_match, case.version)
-                    result = await decide(work, case)
-                    await work.save(cause)
+                    done = await self.cases.execute(
+                        case_id, context, partial(decide_in, work), guard=known, conn=conn
+                    )
                 self.db.appended()
-                return result, Written(case_id, case.version)
+                return CommandResult.of(done.aggregate.version, status=status, case_id=case_id)
             except ConcurrencyError as exc:
                 retry = (
                     work is not None
@@ -399,10 +412,8 @@ class ReintegrationCommands:
         case_id: str,
         agreed: list[PlanComponentIn],
         agreed_at: datetime,
-        cause: Cause,
-        *,
-        if_match: str | None = None,
-    ) -> Written:
+        context: CommandContext,
+    ) -> CommandResult:
         # The activities describe the returnee's plans: under the case's notes key, which
         # an erasure deletes (as it does the monitoring notes').
         subject = notes_subject(case_id)
@@ -419,7 +430,7 @@ class ReintegrationCommands:
             await self._return_not_suspended(work.conn, case_id)
             case.agree_plan(components, agreed_at, self.programme(case.state.programme_id))
 
-        return (await self.transact(case_id, decide, cause, if_match=if_match))[1]
+        return await self.execute(case_id, context, decide)
 
     async def disburse(
         self,
@@ -430,9 +441,8 @@ class ReintegrationCommands:
         currency: str,
         method: str,
         disbursed_on: date,
-        cause: Cause,
-        if_match: str | None = None,
-    ) -> Written:
+        context: CommandContext,
+    ) -> CommandResult:
         async def decide(work: Work, case: Reintegration) -> None:
             await self._return_not_suspended(work.conn, case_id)
             programme = self.programme(case.state.programme_id)
@@ -440,7 +450,7 @@ class ReintegrationCommands:
             alloc = await work.allocation(programme.id)
             alloc.commit_funds(case_id, amount, programme)
 
-        return (await self.transact(case_id, decide, cause, if_match=if_match))[1]
+        return await self.execute(case_id, context, decide)
 
     async def refer(
         self,
@@ -448,10 +458,8 @@ class ReintegrationCommands:
         organisation_id: str,
         service: str,
         referred_on: date,
-        cause: Cause,
-        *,
-        if_match: str | None = None,
-    ) -> Written:
+        context: CommandContext,
+    ) -> CommandResult:
         organisation = self.directory.organisation(organisation_id)
         if organisation is None:
             raise ReintegrationRuleViolation(f"organisation {organisation_id!r} is not mapped")
@@ -478,7 +486,7 @@ class ReintegrationCommands:
                 )
             case.refer(organisation_id, service, referred_on)
 
-        return (await self.transact(case_id, decide, cause, if_match=if_match))[1]
+        return await self.execute(case_id, context, decide)
 
     async def record_visit(
         self,
@@ -486,10 +494,8 @@ class ReintegrationCommands:
         due_month: int,
         visited_on: date,
         notes: str | None,
-        cause: Cause,
-        *,
-        if_match: str | None = None,
-    ) -> Written:
+        context: CommandContext,
+    ) -> CommandResult:
         encrypted = (
             await self.cipher.encrypt(notes_subject(case_id), notes) if notes is not None else None
         )
@@ -498,7 +504,7 @@ class ReintegrationCommands:
             programme = self.programme(case.state.programme_id)
             case.record_visit(due_month, visited_on, encrypted, programme)
 
-        return (await self.transact(case_id, decide, cause, if_match=if_match))[1]
+        return await self.execute(case_id, context, decide)
 
     async def score_survey(
         self,
@@ -506,14 +512,9 @@ class ReintegrationCommands:
         stage: Stage,
         answers: Mapping[str, float],
         scored_on: date,
-        cause: Cause,
-        *,
-        if_match: str | None = None,
-    ) -> Written:
-        try:
-            result = score(answers, self.catalogue.sustainability)
-        except SurveyError as exc:
-            raise ReintegrationRuleViolation(str(exc)) from exc
+        context: CommandContext,
+    ) -> CommandResult:
+        result = score(answers, self.catalogue.sustainability)
 
         async def decide(_work: Work, case: Reintegration) -> None:
             case.record_score(
@@ -526,17 +527,17 @@ class ReintegrationCommands:
                 scored_on,
             )
 
-        return (await self.transact(case_id, decide, cause, if_match=if_match))[1]
+        return await self.execute(case_id, context, decide)
 
     async def complete(
-        self, case_id: str, completed_on: date, cause: Cause, *, if_match: str | None = None
-    ) -> Written:
+        self, case_id: str, completed_on: date, context: CommandContext
+    ) -> CommandResult:
         async def decide(work: Work, case: Reintegration) -> None:
             case.complete(completed_on)
             at = datetime.combine(completed_on, datetime.min.time(), tzinfo=UTC)
             await self._release(work, case, "completed", at)
 
-        return (await self.transact(case_id, decide, cause, if_match=if_match))[1]
+        return await self.execute(case_id, context, decide)
 
     async def resolve_conflict(
         self,
@@ -544,20 +545,18 @@ class ReintegrationCommands:
         conflict_id: str,
         resolution: Resolution,
         reason: str,
-        resolved_by: str,
-        cause: Cause,
-        *,
-        if_match: str | None = None,
-    ) -> Written:
+        context: CommandContext,
+    ) -> CommandResult:
         """A supervisor's resolution of a withdrawal conflict (404 for one never detected
-        here); the reason, free text, is encrypted like the case's notes."""
-        known = await self.cases.load(case_id)
-        if conflict_id not in known.conflicts.detected:
+        here); the reason, free text, is encrypted like the case's notes. 200: it creates
+        nothing."""
+        loaded = await self.cases.load(case_id)
+        if conflict_id not in loaded.conflicts.detected:
             raise NotFound(f"no withdrawal conflict {conflict_id} on case {case_id}")
         encrypted = await self.cipher.encrypt(notes_subject(case_id), reason)
-        at = now()
+        at, resolved_by = now(), context.principal.user_id
 
         async def decide(_work: Work, case: Reintegration) -> None:
             case.resolve_conflict(conflict_id, resolution, encrypted, resolved_by, at)
 
-        return (await self.transact(case_id, decide, cause, if_match=if_match))[1]
+        return await self.execute(case_id, context, decide, status=200)

@@ -31,14 +31,13 @@ def build_service(
     chosen_directory = directory or load_directory()
 
     def assemble(runtime: ServiceRuntime) -> Sequence[Projection]:
-        # The runtime calls this once, with its store and cipher ready: the
-        # moment to bind the command handlers the reactions and routes use.
-        reactions.bind(
-            ReintegrationCommands(
-                runtime.db, runtime.store, chosen_catalogue, chosen_directory, runtime.cipher
-            )
-        )
         return [*read_models.projections(chosen_catalogue), handover.CaseHandovers(runtime.offices)]
+
+    def commands(runtime: ServiceRuntime) -> ReintegrationCommands:
+        # Built once per runtime, for the routes and the reactions (ctx.commands).
+        return ReintegrationCommands(
+            runtime.db, runtime.store, chosen_catalogue, chosen_directory, runtime.cipher
+        )
 
     return Service(
         name="reintegration",
@@ -47,6 +46,7 @@ def build_service(
         policy=POLICY,
         projections=assemble,
         reactions=reactions.REACTIONS,
+        commands=commands,
         read_models=(
             read_models.facts,
             read_models.views,

@@ -15,17 +15,15 @@ Each reaction runs inside the consumer's transaction (inbox row + new events),
 so a redelivered event never acts twice, and one that races a REST command on
 the same streams fails on the stream version and is retried by the consumer.
 
-The reactions need the service's command handlers (programme catalogue,
-cipher for crypto-shredding), which the runtime builds after the reactions
-table is declared; ``bind`` registers them per event store, because
-HandlerContext carries only the connection, the envelope and the store.
+The reactions decide through the service's command object (programme
+catalogue, cipher for crypto-shredding), which the runtime builds once
+(``Service(commands=...)`` in main.py) and hands to every reaction as
+``HandlerContext.commands``.
 """
 
 from __future__ import annotations
 
-from weakref import WeakKeyDictionary
-
-from avrr_events import EventStore, HandlerContext
+from avrr_events import HandlerContext
 from avrr_events.consumer import Reaction, reactions_table
 from avrr_reintegration.commands import ReintegrationCommands
 from avrr_reintegration.observed import (
@@ -38,50 +36,41 @@ from avrr_reintegration.observed import (
     VulnerabilityAssessed,
 )
 
-_bound: WeakKeyDictionary[EventStore, ReintegrationCommands] = WeakKeyDictionary()
 
-
-def bind(commands: ReintegrationCommands) -> None:
-    """Make ``commands`` the handlers of the runtime that owns ``commands.store``."""
-    _bound[commands.store] = commands
-
-
-def commands_for(store: EventStore | None) -> ReintegrationCommands:
-    if store is None or store not in _bound:
-        raise RuntimeError("reintegration's commands are not bound to this runtime's store")
-    return _bound[store]
+def commands(ctx: HandlerContext) -> ReintegrationCommands:
+    """The service's command object, as the runtime built it (main.py)."""
+    built: ReintegrationCommands = ctx.commands
+    return built
 
 
 async def remember_vulnerability(ctx: HandlerContext, event: VulnerabilityAssessed) -> None:
-    await commands_for(ctx.store).note_vulnerability(ctx.conn, event, ctx.cause)
+    await commands(ctx).note_vulnerability(ctx.conn, event, ctx.cause)
 
 
 async def remember_consent_withdrawal(ctx: HandlerContext, event: ConsentWithdrawn) -> None:
-    await commands_for(ctx.store).note_consent_withdrawal(ctx.conn, event, ctx.cause)
+    await commands(ctx).note_consent_withdrawal(ctx.conn, event, ctx.cause)
 
 
 async def lift_on_consent(ctx: HandlerContext, event: ConsentGiven) -> None:
     # The return's own consent is lifted by ReturnResumed: once every member gave it again.
     if event.purpose == "contact_by_programme":
-        await commands_for(ctx.store).note_consent_given(ctx.conn, event.case_id, event.purpose)
+        await commands(ctx).note_consent_given(ctx.conn, event.case_id, event.purpose)
 
 
 async def lift_on_resumption(ctx: HandlerContext, event: ReturnResumed) -> None:
-    await commands_for(ctx.store).note_consent_given(
-        ctx.conn, event.case_id, "return_assistance_processing"
-    )
+    await commands(ctx).note_consent_given(ctx.conn, event.case_id, "return_assistance_processing")
 
 
 async def decide_on_arrival(ctx: HandlerContext, event: ArrivalConfirmed) -> None:
-    await commands_for(ctx.store).decide_on_arrival(ctx.conn, event, ctx.cause)
+    await commands(ctx).decide_on_arrival(ctx.conn, event, ctx.cause)
 
 
 async def stop_on_withdrawal(ctx: HandlerContext, event: CaseWithdrawn) -> None:
-    await commands_for(ctx.store).on_withdrawal(ctx.conn, event, ctx.cause)
+    await commands(ctx).on_withdrawal(ctx.conn, event, ctx.cause)
 
 
 async def stop_on_erasure(ctx: HandlerContext, event: PersonalDataErased) -> None:
-    await commands_for(ctx.store).on_erasure(ctx.conn, event, ctx.cause)
+    await commands(ctx).on_erasure(ctx.conn, event, ctx.cause)
 
 
 REACTIONS: dict[str, list[Reaction]] = reactions_table(

@@ -22,6 +22,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from avrr_events import Aggregate, DomainEvent, Encrypted
+from avrr_events.problems import DomainRuleViolation
 from avrr_events.withdrawal import (
     Candidate,
     ConflictBook,
@@ -58,8 +59,8 @@ StopReason = Literal["withdrawn", "erased"]
 CaseId = Annotated[str, Field(min_length=1, max_length=100)]
 
 
-class ReintegrationRuleViolation(ValueError):
-    """A decision the case's current state or the programme's limits do not allow."""
+class ReintegrationRuleViolation(DomainRuleViolation):
+    """A decision the case's current state or the programme's limits do not allow (422)."""
 
 
 class Budget(BaseModel):

@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from avrr_events.problems import DomainRuleViolation
 from avrr_reintegration.programmes import DIMENSIONS, SustainabilityWeights
 
 PRECISION = 4
 
 
-class SurveyError(ValueError):
-    """Answers that do not fit the survey (unknown or missing indicators, out of 0..1)."""
+class SurveyError(DomainRuleViolation):
+    """Answers that do not fit the survey (unknown or missing indicators, out of 0..1): 422."""
 
 
 @dataclass(frozen=True)

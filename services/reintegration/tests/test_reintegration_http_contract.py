@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reintegration_fixtures import OFFICER, RunningReintegration, plan
+from reintegration_fixtures import HEADQUARTERS, OFFICER, RunningReintegration, plan
 
 
 async def test_if_match_idempotency_and_roles(reintegration: RunningReintegration) -> None:
@@ -55,3 +55,30 @@ async def test_if_match_idempotency_and_roles(reintegration: RunningReintegratio
     assert no_case.status_code == 404 and "no reintegration for case" in no_case.json()["detail"]
     future = await r.post("/cases/h1/disbursements", {**pay, "disbursed_on": "2999-01-01"})
     assert future.status_code == 422 and future.json()["errors"][0]["field"] == "disbursed_on"
+
+
+async def test_a_commands_events_correlate_by_the_case_id_and_locate_the_case(
+    reintegration: RunningReintegration,
+) -> None:
+    """The one correlation rule (avrr_events.commands): a REST command's events, on the case
+    and on the programme's stream alike, carry the case id; a caller's header does not
+    start a correlation of its own."""
+    r = reintegration
+    await r.arrive("k9")
+    await r.agree_plan("k9", plan())
+    paid = await r.http.post(
+        "/cases/k9/disbursements",
+        json={
+            "kind": "cash",
+            "amount": "100.00",
+            "currency": "USD",
+            "method": "bank_transfer",
+            "disbursed_on": "2026-03-25",
+        },
+        headers={**HEADQUARTERS, "X-Correlation-Id": "the-callers-own"},
+    )
+    assert paid.status_code == 201 and paid.headers["location"] == "/cases/k9"
+    case = await r.runtime.store.load("reintegration-k9")
+    programme = await r.runtime.store.load("programme-test-avr")
+    assert case[-1].envelope.type == "avrr.reintegration.AssistanceDisbursed"
+    assert {case[-1].envelope.correlationid, programme[-1].envelope.correlationid} == {"k9"}

@@ -11,8 +11,7 @@ from reintegration_fixtures import OFFICER, RunningReintegration, component, pla
 
 from avrr_events import Cause, ConcurrencyError
 from avrr_events.testing import eventually
-from avrr_reintegration.commands import Work
-from avrr_reintegration.reactions import commands_for
+from avrr_reintegration.commands import ReintegrationCommands, Work
 
 DISBURSED = "avrr.reintegration.AssistanceDisbursed"
 
@@ -167,7 +166,7 @@ async def test_two_disbursements_decided_on_the_same_version_cannot_both_be_writ
     r = reintegration
     await r.arrive("i1")
     await r.agree_plan("i1", plan())  # 550 USD
-    commands = commands_for(r.runtime.store)
+    commands: ReintegrationCommands = r.runtime.commands
     engine = r.runtime.db.engine
     async with engine.connect() as c1, engine.connect() as c2:
         await c1.begin()
