@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from cryptography.exceptions import InvalidTag
 from operations_doc import (  # type: ignore[import-not-found]
     DOC,
     REPO,
@@ -49,9 +50,11 @@ from test_helm_chart import (  # type: ignore[import-not-found]
 from test_monitoring import ENABLED  # type: ignore[import-not-found]
 from test_setup_command import environment, keystore_url  # type: ignore[import-not-found]
 
-from avrr_events import audit
+from avrr_events import audit, tables
 from avrr_events.auth import OidcAuthenticator, http_jwks_fetcher
+from avrr_events.database import Database
 from avrr_events.http import Unauthorized
+from avrr_events.personal import MasterKey, SqlKeyStore
 
 __all__ = ["helm", "keystore_url"]  # fixtures of the chart and setup tests, used here
 
@@ -240,6 +243,39 @@ def test_pinned_audit_key_is_the_one_the_master_key_gave() -> None:
     key = base64.b64decode(pinned.strip(), validate=True)
     assert key == audit.derive_key(base64.b64decode(master))
     assert audit.check_key(key) == key  # a valid AVRR_AUDIT_KEY
+
+
+async def test_master_key_rewrap_rotates_every_key_and_can_run_again(keystore_url: str) -> None:
+    raw = {name: os.urandom(32) for name in ("old", "new", "stranger")}
+    b64 = {name: base64.b64encode(key).decode() for name, key in raw.items()}
+    old, new = MasterKey(raw["old"]), MasterKey(raw["new"])
+    db = Database(keystore_url, pool_size=1)
+    try:
+        async with db.transaction() as conn:
+            await conn.run_sync(tables.subject_keys.create)
+        people = [f"person-{n}" for n in range(3)]
+        data_keys = {p: await SqlKeyStore(db, old).get_or_create(p) for p in people}
+        env = environment(
+            {
+                "AVRR_KEYSTORE_URL": keystore_url,
+                "OLD_MASTER_KEY": b64["old"],
+                "NEW_MASTER_KEY": b64["new"],
+            }
+        )
+        # a previous key that is not the one in use: refused, nothing written
+        stranger = {**env, "OLD_MASTER_KEY": b64["stranger"]}
+        wrong = run_block("master-key-rewrap", stranger, path=[BIN])
+        assert wrong.returncode == 1 and "nothing changed" in wrong.stderr, wrong.stderr
+        assert await SqlKeyStore(db, old).get_many(people) == data_keys  # untouched
+
+        assert "3 keys re-wrapped, 0 already" in check_block("master-key-rewrap", env, path=[BIN])
+        assert await SqlKeyStore(db, new).get_many(people) == data_keys  # the same data keys
+        with pytest.raises(InvalidTag):
+            await SqlKeyStore(db, old).get(people[0])
+        # interrupted or repeated: what is already under the new key is left alone
+        assert "0 keys re-wrapped, 3 already" in check_block("master-key-rewrap", env, path=[BIN])
+    finally:
+        await db.dispose()
 
 
 # ------------------------------------------------------- OIDC key rotation --

@@ -17,6 +17,7 @@ Services are the installed ones (entry point group ``avrr.services``).
     avrr outbox set-aside|release intake           outbox rows the broker refused for their size
     avrr erase case <case-id>                      through intake's REST API (the domain)
     avrr erase subject <person-id>                 break glass: shred one key directly
+    avrr keys rewrap                               rotate the master key (re-wrap every data key)
     avrr demo --url http://127.0.0.1:8000          demo cases on the embedded default
     avrr schema asyncapi|json intake               documents on stdout
     avrr events map [--format json]                producers, reactions, read models of every event
@@ -55,6 +56,7 @@ Design notes, the why of each rule:
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import getpass
@@ -100,6 +102,7 @@ from avrr_events.kafka import (
     ensure_topics,
     kafka_client_options,
 )
+from avrr_events.personal import MasterKey, rewrap_keys
 from avrr_events.projections import Projection, ProjectionRunner
 from avrr_events.registry import EventRegistry
 from avrr_events.service import (
@@ -135,6 +138,8 @@ app.add_typer(schema_app, name="schema", no_args_is_help=True)
 app.add_typer(erase_app, name="erase", no_args_is_help=True)
 app.add_typer(migrations_app, name="migrations", no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox", no_args_is_help=True)
+keys_app = typer.Typer(help="The key store: the master key that wraps every person's data key.")
+app.add_typer(keys_app, name="keys", no_args_is_help=True)
 events_app = typer.Typer(help="The events of every installed service, across services.")
 app.add_typer(events_app, name="events", no_args_is_help=True)
 
@@ -371,7 +376,7 @@ def migrations_status(
 @migrations_app.command("new")
 def migrations_new(
     ctx: typer.Context,
-    line: Annotated[str, typer.Argument(help="an installed service, or keystore")],
+    line: Annotated[str, typer.Argument(help="an installed service, platform or keystore")],
     message: Annotated[str, typer.Argument(help="what the revision changes")],
 ) -> None:
     """Write the next revision from what the tables in code changed (for developers)."""
@@ -379,6 +384,8 @@ def migrations_new(
     async def work(_config: Config) -> None:
         if line == migrations.KEYSTORE.name:
             chosen = migrations.KEYSTORE
+        elif line == migrations.PLATFORM.name:
+            chosen = migrations.PLATFORM
         else:
             found = migrations.service_line(find_service(line))
             if found is None:
@@ -1226,6 +1233,56 @@ async def shred_subject(config: Config, subject: str) -> bool:
         return bool(result.rowcount)
     finally:
         await db.dispose()
+
+
+# ----------------------------------------------------------------------- keys --
+
+
+@keys_app.command("rewrap")
+def keys_rewrap(
+    ctx: typer.Context,
+    previous_env: Annotated[
+        str,
+        typer.Option(
+            "--previous-from", help="the variable holding the previous master key (base64)"
+        ),
+    ] = "AVRR_PREVIOUS_MASTER_KEY",
+) -> None:
+    """Rotate the master key: re-wrap every data key from the previous key to AVRR_MASTER_KEY.
+
+    One transaction over the key store (AVRR_KEYSTORE_URL); keys already under
+    the new key are left alone, so it may be run again. Run it while no
+    service runs: a service holds one master key, the old one until restarted
+    with the new one. The audit log's key is derived from the master key
+    unless AVRR_AUDIT_KEY is set: pin that first (docs/operations.md).
+    """
+
+    async def work(config: Config) -> None:
+        settings = config.settings()
+        url = settings.keystore_url or settings.database_url
+        if not url:
+            fail("neither AVRR_KEYSTORE_URL nor DATABASE_URL is set (or --keystore-url)")
+        keys: dict[str, MasterKey] = {}
+        for role, variable, value in (
+            ("new", "AVRR_MASTER_KEY", settings.master_key),
+            ("previous", previous_env, os.environ.get(previous_env)),
+        ):
+            if not value:
+                fail(f"{variable} is not set: the {role} master key (base64 of 32 bytes)")
+            try:
+                keys[role] = MasterKey(base64.b64decode(value, validate=True))
+            except ValueError:
+                fail(f"{variable} is not base64 of 32 bytes")
+        db = Database(url, pool_size=1)
+        try:
+            rewrapped, already = await rewrap_keys(db, keys["previous"], keys["new"])
+        except ValueError as exc:
+            fail(f"{exc}: nothing changed")
+        finally:
+            await db.dispose()
+        out.print(f"{rewrapped} keys re-wrapped, {already} already under the new master key")
+
+    run(ctx, work)
 
 
 # --------------------------------------------------------------------- outbox --

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -171,6 +171,45 @@ class SqlKeyStore:
         async with self.db.transaction() as conn:
             result = await conn.execute(delete(t).where(t.c.subject == subject))
         return bool(result.rowcount)
+
+
+async def rewrap_keys(db: Database, previous: MasterKey, current: MasterKey) -> tuple[int, int]:
+    """Re-wrap every data key of the key store from ``previous`` to ``current``, in one transaction.
+
+    Returns (re-wrapped, already under ``current``): a key that ``current``
+    unwraps is left alone, so a run that was interrupted, or a second run,
+    finishes the rotation. A key that neither unwraps stops everything
+    (nothing is written): the previous key given is not the one in use.
+    The data keys themselves do not change, so nothing encrypted under them
+    (events, tables, topics, backups) needs touching.
+    """
+    t = tables.subject_keys
+    rewrapped = already = 0
+    async with db.transaction() as conn:
+        stmt = select(t.c.subject, t.c.wrapped_key).order_by(t.c.subject)
+        if db.is_postgres:
+            stmt = stmt.with_for_update()  # no key created or shredded half-way
+        for row in (await conn.execute(stmt)).all():
+            wrapped = bytes(row.wrapped_key)
+            try:
+                current.unwrap(row.subject, wrapped)
+                already += 1
+                continue
+            except InvalidTag:
+                pass
+            try:
+                data_key = previous.unwrap(row.subject, wrapped)
+            except InvalidTag:
+                raise ValueError(
+                    f"the key of subject {row.subject} unwraps with neither master key"
+                ) from None
+            await conn.execute(
+                update(t)
+                .where(t.c.subject == row.subject)
+                .values(wrapped_key=current.wrap(row.subject, data_key))
+            )
+            rewrapped += 1
+    return rewrapped, already
 
 
 class PersonalDataCipher:
