@@ -1,9 +1,10 @@
 """Every service's migrated database keeps its audit log insert-only.
 
 The services' own database connection may add audit entries and read them,
-never change, delete or truncate them: the head revision of each service
-installs the triggers that refuse it (what the owner could still do, the keyed
-hashes and anchored chain heads show; libs/events/tests/test_audit_log.py).
+never change, delete or truncate them: the platform line's first revision
+(shared by every service) installs the triggers that refuse it (what the owner
+could still do, the keyed hashes and anchored chain heads show;
+libs/events/tests/test_audit_log.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy.sql import Executable
 from avrr_events.audit import AuditLog, audit_log
 from avrr_events.database import Database
 from avrr_events.embedded import discover
-from avrr_events.migrations import service_line, upgrade
+from avrr_events.migrations import apply, service_line
 
 KEY = b"a test audit key of 32 bytes ..."
 
@@ -41,7 +42,7 @@ async def test_each_services_connection_can_only_insert_into_its_audit_log(
         )
         db = Database(url)
         try:
-            await upgrade(db, line)
+            await apply(service, db, db)  # the platform line (shared tables) and its own
             log = AuditLog(db, KEY)
             await log.record(
                 actor="ana", action="read", route="GET /x", outcome=200, at=datetime.now(UTC)

@@ -1,15 +1,22 @@
 """Schema migrations (Alembic), written once for every service.
 
-Two migration lines reach a service's databases:
+Three migration lines reach a service's databases:
 
+- the platform line (``PLATFORM``, in this package: ``platform_migrations/``):
+  the tables every service database has (``tables.py``: events, outbox,
+  inbox, idempotency keys, consumer positions, projection checkpoints, and
+  ``audit.py``'s audit log). A change to a shared table is one revision here
+  (``avrr migrations new platform "<what changed>"``), not one per service.
+  Version table ``alembic_version_platform``. A database made before this
+  line existed (its services' early revisions created the shared tables)
+  has them exactly as the line's head does: ``avrr setup`` stamps it once
+  (``_adopt``), and it goes on from there.
 - the service's own line (``Service.migrations``: a folder holding only
-  ``versions/``, inside the service package): the shared tables of
-  ``tables.py`` and ``audit.py`` plus that service's read models. A change to
-  a shared table therefore needs a revision in every service; each
-  service's ``test_<service>_schema_migrations.py`` fails until it has one
-  (``avrr migrations new <service> "<what changed>"`` writes it). Its
-  version table is ``alembic_version_<service>``, so a database names which
-  service's history it follows.
+  ``versions/``, inside the service package): that service's read models,
+  nothing else. Its version table is ``alembic_version_<service>``, so a
+  database names which service's history it follows. (Its first revisions
+  once created the shared tables too; they are empty now, kept so that
+  databases at them keep their history.)
 - the key-store line (``KEYSTORE``, in this package): the per-person key
   table. The key store may be one database shared by every service
   (``AVRR_KEYSTORE_URL``), so its schema belongs to no service: every service's
@@ -110,6 +117,13 @@ def shared_tables() -> tuple[Table, ...]:
     return (*shared, *audit.metadata.sorted_tables)
 
 
+PLATFORM = MigrationLine(
+    name="platform",
+    directory=Path(__file__).with_name("platform_migrations"),
+    schema=shared_tables(),
+)
+
+
 def service_line(service: Service) -> MigrationLine | None:
     """The service's own migration line; None for a service that declares none."""
     if service.migrations is None:
@@ -118,7 +132,7 @@ def service_line(service: Service) -> MigrationLine | None:
     return MigrationLine(
         name=service.name,
         directory=Path(service.migrations),
-        schema=(*shared_tables(), *read_models),
+        schema=tuple(read_models),
     )
 
 
@@ -132,7 +146,7 @@ class SchemaNotCurrent(RuntimeError):
         self.line = line
         self.current = tuple(current)
         self.expected = tuple(expected)
-        what = "database" if line.name == service else f"{line.name} database"
+        what = "database" if line.name in (service, "platform") else f"{line.name} database"
         super().__init__(
             f"{service}: the {what} is not migrated "
             f"(schema revision {', '.join(self.current) or 'none'}, "
@@ -268,6 +282,7 @@ async def apply(service: Service, db: Database, keys: Database) -> None:
         if keys is not db:
             await keys.create_tables(tables.subject_keys)
         return
+    await upgrade(db, PLATFORM)
     await upgrade(db, line)
     await upgrade(keys, KEYSTORE)
 
@@ -285,6 +300,7 @@ async def verify(service: Service, db: Database, keys: Database) -> None:
             "an installed service's schema must come from its migration line"
         )
     await check(db, line, service.name)
+    await check(db, PLATFORM, service.name)
     await check(keys, KEYSTORE, service.name)
 
 
@@ -337,7 +353,7 @@ async def status(service: Service, settings: ServiceSettings) -> list[LineStatus
     async with _databases(settings) as (db, keys):
         return [
             LineStatus(which, await current(target, which), which.heads())
-            for target, which in ((db, line), (keys, KEYSTORE))
+            for target, which in ((db, PLATFORM), (db, line), (keys, KEYSTORE))
         ]
 
 
@@ -381,16 +397,18 @@ def _table_of(difference: Any) -> str | None:
 
 
 def _of_another_line(difference: Any, line: MigrationLine) -> bool:
-    """About a table of another line sharing the database (key table, version tables).
+    """About a table of another line sharing the database (version tables included).
 
-    The key store may be the service's own database: its line then sees every
-    table of the service's, none of its business.
+    A service database holds the platform line's tables, the service line's
+    and perhaps the key store's: the key store and the platform line see only
+    their own tables; a service line sees every table but theirs (so a read
+    model dropped from code without a revision still shows).
     """
     table = _table_of(difference)
-    keys = {t.name for t in KEYSTORE.schema}
-    if line is KEYSTORE:
-        return table not in keys
-    return table is not None and (table.startswith("alembic_version_") or table in keys)
+    if line is KEYSTORE or line.name == PLATFORM.name:
+        return table not in {t.name for t in line.schema}
+    others = {t.name for t in (*KEYSTORE.schema, *PLATFORM.schema)}
+    return table is not None and (table.startswith("alembic_version_") or table in others)
 
 
 async def differences(db: Database, line: MigrationLine) -> list[Any]:

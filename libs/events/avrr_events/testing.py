@@ -37,7 +37,7 @@ from avrr_events.auth import OidcAuthenticator
 from avrr_events.bus import Message
 from avrr_events.database import Database
 from avrr_events.kafka import KafkaSettings
-from avrr_events.migrations import differences, migrate, service_line, upgrade
+from avrr_events.migrations import PLATFORM, differences, migrate, service_line, upgrade
 from avrr_events.serve import find
 from avrr_events.service import Service, ServiceRuntime, ServiceSettings
 
@@ -684,15 +684,17 @@ async def changes_without_revision(service: Service, url: str) -> list[Any]:
     """Upgrade an empty database to the service's head revision; return how its tables
     differ from the service's tables in code (autogenerate's diff; empty when none).
 
-    Each service's test expects none: a table changed without a migration fails it
-    (write one with ``avrr migrations new <service> "<what changed>"``).
+    The shared tables come from the platform line, checked the same way. Each
+    service's test expects none: a table changed without a migration fails it
+    (write one with ``avrr migrations new <service|platform> "<what changed>"``).
     """
     line = service_line(service)
     assert line is not None, f"{service.name} declares no migrations"
     db = Database(url)
     try:
+        await upgrade(db, PLATFORM)
         await upgrade(db, line)
-        return await differences(db, line)
+        return [*await differences(db, PLATFORM), *await differences(db, line)]
     finally:
         await db.dispose()
 

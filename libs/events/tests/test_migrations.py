@@ -20,7 +20,13 @@ from typer.testing import CliRunner
 
 from avrr_events import audit, cli, migrations
 from avrr_events.database import Database
-from avrr_events.migrations import KEYSTORE, MigrationLine, PredatesMigrations, SchemaNotCurrent
+from avrr_events.migrations import (
+    KEYSTORE,
+    PLATFORM,
+    MigrationLine,
+    PredatesMigrations,
+    SchemaNotCurrent,
+)
 from avrr_events.service import Service, ServiceRuntime, ServiceSettings
 
 
@@ -162,6 +168,56 @@ async def test_the_key_store_line_matches_the_key_table(any_db_url: str) -> None
         await db.dispose()
 
 
+async def test_the_platform_line_holds_the_shared_tables_and_no_service_line_does(
+    any_db_url: str, folder: Path
+) -> None:
+    db = Database(any_db_url)
+    try:
+        await migrations.upgrade(db, PLATFORM)
+        await migrations.upgrade(db, PLATFORM)
+        assert await migrations.current(db, PLATFORM) == PLATFORM.heads()
+        assert await migrations.differences(db, PLATFORM) == []
+    finally:
+        await db.dispose()
+    shared = {t.name for t in migrations.shared_tables()}
+    assert {"events", "outbox", "inbox", "idempotency_keys", "audit_log"} <= shared
+    service = sample_service(folder, with_author=False)
+    assert not shared & {t.name for t in line_of(service).schema}
+
+
+async def test_a_database_whose_services_made_the_shared_tables_is_stamped_once_by_setup(
+    two_revisions: tuple[Service, Service], database_url: str
+) -> None:
+    """Before the platform line, each service's first revisions created the shared tables:
+    such a database has them as the line's head has them, and setup only stamps it."""
+    _, service = two_revisions
+    settings = ServiceSettings(database_url=database_url)
+    await migrations.migrate(service, settings)
+    db = Database(database_url)
+    try:
+        async with db.transaction() as conn:  # what it was: no platform revision, one event
+            await conn.execute(text("DROP TABLE alembic_version_platform"))
+            await conn.execute(
+                text("INSERT INTO projection_checkpoints (name, position) VALUES ('kept', 7)")
+            )
+        with pytest.raises(SchemaNotCurrent, match="alembic_version_platform"):
+            await migrations.require_current(service, settings)
+
+        await migrations.migrate(service, settings)
+        await migrations.migrate(service, settings)
+
+        await migrations.require_current(service, settings)
+        assert await migrations.current(db, PLATFORM) == PLATFORM.heads()
+        assert await migrations.differences(db, PLATFORM) == []
+        async with db.autocommit() as conn:
+            kept = await conn.scalar(
+                text("SELECT position FROM projection_checkpoints WHERE name = 'kept'")
+            )
+        assert kept == 7
+    finally:
+        await db.dispose()
+
+
 async def test_migrate_on_start_upgrades_sqlite_for_the_embedded_default(
     two_revisions: tuple[Service, Service], sqlite_url: str
 ) -> None:
@@ -194,7 +250,7 @@ async def test_avrr_migrations_status_tells_behind_from_at_head(
     await migrations.migrate(service, ServiceSettings(database_url=database_url))
     code, output = await asyncio.to_thread(status)
     assert code == 0, output
-    assert output.count("at head") == 2  # the service's line and the key store's
+    assert output.count("at head") == 3  # the platform line, the service's and the key store's
 
 
 async def test_a_database_made_before_migrations_is_adopted_only_when_its_tables_are_head(

@@ -7,9 +7,6 @@ Create Date: 2026-11-23
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
-
 revision = "eligibility_0002"
 down_revision: str | None = "eligibility_0001"
 branch_labels: str | None = None
@@ -17,10 +14,12 @@ depends_on: str | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("committed_at", sa.DateTime(timezone=True), nullable=True))
+    # The shared tables moved to the platform line (avrr_events/platform_migrations):
+    # kept, empty, so that databases at this revision keep their history.
+    pass
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
-        batch_op.drop_column("committed_at")
+    # The shared tables moved to the platform line (avrr_events/platform_migrations):
+    # kept, empty, so that databases at this revision keep their history.
+    pass

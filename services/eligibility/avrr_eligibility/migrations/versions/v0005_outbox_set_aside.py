@@ -7,9 +7,6 @@ Create Date: 2026-12-06
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
-
 revision = "eligibility_0005"
 down_revision: str | None = "eligibility_0004"
 branch_labels: str | None = None
@@ -17,12 +14,12 @@ depends_on: str | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("failed_at", sa.DateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column("failure_reason", sa.String(length=500), nullable=True))
+    # The shared tables moved to the platform line (avrr_events/platform_migrations):
+    # kept, empty, so that databases at this revision keep their history.
+    pass
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_column("failure_reason")
-        batch_op.drop_column("failed_at")
+    # The shared tables moved to the platform line (avrr_events/platform_migrations):
+    # kept, empty, so that databases at this revision keep their history.
+    pass

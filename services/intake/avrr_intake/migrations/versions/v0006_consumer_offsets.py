@@ -10,9 +10,6 @@ Create Date: 2026-12-06
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
-
 revision = "intake_0006"
 down_revision: str | None = "intake_0005"
 branch_labels: str | None = None
@@ -20,18 +17,12 @@ depends_on: str | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "consumer_offsets",
-        sa.Column("consumer", sa.String(length=200), nullable=False),
-        sa.Column("topic", sa.String(length=249), nullable=False),
-        sa.Column("partition", sa.Integer(), nullable=False),
-        sa.Column("offset", sa.BigInteger(), nullable=False),
-        sa.Column(
-            "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
-        ),
-        sa.PrimaryKeyConstraint("consumer", "topic", "partition"),
-    )
+    # The shared tables moved to the platform line (avrr_events/platform_migrations):
+    # kept, empty, so that databases at this revision keep their history.
+    pass
 
 
 def downgrade() -> None:
-    op.drop_table("consumer_offsets")
+    # The shared tables moved to the platform line (avrr_events/platform_migrations):
+    # kept, empty, so that databases at this revision keep their history.
+    pass

@@ -11,10 +11,6 @@ Create Date: 2026-12-06
 
 from __future__ import annotations
 
-from alembic import op
-
-from avrr_events.audit import ALLOW_CHANGES_DDL, INSERT_ONLY_DDL
-
 revision = "reintegration_0005"
 down_revision: str | None = "reintegration_0004"
 branch_labels: str | None = None
@@ -22,10 +18,12 @@ depends_on: str | None = None
 
 
 def upgrade() -> None:
-    for statement in INSERT_ONLY_DDL.get(op.get_bind().dialect.name, ()):
-        op.execute(statement)
+    # The shared tables moved to the platform line (avrr_events/platform_migrations):
+    # kept, empty, so that databases at this revision keep their history.
+    pass
 
 
 def downgrade() -> None:
-    for statement in ALLOW_CHANGES_DDL.get(op.get_bind().dialect.name, ()):
-        op.execute(statement)
+    # The shared tables moved to the platform line (avrr_events/platform_migrations):
+    # kept, empty, so that databases at this revision keep their history.
+    pass

@@ -1,0 +1,1 @@
+"""The platform migration line: the tables every service database has (see migrations.py)."""
