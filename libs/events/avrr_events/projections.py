@@ -1,5 +1,11 @@
 """Projections (read models): handlers that write tables, and their rebuild from history.
 
+A projection declares what it does in a table, as the reactions do
+(``avrr_events.consumer.reactions_table``): ``handlers`` maps each event class
+it follows to the method that writes it, and the event types it follows are
+that table's keys. A reader finds which read model an event feeds by looking
+for the class in these tables.
+
 A projection is disposable. Its history is the consumer's inbox journal (every
 event the service took in, own and foreign, in arrival order), so ``rebuild``
 drops its tables, recreates them and replays the journal into them, with a
@@ -10,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy import MetaData, Row, Table, Text, cast, select, update
@@ -21,9 +27,17 @@ from avrr_events.database import Database
 from avrr_events.envelope import Envelope
 from avrr_events.registry import DomainEvent, EventRegistry
 
+# A projection's handler: its own method, taking the connection, the event and its envelope.
+ProjectionHandler = Callable[[Any, AsyncConnection, Any, Envelope], Awaitable[None]]
+
 
 class Projection:
     """A read model: the event types it follows, the tables it owns, and how it applies one.
+
+    A subclass declares ``handlers``, ``{EventClass: method}`` (written after
+    the methods in its body), and ``event_types`` follows from the table; one
+    that writes every event the same way (a timeline) declares
+    ``event_types`` and overrides ``apply`` or ``apply_batch`` instead.
 
     ``apply`` runs inside the consumer's transaction together with the inbox
     row, so an event changes a read model exactly once.
@@ -32,9 +46,18 @@ class Projection:
     name: ClassVar[str]
     event_types: ClassVar[frozenset[str]]
     metadata: ClassVar[MetaData]
+    handlers: ClassVar[Mapping[type[DomainEvent], ProjectionHandler]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "handlers" in cls.__dict__ and "event_types" not in cls.__dict__:
+            cls.event_types = frozenset(event.event_type for event in cls.handlers)
 
     async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
-        raise NotImplementedError
+        """Run the handler the table names for the event's class (none: nothing to write)."""
+        handler = self.handlers.get(type(event))
+        if handler is not None:
+            await handler(self, conn, event, envelope)
 
     async def apply_batch(
         self, conn: AsyncConnection, items: Sequence[tuple[DomainEvent, Envelope]]

@@ -69,20 +69,21 @@ case_summary = Table(
 
 class CaseSummary(Projection):
     name = "case_summary"
-    event_types = frozenset({CaseOpened.event_type, NoteAdded.event_type})
     metadata = read_models
 
-    async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
-        if isinstance(event, CaseOpened):
-            await conn.execute(
-                case_summary.insert().values(case_id=envelope.subject, office=event.office, notes=0)
-            )
-        elif isinstance(event, NoteAdded):
-            await conn.execute(
-                case_summary.update()
-                .where(case_summary.c.case_id == envelope.subject)
-                .values(notes=case_summary.c.notes + 1)
-            )
+    async def _opened(self, conn: AsyncConnection, event: CaseOpened, envelope: Envelope) -> None:
+        await conn.execute(
+            case_summary.insert().values(case_id=envelope.subject, office=event.office, notes=0)
+        )
+
+    async def _noted(self, conn: AsyncConnection, event: NoteAdded, envelope: Envelope) -> None:
+        await conn.execute(
+            case_summary.update()
+            .where(case_summary.c.case_id == envelope.subject)
+            .values(notes=case_summary.c.notes + 1)
+        )
+
+    handlers = {CaseOpened: _opened, NoteAdded: _noted}
 
 
 async def summary_rows(conn: AsyncConnection) -> list[tuple[Any, ...]]:

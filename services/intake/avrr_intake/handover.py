@@ -10,75 +10,37 @@ does one whose confirmer the office registry (avrr_events.offices) does not
 know as an office of the destination country: travel refuses such arrivals,
 and this reader does not trust that it always did.
 
-The office scoping itself is avrr_events.authorization; this module is the
-read model that says which offices a case has.
+The office scoping itself is avrr_events.authorization; the read model that
+says which offices a case has is avrr_events.handover, with intake's table
+here.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ColumnElement, DateTime, MetaData, String, Table, or_, select
+from sqlalchemy import ColumnElement, MetaData, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import DomainEvent, Envelope, Projection
-from avrr_events.authorization import handed_over_to
-from avrr_events.offices import OfficeRegistry
+from avrr_events import handover
 from avrr_intake import read_models
 from avrr_intake.observed import ArrivalConfirmed
 
 metadata = MetaData()
 
-handovers = Table(
-    "intake_handovers",
-    metadata,
-    Column("case_id", String(100), primary_key=True),
-    Column("receiving_office", String(200), nullable=False, index=True),
-    Column("handed_over_at", DateTime(timezone=True), nullable=False),
-)
+handovers = handover.handovers_table("intake_handovers", metadata)
 
 
-class CaseHandovers(Projection):
-    """Which receiving office each case was handed over to (one per case: the latest)."""
+class CaseHandovers(handover.CaseHandovers):
+    """Which receiving office each case was handed over to (avrr_events.handover)."""
 
     name = "intake_case_handovers"
-    event_types = frozenset({ArrivalConfirmed.event_type})
     metadata = metadata
-
-    def __init__(self, offices: OfficeRegistry) -> None:
-        self.offices = offices
-
-    async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
-        if not isinstance(event, ArrivalConfirmed):
-            return
-        office = handed_over_to(
-            event.confirmed_by, event.confirmer_id, event.destination_country, self.offices
-        )
-        if office is None:
-            return
-        h = handovers.c
-        await conn.execute(handovers.delete().where(h.case_id == event.case_id))
-        await conn.execute(
-            handovers.insert().values(
-                case_id=event.case_id, receiving_office=office, handed_over_at=event.arrived_at
-            )
-        )
+    table = handovers
+    handlers = {ArrivalConfirmed: handover.CaseHandovers.hand_over}
 
 
 async def case_offices(conn: AsyncConnection, case_id: str) -> frozenset[str] | None:
-    """The offices a case belongs to (referral office, receiving office); None: no such case.
-
-    One indexed read (asked before every case request): the case joined to its handover.
-    """
-    c, h = read_models.cases.c, handovers.c
-    row = (
-        await conn.execute(
-            select(c.office, h.receiving_office)
-            .select_from(read_models.cases.outerjoin(handovers, h.case_id == c.case_id))
-            .where(c.case_id == case_id)
-        )
-    ).first()
-    if row is None:
-        return None
-    return frozenset(office for office in row if office)
+    """The offices a case belongs to (referral office, receiving office); None: no such case."""
+    return await handover.case_offices(conn, read_models.cases, handovers, case_id)
 
 
 def belongs_to(offices: frozenset[str]) -> ColumnElement[bool]:

@@ -53,7 +53,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from avrr_events import DomainEvent, Envelope, Projection
 from avrr_events.small_cells import SUPPRESSED, suppress, too_small
 from avrr_events.tables import Json
+from avrr_intake import observed
+from avrr_intake.case import ReturnRequested
 from avrr_intake.handover import handovers
+from avrr_intake.referral import ReferralReceived
 from avrr_intake.timeline import PHASES, TIMELINE_TYPES, CaseState, facts_of
 
 metadata = MetaData()
@@ -114,7 +117,8 @@ DIMENSIONS = (
 Dimension = Literal[
     "host_country", "origin_country", "programme", "month", "sex", "age_group", "vulnerability"
 ]
-_HOUSEHOLD_EVENTS = {"ReferralReceived", "ReturnRequested", "DueDiligenceCleared"}
+# The events that say who travels: the people's rows are written again from the state.
+_HOUSEHOLD_EVENTS = (ReferralReceived, ReturnRequested, observed.DueDiligenceCleared)
 
 
 def age_group(age_years: int) -> str:
@@ -137,7 +141,6 @@ class SituationalReports(Projection):
         state = CaseState.model_validate(row.state) if row else CaseState()
         facts = facts_of(event)
         state.fold(event.event_type, facts, envelope.time)
-        short = event.event_type.rsplit(".", 1)[-1]
         values = {
             "phase": state.phase,
             "office": state.office,
@@ -152,7 +155,7 @@ class SituationalReports(Projection):
             await conn.execute(report_cases.insert().values(case_id=case_id, **values))
         else:
             await conn.execute(report_cases.update().where(c.case_id == case_id).values(**values))
-        if short in _HOUSEHOLD_EVENTS:
+        if isinstance(event, _HOUSEHOLD_EVENTS):
             p = report_people.c
             await conn.execute(report_people.delete().where(p.case_id == case_id))
             people = [
@@ -166,7 +169,7 @@ class SituationalReports(Projection):
             ]
             if people:
                 await conn.execute(report_people.insert(), people)
-        elif short == "VulnerabilityAssessed":
+        elif isinstance(event, observed.VulnerabilityAssessed):
             v = report_vulnerabilities.c
             screened = facts.get("person_id") or "household"
             await conn.execute(
@@ -178,7 +181,7 @@ class SituationalReports(Projection):
                     report_vulnerabilities.insert(),
                     [{"case_id": case_id, "screened": screened, "category": x} for x in categories],
                 )
-        elif short == "AssistanceDisbursed":
+        elif isinstance(event, observed.AssistanceDisbursed):
             minor = int((Decimal(str(facts["amount"])) * 100).to_integral_value())
             await conn.execute(
                 report_assistance.insert().values(

@@ -30,10 +30,26 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import DomainEvent, Envelope, Projection
+from avrr_events import DomainEvent, Envelope, EventRegistry, Projection
 from avrr_events.tables import Json, Position
 from avrr_intake import observed
+from avrr_intake.case import (
+    CaseClosed,
+    CaseWithdrawn,
+    PersonalDataErased,
+    ReturnRequested,
+    ReturnResumed,
+    ReturnSuspended,
+)
 from avrr_intake.case import registry as intake_registry
+from avrr_intake.consent import ConsentGiven, ConsentWithdrawn
+from avrr_intake.counselling import CounsellingRecorded
+from avrr_intake.health import NeedsDeclared
+from avrr_intake.referral import (
+    DuplicateReferredElsewhere,
+    PossibleDuplicateFlagged,
+    ReferralReceived,
+)
 
 metadata = MetaData()
 
@@ -52,8 +68,14 @@ timeline = Table(
 )
 Index("intake_timeline_case_idx", timeline.c.case_id, timeline.c.occurred_at, timeline.c.seq)
 
-# Every event type of a case that intake shows: its own and the observed ones.
-TIMELINE_TYPES = frozenset(intake_registry.types) | frozenset(observed.registry.types)
+# Every event of a case that intake shows, its own and the observed ones: a timeline row
+# names its type, and this registry gives the class the tables below are keyed by.
+TIMELINE_EVENTS = EventRegistry()
+TIMELINE_EVENTS.include(intake_registry)
+TIMELINE_EVENTS.include(observed.registry)
+TIMELINE_TYPES = frozenset(TIMELINE_EVENTS.types)
+_CLASSES = TIMELINE_EVENTS.types
+Facts = dict[str, Any]
 
 # Fields that name the staff member who did it, in the order they are looked for.
 ACTOR_FIELDS = (
@@ -71,12 +93,12 @@ ACTOR_FIELDS = (
 )
 
 # Fields left out of the facts although not encrypted: free text about the person.
-_LEFT_OUT = {
-    "avrr.intake.ReferralReceived": {"current_city", "referring_organisation"},
-    "avrr.eligibility.DueDiligenceRejected": {"reasons"},
-    "avrr.eligibility.AssessmentClosed": {"reason"},
+_LEFT_OUT: dict[type[DomainEvent], set[str]] = {
+    ReferralReceived: {"current_city", "referring_organisation"},
+    observed.DueDiligenceRejected: {"reasons"},
+    observed.AssessmentClosed: {"reason"},
     # The matching cases' and people's ids: not every reader of the timeline may see them.
-    "avrr.intake.PossibleDuplicateFlagged": {"matches"},
+    PossibleDuplicateFlagged: {"matches"},
 }
 _ENCRYPTED_KEYS = {"alg", "subject", "nonce", "ct"}
 
@@ -98,13 +120,13 @@ def facts_of(event: DomainEvent) -> dict[str, Any]:
     """The event's non-personal facts as JSON (no case id, no ciphertext, no free text)."""
     data = event.model_dump(mode="json", exclude={"case_id"})
     facts: dict[str, Any] = _plain(data)
-    for name in _LEFT_OUT.get(event.event_type, ()):
+    for name in _LEFT_OUT.get(type(event), ()):
         facts.pop(name, None)
-    if event.event_type == "avrr.eligibility.DueDiligenceRejected":
+    if isinstance(event, observed.DueDiligenceRejected):
         facts["reason_count"] = len(data.get("reasons", []))
-    if event.event_type == "avrr.intake.PossibleDuplicateFlagged":
+    if isinstance(event, PossibleDuplicateFlagged):
         facts["match_count"] = len(data.get("matches", []))
-    if event.event_type == "avrr.intake.ReferralReceived":
+    if isinstance(event, ReferralReceived):
         for person in facts.get("household", []):
             person.pop("duplicate_key", None)
     return facts
@@ -140,56 +162,71 @@ def _plan(f: dict[str, Any]) -> str:
     return f"Reintegration plan agreed: {len(components)} components ({kinds})"
 
 
-_SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
-    "ReferralReceived": lambda f: (
+def _conflict_detected(f: Facts) -> str:
+    return (
+        f"Withdrawal conflict: {f['command']} recorded at {f['recorded_at']}, after the "
+        f"withdrawal at {f['withdrawn_at']} (event {f['conflicting_event_id']}); "
+        "a supervisor must resolve it"
+    )
+
+
+def _conflict_resolved(f: Facts) -> str:
+    return (
+        f"Withdrawal conflict resolved: {f['resolution'].replace('_', ' ')} "
+        f"(event {f['conflicting_event_id']})"
+    )
+
+
+_SUMMARIES: dict[type[DomainEvent], Callable[[Facts], str]] = {
+    ReferralReceived: lambda f: (
         f"Referral received from {f['source']} at office {f['office']}: household of "
         f"{_household(f)}, nationality {f['nationality']}, in {f['host_country']}"
     ),
-    "PossibleDuplicateFlagged": lambda f: (
+    PossibleDuplicateFlagged: lambda f: (
         f"Possible duplicate flagged: {f.get('match_count', 0) + f.get('elsewhere', 0)} "
         "match(es) with other cases"
         + (f" ({f['elsewhere']} at other offices)" if f.get("elsewhere") else "")
     ),
-    "DuplicateReferredElsewhere": lambda f: (
+    DuplicateReferredElsewhere: lambda f: (
         f"Person {f['person_id']} possibly referred again at another office"
     ),
-    "NeedsDeclared": lambda f: f"Needs declared for person {f['person_id']} (medical only)",
-    "CounsellingRecorded": lambda f: (
+    NeedsDeclared: lambda f: f"Needs declared for person {f['person_id']} (medical only)",
+    CounsellingRecorded: lambda f: (
         f"Counselling session held on {f['held_on']} in {f['language']}: "
         f"{f['outcome'].replace('_', ' ')}"
     ),
-    "ConsentGiven": lambda f: (
+    ConsentGiven: lambda f: (
         f"Consent given for {f['purpose'].replace('_', ' ')} (person {f['person_id']}, "
         f"by {f['given_by'].replace('_', ' ')})"
     ),
-    "ConsentWithdrawn": lambda f: (
+    ConsentWithdrawn: lambda f: (
         f"Consent withdrawn for {f['purpose'].replace('_', ' ')} "
         f"({'person ' + f['person_id'] if f.get('person_id') else 'whole household'})"
         + (f": {f['reason'].replace('_', ' ')}" if f.get("reason") else "")
     ),
-    "ReturnRequested": lambda f: (
+    ReturnRequested: lambda f: (
         f"Return requested to {f['destination_country']} for {_household(f)}"
         + (f" (programme hint {f['programme_hint']})" if f.get("programme_hint") else "")
     ),
-    "ReturnSuspended": lambda f: (
+    ReturnSuspended: lambda f: (
         "Return suspended: consent withdrawn for "
         + ", ".join(p.replace("_", " ") for p in f["missing_consents"])
     ),
-    "ReturnResumed": lambda _f: "Return resumed: every consent it needs given again",
-    "AssessmentReopened": lambda _f: "Eligibility assessment reopened",
-    "MovementReinstated": lambda _f: "Movement reinstated (a new ticket is needed)",
-    "CaseWithdrawn": lambda f: f"Case withdrawn: {f['reason'].replace('_', ' ')}",
-    "CaseClosed": lambda f: f"Case closed: {f['reason'].replace('_', ' ')}",
-    "PersonalDataErased": lambda f: (
+    ReturnResumed: lambda _f: "Return resumed: every consent it needs given again",
+    observed.AssessmentReopened: lambda _f: "Eligibility assessment reopened",
+    observed.MovementReinstated: lambda _f: "Movement reinstated (a new ticket is needed)",
+    CaseWithdrawn: lambda f: f"Case withdrawn: {f['reason'].replace('_', ' ')}",
+    CaseClosed: lambda f: f"Case closed: {f['reason'].replace('_', ' ')}",
+    PersonalDataErased: lambda f: (
         f"Personal data erased for {len(f['person_ids'])} people (keys deleted"
         + ("; retention period over)" if f.get("reason") == "retention" else ")")
     ),
-    "EligibilityDecided": lambda f: (
+    observed.EligibilityDecided: lambda f: (
         f"Eligible for programme {f.get('programme_id') or '-'}"
         if f["eligible"]
         else "Not eligible for any programme"
     ),
-    "VulnerabilityAssessed": lambda f: (
+    observed.VulnerabilityAssessed: lambda f: (
         "Vulnerability screening"
         + (f" of person {f['person_id']}" if f.get("person_id") else " of the household")
         + ": "
@@ -200,77 +237,71 @@ _SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
             or "no vulnerability found"
         )
     ),
-    "BestInterestsDeterminationRecorded": lambda f: (
+    observed.BestInterestsDeterminationRecorded: lambda f: (
         f"Best-interests determination for person {f['person_id']}: "
         f"{f['outcome'].replace('_', ' ')}"
     ),
-    "DueDiligenceChecked": lambda _f: "Due diligence checklist submitted",
-    "DueDiligenceCleared": lambda f: (
+    observed.DueDiligenceChecked: lambda _f: "Due diligence checklist submitted",
+    observed.DueDiligenceCleared: lambda f: (
         f"Due diligence cleared: programme {f['programme_id']}, "
         f"{f['host_country']} -> {f['destination_country']} by {f['transport_mode']}"
     ),
-    "DueDiligenceRejected": lambda f: (
+    observed.DueDiligenceRejected: lambda f: (
         f"Due diligence rejected ({f.get('reason_count', 0)} reason(s))"
     ),
-    "AssessmentClosed": lambda _f: "Eligibility assessment closed",
-    "MovementOpened": lambda f: (
+    observed.AssessmentClosed: lambda _f: "Eligibility assessment closed",
+    observed.MovementOpened: lambda f: (
         f"Movement opened to {f['destination_country']} by {f['transport_mode']}"
     ),
-    "TravelDocumentObtained": lambda f: (
+    observed.TravelDocumentObtained: lambda f: (
         f"Travel document obtained ({f['document_type'].replace('_', ' ')}) "
         f"for person {f['person_id']} on {f['obtained_on']}"
     ),
-    "FitForTravelConfirmed": lambda f: (
+    observed.FitForTravelConfirmed: lambda f: (
         f"Fitness to travel for person {f['person_id']}: {f['outcome'].replace('_', ' ')}"
     ),
-    "TicketIssued": lambda f: (
+    observed.TicketIssued: lambda f: (
         f"Ticket issued: {f['mode']} with {f['carrier']}, departing {f['departure_date']}"
     ),
-    "DepartureConfirmed": lambda _f: "Departure confirmed",
-    "ArrivalConfirmed": lambda f: (
+    observed.DepartureConfirmed: lambda _f: "Departure confirmed",
+    observed.ArrivalConfirmed: lambda f: (
         f"Arrival confirmed in {f['destination_country']} by the "
         f"{f['confirmed_by'].replace('_', ' ')}"
     ),
-    "MovementHeld": lambda _f: "Movement held",
-    "MovementReleased": lambda _f: "Movement released",
-    "MovementRebooked": lambda f: f"Movement rebooked for {f['new_departure_date']}",
-    "MovementCancelled": lambda _f: "Movement cancelled",
-    "ReintegrationEligibilityDecided": lambda f: (
+    observed.MovementHeld: lambda _f: "Movement held",
+    observed.MovementReleased: lambda _f: "Movement released",
+    observed.MovementRebooked: lambda f: f"Movement rebooked for {f['new_departure_date']}",
+    observed.MovementCancelled: lambda _f: "Movement cancelled",
+    observed.ReintegrationEligibilityDecided: lambda f: (
         f"Reintegration assistance {f['decision'].replace('_', ' ')} "
         f"(programme {f['programme_id']})"
     ),
-    "ReintegrationPlanAgreed": _plan,
-    "AssistanceDisbursed": lambda f: (
+    observed.ReintegrationPlanAgreed: _plan,
+    observed.AssistanceDisbursed: lambda f: (
         f"Assistance disbursed: {_money(f['amount'], f['currency'])} "
         f"{f['kind'].replace('_', '-')} by {f['method'].replace('_', ' ')}"
     ),
-    "ServiceReferralMade": lambda f: f"Referred to a local service ({f['service']})",
-    "MonitoringVisitRecorded": lambda f: (
+    observed.ServiceReferralMade: lambda f: f"Referred to a local service ({f['service']})",
+    observed.MonitoringVisitRecorded: lambda f: (
         f"Monitoring visit (month {f['due_month']}) on {f['visited_on']}"
     ),
-    "SustainabilityScored": lambda f: (
+    observed.SustainabilityScored: lambda f: (
         f"Sustainability scored ({f['stage']}): {f['composite']:.2f}, "
         f"{'sustainable' if f['sustainable'] else 'not yet sustainable'}"
     ),
-    "ReintegrationCompleted": lambda f: f"Reintegration completed on {f['completed_on']}",
-    "ReintegrationStopped": lambda f: f"Reintegration stopped: {f['reason']}",
-    "WithdrawalConflictDetected": lambda f: (
-        f"Withdrawal conflict: {f['command']} recorded at {f['recorded_at']}, after the "
-        f"withdrawal at {f['withdrawn_at']} (event {f['conflicting_event_id']}); "
-        "a supervisor must resolve it"
-    ),
-    "WithdrawalConflictResolved": lambda f: (
-        f"Withdrawal conflict resolved: {f['resolution'].replace('_', ' ')} "
-        f"(event {f['conflicting_event_id']})"
-    ),
+    observed.ReintegrationCompleted: lambda f: f"Reintegration completed on {f['completed_on']}",
+    observed.ReintegrationStopped: lambda f: f"Reintegration stopped: {f['reason']}",
+    observed.TravelWithdrawalConflictDetected: _conflict_detected,
+    observed.ReintegrationWithdrawalConflictDetected: _conflict_detected,
+    observed.TravelWithdrawalConflictResolved: _conflict_resolved,
+    observed.ReintegrationWithdrawalConflictResolved: _conflict_resolved,
 }
 
 
-def summary_of(event_type: str, facts: dict[str, Any]) -> str:
+def summary_of(event_type: str, facts: Facts) -> str:
     """One line for a person reading the timeline; built from non-personal facts only."""
-    short = event_type.rsplit(".", 1)[-1]
-    describe = _SUMMARIES.get(short)
-    return describe(facts)[:500] if describe else short
+    describe = _SUMMARIES.get(_CLASSES.get(event_type, DomainEvent))
+    return describe(facts)[:500] if describe else event_type.rsplit(".", 1)[-1]
 
 
 # --------------------------------------------------------------- projection --
@@ -331,19 +362,19 @@ PHASES = (
 # The phase an event moves a case to; the case keeps the furthest one reached
 # (events of different services may arrive in any order), except that
 # withdrawal and closure end it.
-_ADVANCES = {
-    "ReferralReceived": "referred",
-    "CounsellingRecorded": "counselled",
-    "ReturnRequested": "return_requested",
-    "DueDiligenceCleared": "cleared",
-    "TicketIssued": "ticketed",
-    "DepartureConfirmed": "departed",
-    "ArrivalConfirmed": "arrived",
-    "ReintegrationPlanAgreed": "reintegrating",
-    "AssistanceDisbursed": "reintegrating",
-    "ReintegrationCompleted": "completed",
+_ADVANCES: dict[type[DomainEvent], str] = {
+    ReferralReceived: "referred",
+    CounsellingRecorded: "counselled",
+    ReturnRequested: "return_requested",
+    observed.DueDiligenceCleared: "cleared",
+    observed.TicketIssued: "ticketed",
+    observed.DepartureConfirmed: "departed",
+    observed.ArrivalConfirmed: "arrived",
+    observed.ReintegrationPlanAgreed: "reintegrating",
+    observed.AssistanceDisbursed: "reintegrating",
+    observed.ReintegrationCompleted: "completed",
 }
-_ENDS = {"CaseWithdrawn": "withdrawn", "CaseClosed": "closed"}
+_ENDS: dict[type[DomainEvent], str] = {CaseWithdrawn: "withdrawn", CaseClosed: "closed"}
 # A suspended return (a consent it needs withdrawn) stays suspended, whatever else
 # arrives, until ReturnResumed; it resumes at the furthest phase the ticket-less
 # return still holds (a reinstated movement needs a new ticket).
@@ -393,99 +424,18 @@ class CaseState(BaseModel):
     def vulnerability_categories(self) -> list[str]:
         return sorted({c for cats in self.vulnerabilities.values() for c in cats})
 
-    def fold(self, event_type: str, facts: dict[str, Any], at: datetime) -> None:
+    def fold(self, event_type: str, facts: Facts, at: datetime) -> None:
         """Apply one timeline entry (pure: depends on the entry's type and facts only)."""
-        short = event_type.rsplit(".", 1)[-1]
+        kind = _CLASSES.get(event_type, DomainEvent)
         self.events += 1
         self.last_event_at = _iso(at)
-        f = facts
-        match short:
-            case "ReferralReceived":
-                self.office, self.nationality = f["office"], f["nationality"]
-                self.host_country = f["host_country"]
-                self.household = [_member(p) for p in f["household"]]
-            case "CounsellingRecorded":
-                self.counselling_sessions += 1
-            case "ConsentGiven":
-                self.consents_given += 1
-            case "ReturnRequested":
-                self.destination_country = f["destination_country"]
-                self.household = [_member(p) for p in f["household"]]
-            case "ReturnSuspended":
-                if self.phase not in _ENDS.values():
-                    self.phase = SUSPENDED
-            case "ReturnResumed":
-                if self.phase == SUSPENDED:
-                    self.phase = self._resumed_phase()
-            case "CaseWithdrawn":
-                self.withdrawal_reason = f["reason"]
-            case "CaseClosed":
-                self.closure_reason = f["reason"]
-            case "PersonalDataErased":
-                self.personal_data_erased = True
-            case "EligibilityDecided":
-                self.eligible = f["eligible"]
-                self.programme_id = f.get("programme_id") or self.programme_id
-                if f["eligible"]:
-                    self._advance("eligible")
-            case "VulnerabilityAssessed":
-                who = f.get("person_id") or "household"
-                self.vulnerabilities[who] = sorted({c["category"] for c in f["categories"]})
-            case "DueDiligenceCleared":
-                self.due_diligence = "cleared"
-                self.programme_id = f["programme_id"]
-                self.destination_country = f["destination_country"]
-                self.transport_mode = f["transport_mode"]
-                self.household = [_member(p) for p in f["household"]]
-            case "DueDiligenceRejected":
-                self.due_diligence = "rejected"
-            case "MovementOpened":
-                self.movement_status = "open"
-            case "TravelDocumentObtained":
-                if f["person_id"] not in self.documents_obtained:
-                    self.documents_obtained.append(f["person_id"])
-            case "FitForTravelConfirmed":
-                self.fitness[f["person_id"]] = f["outcome"]
-            case "TicketIssued":
-                self.departure_date = f["departure_date"]
-                self.movement_status = "ticketed"
-            case "MovementRebooked":
-                self.departure_date = f["new_departure_date"]
-            case "MovementHeld":
-                self.movement_status = "held"
-            case "MovementReleased":
-                self.movement_status = "open" if self.departure_date is None else "ticketed"
-            case "MovementCancelled":
-                self.movement_status = "cancelled"
-            case "MovementReinstated":
-                self.movement_status = "open"
-                self.departure_date = None
-            case "DepartureConfirmed":
-                self.departed_at = f["departed_at"]
-                self.movement_status = "departed"
-            case "ArrivalConfirmed":
-                self.arrived_at = f["arrived_at"]
-                self.programme_id = f["programme_id"]
-                self.destination_country = f["destination_country"]
-                self.movement_status = "arrived"
-            case "ReintegrationEligibilityDecided":
-                self.reintegration_decision = f["decision"]
-            case "ReintegrationPlanAgreed":
-                self.plan_components = len(f["components"])
-            case "AssistanceDisbursed":
-                per_kind = self.disbursed.setdefault(f["currency"], {})
-                total = Decimal(per_kind.get(f["kind"], "0")) + Decimal(str(f["amount"]))
-                per_kind[f["kind"]] = f"{total:.2f}"
-            case "MonitoringVisitRecorded":
-                self.monitoring_visits += 1
-            case "SustainabilityScored":
-                self.sustainability = f["composite"]
-            case "ReintegrationCompleted":
-                self.completed_on = f["completed_on"]
-        if short in _ENDS:
-            self.phase = _ENDS[short]
-        elif short in _ADVANCES:
-            self._advance(_ADVANCES[short])
+        change = _FOLDS.get(kind)
+        if change is not None:
+            change(self, facts)
+        if kind in _ENDS:
+            self.phase = _ENDS[kind]
+        elif kind in _ADVANCES:
+            self._advance(_ADVANCES[kind])
 
     def _resumed_phase(self) -> str:
         if self.arrived_at is not None:
@@ -508,6 +458,186 @@ class CaseState(BaseModel):
         doc["household_size"] = len(self.household)
         doc["vulnerability_categories"] = self.vulnerability_categories
         return doc
+
+
+# ------------------------------------------------------------------ folds --
+# What each event changes in a CaseState besides its phase (_ADVANCES, _ENDS above).
+
+
+def _referred(s: CaseState, f: Facts) -> None:
+    s.office, s.nationality = f["office"], f["nationality"]
+    s.host_country = f["host_country"]
+    s.household = [_member(p) for p in f["household"]]
+
+
+def _counselled(s: CaseState, f: Facts) -> None:
+    s.counselling_sessions += 1
+
+
+def _consent_given(s: CaseState, f: Facts) -> None:
+    s.consents_given += 1
+
+
+def _return_requested(s: CaseState, f: Facts) -> None:
+    s.destination_country = f["destination_country"]
+    s.household = [_member(p) for p in f["household"]]
+
+
+def _return_suspended(s: CaseState, f: Facts) -> None:
+    if s.phase not in _ENDS.values():
+        s.phase = SUSPENDED
+
+
+def _return_resumed(s: CaseState, f: Facts) -> None:
+    if s.phase == SUSPENDED:
+        s.phase = s._resumed_phase()
+
+
+def _withdrawn(s: CaseState, f: Facts) -> None:
+    s.withdrawal_reason = f["reason"]
+
+
+def _closed(s: CaseState, f: Facts) -> None:
+    s.closure_reason = f["reason"]
+
+
+def _erased(s: CaseState, f: Facts) -> None:
+    s.personal_data_erased = True
+
+
+def _eligibility_decided(s: CaseState, f: Facts) -> None:
+    s.eligible = f["eligible"]
+    s.programme_id = f.get("programme_id") or s.programme_id
+    if f["eligible"]:
+        s._advance("eligible")
+
+
+def _vulnerability_assessed(s: CaseState, f: Facts) -> None:
+    who = f.get("person_id") or "household"
+    s.vulnerabilities[who] = sorted({c["category"] for c in f["categories"]})
+
+
+def _cleared(s: CaseState, f: Facts) -> None:
+    s.due_diligence = "cleared"
+    s.programme_id = f["programme_id"]
+    s.destination_country = f["destination_country"]
+    s.transport_mode = f["transport_mode"]
+    s.household = [_member(p) for p in f["household"]]
+
+
+def _rejected(s: CaseState, f: Facts) -> None:
+    s.due_diligence = "rejected"
+
+
+def _movement_opened(s: CaseState, f: Facts) -> None:
+    s.movement_status = "open"
+
+
+def _document_obtained(s: CaseState, f: Facts) -> None:
+    if f["person_id"] not in s.documents_obtained:
+        s.documents_obtained.append(f["person_id"])
+
+
+def _fitness(s: CaseState, f: Facts) -> None:
+    s.fitness[f["person_id"]] = f["outcome"]
+
+
+def _ticketed(s: CaseState, f: Facts) -> None:
+    s.departure_date = f["departure_date"]
+    s.movement_status = "ticketed"
+
+
+def _rebooked(s: CaseState, f: Facts) -> None:
+    s.departure_date = f["new_departure_date"]
+
+
+def _held(s: CaseState, f: Facts) -> None:
+    s.movement_status = "held"
+
+
+def _released(s: CaseState, f: Facts) -> None:
+    s.movement_status = "open" if s.departure_date is None else "ticketed"
+
+
+def _cancelled(s: CaseState, f: Facts) -> None:
+    s.movement_status = "cancelled"
+
+
+def _reinstated(s: CaseState, f: Facts) -> None:
+    s.movement_status = "open"
+    s.departure_date = None
+
+
+def _departed(s: CaseState, f: Facts) -> None:
+    s.departed_at = f["departed_at"]
+    s.movement_status = "departed"
+
+
+def _arrived(s: CaseState, f: Facts) -> None:
+    s.arrived_at = f["arrived_at"]
+    s.programme_id = f["programme_id"]
+    s.destination_country = f["destination_country"]
+    s.movement_status = "arrived"
+
+
+def _reintegration_decided(s: CaseState, f: Facts) -> None:
+    s.reintegration_decision = f["decision"]
+
+
+def _plan_agreed(s: CaseState, f: Facts) -> None:
+    s.plan_components = len(f["components"])
+
+
+def _disbursed(s: CaseState, f: Facts) -> None:
+    per_kind = s.disbursed.setdefault(f["currency"], {})
+    total = Decimal(per_kind.get(f["kind"], "0")) + Decimal(str(f["amount"]))
+    per_kind[f["kind"]] = f"{total:.2f}"
+
+
+def _visited(s: CaseState, f: Facts) -> None:
+    s.monitoring_visits += 1
+
+
+def _scored(s: CaseState, f: Facts) -> None:
+    s.sustainability = f["composite"]
+
+
+def _completed(s: CaseState, f: Facts) -> None:
+    s.completed_on = f["completed_on"]
+
+
+_FOLDS: dict[type[DomainEvent], Callable[[CaseState, Facts], None]] = {
+    ReferralReceived: _referred,
+    CounsellingRecorded: _counselled,
+    ConsentGiven: _consent_given,
+    ReturnRequested: _return_requested,
+    ReturnSuspended: _return_suspended,
+    ReturnResumed: _return_resumed,
+    CaseWithdrawn: _withdrawn,
+    CaseClosed: _closed,
+    PersonalDataErased: _erased,
+    observed.EligibilityDecided: _eligibility_decided,
+    observed.VulnerabilityAssessed: _vulnerability_assessed,
+    observed.DueDiligenceCleared: _cleared,
+    observed.DueDiligenceRejected: _rejected,
+    observed.MovementOpened: _movement_opened,
+    observed.TravelDocumentObtained: _document_obtained,
+    observed.FitForTravelConfirmed: _fitness,
+    observed.TicketIssued: _ticketed,
+    observed.MovementRebooked: _rebooked,
+    observed.MovementHeld: _held,
+    observed.MovementReleased: _released,
+    observed.MovementCancelled: _cancelled,
+    observed.MovementReinstated: _reinstated,
+    observed.DepartureConfirmed: _departed,
+    observed.ArrivalConfirmed: _arrived,
+    observed.ReintegrationEligibilityDecided: _reintegration_decided,
+    observed.ReintegrationPlanAgreed: _plan_agreed,
+    observed.AssistanceDisbursed: _disbursed,
+    observed.MonitoringVisitRecorded: _visited,
+    observed.SustainabilityScored: _scored,
+    observed.ReintegrationCompleted: _completed,
+}
 
 
 def _member(p: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,101 @@
+"""Hand-over: the receiving office that confirmed an arrival takes the case over too.
+
+A case belongs to the office that holds it (intake: the referral's;
+reintegration: the movement's). When travel's ``ArrivalConfirmed`` says the
+receiving office in the country of origin confirmed the arrival, the case is
+handed over: from then on it belongs to that office as well
+(``avrr_events.authorization.handed_over_to`` says when; a partner's
+confirmation, or a confirmer the office registry does not know in the
+destination country, hands it over to no one).
+
+Intake and reintegration each keep which office that is, in a table of their
+own (``intake_handovers``, ``reintegration_handovers``) read before every
+case request. This module writes that read model once: a service names its
+table (``handovers_table``), subclasses ``CaseHandovers`` with its name, its
+table and its copy of the arrival event, and asks ``case_offices``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, Protocol
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from avrr_events.authorization import handed_over_to
+from avrr_events.envelope import Envelope
+from avrr_events.offices import OfficeRegistry
+from avrr_events.projections import Projection
+
+
+class Arrival(Protocol):
+    """What a service's copy of travel's ``ArrivalConfirmed`` says about the hand-over."""
+
+    @property
+    def case_id(self) -> str: ...
+    @property
+    def destination_country(self) -> str: ...
+    @property
+    def arrived_at(self) -> datetime: ...
+    @property
+    def confirmed_by(self) -> str | None: ...
+    @property
+    def confirmer_id(self) -> str | None: ...
+
+
+def handovers_table(name: str, metadata: MetaData) -> Table:
+    """The hand-over table: one row per case, the office it was (last) handed over to."""
+    return Table(
+        name,
+        metadata,
+        Column("case_id", String(100), primary_key=True),
+        Column("receiving_office", String(200), nullable=False, index=True),
+        Column("handed_over_at", DateTime(timezone=True), nullable=False),
+    )
+
+
+class CaseHandovers(Projection):
+    """Which receiving office each case was handed over to (one per case: the latest).
+
+    A service's subclass sets ``name``, ``metadata``, ``table`` and
+    ``handlers = {ArrivalConfirmed: CaseHandovers.hand_over}``.
+    """
+
+    table: ClassVar[Table]
+
+    def __init__(self, offices: OfficeRegistry) -> None:
+        self.offices = offices
+
+    async def hand_over(self, conn: AsyncConnection, event: Arrival, envelope: Envelope) -> None:
+        """Keep the office the arrival hands the case over to (the latest replaces one before)."""
+        office = handed_over_to(
+            event.confirmed_by, event.confirmer_id, event.destination_country, self.offices
+        )
+        if office is None:
+            return
+        h = self.table.c
+        await conn.execute(self.table.delete().where(h.case_id == event.case_id))
+        await conn.execute(
+            self.table.insert().values(
+                case_id=event.case_id, receiving_office=office, handed_over_at=event.arrived_at
+            )
+        )
+
+
+async def case_offices(
+    conn: AsyncConnection, cases: Table, handovers: Table, case_id: str
+) -> frozenset[str] | None:
+    """The offices a case belongs to: the office in ``cases`` and, once handed over, the
+    receiving office; None: no such case. One indexed read (asked before every case request)."""
+    c, h = cases.c, handovers.c
+    row = (
+        await conn.execute(
+            select(c.office, h.receiving_office)
+            .select_from(cases.outerjoin(handovers, h.case_id == c.case_id))
+            .where(c.case_id == case_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    return frozenset(office for office in row if office)
