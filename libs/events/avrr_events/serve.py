@@ -8,6 +8,11 @@ AVRR_MASTER_KEY, ...). ``AVRR_HOST``/``AVRR_PORT`` choose where it listens.
 ``--role api|worker`` (or ``AVRR_ROLE``) runs only part of it: the REST API,
 or the consumer, relays and jobs (see ``service.py``); the chart's ``split``
 topology runs one Deployment of each.
+
+Before anything else it checks its environment (``environment.py``): a
+setting missing or malformed stops it with exit status 1 and one line naming
+the variable and the chart value that sets it. The runtime's modules are
+imported only after that check.
 """
 
 from __future__ import annotations
@@ -15,22 +20,18 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from typing import TYPE_CHECKING
 
-from avrr_events import logs
-from avrr_events.embedded import discover
-from avrr_events.migrations import refuse_unless_current
-from avrr_events.service import (
-    ROLES,
-    RoleNotSupported,
-    Service,
-    ServiceSettings,
-    UnsafeAuthentication,
-)
-from avrr_events.tracing import configure_exporter
+from avrr_events import environment
+
+if TYPE_CHECKING:
+    from avrr_events.service import Service
 
 
 def find(name: str) -> Service:
     """The installed service called ``name`` (entry point group ``avrr.services``)."""
+    from avrr_events.embedded import discover
+
     services = {s.name: s for s in discover()}
     if name not in services:
         known = ", ".join(sorted(services)) or "none"
@@ -43,12 +44,23 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(prog="python -m avrr_events.serve")
     parser.add_argument("service")
-    parser.add_argument("--role", choices=ROLES, help="default: AVRR_ROLE, else all")
+    parser.add_argument("--role", choices=environment.ROLES, help="default: AVRR_ROLE, else all")
     args = parser.parse_args(argv)
+    environment.exit_on_bad_settings("serve", args.service, os.environ, role=args.role)
+
+    from avrr_events import logs
+    from avrr_events.migrations import refuse_unless_current
+    from avrr_events.service import RoleNotSupported, ServiceSettings, UnsafeAuthentication
+    from avrr_events.tracing import configure_exporter
+
     logs.configure(args.service)  # JSON lines (AVRR_LOG_FORMAT=text for a terminal)
     configure_exporter(args.service)
     service = find(args.service)
-    settings = ServiceSettings(**({"role": args.role} if args.role else {}))
+    chosen = {"role": args.role} if args.role else {}
+    problem = environment.validation_problem(ServiceSettings, args.service, **chosen)
+    if problem is not None:
+        environment.fail(problem)
+    settings = ServiceSettings(**chosen)
     try:
         settings.check_role()  # api/worker need PostgreSQL and Kafka
         warning = settings.check_authentication()  # no header authentication on real data

@@ -21,7 +21,9 @@ It reads the same environment as ``avrr_events.serve`` (``ServiceSettings``),
 needs no master key and starts neither relay nor consumer. Kafka security
 comes from ``KAFKA_SECURITY_PROTOCOL``, ``KAFKA_SASL_MECHANISM``,
 ``KAFKA_SASL_USERNAME``, ``KAFKA_SASL_PASSWORD`` and ``KAFKA_SSL_CAFILE``
-(see ``kafka_client_options``). Exit status 0 when everything exists.
+(see ``kafka_client_options``). Exit status 0 when everything exists; a
+setting missing or malformed stops it first, exit status 1 and one line
+naming the variable and the chart value that sets it (``environment.py``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from collections.abc import Mapping
 
 from pydantic import AliasChoices, Field
 
-from avrr_events import logs, migrations
+from avrr_events import environment, logs, migrations
 from avrr_events.audit_anchor import anchor_topic_spec
 from avrr_events.consumer import dead_letter_topic
 from avrr_events.kafka import KafkaSettings, TopicSpec, ensure_topics, kafka_client_options
@@ -105,6 +107,11 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         raise SystemExit("usage: python -m avrr_events.setup <service>")
+    # Before logging or connecting: one line naming a missing or malformed variable.
+    environment.exit_on_bad_settings("setup", args[0], os.environ)
+    problem = environment.validation_problem(SetupSettings, args[0])
+    if problem is not None:
+        environment.fail(problem)
     logs.configure(args[0])
     try:
         asyncio.run(prepare(find(args[0]), SetupSettings()))

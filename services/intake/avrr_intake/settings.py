@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from avrr_events.service import ServiceSettings
+from avrr_events import environment
+
+if TYPE_CHECKING:  # the start-up check imports this module before the runtime
+    from avrr_events.service import ServiceSettings
 
 DEV_DUPLICATE_SECRET = "avrr-development-duplicate-secret"
+DUPLICATE_SECRET_CHARACTERS = 32
 
 
 class IntakeSettings(BaseSettings):
@@ -46,9 +52,22 @@ class IntakeSettings(BaseSettings):
     def secret(self, runtime: ServiceSettings) -> bytes:
         """The HMAC key; the fixed development one only in development mode."""
         if self.duplicate_secret:
-            if len(self.duplicate_secret) < 32:
-                raise RuntimeError("AVRR_INTAKE_DUPLICATE_SECRET must be at least 32 characters")
+            why = DUPLICATE_SECRET.check(self.duplicate_secret) if DUPLICATE_SECRET.check else None
+            if why is not None:
+                raise environment.SettingsError.malformed(DUPLICATE_SECRET.name, "intake", why)
             return self.duplicate_secret.encode()
         if runtime.dev:
             return DEV_DUPLICATE_SECRET.encode()
-        raise RuntimeError("AVRR_INTAKE_DUPLICATE_SECRET is not set (needed outside AVRR_DEV=1)")
+        raise environment.SettingsError.missing(DUPLICATE_SECRET.name, "intake")
+
+
+# Checked at start (avrr_events.environment) before the service is even imported:
+# needed outside development mode by the API and the worker, not by `avrr setup`.
+DUPLICATE_SECRET = environment.Variable(
+    "AVRR_INTAKE_DUPLICATE_SECRET",
+    "secrets.values.AVRR_INTAKE_DUPLICATE_SECRET (or the key AVRR_INTAKE_DUPLICATE_SECRET of "
+    "secrets.existingSecret; services.intake.secretEnv lists it)",
+    environment.Text(min_length=DUPLICATE_SECRET_CHARACTERS),
+    required=lambda start: start.command == "serve" and not start.dev,
+)
+environment.register("intake", DUPLICATE_SECRET, models=[IntakeSettings])

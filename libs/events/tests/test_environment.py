@@ -1,0 +1,85 @@
+"""The start-up check of the environment: one line per problem, naming variable and chart value.
+
+(tests/deploy/test_bad_settings.py starts the chart's own containers with each
+required variable missing and malformed.)
+"""
+
+from __future__ import annotations
+
+import base64
+
+from avrr_events import environment
+from avrr_events.environment import Start
+from avrr_events.service import ServiceSettings
+
+KEY = base64.b64encode(bytes(32)).decode()
+PRODUCTION = {
+    "DATABASE_URL": "postgresql+asyncpg://avrr:secret-password@db:5432/avrr_travel",
+    "AVRR_MASTER_KEY": KEY,
+    "KAFKA_BOOTSTRAP_SERVERS": "kafka-0:9093,kafka-1:9093",
+    "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+    "KAFKA_SASL_USERNAME": "travel",
+    "KAFKA_SASL_PASSWORD": "secret-password",
+}
+
+
+def problem(command: environment.Command = "serve", **env: str | None) -> str | None:
+    merged = {k: v for k, v in {**PRODUCTION, **env}.items() if v is not None}
+    error = environment.problem(Start(command, "travel", merged, "api"))
+    return None if error is None else str(error)
+
+
+def test_a_complete_production_environment_passes() -> None:
+    assert problem() is None
+
+
+def test_a_missing_variable_names_the_chart_value_that_sets_it() -> None:
+    assert problem(AVRR_MASTER_KEY=None) == (
+        "AVRR_MASTER_KEY is not set: set secrets.masterKey (or the key AVRR_MASTER_KEY of "
+        "secrets.existingSecret) in the chart values"
+    )
+    assert problem(KAFKA_SASL_PASSWORD=None) == (
+        "KAFKA_SASL_PASSWORD is not set: set kafka.sasl.principals.travel.password (or the key "
+        "KAFKA_SASL_PASSWORD_TRAVEL of secrets.existingSecret) in the chart values"
+    )
+    # The setup Job needs no master key; development mode brings its own.
+    assert problem("setup", AVRR_MASTER_KEY=None) is None
+    assert problem(AVRR_MASTER_KEY=None, AVRR_DEV="1") is None
+
+
+def test_a_malformed_value_says_why_and_is_never_echoed() -> None:
+    short = base64.b64encode(b"secret-password").decode()
+    message = problem(AVRR_MASTER_KEY=short)
+    assert message is not None
+    assert message.startswith("AVRR_MASTER_KEY is malformed: base64 of 15 bytes, not of exactly 32")
+    assert short not in message
+    message = problem(DATABASE_URL="postgresql://avrr:secret-password@db/avrr")
+    assert message is not None and "secret-password" not in message
+    assert message.startswith("DATABASE_URL is malformed: its scheme must be one of")
+    assert problem(KAFKA_BOOTSTRAP_SERVERS="kafka-0") == (
+        "KAFKA_BOOTSTRAP_SERVERS is malformed: 'kafka-0' is not host:port: set "
+        "kafka.bootstrapServers in the chart values"
+    )
+
+
+def test_a_pydantic_error_becomes_the_one_line_of_its_variable() -> None:
+    error = environment.validation_problem(ServiceSettings, "travel", audit_anchor_interval=-1)
+    assert error is not None and error.variable == "AVRR_AUDIT_ANCHOR_INTERVAL"
+    assert "\n" not in str(error)
+    assert str(error).endswith(
+        "set config.extraEnv.AVRR_AUDIT_ANCHOR_INTERVAL (or "
+        "services.travel.extraEnv.AVRR_AUDIT_ANCHOR_INTERVAL) in the chart values"
+    )
+
+
+def test_a_service_registers_its_own_variables() -> None:
+    env = {**PRODUCTION, "DATABASE_URL": PRODUCTION["DATABASE_URL"].replace("travel", "intake")}
+    missing = environment.problem(Start("serve", "intake", env, "api"))
+    assert missing is not None and missing.variable == "AVRR_INTAKE_DUPLICATE_SECRET"
+    short = environment.problem(
+        Start("serve", "intake", {**env, "AVRR_INTAKE_DUPLICATE_SECRET": "x" * 31}, "api")
+    )
+    assert short is not None and "31 characters, fewer than 32" in str(short)
+    assert "secrets.values.AVRR_INTAKE_DUPLICATE_SECRET" in str(short)
+    # Only intake's: another service starts without it.
+    assert "AVRR_INTAKE_DUPLICATE_SECRET" not in environment.variables_of("travel")
