@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from avrr_events import Aggregate, DomainEvent, Encrypted, EventRegistry
+from avrr_events.problems import DomainRuleViolation
 from avrr_events.withdrawal import (
     Candidate,
     ConflictBook,
@@ -279,6 +280,7 @@ EVENTS: tuple[type[DomainEvent], ...] = (
 )
 
 registry = EventRegistry(EVENTS)
+SOURCE = "/avrr/travel"  # the CloudEvents source of travel's events
 
 # The commands a withdrawal forbids whose late arrival travel flags (see avrr_events.withdrawal).
 CONFLICTING: dict[str, ConflictCommand] = {
@@ -304,11 +306,16 @@ class Missing:
         return out
 
 
-class MovementRuleViolation(Exception):
-    """A decision the movement's state does not allow; ``missing`` lists what is lacking."""
+class MovementRuleViolation(DomainRuleViolation):
+    """A decision the movement's state does not allow (422): ``missing`` lists what is
+    lacking, and ``movement_status`` is the movement's status (``cancelled`` once travel has
+    learnt of a withdrawal: a client tells that refusal from any other)."""
 
-    def __init__(self, detail: str, missing: list[Missing] | None = None) -> None:
-        super().__init__(detail)
+    detail: str
+
+    def __init__(self, detail: str, missing: list[Missing] | None = None, *, status: str) -> None:
+        shown: dict[str, Any] = {"missing": [m.as_dict() for m in missing]} if missing else {}
+        super().__init__(detail, **shown, movement_status=status)
         self.detail = detail
         self.missing = missing or []
 
@@ -486,7 +493,7 @@ class Movement(Aggregate):
     def request_document(self, person_id: str, document_type: DocumentType, on: date) -> None:
         traveller = self._preparing_traveller(person_id)
         if traveller.document is not None and traveller.document.obtained_on is not None:
-            raise MovementRuleViolation(f"traveller {person_id} already has a travel document")
+            raise self.refusal(f"traveller {person_id} already has a travel document")
         self.record(
             TravelDocumentRequested(
                 case_id=self.id, person_id=person_id, document_type=document_type, requested_on=on
@@ -497,7 +504,7 @@ class Movement(Aggregate):
         traveller = self._preparing_traveller(person_id)
         requested = traveller.document.requested_on if traveller.document else None
         if requested is not None and on < requested:
-            raise MovementRuleViolation(
+            raise self.refusal(
                 f"a document cannot be obtained ({on}) before it was requested ({requested})"
             )
         self.record(
@@ -516,11 +523,11 @@ class Movement(Aggregate):
     ) -> None:
         self._preparing_traveller(person_id)
         if outcome == "unfit" and unfit_until is None:
-            raise MovementRuleViolation("an unfit outcome needs the date it holds until")
+            raise self.refusal("an unfit outcome needs the date it holds until")
         if outcome != "unfit" and unfit_until is not None:
-            raise MovementRuleViolation("unfit_until is only for an unfit outcome")
+            raise self.refusal("unfit_until is only for an unfit outcome")
         if unfit_until is not None and unfit_until <= at.date():
-            raise MovementRuleViolation("unfit_until must be a future date")
+            raise self.refusal("unfit_until must be a future date")
         self.record(
             FitForTravelConfirmed(
                 case_id=self.id,
@@ -578,7 +585,7 @@ class Movement(Aggregate):
         self._require_open("issue a ticket")
         self._require_not_held("issue a ticket")
         if self.booking is not None:
-            raise MovementRuleViolation("a ticket was already issued: rebook it instead")
+            raise self.refusal("a ticket was already issued: rebook it instead")
         self._check_booking(booking, today)
         self.record(
             TicketIssued(
@@ -596,21 +603,19 @@ class Movement(Aggregate):
 
     def _check_booking(self, booking: Booking, today: date) -> None:
         if booking.departure_date < today:
-            raise MovementRuleViolation("the departure date is in the past")
+            raise self.refusal("the departure date is in the past")
         if len(booking.route) < 2:
-            raise MovementRuleViolation("a route names at least its origin and its destination")
+            raise self.refusal("a route names at least its origin and its destination")
         missing = self.missing_for_travel(booking.escorts)
         if missing:
-            raise MovementRuleViolation(
+            raise self.refusal(
                 "the ticket cannot be issued: " + "; ".join(_describe(m) for m in missing),
                 missing,
             )
 
     def record_no_show(self, details: Encrypted, at: datetime) -> None:
         if self.status != "ticketed":
-            raise MovementRuleViolation(
-                f"a no-show needs a ticketed movement (it is {self.status})"
-            )
+            raise self.refusal(f"a no-show needs a ticketed movement (it is {self.status})")
         self.record(
             NoShowRecorded(case_id=self.id, reason=OFFICE_REASON, details=details, recorded_at=at)
         )
@@ -626,12 +631,12 @@ class Movement(Aggregate):
         self._require_open("rebook")
         self._require_not_held("rebook")
         if self.booking is None:
-            raise MovementRuleViolation("there is no ticket to rebook: issue one first")
+            raise self.refusal("there is no ticket to rebook: issue one first")
         if new_departure_date < today:
-            raise MovementRuleViolation("the new departure date is in the past")
+            raise self.refusal("the new departure date is in the past")
         missing = self.missing_for_travel(self.booking.escorts)
         if missing:
-            raise MovementRuleViolation(
+            raise self.refusal(
                 "the movement cannot be rebooked: " + "; ".join(_describe(m) for m in missing),
                 missing,
             )
@@ -648,14 +653,12 @@ class Movement(Aggregate):
 
     def confirm_departure(self, at: datetime) -> None:
         if self.status != "ticketed":
-            raise MovementRuleViolation(
-                f"only a ticketed movement can depart (it is {self.status})"
-            )
+            raise self.refusal(f"only a ticketed movement can depart (it is {self.status})")
         self._require_not_held("depart")
         assert self.booking is not None
         missing = self.missing_for_travel(self.booking.escorts)
         if missing:
-            raise MovementRuleViolation(
+            raise self.refusal(
                 "the household cannot depart: " + "; ".join(_describe(m) for m in missing),
                 missing,
             )
@@ -663,7 +666,7 @@ class Movement(Aggregate):
 
     def note_transit_assistance(self, point: str, note: Encrypted, at: datetime) -> None:
         if self.status not in ("ticketed", "departed"):
-            raise MovementRuleViolation(
+            raise self.refusal(
                 f"transit assistance is for a ticketed or departed movement (it is {self.status})"
             )
         self.record(TransitAssistanceNoted(case_id=self.id, point=point, note=note, noted_at=at))
@@ -672,12 +675,10 @@ class Movement(Aggregate):
         self, at: datetime, confirmed_by: ArrivalConfirmer, confirmer_id: str | None
     ) -> None:
         if self.status != "departed":
-            raise MovementRuleViolation(
-                f"only a departed movement can arrive (it is {self.status})"
-            )
+            raise self.refusal(f"only a departed movement can arrive (it is {self.status})")
         assert self.opened is not None and self.departed_at is not None
         if at < self.departed_at:
-            raise MovementRuleViolation("arrival cannot be before departure")
+            raise self.refusal("arrival cannot be before departure")
         self.record(
             ArrivalConfirmed(
                 case_id=self.id,
@@ -763,7 +764,7 @@ class Movement(Aggregate):
         try:
             self.conflicts.check_resolution(conflict_id, resolution)
         except (LookupError, ValueError) as exc:
-            raise MovementRuleViolation(str(exc)) from None
+            raise self.refusal(str(exc)) from None
         self.record(
             WithdrawalConflictResolved(
                 case_id=self.id,
@@ -789,23 +790,25 @@ class Movement(Aggregate):
 
     # ----------------------------------------------------------- helpers --
 
+    def refusal(self, detail: str, missing: list[Missing] | None = None) -> MovementRuleViolation:
+        """The 422 refusing a decision, with the status the movement is in."""
+        return MovementRuleViolation(detail, missing, status=self.status)
+
     def _require_open(self, action: str) -> None:
         if self.opened is None:
-            raise MovementRuleViolation(f"cannot {action}: the movement is not open")
+            raise self.refusal(f"cannot {action}: the movement is not open")
         if not self.is_open:
-            raise MovementRuleViolation(f"cannot {action}: the movement is {self.status}")
+            raise self.refusal(f"cannot {action}: the movement is {self.status}")
 
     def _require_not_held(self, action: str) -> None:
         if self.held:
-            raise MovementRuleViolation(
-                f"cannot {action}: the movement is held ({self.hold_reason})"
-            )
+            raise self.refusal(f"cannot {action}: the movement is held ({self.hold_reason})")
 
     def _preparing_traveller(self, person_id: str) -> Traveller:
         self._require_open("change a traveller")
         traveller = self.travellers.get(person_id)
         if traveller is None:
-            raise MovementRuleViolation(f"{person_id} is not a traveller of this movement")
+            raise self.refusal(f"{person_id} is not a traveller of this movement")
         return traveller
 
 
