@@ -15,11 +15,10 @@ ETag, honours If-Match (412 on a stale version) and Idempotency-Key.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,12 +33,16 @@ from avrr_events.authorization import (
     may_see,
     sees_every_office,
 )
-from avrr_events.http import Forbidden, NotFound, Principal, etag, invalid_field
+from avrr_events.commands import Principal, etag
+from avrr_events.http import invalid_field
+from avrr_events.offices import Office
 from avrr_events.personal import ERASED_MARKER
+from avrr_events.problems import Forbidden, NotFound
 from avrr_events.service import ServiceRuntime
+from avrr_events.web.commands import Command
 from avrr_events.withdrawal import ListStatus, Resolution, listed, presented
 from avrr_travel import consents, read_models
-from avrr_travel.commands import HEALTH_DETAILS, CommandContext, MovementCommands
+from avrr_travel.commands import HEALTH_DETAILS, MovementCommands
 from avrr_travel.movement import (
     ArrivalConfirmer,
     Booking,
@@ -47,7 +50,6 @@ from avrr_travel.movement import (
     DocumentType,
     Escort,
     FitnessOutcome,
-    Movement,
     Place,
     ShortText,
     TransportMode,
@@ -105,6 +107,17 @@ class Ticket(Body):
     cost: Cost | None = None
     escorts: list[Escort] = Field(default_factory=list, max_length=20)
 
+    def booking(self) -> Booking:
+        return Booking(
+            mode=self.mode,
+            carrier=self.carrier,
+            booking_reference=self.booking_reference,
+            departure_date=self.departure_date,
+            route=list(self.route),
+            cost=self.cost,
+            escorts=list(self.escorts),
+        )
+
 
 class Reason(Body):
     reason: ShortText
@@ -143,37 +156,14 @@ def runtime(request: Request) -> ServiceRuntime:
     return rt
 
 
-def commands(request: Request) -> MovementCommands:
-    rt = runtime(request)
-    return MovementCommands(rt.db, rt.store, rt.cipher)
+def movement_commands(request: Request) -> MovementCommands:
+    """The service's command object (``Service(commands=...)`` in main.py)."""
+    commands = runtime(request).commands
+    assert isinstance(commands, MovementCommands)
+    return commands
 
 
-IfMatch = Annotated[str | None, Header(alias="If-Match")]
-
-
-def _context(request: Request) -> CommandContext:
-    return CommandContext(
-        if_match=request.headers.get("If-Match"),
-        traceparent=request.headers.get("traceparent"),
-    )
-
-
-async def _run(
-    request: Request, principal: Principal, command: Callable[[], Awaitable[Movement]]
-) -> Any:
-    async def respond() -> JSONResponse:
-        movement = await command()
-        return JSONResponse(
-            {
-                "case_id": movement.id,
-                "status": movement.status,
-                "held": movement.held,
-                "version": movement.version,
-            },
-            headers={"ETag": etag(movement.version)},
-        )
-
-    return await runtime(request).idempotency.run(request, principal, respond)
+Movements = Annotated[MovementCommands, Depends(movement_commands)]
 
 
 async def case_offices(request: Request, case_id: str) -> frozenset[str] | None:
@@ -221,130 +211,84 @@ POLICY = Policy(
 
 @router.post("/movements/{case_id}/document-requests")
 async def request_document(
-    case_id: str, body: DocumentRequest, request: Request, who: Authorized, _m: IfMatch = None
+    case_id: str, body: DocumentRequest, movements: Movements, command: Command
 ) -> Any:
     """Record that a travel document was requested (e.g. from the consulate)."""
-    c = commands(request)
-    return await _run(
-        request,
-        who,
-        lambda: c.request_document(
-            case_id, body.person_id, body.document_type, body.requested_on, _context(request)
-        ),
+    return await command(
+        lambda ctx: movements.request_document(
+            case_id, body.person_id, body.document_type, body.requested_on, ctx
+        )
     )
 
 
 @router.post("/movements/{case_id}/documents")
 async def obtain_document(
-    case_id: str, body: DocumentObtained, request: Request, who: Authorized, _m: IfMatch = None
+    case_id: str, body: DocumentObtained, movements: Movements, command: Command
 ) -> Any:
     """Record a traveller's travel document (a valid passport, or one obtained for the trip)."""
-    c = commands(request)
-    return await _run(
-        request,
-        who,
-        lambda: c.obtain_document(
-            case_id, body.person_id, body.document_type, body.obtained_on, _context(request)
-        ),
+    return await command(
+        lambda ctx: movements.obtain_document(
+            case_id, body.person_id, body.document_type, body.obtained_on, ctx
+        )
     )
 
 
 @router.post("/movements/{case_id}/fitness")
 async def confirm_fitness(
-    case_id: str, body: FitnessCheck, request: Request, who: Authorized, _m: IfMatch = None
+    case_id: str, body: FitnessCheck, movements: Movements, command: Command
 ) -> Any:
     """Record the outcome of a traveller's medical check (medical role only)."""
-    c = commands(request)
-    return await _run(
-        request,
-        who,
-        lambda: c.confirm_fitness(
-            case_id,
-            body.person_id,
-            body.outcome,
-            body.unfit_until,
-            body.health_details,
-            _context(request),
-        ),
+    return await command(
+        lambda ctx: movements.confirm_fitness(
+            case_id, body.person_id, body.outcome, body.unfit_until, body.health_details, ctx
+        )
     )
 
 
 @router.post("/movements/{case_id}/ticket")
-async def issue_ticket(
-    case_id: str, body: Ticket, request: Request, who: Authorized, _m: IfMatch = None
-) -> Any:
+async def issue_ticket(case_id: str, body: Ticket, movements: Movements, command: Command) -> Any:
     """Issue the ticket: 422 naming what is missing unless every traveller is ready."""
-    booking = Booking(
-        mode=body.mode,
-        carrier=body.carrier,
-        booking_reference=body.booking_reference,
-        departure_date=body.departure_date,
-        route=list(body.route),
-        cost=body.cost,
-        escorts=list(body.escorts),
-    )
-    c = commands(request)
-    return await _run(request, who, lambda: c.issue_ticket(case_id, booking, _context(request)))
+    return await command(lambda ctx: movements.issue_ticket(case_id, body.booking(), ctx))
 
 
 @router.post("/movements/{case_id}/no-show")
-async def record_no_show(
-    case_id: str, body: Reason, request: Request, who: Authorized, _m: IfMatch = None
-) -> Any:
-    c = commands(request)
-    return await _run(
-        request, who, lambda: c.record_no_show(case_id, body.reason, _context(request))
-    )
+async def record_no_show(case_id: str, body: Reason, movements: Movements, command: Command) -> Any:
+    return await command(lambda ctx: movements.record_no_show(case_id, body.reason, ctx))
 
 
 @router.post("/movements/{case_id}/rebooking")
-async def rebook(
-    case_id: str, body: Rebooking, request: Request, who: Authorized, _m: IfMatch = None
-) -> Any:
-    c = commands(request)
-    return await _run(
-        request,
-        who,
-        lambda: c.rebook(
+async def rebook(case_id: str, body: Rebooking, movements: Movements, command: Command) -> Any:
+    return await command(
+        lambda ctx: movements.rebook(
             case_id,
             body.reason,
             body.new_departure_date,
             body.carrier,
             body.booking_reference,
-            _context(request),
-        ),
+            ctx,
+        )
     )
 
 
 @router.post("/movements/{case_id}/departure")
 async def confirm_departure(
-    case_id: str, body: Departure, request: Request, who: Authorized, _m: IfMatch = None
+    case_id: str, body: Departure, movements: Movements, command: Command
 ) -> Any:
-    c = commands(request)
-    return await _run(
-        request, who, lambda: c.confirm_departure(case_id, body.departed_at, _context(request))
-    )
+    return await command(lambda ctx: movements.confirm_departure(case_id, body.departed_at, ctx))
 
 
 @router.post("/movements/{case_id}/transit-assistance")
 async def note_transit_assistance(
-    case_id: str, body: TransitAssistance, request: Request, who: Authorized, _m: IfMatch = None
+    case_id: str, body: TransitAssistance, movements: Movements, command: Command
 ) -> Any:
-    c = commands(request)
-    return await _run(
-        request,
-        who,
-        lambda: c.note_transit_assistance(case_id, body.point, body.note, _context(request)),
+    return await command(
+        lambda ctx: movements.note_transit_assistance(case_id, body.point, body.note, ctx)
     )
 
 
 @router.post("/movements/{case_id}/arrival")
 async def confirm_arrival(
-    case_id: str,
-    body: Arrival,
-    request: Request,
-    who: Authorized,
-    _m: IfMatch = None,
+    case_id: str, body: Arrival, request: Request, movements: Movements, command: Command
 ) -> Any:
     """Confirm the arrival at destination (by the receiving office or a partner).
 
@@ -355,44 +299,41 @@ async def confirm_arrival(
     destination country (403 otherwise), because the confirmation hands the
     case over to it: its users then read the whole case file.
     """
-    receiver = None
-    if body.confirmed_by == RECEIVING_OFFICE:
-        if body.confirmer_id is None:
-            raise invalid_field("confirmer_id", "name the receiving office that confirms")
-        receiver = runtime(request).offices.get(body.confirmer_id)
-        if receiver is None:
-            raise invalid_field("confirmer_id", "not an office of the office registry")
-        if not may_see(who, (receiver.id,)):
-            raise Forbidden(
-                "an arrival is confirmed as the receiving office only by a user of that office"
-            )
-    else:
+    receiver = await _arrival_confirmer(request, command.context.principal, case_id, body)
+    return await command(
+        lambda ctx: movements.confirm_arrival(
+            case_id, body.arrived_at, body.confirmed_by, body.confirmer_id, ctx, receiver=receiver
+        )
+    )
+
+
+async def _arrival_confirmer(
+    request: Request, who: Principal, case_id: str, body: Arrival
+) -> Office | None:
+    """The receiving office confirming in its own name (None: a partner's confirmation),
+    once the caller may confirm as it (the policy leaves this check to the handler)."""
+    if body.confirmed_by != RECEIVING_OFFICE:
         offices = await case_offices(request, case_id)
         if not (
             who.has_any_role((Role.TRAVEL_OFFICER,)) and (offices is None or may_see(who, offices))
         ):
             raise Forbidden("a partner's confirmation is recorded by the movement's travel officer")
-    c = commands(request)
-    return await _run(
-        request,
-        who,
-        lambda: c.confirm_arrival(
-            case_id,
-            body.arrived_at,
-            body.confirmed_by,
-            body.confirmer_id,
-            _context(request),
-            receiver=receiver,
-        ),
-    )
+        return None
+    if body.confirmer_id is None:
+        raise invalid_field("confirmer_id", "name the receiving office that confirms")
+    receiver = runtime(request).offices.get(body.confirmer_id)
+    if receiver is None:
+        raise invalid_field("confirmer_id", "not an office of the office registry")
+    if not may_see(who, (receiver.id,)):
+        raise Forbidden(
+            "an arrival is confirmed as the receiving office only by a user of that office"
+        )
+    return receiver
 
 
 @router.post("/movements/{case_id}/cancellation")
-async def cancel(
-    case_id: str, body: Reason, request: Request, who: Authorized, _m: IfMatch = None
-) -> Any:
-    c = commands(request)
-    return await _run(request, who, lambda: c.cancel(case_id, body.reason, _context(request)))
+async def cancel(case_id: str, body: Reason, movements: Movements, command: Command) -> Any:
+    return await command(lambda ctx: movements.cancel(case_id, body.reason, ctx))
 
 
 @router.post("/movements/{case_id}/withdrawal-conflicts/{conflict_id}/resolution")
@@ -400,20 +341,16 @@ async def resolve_withdrawal_conflict(
     case_id: str,
     conflict_id: Annotated[str, Path(max_length=100)],
     body: ConflictResolution,
-    request: Request,
-    who: Authorized,
-    _m: IfMatch = None,
+    movements: Movements,
+    command: Command,
 ) -> Any:
     """Resolve a ticket or departure recorded after the case's withdrawal (supervisors):
     ``departure_undone``, ``person_was_withdrawn_returned_by_other_means``,
     ``ticket_cancelled`` or ``person_consented_again``, with the reason."""
-    c = commands(request)
-    return await _run(
-        request,
-        who,
-        lambda: c.resolve_conflict(
-            case_id, conflict_id, body.resolution, body.reason, who.user_id, _context(request)
-        ),
+    return await command(
+        lambda ctx: movements.resolve_conflict(
+            case_id, conflict_id, body.resolution, body.reason, ctx
+        )
     )
 
 

@@ -1,51 +1,43 @@
 """REST commands -> Movement decisions -> events in the store (and its outbox).
 
-Every command loads the movement inside one transaction, checks If-Match,
-lets the aggregate decide, appends the new events at the version it loaded
-(a concurrent writer makes the append fail: 409) and updates the write-side
-destination lookup in the same transaction. Personal values (health details,
-transit notes) are encrypted before the transaction opens, because the key
-store may create the person's key in a transaction of its own.
+Every command is ``Repository.execute`` inside one transaction: it loads the
+movement, checks If-Match, lets the aggregate decide, appends the new events
+at the version it loaded (a concurrent writer makes the append fail: 409) with
+the case id as their correlation (``avrr_events.commands``), and updates the
+write-side destination lookup in the same transaction. Each answers the
+movement's case id, status, hold and new version (``CommandResult``).
+Personal values (health details, transit notes) are encrypted before the
+transaction opens, because the key store may create the person's key in a
+transaction of its own.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import Cause, Encrypted, EventStore, PersonalDataCipher, Repository
+from avrr_events import Encrypted, EventStore, PersonalDataCipher, Repository
 from avrr_events.authorization import RECEIVING_OFFICE
+from avrr_events.commands import CommandContext, CommandResult
 from avrr_events.database import Database
-from avrr_events.http import DomainRuleViolation, Forbidden, NotFound, check_if_match
 from avrr_events.offices import Office
 from avrr_events.personal import HEALTH
+from avrr_events.problems import DomainRuleViolation, Forbidden, NotFound, PreconditionFailed
 from avrr_events.withdrawal import Resolution
 from avrr_travel import consents, destinations
 from avrr_travel.movement import (
+    SOURCE,
     ArrivalConfirmer,
     Booking,
     DocumentType,
     FitnessOutcome,
     Movement,
-    MovementRuleViolation,
     registry,
 )
-from avrr_travel.reactions import SOURCE
-
-
-@dataclass(frozen=True)
-class CommandContext:
-    """What every command carries besides its own fields."""
-
-    if_match: str | None = None
-    traceparent: str | None = None
-
 
 HEALTH_DETAILS = "health_details"  # the field health details are bound to
 
@@ -76,24 +68,34 @@ class MovementCommands:
         context: CommandContext,
         decide: Callable[[Movement], None],
         guard: Callable[[AsyncConnection], Awaitable[None]] | None = None,
-    ) -> Movement:
+    ) -> CommandResult:
         async with self.db.transaction() as conn:
-            movement = await self.repo.load(case_id, conn=conn)
-            if movement.opened is None:
-                raise NotFound(f"no movement for case {case_id}")
-            check_if_match(context.if_match, movement.version)
-            if guard is not None:
-                await guard(conn)
-            try:
+
+            async def decided(movement: Movement) -> None:
+                if movement.opened is None:
+                    raise NotFound(f"no movement for case {case_id}")
+                if guard is not None:
+                    await guard(conn)
                 decide(movement)
-            except MovementRuleViolation as exc:
-                raise _problem(exc, movement.status) from None
-            correlation = await destinations.correlation_of(conn, case_id) or str(uuid.uuid4())
-            cause = Cause(correlation, None, context.traceparent)
-            await self.repo.save(movement, cause, conn=conn)
+
+            try:
+                movement, _ = await self.repo.execute(case_id, context, decided, conn=conn)
+            except PreconditionFailed:
+                # No movement is 404 whatever If-Match names (execute checks it first).
+                if (await self.repo.load(case_id, conn=conn)).opened is None:
+                    raise NotFound(f"no movement for case {case_id}") from None
+                raise
             await destinations.remember(conn, movement)
         self.db.appended()
-        return movement
+        return CommandResult(
+            movement.version,
+            {
+                "case_id": movement.id,
+                "status": movement.status,
+                "held": movement.held,
+                "version": movement.version,
+            },
+        )
 
     async def _traveller_of(self, case_id: str, person_id: str) -> None:
         """Check before encrypting for ``person_id`` (no key is created for a stranger)."""
@@ -106,19 +108,29 @@ class MovementCommands:
     # -------------------------------------------------------------- commands --
 
     async def request_document(
-        self, case_id: str, person_id: str, document_type: DocumentType, on: date, r: CommandContext
-    ) -> Movement:
+        self,
+        case_id: str,
+        person_id: str,
+        document_type: DocumentType,
+        on: date,
+        context: CommandContext,
+    ) -> CommandResult:
         return await self._change(
-            case_id, r, lambda m: m.request_document(person_id, document_type, on)
+            case_id, context, lambda m: m.request_document(person_id, document_type, on)
         )
 
     async def obtain_document(
-        self, case_id: str, person_id: str, document_type: DocumentType, on: date, r: CommandContext
-    ) -> Movement:
+        self,
+        case_id: str,
+        person_id: str,
+        document_type: DocumentType,
+        on: date,
+        context: CommandContext,
+    ) -> CommandResult:
         if on > self.clock().date():
             raise DomainRuleViolation("a document cannot be obtained in the future")
         return await self._change(
-            case_id, r, lambda m: m.obtain_document(person_id, document_type, on)
+            case_id, context, lambda m: m.obtain_document(person_id, document_type, on)
         )
 
     async def confirm_fitness(
@@ -128,8 +140,8 @@ class MovementCommands:
         outcome: FitnessOutcome,
         unfit_until: date | None,
         health_details: Any,
-        r: CommandContext,
-    ) -> Movement:
+        context: CommandContext,
+    ) -> CommandResult:
         encrypted: Encrypted | None = None
 
         async def consented(conn: AsyncConnection) -> None:
@@ -152,7 +164,7 @@ class MovementCommands:
         at = self.clock()
         return await self._change(
             case_id,
-            r,
+            context,
             lambda m: m.confirm_fitness(person_id, outcome, unfit_until, encrypted, at),
             consented if health_details is not None else None,
         )
@@ -165,17 +177,23 @@ class MovementCommands:
             raise NotFound(f"no movement for case {case_id}")
         return await self.cipher.encrypt(_principal_of(movement), text)
 
-    async def issue_ticket(self, case_id: str, booking: Booking, r: CommandContext) -> Movement:
+    async def issue_ticket(
+        self, case_id: str, booking: Booking, context: CommandContext
+    ) -> CommandResult:
         if isinstance(booking.booking_reference, str):
             sealed = await self._seal(case_id, booking.booking_reference)
             booking = dataclasses.replace(booking, booking_reference=sealed)
         at = self.clock()
-        return await self._change(case_id, r, lambda m: m.issue_ticket(booking, at.date(), at))
+        return await self._change(
+            case_id, context, lambda m: m.issue_ticket(booking, at.date(), at)
+        )
 
-    async def record_no_show(self, case_id: str, reason: str, r: CommandContext) -> Movement:
+    async def record_no_show(
+        self, case_id: str, reason: str, context: CommandContext
+    ) -> CommandResult:
         details = await self._seal(case_id, reason)
         at = self.clock()
-        return await self._change(case_id, r, lambda m: m.record_no_show(details, at))
+        return await self._change(case_id, context, lambda m: m.record_no_show(details, at))
 
     async def rebook(
         self,
@@ -184,26 +202,26 @@ class MovementCommands:
         new_departure_date: date,
         carrier: str | None,
         booking_reference: str | None,
-        r: CommandContext,
-    ) -> Movement:
+        context: CommandContext,
+    ) -> CommandResult:
         details = await self._seal(case_id, reason)
         reference = await self._seal(case_id, booking_reference) if booking_reference else None
         today = self.clock().date()
         return await self._change(
             case_id,
-            r,
+            context,
             lambda m: m.rebook(details, new_departure_date, carrier, reference, today),
         )
 
     async def confirm_departure(
-        self, case_id: str, departed_at: datetime | None, r: CommandContext
-    ) -> Movement:
+        self, case_id: str, departed_at: datetime | None, context: CommandContext
+    ) -> CommandResult:
         at = self._not_future(departed_at, "departure")
-        return await self._change(case_id, r, lambda m: m.confirm_departure(at))
+        return await self._change(case_id, context, lambda m: m.confirm_departure(at))
 
     async def note_transit_assistance(
-        self, case_id: str, point: str, note: str, r: CommandContext
-    ) -> Movement:
+        self, case_id: str, point: str, note: str, context: CommandContext
+    ) -> CommandResult:
         # The note is about the household: encrypted for the principal traveller, so erasing
         # them shreds it.
         movement = await self.repo.load(case_id)
@@ -213,7 +231,7 @@ class MovementCommands:
         encrypted = await self.cipher.encrypt(subject, note)
         at = self.clock()
         return await self._change(
-            case_id, r, lambda m: m.note_transit_assistance(point, encrypted, at)
+            case_id, context, lambda m: m.note_transit_assistance(point, encrypted, at)
         )
 
     async def confirm_arrival(
@@ -222,9 +240,9 @@ class MovementCommands:
         arrived_at: datetime | None,
         confirmed_by: ArrivalConfirmer,
         confirmer_id: str | None,
-        r: CommandContext,
+        context: CommandContext,
         receiver: Office | None = None,
-    ) -> Movement:
+    ) -> CommandResult:
         """Record the arrival; confirmed by the receiving office, that office (``receiver``,
         from the office registry) must be one of the movement's destination country, because
         the confirmation hands the case, names and all, over to it."""
@@ -242,7 +260,7 @@ class MovementCommands:
                     )
             m.confirm_arrival(at, confirmed_by, confirmer_id)
 
-        return await self._change(case_id, r, decide)
+        return await self._change(case_id, context, decide)
 
     async def resolve_conflict(
         self,
@@ -250,11 +268,12 @@ class MovementCommands:
         conflict_id: str,
         resolution: Resolution,
         reason: str,
-        resolved_by: str,
-        r: CommandContext,
-    ) -> Movement:
+        context: CommandContext,
+    ) -> CommandResult:
         """A supervisor's resolution of a withdrawal conflict (404 for a conflict never
-        detected on this case); the reason, free text, is encrypted like a transit note."""
+        detected on this case), in the caller's name; the reason, free text, is encrypted
+        like a transit note."""
+        resolved_by = context.principal.user_id
         movement = await self.repo.load(case_id)
         if movement.opened is None or conflict_id not in movement.conflicts.detected:
             raise NotFound(f"no withdrawal conflict {conflict_id} on case {case_id}")
@@ -262,14 +281,14 @@ class MovementCommands:
         at = self.clock()
         return await self._change(
             case_id,
-            r,
+            context,
             lambda m: m.resolve_conflict(conflict_id, resolution, encrypted, resolved_by, at),
         )
 
-    async def cancel(self, case_id: str, reason: str, r: CommandContext) -> Movement:
+    async def cancel(self, case_id: str, reason: str, context: CommandContext) -> CommandResult:
         details = await self._seal(case_id, reason)
         at = self.clock()
-        return await self._change(case_id, r, lambda m: m.cancel(details, at))
+        return await self._change(case_id, context, lambda m: m.cancel(details, at))
 
     def _not_future(self, value: datetime | None, what: str) -> datetime:
         now = self.clock()
@@ -287,13 +306,3 @@ def _principal_of(movement: Movement) -> str:
         if t.member.relationship == "principal":
             return pid
     return next(iter(movement.travellers))
-
-
-def _problem(exc: MovementRuleViolation, status: str) -> DomainRuleViolation:
-    """422 naming what is missing, and the movement's status (``cancelled`` once travel
-    has learnt of a withdrawal: a client tells that refusal from any other)."""
-    if exc.missing:
-        return DomainRuleViolation(
-            exc.detail, missing=[m.as_dict() for m in exc.missing], movement_status=status
-        )
-    return DomainRuleViolation(exc.detail, movement_status=status)

@@ -50,7 +50,8 @@ movement_destinations = Table(
     # avrr_events.places.region_key of the region: what suspensions are compared with.
     Column("region_key", String(100), nullable=True),
     Column("open", Boolean, nullable=False),
-    # The correlation id of the case flow, so REST commands continue the same trace of events.
+    # No longer read: commands correlate by the case id (avrr_events.commands); rows opened
+    # before that hold the upstream correlation. Dropping it needs a migration.
     Column("correlation_id", String(200), nullable=False),
 )
 Index("travel_movement_destinations_idx", movement_destinations.c.destination_country)
@@ -95,17 +96,14 @@ def suspension_id(country: str, region: str | None) -> str:
     return f"{country}/{region}" if region else country
 
 
-async def remember(
-    conn: AsyncConnection, movement: Movement, correlation_id: str | None = None
-) -> None:
+async def remember(conn: AsyncConnection, movement: Movement) -> None:
     """Keep the movement's row in step with its state (call in the transaction that saved it)."""
     if movement.opened is None:
         return
     t = movement_destinations
-    values: dict[str, object] = {"open": movement.is_open}
-    if correlation_id is not None:
-        values["correlation_id"] = correlation_id
-    result = await conn.execute(update(t).where(t.c.case_id == movement.id).values(**values))
+    result = await conn.execute(
+        update(t).where(t.c.case_id == movement.id).values(open=movement.is_open)
+    )
     if result.rowcount == 0:
         where = place(movement.opened.destination_country, movement.opened.destination_region)
         await conn.execute(
@@ -115,15 +113,9 @@ async def remember(
                 destination_region=movement.opened.destination_region,
                 region_key=where.region_key,
                 open=movement.is_open,
-                correlation_id=correlation_id or movement.id,
+                correlation_id=movement.id,
             )
         )
-
-
-async def correlation_of(conn: AsyncConnection, case_id: str) -> str | None:
-    t = movement_destinations
-    value = await conn.scalar(select(t.c.correlation_id).where(t.c.case_id == case_id))
-    return None if value is None else str(value)
 
 
 async def suspend(

@@ -15,6 +15,7 @@ from avrr_events import EventRegistry, public
 from avrr_events.service import Service
 from avrr_travel import consents, destinations, read_models, return_statistics
 from avrr_travel.api import POLICY, router
+from avrr_travel.commands import MovementCommands
 from avrr_travel.movement import EVENTS
 from avrr_travel.observed import OBSERVED
 from avrr_travel.reactions import REACTIONS
@@ -26,6 +27,7 @@ service = Service(
     registry=registry,
     router=router,
     policy=POLICY,
+    commands=lambda rt: MovementCommands(rt.db, rt.store, rt.cipher),
     projections=lambda _rt: read_models.projections(),
     reactions={**REACTIONS, **return_statistics.REACTIONS},
     read_models=(

@@ -15,7 +15,8 @@ from avrr_events.consumer import Reaction, reactions_table
 from avrr_events.places import place
 from avrr_events.withdrawal import Withdrawal, commands_after
 from avrr_travel import consents, destinations
-from avrr_travel.movement import CONFLICTING, CONSENT_WITHDRAWN_REASON, Movement, registry
+from avrr_travel.commands import MovementCommands
+from avrr_travel.movement import CONFLICTING, CONSENT_WITHDRAWN_REASON, Movement
 from avrr_travel.observed import (
     AssessmentClosed,
     AssessmentReopened,
@@ -28,12 +29,11 @@ from avrr_travel.observed import (
     PersonalDataErased,
 )
 
-SOURCE = "/avrr/travel"
-
 
 def movements(ctx: HandlerContext) -> Repository[Movement]:
-    assert ctx.store is not None, "travel's consumer is built with its event store"
-    return Repository(ctx.store, registry, Movement, source=SOURCE)
+    """The movements' repository of the service's commands (``Service(commands=...)``)."""
+    assert isinstance(ctx.commands, MovementCommands), "main.py declares travel's commands"
+    return ctx.commands.repo
 
 
 async def open_movement(ctx: HandlerContext, event: DueDiligenceCleared) -> None:
@@ -50,7 +50,7 @@ async def open_movement(ctx: HandlerContext, event: DueDiligenceCleared) -> None
     if suspended is not None:
         movement.hold(suspended, now)
     await repo.save(movement, ctx.cause, conn=ctx.conn)
-    await destinations.remember(ctx.conn, movement, ctx.envelope.correlationid)
+    await destinations.remember(ctx.conn, movement)
 
 
 async def cancel_on_withdrawal(ctx: HandlerContext, event: CaseWithdrawn) -> None:

@@ -48,8 +48,8 @@ from avrr_events.public import (
     public_envelope,
     queue,
 )
-from avrr_travel.movement import ArrivalConfirmed, DepartureConfirmed
-from avrr_travel.reactions import SOURCE, movements
+from avrr_travel.movement import SOURCE, ArrivalConfirmed, DepartureConfirmed
+from avrr_travel.reactions import movements
 
 MovementKind = Literal["departed", "arrived"]
 
