@@ -286,8 +286,10 @@ class Variable:
     check: Check | None = None
     required: Callable[[Start], bool] = never
 
-    def chart_value(self, service: str) -> str:
-        return self.chart.format(service=service, SERVICE=service.upper())
+    def chart_value(self, service: str | None) -> str:
+        """The chart value; without a service, its placeholder (``<service>``)."""
+        name = service or "<service>"
+        return self.chart.format(service=name, SERVICE=name.upper())
 
 
 def _secret_key(value: str, key: str) -> str:
@@ -443,9 +445,10 @@ def variables_of(service: str) -> dict[str, Variable]:
     return {v.name: v for v in (*VARIABLES, *own)}
 
 
-def variable(name: str, service: str) -> Variable:
+def variable(name: str, service: str | None) -> Variable:
     """The table's entry; a variable it lacks is one a chart sets through extraEnv."""
-    return variables_of(service).get(name) or Variable(name, extra_env(name))
+    known = variables_of(service) if service else {v.name: v for v in VARIABLES}
+    return known.get(name) or Variable(name, extra_env(name))
 
 
 # ------------------------------------------------------------------ errors --
@@ -454,18 +457,30 @@ def variable(name: str, service: str) -> Variable:
 class SettingsError(RuntimeError):
     """A variable missing or malformed; ``str()`` is the one line a process exits with."""
 
-    def __init__(self, name: str, service: str, problem: str) -> None:
+    def __init__(self, name: str, service: str | None, problem: str) -> None:
         self.variable = name
         chart = variable(name, service).chart_value(service)
         super().__init__(f"{name} {problem}: set {chart} in the chart values")
 
     @classmethod
-    def missing(cls, name: str, service: str) -> SettingsError:
+    def missing(cls, name: str, service: str | None = None) -> SettingsError:
         return cls(name, service, "is not set")
 
     @classmethod
-    def malformed(cls, name: str, service: str, why: str) -> SettingsError:
+    def malformed(cls, name: str, service: str | None, why: str) -> SettingsError:
         return cls(name, service, f"is malformed: {why}")
+
+
+def checked(name: str, value: str, service: str | None = None) -> str:
+    """``value``, if the table's check of ``name`` accepts it; else its SettingsError.
+
+    For code that reads a setting later than the start-up check (a runtime built
+    in a test or by the CLI): the same words for the same mistake."""
+    check = variable(name, service).check
+    why = check(value) if check is not None else None
+    if why is not None:
+        raise SettingsError.malformed(name, service, why)
+    return value
 
 
 def problem(start: Start) -> SettingsError | None:

@@ -44,7 +44,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import MetaData, text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from avrr_events import audit, logs, migrations
+from avrr_events import audit, environment, logs, migrations
 from avrr_events.asyncapi import asyncapi_document
 from avrr_events.audit_anchor import (
     AnchorLog,
@@ -332,30 +332,29 @@ class ServiceSettings(BaseSettings):
         (HKDF-SHA256), so a deployment needs no new secret.
         """
         if self.audit_key:
-            try:
-                return audit.check_key(base64.b64decode(self.audit_key, validate=True))
-            except ValueError as exc:
-                raise RuntimeError(
-                    f"AVRR_AUDIT_KEY must be base64 of at least {audit.MIN_KEY_BYTES} bytes"
-                ) from exc
+            key = environment.checked("AVRR_AUDIT_KEY", self.audit_key)
+            return audit.check_key(base64.b64decode(key, validate=True))
         if self.master_key:
-            return audit.derive_key(base64.b64decode(self.master_key))
+            return audit.derive_key(self._master_key_bytes())
         if self.dev:
             return audit.DEV_AUDIT_KEY
-        raise RuntimeError(
-            "neither AVRR_AUDIT_KEY nor AVRR_MASTER_KEY is set (the development keys need "
-            "AVRR_DEV=1): generate one with `openssl rand -base64 32`"
-        )
+        # Neither key: the master key is the one a deployment must have.
+        raise environment.SettingsError.missing("AVRR_MASTER_KEY")
 
     def master(self) -> MasterKey:
+        """The key-encryption key; the fixed development one only with AVRR_DEV=1.
+
+        Missing or malformed: the same one-line SettingsError as at start-up
+        (``environment.py``), naming the chart value that sets it."""
         if self.master_key:
-            return MasterKey(base64.b64decode(self.master_key))
+            return MasterKey(self._master_key_bytes())
         if self.dev:
             return MasterKey.from_env("AVRR_MASTER_KEY", allow_dev=True)
-        raise RuntimeError(
-            "AVRR_MASTER_KEY is not set (the development key needs AVRR_DEV=1): "
-            "generate one with `openssl rand -base64 32`"
-        )
+        raise environment.SettingsError.missing("AVRR_MASTER_KEY")
+
+    def _master_key_bytes(self) -> bytes:
+        assert self.master_key is not None
+        return base64.b64decode(environment.checked("AVRR_MASTER_KEY", self.master_key))
 
 
 @dataclass

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 
+import pytest
+
 from avrr_events import environment
 from avrr_events.environment import Start
 from avrr_events.service import ServiceSettings
@@ -83,3 +85,15 @@ def test_a_service_registers_its_own_variables() -> None:
     assert "secrets.values.AVRR_INTAKE_DUPLICATE_SECRET" in str(short)
     # Only intake's: another service starts without it.
     assert "AVRR_INTAKE_DUPLICATE_SECRET" not in environment.variables_of("travel")
+
+
+def test_the_runtime_reports_its_keys_in_the_same_words() -> None:
+    """A runtime built without the start-up check (tests, the CLI) says the same."""
+    error = environment.SettingsError
+    with pytest.raises(error, match=r"^AVRR_MASTER_KEY is malformed: not base64"):
+        ServiceSettings(master_key="not base64!", audit_key=None).master()
+    with pytest.raises(error, match=r"^AVRR_MASTER_KEY is not set: set secrets"):
+        ServiceSettings(master_key=None, audit_key=None, dev=False).audit_secret()
+    short = base64.b64encode(bytes(8)).decode()
+    with pytest.raises(error, match=r"^AVRR_AUDIT_KEY is malformed: base64 of 8 bytes"):
+        ServiceSettings(master_key=KEY, audit_key=short).audit_secret()

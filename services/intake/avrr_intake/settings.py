@@ -52,10 +52,9 @@ class IntakeSettings(BaseSettings):
     def secret(self, runtime: ServiceSettings) -> bytes:
         """The HMAC key; the fixed development one only in development mode."""
         if self.duplicate_secret:
-            why = DUPLICATE_SECRET.check(self.duplicate_secret) if DUPLICATE_SECRET.check else None
-            if why is not None:
-                raise environment.SettingsError.malformed(DUPLICATE_SECRET.name, "intake", why)
-            return self.duplicate_secret.encode()
+            return environment.checked(
+                DUPLICATE_SECRET.name, self.duplicate_secret, "intake"
+            ).encode()
         if runtime.dev:
             return DEV_DUPLICATE_SECRET.encode()
         raise environment.SettingsError.missing(DUPLICATE_SECRET.name, "intake")
