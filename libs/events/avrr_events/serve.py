@@ -40,26 +40,26 @@ def find(name: str) -> Service:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import uvicorn
-
     parser = argparse.ArgumentParser(prog="python -m avrr_events.serve")
     parser.add_argument("service")
     parser.add_argument("--role", choices=environment.ROLES, help="default: AVRR_ROLE, else all")
     args = parser.parse_args(argv)
     environment.exit_on_bad_settings("serve", args.service, os.environ, role=args.role)
 
+    import uvicorn
+
     from avrr_events import logs
     from avrr_events.migrations import refuse_unless_current
     from avrr_events.service import RoleNotSupported, ServiceSettings, UnsafeAuthentication
     from avrr_events.tracing import configure_exporter
 
+    chosen = {"role": args.role} if args.role else {}
+    problem = environment.validation_problem(ServiceSettings, args.service, **chosen)
+    if problem is not None:  # what the table does not check, pydantic does: still one line
+        environment.fail(problem)
     logs.configure(args.service)  # JSON lines (AVRR_LOG_FORMAT=text for a terminal)
     configure_exporter(args.service)
     service = find(args.service)
-    chosen = {"role": args.role} if args.role else {}
-    problem = environment.validation_problem(ServiceSettings, args.service, **chosen)
-    if problem is not None:
-        environment.fail(problem)
     settings = ServiceSettings(**chosen)
     try:
         settings.check_role()  # api/worker need PostgreSQL and Kafka
