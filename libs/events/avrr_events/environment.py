@@ -301,7 +301,7 @@ def extra_env(name: str) -> str:
     return f"config.extraEnv.{name} (or services.{{service}}.extraEnv.{name})"
 
 
-FIXED = "(fixed by the chart: templates/{})"
+FIXED = "the chart sets it itself (templates/{}), not a value"
 
 # Outside development mode a service needs its PostgreSQL database and Kafka
 # (the SQLite file and in-process bus are the embedded default's); the split
@@ -460,7 +460,8 @@ class SettingsError(RuntimeError):
     def __init__(self, name: str, service: str | None, problem: str) -> None:
         self.variable = name
         chart = variable(name, service).chart_value(service)
-        super().__init__(f"{name} {problem}: set {chart} in the chart values")
+        where = chart if chart.startswith(FIXED[:20]) else f"set {chart} in the chart values"
+        super().__init__(f"{name} {problem}: {where}")
 
     @classmethod
     def missing(cls, name: str, service: str | None = None) -> SettingsError:

@@ -58,6 +58,10 @@ def test_a_malformed_value_says_why_and_is_never_echoed() -> None:
     message = problem(DATABASE_URL="postgresql://avrr:secret-password@db/avrr")
     assert message is not None and "secret-password" not in message
     assert message.startswith("DATABASE_URL is malformed: its scheme must be one of")
+    assert problem(AVRR_PORT="eighty") == (
+        "AVRR_PORT is malformed: not a whole number: the chart sets it itself "
+        "(templates/configmap.yaml), not a value"
+    )
     assert problem(KAFKA_BOOTSTRAP_SERVERS="kafka-0") == (
         "KAFKA_BOOTSTRAP_SERVERS is malformed: 'kafka-0' is not host:port: set "
         "kafka.bootstrapServers in the chart values"
