@@ -44,7 +44,6 @@ from avrr_intake.case import (
     ReturnRequested,
     ReturnResumed,
     ReturnSuspended,
-    registry,
 )
 from avrr_intake.consent import ConsentGiven, ConsentWithdrawn
 from avrr_intake.counselling import CounsellingRecorded
@@ -116,10 +115,9 @@ duplicate_alerts = Table(
 
 
 class CaseFiles(Projection):
-    """Every intake event of a case, folded into the three tables above."""
+    """Every intake event of a case, folded into the tables above."""
 
     name = "intake_case_files"
-    event_types = frozenset(registry.types)
     metadata = metadata
 
     def __init__(self, cipher: PersonalDataCipher) -> None:
@@ -127,113 +125,10 @@ class CaseFiles(Projection):
         # projection decrypts it to index it (and finds nothing once erased).
         self.cipher = cipher
 
-    async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
+    async def _referral(
+        self, conn: AsyncConnection, event: ReferralReceived, envelope: Envelope
+    ) -> None:
         at = envelope.time
-        match event:
-            case ReferralReceived():
-                await self._referral(conn, event, at)
-            case PossibleDuplicateFlagged():
-                matches = [m.model_dump(mode="json") for m in event.matches]
-
-                def flag(d: dict[str, Any]) -> None:
-                    d["possible_duplicates"].extend(matches)
-                    if event.elsewhere:  # a count, never another office's ids
-                        d["possible_duplicate_elsewhere"] = True
-
-                await _update(conn, event.case_id, at, flag, possible_duplicate=True)
-            case DuplicateReferredElsewhere():
-                await _alert(conn, event)
-                await _update(conn, event.case_id, at, lambda d: None)
-            case NeedsDeclared():
-                declared = event.model_dump(mode="json", exclude={"case_id"})
-                await _update(
-                    conn,
-                    event.case_id,
-                    at,
-                    lambda d: d.setdefault("needs_declared", []).append(declared),
-                )
-            case CounsellingRecorded():
-                session = event.model_dump(mode="json", exclude={"case_id"})
-                await _update(conn, event.case_id, at, lambda d: d["counselling"].append(session))
-            case ConsentGiven():
-                await self._consent_given(conn, event, at)
-                await _update(conn, event.case_id, at, lambda d: None)
-            case ConsentWithdrawn():
-                c = consents.c
-                where = [c.case_id == event.case_id, c.purpose == event.purpose]
-                if event.person_id is not None:
-                    where.append(c.person_id == event.person_id)
-                await conn.execute(
-                    update(consents)
-                    .where(*where)
-                    .values(status="withdrawn", withdrawn_at=event.withdrawn_at, updated_at=at)
-                )
-                # Why, in the case file (the note stays ciphertext; the API decrypts it).
-                withdrawal = event.model_dump(mode="json", exclude={"case_id"})
-                await _update(
-                    conn,
-                    event.case_id,
-                    at,
-                    lambda d: d.setdefault("consent_withdrawals", []).append(withdrawal),
-                )
-            case ReturnRequested():
-                request = event.model_dump(mode="json", exclude={"case_id"})
-                await _update(
-                    conn,
-                    event.case_id,
-                    at,
-                    lambda d: d.__setitem__("return_request", request),
-                    status="return_requested",
-                )
-            case ReturnSuspended():
-                suspension = event.model_dump(mode="json", exclude={"case_id"})
-                await _update(
-                    conn,
-                    event.case_id,
-                    at,
-                    lambda d: d.__setitem__("suspension", suspension),
-                    status="suspended_by_consent",
-                )
-            case ReturnResumed():
-                await _update(
-                    conn,
-                    event.case_id,
-                    at,
-                    lambda d: d.__setitem__("suspension", None),
-                    status="return_requested",
-                )
-            case CaseWithdrawn():
-                withdrawal = event.model_dump(mode="json", exclude={"case_id"})
-                await _update(
-                    conn,
-                    event.case_id,
-                    at,
-                    lambda d: d.__setitem__("withdrawal", withdrawal),
-                    status="withdrawn",
-                )
-            case CaseClosed():
-                closure = event.model_dump(mode="json", exclude={"case_id"})
-                await _update(
-                    conn,
-                    event.case_id,
-                    at,
-                    lambda d: d.__setitem__("closure", closure),
-                    status="closed",
-                )
-            case PersonalDataErased():
-                erasure = event.model_dump(mode="json", exclude={"case_id"})
-                await conn.execute(
-                    duplicate_keys.delete().where(duplicate_keys.c.case_id == event.case_id)
-                )
-                await _update(
-                    conn,
-                    event.case_id,
-                    at,
-                    lambda d: d.__setitem__("erasure", erasure),
-                    personal_data_erased=True,
-                )
-
-    async def _referral(self, conn: AsyncConnection, event: ReferralReceived, at: datetime) -> None:
         detail = event.model_dump(mode="json")
         detail.update(
             status="open",
@@ -278,8 +173,9 @@ class CaseFiles(Projection):
             await conn.execute(duplicate_keys.insert(), rows)
 
     async def _consent_given(
-        self, conn: AsyncConnection, event: ConsentGiven, at: datetime
+        self, conn: AsyncConnection, event: ConsentGiven, envelope: Envelope
     ) -> None:
+        at = envelope.time
         c = consents.c
         await conn.execute(
             consents.delete().where(
@@ -302,6 +198,121 @@ class CaseFiles(Projection):
                 updated_at=at,
             )
         )
+        await _update(conn, event.case_id, at, lambda d: None)
+
+    async def _duplicate_flagged(
+        self, conn: AsyncConnection, event: PossibleDuplicateFlagged, envelope: Envelope
+    ) -> None:
+        matches = [m.model_dump(mode="json") for m in event.matches]
+
+        def flag(d: dict[str, Any]) -> None:
+            d["possible_duplicates"].extend(matches)
+            if event.elsewhere:  # a count, never another office's ids
+                d["possible_duplicate_elsewhere"] = True
+
+        await _update(conn, event.case_id, envelope.time, flag, possible_duplicate=True)
+
+    async def _referred_elsewhere(
+        self, conn: AsyncConnection, event: DuplicateReferredElsewhere, envelope: Envelope
+    ) -> None:
+        await _alert(conn, event)
+        await _update(conn, event.case_id, envelope.time, lambda d: None)
+
+    async def _needs_declared(
+        self, conn: AsyncConnection, event: NeedsDeclared, envelope: Envelope
+    ) -> None:
+        declared = event.model_dump(mode="json", exclude={"case_id"})
+        await _update(
+            conn,
+            event.case_id,
+            envelope.time,
+            lambda d: d.setdefault("needs_declared", []).append(declared),
+        )
+
+    async def _counselling(
+        self, conn: AsyncConnection, event: CounsellingRecorded, envelope: Envelope
+    ) -> None:
+        session = event.model_dump(mode="json", exclude={"case_id"})
+        await _update(
+            conn, event.case_id, envelope.time, lambda d: d["counselling"].append(session)
+        )
+
+    async def _consent_withdrawn(
+        self, conn: AsyncConnection, event: ConsentWithdrawn, envelope: Envelope
+    ) -> None:
+        at = envelope.time
+        c = consents.c
+        where = [c.case_id == event.case_id, c.purpose == event.purpose]
+        if event.person_id is not None:
+            where.append(c.person_id == event.person_id)
+        await conn.execute(
+            update(consents)
+            .where(*where)
+            .values(status="withdrawn", withdrawn_at=event.withdrawn_at, updated_at=at)
+        )
+        # Why, in the case file (the note stays ciphertext; the API decrypts it).
+        withdrawal = event.model_dump(mode="json", exclude={"case_id"})
+        await _update(
+            conn,
+            event.case_id,
+            at,
+            lambda d: d.setdefault("consent_withdrawals", []).append(withdrawal),
+        )
+
+    async def _return_requested(
+        self, conn: AsyncConnection, event: ReturnRequested, envelope: Envelope
+    ) -> None:
+        await _record(
+            conn, event.case_id, event, envelope, "return_request", status="return_requested"
+        )
+
+    async def _return_suspended(
+        self, conn: AsyncConnection, event: ReturnSuspended, envelope: Envelope
+    ) -> None:
+        await _record(
+            conn, event.case_id, event, envelope, "suspension", status="suspended_by_consent"
+        )
+
+    async def _return_resumed(
+        self, conn: AsyncConnection, event: ReturnResumed, envelope: Envelope
+    ) -> None:
+        await _update(
+            conn,
+            event.case_id,
+            envelope.time,
+            lambda d: d.__setitem__("suspension", None),
+            status="return_requested",
+        )
+
+    async def _withdrawn(
+        self, conn: AsyncConnection, event: CaseWithdrawn, envelope: Envelope
+    ) -> None:
+        await _record(conn, event.case_id, event, envelope, "withdrawal", status="withdrawn")
+
+    async def _closed(self, conn: AsyncConnection, event: CaseClosed, envelope: Envelope) -> None:
+        await _record(conn, event.case_id, event, envelope, "closure", status="closed")
+
+    async def _erased(
+        self, conn: AsyncConnection, event: PersonalDataErased, envelope: Envelope
+    ) -> None:
+        await conn.execute(duplicate_keys.delete().where(duplicate_keys.c.case_id == event.case_id))
+        await _record(conn, event.case_id, event, envelope, "erasure", personal_data_erased=True)
+
+    handlers = {
+        ReferralReceived: _referral,
+        PossibleDuplicateFlagged: _duplicate_flagged,
+        DuplicateReferredElsewhere: _referred_elsewhere,
+        NeedsDeclared: _needs_declared,
+        CounsellingRecorded: _counselling,
+        ConsentGiven: _consent_given,
+        ConsentWithdrawn: _consent_withdrawn,
+        ReturnRequested: _return_requested,
+        ReturnSuspended: _return_suspended,
+        ReturnResumed: _return_resumed,
+        CaseWithdrawn: _withdrawn,
+        CaseClosed: _closed,
+        PersonalDataErased: _erased,
+    }
 
 
 async def _alert(conn: AsyncConnection, event: DuplicateReferredElsewhere) -> None:
@@ -344,6 +355,19 @@ async def _update(
         .where(cases.c.case_id == case_id)
         .values(version=cases.c.version + 1, updated_at=at, detail=detail, **columns)
     )
+
+
+async def _record(
+    conn: AsyncConnection,
+    case_id: str,
+    event: DomainEvent,
+    envelope: Envelope,
+    key: str,
+    **columns: Any,
+) -> None:
+    """Keep the event (without its case id) under ``key`` of the case document."""
+    kept = event.model_dump(mode="json", exclude={"case_id"})
+    await _update(conn, case_id, envelope.time, lambda d: d.__setitem__(key, kept), **columns)
 
 
 # ----------------------------------------------------------------- queries --
