@@ -12,7 +12,7 @@ after a suspension is flagged on arrival.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -48,7 +48,7 @@ from avrr_eligibility.assessment import (
     VulnerabilityAssessed,
 )
 from avrr_eligibility.destination import DestinationReopened, DestinationSuspended
-from avrr_events import DomainEvent, Envelope, Projection
+from avrr_events import Envelope, Projection
 from avrr_events.places import place
 
 metadata = MetaData()
@@ -107,18 +107,6 @@ ELIGIBLE, INELIGIBLE, REJECTED, CLEARED, CLOSED = (
 STATUSES = (ELIGIBLE, INELIGIBLE, REJECTED, CLEARED, CLOSED)
 OPEN_STATUSES = (ELIGIBLE, INELIGIBLE, REJECTED)
 
-_ASSESSMENT_EVENTS = (
-    AssessmentOpened,
-    EligibilityDecided,
-    VulnerabilityAssessed,
-    BestInterestsDeterminationRecorded,
-    DueDiligenceChecked,
-    DueDiligenceCleared,
-    DueDiligenceRejected,
-    AssessmentClosed,
-    AssessmentReopened,
-)
-
 
 def _covered_by_suspension() -> Any:
     """SQL: some active suspension covers the row's destination (whole country or its region)."""
@@ -145,84 +133,123 @@ def _priority(vulnerabilities: dict[str, list[dict[str, str]]], children: int) -
 
 
 class AssessmentQueue(Projection):
+    """One row per assessment (the office's queue) and the active destination suspensions."""
+
     name = "eligibility_assessment_queue"
-    event_types = frozenset(
-        e.event_type for e in (*_ASSESSMENT_EVENTS, DestinationSuspended, DestinationReopened)
-    )
     metadata = metadata
 
-    async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
-        a = assessments
-        if isinstance(event, AssessmentOpened):
-            children = sum(1 for m in event.household if m.is_unaccompanied_child)
-            await conn.execute(
-                a.insert().values(
-                    case_id=event.case_id,
-                    version=1,
-                    office=event.office,
-                    status=ELIGIBLE,
-                    nationality=event.nationality,
-                    host_country=event.host_country,
-                    destination_country=event.destination_country,
-                    destination_region=event.destination_region,
-                    region_key=place(
-                        event.destination_country, event.destination_region
-                    ).region_key,
-                    household=[m.model_dump(mode="json") for m in event.household],
-                    unaccompanied_children=children,
-                    reasons=[],
-                    priority=_priority({}, children),
-                    vulnerabilities={},
-                    best_interests={},
-                    due_diligence_reasons=[],
-                    destination_suspended=False,
-                    requested_at=event.requested_at,
-                )
+    async def _opened(
+        self, conn: AsyncConnection, event: AssessmentOpened, envelope: Envelope
+    ) -> None:
+        children = sum(1 for m in event.household if m.is_unaccompanied_child)
+        await conn.execute(
+            assessments.insert().values(
+                case_id=event.case_id,
+                version=1,
+                office=event.office,
+                status=ELIGIBLE,
+                nationality=event.nationality,
+                host_country=event.host_country,
+                destination_country=event.destination_country,
+                destination_region=event.destination_region,
+                region_key=place(event.destination_country, event.destination_region).region_key,
+                household=[m.model_dump(mode="json") for m in event.household],
+                unaccompanied_children=children,
+                reasons=[],
+                priority=_priority({}, children),
+                vulnerabilities={},
+                best_interests={},
+                due_diligence_reasons=[],
+                destination_suspended=False,
+                requested_at=event.requested_at,
             )
-            return
-        if isinstance(event, DestinationSuspended):
-            await self._suspend(conn, event, _stream(envelope))
-            return
-        if isinstance(event, DestinationReopened):
-            await self._reopen(conn, event, _stream(envelope))
-            return
-        case_id = envelope.subject
-        row = (await conn.execute(select(a).where(a.c.case_id == case_id))).first()
-        if row is None:
-            return  # closed before any request reached eligibility: nothing to show
-        values: dict[str, Any] = {"version": a.c.version + 1}
-        if isinstance(event, EligibilityDecided):
-            values.update(
-                status=ELIGIBLE if event.eligible else INELIGIBLE,
-                eligible=event.eligible,
-                programme_id=event.programme_id,
-                programmes_version=event.programmes_version,
-                reasons=[r.model_dump(mode="json") for r in event.reasons],
-                decided_at=event.decided_at,
-            )
-        elif isinstance(event, VulnerabilityAssessed):
+        )
+
+    async def _decided(
+        self, conn: AsyncConnection, event: EligibilityDecided, envelope: Envelope
+    ) -> None:
+        await _change(
+            conn,
+            envelope,
+            lambda row: {
+                "status": ELIGIBLE if event.eligible else INELIGIBLE,
+                "eligible": event.eligible,
+                "programme_id": event.programme_id,
+                "programmes_version": event.programmes_version,
+                "reasons": [r.model_dump(mode="json") for r in event.reasons],
+                "decided_at": event.decided_at,
+            },
+        )
+
+    async def _screened(
+        self, conn: AsyncConnection, event: VulnerabilityAssessed, envelope: Envelope
+    ) -> None:
+        def values(row: Any) -> dict[str, Any]:
             screened = dict(row.vulnerabilities)
             screened[event.person_id or "case"] = [
                 c.model_dump(mode="json") for c in event.categories
             ]
-            values.update(
-                vulnerabilities=screened,
-                priority=_priority(screened, row.unaccompanied_children),
-            )
-        elif isinstance(event, BestInterestsDeterminationRecorded):
-            values["best_interests"] = {**row.best_interests, event.person_id: event.outcome}
-        elif isinstance(event, DueDiligenceRejected):
-            values.update(status=REJECTED, due_diligence_reasons=list(event.reasons))
-        elif isinstance(event, DueDiligenceCleared):
-            values.update(
-                status=CLEARED,
-                due_diligence_reasons=[],
-                cleared_at=event.cleared_at,
-                destination_suspended=_covered_by_suspension(),
-            )
-        elif isinstance(event, AssessmentClosed):
-            values.update(status=CLOSED, closed_at=event.closed_at, closed_reason=event.reason)
-        elif isinstance(event, AssessmentReopened):
+            return {
+                "vulnerabilities": screened,
+                "priority": _priority(screened, row.unaccompanied_children),
+            }
+
+        await _change(conn, envelope, values)
+
+    async def _best_interests(
+        self, conn: AsyncConnection, event: BestInterestsDeterminationRecorded, envelope: Envelope
+    ) -> None:
+        await _change(
+            conn,
+            envelope,
+            lambda row: {"best_interests": {**row.best_interests, event.person_id: event.outcome}},
+        )
+
+    async def _checked(
+        self, conn: AsyncConnection, event: DueDiligenceChecked, envelope: Envelope
+    ) -> None:
+        await _change(conn, envelope, lambda row: {})
+
+    async def _rejected(
+        self, conn: AsyncConnection, event: DueDiligenceRejected, envelope: Envelope
+    ) -> None:
+        await _change(
+            conn,
+            envelope,
+            lambda row: {"status": REJECTED, "due_diligence_reasons": list(event.reasons)},
+        )
+
+    async def _cleared(
+        self, conn: AsyncConnection, event: DueDiligenceCleared, envelope: Envelope
+    ) -> None:
+        await _change(
+            conn,
+            envelope,
+            lambda row: {
+                "status": CLEARED,
+                "due_diligence_reasons": [],
+                "cleared_at": event.cleared_at,
+                "destination_suspended": _covered_by_suspension(),
+            },
+        )
+
+    async def _closed(
+        self, conn: AsyncConnection, event: AssessmentClosed, envelope: Envelope
+    ) -> None:
+        await _change(
+            conn,
+            envelope,
+            lambda row: {
+                "status": CLOSED,
+                "closed_at": event.closed_at,
+                "closed_reason": event.reason,
+            },
+        )
+
+    async def _reopened(
+        self, conn: AsyncConnection, event: AssessmentReopened, envelope: Envelope
+    ) -> None:
+        def values(row: Any) -> dict[str, Any]:
             # Back to where it stood when a withdrawn consent closed it.
             if event.cleared:
                 status = CLEARED
@@ -230,12 +257,14 @@ class AssessmentQueue(Projection):
                 status = REJECTED
             else:
                 status = ELIGIBLE if row.eligible else INELIGIBLE
-            values.update(status=status, closed_at=None, closed_reason=None)
-        await conn.execute(update(a).where(a.c.case_id == case_id).values(**values))
+            return {"status": status, "closed_at": None, "closed_reason": None}
+
+        await _change(conn, envelope, values)
 
     async def _suspend(
-        self, conn: AsyncConnection, event: DestinationSuspended, stream: str
+        self, conn: AsyncConnection, event: DestinationSuspended, envelope: Envelope
     ) -> None:
+        stream = _stream(envelope)
         region = event.destination_region
         key = place(event.destination_country, region).region_key
         await conn.execute(
@@ -255,8 +284,10 @@ class AssessmentQueue(Projection):
             where.append(a.c.region_key == key)
         await conn.execute(update(a).where(*where).values(destination_suspended=True))
 
-    async def _reopen(self, conn: AsyncConnection, event: DestinationReopened, stream: str) -> None:
-        await conn.execute(delete(suspensions).where(suspensions.c.place == stream))
+    async def _reopen(
+        self, conn: AsyncConnection, event: DestinationReopened, envelope: Envelope
+    ) -> None:
+        await conn.execute(delete(suspensions).where(suspensions.c.place == _stream(envelope)))
         a = assessments
         # Another suspension (the whole country, or the region) may still cover some cases.
         await conn.execute(
@@ -264,6 +295,34 @@ class AssessmentQueue(Projection):
             .where(a.c.status == CLEARED, a.c.destination_country == event.destination_country)
             .values(destination_suspended=_covered_by_suspension())
         )
+
+    handlers = {
+        AssessmentOpened: _opened,
+        EligibilityDecided: _decided,
+        VulnerabilityAssessed: _screened,
+        BestInterestsDeterminationRecorded: _best_interests,
+        DueDiligenceChecked: _checked,
+        DueDiligenceCleared: _cleared,
+        DueDiligenceRejected: _rejected,
+        AssessmentClosed: _closed,
+        AssessmentReopened: _reopened,
+        DestinationSuspended: _suspend,
+        DestinationReopened: _reopen,
+    }
+
+
+async def _change(
+    conn: AsyncConnection, envelope: Envelope, values: Callable[[Any], dict[str, Any]]
+) -> None:
+    """Count one more event of the case's assessment and set ``values(row)`` on it."""
+    a = assessments
+    case_id = envelope.subject
+    row = (await conn.execute(select(a).where(a.c.case_id == case_id))).first()
+    if row is None:
+        return  # closed before any request reached eligibility: nothing to show
+    await conn.execute(
+        update(a).where(a.c.case_id == case_id).values(version=a.c.version + 1, **values(row))
+    )
 
 
 # ---------------------------------------------------------------- queries --
