@@ -496,7 +496,13 @@ def problem(start: Start) -> SettingsError | None:
         if why is not None:
             return SettingsError.malformed(entry.name, start.service, why)
     for model in _services.get(start.service, _Registered()).models:
-        error = validation_problem(model, start.service)
+        given = {  # this environment's values (the model itself reads os.environ)
+            alias: start.environ[alias]
+            for info in model.model_fields.values()
+            for alias in getattr(info.validation_alias, "choices", ())
+            if isinstance(alias, str) and alias.isupper() and alias in start.environ
+        }
+        error = validation_problem(model, start.service, **given)
         if error is not None:
             return error
     return None

@@ -87,6 +87,17 @@ def test_a_service_registers_its_own_variables() -> None:
     )
     assert short is not None and "31 characters, fewer than 32" in str(short)
     assert "secrets.values.AVRR_INTAKE_DUPLICATE_SECRET" in str(short)
+    secret = "s" * 32
+    days = environment.problem(
+        Start(
+            "serve",
+            "intake",
+            {**env, "AVRR_INTAKE_DUPLICATE_SECRET": secret, "AVRR_RETENTION_DAYS": "-1"},
+            "api",
+        )
+    )
+    assert days is not None and days.variable == "AVRR_RETENTION_DAYS"
+    assert str(days).startswith("AVRR_RETENTION_DAYS is malformed: Input should be greater than 0")
     # Only intake's: another service starts without it.
     assert "AVRR_INTAKE_DUPLICATE_SECRET" not in environment.variables_of("travel")
 
