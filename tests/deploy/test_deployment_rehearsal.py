@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import resource
 import secrets
 import shutil
@@ -83,25 +82,6 @@ def container_engine() -> list[str]:
     ):
         return ["docker"]
     return ["bash", str(IMAGE_SCRIPT), "podman"]
-
-
-@pytest.fixture(scope="module")
-def image() -> str:
-    """``make image``'s build of this checkout; ``AVRR_REHEARSAL_IMAGE`` names one built already."""
-    prebuilt = os.environ.get("AVRR_REHEARSAL_IMAGE")
-    if prebuilt:
-        return prebuilt
-    tag = os.environ.get("AVRR_IMAGE", "localhost/avrr:dev")
-    done = subprocess.run(
-        ["bash", str(IMAGE_SCRIPT)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "AVRR_IMAGE": tag},
-        timeout=1800,
-    )
-    assert done.returncode == 0, f"make image failed:\n{done.stderr[-4000:]}"
-    print(f"image: {done.stdout.strip()}")
-    return tag
 
 
 def test_the_image_carries_no_test_or_lint_tools(image: str) -> None:
