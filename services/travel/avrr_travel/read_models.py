@@ -38,7 +38,6 @@ from avrr_events import tables as store_tables
 from avrr_events.tables import Json, Position
 from avrr_events.withdrawal import ConflictList, conflicts_table
 from avrr_travel.movement import (
-    EVENTS,
     ArrivalConfirmed,
     CaseWithdrawalNoted,
     DepartureConfirmed,
@@ -140,62 +139,10 @@ medical_records = Table(
 
 
 class MovementViews(Projection):
-    name = "travel_movement_views"
-    event_types = frozenset(cls.event_type for cls in EVENTS)
-    metadata = views
+    """Movements, their travellers and transit notes: every event of a movement's stream."""
 
-    async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
-        case_id = envelope.subject
-        if isinstance(event, MovementOpened):
-            await self._open(conn, event, envelope)
-            return
-        if isinstance(event, CaseWithdrawalNoted | MovementReinstated) and not await _shown(
-            conn, case_id
-        ):
-            return  # no movement was ever opened: nothing to show
-        changes = _movement_changes(event)
-        # Every event of the stream counts, so ``version`` is the stream version (the ETag).
-        await conn.execute(
-            update(movements)
-            .where(movements.c.case_id == case_id)
-            .values(version=movements.c.version + 1, **changes)
-        )
-        match event:
-            case TravelDocumentRequested():
-                await _traveller(
-                    conn,
-                    case_id,
-                    event.person_id,
-                    document_type=event.document_type,
-                    document_requested_on=event.requested_on,
-                    document_obtained_on=None,
-                )
-            case TravelDocumentObtained():
-                await _traveller(
-                    conn,
-                    case_id,
-                    event.person_id,
-                    document_type=event.document_type,
-                    document_obtained_on=event.obtained_on,
-                )
-            case FitForTravelConfirmed():
-                await _traveller(
-                    conn,
-                    case_id,
-                    event.person_id,
-                    fitness_outcome=event.outcome,
-                    unfit_until=event.unfit_until,
-                    fitness_confirmed_at=event.confirmed_at,
-                )
-            case TransitAssistanceNoted():
-                await conn.execute(
-                    transit_notes.insert().values(
-                        case_id=case_id,
-                        point=event.point,
-                        note=event.note.model_dump(mode="json"),
-                        noted_at=event.noted_at,
-                    )
-                )
+    name = "travel_movement_views"
+    metadata = views
 
     async def _open(self, conn: AsyncConnection, event: MovementOpened, envelope: Envelope) -> None:
         existing = await conn.scalar(
@@ -240,6 +187,92 @@ class MovementViews(Projection):
                 for i, m in enumerate(event.travellers)
             ],
         )
+
+    async def _moved(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
+        # Every event of the stream counts, so ``version`` is the stream version (the ETag).
+        await conn.execute(
+            update(movements)
+            .where(movements.c.case_id == envelope.subject)
+            .values(version=movements.c.version + 1, **_movement_changes(event))
+        )
+
+    async def _moved_if_shown(
+        self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope
+    ) -> None:
+        # A withdrawal's note (and its lifting) may come before any movement was opened.
+        if await _shown(conn, envelope.subject):
+            await self._moved(conn, event, envelope)
+
+    async def _document_requested(
+        self, conn: AsyncConnection, event: TravelDocumentRequested, envelope: Envelope
+    ) -> None:
+        await self._moved(conn, event, envelope)
+        await _traveller(
+            conn,
+            envelope.subject,
+            event.person_id,
+            document_type=event.document_type,
+            document_requested_on=event.requested_on,
+            document_obtained_on=None,
+        )
+
+    async def _document_obtained(
+        self, conn: AsyncConnection, event: TravelDocumentObtained, envelope: Envelope
+    ) -> None:
+        await self._moved(conn, event, envelope)
+        await _traveller(
+            conn,
+            envelope.subject,
+            event.person_id,
+            document_type=event.document_type,
+            document_obtained_on=event.obtained_on,
+        )
+
+    async def _fitness_confirmed(
+        self, conn: AsyncConnection, event: FitForTravelConfirmed, envelope: Envelope
+    ) -> None:
+        await self._moved(conn, event, envelope)
+        await _traveller(
+            conn,
+            envelope.subject,
+            event.person_id,
+            fitness_outcome=event.outcome,
+            unfit_until=event.unfit_until,
+            fitness_confirmed_at=event.confirmed_at,
+        )
+
+    async def _transit_noted(
+        self, conn: AsyncConnection, event: TransitAssistanceNoted, envelope: Envelope
+    ) -> None:
+        await self._moved(conn, event, envelope)
+        await conn.execute(
+            transit_notes.insert().values(
+                case_id=envelope.subject,
+                point=event.point,
+                note=event.note.model_dump(mode="json"),
+                noted_at=event.noted_at,
+            )
+        )
+
+    handlers = {
+        MovementOpened: _open,
+        TravelDocumentRequested: _document_requested,
+        TravelDocumentObtained: _document_obtained,
+        FitForTravelConfirmed: _fitness_confirmed,
+        TicketIssued: _moved,
+        DepartureConfirmed: _moved,
+        TransitAssistanceNoted: _transit_noted,
+        ArrivalConfirmed: _moved,
+        MovementHeld: _moved,
+        MovementReleased: _moved,
+        NoShowRecorded: _moved,
+        MovementRebooked: _moved,
+        MovementCancelled: _moved,
+        CaseWithdrawalNoted: _moved_if_shown,
+        MovementReinstated: _moved_if_shown,
+        WithdrawalConflictDetected: _moved,
+        WithdrawalConflictResolved: _moved,
+    }
 
 
 def _booking_reference(reference: Encrypted | str) -> dict[str, Any]:
@@ -343,11 +376,11 @@ class MedicalRecords(Projection):
     """Fitness checks with their (encrypted) health details, for the medical role only."""
 
     name = "travel_medical_records"
-    event_types = frozenset({FitForTravelConfirmed.event_type})
     metadata = medical
 
-    async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
-        assert isinstance(event, FitForTravelConfirmed)
+    async def _fitness_confirmed(
+        self, conn: AsyncConnection, event: FitForTravelConfirmed, envelope: Envelope
+    ) -> None:
         await conn.execute(
             medical_records.insert().values(
                 case_id=event.case_id,
@@ -360,6 +393,8 @@ class MedicalRecords(Projection):
                 confirmed_at=event.confirmed_at,
             )
         )
+
+    handlers = {FitForTravelConfirmed: _fitness_confirmed}
 
 
 conflicts = MetaData()
