@@ -42,7 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import DomainEvent, Envelope, Projection
+from avrr_events import Envelope, Projection
 from avrr_events.withdrawal import ConflictList, conflicts_table
 from avrr_reintegration.monitoring import monitoring_schedule
 from avrr_reintegration.programmes import ProgrammeCatalogue
@@ -259,79 +259,14 @@ class ReintegrationViews(Projection):
     """Cases, plans, ledger, referrals, monitoring schedule, scores and programme totals."""
 
     name = "reintegration_views"
-    event_types = frozenset(
-        {
-            ReintegrationEligibilityDecided.event_type,
-            ReintegrationPlanAgreed.event_type,
-            AssistanceDisbursed.event_type,
-            ServiceReferralMade.event_type,
-            MonitoringVisitRecorded.event_type,
-            SustainabilityScored.event_type,
-            ReintegrationCompleted.event_type,
-            ReintegrationStopped.event_type,
-        }
-    )
     metadata = views
 
     def __init__(self, catalogue: ProgrammeCatalogue) -> None:
         self.catalogue = catalogue
 
-    async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
-        match event:
-            case ReintegrationEligibilityDecided():
-                await self._decided(conn, event)
-            case ReintegrationPlanAgreed():
-                await self._plan(conn, event)
-            case AssistanceDisbursed():
-                await self._disbursed(conn, event, envelope.id)
-            case ServiceReferralMade():
-                await conn.execute(
-                    referrals.insert().values(
-                        event_id=envelope.id,
-                        case_id=event.case_id,
-                        organisation_id=event.organisation_id,
-                        service=event.service,
-                        referred_on=event.referred_on,
-                    )
-                )
-            case MonitoringVisitRecorded():
-                await conn.execute(
-                    update(monitoring_visits)
-                    .where(
-                        monitoring_visits.c.case_id == event.case_id,
-                        monitoring_visits.c.due_month == event.due_month,
-                    )
-                    .values(
-                        visited_on=event.visited_on,
-                        notes=event.notes.model_dump() if event.notes else None,
-                    )
-                )
-            case SustainabilityScored():
-                await conn.execute(
-                    sustainability_scores.insert().values(
-                        case_id=event.case_id,
-                        stage=event.stage,
-                        economic=event.economic,
-                        social=event.social,
-                        psychosocial=event.psychosocial,
-                        composite=event.composite,
-                        sustainable=event.sustainable,
-                        scored_on=event.scored_on,
-                    )
-                )
-            case ReintegrationCompleted():
-                row = await _case_row(conn, event.case_id)
-                await conn.execute(
-                    update(cases)
-                    .where(cases.c.case_id == event.case_id)
-                    .values(status="completed", completed_on=event.completed_on)
-                )
-                if row is not None:
-                    await _count(conn, row.programme_id, completed=1)
-            case ReintegrationStopped():
-                await self._stopped(conn, event)
-
-    async def _decided(self, conn: AsyncConnection, event: ReintegrationEligibilityDecided) -> None:
+    async def _decided(
+        self, conn: AsyncConnection, event: ReintegrationEligibilityDecided, envelope: Envelope
+    ) -> None:
         row = await _case_row(conn, event.case_id)
         if row is None:
             await conn.execute(
@@ -388,7 +323,9 @@ class ReintegrationViews(Projection):
                 ],
             )
 
-    async def _plan(self, conn: AsyncConnection, event: ReintegrationPlanAgreed) -> None:
+    async def _plan(
+        self, conn: AsyncConnection, event: ReintegrationPlanAgreed, envelope: Envelope
+    ) -> None:
         row = await _case_row(conn, event.case_id)
         total = sum((c.budget.amount for c in event.components), Decimal(0))
         await conn.execute(
@@ -407,11 +344,11 @@ class ReintegrationViews(Projection):
             await _count(conn, row.programme_id, plans_agreed=1, plans_late=int(event.late))
 
     async def _disbursed(
-        self, conn: AsyncConnection, event: AssistanceDisbursed, event_id: str
+        self, conn: AsyncConnection, event: AssistanceDisbursed, envelope: Envelope
     ) -> None:
         await conn.execute(
             ledger.insert().values(
-                event_id=event_id,
+                event_id=envelope.id,
                 case_id=event.case_id,
                 programme_id=event.programme_id,
                 kind=event.kind,
@@ -442,7 +379,65 @@ class ReintegrationViews(Projection):
             )
         )
 
-    async def _stopped(self, conn: AsyncConnection, event: ReintegrationStopped) -> None:
+    async def _referred(
+        self, conn: AsyncConnection, event: ServiceReferralMade, envelope: Envelope
+    ) -> None:
+        await conn.execute(
+            referrals.insert().values(
+                event_id=envelope.id,
+                case_id=event.case_id,
+                organisation_id=event.organisation_id,
+                service=event.service,
+                referred_on=event.referred_on,
+            )
+        )
+
+    async def _visited(
+        self, conn: AsyncConnection, event: MonitoringVisitRecorded, envelope: Envelope
+    ) -> None:
+        await conn.execute(
+            update(monitoring_visits)
+            .where(
+                monitoring_visits.c.case_id == event.case_id,
+                monitoring_visits.c.due_month == event.due_month,
+            )
+            .values(
+                visited_on=event.visited_on,
+                notes=event.notes.model_dump() if event.notes else None,
+            )
+        )
+
+    async def _scored(
+        self, conn: AsyncConnection, event: SustainabilityScored, envelope: Envelope
+    ) -> None:
+        await conn.execute(
+            sustainability_scores.insert().values(
+                case_id=event.case_id,
+                stage=event.stage,
+                economic=event.economic,
+                social=event.social,
+                psychosocial=event.psychosocial,
+                composite=event.composite,
+                sustainable=event.sustainable,
+                scored_on=event.scored_on,
+            )
+        )
+
+    async def _completed(
+        self, conn: AsyncConnection, event: ReintegrationCompleted, envelope: Envelope
+    ) -> None:
+        row = await _case_row(conn, event.case_id)
+        await conn.execute(
+            update(cases)
+            .where(cases.c.case_id == event.case_id)
+            .values(status="completed", completed_on=event.completed_on)
+        )
+        if row is not None:
+            await _count(conn, row.programme_id, completed=1)
+
+    async def _stopped(
+        self, conn: AsyncConnection, event: ReintegrationStopped, envelope: Envelope
+    ) -> None:
         row = await _case_row(conn, event.case_id)
         if row is not None and row.status not in ("withdrawn", "completed"):
             changes = {"withdrawn": 1}
@@ -456,6 +451,17 @@ class ReintegrationViews(Projection):
             await conn.execute(
                 update(cases).where(cases.c.case_id == event.case_id).values(status="withdrawn")
             )
+
+    handlers = {
+        ReintegrationEligibilityDecided: _decided,
+        ReintegrationPlanAgreed: _plan,
+        AssistanceDisbursed: _disbursed,
+        ServiceReferralMade: _referred,
+        MonitoringVisitRecorded: _visited,
+        SustainabilityScored: _scored,
+        ReintegrationCompleted: _completed,
+        ReintegrationStopped: _stopped,
+    }
 
 
 async def _case_row(conn: AsyncConnection, case_id: str) -> Any:
