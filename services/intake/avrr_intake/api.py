@@ -11,12 +11,11 @@ idempotent replay. Reads decrypt personal values per person and show
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from avrr_events import ERASED, Encrypted, PersonalDataCipher
@@ -29,31 +28,32 @@ from avrr_events.authorization import (
     may_see,
     visible_offices,
 )
-from avrr_events.http import DomainRuleViolation, NotFound, Principal, etag
+from avrr_events.commands import Principal, etag
 from avrr_events.personal import ERASED_MARKER
+from avrr_events.problems import DomainRuleViolation, NotFound
 from avrr_events.service import ServiceRuntime
 from avrr_events.small_cells import min_households
+from avrr_events.web.commands import Command
 from avrr_intake import authorities, handover, read_models, reports, timeline
 from avrr_intake.case import Status
 from avrr_intake.commands import (
+    CASEWORK,
     ClosureIn,
     ConsentIn,
     ConsentWithdrawalIn,
     CounsellingIn,
-    Decision,
     IntakeCommands,
     NeedsIn,
     ReferralIn,
     ReturnRequestIn,
     WithdrawalIn,
+    new_case_id,
 )
 from avrr_intake.consent import Purpose
 from avrr_intake.demo import Demo, DemoFailed
 from avrr_intake.health import DECLARED_NEEDS, MEDICAL_DATA_PROCESSING
 from avrr_intake.referral import ReferralSource
-from avrr_intake.settings import IntakeSettings
 
-CASEWORK = (Role.CASEWORKER, Role.SUPERVISOR)
 CASE_READERS = (*CASEWORK, Role.DATA_PROTECTION_OFFICER)
 CONTACT_BY_PROGRAMME = "contact_by_programme"
 CONSENT_WITHDRAWN = "consent_withdrawn"  # shown instead of what a withdrawn consent covered
@@ -107,22 +107,6 @@ POLICY = Policy(
 router = APIRouter(tags=["intake"])
 
 CaseId = Annotated[str, Path(max_length=100)]
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        max_length=100,
-        description='the case\'s ETag ("<version>"); stale -> 412 problem',
-    ),
-]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=200,
-        description="retrying with the same key and body replays the first response",
-    ),
-]
 
 
 def runtime_of(request: Request) -> ServiceRuntime:
@@ -130,70 +114,26 @@ def runtime_of(request: Request) -> ServiceRuntime:
     return runtime
 
 
-def commands_of(request: Request) -> IntakeCommands:
-    """The command handlers of this app's runtime (built once, on first use)."""
-    state = request.app.state
-    commands: IntakeCommands | None = getattr(state, "intake_commands", None)
-    if commands is None:
-        runtime = runtime_of(request)
-        commands = IntakeCommands(runtime, IntakeSettings().secret(runtime.settings))
-        state.intake_commands = commands
+def case_commands(request: Request) -> IntakeCommands:
+    """Intake's command object, built once per runtime (``Service(commands=...)``, main.py)."""
+    commands: IntakeCommands = runtime_of(request).commands
     return commands
 
 
-def decision_response(
-    request: Request, decision: Decision, status_code: int = 200, **extra: Any
-) -> JSONResponse:
-    """What a command answers: ids, the new version (also as ETag), the events written."""
-    body: dict[str, Any] = {
-        "case_id": decision.case_id,
-        "version": decision.version,
-        "events": decision.events,
-        **extra,
-    }
-    location = str(request.url_for("get_case", case_id=decision.case_id).path)
-    return JSONResponse(
-        body,
-        status_code=status_code,
-        headers={"ETag": etag(decision.version), "Location": location},
-    )
-
-
-async def idempotent(
-    request: Request, principal: Principal, command: Callable[[], Awaitable[JSONResponse]]
-) -> Response:
-    """Run a command once per Idempotency-Key (see avrr_events.http.IdempotencyKeys)."""
-    response: Response = await runtime_of(request).idempotency.run(request, principal, command)
-    return response
+Cases = Annotated[IntakeCommands, Depends(case_commands)]
 
 
 # ----------------------------------------------------------------- commands --
 
 
 @router.post("/referrals", status_code=201, summary="Receive a referral (opens a case)")
-async def receive_referral(
-    body: ReferralIn, request: Request, principal: Authorized, _key: IdempotencyKey = None
-) -> Response:
-    ensure_office(principal, body.office)
-    # A partner organisation learns its referral's ids, not which other cases match it.
-    staff = principal.has_any_role(CASEWORK)
-
-    async def run() -> JSONResponse:
-        d = await commands_of(request).receive_referral(
-            body, principal, request.headers.get("traceparent")
-        )
-        return decision_response(
-            request,
-            d,
-            201,
-            status="open",
-            household=[{"person_id": p, "relationship": r} for p, r in d.person_ids.items()],
-            possible_duplicates=[m.model_dump() for m in d.duplicates] if staff else [],
-            # A match in another office's case: said, never named (no case or person id).
-            possible_duplicate_elsewhere=bool(d.elsewhere) if staff else False,
-        )
-
-    return await idempotent(request, principal, run)
+async def receive_referral(body: ReferralIn, command: Command, cases: Cases) -> Response:
+    ensure_office(command.context.principal, body.office)
+    case_id = new_case_id()
+    return await command(
+        lambda ctx: cases.receive_referral(case_id, body, ctx),
+        location=command.url_for("get_case", case_id=case_id),
+    )
 
 
 @router.get("/referrals/{case_id}", summary="The status of a referral you submitted")
@@ -212,42 +152,24 @@ async def referral_status(case_id: CaseId, request: Request, principal: Authoriz
 
 @router.post("/cases/{case_id}/counselling-sessions", status_code=201)
 async def record_counselling(
-    case_id: CaseId,
-    body: CounsellingIn,
-    request: Request,
-    principal: Authorized,
-    if_match: IfMatch = None,
-    _key: IdempotencyKey = None,
+    case_id: CaseId, body: CounsellingIn, command: Command, cases: Cases
 ) -> Response:
     """Record a counselling session; the outcome decided_not_to_apply closes the case."""
-
-    async def run() -> JSONResponse:
-        d = await commands_of(request).record_counselling(
-            case_id, body, principal, if_match, request.headers.get("traceparent")
-        )
-        return decision_response(request, d, 201)
-
-    return await idempotent(request, principal, run)
+    return await command(
+        lambda ctx: cases.record_counselling(case_id, body, ctx),
+        location=command.url_for("get_case", case_id=case_id),
+    )
 
 
 @router.post("/cases/{case_id}/consents", status_code=201)
 async def give_consent(
-    case_id: CaseId,
-    body: ConsentIn,
-    request: Request,
-    principal: Authorized,
-    if_match: IfMatch = None,
-    _key: IdempotencyKey = None,
+    case_id: CaseId, body: ConsentIn, command: Command, cases: Cases
 ) -> Response:
     """Record informed consent of one person for one or more purposes."""
-
-    async def run() -> JSONResponse:
-        d = await commands_of(request).give_consent(
-            case_id, body, principal, if_match, request.headers.get("traceparent")
-        )
-        return decision_response(request, d, 201)
-
-    return await idempotent(request, principal, run)
+    return await command(
+        lambda ctx: cases.give_consent(case_id, body, ctx),
+        location=command.url_for("get_case", case_id=case_id),
+    )
 
 
 @router.post("/cases/{case_id}/consents/{purpose}/withdrawal")
@@ -255,128 +177,67 @@ async def withdraw_consent(
     case_id: CaseId,
     purpose: Purpose,
     body: ConsentWithdrawalIn,
-    request: Request,
-    principal: Authorized,
-    if_match: IfMatch = None,
-    _key: IdempotencyKey = None,
+    command: Command,
+    cases: Cases,
 ) -> Response:
     """Withdraw a consent (for one person, or for everyone in the case) with its reason;
     effective at once. Withdrawing one the return needs suspends a requested return
     (status ``suspended_by_consent``): giving it again resumes it, or the case is closed."""
-
-    async def run() -> JSONResponse:
-        d = await commands_of(request).withdraw_consent(
-            case_id,
-            purpose,
-            body,
-            principal,
-            if_match,
-            request.headers.get("traceparent"),
-        )
-        return decision_response(request, d)
-
-    return await idempotent(request, principal, run)
+    return await command(
+        lambda ctx: cases.withdraw_consent(case_id, purpose, body, ctx),
+        location=command.url_for("get_case", case_id=case_id),
+    )
 
 
 @router.post("/cases/{case_id}/return-request", status_code=201)
 async def request_return(
-    case_id: CaseId,
-    body: ReturnRequestIn,
-    request: Request,
-    principal: Authorized,
-    if_match: IfMatch = None,
-    _key: IdempotencyKey = None,
+    case_id: CaseId, body: ReturnRequestIn, command: Command, cases: Cases
 ) -> Response:
     """Apply for assisted return; 422 naming the missing consent when one is missing."""
-
-    async def run() -> JSONResponse:
-        d = await commands_of(request).request_return(
-            case_id, body, principal, if_match, request.headers.get("traceparent")
-        )
-        return decision_response(request, d, 201)
-
-    return await idempotent(request, principal, run)
+    return await command(
+        lambda ctx: cases.request_return(case_id, body, ctx),
+        location=command.url_for("get_case", case_id=case_id),
+    )
 
 
 @router.post("/cases/{case_id}/withdrawal")
 async def withdraw_case(
-    case_id: CaseId,
-    body: WithdrawalIn,
-    request: Request,
-    principal: Authorized,
-    if_match: IfMatch = None,
-    _key: IdempotencyKey = None,
+    case_id: CaseId, body: WithdrawalIn, command: Command, cases: Cases
 ) -> Response:
     """The person withdraws (possible at any moment before closure)."""
-
-    async def run() -> JSONResponse:
-        d = await commands_of(request).withdraw_case(
-            case_id, body, principal, if_match, request.headers.get("traceparent")
-        )
-        return decision_response(request, d)
-
-    return await idempotent(request, principal, run)
+    return await command(
+        lambda ctx: cases.withdraw_case(case_id, body, ctx),
+        location=command.url_for("get_case", case_id=case_id),
+    )
 
 
 @router.post("/cases/{case_id}/closure")
-async def close_case(
-    case_id: CaseId,
-    body: ClosureIn,
-    request: Request,
-    principal: Authorized,
-    if_match: IfMatch = None,
-    _key: IdempotencyKey = None,
-) -> Response:
+async def close_case(case_id: CaseId, body: ClosureIn, command: Command, cases: Cases) -> Response:
     """Close a case that is open (no return requested) or whose return is suspended by a
     withdrawn consent; a requested return is withdrawn instead (409 names the status)."""
-
-    async def run() -> JSONResponse:
-        d = await commands_of(request).close_case(
-            case_id, body, principal, if_match, request.headers.get("traceparent")
-        )
-        return decision_response(request, d)
-
-    return await idempotent(request, principal, run)
+    return await command(
+        lambda ctx: cases.close_case(case_id, body, ctx),
+        location=command.url_for("get_case", case_id=case_id),
+    )
 
 
 @router.post("/cases/{case_id}/erasure")
-async def erase_personal_data(
-    case_id: CaseId,
-    request: Request,
-    principal: Authorized,
-    if_match: IfMatch = None,
-    _key: IdempotencyKey = None,
-) -> Response:
+async def erase_personal_data(case_id: CaseId, command: Command, cases: Cases) -> Response:
     """Crypto-shred the personal data of every person of the case (data protection officer)."""
-
-    async def run() -> JSONResponse:
-        d = await commands_of(request).erase_personal_data(
-            case_id, principal, if_match, request.headers.get("traceparent")
-        )
-        return decision_response(request, d)
-
-    return await idempotent(request, principal, run)
+    return await command(
+        lambda ctx: cases.erase_personal_data(case_id, ctx),
+        location=command.url_for("get_case", case_id=case_id),
+    )
 
 
 @router.post("/cases/{case_id}/declared-needs", status_code=201)
-async def declare_needs(
-    case_id: CaseId,
-    body: NeedsIn,
-    request: Request,
-    principal: Authorized,
-    if_match: IfMatch = None,
-    _key: IdempotencyKey = None,
-) -> Response:
+async def declare_needs(case_id: CaseId, body: NeedsIn, command: Command, cases: Cases) -> Response:
     """Record a person's declared needs (health data): 422 naming ``declared_needs`` unless
     their consent to medical_data_processing was given and stands."""
-
-    async def run() -> JSONResponse:
-        d = await commands_of(request).declare_needs(
-            case_id, body, principal, if_match, request.headers.get("traceparent")
-        )
-        return decision_response(request, d, 201)
-
-    return await idempotent(request, principal, run)
+    return await command(
+        lambda ctx: cases.declare_needs(case_id, body, ctx),
+        location=command.url_for("get_case", case_id=case_id),
+    )
 
 
 @router.get("/cases/{case_id}/declared-needs", summary="Declared needs (medical role only)")

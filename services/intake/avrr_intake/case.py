@@ -24,7 +24,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from avrr_events import Aggregate, DomainEvent, Encrypted, EventRegistry
-from avrr_events.http import DomainRuleViolation, NotFound
+from avrr_events.problems import DomainRuleViolation, NotFound
 from avrr_intake.consent import (
     REQUIRED_FOR_RETURN,
     ConsentGiven,

@@ -10,7 +10,7 @@ carry only ciphertext and non-personal facts.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, Self
 
@@ -25,11 +25,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import ERASED, Cause, ConcurrencyError, Repository
-from avrr_events.authorization import may_see
-from avrr_events.http import Principal, check_if_match
+from avrr_events import ERASED, ConcurrencyError, Repository
+from avrr_events.aggregate import Executed
+from avrr_events.authorization import Role, may_see
+from avrr_events.commands import CommandContext, CommandResult
 from avrr_events.personal import HEALTH
 from avrr_events.places import check_region
 from avrr_events.service import ServiceRuntime
@@ -69,6 +69,8 @@ from avrr_intake.referral import (
 )
 
 SOURCE = "/avrr/intake"
+# Staff working on cases; a referring partner is not (it learns no possible duplicates).
+CASEWORK = (Role.CASEWORKER, Role.SUPERVISOR)
 
 
 def _iso_country(code: str) -> str:
@@ -276,20 +278,8 @@ class ClosureIn(Input):
     )
 
 
-@dataclass
-class Decision:
-    """What a command did: the case, its new version, the event types written."""
-
-    case_id: str
-    version: int
-    events: list[str]
-    person_ids: dict[str, str] = field(default_factory=dict)
-    duplicates: list[DuplicateMatch] = field(default_factory=list)
-    elsewhere: int = 0  # matches in cases of offices the caller does not see
-
-
 class IntakeCommands:
-    """Every intake command, each one load -> decide -> append."""
+    """Every intake command, each one load -> decide -> append (``Repository.execute``)."""
 
     def __init__(self, runtime: ServiceRuntime, duplicate_secret: bytes) -> None:
         self.runtime = runtime
@@ -297,31 +287,14 @@ class IntakeCommands:
         self.secret = duplicate_secret
         self.repo: Repository[Case] = Repository(runtime.store, registry, Case, source=SOURCE)
 
-    async def _load(
-        self, case_id: str, if_match: str | None, conn: AsyncConnection | None = None
-    ) -> Case:
-        case = await self.repo.load(case_id, conn=conn)
-        case.must_exist()
-        check_if_match(if_match, case.version)
-        return case
-
-    async def _save(
-        self, case: Case, traceparent: str | None, conn: AsyncConnection | None = None
-    ) -> Decision:
-        types = [e.event_type for e in case.pending]
-        # The case id is the correlation id: one case, one flow through every service.
-        # The trace is the active span's, else the caller's W3C traceparent header.
-        cause = Cause.new(case.id)
-        if cause.traceparent is None and traceparent:
-            cause = Cause(case.id, None, traceparent[:100])
-        await self.repo.save(case, cause, conn=conn)
-        return Decision(case.id, case.version, types)
-
     async def receive_referral(
-        self, cmd: ReferralIn, by: Principal, traceparent: str | None = None
-    ) -> Decision:
+        self, case_id: str, cmd: ReferralIn, ctx: CommandContext
+    ) -> CommandResult:
+        """Open the case ``case_id`` (``new_case_id``). Only casework staff learn its possible
+        duplicates (of their offices' cases named, of others' only said): a referring
+        partner learns its referral's ids, not which other cases match it."""
+        by = ctx.principal
         now = datetime.now(UTC)
-        case_id = str(uuid.uuid4())
         ids = [str(uuid.uuid4()) for _ in cmd.household]
         ages = [age_on(p.date_of_birth, now.date()) for p in cmd.household]
         has_adult = any(a >= ADULT_AGE for a in ages)
@@ -415,124 +388,117 @@ class IntakeCommands:
                     case_id=case_id, matches=matches, elsewhere=len(elsewhere), flagged_at=now
                 )
             )
-        decision = await self._save(case, traceparent)
+        # A new stream: nothing to load, and no If-Match to compare (it names no version yet).
+        written = await self.repo.save(case, ctx.cause(case_id))
         for other_case, other_person in elsewhere:
-            await self._tell_elsewhere(other_case, other_person, now)
-        decision.person_ids = dict(zip(ids, [p.relationship for p in cmd.household], strict=True))
-        decision.duplicates = matches
-        decision.elsewhere = len(elsewhere)
-        return decision
+            await self._tell_elsewhere(other_case, other_person, now, ctx)
+        staff = by.has_any_role(CASEWORK)
+        return _answer(
+            Executed(case, [e.type for e in written]),
+            201,
+            status="open",
+            household=[
+                {"person_id": pid, "relationship": p.relationship}
+                for pid, p in zip(ids, cmd.household, strict=True)
+            ],
+            possible_duplicates=[m.model_dump() for m in matches] if staff else [],
+            # A match in another office's case: said, never named (no case or person id).
+            possible_duplicate_elsewhere=bool(elsewhere) if staff else False,
+        )
 
-    async def _tell_elsewhere(self, case_id: str, person_id: str, at: datetime) -> None:
+    async def _tell_elsewhere(
+        self, case_id: str, person_id: str, at: datetime, ctx: CommandContext
+    ) -> None:
         """Record on another office's case that its person was referred again elsewhere.
 
         After the referral's own commit, on the other case's stream: a command
         racing on that case makes this retry on the fresh state instead of
-        failing the referral.
+        failing the referral. The referral's If-Match is not about that case.
         """
+        told = DuplicateReferredElsewhere(case_id=case_id, person_id=person_id, flagged_at=at)
         for _ in range(5):
-            case = await self.repo.load(case_id)
-            case.record(
-                DuplicateReferredElsewhere(case_id=case_id, person_id=person_id, flagged_at=at)
-            )
             try:
-                await self._save(case, None)
+                await self.repo.execute(
+                    case_id, replace(ctx, if_match=None), lambda case: case.record(told)
+                )
                 return
             except ConcurrencyError:
                 continue
 
     async def record_counselling(
-        self,
-        case_id: str,
-        cmd: CounsellingIn,
-        by: Principal,
-        if_match: str | None,
-        traceparent: str | None = None,
-    ) -> Decision:
-        case = await self._load(case_id, if_match)
-        principal = next(p for p in case.people.values() if p.relationship == "principal")
-        notes = await self.cipher.encrypt(principal.person_id, cmd.notes) if cmd.notes else None
-        case.record_counselling(
-            CounsellingRecorded(
-                case_id=case_id,
-                session_id=str(uuid.uuid4()),
-                held_on=cmd.held_on,
-                office=cmd.office,
-                counsellor=cmd.counsellor or by.user_id,
-                language=cmd.language,
-                # What was talked about describes the person (debts, threats, health).
-                topics=(
-                    await self.cipher.encrypt(principal.person_id, list(cmd.topics))
-                    if cmd.topics
-                    else []
-                ),
-                outcome=cmd.outcome,
-                notes=notes,
-                recorded_at=datetime.now(UTC),
-            )
-        )
-        return await self._save(case, traceparent)
-
-    async def give_consent(
-        self,
-        case_id: str,
-        cmd: ConsentIn,
-        by: Principal,
-        if_match: str | None,
-        traceparent: str | None = None,
-    ) -> Decision:
-        case = await self._load(case_id, if_match)
-        case.must_know(cmd.person_id)
-        representative = (
-            await self.cipher.encrypt(cmd.person_id, cmd.representative.model_dump())
-            if cmd.representative
-            else None
-        )
-        views = (
-            await self.cipher.encrypt(cmd.person_id, cmd.child_views) if cmd.child_views else None
-        )
-        now = datetime.now(UTC)
-        for purpose in dict.fromkeys(cmd.purposes):
-            case.give_consent(
-                ConsentGiven(
+        self, case_id: str, cmd: CounsellingIn, ctx: CommandContext
+    ) -> CommandResult:
+        async def decide(case: Case) -> None:
+            principal = _principal_id(case)
+            notes = await self.cipher.encrypt(principal, cmd.notes) if cmd.notes else None
+            case.record_counselling(
+                CounsellingRecorded(
                     case_id=case_id,
-                    person_id=cmd.person_id,
-                    purpose=purpose,
-                    given_on=cmd.given_on,
-                    given_by=cmd.given_by,
-                    representative_person_id=cmd.representative_person_id,
-                    representative=representative,
-                    child_views=views,
+                    session_id=str(uuid.uuid4()),
+                    held_on=cmd.held_on,
+                    office=cmd.office,
+                    counsellor=cmd.counsellor or ctx.principal.user_id,
                     language=cmd.language,
-                    recorded_by=by.user_id,
-                    recorded_at=now,
-                    shared_fields=(
-                        list(dict.fromkeys(cmd.shared_fields or ()))
-                        if purpose == "share_with_authorities" and cmd.shared_fields is not None
-                        else None
+                    # What was talked about describes the person (debts, threats, health).
+                    topics=(
+                        await self.cipher.encrypt(principal, list(cmd.topics)) if cmd.topics else []
                     ),
+                    outcome=cmd.outcome,
+                    notes=notes,
+                    recorded_at=datetime.now(UTC),
                 )
             )
-        if "share_with_authorities" in cmd.purposes and cmd.shared_fields:
-            # The key its public records are sealed under (authorities.py); once the case
-            # accepted the consent, so that a refused one leaves no key behind.
-            await authorities.create_disclosure_key(self.cipher.keys, case_id, cmd.person_id)
-        return await self._save(case, traceparent)
+
+        return _answer(await self.repo.execute(case_id, ctx, decide, guard=Case.must_exist), 201)
+
+    async def give_consent(
+        self, case_id: str, cmd: ConsentIn, ctx: CommandContext
+    ) -> CommandResult:
+        async def decide(case: Case) -> None:
+            case.must_know(cmd.person_id)
+            representative = (
+                await self.cipher.encrypt(cmd.person_id, cmd.representative.model_dump())
+                if cmd.representative
+                else None
+            )
+            views = (
+                await self.cipher.encrypt(cmd.person_id, cmd.child_views)
+                if cmd.child_views
+                else None
+            )
+            now = datetime.now(UTC)
+            for purpose in dict.fromkeys(cmd.purposes):
+                case.give_consent(
+                    ConsentGiven(
+                        case_id=case_id,
+                        person_id=cmd.person_id,
+                        purpose=purpose,
+                        given_on=cmd.given_on,
+                        given_by=cmd.given_by,
+                        representative_person_id=cmd.representative_person_id,
+                        representative=representative,
+                        child_views=views,
+                        language=cmd.language,
+                        recorded_by=ctx.principal.user_id,
+                        recorded_at=now,
+                        shared_fields=(
+                            list(dict.fromkeys(cmd.shared_fields or ()))
+                            if purpose == "share_with_authorities" and cmd.shared_fields is not None
+                            else None
+                        ),
+                    )
+                )
+            if "share_with_authorities" in cmd.purposes and cmd.shared_fields:
+                # The key its public records are sealed under (authorities.py); once the case
+                # accepted the consent, so that a refused one leaves no key behind.
+                await authorities.create_disclosure_key(self.cipher.keys, case_id, cmd.person_id)
+
+        return _answer(await self.repo.execute(case_id, ctx, decide, guard=Case.must_exist), 201)
 
     async def withdraw_consent(
-        self,
-        case_id: str,
-        purpose: Purpose,
-        cmd: ConsentWithdrawalIn,
-        by: Principal,
-        if_match: str | None,
-        traceparent: str | None = None,
-    ) -> Decision:
-        async with self.runtime.db.transaction() as conn:
-            # Takes effect at once for the public records too: waits for one of this
-            # case being published, and none is rendered from before it (authorities.py).
-            await authorities.exclude_publication(conn, case_id)
-            case = await self._load(case_id, if_match, conn)
+        self, case_id: str, purpose: Purpose, cmd: ConsentWithdrawalIn, ctx: CommandContext
+    ) -> CommandResult:
+        async def decide(case: Case) -> None:
             if cmd.person_id is not None:
                 case.must_know(cmd.person_id)
             # The person's own words under their key (the principal's for the household).
@@ -549,166 +515,165 @@ class IntakeCommands:
                     person_id=cmd.person_id,
                     purpose=purpose,
                     withdrawn_at=datetime.now(UTC),
-                    recorded_by=by.user_id,
+                    recorded_by=ctx.principal.user_id,
                     reason=cmd.reason,
                     note=note,
                 )
             )
-            decision = await self._save(case, traceparent, conn)
+
+        async with self.runtime.db.transaction() as conn:
+            # Takes effect at once for the public records too: waits for one of this
+            # case being published, and none is rendered from before it (authorities.py).
+            await authorities.exclude_publication(conn, case_id)
+            executed = await self.repo.execute(
+                case_id, ctx, decide, guard=Case.must_exist, conn=conn
+            )
         self.runtime.db.appended()
         if purpose == "share_with_authorities":
             # Records already published for them can no longer be opened either. After the
             # commit: the key route refuses the key from then on anyway (it reads the consent).
-            people = [cmd.person_id] if cmd.person_id is not None else list(case.people)
+            people = (
+                [cmd.person_id] if cmd.person_id is not None else list(executed.aggregate.people)
+            )
             await authorities.delete_disclosure_keys(self.cipher.keys, case_id, people)
-        return decision
+        return _answer(executed)
 
-    async def declare_needs(
-        self,
-        case_id: str,
-        cmd: NeedsIn,
-        by: Principal,
-        if_match: str | None,
-        traceparent: str | None = None,
-    ) -> Decision:
+    async def declare_needs(self, case_id: str, cmd: NeedsIn, ctx: CommandContext) -> CommandResult:
         """Record a person's declared needs once their medical consent was given; they rest
         under the person's health key, bound to this case, the person and the field."""
-        case = await self._load(case_id, if_match)
-        case.must_have_medical_consent(cmd.person_id)  # before anything is encrypted
-        sealed = await self.cipher.encrypt_for_purpose(
-            cmd.person_id,
-            list(cmd.declared_needs),
-            purpose=HEALTH,
-            case_id=case_id,
-            field=DECLARED_NEEDS,
-        )
-        case.declare_needs(
-            NeedsDeclared(
+
+        async def decide(case: Case) -> None:
+            case.must_have_medical_consent(cmd.person_id)  # before anything is encrypted
+            sealed = await self.cipher.encrypt_for_purpose(
+                cmd.person_id,
+                list(cmd.declared_needs),
+                purpose=HEALTH,
                 case_id=case_id,
-                person_id=cmd.person_id,
-                declared_needs=sealed,
-                declared_by=by.user_id,
-                declared_at=datetime.now(UTC),
+                field=DECLARED_NEEDS,
             )
-        )
-        return await self._save(case, traceparent)
+            case.declare_needs(
+                NeedsDeclared(
+                    case_id=case_id,
+                    person_id=cmd.person_id,
+                    declared_needs=sealed,
+                    declared_by=ctx.principal.user_id,
+                    declared_at=datetime.now(UTC),
+                )
+            )
+
+        return _answer(await self.repo.execute(case_id, ctx, decide, guard=Case.must_exist), 201)
 
     async def request_return(
-        self,
-        case_id: str,
-        cmd: ReturnRequestIn,
-        by: Principal,
-        if_match: str | None,
-        traceparent: str | None = None,
-    ) -> Decision:
-        case = await self._load(case_id, if_match)
-        now = datetime.now(UTC)
-        ages: dict[str, int] = {}
-        for person in case.people.values():
-            personal = await self.cipher.decrypt(person.personal)
-            born = None if personal is ERASED else personal.get("date_of_birth")
-            # Age on the day of the request: eligibility rules look at who travels now.
-            ages[person.person_id] = (
-                age_on(date.fromisoformat(born), now.date()) if born else person.age_years
+        self, case_id: str, cmd: ReturnRequestIn, ctx: CommandContext
+    ) -> CommandResult:
+        async def decide(case: Case) -> None:
+            now = datetime.now(UTC)
+            ages: dict[str, int] = {}
+            for person in case.people.values():
+                personal = await self.cipher.decrypt(person.personal)
+                born = None if personal is ERASED else personal.get("date_of_birth")
+                # Age on the day of the request: eligibility rules look at who travels now.
+                ages[person.person_id] = (
+                    age_on(date.fromisoformat(born), now.date()) if born else person.age_years
+                )
+            has_adult = any(a >= ADULT_AGE for a in ages.values())
+            case.request_return(
+                ReturnRequested(
+                    case_id=case_id,
+                    office=case.office,
+                    nationality=case.nationality,
+                    host_country=case.host_country,
+                    destination_country=cmd.destination_country,
+                    destination_region=cmd.destination_region,
+                    programme_hint=cmd.programme_hint,
+                    household=[
+                        HouseholdMember(
+                            person_id=p.person_id,
+                            age_years=ages[p.person_id],
+                            sex=p.sex,
+                            relationship=p.relationship,
+                            unaccompanied_minor=ages[p.person_id] < ADULT_AGE and not has_adult,
+                        )
+                        for p in case.people.values()
+                    ],
+                    requested_at=now,
+                )
             )
-        has_adult = any(a >= ADULT_AGE for a in ages.values())
-        case.request_return(
-            ReturnRequested(
-                case_id=case_id,
-                office=case.office,
-                nationality=case.nationality,
-                host_country=case.host_country,
-                destination_country=cmd.destination_country,
-                destination_region=cmd.destination_region,
-                programme_hint=cmd.programme_hint,
-                household=[
-                    HouseholdMember(
-                        person_id=p.person_id,
-                        age_years=ages[p.person_id],
-                        sex=p.sex,
-                        relationship=p.relationship,
-                        unaccompanied_minor=ages[p.person_id] < ADULT_AGE and not has_adult,
-                    )
-                    for p in case.people.values()
-                ],
-                requested_at=now,
-            )
-        )
-        return await self._save(case, traceparent)
+
+        return _answer(await self.repo.execute(case_id, ctx, decide, guard=Case.must_exist), 201)
 
     async def withdraw_case(
-        self,
-        case_id: str,
-        cmd: WithdrawalIn,
-        by: Principal,
-        if_match: str | None,
-        traceparent: str | None = None,
-    ) -> Decision:
-        case = await self._load(case_id, if_match)
-        principal = next(p for p in case.people.values() if p.relationship == "principal")
-        note = await self.cipher.encrypt(principal.person_id, cmd.note) if cmd.note else None
-        case.withdraw(
-            CaseWithdrawn(
-                case_id=case_id,
-                reason=cmd.reason,
-                note=note,
-                withdrawn_at=datetime.now(UTC),
-                withdrawn_by=by.user_id,
+        self, case_id: str, cmd: WithdrawalIn, ctx: CommandContext
+    ) -> CommandResult:
+        async def decide(case: Case) -> None:
+            principal = _principal_id(case)
+            note = await self.cipher.encrypt(principal, cmd.note) if cmd.note else None
+            case.withdraw(
+                CaseWithdrawn(
+                    case_id=case_id,
+                    reason=cmd.reason,
+                    note=note,
+                    withdrawn_at=datetime.now(UTC),
+                    withdrawn_by=ctx.principal.user_id,
+                )
             )
-        )
-        return await self._save(case, traceparent)
 
-    async def close_case(
-        self,
-        case_id: str,
-        cmd: ClosureIn,
-        by: Principal,
-        if_match: str | None,
-        traceparent: str | None = None,
-    ) -> Decision:
-        case = await self._load(case_id, if_match)
-        case.must_be_active("close the case")
-        note = await self.cipher.encrypt(_principal_id(case), cmd.note) if cmd.note else None
-        case.close(
-            CaseClosed(
-                case_id=case_id,
-                reason=cmd.reason,
-                closed_at=datetime.now(UTC),
-                note=note,
-                closed_by=by.user_id,
+        return _answer(await self.repo.execute(case_id, ctx, decide, guard=Case.must_exist))
+
+    async def close_case(self, case_id: str, cmd: ClosureIn, ctx: CommandContext) -> CommandResult:
+        async def decide(case: Case) -> None:
+            case.must_be_active("close the case")
+            note = await self.cipher.encrypt(_principal_id(case), cmd.note) if cmd.note else None
+            case.close(
+                CaseClosed(
+                    case_id=case_id,
+                    reason=cmd.reason,
+                    closed_at=datetime.now(UTC),
+                    note=note,
+                    closed_by=ctx.principal.user_id,
+                )
             )
-        )
-        return await self._save(case, traceparent)
+
+        return _answer(await self.repo.execute(case_id, ctx, decide, guard=Case.must_exist))
 
     async def erase_personal_data(
-        self,
-        case_id: str,
-        by: Principal,
-        if_match: str | None,
-        traceparent: str | None = None,
-        *,
-        reason: ErasureReason = "requested",
-    ) -> Decision:
+        self, case_id: str, ctx: CommandContext, *, reason: ErasureReason = "requested"
+    ) -> CommandResult:
         """Crypto-shred every person of the case, then record that it happened.
 
         Keys go first: if appending the event then fails, the data is already
         unreadable and a retry records the event.
         """
-        case = await self._load(case_id, if_match)
-        case.erase(
-            PersonalDataErased(
-                case_id=case_id,
-                person_ids=list(case.people),
-                erased_at=datetime.now(UTC),
-                erased_by=by.user_id,
-                reason=reason,
+
+        async def decide(case: Case) -> None:
+            case.erase(
+                PersonalDataErased(
+                    case_id=case_id,
+                    person_ids=list(case.people),
+                    erased_at=datetime.now(UTC),
+                    erased_by=ctx.principal.user_id,
+                    reason=reason,
+                )
             )
-        )
-        for person_id in case.people:
-            await self.cipher.erase(person_id)
-        # What the public records sealed for them (authorities.py) is shredded with them.
-        await authorities.delete_disclosure_keys(self.cipher.keys, case_id, case.people)
-        return await self._save(case, traceparent)
+            for person_id in case.people:
+                await self.cipher.erase(person_id)
+            # What the public records sealed for them (authorities.py) is shredded with them.
+            await authorities.delete_disclosure_keys(self.cipher.keys, case_id, case.people)
+
+        return _answer(await self.repo.execute(case_id, ctx, decide, guard=Case.must_exist))
+
+
+def new_case_id() -> str:
+    """The id of a case a referral opens."""
+    return str(uuid.uuid4())
+
+
+def _answer(executed: Executed[Case], code: int = 200, **extra: Any) -> CommandResult:
+    """What every intake command answers: the case id, its new version (the ETag), the event
+    types written, and ``extra`` (in that order, as the API always answered)."""
+    case = executed.aggregate
+    body = {"case_id": case.id, "version": case.version, "events": executed.events, **extra}
+    return CommandResult(case.version, body, code)
 
 
 def _principal_id(case: Case) -> str:

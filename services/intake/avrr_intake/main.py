@@ -24,6 +24,7 @@ from avrr_intake import (
 )
 from avrr_intake.api import POLICY, router
 from avrr_intake.case import registry as intake_registry
+from avrr_intake.commands import IntakeCommands
 from avrr_intake.settings import IntakeSettings
 
 
@@ -63,6 +64,8 @@ service = Service(
     migrations=Path(__file__).with_name("migrations"),
     observes=("eligibility", "travel", "reintegration"),
     reactions=authorities.REACTIONS,
+    # Built once per runtime: the routes' (api.case_commands) and the retention sweep's.
+    commands=lambda runtime: IntakeCommands(runtime, IntakeSettings().secret(runtime.settings)),
     jobs=lambda runtime: [retention.retention_job(runtime)],
     public=authorities.PUBLIC,
     title="AVRR intake",

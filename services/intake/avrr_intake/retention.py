@@ -63,9 +63,10 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import DomainEvent, Envelope, Projection
-from avrr_events.http import DomainRuleViolation, NotFound, Principal
+from avrr_events.commands import CommandContext, Principal
 from avrr_events.periodic import PeriodicJob
 from avrr_events.personal import SqlKeyStore
+from avrr_events.problems import DomainRuleViolation, NotFound
 from avrr_events.service import ServiceRuntime
 from avrr_events.store import ConcurrencyError
 from avrr_intake import observed
@@ -194,7 +195,7 @@ class RetentionSweep:
         self.period = period
         self.batch_size = batch_size
         self.clock = clock
-        self.principal = Principal(user_id=RETENTION_ACTOR)
+        self.context = CommandContext(Principal(user_id=RETENTION_ACTOR))
         self.erased = Counter(
             "avrr_retention_erasures",
             "cases whose personal data was erased because their retention period was over",
@@ -217,9 +218,7 @@ class RetentionSweep:
 
     async def _erase(self, case_id: str) -> bool:
         try:
-            await self.commands.erase_personal_data(
-                case_id, self.principal, None, reason="retention"
-            )
+            await self.commands.erase_personal_data(case_id, self.context, reason="retention")
         except DomainRuleViolation:
             # Erased already (a data protection officer, or this sweep before the read
             # model saw it): nothing to do, the closure row is marked when the event arrives.
@@ -258,7 +257,7 @@ def retention_job(runtime: ServiceRuntime) -> PeriodicJob:
     settings = IntakeSettings()
     sweep = RetentionSweep(
         runtime,
-        IntakeCommands(runtime, settings.secret(runtime.settings)),
+        runtime.commands,
         timedelta(days=settings.retention_days),
         batch_size=settings.retention_batch,
     )
