@@ -110,8 +110,13 @@ class CommandContext:
     traceparent: str | None = None
 
     def cause(self, subject: str) -> Cause:
-        """The cause of this command's events on the case ``subject`` (the correlation rule)."""
-        return Cause(subject, None, self.traceparent)
+        """The cause of this command's events on the case ``subject`` (the correlation rule).
+
+        Their trace is the active span's (the request's, which continued the
+        caller's traceparent if it sent one), else the caller's header: a new
+        case's first events start its trace in the request that opened it.
+        """
+        return Cause(subject, None, current_traceparent() or self.traceparent)
 
 
 @dataclass(frozen=True)
