@@ -33,7 +33,7 @@ from avrr_events.personal import ERASED_MARKER
 from avrr_events.problems import DomainRuleViolation, NotFound
 from avrr_events.service import ServiceRuntime
 from avrr_events.small_cells import min_households
-from avrr_events.web.commands import Command
+from avrr_events.web.commands import Command, service_commands
 from avrr_intake import authorities, handover, read_models, reports, timeline
 from avrr_intake.case import Status
 from avrr_intake.commands import (
@@ -116,7 +116,7 @@ def runtime_of(request: Request) -> ServiceRuntime:
 
 def case_commands(request: Request) -> IntakeCommands:
     """Intake's command object, built once per runtime (``Service(commands=...)``, main.py)."""
-    commands: IntakeCommands = runtime_of(request).commands
+    commands: IntakeCommands = service_commands(request)
     return commands
 
 

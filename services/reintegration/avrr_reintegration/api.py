@@ -25,7 +25,7 @@ from avrr_events.commands import etag
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.problems import NotFound
 from avrr_events.service import ServiceRuntime
-from avrr_events.web.commands import Command, CommandCall
+from avrr_events.web.commands import Command, CommandCall, service_commands
 from avrr_events.withdrawal import ListStatus, Resolution, listed, presented
 from avrr_reintegration import handover, read_models
 from avrr_reintegration.commands import ReintegrationCommands
@@ -164,7 +164,7 @@ def runtime_of(request: Request) -> ServiceRuntime:
 
 def commands_of(request: Request) -> ReintegrationCommands:
     """The service's command object (``Service(commands=...)``, main.py)."""
-    commands: ReintegrationCommands = runtime_of(request).commands
+    commands: ReintegrationCommands = service_commands(request)
     return commands
 
 

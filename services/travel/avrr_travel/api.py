@@ -39,7 +39,7 @@ from avrr_events.offices import Office
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.problems import Forbidden, NotFound
 from avrr_events.service import ServiceRuntime
-from avrr_events.web.commands import Command
+from avrr_events.web.commands import Command, service_commands
 from avrr_events.withdrawal import ListStatus, Resolution, listed, presented
 from avrr_travel import consents, read_models
 from avrr_travel.commands import HEALTH_DETAILS, MovementCommands
@@ -158,8 +158,7 @@ def runtime(request: Request) -> ServiceRuntime:
 
 def movement_commands(request: Request) -> MovementCommands:
     """The service's command object (``Service(commands=...)`` in main.py)."""
-    commands = runtime(request).commands
-    assert isinstance(commands, MovementCommands)
+    commands: MovementCommands = service_commands(request)
     return commands
 
 

@@ -87,6 +87,18 @@ class CommandCall:
         return response
 
 
+def service_commands(request: Request) -> Any:
+    """The service's command object, for a service's typed route dependency.
+
+    It never raises: FastAPI solves dependencies before it validates the body,
+    so a dependency that failed on an app without a runtime (a bare app in a
+    test, a route mounted elsewhere) would turn a request that must be a 422
+    naming its field into a 500.
+    """
+    runtime = getattr(request.app.state, "runtime", None)
+    return getattr(runtime, "commands", None)
+
+
 async def command_call(
     request: Request,
     principal: Authorized,
