@@ -46,7 +46,7 @@ from avrr_events.http import PROBLEM_JSON
 from avrr_events.testing import ServiceProcess, eventually
 
 StartProcesses = Callable[..., Awaitable[dict[str, ServiceProcess]]]
-ISSUER = DevTokenIssuer(issuer="urn:avrr:test-issuer")
+ISSUER = DevTokenIssuer(issuer="https://issuer.test/avrr")
 FOREIGN_OFFICE = "MX-TAP"  # an office in Mexico: not the destination country
 
 
