@@ -508,7 +508,12 @@ async def test_the_charts_workloads_run_from_the_image_and_carry_a_household_hom
     }
     try:
         platform = Platform(clients, no_topic_reads, timeout=120.0, interval=0.25)
-        case = await full_journey(platform)
+        try:
+            case = await full_journey(platform)
+        except AssertionError as exc:  # say what the workers did meanwhile
+            workers = [n for n in cluster.running if n.endswith("-worker")]
+            logs = "\n".join(f"--- {n}:\n{cluster.log_of(n)[-2500:]}" for n in workers)
+            raise AssertionError(f"{exc}\n{logs}") from None
         timeline = await clients["intake"].get(
             f"/cases/{case.case_id}/timeline", headers=CASEWORKER
         )
