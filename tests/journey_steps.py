@@ -66,7 +66,8 @@ Check = Callable[[dict[str, Any]], bool]
 
 
 def today() -> str:
-    return date.today().isoformat()
+    """Today as the services see it: they judge "not in the future" in UTC."""
+    return datetime.now(UTC).date().isoformat()
 
 
 def referral(n: int = 0) -> dict[str, Any]:

@@ -10,7 +10,7 @@ service the steps poll that service's read model (journey_steps.Platform.until).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +159,7 @@ async def test_return_assistance_processing_withdrawn_suspends_the_return_everyw
         "components": [
             {"kind": "social", "activity": "school", "budget": {"amount": "50", "currency": "USD"}}
         ],
-        "agreed_at": f"{today()}T12:00:00+00:00",
+        "agreed_at": datetime.now(UTC).isoformat(),
     }
     await withdraw(
         p, home, "return_assistance_processing", home.mother, reason="returned_by_other_means"
@@ -289,7 +289,7 @@ async def test_share_with_reintegration_partners_withdrawn_stops_referrals_only(
         "components": [
             {"kind": "economic", "activity": "shop", "budget": {"amount": "80", "currency": "USD"}}
         ],
-        "agreed_at": f"{today()}T12:00:00+00:00",
+        "agreed_at": datetime.now(UTC).isoformat(),
     }
     await p.post("reintegration", f"/cases/{c}/plan", plan, REINTEGRATION_OFFICER, expect=201)
 
