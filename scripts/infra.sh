@@ -28,20 +28,14 @@
 #   AVRR_INFRA_TIMEOUT          readiness timeout s (default 60)
 set -euo pipefail
 
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# REPO, STATE_DIR, PG_PORT, KAFKA_PORT, KAFKA_SASL_PORT (shared with platform.sh)
+source "$(dirname "${BASH_SOURCE[0]}")/local_stack.sh"
 CACHE_DIR="${AVRR_CACHE_DIR:-${HOME:-/root}/.cache/avrr}"
-STATE_DIR="${AVRR_STATE_DIR:-$REPO/.infra}"
-PG_PORT="${AVRR_PG_PORT:-5432}"
-KAFKA_PORT="${AVRR_KAFKA_PORT:-9092}"
+[[ "$CACHE_DIR" == /* ]] || CACHE_DIR="$PWD/$CACHE_DIR"
 KAFKA_CONTROLLER_PORT="${AVRR_KAFKA_CONTROLLER_PORT:-9093}"
-# The SASL/SCRAM listener on which each service has its own principal and ACLs
-# (python -m avrr_events.kafka_acls); "off" for a private broker without it.
-KAFKA_SASL_PORT="${AVRR_KAFKA_SASL_PORT:-$((KAFKA_PORT + 2))}"
 PG_BIN="${AVRR_PG_BIN:-/usr/lib/postgresql/15/bin}"
 KAFKA_HEAP_OPTS="${AVRR_KAFKA_HEAP_OPTS:--Xms512m -Xmx1g}"
 TIMEOUT="${AVRR_INFRA_TIMEOUT:-60}"
-[[ "$CACHE_DIR" == /* ]] || CACHE_DIR="$PWD/$CACHE_DIR"
-[[ "$STATE_DIR" == /* ]] || STATE_DIR="$PWD/$STATE_DIR"
 
 HOST=127.0.0.1
 PG_SUPERUSER=postgres

@@ -10,14 +10,11 @@
 #   scripts/platform.sh status   what runs where
 set -euo pipefail
 
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-STATE_DIR="${AVRR_STATE_DIR:-$REPO/.infra}"
+# REPO, STATE_DIR, PG_PORT, KAFKA_PORT, KAFKA_SASL_PORT as scripts/infra.sh reads them
+source "$(dirname "${BASH_SOURCE[0]}")/local_stack.sh"
 RUN_DIR="$STATE_DIR/run"
 LOG_DIR="$STATE_DIR/logs"
 PY="${PY:-$REPO/.venv/bin/python}"
-PG_PORT="${AVRR_PG_PORT:-5432}"
-KAFKA_PORT="${AVRR_KAFKA_PORT:-9092}"
-KAFKA_SASL_PORT="${AVRR_KAFKA_SASL_PORT:-$((KAFKA_PORT + 2))}"
 declare -A PORTS=([intake]=8001 [eligibility]=8002 [travel]=8003 [reintegration]=8004)
 
 log() { printf '[platform] %s\n' "$*" >&2; }
@@ -58,28 +55,31 @@ up() {
   done
 }
 
-down() {
-  local pidfile name
+# each_started FUNCTION: FUNCTION NAME PIDFILE for every service `up` started.
+each_started() {
+  local pidfile
   for pidfile in "$RUN_DIR"/*.pid; do
     [[ -e "$pidfile" ]] || continue
-    name="$(basename "$pidfile" .pid)"
-    if kill -TERM "$(cat "$pidfile")" 2>/dev/null; then log "stopped $name"; fi
-    rm -f "$pidfile"
+    "$1" "$(basename "$pidfile" .pid)" "$pidfile"
   done
 }
 
-status() {
-  local pidfile name
-  for pidfile in "$RUN_DIR"/*.pid; do
-    [[ -e "$pidfile" ]] || continue
-    name="$(basename "$pidfile" .pid)"
-    if kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-      echo "$name: running pid $(cat "$pidfile") http://127.0.0.1:${PORTS[$name]:-8000}"
-    else
-      echo "$name: dead (see $LOG_DIR/$name.log)"
-    fi
-  done
+stop_one() {
+  if kill -TERM "$(cat "$2")" 2>/dev/null; then log "stopped $1"; fi
+  rm -f "$2"
 }
+
+report_one() {
+  if kill -0 "$(cat "$2")" 2>/dev/null; then
+    echo "$1: running pid $(cat "$2") http://127.0.0.1:${PORTS[$1]:-8000}"
+  else
+    echo "$1: dead (see $LOG_DIR/$1.log)"
+  fi
+}
+
+down() { each_started stop_one; }
+
+status() { each_started report_one; }
 
 case "${1:-}" in
   up) up ;;
