@@ -4,7 +4,7 @@ Where things are:
 - programmes.py / programmes.yaml: the programmes as data and the eligibility rules
 - assessment.py: the Assessment aggregate (one per case) and its events
 - destination.py: the DestinationSafety aggregate (suspend / reopen returns) and its events
-- intake_events.py: what this service reads from intake (tolerant reader models)
+- observed.py: the intake events this service reads (tolerant reader models)
 - reactions.py: ReturnRequested -> assessment + decision; CaseWithdrawn -> closed
 - commands.py: caseworker and supervisor commands (REST -> aggregate -> events)
 - read_models.py: the assessment queue, decisions, suspended destinations

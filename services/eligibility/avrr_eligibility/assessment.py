@@ -24,7 +24,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from avrr_eligibility.countries import CountryCode, country_name
-from avrr_eligibility.intake_events import HouseholdMember
+from avrr_eligibility.observed import HouseholdMember
 from avrr_eligibility.programmes import (
     Decision,
     ProgrammeCatalogue,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from avrr_eligibility.assessment import ASSESSMENT_EVENTS
 from avrr_eligibility.destination import DESTINATION_EVENTS
-from avrr_eligibility.intake_events import registry as intake_registry
+from avrr_eligibility.observed import registry as intake_registry
 from avrr_events import EventRegistry
 
 SOURCE = "/avrr/eligibility"

@@ -4,7 +4,7 @@ The programme file is loaded and validated here, when the service is
 assembled: a malformed file stops the start (``make run``, ``make up``,
 uvicorn) with a message naming the field, instead of serving wrong rules.
 
-Standalone: ``uvicorn --factory avrr_eligibility.main:app`` with DATABASE_URL,
+Standalone: ``uvicorn --factory avrr_eligibility.main:create_app`` with DATABASE_URL,
 KAFKA_BOOTSTRAP_SERVERS and AVRR_MASTER_KEY set (AVRR_ELIGIBILITY_PROGRAMMES
 for another programme file); embedded: ``make run``.
 """
@@ -55,6 +55,6 @@ def build_service(catalogue: ProgrammeCatalogue) -> Service:
 service = build_service(load_programmes(EligibilitySettings().programmes_file))
 
 
-def app() -> FastAPI:
-    """ASGI factory: ``uvicorn --factory avrr_eligibility.main:app``."""
+def create_app() -> FastAPI:
+    """ASGI factory: ``uvicorn --factory avrr_eligibility.main:create_app``."""
     return service.app()

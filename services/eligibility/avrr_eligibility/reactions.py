@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from avrr_eligibility.assessment import CONSENT_CLOSURE_REASON, Assessment, AssessmentOpened
 from avrr_eligibility.events import SOURCE, registry
-from avrr_eligibility.intake_events import (
+from avrr_eligibility.observed import (
     PROCESSING_CONSENT,
     CaseWithdrawn,
     ConsentWithdrawn,

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from avrr_eligibility.assessment import Assessment, AssessmentOpened, DueDiligenceChecklist
-from avrr_eligibility.intake_events import HouseholdMember
+from avrr_eligibility.observed import HouseholdMember
 from avrr_eligibility.programmes import ProgrammeCatalogue, ReturnRequest, decide, load_programmes
 from avrr_events import Envelope, dataschema_uri
 from avrr_events.bus import Message

@@ -9,7 +9,7 @@ from pathlib import Path
 
 SEED_FILE = Path(__file__).resolve().parents[1] / "avrr_eligibility" / "programmes.yaml"
 
-START = "from avrr_eligibility.main import app; app()"
+START = "from avrr_eligibility.main import create_app; create_app()"
 
 
 def start_with(programmes: Path, code: str = START) -> subprocess.CompletedProcess[str]:
