@@ -11,28 +11,27 @@ What follows from it: only a host or receiving office of a movement's
 destination country may confirm the arrival as the receiving office and
 receive the hand-over of the case (travel refuses anything else, intake and
 reintegration ignore it), and only a supervisor of an office in a country may
-suspend or reopen returns to it (avrr_events.authorization).
+suspend or reopen returns to it (avrr_events.web.authorization).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import pycountry
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationError,
     model_validator,
 )
+
+from avrr_events.data_files import DataFile
 
 OfficeKind = Literal["host", "receiving", "headquarters", "partner"]
 # Kinds that receive returnees: a receiving office, and a host office receiving its
@@ -116,44 +115,14 @@ def load_offices(path: Path | str | None = None) -> OfficeRegistry:
     return _load(str(path) if path is not None else None)
 
 
+OFFICE_FILE = DataFile("office file", OfficeFileError, key="offices")
+
+
 @lru_cache(maxsize=8)
 def _load(path: str | None) -> OfficeRegistry:
-    if path is None:
-        source = resources.files("avrr_events").joinpath(DEFAULT_OFFICES)
-        return parse_offices(source.read_text(encoding="utf-8"), name=DEFAULT_OFFICES)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise OfficeFileError(f"office file {path}: cannot be read: {exc}") from exc
-    return parse_offices(text, name=path)
+    return OFFICE_FILE.load(OfficeRegistry, "avrr_events", DEFAULT_OFFICES, path)
 
 
 def parse_offices(text: str, *, name: str = "<offices>") -> OfficeRegistry:
     """Validate the YAML text of an office file."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise OfficeFileError(f"office file {name}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise OfficeFileError(f"office file {name}: must be a mapping with 'offices'")
-    try:
-        return OfficeRegistry.model_validate(raw)
-    except ValidationError as exc:
-        problems = [f"{_field_path(err['loc'], raw)}: {err['msg']}" for err in exc.errors()[:10]]
-        raise OfficeFileError(f"office file {name} is invalid: " + "; ".join(problems)) from exc
-
-
-def _field_path(loc: Sequence[int | str], raw: dict[str, Any]) -> str:
-    """``offices[2](HN-TGU).country``: the field, and whose it is."""
-    out = ""
-    node: Any = raw
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            node = node[part] if isinstance(node, list) and part < len(node) else None
-            if isinstance(node, dict) and isinstance(node.get("id"), str):
-                out += f"({node['id']})"
-        else:
-            out += f".{part}" if out else part
-            node = node.get(part) if isinstance(node, dict) else None
-    return out or "file"
+    return OFFICE_FILE.parse(OfficeRegistry, text, name=name)

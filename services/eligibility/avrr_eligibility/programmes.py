@@ -19,14 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from avrr_eligibility.countries import EU_MEMBER_STATES, CountryCode, country_name
+from avrr_events.data_files import DataFile
 
 TransportMode = Literal["air", "land"]
 
@@ -171,54 +170,18 @@ class ProgrammeFileError(ValueError):
 DEFAULT_PROGRAMMES = "programmes.yaml"
 
 
+# Discriminated unions add the tag ("listed") to an error's path: not a field.
+PROGRAMME_FILE = DataFile("programme file", ProgrammeFileError, key="programmes", tag="rule")
+
+
 def load_programmes(path: Path | str | None = None) -> ProgrammeCatalogue:
     """Read and validate a programme file (the packaged seed file when ``path`` is None)."""
-    if path is None:
-        source = resources.files("avrr_eligibility").joinpath(DEFAULT_PROGRAMMES)
-        name, text = DEFAULT_PROGRAMMES, source.read_text(encoding="utf-8")
-    else:
-        name = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ProgrammeFileError(f"programme file {name}: cannot be read: {exc}") from exc
-    return parse_programmes(text, name=name)
+    return PROGRAMME_FILE.load(ProgrammeCatalogue, "avrr_eligibility", DEFAULT_PROGRAMMES, path)
 
 
 def parse_programmes(text: str, *, name: str = "<programmes>") -> ProgrammeCatalogue:
     """Validate the YAML text of a programme file."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ProgrammeFileError(f"programme file {name}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ProgrammeFileError(f"programme file {name}: must be a mapping with 'programmes'")
-    try:
-        return ProgrammeCatalogue.model_validate(raw)
-    except ValidationError as exc:
-        problems = [f"{_field_path(err['loc'], raw)}: {err['msg']}" for err in exc.errors()[:10]]
-        raise ProgrammeFileError(
-            f"programme file {name} is invalid: " + "; ".join(problems)
-        ) from exc
-
-
-def _field_path(loc: Sequence[int | str], raw: dict[str, Any]) -> str:
-    """``programmes[2](arvore).host_countries[0]``: the field, and whose it is."""
-    out = ""
-    node: Any = raw
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            node = node[part] if isinstance(node, list) and part < len(node) else None
-            if isinstance(node, dict) and isinstance(node.get("id"), str):
-                out += f"({node['id']})"
-        else:
-            # Discriminated unions add the tag ("listed") to the path: not a field.
-            if isinstance(node, dict) and part not in node and node.get("rule") == part:
-                continue
-            out += f".{part}" if out else part
-            node = node.get(part) if isinstance(node, dict) else None
-    return out or "file"
+    return PROGRAMME_FILE.parse(ProgrammeCatalogue, text, name=name)
 
 
 # ------------------------------------------------------------------ rules --

@@ -10,13 +10,12 @@ start-up; regions are ISO 3166-2 subdivision codes without the country prefix
 from __future__ import annotations
 
 import os
-from importlib.resources import files
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from avrr_events.data_files import read_yaml
 from avrr_events.places import place
 
 ServiceKind = Literal[
@@ -87,9 +86,6 @@ class ServiceDirectory(BaseModel):
 
 def load_directory(path: str | Path | None = None) -> ServiceDirectory:
     """Read and validate the directory (the packaged one unless told otherwise)."""
-    chosen = path or os.environ.get("AVRR_REINTEGRATION_DIRECTORY")
-    if chosen:
-        text = Path(chosen).read_text(encoding="utf-8")
-    else:
-        text = files("avrr_reintegration").joinpath("directory.yaml").read_text(encoding="utf-8")
-    return ServiceDirectory.model_validate(yaml.safe_load(text))
+    chosen = path or os.environ.get("AVRR_REINTEGRATION_DIRECTORY") or None
+    raw = read_yaml("avrr_reintegration", "directory.yaml", chosen)
+    return ServiceDirectory.model_validate(raw)

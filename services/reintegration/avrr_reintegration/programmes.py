@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 from decimal import Decimal
-from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from avrr_events.data_files import read_yaml
 
 Severity = Literal["low", "medium", "high"]
 Dimension = Literal["economic", "social", "psychosocial"]
@@ -103,9 +103,6 @@ class ProgrammeCatalogue(_Config):
 
 def load_catalogue(path: str | Path | None = None) -> ProgrammeCatalogue:
     """Read and validate the programme file (the packaged one unless told otherwise)."""
-    chosen = path or os.environ.get("AVRR_REINTEGRATION_PROGRAMMES")
-    if chosen:
-        text = Path(chosen).read_text(encoding="utf-8")
-    else:
-        text = files("avrr_reintegration").joinpath("programmes.yaml").read_text(encoding="utf-8")
-    return ProgrammeCatalogue.model_validate(yaml.safe_load(text))
+    chosen = path or os.environ.get("AVRR_REINTEGRATION_PROGRAMMES") or None
+    raw = read_yaml("avrr_reintegration", "programmes.yaml", chosen)
+    return ProgrammeCatalogue.model_validate(raw)
