@@ -1,7 +1,5 @@
 """keystore: the per-person key table.
 
-Revision ID: keystore_0001
-Revises:
 Create Date: 2026-11-22
 """
 
@@ -12,8 +10,6 @@ from alembic import op
 
 revision = "keystore_0001"
 down_revision: str | None = None
-branch_labels: str | None = None
-depends_on: str | None = None
 
 
 def upgrade() -> None:

@@ -7,8 +7,6 @@ triggers, the keyed hashes and the anchored chain heads show). Databases whose
 services' early revisions created these tables are stamped at this revision
 by ``avrr setup`` instead (migrations._adopt).
 
-Revision ID: platform_0001
-Revises:
 Create Date: 2026-12-06
 """
 
@@ -16,20 +14,18 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 from avrr_events.audit import ALLOW_CHANGES_DDL, INSERT_ONLY_DDL
+from avrr_events.migration_ops import JSON, SERIAL
 
 revision = "platform_0001"
 down_revision: str | None = None
-branch_labels: str | None = None
-depends_on: str | None = None
 
 
 def upgrade() -> None:
     op.create_table(
         "audit_log",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("id", SERIAL, nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("actor", sa.String(length=200), nullable=False),
         sa.Column("action", sa.String(length=20), nullable=False),
@@ -54,12 +50,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "events",
-        sa.Column(
-            "position",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        sa.Column("position", SERIAL, autoincrement=True, nullable=False),
         sa.Column("event_id", sa.Uuid(as_uuid=False), nullable=False),
         sa.Column("stream_id", sa.String(length=200), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
@@ -68,16 +59,8 @@ def upgrade() -> None:
         sa.Column("subject", sa.String(length=200), nullable=False),
         sa.Column("source", sa.String(length=200), nullable=False),
         sa.Column("time", sa.DateTime(timezone=True), nullable=False),
-        sa.Column(
-            "data",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column(
-            "meta",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("data", JSON, nullable=False),
+        sa.Column("meta", JSON, nullable=False),
         sa.PrimaryKeyConstraint("position"),
         sa.UniqueConstraint("event_id"),
         sa.UniqueConstraint("stream_id", "version", name="events_stream_version_key"),
@@ -91,37 +74,20 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=200), nullable=False),
         sa.Column("request_hash", sa.String(length=64), nullable=False),
         sa.Column("status", sa.Integer(), nullable=True),
-        sa.Column(
-            "headers",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
-        ),
-        sa.Column(
-            "body",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
-        ),
+        sa.Column("headers", JSON, nullable=True),
+        sa.Column("body", JSON, nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("committed_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("scope", "key"),
     )
     op.create_table(
         "inbox",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        sa.Column("id", SERIAL, autoincrement=True, nullable=False),
         sa.Column("consumer", sa.String(length=200), nullable=False),
         sa.Column("event_id", sa.String(length=100), nullable=False),
         sa.Column("type", sa.String(length=200), nullable=False),
         sa.Column("subject", sa.String(length=200), nullable=False),
-        sa.Column(
-            "envelope",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("envelope", JSON, nullable=False),
         sa.Column("topic", sa.String(length=249), nullable=False),
         sa.Column("partition", sa.Integer(), nullable=False),
         sa.Column("offset", sa.BigInteger(), nullable=False),
@@ -133,12 +99,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "outbox",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        sa.Column("id", SERIAL, autoincrement=True, nullable=False),
         sa.Column("position", sa.BigInteger(), nullable=False),
         sa.Column("topic", sa.String(length=249), nullable=False),
         sa.Column("failed_at", sa.DateTime(timezone=True), nullable=True),

@@ -4,8 +4,6 @@ The shared tables (event store, outbox, inbox, projection checkpoints,
 idempotency keys, audit log) and eligibility's read models, as they were when
 the service got migrations.
 
-Revision ID: eligibility_0001
-Revises:
 Create Date: 2026-11-22
 """
 
@@ -16,8 +14,6 @@ from alembic import op
 
 revision = "eligibility_0001"
 down_revision: str | None = None
-branch_labels: str | None = None
-depends_on: str | None = None
 
 
 def upgrade() -> None:

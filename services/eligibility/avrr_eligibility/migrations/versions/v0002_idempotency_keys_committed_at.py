@@ -1,25 +1,13 @@
 """eligibility: idempotency reservations record the command's commit.
 
-Revision ID: eligibility_0002
-Revises: eligibility_0001
 Create Date: 2026-11-23
 """
 
 from __future__ import annotations
 
+from avrr_events.migration_ops import moved_to_the_platform_line
+
 revision = "eligibility_0002"
 down_revision: str | None = "eligibility_0001"
-branch_labels: str | None = None
-depends_on: str | None = None
 
-
-def upgrade() -> None:
-    # The shared tables moved to the platform line (avrr_events/platform_migrations):
-    # kept, empty, so that databases at this revision keep their history.
-    pass
-
-
-def downgrade() -> None:
-    # The shared tables moved to the platform line (avrr_events/platform_migrations):
-    # kept, empty, so that databases at this revision keep their history.
-    pass
+upgrade = downgrade = moved_to_the_platform_line

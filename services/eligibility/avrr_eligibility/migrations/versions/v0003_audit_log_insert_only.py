@@ -1,29 +1,13 @@
 """eligibility: the audit log is insert-only (triggers refuse UPDATE, DELETE, TRUNCATE).
 
-The service's own connection can no longer change or delete audit entries;
-what the database owner could still do (drop the triggers) the keyed hashes
-and the anchored chain heads show (avrr_events.audit).
-
-Revision ID: eligibility_0003
-Revises: eligibility_0002
 Create Date: 2026-12-06
 """
 
 from __future__ import annotations
 
+from avrr_events.migration_ops import moved_to_the_platform_line
+
 revision = "eligibility_0003"
 down_revision: str | None = "eligibility_0002"
-branch_labels: str | None = None
-depends_on: str | None = None
 
-
-def upgrade() -> None:
-    # The shared tables moved to the platform line (avrr_events/platform_migrations):
-    # kept, empty, so that databases at this revision keep their history.
-    pass
-
-
-def downgrade() -> None:
-    # The shared tables moved to the platform line (avrr_events/platform_migrations):
-    # kept, empty, so that databases at this revision keep their history.
-    pass
+upgrade = downgrade = moved_to_the_platform_line

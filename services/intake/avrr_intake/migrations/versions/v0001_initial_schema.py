@@ -4,8 +4,6 @@ The shared tables (event store, outbox, inbox, projection checkpoints,
 idempotency keys, audit log) and intake's read models, as they were when
 the service got migrations.
 
-Revision ID: intake_0001
-Revises:
 Create Date: 2026-11-22
 """
 
@@ -13,12 +11,17 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from avrr_events.migration_ops import (
+    JSON,
+    SERIAL,
+    create_handovers,
+    create_public_outbox,
+    drop_handovers,
+)
 
 revision = "intake_0001"
 down_revision: str | None = None
-branch_labels: str | None = None
-depends_on: str | None = None
 
 
 def upgrade() -> None:
@@ -49,16 +52,8 @@ def upgrade() -> None:
         sa.Column("possible_duplicate", sa.Boolean(), nullable=False),
         sa.Column("referred_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column(
-            "principal",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
-        ),
-        sa.Column(
-            "detail",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("principal", JSON, nullable=True),
+        sa.Column("detail", JSON, nullable=False),
         sa.PrimaryKeyConstraint("case_id"),
     )
     with op.batch_alter_table("intake_cases", schema=None) as batch_op:
@@ -91,18 +86,7 @@ def upgrade() -> None:
     with op.batch_alter_table("intake_duplicate_keys", schema=None) as batch_op:
         batch_op.create_index("intake_duplicate_keys_match_idx", ["match_key"], unique=False)
 
-    op.create_table(
-        "intake_handovers",
-        sa.Column("case_id", sa.String(length=100), nullable=False),
-        sa.Column("receiving_office", sa.String(length=200), nullable=False),
-        sa.Column("handed_over_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("case_id"),
-    )
-    with op.batch_alter_table("intake_handovers", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_intake_handovers_receiving_office"), ["receiving_office"], unique=False
-        )
-
+    create_handovers("intake_handovers")
     op.create_table(
         "intake_report_assistance",
         sa.Column("event_id", sa.String(length=100), nullable=False),
@@ -123,11 +107,7 @@ def upgrade() -> None:
         sa.Column("programme_id", sa.String(length=100), nullable=True),
         sa.Column("returned_month", sa.String(length=7), nullable=True),
         sa.Column("returnees", sa.Integer(), nullable=False),
-        sa.Column(
-            "state",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("state", JSON, nullable=False),
         sa.PrimaryKeyConstraint("case_id"),
     )
     with op.batch_alter_table("intake_report_cases", schema=None) as batch_op:
@@ -150,12 +130,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "intake_timeline",
-        sa.Column(
-            "seq",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        sa.Column("seq", SERIAL, autoincrement=True, nullable=False),
         sa.Column("event_id", sa.String(length=100), nullable=False),
         sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
@@ -163,11 +138,7 @@ def upgrade() -> None:
         sa.Column("event_type", sa.String(length=200), nullable=False),
         sa.Column("actor", sa.String(length=200), nullable=True),
         sa.Column("summary", sa.String(length=500), nullable=False),
-        sa.Column(
-            "facts",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("facts", JSON, nullable=False),
         sa.PrimaryKeyConstraint("seq"),
         sa.UniqueConstraint("event_id"),
     )
@@ -176,26 +147,7 @@ def upgrade() -> None:
             "intake_timeline_case_idx", ["case_id", "occurred_at", "seq"], unique=False
         )
 
-    op.create_table(
-        "public_outbox",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.Column("channel", sa.String(length=200), nullable=False),
-        sa.Column("event_id", sa.String(length=100), nullable=False),
-        sa.Column("type", sa.String(length=200), nullable=False),
-        sa.Column("subject", sa.String(length=200), nullable=False),
-        sa.Column(
-            "notice",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-    )
+    create_public_outbox()
 
 
 def downgrade() -> None:
@@ -211,10 +163,7 @@ def downgrade() -> None:
 
     op.drop_table("intake_report_cases")
     op.drop_table("intake_report_assistance")
-    with op.batch_alter_table("intake_handovers", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_intake_handovers_receiving_office"))
-
-    op.drop_table("intake_handovers")
+    drop_handovers("intake_handovers")
     with op.batch_alter_table("intake_duplicate_keys", schema=None) as batch_op:
         batch_op.drop_index("intake_duplicate_keys_match_idx")
 

@@ -1,8 +1,6 @@
 """intake: duplicate alerts, for the supervisors of a case whose person was referred again
 at an office that does not see the case.
 
-Revision ID: intake_0004
-Revises: intake_0003
 Create Date: 2026-12-06
 """
 
@@ -13,8 +11,6 @@ from alembic import op
 
 revision = "intake_0004"
 down_revision: str | None = "intake_0003"
-branch_labels: str | None = None
-depends_on: str | None = None
 
 
 def upgrade() -> None:

@@ -4,8 +4,6 @@ The shared tables (event store, outbox, inbox, projection checkpoints,
 idempotency keys, audit log) and reintegration's read models, as they were when
 the service got migrations.
 
-Revision ID: reintegration_0001
-Revises:
 Create Date: 2026-11-22
 """
 
@@ -14,10 +12,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from avrr_events.migration_ops import SERIAL
+
 revision = "reintegration_0001"
 down_revision: str | None = None
-branch_labels: str | None = None
-depends_on: str | None = None
 
 
 def upgrade() -> None:
@@ -53,12 +51,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "reintegration_ledger",
-        sa.Column(
-            "entry_no",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        sa.Column("entry_no", SERIAL, autoincrement=True, nullable=False),
         sa.Column("event_id", sa.String(length=100), nullable=False),
         sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("programme_id", sa.String(length=100), nullable=False),
@@ -109,12 +102,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "reintegration_referrals",
-        sa.Column(
-            "entry_no",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        sa.Column("entry_no", SERIAL, autoincrement=True, nullable=False),
         sa.Column("event_id", sa.String(length=100), nullable=False),
         sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("organisation_id", sa.String(length=100), nullable=False),

@@ -4,8 +4,6 @@ The shared tables (event store, outbox, inbox, projection checkpoints,
 idempotency keys, audit log) and travel's read models, as they were when
 the service got migrations.
 
-Revision ID: travel_0001
-Revises:
 Create Date: 2026-11-22
 """
 
@@ -13,52 +11,23 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from avrr_events.migration_ops import JSON, SERIAL, create_public_outbox
 
 revision = "travel_0001"
 down_revision: str | None = None
-branch_labels: str | None = None
-depends_on: str | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "public_outbox",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.Column("channel", sa.String(length=200), nullable=False),
-        sa.Column("event_id", sa.String(length=100), nullable=False),
-        sa.Column("type", sa.String(length=200), nullable=False),
-        sa.Column("subject", sa.String(length=200), nullable=False),
-        sa.Column(
-            "notice",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-    )
+    create_public_outbox()
     op.create_table(
         "travel_medical_records",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        sa.Column("id", SERIAL, autoincrement=True, nullable=False),
         sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("person_id", sa.String(length=200), nullable=False),
         sa.Column("outcome", sa.String(length=20), nullable=False),
         sa.Column("unfit_until", sa.Date(), nullable=True),
-        sa.Column(
-            "health_details",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
-        ),
+        sa.Column("health_details", JSON, nullable=True),
         sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -98,21 +67,9 @@ def upgrade() -> None:
         sa.Column("carrier", sa.String(length=200), nullable=True),
         sa.Column("booking_reference", sa.String(length=100), nullable=True),
         sa.Column("departure_date", sa.Date(), nullable=True),
-        sa.Column(
-            "route",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
-        ),
-        sa.Column(
-            "cost",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
-        ),
-        sa.Column(
-            "escorts",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
-        ),
+        sa.Column("route", JSON, nullable=True),
+        sa.Column("cost", JSON, nullable=True),
+        sa.Column("escorts", JSON, nullable=True),
         sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("ticket_issued_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("departed_at", sa.DateTime(timezone=True), nullable=True),
@@ -150,19 +107,10 @@ def upgrade() -> None:
     )
     op.create_table(
         "travel_transit_notes",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
+        sa.Column("id", SERIAL, autoincrement=True, nullable=False),
         sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("point", sa.String(length=100), nullable=False),
-        sa.Column(
-            "note",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("note", JSON, nullable=False),
         sa.Column("noted_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )

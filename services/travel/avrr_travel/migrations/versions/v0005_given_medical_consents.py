@@ -1,7 +1,5 @@
 """travel: the consents to medical data processing travel saw given (health details need one).
 
-Revision ID: travel_0005
-Revises: travel_0004
 Create Date: 2026-12-06
 """
 
@@ -12,8 +10,6 @@ from alembic import op
 
 revision = "travel_0005"
 down_revision: str | None = "travel_0004"
-branch_labels: str | None = None
-depends_on: str | None = None
 
 
 def upgrade() -> None:

@@ -6,8 +6,6 @@
 an erasure shreds both. ``booking_reference`` keeps the plaintext of rows
 written from older events (it is never written again).
 
-Revision ID: travel_0007
-Revises: travel_0006
 Create Date: 2026-12-06
 """
 
@@ -15,14 +13,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from avrr_events.migration_ops import JSON
 
 revision = "travel_0007"
 down_revision: str | None = "travel_0006"
-branch_labels: str | None = None
-depends_on: str | None = None
-
-JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 
 
 def upgrade() -> None:
