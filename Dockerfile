@@ -65,7 +65,7 @@ RUN set -eu; \
     done; \
     /opt/avrr/bin/pip install --no-deps /wheels/*.whl; \
     /opt/avrr/bin/python -c \
-      "from avrr_events.embedded import discover; print('services:', *[s.name for s in discover()])"; \
+      "from avrr_events.web.embedded import discover; print('services:', *[s.name for s in discover()])"; \
     /opt/avrr/bin/pip uninstall --yes --quiet setuptools 2>/dev/null || true; \
     /opt/avrr/bin/pip check
 

@@ -119,7 +119,7 @@ image:
 
 # ---------------------------------------------------------------------- run --
 run: install
-	$(PY) -m avrr_events.embedded
+	$(PY) -m avrr_events.web.embedded
 
 # Bench-only tools (pyeventsourcing, psycopg, pyinstrument) go into the venv
 # here, from their own pinned list: they are never a dependency of a service.

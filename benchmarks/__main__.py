@@ -31,7 +31,7 @@ import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 
 from avrr_events import Database
-from avrr_events.kafka import KafkaSettings, TopicSpec, ensure_topics
+from avrr_events.adapters.kafka import KafkaSettings, TopicSpec, ensure_topics
 from benchmarks import append, lifecycle, rebuild, relay, withdrawal
 from benchmarks.common import BenchDatabase, Figure, database_url, fresh_database, kafka_settings
 from benchmarks.report import Machine, markdown_table, write_doc

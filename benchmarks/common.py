@@ -18,7 +18,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from avrr_events import Envelope
-from avrr_events.kafka import KafkaSettings
+from avrr_events.adapters.kafka import KafkaSettings
 
 SOURCE = "/avrr/bench"
 OPENED = "avrr.bench.CaseOpened"

@@ -49,9 +49,9 @@ import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.engine import make_url
 
-from avrr_events.kafka import KafkaSettings
+from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.serve import find
-from avrr_events.service import ServiceSettings
+from avrr_events.settings import ServiceSettings
 from avrr_events.testing import (
     ServiceProcess,
     _create_database,

@@ -18,7 +18,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import Database, DomainEvent, Envelope, EventRegistry, Projection
-from avrr_events.postgres import dumps
+from avrr_events.adapters.postgres import dumps
 from avrr_events.projections import ProjectionRunner
 from benchmarks.common import NOTED, OPENED, envelope
 

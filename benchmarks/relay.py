@@ -17,9 +17,9 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from avrr_events import Database, Envelope, Message
-from avrr_events.kafka import KafkaPublisher, KafkaSettings
+from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings
+from avrr_events.adapters.postgres import dumps
 from avrr_events.outbox import OutboxRelay
-from avrr_events.postgres import dumps
 from avrr_events.store import envelope_row
 from benchmarks.common import envelope
 

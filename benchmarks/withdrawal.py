@@ -38,8 +38,8 @@ from typing import Any
 import httpx
 
 from avrr_events import Envelope
-from avrr_events.embedded import build_app
 from avrr_events.testing import read_topic
+from avrr_events.web.embedded import build_app
 from benchmarks.common import database_url, kafka_settings
 from benchmarks.lifecycle import (
     REPO,

@@ -21,8 +21,9 @@ from typing import Any
 
 import httpx
 
-from avrr_events.embedded import discover
-from avrr_events.service import ServiceRuntime, ServiceSettings
+from avrr_events.settings import ServiceSettings
+from avrr_events.web.embedded import discover
+from avrr_events.web.service import ServiceRuntime
 from benchmarks.lifecycle import journey_steps
 from chaos import faults, verification
 from chaos.infra import PrivateInfra, say

@@ -15,8 +15,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings
 from avrr_events.bus import Message
-from avrr_events.kafka import KafkaPublisher, KafkaSettings
 from chaos.infra import PrivateInfra, say
 from chaos.services import Fleet
 

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from avrr_events.migrations import migrate
 from avrr_events.serve import find
-from avrr_events.service import ServiceSettings
+from avrr_events.settings import ServiceSettings
 from avrr_events.testing import ServiceProcess, _create_database, _free_port, _wait_ready
 from chaos.infra import REPO, say
 

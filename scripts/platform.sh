@@ -20,7 +20,7 @@ declare -A PORTS=([intake]=8001 [eligibility]=8002 [travel]=8003 [reintegration]
 log() { printf '[platform] %s\n' "$*" >&2; }
 
 installed() {
-  "$PY" -c 'from avrr_events.embedded import discover; print(" ".join(s.name for s in discover()))'
+  "$PY" -c 'from avrr_events.web.embedded import discover; print(" ".join(s.name for s in discover()))'
 }
 
 up() {

@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from avrr_eligibility.main import service as eligibility_service
-from avrr_events.service import Service
+from avrr_events.web.service import Service
 from avrr_intake.main import service as intake_service
 from avrr_reintegration.main import service as reintegration_service
 from avrr_travel.main import service as travel_service

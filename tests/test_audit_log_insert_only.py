@@ -18,10 +18,10 @@ from sqlalchemy import delete, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
 
+from avrr_events.adapters.database import Database
 from avrr_events.audit import AuditLog, audit_log
-from avrr_events.database import Database
-from avrr_events.embedded import discover
 from avrr_events.migrations import apply, service_line
+from avrr_events.web.embedded import discover
 
 KEY = b"a test audit key of 32 bytes ..."
 

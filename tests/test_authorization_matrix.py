@@ -1,7 +1,7 @@
 """Every route of every service app x every role: allowed, or 403; no token: 401.
 
 The expectations come from each app's route table and its authorization policy
-(avrr_events.authorization): a route without a rule fails the matrix, and so
+(avrr_events.web.authorization): a route without a rule fails the matrix, and so
 does a route whose handler lets through a role its rule does not name (or
 refuses one it names). Callers are authenticated the production way, by RS256
 bearer JWTs checked against the issuer's JWKS (``DevTokenIssuer`` signs them,
@@ -25,10 +25,18 @@ import pytest
 from fastapi import FastAPI
 
 from avrr_eligibility.main import service as eligibility
-from avrr_events.auth import DevTokenIssuer
-from avrr_events.authorization import ROLES, Policy, Role, route_keys, stale_rules, unruled_routes
-from avrr_events.http import PROBLEM_JSON
-from avrr_events.service import Service, ServiceRuntime, ServiceSettings
+from avrr_events.settings import ServiceSettings
+from avrr_events.web.auth import DevTokenIssuer
+from avrr_events.web.authorization import (
+    ROLES,
+    Policy,
+    Role,
+    route_keys,
+    stale_rules,
+    unruled_routes,
+)
+from avrr_events.web.http import PROBLEM_JSON
+from avrr_events.web.service import Service, ServiceRuntime
 from avrr_intake.main import service as intake
 from avrr_reintegration.main import service as reintegration
 from avrr_travel.main import service as travel

@@ -22,7 +22,7 @@ from journey_steps import CASEWORKER, OFFICE, Platform, status, today
 from opentelemetry.trace import SpanKind
 
 from avrr_events import Envelope
-from avrr_events.service import ServiceSettings
+from avrr_events.settings import ServiceSettings
 from avrr_events.testing import running
 
 intake = pytest.importorskip("avrr_intake.main")

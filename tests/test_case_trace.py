@@ -21,8 +21,9 @@ from journey_steps import Platform, clear, open_case, request_return
 from opentelemetry.trace import SpanKind
 
 from avrr_events import Envelope
-from avrr_events.service import Service, ServiceSettings
+from avrr_events.settings import ServiceSettings
 from avrr_events.testing import running
+from avrr_events.web.service import Service
 
 intake = pytest.importorskip("avrr_intake.main")
 eligibility = pytest.importorskip("avrr_eligibility.main")

@@ -4,7 +4,7 @@ The services run as their own OS processes on real PostgreSQL and Kafka
 (``service_processes``); the case is brought to the phase that matters by the
 journey scenario's steps (tests/journey_steps.py); then 50 requests go at once.
 
-What the API promises (avrr_events.http):
+What the API promises (avrr_events.web.http):
 - writers that all name the same version in If-Match: exactly one succeeds,
   every other one gets 412 (stale version), whether it saw the new version on
   load or lost the append race;
@@ -49,9 +49,9 @@ from journey_steps import (
 from sqlalchemy.engine import make_url
 
 from avrr_events import Envelope
-from avrr_events.http import PROBLEM_JSON
-from avrr_events.kafka import KafkaSettings
+from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.testing import ServiceProcess, asyncpg_dsn, eventually, read_topic
+from avrr_events.web.http import PROBLEM_JSON
 
 PARALLEL = 50
 StartProcesses = Callable[..., Awaitable[dict[str, ServiceProcess]]]

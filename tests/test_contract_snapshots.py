@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from avrr_events.embedded import discover
 from avrr_events.registry import EventRegistry
-from avrr_events.service import ServiceRuntime, ServiceSettings
+from avrr_events.settings import ServiceSettings
+from avrr_events.web.embedded import discover
+from avrr_events.web.service import ServiceRuntime
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 SERVICES = [s.name for s in discover()]

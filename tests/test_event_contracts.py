@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from avrr_events.embedded import discover
 from avrr_events.registry import DomainEvent
-from avrr_events.service import Service
+from avrr_events.web.embedded import discover
+from avrr_events.web.service import Service
 
 SERVICES = {s.name: s for s in discover()}
 

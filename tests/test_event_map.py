@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from avrr_events import cli, event_map
-from avrr_events.embedded import discover
 from avrr_events.event_map import EventMap
 from avrr_events.registry import ObservedEvent, dataschema_uri
-from avrr_events.service import Service
+from avrr_events.web.embedded import discover
+from avrr_events.web.service import Service
 
 DOC = Path(__file__).parents[1] / "docs" / "event-map.md"
 

@@ -20,10 +20,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 
 from avrr_events import kafka_acls
-from avrr_events.embedded import discover
-from avrr_events.kafka import KafkaSettings, TopicSpec, ensure_topics, kafka_client_options
-from avrr_events.service import ServiceSettings
+from avrr_events.adapters.kafka import KafkaSettings, TopicSpec, ensure_topics, kafka_client_options
+from avrr_events.settings import ServiceSettings
 from avrr_events.testing import delete_topics
+from avrr_events.web.embedded import discover
 
 
 @pytest.fixture

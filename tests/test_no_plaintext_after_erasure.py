@@ -55,7 +55,7 @@ from sqlalchemy.engine import make_url
 from test_public_integration import HONDURAS, disclosure_key, unseal
 from test_return_journey import kafka_events, topic_prefix, topic_size
 
-from avrr_events.kafka import KafkaSettings
+from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.testing import (
     ServiceProcess,
     asyncpg_dsn,

@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 from journey_steps import CASEWORKER, OFFICE, REINTEGRATION_OFFICER, TRAVEL_OFFICER, referral
 
-from avrr_events.embedded import build_app, discover
-from avrr_events.service import audited_route
+from avrr_events.web.embedded import build_app, discover
+from avrr_events.web.middleware import audited_route
 
 # Routes that show no one's data: catalogues, aggregate totals, destinations,
 # the demo loader (development only), and the programme-wide waitlist (case ids

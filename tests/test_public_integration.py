@@ -65,8 +65,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from avrr_events.bus import Message
-from avrr_events.embedded import build_app
 from avrr_events.testing import ServiceProcess, eventually
+from avrr_events.web.embedded import build_app
 
 StartProcesses = Callable[..., Awaitable[dict[str, ServiceProcess]]]
 SERVICES = ("intake", "eligibility", "travel")

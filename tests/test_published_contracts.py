@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from avrr_events.embedded import discover
-from avrr_events.service import ServiceRuntime, ServiceSettings
+from avrr_events.settings import ServiceSettings
 from avrr_events.testing import asyncapi_parser
+from avrr_events.web.embedded import discover
+from avrr_events.web.service import ServiceRuntime
 
 
 def test_every_services_asyncapi_document_passes_the_official_parser(tmp_path: Path) -> None:

@@ -19,8 +19,8 @@ import pytest
 from fastapi import FastAPI, Request
 from request_fields import SERVICES, request_fields
 
-from avrr_events.authorization import ALL_OFFICES, ROLES
-from avrr_events.http import PROBLEM_JSON, install_problem_handlers
+from avrr_events.web.authorization import ALL_OFFICES, ROLES
+from avrr_events.web.http import PROBLEM_JSON, install_problem_handlers
 
 # Every role, every office: the request must reach validation, not stop at 401/403.
 DEV = {

@@ -44,13 +44,14 @@ from sqlalchemy.engine import make_url
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from avrr_eligibility.main import service as eligibility_service
-from avrr_events.auth import DevTokenIssuer
-from avrr_events.authorization import ALL_OFFICES, ROLES
-from avrr_events.embedded import embedded_settings
-from avrr_events.http import PROBLEM_JSON
-from avrr_events.inprocess import InProcessBus
-from avrr_events.service import Service, ServiceRuntime, ServiceSettings
+from avrr_events.adapters.inprocess import InProcessBus
+from avrr_events.settings import ServiceSettings
 from avrr_events.testing import _create_database, _drop_database, delete_topics
+from avrr_events.web.auth import DevTokenIssuer
+from avrr_events.web.authorization import ALL_OFFICES, ROLES
+from avrr_events.web.embedded import embedded_settings
+from avrr_events.web.http import PROBLEM_JSON
+from avrr_events.web.service import Service, ServiceRuntime
 from avrr_intake.main import service as intake_service
 from avrr_reintegration.main import service as reintegration_service
 from avrr_travel.main import service as travel_service

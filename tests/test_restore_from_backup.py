@@ -44,7 +44,7 @@ from test_return_journey import StartProcesses, kafka_events, topic_prefix
 from withdrawal_steps import WITHDRAWAL, prepared
 
 from avrr_events import Envelope
-from avrr_events.kafka import KafkaSettings
+from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.testing import _drop_database, asyncpg_dsn, eventually
 
 SERVICE = "travel"

@@ -24,9 +24,9 @@ from journey_steps import (
 from sqlalchemy.engine import make_url
 
 from avrr_events import Envelope
-from avrr_events.embedded import build_app
-from avrr_events.kafka import KafkaSettings
+from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.testing import ServiceProcess, read_topic
+from avrr_events.web.embedded import build_app
 
 StartProcesses = Callable[..., Awaitable[dict[str, ServiceProcess]]]
 

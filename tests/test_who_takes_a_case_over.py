@@ -40,10 +40,10 @@ from journey_steps import (
     ticket,
 )
 
-from avrr_events.auth import DevTokenIssuer
-from avrr_events.authorization import ROLES
-from avrr_events.http import PROBLEM_JSON
 from avrr_events.testing import ServiceProcess, eventually
+from avrr_events.web.auth import DevTokenIssuer
+from avrr_events.web.authorization import ROLES
+from avrr_events.web.http import PROBLEM_JSON
 
 StartProcesses = Callable[..., Awaitable[dict[str, ServiceProcess]]]
 ISSUER = DevTokenIssuer(issuer="https://issuer.test/avrr")

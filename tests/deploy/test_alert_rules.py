@@ -31,7 +31,7 @@ import yaml
 from test_helm_chart import VALUES, helm, of_kind, render  # type: ignore[import-not-found]
 from test_monitoring import ENABLED  # type: ignore[import-not-found]
 
-from avrr_events.embedded import build_app
+from avrr_events.web.embedded import build_app
 
 __all__ = ["helm"]  # the chart tests' fixture, used here
 

@@ -54,10 +54,10 @@ from journey_steps import CASEWORKER, Platform, full_journey
 from test_helm_chart import helm, render, service_of  # type: ignore[import-not-found]
 
 from avrr_events import kafka_acls
-from avrr_events.auth import DevTokenIssuer
-from avrr_events.embedded import discover
-from avrr_events.service import ServiceSettings
+from avrr_events.settings import ServiceSettings
 from avrr_events.testing import _create_database, _drop_database, _free_port, delete_topics
+from avrr_events.web.auth import DevTokenIssuer
+from avrr_events.web.embedded import discover
 
 __all__ = ["helm"]  # the chart tests' fixture, used here
 

@@ -297,7 +297,7 @@ def test_every_setting_is_one_the_code_reads(manifests: list[dict[str, Any]]) ->
         if isinstance(alias, str) and alias.isupper()
     }
     known |= {"AVRR_HOST", "AVRR_PORT", "AVRR_LOG_LEVEL"}  # avrr_events.serve
-    known |= {  # avrr_events.kafka.kafka_client_options
+    known |= {  # avrr_events.adapters.kafka.kafka_client_options
         "KAFKA_SECURITY_PROTOCOL",
         "KAFKA_SASL_MECHANISM",
         "KAFKA_SASL_USERNAME",

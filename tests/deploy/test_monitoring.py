@@ -19,7 +19,7 @@ import pytest
 # Beside this file (pytest puts tests/deploy on the path; mypy sees it as deploy.*).
 from test_helm_chart import CHART, VALUES, helm, of_kind, render  # type: ignore[import-not-found]
 
-from avrr_events.embedded import build_app
+from avrr_events.web.embedded import build_app
 
 __all__ = ["helm"]  # the chart tests' fixture, used here
 

@@ -51,10 +51,10 @@ from test_monitoring import ENABLED  # type: ignore[import-not-found]
 from test_setup_command import environment, keystore_url  # type: ignore[import-not-found]
 
 from avrr_events import audit, tables
-from avrr_events.auth import OidcAuthenticator, http_jwks_fetcher
-from avrr_events.database import Database
-from avrr_events.http import Unauthorized
+from avrr_events.adapters.database import Database
 from avrr_events.personal import MasterKey, SqlKeyStore
+from avrr_events.web.auth import OidcAuthenticator, http_jwks_fetcher
+from avrr_events.web.http import Unauthorized
 
 __all__ = ["helm", "keystore_url"]  # fixtures of the chart and setup tests, used here
 
@@ -379,7 +379,7 @@ def running_platform(tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     env = environment({"AVRR_PORT": str(port), "AVRR_DATA_DIR": str(tmp_path / "data")})
     process = subprocess.Popen(
-        [sys.executable, "-m", "avrr_events.embedded"],
+        [sys.executable, "-m", "avrr_events.web.embedded"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -24,7 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.engine import make_url
 
 from avrr_events import migrations
-from avrr_events.kafka import kafka_client_options
+from avrr_events.adapters.kafka import kafka_client_options
 from avrr_events.serve import find
 from avrr_events.testing import asyncpg_dsn
 

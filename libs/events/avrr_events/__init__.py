@@ -17,10 +17,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from avrr_events.adapters.database import Database
     from avrr_events.aggregate import Aggregate, Repository
     from avrr_events.bus import Message, MessageSource, Publisher
     from avrr_events.consumer import Cause, DeadLetter, EventConsumer, HandlerContext
-    from avrr_events.database import Database
     from avrr_events.envelope import Envelope, EnvelopeError
     from avrr_events.personal import (
         ERASED,
@@ -43,7 +43,7 @@ _MODULES = {
     "Aggregate": "avrr_events.aggregate",
     "Cause": "avrr_events.consumer",
     "ConcurrencyError": "avrr_events.store",
-    "Database": "avrr_events.database",
+    "Database": "avrr_events.adapters.database",
     "DeadLetter": "avrr_events.consumer",
     "DomainEvent": "avrr_events.registry",
     "ERASED": "avrr_events.personal",

@@ -66,8 +66,8 @@ from sqlalchemy import (
     text,
 )
 
-from avrr_events.database import Database
-from avrr_events.postgres import lock_key
+from avrr_events.adapters.database import Database
+from avrr_events.adapters.postgres import lock_key
 
 metadata = MetaData()
 

@@ -90,29 +90,24 @@ from sqlalchemy import Row, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from avrr_events import event_map, logs, migrations, tables
-from avrr_events.asyncapi import asyncapi_document
-from avrr_events.bus import Message
-from avrr_events.consumer import dead_letter_topic, legacy_dead_letter_topic
-from avrr_events.database import Database
-from avrr_events.envelope import Envelope
-from avrr_events.kafka import (
+from avrr_events.adapters.database import Database
+from avrr_events.adapters.kafka import (
     KafkaPublisher,
     KafkaSettings,
     TopicSpec,
     ensure_topics,
     kafka_client_options,
 )
+from avrr_events.asyncapi import asyncapi_document
+from avrr_events.bus import Message
+from avrr_events.consumer import dead_letter_topic, legacy_dead_letter_topic
+from avrr_events.envelope import Envelope
 from avrr_events.personal import MasterKey, rewrap_keys
 from avrr_events.projections import Projection, ProjectionRunner
 from avrr_events.registry import EventRegistry
-from avrr_events.service import (
-    ROLES,
-    RoleNotSupported,
-    Service,
-    ServiceRuntime,
-    UnsafeAuthentication,
-)
+from avrr_events.settings import ROLES, RoleNotSupported, UnsafeAuthentication
 from avrr_events.setup import SetupSettings, prepare, topic_specs
+from avrr_events.web.service import Service, ServiceRuntime
 
 # Tables as wide as they need when the output is not a terminal (a file, a pipe, a test).
 out = Console(width=None if sys.stdout.isatty() else 200)
@@ -186,7 +181,7 @@ class Config:
 
 def installed_services() -> list[Service]:
     """The installed services (a seam for tests, which add their own)."""
-    from avrr_events.embedded import discover
+    from avrr_events.web.embedded import discover
 
     return discover()
 

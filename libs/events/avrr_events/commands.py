@@ -3,7 +3,7 @@
 A command is: load the aggregate, check the caller's If-Match against its
 version, let the aggregate decide, append its new events at the loaded version
 (``Repository.execute``), and answer a ``CommandResult``. The REST layer
-(``avrr_events.http.Command``) binds the caller, If-Match, traceparent and
+(``avrr_events.web.http.Command``) binds the caller, If-Match, traceparent and
 Idempotency-Key to a ``CommandContext`` and renders the result; reactions
 build a context of their own and call the same command objects.
 

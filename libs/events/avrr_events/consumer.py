@@ -31,11 +31,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import logs, tables
+from avrr_events.adapters.database import Database, unavailable
 from avrr_events.bus import Message, MessageSource, Publisher
 from avrr_events.commands import Cause as Cause
-from avrr_events.database import Database, unavailable
 from avrr_events.envelope import Envelope, EnvelopeError
-from avrr_events.metrics import Latency
+from avrr_events.latency import Latency
 from avrr_events.personal import PersonalDataCipher
 from avrr_events.projections import Projection, save_checkpoint
 from avrr_events.registry import DomainEvent, EventDecodeError, EventRegistry

@@ -33,12 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from avrr_events.adapters.inprocess import InProcessBus
 from avrr_events.aggregate import Aggregate
-from avrr_events.inprocess import InProcessBus
 from avrr_events.projections import Projection
 from avrr_events.public import PublicEvent
 from avrr_events.registry import DomainEvent, ObservedEvent, dataschema_uri
-from avrr_events.service import Service, ServiceRuntime, ServiceSettings
+from avrr_events.settings import ServiceSettings
+from avrr_events.web.service import Service, ServiceRuntime
 
 REGENERATE = "avrr events map --format markdown > docs/event-map.md"
 
@@ -199,7 +200,7 @@ def _list(items: Iterable[str]) -> str:
 def build(services: Sequence[Service] | None = None) -> EventMap:
     """The map of ``services`` (default: every installed one, ``avrr.services``)."""
     if services is None:
-        from avrr_events.embedded import discover
+        from avrr_events.web.embedded import discover
 
         services = discover()
     projections = {s.name: projections_of(s) for s in services}

@@ -4,7 +4,7 @@ A case belongs to the office that holds it (intake: the referral's;
 reintegration: the movement's). When travel's ``ArrivalConfirmed`` says the
 receiving office in the country of origin confirmed the arrival, the case is
 handed over: from then on it belongs to that office as well
-(``avrr_events.authorization.handed_over_to`` says when; a partner's
+(``avrr_events.web.authorization.handed_over_to`` says when; a partner's
 confirmation, or a confirmer the office registry does not know in the
 destination country, hands it over to no one).
 
@@ -23,10 +23,10 @@ from typing import ClassVar, Protocol
 from sqlalchemy import Column, DateTime, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events.authorization import handed_over_to
 from avrr_events.envelope import Envelope
 from avrr_events.offices import OfficeRegistry
 from avrr_events.projections import Projection
+from avrr_events.web.authorization import handed_over_to
 
 
 class Arrival(Protocol):

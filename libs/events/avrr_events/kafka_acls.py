@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from avrr_events.consumer import dead_letter_topic
-from avrr_events.service import Service, ServiceSettings
+from avrr_events.settings import ServiceSettings
+from avrr_events.web.service import Service
 
 Resource = Literal["topic", "group", "cluster"]
 Pattern = Literal["literal", "prefixed"]
@@ -215,7 +216,7 @@ def granted(admin_config: Mapping[str, Any], *, timeout: float = 30.0) -> set[tu
 
 
 def _services() -> list[Service]:
-    from avrr_events.embedded import discover
+    from avrr_events.web.embedded import discover
 
     return list(discover())
 

@@ -18,8 +18,8 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from avrr_events import logs
-from avrr_events.database import Database
-from avrr_events.postgres import LeaderLock
+from avrr_events.adapters.database import Database
+from avrr_events.adapters.postgres import LeaderLock
 
 log = logging.getLogger(__name__)
 

@@ -25,12 +25,11 @@ process). Values that need I/O (backlog, lag) are refreshed when scraped.
 
 from __future__ import annotations
 
-import bisect
 import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import (
@@ -43,36 +42,34 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from avrr_events import tables
+from avrr_events.latency import BUCKETS
 from avrr_events.public import public_outbox
 
 if TYPE_CHECKING:
-    from avrr_events.service import ServiceRuntime
+    from avrr_events.adapters.database import Database
+    from avrr_events.consumer import EventConsumer
+    from avrr_events.outbox import OutboxRelay
+    from avrr_events.store import EventStore
 
-BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
+class Measured(Protocol):
+    """What the metrics read of a running service (``web.service.ServiceRuntime``): a
+    protocol, so that the runtime imports the metrics and not the other way round."""
 
-class Latency:
-    """A histogram kept without any metrics library (the consumer records into it)."""
-
-    def __init__(self, buckets: tuple[float, ...] = BUCKETS) -> None:
-        self.buckets = buckets
-        self.counts = [0] * (len(buckets) + 1)
-        self.total = 0.0
-
-    def observe(self, seconds: float) -> None:
-        self.counts[bisect.bisect_left(self.buckets, seconds)] += 1
-        self.total += seconds
-
-    def cumulative(self) -> list[tuple[str, float]]:
-        out, running = [], 0
-        for bound, count in zip((*map(str, self.buckets), "+Inf"), self.counts, strict=True):
-            running += count
-            out.append((bound, float(running)))
-        return out
+    @property
+    def name(self) -> str: ...
+    @property
+    def db(self) -> Database: ...
+    @property
+    def store(self) -> EventStore: ...
+    @property
+    def relay(self) -> OutboxRelay: ...
+    @property
+    def consumer(self) -> EventConsumer: ...
 
 
 class _RuntimeCollector(Collector):
-    def __init__(self, runtime: ServiceRuntime) -> None:
+    def __init__(self, runtime: Measured) -> None:
         self.runtime = runtime
         self.backlog = 0
         self.set_aside = 0
@@ -222,7 +219,7 @@ class _RuntimeCollector(Collector):
 class ServiceMetrics:
     """The registry of one runtime plus the HTTP latency histogram its middleware feeds."""
 
-    def __init__(self, runtime: ServiceRuntime) -> None:
+    def __init__(self, runtime: Measured) -> None:
         self.registry = CollectorRegistry()
         self._collector = _RuntimeCollector(runtime)
         self.registry.register(self._collector)

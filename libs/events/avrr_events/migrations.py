@@ -56,7 +56,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from alembic.autogenerate import compare_metadata, produce_migrations, render_python_code
 from alembic.autogenerate.api import AutogenContext
@@ -69,10 +69,25 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.functions import FunctionElement
 
 from avrr_events import audit, tables
-from avrr_events.database import SCHEMA_LOCK, Database
+from avrr_events.adapters.database import SCHEMA_LOCK, Database
 
 if TYPE_CHECKING:
-    from avrr_events.service import Service, ServiceSettings
+    from avrr_events.settings import ServiceSettings
+
+
+class Service(Protocol):
+    """What migrations read of a service (``web.service.Service``): its name, its own
+    Alembic folder and its read models; a protocol, so the runtime imports this module
+    and not the other way round."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def migrations(self) -> Path | None: ...
+    @property
+    def read_models(self) -> Sequence[MetaData]: ...
+
+
 
 log = logging.getLogger(__name__)
 

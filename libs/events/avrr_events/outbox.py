@@ -27,9 +27,10 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from avrr_events import postgres, tables
+from avrr_events import tables
+from avrr_events.adapters import postgres
+from avrr_events.adapters.database import Database
 from avrr_events.bus import Message, Publisher, RecordTooLarge
-from avrr_events.database import Database
 from avrr_events.leadership import Leadership
 from avrr_events.store import encode_record, row_message
 

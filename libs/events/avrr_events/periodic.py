@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
-from avrr_events.database import Database
+from avrr_events.adapters.database import Database
 from avrr_events.leadership import Leadership
 
 # How often a standby replica tries to take over a job at most (seconds).

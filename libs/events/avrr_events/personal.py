@@ -31,7 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import tables
-from avrr_events.database import Database
+from avrr_events.adapters.database import Database
 
 NONCE_BYTES: Final = 12
 # Special categories of data (health) are encrypted under a key of their own purpose,

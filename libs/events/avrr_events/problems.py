@@ -2,7 +2,7 @@
 
 Defined here, without a web framework, so that aggregates and command objects
 refuse in the API's own terms (``DomainRuleViolation``, ``NotFound``,
-``Conflict``, ...) and one place, ``avrr_events.http.install_problem_handlers``,
+``Conflict``, ...) and one place, ``avrr_events.web.http.install_problem_handlers``,
 turns every refusal into ``application/problem+json``. A service's own
 refusals subclass these, so no route maps errors by hand.
 """

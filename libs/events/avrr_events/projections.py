@@ -23,7 +23,7 @@ from sqlalchemy import MetaData, Row, Table, Text, cast, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import tables
-from avrr_events.database import Database
+from avrr_events.adapters.database import Database
 from avrr_events.envelope import Envelope
 from avrr_events.registry import DomainEvent, EventRegistry
 

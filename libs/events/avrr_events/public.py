@@ -37,11 +37,11 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import logs
+from avrr_events.adapters.database import Database
+from avrr_events.adapters.postgres import OUTBOX_CHANNEL
 from avrr_events.bus import Publisher
-from avrr_events.database import Database
 from avrr_events.envelope import Envelope
 from avrr_events.leadership import Leadership
-from avrr_events.postgres import OUTBOX_CHANNEL
 from avrr_events.registry import DomainEvent, dataschema_uri
 from avrr_events.tables import Json, Position
 

@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING
 from avrr_events import environment
 
 if TYPE_CHECKING:
-    from avrr_events.service import Service
+    from avrr_events.web.service import Service
 
 
 def find(name: str) -> Service:
     """The installed service called ``name`` (entry point group ``avrr.services``)."""
-    from avrr_events.embedded import discover
+    from avrr_events.web.embedded import discover
 
     services = {s.name: s for s in discover()}
     if name not in services:
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from avrr_events import logs
     from avrr_events.migrations import refuse_unless_current
-    from avrr_events.service import RoleNotSupported, ServiceSettings, UnsafeAuthentication
+    from avrr_events.settings import RoleNotSupported, ServiceSettings, UnsafeAuthentication
     from avrr_events.tracing import configure_exporter
 
     chosen = {"role": args.role} if args.role else {}

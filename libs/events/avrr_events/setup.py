@@ -37,10 +37,11 @@ from collections.abc import Mapping
 from pydantic import AliasChoices, Field
 
 from avrr_events import environment, logs, migrations
-from avrr_events.audit_anchor import anchor_topic_spec
+from avrr_events.adapters.audit_anchor import anchor_topic_spec
+from avrr_events.adapters.kafka import KafkaSettings, TopicSpec, ensure_topics, kafka_client_options
 from avrr_events.consumer import dead_letter_topic
-from avrr_events.kafka import KafkaSettings, TopicSpec, ensure_topics, kafka_client_options
-from avrr_events.service import Service, ServiceSettings
+from avrr_events.settings import ServiceSettings
+from avrr_events.web.service import Service
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import postgres, tables
+from avrr_events import tables
+from avrr_events.adapters import postgres
+from avrr_events.adapters.database import Database
 from avrr_events.bus import Message
-from avrr_events.database import Database
 from avrr_events.envelope import Envelope, utc, wire_time
 
 

@@ -33,13 +33,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy.engine import make_url
 
-from avrr_events.auth import OidcAuthenticator
+from avrr_events.adapters.database import Database
+from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.bus import Message
-from avrr_events.database import Database
-from avrr_events.kafka import KafkaSettings
 from avrr_events.migrations import PLATFORM, differences, migrate, service_line, upgrade
 from avrr_events.serve import find
-from avrr_events.service import Service, ServiceRuntime, ServiceSettings
+from avrr_events.settings import ServiceSettings
+from avrr_events.web.auth import OidcAuthenticator
+from avrr_events.web.service import Service, ServiceRuntime
 
 INFRA_FIXTURES = frozenset(
     {

@@ -9,8 +9,8 @@ from sample_domain import CaseSummary, registry
 from sample_service import SampleService, kafka_consumer, open_db, repository
 
 from avrr_events import Database, EventConsumer, EventStore
-from avrr_events.inprocess import InProcessBus
-from avrr_events.kafka import KafkaPublisher, KafkaSettings, TopicSpec, ensure_topics
+from avrr_events.adapters.inprocess import InProcessBus
+from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings, TopicSpec, ensure_topics
 from avrr_events.outbox import OutboxRelay
 
 

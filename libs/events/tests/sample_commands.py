@@ -23,8 +23,9 @@ from pydantic import BaseModel, Field
 from sample_domain import SampleCase, registry
 
 from avrr_events import Cause, Repository
-from avrr_events.http import Principal, current_principal
-from avrr_events.service import Service, ServiceRuntime, ServiceSettings
+from avrr_events.settings import ServiceSettings
+from avrr_events.web.http import Principal, current_principal
+from avrr_events.web.service import Service, ServiceRuntime
 
 router = APIRouter()
 User = Annotated[Principal, Depends(current_principal)]

@@ -11,10 +11,10 @@ from sample_domain import CaseSummary, SampleCase, read_models, registry, total_
 from sqlalchemy import func, select
 
 from avrr_events import Cause, Database, EventConsumer, EventStore, Repository, tables
-from avrr_events.http import Principal, current_principal
-from avrr_events.kafka import KafkaPublisher, KafkaSettings, KafkaSource
+from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings, KafkaSource
 from avrr_events.outbox import OutboxRelay
-from avrr_events.service import Service, ServiceRuntime
+from avrr_events.web.http import Principal, current_principal
+from avrr_events.web.service import Service, ServiceRuntime
 
 
 async def open_db(url: str) -> Database:

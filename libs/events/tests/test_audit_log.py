@@ -12,6 +12,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
 
 from avrr_events import Database
+from avrr_events.adapters.audit_anchor import AuditAnchoring, AuditChainBroken, InProcessAnchorLog
+from avrr_events.adapters.inprocess import InProcessBus
 from avrr_events.audit import (
     GENESIS,
     Anchor,
@@ -21,8 +23,6 @@ from avrr_events.audit import (
     metadata,
     unkeyed_entry_hash,
 )
-from avrr_events.audit_anchor import AuditAnchoring, AuditChainBroken, InProcessAnchorLog
-from avrr_events.inprocess import InProcessBus
 from avrr_events.testing import tamper_with_audit_log_as_owner
 
 KEY = b"a test audit key of 32 bytes ..."

@@ -1,4 +1,4 @@
-"""avrr_events.authorization: a policy is a table the app enforces on every route, deny by
+"""avrr_events.web.authorization: a policy is a table the app enforces on every route, deny by
 default; office scoping reaches a case's offices through the service's lookup."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI, Request
 
-from avrr_events.authorization import (
+from avrr_events.web.authorization import (
     PUBLIC,
     Authorized,
     Policy,
@@ -22,7 +22,7 @@ from avrr_events.authorization import (
     unruled_routes,
     visible_offices,
 )
-from avrr_events.http import Principal, install_problem_handlers
+from avrr_events.web.http import Principal, install_problem_handlers
 
 CASES = {"c-gt": frozenset({"GT-GUA"}), "c-handed": frozenset({"GT-GUA", "HN-TGU"})}
 

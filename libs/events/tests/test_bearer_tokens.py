@@ -23,8 +23,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import Depends, FastAPI
 from jwt.algorithms import ECAlgorithm
 
-from avrr_events.auth import DevTokenIssuer, OidcAuthenticator, http_jwks_fetcher
-from avrr_events.http import Principal, Unauthorized, current_principal, install_problem_handlers
+from avrr_events.web.auth import DevTokenIssuer, OidcAuthenticator, http_jwks_fetcher
+from avrr_events.web.http import (
+    Principal,
+    Unauthorized,
+    current_principal,
+    install_problem_handlers,
+)
 
 
 async def test_a_valid_token_gives_the_principal_with_roles_and_offices() -> None:

@@ -13,13 +13,14 @@ from fastapi import APIRouter, Depends, Request
 from sample_domain import registry
 from sqlalchemy import delete, select, update
 
+from avrr_events.adapters.audit_anchor import ANCHOR_TYPE
+from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.audit import _fields, audit_log, unkeyed_entry_hash
-from avrr_events.audit_anchor import ANCHOR_TYPE
-from avrr_events.authorization import Policy, Role, allow
-from avrr_events.http import Principal, current_principal
-from avrr_events.kafka import KafkaSettings
-from avrr_events.service import Service, ServiceRuntime, ServiceSettings
+from avrr_events.settings import ServiceSettings
 from avrr_events.testing import eventually, read_topic, tamper_with_audit_log_as_owner
+from avrr_events.web.authorization import Policy, Role, allow
+from avrr_events.web.http import Principal, current_principal
+from avrr_events.web.service import Service, ServiceRuntime
 
 router = APIRouter()
 User = Annotated[Principal, Depends(current_principal)]

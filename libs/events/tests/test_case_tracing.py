@@ -11,8 +11,9 @@ from opentelemetry.trace import SpanKind
 from sample_domain import CaseOpened, NoteAdded
 from sample_service import rest_service
 
-from avrr_events.service import ServiceRuntime, ServiceSettings
+from avrr_events.settings import ServiceSettings
 from avrr_events.testing import eventually, running
+from avrr_events.web.service import ServiceRuntime
 
 notes = rest_service("noted")
 CASEWORKER = {"X-AVRR-User": "ana"}

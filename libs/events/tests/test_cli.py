@@ -32,12 +32,13 @@ from test_envelope import sdk_decode
 from typer.testing import CliRunner, Result
 
 from avrr_events import Cause, DeadLetter, Repository, cli, tables
+from avrr_events.adapters.database import Database
 from avrr_events.consumer import HandlerContext
-from avrr_events.database import Database
-from avrr_events.embedded import discover
 from avrr_events.personal import ERASED, MasterKey, PersonalDataCipher, SqlKeyStore
-from avrr_events.service import Service, ServiceRuntime, ServiceSettings
+from avrr_events.settings import ServiceSettings
 from avrr_events.testing import ServiceProcess, eventually, read_topic
+from avrr_events.web.embedded import discover
+from avrr_events.web.service import Service, ServiceRuntime
 
 
 class PoisonGuard:
@@ -200,8 +201,8 @@ async def test_a_dead_letter_is_listed_inspected_and_redriven_once_after_the_fix
 async def test_redrive_needs_offsets_or_all_and_keeps_undecodable_records_back(
     sample: Sample, running: ServiceRuntime
 ) -> None:
+    from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings
     from avrr_events.bus import Message
-    from avrr_events.kafka import KafkaPublisher, KafkaSettings
 
     kafka = KafkaSettings(bootstrap_servers=str(sample.settings.kafka_bootstrap_servers))
     publisher = KafkaPublisher(kafka)
@@ -241,8 +242,8 @@ async def test_dead_letters_are_under_the_topic_prefix_and_older_ones_are_still_
 ) -> None:
     """``<prefix>.dlq.<service>``, so the deployment's prefixed ACLs cover it; the
     ``avrr.dlq.<prefix>.<service>`` of earlier releases is pointed at and redriven."""
+    from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings
     from avrr_events.bus import Message
-    from avrr_events.kafka import KafkaPublisher, KafkaSettings
 
     prefix = sample.settings.topic_prefix
     kafka = KafkaSettings(bootstrap_servers=str(sample.settings.kafka_bootstrap_servers))
@@ -473,7 +474,7 @@ async def test_topics_create_is_idempotent(kafka_bootstrap: str, topic_prefix: s
 
 
 def _kafka(bootstrap: str) -> Any:
-    from avrr_events.kafka import KafkaSettings
+    from avrr_events.adapters.kafka import KafkaSettings
 
     return KafkaSettings(bootstrap_servers=bootstrap)
 
@@ -601,7 +602,7 @@ async def test_demo_loads_cases_through_the_embedded_platforms_apis(tmp_path: Pa
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "avrr_events.embedded",
+            "avrr_events.web.embedded",
             env=env,
             cwd=tmp_path,
             stdout=log,

@@ -12,7 +12,7 @@ from sample_service import SampleService, kafka_consumer
 from sqlalchemy.exc import DBAPIError
 
 from avrr_events import Cause, Database, Envelope, HandlerContext, Message, dataschema_uri
-from avrr_events.kafka import KafkaSettings
+from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.store import ConcurrencyError
 from avrr_events.testing import eventually, read_topic
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from test_consumer import note_envelope, open_case, produce
 
 from avrr_events import Database, EventConsumer, tables
-from avrr_events.kafka import KafkaSettings
+from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.testing import _create_database, _drop_database, eventually, read_topic
 
 

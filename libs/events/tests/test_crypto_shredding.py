@@ -8,7 +8,7 @@ from sample_domain import CaseOpened, SampleCase, registry
 from sample_service import SampleService
 
 from avrr_events import ERASED, Cause, Database, MasterKey, PersonalDataCipher, SqlKeyStore
-from avrr_events.kafka import KafkaSettings
+from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.testing import database_dump, read_topic
 
 NAME = "Maria Fernanda Quispe Mamani"

@@ -15,8 +15,9 @@ import httpx
 from sample_service import rest_service
 from sqlalchemy.engine import make_url
 
-from avrr_events.service import ServiceRuntime, ServiceSettings
+from avrr_events.settings import ServiceSettings
 from avrr_events.testing import _free_port
+from avrr_events.web.service import ServiceRuntime
 
 restarted = rest_service("restarted")
 HEADERS = {"X-AVRR-User": "ana", "X-AVRR-Roles": "caseworker"}

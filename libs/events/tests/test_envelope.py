@@ -13,7 +13,7 @@ from sample_domain import SampleCase
 from sample_service import SampleService, repository
 
 from avrr_events import Cause, Database, Envelope, EnvelopeError, EventStore, Message
-from avrr_events.kafka import KafkaPublisher, KafkaSettings, TopicSpec, ensure_topics
+from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings, TopicSpec, ensure_topics
 from avrr_events.outbox import OutboxRelay
 from avrr_events.testing import read_topic
 

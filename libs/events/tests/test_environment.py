@@ -12,7 +12,7 @@ import pytest
 
 from avrr_events import environment
 from avrr_events.environment import Start
-from avrr_events.service import ServiceSettings
+from avrr_events.settings import ServiceSettings
 
 KEY = base64.b64encode(bytes(32)).decode()
 PRODUCTION = {

@@ -12,7 +12,8 @@ from __future__ import annotations
 import httpx
 from sample_service import rest_service
 
-from avrr_events.service import ServiceRuntime, ServiceSettings
+from avrr_events.settings import ServiceSettings
+from avrr_events.web.service import ServiceRuntime
 
 exposed = rest_service("exposed")
 FRONTEND = "https://caseworker.example.org"

@@ -31,10 +31,11 @@ from sample_commands import EXIT_HEADER, PATH, cases, open_case
 from sqlalchemy import func, select
 
 from avrr_events import ConcurrencyError, store, tables
-from avrr_events.database import Database
-from avrr_events.http import IDEMPOTENCY_HEADER, _body_digest
-from avrr_events.service import ServiceRuntime, ServiceSettings
+from avrr_events.adapters.database import Database
+from avrr_events.settings import ServiceSettings
 from avrr_events.testing import _free_port
+from avrr_events.web.http import IDEMPOTENCY_HEADER, _body_digest
+from avrr_events.web.service import ServiceRuntime
 
 USER = {"X-AVRR-User": "u-1", "X-AVRR-Roles": "caseworker"}
 SCOPE = f"u-1|POST|{PATH}"  # IdempotencyKeys' scope of that user's POSTs to PATH

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from test_consumer import note_envelope, open_case, produce
 
 from avrr_events import HandlerContext, logs
-from avrr_events.kafka import KafkaSettings
+from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.testing import eventually, read_topic
 
 Lines = Callable[[], list[dict[str, Any]]]

@@ -19,7 +19,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select,
 from typer.testing import CliRunner
 
 from avrr_events import audit, cli, migrations
-from avrr_events.database import Database
+from avrr_events.adapters.database import Database
 from avrr_events.migrations import (
     KEYSTORE,
     PLATFORM,
@@ -27,7 +27,8 @@ from avrr_events.migrations import (
     PredatesMigrations,
     SchemaNotCurrent,
 )
-from avrr_events.service import Service, ServiceRuntime, ServiceSettings
+from avrr_events.settings import ServiceSettings
+from avrr_events.web.service import Service, ServiceRuntime
 
 
 def notes_table(metadata: MetaData, *, with_author: bool) -> Table:

@@ -11,9 +11,9 @@ from sample_service import SampleService, kafka_consumer, repository
 from sqlalchemy import select
 
 from avrr_events import Cause, Database, Envelope, EventStore, tables
-from avrr_events.kafka import KafkaPublisher, KafkaSettings, TopicSpec, ensure_topics
+from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings, TopicSpec, ensure_topics
+from avrr_events.adapters.postgres import LeaderLock
 from avrr_events.outbox import OutboxRelay
-from avrr_events.postgres import LeaderLock
 from avrr_events.testing import LocalBroker, eventually, read_topic
 
 CAUSE = Cause("corr-relay")

@@ -20,8 +20,9 @@ from pydantic import BaseModel
 from sample_domain import SampleCase, registry
 
 from avrr_events import Cause, ConcurrencyError, Repository
-from avrr_events.http import MAX_BODY_BYTES, PROBLEM_JSON
-from avrr_events.service import Service, ServiceRuntime, ServiceSettings
+from avrr_events.settings import ServiceSettings
+from avrr_events.web.http import MAX_BODY_BYTES, PROBLEM_JSON
+from avrr_events.web.service import Service, ServiceRuntime
 
 router = APIRouter()
 

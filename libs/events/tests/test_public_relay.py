@@ -12,10 +12,10 @@ from sqlalchemy import Column, MetaData, String, Table, delete, func, select, te
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import Database, public
+from avrr_events.adapters.inprocess import InProcessBus
+from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings, TopicSpec, ensure_topics
+from avrr_events.adapters.postgres import lock_key
 from avrr_events.bus import Message
-from avrr_events.inprocess import InProcessBus
-from avrr_events.kafka import KafkaPublisher, KafkaSettings, TopicSpec, ensure_topics
-from avrr_events.postgres import lock_key
 from avrr_events.public import (
     Notice,
     PublicEvent,

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI
 
-from avrr_events.auth import DevTokenIssuer
-from avrr_events.http import Principal, install_problem_handlers, require_role
+from avrr_events.web.auth import DevTokenIssuer
+from avrr_events.web.http import Principal, install_problem_handlers, require_role
 
 
 def app_with(issuer: DevTokenIssuer | None, *, dev_auth: bool) -> FastAPI:
@@ -68,7 +68,7 @@ async def test_dev_headers_work_only_where_dev_auth_is_enabled() -> None:
 
 def test_header_authentication_is_refused_where_real_data_may_be() -> None:
     """AVRR_DEV (or AVRR_DEV_AUTH) with a PostgreSQL database or an OIDC issuer stops the start."""
-    from avrr_events.service import ServiceSettings, UnsafeAuthentication
+    from avrr_events.settings import ServiceSettings, UnsafeAuthentication
 
     postgres = "postgresql+asyncpg://avrr:avrr@127.0.0.1:1/avrr_intake"
     embedded = "sqlite+aiosqlite:///:memory:"

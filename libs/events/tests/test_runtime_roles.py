@@ -19,9 +19,10 @@ from sample_service import rest_service
 from typer.testing import CliRunner
 
 from avrr_events import cli
-from avrr_events.kafka import KafkaSettings
-from avrr_events.service import RoleNotSupported, ServiceRuntime, ServiceSettings
+from avrr_events.adapters.kafka import KafkaSettings
+from avrr_events.settings import RoleNotSupported, ServiceSettings
 from avrr_events.testing import eventually, read_topic, running
+from avrr_events.web.service import ServiceRuntime
 
 split = rest_service("split")
 CASEWORKER = {"X-AVRR-User": "ana"}

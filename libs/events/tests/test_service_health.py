@@ -8,8 +8,9 @@ import httpx
 from fastapi import APIRouter
 from sample_domain import registry
 
-from avrr_events.service import Service, ServiceRuntime, ServiceSettings
+from avrr_events.settings import ServiceSettings
 from avrr_events.testing import LocalBroker, eventually
+from avrr_events.web.service import Service, ServiceRuntime
 
 probe = Service(name="probed", registry=registry, router=APIRouter())
 

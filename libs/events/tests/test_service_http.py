@@ -14,7 +14,9 @@ from pydantic import BaseModel, Field
 from sample_domain import CaseSummary, SampleCase, read_models, registry, total_notes
 
 from avrr_events import Cause, ConcurrencyError, Repository
-from avrr_events.http import (
+from avrr_events.settings import ServiceSettings
+from avrr_events.testing import eventually
+from avrr_events.web.http import (
     DomainRuleViolation,
     NotFound,
     Principal,
@@ -24,8 +26,7 @@ from avrr_events.http import (
     if_match_version,
     require_role,
 )
-from avrr_events.service import Service, ServiceRuntime, ServiceSettings
-from avrr_events.testing import eventually
+from avrr_events.web.service import Service, ServiceRuntime
 
 router = APIRouter()
 User = Annotated[Principal, Depends(current_principal)]

@@ -9,8 +9,9 @@ from sample_domain import SampleCase
 from sample_service import repository, rest_service
 
 from avrr_events import Cause
-from avrr_events.service import ServiceRuntime, ServiceSettings
+from avrr_events.settings import ServiceSettings
 from avrr_events.testing import eventually
+from avrr_events.web.service import ServiceRuntime
 
 measured = rest_service("measured")
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from avrr_events.service import ServiceSettings
+from avrr_events.settings import ServiceSettings
 from avrr_events.testing import PLATFORM_TOPIC_PREFIX, own_topic_prefix
 
 

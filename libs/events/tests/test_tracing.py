@@ -11,8 +11,9 @@ from sample_domain import CaseOpened, NoteAdded, SampleCase
 from sample_service import SampleService, repository, rest_service
 
 from avrr_events import Cause, HandlerContext
-from avrr_events.service import ServiceRuntime, ServiceSettings
+from avrr_events.settings import ServiceSettings
 from avrr_events.testing import eventually
+from avrr_events.web.service import ServiceRuntime
 
 
 async def test_the_consumer_span_is_a_child_of_the_command_span_across_kafka(

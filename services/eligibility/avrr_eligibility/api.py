@@ -1,6 +1,6 @@
 """Eligibility's REST API: programmes (read), assessment queue and decisions, commands.
 
-Errors are problem+json (avrr_events.http): a closed (withdrawn) assessment or
+Errors are problem+json (avrr_events.web.http): a closed (withdrawn) assessment or
 an already cleared one answers 409, a command that contradicts the case 422,
 a stale If-Match 412. Every POST honours Idempotency-Key. Command responses
 carry ids, versions, event types and reasons (no personal data): they are
@@ -25,7 +25,8 @@ from avrr_eligibility.commands import (
     VulnerabilityScreeningIn,
 )
 from avrr_eligibility.programmes import ProgrammeCatalogue
-from avrr_events.authorization import (
+from avrr_events.places import place
+from avrr_events.web.authorization import (
     STAFF,
     Authorized,
     Policy,
@@ -33,15 +34,9 @@ from avrr_events.authorization import (
     allow,
     ensure_acts_for_country,
 )
-from avrr_events.http import (
-    DomainRuleViolation,
-    NotFound,
-    Principal,
-    etag,
-)
-from avrr_events.places import place
-from avrr_events.service import ServiceRuntime
 from avrr_events.web.commands import Command, CommandCall
+from avrr_events.web.http import DomainRuleViolation, NotFound, Principal, etag
+from avrr_events.web.service import ServiceRuntime
 
 CASEWORK = (Role.CASEWORKER, Role.SUPERVISOR)
 

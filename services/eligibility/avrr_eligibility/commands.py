@@ -38,10 +38,10 @@ from avrr_eligibility.events import SOURCE, registry
 from avrr_eligibility.programmes import ProgrammeCatalogue
 from avrr_events import Aggregate, Repository
 from avrr_events.aggregate import Executed
-from avrr_events.authorization import ensure_office
 from avrr_events.commands import CommandContext, CommandResult, Principal
 from avrr_events.places import check_region
-from avrr_events.service import ServiceRuntime
+from avrr_events.web.authorization import ensure_office
+from avrr_events.web.service import ServiceRuntime
 
 A = TypeVar("A", bound=Aggregate)
 

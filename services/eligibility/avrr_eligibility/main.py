@@ -24,7 +24,7 @@ from avrr_eligibility.programmes import ProgrammeCatalogue, load_programmes
 from avrr_eligibility.reactions import build_reactions
 from avrr_eligibility.settings import EligibilitySettings
 from avrr_events import Projection
-from avrr_events.service import Service, ServiceRuntime
+from avrr_events.web.service import Service, ServiceRuntime
 
 
 def projections(_runtime: ServiceRuntime) -> Sequence[Projection]:

@@ -1,4 +1,4 @@
-"""Eligibility's own settings (the runtime's are in avrr_events.service.ServiceSettings)."""
+"""Eligibility's own settings (the runtime's are in avrr_events.settings.ServiceSettings)."""
 
 from __future__ import annotations
 

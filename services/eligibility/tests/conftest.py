@@ -8,8 +8,8 @@ import pytest
 from eligibility_fixtures import CASEWORKER, Eligibility
 
 from avrr_eligibility.main import service
-from avrr_events.kafka import KafkaPublisher, KafkaSettings
-from avrr_events.service import ServiceSettings
+from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings
+from avrr_events.settings import ServiceSettings
 from avrr_events.testing import running
 
 

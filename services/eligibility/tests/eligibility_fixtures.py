@@ -12,11 +12,11 @@ from avrr_eligibility.assessment import Assessment, AssessmentOpened, DueDiligen
 from avrr_eligibility.observed import HouseholdMember
 from avrr_eligibility.programmes import ProgrammeCatalogue, ReturnRequest, decide, load_programmes
 from avrr_events import Envelope, dataschema_uri
+from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings
 from avrr_events.bus import Message
 from avrr_events.consumer import dead_letter_topic
-from avrr_events.kafka import KafkaPublisher, KafkaSettings
-from avrr_events.service import ServiceRuntime
 from avrr_events.testing import eventually, read_topic
+from avrr_events.web.service import ServiceRuntime
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 TODAY = date(2026, 11, 22)

@@ -17,11 +17,12 @@ from typing import Any
 import httpx
 
 from avrr_eligibility.main import service
-from avrr_events.auth import DevTokenIssuer
-from avrr_events.authorization import ROLES
-from avrr_events.http import PROBLEM_JSON
 from avrr_events.migrations import migrate
-from avrr_events.service import ServiceRuntime, ServiceSettings
+from avrr_events.settings import ServiceSettings
+from avrr_events.web.auth import DevTokenIssuer
+from avrr_events.web.authorization import ROLES
+from avrr_events.web.http import PROBLEM_JSON
+from avrr_events.web.service import ServiceRuntime
 
 ISSUER = DevTokenIssuer()
 # Offices outside Honduras (registry: avrr_events/offices.yaml), alone and together; none.

@@ -7,9 +7,10 @@ from eligibility_fixtures import CASEWORKER, SUPERVISOR, checklist_json, return_
 
 from avrr_eligibility.main import service
 from avrr_events import Envelope, dataschema_uri
-from avrr_events.inprocess import InProcessBus
-from avrr_events.service import ServiceRuntime, ServiceSettings
+from avrr_events.adapters.inprocess import InProcessBus
+from avrr_events.settings import ServiceSettings
 from avrr_events.testing import eventually
+from avrr_events.web.service import ServiceRuntime
 
 
 async def test_assessment_clearance_and_suspension_flags_work_embedded(sqlite_url: str) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, text
 
 from avrr_eligibility.main import service
 from avrr_events import migrations
-from avrr_events.database import Database
+from avrr_events.adapters.database import Database
 from avrr_events.migrations import MigrationLine
 
 BEFORE_PLACE_KEYS = "eligibility_0003"

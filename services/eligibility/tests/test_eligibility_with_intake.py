@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from avrr_eligibility.main import service as eligibility_service
-from avrr_events.embedded import build_app
 from avrr_events.testing import eventually
+from avrr_events.web.embedded import build_app
 
 intake_main = pytest.importorskip("avrr_intake.main")
 

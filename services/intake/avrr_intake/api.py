@@ -1,6 +1,6 @@
 """Intake's REST API: commands (POST) and queries over the read models (GET).
 
-Errors are problem+json (avrr_events.http). Every POST honours
+Errors are problem+json (avrr_events.web.http). Every POST honours
 Idempotency-Key; every command on an existing case honours If-Match (the
 strong ETag ``"<version>"`` from GET /cases/{id} or from the previous
 command's response) and answers 412 when it is stale. Command responses carry
@@ -19,7 +19,11 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from avrr_events import ERASED, Encrypted, PersonalDataCipher
-from avrr_events.authorization import (
+from avrr_events.commands import Principal, etag
+from avrr_events.personal import ERASED_MARKER
+from avrr_events.problems import DomainRuleViolation, NotFound
+from avrr_events.small_cells import min_households
+from avrr_events.web.authorization import (
     Authorized,
     Policy,
     Role,
@@ -28,12 +32,8 @@ from avrr_events.authorization import (
     may_see,
     visible_offices,
 )
-from avrr_events.commands import Principal, etag
-from avrr_events.personal import ERASED_MARKER
-from avrr_events.problems import DomainRuleViolation, NotFound
-from avrr_events.service import ServiceRuntime
-from avrr_events.small_cells import min_households
 from avrr_events.web.commands import Command, service_commands
+from avrr_events.web.service import ServiceRuntime
 from avrr_intake import authorities, handover, read_models, reports, timeline
 from avrr_intake.case import Status
 from avrr_intake.commands import (

@@ -58,10 +58,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import ERASED, Encrypted, EventStore, HandlerContext
+from avrr_events.adapters.postgres import lock_key
 from avrr_events.commands import Principal
 from avrr_events.consumer import Reaction, reactions_table
 from avrr_events.personal import KeyStore
-from avrr_events.postgres import lock_key
 from avrr_events.problems import Forbidden, NotFound, Problem
 from avrr_events.public import (
     Notice,

@@ -28,11 +28,11 @@ from pydantic import (
 
 from avrr_events import ERASED, ConcurrencyError, Repository
 from avrr_events.aggregate import Executed
-from avrr_events.authorization import Role, may_see
 from avrr_events.commands import CommandContext, CommandResult
 from avrr_events.personal import HEALTH
 from avrr_events.places import check_region
-from avrr_events.service import ServiceRuntime
+from avrr_events.web.authorization import Role, may_see
+from avrr_events.web.service import ServiceRuntime
 from avrr_intake import authorities, handover, read_models
 from avrr_intake.case import (
     Case,

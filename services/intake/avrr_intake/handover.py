@@ -10,7 +10,7 @@ does one whose confirmer the office registry (avrr_events.offices) does not
 know as an office of the destination country: travel refuses such arrivals,
 and this reader does not trust that it always did.
 
-The office scoping itself is avrr_events.authorization; the read model that
+The office scoping itself is avrr_events.web.authorization; the read model that
 says which offices a case has is avrr_events.handover, with intake's table
 here.
 """

@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from avrr_events import EventRegistry, Projection, public
-from avrr_events.service import Service, ServiceRuntime
+from avrr_events.web.service import Service, ServiceRuntime
 from avrr_intake import (
     authorities,
     handover,

@@ -67,8 +67,8 @@ from avrr_events.commands import CommandContext, Principal
 from avrr_events.periodic import PeriodicJob
 from avrr_events.personal import SqlKeyStore
 from avrr_events.problems import DomainRuleViolation, NotFound
-from avrr_events.service import ServiceRuntime
 from avrr_events.store import ConcurrencyError
+from avrr_events.web.service import ServiceRuntime
 from avrr_intake import observed
 from avrr_intake.case import CaseClosed, CaseWithdrawn, PersonalDataErased
 from avrr_intake.commands import IntakeCommands

@@ -1,4 +1,4 @@
-"""Intake's own settings (the runtime's are in avrr_events.service.ServiceSettings)."""
+"""Intake's own settings (the runtime's are in avrr_events.settings.ServiceSettings)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from avrr_events import environment
 
 if TYPE_CHECKING:  # the start-up check imports this module before the runtime
-    from avrr_events.service import ServiceSettings
+    from avrr_events.settings import ServiceSettings
 
 DEV_DUPLICATE_SECRET = "avrr-development-duplicate-secret"
 DUPLICATE_SECRET_CHARACTERS = 32

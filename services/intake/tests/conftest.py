@@ -8,7 +8,7 @@ import pytest
 from intake_fixtures import CASEWORKER, Intake
 from intake_tokens import ISSUER
 
-from avrr_events.service import ServiceSettings
+from avrr_events.settings import ServiceSettings
 from avrr_events.testing import running
 from avrr_intake.main import service
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from avrr_events.service import ServiceRuntime
 from avrr_events.testing import eventually
+from avrr_events.web.service import ServiceRuntime
 
 CASEWORKER = {
     "X-AVRR-User": "caseworker-1",

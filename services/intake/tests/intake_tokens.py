@@ -3,7 +3,7 @@ in-process), so a test calls the API the production way, with real signed tokens
 
 from __future__ import annotations
 
-from avrr_events.auth import DevTokenIssuer
+from avrr_events.web.auth import DevTokenIssuer
 
 ISSUER = DevTokenIssuer()
 

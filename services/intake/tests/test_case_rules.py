@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from avrr_events import DomainEvent, Encrypted
-from avrr_events.http import DomainRuleViolation, NotFound
+from avrr_events.web.http import DomainRuleViolation, NotFound
 from avrr_intake.case import (
     Case,
     CaseClosed,

@@ -16,7 +16,7 @@ from generated_cases import envelope
 from intake_fixtures import DPO, Intake, consent, referral
 from sqlalchemy import func, select
 
-from avrr_events.kafka import KafkaPublisher, KafkaSettings
+from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings
 from avrr_events.public import public_outbox
 from avrr_events.testing import eventually, read_topic
 from avrr_intake.authorities import case_reference, disclosure_subject

@@ -8,7 +8,7 @@ from typing import Any
 from intake_fixtures import Intake, consent, referral
 
 from avrr_events import Envelope
-from avrr_events.kafka import KafkaSettings
+from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.testing import read_topic
 
 

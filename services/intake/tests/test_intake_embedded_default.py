@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 from intake_fixtures import CASEWORKER, PRINCIPAL_NAME, referral
 
-from avrr_events.embedded import ENTRY_POINT_GROUP, build_app
 from avrr_events.testing import eventually
+from avrr_events.web.embedded import ENTRY_POINT_GROUP, build_app
 
 
 async def test_the_embedded_app_serves_a_referral_end_to_end(tmp_path: Path) -> None:

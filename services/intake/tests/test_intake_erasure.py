@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from intake_fixtures import DPO, PRINCIPAL_NAME, Intake, referral
 
-from avrr_events.kafka import KafkaSettings
+from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.testing import database_dump, read_topic
 
 

@@ -9,7 +9,8 @@ import httpx
 import pytest
 from intake_fixtures import Intake, consent, referral
 
-from avrr_events.service import ServiceRuntime, ServiceSettings
+from avrr_events.settings import ServiceSettings
+from avrr_events.web.service import ServiceRuntime
 from avrr_intake import authorities, observed
 from avrr_intake.case import registry
 from avrr_intake.main import service

@@ -10,7 +10,7 @@ import httpx
 from generated_cases import envelope
 from intake_fixtures import Intake, referral
 
-from avrr_events.kafka import KafkaPublisher, KafkaSettings
+from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings
 from avrr_events.testing import eventually
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from intake_fixtures import CASEWORKER, DPO, PRINCIPAL_NAME, Intake, referral
 
-from avrr_events.service import ServiceSettings
+from avrr_events.settings import ServiceSettings
 from avrr_events.testing import database_dump, eventually, running
 from avrr_intake import observed, retention
 from avrr_intake.main import service

@@ -32,12 +32,13 @@ from generated_cases import (
 from intake_fixtures import CASEWORKER, PRINCIPAL_NAME, Intake, consent
 
 from avrr_events import ProjectionRunner, tables
-from avrr_events.embedded import build_app
-from avrr_events.inprocess import InProcessBus
-from avrr_events.kafka import KafkaPublisher, KafkaSettings
-from avrr_events.service import ServiceRuntime, ServiceSettings
+from avrr_events.adapters.inprocess import InProcessBus
+from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings
+from avrr_events.settings import ServiceSettings
 from avrr_events.store import envelope_row
 from avrr_events.testing import eventually
+from avrr_events.web.embedded import build_app
+from avrr_events.web.service import ServiceRuntime
 from avrr_intake import reports, timeline
 from avrr_intake.demo import DEMO_CASES, Demo
 from avrr_intake.main import registry, service

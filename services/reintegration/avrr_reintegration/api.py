@@ -1,6 +1,6 @@
 """Reintegration's REST API: commands (POST) and queries over the read models (GET).
 
-Errors are problem+json (avrr_events.http): a rule of the case or of the
+Errors are problem+json (avrr_events.web.http): a rule of the case or of the
 programme (over budget, over the programme cap, no plan yet, withdrawn case)
 is a 422 problem and nothing is written; a concurrent write of the same case
 is a 409. Every POST honours Idempotency-Key and If-Match (the strong ETag
@@ -20,12 +20,12 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from avrr_events import ERASED, Encrypted
-from avrr_events.authorization import STAFF, Authorized, Policy, Role, allow
 from avrr_events.commands import etag
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.problems import NotFound
-from avrr_events.service import ServiceRuntime
+from avrr_events.web.authorization import STAFF, Authorized, Policy, Role, allow
 from avrr_events.web.commands import Command, CommandCall, service_commands
+from avrr_events.web.service import ServiceRuntime
 from avrr_events.withdrawal import ListStatus, Resolution, listed, presented
 from avrr_reintegration import handover, read_models
 from avrr_reintegration.commands import ReintegrationCommands

@@ -14,7 +14,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from avrr_events import Projection
-from avrr_events.service import Service, ServiceRuntime
+from avrr_events.web.service import Service, ServiceRuntime
 from avrr_reintegration import handover, reactions, read_models
 from avrr_reintegration.api import POLICY, router
 from avrr_reintegration.commands import ReintegrationCommands

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 from reintegration_fixtures import RunningReintegration, catalogue
 
-from avrr_events.kafka import KafkaPublisher, KafkaSettings
-from avrr_events.service import ServiceSettings
+from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings
+from avrr_events.settings import ServiceSettings
 from avrr_events.testing import running
 from avrr_reintegration.main import build_service
 

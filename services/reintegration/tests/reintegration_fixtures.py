@@ -12,11 +12,11 @@ import httpx
 from sqlalchemy import func, select
 
 from avrr_events import Envelope, dataschema_uri, tables
+from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.bus import Publisher
 from avrr_events.consumer import dead_letter_topic
-from avrr_events.kafka import KafkaSettings
-from avrr_events.service import ServiceRuntime
 from avrr_events.testing import eventually, read_topic
+from avrr_events.web.service import ServiceRuntime
 from avrr_reintegration import read_models
 from avrr_reintegration.programmes import Programme, ProgrammeCatalogue, load_catalogue
 from avrr_reintegration.reintegration import Arrival, Budget, PlanComponent, Reintegration

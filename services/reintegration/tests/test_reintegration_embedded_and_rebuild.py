@@ -8,10 +8,11 @@ import httpx
 from reintegration_fixtures import HEADQUARTERS, OFFICER, RunningReintegration, catalogue, plan
 
 from avrr_events import ERASED, Encrypted, Envelope, ProjectionRunner
-from avrr_events.inprocess import InProcessBus
-from avrr_events.kafka import KafkaSettings
-from avrr_events.service import ServiceRuntime, ServiceSettings
+from avrr_events.adapters.inprocess import InProcessBus
+from avrr_events.adapters.kafka import KafkaSettings
+from avrr_events.settings import ServiceSettings
 from avrr_events.testing import eventually
+from avrr_events.web.service import ServiceRuntime
 from avrr_reintegration.main import build_service
 
 

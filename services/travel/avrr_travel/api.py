@@ -1,6 +1,6 @@
 """The travel REST API: commands on a movement, and the queries of its read models.
 
-Who may call what is ``POLICY`` (avrr_events.authorization): ``travel_officer``
+Who may call what is ``POLICY`` (avrr_events.web.authorization): ``travel_officer``
 works the movements of its offices and alone reads the manifest and transit
 notes; ``medical`` alone records fitness to travel and reads health details;
 the arrival is recorded by the movement's travel officer in the name of a
@@ -24,7 +24,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from avrr_events import ERASED, Encrypted
-from avrr_events.authorization import (
+from avrr_events.commands import Principal, etag
+from avrr_events.offices import Office
+from avrr_events.personal import ERASED_MARKER
+from avrr_events.problems import Forbidden, NotFound
+from avrr_events.web.authorization import (
     RECEIVING_OFFICE,
     Authorized,
     Policy,
@@ -33,13 +37,9 @@ from avrr_events.authorization import (
     may_see,
     sees_every_office,
 )
-from avrr_events.commands import Principal, etag
-from avrr_events.http import invalid_field
-from avrr_events.offices import Office
-from avrr_events.personal import ERASED_MARKER
-from avrr_events.problems import Forbidden, NotFound
-from avrr_events.service import ServiceRuntime
 from avrr_events.web.commands import Command, service_commands
+from avrr_events.web.http import invalid_field
+from avrr_events.web.service import ServiceRuntime
 from avrr_events.withdrawal import ListStatus, Resolution, listed, presented
 from avrr_travel import consents, read_models
 from avrr_travel.commands import HEALTH_DETAILS, MovementCommands

@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from avrr_events import postgres
+from avrr_events.adapters import postgres
 from avrr_events.places import Place, place
 from avrr_travel.movement import Movement
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from avrr_events import EventRegistry, public
-from avrr_events.service import Service
+from avrr_events.web.service import Service
 from avrr_travel import consents, destinations, read_models, return_statistics
 from avrr_travel.api import POLICY, router
 from avrr_travel.commands import MovementCommands

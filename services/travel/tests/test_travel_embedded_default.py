@@ -8,9 +8,10 @@ import httpx
 from travel_fixtures import PARTNER, RECEIVING_OFFICE, Travel, member, ticket
 
 from avrr_events import Envelope
-from avrr_events.inprocess import InProcessBus
-from avrr_events.kafka import KafkaSettings
-from avrr_events.service import ServiceRuntime, ServiceSettings
+from avrr_events.adapters.inprocess import InProcessBus
+from avrr_events.adapters.kafka import KafkaSettings
+from avrr_events.settings import ServiceSettings
+from avrr_events.web.service import ServiceRuntime
 from avrr_travel.main import service
 
 

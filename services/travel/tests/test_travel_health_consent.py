@@ -12,10 +12,10 @@ from sqlalchemy import select
 from travel_fixtures import Travel
 
 from avrr_events import Encrypted
-from avrr_events.auth import DevTokenIssuer
-from avrr_events.kafka import KafkaPublisher, KafkaSettings
-from avrr_events.service import ServiceSettings
+from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings
+from avrr_events.settings import ServiceSettings
 from avrr_events.testing import running
+from avrr_events.web.auth import DevTokenIssuer
 from avrr_travel import read_models
 from avrr_travel.main import service
 

@@ -17,7 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, text
 
 from avrr_events import migrations
-from avrr_events.database import Database
+from avrr_events.adapters.database import Database
 from avrr_events.migrations import MigrationLine
 from avrr_travel import destinations
 from avrr_travel.main import service

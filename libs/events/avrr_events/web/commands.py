@@ -20,8 +20,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
 
-from avrr_events.authorization import Authorized
 from avrr_events.commands import CommandContext, CommandResult, etag
+from avrr_events.web.authorization import Authorized
 
 Run = Callable[[CommandContext], Awaitable[CommandResult]]
 

@@ -23,30 +23,23 @@ the consumer, the public relay and the periodic jobs and serves only
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import dataclasses
-import json
 import logging
 import os
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import MetaData, text
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from avrr_events import audit, environment, logs, migrations
-from avrr_events.asyncapi import asyncapi_document
-from avrr_events.audit_anchor import (
+from avrr_events import audit, logs, migrations
+from avrr_events.adapters.audit_anchor import (
     AnchorLog,
     AuditAnchoring,
     InProcessAnchorLog,
@@ -54,27 +47,9 @@ from avrr_events.audit_anchor import (
     anchor_json,
     anchor_topic_spec,
 )
-from avrr_events.auth import OidcAuthenticator, http_jwks_fetcher
-from avrr_events.authorization import (
-    PUBLIC,
-    Authorized,
-    Policy,
-    Role,
-    Rule,
-    allow,
-    authorize,
-)
-from avrr_events.bus import Publisher
-from avrr_events.consumer import EventConsumer, Reaction, dead_letter_topic
-from avrr_events.database import Database
-from avrr_events.http import (
-    IdempotencyKeys,
-    install_problem_handlers,
-    problem_response,
-    unavailable_response,
-)
-from avrr_events.inprocess import InProcessBus
-from avrr_events.kafka import (
+from avrr_events.adapters.database import Database
+from avrr_events.adapters.inprocess import InProcessBus
+from avrr_events.adapters.kafka import (
     KafkaPublisher,
     KafkaSettings,
     KafkaSource,
@@ -82,16 +57,32 @@ from avrr_events.kafka import (
     ensure_topics,
     kafka_client_options,
 )
+from avrr_events.asyncapi import asyncapi_document
+from avrr_events.bus import Publisher
+from avrr_events.consumer import EventConsumer, Reaction, dead_letter_topic
 from avrr_events.metrics import ServiceMetrics
 from avrr_events.offices import OfficeRegistry, load_offices
 from avrr_events.outbox import OutboxRelay
 from avrr_events.periodic import PeriodicJob
-from avrr_events.personal import MasterKey, PersonalDataCipher, SqlKeyStore
+from avrr_events.personal import PersonalDataCipher, SqlKeyStore
 from avrr_events.projections import Projection
 from avrr_events.public import PublicRelay, PublicTopics
 from avrr_events.registry import EventRegistry
+from avrr_events.settings import ProcessRole, ServiceSettings
 from avrr_events.store import EventStore
-from avrr_events.tracing import request_from_caller
+from avrr_events.web.auth import OidcAuthenticator, http_jwks_fetcher
+from avrr_events.web.authorization import PUBLIC, Authorized, Policy, Role, allow, authorize
+from avrr_events.web.http import (
+    IdempotencyKeys,
+    install_problem_handlers,
+    problem_response,
+)
+from avrr_events.web.middleware import (
+    CORS_REQUEST_HEADERS,
+    CORS_RESPONSE_HEADERS,
+    ExternalPrefix,
+    ObservedRequests,
+)
 
 log = logging.getLogger(__name__)
 
@@ -113,248 +104,6 @@ OPERATIONS_POLICY = Policy(
         "GET /redoc": PUBLIC,
     }
 )
-
-
-ProcessRole = Literal["all", "api", "worker"]
-ROLES: tuple[ProcessRole, ...] = ("all", "api", "worker")
-
-
-class RoleNotSupported(ValueError):
-    """A split role asked of a runtime that cannot share its work with other processes."""
-
-
-class UnsafeAuthentication(ValueError):
-    """Header authentication asked of a process that shows signs of production."""
-
-
-class ServiceSettings(BaseSettings):
-    """How one service runs, from environment variables (names in ``validation_alias``)."""
-
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
-
-    database_url: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("database_url", "DATABASE_URL"),
-        description="SQLAlchemy async URL; absent: SQLite in ./.avrr-data/<service>.db",
-    )
-    kafka_bootstrap_servers: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("kafka_bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS"),
-        description="absent: the in-process bus (embedded default)",
-    )
-    keystore_url: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("keystore_url", "AVRR_KEYSTORE_URL"),
-        description="database of the per-person keys; absent: the service's own database",
-    )
-    master_key: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("master_key", "AVRR_MASTER_KEY"),
-        description="base64 32-byte key-encryption key",
-        repr=False,
-    )
-    audit_key: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("audit_key", "AVRR_AUDIT_KEY"),
-        description=(
-            "base64 key (at least 32 bytes) of the audit log's HMAC chain, kept out of "
-            "the database; absent: derived from the master key"
-        ),
-        repr=False,
-    )
-    audit_anchor_interval: float = Field(
-        default=60.0,
-        gt=0,
-        validation_alias=AliasChoices("audit_anchor_interval", "AVRR_AUDIT_ANCHOR_INTERVAL"),
-        description="seconds between two publications of the audit chain's head",
-    )
-    dev: bool = Field(
-        default=False,
-        validation_alias=AliasChoices("dev", "AVRR_DEV"),
-        description="development mode: allows the fixed development master key",
-    )
-    dev_auth: bool | None = Field(
-        default=None,
-        validation_alias=AliasChoices("dev_auth", "AVRR_DEV_AUTH"),
-        description="header authentication stand-in; absent: on exactly when dev is on",
-    )
-    dev_auth_override: bool = Field(
-        default=False,
-        validation_alias=AliasChoices("dev_auth_override", "AVRR_DEV_AUTH_OVERRIDE"),
-        description=(
-            "allow header authentication although a production sign is present "
-            "(local development on PostgreSQL only; warned at every start)"
-        ),
-    )
-    oidc_issuer: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("oidc_issuer", "AVRR_OIDC_ISSUER"),
-        description="OIDC issuer whose bearer tokens are accepted",
-    )
-    oidc_audience: str = Field(
-        default="avrr", validation_alias=AliasChoices("oidc_audience", "AVRR_OIDC_AUDIENCE")
-    )
-    oidc_jwks_url: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("oidc_jwks_url", "AVRR_OIDC_JWKS_URL"),
-        description="absent: discovered from the issuer's openid-configuration",
-    )
-    topic_prefix: str = Field(
-        default="avrr",
-        validation_alias=AliasChoices("topic_prefix", "AVRR_TOPIC_PREFIX"),
-        description="topics are <prefix>.<service>.events, the group <prefix>.<service>",
-    )
-    topic_partitions: int = Field(
-        default=6, validation_alias=AliasChoices("topic_partitions", "AVRR_TOPIC_PARTITIONS")
-    )
-    relay_poll_interval: float = Field(
-        default=1.0, validation_alias=AliasChoices("relay_poll_interval", "AVRR_RELAY_POLL")
-    )
-    role: ProcessRole = Field(
-        default="all",
-        validation_alias=AliasChoices("role", "AVRR_ROLE"),
-        description=(
-            "all: API, consumer, relays and jobs in one process; api: the REST API only; "
-            "worker: consumer, relays and jobs, serving only /health/* and /metrics"
-        ),
-    )
-    offices_file: Path | None = Field(
-        default=None,
-        validation_alias=AliasChoices("offices_file", "AVRR_OFFICES"),
-        description="YAML office registry (the same for every service); absent: the packaged one",
-    )
-    cors_origins: str = Field(
-        default="",
-        validation_alias=AliasChoices("cors_origins", "AVRR_CORS_ORIGINS"),
-        description=(
-            "comma-separated origins of the frontends allowed to call this API from a "
-            "browser (credentials included); empty: no cross-origin calls"
-        ),
-    )
-    path_prefix: str = Field(
-        default="",
-        pattern=r"^(/[a-z0-9-]+)?$",
-        validation_alias=AliasChoices("path_prefix", "AVRR_PATH_PREFIX"),
-        description=(
-            "the path under which an Ingress or HTTPRoute exposes this service (/intake); "
-            "requests under it are served without it, probes and metrics never"
-        ),
-    )
-    migrate_on_start: bool = Field(
-        default=False,
-        validation_alias=AliasChoices("migrate_on_start", "AVRR_MIGRATE_ON_START"),
-        description=(
-            "upgrade the databases to the head revision at start-up (the embedded default); "
-            "otherwise a database that is not at head stops the start (run `avrr setup` first)"
-        ),
-    )
-
-    @property
-    def dev_auth_enabled(self) -> bool:
-        return self.dev if self.dev_auth is None else self.dev_auth
-
-    def topic(self, service: str) -> str:
-        return f"{self.topic_prefix}.{service}.events"
-
-    def check_role(self) -> None:
-        """Refuse a split role without PostgreSQL and Kafka: an ``api`` process's events
-        reach a ``worker`` only through a shared outbox (and its NOTIFY) and a shared bus;
-        SQLite and the in-process bus are one process's own."""
-        if self.role == "all":
-            return
-        missing = [
-            what
-            for what, present in (
-                ("DATABASE_URL on PostgreSQL", (self.database_url or "").startswith("postgresql")),
-                ("KAFKA_BOOTSTRAP_SERVERS", bool(self.kafka_bootstrap_servers)),
-            )
-            if not present
-        ]
-        if missing:
-            raise RoleNotSupported(
-                f"AVRR_ROLE={self.role} needs {' and '.join(missing)}: api and worker "
-                "processes share the outbox and the topics; the embedded default "
-                "(SQLite, in-process bus) runs every role in one process (AVRR_ROLE=all)"
-            )
-
-    def production_signs(self) -> list[str]:
-        """What says this process may hold real data: a PostgreSQL database, an OIDC issuer."""
-        signs = []
-        if (self.database_url or "").startswith("postgresql"):
-            signs.append("DATABASE_URL is PostgreSQL")
-        if self.oidc_issuer:
-            signs.append("AVRR_OIDC_ISSUER is set")
-        return signs
-
-    def check_authentication(self) -> str | None:
-        """Refuse header authentication where real data may be; the override's warning, if any.
-
-        Header authentication trusts whatever identity a caller claims. It is
-        for the embedded default and tests; a process on PostgreSQL or with an
-        OIDC issuer refuses it unless ``AVRR_DEV_AUTH_OVERRIDE=1`` says this is
-        local development, and then says so at every start.
-        """
-        if not self.dev_auth_enabled:
-            return None
-        signs = self.production_signs()
-        if not signs:
-            return None
-        which = " and ".join(signs)
-        if not self.dev_auth_override:
-            raise UnsafeAuthentication(
-                f"AVRR_DEV_AUTH: header authentication (AVRR_DEV=1 or AVRR_DEV_AUTH=1) is refused "
-                f"because {which}; unset it (chart: config.dev and config.devAuth stay false), "
-                "or set AVRR_DEV_AUTH_OVERRIDE=1 for local development only"
-            )
-        return (
-            f"AVRR_DEV_AUTH_OVERRIDE=1: header authentication is ON although {which}: "
-            "any caller can claim any identity; never with real data"
-        )
-
-    def group(self, service: str) -> str:
-        return f"{self.topic_prefix}.{service}"
-
-    def public_topic(self, channel: str) -> str:
-        """A public integration topic: ``<prefix>.public.<channel>`` (see public.py)."""
-        return f"{self.topic_prefix}.public.{channel}"
-
-    def audit_topic(self, service: str) -> str:
-        """Where the service's audit chain heads are anchored (audit_anchor.py)."""
-        return f"{self.topic_prefix}.audit.{service}"
-
-    def audit_secret(self) -> bytes:
-        """The audit chain's HMAC key: ``AVRR_AUDIT_KEY``, else derived from the master key.
-
-        Either way it comes from the service's secrets, never from its
-        database. A separate ``AVRR_AUDIT_KEY`` lets the audit key be held
-        apart from the key of personal data; without it the master key (or,
-        only with AVRR_DEV=1, the development key) is stretched into one
-        (HKDF-SHA256), so a deployment needs no new secret.
-        """
-        if self.audit_key:
-            key = environment.checked("AVRR_AUDIT_KEY", self.audit_key)
-            return audit.check_key(base64.b64decode(key, validate=True))
-        if self.master_key:
-            return audit.derive_key(self._master_key_bytes())
-        if self.dev:
-            return audit.DEV_AUDIT_KEY
-        # Neither key: the master key is the one a deployment must have.
-        raise environment.SettingsError.missing("AVRR_MASTER_KEY")
-
-    def master(self) -> MasterKey:
-        """The key-encryption key; the fixed development one only with AVRR_DEV=1.
-
-        Missing or malformed: the same one-line SettingsError as at start-up
-        (``environment.py``), naming the chart value that sets it."""
-        if self.master_key:
-            return MasterKey(self._master_key_bytes())
-        if self.dev:
-            return MasterKey.from_env("AVRR_MASTER_KEY", allow_dev=True)
-        raise environment.SettingsError.missing("AVRR_MASTER_KEY")
-
-    def _master_key_bytes(self) -> bytes:
-        assert self.master_key is not None
-        return base64.b64decode(environment.checked("AVRR_MASTER_KEY", self.master_key))
 
 
 @dataclass
@@ -385,7 +134,7 @@ class Service:
     commands: Callable[[ServiceRuntime], Any] | None = None
     migrations: Path | None = None
     public: PublicTopics | None = None  # topics for government subscribers (public.py)
-    # Who may call each route (avrr_events.authorization); None only for samples.
+    # Who may call each route (avrr_events.web.authorization); None only for samples.
     policy: Policy | None = None
     title: str = ""
     description: str = ""
@@ -401,186 +150,6 @@ class Service:
     ) -> FastAPI:
         """A standalone app (lifespan runs the runtime); settings default to the environment."""
         return ServiceRuntime(self, settings or ServiceSettings(), bus=bus).app()
-
-
-# What a browser frontend may send and read across origins (ARCHITECTURE §6).
-CORS_REQUEST_HEADERS = (
-    "Authorization",
-    "Content-Type",
-    "If-Match",
-    "Idempotency-Key",
-    "traceparent",
-    "Accept-Language",
-)
-CORS_RESPONSE_HEADERS = ("ETag", "Location", "Retry-After", "Idempotency-Replayed")
-
-
-class ExternalPrefix:
-    """Serve ``/<prefix>/...`` as ``/...``: one host, a path per service, no proxy rewrites.
-
-    An Ingress or Gateway route sends ``/intake/cases`` to intake's Service as
-    it is; the embedded default mounts the same paths. Probes and metrics stay
-    reachable only without the prefix (from the kubelet and the scraper, inside
-    the cluster), so nothing routed from outside ever reaches them.
-    """
-
-    INTERNAL = ("/health", "/metrics")
-
-    def __init__(self, app: ASGIApp, prefix: str) -> None:
-        self.app = app
-        self.prefix = prefix
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if path == self.prefix or path.startswith(self.prefix + "/"):
-            inner = path[len(self.prefix) :] or "/"
-            if inner.startswith(self.INTERNAL):
-                response = problem_response(404, "Not Found", "not served through the gateway")
-                await response(scope, receive, send)
-                return
-            # As a Mount does: the path keeps the prefix, the root path names it.
-            scope = {**scope, "root_path": scope.get("root_path", "") + self.prefix}
-        await self.app(scope, receive, send)
-
-
-class ObservedRequests:
-    """Time and log every request; audit every read and write of personal data.
-
-    Audited: every request of a route about one case (a ``case_id`` in its
-    path), and of a route whose rule is scoped to offices, to the caller's own
-    records or to a check of the route's own (``office``, ``own``,
-    ``handler``: lists of cases such as queues, departures, manifests and
-    overdue lists; a referral that opens a case).
-    A list's entry names no case; a write that created one names the case id
-    of its response. The response is held back until its audit entry is
-    durable: a read that cannot be audited is answered 503, never delivered
-    unaudited. Plain ASGI rather than ``@app.middleware("http")``: Starlette's
-    BaseHTTPMiddleware runs the rest of the app in another task behind memory
-    streams, a cost every request paid. (Server spans come from FastAPI's own
-    OpenTelemetry instrumentation; a command continues its case's trace unless
-    the caller sent one.)
-    """
-
-    def __init__(self, app: ASGIApp, runtime: ServiceRuntime) -> None:
-        self.app = app
-        self.runtime = runtime
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        method: str = scope["method"]
-        status = 500
-        held: list[Message] = []
-
-        async def observed_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                if self._audited(scope) is not None:
-                    held.append(message)
-                    return
-            elif held:
-                held.append(message)
-                if message.get("more_body", False):
-                    return
-                await self._audit_then_send(scope, status, held, send)
-                held.clear()
-                return
-            await send(message)
-
-        with (
-            logs.service_context(self.runtime.name),
-            request_from_caller(_header(scope, b"traceparent")),
-        ):
-            await self.app(scope, receive, observed_send)
-            template = getattr(scope.get("route"), "path", "unmatched")
-            if not template.startswith(("/health", "/metrics")):
-                # The route's template, not the path: no ids, no query string.
-                log.info(
-                    "%s %s %d",
-                    method,
-                    template,
-                    status,
-                    extra={"duration_ms": round((time.perf_counter() - started) * 1000, 1)},
-                )
-        self.runtime.metrics.observe_request(method, template, status, started)
-
-    @staticmethod
-    def _audited(scope: Scope) -> tuple[str | None, Any] | None:
-        """(case id or None, principal) when this request touches personal data, else None."""
-        principal = scope.get("state", {}).get("principal")
-        if principal is None:
-            return None
-        case_id = scope.get("path_params", {}).get("case_id")
-        if case_id is not None:
-            return str(case_id), principal
-        app = scope.get("app")
-        policy: Policy | None = getattr(getattr(app, "state", None), "policy", None)
-        template = getattr(scope.get("route"), "path", None)
-        if policy is None or template is None:
-            return None
-        rule = policy.rule(scope["method"], template)
-        return (None, principal) if rule is not None and audited_route(template, rule) else None
-
-    async def _audit_then_send(
-        self, scope: Scope, status: int, held: list[Message], send: Send
-    ) -> None:
-        audited = self._audited(scope)
-        assert audited is not None
-        case_id, principal = audited
-        if case_id is None and scope["method"] not in ("GET", "HEAD"):
-            case_id = _created_case(held)
-        method = scope["method"]
-        template = getattr(scope.get("route"), "path", "unmatched")
-        client = scope.get("client")
-        try:
-            await self.runtime.audit.record(
-                actor=principal.user_id,
-                action="read" if method in ("GET", "HEAD") else "write",
-                route=f"{method} {template}",
-                outcome=status,
-                case_id=case_id,
-                client=client[0] if client else None,
-            )
-        except Exception as exc:
-            log.error("audit entry not recorded: %s", logs.error_text(exc))
-            refusal = unavailable_response("the access could not be audited; try again")
-            await refusal(scope, _no_body, send)
-            return
-        for message in held:
-            await send(message)
-
-
-def audited_route(template: str, rule: Rule) -> bool:
-    """Whether calls of a route are audited: it is about one case (``{case_id}``), or its
-    rule reaches into offices' cases (lists), the caller's own records or a check of the
-    route's own (a referral that opens a case, a disclosure key)."""
-    return "{case_id}" in template or rule.scope in ("office", "own", "handler")
-
-
-def _created_case(held: list[Message]) -> str | None:
-    """The ``case_id`` of a JSON object response (a command that opened a case), if any."""
-    body = b"".join(m.get("body", b"") for m in held if m["type"] == "http.response.body")
-    if not body.startswith(b"{"):
-        return None
-    with contextlib.suppress(ValueError):
-        found = json.loads(body).get("case_id")
-        if isinstance(found, str):
-            return found
-    return None
-
-
-async def _no_body() -> Message:
-    return {"type": "http.request", "body": b"", "more_body": False}
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return None
 
 
 class ServiceRuntime:

@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from avrr_events import tables
-from avrr_events.postgres import OUTBOX_CHANNEL, driver_connection, lock_key
+from avrr_events.adapters.postgres import OUTBOX_CHANNEL, driver_connection, lock_key
 
 log = logging.getLogger(__name__)
 

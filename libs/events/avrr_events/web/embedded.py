@@ -1,6 +1,6 @@
 """The embedded default: every installed service in one process, on one port.
 
-``python -m avrr_events.embedded`` (``make run``) discovers the services
+``python -m avrr_events.web.embedded`` (``make run``) discovers the services
 installed in the environment (entry point group ``avrr.services``), gives them
 one shared in-process bus and a SQLite file each under ``./.avrr-data/`` (plus
 one shared key database, so an erasure shreds a person in every service), and
@@ -24,8 +24,9 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from avrr_events import logs
-from avrr_events.inprocess import InProcessBus
-from avrr_events.service import Service, ServiceRuntime, ServiceSettings
+from avrr_events.adapters.inprocess import InProcessBus
+from avrr_events.settings import ServiceSettings
+from avrr_events.web.service import Service, ServiceRuntime
 
 log = logging.getLogger(__name__)
 

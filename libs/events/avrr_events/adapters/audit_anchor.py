@@ -24,11 +24,11 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from avrr_events.adapters.inprocess import InProcessBus
+from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings, TopicSpec, ensure_topics
 from avrr_events.audit import Anchor, AuditLog
 from avrr_events.bus import Message
 from avrr_events.envelope import Envelope
-from avrr_events.inprocess import InProcessBus
-from avrr_events.kafka import KafkaPublisher, KafkaSettings, TopicSpec, ensure_topics
 
 ANCHOR_TYPE = "avrr.audit.ChainHeadAnchored"
 ANCHOR_SCHEMA = "urn:avrr:audit:ChainHeadAnchored:1"

@@ -32,11 +32,11 @@
   that the command was applied or, once the dead attempt's lease is over, runs
   it (see ``IdempotencyKeys``).
 - Authentication: an OIDC bearer token checked by the app's authenticator
-  (avrr_events.auth); a rejected token is a 401 problem with
+  (avrr_events.web.auth); a rejected token is a 401 problem with
   ``WWW-Authenticate: Bearer error="invalid_token"``. With dev auth enabled
   (embedded default, tests) the ``X-AVRR-User`` / ``X-AVRR-Roles`` /
   ``X-AVRR-Offices`` headers stand in for a token; otherwise they count for
-  nothing. Who may call which route is avrr_events.authorization (the
+  nothing. Who may call which route is avrr_events.web.authorization (the
   services' policies); ``require_role`` is for small apps without one.
 """
 
@@ -60,13 +60,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from avrr_events import store, tables
+from avrr_events.adapters.database import Database, unavailable
 
 # Re-exported: the routes' imports predate the move of these into the core.
 from avrr_events.commands import Principal as Principal
 from avrr_events.commands import check_if_match as check_if_match
 from avrr_events.commands import etag as etag
 from avrr_events.commands import if_match_version as if_match_version
-from avrr_events.database import Database, unavailable
 from avrr_events.problems import Conflict as Conflict
 from avrr_events.problems import DomainRuleViolation as DomainRuleViolation
 from avrr_events.problems import Forbidden as Forbidden
@@ -394,7 +394,7 @@ async def current_principal(request: Request) -> Principal:
     """The caller: from an OIDC bearer token, or from the dev headers while dev auth is on.
 
     A bearer token is checked by the app's authenticator (``app.state.authenticator``,
-    an ``avrr_events.auth.OidcAuthenticator``) whenever one is configured; the
+    an ``avrr_events.web.auth.OidcAuthenticator``) whenever one is configured; the
     header stand-in is only consulted when dev auth is enabled for the app.
     """
     authorization = request.headers.get("Authorization", "")

@@ -24,7 +24,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from avrr_events.http import Principal, Unauthorized
+from avrr_events.web.http import Principal, Unauthorized
 
 JwksFetcher = Callable[[], Awaitable[dict[str, Any]]]
 

@@ -64,8 +64,8 @@ from typing import Annotated, Literal
 from fastapi import Depends, FastAPI, Request
 from starlette.routing import BaseRoute, Route
 
-from avrr_events.http import Forbidden, Principal, current_principal
 from avrr_events.offices import OfficeRegistry
+from avrr_events.web.http import Forbidden, Principal, current_principal
 
 log = logging.getLogger(__name__)
 
