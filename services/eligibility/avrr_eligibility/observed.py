@@ -8,28 +8,15 @@ is dead-lettered by the consumer, never half-applied.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from avrr_eligibility.countries import CountryCode
-from avrr_events import EventRegistry, ObservedEvent
+from avrr_events import EventRegistry, ObservedEvent, household
 
 
-class HouseholdMember(BaseModel):
+class HouseholdMember(household.HouseholdMember):
     """One person of the household: non-personal facts only (docs/events.md)."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    person_id: str = Field(min_length=1, max_length=200)
-    age_years: int = Field(ge=0, le=130)
-    sex: Literal["female", "male", "other", "unknown"]
-    relationship: Literal["principal", "spouse", "child", "parent", "sibling", "other"]
-    unaccompanied_minor: bool = False
-
-    @property
-    def is_unaccompanied_child(self) -> bool:
-        return self.unaccompanied_minor and self.age_years < 18
 
 
 class ReturnRequested(ObservedEvent):

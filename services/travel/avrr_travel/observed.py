@@ -9,27 +9,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from avrr_events import ObservedEvent
+from avrr_events import ObservedEvent, household
 
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 
 
-class HouseholdMember(BaseModel):
+class HouseholdMember(household.HouseholdMember):
     """One person of the household, non-personal facts only (shared shape of docs/events.md)."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    person_id: str = Field(min_length=1, max_length=200)
-    age_years: int = Field(ge=0, le=130)
-    sex: Literal["female", "male", "other", "unknown"]
-    relationship: Literal["principal", "spouse", "child", "parent", "sibling", "other"]
-    unaccompanied_minor: bool = False
-
-    @property
-    def is_minor(self) -> bool:
-        return self.age_years < 18
 
 
 class DueDiligenceCleared(ObservedEvent):
