@@ -39,7 +39,9 @@ drop what it no longer reads a release later); a replica whose database is
 past its own head (a newer release's revisions) therefore starts, warned.
 
 Revisions are plain Alembic revision files (``op.create_table``,
-``op.add_column`` ...). SQLite alters tables only through
+``op.add_column`` ...); what several services' revisions do alike (a table
+each of them has, a data migration) is written once in ``migration_ops`` and
+called with the service's names. SQLite alters tables only through
 ``op.batch_alter_table``, which also works on PostgreSQL: use it for every
 column change. Each upgrade runs in ONE transaction (both databases have
 transactional DDL), so a failed revision leaves the previous schema intact.
@@ -86,7 +88,6 @@ class Service(Protocol):
     def migrations(self) -> Path | None: ...
     @property
     def read_models(self) -> Sequence[MetaData]: ...
-
 
 
 log = logging.getLogger(__name__)
@@ -220,15 +221,15 @@ def _summary(diff: list[Any]) -> str:
     return "; ".join(names) + (" ..." if len(diff) > 5 else "")
 
 
-def _upgrade(connection: Connection, line: MigrationLine) -> None:
-    if _adopt(connection, line):
+def _upgrade(connection: Connection, line: MigrationLine, to: str = "heads") -> None:
+    if to == "heads" and _adopt(connection, line):
         return
     script = line.script()
 
-    def to_heads(revision: Any, _context: MigrationContext) -> Any:
-        return script._upgrade_revs("heads", revision)
+    def steps(revision: Any, _context: MigrationContext) -> Any:
+        return script._upgrade_revs(to, revision)
 
-    with EnvironmentContext(Config(), script, fn=to_heads, destination_rev="heads") as env:
+    with EnvironmentContext(Config(), script, fn=steps, destination_rev=to) as env:
         env.configure(connection=connection, version_table=line.version_table)
         with env.begin_transaction():
             env.run_migrations()
@@ -239,17 +240,20 @@ def _current(connection: Connection, line: MigrationLine) -> tuple[str, ...]:
     return tuple(sorted(context.get_current_heads()))
 
 
-async def upgrade(db: Database, line: MigrationLine) -> None:
+async def upgrade(db: Database, line: MigrationLine, to: str = "heads") -> None:
     """Bring one database to the head of one line; safe when several processes run it at once.
 
     The whole upgrade is one transaction holding the database's schema
     advisory lock (PostgreSQL; SQLite's BEGIN IMMEDIATE serialises it anyway):
     a second setup waits, then finds the database at head and does nothing.
+
+    ``to`` names an earlier revision instead: a test of a revision that moves
+    data fills the tables as the revision before it left them.
     """
     async with db.transaction() as conn:
         if db.is_postgres:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK})
-        await conn.run_sync(_upgrade, line)
+        await conn.run_sync(_upgrade, line, to)
 
 
 async def current(db: Database, line: MigrationLine) -> tuple[str, ...]:
@@ -436,10 +440,10 @@ async def differences(db: Database, line: MigrationLine) -> list[Any]:
         return await conn.run_sync(_compare, line)
 
 
+# The revision says its id and its parent once, in code (``revision``,
+# ``down_revision``); Alembic's ``branch_labels`` and ``depends_on`` default to None.
 _REVISION = '''"""{title}
 
-Revision ID: {revision}
-Revises:{down}
 Create Date: {date}
 """
 
@@ -450,8 +454,6 @@ from alembic import op
 {dialects}
 revision = "{revision}"
 down_revision: str | None = {down_repr}
-branch_labels: str | None = None
-depends_on: str | None = None
 
 
 def upgrade() -> None:
@@ -526,7 +528,6 @@ async def write_revision(line: MigrationLine, message: str) -> Path | None:
         _REVISION.format(
             title=f"{line.name}: {message.rstrip('.')}.",
             revision=revision,
-            down=f" {down}" if down else "",
             down_repr=repr(down).replace("'", '"'),
             date=datetime.now(UTC).date().isoformat(),
             dialects=(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,16 @@ def sample_service(folder: Path, *, with_author: bool) -> Service:
     )
 
 
+@asynccontextmanager
+async def opened(url: str) -> AsyncIterator[Database]:
+    """The database at ``url``, for a test to look into; disposed after."""
+    db = Database(url)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
 def line_of(service: Service) -> MigrationLine:
     line = migrations.service_line(service)
     assert line is not None
@@ -95,8 +107,7 @@ async def test_new_revisions_upgrade_both_databases_to_the_tables_in_code(
     assert line.heads() == ("sample_0002",)
     assert await migrations.write_revision(line, "nothing") is None  # head matches the code
 
-    db = Database(any_db_url)
-    try:
+    async with opened(any_db_url) as db:
         await migrations.upgrade(db, line)
         assert await migrations.current(db, line) == ("sample_0002",)
         assert await migrations.differences(db, line) == []
@@ -104,8 +115,6 @@ async def test_new_revisions_upgrade_both_databases_to_the_tables_in_code(
             notes = line.metadata().tables["sample_notes"]
             await conn.execute(insert(notes).values(id=1, text="t", author="a"))
             assert await conn.scalar(select(notes.c.author)) == "a"
-    finally:
-        await db.dispose()
 
 
 async def test_a_service_behind_head_refuses_to_start_and_says_what_to_run(
@@ -121,18 +130,11 @@ async def test_a_service_behind_head_refuses_to_start_and_says_what_to_run(
     )
 
     await migrations.migrate(service, settings)
-    db = Database(database_url)
-    try:
-        async with db.transaction() as conn:  # as if the database were one release behind
-            await conn.execute(text("UPDATE alembic_version_sample SET version_num='sample_0001'"))
-    finally:
-        await db.dispose()
+    async with opened(database_url) as db, db.transaction() as conn:  # one release behind
+        await conn.execute(text("UPDATE alembic_version_sample SET version_num='sample_0001'"))
     assert "revision sample_0001, expected sample_0002" in await refusal(service, settings)
-    db = Database(database_url)
-    try:  # refusing changed nothing
+    async with opened(database_url) as db:  # refusing changed nothing
         assert await migrations.current(db, line_of(service)) == ("sample_0001",)
-    finally:
-        await db.dispose()
 
 
 async def test_concurrent_setups_migrate_once_and_a_second_setup_changes_nothing(
@@ -145,41 +147,32 @@ async def test_concurrent_setups_migrate_once_and_a_second_setup_changes_nothing
     await asyncio.gather(*(migrations.migrate(service, settings) for _ in range(4)))
     await migrations.migrate(service, settings)
 
-    db = Database(database_url)
-    try:
+    async with opened(database_url) as db:
         for line in (line_of(service), KEYSTORE):
             assert await migrations.current(db, line) == line.heads()
         async with db.engine.connect() as conn:
             rows = await conn.scalar(text("SELECT count(*) FROM alembic_version_sample"))
         assert rows == 1
-    finally:
-        await db.dispose()
     async with ServiceRuntime(service, settings).running() as runtime:
         assert runtime.started
 
 
 async def test_the_key_store_line_matches_the_key_table(any_db_url: str) -> None:
-    db = Database(any_db_url)
-    try:
+    async with opened(any_db_url) as db:
         await migrations.upgrade(db, KEYSTORE)
         await migrations.upgrade(db, KEYSTORE)
         assert await migrations.current(db, KEYSTORE) == KEYSTORE.heads()
         assert await migrations.differences(db, KEYSTORE) == []
-    finally:
-        await db.dispose()
 
 
 async def test_the_platform_line_holds_the_shared_tables_and_no_service_line_does(
     any_db_url: str, folder: Path
 ) -> None:
-    db = Database(any_db_url)
-    try:
+    async with opened(any_db_url) as db:
         await migrations.upgrade(db, PLATFORM)
         await migrations.upgrade(db, PLATFORM)
         assert await migrations.current(db, PLATFORM) == PLATFORM.heads()
         assert await migrations.differences(db, PLATFORM) == []
-    finally:
-        await db.dispose()
     shared = {t.name for t in migrations.shared_tables()}
     assert {"events", "outbox", "inbox", "idempotency_keys", "audit_log"} <= shared
     service = sample_service(folder, with_author=False)
@@ -194,8 +187,7 @@ async def test_a_database_whose_services_made_the_shared_tables_is_stamped_once_
     _, service = two_revisions
     settings = ServiceSettings(database_url=database_url)
     await migrations.migrate(service, settings)
-    db = Database(database_url)
-    try:
+    async with opened(database_url) as db:
         async with db.transaction() as conn:  # what it was: no platform revision, one event
             await conn.execute(text("DROP TABLE alembic_version_platform"))
             await conn.execute(
@@ -215,8 +207,6 @@ async def test_a_database_whose_services_made_the_shared_tables_is_stamped_once_
                 text("SELECT position FROM projection_checkpoints WHERE name = 'kept'")
             )
         assert kept == 7
-    finally:
-        await db.dispose()
 
 
 async def test_migrate_on_start_upgrades_sqlite_for_the_embedded_default(
@@ -259,22 +249,16 @@ async def test_a_database_made_before_migrations_is_adopted_only_when_its_tables
 ) -> None:
     first, second = two_revisions
     for service, url in ((second, database_url), (first, sqlite_url)):
-        db = Database(url)  # tables as start-up used to create them, no revision
-        try:
+        async with opened(url) as db:  # tables as start-up used to create them, no revision
             await db.create_schema(*service.read_models, audit.metadata)
             if url == database_url:  # a table added in code since then is simply missing
                 async with db.transaction() as conn:
                     await conn.execute(text("DROP TABLE audit_log"))
-        finally:
-            await db.dispose()
 
     await migrations.migrate(second, ServiceSettings(database_url=database_url))
     await migrations.require_current(second, ServiceSettings(database_url=database_url))
-    db = Database(database_url)
-    try:
+    async with opened(database_url) as db:
         assert await migrations.differences(db, line_of(second)) == []  # audit_log is back
-    finally:
-        await db.dispose()
 
     with pytest.raises(PredatesMigrations, match="add_column author"):
         await migrations.migrate(second, ServiceSettings(database_url=sqlite_url))

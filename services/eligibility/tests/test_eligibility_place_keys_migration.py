@@ -8,31 +8,14 @@ a suspension of "Atlántida". After the upgrade both are keyed ``AT``.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
-from alembic.config import Config
-from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 
 from avrr_eligibility.main import service
 from avrr_events import migrations
 from avrr_events.adapters.database import Database
-from avrr_events.migrations import MigrationLine
 
 BEFORE_PLACE_KEYS = "eligibility_0003"
-
-
-def upgrade_to(connection: Connection, line: MigrationLine, revision: str) -> None:
-    script = line.script()
-
-    def steps(current: Any, _context: MigrationContext) -> Any:
-        return script._upgrade_revs(revision, current)
-
-    with EnvironmentContext(Config(), script, fn=steps, destination_rev=revision) as env:
-        env.configure(connection=connection, version_table=line.version_table)
-        with env.begin_transaction():
-            env.run_migrations()
 
 
 async def test_older_region_keys_become_place_keys(database_url_either: str) -> None:
@@ -41,8 +24,8 @@ async def test_older_region_keys_become_place_keys(database_url_either: str) -> 
     db = Database(database_url_either)
     now = datetime.now(UTC)
     try:
+        await migrations.upgrade(db, line, to=BEFORE_PLACE_KEYS)
         async with db.transaction() as conn:
-            await conn.run_sync(upgrade_to, line, BEFORE_PLACE_KEYS)
             older = [("c-1", "HN-AT", "hn-at"), ("c-2", "atlantida", "atlantida")]
             older.append(("c-3", "San Pedro  Sula", "san pedro sula"))
             for case_id, region, key in older:

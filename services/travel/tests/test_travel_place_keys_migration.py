@@ -9,32 +9,15 @@ suspension spelled another way.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
-from alembic.config import Config
-from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 
 from avrr_events import migrations
 from avrr_events.adapters.database import Database
-from avrr_events.migrations import MigrationLine
 from avrr_travel import destinations
 from avrr_travel.main import service
 
 BEFORE_PLACE_KEYS = "travel_0003"
-
-
-def upgrade_to(connection: Connection, line: MigrationLine, revision: str) -> None:
-    script = line.script()
-
-    def steps(current: Any, _context: MigrationContext) -> Any:
-        return script._upgrade_revs(revision, current)
-
-    with EnvironmentContext(Config(), script, fn=steps, destination_rev=revision) as env:
-        env.configure(connection=connection, version_table=line.version_table)
-        with env.begin_transaction():
-            env.run_migrations()
 
 
 async def test_rows_from_before_place_keys_compare_by_key_after_the_upgrade(
@@ -44,8 +27,8 @@ async def test_rows_from_before_place_keys_compare_by_key_after_the_upgrade(
     assert line is not None
     db = Database(database_url_either)
     try:
+        await migrations.upgrade(db, line, to=BEFORE_PLACE_KEYS)
         async with db.transaction() as conn:
-            await conn.run_sync(upgrade_to, line, BEFORE_PLACE_KEYS)
             rows = [("case-old-1", "atlantida"), ("case-old-2", "Olancho"), ("case-old-3", None)]
             for case_id, region in rows:
                 await conn.execute(
