@@ -1,8 +1,4 @@
-"""eligibility: the initial schema.
-
-The shared tables (event store, outbox, inbox, projection checkpoints,
-idempotency keys, audit log) and eligibility's read models, as they were when
-the service got migrations.
+"""eligibility: the assessments and the destination suspensions, as they first were.
 
 Create Date: 2026-11-22
 """

@@ -1,8 +1,5 @@
-"""intake: the initial schema.
-
-The shared tables (event store, outbox, inbox, projection checkpoints,
-idempotency keys, audit log) and intake's read models, as they were when
-the service got migrations.
+"""intake: cases, consents, closures, duplicate keys, hand-overs, the reports, the timeline
+and the public outbox, as the service first had them.
 
 Create Date: 2026-11-22
 """

@@ -1,8 +1,5 @@
-"""reintegration: the initial schema.
-
-The shared tables (event store, outbox, inbox, projection checkpoints,
-idempotency keys, audit log) and reintegration's read models, as they were when
-the service got migrations.
+"""reintegration: its cases, the assistance ledger, service referrals, monitoring visits,
+sustainability scores and programme totals, as when it got migrations.
 
 Create Date: 2026-11-22
 """

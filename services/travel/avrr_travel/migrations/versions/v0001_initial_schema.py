@@ -1,8 +1,5 @@
-"""travel: the initial schema.
-
-The shared tables (event store, outbox, inbox, projection checkpoints,
-idempotency keys, audit log) and travel's read models, as they were when
-the service got migrations.
+"""travel: movements, travellers, destinations, medical records, transit notes and return
+counts as they first were, and the outbox of public records.
 
 Create Date: 2026-11-22
 """
