@@ -46,6 +46,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 from prometheus_client import Counter
 from sqlalchemy import (
@@ -91,49 +92,51 @@ closures = Table(
 )
 Index("intake_case_closures_due_idx", closures.c.closed_at)
 
-FINAL_CLOSINGS: frozenset[str] = frozenset(
-    {
-        CaseWithdrawn.event_type,
-        CaseClosed.event_type,
-        observed.AssessmentClosed.event_type,
-        observed.MovementCancelled.event_type,
-        observed.ReintegrationCompleted.event_type,
-        observed.ReintegrationStopped.event_type,
-    }
-)
-# Read for what their values say: closing, or not.
-_DECISIONS = frozenset(
-    {observed.EligibilityDecided.event_type, observed.ReintegrationEligibilityDecided.event_type}
-)
-CLOSURE_TYPES = FINAL_CLOSINGS | _DECISIONS | {PersonalDataErased.event_type}
+Bearing = Literal["final", "provisional", "reopened"]
+
+
+def _final(_event: DomainEvent) -> Bearing | None:
+    return "final"
+
+
+def _eligibility(event: observed.EligibilityDecided) -> Bearing | None:
+    return None if event.eligible else "final"
+
+
+def _reintegration(event: observed.ReintegrationEligibilityDecided) -> Bearing | None:
+    return "provisional" if event.decision == "not_offered" else "reopened"
+
+
+# How each event that can end a case bears on its closure (the decisions by their values).
+BEARINGS: dict[type[DomainEvent], Callable[[Any], Bearing | None]] = {
+    CaseWithdrawn: _final,
+    CaseClosed: _final,
+    observed.AssessmentClosed: _final,
+    observed.MovementCancelled: _final,
+    observed.ReintegrationCompleted: _final,
+    observed.ReintegrationStopped: _final,
+    observed.EligibilityDecided: _eligibility,
+    observed.ReintegrationEligibilityDecided: _reintegration,
+}
 
 # The staff member the retention sweep's erasures are recorded as (erased_by, audit actor).
 RETENTION_ACTOR = "system:retention"
 
 
-def closing_of(event: DomainEvent) -> str | None:
+def closing_of(event: DomainEvent) -> Bearing | None:
     """How ``event`` bears on the case's closure: "final", "provisional", "reopened" or None."""
-    if event.event_type in FINAL_CLOSINGS:
-        return "final"
-    if isinstance(event, observed.EligibilityDecided):
-        return None if event.eligible else "final"
-    if isinstance(event, observed.ReintegrationEligibilityDecided):
-        return "provisional" if event.decision == "not_offered" else "reopened"
-    return None
+    bearing = BEARINGS.get(type(event))
+    return None if bearing is None else bearing(event)
 
 
 class CaseClosures(Projection):
     """When each case closed (or reopened), and whether its people are erased."""
 
     name = "intake_case_closures"
-    event_types = CLOSURE_TYPES
     metadata = metadata
 
-    async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
-        case_id = getattr(event, "case_id", None)
-        if case_id is None:
-            return
-        at = utc(envelope.time)
+    async def _row(self, conn: AsyncConnection, case_id: str) -> tuple[datetime | None, bool]:
+        """The case's closed_at and final, its row locked (created, open, if there is none)."""
         c = closures.c
         # Locked: another replica may hold a different topic's partition of the same case.
         row = (
@@ -141,23 +144,38 @@ class CaseClosures(Projection):
         ).first()
         if row is None:
             await conn.execute(closures.insert().values(case_id=case_id, final=False))
-            closed_at, final = None, False
-        else:
-            closed_at, final = row.closed_at, row.final
-        values: dict[str, object] = {}
-        if isinstance(event, PersonalDataErased):
-            values["erased_at"] = at
-        else:
-            match closing_of(event):
-                case "final":
-                    latest = at if closed_at is None else max(utc(closed_at), at)
-                    values.update(closed_at=latest, closed_by=event.event_type, final=True)
-                case "provisional" if not final:
-                    values.update(closed_at=at, closed_by=event.event_type)
-                case "reopened" if not final:
-                    values.update(closed_at=None, closed_by=None)
+            return None, False
+        return row.closed_at, row.final
+
+    async def _set(self, conn: AsyncConnection, case_id: str, **values: object) -> None:
         if values:
-            await conn.execute(update(closures).where(c.case_id == case_id).values(**values))
+            await conn.execute(
+                update(closures).where(closures.c.case_id == case_id).values(**values)
+            )
+
+    async def bear(self, conn: AsyncConnection, event: Any, envelope: Envelope) -> None:
+        """An event that may end the case: close it, provisionally close it or reopen it."""
+        closed_at, final = await self._row(conn, event.case_id)
+        at = utc(envelope.time)
+        match closing_of(event):
+            case "final":
+                latest = at if closed_at is None else max(utc(closed_at), at)
+                await self._set(
+                    conn, event.case_id, closed_at=latest, closed_by=event.event_type, final=True
+                )
+            case "provisional" if not final:
+                await self._set(conn, event.case_id, closed_at=at, closed_by=event.event_type)
+            case "reopened" if not final:
+                await self._set(conn, event.case_id, closed_at=None, closed_by=None)
+
+    async def erase(
+        self, conn: AsyncConnection, event: PersonalDataErased, envelope: Envelope
+    ) -> None:
+        """The case's people are erased: the sweep has nothing left to do for it."""
+        await self._row(conn, event.case_id)
+        await self._set(conn, event.case_id, erased_at=utc(envelope.time))
+
+    handlers = {**dict.fromkeys(BEARINGS, bear), PersonalDataErased: erase}
 
 
 async def due_cases(conn: AsyncConnection, cutoff: datetime, limit: int) -> list[str]:
