@@ -11,14 +11,15 @@ destination country, hands it over to no one).
 Intake and reintegration each keep which office that is, in a table of their
 own (``intake_handovers``, ``reintegration_handovers``) read before every
 case request. This module writes that read model once: a service names its
-table (``handovers_table``), subclasses ``CaseHandovers`` with its name, its
-table and its copy of the arrival event, and asks ``case_offices``.
+table and its copy of the arrival event in one line
+(``class CaseHandovers(handover.CaseHandovers, service="intake",
+arrival=ArrivalConfirmed)``), and asks ``case_offices``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from avrr_events.envelope import Envelope
 from avrr_events.offices import OfficeRegistry
 from avrr_events.projections import Projection
+from avrr_events.registry import DomainEvent
 from avrr_events.web.authorization import handed_over_to
 
 
@@ -58,11 +60,24 @@ def handovers_table(name: str, metadata: MetaData) -> Table:
 class CaseHandovers(Projection):
     """Which receiving office each case was handed over to (one per case: the latest).
 
-    A service's subclass sets ``name``, ``metadata``, ``table`` and
-    ``handlers = {ArrivalConfirmed: CaseHandovers.hand_over}``.
+    A service's subclass names the service and its copy of the arrival event
+    as class arguments (``service="intake", arrival=ArrivalConfirmed``): the
+    projection is then ``<service>_case_handovers``, its table
+    ``<service>_handovers`` in a metadata of its own, and its handlers table
+    ``{arrival: CaseHandovers.hand_over}``.
     """
 
     table: ClassVar[Table]
+
+    def __init_subclass__(
+        cls, service: str | None = None, arrival: type[DomainEvent] | None = None, **kwargs: Any
+    ) -> None:
+        if service is not None and arrival is not None:
+            cls.name = f"{service}_case_handovers"
+            cls.metadata = MetaData()
+            cls.table = handovers_table(f"{service}_handovers", cls.metadata)
+            cls.handlers = {arrival: CaseHandovers.hand_over}
+        super().__init_subclass__(**kwargs)
 
     def __init__(self, offices: OfficeRegistry) -> None:
         self.offices = offices

@@ -17,25 +17,20 @@ here.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, MetaData, or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import handover
 from avrr_intake import read_models
 from avrr_intake.observed import ArrivalConfirmed
 
-metadata = MetaData()
 
-handovers = handover.handovers_table("intake_handovers", metadata)
-
-
-class CaseHandovers(handover.CaseHandovers):
+class CaseHandovers(handover.CaseHandovers, service="intake", arrival=ArrivalConfirmed):
     """Which receiving office each case was handed over to (avrr_events.handover)."""
 
-    name = "intake_case_handovers"
-    metadata = metadata
-    table = handovers
-    handlers = {ArrivalConfirmed: handover.CaseHandovers.hand_over}
+
+metadata = CaseHandovers.metadata
+handovers = CaseHandovers.table
 
 
 async def case_offices(conn: AsyncConnection, case_id: str) -> frozenset[str] | None:

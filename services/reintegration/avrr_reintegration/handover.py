@@ -11,25 +11,19 @@ projection and the query are avrr_events.handover, shared with intake.
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import handover
 from avrr_reintegration.observed import ArrivalConfirmed
 from avrr_reintegration.read_models import cases
 
-metadata = MetaData()
 
-handovers = handover.handovers_table("reintegration_handovers", metadata)
-
-
-class CaseHandovers(handover.CaseHandovers):
+class CaseHandovers(handover.CaseHandovers, service="reintegration", arrival=ArrivalConfirmed):
     """Which receiving office each case was handed over to (avrr_events.handover)."""
 
-    name = "reintegration_case_handovers"
-    metadata = metadata
-    table = handovers
-    handlers = {ArrivalConfirmed: handover.CaseHandovers.hand_over}
+
+metadata = CaseHandovers.metadata
+handovers = CaseHandovers.table
 
 
 async def case_offices(conn: AsyncConnection, case_id: str) -> frozenset[str] | None:
