@@ -11,7 +11,10 @@ idempotent replay. Reads decrypt personal values per person and show
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Annotated, Any
 
 import httpx
@@ -19,7 +22,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from avrr_events import ERASED, Encrypted, PersonalDataCipher
-from avrr_events.commands import Principal, etag
+from avrr_events.commands import CommandContext, CommandResult, Principal, etag
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.problems import DomainRuleViolation, NotFound
 from avrr_events.small_cells import min_households
@@ -32,7 +35,7 @@ from avrr_events.web.authorization import (
     may_see,
     visible_offices,
 )
-from avrr_events.web.commands import Command, service_commands
+from avrr_events.web.commands import Command, CommandCall, service_commands
 from avrr_events.web.service import ServiceRuntime
 from avrr_intake import authorities, handover, read_models, reports, timeline
 from avrr_intake.case import Status
@@ -123,17 +126,36 @@ def case_commands(request: Request) -> IntakeCommands:
 Cases = Annotated[IntakeCommands, Depends(case_commands)]
 
 
+CaseRun = Callable[[IntakeCommands, CommandContext], Awaitable[CommandResult]]
+
+
+@dataclass(frozen=True)
+class CaseCommand:
+    """A command on one case by intake's command object; its result is read at the case file."""
+
+    command: CommandCall
+    cases: IntakeCommands
+
+    async def __call__(self, case_id: str, run: CaseRun) -> Response:
+        location = self.command.url_for("get_case", case_id=case_id)
+        return await self.command(lambda ctx: run(self.cases, ctx), location=location)
+
+
+def case_command(command: Command, cases: Cases) -> CaseCommand:
+    return CaseCommand(command, cases)
+
+
+OnCase = Annotated[CaseCommand, Depends(case_command)]
+
+
 # ----------------------------------------------------------------- commands --
 
 
 @router.post("/referrals", status_code=201, summary="Receive a referral (opens a case)")
-async def receive_referral(body: ReferralIn, command: Command, cases: Cases) -> Response:
-    ensure_office(command.context.principal, body.office)
+async def receive_referral(body: ReferralIn, on_case: OnCase) -> Response:
+    ensure_office(on_case.command.context.principal, body.office)
     case_id = new_case_id()
-    return await command(
-        lambda ctx: cases.receive_referral(case_id, body, ctx),
-        location=command.url_for("get_case", case_id=case_id),
-    )
+    return await on_case(case_id, lambda cases, ctx: cases.receive_referral(case_id, body, ctx))
 
 
 @router.get("/referrals/{case_id}", summary="The status of a referral you submitted")
@@ -151,93 +173,59 @@ async def referral_status(case_id: CaseId, request: Request, principal: Authoriz
 
 
 @router.post("/cases/{case_id}/counselling-sessions", status_code=201)
-async def record_counselling(
-    case_id: CaseId, body: CounsellingIn, command: Command, cases: Cases
-) -> Response:
+async def record_counselling(case_id: CaseId, body: CounsellingIn, on_case: OnCase) -> Response:
     """Record a counselling session; the outcome decided_not_to_apply closes the case."""
-    return await command(
-        lambda ctx: cases.record_counselling(case_id, body, ctx),
-        location=command.url_for("get_case", case_id=case_id),
-    )
+    return await on_case(case_id, lambda cases, ctx: cases.record_counselling(case_id, body, ctx))
 
 
 @router.post("/cases/{case_id}/consents", status_code=201)
-async def give_consent(
-    case_id: CaseId, body: ConsentIn, command: Command, cases: Cases
-) -> Response:
+async def give_consent(case_id: CaseId, body: ConsentIn, on_case: OnCase) -> Response:
     """Record informed consent of one person for one or more purposes."""
-    return await command(
-        lambda ctx: cases.give_consent(case_id, body, ctx),
-        location=command.url_for("get_case", case_id=case_id),
-    )
+    return await on_case(case_id, lambda cases, ctx: cases.give_consent(case_id, body, ctx))
 
 
 @router.post("/cases/{case_id}/consents/{purpose}/withdrawal")
 async def withdraw_consent(
-    case_id: CaseId,
-    purpose: Purpose,
-    body: ConsentWithdrawalIn,
-    command: Command,
-    cases: Cases,
+    case_id: CaseId, purpose: Purpose, body: ConsentWithdrawalIn, on_case: OnCase
 ) -> Response:
     """Withdraw a consent (for one person, or for everyone in the case) with its reason;
     effective at once. Withdrawing one the return needs suspends a requested return
     (status ``suspended_by_consent``): giving it again resumes it, or the case is closed."""
-    return await command(
-        lambda ctx: cases.withdraw_consent(case_id, purpose, body, ctx),
-        location=command.url_for("get_case", case_id=case_id),
+    return await on_case(
+        case_id, lambda cases, ctx: cases.withdraw_consent(case_id, purpose, body, ctx)
     )
 
 
 @router.post("/cases/{case_id}/return-request", status_code=201)
-async def request_return(
-    case_id: CaseId, body: ReturnRequestIn, command: Command, cases: Cases
-) -> Response:
+async def request_return(case_id: CaseId, body: ReturnRequestIn, on_case: OnCase) -> Response:
     """Apply for assisted return; 422 naming the missing consent when one is missing."""
-    return await command(
-        lambda ctx: cases.request_return(case_id, body, ctx),
-        location=command.url_for("get_case", case_id=case_id),
-    )
+    return await on_case(case_id, lambda cases, ctx: cases.request_return(case_id, body, ctx))
 
 
 @router.post("/cases/{case_id}/withdrawal")
-async def withdraw_case(
-    case_id: CaseId, body: WithdrawalIn, command: Command, cases: Cases
-) -> Response:
+async def withdraw_case(case_id: CaseId, body: WithdrawalIn, on_case: OnCase) -> Response:
     """The person withdraws (possible at any moment before closure)."""
-    return await command(
-        lambda ctx: cases.withdraw_case(case_id, body, ctx),
-        location=command.url_for("get_case", case_id=case_id),
-    )
+    return await on_case(case_id, lambda cases, ctx: cases.withdraw_case(case_id, body, ctx))
 
 
 @router.post("/cases/{case_id}/closure")
-async def close_case(case_id: CaseId, body: ClosureIn, command: Command, cases: Cases) -> Response:
+async def close_case(case_id: CaseId, body: ClosureIn, on_case: OnCase) -> Response:
     """Close a case that is open (no return requested) or whose return is suspended by a
     withdrawn consent; a requested return is withdrawn instead (409 names the status)."""
-    return await command(
-        lambda ctx: cases.close_case(case_id, body, ctx),
-        location=command.url_for("get_case", case_id=case_id),
-    )
+    return await on_case(case_id, lambda cases, ctx: cases.close_case(case_id, body, ctx))
 
 
 @router.post("/cases/{case_id}/erasure")
-async def erase_personal_data(case_id: CaseId, command: Command, cases: Cases) -> Response:
+async def erase_personal_data(case_id: CaseId, on_case: OnCase) -> Response:
     """Crypto-shred the personal data of every person of the case (data protection officer)."""
-    return await command(
-        lambda ctx: cases.erase_personal_data(case_id, ctx),
-        location=command.url_for("get_case", case_id=case_id),
-    )
+    return await on_case(case_id, lambda cases, ctx: cases.erase_personal_data(case_id, ctx))
 
 
 @router.post("/cases/{case_id}/declared-needs", status_code=201)
-async def declare_needs(case_id: CaseId, body: NeedsIn, command: Command, cases: Cases) -> Response:
+async def declare_needs(case_id: CaseId, body: NeedsIn, on_case: OnCase) -> Response:
     """Record a person's declared needs (health data): 422 naming ``declared_needs`` unless
     their consent to medical_data_processing was given and stands."""
-    return await command(
-        lambda ctx: cases.declare_needs(case_id, body, ctx),
-        location=command.url_for("get_case", case_id=case_id),
-    )
+    return await on_case(case_id, lambda cases, ctx: cases.declare_needs(case_id, body, ctx))
 
 
 @router.get("/cases/{case_id}/declared-needs", summary="Declared needs (medical role only)")
@@ -508,90 +496,79 @@ Format = Annotated[
 ]
 
 
-def _wants_csv(request: Request, fmt: str | None) -> bool:
-    if fmt is not None:
-        return fmt == "csv"
-    return "text/csv" in request.headers.get("accept", "")
+Office = Annotated[str | None, Query(max_length=100)]
 
 
-def _csv(text: str, name: str) -> Response:
-    return Response(
-        text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )
+@dataclass(frozen=True)
+class ReportReader:
+    """Who reads a report: the offices they see (None: headquarters), the office asked for,
+    and whether they want CSV (``?format=csv`` or ``Accept: text/csv``)."""
+
+    runtime: ServiceRuntime
+    offices: frozenset[str] | None
+    office: str | None
+    csv: bool
+
+    async def read(self, query: reports.Query, suppress: reports.Suppress) -> reports.Report:
+        """The report of the reader's offices; outside headquarters small cells suppressed."""
+        async with self.runtime.db.autocommit() as conn:
+            report = await query(conn, office=self.office, offices=self.offices)
+        return report if self.offices is None else suppress(report, min_households())
+
+    async def answer(
+        self, query: reports.Query, suppress: reports.Suppress, as_csv: reports.Csv, name: str
+    ) -> Response:
+        report = await self.read(query, suppress)
+        if not self.csv:
+            return JSONResponse(report)
+        return Response(
+            as_csv(report),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+
+
+def report_reader(
+    request: Request, principal: Authorized, office: Office = None, fmt: Format = None
+) -> ReportReader:
+    wants_csv = fmt == "csv" if fmt is not None else "text/csv" in request.headers.get("accept", "")
+    return ReportReader(runtime_of(request), visible_offices(principal), office, wants_csv)
+
+
+Reader = Annotated[ReportReader, Depends(report_reader)]
 
 
 @router.get("/reports/returns", summary="Returns by host country, origin, programme, month, ...")
 async def report_returns(
-    request: Request,
-    principal: Authorized,
-    by: Annotated[list[reports.Dimension] | None, Query()] = None,
-    office: Annotated[str | None, Query(max_length=100)] = None,
-    fmt: Format = None,
+    reader: Reader, by: Annotated[list[reports.Dimension] | None, Query()] = None
 ) -> Response:
     """Cases with arrival confirmed and their returnees, along each dimension (all by default);
     of the caller's offices, small cells suppressed, outside headquarters."""
-    offices = visible_offices(principal)
-    async with runtime_of(request).db.autocommit() as conn:
-        report = await reports.returns(
-            conn, by=by or reports.DIMENSIONS, office=office, offices=offices
-        )
-    if offices is not None:
-        report = reports.suppress_returns(report, min_households())
-    if _wants_csv(request, fmt):
-        return _csv(reports.returns_csv(report), "returns")
-    return JSONResponse(report)
+    returns = partial(reports.returns, by=by or reports.DIMENSIONS)
+    return await reader.answer(returns, reports.suppress_returns, reports.returns_csv, "returns")
 
 
 @router.get("/reports/returns.svg", summary="Chart: returns per month and per country of origin")
 async def report_returns_chart(
-    request: Request,
-    principal: Authorized,
-    office: Annotated[str | None, Query(max_length=100)] = None,
+    request: Request, principal: Authorized, office: Office = None
 ) -> Response:
-    offices = visible_offices(principal)
-    async with runtime_of(request).db.autocommit() as conn:
-        report = await reports.returns(
-            conn, by=("month", "origin_country"), office=office, offices=offices
-        )
-    if offices is not None:
-        report = reports.suppress_returns(report, min_households())
+    returns = partial(reports.returns, by=("month", "origin_country"))
+    report = await report_reader(request, principal, office).read(returns, reports.suppress_returns)
     return Response(reports.returns_svg(report), media_type="image/svg+xml")
 
 
 @router.get("/reports/phases", summary="How many cases are in each phase")
-async def report_phases(
-    request: Request,
-    principal: Authorized,
-    office: Annotated[str | None, Query(max_length=100)] = None,
-    fmt: Format = None,
-) -> Response:
-    offices = visible_offices(principal)
-    async with runtime_of(request).db.autocommit() as conn:
-        report = await reports.phases(conn, office=office, offices=offices)
-    if offices is not None:
-        report = reports.suppress_phases(report, min_households())
-    if _wants_csv(request, fmt):
-        return _csv(reports.phases_csv(report), "phases")
-    return JSONResponse(report)
+async def report_phases(reader: Reader) -> Response:
+    return await reader.answer(
+        reports.phases, reports.suppress_phases, reports.phases_csv, "phases"
+    )
 
 
 @router.get("/reports/assistance", summary="Reintegration assistance disbursed: cash vs in-kind")
-async def report_assistance(
-    request: Request,
-    principal: Authorized,
-    office: Annotated[str | None, Query(max_length=100)] = None,
-    fmt: Format = None,
-) -> Response:
-    offices = visible_offices(principal)
-    async with runtime_of(request).db.autocommit() as conn:
-        report = await reports.assistance(conn, office=office, offices=offices)
-    if offices is not None:
-        report = reports.suppress_assistance(report, min_households())
-    if _wants_csv(request, fmt):
-        return _csv(reports.assistance_csv(report), "assistance")
-    return JSONResponse(report)
+async def report_assistance(reader: Reader) -> Response:
+    return await reader.answer(
+        reports.assistance, reports.suppress_assistance, reports.assistance_csv, "assistance"
+    )
 
 
 def _contact_withdrawn(household: list[dict[str, Any]], consent_rows: list[Any]) -> bool:

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from xml.sax.saxutils import escape
 
 from sqlalchemy import (
@@ -353,6 +353,21 @@ async def assistance(
         for currency, kinds in sorted(by_currency.items())
     }
     return {"items": items, "totals": totals}
+
+
+Report = dict[str, Any]
+
+
+class Query(Protocol):
+    """A report's query over the report tables, of one office or of several (None: all)."""
+
+    def __call__(
+        self, conn: AsyncConnection, *, office: str | None, offices: frozenset[str] | None
+    ) -> Awaitable[Report]: ...
+
+
+Suppress = Callable[[Report, int], Report]
+Csv = Callable[[Report], str]
 
 
 # ------------------------------------------------- small cells (offices) --
