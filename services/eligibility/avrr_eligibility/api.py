@@ -12,12 +12,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from avrr_eligibility import read_models
 from avrr_eligibility.commands import (
     BestInterestsIn,
+    CaseCommand,
     DueDiligenceIn,
     EligibilityCommands,
     ReopeningIn,
@@ -34,7 +35,7 @@ from avrr_events.web.authorization import (
     allow,
     ensure_acts_for_country,
 )
-from avrr_events.web.commands import Command, CommandCall
+from avrr_events.web.commands import Command
 from avrr_events.web.http import DomainRuleViolation, NotFound, Principal, etag
 from avrr_events.web.service import ServiceRuntime
 
@@ -70,6 +71,21 @@ POLICY = Policy(
 CaseId = Annotated[str, Path(max_length=100)]
 
 
+class AssessmentCommand:
+    """A command on the route's case assessment (through ``Command``), located at it."""
+
+    def __init__(self, case_id: CaseId, command: Command) -> None:
+        self.case_id, self.command = case_id, command
+
+    async def __call__(self, run: CaseCommand, body: Any) -> Response:
+        commands = self.command.commands
+        at = self.command.url_for("get_assessment", case_id=self.case_id)
+        return await self.command(lambda ctx: run(commands, self.case_id, body, ctx), location=at)
+
+
+OnAssessment = Annotated[AssessmentCommand, Depends()]
+
+
 def _runtime(request: Request) -> ServiceRuntime:
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
@@ -78,11 +94,6 @@ def _runtime(request: Request) -> ServiceRuntime:
 def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
     """The routes of the service, serving and deciding with ``catalogue``."""
     router = APIRouter(tags=["eligibility"])
-
-    def commands_of(command: CommandCall) -> EligibilityCommands:
-        commands = command.commands
-        assert isinstance(commands, EligibilityCommands)
-        return commands
 
     # ---------------------------------------------------------- programmes --
 
@@ -161,32 +172,20 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
 
     # ------------------------------------------------------------ commands --
 
-    def at(command: CommandCall, case_id: str) -> str:
-        return command.url_for("get_assessment", case_id=case_id)
-
     @router.post("/assessments/{case_id}/vulnerability-screenings", status_code=201)
-    async def screen_vulnerability(
-        case_id: CaseId, body: VulnerabilityScreeningIn, command: Command
-    ) -> Response:
+    async def screen_vulnerability(body: VulnerabilityScreeningIn, on: OnAssessment) -> Response:
         """Record a vulnerability screening (emits VulnerabilityAssessed)."""
-        run = commands_of(command).screen_vulnerability
-        return await command(lambda ctx: run(case_id, body, ctx), location=at(command, case_id))
+        return await on(EligibilityCommands.screen_vulnerability, body)
 
     @router.post("/assessments/{case_id}/best-interests-determinations", status_code=201)
-    async def record_best_interests(
-        case_id: CaseId, body: BestInterestsIn, command: Command
-    ) -> Response:
+    async def record_best_interests(body: BestInterestsIn, on: OnAssessment) -> Response:
         """Record the best-interests determination of a child (needed before clearance)."""
-        run = commands_of(command).record_best_interests
-        return await command(lambda ctx: run(case_id, body, ctx), location=at(command, case_id))
+        return await on(EligibilityCommands.record_best_interests, body)
 
     @router.post("/assessments/{case_id}/due-diligence")
-    async def check_due_diligence(
-        case_id: CaseId, body: DueDiligenceIn, command: Command
-    ) -> Response:
+    async def check_due_diligence(body: DueDiligenceIn, on: OnAssessment) -> Response:
         """Submit the checklist: DueDiligenceCleared, or DueDiligenceRejected with ``reasons``."""
-        run = commands_of(command).check_due_diligence
-        return await command(lambda ctx: run(case_id, body, ctx), location=at(command, case_id))
+        return await on(EligibilityCommands.check_due_diligence, body)
 
     # -------------------------------------------------------- destinations --
 
@@ -224,7 +223,8 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
             _runtime(request).offices,
             "suspending returns to a destination",
         )
-        return await command(lambda ctx: commands_of(command).suspend_destination(body, ctx))
+        commands: EligibilityCommands = command.commands
+        return await command(lambda ctx: commands.suspend_destination(body, ctx))
 
     @router.post("/destinations/reopenings")
     async def reopen_destination(body: ReopeningIn, request: Request, command: Command) -> Response:
@@ -236,7 +236,8 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
             _runtime(request).offices,
             "reopening returns to a destination",
         )
-        return await command(lambda ctx: commands_of(command).reopen_destination(body, ctx))
+        commands: EligibilityCommands = command.commands
+        return await command(lambda ctx: commands.reopen_destination(body, ctx))
 
     return router
 
@@ -259,9 +260,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _summary(row: Any, now: datetime) -> dict[str, Any]:
-    requested = (
-        row.requested_at if row.requested_at.tzinfo else row.requested_at.replace(tzinfo=UTC)
-    )
+    requested = _aware(row.requested_at)
     return {
         "case_id": row.case_id,
         "version": row.version,

@@ -28,6 +28,7 @@ from avrr_eligibility.observed import HouseholdMember
 from avrr_eligibility.programmes import (
     Decision,
     ProgrammeCatalogue,
+    ReturnRequest,
     RuleOutcome,
     TransportMode,
 )
@@ -96,6 +97,18 @@ class AssessmentOpened(DomainEvent):
     household: list[HouseholdMember]
     requested_at: datetime
     opened_at: datetime
+
+    @property
+    def return_request(self) -> ReturnRequest:
+        """The facts of the request that the programme rules look at."""
+        return ReturnRequest(
+            nationality=self.nationality,
+            host_country=self.host_country,
+            destination_country=self.destination_country,
+            requested_on=self.requested_at.date(),
+            household_size=len(self.household),
+            programme_hint=self.programme_hint,
+        )
 
 
 class EligibilityDecided(DomainEvent):

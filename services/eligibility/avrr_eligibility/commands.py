@@ -10,7 +10,7 @@ anything is written.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
@@ -38,7 +38,7 @@ from avrr_eligibility.events import SOURCE, registry
 from avrr_eligibility.programmes import ProgrammeCatalogue
 from avrr_events import Aggregate, Repository
 from avrr_events.aggregate import Executed
-from avrr_events.commands import CommandContext, CommandResult, Principal
+from avrr_events.commands import CommandContext, CommandResult
 from avrr_events.places import check_region
 from avrr_events.web.authorization import ensure_office
 from avrr_events.web.service import ServiceRuntime
@@ -139,43 +139,47 @@ class EligibilityCommands:
             runtime.store, registry, DestinationSafety, source=SOURCE
         )
 
-    @staticmethod
-    def _workable(case_id: str, by: Principal) -> Callable[[Assessment], None]:
-        """The assessment exists, and is of one of the caller's offices (the API checked it
-        on the read model already; this checks it on the aggregate, which the read model
-        may lag)."""
+    async def _on_assessment(
+        self,
+        case_id: str,
+        ctx: CommandContext,
+        decide: Callable[[Assessment], Awaitable[object] | object],
+        status: int = 201,
+        reasons: list[str] | None = None,
+    ) -> CommandResult:
+        """One command on a case's assessment: load, check it may be worked on, decide, append.
 
-        def guard(assessment: Assessment) -> None:
+        The assessment must exist and be of one of the caller's offices: the API
+        checked that on the read model already; this checks it on the aggregate,
+        which the read model may lag.
+        """
+
+        def workable(assessment: Assessment) -> None:
             if not assessment.exists:
                 raise AssessmentNotFound(f"no assessment for case {case_id}")
             if assessment.request is not None:
-                ensure_office(by, assessment.request.office)
+                ensure_office(ctx.principal, assessment.request.office)
 
-        return guard
+        executed = await self.assessments.execute(case_id, ctx, decide, guard=workable)
+        return _outcome(executed, status, reasons)
 
     async def screen_vulnerability(
         self, case_id: str, cmd: VulnerabilityScreeningIn, ctx: CommandContext
     ) -> CommandResult:
         by = ctx.principal.user_id
-        executed = await self.assessments.execute(
+        return await self._on_assessment(
             case_id,
             ctx,
             lambda a: a.assess_vulnerability(cmd.person_id, cmd.categories, by, _now()),
-            guard=self._workable(case_id, ctx.principal),
         )
-        return _outcome(executed, 201)
 
     async def record_best_interests(
         self, case_id: str, cmd: BestInterestsIn, ctx: CommandContext
     ) -> CommandResult:
         by = ctx.principal.user_id
-        executed = await self.assessments.execute(
-            case_id,
-            ctx,
-            lambda a: a.record_best_interests(cmd.person_id, cmd.outcome, by, _now()),
-            guard=self._workable(case_id, ctx.principal),
+        return await self._on_assessment(
+            case_id, ctx, lambda a: a.record_best_interests(cmd.person_id, cmd.outcome, by, _now())
         )
-        return _outcome(executed, 201)
 
     async def check_due_diligence(
         self, case_id: str, cmd: DueDiligenceIn, ctx: CommandContext
@@ -196,10 +200,7 @@ class EligibilityCommands:
                 )
             )
 
-        executed = await self.assessments.execute(
-            case_id, ctx, decide, guard=self._workable(case_id, ctx.principal)
-        )
-        return _outcome(executed, reasons=reasons)
+        return await self._on_assessment(case_id, ctx, decide, 200, reasons)
 
     async def _suspensions(self, country: str, region: str | None) -> list[Suspension]:
         """Active suspensions covering a destination, read from the event store (not a projection):
@@ -242,6 +243,10 @@ class EligibilityCommands:
             place, ctx, lambda p: p.reopen(by, _now(), cmd.reason)
         )
         return _outcome(executed)
+
+
+CaseCommand = Callable[[EligibilityCommands, str, Any, CommandContext], Awaitable[CommandResult]]
+"""A command on a case's assessment as EligibilityCommands declares it: (case id, input)."""
 
 
 def _now() -> datetime:

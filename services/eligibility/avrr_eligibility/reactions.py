@@ -24,7 +24,7 @@ from avrr_eligibility.observed import (
     ReturnRequested,
     ReturnResumed,
 )
-from avrr_eligibility.programmes import ProgrammeCatalogue, ReturnRequest, decide
+from avrr_eligibility.programmes import ProgrammeCatalogue, decide
 from avrr_events import HandlerContext, Repository
 from avrr_events.consumer import Reaction, reactions_table
 
@@ -46,30 +46,9 @@ def build_reactions(catalogue: ProgrammeCatalogue) -> dict[str, list[Reaction]]:
             # Closed (withdrawn first) or already assessed: the first request stands.
             log.info("ReturnRequested %s for an existing assessment ignored", ctx.envelope.id)
             return
-        now = datetime.now(UTC)
-        opened = AssessmentOpened(
-            case_id=event.case_id,
-            office=event.office,
-            nationality=event.nationality,
-            host_country=event.host_country,
-            destination_country=event.destination_country,
-            destination_region=event.destination_region,
-            programme_hint=event.programme_hint,
-            household=list(event.household),
-            requested_at=event.requested_at,
-            opened_at=now,
-        )
-        decision = decide(
-            catalogue,
-            ReturnRequest(
-                nationality=event.nationality,
-                host_country=event.host_country,
-                destination_country=event.destination_country,
-                requested_on=event.requested_at.date(),
-                household_size=len(event.household),
-                programme_hint=event.programme_hint,
-            ),
-        )
+        # The request as assessed: every field of intake's event, as this service reads it.
+        opened = AssessmentOpened(**dict(event), opened_at=datetime.now(UTC))
+        decision = decide(catalogue, opened.return_request)
         assessment.open(opened, decision, catalogue.version)
         await repo.save(assessment, ctx.cause, conn=ctx.conn)
 

@@ -79,16 +79,7 @@ def opened_assessment(
         requested_at=NOW,
         opened_at=NOW,
     )
-    decision = decide(
-        CATALOGUE,
-        ReturnRequest(
-            nationality=nationality,
-            host_country=host,
-            destination_country=destination or nationality,
-            requested_on=TODAY,
-            household_size=len(members),
-        ),
-    )
+    decision = decide(CATALOGUE, opened.return_request)
     assessment = Assessment(case_id)
     assessment.open(opened, decision, CATALOGUE.version)
     return assessment

@@ -44,22 +44,59 @@ def test_seed_file_is_versioned_and_ships_the_three_programmes() -> None:
     assert arvore.limits.reintegration.allocation == "by_vulnerability"
 
 
-# ------------------------------------------------------------ Mesoamerica --
+# ------------------------------------------------------ eligible requests --
 
 
-def test_mesoamerica_honduran_stranded_in_mexico_is_eligible() -> None:
-    decision = decide(CATALOGUE, request("HN", "MX"))
-    assert decision.eligible
-    assert decision.programme is not None and decision.programme.id == "mesoamerica-avr"
+@pytest.mark.parametrize(
+    ("nationality", "host", "programme_id", "explained"),
+    [
+        pytest.param(
+            "HN",
+            "MX",
+            "mesoamerica-avr",
+            {
+                "mesoamerica-avr/nationality": "Mesoamerica AVR is for nationals of El Salvador, "
+                "Guatemala or Honduras; the person is a national of Honduras.",
+                "mesoamerica-avr/destination": "Mesoamerica AVR can return the person to "
+                "Honduras by land transport to the capital.",
+            },
+            id="mesoamerica-honduran-stranded-in-mexico",
+        ),
+        pytest.param(
+            "BR",
+            "PT",
+            "arvore",
+            {
+                "arvore/nationality": "ARVoRe is for nationals of countries outside the "
+                "European Union; Brazil is outside the EU.",
+                "arvore/destination": "ARVoRe can return the person to Brazil by air to the "
+                "airport nearest the city of return.",
+            },
+            id="arvore-brazilian-in-portugal-by-air",
+        ),
+        pytest.param(
+            "CO",
+            "PA",
+            "americas-regional-avr",
+            {
+                "americas-regional-avr/nationality": "Regional AVR Americas is open to "
+                "nationals of Colombia.",
+            },
+            id="regional-avr-colombian-stranded-in-panama",
+        ),
+    ],
+)
+def test_an_eligible_request_names_its_programme_and_explains_the_rules(
+    nationality: str, host: str, programme_id: str, explained: dict[str, str]
+) -> None:
+    decision = decide(CATALOGUE, request(nationality, host))
+    assert decision.eligible and all(r.passed for r in decision.reasons)
+    assert decision.programme is not None and decision.programme.id == programme_id
     details = {r.rule: r.detail for r in decision.reasons}
-    assert details["mesoamerica-avr/nationality"] == (
-        "Mesoamerica AVR is for nationals of El Salvador, Guatemala or Honduras; "
-        "the person is a national of Honduras."
-    )
-    assert details["mesoamerica-avr/destination"] == (
-        "Mesoamerica AVR can return the person to Honduras by land transport to the capital."
-    )
-    assert all(r.passed for r in decision.reasons)
+    assert {rule: details[rule] for rule in explained} == explained
+
+
+# ------------------------------------------------------------ Mesoamerica --
 
 
 def test_mesoamerica_salvadoran_stranded_in_guatemala_is_eligible() -> None:
@@ -101,19 +138,6 @@ def test_a_guatemalan_in_guatemala_is_not_a_migrant_there() -> None:
 # ----------------------------------------------------------------- ARVoRe --
 
 
-def test_arvore_brazilian_in_portugal_is_eligible_by_air() -> None:
-    decision = decide(CATALOGUE, request("BR", "PT"))
-    assert decision.eligible
-    assert decision.programme is not None and decision.programme.id == "arvore"
-    details = {r.rule: r.detail for r in decision.reasons}
-    assert details["arvore/nationality"] == (
-        "ARVoRe is for nationals of countries outside the European Union; Brazil is outside the EU."
-    )
-    assert details["arvore/destination"] == (
-        "ARVoRe can return the person to Brazil by air to the airport nearest the city of return."
-    )
-
-
 def test_arvore_refuses_eu_nationals() -> None:
     decision = decide(CATALOGUE, request("ES", "PT"))
     assert not decision.eligible
@@ -126,16 +150,6 @@ def test_arvore_refuses_eu_nationals() -> None:
 
 
 # ---------------------------------------------------------- Regional AVR --
-
-
-def test_regional_avr_colombian_stranded_in_panama_is_eligible() -> None:
-    decision = decide(CATALOGUE, request("CO", "PA"))
-    assert decision.eligible
-    assert decision.programme is not None and decision.programme.id == "americas-regional-avr"
-    details = {r.rule: r.detail for r in decision.reasons}
-    assert details["americas-regional-avr/nationality"] == (
-        "Regional AVR Americas is open to nationals of Colombia."
-    )
 
 
 def test_regional_avr_takes_a_honduran_in_mexico_home_to_a_third_country_destination() -> None:
