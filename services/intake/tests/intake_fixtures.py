@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from avrr_events import Message
+from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings
 from avrr_events.testing import eventually
 from avrr_events.web.service import ServiceRuntime
 
@@ -121,3 +124,19 @@ class Intake:
         if case_id is not None:
             return [r.envelope.type for r in await self.runtime.store.load(f"case-{case_id}")]
         return [r.envelope.type for r in await self.runtime.store.read_all()]
+
+
+async def publish(kafka_settings: KafkaSettings, records: Sequence[Message]) -> None:
+    """Publish records on Kafka as their service would, for intake's consumer to take in."""
+    publisher = KafkaPublisher(kafka_settings)
+    try:
+        await publisher.publish(records)
+    finally:
+        await publisher.stop()
+
+
+def answered(response: httpx.Response, status: int = 200) -> dict[str, Any]:
+    """The JSON body of a response that must have ``status`` (else the body is the failure)."""
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    return body

@@ -13,10 +13,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from generated_cases import envelope
-from intake_fixtures import DPO, Intake, consent, referral
+from intake_fixtures import DPO, Intake, consent, publish, referral
 from sqlalchemy import func, select
 
-from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings
+from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.public import public_outbox
 from avrr_events.testing import eventually, read_topic
 from avrr_intake.authorities import case_reference, disclosure_subject
@@ -79,14 +79,9 @@ async def test_a_withdrawal_stops_a_record_already_queued_and_others_carry_only_
 
     withdrawn_case, withdrawn_mother = await open_consented_case(intake, 1)
     kept_case, _ = await open_consented_case(intake, 2)
-    publisher = KafkaPublisher(kafka_settings)
-    try:
-        travel_topic = intake.runtime.settings.topic("travel")
-        await publisher.publish(
-            [arrival(c).to_message(travel_topic) for c in (withdrawn_case, kept_case)]
-        )
-    finally:
-        await publisher.stop()
+    travel_topic = intake.runtime.settings.topic("travel")
+    records = [arrival(c).to_message(travel_topic) for c in (withdrawn_case, kept_case)]
+    await publish(kafka_settings, records)
 
     async def both_queued() -> bool:
         return await queued(intake) == 2
@@ -143,14 +138,9 @@ async def test_disclosure_keys_go_to_the_records_country_only_while_the_consent_
 ) -> None:
     case_id, mother = await open_consented_case(intake, 3)
     erased_case, erased_mother = await open_consented_case(intake, 4)
-    publisher = KafkaPublisher(kafka_settings)
-    try:
-        travel_topic = intake.runtime.settings.topic("travel")
-        await publisher.publish(
-            [arrival(c).to_message(travel_topic) for c in (case_id, erased_case)]
-        )
-    finally:
-        await publisher.stop()
+    travel_topic = intake.runtime.settings.topic("travel")
+    records = [arrival(c).to_message(travel_topic) for c in (case_id, erased_case)]
+    await publish(kafka_settings, records)
     topic = intake.runtime.settings.public_topic("cases.BO")
     records = await read_topic(kafka_settings, topic, 2, timeout=60)
     secret = IntakeSettings().secret(intake.runtime.settings)

@@ -32,6 +32,19 @@ async def _consent_for_household(intake: Intake, created: dict[str, Any]) -> int
     return int(second.json()["version"])
 
 
+async def _return_requested(intake: Intake, **body: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A new case whose household consented and whose return to Bolivia was requested."""
+    created = await intake.open_case()
+    await _consent_for_household(intake, created)
+    response = await intake.http.post(
+        f"/cases/{created['case_id']}/return-request",
+        json={"destination_country": "BO", **body},
+    )
+    assert response.status_code == 201, response.text
+    answer: dict[str, Any] = response.json()
+    return created, answer
+
+
 async def test_return_request_without_consent_is_refused_naming_the_missing_consent(
     intake: Intake,
 ) -> None:
@@ -90,15 +103,9 @@ async def test_a_child_consents_through_a_guardian_never_alone(intake: Intake) -
 async def test_return_requested_carries_the_household_without_personal_data(
     intake: Intake, kafka_settings: KafkaSettings
 ) -> None:
-    created = await intake.open_case()
+    created, answer = await _return_requested(intake, destination_region="La Paz")
     case_id = created["case_id"]
-    await _consent_for_household(intake, created)
-    response = await intake.http.post(
-        f"/cases/{case_id}/return-request",
-        json={"destination_country": "BO", "destination_region": "La Paz"},
-    )
-    assert response.status_code == 201, response.text
-    assert response.json()["events"] == ["avrr.intake.ReturnRequested"]
+    assert answer["events"] == ["avrr.intake.ReturnRequested"]
 
     records = await read_topic(kafka_settings, intake.runtime.topic, 4)
     envelopes = [Envelope.from_message(r) for r in records]
@@ -127,14 +134,8 @@ async def test_return_requested_carries_the_household_without_personal_data(
 async def test_withdrawal_after_the_return_request_emits_case_withdrawn_and_ends_the_case(
     intake: Intake, kafka_settings: KafkaSettings
 ) -> None:
-    created = await intake.open_case()
+    created, _ = await _return_requested(intake)
     case_id = created["case_id"]
-    await _consent_for_household(intake, created)
-    requested = await intake.http.post(
-        f"/cases/{case_id}/return-request", json={"destination_country": "BO"}
-    )
-    assert requested.status_code == 201, requested.text
-
     withdrawn = await intake.http.post(
         f"/cases/{case_id}/withdrawal",
         json={"reason": "changed_mind", "note": "Found work here."},

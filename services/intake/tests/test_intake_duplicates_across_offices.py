@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from intake_fixtures import Intake, referral
+from intake_fixtures import Intake, answered, referral
 from intake_tokens import bearer
 
 from avrr_events.testing import eventually
@@ -27,10 +27,7 @@ async def _refer(intake: Intake, office: str, headers: dict[str, str]) -> dict[s
 
 
 async def _alerts(intake: Intake, headers: dict[str, str]) -> dict[str, Any]:
-    response = await intake.http.get("/duplicate-alerts", headers=headers)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    return answered(await intake.http.get("/duplicate-alerts", headers=headers))
 
 
 async def test_a_match_in_another_office_is_said_without_its_ids_and_told_to_that_office(

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import httpx
 from generated_cases import envelope
-from intake_fixtures import Intake, referral
+from intake_fixtures import Intake, publish, referral
 
-from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings
+from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.testing import eventually
 
 
@@ -46,12 +46,7 @@ async def arrival(
             "confirmer_id": confirmer,
         },
     )
-    publisher = KafkaPublisher(kafka_settings)
-    await publisher.start()
-    try:
-        await publisher.publish([event.to_message(intake.runtime.settings.topic("travel"))])
-    finally:
-        await publisher.stop()
+    await publish(kafka_settings, [event.to_message(intake.runtime.settings.topic("travel"))])
 
 
 async def case_ids(http: httpx.AsyncClient, headers: dict[str, str], **params: str) -> set[str]:
