@@ -21,7 +21,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -328,6 +328,42 @@ async def eventually(
 _INFRA_SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "infra.sh"
 
 
+async def run_infra_script(
+    command: str, env: Mapping[str, str], script: Path = _INFRA_SCRIPT
+) -> None:
+    """``scripts/infra.sh <command>`` with ``env``; on failure a RuntimeError with its log's end."""
+    proc = await asyncio.create_subprocess_exec(
+        "bash",
+        str(script),
+        command,
+        env=dict(env),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"infra.sh {command} failed: {out.decode(errors='replace')[-2000:]}")
+
+
+async def spawn_service(
+    name: str, env: Mapping[str, str], log_path: Path, *, append: bool = False
+) -> asyncio.subprocess.Process:
+    """``python -m avrr_events.serve <name>`` as its own process, its output into ``log_path``.
+
+    ``append`` keeps what an earlier run of the same service wrote there (a restart).
+    """
+    with log_path.open("ab" if append else "wb") as log_file:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "avrr_events.serve",
+            name,
+            env=dict(env),
+            stdout=log_file,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -357,17 +393,7 @@ class LocalBroker:
             # A private broker of plain listeners only (no SASL port to collide).
             "AVRR_KAFKA_SASL_PORT": "off",
         }
-        proc = await asyncio.create_subprocess_exec(
-            "bash",
-            str(self.script),
-            command,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        out, _ = await proc.communicate()
-        if proc.returncode != 0:
-            raise RuntimeError(f"infra.sh {command} failed: {out.decode(errors='replace')[-2000:]}")
+        await run_infra_script(command, env, self.script)
 
     async def start(self) -> None:
         await self._run("kafka-up")
@@ -458,6 +484,20 @@ class ServiceProcess:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+async def stop_service_processes(procs: Iterable[ServiceProcess], grace: float = 15.0) -> None:
+    """SIGTERM every process still running, then kill whichever has not ended within ``grace``."""
+    procs = list(procs)
+    for proc in procs:
+        if proc.process.returncode is None:
+            proc.process.terminate()
+    for proc in procs:
+        try:
+            await asyncio.wait_for(proc.process.wait(), timeout=grace)
+        except TimeoutError:
+            proc.process.kill()
+            await proc.process.wait()
 
 
 async def _admin_retrying(admin_url: str, statement: str) -> None:
@@ -577,16 +617,7 @@ async def service_processes(
                 "AVRR_RELAY_POLL": "0.2",
                 **env,
             }
-            with log_path.open("wb") as log_file:
-                process = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    "avrr_events.serve",
-                    name,
-                    env=proc_env,
-                    stdout=log_file,
-                    stderr=asyncio.subprocess.STDOUT,
-                )
+            process = await spawn_service(name, proc_env, log_path)
             proc = ServiceProcess(name, port, url, process, log_path)
             started.append(proc)
             out[name] = proc
@@ -595,15 +626,7 @@ async def service_processes(
         return out
 
     yield start
-    for proc in started:
-        if proc.process.returncode is None:
-            proc.process.terminate()
-    for proc in started:
-        try:
-            await asyncio.wait_for(proc.process.wait(), timeout=15)
-        except TimeoutError:
-            proc.process.kill()
-            await proc.process.wait()
+    await stop_service_processes(started)
     for name in databases:
         await _drop_database(postgres_admin_url, name)
     await asyncio.to_thread(delete_topics, f"{prefix}.")
@@ -669,16 +692,36 @@ async def running(
     if settings.database_url is not None:
         await migrate(service, settings)
     runtime = ServiceRuntime(service, settings)
+    async with serving(
+        runtime, base_url=base_url, headers=headers, authenticator=authenticator
+    ) as http:
+        yield runtime, http
+
+
+@asynccontextmanager
+async def serving(
+    runtime: ServiceRuntime,
+    *,
+    base_url: str = "http://t",
+    headers: dict[str, str] | None = None,
+    authenticator: OidcAuthenticator | None = None,
+    raise_app_exceptions: bool = True,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The runtime's app with its lifespan running, and an HTTP client on it.
+
+    Unlike :func:`running` it migrates nothing first: the runtime meets its
+    database as the test left it. ``raise_app_exceptions=False`` answers an
+    exception the app let through as the 500 a real server would send.
+    """
     app = runtime.app()
     if authenticator is not None:  # bearer JWTs of a test issuer (auth.DevTokenIssuer)
         app.state.authenticator = authenticator
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url=base_url, headers=headers
-        ) as http,
+        httpx.AsyncClient(transport=transport, base_url=base_url, headers=headers) as http,
     ):
-        yield runtime, http
+        yield http
 
 
 async def changes_without_revision(service: Service, url: str) -> list[Any]:
@@ -715,6 +758,52 @@ async def database_dump(url: str) -> str:
         return "\n".join(parts)
     finally:
         await conn.close()
+
+
+async def rewrite_audit_log_as_owner(
+    db: Database, *, keep: int, rewritten: int, column: str, value: str
+) -> None:
+    """The database owner's attack on the audit chain: delete every entry after the
+    first ``keep``, change ``column`` of the entry with id ``rewritten`` to ``value``
+    and recompute the plain hash chain from that entry on (the keyed hashes it cannot
+    recompute without the key)."""
+    from sqlalchemy import delete, select, update
+
+    from avrr_events.audit import _fields, audit_log, unkeyed_entry_hash
+
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(select(audit_log).order_by(audit_log.c.id))).all()
+    ids = [row.id for row in rows]
+    statements: list[object] = [delete(audit_log).where(audit_log.c.id.in_(ids[keep:]))]
+    start = ids.index(rewritten)
+    prev = rows[start - 1].hash
+    for row in rows[start:keep]:
+        fields = _fields(row)
+        if row.id == rewritten:
+            fields[column] = value
+        digest = unkeyed_entry_hash(prev, fields)
+        statements.append(
+            update(audit_log)
+            .where(audit_log.c.id == row.id)
+            .values({column: fields[column], "prev_hash": prev, "hash": digest})
+        )
+        prev = digest
+    await tamper_with_audit_log_as_owner(db, *statements)
+
+
+async def assert_audit_log_insert_only(db: Database, *statements: Any) -> None:
+    """Each statement, and TRUNCATE on PostgreSQL, is refused by the audit table when
+    it comes through ``db`` (the service's own connection)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    attempts = [*statements]
+    if db.is_postgres:
+        attempts.append(text("TRUNCATE audit_log"))
+    for attempt in attempts:
+        with pytest.raises(DBAPIError, match="insert-only"):
+            async with db.transaction() as conn:
+                await conn.execute(attempt)
 
 
 async def tamper_with_audit_log_as_owner(db: Database, *statements: Any) -> None:

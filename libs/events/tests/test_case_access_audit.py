@@ -6,18 +6,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import httpx
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
 from cloudevents.core.formats.json import JSONFormat
 from fastapi import APIRouter, Depends, Request
 from sample_domain import registry
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 
 from avrr_events.adapters.audit_anchor import ANCHOR_TYPE
 from avrr_events.adapters.kafka import KafkaSettings
-from avrr_events.audit import _fields, audit_log, unkeyed_entry_hash
+from avrr_events.audit import audit_log
 from avrr_events.settings import ServiceSettings
-from avrr_events.testing import eventually, read_topic, tamper_with_audit_log_as_owner
+from avrr_events.testing import (
+    eventually,
+    read_topic,
+    rewrite_audit_log_as_owner,
+    serving,
+    tamper_with_audit_log_as_owner,
+)
 from avrr_events.web.authorization import Policy, Role, allow
 from avrr_events.web.http import Principal, current_principal
 from avrr_events.web.service import Service, ServiceRuntime
@@ -44,6 +49,12 @@ async def not_a_case(_user: User) -> list[str]:
 audited = Service(name="audited", registry=registry, router=router)
 
 
+def without_kafka(service: Service, url: str) -> ServiceRuntime:
+    """The service on the database at ``url`` alone: no broker, development defaults."""
+    settings = ServiceSettings(database_url=url, kafka_bootstrap_servers=None, dev=True)
+    return ServiceRuntime(service, settings)
+
+
 def as_user(user: str, roles: str = "caseworker") -> dict[str, str]:
     return {"X-AVRR-User": user, "X-AVRR-Roles": roles}
 
@@ -51,14 +62,8 @@ def as_user(user: str, roles: str = "caseworker") -> dict[str, str]:
 async def test_case_reads_and_writes_are_audited_and_a_broken_chain_is_detected(
     any_db_url: str,
 ) -> None:
-    runtime = ServiceRuntime(
-        audited, ServiceSettings(database_url=any_db_url, kafka_bootstrap_servers=None, dev=True)
-    )
-    app = runtime.app()
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
-    ):
+    runtime = without_kafka(audited, any_db_url)
+    async with serving(runtime) as http:
         assert (await http.get("/cases/c-1", headers=as_user("ana"))).status_code == 200
         assert (await http.post("/cases/c-1/notes", headers=as_user("ben"))).status_code == 200
         assert (await http.get("/cases/c-2", headers=as_user("ana"))).status_code == 200
@@ -92,14 +97,8 @@ async def test_a_case_read_that_cannot_be_audited_is_refused_not_delivered(
 ) -> None:
     # The response is held until its audit entry is durable: with the audit table
     # gone, the caller gets a 503 problem and none of the case's data.
-    runtime = ServiceRuntime(
-        audited, ServiceSettings(database_url=any_db_url, kafka_bootstrap_servers=None, dev=True)
-    )
-    app = runtime.app()
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
-    ):
+    runtime = without_kafka(audited, any_db_url)
+    async with serving(runtime) as http:
         assert (await http.get("/cases/c-9", headers=as_user("ana"))).status_code == 200
         async with runtime.db.transaction() as conn:
             await conn.run_sync(audit_log.drop)
@@ -167,13 +166,8 @@ listed = Service(
 async def test_lists_of_cases_and_a_referral_that_opens_a_case_are_audited(
     any_db_url: str,
 ) -> None:
-    settings = ServiceSettings(database_url=any_db_url, kafka_bootstrap_servers=None, dev=True)
-    runtime = ServiceRuntime(listed, settings)
-    app = runtime.app()
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
-    ):
+    runtime = without_kafka(listed, any_db_url)
+    async with serving(runtime) as http:
         ana = {**as_user("ana"), "X-AVRR-Offices": "GT-GUA"}
         assert (await http.get("/cases", headers=ana)).status_code == 200
         assert (await http.get("/departures?office=GT-GUA", headers=ana)).status_code == 200
@@ -193,13 +187,8 @@ async def test_lists_of_cases_and_a_referral_that_opens_a_case_are_audited(
 async def test_a_list_that_cannot_be_audited_is_refused_not_delivered(
     any_db_url: str,
 ) -> None:
-    settings = ServiceSettings(database_url=any_db_url, kafka_bootstrap_servers=None, dev=True)
-    runtime = ServiceRuntime(listed, settings)
-    app = runtime.app()
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
-    ):
+    runtime = without_kafka(listed, any_db_url)
+    async with serving(runtime) as http:
         async with runtime.db.transaction() as conn:
             await conn.run_sync(audit_log.drop)
         refused = await http.get("/cases", headers=as_user("ana"))
@@ -216,12 +205,8 @@ async def test_verification_reports_deleted_last_entries_and_a_rewrite_with_reco
     # (outside the database) shows the deletion.
     settings = service_settings.model_copy(update={"audit_anchor_interval": 0.3})
     runtime = ServiceRuntime(listed, settings)
-    app = runtime.app()
     auditor = as_user("aud", "auditor")
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
-    ):
+    async with serving(runtime) as http:
         for i in range(6):
             assert (await http.get(f"/cases/c-{i}", headers=as_user("ana"))).status_code == 200
         entries = (await http.get("/audit", headers=auditor)).json()
@@ -257,22 +242,9 @@ async def test_verification_reports_deleted_last_entries_and_a_rewrite_with_reco
                 refused += 1
         assert refused == 2
 
-        async with runtime.db.engine.connect() as conn:
-            rows = (await conn.execute(select(audit_log).order_by(audit_log.c.id))).all()
-        attack: list[object] = [delete(audit_log).where(audit_log.c.id.in_(ids[4:]))]
-        prev = rows[1].hash
-        for row in rows[2:4]:
-            fields = _fields(row)
-            if row.id == ids[2]:
-                fields["case_id"] = "c-other"
-            digest = unkeyed_entry_hash(prev, fields)
-            attack.append(
-                update(audit_log)
-                .where(audit_log.c.id == row.id)
-                .values(case_id=fields["case_id"], prev_hash=prev, hash=digest)
-            )
-            prev = digest
-        await tamper_with_audit_log_as_owner(runtime.db, *attack)
+        await rewrite_audit_log_as_owner(
+            runtime.db, keep=4, rewritten=ids[2], column="case_id", value="c-other"
+        )
 
         verdict = (await http.get("/audit/verification", headers=auditor)).json()
         assert verdict["intact"] is False

@@ -36,6 +36,12 @@ async def _consumed(runtime: ServiceRuntime, count: int) -> None:
     await eventually(done)
 
 
+async def _opened(runtime: ServiceRuntime, http: httpx.AsyncClient, case_id: str) -> None:
+    """The case opened through REST by a caseworker, and its event consumed."""
+    assert (await http.post(f"/cases/{case_id}", headers=CASEWORKER)).status_code == 200
+    await _consumed(runtime, 1)
+
+
 async def _latest_traceparent(runtime: ServiceRuntime, stream_id: str) -> str | None:
     recorded = await runtime.store.load(stream_id)
     return recorded[-1].envelope.traceparent
@@ -50,8 +56,7 @@ async def test_a_later_command_without_a_caller_trace_continues_the_cases_trace(
     served: tuple[ServiceRuntime, httpx.AsyncClient], span_exporter: Any
 ) -> None:
     runtime, http = served
-    assert (await http.post("/cases/c-1", headers=CASEWORKER)).status_code == 200
-    await _consumed(runtime, 1)
+    await _opened(runtime, http, "c-1")
     opened_with = await _latest_traceparent(runtime, "case-c-1")
     assert opened_with is not None
 
@@ -83,8 +88,7 @@ async def test_a_caller_that_sends_a_trace_context_keeps_its_own_trace(
     served: tuple[ServiceRuntime, httpx.AsyncClient], span_exporter: Any
 ) -> None:
     runtime, http = served
-    assert (await http.post("/cases/c-2", headers=CASEWORKER)).status_code == 200
-    await _consumed(runtime, 1)
+    await _opened(runtime, http, "c-2")
     response = await http.post("/cases/c-2/notes", headers={**CASEWORKER, "traceparent": CALLER})
     assert response.status_code == 200
     await _consumed(runtime, 2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -13,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from avrr_events import Cause, Database, Envelope, HandlerContext, Message, dataschema_uri
 from avrr_events.adapters.kafka import KafkaSettings
+from avrr_events.consumer import EventConsumer
 from avrr_events.store import ConcurrencyError
 from avrr_events.testing import eventually, read_topic
 
@@ -100,6 +102,29 @@ async def test_invalid_events_are_dead_lettered_with_their_reason_and_the_consum
     assert by_reason["undecodable"].header("dlq_topic") == topic
 
 
+def reacting_to_notes(
+    service: SampleService,
+    kafka_settings: KafkaSettings,
+    group: str,
+    reaction: Callable[[HandlerContext, NoteAdded], Awaitable[None]],
+    *,
+    max_attempts: int,
+) -> EventConsumer:
+    """The service's consumer becomes one of group ``group`` whose reaction to a note is
+    ``reaction``, retried up to ``max_attempts`` times without waiting long."""
+    consumer = kafka_consumer(
+        service.db,
+        kafka_settings,
+        service.topic,
+        f"{group}-{service.topic}",
+        reactions={NoteAdded.event_type: [reaction]},
+        max_attempts=max_attempts,
+        retry_backoff=0.01,
+    )
+    service.consumer = consumer
+    return consumer
+
+
 class PoisonAndFlaky:
     """Fails forever on the note "poison", and twice (then succeeds) on the note "flaky"."""
 
@@ -117,16 +142,7 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_bounded_retri
 ) -> None:
     service = kafka_service
     reaction = PoisonAndFlaky()
-    consumer = kafka_consumer(
-        service.db,
-        kafka_settings,
-        service.topic,
-        f"flaky-{service.topic}",
-        reactions={NoteAdded.event_type: [reaction]},
-        max_attempts=4,
-        retry_backoff=0.01,
-    )
-    service.consumer = consumer
+    consumer = reacting_to_notes(service, kafka_settings, "flaky", reaction, max_attempts=4)
     await open_case(service, "c")
     notes = [note_envelope("c", text).to_message(service.topic) for text in ("poison", "flaky")]
     await produce(kafka_settings, notes)
@@ -199,16 +215,7 @@ async def test_a_database_restart_refusing_connections_does_not_dead_letter_even
 ) -> None:
     service = kafka_service
     restarting = DatabaseRestarting(times=6)  # longer than the handler's retry bound
-    consumer = kafka_consumer(
-        service.db,
-        kafka_settings,
-        service.topic,
-        f"restart-{service.topic}",
-        reactions={NoteAdded.event_type: [restarting]},
-        max_attempts=3,
-        retry_backoff=0.01,
-    )
-    service.consumer = consumer
+    consumer = reacting_to_notes(service, kafka_settings, "restart", restarting, max_attempts=3)
     await open_case(service, "restart")
     note = note_envelope("restart", "during the restart").to_message(service.topic)
     await produce(kafka_settings, [note])
@@ -244,16 +251,7 @@ async def test_a_reaction_losing_concurrency_races_is_retried_not_dead_lettered(
     # again, beyond the bound that dead-letters a failing handler (found by make chaos).
     service = kafka_service
     reaction = Contended(losses=7)
-    consumer = kafka_consumer(
-        service.db,
-        kafka_settings,
-        service.topic,
-        f"contended-{service.topic}",
-        reactions={NoteAdded.event_type: [reaction]},
-        max_attempts=3,
-        retry_backoff=0.01,
-    )
-    service.consumer = consumer
+    consumer = reacting_to_notes(service, kafka_settings, "contended", reaction, max_attempts=3)
     await open_case(service, "c")
     await produce(kafka_settings, [note_envelope("c", "contended").to_message(service.topic)])
     service.start()

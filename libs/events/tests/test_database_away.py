@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import httpx
 from sample_service import rest_service
 from sqlalchemy.engine import make_url
 
 from avrr_events.settings import ServiceSettings
-from avrr_events.testing import _free_port
+from avrr_events.testing import _free_port, serving
 from avrr_events.web.service import ServiceRuntime
 
 restarted = rest_service("restarted")
@@ -66,11 +65,7 @@ async def test_a_request_during_a_database_restart_is_503_with_retry_after(
     await proxy.up()
     through = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     runtime = ServiceRuntime(restarted, ServiceSettings(database_url=through, dev=True))
-    app = runtime.app()
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
-    ):
+    async with serving(runtime) as http:
         assert (await http.post("/cases/r-1", headers=HEADERS)).status_code == 200
 
         await proxy.down()

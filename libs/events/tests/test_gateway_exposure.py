@@ -13,6 +13,7 @@ import httpx
 from sample_service import rest_service
 
 from avrr_events.settings import ServiceSettings
+from avrr_events.testing import serving
 from avrr_events.web.service import ServiceRuntime
 
 exposed = rest_service("exposed")
@@ -31,11 +32,7 @@ async def test_a_service_answers_under_its_path_and_keeps_probes_and_metrics_ins
 ) -> None:
     settings = ServiceSettings(database_url=sqlite_url, dev=True, path_prefix="/exposed")
     runtime = ServiceRuntime(exposed, settings)
-    app = runtime.app()
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
-    ):
+    async with serving(runtime) as http:
         assert (await http.post("/exposed/cases/g-1", headers=HEADERS)).status_code == 200
         assert (await http.post("/cases/g-2", headers=HEADERS)).status_code == 200
         for inside in ("/exposed/health/live", "/exposed/health/ready", "/exposed/metrics"):

@@ -33,7 +33,7 @@ from sqlalchemy import func, select
 from avrr_events import ConcurrencyError, store, tables
 from avrr_events.adapters.database import Database
 from avrr_events.settings import ServiceSettings
-from avrr_events.testing import _free_port
+from avrr_events.testing import _free_port, serving
 from avrr_events.web.http import IDEMPOTENCY_HEADER, _body_digest
 from avrr_events.web.service import ServiceRuntime
 
@@ -44,12 +44,9 @@ SCOPE = f"u-1|POST|{PATH}"  # IdempotencyKeys' scope of that user's POSTs to PAT
 @pytest.fixture
 async def service(any_db_url: str) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
     runtime = ServiceRuntime(cases, ServiceSettings(database_url=any_db_url, dev=True))
-    app = runtime.app()
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://s", headers=USER) as http,
-    ):
+    async with serving(
+        runtime, base_url="http://s", headers=USER, raise_app_exceptions=False
+    ) as http:
         yield runtime, http
 
 
@@ -247,16 +244,21 @@ async def _events_in(url: str) -> int:
         await db.dispose()
 
 
+async def dies_while_answering(
+    http: httpx.AsyncClient, process: _Process, key: dict[str, str], moment: str
+) -> None:
+    """POST the command with ``key``; the process exits at ``moment`` (EXIT_HEADER), unanswered."""
+    with pytest.raises(httpx.TransportError):
+        await http.post(PATH, json={"office": "o1"}, headers={**key, EXIT_HEADER: moment})
+    assert process.died()
+
+
 async def test_a_retry_after_the_process_died_between_commit_and_answer_gets_the_original_answer(
     process: _Process, any_db_url: str
 ) -> None:
     key = {IDEMPOTENCY_HEADER: "answer-lost", **USER}
     async with httpx.AsyncClient(base_url=process.url, timeout=30) as http:
-        with pytest.raises(httpx.TransportError):
-            await http.post(
-                PATH, json={"office": "o1"}, headers={**key, EXIT_HEADER: "after-commit"}
-            )
-        assert process.died()
+        await dies_while_answering(http, process, key, "after-commit")
         assert await _events_in(any_db_url) == 1
         process.start()
 
@@ -275,11 +277,7 @@ async def test_a_retry_after_the_process_died_before_its_commit_runs_the_command
 ) -> None:
     key = {IDEMPOTENCY_HEADER: "died-first", **USER}
     async with httpx.AsyncClient(base_url=process.url, timeout=30) as http:
-        with pytest.raises(httpx.TransportError):
-            await http.post(
-                PATH, json={"office": "o1"}, headers={**key, EXIT_HEADER: "before-commit"}
-            )
-        assert process.died()
+        await dies_while_answering(http, process, key, "before-commit")
         assert await _events_in(any_db_url) == 0  # the append died with its unit of work
         process.start()
         await asyncio.sleep(1.1)  # the dead attempt's lease (1 s in the sample) is over

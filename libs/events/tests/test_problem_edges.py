@@ -21,6 +21,7 @@ from sample_domain import SampleCase, registry
 
 from avrr_events import Cause, ConcurrencyError, Repository
 from avrr_events.settings import ServiceSettings
+from avrr_events.testing import serving
 from avrr_events.web.http import MAX_BODY_BYTES, PROBLEM_JSON
 from avrr_events.web.service import Service, ServiceRuntime
 
@@ -64,11 +65,7 @@ async def http(any_db_url: str) -> AsyncIterator[httpx.AsyncClient]:
     runtime = ServiceRuntime(
         racing, ServiceSettings(database_url=any_db_url, dev=True, kafka_bootstrap_servers=None)
     )
-    app = runtime.app()
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as client,
-    ):
+    async with serving(runtime, base_url="http://r") as client:
         yield client
 
 

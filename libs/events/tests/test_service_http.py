@@ -15,7 +15,7 @@ from sample_domain import CaseSummary, SampleCase, read_models, registry, total_
 
 from avrr_events import Cause, ConcurrencyError, Repository
 from avrr_events.settings import ServiceSettings
-from avrr_events.testing import eventually
+from avrr_events.testing import eventually, serving
 from avrr_events.web.http import (
     DomainRuleViolation,
     NotFound,
@@ -105,12 +105,7 @@ USER = {"X-AVRR-User": "u-1", "X-AVRR-Roles": "caseworker"}
 @pytest.fixture
 async def sample_http(any_db_url: str) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
     runtime = ServiceRuntime(sample, ServiceSettings(database_url=any_db_url, dev=True))
-    app = runtime.app()
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://s", headers=USER) as http,
-    ):
+    async with serving(runtime, base_url="http://s", headers=USER) as http:
         yield runtime, http
 
 

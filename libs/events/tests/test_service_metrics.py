@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
+import pytest
 from sample_domain import SampleCase
 from sample_service import repository, rest_service
 
 from avrr_events import Cause
 from avrr_events.settings import ServiceSettings
-from avrr_events.testing import eventually
+from avrr_events.testing import eventually, serving
 from avrr_events.web.service import ServiceRuntime
 
 measured = rest_service("measured")
@@ -35,16 +35,21 @@ async def test_metrics_on_the_embedded_default(sqlite_url: str) -> None:
     assert f"{lag} 0.0" in text
 
 
-async def test_metrics_on_postgresql_and_kafka(
+@pytest.fixture
+def on_kafka(
     database_url: str, kafka_bootstrap: str, topic_name: Callable[[str], str]
-) -> None:
-    settings = ServiceSettings(
+) -> ServiceSettings:
+    """PostgreSQL and Kafka, with topics of this test's own."""
+    return ServiceSettings(
         database_url=database_url,
         kafka_bootstrap_servers=kafka_bootstrap,
         topic_prefix=topic_name("m"),
         dev=True,
     )
-    text = await scrape_after_two_cases(ServiceRuntime(measured, settings))
+
+
+async def test_metrics_on_postgresql_and_kafka(on_kafka: ServiceSettings) -> None:
+    text = await scrape_after_two_cases(ServiceRuntime(measured, on_kafka))
     lags = [line for line in text.splitlines() if line.startswith("avrr_consumer_lag{")]
     assert lags, "one lag series per assigned partition"
     assert all(line.endswith(" 0.0") for line in lags)
@@ -52,12 +57,8 @@ async def test_metrics_on_postgresql_and_kafka(
 
 async def scrape_after_two_cases(runtime: ServiceRuntime) -> str:
     """Open two cases through REST, wait until consumed, return the /metrics text."""
-    app = runtime.app()
     headers = {"X-AVRR-User": "ana", "X-AVRR-Roles": "caseworker"}
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
-    ):
+    async with serving(runtime) as http:
         for case_id in ("m-1", "m-2"):
             assert (await http.post(f"/cases/{case_id}", headers=headers)).status_code == 200
 
@@ -76,21 +77,11 @@ async def scrape_after_two_cases(runtime: ServiceRuntime) -> str:
 
 
 async def test_an_outbox_row_the_broker_refuses_is_counted_and_leaves_the_backlog(
-    database_url: str, kafka_bootstrap: str, topic_name: Callable[[str], str]
+    on_kafka: ServiceSettings,
 ) -> None:
-    settings = ServiceSettings(
-        database_url=database_url,
-        kafka_bootstrap_servers=kafka_bootstrap,
-        topic_prefix=topic_name("m"),
-        dev=True,
-        relay_poll_interval=0.2,
-    )
+    settings = on_kafka.model_copy(update={"relay_poll_interval": 0.2})
     runtime = ServiceRuntime(measured, settings)
-    app = runtime.app()
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
-    ):
+    async with serving(runtime) as http:
         repo = repository(runtime.store)
         big = SampleCase("big-m")
         big.open("office")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from sample_domain import CaseOpened, NoteAdded, SampleCase
@@ -12,7 +11,7 @@ from sample_service import SampleService, repository, rest_service
 
 from avrr_events import Cause, HandlerContext
 from avrr_events.settings import ServiceSettings
-from avrr_events.testing import eventually
+from avrr_events.testing import eventually, serving
 from avrr_events.web.service import ServiceRuntime
 
 
@@ -58,12 +57,8 @@ async def test_a_rest_command_starts_the_trace_its_events_carry_to_the_consumer(
     sqlite_url: str, span_exporter: Any
 ) -> None:
     runtime = ServiceRuntime(traced, ServiceSettings(database_url=sqlite_url, dev=True))
-    app = runtime.app()
     caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
-    ):
+    async with serving(runtime) as http:
         response = await http.post(
             "/cases/t-1", headers={"traceparent": caller, "X-AVRR-User": "ana"}
         )
