@@ -29,18 +29,23 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from avrr_events.aggregate import Aggregate
 from avrr_events.envelope import Envelope
 from avrr_events.personal import ERASED, ERASED_MARKER, Encrypted, PersonalDataCipher
+from avrr_events.problems import DomainRuleViolation
 from avrr_events.projections import Projection
 from avrr_events.registry import DomainEvent
 from avrr_events.store import EventStore, RecordedEvent
 from avrr_events.tables import Json
+
+if TYPE_CHECKING:
+    from avrr_events.adapters.database import Database
 
 ConflictCommand = Literal["departure", "ticket", "disbursement"]
 WithdrawalKind = Literal["case_withdrawn", "consent_withdrawn"]
@@ -205,6 +210,81 @@ class ConflictBook:
             )
 
 
+class AggregateWithConflicts(Aggregate):
+    """An aggregate whose stream records withdrawal conflicts (travel's movement,
+    reintegration's case): flagging and resolving them is the same in every service.
+
+    A subclass names its own event types (``conflict_detected``, ``conflict_resolved``),
+    folds them into ``self.conflicts`` in its ``when``, and says which office lists them.
+    """
+
+    conflict_detected: ClassVar[type[WithdrawalConflictDetectedBase]]
+    conflict_resolved: ClassVar[type[WithdrawalConflictResolvedBase]]
+
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self.conflicts = ConflictBook()
+
+    @property
+    def conflict_office(self) -> str | None:
+        """The office whose supervisors list this aggregate's conflicts."""
+        raise NotImplementedError
+
+    def conflict_refusal(self, detail: str) -> DomainRuleViolation:
+        """The 422 refusing a resolution (a service answers with its own rule violation)."""
+        return DomainRuleViolation(detail)
+
+    def flag_withdrawal_conflicts(
+        self, found: Sequence[Candidate], withdrawal: Withdrawal, at: datetime
+    ) -> int:
+        """Record a conflict for each command in ``found`` (recorded after ``withdrawal``).
+
+        Returns how many were new; one already flagged (a second withdrawal
+        event, a redelivery) is not flagged again.
+        """
+        new = self.conflicts.new(found)
+        for c in new:
+            self.record(
+                self.conflict_detected(
+                    case_id=self.id,
+                    command=c.command,
+                    conflicting_event_id=c.event_id,
+                    conflicting_event_type=c.event_type,
+                    recorded_at=c.recorded_at,
+                    withdrawal=withdrawal.kind,
+                    withdrawal_event_id=withdrawal.event_id,
+                    withdrawn_at=withdrawal.withdrawn_at,
+                    office=self.conflict_office,
+                    detected_at=at,
+                )
+            )
+        return len(new)
+
+    def resolve_conflict(
+        self,
+        conflict_id: ConflictId,
+        resolution: Resolution,
+        reason: Encrypted,
+        resolved_by: str,
+        at: datetime,
+    ) -> None:
+        """A supervisor's resolution of an open conflict; the code must fit the command."""
+        try:
+            self.conflicts.check_resolution(conflict_id, resolution)
+        except (LookupError, ValueError) as exc:
+            raise self.conflict_refusal(str(exc)) from None
+        self.record(
+            self.conflict_resolved(
+                case_id=self.id,
+                conflicting_event_id=conflict_id,
+                resolution=resolution,
+                reason=reason,
+                resolved_by=resolved_by,
+                resolved_at=at,
+            )
+        )
+
+
 # ------------------------------------------------------ the supervisors' list --
 
 
@@ -313,3 +393,14 @@ async def presented(
         item["reason"] = reason
         out.append(item)
     return out
+
+
+async def supervisors_list(
+    db: Database, cipher: PersonalDataCipher, table: Table, office: str, status: ListStatus
+) -> dict[str, Any]:
+    """The supervisors' list of one office as a service's API serves it (``GET
+    /withdrawal-conflicts``): the office, the status asked for, and the conflicts, oldest
+    first, with their reasons decrypted."""
+    async with db.autocommit() as conn:
+        rows = await listed(conn, table, office, status)
+    return {"office": office, "status": status, "conflicts": await presented(rows, cipher)}
