@@ -20,21 +20,24 @@ from avrr_events.places import canonical_text, place
 from avrr_events.problems import Conflict
 
 
-class DestinationSuspended(DomainEvent):
-    event_type = "avrr.eligibility.DestinationSuspended"
-
+class _PlaceEvent(DomainEvent):
+    # Every decision about a place names it as the supervisor entered it (its key is
+    # the stream's); no event_type: not an event of its own.
     destination_country: CountryCode
     destination_region: str | None = None
+
+
+class DestinationSuspended(_PlaceEvent):
+    event_type = "avrr.eligibility.DestinationSuspended"
+
     reason: str
     suspended_by: str
     suspended_at: datetime
 
 
-class DestinationReopened(DomainEvent):
+class DestinationReopened(_PlaceEvent):
     event_type = "avrr.eligibility.DestinationReopened"
 
-    destination_country: CountryCode
-    destination_region: str | None = None
     reopened_by: str
     reopened_at: datetime
     # Optional addition: why returns may resume (required by the API since it was added).
