@@ -50,7 +50,7 @@ def test_arrival_is_produced_by_travel_and_taken_over_by_intake_and_reintegratio
     assert producer.aggregates == ("avrr_travel.movement:Movement",)
     reactions = {(c.service, c.reaction) for c in arrival.consumers}
     assert ("reintegration", "avrr_reintegration.reactions:decide_on_arrival") in reactions
-    assert ("intake", "avrr_intake.authorities:queue_arrival") in reactions
+    assert ("intake", "avrr_intake.reactions:queue_arrival") in reactions
     fed = {(u.service, u.projection) for u in arrival.projections}
     assert ("intake", "intake_case_timeline") in fed
     assert ("travel", "travel_movement_views") in fed

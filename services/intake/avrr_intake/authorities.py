@@ -57,10 +57,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import ERASED, Encrypted, EventStore, HandlerContext
+from avrr_events import ERASED, Encrypted, EventStore
 from avrr_events.adapters.postgres import lock_key
 from avrr_events.commands import Principal
-from avrr_events.consumer import Reaction, reactions_table
 from avrr_events.personal import KeyStore
 from avrr_events.problems import Forbidden, NotFound, Problem
 from avrr_events.public import (
@@ -73,9 +72,8 @@ from avrr_events.public import (
     queue,
 )
 from avrr_intake.case import Case, PersonalDataErased, ReturnRequested
-from avrr_intake.case import registry as case_registry
 from avrr_intake.consent import ConsentGiven, ConsentWithdrawn
-from avrr_intake.observed import ArrivalConfirmed, DepartureConfirmed
+from avrr_intake.events import registry
 from avrr_intake.referral import ReferralReceived
 from avrr_intake.settings import IntakeSettings
 
@@ -202,9 +200,9 @@ class Disclosure:
         """Fold the case's stream (the source of truth of consent), read in ``conn``."""
         state = cls(case_id)
         for recorded in await store.load(Case(case_id).stream_id, conn=conn):
-            if not case_registry.handles(recorded.envelope.type):
+            if not registry.handles(recorded.envelope.type):
                 continue
-            match case_registry.decode(recorded.envelope):
+            match registry.decode(recorded.envelope):
                 case ReferralReceived() as e:
                     state.nationality = e.nationality
                     state.people = [_Person(p.person_id, p.sex, p.personal) for p in e.household]
@@ -428,31 +426,28 @@ def _key(case_id: str) -> int:
     return lock_key(f"authorities:{case_id}")
 
 
-# ------------------------------------------------------------- reactions --
+# ---------------------------------------------------------------- queuing --
 
 
-async def queue_departure(ctx: HandlerContext, event: DepartureConfirmed) -> None:
-    """Travel confirmed the departure: queue the record if anyone consented to share."""
-    await _queue(ctx, event.case_id, ReturnDeparted.event_type, event.departed_at, None)
-
-
-async def queue_arrival(ctx: HandlerContext, event: ArrivalConfirmed) -> None:
-    """Travel confirmed the arrival: queue the record if anyone consented to share."""
-    await _queue(
-        ctx, event.case_id, ReturnArrived.event_type, event.arrived_at, event.destination_country
-    )
-
-
-async def _queue(
-    ctx: HandlerContext, case_id: str, event_type: str, at: datetime, country: str | None
+async def queue_record(
+    conn: AsyncConnection,
+    store: EventStore,
+    record: type[ReturnDeparted | ReturnArrived],
+    case_id: str,
+    at: datetime,
+    country: str | None,
 ) -> None:
-    assert ctx.store is not None, "intake's consumer is built with its event store"
-    state = await Disclosure.load(ctx.conn, ctx.store, case_id)
+    """Queue a notice of the case's departure or arrival, if anyone consented to share.
+
+    Called by the reactions to travel's events (reactions.py), in the
+    consumer's transaction; the record itself is rendered at publish time.
+    """
+    state = await Disclosure.load(conn, store, case_id)
     country = country or state.destination
     if not state.anyone_shares or country is None:
         return  # without consent nothing is queued at all
     notice = {"case_id": case_id, "country": country, "at": at.isoformat()}
-    await queue(ctx.conn, f"cases.{country}", event_type, case_id, notice)
+    await queue(conn, f"cases.{country}", record.event_type, case_id, notice)
 
 
 # -------------------------------------------------------------- rendering --
@@ -508,6 +503,3 @@ def renderer(runtime: Any) -> Renderer:
 
 
 PUBLIC = PublicTopics(channels=(CASES,), renderer=renderer)
-REACTIONS: dict[str, list[Reaction]] = reactions_table(
-    {DepartureConfirmed: [queue_departure], ArrivalConfirmed: [queue_arrival]}
-)

@@ -23,7 +23,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from avrr_events import Aggregate, DomainEvent, Encrypted, EventRegistry
+from avrr_events import Aggregate, DomainEvent, Encrypted
 from avrr_events.problems import DomainRuleViolation, NotFound
 from avrr_intake.consent import (
     REQUIRED_FOR_RETURN,
@@ -143,22 +143,21 @@ class PersonalDataErased(DomainEvent):
     reason: ErasureReason = "requested"
 
 
-registry = EventRegistry(
-    [
-        ReferralReceived,
-        PossibleDuplicateFlagged,
-        CounsellingRecorded,
-        ConsentGiven,
-        ConsentWithdrawn,
-        ReturnRequested,
-        ReturnSuspended,
-        ReturnResumed,
-        CaseWithdrawn,
-        CaseClosed,
-        PersonalDataErased,
-        NeedsDeclared,
-        DuplicateReferredElsewhere,
-    ]
+# Every event a Case records (its stream, intake's topic); the registry is events.py.
+CASE_EVENTS: tuple[type[DomainEvent], ...] = (
+    ReferralReceived,
+    PossibleDuplicateFlagged,
+    CounsellingRecorded,
+    ConsentGiven,
+    ConsentWithdrawn,
+    ReturnRequested,
+    ReturnSuspended,
+    ReturnResumed,
+    CaseWithdrawn,
+    CaseClosed,
+    PersonalDataErased,
+    NeedsDeclared,
+    DuplicateReferredElsewhere,
 )
 
 

@@ -42,7 +42,6 @@ from avrr_intake.case import (
     HouseholdMember,
     PersonalDataErased,
     ReturnRequested,
-    registry,
 )
 from avrr_intake.consent import (
     AuthorityField,
@@ -53,6 +52,7 @@ from avrr_intake.consent import (
     WithdrawalReason,
 )
 from avrr_intake.counselling import CounsellingRecorded, Outcome
+from avrr_intake.events import registry
 from avrr_intake.health import DECLARED_NEEDS, NeedsDeclared
 from avrr_intake.referral import (
     ADULT_AGE,

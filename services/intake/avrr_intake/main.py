@@ -1,6 +1,6 @@
 """The intake service as the runtime runs it (entry point ``avrr.services: intake``).
 
-Standalone: ``uvicorn avrr_intake.main:app`` with DATABASE_URL,
+Standalone: ``uvicorn --factory avrr_intake.main:create_app`` with DATABASE_URL,
 KAFKA_BOOTSTRAP_SERVERS and AVRR_MASTER_KEY set; embedded: ``make run``.
 """
 
@@ -11,20 +11,20 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from avrr_events import EventRegistry, Projection, public
+from avrr_events import Projection, public
 from avrr_events.web.service import Service, ServiceRuntime
 from avrr_intake import (
     authorities,
     handover,
-    observed,
+    reactions,
     read_models,
     reports,
     retention,
     timeline,
 )
 from avrr_intake.api import POLICY, router
-from avrr_intake.case import registry as intake_registry
 from avrr_intake.commands import IntakeCommands
+from avrr_intake.events import registry
 from avrr_intake.settings import IntakeSettings
 
 
@@ -39,12 +39,6 @@ def projections(runtime: ServiceRuntime) -> Sequence[Projection]:
         handover.CaseHandovers(runtime.offices),
         retention.CaseClosures(),
     ]
-
-
-# What intake writes, and what it reads of the others for the timeline and the reports.
-registry = EventRegistry()
-registry.include(intake_registry)
-registry.include(observed.registry)
 
 
 service = Service(
@@ -63,7 +57,7 @@ service = Service(
     ],
     migrations=Path(__file__).with_name("migrations"),
     observes=("eligibility", "travel", "reintegration"),
-    reactions=authorities.REACTIONS,
+    reactions=reactions.REACTIONS,
     # Built once per runtime: the routes' (api.case_commands) and the retention sweep's.
     commands=lambda runtime: IntakeCommands(runtime, IntakeSettings().secret(runtime.settings)),
     jobs=lambda runtime: [retention.retention_job(runtime)],
@@ -76,6 +70,6 @@ service = Service(
 )
 
 
-def app() -> FastAPI:
-    """ASGI factory: ``uvicorn --factory avrr_intake.main:app``."""
+def create_app() -> FastAPI:
+    """The standalone app, configured from the environment (ASGI factory)."""
     return service.app()

@@ -16,7 +16,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from avrr_events import EventRegistry, ObservedEvent
+from avrr_events import ObservedEvent
 
 Id = Annotated[str, Field(min_length=1, max_length=100)]
 Code = Annotated[str, Field(max_length=100)]
@@ -371,5 +371,3 @@ OBSERVED: tuple[type[ObservedEvent], ...] = (
     ReintegrationWithdrawalConflictDetected,
     ReintegrationWithdrawalConflictResolved,
 )
-
-registry = EventRegistry(OBSERVED)

@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import DomainEvent, Envelope, EventRegistry, Projection
+from avrr_events import DomainEvent, Envelope, Projection
 from avrr_events.tables import Json, Position
 from avrr_intake import observed
 from avrr_intake.case import (
@@ -41,9 +41,9 @@ from avrr_intake.case import (
     ReturnResumed,
     ReturnSuspended,
 )
-from avrr_intake.case import registry as intake_registry
 from avrr_intake.consent import ConsentGiven, ConsentWithdrawn
 from avrr_intake.counselling import CounsellingRecorded
+from avrr_intake.events import registry
 from avrr_intake.health import NeedsDeclared
 from avrr_intake.referral import (
     DuplicateReferredElsewhere,
@@ -70,9 +70,7 @@ Index("intake_timeline_case_idx", timeline.c.case_id, timeline.c.occurred_at, ti
 
 # Every event of a case that intake shows, its own and the observed ones: a timeline row
 # names its type, and this registry gives the class the tables below are keyed by.
-TIMELINE_EVENTS = EventRegistry()
-TIMELINE_EVENTS.include(intake_registry)
-TIMELINE_EVENTS.include(observed.registry)
+TIMELINE_EVENTS = registry
 TIMELINE_TYPES = frozenset(TIMELINE_EVENTS.types)
 _CLASSES = TIMELINE_EVENTS.types
 Facts = dict[str, Any]

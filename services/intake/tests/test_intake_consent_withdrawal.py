@@ -14,11 +14,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from intake_fixtures import Intake, consent
+from intake_fixtures import Intake, answered, consent
 
 from avrr_events import Envelope
-from avrr_intake.case import registry
 from avrr_intake.consent import ConsentWithdrawn
+from avrr_intake.events import registry
 
 
 async def _requested(intake: Intake) -> tuple[str, str, str]:
@@ -41,12 +41,8 @@ async def _requested(intake: Intake) -> tuple[str, str, str]:
 
 
 async def _withdraw(intake: Intake, case_id: str, purpose: str, **body: Any) -> dict[str, Any]:
-    response = await intake.http.post(
-        f"/cases/{case_id}/consents/{purpose}/withdrawal", json={"reason": "other", **body}
-    )
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
+    path = f"/cases/{case_id}/consents/{purpose}/withdrawal"
+    return answered(await intake.http.post(path, json={"reason": "other", **body}))
 
 
 async def test_a_consent_withdrawal_needs_a_coded_reason_and_keeps_the_persons_words_encrypted(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from intake_fixtures import Intake, consent
 
 from avrr_events import ProjectionRunner
-from avrr_intake.case import registry
+from avrr_intake.events import registry
 from avrr_intake.read_models import CaseFiles
 
 

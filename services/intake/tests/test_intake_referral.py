@@ -6,7 +6,7 @@ from intake_fixtures import PRINCIPAL_NAME, Intake, referral
 
 from avrr_events import Envelope
 from avrr_events.testing import database_dump
-from avrr_intake.case import registry
+from avrr_intake.events import registry
 from avrr_intake.referral import ReferralReceived
 
 

@@ -29,11 +29,11 @@ from generated_cases import (
     generate,
     messages,
 )
-from intake_fixtures import CASEWORKER, PRINCIPAL_NAME, Intake, consent
+from intake_fixtures import CASEWORKER, PRINCIPAL_NAME, Intake, consent, publish
 
 from avrr_events import ProjectionRunner, tables
 from avrr_events.adapters.inprocess import InProcessBus
-from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings
+from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.settings import ServiceSettings
 from avrr_events.store import envelope_row
 from avrr_events.testing import eventually
@@ -41,7 +41,8 @@ from avrr_events.web.embedded import build_app
 from avrr_events.web.service import ServiceRuntime
 from avrr_intake import reports, timeline
 from avrr_intake.demo import DEMO_CASES, Demo
-from avrr_intake.main import registry, service
+from avrr_intake.events import registry
+from avrr_intake.main import service
 
 # Reports hold no personal data: an auditor reads them (and no case); at headquarters
 # (every office, no cell suppressed: test_intake_report_scoping.py covers an office's view).
@@ -191,12 +192,7 @@ async def test_reports_on_kafka_and_postgresql_match_independent_counts(
     cases = generate(40, seed=3, prefix="kafka")
     await _stored_as_intake_wrote_them(intake.runtime, cases)
     records = messages(cases, intake.runtime.settings.topic)
-    publisher = KafkaPublisher(kafka_settings)
-    await publisher.start()
-    try:
-        await publisher.publish(records)
-    finally:
-        await publisher.stop()
+    await publish(kafka_settings, records)
     await _all_applied(intake, len(records))
     await _check_reports(intake.http, cases)
 
