@@ -29,6 +29,7 @@ from avrr_events.problems import DomainRuleViolation, Forbidden, NotFound, Preco
 from avrr_events.web.authorization import RECEIVING_OFFICE
 from avrr_events.withdrawal import Resolution
 from avrr_travel import consents, destinations
+from avrr_travel.events import registry
 from avrr_travel.movement import (
     SOURCE,
     ArrivalConfirmer,
@@ -36,7 +37,6 @@ from avrr_travel.movement import (
     DocumentType,
     FitnessOutcome,
     Movement,
-    registry,
 )
 
 HEALTH_DETAILS = "health_details"  # the field health details are bound to

@@ -11,16 +11,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from avrr_events import EventRegistry, public
+from avrr_events import public
 from avrr_events.web.service import Service
 from avrr_travel import consents, destinations, read_models, return_statistics
 from avrr_travel.api import POLICY, router
 from avrr_travel.commands import MovementCommands
-from avrr_travel.movement import EVENTS
-from avrr_travel.observed import OBSERVED
+from avrr_travel.events import registry
 from avrr_travel.reactions import REACTIONS
-
-registry = EventRegistry([*EVENTS, *OBSERVED])
 
 service = Service(
     name="travel",

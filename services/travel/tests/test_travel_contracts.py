@@ -8,54 +8,37 @@ this environment (they are, in the monorepo's .venv).
 
 from __future__ import annotations
 
-import importlib
 from datetime import timedelta
-from typing import Any
 
-import pytest
 from travel_fixtures import NOW, TODAY, booking, cleared_payload, opened, ready
 
-from avrr_events import DomainEvent
+from avrr_events.harness import as_published, neighbour_event
 from avrr_travel import observed
-from avrr_travel.main import registry
+from avrr_travel.events import registry
 from avrr_travel.movement import EVENTS
 
 
-def neighbour(module: str, name: str) -> type[DomainEvent]:
-    try:
-        cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        pytest.skip(f"{module}.{name} is not installed here")
-    assert isinstance(cls, type) and issubclass(cls, DomainEvent)
-    return cls
-
-
-def published(cls: type[DomainEvent], data: dict[str, Any]) -> dict[str, Any]:
-    """``data`` as the publisher's own class validates and serialises it."""
-    return cls.model_validate(data).model_dump(mode="json")
-
-
 def test_travel_reads_what_eligibility_publishes() -> None:
-    cleared = neighbour("avrr_eligibility.assessment", "DueDiligenceCleared")
-    suspended = neighbour("avrr_eligibility.destination", "DestinationSuspended")
-    reopened = neighbour("avrr_eligibility.destination", "DestinationReopened")
-    payload = published(cleared, cleared_payload("case-c"))
+    cleared = neighbour_event("avrr_eligibility.assessment", "DueDiligenceCleared")
+    suspended = neighbour_event("avrr_eligibility.destination", "DestinationSuspended")
+    reopened = neighbour_event("avrr_eligibility.destination", "DestinationReopened")
+    payload = as_published(cleared, cleared_payload("case-c"))
     assert observed.DueDiligenceCleared.model_validate(payload).household[1].age_years == 7
     place = {"destination_country": "HN", "destination_region": None}
     observed.DestinationSuspended.model_validate(
-        published(
+        as_published(
             suspended,
             {**place, "reason": "floods", "suspended_by": "u", "suspended_at": NOW.isoformat()},
         )
     )
     observed.DestinationReopened.model_validate(
-        published(reopened, {**place, "reopened_by": "u", "reopened_at": NOW.isoformat()})
+        as_published(reopened, {**place, "reopened_by": "u", "reopened_at": NOW.isoformat()})
     )
 
 
 def test_travel_reads_what_intake_publishes() -> None:
-    withdrawn = neighbour("avrr_intake.case", "CaseWithdrawn")
-    payload = published(
+    withdrawn = neighbour_event("avrr_intake.case", "CaseWithdrawn")
+    payload = as_published(
         withdrawn,
         {
             "case_id": "case-c",
@@ -68,7 +51,7 @@ def test_travel_reads_what_intake_publishes() -> None:
 
 
 def test_reintegration_reads_travels_arrival() -> None:
-    arrival = neighbour("avrr_reintegration.observed", "ArrivalConfirmed")
+    arrival = neighbour_event("avrr_reintegration.observed", "ArrivalConfirmed")
     movement = ready(opened())
     movement.issue_ticket(booking(), TODAY, NOW)
     movement.confirm_departure(NOW)

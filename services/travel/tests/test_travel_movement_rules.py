@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from travel_fixtures import NOW, TODAY, booking, cleared, member, opened, ready
 
 from avrr_events import Encrypted
+from avrr_travel.events import registry
 from avrr_travel.movement import (
     CaseWithdrawalNoted,
     Movement,
@@ -18,7 +19,6 @@ from avrr_travel.movement import (
     MovementOpened,
     MovementRuleViolation,
     TicketIssued,
-    registry,
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from travel_fixtures import MEDIC, Travel, ticket
 
 from avrr_events import ProjectionRunner
-from avrr_travel.main import registry
+from avrr_travel.events import registry
 from avrr_travel.read_models import projections
 
 
