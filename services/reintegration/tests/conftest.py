@@ -7,9 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 from reintegration_fixtures import RunningReintegration, catalogue
 
-from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings
+from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.settings import ServiceSettings
-from avrr_events.testing import running
 from avrr_reintegration.main import build_service
 
 
@@ -21,11 +20,8 @@ async def reintegration(
 
     The catalogue adds ``test-avr``: 2 places, a 1000 USD cap, at most 600 USD per plan.
     """
-    upstream = KafkaPublisher(kafka_settings)
-    try:
-        async with running(
-            build_service(catalogue()), service_settings, base_url="http://reint"
-        ) as (runtime, http):
-            yield RunningReintegration(runtime, http, kafka_settings, upstream)
-    finally:
-        await upstream.stop()
+    service = build_service(catalogue())
+    async with RunningReintegration.started(
+        service, service_settings, kafka_settings, base_url="http://reint"
+    ) as running:
+        yield running

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from avrr_events import Envelope, dataschema_uri, tables
-from avrr_events.adapters.kafka import KafkaSettings
-from avrr_events.bus import Publisher
-from avrr_events.consumer import dead_letter_topic
-from avrr_events.testing import eventually, read_topic
-from avrr_events.web.service import ServiceRuntime
+from avrr_events.harness import RunningService
+from avrr_events.testing import eventually
 from avrr_reintegration import read_models
 from avrr_reintegration.programmes import Programme, ProgrammeCatalogue, load_catalogue
 from avrr_reintegration.reintegration import Arrival, Budget, PlanComponent, Reintegration
@@ -98,38 +92,13 @@ ANSWERS_ALL = {  # the packaged survey's indicators, all at 0.6
 }
 
 
-@dataclass
-class RunningReintegration:
+class RunningReintegration(RunningService):
     """The running service, an HTTP client on its app, and a fake upstream publisher."""
 
-    runtime: ServiceRuntime
-    http: httpx.AsyncClient
-    kafka: KafkaSettings
-    upstream: Publisher
-
-    @property
-    def topic(self) -> str:
-        return self.runtime.topic
-
-    @property
-    def dead_letter_topic(self) -> str:
-        return dead_letter_topic(self.runtime.group)
-
-    async def publish(
-        self, service: str, event_type: str, subject: str, data: dict[str, Any]
-    ) -> Envelope:
-        """Put an upstream service's event on its topic, as that service's relay would."""
-        envelope = Envelope(
-            source=f"/avrr/{service}",
-            type=event_type,
-            subject=subject,
-            dataschema=dataschema_uri(event_type, 1),
-            dataversion=1,
-            correlationid=f"corr-{subject}",
-            data=data,
-        )
-        await self.upstream.publish([envelope.to_message(self.runtime.settings.topic(service))])
-        return envelope
+    stream_type = "reintegration"
+    view_path = "/cases/{}"
+    viewer = HEADQUARTERS
+    actor = HEADQUARTERS
 
     async def assess(self, case_id: str, person_id: str, *categories: tuple[str, str]) -> None:
         """Eligibility assesses a person; wait until the priority is known (topics race)."""
@@ -184,29 +153,8 @@ class RunningReintegration:
         return await self.wait_for(case_id) if wait else {}
 
     async def case(self, case_id: str) -> dict[str, Any] | None:
-        response = await self.http.get(f"/cases/{case_id}", headers=HEADQUARTERS)
-        if response.status_code == 404:
-            return None
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
-
-    async def wait_for(self, case_id: str, **expected: Any) -> dict[str, Any]:
-        """The case's read model once it exists and shows ``expected``."""
-        seen: dict[str, Any] = {}
-
-        async def shows() -> bool:
-            nonlocal seen
-            seen = await self.case(case_id) or {}
-            return bool(seen) and all(seen.get(k) == v for k, v in expected.items())
-
-        await eventually(shows)
-        return seen
-
-    async def post(
-        self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
-    ) -> httpx.Response:
-        return await self.http.post(path, json=body, headers=headers or HEADQUARTERS)
+        """The case's read model (None while there is none)."""
+        return await self.view(case_id)
 
     async def agree_plan(
         self, case_id: str, components: list[PlanComponent], days: int = 10
@@ -245,35 +193,3 @@ class RunningReintegration:
         await self.score(case_id, "end", "2026-09-16")
         r = await self.post(f"/cases/{case_id}/completion", {"completed_on": "2026-09-20"})
         assert r.status_code == 201, r.text
-
-    async def events(
-        self, *, subject: str | None = None, wanted: str | None = None, count: int = 1
-    ) -> list[Envelope]:
-        """Envelopes on reintegration's topic (of ``subject``) once ``count`` of ``wanted`` are."""
-        deadline = asyncio.get_running_loop().time() + 30
-        while True:
-            records = await read_topic(self.kafka, self.topic, 100_000, timeout=1.5)
-            found = [Envelope.from_message(m) for m in records]
-            if subject is not None:
-                found = [e for e in found if e.subject == subject]
-            if wanted is None or sum(e.type == wanted for e in found) >= count:
-                return found
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{count} {wanted} of {subject} not on {self.topic}")
-
-    async def taken_in(self, case_id: str, event_type: str, count: int) -> None:
-        """Wait until the consumer took in ``count`` events of a type for the case (inbox)."""
-
-        async def seen() -> bool:
-            async with self.runtime.db.engine.connect() as conn:
-                n = await conn.scalar(
-                    select(func.count())
-                    .select_from(tables.inbox)
-                    .where(tables.inbox.c.subject == case_id, tables.inbox.c.type == event_type)
-                )
-            return n == count
-
-        await eventually(seen)
-
-    async def stream_version(self, case_id: str) -> int:
-        return await self.runtime.store.stream_version(f"reintegration-{case_id}")

@@ -8,13 +8,9 @@ carry the contract's fields.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
-import pytest
 from reintegration_fixtures import ARRIVED, granted_case, plan, programme
 
-from avrr_events import DomainEvent
+from avrr_events.harness import as_published, neighbour_event
 from avrr_reintegration import observed
 from avrr_reintegration.events import registry
 from avrr_reintegration.reintegration import CASE_EVENTS
@@ -22,23 +18,9 @@ from avrr_reintegration.reintegration import CASE_EVENTS
 AT = ARRIVED.isoformat()
 
 
-def neighbour(module: str, name: str) -> type[DomainEvent]:
-    try:
-        cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        pytest.skip(f"{module}.{name} is not installed here")
-    assert isinstance(cls, type) and issubclass(cls, DomainEvent)
-    return cls
-
-
-def published(cls: type[DomainEvent], data: dict[str, Any]) -> dict[str, Any]:
-    """``data`` as the publisher's own class validates and serialises it."""
-    return cls.model_validate(data).model_dump(mode="json")
-
-
 def test_reintegration_reads_what_travel_publishes() -> None:
-    arrival = neighbour("avrr_travel.movement", "ArrivalConfirmed")
-    payload = published(
+    arrival = neighbour_event("avrr_travel.movement", "ArrivalConfirmed")
+    payload = as_published(
         arrival,
         {
             "case_id": "c",
@@ -59,8 +41,8 @@ def test_reintegration_reads_what_travel_publishes() -> None:
 
 
 def test_reintegration_reads_what_eligibility_publishes() -> None:
-    assessed = neighbour("avrr_eligibility.assessment", "VulnerabilityAssessed")
-    payload = published(
+    assessed = neighbour_event("avrr_eligibility.assessment", "VulnerabilityAssessed")
+    payload = as_published(
         assessed,
         {
             "case_id": "c",
@@ -78,16 +60,16 @@ def test_reintegration_reads_what_eligibility_publishes() -> None:
 
 
 def test_reintegration_reads_what_intake_publishes() -> None:
-    withdrawn = neighbour("avrr_intake.case", "CaseWithdrawn")
-    erased = neighbour("avrr_intake.case", "PersonalDataErased")
+    withdrawn = neighbour_event("avrr_intake.case", "CaseWithdrawn")
+    erased = neighbour_event("avrr_intake.case", "PersonalDataErased")
     observed.CaseWithdrawn.model_validate(
-        published(
+        as_published(
             withdrawn,
             {"case_id": "c", "reason": "changed_mind", "withdrawn_at": AT, "withdrawn_by": "u"},
         )
     )
     read = observed.PersonalDataErased.model_validate(
-        published(
+        as_published(
             erased, {"case_id": "c", "person_ids": ["p-1"], "erased_at": AT, "erased_by": "u"}
         )
     )

@@ -4,65 +4,49 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 from reintegration_fixtures import HEADQUARTERS, OFFICER, RunningReintegration, catalogue, plan
 
 from avrr_events import ERASED, Encrypted, Envelope, ProjectionRunner
-from avrr_events.adapters.inprocess import InProcessBus
-from avrr_events.adapters.kafka import KafkaSettings
-from avrr_events.settings import ServiceSettings
+from avrr_events.harness import embedded
 from avrr_events.testing import eventually
-from avrr_events.web.service import ServiceRuntime
 from avrr_reintegration.main import build_service
 
 
 async def test_reintegration_runs_on_sqlite_and_the_in_process_bus(tmp_path: Path) -> None:
-    bus = InProcessBus()
-    settings = ServiceSettings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/reintegration.db",
-        kafka_bootstrap_servers=None,
-        dev=True,
-        relay_poll_interval=0.1,
-        migrate_on_start=True,  # as the embedded default does
-    )
-    runtime = ServiceRuntime(build_service(catalogue(places=1)), settings, bus=bus)
-    app = runtime.app()
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://reint") as http:
-            # No Kafka here: the harness's Kafka settings are never used by this test.
-            r = RunningReintegration(runtime, http, KafkaSettings("unused:9092"), bus.publisher())
-            await r.assess("q2", "q2-1", ("health_needs", "high"))
-            assert (await r.arrive("q1"))["decision"] == "granted"
-            assert (await r.arrive("q2"))["decision"] == "waitlisted"
-            await r.agree_plan("q1", plan())
-            assert (await r.disburse("q1", "550.00")).status_code == 201
-            assert (await r.disburse("q1", "0.01")).status_code == 422
-            await r.complete("q1")
-            await r.wait_for("q2", decision="granted")
-            await r.wait_for("q1", status="completed", disbursed_total="550.00")
-            published = [
-                Envelope.from_message(m).type for m in bus.topics[settings.topic("reintegration")]
-            ]
-            assert "avrr.reintegration.AssistanceDisbursed" in published
+    service = build_service(catalogue(places=1))
+    database = tmp_path / "reintegration.db"
+    async with embedded(service, database, base_url="http://reint") as (runtime, http, bus):
+        r = RunningReintegration.on_bus(runtime, http, bus)
+        await r.assess("q2", "q2-1", ("health_needs", "high"))
+        assert (await r.arrive("q1"))["decision"] == "granted"
+        assert (await r.arrive("q2"))["decision"] == "waitlisted"
+        await r.agree_plan("q1", plan())
+        assert (await r.disburse("q1", "550.00")).status_code == 201
+        assert (await r.disburse("q1", "0.01")).status_code == 422
+        await r.complete("q1")
+        await r.wait_for("q2", decision="granted")
+        await r.wait_for("q1", status="completed", disbursed_total="550.00")
+        topic = runtime.settings.topic("reintegration")
+        published = [Envelope.from_message(m).type for m in bus.topics[topic]]
+        assert "avrr.reintegration.AssistanceDisbursed" in published
 
-            # Erasure with the keys in the service's own SQLite file (the standalone default).
-            visit = {"due_month": 1, "visited_on": "2026-04-15", "notes": "found work"}
-            assert (await r.post("/cases/q2/monitoring-visits", visit)).status_code == 201
-            await r.publish(
-                "intake",
-                "avrr.intake.PersonalDataErased",
-                "q2",
-                {"case_id": "q2", "person_ids": ["q2-1"], "erased_at": "2026-10-01T00:00:00Z"},
-            )
+        # Erasure with the keys in the service's own SQLite file (the standalone default).
+        visit = {"due_month": 1, "visited_on": "2026-04-15", "notes": "found work"}
+        assert (await r.post("/cases/q2/monitoring-visits", visit)).status_code == 201
+        await r.publish(
+            "intake",
+            "avrr.intake.PersonalDataErased",
+            "q2",
+            {"case_id": "q2", "person_ids": ["q2-1"], "erased_at": "2026-10-01T00:00:00Z"},
+        )
 
-            async def forgotten() -> bool:
-                return await r.case("q2") is None
+        async def forgotten() -> bool:
+            return await r.case("q2") is None
 
-            await eventually(forgotten)
-            history = await runtime.store.load("reintegration-q2")
-            notes = next(e for e in history if "notes" in e.envelope.data).envelope.data["notes"]
-            assert await runtime.cipher.decrypt(Encrypted.model_validate(notes)) is ERASED
+        await eventually(forgotten)
+        history = await runtime.store.load("reintegration-q2")
+        notes = next(e for e in history if "notes" in e.envelope.data).envelope.data["notes"]
+        assert await runtime.cipher.decrypt(Encrypted.model_validate(notes)) is ERASED
 
 
 async def test_rebuilt_read_models_answer_the_same(reintegration: RunningReintegration) -> None:

@@ -13,35 +13,22 @@ from typing import Any
 
 from reintegration_fixtures import OFFICER, RunningReintegration, plan
 
+from avrr_events.harness import supervisor
 from avrr_events.testing import eventually
 
 DETECTED = "avrr.reintegration.WithdrawalConflictDetected"
 RESOLVED = "avrr.reintegration.WithdrawalConflictResolved"
 DISBURSED = "avrr.reintegration.AssistanceDisbursed"
-SUPERVISOR = {
-    "X-AVRR-User": "supervisor-1",
-    "X-AVRR-Roles": "supervisor",
-    "X-AVRR-Offices": "BR-BSB",
-}
+SUPERVISOR = supervisor("BR-BSB")
 
 
 async def withdraw(r: RunningReintegration, case_id: str, withdrawn_at: datetime) -> None:
-    await r.publish(
-        "intake",
-        "avrr.intake.CaseWithdrawn",
-        case_id,
-        {"case_id": case_id, "reason": "changed_mind", "withdrawn_at": withdrawn_at.isoformat()},
-    )
+    await r.withdraw_case(case_id, withdrawn_at)
     await r.wait_for(case_id, status="withdrawn")
 
 
 async def conflicts(r: RunningReintegration, status: str = "open") -> list[dict[str, Any]]:
-    response = await r.http.get(
-        "/withdrawal-conflicts", params={"office": "BR-BSB", "status": status}, headers=SUPERVISOR
-    )
-    assert response.status_code == 200, response.text
-    items: list[dict[str, Any]] = response.json()["conflicts"]
-    return items
+    return await r.withdrawal_conflicts("BR-BSB", status)
 
 
 async def test_a_disbursement_after_the_withdrawal_is_flagged_until_resolved(
@@ -109,17 +96,7 @@ async def test_a_disbursement_after_the_return_consent_was_withdrawn_is_flagged(
     await r.agree_plan("c2", plan())
     withdrawn_at = datetime.now(UTC)
     assert (await r.disburse("c2", "80.00")).status_code == 201
-    await r.publish(
-        "intake",
-        "avrr.intake.ConsentWithdrawn",
-        "c2",
-        {
-            "case_id": "c2",
-            "purpose": "return_assistance_processing",
-            "withdrawn_at": withdrawn_at.isoformat(),
-            "recorded_by": "caseworker-1",
-        },
-    )
+    await r.withdraw_consent("c2", "return_assistance_processing", withdrawn_at)
     found = await r.events(subject="c2", wanted=DETECTED)
     [paid] = [e for e in found if e.type == DISBURSED]
     [flag] = [e for e in found if e.type == DETECTED]

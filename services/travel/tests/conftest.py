@@ -7,9 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 from travel_fixtures import Travel
 
-from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings
+from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.settings import ServiceSettings
-from avrr_events.testing import running
 from avrr_travel.main import service
 
 
@@ -18,12 +17,7 @@ async def travel(
     service_settings: ServiceSettings, kafka_settings: KafkaSettings
 ) -> AsyncIterator[Travel]:
     """Travel with its lifespan running (relay and consumer) and an upstream publisher."""
-    upstream = KafkaPublisher(kafka_settings)
-    try:
-        async with running(service, service_settings, base_url="http://travel") as (
-            runtime,
-            http,
-        ):
-            yield Travel(runtime, http, kafka_settings, upstream)
-    finally:
-        await upstream.stop()
+    async with Travel.started(
+        service, service_settings, kafka_settings, base_url="http://travel"
+    ) as running:
+        yield running

@@ -20,9 +20,8 @@ from datetime import UTC, datetime
 
 from travel_fixtures import Travel, member, ticket
 
-from avrr_events import Envelope
-
 NOW = datetime.now(UTC).isoformat()
+FLOODING = "flooding: roads cut"
 
 
 @dataclass(frozen=True)
@@ -74,35 +73,6 @@ def case_id(d: Destination, what: str) -> str:
     return f"{d.country.lower()}-{what}"
 
 
-async def suspend(travel: Travel, country: str, region: str) -> Envelope:
-    return await travel.publish(
-        "eligibility",
-        "avrr.eligibility.DestinationSuspended",
-        f"destination:{country}/{region}",
-        {
-            "destination_country": country,
-            "destination_region": region,
-            "reason": "flooding: roads cut",
-            "suspended_by": "supervisor-1",
-            "suspended_at": NOW,
-        },
-    )
-
-
-async def reopen(travel: Travel, country: str, region: str) -> Envelope:
-    return await travel.publish(
-        "eligibility",
-        "avrr.eligibility.DestinationReopened",
-        f"destination:{country}/{region}",
-        {
-            "destination_country": country,
-            "destination_region": region,
-            "reopened_by": "supervisor-1",
-            "reopened_at": NOW,
-        },
-    )
-
-
 async def ticketed(travel: Travel, case: str, country: str, region: str) -> None:
     await travel.clear(
         case, [member(f"{case}-p", 30)], destination_country=country, destination_region=region
@@ -132,7 +102,9 @@ async def test_a_suspension_holds_every_movement_to_its_region_however_spelled(
 
     await asyncio.gather(*(prepare(c) for c in (*matching, *others)))
 
-    suspensions = [await suspend(travel, d.country, d.suspended_as) for d in DESTINATIONS]
+    suspensions = [
+        await travel.suspend_destination(d.country, d.suspended_as, FLOODING) for d in DESTINATIONS
+    ]
     late = [
         await travel.clear(
             case_id(d, "late"),
@@ -166,7 +138,7 @@ async def test_a_suspension_holds_every_movement_to_its_region_however_spelled(
         assert view["held"] is False, view
 
     # Reopening (as the suspension was named) releases them all.
-    reopenings = [await reopen(travel, d.country, d.suspended_as) for d in DESTINATIONS]
+    reopenings = [await travel.reopen_destination(d.country, d.suspended_as) for d in DESTINATIONS]
     await travel.handled(*reopenings)
     for case in (*matching, *(case_id(d, "late") for d in DESTINATIONS)):
         await travel.wait_for(case, held=False)
@@ -183,7 +155,7 @@ async def test_a_country_suspension_covers_regions_and_a_regional_one_only_its_o
     await ticketed(travel, "hn-cortes", "HN", "cortes")
     await ticketed(travel, "hn-sps", "HN", "San Pedro Sula")
     await ticketed(travel, "hn-none", "HN", "  ")
-    await travel.handled(await suspend(travel, "HN", "HN-CR"))
+    await travel.handled(await travel.suspend_destination("HN", "HN-CR", FLOODING))
     await travel.wait_for("hn-cortes", held=True)
     for case in ("hn-sps", "hn-none"):
         assert (await travel.movement(case) or {})["held"] is False
@@ -202,7 +174,7 @@ async def test_a_country_suspension_covers_regions_and_a_regional_one_only_its_o
     for case in ("hn-sps", "hn-none"):
         await travel.wait_for(case, held=True)
     # Reopening the region does not lift the country's suspension.
-    await travel.handled(await reopen(travel, "HN", "HN-CR"))
+    await travel.handled(await travel.reopen_destination("HN", "HN-CR"))
     r = await travel.post("/movements/hn-cortes/departure", {})
     assert r.status_code == 422 and "held" in r.json()["detail"], r.text
     view = await travel.movement("hn-cortes")

@@ -14,49 +14,9 @@ NOW = datetime.now(UTC).isoformat()
 
 
 async def withdraw(travel: Travel, case: str) -> Envelope:
-    return await travel.publish(
-        "intake",
-        "avrr.intake.CaseWithdrawn",
-        case,
-        # Now, after whatever the test recorded before: a ticket or departure recorded
-        # after the withdrawal's time would be a withdrawal conflict.
-        {
-            "case_id": case,
-            "reason": "decided to stay",
-            "withdrawn_at": datetime.now(UTC).isoformat(),
-        },
-    )
-
-
-async def suspend(travel: Travel, country: str, region: str | None = None) -> None:
-    subject = f"destination:{country}" + (f"/{region}" if region else "")
-    await travel.publish(
-        "eligibility",
-        "avrr.eligibility.DestinationSuspended",
-        subject,
-        {
-            "destination_country": country,
-            "destination_region": region,
-            "reason": "hurricane: airport closed",
-            "suspended_by": "eligibility-officer-1",
-            "suspended_at": NOW,
-        },
-    )
-
-
-async def reopen(travel: Travel, country: str, region: str | None = None) -> None:
-    subject = f"destination:{country}" + (f"/{region}" if region else "")
-    await travel.publish(
-        "eligibility",
-        "avrr.eligibility.DestinationReopened",
-        subject,
-        {
-            "destination_country": country,
-            "destination_region": region,
-            "reopened_by": "eligibility-officer-1",
-            "reopened_at": NOW,
-        },
-    )
+    # Now, after whatever the test recorded before: a ticket or departure recorded
+    # after the withdrawal's time would be a withdrawal conflict.
+    return await travel.withdraw_case(case, datetime.now(UTC), reason="decided to stay")
 
 
 async def ticketed(travel: Travel, case: str) -> None:
@@ -108,7 +68,7 @@ async def test_suspension_holds_the_movement_until_the_destination_reopens(
     await travel.opened(other)
     r = await travel.post(f"/movements/{other}/cancellation", {"reason": "duplicate case"})
     assert r.status_code == 200
-    await suspend(travel, "HN")
+    await travel.suspend_destination("HN")
 
     held = await travel.wait_for(case, held=True)
     assert "destination HN suspended: hurricane" in held["hold_reason"]
@@ -127,8 +87,8 @@ async def test_suspension_holds_the_movement_until_the_destination_reopens(
     assert (await travel.wait_for(other, status="cancelled"))["held"] is False
 
     # A regional reopening does not lift a country-wide suspension.
-    await reopen(travel, "HN", "Cortes")
-    await reopen(travel, "HN")
+    await travel.reopen_destination("HN", "Cortes")
+    await travel.reopen_destination("HN")
     await travel.wait_for(case, held=False)
     await travel.wait_for(late, held=False)
     released = await travel.events(subject=case, wanted="avrr.travel.MovementReleased")
@@ -142,9 +102,9 @@ async def test_regional_suspension_holds_only_that_region(travel: Travel) -> Non
     await travel.opened(cortes)  # destination HN / Cortes
     await travel.clear("case-olancho", destination_region="Olancho")
     await travel.wait_for("case-olancho", status="preparing")
-    await suspend(travel, "HN", "Cortes")
+    await travel.suspend_destination("HN", "Cortes")
     await travel.wait_for(cortes, held=True)
-    await reopen(travel, "HN", "Cortes")
+    await travel.reopen_destination("HN", "Cortes")
     await travel.wait_for(cortes, held=False)
     olancho = await travel.wait_for("case-olancho", status="preparing")
     assert olancho["held"] is False and olancho["version"] == 1
@@ -179,7 +139,7 @@ async def test_a_suspension_racing_a_ticket_never_loses_either(travel: Travel) -
     async def issue() -> int:
         return (await travel.post(f"/movements/{case}/ticket", ticket())).status_code
 
-    status, _ = await asyncio.gather(issue(), suspend(travel, "HN"))
+    status, _ = await asyncio.gather(issue(), travel.suspend_destination("HN"))
     held = await travel.wait_for(case, held=True)
     events = await travel.events(subject=case, wanted="avrr.travel.MovementHeld")
     types = [e.type for e in events]

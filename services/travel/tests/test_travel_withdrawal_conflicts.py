@@ -15,29 +15,16 @@ from typing import Any
 from travel_fixtures import OFFICER, RECEIVING_OFFICE, Travel, ticket
 
 from avrr_events import Envelope
+from avrr_events.harness import supervisor
 from avrr_events.testing import eventually
 
 DETECTED = "avrr.travel.WithdrawalConflictDetected"
 RESOLVED = "avrr.travel.WithdrawalConflictResolved"
-SUPERVISOR = {
-    "X-AVRR-User": "supervisor-1",
-    "X-AVRR-Roles": "supervisor",
-    "X-AVRR-Offices": "GT-GUA",
-}
+SUPERVISOR = supervisor("GT-GUA")
 
 
 async def withdraw_case(travel: Travel, case: str, withdrawn_at: datetime) -> Envelope:
-    envelope = await travel.publish(
-        "intake",
-        "avrr.intake.CaseWithdrawn",
-        case,
-        {
-            "case_id": case,
-            "reason": "changed_mind",
-            "withdrawn_at": withdrawn_at.isoformat(),
-            "withdrawn_by": "caseworker-1",
-        },
-    )
+    envelope = await travel.withdraw_case(case, withdrawn_at)
     await travel.handled(envelope)
     return envelope
 
@@ -50,12 +37,7 @@ async def ticketed(travel: Travel, case: str) -> None:
 
 
 async def conflicts(travel: Travel, status: str = "open") -> list[dict[str, Any]]:
-    r = await travel.http.get(
-        "/withdrawal-conflicts", params={"office": "GT-GUA", "status": status}, headers=SUPERVISOR
-    )
-    assert r.status_code == 200, r.text
-    items: list[dict[str, Any]] = r.json()["conflicts"]
-    return items
+    return await travel.withdrawal_conflicts("GT-GUA", status)
 
 
 async def test_a_departure_recorded_after_the_withdrawal_is_flagged_until_resolved(
@@ -92,17 +74,7 @@ async def test_a_departure_recorded_after_the_withdrawal_is_flagged_until_resolv
     assert officer.status_code == 403
 
     # The same withdrawal again (redelivered, or the consent withdrawn too) flags nothing new.
-    again = await travel.publish(
-        "intake",
-        "avrr.intake.ConsentWithdrawn",
-        case,
-        {
-            "case_id": case,
-            "purpose": "return_assistance_processing",
-            "withdrawn_at": withdrawn_at.isoformat(),
-            "recorded_by": "caseworker-1",
-        },
-    )
+    again = await travel.withdraw_consent(case, "return_assistance_processing", withdrawn_at)
     await travel.handled(again)
 
     path = f"/movements/{case}/withdrawal-conflicts/{departure.id}/resolution"

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import httpx
-from sqlalchemy import select
-
-from avrr_events import Envelope, dataschema_uri, tables
-from avrr_events.adapters.kafka import KafkaSettings
-from avrr_events.bus import Publisher
-from avrr_events.consumer import dead_letter_topic
-from avrr_events.testing import eventually, read_topic
-from avrr_events.web.service import ServiceRuntime
+from avrr_events import Envelope
+from avrr_events.harness import RunningService
 from avrr_travel.movement import Booking, Cost, Escort, EscortKind, Movement
 from avrr_travel.observed import DueDiligenceCleared, HouseholdMember
 
@@ -116,54 +107,13 @@ RECEIVING_OFFICE = {
 PARTNER = OFFICER
 
 
-@dataclass
-class Travel:
+class Travel(RunningService):
     """The running travel service, an HTTP client on its app, and a fake upstream publisher."""
 
-    runtime: ServiceRuntime
-    http: httpx.AsyncClient
-    kafka: KafkaSettings
-    upstream: Publisher
-
-    @property
-    def topic(self) -> str:
-        return self.runtime.topic
-
-    @property
-    def dead_letter_topic(self) -> str:
-        return dead_letter_topic(self.runtime.group)
-
-    async def publish(
-        self, service: str, event_type: str, subject: str, data: dict[str, Any], version: int = 1
-    ) -> Envelope:
-        """Put an upstream service's event on its topic, as that service's relay would."""
-        envelope = Envelope(
-            source=f"/avrr/{service}",
-            type=event_type,
-            subject=subject,
-            dataschema=dataschema_uri(event_type, version),
-            dataversion=version,
-            correlationid=f"corr-{subject}",
-            data=data,
-        )
-        await self.upstream.publish([envelope.to_message(self.runtime.settings.topic(service))])
-        return envelope
-
-    async def handled(self, *envelopes: Envelope) -> None:
-        """Wait until the consumer took these events in (inbox rows; effects are in the same tx)."""
-        ids = {e.id for e in envelopes}
-        ib = tables.inbox
-
-        async def taken_in() -> bool:
-            async with self.runtime.db.engine.connect() as conn:
-                seen = await conn.scalars(
-                    select(ib.c.event_id).where(
-                        ib.c.consumer == self.runtime.group, ib.c.event_id.in_(ids)
-                    )
-                )
-                return set(seen) == ids
-
-        await eventually(taken_in, timeout=30)
+    stream_type = "movement"
+    view_path = "/movements/{}"
+    viewer = CASEWORKER
+    actor = OFFICER
 
     async def clear(
         self, case_id: str, household: list[HouseholdMember] | None = None, **extra: Any
@@ -174,25 +124,36 @@ class Travel:
             "eligibility", "avrr.eligibility.DueDiligenceCleared", case_id, data
         )
 
+    async def suspend_destination(
+        self, country: str, region: str | None = None, reason: str = "hurricane: airport closed"
+    ) -> Envelope:
+        """Eligibility suspends returns to a country, or to one region of it."""
+        return await self._destination("Suspended", country, region, {"reason": reason})
+
+    async def reopen_destination(self, country: str, region: str | None = None) -> Envelope:
+        """Eligibility lifts a suspension of a country, or of one region of it."""
+        return await self._destination("Reopened", country, region, {})
+
+    async def _destination(
+        self, what: str, country: str, region: str | None, data: dict[str, Any]
+    ) -> Envelope:
+        verb = what.lower()
+        return await self.publish(
+            "eligibility",
+            f"avrr.eligibility.Destination{what}",
+            f"destination:{country}" + (f"/{region}" if region else ""),
+            {
+                "destination_country": country,
+                "destination_region": region,
+                **data,
+                f"{verb}_by": "eligibility-officer-1",
+                f"{verb}_at": datetime.now(UTC).isoformat(),
+            },
+        )
+
     async def movement(self, case_id: str) -> dict[str, Any] | None:
-        response = await self.http.get(f"/movements/{case_id}", headers=CASEWORKER)
-        if response.status_code == 404:
-            return None
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
-
-    async def wait_for(self, case_id: str, **expected: Any) -> dict[str, Any]:
-        """The movement's read model once it shows ``expected`` (read models lag commands)."""
-        seen: dict[str, Any] = {}
-
-        async def shows() -> bool:
-            nonlocal seen
-            seen = await self.movement(case_id) or {}
-            return all(seen.get(k) == v for k, v in expected.items())
-
-        await eventually(shows, timeout=30)
-        return seen
+        """The movement's read model (None while there is none)."""
+        return await self.view(case_id)
 
     async def opened(
         self, case_id: str, household: list[HouseholdMember] | None = None
@@ -223,11 +184,6 @@ class Travel:
         ]
         await self.handled(*envelopes)
 
-    async def post(
-        self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
-    ) -> httpx.Response:
-        return await self.http.post(path, json=body, headers=headers or OFFICER)
-
     async def make_ready(self, case_id: str, people: list[str], outcome: str = "fit") -> None:
         """A passport and a fitness outcome for every traveller, through the API."""
         for pid in people:
@@ -240,24 +196,6 @@ class Travel:
                 f"/movements/{case_id}/fitness", {"person_id": pid, "outcome": outcome}, MEDIC
             )
             assert r.status_code == 200, r.text
-
-    async def events(
-        self, *, subject: str | None = None, wanted: str | None = None, timeout: float = 30
-    ) -> list[Envelope]:
-        """Envelopes on travel's topic (of ``subject``), once one of type ``wanted`` is there."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            records = await read_topic(self.kafka, self.topic, 10_000, timeout=1.5)
-            found = [Envelope.from_message(m) for m in records]
-            if subject is not None:
-                found = [e for e in found if e.subject == subject]
-            if wanted is None or any(e.type == wanted for e in found):
-                return found
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{wanted} of {subject} not on {self.topic} within {timeout}s")
-
-    async def stream_version(self, case_id: str) -> int:
-        return await self.runtime.store.stream_version(f"movement-{case_id}")
 
 
 def ticket(days_ahead: int = 3, escorts: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
