@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -12,8 +12,9 @@ from avrr_eligibility.assessment import Assessment, AssessmentOpened, DueDiligen
 from avrr_eligibility.observed import HouseholdMember
 from avrr_eligibility.programmes import ProgrammeCatalogue, ReturnRequest, decide, load_programmes
 from avrr_events import Envelope, dataschema_uri
-from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings
-from avrr_events.bus import Message
+from avrr_events.adapters.inprocess import InProcessBus
+from avrr_events.adapters.kafka import KafkaSettings
+from avrr_events.bus import Message, Publisher
 from avrr_events.consumer import dead_letter_topic
 from avrr_events.testing import eventually, read_topic
 from avrr_events.web.service import ServiceRuntime
@@ -152,7 +153,13 @@ class Eligibility:
     runtime: ServiceRuntime
     http: httpx.AsyncClient
     kafka: KafkaSettings
-    intake: KafkaPublisher
+    intake: Publisher
+
+    @classmethod
+    def on_bus(cls, runtime: ServiceRuntime, http: httpx.AsyncClient, bus: InProcessBus) -> Self:
+        """The same on the embedded default: intake's side is the in-process bus, no Kafka."""
+        http.headers.update(CASEWORKER)
+        return cls(runtime, http, KafkaSettings("unused:9092"), bus.publisher())
 
     @property
     def intake_topic(self) -> str:
