@@ -42,7 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import Envelope, Projection
+from avrr_events import DomainEvent, Envelope, Projection
 from avrr_events.withdrawal import ConflictList, conflicts_table
 from avrr_reintegration.monitoring import monitoring_schedule
 from avrr_reintegration.programmes import ProgrammeCatalogue
@@ -182,13 +182,22 @@ cases = Table(
     Column("completed_on", Date),
 )
 
-ledger = Table(
+
+def _entries(name: str, *columns: Column[Any]) -> Table:
+    """A case's entries (one row per event) numbered in the order the events were recorded:
+    one case's events arrive in order."""
+    return Table(
+        name,
+        views,
+        Column("entry_no", Sequence_, primary_key=True, autoincrement=True),
+        Column("event_id", String(100), nullable=False, unique=True),
+        Column("case_id", String(100), nullable=False, index=True),
+        *columns,
+    )
+
+
+ledger = _entries(
     "reintegration_ledger",
-    views,
-    # in the order the events were recorded (one case's events arrive in order)
-    Column("entry_no", Sequence_, primary_key=True, autoincrement=True),
-    Column("event_id", String(100), nullable=False, unique=True),
-    Column("case_id", String(100), nullable=False, index=True),
     Column("programme_id", String(100), nullable=False),
     Column("kind", String(20), nullable=False),
     Column("amount", Money, nullable=False),
@@ -197,13 +206,8 @@ ledger = Table(
     Column("disbursed_on", Date, nullable=False),
 )
 
-referrals = Table(
+referrals = _entries(
     "reintegration_referrals",
-    views,
-    # in the order the events were recorded (one case's events arrive in order)
-    Column("entry_no", Sequence_, primary_key=True, autoincrement=True),
-    Column("event_id", String(100), nullable=False, unique=True),
-    Column("case_id", String(100), nullable=False, index=True),
     Column("organisation_id", String(100), nullable=False),
     Column("service", String(50), nullable=False),
     Column("referred_on", Date, nullable=False),
@@ -253,6 +257,16 @@ programme_totals = Table(
 )
 
 PER_CASE_TABLES = (cases, ledger, referrals, monitoring_visits, sustainability_scores)
+
+
+async def _insert_fields(
+    conn: AsyncConnection, table: Table, event: DomainEvent, **values: Any
+) -> None:
+    """A row of ``table`` holding the event's fields its columns are named after (the
+    ledger, referral and score rows copy their events), and ``values``."""
+    await conn.execute(
+        table.insert().values(**event.model_dump(include=set(table.c.keys())), **values)
+    )
 
 
 class ReintegrationViews(Projection):
@@ -346,18 +360,7 @@ class ReintegrationViews(Projection):
     async def _disbursed(
         self, conn: AsyncConnection, event: AssistanceDisbursed, envelope: Envelope
     ) -> None:
-        await conn.execute(
-            ledger.insert().values(
-                event_id=envelope.id,
-                case_id=event.case_id,
-                programme_id=event.programme_id,
-                kind=event.kind,
-                amount=event.amount,
-                currency=event.currency,
-                method=event.method,
-                disbursed_on=event.disbursed_on,
-            )
-        )
+        await _insert_fields(conn, ledger, event, event_id=envelope.id)
         await conn.execute(
             update(cases)
             .where(cases.c.case_id == event.case_id)
@@ -382,15 +385,7 @@ class ReintegrationViews(Projection):
     async def _referred(
         self, conn: AsyncConnection, event: ServiceReferralMade, envelope: Envelope
     ) -> None:
-        await conn.execute(
-            referrals.insert().values(
-                event_id=envelope.id,
-                case_id=event.case_id,
-                organisation_id=event.organisation_id,
-                service=event.service,
-                referred_on=event.referred_on,
-            )
-        )
+        await _insert_fields(conn, referrals, event, event_id=envelope.id)
 
     async def _visited(
         self, conn: AsyncConnection, event: MonitoringVisitRecorded, envelope: Envelope
@@ -410,18 +405,7 @@ class ReintegrationViews(Projection):
     async def _scored(
         self, conn: AsyncConnection, event: SustainabilityScored, envelope: Envelope
     ) -> None:
-        await conn.execute(
-            sustainability_scores.insert().values(
-                case_id=event.case_id,
-                stage=event.stage,
-                economic=event.economic,
-                social=event.social,
-                psychosocial=event.psychosocial,
-                composite=event.composite,
-                sustainable=event.sustainable,
-                scored_on=event.scored_on,
-            )
-        )
+        await _insert_fields(conn, sustainability_scores, event)
 
     async def _completed(
         self, conn: AsyncConnection, event: ReintegrationCompleted, envelope: Envelope

@@ -203,42 +203,18 @@ class MovementViews(Projection):
         if await _shown(conn, envelope.subject):
             await self._moved(conn, event, envelope)
 
-    async def _document_requested(
-        self, conn: AsyncConnection, event: TravelDocumentRequested, envelope: Envelope
+    async def _traveller_moved(
+        self, conn: AsyncConnection, event: TravellerEvent, envelope: Envelope
     ) -> None:
+        # A traveller's document or fitness: the movement counts it, the traveller's row shows it.
         await self._moved(conn, event, envelope)
-        await _traveller(
-            conn,
-            envelope.subject,
-            event.person_id,
-            document_type=event.document_type,
-            document_requested_on=event.requested_on,
-            document_obtained_on=None,
-        )
-
-    async def _document_obtained(
-        self, conn: AsyncConnection, event: TravelDocumentObtained, envelope: Envelope
-    ) -> None:
-        await self._moved(conn, event, envelope)
-        await _traveller(
-            conn,
-            envelope.subject,
-            event.person_id,
-            document_type=event.document_type,
-            document_obtained_on=event.obtained_on,
-        )
-
-    async def _fitness_confirmed(
-        self, conn: AsyncConnection, event: FitForTravelConfirmed, envelope: Envelope
-    ) -> None:
-        await self._moved(conn, event, envelope)
-        await _traveller(
-            conn,
-            envelope.subject,
-            event.person_id,
-            fitness_outcome=event.outcome,
-            unfit_until=event.unfit_until,
-            fitness_confirmed_at=event.confirmed_at,
+        await conn.execute(
+            update(travellers)
+            .where(
+                travellers.c.case_id == envelope.subject,
+                travellers.c.person_id == event.person_id,
+            )
+            .values(**_traveller_changes(event))
         )
 
     async def _transit_noted(
@@ -256,9 +232,9 @@ class MovementViews(Projection):
 
     handlers = {
         MovementOpened: _open,
-        TravelDocumentRequested: _document_requested,
-        TravelDocumentObtained: _document_obtained,
-        FitForTravelConfirmed: _fitness_confirmed,
+        TravelDocumentRequested: _traveller_moved,
+        TravelDocumentObtained: _traveller_moved,
+        FitForTravelConfirmed: _traveller_moved,
         TicketIssued: _moved,
         DepartureConfirmed: _moved,
         TransitAssistanceNoted: _transit_noted,
@@ -364,12 +340,25 @@ async def _shown(conn: AsyncConnection, case_id: str) -> bool:
     return found is not None
 
 
-async def _traveller(conn: AsyncConnection, case_id: str, person_id: str, **values: Any) -> None:
-    await conn.execute(
-        update(travellers)
-        .where(travellers.c.case_id == case_id, travellers.c.person_id == person_id)
-        .values(**values)
-    )
+TravellerEvent = TravelDocumentRequested | TravelDocumentObtained | FitForTravelConfirmed
+
+
+def _traveller_changes(event: TravellerEvent) -> dict[str, Any]:
+    match event:
+        case TravelDocumentRequested():
+            return {
+                "document_type": event.document_type,
+                "document_requested_on": event.requested_on,
+                "document_obtained_on": None,
+            }
+        case TravelDocumentObtained():
+            return {"document_type": event.document_type, "document_obtained_on": event.obtained_on}
+        case FitForTravelConfirmed():
+            return {
+                "fitness_outcome": event.outcome,
+                "unfit_until": event.unfit_until,
+                "fitness_confirmed_at": event.confirmed_at,
+            }
 
 
 class MedicalRecords(Projection):
