@@ -17,19 +17,10 @@ from decimal import Decimal
 from typing import Any
 
 from avrr_events import Envelope, Message, dataschema_uri
+from avrr_intake.timeline import PHASES
 
-PROGRESS = (
-    "referred",
-    "counselled",
-    "return_requested",
-    "eligible",
-    "cleared",
-    "ticketed",
-    "departed",
-    "arrived",
-    "reintegrating",
-    "completed",
-)
+# The phases a case goes through in order (the timeline's names), up to the last one.
+PROGRESS = PHASES[: PHASES.index("completed") + 1]
 ENDS = ("withdrawn", "closed")
 RETURNED = ("arrived", "reintegrating", "completed")
 OFFICES = ("GT-GUA", "MX-TAP", "PT-LIS")
