@@ -492,31 +492,25 @@ async def case_view(conn: AsyncConnection, case_id: str) -> dict[str, Any] | Non
     return None if row is None else dict(row._mapping)
 
 
-async def ledger_entries(conn: AsyncConnection, case_id: str) -> list[dict[str, Any]]:
-    rows = await conn.execute(
-        select(ledger)
-        .where(ledger.c.case_id == case_id)
-        .order_by(ledger.c.disbursed_on, ledger.c.entry_no)
-    )
+async def _case_rows(
+    conn: AsyncConnection, table: Table, case_id: str, *order: Any
+) -> list[dict[str, Any]]:
+    """One case's rows of a per-case table, in ``order``."""
+    rows = await conn.execute(select(table).where(table.c.case_id == case_id).order_by(*order))
     return [dict(r._mapping) for r in rows]
+
+
+async def ledger_entries(conn: AsyncConnection, case_id: str) -> list[dict[str, Any]]:
+    return await _case_rows(conn, ledger, case_id, ledger.c.disbursed_on, ledger.c.entry_no)
 
 
 async def case_referrals(conn: AsyncConnection, case_id: str) -> list[dict[str, Any]]:
-    rows = await conn.execute(
-        select(referrals)
-        .where(referrals.c.case_id == case_id)
-        .order_by(referrals.c.referred_on, referrals.c.entry_no)
-    )
-    return [dict(r._mapping) for r in rows]
+    t = referrals
+    return await _case_rows(conn, t, case_id, t.c.referred_on, t.c.entry_no)
 
 
 async def case_visits(conn: AsyncConnection, case_id: str) -> list[dict[str, Any]]:
-    rows = await conn.execute(
-        select(monitoring_visits)
-        .where(monitoring_visits.c.case_id == case_id)
-        .order_by(monitoring_visits.c.due_month)
-    )
-    return [dict(r._mapping) for r in rows]
+    return await _case_rows(conn, monitoring_visits, case_id, monitoring_visits.c.due_month)
 
 
 async def overdue_visits(
@@ -558,8 +552,7 @@ async def granted_without_plan(conn: AsyncConnection, office: str) -> list[dict[
 
 async def case_scores(conn: AsyncConnection, case_id: str) -> list[dict[str, Any]]:
     t = sustainability_scores
-    rows = await conn.execute(select(t).where(t.c.case_id == case_id).order_by(t.c.scored_on))
-    return [dict(r._mapping) for r in rows]
+    return await _case_rows(conn, t, case_id, t.c.scored_on)
 
 
 async def totals(conn: AsyncConnection, programme_id: str) -> dict[str, Any] | None:
