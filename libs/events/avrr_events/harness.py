@@ -243,23 +243,35 @@ def _json(data: dict[str, Any]) -> dict[str, Any]:
 
 @asynccontextmanager
 async def embedded(
-    service: Service, database: Path, *, base_url: str
+    service: Service,
+    database: Path,
+    *,
+    base_url: str,
+    keys: Path | None = None,
+    headers: dict[str, str] | None = None,
 ) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient, InProcessBus]]:
     """A service as the embedded default runs it: SQLite at ``database``, the in-process
-    bus, migrated on start; its lifespan running and an HTTP client on its app."""
+    bus, migrated on start; its lifespan running and an HTTP client on its app (sending
+    ``headers``). ``keys``: the key store in a SQLite file of its own, as ``make run``
+    keeps it (one SQLite writer per file); else in ``database``."""
     bus = InProcessBus()
+    own_keys: dict[str, Any] = (
+        {} if keys is None else {"keystore_url": f"sqlite+aiosqlite:///{keys}"}
+    )
     settings = ServiceSettings(
         database_url=f"sqlite+aiosqlite:///{database}",
         kafka_bootstrap_servers=None,
         dev=True,
         relay_poll_interval=0.1,
         migrate_on_start=True,  # as the embedded default does
+        **own_keys,
     )
     runtime = ServiceRuntime(service, settings, bus=bus)
     app = runtime.app()
+    transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url) as http,
+        httpx.AsyncClient(transport=transport, base_url=base_url, headers=headers) as http,
     ):
         yield runtime, http, bus
 

@@ -31,7 +31,7 @@ from generated_cases import (
 )
 from intake_fixtures import CASEWORKER, PRINCIPAL_NAME, Intake, consent, publish
 
-from avrr_events import ProjectionRunner, tables
+from avrr_events import ProjectionRunner, harness, tables
 from avrr_events.adapters.inprocess import InProcessBus
 from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.settings import ServiceSettings
@@ -52,24 +52,13 @@ MANAGER = {"X-AVRR-User": "auditor-1", "X-AVRR-Roles": "auditor", "X-AVRR-Office
 @pytest.fixture
 async def embedded(tmp_path: Path) -> AsyncIterator[tuple[Intake, InProcessBus]]:
     """Intake on SQLite and the in-process bus (what `make run` runs), and that bus."""
-    bus = InProcessBus()
-    settings = ServiceSettings(  # explicit: the environment may name Kafka and PostgreSQL
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/intake.db",
-        kafka_bootstrap_servers=None,
-        # Keys in their own file, as `make run` keeps them (one SQLite writer per file).
-        keystore_url=f"sqlite+aiosqlite:///{tmp_path}/keys.db",
-        dev=True,
-        relay_poll_interval=0.1,
-        migrate_on_start=True,  # as the embedded default does
-    )
-    runtime = ServiceRuntime(service, settings, bus=bus)
-    app = runtime.app()
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://intake", headers=CASEWORKER
-        ) as http,
-    ):
+    async with harness.embedded(
+        service,
+        tmp_path / "intake.db",
+        base_url="http://intake",
+        keys=tmp_path / "keys.db",
+        headers=CASEWORKER,
+    ) as (runtime, http, bus):
         yield Intake(runtime, http), bus
 
 
