@@ -130,6 +130,9 @@ async def test_a_body_over_the_limit_is_a_413_problem_whether_declared_or_stream
     assert small.status_code == 201, small.text
     declared = await http.post("/notes", json={"text": "x" * MAX_BODY_BYTES}, headers=user)
     assert_problem(declared, 413, "")
+    # Refused before routing: a command route that reads no body never runs (its 409).
+    oversized = b"x" * (MAX_BODY_BYTES + 1)
+    assert_problem(await http.post("/cases/c1/notes", content=oversized, headers=user), 413, "")
 
     async def stream() -> AsyncIterator[bytes]:
         yield b'{"text": "'
