@@ -52,7 +52,9 @@ from datetime import date, datetime
 from typing import Any, Final, Literal
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESGCMSIV
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -283,8 +285,17 @@ class DisclosureKeys:
     _AAD: Final = b"avrr public disclosure key id"
 
     def __init__(self, secret: bytes, keys: KeyStore) -> None:
-        derived = hmac.new(secret, b"public-disclosure-key-id", hashlib.sha256).digest()
+        # Ids are sealed under an HKDF-SHA256 (RFC 5869) key of intake's secret. The
+        # ids issued before (under one HMAC-SHA256 of the secret) stay on the public
+        # topics forever and keep naming their keys: ``holder`` opens them with the
+        # first derivation too. A person whose departure was published before the
+        # change and whose arrival after it is named by two ids of the one key.
+        derived = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"avrr/public-disclosure-key-id"
+        ).derive(secret)
+        first = hmac.new(secret, b"public-disclosure-key-id", hashlib.sha256).digest()
         self._ids = AESGCMSIV(derived)
+        self._readers = (self._ids, AESGCMSIV(first))
         self.keys = keys
 
     def key_id(self, holder: KeyHolder) -> str:
@@ -293,13 +304,18 @@ class DisclosureKeys:
         return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
 
     def holder(self, key_id: str) -> KeyHolder | None:
-        """The holder a key id names, or None for an id intake did not issue."""
+        """The holder a key id names (issued under either derivation), or None for a foreign id."""
         try:
             sealed = base64.urlsafe_b64decode(key_id + "=" * (-len(key_id) % 4))
-            parts = self._ids.decrypt(self._NONCE, sealed, self._AAD).decode().split("\n")
-        except (binascii.Error, InvalidTag, ValueError):
+        except (binascii.Error, ValueError):
             return None
-        return KeyHolder(*parts) if len(parts) == 3 else None
+        for reader in self._readers:
+            try:
+                parts = reader.decrypt(self._NONCE, sealed, self._AAD).decode().split("\n")
+            except (InvalidTag, ValueError):
+                continue
+            return KeyHolder(*parts) if len(parts) == 3 else None
+        return None
 
     async def seal(self, holder: KeyHolder, returnee: Returnee) -> SealedReturnee | None:
         """The returnee sealed under their disclosure key; None when there is no key (any more)."""
