@@ -15,10 +15,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from avrr_eligibility import read_models
+from avrr_eligibility import commands, read_models
 from avrr_eligibility.commands import (
     BestInterestsIn,
-    CaseCommand,
     DueDiligenceIn,
     EligibilityCommands,
     ReopeningIn,
@@ -77,13 +76,28 @@ class AssessmentCommand:
     def __init__(self, case_id: CaseId, command: Command) -> None:
         self.case_id, self.command = case_id, command
 
-    async def __call__(self, run: CaseCommand, body: Any) -> Response:
-        commands = self.command.commands
+    async def __call__(self, run: commands.CaseCommand, body: Any) -> Response:
+        service = self.command.commands
         at = self.command.url_for("get_assessment", case_id=self.case_id)
-        return await self.command(lambda ctx: run(commands, self.case_id, body, ctx), location=at)
+        return await self.command(lambda ctx: run(service, self.case_id, body, ctx), location=at)
 
 
 OnAssessment = Annotated[AssessmentCommand, Depends()]
+
+
+class DestinationDecision:
+    """A decision about a destination, by a supervisor of an office in its country (else 403)."""
+
+    def __init__(self, request: Request, command: Command) -> None:
+        self.request, self.command = request, command
+
+    async def __call__(self, run: commands.PlaceCommand, body: commands.DestinationIn) -> Response:
+        offices, principal = _runtime(self.request).offices, self.command.context.principal
+        ensure_acts_for_country(principal, body.destination_country, offices, body.decision)
+        return await self.command(lambda ctx: run(self.command.commands, body, ctx))
+
+
+OnDestination = Annotated[DestinationDecision, Depends()]
 
 
 def _runtime(request: Request) -> ServiceRuntime:
@@ -212,32 +226,16 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
         }
 
     @router.post("/destinations/suspensions", status_code=201)
-    async def suspend_destination(
-        body: SuspensionIn, request: Request, command: Command
-    ) -> Response:
+    async def suspend_destination(body: SuspensionIn, decide: OnDestination) -> Response:
         """Suspend returns to a country or a region of it, saying why (supervisors of an
         office in that country, or headquarters: 403 otherwise)."""
-        ensure_acts_for_country(
-            command.context.principal,
-            body.destination_country,
-            _runtime(request).offices,
-            "suspending returns to a destination",
-        )
-        commands: EligibilityCommands = command.commands
-        return await command(lambda ctx: commands.suspend_destination(body, ctx))
+        return await decide(EligibilityCommands.suspend_destination, body)
 
     @router.post("/destinations/reopenings")
-    async def reopen_destination(body: ReopeningIn, request: Request, command: Command) -> Response:
+    async def reopen_destination(body: ReopeningIn, decide: OnDestination) -> Response:
         """Reopen returns to a suspended country or region, saying why (supervisors of an
         office in that country, or headquarters: 403 otherwise)."""
-        ensure_acts_for_country(
-            command.context.principal,
-            body.destination_country,
-            _runtime(request).offices,
-            "reopening returns to a destination",
-        )
-        commands: EligibilityCommands = command.commands
-        return await command(lambda ctx: commands.reopen_destination(body, ctx))
+        return await decide(EligibilityCommands.reopen_destination, body)
 
     return router
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -76,6 +76,8 @@ class DueDiligenceIn(DueDiligenceChecklist):
 
 
 class DestinationIn(Input):
+    # What the supervisor decides, as a refusal names it ("403: ... suspending returns ...").
+    decision: ClassVar[str]
     destination_country: CountryCode
     destination_region: Region | None = Field(
         default=None,
@@ -103,10 +105,12 @@ Why = Annotated[Reason, AfterValidator(_meaningful)]
 
 
 class SuspensionIn(DestinationIn):
+    decision: ClassVar[str] = "suspending returns to a destination"
     reason: Why
 
 
 class ReopeningIn(DestinationIn):
+    decision: ClassVar[str] = "reopening returns to a destination"
     reason: Why
 
 
@@ -247,6 +251,8 @@ class EligibilityCommands:
 
 CaseCommand = Callable[[EligibilityCommands, str, Any, CommandContext], Awaitable[CommandResult]]
 """A command on a case's assessment as EligibilityCommands declares it: (case id, input)."""
+PlaceCommand = Callable[[EligibilityCommands, Any, CommandContext], Awaitable[CommandResult]]
+"""A supervisor's decision about a place as EligibilityCommands declares it: (input)."""
 
 
 def _now() -> datetime:
