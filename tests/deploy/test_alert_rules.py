@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,13 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from test_helm_chart import VALUES, helm, of_kind, render  # type: ignore[import-not-found]
+from test_helm_chart import (  # type: ignore[import-not-found]
+    VALUES,
+    find_go_tool,
+    helm,
+    of_kind,
+    render,
+)
 from test_monitoring import ENABLED  # type: ignore[import-not-found]
 
 from avrr_events.web.embedded import build_app
@@ -42,19 +47,9 @@ SERVICE = "intake"
 UP_LABELS = {"job": "avrr/avrr", "namespace": "avrr", "pod": "avrr-intake-worker-7c9d-x2x4k"}
 
 
-def find_promtool() -> str | None:
-    explicit = os.environ.get("AVRR_PROMTOOL")
-    if explicit:
-        return explicit if os.access(explicit, os.X_OK) else None
-    cached = Path(os.environ.get("AVRR_CACHE_DIR", Path.home() / ".cache/avrr")) / "bin/promtool"
-    if os.access(cached, os.X_OK):
-        return str(cached)
-    return shutil.which("promtool")
-
-
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    found = find_promtool()
+    found = find_go_tool("promtool")
     if found is None:
         message = "promtool is not built (make promtool, or set AVRR_PROMTOOL)"
         if os.environ.get("AVRR_REQUIRE_PROMTOOL") == "1":

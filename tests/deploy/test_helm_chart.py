@@ -47,20 +47,22 @@ def service_of(kind_and_name: str) -> str:
     return name.removesuffix("-api").removesuffix("-worker")
 
 
-def find_helm() -> str | None:
-    explicit = os.environ.get("AVRR_HELM")
+def find_go_tool(name: str) -> str | None:
+    """A tool scripts/go_tool.sh builds: $AVRR_<NAME> if set (only it), else the AVRR
+    cache's build, else the PATH's; None without one."""
+    explicit = os.environ.get(f"AVRR_{name.upper()}")
     if explicit:
         return explicit if os.access(explicit, os.X_OK) else None
     cache = Path(os.environ.get("AVRR_CACHE_DIR", Path.home() / ".cache/avrr"))
-    cached = cache / "bin/helm"
+    cached = cache / "bin" / name
     if os.access(cached, os.X_OK):
         return str(cached)
-    return shutil.which("helm")
+    return shutil.which(name)
 
 
 @pytest.fixture(scope="module")
 def helm() -> str:
-    found = find_helm()
+    found = find_go_tool("helm")
     if found is None:
         message = "helm is not available (run scripts/helm.sh, or set AVRR_HELM)"
         if infra_required():

@@ -364,6 +364,40 @@ async def spawn_service(
         )
 
 
+class DocumentServer:
+    """JSON documents over real HTTP on 127.0.0.1, from a thread: what an identity
+    provider serves (its metadata, its JWKS) as the services fetch it.
+
+    ``answer(path)`` gives each GET its status and document; ``port`` 0 takes a free one.
+    """
+
+    def __init__(self, answer: Callable[[str], tuple[int, Any]], port: int = 0) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, document = answer(self.path)
+                body = json.dumps(document).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # the test's output, not the server's access log
+
+        self._http = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = f"http://127.0.0.1:{self._http.server_address[1]}"
+        threading.Thread(target=self._http.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

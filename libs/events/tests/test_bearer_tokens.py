@@ -12,7 +12,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Annotated
 
 import httpx
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import Depends, FastAPI
 from jwt.algorithms import ECAlgorithm
 
+from avrr_events.testing import DocumentServer
 from avrr_events.web.auth import DevTokenIssuer, OidcAuthenticator, http_jwks_fetcher
 from avrr_events.web.http import (
     Principal,
@@ -191,7 +191,7 @@ async def test_a_token_whose_alg_does_not_fit_its_key_gets_401_problem_never_500
 # ---------------------------------------- JWKS over HTTP: single flight ------
 
 
-class JwksServer:
+class JwksServer(DocumentServer):
     """The issuer's metadata and JWKS over real HTTP on 127.0.0.1, counting JWKS fetches."""
 
     def __init__(self, issuer: DevTokenIssuer, *, delay: float = 0.2) -> None:
@@ -200,37 +200,17 @@ class JwksServer:
         self.failing = False
         self.jwks_fetches = 0
         self._count = threading.Lock()
-        server = self
+        super().__init__(self._answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/.well-known/openid-configuration":
-                    body = {"issuer": server.issuer.issuer, "jwks_uri": f"{server.url}/jwks"}
-                    status = 200
-                else:
-                    with server._count:
-                        server.jwks_fetches += 1
-                    time.sleep(server.delay)
-                    status = 503 if server.failing else 200
-                    body = {"error": "down"} if server.failing else server.issuer.jwks()
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._http.server_address[1]}"
-        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
+    def _answer(self, path: str) -> tuple[int, object]:
+        if path == "/.well-known/openid-configuration":
+            return 200, {"issuer": self.issuer.issuer, "jwks_uri": f"{self.url}/jwks"}
+        with self._count:
+            self.jwks_fetches += 1
+        time.sleep(self.delay)
+        if self.failing:
+            return 503, {"error": "down"}
+        return 200, self.issuer.jwks()
 
 
 class Clock:
