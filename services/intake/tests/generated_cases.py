@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -76,13 +76,8 @@ def envelope(service: str, name: str, case_id: str, at: datetime, data: dict[str
 
 
 def _member(p: Person) -> dict[str, Any]:
-    return {
-        "person_id": p.person_id,
-        "age_years": p.age_years,
-        "sex": p.sex,
-        "relationship": p.relationship,
-        "unaccompanied_minor": False,
-    }
+    """The shared HouseholdMember shape: the person's facts; no generated case has a lone child."""
+    return asdict(p) | {"unaccompanied_minor": False}
 
 
 def generate(n: int, *, seed: int = 7, prefix: str = "gen") -> list[PlannedCase]:
