@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 
 from avrr_eligibility.main import service
-from avrr_events.migrations import migrate
 from avrr_events.settings import ServiceSettings
+from avrr_events.testing import running
 from avrr_events.web.auth import DevTokenIssuer
 from avrr_events.web.authorization import ROLES
 from avrr_events.web.http import PROBLEM_JSON
@@ -39,17 +39,10 @@ async def deployed(
     settings: ServiceSettings,
 ) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
     """Eligibility as deployed: bearer tokens of ISSUER only, no dev headers."""
-    settings = settings.model_copy(update={"dev_auth": False})
-    await migrate(service, settings)
-    runtime = ServiceRuntime(service, settings)
-    app = runtime.app()
-    app.state.authenticator = ISSUER.authenticator()
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://eligibility"
-        ) as http,
-    ):
+    tokens_only = settings.model_copy(update={"dev_auth": False})
+    async with running(
+        service, tokens_only, base_url="http://eligibility", authenticator=ISSUER.authenticator()
+    ) as (runtime, http):
         yield runtime, http
 
 
