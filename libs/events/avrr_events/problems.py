@@ -70,3 +70,19 @@ class Forbidden(Problem):
     status = 403
     title = "Forbidden"
     code = "forbidden"
+
+
+class Gone(Problem):
+    """What existed is withdrawn for good (a key released only while a consent stands)."""
+
+    status = 410
+    title = "Gone"
+    code = "gone"
+
+
+class Unavailable(Problem):
+    """Not now: a precondition outside the request failed (an audit that could not be written)."""
+
+    status = 503
+    title = "Service Unavailable"
+    code = "unavailable"

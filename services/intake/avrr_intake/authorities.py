@@ -63,7 +63,7 @@ from avrr_events import ERASED, Encrypted, EventStore
 from avrr_events.adapters.postgres import lock_key
 from avrr_events.commands import Principal
 from avrr_events.personal import KeyStore
-from avrr_events.problems import Forbidden, NotFound, Problem
+from avrr_events.problems import Forbidden, Gone, NotFound, Unavailable
 from avrr_events.public import (
     Notice,
     PublicChannel,
@@ -353,22 +353,6 @@ async def delete_disclosure_keys(keys: KeyStore, case_id: str, person_ids: Itera
         await keys.delete(disclosure_subject(case_id, person_id))
 
 
-class Gone(Problem):
-    """The key existed, but the consent was withdrawn or the data erased: it is not released."""
-
-    status = 410
-    title = "Gone"
-    code = "gone"
-
-
-class NotAudited(Problem):
-    """A release that cannot be audited is not made."""
-
-    status = 503
-    title = "Service Unavailable"
-    code = "unavailable"
-
-
 KEY_ROUTE = "GET /public/disclosure-keys/{key_id}"
 
 
@@ -400,7 +384,7 @@ async def release_key(
                 client=client,
             )
         except Exception as exc:
-            raise NotAudited("the release could not be audited; try again") from exc
+            raise Unavailable("the release could not be audited; try again") from exc
 
     if holder.country not in principal.offices:
         await audited(403)
