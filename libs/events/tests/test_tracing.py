@@ -81,3 +81,30 @@ async def test_a_rest_command_starts_the_trace_its_events_carry_to_the_consumer(
         span = by_id[span.parent.span_id]
         ancestors.append(span)
     assert server in ancestors, "the consumer span descends from the REST request's span"
+
+
+async def test_fastapis_telemetry_skips_probes_and_metrics_and_never_exports_a_query_string(
+    sqlite_url: str, span_exporter: Any
+) -> None:
+    runtime = ServiceRuntime(traced, ServiceSettings(database_url=sqlite_url, dev=True))
+    async with serving(runtime) as http:
+        for probe in ("/health/live", "/health/ready", "/metrics"):
+            assert (await http.get(probe)).status_code in (200, 503), probe
+        opened = await http.post("/cases/t-3?office=BO&name=Ana", headers={"X-AVRR-User": "ana"})
+        assert opened.status_code == 200
+    servers = [s for s in span_exporter.get_finished_spans() if s.kind == SpanKind.SERVER]
+    assert [s.name for s in servers] == ["POST /cases/{case_id}"], "no span for probes or /metrics"
+    [server] = servers
+    assert server.attributes is not None and server.attributes["url.path"] == "/cases/t-3"
+    assert not {"url.query", "url.full"} & set(server.attributes)
+    assert "Ana" not in repr(dict(server.attributes))
+
+
+def test_fastapis_telemetry_is_configured_explicitly() -> None:
+    """No exception (message and stack) as an OpenTelemetry log record, no OTel metrics
+    (the services' are Prometheus'), no exporter set up behind the service's back."""
+    runtime = ServiceRuntime(traced, ServiceSettings(database_url="sqlite+aiosqlite://", dev=True))
+    config = runtime.app(lifespan=False)._telemetry
+    assert config["logs"] is False and config["metrics"] is False
+    assert config["auto_configure"] is False and config["tracing"] is True
+    assert config["exclude"] is not None and config["exclude"]({"path": "/health/live"})

@@ -27,6 +27,7 @@ from avrr_events import logs
 from avrr_events.adapters.inprocess import InProcessBus
 from avrr_events.settings import ServiceSettings
 from avrr_events.web.service import Service, ServiceRuntime
+from avrr_events.web.telemetry import TELEMETRY
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def build_app(
                 await stack.enter_async_context(runtime.running())
             yield
 
-    app = FastAPI(title="AVRR (embedded)", lifespan=lifespan)
+    app = FastAPI(title="AVRR (embedded)", lifespan=lifespan, telemetry=TELEMETRY)
     app.state.runtimes = {r.name: r for r in runtimes}
 
     @app.get("/")

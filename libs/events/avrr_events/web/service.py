@@ -83,6 +83,7 @@ from avrr_events.web.middleware import (
     ExternalPrefix,
     ObservedRequests,
 )
+from avrr_events.web.telemetry import TELEMETRY
 
 log = logging.getLogger(__name__)
 
@@ -379,6 +380,7 @@ class ServiceRuntime:
             lifespan=run if lifespan else None,
             dependencies=[Depends(authorize)],
             openapi_url=None if worker else "/openapi.json",
+            telemetry=TELEMETRY,  # explicit: no probes, no query strings, no messages
         )
         app.state.runtime = self
         policy = self.service.policy
