@@ -598,17 +598,21 @@ async def _duplicates_seen_by(
     return {"possible_duplicates": shown, "possible_duplicate_elsewhere": elsewhere}
 
 
+# What a consent row shows as it is stored (withdrawn_at in UTC after them).
+_CONSENT_FIELDS = (
+    "person_id",
+    "purpose",
+    "status",
+    "given_on",
+    "given_by",
+    "language",
+    "recorded_by",
+)
+
+
 def _consent(row: Any) -> dict[str, Any]:
-    return {
-        "person_id": row.person_id,
-        "purpose": row.purpose,
-        "status": row.status,
-        "given_on": row.given_on,
-        "given_by": row.given_by,
-        "language": row.language,
-        "recorded_by": row.recorded_by,
-        "withdrawn_at": _utc(row.withdrawn_at) if row.withdrawn_at else None,
-    }
+    shown = {name: getattr(row, name) for name in _CONSENT_FIELDS}
+    return shown | {"withdrawn_at": _utc(row.withdrawn_at) if row.withdrawn_at else None}
 
 
 def _utc(moment: datetime) -> str:
