@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -196,29 +197,23 @@ async def closure_of(conn: AsyncConnection, case_id: str) -> dict[str, object] |
     return None if row is None else dict(row._mapping)
 
 
+@dataclass(eq=False)
 class RetentionSweep:
     """Erases every case whose retention period after closure is over (a periodic job's work)."""
 
-    def __init__(
-        self,
-        runtime: ServiceRuntime,
-        commands: IntakeCommands,
-        period: timedelta,
-        *,
-        batch_size: int = 500,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self.runtime = runtime
-        self.commands = commands
-        self.period = period
-        self.batch_size = batch_size
-        self.clock = clock
+    runtime: ServiceRuntime
+    commands: IntakeCommands
+    period: timedelta
+    batch_size: int = field(default=500, kw_only=True)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), kw_only=True)
+
+    def __post_init__(self) -> None:
         self.context = CommandContext(Principal(user_id=RETENTION_ACTOR))
         self.erased = Counter(
             "avrr_retention_erasures",
             "cases whose personal data was erased because their retention period was over",
             ["service"],
-            registry=runtime.metrics.registry,
+            registry=self.runtime.metrics.registry,
         )
 
     async def __call__(self) -> int:
