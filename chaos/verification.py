@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from avrr_events.adapters.kafka import KafkaSettings
-from avrr_events.cli import read_topic_to_end
+from avrr_events.cli.dead_letters import read_topic_to_end
 from avrr_events.consumer import dead_letter_topic
 from avrr_events.testing import asyncpg_dsn
 from chaos.lifecycles import RetryingClient, Scenario

@@ -4,7 +4,7 @@ A case belongs to the office that holds it (intake: the referral's;
 reintegration: the movement's). When travel's ``ArrivalConfirmed`` says the
 receiving office in the country of origin confirmed the arrival, the case is
 handed over: from then on it belongs to that office as well
-(``avrr_events.web.authorization.handed_over_to`` says when; a partner's
+(``handed_over_to`` says when; a partner's
 confirmation, or a confirmer the office registry does not know in the
 destination country, hands it over to no one).
 
@@ -18,6 +18,7 @@ arrival=ArrivalConfirmed)``), and asks ``case_offices``.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
@@ -28,7 +29,40 @@ from avrr_events.envelope import Envelope
 from avrr_events.offices import OfficeRegistry
 from avrr_events.projections import Projection
 from avrr_events.registry import DomainEvent
-from avrr_events.web.authorization import handed_over_to
+
+log = logging.getLogger(__name__)
+
+RECEIVING_OFFICE = "receiving_office"
+
+
+def handed_over_to(
+    confirmed_by: str | None,
+    confirmer_id: str | None,
+    destination_country: str,
+    offices: OfficeRegistry,
+) -> str | None:
+    """The office an arrival hands its case over to: the receiving office that confirmed it.
+
+    Travel's ``ArrivalConfirmed`` says who confirmed the arrival; when it was
+    the receiving office in the country of origin, ``confirmer_id`` is that
+    office, and from then on the case belongs to it too. A partner's
+    confirmation names an organisation, not an office: no handover. Nor does
+    a confirmer that the office registry does not know as a host or receiving
+    office of the destination country: travel refuses such an arrival, and
+    the readers check again, so an event that slipped through (an older
+    travel, a forged record) hands the case to no one.
+    """
+    if confirmed_by != RECEIVING_OFFICE or not confirmer_id:
+        return None
+    office = offices.receiving_office(confirmer_id, destination_country)
+    if office is None:
+        log.warning(
+            "arrival confirmed as receiving office by %r, not an office of %s: no hand-over",
+            confirmer_id,
+            destination_country,
+        )
+        return None
+    return office.id
 
 
 class Arrival(Protocol):

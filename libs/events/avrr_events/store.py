@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from asyncpg.exceptions import UniqueViolationError
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -288,7 +287,7 @@ class EventStore:
                 inserted = await _append_portable(
                     conn, stream_id, expected_version, rows, topic, held
                 )
-        except (IntegrityError, UniqueViolationError) as exc:
+        except (IntegrityError, postgres.UNIQUE_VIOLATION) as exc:
             raise ConcurrencyError(stream_id, expected_version) from exc
         if inserted != len(rows):
             raise ConcurrencyError(stream_id, expected_version)

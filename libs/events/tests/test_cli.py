@@ -33,6 +33,8 @@ from typer.testing import CliRunner, Result
 
 from avrr_events import Cause, DeadLetter, Repository, cli, tables
 from avrr_events.adapters.database import Database
+from avrr_events.cli.base import find_service
+from avrr_events.cli.topics import list_topics
 from avrr_events.consumer import HandlerContext
 from avrr_events.personal import ERASED, MasterKey, PersonalDataCipher, SqlKeyStore
 from avrr_events.settings import ServiceSettings
@@ -104,7 +106,7 @@ def sample(
         reactions={NoteAdded.event_type: [guard]},
         read_models=[read_models],
     )
-    monkeypatch.setattr(cli, "installed_services", lambda: [service, *discover()])
+    monkeypatch.setattr(cli.base, "installed_services", lambda: [service, *discover()])
     prefix = topic_prefix  # deleted after the test, with the dead-letter topics
     settings = ServiceSettings(
         database_url=database_url,
@@ -377,7 +379,7 @@ async def test_rebuilding_intakes_read_models_after_it_stopped_gives_them_back(
 ) -> None:
     from sqlalchemy.engine import make_url
 
-    intake_service = cli.find_service("intake")
+    intake_service = find_service("intake")
     intake: ServiceProcess = (await service_processes("intake"))["intake"]
     async with httpx.AsyncClient(base_url=intake.url, headers=CASEWORKER) as http:
         for n in range(3):
@@ -464,7 +466,7 @@ async def test_topics_create_is_idempotent(kafka_bootstrap: str, topic_prefix: s
     # public topic of returns per country
     assert first.count("created") == 9
     assert "created" not in second and second.count("exists") == 9
-    topics = await cli.list_topics(_kafka(kafka_bootstrap))
+    topics = await list_topics(_kafka(kafka_bootstrap))
     assert {
         f"{prefix[3]}.dlq.intake",
         f"{prefix[3]}.reintegration.events",

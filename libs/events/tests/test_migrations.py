@@ -225,7 +225,7 @@ async def test_avrr_migrations_status_tells_behind_from_at_head(
     two_revisions: tuple[Service, Service], database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, service = two_revisions
-    monkeypatch.setattr(cli, "installed_services", lambda: [service])
+    monkeypatch.setattr(cli.base, "installed_services", lambda: [service])
     runner = CliRunner()
 
     def status() -> tuple[int, str]:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sample_service import rest_service
 
+from avrr_events.handover import handed_over_to
 from avrr_events.offices import OfficeFileError, load_offices, parse_offices
 from avrr_events.settings import ServiceSettings
-from avrr_events.web.authorization import handed_over_to
 from avrr_events.web.service import ServiceRuntime
 
 # Every office id the tests, the walkthrough and the demo use.

@@ -1,5 +1,5 @@
 """Handover: the receiving office in the country of origin that confirmed the arrival
-works the reintegration case too (avrr_events.web.authorization.handed_over_to says when).
+works the reintegration case too (avrr_events.handover.handed_over_to says when).
 
 The case belongs to the office of its movement (``reintegration_cases.office``)
 and, once handed over, to the receiving office as well: its reintegration

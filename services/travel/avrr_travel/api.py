@@ -25,11 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from avrr_events import ERASED, Encrypted
 from avrr_events.commands import Principal, etag
+from avrr_events.handover import RECEIVING_OFFICE
 from avrr_events.offices import Office
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.problems import Forbidden, NotFound
 from avrr_events.web.authorization import (
-    RECEIVING_OFFICE,
     Authorized,
     Policy,
     Role,

@@ -23,10 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from avrr_events import Encrypted, EventStore, PersonalDataCipher, Repository
 from avrr_events.adapters.database import Database
 from avrr_events.commands import CommandContext, CommandResult
+from avrr_events.handover import RECEIVING_OFFICE
 from avrr_events.offices import Office
 from avrr_events.personal import HEALTH
 from avrr_events.problems import DomainRuleViolation, Forbidden, NotFound, PreconditionFailed
-from avrr_events.web.authorization import RECEIVING_OFFICE
 from avrr_events.withdrawal import Resolution
 from avrr_travel import consents, destinations
 from avrr_travel.events import registry

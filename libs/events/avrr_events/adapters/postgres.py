@@ -16,9 +16,21 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 OUTBOX_CHANNEL = "avrr_outbox"
+
+# The driver's own errors, named here so that the code above the adapters (the
+# store's append, the problem handlers) tells them apart without importing it:
+# a duplicate key on the driver's own connection (a concurrent append), and
+# asyncpg's data exceptions, the server's (SQLSTATE class 22) and its own
+# refusal to encode a parameter (an integer beyond 64 bits).
+UNIQUE_VIOLATION: type[Exception] = asyncpg.exceptions.UniqueViolationError
+DATA_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.exceptions.DataError,
+    asyncpg.exceptions._base.DataError,
+)
 
 _APPEND = """
 WITH cur AS (

@@ -35,7 +35,7 @@ office that received the referral, and also, once the case was handed over,
 to the receiving office in the country of origin (a service's ``case_offices``
 lookup says which offices a case has). Offices are the registry of
 avrr_events.offices: only a host or receiving office of the destination
-country receives a case (``handed_over_to``).
+country receives a case (``avrr_events.handover.handed_over_to``).
 
 Health details (travel's fitness-to-travel details, encrypted per person) are
 recorded and read through routes that admit ``medical`` only. Eligibility's
@@ -190,39 +190,6 @@ def stale_rules(app: FastAPI) -> list[str]:
     policy: Policy | None = getattr(app.state, "policy", None)
     routes = set(route_keys(app.routes))
     return sorted(k for k in (policy.rules if policy else {}) if k not in routes)
-
-
-RECEIVING_OFFICE = "receiving_office"
-
-
-def handed_over_to(
-    confirmed_by: str | None,
-    confirmer_id: str | None,
-    destination_country: str,
-    offices: OfficeRegistry,
-) -> str | None:
-    """The office an arrival hands its case over to: the receiving office that confirmed it.
-
-    Travel's ``ArrivalConfirmed`` says who confirmed the arrival; when it was
-    the receiving office in the country of origin, ``confirmer_id`` is that
-    office, and from then on the case belongs to it too. A partner's
-    confirmation names an organisation, not an office: no handover. Nor does
-    a confirmer that the office registry does not know as a host or receiving
-    office of the destination country: travel refuses such an arrival, and
-    the readers check again, so an event that slipped through (an older
-    travel, a forged record) hands the case to no one.
-    """
-    if confirmed_by != RECEIVING_OFFICE or not confirmer_id:
-        return None
-    office = offices.receiving_office(confirmer_id, destination_country)
-    if office is None:
-        log.warning(
-            "arrival confirmed as receiving office by %r, not an office of %s: no hand-over",
-            confirmer_id,
-            destination_country,
-        )
-        return None
-    return office.id
 
 
 def ensure_acts_for_country(

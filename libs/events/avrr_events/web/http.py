@@ -50,7 +50,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -60,6 +59,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from avrr_events import store, tables
+from avrr_events.adapters import postgres
 from avrr_events.adapters.database import Database, unavailable
 
 # Re-exported: the routes' imports predate the move of these into the core.
@@ -241,20 +241,13 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(ConcurrencyError, on_concurrency)
-    for refused in (DBAPIError, OverflowError, *_DRIVER_DATA_ERRORS):
+    for refused in (DBAPIError, OverflowError, *postgres.DATA_ERRORS):
         app.add_exception_handler(refused, on_unstorable)
     app.add_middleware(RefuseOversizedBodies)
     app.add_middleware(ContainUnhandledErrors)
 
 
 MAX_BODY_BYTES = 1024 * 1024
-
-# asyncpg's data exceptions: the server's (SQLSTATE class 22) and its own refusal
-# to encode a parameter (an integer beyond 64 bits).
-_DRIVER_DATA_ERRORS: tuple[type[Exception], ...] = (
-    asyncpg.exceptions.DataError,
-    asyncpg.exceptions._base.DataError,
-)
 
 
 class BodyTooLarge(HTTPException):
@@ -320,7 +313,7 @@ def refused_value(exc: BaseException) -> bool:
     its own refusal of an integer beyond 64 bits, with that class. SQLite's
     driver raises OverflowError for integers beyond 64 bits.
     """
-    if isinstance(exc, (OverflowError, DataError, *_DRIVER_DATA_ERRORS)):
+    if isinstance(exc, (OverflowError, DataError, *postgres.DATA_ERRORS)):
         return True
     # The event store appends on the driver's own connection (asyncpg errors as
     # they are); everything else comes through SQLAlchemy (the driver's in .orig).
