@@ -11,7 +11,7 @@ import base64
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from avrr_events import audit, environment
@@ -49,13 +49,14 @@ class ServiceSettings(BaseSettings):
         validation_alias=AliasChoices("keystore_url", "AVRR_KEYSTORE_URL"),
         description="database of the per-person keys; absent: the service's own database",
     )
-    master_key: str | None = Field(
+    # Secrets are SecretStr: never in a repr, a log line or a validation error's input.
+    master_key: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("master_key", "AVRR_MASTER_KEY"),
         description="base64 32-byte key-encryption key",
         repr=False,
     )
-    audit_key: str | None = Field(
+    audit_key: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("audit_key", "AVRR_AUDIT_KEY"),
         description=(
@@ -234,7 +235,7 @@ class ServiceSettings(BaseSettings):
         (HKDF-SHA256), so a deployment needs no new secret.
         """
         if self.audit_key:
-            key = environment.checked("AVRR_AUDIT_KEY", self.audit_key)
+            key = environment.checked("AVRR_AUDIT_KEY", self.audit_key.get_secret_value())
             return audit.check_key(base64.b64decode(key, validate=True))
         if self.master_key:
             return audit.derive_key(self._master_key_bytes())
@@ -256,4 +257,5 @@ class ServiceSettings(BaseSettings):
 
     def _master_key_bytes(self) -> bytes:
         assert self.master_key is not None
-        return base64.b64decode(environment.checked("AVRR_MASTER_KEY", self.master_key))
+        key = self.master_key.get_secret_value()
+        return base64.b64decode(environment.checked("AVRR_MASTER_KEY", key))

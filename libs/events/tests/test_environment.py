@@ -112,3 +112,16 @@ def test_the_runtime_reports_its_keys_in_the_same_words() -> None:
     short = base64.b64encode(bytes(8)).decode()
     with pytest.raises(error, match=r"^AVRR_AUDIT_KEY is malformed: base64 of 8 bytes"):
         ServiceSettings(master_key=KEY, audit_key=short).audit_secret()
+
+
+def test_secrets_are_read_as_secret_strings_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pydantic-settings reads them (same variables, same defaults) as SecretStr: a repr, a
+    log line or a dump of the settings shows asterisks; the keys still work."""
+    secret = base64.b64encode(b"k" * 32).decode()
+    monkeypatch.setenv("AVRR_MASTER_KEY", KEY)
+    monkeypatch.setenv("AVRR_AUDIT_KEY", secret)
+    settings = ServiceSettings()
+    for shown in (repr(settings), str(settings.model_dump())):
+        assert KEY not in shown and secret not in shown
+    assert settings.master() is not None and settings.audit_secret() == b"k" * 32
+    assert ServiceSettings(master_key=None).master_key is None  # the default is unchanged

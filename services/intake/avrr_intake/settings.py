@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from avrr_events import environment
@@ -19,7 +19,7 @@ DUPLICATE_SECRET_CHARACTERS = 32
 class IntakeSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
-    duplicate_secret: str | None = Field(
+    duplicate_secret: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("duplicate_secret", "AVRR_INTAKE_DUPLICATE_SECRET"),
         description="HMAC key of the possible-duplicate check (at least 32 characters)",
@@ -52,9 +52,8 @@ class IntakeSettings(BaseSettings):
     def secret(self, runtime: ServiceSettings) -> bytes:
         """The HMAC key; the fixed development one only in development mode."""
         if self.duplicate_secret:
-            return environment.checked(
-                DUPLICATE_SECRET.name, self.duplicate_secret, "intake"
-            ).encode()
+            secret = self.duplicate_secret.get_secret_value()
+            return environment.checked(DUPLICATE_SECRET.name, secret, "intake").encode()
         if runtime.dev:
             return DEV_DUPLICATE_SECRET.encode()
         raise environment.SettingsError.missing(DUPLICATE_SECRET.name, "intake")
