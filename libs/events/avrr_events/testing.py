@@ -777,6 +777,17 @@ async def changes_without_revision(service: Service, url: str) -> list[Any]:
         await db.dispose()
 
 
+async def assert_head_revision_builds_the_tables_in_code(service: Service, url: str) -> None:
+    """Each service's schema test: its head revision (and the platform line's) builds exactly
+    the tables in code, or the failure names the differences and the command to run."""
+    changes = await changes_without_revision(service, url)
+    assert not changes, (
+        f"{service.name}: tables changed in code without a revision: {changes}; write it with "
+        f'`avrr migrations new {service.name} "<what changed>"` (`platform` for a shared '
+        "table) and read it before committing"
+    )
+
+
 async def database_dump(url: str) -> str:
     """Every row of every table of a PostgreSQL database as JSON text (what a backup holds):
     tests grep it for plaintext that must not be there."""
