@@ -94,6 +94,22 @@ class _Schemas:
         return payload
 
 
+def _message(
+    cls: type[DomainEvent], headers: dict[str, Any], key: str, schemas: _Schemas
+) -> dict[str, Any]:
+    """The AsyncAPI message of an event class: its first docstring line, headers, payload
+    schema and what its Kafka key is."""
+    return {
+        "name": cls.__name__,
+        "title": cls.event_type,
+        "summary": (cls.__doc__ or "").strip().split("\n")[0] or cls.event_type,
+        "contentType": "application/json",
+        "headers": headers,
+        "payload": schemas.add(cls),
+        "bindings": {"kafka": {"key": {"type": "string", "description": key}}},
+    }
+
+
 def asyncapi_document(
     service: str,
     registry: EventRegistry,
@@ -123,15 +139,7 @@ def asyncapi_document(
         channel_messages: dict[str, Any] = {}
         for cls in classes:
             message_id = _key(cls.event_type)
-            messages[message_id] = {
-                "name": cls.__name__,
-                "title": cls.event_type,
-                "summary": (cls.__doc__ or "").strip().split("\n")[0] or cls.event_type,
-                "contentType": "application/json",
-                "headers": _CE_HEADERS,
-                "payload": schemas.add(cls),
-                "bindings": {"kafka": {"key": {"type": "string", "description": "case id"}}},
-            }
+            messages[message_id] = _message(cls, _CE_HEADERS, "case id", schemas)
             channel_messages[message_id] = {"$ref": f"#/components/messages/{message_id}"}
         channels[channel_id] = {
             "address": topic_of(owner),
@@ -241,15 +249,7 @@ def _public_channel(
     channel_messages: dict[str, Any] = {}
     for cls in channel.events:
         message_id = _key(cls.event_type)
-        messages[message_id] = {
-            "name": cls.__name__,
-            "title": cls.event_type,
-            "summary": (cls.__doc__ or "").strip().split("\n")[0] or cls.event_type,
-            "contentType": "application/json",
-            "headers": _PUBLIC_HEADERS,
-            "payload": schemas.add(cls),
-            "bindings": {"kafka": {"key": {"type": "string", "description": channel.key}}},
-        }
+        messages[message_id] = _message(cls, _PUBLIC_HEADERS, channel.key, schemas)
         channel_messages[message_id] = {"$ref": f"#/components/messages/{message_id}"}
     document: dict[str, Any] = {
         "address": topic_of(channel.address),

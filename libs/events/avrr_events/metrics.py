@@ -56,16 +56,11 @@ class Measured(Protocol):
     """What the metrics read of a running service (``web.service.ServiceRuntime``): a
     protocol, so that the runtime imports the metrics and not the other way round."""
 
-    @property
-    def name(self) -> str: ...
-    @property
-    def db(self) -> Database: ...
-    @property
-    def store(self) -> EventStore: ...
-    @property
-    def relay(self) -> OutboxRelay: ...
-    @property
-    def consumer(self) -> EventConsumer: ...
+    name: str
+    db: Database
+    store: EventStore
+    relay: OutboxRelay
+    consumer: EventConsumer
 
 
 class _RuntimeCollector(Collector):

@@ -66,12 +66,13 @@ from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, MetaData, Table, inspect, text
+from sqlalchemy import Connection, MetaData, Table, inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.functions import FunctionElement
 
 from avrr_events import audit, tables
 from avrr_events.adapters.database import SCHEMA_LOCK, Database
+from avrr_events.adapters.postgres import lock_until_commit
 
 if TYPE_CHECKING:
     from avrr_events.settings import ServiceSettings
@@ -82,12 +83,9 @@ class Service(Protocol):
     Alembic folder and its read models; a protocol, so the runtime imports this module
     and not the other way round."""
 
-    @property
-    def name(self) -> str: ...
-    @property
-    def migrations(self) -> Path | None: ...
-    @property
-    def read_models(self) -> Sequence[MetaData]: ...
+    name: str
+    migrations: Path | None
+    read_models: Sequence[MetaData]
 
 
 log = logging.getLogger(__name__)
@@ -251,8 +249,7 @@ async def upgrade(db: Database, line: MigrationLine, to: str = "heads") -> None:
     data fills the tables as the revision before it left them.
     """
     async with db.transaction() as conn:
-        if db.is_postgres:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK})
+        await lock_until_commit(conn, SCHEMA_LOCK)
         await conn.run_sync(_upgrade, line, to)
 
 

@@ -32,9 +32,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
-from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, select, text, update
+from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from avrr_events.adapters import postgres
 from avrr_events.aggregate import Aggregate
 from avrr_events.envelope import Envelope
 from avrr_events.personal import ERASED, ERASED_MARKER, Encrypted, PersonalDataCipher
@@ -167,11 +168,7 @@ async def serialise_case(conn: AsyncConnection, service: str, case_id: str) -> N
     reaction appends to the stream, optimistic concurrency does this already;
     on SQLite every write transaction holds the database's one write lock.
     """
-    if conn.dialect.name == "postgresql":
-        await conn.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-            {"key": f"avrr.withdrawal:{service}:{case_id}"},
-        )
+    await postgres.lock_until_commit(conn, f"avrr.withdrawal:{service}:{case_id}")
 
 
 @dataclass

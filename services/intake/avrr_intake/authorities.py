@@ -56,11 +56,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESGCMSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import ERASED, Encrypted, EventStore
-from avrr_events.adapters.postgres import lock_key
+from avrr_events.adapters.postgres import lock_key, lock_until_commit
 from avrr_events.commands import Principal
 from avrr_events.personal import KeyStore
 from avrr_events.problems import Forbidden, Gone, NotFound, Unavailable
@@ -413,13 +412,11 @@ async def release_key(
 async def exclude_publication(conn: AsyncConnection, case_id: str) -> None:
     """In a withdrawal's transaction: wait for any record of the case being published, and
     keep the relay from rendering one until this transaction ends."""
-    if conn.dialect.name == "postgresql":
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _key(case_id)})
+    await lock_until_commit(conn, _key(case_id))
 
 
 async def _share_publication(conn: AsyncConnection, case_id: str) -> None:
-    if conn.dialect.name == "postgresql":
-        await conn.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": _key(case_id)})
+    await lock_until_commit(conn, _key(case_id), shared=True)
 
 
 def _key(case_id: str) -> int:

@@ -29,7 +29,6 @@ from sqlalchemy import (
     delete,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -86,9 +85,7 @@ async def serialise(conn: AsyncConnection, country: str) -> None:
     a suspended destination would stay unheld. SQLite already runs one writer
     at a time.
     """
-    if conn.dialect.name == "postgresql":
-        key = postgres.lock_key(f"avrr.travel.destination:{country}")
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    await postgres.lock_until_commit(conn, postgres.lock_key(f"avrr.travel.destination:{country}"))
 
 
 def suspension_id(country: str, region: str | None) -> str:

@@ -16,13 +16,18 @@ from contextvars import ContextVar
 from typing import Any
 
 import asyncpg
-from sqlalchemy import MetaData, Table, event, text
+from sqlalchemy import MetaData, Table, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from avrr_events import tables
-from avrr_events.adapters.postgres import OUTBOX_CHANNEL, driver_connection, lock_key
+from avrr_events.adapters.postgres import (
+    OUTBOX_CHANNEL,
+    driver_connection,
+    lock_key,
+    lock_until_commit,
+)
 
 log = logging.getLogger(__name__)
 
@@ -190,8 +195,7 @@ class Database:
         the check and the creation one step per database.
         """
         async with self.engine.begin() as conn:
-            if self.is_postgres:
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK})
+            await lock_until_commit(conn, SCHEMA_LOCK)
             for item in metadatas:
                 if isinstance(item, Table):
                     await conn.run_sync(item.create, checkfirst=True)

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 OUTBOX_CHANNEL = "avrr_outbox"
@@ -176,6 +177,22 @@ async def delete_outbox(conn: AsyncConnection, ids: list[int]) -> None:
 def lock_key(name: str) -> int:
     """A stable signed 64-bit advisory-lock key for a name."""
     return zlib.crc32(name.encode()) - 2**31
+
+
+async def lock_until_commit(conn: AsyncConnection, key: int | str, *, shared: bool = False) -> None:
+    """Hold an advisory lock until this transaction ends: the one way the platform serialises
+    transactions that optimistic concurrency cannot (schema creation, a withdrawal against
+    its reactions, a destination's suspension against its clearances).
+
+    ``key`` is a number (``lock_key``, a constant) or a name PostgreSQL hashes
+    (``hashtext``); ``shared`` holders run together and wait only for the exclusive one.
+    Nothing on SQLite: it runs one write transaction at a time anyway.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    argument = "hashtext(:key)" if isinstance(key, str) else ":key"
+    await conn.execute(text(f"SELECT {function}({argument})"), {"key": key})
 
 
 class LeaderLock:

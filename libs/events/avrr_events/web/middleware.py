@@ -30,12 +30,9 @@ log = logging.getLogger(__name__)
 class Observed(Protocol):
     """What ``ObservedRequests`` reads of its service (``web.service.ServiceRuntime``)."""
 
-    @property
-    def name(self) -> str: ...
-    @property
-    def metrics(self) -> ServiceMetrics: ...
-    @property
-    def audit(self) -> AuditLog: ...
+    name: str
+    metrics: ServiceMetrics
+    audit: AuditLog
 
 
 # What a browser frontend may send and read across origins (ARCHITECTURE §6).
