@@ -9,15 +9,33 @@ refusals subclass these, so no route maps errors by hand.
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 
 class Problem(Exception):
-    """An error the API reports as a problem detail; subclasses fix status and type."""
+    """An error the API reports as a problem detail; subclasses fix status and type.
+
+    A subclass names them in its header, ``class NotFound(Problem, status=404,
+    code="not-found")``; its title is the status's reason phrase unless it says
+    another. (Subclasses of those inherit all three.)
+    """
 
     status = 500
     title = "Internal Server Error"
     code = "internal"
+
+    def __init_subclass__(
+        cls, *, status: int | None = None, code: str | None = None, title: str | None = None
+    ) -> None:
+        super().__init_subclass__()
+        if status is not None:
+            cls.status = status
+            cls.title = title or HTTPStatus(status).phrase
+        elif title is not None:
+            cls.title = title
+        if code is not None:
+            cls.code = code
 
     def __init__(
         self,
@@ -32,57 +50,33 @@ class Problem(Exception):
         self.extensions = extensions
 
 
-class DomainRuleViolation(Problem):
+class DomainRuleViolation(Problem, status=422, code="domain-rule", title="Domain rule violated"):
     """A command the case's current state does not allow (422, with a clear detail)."""
 
-    status = 422
-    title = "Domain rule violated"
-    code = "domain-rule"
+
+class NotFound(Problem, status=404, code="not-found"):
+    """What the request names does not exist (or is not the caller's to see)."""
 
 
-class NotFound(Problem):
-    status = 404
-    title = "Not Found"
-    code = "not-found"
-
-
-class PreconditionFailed(Problem):
+class PreconditionFailed(Problem, status=412, code="precondition-failed"):
     """If-Match named a version the resource is no longer at."""
 
-    status = 412
-    title = "Precondition Failed"
-    code = "precondition-failed"
+
+class Conflict(Problem, status=409, code="conflict"):
+    """The request contradicts what another one did first."""
 
 
-class Conflict(Problem):
-    status = 409
-    title = "Conflict"
-    code = "conflict"
+class Unauthorized(Problem, status=401, code="unauthorized"):
+    """No credentials, or credentials that do not hold."""
 
 
-class Unauthorized(Problem):
-    status = 401
-    title = "Unauthorized"
-    code = "unauthorized"
+class Forbidden(Problem, status=403, code="forbidden"):
+    """The caller is known but may not do this."""
 
 
-class Forbidden(Problem):
-    status = 403
-    title = "Forbidden"
-    code = "forbidden"
-
-
-class Gone(Problem):
+class Gone(Problem, status=410, code="gone"):
     """What existed is withdrawn for good (a key released only while a consent stands)."""
 
-    status = 410
-    title = "Gone"
-    code = "gone"
 
-
-class Unavailable(Problem):
+class Unavailable(Problem, status=503, code="unavailable"):
     """Not now: a precondition outside the request failed (an audit that could not be written)."""
-
-    status = 503
-    title = "Service Unavailable"
-    code = "unavailable"
