@@ -20,7 +20,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from avrr_events import environment
 
@@ -39,12 +40,38 @@ def find(name: str) -> Service:
     return services[name]
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m avrr_events.serve")
-    parser.add_argument("service")
-    parser.add_argument("--role", choices=environment.ROLES, help="default: AVRR_ROLE, else all")
-    args = parser.parse_args(argv)
-    environment.exit_on_bad_settings("serve", args.service, os.environ, role=args.role)
+def environ_with(overrides: Mapping[str, Any]) -> dict[str, str]:
+    """The process's environment with settings given on a command line laid over it
+    (``avrr --database-url``), under their variables' names, for the start-up check."""
+    from avrr_events.settings import ServiceSettings
+
+    environ = dict(os.environ)
+    for name, value in overrides.items():
+        choices = getattr(ServiceSettings.model_fields[name].validation_alias, "choices", ())
+        variable = next(c for c in choices if isinstance(c, str) and c.isupper())
+        environ[variable] = str(value)
+    return environ
+
+
+def serve(
+    name: str,
+    *,
+    role: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    service: Service | None = None,
+) -> None:
+    """Run one service in this process: ``python -m avrr_events.serve`` and ``avrr serve``.
+
+    The environment check first (one line, exit status 1), then pydantic's check of
+    the settings, then logging, tracing, the migration check and uvicorn. ``host``
+    and ``port`` default to ``AVRR_HOST`` and ``AVRR_PORT``; ``overrides`` are
+    settings given on the command line, checked as if they were in the environment;
+    ``service`` one the caller found already (the CLI's, which tests extend).
+    """
+    given = dict(overrides or {})
+    environment.exit_on_bad_settings("serve", name, environ_with(given), role=role)
 
     import uvicorn
 
@@ -53,13 +80,13 @@ def main(argv: list[str] | None = None) -> None:
     from avrr_events.settings import RoleNotSupported, ServiceSettings, UnsafeAuthentication
     from avrr_events.tracing import configure_exporter
 
-    chosen = {"role": args.role} if args.role else {}
-    problem = environment.validation_problem(ServiceSettings, args.service, **chosen)
+    chosen = {**given, **({"role": role} if role else {})}
+    problem = environment.validation_problem(ServiceSettings, name, **chosen)
     if problem is not None:  # what the table does not check, pydantic does: still one line
         environment.fail(problem)
-    logs.configure(args.service)  # JSON lines (AVRR_LOG_FORMAT=text for a terminal)
-    configure_exporter(args.service)
-    service = find(args.service)
+    logs.configure(name)  # JSON lines (AVRR_LOG_FORMAT=text for a terminal)
+    configure_exporter(name)
+    service = service or find(name)
     settings = ServiceSettings(**chosen)
     try:
         settings.check_role()  # api/worker need PostgreSQL and Kafka
@@ -72,8 +99,8 @@ def main(argv: list[str] | None = None) -> None:
     app = service.app(settings)
     uvicorn.run(
         app,
-        host=os.environ.get("AVRR_HOST", "127.0.0.1"),
-        port=int(os.environ.get("AVRR_PORT", "8000")),
+        host=host or os.environ.get("AVRR_HOST", "127.0.0.1"),
+        port=port if port is not None else int(os.environ.get("AVRR_PORT", "8000")),
         log_level=os.environ.get("AVRR_LOG_LEVEL", "info").lower(),
         log_config=None,  # uvicorn's loggers go through logs.configure's handler
         access_log=False,  # the service logs each request itself, in its trace
@@ -82,6 +109,14 @@ def main(argv: list[str] | None = None) -> None:
         # client, or a request sent as the server closes it fails (502, ReadError).
         timeout_keep_alive=int(os.environ.get("AVRR_KEEP_ALIVE", "75")),
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m avrr_events.serve")
+    parser.add_argument("service")
+    parser.add_argument("--role", choices=environment.ROLES, help="default: AVRR_ROLE, else all")
+    args = parser.parse_args(argv)
+    serve(args.service, role=args.role)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
+from typing import Any
 
 from pydantic import AliasChoices, Field
 
@@ -102,22 +103,43 @@ async def prepare(
     return [s.name for s in specs]
 
 
-def main(argv: list[str] | None = None) -> None:
-    from avrr_events.serve import find
+def setup(
+    name: str,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    service_logs: bool = True,
+    service: Service | None = None,
+) -> list[str]:
+    """Prepare one service, return its topics: ``python -m avrr_events.setup`` and ``avrr setup``.
 
+    The environment check first (one line, exit status 1, before logging or
+    connecting to anything), then pydantic's check of the settings, then the
+    service's JSON logs (``service_logs``; the CLI keeps its terminal's) and
+    ``prepare``. A database that predates the migrations, or a service without its
+    own line, is a person's decision: one line, no traceback. ``overrides`` are
+    settings given on the command line, checked as if they were in the environment;
+    ``service`` one the caller found already (the CLI's, which tests extend).
+    """
+    from avrr_events.serve import environ_with, find
+
+    given = dict(overrides or {})
+    environment.exit_on_bad_settings("setup", name, environ_with(given))
+    problem = environment.validation_problem(SetupSettings, name, **given)
+    if problem is not None:
+        environment.fail(problem)
+    if service_logs:
+        logs.configure(name)
+    try:
+        return asyncio.run(prepare(service or find(name), SetupSettings(**given)))
+    except (migrations.PredatesMigrations, migrations.UnversionedService) as exc:
+        raise SystemExit(str(exc)) from None
+
+
+def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         raise SystemExit("usage: python -m avrr_events.setup <service>")
-    # Before logging or connecting: one line naming a missing or malformed variable.
-    environment.exit_on_bad_settings("setup", args[0], os.environ)
-    problem = environment.validation_problem(SetupSettings, args[0])
-    if problem is not None:
-        environment.fail(problem)
-    logs.configure(args[0])
-    try:
-        asyncio.run(prepare(find(args[0]), SetupSettings()))
-    except (migrations.PredatesMigrations, migrations.UnversionedService) as exc:
-        raise SystemExit(str(exc)) from None  # a person's decision: one line, no traceback
+    setup(args[0])
 
 
 if __name__ == "__main__":

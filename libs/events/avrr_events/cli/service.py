@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-import os
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from avrr_events import logs, migrations
+from avrr_events import serve as serving
+from avrr_events import setup as preparing
 from avrr_events.cli import base
 from avrr_events.cli.base import Config, fail, find_service, out, run
 from avrr_events.consumer import dead_letter_topic
-from avrr_events.settings import ROLES, RoleNotSupported, UnsafeAuthentication
-from avrr_events.setup import prepare
+from avrr_events.settings import ROLES
 
 # ------------------------------------------------------- services, serve, setup --
 
@@ -49,37 +47,21 @@ def serve(
         typer.Option(help="all, api (REST only) or worker (consumer, relays, jobs); AVRR_ROLE"),
     ] = None,
 ) -> None:
-    """Run one service (REST API, consumer, outbox relay) as this process."""
+    """Run one service (REST API, consumer, outbox relay) as this process.
+
+    The same function as ``python -m avrr_events.serve`` (environment check first)."""
 
     def work(config: Config) -> None:
-        import uvicorn
-
-        from avrr_events.migrations import refuse_unless_current
-        from avrr_events.tracing import configure_exporter
-
+        if role is not None and role not in ROLES:
+            fail(f"--role must be one of {', '.join(ROLES)}")
         found = find_service(service)
-        settings = config.settings()
-        if role is not None:
-            if role not in ROLES:
-                fail(f"--role must be one of {', '.join(ROLES)}")
-            settings = settings.model_copy(update={"role": role})
-        try:
-            settings.check_role()  # api/worker need PostgreSQL and Kafka
-            warning = settings.check_authentication()  # no header authentication on real data
-        except (RoleNotSupported, UnsafeAuthentication) as exc:
-            fail(str(exc))
-        logs.configure(found.name)
-        if warning:
-            logging.getLogger("avrr_events.serve").warning(warning)
-        refuse_unless_current(found, settings)
-        configure_exporter(found.name)
-        uvicorn.run(
-            found.app(settings),
+        serving.serve(
+            service,
+            role=role,
             host=host,
             port=port,
-            log_config=None,
-            access_log=False,
-            timeout_keep_alive=int(os.environ.get("AVRR_KEEP_ALIVE", "75")),  # as serve.py
+            overrides=dict(config.overrides),
+            service=found,
         )
 
     run(ctx, work)
@@ -88,13 +70,15 @@ def serve(
 def setup(
     ctx: typer.Context, service: Annotated[str, typer.Argument(help="an installed service")]
 ) -> None:
-    """Migrate a service's database and key store to head, create its topics (the Job's command)."""
+    """Migrate a service's database and key store to head, create its topics (the Job's command).
 
-    async def work(config: Config) -> None:
-        try:
-            topics = await prepare(find_service(service), config.settings())
-        except (migrations.PredatesMigrations, migrations.UnversionedService) as exc:
-            fail(str(exc))
+    The same function as ``python -m avrr_events.setup`` (environment check first)."""
+
+    def work(config: Config) -> None:
+        found = find_service(service)
+        topics = preparing.setup(
+            service, overrides=dict(config.overrides), service_logs=False, service=found
+        )
         out.print(f"{service}: schema at head; topics: {', '.join(topics) or 'none (no Kafka)'}")
 
     run(ctx, work)
