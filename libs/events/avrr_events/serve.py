@@ -77,13 +77,21 @@ def serve(
 
     from avrr_events import logs
     from avrr_events.migrations import refuse_unless_current
-    from avrr_events.settings import RoleNotSupported, ServiceSettings, UnsafeAuthentication
+    from avrr_events.settings import (
+        RoleNotSupported,
+        ServerSettings,
+        ServiceSettings,
+        UnsafeAuthentication,
+    )
     from avrr_events.tracing import configure_exporter
 
     chosen = {**given, **({"role": role} if role else {})}
-    problem = environment.validation_problem(ServiceSettings, name, **chosen)
-    if problem is not None:  # what the table does not check, pydantic does: still one line
-        environment.fail(problem)
+    where: dict[str, Any] = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    for model, values in ((ServiceSettings, chosen), (ServerSettings, where)):
+        problem = environment.validation_problem(model, name, **values)
+        if problem is not None:  # what the table does not check, pydantic does: one line
+            environment.fail(problem)
+    server = ServerSettings(**where)
     logs.configure(name)  # JSON lines (AVRR_LOG_FORMAT=text for a terminal)
     configure_exporter(name)
     service = service or find(name)
@@ -99,15 +107,12 @@ def serve(
     app = service.app(settings)
     uvicorn.run(
         app,
-        host=host or os.environ.get("AVRR_HOST", "127.0.0.1"),
-        port=port if port is not None else int(os.environ.get("AVRR_PORT", "8000")),
-        log_level=os.environ.get("AVRR_LOG_LEVEL", "info").lower(),
+        host=server.host,
+        port=server.port,
+        log_level=server.log_level.lower(),
         log_config=None,  # uvicorn's loggers go through logs.configure's handler
         access_log=False,  # the service logs each request itself, in its trace
-        # Longer than the idle timeout of the clients and proxies in front (load
-        # balancers: 60 s): the side that closes an idle connection must be the
-        # client, or a request sent as the server closes it fails (502, ReadError).
-        timeout_keep_alive=int(os.environ.get("AVRR_KEEP_ALIVE", "75")),
+        timeout_keep_alive=server.keep_alive,  # see ServerSettings.keep_alive
     )
 
 

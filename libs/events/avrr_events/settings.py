@@ -29,6 +29,30 @@ class UnsafeAuthentication(ValueError):
     """Header authentication asked of a process that shows signs of production."""
 
 
+class ServerSettings(BaseSettings):
+    """Where and how uvicorn serves a process (``serve``, ``avrr serve``, the embedded one)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("host", "AVRR_HOST"))
+    port: int = Field(
+        default=8000, ge=1, le=65535, validation_alias=AliasChoices("port", "AVRR_PORT")
+    )
+    log_level: str = Field(
+        default="info", validation_alias=AliasChoices("log_level", "AVRR_LOG_LEVEL")
+    )
+    keep_alive: int = Field(
+        default=75,
+        ge=1,
+        validation_alias=AliasChoices("keep_alive", "AVRR_KEEP_ALIVE"),
+        description=(
+            "seconds an idle connection stays open: longer than the idle timeout of the "
+            "clients and proxies in front (load balancers: 60 s), so that the side that "
+            "closes it is the client, or a request sent as the server closes it fails"
+        ),
+    )
+
+
 class ServiceSettings(BaseSettings):
     """How one service runs, from environment variables (names in ``validation_alias``)."""
 

@@ -125,3 +125,25 @@ def test_secrets_are_read_as_secret_strings_never_shown(monkeypatch: pytest.Monk
         assert KEY not in shown and secret not in shown
     assert settings.master() is not None and settings.audit_secret() == b"k" * 32
     assert ServiceSettings(master_key=None).master_key is None  # the default is unchanged
+
+
+def test_where_a_process_listens_is_read_by_pydantic_settings_with_its_old_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from avrr_events.settings import ServerSettings
+
+    for name in ("AVRR_HOST", "AVRR_PORT", "AVRR_LOG_LEVEL", "AVRR_KEEP_ALIVE"):
+        monkeypatch.delenv(name, raising=False)
+    assert ServerSettings().model_dump() == {
+        "host": "127.0.0.1",
+        "port": 8000,
+        "log_level": "info",
+        "keep_alive": 75,
+    }
+    monkeypatch.setenv("AVRR_PORT", "9001")
+    monkeypatch.setenv("AVRR_KEEP_ALIVE", "90")
+    assert (ServerSettings().port, ServerSettings().keep_alive) == (9001, 90)
+    assert ServerSettings(port=9002).port == 9002  # `avrr serve --port` wins
+    monkeypatch.setenv("AVRR_PORT", "eighty")
+    error = environment.validation_problem(ServerSettings, "intake")
+    assert error is not None and str(error).startswith("AVRR_PORT is malformed")

@@ -25,7 +25,7 @@ from fastapi import FastAPI
 
 from avrr_events import logs
 from avrr_events.adapters.inprocess import InProcessBus
-from avrr_events.settings import ServiceSettings
+from avrr_events.settings import ServerSettings, ServiceSettings
 from avrr_events.web.service import Service, ServiceRuntime
 from avrr_events.web.telemetry import TELEMETRY
 
@@ -96,10 +96,11 @@ def main() -> None:
     app = build_app(os.environ.get("AVRR_DATA_DIR", ".avrr-data"))
     names = ", ".join(app.state.runtimes) or "none installed"
     log.info("embedded AVRR with services: %s", names)
+    server = ServerSettings()
     uvicorn.run(
         app,
-        host=os.environ.get("AVRR_HOST", "127.0.0.1"),
-        port=int(os.environ.get("AVRR_PORT", "8000")),
+        host=server.host,
+        port=server.port,
         log_config=None,
         access_log=False,  # each service logs its requests itself, in their traces
     )
