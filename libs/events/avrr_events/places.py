@@ -36,6 +36,11 @@ MAX_KEY_LENGTH = 100
 NFKD and casefolding can lengthen a few characters, and columns hold 100)."""
 
 
+COUNTRY_CODES: tuple[str, ...] = tuple(sorted(c.alpha_2 for c in pycountry.countries))
+"""Every ISO 3166-1 alpha-2 code pycountry knows: what a request's country may be, stated
+as the ``enum`` of the OpenAPI documents (a pattern alone lets a client send ``AA``)."""
+
+
 def country_code(text: str) -> str:
     """``text`` as an ISO 3166-1 alpha-2 code (upper case); ValueError if no country has it."""
     code = text.strip().upper()

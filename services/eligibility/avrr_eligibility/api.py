@@ -131,10 +131,10 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
         request: Request,
         principal: Authorized,
         office: Annotated[str, Query(min_length=1, max_length=100)],
-        status: Annotated[list[str] | None, Query()] = None,
+        status: Annotated[list[str] | None, Query(json_schema_extra=read_models.STATUS_SET)] = None,
         destination_suspended: bool | None = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, json_schema_extra={"maximum": 2**63 - 1})] = 0,
     ) -> dict[str, Any]:
         wanted = status or list(read_models.OPEN_STATUSES)
         unknown = sorted(set(wanted) - set(read_models.STATUSES))

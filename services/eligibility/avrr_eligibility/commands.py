@@ -39,16 +39,23 @@ from avrr_eligibility.programmes import ProgrammeCatalogue
 from avrr_events import Aggregate, Repository
 from avrr_events.aggregate import Executed
 from avrr_events.commands import CommandContext, CommandResult
-from avrr_events.places import check_region
+from avrr_events.places import COUNTRY_CODES, check_region
 from avrr_events.web.authorization import ensure_office
 from avrr_events.web.service import ServiceRuntime
 
 A = TypeVar("A", bound=Aggregate)
 
 _Trimmed = StringConstraints(strip_whitespace=True, min_length=1)
-PersonId = Annotated[str, _Trimmed, StringConstraints(max_length=200)]
-Region = Annotated[str, _Trimmed, StringConstraints(max_length=100, pattern=r"^[^/]+$")]
-Reason = Annotated[str, _Trimmed, StringConstraints(max_length=1000)]
+# Stated for clients: a text of spaces only is refused (it is empty once trimmed).
+_NotBlank = Field(json_schema_extra={"pattern": r"\S"})
+PersonId = Annotated[str, _Trimmed, StringConstraints(max_length=200), _NotBlank]
+Region = Annotated[
+    str,
+    _Trimmed,
+    StringConstraints(max_length=100, pattern=r"^[^/]+$"),
+    Field(json_schema_extra={"pattern": r"^\s*[^/\s][^/]*$"}),
+]
+Reason = Annotated[str, _Trimmed, StringConstraints(max_length=1000), _NotBlank]
 
 # Roles (dev headers today, OIDC claims later).
 
@@ -78,7 +85,7 @@ class DueDiligenceIn(DueDiligenceChecklist):
 class DestinationIn(Input):
     # What the supervisor decides, as a refusal names it ("403: ... suspending returns ...").
     decision: ClassVar[str]
-    destination_country: CountryCode
+    destination_country: CountryCode = Field(json_schema_extra={"enum": list(COUNTRY_CODES)})
     destination_region: Region | None = Field(
         default=None,
         description="an ISO 3166-2 code (HN-AT or AT) or a name; any accents, case or spacing",
@@ -101,7 +108,14 @@ def _meaningful(reason: str) -> str:
 
 # A decision about a destination's safety is read by every office that has cases there:
 # it says why (a validator on the field, so that a 422 names ``reason``).
-Why = Annotated[Reason, AfterValidator(_meaningful)]
+Why = Annotated[
+    Reason,
+    AfterValidator(_meaningful),
+    Field(
+        description="why, in at least 5 characters besides surrounding spaces",
+        json_schema_extra={"pattern": r"\S[\s\S]{3,}\S"},
+    ),
+]
 
 
 class SuspensionIn(DestinationIn):

@@ -106,6 +106,8 @@ ELIGIBLE, INELIGIBLE, REJECTED, CLEARED, CLOSED = (
 )
 STATUSES = (ELIGIBLE, INELIGIBLE, REJECTED, CLEARED, CLOSED)
 OPEN_STATUSES = (ELIGIBLE, INELIGIBLE, REJECTED)
+STATUS_SET: dict[str, Any] = {"items": {"enum": list(STATUSES)}}
+"""The values GET /assessments takes for ``status``, as its OpenAPI states them."""
 
 
 def _covered_by_suspension() -> Any:

@@ -274,7 +274,7 @@ async def duplicate_alerts(
     principal: Authorized,
     office: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, json_schema_extra={"maximum": 2**63 - 1})] = 0,
 ) -> dict[str, Any]:
     """For supervisors: a person of a case of your offices looks like someone referred at an
     office that does not see the case. Neither office learns the other's case or person id:
@@ -335,7 +335,7 @@ async def list_cases(
     referred_from: date | None = None,
     referred_to: date | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, json_schema_extra={"maximum": 2**63 - 1})] = 0,
 ) -> dict[str, Any]:
     """Only cases of the caller's offices (or handed over to them)."""
     runtime = runtime_of(request)
@@ -432,7 +432,7 @@ async def case_timeline(
     request: Request,
     _principal: Authorized,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, json_schema_extra={"maximum": 2**63 - 1})] = 0,
 ) -> dict[str, Any]:
     """Every event of the case from every service, by event time then arrival; no personal data."""
     async with runtime_of(request).db.autocommit() as conn:

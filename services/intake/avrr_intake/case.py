@@ -36,8 +36,10 @@ from avrr_intake.counselling import CLOSING_OUTCOME, CounsellingRecorded
 from avrr_intake.health import MEDICAL_DATA_PROCESSING, NeedsDeclared
 from avrr_intake.referral import (
     ADULT_AGE,
+    CaseId,
     CountryCode,
     DuplicateReferredElsewhere,
+    OfficeId,
     PossibleDuplicateFlagged,
     ReferralReceived,
     Relationship,
@@ -67,8 +69,8 @@ class ReturnRequested(DomainEvent):
 
     event_type = "avrr.intake.ReturnRequested"
 
-    case_id: str
-    office: str
+    case_id: CaseId
+    office: OfficeId
     nationality: CountryCode
     host_country: CountryCode
     destination_country: CountryCode
@@ -83,7 +85,7 @@ class CaseWithdrawn(DomainEvent):
 
     event_type = "avrr.intake.CaseWithdrawn"
 
-    case_id: str
+    case_id: CaseId
     reason: WithdrawalReason
     note: Encrypted | None = None
     withdrawn_at: datetime
@@ -109,7 +111,7 @@ class ReturnResumed(DomainEvent):
 
     event_type = "avrr.intake.ReturnResumed"
 
-    case_id: str
+    case_id: CaseId
     resumed_at: datetime
     recorded_by: str = Field(max_length=200)
 
@@ -135,7 +137,7 @@ class PersonalDataErased(DomainEvent):
 
     event_type = "avrr.intake.PersonalDataErased"
 
-    case_id: str
+    case_id: CaseId
     person_ids: list[str]
     erased_at: datetime
     erased_by: str

@@ -29,8 +29,9 @@ from pydantic import (
 from avrr_events import ERASED, ConcurrencyError, Repository
 from avrr_events.aggregate import Executed
 from avrr_events.commands import CommandContext, CommandResult
+from avrr_events.dates import PastDate, not_in_future
 from avrr_events.personal import HEALTH
-from avrr_events.places import check_region
+from avrr_events.places import COUNTRY_CODES, check_region
 from avrr_events.web.authorization import Role, may_see
 from avrr_events.web.service import ServiceRuntime
 from avrr_intake import authorities, handover, read_models
@@ -86,33 +87,49 @@ def _iso_language(code: str) -> str:
     return code
 
 
-def _not_in_future(day: date) -> date:
-    if day > datetime.now(UTC).date():
-        raise ValueError("must not be in the future")
-    return day
-
-
 def _born_plausibly(day: date) -> date:
-    _not_in_future(day)
+    not_in_future(day)
     if day.year < 1900:
         raise ValueError("must not be before 1900")
     return day
 
 
-IsoCountry = Annotated[str, Field(pattern=r"^[A-Z]{2}$"), AfterValidator(_iso_country)]
-PastDate = Annotated[date, AfterValidator(_not_in_future)]
-BirthDate = Annotated[date, AfterValidator(_born_plausibly)]
+# The OpenAPI states each rule the validators enforce: the ISO list as an enum, a blank
+# text as a pattern; what JSON Schema cannot say (today's date) is in the description.
+IsoCountry = Annotated[
+    str,
+    Field(pattern=r"^[A-Z]{2}$", json_schema_extra={"enum": list(COUNTRY_CODES)}),
+    AfterValidator(_iso_country),
+]
+BirthDate = Annotated[
+    date,
+    AfterValidator(_born_plausibly),
+    Field(
+        description="from 1900-01-01 to today (UTC); another date is refused (422)",
+        json_schema_extra={"pattern": "^(19[0-9]{2}|[2-9][0-9]{3})-"},
+    ),
+]
 _Trimmed = StringConstraints(strip_whitespace=True, min_length=1)
-Name = Annotated[str, _Trimmed, StringConstraints(max_length=200)]
-ShortText = Annotated[str, _Trimmed, StringConstraints(max_length=100)]
+_NotBlank = Field(json_schema_extra={"pattern": r"\S"})
+Name = Annotated[str, _Trimmed, StringConstraints(max_length=200), _NotBlank]
+ShortText = Annotated[str, _Trimmed, StringConstraints(max_length=100), _NotBlank]
 # Languages as ISO 639-1 ("es") or, for languages without one, ISO 639-3 ("mam", "quc").
-Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}$"), AfterValidator(_iso_language)]
-LongText = Annotated[str, _Trimmed, StringConstraints(max_length=2000)]
-DocumentNumber = Annotated[str, _Trimmed, StringConstraints(max_length=50)]
-Phone = Annotated[str, _Trimmed, StringConstraints(max_length=50)]
-Email = Annotated[str, _Trimmed, StringConstraints(max_length=254)]
-Address = Annotated[str, _Trimmed, StringConstraints(max_length=500)]
-Need = Annotated[str, _Trimmed, StringConstraints(max_length=500)]
+Language = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z]{2,3}$",
+        description="an ISO 639-1 code, or ISO 639-3 for a language without one "
+        "(es, mam, quc); a code neither list has is refused (422)",
+        examples=["es", "mam"],
+    ),
+    AfterValidator(_iso_language),
+]
+LongText = Annotated[str, _Trimmed, StringConstraints(max_length=2000), _NotBlank]
+DocumentNumber = Annotated[str, _Trimmed, StringConstraints(max_length=50), _NotBlank]
+Phone = Annotated[str, _Trimmed, StringConstraints(max_length=50), _NotBlank]
+Email = Annotated[str, _Trimmed, StringConstraints(max_length=254), _NotBlank]
+Address = Annotated[str, _Trimmed, StringConstraints(max_length=500), _NotBlank]
+Need = Annotated[str, _Trimmed, StringConstraints(max_length=500), _NotBlank]
 
 
 class Input(BaseModel):
@@ -149,6 +166,23 @@ class LocationIn(Input):
 class ReferralIn(Input):
     """A referral from a partner, or a self-referral."""
 
+    # The cross-field rules of the validators below, stated for clients: a partner's
+    # referral names its referrer (a self-referral need not).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"properties": {"source": {"const": "self_referral"}}},
+                {
+                    "properties": {
+                        "source": {"not": {"const": "self_referral"}},
+                        "referrer": {"type": "object"},
+                    },
+                    "required": ["referrer"],
+                },
+            ]
+        }
+    )
+
     source: ReferralSource
     referrer: ReferrerIn | None = None
     contact_sharing_consented: bool = Field(
@@ -160,10 +194,20 @@ class ReferralIn(Input):
     current_location: LocationIn
     nationality: IsoCountry
     languages: list[Language] = Field(default_factory=list, max_length=10)
-    household: list[PersonIn] = Field(min_length=1, max_length=30)
+    household: list[PersonIn] = Field(
+        min_length=1,
+        max_length=30,
+        description="exactly one person with relationship 'principal'",
+        json_schema_extra={
+            "contains": {"properties": {"relationship": {"const": "principal"}}},
+            "minContains": 1,
+            "maxContains": 1,
+        },
+    )
     declared_needs: list[Need] = Field(
         default_factory=list,
         max_length=20,
+        json_schema_extra={"maxItems": 0},
         description="refused (422): needs are health data, recorded only after the person's "
         "consent to medical_data_processing, with POST /cases/{case_id}/declared-needs",
     )
@@ -205,6 +249,17 @@ class RepresentativeIn(Input):
 
 
 class ConsentIn(Input):
+    # shared_fields (not null) only with the purpose share_with_authorities, as validated below.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {
+                "properties": {"shared_fields": {"type": "array"}},
+                "required": ["shared_fields"],
+            },
+            "then": {"properties": {"purposes": {"contains": {"const": "share_with_authorities"}}}},
+        }
+    )
+
     person_id: ShortText
     purposes: list[Purpose] = Field(min_length=1, max_length=5)
     given_on: PastDate

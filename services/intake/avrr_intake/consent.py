@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field
 
 from avrr_events import DomainEvent, Encrypted
+from avrr_intake.referral import CaseId
 
 Purpose = Literal[
     "return_assistance_processing",
@@ -69,7 +70,7 @@ AUTHORITY_FIELDS: tuple[AuthorityField, ...] = (
 class ConsentGiven(DomainEvent):
     event_type = "avrr.intake.ConsentGiven"
 
-    case_id: str
+    case_id: CaseId
     person_id: str
     purpose: Purpose
     given_on: date
@@ -96,7 +97,7 @@ class ConsentGiven(DomainEvent):
 class ConsentWithdrawn(DomainEvent):
     event_type = "avrr.intake.ConsentWithdrawn"
 
-    case_id: str
+    case_id: CaseId
     person_id: str | None = None
     purpose: Purpose
     withdrawn_at: datetime

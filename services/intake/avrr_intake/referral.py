@@ -32,6 +32,10 @@ ReferralSource = Literal[
 # In events a country is just two capitals: the ISO list is checked on input,
 # so an event written today stays readable if the list changes tomorrow.
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+# Ids as every consumer of intake's events reads them (their observed.py): the published
+# schemas say so, so that a subscriber's stricter reader is no surprise.
+CaseId = Annotated[str, Field(min_length=1, max_length=100)]
+OfficeId = Annotated[str, Field(min_length=1, max_length=100)]
 ADULT_AGE = 18
 
 

@@ -17,10 +17,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from avrr_events import ERASED, Encrypted
 from avrr_events.commands import etag
+from avrr_events.dates import PastDate, PastMoment
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.problems import NotFound
 from avrr_events.web.authorization import STAFF, Authorized, Policy, Role, allow
@@ -92,22 +93,6 @@ router = APIRouter(tags=["reintegration"])
 CaseId = Annotated[str, Path(max_length=100)]
 
 
-def _not_in_future(day: date) -> date:
-    if day > datetime.now(UTC).date():
-        raise ValueError("must not be in the future")
-    return day
-
-
-def _aware_not_in_future(moment: datetime) -> datetime:
-    if moment > datetime.now(UTC):
-        raise ValueError("must not be in the future")
-    return moment
-
-
-PastDate = Annotated[date, AfterValidator(_not_in_future)]
-PastMoment = Annotated[AwareDatetime, AfterValidator(_aware_not_in_future)]
-
-
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -129,7 +114,11 @@ class DisbursementIn(_In):
 
 
 class ReferralIn(_In):
-    organisation_id: str = Field(min_length=1, max_length=100)
+    organisation_id: str = Field(
+        min_length=1,
+        max_length=100,
+        description="an organisation of GET /directory that the case's programme maps (else 422)",
+    )
     service: ServiceKind
     referred_on: PastDate
 
@@ -142,7 +131,12 @@ class VisitIn(_In):
 
 class SurveyIn(_In):
     stage: Stage
-    answers: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(min_length=1, max_length=200)
+    answers: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        min_length=1,
+        max_length=200,
+        description="a score for every indicator of the case's programme (its sustainability "
+        "indicators in GET /programmes), none other; else 422",
+    )
     scored_on: PastDate
 
 
@@ -424,7 +418,7 @@ async def overdue(
     office: Annotated[str, Query(min_length=1, max_length=100)],
     as_of: Annotated[date | None, Query(description="default: today")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, json_schema_extra={"maximum": 2**63 - 1})] = 0,
 ) -> Any:
     day = as_of or datetime.now(UTC).date()
     async with runtime_of(request).db.autocommit() as conn:

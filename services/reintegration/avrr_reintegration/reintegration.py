@@ -19,9 +19,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from avrr_events import Aggregate, DomainEvent, Encrypted
+from avrr_events.money import amount_schema
 from avrr_events.problems import DomainRuleViolation
 from avrr_events.withdrawal import (
     Candidate,
@@ -35,7 +36,11 @@ from avrr_events.withdrawal import (
 from avrr_reintegration.programmes import Programme
 
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
-Amount = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+Amount = Annotated[
+    Decimal,
+    Field(gt=0, max_digits=14, decimal_places=2),
+    WithJsonSchema(amount_schema(14, 2, positive=True)),
+]
 Decision = Literal["granted", "waitlisted", "not_offered"]
 ComponentKind = Literal["economic", "social", "psychosocial"]
 AssistanceKind = Literal["cash", "in_kind"]

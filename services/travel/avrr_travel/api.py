@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from avrr_events import ERASED, Encrypted
 from avrr_events.commands import Principal, etag
+from avrr_events.dates import NOT_IN_FUTURE
 from avrr_events.handover import RECEIVING_OFFICE
 from avrr_events.offices import Office
 from avrr_events.personal import ERASED_MARKER
@@ -44,6 +45,7 @@ from avrr_events.withdrawal import ListStatus, Resolution, listed, presented
 from avrr_travel import consents, read_models
 from avrr_travel.commands import HEALTH_DETAILS, MovementCommands
 from avrr_travel.movement import (
+    RECEIVING_OFFICE_NAMES_ITSELF,
     ArrivalConfirmer,
     Booking,
     Cost,
@@ -84,7 +86,7 @@ class DocumentRequest(Body):
 class DocumentObtained(Body):
     person_id: PersonId
     document_type: DocumentType
-    obtained_on: date
+    obtained_on: date = Field(description=NOT_IN_FUTURE)
 
 
 class FitnessCheck(Body):
@@ -131,7 +133,7 @@ class Rebooking(Body):
 
 
 class Departure(Body):
-    departed_at: datetime | None = None
+    departed_at: datetime | None = Field(default=None, description=NOT_IN_FUTURE)
 
 
 class TransitAssistance(Body):
@@ -144,8 +146,8 @@ class ConflictResolution(Body):
     reason: ShortText = Field(description="personal: encrypted for the principal traveller")
 
 
-class Arrival(Body):
-    arrived_at: datetime | None = None
+class Arrival(Body, json_schema_extra=RECEIVING_OFFICE_NAMES_ITSELF):
+    arrived_at: datetime | None = Field(default=None, description=NOT_IN_FUTURE)
     confirmed_by: ArrivalConfirmer
     confirmer_id: str | None = Field(default=None, min_length=1, max_length=200)
 

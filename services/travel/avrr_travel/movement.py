@@ -20,9 +20,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from avrr_events import Aggregate, DomainEvent, Encrypted, EventRegistry
+from avrr_events.money import amount_schema
 from avrr_events.problems import DomainRuleViolation
 from avrr_events.withdrawal import (
     Candidate,
@@ -40,6 +41,12 @@ FitnessOutcome = Literal["fit", "fit_with_escort", "unfit"]
 TransportMode = Literal["air", "land"]
 EscortKind = Literal["operational", "medical"]
 ArrivalConfirmer = Literal["receiving_office", "partner"]
+# The arrival request's cross-field rule, stated in its OpenAPI: the receiving office
+# confirming in its own name names itself (``confirmer_id``, an office of the registry).
+RECEIVING_OFFICE_NAMES_ITSELF: dict[str, Any] = {
+    "if": {"properties": {"confirmed_by": {"const": "receiving_office"}}},
+    "then": {"properties": {"confirmer_id": {"type": "string"}}, "required": ["confirmer_id"]},
+}
 ShortText = Annotated[str, Field(min_length=1, max_length=1000)]
 Place = Annotated[str, Field(min_length=2, max_length=100)]
 
@@ -47,7 +54,9 @@ Place = Annotated[str, Field(min_length=2, max_length=100)]
 class Cost(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    amount: Decimal = Field(ge=0, max_digits=12, decimal_places=2)
+    amount: Annotated[Decimal, WithJsonSchema(amount_schema(12, 2, positive=False))] = Field(
+        ge=0, max_digits=12, decimal_places=2
+    )
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")
 
 

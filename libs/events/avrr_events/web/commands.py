@@ -38,7 +38,9 @@ IdempotencyKeyHeader = Annotated[
     Header(
         alias="Idempotency-Key",
         max_length=200,
-        description="retrying with the same key and body replays the first response",
+        description="retrying with the same key and body replays the first response; "
+        "not blank (a blank key is refused with 422), reusing a key with another body is 422",
+        json_schema_extra={"pattern": r"\S"},
     ),
 ]
 

@@ -490,7 +490,7 @@ class ServiceRuntime:
         async def audit_entries(
             _auditor: Authorized,
             case_id: str | None = None,
-            after: Annotated[int, Query(ge=0)] = 0,
+            after: Annotated[int, Query(ge=0, json_schema_extra={"maximum": 2**63 - 1})] = 0,
             limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         ) -> list[dict[str, Any]]:
             entries = await self.audit.entries(case_id=case_id, after=after, limit=limit)
