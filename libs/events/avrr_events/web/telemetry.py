@@ -21,14 +21,14 @@ exporter configured), as before.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, MutableMapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Link, Span, SpanKind
+from opentelemetry.trace import Span, SpanKind
 
 UNTRACED = ("/metrics", "/health/")
 NEVER_EXPORTED = frozenset({"url.query", "url.full"})
@@ -52,53 +52,26 @@ class _WithoutQueries(trace.Tracer):
     def __init__(self, tracer: trace.Tracer) -> None:
         self._tracer = tracer
 
-    def start_span(
+    def start_span(  # type: ignore[override]
         self,
         name: str,
         context: otel_context.Context | None = None,
         kind: SpanKind = SpanKind.INTERNAL,
         attributes: Mapping[str, Any] | None = None,
-        links: Sequence[Link] | None = None,
-        start_time: int | None = None,
-        record_exception: bool = True,
-        set_status_on_exception: bool = True,
+        **more: Any,
     ) -> Span:
-        return self._tracer.start_span(
-            name,
-            context,
-            kind,
-            _kept(attributes),
-            links,
-            start_time,
-            record_exception,
-            set_status_on_exception,
-        )
+        return self._tracer.start_span(name, context, kind, _kept(attributes), **more)
 
-    @contextmanager
     def start_as_current_span(  # type: ignore[override]
         self,
         name: str,
         context: otel_context.Context | None = None,
         kind: SpanKind = SpanKind.INTERNAL,
         attributes: Mapping[str, Any] | None = None,
-        links: Sequence[Link] | None = None,
-        start_time: int | None = None,
-        record_exception: bool = True,
-        set_status_on_exception: bool = True,
-        end_on_exit: bool = True,
-    ) -> Iterator[Span]:
-        with self._tracer.start_as_current_span(
-            name,
-            context,
-            kind,
-            _kept(attributes),
-            links,
-            start_time,
-            record_exception,
-            set_status_on_exception,
-            end_on_exit,
-        ) as span:
-            yield span
+        **more: Any,
+    ) -> AbstractContextManager[Span]:
+        # ``more``: links, start time, record_exception=False of FastAPI's operation spans
+        return self._tracer.start_as_current_span(name, context, kind, _kept(attributes), **more)
 
 
 class WithoutQueries(trace.TracerProvider):
