@@ -104,3 +104,20 @@ class Leadership:
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+
+
+def relay_leadership(
+    db: Database, name: str, *, label: str, poll_interval: float, retry_backoff: float
+) -> Leadership:
+    """The leadership of a relay (the outbox's, the public topics'): one replica at a time
+    under ``<name>:<database>``, woken by NOTIFY on appends, else every ``poll_interval``;
+    standbys try for the lock five times less often."""
+    return Leadership(
+        db,
+        f"{name}:{db.url.database}",
+        label=label,
+        interval=poll_interval,
+        standby_interval=poll_interval * 5,
+        retry_backoff=retry_backoff,
+        listen=True,
+    )

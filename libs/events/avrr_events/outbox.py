@@ -31,7 +31,7 @@ from avrr_events import tables
 from avrr_events.adapters import postgres
 from avrr_events.adapters.database import Database
 from avrr_events.bus import Message, Publisher, RecordTooLarge
-from avrr_events.leadership import Leadership
+from avrr_events.leadership import relay_leadership
 from avrr_events.store import encode_record, row_message
 
 log = logging.getLogger(__name__)
@@ -70,14 +70,8 @@ class OutboxRelay:
         self.retry_backoff = retry_backoff
         self.published = 0
         self.set_aside = 0  # rows this relay set aside (records the bus refused for their size)
-        self.leadership = Leadership(
-            db,
-            f"{name}:{db.url.database}",
-            label="outbox relay",
-            interval=poll_interval,
-            standby_interval=poll_interval * 5,
-            retry_backoff=retry_backoff,
-            listen=True,
+        self.leadership = relay_leadership(
+            db, name, label="outbox relay", poll_interval=poll_interval, retry_backoff=retry_backoff
         )
         db.on_append(self.wake)
 

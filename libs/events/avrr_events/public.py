@@ -41,7 +41,7 @@ from avrr_events.adapters.database import Database
 from avrr_events.adapters.postgres import OUTBOX_CHANNEL
 from avrr_events.bus import Publisher
 from avrr_events.envelope import Envelope
-from avrr_events.leadership import Leadership
+from avrr_events.leadership import relay_leadership
 from avrr_events.registry import DomainEvent, dataschema_uri
 from avrr_events.tables import Json, Position
 
@@ -211,14 +211,8 @@ class PublicRelay:
         self.withheld = 0
         self.unrenderable = 0
         self._known_topics: set[str] = set()
-        self.leadership = Leadership(
-            db,
-            f"{name}:{db.url.database}",
-            label="public relay",
-            interval=poll_interval,
-            standby_interval=poll_interval * 5,
-            retry_backoff=retry_backoff,
-            listen=True,
+        self.leadership = relay_leadership(
+            db, name, label="public relay", poll_interval=poll_interval, retry_backoff=retry_backoff
         )
         db.on_append(self.wake)
 
