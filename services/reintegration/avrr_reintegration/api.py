@@ -27,7 +27,7 @@ from avrr_events.problems import NotFound
 from avrr_events.web.authorization import STAFF, Authorized, Policy, Role, allow
 from avrr_events.web.commands import Command, CommandCall, service_commands
 from avrr_events.web.service import ServiceRuntime
-from avrr_events.withdrawal import ListStatus, Resolution, listed, presented
+from avrr_events.withdrawal import ListStatus, Resolution, supervisors_list
 from avrr_reintegration import handover, read_models
 from avrr_reintegration.commands import ReintegrationCommands
 from avrr_reintegration.directory import ServiceKind
@@ -215,11 +215,9 @@ async def withdrawal_conflicts(
 ) -> Any:
     """Disbursements of one office's cases recorded after the case's withdrawal (open until
     a supervisor resolves them; ``status=resolved|all`` for the others)."""
-    runtime = runtime_of(request)
-    async with runtime.db.autocommit() as conn:
-        rows = await listed(conn, read_models.withdrawal_conflicts, office, status)
-    items = await presented(rows, runtime.cipher)
-    return _plain({"office": office, "status": status, "conflicts": items})
+    rt = runtime_of(request)
+    table = read_models.withdrawal_conflicts
+    return _plain(await supervisors_list(rt.db, rt.cipher, table, office, status))
 
 
 @router.post("/cases/{case_id}/plan", status_code=201, summary="Agree the reintegration plan")

@@ -21,15 +21,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from avrr_events import Aggregate, DomainEvent, Encrypted
+from avrr_events import DomainEvent, Encrypted
 from avrr_events.money import amount_schema
 from avrr_events.problems import DomainRuleViolation
 from avrr_events.withdrawal import (
-    Candidate,
-    ConflictBook,
+    AggregateWithConflicts,
     ConflictCommand,
-    Resolution,
-    Withdrawal,
     WithdrawalConflictDetectedBase,
     WithdrawalConflictResolvedBase,
 )
@@ -262,15 +259,25 @@ class _State:
     stopped: StopReason | None = None
 
 
-class Reintegration(Aggregate):
-    """One case's reintegration."""
+class Reintegration(AggregateWithConflicts):
+    """One case's reintegration. Its withdrawal conflicts are disbursements recorded
+    after the withdrawal; resolving one is allowed on a stopped case: that is where
+    conflicts are."""
 
     stream_type = "reintegration"
+    conflict_detected = WithdrawalConflictDetected
+    conflict_resolved = WithdrawalConflictResolved
 
     def __init__(self, aggregate_id: str) -> None:
         super().__init__(aggregate_id)
         self.state = _State()
-        self.conflicts = ConflictBook()
+
+    @property
+    def conflict_office(self) -> str | None:
+        return self.state.office
+
+    def conflict_refusal(self, detail: str) -> ReintegrationRuleViolation:
+        return ReintegrationRuleViolation(detail)
 
     def when(self, event: DomainEvent) -> None:
         s = self.state
@@ -341,50 +348,44 @@ class Reintegration(Aggregate):
         """Record the decision taken on arrival (once: a later arrival event changes nothing)."""
         if self.decided or self.stopped:
             raise ReintegrationRuleViolation("reintegration was already decided for this case")
-        self.record(
-            ReintegrationEligibilityDecided(
-                case_id=self.id,
-                programme_id=arrival.programme_id,
-                decision=decision,
-                priority=priority,
-                reason=reason,
-                decided_at=at,
-                office=arrival.office,
-                destination_country=arrival.destination_country,
-                destination_region=arrival.destination_region,
-                arrived_on=arrival.arrived_at.date(),
-            )
-        )
+        self._record_decision(arrival.programme_id, decision, priority, reason, at, arrival)
 
     def grant_from_waitlist(self, reason: str, at: datetime) -> None:
         """A place freed up and this waiting case is the next by priority."""
         s = self.state
         if s.decision != "waitlisted" or self.stopped or s.programme_id is None:
             raise ReintegrationRuleViolation("only a waitlisted case can be granted a freed place")
-        self.record(
-            ReintegrationEligibilityDecided(
-                case_id=self.id,
-                programme_id=s.programme_id,
-                decision="granted",
-                priority=s.priority,
-                reason=reason,
-                decided_at=at,
-            )
-        )
+        self._record_decision(s.programme_id, "granted", s.priority, reason, at)
 
     def reconsider(self, decision: Decision, priority: int, reason: str, at: datetime) -> None:
         """A waiting or not-offered case decided again (its priority changed)."""
         s = self.state
         if s.decision not in ("waitlisted", "not_offered") or self.stopped or not s.programme_id:
             raise ReintegrationRuleViolation("only a waiting or not-offered case is reconsidered")
+        self._record_decision(s.programme_id, decision, priority, reason, at)
+
+    def _record_decision(
+        self,
+        programme_id: str,
+        decision: Decision,
+        priority: int,
+        reason: str,
+        at: datetime,
+        arrival: Arrival | None = None,
+    ) -> None:
+        # The first decision records the arrival's facts; a later one (arrival None) keeps them.
         self.record(
             ReintegrationEligibilityDecided(
                 case_id=self.id,
-                programme_id=s.programme_id,
+                programme_id=programme_id,
                 decision=decision,
                 priority=priority,
                 reason=reason,
                 decided_at=at,
+                office=arrival.office if arrival else None,
+                destination_country=arrival.destination_country if arrival else None,
+                destination_region=arrival.destination_region if arrival else None,
+                arrived_on=arrival.arrived_at.date() if arrival else None,
             )
         )
 
@@ -561,50 +562,3 @@ class Reintegration(Aggregate):
             return False
         self.record(ReintegrationStopped(case_id=self.id, reason=reason, stopped_at=at))
         return True
-
-    def flag_withdrawal_conflicts(
-        self, found: list[Candidate], withdrawal: Withdrawal, at: datetime
-    ) -> int:
-        """Record a conflict for each disbursement recorded after ``withdrawal`` (once each)."""
-        new = self.conflicts.new(found)
-        for c in new:
-            self.record(
-                WithdrawalConflictDetected(
-                    case_id=self.id,
-                    command=c.command,
-                    conflicting_event_id=c.event_id,
-                    conflicting_event_type=c.event_type,
-                    recorded_at=c.recorded_at,
-                    withdrawal=withdrawal.kind,
-                    withdrawal_event_id=withdrawal.event_id,
-                    withdrawn_at=withdrawal.withdrawn_at,
-                    office=self.state.office,
-                    detected_at=at,
-                )
-            )
-        return len(new)
-
-    def resolve_conflict(
-        self,
-        conflict_id: str,
-        resolution: Resolution,
-        reason: Encrypted,
-        resolved_by: str,
-        at: datetime,
-    ) -> None:
-        """A supervisor's resolution of an open conflict (allowed on a stopped case: that is
-        where conflicts are); the code must fit the command."""
-        try:
-            self.conflicts.check_resolution(conflict_id, resolution)
-        except (LookupError, ValueError) as exc:
-            raise ReintegrationRuleViolation(str(exc)) from None
-        self.record(
-            WithdrawalConflictResolved(
-                case_id=self.id,
-                conflicting_event_id=conflict_id,
-                resolution=resolution,
-                reason=reason,
-                resolved_by=resolved_by,
-                resolved_at=at,
-            )
-        )

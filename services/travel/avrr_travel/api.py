@@ -41,7 +41,7 @@ from avrr_events.web.authorization import (
 from avrr_events.web.commands import Command, service_commands
 from avrr_events.web.http import invalid_field
 from avrr_events.web.service import ServiceRuntime
-from avrr_events.withdrawal import ListStatus, Resolution, listed, presented
+from avrr_events.withdrawal import ListStatus, Resolution, supervisors_list
 from avrr_travel import consents, read_models
 from avrr_travel.commands import HEALTH_DETAILS, MovementCommands
 from avrr_travel.movement import (
@@ -368,10 +368,8 @@ async def withdrawal_conflicts(
     """Tickets and departures of one office's cases recorded after the case's withdrawal
     (open until a supervisor resolves them; ``status=resolved|all`` for the others)."""
     rt = runtime(request)
-    async with rt.db.autocommit() as conn:
-        rows = await listed(conn, read_models.withdrawal_conflicts, office, status)
-    items = await presented(rows, rt.cipher)
-    return jsonable_encoder({"office": office, "status": status, "conflicts": items})
+    table = read_models.withdrawal_conflicts
+    return jsonable_encoder(await supervisors_list(rt.db, rt.cipher, table, office, status))
 
 
 @router.get("/movements/{case_id}")

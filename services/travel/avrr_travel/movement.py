@@ -22,15 +22,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from avrr_events import Aggregate, DomainEvent, Encrypted, EventRegistry
+from avrr_events import DomainEvent, Encrypted
 from avrr_events.money import amount_schema
 from avrr_events.problems import DomainRuleViolation
 from avrr_events.withdrawal import (
-    Candidate,
-    ConflictBook,
+    AggregateWithConflicts,
     ConflictCommand,
-    Resolution,
-    Withdrawal,
     WithdrawalConflictDetectedBase,
     WithdrawalConflictResolvedBase,
 )
@@ -131,6 +128,15 @@ REASON_DESCRIPTION = (
 DETAILS_DESCRIPTION = "the travel officer's reason, under the principal traveller's key"
 
 
+class OfficerReasonEvent(DomainEvent):
+    """Base of the events a travel officer gives a reason for (no-show, rebooking,
+    cancellation): the text in ``details``, encrypted; ``reason`` says who gave it."""
+
+    case_id: str
+    reason: str = Field(description=REASON_DESCRIPTION)
+    details: Encrypted | None = Field(default=None, description=DETAILS_DESCRIPTION)
+
+
 class TicketIssued(DomainEvent):
     event_type = "avrr.travel.TicketIssued"
 
@@ -195,35 +201,26 @@ class MovementReleased(DomainEvent):
     at: datetime
 
 
-class NoShowRecorded(DomainEvent):
+class NoShowRecorded(OfficerReasonEvent):
     """Internal: the travellers did not show up for the departure; the ticket is void."""
 
     event_type = "avrr.travel.NoShowRecorded"
 
-    case_id: str
-    reason: str = Field(description=REASON_DESCRIPTION)
-    details: Encrypted | None = Field(default=None, description=DETAILS_DESCRIPTION)
     recorded_at: datetime
 
 
-class MovementRebooked(DomainEvent):
+class MovementRebooked(OfficerReasonEvent):
     event_type = "avrr.travel.MovementRebooked"
 
-    case_id: str
-    reason: str = Field(description=REASON_DESCRIPTION)
-    details: Encrypted | None = Field(default=None, description=DETAILS_DESCRIPTION)
     new_departure_date: date
     # Optional additions: a rebooking usually changes the booking reference.
     carrier: str | None = None
     booking_reference: Encrypted | str | None = None
 
 
-class MovementCancelled(DomainEvent):
+class MovementCancelled(OfficerReasonEvent):
     event_type = "avrr.travel.MovementCancelled"
 
-    case_id: str
-    reason: str = Field(description=REASON_DESCRIPTION)
-    details: Encrypted | None = Field(default=None, description=DETAILS_DESCRIPTION)
     cancelled_at: datetime
 
 
@@ -288,7 +285,6 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     WithdrawalConflictResolved,
 )
 
-registry = EventRegistry(EVENTS)
 SOURCE = "/avrr/travel"  # the CloudEvents source of travel's events
 
 # The commands a withdrawal forbids whose late arrival travel flags (see avrr_events.withdrawal).
@@ -367,10 +363,12 @@ Status = Literal[
 OPEN_STATUSES: frozenset[str] = frozenset({"preparing", "ticketed", "no_show"})
 
 
-class Movement(Aggregate):
+class Movement(AggregateWithConflicts):
     """The movement of one case's household; its id is the case id."""
 
     stream_type = "movement"
+    conflict_detected = WithdrawalConflictDetected
+    conflict_resolved = WithdrawalConflictResolved
 
     def __init__(self, case_id: str) -> None:
         super().__init__(case_id)
@@ -384,7 +382,6 @@ class Movement(Aggregate):
         self.withdrawn_before_opening = False
         self.paused_for_consent = False  # cancelled or noted for a withdrawn consent only
         self.hold_reason: str | None = None
-        self.conflicts = ConflictBook()
 
     # ------------------------------------------------------------- state --
 
@@ -735,56 +732,6 @@ class Movement(Aggregate):
         self.record(MovementReinstated(case_id=self.id, reason=reason, at=at))
         return True
 
-    def flag_withdrawal_conflicts(
-        self, found: list[Candidate], withdrawal: Withdrawal, at: datetime
-    ) -> int:
-        """Record a conflict for each ticket or departure recorded after ``withdrawal``.
-
-        Returns how many were new; one already flagged (a second withdrawal
-        event, a redelivery) is not flagged again.
-        """
-        new = self.conflicts.new(found)
-        for c in new:
-            self.record(
-                WithdrawalConflictDetected(
-                    case_id=self.id,
-                    command=c.command,
-                    conflicting_event_id=c.event_id,
-                    conflicting_event_type=c.event_type,
-                    recorded_at=c.recorded_at,
-                    withdrawal=withdrawal.kind,
-                    withdrawal_event_id=withdrawal.event_id,
-                    withdrawn_at=withdrawal.withdrawn_at,
-                    office=self.opened.office if self.opened else None,
-                    detected_at=at,
-                )
-            )
-        return len(new)
-
-    def resolve_conflict(
-        self,
-        conflict_id: str,
-        resolution: Resolution,
-        reason: Encrypted,
-        resolved_by: str,
-        at: datetime,
-    ) -> None:
-        """A supervisor's resolution of an open conflict; the code must fit the command."""
-        try:
-            self.conflicts.check_resolution(conflict_id, resolution)
-        except (LookupError, ValueError) as exc:
-            raise self.refusal(str(exc)) from None
-        self.record(
-            WithdrawalConflictResolved(
-                case_id=self.id,
-                conflicting_event_id=conflict_id,
-                resolution=resolution,
-                reason=reason,
-                resolved_by=resolved_by,
-                resolved_at=at,
-            )
-        )
-
     def hold(self, reason: str, at: datetime) -> bool:
         if not self.is_open or self.held:
             return False
@@ -802,6 +749,13 @@ class Movement(Aggregate):
     def refusal(self, detail: str, missing: list[Missing] | None = None) -> MovementRuleViolation:
         """The 422 refusing a decision, with the status the movement is in."""
         return MovementRuleViolation(detail, missing, status=self.status)
+
+    def conflict_refusal(self, detail: str) -> MovementRuleViolation:
+        return self.refusal(detail)
+
+    @property
+    def conflict_office(self) -> str | None:
+        return self.opened.office if self.opened else None
 
     def _require_open(self, action: str) -> None:
         if self.opened is None:
