@@ -108,3 +108,18 @@ def test_fastapis_telemetry_is_configured_explicitly() -> None:
     assert config["logs"] is False and config["metrics"] is False
     assert config["auto_configure"] is False and config["tracing"] is True
     assert config["exclude"] is not None and config["exclude"]({"path": "/health/live"})
+
+
+def test_the_query_less_tracer_drops_a_query_passed_by_position_or_keyword(
+    span_exporter: Any,
+) -> None:
+    from avrr_events.web.telemetry import WithoutQueries
+
+    tracer = WithoutQueries().get_tracer("test")
+    attributes = {"url.path": "/cases", "url.query": "name=Ana"}
+    tracer.start_span("by position", None, SpanKind.SERVER, attributes).end()
+    with tracer.start_as_current_span("by keyword", attributes=attributes, record_exception=False):
+        pass
+    spans = {s.name: s for s in span_exporter.get_finished_spans()}
+    for name in ("by position", "by keyword"):
+        assert dict(spans[name].attributes or {}) == {"url.path": "/cases"}, name

@@ -26,9 +26,8 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from fastapi.telemetry import TelemetryConfig
-from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Span
 
 UNTRACED = ("/metrics", "/health/")
 NEVER_EXPORTED = frozenset({"url.query", "url.full"})
@@ -42,36 +41,34 @@ def untraced(scope: MutableMapping[str, Any]) -> bool:
     return isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
+def _without_query(args: tuple[Any, ...], more: dict[str, Any]) -> tuple[Any, ...]:
+    """A span's arguments after its name (context, kind, attributes, ...), attributes kept
+    only where they carry no query string, whether passed by position or by keyword."""
+    if len(args) >= 3:
+        args = (*args[:2], _kept(args[2]), *args[3:])
+    if "attributes" in more:
+        more["attributes"] = _kept(more["attributes"])
+    return args
+
+
 def _kept(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (attributes or {}).items() if k not in NEVER_EXPORTED}
 
 
 class _WithoutQueries(trace.Tracer):
-    """The global tracer, minus the attributes that would carry a query string."""
+    """The global tracer, minus the attributes that would carry a query string; the rest
+    (links, start time, FastAPI's record_exception=False) passes through as given."""
 
     def __init__(self, tracer: trace.Tracer) -> None:
         self._tracer = tracer
 
-    def start_span(  # type: ignore[override]
-        self,
-        name: str,
-        context: otel_context.Context | None = None,
-        kind: SpanKind = SpanKind.INTERNAL,
-        attributes: Mapping[str, Any] | None = None,
-        **more: Any,
-    ) -> Span:
-        return self._tracer.start_span(name, context, kind, _kept(attributes), **more)
+    def start_span(self, name: str, *args: Any, **more: Any) -> Span:
+        return self._tracer.start_span(name, *_without_query(args, more), **more)
 
     def start_as_current_span(  # type: ignore[override]
-        self,
-        name: str,
-        context: otel_context.Context | None = None,
-        kind: SpanKind = SpanKind.INTERNAL,
-        attributes: Mapping[str, Any] | None = None,
-        **more: Any,
+        self, name: str, *args: Any, **more: Any
     ) -> AbstractContextManager[Span]:
-        # ``more``: links, start time, record_exception=False of FastAPI's operation spans
-        return self._tracer.start_as_current_span(name, context, kind, _kept(attributes), **more)
+        return self._tracer.start_as_current_span(name, *_without_query(args, more), **more)
 
 
 class WithoutQueries(trace.TracerProvider):
