@@ -49,7 +49,7 @@ UP_LABELS = {"job": "avrr/avrr", "namespace": "avrr", "pod": "avrr-intake-worker
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    found = find_go_tool("promtool")
+    found: str | None = find_go_tool("promtool")
     if found is None:
         message = "promtool is not built (make promtool, or set AVRR_PROMTOOL)"
         if os.environ.get("AVRR_REQUIRE_PROMTOOL") == "1":
