@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -27,7 +28,9 @@ from typing import Any
 import httpx
 
 from avrr_events import Envelope
-from avrr_events.testing import eventually
+from avrr_events.settings import ServiceSettings
+from avrr_events.testing import ServiceProcess, eventually, running
+from avrr_events.web.service import Service
 from avrr_reintegration.programmes import load_catalogue
 
 SERVICES = ("intake", "eligibility", "travel", "reintegration")
@@ -53,6 +56,14 @@ RECEIVER = {
     "X-AVRR-User": "hn-tgu-1",
     "X-AVRR-Roles": "reintegration_officer",
     "X-AVRR-Offices": RECEIVING_OFFICE,
+}
+
+# Where each service shows a case (``{id}``: the case id), and who reads it there.
+CASE_VIEWS: dict[str, tuple[str, Mapping[str, str]]] = {
+    "intake": ("/cases/{id}", CASEWORKER),
+    "eligibility": ("/assessments/{id}", CASEWORKER),
+    "travel": ("/movements/{id}", TRAVEL_OFFICER),
+    "reintegration": ("/cases/{id}", REINTEGRATION_OFFICER),
 }
 
 # The survey's indicators, from reintegration's own catalogue (its programmes.yaml).
@@ -103,6 +114,91 @@ def referral(n: int = 0) -> dict[str, Any]:
     }
 
 
+def consent(person: str, **more: Any) -> dict[str, Any]:
+    """``person``'s consent to the processing a return needs, given today in Spanish."""
+    purposes = ["return_assistance_processing"]
+    return {
+        "purposes": purposes,
+        "given_on": today(),
+        "language": "es",
+        "person_id": person,
+        **more,
+    }
+
+
+def counselling(**more: Any) -> dict[str, Any]:
+    """A counselling session in GT-GUA today, in Spanish, after which the household applies."""
+    return {
+        "held_on": today(),
+        "office": OFFICE,
+        "language": "es",
+        "outcome": "decided_to_apply",
+        **more,
+    }
+
+
+def guardian_consent(case: Case, **more: Any) -> dict[str, Any]:
+    """The son's consent, given by his mother as his guardian."""
+    return consent(case.child, given_by="guardian", representative_person_id=case.mother, **more)
+
+
+# The due diligence checklist with every check passed: it clears the case.
+DUE_DILIGENCE_CLEARED = dict.fromkeys(
+    (
+        "identity_verified",
+        "nationality_verified",
+        "voluntariness_confirmed_in_private_interview",
+        "no_legal_impediment",
+        "family_or_receiving_contact_reached",
+        "destination_safe",
+    ),
+    True,
+)
+
+
+def plan(*components: dict[str, Any]) -> dict[str, Any]:
+    """A reintegration plan of ``components`` (see :func:`component`), agreed now."""
+    return {"components": list(components), "agreed_at": datetime.now(UTC).isoformat()}
+
+
+def component(kind: str, activity: str, amount: str) -> dict[str, Any]:
+    """One component of a reintegration plan, with its budget in USD."""
+    return {"kind": kind, "activity": activity, "budget": {"amount": amount, "currency": "USD"}}
+
+
+ROUTE = ["Ciudad de Guatemala", "Agua Caliente", "Tegucigalpa"]
+FARE = {"amount": "96.00", "currency": "USD"}
+
+
+def booking(
+    reference: str, *, route: list[str] = ROUTE, cost: dict[str, str] | None = FARE
+) -> dict[str, Any]:
+    """A land journey today with Transportes del Sur (no fare with ``cost=None``)."""
+    body: dict[str, Any] = {
+        "mode": "land",
+        "carrier": "Transportes del Sur",
+        "booking_reference": reference,
+        "departure_date": today(),
+        "route": route,
+        "escorts": [],
+    }
+    if cost is not None:
+        body["cost"] = cost
+    return body
+
+
+async def ready_to_travel(p: Platform, movement: str, documents: Mapping[str, str]) -> None:
+    """Each traveller's travel document (person id -> document type), then each one fit."""
+    for person, kind in documents.items():
+        document = {"person_id": person, "document_type": kind, "obtained_on": today()}
+        await p.post(
+            "travel", f"/movements/{movement}/documents", document, TRAVEL_OFFICER, expect=200
+        )
+    for person in documents:
+        fitness = {"person_id": person, "outcome": "fit"}
+        await p.post("travel", f"/movements/{movement}/fitness", fitness, MEDIC, expect=200)
+
+
 @dataclass
 class Lag:
     """One hop: a command's response -> its effect visible in a read model."""
@@ -119,12 +215,17 @@ class Case:
     child: str
 
 
+async def no_events(_service: str) -> list[Envelope]:
+    """The event reader of a platform whose test reads no topic."""
+    return []
+
+
 @dataclass
 class Platform:
     """Everything the scenario needs from a deployment (separate processes or embedded)."""
 
     clients: Mapping[str, httpx.AsyncClient]
-    events: EventReader
+    events: EventReader = no_events
     timeout: float = 60.0
     interval: float = 0.05
     # Poll a service's own read model (not the next service's) this often instead, and
@@ -193,6 +294,81 @@ class Platform:
             self.lags.append(Lag(hop, time.perf_counter() - since, cross_service))
         return seen
 
+    async def case_shows(
+        self,
+        service: str,
+        case_id: str,
+        check: Check,
+        *,
+        hop: str,
+        since: float,
+        cross_service: bool = False,
+    ) -> dict[str, Any]:
+        """:meth:`until` on the service's own view of the case (``CASE_VIEWS``)."""
+        route, headers = CASE_VIEWS[service]
+        path = route.format(id=case_id)
+        return await self.until(
+            service, path, check, headers, hop=hop, since=since, cross_service=cross_service
+        )
+
+
+async def embedded_clients(
+    stack: AsyncExitStack, app: Any, names: Iterable[str] = SERVICES
+) -> dict[str, httpx.AsyncClient]:
+    """One HTTP client per service on the embedded app (``/<service>``), closed with ``stack``."""
+    transport = httpx.ASGITransport(app=app)
+    return {
+        name: await stack.enter_async_context(
+            httpx.AsyncClient(transport=transport, base_url=f"http://avrr/{name}")
+        )
+        for name in names
+    }
+
+
+async def clients_of(
+    stack: AsyncExitStack,
+    procs: Mapping[str, ServiceProcess],
+    names: Iterable[str] = SERVICES,
+    *,
+    timeout: float = 30.0,
+) -> dict[str, httpx.AsyncClient]:
+    """One HTTP client per service, on its own process's URL, closed with ``stack``."""
+    return {
+        name: await stack.enter_async_context(
+            httpx.AsyncClient(base_url=procs[name].url, timeout=timeout)
+        )
+        for name in names
+    }
+
+
+async def in_process(
+    stack: AsyncExitStack,
+    services: Mapping[str, Service],
+    fresh_database: Callable[[], Awaitable[str]],
+    kafka_bootstrap: str,
+    prefix: str,
+) -> Platform:
+    """The services in this process on real Kafka + PostgreSQL, until ``stack`` closes.
+
+    A database each and one shared key database; topics under ``prefix``; no topic reader.
+    """
+    keys = await fresh_database()
+    clients: dict[str, httpx.AsyncClient] = {}
+    for name, service in services.items():
+        settings = ServiceSettings(
+            database_url=await fresh_database(),
+            keystore_url=keys,
+            kafka_bootstrap_servers=kafka_bootstrap,
+            dev=True,
+            topic_prefix=prefix,
+            topic_partitions=3,
+            relay_poll_interval=0.2,
+        )
+        _runtime, clients[name] = await stack.enter_async_context(
+            running(service, settings, base_url=f"http://{name}")
+        )
+    return Platform(clients)
+
 
 def at_least(version: int) -> Check:
     return lambda doc: int(doc.get("version", 0)) >= version
@@ -211,59 +387,27 @@ async def open_case(p: Platform, n: int = 0) -> Case:
     case_id = str(created["case_id"])
     people = {m["relationship"]: str(m["person_id"]) for m in created["household"]}
     case = Case(case_id, people["principal"], people["child"])
-    await p.until(
-        "intake",
-        f"/cases/{case_id}",
-        at_least(created["version"]),
-        CASEWORKER,
-        hop="intake: referral",
-        since=t,
+    await p.case_shows(
+        "intake", case_id, at_least(created["version"]), hop="intake: referral", since=t
     )
 
-    consent = {"purposes": ["return_assistance_processing"], "given_on": today(), "language": "es"}
     await p.post(
-        "intake",
-        f"/cases/{case_id}/consents",
-        {**consent, "person_id": case.mother},
-        CASEWORKER,
-        expect=201,
+        "intake", f"/cases/{case_id}/consents", consent(case.mother), CASEWORKER, expect=201
     )
-    child_consent = {
-        **consent,
-        "person_id": case.child,
-        "given_by": "guardian",
-        "representative_person_id": case.mother,
-        "child_views": "Wants to see his grandmother again.",
-    }
+    child_consent = guardian_consent(case, child_views="Wants to see his grandmother again.")
     given, t = await p.post(
         "intake", f"/cases/{case_id}/consents", child_consent, CASEWORKER, expect=201
     )
-    await p.until(
-        "intake",
-        f"/cases/{case_id}",
-        at_least(given["version"]),
-        CASEWORKER,
-        hop="intake: consents",
-        since=t,
+    await p.case_shows(
+        "intake", case_id, at_least(given["version"]), hop="intake: consents", since=t
     )
 
-    session = {
-        "held_on": today(),
-        "office": OFFICE,
-        "language": "es",
-        "topics": ["return process", "reintegration support"],
-        "outcome": "decided_to_apply",
-    }
+    session = counselling(topics=["return process", "reintegration support"])
     counselled, t = await p.post(
         "intake", f"/cases/{case_id}/counselling-sessions", session, CASEWORKER, expect=201
     )
-    doc = await p.until(
-        "intake",
-        f"/cases/{case_id}",
-        at_least(counselled["version"]),
-        CASEWORKER,
-        hop="intake: counselling",
-        since=t,
+    doc = await p.case_shows(
+        "intake", case_id, at_least(counselled["version"]), hop="intake: counselling", since=t
     )
     assert doc["status"] == "open", doc
     return case
@@ -276,11 +420,10 @@ async def request_return(p: Platform, case: Case) -> dict[str, Any]:
         "intake", f"/cases/{case.case_id}/return-request", body, CASEWORKER, expect=201
     )
     assert requested["events"] == ["avrr.intake.ReturnRequested"], requested
-    assessment = await p.until(
+    assessment = await p.case_shows(
         "eligibility",
-        f"/assessments/{case.case_id}",
+        case.case_id,
         status("eligible"),
-        CASEWORKER,
         hop="intake -> eligibility: return requested",
         since=t,
         cross_service=True,
@@ -306,26 +449,17 @@ async def clear(p: Platform, case: Case) -> dict[str, Any]:
         CASEWORKER,
         expect=201,
     )
-    await p.until(
+    await p.case_shows(
         "eligibility",
-        f"/assessments/{case.case_id}",
+        case.case_id,
         at_least(screened["version"]),
-        CASEWORKER,
         hop="eligibility: vulnerability",
         since=t,
     )
-    checklist = {
-        "identity_verified": True,
-        "nationality_verified": True,
-        "voluntariness_confirmed_in_private_interview": True,
-        "no_legal_impediment": True,
-        "family_or_receiving_contact_reached": True,
-        "destination_safe": True,
-    }
     checked, t = await p.post(
         "eligibility",
         f"/assessments/{case.case_id}/due-diligence",
-        checklist,
+        DUE_DILIGENCE_CLEARED,
         CASEWORKER,
         expect=200,
     )
@@ -333,11 +467,10 @@ async def clear(p: Platform, case: Case) -> dict[str, Any]:
         "avrr.eligibility.DueDiligenceChecked",
         "avrr.eligibility.DueDiligenceCleared",
     ], checked
-    movement = await p.until(
+    movement = await p.case_shows(
         "travel",
-        f"/movements/{case.case_id}",
+        case.case_id,
         status("preparing"),
-        TRAVEL_OFFICER,
         hop="eligibility -> travel: due diligence cleared",
         since=t,
         cross_service=True,
@@ -353,56 +486,28 @@ async def clear(p: Platform, case: Case) -> dict[str, Any]:
 async def ticket(p: Platform, case: Case) -> dict[str, Any]:
     """Documents and fitness for both travellers, then the ticket."""
     c = case.case_id
-    for person, kind in ((case.mother, "passport"), (case.child, "emergency_travel_document")):
-        document = {"person_id": person, "document_type": kind, "obtained_on": today()}
-        await p.post("travel", f"/movements/{c}/documents", document, TRAVEL_OFFICER, expect=200)
-    for person in (case.mother, case.child):
-        fitness = {"person_id": person, "outcome": "fit"}
-        await p.post("travel", f"/movements/{c}/fitness", fitness, MEDIC, expect=200)
-    booking = {
-        "mode": "land",
-        "carrier": "Transportes del Sur",
-        "booking_reference": f"TS-{c[-8:]}",
-        "departure_date": today(),
-        "route": ["Ciudad de Guatemala", "Agua Caliente", "Tegucigalpa"],
-        "cost": {"amount": "96.00", "currency": "USD"},
-        "escorts": [],
-    }
+    documents = {case.mother: "passport", case.child: "emergency_travel_document"}
+    await ready_to_travel(p, c, documents)
     issued, t = await p.post(
-        "travel", f"/movements/{c}/ticket", booking, TRAVEL_OFFICER, expect=200
+        "travel", f"/movements/{c}/ticket", booking(f"TS-{c[-8:]}"), TRAVEL_OFFICER, expect=200
     )
     assert issued["status"] == "ticketed", issued
-    return await p.until(
-        "travel",
-        f"/movements/{c}",
-        status("ticketed"),
-        TRAVEL_OFFICER,
-        hop="travel: ticket",
-        since=t,
-    )
+    return await p.case_shows("travel", c, status("ticketed"), hop="travel: ticket", since=t)
 
 
 async def travel_home(p: Platform, case: Case) -> dict[str, Any]:
     """Departure, arrival; reintegration decides from ArrivalConfirmed. Its case."""
     c = case.case_id
     _, t = await p.post("travel", f"/movements/{c}/departure", {}, TRAVEL_OFFICER, expect=200)
-    await p.until(
-        "travel",
-        f"/movements/{c}",
-        status("departed"),
-        TRAVEL_OFFICER,
-        hop="travel: departure",
-        since=t,
-    )
+    await p.case_shows("travel", c, status("departed"), hop="travel: departure", since=t)
     arrival = {"confirmed_by": "receiving_office", "confirmer_id": RECEIVING_OFFICE}
     # The receiving office confirms the arrival in its own name.
     arrived, t = await p.post("travel", f"/movements/{c}/arrival", arrival, RECEIVER, expect=200)
     assert arrived["status"] == "arrived", arrived
-    decided = await p.until(
+    decided = await p.case_shows(
         "reintegration",
-        f"/cases/{c}",
+        c,
         lambda d: bool(d.get("decision")),
-        REINTEGRATION_OFFICER,
         hop="travel -> reintegration: arrival",
         since=t,
         cross_service=True,
@@ -418,31 +523,15 @@ async def travel_home(p: Platform, case: Case) -> dict[str, Any]:
 async def reintegrate(p: Platform, case: Case) -> dict[str, Any]:
     """Plan -> disbursement -> monitoring visit -> surveys -> completed."""
     c = case.case_id
-    plan = {
-        "components": [
-            {
-                "kind": "economic",
-                "activity": "micro-business: tortillería",
-                "budget": {"amount": "300.00", "currency": "USD"},
-            },
-            {
-                "kind": "social",
-                "activity": "school enrolment of the son",
-                "budget": {"amount": "100.00", "currency": "USD"},
-            },
-        ],
-        "agreed_at": datetime.now(UTC).isoformat(),
-    }
-    _, t = await p.post(
-        "reintegration", f"/cases/{c}/plan", plan, REINTEGRATION_OFFICER, expect=201
+    agreed = plan(
+        component("economic", "micro-business: tortillería", "300.00"),
+        component("social", "school enrolment of the son", "100.00"),
     )
-    await p.until(
-        "reintegration",
-        f"/cases/{c}",
-        lambda d: d.get("plan") is not None,
-        REINTEGRATION_OFFICER,
-        hop="reintegration: plan",
-        since=t,
+    _, t = await p.post(
+        "reintegration", f"/cases/{c}/plan", agreed, REINTEGRATION_OFFICER, expect=201
+    )
+    await p.case_shows(
+        "reintegration", c, lambda d: d.get("plan") is not None, hop="reintegration: plan", since=t
     )
     disbursement = {
         "kind": "cash",
@@ -458,11 +547,10 @@ async def reintegrate(p: Platform, case: Case) -> dict[str, Any]:
         REINTEGRATION_OFFICER,
         expect=201,
     )
-    await p.until(
+    await p.case_shows(
         "reintegration",
-        f"/cases/{c}",
+        c,
         lambda d: Decimal(str(d.get("disbursed_total") or 0)) == Decimal("250"),
-        REINTEGRATION_OFFICER,
         hop="reintegration: disbursement",
         since=t,
     )
@@ -492,13 +580,8 @@ async def reintegrate(p: Platform, case: Case) -> dict[str, Any]:
         REINTEGRATION_OFFICER,
         expect=201,
     )
-    done = await p.until(
-        "reintegration",
-        f"/cases/{c}",
-        status("completed"),
-        REINTEGRATION_OFFICER,
-        hop="reintegration: completion",
-        since=t,
+    done = await p.case_shows(
+        "reintegration", c, status("completed"), hop="reintegration: completion", since=t
     )
     visits = await p.get("reintegration", f"/cases/{c}/monitoring", REINTEGRATION_OFFICER)
     assert visits.status_code == 200, visits.text
@@ -604,28 +687,21 @@ async def withdraw_after_ticket(p: Platform, n: int = 1, *, settle: float = 3.0)
         CASEWORKER,
         expect=200,
     )
-    cancelled = await p.until(
+    cancelled = await p.case_shows(
         "travel",
-        f"/movements/{c}",
+        c,
         status("cancelled"),
-        TRAVEL_OFFICER,
         hop="intake -> travel: withdrawal",
         since=t,
         cross_service=True,
     )
-    await p.until(
-        "intake",
-        f"/cases/{c}",
-        at_least(withdrawn["version"]),
-        CASEWORKER,
-        hop="intake: withdrawal",
-        since=t,
+    await p.case_shows(
+        "intake", c, at_least(withdrawn["version"]), hop="intake: withdrawal", since=t
     )
-    await p.until(
+    await p.case_shows(
         "eligibility",
-        f"/assessments/{c}",
+        c,
         status("closed"),
-        CASEWORKER,
         hop="intake -> eligibility: withdrawal",
         since=t,
         cross_service=True,

@@ -18,12 +18,16 @@ from typing import Any
 
 import httpx
 import pytest
-from journey_steps import CASEWORKER, OFFICE, Platform, status, today
+from journey_steps import (
+    CASEWORKER,
+    OFFICE,
+    Platform,
+    consent,
+    counselling,
+    in_process,
+    status,
+)
 from opentelemetry.trace import SpanKind
-
-from avrr_events import Envelope
-from avrr_events.settings import ServiceSettings
-from avrr_events.testing import running
 
 intake = pytest.importorskip("avrr_intake.main")
 eligibility = pytest.importorskip("avrr_eligibility.main")
@@ -46,28 +50,9 @@ async def platform(
     topic_name: Callable[[str], str],
     json_logs: Lines,
 ) -> AsyncIterator[Platform]:
-    keys = await fresh_database()
-    prefix = topic_name("avrr")
+    services = {"intake": intake.service, "eligibility": eligibility.service}
     async with AsyncExitStack() as stack:
-        clients: dict[str, httpx.AsyncClient] = {}
-        for name, module in (("intake", intake), ("eligibility", eligibility)):
-            settings = ServiceSettings(
-                database_url=await fresh_database(),
-                keystore_url=keys,
-                kafka_bootstrap_servers=kafka_bootstrap,
-                dev=True,
-                topic_prefix=prefix,
-                topic_partitions=3,
-                relay_poll_interval=0.2,
-            )
-            _runtime, clients[name] = await stack.enter_async_context(
-                running(module.service, settings, base_url=f"http://{name}")
-            )
-
-        async def no_events(_service: str) -> list[Envelope]:
-            return []
-
-        yield Platform(clients, no_events)
+        yield await in_process(stack, services, fresh_database, kafka_bootstrap, topic_name("avrr"))
 
 
 def referral() -> dict[str, Any]:
@@ -99,20 +84,9 @@ async def test_a_case_flow_logs_json_lines_in_its_traces_without_personal_data(
     p = platform
     created, _ = await p.post("intake", "/referrals", referral(), CASEWORKER, expect=201)
     case_id, [person] = created["case_id"], created["household"]
-    consent = {
-        "person_id": person["person_id"],
-        "purposes": ["return_assistance_processing"],
-        "given_on": today(),
-        "language": "es",
-    }
-    await p.post("intake", f"/cases/{case_id}/consents", consent, CASEWORKER, expect=201)
-    session = {
-        "held_on": today(),
-        "office": OFFICE,
-        "language": "es",
-        "topics": ["return process"],
-        "outcome": "decided_to_apply",
-    }
+    given = consent(person["person_id"])
+    await p.post("intake", f"/cases/{case_id}/consents", given, CASEWORKER, expect=201)
+    session = counselling(topics=["return process"])
     await p.post(
         "intake", f"/cases/{case_id}/counselling-sessions", session, CASEWORKER, expect=201
     )
@@ -123,14 +97,7 @@ async def test_a_case_flow_logs_json_lines_in_its_traces_without_personal_data(
         CASEWORKER,
         expect=201,
     )
-    await p.until(
-        "eligibility",
-        f"/assessments/{case_id}",
-        status("eligible"),
-        CASEWORKER,
-        hop="assessed",
-        since=answered,
-    )
+    await p.case_shows("eligibility", case_id, status("eligible"), hop="assessed", since=answered)
     # A rejected referral: its values are in the request, and must not reach the log either.
     invalid = {**referral(), "nationality": "Honduras"}
     rejected = await p.clients["intake"].post("/referrals", json=invalid, headers=CASEWORKER)
@@ -174,15 +141,9 @@ async def test_a_service_process_writes_only_json_lines_without_personal_data(
         created = await http.post("/referrals", json=referral())
         assert created.status_code == 201, created.text
         [person] = created.json()["household"]
-        consent = {
-            "person_id": person["person_id"],
-            "purposes": ["return_assistance_processing"],
-            "given_on": today(),
-            "language": "es",
-        }
         given = await http.post(
             f"/cases/{created.json()['case_id']}/consents",
-            json=consent,
+            json=consent(person["person_id"]),
             headers={"traceparent": caller},
         )
         assert given.status_code == 201, given.text

@@ -15,14 +15,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
-import httpx
 import pytest
-from journey_steps import Platform, clear, open_case, request_return
+from journey_steps import Platform, clear, in_process, open_case, request_return
 from opentelemetry.trace import SpanKind
 
-from avrr_events import Envelope
-from avrr_events.settings import ServiceSettings
-from avrr_events.testing import running
 from avrr_events.web.service import Service
 
 intake = pytest.importorskip("avrr_intake.main")
@@ -37,33 +33,13 @@ async def platform(
     topic_name: Callable[[str], str],
 ) -> AsyncIterator[Platform]:
     """The three services in-process on real Kafka + PostgreSQL, one shared key database."""
-    keys = await fresh_database()
-    prefix = topic_name("avrr")
     services: dict[str, Service] = {
         "intake": intake.service,
         "eligibility": eligibility.service,
         "travel": travel.service,
     }
     async with AsyncExitStack() as stack:
-        clients: dict[str, httpx.AsyncClient] = {}
-        for name, service in services.items():
-            settings = ServiceSettings(
-                database_url=await fresh_database(),
-                keystore_url=keys,
-                kafka_bootstrap_servers=kafka_bootstrap,
-                dev=True,
-                topic_prefix=prefix,
-                topic_partitions=3,
-                relay_poll_interval=0.2,
-            )
-            _runtime, clients[name] = await stack.enter_async_context(
-                running(service, settings, base_url=f"http://{name}")
-            )
-
-        async def no_events(_service: str) -> list[Envelope]:
-            return []
-
-        yield Platform(clients, no_events)
+        yield await in_process(stack, services, fresh_database, kafka_bootstrap, topic_name("avrr"))
 
 
 def _ancestry(span: Any, by_id: dict[int, Any]) -> list[Any]:

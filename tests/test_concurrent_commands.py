@@ -24,7 +24,6 @@ import random
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -33,14 +32,18 @@ import httpx
 import pytest
 from journey_steps import (
     CASEWORKER,
+    DUE_DILIGENCE_CLEARED,
     MEDIC,
     REINTEGRATION_OFFICER,
     SERVICES,
     TRAVEL_OFFICER,
     Case,
     Platform,
+    booking,
     clear,
+    component,
     open_case,
+    plan,
     request_return,
     ticket,
     today,
@@ -230,16 +233,6 @@ async def test_fifty_withdrawals_with_one_etag_withdraw_the_case_once_and_the_re
 # --------------------------------------------------------------- eligibility --
 
 
-DUE_DILIGENCE = {
-    "identity_verified": True,
-    "nationality_verified": True,
-    "voluntariness_confirmed_in_private_interview": True,
-    "no_legal_impediment": True,
-    "family_or_receiving_contact_reached": True,
-    "destination_safe": True,
-}
-
-
 async def screened_assessment(
     deploy: Callable[[int], Awaitable[tuple[Deployment, Platform]]],
 ) -> tuple[Deployment, Case, httpx.Response]:
@@ -271,7 +264,7 @@ async def test_fifty_due_diligence_decisions_clear_the_case_once_and_open_one_mo
     responses = await at_once(
         eligibility,
         f"{path}/due-diligence",
-        [DUE_DILIGENCE] * PARALLEL,
+        [DUE_DILIGENCE_CLEARED] * PARALLEL,
         {**CASEWORKER, "If-Match": tag},
     )
 
@@ -285,7 +278,7 @@ async def test_fifty_due_diligence_decisions_clear_the_case_once_and_open_one_mo
 
     # Without If-Match the decision is still taken once: the others are told it was.
     again = await at_once(
-        eligibility, f"{path}/due-diligence", [DUE_DILIGENCE] * PARALLEL, CASEWORKER
+        eligibility, f"{path}/due-diligence", [DUE_DILIGENCE_CLEARED] * PARALLEL, CASEWORKER
     )
     assert_refusals(again, {409})
     assert Counter(r.status_code for r in again) == {409: PARALLEL}
@@ -312,7 +305,7 @@ async def test_fifty_due_diligence_decisions_without_if_match_one_clears_the_res
     path = f"/assessments/{case.case_id}"
 
     responses = await at_once(
-        eligibility, f"{path}/due-diligence", [DUE_DILIGENCE] * PARALLEL, CASEWORKER
+        eligibility, f"{path}/due-diligence", [DUE_DILIGENCE_CLEARED] * PARALLEL, CASEWORKER
     )
 
     statuses = Counter(r.status_code for r in responses)
@@ -325,18 +318,6 @@ async def test_fifty_due_diligence_decisions_without_if_match_one_clears_the_res
 
 
 # -------------------------------------------------------------------- travel --
-
-
-def booking(n: int) -> dict[str, Any]:
-    return {
-        "mode": "land",
-        "carrier": "Transportes del Sur",
-        "booking_reference": f"TS-{n:04d}",
-        "departure_date": today(),
-        "route": ["Ciudad de Guatemala", "Agua Caliente", "Tegucigalpa"],
-        "cost": {"amount": "96.00", "currency": "USD"},
-        "escorts": [],
-    }
 
 
 async def test_fifty_ticket_issuances_for_one_movement_issue_exactly_one_ticket(
@@ -363,7 +344,10 @@ async def test_fifty_ticket_issuances_for_one_movement_issue_exactly_one_ticket(
 
     # Fifty officers book at once, each with a booking of their own, none naming a version.
     seen, final = await until_not_conflicting(
-        travel, f"/movements/{c}/ticket", [booking(n) for n in range(PARALLEL)], TRAVEL_OFFICER
+        travel,
+        f"/movements/{c}/ticket",
+        [booking(f"TS-{n:04d}") for n in range(PARALLEL)],
+        TRAVEL_OFFICER,
     )
 
     assert_refusals(seen, {409, 422})
@@ -374,13 +358,8 @@ async def test_fifty_ticket_issuances_for_one_movement_issue_exactly_one_ticket(
     stored = await d.stored("travel", c)
     assert stored - before == Counter({"avrr.travel.TicketIssued": 1}), stored
     [won] = [r for r in final if r.status_code == 200]
-    movement = await p.until(
-        "travel",
-        f"/movements/{c}",
-        lambda doc: doc.get("status") == "ticketed",
-        TRAVEL_OFFICER,
-        hop="travel: ticket",
-        since=0.0,
+    movement = await p.case_shows(
+        "travel", c, lambda doc: doc.get("status") == "ticketed", hop="travel: ticket", since=0.0
     )
     assert won.json()["version"] == movement["version"], (won.text, movement)
     await d.until_published("travel", c, stored)
@@ -400,17 +379,10 @@ async def test_fifty_disbursements_beyond_the_budget_pay_exactly_what_the_plan_a
     await travel_home(p, case)
     reintegration = d.clients["reintegration"]
     c = case.case_id
-    plan = {
-        "components": [
-            {
-                "kind": "economic",
-                "activity": "micro-business: tortillería",
-                "budget": {"amount": "200.00", "currency": "USD"},
-            }
-        ],
-        "agreed_at": datetime.now(UTC).isoformat(),
-    }
-    agreed = await reintegration.post(f"/cases/{c}/plan", json=plan, headers=REINTEGRATION_OFFICER)
+    tortilleria = plan(component("economic", "micro-business: tortillería", "200.00"))
+    agreed = await reintegration.post(
+        f"/cases/{c}/plan", json=tortilleria, headers=REINTEGRATION_OFFICER
+    )
     assert agreed.status_code == 201, agreed.text
     before = await d.stored("reintegration", c)
 

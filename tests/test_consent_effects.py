@@ -187,14 +187,7 @@ async def test_return_assistance_processing_withdrawn_suspends_the_return_everyw
     other = await open_case(p, 103)
     await request_return(p, other)
     await withdraw(p, other, "return_assistance_processing", reason="staying_in_host_country")
-    await p.until(
-        "eligibility",
-        f"/assessments/{other.case_id}",
-        status("closed"),
-        CASEWORKER,
-        hop="",
-        since=0,
-    )
+    await p.case_shows("eligibility", other.case_id, status("closed"), hop="", since=0)
     closed, _t = await p.post(
         "intake",
         f"/cases/{other.case_id}/closure",

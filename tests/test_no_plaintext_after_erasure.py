@@ -30,7 +30,6 @@ from datetime import date
 from typing import Any
 
 import asyncpg
-import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 from journey_steps import (
     CASEWORKER,
@@ -44,6 +43,10 @@ from journey_steps import (
     Case,
     Platform,
     clear,
+    clients_of,
+    consent,
+    counselling,
+    guardian_consent,
     request_return,
     ticket,
     today,
@@ -63,6 +66,7 @@ from avrr_events.testing import (
     eventually,
     read_topic,
 )
+from avrr_intake.consent import AUTHORITY_FIELDS
 
 StartProcesses = Callable[..., Awaitable[dict[str, ServiceProcess]]]
 
@@ -140,42 +144,23 @@ async def open_case(p: Platform, body: dict[str, Any], values: dict[str, str]) -
     created, _ = await p.post("intake", "/referrals", body, CASEWORKER, expect=201)
     people = {m["relationship"]: str(m["person_id"]) for m in created["household"]}
     case = Case(str(created["case_id"]), people["principal"], people["child"])
-    consent = {"purposes": ["return_assistance_processing"], "given_on": today(), "language": "es"}
-    await p.post(
-        "intake",
-        f"/cases/{case.case_id}/consents",
-        {**consent, "person_id": case.mother},
-        CASEWORKER,
-        expect=201,
-    )
-    child = {
-        **consent,
-        "person_id": case.child,
-        "given_by": "guardian",
-        "representative_person_id": case.mother,
-        "child_views": values["child_views"],
-    }
+    mother = consent(case.mother)
+    await p.post("intake", f"/cases/{case.case_id}/consents", mother, CASEWORKER, expect=201)
+    child = guardian_consent(case, child_views=values["child_views"])
     await p.post("intake", f"/cases/{case.case_id}/consents", child, CASEWORKER, expect=201)
     # Needs are health data: declared on the case once the medical consent was given.
-    medical = {**consent, "purposes": ["medical_data_processing"], "person_id": case.mother}
+    medical = {**mother, "purposes": ["medical_data_processing"]}
     await p.post("intake", f"/cases/{case.case_id}/consents", medical, CASEWORKER, expect=201)
     needs = {"person_id": case.mother, "declared_needs": [values["need"]]}
     await p.post("intake", f"/cases/{case.case_id}/declared-needs", needs, CASEWORKER, expect=201)
-    session = {
-        "held_on": today(),
-        "office": OFFICE,
-        "language": "es",
-        "outcome": "decided_to_apply",
-        "notes": values["counselling"],
-    }
+    session = counselling(notes=values["counselling"])
     counselled, t = await p.post(
         "intake", f"/cases/{case.case_id}/counselling-sessions", session, CASEWORKER, expect=201
     )
-    await p.until(
+    await p.case_shows(
         "intake",
-        f"/cases/{case.case_id}",
+        case.case_id,
         lambda d: int(d["version"]) >= counselled["version"],
-        CASEWORKER,
         hop="intake: counselling",
         since=t,
     )
@@ -195,32 +180,15 @@ async def four_processes(
     procs.update(await service_processes(*SERVICES[1:]))
     prefix = topic_prefix(procs)
     async with AsyncExitStack() as stack:
-        clients = {
-            name: await stack.enter_async_context(
-                httpx.AsyncClient(base_url=procs[name].url, timeout=30.0)
-            )
-            for name in SERVICES
-        }
+        clients = await clients_of(stack, procs, SERVICES)
         yield Platform(clients, kafka_events(KafkaSettings(kafka_bootstrap), prefix)), procs
 
 
 async def share_with_authorities(p: Platform, case: Case) -> None:
     """The mother consents to share every field intake can share with the authorities."""
-    consent = {
-        "person_id": case.mother,
-        "purposes": ["share_with_authorities"],
-        "given_on": today(),
-        "language": "es",
-        "shared_fields": [
-            "given_names",
-            "family_name",
-            "date_of_birth",
-            "sex",
-            "nationality",
-            "travel_document",
-        ],
-    }
-    await p.post("intake", f"/cases/{case.case_id}/consents", consent, CASEWORKER, expect=201)
+    every_field = list(AUTHORITY_FIELDS)
+    shared = consent(case.mother, purposes=["share_with_authorities"], shared_fields=every_field)
+    await p.post("intake", f"/cases/{case.case_id}/consents", shared, CASEWORKER, expect=201)
 
 
 async def public_records(settings: KafkaSettings, topic: str, count: int) -> list[dict[str, Any]]:
@@ -275,6 +243,21 @@ async def everything_stored(
     return stored
 
 
+async def searched_after_every_event_handled(
+    procs: dict[str, ServiceProcess], kafka_bootstrap: str, case: Case
+) -> dict[str, bytes]:
+    """:func:`everything_stored`, once sure it is worth searching for plaintext."""
+    stored = await everything_stored(procs, kafka_bootstrap)
+    # Every service handled every event: an erasure a service failed to apply would
+    # leave its copies readable and show up here, not in the plaintext search.
+    dead = [where for where, raw in stored.items() if ".dlq." in where and raw]
+    assert dead == [], dead
+    # The search looks where the cases are: each database and domain topic knows them.
+    for where in ("database intake", "database travel", "database reintegration"):
+        assert case.case_id.encode() in stored[where], where
+    return stored
+
+
 def plaintext_found(stored: dict[str, bytes], values: dict[str, str]) -> list[str]:
     return [
         f"{what} ({field}) in {where}"
@@ -326,11 +309,10 @@ async def test_erasure_and_retention_leave_no_plaintext_of_the_person_anywhere(
         await reintegrate_with_visit(p, retained)
 
         for case, reason in ((erased, "requested"), (retained, "retention")):
-            doc = await p.until(
+            doc = await p.case_shows(
                 "intake",
-                f"/cases/{case.case_id}",
+                case.case_id,
                 lambda d: d["personal_data_erased"] is True,
-                CASEWORKER,
                 hop=f"intake: erasure ({reason})",
                 since=0.0,
             )
@@ -347,14 +329,7 @@ async def test_erasure_and_retention_leave_no_plaintext_of_the_person_anywhere(
 
         await eventually(notes_shredded, timeout=60)
 
-        stored = await everything_stored(procs, kafka_bootstrap)
-        # Every service handled every event: an erasure a service failed to apply would
-        # leave its copies readable and show up here, not in the plaintext search.
-        dead = [where for where, raw in stored.items() if ".dlq." in where and raw]
-        assert dead == [], dead
-        # The search looks where the cases are: each database and domain topic knows them.
-        for where in ("database intake", "database travel", "database reintegration"):
-            assert retained.case_id.encode() in stored[where], where
+        stored = await searched_after_every_event_handled(procs, kafka_bootstrap, retained)
         assert erased.case_id.encode() in stored["database eligibility"]
         # The public records stay on their topic, and nobody can open them any more.
         assert stored[f"topic {cases_topic}"].count(b'"returnees":') == 2
@@ -508,27 +483,16 @@ async def consented_household(p: PlantingPlatform) -> Case:
     people = {m["relationship"]: str(m["person_id"]) for m in created["household"]}
     case = Case(str(created["case_id"]), people["principal"], people["child"])
     purposes = ["return_assistance_processing", "medical_data_processing"]
-    consent = {"given_on": today(), "language": "es"}
-    mother = {**consent, "person_id": case.mother, "purposes": [*purposes, "contact_by_programme"]}
+    mother = consent(case.mother, purposes=[*purposes, "contact_by_programme"])
     await p.post("intake", f"/cases/{case.case_id}/consents", mother, CASEWORKER, expect=201)
-    child = {
-        **consent,
-        "person_id": case.child,
-        "purposes": purposes,
-        "given_by": "guardian",
-        "representative_person_id": case.mother,
-        "representative": {"name": "a name", "relationship": "mother"},
-        "child_views": "his views",
-    }
+    child = guardian_consent(
+        case,
+        purposes=purposes,
+        representative={"name": "a name", "relationship": "mother"},
+        child_views="his views",
+    )
     await p.post("intake", f"/cases/{case.case_id}/consents", child, CASEWORKER, expect=201)
-    session = {
-        "held_on": today(),
-        "office": OFFICE,
-        "language": "es",
-        "topics": ["a topic", "another"],
-        "outcome": "decided_to_apply",
-        "notes": "notes",
-    }
+    session = counselling(topics=["a topic", "another"], notes="notes")
     await p.post(
         "intake", f"/cases/{case.case_id}/counselling-sessions", session, CASEWORKER, expect=201
     )
@@ -536,13 +500,8 @@ async def consented_household(p: PlantingPlatform) -> Case:
 
 
 async def until_version(p: Platform, case: Case, version: int) -> None:
-    await p.until(
-        "intake",
-        f"/cases/{case.case_id}",
-        lambda d: int(d["version"]) >= version,
-        CASEWORKER,
-        hop="intake",
-        since=0.0,
+    await p.case_shows(
+        "intake", case.case_id, lambda d: int(d["version"]) >= version, hop="intake", since=0.0
     )
 
 
@@ -582,11 +541,10 @@ async def every_command_of_the_journey(p: PlantingPlatform) -> Case:
     await p.post("travel", f"{m}/transit-assistance", transit, TRAVEL_OFFICER, expect=200)
     arrival = {"confirmed_by": "receiving_office", "confirmer_id": RECEIVING_OFFICE}
     await p.post("travel", f"{m}/arrival", arrival, RECEIVER, expect=200)
-    await p.until(
+    await p.case_shows(
         "reintegration",
-        f"/cases/{c}",
+        c,
         lambda d: d.get("decision") == "granted",
-        REINTEGRATION_OFFICER,
         hop="travel -> reintegration",
         since=0.0,
     )
@@ -641,11 +599,10 @@ async def test_erasure_leaves_no_value_of_any_free_text_field_of_any_command(
             # seconds (four_processes) may have erased a completed or closed one already.
             response = await p.clients["intake"].post(f"/cases/{case.case_id}/erasure", headers=DPO)
             assert response.status_code == 200 or "already erased" in response.text, response.text
-            doc = await p.until(
+            doc = await p.case_shows(
                 "intake",
-                f"/cases/{case.case_id}",
+                case.case_id,
                 lambda d: d["personal_data_erased"] is True,
-                CASEWORKER,
                 hop="intake: erasure",
                 since=0.0,
             )
@@ -653,11 +610,10 @@ async def test_erasure_leaves_no_value_of_any_free_text_field_of_any_command(
             assert all(s["topics"] == "erased" for s in doc["counselling"]), doc
         home, cancelled = cases[0], cases[1]
         for case in (home, cancelled):
-            movement = await p.until(
+            movement = await p.case_shows(
                 "travel",
-                f"/movements/{case.case_id}",
+                case.case_id,
                 lambda d: "erased" in json.dumps(d),
-                TRAVEL_OFFICER,
                 hop="travel: erasure",
                 since=0.0,
             )
@@ -671,11 +627,7 @@ async def test_erasure_leaves_no_value_of_any_free_text_field_of_any_command(
 
         await eventually(reintegration_shredded, timeout=60)
 
-        stored = await everything_stored(procs, kafka_bootstrap)
-        dead = [where for where, raw in stored.items() if ".dlq." in where and raw]
-        assert dead == [], dead
-        for where in ("database intake", "database travel", "database reintegration"):
-            assert home.case_id.encode() in stored[where], where
+        stored = await searched_after_every_event_handled(procs, kafka_bootstrap, home)
         found = [
             f"{value} ({field}) in {where}"
             for where, raw in stored.items()

@@ -54,12 +54,16 @@ from journey_steps import (
     TRAVEL_OFFICER,
     Case,
     Platform,
+    booking,
     clear,
+    clients_of,
+    consent,
+    embedded_clients,
     open_case,
+    ready_to_travel,
     referral,
     request_return,
     status,
-    today,
 )
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -180,36 +184,27 @@ async def three_services(
     procs.update(await service_processes(*SERVICES[1:], **env))
     prefix = procs["intake"].database_url.rsplit("/", 1)[1].removesuffix("_intake")
     async with AsyncExitStack() as stack:
-        clients = {
-            name: await stack.enter_async_context(
-                httpx.AsyncClient(base_url=procs[name].url, timeout=30.0)
-            )
-            for name in SERVICES
-        }
+        clients = await clients_of(stack, procs, SERVICES)
 
-        async def no_events(_service: str) -> list[Any]:
-            return []
-
-        yield Platform(clients, no_events), procs, prefix
+        yield Platform(clients), procs, prefix
 
 
 async def ticket(p: Platform, case: Case) -> None:
     """Documents and fitness for both travellers, then the ticket (land, today)."""
     c = case.case_id
-    for person in (case.mother, case.child):
-        document = {"person_id": person, "document_type": "passport", "obtained_on": today()}
-        await p.post("travel", f"/movements/{c}/documents", document, TRAVEL_OFFICER, expect=200)
-        fitness = {"person_id": person, "outcome": "fit"}
-        await p.post("travel", f"/movements/{c}/fitness", fitness, MEDIC, expect=200)
-    booking = {
-        "mode": "land",
-        "carrier": "Transportes del Sur",
-        "booking_reference": f"TS-{c[-8:]}",
-        "departure_date": today(),
-        "route": ["Ciudad de Guatemala", "Agua Caliente", "Tegucigalpa"],
-        "escorts": [],
-    }
-    await p.post("travel", f"/movements/{c}/ticket", booking, TRAVEL_OFFICER, expect=200)
+    await ready_to_travel(p, c, dict.fromkeys((case.mother, case.child), "passport"))
+    ticket = booking(f"TS-{c[-8:]}", cost=None)
+    await p.post("travel", f"/movements/{c}/ticket", ticket, TRAVEL_OFFICER, expect=200)
+
+
+async def departs_sharing(p: Platform, case: Case, fields: list[str]) -> None:
+    """The mother consents to share ``fields`` with the authorities; the household departs."""
+    shared = consent(case.mother, purposes=["share_with_authorities"], shared_fields=fields)
+    await p.post("intake", f"/cases/{case.case_id}/consents", shared, CASEWORKER, expect=201)
+    await request_return(p, case)
+    await clear(p, case)
+    await ticket(p, case)
+    await depart(p, case)
 
 
 def yesterday(hour: int) -> datetime:
@@ -315,18 +310,7 @@ async def test_public_topics_carry_counts_and_only_the_consented_fields(
 
         # B: the mother shares her names and travel document; her son nothing.
         b = await open_case(p, 802)
-        consent = {
-            "person_id": b.mother,
-            "purposes": ["share_with_authorities"],
-            "given_on": today(),
-            "language": "es",
-            "shared_fields": ["given_names", "family_name", "travel_document"],
-        }
-        await p.post("intake", f"/cases/{b.case_id}/consents", consent, CASEWORKER, expect=201)
-        await request_return(p, b)
-        await clear(p, b)
-        await ticket(p, b)
-        await depart(p, b)
+        await departs_sharing(p, b, ["given_names", "family_name", "travel_document"])
 
         async def departure_published() -> bool:
             return len(await read_public(kafka_bootstrap, cases_topic)) >= 1
@@ -425,31 +409,9 @@ async def test_the_embedded_default_publishes_the_public_records_on_its_bus(
         return list(bus.topics.get(topic, []))
 
     async with app.router.lifespan_context(app), AsyncExitStack() as stack:
-        transport = httpx.ASGITransport(app=app)
-        clients = {
-            name: await stack.enter_async_context(
-                httpx.AsyncClient(transport=transport, base_url=f"http://avrr/{name}")
-            )
-            for name in SERVICES
-        }
-
-        async def no_events(_service: str) -> list[Any]:
-            return []
-
-        p = Platform(clients, no_events)
+        p = Platform(await embedded_clients(stack, app, SERVICES))
         case = await open_case(p, 803)
-        consent = {
-            "person_id": case.mother,
-            "purposes": ["share_with_authorities"],
-            "given_on": today(),
-            "language": "es",
-            "shared_fields": ["family_name"],
-        }
-        await p.post("intake", f"/cases/{case.case_id}/consents", consent, CASEWORKER, expect=201)
-        await request_return(p, case)
-        await clear(p, case)
-        await ticket(p, case)
-        await depart(p, case)
+        await departs_sharing(p, case, ["family_name"])
 
         async def published() -> bool:
             return bool(on("avrr.public.cases.HN")) and bool(on("avrr.public.returns"))

@@ -34,6 +34,7 @@ from journey_steps import (
     TRAVEL_OFFICER,
     Platform,
     clear,
+    clients_of,
     open_case,
     request_return,
     status,
@@ -127,12 +128,7 @@ async def test_travel_restored_from_a_dump_catches_up_from_kafka_with_no_effect_
     tools: list[str | Path] = [PG_BIN, REPO / ".venv" / "bin"]
     events = kafka_events(KafkaSettings(kafka_bootstrap), prefix)
     async with AsyncExitStack() as stack:
-        clients = {
-            name: await stack.enter_async_context(
-                httpx.AsyncClient(base_url=procs[name].url, timeout=60.0)
-            )
-            for name in SERVICES
-        }
+        clients = await clients_of(stack, procs, SERVICES, timeout=60.0)
         p = Platform(clients, events, timeout=120.0, interval=0.2)
         *before, [withdrawing] = await asyncio.gather(
             ticketed(p, 0), ticketed(p, 1), prepared(p, 1, first=10, ticket=True, parallel=1)

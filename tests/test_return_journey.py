@@ -13,11 +13,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
-import httpx
 from journey_steps import (
     SERVICES,
     Platform,
     assert_journey_published,
+    clients_of,
+    embedded_clients,
     full_journey,
     withdraw_after_ticket,
 )
@@ -88,12 +89,7 @@ async def separate_processes(
     procs.update(await service_processes(*SERVICES[1:]))
     prefix = topic_prefix(procs)
     async with AsyncExitStack() as stack:
-        clients = {
-            name: await stack.enter_async_context(
-                httpx.AsyncClient(base_url=procs[name].url, timeout=30.0)
-            )
-            for name in SERVICES
-        }
+        clients = await clients_of(stack, procs, SERVICES)
         yield Platform(clients, kafka_events(KafkaSettings(kafka_bootstrap), prefix))
 
 
@@ -110,13 +106,7 @@ async def embedded(data_dir: Path) -> AsyncIterator[Platform]:
         return [Envelope.from_message(m) for m in messages]
 
     async with app.router.lifespan_context(app), AsyncExitStack() as stack:
-        transport = httpx.ASGITransport(app=app)
-        clients = {
-            name: await stack.enter_async_context(
-                httpx.AsyncClient(transport=transport, base_url=f"http://avrr/{name}")
-            )
-            for name in SERVICES
-        }
+        clients = await embedded_clients(stack, app)
         yield Platform(clients, events)
 
 

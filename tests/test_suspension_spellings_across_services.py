@@ -70,11 +70,10 @@ def test_every_service_keys_places_with_the_one_rule() -> None:
 async def request_return_to(p: Platform, case: Case, region: str) -> None:
     body = {"destination_country": "HN", "destination_region": region}
     await p.post("intake", f"/cases/{case.case_id}/return-request", body, CASEWORKER, expect=201)
-    await p.until(
+    await p.case_shows(
         "eligibility",
-        f"/assessments/{case.case_id}",
+        case.case_id,
         status("eligible"),
-        CASEWORKER,
         hop="intake -> eligibility: return requested",
         since=0.0,
         cross_service=True,
@@ -111,19 +110,17 @@ async def suspension_stops_the_departure(p: Platform) -> None:
         since=0.0,
     )
     assert listed["items"][0]["destination_region_code"] == "HN-AT"
-    await p.until(
+    await p.case_shows(
         "eligibility",
-        f"/assessments/{held_case.case_id}",
+        held_case.case_id,
         lambda d: d.get("destination_suspended") is True,
-        CASEWORKER,
         hop="eligibility: case flagged",
         since=0.0,
     )
-    held = await p.until(
+    held = await p.case_shows(
         "travel",
-        f"/movements/{held_case.case_id}",
+        held_case.case_id,
         lambda d: d.get("held") is True,
-        TRAVEL_OFFICER,
         hop="eligibility -> travel: suspension",
         since=0.0,
         cross_service=True,
@@ -144,11 +141,10 @@ async def suspension_stops_the_departure(p: Platform) -> None:
     # Reopened in yet another spelling, the held movement is released.
     reopening = {"destination_country": "HN", "destination_region": "HN-AT", "reason": "roads open"}
     await p.post("eligibility", "/destinations/reopenings", reopening, SUPERVISOR, expect=200)
-    await p.until(
+    await p.case_shows(
         "travel",
-        f"/movements/{held_case.case_id}",
+        held_case.case_id,
         lambda d: d.get("held") is False,
-        TRAVEL_OFFICER,
         hop="eligibility -> travel: reopening",
         since=0.0,
         cross_service=True,

@@ -16,11 +16,8 @@ reintegration, while Tapachula's still get 403.
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -40,7 +37,7 @@ from journey_steps import (
     ticket,
 )
 
-from avrr_events.testing import ServiceProcess, eventually
+from avrr_events.testing import DocumentServer, ServiceProcess, eventually
 from avrr_events.web.auth import DevTokenIssuer
 from avrr_events.web.authorization import ROLES
 from avrr_events.web.http import PROBLEM_JSON
@@ -50,30 +47,13 @@ ISSUER = DevTokenIssuer(issuer="https://issuer.test/avrr")
 FOREIGN_OFFICE = "MX-TAP"  # an office in Mexico: not the destination country
 
 
-class JwksServer:
+class JwksServer(DocumentServer):
     """The issuer's JWKS over HTTP, as the services fetch it from a real identity provider."""
 
     def __init__(self) -> None:
-        body = json.dumps(ISSUER.jwks()).encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._http.server_address[1]}/jwks"
-        threading.Thread(target=self._http.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
+        keys = ISSUER.jwks()
+        super().__init__(lambda _path: (200, keys))
+        self.url = f"{self.url}/jwks"
 
 
 @pytest.fixture
@@ -123,10 +103,7 @@ async def four_services(
             for name in SERVICES
         }
 
-        async def no_events(_service: str) -> list[Any]:
-            return []
-
-        yield Platform(clients, no_events)
+        yield Platform(clients)
 
 
 async def departed(p: Platform) -> Case:

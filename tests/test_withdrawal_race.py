@@ -23,8 +23,7 @@ import asyncio
 from contextlib import AsyncExitStack
 from datetime import datetime
 
-import httpx
-from journey_steps import CASEWORKER, SERVICES, Platform
+from journey_steps import CASEWORKER, SERVICES, Platform, clients_of
 from test_return_journey import StartProcesses, kafka_events, topic_prefix
 from withdrawal_steps import prepared, race
 
@@ -55,12 +54,7 @@ async def test_fifty_departures_racing_fifty_withdrawals_are_never_silent(
         procs.update(await service_processes(name))
     events = kafka_events(KafkaSettings(kafka_bootstrap), topic_prefix(procs))
     async with AsyncExitStack() as stack:
-        clients = {
-            name: await stack.enter_async_context(
-                httpx.AsyncClient(base_url=procs[name].url, timeout=60.0)
-            )
-            for name in SERVICES
-        }
+        clients = await clients_of(stack, procs, SERVICES, timeout=60.0)
         await never_silent(Platform(clients, events), CASES)
 
 

@@ -26,13 +26,15 @@ from typing import Any
 
 from journey_steps import (
     CASEWORKER,
-    MEDIC,
-    OFFICE,
+    DUE_DILIGENCE_CLEARED,
     TRAVEL_OFFICER,
     Platform,
+    booking,
+    consent,
+    counselling,
+    ready_to_travel,
     referral,
     status,
-    today,
 )
 
 WITHDRAWAL = {"reason": "changed_mind", "note": "Decided to stay."}
@@ -46,20 +48,8 @@ async def cleared(p: Platform, n: int) -> str:
     created, _ = await p.post("intake", "/referrals", body, CASEWORKER, expect=201)
     case_id = str(created["case_id"])
     person = str(created["household"][0]["person_id"])
-    consent = {
-        "person_id": person,
-        "purposes": ["return_assistance_processing"],
-        "given_on": today(),
-        "language": "es",
-    }
-    await p.post("intake", f"/cases/{case_id}/consents", consent, CASEWORKER, expect=201)
-    session = {
-        "held_on": today(),
-        "office": OFFICE,
-        "language": "es",
-        "topics": ["return process"],
-        "outcome": "decided_to_apply",
-    }
+    await p.post("intake", f"/cases/{case_id}/consents", consent(person), CASEWORKER, expect=201)
+    session = counselling(topics=["return process"])
     await p.post(
         "intake", f"/cases/{case_id}/counselling-sessions", session, CASEWORKER, expect=201
     )
@@ -67,34 +57,25 @@ async def cleared(p: Platform, n: int) -> str:
     _, t = await p.post(
         "intake", f"/cases/{case_id}/return-request", destination, CASEWORKER, expect=201
     )
-    await p.until(
+    await p.case_shows(
         "eligibility",
-        f"/assessments/{case_id}",
+        case_id,
         status("eligible"),
-        CASEWORKER,
         hop="intake -> eligibility",
         since=t,
         cross_service=True,
     )
-    checklist = dict.fromkeys(
-        (
-            "identity_verified",
-            "nationality_verified",
-            "voluntariness_confirmed_in_private_interview",
-            "no_legal_impediment",
-            "family_or_receiving_contact_reached",
-            "destination_safe",
-        ),
-        True,
-    )
     _, t = await p.post(
-        "eligibility", f"/assessments/{case_id}/due-diligence", checklist, CASEWORKER, expect=200
+        "eligibility",
+        f"/assessments/{case_id}/due-diligence",
+        DUE_DILIGENCE_CLEARED,
+        CASEWORKER,
+        expect=200,
     )
-    movement = await p.until(
+    movement = await p.case_shows(
         "travel",
-        f"/movements/{case_id}",
+        case_id,
         status("preparing"),
-        TRAVEL_OFFICER,
         hop="eligibility -> travel",
         since=t,
         cross_service=True,
@@ -108,20 +89,11 @@ async def ticketed(p: Platform, n: int) -> str:
     case_id = await cleared(p, n)
     movement = await p.get("travel", f"/movements/{case_id}", TRAVEL_OFFICER)
     person = movement.json()["travellers"][0]["person_id"]
-    document = {"person_id": person, "document_type": "passport", "obtained_on": today()}
-    await p.post("travel", f"/movements/{case_id}/documents", document, TRAVEL_OFFICER, expect=200)
-    fitness = {"person_id": person, "outcome": "fit"}
-    await p.post("travel", f"/movements/{case_id}/fitness", fitness, MEDIC, expect=200)
-    booking = {
-        "mode": "land",
-        "carrier": "Transportes del Sur",
-        "booking_reference": f"TS-{case_id[-8:]}",
-        "departure_date": today(),
-        "route": ["Ciudad de Guatemala", "Tegucigalpa"],
-        "escorts": [],
-    }
+    await ready_to_travel(p, case_id, {person: "passport"})
+    route = ["Ciudad de Guatemala", "Tegucigalpa"]
+    ticket = booking(f"TS-{case_id[-8:]}", route=route, cost=None)
     issued, _ = await p.post(
-        "travel", f"/movements/{case_id}/ticket", booking, TRAVEL_OFFICER, expect=200
+        "travel", f"/movements/{case_id}/ticket", ticket, TRAVEL_OFFICER, expect=200
     )
     assert issued["status"] == "ticketed", issued
     return case_id
