@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import secrets
 import sys
@@ -12,6 +13,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import asyncpg
@@ -20,6 +23,7 @@ from sqlalchemy.engine import make_url
 from avrr_events import Envelope
 from avrr_events.adapters.kafka import KafkaSettings
 
+REPO = Path(__file__).resolve().parent.parent
 SOURCE = "/avrr/bench"
 OPENED = "avrr.bench.CaseOpened"
 NOTED = "avrr.bench.NoteAdded"
@@ -156,3 +160,25 @@ class Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.start
+
+
+def every_event_per_second(what: str, done: int, expected: int, seconds: float) -> float:
+    """The rate of a run that had to handle all ``expected`` events; RuntimeError if it did not.
+
+    ``what`` says what the run did to them ("relay drained"), for the error.
+    """
+    if done != expected:
+        raise RuntimeError(f"{what} {done} events, expected {expected}")
+    return done / seconds
+
+
+def steps_of_the_tests(name: str) -> ModuleType:
+    """tests/<name>.py imported as ``name``: a scenario's steps, reused as the load."""
+    path = REPO / "tests" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

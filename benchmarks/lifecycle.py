@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import importlib.util
 import os
 import secrets
 import sys
@@ -58,15 +57,16 @@ from avrr_events.testing import (
     _drop_database,
     _free_port,
     _wait_ready,
+    spawn_service,
+    stop_service_processes,
 )
-from benchmarks.common import database_url, kafka_settings
+from benchmarks.common import database_url, kafka_settings, steps_of_the_tests
 
 try:
     from avrr_events.migrations import migrate
 except ImportError:  # an A/B run against code from before migrations: services made their tables
     migrate = None  # type: ignore[assignment]
 
-REPO = Path(__file__).resolve().parent.parent
 SERVICES = ("intake", "eligibility", "travel", "reintegration")
 MB = 1024 * 1024
 
@@ -78,14 +78,7 @@ def say(text: str) -> None:
 @functools.cache
 def journey_steps() -> ModuleType:
     """tests/journey_steps.py: the scenario test's steps, reused as the load (written once)."""
-    path = REPO / "tests" / "journey_steps.py"
-    spec = importlib.util.spec_from_file_location("journey_steps", path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["journey_steps"] = module
-    spec.loader.exec_module(module)
-    return module
+    return steps_of_the_tests("journey_steps")
 
 
 # ------------------------------------------------------------- processes --
@@ -154,31 +147,14 @@ async def four_processes(admin_url: str, kafka: KafkaSettings, logs: Path) -> As
                 "AVRR_RELAY_POLL": "0.2",
                 "AVRR_LOG_LEVEL": "WARNING",
             }
-            with log_path.open("wb") as log_file:
-                process = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    "avrr_events.serve",
-                    name,
-                    env=env,
-                    stdout=log_file,
-                    stderr=asyncio.subprocess.STDOUT,
-                )
+            process = await spawn_service(name, env, log_path)
             stack.procs[name] = ServiceProcess(name, port, url, process, log_path)
         for proc in stack.procs.values():
             # Four interpreters importing at once on two shared cores take more than a minute.
             await _wait_ready(proc, timeout=300)
         yield stack
     finally:
-        for proc in stack.procs.values():
-            if proc.process.returncode is None:
-                proc.process.terminate()
-        for proc in stack.procs.values():
-            try:
-                await asyncio.wait_for(proc.process.wait(), timeout=15)
-            except TimeoutError:
-                proc.process.kill()
-                await proc.process.wait()
+        await stop_service_processes(stack.procs.values())
         for name in stack.databases:
             await _drop_database(admin_url, name)
         await delete_topics(kafka, prefix)
@@ -462,17 +438,14 @@ async def measure(
                     for name, proc in stack.procs.items()
                 }
 
-                async def no_events(_service: str) -> list[Any]:
-                    return []
-
                 say(f"lifecycle: {warmup} warm-up lifecycle(s), one after the other")
-                warm = steps.Platform(clients, no_events, timeout=60.0, interval=poll)
+                warm = steps.Platform(clients, timeout=60.0, interval=poll)
                 for i in range(warmup):
                     await steps.full_journey(warm, n=10_000 + i)
 
                 say(f"lifecycle: offering {cases} lifecycles at {rate:g} cases/s")
                 platform = steps.Platform(
-                    clients, no_events, timeout=60.0, interval=poll, own_interval=own_poll
+                    clients, timeout=60.0, interval=poll, own_interval=own_poll
                 )
                 async with AsyncExitStack() as spies:
                     for proc in stack.procs.values():

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from avrr_events import Database, DomainEvent, Envelope, EventRegistry, Projection
 from avrr_events.adapters.postgres import dumps
 from avrr_events.projections import ProjectionRunner
-from benchmarks.common import NOTED, OPENED, envelope
+from benchmarks.common import NOTED, OPENED, Timer, envelope, every_event_per_second
 
 GROUP = "bench-group"
 CASES = 5000
@@ -135,11 +135,8 @@ async def ours(url: str, expected: int) -> float:
     try:
         await db.create_schema(read_models)
         runner = ProjectionRunner(db, registry, GROUP)
-        start = time.perf_counter()
-        applied = await runner.rebuild(CaseSummary())
-        elapsed = time.perf_counter() - start
-        if applied != expected:
-            raise RuntimeError(f"rebuild applied {applied} events, expected {expected}")
-        return applied / elapsed
+        with Timer() as timer:
+            applied = await runner.rebuild(CaseSummary())
+        return every_event_per_second("rebuild applied", applied, expected, timer.seconds)
     finally:
         await db.dispose()

@@ -21,7 +21,7 @@ from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings
 from avrr_events.adapters.postgres import dumps
 from avrr_events.outbox import OutboxRelay
 from avrr_events.store import envelope_row
-from benchmarks.common import envelope
+from benchmarks.common import Timer, envelope, every_event_per_second
 
 CASES = 5000
 
@@ -93,12 +93,9 @@ async def ours(url: str, settings: KafkaSettings, topic: str, expected: int) -> 
     try:
         await publisher.publish([_warm_record(topic)])  # connection + metadata, not timed
         relay = OutboxRelay(db, publisher)
-        start = time.perf_counter()
-        drained = await relay.drain()
-        elapsed = time.perf_counter() - start
-        if drained != expected:
-            raise RuntimeError(f"relay drained {drained} events, expected {expected}")
-        return drained / elapsed
+        with Timer() as timer:
+            drained = await relay.drain()
+        return every_event_per_second("relay drained", drained, expected, timer.seconds)
     finally:
         await publisher.stop()
         await db.dispose()

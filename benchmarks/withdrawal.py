@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import importlib.util
 import os
 import sys
 import tempfile
@@ -33,16 +32,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import httpx
 
 from avrr_events import Envelope
 from avrr_events.testing import read_topic
 from avrr_events.web.embedded import build_app
-from benchmarks.common import database_url, kafka_settings
+from benchmarks.common import database_url, kafka_settings, steps_of_the_tests
 from benchmarks.lifecycle import (
-    REPO,
     SERVICES,
     Line,
     four_processes,
@@ -60,18 +57,7 @@ TARGET_P99 = 0.5  # seconds, on the four processes (issue 15)
 def withdrawal_steps() -> ModuleType:
     """tests/withdrawal_steps.py: the race test's steps, reused here (written once)."""
     journey_steps()  # it imports journey_steps by name
-    path = REPO / "tests" / "withdrawal_steps.py"
-    spec = importlib.util.spec_from_file_location("withdrawal_steps", path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["withdrawal_steps"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-async def _no_events(_service: str) -> list[Any]:
-    return []
+    return steps_of_the_tests("withdrawal_steps")
 
 
 TravelEvents = Callable[[], Awaitable[list[Envelope]]]
@@ -83,7 +69,7 @@ async def windows(
 ) -> Figures:
     steps = journey_steps()
     wsteps = withdrawal_steps()
-    platform = steps.Platform(clients, _no_events, timeout=120.0, interval=0.1)
+    platform = steps.Platform(clients, timeout=120.0, interval=0.1)
     say(f"withdrawal: {cases} cases up to an open movement")
     case_ids = await wsteps.prepared(platform, cases, first=20_000, ticket=False, parallel=4)
     await asyncio.sleep(1.0)  # let the set-up's last events settle before timing

@@ -206,11 +206,8 @@ async def run(args: argparse.Namespace) -> int:
             }
             clients = {name: RetryingClient(c, stats) for name, c in raw.items()}
 
-            async def no_events(_service: str) -> list[Any]:
-                return []
-
             platform = steps.Platform(
-                clients, no_events, timeout=args.step_timeout, interval=0.25, own_interval=0.5
+                clients, timeout=args.step_timeout, interval=0.25, own_interval=0.5
             )
             await suspend_region(platform)
             say("one fault-free lifecycle of each scenario (the reference counts)")

@@ -12,6 +12,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from avrr_events.testing import run_infra_script
+
 REPO = Path(__file__).resolve().parent.parent
 INFRA = REPO / "scripts" / "infra.sh"
 
@@ -48,17 +50,7 @@ class PrivateInfra:
             # A private broker of plain listeners only (no SASL port to collide).
             "AVRR_KAFKA_SASL_PORT": "off",
         }
-        proc = await asyncio.create_subprocess_exec(
-            "bash",
-            str(INFRA),
-            command,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        out, _ = await proc.communicate()
-        if proc.returncode != 0:
-            raise RuntimeError(f"infra.sh {command} failed: {out.decode(errors='replace')[-2000:]}")
+        await run_infra_script(command, env, INFRA)
 
     async def up(self) -> None:
         await self.run("up")

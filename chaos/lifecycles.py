@@ -184,18 +184,9 @@ class Scenario:
     final: tuple[Expected, ...]
 
 
-def _reads() -> dict[str, tuple[str, Mapping[str, str]]]:
-    s = journey_steps()
-    return {
-        "intake": ("/cases/{id}", s.CASEWORKER),
-        "eligibility": ("/assessments/{id}", s.CASEWORKER),
-        "travel": ("/movements/{id}", s.TRAVEL_OFFICER),
-        "reintegration": ("/cases/{id}", s.REINTEGRATION_OFFICER),
-    }
-
-
 def _expect(service: str, field: str | None = None, value: Any = None) -> Expected:
-    route, headers = _reads()[service]
+    """The service's view of the case (journey_steps.CASE_VIEWS) shows ``field`` == ``value``."""
+    route, headers = journey_steps().CASE_VIEWS[service]
     return Expected(service, route, headers, field, value)
 
 
@@ -215,29 +206,26 @@ async def completed(p: Any, n: int) -> str:
     return str(case.case_id)
 
 
-async def withdrawn_after_counselling(p: Any, n: int) -> str:
-    case = await journey_steps().open_case(p, n)
+async def _withdrawn_after(p: Any, n: int, *steps: str) -> str:
+    """A case opened (counselled), taken through journey_steps' ``steps``, then withdrawn."""
+    s = journey_steps()
+    case = await s.open_case(p, n)
+    for step in steps:
+        await getattr(s, step)(p, case)
     await _withdraw(p, case.case_id)
     return str(case.case_id)
+
+
+async def withdrawn_after_counselling(p: Any, n: int) -> str:
+    return await _withdrawn_after(p, n)
 
 
 async def withdrawn_after_clearance(p: Any, n: int) -> str:
-    s = journey_steps()
-    case = await s.open_case(p, n)
-    await s.request_return(p, case)
-    await s.clear(p, case)
-    await _withdraw(p, case.case_id)
-    return str(case.case_id)
+    return await _withdrawn_after(p, n, "request_return", "clear")
 
 
 async def withdrawn_after_ticket(p: Any, n: int) -> str:
-    s = journey_steps()
-    case = await s.open_case(p, n)
-    await s.request_return(p, case)
-    await s.clear(p, case)
-    await s.ticket(p, case)
-    await _withdraw(p, case.case_id)
-    return str(case.case_id)
+    return await _withdrawn_after(p, n, "request_return", "clear", "ticket")
 
 
 async def _request(p: Any, n: int, *, region: str, wanted: str, host: Any = None) -> Any:
@@ -250,22 +238,8 @@ async def _request(p: Any, n: int, *, region: str, wanted: str, host: Any = None
     case_id = str(created["case_id"])
     people = {m["relationship"]: str(m["person_id"]) for m in created["household"]}
     case = s.Case(case_id, people["principal"], people["child"])
-    consent = {
-        "purposes": ["return_assistance_processing"],
-        "given_on": s.today(),
-        "language": "es",
-    }
-    await p.post(
-        "intake", f"/cases/{case_id}/consents", {**consent, "person_id": case.mother},
-        s.CASEWORKER, expect=201,
-    )  # fmt: skip
-    child = {
-        **consent,
-        "person_id": case.child,
-        "given_by": "guardian",
-        "representative_person_id": case.mother,
-    }
-    await p.post("intake", f"/cases/{case_id}/consents", child, s.CASEWORKER, expect=201)
+    for consent in (s.consent(case.mother), s.guardian_consent(case)):
+        await p.post("intake", f"/cases/{case_id}/consents", consent, s.CASEWORKER, expect=201)
     wish = {"destination_country": "HN", "destination_region": region}
     _, t = await p.post(
         "intake", f"/cases/{case_id}/return-request", wish, s.CASEWORKER, expect=201
@@ -293,18 +267,10 @@ async def destination_suspended(p: Any, n: int) -> str:
     """Due diligence for a suspended region: rejected with the suspension as its reason."""
     s = journey_steps()
     case = await _request(p, n, region=SUSPENDED_REGION, wanted="eligible")
-    checklist = {
-        "identity_verified": True,
-        "nationality_verified": True,
-        "voluntariness_confirmed_in_private_interview": True,
-        "no_legal_impediment": True,
-        "family_or_receiving_contact_reached": True,
-        "destination_safe": True,
-    }
     checked, _ = await p.post(
         "eligibility",
         f"/assessments/{case.case_id}/due-diligence",
-        checklist,
+        s.DUE_DILIGENCE_CLEARED,
         s.CASEWORKER,
         expect=200,
     )
@@ -324,6 +290,14 @@ async def suspend_region(p: Any) -> None:
 
 def scenarios() -> tuple[Scenario, ...]:
     """The mix of outcomes, with weights (out of 100) and every service's final word."""
+    # A withdrawal once eligibility cleared the case: every service that had begun closes.
+    withdrawn_once_cleared = (
+        _expect("intake", "status", "withdrawn"),
+        _expect("eligibility", "status", "closed"),
+        _expect("travel", "status", "cancelled"),
+        _absent("reintegration"),
+    )
+    never_travelled = (_absent("travel"), _absent("reintegration"))
     return (
         Scenario(
             "completed",
@@ -347,46 +321,20 @@ def scenarios() -> tuple[Scenario, ...]:
             ),
         ),
         Scenario(
-            "withdrawn after clearance",
-            10,
-            withdrawn_after_clearance,
-            (
-                _expect("intake", "status", "withdrawn"),
-                _expect("eligibility", "status", "closed"),
-                _expect("travel", "status", "cancelled"),
-                _absent("reintegration"),
-            ),
+            "withdrawn after clearance", 10, withdrawn_after_clearance, withdrawn_once_cleared
         ),
-        Scenario(
-            "withdrawn after ticket",
-            10,
-            withdrawn_after_ticket,
-            (
-                _expect("intake", "status", "withdrawn"),
-                _expect("eligibility", "status", "closed"),
-                _expect("travel", "status", "cancelled"),
-                _absent("reintegration"),
-            ),
-        ),
+        Scenario("withdrawn after ticket", 10, withdrawn_after_ticket, withdrawn_once_cleared),
         Scenario(
             "ineligible",
             10,
             ineligible,
-            (
-                _expect("eligibility", "status", "ineligible"),
-                _absent("travel"),
-                _absent("reintegration"),
-            ),
+            (_expect("eligibility", "status", "ineligible"), *never_travelled),
         ),
         Scenario(
             "destination suspended",
             10,
             destination_suspended,
-            (
-                _expect("eligibility", "status", "due_diligence_rejected"),
-                _absent("travel"),
-                _absent("reintegration"),
-            ),
+            (_expect("eligibility", "status", "due_diligence_rejected"), *never_travelled),
         ),
     )
 

@@ -23,7 +23,14 @@ from sqlalchemy.engine import make_url
 from avrr_events.migrations import migrate
 from avrr_events.serve import find
 from avrr_events.settings import ServiceSettings
-from avrr_events.testing import ServiceProcess, _create_database, _free_port, _wait_ready
+from avrr_events.testing import (
+    ServiceProcess,
+    _create_database,
+    _free_port,
+    _wait_ready,
+    spawn_service,
+    stop_service_processes,
+)
 from chaos.infra import REPO, say
 
 SERVICES = ("intake", "eligibility", "travel", "reintegration")
@@ -98,16 +105,7 @@ class Fleet:
     async def spawn(self, name: str) -> ServiceProcess:
         env = self.env[name]
         log_path = self.logs / f"{name}.log"
-        with log_path.open("ab") as log_file:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "avrr_events.serve",
-                name,
-                env=env,
-                stdout=log_file,
-                stderr=asyncio.subprocess.STDOUT,
-            )
+        process = await spawn_service(name, env, log_path, append=True)
         proc = ServiceProcess(name, int(env["AVRR_PORT"]), env["DATABASE_URL"], process, log_path)
         self.procs[name] = proc
         return proc
@@ -166,15 +164,7 @@ class Fleet:
         self.restart_seconds.append(asyncio.get_running_loop().time() - started)
 
     async def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.process.returncode is None:
-                proc.process.terminate()
-        for proc in self.procs.values():
-            try:
-                await asyncio.wait_for(proc.process.wait(), timeout=15)
-            except TimeoutError:
-                proc.process.kill()
-                await proc.process.wait()
+        await stop_service_processes(self.procs.values())
 
     def alive(self) -> list[str]:
         return [n for n, p in self.procs.items() if p.process.returncode is None]
