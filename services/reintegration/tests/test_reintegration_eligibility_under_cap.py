@@ -46,12 +46,7 @@ async def test_under_a_cap_the_n_plus_first_by_priority_waits_and_gets_a_freed_p
     assert (await r.case("c") or {})["status"] == "waitlisted"
 
     # b withdraws: its place goes to c.
-    await r.publish(
-        "intake",
-        "avrr.intake.CaseWithdrawn",
-        "b",
-        {"case_id": "b", "reason": "changed_mind", "withdrawn_at": ARRIVED.isoformat()},
-    )
+    await r.withdraw_case("b", ARRIVED)
     await r.wait_for("b", status="withdrawn")
     await r.wait_for("c", decision="granted")
 

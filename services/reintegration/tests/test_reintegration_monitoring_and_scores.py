@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from reintegration_fixtures import ANSWERS_ALL, MANAGER, OFFICER, RunningReintegration, plan
 
 from avrr_events.testing import eventually
@@ -143,17 +145,9 @@ async def test_withdrawn_consent_to_share_with_partners_stops_referrals(
     r = reintegration
     await r.assess("cw", "cw-1", ("health_needs", "high"))
     await r.arrive("cw", "arvore")
-    await r.publish(
-        "intake",
-        "avrr.intake.ConsentWithdrawn",
-        "cw",
-        {
-            "case_id": "cw",
-            "person_id": "cw-1",
-            "purpose": "share_with_reintegration_partners",
-            "withdrawn_at": "2026-03-16T09:00:00Z",
-        },
-    )
+    withdrawn_at = datetime(2026, 3, 16, 9, 0, tzinfo=UTC)
+    partners = "share_with_reintegration_partners"
+    await r.withdraw_consent("cw", partners, withdrawn_at, person_id="cw-1")
     await r.taken_in("cw", "avrr.intake.ConsentWithdrawn", 1)
     body = {"organisation_id": "br-mg-reintegration-ngo", "service": "economic"}
     refused = await r.post("/cases/cw/referrals", {**body, "referred_on": "2026-03-20"})

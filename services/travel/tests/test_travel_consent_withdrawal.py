@@ -13,18 +13,7 @@ from avrr_events import Envelope
 async def withdraw_consent(
     travel: Travel, case: str, purpose: str, person_id: str | None = None
 ) -> Envelope:
-    return await travel.publish(
-        "intake",
-        "avrr.intake.ConsentWithdrawn",
-        case,
-        {
-            "case_id": case,
-            "person_id": person_id,
-            "purpose": purpose,
-            "withdrawn_at": datetime.now(UTC).isoformat(),
-            "recorded_by": "caseworker-1",
-        },
-    )
+    return await travel.withdraw_consent(case, purpose, datetime.now(UTC), person_id=person_id)
 
 
 async def test_withdrawn_medical_consent_stops_health_details(travel: Travel) -> None:
@@ -149,17 +138,7 @@ async def test_a_clearance_kept_from_opening_by_a_withdrawn_consent_opens_after_
 async def test_a_withdrawn_case_is_never_reinstated(travel: Travel) -> None:
     case = "case-withdrawn-not-reinstated"
     await travel.opened(case)
-    withdrawn = await travel.publish(
-        "intake",
-        "avrr.intake.CaseWithdrawn",
-        case,
-        {
-            "case_id": case,
-            "reason": "changed_mind",
-            "withdrawn_at": datetime.now(UTC).isoformat(),
-            "withdrawn_by": "caseworker-1",
-        },
-    )
+    withdrawn = await travel.withdraw_case(case, datetime.now(UTC))
     await travel.handled(withdrawn)
     await travel.wait_for(case, status="cancelled")
     reopened = await travel.publish(

@@ -87,17 +87,7 @@ async def test_health_details_without_a_given_consent_are_refused_and_not_stored
         await cipher.decrypt_for_purpose(stored, case_id="case-other", field="health_details")
 
     # Withdrawn for the whole household: hidden, and refused; given again: both resume.
-    withdrawn = await travel.publish(
-        "intake",
-        "avrr.intake.ConsentWithdrawn",
-        case,
-        {
-            "case_id": case,
-            "purpose": "medical_data_processing",
-            "withdrawn_at": datetime.now(UTC).isoformat(),
-            "recorded_by": "caseworker-1",
-        },
-    )
+    withdrawn = await travel.withdraw_consent(case, "medical_data_processing", datetime.now(UTC))
     await travel.handled(withdrawn)
     r = await travel.http.get(f"/movements/{case}/medical", headers=MEDIC)
     assert [x["health_details"] for x in r.json()["records"]] == [None, "consent_withdrawn"]
