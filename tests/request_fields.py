@@ -99,7 +99,9 @@ def _walk(
     schema = _resolve(document, schema)
     alternatives = [_resolve(document, s) for s in schema.get("anyOf", schema.get("oneOf", []))]
     decimal = {a.get("type") for a in alternatives} - {"null"} == {"number", "string"}
-    if alternatives:
+    # A oneOf beside an object's own properties only states a cross-field rule (the
+    # OpenAPI documents say what the validation enforces): the fields are the object's.
+    if alternatives and "properties" not in schema:
         for alternative in alternatives:
             if alternative.get("type") == "string" and decimal:
                 alternative = {**alternative, "x-decimal": True}
