@@ -16,10 +16,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import KW_ONLY, dataclass, field
+from typing import ClassVar
 
 from avrr_events import logs
 from avrr_events.adapters.database import Database
 from avrr_events.adapters.postgres import LeaderLock
+from avrr_events.bus import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -106,18 +109,48 @@ class Leadership:
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
 
 
-def relay_leadership(
-    db: Database, name: str, *, label: str, poll_interval: float, retry_backoff: float
-) -> Leadership:
-    """The leadership of a relay (the outbox's, the public topics'): one replica at a time
-    under ``<name>:<database>``, woken by NOTIFY on appends, else every ``poll_interval``;
-    standbys try for the lock five times less often."""
-    return Leadership(
-        db,
-        f"{name}:{db.url.database}",
-        label=label,
-        interval=poll_interval,
-        standby_interval=poll_interval * 5,
-        retry_backoff=retry_backoff,
-        listen=True,
-    )
+@dataclass(eq=False)
+class Relay:
+    """What the two relays (the outbox's, the public topics') share: their collaborators,
+    their batch and timing, and their leadership. One replica relays at a time, under the
+    lock ``<name>:<database>``, woken by NOTIFY on appends, else every ``poll_interval``;
+    standbys try for the lock five times less often. A subclass names its ``label``
+    (for the logs), its defaults, and ``drain`` (one pass: how many records it moved)."""
+
+    label: ClassVar[str]
+
+    db: Database
+    publisher: Publisher
+    _: KW_ONLY
+    name: str
+    batch_size: int
+    poll_interval: float = 1.0
+    retry_backoff: float = 0.5
+    published: int = field(default=0, init=False)
+    leadership: Leadership = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.leadership = Leadership(
+            self.db,
+            f"{self.name}:{self.db.url.database}",
+            label=self.label,
+            interval=self.poll_interval,
+            standby_interval=self.poll_interval * 5,
+            retry_backoff=self.retry_backoff,
+            listen=True,
+        )
+        self.db.on_append(self.wake)
+
+    def wake(self) -> None:
+        """Look at the queue now rather than at the next poll."""
+        self.leadership.wake()
+
+    async def drain(self) -> int:
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        """Relay until ``stop``; stand by while another replica holds the lock."""
+        await self.leadership.run(self.drain)
+
+    def stop(self) -> None:
+        self.leadership.stop()

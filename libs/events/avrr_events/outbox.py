@@ -22,16 +22,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import delete, select, update
 
 from avrr_events import tables
 from avrr_events.adapters import postgres
-from avrr_events.adapters.database import Database
-from avrr_events.bus import Message, Publisher, RecordTooLarge
-from avrr_events.leadership import relay_leadership
+from avrr_events.bus import Message, RecordTooLarge
+from avrr_events.leadership import Relay
 from avrr_events.store import encode_record, row_message
 
 log = logging.getLogger(__name__)
@@ -49,35 +49,16 @@ async def _settle(future: asyncio.Task[Any]) -> None:
         await future
 
 
-class OutboxRelay:
+@dataclass(eq=False)
+class OutboxRelay(Relay):
     """Drains one service's outbox into the bus."""
 
-    def __init__(
-        self,
-        db: Database,
-        publisher: Publisher,
-        *,
-        name: str = "outbox-relay",
-        batch_size: int = 500,
-        poll_interval: float = 1.0,
-        retry_backoff: float = 0.5,
-    ) -> None:
-        self.db = db
-        self.publisher = publisher
-        self.name = name
-        self.batch_size = batch_size
-        self.poll_interval = poll_interval
-        self.retry_backoff = retry_backoff
-        self.published = 0
-        self.set_aside = 0  # rows this relay set aside (records the bus refused for their size)
-        self.leadership = relay_leadership(
-            db, name, label="outbox relay", poll_interval=poll_interval, retry_backoff=retry_backoff
-        )
-        db.on_append(self.wake)
+    label: ClassVar[str] = "outbox relay"
 
-    def wake(self) -> None:
-        """Ask the relay to look at the outbox now rather than at its next poll."""
-        self.leadership.wake()
+    _: KW_ONLY
+    name: str = "outbox-relay"
+    batch_size: int = 500
+    set_aside: int = field(default=0, init=False)  # records the bus refused for their size
 
     async def fetch_batch(self, exclude: Sequence[int] = ()) -> list[tuple[int, Message]]:
         """The oldest unpublished rows but ``exclude`` (in flight), as (outbox id, Kafka record)."""
@@ -204,10 +185,3 @@ class OutboxRelay:
     def _publish_soon(self, batch: list[tuple[int, Message]]) -> asyncio.Task[list[int]]:
         """Start publishing a batch in the background; the task gives the ids that went out."""
         return asyncio.create_task(self.publish(batch))
-
-    async def run(self) -> None:
-        """Relay until ``stop``; wait as a standby while another replica holds the lock."""
-        await self.leadership.run(self.drain)
-
-    def stop(self) -> None:
-        self.leadership.stop()

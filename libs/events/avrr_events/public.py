@@ -29,19 +29,17 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import logs
-from avrr_events.adapters.database import Database
 from avrr_events.adapters.postgres import OUTBOX_CHANNEL
-from avrr_events.bus import Publisher
 from avrr_events.envelope import Envelope
-from avrr_events.leadership import relay_leadership
+from avrr_events.leadership import Relay
 from avrr_events.registry import DomainEvent, dataschema_uri
 from avrr_events.tables import Json, Position
 
@@ -174,7 +172,8 @@ async def queue(
         await conn.execute(text(f"SELECT pg_notify('{OUTBOX_CHANNEL}', '')"))
 
 
-class PublicRelay:
+@dataclass(eq=False)
+class PublicRelay(Relay):
     """Renders queued notices and publishes them, one transaction per batch.
 
     The rows are deleted first (on SQLite that takes the write lock, on
@@ -185,40 +184,17 @@ class PublicRelay:
     One replica relays at a time (advisory lock), which keeps the order.
     """
 
-    def __init__(
-        self,
-        db: Database,
-        publisher: Publisher,
-        render: Renderer,
-        *,
-        topic_of: Callable[[str], str],
-        ensure_topics: Callable[[Iterable[str]], Awaitable[None]] | None = None,
-        name: str = "public-relay",
-        batch_size: int = 100,
-        poll_interval: float = 1.0,
-        retry_backoff: float = 0.5,
-    ) -> None:
-        self.db = db
-        self.publisher = publisher
-        self.render = render
-        self.topic_of = topic_of
-        self.ensure_topics = ensure_topics
-        self.name = name
-        self.batch_size = batch_size
-        self.poll_interval = poll_interval
-        self.retry_backoff = retry_backoff
-        self.published = 0
-        self.withheld = 0
-        self.unrenderable = 0
-        self._known_topics: set[str] = set()
-        self.leadership = relay_leadership(
-            db, name, label="public relay", poll_interval=poll_interval, retry_backoff=retry_backoff
-        )
-        db.on_append(self.wake)
+    label: ClassVar[str] = "public relay"
 
-    def wake(self) -> None:
-        """Look at the queue now rather than at the next poll."""
-        self.leadership.wake()
+    render: Renderer
+    _: KW_ONLY
+    topic_of: Callable[[str], str]
+    ensure_topics: Callable[[Iterable[str]], Awaitable[None]] | None = None
+    name: str = "public-relay"
+    batch_size: int = 100
+    withheld: int = field(default=0, init=False)
+    unrenderable: int = field(default=0, init=False)
+    _known_topics: set[str] = field(default_factory=set, init=False, repr=False)
 
     async def drain_once(self) -> int:
         """Render and publish one batch; return how many notices it took off the queue."""
@@ -281,10 +257,3 @@ class PublicRelay:
         if missing and self.ensure_topics is not None:
             await self.ensure_topics(sorted(missing))
         self._known_topics |= missing
-
-    async def run(self) -> None:
-        """Relay until ``stop``; stand by while another replica holds the lock."""
-        await self.leadership.run(self.drain)
-
-    def stop(self) -> None:
-        self.leadership.stop()
