@@ -56,7 +56,7 @@ from journey_steps import reintegrate as reintegrate_with_visit
 from request_fields import Key, Planter, free_text_fields
 from sqlalchemy.engine import make_url
 from test_public_integration import HONDURAS, disclosure_key, unseal
-from test_return_journey import kafka_events, topic_prefix, topic_size
+from test_return_journey import kafka_events, topic_prefix, topic_records
 
 from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.testing import (
@@ -220,9 +220,7 @@ async def topic_bytes(settings: KafkaSettings, prefix: str) -> dict[str, bytes]:
         await admin.close()
     found: dict[str, bytes] = {}
     for topic in names:
-        count = await topic_size(settings, topic)
-        records = await read_topic(settings, topic, count, timeout=30) if count else []
-        assert len(records) == count, f"{topic}: read {len(records)} of {count} records"
+        records = await topic_records(settings, topic)
         found[topic] = b"\n".join(
             b"".join([r.key or b"", r.value, *(v or b"" for _, v in r.headers)]) for r in records
         )
