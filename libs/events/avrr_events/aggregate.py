@@ -66,21 +66,15 @@ class Executed(NamedTuple, Generic[A]):
     events: list[str]
 
 
+@dataclasses.dataclass(eq=False)
 class Repository(Generic[A]):
     """Loads aggregates of one type from the event store and appends their new events."""
 
-    def __init__(
-        self,
-        store: EventStore,
-        registry: EventRegistry,
-        factory: Callable[[str], A],
-        *,
-        source: str,
-    ) -> None:
-        self.store = store
-        self.registry = registry
-        self.factory = factory
-        self.source = source
+    store: EventStore
+    registry: EventRegistry
+    factory: Callable[[str], A]
+    _: dataclasses.KW_ONLY
+    source: str
 
     async def load(self, aggregate_id: str, *, conn: AsyncConnection | None = None) -> A:
         """The aggregate at its latest version (version 0 when it has no events yet)."""

@@ -27,31 +27,21 @@ from avrr_events.bus import Publisher
 log = logging.getLogger(__name__)
 
 
+@dataclass(eq=False)
 class Leadership:
     """Run ``work`` in rounds on the replica that holds the lock ``lock_name``."""
 
-    def __init__(
-        self,
-        db: Database,
-        lock_name: str,
-        *,
-        label: str,
-        interval: float,
-        standby_interval: float,
-        retry_backoff: float,
-        listen: bool = False,
-    ) -> None:
-        """``listen``: while leading, every outbox NOTIFY wakes the loop (the relays)."""
-        self.db = db
-        self.lock_name = lock_name
-        self.label = label
-        self.interval = interval
-        self.standby_interval = standby_interval
-        self.retry_backoff = retry_backoff
-        self.listen = listen
-        self.leader = False
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
+    db: Database
+    lock_name: str
+    _: KW_ONLY
+    label: str
+    interval: float
+    standby_interval: float
+    retry_backoff: float
+    listen: bool = False  # while leading, every outbox NOTIFY wakes the loop (the relays)
+    leader: bool = field(default=False, init=False)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
     def wake(self) -> None:
         """Start the next round now instead of when it is due."""

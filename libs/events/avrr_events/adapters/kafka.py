@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -173,6 +173,7 @@ class KafkaPublisher:
                 log.debug("discarding producer: %s", exc)
 
 
+@dataclass(eq=False)
 class ResumeFromDatabase(ConsumerRebalanceListener):  # type: ignore[misc]
     """Seeks each partition assigned to this member to where the service's database is.
 
@@ -195,20 +196,12 @@ class ResumeFromDatabase(ConsumerRebalanceListener):  # type: ignore[misc]
     would consume from the committed offsets).
     """
 
-    def __init__(
-        self,
-        consumer: AIOKafkaConsumer,
-        group_id: str,
-        offsets: OffsetStore,
-        topics: Sequence[str],
-        *,
-        retry_backoff: float = 0.5,
-    ) -> None:
-        self.consumer = consumer
-        self.group_id = group_id
-        self.offsets = offsets
-        self.topics = topics
-        self.retry_backoff = retry_backoff
+    consumer: AIOKafkaConsumer
+    group_id: str
+    offsets: OffsetStore
+    topics: Sequence[str]
+    _: KW_ONLY
+    retry_backoff: float = 0.5
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         return None
