@@ -27,7 +27,8 @@ from avrr_events.problems import NotFound
 from avrr_events.web.authorization import STAFF, Authorized, Policy, Role, allow
 from avrr_events.web.commands import Command, CommandCall, service_commands
 from avrr_events.web.service import ServiceRuntime
-from avrr_events.withdrawal import ListStatus, Resolution, supervisors_list
+from avrr_events.web.withdrawal import add_conflicts_list
+from avrr_events.withdrawal import Resolution
 from avrr_reintegration import handover, read_models
 from avrr_reintegration.commands import ReintegrationCommands
 from avrr_reintegration.directory import ServiceKind
@@ -206,18 +207,13 @@ async def resolve_withdrawal_conflict(
     )
 
 
-@router.get("/withdrawal-conflicts", summary="Withdrawal conflicts of one office")
-async def withdrawal_conflicts(
-    request: Request,
-    principal: Authorized,
-    office: Annotated[str, Query(min_length=1, max_length=100)],
-    status: Annotated[ListStatus, Query()] = "open",
-) -> Any:
+add_conflicts_list(
+    router,
+    read_models.withdrawal_conflicts,
     """Disbursements of one office's cases recorded after the case's withdrawal (open until
-    a supervisor resolves them; ``status=resolved|all`` for the others)."""
-    rt = runtime_of(request)
-    table = read_models.withdrawal_conflicts
-    return _plain(await supervisors_list(rt.db, rt.cipher, table, office, status))
+    a supervisor resolves them; ``status=resolved|all`` for the others).""",
+    summary="Withdrawal conflicts of one office",
+)
 
 
 @router.post("/cases/{case_id}/plan", status_code=201, summary="Agree the reintegration plan")

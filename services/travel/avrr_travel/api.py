@@ -41,7 +41,8 @@ from avrr_events.web.authorization import (
 from avrr_events.web.commands import Command, service_commands
 from avrr_events.web.http import invalid_field
 from avrr_events.web.service import ServiceRuntime
-from avrr_events.withdrawal import ListStatus, Resolution, supervisors_list
+from avrr_events.web.withdrawal import add_conflicts_list
+from avrr_events.withdrawal import Resolution
 from avrr_travel import consents, read_models
 from avrr_travel.commands import HEALTH_DETAILS, MovementCommands
 from avrr_travel.movement import (
@@ -358,18 +359,12 @@ async def resolve_withdrawal_conflict(
 # ----------------------------------------------------------------- queries --
 
 
-@router.get("/withdrawal-conflicts")
-async def withdrawal_conflicts(
-    request: Request,
-    who: Authorized,
-    office: Annotated[str, Query(min_length=1, max_length=100)],
-    status: Annotated[ListStatus, Query()] = "open",
-) -> Any:
+add_conflicts_list(
+    router,
+    read_models.withdrawal_conflicts,
     """Tickets and departures of one office's cases recorded after the case's withdrawal
-    (open until a supervisor resolves them; ``status=resolved|all`` for the others)."""
-    rt = runtime(request)
-    table = read_models.withdrawal_conflicts
-    return jsonable_encoder(await supervisors_list(rt.db, rt.cipher, table, office, status))
+    (open until a supervisor resolves them; ``status=resolved|all`` for the others).""",
+)
 
 
 @router.get("/movements/{case_id}")
