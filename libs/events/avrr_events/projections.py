@@ -71,6 +71,20 @@ class Projection:
         return list(self.metadata.sorted_tables)
 
 
+async def insert_from_event(
+    conn: AsyncConnection, table: Table, event: DomainEvent, **values: Any
+) -> None:
+    """Insert a row of ``table`` holding the event's fields its columns are named after,
+    and ``values`` (which win over a field of the same name).
+
+    A read model's row is often a copy of the event that created it (a ledger
+    entry, a referral, a conflict); naming its columns after the event's fields
+    lets the row be written without restating every field.
+    """
+    fields = event.model_dump(include=set(table.c.keys()) - values.keys())
+    await conn.execute(table.insert().values(**fields, **values))
+
+
 async def save_checkpoint(conn: AsyncConnection, name: str, position: int) -> None:
     """Record that ``name`` has applied the journal up to ``position`` (upsert, portable)."""
     cp = tables.projection_checkpoints

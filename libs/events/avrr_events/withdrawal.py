@@ -40,7 +40,7 @@ from avrr_events.aggregate import Aggregate
 from avrr_events.envelope import Envelope
 from avrr_events.personal import ERASED, ERASED_MARKER, Encrypted, PersonalDataCipher
 from avrr_events.problems import DomainRuleViolation
-from avrr_events.projections import Projection
+from avrr_events.projections import Projection, insert_from_event
 from avrr_events.registry import DomainEvent
 from avrr_events.store import EventStore, RecordedEvent
 from avrr_events.tables import Json
@@ -323,20 +323,7 @@ class ConflictList(Projection):
                 select(t.c.conflict_id).where(t.c.conflict_id == event.conflicting_event_id)
             )
             if exists is None:
-                await conn.execute(
-                    t.insert().values(
-                        conflict_id=event.conflicting_event_id,
-                        case_id=event.case_id,
-                        office=event.office,
-                        command=event.command,
-                        conflicting_event_type=event.conflicting_event_type,
-                        recorded_at=event.recorded_at,
-                        withdrawal=event.withdrawal,
-                        withdrawal_event_id=event.withdrawal_event_id,
-                        withdrawn_at=event.withdrawn_at,
-                        detected_at=event.detected_at,
-                    )
-                )
+                await insert_from_event(conn, t, event, conflict_id=event.conflicting_event_id)
         elif isinstance(event, WithdrawalConflictResolvedBase):
             await conn.execute(
                 update(t)

@@ -50,6 +50,7 @@ from avrr_eligibility.assessment import (
 from avrr_eligibility.destination import DestinationReopened, DestinationSuspended
 from avrr_events import Envelope, Projection
 from avrr_events.places import place
+from avrr_events.projections import insert_from_event
 
 metadata = MetaData()
 
@@ -144,27 +145,21 @@ class AssessmentQueue(Projection):
         self, conn: AsyncConnection, event: AssessmentOpened, envelope: Envelope
     ) -> None:
         children = sum(1 for m in event.household if m.is_unaccompanied_child)
-        await conn.execute(
-            assessments.insert().values(
-                case_id=event.case_id,
-                version=1,
-                office=event.office,
-                status=ELIGIBLE,
-                nationality=event.nationality,
-                host_country=event.host_country,
-                destination_country=event.destination_country,
-                destination_region=event.destination_region,
-                region_key=place(event.destination_country, event.destination_region).region_key,
-                household=[m.model_dump(mode="json") for m in event.household],
-                unaccompanied_children=children,
-                reasons=[],
-                priority=_priority({}, children),
-                vulnerabilities={},
-                best_interests={},
-                due_diligence_reasons=[],
-                destination_suspended=False,
-                requested_at=event.requested_at,
-            )
+        await insert_from_event(
+            conn,
+            assessments,
+            event,
+            version=1,
+            status=ELIGIBLE,
+            region_key=place(event.destination_country, event.destination_region).region_key,
+            household=[m.model_dump(mode="json") for m in event.household],
+            unaccompanied_children=children,
+            reasons=[],
+            priority=_priority({}, children),
+            vulnerabilities={},
+            best_interests={},
+            due_diligence_reasons=[],
+            destination_suspended=False,
         )
 
     async def _decided(
@@ -269,17 +264,7 @@ class AssessmentQueue(Projection):
         stream = _stream(envelope)
         region = event.destination_region
         key = place(event.destination_country, region).region_key
-        await conn.execute(
-            suspensions.insert().values(
-                place=stream,
-                destination_country=event.destination_country,
-                destination_region=region,
-                region_key=key,
-                reason=event.reason,
-                suspended_by=event.suspended_by,
-                suspended_at=event.suspended_at,
-            )
-        )
+        await insert_from_event(conn, suspensions, event, place=stream, region_key=key)
         a = assessments
         where = [a.c.status == CLEARED, a.c.destination_country == event.destination_country]
         if key is not None:

@@ -42,7 +42,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import DomainEvent, Envelope, Projection
+from avrr_events import Envelope, Projection
+from avrr_events.projections import insert_from_event
 from avrr_events.withdrawal import ConflictList, conflicts_table
 from avrr_reintegration.monitoring import monitoring_schedule
 from avrr_reintegration.programmes import ProgrammeCatalogue
@@ -259,16 +260,6 @@ programme_totals = Table(
 PER_CASE_TABLES = (cases, ledger, referrals, monitoring_visits, sustainability_scores)
 
 
-async def _insert_fields(
-    conn: AsyncConnection, table: Table, event: DomainEvent, **values: Any
-) -> None:
-    """A row of ``table`` holding the event's fields its columns are named after (the
-    ledger, referral and score rows copy their events), and ``values``."""
-    await conn.execute(
-        table.insert().values(**event.model_dump(include=set(table.c.keys())), **values)
-    )
-
-
 class ReintegrationViews(Projection):
     """Cases, plans, ledger, referrals, monitoring schedule, scores and programme totals."""
 
@@ -283,21 +274,8 @@ class ReintegrationViews(Projection):
     ) -> None:
         row = await _case_row(conn, event.case_id)
         if row is None:
-            await conn.execute(
-                cases.insert().values(
-                    case_id=event.case_id,
-                    programme_id=event.programme_id,
-                    office=event.office,
-                    destination_country=event.destination_country,
-                    destination_region=event.destination_region,
-                    arrived_on=event.arrived_on,
-                    decision=event.decision,
-                    status=event.decision,
-                    priority=event.priority,
-                    reason=event.reason,
-                    decided_at=event.decided_at,
-                    disbursed_total=Decimal(0),
-                )
+            await insert_from_event(
+                conn, cases, event, status=event.decision, disbursed_total=Decimal(0)
             )
             await _count(conn, event.programme_id, **{event.decision: 1})
             office, arrived_on = event.office, event.arrived_on
@@ -360,7 +338,7 @@ class ReintegrationViews(Projection):
     async def _disbursed(
         self, conn: AsyncConnection, event: AssistanceDisbursed, envelope: Envelope
     ) -> None:
-        await _insert_fields(conn, ledger, event, event_id=envelope.id)
+        await insert_from_event(conn, ledger, event, event_id=envelope.id)
         await conn.execute(
             update(cases)
             .where(cases.c.case_id == event.case_id)
@@ -385,7 +363,7 @@ class ReintegrationViews(Projection):
     async def _referred(
         self, conn: AsyncConnection, event: ServiceReferralMade, envelope: Envelope
     ) -> None:
-        await _insert_fields(conn, referrals, event, event_id=envelope.id)
+        await insert_from_event(conn, referrals, event, event_id=envelope.id)
 
     async def _visited(
         self, conn: AsyncConnection, event: MonitoringVisitRecorded, envelope: Envelope
@@ -405,7 +383,7 @@ class ReintegrationViews(Projection):
     async def _scored(
         self, conn: AsyncConnection, event: SustainabilityScored, envelope: Envelope
     ) -> None:
-        await _insert_fields(conn, sustainability_scores, event)
+        await insert_from_event(conn, sustainability_scores, event)
 
     async def _completed(
         self, conn: AsyncConnection, event: ReintegrationCompleted, envelope: Envelope

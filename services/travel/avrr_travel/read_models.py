@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import DomainEvent, Encrypted, Envelope, Projection
 from avrr_events import tables as store_tables
+from avrr_events.projections import insert_from_event
 from avrr_events.tables import Json, Position
 from avrr_events.withdrawal import ConflictList, conflicts_table
 from avrr_travel.movement import (
@@ -157,20 +158,8 @@ class MovementViews(Projection):
                 store_tables.events.c.event_id == envelope.id
             )
         )
-        await conn.execute(
-            movements.insert().values(
-                case_id=event.case_id,
-                version=version or 1,
-                programme_id=event.programme_id,
-                office=event.office,
-                host_country=event.host_country,
-                destination_country=event.destination_country,
-                destination_region=event.destination_region,
-                transport_mode=event.transport_mode,
-                status="preparing",
-                held=False,
-                opened_at=event.opened_at,
-            )
+        await insert_from_event(
+            conn, movements, event, version=version or 1, status="preparing", held=False
         )
         await conn.execute(
             travellers.insert(),
@@ -370,17 +359,12 @@ class MedicalRecords(Projection):
     async def _fitness_confirmed(
         self, conn: AsyncConnection, event: FitForTravelConfirmed, envelope: Envelope
     ) -> None:
-        await conn.execute(
-            medical_records.insert().values(
-                case_id=event.case_id,
-                person_id=event.person_id,
-                outcome=event.outcome,
-                unfit_until=event.unfit_until,
-                health_details=(
-                    event.health_details.model_dump(mode="json") if event.health_details else None
-                ),
-                confirmed_at=event.confirmed_at,
-            )
+        details = event.health_details
+        await insert_from_event(
+            conn,
+            medical_records,
+            event,
+            health_details=details.model_dump(mode="json") if details else None,
         )
 
     handlers = {FitForTravelConfirmed: _fitness_confirmed}
