@@ -36,14 +36,14 @@ from avrr_events.web.authorization import (
 )
 from avrr_events.web.commands import Command
 from avrr_events.web.http import DomainRuleViolation, NotFound, Principal, etag
-from avrr_events.web.service import ServiceRuntime
+from avrr_events.web.service import runtime_of
 
 CASEWORK = (Role.CASEWORKER, Role.SUPERVISOR)
 
 
 async def case_offices(request: Request, case_id: str) -> frozenset[str] | None:
     """The office of the case's assessment (None: no assessment, the route answers 404)."""
-    async with _runtime(request).db.autocommit() as conn:
+    async with runtime_of(request).db.autocommit() as conn:
         row = await read_models.assessment_row(conn, case_id)
     return None if row is None else frozenset({row.office})
 
@@ -92,17 +92,12 @@ class DestinationDecision:
         self.request, self.command = request, command
 
     async def __call__(self, run: commands.PlaceCommand, body: commands.DestinationIn) -> Response:
-        offices, principal = _runtime(self.request).offices, self.command.context.principal
+        offices, principal = runtime_of(self.request).offices, self.command.context.principal
         ensure_acts_for_country(principal, body.destination_country, offices, body.decision)
         return await self.command(lambda ctx: run(self.command.commands, body, ctx))
 
 
 OnDestination = Annotated[DestinationDecision, Depends()]
-
-
-def _runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
 
 
 def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
@@ -142,7 +137,7 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
             raise DomainRuleViolation(
                 f"unknown status {', '.join(unknown)}; use {', '.join(read_models.STATUSES)}"
             )
-        async with _runtime(request).db.autocommit() as conn:
+        async with runtime_of(request).db.autocommit() as conn:
             rows, total = await read_models.queue(
                 conn,
                 office=office,
@@ -205,7 +200,7 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
 
     @router.get("/destinations/suspensions", summary="Active suspensions and the cases they hold")
     async def list_suspensions(request: Request, _principal: Authorized) -> dict[str, Any]:
-        async with _runtime(request).db.autocommit() as conn:
+        async with runtime_of(request).db.autocommit() as conn:
             found = await read_models.active_suspensions(conn)
         return {
             "items": [
@@ -241,7 +236,7 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
 
 
 async def _row(request: Request, case_id: str, principal: Principal) -> Any:
-    async with _runtime(request).db.autocommit() as conn:
+    async with runtime_of(request).db.autocommit() as conn:
         row = await read_models.assessment_row(conn, case_id)
     if row is None:
         raise NotFound(f"no assessment for case {case_id}")

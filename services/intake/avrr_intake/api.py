@@ -36,7 +36,7 @@ from avrr_events.web.authorization import (
     visible_offices,
 )
 from avrr_events.web.commands import Command, CommandCall, service_commands
-from avrr_events.web.service import ServiceRuntime
+from avrr_events.web.service import ServiceRuntime, runtime_of
 from avrr_intake import authorities, handover, read_models, reports, timeline
 from avrr_intake.case import Status
 from avrr_intake.commands import (
@@ -110,11 +110,6 @@ POLICY = Policy(
 router = APIRouter(tags=["intake"])
 
 CaseId = Annotated[str, Path(max_length=100)]
-
-
-def runtime_of(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
 
 
 def case_commands(request: Request) -> IntakeCommands:

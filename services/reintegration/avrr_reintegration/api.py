@@ -26,7 +26,7 @@ from avrr_events.personal import ERASED_MARKER
 from avrr_events.problems import NotFound
 from avrr_events.web.authorization import STAFF, Authorized, Policy, Role, allow
 from avrr_events.web.commands import Command, CommandCall, service_commands
-from avrr_events.web.service import ServiceRuntime
+from avrr_events.web.service import runtime_of
 from avrr_events.web.withdrawal import add_conflicts_list
 from avrr_events.withdrawal import Resolution
 from avrr_reintegration import handover, read_models
@@ -150,11 +150,6 @@ class ConflictResolutionIn(_In):
     reason: str = Field(
         min_length=1, max_length=1000, description="personal: encrypted like the case's notes"
     )
-
-
-def runtime_of(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
 
 
 def commands_of(request: Request) -> ReintegrationCommands:

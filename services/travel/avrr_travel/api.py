@@ -40,7 +40,7 @@ from avrr_events.web.authorization import (
 )
 from avrr_events.web.commands import Command, service_commands
 from avrr_events.web.http import invalid_field
-from avrr_events.web.service import ServiceRuntime
+from avrr_events.web.service import ServiceRuntime, runtime_of
 from avrr_events.web.withdrawal import add_conflicts_list
 from avrr_events.withdrawal import Resolution
 from avrr_travel import consents, read_models
@@ -153,12 +153,6 @@ class Arrival(Body, json_schema_extra=RECEIVING_OFFICE_NAMES_ITSELF):
     confirmer_id: str | None = Field(default=None, min_length=1, max_length=200)
 
 
-def runtime(request: Request) -> ServiceRuntime:
-    rt = request.app.state.runtime
-    assert isinstance(rt, ServiceRuntime)
-    return rt
-
-
 def movement_commands(request: Request) -> MovementCommands:
     """The service's command object (``Service(commands=...)`` in main.py)."""
     commands: MovementCommands = service_commands(request)
@@ -170,7 +164,7 @@ Movements = Annotated[MovementCommands, Depends(movement_commands)]
 
 async def case_offices(request: Request, case_id: str) -> frozenset[str] | None:
     """The office of the case's movement (None: no movement, the route answers 404)."""
-    async with runtime(request).db.autocommit() as conn:
+    async with runtime_of(request).db.autocommit() as conn:
         return await read_models.movement_offices(conn, case_id)
 
 
@@ -323,7 +317,7 @@ async def _arrival_confirmer(
         return None
     if body.confirmer_id is None:
         raise invalid_field("confirmer_id", "name the receiving office that confirms")
-    receiver = runtime(request).offices.get(body.confirmer_id)
+    receiver = runtime_of(request).offices.get(body.confirmer_id)
     if receiver is None:
         raise invalid_field("confirmer_id", "not an office of the office registry")
     if not may_see(who, (receiver.id,)):
@@ -370,12 +364,12 @@ add_conflicts_list(
 @router.get("/movements/{case_id}")
 async def movement(case_id: str, request: Request, who: Authorized) -> JSONResponse:
     """The movement: travellers' documents and fitness outcomes, booking, hold, arrival."""
-    async with runtime(request).db.autocommit() as conn:
+    async with runtime_of(request).db.autocommit() as conn:
         detail = await read_models.movement_detail(conn, case_id)
     if detail is None:
         raise NotFound(f"no movement for case {case_id}")
     # The booking reference and the officer's reasons, or "erased".
-    detail = await runtime(request).cipher.reveal(detail)
+    detail = await runtime_of(request).cipher.reveal(detail)
     return JSONResponse(jsonable_encoder(detail), headers={"ETag": etag(detail["version"])})
 
 
@@ -387,9 +381,9 @@ async def departures_board(
     on: Annotated[date, Query()],
 ) -> Any:
     """The departures board of one office on one day (one of yours: the policy checks it)."""
-    async with runtime(request).db.autocommit() as conn:
+    async with runtime_of(request).db.autocommit() as conn:
         board = await read_models.departures_board(conn, office, on)
-    board = await runtime(request).cipher.reveal(board)  # the booking references
+    board = await runtime_of(request).cipher.reveal(board)  # the booking references
     return {"office": office, "date": on, "departures": board}
 
 
@@ -404,9 +398,9 @@ async def manifest(
     the policy, and only a headquarters token may leave it out)."""
     if office is None and not sees_every_office(who):
         raise Forbidden("name the office: you are scoped to offices")
-    async with runtime(request).db.autocommit() as conn:
+    async with runtime_of(request).db.autocommit() as conn:
         departures = await read_models.manifest(conn, day, office)
-    departures = await runtime(request).cipher.reveal(departures)  # the booking references
+    departures = await runtime_of(request).cipher.reveal(departures)  # the booking references
     return {"date": day, "office": office, "departures": departures}
 
 
@@ -417,7 +411,7 @@ async def medical_records(case_id: str, request: Request, who: Authorized) -> An
     Details of a person who withdrew consent to medical data processing read
     ``consent_withdrawn``; those of an erased person read ``erased``.
     """
-    rt = runtime(request)
+    rt = runtime_of(request)
     async with rt.db.autocommit() as conn:
         rows = await read_models.medical_records_of(conn, case_id)
         people = {row.person_id for row in rows}
@@ -444,7 +438,7 @@ async def medical_records(case_id: str, request: Request, who: Authorized) -> An
 
 @router.get("/movements/{case_id}/transit-assistance")
 async def transit_notes(case_id: str, request: Request, who: Authorized) -> Any:
-    rt = runtime(request)
+    rt = runtime_of(request)
     async with rt.db.autocommit() as conn:
         rows = await read_models.transit_notes_of(conn, case_id)
     return {

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -539,3 +539,10 @@ class ServiceRuntime:
             return schemas
 
         return router
+
+
+def runtime_of(request: Request) -> ServiceRuntime:
+    """The runtime serving ``request`` (its app's, also under the embedded platform, where
+    each service's app is its own): routes reach the database, store and cipher through it."""
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
