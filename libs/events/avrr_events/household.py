@@ -11,7 +11,8 @@ personal data, encrypted in intake's own events.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,3 +35,18 @@ class HouseholdMember(BaseModel):
     @property
     def is_unaccompanied_child(self) -> bool:
         return self.unaccompanied_minor and self.is_minor
+
+
+Members = TypeVar("Members", bound=Sequence[HouseholdMember])
+
+
+def one_entry_per_person(household: Members) -> Members:
+    """Refuse a household that names a person twice: travel books a seat per entry.
+
+    A validator for the household fields of the publisher (eligibility) and its
+    readers alike, so that what one writes the others read.
+    """
+    ids = [m.person_id for m in household]
+    if len(set(ids)) != len(ids):
+        raise ValueError("a person appears twice in the household")
+    return household

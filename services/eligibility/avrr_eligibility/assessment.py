@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from avrr_eligibility.countries import CountryCode, country_name
 from avrr_eligibility.observed import HouseholdMember
@@ -33,6 +33,7 @@ from avrr_eligibility.programmes import (
     TransportMode,
 )
 from avrr_events import Aggregate, DomainEvent
+from avrr_events.household import one_entry_per_person
 from avrr_events.problems import Conflict, DomainRuleViolation, NotFound
 
 VulnerabilityCategoryName = Literal[
@@ -163,12 +164,16 @@ class DueDiligenceCleared(DomainEvent):
     case_id: str
     programme_id: str
     office: str
-    host_country: str
-    destination_country: str
+    # The schema states what intake's and travel's readers require: ISO codes and one
+    # to fifty members (the household comes from intake's referral, one to thirty).
+    host_country: CountryCode
+    destination_country: CountryCode
     destination_region: str | None = None
     transport_mode: TransportMode
-    household: list[HouseholdMember]
+    household: list[HouseholdMember] = Field(min_length=1, max_length=50)
     cleared_at: datetime
+
+    _one_entry_per_person = field_validator("household")(one_entry_per_person)
 
 
 class DueDiligenceRejected(DomainEvent):

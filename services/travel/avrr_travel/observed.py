@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from avrr_events import ObservedEvent, household
+from avrr_events.household import one_entry_per_person
 
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 
@@ -37,10 +38,7 @@ class DueDiligenceCleared(ObservedEvent):
     @field_validator("household")
     @classmethod
     def _one_entry_per_person(cls, household: list[HouseholdMember]) -> list[HouseholdMember]:
-        ids = [m.person_id for m in household]
-        if len(set(ids)) != len(ids):
-            raise ValueError("a person appears twice in the household")
-        return household
+        return one_entry_per_person(household)
 
 
 class DestinationSuspended(ObservedEvent):
