@@ -11,10 +11,10 @@ import base64
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import SecretStr
 
 from avrr_events import audit, environment
+from avrr_events.env_settings import EnvironmentSettings, from_env
 from avrr_events.personal import MasterKey
 
 ProcessRole = Literal["all", "api", "worker"]
@@ -29,151 +29,131 @@ class UnsafeAuthentication(ValueError):
     """Header authentication asked of a process that shows signs of production."""
 
 
-class ServerSettings(BaseSettings):
+class ServerSettings(EnvironmentSettings):
     """Where and how uvicorn serves a process (``serve``, ``avrr serve``, the embedded one)."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
-
-    host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("host", "AVRR_HOST"))
-    port: int = Field(
-        default=8000, ge=1, le=65535, validation_alias=AliasChoices("port", "AVRR_PORT")
-    )
-    log_level: str = Field(
-        default="info", validation_alias=AliasChoices("log_level", "AVRR_LOG_LEVEL")
-    )
-    keep_alive: int = Field(
-        default=75,
+    host: str = from_env("host", "AVRR_HOST", "127.0.0.1")
+    port: int = from_env("port", "AVRR_PORT", 8000, ge=1, le=65535)
+    log_level: str = from_env("log_level", "AVRR_LOG_LEVEL", "info")
+    keep_alive: int = from_env(
+        "keep_alive",
+        "AVRR_KEEP_ALIVE",
+        75,
+        "seconds an idle connection stays open: longer than the idle timeout of the "
+        "clients and proxies in front (load balancers: 60 s), so that the side that "
+        "closes it is the client, or a request sent as the server closes it fails",
         ge=1,
-        validation_alias=AliasChoices("keep_alive", "AVRR_KEEP_ALIVE"),
-        description=(
-            "seconds an idle connection stays open: longer than the idle timeout of the "
-            "clients and proxies in front (load balancers: 60 s), so that the side that "
-            "closes it is the client, or a request sent as the server closes it fails"
-        ),
     )
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(EnvironmentSettings):
     """How one service runs, from environment variables (names in ``validation_alias``)."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
-
-    database_url: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("database_url", "DATABASE_URL"),
-        description="SQLAlchemy async URL; absent: SQLite in ./.avrr-data/<service>.db",
+    database_url: str | None = from_env(
+        "database_url",
+        "DATABASE_URL",
+        None,
+        "SQLAlchemy async URL; absent: SQLite in ./.avrr-data/<service>.db",
     )
-    kafka_bootstrap_servers: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("kafka_bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS"),
-        description="absent: the in-process bus (embedded default)",
+    kafka_bootstrap_servers: str | None = from_env(
+        "kafka_bootstrap_servers",
+        "KAFKA_BOOTSTRAP_SERVERS",
+        None,
+        "absent: the in-process bus (embedded default)",
     )
-    keystore_url: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("keystore_url", "AVRR_KEYSTORE_URL"),
-        description="database of the per-person keys; absent: the service's own database",
+    keystore_url: str | None = from_env(
+        "keystore_url",
+        "AVRR_KEYSTORE_URL",
+        None,
+        "database of the per-person keys; absent: the service's own database",
     )
     # Secrets are SecretStr: never in a repr, a log line or a validation error's input.
-    master_key: SecretStr | None = Field(
-        default=None,
-        validation_alias=AliasChoices("master_key", "AVRR_MASTER_KEY"),
-        description="base64 32-byte key-encryption key",
+    master_key: SecretStr | None = from_env(
+        "master_key", "AVRR_MASTER_KEY", None, "base64 32-byte key-encryption key", repr=False
+    )
+    audit_key: SecretStr | None = from_env(
+        "audit_key",
+        "AVRR_AUDIT_KEY",
+        None,
+        "base64 key (at least 32 bytes) of the audit log's HMAC chain, kept out of "
+        "the database; absent: derived from the master key",
         repr=False,
     )
-    audit_key: SecretStr | None = Field(
-        default=None,
-        validation_alias=AliasChoices("audit_key", "AVRR_AUDIT_KEY"),
-        description=(
-            "base64 key (at least 32 bytes) of the audit log's HMAC chain, kept out of "
-            "the database; absent: derived from the master key"
-        ),
-        repr=False,
-    )
-    audit_anchor_interval: float = Field(
-        default=60.0,
+    audit_anchor_interval: float = from_env(
+        "audit_anchor_interval",
+        "AVRR_AUDIT_ANCHOR_INTERVAL",
+        60.0,
+        "seconds between two publications of the audit chain's head",
         gt=0,
-        validation_alias=AliasChoices("audit_anchor_interval", "AVRR_AUDIT_ANCHOR_INTERVAL"),
-        description="seconds between two publications of the audit chain's head",
     )
-    dev: bool = Field(
-        default=False,
-        validation_alias=AliasChoices("dev", "AVRR_DEV"),
-        description="development mode: allows the fixed development master key",
+    dev: bool = from_env(
+        "dev", "AVRR_DEV", False, "development mode: allows the fixed development master key"
     )
-    dev_auth: bool | None = Field(
-        default=None,
-        validation_alias=AliasChoices("dev_auth", "AVRR_DEV_AUTH"),
-        description="header authentication stand-in; absent: on exactly when dev is on",
+    dev_auth: bool | None = from_env(
+        "dev_auth",
+        "AVRR_DEV_AUTH",
+        None,
+        "header authentication stand-in; absent: on exactly when dev is on",
     )
-    dev_auth_override: bool = Field(
-        default=False,
-        validation_alias=AliasChoices("dev_auth_override", "AVRR_DEV_AUTH_OVERRIDE"),
-        description=(
-            "allow header authentication although a production sign is present "
-            "(local development on PostgreSQL only; warned at every start)"
-        ),
+    dev_auth_override: bool = from_env(
+        "dev_auth_override",
+        "AVRR_DEV_AUTH_OVERRIDE",
+        False,
+        "allow header authentication although a production sign is present "
+        "(local development on PostgreSQL only; warned at every start)",
     )
-    oidc_issuer: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("oidc_issuer", "AVRR_OIDC_ISSUER"),
-        description="OIDC issuer whose bearer tokens are accepted",
+    oidc_issuer: str | None = from_env(
+        "oidc_issuer", "AVRR_OIDC_ISSUER", None, "OIDC issuer whose bearer tokens are accepted"
     )
-    oidc_audience: str = Field(
-        default="avrr", validation_alias=AliasChoices("oidc_audience", "AVRR_OIDC_AUDIENCE")
+    oidc_audience: str = from_env("oidc_audience", "AVRR_OIDC_AUDIENCE", "avrr")
+    oidc_jwks_url: str | None = from_env(
+        "oidc_jwks_url",
+        "AVRR_OIDC_JWKS_URL",
+        None,
+        "absent: discovered from the issuer's openid-configuration",
     )
-    oidc_jwks_url: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("oidc_jwks_url", "AVRR_OIDC_JWKS_URL"),
-        description="absent: discovered from the issuer's openid-configuration",
+    topic_prefix: str = from_env(
+        "topic_prefix",
+        "AVRR_TOPIC_PREFIX",
+        "avrr",
+        "topics are <prefix>.<service>.events, the group <prefix>.<service>",
     )
-    topic_prefix: str = Field(
-        default="avrr",
-        validation_alias=AliasChoices("topic_prefix", "AVRR_TOPIC_PREFIX"),
-        description="topics are <prefix>.<service>.events, the group <prefix>.<service>",
+    topic_partitions: int = from_env("topic_partitions", "AVRR_TOPIC_PARTITIONS", 6)
+    relay_poll_interval: float = from_env("relay_poll_interval", "AVRR_RELAY_POLL", 1.0)
+    role: ProcessRole = from_env(
+        "role",
+        "AVRR_ROLE",
+        "all",
+        "all: API, consumer, relays and jobs in one process; api: the REST API only; "
+        "worker: consumer, relays and jobs, serving only /health/* and /metrics",
     )
-    topic_partitions: int = Field(
-        default=6, validation_alias=AliasChoices("topic_partitions", "AVRR_TOPIC_PARTITIONS")
+    offices_file: Path | None = from_env(
+        "offices_file",
+        "AVRR_OFFICES",
+        None,
+        "YAML office registry (the same for every service); absent: the packaged one",
     )
-    relay_poll_interval: float = Field(
-        default=1.0, validation_alias=AliasChoices("relay_poll_interval", "AVRR_RELAY_POLL")
+    cors_origins: str = from_env(
+        "cors_origins",
+        "AVRR_CORS_ORIGINS",
+        "",
+        "comma-separated origins of the frontends allowed to call this API from a "
+        "browser (credentials included); empty: no cross-origin calls",
     )
-    role: ProcessRole = Field(
-        default="all",
-        validation_alias=AliasChoices("role", "AVRR_ROLE"),
-        description=(
-            "all: API, consumer, relays and jobs in one process; api: the REST API only; "
-            "worker: consumer, relays and jobs, serving only /health/* and /metrics"
-        ),
-    )
-    offices_file: Path | None = Field(
-        default=None,
-        validation_alias=AliasChoices("offices_file", "AVRR_OFFICES"),
-        description="YAML office registry (the same for every service); absent: the packaged one",
-    )
-    cors_origins: str = Field(
-        default="",
-        validation_alias=AliasChoices("cors_origins", "AVRR_CORS_ORIGINS"),
-        description=(
-            "comma-separated origins of the frontends allowed to call this API from a "
-            "browser (credentials included); empty: no cross-origin calls"
-        ),
-    )
-    path_prefix: str = Field(
-        default="",
+    path_prefix: str = from_env(
+        "path_prefix",
+        "AVRR_PATH_PREFIX",
+        "",
+        "the path under which an Ingress or HTTPRoute exposes this service (/intake); "
+        "requests under it are served without it, probes and metrics never",
         pattern=r"^(/[a-z0-9-]+)?$",
-        validation_alias=AliasChoices("path_prefix", "AVRR_PATH_PREFIX"),
-        description=(
-            "the path under which an Ingress or HTTPRoute exposes this service (/intake); "
-            "requests under it are served without it, probes and metrics never"
-        ),
     )
-    migrate_on_start: bool = Field(
-        default=False,
-        validation_alias=AliasChoices("migrate_on_start", "AVRR_MIGRATE_ON_START"),
-        description=(
-            "upgrade the databases to the head revision at start-up (the embedded default); "
-            "otherwise a database that is not at head stops the start (run `avrr setup` first)"
-        ),
+    migrate_on_start: bool = from_env(
+        "migrate_on_start",
+        "AVRR_MIGRATE_ON_START",
+        False,
+        "upgrade the databases to the head revision at start-up (the embedded default); "
+        "otherwise a database that is not at head stops the start (run `avrr setup` first)",
     )
 
     @property

@@ -35,12 +35,11 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import AliasChoices, Field
-
 from avrr_events import environment, logs, migrations
 from avrr_events.adapters.audit_anchor import anchor_topic_spec
 from avrr_events.adapters.kafka import KafkaSettings, TopicSpec, ensure_topics, kafka_client_options
 from avrr_events.consumer import dead_letter_topic
+from avrr_events.env_settings import from_env
 from avrr_events.settings import ServiceSettings
 from avrr_events.web.service import Service
 
@@ -50,11 +49,12 @@ log = logging.getLogger(__name__)
 class SetupSettings(ServiceSettings):
     """``ServiceSettings`` plus what only topic creation needs."""
 
-    topic_replication_factor: int = Field(
-        default=1,
+    topic_replication_factor: int = from_env(
+        "topic_replication_factor",
+        "AVRR_TOPIC_REPLICATION_FACTOR",
+        1,
+        "replicas of every topic created here (3 on a production cluster)",
         ge=1,
-        validation_alias=AliasChoices("topic_replication_factor", "AVRR_TOPIC_REPLICATION_FACTOR"),
-        description="replicas of every topic created here (3 on a production cluster)",
     )
 
 

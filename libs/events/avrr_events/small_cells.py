@@ -17,22 +17,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from avrr_events.env_settings import EnvironmentSettings, from_env
 
 MIN_HOUSEHOLDS: Final = 5
 SUPPRESSED: Final = "suppressed"  # the key a suppressed cell carries (true)
 
 
-class SmallCellSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
-
-    min_households: int = Field(
-        default=MIN_HOUSEHOLDS,
+class SmallCellSettings(EnvironmentSettings):
+    min_households: int = from_env(
+        "min_households",
+        "AVRR_PUBLIC_MIN_HOUSEHOLDS",
+        MIN_HOUSEHOLDS,
+        "a count is shown outside headquarters (or published) only from this many households on",
         ge=1,
-        validation_alias=AliasChoices("min_households", "AVRR_PUBLIC_MIN_HOUSEHOLDS"),
-        description="a count is shown outside headquarters (or published) only from this many "
-        "households on",
     )
 
 

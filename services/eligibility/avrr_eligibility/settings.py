@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from avrr_events import environment
+from avrr_events.env_settings import EnvironmentSettings, from_env
 
 
-class EligibilitySettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
-
-    programmes_file: Path | None = Field(
-        default=None,
-        validation_alias=AliasChoices("programmes_file", "AVRR_ELIGIBILITY_PROGRAMMES"),
-        description="YAML programme file; absent: the seed programmes shipped in the package",
+class EligibilitySettings(EnvironmentSettings):
+    programmes_file: Path | None = from_env(
+        "programmes_file",
+        "AVRR_ELIGIBILITY_PROGRAMMES",
+        None,
+        "YAML programme file; absent: the seed programmes shipped in the package",
     )
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import SecretStr
 
 from avrr_events import environment
+from avrr_events.env_settings import EnvironmentSettings, from_env
 
 if TYPE_CHECKING:  # the start-up check imports this module before the runtime
     from avrr_events.settings import ServiceSettings
@@ -16,37 +16,33 @@ DEV_DUPLICATE_SECRET = "avrr-development-duplicate-secret"
 DUPLICATE_SECRET_CHARACTERS = 32
 
 
-class IntakeSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
-
-    duplicate_secret: SecretStr | None = Field(
-        default=None,
-        validation_alias=AliasChoices("duplicate_secret", "AVRR_INTAKE_DUPLICATE_SECRET"),
-        description="HMAC key of the possible-duplicate check (at least 32 characters)",
+class IntakeSettings(EnvironmentSettings):
+    duplicate_secret: SecretStr | None = from_env(
+        "duplicate_secret",
+        "AVRR_INTAKE_DUPLICATE_SECRET",
+        None,
+        "HMAC key of the possible-duplicate check (at least 32 characters)",
         repr=False,
     )
 
     # Retention (retention.py): how long after a case's closure its people's data is kept.
-    retention_days: float = Field(
-        default=1825.0,
+    retention_days: float = from_env(
+        "retention_days",
+        "AVRR_RETENTION_DAYS",
+        1825.0,
+        "days after a case's closure until its personal data is crypto-shredded "
+        "(default 5 years; fractions allowed, for tests)",
         gt=0,
-        validation_alias=AliasChoices("retention_days", "AVRR_RETENTION_DAYS"),
-        description=(
-            "days after a case's closure until its personal data is crypto-shredded "
-            "(default 5 years; fractions allowed, for tests)"
-        ),
     )
-    retention_sweep_interval: float = Field(
-        default=3600.0,
+    retention_sweep_interval: float = from_env(
+        "retention_sweep_interval",
+        "AVRR_RETENTION_SWEEP_INTERVAL",
+        3600.0,
+        "seconds between two looks for cases whose retention period is over",
         gt=0,
-        validation_alias=AliasChoices("retention_sweep_interval", "AVRR_RETENTION_SWEEP_INTERVAL"),
-        description="seconds between two looks for cases whose retention period is over",
     )
-    retention_batch: int = Field(
-        default=500,
-        ge=1,
-        validation_alias=AliasChoices("retention_batch", "AVRR_RETENTION_BATCH"),
-        description="cases erased at most per sweep",
+    retention_batch: int = from_env(
+        "retention_batch", "AVRR_RETENTION_BATCH", 500, "cases erased at most per sweep", ge=1
     )
 
     def secret(self, runtime: ServiceSettings) -> bytes:
