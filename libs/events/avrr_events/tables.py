@@ -6,6 +6,8 @@ hand-written statements against these same tables (see ``postgres.py``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -138,3 +140,18 @@ idempotency_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("committed_at", DateTime(timezone=True), nullable=True),
 )
+
+
+# Not a table of its own: the columns every read model that keeps a place of return
+# declares the same way (eligibility's assessments and suspensions, travel's destinations).
+def destination_columns() -> list[Column[Any]]:
+    """The columns of a place of return: ``destination_country``, ``destination_region``
+    as entered (for display) and its ``region_key`` (``avrr_events.places.region_key``;
+    NULL for a whole country), which is what suspensions and movements are compared by,
+    never the text entered.
+    """
+    return [
+        Column("destination_country", String(2), nullable=False),
+        Column("destination_region", String(100), nullable=True),
+        Column("region_key", String(100), nullable=True),
+    ]

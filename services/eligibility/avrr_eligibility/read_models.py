@@ -51,6 +51,7 @@ from avrr_eligibility.destination import DestinationReopened, DestinationSuspend
 from avrr_events import Envelope, Projection
 from avrr_events.places import place
 from avrr_events.projections import insert_from_event
+from avrr_events.tables import destination_columns
 
 metadata = MetaData()
 
@@ -64,9 +65,7 @@ assessments = Table(
     Column("status", String(30), nullable=False),
     Column("nationality", String(2), nullable=False),
     Column("host_country", String(2), nullable=False),
-    Column("destination_country", String(2), nullable=False),
-    Column("destination_region", String(100)),
-    Column("region_key", String(100)),
+    *destination_columns(),
     Column("household", JSON, nullable=False),
     Column("unaccompanied_children", Integer, nullable=False, default=0),
     Column("programme_id", String(100)),
@@ -89,9 +88,7 @@ suspensions = Table(
     "eligibility_suspensions",
     metadata,
     Column("place", String(200), primary_key=True),
-    Column("destination_country", String(2), nullable=False),
-    Column("destination_region", String(100)),
-    Column("region_key", String(100)),
+    *destination_columns(),
     Column("reason", String(1000), nullable=False),
     Column("suspended_by", String(200), nullable=False),
     Column("suspended_at", DateTime(timezone=True), nullable=False),

@@ -36,6 +36,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from avrr_events.adapters import postgres
 from avrr_events.places import Place, place
+from avrr_events.tables import destination_columns
 from avrr_travel.movement import Movement
 
 metadata = MetaData()
@@ -44,10 +45,7 @@ movement_destinations = Table(
     "travel_movement_destinations",
     metadata,
     Column("case_id", String(100), primary_key=True),
-    Column("destination_country", String(2), nullable=False),
-    Column("destination_region", String(100), nullable=True),
-    # avrr_events.places.region_key of the region: what suspensions are compared with.
-    Column("region_key", String(100), nullable=True),
+    *destination_columns(),
     Column("open", Boolean, nullable=False),
     # No longer read: commands correlate by the case id (avrr_events.commands); rows opened
     # before that hold the upstream correlation. Dropping it needs a migration.
@@ -68,10 +66,7 @@ suspended_destinations = Table(
     # suspended (recorded before places had keys): the region stays suspended until
     # both are reopened.
     Column("destination_key", String(110), primary_key=True),
-    Column("destination_country", String(2), nullable=False),
-    Column("destination_region", String(100), nullable=True),
-    # avrr_events.places.region_key of the region (NULL: the whole country).
-    Column("region_key", String(100), nullable=True),
+    *destination_columns(),
     Column("reason", String(1000), nullable=False),
     Column("suspended_at", DateTime(timezone=True), nullable=False),
 )
