@@ -112,13 +112,8 @@ router = APIRouter(tags=["intake"])
 CaseId = Annotated[str, Path(max_length=100)]
 
 
-def case_commands(request: Request) -> IntakeCommands:
-    """Intake's command object, built once per runtime (``Service(commands=...)``, main.py)."""
-    commands: IntakeCommands = service_commands(request)
-    return commands
-
-
-Cases = Annotated[IntakeCommands, Depends(case_commands)]
+# Intake's command object, built once per runtime (``Service(commands=...)``, main.py).
+Cases = Annotated[IntakeCommands, Depends(service_commands)]
 
 
 CaseRun = Callable[[IntakeCommands, CommandContext], Awaitable[CommandResult]]

@@ -58,7 +58,7 @@ service = Service(
     migrations=Path(__file__).with_name("migrations"),
     observes=("eligibility", "travel", "reintegration"),
     reactions=reactions.REACTIONS,
-    # Built once per runtime: the routes' (api.case_commands) and the retention sweep's.
+    # Built once per runtime: the routes' (api.Cases) and the retention sweep's.
     commands=lambda runtime: IntakeCommands(runtime, IntakeSettings().secret(runtime.settings)),
     jobs=lambda runtime: [retention.retention_job(runtime)],
     public=authorities.PUBLIC,

@@ -153,13 +153,8 @@ class Arrival(Body, json_schema_extra=RECEIVING_OFFICE_NAMES_ITSELF):
     confirmer_id: str | None = Field(default=None, min_length=1, max_length=200)
 
 
-def movement_commands(request: Request) -> MovementCommands:
-    """The service's command object (``Service(commands=...)`` in main.py)."""
-    commands: MovementCommands = service_commands(request)
-    return commands
-
-
-Movements = Annotated[MovementCommands, Depends(movement_commands)]
+# The service's command object (``Service(commands=...)`` in main.py).
+Movements = Annotated[MovementCommands, Depends(service_commands)]
 
 
 async def case_offices(request: Request, case_id: str) -> frozenset[str] | None:
