@@ -7,9 +7,15 @@ the consumer loop and dead-lettering are written once against them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar, overload
+
+from avrr_events import logs
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -71,3 +77,39 @@ class MessageSource(Protocol):
     async def fetch(self, timeout_ms: int, max_records: int) -> list[Message]: ...
 
     async def commit(self, messages: Sequence[Message]) -> None: ...
+
+
+@overload
+async def patiently(
+    step: Callable[[], Awaitable[T]], *, backoff: float, log: logging.Logger, waiting: str
+) -> T: ...
+@overload
+async def patiently(
+    step: Callable[[], Awaitable[T]],
+    *,
+    backoff: float,
+    log: logging.Logger,
+    waiting: str,
+    stopping: asyncio.Event,
+) -> T | None: ...
+async def patiently(
+    step: Callable[[], Awaitable[T]],
+    *,
+    backoff: float,
+    log: logging.Logger,
+    waiting: str,
+    stopping: asyncio.Event | None = None,
+) -> T | None:
+    """``step``'s result, tried again for as long as it takes: a broker or database away
+    must neither lose records nor crash the loop that reads them. Each failure is one
+    warning (``waiting``, then the error without row values), and the pause doubles from
+    ``backoff`` up to 5 s. Once ``stopping`` is set nothing more is tried (None)."""
+    pause = backoff
+    while stopping is None or not stopping.is_set():
+        try:
+            return await step()
+        except Exception as exc:
+            log.warning("%s, retrying: %s", waiting, logs.error_text(exc))
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
+    return None

@@ -19,6 +19,7 @@ again what the backup does not hold.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -32,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import logs, tables
 from avrr_events.adapters.database import Database, unavailable
-from avrr_events.bus import Message, MessageSource, Publisher
+from avrr_events.bus import Message, MessageSource, Publisher, patiently
 from avrr_events.commands import Cause as Cause
 from avrr_events.envelope import Envelope, EnvelopeError
 from avrr_events.latency import Latency
@@ -238,19 +239,14 @@ class EventConsumer:
         try:
             while not self._stopping.is_set():
                 batch = await self.source.fetch(self.poll_timeout_ms, self.batch_size)
-                pause = self.retry_backoff
-                while batch and not self._stopping.is_set():
-                    try:
-                        await self.process(batch)
-                        break
-                    except Exception as exc:
-                        log.warning(
-                            "consumer %s: batch not handled, retrying: %s",
-                            self.group,
-                            logs.error_text(exc),
-                        )
-                        await asyncio.sleep(pause)
-                        pause = min(pause * 2, 5.0)
+                if batch:
+                    await patiently(
+                        functools.partial(self.process, batch),
+                        backoff=self.retry_backoff,
+                        log=log,
+                        waiting=f"consumer {self.group}: batch not handled",
+                        stopping=self._stopping,
+                    )
         finally:
             await self.source.stop()
 

@@ -20,8 +20,7 @@ from aiokafka.errors import (
 )
 from aiokafka.partitioner import DefaultPartitioner
 
-from avrr_events import logs
-from avrr_events.bus import Message, OffsetStore, RecordTooLarge
+from avrr_events.bus import Message, OffsetStore, RecordTooLarge, patiently
 
 log = logging.getLogger(__name__)
 
@@ -255,18 +254,8 @@ class ResumeFromDatabase(ConsumerRebalanceListener):  # type: ignore[misc]
         }
 
     async def _patiently(self, step: Callable[[], Awaitable[T]]) -> T:
-        pause = self.retry_backoff
-        while True:
-            try:
-                return await step()
-            except Exception as exc:
-                log.warning(
-                    "consumer group %s: positions not read from its database yet, retrying: %s",
-                    self.group_id,
-                    logs.error_text(exc),
-                )
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 5.0)
+        waiting = f"consumer group {self.group_id}: positions not read from its database yet"
+        return await patiently(step, backoff=self.retry_backoff, log=log, waiting=waiting)
 
 
 class KafkaSource:
