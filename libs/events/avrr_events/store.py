@@ -124,7 +124,8 @@ def row_message(row: Any, topic: str) -> Message:
     CloudEvents headers are written here straight from the row (same order,
     same encoding; test_outbox_encoding checks the two agree).
     """
-    return encode_message(
+    meta = row.meta if isinstance(row.meta, dict) else postgres.loads(row.meta)
+    return encode_record(
         topic,
         row.event_id,
         row.source,
@@ -133,33 +134,6 @@ def row_message(row: Any, topic: str) -> Message:
         row.time,
         row.dataversion,
         row.data,
-        row.meta,
-    )
-
-
-def encode_message(
-    topic: str,
-    event_id: Any,
-    source: str,
-    type_: str,
-    subject: str,
-    time: Any,
-    dataversion: int,
-    data: Any,
-    meta: Any,
-) -> Message:
-    """A stored event's columns as a CloudEvents binary-mode record (see ``row_message``)."""
-    if not isinstance(meta, dict):
-        meta = postgres.loads(meta)
-    return encode_record(
-        topic,
-        event_id,
-        source,
-        type_,
-        subject,
-        time,
-        dataversion,
-        data,
         str(meta.get("dataschema", "")),
         str(meta.get("correlationid", "")),
         meta.get("causationid"),
@@ -183,7 +157,7 @@ def encode_record(
     traceparent: str | None,
     tracestate: str | None,
 ) -> Message:
-    """``encode_message`` with the ``meta`` attributes already taken out (by the relay's query)."""
+    """``row_message`` with the ``meta`` attributes already taken out (by the relay's query)."""
     if not isinstance(data, dict):
         data = postgres.loads(data)
     key = subject.encode()
