@@ -107,33 +107,29 @@ class _RuntimeCollector(Collector):
         for event_type, n in sorted(self.runtime.store.appended.items()):
             appended.add_metric([name, event_type], n)
         yield appended
-        backlog = GaugeMetricFamily(
-            "avrr_outbox_backlog", "outbox rows not yet published", labels=["service"]
+        relay, stats = self.runtime.relay, self.runtime.consumer.stats
+        gauge, counter = GaugeMetricFamily, CounterMetricFamily
+        per_service = (  # one sample each, labelled with the service
+            (gauge, "avrr_outbox_backlog", "outbox rows not yet published", self.backlog),
+            (
+                gauge,
+                "avrr_outbox_set_aside",
+                "outbox rows set aside: records the bus refused for their size",
+                self.set_aside,
+            ),
+            (
+                counter,
+                "avrr_outbox_records_set_aside",
+                "outbox rows this replica's relay set aside",
+                relay.set_aside,
+            ),
+            (counter, "avrr_events_published", "records the relay published", relay.published),
+            (counter, "avrr_events_consumed", "events applied by the consumer", stats.applied),
+            (counter, "avrr_events_duplicate", "redelivered events skipped", stats.duplicates),
+            (counter, "avrr_consumer_retries", "retries of failed handlers", stats.retries),
         )
-        backlog.add_metric([name], self.backlog)
-        yield backlog
-        aside = GaugeMetricFamily(
-            "avrr_outbox_set_aside",
-            "outbox rows set aside: records the bus refused for their size",
-            labels=["service"],
-        )
-        aside.add_metric([name], self.set_aside)
-        yield aside
-        set_aside = CounterMetricFamily(
-            "avrr_outbox_records_set_aside",
-            "outbox rows this replica's relay set aside",
-            labels=["service"],
-        )
-        set_aside.add_metric([name], self.runtime.relay.set_aside)
-        yield set_aside
-        stats = self.runtime.consumer.stats
-        for metric, help_text, value in (
-            ("avrr_events_published", "records the relay published", self.runtime.relay.published),
-            ("avrr_events_consumed", "events applied by the consumer", stats.applied),
-            ("avrr_events_duplicate", "redelivered events skipped", stats.duplicates),
-            ("avrr_consumer_retries", "retries of failed handlers", stats.retries),
-        ):
-            family = CounterMetricFamily(metric, help_text, labels=["service"])
+        for family_of, metric, help_text, value in per_service:
+            family = family_of(metric, help_text, labels=["service"])
             family.add_metric([name], value)
             yield family
         dead = CounterMetricFamily(
