@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         DomainEvent,
         EventDecodeError,
         EventRegistry,
+        ObservedCaseEvent,
         ObservedEvent,
         dataschema_uri,
     )
@@ -58,6 +59,7 @@ _MODULES = {
     "MasterKey": "avrr_events.personal",
     "Message": "avrr_events.bus",
     "MessageSource": "avrr_events.bus",
+    "ObservedCaseEvent": "avrr_events.registry",
     "ObservedEvent": "avrr_events.registry",
     "PersonalDataCipher": "avrr_events.personal",
     "Projection": "avrr_events.projections",
@@ -98,6 +100,7 @@ __all__ = [
     "MasterKey",
     "Message",
     "MessageSource",
+    "ObservedCaseEvent",
     "ObservedEvent",
     "PersonalDataCipher",
     "Projection",

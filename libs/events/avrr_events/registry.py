@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from avrr_events.envelope import Envelope
 
@@ -41,6 +41,13 @@ class ObservedEvent(DomainEvent):
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class ObservedCaseEvent(ObservedEvent):
+    """Another service's event about one case, as a consumer reads it: its first field
+    names the case (the Kafka key and CloudEvents subject its publisher sets)."""
+
+    case_id: str = Field(min_length=1, max_length=100)
 
 
 class EventDecodeError(ValueError):

@@ -12,17 +12,16 @@ from datetime import datetime
 from pydantic import Field
 
 from avrr_eligibility.countries import CountryCode
-from avrr_events import EventRegistry, ObservedEvent, household
+from avrr_events import EventRegistry, ObservedCaseEvent, household
 
 
 class HouseholdMember(household.HouseholdMember):
     """One person of the household: non-personal facts only (docs/events.md)."""
 
 
-class ReturnRequested(ObservedEvent):
+class ReturnRequested(ObservedCaseEvent):
     event_type = "avrr.intake.ReturnRequested"
 
-    case_id: str = Field(min_length=1, max_length=100)
     office: str = Field(min_length=1, max_length=100)
     nationality: CountryCode
     host_country: CountryCode
@@ -33,29 +32,26 @@ class ReturnRequested(ObservedEvent):
     requested_at: datetime
 
 
-class CaseWithdrawn(ObservedEvent):
+class CaseWithdrawn(ObservedCaseEvent):
     event_type = "avrr.intake.CaseWithdrawn"
 
-    case_id: str = Field(min_length=1, max_length=100)
     reason: str = Field(max_length=500)
     withdrawn_at: datetime
 
 
-class ConsentWithdrawn(ObservedEvent):
+class ConsentWithdrawn(ObservedCaseEvent):
     event_type = "avrr.intake.ConsentWithdrawn"
 
-    case_id: str = Field(min_length=1, max_length=100)
     person_id: str | None = Field(default=None, max_length=200)
     purpose: str = Field(min_length=1, max_length=100)
     withdrawn_at: datetime
 
 
-class ReturnResumed(ObservedEvent):
+class ReturnResumed(ObservedCaseEvent):
     """Every consent the return needs was given again after a withdrawal suspended it."""
 
     event_type = "avrr.intake.ReturnResumed"
 
-    case_id: str = Field(min_length=1, max_length=100)
     resumed_at: datetime
 
 

@@ -16,7 +16,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from avrr_events import ObservedEvent
+from avrr_events import ObservedCaseEvent, ObservedEvent
 
 Id = Annotated[str, Field(min_length=1, max_length=100)]
 Code = Annotated[str, Field(max_length=100)]
@@ -37,10 +37,9 @@ class Traveller(_Part):
 # -------------------------------------------------------------- eligibility --
 
 
-class EligibilityDecided(ObservedEvent):
+class EligibilityDecided(ObservedCaseEvent):
     event_type = "avrr.eligibility.EligibilityDecided"
 
-    case_id: Id
     programme_id: str | None = None
     eligible: bool
     decided_at: datetime
@@ -51,39 +50,35 @@ class AssessedCategory(_Part):
     severity: Code
 
 
-class VulnerabilityAssessed(ObservedEvent):
+class VulnerabilityAssessed(ObservedCaseEvent):
     event_type = "avrr.eligibility.VulnerabilityAssessed"
 
-    case_id: Id
     person_id: str | None = Field(default=None, max_length=200)
     categories: list[AssessedCategory] = Field(max_length=50)
     assessed_by: Code
     assessed_at: datetime
 
 
-class BestInterestsDeterminationRecorded(ObservedEvent):
+class BestInterestsDeterminationRecorded(ObservedCaseEvent):
     event_type = "avrr.eligibility.BestInterestsDeterminationRecorded"
 
-    case_id: Id
     person_id: str = Field(max_length=200)
     outcome: Code
     determined_by: Code
     determined_at: datetime
 
 
-class DueDiligenceChecked(ObservedEvent):
+class DueDiligenceChecked(ObservedCaseEvent):
     # The checklist's answers stay in eligibility; the timeline says who submitted it.
     event_type = "avrr.eligibility.DueDiligenceChecked"
 
-    case_id: Id
     checked_by: Code
     checked_at: datetime
 
 
-class DueDiligenceCleared(ObservedEvent):
+class DueDiligenceCleared(ObservedCaseEvent):
     event_type = "avrr.eligibility.DueDiligenceCleared"
 
-    case_id: Id
     programme_id: Id
     office: Code
     host_country: Code
@@ -93,84 +88,75 @@ class DueDiligenceCleared(ObservedEvent):
     cleared_at: datetime
 
 
-class DueDiligenceRejected(ObservedEvent):
+class DueDiligenceRejected(ObservedCaseEvent):
     # The reasons are free text written by a caseworker: counted, never shown.
     event_type = "avrr.eligibility.DueDiligenceRejected"
 
-    case_id: Id
     reasons: list[str] = Field(max_length=100)
     rejected_at: datetime
 
 
-class AssessmentClosed(ObservedEvent):
+class AssessmentClosed(ObservedCaseEvent):
     event_type = "avrr.eligibility.AssessmentClosed"
 
-    case_id: Id
     reason: str = Field(max_length=1000)
     closed_at: datetime
 
 
-class AssessmentReopened(ObservedEvent):
+class AssessmentReopened(ObservedCaseEvent):
     event_type = "avrr.eligibility.AssessmentReopened"
 
-    case_id: Id
     reopened_at: datetime
 
 
 # ------------------------------------------------------------------- travel --
 
 
-class MovementOpened(ObservedEvent):
+class MovementOpened(ObservedCaseEvent):
     event_type = "avrr.travel.MovementOpened"
 
-    case_id: Id
     programme_id: Id
     destination_country: Code
     transport_mode: Code
     opened_at: datetime
 
 
-class TravelDocumentObtained(ObservedEvent):
+class TravelDocumentObtained(ObservedCaseEvent):
     event_type = "avrr.travel.TravelDocumentObtained"
 
-    case_id: Id
     person_id: str = Field(max_length=200)
     document_type: Code
     obtained_on: date
 
 
-class FitForTravelConfirmed(ObservedEvent):
+class FitForTravelConfirmed(ObservedCaseEvent):
     # health_details (encrypted, medical role only) deliberately not read.
     event_type = "avrr.travel.FitForTravelConfirmed"
 
-    case_id: Id
     person_id: str = Field(max_length=200)
     outcome: Code
     confirmed_at: datetime
 
 
-class TicketIssued(ObservedEvent):
+class TicketIssued(ObservedCaseEvent):
     # The booking reference identifies a passenger with the carrier: not read.
     event_type = "avrr.travel.TicketIssued"
 
-    case_id: Id
     mode: Code
     carrier: str = Field(max_length=200)
     departure_date: date
     issued_at: datetime
 
 
-class DepartureConfirmed(ObservedEvent):
+class DepartureConfirmed(ObservedCaseEvent):
     event_type = "avrr.travel.DepartureConfirmed"
 
-    case_id: Id
     departed_at: datetime
 
 
-class ArrivalConfirmed(ObservedEvent):
+class ArrivalConfirmed(ObservedCaseEvent):
     event_type = "avrr.travel.ArrivalConfirmed"
 
-    case_id: Id
     programme_id: Id
     office: Code
     destination_country: Code
@@ -179,46 +165,40 @@ class ArrivalConfirmed(ObservedEvent):
     confirmer_id: str | None = Field(default=None, max_length=200)
 
 
-class MovementHeld(ObservedEvent):
+class MovementHeld(ObservedCaseEvent):
     event_type = "avrr.travel.MovementHeld"
 
-    case_id: Id
     at: datetime
 
 
-class MovementReleased(ObservedEvent):
+class MovementReleased(ObservedCaseEvent):
     event_type = "avrr.travel.MovementReleased"
 
-    case_id: Id
     at: datetime
 
 
-class MovementRebooked(ObservedEvent):
+class MovementRebooked(ObservedCaseEvent):
     event_type = "avrr.travel.MovementRebooked"
 
-    case_id: Id
     new_departure_date: date
 
 
-class MovementCancelled(ObservedEvent):
+class MovementCancelled(ObservedCaseEvent):
     event_type = "avrr.travel.MovementCancelled"
 
-    case_id: Id
     cancelled_at: datetime
 
 
-class MovementReinstated(ObservedEvent):
+class MovementReinstated(ObservedCaseEvent):
     event_type = "avrr.travel.MovementReinstated"
 
-    case_id: Id
     at: datetime
 
 
-class _ConflictDetected(ObservedEvent):
+class _ConflictDetected(ObservedCaseEvent):
     """A ticket, departure or disbursement recorded after the case's withdrawal (travel's
     or reintegration's, same shape: avrr_events.withdrawal)."""
 
-    case_id: Id
     command: Code
     conflicting_event_id: Id
     conflicting_event_type: str = Field(max_length=200)
@@ -228,9 +208,8 @@ class _ConflictDetected(ObservedEvent):
     detected_at: datetime
 
 
-class _ConflictResolved(ObservedEvent):
+class _ConflictResolved(ObservedCaseEvent):
     # the reason is encrypted: not read.
-    case_id: Id
     conflicting_event_id: Id
     resolution: Code
     resolved_by: str = Field(max_length=200)
@@ -256,10 +235,9 @@ class ReintegrationWithdrawalConflictResolved(_ConflictResolved):
 # ------------------------------------------------------------ reintegration --
 
 
-class ReintegrationEligibilityDecided(ObservedEvent):
+class ReintegrationEligibilityDecided(ObservedCaseEvent):
     event_type = "avrr.reintegration.ReintegrationEligibilityDecided"
 
-    case_id: Id
     programme_id: Id
     decision: Code
     decided_at: datetime
@@ -276,18 +254,16 @@ class PlanComponent(_Part):
     budget: Budget
 
 
-class ReintegrationPlanAgreed(ObservedEvent):
+class ReintegrationPlanAgreed(ObservedCaseEvent):
     event_type = "avrr.reintegration.ReintegrationPlanAgreed"
 
-    case_id: Id
     components: list[PlanComponent] = Field(max_length=100)
     agreed_at: datetime
 
 
-class AssistanceDisbursed(ObservedEvent):
+class AssistanceDisbursed(ObservedCaseEvent):
     event_type = "avrr.reintegration.AssistanceDisbursed"
 
-    case_id: Id
     programme_id: Id
     kind: Code
     amount: Decimal
@@ -296,44 +272,39 @@ class AssistanceDisbursed(ObservedEvent):
     disbursed_on: date
 
 
-class ServiceReferralMade(ObservedEvent):
+class ServiceReferralMade(ObservedCaseEvent):
     event_type = "avrr.reintegration.ServiceReferralMade"
 
-    case_id: Id
     service: Code
     referred_on: date
 
 
-class MonitoringVisitRecorded(ObservedEvent):
+class MonitoringVisitRecorded(ObservedCaseEvent):
     # notes are encrypted: not read.
     event_type = "avrr.reintegration.MonitoringVisitRecorded"
 
-    case_id: Id
     due_month: int
     visited_on: date
 
 
-class SustainabilityScored(ObservedEvent):
+class SustainabilityScored(ObservedCaseEvent):
     event_type = "avrr.reintegration.SustainabilityScored"
 
-    case_id: Id
     stage: Code
     composite: float
     sustainable: bool
     scored_on: date
 
 
-class ReintegrationCompleted(ObservedEvent):
+class ReintegrationCompleted(ObservedCaseEvent):
     event_type = "avrr.reintegration.ReintegrationCompleted"
 
-    case_id: Id
     completed_on: date
 
 
-class ReintegrationStopped(ObservedEvent):
+class ReintegrationStopped(ObservedCaseEvent):
     event_type = "avrr.reintegration.ReintegrationStopped"
 
-    case_id: Id
     reason: Code
     stopped_at: datetime
 

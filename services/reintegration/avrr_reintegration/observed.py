@@ -11,18 +11,17 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from avrr_events import ObservedEvent
+from avrr_events import ObservedCaseEvent
 
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 Id = Annotated[str, Field(min_length=1, max_length=100)]
 
 
-class ArrivalConfirmed(ObservedEvent):
+class ArrivalConfirmed(ObservedCaseEvent):
     """The returnee arrived: decide on reintegration assistance."""
 
     event_type = "avrr.travel.ArrivalConfirmed"
 
-    case_id: Id
     programme_id: Id
     office: Id
     destination_country: CountryCode
@@ -40,62 +39,56 @@ class AssessedCategory(BaseModel):
     severity: Literal["low", "medium", "high"]
 
 
-class VulnerabilityAssessed(ObservedEvent):
+class VulnerabilityAssessed(ObservedCaseEvent):
     """A household member's vulnerability: feeds the case's priority."""
 
     event_type = "avrr.eligibility.VulnerabilityAssessed"
 
-    case_id: Id
     person_id: str | None = Field(default=None, max_length=100)
     categories: list[AssessedCategory] = Field(max_length=50)
     assessed_at: datetime
 
 
-class CaseWithdrawn(ObservedEvent):
+class CaseWithdrawn(ObservedCaseEvent):
     """The returnee withdrew: stop, free the place."""
 
     event_type = "avrr.intake.CaseWithdrawn"
 
-    case_id: Id
     withdrawn_at: datetime
 
 
-class ConsentWithdrawn(ObservedEvent):
+class ConsentWithdrawn(ObservedCaseEvent):
     """Withdrawn consent for ``share_with_reintegration_partners`` stops referrals at once."""
 
     event_type = "avrr.intake.ConsentWithdrawn"
 
-    case_id: Id
     person_id: str | None = Field(default=None, max_length=100)
     purpose: str = Field(min_length=1, max_length=100)
     withdrawn_at: datetime
 
 
-class ConsentGiven(ObservedEvent):
+class ConsentGiven(ObservedCaseEvent):
     """A consent given (again): ``contact_by_programme`` given again lifts "do not contact"."""
 
     event_type = "avrr.intake.ConsentGiven"
 
-    case_id: Id
     person_id: str = Field(min_length=1, max_length=100)
     purpose: str = Field(min_length=1, max_length=100)
 
 
-class ReturnResumed(ObservedEvent):
+class ReturnResumed(ObservedCaseEvent):
     """Every consent the return needs was given again: plans and disbursements go on."""
 
     event_type = "avrr.intake.ReturnResumed"
 
-    case_id: Id
     resumed_at: datetime
 
 
-class PersonalDataErased(ObservedEvent):
+class PersonalDataErased(ObservedCaseEvent):
     """Right to be forgotten: stop, shred the notes, keep only non-personal totals."""
 
     event_type = "avrr.intake.PersonalDataErased"
 
-    case_id: Id
     person_ids: list[str] = Field(default_factory=list, max_length=100)
     erased_at: datetime
 

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from avrr_events import ObservedEvent, household
+from avrr_events import ObservedCaseEvent, ObservedEvent, household
 from avrr_events.household import one_entry_per_person
 
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
@@ -21,12 +21,11 @@ class HouseholdMember(household.HouseholdMember):
     """One person of the household, non-personal facts only (shared shape of docs/events.md)."""
 
 
-class DueDiligenceCleared(ObservedEvent):
+class DueDiligenceCleared(ObservedCaseEvent):
     """Eligibility cleared the case: travel opens a movement for its household."""
 
     event_type = "avrr.eligibility.DueDiligenceCleared"
 
-    case_id: str = Field(min_length=1, max_length=100)
     programme_id: str = Field(min_length=1, max_length=100)
     office: str = Field(min_length=1, max_length=100)
     host_country: CountryCode
@@ -59,37 +58,33 @@ class DestinationReopened(ObservedEvent):
     destination_region: str | None = Field(default=None, max_length=100)
 
 
-class AssessmentClosed(ObservedEvent):
+class AssessmentClosed(ObservedCaseEvent):
     """Eligibility closed the case's assessment (a withdrawal of the case or of the consent
     to process the return): no return goes on while it is closed."""
 
     event_type = "avrr.eligibility.AssessmentClosed"
 
-    case_id: str = Field(min_length=1, max_length=100)
     reason: str = Field(max_length=1000)
     cause: str | None = Field(default=None, max_length=100)
 
 
-class AssessmentReopened(ObservedEvent):
+class AssessmentReopened(ObservedCaseEvent):
     """The consent whose withdrawal closed the assessment was given again."""
 
     event_type = "avrr.eligibility.AssessmentReopened"
 
-    case_id: str = Field(min_length=1, max_length=100)
 
-
-class CaseWithdrawn(ObservedEvent):
+class CaseWithdrawn(ObservedCaseEvent):
     """The migrant changed their mind: cancel the movement, then do nothing more for the case."""
 
     event_type = "avrr.intake.CaseWithdrawn"
 
-    case_id: str = Field(min_length=1, max_length=100)
     reason: str = Field(max_length=1000)
     # The withdrawal's own time: a ticket or departure recorded after it is a conflict.
     withdrawn_at: datetime
 
 
-class ConsentWithdrawn(ObservedEvent):
+class ConsentWithdrawn(ObservedCaseEvent):
     """A consent withdrawn (for one person, or the household when ``person_id`` is absent).
 
     ``purpose`` is a plain string: a purpose travel does not know is ignored,
@@ -98,30 +93,27 @@ class ConsentWithdrawn(ObservedEvent):
 
     event_type = "avrr.intake.ConsentWithdrawn"
 
-    case_id: str = Field(min_length=1, max_length=100)
     person_id: str | None = Field(default=None, min_length=1, max_length=200)
     purpose: str = Field(min_length=1, max_length=100)
     withdrawn_at: datetime
 
 
-class ConsentGiven(ObservedEvent):
+class ConsentGiven(ObservedCaseEvent):
     """A person consented to a purpose; travel reads only consents to medical data processing
     (health details are recorded only after one). ``purpose`` is a plain string, as above."""
 
     event_type = "avrr.intake.ConsentGiven"
 
-    case_id: str = Field(min_length=1, max_length=100)
     person_id: str = Field(min_length=1, max_length=200)
     purpose: str = Field(min_length=1, max_length=100)
     recorded_at: datetime
 
 
-class PersonalDataErased(ObservedEvent):
+class PersonalDataErased(ObservedCaseEvent):
     """Intake crypto-shredded the people of a case: travel shreds its own copies of their keys."""
 
     event_type = "avrr.intake.PersonalDataErased"
 
-    case_id: str = Field(min_length=1, max_length=100)
     person_ids: list[str] = Field(max_length=50)
 
 
