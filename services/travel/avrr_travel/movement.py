@@ -185,20 +185,22 @@ class ArrivalConfirmed(DomainEvent):
     confirmer_id: str | None = None
 
 
-class MovementHeld(DomainEvent):
+class MovementPauseEvent(DomainEvent):
+    """Base of the events that pause a movement or take it up again (held and released
+    with its destination's suspension, reinstated when a withdrawn consent is given
+    again): travel's own words for why, and when."""
+
+    case_id: str
+    reason: str
+    at: datetime
+
+
+class MovementHeld(MovementPauseEvent):
     event_type = "avrr.travel.MovementHeld"
 
-    case_id: str
-    reason: str
-    at: datetime
 
-
-class MovementReleased(DomainEvent):
+class MovementReleased(MovementPauseEvent):
     event_type = "avrr.travel.MovementReleased"
-
-    case_id: str
-    reason: str
-    at: datetime
 
 
 class NoShowRecorded(OfficerReasonEvent):
@@ -241,16 +243,12 @@ class CaseWithdrawalNoted(DomainEvent):
 CONSENT_WITHDRAWN_REASON = "consent to the processing of the return withdrawn"
 
 
-class MovementReinstated(DomainEvent):
+class MovementReinstated(MovementPauseEvent):
     """The consent whose withdrawal cancelled the movement was given again (eligibility's
     AssessmentReopened): it is preparing again with its travellers' documents and fitness;
     the voided booking is gone, so a new ticket is needed."""
 
     event_type = "avrr.travel.MovementReinstated"
-
-    case_id: str
-    reason: str
-    at: datetime
 
 
 class WithdrawalConflictDetected(WithdrawalConflictDetectedBase):
