@@ -119,21 +119,18 @@ def run(ctx: typer.Context, work: Callable[[Config], Any]) -> Any:
         raise typer.Exit(1) from None
 
 
+def overriding(flag: str, variable: str) -> Any:
+    """A global option that overrides one environment variable of the services."""
+    return typer.Option(flag, help=f"overrides {variable}")
+
+
 @app.callback()
 def configure(
     ctx: typer.Context,
-    database_url: Annotated[
-        str | None, typer.Option("--database-url", help="overrides DATABASE_URL")
-    ] = None,
-    kafka: Annotated[
-        str | None, typer.Option("--kafka", help="overrides KAFKA_BOOTSTRAP_SERVERS")
-    ] = None,
-    keystore_url: Annotated[
-        str | None, typer.Option("--keystore-url", help="overrides AVRR_KEYSTORE_URL")
-    ] = None,
-    topic_prefix: Annotated[
-        str | None, typer.Option("--topic-prefix", help="overrides AVRR_TOPIC_PREFIX")
-    ] = None,
+    database_url: Annotated[str | None, overriding("--database-url", "DATABASE_URL")] = None,
+    kafka: Annotated[str | None, overriding("--kafka", "KAFKA_BOOTSTRAP_SERVERS")] = None,
+    keystore_url: Annotated[str | None, overriding("--keystore-url", "AVRR_KEYSTORE_URL")] = None,
+    topic_prefix: Annotated[str | None, overriding("--topic-prefix", "AVRR_TOPIC_PREFIX")] = None,
 ) -> None:
     """Settings come from the services' environment variables; these options override them."""
     # Library warnings as JSON lines on stderr like every process's (the output stays rich).
@@ -172,6 +169,8 @@ Token = Annotated[
     typer.Option("--token", envvar="AVRR_TOKEN", help="OIDC bearer token (else dev headers)"),
 ]
 DevUser = Annotated[str, typer.Option("--user", help="X-AVRR-User when no token")]
+ServiceName = Annotated[str, typer.Argument(help="an installed service")]
+AsJson = Annotated[bool, typer.Option("--json", help="one JSON object per line")]
 
 
 def problem(response: httpx.Response) -> str:

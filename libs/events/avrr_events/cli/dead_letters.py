@@ -43,7 +43,18 @@ from avrr_events.adapters.kafka import (
     ensure_topics,
 )
 from avrr_events.bus import Message
-from avrr_events.cli.base import Config, config_of, err, fail, find_service, out, progress_bar, run
+from avrr_events.cli.base import (
+    AsJson,
+    Config,
+    ServiceName,
+    config_of,
+    err,
+    fail,
+    find_service,
+    out,
+    progress_bar,
+    run,
+)
 from avrr_events.consumer import dead_letter_topic, legacy_dead_letter_topic
 from avrr_events.envelope import Envelope
 from avrr_events.web.service import Service
@@ -245,8 +256,8 @@ async def redrives(config: Config, service: Service) -> dict[str, dict[str, Any]
 @dead_letters_app.command("list")
 def dead_letters_list(
     ctx: typer.Context,
-    service: Annotated[str, typer.Argument(help="an installed service")],
-    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+    service: ServiceName,
+    as_json: AsJson = False,
 ) -> None:
     """The service's dead letters: why, where from, what, and whether redriven."""
 
@@ -291,7 +302,7 @@ def dead_letters_list(
 @dead_letters_app.command("inspect")
 def dead_letters_inspect(
     ctx: typer.Context,
-    service: Annotated[str, typer.Argument(help="an installed service")],
+    service: ServiceName,
     offset: Annotated[int, typer.Argument(help="offset in the dead-letter topic")],
 ) -> None:
     """One dead letter as JSON: where it is, its headers and its payload."""
@@ -436,7 +447,7 @@ def _user() -> str:
 @dead_letters_app.command("redrive")
 def dead_letters_redrive(
     ctx: typer.Context,
-    service: Annotated[str, typer.Argument(help="an installed service")],
+    service: ServiceName,
     offset: Annotated[
         list[int] | None, typer.Option("--offset", help="a dead letter's offset (repeatable)")
     ] = None,
