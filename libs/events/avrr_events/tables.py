@@ -155,3 +155,11 @@ def destination_columns() -> list[Column[Any]]:
         Column("destination_region", String(100), nullable=True),
         Column("region_key", String(100), nullable=True),
     ]
+
+
+def case_table(name: str, metadata: MetaData, *columns: Column[Any]) -> Table:
+    """A read-model table of one row per case (or, with more key ``columns``, per case
+    and person, purpose, ...): keyed first by ``case_id``, the id of the case's streams,
+    which is what a case's rows are found, rebuilt and erased by in every service.
+    """
+    return Table(name, metadata, Column("case_id", String(100), primary_key=True), *columns)

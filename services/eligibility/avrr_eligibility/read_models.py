@@ -51,14 +51,13 @@ from avrr_eligibility.destination import DestinationReopened, DestinationSuspend
 from avrr_events import Envelope, Projection
 from avrr_events.places import place
 from avrr_events.projections import insert_from_event
-from avrr_events.tables import destination_columns
+from avrr_events.tables import case_table, destination_columns
 
 metadata = MetaData()
 
-assessments = Table(
+assessments = case_table(
     "eligibility_assessments",
     metadata,
-    Column("case_id", String(100), primary_key=True),
     # The stream version the row reflects: the ETag of the assessment.
     Column("version", Integer, nullable=False),
     Column("office", String(100), nullable=False, index=True),

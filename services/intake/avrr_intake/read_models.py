@@ -25,7 +25,6 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
-    Table,
     and_,
     func,
     select,
@@ -35,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import ERASED, DomainEvent, Envelope, PersonalDataCipher, Projection
-from avrr_events.tables import Json
+from avrr_events.tables import Json, case_table
 from avrr_intake.case import (
     ACTIVE,
     CaseClosed,
@@ -56,10 +55,9 @@ from avrr_intake.referral import (
 
 metadata = MetaData()
 
-cases = Table(
+cases = case_table(
     "intake_cases",
     metadata,
-    Column("case_id", String(100), primary_key=True),
     Column("version", Integer, nullable=False),
     Column("status", String(30), nullable=False),
     Column("office", String(100), nullable=False),
@@ -78,10 +76,9 @@ cases = Table(
 Index("intake_cases_list_idx", cases.c.office, cases.c.status, cases.c.referred_at)
 Index("intake_cases_nationality_idx", cases.c.nationality)
 
-consents = Table(
+consents = case_table(
     "intake_consents",
     metadata,
-    Column("case_id", String(100), primary_key=True),
     Column("person_id", String(100), primary_key=True),
     Column("purpose", String(60), primary_key=True),
     Column("status", String(20), nullable=False),
@@ -93,10 +90,9 @@ consents = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
-duplicate_keys = Table(
+duplicate_keys = case_table(
     "intake_duplicate_keys",
     metadata,
-    Column("case_id", String(100), primary_key=True),
     Column("person_id", String(100), primary_key=True),
     Column("match_key", String(64), nullable=False),
 )
@@ -104,10 +100,9 @@ Index("intake_duplicate_keys_match_idx", duplicate_keys.c.match_key)
 
 # A person of this case was referred again at an office that does not see the case: for
 # the supervisors of the case's offices (GET /duplicate-alerts); no id of the other office.
-duplicate_alerts = Table(
+duplicate_alerts = case_table(
     "intake_duplicate_alerts",
     metadata,
-    Column("case_id", String(100), primary_key=True),
     Column("person_id", String(100), primary_key=True),
     Column("referrals", Integer, nullable=False),
     Column("last_flagged_at", DateTime(timezone=True), nullable=False),

@@ -52,7 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import DomainEvent, Envelope, Projection
 from avrr_events.small_cells import SUPPRESSED, suppress, too_small
-from avrr_events.tables import Json
+from avrr_events.tables import Json, case_table
 from avrr_intake import observed
 from avrr_intake.case import ReturnRequested
 from avrr_intake.handover import handovers
@@ -61,10 +61,9 @@ from avrr_intake.timeline import PHASES, TIMELINE_TYPES, CaseState, facts_of
 
 metadata = MetaData()
 
-report_cases = Table(
+report_cases = case_table(
     "intake_report_cases",
     metadata,
-    Column("case_id", String(100), primary_key=True),
     Column("phase", String(30), nullable=True),
     Column("office", String(100), nullable=True),
     Column("host_country", String(2), nullable=True),
@@ -76,19 +75,17 @@ report_cases = Table(
 )
 Index("intake_report_cases_month_idx", report_cases.c.returned_month)
 
-report_people = Table(
+report_people = case_table(
     "intake_report_people",
     metadata,
-    Column("case_id", String(100), primary_key=True),
     Column("person_id", String(200), primary_key=True),
     Column("sex", String(20), nullable=False),
     Column("age_group", String(10), nullable=False),
 )
 
-report_vulnerabilities = Table(
+report_vulnerabilities = case_table(
     "intake_report_vulnerabilities",
     metadata,
-    Column("case_id", String(100), primary_key=True),
     Column("screened", String(200), primary_key=True),
     Column("category", String(100), primary_key=True),
 )

@@ -57,7 +57,6 @@ from sqlalchemy import (
     Index,
     MetaData,
     String,
-    Table,
     select,
     text,
     update,
@@ -70,6 +69,7 @@ from avrr_events.periodic import PeriodicJob
 from avrr_events.personal import SqlKeyStore
 from avrr_events.problems import DomainRuleViolation, NotFound
 from avrr_events.store import ConcurrencyError
+from avrr_events.tables import case_table
 from avrr_events.web.service import ServiceRuntime
 from avrr_intake import observed
 from avrr_intake.case import CaseClosed, CaseWithdrawn, PersonalDataErased
@@ -81,10 +81,9 @@ log = logging.getLogger(__name__)
 
 metadata = MetaData()
 
-closures = Table(
+closures = case_table(
     "intake_case_closures",
     metadata,
-    Column("case_id", String(100), primary_key=True),
     # The latest closing event's time; NULL while the case is open (or reopened).
     Column("closed_at", DateTime(timezone=True), nullable=True),
     Column("closed_by", String(200), nullable=True),  # that event's type

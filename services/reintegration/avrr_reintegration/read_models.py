@@ -44,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import Envelope, Projection
 from avrr_events.projections import insert_from_event
+from avrr_events.tables import case_table
 from avrr_events.withdrawal import ConflictList, conflicts_table
 from avrr_reintegration.monitoring import monitoring_schedule
 from avrr_reintegration.programmes import ProgrammeCatalogue
@@ -66,10 +67,9 @@ Sequence_ = BigInteger().with_variant(Integer(), "sqlite")
 
 facts = MetaData()
 
-vulnerability_priorities = Table(
+vulnerability_priorities = case_table(
     "reintegration_vulnerability_priorities",
     facts,
-    Column("case_id", String(100), primary_key=True),
     Column("person_key", String(100), primary_key=True),
     Column("score", Integer, nullable=False),
     Column("assessed_at", DateTime(timezone=True), nullable=False),
@@ -80,10 +80,9 @@ CONTACT_BY_PROGRAMME = "contact_by_programme"
 
 # Consent withdrawn for a purpose (any member of the household): referrals to partners stop,
 # monitoring lists say "do not contact", plans and disbursements wait (commands.py).
-consent_withdrawals = Table(
+consent_withdrawals = case_table(
     "reintegration_consent_withdrawals",
     facts,
-    Column("case_id", String(100), primary_key=True),
     Column("purpose", String(100), primary_key=True),
     Column("withdrawn_at", DateTime(timezone=True), nullable=False),
 )
@@ -159,10 +158,9 @@ async def forget_facts(conn: AsyncConnection, case_id: str) -> None:
 
 views = MetaData()
 
-cases = Table(
+cases = case_table(
     "reintegration_cases",
     views,
-    Column("case_id", String(100), primary_key=True),
     Column("programme_id", String(100), nullable=False),
     Column("office", String(100)),
     Column("destination_country", String(2)),
@@ -214,10 +212,9 @@ referrals = _entries(
     Column("referred_on", Date, nullable=False),
 )
 
-monitoring_visits = Table(
+monitoring_visits = case_table(
     "reintegration_monitoring_visits",
     views,
-    Column("case_id", String(100), primary_key=True),
     Column("due_month", Integer, primary_key=True),
     Column("office", String(100), index=True),
     Column("due_on", Date, nullable=False),
@@ -225,10 +222,9 @@ monitoring_visits = Table(
     Column("notes", JSON),  # an Encrypted value: decrypted per request, unreadable once erased
 )
 
-sustainability_scores = Table(
+sustainability_scores = case_table(
     "reintegration_sustainability_scores",
     views,
-    Column("case_id", String(100), primary_key=True),
     Column("stage", String(10), primary_key=True),
     Column("economic", Float, nullable=False),
     Column("social", Float, nullable=False),

@@ -14,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, func, or_, select
+from sqlalchemy import Column, DateTime, MetaData, String, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from avrr_events.tables import case_table
 
 MEDICAL_DATA_PROCESSING = "medical_data_processing"
 RETURN_ASSISTANCE_PROCESSING = "return_assistance_processing"
@@ -23,19 +25,17 @@ WHOLE_HOUSEHOLD = "*"
 
 metadata = MetaData()
 
-withdrawn_consents = Table(
+withdrawn_consents = case_table(
     "travel_withdrawn_medical_consents",
     metadata,
-    Column("case_id", String(100), primary_key=True),
     Column("person_id", String(200), primary_key=True),  # "*": the whole household
     Column("withdrawn_at", DateTime(timezone=True), nullable=False),
 )
 
 
-given_consents = Table(
+given_consents = case_table(
     "travel_given_medical_consents",
     metadata,
-    Column("case_id", String(100), primary_key=True),
     Column("person_id", String(200), primary_key=True),
     Column("given_at", DateTime(timezone=True), nullable=False),
 )

@@ -36,15 +36,14 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from avrr_events.adapters import postgres
 from avrr_events.places import Place, place
-from avrr_events.tables import destination_columns
+from avrr_events.tables import case_table, destination_columns
 from avrr_travel.movement import Movement
 
 metadata = MetaData()
 
-movement_destinations = Table(
+movement_destinations = case_table(
     "travel_movement_destinations",
     metadata,
-    Column("case_id", String(100), primary_key=True),
     *destination_columns(),
     Column("open", Boolean, nullable=False),
     # No longer read: commands correlate by the case id (avrr_events.commands); rows opened

@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from avrr_events import DomainEvent, Encrypted, Envelope, Projection
 from avrr_events import tables as store_tables
 from avrr_events.projections import insert_from_event
-from avrr_events.tables import Json, Position
+from avrr_events.tables import Json, Position, case_table
 from avrr_events.withdrawal import ConflictList, conflicts_table
 from avrr_travel.movement import (
     ArrivalConfirmed,
@@ -60,10 +60,9 @@ from avrr_travel.movement import (
 
 views = MetaData()
 
-movements = Table(
+movements = case_table(
     "travel_movements",
     views,
-    Column("case_id", String(100), primary_key=True),
     Column("version", Integer, nullable=False),
     Column("programme_id", String(100), nullable=False),
     Column("office", String(100), nullable=True),
@@ -96,10 +95,9 @@ movements = Table(
 )
 Index("travel_movements_board_idx", movements.c.departure_date, movements.c.office)
 
-travellers = Table(
+travellers = case_table(
     "travel_travellers",
     views,
-    Column("case_id", String(100), primary_key=True),
     Column("person_id", String(200), primary_key=True),
     Column("seq", Integer, nullable=False),
     Column("age_years", Integer, nullable=False),
