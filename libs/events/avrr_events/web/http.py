@@ -47,6 +47,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -250,6 +251,24 @@ def install_problem_handlers(app: FastAPI) -> None:
 MAX_BODY_BYTES = 1024 * 1024
 
 
+@dataclass(eq=False)
+class HttpMiddleware:
+    """A plain ASGI middleware of HTTP requests (``http``); anything else (the lifespan)
+    goes through untouched. Plain ASGI rather than Starlette's BaseHTTPMiddleware, which
+    runs the rest of the app in another task behind memory streams."""
+
+    app: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
 class BodyTooLarge(HTTPException):
     """Raised from ``receive`` once a streamed body passes the limit; FastAPI lets an
     HTTPException through body parsing, so the problem handler answers it."""
@@ -258,7 +277,8 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"the request body is larger than {limit} bytes")
 
 
-class RefuseOversizedBodies:
+@dataclass(eq=False)
+class RefuseOversizedBodies(HttpMiddleware):
     """413 problem for a body over ``max_bytes`` (a command is a few kilobytes), before
     it is read into memory and parsed: by its Content-Length when it declares one,
     else while it streams in.
@@ -273,14 +293,9 @@ class RefuseOversizedBodies:
     test_problem_edges holds what this middleware keeps.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
+    max_bytes: int = MAX_BODY_BYTES
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = dict(scope.get("headers") or ()).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             response = problem_response(
@@ -323,7 +338,7 @@ def refused_value(exc: BaseException) -> bool:
     return isinstance(sqlstate, str) and sqlstate.startswith("22")
 
 
-class ContainUnhandledErrors:
+class ContainUnhandledErrors(HttpMiddleware):
     """Turn any unhandled exception into a 500 problem, logging only its class and route.
 
     A plain exception handler would not do: Starlette re-raises after answering
@@ -332,13 +347,7 @@ class ContainUnhandledErrors:
     problem the client received.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:

@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -16,6 +17,7 @@ from avrr_events import logs
 from avrr_events.tracing import request_from_caller
 from avrr_events.web.authorization import Policy, Rule
 from avrr_events.web.http import (
+    HttpMiddleware,
     problem_response,
     unavailable_response,
 )
@@ -75,7 +77,8 @@ class ExternalPrefix:
         await self.app(scope, receive, send)
 
 
-class ObservedRequests:
+@dataclass(eq=False)
+class ObservedRequests(HttpMiddleware):
     """Time and log every request; audit every read and write of personal data.
 
     Audited: every request of a route about one case (a ``case_id`` in its
@@ -93,14 +96,9 @@ class ObservedRequests:
     the caller sent one.)
     """
 
-    def __init__(self, app: ASGIApp, runtime: Observed) -> None:
-        self.app = app
-        self.runtime = runtime
+    runtime: Observed
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         method: str = scope["method"]
         status = 500
