@@ -31,6 +31,7 @@ from avrr_events import Envelope
 from avrr_events.settings import ServiceSettings
 from avrr_events.testing import ServiceProcess, eventually, running
 from avrr_events.web.service import Service
+from avrr_intake.demo import REFERRED_BY_NGO
 from avrr_reintegration.programmes import load_catalogue
 
 SERVICES = ("intake", "eligibility", "travel", "reintegration")
@@ -86,12 +87,7 @@ def referral(n: int = 0) -> dict[str, Any]:
     mother_born = date(1990, 1, 1) + timedelta(days=n % 3000)
     son_born = date(2017, 3, 1) + timedelta(days=n % 300)
     return {
-        "source": "ngo",
-        "referrer": {"name": "Equipo de Protección", "organisation": "Casa del Migrante"},
-        "contact_sharing_consented": False,
-        "current_location": {"country": "GT", "city": "Ciudad de Guatemala"},
-        "nationality": "HN",
-        "languages": ["es"],
+        **REFERRED_BY_NGO,
         "household": [
             {
                 "given_names": "Dania Marisol",

@@ -19,6 +19,16 @@ from typing import Any
 import httpx
 
 OFFICE = "GT-GUA"
+# Who refers the demo's households, from where: Honduran families met by a migrants'
+# shelter in Guatemala City (the platform's tests refer theirs the same way).
+REFERRED_BY_NGO: dict[str, Any] = {
+    "source": "ngo",
+    "referrer": {"name": "Equipo de Protección", "organisation": "Casa del Migrante"},
+    "contact_sharing_consented": False,
+    "current_location": {"country": "GT", "city": "Ciudad de Guatemala"},
+    "nationality": "HN",
+    "languages": ["es"],
+}
 CASEWORKER = {
     "X-AVRR-User": "demo-caseworker",
     "X-AVRR-Roles": "caseworker",
@@ -121,12 +131,7 @@ class Demo:
         given, family = name.rsplit(" ", 1)
         today = date.today()
         referral = {
-            "source": "ngo",
-            "referrer": {"name": "Equipo de Protección", "organisation": "Casa del Migrante"},
-            "contact_sharing_consented": False,
-            "current_location": {"country": "GT", "city": "Ciudad de Guatemala"},
-            "nationality": "HN",
-            "languages": ["es"],
+            **REFERRED_BY_NGO,
             "household": [
                 {
                     "given_names": given,
