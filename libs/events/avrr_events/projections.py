@@ -19,7 +19,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from sqlalchemy import MetaData, Row, Table, Text, cast, select, update
+from sqlalchemy import MetaData, Row, Select, Table, Text, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import tables
@@ -83,6 +83,19 @@ async def insert_from_event(
     """
     fields = event.model_dump(include=set(table.c.keys()) - values.keys())
     await conn.execute(table.insert().values(**fields, **values))
+
+
+async def page(
+    conn: AsyncConnection, query: Select[Any], *, limit: int, offset: int
+) -> tuple[list[Any], int]:
+    """A page of the rows ``query`` selects, in its order, and how many it selects in all:
+    what a read model's list endpoint serves. The total is counted over the same FROM and
+    WHERE as the page (``SELECT count(*) FROM ... WHERE ...``), so the two cannot disagree
+    on what is listed."""
+    counted = query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
+    total = await conn.scalar(counted)
+    rows = await conn.execute(query.limit(limit).offset(offset))
+    return list(rows.all()), int(total or 0)
 
 
 async def save_checkpoint(conn: AsyncConnection, name: str, position: int) -> None:

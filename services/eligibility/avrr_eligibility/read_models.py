@@ -50,7 +50,7 @@ from avrr_eligibility.assessment import (
 from avrr_eligibility.destination import DestinationReopened, DestinationSuspended
 from avrr_events import Envelope, Projection
 from avrr_events.places import place
-from avrr_events.projections import insert_from_event
+from avrr_events.projections import insert_from_event, page
 from avrr_events.tables import case_table, destination_columns
 
 metadata = MetaData()
@@ -325,17 +325,12 @@ async def queue(
     where = [a.c.office == office, a.c.status.in_(list(statuses))]
     if destination_suspended is not None:
         where.append(a.c.destination_suspended.is_(destination_suspended))
-    total = await conn.scalar(select(func.count()).select_from(a).where(and_(*where)))
-    rows = (
-        await conn.execute(
-            select(a)
-            .where(and_(*where))
-            .order_by(a.c.priority.desc(), a.c.requested_at.asc(), a.c.case_id)
-            .limit(limit)
-            .offset(offset)
-        )
-    ).all()
-    return list(rows), int(total or 0)
+    query = (
+        select(a)
+        .where(and_(*where))
+        .order_by(a.c.priority.desc(), a.c.requested_at.asc(), a.c.case_id)
+    )
+    return await page(conn, query, limit=limit, offset=offset)
 
 
 async def assessment_row(conn: AsyncConnection, case_id: str) -> Any:

@@ -26,7 +26,6 @@ from sqlalchemy import (
     MetaData,
     String,
     and_,
-    func,
     select,
     true,
     update,
@@ -34,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import ERASED, DomainEvent, Envelope, PersonalDataCipher, Projection
+from avrr_events.projections import page
 from avrr_events.tables import Json, case_table
 from avrr_intake.case import (
     ACTIVE,
@@ -402,17 +402,13 @@ async def duplicate_alert_rows(
     if office is not None:
         where.append(c.office == office)
     joined = duplicate_alerts.join(cases, c.case_id == a.case_id)
-    condition = and_(true(), *where)
-    total = int(await conn.scalar(select(func.count()).select_from(joined).where(condition)) or 0)
-    rows = await conn.execute(
+    query = (
         select(a.case_id, a.person_id, a.referrals, a.last_flagged_at, c.office, c.status)
         .select_from(joined)
-        .where(condition)
+        .where(and_(true(), *where))
         .order_by(a.last_flagged_at.desc(), a.case_id, a.person_id)
-        .limit(limit)
-        .offset(offset)
     )
-    return list(rows.all()), total
+    return await page(conn, query, limit=limit, offset=offset)
 
 
 async def case_row(conn: AsyncConnection, case_id: str) -> Any:
@@ -456,13 +452,5 @@ async def search_cases(
         where.append(c.referred_at >= datetime.combine(referred_from, time.min, UTC))
     if referred_to is not None:
         where.append(c.referred_at <= datetime.combine(referred_to, time.max, UTC))
-    condition = and_(true(), *where)
-    total = int(await conn.scalar(select(func.count()).select_from(cases).where(condition)) or 0)
-    rows = await conn.execute(
-        select(cases)
-        .where(condition)
-        .order_by(c.referred_at.desc(), c.case_id)
-        .limit(limit)
-        .offset(offset)
-    )
-    return list(rows.all()), total
+    query = select(cases).where(and_(true(), *where)).order_by(c.referred_at.desc(), c.case_id)
+    return await page(conn, query, limit=limit, offset=offset)

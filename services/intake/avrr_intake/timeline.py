@@ -27,10 +27,11 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, func, select
+from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import DomainEvent, Envelope, Projection
+from avrr_events.projections import page
 from avrr_events.tables import Json, Position
 from avrr_intake import observed
 from avrr_intake.case import (
@@ -673,14 +674,7 @@ async def entries(
     conn: AsyncConnection, case_id: str, *, limit: int, offset: int
 ) -> tuple[list[Any], int]:
     """A page of the case's timeline (event time, then arrival) and how many entries in all."""
-    total = int(
-        await conn.scalar(
-            select(func.count()).select_from(timeline).where(timeline.c.case_id == case_id)
-        )
-        or 0
-    )
-    rows = await conn.execute(_ordered(case_id).limit(limit).offset(offset))
-    return list(rows.all()), total
+    return await page(conn, _ordered(case_id), limit=limit, offset=offset)
 
 
 async def state_as_of(conn: AsyncConnection, case_id: str, as_of: datetime) -> CaseState | None:
