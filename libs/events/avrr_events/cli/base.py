@@ -169,7 +169,7 @@ Token = Annotated[
     typer.Option("--token", envvar="AVRR_TOKEN", help="OIDC bearer token (else dev headers)"),
 ]
 DevUser = Annotated[str, typer.Option("--user", help="X-AVRR-User when no token")]
-ServiceName = Annotated[str, typer.Argument(help="an installed service")]
+ServiceArg = Annotated[str, typer.Argument(help="an installed service")]
 AsJson = Annotated[bool, typer.Option("--json", help="one JSON object per line")]
 
 

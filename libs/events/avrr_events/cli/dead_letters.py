@@ -46,7 +46,7 @@ from avrr_events.bus import Message
 from avrr_events.cli.base import (
     AsJson,
     Config,
-    ServiceName,
+    ServiceArg,
     config_of,
     err,
     fail,
@@ -256,7 +256,7 @@ async def redrives(config: Config, service: Service) -> dict[str, dict[str, Any]
 @dead_letters_app.command("list")
 def dead_letters_list(
     ctx: typer.Context,
-    service: ServiceName,
+    service: ServiceArg,
     as_json: AsJson = False,
 ) -> None:
     """The service's dead letters: why, where from, what, and whether redriven."""
@@ -302,7 +302,7 @@ def dead_letters_list(
 @dead_letters_app.command("inspect")
 def dead_letters_inspect(
     ctx: typer.Context,
-    service: ServiceName,
+    service: ServiceArg,
     offset: Annotated[int, typer.Argument(help="offset in the dead-letter topic")],
 ) -> None:
     """One dead letter as JSON: where it is, its headers and its payload."""
@@ -447,7 +447,7 @@ def _user() -> str:
 @dead_letters_app.command("redrive")
 def dead_letters_redrive(
     ctx: typer.Context,
-    service: ServiceName,
+    service: ServiceArg,
     offset: Annotated[
         list[int] | None, typer.Option("--offset", help="a dead letter's offset (repeatable)")
     ] = None,

@@ -8,13 +8,13 @@ import typer
 from rich.table import Table
 
 from avrr_events import migrations
-from avrr_events.cli.base import Config, ServiceName, fail, find_service, out, run
+from avrr_events.cli.base import Config, ServiceArg, fail, find_service, out, run
 
 migrations_app = typer.Typer(help="Schema migrations (Alembic) of a service's databases.")
 
 
 @migrations_app.command("status")
-def migrations_status(ctx: typer.Context, service: ServiceName) -> None:
+def migrations_status(ctx: typer.Context, service: ServiceArg) -> None:
     """Schema revision of a service's database and key store against head; exit 1 if behind."""
 
     async def work(config: Config) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from avrr_events import tables
 from avrr_events.adapters.database import Database
-from avrr_events.cli.base import AsJson, Config, ServiceName, find_service, out, run
+from avrr_events.cli.base import AsJson, Config, ServiceArg, find_service, out, run
 
 outbox_app = typer.Typer(help="A service's outbox: the rows set aside (too large for the broker).")
 
@@ -60,7 +60,7 @@ async def set_aside_rows(config: Config) -> list[dict[str, Any]]:
 @outbox_app.command("set-aside")
 def outbox_set_aside(
     ctx: typer.Context,
-    service: ServiceName,
+    service: ServiceArg,
     as_json: AsJson = False,
 ) -> None:
     """Rows the relay set aside because the broker refused them for their size.
@@ -103,7 +103,7 @@ def outbox_set_aside(
 @outbox_app.command("release")
 def outbox_release(
     ctx: typer.Context,
-    service: ServiceName,
+    service: ServiceArg,
     ids: Annotated[list[int], typer.Option("--id", help="a set-aside row's id (repeatable)")],
 ) -> None:
     """Give set-aside rows back to the relay (after the broker's limit was raised).

@@ -27,16 +27,7 @@ from avrr_events.adapters.database import Database
 from avrr_events.adapters.kafka import (
     KafkaSettings,
 )
-from avrr_events.cli.base import (
-    Config,
-    ServiceName,
-    err,
-    fail,
-    find_service,
-    out,
-    progress_bar,
-    run,
-)
+from avrr_events.cli.base import Config, ServiceArg, err, fail, find_service, out, progress_bar, run
 from avrr_events.projections import Projection, ProjectionRunner
 from avrr_events.registry import EventRegistry
 from avrr_events.web.service import Service, ServiceRuntime
@@ -46,7 +37,7 @@ from avrr_events.web.service import Service, ServiceRuntime
 
 def rebuild(
     ctx: typer.Context,
-    service: ServiceName,
+    service: ServiceArg,
     projection: Annotated[
         list[str] | None, typer.Argument(help="projection names (see the error without any)")
     ] = None,

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from avrr_events.asyncapi import asyncapi_document
-from avrr_events.cli.base import Config, ServiceName, find_service, run
+from avrr_events.cli.base import Config, ServiceArg, find_service, run
 from avrr_events.consumer import dead_letter_topic
 from avrr_events.setup import SetupSettings
 from avrr_events.web.service import Service
@@ -20,7 +20,7 @@ schema_app = typer.Typer(help="Published documents of a service's events.")
 
 
 @schema_app.command("asyncapi")
-def schema_asyncapi(ctx: typer.Context, service: ServiceName) -> None:
+def schema_asyncapi(ctx: typer.Context, service: ServiceArg) -> None:
     """The service's AsyncAPI 3 document (JSON) on stdout."""
 
     def work(config: Config) -> None:
@@ -30,7 +30,7 @@ def schema_asyncapi(ctx: typer.Context, service: ServiceName) -> None:
 
 
 @schema_app.command("json")
-def schema_json(ctx: typer.Context, service: ServiceName) -> None:
+def schema_json(ctx: typer.Context, service: ServiceArg) -> None:
     """The JSON Schema of every event type the service writes or reads, by type, on stdout."""
 
     def work(_config: Config) -> None:

@@ -10,7 +10,7 @@ from rich.table import Table
 from avrr_events import serve as serving
 from avrr_events import setup as preparing
 from avrr_events.cli import base
-from avrr_events.cli.base import Config, ServiceName, fail, find_service, out, run
+from avrr_events.cli.base import Config, ServiceArg, fail, find_service, out, run
 from avrr_events.consumer import dead_letter_topic
 from avrr_events.settings import ROLES
 
@@ -39,7 +39,7 @@ def list_services(ctx: typer.Context) -> None:
 
 def serve(
     ctx: typer.Context,
-    service: ServiceName,
+    service: ServiceArg,
     host: Annotated[str, typer.Option(envvar="AVRR_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="AVRR_PORT")] = 8000,
     role: Annotated[
@@ -67,7 +67,7 @@ def serve(
     run(ctx, work)
 
 
-def setup(ctx: typer.Context, service: ServiceName) -> None:
+def setup(ctx: typer.Context, service: ServiceArg) -> None:
     """Migrate a service's database and key store to head, create its topics (the Job's command).
 
     The same function as ``python -m avrr_events.setup`` (environment check first)."""
