@@ -18,6 +18,7 @@ Concurrency, as the client sees it:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import partial
@@ -130,24 +131,19 @@ class Work:
                 await self._commands.cases.save(case, cause, conn=self.conn)
 
 
+@dataclass(eq=False)
 class ReintegrationCommands:
     """The service's write side, for the REST API and for the reactions alike."""
 
-    def __init__(
-        self,
-        db: Database,
-        store: EventStore,
-        catalogue: ProgrammeCatalogue,
-        directory: ServiceDirectory,
-        cipher: PersonalDataCipher,
-    ) -> None:
-        self.db = db
-        self.store = store
-        self.catalogue = catalogue
-        self.directory = directory
-        self.cipher = cipher
-        self.cases = Repository(store, registry, Reintegration, source=SOURCE)
-        self.allocations = Repository(store, registry, ProgrammeAllocation, source=SOURCE)
+    db: Database
+    store: EventStore
+    catalogue: ProgrammeCatalogue
+    directory: ServiceDirectory
+    cipher: PersonalDataCipher
+
+    def __post_init__(self) -> None:
+        self.cases = Repository(self.store, registry, Reintegration, source=SOURCE)
+        self.allocations = Repository(self.store, registry, ProgrammeAllocation, source=SOURCE)
 
     # ------------------------------------------------------------ plumbing --
 
