@@ -19,12 +19,31 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
 )
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.structs import ConsumerRecord
+from pydantic import SecretStr
 
 from avrr_events.bus import Message, OffsetStore, RecordTooLarge, patiently
+from avrr_events.env_settings import EnvironmentSettings, from_env
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Message)
+
+
+def received(tp: TopicPartition, record: ConsumerRecord[bytes, bytes], kind: type[M]) -> M:
+    """A record aiokafka read from ``tp`` as the bus's ``Message`` (or ``kind``, a Message
+    that adds only fields with defaults, such as the CLI's dead letter): an absent value
+    (a tombstone) reads as empty bytes."""
+    return kind(
+        topic=tp.topic,
+        key=record.key,
+        value=record.value if record.value is not None else b"",
+        headers=tuple(record.headers or ()),
+        partition=tp.partition,
+        offset=record.offset,
+    )
+
 
 # What AIOKafkaProducer.send() uses when no partitioner is given: the Java
 # client's murmur2 of the key, so a case's records land where they always did.
@@ -42,30 +61,53 @@ class KafkaSettings:
         return {"bootstrap_servers": self.bootstrap_servers, **dict(self.client_options)}
 
 
-def kafka_client_options(environ: Mapping[str, str]) -> dict[str, Any]:
-    """aiokafka keyword arguments for SASL and/or TLS from ``KAFKA_*`` variables.
+class KafkaClientSettings(EnvironmentSettings):
+    """How every Kafka client of the platform connects: plaintext, TLS and/or SASL.
 
     Nothing set: plaintext, no options. ``KAFKA_SECURITY_PROTOCOL`` is one of
     PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL; with SASL, ``KAFKA_SASL_MECHANISM``
     (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) and the user name and password; with
     SSL, ``KAFKA_SSL_CAFILE`` optionally names the CA bundle (default: the
-    system's trust store).
+    system's trust store). The password is a secret: never in a repr or a log.
     """
-    protocol = environ.get("KAFKA_SECURITY_PROTOCOL", "").strip().upper()
-    if not protocol or protocol == "PLAINTEXT":
-        return {}
-    if protocol not in ("SSL", "SASL_PLAINTEXT", "SASL_SSL"):
-        raise ValueError(f"unsupported KAFKA_SECURITY_PROTOCOL {protocol!r}")
-    options: dict[str, Any] = {"security_protocol": protocol}
-    if protocol.startswith("SASL"):
-        options["sasl_mechanism"] = environ.get("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
-        options["sasl_plain_username"] = environ["KAFKA_SASL_USERNAME"]
-        options["sasl_plain_password"] = environ["KAFKA_SASL_PASSWORD"]
-    if protocol.endswith("SSL"):
-        from aiokafka.helpers import create_ssl_context
 
-        options["ssl_context"] = create_ssl_context(cafile=environ.get("KAFKA_SSL_CAFILE") or None)
-    return options
+    security_protocol: str = from_env("security_protocol", "KAFKA_SECURITY_PROTOCOL", "")
+    sasl_mechanism: str = from_env("sasl_mechanism", "KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    sasl_username: str | None = from_env("sasl_username", "KAFKA_SASL_USERNAME", None)
+    sasl_password: SecretStr | None = from_env(
+        "sasl_password", "KAFKA_SASL_PASSWORD", None, repr=False
+    )
+    ssl_cafile: str | None = from_env("ssl_cafile", "KAFKA_SSL_CAFILE", None)
+
+    def options(self) -> dict[str, Any]:
+        """aiokafka keyword arguments for SASL and/or TLS (the password revealed for it)."""
+        protocol = self.security_protocol.strip().upper()
+        if not protocol or protocol == "PLAINTEXT":
+            return {}
+        if protocol not in ("SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+            raise ValueError(f"unsupported KAFKA_SECURITY_PROTOCOL {protocol!r}")
+        options: dict[str, Any] = {"security_protocol": protocol}
+        if protocol.startswith("SASL"):
+            if self.sasl_username is None:
+                raise KeyError("KAFKA_SASL_USERNAME")
+            if self.sasl_password is None:
+                raise KeyError("KAFKA_SASL_PASSWORD")
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            options["sasl_plain_password"] = self.sasl_password.get_secret_value()
+        if protocol.endswith("SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            options["ssl_context"] = create_ssl_context(cafile=self.ssl_cafile or None)
+        return options
+
+
+def kafka_client_options(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """aiokafka keyword arguments for SASL and/or TLS from the ``KAFKA_*`` variables of
+    ``environ`` (only those), or of the process (``KafkaClientSettings``)."""
+    if environ is None:
+        return KafkaClientSettings().options()
+    return KafkaClientSettings.model_validate(dict(environ)).options()
 
 
 class KafkaPublisher:
@@ -301,17 +343,7 @@ class KafkaSource:
         batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
         out: list[Message] = []
         for tp, records in batches.items():
-            for r in records:
-                out.append(
-                    Message(
-                        topic=tp.topic,
-                        key=r.key,
-                        value=r.value if r.value is not None else b"",
-                        headers=tuple(r.headers or ()),
-                        partition=tp.partition,
-                        offset=r.offset,
-                    )
-                )
+            out.extend(received(tp, r, Message) for r in records)
         return out
 
     async def lag(self) -> dict[tuple[str, int], int]:

@@ -41,6 +41,7 @@ from avrr_events.adapters.kafka import (
     KafkaSettings,
     TopicSpec,
     ensure_topics,
+    received,
 )
 from avrr_events.bus import Message
 from avrr_events.cli.base import (
@@ -69,22 +70,11 @@ UNDECODABLE = "undecodable"
 
 
 @dataclass(frozen=True)
-class DeadLetterRecord:
-    """One record of a dead-letter topic: the original record plus the dlq_* headers."""
+class DeadLetterRecord(Message):
+    """One record of a dead-letter topic, a ``Message`` read from it: the original record
+    plus the dlq_* headers, and when the broker took it (ms since the epoch)."""
 
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    headers: tuple[tuple[str, bytes], ...]
-    timestamp: int
-
-    def header(self, name: str) -> str | None:
-        for k, v in self.headers:
-            if k == name:
-                return v.decode(errors="replace")
-        return None
+    timestamp: int = -1
 
     @property
     def reason(self) -> str:
@@ -179,15 +169,7 @@ async def read_topic_to_end(kafka: KafkaSettings, topic: str) -> list[DeadLetter
             batches = await consumer.getmany(*pending, timeout_ms=1000)
             for tp, records in batches.items():
                 found.extend(
-                    DeadLetterRecord(
-                        topic=tp.topic,
-                        partition=tp.partition,
-                        offset=r.offset,
-                        key=r.key,
-                        value=r.value if r.value is not None else b"",
-                        headers=tuple(r.headers or ()),
-                        timestamp=r.timestamp,
-                    )
+                    dataclasses.replace(received(tp, r, DeadLetterRecord), timestamp=r.timestamp)
                     for r in records
                     if r.offset < end[tp]
                 )
