@@ -67,7 +67,7 @@ from sqlalchemy import (
 )
 
 from avrr_events.adapters.database import Database
-from avrr_events.adapters.postgres import lock_key
+from avrr_events.adapters.postgres import lock_driver_until_commit, lock_key
 
 metadata = MetaData()
 
@@ -329,7 +329,7 @@ class AuditLog:
         """Append ``batch`` to the chain in one transaction; the entries' hashes."""
         if self.db.is_postgres:
             async with self.db.driver() as raw, raw.transaction():
-                await raw.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
+                await lock_driver_until_commit(raw, _LOCK)
                 prev = await raw.fetchval("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
                 hashes = _chain(self._key, prev or GENESIS, batch)
                 await raw.execute(

@@ -121,3 +121,20 @@ def test_the_package_has_no_import_circle() -> None:
         if module not in state:
             visit(module)
     assert circles == []
+
+
+SERVICES = Path(__file__).resolve().parents[3] / "services"
+
+
+def test_advisory_lock_sql_is_written_only_in_adapters_postgres() -> None:
+    """Every advisory lock goes through ``adapters.postgres`` (``lock_until_commit`` and
+    its kin): one key derivation, one place that writes the SQL, no service's own."""
+    sources = [p for p in PACKAGE.rglob("*.py") if p != PACKAGE / "adapters" / "postgres.py"]
+    sources += [p for p in SERVICES.glob("*/avrr_*/**/*.py")]
+    writing = [
+        str(p)
+        for p in sources
+        if "pg_advisory" in p.read_text() or "pg_try_advisory" in p.read_text()
+    ]
+    assert len(sources) > 100
+    assert writing == []

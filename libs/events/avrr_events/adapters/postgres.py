@@ -191,8 +191,33 @@ async def lock_until_commit(conn: AsyncConnection, key: int | str, *, shared: bo
     if conn.dialect.name != "postgresql":
         return
     function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-    argument = "hashtext(:key)" if isinstance(key, str) else ":key"
-    await conn.execute(text(f"SELECT {function}({argument})"), {"key": key})
+    await conn.execute(text(_advisory(function, key, ":key")), {"key": key})
+
+
+async def lock_driver_until_commit(raw: Any, key: int | str) -> None:
+    """``lock_until_commit`` (exclusive) on a driver connection inside its transaction:
+    the audit chain appends through asyncpg directly, on its hot path."""
+    await raw.execute(_advisory("pg_advisory_xact_lock", key), key)
+
+
+async def try_lock_session(raw: Any, key: int | str) -> bool:
+    """Take a session-level advisory lock on a driver connection if it is free: held until
+    ``unlock_session`` or until the connection closes (a dead leader frees it)."""
+    return bool(await raw.fetchval(_advisory("pg_try_advisory_lock", key), key))
+
+
+async def unlock_session(raw: Any) -> None:
+    """Release every session-level advisory lock this driver connection holds."""
+    await raw.fetchval(_advisory("pg_advisory_unlock_all"))
+
+
+def _advisory(function: str, key: int | str | None = None, parameter: str = "$1") -> str:
+    """The one place that writes advisory-lock SQL: ``function`` called on ``key`` given as
+    ``parameter``, a number as it is, a name hashed by PostgreSQL (``hashtext``)."""
+    if key is None:
+        return f"SELECT {function}()"
+    argument = f"hashtext({parameter})" if isinstance(key, str) else parameter
+    return f"SELECT {function}({argument})"
 
 
 class LeaderLock:
@@ -217,7 +242,7 @@ class LeaderLock:
             self._conn = await self._engine.connect()
             fairy = await self._conn.get_raw_connection()
             self._raw = fairy.driver_connection
-        got = bool(await self._raw.fetchval("SELECT pg_try_advisory_lock($1)", self._key))
+        got = await try_lock_session(self._raw, self._key)
         self._held = got
         if got and on_notify is not None:
             self._listener = lambda *_: on_notify()
@@ -239,7 +264,7 @@ class LeaderLock:
             if not self._raw.is_closed():
                 if self._listener is not None:
                     await self._raw.remove_listener(OUTBOX_CHANNEL, self._listener)
-                await self._raw.fetchval("SELECT pg_advisory_unlock_all()")
+                await unlock_session(self._raw)
         except Exception:
             pass
         finally:
