@@ -98,6 +98,12 @@ async def page(
     return list(rows.all()), int(total or 0)
 
 
+async def case_row(conn: AsyncConnection, table: Table, case_id: str) -> Row[Any] | None:
+    """The row of one case in a read-model table keyed by case (``tables.case_table``),
+    or None before any event of the case reached it."""
+    return (await conn.execute(select(table).where(table.c.case_id == case_id))).first()
+
+
 async def save_checkpoint(conn: AsyncConnection, name: str, position: int) -> None:
     """Record that ``name`` has applied the journal up to ``position`` (upsert, portable)."""
     cp = tables.projection_checkpoints

@@ -50,7 +50,7 @@ from avrr_eligibility.assessment import (
 from avrr_eligibility.destination import DestinationReopened, DestinationSuspended
 from avrr_events import Envelope, Projection
 from avrr_events.places import place
-from avrr_events.projections import insert_from_event, page
+from avrr_events.projections import case_row, insert_from_event, page
 from avrr_events.tables import case_table, destination_columns
 
 metadata = MetaData()
@@ -300,7 +300,7 @@ async def _change(
     """Count one more event of the case's assessment and set ``values(row)`` on it."""
     a = assessments
     case_id = envelope.subject
-    row = (await conn.execute(select(a).where(a.c.case_id == case_id))).first()
+    row = await case_row(conn, a, case_id)
     if row is None:
         return  # closed before any request reached eligibility: nothing to show
     await conn.execute(
@@ -334,7 +334,7 @@ async def queue(
 
 
 async def assessment_row(conn: AsyncConnection, case_id: str) -> Any:
-    return (await conn.execute(select(assessments).where(assessments.c.case_id == case_id))).first()
+    return await case_row(conn, assessments, case_id)
 
 
 async def active_suspensions(conn: AsyncConnection) -> list[tuple[Any, int]]:

@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import ERASED, DomainEvent, Envelope, PersonalDataCipher, Projection
+from avrr_events import ERASED, DomainEvent, Envelope, PersonalDataCipher, Projection, projections
 from avrr_events.projections import page
 from avrr_events.tables import Json, case_table
 from avrr_intake.case import (
@@ -412,7 +412,7 @@ async def duplicate_alert_rows(
 
 
 async def case_row(conn: AsyncConnection, case_id: str) -> Any:
-    return (await conn.execute(select(cases).where(cases.c.case_id == case_id))).first()
+    return await projections.case_row(conn, cases, case_id)
 
 
 async def consent_rows(conn: AsyncConnection, case_id: str) -> list[Any]:

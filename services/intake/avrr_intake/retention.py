@@ -68,6 +68,7 @@ from avrr_events.commands import CommandContext, Principal
 from avrr_events.periodic import PeriodicJob
 from avrr_events.personal import SqlKeyStore
 from avrr_events.problems import DomainRuleViolation, NotFound
+from avrr_events.projections import case_row
 from avrr_events.store import ConcurrencyError
 from avrr_events.tables import case_table
 from avrr_events.web.service import ServiceRuntime
@@ -192,7 +193,7 @@ async def due_cases(conn: AsyncConnection, cutoff: datetime, limit: int) -> list
 
 async def closure_of(conn: AsyncConnection, case_id: str) -> dict[str, object] | None:
     """The closure row of a case as a dict (None before any closing event)."""
-    row = (await conn.execute(select(closures).where(closures.c.case_id == case_id))).first()
+    row = await case_row(conn, closures, case_id)
     return None if row is None else dict(row._mapping)
 
 

@@ -43,7 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import Envelope, Projection
-from avrr_events.projections import insert_from_event
+from avrr_events.projections import case_row, insert_from_event
 from avrr_events.tables import case_table
 from avrr_events.withdrawal import ConflictList, conflicts_table
 from avrr_reintegration.monitoring import monitoring_schedule
@@ -268,7 +268,7 @@ class ReintegrationViews(Projection):
     async def _decided(
         self, conn: AsyncConnection, event: ReintegrationEligibilityDecided, envelope: Envelope
     ) -> None:
-        row = await _case_row(conn, event.case_id)
+        row = await case_row(conn, cases, event.case_id)
         if row is None:
             await insert_from_event(
                 conn, cases, event, status=event.decision, disbursed_total=Decimal(0)
@@ -314,7 +314,7 @@ class ReintegrationViews(Projection):
     async def _plan(
         self, conn: AsyncConnection, event: ReintegrationPlanAgreed, envelope: Envelope
     ) -> None:
-        row = await _case_row(conn, event.case_id)
+        row = await case_row(conn, cases, event.case_id)
         total = sum((c.budget.amount for c in event.components), Decimal(0))
         await conn.execute(
             update(cases)
@@ -384,7 +384,7 @@ class ReintegrationViews(Projection):
     async def _completed(
         self, conn: AsyncConnection, event: ReintegrationCompleted, envelope: Envelope
     ) -> None:
-        row = await _case_row(conn, event.case_id)
+        row = await case_row(conn, cases, event.case_id)
         await conn.execute(
             update(cases)
             .where(cases.c.case_id == event.case_id)
@@ -396,7 +396,7 @@ class ReintegrationViews(Projection):
     async def _stopped(
         self, conn: AsyncConnection, event: ReintegrationStopped, envelope: Envelope
     ) -> None:
-        row = await _case_row(conn, event.case_id)
+        row = await case_row(conn, cases, event.case_id)
         if row is not None and row.status not in ("withdrawn", "completed"):
             changes = {"withdrawn": 1}
             if row.status == "waitlisted":
@@ -420,10 +420,6 @@ class ReintegrationViews(Projection):
         ReintegrationCompleted: _completed,
         ReintegrationStopped: _stopped,
     }
-
-
-async def _case_row(conn: AsyncConnection, case_id: str) -> Any:
-    return (await conn.execute(select(cases).where(cases.c.case_id == case_id))).first()
 
 
 async def _ensure_totals(conn: AsyncConnection, programme_id: str) -> None:
@@ -462,7 +458,7 @@ async def _count(conn: AsyncConnection, programme_id: str, **deltas: int) -> Non
 
 
 async def case_view(conn: AsyncConnection, case_id: str) -> dict[str, Any] | None:
-    row = await _case_row(conn, case_id)
+    row = await case_row(conn, cases, case_id)
     return None if row is None else dict(row._mapping)
 
 

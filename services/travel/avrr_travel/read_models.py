@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import DomainEvent, Encrypted, Envelope, Projection
 from avrr_events import tables as store_tables
-from avrr_events.projections import insert_from_event
+from avrr_events.projections import case_row, insert_from_event
 from avrr_events.tables import Json, Position, case_table
 from avrr_events.withdrawal import ConflictList, conflicts_table
 from avrr_travel.movement import (
@@ -450,7 +450,7 @@ async def _travellers_of(
 
 async def movement_detail(conn: AsyncConnection, case_id: str) -> dict[str, Any] | None:
     """One movement with its travellers (document and fitness outcome, never health details)."""
-    row = (await conn.execute(select(movements).where(movements.c.case_id == case_id))).first()
+    row = await case_row(conn, movements, case_id)
     if row is None:
         return None
     people = await _travellers_of(conn, [case_id])
