@@ -156,6 +156,16 @@ class RunningReintegration(RunningService):
         """The case's read model (None while there is none)."""
         return await self.view(case_id)
 
+    async def totals_reach(self, **expected: object) -> None:
+        """Wait until the test programme's totals show ``expected`` (field -> value); the
+        totals are a read model, eventually consistent with the ledger."""
+
+        async def totals_show_expected() -> bool:
+            got = await self.http.get("/programmes/test-avr/totals", headers=OFFICER)
+            return {name: got.json()[name] for name in expected} == expected
+
+        await eventually(totals_show_expected)
+
     async def agree_plan(
         self, case_id: str, components: list[PlanComponent], days: int = 10
     ) -> None:

@@ -11,8 +11,6 @@ from datetime import timedelta
 
 from reintegration_fixtures import ARRIVED, OFFICER, RunningReintegration
 
-from avrr_events.testing import eventually
-
 DECIDED = "avrr.reintegration.ReintegrationEligibilityDecided"
 ARRIVAL = "avrr.travel.ArrivalConfirmed"
 
@@ -59,11 +57,7 @@ async def test_under_a_cap_the_n_plus_first_by_priority_waits_and_gets_a_freed_p
             e.data
         )
 
-    async def totals_counted() -> bool:
-        t = (await r.http.get("/programmes/test-avr/totals", headers=OFFICER)).json()
-        return (t["granted"], t["waitlisted"], t["completed"], t["withdrawn"]) == (4, 0, 1, 1)
-
-    await eventually(totals_counted)
+    await r.totals_reach(granted=4, waitlisted=0, completed=1, withdrawn=1)
 
 
 async def test_a_programme_reserved_for_vulnerable_returnees_does_not_offer_it_to_others(

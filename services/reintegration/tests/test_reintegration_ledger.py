@@ -91,15 +91,7 @@ async def test_the_programme_cap_refuses_what_the_plans_would_allow(
     assert "programme's remaining budget (400.00 of 1000.00 USD)" in refused.json()["detail"]
     assert (await r.disburse("p2", "400.00")).status_code == 201
 
-    async def totals_add_up() -> bool:
-        t = (await r.http.get("/programmes/test-avr/totals", headers=OFFICER)).json()
-        return (t["disbursed_total"], t["budget_remaining"], t["disbursements"]) == (
-            "1000.00",
-            "0.00",
-            2,
-        )
-
-    await eventually(totals_add_up)
+    await r.totals_reach(disbursed_total="1000.00", budget_remaining="0.00", disbursements=2)
 
 
 async def test_concurrent_disbursements_cannot_together_exceed_the_plan_budget(
@@ -152,11 +144,7 @@ async def test_concurrent_disbursements_of_different_cases_cannot_exceed_the_pro
                 stored += Decimal(e.envelope.data["amount"])
     assert stored == Decimal("600.00")
 
-    async def totals_settled() -> bool:
-        t = (await r.http.get("/programmes/test-avr/totals", headers=OFFICER)).json()
-        return (t["disbursed_total"], t["budget_remaining"]) == ("600.00", "400.00")
-
-    await eventually(totals_settled)
+    await r.totals_reach(disbursed_total="600.00", budget_remaining="400.00")
 
 
 async def test_two_disbursements_decided_on_the_same_version_cannot_both_be_written(
