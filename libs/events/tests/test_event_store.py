@@ -14,6 +14,14 @@ from avrr_events import Cause, ConcurrencyError, Database, EventStore, Repositor
 CAUSE = Cause("corr-1")
 
 
+async def opened(repo: Repository[SampleCase], case_id: str, office: str) -> SampleCase:
+    """A case opened at ``office`` and saved: version 1 of its stream."""
+    case = SampleCase(case_id)
+    case.open(office)
+    await repo.save(case, CAUSE)
+    return case
+
+
 async def test_append_then_load_returns_the_same_events_in_version_order(any_db: Database) -> None:
     repo = repository(EventStore(any_db, "t.sample"))
     case = SampleCase("c1")
@@ -37,9 +45,7 @@ async def test_two_concurrent_appends_at_the_same_version_exactly_one_wins(
     any_db: Database,
 ) -> None:
     repo = repository(EventStore(any_db, "t.sample"))
-    case = SampleCase("c2")
-    case.open("office-mx")
-    await repo.save(case, CAUSE)
+    await opened(repo, "c2", "office-mx")
 
     a, b = await asyncio.gather(repo.load("c2"), repo.load("c2"))
     a.add_note("from writer A")
@@ -65,9 +71,7 @@ async def test_append_at_a_stale_or_future_version_is_a_concurrency_error(
 ) -> None:
     store = EventStore(any_db, "t.sample")
     repo = repository(store)
-    case = SampleCase("c3")
-    case.open("office-pt")
-    await repo.save(case, CAUSE)
+    case = await opened(repo, "c3", "office-pt")
     envelope = repo.envelope(case, NoteAdded(text="x", author="a"), CAUSE)
     with pytest.raises(ConcurrencyError):
         await store.append("case-c3", 0, [envelope])
@@ -100,9 +104,7 @@ async def test_many_concurrent_writers_on_one_case_never_lose_an_update(
     pg: Database,
 ) -> None:
     repo = repository(EventStore(pg, "t.sample"))
-    case = SampleCase("hot")
-    case.open("office")
-    await repo.save(case, CAUSE)
+    await opened(repo, "hot", "office")
 
     async def add_with_retry(i: int) -> int:
         conflicts = 0
