@@ -191,30 +191,40 @@ async def test_a_database_outage_neither_loses_nor_dead_letters_events(
     await away.dispose()
 
 
-class DatabaseRestarting:
-    """Fails as asyncpg does while PostgreSQL restarts (SQLSTATE 57P03), ``times`` times."""
+class FailingFirst:
+    """A reaction that fails its first ``failures`` calls (``fail()`` raises), then succeeds."""
 
-    def __init__(self, times: int) -> None:
-        self.times = times
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
         self.calls = 0
 
     async def __call__(self, ctx: HandlerContext, event: NoteAdded) -> None:
         self.calls += 1
-        if self.calls <= self.times:
-            # As SQLAlchemy's asyncpg adapter raises it: DBAPIError, orig = the adapter's
-            # error, whose __cause__ is asyncpg's own (which carries the SQLSTATE).
-            native = asyncpg.exceptions.CannotConnectNowError("the database system is starting up")
-            try:
-                raise RuntimeError("adapted driver error") from native
-            except RuntimeError as driver:
-                raise DBAPIError("INSERT INTO inbox ...", None, driver) from driver
+        if self.calls <= self.failures:
+            self.fail()
+
+    def fail(self) -> None:
+        raise NotImplementedError
+
+
+class DatabaseRestarting(FailingFirst):
+    """Fails as asyncpg does while PostgreSQL restarts (SQLSTATE 57P03), ``failures`` times."""
+
+    def fail(self) -> None:
+        # As SQLAlchemy's asyncpg adapter raises it: DBAPIError, orig = the adapter's
+        # error, whose __cause__ is asyncpg's own (which carries the SQLSTATE).
+        native = asyncpg.exceptions.CannotConnectNowError("the database system is starting up")
+        try:
+            raise RuntimeError("adapted driver error") from native
+        except RuntimeError as driver:
+            raise DBAPIError("INSERT INTO inbox ...", None, driver) from driver
 
 
 async def test_a_database_restart_refusing_connections_does_not_dead_letter_events(
     kafka_service: SampleService, kafka_settings: KafkaSettings
 ) -> None:
     service = kafka_service
-    restarting = DatabaseRestarting(times=6)  # longer than the handler's retry bound
+    restarting = DatabaseRestarting(failures=6)  # longer than the handler's retry bound
     consumer = reacting_to_notes(service, kafka_settings, "restart", restarting, max_attempts=3)
     await open_case(service, "restart")
     note = note_envelope("restart", "during the restart").to_message(service.topic)
@@ -225,23 +235,17 @@ async def test_a_database_restart_refusing_connections_does_not_dead_letter_even
         return await service.notes() == 1
 
     await eventually(applied)
-    assert restarting.calls > restarting.times, (
+    assert restarting.calls > restarting.failures, (
         "the batch was tried again until the database was back"
     )
     assert consumer.stats.dead_lettered == 0
 
 
-class Contended:
+class Contended(FailingFirst):
     """Loses an optimistic-concurrency race more often than ``max_attempts``, then wins."""
 
-    def __init__(self, losses: int) -> None:
-        self.losses = losses
-        self.calls = 0
-
-    async def __call__(self, ctx: HandlerContext, event: NoteAdded) -> None:
-        self.calls += 1
-        if self.calls <= self.losses:
-            raise ConcurrencyError("programme-shared", self.calls)
+    def fail(self) -> None:
+        raise ConcurrencyError("programme-shared", self.calls)
 
 
 async def test_a_reaction_losing_concurrency_races_is_retried_not_dead_lettered(
@@ -250,7 +254,7 @@ async def test_a_reaction_losing_concurrency_races_is_retried_not_dead_lettered(
     # Another writer on a shared stream says nothing about the event: reload and decide
     # again, beyond the bound that dead-letters a failing handler (found by make chaos).
     service = kafka_service
-    reaction = Contended(losses=7)
+    reaction = Contended(failures=7)  # races lost
     consumer = reacting_to_notes(service, kafka_settings, "contended", reaction, max_attempts=3)
     await open_case(service, "c")
     await produce(kafka_settings, [note_envelope("c", "contended").to_message(service.topic)])
