@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Column, Integer, MetaData, String, Table
+from sqlalchemy import Column, Integer, MetaData, String
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import Database, DomainEvent, Envelope, EventRegistry, Projection
 from avrr_events.adapters.postgres import dumps
 from avrr_events.projections import ProjectionRunner
+from avrr_events.tables import case_table
 from benchmarks.common import NOTED, OPENED, Timer, envelope, every_event_per_second
 
 GROUP = "bench-group"
@@ -41,10 +42,9 @@ class NoteAdded(DomainEvent):
 registry = EventRegistry([CaseOpened, NoteAdded])
 
 read_models = MetaData()
-case_summary = Table(
+case_summary = case_table(
     "bench_case_summary",
     read_models,
-    Column("case_id", String(100), primary_key=True),
     Column("office", String(100)),
     Column("notes", Integer, nullable=False),
 )

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
+from sqlalchemy import Column, Integer, MetaData, String, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import Aggregate, DomainEvent, Encrypted, Envelope, EventRegistry, Projection
+from avrr_events.tables import case_table
 
 
 class CaseOpened(DomainEvent):
@@ -58,10 +59,9 @@ class SampleCase(Aggregate):
 
 
 read_models = MetaData()
-case_summary = Table(
+case_summary = case_table(
     "case_summary",
     read_models,
-    Column("case_id", String(100), primary_key=True),
     Column("office", String(100)),
     Column("notes", Integer, nullable=False, default=0),
 )
