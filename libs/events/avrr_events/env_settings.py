@@ -8,16 +8,28 @@ check (``avrr_events.environment``) before anything else.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Self
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, create_model
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 
 class EnvironmentSettings(BaseSettings):
     """Settings from the environment; unknown variables ignored, fields also set by name."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    @classmethod
+    def of(cls, environ: Mapping[str, str]) -> Self:
+        """These settings from ``environ`` alone (the set-up job's, a test's), not from the
+        process's: every field given by name, its variable's value or its default."""
+        given: dict[str, Any] = {}
+        for name, info in cls.model_fields.items():
+            choices = getattr(info.validation_alias, "choices", ())
+            found = [environ[c] for c in choices if isinstance(c, str) and c in environ]
+            given[name] = found[0] if found else info.get_default(call_default_factory=True)
+        return cls(**given)
 
 
 def from_env(
@@ -31,3 +43,21 @@ def from_env(
         description=description,
         **constraints,
     )
+
+
+def secret_of(variable: str) -> SecretStr | None:
+    """The secret in ``variable``, a variable named at run time (``avrr keys rewrap
+    --previous-from``, ``MasterKey.from_env``): a one-field settings class of its own."""
+    field = Field(default=None, validation_alias=variable, repr=False)
+    model = create_model(
+        "SecretSetting", __base__=EnvironmentSettings, value=(SecretStr | None, field)
+    )
+    value: SecretStr | None = model().value  # type: ignore[attr-defined]
+    return value
+
+
+def environment() -> dict[str, str]:
+    """Every variable of this process, as the settings classes read them (names as given):
+    what ``avrr serve``'s start-up check is handed, command-line settings laid over it."""
+    variables = EnvSettingsSource(EnvironmentSettings, case_sensitive=True).env_vars
+    return {name: value for name, value in variables.items() if value is not None}

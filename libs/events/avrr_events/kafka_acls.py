@@ -17,13 +17,13 @@ listener, or a platform team's admin credentials in production).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from avrr_events.consumer import dead_letter_topic
+from avrr_events.env_settings import EnvironmentSettings, from_env
 from avrr_events.settings import ServiceSettings
 from avrr_events.web.service import Service
 
@@ -221,16 +221,32 @@ def _services() -> list[Service]:
     return list(discover())
 
 
+class KafkaAdminSettings(EnvironmentSettings):
+    """The defaults of ``show``/``apply``: the topic prefix and an administrative listener
+    (its own variable, else the clients' one). Named like their variables."""
+
+    avrr_topic_prefix: str = from_env("avrr_topic_prefix", "AVRR_TOPIC_PREFIX", "avrr")
+    kafka_admin_bootstrap_servers: str | None = from_env(
+        "kafka_admin_bootstrap_servers", "KAFKA_ADMIN_BOOTSTRAP_SERVERS", None
+    )
+    kafka_bootstrap_servers: str = from_env(
+        "kafka_bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS", ""
+    )
+
+    def bootstrap(self) -> str:
+        admin = self.kafka_admin_bootstrap_servers
+        return self.kafka_bootstrap_servers if admin is None else admin
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``show``: the grants as a table; ``apply``: users (development passwords) and ACLs."""
     parser = argparse.ArgumentParser(prog="python -m avrr_events.kafka_acls", description=__doc__)
     parser.add_argument("action", choices=("show", "apply"))
-    parser.add_argument("--prefix", default=os.environ.get("AVRR_TOPIC_PREFIX", "avrr"))
+    defaults = KafkaAdminSettings()
+    parser.add_argument("--prefix", default=defaults.avrr_topic_prefix)
     parser.add_argument(
         "--bootstrap",
-        default=os.environ.get(
-            "KAFKA_ADMIN_BOOTSTRAP_SERVERS", os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
-        ),
+        default=defaults.bootstrap(),
         help="an administrative listener (the local broker's loopback PLAINTEXT listener)",
     )
     parser.add_argument(

@@ -35,6 +35,8 @@ from typing import Any, TextIO
 
 from opentelemetry import trace
 
+from avrr_events.env_settings import EnvironmentSettings, from_env
+
 FORMAT_VARIABLE = "AVRR_LOG_FORMAT"
 LEVEL_VARIABLE = "AVRR_LOG_LEVEL"
 
@@ -212,6 +214,19 @@ class TextFormatter(_Fields):
         return text + ("\n    " + "\n    ".join(stack) if stack else "")
 
 
+class LogSettings(EnvironmentSettings):
+    """How a process writes its log: the format and the level, when not given in code.
+
+    Each field is named like its variable, so that no other variable sets it."""
+
+    avrr_log_format: str | None = from_env(
+        "avrr_log_format", FORMAT_VARIABLE, None, "json (the default) or text"
+    )
+    avrr_log_level: str | None = from_env(
+        "avrr_log_level", LEVEL_VARIABLE, None, "the root logger's level (default INFO)"
+    )
+
+
 def configure(
     service: str,
     *,
@@ -226,7 +241,8 @@ def configure(
     ``log_config=None``). ``format`` and ``level`` default to AVRR_LOG_FORMAT
     (``json``) and AVRR_LOG_LEVEL (``INFO``).
     """
-    chosen = (format or os.environ.get(FORMAT_VARIABLE) or "json").lower()
+    settings = LogSettings()
+    chosen = (format or settings.avrr_log_format or "json").lower()
     if chosen not in ("json", "text"):
         raise ValueError(f"{FORMAT_VARIABLE} must be json or text, not {chosen!r}")
     handler = logging.StreamHandler(stream or sys.stderr)
@@ -235,7 +251,7 @@ def configure(
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel((level or os.environ.get(LEVEL_VARIABLE) or "INFO").upper())
+    root.setLevel((level or settings.avrr_log_level or "INFO").upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers.clear()

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import tables
 from avrr_events.adapters.database import Database
+from avrr_events.env_settings import secret_of
 
 NONCE_BYTES: Final = 12
 # Special categories of data (health) are encrypted under a key of their own purpose,
@@ -103,9 +104,9 @@ class MasterKey:
     @classmethod
     def from_env(cls, variable: str = "AVRR_MASTER_KEY", *, allow_dev: bool = False) -> MasterKey:
         """Read the base64 master key; a fixed development key only when explicitly allowed."""
-        value = os.environ.get(variable)
-        if value:
-            return cls(base64.b64decode(value))
+        value = secret_of(variable)
+        if value is not None and value.get_secret_value():
+            return cls(base64.b64decode(value.get_secret_value()))
         if allow_dev:
             return cls(b"avrr-development-master-key-32b!")
         raise RuntimeError(f"{variable} is not set: generate one with `openssl rand -base64 32`")

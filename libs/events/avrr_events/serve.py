@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from avrr_events import environment
+from avrr_events.env_settings import environment as process_environment
 
 if TYPE_CHECKING:
     from avrr_events.web.service import Service
@@ -45,7 +45,7 @@ def environ_with(overrides: Mapping[str, Any]) -> dict[str, str]:
     (``avrr --database-url``), under their variables' names, for the start-up check."""
     from avrr_events.settings import ServiceSettings
 
-    environ = dict(os.environ)
+    environ = process_environment()
     for name, value in overrides.items():
         choices = getattr(ServiceSettings.model_fields[name].validation_alias, "choices", ())
         variable = next(c for c in choices if isinstance(c, str) and c.isupper())

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -93,7 +92,7 @@ async def prepare(
         log.info("%s: KAFKA_BOOTSTRAP_SERVERS not set, no topics created", service.name)
         return []
     specs = topic_specs(service, settings)
-    options = kafka_client_options(os.environ if environ is None else environ)
+    options = kafka_client_options(environ)
     kafka = KafkaSettings(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         client_options=tuple(options.items()),

@@ -30,6 +30,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from avrr_events.env_settings import EnvironmentSettings, from_env
 from avrr_events.envelope import Envelope
 
 tracer = trace.get_tracer("avrr_events")
@@ -106,15 +107,22 @@ def command(
         yield current_traceparent()
 
 
+class TracingSettings(EnvironmentSettings):
+    """Whether spans leave the process: OpenTelemetry's own endpoint variable, which its
+    exporter reads again with the other OTEL_* variables (headers, protocol)."""
+
+    otel_exporter_otlp_endpoint: str | None = from_env(
+        "otel_exporter_otlp_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", None
+    )
+
+
 def configure_exporter(service: str) -> bool:
     """Export spans over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set; True if it is.
 
     Tests install an in-memory exporter instead; without either, tracing is a
     no-op. The standard OTEL_* variables (endpoint, headers, protocol) apply.
     """
-    import os
-
-    if not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+    if not TracingSettings().otel_exporter_otlp_endpoint:
         return False
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource

@@ -9,7 +9,6 @@ start-up; regions are ISO 3166-2 subdivision codes without the country prefix
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from avrr_events.data_files import read_yaml
 from avrr_events.places import place
+from avrr_reintegration.settings import ReintegrationSettings
 
 ServiceKind = Literal[
     "economic",
@@ -86,6 +86,6 @@ class ServiceDirectory(BaseModel):
 
 def load_directory(path: str | Path | None = None) -> ServiceDirectory:
     """Read and validate the directory (the packaged one unless told otherwise)."""
-    chosen = path or os.environ.get("AVRR_REINTEGRATION_DIRECTORY") or None
+    chosen = path or ReintegrationSettings().avrr_reintegration_directory or None
     raw = read_yaml("avrr_reintegration", "directory.yaml", chosen)
     return ServiceDirectory.model_validate(raw)

@@ -8,7 +8,6 @@ packaged file.
 
 from __future__ import annotations
 
-import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
@@ -16,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from avrr_events.data_files import read_yaml
+from avrr_reintegration.settings import ReintegrationSettings
 
 Severity = Literal["low", "medium", "high"]
 Dimension = Literal["economic", "social", "psychosocial"]
@@ -103,6 +103,6 @@ class ProgrammeCatalogue(_Config):
 
 def load_catalogue(path: str | Path | None = None) -> ProgrammeCatalogue:
     """Read and validate the programme file (the packaged one unless told otherwise)."""
-    chosen = path or os.environ.get("AVRR_REINTEGRATION_PROGRAMMES") or None
+    chosen = path or ReintegrationSettings().avrr_reintegration_programmes or None
     raw = read_yaml("avrr_reintegration", "programmes.yaml", chosen)
     return ProgrammeCatalogue.model_validate(raw)

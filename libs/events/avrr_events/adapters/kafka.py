@@ -69,36 +69,41 @@ class KafkaClientSettings(EnvironmentSettings):
     (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) and the user name and password; with
     SSL, ``KAFKA_SSL_CAFILE`` optionally names the CA bundle (default: the
     system's trust store). The password is a secret: never in a repr or a log.
+    Each field is named like its variable, so that no other variable sets it.
     """
 
-    security_protocol: str = from_env("security_protocol", "KAFKA_SECURITY_PROTOCOL", "")
-    sasl_mechanism: str = from_env("sasl_mechanism", "KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
-    sasl_username: str | None = from_env("sasl_username", "KAFKA_SASL_USERNAME", None)
-    sasl_password: SecretStr | None = from_env(
-        "sasl_password", "KAFKA_SASL_PASSWORD", None, repr=False
+    kafka_security_protocol: str = from_env(
+        "kafka_security_protocol", "KAFKA_SECURITY_PROTOCOL", ""
     )
-    ssl_cafile: str | None = from_env("ssl_cafile", "KAFKA_SSL_CAFILE", None)
+    kafka_sasl_mechanism: str = from_env(
+        "kafka_sasl_mechanism", "KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"
+    )
+    kafka_sasl_username: str | None = from_env("kafka_sasl_username", "KAFKA_SASL_USERNAME", None)
+    kafka_sasl_password: SecretStr | None = from_env(
+        "kafka_sasl_password", "KAFKA_SASL_PASSWORD", None, repr=False
+    )
+    kafka_ssl_cafile: str | None = from_env("kafka_ssl_cafile", "KAFKA_SSL_CAFILE", None)
 
     def options(self) -> dict[str, Any]:
         """aiokafka keyword arguments for SASL and/or TLS (the password revealed for it)."""
-        protocol = self.security_protocol.strip().upper()
+        protocol = self.kafka_security_protocol.strip().upper()
         if not protocol or protocol == "PLAINTEXT":
             return {}
         if protocol not in ("SSL", "SASL_PLAINTEXT", "SASL_SSL"):
             raise ValueError(f"unsupported KAFKA_SECURITY_PROTOCOL {protocol!r}")
         options: dict[str, Any] = {"security_protocol": protocol}
         if protocol.startswith("SASL"):
-            if self.sasl_username is None:
+            if self.kafka_sasl_username is None:
                 raise KeyError("KAFKA_SASL_USERNAME")
-            if self.sasl_password is None:
+            if self.kafka_sasl_password is None:
                 raise KeyError("KAFKA_SASL_PASSWORD")
-            options["sasl_mechanism"] = self.sasl_mechanism
-            options["sasl_plain_username"] = self.sasl_username
-            options["sasl_plain_password"] = self.sasl_password.get_secret_value()
+            options["sasl_mechanism"] = self.kafka_sasl_mechanism
+            options["sasl_plain_username"] = self.kafka_sasl_username
+            options["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
         if protocol.endswith("SSL"):
             from aiokafka.helpers import create_ssl_context
 
-            options["ssl_context"] = create_ssl_context(cafile=self.ssl_cafile or None)
+            options["ssl_context"] = create_ssl_context(cafile=self.kafka_ssl_cafile or None)
         return options
 
 
@@ -107,7 +112,7 @@ def kafka_client_options(environ: Mapping[str, str] | None = None) -> dict[str, 
     ``environ`` (only those), or of the process (``KafkaClientSettings``)."""
     if environ is None:
         return KafkaClientSettings().options()
-    return KafkaClientSettings.model_validate(dict(environ)).options()
+    return KafkaClientSettings.of(environ).options()
 
 
 class KafkaPublisher:

@@ -5,7 +5,6 @@ the installed services, failing with a message, progress bars, calls of intake's
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,7 +72,7 @@ class Config:
             fail("KAFKA_BOOTSTRAP_SERVERS is not set (or pass --kafka)")
         return KafkaSettings(
             bootstrap_servers=servers,
-            client_options=tuple(kafka_client_options(os.environ).items()),
+            client_options=tuple(kafka_client_options().items()),
         )
 
     def database_url(self) -> str:
@@ -134,7 +133,8 @@ def configure(
 ) -> None:
     """Settings come from the services' environment variables; these options override them."""
     # Library warnings as JSON lines on stderr like every process's (the output stays rich).
-    logs.configure("cli", level=os.environ.get("AVRR_LOG_LEVEL", "WARNING"))
+    level = logs.LogSettings().avrr_log_level
+    logs.configure("cli", level="WARNING" if level is None else level)
     given = {
         "database_url": database_url,
         "kafka_bootstrap_servers": kafka,

@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import getpass
 import json
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,6 +56,7 @@ from avrr_events.cli.base import (
     run,
 )
 from avrr_events.consumer import dead_letter_topic, legacy_dead_letter_topic
+from avrr_events.env_settings import EnvironmentSettings, from_env
 from avrr_events.envelope import Envelope
 from avrr_events.web.service import Service
 
@@ -384,7 +384,7 @@ async def redrive_dead_letters(
     )
     publisher = KafkaPublisher(kafka)
     task = progress.add_task("redriving", total=len(todo)) if progress else None
-    by = os.environ.get("AVRR_OPERATOR") or _user()
+    by = OperatorSettings().avrr_operator or _user()
     try:
         for start in range(0, len(todo), 100):
             chunk = todo[start : start + 100]
@@ -417,6 +417,13 @@ def redrive_marker(record: DeadLetterRecord, topic: str, at: datetime, by: str) 
             "event_id": record.header("ce_id"),
         },
     ).to_message(topic)
+
+
+class OperatorSettings(EnvironmentSettings):
+    """Who redrives, as the marker records it (named like its variable); unset or empty:
+    the login name."""
+
+    avrr_operator: str | None = from_env("avrr_operator", "AVRR_OPERATOR", None)
 
 
 def _user() -> str:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
-import os
 from typing import Annotated
 
 import typer
+from pydantic import SecretStr
 
 from avrr_events.adapters.database import Database
 from avrr_events.cli.base import Config, fail, out, run
+from avrr_events.env_settings import secret_of
 from avrr_events.personal import MasterKey, rewrap_keys
 
 keys_app = typer.Typer(help="The key store: the master key that wraps every person's data key.")
@@ -44,12 +45,8 @@ def keys_rewrap(
             fail("neither AVRR_KEYSTORE_URL nor DATABASE_URL is set (or --keystore-url)")
         keys: dict[str, MasterKey] = {}
         for role, variable, value in (
-            (
-                "new",
-                "AVRR_MASTER_KEY",
-                settings.master_key.get_secret_value() if settings.master_key else None,
-            ),
-            ("previous", previous_env, os.environ.get(previous_env)),
+            ("new", "AVRR_MASTER_KEY", _revealed(settings.master_key)),
+            ("previous", previous_env, _revealed(secret_of(previous_env))),
         ):
             if not value:
                 fail(f"{variable} is not set: the {role} master key (base64 of 32 bytes)")
@@ -67,3 +64,8 @@ def keys_rewrap(
         out.print(f"{rewrapped} keys re-wrapped, {already} already under the new master key")
 
     run(ctx, work)
+
+
+def _revealed(secret: SecretStr | None) -> str | None:
+    """A master key's base64 text, to decode here and nowhere printed."""
+    return None if secret is None else secret.get_secret_value()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -25,6 +24,7 @@ from fastapi import FastAPI
 
 from avrr_events import logs
 from avrr_events.adapters.inprocess import InProcessBus
+from avrr_events.env_settings import EnvironmentSettings, from_env
 from avrr_events.settings import ServerSettings, ServiceSettings
 from avrr_events.web.service import Service, ServiceRuntime
 from avrr_events.web.telemetry import TELEMETRY
@@ -89,11 +89,19 @@ def build_app(
     return app
 
 
+class EmbeddedSettings(EnvironmentSettings):
+    """Where the embedded platform keeps its SQLite databases (named like its variable)."""
+
+    avrr_data_dir: str = from_env(
+        "avrr_data_dir", "AVRR_DATA_DIR", ".avrr-data", "the embedded platform's data folder"
+    )
+
+
 def main() -> None:
     import uvicorn
 
     logs.configure("embedded")  # each runtime's work names its own service
-    app = build_app(os.environ.get("AVRR_DATA_DIR", ".avrr-data"))
+    app = build_app(EmbeddedSettings().avrr_data_dir)
     names = ", ".join(app.state.runtimes) or "none installed"
     log.info("embedded AVRR with services: %s", names)
     server = ServerSettings()

@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import os
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,7 +242,7 @@ class ServiceRuntime:
         # SASL/TLS come from KAFKA_SECURITY_PROTOCOL and friends, as for the setup Job.
         return KafkaSettings(
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            client_options=tuple(kafka_client_options(os.environ).items()),
+            client_options=tuple(kafka_client_options().items()),
         )
 
     def _publisher(self) -> Publisher:
