@@ -12,13 +12,48 @@ from collections.abc import Mapping
 from typing import Any, Self
 
 from pydantic import AliasChoices, Field, SecretStr, create_model
-from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+
+class _VariablesOnly(EnvSettingsSource):
+    """The environment source, reading a ``from_env`` field from its variable only.
+
+    A field is also given by its name (``port=`` in a test), and pydantic-settings
+    would look for that name in the environment too, case-insensitively: ``PORT``,
+    ``HOST`` or ``LOG_LEVEL``, which hosting platforms and shells set for their own
+    purposes, would then override ``AVRR_PORT``. A field without a variable keeps
+    its name.
+    """
+
+    def _extract_field_info(  # pydantic-settings' hook that names a field's variables
+        self, field: FieldInfo, field_name: str, model_config: Mapping[str, Any] | None = None
+    ) -> list[tuple[str, str, bool]]:
+        found = super()._extract_field_info(field, field_name, model_config)
+        variables = [entry for entry in found if entry[0] != field_name]
+        return variables or found
 
 
 class EnvironmentSettings(BaseSettings):
     """Settings from the environment; unknown variables ignored, fields also set by name."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, _VariablesOnly(settings_cls), dotenv_settings, file_secret_settings)
 
     @classmethod
     def of(cls, environ: Mapping[str, str]) -> Self:

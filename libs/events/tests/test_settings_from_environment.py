@@ -15,7 +15,7 @@ import pytest
 
 from avrr_events.adapters.kafka import KafkaClientSettings, kafka_client_options
 from avrr_events.env_settings import secret_of
-from avrr_events.settings import ServiceSettings
+from avrr_events.settings import ServerSettings, ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[3]
 TEST_TOOLING = {"testing.py", "harness.py"}  # fixtures set up the environment they test
@@ -93,3 +93,18 @@ def test_kafka_options_of_a_given_mapping_ignore_the_process(
     assert KafkaClientSettings.of({}).kafka_sasl_mechanism == "SCRAM-SHA-512"
     with pytest.raises(KeyError, match="KAFKA_SASL_USERNAME"):
         kafka_client_options({"KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT"})
+
+
+@pytest.mark.parametrize(("variable", "value"), [("PORT", "1"), ("HOST", "0.0.0.0")])
+def test_a_variable_named_like_a_field_is_not_the_setting(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    """Hosting platforms and shells set PORT and HOST for their own purposes."""
+    monkeypatch.setenv(variable, value)
+    monkeypatch.delenv("AVRR_PORT", raising=False)
+    monkeypatch.delenv("AVRR_HOST", raising=False)
+    assert ServerSettings() == ServerSettings.model_construct()
+    monkeypatch.setenv(f"AVRR_{variable}", "8123" if variable == "PORT" else "10.0.0.1")
+    chosen = ServerSettings()
+    assert str(getattr(chosen, variable.lower())) in ("8123", "10.0.0.1")
+    assert ServerSettings(port=7).port == 7  # a test or the CLI still gives it by name

@@ -31,13 +31,13 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Column, Date, Integer, MetaData, String, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import HandlerContext, small_cells
 from avrr_events.consumer import Reaction, reactions_table
+from avrr_events.env_settings import EnvironmentSettings
 from avrr_events.periodic import PeriodicJob
 from avrr_events.public import (
     Notice,
@@ -95,9 +95,7 @@ RETURNS = PublicChannel(
 )
 
 
-class StatisticsSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
-
+class StatisticsSettings(EnvironmentSettings):
     # The small-cell rule of every count that leaves headquarters (avrr_events.small_cells).
     min_households: int = Field(
         default_factory=small_cells.min_households,
