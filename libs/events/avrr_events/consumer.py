@@ -73,7 +73,7 @@ class DeadLetter(Exception):
 
 @dataclass
 class ConsumerStats:
-    applied: int = 0
+    applied: int = 0  # records whose transaction committed
     duplicates: int = 0
     dead_lettered: int = 0
     retries: int = 0
@@ -316,6 +316,7 @@ class EventConsumer:
             fresh = await self._record_in_inbox(conn, items)
             await self._apply(conn, fresh)
             await self.offsets.save(positions, conn)
+        self.stats.applied += len(fresh)  # committed: what a reader of the read models sees
 
     async def _apply_with_retries(self, item: _Item) -> Message | None:
         """Apply one record with bounded retries; return its dead letter if it never succeeds.
@@ -335,6 +336,7 @@ class EventConsumer:
                 async with self.db.transaction() as conn:
                     fresh = await self._record_in_inbox(conn, [item])
                     await self._apply(conn, fresh)
+                self.stats.applied += len(fresh)
                 return None
             except DeadLetter as exc:
                 return self._dead_letter(item.message, "rejected", str(exc), attempt + 1)
@@ -454,7 +456,6 @@ class EventConsumer:
             ]
             if mine:
                 await projection.apply_batch(conn, mine)
-        self.stats.applied += len(items)
 
     def _dead_letter(self, message: Message, reason: str, error: str, attempts: int = 0) -> Message:
         """The dead-letter record: the original bytes and headers plus why and where from."""
