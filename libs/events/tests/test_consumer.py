@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from sample_domain import NoteAdded, SampleCase
 from sample_service import SampleService, kafka_consumer
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import Cause, Database, Envelope, HandlerContext, Message, dataschema_uri
 from avrr_events.adapters.kafka import KafkaSettings
-from avrr_events.consumer import EventConsumer
+from avrr_events.consumer import EventConsumer, Partition
 from avrr_events.store import ConcurrencyError
 from avrr_events.testing import eventually, read_topic
 
@@ -66,6 +67,34 @@ async def test_the_same_event_delivered_twice_changes_the_read_model_once(
     await eventually(both_copies_consumed)
     assert await service.notes() == 1
     assert service.consumer.stats.dead_lettered == 0
+
+
+async def test_a_record_counts_as_applied_only_once_its_transaction_commits(
+    kafka_service: SampleService, kafka_settings: KafkaSettings
+) -> None:
+    """``stats.applied`` (and ``avrr_events_consumed``) tells a reader the read models hold a
+    record: inside the batch's transaction, where its positions are saved, it is not counted."""
+    service = kafka_service
+    await open_case(service, "counted")
+    consumer = service.consumer
+    counted_in_transaction: list[int] = []
+    save = consumer.offsets.save
+
+    async def saving(offsets: Mapping[Partition, int], conn: AsyncConnection | None = None) -> None:
+        if conn is not None:  # the batch's own transaction, not yet committed
+            counted_in_transaction.append(consumer.stats.applied)
+        await save(offsets, conn)
+
+    consumer.offsets.save = saving  # type: ignore[method-assign]
+    await produce(kafka_settings, [note_envelope("counted", "one").to_message(service.topic)])
+    service.start()
+
+    async def noted() -> bool:
+        return await service.notes() == 1 and consumer.stats.applied >= 1
+
+    await eventually(noted)
+    assert counted_in_transaction, "the batch saved its positions in its transaction"
+    assert counted_in_transaction[-1] < consumer.stats.applied
 
 
 async def test_invalid_events_are_dead_lettered_with_their_reason_and_the_consumer_goes_on(
