@@ -40,7 +40,7 @@ from avrr_events.consumer import dead_letter_topic
 from avrr_events.envelope import Envelope
 from avrr_events.registry import DomainEvent, dataschema_uri
 from avrr_events.settings import ServiceSettings
-from avrr_events.testing import eventually, read_topic, running
+from avrr_events.testing import eventually, read_topic, running, serving
 from avrr_events.web.service import Service, ServiceRuntime
 
 SUPERVISOR = {"X-AVRR-User": "supervisor-1", "X-AVRR-Roles": "supervisor"}
@@ -267,12 +267,7 @@ async def embedded(
         **own_keys,
     )
     runtime = ServiceRuntime(service, settings, bus=bus)
-    app = runtime.app()
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url=base_url, headers=headers) as http,
-    ):
+    async with serving(runtime, base_url=base_url, headers=headers) as http:
         yield runtime, http, bus
 
 
