@@ -15,7 +15,7 @@ not an informed decision.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -221,107 +221,107 @@ def _names(codes: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
-def evaluate(programme: Programme, request: ReturnRequest) -> list[RuleOutcome]:
-    """Every rule of ``programme`` applied to ``request``, in a fixed order."""
-    p, r = programme, request
-    out: list[RuleOutcome] = []
+Verdict = tuple[bool, str]
+"""Whether one rule passed, and why: the sentence the caseworker reads out to the person."""
 
-    def rule(name: str, passed: bool, detail: str) -> None:
-        out.append(RuleOutcome(rule=f"{p.id}/{name}", passed=passed, detail=detail))
 
+def _in_operation(p: Programme, r: ReturnRequest) -> Verdict:
     if not p.active:
-        rule("in_operation", False, f"{p.name} is not accepting new requests.")
-    elif p.valid_from and r.requested_on < p.valid_from:
-        rule("in_operation", False, f"{p.name} only starts on {p.valid_from.isoformat()}.")
-    elif p.valid_until and r.requested_on > p.valid_until:
-        rule("in_operation", False, f"{p.name} ended on {p.valid_until.isoformat()}.")
-    else:
-        rule("in_operation", True, f"{p.name} is accepting requests.")
+        return False, f"{p.name} is not accepting new requests."
+    if p.valid_from and r.requested_on < p.valid_from:
+        return False, f"{p.name} only starts on {p.valid_from.isoformat()}."
+    if p.valid_until and r.requested_on > p.valid_until:
+        return False, f"{p.name} ended on {p.valid_until.isoformat()}."
+    return True, f"{p.name} is accepting requests."
 
+
+def _host_country(p: Programme, r: ReturnRequest) -> Verdict:
     host = country_name(r.host_country)
     served = _names(p.host_countries)
     if r.host_country in p.host_countries:
-        rule("host_country", True, f"{p.name} assists people in {served}; the person is in {host}.")
-    else:
-        rule(
-            "host_country",
-            False,
-            f"{p.name} only assists people who are in {served}, and the person is in {host}.",
-        )
+        return True, f"{p.name} assists people in {served}; the person is in {host}."
+    return False, f"{p.name} only assists people who are in {served}, and the person is in {host}."
 
+
+def _nationality(p: Programme, r: ReturnRequest) -> Verdict:
+    # Whatever the programme, a national of the host country is not a migrant returning.
+    if r.nationality == r.host_country:
+        return False, (
+            f"The person is a national of {country_name(r.host_country)}, the country they are "
+            "in: assisted voluntary return is for migrants outside their own country."
+        )
     nationality = country_name(r.nationality)
     nat = p.eligible_nationalities
-    if r.nationality == r.host_country:
-        rule(
-            "nationality",
-            False,
-            f"The person is a national of {host}, the country they are in: "
-            "assisted voluntary return is for migrants outside their own country.",
-        )
-    elif isinstance(nat, ListedNationalities):
+    if isinstance(nat, ListedNationalities):
         who = _names(nat.countries)
         if r.nationality in nat.countries:
-            rule(
-                "nationality",
-                True,
-                f"{p.name} is for nationals of {who}; the person is a national of {nationality}.",
+            return True, (
+                f"{p.name} is for nationals of {who}; the person is a national of {nationality}."
             )
-        else:
-            rule(
-                "nationality",
-                False,
-                f"{p.name} is only for nationals of {who}, "
-                f"and the person is a national of {nationality}.",
-            )
-    elif isinstance(nat, NonEuNationality):
+        return False, (
+            f"{p.name} is only for nationals of {who}, "
+            f"and the person is a national of {nationality}."
+        )
+    if isinstance(nat, NonEuNationality):
         if r.nationality in EU_MEMBER_STATES:
-            rule(
-                "nationality",
-                False,
+            return False, (
                 f"{p.name} is only for nationals of countries outside the European Union, "
-                f"and {nationality} is an EU member state.",
+                f"and {nationality} is an EU member state."
             )
-        else:
-            rule(
-                "nationality",
-                True,
-                f"{p.name} is for nationals of countries outside the European Union; "
-                f"{nationality} is outside the EU.",
-            )
-    else:
-        rule("nationality", True, f"{p.name} is open to nationals of {nationality}.")
+        return True, (
+            f"{p.name} is for nationals of countries outside the European Union; "
+            f"{nationality} is outside the EU."
+        )
+    return True, f"{p.name} is open to nationals of {nationality}."
 
+
+def _destination(p: Programme, r: ReturnRequest) -> Verdict:
     destination = country_name(r.destination_country)
-    dest = p.destinations
     if r.destination_country == r.host_country:
-        rule(
-            "destination",
-            False,
-            f"The destination, {destination}, is the country the person is already in.",
-        )
-    elif isinstance(dest, ListedDestinations) and r.destination_country not in dest.countries:
-        rule(
-            "destination",
-            False,
+        return False, f"The destination, {destination}, is the country the person is already in."
+    dest = p.destinations
+    if isinstance(dest, ListedDestinations) and r.destination_country not in dest.countries:
+        return False, (
             f"{p.name} only returns people to {_names(dest.countries)}, "
-            f"and the requested destination is {destination}.",
+            f"and the requested destination is {destination}."
         )
-    else:
-        how = {
-            "capital": f"by {p.transport.mode} transport to the capital",
-            "airport_nearest_city_of_return": "by air to the airport nearest the city of return",
-            "city_of_return": f"by {p.transport.mode} transport to the city of return",
-        }[p.transport.to]
-        rule("destination", True, f"{p.name} can return the person to {destination} {how}.")
+    how = {
+        "capital": f"by {p.transport.mode} transport to the capital",
+        "airport_nearest_city_of_return": "by air to the airport nearest the city of return",
+        "city_of_return": f"by {p.transport.mode} transport to the city of return",
+    }[p.transport.to]
+    return True, f"{p.name} can return the person to {destination} {how}."
 
+
+def _household_size(p: Programme, r: ReturnRequest) -> Verdict | None:
     limit = p.limits.max_household_size
-    if limit is not None:
-        rule(
-            "household_size",
-            r.household_size <= limit,
-            f"{p.name} assists households of up to {limit} people; "
-            f"this household has {r.household_size}.",
-        )
+    if limit is None:
+        return None  # no limit in the programme: no rule to report
+    return r.household_size <= limit, (
+        f"{p.name} assists households of up to {limit} people; "
+        f"this household has {r.household_size}."
+    )
+
+
+RULES: tuple[tuple[str, Callable[[Programme, ReturnRequest], Verdict | None]], ...] = (
+    ("in_operation", _in_operation),
+    ("host_country", _host_country),
+    ("nationality", _nationality),
+    ("destination", _destination),
+    ("household_size", _household_size),
+)
+"""Every rule, by name, in the order a decision reports them; a rule that answers None
+does not apply to the programme."""
+
+
+def evaluate(programme: Programme, request: ReturnRequest) -> list[RuleOutcome]:
+    """Every rule of ``programme`` applied to ``request``, in a fixed order."""
+    out: list[RuleOutcome] = []
+    for name, check in RULES:
+        verdict = check(programme, request)
+        if verdict is not None:
+            passed, detail = verdict
+            out.append(RuleOutcome(rule=f"{programme.id}/{name}", passed=passed, detail=detail))
     return out
 
 
