@@ -9,7 +9,7 @@ dead-lettered by the consumer instead of being half-applied.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -69,12 +69,34 @@ class InvalidPayload(EventDecodeError):
 
 
 E = TypeVar("E", bound=type[DomainEvent])
+D = TypeVar("D", bound=DomainEvent)
+
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def dataschema_uri(event_type: str, version: int) -> str:
     """The URI of the published JSON Schema of one version of one event type."""
     return f"{SCHEMA_BASE}:{event_type}:v{version}"
+
+
+def declared_events(namespace: Mapping[str, object], base: type[D]) -> tuple[type[D], ...]:
+    """The event types a module declares, in the order it declares them.
+
+    Called with the module's ``globals()`` after its last event class, so that the
+    module's list of events is its declarations themselves, not a second copy a new
+    event could be missing from. A class counts when it is a ``base``, was defined in
+    that module (an event imported from another module is that module's) and names its
+    own ``event_type`` (a shared base such as an officer's-reason event does not).
+    """
+    module = namespace["__name__"]
+    return tuple(
+        value
+        for value in namespace.values()
+        if isinstance(value, type)
+        and issubclass(value, base)
+        and value.__module__ == module
+        and "event_type" in vars(value)
+    )
 
 
 class EventRegistry:

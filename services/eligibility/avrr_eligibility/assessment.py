@@ -35,6 +35,7 @@ from avrr_eligibility.programmes import (
 from avrr_events import Aggregate, DomainEvent
 from avrr_events.household import one_entry_per_person
 from avrr_events.problems import Conflict, DomainRuleViolation, NotFound
+from avrr_events.registry import declared_events
 
 VulnerabilityCategoryName = Literal[
     "unaccompanied_or_separated_child",
@@ -219,17 +220,7 @@ class AssessmentReopened(DomainEvent):
     cleared: bool = Field(description="due diligence had cleared the case before it closed")
 
 
-ASSESSMENT_EVENTS: tuple[type[DomainEvent], ...] = (
-    AssessmentOpened,
-    EligibilityDecided,
-    VulnerabilityAssessed,
-    BestInterestsDeterminationRecorded,
-    DueDiligenceChecked,
-    DueDiligenceCleared,
-    DueDiligenceRejected,
-    AssessmentClosed,
-    AssessmentReopened,
-)
+ASSESSMENT_EVENTS: tuple[type[DomainEvent], ...] = declared_events(globals(), DomainEvent)
 
 # ------------------------------------------------------------------ errors --
 

@@ -18,6 +18,7 @@ from avrr_eligibility.countries import CountryCode
 from avrr_events import Aggregate, DomainEvent
 from avrr_events.places import canonical_text, place
 from avrr_events.problems import Conflict
+from avrr_events.registry import declared_events
 
 
 class _PlaceEvent(DomainEvent):
@@ -44,7 +45,7 @@ class DestinationReopened(_PlaceEvent):
     reason: str | None = None
 
 
-DESTINATION_EVENTS: tuple[type[DomainEvent], ...] = (DestinationSuspended, DestinationReopened)
+DESTINATION_EVENTS: tuple[type[DomainEvent], ...] = declared_events(globals(), DomainEvent)
 
 
 class DestinationStateError(Conflict):

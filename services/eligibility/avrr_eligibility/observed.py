@@ -12,7 +12,8 @@ from datetime import datetime
 from pydantic import Field
 
 from avrr_eligibility.countries import CountryCode
-from avrr_events import EventRegistry, ObservedCaseEvent, household
+from avrr_events import EventRegistry, ObservedCaseEvent, ObservedEvent, household
+from avrr_events.registry import declared_events
 
 
 class HouseholdMember(household.HouseholdMember):
@@ -58,4 +59,4 @@ class ReturnResumed(ObservedCaseEvent):
 # Without this consent (of anyone in the household) the return request cannot be processed.
 PROCESSING_CONSENT = "return_assistance_processing"
 
-registry = EventRegistry([ReturnRequested, CaseWithdrawn, ConsentWithdrawn, ReturnResumed])
+registry = EventRegistry(declared_events(globals(), ObservedEvent))

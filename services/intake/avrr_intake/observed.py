@@ -17,6 +17,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from avrr_events import ObservedCaseEvent, ObservedEvent
+from avrr_events.registry import declared_events
 
 Id = Annotated[str, Field(min_length=1, max_length=100)]
 Code = Annotated[str, Field(max_length=100)]
@@ -309,36 +310,4 @@ class ReintegrationStopped(ObservedCaseEvent):
     stopped_at: datetime
 
 
-OBSERVED: tuple[type[ObservedEvent], ...] = (
-    EligibilityDecided,
-    VulnerabilityAssessed,
-    BestInterestsDeterminationRecorded,
-    DueDiligenceChecked,
-    DueDiligenceCleared,
-    DueDiligenceRejected,
-    AssessmentClosed,
-    AssessmentReopened,
-    MovementOpened,
-    TravelDocumentObtained,
-    FitForTravelConfirmed,
-    TicketIssued,
-    DepartureConfirmed,
-    ArrivalConfirmed,
-    MovementHeld,
-    MovementReleased,
-    MovementRebooked,
-    MovementCancelled,
-    MovementReinstated,
-    ReintegrationEligibilityDecided,
-    ReintegrationPlanAgreed,
-    AssistanceDisbursed,
-    ServiceReferralMade,
-    MonitoringVisitRecorded,
-    SustainabilityScored,
-    ReintegrationCompleted,
-    ReintegrationStopped,
-    TravelWithdrawalConflictDetected,
-    TravelWithdrawalConflictResolved,
-    ReintegrationWithdrawalConflictDetected,
-    ReintegrationWithdrawalConflictResolved,
-)
+OBSERVED: tuple[type[ObservedEvent], ...] = declared_events(globals(), ObservedEvent)

@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Literal
 
 from avrr_events import Aggregate, DomainEvent
+from avrr_events.registry import declared_events
 from avrr_reintegration.programmes import Programme
 from avrr_reintegration.reintegration import Amount, Currency, ReintegrationRuleViolation
 
@@ -74,13 +75,7 @@ class ProgrammeFundsDisbursed(DomainEvent):
     currency: Currency
 
 
-PROGRAMME_EVENTS: tuple[type[DomainEvent], ...] = (
-    ProgrammePlaceAllocated,
-    ProgrammeCaseWaitlisted,
-    ProgrammePlaceReleased,
-    ProgrammeWaitlistLeft,
-    ProgrammeFundsDisbursed,
-)
+PROGRAMME_EVENTS: tuple[type[DomainEvent], ...] = declared_events(globals(), DomainEvent)
 
 
 @dataclass(frozen=True, order=True)

@@ -11,7 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from avrr_events import ObservedCaseEvent
+from avrr_events import ObservedCaseEvent, ObservedEvent
+from avrr_events.registry import declared_events
 
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 Id = Annotated[str, Field(min_length=1, max_length=100)]
@@ -93,12 +94,4 @@ class PersonalDataErased(ObservedCaseEvent):
     erased_at: datetime
 
 
-OBSERVED_EVENTS = (
-    ArrivalConfirmed,
-    VulnerabilityAssessed,
-    CaseWithdrawn,
-    ConsentWithdrawn,
-    ConsentGiven,
-    ReturnResumed,
-    PersonalDataErased,
-)
+OBSERVED_EVENTS: tuple[type[ObservedEvent], ...] = declared_events(globals(), ObservedEvent)

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from avrr_events import DomainEvent, Encrypted
 from avrr_events.money import amount_schema
 from avrr_events.problems import DomainRuleViolation
+from avrr_events.registry import declared_events
 from avrr_events.withdrawal import (
     AggregateWithConflicts,
     ConflictCommand,
@@ -198,18 +199,7 @@ class WithdrawalConflictResolved(WithdrawalConflictResolvedBase):
     event_type = "avrr.reintegration.WithdrawalConflictResolved"
 
 
-CASE_EVENTS: tuple[type[DomainEvent], ...] = (
-    ReintegrationEligibilityDecided,
-    ReintegrationPlanAgreed,
-    AssistanceDisbursed,
-    ServiceReferralMade,
-    MonitoringVisitRecorded,
-    SustainabilityScored,
-    ReintegrationCompleted,
-    ReintegrationStopped,
-    WithdrawalConflictDetected,
-    WithdrawalConflictResolved,
-)
+CASE_EVENTS: tuple[type[DomainEvent], ...] = declared_events(globals(), DomainEvent)
 
 # The commands a withdrawal forbids whose late arrival reintegration flags
 # (avrr_events.withdrawal). A plan agreed in the window commits no money; it is

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from avrr_events import DomainEvent, Encrypted
 from avrr_events.money import amount_schema
 from avrr_events.problems import DomainRuleViolation
+from avrr_events.registry import declared_events
 from avrr_events.withdrawal import (
     AggregateWithConflicts,
     ConflictCommand,
@@ -263,25 +264,7 @@ class WithdrawalConflictResolved(WithdrawalConflictResolvedBase):
     event_type = "avrr.travel.WithdrawalConflictResolved"
 
 
-EVENTS: tuple[type[DomainEvent], ...] = (
-    MovementOpened,
-    TravelDocumentRequested,
-    TravelDocumentObtained,
-    FitForTravelConfirmed,
-    TicketIssued,
-    DepartureConfirmed,
-    TransitAssistanceNoted,
-    ArrivalConfirmed,
-    MovementHeld,
-    MovementReleased,
-    NoShowRecorded,
-    MovementRebooked,
-    MovementCancelled,
-    CaseWithdrawalNoted,
-    MovementReinstated,
-    WithdrawalConflictDetected,
-    WithdrawalConflictResolved,
-)
+EVENTS: tuple[type[DomainEvent], ...] = declared_events(globals(), DomainEvent)
 
 SOURCE = "/avrr/travel"  # the CloudEvents source of travel's events
 

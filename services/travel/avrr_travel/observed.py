@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 
 from avrr_events import ObservedCaseEvent, ObservedEvent, household
 from avrr_events.household import one_entry_per_person
+from avrr_events.registry import declared_events
 
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 
@@ -117,14 +118,4 @@ class PersonalDataErased(ObservedCaseEvent):
     person_ids: list[str] = Field(max_length=50)
 
 
-OBSERVED: tuple[type[ObservedEvent], ...] = (
-    DueDiligenceCleared,
-    DestinationSuspended,
-    DestinationReopened,
-    AssessmentClosed,
-    AssessmentReopened,
-    CaseWithdrawn,
-    ConsentWithdrawn,
-    ConsentGiven,
-    PersonalDataErased,
-)
+OBSERVED: tuple[type[ObservedEvent], ...] = declared_events(globals(), ObservedEvent)
