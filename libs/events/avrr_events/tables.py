@@ -163,3 +163,27 @@ def case_table(name: str, metadata: MetaData, *columns: Column[Any]) -> Table:
     which is what a case's rows are found, rebuilt and erased by in every service.
     """
     return Table(name, metadata, Column("case_id", String(100), primary_key=True), *columns)
+
+
+def case_entries(
+    name: str,
+    metadata: MetaData,
+    *columns: Column[Any],
+    number: str = "id",
+    event_id: bool = False,
+) -> Table:
+    """A read-model table of many rows per case (a ledger, notes, checks), numbered by
+    ``number`` in the order they were written, which is each case's event order (one
+    case's events arrive in order); ``case_id`` is indexed, as a case's rows are read,
+    rebuilt and erased together. With ``event_id``, each row enters one event, whose id
+    is unique: a redelivered event is never entered twice.
+    """
+    entered = [Column("event_id", String(100), nullable=False, unique=True)] if event_id else []
+    return Table(
+        name,
+        metadata,
+        Column(number, Position, primary_key=True, autoincrement=True),
+        *entered,
+        Column("case_id", String(100), nullable=False, index=True),
+        *columns,
+    )

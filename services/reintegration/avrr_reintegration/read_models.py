@@ -22,7 +22,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     Column,
     Date,
@@ -44,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import Envelope, Projection
 from avrr_events.projections import case_row, insert_from_event
-from avrr_events.tables import case_table
+from avrr_events.tables import case_entries, case_table
 from avrr_events.withdrawal import ConflictList, conflicts_table
 from avrr_reintegration.monitoring import monitoring_schedule
 from avrr_reintegration.programmes import ProgrammeCatalogue
@@ -60,8 +59,6 @@ from avrr_reintegration.reintegration import (
 )
 
 Money = Numeric(14, 2, asdecimal=True)
-# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT.
-Sequence_ = BigInteger().with_variant(Integer(), "sqlite")
 
 # ------------------------------------------------------------------ facts --
 
@@ -183,16 +180,8 @@ cases = case_table(
 
 
 def _entries(name: str, *columns: Column[Any]) -> Table:
-    """A case's entries (one row per event) numbered in the order the events were recorded:
-    one case's events arrive in order."""
-    return Table(
-        name,
-        views,
-        Column("entry_no", Sequence_, primary_key=True, autoincrement=True),
-        Column("event_id", String(100), nullable=False, unique=True),
-        Column("case_id", String(100), nullable=False, index=True),
-        *columns,
-    )
+    """A case's entries, one row per event (``tables.case_entries``), numbered ``entry_no``."""
+    return case_entries(name, views, *columns, number="entry_no", event_id=True)
 
 
 ledger = _entries(

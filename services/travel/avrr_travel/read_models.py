@@ -26,7 +26,6 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
-    Table,
     func,
     select,
     update,
@@ -36,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from avrr_events import DomainEvent, Encrypted, Envelope, Projection
 from avrr_events import tables as store_tables
 from avrr_events.projections import case_row, insert_from_event
-from avrr_events.tables import Json, Position, case_table
+from avrr_events.tables import Json, case_entries, case_table
 from avrr_events.withdrawal import ConflictList, conflicts_table
 from avrr_travel.movement import (
     ArrivalConfirmed,
@@ -112,11 +111,9 @@ travellers = case_table(
     Column("fitness_confirmed_at", DateTime(timezone=True), nullable=True),
 )
 
-transit_notes = Table(
+transit_notes = case_entries(
     "travel_transit_notes",
     views,
-    Column("id", Position, primary_key=True, autoincrement=True),
-    Column("case_id", String(100), nullable=False, index=True),
     Column("point", String(100), nullable=False),
     Column("note", Json, nullable=False),  # an avrr_events.Encrypted value
     Column("noted_at", DateTime(timezone=True), nullable=False),
@@ -124,11 +121,9 @@ transit_notes = Table(
 
 medical = MetaData()
 
-medical_records = Table(
+medical_records = case_entries(
     "travel_medical_records",
     medical,
-    Column("id", Position, primary_key=True, autoincrement=True),
-    Column("case_id", String(100), nullable=False, index=True),
     Column("person_id", String(200), nullable=False),
     Column("outcome", String(20), nullable=False),
     Column("unfit_until", Date, nullable=True),
