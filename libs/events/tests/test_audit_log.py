@@ -30,9 +30,14 @@ from avrr_events.testing import (
 KEY = b"a test audit key of 32 bytes ..."
 
 
-async def test_concurrent_entries_form_one_intact_chain(any_db: Database) -> None:
+@pytest.fixture
+async def log(any_db: Database) -> AuditLog:
+    """An audit log keyed with KEY, its table created in the test's database."""
     await any_db.create_schema(metadata)
-    log = AuditLog(any_db, KEY)
+    return AuditLog(any_db, KEY)
+
+
+async def test_concurrent_entries_form_one_intact_chain(log: AuditLog) -> None:
     await asyncio.gather(
         *(
             log.record(
@@ -52,9 +57,9 @@ async def test_concurrent_entries_form_one_intact_chain(any_db: Database) -> Non
     assert len(await log.entries(case_id="case-0")) == 6
 
 
-async def test_editing_or_deleting_an_entry_breaks_the_chain_there(any_db: Database) -> None:
-    await any_db.create_schema(metadata)
-    log = AuditLog(any_db, KEY)
+async def test_editing_or_deleting_an_entry_breaks_the_chain_there(
+    any_db: Database, log: AuditLog
+) -> None:
     for i in range(5):
         await log.record(actor="ana", action="write", route="/cases", outcome=201, case_id=f"c{i}")
     entries = await log.entries()
@@ -93,12 +98,10 @@ async def test_a_request_whose_entry_cannot_be_committed_fails_and_later_entries
 
 
 async def test_an_overlong_or_nul_case_id_from_the_path_is_recorded_clipped_not_failing_the_batch(
-    any_db: Database,
+    log: AuditLog,
 ) -> None:
     # The case id is taken from the path before validation: /cases/<500 chars>/timeline
     # (found by the REST fuzzer) failed its own and its batch-mates' audit commits.
-    await any_db.create_schema(metadata)
-    log = AuditLog(any_db, KEY)
     await asyncio.gather(
         log.record(actor="ana", action="read", route="/cases/{id}", outcome=422, case_id="x" * 500),
         log.record(actor="ana", action="read", route="/cases/{id}", outcome=404, case_id="a\x00b"),
@@ -119,11 +122,10 @@ async def _record(log: AuditLog, count: int) -> list[int]:
 
 async def test_the_services_own_connection_cannot_change_or_delete_audit_entries(
     any_db: Database,
+    log: AuditLog,
 ) -> None:
     # The service's role may only insert: UPDATE, DELETE (and TRUNCATE) are refused
     # by the table itself, whoever asks through the service's own connection.
-    await any_db.create_schema(metadata)
-    log = AuditLog(any_db, KEY)
     ids = await _record(log, 3)
     await assert_audit_log_insert_only(
         any_db,
@@ -138,13 +140,12 @@ async def test_the_services_own_connection_cannot_change_or_delete_audit_entries
 
 async def test_deleted_last_entries_and_a_rewrite_with_recomputed_hashes_are_both_reported(
     any_db: Database,
+    log: AuditLog,
 ) -> None:
     # The database owner deletes the last two entries and rewrites entry 2 with
     # every hash after it recomputed: the chain left is whole as a plain hash chain.
     # The keyed hashes show the rewrite, the anchor published outside the database
     # shows the deletion.
-    await any_db.create_schema(metadata)
-    log = AuditLog(any_db, KEY)
     anchors = InProcessAnchorLog(InProcessBus(), "t.audit.sample", "sample")
     ids = await _record(log, 6)
     assert await AuditAnchoring(log, anchors).anchor_once() == 1
@@ -168,9 +169,8 @@ async def test_deleted_last_entries_and_a_rewrite_with_recomputed_hashes_are_bot
 
 async def test_a_chain_rewritten_up_to_its_anchor_under_a_guessed_key_is_reported(
     any_db: Database,
+    log: AuditLog,
 ) -> None:
-    await any_db.create_schema(metadata)
-    log = AuditLog(any_db, KEY)
     await _record(log, 3)
     head = await log.head()
     assert head is not None

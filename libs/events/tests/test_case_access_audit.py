@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import pytest
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
 from cloudevents.core.formats.json import JSONFormat
 from fastapi import APIRouter, Depends, Request
@@ -92,25 +93,6 @@ async def test_case_reads_and_writes_are_audited_and_a_broken_chain_is_detected(
         assert verdict["first_broken_entry"] == entries[1]["id"]
 
 
-async def test_a_case_read_that_cannot_be_audited_is_refused_not_delivered(
-    any_db_url: str,
-) -> None:
-    # The response is held until its audit entry is durable: with the audit table
-    # gone, the caller gets a 503 problem and none of the case's data.
-    runtime = without_kafka(audited, any_db_url)
-    async with serving(runtime) as http:
-        assert (await http.get("/cases/c-9", headers=as_user("ana"))).status_code == 200
-        async with runtime.db.transaction() as conn:
-            await conn.run_sync(audit_log.drop)
-
-        refused = await http.get("/cases/c-9", headers=as_user("ana"))
-        assert refused.status_code == 503
-        assert refused.headers["content-type"] == "application/problem+json"
-        assert "c-9" not in refused.text
-        # Routes that touch no case are not held back by the audit log.
-        assert (await http.get("/offices", headers=as_user("ana"))).status_code == 200
-
-
 # A service with a policy, as the real ones: which routes touch personal data
 # follows from their rules (a case id in the path, or a rule scoped to offices,
 # to the caller's own records or to the route's own check).
@@ -184,16 +166,30 @@ async def test_lists_of_cases_and_a_referral_that_opens_a_case_are_audited(
         ]
 
 
-async def test_a_list_that_cannot_be_audited_is_refused_not_delivered(
-    any_db_url: str,
+@pytest.mark.parametrize(
+    ("service", "path", "data", "untouched"),
+    [
+        pytest.param(audited, "/cases/c-9", "c-9", "/offices", id="a-case-read"),
+        pytest.param(listed, "/cases", "Ana", "/programmes", id="a-list-of-cases"),
+    ],
+)
+async def test_a_read_that_cannot_be_audited_is_refused_not_delivered(
+    service: Service, path: str, data: str, untouched: str, any_db_url: str
 ) -> None:
-    runtime = without_kafka(listed, any_db_url)
+    # The response is held until its audit entry is durable: with the audit table
+    # gone, the caller gets a 503 problem and none of the data.
+    runtime = without_kafka(service, any_db_url)
     async with serving(runtime) as http:
+        assert (await http.get(path, headers=as_user("ana"))).status_code == 200
         async with runtime.db.transaction() as conn:
             await conn.run_sync(audit_log.drop)
-        refused = await http.get("/cases", headers=as_user("ana"))
+
+        refused = await http.get(path, headers=as_user("ana"))
         assert refused.status_code == 503
-        assert "Ana" not in refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert data not in refused.text
+        # Routes that touch no one's data are not held back by the audit log.
+        assert (await http.get(untouched, headers=as_user("ana"))).status_code == 200
 
 
 async def test_verification_reports_deleted_last_entries_and_a_rewrite_with_recomputed_hashes(
