@@ -23,12 +23,17 @@ async def ledger(r: RunningReintegration, case_id: str) -> dict[str, object]:
     return body
 
 
+async def planned(r: RunningReintegration, case_id: str) -> None:
+    """``case_id`` arrived, with the plan of 400 + 100 + 50 = 550 USD agreed."""
+    await r.arrive(case_id)
+    await r.agree_plan(case_id, plan())
+
+
 async def test_the_ledger_refuses_over_budget_disbursements_and_writes_nothing(
     reintegration: RunningReintegration,
 ) -> None:
     r = reintegration
-    await r.arrive("l1")
-    await r.agree_plan("l1", plan())  # 400 + 100 + 50 = 550 USD
+    await planned(r, "l1")
     assert (await r.disburse("l1", "300.00")).status_code == 201
     assert (await r.disburse("l1", "200.00", kind="in_kind")).status_code == 201
     version = await r.stream_version("l1")
@@ -98,8 +103,7 @@ async def test_concurrent_disbursements_cannot_together_exceed_the_plan_budget(
     reintegration: RunningReintegration,
 ) -> None:
     r = reintegration
-    await r.arrive("c1")
-    await r.agree_plan("c1", plan())  # 550 USD
+    await planned(r, "c1")
     version = await r.stream_version("c1")
 
     responses = await asyncio.gather(*(r.disburse("c1", "200.00") for _ in range(6)))
@@ -152,8 +156,7 @@ async def test_two_disbursements_decided_on_the_same_version_cannot_both_be_writ
 ) -> None:
     """The interleaving the gather above makes likely, forced: both decide, one commits."""
     r = reintegration
-    await r.arrive("i1")
-    await r.agree_plan("i1", plan())  # 550 USD
+    await planned(r, "i1")
     commands: ReintegrationCommands = r.runtime.commands
     engine = r.runtime.db.engine
     async with engine.connect() as c1, engine.connect() as c2:
