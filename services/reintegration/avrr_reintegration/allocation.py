@@ -145,20 +145,9 @@ class ProgrammeAllocation(Aggregate):
         if case_id in self.state.holders or case_id in self.state.waiting:
             raise ReintegrationRuleViolation(f"case {case_id} was already admitted")
         if self.has_free_place(programme):
-            self.record(
-                ProgrammePlaceAllocated(
-                    programme_id=self.id,
-                    case_id=case_id,
-                    priority=priority,
-                    allocated_at=arrived_at,
-                )
-            )
+            self._allocate(case_id, priority, arrived_at)
             return "granted"
-        self.record(
-            ProgrammeCaseWaitlisted(
-                programme_id=self.id, case_id=case_id, priority=priority, arrived_at=arrived_at
-            )
-        )
+        self._waitlist(case_id, priority, arrived_at)
         return "waitlisted"
 
     def reprioritise(self, case_id: str, priority: int) -> None:
@@ -166,14 +155,7 @@ class ProgrammeAllocation(Aggregate):
         waiting = self.state.waiting.get(case_id)
         if waiting is None:
             raise ReintegrationRuleViolation(f"case {case_id} is not waiting")
-        self.record(
-            ProgrammeCaseWaitlisted(
-                programme_id=self.id,
-                case_id=case_id,
-                priority=priority,
-                arrived_at=waiting.arrived_at,
-            )
-        )
+        self._waitlist(case_id, priority, waiting.arrived_at)
 
     def release(
         self, case_id: str, reason: ReleaseReason, at: datetime, programme: Programme
@@ -200,14 +182,7 @@ class ProgrammeAllocation(Aggregate):
         if not self.state.waiting or not self.has_free_place(programme):
             return None
         nxt = min(self.state.waiting.values())
-        self.record(
-            ProgrammePlaceAllocated(
-                programme_id=self.id,
-                case_id=nxt.case_id,
-                priority=-nxt.neg_priority,
-                allocated_at=at,
-            )
-        )
+        self._allocate(nxt.case_id, -nxt.neg_priority, at)
         return nxt.case_id
 
     def commit_funds(self, case_id: str, amount: Decimal, programme: Programme) -> None:
@@ -222,5 +197,21 @@ class ProgrammeAllocation(Aggregate):
         self.record(
             ProgrammeFundsDisbursed(
                 programme_id=self.id, case_id=case_id, amount=amount, currency=programme.currency
+            )
+        )
+
+    def _allocate(self, case_id: str, priority: int, at: datetime) -> None:
+        """Give the case a place: on arrival, or from the waitlist when one frees up."""
+        self.record(
+            ProgrammePlaceAllocated(
+                programme_id=self.id, case_id=case_id, priority=priority, allocated_at=at
+            )
+        )
+
+    def _waitlist(self, case_id: str, priority: int, arrived_at: datetime) -> None:
+        """Put the case on the waitlist, or again with a new priority (its arrival stays)."""
+        self.record(
+            ProgrammeCaseWaitlisted(
+                programme_id=self.id, case_id=case_id, priority=priority, arrived_at=arrived_at
             )
         )
