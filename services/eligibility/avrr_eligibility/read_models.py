@@ -50,7 +50,7 @@ from avrr_eligibility.assessment import (
 from avrr_eligibility.destination import DestinationReopened, DestinationSuspended
 from avrr_events import Envelope, Projection
 from avrr_events.places import place
-from avrr_events.projections import case_row, insert_from_event, page
+from avrr_events.projections import ProjectionHandler, case_row, insert_from_event, page
 from avrr_events.tables import case_table, destination_columns
 
 metadata = MetaData()
@@ -131,6 +131,96 @@ def _priority(vulnerabilities: dict[str, list[dict[str, str]]], children: int) -
     return max([*ranks, 3 if children else 0])
 
 
+# ------------------------------------------------- changes of an assessment --
+# Most events only change their case's assessment row: each such change is a pure function
+# of the event and the row as it stands, and one handler (``_changing``) reads the row,
+# counts the event and writes the change.
+
+Change = Callable[[Any, Any], dict[str, Any]]
+
+
+def _changing(values: Change) -> ProjectionHandler:
+    """The handler of an event that sets ``values(event, row)`` on its case's assessment."""
+
+    async def handler(_self: Any, conn: AsyncConnection, event: Any, envelope: Envelope) -> None:
+        await _change(conn, envelope, lambda row: values(event, row))
+
+    return handler
+
+
+async def _change(
+    conn: AsyncConnection, envelope: Envelope, values: Callable[[Any], dict[str, Any]]
+) -> None:
+    """Count one more event of the case's assessment and set ``values(row)`` on it."""
+    a = assessments
+    case_id = envelope.subject
+    row = await case_row(conn, a, case_id)
+    if row is None:
+        return  # closed before any request reached eligibility: nothing to show
+    await conn.execute(
+        update(a).where(a.c.case_id == case_id).values(version=a.c.version + 1, **values(row))
+    )
+
+
+def _decided(event: EligibilityDecided, row: Any) -> dict[str, Any]:
+    return {
+        "status": ELIGIBLE if event.eligible else INELIGIBLE,
+        "eligible": event.eligible,
+        "programme_id": event.programme_id,
+        "programmes_version": event.programmes_version,
+        "reasons": [r.model_dump(mode="json") for r in event.reasons],
+        "decided_at": event.decided_at,
+    }
+
+
+def _screened(event: VulnerabilityAssessed, row: Any) -> dict[str, Any]:
+    screened = dict(row.vulnerabilities)
+    screened[event.person_id or "case"] = [c.model_dump(mode="json") for c in event.categories]
+    return {
+        "vulnerabilities": screened,
+        "priority": _priority(screened, row.unaccompanied_children),
+    }
+
+
+def _best_interests(event: BestInterestsDeterminationRecorded, row: Any) -> dict[str, Any]:
+    return {"best_interests": {**row.best_interests, event.person_id: event.outcome}}
+
+
+def _checked(event: DueDiligenceChecked, row: Any) -> dict[str, Any]:
+    return {}  # counted (the ETag moves), nothing shown changes
+
+
+def _rejected(event: DueDiligenceRejected, row: Any) -> dict[str, Any]:
+    return {"status": REJECTED, "due_diligence_reasons": list(event.reasons)}
+
+
+def _cleared(event: DueDiligenceCleared, row: Any) -> dict[str, Any]:
+    return {
+        "status": CLEARED,
+        "due_diligence_reasons": [],
+        "cleared_at": event.cleared_at,
+        "destination_suspended": _covered_by_suspension(),
+    }
+
+
+def _closed(event: AssessmentClosed, row: Any) -> dict[str, Any]:
+    return {"status": CLOSED, "closed_at": event.closed_at, "closed_reason": event.reason}
+
+
+def _reopened(event: AssessmentReopened, row: Any) -> dict[str, Any]:
+    # Back to where it stood when a withdrawn consent closed it.
+    if event.cleared:
+        status = CLEARED
+    elif row.due_diligence_reasons:
+        status = REJECTED
+    else:
+        status = ELIGIBLE if row.eligible else INELIGIBLE
+    return {"status": status, "closed_at": None, "closed_reason": None}
+
+
+# ------------------------------------------------------------- projection --
+
+
 class AssessmentQueue(Projection):
     """One row per assessment (the office's queue) and the active destination suspensions."""
 
@@ -157,102 +247,6 @@ class AssessmentQueue(Projection):
             due_diligence_reasons=[],
             destination_suspended=False,
         )
-
-    async def _decided(
-        self, conn: AsyncConnection, event: EligibilityDecided, envelope: Envelope
-    ) -> None:
-        await _change(
-            conn,
-            envelope,
-            lambda row: {
-                "status": ELIGIBLE if event.eligible else INELIGIBLE,
-                "eligible": event.eligible,
-                "programme_id": event.programme_id,
-                "programmes_version": event.programmes_version,
-                "reasons": [r.model_dump(mode="json") for r in event.reasons],
-                "decided_at": event.decided_at,
-            },
-        )
-
-    async def _screened(
-        self, conn: AsyncConnection, event: VulnerabilityAssessed, envelope: Envelope
-    ) -> None:
-        def values(row: Any) -> dict[str, Any]:
-            screened = dict(row.vulnerabilities)
-            screened[event.person_id or "case"] = [
-                c.model_dump(mode="json") for c in event.categories
-            ]
-            return {
-                "vulnerabilities": screened,
-                "priority": _priority(screened, row.unaccompanied_children),
-            }
-
-        await _change(conn, envelope, values)
-
-    async def _best_interests(
-        self, conn: AsyncConnection, event: BestInterestsDeterminationRecorded, envelope: Envelope
-    ) -> None:
-        await _change(
-            conn,
-            envelope,
-            lambda row: {"best_interests": {**row.best_interests, event.person_id: event.outcome}},
-        )
-
-    async def _checked(
-        self, conn: AsyncConnection, event: DueDiligenceChecked, envelope: Envelope
-    ) -> None:
-        await _change(conn, envelope, lambda row: {})
-
-    async def _rejected(
-        self, conn: AsyncConnection, event: DueDiligenceRejected, envelope: Envelope
-    ) -> None:
-        await _change(
-            conn,
-            envelope,
-            lambda row: {"status": REJECTED, "due_diligence_reasons": list(event.reasons)},
-        )
-
-    async def _cleared(
-        self, conn: AsyncConnection, event: DueDiligenceCleared, envelope: Envelope
-    ) -> None:
-        await _change(
-            conn,
-            envelope,
-            lambda row: {
-                "status": CLEARED,
-                "due_diligence_reasons": [],
-                "cleared_at": event.cleared_at,
-                "destination_suspended": _covered_by_suspension(),
-            },
-        )
-
-    async def _closed(
-        self, conn: AsyncConnection, event: AssessmentClosed, envelope: Envelope
-    ) -> None:
-        await _change(
-            conn,
-            envelope,
-            lambda row: {
-                "status": CLOSED,
-                "closed_at": event.closed_at,
-                "closed_reason": event.reason,
-            },
-        )
-
-    async def _reopened(
-        self, conn: AsyncConnection, event: AssessmentReopened, envelope: Envelope
-    ) -> None:
-        def values(row: Any) -> dict[str, Any]:
-            # Back to where it stood when a withdrawn consent closed it.
-            if event.cleared:
-                status = CLEARED
-            elif row.due_diligence_reasons:
-                status = REJECTED
-            else:
-                status = ELIGIBLE if row.eligible else INELIGIBLE
-            return {"status": status, "closed_at": None, "closed_reason": None}
-
-        await _change(conn, envelope, values)
 
     async def _suspend(
         self, conn: AsyncConnection, event: DestinationSuspended, envelope: Envelope
@@ -281,31 +275,17 @@ class AssessmentQueue(Projection):
 
     handlers = {
         AssessmentOpened: _opened,
-        EligibilityDecided: _decided,
-        VulnerabilityAssessed: _screened,
-        BestInterestsDeterminationRecorded: _best_interests,
-        DueDiligenceChecked: _checked,
-        DueDiligenceCleared: _cleared,
-        DueDiligenceRejected: _rejected,
-        AssessmentClosed: _closed,
-        AssessmentReopened: _reopened,
+        EligibilityDecided: _changing(_decided),
+        VulnerabilityAssessed: _changing(_screened),
+        BestInterestsDeterminationRecorded: _changing(_best_interests),
+        DueDiligenceChecked: _changing(_checked),
+        DueDiligenceCleared: _changing(_cleared),
+        DueDiligenceRejected: _changing(_rejected),
+        AssessmentClosed: _changing(_closed),
+        AssessmentReopened: _changing(_reopened),
         DestinationSuspended: _suspend,
         DestinationReopened: _reopen,
     }
-
-
-async def _change(
-    conn: AsyncConnection, envelope: Envelope, values: Callable[[Any], dict[str, Any]]
-) -> None:
-    """Count one more event of the case's assessment and set ``values(row)`` on it."""
-    a = assessments
-    case_id = envelope.subject
-    row = await case_row(conn, a, case_id)
-    if row is None:
-        return  # closed before any request reached eligibility: nothing to show
-    await conn.execute(
-        update(a).where(a.c.case_id == case_id).values(version=a.c.version + 1, **values(row))
-    )
 
 
 # ---------------------------------------------------------------- queries --
