@@ -1,0 +1,494 @@
+"""People search over encrypted data: keyed blind indexes of names, birth dates, documents, phones.
+
+Names, dates of birth, document numbers and phone numbers rest encrypted per
+person (avrr_events.personal), so the database cannot compare them. This read
+model keeps, for every person of every case, keyed tokens of them instead:
+
+- ``name``: each word of the name, normalised (spelling.normalised_words:
+  case, accents, particles and compound names do not matter);
+- ``name_phonetic``: each word as it sounds in Spanish or Portuguese
+  (spelling.phonetic: b/v, ll/y, z/s/c, silent h ...);
+- ``name_skeleton``: its consonants (spelling.skeleton: transliterations);
+- ``date_of_birth``, ``document`` (letters and digits), ``phone`` (its last 8
+  digits; the principal's, when they consented to share their contact).
+
+A token is HMAC-SHA256 of ``kind`` and the normalised value under the search
+key, which HKDF (RFC 5869) derives from intake's secret
+(``AVRR_INTAKE_DUPLICATE_SECRET``, kept in the service's secrets, never in the
+database) with an info label of its own, so it is neither the duplicate
+check's key nor the disclosure ids'. Without the key a token cannot be
+recomputed from a guessed name, and no table holds a name, a date or a number
+in plaintext or under an unkeyed hash. Tokens are cut to 64 bits: two
+different values share a token with odds of about one in 10^13 per lookup at a
+million distinct values (the birthday bound), far below the false matches the
+spelling rules make on purpose, and an index of 16 characters is a quarter of
+a full digest's. What a blind index does show to whoever reads the table is
+equality: how many people share a word or a birth date, which is why only
+this service's own connection reads it.
+
+A search (``POST /people/search``, terms in the body: never in a URL, so never
+in access logs, traces or proxies) computes the same tokens from the terms and
+ranks the people that match every field given (every word of the name, at
+least by its skeleton): an exact word counts 3, a phonetic one 2, a skeleton
+1, the date of birth 4, the phone 6, the document 8. It sees the cases of the
+caller's offices only (and those handed over to them), and every search is
+audited: the fields used and the case ids returned, never the terms.
+
+Rows are written when a referral arrives (``ReferralReceived``: the only event
+that carries names) and deleted with the person (``PersonalDataErased``). A
+rebuild decrypts the referrals again, so people erased meanwhile get no
+rows; and a search checks that the keys of the people it found still exist
+before answering, so a person whose erasure committed is never returned, even
+while this read model has not caught up with the erasure yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import hmac
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any, Final, Literal, Self
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
+from sqlalchemy import Column as Col
+from sqlalchemy import (
+    ColumnElement,
+    Index,
+    MetaData,
+    String,
+    and_,
+    case,
+    func,
+    select,
+    true,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from avrr_events import ERASED, Envelope, PersonalDataCipher, Projection
+from avrr_events.commands import Principal
+from avrr_events.tables import case_table
+from avrr_events.web.authorization import visible_offices
+from avrr_events.web.service import ServiceRuntime
+from avrr_intake import handover, read_models, spelling
+from avrr_intake.case import PersonalDataErased
+from avrr_intake.commands import Input
+from avrr_intake.referral import ReferralReceived
+
+Kind = Literal["name", "name_phonetic", "name_skeleton", "date_of_birth", "document", "phone"]
+
+TOKEN_CHARS: Final = 16  # 64 bits in hex (see the module docstring for why)
+SEARCH_KEY_INFO: Final = b"avrr/intake-people-search-index"
+# What a match of each kind adds to a person's score.
+WEIGHTS: Final[dict[Kind, int]] = {
+    "name": 3,
+    "name_phonetic": 2,
+    "name_skeleton": 1,
+    "date_of_birth": 4,
+    "phone": 6,
+    "document": 8,
+}
+
+metadata = MetaData()
+
+search_tokens = case_table(
+    "intake_search_tokens",
+    metadata,
+    Col("person_id", String(100), primary_key=True),
+    Col("kind", String(20), primary_key=True),
+    Col("token", String(TOKEN_CHARS), primary_key=True),
+)
+# A search looks tokens up, then groups them by person: both read from the index alone.
+Index(
+    "intake_search_tokens_token_idx",
+    search_tokens.c.token,
+    search_tokens.c.case_id,
+    search_tokens.c.person_id,
+)
+
+
+class SearchKey:
+    """Blind-index tokens under a key derived from intake's secret (HKDF-SHA256, own label)."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=SEARCH_KEY_INFO
+        ).derive(secret)
+
+    def token(self, kind: Kind, value: str) -> str:
+        """HMAC-SHA256 of the kind and the normalised value, cut to ``TOKEN_CHARS``: the kind
+        is part of the message, so a word and a phonetic code that are spelt alike differ."""
+        message = kind.encode() + b"\x1f" + value.encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:TOKEN_CHARS]
+
+    def name_tokens(self, word: str) -> list[tuple[Kind, str]]:
+        """The tokens of one normalised word, from the most exact to the loosest."""
+        found: list[tuple[Kind, str]] = [
+            ("name", self.token("name", word)),
+            ("name_phonetic", self.token("name_phonetic", spelling.phonetic(word))),
+        ]
+        bones = spelling.skeleton(word)
+        if bones is not None:
+            found.append(("name_skeleton", self.token("name_skeleton", bones)))
+        return found
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What a person is found by, normalised: a person's as recorded, or a search's."""
+
+    words: tuple[str, ...] = ()
+    date_of_birth: str | None = None
+    document: str | None = None
+    phone: str | None = None
+
+    @classmethod
+    def of_person(cls, personal: dict[str, Any], phone: str | None) -> Terms:
+        """The terms of a referred person (their decrypted ``personal`` value)."""
+        name = f"{personal.get('given_names', '')} {personal.get('family_name', '')}"
+        document = (personal.get("document") or {}).get("number")
+        normalised_phone = spelling.phone_number(phone) if phone else ""
+        normalised_document = spelling.document_number(document) if document else ""
+        return cls(
+            words=tuple(spelling.normalised_words(name)),
+            date_of_birth=personal.get("date_of_birth"),
+            document=normalised_document or None,
+            phone=normalised_phone if len(normalised_phone) == spelling.PHONE_DIGITS else None,
+        )
+
+    def tokens(self, key: SearchKey) -> set[tuple[Kind, str]]:
+        """Every token of these terms (a person's rows in the index)."""
+        found = {t for word in self.words for t in key.name_tokens(word)}
+        if self.date_of_birth:
+            found.add(("date_of_birth", key.token("date_of_birth", self.date_of_birth)))
+        if self.document:
+            found.add(("document", key.token("document", self.document)))
+        if self.phone:
+            found.add(("phone", key.token("phone", self.phone)))
+        return found
+
+
+# ------------------------------------------------------------------ the index --
+
+
+class PeopleIndex(Projection):
+    """The tokens of every person of every case; gone with the person (``PersonalDataErased``)."""
+
+    name = "intake_people_search"
+    metadata = metadata
+
+    def __init__(self, cipher: PersonalDataCipher, key: SearchKey) -> None:
+        # The referral's values ride in the event encrypted per person: the projection
+        # decrypts them to index them (and finds nothing once the person is erased).
+        self.cipher = cipher
+        self.key = key
+
+    async def _referral(
+        self, conn: AsyncConnection, event: ReferralReceived, envelope: Envelope
+    ) -> None:
+        # One query for the keys of the whole household (reveal), as the case file does.
+        sealed = [p.personal for p in event.household]
+        personal, contact = await self.cipher.reveal([sealed, event.contact], erased=ERASED)
+        phone = contact.get("phone") if isinstance(contact, dict) else None
+        rows = []
+        for person, values in zip(event.household, personal, strict=True):
+            if values is ERASED:
+                continue
+            is_principal = person.relationship == "principal"
+            terms = Terms.of_person(values, phone if is_principal else None)
+            rows += [
+                {"case_id": event.case_id, "person_id": person.person_id, "kind": k, "token": t}
+                for k, t in sorted(terms.tokens(self.key))
+            ]
+        if rows:
+            await conn.execute(search_tokens.insert(), rows)
+
+    async def _erased(
+        self, conn: AsyncConnection, event: PersonalDataErased, envelope: Envelope
+    ) -> None:
+        await conn.execute(search_tokens.delete().where(search_tokens.c.case_id == event.case_id))
+
+    handlers = {ReferralReceived: _referral, PersonalDataErased: _erased}
+
+
+# ------------------------------------------------------------------ the query --
+
+
+def _has_a_word(name: str) -> str:
+    if not spelling.normalised_words(name):
+        raise ValueError("give at least one word of two letters or more")
+    return name
+
+
+def _enough_document(number: str) -> str:
+    if len(spelling.document_number(number)) < spelling.MIN_DOCUMENT:
+        raise ValueError(f"give at least {spelling.MIN_DOCUMENT} letters or digits")
+    return number
+
+
+def _enough_phone(number: str) -> str:
+    if len(spelling.phone_number(number)) < spelling.PHONE_DIGITS:
+        raise ValueError(f"give at least {spelling.PHONE_DIGITS} digits")
+    return number
+
+
+# Each rule the validators enforce is in the OpenAPI as a pattern (what JSON Schema can
+# say: two letters in a row, four letters or digits, eight digits).
+SearchName = Annotated[
+    str,
+    Field(
+        max_length=200,
+        pattern="[A-Za-z]{2}",
+        description="given names and/or family names, in any order, case, accents or spelling "
+        "variant (García-López, garcia lopez, Garsía); every word of two letters or more "
+        "must match",
+    ),
+    AfterValidator(_has_a_word),
+]
+SearchDocument = Annotated[
+    str,
+    Field(
+        max_length=50,
+        pattern="^[^0-9A-Za-z]*([0-9A-Za-z][^0-9A-Za-z]*){4,}$",
+        description="a document number, with or without spaces and dashes",
+    ),
+    AfterValidator(_enough_document),
+]
+SearchPhone = Annotated[
+    str,
+    Field(
+        max_length=50,
+        pattern="^[^0-9]*([0-9][^0-9]*){8,}$",
+        description="with or without country code: its last 8 digits are compared",
+    ),
+    AfterValidator(_enough_phone),
+]
+SEARCH_FIELDS: Final = ("name", "date_of_birth", "document_number", "phone")
+
+
+class PeopleSearchIn(Input):
+    """What to look for: any of these, together (a person must match every one given)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        # At least one field, not null (what ``_something`` checks), as JSON Schema says it.
+        json_schema_extra={
+            "anyOf": [
+                {"required": [f], "properties": {f: {"not": {"type": "null"}}}}
+                for f in SEARCH_FIELDS
+            ]
+        },
+    )
+
+    name: SearchName | None = None
+    date_of_birth: date | None = None
+    document_number: SearchDocument | None = None
+    phone: SearchPhone | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if not self.fields():
+            raise ValueError(f"give at least one of {', '.join(SEARCH_FIELDS)}")
+        return self
+
+    def fields(self) -> list[str]:
+        """The fields this search uses (what its audit entries say, never their values)."""
+        return [f for f in SEARCH_FIELDS if getattr(self, f) is not None]
+
+    def terms(self) -> Terms:
+        """The terms normalised as a person's are (``Terms.of_person``)."""
+        document = self.document_number
+        return Terms(
+            words=tuple(spelling.normalised_words(self.name)) if self.name else (),
+            date_of_birth=self.date_of_birth.isoformat() if self.date_of_birth else None,
+            document=spelling.document_number(document) if document else None,
+            phone=spelling.phone_number(self.phone) if self.phone else None,
+        )
+
+
+@dataclass(frozen=True)
+class Match:
+    """One person found (they matched every term given), and their score."""
+
+    case_id: str
+    person_id: str
+    score: int
+
+
+async def find_people(
+    conn: AsyncConnection,
+    key: SearchKey,
+    terms: Terms,
+    *,
+    visible: ColumnElement[bool] | None,
+    office: str | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> tuple[list[Match], int]:
+    """A page of the people matching every term (best score first), and how many match.
+
+    ``visible`` is the caller's office scope (handover.belongs_to; None: every office).
+    """
+    t, c = search_tokens.c, read_models.cases.c
+    # One score per criterion: a word scores its best kind, a field its weight; a person
+    # is found when every criterion scores.
+    criteria: list[ColumnElement[Any]] = []
+    wanted: list[str] = []
+    for word in terms.words:
+        tokens = key.name_tokens(word)
+        wanted += [token for _, token in tokens]
+        criteria.append(
+            func.max(case(*((t.token == tok, WEIGHTS[k]) for k, tok in tokens), else_=0))
+        )
+    fields: list[tuple[Kind, str | None]] = [
+        ("date_of_birth", terms.date_of_birth),
+        ("document", terms.document),
+        ("phone", terms.phone),
+    ]
+    for kind, value in fields:
+        if value is not None:
+            token = key.token(kind, value)
+            wanted.append(token)
+            criteria.append(func.max(case((t.token == token, WEIGHTS[kind]), else_=0)))
+    if not criteria:
+        return [], 0
+    where: list[ColumnElement[bool]] = [t.token.in_(wanted)]
+    if visible is not None:
+        where.append(visible)
+    if office is not None:
+        where.append(c.office == office)
+    score = sum(criteria[1:], criteria[0]).label("score")
+    found = (
+        select(t.case_id, t.person_id, score)
+        .select_from(search_tokens.join(read_models.cases, c.case_id == t.case_id))
+        .where(and_(true(), *where))
+        .group_by(t.case_id, t.person_id)
+        .having(and_(*(criterion > 0 for criterion in criteria)))
+    )
+    total = await conn.scalar(select(func.count()).select_from(found.subquery()))
+    ranked = found.order_by(score.desc(), t.case_id, t.person_id).limit(limit).offset(offset)
+    matches = [Match(r.case_id, r.person_id, int(r.score)) for r in await conn.execute(ranked)]
+    return matches, int(total or 0)
+
+
+async def search_people(
+    runtime: ServiceRuntime,
+    principal: Principal,
+    body: PeopleSearchIn,
+    *,
+    key: SearchKey,
+    office: str | None,
+    limit: int,
+    offset: int,
+    client: str | None,
+) -> dict[str, Any]:
+    """The route's answer: the page of people found, each with their case and decrypted
+    name and date of birth; people whose keys are gone (erased meanwhile) are left out."""
+    offices = visible_offices(principal)
+    async with runtime.db.autocommit() as conn:
+        matches, total = await find_people(
+            conn,
+            key,
+            body.terms(),
+            visible=None if offices is None else handover.belongs_to(offices),
+            office=office,
+            limit=limit,
+            offset=offset,
+        )
+        case_rows = await _cases(conn, {m.case_id for m in matches})
+    items = await _shown(runtime.cipher, matches, case_rows)
+    await _audit(runtime, principal, body.fields(), [i["case_id"] for i in items], client)
+    return {
+        "items": items,
+        "total": total - (len(matches) - len(items)),
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+async def _cases(conn: AsyncConnection, case_ids: Iterable[str]) -> dict[str, Any]:
+    wanted = sorted(case_ids)
+    if not wanted:
+        return {}
+    c = read_models.cases.c
+    rows = await conn.execute(
+        select(c.case_id, c.office, c.status, c.detail).where(c.case_id.in_(wanted))
+    )
+    return {r.case_id: r for r in rows}
+
+
+async def _shown(
+    cipher: PersonalDataCipher, matches: Sequence[Match], case_rows: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """What the caller reads of each match; the keys of every person are loaded in one query
+    (reveal), and one whose key is gone is not shown."""
+    people: list[tuple[Match, Any, dict[str, Any]]] = []
+    for m in matches:
+        row = case_rows.get(m.case_id)
+        member = None if row is None else _member(row.detail, m.person_id)
+        if member is not None:
+            people.append((m, row, member))
+    revealed = await cipher.reveal([member["personal"] for _, _, member in people], erased=ERASED)
+    items = []
+    for (m, row, member), personal in zip(people, revealed, strict=True):
+        if personal is ERASED:
+            continue
+        items.append(
+            {
+                "case_id": m.case_id,
+                "person_id": m.person_id,
+                "relationship": member["relationship"],
+                "given_names": personal.get("given_names"),
+                "family_name": personal.get("family_name"),
+                "date_of_birth": personal.get("date_of_birth"),
+                "office": row.office,
+                "case_status": row.status,
+                "score": m.score,
+            }
+        )
+    return items
+
+
+def _member(detail: dict[str, Any], person_id: str) -> dict[str, Any] | None:
+    return next((p for p in detail.get("household", []) if p["person_id"] == person_id), None)
+
+
+SEARCH_ROUTE: Final = "POST /people/search"
+
+
+async def _audit(
+    runtime: ServiceRuntime,
+    principal: Principal,
+    fields: Sequence[str],
+    case_ids: Sequence[str],
+    client: str | None,
+) -> None:
+    """One entry per case returned (none found: one entry without a case), naming the fields
+    searched by in the route: who looked for whom, and by what, without the terms."""
+    route = f"{SEARCH_ROUTE} by {'+'.join(fields)}"
+    # Recorded together: the audit log commits them as one batch (group commit).
+    await asyncio.gather(
+        *(
+            runtime.audit.record(
+                actor=principal.user_id,
+                action="read",
+                route=route,
+                outcome=200,
+                case_id=case_id,
+                client=client,
+            )
+            for case_id in (dict.fromkeys(case_ids) or [None])
+        )
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def key_of(secret: bytes) -> SearchKey:
+    """The search key of intake's secret (derived once per secret, not per request)."""
+    return SearchKey(secret)
