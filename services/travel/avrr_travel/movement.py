@@ -593,12 +593,7 @@ class Movement(AggregateWithConflicts):
             raise self.refusal("the departure date is in the past")
         if len(booking.route) < 2:
             raise self.refusal("a route names at least its origin and its destination")
-        missing = self.missing_for_travel(booking.escorts)
-        if missing:
-            raise self.refusal(
-                "the ticket cannot be issued: " + "; ".join(_describe(m) for m in missing),
-                missing,
-            )
+        self._require_ready(booking.escorts, "the ticket cannot be issued")
 
     def record_no_show(self, details: Encrypted, at: datetime) -> None:
         if self.status != "ticketed":
@@ -621,12 +616,7 @@ class Movement(AggregateWithConflicts):
             raise self.refusal("there is no ticket to rebook: issue one first")
         if new_departure_date < today:
             raise self.refusal("the new departure date is in the past")
-        missing = self.missing_for_travel(self.booking.escorts)
-        if missing:
-            raise self.refusal(
-                "the movement cannot be rebooked: " + "; ".join(_describe(m) for m in missing),
-                missing,
-            )
+        self._require_ready(self.booking.escorts, "the movement cannot be rebooked")
         self.record(
             MovementRebooked(
                 case_id=self.id,
@@ -643,12 +633,7 @@ class Movement(AggregateWithConflicts):
             raise self.refusal(f"only a ticketed movement can depart (it is {self.status})")
         self._require_not_held("depart")
         assert self.booking is not None
-        missing = self.missing_for_travel(self.booking.escorts)
-        if missing:
-            raise self.refusal(
-                "the household cannot depart: " + "; ".join(_describe(m) for m in missing),
-                missing,
-            )
+        self._require_ready(self.booking.escorts, "the household cannot depart")
         self.record(DepartureConfirmed(case_id=self.id, departed_at=at))
 
     def note_transit_assistance(self, point: str, note: Encrypted, at: datetime) -> None:
@@ -747,6 +732,13 @@ class Movement(AggregateWithConflicts):
     def _require_not_held(self, action: str) -> None:
         if self.held:
             raise self.refusal(f"cannot {action}: the movement is held ({self.hold_reason})")
+
+    def _require_ready(self, escorts: list[Escort], refused: str) -> None:
+        """Refuse (``refused``: what cannot happen) unless the household can travel with
+        ``escorts``, naming everything that is missing."""
+        missing = self.missing_for_travel(escorts)
+        if missing:
+            raise self.refusal(f"{refused}: " + "; ".join(_describe(m) for m in missing), missing)
 
     def _preparing_traveller(self, person_id: str) -> Traveller:
         self._require_open("change a traveller")
