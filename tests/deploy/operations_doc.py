@@ -23,6 +23,7 @@ import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs/operations.md"
@@ -86,16 +87,19 @@ def block(name: str, doc: Path = DOC) -> str:
     return found[name]
 
 
+class BlockOptions(TypedDict, total=False):
+    """How ``run_block`` and ``check_block`` run a block; each option has a default."""
+
+    path: Sequence[str | Path]  # PATH entries, put before the test's own (none)
+    cwd: Path  # the working directory (the repository root)
+    timeout: float  # seconds (300)
+    doc: Path  # the document that holds the block (docs/operations.md)
+
+
 def run_block(
-    name: str,
-    env: Mapping[str, str] | None = None,
-    *,
-    path: Sequence[str | Path] = (),
-    cwd: Path = REPO,
-    timeout: float = 300,
-    doc: Path = DOC,
+    name: str, env: Mapping[str, str] | None = None, **options: Unpack[BlockOptions]
 ) -> subprocess.CompletedProcess[str]:
-    """Run block ``name`` with bash from ``cwd``; ``env`` adds variables, ``path`` PATH entries.
+    """Run block ``name`` with bash; ``env`` adds variables (``BlockOptions`` for the rest).
 
     The block is run as written: its ``$VARIABLES`` are substituted by the
     shell from ``env`` (on top of the test's environment). Output is captured
@@ -103,29 +107,25 @@ def run_block(
     """
     environment = dict(os.environ)
     environment.update(env or {})
+    path = options.get("path", ())
     if path:
         environment["PATH"] = os.pathsep.join([*map(str, path), environment.get("PATH", "")])
     return subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", block(name, doc)],
-        cwd=cwd,
+        ["bash", "-euo", "pipefail", "-c", block(name, options.get("doc", DOC))],
+        cwd=options.get("cwd", REPO),
         env=environment,
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=options.get("timeout", 300),
         check=False,
     )
 
 
 def check_block(
-    name: str,
-    env: Mapping[str, str] | None = None,
-    *,
-    path: Sequence[str | Path] = (),
-    cwd: Path = REPO,
-    timeout: float = 300,
+    name: str, env: Mapping[str, str] | None = None, **options: Unpack[BlockOptions]
 ) -> str:
     """Run block ``name`` (as ``run_block``) and return its stdout; fail with its stderr."""
-    done = run_block(name, env, path=path, cwd=cwd, timeout=timeout)
+    done = run_block(name, env, **options)
     assert done.returncode == 0, (
         f"block {name!r} exited {done.returncode}\n"
         f"--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
