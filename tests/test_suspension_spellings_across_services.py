@@ -67,16 +67,18 @@ def test_every_service_keys_places_with_the_one_rule() -> None:
         assert not hasattr(module, name), (module.__name__, name)
 
 
+async def after_hop(
+    p: Platform, service: str, case: Case, check: Callable[[dict[str, Any]], bool], hop: str
+) -> dict[str, Any]:
+    """``service``'s view of ``case`` once ``check`` holds: reached by another service's event."""
+    return await p.case_shows(service, case.case_id, check, hop=hop, since=0.0, cross_service=True)
+
+
 async def request_return_to(p: Platform, case: Case, region: str) -> None:
     body = {"destination_country": "HN", "destination_region": region}
     await p.post("intake", f"/cases/{case.case_id}/return-request", body, CASEWORKER, expect=201)
-    await p.case_shows(
-        "eligibility",
-        case.case_id,
-        status("eligible"),
-        hop="intake -> eligibility: return requested",
-        since=0.0,
-        cross_service=True,
+    await after_hop(
+        p, "eligibility", case, status("eligible"), "intake -> eligibility: return requested"
     )
 
 
@@ -117,13 +119,8 @@ async def suspension_stops_the_departure(p: Platform) -> None:
         hop="eligibility: case flagged",
         since=0.0,
     )
-    held = await p.case_shows(
-        "travel",
-        held_case.case_id,
-        lambda d: d.get("held") is True,
-        hop="eligibility -> travel: suspension",
-        since=0.0,
-        cross_service=True,
+    held = await after_hop(
+        p, "travel", held_case, lambda d: d.get("held") is True, "eligibility -> travel: suspension"
     )
     assert "Atlántida" in held["hold_reason"], held
     refused = await p.refused(
@@ -141,13 +138,8 @@ async def suspension_stops_the_departure(p: Platform) -> None:
     # Reopened in yet another spelling, the held movement is released.
     reopening = {"destination_country": "HN", "destination_region": "HN-AT", "reason": "roads open"}
     await p.post("eligibility", "/destinations/reopenings", reopening, SUPERVISOR, expect=200)
-    await p.case_shows(
-        "travel",
-        held_case.case_id,
-        lambda d: d.get("held") is False,
-        hop="eligibility -> travel: reopening",
-        since=0.0,
-        cross_service=True,
+    await after_hop(
+        p, "travel", held_case, lambda d: d.get("held") is False, "eligibility -> travel: reopening"
     )
 
 
