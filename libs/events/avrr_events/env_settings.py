@@ -61,9 +61,11 @@ class EnvironmentSettings(BaseSettings):
         process's: every field given by name, its variable's value or its default."""
         given: dict[str, Any] = {}
         for name, info in cls.model_fields.items():
-            choices = getattr(info.validation_alias, "choices", ())
-            found = [environ[c] for c in choices if isinstance(c, str) and c in environ]
-            given[name] = found[0] if found else info.get_default(call_default_factory=True)
+            variable = variable_of(info)
+            if variable is not None and variable in environ:
+                given[name] = environ[variable]
+            else:
+                given[name] = info.get_default(call_default_factory=True)
         return cls(**given)
 
 
@@ -78,6 +80,13 @@ def from_env(
         description=description,
         **constraints,
     )
+
+
+def variable_of(field: FieldInfo) -> str | None:
+    """The environment variable a ``from_env`` field is read from (None for another field):
+    the upper-case one of its two names, the other being the field's own."""
+    choices = getattr(field.validation_alias, "choices", ())
+    return next((c for c in choices if isinstance(c, str) and c.isupper()), None)
 
 
 def secret_of(variable: str) -> SecretStr | None:

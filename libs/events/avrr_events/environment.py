@@ -495,13 +495,12 @@ def problem(start: Start) -> SettingsError | None:
         why = entry.check(value) if entry.check is not None else None
         if why is not None:
             return SettingsError.malformed(entry.name, start.service, why)
+    from avrr_events.env_settings import variable_of  # pydantic: only where models are
+
     for model in _services.get(start.service, _Registered()).models:
-        given = {  # this environment's values (the model itself reads os.environ)
-            alias: start.environ[alias]
-            for info in model.model_fields.values()
-            for alias in getattr(info.validation_alias, "choices", ())
-            if isinstance(alias, str) and alias.isupper() and alias in start.environ
-        }
+        variables = (variable_of(info) for info in model.model_fields.values())
+        # this environment's values (the model itself reads os.environ)
+        given = {v: start.environ[v] for v in variables if v is not None and v in start.environ}
         error = validation_problem(model, start.service, **given)
         if error is not None:
             return error
@@ -515,12 +514,13 @@ def from_validation_error(
     first = error.errors()[0]
     where = str(first["loc"][0]) if first.get("loc") else "?"
     name = where.upper()
+    from avrr_events.env_settings import variable_of
+
     fields = model.model_fields if model is not None else {}
     for field_name, info in fields.items():
-        choices = getattr(info.validation_alias, "choices", ())
-        aliases = [c for c in choices if isinstance(c, str)]
-        if where == field_name or where.upper() in (a.upper() for a in aliases):
-            name = next((a for a in aliases if a.isupper()), name)
+        variable = variable_of(info)
+        if variable is not None and where.upper() in (field_name.upper(), variable):
+            name = variable
     why = str(first.get("msg", "invalid")).removeprefix("Value error, ")
     return SettingsError.malformed(name, service, why)
 

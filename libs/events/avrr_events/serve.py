@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from avrr_events import environment
 from avrr_events.env_settings import environment as process_environment
+from avrr_events.env_settings import variable_of
 
 if TYPE_CHECKING:
     from avrr_events.web.service import Service
@@ -47,8 +48,8 @@ def environ_with(overrides: Mapping[str, Any]) -> dict[str, str]:
 
     environ = process_environment()
     for name, value in overrides.items():
-        choices = getattr(ServiceSettings.model_fields[name].validation_alias, "choices", ())
-        variable = next(c for c in choices if isinstance(c, str) and c.isupper())
+        variable = variable_of(ServiceSettings.model_fields[name])
+        assert variable is not None, f"{name} is not read from a variable"
         environ[variable] = str(value)
     return environ
 
