@@ -20,8 +20,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationInfo,
-    field_validator,
 )
 
 from avrr_eligibility.assessment import (
@@ -39,7 +37,8 @@ from avrr_eligibility.programmes import ProgrammeCatalogue
 from avrr_events import Aggregate, Repository
 from avrr_events.aggregate import Executed
 from avrr_events.commands import CommandContext, CommandResult
-from avrr_events.places import COUNTRY_CODES, check_region
+from avrr_events.entered_places import EnteredDestination
+from avrr_events.places import COUNTRY_CODES
 from avrr_events.web.authorization import ensure_office
 from avrr_events.web.service import ServiceRuntime
 
@@ -82,7 +81,7 @@ class DueDiligenceIn(DueDiligenceChecklist):
     """The checklist as the caseworker submits it (every item answered explicitly)."""
 
 
-class DestinationIn(Input):
+class DestinationIn(Input, EnteredDestination):
     # What the supervisor decides, as a refusal names it ("403: ... suspending returns ...").
     decision: ClassVar[str]
     destination_country: CountryCode = Field(json_schema_extra={"enum": list(COUNTRY_CODES)})
@@ -90,14 +89,6 @@ class DestinationIn(Input):
         default=None,
         description="an ISO 3166-2 code (HN-AT or AT) or a name; any accents, case or spacing",
     )
-
-    @field_validator("destination_region")
-    @classmethod
-    def _region_of_the_country(cls, region: str | None, info: ValidationInfo) -> str | None:
-        country = info.data.get("destination_country")
-        if country is not None:
-            check_region(country, region)
-        return region
 
 
 def _meaningful(reason: str) -> str:

@@ -21,7 +21,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -30,8 +29,9 @@ from avrr_events import ERASED, ConcurrencyError, Repository
 from avrr_events.aggregate import Executed
 from avrr_events.commands import CommandContext, CommandResult
 from avrr_events.dates import PastDate, not_in_future
+from avrr_events.entered_places import EnteredDestination
 from avrr_events.personal import HEALTH
-from avrr_events.places import COUNTRY_CODES, check_region
+from avrr_events.places import COUNTRY_CODES
 from avrr_events.web.authorization import Role, may_see
 from avrr_events.web.service import ServiceRuntime
 from avrr_intake import authorities, handover, read_models
@@ -292,7 +292,7 @@ class ConsentWithdrawalIn(Input):
     )
 
 
-class ReturnRequestIn(Input):
+class ReturnRequestIn(Input, EnteredDestination):
     destination_country: IsoCountry
     destination_region: ShortText | None = Field(
         default=None,
@@ -300,14 +300,6 @@ class ReturnRequestIn(Input):
         "compared by avrr_events.places",
     )
     programme_hint: ShortText | None = None
-
-    @field_validator("destination_region")
-    @classmethod
-    def _region_of_the_country(cls, region: str | None, info: ValidationInfo) -> str | None:
-        country = info.data.get("destination_country")
-        if country is not None:
-            check_region(country, region)
-        return region
 
 
 class NeedsIn(Input):
