@@ -3,23 +3,29 @@
 A revision is history: it must build, for every database that ever runs it,
 the tables as they were on the day it was written, whatever the tables in code
 (``tables.py``, ``public.py``, ``handover.py``, ``withdrawal.py``) have become
-since. So nothing here reads a table from code, and no function here changes
-once a revision calls it: a later change of a table is a new revision (and a
-new function here when several services need the same one).
+since. So nothing here reads a table from code, and every table and column
+declared here is frozen: once a revision calls it, it never changes; a later
+change of a table is a new revision (and a new function here when several
+services need the same one).
 
-Each service's revision calls these with its own names; a revision that does
-nothing else takes its upgrade and downgrade from one line, e.g.
+A revision that creates tables declares them, each as ``table(name, columns,
+constraints, indexes)`` (what ``op.create_table`` takes), and takes its upgrade
+and downgrade from them: ``upgrade, downgrade = creating(table(...), ...)``
+creates them in that order and drops them in the reverse one. Each service's
+revision calls the shared declarations with its own names, e.g.
 ``upgrade, downgrade = withdrawal_conflicts("travel_withdrawal_conflicts")``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.schema import SchemaItem
 
 from avrr_events.places import place
 
@@ -45,9 +51,85 @@ def moved_to_the_platform_line() -> None:
     """
 
 
-def create_public_outbox() -> None:
-    """The notices of public records still to publish (``avrr_events.public``)."""
-    op.create_table(
+@dataclass(frozen=True)
+class NewTable:
+    """A table as a revision creates it: its name, then its columns, constraints and
+    indexes (``sa.Index``) in the order ``op.create_table`` takes them (SQLite keeps
+    the CREATE TABLE text, constraints in that order). ``op.create_table`` copies items
+    a previous run attached to a table, so a revision may run again in one process."""
+
+    name: str
+    items: tuple[SchemaItem, ...]
+
+
+def table(name: str, *items: SchemaItem) -> NewTable:
+    """``NewTable(name, items)``, written like ``op.create_table(name, *items)``."""
+    return NewTable(name, items)
+
+
+def create(*tables: NewTable) -> None:
+    """Create ``tables`` in the order given, each with its indexes."""
+    for created in tables:
+        op.create_table(created.name, *created.items)
+
+
+def drop(*tables: NewTable) -> None:
+    """Undo ``create``: drop ``tables`` in the reverse order (their indexes go with them)."""
+    for dropped in reversed(tables):
+        op.drop_table(dropped.name)
+
+
+def creating(*tables: NewTable) -> tuple[Step, Step]:
+    """Upgrade and downgrade of a revision that creates ``tables`` and does nothing else."""
+    return partial(create, *tables), partial(drop, *tables)
+
+
+def destination(*, nullable: bool = False) -> tuple[sa.Column[str], sa.Column[str]]:
+    """``destination_country`` (ISO 3166-1 alpha-2; ``nullable`` where a case may not have
+    one yet) and ``destination_region`` (the text given, optional), as eligibility's,
+    travel's and reintegration's first revisions declared a destination. Frozen."""
+    return (
+        sa.Column("destination_country", sa.String(length=2), nullable=nullable),
+        sa.Column("destination_region", sa.String(length=100), nullable=True),
+    )
+
+
+def region_key() -> sa.Column[str]:
+    """A destination's place key (``avrr_events.places``), as eligibility_0001 declared it and
+    travel_0004 added it. Frozen."""
+    return sa.Column("region_key", sa.String(length=100), nullable=True)
+
+
+def case_table(name: str, *items: SchemaItem) -> NewTable:
+    """A table of rows that belong to a case: ``case_id`` (the id of the case's streams,
+    String(100), NOT NULL) first, then ``items`` (the key is among them), as every
+    service's revisions declared it (``tables.case_table`` today). Frozen."""
+    return table(name, sa.Column("case_id", sa.String(length=100), nullable=False), *items)
+
+
+def case_entries(
+    name: str, *columns: SchemaItem, number: str = "id", event_id: bool = False
+) -> NewTable:
+    """A table of many rows per case, numbered in write order (``number``) with ``case_id``
+    indexed, and with ``event_id`` the unique id of the event each row enters, as travel's and
+    reintegration's first revisions declared them (``tables.case_entries`` today). Frozen."""
+    entered = (sa.Column("event_id", sa.String(length=100), nullable=False),) if event_id else ()
+    return table(
+        name,
+        sa.Column(number, SERIAL, autoincrement=True, nullable=False),
+        *entered,
+        sa.Column("case_id", sa.String(length=100), nullable=False),
+        *columns,
+        sa.PrimaryKeyConstraint(number),
+        *((sa.UniqueConstraint("event_id"),) if event_id else ()),
+        sa.Index(f"ix_{name}_case_id", "case_id"),
+    )
+
+
+def public_outbox() -> NewTable:
+    """The notices of public records still to publish (``avrr_events.public``), as intake's and
+    travel's first revisions created them."""
+    return table(
         "public_outbox",
         sa.Column("id", SERIAL, autoincrement=True, nullable=False),
         sa.Column("channel", sa.String(length=200), nullable=False),
@@ -60,37 +142,26 @@ def create_public_outbox() -> None:
     )
 
 
-def create_handovers(table: str) -> None:
+def handover_table(name: str) -> NewTable:
     """A hand-over table (``avrr_events.handover``): the office each case was handed over to."""
-    op.create_table(
-        table,
-        sa.Column("case_id", sa.String(length=100), nullable=False),
+    return case_table(
+        name,
         sa.Column("receiving_office", sa.String(length=200), nullable=False),
         sa.Column("handed_over_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("case_id"),
+        sa.Index(f"ix_{name}_receiving_office", "receiving_office"),
     )
-    with op.batch_alter_table(table, schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f(f"ix_{table}_receiving_office"), ["receiving_office"], unique=False
-        )
 
 
-def drop_handovers(table: str) -> None:
-    """Undo ``create_handovers``."""
-    with op.batch_alter_table(table, schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f(f"ix_{table}_receiving_office"))
-    op.drop_table(table)
-
-
-def handovers(table: str) -> tuple[Step, Step]:
+def handovers(name: str) -> tuple[Step, Step]:
     """Upgrade and downgrade of a revision that adds a service's hand-over table."""
-    return partial(create_handovers, table), partial(drop_handovers, table)
+    return creating(handover_table(name))
 
 
-def create_withdrawal_conflicts(table: str) -> None:
+def withdrawal_conflicts_table(name: str) -> NewTable:
     """The supervisors' list of withdrawal conflicts (``avrr_events.withdrawal``)."""
-    op.create_table(
-        table,
+    return table(
+        name,
         sa.Column("conflict_id", sa.String(length=100), nullable=False),
         sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("office", sa.String(length=100), nullable=True),
@@ -106,25 +177,14 @@ def create_withdrawal_conflicts(table: str) -> None:
         sa.Column("resolved_by", sa.String(length=200), nullable=True),
         sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("conflict_id"),
+        sa.Index(f"{name}_case_idx", "case_id"),
+        sa.Index(f"{name}_office_idx", "office", "resolved_at", "detected_at"),
     )
-    with op.batch_alter_table(table, schema=None) as batch_op:
-        batch_op.create_index(f"{table}_case_idx", ["case_id"], unique=False)
-        batch_op.create_index(
-            f"{table}_office_idx", ["office", "resolved_at", "detected_at"], unique=False
-        )
 
 
-def drop_withdrawal_conflicts(table: str) -> None:
-    """Undo ``create_withdrawal_conflicts``."""
-    with op.batch_alter_table(table, schema=None) as batch_op:
-        batch_op.drop_index(f"{table}_office_idx")
-        batch_op.drop_index(f"{table}_case_idx")
-    op.drop_table(table)
-
-
-def withdrawal_conflicts(table: str) -> tuple[Step, Step]:
+def withdrawal_conflicts(name: str) -> tuple[Step, Step]:
     """Upgrade and downgrade of a revision that adds a service's withdrawal conflicts table."""
-    return partial(create_withdrawal_conflicts, table), partial(drop_withdrawal_conflicts, table)
+    return creating(withdrawal_conflicts_table(name))
 
 
 def rekey_places(tables: Mapping[str, str]) -> None:

@@ -16,14 +16,13 @@ import sqlalchemy as sa
 from alembic import op
 
 from avrr_events.audit import ALLOW_CHANGES_DDL, INSERT_ONLY_DDL
-from avrr_events.migration_ops import JSON, SERIAL
+from avrr_events.migration_ops import JSON, SERIAL, creating, table
 
 revision = "platform_0001"
 down_revision: str | None = None
 
-
-def upgrade() -> None:
-    op.create_table(
+create_tables, drop_tables = creating(
+    table(
         "audit_log",
         sa.Column("id", SERIAL, nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
@@ -36,8 +35,8 @@ def upgrade() -> None:
         sa.Column("prev_hash", sa.String(length=64), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_table(
+    ),
+    table(
         "consumer_offsets",
         sa.Column("consumer", sa.String(length=200), nullable=False),
         sa.Column("topic", sa.String(length=249), nullable=False),
@@ -47,8 +46,8 @@ def upgrade() -> None:
             "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
         ),
         sa.PrimaryKeyConstraint("consumer", "topic", "partition"),
-    )
-    op.create_table(
+    ),
+    table(
         "events",
         sa.Column("position", SERIAL, autoincrement=True, nullable=False),
         sa.Column("event_id", sa.Uuid(as_uuid=False), nullable=False),
@@ -64,11 +63,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("position"),
         sa.UniqueConstraint("event_id"),
         sa.UniqueConstraint("stream_id", "version", name="events_stream_version_key"),
-    )
-    with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.create_index("events_subject_idx", ["subject"], unique=False)
-
-    op.create_table(
+        sa.Index("events_subject_idx", "subject"),
+    ),
+    table(
         "idempotency_keys",
         sa.Column("scope", sa.String(length=300), nullable=False),
         sa.Column("key", sa.String(length=200), nullable=False),
@@ -79,8 +76,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("committed_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("scope", "key"),
-    )
-    op.create_table(
+    ),
+    table(
         "inbox",
         sa.Column("id", SERIAL, autoincrement=True, nullable=False),
         sa.Column("consumer", sa.String(length=200), nullable=False),
@@ -96,8 +93,8 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("consumer", "event_id", name="inbox_consumer_event_key"),
-    )
-    op.create_table(
+    ),
+    table(
         "outbox",
         sa.Column("id", SERIAL, autoincrement=True, nullable=False),
         sa.Column("position", sa.BigInteger(), nullable=False),
@@ -105,8 +102,8 @@ def upgrade() -> None:
         sa.Column("failed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("failure_reason", sa.String(length=500), nullable=True),
         sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_table(
+    ),
+    table(
         "projection_checkpoints",
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("position", sa.BigInteger(), nullable=False),
@@ -114,7 +111,12 @@ def upgrade() -> None:
             "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
         ),
         sa.PrimaryKeyConstraint("name"),
-    )
+    ),
+)
+
+
+def upgrade() -> None:
+    create_tables()
     for statement in INSERT_ONLY_DDL.get(op.get_bind().dialect.name, ()):
         op.execute(statement)
 
@@ -122,13 +124,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     for statement in ALLOW_CHANGES_DDL.get(op.get_bind().dialect.name, ()):
         op.execute(statement)
-    op.drop_table("projection_checkpoints")
-    op.drop_table("outbox")
-    op.drop_table("inbox")
-    op.drop_table("idempotency_keys")
-    with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.drop_index("events_subject_idx")
-
-    op.drop_table("events")
-    op.drop_table("consumer_offsets")
-    op.drop_table("audit_log")
+    drop_tables()

@@ -6,24 +6,22 @@ Create Date: 2026-11-22
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from avrr_events.migration_ops import case_table, creating, destination, region_key, table
 
 revision = "eligibility_0001"
 down_revision: str | None = None
 
-
-def upgrade() -> None:
-    op.create_table(
+upgrade, downgrade = creating(
+    case_table(
         "eligibility_assessments",
-        sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("office", sa.String(length=100), nullable=False),
         sa.Column("status", sa.String(length=30), nullable=False),
         sa.Column("nationality", sa.String(length=2), nullable=False),
         sa.Column("host_country", sa.String(length=2), nullable=False),
-        sa.Column("destination_country", sa.String(length=2), nullable=False),
-        sa.Column("destination_region", sa.String(length=100), nullable=True),
-        sa.Column("region_key", sa.String(length=100), nullable=True),
+        *destination(),
+        region_key(),
         sa.Column("household", sa.JSON(), nullable=False),
         sa.Column("unaccompanied_children", sa.Integer(), nullable=False),
         sa.Column("programme_id", sa.String(length=100), nullable=True),
@@ -41,28 +39,16 @@ def upgrade() -> None:
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("closed_reason", sa.String(length=200), nullable=True),
         sa.PrimaryKeyConstraint("case_id"),
-    )
-    with op.batch_alter_table("eligibility_assessments", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_eligibility_assessments_office"), ["office"], unique=False
-        )
-
-    op.create_table(
+        sa.Index("ix_eligibility_assessments_office", "office"),
+    ),
+    table(
         "eligibility_suspensions",
         sa.Column("place", sa.String(length=200), nullable=False),
-        sa.Column("destination_country", sa.String(length=2), nullable=False),
-        sa.Column("destination_region", sa.String(length=100), nullable=True),
-        sa.Column("region_key", sa.String(length=100), nullable=True),
+        *destination(),
+        region_key(),
         sa.Column("reason", sa.String(length=1000), nullable=False),
         sa.Column("suspended_by", sa.String(length=200), nullable=False),
         sa.Column("suspended_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("place"),
-    )
-
-
-def downgrade() -> None:
-    op.drop_table("eligibility_suspensions")
-    with op.batch_alter_table("eligibility_assessments", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_eligibility_assessments_office"))
-
-    op.drop_table("eligibility_assessments")
+    ),
+)

@@ -7,36 +7,32 @@ Create Date: 2026-11-22
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
 
 from avrr_events.migration_ops import (
     JSON,
     SERIAL,
-    create_handovers,
-    create_public_outbox,
-    drop_handovers,
+    case_table,
+    creating,
+    handover_table,
+    public_outbox,
+    table,
 )
 
 revision = "intake_0001"
 down_revision: str | None = None
 
-
-def upgrade() -> None:
-    op.create_table(
+upgrade, downgrade = creating(
+    case_table(
         "intake_case_closures",
-        sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("closed_by", sa.String(length=200), nullable=True),
         sa.Column("final", sa.Boolean(), nullable=False),
         sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("case_id"),
-    )
-    with op.batch_alter_table("intake_case_closures", schema=None) as batch_op:
-        batch_op.create_index("intake_case_closures_due_idx", ["closed_at"], unique=False)
-
-    op.create_table(
+        sa.Index("intake_case_closures_due_idx", "closed_at"),
+    ),
+    case_table(
         "intake_cases",
-        sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=30), nullable=False),
         sa.Column("office", sa.String(length=100), nullable=False),
@@ -52,16 +48,11 @@ def upgrade() -> None:
         sa.Column("principal", JSON, nullable=True),
         sa.Column("detail", JSON, nullable=False),
         sa.PrimaryKeyConstraint("case_id"),
-    )
-    with op.batch_alter_table("intake_cases", schema=None) as batch_op:
-        batch_op.create_index(
-            "intake_cases_list_idx", ["office", "status", "referred_at"], unique=False
-        )
-        batch_op.create_index("intake_cases_nationality_idx", ["nationality"], unique=False)
-
-    op.create_table(
+        sa.Index("intake_cases_list_idx", "office", "status", "referred_at"),
+        sa.Index("intake_cases_nationality_idx", "nationality"),
+    ),
+    case_table(
         "intake_consents",
-        sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("person_id", sa.String(length=100), nullable=False),
         sa.Column("purpose", sa.String(length=60), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
@@ -72,19 +63,16 @@ def upgrade() -> None:
         sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("case_id", "person_id", "purpose"),
-    )
-    op.create_table(
+    ),
+    case_table(
         "intake_duplicate_keys",
-        sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("person_id", sa.String(length=100), nullable=False),
         sa.Column("match_key", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("case_id", "person_id"),
-    )
-    with op.batch_alter_table("intake_duplicate_keys", schema=None) as batch_op:
-        batch_op.create_index("intake_duplicate_keys_match_idx", ["match_key"], unique=False)
-
-    create_handovers("intake_handovers")
-    op.create_table(
+        sa.Index("intake_duplicate_keys_match_idx", "match_key"),
+    ),
+    handover_table("intake_handovers"),
+    table(
         "intake_report_assistance",
         sa.Column("event_id", sa.String(length=100), nullable=False),
         sa.Column("case_id", sa.String(length=100), nullable=False),
@@ -93,10 +81,9 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("amount_minor", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("event_id"),
-    )
-    op.create_table(
+    ),
+    case_table(
         "intake_report_cases",
-        sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("phase", sa.String(length=30), nullable=True),
         sa.Column("office", sa.String(length=100), nullable=True),
         sa.Column("host_country", sa.String(length=2), nullable=True),
@@ -106,26 +93,22 @@ def upgrade() -> None:
         sa.Column("returnees", sa.Integer(), nullable=False),
         sa.Column("state", JSON, nullable=False),
         sa.PrimaryKeyConstraint("case_id"),
-    )
-    with op.batch_alter_table("intake_report_cases", schema=None) as batch_op:
-        batch_op.create_index("intake_report_cases_month_idx", ["returned_month"], unique=False)
-
-    op.create_table(
+        sa.Index("intake_report_cases_month_idx", "returned_month"),
+    ),
+    case_table(
         "intake_report_people",
-        sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("person_id", sa.String(length=200), nullable=False),
         sa.Column("sex", sa.String(length=20), nullable=False),
         sa.Column("age_group", sa.String(length=10), nullable=False),
         sa.PrimaryKeyConstraint("case_id", "person_id"),
-    )
-    op.create_table(
+    ),
+    case_table(
         "intake_report_vulnerabilities",
-        sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("screened", sa.String(length=200), nullable=False),
         sa.Column("category", sa.String(length=100), nullable=False),
         sa.PrimaryKeyConstraint("case_id", "screened", "category"),
-    )
-    op.create_table(
+    ),
+    table(
         "intake_timeline",
         sa.Column("seq", SERIAL, autoincrement=True, nullable=False),
         sa.Column("event_id", sa.String(length=100), nullable=False),
@@ -138,40 +121,7 @@ def upgrade() -> None:
         sa.Column("facts", JSON, nullable=False),
         sa.PrimaryKeyConstraint("seq"),
         sa.UniqueConstraint("event_id"),
-    )
-    with op.batch_alter_table("intake_timeline", schema=None) as batch_op:
-        batch_op.create_index(
-            "intake_timeline_case_idx", ["case_id", "occurred_at", "seq"], unique=False
-        )
-
-    create_public_outbox()
-
-
-def downgrade() -> None:
-    op.drop_table("public_outbox")
-    with op.batch_alter_table("intake_timeline", schema=None) as batch_op:
-        batch_op.drop_index("intake_timeline_case_idx")
-
-    op.drop_table("intake_timeline")
-    op.drop_table("intake_report_vulnerabilities")
-    op.drop_table("intake_report_people")
-    with op.batch_alter_table("intake_report_cases", schema=None) as batch_op:
-        batch_op.drop_index("intake_report_cases_month_idx")
-
-    op.drop_table("intake_report_cases")
-    op.drop_table("intake_report_assistance")
-    drop_handovers("intake_handovers")
-    with op.batch_alter_table("intake_duplicate_keys", schema=None) as batch_op:
-        batch_op.drop_index("intake_duplicate_keys_match_idx")
-
-    op.drop_table("intake_duplicate_keys")
-    op.drop_table("intake_consents")
-    with op.batch_alter_table("intake_cases", schema=None) as batch_op:
-        batch_op.drop_index("intake_cases_nationality_idx")
-        batch_op.drop_index("intake_cases_list_idx")
-
-    op.drop_table("intake_cases")
-    with op.batch_alter_table("intake_case_closures", schema=None) as batch_op:
-        batch_op.drop_index("intake_case_closures_due_idx")
-
-    op.drop_table("intake_case_closures")
+        sa.Index("intake_timeline_case_idx", "case_id", "occurred_at", "seq"),
+    ),
+    public_outbox(),
+)

@@ -7,22 +7,18 @@ Create Date: 2026-11-22
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
 
-from avrr_events.migration_ops import SERIAL
+from avrr_events.migration_ops import case_entries, case_table, creating, destination, table
 
 revision = "reintegration_0001"
 down_revision: str | None = None
 
-
-def upgrade() -> None:
-    op.create_table(
+upgrade, downgrade = creating(
+    case_table(
         "reintegration_cases",
-        sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("programme_id", sa.String(length=100), nullable=False),
         sa.Column("office", sa.String(length=100), nullable=True),
-        sa.Column("destination_country", sa.String(length=2), nullable=True),
-        sa.Column("destination_region", sa.String(length=100), nullable=True),
+        *destination(nullable=True),
         sa.Column("arrived_on", sa.Date(), nullable=True),
         sa.Column("decision", sa.String(length=20), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
@@ -38,49 +34,35 @@ def upgrade() -> None:
         sa.Column("disbursed_total", sa.Numeric(precision=14, scale=2), nullable=False),
         sa.Column("completed_on", sa.Date(), nullable=True),
         sa.PrimaryKeyConstraint("case_id"),
-    )
-    op.create_table(
+    ),
+    case_table(
         "reintegration_consent_withdrawals",
-        sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("purpose", sa.String(length=100), nullable=False),
         sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("case_id", "purpose"),
-    )
-    op.create_table(
+    ),
+    case_entries(
         "reintegration_ledger",
-        sa.Column("entry_no", SERIAL, autoincrement=True, nullable=False),
-        sa.Column("event_id", sa.String(length=100), nullable=False),
-        sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("programme_id", sa.String(length=100), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("amount", sa.Numeric(precision=14, scale=2), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("method", sa.String(length=100), nullable=False),
         sa.Column("disbursed_on", sa.Date(), nullable=False),
-        sa.PrimaryKeyConstraint("entry_no"),
-        sa.UniqueConstraint("event_id"),
-    )
-    with op.batch_alter_table("reintegration_ledger", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_reintegration_ledger_case_id"), ["case_id"], unique=False
-        )
-
-    op.create_table(
+        number="entry_no",
+        event_id=True,
+    ),
+    case_table(
         "reintegration_monitoring_visits",
-        sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("due_month", sa.Integer(), nullable=False),
         sa.Column("office", sa.String(length=100), nullable=True),
         sa.Column("due_on", sa.Date(), nullable=False),
         sa.Column("visited_on", sa.Date(), nullable=True),
         sa.Column("notes", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("case_id", "due_month"),
-    )
-    with op.batch_alter_table("reintegration_monitoring_visits", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_reintegration_monitoring_visits_office"), ["office"], unique=False
-        )
-
-    op.create_table(
+        sa.Index("ix_reintegration_monitoring_visits_office", "office"),
+    ),
+    table(
         "reintegration_programme_totals",
         sa.Column("programme_id", sa.String(length=100), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=True),
@@ -96,26 +78,17 @@ def upgrade() -> None:
         sa.Column("cash_total", sa.Numeric(precision=14, scale=2), nullable=False),
         sa.Column("in_kind_total", sa.Numeric(precision=14, scale=2), nullable=False),
         sa.PrimaryKeyConstraint("programme_id"),
-    )
-    op.create_table(
+    ),
+    case_entries(
         "reintegration_referrals",
-        sa.Column("entry_no", SERIAL, autoincrement=True, nullable=False),
-        sa.Column("event_id", sa.String(length=100), nullable=False),
-        sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("organisation_id", sa.String(length=100), nullable=False),
         sa.Column("service", sa.String(length=50), nullable=False),
         sa.Column("referred_on", sa.Date(), nullable=False),
-        sa.PrimaryKeyConstraint("entry_no"),
-        sa.UniqueConstraint("event_id"),
-    )
-    with op.batch_alter_table("reintegration_referrals", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_reintegration_referrals_case_id"), ["case_id"], unique=False
-        )
-
-    op.create_table(
+        number="entry_no",
+        event_id=True,
+    ),
+    case_table(
         "reintegration_sustainability_scores",
-        sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("stage", sa.String(length=10), nullable=False),
         sa.Column("economic", sa.Float(), nullable=False),
         sa.Column("social", sa.Float(), nullable=False),
@@ -124,32 +97,12 @@ def upgrade() -> None:
         sa.Column("sustainable", sa.Boolean(), nullable=False),
         sa.Column("scored_on", sa.Date(), nullable=False),
         sa.PrimaryKeyConstraint("case_id", "stage"),
-    )
-    op.create_table(
+    ),
+    case_table(
         "reintegration_vulnerability_priorities",
-        sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("person_key", sa.String(length=100), nullable=False),
         sa.Column("score", sa.Integer(), nullable=False),
         sa.Column("assessed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("case_id", "person_key"),
-    )
-
-
-def downgrade() -> None:
-    op.drop_table("reintegration_vulnerability_priorities")
-    op.drop_table("reintegration_sustainability_scores")
-    with op.batch_alter_table("reintegration_referrals", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_reintegration_referrals_case_id"))
-
-    op.drop_table("reintegration_referrals")
-    op.drop_table("reintegration_programme_totals")
-    with op.batch_alter_table("reintegration_monitoring_visits", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_reintegration_monitoring_visits_office"))
-
-    op.drop_table("reintegration_monitoring_visits")
-    with op.batch_alter_table("reintegration_ledger", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_reintegration_ledger_case_id"))
-
-    op.drop_table("reintegration_ledger")
-    op.drop_table("reintegration_consent_withdrawals")
-    op.drop_table("reintegration_cases")
+    ),
+)

@@ -7,55 +7,46 @@ Create Date: 2026-11-22
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
 
-from avrr_events.migration_ops import JSON, SERIAL, create_public_outbox
+from avrr_events.migration_ops import (
+    JSON,
+    case_entries,
+    case_table,
+    creating,
+    destination,
+    public_outbox,
+    table,
+)
 
 revision = "travel_0001"
 down_revision: str | None = None
 
-
-def upgrade() -> None:
-    create_public_outbox()
-    op.create_table(
+upgrade, downgrade = creating(
+    public_outbox(),
+    case_entries(
         "travel_medical_records",
-        sa.Column("id", SERIAL, autoincrement=True, nullable=False),
-        sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("person_id", sa.String(length=200), nullable=False),
         sa.Column("outcome", sa.String(length=20), nullable=False),
         sa.Column("unfit_until", sa.Date(), nullable=True),
         sa.Column("health_details", JSON, nullable=True),
         sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    with op.batch_alter_table("travel_medical_records", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_travel_medical_records_case_id"), ["case_id"], unique=False
-        )
-
-    op.create_table(
+        number="id",
+    ),
+    case_table(
         "travel_movement_destinations",
-        sa.Column("case_id", sa.String(length=100), nullable=False),
-        sa.Column("destination_country", sa.String(length=2), nullable=False),
-        sa.Column("destination_region", sa.String(length=100), nullable=True),
+        *destination(),
         sa.Column("open", sa.Boolean(), nullable=False),
         sa.Column("correlation_id", sa.String(length=200), nullable=False),
         sa.PrimaryKeyConstraint("case_id"),
-    )
-    with op.batch_alter_table("travel_movement_destinations", schema=None) as batch_op:
-        batch_op.create_index(
-            "travel_movement_destinations_idx", ["destination_country"], unique=False
-        )
-
-    op.create_table(
+        sa.Index("travel_movement_destinations_idx", "destination_country"),
+    ),
+    case_table(
         "travel_movements",
-        sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("programme_id", sa.String(length=100), nullable=False),
         sa.Column("office", sa.String(length=100), nullable=True),
         sa.Column("host_country", sa.String(length=2), nullable=True),
-        sa.Column("destination_country", sa.String(length=2), nullable=False),
-        sa.Column("destination_region", sa.String(length=100), nullable=True),
+        *destination(),
         sa.Column("transport_mode", sa.String(length=10), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("held", sa.Boolean(), nullable=False),
@@ -76,13 +67,9 @@ def upgrade() -> None:
         sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("cancellation_reason", sa.String(length=1200), nullable=True),
         sa.PrimaryKeyConstraint("case_id"),
-    )
-    with op.batch_alter_table("travel_movements", schema=None) as batch_op:
-        batch_op.create_index(
-            "travel_movements_board_idx", ["departure_date", "office"], unique=False
-        )
-
-    op.create_table(
+        sa.Index("travel_movements_board_idx", "departure_date", "office"),
+    ),
+    table(
         "travel_return_counts",
         sa.Column("country", sa.String(length=2), nullable=False),
         sa.Column("programme_id", sa.String(length=100), nullable=False),
@@ -92,33 +79,24 @@ def upgrade() -> None:
         sa.Column("people", sa.Integer(), nullable=False),
         sa.Column("published_households", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("country", "programme_id", "day", "movement"),
-    )
-    op.create_table(
+    ),
+    table(
         "travel_suspended_destinations",
         sa.Column("destination_key", sa.String(length=110), nullable=False),
-        sa.Column("destination_country", sa.String(length=2), nullable=False),
-        sa.Column("destination_region", sa.String(length=100), nullable=True),
+        *destination(),
         sa.Column("reason", sa.String(length=1000), nullable=False),
         sa.Column("suspended_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("destination_key"),
-    )
-    op.create_table(
+    ),
+    case_entries(
         "travel_transit_notes",
-        sa.Column("id", SERIAL, autoincrement=True, nullable=False),
-        sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("point", sa.String(length=100), nullable=False),
         sa.Column("note", JSON, nullable=False),
         sa.Column("noted_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    with op.batch_alter_table("travel_transit_notes", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_travel_transit_notes_case_id"), ["case_id"], unique=False
-        )
-
-    op.create_table(
+        number="id",
+    ),
+    case_table(
         "travel_travellers",
-        sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("person_id", sa.String(length=200), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("age_years", sa.Integer(), nullable=False),
@@ -132,35 +110,11 @@ def upgrade() -> None:
         sa.Column("unfit_until", sa.Date(), nullable=True),
         sa.Column("fitness_confirmed_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("case_id", "person_id"),
-    )
-    op.create_table(
+    ),
+    case_table(
         "travel_withdrawn_medical_consents",
-        sa.Column("case_id", sa.String(length=100), nullable=False),
         sa.Column("person_id", sa.String(length=200), nullable=False),
         sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("case_id", "person_id"),
-    )
-
-
-def downgrade() -> None:
-    op.drop_table("travel_withdrawn_medical_consents")
-    op.drop_table("travel_travellers")
-    with op.batch_alter_table("travel_transit_notes", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_travel_transit_notes_case_id"))
-
-    op.drop_table("travel_transit_notes")
-    op.drop_table("travel_suspended_destinations")
-    op.drop_table("travel_return_counts")
-    with op.batch_alter_table("travel_movements", schema=None) as batch_op:
-        batch_op.drop_index("travel_movements_board_idx")
-
-    op.drop_table("travel_movements")
-    with op.batch_alter_table("travel_movement_destinations", schema=None) as batch_op:
-        batch_op.drop_index("travel_movement_destinations_idx")
-
-    op.drop_table("travel_movement_destinations")
-    with op.batch_alter_table("travel_medical_records", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_travel_medical_records_case_id"))
-
-    op.drop_table("travel_medical_records")
-    op.drop_table("public_outbox")
+    ),
+)

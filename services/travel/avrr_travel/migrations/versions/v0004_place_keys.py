@@ -9,10 +9,9 @@ Create Date: 2026-12-06
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
 
-from avrr_events.migration_ops import rekey_places
+from avrr_events.migration_ops import region_key, rekey_places
 
 revision = "travel_0004"
 down_revision: str | None = "travel_0003"
@@ -26,7 +25,7 @@ TABLES = {
 def upgrade() -> None:
     for table in TABLES:
         with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.add_column(sa.Column("region_key", sa.String(length=100), nullable=True))
+            batch_op.add_column(region_key())
     op.create_index(
         "travel_movement_destinations_place_idx",
         "travel_movement_destinations",
