@@ -61,15 +61,22 @@ from avrr_intake.timeline import PHASES, TIMELINE_TYPES, CaseState, facts_of
 
 metadata = MetaData()
 
+# The columns the reports group by: each one's length and how it is read from the folded
+# CaseState. The table declares its columns from this list and SituationalReports writes
+# them from it, so a dimension is added in one place.
+_GROUPED: dict[str, tuple[int, Callable[[CaseState], str | None]]] = {
+    "phase": (30, lambda s: s.phase),
+    "office": (100, lambda s: s.office),
+    "host_country": (2, lambda s: s.host_country),
+    "origin_country": (2, lambda s: s.destination_country),
+    "programme_id": (100, lambda s: s.programme_id),
+    "returned_month": (7, lambda s: s.arrived_at[:7] if s.arrived_at else None),
+}
+
 report_cases = case_table(
     "intake_report_cases",
     metadata,
-    Column("phase", String(30), nullable=True),
-    Column("office", String(100), nullable=True),
-    Column("host_country", String(2), nullable=True),
-    Column("origin_country", String(2), nullable=True),
-    Column("programme_id", String(100), nullable=True),
-    Column("returned_month", String(7), nullable=True),
+    *(Column(name, String(length), nullable=True) for name, (length, _) in _GROUPED.items()),
     Column("returnees", Integer, nullable=False, default=0),
     Column("state", Json, nullable=False),
 )
@@ -138,16 +145,8 @@ class SituationalReports(Projection):
         state = CaseState.model_validate(row.state) if row else CaseState()
         facts = facts_of(event)
         state.fold(event.event_type, facts, envelope.time)
-        values = {
-            "phase": state.phase,
-            "office": state.office,
-            "host_country": state.host_country,
-            "origin_country": state.destination_country,
-            "programme_id": state.programme_id,
-            "returned_month": state.arrived_at[:7] if state.arrived_at else None,
-            "returnees": len(state.household),
-            "state": state.model_dump(mode="json"),
-        }
+        values: dict[str, Any] = {name: of(state) for name, (_, of) in _GROUPED.items()}
+        values.update(returnees=len(state.household), state=state.model_dump(mode="json"))
         if row is None:
             await conn.execute(report_cases.insert().values(case_id=case_id, **values))
         else:
