@@ -20,8 +20,9 @@ from typing import Annotated, Any
 import httpx
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import ERASED, Encrypted, PersonalDataCipher
+from avrr_events import ERASED, Encrypted
 from avrr_events.commands import CommandContext, CommandResult, Principal, etag
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.problems import DomainRuleViolation, NotFound
@@ -71,17 +72,22 @@ async def case_offices(request: Request, case_id: str) -> frozenset[str] | None:
         return await handover.case_offices(conn, case_id)
 
 
+# One rule per kind of access, read by every route that grants it.
+WORK = allow(*CASEWORK, scope="case")
+READ = allow(*CASE_READERS, scope="case")
+REPORTS = allow(*REPORT_READERS, scope="office")
+
 POLICY = Policy(
     {
         # The referral's office must be one of the caller's (checked in the route).
         "POST /referrals": allow(Role.REFERRER, *CASEWORK, scope="handler"),
         "GET /referrals/{case_id}": allow(Role.REFERRER, scope="own"),
-        "POST /cases/{case_id}/counselling-sessions": allow(*CASEWORK, scope="case"),
-        "POST /cases/{case_id}/consents": allow(*CASEWORK, scope="case"),
-        "POST /cases/{case_id}/consents/{purpose}/withdrawal": allow(*CASEWORK, scope="case"),
-        "POST /cases/{case_id}/return-request": allow(*CASEWORK, scope="case"),
-        "POST /cases/{case_id}/withdrawal": allow(*CASEWORK, scope="case"),
-        "POST /cases/{case_id}/closure": allow(*CASEWORK, scope="case"),
+        "POST /cases/{case_id}/counselling-sessions": WORK,
+        "POST /cases/{case_id}/consents": WORK,
+        "POST /cases/{case_id}/consents/{purpose}/withdrawal": WORK,
+        "POST /cases/{case_id}/return-request": WORK,
+        "POST /cases/{case_id}/withdrawal": WORK,
+        "POST /cases/{case_id}/closure": WORK,
         "POST /cases/{case_id}/erasure": allow(Role.DATA_PROTECTION_OFFICER, scope="case"),
         # Health data: recorded by casework or medical staff once the person consented to
         # medical_data_processing (checked by the case), read by the medical role only.
@@ -91,16 +97,16 @@ POLICY = Policy(
         "GET /duplicate-alerts": allow(Role.SUPERVISOR, scope="office"),
         "POST /demo": allow(*CASEWORK, Role.ADMIN),
         "GET /cases": allow(*CASE_READERS, scope="office"),
-        "GET /cases/{case_id}": allow(*CASE_READERS, scope="case"),
-        "GET /cases/{case_id}/consents": allow(*CASE_READERS, scope="case"),
-        "GET /cases/{case_id}/timeline": allow(*CASE_READERS, scope="case"),
-        "GET /cases/{case_id}/state": allow(*CASE_READERS, scope="case"),
+        "GET /cases/{case_id}": READ,
+        "GET /cases/{case_id}/consents": READ,
+        "GET /cases/{case_id}/timeline": READ,
+        "GET /cases/{case_id}/state": READ,
         # Aggregates without personal data, of the caller's offices only (headquarters: all);
         # outside headquarters small cells are suppressed (avrr_events.small_cells).
-        "GET /reports/returns": allow(*REPORT_READERS, scope="office"),
-        "GET /reports/returns.svg": allow(*REPORT_READERS, scope="office"),
-        "GET /reports/phases": allow(*REPORT_READERS, scope="office"),
-        "GET /reports/assistance": allow(*REPORT_READERS, scope="office"),
+        "GET /reports/returns": REPORTS,
+        "GET /reports/returns.svg": REPORTS,
+        "GET /reports/phases": REPORTS,
+        "GET /reports/assistance": REPORTS,
         # A government system; the record's country must be in its token (checked in the route).
         "GET /public/disclosure-keys/{key_id}": allow(Role.AUTHORITY, scope="handler"),
     },
@@ -127,8 +133,7 @@ class CaseCommand:
     cases: IntakeCommands
 
     async def __call__(self, case_id: str, run: CaseRun) -> Response:
-        location = self.command.url_for("get_case", case_id=case_id)
-        return await self.command(lambda ctx: run(self.cases, ctx), location=location)
+        return await self.command.on_case(case_id, lambda ctx: run(self.cases, ctx))
 
 
 def case_command(command: Command, cases: Cases) -> CaseCommand:
@@ -225,10 +230,7 @@ async def declared_needs(case_id: CaseId, request: Request, _principal: Authoriz
     Needs recorded on a referral before declarations existed are listed as ``referral``."""
     runtime = runtime_of(request)
     async with runtime.db.autocommit() as conn:
-        row = await read_models.case_row(conn, case_id)
-        consent_rows = await read_models.consent_rows(conn, case_id)
-    if row is None:
-        raise NotFound(f"case {case_id} not found")
+        row, consent_rows = await _case_and_consents(conn, case_id)
     withdrawn = {
         c.person_id
         for c in consent_rows
@@ -345,7 +347,7 @@ async def list_cases(
         )
     items = []
     for row in rows:
-        name = await reveal(runtime.cipher, row.principal) if row.principal else None
+        name = await runtime.cipher.reveal(row.principal) if row.principal else None
         items.append(
             {
                 "case_id": row.case_id,
@@ -370,18 +372,14 @@ async def list_cases(
 async def get_case(case_id: CaseId, request: Request, principal: Authorized) -> JSONResponse:
     runtime = runtime_of(request)
     async with runtime.db.autocommit() as conn:
-        row = await read_models.case_row(conn, case_id)
-        consent_rows = await read_models.consent_rows(conn, case_id)
-        if row is not None:
-            duplicates = await _duplicates_seen_by(conn, principal, row.detail)
-    if row is None:
-        raise NotFound(f"case {case_id} not found")
+        row, consent_rows = await _case_and_consents(conn, case_id)
+        duplicates = await _duplicates_seen_by(conn, principal, row.detail)
     detail = dict(row.detail)
     # Health data is the medical role's, through GET /cases/{case_id}/declared-needs.
     for health in ("declared_needs", "needs_declared"):
         detail.pop(health, None)
     detail.update(duplicates)
-    doc: dict[str, Any] = await reveal(runtime.cipher, detail)
+    doc: dict[str, Any] = await runtime.cipher.reveal(detail)
     household = []
     for member in doc.pop("household"):
         member.pop("duplicate_key", None)
@@ -407,13 +405,17 @@ async def get_case(case_id: CaseId, request: Request, principal: Authorized) -> 
 async def case_consents(
     case_id: CaseId, request: Request, _principal: Authorized
 ) -> dict[str, Any]:
-    runtime = runtime_of(request)
-    async with runtime.db.autocommit() as conn:
-        row = await read_models.case_row(conn, case_id)
-        consent_rows = await read_models.consent_rows(conn, case_id)
+    async with runtime_of(request).db.autocommit() as conn:
+        _row, consent_rows = await _case_and_consents(conn, case_id)
+    return {"case_id": case_id, "consents": [_consent(c) for c in consent_rows]}
+
+
+async def _case_and_consents(conn: AsyncConnection, case_id: str) -> tuple[Any, list[Any]]:
+    """The case's row and its consents' rows: 404 for a case that does not exist."""
+    row = await read_models.case_row(conn, case_id)
     if row is None:
         raise NotFound(f"case {case_id} not found")
-    return {"case_id": case_id, "consents": [_consent(c) for c in consent_rows]}
+    return row, await read_models.consent_rows(conn, case_id)
 
 
 @router.get("/cases/{case_id}/timeline", summary="Everything that happened to a case, everywhere")
@@ -618,8 +620,3 @@ def _full_name(personal: Any) -> str | None:
     if personal == ERASED_MARKER:
         return ERASED_MARKER
     return f"{personal.get('given_names', '')} {personal.get('family_name', '')}".strip()
-
-
-async def reveal(cipher: PersonalDataCipher, value: Any) -> Any:
-    """Decrypt every Encrypted value inside a JSON document; erased people read ``"erased"``."""
-    return await cipher.reveal(value)

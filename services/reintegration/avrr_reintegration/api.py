@@ -25,7 +25,7 @@ from avrr_events.dates import PastDate, PastMoment
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.problems import NotFound
 from avrr_events.web.authorization import STAFF, Authorized, Policy, Role, allow
-from avrr_events.web.commands import Command, CommandCall, service_commands
+from avrr_events.web.commands import Command, service_commands
 from avrr_events.web.service import runtime_of
 from avrr_events.web.withdrawal import add_conflicts_list
 from avrr_events.withdrawal import Resolution
@@ -161,11 +161,6 @@ def commands_of(request: Request) -> ReintegrationCommands:
 Commands = Annotated[ReintegrationCommands, Depends(commands_of)]
 
 
-def at_case(command: CommandCall, case_id: str) -> str:
-    """Where a command's result is read (its Location): the case."""
-    return command.url_for("get_case", case_id=case_id)
-
-
 def _plain(value: Any) -> Any:
     """JSON-ready: money as decimal strings, dates as ISO 8601."""
     if isinstance(value, Decimal):
@@ -194,11 +189,11 @@ async def resolve_withdrawal_conflict(
     commands: Commands,
 ) -> Response:
     """Supervisors: ``disbursement_recovered`` or ``person_consented_again``, with the reason."""
-    return await command(
+    return await command.on_case(
+        case_id,
         lambda ctx: commands.resolve_conflict(
             case_id, conflict_id, body.resolution, body.reason, ctx
         ),
-        location=at_case(command, case_id),
     )
 
 
@@ -217,9 +212,8 @@ async def agree_plan(
 ) -> Response:
     """Economic, social and psychosocial components with budget lines; flagged late past the
     programme's deadline (30 days after arrival by default). A revision replaces the plan."""
-    return await command(
-        lambda ctx: commands.agree_plan(case_id, body.components, body.agreed_at, ctx),
-        location=at_case(command, case_id),
+    return await command.on_case(
+        case_id, lambda ctx: commands.agree_plan(case_id, body.components, body.agreed_at, ctx)
     )
 
 
@@ -230,17 +224,9 @@ async def disburse(
     case_id: CaseId, body: DisbursementIn, command: Command, commands: Commands
 ) -> Response:
     """Refused (422) beyond the plan's remaining budget or the programme's remaining cap."""
-    return await command(
-        lambda ctx: commands.disburse(
-            case_id,
-            kind=body.kind,
-            amount=body.amount,
-            currency=body.currency,
-            method=body.method,
-            disbursed_on=body.disbursed_on,
-            context=ctx,
-        ),
-        location=at_case(command, case_id),
+    # The body's fields are the command's keyword arguments, by the same names.
+    return await command.on_case(
+        case_id, lambda ctx: commands.disburse(case_id, **body.model_dump(), context=ctx)
     )
 
 
@@ -248,11 +234,11 @@ async def disburse(
 async def refer(
     case_id: CaseId, body: ReferralIn, command: Command, commands: Commands
 ) -> Response:
-    return await command(
+    return await command.on_case(
+        case_id,
         lambda ctx: commands.refer(
             case_id, body.organisation_id, body.service, body.referred_on, ctx
         ),
-        location=at_case(command, case_id),
     )
 
 
@@ -262,11 +248,11 @@ async def refer(
 async def record_visit(
     case_id: CaseId, body: VisitIn, command: Command, commands: Commands
 ) -> Response:
-    return await command(
+    return await command.on_case(
+        case_id,
         lambda ctx: commands.record_visit(
             case_id, body.due_month, body.visited_on, body.notes, ctx
         ),
-        location=at_case(command, case_id),
     )
 
 
@@ -278,9 +264,9 @@ async def record_visit(
 async def score_survey(
     case_id: CaseId, body: SurveyIn, command: Command, commands: Commands
 ) -> Response:
-    return await command(
+    return await command.on_case(
+        case_id,
         lambda ctx: commands.score_survey(case_id, body.stage, body.answers, body.scored_on, ctx),
-        location=at_case(command, case_id),
     )
 
 
@@ -289,9 +275,8 @@ async def complete(
     case_id: CaseId, body: CompletionIn, command: Command, commands: Commands
 ) -> Response:
     """Needs the end survey; frees the case's place for the highest-priority waiting case."""
-    return await command(
-        lambda ctx: commands.complete(case_id, body.completed_on, ctx),
-        location=at_case(command, case_id),
+    return await command.on_case(
+        case_id, lambda ctx: commands.complete(case_id, body.completed_on, ctx)
     )
 
 

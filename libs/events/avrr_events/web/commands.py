@@ -88,6 +88,11 @@ class CommandCall:
         )
         return response
 
+    async def on_case(self, case_id: str, run: Run) -> Response:
+        """Run a command on the case ``case_id``, whose result is read at the case: the
+        service's route ``get_case``, with the case's id, is its Location."""
+        return await self(run, location=self.url_for("get_case", case_id=case_id))
+
 
 def service_commands(request: Request) -> Any:
     """The service's command object, for a service's typed route dependency.
