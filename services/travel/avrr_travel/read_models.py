@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import DomainEvent, Encrypted, Envelope, Projection
 from avrr_events import tables as store_tables
+from avrr_events.household import HouseholdMember
 from avrr_events.projections import case_row, insert_from_event
 from avrr_events.tables import Json, case_entries, case_table
 from avrr_events.withdrawal import ConflictList, conflicts_table
@@ -93,6 +94,10 @@ movements = case_table(
     Column("cancellation_details", Json, nullable=True),
 )
 Index("travel_movements_board_idx", movements.c.departure_date, movements.c.office)
+
+# The columns of a traveller that are the household member as the movement's event carries
+# it: written from the event's member and served back as they are.
+MEMBER_FIELDS = tuple(HouseholdMember.model_fields)
 
 travellers = case_table(
     "travel_travellers",
@@ -157,15 +162,7 @@ class MovementViews(Projection):
         await conn.execute(
             travellers.insert(),
             [
-                {
-                    "case_id": event.case_id,
-                    "person_id": m.person_id,
-                    "seq": i,
-                    "age_years": m.age_years,
-                    "sex": m.sex,
-                    "relationship": m.relationship,
-                    "unaccompanied_minor": m.unaccompanied_minor,
-                }
+                {"case_id": event.case_id, "seq": i, **m.model_dump(include=set(MEMBER_FIELDS))}
                 for i, m in enumerate(event.travellers)
             ],
         )
@@ -387,11 +384,7 @@ def projections() -> list[Projection]:
 
 def _traveller_view(row: Any) -> dict[str, Any]:
     return {
-        "person_id": row.person_id,
-        "age_years": row.age_years,
-        "sex": row.sex,
-        "relationship": row.relationship,
-        "unaccompanied_minor": row.unaccompanied_minor,
+        **{name: row._mapping[name] for name in MEMBER_FIELDS},
         "travel_document": {
             "document_type": row.document_type,
             "status": (
