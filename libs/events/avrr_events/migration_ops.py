@@ -4,9 +4,9 @@ A revision is history: it must build, for every database that ever runs it,
 the tables as they were on the day it was written, whatever the tables in code
 (``tables.py``, ``public.py``, ``handover.py``, ``withdrawal.py``) have become
 since. So nothing here reads a table from code, and every table and column
-declared here is frozen: once a revision calls it, it never changes; a later
-change of a table is a new revision (and a new function here when several
-services need the same one).
+declared here is frozen (their docstrings say so): once a revision calls it, it
+never changes; a later change of a table is a new revision, never an edit here
+(and a new function here when several services need the same one).
 
 A revision that creates tables declares them, each as ``table(name, columns,
 constraints, indexes)`` (what ``op.create_table`` takes), and takes its upgrade
@@ -128,7 +128,7 @@ def case_entries(
 
 def public_outbox() -> NewTable:
     """The notices of public records still to publish (``avrr_events.public``), as intake's and
-    travel's first revisions created them."""
+    travel's first revisions created them. Frozen."""
     return table(
         "public_outbox",
         sa.Column("id", SERIAL, autoincrement=True, nullable=False),
@@ -143,7 +143,8 @@ def public_outbox() -> NewTable:
 
 
 def handover_table(name: str) -> NewTable:
-    """A hand-over table (``avrr_events.handover``): the office each case was handed over to."""
+    """A hand-over table (``avrr_events.handover``): the office each case was handed over to,
+    as intake_0001 and reintegration_0002 created it. Frozen."""
     return case_table(
         name,
         sa.Column("receiving_office", sa.String(length=200), nullable=False),
@@ -159,7 +160,8 @@ def handovers(name: str) -> tuple[Step, Step]:
 
 
 def withdrawal_conflicts_table(name: str) -> NewTable:
-    """The supervisors' list of withdrawal conflicts (``avrr_events.withdrawal``)."""
+    """The supervisors' list of withdrawal conflicts (``avrr_events.withdrawal``), as
+    travel_0003 and reintegration_0004 created it. Frozen."""
     return table(
         name,
         sa.Column("conflict_id", sa.String(length=100), nullable=False),
