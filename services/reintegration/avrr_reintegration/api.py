@@ -11,6 +11,7 @@ case-working roles and read ``"erased"`` once the case was erased.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
@@ -18,9 +19,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import ERASED, Encrypted
-from avrr_events.commands import etag
+from avrr_events.commands import CommandResult, etag
 from avrr_events.dates import PastDate, PastMoment
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.problems import NotFound
@@ -92,6 +94,9 @@ POLICY = Policy(
 router = APIRouter(tags=["reintegration"])
 
 CaseId = Annotated[str, Path(max_length=100)]
+PathId = Annotated[str, Path(max_length=100)]  # a programme's, an organisation's, a conflict's
+Office = Annotated[str, Query(min_length=1, max_length=100)]
+AsOf = Annotated[date | None, Query(description="default: today")]
 
 
 class _In(BaseModel):
@@ -161,6 +166,23 @@ def commands_of(request: Request) -> ReintegrationCommands:
 Commands = Annotated[ReintegrationCommands, Depends(commands_of)]
 
 
+class CaseCommand:
+    """A command on the route's case, given the body's fields as its keyword arguments (the
+    same names); its result is read at the case."""
+
+    def __init__(self, case_id: CaseId, command: Command, commands: Commands) -> None:
+        self.case_id, self.command, self.commands = case_id, command, commands
+
+    async def __call__(self, run: Callable[..., Awaitable[CommandResult]], body: _In) -> Response:
+        commands, case_id = self.commands, self.case_id
+        return await self.command.on_case(
+            case_id, lambda ctx: run(commands, case_id, **dict(body), context=ctx)
+        )
+
+
+OnCase = Annotated[CaseCommand, Depends()]
+
+
 def _plain(value: Any) -> Any:
     """JSON-ready: money as decimal strings, dates as ISO 8601."""
     if isinstance(value, Decimal):
@@ -183,7 +205,7 @@ def _plain(value: Any) -> Any:
 )
 async def resolve_withdrawal_conflict(
     case_id: CaseId,
-    conflict_id: Annotated[str, Path(max_length=100)],
+    conflict_id: PathId,
     body: ConflictResolutionIn,
     command: Command,
     commands: Commands,
@@ -207,53 +229,30 @@ add_conflicts_list(
 
 
 @router.post("/cases/{case_id}/plan", status_code=201, summary="Agree the reintegration plan")
-async def agree_plan(
-    case_id: CaseId, body: PlanIn, command: Command, commands: Commands
-) -> Response:
+async def agree_plan(body: PlanIn, on_case: OnCase) -> Response:
     """Economic, social and psychosocial components with budget lines; flagged late past the
     programme's deadline (30 days after arrival by default). A revision replaces the plan."""
-    return await command.on_case(
-        case_id, lambda ctx: commands.agree_plan(case_id, body.components, body.agreed_at, ctx)
-    )
+    return await on_case(ReintegrationCommands.agree_plan, body)
 
 
 @router.post(
     "/cases/{case_id}/disbursements", status_code=201, summary="Disburse cash or in-kind assistance"
 )
-async def disburse(
-    case_id: CaseId, body: DisbursementIn, command: Command, commands: Commands
-) -> Response:
+async def disburse(body: DisbursementIn, on_case: OnCase) -> Response:
     """Refused (422) beyond the plan's remaining budget or the programme's remaining cap."""
-    # The body's fields are the command's keyword arguments, by the same names.
-    return await command.on_case(
-        case_id, lambda ctx: commands.disburse(case_id, **body.model_dump(), context=ctx)
-    )
+    return await on_case(ReintegrationCommands.disburse, body)
 
 
 @router.post("/cases/{case_id}/referrals", status_code=201, summary="Refer to a mapped service")
-async def refer(
-    case_id: CaseId, body: ReferralIn, command: Command, commands: Commands
-) -> Response:
-    return await command.on_case(
-        case_id,
-        lambda ctx: commands.refer(
-            case_id, body.organisation_id, body.service, body.referred_on, ctx
-        ),
-    )
+async def refer(body: ReferralIn, on_case: OnCase) -> Response:
+    return await on_case(ReintegrationCommands.refer, body)
 
 
 @router.post(
     "/cases/{case_id}/monitoring-visits", status_code=201, summary="Record a monitoring visit"
 )
-async def record_visit(
-    case_id: CaseId, body: VisitIn, command: Command, commands: Commands
-) -> Response:
-    return await command.on_case(
-        case_id,
-        lambda ctx: commands.record_visit(
-            case_id, body.due_month, body.visited_on, body.notes, ctx
-        ),
-    )
+async def record_visit(body: VisitIn, on_case: OnCase) -> Response:
+    return await on_case(ReintegrationCommands.record_visit, body)
 
 
 @router.post(
@@ -261,26 +260,25 @@ async def record_visit(
     status_code=201,
     summary="Score a sustainability survey (baseline or end)",
 )
-async def score_survey(
-    case_id: CaseId, body: SurveyIn, command: Command, commands: Commands
-) -> Response:
-    return await command.on_case(
-        case_id,
-        lambda ctx: commands.score_survey(case_id, body.stage, body.answers, body.scored_on, ctx),
-    )
+async def score_survey(body: SurveyIn, on_case: OnCase) -> Response:
+    return await on_case(ReintegrationCommands.score_survey, body)
 
 
 @router.post("/cases/{case_id}/completion", status_code=201, summary="Complete the reintegration")
-async def complete(
-    case_id: CaseId, body: CompletionIn, command: Command, commands: Commands
-) -> Response:
+async def complete(body: CompletionIn, on_case: OnCase) -> Response:
     """Needs the end survey; frees the case's place for the highest-priority waiting case."""
-    return await command.on_case(
-        case_id, lambda ctx: commands.complete(case_id, body.completed_on, ctx)
-    )
+    return await on_case(ReintegrationCommands.complete, body)
 
 
 # ------------------------------------------------------------------ queries --
+
+
+async def _read(
+    request: Request, query: Callable[[AsyncConnection, str], Awaitable[Any]], key: str
+) -> Any:
+    """What one read model holds for ``key`` (a case's, a programme's), JSON-ready."""
+    async with runtime_of(request).db.autocommit() as conn:
+        return _plain(await query(conn, key))
 
 
 async def _case_or_404(request: Request, case_id: str) -> dict[str, Any]:
@@ -381,16 +379,15 @@ async def get_monitoring(
 @router.get("/cases/{case_id}/sustainability", summary="Sustainability scores")
 async def get_scores(case_id: CaseId, request: Request, _p: Authorized) -> Any:
     await _case_or_404(request, case_id)
-    async with runtime_of(request).db.autocommit() as conn:
-        return _plain(await read_models.case_scores(conn, case_id))
+    return await _read(request, read_models.case_scores, case_id)
 
 
 @router.get("/monitoring/overdue", summary="Overdue monitoring visits of one office")
 async def overdue(
     request: Request,
     principal: Authorized,
-    office: Annotated[str, Query(min_length=1, max_length=100)],
-    as_of: Annotated[date | None, Query(description="default: today")] = None,
+    office: Office,
+    as_of: AsOf = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, json_schema_extra={"maximum": 2**63 - 1})] = 0,
 ) -> Any:
@@ -405,8 +402,8 @@ async def overdue(
 async def plans_overdue(
     request: Request,
     principal: Authorized,
-    office: Annotated[str, Query(min_length=1, max_length=100)],
-    as_of: Annotated[date | None, Query(description="default: today")] = None,
+    office: Office,
+    as_of: AsOf = None,
 ) -> Any:
     """Past the programme's plan deadline (30 days after arrival by default) without a plan."""
     day = as_of or datetime.now(UTC).date()
@@ -431,9 +428,7 @@ async def programmes(request: Request, _p: Authorized) -> Any:
 
 
 @router.get("/programmes/{programme_id}/totals", summary="Per-programme totals (non-personal)")
-async def programme_totals(
-    programme_id: Annotated[str, Path(max_length=100)], request: Request, _p: Authorized
-) -> Any:
+async def programme_totals(programme_id: PathId, request: Request, _p: Authorized) -> Any:
     programme = commands_of(request).catalogue.programme(programme_id)
     if programme is None:
         raise NotFound(f"no programme {programme_id}")
@@ -457,11 +452,8 @@ async def programme_totals(
 
 
 @router.get("/programmes/{programme_id}/waitlist", summary="Waiting cases, next first")
-async def programme_waitlist(
-    programme_id: Annotated[str, Path(max_length=100)], request: Request, _p: Authorized
-) -> Any:
-    async with runtime_of(request).db.autocommit() as conn:
-        return _plain(await read_models.waitlist(conn, programme_id))
+async def programme_waitlist(programme_id: PathId, request: Request, _p: Authorized) -> Any:
+    return await _read(request, read_models.waitlist, programme_id)
 
 
 @router.get("/directory", summary="Local organisations mapped by the programmes")
@@ -480,9 +472,7 @@ async def directory(
 
 
 @router.get("/directory/{organisation_id}", summary="One mapped organisation")
-async def organisation(
-    organisation_id: Annotated[str, Path(max_length=100)], request: Request, _p: Authorized
-) -> Any:
+async def organisation(organisation_id: PathId, request: Request, _p: Authorized) -> Any:
     found = commands_of(request).directory.organisation(organisation_id)
     if found is None:
         raise NotFound(f"no organisation {organisation_id}")

@@ -406,25 +406,25 @@ class ReintegrationCommands:
     async def agree_plan(
         self,
         case_id: str,
-        agreed: list[PlanComponentIn],
+        components: list[PlanComponentIn],
         agreed_at: datetime,
         context: CommandContext,
     ) -> CommandResult:
         # The activities describe the returnee's plans: under the case's notes key, which
         # an erasure deletes (as it does the monitoring notes').
         subject = notes_subject(case_id)
-        components = [
+        sealed = [
             PlanComponent(
                 kind=c.kind,
                 activity=await self.cipher.encrypt(subject, c.activity),
                 budget=c.budget,
             )
-            for c in agreed
+            for c in components
         ]
 
         async def decide(work: Work, case: Reintegration) -> None:
             await self._return_not_suspended(work.conn, case_id)
-            case.agree_plan(components, agreed_at, self.programme(case.state.programme_id))
+            case.agree_plan(sealed, agreed_at, self.programme(case.state.programme_id))
 
         return await self.execute(case_id, context, decide)
 
