@@ -145,6 +145,39 @@ def assert_refusals(responses: list[httpx.Response], allowed: set[int]) -> None:
         assert body["status"] == response.status_code and body["type"] and body["title"], body
 
 
+def assert_answers(responses: list[httpx.Response], statuses: dict[int, int]) -> None:
+    """Exactly these statuses (status -> how many), every refusal among them problem+json."""
+    answered = Counter(r.status_code for r in responses)
+    assert answered == statuses, answered
+    assert_refusals(responses, {s for s in statuses if s >= 300})
+
+
+async def assert_cleared_once(d: Deployment, case: Case) -> Counter[str]:
+    """Eligibility stored and published one due diligence check and one clearance; what it
+    stored for the case."""
+    stored = await d.stored("eligibility", case.case_id)
+    assert stored["avrr.eligibility.DueDiligenceChecked"] == 1, stored
+    assert stored["avrr.eligibility.DueDiligenceCleared"] == 1, stored
+    await d.until_published("eligibility", case.case_id, stored)
+    return stored
+
+
+async def together(
+    bodies: list[dict[str, Any]], send: Callable[[dict[str, Any]], Awaitable[httpx.Response]]
+) -> list[httpx.Response]:
+    """``send`` every body at the same moment (all in flight before any answer); the answers."""
+    start = asyncio.Event()
+
+    async def one(body: dict[str, Any]) -> httpx.Response:
+        await start.wait()
+        return await send(body)
+
+    tasks = [asyncio.create_task(one(b)) for b in bodies]
+    await asyncio.sleep(0)
+    start.set()
+    return list(await asyncio.gather(*tasks))
+
+
 async def at_once(
     client: httpx.AsyncClient,
     path: str,
@@ -152,16 +185,7 @@ async def at_once(
     headers: Mapping[str, str],
 ) -> list[httpx.Response]:
     """POST every body at the same moment (all requests in flight before any answer)."""
-    start = asyncio.Event()
-
-    async def one(body: dict[str, Any]) -> httpx.Response:
-        await start.wait()
-        return await client.post(path, json=body, headers=dict(headers))
-
-    tasks = [asyncio.create_task(one(b)) for b in bodies]
-    await asyncio.sleep(0)
-    start.set()
-    return list(await asyncio.gather(*tasks))
+    return await together(bodies, lambda body: client.post(path, json=body, headers=dict(headers)))
 
 
 async def until_not_conflicting(
@@ -173,10 +197,8 @@ async def until_not_conflicting(
     """POST every body at once; each writer retries on 409 (as the API says to) until it
     gets another answer. Returns (every response seen, the final answer of each writer)."""
     seen: list[httpx.Response] = []
-    start = asyncio.Event()
 
     async def writer(body: dict[str, Any]) -> httpx.Response:
-        await start.wait()
         for _ in range(500):
             response = await client.post(path, json=body, headers=dict(headers))
             seen.append(response)
@@ -185,10 +207,35 @@ async def until_not_conflicting(
             await asyncio.sleep(random.uniform(0, 0.05))
         raise AssertionError(f"{path}: still 409 after 500 retries")
 
-    tasks = [asyncio.create_task(writer(b)) for b in bodies]
-    await asyncio.sleep(0)
-    start.set()
-    return seen, list(await asyncio.gather(*tasks))
+    final = await together(bodies, writer)
+    return seen, final
+
+
+async def retried_until_decided(
+    d: Deployment,
+    service: str,
+    case_id: str,
+    path: str,
+    bodies: list[dict[str, Any]],
+    headers: Mapping[str, str],
+    *,
+    statuses: dict[int, int],
+    refusal: str,
+    added: Counter[str],
+) -> list[httpx.Response]:
+    """POST every body at once, each retried on 409, to ``service``'s ``path``; the final
+    answers are exactly ``statuses``, each 422 says ``refusal``, the store gained exactly
+    ``added`` and the topic carries what the store holds. The final answers."""
+    before = await d.stored(service, case_id)
+    seen, final = await until_not_conflicting(d.clients[service], path, bodies, headers)
+    assert_refusals(seen, {409, 422})
+    assert_answers(final, statuses)
+    for refused in (r for r in final if r.status_code == 422):
+        assert refusal in refused.json()["detail"], refused.text
+    stored = await d.stored(service, case_id)
+    assert stored - before == added, stored
+    await d.until_published(service, case_id, stored)
+    return final
 
 
 async def etag_of(client: httpx.AsyncClient, path: str, headers: Mapping[str, str]) -> str:
@@ -214,9 +261,7 @@ async def test_fifty_withdrawals_with_one_etag_withdraw_the_case_once_and_the_re
         intake, f"/cases/{case.case_id}/withdrawal", bodies, {**CASEWORKER, "If-Match": tag}
     )
 
-    statuses = Counter(r.status_code for r in responses)
-    assert statuses == {200: 1, 412: PARALLEL - 1}, statuses
-    assert_refusals(responses, {412})
+    assert_answers(responses, {200: 1, 412: PARALLEL - 1})
     [won] = [r for r in responses if r.status_code == 200]
     assert won.headers["etag"] == f'"{int(tag.strip(chr(34))) + 1}"', won.headers
     stored = await d.stored("intake", case.case_id)
@@ -268,20 +313,14 @@ async def test_fifty_due_diligence_decisions_clear_the_case_once_and_open_one_mo
         {**CASEWORKER, "If-Match": tag},
     )
 
-    statuses = Counter(r.status_code for r in responses)
-    assert statuses == {200: 1, 412: PARALLEL - 1}, statuses
-    assert_refusals(responses, {412})
-    stored = await d.stored("eligibility", case.case_id)
-    assert stored["avrr.eligibility.DueDiligenceChecked"] == 1, stored
-    assert stored["avrr.eligibility.DueDiligenceCleared"] == 1, stored
-    await d.until_published("eligibility", case.case_id, stored)
+    assert_answers(responses, {200: 1, 412: PARALLEL - 1})
+    stored = await assert_cleared_once(d, case)
 
     # Without If-Match the decision is still taken once: the others are told it was.
     again = await at_once(
         eligibility, f"{path}/due-diligence", [DUE_DILIGENCE_CLEARED] * PARALLEL, CASEWORKER
     )
-    assert_refusals(again, {409})
-    assert Counter(r.status_code for r in again) == {409: PARALLEL}
+    assert_answers(again, {409: PARALLEL})
     assert await d.stored("eligibility", case.case_id) == stored
 
     async def one_movement() -> bool:
@@ -308,13 +347,8 @@ async def test_fifty_due_diligence_decisions_without_if_match_one_clears_the_res
         eligibility, f"{path}/due-diligence", [DUE_DILIGENCE_CLEARED] * PARALLEL, CASEWORKER
     )
 
-    statuses = Counter(r.status_code for r in responses)
-    assert statuses == {200: 1, 409: PARALLEL - 1}, statuses
-    assert_refusals(responses, {409})
-    stored = await d.stored("eligibility", case.case_id)
-    assert stored["avrr.eligibility.DueDiligenceChecked"] == 1, stored
-    assert stored["avrr.eligibility.DueDiligenceCleared"] == 1, stored
-    await d.until_published("eligibility", case.case_id, stored)
+    assert_answers(responses, {200: 1, 409: PARALLEL - 1})
+    await assert_cleared_once(d, case)
 
 
 # -------------------------------------------------------------------- travel --
@@ -327,7 +361,6 @@ async def test_fifty_ticket_issuances_for_one_movement_issue_exactly_one_ticket(
     case = await open_case(p)
     await request_return(p, case)
     await clear(p, case)
-    travel = d.clients["travel"]
     c = case.case_id
     for person, kind in ((case.mother, "passport"), (case.child, "emergency_travel_document")):
         document = {"person_id": person, "document_type": kind, "obtained_on": today()}
@@ -340,29 +373,25 @@ async def test_fifty_ticket_issuances_for_one_movement_issue_exactly_one_ticket(
             MEDIC,
             expect=200,
         )
-    before = await d.stored("travel", c)
 
     # Fifty officers book at once, each with a booking of their own, none naming a version.
-    seen, final = await until_not_conflicting(
-        travel,
+    final = await retried_until_decided(
+        d,
+        "travel",
+        c,
         f"/movements/{c}/ticket",
         [booking(f"TS-{n:04d}") for n in range(PARALLEL)],
         TRAVEL_OFFICER,
+        statuses={200: 1, 422: PARALLEL - 1},
+        refusal="already issued",
+        added=Counter({"avrr.travel.TicketIssued": 1}),
     )
 
-    assert_refusals(seen, {409, 422})
-    outcomes = Counter(r.status_code for r in final)
-    assert outcomes == {200: 1, 422: PARALLEL - 1}, outcomes
-    for refused in (r for r in final if r.status_code == 422):
-        assert "already issued" in refused.json()["detail"], refused.text
-    stored = await d.stored("travel", c)
-    assert stored - before == Counter({"avrr.travel.TicketIssued": 1}), stored
     [won] = [r for r in final if r.status_code == 200]
     movement = await p.case_shows(
         "travel", c, lambda doc: doc.get("status") == "ticketed", hop="travel: ticket", since=0.0
     )
     assert won.json()["version"] == movement["version"], (won.text, movement)
-    await d.until_published("travel", c, stored)
 
 
 # ------------------------------------------------------------- reintegration --
@@ -384,7 +413,6 @@ async def test_fifty_disbursements_beyond_the_budget_pay_exactly_what_the_plan_a
         f"/cases/{c}/plan", json=tortilleria, headers=REINTEGRATION_OFFICER
     )
     assert agreed.status_code == 201, agreed.text
-    before = await d.stored("reintegration", c)
 
     # 50 x 10 USD against a 200 USD plan: exactly 20 fit.
     disbursement = {
@@ -394,24 +422,20 @@ async def test_fifty_disbursements_beyond_the_budget_pay_exactly_what_the_plan_a
         "method": "mobile_money",
         "disbursed_on": today(),
     }
-    seen, final = await until_not_conflicting(
-        reintegration,
+    await retried_until_decided(
+        d,
+        "reintegration",
+        c,
         f"/cases/{c}/disbursements",
         [disbursement] * PARALLEL,
         REINTEGRATION_OFFICER,
+        statuses={201: 20, 422: PARALLEL - 20},
+        refusal="exceeds what is left",
+        added=Counter({"avrr.reintegration.AssistanceDisbursed": 20}),
     )
-
-    assert_refusals(seen, {409, 422})
-    outcomes = Counter(r.status_code for r in final)
-    assert outcomes == {201: 20, 422: PARALLEL - 20}, outcomes
-    for refused in (r for r in final if r.status_code == 422):
-        assert "exceeds what is left" in refused.json()["detail"], refused.text
-    stored = await d.stored("reintegration", c)
-    assert stored - before == Counter({"avrr.reintegration.AssistanceDisbursed": 20}), stored
 
     async def ledger_settled() -> bool:
         doc = (await reintegration.get(f"/cases/{c}", headers=REINTEGRATION_OFFICER)).json()
         return Decimal(str(doc.get("disbursed_total") or 0)) == Decimal("200")
 
     await eventually(ledger_settled)
-    await d.until_published("reintegration", c, stored)
