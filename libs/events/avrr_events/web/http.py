@@ -49,7 +49,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -57,6 +57,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from avrr_events import store, tables
@@ -277,6 +278,35 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"the request body is larger than {limit} bytes")
 
 
+_BODY_LIMIT = "avrr_max_body_bytes"
+
+
+_Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
+
+
+def takes_bodies_up_to(limit: Callable[[], int]) -> Callable[[_Endpoint], _Endpoint]:
+    """Let one route (a file upload) take request bodies up to ``limit()`` bytes, read at each
+    request (a setting), instead of ``MAX_BODY_BYTES``; put it under the route's decorator."""
+
+    def mark(endpoint: _Endpoint) -> _Endpoint:
+        setattr(endpoint, _BODY_LIMIT, limit)
+        return endpoint
+
+    return mark
+
+
+def route_body_limit(scope: Scope, default: int) -> int:
+    """The body limit of the route ``scope`` goes to: its ``takes_bodies_up_to``, else
+    ``default``. Routing is matched here as the app will match it (path, method)."""
+    router = getattr(scope.get("app"), "router", None)
+    for route in getattr(router, "routes", ()):
+        matched, _ = route.matches(scope)
+        if matched is Match.FULL:
+            limit = getattr(getattr(route, "endpoint", None), _BODY_LIMIT, None)
+            return default if limit is None else max(default, int(limit()))
+    return default
+
+
 @dataclass(eq=False)
 class RefuseOversizedBodies(HttpMiddleware):
     """413 problem for a body over ``max_bytes`` (a command is a few kilobytes), before
@@ -297,24 +327,32 @@ class RefuseOversizedBodies(HttpMiddleware):
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = dict(scope.get("headers") or ()).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+        # A route that takes files (``takes_bodies_up_to``) is looked up only for a body
+        # over the default: commands pay nothing for it.
+        limit = self.max_bytes
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            limit = route_body_limit(scope, limit)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
             response = problem_response(
                 413,
                 "Content Too Large",
-                BodyTooLarge(self.max_bytes).detail,
+                BodyTooLarge(limit).detail,
                 instance=scope.get("path"),
             )
             await response(scope, receive, send)
             return
         received = 0
+        route_checked = limit != self.max_bytes
 
         async def limited() -> Message:
-            nonlocal received
+            nonlocal received, limit, route_checked
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if received > limit and not route_checked:
+                    limit, route_checked = route_body_limit(scope, limit), True
+                if received > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         await self.app(scope, limited, send)
