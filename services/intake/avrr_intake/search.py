@@ -56,17 +56,16 @@ from typing import Annotated, Any, Final, Literal, Self
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
-from sqlalchemy import Column as Col
 from sqlalchemy import (
+    Column,
     ColumnElement,
     Index,
     MetaData,
     String,
-    and_,
     case,
     func,
     select,
-    true,
+    tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -80,35 +79,41 @@ from avrr_intake.case import PersonalDataErased
 from avrr_intake.commands import Input
 from avrr_intake.referral import ReferralReceived
 
-Kind = Literal["name", "name_phonetic", "name_skeleton", "date_of_birth", "document", "phone"]
+FieldKind = Literal["date_of_birth", "document", "phone"]
+Kind = Literal["name", "pair"] | FieldKind
+Code = Literal["word", "sound", "skeleton", "pair"] | FieldKind
 
 TOKEN_CHARS: Final = 16  # 64 bits in hex (see the module docstring for why)
 SEARCH_KEY_INFO: Final = b"avrr/intake-people-search-index"
-# What a match of each kind adds to a person's score.
-WEIGHTS: Final[dict[Kind, int]] = {
-    "name": 3,
-    "name_phonetic": 2,
-    "name_skeleton": 1,
-    "date_of_birth": 4,
-    "phone": 6,
-    "document": 8,
-}
+# What a criterion adds to a person's score: a name word by how closely it matched.
+EXACT, SOUND, SKELETON = 3, 2, 1
+WEIGHTS: Final[dict[FieldKind, int]] = {"date_of_birth": 4, "phone": 6, "document": 8}
+# The fewest people share a document number, then a phone, a birth date, a name word.
+RARITY: Final[tuple[Kind, ...]] = ("document", "phone", "date_of_birth", "pair", "name")
 
 metadata = MetaData()
 
+# One row per person and name word, date of birth, document or phone. ``token`` is what a
+# search looks up: for a name word its loosest code (skeleton, else sound), which every
+# closer match shares; ``exact`` and ``sound`` say how closely a row found that way matched.
 search_tokens = case_table(
     "intake_search_tokens",
     metadata,
-    Col("person_id", String(100), primary_key=True),
-    Col("kind", String(20), primary_key=True),
-    Col("token", String(TOKEN_CHARS), primary_key=True),
+    Column("person_id", String(100), primary_key=True),
+    Column("kind", String(20), primary_key=True),
+    Column("token", String(TOKEN_CHARS), primary_key=True),
+    Column("exact", String(TOKEN_CHARS), nullable=True),
+    Column("sound", String(TOKEN_CHARS), nullable=True),
 )
-# A search looks tokens up, then groups them by person: both read from the index alone.
+# A search reads the rows of its tokens and groups them by person, from this index alone.
 Index(
     "intake_search_tokens_token_idx",
     search_tokens.c.token,
     search_tokens.c.case_id,
     search_tokens.c.person_id,
+    search_tokens.c.kind,
+    search_tokens.c.exact,
+    search_tokens.c.sound,
 )
 
 
@@ -120,22 +125,33 @@ class SearchKey:
             algorithm=hashes.SHA256(), length=32, salt=None, info=SEARCH_KEY_INFO
         ).derive(secret)
 
-    def token(self, kind: Kind, value: str) -> str:
-        """HMAC-SHA256 of the kind and the normalised value, cut to ``TOKEN_CHARS``: the kind
-        is part of the message, so a word and a phonetic code that are spelt alike differ."""
-        message = kind.encode() + b"\x1f" + value.encode()
+    def token(self, code: Code, value: str) -> str:
+        """HMAC-SHA256 of the code's name and the normalised value, cut to ``TOKEN_CHARS``:
+        the name is part of the message, so a word and a sound spelt alike differ."""
+        message = code.encode() + b"\x1f" + value.encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:TOKEN_CHARS]
 
-    def name_tokens(self, word: str) -> list[tuple[Kind, str]]:
-        """The tokens of one normalised word, from the most exact to the loosest."""
-        found: list[tuple[Kind, str]] = [
-            ("name", self.token("name", word)),
-            ("name_phonetic", self.token("name_phonetic", spelling.phonetic(word))),
-        ]
+    def pair(self, one: str, other: str) -> str:
+        """The token of two name words' rows together: María García is far rarer than
+        María or García, so a search for a name reads their people only."""
+        return self.token("pair", "".join(sorted((one, other))))
+
+    def word(self, word: str) -> Row:
+        """The row of one normalised name word: looked up by its loosest code."""
+        sound = spelling.phonetic(word)
         bones = spelling.skeleton(word)
-        if bones is not None:
-            found.append(("name_skeleton", self.token("name_skeleton", bones)))
-        return found
+        loosest = self.token("sound", sound) if bones is None else self.token("skeleton", bones)
+        return Row("name", loosest, self.token("word", word), self.token("sound", sound))
+
+
+@dataclass(frozen=True, order=True)
+class Row:
+    """A person's row in the index (or what a search looks for): no value, only tokens."""
+
+    kind: Kind
+    token: str
+    exact: str | None = None
+    sound: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,16 +177,31 @@ class Terms:
             phone=normalised_phone if len(normalised_phone) == spelling.PHONE_DIGITS else None,
         )
 
-    def tokens(self, key: SearchKey) -> set[tuple[Kind, str]]:
-        """Every token of these terms (a person's rows in the index)."""
-        found = {t for word in self.words for t in key.name_tokens(word)}
-        if self.date_of_birth:
-            found.add(("date_of_birth", key.token("date_of_birth", self.date_of_birth)))
-        if self.document:
-            found.add(("document", key.token("document", self.document)))
-        if self.phone:
-            found.add(("phone", key.token("phone", self.phone)))
-        return found
+    def rows(self, key: SearchKey) -> list[Row]:
+        """A person's rows in the index: their criteria, and a pair row for every two of
+        their name words (``driver``)."""
+        criteria = self.criteria(key)
+        names = sorted({r.token for r in criteria if r.kind == "name"})
+        pairs = [key.pair(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
+        return criteria + [Row("pair", token) for token in pairs]
+
+    def criteria(self, key: SearchKey) -> list[Row]:
+        """The rows a search for these terms needs, one per token looked up: two words that
+        sound alike ("Garcia Garsia") are one criterion, the first one's."""
+        rows: dict[str, Row] = {}
+        for word in self.words:
+            row = key.word(word)
+            rows.setdefault(row.token, row)
+        fields: list[tuple[FieldKind, str | None]] = [
+            ("date_of_birth", self.date_of_birth),
+            ("document", self.document),
+            ("phone", self.phone),
+        ]
+        for kind, value in fields:
+            if value:
+                token = key.token(kind, value)
+                rows.setdefault(token, Row(kind, token))
+        return list(rows.values())
 
 
 # ------------------------------------------------------------------ the index --
@@ -202,8 +233,8 @@ class PeopleIndex(Projection):
             is_principal = person.relationship == "principal"
             terms = Terms.of_person(values, phone if is_principal else None)
             rows += [
-                {"case_id": event.case_id, "person_id": person.person_id, "kind": k, "token": t}
-                for k, t in sorted(terms.tokens(self.key))
+                {"case_id": event.case_id, "person_id": person.person_id, **vars(row)}
+                for row in terms.rows(self.key)
             ]
         if rows:
             await conn.execute(search_tokens.insert(), rows)
@@ -334,47 +365,71 @@ async def find_people(
     """A page of the people matching every term (best score first), and how many match.
 
     ``visible`` is the caller's office scope (handover.belongs_to; None: every office).
+    One indexed read of the rows of the terms' tokens, grouped by person: found when
+    each token is theirs; scored by how closely each word matched and which fields did.
     """
-    t, c = search_tokens.c, read_models.cases.c
-    # One score per criterion: a word scores its best kind, a field its weight; a person
-    # is found when every criterion scores.
-    criteria: list[ColumnElement[Any]] = []
-    wanted: list[str] = []
-    for word in terms.words:
-        tokens = key.name_tokens(word)
-        wanted += [token for _, token in tokens]
-        criteria.append(
-            func.max(case(*((t.token == tok, WEIGHTS[k]) for k, tok in tokens), else_=0))
-        )
-    fields: list[tuple[Kind, str | None]] = [
-        ("date_of_birth", terms.date_of_birth),
-        ("document", terms.document),
-        ("phone", terms.phone),
-    ]
-    for kind, value in fields:
-        if value is not None:
-            token = key.token(kind, value)
-            wanted.append(token)
-            criteria.append(func.max(case((t.token == token, WEIGHTS[kind]), else_=0)))
-    if not criteria:
+    wanted = terms.criteria(key)
+    if not wanted:
         return [], 0
-    where: list[ColumnElement[bool]] = [t.token.in_(wanted)]
+    t, c = search_tokens.c, read_models.cases.c
+    exact = [r.exact for r in wanted if r.exact]
+    sound = [r.sound for r in wanted if r.sound]
+    weight = case(
+        (t.exact.in_(exact), EXACT),
+        (t.sound.in_(sound), SOUND),
+        (t.kind == "name", SKELETON),
+        *((t.kind == kind, points) for kind, points in WEIGHTS.items()),
+        else_=0,
+    )
+    score = func.sum(weight).label("score")
+    matching = [t.token.in_([r.token for r in wanted])]
+    driver = _driver(key, wanted)
+    if driver is not None:
+        # Read the rows of the few people the rarest criterion names (a document, a phone,
+        # a birth date, two words of the name), not those of everyone named María.
+        s = search_tokens.alias("driver")
+        matching.append(
+            tuple_(t.case_id, t.person_id).in_(
+                select(s.c.case_id, s.c.person_id).where(s.c.token == driver)
+            )
+        )
+    people = (
+        select(t.case_id, t.person_id, score)
+        .where(*matching)
+        .group_by(t.case_id, t.person_id)
+        .having(func.count() == len(wanted))  # one row per token and person (primary key)
+        .subquery()
+    )
+    # Scoped after the grouping: the offices' condition is read for the people found only.
+    where: list[ColumnElement[bool]] = []
     if visible is not None:
         where.append(visible)
     if office is not None:
         where.append(c.office == office)
-    score = sum(criteria[1:], criteria[0]).label("score")
-    found = (
-        select(t.case_id, t.person_id, score)
-        .select_from(search_tokens.join(read_models.cases, c.case_id == t.case_id))
-        .where(and_(true(), *where))
-        .group_by(t.case_id, t.person_id)
-        .having(and_(*(criterion > 0 for criterion in criteria)))
-    )
-    total = await conn.scalar(select(func.count()).select_from(found.subquery()))
-    ranked = found.order_by(score.desc(), t.case_id, t.person_id).limit(limit).offset(offset)
-    matches = [Match(r.case_id, r.person_id, int(r.score)) for r in await conn.execute(ranked)]
-    return matches, int(total or 0)
+    found = select(people, func.count().over().label("total"))
+    if where:
+        found = found.join(read_models.cases, c.case_id == people.c.case_id).where(*where)
+    ranked = found.order_by(people.c.score.desc(), people.c.case_id, people.c.person_id)
+    rows = (await conn.execute(ranked.limit(limit).offset(offset))).all()
+    if rows:
+        total = int(rows[0].total)
+    elif offset:  # past the last page: count them
+        total = int(await conn.scalar(select(func.count()).select_from(found.subquery())) or 0)
+    else:
+        total = 0
+    return [Match(r.case_id, r.person_id, int(r.score)) for r in rows], total
+
+
+def _driver(key: SearchKey, wanted: Sequence[Row]) -> str | None:
+    """The token that names the fewest people (``RARITY``): a field's, else the pair of the
+    first and the last name word (a given name and a family name: rarely together by
+    chance, while two given names often are); None for a one-word name."""
+    fields = [r for r in wanted if r.kind != "name"]
+    if fields:
+        return min(fields, key=lambda r: RARITY.index(r.kind)).token
+    if len(wanted) < 2:
+        return None
+    return key.pair(wanted[0].token, wanted[-1].token)
 
 
 async def search_people(

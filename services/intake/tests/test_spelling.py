@@ -138,20 +138,25 @@ def test_a_person_and_a_search_for_them_under_other_spellings_share_tokens() -> 
         document_number="bo1234567",
         phone="5555-0199",
     ).terms()
-    theirs = person.tokens(key)
-    for word in typed.words:  # every word meets one of theirs, at least phonetically
-        assert {t for t in key.name_tokens(word)} & theirs, word
-    ours = typed.tokens(key)
-    for kind in ("date_of_birth", "document", "phone"):
-        assert {t for t in ours if t[0] == kind} <= theirs, kind
+    theirs = {row.token for row in person.rows(key)}
+    wanted = typed.criteria(key)
+    assert len(wanted) == 5 + 3  # five words, a birth date, a document, a phone
+    for row in wanted:  # every criterion of the search is one of their rows
+        assert row.token in theirs, row
+    # Each word of the search, as spelt, is one of theirs by sound; "garsia" and "lopes" not
+    # as written.
+    exact = {row.exact for row in person.rows(key)}
+    assert [row.exact in exact for row in wanted if row.kind == "name"] == [
+        True, True, False, False, True
+    ]  # fmt: skip
 
 
 def test_tokens_are_keyed_truncated_and_never_the_value() -> None:
     one, other = SearchKey(b"k" * 32), SearchKey(b"K" * 32)
-    token = one.token("name", "quispe")
+    token = one.token("word", "quispe")
     assert len(token) == 16 and int(token, 16) >= 0
-    assert token != other.token("name", "quispe")  # another key, another token
-    assert token != one.token("name_phonetic", "quispe")  # the kind is part of the message
+    assert token != other.token("word", "quispe")  # another key, another token
+    assert token != one.token("sound", "quispe")  # the kind of code is part of the message
     assert "quispe" not in token
 
 
