@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,15 +55,24 @@ async def _events(runtime: ServiceRuntime) -> int:
         return int(await conn.scalar(select(func.count()).select_from(tables.events)) or 0)
 
 
-async def _reserve(runtime: ServiceRuntime, key: str, body: Any, taken_at: datetime) -> None:
-    """The reservation a first attempt of ``POST PATH`` with ``body`` left behind."""
-    digest = _digest(body)
+async def _reserve(runtime: ServiceRuntime, key: str, taken_at: datetime) -> None:
+    """The reservation a first ``_attempt`` with ``key`` left behind (taken at ``taken_at``)."""
+    digest = _digest({"office": "o1"})
     async with runtime.db.transaction() as conn:
         await conn.execute(
             tables.idempotency_keys.insert().values(
                 scope=SCOPE, key=key, request_hash=digest, created_at=taken_at
             )
         )
+
+
+async def _attempt(
+    http: httpx.AsyncClient, key: str, office: str = "o1", headers: Mapping[str, str] | None = None
+) -> httpx.Response:
+    """``POST PATH`` opening a case at ``office`` under Idempotency-Key ``key`` (an attempt
+    or its retry), with ``headers`` added."""
+    sent = {IDEMPOTENCY_HEADER: key, **(headers or {})}
+    return await http.post(PATH, json={"office": office}, headers=sent)
 
 
 def _digest(body: Any) -> str:
@@ -86,11 +95,11 @@ async def test_a_reservation_committed_without_a_response_is_not_run_again(
     # A reservation stored before responses committed with their effects: its
     # command committed, its process died before it stored the response.
     taken_at = datetime.now(UTC) - timedelta(minutes=10)
-    await _reserve(runtime, "killed", {"office": "o1"}, taken_at)
+    await _reserve(runtime, "killed", taken_at)
     await _commit_under(runtime, "killed", taken_at, "o1")
     assert await _events(runtime) == 1
 
-    retry = await http.post(PATH, json={"office": "o1"}, headers={IDEMPOTENCY_HEADER: "killed"})
+    retry = await _attempt(http, "killed")
 
     assert retry.status_code == 409, retry.text
     assert retry.json()["code_hint"] == "idempotency-key-applied"
@@ -102,12 +111,11 @@ async def test_a_command_that_fails_after_appending_takes_no_effect_and_frees_it
     service: tuple[ServiceRuntime, httpx.AsyncClient],
 ) -> None:
     runtime, http = service
-    key = {IDEMPOTENCY_HEADER: "fails-late"}
-    first = await http.post(PATH, json={"office": "crash"}, headers=key)
+    first = await _attempt(http, "fails-late", office="crash")
     assert first.status_code == 500
     assert await _events(runtime) == 0  # its append went with its unit of work
 
-    retry = await http.post(PATH, json={"office": "crash"}, headers=key)
+    retry = await _attempt(http, "fails-late", office="crash")
 
     assert retry.status_code == 500 and "idempotency" not in retry.text  # it ran again
     assert await _events(runtime) == 0
@@ -118,14 +126,13 @@ async def test_a_reservation_whose_command_never_committed_is_taken_over_after_i
 ) -> None:
     runtime, http = service
     # The first attempt reserved the key and died before its command committed.
-    await _reserve(runtime, "died", {"office": "o1"}, datetime.now(UTC) - timedelta(minutes=2))
-    key = {IDEMPOTENCY_HEADER: "died"}
+    await _reserve(runtime, "died", datetime.now(UTC) - timedelta(minutes=2))
 
-    retry = await http.post(PATH, json={"office": "o1"}, headers=key)
+    retry = await _attempt(http, "died")
 
     assert retry.status_code == 201, retry.text
     assert "idempotency-replayed" not in retry.headers
-    again = await http.post(PATH, json={"office": "o1"}, headers=key)
+    again = await _attempt(http, "died")
     assert again.status_code == 201 and again.headers["idempotency-replayed"] == "true"
     assert again.json() == retry.json()
     assert await _events(runtime) == 1
@@ -135,14 +142,9 @@ async def test_concurrent_retries_of_an_expired_reservation_run_the_command_once
     service: tuple[ServiceRuntime, httpx.AsyncClient],
 ) -> None:
     runtime, http = service
-    await _reserve(runtime, "raced", {"office": "o1"}, datetime.now(UTC) - timedelta(minutes=2))
+    await _reserve(runtime, "raced", datetime.now(UTC) - timedelta(minutes=2))
 
-    answers = await asyncio.gather(
-        *(
-            http.post(PATH, json={"office": "o1"}, headers={IDEMPOTENCY_HEADER: "raced"})
-            for _ in range(6)
-        )
-    )
+    answers = await asyncio.gather(*(_attempt(http, "raced") for _ in range(6)))
 
     ran = [a for a in answers if a.status_code == 201 and "idempotency-replayed" not in a.headers]
     assert len(ran) == 1, [(a.status_code, a.text) for a in answers]
@@ -158,9 +160,9 @@ async def test_a_retry_during_the_lease_of_a_running_attempt_is_asked_to_come_ba
     service: tuple[ServiceRuntime, httpx.AsyncClient],
 ) -> None:
     runtime, http = service
-    await _reserve(runtime, "running", {"office": "o1"}, datetime.now(UTC))
+    await _reserve(runtime, "running", datetime.now(UTC))
 
-    retry = await http.post(PATH, json={"office": "o1"}, headers={IDEMPOTENCY_HEADER: "running"})
+    retry = await _attempt(http, "running")
 
     assert retry.status_code == 409 and "still being processed" in retry.text
     assert int(retry.headers["retry-after"]) > 0
@@ -173,8 +175,8 @@ async def test_an_attempt_whose_reservation_was_taken_over_can_no_longer_commit(
     runtime, http = service
     # A slow first attempt outlived its lease; a retry took the key over and ran.
     slow = datetime.now(UTC) - timedelta(minutes=2)
-    await _reserve(runtime, "slow", {"office": "o1"}, slow)
-    retry = await http.post(PATH, json={"office": "o1"}, headers={IDEMPOTENCY_HEADER: "slow"})
+    await _reserve(runtime, "slow", slow)
+    retry = await _attempt(http, "slow")
     assert retry.status_code == 201
 
     with pytest.raises(ConcurrencyError):
@@ -245,24 +247,23 @@ async def _events_in(url: str) -> int:
 
 
 async def dies_while_answering(
-    http: httpx.AsyncClient, process: _Process, key: dict[str, str], moment: str
+    http: httpx.AsyncClient, process: _Process, key: str, moment: str
 ) -> None:
     """POST the command with ``key``; the process exits at ``moment`` (EXIT_HEADER), unanswered."""
     with pytest.raises(httpx.TransportError):
-        await http.post(PATH, json={"office": "o1"}, headers={**key, EXIT_HEADER: moment})
+        await _attempt(http, key, headers={EXIT_HEADER: moment})
     assert process.died()
 
 
 async def test_a_retry_after_the_process_died_between_commit_and_answer_gets_the_original_answer(
     process: _Process, any_db_url: str
 ) -> None:
-    key = {IDEMPOTENCY_HEADER: "answer-lost", **USER}
-    async with httpx.AsyncClient(base_url=process.url, timeout=30) as http:
-        await dies_while_answering(http, process, key, "after-commit")
+    async with httpx.AsyncClient(base_url=process.url, timeout=30, headers=USER) as http:
+        await dies_while_answering(http, process, "answer-lost", "after-commit")
         assert await _events_in(any_db_url) == 1
         process.start()
 
-        retry = await http.post(PATH, json={"office": "o1"}, headers=key)
+        retry = await _attempt(http, "answer-lost")
 
     assert retry.status_code == 201, retry.text
     assert retry.headers["idempotency-replayed"] == "true"
@@ -275,15 +276,14 @@ async def test_a_retry_after_the_process_died_between_commit_and_answer_gets_the
 async def test_a_retry_after_the_process_died_before_its_commit_runs_the_command_once(
     process: _Process, any_db_url: str
 ) -> None:
-    key = {IDEMPOTENCY_HEADER: "died-first", **USER}
-    async with httpx.AsyncClient(base_url=process.url, timeout=30) as http:
-        await dies_while_answering(http, process, key, "before-commit")
+    async with httpx.AsyncClient(base_url=process.url, timeout=30, headers=USER) as http:
+        await dies_while_answering(http, process, "died-first", "before-commit")
         assert await _events_in(any_db_url) == 0  # the append died with its unit of work
         process.start()
         await asyncio.sleep(1.1)  # the dead attempt's lease (1 s in the sample) is over
 
-        retry = await http.post(PATH, json={"office": "o1"}, headers=key)
-        again = await http.post(PATH, json={"office": "o1"}, headers=key)
+        retry = await _attempt(http, "died-first")
+        again = await _attempt(http, "died-first")
 
     assert retry.status_code == 201 and "idempotency-replayed" not in retry.headers, retry.text
     assert again.status_code == 201 and again.headers["idempotency-replayed"] == "true"
