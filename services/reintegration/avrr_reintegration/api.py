@@ -22,12 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import ERASED, Encrypted
-from avrr_events.commands import CommandResult, etag
+from avrr_events.commands import etag
 from avrr_events.dates import PastDate, PastMoment
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.problems import NotFound
 from avrr_events.web.authorization import STAFF, Authorized, Policy, Role, allow
-from avrr_events.web.commands import Command, service_commands
+from avrr_events.web.commands import BodyCommand, Command, service_commands
 from avrr_events.web.service import runtime_of
 from avrr_events.web.withdrawal import add_conflicts_list
 from avrr_events.withdrawal import Resolution
@@ -170,13 +170,12 @@ class CaseCommand:
     """A command on the route's case, given the body's fields as its keyword arguments (the
     same names); its result is read at the case."""
 
-    def __init__(self, case_id: CaseId, command: Command, commands: Commands) -> None:
-        self.case_id, self.command, self.commands = case_id, command, commands
+    def __init__(self, case_id: CaseId, command: Command) -> None:
+        self.case_id, self.command = case_id, command
 
-    async def __call__(self, run: Callable[..., Awaitable[CommandResult]], body: _In) -> Response:
-        commands, case_id = self.commands, self.case_id
+    async def __call__(self, run: BodyCommand, body: _In) -> Response:
         return await self.command.on_case(
-            case_id, lambda ctx: run(commands, case_id, **dict(body), context=ctx)
+            self.case_id, self.command.with_body(run, self.case_id, body)
         )
 
 

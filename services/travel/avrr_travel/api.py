@@ -201,39 +201,21 @@ POLICY = Policy(
 
 
 @router.post("/movements/{case_id}/document-requests")
-async def request_document(
-    case_id: str, body: DocumentRequest, movements: Movements, command: Command
-) -> Any:
+async def request_document(case_id: str, body: DocumentRequest, command: Command) -> Any:
     """Record that a travel document was requested (e.g. from the consulate)."""
-    return await command(
-        lambda ctx: movements.request_document(
-            case_id, body.person_id, body.document_type, body.requested_on, ctx
-        )
-    )
+    return await command(command.with_body(MovementCommands.request_document, case_id, body))
 
 
 @router.post("/movements/{case_id}/documents")
-async def obtain_document(
-    case_id: str, body: DocumentObtained, movements: Movements, command: Command
-) -> Any:
+async def obtain_document(case_id: str, body: DocumentObtained, command: Command) -> Any:
     """Record a traveller's travel document (a valid passport, or one obtained for the trip)."""
-    return await command(
-        lambda ctx: movements.obtain_document(
-            case_id, body.person_id, body.document_type, body.obtained_on, ctx
-        )
-    )
+    return await command(command.with_body(MovementCommands.obtain_document, case_id, body))
 
 
 @router.post("/movements/{case_id}/fitness")
-async def confirm_fitness(
-    case_id: str, body: FitnessCheck, movements: Movements, command: Command
-) -> Any:
+async def confirm_fitness(case_id: str, body: FitnessCheck, command: Command) -> Any:
     """Record the outcome of a traveller's medical check (medical role only)."""
-    return await command(
-        lambda ctx: movements.confirm_fitness(
-            case_id, body.person_id, body.outcome, body.unfit_until, body.health_details, ctx
-        )
-    )
+    return await command(command.with_body(MovementCommands.confirm_fitness, case_id, body))
 
 
 @router.post("/movements/{case_id}/ticket")
@@ -243,38 +225,23 @@ async def issue_ticket(case_id: str, body: Ticket, movements: Movements, command
 
 
 @router.post("/movements/{case_id}/no-show")
-async def record_no_show(case_id: str, body: Reason, movements: Movements, command: Command) -> Any:
-    return await command(lambda ctx: movements.record_no_show(case_id, body.reason, ctx))
+async def record_no_show(case_id: str, body: Reason, command: Command) -> Any:
+    return await command(command.with_body(MovementCommands.record_no_show, case_id, body))
 
 
 @router.post("/movements/{case_id}/rebooking")
-async def rebook(case_id: str, body: Rebooking, movements: Movements, command: Command) -> Any:
-    return await command(
-        lambda ctx: movements.rebook(
-            case_id,
-            body.reason,
-            body.new_departure_date,
-            body.carrier,
-            body.booking_reference,
-            ctx,
-        )
-    )
+async def rebook(case_id: str, body: Rebooking, command: Command) -> Any:
+    return await command(command.with_body(MovementCommands.rebook, case_id, body))
 
 
 @router.post("/movements/{case_id}/departure")
-async def confirm_departure(
-    case_id: str, body: Departure, movements: Movements, command: Command
-) -> Any:
-    return await command(lambda ctx: movements.confirm_departure(case_id, body.departed_at, ctx))
+async def confirm_departure(case_id: str, body: Departure, command: Command) -> Any:
+    return await command(command.with_body(MovementCommands.confirm_departure, case_id, body))
 
 
 @router.post("/movements/{case_id}/transit-assistance")
-async def note_transit_assistance(
-    case_id: str, body: TransitAssistance, movements: Movements, command: Command
-) -> Any:
-    return await command(
-        lambda ctx: movements.note_transit_assistance(case_id, body.point, body.note, ctx)
-    )
+async def note_transit_assistance(case_id: str, body: TransitAssistance, command: Command) -> Any:
+    return await command(command.with_body(MovementCommands.note_transit_assistance, case_id, body))
 
 
 @router.post("/movements/{case_id}/arrival")
@@ -323,8 +290,8 @@ async def _arrival_confirmer(
 
 
 @router.post("/movements/{case_id}/cancellation")
-async def cancel(case_id: str, body: Reason, movements: Movements, command: Command) -> Any:
-    return await command(lambda ctx: movements.cancel(case_id, body.reason, ctx))
+async def cancel(case_id: str, body: Reason, command: Command) -> Any:
+    return await command(command.with_body(MovementCommands.cancel, case_id, body))
 
 
 @router.post("/movements/{case_id}/withdrawal-conflicts/{conflict_id}/resolution")

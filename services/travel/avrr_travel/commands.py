@@ -112,11 +112,11 @@ class MovementCommands:
         case_id: str,
         person_id: str,
         document_type: DocumentType,
-        on: date,
+        requested_on: date,
         context: CommandContext,
     ) -> CommandResult:
         return await self._change(
-            case_id, context, lambda m: m.request_document(person_id, document_type, on)
+            case_id, context, lambda m: m.request_document(person_id, document_type, requested_on)
         )
 
     async def obtain_document(
@@ -124,13 +124,13 @@ class MovementCommands:
         case_id: str,
         person_id: str,
         document_type: DocumentType,
-        on: date,
+        obtained_on: date,
         context: CommandContext,
     ) -> CommandResult:
-        if on > self.clock().date():
+        if obtained_on > self.clock().date():
             raise DomainRuleViolation("a document cannot be obtained in the future")
         return await self._change(
-            case_id, context, lambda m: m.obtain_document(person_id, document_type, on)
+            case_id, context, lambda m: m.obtain_document(person_id, document_type, obtained_on)
         )
 
     async def confirm_fitness(

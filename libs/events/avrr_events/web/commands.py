@@ -19,11 +19,14 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 
 from avrr_events.commands import CommandContext, CommandResult, etag
 from avrr_events.web.authorization import Authorized
 
 Run = Callable[[CommandContext], Awaitable[CommandResult]]
+# A method of a service's command object: (commands, case_id, **fields, context) -> result.
+BodyCommand = Callable[..., Awaitable[CommandResult]]
 
 IfMatchHeader = Annotated[
     str | None,
@@ -87,6 +90,11 @@ class CommandCall:
             self.request, self.context.principal, answer
         )
         return response
+
+    def with_body(self, command: BodyCommand, case_id: str, body: BaseModel) -> Run:
+        """The run of ``command`` (a method of the service's command object) on the case
+        ``case_id``, given the body's fields as its keyword arguments, by the same names."""
+        return lambda ctx: command(self.commands, case_id, **dict(body), context=ctx)
 
     async def on_case(self, case_id: str, run: Run) -> Response:
         """Run a command on the case ``case_id``, whose result is read at the case: the
