@@ -16,7 +16,7 @@ the whole list of what is missing at once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -220,6 +220,36 @@ class AssessmentReopened(DomainEvent):
     cleared: bool = Field(description="due diligence had cleared the case before it closed")
 
 
+class AssessmentAmended(DomainEvent):
+    """Intake's ReturnRequestAmended reached the assessment before clearance: the request is
+    assessed again with its new destination and programme hint (an EligibilityDecided
+    follows); screenings and best-interests determinations, about the people, stand."""
+
+    event_type = "avrr.eligibility.AssessmentAmended"
+
+    case_id: str
+    amendment_id: str = Field(min_length=1, max_length=100)
+    destination_country: CountryCode
+    destination_region: str | None = Field(default=None, max_length=100)
+    programme_hint: str | None = Field(default=None, max_length=100)
+    amended_at: datetime
+
+
+class AmendmentRefused(DomainEvent):
+    """Intake's ReturnRequestAmended reached the assessment after clearance (the two raced):
+    the return stays cleared for the destination it was cleared for, which this names so
+    that intake restores it on the case."""
+
+    event_type = "avrr.eligibility.AmendmentRefused"
+
+    case_id: str
+    amendment_id: str = Field(min_length=1, max_length=100)
+    destination_country: CountryCode
+    destination_region: str | None = Field(default=None, max_length=100)
+    programme_hint: str | None = Field(default=None, max_length=100)
+    refused_at: datetime
+
+
 ASSESSMENT_EVENTS: tuple[type[DomainEvent], ...] = declared_events(globals(), DomainEvent)
 
 # ------------------------------------------------------------------ errors --
@@ -286,6 +316,14 @@ class Assessment(Aggregate):
         match event:
             case AssessmentOpened():
                 self.request = event
+            case AssessmentAmended() if self.request is not None:
+                self.request = self.request.model_copy(
+                    update={
+                        "destination_country": event.destination_country,
+                        "destination_region": event.destination_region,
+                        "programme_hint": event.programme_hint,
+                    }
+                )
             case EligibilityDecided():
                 self.decision = event
             case VulnerabilityAssessed(person_id=person_id, categories=categories):
@@ -344,6 +382,41 @@ class Assessment(Aggregate):
                 programmes_version=programmes_version,
             )
         )
+
+    def amend(
+        self, amended: AssessmentAmended, decide: Callable[[ReturnRequest], Decision], version: str
+    ) -> bool:
+        """Assess the request again with its amended destination; once cleared, refuse it
+        (AmendmentRefused, naming the destination cleared). False when there is nothing to
+        amend: no request reached eligibility, or the assessment is closed."""
+        if self.request is None or self.closed:
+            return False
+        if self.cleared:
+            self.record(
+                AmendmentRefused(
+                    case_id=self.id,
+                    amendment_id=amended.amendment_id,
+                    destination_country=self.request.destination_country,
+                    destination_region=self.request.destination_region,
+                    programme_hint=self.request.programme_hint,
+                    refused_at=amended.amended_at,
+                )
+            )
+            return True
+        self.record(amended)
+        assert self.request is not None
+        decision = decide(self.request.return_request)
+        self.record(
+            EligibilityDecided(
+                case_id=self.id,
+                programme_id=decision.programme.id if decision.programme else None,
+                eligible=decision.eligible,
+                reasons=decision.reasons,
+                decided_at=amended.amended_at,
+                programmes_version=version,
+            )
+        )
+        return True
 
     def _require_open(self) -> AssessmentOpened:
         if self.closed:

@@ -33,6 +33,18 @@ class ReturnRequested(ObservedCaseEvent):
     requested_at: datetime
 
 
+class ReturnRequestAmended(ObservedCaseEvent):
+    """The request names another destination or programme (intake's amendment.py)."""
+
+    event_type = "avrr.intake.ReturnRequestAmended"
+
+    amendment_id: str = Field(min_length=1, max_length=100)
+    destination_country: CountryCode
+    destination_region: str | None = Field(default=None, max_length=100)
+    programme_hint: str | None = Field(default=None, max_length=100)
+    amended_at: datetime
+
+
 class CaseWithdrawn(ObservedCaseEvent):
     event_type = "avrr.intake.CaseWithdrawn"
 

@@ -8,6 +8,10 @@ to the processing of the return request closes it too: without that consent
 there is nothing lawful left to assess. That closure is a pause, not an end:
 intake's ReturnResumed (the consent given again) reopens the assessment where
 it stood (AssessmentReopened), and travel follows from that event.
+ReturnRequestAmended re-assesses the request with its new destination
+(AssessmentAmended, EligibilityDecided) until due diligence cleared it; after
+clearance (the two raced) it is refused (AmendmentRefused), and intake restores
+the destination cleared.
 """
 
 from __future__ import annotations
@@ -15,12 +19,18 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from avrr_eligibility.assessment import CONSENT_CLOSURE_REASON, Assessment, AssessmentOpened
+from avrr_eligibility.assessment import (
+    CONSENT_CLOSURE_REASON,
+    Assessment,
+    AssessmentAmended,
+    AssessmentOpened,
+)
 from avrr_eligibility.events import SOURCE, registry
 from avrr_eligibility.observed import (
     PROCESSING_CONSENT,
     CaseWithdrawn,
     ConsentWithdrawn,
+    ReturnRequestAmended,
     ReturnRequested,
     ReturnResumed,
 )
@@ -77,9 +87,24 @@ def build_reactions(catalogue: ProgrammeCatalogue) -> dict[str, list[Reaction]]:
         if assessment.reopen(datetime.now(UTC)):
             await repo.save(assessment, ctx.cause, conn=ctx.conn)
 
+    async def reassess(ctx: HandlerContext, event: ReturnRequestAmended) -> None:
+        repo = _repository(ctx)
+        assessment = await repo.load(event.case_id, conn=ctx.conn)
+        amended = AssessmentAmended(
+            case_id=event.case_id,
+            amendment_id=event.amendment_id,
+            destination_country=event.destination_country,
+            destination_region=event.destination_region,
+            programme_hint=event.programme_hint,
+            amended_at=datetime.now(UTC),
+        )
+        if assessment.amend(amended, lambda request: decide(catalogue, request), catalogue.version):
+            await repo.save(assessment, ctx.cause, conn=ctx.conn)
+
     return reactions_table(
         {
             ReturnRequested: [open_assessment],
+            ReturnRequestAmended: [reassess],
             CaseWithdrawn: [close_assessment],
             ConsentWithdrawn: [stop_without_consent],
             ReturnResumed: [reopen_on_resumption],

@@ -37,6 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_eligibility.assessment import (
     SEVERITY_RANK,
+    AmendmentRefused,
+    AssessmentAmended,
     AssessmentClosed,
     AssessmentOpened,
     AssessmentReopened,
@@ -203,6 +205,19 @@ def _cleared(event: DueDiligenceCleared, row: Any) -> dict[str, Any]:
     }
 
 
+def _amended(event: AssessmentAmended, row: Any) -> dict[str, Any]:
+    # The EligibilityDecided that follows sets the decision and the status.
+    return {
+        "destination_country": event.destination_country,
+        "destination_region": event.destination_region,
+        "region_key": place(event.destination_country, event.destination_region).region_key,
+    }
+
+
+def _refused(event: AmendmentRefused, row: Any) -> dict[str, Any]:
+    return {}  # counted (the ETag moves); the destination cleared stands
+
+
 def _closed(event: AssessmentClosed, row: Any) -> dict[str, Any]:
     return {"status": CLOSED, "closed_at": event.closed_at, "closed_reason": event.reason}
 
@@ -283,6 +298,8 @@ class AssessmentQueue(Projection):
         DueDiligenceRejected: _changing(_rejected),
         AssessmentClosed: _changing(_closed),
         AssessmentReopened: _changing(_reopened),
+        AssessmentAmended: _changing(_amended),
+        AmendmentRefused: _changing(_refused),
         DestinationSuspended: _suspend,
         DestinationReopened: _reopen,
     }

@@ -10,6 +10,9 @@ Lifecycle::
     open | return_requested | suspended_by_consent --CaseWithdrawn--> withdrawn
     open | suspended_by_consent --CaseClosed--> closed   (not applying, or not resuming)
     any --PersonalDataErased--> (same status, personal data shredded)
+    any but erased --PersonalDataRectified--> (same status, a person's data corrected)
+    return_requested --ReturnRequestAmended--> return_requested   (before clearance)
+    return_requested --ReturnAmendmentRefused--> return_requested (eligibility had cleared it)
 
 After withdrawal or closure nothing changes any more except erasure; after
 erasure nothing at all.
@@ -24,7 +27,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from avrr_events import Aggregate, DomainEvent, Encrypted
-from avrr_events.problems import DomainRuleViolation, NotFound
+from avrr_events.problems import Conflict, DomainRuleViolation, NotFound
+from avrr_intake.amendment import ReturnAmendmentRefused, ReturnRequestAmended
 from avrr_intake.consent import (
     REQUIRED_FOR_RETURN,
     ConsentGiven,
@@ -34,6 +38,7 @@ from avrr_intake.consent import (
 )
 from avrr_intake.counselling import CLOSING_OUTCOME, CounsellingRecorded
 from avrr_intake.health import MEDICAL_DATA_PROCESSING, NeedsDeclared
+from avrr_intake.rectification import PersonalDataRectified
 from avrr_intake.referral import (
     ADULT_AGE,
     CaseId,
@@ -160,6 +165,9 @@ CASE_EVENTS: tuple[type[DomainEvent], ...] = (
     PersonalDataErased,
     NeedsDeclared,
     DuplicateReferredElsewhere,
+    PersonalDataRectified,
+    ReturnRequestAmended,
+    ReturnAmendmentRefused,
 )
 
 
@@ -187,6 +195,9 @@ class Case(Aggregate):
         self.people: dict[str, Person] = {}
         self.consents: set[tuple[str, Purpose]] = set()
         self.erased = False
+        # The requested return as it stands: destination_country, destination_region,
+        # programme_hint (None until requested).
+        self.destination: dict[str, str | None] | None = None
 
     # ------------------------------------------------------------- state --
     def when(self, event: DomainEvent) -> None:
@@ -215,8 +226,18 @@ class Case(Aggregate):
                     for p, c in self.consents
                     if not (c == purpose and person_id in (p, None))
                 }
-            case ReturnRequested() | ReturnResumed():
+            case ReturnRequested():
                 self.status = "return_requested"
+                self.destination = _destination(event)
+            case ReturnResumed():
+                self.status = "return_requested"
+            case ReturnRequestAmended() | ReturnAmendmentRefused():
+                self.destination = _destination(event)
+            case PersonalDataRectified():
+                person = self.people[event.person_id]
+                person.personal = event.personal
+                if event.age_years is not None:
+                    person.age_years = event.age_years
             case ReturnSuspended():
                 self.status = "suspended_by_consent"
             case CaseWithdrawn():
@@ -372,8 +393,45 @@ class Case(Aggregate):
             )
         self.record(closure)
 
+    def rectify(self, rectified: PersonalDataRectified) -> None:
+        """Correct a person's data: whatever the case's status (the right to rectification
+        outlives the case), but not once they were erased."""
+        self.must_exist()
+        if self.erased:
+            raise DomainRuleViolation("cannot rectify: the case's personal data was erased")
+        self.must_know(rectified.person_id)
+        self.record(rectified)
+
+    def amend_return(self, amended: ReturnRequestAmended) -> None:
+        """Another destination or programme for a requested return (clearance is checked by
+        the command, and settled by eligibility: see amendment.py)."""
+        self.must_be_active("amend the return request")
+        if self.status != "return_requested" or self.destination is None:
+            raise Conflict(
+                "only a requested return can be amended: the case is "
+                f"{self.status}" + (" (its return is suspended)" if self.status != "open" else ""),
+                case_status=self.status,
+            )
+        self.record(amended)
+
+    def refuse_amendment(self, refused: ReturnAmendmentRefused) -> None:
+        """Eligibility had cleared the return when the amendment reached it: restore the
+        destination cleared (idempotent: a refusal already recorded is not recorded again)."""
+        if self.exists and not self.erased and self.destination != _destination(refused):
+            self.record(refused)
+
     def erase(self, erasure: PersonalDataErased) -> None:
         self.must_exist()
         if self.erased:
             raise DomainRuleViolation("the case's personal data is already erased")
         self.record(erasure)
+
+
+def _destination(
+    event: ReturnRequested | ReturnRequestAmended | ReturnAmendmentRefused,
+) -> dict[str, str | None]:
+    return {
+        "destination_country": event.destination_country,
+        "destination_region": event.destination_region,
+        "programme_hint": event.programme_hint,
+    }

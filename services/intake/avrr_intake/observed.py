@@ -104,6 +104,29 @@ class AssessmentClosed(ObservedCaseEvent):
     closed_at: datetime
 
 
+class AssessmentAmended(ObservedCaseEvent):
+    """Eligibility re-assessed the request with the destination of a ReturnRequestAmended."""
+
+    event_type = "avrr.eligibility.AssessmentAmended"
+
+    amendment_id: Id
+    destination_country: Code
+    destination_region: str | None = Field(default=None, max_length=100)
+    amended_at: datetime
+
+
+class AmendmentRefused(ObservedCaseEvent):
+    """An amendment reached eligibility after clearance: the destination cleared stands."""
+
+    event_type = "avrr.eligibility.AmendmentRefused"
+
+    amendment_id: Id
+    destination_country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    destination_region: str | None = Field(default=None, max_length=100)
+    programme_hint: str | None = Field(default=None, max_length=100)
+    refused_at: datetime
+
+
 class AssessmentReopened(ObservedCaseEvent):
     event_type = "avrr.eligibility.AssessmentReopened"
 

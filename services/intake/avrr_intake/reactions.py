@@ -5,6 +5,10 @@
   / ``ReturnArrived``), if anyone in the household consented to share with them
   (authorities.py renders it at publish time, from the consent of that moment).
 
+- AmendmentRefused (eligibility): a ReturnRequestAmended reached eligibility after
+  the clearance it raced with; the case records ReturnAmendmentRefused, which restores
+  the destination cleared (amendment.py).
+
 Everything else intake reads of the others it only shows and counts: the
 timeline, the reports, the hand-over and the retention clock are projections
 (read_models.py, timeline.py, reports.py, handover.py, retention.py), never
@@ -16,10 +20,13 @@ notice), so a redelivered event never queues a record twice.
 
 from __future__ import annotations
 
-from avrr_events import EventStore, HandlerContext
+from avrr_events import EventStore, HandlerContext, Repository
 from avrr_events.consumer import Reaction, reactions_table
+from avrr_intake.amendment import ReturnAmendmentRefused
 from avrr_intake.authorities import ReturnArrived, ReturnDeparted, queue_record
-from avrr_intake.observed import ArrivalConfirmed, DepartureConfirmed
+from avrr_intake.case import Case
+from avrr_intake.events import registry
+from avrr_intake.observed import AmendmentRefused, ArrivalConfirmed, DepartureConfirmed
 
 
 def store(ctx: HandlerContext) -> EventStore:
@@ -45,6 +52,28 @@ async def queue_arrival(ctx: HandlerContext, event: ArrivalConfirmed) -> None:
     )
 
 
+async def restore_cleared_destination(ctx: HandlerContext, event: AmendmentRefused) -> None:
+    """Eligibility refused an amendment (it had cleared the return first): the case's
+    destination is again the one cleared, in the consumer's transaction."""
+    repo = Repository(store(ctx), registry, Case, source="/avrr/intake")
+    case = await repo.load(event.case_id, conn=ctx.conn)
+    case.refuse_amendment(
+        ReturnAmendmentRefused(
+            case_id=event.case_id,
+            amendment_id=event.amendment_id,
+            destination_country=event.destination_country,
+            destination_region=event.destination_region,
+            programme_hint=event.programme_hint,
+            refused_at=event.refused_at,
+        )
+    )
+    await repo.save(case, ctx.cause, conn=ctx.conn)
+
+
 REACTIONS: dict[str, list[Reaction]] = reactions_table(
-    {DepartureConfirmed: [queue_departure], ArrivalConfirmed: [queue_arrival]}
+    {
+        DepartureConfirmed: [queue_departure],
+        ArrivalConfirmed: [queue_arrival],
+        AmendmentRefused: [restore_cleared_destination],
+    }
 )

@@ -7,7 +7,8 @@
 - ``intake_consents``: the consent status of every person and purpose.
 - ``intake_duplicate_keys``: keyed hashes (never plaintext) of the people of
   every case, to flag a new referral of someone already in an open case.
-  Rows go when the person's data is erased.
+  A rectified person's row is replaced by their new key; rows go when the
+  person's data is erased.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from avrr_events import ERASED, DomainEvent, Envelope, PersonalDataCipher, Projection, projections
 from avrr_events.projections import page
 from avrr_events.tables import Json, case_table
+from avrr_intake.amendment import ReturnAmendmentRefused, ReturnRequestAmended
 from avrr_intake.case import (
     ACTIVE,
     CaseClosed,
@@ -47,6 +49,7 @@ from avrr_intake.case import (
 from avrr_intake.consent import ConsentGiven, ConsentWithdrawn
 from avrr_intake.counselling import CounsellingRecorded
 from avrr_intake.health import NeedsDeclared
+from avrr_intake.rectification import PersonalDataRectified
 from avrr_intake.referral import (
     DuplicateReferredElsewhere,
     PossibleDuplicateFlagged,
@@ -279,6 +282,64 @@ class CaseFiles(Projection):
             status="return_requested",
         )
 
+    async def _rectified(
+        self, conn: AsyncConnection, event: PersonalDataRectified, envelope: Envelope
+    ) -> None:
+        """The person's record in the case file is the corrected one (still ciphertext); their
+        duplicate key is replaced by the new one, and the rectification is on file (fields and
+        reason, its note as ciphertext)."""
+        person_id, sealed = event.person_id, event.personal.model_dump(mode="json")
+        d = duplicate_keys.c
+        await conn.execute(
+            duplicate_keys.delete().where(d.case_id == event.case_id, d.person_id == person_id)
+        )
+        key = await self.cipher.decrypt(event.duplicate_key) if event.duplicate_key else ERASED
+        if key is not ERASED:
+            await conn.execute(
+                duplicate_keys.insert().values(
+                    case_id=event.case_id, person_id=person_id, match_key=key
+                )
+            )
+        entry = event.model_dump(mode="json", exclude={"case_id", "personal", "duplicate_key"})
+        entry_key = event.model_dump(mode="json")["duplicate_key"]
+        is_principal = False
+
+        def correct(doc: dict[str, Any]) -> None:
+            nonlocal is_principal
+            for member in doc["household"]:
+                if member["person_id"] == person_id:
+                    member["personal"] = sealed
+                    member["duplicate_key"] = entry_key
+                    if event.age_years is not None:
+                        member["age_years"] = event.age_years
+                    is_principal = member["relationship"] == "principal"
+            doc.setdefault("rectifications", []).append(entry)
+
+        await _update(conn, event.case_id, envelope.time, correct)
+        if is_principal:  # the column the case list shows the principal's name from
+            await conn.execute(
+                update(cases).where(cases.c.case_id == event.case_id).values(principal=sealed)
+            )
+
+    async def _amended(
+        self,
+        conn: AsyncConnection,
+        event: ReturnRequestAmended | ReturnAmendmentRefused,
+        envelope: Envelope,
+    ) -> None:
+        """The return request in the case file reads as amended (or restored as cleared)."""
+        change = event.model_dump(mode="json", exclude={"case_id"})
+        fields = ("destination_country", "destination_region", "programme_hint")
+
+        def amend(d: dict[str, Any]) -> None:
+            if d.get("return_request"):
+                d["return_request"].update({f: change[f] for f in fields})
+            d.setdefault("return_amendments", []).append(
+                {"event": envelope.type.rsplit(".", 1)[-1], **change}
+            )
+
+        await _update(conn, event.case_id, envelope.time, amend)
+
     async def _withdrawn(
         self, conn: AsyncConnection, event: CaseWithdrawn, envelope: Envelope
     ) -> None:
@@ -307,6 +368,9 @@ class CaseFiles(Projection):
         CaseWithdrawn: _withdrawn,
         CaseClosed: _closed,
         PersonalDataErased: _erased,
+        PersonalDataRectified: _rectified,
+        ReturnRequestAmended: _amended,
+        ReturnAmendmentRefused: _amended,
     }
 
 

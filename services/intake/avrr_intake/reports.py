@@ -206,6 +206,11 @@ def _office(office: str | None, offices: frozenset[str] | None = None) -> Column
     return and_(true(), *conditions)
 
 
+async def phase_of(conn: AsyncConnection, case_id: str) -> str | None:
+    """The phase the case has reached as intake has seen it (None: nothing seen yet)."""
+    return await conn.scalar(select(report_cases.c.phase).where(report_cases.c.case_id == case_id))
+
+
 async def returns(
     conn: AsyncConnection,
     *,

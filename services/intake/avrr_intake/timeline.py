@@ -34,6 +34,7 @@ from avrr_events import DomainEvent, Envelope, Projection
 from avrr_events.projections import page
 from avrr_events.tables import Json, Position
 from avrr_intake import observed
+from avrr_intake.amendment import ReturnAmendmentRefused, ReturnRequestAmended
 from avrr_intake.case import (
     CaseClosed,
     CaseWithdrawn,
@@ -46,6 +47,7 @@ from avrr_intake.consent import ConsentGiven, ConsentWithdrawn
 from avrr_intake.counselling import CounsellingRecorded
 from avrr_intake.events import registry
 from avrr_intake.health import NeedsDeclared
+from avrr_intake.rectification import PersonalDataRectified
 from avrr_intake.referral import (
     DuplicateReferredElsewhere,
     PossibleDuplicateFlagged,
@@ -89,6 +91,8 @@ ACTOR_FIELDS = (
     "checked_by",
     "confirmer_id",
     "resolved_by",
+    "rectified_by",
+    "amended_by",
 )
 
 # Fields left out of the facts although not encrypted: free text about the person.
@@ -212,6 +216,28 @@ _SUMMARIES: dict[type[DomainEvent], Callable[[Facts], str]] = {
         + ", ".join(p.replace("_", " ") for p in f["missing_consents"])
     ),
     ReturnResumed: lambda _f: "Return resumed: every consent it needs given again",
+    # Which fields were corrected, never their values (they are encrypted in the event).
+    PersonalDataRectified: lambda f: (
+        f"Personal data of person {f['person_id']} rectified ("
+        + ", ".join(n.replace("_", " ") for n in f["fields"])
+        + f"): {f['reason'].replace('_', ' ')}"
+    ),
+    ReturnRequestAmended: lambda f: (
+        f"Return request amended: destination {f['destination_country']}"
+        + (f" ({f['destination_region']})" if f.get("destination_region") else "")
+        + f"; {f['reason'].replace('_', ' ')}"
+    ),
+    ReturnAmendmentRefused: lambda f: (
+        "Return request amendment refused: the return was already cleared for "
+        + f"{f['destination_country']}"
+        + (f" ({f['destination_region']})" if f.get("destination_region") else "")
+    ),
+    observed.AssessmentAmended: lambda f: (
+        f"Eligibility re-assessed for destination {f['destination_country']}"
+    ),
+    observed.AmendmentRefused: lambda _f: (
+        "Eligibility refused the amendment: the return was already cleared"
+    ),
     observed.AssessmentReopened: lambda _f: "Eligibility assessment reopened",
     observed.MovementReinstated: lambda _f: "Movement reinstated (a new ticket is needed)",
     CaseWithdrawn: lambda f: f"Case withdrawn: {f['reason'].replace('_', ' ')}",
@@ -482,6 +508,10 @@ def _return_requested(s: CaseState, f: Facts) -> None:
     s.household = [_member(p) for p in f["household"]]
 
 
+def _destination_changed(s: CaseState, f: Facts) -> None:
+    s.destination_country = f["destination_country"]
+
+
 def _return_suspended(s: CaseState, f: Facts) -> None:
     if s.phase not in _ENDS.values():
         s.phase = SUSPENDED
@@ -612,6 +642,8 @@ _FOLDS: dict[type[DomainEvent], Callable[[CaseState, Facts], None]] = {
     ReturnRequested: _return_requested,
     ReturnSuspended: _return_suspended,
     ReturnResumed: _return_resumed,
+    ReturnRequestAmended: _destination_changed,
+    ReturnAmendmentRefused: _destination_changed,
     CaseWithdrawn: _withdrawn,
     CaseClosed: _closed,
     PersonalDataErased: _erased,
