@@ -61,9 +61,9 @@ from avrr_intake.timeline import PHASES, TIMELINE_TYPES, CaseState, facts_of
 
 metadata = MetaData()
 
-# The columns the reports group by: each one's length and how it is read from the folded
-# CaseState. The table declares its columns from this list and SituationalReports writes
-# them from it, so a dimension is added in one place.
+# The columns the reports group by and the case lists filter on (case_list.py): each one's
+# length and how it is read from the folded CaseState. The table declares its columns from
+# this list and SituationalReports writes them from it, so a column is added in one place.
 _GROUPED: dict[str, tuple[int, Callable[[CaseState], str | None]]] = {
     "phase": (30, lambda s: s.phase),
     "office": (100, lambda s: s.office),
@@ -71,6 +71,9 @@ _GROUPED: dict[str, tuple[int, Callable[[CaseState], str | None]]] = {
     "origin_country": (2, lambda s: s.destination_country),
     "programme_id": (100, lambda s: s.programme_id),
     "returned_month": (7, lambda s: s.arrived_at[:7] if s.arrived_at else None),
+    "destination_region": (100, lambda s: s.destination_region_key),
+    "departure_date": (10, lambda s: s.departure_date),
+    "movement_status": (20, lambda s: s.movement_status),
 }
 
 report_cases = case_table(
@@ -81,6 +84,13 @@ report_cases = case_table(
     Column("state", Json, nullable=False),
 )
 Index("intake_report_cases_month_idx", report_cases.c.returned_month)
+Index("intake_report_cases_phase_idx", report_cases.c.phase, report_cases.c.origin_country)
+Index(
+    "intake_report_cases_incoming_idx",
+    report_cases.c.origin_country,
+    report_cases.c.movement_status,
+    report_cases.c.departure_date,
+)
 
 report_people = case_table(
     "intake_report_people",

@@ -31,6 +31,7 @@ from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import DomainEvent, Envelope, Projection
+from avrr_events.places import place
 from avrr_events.projections import page
 from avrr_events.tables import Json, Position
 from avrr_intake import observed
@@ -415,6 +416,7 @@ class CaseState(BaseModel):
     nationality: str | None = None
     host_country: str | None = None
     destination_country: str | None = None
+    destination_region: str | None = Field(default=None, description="as the request wrote it")
     programme_id: str | None = None
     household: list[dict[str, Any]] = Field(default_factory=list)
     consents_given: int = 0
@@ -444,6 +446,13 @@ class CaseState(BaseModel):
     personal_data_erased: bool = False
     events: int = 0
     last_event_at: str | None = None
+
+    @property
+    def destination_region_key(self) -> str | None:
+        """The region's place key (avrr_events.places), which every spelling of it shares."""
+        if self.destination_country is None or self.destination_region is None:
+            return None
+        return place(self.destination_country, self.destination_region).region_key
 
     @property
     def vulnerability_categories(self) -> list[str]:
@@ -504,12 +513,20 @@ def _consent_given(s: CaseState, f: Facts) -> None:
 
 
 def _return_requested(s: CaseState, f: Facts) -> None:
-    s.destination_country = f["destination_country"]
+    _destination_changed(s, f)
     s.household = [_member(p) for p in f["household"]]
 
 
 def _destination_changed(s: CaseState, f: Facts) -> None:
     s.destination_country = f["destination_country"]
+    s.destination_region = f.get("destination_region")
+
+
+def _destined(s: CaseState, country: str) -> None:
+    """Eligibility and travel name the country only: a region of another country goes."""
+    if country != s.destination_country:
+        s.destination_region = None
+    s.destination_country = country
 
 
 def _return_suspended(s: CaseState, f: Facts) -> None:
@@ -549,7 +566,7 @@ def _vulnerability_assessed(s: CaseState, f: Facts) -> None:
 def _cleared(s: CaseState, f: Facts) -> None:
     s.due_diligence = "cleared"
     s.programme_id = f["programme_id"]
-    s.destination_country = f["destination_country"]
+    _destined(s, f["destination_country"])
     s.transport_mode = f["transport_mode"]
     s.household = [_member(p) for p in f["household"]]
 
@@ -605,7 +622,7 @@ def _departed(s: CaseState, f: Facts) -> None:
 def _arrived(s: CaseState, f: Facts) -> None:
     s.arrived_at = f["arrived_at"]
     s.programme_id = f["programme_id"]
-    s.destination_country = f["destination_country"]
+    _destined(s, f["destination_country"])
     s.movement_status = "arrived"
 
 

@@ -16,7 +16,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from avrr_events import Envelope, Message, dataschema_uri
+from avrr_events import Envelope, Message, dataschema_uri, tables
+from avrr_events.store import envelope_row
+from avrr_events.web.service import ServiceRuntime
 from avrr_intake.timeline import PHASES
 
 # The phases a case goes through in order (the timeline's names), up to the last one.
@@ -55,6 +57,8 @@ class PlannedCase:
     vulnerabilities: dict[str, list[str]] = field(default_factory=dict)
     disbursements: list[tuple[str, str, Decimal]] = field(default_factory=list)
     events: list[Envelope] = field(default_factory=list)
+    # the region of the return request, as a person would type it (None: the whole country)
+    destination_region: str | None = None
 
     @property
     def returned(self) -> bool:
@@ -115,6 +119,30 @@ def generate(n: int, *, seed: int = 7, prefix: str = "gen") -> list[PlannedCase]
         _render(case, rnd)
         cases.append(case)
     return cases
+
+
+def plan(
+    case_id: str,
+    *,
+    office: str,
+    origin: str,
+    phase: str,
+    size: int = 2,
+    programme: str = "mesoamerica-avrr",
+    destination_region: str | None = None,
+    reached: str = "referred",
+) -> PlannedCase:
+    """One case planned as asked: a principal and ``size - 1`` children, no screening (a test
+    adds the screenings it wants to ``events``), reaching ``phase`` (a withdrawn one after
+    ``reached``)."""
+    household = [Person(f"{case_id}-p0", "female", 34, "principal")]
+    household += [Person(f"{case_id}-p{k}", "male", 6 + k, "child") for k in range(1, size)]
+    case = PlannedCase(case_id, office, HOSTS[office], origin, programme, household, phase)
+    case.destination_region, case.reached = destination_region, reached
+    _render(case, random.Random(case_id))
+    case.events = [e for e in case.events if e.type != "avrr.eligibility.VulnerabilityAssessed"]
+    case.vulnerabilities = {}
+    return case
 
 
 def _render(case: PlannedCase, rnd: random.Random) -> None:
@@ -183,7 +211,8 @@ def _render(case: PlannedCase, rnd: random.Random) -> None:
                 "destination_country": case.origin,
                 "household": members,
                 "requested_at": at.isoformat(),
-            },
+            }
+            | ({"destination_region": case.destination_region} if case.destination_region else {}),
         )
     if target >= 3:
         emit(
@@ -337,6 +366,27 @@ def _counselling(at: datetime, outcome: str) -> dict[str, Any]:
         "outcome": outcome,
         "recorded_at": at.isoformat(),
     }
+
+
+async def store_intake_events(runtime: ServiceRuntime, cases: list[PlannedCase]) -> None:
+    """Put the plan's intake events in intake's event store, as intake itself wrote them.
+
+    The consumer takes in an event of its own topic only if its store holds it
+    (a restored database must not show what its store lost); the plan's intake
+    events are published like every other, so the store must hold them. Rows
+    go straight into the events table, not through the outbox: the test
+    publishes them itself, in the plan's order.
+    """
+    rows, versions = [], dict[str, int]()
+    for case in cases:
+        for e in case.events:
+            if e.source.rsplit("/", 1)[-1] != "intake":
+                continue
+            stream = f"case-{e.subject}"
+            versions[stream] = versions.get(stream, 0) + 1
+            rows.append({**envelope_row(e), "stream_id": stream, "version": versions[stream]})
+    async with runtime.db.transaction() as conn:
+        await conn.execute(tables.events.insert(), rows)
 
 
 def messages(cases: list[PlannedCase], topic: Any) -> list[Message]:

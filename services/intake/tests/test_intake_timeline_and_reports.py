@@ -28,14 +28,14 @@ from generated_cases import (
     expected_returns,
     generate,
     messages,
+    store_intake_events,
 )
 from intake_fixtures import CASEWORKER, PRINCIPAL_NAME, Intake, consent, publish
 
-from avrr_events import ProjectionRunner, harness, tables
+from avrr_events import ProjectionRunner, harness
 from avrr_events.adapters.inprocess import InProcessBus
 from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.settings import ServiceSettings
-from avrr_events.store import envelope_row
 from avrr_events.testing import eventually
 from avrr_events.web.embedded import build_app
 from avrr_events.web.service import ServiceRuntime
@@ -101,33 +101,12 @@ async def _check_reports(http: httpx.AsyncClient, cases: list[PlannedCase]) -> N
             )
 
 
-async def _stored_as_intake_wrote_them(runtime: ServiceRuntime, cases: list[PlannedCase]) -> None:
-    """Put the plan's intake events in intake's event store, as intake itself wrote them.
-
-    The consumer takes in an event of its own topic only if its store holds it
-    (a restored database must not show what its store lost); the plan's intake
-    events are published below like every other, so the store must hold them.
-    Rows go straight into the events table, not through the outbox: the test
-    publishes them itself, in the plan's order.
-    """
-    rows, versions = [], dict[str, int]()
-    for case in cases:
-        for e in case.events:
-            if e.source.rsplit("/", 1)[-1] != "intake":
-                continue
-            stream = f"case-{e.subject}"
-            versions[stream] = versions.get(stream, 0) + 1
-            rows.append({**envelope_row(e), "stream_id": stream, "version": versions[stream]})
-    async with runtime.db.transaction() as conn:
-        await conn.execute(tables.events.insert(), rows)
-
-
 async def test_reports_over_three_hundred_generated_cases_match_independent_counts(
     embedded: tuple[Intake, InProcessBus],
 ) -> None:
     intake, bus = embedded
     cases = generate(300)
-    await _stored_as_intake_wrote_them(intake.runtime, cases)
+    await store_intake_events(intake.runtime, cases)
     records = messages(cases, intake.runtime.settings.topic)
     await bus.publisher().publish(records)
     await _all_applied(intake, len(records))
@@ -164,7 +143,7 @@ async def test_rebuilding_the_report_tables_from_the_journal_gives_the_same_numb
 ) -> None:
     intake, bus = embedded
     cases = generate(60, seed=11)
-    await _stored_as_intake_wrote_them(intake.runtime, cases)
+    await store_intake_events(intake.runtime, cases)
     records = messages(cases, intake.runtime.settings.topic)
     await bus.publisher().publish(records)
     await _all_applied(intake, len(records))
@@ -179,7 +158,7 @@ async def test_reports_on_kafka_and_postgresql_match_independent_counts(
     intake: Intake, kafka_settings: KafkaSettings
 ) -> None:
     cases = generate(40, seed=3, prefix="kafka")
-    await _stored_as_intake_wrote_them(intake.runtime, cases)
+    await store_intake_events(intake.runtime, cases)
     records = messages(cases, intake.runtime.settings.topic)
     await publish(kafka_settings, records)
     await _all_applied(intake, len(records))

@@ -1,0 +1,354 @@
+"""Lists for the caseworker's day: every case by phase, and a receiving office's incoming list.
+
+Intake already knows each case's phase from the events it observes of every
+service: the situational reports (reports.py) fold them with the timeline's
+``CaseState`` into ``intake_report_cases``, one row per case with its phase,
+destination (country and region key), programme, ticketed departure date and
+movement status, and ``intake_report_vulnerabilities`` holds the categories of
+its latest screenings. Both lists read those tables (joined with the case list,
+``intake_cases``) rather than keep a third copy of the phase.
+
+- ``cases``: ``GET /cases``, filtered by office, status, nationality, source,
+  phase, programme, destination country and region, vulnerability category,
+  referral and departure dates. Filters are query parameters: none is personal
+  data, and no name is ever one (people are found by ``POST /people/search``,
+  names in the body).
+- ``incoming``: ``GET /incoming``, the ticketed movements to the countries of
+  the caller's receiving offices (avrr_events.offices: a receiving office, or
+  a host office receiving its own nationals). It shows what the office needs
+  to prepare the arrival (expected date, household size, programme) and the
+  vulnerability categories flagged for reintegration only for the people who
+  consented to ``share_with_reintegration_partners`` (and still do). The list
+  lives here because intake holds everything it needs, the ticket (travel's
+  ``TicketIssued``), the screening (eligibility's ``VulnerabilityAssessed``)
+  and the consent (its own); travel would have to start following screenings
+  and consents to say the same.
+
+Pages are keyset pages in a stable order, ``(referred_at desc, case_id)`` for
+cases and ``(departure_date, case_id)`` for the incoming list: a page's
+``next_cursor`` names the last row served, and the next page starts strictly
+after it, so rows written meanwhile neither repeat nor push others off a page.
+A cursor is ``base64url(JSON ["<order key>", "<case id>"])``, without padding:
+opaque to a client, decodable by anyone reading a log (it holds no personal data).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any, Literal, get_args
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    exists,
+    func,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from avrr_events.offices import OfficeRegistry
+from avrr_events.places import place
+from avrr_events.web.http import invalid_field
+from avrr_intake import read_models
+from avrr_intake.reports import report_cases, report_vulnerabilities
+from avrr_intake.timeline import PHASES, CaseState, utc
+
+Phase = Literal[
+    "referred",
+    "counselled",
+    "return_requested",
+    "eligible",
+    "cleared",
+    "ticketed",
+    "departed",
+    "arrived",
+    "reintegrating",
+    "completed",
+    "suspended",
+    "withdrawn",
+    "closed",
+]
+if get_args(Phase) != PHASES:  # the timeline names the phases; this is their OpenAPI enum
+    raise RuntimeError("case_list.Phase must list timeline.PHASES in order")
+
+# A movement the destination's offices expect: ticketed (held keeps its ticket) or on its way.
+INCOMING_MOVEMENTS = ("ticketed", "held", "departed")
+# Cases that no longer travel, whatever their movement still says.
+_STOPPED = ("suspended", "withdrawn", "closed")
+PARTNER_SHARING = "share_with_reintegration_partners"
+HOUSEHOLD = "household"  # a screening of the household as a whole (no person id)
+
+
+# ------------------------------------------------------------------ cursors --
+
+
+def encode_cursor(key: str, case_id: str) -> str:
+    """The cursor after the row ``(key, case_id)`` (see the module docstring)."""
+    raw = json.dumps([key, case_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    """``(key, case_id)`` of a cursor; 422 naming ``cursor`` for anything else."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key, case_id = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise invalid_field("cursor", "not a cursor this list gave", where="query") from exc
+    if not isinstance(key, str) or not isinstance(case_id, str):
+        raise invalid_field("cursor", "not a cursor this list gave", where="query")
+    return key, case_id
+
+
+@dataclass(frozen=True)
+class Page:
+    """The rows of one page, how many rows match in all, and the cursor of the next page."""
+
+    rows: list[Any]
+    total: int
+    next_cursor: str | None
+
+
+async def _keyset_page(
+    conn: AsyncConnection,
+    query: Select[Any],
+    *,
+    limit: int,
+    offset: int,
+    after: ColumnElement[bool] | None,
+    key_of: Any,
+) -> Page:
+    """A page of ``query`` (already in its stable order) after ``after`` (or at ``offset``)."""
+    counted = query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
+    total = int(await conn.scalar(counted) or 0)
+    paged = query if after is None else query.where(after)
+    rows = list((await conn.execute(paged.limit(limit + 1).offset(offset))).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    cursor = encode_cursor(key_of(rows[-1]), rows[-1].case_id) if more and rows else None
+    return Page(rows, total, cursor)
+
+
+# -------------------------------------------------------------- case list --
+
+
+@dataclass(frozen=True)
+class CaseFilters:
+    """What ``GET /cases`` filters on (every one optional; all given must hold)."""
+
+    office: str | None = None
+    status: str | None = None
+    nationality: str | None = None
+    source: str | None = None
+    phase: str | None = None
+    programme: str | None = None
+    destination_country: str | None = None
+    destination_region: str | None = None
+    vulnerability: str | None = None
+    referred_from: date | None = None
+    referred_to: date | None = None
+    departure_from: date | None = None
+    departure_to: date | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        c, r = read_models.cases.c, report_cases.c
+        where: list[ColumnElement[bool]] = []
+        for column, value in (
+            (c.office, self.office),
+            (c.status, self.status),
+            (c.nationality, self.nationality),
+            (c.source, self.source),
+            (r.phase, self.phase),
+            (r.programme_id, self.programme),
+            (r.origin_country, self.destination_country),
+        ):
+            if value is not None:
+                where.append(column == value)
+        if self.destination_region is not None:
+            country = [self.destination_country] if self.destination_country else None
+            where.append(r.destination_region == region_key(country, self.destination_region))
+        if self.vulnerability is not None:
+            v = report_vulnerabilities.c
+            screened = and_(v.case_id == c.case_id, v.category == self.vulnerability)
+            where.append(exists(select(v.case_id).where(screened)))
+        if self.referred_from is not None:
+            where.append(c.referred_at >= datetime.combine(self.referred_from, time.min, UTC))
+        if self.referred_to is not None:
+            where.append(c.referred_at <= datetime.combine(self.referred_to, time.max, UTC))
+        if self.departure_from is not None:
+            where.append(r.departure_date >= self.departure_from.isoformat())
+        if self.departure_to is not None:
+            where.append(r.departure_date <= self.departure_to.isoformat())
+        return where
+
+
+def region_key(countries: Iterable[str] | None, region: str | None) -> str | None:
+    """The place key of ``region`` (any spelling of it) in the one country asked about; a
+    region needs its country, so 422 naming ``destination_region`` without exactly one."""
+    if region is None:
+        return None
+    named = sorted(set(countries)) if countries is not None else []
+    if len(named) != 1:
+        raise invalid_field(
+            "destination_region",
+            "needs destination_country (a region of which country?)",
+            where="query",
+        )
+    return place(named[0], region).region_key
+
+
+async def cases(
+    conn: AsyncConnection,
+    filters: CaseFilters,
+    *,
+    visible: ColumnElement[bool] | None,
+    limit: int,
+    offset: int = 0,
+    cursor: str | None = None,
+) -> Page:
+    """A page of cases matching ``filters`` within ``visible`` (avrr_intake.handover.belongs_to),
+    newest referral first, each with its phase and destination (None before the reports
+    caught up with the case)."""
+    c, r = read_models.cases.c, report_cases.c
+    where = filters.conditions() if visible is None else [visible, *filters.conditions()]
+    query = (
+        select(
+            read_models.cases,
+            r.phase,
+            r.origin_country.label("destination_country"),
+            r.destination_region,
+            r.programme_id,
+            r.departure_date,
+        )
+        .select_from(read_models.cases.outerjoin(report_cases, r.case_id == c.case_id))
+        .where(and_(true(), *where))
+        .order_by(c.referred_at.desc(), c.case_id)
+    )
+    after = None
+    if cursor is not None:
+        key, case_id = decode_cursor(cursor)
+        at = _moment(key)
+        after = or_(c.referred_at < at, and_(c.referred_at == at, c.case_id > case_id))
+    return await _keyset_page(
+        conn,
+        query,
+        limit=limit,
+        offset=offset,
+        after=after,
+        key_of=lambda row: utc(row.referred_at).isoformat(),
+    )
+
+
+def _moment(key: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(key)
+    except ValueError as exc:
+        raise invalid_field("cursor", "not a cursor this list gave", where="query") from exc
+    # SQLite keeps UTC wall time without a zone; compare it as such.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+# ------------------------------------------------------------ incoming list --
+
+
+def receiving_countries(registry: OfficeRegistry, offices: Iterable[str]) -> frozenset[str]:
+    """The countries in which ``offices`` receive returnees (avrr_events.offices.RECEIVING_KINDS:
+    receiving offices, and host offices receiving their own nationals); unknown ids, partners
+    and headquarters receive in none."""
+    found = (registry.get(office_id) for office_id in offices)
+    return frozenset(o.country for o in found if o is not None and o.receives_in(o.country))
+
+
+async def incoming(
+    conn: AsyncConnection,
+    *,
+    countries: frozenset[str] | None,
+    destination_region: str | None = None,
+    departure_from: date | None = None,
+    departure_to: date | None = None,
+    limit: int,
+    cursor: str | None = None,
+) -> Page:
+    """Ticketed movements to ``countries`` (None: every country, headquarters), earliest
+    departure first; ``destination_region`` is a region key."""
+    r = report_cases.c
+    where: list[ColumnElement[bool]] = [
+        r.movement_status.in_(INCOMING_MOVEMENTS),
+        r.departure_date.is_not(None),
+        r.phase.not_in(_STOPPED),
+    ]
+    if countries is not None:
+        where.append(r.origin_country.in_(sorted(countries)))
+    if destination_region is not None:
+        where.append(r.destination_region == destination_region)
+    if departure_from is not None:
+        where.append(r.departure_date >= departure_from.isoformat())
+    if departure_to is not None:
+        where.append(r.departure_date <= departure_to.isoformat())
+    query = select(report_cases).where(*where).order_by(r.departure_date, r.case_id)
+    after = None
+    if cursor is not None:
+        key, case_id = decode_cursor(cursor)
+        after = or_(r.departure_date > key, and_(r.departure_date == key, r.case_id > case_id))
+    return await _keyset_page(
+        conn, query, limit=limit, offset=0, after=after, key_of=lambda row: row.departure_date
+    )
+
+
+async def sharing_consents(conn: AsyncConnection, case_ids: Sequence[str]) -> dict[str, set[str]]:
+    """Per case, the people whose consent to share with reintegration partners stands."""
+    if not case_ids:
+        return {}
+    k = read_models.consents.c
+    rows = await conn.execute(
+        select(k.case_id, k.person_id).where(
+            k.case_id.in_(list(case_ids)), k.purpose == PARTNER_SHARING, k.status == "given"
+        )
+    )
+    out: dict[str, set[str]] = {}
+    for case_id, person_id in rows:
+        out.setdefault(case_id, set()).add(person_id)
+    return out
+
+
+def arrival(row: Any, consented: set[str]) -> dict[str, Any]:
+    """One incoming movement as the receiving office reads it: no name, no person's data but
+    the needs each consenting traveller agreed to share (a household screening only when
+    every traveller did). ``needs_shared`` says whose consent stands, never whether a need
+    was found, so a withheld need and no need read alike."""
+    state = CaseState.model_validate(row.state)
+    travellers = [str(m["person_id"]) for m in state.household]
+    sharing = [p for p in travellers if p in consented] if not state.personal_data_erased else []
+    needs = [
+        {"person_id": who, "categories": categories}
+        for who, categories in sorted(state.vulnerabilities.items())
+        if categories
+        and (
+            who in sharing or (who == HOUSEHOLD and travellers and len(sharing) == len(travellers))
+        )
+    ]
+    shared = (
+        "all" if travellers and len(sharing) == len(travellers) else "some" if sharing else "none"
+    )
+    return {
+        "case_id": row.case_id,
+        "sending_office": row.office,
+        "programme_id": row.programme_id,
+        "destination_country": row.origin_country,
+        "destination_region": row.destination_region,
+        "movement_status": row.movement_status,
+        # A ticket names its departure date only: the household is expected that day.
+        "expected_arrival_date": row.departure_date,
+        "departed_at": state.departed_at,
+        "household_size": len(travellers),
+        "needs_shared": shared,
+        "needs": needs,
+    }
