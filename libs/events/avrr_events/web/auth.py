@@ -18,6 +18,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
@@ -68,6 +69,7 @@ def algorithms_of(jwk: dict[str, Any]) -> frozenset[str]:
     return kind & {curve} if curve else kind
 
 
+@dataclass(eq=False, kw_only=True)
 class OidcAuthenticator:
     """Validates bearer JWTs of one issuer and audience.
 
@@ -79,36 +81,29 @@ class OidcAuthenticator:
     ``cache_seconds``; if that fails, the keys already held stay in use.
     """
 
-    def __init__(
-        self,
-        *,
-        issuer: str,
-        audience: str,
-        fetch_jwks: JwksFetcher,
-        algorithms: Iterable[str] = ("RS256", "ES256"),
-        cache_seconds: float = 600.0,
-        refetch_after: float = 30.0,
-        leeway: float = 30.0,
-        roles_claim: str = "roles",
-        offices_claim: str = "offices",
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.issuer = issuer
-        self.audience = audience
-        self.fetch_jwks = fetch_jwks
-        self.algorithms = frozenset(algorithms)
-        self.cache_seconds = cache_seconds
-        self.refetch_after = refetch_after
-        self.leeway = leeway
-        self.roles_claim = roles_claim
-        self.offices_claim = offices_claim
-        self.clock = clock
-        self._keys: dict[str, tuple[Any, frozenset[str]]] = {}
-        self._fetched_at = float("-inf")  # last successful fetch
-        self._attempted_at = float("-inf")  # last fetch, successful or not
-        self._last_error: Exception | None = None
-        self._refreshing = asyncio.Lock()
-        self.fetches = 0
+    issuer: str
+    audience: str
+    fetch_jwks: JwksFetcher
+    algorithms: frozenset[str] = frozenset(("RS256", "ES256"))
+    cache_seconds: float = 600.0
+    refetch_after: float = 30.0
+    leeway: float = 30.0
+    roles_claim: str = "roles"
+    offices_claim: str = "offices"
+    clock: Callable[[], float] = time.monotonic
+    fetches: int = field(default=0, init=False)
+    # The state of the key cache: not arguments, and not shown.
+    _keys: dict[str, tuple[Any, frozenset[str]]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _fetched_at: float = field(default=float("-inf"), init=False, repr=False)  # last success
+    # The last fetch, successful or not.
+    _attempted_at: float = field(default=float("-inf"), init=False, repr=False)
+    _last_error: Exception | None = field(default=None, init=False, repr=False)
+    _refreshing: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.algorithms = frozenset(self.algorithms)  # any iterable of names, as given
 
     async def _refresh(self) -> None:
         self.fetches += 1
