@@ -402,45 +402,28 @@ def fuzzing(
         yield Fuzzing(served, token, case_id)
 
 
-intake = schemathesis.openapi.from_dict(openapi_of(SERVICES["intake"]))
+def answers_generated_requests(service: str) -> Callable[..., None]:
+    """The test of ``service``: every request its OpenAPI document generates gets no 5xx, and
+    every refusal is a problem+json document (``exercise``), on both stacks (``fuzzing``)."""
+    schema = schemathesis.openapi.from_dict(openapi_of(SERVICES[service]))
+
+    @SETTINGS
+    @schema.parametrize()
+    def test(case: Case[Any], fuzzing: Fuzzing) -> None:
+        exercise(case, fuzzing, service)
+
+    return cast(Callable[..., None], test)  # schemathesis' decorators are untyped
 
 
-@SETTINGS
-@intake.parametrize()
-def test_intake_answers_generated_requests_without_5xx_and_with_problem_details(
-    case: Case[Any], fuzzing: Fuzzing
-) -> None:
-    exercise(case, fuzzing, "intake")
-
-
-eligibility = schemathesis.openapi.from_dict(openapi_of(SERVICES["eligibility"]))
-
-
-@SETTINGS
-@eligibility.parametrize()
-def test_eligibility_answers_generated_requests_without_5xx_and_with_problem_details(
-    case: Case[Any], fuzzing: Fuzzing
-) -> None:
-    exercise(case, fuzzing, "eligibility")
-
-
-travel = schemathesis.openapi.from_dict(openapi_of(SERVICES["travel"]))
-
-
-@SETTINGS
-@travel.parametrize()
-def test_travel_answers_generated_requests_without_5xx_and_with_problem_details(
-    case: Case[Any], fuzzing: Fuzzing
-) -> None:
-    exercise(case, fuzzing, "travel")
-
-
-reintegration = schemathesis.openapi.from_dict(openapi_of(SERVICES["reintegration"]))
-
-
-@SETTINGS
-@reintegration.parametrize()
-def test_reintegration_answers_generated_requests_without_5xx_and_with_problem_details(
-    case: Case[Any], fuzzing: Fuzzing
-) -> None:
-    exercise(case, fuzzing, "reintegration")
+test_intake_answers_generated_requests_without_5xx_and_with_problem_details = (
+    answers_generated_requests("intake")
+)
+test_eligibility_answers_generated_requests_without_5xx_and_with_problem_details = (
+    answers_generated_requests("eligibility")
+)
+test_travel_answers_generated_requests_without_5xx_and_with_problem_details = (
+    answers_generated_requests("travel")
+)
+test_reintegration_answers_generated_requests_without_5xx_and_with_problem_details = (
+    answers_generated_requests("reintegration")
+)
