@@ -2,17 +2,21 @@
 
 Names, dates of birth, document numbers and phone numbers rest encrypted per
 person (avrr_events.personal), so the database cannot compare them. This read
-model keeps, for every person of every case, keyed tokens of them instead:
+model keeps, for every person of every case, keyed tokens of them instead
+(``intake_search_tokens``, one row per token, under a number per person that
+``intake_search_people`` maps to their case and person id):
 
-- ``name``: each word of the name, normalised (spelling.normalised_words:
-  case, accents, particles and compound names do not matter);
-- ``name_phonetic``: each word as it sounds in Spanish or Portuguese
-  (spelling.phonetic: b/v, ll/y, z/s/c, silent h ...);
-- ``name_skeleton``: its consonants (spelling.skeleton: transliterations);
+- a row per name word, looked up by the word's loosest code (its consonant
+  skeleton, spelling.skeleton, else its sound), carrying the tokens of the word
+  as normalised (spelling.normalised_words: case, accents, particles and
+  compound names do not matter) and of its sound in Spanish or Portuguese
+  (spelling.phonetic: b/v, ll/y, z/s/c, silent h ...), which score the match;
+- a row per two name words (``pair``), which lets a search for "María García"
+  read the people with both words, not everyone named María;
 - ``date_of_birth``, ``document`` (letters and digits), ``phone`` (its last 8
   digits; the principal's, when they consented to share their contact).
 
-A token is HMAC-SHA256 of ``kind`` and the normalised value under the search
+A token is HMAC-SHA256 of its kind and the normalised value under the search
 key, which HKDF (RFC 5869) derives from intake's secret
 (``AVRR_INTAKE_DUPLICATE_SECRET``, kept in the service's secrets, never in the
 database) with an info label of its own, so it is neither the duplicate
@@ -30,9 +34,13 @@ A search (``POST /people/search``, terms in the body: never in a URL, so never
 in access logs, traces or proxies) computes the same tokens from the terms and
 ranks the people that match every field given (every word of the name, at
 least by its skeleton): an exact word counts 3, a phonetic one 2, a skeleton
-1, the date of birth 4, the phone 6, the document 8. It sees the cases of the
-caller's offices only (and those handed over to them), and every search is
-audited: the fields used and the case ids returned, never the terms.
+1, the date of birth 4, the phone 6, the document 8. It first reads the people
+its rarest criterion names (a document, a phone, a birth date, a pair of name
+words), then only their rows: p99 is a few milliseconds of the database's
+time over 100,000 people (benchmarks/search.py, docs/benchmarks.md). It sees
+the cases of the caller's offices only (and those handed over to them), and
+every search is audited: the fields used and the case ids returned, never the
+terms.
 
 Rows are written when a referral arrives (``ReferralReceived``: the only event
 that carries names) and deleted with the person (``PersonalDataErased``). A
@@ -57,15 +65,16 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 from sqlalchemy import (
+    BigInteger,
     Column,
     ColumnElement,
     Index,
     MetaData,
     String,
+    Table,
     case,
     func,
     select,
-    tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -93,28 +102,34 @@ RARITY: Final[tuple[Kind, ...]] = ("document", "phone", "date_of_birth", "pair",
 
 metadata = MetaData()
 
+# Every person indexed, under a number of their own: the token rows carry the number, not
+# two 36-character ids, so that the index of 100,000 people stays in the database's memory.
+indexed_people = case_table(
+    "intake_search_people",
+    metadata,
+    Column("person_id", String(100), primary_key=True),
+    Column("number", BigInteger, nullable=False, unique=True),
+)
 # One row per person and name word, date of birth, document or phone. ``token`` is what a
 # search looks up: for a name word its loosest code (skeleton, else sound), which every
 # closer match shares; ``exact`` and ``sound`` say how closely a row found that way matched.
-search_tokens = case_table(
+search_tokens = Table(
     "intake_search_tokens",
     metadata,
-    Column("person_id", String(100), primary_key=True),
+    Column("number", BigInteger, primary_key=True),
     Column("kind", String(20), primary_key=True),
     Column("token", String(TOKEN_CHARS), primary_key=True),
     Column("exact", String(TOKEN_CHARS), nullable=True),
     Column("sound", String(TOKEN_CHARS), nullable=True),
 )
-# A search reads the rows of its tokens and groups them by person, from this index alone.
-Index(
-    "intake_search_tokens_token_idx",
-    search_tokens.c.token,
-    search_tokens.c.case_id,
-    search_tokens.c.person_id,
-    search_tokens.c.kind,
-    search_tokens.c.exact,
-    search_tokens.c.sound,
-)
+Index("intake_search_tokens_token_idx", search_tokens.c.token, search_tokens.c.number)
+
+
+def person_number(person_id: str) -> int:
+    """A person's number in the index: 63 bits of SHA-256 of their id (a random UUID, no
+    personal data), so that a rebuild gives everyone the same number again and no sequence
+    is needed; two of a million people share one with odds of about 1 in 10^7."""
+    return int.from_bytes(hashlib.sha256(person_id.encode()).digest()[:8], "big") >> 1
 
 
 class SearchKey:
@@ -226,23 +241,28 @@ class PeopleIndex(Projection):
         sealed = [p.personal for p in event.household]
         personal, contact = await self.cipher.reveal([sealed, event.contact], erased=ERASED)
         phone = contact.get("phone") if isinstance(contact, dict) else None
-        rows = []
+        people, rows = [], []
         for person, values in zip(event.household, personal, strict=True):
             if values is ERASED:
                 continue
+            number = person_number(person.person_id)
+            people.append(
+                {"case_id": event.case_id, "person_id": person.person_id, "number": number}
+            )
             is_principal = person.relationship == "principal"
             terms = Terms.of_person(values, phone if is_principal else None)
-            rows += [
-                {"case_id": event.case_id, "person_id": person.person_id, **vars(row)}
-                for row in terms.rows(self.key)
-            ]
-        if rows:
+            rows += [{"number": number, **vars(row)} for row in terms.rows(self.key)]
+        if people:
+            await conn.execute(indexed_people.insert(), people)
             await conn.execute(search_tokens.insert(), rows)
 
     async def _erased(
         self, conn: AsyncConnection, event: PersonalDataErased, envelope: Envelope
     ) -> None:
-        await conn.execute(search_tokens.delete().where(search_tokens.c.case_id == event.case_id))
+        p = indexed_people.c
+        numbers = select(p.number).where(p.case_id == event.case_id)
+        await conn.execute(search_tokens.delete().where(search_tokens.c.number.in_(numbers)))
+        await conn.execute(indexed_people.delete().where(p.case_id == event.case_id))
 
     handlers = {ReferralReceived: _referral, PersonalDataErased: _erased}
 
@@ -371,7 +391,7 @@ async def find_people(
     wanted = terms.criteria(key)
     if not wanted:
         return [], 0
-    t, c = search_tokens.c, read_models.cases.c
+    t, p, c = search_tokens.c, indexed_people.c, read_models.cases.c
     exact = [r.exact for r in wanted if r.exact]
     sound = [r.sound for r in wanted if r.sound]
     weight = case(
@@ -387,16 +407,12 @@ async def find_people(
     if driver is not None:
         # Read the rows of the few people the rarest criterion names (a document, a phone,
         # a birth date, two words of the name), not those of everyone named María.
-        s = search_tokens.alias("driver")
-        matching.append(
-            tuple_(t.case_id, t.person_id).in_(
-                select(s.c.case_id, s.c.person_id).where(s.c.token == driver)
-            )
-        )
-    people = (
-        select(t.case_id, t.person_id, score)
+        d = search_tokens.alias("driver")
+        matching.append(t.number.in_(select(d.c.number).where(d.c.token == driver)))
+    scores = (
+        select(t.number, score)
         .where(*matching)
-        .group_by(t.case_id, t.person_id)
+        .group_by(t.number)
         .having(func.count() == len(wanted))  # one row per token and person (primary key)
         .subquery()
     )
@@ -406,10 +422,12 @@ async def find_people(
         where.append(visible)
     if office is not None:
         where.append(c.office == office)
-    found = select(people, func.count().over().label("total"))
+    found = select(p.case_id, p.person_id, scores.c.score, func.count().over().label("total"))
+    joined = scores.join(indexed_people, p.number == scores.c.number)
     if where:
-        found = found.join(read_models.cases, c.case_id == people.c.case_id).where(*where)
-    ranked = found.order_by(people.c.score.desc(), people.c.case_id, people.c.person_id)
+        joined = joined.join(read_models.cases, c.case_id == p.case_id)
+    found = found.select_from(joined).where(*where)
+    ranked = found.order_by(scores.c.score.desc(), p.case_id, p.person_id)
     rows = (await conn.execute(ranked.limit(limit).offset(offset))).all()
     if rows:
         total = int(rows[0].total)
