@@ -586,15 +586,21 @@ async def reintegrate(p: Platform, case: Case) -> dict[str, Any]:
     return done
 
 
+# A step of the journey: it takes a case one phase further (request_return ... reintegrate).
+Step = Callable[[Platform, Case], Awaitable[object]]
+
+
+async def case_through(p: Platform, *steps: Step, n: int = 0) -> Case:
+    """A new household's case (``open_case(p, n)``) taken through ``steps``, in order."""
+    case = await open_case(p, n)
+    for step in steps:
+        await step(p, case)
+    return case
+
+
 async def full_journey(p: Platform, n: int = 0) -> Case:
     """The whole lifecycle of one household, referral to completed reintegration."""
-    case = await open_case(p, n)
-    await request_return(p, case)
-    await clear(p, case)
-    await ticket(p, case)
-    await travel_home(p, case)
-    await reintegrate(p, case)
-    return case
+    return await case_through(p, request_return, clear, ticket, travel_home, reintegrate, n=n)
 
 
 # --------------------------------------------------------------- the topics --

@@ -40,6 +40,7 @@ from journey_steps import (
     Case,
     Platform,
     booking,
+    case_through,
     clear,
     component,
     open_case,
@@ -283,8 +284,7 @@ async def screened_assessment(
 ) -> tuple[Deployment, Case, httpx.Response]:
     """A case whose return was requested and whose mother was screened: due diligence next."""
     d, p = await deploy(3)
-    case = await open_case(p)
-    await request_return(p, case)
+    case = await case_through(p, request_return)
     screening = {
         "person_id": case.mother,
         "categories": [{"category": "single_parent_family", "severity": "medium"}],
@@ -358,9 +358,7 @@ async def test_fifty_ticket_issuances_for_one_movement_issue_exactly_one_ticket(
     deploy: Callable[[int], Awaitable[tuple[Deployment, Platform]]],
 ) -> None:
     d, p = await deploy(3)
-    case = await open_case(p)
-    await request_return(p, case)
-    await clear(p, case)
+    case = await case_through(p, request_return, clear)
     c = case.case_id
     for person, kind in ((case.mother, "passport"), (case.child, "emergency_travel_document")):
         document = {"person_id": person, "document_type": kind, "obtained_on": today()}
@@ -401,11 +399,7 @@ async def test_fifty_disbursements_beyond_the_budget_pay_exactly_what_the_plan_a
     deploy: Callable[[int], Awaitable[tuple[Deployment, Platform]]],
 ) -> None:
     d, p = await deploy(4)
-    case = await open_case(p)
-    await request_return(p, case)
-    await clear(p, case)
-    await ticket(p, case)
-    await travel_home(p, case)
+    case = await case_through(p, request_return, clear, ticket, travel_home)
     reintegration = d.clients["reintegration"]
     c = case.case_id
     tortilleria = plan(component("economic", "micro-business: tortillería", "200.00"))
