@@ -12,6 +12,7 @@ case-working roles and read ``"erased"`` once the case was erased.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
@@ -381,34 +382,51 @@ async def get_scores(case_id: CaseId, request: Request, _p: Authorized) -> Any:
     return await _read(request, read_models.case_scores, case_id)
 
 
+@dataclass(frozen=True)
+class OfficeDay:
+    """What an overdue list is of: one office, as of a day (``as_of``, else today)."""
+
+    office: str
+    day: date
+
+    def answer(self, items: list[dict[str, Any]]) -> Any:
+        return _plain({"office": self.office, "as_of": self.day, "items": items})
+
+
+def office_day(office: Office, as_of: AsOf = None) -> OfficeDay:
+    return OfficeDay(office, as_of or datetime.now(UTC).date())
+
+
+def page(
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, json_schema_extra={"maximum": 2**63 - 1})] = 0,
+) -> dict[str, int]:
+    """The page of a list asked for (after the office and day: the order of the parameters)."""
+    return {"limit": limit, "offset": offset}
+
+
+OfOfficeDay = Annotated[OfficeDay, Depends(office_day)]
+
+
 @router.get("/monitoring/overdue", summary="Overdue monitoring visits of one office")
 async def overdue(
     request: Request,
     principal: Authorized,
-    office: Office,
-    as_of: AsOf = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, json_schema_extra={"maximum": 2**63 - 1})] = 0,
+    at: OfOfficeDay,
+    paged: Annotated[dict[str, int], Depends(page)],
 ) -> Any:
-    day = as_of or datetime.now(UTC).date()
     async with runtime_of(request).db.autocommit() as conn:
-        rows = await read_models.overdue_visits(conn, office, day, limit=limit, offset=offset)
-    items = [{**r, "days_overdue": (day - r["due_on"]).days} for r in rows]
-    return _plain({"office": office, "as_of": day, "items": items})
+        rows = await read_models.overdue_visits(conn, at.office, at.day, **paged)
+    return at.answer([{**r, "days_overdue": (at.day - r["due_on"]).days} for r in rows])
 
 
 @router.get("/plans/overdue", summary="Granted cases of one office still without a plan")
-async def plans_overdue(
-    request: Request,
-    principal: Authorized,
-    office: Office,
-    as_of: AsOf = None,
-) -> Any:
+async def plans_overdue(request: Request, principal: Authorized, at: OfOfficeDay) -> Any:
     """Past the programme's plan deadline (30 days after arrival by default) without a plan."""
-    day = as_of or datetime.now(UTC).date()
+    day = at.day
     catalogue = commands_of(request).catalogue
     async with runtime_of(request).db.autocommit() as conn:
-        rows = await read_models.granted_without_plan(conn, office)
+        rows = await read_models.granted_without_plan(conn, at.office)
     items = []
     for row in rows:
         programme = catalogue.programme(row["programme_id"])
@@ -417,7 +435,7 @@ async def plans_overdue(
         deadline = row["arrived_on"] + timedelta(days=programme.plan_deadline_days)
         if deadline < day:
             items.append({**row, "plan_due_on": deadline, "days_late": (day - deadline).days})
-    return _plain({"office": office, "as_of": day, "items": items})
+    return at.answer(items)
 
 
 @router.get("/programmes", summary="Programmes and their reintegration limits")
