@@ -38,6 +38,7 @@ from avrr_intake.consent import (
 )
 from avrr_intake.counselling import CLOSING_OUTCOME, CounsellingRecorded
 from avrr_intake.health import MEDICAL_DATA_PROCESSING, NeedsDeclared
+from avrr_intake.notes import AttachmentAdded, NoteAdded
 from avrr_intake.rectification import PersonalDataRectified
 from avrr_intake.referral import (
     ADULT_AGE,
@@ -168,6 +169,8 @@ CASE_EVENTS: tuple[type[DomainEvent], ...] = (
     PersonalDataRectified,
     ReturnRequestAmended,
     ReturnAmendmentRefused,
+    NoteAdded,
+    AttachmentAdded,
 )
 
 
@@ -251,6 +254,8 @@ class Case(Aggregate):
                 | PossibleDuplicateFlagged()
                 | NeedsDeclared()
                 | DuplicateReferredElsewhere()
+                | NoteAdded()
+                | AttachmentAdded()
             ):
                 pass
 

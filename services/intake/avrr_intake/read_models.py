@@ -49,6 +49,7 @@ from avrr_intake.case import (
 from avrr_intake.consent import ConsentGiven, ConsentWithdrawn
 from avrr_intake.counselling import CounsellingRecorded
 from avrr_intake.health import NeedsDeclared
+from avrr_intake.notes import AttachmentAdded, NoteAdded
 from avrr_intake.rectification import PersonalDataRectified
 from avrr_intake.referral import (
     DuplicateReferredElsewhere,
@@ -227,6 +228,12 @@ class CaseFiles(Projection):
             lambda d: d.setdefault("needs_declared", []).append(declared),
         )
 
+    async def _noted(
+        self, conn: AsyncConnection, event: NoteAdded | AttachmentAdded, envelope: Envelope
+    ) -> None:
+        """A note or a file (attachments.py keeps them) moves the case file's version on."""
+        await _update(conn, event.case_id, envelope.time, lambda d: None)
+
     async def _counselling(
         self, conn: AsyncConnection, event: CounsellingRecorded, envelope: Envelope
     ) -> None:
@@ -368,6 +375,8 @@ class CaseFiles(Projection):
         CaseWithdrawn: _withdrawn,
         CaseClosed: _closed,
         PersonalDataErased: _erased,
+        NoteAdded: _noted,
+        AttachmentAdded: _noted,
         PersonalDataRectified: _rectified,
         ReturnRequestAmended: _amended,
         ReturnAmendmentRefused: _amended,

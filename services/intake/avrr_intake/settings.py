@@ -14,6 +14,8 @@ if TYPE_CHECKING:  # the start-up check imports this module before the runtime
 
 DEV_DUPLICATE_SECRET = "avrr-development-duplicate-secret"
 DUPLICATE_SECRET_CHARACTERS = 32
+# The largest attachment limit a deployment may set: uploads are held in memory while checked.
+MAX_ATTACHMENT_BYTES = 100 * 1024 * 1024
 
 
 class IntakeSettings(EnvironmentSettings):
@@ -43,6 +45,17 @@ class IntakeSettings(EnvironmentSettings):
     )
     retention_batch: int = from_env(
         "retention_batch", "AVRR_RETENTION_BATCH", 500, "cases erased at most per sweep", ge=1
+    )
+
+    # Case attachments (attachments.py): files are kept in PostgreSQL, sealed per person.
+    attachment_max_bytes: int = from_env(
+        "attachment_max_bytes",
+        "AVRR_ATTACHMENT_MAX_BYTES",
+        10 * 1024 * 1024,
+        "largest file attached to a case, in bytes (default 10 MB; at most 100 MB): "
+        "a larger one is refused with 413",
+        ge=1,
+        le=MAX_ATTACHMENT_BYTES,
     )
 
     def secret(self, runtime: ServiceSettings) -> bytes:

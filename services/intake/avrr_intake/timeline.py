@@ -48,6 +48,7 @@ from avrr_intake.consent import ConsentGiven, ConsentWithdrawn
 from avrr_intake.counselling import CounsellingRecorded
 from avrr_intake.events import registry
 from avrr_intake.health import NeedsDeclared
+from avrr_intake.notes import AttachmentAdded, NoteAdded
 from avrr_intake.rectification import PersonalDataRectified
 from avrr_intake.referral import (
     DuplicateReferredElsewhere,
@@ -94,6 +95,7 @@ ACTOR_FIELDS = (
     "resolved_by",
     "rectified_by",
     "amended_by",
+    "added_by",
 )
 
 # Fields left out of the facts although not encrypted: free text about the person.
@@ -195,6 +197,12 @@ _SUMMARIES: dict[type[DomainEvent], Callable[[Facts], str]] = {
         f"Person {f['person_id']} possibly referred again at another office"
     ),
     NeedsDeclared: lambda f: f"Needs declared for person {f['person_id']} (medical only)",
+    # What was added and about whom; never the note's text nor the file's name.
+    NoteAdded: lambda f: f"Note written about person {f['person_id']}",
+    AttachmentAdded: lambda f: (
+        f"{f['kind'].replace('_', ' ').capitalize()} attached for person {f['person_id']} "
+        f"({f['content_type']}, {f['size_bytes']} bytes)"
+    ),
     CounsellingRecorded: lambda f: (
         f"Counselling session held on {f['held_on']} in {f['language']}: "
         f"{f['outcome'].replace('_', ' ')}"

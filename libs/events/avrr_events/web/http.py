@@ -42,9 +42,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -54,10 +56,11 @@ from typing import Any, TypeVar
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import iter_route_contexts
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from avrr_events import store, tables
@@ -297,14 +300,26 @@ def takes_bodies_up_to(limit: Callable[[], int]) -> Callable[[_Endpoint], _Endpo
 
 def route_body_limit(scope: Scope, default: int) -> int:
     """The body limit of the route ``scope`` goes to: its ``takes_bodies_up_to``, else
-    ``default``. Routing is matched here as the app will match it (path, method)."""
+    ``default``. The first route whose method and path template match, in the app's order
+    (FastAPI's included routers flattened as it routes them), decides."""
     router = getattr(scope.get("app"), "router", None)
-    for route in getattr(router, "routes", ()):
-        matched, _ = route.matches(scope)
-        if matched is Match.FULL:
-            limit = getattr(getattr(route, "endpoint", None), _BODY_LIMIT, None)
+    if router is None:
+        return default
+    path, root = scope.get("path", ""), scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    for route in iter_route_contexts(router.routes):
+        if scope.get("method") not in (route.methods or ()) or route.path is None:
+            continue
+        if _path_regex(route.path).match(path):
+            limit = getattr(route.endpoint, _BODY_LIMIT, None)
             return default if limit is None else max(default, int(limit()))
     return default
+
+
+@functools.lru_cache(maxsize=512)
+def _path_regex(template: str) -> re.Pattern[str]:
+    return compile_path(template)[0]
 
 
 @dataclass(eq=False)
