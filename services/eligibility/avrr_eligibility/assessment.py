@@ -250,6 +250,22 @@ class AmendmentRefused(DomainEvent):
     refused_at: datetime
 
 
+class HouseholdMemberLeft(DomainEvent):
+    """A person left the household (intake's HouseholdMemberRemoved). Before clearance the
+    request is assessed again without them (an EligibilityDecided follows); after it
+    (``cleared``), travel takes them off the movement."""
+
+    event_type = "avrr.eligibility.HouseholdMemberLeft"
+
+    case_id: str
+    person_id: str = Field(min_length=1, max_length=200)
+    household: list[HouseholdMember] = Field(min_length=1, max_length=50)
+    cleared: bool = Field(description="due diligence had cleared the case: travel follows")
+    left_at: datetime
+
+    _one_entry_per_person = field_validator("household")(one_entry_per_person)
+
+
 ASSESSMENT_EVENTS: tuple[type[DomainEvent], ...] = declared_events(globals(), DomainEvent)
 
 # ------------------------------------------------------------------ errors --
@@ -324,6 +340,8 @@ class Assessment(Aggregate):
                         "programme_hint": event.programme_hint,
                     }
                 )
+            case HouseholdMemberLeft() if self.request is not None:
+                self.request = self.request.model_copy(update={"household": event.household})
             case EligibilityDecided():
                 self.decision = event
             case VulnerabilityAssessed(person_id=person_id, categories=categories):
@@ -405,18 +423,49 @@ class Assessment(Aggregate):
             return True
         self.record(amended)
         assert self.request is not None
-        decision = decide(self.request.return_request)
+        self._decide_again(decide(self.request.return_request), amended.amended_at, version)
+        return True
+
+    def remove_member(
+        self,
+        person_id: str,
+        at: datetime,
+        decide: Callable[[ReturnRequest], Decision],
+        version: str,
+    ) -> bool:
+        """Take a person off the request: decided again before clearance, passed on to travel
+        after it. False when there is nothing to change (no request, a case closed for good,
+        or a person not, or no longer, in the household)."""
+        request = self.request
+        if request is None or (self.closed and not self.closed_for_consent):
+            return False
+        remaining = [m for m in request.household if m.person_id != person_id]
+        if len(remaining) == len(request.household) or not remaining:
+            return False
+        self.record(
+            HouseholdMemberLeft(
+                case_id=self.id,
+                person_id=person_id,
+                household=remaining,
+                cleared=self.cleared,
+                left_at=at,
+            )
+        )
+        if not self.cleared and self.request is not None:
+            self._decide_again(decide(self.request.return_request), at, version)
+        return True
+
+    def _decide_again(self, decision: Decision, at: datetime, version: str) -> None:
         self.record(
             EligibilityDecided(
                 case_id=self.id,
                 programme_id=decision.programme.id if decision.programme else None,
                 eligible=decision.eligible,
                 reasons=decision.reasons,
-                decided_at=amended.amended_at,
+                decided_at=at,
                 programmes_version=version,
             )
         )
-        return True
 
     def _require_open(self) -> AssessmentOpened:
         if self.closed:

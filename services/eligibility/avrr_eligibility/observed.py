@@ -45,6 +45,15 @@ class ReturnRequestAmended(ObservedCaseEvent):
     amended_at: datetime
 
 
+class HouseholdMemberRemoved(ObservedCaseEvent):
+    """A person left the household before departure (intake's household_change.py)."""
+
+    event_type = "avrr.intake.HouseholdMemberRemoved"
+
+    person_id: str = Field(min_length=1, max_length=200)
+    removed_at: datetime
+
+
 class CaseWithdrawn(ObservedCaseEvent):
     event_type = "avrr.intake.CaseWithdrawn"
 

@@ -11,7 +11,9 @@ it stood (AssessmentReopened), and travel follows from that event.
 ReturnRequestAmended re-assesses the request with its new destination
 (AssessmentAmended, EligibilityDecided) until due diligence cleared it; after
 clearance (the two raced) it is refused (AmendmentRefused), and intake restores
-the destination cleared.
+the destination cleared. HouseholdMemberRemoved takes the person off the request
+and decides again before clearance; after it, HouseholdMemberLeft (cleared)
+tells travel, which takes them off the movement until departure.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from avrr_eligibility.observed import (
     PROCESSING_CONSENT,
     CaseWithdrawn,
     ConsentWithdrawn,
+    HouseholdMemberRemoved,
     ReturnRequestAmended,
     ReturnRequested,
     ReturnResumed,
@@ -101,9 +104,18 @@ def build_reactions(catalogue: ProgrammeCatalogue) -> dict[str, list[Reaction]]:
         if assessment.amend(amended, lambda request: decide(catalogue, request), catalogue.version):
             await repo.save(assessment, ctx.cause, conn=ctx.conn)
 
+    async def take_off_the_request(ctx: HandlerContext, event: HouseholdMemberRemoved) -> None:
+        repo = _repository(ctx)
+        assessment = await repo.load(event.case_id, conn=ctx.conn)
+        now = datetime.now(UTC)
+        redecide = lambda request: decide(catalogue, request)  # noqa: E731
+        if assessment.remove_member(event.person_id, now, redecide, catalogue.version):
+            await repo.save(assessment, ctx.cause, conn=ctx.conn)
+
     return reactions_table(
         {
             ReturnRequested: [open_assessment],
+            HouseholdMemberRemoved: [take_off_the_request],
             ReturnRequestAmended: [reassess],
             CaseWithdrawn: [close_assessment],
             ConsentWithdrawn: [stop_without_consent],

@@ -47,6 +47,7 @@ from avrr_eligibility.assessment import (
     DueDiligenceCleared,
     DueDiligenceRejected,
     EligibilityDecided,
+    HouseholdMemberLeft,
     VulnerabilityAssessed,
 )
 from avrr_eligibility.destination import DestinationReopened, DestinationSuspended
@@ -214,6 +215,15 @@ def _amended(event: AssessmentAmended, row: Any) -> dict[str, Any]:
     }
 
 
+def _left(event: HouseholdMemberLeft, row: Any) -> dict[str, Any]:
+    children = sum(1 for m in event.household if m.is_unaccompanied_child)
+    return {
+        "household": [m.model_dump(mode="json") for m in event.household],
+        "unaccompanied_children": children,
+        "priority": _priority(row.vulnerabilities, children),
+    }
+
+
 def _refused(event: AmendmentRefused, row: Any) -> dict[str, Any]:
     return {}  # counted (the ETag moves); the destination cleared stands
 
@@ -300,6 +310,7 @@ class AssessmentQueue(Projection):
         AssessmentReopened: _changing(_reopened),
         AssessmentAmended: _changing(_amended),
         AmendmentRefused: _changing(_refused),
+        HouseholdMemberLeft: _changing(_left),
         DestinationSuspended: _suspend,
         DestinationReopened: _reopen,
     }

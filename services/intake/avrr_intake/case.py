@@ -13,6 +13,8 @@ Lifecycle::
     any but erased --PersonalDataRectified--> (same status, a person's data corrected)
     return_requested --ReturnRequestAmended--> return_requested   (before clearance)
     return_requested --ReturnAmendmentRefused--> return_requested (eligibility had cleared it)
+    active --HouseholdMemberRemoved--> (same status; ReturnResumed if it was the one missing)
+    any --HouseholdMemberRestored--> (the removal came after the departure: they travelled)
 
 After withdrawal or closure nothing changes any more except erasure; after
 erasure nothing at all.
@@ -38,6 +40,7 @@ from avrr_intake.consent import (
 )
 from avrr_intake.counselling import CLOSING_OUTCOME, CounsellingRecorded
 from avrr_intake.health import MEDICAL_DATA_PROCESSING, NeedsDeclared
+from avrr_intake.household_change import HouseholdMemberRemoved, HouseholdMemberRestored
 from avrr_intake.notes import AttachmentAdded, NoteAdded
 from avrr_intake.rectification import PersonalDataRectified
 from avrr_intake.referral import (
@@ -171,6 +174,8 @@ CASE_EVENTS: tuple[type[DomainEvent], ...] = (
     ReturnAmendmentRefused,
     NoteAdded,
     AttachmentAdded,
+    HouseholdMemberRemoved,
+    HouseholdMemberRestored,
 )
 
 
@@ -201,6 +206,8 @@ class Case(Aggregate):
         # The requested return as it stands: destination_country, destination_region,
         # programme_hint (None until requested).
         self.destination: dict[str, str | None] | None = None
+        # People who left the household (their consents stay on record, and count no more).
+        self.removed: dict[str, Person] = {}
 
     # ------------------------------------------------------------- state --
     def when(self, event: DomainEvent) -> None:
@@ -236,6 +243,10 @@ class Case(Aggregate):
                 self.status = "return_requested"
             case ReturnRequestAmended() | ReturnAmendmentRefused():
                 self.destination = _destination(event)
+            case HouseholdMemberRemoved():
+                self.removed[event.person_id] = self.people.pop(event.person_id)
+            case HouseholdMemberRestored():
+                self.people[event.person_id] = self.removed.pop(event.person_id)
             case PersonalDataRectified():
                 person = self.people[event.person_id]
                 person.personal = event.personal
@@ -424,6 +435,39 @@ class Case(Aggregate):
         destination cleared (idempotent: a refusal already recorded is not recorded again)."""
         if self.exists and not self.erased and self.destination != _destination(refused):
             self.record(refused)
+
+    def remove_member(self, removal: HouseholdMemberRemoved) -> None:
+        """Take a person off the household: never the principal, nor the last adult of a
+        household with children. The return a missing consent of theirs suspended resumes."""
+        self.must_be_active("remove a household member")
+        person = self.must_know(removal.person_id)
+        if person.relationship == "principal":
+            raise DomainRuleViolation(
+                "the principal cannot be removed from their own case", field="person_id"
+            )
+        remaining = [p for p in self.people.values() if p.person_id != person.person_id]
+        if any(p.age_years < ADULT_AGE for p in remaining) and not any(
+            p.age_years >= ADULT_AGE for p in remaining
+        ):
+            raise DomainRuleViolation(
+                f"person {person.person_id} is the last adult of a household with children: "
+                "the children would travel unaccompanied (that needs a best-interests "
+                "determination, in a case of its own)",
+                field="person_id",
+            )
+        self.record(removal)
+        if self.status == "suspended_by_consent" and not self.missing_consents():
+            self.record(
+                ReturnResumed(
+                    case_id=self.id, resumed_at=removal.removed_at, recorded_by=removal.removed_by
+                )
+            )
+
+    def restore_member(self, restored: HouseholdMemberRestored) -> None:
+        """Travel refused a removal (the household had departed): the person is back
+        (idempotent: someone not removed, or restored already, is not restored again)."""
+        if restored.person_id in self.removed and not self.erased:
+            self.record(restored)
 
     def erase(self, erasure: PersonalDataErased) -> None:
         self.must_exist()

@@ -127,6 +127,17 @@ class AmendmentRefused(ObservedCaseEvent):
     refused_at: datetime
 
 
+class HouseholdMemberLeft(ObservedCaseEvent):
+    """Eligibility took a person who left the household off the request (or, cleared, on to
+    travel)."""
+
+    event_type = "avrr.eligibility.HouseholdMemberLeft"
+
+    person_id: Id
+    cleared: bool
+    left_at: datetime
+
+
 class AssessmentReopened(ObservedCaseEvent):
     event_type = "avrr.eligibility.AssessmentReopened"
 
@@ -187,6 +198,23 @@ class ArrivalConfirmed(ObservedCaseEvent):
     arrived_at: datetime
     confirmed_by: Code
     confirmer_id: str | None = Field(default=None, max_length=200)
+
+
+class TravellerRemoved(ObservedCaseEvent):
+    event_type = "avrr.travel.TravellerRemoved"
+
+    person_id: Id
+    removed_at: datetime
+
+
+class TravellerRemovalRefused(ObservedCaseEvent):
+    """A removal reached the movement after the departure: the person travelled."""
+
+    event_type = "avrr.travel.TravellerRemovalRefused"
+
+    person_id: Id
+    departed_at: datetime
+    refused_at: datetime
 
 
 class MovementHeld(ObservedCaseEvent):

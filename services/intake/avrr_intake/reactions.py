@@ -9,6 +9,9 @@
   the clearance it raced with; the case records ReturnAmendmentRefused, which restores
   the destination cleared (amendment.py).
 
+- TravellerRemovalRefused (travel): a HouseholdMemberRemoved reached the movement
+  after the departure it raced with; the case records HouseholdMemberRestored.
+
 Everything else intake reads of the others it only shows and counts: the
 timeline, the reports, the hand-over and the retention clock are projections
 (read_models.py, timeline.py, reports.py, handover.py, retention.py), never
@@ -26,7 +29,13 @@ from avrr_intake.amendment import ReturnAmendmentRefused
 from avrr_intake.authorities import ReturnArrived, ReturnDeparted, queue_record
 from avrr_intake.case import Case
 from avrr_intake.events import registry
-from avrr_intake.observed import AmendmentRefused, ArrivalConfirmed, DepartureConfirmed
+from avrr_intake.household_change import HouseholdMemberRestored
+from avrr_intake.observed import (
+    AmendmentRefused,
+    ArrivalConfirmed,
+    DepartureConfirmed,
+    TravellerRemovalRefused,
+)
 
 
 def store(ctx: HandlerContext) -> EventStore:
@@ -70,10 +79,33 @@ async def restore_cleared_destination(ctx: HandlerContext, event: AmendmentRefus
     await repo.save(case, ctx.cause, conn=ctx.conn)
 
 
+async def restore_departed_member(ctx: HandlerContext, event: TravellerRemovalRefused) -> None:
+    """Travel refused a removal: the person had departed with the household, which they are
+    a member of again, in the consumer's transaction."""
+    repo = Repository(store(ctx), registry, Case, source="/avrr/intake")
+    case = await repo.load(event.case_id, conn=ctx.conn)
+    person = case.removed.get(event.person_id)
+    if person is None:
+        return
+    case.restore_member(
+        HouseholdMemberRestored(
+            case_id=event.case_id,
+            person_id=event.person_id,
+            age_years=person.age_years,
+            sex=person.sex,
+            relationship=person.relationship,
+            household_size=len(case.people) + 1,
+            restored_at=event.refused_at,
+        )
+    )
+    await repo.save(case, ctx.cause, conn=ctx.conn)
+
+
 REACTIONS: dict[str, list[Reaction]] = reactions_table(
     {
         DepartureConfirmed: [queue_departure],
         ArrivalConfirmed: [queue_arrival],
         AmendmentRefused: [restore_cleared_destination],
+        TravellerRemovalRefused: [restore_departed_member],
     }
 )

@@ -49,6 +49,7 @@ from avrr_intake.case import (
 from avrr_intake.consent import ConsentGiven, ConsentWithdrawn
 from avrr_intake.counselling import CounsellingRecorded
 from avrr_intake.health import NeedsDeclared
+from avrr_intake.household_change import HouseholdMemberRemoved, HouseholdMemberRestored
 from avrr_intake.notes import AttachmentAdded, NoteAdded
 from avrr_intake.rectification import PersonalDataRectified
 from avrr_intake.referral import (
@@ -347,6 +348,35 @@ class CaseFiles(Projection):
 
         await _update(conn, event.case_id, envelope.time, amend)
 
+    async def _member_removed(
+        self, conn: AsyncConnection, event: HouseholdMemberRemoved, envelope: Envelope
+    ) -> None:
+        """The person moves from the household to ``removed_members`` (with the removal)."""
+        removal = event.model_dump(mode="json", exclude={"case_id", "person_id"})
+
+        def remove(d: dict[str, Any]) -> None:
+            member = next(m for m in d["household"] if m["person_id"] == event.person_id)
+            d["household"] = [m for m in d["household"] if m is not member]
+            d.setdefault("removed_members", []).append({**member, "removal": removal})
+
+        await _update(
+            conn, event.case_id, envelope.time, remove, household_size=event.household_size
+        )
+
+    async def _member_restored(
+        self, conn: AsyncConnection, event: HouseholdMemberRestored, envelope: Envelope
+    ) -> None:
+        def restore(d: dict[str, Any]) -> None:
+            removed = d.get("removed_members", [])
+            member = next(m for m in removed if m["person_id"] == event.person_id)
+            d["removed_members"] = [m for m in removed if m is not member]
+            member.pop("removal", None)
+            d["household"].append(member)
+
+        await _update(
+            conn, event.case_id, envelope.time, restore, household_size=event.household_size
+        )
+
     async def _withdrawn(
         self, conn: AsyncConnection, event: CaseWithdrawn, envelope: Envelope
     ) -> None:
@@ -380,6 +410,8 @@ class CaseFiles(Projection):
         PersonalDataRectified: _rectified,
         ReturnRequestAmended: _amended,
         ReturnAmendmentRefused: _amended,
+        HouseholdMemberRemoved: _member_removed,
+        HouseholdMemberRestored: _member_restored,
     }
 
 

@@ -48,6 +48,7 @@ from avrr_intake.consent import ConsentGiven, ConsentWithdrawn
 from avrr_intake.counselling import CounsellingRecorded
 from avrr_intake.events import registry
 from avrr_intake.health import NeedsDeclared
+from avrr_intake.household_change import HouseholdMemberRemoved, HouseholdMemberRestored
 from avrr_intake.notes import AttachmentAdded, NoteAdded
 from avrr_intake.rectification import PersonalDataRectified
 from avrr_intake.referral import (
@@ -96,6 +97,7 @@ ACTOR_FIELDS = (
     "rectified_by",
     "amended_by",
     "added_by",
+    "removed_by",
 )
 
 # Fields left out of the facts although not encrypted: free text about the person.
@@ -240,6 +242,21 @@ _SUMMARIES: dict[type[DomainEvent], Callable[[Facts], str]] = {
         "Return request amendment refused: the return was already cleared for "
         + f"{f['destination_country']}"
         + (f" ({f['destination_region']})" if f.get("destination_region") else "")
+    ),
+    HouseholdMemberRemoved: lambda f: (
+        f"Person {f['person_id']} left the household: {f['reason'].replace('_', ' ')} "
+        f"({f['household_size']} remain)"
+    ),
+    HouseholdMemberRestored: lambda f: (
+        f"Person {f['person_id']} is back in the household: they had already departed with it"
+    ),
+    observed.HouseholdMemberLeft: lambda f: (
+        f"Eligibility took person {f['person_id']} off the "
+        + ("cleared household" if f["cleared"] else "request (decided again)")
+    ),
+    observed.TravellerRemoved: lambda f: f"Person {f['person_id']} taken off the movement",
+    observed.TravellerRemovalRefused: lambda f: (
+        f"Travel refused to take person {f['person_id']} off the movement: already departed"
     ),
     observed.AssessmentAmended: lambda f: (
         f"Eligibility re-assessed for destination {f['destination_country']}"
@@ -537,6 +554,15 @@ def _destined(s: CaseState, country: str) -> None:
     s.destination_country = country
 
 
+def _member_removed(s: CaseState, f: Facts) -> None:
+    s.household = [m for m in s.household if m.get("person_id") != f["person_id"]]
+
+
+def _member_restored(s: CaseState, f: Facts) -> None:
+    if all(m.get("person_id") != f["person_id"] for m in s.household):
+        s.household.append(_member(f))
+
+
 def _return_suspended(s: CaseState, f: Facts) -> None:
     if s.phase not in _ENDS.values():
         s.phase = SUSPENDED
@@ -669,6 +695,8 @@ _FOLDS: dict[type[DomainEvent], Callable[[CaseState, Facts], None]] = {
     ReturnResumed: _return_resumed,
     ReturnRequestAmended: _destination_changed,
     ReturnAmendmentRefused: _destination_changed,
+    HouseholdMemberRemoved: _member_removed,
+    HouseholdMemberRestored: _member_restored,
     CaseWithdrawn: _withdrawn,
     CaseClosed: _closed,
     PersonalDataErased: _erased,

@@ -264,6 +264,30 @@ class WithdrawalConflictResolved(WithdrawalConflictResolvedBase):
     event_type = "avrr.travel.WithdrawalConflictResolved"
 
 
+class TravellerRemoved(DomainEvent):
+    """A person left the household after clearance and before departure (eligibility's
+    HouseholdMemberLeft): they are no longer on the movement; a ticket already issued
+    stands for the others."""
+
+    event_type = "avrr.travel.TravellerRemoved"
+
+    case_id: str
+    person_id: str = Field(min_length=1, max_length=200)
+    removed_at: datetime
+
+
+class TravellerRemovalRefused(DomainEvent):
+    """The removal of a traveller reached the movement after the departure it raced with:
+    the person travelled; intake restores them to the household."""
+
+    event_type = "avrr.travel.TravellerRemovalRefused"
+
+    case_id: str
+    person_id: str = Field(min_length=1, max_length=200)
+    departed_at: datetime
+    refused_at: datetime
+
+
 EVENTS: tuple[type[DomainEvent], ...] = declared_events(globals(), DomainEvent)
 
 SOURCE = "/avrr/travel"  # the CloudEvents source of travel's events
@@ -425,7 +449,9 @@ class Movement(AggregateWithConflicts):
                 self.hold_reason = None
             case WithdrawalConflictDetected() | WithdrawalConflictResolved():
                 self.conflicts.when(event)
-            case TransitAssistanceNoted():
+            case TravellerRemoved():
+                self.travellers.pop(event.person_id, None)
+            case TransitAssistanceNoted() | TravellerRemovalRefused():
                 pass
 
     @property
@@ -711,6 +737,27 @@ class Movement(AggregateWithConflicts):
         return True
 
     # ----------------------------------------------------------- helpers --
+
+    def remove_traveller(self, person_id: str, at: datetime) -> bool:
+        """Take a person who left the household off the movement; after the departure, refuse
+        (they travelled). False when there is nothing to do: no movement open, or the person
+        is not (or no longer) on it."""
+        if self.opened is None or self.cancelled or person_id not in self.travellers:
+            return False
+        if self.departed_at is not None:
+            self.record(
+                TravellerRemovalRefused(
+                    case_id=self.id,
+                    person_id=person_id,
+                    departed_at=self.departed_at,
+                    refused_at=at,
+                )
+            )
+        elif len(self.travellers) > 1:
+            self.record(TravellerRemoved(case_id=self.id, person_id=person_id, removed_at=at))
+        else:
+            return False
+        return True
 
     def refusal(self, detail: str, missing: list[Missing] | None = None) -> MovementRuleViolation:
         """The 422 refusing a decision, with the status the movement is in."""

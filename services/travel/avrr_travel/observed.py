@@ -41,6 +41,16 @@ class DueDiligenceCleared(ObservedCaseEvent):
         return one_entry_per_person(household)
 
 
+class HouseholdMemberLeft(ObservedCaseEvent):
+    """A person left the household; ``cleared``: after clearance, so off the movement."""
+
+    event_type = "avrr.eligibility.HouseholdMemberLeft"
+
+    person_id: str = Field(min_length=1, max_length=200)
+    cleared: bool
+    left_at: datetime
+
+
 class DestinationSuspended(ObservedEvent):
     """Returns to a country (or one region of it) are suspended: hold every open movement there."""
 

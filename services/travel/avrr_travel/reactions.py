@@ -26,6 +26,7 @@ from avrr_travel.observed import (
     DestinationReopened,
     DestinationSuspended,
     DueDiligenceCleared,
+    HouseholdMemberLeft,
     PersonalDataErased,
 )
 
@@ -182,9 +183,21 @@ async def shred_on_erasure(ctx: HandlerContext, event: PersonalDataErased) -> No
     await ctx.cipher.erase_within(ctx.conn, ctx.store.db, event.person_ids)
 
 
+async def take_off_the_movement(ctx: HandlerContext, event: HouseholdMemberLeft) -> None:
+    """A person left the cleared household: off the movement until departure, refused after
+    it (the race with the departure is settled on the movement's stream)."""
+    if not event.cleared:
+        return  # eligibility's clearance will name the household without them
+    repo = movements(ctx)
+    movement = await repo.load(event.case_id, conn=ctx.conn)
+    if movement.remove_traveller(event.person_id, datetime.now(UTC)):
+        await repo.save(movement, ctx.cause, conn=ctx.conn)
+
+
 REACTIONS: dict[str, list[Reaction]] = reactions_table(
     {
         DueDiligenceCleared: [open_movement],
+        HouseholdMemberLeft: [take_off_the_movement],
         CaseWithdrawn: [cancel_on_withdrawal],
         ConsentWithdrawn: [obey_consent_withdrawal],
         AssessmentClosed: [follow_closed_assessment],

@@ -54,6 +54,8 @@ from avrr_travel.movement import (
     TransitAssistanceNoted,
     TravelDocumentObtained,
     TravelDocumentRequested,
+    TravellerRemovalRefused,
+    TravellerRemoved,
     WithdrawalConflictDetected,
     WithdrawalConflictResolved,
 )
@@ -196,6 +198,15 @@ class MovementViews(Projection):
             .values(**_traveller_changes(event))
         )
 
+    async def _traveller_removed(
+        self, conn: AsyncConnection, event: TravellerRemoved, envelope: Envelope
+    ) -> None:
+        await self._moved(conn, event, envelope)
+        t = travellers.c
+        await conn.execute(
+            travellers.delete().where(t.case_id == envelope.subject, t.person_id == event.person_id)
+        )
+
     async def _transit_noted(
         self, conn: AsyncConnection, event: TransitAssistanceNoted, envelope: Envelope
     ) -> None:
@@ -227,6 +238,8 @@ class MovementViews(Projection):
         MovementReinstated: _moved_if_shown,
         WithdrawalConflictDetected: _moved,
         WithdrawalConflictResolved: _moved,
+        TravellerRemoved: _traveller_removed,
+        TravellerRemovalRefused: _moved,
     }
 
 
