@@ -270,12 +270,6 @@ class PeopleIndex(Projection):
 # ------------------------------------------------------------------ the query --
 
 
-def _has_a_word(name: str) -> str:
-    if not spelling.normalised_words(name):
-        raise ValueError("give at least one word of two letters or more")
-    return name
-
-
 def _enough_document(number: str) -> str:
     if len(spelling.document_number(number)) < spelling.MIN_DOCUMENT:
         raise ValueError(f"give at least {spelling.MIN_DOCUMENT} letters or digits")
@@ -289,17 +283,17 @@ def _enough_phone(number: str) -> str:
 
 
 # Each rule the validators enforce is in the OpenAPI as a pattern (what JSON Schema can
-# say: two letters in a row, four letters or digits, eight digits).
+# say: two letters in a row, four letters or digits, eight digits). A name whose letters
+# normalise to no word (two fractions, "½½") is accepted and matches no one.
 SearchName = Annotated[
     str,
     Field(
         max_length=200,
-        pattern="[A-Za-z]{2}",
+        pattern=r"[^\W\d_]{2}",
         description="given names and/or family names, in any order, case, accents or spelling "
         "variant (García-López, garcia lopez, Garsía); every word of two letters or more "
         "must match",
     ),
-    AfterValidator(_has_a_word),
 ]
 SearchDocument = Annotated[
     str,
@@ -328,6 +322,9 @@ class PeopleSearchIn(Input):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
+        # Patterns read as Python reads them: as the OpenAPI's readers (and its fuzzer) do,
+        # with Unicode letters in \w ("[^\W\d_]" is a letter of any script).
+        regex_engine="python-re",
         # At least one field, not null (what ``_something`` checks), as JSON Schema says it.
         json_schema_extra={
             "anyOf": [
