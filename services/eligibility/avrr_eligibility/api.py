@@ -36,6 +36,7 @@ from avrr_events.web.authorization import (
 )
 from avrr_events.web.commands import Command
 from avrr_events.web.http import DomainRuleViolation, NotFound, Principal, etag
+from avrr_events.web.paging import CasesPage
 from avrr_events.web.service import runtime_of
 
 CASEWORK = (Role.CASEWORKER, Role.SUPERVISOR)
@@ -123,13 +124,13 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
 
     @router.get("/assessments", summary="An office's assessment queue, most vulnerable first")
     async def assessment_queue(
+        *,  # the page, a dependency, comes last: after parameters with defaults
         request: Request,
         principal: Authorized,
         office: Annotated[str, Query(min_length=1, max_length=100)],
         status: Annotated[list[str] | None, Query(json_schema_extra=read_models.STATUS_SET)] = None,
         destination_suspended: bool | None = None,
-        limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        offset: Annotated[int, Query(ge=0, json_schema_extra={"maximum": 2**63 - 1})] = 0,
+        page: CasesPage,
     ) -> dict[str, Any]:
         wanted = status or list(read_models.OPEN_STATUSES)
         unknown = sorted(set(wanted) - set(read_models.STATUSES))
@@ -143,16 +144,11 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
                 office=office,
                 statuses=wanted,
                 destination_suspended=destination_suspended,
-                limit=limit,
-                offset=offset,
+                limit=page.limit,
+                offset=page.offset,
             )
         now = datetime.now(UTC)
-        return {
-            "items": [_summary(r, now) for r in rows],
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-        }
+        return page.answer([_summary(r, now) for r in rows], total)
 
     @router.get("/assessments/{case_id}", name="get_assessment", summary="One assessment")
     async def get_assessment(case_id: CaseId, request: Request, principal: Authorized) -> Response:

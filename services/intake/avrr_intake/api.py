@@ -37,6 +37,7 @@ from avrr_events.web.authorization import (
     visible_offices,
 )
 from avrr_events.web.commands import Command, CommandCall, service_commands
+from avrr_events.web.paging import CasesPage, EntriesPage
 from avrr_events.web.service import ServiceRuntime, runtime_of
 from avrr_intake import authorities, handover, read_models, reports, timeline
 from avrr_intake.case import Status
@@ -262,11 +263,11 @@ async def declared_needs(case_id: CaseId, request: Request, _principal: Authoriz
 
 @router.get("/duplicate-alerts", summary="People of your cases referred again at another office")
 async def duplicate_alerts(
+    *,  # the page, a dependency, comes last: after parameters with defaults
     request: Request,
     principal: Authorized,
     office: Annotated[str | None, Query(max_length=100)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, json_schema_extra={"maximum": 2**63 - 1})] = 0,
+    page: CasesPage,
 ) -> dict[str, Any]:
     """For supervisors: a person of a case of your offices looks like someone referred at an
     office that does not see the case. Neither office learns the other's case or person id:
@@ -277,8 +278,8 @@ async def duplicate_alerts(
             conn,
             visible=None if offices is None else handover.belongs_to(offices),
             office=office,
-            limit=limit,
-            offset=offset,
+            limit=page.limit,
+            offset=page.offset,
         )
     items = [
         {
@@ -291,7 +292,7 @@ async def duplicate_alerts(
         }
         for r in rows
     ]
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    return page.answer(items, total)
 
 
 @router.post("/demo", status_code=201, include_in_schema=False)
@@ -318,6 +319,7 @@ async def load_demo_data(request: Request, _principal: Authorized) -> dict[str, 
 
 @router.get("/cases", summary="List and search cases")
 async def list_cases(
+    *,  # the page, a dependency, comes last: after parameters with defaults
     request: Request,
     principal: Authorized,
     office: Annotated[str | None, Query(max_length=100)] = None,
@@ -326,8 +328,7 @@ async def list_cases(
     source: ReferralSource | None = None,
     referred_from: date | None = None,
     referred_to: date | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, json_schema_extra={"maximum": 2**63 - 1})] = 0,
+    page: CasesPage,
 ) -> dict[str, Any]:
     """Only cases of the caller's offices (or handed over to them)."""
     runtime = runtime_of(request)
@@ -342,8 +343,8 @@ async def list_cases(
             source=source,
             referred_from=referred_from,
             referred_to=referred_to,
-            limit=limit,
-            offset=offset,
+            limit=page.limit,
+            offset=page.offset,
         )
     items = []
     for row in rows:
@@ -365,7 +366,7 @@ async def list_cases(
                 "principal_name": _full_name(name),
             }
         )
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    return page.answer(items, total)
 
 
 @router.get("/cases/{case_id}", name="get_case", summary="Case file (ETag = case version)")
@@ -423,12 +424,11 @@ async def case_timeline(
     case_id: CaseId,
     request: Request,
     _principal: Authorized,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, json_schema_extra={"maximum": 2**63 - 1})] = 0,
+    page: EntriesPage,
 ) -> dict[str, Any]:
     """Every event of the case from every service, by event time then arrival; no personal data."""
     async with runtime_of(request).db.autocommit() as conn:
-        rows, total = await timeline.entries(conn, case_id, limit=limit, offset=offset)
+        rows, total = await timeline.entries(conn, case_id, limit=page.limit, offset=page.offset)
     if total == 0:
         raise NotFound(f"case {case_id} has no timeline")
     items = [
@@ -443,7 +443,7 @@ async def case_timeline(
         }
         for r in rows
     ]
-    return {"case_id": case_id, "items": items, "total": total, "limit": limit, "offset": offset}
+    return page.answer(items, total, case_id=case_id)
 
 
 @router.get("/cases/{case_id}/state", summary="The case as it was at a given moment")

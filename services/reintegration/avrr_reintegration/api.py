@@ -29,6 +29,7 @@ from avrr_events.personal import ERASED_MARKER
 from avrr_events.problems import NotFound
 from avrr_events.web.authorization import STAFF, Authorized, Policy, Role, allow
 from avrr_events.web.commands import BodyCommand, Command, service_commands
+from avrr_events.web.paging import EntriesPage
 from avrr_events.web.service import runtime_of
 from avrr_events.web.withdrawal import add_conflicts_list
 from avrr_events.withdrawal import Resolution
@@ -397,14 +398,6 @@ def office_day(office: Office, as_of: AsOf = None) -> OfficeDay:
     return OfficeDay(office, as_of or datetime.now(UTC).date())
 
 
-def page(
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, json_schema_extra={"maximum": 2**63 - 1})] = 0,
-) -> dict[str, int]:
-    """The page of a list asked for (after the office and day: the order of the parameters)."""
-    return {"limit": limit, "offset": offset}
-
-
 OfOfficeDay = Annotated[OfficeDay, Depends(office_day)]
 
 
@@ -413,10 +406,12 @@ async def overdue(
     request: Request,
     principal: Authorized,
     at: OfOfficeDay,
-    paged: Annotated[dict[str, int], Depends(page)],
+    page: EntriesPage,  # after the office and day, as the OpenAPI document lists them
 ) -> Any:
     async with runtime_of(request).db.autocommit() as conn:
-        rows = await read_models.overdue_visits(conn, at.office, at.day, **paged)
+        rows = await read_models.overdue_visits(
+            conn, at.office, at.day, limit=page.limit, offset=page.offset
+        )
     return at.answer([{**r, "days_overdue": (at.day - r["due_on"]).days} for r in rows])
 
 
