@@ -298,28 +298,32 @@ async def screened_assessment(
     return d, case, screened
 
 
+async def fifty_clearances(
+    d: Deployment, case: Case, headers: Mapping[str, str]
+) -> list[httpx.Response]:
+    """Fifty due diligence checklists that clear the case, sent at once with ``headers``."""
+    return await at_once(
+        d.clients["eligibility"],
+        f"/assessments/{case.case_id}/due-diligence",
+        [DUE_DILIGENCE_CLEARED] * PARALLEL,
+        headers,
+    )
+
+
 async def test_fifty_due_diligence_decisions_clear_the_case_once_and_open_one_movement(
     deploy: Callable[[int], Awaitable[tuple[Deployment, Platform]]],
 ) -> None:
     d, case, screened = await screened_assessment(deploy)
-    eligibility = d.clients["eligibility"]
-    path = f"/assessments/{case.case_id}"
-    tag = screened.headers["etag"]
 
-    responses = await at_once(
-        eligibility,
-        f"{path}/due-diligence",
-        [DUE_DILIGENCE_CLEARED] * PARALLEL,
-        {**CASEWORKER, "If-Match": tag},
+    responses = await fifty_clearances(
+        d, case, {**CASEWORKER, "If-Match": screened.headers["etag"]}
     )
 
     assert_answers(responses, {200: 1, 412: PARALLEL - 1})
     stored = await assert_cleared_once(d, case)
 
     # Without If-Match the decision is still taken once: the others are told it was.
-    again = await at_once(
-        eligibility, f"{path}/due-diligence", [DUE_DILIGENCE_CLEARED] * PARALLEL, CASEWORKER
-    )
+    again = await fifty_clearances(d, case, CASEWORKER)
     assert_answers(again, {409: PARALLEL})
     assert await d.stored("eligibility", case.case_id) == stored
 
@@ -340,12 +344,8 @@ async def test_fifty_due_diligence_decisions_without_if_match_one_clears_the_res
     # the append race (concurrency conflict) or loaded the case after the winner
     # cleared it (already decided), it gets 409 and the case is cleared once.
     d, case, _ = await screened_assessment(deploy)
-    eligibility = d.clients["eligibility"]
-    path = f"/assessments/{case.case_id}"
 
-    responses = await at_once(
-        eligibility, f"{path}/due-diligence", [DUE_DILIGENCE_CLEARED] * PARALLEL, CASEWORKER
-    )
+    responses = await fifty_clearances(d, case, CASEWORKER)
 
     assert_answers(responses, {200: 1, 409: PARALLEL - 1})
     await assert_cleared_once(d, case)
