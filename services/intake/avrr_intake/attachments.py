@@ -20,6 +20,8 @@ bytes (a ``.pdf`` that is a ZIP) is refused, naming ``file``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -205,9 +207,8 @@ class File:
 
 async def read_upload(request: Request) -> File:
     """The file and fields of an upload (multipart/form-data), 422 naming a missing or
-    invalid one. Read from the whole body, which the request keeps, so that a retry with
-    the same Idempotency-Key is compared with it as any command's body is."""
-    await request.body()
+    invalid one. A retry with the same Idempotency-Key is compared by its fields and its
+    file's SHA-256, whatever boundary the client drew."""
     try:
         form = await request.form(max_files=1, max_fields=len(AttachmentForm.model_fields))
     except HTTPException as exc:  # more parts than an upload has, or a malformed body
@@ -227,6 +228,10 @@ async def read_upload(request: Request) -> File:
         raise invalid_field("file", f"the file name is longer than {FILE_NAME_MAX} characters")
     data = await upload.read()
     await form.close()
+    # What a retry with the same Idempotency-Key must repeat: the fields and the file itself,
+    # not the multipart boundary, which every client draws again for each request.
+    fingerprint = [values.person_id, values.kind, name, hashlib.sha256(data).hexdigest()]
+    request.state.idempotent_body = json.dumps(fingerprint).encode()
     return File(values.person_id, values.kind, name, data)
 
 

@@ -572,7 +572,10 @@ class IdempotencyKeys:
         if not key or len(key) > 200:
             raise DomainRuleViolation("Idempotency-Key must be 1 to 200 characters")
         scope = f"{principal.user_id}|{request.method}|{request.url.path}"[:300]
-        digest = _body_digest(await request.body())
+        # A form's bytes change with its boundary on every retry: a route that reads one
+        # says what the request means instead (``request.state.idempotent_body``).
+        stated = getattr(request.state, "idempotent_body", None)
+        digest = _body_digest(stated if isinstance(stated, bytes) else await request.body())
         t = tables.idempotency_keys
         now = datetime.now(UTC)
         async with self.db.transaction() as conn:
