@@ -41,6 +41,14 @@ def amendment(case_id: str, region: str | None, **more: Any) -> dict[str, Any]:
     }
 
 
+async def assessed_to_cortes(eligibility: Eligibility) -> str:
+    """A new case whose return to Cortés intake requested and eligibility assessed; its id."""
+    case_id = f"amend-{uuid.uuid4()}"
+    await eligibility.from_intake("ReturnRequested", return_requested(case_id, region="Cortés"))
+    await eligibility.assessment(case_id)
+    return case_id
+
+
 async def stream(eligibility: Eligibility, case_id: str) -> list[Any]:
     return [r.envelope for r in await eligibility.runtime.store.load(f"assessment-{case_id}")]
 
@@ -60,9 +68,7 @@ async def until_recorded(eligibility: Eligibility, case_id: str, event_type: str
 async def test_an_amended_region_is_assessed_again_and_its_suspension_holds_the_clearance(
     eligibility: Eligibility,
 ) -> None:
-    case_id = f"amend-{uuid.uuid4()}"
-    await eligibility.from_intake("ReturnRequested", return_requested(case_id, region="Cortés"))
-    await eligibility.assessment(case_id)
+    case_id = await assessed_to_cortes(eligibility)
     suspension = {
         "destination_country": "HN",
         "destination_region": "Atlántida",
@@ -97,9 +103,7 @@ async def test_an_amended_region_is_assessed_again_and_its_suspension_holds_the_
 async def test_an_amendment_after_clearance_is_refused_naming_the_destination_cleared(
     eligibility: Eligibility,
 ) -> None:
-    case_id = f"amend-{uuid.uuid4()}"
-    await eligibility.from_intake("ReturnRequested", return_requested(case_id, region="Cortés"))
-    await eligibility.assessment(case_id)
+    case_id = await assessed_to_cortes(eligibility)
     r = await eligibility.http.post(f"/assessments/{case_id}/due-diligence", json=checklist_json())
     assert r.json()["events"][-1] == CLEARED, r.text
 
