@@ -6,9 +6,12 @@ Options (or the environment variables in brackets):
   --backlog N           outbox backlog for the relay [BENCH_BACKLOG, default 50000]
   --journal N           inbox journal for the rebuild [BENCH_JOURNAL, default 50000]
   --only a,b            figures to run: append, pyeventsourcing, relay, rebuild, lifecycle,
-                        withdrawal (lifecycle: benchmarks/lifecycle.py; sizes BENCH_LIFECYCLES,
-                        BENCH_LIFECYCLE_RATE; withdrawal: benchmarks/withdrawal.py, the
-                        withdrawal window on the four processes and embedded, BENCH_WITHDRAWALS)
+                        withdrawal, import (lifecycle: benchmarks/lifecycle.py; sizes
+                        BENCH_LIFECYCLES, BENCH_LIFECYCLE_RATE; withdrawal:
+                        benchmarks/withdrawal.py, the withdrawal window on the four processes
+                        and embedded, BENCH_WITHDRAWALS; import: benchmarks/caseload.py,
+                        `avrr import cases` into the embedded default and PostgreSQL,
+                        BENCH_IMPORT_CASES)
   --doc PATH / --no-doc where to write the table (default docs/benchmarks.md)
 """
 
@@ -32,11 +35,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from avrr_events import Database
 from avrr_events.adapters.kafka import KafkaSettings, TopicSpec, ensure_topics
-from benchmarks import append, lifecycle, rebuild, relay, withdrawal
+from benchmarks import append, caseload, lifecycle, rebuild, relay, withdrawal
 from benchmarks.common import BenchDatabase, Figure, database_url, fresh_database, kafka_settings
 from benchmarks.report import Machine, markdown_table, write_doc
 
-FIGURES = ("append", "pyeventsourcing", "relay", "rebuild", "lifecycle", "withdrawal")
+FIGURES = ("append", "pyeventsourcing", "relay", "rebuild", "lifecycle", "withdrawal", "import")
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -238,6 +241,11 @@ async def main(argv: list[str]) -> int:
     if "withdrawal" in args.only:
         say("withdrawal: the window between a withdrawal and travel refusing a departure")
         table += "\n\n" + await withdrawal.run(quick=args.quick)
+    if "import" in args.only:
+        say("import: a caseload file through `avrr import cases`, embedded and PostgreSQL")
+        table += "\n\n" + await caseload.run(
+            quick=args.quick, cases=int(os.environ.get("BENCH_IMPORT_CASES", 0)) or None
+        )
     print(table)
     command = shlex.join(["python", "-m", "benchmarks", *argv])
     if not args.no_doc:

@@ -1,4 +1,5 @@
-"""``avrr``: the operations command line (serve, setup, rebuild, dead letters, erasure, demo).
+"""``avrr``: the operations command line (serve, setup, rebuild, dead letters, erasure, demo,
+caseload import).
 
 Every command reads the same environment as the services (``ServiceSettings``:
 DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, AVRR_KEYSTORE_URL, AVRR_TOPIC_PREFIX,
@@ -19,6 +20,7 @@ Services are the installed ones (entry point group ``avrr.services``).
     avrr erase subject <person-id>                 break glass: shred one key directly
     avrr keys rewrap                               rotate the master key (re-wrap every data key)
     avrr demo --url http://127.0.0.1:8000          demo cases on the embedded default
+    avrr import cases FILE                         a caseload (CSV, XLSX) through intake's commands
     avrr schema asyncapi|json intake               documents on stdout
     avrr events map [--format json]                producers, reactions, read models of every event
 
@@ -30,6 +32,7 @@ group are in its module's docstring.
 from __future__ import annotations
 
 from avrr_events.cli.base import app
+from avrr_events.cli.caseload import import_app
 from avrr_events.cli.dead_letters import dead_letters_app
 from avrr_events.cli.demo import demo
 from avrr_events.cli.erase import erase_app
@@ -55,6 +58,7 @@ app.add_typer(migrations_app, name="migrations", no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox", no_args_is_help=True)
 app.add_typer(keys_app, name="keys", no_args_is_help=True)
 app.add_typer(events_app, name="events", no_args_is_help=True)
+app.add_typer(import_app, name="import", no_args_is_help=True)
 
 
 def main() -> None:

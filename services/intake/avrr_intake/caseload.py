@@ -1,0 +1,497 @@
+"""A programme's existing caseload into intake: spreadsheet rows -> the referral, consent and
+return-request commands (``avrr import cases FILE``; the columns are in docs/import.md).
+
+Rows that share a ``case_reference`` are one household (one row per person),
+the principal's row carrying the case's columns; a row without a reference is
+a one-person case. Each case is validated as a whole by the REST API's own
+models (``ReferralIn``, ``ConsentIn``, ``ReturnRequestIn``) before anything is
+written, so a rejected row leaves no trace, and its reason names the column
+(``date_of_birth: ...``); the rows of the same household are rejected with it.
+
+The case id is derived from the row's identity (the office and the
+programme's reference, else the row's own content), never drawn at random: a
+rerun of the same file finds its cases and creates nothing new ("already
+imported"), and a run interrupted between a case's commands completes that
+case (the steps already in its history are not repeated).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from avrr_events import ConcurrencyError
+from avrr_events.caseload import ImportRun, RowOutcome, RunKeys, SheetRow, Status
+from avrr_events.commands import CommandContext, Principal, etag
+from avrr_events.personal import PersonalDataCipher
+from avrr_events.problems import Conflict, PreconditionFailed, Problem
+from avrr_events.web.authorization import may_see
+from avrr_events.web.service import ServiceRuntime
+from avrr_intake.case import Case
+from avrr_intake.commands import (
+    ConsentIn,
+    IntakeCommands,
+    ReferralIn,
+    ReturnRequestIn,
+)
+from avrr_intake.consent import Purpose
+from avrr_intake.referral import ADULT_AGE, age_on
+
+# The case's columns (read from the principal's row; another row of the household may
+# repeat them, but not differ) and each person's, in the order of the sample file.
+CASE_COLUMNS = (
+    "case_reference",
+    "office",
+    "source",
+    "referrer_name",
+    "referrer_organisation",
+    "referrer_contact",
+    "host_country",
+    "current_city",
+    "nationality",
+    "languages",
+    "contact_sharing_consented",
+    "phone",
+    "email",
+    "address",
+    "destination_country",
+    "destination_region",
+    "programme",
+)
+PERSON_COLUMNS = (
+    "relationship",
+    "given_names",
+    "family_name",
+    "date_of_birth",
+    "sex",
+    "document_type",
+    "document_number",
+    "consent_purposes",
+    "consent_given_on",
+    "consent_given_by",
+    "consent_language",
+    "representative_name",
+    "representative_relationship",
+)
+COLUMNS = (*CASE_COLUMNS, *PERSON_COLUMNS)
+
+# Where a field of the API's models comes from in the file (the field path -> the column).
+_FIELD_COLUMNS = {
+    ("referrer", "name"): "referrer_name",
+    ("referrer", "organisation"): "referrer_organisation",
+    ("referrer", "contact"): "referrer_contact",
+    ("contact", "phone"): "phone",
+    ("contact", "email"): "email",
+    ("contact", "address"): "address",
+    ("current_location", "country"): "host_country",
+    ("current_location", "city"): "current_city",
+    ("household",): "relationship",
+    ("purposes",): "consent_purposes",
+    ("given_on",): "consent_given_on",
+    ("given_by",): "consent_given_by",
+    ("language",): "consent_language",
+    ("representative", "name"): "representative_name",
+    ("representative", "relationship"): "representative_relationship",
+    ("programme_hint",): "programme",
+}
+# Whole-model rules, by the words of their message (ReferralIn's validators).
+_RULE_COLUMNS = (("principal", "relationship"), ("referrer", "referrer_name"))
+_LIST = re.compile(r"[;,|\s]+")
+# Every case id the import makes lives in this namespace (uuid5): same row, same case.
+_NAMESPACE = uuid.UUID("5f0c3a52-8d1e-4c55-9a43-2f7d6f1e0b11")
+RETURN_PURPOSE = "return_assistance_processing"
+M = TypeVar("M", bound=BaseModel)
+_ATTEMPTS = 5  # reads of a case that another run of the file is importing at the same time
+
+
+class RowRejected(Exception):
+    """A row of the household is refused: ``row`` (its number), the reason naming the column."""
+
+    def __init__(self, row: int, reason: str) -> None:
+        super().__init__(reason)
+        self.row = row
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Household:
+    """The rows of one case, the principal's first, and the commands they become."""
+
+    case_id: str
+    rows: tuple[SheetRow, ...]
+    referral: ReferralIn
+    consents: tuple[ConsentIn | None, ...]  # per row; person_id filled in once known
+    return_request: ReturnRequestIn | None
+
+
+def case_id_of(rows: Sequence[SheetRow]) -> str:
+    """The case id of a household: from its office and reference, else the row's content.
+
+    Only the documented columns count: the ``row`` and ``reason`` of a rejects
+    file, or a column the programme added, never make a corrected row a new case.
+    """
+    first = rows[0]
+    reference = first.get("case_reference")
+    if reference:
+        identity = f"{first.get('office').casefold()}\x1f{reference.casefold()}"
+    else:
+        identity = "\x1f".join(f"{c}={first.get(c)}" for c in COLUMNS)
+        identity = hashlib.sha256(identity.encode()).hexdigest()
+    return str(uuid.uuid5(_NAMESPACE, identity))
+
+
+def households(rows: Sequence[SheetRow]) -> Iterator[list[SheetRow]]:
+    """The rows grouped by (office, case_reference) in the file's order; unreferenced rows alone."""
+    grouped: dict[tuple[str, str], list[SheetRow]] = {}
+    for row in rows:
+        reference = row.get("case_reference")
+        if not reference:
+            yield [row]
+            continue
+        grouped.setdefault((row.get("office").casefold(), reference.casefold()), []).append(row)
+    yield from grouped.values()
+
+
+def _column(loc: tuple[int | str, ...]) -> tuple[int | None, str]:
+    """(index of the household member or None, column) of a validation error's location."""
+    if len(loc) >= 3 and loc[0] == "household" and isinstance(loc[1], int):
+        return loc[1], str(loc[2])
+    path = tuple(str(part) for part in loc)
+    for n in (2, 1):
+        if path[:n] in _FIELD_COLUMNS:
+            return None, _FIELD_COLUMNS[path[:n]]
+    return None, str(loc[0]) if loc else ""
+
+
+def _reason(error: Any) -> tuple[int | None, str]:
+    member, column = _column(tuple(error["loc"]))
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not column:
+        column = next((c for word, c in _RULE_COLUMNS if word in message), "row")
+    if error["type"] == "missing":
+        message = "required"
+    return member, f"{column}: {message}"
+
+
+def _validated(model: type[M], data: dict[str, Any], rows: Sequence[SheetRow], row: SheetRow) -> M:
+    """``model`` from ``data``, or RowRejected naming the row and column of its first error."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        member, reason = _reason(exc.errors()[0])
+        at = rows[member] if member is not None else row
+        raise RowRejected(at.number, reason) from None
+
+
+def _some(**fields: Any) -> dict[str, Any]:
+    """The fields with a value: an empty cell is an absent field (the model's default)."""
+    return {k: v for k, v in fields.items() if v not in ("", None, [], {})}
+
+
+def _listed(text: str) -> list[str]:
+    return [part for part in _LIST.split(text) if part]
+
+
+def _principal_first(rows: list[SheetRow]) -> list[SheetRow]:
+    if len(rows) == 1 and not rows[0].get("relationship"):
+        return rows  # a one-person case: its person is the principal
+    principals = [r for r in rows if r.get("relationship").casefold() == "principal"]
+    if len(principals) != 1:
+        raise RowRejected(
+            rows[0].number,
+            f"relationship: the household needs exactly one row with 'principal' "
+            f"(found {len(principals)})",
+        )
+    return [principals[0], *(r for r in rows if r is not principals[0])]
+
+
+def _same_case_columns(rows: Sequence[SheetRow]) -> None:
+    principal = rows[0]
+    for row in rows[1:]:
+        for column in CASE_COLUMNS:
+            value = row.get(column)
+            if value and value != principal.get(column):
+                raise RowRejected(
+                    row.number,
+                    f"{column}: {value!r} differs from the principal's row {principal.number}",
+                )
+
+
+def household(rows: list[SheetRow], today: datetime) -> Household:
+    """The commands of one household's rows, validated; RowRejected for the first bad cell."""
+    rows = _principal_first(rows)
+    _same_case_columns(rows)
+    p = rows[0]
+    relationship = p.get("relationship") or "principal"
+    referral = _validated(
+        ReferralIn,
+        _some(
+            source=p.get("source"),
+            referrer=_some(
+                name=p.get("referrer_name"),
+                organisation=p.get("referrer_organisation"),
+                contact=p.get("referrer_contact"),
+            ),
+            contact_sharing_consented=p.get("contact_sharing_consented") or "no",
+            contact=_some(phone=p.get("phone"), email=p.get("email"), address=p.get("address")),
+            current_location=_some(country=p.get("host_country"), city=p.get("current_city")),
+            nationality=p.get("nationality"),
+            languages=_listed(p.get("languages")),
+            household=[
+                _some(
+                    given_names=r.get("given_names"),
+                    family_name=r.get("family_name"),
+                    date_of_birth=r.get("date_of_birth"),
+                    sex=r.get("sex"),
+                    relationship=relationship if r is p else r.get("relationship"),
+                    document_type=r.get("document_type"),
+                    document_number=r.get("document_number"),
+                )
+                for r in rows
+            ],
+            office=p.get("office"),
+        ),
+        rows,
+        p,
+    )
+    consents = tuple(
+        _consent(row, person, referral, today, principal=row is p)
+        for row, person in zip(rows, referral.household, strict=True)
+    )
+    return_request = None
+    if p.get("destination_country"):
+        return_request = _validated(
+            ReturnRequestIn,
+            _some(
+                destination_country=p.get("destination_country"),
+                destination_region=p.get("destination_region"),
+                programme_hint=p.get("programme"),
+            ),
+            rows,
+            p,
+        )
+        # The case refuses a return request without everybody's consent to it: say so now,
+        # on the row that lacks it, rather than half-import the case.
+        for row, consent in zip(rows, consents, strict=True):
+            if consent is None or RETURN_PURPOSE not in consent.purposes:
+                raise RowRejected(
+                    row.number,
+                    f"consent_purposes: a return to {p.get('destination_country')} needs "
+                    f"{RETURN_PURPOSE} for every member of the household",
+                )
+    return Household(case_id_of(rows), tuple(rows), referral, consents, return_request)
+
+
+def _consent(
+    row: SheetRow, person: Any, referral: ReferralIn, today: datetime, *, principal: bool
+) -> ConsentIn | None:
+    """The person's consent, if the row gives purposes; a representative who is not in the
+    household is named (representative_name), else it is the principal (``_run``)."""
+    purposes = _listed(row.get("consent_purposes"))
+    if not purposes:
+        return None
+    given_by = row.get("consent_given_by") or "self"
+    if given_by == "self" and age_on(person.date_of_birth, today.date()) < ADULT_AGE:
+        raise RowRejected(
+            row.number,
+            "consent_given_by: the person is a child: their guardian or legal representative "
+            "gives consent (guardian, with representative_name unless the principal is the "
+            "guardian)",
+        )
+    representative = _some(
+        name=row.get("representative_name"), relationship=row.get("representative_relationship")
+    )
+    if given_by != "self" and not representative and principal:
+        raise RowRejected(
+            row.number, "representative_name: required when the principal does not consent self"
+        )
+    return _validated(
+        ConsentIn,
+        _some(
+            person_id="-",  # the person's id is the referral's: filled in when it is known
+            purposes=purposes,
+            given_on=row.get("consent_given_on"),
+            given_by=given_by,
+            representative=representative,
+            language=row.get("consent_language") or next(iter(referral.languages), ""),
+        ),
+        [row],
+        row,
+    )
+
+
+@dataclass
+class CaseloadImport:
+    """Intake's importer (entry point ``avrr.importers: cases``), run in intake's runtime.
+
+    Households are written ``batch`` at a time in one transaction (the
+    database's unit of work), each in a savepoint of its own: a commit per
+    command would cap the import at the disk's commits per second, and a
+    household refused half-way (a rule of the case's state) is undone alone.
+    An interrupted run loses at most its last batches, which the rerun imports.
+    """
+
+    service: str = "intake"
+    columns: Sequence[str] = COLUMNS
+    batch: int = 50
+    # Batches in flight at once: PostgreSQL takes them side by side; SQLite has one writer.
+    concurrency: int | None = None
+
+    async def __call__(self, run: ImportRun) -> list[RowOutcome]:
+        """Import every household of the run's rows; one outcome per row, in the file's order."""
+        runtime, actor = run.runtime, run.actor
+        assert isinstance(runtime, ServiceRuntime)
+        # The runtime is the import's own (never serving): its commands encrypt through
+        # the run's key cache (RunKeys: only encryption is cached).
+        runtime.cipher = PersonalDataCipher(RunKeys(runtime.cipher.keys))
+        commands: IntakeCommands = runtime.service.commands(runtime)  # type: ignore[misc]
+        today = datetime.now(UTC)
+        on_sqlite = runtime.db.engine.dialect.name == "sqlite"
+        limit = asyncio.Semaphore(self.concurrency or (1 if on_sqlite else 4))
+        outcomes: dict[int, RowOutcome] = {}
+        groups = list(households(run.rows))
+
+        async def one(batch: list[list[SheetRow]]) -> None:
+            async with limit, runtime.db.unit_of_work() as unit:
+                for group in batch:
+                    try:
+                        async with unit.begin_nested():
+                            done = await import_household(commands, group, actor, today)
+                    except HouseholdUndone as undone:
+                        done = undone.outcomes
+                    outcomes.update((o.row, o) for o in done)
+                    run.advance(len(group))
+
+        await asyncio.gather(
+            *(one(groups[i : i + self.batch]) for i in range(0, len(groups), self.batch))
+        )
+        return [outcomes[row.number] for row in run.rows]
+
+
+class HouseholdUndone(Exception):
+    """A household refused after some of its commands ran: its savepoint is rolled back."""
+
+    def __init__(self, outcomes: list[RowOutcome]) -> None:
+        super().__init__(outcomes[0].reason)
+        self.outcomes = outcomes
+
+
+async def import_household(
+    commands: IntakeCommands, rows: list[SheetRow], actor: Principal, today: datetime
+) -> list[RowOutcome]:
+    """One household: validated, then referral, consents, return request (those not yet done).
+
+    Raises HouseholdUndone when the case refused a command: what ran before it is undone.
+    """
+    try:
+        found = household(rows, today)
+        if not may_see(actor, (found.referral.office,)):
+            raise RowRejected(
+                found.rows[0].number, f"office: {found.referral.office} is not one of the import's"
+            )
+    except RowRejected as refused:
+        return [
+            RowOutcome(
+                r.number,
+                "rejected",
+                reason=refused.reason
+                if r.number == refused.row
+                else f"case_reference: row {refused.row} of the same household was rejected",
+            )
+            for r in rows
+        ]
+    try:
+        created = await _run(commands, found, actor)
+    except Problem as exc:  # a rule of the case's state (a closed case, say)
+        raise HouseholdUndone(
+            [RowOutcome(r.number, "rejected", reason=f"case: {exc}") for r in rows]
+        ) from exc
+    status: Status = "created" if created else "already imported"
+    return [RowOutcome(r.number, status, case_id=found.case_id) for r in found.rows]
+
+
+async def _run(commands: IntakeCommands, found: Household, actor: Principal) -> bool:
+    """The household's commands its case's history lacks; whether any was run.
+
+    Each command names the version it decided on (If-Match): a second run of
+    the same file at the same moment moves the case on, the command is refused
+    (412, or 409 for the referral), and the steps are read again from the
+    case, so that neither run records a consent twice.
+    """
+    for _ in range(_ATTEMPTS):
+        try:
+            return await _steps(commands, found, actor)
+        except (ConcurrencyError, PreconditionFailed):
+            continue
+    raise Conflict(f"the case {found.case_id} kept changing while being imported")
+
+
+async def _steps(commands: IntakeCommands, found: Household, actor: Principal) -> bool:
+    case: Case = await commands.repo.load(found.case_id)
+    if not case.exists:
+        ctx = CommandContext(actor)
+        opened = await commands.receive_referral(found.case_id, found.referral, ctx)
+        # A case just opened: its people in the household's order, no consent yet.
+        people = [p["person_id"] for p in opened.body["household"]]
+        step = _Step(commands, found.case_id, actor, opened.version)
+        await step.consents(found, people, set())
+        await step.return_request(found.return_request)
+        return True
+    if case.status not in ("open", "suspended_by_consent") or case.erased:
+        return False  # withdrawn, closed or erased since: the import never reopens a case
+    # A case an interrupted run left half-imported: what its history lacks.
+    step = _Step(commands, found.case_id, actor, case.version)
+    ran = await step.consents(found, list(case.people), case.consents)
+    if case.status == "open" and await step.return_request(found.return_request):
+        ran = True
+    return ran
+
+
+@dataclass
+class _Step:
+    """The commands after the referral, each at the version the previous one left."""
+
+    commands: IntakeCommands
+    case_id: str
+    actor: Principal
+    version: int
+
+    def _context(self) -> CommandContext:
+        return CommandContext(self.actor, if_match=etag(self.version))
+
+    async def consents(
+        self, found: Household, people: list[str], given: set[tuple[str, Purpose]]
+    ) -> bool:
+        """Each person's consent to the purposes they have not consented to yet (the
+        principal, ``people[0]``, represents a child whose row names no representative)."""
+        ran = False
+        for person_id, consent in zip(people, found.consents, strict=True):
+            if consent is None:
+                continue
+            missing = [c for c in consent.purposes if (person_id, c) not in given]
+            if missing:
+                cmd = consent.model_copy(update={"person_id": person_id, "purposes": missing})
+                if cmd.given_by != "self" and cmd.representative is None:
+                    cmd = cmd.model_copy(update={"representative_person_id": people[0]})
+                result = await self.commands.give_consent(self.case_id, cmd, self._context())
+                self.version = result.version
+                ran = True
+        return ran
+
+    async def return_request(self, request: ReturnRequestIn | None) -> bool:
+        if request is None:
+            return False
+        result = await self.commands.request_return(self.case_id, request, self._context())
+        self.version = result.version
+        return True
+
+
+IMPORTER = CaseloadImport()
