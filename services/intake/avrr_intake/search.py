@@ -42,13 +42,14 @@ the cases of the caller's offices only (and those handed over to them), and
 every search is audited: the fields used and the case ids returned, never the
 terms.
 
-Rows are written when a referral arrives (``ReferralReceived``: the only event
-that carries names) and deleted with the person (``PersonalDataErased``). A
-rebuild decrypts the referrals again, so people erased meanwhile get no
-rows; and a search checks that the keys of the people it found still exist
-before answering, so a person whose erasure committed is never returned, even
-while this read model has not caught up with the erasure yet.
-"""
+Rows are written when a referral arrives (``ReferralReceived``), replaced when
+a person's data is corrected (``PersonalDataRectified``: the events that carry
+names, birth dates and documents) and deleted with the person
+(``PersonalDataErased``). A rebuild decrypts the referrals again, so people
+erased meanwhile get no rows; and a search checks that the keys of the people
+it found still exist before answering, so a person whose erasure committed is
+never returned, even while this read model has not caught up with the erasure
+yet."""
 
 from __future__ import annotations
 
@@ -86,6 +87,7 @@ from avrr_events.web.service import ServiceRuntime
 from avrr_intake import handover, read_models, spelling
 from avrr_intake.case import PersonalDataErased
 from avrr_intake.commands import Input
+from avrr_intake.rectification import PersonalDataRectified
 from avrr_intake.referral import ReferralReceived
 
 FieldKind = Literal["date_of_birth", "document", "phone"]
@@ -264,7 +266,32 @@ class PeopleIndex(Projection):
         await conn.execute(search_tokens.delete().where(search_tokens.c.number.in_(numbers)))
         await conn.execute(indexed_people.delete().where(p.case_id == event.case_id))
 
-    handlers = {ReferralReceived: _referral, PersonalDataErased: _erased}
+    async def _rectified(
+        self, conn: AsyncConnection, event: PersonalDataRectified, envelope: Envelope
+    ) -> None:
+        """The person's corrected record replaces what the referral said (their phone, the
+        contact of the referral, stays): found under the new spelling, no longer the old."""
+        number = person_number(event.person_id)
+        t = search_tokens.c
+        await conn.execute(search_tokens.delete().where(t.number == number, t.kind != "phone"))
+        personal = await self.cipher.reveal(event.personal, erased=ERASED)
+        if personal is ERASED:
+            return
+        p = indexed_people.c
+        if await conn.scalar(select(p.number).where(p.number == number)) is None:
+            await conn.execute(
+                indexed_people.insert().values(
+                    case_id=event.case_id, person_id=event.person_id, number=number
+                )
+            )
+        rows = Terms.of_person(personal, None).rows(self.key)
+        await conn.execute(search_tokens.insert(), [{"number": number, **vars(r)} for r in rows])
+
+    handlers = {
+        ReferralReceived: _referral,
+        PersonalDataRectified: _rectified,
+        PersonalDataErased: _erased,
+    }
 
 
 # ------------------------------------------------------------------ the query --
