@@ -28,10 +28,12 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Final
 
+import obstore
 import puremagic
 from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from obstore.store import S3Store
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, ValidationError
 from sqlalchemy import (
     Column,
     DateTime,
@@ -57,6 +59,7 @@ from avrr_events.tables import Json
 from avrr_events.web.http import invalid_field
 from avrr_events.web.service import ServiceRuntime
 from avrr_intake.case import Case, PersonalDataErased
+from avrr_intake.commands import SOURCE
 from avrr_intake.events import registry
 from avrr_intake.notes import (
     AttachmentAdded,
@@ -67,7 +70,6 @@ from avrr_intake.notes import (
 )
 from avrr_intake.settings import MAX_ATTACHMENT_BYTES, IntakeSettings
 
-SOURCE = "/avrr/intake"
 # What a file may be, found in its bytes, and the extensions its name may then have.
 ALLOWED_TYPES: Final[dict[str, tuple[str, ...]]] = {
     "application/pdf": (".pdf",),
@@ -96,7 +98,9 @@ attachments = Table(
     Column("file_name", Json, nullable=False),  # Encrypted, under the person's key
     Column("added_by", String(200), nullable=False),
     Column("added_at", DateTime(timezone=True), nullable=False),
-    Column("sealed", LargeBinary, nullable=False),  # nonce + AES-GCM ciphertext + tag
+    # nonce + AES-GCM ciphertext + tag; or, with the object store, its key there
+    Column("sealed", LargeBinary, nullable=True),
+    Column("object_key", String(300), nullable=True),
 )
 Index("intake_attachments_case_idx", attachments.c.case_id)
 
@@ -113,6 +117,42 @@ notes = Table(
     Column("added_at", DateTime(timezone=True), nullable=False),
 )
 Index("intake_case_notes_case_idx", notes.c.case_id, notes.c.added_at)
+
+
+class ObjectStore:
+    """An S3-compatible object store for the sealed bytes (``AVRR_ATTACHMENT_STORE=s3``),
+    through ``obstore`` (a client without botocore, whose python-dateutil<3 the lock cannot
+    take). The bytes are sealed exactly as in the database: the store never sees plaintext."""
+
+    def __init__(self, settings: IntakeSettings) -> None:
+        def secret(value: SecretStr | None) -> str | None:
+            return None if value is None else value.get_secret_value()
+
+        endpoint = settings.attachment_s3_endpoint
+        self.store = S3Store(
+            settings.attachment_s3_bucket,
+            endpoint=endpoint,
+            region=settings.attachment_s3_region,
+            access_key_id=secret(settings.attachment_s3_access_key_id),
+            secret_access_key=secret(settings.attachment_s3_secret_access_key),
+            virtual_hosted_style_request=False,
+            client_options={"allow_http": bool(endpoint and endpoint.startswith("http://"))},
+        )
+
+    async def put(self, key: str, sealed: bytes) -> None:
+        await obstore.put_async(self.store, key, sealed)
+
+    async def get(self, key: str) -> bytes:
+        return bytes(await (await obstore.get_async(self.store, key)).bytes_async())
+
+    async def delete(self, keys: list[str]) -> None:
+        if keys:
+            await obstore.delete_async(self.store, keys)
+
+
+def object_store(settings: IntakeSettings) -> ObjectStore | None:
+    """Where the bytes go besides the database: None keeps them in PostgreSQL (the default)."""
+    return ObjectStore(settings) if settings.attachment_store == "s3" else None
 
 
 class FileTooLarge(Problem, status=413, code="content-too-large"):
@@ -238,10 +278,13 @@ async def read_upload(request: Request) -> File:
 class NoteCommands:
     """The commands of notes and attachments, each load -> decide -> append on the Case."""
 
-    def __init__(self, runtime: ServiceRuntime, max_bytes: int) -> None:
+    def __init__(
+        self, runtime: ServiceRuntime, max_bytes: int, objects: ObjectStore | None = None
+    ) -> None:
         self.runtime = runtime
         self.cipher = runtime.cipher
         self.max_bytes = max_bytes
+        self.objects = objects
         self.repo: Repository[Case] = Repository(runtime.store, registry, Case, source=SOURCE)
 
     async def add_note(self, case_id: str, note: NoteIn, ctx: CommandContext) -> CommandResult:
@@ -298,17 +341,26 @@ class NoteCommands:
                 sealed = await self.cipher.seal_bytes(
                     file.person_id, file.data, binding=_binding(case_id, attachment_id)
                 )
+                stored: dict[str, Any] = {"sealed": sealed}
+                if self.objects is not None:  # the object first: a row never names nothing
+                    stored = {"object_key": _binding(case_id, attachment_id)}
+                    await self.objects.put(stored["object_key"], sealed)
                 await conn.execute(
                     attachments.insert().values(
                         **event.model_dump(include=_STORED, mode="json"),
                         added_at=event.added_at,
-                        sealed=sealed,
+                        **stored,
                     )
                 )
 
-            executed = await self.repo.execute(
-                case_id, ctx, decide, guard=Case.must_exist, conn=conn
-            )
+            try:
+                executed = await self.repo.execute(
+                    case_id, ctx, decide, guard=Case.must_exist, conn=conn
+                )
+            except BaseException:
+                if self.objects is not None:  # the event was not written: no file either
+                    await self.objects.delete([_binding(case_id, attachment_id)])
+                raise
         case = executed.aggregate
         return CommandResult.of(
             case.version,
@@ -348,7 +400,7 @@ async def note_rows(conn: AsyncConnection, case_id: str) -> list[Any]:
     return list((await conn.execute(query.order_by(notes.c.added_at, notes.c.note_id))).all())
 
 
-_LISTED = [c for c in attachments.c if c.name != "sealed"]
+_LISTED = [c for c in attachments.c if c.name not in ("sealed", "object_key")]
 
 
 async def attachment_rows(conn: AsyncConnection, case_id: str) -> list[Any]:
@@ -369,10 +421,18 @@ async def attachment_row(conn: AsyncConnection, case_id: str, attachment_id: str
     return row
 
 
-async def open_file(cipher: PersonalDataCipher, row: Any) -> bytes | Erased:
+async def open_file(
+    cipher: PersonalDataCipher, row: Any, objects: ObjectStore | None
+) -> bytes | Erased:
     """The plaintext bytes of an attachment's row (ERASED once its person's key is gone)."""
     binding = _binding(row.case_id, row.attachment_id)
-    return await cipher.open_bytes(row.person_id, bytes(row.sealed), binding=binding)
+    if row.object_key is not None:
+        if objects is None:
+            raise RuntimeError("a file is in the object store, and none is configured")
+        sealed = await objects.get(row.object_key)
+    else:
+        sealed = bytes(row.sealed)
+    return await cipher.open_bytes(row.person_id, sealed, binding=binding)
 
 
 # ----------------------------------------------------------------- projection --
@@ -384,6 +444,9 @@ class CaseNotes(Projection):
 
     name = "intake_case_notes"
     metadata = metadata
+
+    def __init__(self, objects: ObjectStore | None = None) -> None:
+        self.objects = objects
 
     async def _note(self, conn: AsyncConnection, event: NoteAdded, _envelope: Envelope) -> None:
         await conn.execute(
@@ -400,11 +463,15 @@ class CaseNotes(Projection):
     async def _erased(
         self, conn: AsyncConnection, event: PersonalDataErased, _envelope: Envelope
     ) -> None:
-        for table in (notes, attachments):
-            await conn.execute(
-                delete(table).where(
-                    and_(table.c.case_id == event.case_id, table.c.person_id.in_(event.person_ids))
-                )
-            )
+        a, n = attachments.c, notes.c
+        their_files = and_(a.case_id == event.case_id, a.person_id.in_(event.person_ids))
+        in_store = await conn.scalars(
+            select(a.object_key).where(their_files, a.object_key.is_not(None))
+        )
+        if self.objects is not None:  # already unreadable (keys shredded); now gone too
+            await self.objects.delete(list(in_store))
+        await conn.execute(delete(attachments).where(their_files))
+        their_notes = and_(n.case_id == event.case_id, n.person_id.in_(event.person_ids))
+        await conn.execute(delete(notes).where(their_notes))
 
     handlers = {NoteAdded: _note, PersonalDataErased: _erased}

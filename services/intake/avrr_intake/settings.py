@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import SecretStr
 
@@ -56,6 +56,40 @@ class IntakeSettings(EnvironmentSettings):
         "a larger one is refused with 413",
         ge=1,
         le=MAX_ATTACHMENT_BYTES,
+    )
+
+    # Where the sealed bytes rest: PostgreSQL (the default), or an S3-compatible object store.
+    attachment_store: Literal["database", "s3"] = from_env(
+        "attachment_store",
+        "AVRR_ATTACHMENT_STORE",
+        "database",
+        "where attachments' sealed bytes rest: database (PostgreSQL bytea, the default) or s3",
+    )
+    attachment_s3_endpoint: str | None = from_env(
+        "attachment_s3_endpoint",
+        "AVRR_ATTACHMENT_S3_ENDPOINT",
+        None,
+        "the S3-compatible endpoint (http://host:port); none: AWS S3 of the region",
+    )
+    attachment_s3_bucket: str = from_env(
+        "attachment_s3_bucket", "AVRR_ATTACHMENT_S3_BUCKET", "avrr-attachments", "the bucket"
+    )
+    attachment_s3_region: str = from_env(
+        "attachment_s3_region", "AVRR_ATTACHMENT_S3_REGION", "us-east-1", "the bucket's region"
+    )
+    attachment_s3_access_key_id: SecretStr | None = from_env(
+        "attachment_s3_access_key_id",
+        "AVRR_ATTACHMENT_S3_ACCESS_KEY_ID",
+        None,
+        "the object store's access key id",
+        repr=False,
+    )
+    attachment_s3_secret_access_key: SecretStr | None = from_env(
+        "attachment_s3_secret_access_key",
+        "AVRR_ATTACHMENT_S3_SECRET_ACCESS_KEY",
+        None,
+        "the object store's secret access key",
+        repr=False,
     )
 
     def secret(self, runtime: ServiceSettings) -> bytes:
