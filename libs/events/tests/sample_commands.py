@@ -15,20 +15,19 @@ from __future__ import annotations
 import os
 import uuid
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sample_domain import SampleCase, registry
+from sample_service import User
 
 from avrr_events import Cause, Repository
 from avrr_events.settings import ServiceSettings
-from avrr_events.web.http import Principal, current_principal
 from avrr_events.web.service import Service, ServiceRuntime
 
 router = APIRouter()
-User = Annotated[Principal, Depends(current_principal)]
 PATH = "/cases"
 EXIT_HEADER = "X-Test-Exit"
 

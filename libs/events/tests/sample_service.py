@@ -16,6 +16,10 @@ from avrr_events.outbox import OutboxRelay
 from avrr_events.web.http import Principal, current_principal
 from avrr_events.web.service import Service, ServiceRuntime
 
+# The caller of a sample route: any authenticated principal (the sample services' routes,
+# and the tests' own small routers, take it this way).
+User = Annotated[Principal, Depends(current_principal)]
+
 
 async def open_db(url: str) -> Database:
     db = Database(url)
@@ -80,9 +84,7 @@ _rest = APIRouter()
 
 
 @_rest.post("/cases/{case_id}")
-async def _open_case(
-    case_id: str, request: Request, _user: Annotated[Principal, Depends(current_principal)]
-) -> dict[str, str]:
+async def _open_case(case_id: str, request: Request, _user: User) -> dict[str, str]:
     """Open a sample case through REST (a command as a frontend would send it)."""
     runtime: ServiceRuntime = request.app.state.runtime
     case = SampleCase(case_id)
@@ -92,9 +94,7 @@ async def _open_case(
 
 
 @_rest.post("/cases/{case_id}/notes")
-async def _add_note(
-    case_id: str, request: Request, _user: Annotated[Principal, Depends(current_principal)]
-) -> dict[str, str]:
+async def _add_note(case_id: str, request: Request, _user: User) -> dict[str, str]:
     """A command on an existing case, as a caseworker's later request sends it."""
     runtime: ServiceRuntime = request.app.state.runtime
     repo = repository(runtime.store)

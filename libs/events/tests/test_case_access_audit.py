@@ -4,13 +4,12 @@ owner's included: deleted last entries and entries rewritten with recomputed has
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import pytest
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
 from cloudevents.core.formats.json import JSONFormat
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from sample_domain import registry
+from sample_service import User
 from sqlalchemy import delete, update
 
 from avrr_events.adapters.audit_anchor import ANCHOR_TYPE
@@ -25,11 +24,9 @@ from avrr_events.testing import (
     tamper_with_audit_log_as_owner,
 )
 from avrr_events.web.authorization import Policy, Role, allow
-from avrr_events.web.http import Principal, current_principal
 from avrr_events.web.service import Service, ServiceRuntime
 
 router = APIRouter()
-User = Annotated[Principal, Depends(current_principal)]
 
 
 @router.get("/cases/{case_id}")

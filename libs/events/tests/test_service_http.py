@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sample_domain import CaseSummary, SampleCase, read_models, registry, total_notes
+from sample_service import User
 
 from avrr_events import Cause, ConcurrencyError, Repository
 from avrr_events.settings import ServiceSettings
@@ -21,7 +22,6 @@ from avrr_events.web.http import (
     NotFound,
     Principal,
     check_if_match,
-    current_principal,
     etag,
     if_match_version,
     require_role,
@@ -29,7 +29,6 @@ from avrr_events.web.http import (
 from avrr_events.web.service import Service, ServiceRuntime
 
 router = APIRouter()
-User = Annotated[Principal, Depends(current_principal)]
 
 
 class NoteIn(BaseModel):
