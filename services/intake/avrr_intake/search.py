@@ -99,7 +99,8 @@ SEARCH_KEY_INFO: Final = b"avrr/intake-people-search-index"
 # What a criterion adds to a person's score: a name word by how closely it matched.
 EXACT, SOUND, SKELETON = 3, 2, 1
 WEIGHTS: Final[dict[FieldKind, int]] = {"date_of_birth": 4, "phone": 6, "document": 8}
-# The fewest people share a document number, then a phone, a birth date, a name word.
+# The fewest people share a document number, then a phone, a birth date, two name words,
+# one name word: a search reads first the people its rarest criterion names (``_driver``).
 RARITY: Final[tuple[Kind, ...]] = ("document", "phone", "date_of_birth", "pair", "name")
 
 metadata = MetaData()
