@@ -37,7 +37,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any, Literal, get_args
@@ -124,7 +124,7 @@ async def _keyset_page(
     limit: int,
     offset: int,
     after: ColumnElement[bool] | None,
-    key_of: Any,
+    key_of: Callable[[Any], str],
 ) -> Page:
     """A page of ``query`` (already in its stable order) after ``after`` (or at ``offset``)."""
     counted = query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)

@@ -152,6 +152,25 @@ class RunningReintegration(RunningService):
         )
         return await self.wait_for(case_id) if wait else {}
 
+    async def confirm_arrival(self, case_id: str, confirmed_by: str, confirmer: str) -> None:
+        """Travel confirms the arrival in Brazil as ``confirmed_by`` (``receiving_office``:
+        the office ``confirmer``, which takes the case over); wait for the decision."""
+        await self.publish(
+            "travel",
+            "avrr.travel.ArrivalConfirmed",
+            case_id,
+            {
+                "case_id": case_id,
+                "programme_id": "test-avr",
+                "office": "BR-BSB",
+                "destination_country": "BR",
+                "arrived_at": ARRIVED.isoformat(),
+                "confirmed_by": confirmed_by,
+                "confirmer_id": confirmer,
+            },
+        )
+        await self.wait_for(case_id)
+
     async def case(self, case_id: str) -> dict[str, Any] | None:
         """The case's read model (None while there is none)."""
         return await self.view(case_id)

@@ -20,30 +20,12 @@ RECEIVER = {
 }
 
 
-async def arrived(r: RunningReintegration, case_id: str, confirmed_by: str, confirmer: str) -> None:
-    await r.publish(
-        "travel",
-        "avrr.travel.ArrivalConfirmed",
-        case_id,
-        {
-            "case_id": case_id,
-            "programme_id": "test-avr",
-            "office": "BR-BSB",
-            "destination_country": "BR",
-            "arrived_at": ARRIVED.isoformat(),
-            "confirmed_by": confirmed_by,
-            "confirmer_id": confirmer,
-        },
-    )
-    await r.wait_for(case_id)
-
-
 async def test_the_receiving_office_works_the_case_once_handed_over(
     reintegration: RunningReintegration,
 ) -> None:
     r = reintegration
-    await arrived(r, "ho-1", "receiving_office", "BR-POA")
-    await arrived(r, "ho-2", "partner", "casa-do-migrante")
+    await r.confirm_arrival("ho-1", "receiving_office", "BR-POA")
+    await r.confirm_arrival("ho-2", "partner", "casa-do-migrante")
 
     async def handed_over() -> bool:
         return (await r.http.get("/cases/ho-1", headers=RECEIVER)).status_code == 200
@@ -65,8 +47,8 @@ async def test_an_office_outside_the_destination_country_is_handed_nothing(
     and reintegration does not trust that it did (a forged record, an older travel)."""
     r = reintegration
     lisbon = {**RECEIVER, "X-AVRR-User": "lis-officer-1", "X-AVRR-Offices": "PT-LIS"}
-    await arrived(r, "ho-pt", "receiving_office", "PT-LIS")  # an office, but in Portugal
-    await arrived(r, "ho-nowhere", "receiving_office", "BR-NOWHERE")  # not in the registry
+    await r.confirm_arrival("ho-pt", "receiving_office", "PT-LIS")  # an office, but in Portugal
+    await r.confirm_arrival("ho-nowhere", "receiving_office", "BR-NOWHERE")  # not in the registry
     # wait_for saw the case decided: the same batch ran the hand-over projection.
     for case_id in ("ho-pt", "ho-nowhere"):
         assert (await r.http.get(f"/cases/{case_id}", headers=OFFICER)).status_code == 200
