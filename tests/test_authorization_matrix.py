@@ -209,6 +209,24 @@ async def test_missing_bad_expired_and_foreign_tokens_get_401_problems(
 # ------------------------------------------------------------ medical data --
 
 
+def test_corrections_are_casework_of_the_case_office() -> None:
+    """Rectifying a person's data: casework, or the data protection officer handling their
+    request; amending the return or the household: casework. All on a case of the caller's
+    offices (the matrix above checks every other role and office is refused)."""
+    assert intake.policy is not None
+    rules = intake.policy.rules
+    casework = {Role.CASEWORKER, Role.SUPERVISOR}
+    rectify = rules["POST /cases/{case_id}/rectifications"]
+    assert rectify.roles == {*casework, Role.DATA_PROTECTION_OFFICER}
+    for key in (
+        "POST /cases/{case_id}/return-request/amendments",
+        "POST /cases/{case_id}/household/removals",
+    ):
+        assert rules[key].roles == casework, key
+        assert rules[key].scope == "case", key
+    assert rectify.scope == "case"
+
+
 def test_health_details_are_served_to_the_medical_role_only() -> None:
     """The routes that record or reveal health details admit nobody but ``medical``."""
     assert travel.policy is not None

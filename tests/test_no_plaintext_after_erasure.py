@@ -396,6 +396,14 @@ NOT_PERSONAL: dict[Key, str] = {
         "region; a region, never an address"
     ),
     ("intake", "POST /cases/{case_id}/return-request", "programme_hint"): "a programme id",
+    ("intake", "POST /cases/{case_id}/return-request/amendments", "destination_region"): (
+        "the region of return, as in the return request: a region, never an address"
+    ),
+    ("intake", "POST /cases/{case_id}/return-request/amendments", "programme_hint"): (
+        "a programme id"
+    ),
+    ("intake", "POST /cases/{case_id}/rectifications", "person_id"): "a person id",
+    ("intake", "POST /cases/{case_id}/household/removals", "person_id"): "a person id",
     ("eligibility", "POST /assessments/{case_id}/vulnerability-screenings", "person_id"): "an id",
     ("eligibility", "POST /assessments/{case_id}/best-interests-determinations", "person_id"): (
         "a person id"
@@ -554,6 +562,18 @@ async def cancelled_and_withdrawn(p: PlantingPlatform) -> Case:
     """A household whose movement a travel officer cancels; the person then withdraws."""
     case = await consented_household(p)
     await request_return(p, case)
+    # Another region before clearance, with what the person said (under their key).
+    change = {"destination_country": "HN", "destination_region": "Cortés", "note": "a note"}
+    amendments = f"/cases/{case.case_id}/return-request/amendments"
+    amend = {**change, "reason": "family_situation"}
+    await p.post("intake", amendments, amend, CASEWORKER, expect=201)
+    await p.case_shows(
+        "eligibility",
+        case.case_id,
+        lambda d: d.get("destination_region") == "Cortés",
+        hop="eligibility: amended",
+        since=0.0,
+    )
     await clear(p, case)
     m = f"/movements/{case.case_id}"
     await p.post("travel", f"{m}/cancellation", {"reason": "a reason"}, TRAVEL_OFFICER, expect=200)
@@ -563,8 +583,22 @@ async def cancelled_and_withdrawn(p: PlantingPlatform) -> Case:
 
 
 async def closed_before_applying(p: PlantingPlatform) -> Case:
-    """A household that never applies: the case is closed, with what the person said."""
+    """A household that never applies: the mother's name and document corrected, her son
+    leaving the household, and the case closed, each with what the person said."""
     case = await consented_household(p)
+    correction = {
+        "person_id": case.mother,
+        "given_names": "a name",
+        "family_name": "a name",
+        "document_type": "passport",
+        "document_number": "a number",
+        "reason": "clerical_error",
+        "note": "a note",
+    }
+    c = case.case_id
+    await p.post("intake", f"/cases/{c}/rectifications", correction, CASEWORKER, expect=201)
+    leaving = {"person_id": case.child, "reason": "left_household", "note": "a note"}
+    await p.post("intake", f"/cases/{c}/household/removals", leaving, CASEWORKER, expect=201)
     closure = {"reason": "staying_in_host_country", "note": "a note"}
     await p.post("intake", f"/cases/{case.case_id}/closure", closure, CASEWORKER, expect=200)
     return case

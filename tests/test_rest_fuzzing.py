@@ -128,7 +128,7 @@ DOCUMENTED_REFUSALS = (
     Refusal(
         "*",
         "validation",
-        r"(held_on|given_on|household\.\d+\.date_of_birth|agreed_at"
+        r"(held_on|given_on|(household\.\d+\.)?date_of_birth|agreed_at"
         r"|(disbursed|referred|visited|scored|completed)_on)"
         r": Value error, must not be in the future",
         "a date after today (avrr_events.dates.NOT_IN_FUTURE, in the field's description)",
@@ -158,6 +158,20 @@ DOCUMENTED_REFUSALS = (
         "a value is out of the range this service stores",
         "PostgreSQL text holds no NUL character; the OpenAPI does not yet say so per field",
         carries="\x00",
+    ),
+    Refusal(
+        CASE_COMMANDS + "*",
+        "domain-rule",
+        r"the values given are the ones recorded|the return request already reads so"
+        r"|the principal cannot be removed|person .* is the last adult",
+        "the case's recorded values and household, which the fuzzer cannot know",
+    ),
+    Refusal(
+        CASE_COMMANDS + "*",
+        "conflict",
+        r"only a requested return can be amended|the return was cleared for travel"
+        r"|the household has travelled",
+        "the case's phase: whether its return was requested, cleared or travelled",
     ),
     Refusal(
         "POST /assessments/{case_id}/*",

@@ -47,9 +47,12 @@ from avrr_intake.commands import (
     ConsentIn,
     ConsentWithdrawalIn,
     CounsellingIn,
+    HouseholdRemovalIn,
     IntakeCommands,
     NeedsIn,
+    RectificationIn,
     ReferralIn,
+    ReturnAmendmentIn,
     ReturnRequestIn,
     WithdrawalIn,
     new_case_id,
@@ -87,6 +90,15 @@ POLICY = Policy(
         "POST /cases/{case_id}/consents": WORK,
         "POST /cases/{case_id}/consents/{purpose}/withdrawal": WORK,
         "POST /cases/{case_id}/return-request": WORK,
+        # Before clearance only (409 after): eligibility re-assesses, travel follows.
+        "POST /cases/{case_id}/return-request/amendments": WORK,
+        # Before departure only (409 after): eligibility, then travel, follow.
+        "POST /cases/{case_id}/household/removals": WORK,
+        # The right to rectification: casework, or the data protection officer who
+        # handles the person's request.
+        "POST /cases/{case_id}/rectifications": allow(
+            *CASEWORK, Role.DATA_PROTECTION_OFFICER, scope="case"
+        ),
         "POST /cases/{case_id}/withdrawal": WORK,
         "POST /cases/{case_id}/closure": WORK,
         "POST /cases/{case_id}/erasure": allow(Role.DATA_PROTECTION_OFFICER, scope="case"),
@@ -196,6 +208,40 @@ async def withdraw_consent(
 async def request_return(case_id: CaseId, body: ReturnRequestIn, on_case: OnCase) -> Response:
     """Apply for assisted return; 422 naming the missing consent when one is missing."""
     return await on_case(case_id, lambda cases, ctx: cases.request_return(case_id, body, ctx))
+
+
+@router.post("/cases/{case_id}/return-request/amendments", status_code=201)
+async def amend_return_request(
+    case_id: CaseId, body: ReturnAmendmentIn, on_case: OnCase
+) -> Response:
+    """Change the destination or programme of a requested return, with the reason: 409 once
+    the return was cleared for travel. Eligibility re-assesses the request; a clearance that
+    raced with the change wins there, and the case then records ReturnAmendmentRefused."""
+    return await on_case(case_id, lambda cases, ctx: cases.amend_return_request(case_id, body, ctx))
+
+
+@router.post("/cases/{case_id}/household/removals", status_code=201)
+async def remove_household_member(
+    case_id: CaseId, body: HouseholdRemovalIn, on_case: OnCase
+) -> Response:
+    """A person leaves the household before departure, with the reason: never the principal,
+    nor the last adult of children (422); 409 once the household departed. Eligibility decides
+    again without them, or travel takes them off the movement; a departure that raced with the
+    removal wins there, and the case then records HouseholdMemberRestored."""
+    return await on_case(
+        case_id, lambda cases, ctx: cases.remove_household_member(case_id, body, ctx)
+    )
+
+
+@router.post("/cases/{case_id}/rectifications", status_code=201)
+async def rectify_personal_data(
+    case_id: CaseId, body: RectificationIn, on_case: OnCase
+) -> Response:
+    """Correct a person's name, date of birth or identity document, with the reason; the
+    event names the fields corrected, never their values (encrypted under the person's key)."""
+    return await on_case(
+        case_id, lambda cases, ctx: cases.rectify_personal_data(case_id, body, ctx)
+    )
 
 
 @router.post("/cases/{case_id}/withdrawal")

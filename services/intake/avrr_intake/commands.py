@@ -32,9 +32,16 @@ from avrr_events.dates import PastDate, not_in_future
 from avrr_events.entered_places import EnteredDestination
 from avrr_events.personal import HEALTH
 from avrr_events.places import COUNTRY_CODES
+from avrr_events.problems import Conflict, DomainRuleViolation
 from avrr_events.web.authorization import Role, may_see
 from avrr_events.web.service import ServiceRuntime
-from avrr_intake import authorities, handover, read_models
+from avrr_intake import authorities, handover, read_models, reports
+from avrr_intake.amendment import (
+    AMENDABLE_FIELDS,
+    FIXED_FROM,
+    AmendmentReason,
+    ReturnRequestAmended,
+)
 from avrr_intake.case import (
     Case,
     CaseClosed,
@@ -55,6 +62,13 @@ from avrr_intake.consent import (
 from avrr_intake.counselling import CounsellingRecorded, Outcome
 from avrr_intake.events import registry
 from avrr_intake.health import DECLARED_NEEDS, NeedsDeclared
+from avrr_intake.household_change import TRAVELLED_FROM, HouseholdMemberRemoved, RemovalReason
+from avrr_intake.rectification import (
+    RECTIFIABLE_FIELDS,
+    PersonalDataRectified,
+    RectifiableField,
+    RectificationReason,
+)
 from avrr_intake.referral import (
     ADULT_AGE,
     DuplicateMatch,
@@ -300,6 +314,90 @@ class ReturnRequestIn(Input, EnteredDestination):
         "compared by avrr_events.places",
     )
     programme_hint: ShortText | None = None
+
+
+class ReturnAmendmentIn(Input, EnteredDestination):
+    """The return request as it should now read (a field left out is no longer requested)."""
+
+    destination_country: IsoCountry
+    destination_region: ShortText | None = Field(
+        default=None, description="as in the return request: an ISO 3166-2 code or a name"
+    )
+    programme_hint: ShortText | None = None
+    reason: AmendmentReason = Field(description="why the request changes (coded)")
+    note: LongText | None = Field(
+        default=None, description="what the person said; stored encrypted under their key"
+    )
+
+
+DocumentType = Literal["passport", "national_id", "birth_certificate", "other"]
+
+
+class RectificationIn(Input):
+    """The corrected values of one person (only those given change) and why."""
+
+    # The cross-field rules of the validator below, stated for clients: at least one value
+    # to correct; a document type only with its number.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"type": "string"}}}
+                for name in ("given_names", "family_name", "date_of_birth", "document_number")
+            ],
+            "dependentRequired": {"document_type": ["document_number"]},
+        }
+    )
+
+    person_id: ShortText
+    given_names: Name | None = None
+    family_name: Name | None = None
+    date_of_birth: BirthDate | None = None
+    document_type: DocumentType | None = Field(
+        default=None, description="with document_number: the corrected identity document"
+    )
+    document_number: DocumentNumber | None = None
+    reason: RectificationReason = Field(description="why the data is corrected (coded)")
+    note: LongText | None = Field(
+        default=None, description="what the person said; stored encrypted under their key"
+    )
+
+    @model_validator(mode="after")
+    def _something_to_correct(self) -> Self:
+        if not any(
+            v is not None
+            for v in (self.given_names, self.family_name, self.date_of_birth, self.document_number)
+        ):
+            raise ValueError(
+                "give at least one corrected value: given_names, family_name, date_of_birth "
+                "or document_number"
+            )
+        if self.document_type is not None and self.document_number is None:
+            raise ValueError("document_type is corrected together with document_number")
+        return self
+
+    def corrected(self, recorded: dict[str, Any]) -> tuple[dict[str, Any], list[RectifiableField]]:
+        """The person's record with these corrections, and which of its fields changed."""
+        record = dict(recorded)
+        for name in ("given_names", "family_name"):
+            if (value := getattr(self, name)) is not None:
+                record[name] = value
+        if self.date_of_birth is not None:
+            record["date_of_birth"] = self.date_of_birth.isoformat()
+        if self.document_number is not None:
+            kind = self.document_type or (recorded.get("document") or {}).get("type")
+            record["document"] = {"type": kind, "number": self.document_number}
+        changed = [f for f in RECTIFIABLE_FIELDS if record.get(f) != recorded.get(f)]
+        return record, changed
+
+
+class HouseholdRemovalIn(Input):
+    """A person who leaves the household before departure, and why."""
+
+    person_id: ShortText
+    reason: RemovalReason = Field(description="why they leave the household (coded)")
+    note: LongText | None = Field(
+        default=None, description="what was said; stored encrypted under the person's key"
+    )
 
 
 class NeedsIn(Input):
@@ -644,6 +742,118 @@ class IntakeCommands:
                         for p in case.people.values()
                     ],
                     requested_at=now,
+                )
+            )
+
+        return _answer(await self.repo.execute(case_id, ctx, decide, guard=Case.must_exist), 201)
+
+    async def amend_return_request(
+        self, case_id: str, cmd: ReturnAmendmentIn, ctx: CommandContext
+    ) -> CommandResult:
+        """Another destination or programme before clearance: 409 once intake has seen the
+        clearance; a clearance it has not seen yet is settled by eligibility (amendment.py)."""
+        async with self.runtime.db.autocommit() as conn:
+            phase = await reports.phase_of(conn, case_id)
+        if phase in FIXED_FROM:
+            raise Conflict(
+                f"the return was cleared for travel (phase {phase}): its destination can no "
+                "longer change; the person may withdraw the case and apply again",
+                case_phase=phase,
+            )
+
+        async def decide(case: Case) -> None:
+            case.must_be_active("amend the return request")
+            wanted = {f: getattr(cmd, f) for f in AMENDABLE_FIELDS}
+            current = case.destination or {}
+            changed = [f for f in AMENDABLE_FIELDS if wanted[f] != current.get(f)]
+            if case.destination is not None and not changed:
+                raise DomainRuleViolation(
+                    "the return request already reads so: nothing to amend",
+                    field="destination_country",
+                )
+            note = await self.cipher.encrypt(_principal_id(case), cmd.note) if cmd.note else None
+            case.amend_return(
+                ReturnRequestAmended(
+                    case_id=case_id,
+                    amendment_id=str(uuid.uuid4()),
+                    changed=changed,
+                    reason=cmd.reason,
+                    note=note,
+                    amended_by=ctx.principal.user_id,
+                    amended_at=datetime.now(UTC),
+                    **wanted,
+                )
+            )
+
+        return _answer(await self.repo.execute(case_id, ctx, decide, guard=Case.must_exist), 201)
+
+    async def remove_household_member(
+        self, case_id: str, cmd: HouseholdRemovalIn, ctx: CommandContext
+    ) -> CommandResult:
+        """Take a person off the household before departure: 409 once intake has seen the
+        departure; a departure it has not seen yet is settled by travel (household_change.py)."""
+        async with self.runtime.db.autocommit() as conn:
+            phase = await reports.phase_of(conn, case_id)
+        if phase in TRAVELLED_FROM:
+            raise Conflict(
+                f"the household has travelled (phase {phase}): nobody leaves it any more",
+                case_phase=phase,
+            )
+
+        async def decide(case: Case) -> None:
+            case.must_be_active("remove a household member")
+            case.must_know(cmd.person_id)
+            note = await self.cipher.encrypt(cmd.person_id, cmd.note) if cmd.note else None
+            case.remove_member(
+                HouseholdMemberRemoved(
+                    case_id=case_id,
+                    person_id=cmd.person_id,
+                    reason=cmd.reason,
+                    note=note,
+                    household_size=len(case.people) - 1,
+                    removed_by=ctx.principal.user_id,
+                    removed_at=datetime.now(UTC),
+                )
+            )
+
+        return _answer(await self.repo.execute(case_id, ctx, decide, guard=Case.must_exist), 201)
+
+    async def rectify_personal_data(
+        self, case_id: str, cmd: RectificationIn, ctx: CommandContext
+    ) -> CommandResult:
+        """Correct a person's personal data (the right to rectification), with its reason.
+
+        The corrected record and its new duplicate key are encrypted under the person's key;
+        the event names the fields that changed, never their old or new values."""
+
+        async def decide(case: Case) -> None:
+            person = case.must_know(cmd.person_id)
+            # Nothing is decrypted (or encrypted: a new key) for a person who was erased.
+            recorded = ERASED if case.erased else await self.cipher.decrypt(person.personal)
+            if not isinstance(recorded, dict):
+                raise DomainRuleViolation("cannot rectify: the person's personal data was erased")
+            record, changed = cmd.corrected(recorded)
+            if not changed:
+                raise DomainRuleViolation(
+                    "the values given are the ones recorded: nothing to rectify",
+                    field="person_id",
+                )
+            now = datetime.now(UTC)
+            born = date.fromisoformat(record["date_of_birth"])
+            name = f"{record['given_names']} {record['family_name']}"
+            key = duplicate_key(self.secret, name, born, case.nationality)
+            case.rectify(
+                PersonalDataRectified(
+                    case_id=case_id,
+                    person_id=cmd.person_id,
+                    fields=changed,
+                    personal=await self.cipher.encrypt(cmd.person_id, record),
+                    duplicate_key=await self.cipher.encrypt(cmd.person_id, key),
+                    age_years=age_on(born, now.date()) if "date_of_birth" in changed else None,
+                    reason=cmd.reason,
+                    note=await self.cipher.encrypt(cmd.person_id, cmd.note) if cmd.note else None,
+                    rectified_by=ctx.principal.user_id,
+                    rectified_at=now,
                 )
             )
 

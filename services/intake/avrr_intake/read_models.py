@@ -357,6 +357,8 @@ class CaseFiles(Projection):
         def remove(d: dict[str, Any]) -> None:
             member = next(m for m in d["household"] if m["person_id"] == event.person_id)
             d["household"] = [m for m in d["household"] if m is not member]
+            # Their keyed identity hash stays in the duplicate check only, never in the file.
+            member.pop("duplicate_key", None)
             d.setdefault("removed_members", []).append({**member, "removal": removal})
 
         await _update(

@@ -1,0 +1,163 @@
+"""A household member leaves before departure, with the reason; never the principal, nor the
+last adult of children; back in the household if travel says they had departed already."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from generated_cases import envelope
+from intake_fixtures import Intake, answered, publish, referral
+from test_intake_return_amendment import requested
+
+from avrr_events.adapters.kafka import KafkaSettings
+from avrr_events.testing import eventually
+
+REMOVED = "avrr.intake.HouseholdMemberRemoved"
+RESTORED = "avrr.intake.HouseholdMemberRestored"
+
+
+def removal(person_id: str, **more: Any) -> dict[str, Any]:
+    return {"person_id": person_id, "reason": "stays_in_host_country", **more}
+
+
+async def test_a_member_leaves_the_household_with_the_reason(intake: Intake) -> None:
+    created = await intake.open_case()
+    case_id, child = created["case_id"], intake.person(created, "child")
+    body = removal(child, note="Stays with his father in Guatemala City")
+    answer = answered(
+        await intake.http.post(f"/cases/{case_id}/household/removals", json=body), 201
+    )
+    assert answer["events"] == [REMOVED]
+    [record] = [
+        r for r in await intake.runtime.store.load(f"case-{case_id}") if r.envelope.type == REMOVED
+    ]
+    assert record.envelope.data["household_size"] == 1
+    assert "father" not in str(record.envelope.data)  # the note is under the child's key
+
+    case = await intake.wait_for(case_id, version=answer["version"])
+    assert [p["relationship"] for p in case["household"]] == ["principal"]
+    [gone] = case["removed_members"]
+    assert gone["person_id"] == child and gone["personal"]["given_names"] == "Luis"
+    assert "duplicate_key" not in gone
+    assert gone["removal"]["note"] == "Stays with his father in Guatemala City"
+    assert gone["removal"]["removed_by"] == "caseworker-1"
+    timeline = (await intake.http.get(f"/cases/{case_id}/timeline")).json()["items"]
+    [line] = [e for e in timeline if e["type"] == REMOVED]
+    assert line["summary"] == (
+        f"Person {child} left the household: stays in host country (1 remain)"
+    )
+    # No longer a member: no consent, no second removal.
+    again = await intake.http.post(f"/cases/{case_id}/household/removals", json=removal(child))
+    assert again.status_code == 422, again.text
+
+
+async def test_the_principal_and_the_last_adult_of_children_stay(intake: Intake) -> None:
+    created = await intake.open_case()
+    mother = intake.person(created, "principal")
+    refused = await intake.http.post(
+        f"/cases/{created['case_id']}/household/removals", json=removal(mother)
+    )
+    assert refused.status_code == 422, refused.text
+    assert "person_id" in refused.text and "principal" in refused.json()["detail"]
+
+    # A 16-year-old with her adult brother: he is the last adult.
+    body = referral()
+    body["household"] = [
+        {**body["household"][1], "date_of_birth": "2010-03-01", "relationship": "principal"},
+        {**body["household"][0], "sex": "male", "relationship": "sibling"},
+    ]
+    siblings = await intake.open_case(body)
+    brother = intake.person(siblings, "sibling")
+    refused = await intake.http.post(
+        f"/cases/{siblings['case_id']}/household/removals", json=removal(brother)
+    )
+    assert refused.status_code == 422, refused.text
+    assert "unaccompanied" in refused.json()["detail"]
+    for bad, field in (
+        (removal(brother, reason="whim"), "reason"),
+        ({"reason": "other"}, "person_id"),
+    ):
+        response = await intake.http.post(
+            f"/cases/{siblings['case_id']}/household/removals", json=bad
+        )
+        assert response.status_code == 422 and field in response.text, response.text
+
+
+async def test_removing_the_one_who_withdrew_consent_resumes_the_return(intake: Intake) -> None:
+    case_id, _ = await requested(intake)
+    case = (await intake.case(case_id)).json()
+    child = next(p["person_id"] for p in case["household"] if p["relationship"] == "child")
+    withdrawn = await intake.http.post(
+        f"/cases/{case_id}/consents/return_assistance_processing/withdrawal",
+        json={"person_id": child, "reason": "other"},
+    )
+    assert withdrawn.json()["events"][-1] == "avrr.intake.ReturnSuspended", withdrawn.text
+    answer = answered(
+        await intake.http.post(f"/cases/{case_id}/household/removals", json=removal(child)), 201
+    )
+    assert answer["events"] == [REMOVED, "avrr.intake.ReturnResumed"]
+    assert (await intake.wait_for(case_id, version=answer["version"]))["status"] == (
+        "return_requested"
+    )
+
+
+async def test_two_removals_at_the_same_version_one_wins_the_other_412(intake: Intake) -> None:
+    body = referral()
+    body["household"].append({**body["household"][0], "relationship": "spouse", "sex": "male"})
+    created = await intake.open_case(body)
+    case_id = created["case_id"]
+    child, spouse = intake.person(created, "child"), intake.person(created, "spouse")
+    etag = (await intake.case(case_id)).headers["etag"]
+
+    async def remove(person_id: str) -> int:
+        response = await intake.http.post(
+            f"/cases/{case_id}/household/removals",
+            json=removal(person_id),
+            headers={"If-Match": etag},
+        )
+        return response.status_code
+
+    assert sorted(await asyncio.gather(remove(child), remove(spouse))) == [201, 412]
+    assert (await intake.event_types(case_id)).count(REMOVED) == 1
+
+
+async def test_after_departure_no_removal_and_a_raced_one_is_undone(
+    intake: Intake, kafka_settings: KafkaSettings
+) -> None:
+    case_id, _ = await requested(intake)
+    case = (await intake.case(case_id)).json()
+    child = next(p["person_id"] for p in case["household"] if p["relationship"] == "child")
+    answer = answered(
+        await intake.http.post(f"/cases/{case_id}/household/removals", json=removal(child)), 201
+    )
+    now = datetime.now(UTC).isoformat()
+    # The removal raced with the departure, which travel took first.
+    await from_travel(intake, kafka_settings, "DepartureConfirmed", case_id, {"departed_at": now})
+    refusal = {"person_id": child, "departed_at": now, "refused_at": now}
+    await from_travel(intake, kafka_settings, "TravellerRemovalRefused", case_id, refusal)
+
+    async def restored() -> bool:
+        return RESTORED in await intake.event_types(case_id)
+
+    await eventually(restored, timeout=30)
+    case = await intake.wait_for(case_id, version=answer["version"] + 1)
+    assert sorted(p["relationship"] for p in case["household"]) == ["child", "principal"]
+    assert case["removed_members"] == []
+
+    async def departed() -> bool:
+        state = (await intake.http.get(f"/cases/{case_id}/state")).json()
+        return bool(state.get("phase") == "departed")
+
+    await eventually(departed, timeout=30)
+    late = await intake.http.post(f"/cases/{case_id}/household/removals", json=removal(child))
+    assert late.status_code == 409, late.text
+    assert late.json()["case_phase"] == "departed"
+
+
+async def from_travel(
+    intake: Intake, kafka_settings: KafkaSettings, name: str, case_id: str, data: dict[str, Any]
+) -> None:
+    record = envelope("travel", name, case_id, datetime.now(UTC), {"case_id": case_id, **data})
+    await publish(kafka_settings, [record.to_message(intake.runtime.settings.topic("travel"))])
