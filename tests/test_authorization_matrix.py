@@ -232,3 +232,26 @@ def test_health_details_are_served_to_the_medical_role_only() -> None:
     assert travel.policy is not None
     for key in ("GET /movements/{case_id}/medical", "POST /movements/{case_id}/fitness"):
         assert travel.policy.rules[key].roles == {Role.MEDICAL}, key
+
+
+# ------------------------------------------------------ case lists (issue 18) --
+
+
+def test_the_case_list_is_for_case_readers_and_the_incoming_list_for_receiving_staff() -> None:
+    """Both list offices' cases: scoped to the caller's offices (``office``). The incoming list
+    shows the needs travellers consented to share with reintegration, so it is for the staff
+    who receive them, not for auditors, medical staff or travel officers."""
+    assert intake.policy is not None
+    listed = intake.policy.rules["GET /cases"]
+    assert (listed.roles, listed.scope) == (
+        {Role.CASEWORKER, Role.SUPERVISOR, Role.DATA_PROTECTION_OFFICER},
+        "office",
+    )
+    incoming = intake.policy.rules["GET /incoming"]
+    assert (incoming.roles, incoming.scope) == (
+        {Role.CASEWORKER, Role.SUPERVISOR, Role.REINTEGRATION_OFFICER},
+        "office",
+    )
+    assert reintegration.policy is not None
+    for key in ("GET /monitoring/overdue", "GET /plans/overdue"):
+        assert reintegration.policy.rules[key].scope == "office", key

@@ -20,11 +20,13 @@ from typing import Annotated, Any
 import httpx
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import ERASED, Encrypted
 from avrr_events.commands import CommandContext, CommandResult, Principal, etag
 from avrr_events.personal import ERASED_MARKER
+from avrr_events.places import COUNTRY_CODES
 from avrr_events.problems import DomainRuleViolation, NotFound
 from avrr_events.small_cells import min_households
 from avrr_events.web.authorization import (
@@ -37,9 +39,10 @@ from avrr_events.web.authorization import (
     visible_offices,
 )
 from avrr_events.web.commands import Command, CommandCall, service_commands
+from avrr_events.web.http import invalid_field
 from avrr_events.web.paging import CasesPage, EntriesPage
 from avrr_events.web.service import ServiceRuntime, runtime_of
-from avrr_intake import authorities, handover, read_models, reports, timeline
+from avrr_intake import authorities, case_list, handover, read_models, reports, timeline
 from avrr_intake.case import Status
 from avrr_intake.commands import (
     CASEWORK,
@@ -61,6 +64,7 @@ from avrr_intake.consent import Purpose
 from avrr_intake.demo import Demo, DemoFailed
 from avrr_intake.health import DECLARED_NEEDS, MEDICAL_DATA_PROCESSING
 from avrr_intake.referral import ReferralSource
+from avrr_intake.timeline import Phase
 
 CASE_READERS = (*CASEWORK, Role.DATA_PROTECTION_OFFICER)
 CONTACT_BY_PROGRAMME = "contact_by_programme"
@@ -80,6 +84,7 @@ async def case_offices(request: Request, case_id: str) -> frozenset[str] | None:
 WORK = allow(*CASEWORK, scope="case")
 READ = allow(*CASE_READERS, scope="case")
 REPORTS = allow(*REPORT_READERS, scope="office")
+INCOMING_READERS = (*CASEWORK, Role.REINTEGRATION_OFFICER)
 
 POLICY = Policy(
     {
@@ -110,6 +115,9 @@ POLICY = Policy(
         "GET /duplicate-alerts": allow(Role.SUPERVISOR, scope="office"),
         "POST /demo": allow(*CASEWORK, Role.ADMIN),
         "GET /cases": allow(*CASE_READERS, scope="office"),
+        # Ticketed movements to the countries the caller's offices receive in, with the needs
+        # the travellers consented to share with reintegration: the staff who receive them.
+        "GET /incoming": allow(*INCOMING_READERS, scope="office"),
         "GET /cases/{case_id}": READ,
         "GET /cases/{case_id}/consents": READ,
         "GET /cases/{case_id}/timeline": READ,
@@ -127,6 +135,25 @@ POLICY = Policy(
 )
 
 router = APIRouter(tags=["intake"])
+
+
+def _country(code: str | None) -> str | None:
+    if code is not None and code not in COUNTRY_CODES:
+        raise ValueError("not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+# The list filters' query parameters (none is personal data).
+Country = Annotated[
+    str | None,
+    Query(pattern=r"^[A-Z]{2}$", json_schema_extra={"enum": list(COUNTRY_CODES)}),
+    AfterValidator(_country),
+]
+Region = Annotated[str | None, Query(max_length=100, description="any spelling; needs its country")]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=500, description="the previous page's next_cursor (case_list.py)"),
+]
 
 CaseId = Annotated[str, Path(max_length=100)]
 
@@ -363,7 +390,7 @@ async def load_demo_data(request: Request, _principal: Authorized) -> dict[str, 
 # ------------------------------------------------------------------ queries --
 
 
-@router.get("/cases", summary="List and search cases")
+@router.get("/cases", summary="List cases: by phase, office, programme, destination, dates")
 async def list_cases(
     *,  # the page, a dependency, comes last: after parameters with defaults
     request: Request,
@@ -374,35 +401,66 @@ async def list_cases(
     source: ReferralSource | None = None,
     referred_from: date | None = None,
     referred_to: date | None = None,
+    phase: Phase | None = None,
+    programme: Annotated[str | None, Query(max_length=100)] = None,
+    destination_country: Country = None,
+    destination_region: Region = None,
+    vulnerability: Annotated[str | None, Query(pattern=r"^[a-z][a-z_]{0,59}$")] = None,
+    departure_from: date | None = None,
+    departure_to: date | None = None,
+    cursor: Cursor = None,
     page: CasesPage,
 ) -> dict[str, Any]:
-    """Only cases of the caller's offices (or handed over to them)."""
+    """Only cases of the caller's offices (or handed over to them), newest referral first.
+
+    ``phase`` is the furthest the case reached in any service (as ``GET /reports/phases``
+    counts it), the destination the one requested or cleared. Filters are query parameters:
+    none is personal data (names are searched in a request body). Page with ``next_cursor``
+    (stable while cases arrive) or with ``offset``, not both."""
+    if cursor is not None and page.offset:
+        raise invalid_field("cursor", "page with cursor or with offset, not both", where="query")
+    filters = case_list.CaseFilters(
+        office=office,
+        status=status,
+        nationality=nationality,
+        source=source,
+        phase=phase,
+        programme=programme,
+        destination_country=destination_country,
+        destination_region=destination_region,
+        vulnerability=vulnerability,
+        referred_from=referred_from,
+        referred_to=referred_to,
+        departure_from=departure_from,
+        departure_to=departure_to,
+    )
     runtime = runtime_of(request)
     offices = visible_offices(principal)
     async with runtime.db.autocommit() as conn:
-        rows, total = await read_models.search_cases(
+        found = await case_list.cases(
             conn,
+            filters,
             visible=None if offices is None else handover.belongs_to(offices),
-            office=office,
-            status=status,
-            nationality=nationality,
-            source=source,
-            referred_from=referred_from,
-            referred_to=referred_to,
             limit=page.limit,
             offset=page.offset,
+            cursor=cursor,
         )
     items = []
-    for row in rows:
+    for row in found.rows:
         name = await runtime.cipher.reveal(row.principal) if row.principal else None
         items.append(
             {
                 "case_id": row.case_id,
                 "version": row.version,
                 "status": row.status,
+                "phase": row.phase,
                 "office": row.office,
                 "nationality": row.nationality,
                 "host_country": row.host_country,
+                "destination_country": row.destination_country,
+                "destination_region": row.destination_region,
+                "programme_id": row.programme_id,
+                "departure_date": row.departure_date,
                 "source": row.source,
                 "household_size": row.household_size,
                 "unaccompanied_minor": row.unaccompanied_minor,
@@ -412,7 +470,48 @@ async def list_cases(
                 "principal_name": _full_name(name),
             }
         )
-    return page.answer(items, total)
+    return page.answer(items, found.total) | {"next_cursor": found.next_cursor}
+
+
+@router.get("/incoming", summary="Ticketed movements coming to your offices' countries")
+async def incoming_movements(
+    request: Request,
+    principal: Authorized,
+    office: Annotated[str | None, Query(max_length=100)] = None,
+    destination_country: Country = None,
+    destination_region: Region = None,
+    departure_from: date | None = None,
+    departure_to: date | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    """For the offices of the destination country (a receiving office, or a host office
+    receiving its own nationals): each ticketed movement still coming, earliest departure
+    first, with its expected arrival (the ticket's departure date), household size and the
+    needs flagged for reintegration of the travellers who consented to share them
+    (``share_with_reintegration_partners``); no name. ``office``: one of yours; without it,
+    all of yours (headquarters: every country)."""
+    runtime = runtime_of(request)
+    offices = visible_offices(principal) if office is None else frozenset({office})
+    countries = None if offices is None else case_list.receiving_countries(runtime.offices, offices)
+    if destination_country is not None:
+        asked = frozenset({destination_country})
+        countries = asked if countries is None else countries & asked
+    named = None if destination_country is None else [destination_country]
+    region = case_list.region_key(named or countries, destination_region)
+    async with runtime.db.autocommit() as conn:
+        found = await case_list.incoming(
+            conn,
+            countries=countries,
+            destination_region=region,
+            departure_from=departure_from,
+            departure_to=departure_to,
+            limit=limit,
+            cursor=cursor,
+        )
+        consents = await case_list.sharing_consents(conn, [r.case_id for r in found.rows])
+    items = [case_list.arrival(r, consents.get(r.case_id, set())) for r in found.rows]
+    return {"items": items, "total": found.total, "limit": limit, "next_cursor": found.next_cursor}
 
 
 @router.get("/cases/{case_id}", name="get_case", summary="Case file (ETag = case version)")

@@ -40,7 +40,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any, Literal, get_args
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -59,25 +59,7 @@ from avrr_events.places import place
 from avrr_events.web.http import invalid_field
 from avrr_intake import read_models
 from avrr_intake.reports import report_cases, report_vulnerabilities
-from avrr_intake.timeline import PHASES, CaseState, utc
-
-Phase = Literal[
-    "referred",
-    "counselled",
-    "return_requested",
-    "eligible",
-    "cleared",
-    "ticketed",
-    "departed",
-    "arrived",
-    "reintegrating",
-    "completed",
-    "suspended",
-    "withdrawn",
-    "closed",
-]
-if get_args(Phase) != PHASES:  # the timeline names the phases; this is their OpenAPI enum
-    raise RuntimeError("case_list.Phase must list timeline.PHASES in order")
+from avrr_intake.timeline import CaseState, utc
 
 # A movement the destination's offices expect: ticketed (held keeps its ticket) or on its way.
 INCOMING_MOVEMENTS = ("ticketed", "held", "departed")

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -526,38 +526,3 @@ async def consent_rows(conn: AsyncConnection, case_id: str) -> list[Any]:
     c = consents.c
     stmt = select(consents).where(c.case_id == case_id).order_by(c.person_id, c.purpose)
     return list((await conn.execute(stmt)).all())
-
-
-async def search_cases(
-    conn: AsyncConnection,
-    *,
-    office: str | None = None,
-    status: str | None = None,
-    nationality: str | None = None,
-    source: str | None = None,
-    referred_from: date | None = None,
-    referred_to: date | None = None,
-    visible: ColumnElement[bool] | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> tuple[list[Any], int]:
-    """A page of cases matching every given filter (newest referral first), and the total.
-
-    ``visible`` is the caller's office scope (avrr_intake.handover.belongs_to).
-    """
-    c = cases.c
-    where = [] if visible is None else [visible]
-    if office is not None:
-        where.append(c.office == office)
-    if status is not None:
-        where.append(c.status == status)
-    if nationality is not None:
-        where.append(c.nationality == nationality)
-    if source is not None:
-        where.append(c.source == source)
-    if referred_from is not None:
-        where.append(c.referred_at >= datetime.combine(referred_from, time.min, UTC))
-    if referred_to is not None:
-        where.append(c.referred_at <= datetime.combine(referred_to, time.max, UTC))
-    query = select(cases).where(and_(true(), *where)).order_by(c.referred_at.desc(), c.case_id)
-    return await page(conn, query, limit=limit, offset=offset)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, select
@@ -395,7 +395,7 @@ class CaseTimeline(Projection):
 
 # ------------------------------------------------------------------- state --
 
-PHASES = (
+Phase = Literal[
     "referred",
     "counselled",
     "return_requested",
@@ -409,7 +409,8 @@ PHASES = (
     "suspended",
     "withdrawn",
     "closed",
-)
+]
+PHASES: tuple[Phase, ...] = get_args(Phase)
 # The phase an event moves a case to; the case keeps the furthest one reached
 # (events of different services may arrive in any order), except that
 # withdrawal and closure end it.
@@ -430,7 +431,7 @@ _ENDS: dict[type[DomainEvent], str] = {CaseWithdrawn: "withdrawn", CaseClosed: "
 # arrives, until ReturnResumed; it resumes at the furthest phase the ticket-less
 # return still holds (a reinstated movement needs a new ticket).
 SUSPENDED = "suspended"
-_RANK = {p: i for i, p in enumerate(PHASES)}
+_RANK: dict[str, int] = {p: i for i, p in enumerate(PHASES)}
 
 
 class CaseState(BaseModel):

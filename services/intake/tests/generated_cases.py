@@ -16,8 +16,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from intake_fixtures import publish
+
 from avrr_events import Envelope, Message, dataschema_uri, tables
+from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.store import envelope_row
+from avrr_events.testing import eventually
 from avrr_events.web.service import ServiceRuntime
 from avrr_intake.timeline import PHASES
 
@@ -387,6 +391,21 @@ async def store_intake_events(runtime: ServiceRuntime, cases: list[PlannedCase])
             rows.append({**envelope_row(e), "stream_id": stream, "version": versions[stream]})
     async with runtime.db.transaction() as conn:
         await conn.execute(tables.events.insert(), rows)
+
+
+async def published(
+    runtime: ServiceRuntime, kafka: KafkaSettings, cases: list[PlannedCase]
+) -> None:
+    """The plan's events stored (intake's) and published on Kafka as the four services would,
+    then taken in by the running intake."""
+    await store_intake_events(runtime, cases)
+    records = messages(cases, runtime.settings.topic)
+    await publish(kafka, records)
+
+    async def applied() -> bool:
+        return runtime.consumer.stats.applied >= len(records)
+
+    await eventually(applied, timeout=120)
 
 
 def messages(cases: list[PlannedCase], topic: Any) -> list[Message]:

@@ -36,6 +36,7 @@ from avrr_events.withdrawal import Resolution
 from avrr_reintegration import handover, read_models
 from avrr_reintegration.commands import ReintegrationCommands
 from avrr_reintegration.directory import ServiceKind
+from avrr_reintegration.overdue import granted_without_plan, visits
 from avrr_reintegration.reintegration import (
     Amount,
     AssistanceKind,
@@ -409,9 +410,7 @@ async def overdue(
     page: EntriesPage,  # after the office and day, as the OpenAPI document lists them
 ) -> Any:
     async with runtime_of(request).db.autocommit() as conn:
-        rows = await read_models.overdue_visits(
-            conn, at.office, at.day, limit=page.limit, offset=page.offset
-        )
+        rows = await visits(conn, at.office, at.day, limit=page.limit, offset=page.offset)
     return at.answer([{**r, "days_overdue": (at.day - r["due_on"]).days} for r in rows])
 
 
@@ -421,7 +420,7 @@ async def plans_overdue(request: Request, principal: Authorized, at: OfOfficeDay
     day = at.day
     catalogue = commands_of(request).catalogue
     async with runtime_of(request).db.autocommit() as conn:
-        rows = await read_models.granted_without_plan(conn, at.office)
+        rows = await granted_without_plan(conn, at.office)
     items = []
     for row in rows:
         programme = catalogue.programme(row["programme_id"])

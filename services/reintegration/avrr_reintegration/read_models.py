@@ -16,7 +16,7 @@ personal data, stay.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -470,43 +470,6 @@ async def case_referrals(conn: AsyncConnection, case_id: str) -> list[dict[str, 
 
 async def case_visits(conn: AsyncConnection, case_id: str) -> list[dict[str, Any]]:
     return await _case_rows(conn, monitoring_visits, case_id, monitoring_visits.c.due_month)
-
-
-async def overdue_visits(
-    conn: AsyncConnection, office: str, as_of: date, *, limit: int, offset: int
-) -> list[dict[str, Any]]:
-    """Visits of active cases of one office due before ``as_of`` and not made, oldest first."""
-    v = monitoring_visits
-    rows = await conn.execute(
-        select(
-            v.c.case_id,
-            v.c.due_month,
-            v.c.due_on,
-            v.c.office,
-            contact_withdrawn(v.c.case_id).label("do_not_contact"),
-        )
-        .join(cases, cases.c.case_id == v.c.case_id)
-        .where(
-            v.c.office == office,
-            v.c.visited_on.is_(None),
-            v.c.due_on < as_of,
-            cases.c.status == "granted",
-        )
-        .order_by(v.c.due_on, v.c.case_id, v.c.due_month)
-        .limit(limit)
-        .offset(offset)
-    )
-    return [dict(r._mapping) for r in rows]
-
-
-async def granted_without_plan(conn: AsyncConnection, office: str) -> list[dict[str, Any]]:
-    """Active granted cases of one office that have no agreed plan yet, earliest arrival first."""
-    rows = await conn.execute(
-        select(cases.c.case_id, cases.c.programme_id, cases.c.arrived_on, cases.c.office)
-        .where(cases.c.office == office, cases.c.status == "granted", cases.c.plan.is_(None))
-        .order_by(cases.c.arrived_on, cases.c.case_id)
-    )
-    return [dict(r._mapping) for r in rows]
 
 
 async def case_scores(conn: AsyncConnection, case_id: str) -> list[dict[str, Any]]:
