@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -86,16 +87,22 @@ def read_rows(path: Path) -> tuple[list[str], list[SheetRow]]:
     """The header (column names) and the non-empty rows of a ``.csv`` or ``.xlsx`` file."""
     if not path.is_file():
         raise UnreadableFile(f"{path}: no such file")
-    suffix = path.suffix.casefold()
+    return read_table(path.read_bytes(), path.name)
+
+
+def read_table(data: bytes, name: str) -> tuple[list[str], list[SheetRow]]:
+    """The header and the non-empty rows of a file's bytes; ``name``'s suffix tells its kind
+    (``.csv``, ``.xlsx``): an upload is read like a file on disk."""
+    suffix = Path(name).suffix.casefold()
     if suffix == ".csv":
-        table = _csv_table(path)
+        table = _csv_table(data, name)
     elif suffix in (".xlsx", ".xlsm"):
-        table = _xlsx_table(path)
+        table = _xlsx_table(data, name)
     else:
         kind = suffix or "no suffix"
-        raise UnreadableFile(f"{path}: a .csv or .xlsx file is expected, not {kind}")
+        raise UnreadableFile(f"{name}: a .csv or .xlsx file is expected, not {kind}")
     if not table:
-        raise UnreadableFile(f"{path}: the file is empty (the first row names the columns)")
+        raise UnreadableFile(f"{name}: the file is empty (the first row names the columns)")
     header = [column_name(h) for h in table[0]]
     rows = []
     for number, values in enumerate(table[1:], start=2):
@@ -105,26 +112,27 @@ def read_rows(path: Path) -> tuple[list[str], list[SheetRow]]:
     return header, rows
 
 
-def _csv_table(path: Path) -> list[list[str]]:
-    # utf-8-sig: the byte-order mark spreadsheet programs write before the header.
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        sample = f.read(4096)
-        f.seek(0)
-        try:
-            dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, ",;\t")
-        except csv.Error:  # one column, or nothing to tell from: the standard comma
-            dialect = csv.excel
-        return [list(r) for r in csv.reader(f, dialect)]
+def _csv_table(data: bytes, name: str) -> list[list[str]]:
+    try:
+        # utf-8-sig: the byte-order mark spreadsheet programs write before the header.
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UnreadableFile(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text[:4096], ",;\t")
+    except csv.Error:  # one column, or nothing to tell from: the standard comma
+        dialect = csv.excel
+    return [list(r) for r in csv.reader(io.StringIO(text, newline=""), dialect)]
 
 
-def _xlsx_table(path: Path) -> list[list[str]]:
+def _xlsx_table(data: bytes, name: str) -> list[list[str]]:
     """The first sheet's cells as text; dates as ISO dates, whole numbers without ``.0``."""
     import openpyxl  # only for spreadsheets: a CSV import never loads it
 
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # zipfile, XML and openpyxl's own errors: not a workbook
-        raise UnreadableFile(f"{path}: not a readable XLSX workbook ({exc})") from None
+        raise UnreadableFile(f"{name}: not a readable XLSX workbook ({exc})") from None
     try:
         sheet = book.worksheets[0]
         return [[_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]

@@ -42,7 +42,15 @@ from avrr_events.web.commands import Command, CommandCall, service_commands
 from avrr_events.web.http import invalid_field
 from avrr_events.web.paging import CasesPage, EntriesPage
 from avrr_events.web.service import ServiceRuntime, runtime_of
-from avrr_intake import authorities, case_list, handover, read_models, reports, timeline
+from avrr_intake import (
+    authorities,
+    case_list,
+    caseload,
+    handover,
+    read_models,
+    reports,
+    timeline,
+)
 from avrr_intake.case import Status
 from avrr_intake.commands import (
     CASEWORK,
@@ -90,6 +98,8 @@ POLICY = Policy(
     {
         # The referral's office must be one of the caller's (checked in the route).
         "POST /referrals": allow(Role.REFERRER, *CASEWORK, scope="handler"),
+        # Each row's office must be one of the caller's (checked per row: rejected otherwise).
+        "POST /caseload-imports": allow(Role.SUPERVISOR, scope="handler"),
         "GET /referrals/{case_id}": allow(Role.REFERRER, scope="own"),
         "POST /cases/{case_id}/counselling-sessions": WORK,
         "POST /cases/{case_id}/consents": WORK,
@@ -366,6 +376,17 @@ async def duplicate_alerts(
         for r in rows
     ]
     return page.answer(items, total)
+
+
+@router.post(
+    "/caseload-imports",
+    summary="Import a caseload spreadsheet (CSV or XLSX)",
+    openapi_extra=caseload.UPLOAD_OPENAPI,
+)
+async def import_caseload(request: Request, principal: Authorized) -> caseload.CaseloadImported:
+    """Each row of the file (docs/import.md) through the referral, consent and return-request
+    commands, as the caller; every row's outcome, a rejected one's reason naming its column."""
+    return await caseload.import_upload(runtime_of(request), request, principal)
 
 
 @router.post("/demo", status_code=201, include_in_schema=False)

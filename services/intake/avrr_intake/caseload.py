@@ -21,19 +21,30 @@ import asyncio
 import hashlib
 import re
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from fastapi import Request
+from pydantic import BaseModel, Field, ValidationError
 
 from avrr_events import ConcurrencyError
-from avrr_events.caseload import ImportRun, RowOutcome, RunKeys, SheetRow, Status
+from avrr_events.caseload import (
+    ImportRun,
+    RowOutcome,
+    RunKeys,
+    SheetRow,
+    Status,
+    UnreadableFile,
+    read_table,
+)
 from avrr_events.commands import CommandContext, Principal, etag
 from avrr_events.personal import PersonalDataCipher
 from avrr_events.problems import Conflict, PreconditionFailed, Problem
 from avrr_events.web.authorization import may_see
+from avrr_events.web.http import invalid_field
 from avrr_events.web.service import ServiceRuntime
 from avrr_intake.case import Case
 from avrr_intake.commands import (
@@ -44,6 +55,7 @@ from avrr_intake.commands import (
 )
 from avrr_intake.consent import Purpose
 from avrr_intake.referral import ADULT_AGE, age_on
+from avrr_intake.settings import IntakeSettings
 
 # The case's columns (read from the principal's row; another row of the household may
 # repeat them, but not differ) and each person's, in the order of the sample file.
@@ -220,8 +232,7 @@ def _same_case_columns(rows: Sequence[SheetRow]) -> None:
             value = row.get(column)
             if value and value != principal.get(column):
                 raise RowRejected(
-                    row.number,
-                    f"{column}: {value!r} differs from the principal's row {principal.number}",
+                    row.number, f"{column}: differs from the principal's row {principal.number}"
                 )
 
 
@@ -349,10 +360,10 @@ class CaseloadImport:
         """Import every household of the run's rows; one outcome per row, in the file's order."""
         runtime, actor = run.runtime, run.actor
         assert isinstance(runtime, ServiceRuntime)
-        # The runtime is the import's own (never serving): its commands encrypt through
-        # the run's key cache (RunKeys: only encryption is cached).
-        runtime.cipher = PersonalDataCipher(RunKeys(runtime.cipher.keys))
-        commands: IntakeCommands = runtime.service.commands(runtime)  # type: ignore[misc]
+        # The run's own commands: they encrypt through its key cache (RunKeys: only
+        # encryption is cached), the runtime's (the routes') keep theirs.
+        commands = IntakeCommands(runtime, IntakeSettings().secret(runtime.settings))
+        commands.cipher = PersonalDataCipher(RunKeys(runtime.cipher.keys))
         today = datetime.now(UTC)
         on_sqlite = runtime.db.engine.dialect.name == "sqlite"
         limit = asyncio.Semaphore(self.concurrency or (1 if on_sqlite else 4))
@@ -395,7 +406,8 @@ async def import_household(
         found = household(rows, today)
         if not may_see(actor, (found.referral.office,)):
             raise RowRejected(
-                found.rows[0].number, f"office: {found.referral.office} is not one of the import's"
+                found.rows[0].number,
+                f"office: {found.referral.office} is not one of the importer's offices",
             )
     except RowRejected as refused:
         return [
@@ -495,3 +507,68 @@ class _Step:
 
 
 IMPORTER = CaseloadImport()
+
+# ------------------------------------------------------------------ upload --
+
+# An upload is answered when its rows are done: larger caseloads go through the CLI.
+UPLOAD_MAX_ROWS = 1000
+UPLOAD_MAX_BYTES = 5 * 1024 * 1024
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+UPLOAD_TYPES = {"text/csv": "upload.csv", XLSX: "upload.xlsx"}
+UPLOAD_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": f"the caseload file itself (docs/import.md), at most {UPLOAD_MAX_ROWS} "
+        f"rows and {UPLOAD_MAX_BYTES // (1024 * 1024)} MB: larger ones with `avrr import cases`",
+        "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in UPLOAD_TYPES},
+    }
+}
+
+
+class ImportedRow(BaseModel):
+    """What became of one row: ``row`` is its number in the spreadsheet (the header is 1)."""
+
+    row: int
+    status: Status
+    case_id: str | None = Field(default=None, description="the case it made, or made before")
+    reason: str | None = Field(default=None, description="why it was rejected, column first")
+
+
+class CaseloadImported(BaseModel):
+    rows: int
+    created: int
+    already_imported: int
+    rejected: int
+    outcomes: list[ImportedRow]
+
+
+async def import_upload(
+    runtime: ServiceRuntime, request: Request, caller: Principal
+) -> CaseloadImported:
+    """``POST /caseload-imports``: the request's file imported as the caller (their offices
+    only: a row of another office is rejected naming ``office``); each row's outcome."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().casefold()
+    if kind not in UPLOAD_TYPES:
+        raise invalid_field("file", f"send the file as {' or '.join(UPLOAD_TYPES)}, not {kind}")
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > UPLOAD_MAX_BYTES:
+            raise invalid_field("file", f"larger than {UPLOAD_MAX_BYTES} bytes")
+    try:
+        _header, rows = read_table(bytes(data), UPLOAD_TYPES[kind])
+    except UnreadableFile as exc:
+        raise invalid_field("file", str(exc).removeprefix(f"{UPLOAD_TYPES[kind]}: ")) from None
+    if len(rows) > UPLOAD_MAX_ROWS:
+        raise invalid_field(
+            "file", f"{len(rows)} rows, more than {UPLOAD_MAX_ROWS}: use `avrr import cases`"
+        )
+    outcomes = await IMPORTER(ImportRun(runtime, rows, caller))
+    counts = Counter(o.status for o in outcomes)
+    return CaseloadImported(
+        rows=len(outcomes),
+        created=counts["created"],
+        already_imported=counts["already imported"],
+        rejected=counts["rejected"],
+        outcomes=[ImportedRow(**asdict(o)) for o in outcomes],
+    )

@@ -263,7 +263,7 @@ async def test_only_the_offices_named_are_imported(
     outcomes = await import_file(config_of(service_settings), file, operator, rejects_path(file))
 
     assert [o.status for o in outcomes] == ["rejected", "created"]
-    assert rejects_of(file)[2].startswith("office: GT-GUA is not one of the import's")
+    assert rejects_of(file)[2].startswith("office: GT-GUA is not one of the importer's offices")
 
 
 def test_referral_fields_map_to_documented_columns() -> None:
@@ -315,3 +315,65 @@ async def _served_decrypted(data: Path, case_id: str) -> None:
         case = (await http.get(f"/cases/{case_id}")).json()
     names = sorted(f"{p['given_names']} {p['family_name']}" for p in case["household"])
     assert names == ["Kevin Martínez", "Rosa Elena Martínez López"]
+
+
+# ------------------------------------------------------------------- REST --
+
+SUPERVISOR = {
+    "X-AVRR-User": "supervisor-1",
+    "X-AVRR-Roles": "supervisor",
+    "X-AVRR-Offices": "GT-GUA",
+}
+CSV = {"Content-Type": "text/csv"}
+XLSX = {"Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def csv_bytes(rows: list[dict[str, str]], tmp_path: Path) -> bytes:
+    return write_csv(tmp_path / "upload.csv", rows).read_bytes()
+
+
+async def test_a_supervisor_uploads_a_caseload_and_rows_of_other_offices_are_rejected(
+    intake: Intake, tmp_path: Path
+) -> None:
+    body = csv_bytes(
+        [single("GUA-T-U1"), single("X-U2", office="MX-TAP"), single("GUA-T-U3", sex="f")],
+        tmp_path,
+    )
+
+    response = await intake.http.post(
+        "/caseload-imports", content=body, headers={**SUPERVISOR, **CSV}
+    )
+    again = await intake.http.post("/caseload-imports", content=body, headers={**SUPERVISOR, **CSV})
+
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert (answer["rows"], answer["created"], answer["rejected"]) == (3, 1, 2)
+    by_row = {o["row"]: o for o in answer["outcomes"]}
+    assert by_row[3]["reason"] == "office: MX-TAP is not one of the importer's offices"
+    assert by_row[4]["reason"].startswith("sex: ")
+    case = await intake.wait_for(by_row[2]["case_id"], version=4)
+    assert case["received_by"] == "supervisor-1"
+    assert (again.json()["created"], again.json()["already_imported"]) == (0, 1)
+
+
+async def test_an_upload_that_is_no_caseload_is_a_problem_naming_the_file(
+    intake: Intake, tmp_path: Path
+) -> None:
+    for headers, body in (
+        ({"Content-Type": "application/json"}, b"{}"),
+        (XLSX, b"not a workbook"),
+        (CSV, b"\xff\xfe\x00bad"),
+    ):
+        response = await intake.http.post(
+            "/caseload-imports", content=body, headers={**SUPERVISOR, **headers}
+        )
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "file" in response.text
+
+
+async def test_a_caseworker_may_not_upload_a_caseload(intake: Intake, tmp_path: Path) -> None:
+    response = await intake.http.post(
+        "/caseload-imports", content=csv_bytes([single("GUA-T-U4")], tmp_path), headers=CSV
+    )
+    assert response.status_code == 403, response.text
