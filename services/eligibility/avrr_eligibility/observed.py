@@ -12,7 +12,7 @@ from datetime import datetime
 from pydantic import Field
 
 from avrr_eligibility.countries import CountryCode
-from avrr_events import EventRegistry, ObservedCaseEvent, ObservedEvent, household
+from avrr_events import EventRegistry, ObservedCaseEvent, ObservedEvent, household, transfers
 from avrr_events.registry import declared_events
 
 
@@ -79,5 +79,12 @@ class ReturnResumed(ObservedCaseEvent):
 
 # Without this consent (of anyone in the household) the return request cannot be processed.
 PROCESSING_CONSENT = "return_assistance_processing"
+
+
+class TransferAccepted(transfers.CaseTransferred):
+    """Intake\'s transfer of the case to another office, accepted (avrr_events.transfers)."""
+
+    event_type = "avrr.intake.TransferAccepted"
+
 
 registry = EventRegistry(declared_events(globals(), ObservedEvent))

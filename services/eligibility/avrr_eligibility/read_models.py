@@ -51,7 +51,8 @@ from avrr_eligibility.assessment import (
     VulnerabilityAssessed,
 )
 from avrr_eligibility.destination import DestinationReopened, DestinationSuspended
-from avrr_events import Envelope, Projection
+from avrr_eligibility.observed import TransferAccepted
+from avrr_events import Envelope, Projection, transfers
 from avrr_events.places import place
 from avrr_events.projections import ProjectionHandler, case_row, insert_from_event, page
 from avrr_events.tables import case_table, destination_columns
@@ -298,6 +299,12 @@ class AssessmentQueue(Projection):
             .values(destination_suspended=_covered_by_suspension())
         )
 
+    async def _transferred(
+        self, conn: AsyncConnection, event: TransferAccepted, envelope: Envelope
+    ) -> None:
+        """Intake's transfer accepted: the assessment is the receiving office's."""
+        await transfers.follow(conn, event, assessments)
+
     handlers = {
         AssessmentOpened: _opened,
         EligibilityDecided: _changing(_decided),
@@ -313,6 +320,7 @@ class AssessmentQueue(Projection):
         HouseholdMemberLeft: _changing(_left),
         DestinationSuspended: _suspend,
         DestinationReopened: _reopen,
+        TransferAccepted: _transferred,
     }
 
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import httpx
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -50,6 +50,7 @@ from avrr_intake import (
     read_models,
     reports,
     timeline,
+    transfer,
 )
 from avrr_intake.case import Status
 from avrr_intake.commands import (
@@ -63,8 +64,12 @@ from avrr_intake.commands import (
     NeedsIn,
     RectificationIn,
     ReferralIn,
+    ReopeningIn,
     ReturnAmendmentIn,
     ReturnRequestIn,
+    TransferAcceptanceIn,
+    TransferRejectionIn,
+    TransferRequestIn,
     WithdrawalIn,
     new_case_id,
 )
@@ -116,6 +121,18 @@ POLICY = Policy(
         ),
         "POST /cases/{case_id}/withdrawal": WORK,
         "POST /cases/{case_id}/closure": WORK,
+        "POST /cases/{case_id}/reopening": WORK,
+        # Transfers (transfer.py): asked by the office holding the case (checked by the
+        # command), answered by the receiving office, which does not see the case yet: the
+        # command admits the two offices of the request and the case's, 403 for any other.
+        "POST /cases/{case_id}/transfers": WORK,
+        "POST /cases/{case_id}/transfers/{transfer_id}/acceptance": allow(
+            *CASEWORK, scope="handler"
+        ),
+        "POST /cases/{case_id}/transfers/{transfer_id}/rejection": allow(
+            *CASEWORK, scope="handler"
+        ),
+        "GET /transfers": allow(*CASEWORK, scope="office"),
         "POST /cases/{case_id}/erasure": allow(Role.DATA_PROTECTION_OFFICER, scope="case"),
         # Health data: recorded by casework or medical staff once the person consented to
         # medical_data_processing (checked by the case), read by the medical role only.
@@ -166,6 +183,7 @@ Cursor = Annotated[
 ]
 
 CaseId = Annotated[str, Path(max_length=100)]
+TransferId = Annotated[str, Path(max_length=100)]
 
 
 # Intake's command object, built once per runtime (``Service(commands=...)``, main.py).
@@ -292,6 +310,42 @@ async def close_case(case_id: CaseId, body: ClosureIn, on_case: OnCase) -> Respo
     """Close a case that is open (no return requested) or whose return is suspended by a
     withdrawn consent; a requested return is withdrawn instead (409 names the status)."""
     return await on_case(case_id, lambda cases, ctx: cases.close_case(case_id, body, ctx))
+
+
+@router.post("/cases/{case_id}/reopening")
+async def reopen_case(case_id: CaseId, body: ReopeningIn, on_case: OnCase) -> Response:
+    """Reopen a withdrawn or closed case: the person came back and consents again (``consent``,
+    its purposes including return_assistance_processing). Same case, one history; the
+    consents given before lapse, each is asked again. 422 for an erased case."""
+    return await on_case(case_id, lambda cases, ctx: cases.reopen_case(case_id, body, ctx))
+
+
+@router.post("/cases/{case_id}/transfers", status_code=201)
+async def request_transfer(case_id: CaseId, body: TransferRequestIn, on_case: OnCase) -> Response:
+    """Ask another office to take the case over (by the office holding it). It has 7 days to
+    accept or reject; 409 while another request awaits its answer."""
+    return await on_case(case_id, lambda cases, ctx: cases.request_transfer(case_id, body, ctx))
+
+
+@router.post("/cases/{case_id}/transfers/{transfer_id}/acceptance")
+async def accept_transfer(
+    case_id: CaseId, transfer_id: TransferId, body: TransferAcceptanceIn, on_case: OnCase
+) -> Response:
+    """The receiving office takes the case over (from now on it is its case); 409 once the
+    request was answered or its 7 days passed; 403 for any office but the receiving one."""
+    return await on_case(
+        case_id, lambda cases, ctx: cases.answer_transfer(case_id, transfer_id, body, ctx)
+    )
+
+
+@router.post("/cases/{case_id}/transfers/{transfer_id}/rejection")
+async def reject_transfer(
+    case_id: CaseId, transfer_id: TransferId, body: TransferRejectionIn, on_case: OnCase
+) -> Response:
+    """The receiving office declines, with its reason: the case stays where it is."""
+    return await on_case(
+        case_id, lambda cases, ctx: cases.answer_transfer(case_id, transfer_id, body, ctx)
+    )
 
 
 @router.post("/cases/{case_id}/erasure")
@@ -533,6 +587,40 @@ async def incoming_movements(
         consents = await case_list.sharing_consents(conn, [r.case_id for r in found.rows])
     items = [case_list.arrival(r, consents.get(r.case_id, set())) for r in found.rows]
     return {"items": items, "total": found.total, "limit": limit, "next_cursor": found.next_cursor}
+
+
+@router.get("/transfers", summary="Transfers to (incoming) or from (outgoing) your offices")
+async def list_transfers(
+    request: Request,
+    principal: Authorized,
+    direction: Literal["incoming", "outgoing", "both"] = "incoming",
+    status: transfer.TransferStatus | None = None,
+    office: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, json_schema_extra={"maximum": 2**63 - 1})] = 0,
+) -> dict[str, Any]:
+    """The receiving office's list of requests to answer (``status=requested``), and what
+    became of each: ids, offices, coded reason and dates, no personal data."""
+    offices = frozenset({office}) if office is not None else visible_offices(principal)
+    async with runtime_of(request).db.autocommit() as conn:
+        rows, total = await transfer.transfer_rows(
+            conn, offices=offices, direction=direction, status=status, limit=limit, offset=offset
+        )
+    items = [
+        {
+            "transfer_id": r.transfer_id,
+            "case_id": r.case_id,
+            "from_office": r.from_office,
+            "to_office": r.to_office,
+            "reason": r.reason,
+            "status": r.status,
+            "requested_at": _utc(r.requested_at),
+            "expires_at": _utc(r.expires_at),
+            "answered_at": _utc(r.answered_at) if r.answered_at else None,
+        }
+        for r in rows
+    ]
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 @router.get("/cases/{case_id}", name="get_case", summary="Case file (ETag = case version)")

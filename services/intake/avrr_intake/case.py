@@ -9,6 +9,9 @@ Lifecycle::
         (every required consent given again: every service takes the return up again)
     open | return_requested | suspended_by_consent --CaseWithdrawn--> withdrawn
     open | suspended_by_consent --CaseClosed--> closed   (not applying, or not resuming)
+    withdrawn | closed --CaseReopened--> open   (the person came back and consents again)
+        or suspended_by_consent, when the case had applied to return: the return waits
+        for every member's consent and resumes (ReturnResumed), where it stood everywhere
     any --PersonalDataErased--> (same status, personal data shredded)
     any but erased --PersonalDataRectified--> (same status, a person's data corrected)
     return_requested --ReturnRequestAmended--> return_requested   (before clearance)
@@ -16,8 +19,14 @@ Lifecycle::
     active --HouseholdMemberRemoved--> (same status; ReturnResumed if it was the one missing)
     any --HouseholdMemberRestored--> (the removal came after the departure: they travelled)
 
-After withdrawal or closure nothing changes any more except erasure; after
-erasure nothing at all.
+After withdrawal or closure nothing changes any more except erasure, a reopening
+(same stream: one history) or the answer to a pending transfer; after erasure
+nothing at all but that answer's expiry.
+
+Transfers (transfer.py): the office holding an active case asks another office
+to take it (TransferRequested); that office accepts (TransferAccepted: the
+case's office is then that one), rejects (TransferRejected), or lets it lapse
+(TransferExpired). One request awaits its answer at a time.
 """
 
 from __future__ import annotations
@@ -53,6 +62,16 @@ from avrr_intake.referral import (
     ReferralReceived,
     Relationship,
     Sex,
+)
+from avrr_intake.transfer import (
+    EXPIRY_ACTOR,
+    TRANSFER_EVENTS,
+    PendingTransfer,
+    TransferAccepted,
+    TransferExpired,
+    TransferRejected,
+    TransferRequested,
+    no_pending,
 )
 
 Status = Literal["open", "return_requested", "suspended_by_consent", "withdrawn", "closed"]
@@ -136,6 +155,33 @@ class CaseClosed(DomainEvent):
     closed_by: str | None = Field(default=None, max_length=200)
 
 
+# Why a withdrawn or closed case is taken up again (coded; the person's words go in a note).
+ReopeningReason = Literal["person_returned", "closed_in_error", "other"]
+
+
+class CaseReopened(DomainEvent):
+    """A withdrawn or closed case is taken up again: the person came back and consents again.
+
+    Same stream, so one history. The consents given before the case ended lapse
+    with it: the reopening is followed by the returning person's new ConsentGiven,
+    and every other consent the return needs is asked again.
+    """
+
+    event_type = "avrr.intake.CaseReopened"
+
+    case_id: CaseId
+    previous_status: Literal["withdrawn", "closed"]
+    resumes_return: bool = Field(
+        default=False,
+        description="the case had applied to return: the request waits, suspended, for every "
+        "member's consent and then resumes (ReturnResumed), as after a withdrawn consent",
+    )
+    reason: ReopeningReason
+    note: Encrypted | None = None
+    recorded_by: str = Field(max_length=200)
+    reopened_at: datetime
+
+
 # requested: a data protection officer erased the case (the person's request, say);
 # retention: the retention period after the case's closure ended (retention.py).
 ErasureReason = Literal["requested", "retention"]
@@ -169,6 +215,8 @@ CASE_EVENTS: tuple[type[DomainEvent], ...] = (
     PersonalDataErased,
     NeedsDeclared,
     DuplicateReferredElsewhere,
+    CaseReopened,
+    *TRANSFER_EVENTS,
     PersonalDataRectified,
     ReturnRequestAmended,
     ReturnAmendmentRefused,
@@ -203,6 +251,9 @@ class Case(Aggregate):
         self.people: dict[str, Person] = {}
         self.consents: set[tuple[str, Purpose]] = set()
         self.erased = False
+        self.applied = False  # a return was requested (a reopening resumes it)
+        self.transfer: PendingTransfer | None = None  # the request awaiting its answer
+        self.transfer_parties: frozenset[str] = frozenset()  # offices of the latest request
         # The requested return as it stands: destination_country, destination_region,
         # programme_hint (None until requested).
         self.destination: dict[str, str | None] | None = None
@@ -239,6 +290,7 @@ class Case(Aggregate):
             case ReturnRequested():
                 self.status = "return_requested"
                 self.destination = _destination(event)
+                self.applied = True
             case ReturnResumed():
                 self.status = "return_requested"
             case ReturnRequestAmended() | ReturnAmendmentRefused():
@@ -258,6 +310,17 @@ class Case(Aggregate):
                 self.status = "withdrawn"
             case CaseClosed():
                 self.status = "closed"
+            case CaseReopened():
+                self.status = "suspended_by_consent" if event.resumes_return else "open"
+                self.consents = set()  # given for the case that ended: asked again
+            case TransferRequested():
+                self.transfer = PendingTransfer.of(event)
+                self.transfer_parties = frozenset({event.from_office, event.to_office})
+            case TransferAccepted():
+                self.office = event.to_office
+                self.transfer = None
+            case TransferRejected() | TransferExpired():
+                self.transfer = None
             case PersonalDataErased():
                 self.erased = True
             case (
@@ -474,6 +537,82 @@ class Case(Aggregate):
         if self.erased:
             raise DomainRuleViolation("the case's personal data is already erased")
         self.record(erasure)
+
+    def reopenable(self) -> Literal["withdrawn", "closed"]:
+        """The status a reopening ends (422 unless withdrawn or closed, and not erased: an
+        erased case's people are gone, so the person is referred again as a new case)."""
+        self.must_exist()
+        if self.erased:
+            raise DomainRuleViolation(
+                "cannot reopen the case: its personal data was erased; refer the person again "
+                "(a new case)",
+                case_status=self.status,
+            )
+        if self.status == "withdrawn" or self.status == "closed":
+            return self.status
+        raise DomainRuleViolation(
+            f"cannot reopen the case: it is {self.status}, not withdrawn or closed",
+            case_status=self.status,
+        )
+
+    def reopen(self, reopening: CaseReopened) -> None:
+        self.reopenable()
+        self.record(reopening)
+
+    # ---------------------------------------------------------- transfers --
+    def request_transfer(self, request: TransferRequested) -> None:
+        """Ask ``request.to_office`` to take the case over; 409 while another request waits."""
+        self.must_be_active("transfer the case")
+        pending = self.transfer
+        if pending is not None and not pending.lapsed(request.requested_at):
+            raise Conflict(
+                f"a transfer to office {pending.to_office} awaits its answer until "
+                f"{pending.expires_at.isoformat()}",
+                transfer_id=pending.transfer_id,
+            )
+        if request.to_office == self.office:
+            raise DomainRuleViolation(
+                f"the case is already office {self.office}'s", field="to_office"
+            )
+        if pending is not None:  # lapsed, and the expiry job has not recorded it yet
+            self.record(self.expiry(pending, pending.expires_at))
+        self.record(request)
+
+    def answer_transfer(self, answer: TransferAccepted | TransferRejected, at: datetime) -> None:
+        """Accept or reject the pending request (409 once answered or past its deadline)."""
+        self.must_exist()
+        if self.erased:
+            raise DomainRuleViolation(
+                "cannot answer the transfer: the case's personal data was erased"
+            )
+        if self.transfer is None:
+            raise no_pending(answer.transfer_id)
+        self.transfer.answerable(answer.transfer_id, at)
+        self.record(answer)
+
+    def expire_transfer(self, transfer_id: str, at: datetime) -> None:
+        """Record that the pending request ``transfer_id`` lapsed (409 if it is not pending
+        or not due yet)."""
+        self.must_exist()
+        pending = self.transfer
+        if pending is None or pending.transfer_id != transfer_id:
+            raise no_pending(transfer_id)
+        if not pending.lapsed(at):
+            raise Conflict(
+                f"transfer {transfer_id} may be answered until {pending.expires_at.isoformat()}",
+                transfer_id=transfer_id,
+            )
+        self.record(self.expiry(pending, at))
+
+    def expiry(self, pending: PendingTransfer, at: datetime) -> TransferExpired:
+        return TransferExpired(
+            case_id=self.id,
+            transfer_id=pending.transfer_id,
+            from_office=pending.from_office,
+            to_office=pending.to_office,
+            recorded_by=EXPIRY_ACTOR,
+            expired_at=at,
+        )
 
 
 def _destination(

@@ -30,10 +30,11 @@ from avrr_events.aggregate import Executed
 from avrr_events.commands import CommandContext, CommandResult
 from avrr_events.dates import PastDate, not_in_future
 from avrr_events.entered_places import EnteredDestination
+from avrr_events.offices import RECEIVING_KINDS
 from avrr_events.personal import HEALTH
 from avrr_events.places import COUNTRY_CODES
-from avrr_events.problems import Conflict, DomainRuleViolation
-from avrr_events.web.authorization import Role, may_see
+from avrr_events.problems import Conflict, DomainRuleViolation, Forbidden
+from avrr_events.web.authorization import Role, ensure_office, may_see
 from avrr_events.web.service import ServiceRuntime
 from avrr_intake import authorities, handover, read_models, reports
 from avrr_intake.amendment import (
@@ -45,13 +46,16 @@ from avrr_intake.amendment import (
 from avrr_intake.case import (
     Case,
     CaseClosed,
+    CaseReopened,
     CaseWithdrawn,
     ErasureReason,
     HouseholdMember,
     PersonalDataErased,
+    ReopeningReason,
     ReturnRequested,
 )
 from avrr_intake.consent import (
+    REQUIRED_FOR_RETURN,
     AuthorityField,
     ConsentGiven,
     ConsentWithdrawn,
@@ -81,6 +85,14 @@ from avrr_intake.referral import (
     Sex,
     age_on,
     duplicate_key,
+)
+from avrr_intake.transfer import (
+    RejectionReason,
+    TransferAccepted,
+    TransferReason,
+    TransferRejected,
+    TransferRequested,
+    deadline,
 )
 
 SOURCE = "/avrr/intake"
@@ -423,6 +435,55 @@ class ClosureIn(Input):
     )
 
 
+class ReopeningIn(Input):
+    """The person came back: why the case is taken up again, and their consent given again."""
+
+    reason: ReopeningReason
+    note: LongText | None = Field(
+        default=None, description="what the person said; stored encrypted under their key"
+    )
+    consent: ConsentIn = Field(
+        description="the returning person's consent, given again; its purposes include "
+        + ", ".join(REQUIRED_FOR_RETURN)
+    )
+
+    @field_validator("consent")
+    @classmethod
+    def _consents_to_the_return(cls, consent: ConsentIn) -> ConsentIn:
+        missing = [p for p in REQUIRED_FOR_RETURN if p not in consent.purposes]
+        if missing:
+            raise ValueError(
+                "a case is reopened with the person's consent to " + ", ".join(missing)
+            )
+        return consent
+
+
+OfficeField = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
+
+
+class TransferRequestIn(Input):
+    """The office holding the case asks another office (of the office registry) to take it."""
+
+    to_office: OfficeField
+    reason: TransferReason
+    note: LongText | None = Field(
+        default=None, description="why, in words; stored encrypted under the principal's key"
+    )
+
+
+class TransferAcceptanceIn(Input):
+    note: LongText | None = Field(
+        default=None, description="stored encrypted under the principal's key"
+    )
+
+
+class TransferRejectionIn(Input):
+    reason: RejectionReason
+    note: LongText | None = Field(
+        default=None, description="stored encrypted under the principal's key"
+    )
+
+
 class IntakeCommands:
     """Every intake command, each one load -> decide -> append (``Repository.execute``)."""
 
@@ -600,45 +661,48 @@ class IntakeCommands:
         self, case_id: str, cmd: ConsentIn, ctx: CommandContext
     ) -> CommandResult:
         async def decide(case: Case) -> None:
-            case.must_know(cmd.person_id)
-            representative = (
-                await self.cipher.encrypt(cmd.person_id, cmd.representative.model_dump())
-                if cmd.representative
-                else None
-            )
-            views = (
-                await self.cipher.encrypt(cmd.person_id, cmd.child_views)
-                if cmd.child_views
-                else None
-            )
-            now = datetime.now(UTC)
-            for purpose in dict.fromkeys(cmd.purposes):
-                case.give_consent(
-                    ConsentGiven(
-                        case_id=case_id,
-                        person_id=cmd.person_id,
-                        purpose=purpose,
-                        given_on=cmd.given_on,
-                        given_by=cmd.given_by,
-                        representative_person_id=cmd.representative_person_id,
-                        representative=representative,
-                        child_views=views,
-                        language=cmd.language,
-                        recorded_by=ctx.principal.user_id,
-                        recorded_at=now,
-                        shared_fields=(
-                            list(dict.fromkeys(cmd.shared_fields or ()))
-                            if purpose == "share_with_authorities" and cmd.shared_fields is not None
-                            else None
-                        ),
-                    )
-                )
-            if "share_with_authorities" in cmd.purposes and cmd.shared_fields:
-                # The key its public records are sealed under (authorities.py); once the case
-                # accepted the consent, so that a refused one leaves no key behind.
-                await authorities.create_disclosure_key(self.cipher.keys, case_id, cmd.person_id)
+            await self._consent(case, cmd, ctx)
 
         return _answer(await self.repo.execute(case_id, ctx, decide, guard=Case.must_exist), 201)
+
+    async def _consent(self, case: Case, cmd: ConsentIn, ctx: CommandContext) -> None:
+        """Record ``cmd``'s consents on ``case`` (each purpose one ConsentGiven)."""
+        case_id = case.id
+        case.must_know(cmd.person_id)
+        representative = (
+            await self.cipher.encrypt(cmd.person_id, cmd.representative.model_dump())
+            if cmd.representative
+            else None
+        )
+        views = (
+            await self.cipher.encrypt(cmd.person_id, cmd.child_views) if cmd.child_views else None
+        )
+        now = datetime.now(UTC)
+        for purpose in dict.fromkeys(cmd.purposes):
+            case.give_consent(
+                ConsentGiven(
+                    case_id=case_id,
+                    person_id=cmd.person_id,
+                    purpose=purpose,
+                    given_on=cmd.given_on,
+                    given_by=cmd.given_by,
+                    representative_person_id=cmd.representative_person_id,
+                    representative=representative,
+                    child_views=views,
+                    language=cmd.language,
+                    recorded_by=ctx.principal.user_id,
+                    recorded_at=now,
+                    shared_fields=(
+                        list(dict.fromkeys(cmd.shared_fields or ()))
+                        if purpose == "share_with_authorities" and cmd.shared_fields is not None
+                        else None
+                    ),
+                )
+            )
+        if "share_with_authorities" in cmd.purposes and cmd.shared_fields:
+            # The key its public records are sealed under (authorities.py); once the case
+            # accepted the consent, so that a refused one leaves no key behind.
+            await authorities.create_disclosure_key(self.cipher.keys, case_id, cmd.person_id)
 
     async def withdraw_consent(
         self, case_id: str, purpose: Purpose, cmd: ConsentWithdrawalIn, ctx: CommandContext
@@ -892,6 +956,142 @@ class IntakeCommands:
             )
 
         return _answer(await self.repo.execute(case_id, ctx, decide, guard=Case.must_exist))
+
+    async def reopen_case(
+        self, case_id: str, cmd: ReopeningIn, ctx: CommandContext
+    ) -> CommandResult:
+        """Take a withdrawn or closed case up again, on its own stream, with the returning
+        person's consent given again (the consents of before lapsed with the case)."""
+
+        async def decide(case: Case) -> None:
+            previous = case.reopenable()
+            case.must_know(cmd.consent.person_id)
+            principal = _principal_id(case)
+            # Refused while an erasure is shredding the people: nothing is sealed under a
+            # key made anew for someone erased a moment ago.
+            if await self.cipher.decrypt(case.people[principal].personal) is ERASED:
+                raise DomainRuleViolation(
+                    "cannot reopen the case: its personal data was erased", case_status=previous
+                )
+            note = await self.cipher.encrypt(principal, cmd.note) if cmd.note else None
+            case.reopen(
+                CaseReopened(
+                    case_id=case_id,
+                    previous_status=previous,
+                    resumes_return=case.applied,
+                    reason=cmd.reason,
+                    note=note,
+                    recorded_by=ctx.principal.user_id,
+                    reopened_at=datetime.now(UTC),
+                )
+            )
+            await self._consent(case, cmd.consent, ctx)
+
+        try:
+            return _answer(await self.repo.execute(case_id, ctx, decide, guard=Case.must_exist))
+        except ConcurrencyError:
+            # Lost the race to an erasure that deleted the keys while this one sealed the
+            # note or consent: a key the sealing made anew for an erased person goes too.
+            case = await self.repo.load(case_id)
+            if case.erased:
+                for person_id in case.people:
+                    await self.cipher.erase(person_id)
+            raise
+
+    # ------------------------------------------------------------ transfers --
+
+    async def request_transfer(
+        self, case_id: str, cmd: TransferRequestIn, ctx: CommandContext
+    ) -> CommandResult:
+        """The office holding the case asks ``cmd.to_office`` to take it over (7 days to answer)."""
+        office = self.runtime.offices.get(cmd.to_office)
+        if office is None or office.kind not in RECEIVING_KINDS:
+            raise DomainRuleViolation(
+                f"office {cmd.to_office} is not a host or receiving office of the registry",
+                field="to_office",
+            )
+        transfer_id = str(uuid.uuid4())
+
+        def holder(case: Case) -> None:
+            case.must_exist()
+            if not may_see(ctx.principal, (case.office,)):
+                raise Forbidden(f"only the office holding the case ({case.office}) transfers it")
+
+        async def decide(case: Case) -> None:
+            now = datetime.now(UTC)
+            note = (
+                await self.cipher.encrypt(_principal_id(case), cmd.note)
+                if cmd.note and not case.erased
+                else None
+            )
+            case.request_transfer(
+                TransferRequested(
+                    case_id=case_id,
+                    transfer_id=transfer_id,
+                    from_office=case.office,
+                    to_office=cmd.to_office,
+                    reason=cmd.reason,
+                    note=note,
+                    recorded_by=ctx.principal.user_id,
+                    requested_at=now,
+                    expires_at=deadline(now),
+                )
+            )
+
+        executed = await self.repo.execute(case_id, ctx, decide, guard=holder)
+        return _answer(executed, 201, transfer_id=transfer_id)
+
+    async def answer_transfer(
+        self,
+        case_id: str,
+        transfer_id: str,
+        cmd: TransferAcceptanceIn | TransferRejectionIn,
+        ctx: CommandContext,
+    ) -> CommandResult:
+        """The receiving office accepts (``TransferAcceptanceIn``) or rejects the request."""
+
+        def party(case: Case) -> None:
+            # Another office learns nothing of the case or its transfers: 403 whatever it asks.
+            case.must_exist()
+            if not may_see(ctx.principal, case.transfer_parties | {case.office}):
+                raise Forbidden("this case and its transfers belong to offices not yours")
+
+        async def decide(case: Case) -> None:
+            now = datetime.now(UTC)
+            pending = case.transfer
+            if pending is not None and pending.transfer_id == transfer_id:
+                ensure_office(ctx.principal, pending.to_office)
+            by = ctx.principal.user_id
+            sides = {
+                "case_id": case_id,
+                "transfer_id": transfer_id,
+                "from_office": pending.from_office if pending else case.office,
+                "to_office": pending.to_office if pending else case.office,
+            }
+            note = (
+                await self.cipher.encrypt(_principal_id(case), cmd.note)
+                if cmd.note and pending is not None and not case.erased
+                else None
+            )
+            answer: TransferAccepted | TransferRejected = (
+                TransferRejected(
+                    **sides, reason=cmd.reason, note=note, recorded_by=by, rejected_at=now
+                )
+                if isinstance(cmd, TransferRejectionIn)
+                else TransferAccepted(**sides, note=note, recorded_by=by, accepted_at=now)
+            )
+            case.answer_transfer(answer, now)
+
+        return _answer(await self.repo.execute(case_id, ctx, decide, guard=party))
+
+    async def expire_transfer(
+        self, case_id: str, transfer_id: str, at: datetime, ctx: CommandContext
+    ) -> CommandResult:
+        """Record that ``transfer_id`` lapsed unanswered (the expiry job, transfer.py)."""
+        executed = await self.repo.execute(
+            case_id, ctx, lambda case: case.expire_transfer(transfer_id, at), guard=Case.must_exist
+        )
+        return _answer(executed)
 
     async def erase_personal_data(
         self, case_id: str, ctx: CommandContext, *, reason: ErasureReason = "requested"

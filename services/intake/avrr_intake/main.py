@@ -21,6 +21,7 @@ from avrr_intake import (
     reports,
     retention,
     timeline,
+    transfer,
 )
 from avrr_intake.api import POLICY, router
 from avrr_intake.commands import IntakeCommands
@@ -38,6 +39,7 @@ def projections(runtime: ServiceRuntime) -> Sequence[Projection]:
         reports.SituationalReports(),
         handover.CaseHandovers(runtime.offices),
         retention.CaseClosures(),
+        transfer.Transfers(),
     ]
 
 
@@ -54,17 +56,20 @@ service = Service(
         handover.metadata,
         public.metadata,
         retention.metadata,
+        transfer.metadata,
     ],
     migrations=Path(__file__).with_name("migrations"),
     observes=("eligibility", "travel", "reintegration"),
     reactions=reactions.REACTIONS,
-    # Built once per runtime: the routes' (api.Cases) and the retention sweep's.
+    # Built once per runtime: the routes' (api.Cases), the retention sweep's and the
+    # transfer expiry's.
     commands=lambda runtime: IntakeCommands(runtime, IntakeSettings().secret(runtime.settings)),
-    jobs=lambda runtime: [retention.retention_job(runtime)],
+    jobs=lambda runtime: [retention.retention_job(runtime), transfer.expiry_job(runtime)],
     public=authorities.PUBLIC,
     title="AVRR intake",
     description=(
-        "Referrals, counselling, informed consent, return requests, withdrawal, erasure; "
+        "Referrals, counselling, informed consent, return requests, withdrawal, reopening, "
+        "transfers between offices, erasure; "
         "the case timeline across services and the situational reports."
     ),
 )

@@ -4,7 +4,8 @@
   on and the case file as a JSON document (personal values stay ciphertext;
   the API decrypts what it serves). ``version`` counts the case's events, so
   it equals the stream version and serves as the ETag of what was read.
-- ``intake_consents``: the consent status of every person and purpose.
+- ``intake_consents``: the consent status of every person and purpose
+  (``lapsed``: given before the case ended, and the case was reopened since).
 - ``intake_duplicate_keys``: keyed hashes (never plaintext) of the people of
   every case, to flag a new referral of someone already in an open case.
   A rectified person's row is replaced by their new key; rows go when the
@@ -40,6 +41,7 @@ from avrr_intake.amendment import ReturnAmendmentRefused, ReturnRequestAmended
 from avrr_intake.case import (
     ACTIVE,
     CaseClosed,
+    CaseReopened,
     CaseWithdrawn,
     PersonalDataErased,
     ReturnRequested,
@@ -56,6 +58,12 @@ from avrr_intake.referral import (
     DuplicateReferredElsewhere,
     PossibleDuplicateFlagged,
     ReferralReceived,
+)
+from avrr_intake.transfer import (
+    TransferAccepted,
+    TransferExpired,
+    TransferRejected,
+    TransferRequested,
 )
 
 metadata = MetaData()
@@ -112,6 +120,10 @@ duplicate_alerts = case_table(
     Column("referrals", Integer, nullable=False),
     Column("last_flagged_at", DateTime(timezone=True), nullable=False),
 )
+
+
+# Where the case file keeps what ended the case, by the status it ended in.
+_ENDED_BY = {"withdrawn": "withdrawal", "closed": "closure"}
 
 
 class CaseFiles(Projection):
@@ -387,6 +399,45 @@ class CaseFiles(Projection):
     async def _closed(self, conn: AsyncConnection, event: CaseClosed, envelope: Envelope) -> None:
         await _record(conn, event.case_id, event, envelope, "closure", status="closed")
 
+    async def _reopened(
+        self, conn: AsyncConnection, event: CaseReopened, envelope: Envelope
+    ) -> None:
+        at = envelope.time
+        await conn.execute(
+            update(consents)
+            .where(consents.c.case_id == event.case_id, consents.c.status == "given")
+            .values(status="lapsed", updated_at=at)
+        )
+        kept = event.model_dump(mode="json", exclude={"case_id"})
+
+        def reopen(d: dict[str, Any]) -> None:
+            # What ended the case moves into the reopening's record: the file is open again.
+            ended = _ENDED_BY[event.previous_status]
+            kept["ended"] = d.get(ended)
+            d[ended] = None
+            d.setdefault("reopenings", []).append(kept)
+
+        status = "suspended_by_consent" if event.resumes_return else "open"
+        await _update(conn, event.case_id, at, reopen, status=status)
+
+    async def _transfer(
+        self,
+        conn: AsyncConnection,
+        event: TransferRequested | TransferAccepted | TransferRejected | TransferExpired,
+        envelope: Envelope,
+    ) -> None:
+        kept = {"type": event.event_type, **event.model_dump(mode="json", exclude={"case_id"})}
+        columns: dict[str, Any] = {}
+
+        def transfer(d: dict[str, Any]) -> None:
+            d.setdefault("transfers", []).append(kept)
+            if isinstance(event, TransferAccepted):
+                d["office"] = event.to_office
+
+        if isinstance(event, TransferAccepted):
+            columns["office"] = event.to_office  # every office-scoped read follows it
+        await _update(conn, event.case_id, envelope.time, transfer, **columns)
+
     async def _erased(
         self, conn: AsyncConnection, event: PersonalDataErased, envelope: Envelope
     ) -> None:
@@ -406,6 +457,11 @@ class CaseFiles(Projection):
         ReturnResumed: _return_resumed,
         CaseWithdrawn: _withdrawn,
         CaseClosed: _closed,
+        CaseReopened: _reopened,
+        TransferRequested: _transfer,
+        TransferAccepted: _transfer,
+        TransferRejected: _transfer,
+        TransferExpired: _transfer,
         PersonalDataErased: _erased,
         NoteAdded: _noted,
         AttachmentAdded: _noted,

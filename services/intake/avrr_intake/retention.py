@@ -9,6 +9,8 @@ intake learns of each from the events it already reads for the timeline:
   EligibilityDecided with ``eligible: false`` (no programme: the return cannot
   be cleared) and AssessmentClosed, travel's MovementCancelled,
   reintegration's ReintegrationCompleted and ReintegrationStopped;
+- a reopening: intake's CaseReopened (the person came back) stops the clock
+  whatever closed the case, final closures included;
 - a provisional closure: reintegration's ReintegrationEligibilityDecided
   ``not_offered`` after the arrival (the returnee got no reintegration
   assistance, so the return was the end of it), which a later decision
@@ -73,7 +75,7 @@ from avrr_events.store import ConcurrencyError
 from avrr_events.tables import case_table
 from avrr_events.web.service import ServiceRuntime
 from avrr_intake import observed
-from avrr_intake.case import CaseClosed, CaseWithdrawn, PersonalDataErased
+from avrr_intake.case import CaseClosed, CaseReopened, CaseWithdrawn, PersonalDataErased
 from avrr_intake.commands import IntakeCommands
 from avrr_intake.settings import IntakeSettings
 from avrr_intake.timeline import utc
@@ -93,11 +95,15 @@ closures = case_table(
 )
 Index("intake_case_closures_due_idx", closures.c.closed_at)
 
-Bearing = Literal["final", "provisional", "reopened"]
+Bearing = Literal["final", "provisional", "reopened", "revived"]
 
 
 def _final(_event: DomainEvent) -> Bearing | None:
     return "final"
+
+
+def _revived(_event: DomainEvent) -> Bearing | None:
+    return "revived"
 
 
 def _eligibility(event: observed.EligibilityDecided) -> Bearing | None:
@@ -112,6 +118,7 @@ def _reintegration(event: observed.ReintegrationEligibilityDecided) -> Bearing |
 BEARINGS: dict[type[DomainEvent], Callable[[Any], Bearing | None]] = {
     CaseWithdrawn: _final,
     CaseClosed: _final,
+    CaseReopened: _revived,
     observed.AssessmentClosed: _final,
     observed.MovementCancelled: _final,
     observed.ReintegrationCompleted: _final,
@@ -168,6 +175,8 @@ class CaseClosures(Projection):
                 await self._set(conn, event.case_id, closed_at=at, closed_by=event.event_type)
             case "reopened" if not final:
                 await self._set(conn, event.case_id, closed_at=None, closed_by=None)
+            case "revived":
+                await self._set(conn, event.case_id, closed_at=None, closed_by=None, final=False)
 
     async def erase(
         self, conn: AsyncConnection, event: PersonalDataErased, envelope: Envelope

@@ -38,6 +38,7 @@ from avrr_intake import observed
 from avrr_intake.amendment import ReturnAmendmentRefused, ReturnRequestAmended
 from avrr_intake.case import (
     CaseClosed,
+    CaseReopened,
     CaseWithdrawn,
     PersonalDataErased,
     ReturnRequested,
@@ -55,6 +56,12 @@ from avrr_intake.referral import (
     DuplicateReferredElsewhere,
     PossibleDuplicateFlagged,
     ReferralReceived,
+)
+from avrr_intake.transfer import (
+    TransferAccepted,
+    TransferExpired,
+    TransferRejected,
+    TransferRequested,
 )
 
 metadata = MetaData()
@@ -268,6 +275,28 @@ _SUMMARIES: dict[type[DomainEvent], Callable[[Facts], str]] = {
     observed.MovementReinstated: lambda _f: "Movement reinstated (a new ticket is needed)",
     CaseWithdrawn: lambda f: f"Case withdrawn: {f['reason'].replace('_', ' ')}",
     CaseClosed: lambda f: f"Case closed: {f['reason'].replace('_', ' ')}",
+    CaseReopened: lambda f: (
+        f"Case reopened (it was {f['previous_status']}): {f['reason'].replace('_', ' ')}"
+        + (
+            "; its return resumes once every member consents again"
+            if f.get("resumes_return")
+            else ""
+        )
+    ),
+    TransferRequested: lambda f: (
+        f"Transfer to office {f['to_office']} requested by office {f['from_office']}: "
+        f"{f['reason'].replace('_', ' ')} (answer due by {f['expires_at'][:10]})"
+    ),
+    TransferAccepted: lambda f: (
+        f"Transfer accepted: office {f['to_office']} holds the case now "
+        f"(from office {f['from_office']})"
+    ),
+    TransferRejected: lambda f: (
+        f"Transfer to office {f['to_office']} rejected: {f['reason'].replace('_', ' ')}"
+    ),
+    TransferExpired: lambda f: (
+        f"Transfer to office {f['to_office']} expired: no answer within 7 days"
+    ),
     PersonalDataErased: lambda f: (
         f"Personal data erased for {len(f['person_ids'])} people (keys deleted"
         + ("; retention period over)" if f.get("reason") == "retention" else ")")
@@ -582,6 +611,20 @@ def _closed(s: CaseState, f: Facts) -> None:
     s.closure_reason = f["reason"]
 
 
+def _reopened(s: CaseState, f: Facts) -> None:
+    # A case that had applied waits, suspended, for every consent (then ReturnResumed);
+    # one that had not stands where a case stands before it applies.
+    if f.get("resumes_return"):
+        s.phase = SUSPENDED
+    else:
+        s.phase = "counselled" if s.counselling_sessions else "referred"
+    s.withdrawal_reason = s.closure_reason = None
+
+
+def _transferred(s: CaseState, f: Facts) -> None:
+    s.office = f["to_office"]
+
+
 def _erased(s: CaseState, f: Facts) -> None:
     s.personal_data_erased = True
 
@@ -700,6 +743,8 @@ _FOLDS: dict[type[DomainEvent], Callable[[CaseState, Facts], None]] = {
     HouseholdMemberRestored: _member_restored,
     CaseWithdrawn: _withdrawn,
     CaseClosed: _closed,
+    CaseReopened: _reopened,
+    TransferAccepted: _transferred,
     PersonalDataErased: _erased,
     observed.EligibilityDecided: _eligibility_decided,
     observed.VulnerabilityAssessed: _vulnerability_assessed,

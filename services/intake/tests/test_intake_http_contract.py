@@ -31,6 +31,19 @@ EVENT_TYPES = {
         "ReturnResumed",
         "NeedsDeclared",
         "DuplicateReferredElsewhere",
+        "CaseReopened",
+        "TransferRequested",
+        "TransferAccepted",
+        "TransferRejected",
+        "TransferExpired",
+        # Rectification, amendment, notes and attachments, household changes (issue 18).
+        "PersonalDataRectified",
+        "ReturnRequestAmended",
+        "ReturnAmendmentRefused",
+        "NoteAdded",
+        "AttachmentAdded",
+        "HouseholdMemberRemoved",
+        "HouseholdMemberRestored",
     )
 }
 

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from avrr_events import ObservedCaseEvent, ObservedEvent
+from avrr_events import ObservedCaseEvent, ObservedEvent, transfers
 from avrr_events.registry import declared_events
 
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
@@ -92,6 +92,12 @@ class PersonalDataErased(ObservedCaseEvent):
 
     person_ids: list[str] = Field(default_factory=list, max_length=100)
     erased_at: datetime
+
+
+class TransferAccepted(transfers.CaseTransferred):
+    """Intake\'s transfer of the case to another office, accepted (avrr_events.transfers)."""
+
+    event_type = "avrr.intake.TransferAccepted"
 
 
 OBSERVED_EVENTS: tuple[type[ObservedEvent], ...] = declared_events(globals(), ObservedEvent)

@@ -41,11 +41,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import Envelope, Projection
+from avrr_events import Envelope, Projection, transfers
 from avrr_events.projections import case_row, insert_from_event
 from avrr_events.tables import case_entries, case_table
 from avrr_events.withdrawal import ConflictList, conflicts_table
 from avrr_reintegration.monitoring import monitoring_schedule
+from avrr_reintegration.observed import TransferAccepted
 from avrr_reintegration.programmes import ProgrammeCatalogue
 from avrr_reintegration.reintegration import (
     AssistanceDisbursed,
@@ -399,6 +400,12 @@ class ReintegrationViews(Projection):
                 update(cases).where(cases.c.case_id == event.case_id).values(status="withdrawn")
             )
 
+    async def _transferred(
+        self, conn: AsyncConnection, event: TransferAccepted, envelope: Envelope
+    ) -> None:
+        """Intake's transfer accepted: the case and its visits are the receiving office's."""
+        await transfers.follow(conn, event, cases, monitoring_visits)
+
     handlers = {
         ReintegrationEligibilityDecided: _decided,
         ReintegrationPlanAgreed: _plan,
@@ -408,6 +415,7 @@ class ReintegrationViews(Projection):
         SustainabilityScored: _scored,
         ReintegrationCompleted: _completed,
         ReintegrationStopped: _stopped,
+        TransferAccepted: _transferred,
     }
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from avrr_events import ObservedCaseEvent, ObservedEvent, household
+from avrr_events import ObservedCaseEvent, ObservedEvent, household, transfers
 from avrr_events.household import one_entry_per_person
 from avrr_events.registry import declared_events
 
@@ -126,6 +126,12 @@ class PersonalDataErased(ObservedCaseEvent):
     event_type = "avrr.intake.PersonalDataErased"
 
     person_ids: list[str] = Field(max_length=50)
+
+
+class TransferAccepted(transfers.CaseTransferred):
+    """Intake\'s transfer of the case to another office, accepted (avrr_events.transfers)."""
+
+    event_type = "avrr.intake.TransferAccepted"
 
 
 OBSERVED: tuple[type[ObservedEvent], ...] = declared_events(globals(), ObservedEvent)

@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import DomainEvent, Encrypted, Envelope, Projection
+from avrr_events import DomainEvent, Encrypted, Envelope, Projection, transfers
 from avrr_events import tables as store_tables
 from avrr_events.household import HouseholdMember
 from avrr_events.projections import case_row, insert_from_event
@@ -59,6 +59,7 @@ from avrr_travel.movement import (
     WithdrawalConflictDetected,
     WithdrawalConflictResolved,
 )
+from avrr_travel.observed import TransferAccepted
 
 views = MetaData()
 
@@ -220,6 +221,12 @@ class MovementViews(Projection):
             )
         )
 
+    async def _transferred(
+        self, conn: AsyncConnection, event: TransferAccepted, envelope: Envelope
+    ) -> None:
+        """Intake's transfer accepted: the movement is the receiving office's."""
+        await transfers.follow(conn, event, movements)
+
     handlers = {
         MovementOpened: _open,
         TravelDocumentRequested: _traveller_moved,
@@ -238,6 +245,7 @@ class MovementViews(Projection):
         MovementReinstated: _moved_if_shown,
         WithdrawalConflictDetected: _moved,
         WithdrawalConflictResolved: _moved,
+        TransferAccepted: _transferred,
         TravellerRemoved: _traveller_removed,
         TravellerRemovalRefused: _moved,
     }
