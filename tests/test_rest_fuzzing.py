@@ -199,6 +199,13 @@ DOCUMENTED_REFUSALS = (
         r"|programme .* is not configured",
         "the directory's organisations and the programme's indicators (in the descriptions)",
     ),
+    Refusal(
+        "POST /caseload-imports",
+        "validation",
+        r"file: .*",
+        "a body of any bytes is no caseload: a CSV or XLSX file in the documented columns "
+        "(the request body's description names docs/import.md)",
+    ),
 )
 
 
