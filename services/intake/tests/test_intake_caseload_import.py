@@ -377,3 +377,22 @@ async def test_a_caseworker_may_not_upload_a_caseload(intake: Intake, tmp_path: 
         "/caseload-imports", content=csv_bytes([single("GUA-T-U4")], tmp_path), headers=CSV
     )
     assert response.status_code == 403, response.text
+
+
+def test_a_file_that_cannot_be_read_is_one_line_and_nothing_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)  # where the embedded default's files would be made
+    (tmp_path / "cases.txt").write_text("case_reference\nA-1\n")
+    (tmp_path / "cases.xlsx").write_bytes(b"not a workbook")
+    runner = CliRunner()
+    for name, said in (
+        ("missing.csv", "missing.csv: no such file"),
+        ("cases.txt", "a .csv or .xlsx file is expected, not .txt"),
+        ("cases.xlsx", "not a readable XLSX workbook"),
+    ):
+        result = runner.invoke(app, ["import", "cases", str(tmp_path / name)])
+        assert result.exit_code == 1
+        assert said in result.stderr, result.stderr
+    assert not (tmp_path / ".avrr-data").exists()
