@@ -37,6 +37,7 @@ from avrr_events.web.authorization import (
 )
 from avrr_events.web.http import PROBLEM_JSON
 from avrr_events.web.service import Service, ServiceRuntime
+from avrr_intake.api import IDENTITY_DOCUMENT_READERS
 from avrr_intake.main import service as intake
 from avrr_reintegration.main import service as reintegration
 from avrr_travel.main import service as travel
@@ -255,3 +256,27 @@ def test_the_case_list_is_for_case_readers_and_the_incoming_list_for_receiving_s
     assert reintegration.policy is not None
     for key in ("GET /monitoring/overdue", "GET /plans/overdue"):
         assert reintegration.policy.rules[key].scope == "office", key
+
+
+# --------------------------------------------------------- notes and files --
+
+
+def test_notes_and_files_are_the_cases_casework_and_identity_documents_fewer_hands() -> None:
+    """Notes and files are written by casework of the case's offices and read by the case's
+    readers (the data protection officer too, for a person's access request); a copy of an
+    identity document is downloaded by supervisors and the data protection officer only."""
+    assert intake.policy is not None
+    rules = intake.policy.rules
+    work = {Role.CASEWORKER, Role.SUPERVISOR}
+    for key in ("POST /cases/{case_id}/notes", "POST /cases/{case_id}/attachments"):
+        assert (rules[key].roles, rules[key].scope) == (work, "case"), key
+    for key in (
+        "GET /cases/{case_id}/notes",
+        "GET /cases/{case_id}/attachments",
+        "GET /cases/{case_id}/attachments/{attachment_id}",
+    ):
+        assert (rules[key].roles, rules[key].scope) == (
+            work | {Role.DATA_PROTECTION_OFFICER},
+            "case",
+        ), key
+    assert set(IDENTITY_DOCUMENT_READERS) == {Role.SUPERVISOR, Role.DATA_PROTECTION_OFFICER}

@@ -27,7 +27,7 @@ from avrr_events import ERASED, Encrypted
 from avrr_events.commands import CommandContext, CommandResult, Principal, etag
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.places import COUNTRY_CODES
-from avrr_events.problems import DomainRuleViolation, NotFound
+from avrr_events.problems import DomainRuleViolation, Forbidden, NotFound
 from avrr_events.small_cells import min_households
 from avrr_events.web.authorization import (
     Authorized,
@@ -39,10 +39,11 @@ from avrr_events.web.authorization import (
     visible_offices,
 )
 from avrr_events.web.commands import Command, CommandCall, service_commands
-from avrr_events.web.http import invalid_field
+from avrr_events.web.http import invalid_field, takes_bodies_up_to
 from avrr_events.web.paging import CasesPage, EntriesPage
 from avrr_events.web.service import ServiceRuntime, runtime_of
 from avrr_intake import (
+    attachments,
     authorities,
     case_list,
     caseload,
@@ -76,7 +77,9 @@ from avrr_intake.commands import (
 from avrr_intake.consent import Purpose
 from avrr_intake.demo import Demo, DemoFailed
 from avrr_intake.health import DECLARED_NEEDS, MEDICAL_DATA_PROCESSING
+from avrr_intake.notes import IDENTITY_DOCUMENT
 from avrr_intake.referral import ReferralSource
+from avrr_intake.settings import IntakeSettings
 from avrr_intake.timeline import Phase
 
 CASE_READERS = (*CASEWORK, Role.DATA_PROTECTION_OFFICER)
@@ -97,6 +100,10 @@ async def case_offices(request: Request, case_id: str) -> frozenset[str] | None:
 WORK = allow(*CASEWORK, scope="case")
 READ = allow(*CASE_READERS, scope="case")
 REPORTS = allow(*REPORT_READERS, scope="office")
+# A copy of an identity document is downloaded by fewer people than read the case: its
+# supervisors and the data protection officer (a person's access request), checked in the
+# route (the kind is the file's); the list of files names it to every case reader.
+IDENTITY_DOCUMENT_READERS = (Role.SUPERVISOR, Role.DATA_PROTECTION_OFFICER)
 INCOMING_READERS = (*CASEWORK, Role.REINTEGRATION_OFFICER)
 
 POLICY = Policy(
@@ -149,6 +156,13 @@ POLICY = Policy(
         "GET /cases/{case_id}/consents": READ,
         "GET /cases/{case_id}/timeline": READ,
         "GET /cases/{case_id}/state": READ,
+        # Notes and files about the case's people: written by casework of the case's offices,
+        # read by its readers; identity documents downloaded by IDENTITY_DOCUMENT_READERS.
+        "POST /cases/{case_id}/notes": WORK,
+        "GET /cases/{case_id}/notes": READ,
+        "POST /cases/{case_id}/attachments": WORK,
+        "GET /cases/{case_id}/attachments": READ,
+        "GET /cases/{case_id}/attachments/{attachment_id}": READ,
         # Aggregates without personal data, of the caller's offices only (headquarters: all);
         # outside headquarters small cells are suppressed (avrr_events.small_cells).
         "GET /reports/returns": REPORTS,
@@ -209,6 +223,20 @@ def case_command(command: Command, cases: Cases) -> CaseCommand:
 
 
 OnCase = Annotated[CaseCommand, Depends(case_command)]
+
+
+def note_commands(request: Request) -> attachments.NoteCommands | None:
+    """The notes and attachments commands, with the attachment limit as configured now
+    (None on an app without a runtime: see ``service_commands``)."""
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is None:
+        return None
+    settings = IntakeSettings()
+    objects = attachments.object_store(settings)
+    return attachments.NoteCommands(runtime, settings.attachment_max_bytes, objects)
+
+
+Notes = Annotated[attachments.NoteCommands, Depends(note_commands)]
 
 
 # ----------------------------------------------------------------- commands --
@@ -460,6 +488,112 @@ async def load_demo_data(request: Request, _principal: Authorized) -> dict[str, 
         except DemoFailed as exc:
             raise DomainRuleViolation(f"demo data could not be loaded: {exc}") from exc
     return {"cases": cases}
+
+
+# --------------------------------------------------------- notes and files --
+
+
+@router.post("/cases/{case_id}/notes", status_code=201, summary="Write a note about a person")
+async def add_note(
+    case_id: CaseId, body: attachments.NoteIn, command: Command, notes: Notes
+) -> Response:
+    """A note about one person of the case, under their key (gone with them at erasure); the
+    timeline says only that it was written. 422 naming ``person_id`` for someone else."""
+    return await command.on_case(case_id, lambda ctx: notes.add_note(case_id, body, ctx))
+
+
+@router.post(
+    "/cases/{case_id}/attachments",
+    status_code=201,
+    summary="Attach a file about a person (PDF, PNG or JPEG)",
+    openapi_extra=attachments.UPLOAD_OPENAPI,
+)
+@takes_bodies_up_to(attachments.upload_body_limit)
+async def attach_file(
+    case_id: CaseId, request: Request, command: Command, notes: Notes
+) -> Response:
+    """multipart/form-data: ``person_id``, ``kind`` and ``file``. The file is taken by what its
+    bytes are (422 naming ``file`` otherwise, or when its name says another type), up to
+    AVRR_ATTACHMENT_MAX_BYTES (413), and rests sealed under the person's key."""
+    upload = await attachments.read_upload(request)
+    return await command.on_case(case_id, lambda ctx: notes.attach(case_id, upload, ctx))
+
+
+@router.get("/cases/{case_id}/notes", summary="The notes of a case")
+async def case_notes(case_id: CaseId, request: Request, _principal: Authorized) -> Any:
+    """Every note, oldest first; an erased person's notes are gone."""
+    runtime = runtime_of(request)
+    async with runtime.db.autocommit() as conn:
+        await _case_and_consents(conn, case_id)
+        rows = await attachments.note_rows(conn, case_id)
+    items = [
+        {
+            "note_id": r.note_id,
+            "person_id": r.person_id,
+            "text": await runtime.cipher.reveal(r.text),
+            "added_by": r.added_by,
+            "added_at": _utc(r.added_at),
+        }
+        for r in rows
+    ]
+    return {"case_id": case_id, "notes": items}
+
+
+@router.get("/cases/{case_id}/attachments", summary="The files of a case (without their bytes)")
+async def case_attachments(case_id: CaseId, request: Request, _principal: Authorized) -> Any:
+    runtime = runtime_of(request)
+    async with runtime.db.autocommit() as conn:
+        await _case_and_consents(conn, case_id)
+        rows = await attachments.attachment_rows(conn, case_id)
+    items = [
+        {
+            "attachment_id": r.attachment_id,
+            "person_id": r.person_id,
+            "kind": r.kind,
+            "content_type": r.content_type,
+            "size_bytes": r.size_bytes,
+            "file_name": await runtime.cipher.reveal(r.file_name),
+            "added_by": r.added_by,
+            "added_at": _utc(r.added_at),
+        }
+        for r in rows
+    ]
+    return {"case_id": case_id, "attachments": items}
+
+
+@router.get(
+    "/cases/{case_id}/attachments/{attachment_id}",
+    summary="Download a file (audited; identity documents: supervisors and the DPO only)",
+    response_class=Response,
+    responses={200: {"content": {t: {} for t in attachments.ALLOWED_TYPES}}},
+)
+async def download_attachment(
+    case_id: CaseId,
+    attachment_id: Annotated[str, Path(max_length=100)],
+    request: Request,
+    principal: Authorized,
+    notes: Notes,
+) -> Response:
+    """The file's bytes, decrypted for this answer only (``Cache-Control: no-store``)."""
+    runtime = runtime_of(request)
+    async with runtime.db.autocommit() as conn:
+        row = await attachments.attachment_row(conn, case_id, attachment_id)
+    if row.kind == IDENTITY_DOCUMENT and not principal.has_any_role(IDENTITY_DOCUMENT_READERS):
+        raise Forbidden("a copy of an identity document is for supervisors and the DPO only")
+    data = await attachments.open_file(runtime.cipher, row, notes.objects)
+    if data is ERASED:
+        raise NotFound(f"case {case_id} has no attachment {attachment_id}")
+    assert isinstance(data, bytes)
+    extension = attachments.ALLOWED_TYPES[row.content_type][0]
+    return Response(
+        data,
+        media_type=row.content_type,
+        headers={
+            "Cache-Control": "no-store",
+            # Never the uploaded name (personal data in a header, in proxies' logs).
+            "Content-Disposition": f'attachment; filename="{attachment_id}{extension}"',
+        },
+    )
 
 
 # ------------------------------------------------------------------ queries --

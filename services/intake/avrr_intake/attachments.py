@@ -4,8 +4,9 @@
   appends its ``AttachmentAdded`` (both or neither): its facts, its name under the person's
   key, and its bytes sealed under the person's key for files (``PersonalDataCipher.
   seal_bytes``, bound to the case and the file's id), in PostgreSQL's ``bytea`` (SQLite's
-  BLOB in the embedded default). It is the file store, not a read model: a rebuild of the
-  projections never drops it.
+  BLOB in the embedded default), or with ``AVRR_ATTACHMENT_STORE=s3`` in an S3-compatible
+  object store (``ObjectStore``; the row then names the object). It is the file store, not
+  a read model: a rebuild of the projections never drops it.
 - ``intake_case_notes``: the notes of every case, fed by ``NoteAdded`` (``CaseNotes``); the
   text stays ciphertext, decrypted for the reader.
 
@@ -191,7 +192,9 @@ def content_type_of(data: bytes, name: str) -> str:
     content_type = next((t for t in found if t in ALLOWED_TYPES), None)
     if content_type is None:
         seen = found[0] if found else "unrecognised content"
-        raise invalid_field("file", f"its content is {seen}: only PDF, PNG and JPEG are accepted")
+        raise invalid_field(
+            "file", f"its bytes are not a PDF, PNG or JPEG file (they look like {seen})"
+        )
     extension = PurePosixPath(name).suffix.lower()
     if extension and extension not in ALLOWED_TYPES[content_type]:
         raise invalid_field("file", f"named {extension} but its content is {content_type}")

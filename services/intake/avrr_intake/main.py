@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from avrr_events import Projection, public
 from avrr_events.web.service import Service, ServiceRuntime
 from avrr_intake import (
+    attachments,
     authorities,
     handover,
     reactions,
@@ -39,6 +40,7 @@ def projections(runtime: ServiceRuntime) -> Sequence[Projection]:
         reports.SituationalReports(),
         handover.CaseHandovers(runtime.offices),
         retention.CaseClosures(),
+        attachments.CaseNotes(attachments.object_store(IntakeSettings())),
         transfer.Transfers(),
     ]
 
@@ -56,6 +58,8 @@ service = Service(
         handover.metadata,
         public.metadata,
         retention.metadata,
+        attachments.metadata,
+        attachments.files_metadata,  # the file store: created like a read model, never rebuilt
         transfer.metadata,
     ],
     migrations=Path(__file__).with_name("migrations"),
