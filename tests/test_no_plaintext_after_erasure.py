@@ -404,6 +404,10 @@ NOT_PERSONAL: dict[Key, str] = {
     ),
     ("intake", "POST /cases/{case_id}/rectifications", "person_id"): "a person id",
     ("intake", "POST /cases/{case_id}/household/removals", "person_id"): "a person id",
+    ("intake", "POST /cases/{case_id}/reopening", "consent.person_id"): "a person id",
+    ("intake", "POST /cases/{case_id}/reopening", "consent.representative_person_id"): (
+        "a person id"
+    ),
     ("eligibility", "POST /assessments/{case_id}/vulnerability-screenings", "person_id"): "an id",
     ("eligibility", "POST /assessments/{case_id}/best-interests-determinations", "person_id"): (
         "a person id"
@@ -583,9 +587,12 @@ async def cancelled_and_withdrawn(p: PlantingPlatform) -> Case:
 
 
 async def closed_before_applying(p: PlantingPlatform) -> Case:
-    """A household that never applies: the mother's name and document corrected, her son
-    leaving the household, and the case closed, each with what the person said."""
+    """A household that never applies: transferred to Tapachula and back (a request rejected
+    first), the mother's name and document corrected, her son leaving the household, the
+    case closed, reopened with her consent given again and closed again, each step with
+    what the person or the office said."""
     case = await consented_household(p)
+    await transferred_there_and_back(p, case)
     correction = {
         "person_id": case.mother,
         "given_names": "a name",
@@ -601,7 +608,49 @@ async def closed_before_applying(p: PlantingPlatform) -> Case:
     await p.post("intake", f"/cases/{c}/household/removals", leaving, CASEWORKER, expect=201)
     closure = {"reason": "staying_in_host_country", "note": "a note"}
     await p.post("intake", f"/cases/{case.case_id}/closure", closure, CASEWORKER, expect=200)
+    # Back at once (before the retention of a few seconds): her consent given again, through
+    # a legal representative, so that every field of the reopening's consent is filled.
+    again = consent(
+        case.mother,
+        given_by="legal_representative",
+        representative={"name": "a name", "relationship": "lawyer"},
+        child_views="views",
+    )
+    reopening = {"reason": "person_returned", "note": "a note", "consent": again}
+    await p.post("intake", f"/cases/{c}/reopening", reopening, CASEWORKER, expect=200)
+    await p.post("intake", f"/cases/{c}/closure", closure, CASEWORKER, expect=200)
     return case
+
+
+async def transferred_there_and_back(p: PlantingPlatform, case: Case) -> None:
+    """Tapachula rejects a transfer, then accepts one; it transfers the case back to
+    Guatemala City, which accepts: every transfer note filled, the case GT-GUA's again."""
+    c = case.case_id
+    tapachula = {**CASEWORKER, "X-AVRR-User": "caseworker-mx", "X-AVRR-Offices": "MX-TAP"}
+    for answer, body in (
+        ("rejection", {"reason": "no_capacity", "note": "a note"}),
+        ("acceptance", {"note": "a note"}),
+    ):
+        ask = {"to_office": "MX-TAP", "reason": "person_moved", "note": "a note"}
+        asked, _ = await p.post("intake", f"/cases/{c}/transfers", ask, CASEWORKER, expect=201)
+        path = f"/cases/{c}/transfers/{asked['transfer_id']}/{answer}"
+        await p.post("intake", path, body, tapachula, expect=200)
+    # The case file says whose the case is: the route checks the office by it.
+    await p.until(
+        "intake",
+        f"/cases/{c}",
+        lambda d: d.get("office") == "MX-TAP",
+        tapachula,
+        hop="intake: transferred",
+        since=0.0,
+    )
+    back = {"to_office": OFFICE, "reason": "person_moved", "note": "a note"}
+    asked, _ = await p.post("intake", f"/cases/{c}/transfers", back, tapachula, expect=201)
+    path = f"/cases/{c}/transfers/{asked['transfer_id']}/acceptance"
+    await p.post("intake", path, {"note": "a note"}, CASEWORKER, expect=200)
+    await p.case_shows(
+        "intake", c, lambda d: d.get("office") == OFFICE, hop="intake: back", since=0.0
+    )
 
 
 async def test_erasure_leaves_no_value_of_any_free_text_field_of_any_command(

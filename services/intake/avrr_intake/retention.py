@@ -10,7 +10,10 @@ intake learns of each from the events it already reads for the timeline:
   be cleared) and AssessmentClosed, travel's MovementCancelled,
   reintegration's ReintegrationCompleted and ReintegrationStopped;
 - a reopening: intake's CaseReopened (the person came back) stops the clock
-  whatever closed the case, final closures included;
+  whatever closed the case, final closures included; until intake's next
+  ReturnRequested or ReturnResumed, the other services' closures are those of
+  what the case did before it ended (a withdrawal's, arriving late) and do not
+  start it again (intake's own withdrawal or closure does);
 - a provisional closure: reintegration's ReintegrationEligibilityDecided
   ``not_offered`` after the arrival (the returnee got no reintegration
   assistance, so the return was the end of it), which a later decision
@@ -75,7 +78,14 @@ from avrr_events.store import ConcurrencyError
 from avrr_events.tables import case_table
 from avrr_events.web.service import ServiceRuntime
 from avrr_intake import observed
-from avrr_intake.case import CaseClosed, CaseReopened, CaseWithdrawn, PersonalDataErased
+from avrr_intake.case import (
+    CaseClosed,
+    CaseReopened,
+    CaseWithdrawn,
+    PersonalDataErased,
+    ReturnRequested,
+    ReturnResumed,
+)
 from avrr_intake.commands import IntakeCommands
 from avrr_intake.settings import IntakeSettings
 from avrr_intake.timeline import utc
@@ -95,7 +105,7 @@ closures = case_table(
 )
 Index("intake_case_closures_due_idx", closures.c.closed_at)
 
-Bearing = Literal["final", "provisional", "reopened", "revived"]
+Bearing = Literal["final", "provisional", "reopened", "revived", "resumed"]
 
 
 def _final(_event: DomainEvent) -> Bearing | None:
@@ -104,6 +114,10 @@ def _final(_event: DomainEvent) -> Bearing | None:
 
 def _revived(_event: DomainEvent) -> Bearing | None:
     return "revived"
+
+
+def _resumed(_event: DomainEvent) -> Bearing | None:
+    return "resumed"
 
 
 def _eligibility(event: observed.EligibilityDecided) -> Bearing | None:
@@ -119,6 +133,8 @@ BEARINGS: dict[type[DomainEvent], Callable[[Any], Bearing | None]] = {
     CaseWithdrawn: _final,
     CaseClosed: _final,
     CaseReopened: _revived,
+    ReturnRequested: _resumed,
+    ReturnResumed: _resumed,
     observed.AssessmentClosed: _final,
     observed.MovementCancelled: _final,
     observed.ReintegrationCompleted: _final,
@@ -127,12 +143,18 @@ BEARINGS: dict[type[DomainEvent], Callable[[Any], Bearing | None]] = {
     observed.ReintegrationEligibilityDecided: _reintegration,
 }
 
+# closed_by of a reopened case until its return goes on: the other services' closures
+# arriving meanwhile are of what the case did before (a withdrawal's), not a new end.
+REVIVED = CaseReopened.event_type
+# Intake's own ends of a case: they count whenever they come.
+INTAKE_ENDS: tuple[type[DomainEvent], ...] = (CaseWithdrawn, CaseClosed)
+
 # The staff member the retention sweep's erasures are recorded as (erased_by, audit actor).
 RETENTION_ACTOR = "system:retention"
 
 
 def closing_of(event: DomainEvent) -> Bearing | None:
-    """How ``event`` bears on the case's closure: "final", "provisional", "reopened" or None."""
+    """How ``event`` bears on the case's closure (a ``Bearing``), or None."""
     bearing = BEARINGS.get(type(event))
     return None if bearing is None else bearing(event)
 
@@ -143,8 +165,11 @@ class CaseClosures(Projection):
     name = "intake_case_closures"
     metadata = metadata
 
-    async def _row(self, conn: AsyncConnection, case_id: str) -> tuple[datetime | None, bool]:
-        """The case's closed_at and final, its row locked (created, open, if there is none)."""
+    async def _row(
+        self, conn: AsyncConnection, case_id: str
+    ) -> tuple[datetime | None, bool, str | None]:
+        """The case's closed_at, final and closed_by, its row locked (created, open, if there
+        is none)."""
         c = closures.c
         # Locked: another replica may hold a different topic's partition of the same case.
         row = (
@@ -152,8 +177,8 @@ class CaseClosures(Projection):
         ).first()
         if row is None:
             await conn.execute(closures.insert().values(case_id=case_id, final=False))
-            return None, False
-        return row.closed_at, row.final
+            return None, False, None
+        return row.closed_at, row.final, row.closed_by
 
     async def _set(self, conn: AsyncConnection, case_id: str, **values: object) -> None:
         if values:
@@ -163,9 +188,14 @@ class CaseClosures(Projection):
 
     async def bear(self, conn: AsyncConnection, event: Any, envelope: Envelope) -> None:
         """An event that may end the case: close it, provisionally close it or reopen it."""
-        closed_at, final = await self._row(conn, event.case_id)
+        closed_at, final, closed_by = await self._row(conn, event.case_id)
         at = utc(envelope.time)
-        match closing_of(event):
+        bearing = closing_of(event)
+        if closed_by == REVIVED and bearing != "revived" and not isinstance(event, INTAKE_ENDS):
+            if bearing == "resumed":  # the reopened case goes on: closures count again
+                await self._set(conn, event.case_id, closed_by=None)
+            return
+        match bearing:
             case "final":
                 latest = at if closed_at is None else max(utc(closed_at), at)
                 await self._set(
@@ -176,7 +206,7 @@ class CaseClosures(Projection):
             case "reopened" if not final:
                 await self._set(conn, event.case_id, closed_at=None, closed_by=None)
             case "revived":
-                await self._set(conn, event.case_id, closed_at=None, closed_by=None, final=False)
+                await self._set(conn, event.case_id, closed_at=None, closed_by=REVIVED, final=False)
 
     async def erase(
         self, conn: AsyncConnection, event: PersonalDataErased, envelope: Envelope

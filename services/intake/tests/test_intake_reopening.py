@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from typing import Any
 
-from intake_fixtures import DPO, Intake, answered, consent
+from generated_cases import envelope
+from intake_fixtures import DPO, Intake, answered, consent, publish
 
 from avrr_events import ERASED
+from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.testing import eventually
 from avrr_intake import retention
 from avrr_intake.case import CaseReopened
@@ -187,3 +190,60 @@ async def test_an_erased_case_cannot_be_reopened_not_even_racing_its_erasure(
     assert await intake.runtime.cipher.keys.get(mother) is None
     after = await intake.http.post(f"/cases/{case_id}/reopening", json=_reopening(mother))
     assert after.status_code == 422, after.text
+
+
+async def test_a_withdrawals_late_closures_elsewhere_do_not_restart_the_clock_of_a_reopened_case(
+    intake: Intake, kafka_settings: KafkaSettings
+) -> None:
+    """Eligibility's and travel's closures caused by the withdrawal may reach intake after the
+    reopening: they are of what the case did before, and the retention clock stays stopped
+    until the return goes on (ReturnResumed); a closure after that counts again."""
+    case_id, mother, child = await _withdrawn(intake)
+    answered(await intake.http.post(f"/cases/{case_id}/reopening", json=_reopening(mother)))
+    topic = intake.runtime.settings.topic
+    at = datetime.now(UTC)
+    late = envelope(
+        "eligibility",
+        "AssessmentClosed",
+        case_id,
+        at,
+        {"case_id": case_id, "reason": "case withdrawn at intake", "closed_at": at.isoformat()},
+    )
+    await publish(kafka_settings, [late.to_message(topic("eligibility"))])
+
+    async def closure() -> dict[str, object] | None:
+        async with intake.runtime.db.autocommit() as conn:
+            return await retention.closure_of(conn, case_id)
+
+    async def seen(event_type: str) -> bool:
+        items = (await intake.http.get(f"/cases/{case_id}/timeline")).json()["items"]
+        return any(i["type"] == event_type for i in items)
+
+    await eventually(lambda: seen("avrr.eligibility.AssessmentClosed"), timeout=30)
+    row = await closure()
+    assert row is not None and row["closed_at"] is None, row
+
+    resumed = answered(
+        await intake.http.post(
+            f"/cases/{case_id}/consents",
+            json=consent(child, given_by="guardian", representative_person_id=mother),
+        ),
+        201,
+    )
+    assert resumed["events"][-1] == "avrr.intake.ReturnResumed"
+    await eventually(lambda: seen("avrr.intake.ReturnResumed"), timeout=30)
+    at = datetime.now(UTC)
+    cancelled = envelope(
+        "travel",
+        "MovementCancelled",
+        case_id,
+        at,
+        {"case_id": case_id, "cancelled_at": at.isoformat()},
+    )
+    await publish(kafka_settings, [cancelled.to_message(topic("travel"))])
+
+    async def clock_running() -> bool:
+        row = await closure()
+        return row is not None and row["closed_at"] is not None
+
+    await eventually(clock_running, timeout=30)
