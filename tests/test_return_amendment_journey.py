@@ -1,5 +1,6 @@
 """Issue 18: a person's data rectified and their destination changed before clearance,
-through the REST APIs of four separate processes over real Kafka and PostgreSQL.
+through the REST APIs of the four services: as four separate processes over real Kafka
+and PostgreSQL, and on the embedded default (one app, SQLite, in-process bus).
 
 Intake records both; eligibility re-assesses the amended request, its clearance
 names the new region, travel's movement follows it, and once intake has seen
@@ -10,8 +11,10 @@ eligibility, which passes the removal on after clearance).
 
 from __future__ import annotations
 
-from journey_steps import CASEWORKER, at_least, clear, open_case, request_return
-from test_return_journey import StartProcesses, separate_processes
+from pathlib import Path
+
+from journey_steps import CASEWORKER, Platform, at_least, clear, open_case, request_return
+from test_return_journey import StartProcesses, embedded, separate_processes
 
 from avrr_events.testing import eventually
 
@@ -20,70 +23,82 @@ async def test_rectification_amendment_and_removal_are_followed_across_processes
     service_processes: StartProcesses, kafka_bootstrap: str
 ) -> None:
     async with separate_processes(service_processes, kafka_bootstrap) as p:
-        case = await open_case(p, n=18)
-        c = case.case_id
-        await request_return(p, case)
+        await corrections(p)
 
-        correction = {
-            "person_id": case.mother,
-            "family_name": "Lópes Rectificada",
-            "reason": "data_subject_request",
-        }
-        fixed, t = await p.post(
-            "intake", f"/cases/{c}/rectifications", correction, CASEWORKER, expect=201
-        )
-        assert fixed["events"] == ["avrr.intake.PersonalDataRectified"], fixed
-        doc = await p.case_shows("intake", c, at_least(fixed["version"]), hop="rectify", since=t)
-        mother = next(m for m in doc["household"] if m["person_id"] == case.mother)
-        assert mother["family_name"] == "Lópes Rectificada"
 
-        change = {
-            "destination_country": "HN",
-            "destination_region": "Atlántida",
-            "reason": "family_situation",
-        }
-        amended, t = await p.post(
-            "intake", f"/cases/{c}/return-request/amendments", change, CASEWORKER, expect=201
-        )
-        assert amended["events"] == ["avrr.intake.ReturnRequestAmended"], amended
-        assessment = await p.case_shows(
-            "eligibility",
-            c,
-            lambda a: a.get("destination_region") == "Atlántida" and a["status"] == "eligible",
-            hop="intake -> eligibility: return amended",
-            since=t,
-            cross_service=True,
-        )
-        assert assessment["destination_country"] == "HN"
+async def test_rectification_amendment_and_removal_on_the_embedded_default(
+    tmp_path: Path,
+) -> None:
+    async with embedded(tmp_path / "avrr-data") as p:
+        await corrections(p)
 
-        movement = await clear(p, case)
-        assert movement["destination_region"] == "Atlántida", movement
 
-        async def intake_saw_clearance() -> bool:
-            state = await p.get("intake", f"/cases/{c}/state", CASEWORKER)
-            return state.status_code == 200 and state.json().get("phase") == "cleared"
+async def corrections(p: Platform) -> None:
+    """Rectify, amend, clear, a late amendment refused, a member removed from the movement."""
+    case = await open_case(p, n=18)
+    c = case.case_id
+    await request_return(p, case)
 
-        await eventually(intake_saw_clearance, timeout=60)
-        late = await p.refused(
-            "intake",
-            f"/cases/{c}/return-request/amendments",
-            {**change, "destination_region": "Cortés"},
-            CASEWORKER,
-        )
-        assert late.status_code == 409, late.text
-        assert late.json()["case_phase"] == "cleared"
+    correction = {
+        "person_id": case.mother,
+        "family_name": "Lópes Rectificada",
+        "reason": "data_subject_request",
+    }
+    fixed, t = await p.post(
+        "intake", f"/cases/{c}/rectifications", correction, CASEWORKER, expect=201
+    )
+    assert fixed["events"] == ["avrr.intake.PersonalDataRectified"], fixed
+    doc = await p.case_shows("intake", c, at_least(fixed["version"]), hop="rectify", since=t)
+    mother = next(m for m in doc["household"] if m["person_id"] == case.mother)
+    assert mother["family_name"] == "Lópes Rectificada"
 
-        leaving = {"person_id": case.child, "reason": "stays_in_host_country"}
-        removed, t = await p.post(
-            "intake", f"/cases/{c}/household/removals", leaving, CASEWORKER, expect=201
-        )
-        assert removed["events"] == ["avrr.intake.HouseholdMemberRemoved"], removed
-        movement = await p.case_shows(
-            "travel",
-            c,
-            lambda m: [t["person_id"] for t in m["travellers"]] == [case.mother],
-            hop="intake -> eligibility -> travel: member removed",
-            since=t,
-            cross_service=True,
-        )
-        assert movement["status"] == "preparing"
+    change = {
+        "destination_country": "HN",
+        "destination_region": "Atlántida",
+        "reason": "family_situation",
+    }
+    amended, t = await p.post(
+        "intake", f"/cases/{c}/return-request/amendments", change, CASEWORKER, expect=201
+    )
+    assert amended["events"] == ["avrr.intake.ReturnRequestAmended"], amended
+    assessment = await p.case_shows(
+        "eligibility",
+        c,
+        lambda a: a.get("destination_region") == "Atlántida" and a["status"] == "eligible",
+        hop="intake -> eligibility: return amended",
+        since=t,
+        cross_service=True,
+    )
+    assert assessment["destination_country"] == "HN"
+
+    movement = await clear(p, case)
+    assert movement["destination_region"] == "Atlántida", movement
+
+    async def intake_saw_clearance() -> bool:
+        state = await p.get("intake", f"/cases/{c}/state", CASEWORKER)
+        return state.status_code == 200 and state.json().get("phase") == "cleared"
+
+    await eventually(intake_saw_clearance, timeout=60)
+    late = await p.refused(
+        "intake",
+        f"/cases/{c}/return-request/amendments",
+        {**change, "destination_region": "Cortés"},
+        CASEWORKER,
+    )
+    assert late.status_code == 409, late.text
+    assert late.json()["case_phase"] == "cleared"
+
+    leaving = {"person_id": case.child, "reason": "stays_in_host_country"}
+    removed, t = await p.post(
+        "intake", f"/cases/{c}/household/removals", leaving, CASEWORKER, expect=201
+    )
+    assert removed["events"] == ["avrr.intake.HouseholdMemberRemoved"], removed
+    movement = await p.case_shows(
+        "travel",
+        c,
+        lambda m: [t["person_id"] for t in m["travellers"]] == [case.mother],
+        hop="intake -> eligibility -> travel: member removed",
+        since=t,
+        cross_service=True,
+    )
+    assert movement["status"] == "preparing"

@@ -56,6 +56,7 @@ from avrr_events.tables import Json, case_table
 from avrr_intake import observed
 from avrr_intake.case import ReturnRequested
 from avrr_intake.handover import handovers
+from avrr_intake.household_change import HouseholdMemberRemoved, HouseholdMemberRestored
 from avrr_intake.referral import ReferralReceived
 from avrr_intake.timeline import PHASES, TIMELINE_TYPES, CaseState, facts_of
 
@@ -132,7 +133,14 @@ Dimension = Literal[
     "host_country", "origin_country", "programme", "month", "sex", "age_group", "vulnerability"
 ]
 # The events that say who travels: the people's rows are written again from the state.
-_HOUSEHOLD_EVENTS = (ReferralReceived, ReturnRequested, observed.DueDiligenceCleared)
+_HOUSEHOLD_EVENTS = (
+    ReferralReceived,
+    ReturnRequested,
+    observed.DueDiligenceCleared,
+    HouseholdMemberRemoved,
+    HouseholdMemberRestored,
+    observed.TravellerRemoved,
+)
 
 
 def age_group(age_years: int) -> str:

@@ -741,6 +741,9 @@ _FOLDS: dict[type[DomainEvent], Callable[[CaseState, Facts], None]] = {
     ReturnAmendmentRefused: _destination_changed,
     HouseholdMemberRemoved: _member_removed,
     HouseholdMemberRestored: _member_restored,
+    # Whatever order the services' events arrive in, who left stays left.
+    observed.HouseholdMemberLeft: _member_removed,
+    observed.TravellerRemoved: _member_removed,
     CaseWithdrawn: _withdrawn,
     CaseClosed: _closed,
     CaseReopened: _reopened,

@@ -48,6 +48,8 @@ async def test_a_member_leaves_the_household_with_the_reason(intake: Intake) -> 
     assert line["summary"] == (
         f"Person {child} left the household: stays in host country (1 remain)"
     )
+    state = (await intake.http.get(f"/cases/{case_id}/state")).json()
+    assert state["household_size"] == 1
     # No longer a member: no consent, no second removal.
     again = await intake.http.post(f"/cases/{case_id}/household/removals", json=removal(child))
     assert again.status_code == 422, again.text
