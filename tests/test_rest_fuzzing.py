@@ -122,7 +122,15 @@ class Refusal:
 
 
 CASE_COMMANDS = "POST /cases/{case_id}/"
+CASE_LISTS = "GET /[ci][an][sc]*"  # GET /cases, GET /incoming (avrr_intake.case_list)
 DOCUMENTED_REFUSALS = (
+    Refusal(
+        CASE_LISTS,
+        "validation",
+        r"cursor: (not a cursor this list gave|page with cursor or with offset, not both)"
+        r"|destination_region: needs destination_country.*",
+        "a cursor is one the list gave, a region needs its country (the parameters' descriptions)",
+    ),
     Refusal("*", "precondition-failed", "", "If-Match names another version"),
     Refusal("*", "domain-rule", "this Idempotency-Key was already used", "a key's other body"),
     Refusal(

@@ -193,7 +193,10 @@ Country = Annotated[
 Region = Annotated[str | None, Query(max_length=100, description="any spelling; needs its country")]
 Cursor = Annotated[
     str | None,
-    Query(max_length=500, description="the previous page's next_cursor (case_list.py)"),
+    Query(
+        max_length=500,
+        description="the next_cursor a page of this list gave (any other: 422); not with offset",
+    ),
 ]
 
 CaseId = Annotated[str, Path(max_length=100)]
