@@ -208,6 +208,14 @@ DOCUMENTED_REFUSALS = (
         "the directory's organisations and the programme's indicators (in the descriptions)",
     ),
     Refusal(
+        CASE_COMMANDS + "attachments",
+        "validation",
+        r"file: (its bytes are not a PDF, PNG or JPEG file .*|the file is empty"
+        r"|named \S* but its content is .*)",
+        "a file is taken by what its bytes are (PDF, PNG, JPEG), never its name or declared "
+        "type: read from the bytes, as the file field's description says",
+    ),
+    Refusal(
         "POST /caseload-imports",
         "validation",
         r"file: .*",
