@@ -122,7 +122,7 @@ def _walk(
 
 
 def request_fields() -> list[RequestField]:
-    """Every schema node of every JSON request body of the four services."""
+    """Every schema node of every request body of the four services, whatever its media type."""
     found: list[RequestField] = []
     for service, document in documents().items():
         for route, operations in document["paths"].items():
@@ -130,11 +130,15 @@ def request_fields() -> list[RequestField]:
                 body = operation.get("requestBody")
                 if not body:
                     continue
-                media = body["content"]
-                assert set(media) == {"application/json"}, f"{service} {route}: {set(media)}"
                 name = f"{method.upper()} {route}"
-                for path, schema in _walk(document, media["application/json"]["schema"], ()):
-                    found.append(RequestField(service, name, path, schema))
+                # A body may come as JSON, a form with a file, or a file itself (a caseload
+                # as CSV or XLSX): every media type's fields count, each field once.
+                seen: set[tuple[str, ...]] = set()
+                for content in body["content"].values():
+                    for path, schema in _walk(document, content["schema"], ()):
+                        if path not in seen:
+                            seen.add(path)
+                            found.append(RequestField(service, name, path, schema))
     return found
 
 

@@ -404,6 +404,8 @@ NOT_PERSONAL: dict[Key, str] = {
     ),
     ("intake", "POST /cases/{case_id}/rectifications", "person_id"): "a person id",
     ("intake", "POST /cases/{case_id}/household/removals", "person_id"): "a person id",
+    ("intake", "POST /cases/{case_id}/notes", "person_id"): "a person id",
+    ("intake", "POST /cases/{case_id}/attachments", "person_id"): "a person id",
     ("intake", "POST /cases/{case_id}/reopening", "consent.person_id"): "a person id",
     ("intake", "POST /cases/{case_id}/reopening", "consent.representative_person_id"): (
         "a person id"
@@ -588,9 +590,9 @@ async def cancelled_and_withdrawn(p: PlantingPlatform) -> Case:
 
 async def closed_before_applying(p: PlantingPlatform) -> Case:
     """A household that never applies: transferred to Tapachula and back (a request rejected
-    first), the mother's name and document corrected, her son leaving the household, the
-    case closed, reopened with her consent given again and closed again, each step with
-    what the person or the office said."""
+    first), the mother's name and document corrected, a note about her, her son leaving the
+    household, the case closed, reopened with her consent given again and closed again, each
+    step with what the person or the office said."""
     case = await consented_household(p)
     await transferred_there_and_back(p, case)
     correction = {
@@ -604,6 +606,8 @@ async def closed_before_applying(p: PlantingPlatform) -> Case:
     }
     c = case.case_id
     await p.post("intake", f"/cases/{c}/rectifications", correction, CASEWORKER, expect=201)
+    note = {"person_id": case.mother, "text": "a note"}
+    await p.post("intake", f"/cases/{c}/notes", note, CASEWORKER, expect=201)
     leaving = {"person_id": case.child, "reason": "left_household", "note": "a note"}
     await p.post("intake", f"/cases/{c}/household/removals", leaving, CASEWORKER, expect=201)
     closure = {"reason": "staying_in_host_country", "note": "a note"}
