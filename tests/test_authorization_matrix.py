@@ -207,6 +207,19 @@ async def test_missing_bad_expired_and_foreign_tokens_get_401_problems(
         assert (await call(http, guarded, token(role))).status_code not in (401, 403)
 
 
+# ----------------------------------------------------------- people search --
+
+
+def test_people_search_is_for_casework_and_data_protection_within_their_offices() -> None:
+    """Search terms name people and the answer names them: casework (who meets them again)
+    and the data protection officer (who answers their requests) search, and only the cases
+    of their offices (an ``office`` of someone else's is 403, in the matrix above)."""
+    assert intake.policy is not None
+    rule = intake.policy.rules["POST /people/search"]
+    assert rule.roles == {Role.CASEWORKER, Role.SUPERVISOR, Role.DATA_PROTECTION_OFFICER}
+    assert rule.scope == "office"
+
+
 # ------------------------------------------------------------ medical data --
 
 

@@ -50,6 +50,7 @@ from avrr_intake import (
     handover,
     read_models,
     reports,
+    search,
     timeline,
     transfer,
 )
@@ -149,6 +150,8 @@ POLICY = Policy(
         "GET /duplicate-alerts": allow(Role.SUPERVISOR, scope="office"),
         "POST /demo": allow(*CASEWORK, Role.ADMIN),
         "GET /cases": allow(*CASE_READERS, scope="office"),
+        # Terms in the body, never in the URL; audited with the fields used and the cases found.
+        "POST /people/search": allow(*CASE_READERS, scope="office"),
         # Ticketed movements to the countries the caller's offices receive in, with the needs
         # the travellers consented to share with reintegration: the staff who receive them.
         "GET /incoming": allow(*INCOMING_READERS, scope="office"),
@@ -758,6 +761,33 @@ async def list_transfers(
         for r in rows
     ]
     return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.post("/people/search", summary="Find people by name, birth date, document or phone")
+async def search_people(
+    body: search.PeopleSearchIn,
+    request: Request,
+    principal: Authorized,
+    cases: Cases,
+    office: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+) -> dict[str, Any]:
+    """People of the cases of your offices who match every term given, best match first:
+    names tolerate case, accents, compound names, particles and Spanish or Portuguese
+    spelling variants. The terms are in the body (never in a URL) and never stored or logged:
+    the search is compared over keyed tokens, and audited with the fields used."""
+    client = request.client.host if request.client else None
+    return await search.search_people(
+        runtime_of(request),
+        principal,
+        body,
+        key=search.key_of(cases.secret),
+        office=office,
+        limit=limit,
+        offset=offset,
+        client=client,
+    )
 
 
 @router.get("/cases/{case_id}", name="get_case", summary="Case file (ETag = case version)")

@@ -21,6 +21,7 @@ from avrr_intake import (
     read_models,
     reports,
     retention,
+    search,
     timeline,
     transfer,
 )
@@ -33,13 +34,14 @@ from avrr_intake.settings import IntakeSettings
 def projections(runtime: ServiceRuntime) -> Sequence[Projection]:
     """Intake's read models; called once while the runtime is assembled."""
     # Fail at start-up, not at the first referral, when the duplicate-check key is missing.
-    IntakeSettings().secret(runtime.settings)
+    secret = IntakeSettings().secret(runtime.settings)
     return [
         read_models.CaseFiles(runtime.cipher),
         timeline.CaseTimeline(),
         reports.SituationalReports(),
         handover.CaseHandovers(runtime.offices),
         retention.CaseClosures(),
+        search.PeopleIndex(runtime.cipher, search.key_of(secret)),
         attachments.CaseNotes(attachments.object_store(IntakeSettings())),
         transfer.Transfers(),
     ]
@@ -58,6 +60,7 @@ service = Service(
         handover.metadata,
         public.metadata,
         retention.metadata,
+        search.metadata,
         attachments.metadata,
         attachments.files_metadata,  # the file store: created like a read model, never rebuilt
         transfer.metadata,
