@@ -12,6 +12,8 @@ Options (or the environment variables in brackets):
                         and embedded, BENCH_WITHDRAWALS; import: benchmarks/caseload.py,
                         `avrr import cases` into the embedded default and PostgreSQL,
                         BENCH_IMPORT_CASES)
+  --only search         people search (intake, issue 18): benchmarks/search.py, BENCH_PEOPLE
+                        people (default 100,000), BENCH_SEARCHES searches of each kind
   --doc PATH / --no-doc where to write the table (default docs/benchmarks.md)
 """
 
@@ -35,11 +37,20 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from avrr_events import Database
 from avrr_events.adapters.kafka import KafkaSettings, TopicSpec, ensure_topics
-from benchmarks import append, caseload, lifecycle, rebuild, relay, withdrawal
+from benchmarks import append, caseload, lifecycle, rebuild, relay, search, withdrawal
 from benchmarks.common import BenchDatabase, Figure, database_url, fresh_database, kafka_settings
 from benchmarks.report import Machine, markdown_table, write_doc
 
-FIGURES = ("append", "pyeventsourcing", "relay", "rebuild", "lifecycle", "withdrawal", "import")
+FIGURES = (
+    "append",
+    "pyeventsourcing",
+    "relay",
+    "rebuild",
+    "lifecycle",
+    "withdrawal",
+    "import",
+    "search",
+)
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -246,6 +257,9 @@ async def main(argv: list[str]) -> int:
         table += "\n\n" + await caseload.run(
             quick=args.quick, cases=int(os.environ.get("BENCH_IMPORT_CASES", 0)) or None
         )
+    if "search" in args.only:
+        say("search: people search over a generated population (intake, issue 18)")
+        table += "\n\n" + await search.run(quick=args.quick)
     print(table)
     command = shlex.join(["python", "-m", "benchmarks", *argv])
     if not args.no_doc:
