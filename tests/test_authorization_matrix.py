@@ -258,12 +258,12 @@ def test_the_case_list_is_for_case_readers_and_the_incoming_list_for_receiving_s
     assert intake.policy is not None
     listed = intake.policy.rules["GET /cases"]
     assert (listed.roles, listed.scope) == (
-        {Role.CASEWORKER, Role.SUPERVISOR, Role.DATA_PROTECTION_OFFICER},
+        frozenset({Role.CASEWORKER, Role.SUPERVISOR, Role.DATA_PROTECTION_OFFICER}),
         "office",
     )
     incoming = intake.policy.rules["GET /incoming"]
     assert (incoming.roles, incoming.scope) == (
-        {Role.CASEWORKER, Role.SUPERVISOR, Role.REINTEGRATION_OFFICER},
+        frozenset({Role.CASEWORKER, Role.SUPERVISOR, Role.REINTEGRATION_OFFICER}),
         "office",
     )
     assert reintegration.policy is not None
