@@ -301,6 +301,29 @@ def test_the_command_line_imports_into_the_embedded_default(
     asyncio.run(_served_decrypted(data, case_id_of(group)))
 
 
+def test_rebuild_on_the_embedded_default_reads_its_key_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``avrr rebuild intake --all`` with no DATABASE_URL rebuilds the files ``make run`` uses,
+    decrypting with the embedded default's shared key file (not a key table of its own in
+    intake's SQLite file, where every person would read as erased)."""
+    for variable in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "AVRR_KEYSTORE_URL"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.delenv("AVRR_DATA_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    file = tmp_path / SAMPLE.name
+    file.write_bytes(SAMPLE.read_bytes())
+    runner = CliRunner()
+    imported = runner.invoke(app, ["import", "cases", str(file), "--user", "maria.lopez"])
+    assert imported.exit_code == 0, imported.output
+
+    rebuilt = runner.invoke(app, ["rebuild", "intake", "--all", "--force"])
+
+    assert rebuilt.exit_code == 0, rebuilt.output
+    group = next(households(read_rows(file)[1]))
+    asyncio.run(_served_decrypted(tmp_path / ".avrr-data", case_id_of(group)))
+
+
 async def _served_decrypted(data: Path, case_id: str) -> None:
     """Intake on the embedded default's files (as ``make run`` runs it) relays the import's
     events, projects them, and serves the case with its people's names decrypted."""

@@ -17,7 +17,6 @@ point group ``avrr.importers`` (``cases``), so the library imports no service.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
@@ -39,7 +38,6 @@ from avrr_events.caseload import (
 from avrr_events.cli.base import Config, err, fail, find_service, out, progress_bar, run
 from avrr_events.cli.rebuild import offline_runtime
 from avrr_events.commands import Principal
-from avrr_events.web.embedded import EmbeddedSettings, embedded_settings
 
 import_app = typer.Typer(help="Import an existing caseload (CSV or XLSX) through the commands.")
 
@@ -106,8 +104,6 @@ async def import_file(
         fail(str(exc))
     service = find_service(importer.service)
     embedded = config.settings().database_url is None
-    if embedded:
-        config = embedded_default(config, service.name)
     async with offline_runtime(service, config) as runtime:
         if embedded:
             # The embedded default migrates its SQLite files itself when it starts; so does this.
@@ -124,19 +120,3 @@ async def import_file(
             )
     write_rejects(rejects, header, rows, outcomes)
     return outcomes
-
-
-def embedded_default(config: Config, service: str) -> Config:
-    """The settings ``make run`` gives the service: its SQLite file and the shared key file
-    in AVRR_DATA_DIR (``.avrr-data``), the development master key, no Kafka."""
-    settings = embedded_settings(service, Path(EmbeddedSettings().avrr_data_dir))
-    err.print(f"[yellow]DATABASE_URL is not set: the embedded default's {settings.database_url}")
-    Path(EmbeddedSettings().avrr_data_dir).mkdir(parents=True, exist_ok=True)
-    same = ("database_url", "keystore_url", "kafka_bootstrap_servers", "master_key", "dev")
-    return replace(
-        config,
-        overrides=(
-            *((k, v) for k, v in config.overrides if k not in same),
-            *((k, getattr(settings, k)) for k in same),
-        ),
-    )

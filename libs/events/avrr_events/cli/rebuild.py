@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -30,6 +32,7 @@ from avrr_events.adapters.kafka import (
 from avrr_events.cli.base import Config, ServiceArg, err, fail, find_service, out, progress_bar, run
 from avrr_events.projections import Projection, ProjectionRunner
 from avrr_events.registry import EventRegistry
+from avrr_events.web.embedded import EmbeddedSettings, embedded_settings
 from avrr_events.web.service import Service, ServiceRuntime
 
 # -------------------------------------------------------------------- rebuild --
@@ -131,14 +134,29 @@ async def consumer_group_members(kafka: KafkaSettings, group: str) -> int:
     return members
 
 
+def embedded_default(config: Config, service: str) -> Config:
+    """The settings ``make run`` gives the service: its SQLite file and the shared key file
+    in AVRR_DATA_DIR (``.avrr-data``), the development master key, no Kafka."""
+    settings = embedded_settings(service, Path(EmbeddedSettings().avrr_data_dir))
+    err.print(f"[yellow]DATABASE_URL is not set: the embedded default's {settings.database_url}")
+    Path(EmbeddedSettings().avrr_data_dir).mkdir(parents=True, exist_ok=True)
+    same = ("database_url", "keystore_url", "kafka_bootstrap_servers", "master_key", "dev")
+    return replace(
+        config,
+        overrides=(
+            *((k, v) for k, v in config.overrides if k not in same),
+            *((k, getattr(settings, k)) for k in same),
+        ),
+    )
+
+
 @contextlib.asynccontextmanager
 async def offline_runtime(service: Service, config: Config) -> AsyncIterator[ServiceRuntime]:
-    """A runtime that is never started: its database, cipher and projections, closed after."""
+    """A runtime that is never started: its database, cipher and projections, closed after;
+    without DATABASE_URL, the files of the embedded default (``embedded_default``)."""
+    if config.settings().database_url is None:
+        config = embedded_default(config, service.name)
     settings = config.settings()
-    if settings.database_url is None:
-        err.print(
-            "[yellow]DATABASE_URL is not set: using the embedded default's SQLite file[/yellow]"
-        )
     try:
         runtime = ServiceRuntime(service, settings)
     except RuntimeError as exc:  # master key, service secrets: the projections may need them
