@@ -10,6 +10,7 @@ carry only ciphertext and non-personal facts.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, Self
@@ -25,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from avrr_events import ERASED, ConcurrencyError, Repository
+from avrr_events import ERASED, ConcurrencyError, Encrypted, Repository
 from avrr_events.aggregate import Executed
 from avrr_events.commands import CommandContext, CommandResult
 from avrr_events.dates import PastDate, not_in_future
@@ -713,11 +714,7 @@ class IntakeCommands:
             # The person's own words under their key (the principal's for the household).
             speaker = cmd.person_id or _principal_id(case)
             # (none for an erased case: that would make a new key; the case refuses anyway)
-            note = (
-                await self.cipher.encrypt(speaker, cmd.note)
-                if cmd.note and not case.erased
-                else None
-            )
+            note = None if case.erased else await self._sealed_note(speaker, cmd.note)
             case.withdraw_consent(
                 ConsentWithdrawn(
                     case_id=case_id,
@@ -816,14 +813,12 @@ class IntakeCommands:
     ) -> CommandResult:
         """Another destination or programme before clearance: 409 once intake has seen the
         clearance; a clearance it has not seen yet is settled by eligibility (amendment.py)."""
-        async with self.runtime.db.autocommit() as conn:
-            phase = await reports.phase_of(conn, case_id)
-        if phase in FIXED_FROM:
-            raise Conflict(
-                f"the return was cleared for travel (phase {phase}): its destination can no "
-                "longer change; the person may withdraw the case and apply again",
-                case_phase=phase,
-            )
+        await self._refuse_in_phases(
+            case_id,
+            FIXED_FROM,
+            "the return was cleared for travel (phase {phase}): its destination can no "
+            "longer change; the person may withdraw the case and apply again",
+        )
 
         async def decide(case: Case) -> None:
             case.must_be_active("amend the return request")
@@ -835,7 +830,7 @@ class IntakeCommands:
                     "the return request already reads so: nothing to amend",
                     field="destination_country",
                 )
-            note = await self.cipher.encrypt(_principal_id(case), cmd.note) if cmd.note else None
+            note = await self._sealed_note(_principal_id(case), cmd.note)
             case.amend_return(
                 ReturnRequestAmended(
                     case_id=case_id,
@@ -856,18 +851,16 @@ class IntakeCommands:
     ) -> CommandResult:
         """Take a person off the household before departure: 409 once intake has seen the
         departure; a departure it has not seen yet is settled by travel (household_change.py)."""
-        async with self.runtime.db.autocommit() as conn:
-            phase = await reports.phase_of(conn, case_id)
-        if phase in TRAVELLED_FROM:
-            raise Conflict(
-                f"the household has travelled (phase {phase}): nobody leaves it any more",
-                case_phase=phase,
-            )
+        await self._refuse_in_phases(
+            case_id,
+            TRAVELLED_FROM,
+            "the household has travelled (phase {phase}): nobody leaves it any more",
+        )
 
         async def decide(case: Case) -> None:
             case.must_be_active("remove a household member")
             case.must_know(cmd.person_id)
-            note = await self.cipher.encrypt(cmd.person_id, cmd.note) if cmd.note else None
+            note = await self._sealed_note(cmd.person_id, cmd.note)
             case.remove_member(
                 HouseholdMemberRemoved(
                     case_id=case_id,
@@ -915,7 +908,7 @@ class IntakeCommands:
                     duplicate_key=await self.cipher.encrypt(cmd.person_id, key),
                     age_years=age_on(born, now.date()) if "date_of_birth" in changed else None,
                     reason=cmd.reason,
-                    note=await self.cipher.encrypt(cmd.person_id, cmd.note) if cmd.note else None,
+                    note=await self._sealed_note(cmd.person_id, cmd.note),
                     rectified_by=ctx.principal.user_id,
                     rectified_at=now,
                 )
@@ -928,7 +921,7 @@ class IntakeCommands:
     ) -> CommandResult:
         async def decide(case: Case) -> None:
             principal = _principal_id(case)
-            note = await self.cipher.encrypt(principal, cmd.note) if cmd.note else None
+            note = await self._sealed_note(principal, cmd.note)
             case.withdraw(
                 CaseWithdrawn(
                     case_id=case_id,
@@ -944,7 +937,7 @@ class IntakeCommands:
     async def close_case(self, case_id: str, cmd: ClosureIn, ctx: CommandContext) -> CommandResult:
         async def decide(case: Case) -> None:
             case.must_be_active("close the case")
-            note = await self.cipher.encrypt(_principal_id(case), cmd.note) if cmd.note else None
+            note = await self._sealed_note(_principal_id(case), cmd.note)
             case.close(
                 CaseClosed(
                     case_id=case_id,
@@ -973,7 +966,7 @@ class IntakeCommands:
                 raise DomainRuleViolation(
                     "cannot reopen the case: its personal data was erased", case_status=previous
                 )
-            note = await self.cipher.encrypt(principal, cmd.note) if cmd.note else None
+            note = await self._sealed_note(principal, cmd.note)
             case.reopen(
                 CaseReopened(
                     case_id=case_id,
@@ -1019,11 +1012,7 @@ class IntakeCommands:
 
         async def decide(case: Case) -> None:
             now = datetime.now(UTC)
-            note = (
-                await self.cipher.encrypt(_principal_id(case), cmd.note)
-                if cmd.note and not case.erased
-                else None
-            )
+            note = None if case.erased else await self._sealed_note(_principal_id(case), cmd.note)
             case.request_transfer(
                 TransferRequested(
                     case_id=case_id,
@@ -1069,8 +1058,8 @@ class IntakeCommands:
                 "to_office": pending.to_office if pending else case.office,
             }
             note = (
-                await self.cipher.encrypt(_principal_id(case), cmd.note)
-                if cmd.note and pending is not None and not case.erased
+                await self._sealed_note(_principal_id(case), cmd.note)
+                if pending is not None and not case.erased
                 else None
             )
             answer: TransferAccepted | TransferRejected = (
@@ -1118,6 +1107,19 @@ class IntakeCommands:
             await authorities.delete_disclosure_keys(self.cipher.keys, case_id, case.people)
 
         return _answer(await self.repo.execute(case_id, ctx, decide, guard=Case.must_exist))
+
+    async def _refuse_in_phases(self, case_id: str, phases: Collection[str], why: str) -> None:
+        """409 (naming the phase) when intake has already seen the case reach one of
+        ``phases``: a change that another service settles after that point (amendment.py,
+        household_change.py) is refused here before anything is decided."""
+        async with self.runtime.db.autocommit() as conn:
+            phase = await reports.phase_of(conn, case_id)
+        if phase in phases:
+            raise Conflict(why.format(phase=phase), case_phase=phase)
+
+    async def _sealed_note(self, person_id: str, note: str | None) -> Encrypted | None:
+        """A free-text note of a command, sealed under ``person_id``'s key (none without one)."""
+        return await self.cipher.encrypt(person_id, note) if note else None
 
 
 def new_case_id() -> str:
