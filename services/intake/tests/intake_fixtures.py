@@ -97,6 +97,27 @@ class Intake:
         await self.wait_for(created["case_id"], version=created["version"])
         return created
 
+    async def return_requested(self) -> tuple[str, str, str]:
+        """A case whose mother and child (as guardian) consented and whose return to BO was
+        requested: (case id, mother, child); what withdrawals and reopenings start from."""
+        created = await self.open_case()
+        case_id = created["case_id"]
+        mother = self.person(created, "principal")
+        child = self.person(created, "child")
+        for person, extra in (
+            (mother, {}),
+            (child, {"given_by": "guardian", "representative_person_id": mother}),
+        ):
+            given = await self.http.post(
+                f"/cases/{case_id}/consents", json=consent(person, **extra)
+            )
+            assert given.status_code == 201, given.text
+        requested = await self.http.post(
+            f"/cases/{case_id}/return-request", json={"destination_country": "BO"}
+        )
+        assert requested.status_code == 201, requested.text
+        return case_id, mother, child
+
     def person(self, created: dict[str, Any], relationship: str) -> str:
         return str(
             next(p["person_id"] for p in created["household"] if p["relationship"] == relationship)

@@ -21,25 +21,6 @@ from avrr_intake.consent import ConsentWithdrawn
 from avrr_intake.events import registry
 
 
-async def _requested(intake: Intake) -> tuple[str, str, str]:
-    """A case whose return was requested: (case id, mother, child)."""
-    created = await intake.open_case()
-    case_id = created["case_id"]
-    mother = intake.person(created, "principal")
-    child = intake.person(created, "child")
-    for person, extra in (
-        (mother, {}),
-        (child, {"given_by": "guardian", "representative_person_id": mother}),
-    ):
-        given = await intake.http.post(f"/cases/{case_id}/consents", json=consent(person, **extra))
-        assert given.status_code == 201, given.text
-    requested = await intake.http.post(
-        f"/cases/{case_id}/return-request", json={"destination_country": "BO"}
-    )
-    assert requested.status_code == 201, requested.text
-    return case_id, mother, child
-
-
 async def _withdraw(intake: Intake, case_id: str, purpose: str, **body: Any) -> dict[str, Any]:
     path = f"/cases/{case_id}/consents/{purpose}/withdrawal"
     return answered(await intake.http.post(path, json={"reason": "other", **body}))
@@ -48,7 +29,7 @@ async def _withdraw(intake: Intake, case_id: str, purpose: str, **body: Any) -> 
 async def test_a_consent_withdrawal_needs_a_coded_reason_and_keeps_the_persons_words_encrypted(
     intake: Intake,
 ) -> None:
-    case_id, mother, _child = await _requested(intake)
+    case_id, mother, _child = await intake.return_requested()
     path = f"/cases/{case_id}/consents/contact_by_programme/withdrawal"
     given = await intake.http.post(
         f"/cases/{case_id}/consents", json=consent(mother, "contact_by_programme")
@@ -123,7 +104,7 @@ def test_a_withdrawal_recorded_before_reasons_existed_still_reads() -> None:
 async def test_withdrawing_the_return_consent_suspends_the_return_until_it_is_given_again(
     intake: Intake,
 ) -> None:
-    case_id, mother, child = await _requested(intake)
+    case_id, mother, child = await intake.return_requested()
     # A purpose the return does not need changes nothing about it.
     given = await intake.http.post(
         f"/cases/{case_id}/consents", json=consent(mother, "share_with_authorities")
@@ -167,7 +148,7 @@ async def test_withdrawing_the_return_consent_suspends_the_return_until_it_is_gi
 async def test_a_suspended_case_is_closed_with_a_coded_reason_not_left_hanging(
     intake: Intake,
 ) -> None:
-    case_id, _mother, _child = await _requested(intake)
+    case_id, _mother, _child = await intake.return_requested()
     # A requested return is withdrawn, not closed: other services are working on it.
     early = await intake.http.post(f"/cases/{case_id}/closure", json={"reason": "changed_mind"})
     assert early.status_code == 422, early.text

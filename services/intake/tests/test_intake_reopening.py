@@ -25,20 +25,7 @@ WORDS = "Volví porque en Cochabamba me amenazaron otra vez."
 
 async def _withdrawn(intake: Intake) -> tuple[str, str, str]:
     """A case whose return was requested, then withdrawn: (case id, mother, child)."""
-    created = await intake.open_case()
-    case_id = created["case_id"]
-    mother = intake.person(created, "principal")
-    child = intake.person(created, "child")
-    for person, extra in (
-        (mother, {}),
-        (child, {"given_by": "guardian", "representative_person_id": mother}),
-    ):
-        given = await intake.http.post(f"/cases/{case_id}/consents", json=consent(person, **extra))
-        assert given.status_code == 201, given.text
-    requested = await intake.http.post(
-        f"/cases/{case_id}/return-request", json={"destination_country": "BO"}
-    )
-    assert requested.status_code == 201, requested.text
+    case_id, mother, child = await intake.return_requested()
     withdrawn = answered(
         await intake.http.post(f"/cases/{case_id}/withdrawal", json={"reason": "changed_mind"})
     )
