@@ -23,6 +23,8 @@ notice), so a redelivered event never queues a record twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from avrr_events import EventStore, HandlerContext, Repository
 from avrr_events.consumer import Reaction, reactions_table
 from avrr_intake.amendment import ReturnAmendmentRefused
@@ -64,40 +66,53 @@ async def queue_arrival(ctx: HandlerContext, event: ArrivalConfirmed) -> None:
 async def restore_cleared_destination(ctx: HandlerContext, event: AmendmentRefused) -> None:
     """Eligibility refused an amendment (it had cleared the return first): the case's
     destination is again the one cleared, in the consumer's transaction."""
-    repo = Repository(store(ctx), registry, Case, source="/avrr/intake")
-    case = await repo.load(event.case_id, conn=ctx.conn)
-    case.refuse_amendment(
-        ReturnAmendmentRefused(
-            case_id=event.case_id,
-            amendment_id=event.amendment_id,
-            destination_country=event.destination_country,
-            destination_region=event.destination_region,
-            programme_hint=event.programme_hint,
-            refused_at=event.refused_at,
+
+    def refuse(case: Case) -> None:
+        case.refuse_amendment(
+            ReturnAmendmentRefused(
+                case_id=event.case_id,
+                amendment_id=event.amendment_id,
+                destination_country=event.destination_country,
+                destination_region=event.destination_region,
+                programme_hint=event.programme_hint,
+                refused_at=event.refused_at,
+            )
         )
-    )
-    await repo.save(case, ctx.cause, conn=ctx.conn)
+
+    await _record_on_case(ctx, event.case_id, refuse)
 
 
 async def restore_departed_member(ctx: HandlerContext, event: TravellerRemovalRefused) -> None:
     """Travel refused a removal: the person had departed with the household, which they are
     a member of again, in the consumer's transaction."""
-    repo = Repository(store(ctx), registry, Case, source="/avrr/intake")
-    case = await repo.load(event.case_id, conn=ctx.conn)
-    person = case.removed.get(event.person_id)
-    if person is None:
-        return
-    case.restore_member(
-        HouseholdMemberRestored(
-            case_id=event.case_id,
-            person_id=event.person_id,
-            age_years=person.age_years,
-            sex=person.sex,
-            relationship=person.relationship,
-            household_size=len(case.people) + 1,
-            restored_at=event.refused_at,
+
+    def restore(case: Case) -> None:
+        person = case.removed.get(event.person_id)
+        if person is None:
+            return
+        case.restore_member(
+            HouseholdMemberRestored(
+                case_id=event.case_id,
+                person_id=event.person_id,
+                age_years=person.age_years,
+                sex=person.sex,
+                relationship=person.relationship,
+                household_size=len(case.people) + 1,
+                restored_at=event.refused_at,
+            )
         )
-    )
+
+    await _record_on_case(ctx, event.case_id, restore)
+
+
+async def _record_on_case(
+    ctx: HandlerContext, case_id: str, record: Callable[[Case], None]
+) -> None:
+    """Load the case, let ``record`` decide on it, and append what it recorded (nothing, if
+    it recorded nothing), in the consumer's transaction: how a reaction changes a case."""
+    repo = Repository(store(ctx), registry, Case, source="/avrr/intake")
+    case = await repo.load(case_id, conn=ctx.conn)
+    record(case)
     await repo.save(case, ctx.cause, conn=ctx.conn)
 
 
