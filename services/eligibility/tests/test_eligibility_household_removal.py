@@ -38,16 +38,33 @@ def family(case_id: str) -> list[dict[str, Any]]:
     )
 
 
-async def test_before_clearance_the_request_is_assessed_again_without_them(
-    eligibility: Eligibility,
-) -> None:
+async def assessed_family(eligibility: Eligibility) -> str:
+    """A mother's and her sister's return request, assessed (eligible): its case id."""
     case_id = f"leave-{uuid.uuid4()}"
     await eligibility.from_intake(
         "ReturnRequested", return_requested(case_id, household=family(case_id))
     )
     await eligibility.assessment(case_id)
+    return case_id
+
+
+async def clear(eligibility: Eligibility, case_id: str) -> None:
+    """Due diligence clears the case."""
+    r = await eligibility.http.post(f"/assessments/{case_id}/due-diligence", json=checklist_json())
+    assert r.json()["events"][-1] == CLEARED, r.text
+
+
+async def aunt_leaves(eligibility: Eligibility, case_id: str) -> list[Any]:
+    """Intake removes the aunt: the assessment's events once it recorded her leaving."""
     await eligibility.from_intake("HouseholdMemberRemoved", removed(case_id, f"{case_id}-aunt"))
-    events = await until_recorded(eligibility, case_id, LEFT)
+    return await until_recorded(eligibility, case_id, LEFT)
+
+
+async def test_before_clearance_the_request_is_assessed_again_without_them(
+    eligibility: Eligibility,
+) -> None:
+    case_id = await assessed_family(eligibility)
+    events = await aunt_leaves(eligibility, case_id)
     types = [e.type for e in events]
     assert types[types.index(LEFT) + 1] == "avrr.eligibility.EligibilityDecided", types
     left = next(e for e in events if e.type == LEFT)
@@ -57,8 +74,7 @@ async def test_before_clearance_the_request_is_assessed_again_without_them(
     assert row["status"] == "eligible"
 
     # Cleared afterwards: the clearance names the household without them.
-    r = await eligibility.http.post(f"/assessments/{case_id}/due-diligence", json=checklist_json())
-    assert r.json()["events"][-1] == CLEARED, r.text
+    await clear(eligibility, case_id)
     cleared = next(
         e
         for e in await until_recorded(eligibility, case_id, "avrr.eligibility.DueDiligenceCleared")
@@ -70,16 +86,10 @@ async def test_before_clearance_the_request_is_assessed_again_without_them(
 async def test_after_clearance_the_removal_is_passed_on_to_travel(
     eligibility: Eligibility,
 ) -> None:
-    case_id = f"leave-{uuid.uuid4()}"
-    await eligibility.from_intake(
-        "ReturnRequested", return_requested(case_id, household=family(case_id))
-    )
-    await eligibility.assessment(case_id)
-    r = await eligibility.http.post(f"/assessments/{case_id}/due-diligence", json=checklist_json())
-    assert r.json()["events"][-1] == CLEARED, r.text
+    case_id = await assessed_family(eligibility)
+    await clear(eligibility, case_id)
 
-    await eligibility.from_intake("HouseholdMemberRemoved", removed(case_id, f"{case_id}-aunt"))
-    events = await until_recorded(eligibility, case_id, LEFT)
+    events = await aunt_leaves(eligibility, case_id)
     assert events[-1].type == LEFT  # no new decision: the case stays cleared
     assert events[-1].data["cleared"] is True
     await eligibility.assessment(case_id, household_size=1, status="cleared")
