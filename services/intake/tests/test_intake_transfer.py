@@ -272,25 +272,16 @@ def test_an_answer_after_the_deadline_is_refused_before_the_job_records_the_expi
     now = datetime.now(UTC)
     case.office, case.status = "GT-GUA", "open"
     case.version = 1
+    sides = {"case_id": "c-1", "transfer_id": "t-1", "from_office": "GT-GUA", "to_office": "MX-TAP"}
     requested = TransferRequested(
-        case_id="c-1",
-        transfer_id="t-1",
-        from_office="GT-GUA",
-        to_office="MX-TAP",
+        **sides,
         reason="other",
         recorded_by="cw-gt",
         requested_at=now - timedelta(days=8),
         expires_at=now - timedelta(days=1),
     )
     case.record(requested)
-    accept = TransferAccepted(
-        case_id="c-1",
-        transfer_id="t-1",
-        from_office="GT-GUA",
-        to_office="MX-TAP",
-        recorded_by="cw-mx",
-        accepted_at=now,
-    )
+    accept = TransferAccepted(**sides, recorded_by="cw-mx", accepted_at=now)
     try:
         case.answer_transfer(accept, now)
     except Exception as refused:
