@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from intake_tokens import ISSUER
 
 from avrr_events import Message
 from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings
-from avrr_events.testing import eventually
+from avrr_events.settings import ServiceSettings
+from avrr_events.testing import eventually, running
 from avrr_events.web.service import ServiceRuntime
+from avrr_intake.main import service
 
 CASEWORKER = {
     "X-AVRR-User": "caseworker-1",
@@ -145,6 +149,22 @@ class Intake:
         if case_id is not None:
             return [r.envelope.type for r in await self.runtime.store.load(f"case-{case_id}")]
         return [r.envelope.type for r in await self.runtime.store.read_all()]
+
+
+@asynccontextmanager
+async def running_intake(settings: ServiceSettings) -> AsyncIterator[Intake]:
+    """Intake with its lifespan running (relay and consumer), and a caseworker's client;
+    its settings (the attachment store, say) as the environment gives them."""
+    async with running(
+        service,
+        settings,
+        base_url="http://intake",
+        headers=CASEWORKER,
+        # Bearer JWTs of the tests' issuer are checked the production way (JWKS, RS256);
+        # without one, the development headers stand in.
+        authenticator=ISSUER.authenticator(),
+    ) as (runtime, http):
+        yield Intake(runtime, http)
 
 
 async def publish(kafka_settings: KafkaSettings, records: Sequence[Message]) -> None:

@@ -18,15 +18,13 @@ from pathlib import Path
 
 import obstore
 import pytest
-from intake_fixtures import CASEWORKER, DPO, Intake, answered
-from intake_tokens import ISSUER
+from intake_fixtures import DPO, Intake, answered, running_intake
 from obstore.store import S3Store
 from sqlalchemy import select
 
 from avrr_events.settings import ServiceSettings
-from avrr_events.testing import database_dump, eventually, infra_required, running
+from avrr_events.testing import database_dump, eventually, infra_required
 from avrr_intake import attachments
-from avrr_intake.main import service
 
 MOTO = "moto[server]==5.2.6"
 BUCKET = "avrr-attachments-test"
@@ -82,14 +80,8 @@ async def intake_on_s3(
         "AVRR_ATTACHMENT_S3_SECRET_ACCESS_KEY": "test",
     }.items():
         monkeypatch.setenv(name, value)
-    async with running(
-        service,
-        service_settings,
-        base_url="http://intake",
-        headers=CASEWORKER,
-        authenticator=ISSUER.authenticator(),
-    ) as (runtime, http):
-        yield Intake(runtime, http)
+    async with running_intake(service_settings) as intake:
+        yield intake
 
 
 async def test_files_rest_sealed_in_the_object_store_and_go_with_their_person(
