@@ -41,15 +41,6 @@ AmendmentReason = Literal[
     "recording_error",  # the request was recorded wrongly
     "other",
 ]
-# The phases (timeline.PHASES) from which a destination is fixed: cleared for travel.
-FIXED_FROM: tuple[str, ...] = (
-    "cleared",
-    "ticketed",
-    "departed",
-    "arrived",
-    "reintegrating",
-    "completed",
-)
 
 
 class ReturnRequestAmended(DomainEvent):

@@ -40,7 +40,6 @@ from avrr_events.web.service import ServiceRuntime
 from avrr_intake import authorities, handover, read_models, reports
 from avrr_intake.amendment import (
     AMENDABLE_FIELDS,
-    FIXED_FROM,
     AmendmentReason,
     ReturnRequestAmended,
 )
@@ -67,7 +66,7 @@ from avrr_intake.consent import (
 from avrr_intake.counselling import CounsellingRecorded, Outcome
 from avrr_intake.events import registry
 from avrr_intake.health import DECLARED_NEEDS, NeedsDeclared
-from avrr_intake.household_change import TRAVELLED_FROM, HouseholdMemberRemoved, RemovalReason
+from avrr_intake.household_change import HouseholdMemberRemoved, RemovalReason
 from avrr_intake.rectification import (
     RECTIFIABLE_FIELDS,
     PersonalDataRectified,
@@ -87,6 +86,7 @@ from avrr_intake.referral import (
     age_on,
     duplicate_key,
 )
+from avrr_intake.timeline import FIXED_FROM, TRAVELLED_FROM
 from avrr_intake.transfer import (
     RejectionReason,
     TransferAccepted,

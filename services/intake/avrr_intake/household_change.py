@@ -35,8 +35,6 @@ RemovalReason = Literal[
     "deceased",
     "other",
 ]
-# The phases (timeline.PHASES) from which the household travelled: nobody leaves it any more.
-TRAVELLED_FROM: tuple[str, ...] = ("departed", "arrived", "reintegrating", "completed")
 
 
 class HouseholdMemberRemoved(DomainEvent):

@@ -440,6 +440,18 @@ Phase = Literal[
     "closed",
 ]
 PHASES: tuple[Phase, ...] = get_args(Phase)
+
+
+def phases_from(first: Phase) -> tuple[Phase, ...]:
+    """``first`` and the phases of the return after it up to its completion, in order: where a
+    case stands once it got past ``first`` (suspended, withdrawn and closed stop it instead)."""
+    return PHASES[PHASES.index(first) : PHASES.index("completed") + 1]
+
+
+# From clearance for travel a return's destination is fixed (amendment.py).
+FIXED_FROM = phases_from("cleared")
+# From departure the household travelled: nobody leaves it any more (household_change.py).
+TRAVELLED_FROM = phases_from("departed")
 # The phase an event moves a case to; the case keeps the furthest one reached
 # (events of different services may arrive in any order), except that
 # withdrawal and closure end it.
