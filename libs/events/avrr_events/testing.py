@@ -32,6 +32,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events.adapters.database import Database
 from avrr_events.adapters.kafka import KafkaSettings
@@ -189,6 +190,31 @@ def database_url_either(request: pytest.FixtureRequest) -> str:
     return str(
         request.getfixturevalue("database_url" if request.param == "postgres" else "sqlite_url")
     )
+
+
+async def across_upgrade(
+    database_url: str,
+    service: Service,
+    *,
+    before: str,
+    written: Callable[[AsyncConnection], Awaitable[None]],
+    then: Callable[[AsyncConnection], Awaitable[None]],
+) -> None:
+    """A migration test's steps: ``service``'s schema up to revision ``before``, the rows
+    the older service wrote (``written``), the upgrade to the head, then ``then`` reads
+    them back; each step in its own transaction, as an upgrade meets a live database."""
+    line = service_line(service)
+    assert line is not None, f"{service.name} declares no migrations"
+    db = Database(database_url)
+    try:
+        await upgrade(db, line, to=before)
+        async with db.transaction() as conn:
+            await written(conn)
+        await upgrade(db, line)
+        async with db.transaction() as conn:
+            await then(conn)
+    finally:
+        await db.dispose()
 
 
 @pytest.fixture(scope="session")

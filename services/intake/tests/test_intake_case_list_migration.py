@@ -14,9 +14,8 @@ from datetime import UTC, datetime
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import migrations
-from avrr_events.adapters.database import Database
 from avrr_events.offices import load_offices
+from avrr_events.testing import across_upgrade
 from avrr_intake import case_list
 from avrr_intake.main import service
 from avrr_intake.reports import report_cases
@@ -80,15 +79,10 @@ async def listed_as_any_case(conn: AsyncConnection) -> None:
 async def test_cases_from_before_the_case_lists_are_listed_after_the_upgrade(
     database_url_either: str,
 ) -> None:
-    line = migrations.service_line(service)
-    assert line is not None
-    db = Database(database_url_either)
-    try:
-        await migrations.upgrade(db, line, to=BEFORE_CASE_LISTS)
-        async with db.transaction() as conn:
-            await written_by_the_older_intake(conn)
-        await migrations.upgrade(db, line)
-        async with db.transaction() as conn:
-            await listed_as_any_case(conn)
-    finally:
-        await db.dispose()
+    await across_upgrade(
+        database_url_either,
+        service,
+        before=BEFORE_CASE_LISTS,
+        written=written_by_the_older_intake,
+        then=listed_as_any_case,
+    )
