@@ -194,6 +194,9 @@ class Planter:
 
             def value(f: RequestField = f) -> str:
                 text = f"Pl{self.tag}{len(self.values):03d}q"
+                pattern = f.schema.get("pattern")
+                if pattern and not re.search(pattern, text):
+                    text += "00000000"  # a number needs digits (a phone: eight)
                 self.values[text] = f"{f.service} {f.operation} {f.name}"
                 return text
 

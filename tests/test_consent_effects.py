@@ -18,6 +18,8 @@ import pytest
 from journey_steps import (
     CASEWORKER,
     MEDIC,
+    RECEIVER,
+    RECEIVING_OFFICE,
     REINTEGRATION_OFFICER,
     TRAVEL_OFFICER,
     Case,
@@ -227,18 +229,16 @@ async def test_contact_by_programme_withdrawn_hides_contact_and_marks_do_not_con
     def flagged(wanted: bool) -> Any:
         return lambda doc: all(v["do_not_contact"] is wanted for v in doc["items"])
 
-    reint = (await p.get("reintegration", f"/cases/{c}", REINTEGRATION_OFFICER)).json()
+    # The overdue list is the receiving office's once it confirmed the arrival (hand-over).
     later = (date.today() + timedelta(days=400)).isoformat()
-    overdue = f"/monitoring/overdue?office={reint['office']}&as_of={later}"
+    overdue = f"/monitoring/overdue?office={RECEIVING_OFFICE}&as_of={later}"
 
     async def case_listed(wanted: bool) -> None:
         async def shown() -> bool:
             visits = await p.get("reintegration", f"/cases/{c}/monitoring", REINTEGRATION_OFFICER)
             mine = [
                 i
-                for i in (await p.get("reintegration", overdue, REINTEGRATION_OFFICER)).json()[
-                    "items"
-                ]
+                for i in (await p.get("reintegration", overdue, RECEIVER)).json()["items"]
                 if i["case_id"] == c
             ]
             return (

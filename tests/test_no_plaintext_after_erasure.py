@@ -606,6 +606,9 @@ async def closed_before_applying(p: PlantingPlatform) -> Case:
     }
     c = case.case_id
     await p.post("intake", f"/cases/{c}/rectifications", correction, CASEWORKER, expect=201)
+    # Search terms are personal data too: never stored, logged or traced.
+    terms = {"name": "a name", "document_number": "a number", "phone": "a phone"}
+    await p.post("intake", "/people/search", terms, CASEWORKER, expect=200)
     note = {"person_id": case.mother, "text": "a note"}
     await p.post("intake", f"/cases/{c}/notes", note, CASEWORKER, expect=201)
     leaving = {"person_id": case.child, "reason": "left_household", "note": "a note"}
