@@ -304,8 +304,10 @@ def _sqlite_serialised_writes(engine: AsyncEngine) -> None:
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        # The timeout first: switching to WAL takes the write lock, and without a busy
+        # timeout a connection opened while another holds it fails at once.
         cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
