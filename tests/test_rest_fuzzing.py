@@ -136,7 +136,7 @@ DOCUMENTED_REFUSALS = (
     Refusal(
         "*",
         "validation",
-        r"(held_on|given_on|(household\.\d+\.)?date_of_birth|agreed_at"
+        r"(held_on|(consent\.)?given_on|(household\.\d+\.)?date_of_birth|agreed_at"
         r"|(disbursed|referred|visited|scored|completed)_on)"
         r": Value error, must not be in the future",
         "a date after today (avrr_events.dates.NOT_IN_FUTURE, in the field's description)",
@@ -144,7 +144,8 @@ DOCUMENTED_REFUSALS = (
     Refusal(
         "*",
         "validation",
-        r"(language|languages\.\d+): Value error, not an ISO 639-1 or ISO 639-3 language code",
+        r"((consent\.)?language|languages\.\d+): Value error, not an ISO 639-1 or ISO 639-3 "
+        r"language code",
         "ISO 639-3 has some 7,900 codes: named in the description, not listed as an enum",
     ),
     Refusal(
@@ -214,6 +215,20 @@ DOCUMENTED_REFUSALS = (
         r"|named \S* but its content is .*)",
         "a file is taken by what its bytes are (PDF, PNG, JPEG), never its name or declared "
         "type: read from the bytes, as the file field's description says",
+    ),
+    Refusal(
+        CASE_COMMANDS + "reopening",
+        "validation",
+        r"consent: Value error, a case is reopened with the person's consent to "
+        r"return_assistance_processing",
+        "the consent given again includes return_assistance_processing (the consent field's "
+        "description)",
+    ),
+    Refusal(
+        CASE_COMMANDS + "transfers",
+        "domain-rule",
+        r"office .* is not a host or receiving office of the registry",
+        "the office registry's offices (the request body's description names the registry)",
     ),
     Refusal(
         "POST /caseload-imports",
