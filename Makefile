@@ -12,6 +12,7 @@
 #   make image         the platform's image (docker/buildx, or podman/buildah on a Debian base here); prints its size
 #   make bench         benchmarks against the local infra (BENCH_ARGS=--quick for a short run)
 #   make chaos         2,000 lifecycles under SIGKILLs, broker and database restarts, poison (45 min bound; CHAOS_ARGS="--cases 200 --max-minutes 10" for less)
+#   make messages-extract / messages-update / messages-compile   gettext catalogs of every service with a locale/ (Babel)
 #   make clean         caches and build artifacts (keeps .venv and .infra)
 #   make distclean     clean + stop infra + delete .venv and all infra state
 
@@ -33,7 +34,7 @@ UV_STAMP       := $(VENV)/.uv-$(UV_VERSION).stamp
 
 UP := scripts/platform.sh
 
-.PHONY: image up down helm promtool help install lock infra-up infra-down infra-status lint test run bench chaos clean distclean
+.PHONY: messages-extract messages-update messages-compile image up down helm promtool help install lock infra-up infra-down infra-status lint test run bench chaos clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -111,6 +112,46 @@ test: install helm
 	rc=0; $(PY) -m pytest || rc=$$?; \
 	if [ "$$rc" -eq 5 ]; then echo "ERROR: pytest collected no tests (exit 5)" >&2; fi; \
 	exit "$$rc"
+
+# ----------------------------------------------------------------- messages --
+# Notices in the person's language (issue 19, avrr_events.notices): each
+# service with a locale/ folder has its own gettext domain, named after its
+# package. extract: the code's messages -> locale/<domain>.pot; update: the
+# .pot into each language's .po (created for a language that has none);
+# compile: .po -> .mo. The .mo are committed (a fresh clone, `make run` and
+# the image need no build step); tests/test_translations.py fails when a .pot,
+# .po or .mo is stale or a translation is missing. A service joins by having a
+# locale/ folder (mkdir, then extract + update + compile). pybabel comes with
+# `make install` (babel is in the lock).
+NOTICE_LANGUAGES := en es pt fr ht
+MESSAGE_PACKAGES := $(patsubst %/locale,%,$(wildcard services/*/avrr_*/locale))
+PYBABEL := $(VENV)/bin/pybabel
+
+messages-extract:
+	for pkg in $(MESSAGE_PACKAGES); do \
+	  domain=$$(basename $$pkg); \
+	  $(PYBABEL) extract --quiet -F babel.cfg --no-location --sort-output \
+	    --project=$$domain --copyright-holder="AVRR platform" \
+	    -o $$pkg/locale/$$domain.pot $$pkg; \
+	done
+
+messages-update:
+	for pkg in $(MESSAGE_PACKAGES); do \
+	  domain=$$(basename $$pkg); \
+	  for lang in $(NOTICE_LANGUAGES); do \
+	    if [ -f $$pkg/locale/$$lang/LC_MESSAGES/$$domain.po ]; then \
+	      $(PYBABEL) update --quiet --no-fuzzy-matching --ignore-obsolete -D $$domain -l $$lang \
+	        -i $$pkg/locale/$$domain.pot -d $$pkg/locale; \
+	    else \
+	      $(PYBABEL) init --quiet -D $$domain -l $$lang -i $$pkg/locale/$$domain.pot -d $$pkg/locale; \
+	    fi; \
+	  done; \
+	done
+
+messages-compile:
+	for pkg in $(MESSAGE_PACKAGES); do \
+	  $(PYBABEL) compile --statistics -D $$(basename $$pkg) -d $$pkg/locale; \
+	done
 
 # ---------------------------------------------------------------------- image --
 # The deployment rehearsal (tests/deploy/test_deployment_rehearsal.py) builds it too.

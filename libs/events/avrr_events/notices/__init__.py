@@ -1,0 +1,33 @@
+"""Notices in the person's language: choosing it, the services' catalogs, the document.
+
+Issue 19: the decision, the consent texts, the rights notice, travel
+instructions and the reintegration plan are given to a person in a language
+they read (es, pt, fr, en, and Haitian Creole for the Americas). Every
+service builds its notices from the same parts, so they live here once:
+
+- ``languages``: which language a notice is given in (``choose``), with a
+  fallback chain for a language a catalog lacks;
+- ``catalogs``: a service's gettext catalog (``translations``) and dates
+  in the chosen language (``format_date``);
+- ``document``: the notice itself (``Notice``), as HTML or PDF;
+- ``web``: the FastAPI answer, HTML or PDF by the Accept header;
+- ``proofs``: a rendered notice checked as a reader sees it (tests).
+"""
+
+from avrr_events.notices.catalogs import N_, format_date, translations
+from avrr_events.notices.document import Notice, Section, to_html, to_pdf
+from avrr_events.notices.languages import DEFAULT, SUPPORTED, choose, fallback_chain
+
+__all__ = [
+    "DEFAULT",
+    "N_",
+    "SUPPORTED",
+    "Notice",
+    "Section",
+    "choose",
+    "fallback_chain",
+    "format_date",
+    "to_html",
+    "to_pdf",
+    "translations",
+]

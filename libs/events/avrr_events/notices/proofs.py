@@ -1,0 +1,90 @@
+"""A rendered notice checked as a reader sees it: PDF -> text and PNG (poppler-utils).
+
+Tests call ``proof``: the PDF's text (``pdftotext``) must hold what the
+notice says, and each page's picture (``pdftoppm``) must have ink, none of
+it within ``EDGE_MM`` of an edge (text run off the page, a line not wrapped). The PNGs are
+kept in ``out_dir`` for a person to look at. Needs the Debian package
+poppler-utils (.ci/run installs it) and Pillow (a dependency of fpdf2).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageChops
+
+from avrr_events.notices.document import Notice, to_pdf
+
+DPI = 72
+# The footer (page number) sits in the bottom margin; nothing may come nearer
+# an edge than this, where printers cut and scanners crop.
+EDGE_MM = 10.0
+
+
+@dataclass(frozen=True)
+class PageProof:
+    """One page's picture and where its ink is, in pixels (left, top, right, bottom)."""
+
+    png: Path
+    size: tuple[int, int]
+    ink: tuple[int, int, int, int] | None
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What a reader of the PDF sees: its text and its pages."""
+
+    pdf: Path
+    text: str
+    pages: tuple[PageProof, ...]
+
+    def problems(self, notice: Notice) -> list[str]:
+        """What is wrong with the rendering: missing text, a blank page, ink beyond the margins."""
+        found: list[str] = []
+        flat = " ".join(self.text.split())
+        for expected in [notice.title, *(s.heading for s in notice.sections)]:
+            if " ".join(expected.split()) not in flat:
+                found.append(f"text missing from the PDF: {expected!r}")
+        for page in self.pages:
+            if page.ink is None:
+                found.append(f"{page.png.name}: blank page")
+                continue
+            width, height = page.size
+            slack = EDGE_MM / 25.4 * DPI
+            left, top, right, bottom = page.ink
+            if left < slack or top < slack or right > width - slack or bottom > height - slack:
+                found.append(f"{page.png.name}: ink {page.ink} beyond the margins of {page.size}")
+        return found
+
+
+def _ink(png: Path) -> tuple[tuple[int, int], tuple[int, int, int, int] | None]:
+    with Image.open(png) as image:
+        grey = image.convert("L")
+        white = Image.new("L", grey.size, 255)
+        box = ImageChops.difference(grey, white).point(lambda v: 255 if v > 40 else 0).getbbox()
+        return grey.size, box
+
+
+def proof(notice: Notice, out_dir: Path | None = None, *, name: str = "notice") -> Proof:
+    """Render the notice to PDF, then to text and PNGs (kept in ``out_dir``, else a temp dir)."""
+    for tool in ("pdftotext", "pdftoppm"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"{tool} not found: install the Debian package poppler-utils")
+    folder = out_dir or Path(tempfile.mkdtemp(prefix="notice-proof-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    pdf = folder / f"{name}.pdf"
+    pdf.write_bytes(to_pdf(notice))
+    text = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(pdf), "-"], check=True, capture_output=True, text=True
+    ).stdout
+    prefix = folder / name
+    subprocess.run(["pdftoppm", "-png", "-r", str(DPI), str(pdf), str(prefix)], check=True)
+    pages = []
+    for png in sorted(folder.glob(f"{name}-*.png")):
+        size, ink = _ink(png)
+        pages.append(PageProof(png, size, ink))
+    return Proof(pdf, text, tuple(pages))

@@ -1,0 +1,107 @@
+"""A notice as an HTTP answer: HTML or PDF by the Accept header, in its language.
+
+One function for every notice route, so each answers alike: ``text/html``
+or ``application/pdf`` as the client prefers (``*/*`` and no Accept give
+HTML), 406 problem+json for anything else, ``Content-Language`` naming
+the notice's language and ``Cache-Control: no-store`` (a notice may carry
+a person's name). ``NOTICE_RESPONSES`` documents both media types and the
+406 in the OpenAPI, ``reader_language`` is the language a reason-bearing
+JSON response is given in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request, Response
+
+from avrr_events.notices.document import Notice, to_html, to_pdf
+from avrr_events.notices.languages import choose
+from avrr_events.problems import Problem
+
+HTML = "text/html"
+PDF = "application/pdf"
+_OFFERED = (HTML, PDF)
+
+
+class NotAcceptable(Problem, status=406, code="not-acceptable"):
+    """The client accepts none of the media types a notice is given in."""
+
+
+def _accepted_media(accept: str) -> list[tuple[float, int, str]]:
+    entries = []
+    for position, item in enumerate(accept.split(",")):
+        media, *params = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if media:
+            entries.append((quality, position, media.lower()))
+    return entries
+
+
+def media_type(accept: str | None) -> str:
+    """HTML or PDF, whichever the Accept header prefers (HTML on a tie or with no header)."""
+    if not accept or not accept.strip():
+        return HTML
+    best: tuple[float, int, int] | None = None
+    chosen: str | None = None
+    for quality, position, media in _accepted_media(accept):
+        if quality <= 0:
+            continue
+        for rank, offered in enumerate(_OFFERED):
+            kind = offered.split("/")[0]
+            if media in (offered, f"{kind}/*", "*/*"):
+                # Exact types outrank wildcards; then quality; then the header's order, then ours.
+                specific = 0 if media == offered else 1
+                key = (-quality, specific, position * 10 + rank)
+                if best is None or key < best:
+                    best, chosen = key, offered
+    if chosen is None:
+        raise NotAcceptable(f"a notice is given as {HTML} or {PDF}; Accept: names neither")
+    return chosen
+
+
+def notice_response(request: Request, notice: Notice, *, filename: str) -> Response:
+    """The notice as the request's Accept header asks: HTML inline, PDF as a named attachment."""
+    kind = media_type(request.headers.get("accept"))
+    headers = {
+        "Content-Language": notice.language,
+        "Cache-Control": "no-store",
+        "Vary": "Accept, Accept-Language",
+    }
+    if kind == PDF:
+        headers["Content-Disposition"] = f'inline; filename="{filename}.pdf"'
+        return Response(to_pdf(notice), media_type=PDF, headers=headers)
+    return Response(to_html(notice), media_type=HTML + "; charset=utf-8", headers=headers)
+
+
+def reader_language(request: Request, person_languages: tuple[str, ...] = ()) -> str:
+    """The language to answer this request in: the person's (if given), else Accept-Language."""
+    return choose(request.headers.get("accept-language"), person_languages)
+
+
+NOTICE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The notice, in the language Content-Language names.",
+        "content": {
+            HTML: {"schema": {"type": "string"}},
+            PDF: {"schema": {"type": "string", "format": "binary"}},
+        },
+        "headers": {
+            "Content-Language": {
+                "description": "the notice's language",
+                "schema": {"type": "string"},
+            }
+        },
+    },
+    406: {
+        "description": "The Accept header names neither text/html nor application/pdf.",
+        "content": {"application/problem+json": {"schema": {"type": "object"}}},
+    },
+}
