@@ -216,94 +216,160 @@ class Decision:
     reasons: list[RuleOutcome]
 
 
-def _names(codes: Sequence[str]) -> str:
-    names = sorted(country_name(c) for c in codes)
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+@dataclass(frozen=True)
+class Wording:
+    """How a reason is worded: a catalogue's gettext, and country names, lists and dates
+    in its language. ``ENGLISH`` words the reasons that events record (the msgids
+    themselves, pycountry's names, ISO dates); a notice words them again in the person's
+    language from the same rules (avrr_eligibility.notices)."""
+
+    gettext: Callable[[str], str] = str
+    country: Callable[[str], str] = country_name
+    either: Callable[[Sequence[str]], str] | None = None
+    day: Callable[[date], str] = date.isoformat
+
+    def countries(self, codes: Sequence[str]) -> str:
+        """Countries in alphabetical order, joined with "or"."""
+        names = sorted(self.country(c) for c in codes)
+        if self.either is not None:
+            return self.either(names)
+        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+ENGLISH = Wording()
+
+
+def _(message: str) -> str:
+    """Marks a reason's msgid for extraction; a Wording's gettext translates it."""
+    return message
 
 
 Verdict = tuple[bool, str]
 """Whether one rule passed, and why: the sentence the caseworker reads out to the person."""
 
 
-def _in_operation(p: Programme, r: ReturnRequest) -> Verdict:
+def _in_operation(p: Programme, r: ReturnRequest, w: Wording) -> Verdict:
+    t = w.gettext
     if not p.active:
-        return False, f"{p.name} is not accepting new requests."
+        return False, t(_("%(programme)s is not accepting new requests.")) % {"programme": p.name}
     if p.valid_from and r.requested_on < p.valid_from:
-        return False, f"{p.name} only starts on {p.valid_from.isoformat()}."
+        return False, t(_("%(programme)s only starts on %(day)s.")) % {
+            "programme": p.name,
+            "day": w.day(p.valid_from),
+        }
     if p.valid_until and r.requested_on > p.valid_until:
-        return False, f"{p.name} ended on {p.valid_until.isoformat()}."
-    return True, f"{p.name} is accepting requests."
+        return False, t(_("%(programme)s ended on %(day)s.")) % {
+            "programme": p.name,
+            "day": w.day(p.valid_until),
+        }
+    return True, t(_("%(programme)s is accepting requests.")) % {"programme": p.name}
 
 
-def _host_country(p: Programme, r: ReturnRequest) -> Verdict:
-    host = country_name(r.host_country)
-    served = _names(p.host_countries)
+def _host_country(p: Programme, r: ReturnRequest, w: Wording) -> Verdict:
+    t = w.gettext
+    facts = {"programme": p.name, "served": w.countries(p.host_countries)}
+    facts["host"] = w.country(r.host_country)
     if r.host_country in p.host_countries:
-        return True, f"{p.name} assists people in {served}; the person is in {host}."
-    return False, f"{p.name} only assists people who are in {served}, and the person is in {host}."
+        return True, t(
+            _("%(programme)s assists people in %(served)s; the person is in %(host)s.")
+        ) % (facts)
+    return False, t(
+        _("%(programme)s only assists people who are in %(served)s, and the person is in %(host)s.")
+    ) % facts
 
 
-def _nationality(p: Programme, r: ReturnRequest) -> Verdict:
+def _nationality(p: Programme, r: ReturnRequest, w: Wording) -> Verdict:
+    t = w.gettext
     # Whatever the programme, a national of the host country is not a migrant returning.
     if r.nationality == r.host_country:
-        return False, (
-            f"The person is a national of {country_name(r.host_country)}, the country they are "
-            "in: assisted voluntary return is for migrants outside their own country."
-        )
-    nationality = country_name(r.nationality)
+        return False, t(
+            _(
+                "The person is a national of %(host)s, the country they are in: assisted "
+                "voluntary return is for migrants outside their own country."
+            )
+        ) % {"host": w.country(r.host_country)}
+    facts = {"programme": p.name, "nationality": w.country(r.nationality)}
     nat = p.eligible_nationalities
     if isinstance(nat, ListedNationalities):
-        who = _names(nat.countries)
+        facts["who"] = w.countries(nat.countries)
         if r.nationality in nat.countries:
-            return True, (
-                f"{p.name} is for nationals of {who}; the person is a national of {nationality}."
+            return True, t(
+                _(
+                    "%(programme)s is for nationals of %(who)s; the person is a national of "
+                    "%(nationality)s."
+                )
+            ) % facts
+        return False, t(
+            _(
+                "%(programme)s is only for nationals of %(who)s, and the person is a national "
+                "of %(nationality)s."
             )
-        return False, (
-            f"{p.name} is only for nationals of {who}, "
-            f"and the person is a national of {nationality}."
-        )
+        ) % facts
     if isinstance(nat, NonEuNationality):
         if r.nationality in EU_MEMBER_STATES:
-            return False, (
-                f"{p.name} is only for nationals of countries outside the European Union, "
-                f"and {nationality} is an EU member state."
+            return False, t(
+                _(
+                    "%(programme)s is only for nationals of countries outside the European "
+                    "Union, and %(nationality)s is an EU member state."
+                )
+            ) % facts
+        return True, t(
+            _(
+                "%(programme)s is for nationals of countries outside the European Union; "
+                "%(nationality)s is outside the EU."
             )
-        return True, (
-            f"{p.name} is for nationals of countries outside the European Union; "
-            f"{nationality} is outside the EU."
-        )
-    return True, f"{p.name} is open to nationals of {nationality}."
+        ) % facts
+    return True, t(_("%(programme)s is open to nationals of %(nationality)s.")) % facts
 
 
-def _destination(p: Programme, r: ReturnRequest) -> Verdict:
-    destination = country_name(r.destination_country)
+# How a programme takes people home, by where it takes them and how (Transport).
+_JOURNEYS: dict[tuple[str, str], str] = {
+    ("capital", "air"): _("by air transport to the capital"),
+    ("capital", "land"): _("by land transport to the capital"),
+    ("airport_nearest_city_of_return", "air"): _(
+        "by air to the airport nearest the city of return"
+    ),
+    ("airport_nearest_city_of_return", "land"): _(
+        "by air to the airport nearest the city of return"
+    ),
+    ("city_of_return", "air"): _("by air transport to the city of return"),
+    ("city_of_return", "land"): _("by land transport to the city of return"),
+}
+
+
+def _destination(p: Programme, r: ReturnRequest, w: Wording) -> Verdict:
+    t = w.gettext
+    facts = {"programme": p.name, "destination": w.country(r.destination_country)}
     if r.destination_country == r.host_country:
-        return False, f"The destination, {destination}, is the country the person is already in."
+        return False, t(
+            _("The destination, %(destination)s, is the country the person is already in.")
+        ) % facts
     dest = p.destinations
     if isinstance(dest, ListedDestinations) and r.destination_country not in dest.countries:
-        return False, (
-            f"{p.name} only returns people to {_names(dest.countries)}, "
-            f"and the requested destination is {destination}."
-        )
-    how = {
-        "capital": f"by {p.transport.mode} transport to the capital",
-        "airport_nearest_city_of_return": "by air to the airport nearest the city of return",
-        "city_of_return": f"by {p.transport.mode} transport to the city of return",
-    }[p.transport.to]
-    return True, f"{p.name} can return the person to {destination} {how}."
+        facts["served"] = w.countries(dest.countries)
+        return False, t(
+            _(
+                "%(programme)s only returns people to %(served)s, and the requested "
+                "destination is %(destination)s."
+            )
+        ) % facts
+    facts["how"] = t(_JOURNEYS[p.transport.to, p.transport.mode])
+    return True, t(_("%(programme)s can return the person to %(destination)s %(how)s.")) % facts
 
 
-def _household_size(p: Programme, r: ReturnRequest) -> Verdict | None:
+def _household_size(p: Programme, r: ReturnRequest, w: Wording) -> Verdict | None:
     limit = p.limits.max_household_size
     if limit is None:
         return None  # no limit in the programme: no rule to report
-    return r.household_size <= limit, (
-        f"{p.name} assists households of up to {limit} people; "
-        f"this household has {r.household_size}."
-    )
+    return r.household_size <= limit, w.gettext(
+        _(
+            "%(programme)s assists households of up to %(limit)d people; this household "
+            "has %(size)d."
+        )
+    ) % {"programme": p.name, "limit": limit, "size": r.household_size}
 
 
-RULES: tuple[tuple[str, Callable[[Programme, ReturnRequest], Verdict | None]], ...] = (
+RULES: tuple[tuple[str, Callable[[Programme, ReturnRequest, Wording], Verdict | None]], ...] = (
     ("in_operation", _in_operation),
     ("host_country", _host_country),
     ("nationality", _nationality),
@@ -314,18 +380,22 @@ RULES: tuple[tuple[str, Callable[[Programme, ReturnRequest], Verdict | None]], .
 does not apply to the programme."""
 
 
-def evaluate(programme: Programme, request: ReturnRequest) -> list[RuleOutcome]:
+def evaluate(
+    programme: Programme, request: ReturnRequest, wording: Wording = ENGLISH
+) -> list[RuleOutcome]:
     """Every rule of ``programme`` applied to ``request``, in a fixed order."""
     out: list[RuleOutcome] = []
     for name, check in RULES:
-        verdict = check(programme, request)
+        verdict = check(programme, request, wording)
         if verdict is not None:
             passed, detail = verdict
             out.append(RuleOutcome(rule=f"{programme.id}/{name}", passed=passed, detail=detail))
     return out
 
 
-def decide(catalogue: ProgrammeCatalogue, request: ReturnRequest) -> Decision:
+def decide(
+    catalogue: ProgrammeCatalogue, request: ReturnRequest, wording: Wording = ENGLISH
+) -> Decision:
     """The programme the request is eligible for, with the reasons.
 
     A known ``programme_hint`` (the caseworker's choice at intake) is the only
@@ -339,7 +409,7 @@ def decide(catalogue: ProgrammeCatalogue, request: ReturnRequest) -> Decision:
     candidates = [hinted] if hinted else catalogue.programmes
     evaluated: list[tuple[Programme, list[RuleOutcome]]] = []
     for programme in candidates:
-        outcomes = evaluate(programme, request)
+        outcomes = evaluate(programme, request, wording)
         if all(o.passed for o in outcomes):
             return Decision(programme, True, outcomes)
         evaluated.append((programme, outcomes))
@@ -358,10 +428,16 @@ def decide(catalogue: ProgrammeCatalogue, request: ReturnRequest) -> Decision:
             RuleOutcome(
                 rule="host_country",
                 passed=False,
-                detail=(
-                    f"No return programme assists people in {country_name(request.host_country)}"
-                    f" at the moment; programmes operate in {_names(everywhere)}."
-                ),
+                detail=wording.gettext(
+                    _(
+                        "No return programme assists people in %(host)s at the moment; "
+                        "programmes operate in %(served)s."
+                    )
+                )
+                % {
+                    "host": wording.country(request.host_country),
+                    "served": wording.countries(everywhere),
+                },
             )
         ],
     )
