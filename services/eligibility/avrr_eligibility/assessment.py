@@ -5,7 +5,9 @@ decision; a caseworker then screens vulnerabilities, records best-interests
 determinations for unaccompanied or separated children and submits the due
 diligence checklist, which either clears the return for travel or rejects it
 with reasons (a rejection can be fixed and the checklist submitted again).
-Withdrawal closes the assessment for good: nothing more is recorded for it.
+Withdrawal closes the assessment: nothing more is recorded for it unless intake
+reopens the case (AssessmentReopened, cause case_reopened), when it goes on,
+on the same stream, with its clearance to be given again.
 
 Clearance is where the safeguards meet: it requires an eligible decision,
 every checklist item, no suspension of returns to the destination, and a
@@ -208,16 +210,35 @@ class AssessmentClosed(DomainEvent):
         )
 
 
+# Why an assessment reopened when not for the consent a withdrawal took, given again
+# (intake's ReturnResumed; no cause): the case itself was taken up again (CaseReopened).
+ReopeningCause = Literal["case_reopened"]
+
+
 class AssessmentReopened(DomainEvent):
-    """The consent whose withdrawal closed the assessment was given again (intake's
-    ReturnResumed): the assessment goes on where it stood, its decisions and clearance
-    included; travel reinstates a movement cancelled for the same withdrawal."""
+    """The assessment closed is taken up again, on its own stream (one history).
+
+    The consent whose withdrawal closed it was given again (intake's ReturnResumed): it
+    goes on where it stood, its decisions and clearance included; travel reinstates a
+    movement cancelled for the same withdrawal. Or the withdrawn or closed case was
+    reopened (intake's CaseReopened, ``cause`` case_reopened): the person came back, so
+    what was decided about their return before lapses: the clearance and the children's
+    best-interests determinations are made again, and the request is decided again by
+    today's programme rules when it resumes; the screenings stand.
+    """
 
     event_type = "avrr.eligibility.AssessmentReopened"
 
     case_id: str
     reopened_at: datetime
-    cleared: bool = Field(description="due diligence had cleared the case before it closed")
+    cleared: bool = Field(description="the clearance stands: travel reinstates the movement")
+    # Optional additions (v1 stays v1; absent for a consent given again, as in older events).
+    cause: ReopeningCause | None = None
+    awaits_consent: bool = Field(
+        default=False,
+        description="the reopened case's return waits, suspended, for every member's consent: "
+        "the assessment stays closed until intake's ReturnResumed",
+    )
 
 
 class AssessmentAmended(DomainEvent):
@@ -327,6 +348,8 @@ class Assessment(Aggregate):
         self.cleared = False
         self.closed = False
         self.closed_for_consent = False
+        # Decided before the case was withdrawn and reopened: decided again on resumption.
+        self.decision_stale = False
 
     def when(self, event: DomainEvent) -> None:
         match event:
@@ -344,6 +367,7 @@ class Assessment(Aggregate):
                 self.request = self.request.model_copy(update={"household": event.household})
             case EligibilityDecided():
                 self.decision = event
+                self.decision_stale = False
             case VulnerabilityAssessed(person_id=person_id, categories=categories):
                 self.vulnerabilities[person_id] = list(categories)
             case BestInterestsDeterminationRecorded(person_id=person_id, outcome=outcome):
@@ -353,6 +377,11 @@ class Assessment(Aggregate):
             case AssessmentClosed():
                 self.closed = True
                 self.closed_for_consent = event.for_consent
+            case AssessmentReopened(cause="case_reopened"):
+                self.cleared = False
+                self.best_interests = {}
+                self.closed = self.closed_for_consent = event.awaits_consent
+                self.decision_stale = self.decision is not None
             case AssessmentReopened():
                 self.closed = False
                 self.closed_for_consent = False
@@ -387,7 +416,7 @@ class Assessment(Aggregate):
         """Open the assessment for a return request and record the eligibility decision."""
         if self.closed:
             raise AssessmentIsClosed(f"the assessment of case {self.id} is closed")
-        if self.exists:
+        if self.request is not None:
             raise InvalidCommand(f"case {self.id} is already being assessed")
         self.record(opened)
         self.record(
@@ -604,12 +633,40 @@ class Assessment(Aggregate):
         self.record(AssessmentClosed(case_id=self.id, reason=reason, closed_at=now, cause=cause))
         return True
 
-    def reopen(self, now: datetime) -> bool:
-        """Reopen an assessment a withdrawn consent closed; False for any other (a withdrawn
-        case stays closed for good)."""
+    def reopen(
+        self,
+        now: datetime,
+        decide: Callable[[ReturnRequest], Decision] | None = None,
+        version: str = "",
+    ) -> bool:
+        """Reopen an assessment a withdrawn consent closed, or a reopened case left waiting
+        for every consent (then decided again with ``decide``); False for any other (a
+        withdrawn case stays closed until intake reopens it)."""
         if not (self.closed and self.closed_for_consent):
             return False
+        stale = self.decision_stale
         self.record(AssessmentReopened(case_id=self.id, reopened_at=now, cleared=self.cleared))
+        if stale and decide is not None and self.request is not None:
+            self._decide_again(decide(self.request.return_request), now, version)
+        return True
+
+    def take_up_again(self, now: datetime) -> bool:
+        """Intake reopened the case (the person came back and consents again): nothing
+        decided for the return before is taken on trust (see AssessmentReopened). A request
+        assessed before waits, closed, for intake's ReturnResumed (every member's consent),
+        which reopens it and has it decided again; without one, the next ReturnRequested
+        opens the assessment. False when it is not closed (no withdrawal reached eligibility)."""
+        if not self.closed:
+            return False
+        self.record(
+            AssessmentReopened(
+                case_id=self.id,
+                reopened_at=now,
+                cleared=False,
+                cause="case_reopened",
+                awaits_consent=self.request is not None,
+            )
+        )
         return True
 
 
