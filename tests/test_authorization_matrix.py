@@ -291,3 +291,35 @@ def test_notes_and_files_are_the_cases_casework_and_identity_documents_fewer_han
         assert rules[key].roles == work | {Role.DATA_PROTECTION_OFFICER}, key
         assert rules[key].scope == "case", key
     assert set(IDENTITY_DOCUMENT_READERS) == {Role.SUPERVISOR, Role.DATA_PROTECTION_OFFICER}
+
+
+# ------------------------------------------------- feedback and complaints --
+
+
+def test_feedback_is_recorded_by_who_meets_migrants_and_handled_by_whom_it_is_routed_to() -> None:
+    """Staff who meet migrants, and partners, record feedback; casework staff handle their
+    office's, the focal point alone the complaints of abuse and misconduct, each item checked
+    by the route (``handler``: anyone else gets 404, tested in test_intake_feedback). Nobody
+    outside those reads an item, and an auditor reads only the counts."""
+    assert intake.policy is not None
+    rules = intake.policy.rules
+    handlers = frozenset({Role.CASEWORKER, Role.SUPERVISOR, Role.FOCAL_POINT})
+    recorded = rules["POST /feedback"]
+    assert recorded.roles == {
+        Role.REFERRER,
+        Role.CASEWORKER,
+        Role.SUPERVISOR,
+        Role.TRAVEL_OFFICER,
+        Role.REINTEGRATION_OFFICER,
+        Role.FOCAL_POINT,
+    }
+    for key in (
+        "GET /feedback",
+        "GET /feedback/{feedback_id}",
+        "POST /feedback/{feedback_id}/acknowledgement",
+        "POST /feedback/{feedback_id}/resolution",
+    ):
+        assert rules[key].roles == handlers, key
+    report = rules["GET /reports/feedback"]
+    assert report.roles == {Role.SUPERVISOR, Role.AUDITOR, Role.FOCAL_POINT}
+    assert {rules[k].scope for k in rules if "feedback" in k} == {"handler"}

@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from avrr_events import Projection, public
 from avrr_events.web.service import Service, ServiceRuntime
 from avrr_intake import (
     attachments,
     authorities,
+    feedback,
+    feedback_api,
     handover,
     reactions,
     read_models,
@@ -44,14 +46,21 @@ def projections(runtime: ServiceRuntime) -> Sequence[Projection]:
         search.PeopleIndex(runtime.cipher, search.key_of(secret)),
         attachments.CaseNotes(attachments.object_store(IntakeSettings())),
         transfer.Transfers(),
+        feedback.FeedbackItems(),
     ]
+
+
+# The case routes (api.py) and feedback's (feedback_api.py), which are about no case.
+routes = APIRouter()
+routes.include_router(router)
+routes.include_router(feedback_api.router)
 
 
 service = Service(
     name="intake",
     registry=registry,
-    router=router,
-    policy=POLICY,
+    router=routes,
+    policy=POLICY.merged(feedback_api.POLICY),
     projections=projections,
     read_models=[
         read_models.metadata,
@@ -64,6 +73,7 @@ service = Service(
         attachments.metadata,
         attachments.files_metadata,  # the file store: created like a read model, never rebuilt
         transfer.metadata,
+        feedback.metadata,
     ],
     migrations=Path(__file__).with_name("migrations"),
     observes=("eligibility", "travel", "reintegration"),
@@ -76,7 +86,7 @@ service = Service(
     title="AVRR intake",
     description=(
         "Referrals, counselling, informed consent, return requests, withdrawal, reopening, "
-        "transfers between offices, erasure; "
+        "transfers between offices, erasure, feedback and complaints; "
         "the case timeline across services and the situational reports."
     ),
 )

@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import DomainEvent, Envelope, Projection
+from avrr_events import DomainEvent, Envelope, EventRegistry, Projection
 from avrr_events.places import place
 from avrr_events.projections import page
 from avrr_events.tables import Json, Position
@@ -48,6 +48,7 @@ from avrr_intake.case import (
 from avrr_intake.consent import ConsentGiven, ConsentWithdrawn
 from avrr_intake.counselling import CounsellingRecorded
 from avrr_intake.events import registry
+from avrr_intake.feedback import FEEDBACK_EVENTS
 from avrr_intake.health import NeedsDeclared
 from avrr_intake.household_change import HouseholdMemberRemoved, HouseholdMemberRestored
 from avrr_intake.notes import AttachmentAdded, NoteAdded
@@ -82,8 +83,9 @@ timeline = Table(
 Index("intake_timeline_case_idx", timeline.c.case_id, timeline.c.occurred_at, timeline.c.seq)
 
 # Every event of a case that intake shows, its own and the observed ones: a timeline row
-# names its type, and this registry gives the class the tables below are keyed by.
-TIMELINE_EVENTS = registry
+# names its type, and this registry gives the class the tables below are keyed by. Feedback
+# is not a step of a case: a complaint must never reach the case's readers (feedback.py).
+TIMELINE_EVENTS = EventRegistry(c for c in registry.types.values() if c not in FEEDBACK_EVENTS)
 TIMELINE_TYPES = frozenset(TIMELINE_EVENTS.types)
 _CLASSES = TIMELINE_EVENTS.types
 Facts = dict[str, Any]

@@ -21,6 +21,9 @@ The roles (claim ``roles`` of the OIDC token) and what each may do:
 ``admin``                   runs the platform (CLI: setup, topics, dead letters,
                             rebuild); over HTTP reads the catalogues and loads demo data
                             in development; sees no case
+``focal_point``             the designated focal point for complaints of sexual
+                            exploitation and abuse and of staff misconduct: alone
+                            receives them (intake's feedback), never about its own offices
 ``authority``               a government system of a country of origin (its token's
                             ``offices`` claim holds that country's ISO code): fetches the
                             disclosure keys of that country's public records (intake),
@@ -83,6 +86,7 @@ class Role(StrEnum):
     DATA_PROTECTION_OFFICER = "data_protection_officer"
     ADMIN = "admin"
     AUTHORITY = "authority"
+    FOCAL_POINT = "focal_point"
 
 
 ROLES: tuple[Role, ...] = tuple(Role)
