@@ -16,10 +16,12 @@ import csv
 import datetime as dt
 import io
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from avrr_events.commands import Principal
 from avrr_events.personal import KeyStore
@@ -212,3 +214,65 @@ class RunKeys:
 
     async def get_many(self, subjects: Iterable[str]) -> dict[str, bytes]:
         return await self._keys.get_many(subjects)
+
+    async def create_many(self, keys: Mapping[str, bytes]) -> dict[str, bytes]:
+        stored = await self._keys.create_many(keys)
+        self._known.update(stored)
+        return stored
+
+
+class KeysTaken(Exception):
+    """Subjects given a key by ``HeldKeys`` had one already: what was encrypted under the
+    new key must be decided again (nothing of it was written)."""
+
+
+class HeldKeys:
+    """The keys of the people a batch of commands creates: made in memory, stored together.
+
+    A new person's key costs the store a read, an insert and a re-read (its own
+    transaction, a commit to disk on SQLite), three times a case's events. Here
+    a subject without a key in ``known`` gets one made at once, and ``store``
+    writes them all in one statement, before the batch's events are written
+    (an event never names a key that is not stored). A subject that had a key
+    after all (another run's) fails ``store`` with KeysTaken: the batch is then
+    decided again one case at a time. Decryption asks the store as ever, but
+    for the keys made here, which nobody else has yet.
+    """
+
+    def __init__(self, keys: KeyStore, known: Mapping[str, bytes]) -> None:
+        self._keys = keys
+        self._known = dict(known)
+        self._made: dict[str, bytes] = {}
+
+    async def get(self, subject: str) -> bytes | None:
+        made = self._made.get(subject)
+        return made if made is not None else await self._keys.get(subject)
+
+    async def get_or_create(self, subject: str) -> bytes:
+        key = self._made.get(subject) or self._known.get(subject)
+        if key is None:
+            key = self._made[subject] = AESGCM.generate_key(bit_length=256)
+        return key
+
+    async def delete(self, subject: str) -> bool:
+        self._made.pop(subject, None)
+        self._known.pop(subject, None)
+        return await self._keys.delete(subject)
+
+    async def get_many(self, subjects: Iterable[str]) -> dict[str, bytes]:
+        wanted = list(subjects)
+        found = await self._keys.get_many(s for s in wanted if s not in self._made)
+        return found | {s: self._made[s] for s in wanted if s in self._made}
+
+    async def create_many(self, keys: Mapping[str, bytes]) -> dict[str, bytes]:
+        return await self._keys.create_many(keys)
+
+    async def store(self) -> int:
+        """Store the keys made (one statement); how many. KeysTaken if a subject had one."""
+        made, self._made = self._made, {}
+        stored = await self._keys.create_many(made)
+        taken = sorted(s for s, key in made.items() if stored.get(s) != key)
+        if taken:
+            raise KeysTaken(f"{len(taken)} subjects already had a key, e.g. {taken[0]}")
+        self._known.update(made)
+        return len(made)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal, Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -95,6 +95,8 @@ class KeyStore(Protocol):
 
     async def get_many(self, subjects: Iterable[str]) -> dict[str, bytes]: ...
 
+    async def create_many(self, keys: Mapping[str, bytes]) -> dict[str, bytes]: ...
+
 
 class MasterKey:
     """Wraps and unwraps data keys (the key-encryption key)."""
@@ -169,6 +171,23 @@ class SqlKeyStore:
         if stored is None:
             raise RuntimeError(f"key of subject {subject} vanished while being created")
         return stored
+
+    async def create_many(self, keys: Mapping[str, bytes]) -> dict[str, bytes]:
+        """Store new data keys (subject -> key) of subjects that have none, in one statement;
+        the key stored for each subject (another one where the subject had a key already).
+
+        For a run that makes many people at once (``caseload.HeldKeys``): a key
+        each through ``get_or_create`` is a transaction each."""
+        if not keys:
+            return {}
+        t = tables.subject_keys
+        insert = postgresql.insert if self.db.is_postgres else sqlite.insert
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                insert(t).on_conflict_do_nothing(index_elements=["subject"]),
+                [{"subject": s, "wrapped_key": self.master.wrap(s, k)} for s, k in keys.items()],
+            )
+        return await self.get_many(keys)
 
     async def delete(self, subject: str) -> bool:
         t = tables.subject_keys

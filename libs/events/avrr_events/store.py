@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -266,6 +266,71 @@ class EventStore:
         if inserted != len(rows):
             raise ConcurrencyError(stream_id, expected_version)
 
+    async def append_many(self, appends: Sequence[tuple[str, int, Sequence[Envelope]]]) -> None:
+        """Append to several streams at once, all or none: one transaction (one statement on
+        PostgreSQL), each ``(stream_id, expected_version, envelopes)`` checked as ``append``
+        checks one.
+
+        For a run of many commands (``batch.HeldAppends``: an import of thousands
+        of cases), where a transaction per command would bound the run by the
+        database's commits per second. Raises ConcurrencyError naming a stream
+        that is not at its expected version, or that another writer appended to
+        meanwhile: then nothing is written. Outside any caller's transaction:
+        it commits on its own (joining a unit of work if one runs).
+        """
+        if reservation.get() is not None:
+            raise RuntimeError("a command under an Idempotency-Key appends to its one stream")
+        expected: dict[str, int] = {}
+        rows: list[dict[str, Any]] = []
+        for stream_id, version, envelopes in appends:
+            if not envelopes:
+                continue
+            if stream_id in expected:
+                raise ValueError(f"stream {stream_id} is named twice")
+            expected[stream_id] = version
+            rows.extend(
+                {**envelope_row(e), "stream_id": stream_id, "version": version + n}
+                for n, e in enumerate(envelopes, start=1)
+            )
+        if not rows:
+            return
+        try:
+            if self.db.is_postgres and self.db.unit() is None:
+                async with self.db.driver() as raw:
+                    moved = await postgres.append_many(raw, expected, rows, self.topic)
+            else:
+                async with self.db.transaction() as conn:
+                    if self.db.is_postgres:
+                        moved = await postgres.append_many(conn, expected, rows, self.topic)
+                    else:
+                        moved = await _append_many_portable(conn, expected, rows, self.topic)
+                    if moved is not None:  # nothing was inserted: roll back all the same
+                        raise ConcurrencyError(moved, expected[moved])
+        except (IntegrityError, postgres.UNIQUE_VIOLATION) as exc:
+            stream = next(iter(expected))  # which one the database does not say
+            raise ConcurrencyError(stream, expected[stream]) from exc
+        if moved is not None:
+            raise ConcurrencyError(moved, expected[moved])
+        if self.db.unit() is None:
+            self.db.appended()
+            self.db.notify_outbox()
+        self.appended.update(r["type"] for r in rows)
+
+    async def load_many(self, stream_ids: Iterable[str]) -> dict[str, list[RecordedEvent]]:
+        """Every event of several streams, in one query; a stream with none maps to []."""
+        found: dict[str, list[RecordedEvent]] = {s: [] for s in stream_ids}
+        if not found:
+            return found
+        e = tables.events
+        stmt = select(e).where(e.c.stream_id.in_(list(found))).order_by(e.c.stream_id, e.c.version)
+        async with self.db.autocommit() as own:
+            result = await own.execute(stmt)
+        for r in result:
+            found[r.stream_id].append(
+                RecordedEvent(r.position, r.stream_id, r.version, row_envelope(r))
+            )
+        return found
+
     async def load(
         self, stream_id: str, *, conn: AsyncConnection | None = None
     ) -> list[RecordedEvent]:
@@ -361,3 +426,26 @@ async def _append_portable(
         positions.append(int(result.inserted_primary_key[0]))  # type: ignore[index]
     await conn.execute(tables.outbox.insert(), [{"position": p, "topic": topic} for p in positions])
     return len(positions)
+
+
+async def _append_many_portable(
+    conn: AsyncConnection, expected: dict[str, int], rows: list[dict[str, Any]], topic: str
+) -> str | None:
+    """``append_many`` on SQLite: the streams' versions checked, then the events and their
+    outbox rows inserted; returns a stream that moved on (nothing inserted), else None."""
+    e = tables.events
+    versions = await conn.execute(
+        select(e.c.stream_id, func.max(e.c.version))
+        .where(e.c.stream_id.in_(list(expected)))
+        .group_by(e.c.stream_id)
+    )
+    current = {stream: int(version) for stream, version in versions}
+    moved = next((s for s, v in expected.items() if current.get(s, 0) != v), None)
+    if moved is not None:
+        return moved
+    inserted = await conn.execute(
+        e.insert().returning(e.c.position, sort_by_parameter_order=True), rows
+    )
+    positions = inserted.scalars().all()
+    await conn.execute(tables.outbox.insert(), [{"position": p, "topic": topic} for p in positions])
+    return None

@@ -10,7 +10,7 @@ carry only ciphertext and non-personal facts.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, Self
@@ -485,6 +485,10 @@ class TransferRejectionIn(Input):
     )
 
 
+# (key, case id, person id) of the people of active cases with any of these duplicate keys.
+DuplicateLookup = Callable[[list[str]], Awaitable[list[tuple[str, str, str]]]]
+
+
 class IntakeCommands:
     """Every intake command, each one load -> decide -> append (``Repository.execute``)."""
 
@@ -493,6 +497,14 @@ class IntakeCommands:
         self.cipher = runtime.cipher
         self.secret = duplicate_secret
         self.repo: Repository[Case] = Repository(runtime.store, registry, Case, source=SOURCE)
+        # Where a referral looks up its people's possible duplicates: a query each, but for
+        # an import, which answers a batch of referrals from one (caseload.py).
+        self.duplicates: DuplicateLookup = self.duplicate_matches
+
+    async def duplicate_matches(self, keys: list[str]) -> list[tuple[str, str, str]]:
+        """(key, case id, person id) of the people of active cases with these duplicate keys."""
+        async with self.runtime.db.autocommit() as conn:
+            return await read_models.duplicate_matches(conn, keys)
 
     async def receive_referral(
         self, case_id: str, cmd: ReferralIn, ctx: CommandContext
@@ -518,9 +530,7 @@ class IntakeCommands:
             }
             if p.document_number:
                 personal["document"] = {"type": p.document_type, "number": p.document_number}
-            key = duplicate_key(
-                self.secret, f"{p.given_names} {p.family_name}", p.date_of_birth, cmd.nationality
-            )
+            key = person_key(self.secret, p, cmd.nationality)
             keys[key] = pid
             household.append(
                 ReferredPerson(
@@ -573,22 +583,22 @@ class IntakeCommands:
         )
         matches: list[DuplicateMatch] = []
         elsewhere: list[tuple[str, str]] = []
-        async with self.runtime.db.autocommit() as conn:
-            for key, found_case, found_person in await read_models.duplicate_matches(
-                conn, list(keys)
-            ):
-                # Another office's case is never named to this user: only counted, and that
-                # office is told on its own case (DuplicateReferredElsewhere).
-                if may_see(by, await handover.case_offices(conn, found_case) or ()):
-                    matches.append(
-                        DuplicateMatch(
-                            person_id=keys[key],
-                            matching_case_id=found_case,
-                            matching_person_id=found_person,
+        found = await self.duplicates(list(keys))
+        if found:
+            async with self.runtime.db.autocommit() as conn:
+                for key, found_case, found_person in found:
+                    # Another office's case is never named to this user: only counted, and
+                    # that office is told on its own case (DuplicateReferredElsewhere).
+                    if may_see(by, await handover.case_offices(conn, found_case) or ()):
+                        matches.append(
+                            DuplicateMatch(
+                                person_id=keys[key],
+                                matching_case_id=found_case,
+                                matching_person_id=found_person,
+                            )
                         )
-                    )
-                else:
-                    elsewhere.append((found_case, found_person))
+                    else:
+                        elsewhere.append((found_case, found_person))
         if matches or elsewhere:
             case.record(
                 PossibleDuplicateFlagged(
@@ -1120,6 +1130,13 @@ class IntakeCommands:
     async def _sealed_note(self, person_id: str, note: str | None) -> Encrypted | None:
         """A free-text note of a command, sealed under ``person_id``'s key (none without one)."""
         return await self.cipher.encrypt(person_id, note) if note else None
+
+
+def person_key(secret: bytes, person: PersonIn, nationality: str) -> str:
+    """A referred person's duplicate key: of their full name, birth date and nationality."""
+    return duplicate_key(
+        secret, f"{person.given_names} {person.family_name}", person.date_of_birth, nationality
+    )
 
 
 def new_case_id() -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import csv
 from collections import Counter
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import openpyxl
@@ -19,6 +19,7 @@ from intake_fixtures import CASEWORKER, Intake
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from avrr_events.batch import HeldAppends
 from avrr_events.caseload import RowOutcome, read_rows, rejects_path
 from avrr_events.cli import app
 from avrr_events.cli.base import Config
@@ -28,7 +29,7 @@ from avrr_events.settings import ServiceSettings
 from avrr_events.testing import eventually, serving
 from avrr_events.web.embedded import embedded_settings
 from avrr_events.web.service import ServiceRuntime
-from avrr_intake.caseload import COLUMNS, case_id_of, households
+from avrr_intake.caseload import COLUMNS, case_id_of, household, households
 from avrr_intake.commands import ReferralIn
 from avrr_intake.main import service
 
@@ -251,6 +252,39 @@ async def test_two_runs_of_the_same_file_at_once_import_each_case_once(
         types = Counter(await intake.event_types(str(case_id)))
         assert types["avrr.intake.ReferralReceived"] == 1
         assert types["avrr.intake.ConsentGiven"] == 2  # two purposes, each recorded once
+        assert types["avrr.intake.ReturnRequested"] == 1
+
+
+async def test_a_batch_refused_at_writing_is_imported_again_one_household_at_a_time(
+    intake: Intake,
+    service_settings: ServiceSettings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A case written by someone else between the batch's reading and its writing: the batch's
+    write is refused whole, and each household is imported on its own, none lost or doubled."""
+    rows = [single(f"GUA-T-B{i}") for i in range(5)]
+    file = write_csv(tmp_path / "caseload.csv", rows)
+    raced = list(households(read_rows(file)[1]))[2]
+    write = HeldAppends.write
+
+    async def another_run_first(held: HeldAppends) -> int:
+        case_id = case_id_of(raced)
+        if not await intake.runtime.store.load(f"case-{case_id}"):  # the first batch only
+            referral = household(raced, datetime.now(UTC)).referral
+            await intake.runtime.commands.receive_referral(
+                case_id, referral, CommandContext(OPERATOR)
+            )
+        return await write(held)
+
+    monkeypatch.setattr(HeldAppends, "write", another_run_first)
+    outcomes = await imported(service_settings, file)
+
+    assert [o.status for o in outcomes] == ["created"] * len(rows)
+    for outcome in outcomes:
+        types = Counter(await intake.event_types(str(outcome.case_id)))
+        assert types["avrr.intake.ReferralReceived"] == 1
+        assert types["avrr.intake.ConsentGiven"] == 2
         assert types["avrr.intake.ReturnRequested"] == 1
 
 

@@ -138,6 +138,66 @@ async def append(
     return int(row[0]) if row else 0
 
 
+# ``append_many``: the events of several streams, each checked at its expected version
+# (nothing inserted if one moved on), and their outbox rows, in one statement.
+_APPEND_MANY = """
+WITH cur AS (
+    SELECT w.stream_id, w.expected,
+           (SELECT COALESCE(MAX(e.version), 0) FROM events e WHERE e.stream_id = w.stream_id) AS v
+    FROM unnest($1::text[], $2::int[]) AS w(stream_id, expected)
+), moved AS (
+    SELECT stream_id FROM cur WHERE v <> expected LIMIT 1
+), ins AS (
+    INSERT INTO events
+        (event_id, stream_id, version, type, dataversion, subject, source, time, data, meta)
+    SELECT e.event_id, e.stream_id, e.version, e.type, e.dataversion, e.subject, e.source,
+           e.time, e.data, e.meta
+    FROM unnest($3::uuid[], $4::text[], $5::int[], $6::text[], $7::int[], $8::text[],
+                $9::text[], $10::timestamptz[], $11::jsonb[], $12::jsonb[])
+         WITH ORDINALITY AS e(event_id, stream_id, version, type, dataversion, subject, source,
+                              time, data, meta, ord)
+    WHERE NOT EXISTS (SELECT 1 FROM moved)
+    ORDER BY e.ord
+    RETURNING position
+), ob AS (
+    INSERT INTO outbox (position, topic) SELECT position, $13 FROM ins ORDER BY position
+)
+SELECT (SELECT stream_id FROM moved)
+"""
+
+
+async def append_many(
+    conn: Any, expected: dict[str, int], rows: list[dict[str, Any]], topic: str
+) -> str | None:
+    """``store.EventStore.append_many``'s one statement: every row (with its ``stream_id``
+    and ``version``) and its outbox row, unless a stream is not at ``expected``; returns
+    that stream (nothing inserted), else None.
+
+    ``conn`` is an asyncpg connection (``Database.driver``: the statement is its own
+    transaction, the caller sends NOTIFY) or a SQLAlchemy one inside a transaction.
+    """
+    params = (
+        list(expected),
+        list(expected.values()),
+        [r["event_id"] for r in rows],
+        [r["stream_id"] for r in rows],
+        [r["version"] for r in rows],
+        [r["type"] for r in rows],
+        [r["dataversion"] for r in rows],
+        [r["subject"] for r in rows],
+        [r["source"] for r in rows],
+        [r["time"] for r in rows],
+        [dumps(r["data"]) for r in rows],
+        [dumps(r["meta"]) for r in rows],
+        topic,
+    )
+    if isinstance(conn, AsyncConnection):
+        row = (await conn.exec_driver_sql(_APPEND_MANY, params)).first()
+        return None if row is None else row[0]
+    moved: str | None = await conn.fetchval(_APPEND_MANY, *params)
+    return moved
+
+
 # The relay's read: the oldest outbox rows with the columns of their events, in
 # outbox order (the order of the encoder ``store.encode_record``'s arguments). The
 # attributes kept in ``meta`` come out as columns: no JSON to decode for them.
