@@ -627,8 +627,10 @@ class Assessment(Aggregate):
         return []
 
     def close(self, reason: str, now: datetime, cause: ClosureCause | None = None) -> bool:
-        """Close the assessment (withdrawal); False when it was closed already."""
-        if self.closed:
+        """Close the assessment (withdrawal); False when it was closed already. The case's
+        withdrawal is recorded over a closure for a withdrawn consent, which it makes final:
+        a ReturnResumed of before no longer reopens it, only intake's CaseReopened does."""
+        if self.closed and not (cause == "case_withdrawn" and self.closed_for_consent):
             return False
         self.record(AssessmentClosed(case_id=self.id, reason=reason, closed_at=now, cause=cause))
         return True

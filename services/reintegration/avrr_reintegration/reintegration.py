@@ -5,7 +5,8 @@ waitlisted or not offered; a waitlisted case is granted later when a place
 frees up), a plan agreed with the returnee, disbursements against the plan's
 budget, referrals, monitoring visits, sustainability scores at baseline and
 end, completion. A withdrawal or an erasure stops it for good: no decision is
-taken on a stopped case any more.
+taken on a stopped case any more, unless intake reopens a case withdrawn before its arrival
+(ReintegrationReopened): its arrival then decides as for any case.
 
 Events published under ``avrr.reintegration.*`` follow docs/events.md; the
 extra fields marked *optional addition* are compatible additions that later
@@ -187,6 +188,17 @@ class ReintegrationStopped(DomainEvent):
     stopped_at: datetime
 
 
+class ReintegrationReopened(DomainEvent):
+    """Internal: intake reopened the withdrawn case before its arrival (the person came back
+    and consents again): the stop is lifted, on the same stream (one history), and the
+    arrival decides as for any case."""
+
+    event_type = "avrr.reintegration.ReintegrationReopened"
+
+    case_id: CaseId
+    reopened_at: datetime
+
+
 class WithdrawalConflictDetected(WithdrawalConflictDetectedBase):
     """A disbursement recorded after the withdrawal's time (inside reintegration's window)."""
 
@@ -292,6 +304,8 @@ class Reintegration(AggregateWithConflicts):
                 s.completed_on = event.completed_on
             case ReintegrationStopped():
                 s.stopped = event.reason
+            case ReintegrationReopened():
+                s.stopped = None
             case WithdrawalConflictDetected() | WithdrawalConflictResolved():
                 self.conflicts.when(event)
 
@@ -541,6 +555,15 @@ class Reintegration(AggregateWithConflicts):
             raise ReintegrationRuleViolation("score the end survey before completing")
         self._not_before_arrival(completed_on, "the completion date")
         self.record(ReintegrationCompleted(case_id=self.id, completed_on=completed_on))
+
+    def reopen(self, at: datetime) -> bool:
+        """Intake reopened the case: lift a withdrawal's stop taken before any decision.
+        False otherwise: not stopped, erased, or decided on an arrival before the withdrawal
+        (its place went to the next case waiting; a new decision is not taken here)."""
+        if self.state.stopped != "withdrawn" or self.decided:
+            return False
+        self.record(ReintegrationReopened(case_id=self.id, reopened_at=at))
+        return True
 
     def stop(self, reason: StopReason, at: datetime) -> bool:
         """Stop the case for good; False when it was already stopped for this reason.

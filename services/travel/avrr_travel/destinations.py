@@ -92,20 +92,18 @@ async def remember(conn: AsyncConnection, movement: Movement) -> None:
     if movement.opened is None:
         return
     t = movement_destinations
-    result = await conn.execute(
-        update(t).where(t.c.case_id == movement.id).values(open=movement.is_open)
-    )
+    where = place(movement.opened.destination_country, movement.opened.destination_region)
+    # The destination too: a reopened case's movement opens again, perhaps elsewhere.
+    row = {
+        "destination_country": where.country,
+        "destination_region": movement.opened.destination_region,
+        "region_key": where.region_key,
+        "open": movement.is_open,
+    }
+    result = await conn.execute(update(t).where(t.c.case_id == movement.id).values(**row))
     if result.rowcount == 0:
-        where = place(movement.opened.destination_country, movement.opened.destination_region)
         await conn.execute(
-            t.insert().values(
-                case_id=movement.id,
-                destination_country=where.country,
-                destination_region=movement.opened.destination_region,
-                region_key=where.region_key,
-                open=movement.is_open,
-                correlation_id=movement.id,
-            )
+            t.insert().values(case_id=movement.id, correlation_id=movement.id, **row)
         )
 
 

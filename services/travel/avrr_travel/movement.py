@@ -244,10 +244,21 @@ class CaseWithdrawalNoted(DomainEvent):
 CONSENT_WITHDRAWN_REASON = "consent to the processing of the return withdrawn"
 
 
+# Why travel takes up a movement the case's withdrawal (or closure) ended: intake reopened
+# the case (eligibility's AssessmentReopened, cause case_reopened).
+CASE_REOPENED_REASON = "case reopened: the movement opens again with a new clearance"
+
+
 class MovementReinstated(MovementPauseEvent):
     """The consent whose withdrawal cancelled the movement was given again (eligibility's
     AssessmentReopened): it is preparing again with its travellers' documents and fitness;
-    the voided booking is gone, so a new ticket is needed."""
+    the voided booking is gone, so a new ticket is needed.
+
+    With ``reason`` CASE_REOPENED_REASON the case itself was reopened: the movement, on its
+    own stream (one history), waits for eligibility's new clearance, whose MovementOpened
+    names the household and destination afresh. Documents and fitness are recorded again:
+    travel keeps no document's expiry date, and fitness to travel is about the day of
+    departure, not the one before the withdrawal."""
 
     event_type = "avrr.travel.MovementReinstated"
 
@@ -387,6 +398,8 @@ class Movement(AggregateWithConflicts):
         self.withdrawn_before_opening = False
         self.paused_for_consent = False  # cancelled or noted for a withdrawn consent only
         self.hold_reason: str | None = None
+        # When the reopened case's movement was taken up again (withdrawals before it are old).
+        self.restarted_at: datetime | None = None
 
     # ------------------------------------------------------------- state --
 
@@ -443,6 +456,10 @@ class Movement(AggregateWithConflicts):
                 self.withdrawn_before_opening = True
                 self.paused_for_consent = event.reason == CONSENT_WITHDRAWN_REASON
             case MovementReinstated():
+                if event.reason == CASE_REOPENED_REASON:
+                    self.opened = None
+                    self.travellers = {}
+                    self.restarted_at = event.at
                 self.cancelled = self.withdrawn_before_opening = self.paused_for_consent = False
                 self.booking = None
                 self.no_show = False
@@ -723,6 +740,20 @@ class Movement(AggregateWithConflicts):
         reason = "consent to the processing of the return given again"
         self.record(MovementReinstated(case_id=self.id, reason=reason, at=at))
         return True
+
+    def start_over(self, at: datetime) -> bool:
+        """The case was reopened: a movement its withdrawal (or a withdrawn consent) ended
+        before departure waits for a new clearance (MovementReinstated, CASE_REOPENED_REASON).
+        False when nothing ended it, or the household had departed already."""
+        if self.departed_at is not None or not (self.cancelled or self.withdrawn_before_opening):
+            return False
+        self.record(MovementReinstated(case_id=self.id, reason=CASE_REOPENED_REASON, at=at))
+        return True
+
+    def ended_before_restart(self, at: datetime) -> bool:
+        """A withdrawal of ``at`` came before the reopened case's movement started over: it
+        ended the movement of before, and says nothing about this one."""
+        return self.restarted_at is not None and at < self.restarted_at
 
     def hold(self, reason: str, at: datetime) -> bool:
         if not self.is_open or self.held:
