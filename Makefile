@@ -130,7 +130,7 @@ PYBABEL := $(VENV)/bin/pybabel
 messages-extract:
 	for pkg in $(MESSAGE_PACKAGES); do \
 	  domain=$$(basename $$pkg); \
-	  $(PYBABEL) extract --quiet -F babel.cfg --no-location --sort-output \
+	  $(PYBABEL) --quiet extract -F babel.cfg --no-location --sort-output \
 	    --project=$$domain --copyright-holder="AVRR platform" \
 	    -o $$pkg/locale/$$domain.pot $$pkg; \
 	done
@@ -140,10 +140,10 @@ messages-update:
 	  domain=$$(basename $$pkg); \
 	  for lang in $(NOTICE_LANGUAGES); do \
 	    if [ -f $$pkg/locale/$$lang/LC_MESSAGES/$$domain.po ]; then \
-	      $(PYBABEL) update --quiet --no-fuzzy-matching --ignore-obsolete -D $$domain -l $$lang \
+	      $(PYBABEL) --quiet update --no-fuzzy-matching --ignore-obsolete -D $$domain -l $$lang \
 	        -i $$pkg/locale/$$domain.pot -d $$pkg/locale; \
 	    else \
-	      $(PYBABEL) init --quiet -D $$domain -l $$lang -i $$pkg/locale/$$domain.pot -d $$pkg/locale; \
+	      $(PYBABEL) --quiet init -D $$domain -l $$lang -i $$pkg/locale/$$domain.pot -d $$pkg/locale; \
 	    fi; \
 	  done; \
 	done

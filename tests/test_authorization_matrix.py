@@ -323,3 +323,23 @@ def test_feedback_is_recorded_by_who_meets_migrants_and_handled_by_whom_it_is_ro
     report = rules["GET /reports/feedback"]
     assert report.roles == {Role.SUPERVISOR, Role.AUDITOR, Role.FOCAL_POINT}
     assert {rules[k].scope for k in rules if "feedback" in k} == {"handler"}
+
+
+# ------------------------------------------------------- notices (issue 19) --
+
+
+def test_blank_notices_are_for_staff_and_partners_and_a_cases_notices_for_its_readers() -> None:
+    """A blank notice (the rights notice, a consent purpose's text) names nobody: every staff
+    role and partners may print it. A case's notice names the person: the case file's readers
+    of the case's offices only, as GET /cases/{case_id} (audited, as every case route)."""
+    assert intake.policy is not None
+    rules = intake.policy.rules
+    blank = set(ROLES) - {Role.AUTHORITY}
+    for key in ("GET /notices/rights", "GET /notices/consent-purposes/{purpose}"):
+        assert (rules[key].roles, rules[key].scope) == (blank, "none"), key
+    for key in (
+        "GET /cases/{case_id}/notices/rights",
+        "GET /cases/{case_id}/notices/consents/{person_id}/{purpose}",
+    ):
+        assert rules[key] == rules["GET /cases/{case_id}"], key
+        assert rules[key].scope == "case", key

@@ -10,7 +10,10 @@ refusals subclass these, so no route maps errors by hand.
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from avrr_events.notices.wording import Wording
 
 
 class Problem(Exception):
@@ -42,11 +45,17 @@ class Problem(Exception):
         detail: str | None = None,
         *,
         headers: dict[str, str] | None = None,
+        wording: Wording | None = None,
         **extensions: Any,
     ) -> None:
+        """``wording``: the detail as a catalog message, answered in the reader's language
+        (Accept-Language); ``detail`` is then its English unless given."""
+        if detail is None and wording is not None:
+            detail = wording.english
         super().__init__(detail or self.title)
         self.detail = detail
         self.headers = headers or {}
+        self.wording = wording
         self.extensions = extensions
 
 

@@ -51,6 +51,7 @@ from avrr_intake.counselling import CLOSING_OUTCOME, CounsellingRecorded
 from avrr_intake.health import MEDICAL_DATA_PROCESSING, NeedsDeclared
 from avrr_intake.household_change import HouseholdMemberRemoved, HouseholdMemberRestored
 from avrr_intake.notes import AttachmentAdded, NoteAdded
+from avrr_intake.notices import N_, worded
 from avrr_intake.rectification import PersonalDataRectified
 from avrr_intake.referral import (
     ADULT_AGE,
@@ -420,8 +421,14 @@ class Case(Aggregate):
         self.must_know(person_id)
         if (person_id, MEDICAL_DATA_PROCESSING) not in self.consents:
             raise DomainRuleViolation(
-                f"person {person_id} has not given consent to {MEDICAL_DATA_PROCESSING}: "
-                "their declared needs are health data",
+                wording=worded(
+                    N_(
+                        "person %(person_id)s has not given consent to %(purpose)s: "
+                        "their declared needs are health data"
+                    ),
+                    person_id=person_id,
+                    purpose=MEDICAL_DATA_PROCESSING,
+                ),
                 field="declared_needs",
                 missing_consents=[MEDICAL_DATA_PROCESSING],
             )
@@ -445,15 +452,21 @@ class Case(Aggregate):
             raise DomainRuleViolation("return was already requested for this case")
         if self.status == "suspended_by_consent":
             raise DomainRuleViolation(
-                "the return request is suspended: it resumes once every missing consent "
-                "is given again",
+                wording=worded(
+                    N_(
+                        "the return request is suspended: it resumes once every missing "
+                        "consent is given again"
+                    )
+                ),
                 missing_consents=list(self.missing_consents()),
             )
         missing = self.missing_consents()
         if missing:
             named = ", ".join(f"{p} (persons {', '.join(ids)})" for p, ids in missing.items())
             raise DomainRuleViolation(
-                f"missing consent: {named}", missing_consents=list(missing), persons=missing
+                wording=worded(N_("missing consent: %(named)s"), named=named),
+                missing_consents=list(missing),
+                persons=missing,
             )
         self.record(request)
 

@@ -37,7 +37,7 @@ from avrr_events.places import COUNTRY_CODES
 from avrr_events.problems import Conflict, DomainRuleViolation, Forbidden
 from avrr_events.web.authorization import Role, ensure_office, may_see
 from avrr_events.web.service import ServiceRuntime
-from avrr_intake import authorities, handover, read_models, reports
+from avrr_intake import authorities, consent_texts, handover, read_models, reports
 from avrr_intake.amendment import (
     AMENDABLE_FIELDS,
     AmendmentReason,
@@ -294,13 +294,32 @@ class ConsentIn(Input):
     representative_person_id: ShortText | None = None
     representative: RepresentativeIn | None = None
     child_views: LongText | None = None
-    language: Language
+    language: Language = Field(
+        description="the language the consent texts were shown (or interpreted) in: "
+        "an ISO 639-1 code, or ISO 639-3 for a language without one (es, mam, quc); "
+        "a code neither list has is refused (422)"
+    )
+    text_version: str | None = Field(
+        default=None,
+        pattern=r"^\d{4}-\d{2}$",
+        json_schema_extra={"enum": list(consent_texts.EDITIONS)},
+        description="the edition of the consent texts the person was shown "
+        "(GET /notices/consent-purposes/{purpose}?version=...); absent: the current one",
+    )
     shared_fields: list[AuthorityField] | None = Field(
         default=None,
         max_length=6,
         description="with share_with_authorities: the fields the person agrees to share "
         "with the authorities of their country of origin (absent: none)",
     )
+
+    @field_validator("text_version")
+    @classmethod
+    def _known_edition(cls, edition: str | None) -> str | None:
+        if edition is not None and edition not in consent_texts.EDITIONS:
+            known = ", ".join(consent_texts.EDITIONS)
+            raise ValueError(f"no consent texts of this edition (known: {known})")
+        return edition
 
     @model_validator(mode="after")
     def _fields_only_for_authorities(self) -> Self:
@@ -703,6 +722,7 @@ class IntakeCommands:
                     language=cmd.language,
                     recorded_by=ctx.principal.user_id,
                     recorded_at=now,
+                    text_version=consent_texts.text_version(purpose, cmd.text_version),
                     shared_fields=(
                         list(dict.fromkeys(cmd.shared_fields or ()))
                         if purpose == "share_with_authorities" and cmd.shared_fields is not None

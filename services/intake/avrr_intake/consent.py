@@ -82,9 +82,19 @@ class ConsentGiven(DomainEvent):
         default=None, description="{name, relationship} of a guardian outside the household"
     )
     child_views: Encrypted | None = Field(default=None, description="the child's own views")
-    language: str = Field(max_length=35)
+    language: str = Field(
+        max_length=35, description="the language the consent text was shown (or interpreted) in"
+    )
     recorded_by: str = Field(max_length=200)
     recorded_at: datetime
+    # Optional addition (v1 stays v1): the version of the purpose's text the person was
+    # shown (consent_texts.py). Absent in consents recorded before texts were versioned.
+    text_version: str | None = Field(
+        default=None,
+        max_length=100,
+        description="the purpose's text shown, as <purpose>@<edition> "
+        "(e.g. return_assistance_processing@2026-12; absent: recorded before versions)",
+    )
     # Optional addition (v1 stays v1: absent in older events): for
     # share_with_authorities, exactly the fields the person agreed to share.
     # Absent means none: an older consent cannot prove which fields it covered.

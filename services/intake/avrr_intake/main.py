@@ -19,6 +19,7 @@ from avrr_intake import (
     feedback,
     feedback_api,
     handover,
+    notices_api,
     reactions,
     read_models,
     reports,
@@ -50,17 +51,19 @@ def projections(runtime: ServiceRuntime) -> Sequence[Projection]:
     ]
 
 
-# The case routes (api.py) and feedback's (feedback_api.py), which are about no case.
+# The case routes (api.py), feedback's (feedback_api.py), which are about no case, and the
+# notices in the person's language (notices_api.py).
 routes = APIRouter()
 routes.include_router(router)
 routes.include_router(feedback_api.router)
+routes.include_router(notices_api.router)
 
 
 service = Service(
     name="intake",
     registry=registry,
     router=routes,
-    policy=POLICY.merged(feedback_api.POLICY),
+    policy=POLICY.merged(feedback_api.POLICY).merged(notices_api.POLICY),
     projections=projections,
     read_models=[
         read_models.metadata,

@@ -112,10 +112,10 @@ def _pdf_rows(pdf: FPDF, rows: tuple[tuple[str, str], ...]) -> None:
     for key, value in rows:
         pdf.set_font(FONT_FAMILY, "B", 10)
         top = pdf.get_y()
-        pdf.multi_cell(key_width, 5.5, key, new_x=XPos.RIGHT, new_y=YPos.TOP)
+        pdf.multi_cell(key_width, 5.5, key, new_x=XPos.RIGHT, new_y=YPos.TOP, align="L")
         key_bottom = pdf.get_y() if pdf.get_y() > top else top
         pdf.set_font(FONT_FAMILY, "", 10)
-        pdf.multi_cell(0, 5.5, value, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(0, 5.5, value, new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
         pdf.set_y(max(pdf.get_y(), key_bottom))
     pdf.ln(2)
 
@@ -128,16 +128,16 @@ def to_pdf(notice: Notice) -> bytes:
     pdf.set_creator("AVRR platform")
     pdf.add_page()
     pdf.set_font(FONT_FAMILY, "B", 16)
-    pdf.multi_cell(0, 8, notice.title, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(0, 8, notice.title, new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
     pdf.ln(3)
     _pdf_rows(pdf, notice.rows)
     for section in notice.sections:
         pdf.set_font(FONT_FAMILY, "B", 12)
-        pdf.multi_cell(0, 6.5, section.heading, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(0, 6.5, section.heading, new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
         pdf.ln(1)
         pdf.set_font(FONT_FAMILY, "", 10.5)
         for paragraph in section.paragraphs:
-            pdf.multi_cell(0, 5.5, paragraph, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            pdf.multi_cell(0, 5.5, paragraph, new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
             pdf.ln(2)
         _pdf_rows(pdf, section.rows)
         pdf.ln(2)

@@ -45,8 +45,17 @@ class Proof:
     def problems(self, notice: Notice) -> list[str]:
         """What is wrong with the rendering: missing text, a blank page, ink beyond the margins."""
         found: list[str] = []
-        flat = " ".join(self.text.split())
-        for expected in [notice.title, *(s.heading for s in notice.sections)]:
+        # The running footer (and page number) interrupts a paragraph that crosses a page.
+        lines = [
+            line
+            for line in self.text.replace("\f", "\n").splitlines()
+            if not line.strip().isdigit()
+            and not (notice.footer and line.strip().startswith(notice.footer))
+        ]
+        flat = " ".join(" ".join(lines).split())
+        # Rows are two columns, which text extraction interleaves: the rest must read in order.
+        paragraphs = [p for section in notice.sections for p in section.paragraphs]
+        for expected in [notice.title, *(s.heading for s in notice.sections), *paragraphs]:
             if " ".join(expected.split()) not in flat:
                 found.append(f"text missing from the PDF: {expected!r}")
         for page in self.pages:

@@ -72,6 +72,7 @@ from avrr_events.commands import Principal as Principal
 from avrr_events.commands import check_if_match as check_if_match
 from avrr_events.commands import etag as etag
 from avrr_events.commands import if_match_version as if_match_version
+from avrr_events.notices.languages import choose
 from avrr_events.problems import Conflict as Conflict
 from avrr_events.problems import DomainRuleViolation as DomainRuleViolation
 from avrr_events.problems import Forbidden as Forbidden
@@ -175,13 +176,19 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
+        detail, headers = exc.detail, exc.headers
+        if exc.wording is not None:
+            # A sentence for a person: in the reader's language (Accept-Language).
+            language = choose(request.headers.get("accept-language"))
+            detail = exc.wording.in_language(language)
+            headers = {**headers, "Content-Language": language, "Vary": "Accept-Language"}
         return problem_response(
             exc.status,
             exc.title,
-            exc.detail,
+            detail,
             code=exc.code,
             instance=request.url.path,
-            headers=exc.headers,
+            headers=headers,
             **exc.extensions,
         )
 
