@@ -343,3 +343,22 @@ def test_blank_notices_are_for_staff_and_partners_and_a_cases_notices_for_its_re
     ):
         assert rules[key] == rules["GET /cases/{case_id}"], key
         assert rules[key].scope == "case", key
+
+
+def test_the_decision_travel_and_plan_notices_are_read_as_what_they_tell() -> None:
+    """Each service's notice is read by who reads what it tells, of the case's offices: the
+    decision by casework (as GET /assessments/{case_id}/decision), the travel instructions
+    by the movement's readers (as GET /movements/{case_id}), the plan summary, which shows
+    the plan's activities, by the plan's readers (as GET /cases/{case_id}/plan)."""
+    pairs = (
+        (eligibility, "decision", "GET /assessments/{case_id}/decision"),
+        (travel, "travel-instructions", "GET /movements/{case_id}"),
+        (reintegration, "plan", "GET /cases/{case_id}/plan"),
+    )
+    for service, notice, same_as in pairs:
+        assert service.policy is not None
+        rules = service.policy.rules
+        prefix = same_as.removesuffix("/decision").removesuffix("/plan")
+        key = f"{prefix}/notices/{notice}"
+        assert rules[key] == rules[same_as], key
+        assert rules[key].scope == "case", key

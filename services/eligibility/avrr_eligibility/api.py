@@ -15,7 +15,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from avrr_eligibility import commands, read_models
+from avrr_eligibility import commands, notices, read_models
+from avrr_eligibility.assessment import Assessment
 from avrr_eligibility.commands import (
     BestInterestsIn,
     DueDiligenceIn,
@@ -25,6 +26,12 @@ from avrr_eligibility.commands import (
     VulnerabilityScreeningIn,
 )
 from avrr_eligibility.programmes import ProgrammeCatalogue
+from avrr_events.notices.web import (
+    NOTICE_RESPONSES,
+    NoticeLanguage,
+    notice_response,
+    reader_language,
+)
 from avrr_events.places import place
 from avrr_events.web.authorization import (
     STAFF,
@@ -56,6 +63,8 @@ POLICY = Policy(
         "GET /assessments": allow(*CASEWORK, scope="office"),
         "GET /assessments/{case_id}": allow(*CASEWORK, scope="case"),
         "GET /assessments/{case_id}/decision": allow(*CASEWORK, scope="case"),
+        # What the person is told: the decision as the caseworker reads it (no personal data).
+        "GET /assessments/{case_id}/notices/decision": allow(*CASEWORK, scope="case"),
         "POST /assessments/{case_id}/vulnerability-screenings": allow(*CASEWORK, scope="case"),
         "POST /assessments/{case_id}/best-interests-determinations": allow(*CASEWORK, scope="case"),
         "POST /assessments/{case_id}/due-diligence": allow(*CASEWORK, scope="case"),
@@ -150,30 +159,71 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
         now = datetime.now(UTC)
         return page.answer([_summary(r, now) for r in rows], total)
 
-    @router.get("/assessments/{case_id}", name="get_assessment", summary="One assessment")
+    @router.get(
+        "/assessments/{case_id}",
+        name="get_assessment",
+        summary="One assessment (reasons in the Accept-Language: rule codes unchanged)",
+    )
     async def get_assessment(case_id: CaseId, request: Request, principal: Authorized) -> Response:
         row = await _row(request, case_id, principal)
+        language, worded = await _worded(request, row)
         doc = {
             **_summary(row, datetime.now(UTC)),
             "nationality": row.nationality,
             "host_country": row.host_country,
             "household": row.household,
-            "decision": _decision(row),
+            "decision": {**_decision(row), "reasons": worded["reasons"]},
             "vulnerabilities": row.vulnerabilities,
             "best_interests_determinations": row.best_interests,
-            "due_diligence_reasons": row.due_diligence_reasons,
+            "due_diligence_reasons": worded["due_diligence_reasons"],
             "cleared_at": _iso(row.cleared_at),
             "closed_at": _iso(row.closed_at),
             "closed_reason": row.closed_reason,
         }
-        return JSONResponse(doc, headers={"ETag": etag(row.version)})
+        headers = {"ETag": etag(row.version), "Content-Language": language}
+        return JSONResponse(doc, headers=headers)
 
-    @router.get("/assessments/{case_id}/decision", summary="The eligibility decision and why")
+    @router.get(
+        "/assessments/{case_id}/decision",
+        summary="The eligibility decision and why (reasons in the Accept-Language)",
+    )
     async def get_decision(
-        case_id: CaseId, request: Request, principal: Authorized
+        case_id: CaseId, request: Request, response: Response, principal: Authorized
     ) -> dict[str, Any]:
         row = await _row(request, case_id, principal)
-        return {"case_id": case_id, **_decision(row)}
+        language, worded = await _worded(request, row)
+        response.headers["Content-Language"] = language
+        return {"case_id": case_id, **_decision(row), "reasons": worded["reasons"]}
+
+    @router.get(
+        "/assessments/{case_id}/notices/decision",
+        summary="The decision notice in the person's language, as HTML or PDF (by Accept)",
+        response_class=Response,
+        responses=NOTICE_RESPONSES,
+    )
+    async def decision_notice(
+        case_id: CaseId, request: Request, principal: Authorized, language: NoticeLanguage = None
+    ) -> Response:
+        """The decision, every reason, what the due diligence still needs, and the person's
+        rights, in ``language``, else the person's recorded language, else Accept-Language."""
+        row = await _row(request, case_id, principal)
+        assessment = await _assessment(request, case_id)
+        chosen = language or reader_language(request, notices.person_languages(assessment))
+        notice = notices.decision_notice(
+            assessment, catalogue, chosen, list(row.due_diligence_reasons)
+        )
+        return notice_response(request, notice, filename="eligibility-decision")
+
+    async def _worded(request: Request, row: Any) -> tuple[str, dict[str, Any]]:
+        """The reader's language, and the row's reasons worded in it (as recorded in English)."""
+        language = reader_language(request)
+        if language == "en":
+            return language, {
+                "reasons": row.reasons,
+                "due_diligence_reasons": row.due_diligence_reasons,
+            }
+        assessment = await _assessment(request, row.case_id)
+        return language, notices.translated_decision(row, assessment, catalogue, language)
 
     # ------------------------------------------------------------ commands --
 
@@ -237,6 +287,12 @@ async def _row(request: Request, case_id: str, principal: Principal) -> Any:
     if row is None:
         raise NotFound(f"no assessment for case {case_id}")
     return row  # its office was checked by the policy (scope "case")
+
+
+async def _assessment(request: Request, case_id: str) -> Assessment:
+    """The case's assessment from the event store: the facts its reasons are worded from."""
+    found: Assessment = await runtime_of(request).commands.assessments.load(case_id)
+    return found
 
 
 def _aware(value: datetime) -> datetime:

@@ -25,6 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from avrr_events import ERASED, Encrypted
 from avrr_events.commands import etag
 from avrr_events.dates import PastDate, PastMoment
+from avrr_events.notices.web import (
+    NOTICE_RESPONSES,
+    NoticeLanguage,
+    notice_response,
+    reader_language,
+)
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.problems import NotFound
 from avrr_events.web.authorization import STAFF, Authorized, Policy, Role, allow
@@ -33,7 +39,7 @@ from avrr_events.web.paging import EntriesPage
 from avrr_events.web.service import runtime_of
 from avrr_events.web.withdrawal import add_conflicts_list
 from avrr_events.withdrawal import Resolution
-from avrr_reintegration import handover, read_models
+from avrr_reintegration import handover, notices, read_models
 from avrr_reintegration.commands import ReintegrationCommands
 from avrr_reintegration.directory import ServiceKind
 from avrr_reintegration.overdue import granted_without_plan, visits
@@ -72,6 +78,9 @@ POLICY = Policy(
         "POST /cases/{case_id}/completion": WRITE,
         "GET /cases/{case_id}": READ,
         "GET /cases/{case_id}/plan": READ,
+        # The plan as the returnee is given it: its activities are personal, so the plan's
+        # readers only (as GET /cases/{case_id}/plan); every rendering audited.
+        "GET /cases/{case_id}/notices/plan": READ,
         "GET /cases/{case_id}/ledger": READ,
         "GET /cases/{case_id}/referrals": READ,
         "GET /cases/{case_id}/monitoring": READ,
@@ -311,6 +320,39 @@ async def get_plan(case_id: CaseId, request: Request, _p: Authorized) -> Any:
     return _plain(
         {"case_id": case_id, "components": view["plan"], **{k[5:]: view[k] for k in keys}}
     )
+
+
+@router.get(
+    "/cases/{case_id}/notices/plan",
+    summary="The plan summary in the returnee's language, as HTML or PDF (by Accept)",
+    response_class=Response,
+    responses=NOTICE_RESPONSES,
+)
+async def plan_notice(
+    case_id: CaseId, request: Request, _p: Authorized, language: NoticeLanguage = None
+) -> Response:
+    """The plan's assistance in words with its budget, the monitoring visits' dates, the
+    organisations the returnee was referred to and the receiving office, and their rights,
+    in ``language``, else the reader's Accept-Language."""
+    view = await _case_or_404(request, case_id)
+    runtime = runtime_of(request)
+    async with runtime.db.autocommit() as conn:
+        due = await read_models.case_visits(conn, case_id)
+        referred = await read_models.case_referrals(conn, case_id)
+    directory = commands_of(request).directory
+    facts = notices.PlanFacts(
+        case=await runtime.cipher.reveal(view),  # the activities, or "erased"
+        visits=due,
+        referred_to=[
+            found
+            for r in referred
+            if (found := directory.organisation(r["organisation_id"])) is not None
+        ],
+        office=runtime.offices.get(view["office"]) if view["office"] else None,
+    )
+    chosen = language or reader_language(request)
+    notice = notices.plan_summary(facts, chosen)
+    return notice_response(request, notice, filename="reintegration-plan")
 
 
 @router.get("/cases/{case_id}/ledger", summary="Disbursements against the plan's budget")

@@ -15,18 +15,24 @@ ETag, honours If-Match (412 on a stale version) and Idempotency-Key.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from avrr_events import ERASED, Encrypted
 from avrr_events.commands import Principal, etag
 from avrr_events.dates import NOT_IN_FUTURE
 from avrr_events.handover import RECEIVING_OFFICE
+from avrr_events.notices.web import (
+    NOTICE_RESPONSES,
+    NoticeLanguage,
+    notice_response,
+    reader_language,
+)
 from avrr_events.offices import Office
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.problems import Forbidden, NotFound
@@ -43,7 +49,7 @@ from avrr_events.web.http import invalid_field
 from avrr_events.web.service import ServiceRuntime, runtime_of
 from avrr_events.web.withdrawal import add_conflicts_list
 from avrr_events.withdrawal import Resolution
-from avrr_travel import consents, read_models
+from avrr_travel import consents, notices, read_models
 from avrr_travel.commands import HEALTH_DETAILS, MovementCommands
 from avrr_travel.movement import (
     RECEIVING_OFFICE_NAMES_ITSELF,
@@ -99,6 +105,10 @@ class FitnessCheck(Body):
     )
 
 
+# At least two characters that are not spaces: a place someone can find.
+MeetingPoint = Annotated[str, Field(min_length=2, max_length=200, pattern=r"\S[\s\S]*\S")]
+
+
 class Ticket(Body):
     mode: TransportMode
     carrier: str = Field(min_length=1, max_length=200)
@@ -109,6 +119,15 @@ class Ticket(Body):
     )
     cost: Cost | None = None
     escorts: list[Escort] = Field(default_factory=list, max_length=20)
+    meeting_point: MeetingPoint | None = Field(
+        default=None,
+        description="where the travellers meet the escort or programme staff on the departure "
+        "day: a public place (a terminal, a bus station, the office), never a home address; "
+        "encrypted for the principal traveller, given in the travel instructions",
+    )
+    meeting_time: time | None = Field(
+        default=None, description="the local time of the meeting, on the departure date"
+    )
 
     def booking(self) -> Booking:
         return Booking(
@@ -119,6 +138,8 @@ class Ticket(Body):
             route=list(self.route),
             cost=self.cost,
             escorts=list(self.escorts),
+            meeting_point=self.meeting_point,
+            meeting_time=self.meeting_time,
         )
 
 
@@ -188,6 +209,11 @@ POLICY = Policy(
             Role.SUPERVISOR, scope="case"
         ),
         "GET /movements/{case_id}": allow(*MOVEMENT_READERS, scope="case"),
+        # What the household is told (no personal data but the meeting place, which the
+        # movement's readers see): its readers hand it over.
+        "GET /movements/{case_id}/notices/travel-instructions": allow(
+            *MOVEMENT_READERS, scope="case"
+        ),
         "GET /departures": allow(*MOVEMENT_READERS, scope="office"),
         "GET /manifests/{day}": allow(Role.TRAVEL_OFFICER, scope="office"),
         "GET /movements/{case_id}/medical": allow(Role.MEDICAL, scope="case"),
@@ -396,6 +422,32 @@ async def medical_records(case_id: str, request: Request, who: Authorized) -> An
             }
         )
     return {"case_id": case_id, "records": records}
+
+
+@router.get(
+    "/movements/{case_id}/notices/travel-instructions",
+    summary="The travel instructions in the household's language, as HTML or PDF (by Accept)",
+    response_class=Response,
+    responses=NOTICE_RESPONSES,
+)
+async def travel_instructions(
+    case_id: str,
+    request: Request,
+    movements: Movements,
+    _who: Authorized,
+    language: NoticeLanguage = None,
+) -> Response:
+    """Date, meeting point and time, transport and route, escort, each traveller's document
+    and the household's rights, in ``language``, else the household's recorded language,
+    else Accept-Language."""
+    movement = await movements.repo.load(case_id)
+    if movement.opened is None:
+        raise NotFound(f"no movement for case {case_id}")
+    meeting = movement.booking.meeting_point if movement.booking else None
+    place = None if meeting is None else await _decrypt(runtime_of(request), meeting)
+    chosen = language or reader_language(request, notices.person_languages(movement))
+    notice = notices.travel_instructions(movement, chosen, place)
+    return notice_response(request, notice, filename="travel-instructions")
 
 
 @router.get("/movements/{case_id}/transit-assistance")

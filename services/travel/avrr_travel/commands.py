@@ -183,6 +183,9 @@ class MovementCommands:
         if isinstance(booking.booking_reference, str):
             sealed = await self._seal(case_id, booking.booking_reference)
             booking = dataclasses.replace(booking, booking_reference=sealed)
+        if isinstance(booking.meeting_point, str):
+            place = await self._seal(case_id, booking.meeting_point)
+            booking = dataclasses.replace(booking, meeting_point=place)
         at = self.clock()
         return await self._change(
             case_id, context, lambda m: m.issue_ticket(booking, at.date(), at)

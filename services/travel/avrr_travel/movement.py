@@ -16,7 +16,7 @@ other services simply do not read them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -152,6 +152,11 @@ class TicketIssued(DomainEvent):
     cost: Cost | None = None
     escorts: list[Escort] = []
     issued_at: datetime
+    # Optional additions (absent in older tickets): where and when the travellers meet the
+    # escort or programme staff on the departure day (the travel instructions say it). The
+    # place is typed by the officer, so it is encrypted like the booking reference.
+    meeting_point: Encrypted | None = None
+    meeting_time: time | None = None
 
 
 class DepartureConfirmed(DomainEvent):
@@ -371,6 +376,8 @@ class Booking:
     route: list[str]
     cost: Cost | None
     escorts: list[Escort] = field(default_factory=list)
+    meeting_point: Encrypted | str | None = None  # a str until the command seals it
+    meeting_time: time | None = None
 
 
 Status = Literal[
@@ -429,6 +436,8 @@ class Movement(AggregateWithConflicts):
                     list(event.route),
                     event.cost,
                     list(event.escorts),
+                    event.meeting_point,
+                    event.meeting_time,
                 )
                 self.no_show = False
             case NoShowRecorded():
@@ -617,6 +626,7 @@ class Movement(AggregateWithConflicts):
         if self.booking is not None:
             raise self.refusal("a ticket was already issued: rebook it instead")
         self._check_booking(booking, today)
+        assert not isinstance(booking.meeting_point, str), "the command seals the meeting point"
         self.record(
             TicketIssued(
                 case_id=self.id,
@@ -628,6 +638,8 @@ class Movement(AggregateWithConflicts):
                 cost=booking.cost,
                 escorts=booking.escorts,
                 issued_at=at,
+                meeting_point=booking.meeting_point,
+                meeting_time=booking.meeting_time,
             )
         )
 

@@ -7,14 +7,22 @@ service builds its notices from the same parts, so they live here once:
 
 - ``languages``: which language a notice is given in (``choose``), with a
   fallback chain for a language a catalog lacks;
-- ``catalogs``: a service's gettext catalog (``translations``) and dates
-  in the chosen language (``format_date``);
+- ``catalogs``: a service's gettext catalog (``translations``), and dates,
+  country names, lists and money in the chosen language (CLDR, by Babel);
 - ``document``: the notice itself (``Notice``), as HTML or PDF;
 - ``web``: the FastAPI answer, HTML or PDF by the Accept header;
 - ``proofs``: a rendered notice checked as a reader sees it (tests).
 """
 
-from avrr_events.notices.catalogs import N_, format_date, translations
+from avrr_events.notices.catalogs import (
+    N_,
+    alternatives,
+    country_name,
+    format_date,
+    format_money,
+    listing,
+    translations,
+)
 from avrr_events.notices.document import Notice, Section, to_html, to_pdf
 from avrr_events.notices.languages import DEFAULT, SUPPORTED, choose, fallback_chain
 
@@ -24,9 +32,13 @@ __all__ = [
     "SUPPORTED",
     "Notice",
     "Section",
+    "alternatives",
     "choose",
+    "country_name",
     "fallback_chain",
     "format_date",
+    "format_money",
+    "listing",
     "to_html",
     "to_pdf",
     "translations",

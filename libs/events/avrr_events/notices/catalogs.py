@@ -17,11 +17,16 @@ from __future__ import annotations
 
 import datetime
 import gettext
+from collections.abc import Sequence
+from decimal import Decimal
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from babel import Locale
 from babel.dates import format_date as _babel_format_date
+from babel.lists import format_list
+from babel.numbers import format_currency
 
 from avrr_events.notices.languages import fallback_chain
 
@@ -49,11 +54,36 @@ def translations(domain: str, locale: str) -> gettext.NullTranslations:
     )
 
 
-# CLDR has almost no date data for Haitian Creole ("2026 M12 7"); its
-# readers read French dates.
+# CLDR has almost no data for Haitian Creole (dates read "2026 M12 7", no country
+# names, no list patterns); its readers read French dates, names and lists.
 _DATE_LOCALE = {"ht": "fr"}
+
+
+def _cldr(locale: str) -> str:
+    return _DATE_LOCALE.get(locale, locale)
 
 
 def format_date(day: datetime.date, locale: str) -> str:
     """A date written out in the language ("7 de dezembro de 2026"), not a bare ISO date."""
-    return _babel_format_date(day, format="long", locale=_DATE_LOCALE.get(locale, locale))
+    return _babel_format_date(day, format="long", locale=_cldr(locale))
+
+
+def country_name(code: str, locale: str) -> str:
+    """A country's name in the language ("Brasil", "Brésil"); the code if CLDR has none."""
+    name = Locale.parse(_cldr(locale)).territories.get(code)
+    return str(name) if name else code
+
+
+def listing(items: Sequence[str], locale: str) -> str:
+    """Items joined as the language joins them ("A, B e C")."""
+    return format_list(list(items), locale=_cldr(locale))
+
+
+def alternatives(items: Sequence[str], locale: str) -> str:
+    """Items joined with the language's "or" ("A, B ou C")."""
+    return format_list(list(items), style="or", locale=_cldr(locale))
+
+
+def format_money(amount: Decimal, currency: str, locale: str) -> str:
+    """An amount in its currency as the language writes it ("1.200,00 US$")."""
+    return format_currency(amount, currency, locale=_cldr(locale))

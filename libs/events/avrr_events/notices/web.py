@@ -11,12 +11,12 @@ JSON response is given in.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
-from fastapi import Request, Response
+from fastapi import Query, Request, Response
 
 from avrr_events.notices.document import Notice, to_html, to_pdf
-from avrr_events.notices.languages import choose
+from avrr_events.notices.languages import SUPPORTED, choose
 from avrr_events.problems import Problem
 
 HTML = "text/html"
@@ -84,6 +84,18 @@ def notice_response(request: Request, notice: Notice, *, filename: str) -> Respo
 def reader_language(request: Request, person_languages: tuple[str, ...] = ()) -> str:
     """The language to answer this request in: the person's (if given), else Accept-Language."""
     return choose(request.headers.get("accept-language"), person_languages)
+
+
+Language = Literal["en", "es", "pt", "fr", "ht"]
+assert get_args(Language) == SUPPORTED, "the query's languages are the supported ones"
+NoticeLanguage = Annotated[
+    Language | None,
+    Query(
+        description="the notice's language; absent: the person's first recorded language a "
+        "catalog has, else the reader's Accept-Language, else English"
+    ),
+]
+"""A notice route's ``language`` query: the caseworker chooses the language to hand over."""
 
 
 NOTICE_RESPONSES: dict[int | str, dict[str, Any]] = {

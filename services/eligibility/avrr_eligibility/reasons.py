@@ -1,0 +1,37 @@
+"""Why due diligence refuses a clearance: the sentences events record, as catalog messages.
+
+``DueDiligenceRejected`` records its reasons in English (assessment.py words
+them from these); a notice gives them in the person's language
+(avrr_eligibility.notices): a fixed sentence through the catalog as it is, one
+with facts (a child's id, a place and date) matched by its pattern and worded
+again with the same facts.
+"""
+
+from __future__ import annotations
+
+from avrr_events.notices import N_
+
+NOT_ELIGIBLE = N_("The case was found not eligible for a return programme.")
+PROGRAMME_ENDED = N_("The programme %(programme)s is no longer offered.")
+SUSPENDED = N_("Returns to %(place)s are suspended since %(day)s for safety reasons: %(reason)s")
+NO_BEST_INTERESTS = N_(
+    "No best-interests determination is recorded for unaccompanied or separated child "
+    "%(person)s: it is required before a child's return is cleared."
+)
+NOT_IN_BEST_INTERESTS = N_(
+    "The best-interests determination found that return is not in the best interests of "
+    "child %(person)s."
+)
+
+# The checklist's items not done (DueDiligenceChecklist), in the order they are checked.
+IDENTITY = N_("The person's identity has not been verified.")
+NATIONALITY = N_("The person's nationality has not been verified.")
+VOLUNTARINESS = N_("Voluntariness has not been confirmed in a private interview, free of pressure.")
+LEGAL_IMPEDIMENT = N_("A legal impediment to departure has not been ruled out.")
+GUARDIAN = N_(
+    "The family or receiving guardian of the unaccompanied or separated child has not been reached."
+)
+DESTINATION_SAFE = N_("The destination has not been confirmed safe for this person.")
+
+WITH_FACTS: tuple[str, ...] = (PROGRAMME_ENDED, SUSPENDED, NO_BEST_INTERESTS, NOT_IN_BEST_INTERESTS)
+"""The reasons with placeholders: a recorded one is recognised by its pattern."""
