@@ -25,6 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from avrr_eligibility import reasons
 from avrr_eligibility.countries import CountryCode, country_name
 from avrr_eligibility.observed import HouseholdMember
 from avrr_eligibility.programmes import (
@@ -34,6 +35,7 @@ from avrr_eligibility.programmes import (
     RuleOutcome,
     TransportMode,
 )
+from avrr_eligibility.reasons import worded
 from avrr_events import Aggregate, DomainEvent
 from avrr_events.household import one_entry_per_person
 from avrr_events.problems import Conflict, DomainRuleViolation, NotFound
@@ -287,6 +289,33 @@ class HouseholdMemberLeft(DomainEvent):
     _one_entry_per_person = field_validator("household")(one_entry_per_person)
 
 
+class HouseholdMemberJoined(DomainEvent):
+    """A person joined the household before clearance (intake's HouseholdMemberAdded): the
+    request is assessed again with them (an EligibilityDecided follows). They are screened,
+    and a child alone needs a best-interests determination, before clearance as everyone."""
+
+    event_type = "avrr.eligibility.HouseholdMemberJoined"
+
+    case_id: str
+    person_id: str = Field(min_length=1, max_length=200)
+    household: list[HouseholdMember] = Field(min_length=1, max_length=50)
+    joined_at: datetime
+
+    _one_entry_per_person = field_validator("household")(one_entry_per_person)
+
+
+class HouseholdAdditionRefused(DomainEvent):
+    """Intake's HouseholdMemberAdded reached the assessment after clearance (the two raced):
+    the household travels as it was cleared, unscreened people never; intake reverses the
+    addition (HouseholdAdditionReversed)."""
+
+    event_type = "avrr.eligibility.HouseholdAdditionRefused"
+
+    case_id: str
+    person_id: str = Field(min_length=1, max_length=200)
+    refused_at: datetime
+
+
 ASSESSMENT_EVENTS: tuple[type[DomainEvent], ...] = declared_events(globals(), DomainEvent)
 
 # ------------------------------------------------------------------ errors --
@@ -325,10 +354,11 @@ class Suspension:
         where = country_name(self.destination_country)
         if self.destination_region:
             where = f"{self.destination_region} ({where})"
-        return (
-            f"Returns to {where} are suspended since {self.since.date().isoformat()} "
-            f"for safety reasons: {self.reason}"
-        )
+        return reasons.SUSPENDED % {
+            "place": where,
+            "day": self.since.date().isoformat(),
+            "reason": self.reason,
+        }
 
 
 # --------------------------------------------------------------- aggregate --
@@ -363,7 +393,7 @@ class Assessment(Aggregate):
                         "programme_hint": event.programme_hint,
                     }
                 )
-            case HouseholdMemberLeft() if self.request is not None:
+            case HouseholdMemberLeft() | HouseholdMemberJoined() if self.request is not None:
                 self.request = self.request.model_copy(update={"household": event.household})
             case EligibilityDecided():
                 self.decision = event
@@ -415,9 +445,9 @@ class Assessment(Aggregate):
     def open(self, opened: AssessmentOpened, decision: Decision, programmes_version: str) -> None:
         """Open the assessment for a return request and record the eligibility decision."""
         if self.closed:
-            raise AssessmentIsClosed(f"the assessment of case {self.id} is closed")
+            raise AssessmentIsClosed(wording=worded(reasons.CLOSED, case=self.id))
         if self.request is not None:
-            raise InvalidCommand(f"case {self.id} is already being assessed")
+            raise InvalidCommand(wording=worded(reasons.ALREADY_ASSESSED, case=self.id))
         self.record(opened)
         self.record(
             EligibilityDecided(
@@ -484,6 +514,39 @@ class Assessment(Aggregate):
             self._decide_again(decide(self.request.return_request), at, version)
         return True
 
+    def add_member(
+        self,
+        member: HouseholdMember,
+        at: datetime,
+        decide: Callable[[ReturnRequest], Decision],
+        version: str,
+    ) -> bool:
+        """Put a person who joined the household on the request and decide again; once
+        cleared, refuse (HouseholdAdditionRefused): clearance is the decision that the household
+        as screened may travel. False when there is nothing to change (no request, a case
+        closed for good, or the person on the request already)."""
+        request = self.request
+        if request is None or (self.closed and not self.closed_for_consent):
+            return False
+        if self.member(member.person_id) is not None:
+            return False
+        if self.cleared:
+            self.record(
+                HouseholdAdditionRefused(case_id=self.id, person_id=member.person_id, refused_at=at)
+            )
+            return True
+        self.record(
+            HouseholdMemberJoined(
+                case_id=self.id,
+                person_id=member.person_id,
+                household=[*request.household, member],
+                joined_at=at,
+            )
+        )
+        assert self.request is not None
+        self._decide_again(decide(self.request.return_request), at, version)
+        return True
+
     def _decide_again(self, decision: Decision, at: datetime, version: str) -> None:
         self.record(
             EligibilityDecided(
@@ -498,11 +561,9 @@ class Assessment(Aggregate):
 
     def _require_open(self) -> AssessmentOpened:
         if self.closed:
-            raise AssessmentIsClosed(
-                f"the assessment of case {self.id} is closed (the case was withdrawn)"
-            )
+            raise AssessmentIsClosed(wording=worded(reasons.WITHDRAWN, case=self.id))
         if self.request is None:
-            raise AssessmentNotFound(f"no assessment for case {self.id}")
+            raise AssessmentNotFound(wording=worded(reasons.NO_ASSESSMENT, case=self.id))
         return self.request
 
     def assess_vulnerability(
@@ -515,15 +576,19 @@ class Assessment(Aggregate):
         """Record a screening of one person (or of the whole case when ``person_id`` is None)."""
         self._require_open()
         if person_id is not None and self.member(person_id) is None:
-            raise InvalidCommand(f"person {person_id} is not in the household of case {self.id}")
+            raise InvalidCommand(
+                wording=worded(reasons.NOT_IN_HOUSEHOLD, person=person_id, case=self.id)
+            )
         names = [c.category for c in categories]
         if len(set(names)) != len(names):
-            raise InvalidCommand("each vulnerability category may be listed once")
+            raise InvalidCommand(wording=worded(reasons.CATEGORY_TWICE))
         child = "unaccompanied_or_separated_child" in names
         if child and person_id is not None:
             member = self.member(person_id)
             if member is not None and member.age_years >= 18:
-                raise InvalidCommand(f"person {person_id} is {member.age_years}: not a child")
+                raise InvalidCommand(
+                    wording=worded(reasons.NOT_A_CHILD, person=person_id, age=member.age_years)
+                )
         self.record(
             VulnerabilityAssessed(
                 case_id=self.id,
@@ -543,14 +608,17 @@ class Assessment(Aggregate):
         """Record the best-interests determination for a child of the household."""
         self._require_open()
         if self.cleared:
-            raise AlreadyCleared(f"case {self.id} is already cleared for travel")
+            raise AlreadyCleared(wording=worded(reasons.ALREADY_CLEARED, case=self.id))
         member = self.member(person_id)
         if member is None:
-            raise InvalidCommand(f"person {person_id} is not in the household of case {self.id}")
+            raise InvalidCommand(
+                wording=worded(reasons.NOT_IN_HOUSEHOLD, person=person_id, case=self.id)
+            )
         if member.age_years >= 18:
             raise InvalidCommand(
-                f"a best-interests determination is for children; person {person_id} "
-                f"is {member.age_years}"
+                wording=worded(
+                    reasons.BEST_INTERESTS_OF_ADULT, person=person_id, age=member.age_years
+                )
             )
         self.record(
             BestInterestsDeterminationRecorded(
@@ -573,32 +641,25 @@ class Assessment(Aggregate):
         """Clear the return, or reject it with every reason; return the reasons (empty: cleared)."""
         request = self._require_open()
         if self.cleared:
-            raise AlreadyCleared(f"case {self.id} is already cleared for travel")
+            raise AlreadyCleared(wording=worded(reasons.ALREADY_CLEARED, case=self.id))
         children = self.children_needing_best_interests()
-        reasons = self._eligibility_gaps(catalogue)
-        reasons += [s.describe() for s in suspensions]
-        reasons += _checklist_gaps(checklist, has_unaccompanied_children=bool(children))
+        gaps = self._eligibility_gaps(catalogue)
+        gaps += [s.describe() for s in suspensions]
+        gaps += _checklist_gaps(checklist, has_unaccompanied_children=bool(children))
         for person_id in children:
             outcome = self.best_interests.get(person_id)
             if outcome is None:
-                reasons.append(
-                    f"No best-interests determination is recorded for unaccompanied or "
-                    f"separated child {person_id}: it is required before a child's return "
-                    "is cleared."
-                )
+                gaps.append(reasons.NO_BEST_INTERESTS % {"person": person_id})
             elif outcome == "return_not_in_best_interests":
-                reasons.append(
-                    f"The best-interests determination found that return is not in the "
-                    f"best interests of child {person_id}."
-                )
+                gaps.append(reasons.NOT_IN_BEST_INTERESTS % {"person": person_id})
         self.record(
             DueDiligenceChecked(
                 case_id=self.id, checklist=checklist, checked_by=checked_by, checked_at=now
             )
         )
-        if reasons:
-            self.record(DueDiligenceRejected(case_id=self.id, reasons=reasons, rejected_at=now))
-            return reasons
+        if gaps:
+            self.record(DueDiligenceRejected(case_id=self.id, reasons=gaps, rejected_at=now))
+            return gaps
         assert self.decision is not None and self.decision.programme_id is not None
         programme = catalogue.get(self.decision.programme_id)
         assert programme is not None
@@ -621,9 +682,9 @@ class Assessment(Aggregate):
         decision = self.decision
         if decision is None or not decision.eligible or decision.programme_id is None:
             failed = [r.detail for r in (decision.reasons if decision else []) if not r.passed]
-            return ["The case was found not eligible for a return programme.", *failed]
+            return [reasons.NOT_ELIGIBLE, *failed]
         if catalogue.get(decision.programme_id) is None:
-            return [f"The programme {decision.programme_id} is no longer offered."]
+            return [reasons.PROGRAMME_ENDED % {"programme": decision.programme_id}]
         return []
 
     def close(self, reason: str, now: datetime, cause: ClosureCause | None = None) -> bool:
@@ -677,20 +738,15 @@ def _checklist_gaps(
 ) -> list[str]:
     gaps = []
     if not checklist.identity_verified:
-        gaps.append("The person's identity has not been verified.")
+        gaps.append(reasons.IDENTITY)
     if not checklist.nationality_verified:
-        gaps.append("The person's nationality has not been verified.")
+        gaps.append(reasons.NATIONALITY)
     if not checklist.voluntariness_confirmed_in_private_interview:
-        gaps.append(
-            "Voluntariness has not been confirmed in a private interview, free of pressure."
-        )
+        gaps.append(reasons.VOLUNTARINESS)
     if not checklist.no_legal_impediment:
-        gaps.append("A legal impediment to departure has not been ruled out.")
+        gaps.append(reasons.LEGAL_IMPEDIMENT)
     if has_unaccompanied_children and checklist.family_or_receiving_contact_reached is not True:
-        gaps.append(
-            "The family or receiving guardian of the unaccompanied or separated child "
-            "has not been reached."
-        )
+        gaps.append(reasons.GUARDIAN)
     if not checklist.destination_safe:
-        gaps.append("The destination has not been confirmed safe for this person.")
+        gaps.append(reasons.DESTINATION_SAFE)
     return gaps

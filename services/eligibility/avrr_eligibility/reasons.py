@@ -1,15 +1,41 @@
-"""Why due diligence refuses a clearance: the sentences events record, as catalog messages.
+"""Eligibility's sentences for people, as catalog messages (domain ``avrr_eligibility``).
 
-``DueDiligenceRejected`` records its reasons in English (assessment.py words
-them from these); a notice gives them in the person's language
-(avrr_eligibility.notices): a fixed sentence through the catalog as it is, one
-with facts (a child's id, a place and date) matched by its pattern and worded
-again with the same facts.
+Why due diligence refuses a clearance: ``DueDiligenceRejected`` records its
+reasons in English (assessment.py words them from these); a notice gives them
+in the person's language (avrr_eligibility.notices): a fixed sentence through
+the catalog as it is, one with facts (a child's id, a place and date) matched
+by its pattern and worded again with the same facts.
+
+Why a command is refused: the aggregate's refusals carry a ``Wording`` of
+these, which the problem+json answer gives in the reader's Accept-Language
+(avrr_events.web.http), its English as before.
 """
 
 from __future__ import annotations
 
 from avrr_events.notices import N_
+from avrr_events.notices.wording import Wording
+
+DOMAIN = "avrr_eligibility"
+
+
+def worded(message: str, **facts: object) -> Wording:
+    """An eligibility sentence with its facts, worded in the reader's language when answered."""
+    return Wording(DOMAIN, message, facts)
+
+
+# Refusals of commands on an assessment (assessment.py).
+CLOSED = N_("the assessment of case %(case)s is closed")
+WITHDRAWN = N_("the assessment of case %(case)s is closed (the case was withdrawn)")
+ALREADY_ASSESSED = N_("case %(case)s is already being assessed")
+NO_ASSESSMENT = N_("no assessment for case %(case)s")
+NOT_IN_HOUSEHOLD = N_("person %(person)s is not in the household of case %(case)s")
+CATEGORY_TWICE = N_("each vulnerability category may be listed once")
+NOT_A_CHILD = N_("person %(person)s is %(age)s: not a child")
+ALREADY_CLEARED = N_("case %(case)s is already cleared for travel")
+BEST_INTERESTS_OF_ADULT = N_(
+    "a best-interests determination is for children; person %(person)s is %(age)s"
+)
 
 NOT_ELIGIBLE = N_("The case was found not eligible for a return programme.")
 PROGRAMME_ENDED = N_("The programme %(programme)s is no longer offered.")

@@ -24,7 +24,7 @@ from eligibility_fixtures import (
     return_requested,
 )
 
-from avrr_eligibility.assessment import Assessment, AssessmentOpened
+from avrr_eligibility.assessment import Assessment, AssessmentOpened, Suspension
 from avrr_eligibility.notices import decision_notice, decision_reasons
 from avrr_eligibility.programmes import decide
 from avrr_events.notices import SUPPORTED
@@ -201,3 +201,36 @@ async def test_the_decision_words_its_reasons_by_accept_language(eligibility: El
     )
     assert whole.headers["content-language"] == "pt"
     assert any("destina-se" in r["detail"] for r in whole.json()["decision"]["reasons"])
+
+
+async def test_a_refusal_is_worded_in_the_readers_language(eligibility: Eligibility) -> None:
+    await eligibility.from_intake("ReturnRequested", return_requested("notice-3"))
+    await eligibility.assessment("notice-3")
+    body = {"person_id": "nobody", "categories": []}
+    path = "/assessments/notice-3/vulnerability-screenings"
+    english = await eligibility.http.post(path, json=body)
+    assert english.status_code == 422
+    assert english.json()["detail"] == "person nobody is not in the household of case notice-3"
+    spanish = await eligibility.http.post(path, json=body, headers={"Accept-Language": "es"})
+    assert spanish.status_code == 422
+    assert spanish.headers["content-language"] == "es"
+    assert (
+        spanish.json()["detail"] == "la persona nobody no forma parte del hogar del caso notice-3"
+    )
+
+
+def test_every_due_diligence_reason_is_worded_in_each_language() -> None:
+    """Each reason the aggregate can record is a catalog message or one's pattern: none stays
+    English in a notice (a reason written without reasons.py would)."""
+    child = adult("c1", age_years=15, unaccompanied_minor=True)
+    assessment = opened_assessment("case-all", household=[child])
+    assessment.record_best_interests("c1", "return_not_in_best_interests", "cw", NOW)
+    unchecked = {name: False for name in full_checklist().model_dump()}
+    hurricane = Suspension("HN", None, "hurricane", NOW)
+    gaps = assessment.check_due_diligence(
+        full_checklist(**unchecked), CATALOGUE, [hurricane], "cw", NOW
+    )
+    assert len(gaps) == 8
+    for language in ("es", "pt", "fr"):
+        worded = decision_notice(assessment, CATALOGUE, language, gaps).sections[1].paragraphs
+        assert not set(f"- {gap}" for gap in gaps) & set(worded), language
