@@ -235,6 +235,7 @@ def test_corrections_are_casework_of_the_case_office() -> None:
     for key in (
         "POST /cases/{case_id}/return-request/amendments",
         "POST /cases/{case_id}/household/removals",
+        "POST /cases/{case_id}/household/additions",
     ):
         assert rules[key].roles == casework, key
         assert rules[key].scope == "case", key

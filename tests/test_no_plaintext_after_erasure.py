@@ -404,6 +404,9 @@ NOT_PERSONAL: dict[Key, str] = {
     ),
     ("intake", "POST /cases/{case_id}/rectifications", "person_id"): "a person id",
     ("intake", "POST /cases/{case_id}/household/removals", "person_id"): "a person id",
+    ("intake", "POST /cases/{case_id}/household/additions", "consent.representative_person_id"): (
+        "a person id"
+    ),
     ("intake", "POST /cases/{case_id}/notes", "person_id"): "a person id",
     ("intake", "POST /cases/{case_id}/attachments", "person_id"): "a person id",
     ("intake", "POST /cases/{case_id}/reopening", "consent.person_id"): "a person id",
@@ -611,6 +614,20 @@ async def closed_before_applying(p: PlantingPlatform) -> Case:
     await p.post("intake", "/people/search", terms, CASEWORKER, expect=200)
     note = {"person_id": case.mother, "text": "a note"}
     await p.post("intake", f"/cases/{c}/notes", note, CASEWORKER, expect=201)
+    # A newborn joins (every field of the addition filled, her consent through a legal
+    # representative), before her brother leaves.
+    newborn = {"given_names": "a name", "family_name": "a name", "date_of_birth": "2025-11-02"}
+    newborn |= {"sex": "female", "relationship": "child"}
+    newborn |= {"document_type": "birth_certificate", "document_number": "a number"}
+    hers = consent(
+        "",
+        given_by="legal_representative",
+        representative={"name": "a name", "relationship": "lawyer"},
+        child_views="views",
+    )
+    del hers["person_id"]
+    joining = {"person": newborn, "reason": "born", "note": "a note", "consent": hers}
+    await p.post("intake", f"/cases/{c}/household/additions", joining, CASEWORKER, expect=201)
     leaving = {"person_id": case.child, "reason": "left_household", "note": "a note"}
     await p.post("intake", f"/cases/{c}/household/removals", leaving, CASEWORKER, expect=201)
     closure = {"reason": "staying_in_host_country", "note": "a note"}

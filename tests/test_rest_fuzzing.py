@@ -136,7 +136,7 @@ DOCUMENTED_REFUSALS = (
     Refusal(
         "*",
         "validation",
-        r"(held_on|(consent\.)?given_on|(household\.\d+\.)?date_of_birth|agreed_at"
+        r"(held_on|(consent\.)?given_on|(household\.\d+\.|person\.)?date_of_birth|agreed_at"
         r"|(disbursed|referred|visited|scored|completed)_on)"
         r": Value error, must not be in the future",
         "a date after today (avrr_events.dates.NOT_IN_FUTURE, in the field's description)",
@@ -223,6 +223,17 @@ DOCUMENTED_REFUSALS = (
         r"return_assistance_processing",
         "the consent given again includes return_assistance_processing (the consent field's "
         "description)",
+    ),
+    Refusal(
+        CASE_COMMANDS + "household/additions",
+        "domain-rule",
+        r"the return was requested: the new member's consent|the case has its principal"
+        r"|a household has at most \d+ people|the case is an unaccompanied child's"
+        r"|this person is already a member|person .* is a child: their guardian"
+        r"|name the guardian or representative",
+        "the case's state and household: the rules the body's and its fields' descriptions "
+        "state (consent once the return was requested, one principal, 30 people, no adult "
+        "into an unaccompanied child's case; a child's consent by their guardian)",
     ),
     Refusal(
         CASE_COMMANDS + "transfers",

@@ -54,6 +54,15 @@ class HouseholdMemberRemoved(ObservedCaseEvent):
     removed_at: datetime
 
 
+class HouseholdMemberAdded(ObservedCaseEvent):
+    """A person joined the household before clearance (intake's household_change.py)."""
+
+    event_type = "avrr.intake.HouseholdMemberAdded"
+
+    member: HouseholdMember
+    added_at: datetime
+
+
 class CaseWithdrawn(ObservedCaseEvent):
     event_type = "avrr.intake.CaseWithdrawn"
 

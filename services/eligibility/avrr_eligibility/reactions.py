@@ -13,7 +13,10 @@ ReturnRequestAmended re-assesses the request with its new destination
 clearance (the two raced) it is refused (AmendmentRefused), and intake restores
 the destination cleared. HouseholdMemberRemoved takes the person off the request
 and decides again before clearance; after it, HouseholdMemberLeft (cleared)
-tells travel, which takes them off the movement until departure.
+tells travel, which takes them off the movement until departure. HouseholdMemberAdded
+puts the person on the request and decides again before clearance
+(HouseholdMemberJoined); after it (the two raced) it is refused
+(HouseholdAdditionRefused), and intake reverses the addition.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from avrr_eligibility.observed import (
     PROCESSING_CONSENT,
     CaseWithdrawn,
     ConsentWithdrawn,
+    HouseholdMemberAdded,
     HouseholdMemberRemoved,
     ReturnRequestAmended,
     ReturnRequested,
@@ -112,10 +116,19 @@ def build_reactions(catalogue: ProgrammeCatalogue) -> dict[str, list[Reaction]]:
         if assessment.remove_member(event.person_id, now, redecide, catalogue.version):
             await repo.save(assessment, ctx.cause, conn=ctx.conn)
 
+    async def put_on_the_request(ctx: HandlerContext, event: HouseholdMemberAdded) -> None:
+        repo = _repository(ctx)
+        assessment = await repo.load(event.case_id, conn=ctx.conn)
+        now = datetime.now(UTC)
+        redecide = lambda request: decide(catalogue, request)  # noqa: E731
+        if assessment.add_member(event.member, now, redecide, catalogue.version):
+            await repo.save(assessment, ctx.cause, conn=ctx.conn)
+
     return reactions_table(
         {
             ReturnRequested: [open_assessment],
             HouseholdMemberRemoved: [take_off_the_request],
+            HouseholdMemberAdded: [put_on_the_request],
             ReturnRequestAmended: [reassess],
             CaseWithdrawn: [close_assessment],
             ConsentWithdrawn: [stop_without_consent],

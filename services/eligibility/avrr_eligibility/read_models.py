@@ -47,6 +47,8 @@ from avrr_eligibility.assessment import (
     DueDiligenceCleared,
     DueDiligenceRejected,
     EligibilityDecided,
+    HouseholdAdditionRefused,
+    HouseholdMemberJoined,
     HouseholdMemberLeft,
     VulnerabilityAssessed,
 )
@@ -216,7 +218,8 @@ def _amended(event: AssessmentAmended, row: Any) -> dict[str, Any]:
     }
 
 
-def _left(event: HouseholdMemberLeft, row: Any) -> dict[str, Any]:
+def _left(event: HouseholdMemberLeft | HouseholdMemberJoined, row: Any) -> dict[str, Any]:
+    """The household as it now stands (someone left or joined)."""
     children = sum(1 for m in event.household if m.is_unaccompanied_child)
     return {
         "household": [m.model_dump(mode="json") for m in event.household],
@@ -225,8 +228,8 @@ def _left(event: HouseholdMemberLeft, row: Any) -> dict[str, Any]:
     }
 
 
-def _refused(event: AmendmentRefused, row: Any) -> dict[str, Any]:
-    return {}  # counted (the ETag moves); the destination cleared stands
+def _refused(event: AmendmentRefused | HouseholdAdditionRefused, row: Any) -> dict[str, Any]:
+    return {}  # counted (the ETag moves); the destination and household cleared stand
 
 
 def _closed(event: AssessmentClosed, row: Any) -> dict[str, Any]:
@@ -318,6 +321,8 @@ class AssessmentQueue(Projection):
         AssessmentAmended: _changing(_amended),
         AmendmentRefused: _changing(_refused),
         HouseholdMemberLeft: _changing(_left),
+        HouseholdMemberJoined: _changing(_left),
+        HouseholdAdditionRefused: _changing(_refused),
         DestinationSuspended: _suspend,
         DestinationReopened: _reopen,
         TransferAccepted: _transferred,

@@ -61,6 +61,7 @@ from avrr_intake.commands import (
     ConsentIn,
     ConsentWithdrawalIn,
     CounsellingIn,
+    HouseholdAdditionIn,
     HouseholdRemovalIn,
     IntakeCommands,
     NeedsIn,
@@ -122,6 +123,8 @@ POLICY = Policy(
         "POST /cases/{case_id}/return-request/amendments": WORK,
         # Before departure only (409 after): eligibility, then travel, follow.
         "POST /cases/{case_id}/household/removals": WORK,
+        # Before clearance only (409 after): eligibility screens the new member.
+        "POST /cases/{case_id}/household/additions": WORK,
         # The right to rectification: casework, or the data protection officer who
         # handles the person's request.
         "POST /cases/{case_id}/rectifications": allow(
@@ -320,6 +323,20 @@ async def remove_household_member(
     return await on_case(
         case_id, lambda cases, ctx: cases.remove_household_member(case_id, body, ctx)
     )
+
+
+@router.post("/cases/{case_id}/household/additions", status_code=201)
+async def add_household_member(
+    case_id: CaseId, body: HouseholdAdditionIn, on_case: OnCase
+) -> Response:
+    """A person joins the household before clearance, with the reason and their personal data
+    as at the referral (encrypted under their own key): never a second principal, never past 30
+    people, never an adult into an unaccompanied child's case (422); once the return was
+    requested, with their consent to it (422 naming consent); 409 once the return was cleared.
+    Eligibility puts them on the request and decides again; a clearance that raced with the
+    addition wins there, and the case then records HouseholdAdditionReversed. Answers the new
+    person_id."""
+    return await on_case(case_id, lambda cases, ctx: cases.add_household_member(case_id, body, ctx))
 
 
 @router.post("/cases/{case_id}/rectifications", status_code=201)

@@ -18,6 +18,9 @@ Lifecycle::
     return_requested --ReturnAmendmentRefused--> return_requested (eligibility had cleared it)
     active --HouseholdMemberRemoved--> (same status; ReturnResumed if it was the one missing)
     any --HouseholdMemberRestored--> (the removal came after the departure: they travelled)
+    active --HouseholdMemberAdded--> (same status; before clearance, with their consent
+        once the return was requested)
+    any --HouseholdAdditionReversed--> (the addition came after the clearance: not a member)
 
 After withdrawal or closure nothing changes any more except erasure, a reopening
 (same stream: one history) or the answer to a pending transfer; after erasure
@@ -49,7 +52,13 @@ from avrr_intake.consent import (
 )
 from avrr_intake.counselling import CLOSING_OUTCOME, CounsellingRecorded
 from avrr_intake.health import MEDICAL_DATA_PROCESSING, NeedsDeclared
-from avrr_intake.household_change import HouseholdMemberRemoved, HouseholdMemberRestored
+from avrr_intake.household_change import (
+    HOUSEHOLD_LIMIT,
+    HouseholdAdditionReversed,
+    HouseholdMemberAdded,
+    HouseholdMemberRemoved,
+    HouseholdMemberRestored,
+)
 from avrr_intake.notes import AttachmentAdded, NoteAdded
 from avrr_intake.notices import N_, worded
 from avrr_intake.rectification import PersonalDataRectified
@@ -61,6 +70,7 @@ from avrr_intake.referral import (
     OfficeId,
     PossibleDuplicateFlagged,
     ReferralReceived,
+    ReferredPerson,
     Relationship,
     Sex,
 )
@@ -225,6 +235,8 @@ CASE_EVENTS: tuple[type[DomainEvent], ...] = (
     AttachmentAdded,
     HouseholdMemberRemoved,
     HouseholdMemberRestored,
+    HouseholdMemberAdded,
+    HouseholdAdditionReversed,
 )
 
 
@@ -236,6 +248,13 @@ class Person:
     age_years: int
     unaccompanied_minor: bool
     personal: Encrypted
+
+    @classmethod
+    def referred(cls, p: ReferredPerson) -> Person:
+        """The person as a referral (or an addition to the household) describes them."""
+        return cls(
+            p.person_id, p.relationship, p.sex, p.age_years, p.unaccompanied_minor, p.personal
+        )
 
 
 class Case(Aggregate):
@@ -269,17 +288,7 @@ class Case(Aggregate):
                 self.office = event.office
                 self.nationality = event.nationality
                 self.host_country = event.host_country
-                self.people = {
-                    p.person_id: Person(
-                        p.person_id,
-                        p.relationship,
-                        p.sex,
-                        p.age_years,
-                        p.unaccompanied_minor,
-                        p.personal,
-                    )
-                    for p in event.household
-                }
+                self.people = {p.person_id: Person.referred(p) for p in event.household}
             case ConsentGiven(person_id=person_id, purpose=purpose):
                 self.consents.add((person_id, purpose))
             case ConsentWithdrawn(person_id=person_id, purpose=purpose):
@@ -300,6 +309,10 @@ class Case(Aggregate):
                 self.removed[event.person_id] = self.people.pop(event.person_id)
             case HouseholdMemberRestored():
                 self.people[event.person_id] = self.removed.pop(event.person_id)
+            case HouseholdMemberAdded():
+                self.people[event.member.person_id] = Person.referred(event.member)
+            case HouseholdAdditionReversed():
+                self.removed[event.person_id] = self.people.pop(event.person_id)
             case PersonalDataRectified():
                 person = self.people[event.person_id]
                 person.personal = event.personal
@@ -544,6 +557,41 @@ class Case(Aggregate):
         (idempotent: someone not removed, or restored already, is not restored again)."""
         if restored.person_id in self.removed and not self.erased:
             self.record(restored)
+
+    def add_member(self, added: HouseholdMemberAdded) -> None:
+        """Bring a person into the household with the rules a referral has: one principal,
+        at most HOUSEHOLD_LIMIT people, and no adult joining an unaccompanied child (their
+        claim to the child is for family tracing and a best-interests determination, in a
+        case of its own)."""
+        self.must_be_active("add a household member")
+        member = added.member
+        if member.relationship == "principal":
+            raise DomainRuleViolation(
+                "the case has its principal: a person joins as spouse, child, parent, sibling "
+                "or other",
+                field="person.relationship",
+            )
+        if len(self.people) >= HOUSEHOLD_LIMIT:
+            raise DomainRuleViolation(
+                f"a household has at most {HOUSEHOLD_LIMIT} people: refer them in a case of "
+                "their own",
+                field="person",
+            )
+        if member.age_years >= ADULT_AGE and any(
+            p.unaccompanied_minor for p in self.people.values()
+        ):
+            raise DomainRuleViolation(
+                "the case is an unaccompanied child's: an adult does not join it (family "
+                "tracing and a best-interests determination decide that, in a case of its own)",
+                field="person.date_of_birth",
+            )
+        self.record(added)
+
+    def reverse_addition(self, reversed_: HouseholdAdditionReversed) -> None:
+        """Eligibility refused an addition (it had cleared the household first): the person
+        is not a member (idempotent: someone no longer a member is not reversed again)."""
+        if reversed_.person_id in self.people and not self.erased:
+            self.record(reversed_)
 
     def erase(self, erasure: PersonalDataErased) -> None:
         self.must_exist()

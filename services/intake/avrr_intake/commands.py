@@ -28,7 +28,7 @@ from pydantic import (
 
 from avrr_events import ERASED, ConcurrencyError, Encrypted, Repository
 from avrr_events.aggregate import Executed
-from avrr_events.commands import CommandContext, CommandResult
+from avrr_events.commands import CommandContext, CommandResult, Principal
 from avrr_events.dates import PastDate, not_in_future
 from avrr_events.entered_places import EnteredDestination
 from avrr_events.offices import RECEIVING_KINDS
@@ -66,7 +66,12 @@ from avrr_intake.consent import (
 from avrr_intake.counselling import CounsellingRecorded, Outcome
 from avrr_intake.events import registry
 from avrr_intake.health import DECLARED_NEEDS, NeedsDeclared
-from avrr_intake.household_change import HouseholdMemberRemoved, RemovalReason
+from avrr_intake.household_change import (
+    AdditionReason,
+    HouseholdMemberAdded,
+    HouseholdMemberRemoved,
+    RemovalReason,
+)
 from avrr_intake.rectification import (
     RECTIFIABLE_FIELDS,
     PersonalDataRectified,
@@ -432,6 +437,34 @@ class HouseholdRemovalIn(Input):
     )
 
 
+class MemberConsentIn(ConsentIn):
+    """The consent of a person joining the household, given with the addition."""
+
+    person_id: None = Field(  # type: ignore[assignment]
+        default=None, description="left out: the person is the one the addition brings in"
+    )
+
+
+class HouseholdAdditionIn(Input):
+    """A person who joins the household before clearance, and why."""
+
+    person: PersonIn = Field(
+        description="as a referral's household member; relationship never 'principal' "
+        "(422), and an adult never joins an unaccompanied child's case (422)"
+    )
+    reason: AdditionReason = Field(description="why they join the household (coded)")
+    note: LongText | None = Field(
+        default=None, description="what was said; stored encrypted under the new person's key"
+    )
+    consent: MemberConsentIn | None = Field(
+        default=None,
+        description="the new person's consent; once the return was requested it comes with "
+        "the addition and its purposes include "
+        + ", ".join(REQUIRED_FOR_RETURN)
+        + " (422 naming consent otherwise)",
+    )
+
+
 class NeedsIn(Input):
     """A person's declared needs (health data: their medical consent must be given first)."""
 
@@ -600,30 +633,7 @@ class IntakeCommands:
                 received_at=now,
             )
         )
-        matches: list[DuplicateMatch] = []
-        elsewhere: list[tuple[str, str]] = []
-        found = await self.duplicates(list(keys))
-        if found:
-            async with self.runtime.db.autocommit() as conn:
-                for key, found_case, found_person in found:
-                    # Another office's case is never named to this user: only counted, and
-                    # that office is told on its own case (DuplicateReferredElsewhere).
-                    if may_see(by, await handover.case_offices(conn, found_case) or ()):
-                        matches.append(
-                            DuplicateMatch(
-                                person_id=keys[key],
-                                matching_case_id=found_case,
-                                matching_person_id=found_person,
-                            )
-                        )
-                    else:
-                        elsewhere.append((found_case, found_person))
-        if matches or elsewhere:
-            case.record(
-                PossibleDuplicateFlagged(
-                    case_id=case_id, matches=matches, elsewhere=len(elsewhere), flagged_at=now
-                )
-            )
+        matches, elsewhere = await self._possible_duplicates(case, keys, by, now)
         # A new stream: nothing to load, and no If-Match to compare (it names no version yet).
         written = await self.repo.save(case, ctx.cause(case_id))
         for other_case, other_person in elsewhere:
@@ -641,6 +651,67 @@ class IntakeCommands:
             # A match in another office's case: said, never named (no case or person id).
             possible_duplicate_elsewhere=bool(elsewhere) if staff else False,
         )
+
+    async def _referred_person(
+        self, pid: str, p: PersonIn, age: int, nationality: str, has_adult: bool
+    ) -> tuple[ReferredPerson, str]:
+        """One household member as a referral (or an addition) records them: personal data
+        and duplicate key sealed under their own key; and that key, to look for matches."""
+        personal: dict[str, Any] = {
+            "given_names": p.given_names,
+            "family_name": p.family_name,
+            "date_of_birth": p.date_of_birth.isoformat(),
+        }
+        if p.document_number:
+            personal["document"] = {"type": p.document_type, "number": p.document_number}
+        key = person_key(self.secret, p, nationality)
+        person = ReferredPerson(
+            person_id=pid,
+            relationship=p.relationship,
+            sex=p.sex,
+            age_years=age,
+            unaccompanied_minor=age < ADULT_AGE and not has_adult,
+            personal=await self.cipher.encrypt(pid, personal),
+            duplicate_key=await self.cipher.encrypt(pid, key),
+        )
+        return person, key
+
+    async def _possible_duplicates(
+        self, case: Case, keys: dict[str, str], by: Principal, now: datetime
+    ) -> tuple[list[DuplicateMatch], list[tuple[str, str]]]:
+        """Flag on ``case`` the people of ``keys`` (duplicate key -> person id) who look like
+        a person of another open case; the matches named, and those of offices ``by`` does not
+        see (their case and person, told with _tell_elsewhere once the case is saved)."""
+        matches: list[DuplicateMatch] = []
+        elsewhere: list[tuple[str, str]] = []
+        found = await self.duplicates(list(keys))
+        if found:
+            async with self.runtime.db.autocommit() as conn:
+                for key, found_case, found_person in found:
+                    if found_case == case.id:
+                        raise DomainRuleViolation(
+                            f"this person is already a member of the case (person {found_person})",
+                            field="person",
+                        )
+                    # Another office's case is never named to this user: only counted, and
+                    # that office is told on its own case (DuplicateReferredElsewhere).
+                    if may_see(by, await handover.case_offices(conn, found_case) or ()):
+                        matches.append(
+                            DuplicateMatch(
+                                person_id=keys[key],
+                                matching_case_id=found_case,
+                                matching_person_id=found_person,
+                            )
+                        )
+                    else:
+                        elsewhere.append((found_case, found_person))
+        if matches or elsewhere:
+            case.record(
+                PossibleDuplicateFlagged(
+                    case_id=case.id, matches=matches, elsewhere=len(elsewhere), flagged_at=now
+                )
+            )
+        return matches, elsewhere
 
     async def _tell_elsewhere(
         self, case_id: str, person_id: str, at: datetime, ctx: CommandContext
@@ -905,6 +976,65 @@ class IntakeCommands:
 
         return _answer(await self.repo.execute(case_id, ctx, decide, guard=Case.must_exist), 201)
 
+    async def add_household_member(
+        self, case_id: str, cmd: HouseholdAdditionIn, ctx: CommandContext
+    ) -> CommandResult:
+        """Bring a person into the household before clearance: 409 once intake has seen the
+        clearance; a clearance it has not seen yet is settled by eligibility
+        (household_change.py). Once the return was requested, their consent to it comes too."""
+        await self._refuse_in_phases(
+            case_id,
+            FIXED_FROM,
+            "the return was cleared for travel (phase {phase}): a new member is screened "
+            "before clearance, so nobody joins the household any more; refer them in a case "
+            "of their own",
+        )
+        person_id = str(uuid.uuid4())
+        elsewhere: list[tuple[str, str]] = []
+
+        async def decide(case: Case) -> None:
+            nonlocal elsewhere
+            case.must_be_active("add a household member")
+            given = set(cmd.consent.purposes) if cmd.consent else set()
+            missing = [p for p in REQUIRED_FOR_RETURN if p not in given]
+            if case.applied and case.status != "open" and missing:
+                raise DomainRuleViolation(
+                    "the return was requested: the new member's consent to "
+                    + ", ".join(missing)
+                    + " comes with the addition",
+                    field="consent",
+                    missing_consents=missing,
+                )
+            now = datetime.now(UTC)
+            age = age_on(cmd.person.date_of_birth, now.date())
+            has_adult = any(p.age_years >= ADULT_AGE for p in case.people.values())
+            member, key = await self._referred_person(
+                person_id, cmd.person, age, case.nationality, has_adult or age >= ADULT_AGE
+            )
+            case.add_member(
+                HouseholdMemberAdded(
+                    case_id=case_id,
+                    member=member,
+                    reason=cmd.reason,
+                    note=await self._sealed_note(person_id, cmd.note),
+                    household_size=len(case.people) + 1,
+                    added_by=ctx.principal.user_id,
+                    added_at=now,
+                )
+            )
+            _, elsewhere = await self._possible_duplicates(
+                case, {key: person_id}, ctx.principal, now
+            )
+            if cmd.consent is not None:
+                await self._consent(
+                    case, cmd.consent.model_copy(update={"person_id": person_id}), ctx
+                )
+
+        executed = await self.repo.execute(case_id, ctx, decide, guard=Case.must_exist)
+        for other_case, other_person in elsewhere:
+            await self._tell_elsewhere(other_case, other_person, datetime.now(UTC), ctx)
+        return _answer(executed, 201, person_id=person_id)
+
     async def rectify_personal_data(
         self, case_id: str, cmd: RectificationIn, ctx: CommandContext
     ) -> CommandResult:
@@ -1125,13 +1255,13 @@ class IntakeCommands:
             case.erase(
                 PersonalDataErased(
                     case_id=case_id,
-                    person_ids=list(case.people),
+                    person_ids=[*case.people, *case.removed],
                     erased_at=datetime.now(UTC),
                     erased_by=ctx.principal.user_id,
                     reason=reason,
                 )
             )
-            for person_id in case.people:
+            for person_id in [*case.people, *case.removed]:
                 await self.cipher.erase(person_id)
             # What the public records sealed for them (authorities.py) is shredded with them.
             await authorities.delete_disclosure_keys(self.cipher.keys, case_id, case.people)

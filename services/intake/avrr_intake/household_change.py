@@ -1,4 +1,4 @@
-"""A household member who leaves the household before departure, and the way back.
+"""A household member who leaves or joins the household before travel, and the ways back.
 
 ``HouseholdMemberRemoved`` takes a person off the case's household (they stay
 in the host country, left the family, were recorded by mistake) with its
@@ -16,6 +16,28 @@ reached travel after the departure it raced with is refused there
 (TravellerRemovalRefused): the person travelled, and intake then records
 ``HouseholdMemberRestored``. Intake itself refuses a removal (409) as soon as
 it has seen the departure.
+
+``HouseholdMemberAdded`` brings a person into the household (a newborn, a
+spouse who joined, a member the referral left out), with the facts and the
+personal data a member has at the referral (``ReferredPerson``: encrypted
+under their own new key, so that erasing the case shreds them too). Never a
+second principal, never past the referral's limit of thirty people, and never
+an adult into an unaccompanied child's case: that adult's claim to the child
+is for family tracing and a best-interests determination, in a case of its own.
+Once the return was requested, the new member's consent to it comes with the
+addition: eligibility would otherwise process someone who never agreed to it.
+
+An addition stops at clearance, not at departure: the new member has to be
+screened (vulnerability, best interests, due diligence), and clearance is the
+decision that the household as it stands may travel. Intake refuses it (409)
+from the clearance it has seen; an addition that raced with the clearance
+reaches eligibility after it and is refused there (HouseholdAdditionRefused),
+and intake then records ``HouseholdAdditionReversed``: the person is not a
+member after all. Before clearance eligibility puts the person on the request
+and decides again (HouseholdMemberJoined); the movement travel opens at
+clearance then carries them, and needs their travel document and fitness to
+travel before a ticket. So a movement never grows after it was ticketed, and
+an addition and a departure never both happen.
 """
 
 from __future__ import annotations
@@ -26,7 +48,7 @@ from typing import Literal
 from pydantic import Field
 
 from avrr_events import DomainEvent, Encrypted
-from avrr_intake.referral import CaseId, Relationship, Sex
+from avrr_intake.referral import CaseId, ReferredPerson, Relationship, Sex
 
 RemovalReason = Literal[
     "stays_in_host_country",  # decided not to return
@@ -67,3 +89,44 @@ class HouseholdMemberRestored(DomainEvent):
     relationship: Relationship
     household_size: int = Field(ge=1, le=30, description="how many people there are again")
     restored_at: datetime
+
+
+AdditionReason = Literal[
+    "born",  # a child born since the referral
+    "joined_household",  # a spouse, parent or relative who joined the family
+    "recording_error",  # a member the referral left out
+    "other",
+]
+# The referral's limit on a household (ReferralIn.household), kept by every addition.
+HOUSEHOLD_LIMIT = 30
+
+
+class HouseholdMemberAdded(DomainEvent):
+    """A person joined the case's household before clearance (never a second principal)."""
+
+    event_type = "avrr.intake.HouseholdMemberAdded"
+
+    case_id: CaseId
+    member: ReferredPerson = Field(
+        description="as a referral's household member: facts plaintext, personal data "
+        "under the new person's own key"
+    )
+    reason: AdditionReason
+    note: Encrypted | None = Field(
+        default=None, description="what was said, under the new person's key"
+    )
+    household_size: int = Field(ge=2, le=HOUSEHOLD_LIMIT, description="how many people there are")
+    added_by: str = Field(max_length=200)
+    added_at: datetime
+
+
+class HouseholdAdditionReversed(DomainEvent):
+    """The addition reached eligibility after the clearance it raced with (eligibility's
+    HouseholdAdditionRefused): the person is not a member of the case after all."""
+
+    event_type = "avrr.intake.HouseholdAdditionReversed"
+
+    case_id: CaseId
+    person_id: str = Field(min_length=1, max_length=100)
+    household_size: int = Field(ge=1, le=HOUSEHOLD_LIMIT, description="how many people remain")
+    reversed_at: datetime

@@ -138,6 +138,24 @@ class HouseholdMemberLeft(ObservedCaseEvent):
     left_at: datetime
 
 
+class HouseholdMemberJoined(ObservedCaseEvent):
+    """Eligibility put a person who joined the household on the request (decided again)."""
+
+    event_type = "avrr.eligibility.HouseholdMemberJoined"
+
+    person_id: Id
+    joined_at: datetime
+
+
+class HouseholdAdditionRefused(ObservedCaseEvent):
+    """An addition reached eligibility after the clearance: the person is not added."""
+
+    event_type = "avrr.eligibility.HouseholdAdditionRefused"
+
+    person_id: Id
+    refused_at: datetime
+
+
 class AssessmentReopened(ObservedCaseEvent):
     event_type = "avrr.eligibility.AssessmentReopened"
 

@@ -11,6 +11,8 @@
 
 - TravellerRemovalRefused (travel): a HouseholdMemberRemoved reached the movement
   after the departure it raced with; the case records HouseholdMemberRestored.
+- HouseholdAdditionRefused (eligibility): a HouseholdMemberAdded reached the assessment
+  after the clearance it raced with; the case records HouseholdAdditionReversed.
 
 Everything else intake reads of the others it only shows and counts: the
 timeline, the reports, the hand-over and the retention clock are projections
@@ -31,11 +33,12 @@ from avrr_intake.amendment import ReturnAmendmentRefused
 from avrr_intake.authorities import ReturnArrived, ReturnDeparted, queue_record
 from avrr_intake.case import Case
 from avrr_intake.events import registry
-from avrr_intake.household_change import HouseholdMemberRestored
+from avrr_intake.household_change import HouseholdAdditionReversed, HouseholdMemberRestored
 from avrr_intake.observed import (
     AmendmentRefused,
     ArrivalConfirmed,
     DepartureConfirmed,
+    HouseholdAdditionRefused,
     TravellerRemovalRefused,
 )
 
@@ -105,6 +108,23 @@ async def restore_departed_member(ctx: HandlerContext, event: TravellerRemovalRe
     await _record_on_case(ctx, event.case_id, restore)
 
 
+async def reverse_refused_addition(ctx: HandlerContext, event: HouseholdAdditionRefused) -> None:
+    """Eligibility refused an addition (it had cleared the household first): the person is
+    not a member of the case, in the consumer's transaction."""
+
+    def reverse(case: Case) -> None:
+        case.reverse_addition(
+            HouseholdAdditionReversed(
+                case_id=event.case_id,
+                person_id=event.person_id,
+                household_size=max(len(case.people) - 1, 1),
+                reversed_at=event.refused_at,
+            )
+        )
+
+    await _record_on_case(ctx, event.case_id, reverse)
+
+
 async def _record_on_case(
     ctx: HandlerContext, case_id: str, record: Callable[[Case], None]
 ) -> None:
@@ -122,5 +142,6 @@ REACTIONS: dict[str, list[Reaction]] = reactions_table(
         ArrivalConfirmed: [queue_arrival],
         AmendmentRefused: [restore_cleared_destination],
         TravellerRemovalRefused: [restore_departed_member],
+        HouseholdAdditionRefused: [reverse_refused_addition],
     }
 )

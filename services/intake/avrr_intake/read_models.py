@@ -34,7 +34,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import ERASED, DomainEvent, Envelope, PersonalDataCipher, Projection, projections
+from avrr_events import (
+    ERASED,
+    DomainEvent,
+    Encrypted,
+    Envelope,
+    PersonalDataCipher,
+    Projection,
+    projections,
+)
 from avrr_events.projections import page
 from avrr_events.tables import Json, case_table
 from avrr_intake.amendment import ReturnAmendmentRefused, ReturnRequestAmended
@@ -51,7 +59,12 @@ from avrr_intake.case import (
 from avrr_intake.consent import ConsentGiven, ConsentWithdrawn
 from avrr_intake.counselling import CounsellingRecorded
 from avrr_intake.health import NeedsDeclared
-from avrr_intake.household_change import HouseholdMemberRemoved, HouseholdMemberRestored
+from avrr_intake.household_change import (
+    HouseholdAdditionReversed,
+    HouseholdMemberAdded,
+    HouseholdMemberRemoved,
+    HouseholdMemberRestored,
+)
 from avrr_intake.notes import AttachmentAdded, NoteAdded
 from avrr_intake.rectification import PersonalDataRectified
 from avrr_intake.referral import (
@@ -309,17 +322,7 @@ class CaseFiles(Projection):
         duplicate key is replaced by the new one, and the rectification is on file (fields and
         reason, its note as ciphertext)."""
         person_id, sealed = event.person_id, event.personal.model_dump(mode="json")
-        d = duplicate_keys.c
-        await conn.execute(
-            duplicate_keys.delete().where(d.case_id == event.case_id, d.person_id == person_id)
-        )
-        key = await self.cipher.decrypt(event.duplicate_key) if event.duplicate_key else ERASED
-        if key is not ERASED:
-            await conn.execute(
-                duplicate_keys.insert().values(
-                    case_id=event.case_id, person_id=person_id, match_key=key
-                )
-            )
+        await self._index_duplicate_key(conn, event.case_id, person_id, event.duplicate_key)
         entry = event.model_dump(mode="json", exclude={"case_id", "personal", "duplicate_key"})
         entry_key = event.model_dump(mode="json")["duplicate_key"]
         is_principal = False
@@ -375,6 +378,55 @@ class CaseFiles(Projection):
 
         await _update(
             conn, event.case_id, envelope.time, remove, household_size=event.household_size
+        )
+
+    async def _index_duplicate_key(
+        self, conn: AsyncConnection, case_id: str, person_id: str, sealed: Encrypted | None
+    ) -> None:
+        """The person's duplicate key in the duplicate check is ``sealed``'s (none once their
+        key was shredded, or without one)."""
+        d = duplicate_keys.c
+        await conn.execute(
+            duplicate_keys.delete().where(d.case_id == case_id, d.person_id == person_id)
+        )
+        key = await self.cipher.decrypt(sealed) if sealed else ERASED
+        if key is not ERASED:
+            await conn.execute(
+                duplicate_keys.insert().values(case_id=case_id, person_id=person_id, match_key=key)
+            )
+
+    async def _member_added(
+        self, conn: AsyncConnection, event: HouseholdMemberAdded, envelope: Envelope
+    ) -> None:
+        """The person joins the household of the case file as a referral's member does (with
+        the addition), and the duplicate check."""
+        member = event.member.model_dump(mode="json")
+        member["addition"] = event.model_dump(mode="json", exclude={"case_id", "member"})
+        await self._index_duplicate_key(
+            conn, event.case_id, event.member.person_id, event.member.duplicate_key
+        )
+        await _update(
+            conn,
+            event.case_id,
+            envelope.time,
+            lambda d: d["household"].append(member),
+            household_size=event.household_size,
+        )
+
+    async def _addition_reversed(
+        self, conn: AsyncConnection, event: HouseholdAdditionReversed, envelope: Envelope
+    ) -> None:
+        """The person moves from the household to ``removed_members`` (with the reversal)."""
+        reversal = event.model_dump(mode="json", exclude={"case_id", "person_id"})
+
+        def reverse(d: dict[str, Any]) -> None:
+            member = next(m for m in d["household"] if m["person_id"] == event.person_id)
+            d["household"] = [m for m in d["household"] if m is not member]
+            member.pop("duplicate_key", None)
+            d.setdefault("removed_members", []).append({**member, "reversal": reversal})
+
+        await _update(
+            conn, event.case_id, envelope.time, reverse, household_size=event.household_size
         )
 
     async def _member_restored(
@@ -470,6 +522,8 @@ class CaseFiles(Projection):
         ReturnAmendmentRefused: _amended,
         HouseholdMemberRemoved: _member_removed,
         HouseholdMemberRestored: _member_restored,
+        HouseholdMemberAdded: _member_added,
+        HouseholdAdditionReversed: _addition_reversed,
     }
 
 

@@ -56,7 +56,12 @@ from avrr_events.tables import Json, case_table
 from avrr_intake import observed
 from avrr_intake.case import ReturnRequested
 from avrr_intake.handover import handovers
-from avrr_intake.household_change import HouseholdMemberRemoved, HouseholdMemberRestored
+from avrr_intake.household_change import (
+    HouseholdAdditionReversed,
+    HouseholdMemberAdded,
+    HouseholdMemberRemoved,
+    HouseholdMemberRestored,
+)
 from avrr_intake.referral import ReferralReceived
 from avrr_intake.timeline import PHASES, TIMELINE_TYPES, CaseState, facts_of
 
@@ -140,6 +145,8 @@ _HOUSEHOLD_EVENTS = (
     HouseholdMemberRemoved,
     HouseholdMemberRestored,
     observed.TravellerRemoved,
+    HouseholdMemberAdded,
+    HouseholdAdditionReversed,
 )
 
 

@@ -50,7 +50,12 @@ from avrr_intake.counselling import CounsellingRecorded
 from avrr_intake.events import registry
 from avrr_intake.feedback import FEEDBACK_EVENTS
 from avrr_intake.health import NeedsDeclared
-from avrr_intake.household_change import HouseholdMemberRemoved, HouseholdMemberRestored
+from avrr_intake.household_change import (
+    HouseholdAdditionReversed,
+    HouseholdMemberAdded,
+    HouseholdMemberRemoved,
+    HouseholdMemberRestored,
+)
 from avrr_intake.notes import AttachmentAdded, NoteAdded
 from avrr_intake.rectification import PersonalDataRectified
 from avrr_intake.referral import (
@@ -258,6 +263,20 @@ _SUMMARIES: dict[type[DomainEvent], Callable[[Facts], str]] = {
     ),
     HouseholdMemberRestored: lambda f: (
         f"Person {f['person_id']} is back in the household: they had already departed with it"
+    ),
+    HouseholdMemberAdded: lambda f: (
+        f"Person {f['member']['person_id']} ({f['member']['relationship']}) joined the "
+        f"household: {f['reason'].replace('_', ' ')} ({f['household_size']} people)"
+    ),
+    HouseholdAdditionReversed: lambda f: (
+        f"Person {f['person_id']} is not a member after all: the return had been cleared "
+        "before the addition reached eligibility"
+    ),
+    observed.HouseholdMemberJoined: lambda f: (
+        f"Eligibility put person {f['person_id']} on the request (decided again)"
+    ),
+    observed.HouseholdAdditionRefused: lambda f: (
+        f"Eligibility refused to add person {f['person_id']}: the household was already cleared"
     ),
     observed.HouseholdMemberLeft: lambda f: (
         f"Eligibility took person {f['person_id']} off the "
@@ -607,6 +626,10 @@ def _member_restored(s: CaseState, f: Facts) -> None:
         s.household.append(_member(f))
 
 
+def _member_added(s: CaseState, f: Facts) -> None:
+    _member_restored(s, f["member"])
+
+
 def _return_suspended(s: CaseState, f: Facts) -> None:
     if s.phase not in _ENDS.values():
         s.phase = SUSPENDED
@@ -755,6 +778,8 @@ _FOLDS: dict[type[DomainEvent], Callable[[CaseState, Facts], None]] = {
     ReturnAmendmentRefused: _destination_changed,
     HouseholdMemberRemoved: _member_removed,
     HouseholdMemberRestored: _member_restored,
+    HouseholdMemberAdded: _member_added,
+    HouseholdAdditionReversed: _member_removed,
     # Whatever order the services' events arrive in, who left stays left.
     observed.HouseholdMemberLeft: _member_removed,
     observed.TravellerRemoved: _member_removed,

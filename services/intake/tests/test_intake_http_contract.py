@@ -44,6 +44,8 @@ EVENT_TYPES = {
         "AttachmentAdded",
         "HouseholdMemberRemoved",
         "HouseholdMemberRestored",
+        "HouseholdMemberAdded",
+        "HouseholdAdditionReversed",
     )
 }
 

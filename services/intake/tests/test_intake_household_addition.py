@@ -1,0 +1,227 @@
+"""A person joins the household before clearance, with the reason and their personal data as at
+the referral (under their own key); with the rules a referral has; with their consent once the
+return was requested; reversed if eligibility had cleared the household first (on real
+PostgreSQL and Kafka)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from intake_fixtures import DPO, Intake, answered, consent, referral
+from test_intake_return_amendment import from_eligibility, requested
+
+from avrr_events import ERASED, Encrypted
+from avrr_events.adapters.kafka import KafkaSettings
+from avrr_events.testing import eventually
+
+ADDED = "avrr.intake.HouseholdMemberAdded"
+REVERSED = "avrr.intake.HouseholdAdditionReversed"
+CONSENTED = "avrr.intake.ConsentGiven"
+NEWBORN = {
+    "given_names": "Rosa Amelia",
+    "family_name": "Quispe",
+    "date_of_birth": "2025-11-02",
+    "sex": "female",
+    "relationship": "child",
+}
+FATHER = {
+    "given_names": "Jorge Eduardo",
+    "family_name": "Condori Vargas",
+    "date_of_birth": "1986-02-20",
+    "sex": "male",
+    "relationship": "spouse",
+    "document_type": "passport",
+    "document_number": "BO7654321",
+}
+
+
+def addition(person: dict[str, Any] | None = None, **more: Any) -> dict[str, Any]:
+    return {"person": person or NEWBORN, "reason": "born", **more}
+
+
+async def add(intake: Intake, case_id: str, body: dict[str, Any], **headers: str) -> httpx.Response:
+    return await intake.http.post(
+        f"/cases/{case_id}/household/additions", json=body, headers=headers
+    )
+
+
+async def test_a_person_joins_the_household_under_their_own_key(intake: Intake) -> None:
+    created = await intake.open_case()
+    case_id = created["case_id"]
+    body = addition(FATHER, reason="joined_household", note="Arrived from Tapachula last week")
+    answer = answered(await add(intake, case_id, body), 201)
+    assert answer["events"] == [ADDED]
+    person_id = answer["person_id"]
+    [record] = [
+        r for r in await intake.runtime.store.load(f"case-{case_id}") if r.envelope.type == ADDED
+    ]
+    data = record.envelope.data
+    assert data["household_size"] == 3 and data["added_by"] == "caseworker-1"
+    member = data["member"]
+    assert member["person_id"] == person_id and member["age_years"] >= 39
+    assert member["relationship"] == "spouse" and member["unaccompanied_minor"] is False
+    for planted in ("Jorge", "Condori", "1986-02-20", "BO7654321", "Tapachula"):
+        assert planted not in str(data), planted  # sealed under the new person's key
+    assert member["personal"]["subject"] == person_id
+
+    case = await intake.wait_for(case_id, version=answer["version"])
+    [joined] = [p for p in case["household"] if p["person_id"] == person_id]
+    assert joined["given_names"] == "Jorge Eduardo"
+    assert joined["document"] == {"type": "passport", "number": "BO7654321"}
+    assert joined["addition"]["note"] == "Arrived from Tapachula last week"
+    timeline = (await intake.http.get(f"/cases/{case_id}/timeline")).json()["items"]
+    [line] = [e for e in timeline if e["type"] == ADDED]
+    assert line["summary"] == (
+        f"Person {person_id} (spouse) joined the household: joined household (3 people)"
+    )
+    state = (await intake.http.get(f"/cases/{case_id}/state")).json()
+    assert state["household_size"] == 3
+    # A member like the others: they consent, and the same person is not added twice.
+    answered(await intake.http.post(f"/cases/{case_id}/consents", json=consent(person_id)), 201)
+    twice = await add(intake, case_id, addition(FATHER, reason="recording_error"))
+    assert twice.status_code == 422 and "already a member" in twice.json()["detail"], twice.text
+
+
+async def test_the_rules_of_a_referral_hold(intake: Intake) -> None:
+    created = await intake.open_case()
+    case_id = created["case_id"]
+    for bad, field in (
+        (addition({**FATHER, "relationship": "principal"}), "person.relationship"),
+        (addition(reason="whim"), "reason"),
+        (addition({**NEWBORN, "date_of_birth": "2999-01-01"}), "date_of_birth"),
+        ({"reason": "born"}, "person"),
+        (addition({**NEWBORN, "given_names": "  "}), "given_names"),
+    ):
+        response = await add(intake, case_id, bad)
+        assert response.status_code == 422 and field in response.text, (bad, response.text)
+    # An adult never joins an unaccompanied child's case; another child does, unaccompanied.
+    body = referral()
+    body["household"] = [
+        {**body["household"][1], "date_of_birth": "2010-03-01", "relationship": "principal"}
+    ]
+    alone = (await intake.open_case(body))["case_id"]
+    refused = await add(intake, alone, addition(FATHER, reason="joined_household"))
+    assert refused.status_code == 422 and "unaccompanied" in refused.json()["detail"]
+    sibling = {**NEWBORN, "date_of_birth": "2012-05-05", "relationship": "sibling"}
+    answer = answered(await add(intake, alone, addition(sibling, reason="joined_household")), 201)
+    [record] = [
+        r for r in await intake.runtime.store.load(f"case-{alone}") if r.envelope.type == ADDED
+    ]
+    assert record.envelope.data["member"]["unaccompanied_minor"] is True, answer
+    assert ADDED not in await intake.event_types(case_id)
+
+
+async def test_once_the_return_was_requested_their_consent_comes_with_them(
+    intake: Intake,
+) -> None:
+    case_id, _ = await requested(intake)
+    case = (await intake.case(case_id)).json()
+    mother = next(p["person_id"] for p in case["household"] if p["relationship"] == "principal")
+    refused = await add(intake, case_id, addition())
+    assert refused.status_code == 422, refused.text
+    assert "consent" in refused.text and refused.json()["missing_consents"] == [
+        "return_assistance_processing"
+    ]
+    child_consent = consent("", given_by="guardian", representative_person_id=mother)
+    del child_consent["person_id"]
+    answer = answered(await add(intake, case_id, addition(consent=child_consent)), 201)
+    assert answer["events"] == [ADDED, CONSENTED]
+    # A child's own consent is refused as on any member (their guardian gives it).
+    own = consent("")
+    del own["person_id"]
+    child = await add(intake, case_id, addition({**NEWBORN, "given_names": "Ana"}, consent=own))
+    assert child.status_code == 422 and "guardian" in child.json()["detail"], child.text
+
+
+async def test_an_addition_and_a_withdrawal_at_the_same_version_one_wins(intake: Intake) -> None:
+    created = await intake.open_case()
+    case_id = created["case_id"]
+    etag = (await intake.case(case_id)).headers["etag"]
+
+    async def joining() -> int:
+        response = await add(intake, case_id, addition(), **{"If-Match": etag})
+        return response.status_code
+
+    async def withdrawing() -> int:
+        response = await intake.http.post(
+            f"/cases/{case_id}/withdrawal", json={"reason": "other"}, headers={"If-Match": etag}
+        )
+        return response.status_code
+
+    assert sorted(await asyncio.gather(joining(), withdrawing())) in ([200, 412], [201, 412])
+    types = await intake.event_types(case_id)
+    assert (ADDED in types) != ("avrr.intake.CaseWithdrawn" in types), types
+    # Without If-Match the later one decides on the state the first left.
+    if "avrr.intake.CaseWithdrawn" in types:
+        late = await add(intake, case_id, addition())
+        assert late.status_code == 422 and "withdrawn" in late.json()["detail"], late.text
+
+
+async def test_after_clearance_no_addition_and_a_raced_one_is_reversed(
+    intake: Intake, kafka_settings: KafkaSettings
+) -> None:
+    case_id, _ = await requested(intake)
+    case = (await intake.case(case_id)).json()
+    mother = next(p["person_id"] for p in case["household"] if p["relationship"] == "principal")
+    child_consent = consent("", given_by="guardian", representative_person_id=mother)
+    del child_consent["person_id"]
+    answer = answered(await add(intake, case_id, addition(consent=child_consent)), 201)
+    person_id = answer["person_id"]
+    # The addition raced with the clearance, which eligibility took first.
+    household = [{"person_id": str(uuid.uuid4()), "age_years": 30, "sex": "female"}]
+    cleared = {
+        "programme_id": "avrr-gt",
+        "office": "GT-GUA",
+        "host_country": "GT",
+        "destination_country": "BO",
+        "transport_mode": "air",
+        "household": household,
+        "cleared_at": datetime.now(UTC).isoformat(),
+    }
+    await from_eligibility(intake, kafka_settings, "DueDiligenceCleared", case_id, cleared)
+    refusal = {"person_id": person_id, "refused_at": datetime.now(UTC).isoformat()}
+    await from_eligibility(intake, kafka_settings, "HouseholdAdditionRefused", case_id, refusal)
+
+    async def reversed_() -> bool:
+        return REVERSED in await intake.event_types(case_id)
+
+    await eventually(reversed_, timeout=30)
+    case = await intake.wait_for(case_id, version=answer["version"] + 1)
+    assert sorted(p["relationship"] for p in case["household"]) == ["child", "principal"]
+    [gone] = case["removed_members"]
+    assert gone["person_id"] == person_id and "reversal" in gone
+
+    async def at_clearance() -> bool:
+        state = (await intake.http.get(f"/cases/{case_id}/state")).json()
+        return bool(state.get("phase") == "cleared")
+
+    await eventually(at_clearance, timeout=30)
+    late = await add(intake, case_id, addition(consent=child_consent))
+    assert late.status_code == 409, late.text
+    assert late.json()["case_phase"] == "cleared"
+    # A redelivered refusal reverses nothing more.
+    await from_eligibility(intake, kafka_settings, "HouseholdAdditionRefused", case_id, refusal)
+    await asyncio.sleep(1)
+    assert (await intake.event_types(case_id)).count(REVERSED) == 1
+
+    # The person is shredded with the case, although no longer a member.
+    answered(await intake.http.post(f"/cases/{case_id}/erasure", headers=DPO))
+    [record] = [
+        r for r in await intake.runtime.store.load(f"case-{case_id}") if r.envelope.type == ADDED
+    ]
+    assert person_id in record.envelope.data["member"]["personal"]["subject"]
+    sealed = record.envelope.data["member"]["personal"]
+    assert await intake.runtime.cipher.decrypt(Encrypted.model_validate(sealed)) is ERASED
+
+
+async def test_no_role_of_another_office_adds(intake: Intake) -> None:
+    case_id = (await intake.open_case())["case_id"]
+    for role in ("caseworker", "supervisor", "data_protection_officer", "referrer"):
+        elsewhere = {"X-AVRR-User": f"{role}-9", "X-AVRR-Roles": role, "X-AVRR-Offices": "HN-TGU"}
+        response = await add(intake, case_id, addition(), **elsewhere)
+        assert response.status_code == 403, (role, response.text)
+    assert ADDED not in await intake.event_types(case_id)

@@ -1,0 +1,135 @@
+"""Issue 18: a person joins the household before clearance, through the REST APIs of the
+four services: as four separate processes over real Kafka and PostgreSQL, and on the
+embedded default (one app, SQLite, in-process bus).
+
+Intake records the addition with the new member's consent (the return was requested);
+eligibility puts them on the request and decides again, and they are screened like
+everyone; the clearance names them, and travel's movement carries them: no ticket until
+their travel document and fitness are recorded. Once intake has seen the clearance a
+further addition is refused (409) naming the phase.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from journey_steps import (
+    CASEWORKER,
+    DUE_DILIGENCE_CLEARED,
+    TRAVEL_OFFICER,
+    Platform,
+    at_least,
+    booking,
+    open_case,
+    ready_to_travel,
+    request_return,
+    status,
+)
+from test_return_journey import StartProcesses, embedded, separate_processes
+
+from avrr_events.testing import eventually
+
+NEWBORN = {
+    "given_names": "Rosa Amelia",
+    "family_name": "Lópes",
+    "date_of_birth": "2025-11-02",
+    "sex": "female",
+    "relationship": "child",
+}
+
+
+async def test_an_added_member_is_screened_cleared_and_travels_across_processes(
+    service_processes: StartProcesses, kafka_bootstrap: str
+) -> None:
+    async with separate_processes(service_processes, kafka_bootstrap) as p:
+        await joining(p)
+
+
+async def test_an_added_member_is_screened_cleared_and_travels_on_the_embedded_default(
+    tmp_path: Path,
+) -> None:
+    async with embedded(tmp_path / "avrr-data") as p:
+        await joining(p)
+
+
+async def joining(p: Platform) -> None:
+    """Add a newborn with her guardian's consent, screen, clear, ticket once she is ready."""
+    case = await open_case(p, n=18)
+    c = case.case_id
+    await request_return(p, case)
+
+    consent: dict[str, Any] = {
+        "purposes": ["return_assistance_processing"],
+        "given_on": "2026-01-10",
+        "given_by": "guardian",
+        "representative_person_id": case.mother,
+        "language": "es",
+    }
+    body = {"person": NEWBORN, "reason": "born", "consent": consent}
+    added, t = await p.post(
+        "intake", f"/cases/{c}/household/additions", body, CASEWORKER, expect=201
+    )
+    assert added["events"] == ["avrr.intake.HouseholdMemberAdded", "avrr.intake.ConsentGiven"]
+    newborn = added["person_id"]
+    doc = await p.case_shows("intake", c, at_least(added["version"]), hop="add", since=t)
+    assert len(doc["household"]) == 3, doc
+    assessment = await p.case_shows(
+        "eligibility",
+        c,
+        lambda a: a["household_size"] == 3 and a["status"] == "eligible",
+        hop="intake -> eligibility: member added",
+        since=t,
+        cross_service=True,
+    )
+    assert newborn in [m["person_id"] for m in assessment["household"]]
+
+    screening = {"person_id": newborn, "categories": []}
+    await p.post(
+        "eligibility",
+        f"/assessments/{c}/vulnerability-screenings",
+        screening,
+        CASEWORKER,
+        expect=201,
+    )
+    checked, t = await p.post(
+        "eligibility",
+        f"/assessments/{c}/due-diligence",
+        DUE_DILIGENCE_CLEARED,
+        CASEWORKER,
+        expect=200,
+    )
+    assert checked["events"][-1] == "avrr.eligibility.DueDiligenceCleared", checked
+    movement = await p.case_shows(
+        "travel",
+        c,
+        status("preparing"),
+        hop="eligibility -> travel: cleared",
+        since=t,
+        cross_service=True,
+    )
+    travellers = sorted(m["person_id"] for m in movement["travellers"])
+    assert travellers == sorted([case.mother, case.child, newborn]), movement
+
+    # Everyone else ready: the ticket waits for the newborn's document and fitness.
+    await ready_to_travel(p, c, {case.mother: "passport", case.child: "passport"})
+    early = await p.refused("travel", f"/movements/{c}/ticket", booking("TS-1"), TRAVEL_OFFICER)
+    assert {m.get("person_id") for m in early.json()["missing"]} == {newborn}, early.text
+    await ready_to_travel(p, c, {newborn: "emergency_travel_document"})
+    issued, _ = await p.post(
+        "travel", f"/movements/{c}/ticket", booking("TS-1"), TRAVEL_OFFICER, expect=200
+    )
+    assert issued["status"] == "ticketed", issued
+
+    async def intake_saw_clearance() -> bool:
+        state = await p.get("intake", f"/cases/{c}/state", CASEWORKER)
+        return state.status_code == 200 and state.json().get("phase") in ("cleared", "ticketed")
+
+    await eventually(intake_saw_clearance, timeout=60)
+    late = await p.refused(
+        "intake",
+        f"/cases/{c}/household/additions",
+        {**body, "reason": "joined_household"},
+        CASEWORKER,
+    )
+    assert late.status_code == 409, late.text
