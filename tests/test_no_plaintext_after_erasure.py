@@ -72,6 +72,7 @@ StartProcesses = Callable[..., Awaitable[dict[str, ServiceProcess]]]
 
 DPO = {"X-AVRR-User": "dpo-1", "X-AVRR-Roles": "data_protection_officer", "X-AVRR-Offices": OFFICE}
 AUDITOR = {"X-AVRR-User": "auditor-1", "X-AVRR-Roles": "auditor"}
+FOCAL = {"X-AVRR-User": "focal-1", "X-AVRR-Roles": "focal_point", "X-AVRR-Offices": "*"}
 RETENTION_SECONDS = 3
 # The monitoring visit journey_steps.reintegrate records (encrypted for the case's notes subject).
 MONITORING_NOTES = "The stall opened; the son is in school."
@@ -408,6 +409,9 @@ NOT_PERSONAL: dict[Key, str] = {
         "a person id"
     ),
     ("intake", "POST /cases/{case_id}/notes", "person_id"): "a person id",
+    ("intake", "POST /feedback", "office"): "an office id of the office registry",
+    ("intake", "POST /feedback", "case_id"): "a case id",
+    ("intake", "POST /feedback", "person_id"): "a person id",
     ("intake", "POST /cases/{case_id}/attachments", "person_id"): "a person id",
     ("intake", "POST /cases/{case_id}/reopening", "consent.person_id"): "a person id",
     ("intake", "POST /cases/{case_id}/reopening", "consent.representative_person_id"): (
@@ -614,6 +618,12 @@ async def closed_before_applying(p: PlantingPlatform) -> Case:
     await p.post("intake", "/people/search", terms, CASEWORKER, expect=200)
     note = {"person_id": case.mother, "text": "a note"}
     await p.post("intake", f"/cases/{c}/notes", note, CASEWORKER, expect=201)
+    # A complaint she made, linked to her (under her key), resolved by the focal point.
+    said = {"category": "staff_misconduct", "office": OFFICE, "case_id": c}
+    said |= {"person_id": case.mother, "text": "what she said"}
+    recorded, _ = await p.post("intake", "/feedback", said, CASEWORKER, expect=201)
+    resolved = f"/feedback/{recorded['feedback_id']}/resolution"
+    await p.post("intake", resolved, {"outcome": "addressed", "note": "a note"}, FOCAL, expect=200)
     # A newborn joins (every field of the addition filled, her consent through a legal
     # representative), before her brother leaves.
     newborn = {"given_names": "a name", "family_name": "a name", "date_of_birth": "2025-11-02"}

@@ -242,6 +242,12 @@ DOCUMENTED_REFUSALS = (
         "the office registry's offices (the request body's description names the registry)",
     ),
     Refusal(
+        "POST /feedback",
+        "domain-rule",
+        r"office .* is not an office of the registry",
+        "the office registry's offices (the office field's description names the registry)",
+    ),
+    Refusal(
         "POST /caseload-imports",
         "validation",
         r"file: .*",

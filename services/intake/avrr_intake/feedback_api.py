@@ -15,7 +15,8 @@ from typing import Annotated, Any, Self
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,7 +25,13 @@ from avrr_events.commands import CommandContext, CommandResult, Principal, etag
 from avrr_events.envelope import utc
 from avrr_events.problems import DomainRuleViolation, Forbidden, NotFound
 from avrr_events.small_cells import min_households, suppress
-from avrr_events.web.authorization import Authorized, Policy, Role, allow, sees_every_office
+from avrr_events.web.authorization import (
+    Authorized,
+    Policy,
+    Role,
+    allow,
+    sees_every_office,
+)
 from avrr_events.web.commands import Command
 from avrr_events.web.paging import CasesPage
 from avrr_events.web.service import ServiceRuntime, runtime_of
@@ -81,17 +88,28 @@ FeedbackId = Annotated[str, Path(pattern=FEEDBACK_ID_PATTERN, description="as PO
 class FeedbackIn(Input):
     """What the person said, about which office's assistance, and (staff only) whose case."""
 
-    # A person belongs with their case (the validator below says it to clients too).
-    model_config = {"json_schema_extra": {"dependentRequired": {"person_id": ["case_id"]}}}
+    # A person belongs with their case, and a case names the person (the validator below).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {"if": {"required": ["person_id"]}, "then": {"required": ["case_id"]}},
+                {"if": {"required": ["case_id"]}, "then": {"required": ["person_id"]}},
+            ]
+        }
+    )
 
     category: Category = Field(
         description="sexual_exploitation_abuse and staff_misconduct go to the focal point only"
     )
-    office: ShortText = Field(description="the office whose assistance it is about (registry id)")
-    case_id: ShortText | None = Field(
+    office: ShortText = Field(
+        description="the office whose assistance it is about: an office of the office "
+        "registry (another is refused, 422)"
+    )
+    # Absent, never null, when anonymous: the schema says so (SkipJsonSchema).
+    case_id: ShortText | SkipJsonSchema[None] = Field(
         default=None, description="the person's case, when they gave their name (staff only)"
     )
-    person_id: ShortText | None = Field(
+    person_id: ShortText | SkipJsonSchema[None] = Field(
         default=None, description="who of the case said it (required with case_id)"
     )
     text: LongText = Field(description="what the person said; stored encrypted")
