@@ -575,26 +575,9 @@ class IntakeCommands:
         household: list[ReferredPerson] = []
         keys: dict[str, str] = {}
         for pid, age, p in zip(ids, ages, cmd.household, strict=True):
-            personal: dict[str, Any] = {
-                "given_names": p.given_names,
-                "family_name": p.family_name,
-                "date_of_birth": p.date_of_birth.isoformat(),
-            }
-            if p.document_number:
-                personal["document"] = {"type": p.document_type, "number": p.document_number}
-            key = person_key(self.secret, p, cmd.nationality)
+            person, key = await self._referred_person(pid, p, age, cmd.nationality, has_adult)
             keys[key] = pid
-            household.append(
-                ReferredPerson(
-                    person_id=pid,
-                    relationship=p.relationship,
-                    sex=p.sex,
-                    age_years=age,
-                    unaccompanied_minor=age < ADULT_AGE and not has_adult,
-                    personal=await self.cipher.encrypt(pid, personal),
-                    duplicate_key=await self.cipher.encrypt(pid, key),
-                )
-            )
+            household.append(person)
         contact = None
         if cmd.contact_sharing_consented and cmd.contact is not None:
             contact = await self.cipher.encrypt(
