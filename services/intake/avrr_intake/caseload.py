@@ -420,7 +420,8 @@ async def _held_batch(
     people = [p for case in cases for p in case.people]
     made = HeldKeys(keys, await keys.get_many(people) if people else {})
     commands.cipher = PersonalDataCipher(made)
-    commands.duplicates = await _duplicates_of(commands, valid)
+    new = [h for h, case in zip(valid, cases, strict=True) if not case.exists]
+    commands.duplicates = await _duplicates_of(commands, new)
     decided: list[RowOutcome] = []
     again: list[list[SheetRow]] = []
     for h in valid:
