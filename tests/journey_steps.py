@@ -59,6 +59,12 @@ RECEIVER = {
     "X-AVRR-Offices": RECEIVING_OFFICE,
 }
 
+
+def at_office(headers: Mapping[str, str], office: str) -> dict[str, str]:
+    """The same staff member's headers as one of ``office`` (a case transferred there)."""
+    return {**headers, "X-AVRR-Offices": office}
+
+
 # Where each service shows a case (``{id}``: the case id), and who reads it there.
 CASE_VIEWS: dict[str, tuple[str, Mapping[str, str]]] = {
     "intake": ("/cases/{id}", CASEWORKER),
@@ -183,16 +189,17 @@ def booking(
     return body
 
 
-async def ready_to_travel(p: Platform, movement: str, documents: Mapping[str, str]) -> None:
+async def ready_to_travel(
+    p: Platform, movement: str, documents: Mapping[str, str], office: str = OFFICE
+) -> None:
     """Each traveller's travel document (person id -> document type), then each one fit."""
+    officer, medic = at_office(TRAVEL_OFFICER, office), at_office(MEDIC, office)
     for person, kind in documents.items():
         document = {"person_id": person, "document_type": kind, "obtained_on": today()}
-        await p.post(
-            "travel", f"/movements/{movement}/documents", document, TRAVEL_OFFICER, expect=200
-        )
+        await p.post("travel", f"/movements/{movement}/documents", document, officer, expect=200)
     for person in documents:
         fitness = {"person_id": person, "outcome": "fit"}
-        await p.post("travel", f"/movements/{movement}/fitness", fitness, MEDIC, expect=200)
+        await p.post("travel", f"/movements/{movement}/fitness", fitness, medic, expect=200)
 
 
 @dataclass
@@ -209,6 +216,8 @@ class Case:
     case_id: str
     mother: str
     child: str
+    # The office holding the case, whose staff the steps act as (a transfer moves it).
+    office: str = OFFICE
 
 
 async def no_events(_service: str) -> list[Envelope]:
@@ -299,12 +308,20 @@ class Platform:
         hop: str,
         since: float,
         cross_service: bool = False,
+        office: str = OFFICE,
     ) -> dict[str, Any]:
-        """:meth:`until` on the service's own view of the case (``CASE_VIEWS``)."""
+        """:meth:`until` on the service's own view of the case (``CASE_VIEWS``), read by
+        staff of ``office``."""
         route, headers = CASE_VIEWS[service]
         path = route.format(id=case_id)
         return await self.until(
-            service, path, check, headers, hop=hop, since=since, cross_service=cross_service
+            service,
+            path,
+            check,
+            at_office(headers, office),
+            hop=hop,
+            since=since,
+            cross_service=cross_service,
         )
 
 
@@ -412,8 +429,9 @@ async def open_case(p: Platform, n: int = 0) -> Case:
 async def request_return(p: Platform, case: Case) -> dict[str, Any]:
     """ReturnRequested; eligibility decides from the event alone. The assessment."""
     body = {"destination_country": "HN", "destination_region": "Francisco Morazán"}
+    caseworker = at_office(CASEWORKER, case.office)
     requested, t = await p.post(
-        "intake", f"/cases/{case.case_id}/return-request", body, CASEWORKER, expect=201
+        "intake", f"/cases/{case.case_id}/return-request", body, caseworker, expect=201
     )
     assert requested["events"] == ["avrr.intake.ReturnRequested"], requested
     assessment = await p.case_shows(
@@ -423,6 +441,7 @@ async def request_return(p: Platform, case: Case) -> dict[str, Any]:
         hop="intake -> eligibility: return requested",
         since=t,
         cross_service=True,
+        office=case.office,
     )
     assert assessment["programme_id"] == PROGRAMME, assessment
     assert assessment["household_size"] == 2 and assessment["unaccompanied_children"] == 0
@@ -434,6 +453,7 @@ async def request_return(p: Platform, case: Case) -> dict[str, Any]:
 
 async def clear(p: Platform, case: Case) -> dict[str, Any]:
     """Vulnerability screening, then the due diligence checklist clears; travel opens."""
+    caseworker = at_office(CASEWORKER, case.office)
     screening = {
         "person_id": case.mother,
         "categories": [{"category": "single_parent_family", "severity": "medium"}],
@@ -442,7 +462,7 @@ async def clear(p: Platform, case: Case) -> dict[str, Any]:
         "eligibility",
         f"/assessments/{case.case_id}/vulnerability-screenings",
         screening,
-        CASEWORKER,
+        caseworker,
         expect=201,
     )
     await p.case_shows(
@@ -451,12 +471,13 @@ async def clear(p: Platform, case: Case) -> dict[str, Any]:
         at_least(screened["version"]),
         hop="eligibility: vulnerability",
         since=t,
+        office=case.office,
     )
     checked, t = await p.post(
         "eligibility",
         f"/assessments/{case.case_id}/due-diligence",
         DUE_DILIGENCE_CLEARED,
-        CASEWORKER,
+        caseworker,
         expect=200,
     )
     assert checked["events"] == [
@@ -470,6 +491,7 @@ async def clear(p: Platform, case: Case) -> dict[str, Any]:
         hop="eligibility -> travel: due diligence cleared",
         since=t,
         cross_service=True,
+        office=case.office,
     )
     travellers = sorted(t["person_id"] for t in movement["travellers"])
     assert travellers == sorted([case.mother, case.child]), movement
@@ -483,19 +505,25 @@ async def ticket(p: Platform, case: Case) -> dict[str, Any]:
     """Documents and fitness for both travellers, then the ticket."""
     c = case.case_id
     documents = {case.mother: "passport", case.child: "emergency_travel_document"}
-    await ready_to_travel(p, c, documents)
+    await ready_to_travel(p, c, documents, case.office)
+    officer = at_office(TRAVEL_OFFICER, case.office)
     issued, t = await p.post(
-        "travel", f"/movements/{c}/ticket", booking(f"TS-{c[-8:]}"), TRAVEL_OFFICER, expect=200
+        "travel", f"/movements/{c}/ticket", booking(f"TS-{c[-8:]}"), officer, expect=200
     )
     assert issued["status"] == "ticketed", issued
-    return await p.case_shows("travel", c, status("ticketed"), hop="travel: ticket", since=t)
+    ticketed = status("ticketed")
+    return await p.case_shows(
+        "travel", c, ticketed, hop="travel: ticket", since=t, office=case.office
+    )
 
 
 async def travel_home(p: Platform, case: Case) -> dict[str, Any]:
     """Departure, arrival; reintegration decides from ArrivalConfirmed. Its case."""
     c = case.case_id
-    _, t = await p.post("travel", f"/movements/{c}/departure", {}, TRAVEL_OFFICER, expect=200)
-    await p.case_shows("travel", c, status("departed"), hop="travel: departure", since=t)
+    officer = at_office(TRAVEL_OFFICER, case.office)
+    _, t = await p.post("travel", f"/movements/{c}/departure", {}, officer, expect=200)
+    departed = status("departed")
+    await p.case_shows("travel", c, departed, hop="travel: departure", since=t, office=case.office)
     arrival = {"confirmed_by": "receiving_office", "confirmer_id": RECEIVING_OFFICE}
     # The receiving office confirms the arrival in its own name.
     arrived, t = await p.post("travel", f"/movements/{c}/arrival", arrival, RECEIVER, expect=200)
@@ -507,9 +535,10 @@ async def travel_home(p: Platform, case: Case) -> dict[str, Any]:
         hop="travel -> reintegration: arrival",
         since=t,
         cross_service=True,
+        office=case.office,
     )
     assert decided["decision"] == "granted", decided
-    assert decided["programme_id"] == PROGRAMME and decided["office"] == OFFICE, decided
+    assert decided["programme_id"] == PROGRAMME and decided["office"] == case.office, decided
     return decided
 
 

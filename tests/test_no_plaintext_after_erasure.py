@@ -656,6 +656,11 @@ async def closed_before_applying(p: PlantingPlatform) -> Case:
     return case
 
 
+def supervisor(staff: dict[str, str]) -> dict[str, str]:
+    """A supervisor of the same office: who answers a transfer addressed to it."""
+    return {**staff, "X-AVRR-Roles": "supervisor"}
+
+
 async def transferred_there_and_back(p: PlantingPlatform, case: Case) -> None:
     """Tapachula rejects a transfer, then accepts one; it transfers the case back to
     Guatemala City, which accepts: every transfer note filled, the case GT-GUA's again."""
@@ -668,7 +673,7 @@ async def transferred_there_and_back(p: PlantingPlatform, case: Case) -> None:
         ask = {"to_office": "MX-TAP", "reason": "person_moved", "note": "a note"}
         asked, _ = await p.post("intake", f"/cases/{c}/transfers", ask, CASEWORKER, expect=201)
         path = f"/cases/{c}/transfers/{asked['transfer_id']}/{answer}"
-        await p.post("intake", path, body, tapachula, expect=200)
+        await p.post("intake", path, body, supervisor(tapachula), expect=200)
     # The case file says whose the case is: the route checks the office by it.
     await p.until(
         "intake",
@@ -681,7 +686,7 @@ async def transferred_there_and_back(p: PlantingPlatform, case: Case) -> None:
     back = {"to_office": OFFICE, "reason": "person_moved", "note": "a note"}
     asked, _ = await p.post("intake", f"/cases/{c}/transfers", back, tapachula, expect=201)
     path = f"/cases/{c}/transfers/{asked['transfer_id']}/acceptance"
-    await p.post("intake", path, {"note": "a note"}, CASEWORKER, expect=200)
+    await p.post("intake", path, {"note": "a note"}, supervisor(CASEWORKER), expect=200)
     await p.case_shows(
         "intake", c, lambda d: d.get("office") == OFFICE, hop="intake: back", since=0.0
     )

@@ -189,6 +189,20 @@ def withdrawal_conflicts(name: str) -> tuple[Step, Step]:
     return creating(withdrawal_conflicts_table(name))
 
 
+def case_transfers(name: str) -> tuple[Step, Step]:
+    """Upgrade and downgrade of a revision that adds a service's table of the office each
+    transferred case is with (``avrr_events.transfers.case_transfers_table``), as
+    eligibility_0007, travel_0010 and reintegration_0008 created it. Frozen."""
+    return creating(
+        case_table(
+            name,
+            sa.Column("office", sa.String(length=100), nullable=False),
+            sa.Column("transferred_at", sa.DateTime(timezone=True), nullable=False),
+            sa.PrimaryKeyConstraint("case_id"),
+        )
+    )
+
+
 def rekey_places(tables: Mapping[str, str]) -> None:
     """Give the rows written before place keys their place key (``avrr_events.places``).
 

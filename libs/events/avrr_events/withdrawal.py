@@ -44,6 +44,7 @@ from avrr_events.projections import Projection, insert_from_event
 from avrr_events.registry import DomainEvent
 from avrr_events.store import EventStore, RecordedEvent
 from avrr_events.tables import Json
+from avrr_events.transfers import CaseTransferred, follow, office_now
 
 if TYPE_CHECKING:
     from avrr_events.adapters.database import Database
@@ -312,18 +313,34 @@ def conflicts_table(metadata: MetaData, name: str) -> Table:
 
 
 class ConflictList(Projection):
-    """Feeds a service's conflicts table; subclasses name it and the two event types."""
+    """Feeds a service's conflicts table; subclasses name it and the event types.
+
+    A list is its office's: once intake's transfer of the case was accepted
+    (avrr_events.transfers), the case's conflicts are the receiving office's, those
+    listed already (the subclass names ``avrr.intake.TransferAccepted`` among its
+    event types) and those detected afterwards, whose event still names the office
+    the aggregate was opened with (``transferred``: the service's
+    ``case_transfers_table``, which the projection owning it writes).
+    """
 
     table: ClassVar[Table]
+    transferred: ClassVar[Table | None] = None
 
     async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
         t = self.table
-        if isinstance(event, WithdrawalConflictDetectedBase):
+        if isinstance(event, CaseTransferred):
+            await follow(conn, event, t)
+        elif isinstance(event, WithdrawalConflictDetectedBase):
             exists = await conn.scalar(
                 select(t.c.conflict_id).where(t.c.conflict_id == event.conflicting_event_id)
             )
             if exists is None:
-                await insert_from_event(conn, t, event, conflict_id=event.conflicting_event_id)
+                office = event.office
+                if self.transferred is not None:
+                    office = await office_now(conn, self.transferred, event.case_id, office)
+                await insert_from_event(
+                    conn, t, event, conflict_id=event.conflicting_event_id, office=office
+                )
         elif isinstance(event, WithdrawalConflictResolvedBase):
             await conn.execute(
                 update(t)

@@ -22,6 +22,7 @@ from pydantic import (
     StringConstraints,
 )
 
+from avrr_eligibility import read_models
 from avrr_eligibility.assessment import (
     Assessment,
     AssessmentNotFound,
@@ -34,7 +35,7 @@ from avrr_eligibility.countries import CountryCode
 from avrr_eligibility.destination import DestinationSafety, place_streams
 from avrr_eligibility.events import SOURCE, registry
 from avrr_eligibility.programmes import ProgrammeCatalogue
-from avrr_events import Aggregate, Repository
+from avrr_events import Aggregate, Repository, transfers
 from avrr_events.aggregate import Executed
 from avrr_events.commands import CommandContext, CommandResult
 from avrr_events.entered_places import EnteredDestination
@@ -160,14 +161,18 @@ class EligibilityCommands:
 
         The assessment must exist and be of one of the caller's offices: the API
         checked that on the read model already; this checks it on the aggregate,
-        which the read model may lag.
+        which the read model may lag. The aggregate keeps the office the request
+        was opened with; once intake's transfer was accepted the case is the
+        receiving office's (avrr_events.transfers), and only that office works it.
         """
+        async with self.runtime.db.autocommit() as conn:
+            moved_to = await transfers.transferred_to(conn, read_models.case_transfers, case_id)
 
         def workable(assessment: Assessment) -> None:
             if not assessment.exists:
                 raise AssessmentNotFound(f"no assessment for case {case_id}")
             if assessment.request is not None:
-                ensure_office(ctx.principal, assessment.request.office)
+                ensure_office(ctx.principal, moved_to or assessment.request.office)
 
         executed = await self.assessments.execute(case_id, ctx, decide, guard=workable)
         return _outcome(executed, status, reasons)

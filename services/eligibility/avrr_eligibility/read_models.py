@@ -99,6 +99,9 @@ suspensions = Table(
     Column("suspended_at", DateTime(timezone=True), nullable=False),
 )
 
+# Where each transferred case is now (avrr_events.transfers): new rows are filed there.
+case_transfers = transfers.case_transfers_table("eligibility_case_transfers", metadata)
+
 # Statuses, in the order a case goes through them.
 ELIGIBLE, INELIGIBLE, REJECTED, CLEARED, CLOSED = (
     "eligible",
@@ -264,6 +267,7 @@ class AssessmentQueue(Projection):
             conn,
             assessments,
             event,
+            office=await transfers.office_now(conn, case_transfers, event.case_id, event.office),
             version=1,
             status=ELIGIBLE,
             region_key=place(event.destination_country, event.destination_region).region_key,
@@ -306,7 +310,7 @@ class AssessmentQueue(Projection):
         self, conn: AsyncConnection, event: TransferAccepted, envelope: Envelope
     ) -> None:
         """Intake's transfer accepted: the assessment is the receiving office's."""
-        await transfers.follow(conn, event, assessments)
+        await transfers.follow(conn, event, assessments, transferred=case_transfers)
 
     handlers = {
         AssessmentOpened: _opened,

@@ -134,14 +134,15 @@ POLICY = Policy(
         "POST /cases/{case_id}/closure": WORK,
         "POST /cases/{case_id}/reopening": WORK,
         # Transfers (transfer.py): asked by the office holding the case (checked by the
-        # command), answered by the receiving office, which does not see the case yet: the
-        # command admits the two offices of the request and the case's, 403 for any other.
+        # command), answered by a supervisor of the receiving office, which does not see the
+        # case yet: the command admits the two offices of the request and the case's, 403 for
+        # any other, and only the receiving office itself answers (not headquarters' "*").
         "POST /cases/{case_id}/transfers": WORK,
         "POST /cases/{case_id}/transfers/{transfer_id}/acceptance": allow(
-            *CASEWORK, scope="handler"
+            Role.SUPERVISOR, scope="handler"
         ),
         "POST /cases/{case_id}/transfers/{transfer_id}/rejection": allow(
-            *CASEWORK, scope="handler"
+            Role.SUPERVISOR, scope="handler"
         ),
         "GET /transfers": allow(*CASEWORK, scope="office"),
         "POST /cases/{case_id}/erasure": allow(Role.DATA_PROTECTION_OFFICER, scope="case"),

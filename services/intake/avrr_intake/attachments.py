@@ -59,7 +59,7 @@ from avrr_events.problems import NotFound, Problem
 from avrr_events.tables import Json
 from avrr_events.web.http import invalid_field
 from avrr_events.web.service import ServiceRuntime
-from avrr_intake.case import Case, PersonalDataErased
+from avrr_intake.case import Case, CaseRepository, PersonalDataErased
 from avrr_intake.commands import SOURCE
 from avrr_intake.events import registry
 from avrr_intake.notes import (
@@ -288,7 +288,7 @@ class NoteCommands:
         self.cipher = runtime.cipher
         self.max_bytes = max_bytes
         self.objects = objects
-        self.repo: Repository[Case] = Repository(runtime.store, registry, Case, source=SOURCE)
+        self.repo: Repository[Case] = CaseRepository(runtime.store, registry, Case, source=SOURCE)
 
     async def add_note(self, case_id: str, note: NoteIn, ctx: CommandContext) -> CommandResult:
         note_id = str(uuid.uuid4())

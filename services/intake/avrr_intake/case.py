@@ -34,14 +34,18 @@ case's office is then that one), rejects (TransferRejected), or lets it lapse
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import Aggregate, DomainEvent, Encrypted
-from avrr_events.problems import Conflict, DomainRuleViolation, NotFound
+from avrr_events.aggregate import Executed, Repository
+from avrr_events.commands import CommandContext, Principal
+from avrr_events.problems import Conflict, DomainRuleViolation, Forbidden, NotFound
 from avrr_intake.amendment import ReturnAmendmentRefused, ReturnRequestAmended
 from avrr_intake.consent import (
     REQUIRED_FOR_RETURN,
@@ -273,7 +277,10 @@ class Case(Aggregate):
         self.erased = False
         self.applied = False  # a return was requested (a reopening resumes it)
         self.transfer: PendingTransfer | None = None  # the request awaiting its answer
-        self.transfer_parties: frozenset[str] = frozenset()  # offices of the latest request
+        # The offices of the latest request; once it is accepted, the receiving office only:
+        # the office that handed the case over is no party to it any more.
+        self.transfer_parties: frozenset[str] = frozenset()
+        self.transferred_from: set[str] = set()  # offices that handed the case over
         # The requested return as it stands: destination_country, destination_region,
         # programme_hint (None until requested).
         self.destination: dict[str, str | None] | None = None
@@ -333,6 +340,8 @@ class Case(Aggregate):
             case TransferAccepted():
                 self.office = event.to_office
                 self.transfer = None
+                self.transfer_parties = frozenset({event.to_office})
+                self.transferred_from.add(event.from_office)
             case TransferRejected() | TransferExpired():
                 self.transfer = None
             case PersonalDataErased():
@@ -362,6 +371,20 @@ class Case(Aggregate):
                 f"cannot {action}: the case is {self.status}; only erasure is still possible",
                 case_status=self.status,
             )
+
+    def must_be_with(self, principal: Principal) -> None:
+        """403 for a caller all of whose offices handed the case over and hold it no more.
+
+        Routes check the caller's offices against the case list, which follows the
+        stream within moments; this closes that moment for the office that handed the
+        case over (a transfer accepted just now). Other offices (a receiving office the
+        case was handed over to at the arrival, any office of a multi-office account)
+        are the case list's to judge.
+        """
+        still = {self.office} | ({self.transfer.to_office} if self.transfer else set())
+        gone = self.transferred_from - still  # (asked to take it back, it may answer)
+        if gone and principal.offices and principal.offices <= gone:
+            raise Forbidden(f"the case was transferred to office {self.office}")
 
     def must_know(self, person_id: str) -> Person:
         person = self.people.get(person_id)
@@ -684,3 +707,24 @@ def _destination(
         "destination_region": event.destination_region,
         "programme_hint": event.programme_hint,
     }
+
+
+class CaseRepository(Repository[Case]):
+    """The cases as intake's commands load them: each command first checks that the caller
+    is not an office that handed the case over (``Case.must_be_with``), then its own guard."""
+
+    async def execute(
+        self,
+        aggregate_id: str,
+        context: CommandContext,
+        decide: Callable[[Case], Awaitable[object] | object],
+        *,
+        guard: Callable[[Case], object] | None = None,
+        conn: AsyncConnection | None = None,
+    ) -> Executed[Case]:
+        def with_the_case(case: Case) -> None:
+            case.must_be_with(context.principal)
+            if guard is not None:
+                guard(case)
+
+        return await super().execute(aggregate_id, context, decide, guard=with_the_case, conn=conn)

@@ -35,7 +35,7 @@ from avrr_events.offices import RECEIVING_KINDS
 from avrr_events.personal import HEALTH
 from avrr_events.places import COUNTRY_CODES
 from avrr_events.problems import Conflict, DomainRuleViolation, Forbidden
-from avrr_events.web.authorization import Role, ensure_office, may_see
+from avrr_events.web.authorization import Role, may_see
 from avrr_events.web.service import ServiceRuntime
 from avrr_intake import authorities, consent_texts, handover, read_models, reports
 from avrr_intake.amendment import (
@@ -47,6 +47,7 @@ from avrr_intake.case import (
     Case,
     CaseClosed,
     CaseReopened,
+    CaseRepository,
     CaseWithdrawn,
     ErasureReason,
     HouseholdMember,
@@ -99,6 +100,7 @@ from avrr_intake.transfer import (
     TransferRejected,
     TransferRequested,
     deadline,
+    ensure_receiving_office,
 )
 
 SOURCE = "/avrr/intake"
@@ -548,7 +550,7 @@ class IntakeCommands:
         self.runtime = runtime
         self.cipher = runtime.cipher
         self.secret = duplicate_secret
-        self.repo: Repository[Case] = Repository(runtime.store, registry, Case, source=SOURCE)
+        self.repo: Repository[Case] = CaseRepository(runtime.store, registry, Case, source=SOURCE)
         # Where a referral looks up its people's possible duplicates: a query each, but for
         # an import, which answers a batch of referrals from one (caseload.py).
         self.duplicates: DuplicateLookup = self.duplicate_matches
@@ -1192,7 +1194,7 @@ class IntakeCommands:
             now = datetime.now(UTC)
             pending = case.transfer
             if pending is not None and pending.transfer_id == transfer_id:
-                ensure_office(ctx.principal, pending.to_office)
+                ensure_receiving_office(ctx.principal, pending.to_office)
             by = ctx.principal.user_id
             sides = {
                 "case_id": case_id,

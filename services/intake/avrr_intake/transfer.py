@@ -15,9 +15,11 @@ other gets 409 (412 with If-Match); a later one finds the request answered
 ``expires_at`` is refused even before the job recorded the expiry.
 
 Who: the request is by staff of the office that holds the case; the answer by
-staff of the receiving office, which cannot read the case before it accepts
-(it sees the request on ``GET /transfers``: ids, offices, reason, dates; no
-personal data). Any other office, whatever its role, gets 403.
+a supervisor of the receiving office (the office itself: a headquarters
+account, which reads every office, does not answer for it), which cannot read
+the case before it accepts (it sees the request on ``GET /transfers``: ids,
+offices, reason, dates; no personal data). Any other office, whatever its
+role, gets 403.
 
 ``Transfers`` keeps one row per request (table ``intake_transfers``): the
 receiving office's list, and what the expiry job finds due.
@@ -51,7 +53,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from avrr_events import DomainEvent, Encrypted, Envelope, Projection
 from avrr_events.commands import CommandContext, Principal
 from avrr_events.periodic import PeriodicJob
-from avrr_events.problems import Conflict, DomainRuleViolation, NotFound
+from avrr_events.problems import Conflict, DomainRuleViolation, Forbidden, NotFound
 from avrr_events.projections import page
 from avrr_events.store import ConcurrencyError
 from avrr_events.web.service import ServiceRuntime
@@ -183,6 +185,14 @@ class PendingTransfer:
                 transfer_id=transfer_id,
                 transfer_status="expired",
             )
+
+
+def ensure_receiving_office(principal: Principal, office: str) -> None:
+    """403 unless ``office``, the office a request is addressed to, is literally one of the
+    caller's: the issue gives the answer to the receiving office, so a headquarters account
+    (offices ``*``, which reads every office) does not answer for it, nor does any other."""
+    if office not in principal.offices:
+        raise Forbidden(f"only office {office}, to which the transfer is addressed, answers it")
 
 
 def no_pending(transfer_id: str) -> Conflict:

@@ -59,7 +59,7 @@ def _answer(
     case_id: str,
     transfer_id: str,
     kind: str = "acceptance",
-    headers: dict[str, str] = TAPACHULA,
+    headers: dict[str, str] = TAPACHULA_SUPERVISOR,
     **body: Any,
 ) -> Any:
     path = f"/cases/{case_id}/transfers/{transfer_id}/{kind}"
@@ -160,7 +160,7 @@ async def test_an_accepted_transfer_makes_the_case_the_receiving_offices(intake:
     timeline = answered(await http.get(f"/cases/{case_id}/timeline", headers=TAPACHULA))["items"]
     entries = {i["type"]: i for i in timeline}
     assert entries["avrr.intake.TransferRequested"]["actor"] == "cw-gt"
-    assert entries["avrr.intake.TransferAccepted"]["actor"] == "cw-mx"
+    assert entries["avrr.intake.TransferAccepted"]["actor"] == "sup-mx"
     assert "Rosa" not in json.dumps(timeline) and "Recibido" not in json.dumps(timeline)
     state = answered(await http.get(f"/cases/{case_id}/state", headers=TAPACHULA))
     assert state["office"] == "MX-TAP"
@@ -314,9 +314,9 @@ async def test_races_on_one_request_have_exactly_one_winner(intake: Intake) -> N
         transfer_id = (await _request(intake, case_id))["transfer_id"]
         answers = await asyncio.gather(
             *(
-                _answer(http, case_id, transfer_id, kind, TAPACHULA, reason="other")
+                _answer(http, case_id, transfer_id, kind, reason="other")
                 if kind == "rejection"
-                else _answer(http, case_id, transfer_id, kind, TAPACHULA_SUPERVISOR)
+                else _answer(http, case_id, transfer_id, kind)
                 for kind in kinds
             )
         )
@@ -349,3 +349,90 @@ async def test_races_on_one_request_have_exactly_one_winner(intake: Intake) -> N
         assert accepted.status_code == 200 and expired == 0
     else:
         assert accepted.status_code == 409 and expired == 1, accepted.text
+
+
+async def test_only_a_supervisor_of_the_receiving_office_answers(intake: Intake) -> None:
+    """Not its caseworker, nor headquarters (offices "*", which reads every office: the
+    answer is the receiving office's own), nor, once it accepted, the office that handed
+    the case over, which learns nothing more of the case's transfers."""
+    case_id = await _case(intake)
+    transfer_id = (await _request(intake, case_id))["transfer_id"]
+    refused = {
+        "Tapachula's caseworker": TAPACHULA,
+        "headquarters' supervisor": user("sup-hq", "supervisor", "*"),
+        "Geneva's supervisor": user("sup-gva", "supervisor", "CH-GVA"),
+        "Guatemala City's supervisor": user("sup-gt", "supervisor", "GT-GUA"),
+    }
+    for who, headers in refused.items():
+        for kind, body in (("acceptance", {}), ("rejection", {"reason": "other"})):
+            answer = await _answer(intake.http, case_id, transfer_id, kind, headers, **body)
+            assert answer.status_code == 403, (who, kind, answer.text)
+    answered(await _answer(intake.http, case_id, transfer_id))
+    # Accepted: Guatemala City is no party any more, whatever transfer it names.
+    for named in (transfer_id, "another-transfer"):
+        for kind, body in (("acceptance", {}), ("rejection", {"reason": "other"})):
+            headers = refused["Guatemala City's supervisor"]
+            answer = await _answer(intake.http, case_id, named, kind, headers, **body)
+            assert answer.status_code == 403, (named, kind, answer.text)
+
+
+async def test_accept_reject_and_expiry_at_one_moment_record_one_answer(intake: Intake) -> None:
+    case_id = await _case(intake)
+    transfer_id = (await _request(intake, case_id))["transfer_id"]
+    later = datetime.now(UTC) + timedelta(days=ANSWER_DAYS, minutes=1)
+    sweep = TransferExpiry(
+        intake.runtime.commands.expire_transfer, intake.runtime, clock=lambda: later
+    )
+
+    async def known() -> bool:
+        return await _status(intake, transfer_id) is not None
+
+    await eventually(known, timeout=30)
+    http = intake.http
+    accepted, rejected, expired = await asyncio.gather(
+        _answer(http, case_id, transfer_id),
+        _answer(http, case_id, transfer_id, "rejection", reason="no_capacity"),
+        sweep(),
+    )
+    types = await intake.event_types(case_id)
+    answers = [t for t in types if t.endswith(("Accepted", "Rejected", "Expired"))]
+    assert len(answers) == 1, types
+    winners = [accepted.status_code == 200, rejected.status_code == 200, expired == 1]
+    assert winners.count(True) == 1, (accepted.text, rejected.text, expired)
+    for loser in (accepted, rejected):
+        assert loser.status_code in (200, 409), loser.text
+
+
+async def test_a_withdrawal_at_the_moment_of_the_acceptance_is_never_lost(
+    intake: Intake,
+) -> None:
+    """Guatemala City records the person's withdrawal as Tapachula accepts: one of the two
+    appends first, the other gets 409 (403 for a withdrawal after the acceptance). A
+    withdrawal that lost is recorded by the office that holds the case now (Guatemala
+    City's retry is refused: 403); an acceptance that lost is answered again (a withdrawn
+    case's pending request may still be answered: see avrr_intake.case). Either way the
+    case ends withdrawn, once, and transferred, once."""
+    case_id = await _case(intake)
+    transfer_id = (await _request(intake, case_id))["transfer_id"]
+    path = f"/cases/{case_id}/withdrawal"
+    body = {"reason": "changed_mind"}
+    withdrawn, accepted = await asyncio.gather(
+        intake.http.post(path, json=body, headers=GUATEMALA),
+        _answer(intake.http, case_id, transfer_id),
+    )
+    if accepted.status_code == 200 and withdrawn.status_code != 200:
+        # Accepted first (the withdrawal: 409 at the same moment, 403 after it): the
+        # withdrawal is Tapachula's to record now, and Guatemala City's retry is refused,
+        # even before the case list shows the case moved.
+        assert withdrawn.status_code in (403, 409), withdrawn.text
+        retried = await intake.http.post(path, json=body, headers=GUATEMALA)
+        assert retried.status_code == 403, retried.text
+        await intake.wait_for(case_id, version=accepted.json()["version"])
+        answered(await intake.http.post(path, json=body, headers=TAPACHULA))
+    elif accepted.status_code != 200:
+        # Withdrawn first: the pending request is still answered (the record moves on).
+        assert withdrawn.status_code == 200 and accepted.status_code == 409, accepted.text
+        answered(await _answer(intake.http, case_id, transfer_id))
+    types = await intake.event_types(case_id)
+    assert types.count("avrr.intake.CaseWithdrawn") == 1, types
+    assert types.count("avrr.intake.TransferAccepted") == 1, types

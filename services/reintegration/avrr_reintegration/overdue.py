@@ -7,6 +7,11 @@ until the hand-over, then the receiving office that confirmed the arrival
 country of return. Both offices still read and work the case (handover.py);
 only the to-do lists move, so that nothing overdue sits on the list of an
 office that no longer follows the household, nor falls off every list.
+
+A transfer accepted after the hand-over (the household moved on: intake's
+transfer, avrr_events.transfers) moves the lists to the receiving office of the
+transfer, which is then the case's office; a hand-over after a transfer still
+gives them to the office that confirmed the arrival.
 """
 
 from __future__ import annotations
@@ -14,19 +19,33 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, func, select
+from sqlalchemy import ColumnElement, FromClause, and_, case, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_reintegration.handover import handovers
-from avrr_reintegration.read_models import cases, contact_withdrawn, monitoring_visits
+from avrr_reintegration.read_models import (
+    case_transfers,
+    cases,
+    contact_withdrawn,
+    monitoring_visits,
+)
 
 _h = handovers.c
+_t = case_transfers.c
 
 
 def _answering() -> tuple[FromClause, ColumnElement[Any]]:
-    """Cases with their hand-over, and the office that answers for each."""
-    joined = cases.outerjoin(handovers, _h.case_id == cases.c.case_id)
-    return joined, func.coalesce(_h.receiving_office, cases.c.office)
+    """Cases with their hand-over and transfer, and the office that answers for each: the
+    hand-over's unless a transfer was accepted after it, else the case's office (which a
+    transfer moved)."""
+    joined = cases.outerjoin(handovers, _h.case_id == cases.c.case_id).outerjoin(
+        case_transfers, _t.case_id == cases.c.case_id
+    )
+    handed_over_last = and_(
+        _h.receiving_office.is_not(None),
+        or_(_t.transferred_at.is_(None), _t.transferred_at < _h.handed_over_at),
+    )
+    return joined, case((handed_over_last, _h.receiving_office), else_=cases.c.office)
 
 
 async def visits(

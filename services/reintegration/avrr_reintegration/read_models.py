@@ -224,6 +224,9 @@ sustainability_scores = case_table(
     Column("scored_on", Date, nullable=False),
 )
 
+# Where each transferred case is now (avrr_events.transfers): new rows are filed there.
+case_transfers = transfers.case_transfers_table("reintegration_case_transfers", views)
+
 # Non-personal statistics: kept when a case is erased.
 programme_totals = Table(
     "reintegration_programme_totals",
@@ -260,11 +263,17 @@ class ReintegrationViews(Projection):
     ) -> None:
         row = await case_row(conn, cases, event.case_id)
         if row is None:
+            office = await transfers.office_now(conn, case_transfers, event.case_id, event.office)
             await insert_from_event(
-                conn, cases, event, status=event.decision, disbursed_total=Decimal(0)
+                conn,
+                cases,
+                event,
+                office=office,
+                status=event.decision,
+                disbursed_total=Decimal(0),
             )
             await _count(conn, event.programme_id, **{event.decision: 1})
-            office, arrived_on = event.office, event.arrived_on
+            arrived_on = event.arrived_on
         else:  # granted from the waitlist
             await conn.execute(
                 update(cases)
@@ -404,7 +413,7 @@ class ReintegrationViews(Projection):
         self, conn: AsyncConnection, event: TransferAccepted, envelope: Envelope
     ) -> None:
         """Intake's transfer accepted: the case and its visits are the receiving office's."""
-        await transfers.follow(conn, event, cases, monitoring_visits)
+        await transfers.follow(conn, event, cases, monitoring_visits, transferred=case_transfers)
 
     handlers = {
         ReintegrationEligibilityDecided: _decided,
@@ -513,10 +522,12 @@ class WithdrawalConflicts(ConflictList):
         {
             "avrr.reintegration.WithdrawalConflictDetected",
             "avrr.reintegration.WithdrawalConflictResolved",
+            TransferAccepted.event_type,
         }
     )
     metadata = conflicts
     table = withdrawal_conflicts
+    transferred = case_transfers
 
 
 def projections(catalogue: ProgrammeCatalogue) -> Sequence[Projection]:

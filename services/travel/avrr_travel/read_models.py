@@ -127,6 +127,9 @@ transit_notes = case_entries(
     Column("noted_at", DateTime(timezone=True), nullable=False),
 )
 
+# Where each transferred case is now (avrr_events.transfers): new rows are filed there.
+case_transfers = transfers.case_transfers_table("travel_case_transfers", views)
+
 medical = MetaData()
 
 medical_records = case_entries(
@@ -160,7 +163,13 @@ class MovementViews(Projection):
             )
         )
         await insert_from_event(
-            conn, movements, event, version=version or 1, status="preparing", held=False
+            conn,
+            movements,
+            event,
+            office=await transfers.office_now(conn, case_transfers, event.case_id, event.office),
+            version=version or 1,
+            status="preparing",
+            held=False,
         )
         await conn.execute(
             travellers.insert(),
@@ -225,7 +234,7 @@ class MovementViews(Projection):
         self, conn: AsyncConnection, event: TransferAccepted, envelope: Envelope
     ) -> None:
         """Intake's transfer accepted: the movement is the receiving office's."""
-        await transfers.follow(conn, event, movements)
+        await transfers.follow(conn, event, movements, transferred=case_transfers)
 
     handlers = {
         MovementOpened: _open,
@@ -390,10 +399,15 @@ class WithdrawalConflicts(ConflictList):
 
     name = "travel_withdrawal_conflicts"
     event_types = frozenset(
-        {WithdrawalConflictDetected.event_type, WithdrawalConflictResolved.event_type}
+        {
+            WithdrawalConflictDetected.event_type,
+            WithdrawalConflictResolved.event_type,
+            TransferAccepted.event_type,
+        }
     )
     metadata = conflicts
     table = withdrawal_conflicts
+    transferred = case_transfers
 
 
 def projections() -> list[Projection]:

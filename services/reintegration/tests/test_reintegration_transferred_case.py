@@ -1,0 +1,135 @@
+"""A case intake transferred to another office is that office's in reintegration, whichever
+came first: the transfer or the rows (avrr_events.transfers). Real PostgreSQL and Kafka.
+
+The case (its row, its visits), its withdrawal conflicts (listed already, or detected
+after the transfer, whose event still names the movement's office) and its overdue lists
+(after the hand-over too, when the transfer came later) are the receiving office's; the
+office that handed it over lists and reads none of it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from reintegration_fixtures import ARRIVED, OFFICER, RunningReintegration, plan
+from sqlalchemy import select
+
+from avrr_events.harness import supervisor
+from avrr_events.testing import eventually
+from avrr_reintegration.read_models import case_transfers
+
+DETECTED = "avrr.reintegration.WithdrawalConflictDetected"
+AS_OF = "2026-10-01"  # months 1, 3 and 6 due, no visit; the plan deadline long past
+SAO_PAULO = {**OFFICER, "X-AVRR-User": "gru-officer-1", "X-AVRR-Offices": "BR-GRU"}
+
+
+async def transferred(
+    r: RunningReintegration, case_id: str, to_office: str, at: datetime, from_office: str
+) -> None:
+    """Intake's TransferAccepted of the case, once reintegration recorded where it went."""
+    await r.publish(
+        "intake",
+        "avrr.intake.TransferAccepted",
+        case_id,
+        {
+            "case_id": case_id,
+            "transfer_id": f"transfer-{case_id}-{to_office}",
+            "from_office": from_office,
+            "to_office": to_office,
+            "note": None,
+            "recorded_by": f"supervisor-{to_office}",
+            "accepted_at": at.isoformat(),
+        },
+    )
+
+    async def recorded() -> bool:
+        async with r.runtime.db.autocommit() as conn:
+            office = await conn.scalar(
+                select(case_transfers.c.office).where(case_transfers.c.case_id == case_id)
+            )
+        return bool(office == to_office)
+
+    await eventually(recorded, timeout=30)
+
+
+async def overdue(r: RunningReintegration, office: str) -> Any:
+    """(monitoring case ids, plan case ids) on ``office``'s overdue lists."""
+    params = {"office": office, "as_of": AS_OF}
+    headers = {**OFFICER, "X-AVRR-Offices": office}
+    visits = await r.http.get("/monitoring/overdue", params=params, headers=headers)
+    plans = await r.http.get("/plans/overdue", params=params, headers=headers)
+    assert visits.status_code == plans.status_code == 200, (visits.text, plans.text)
+    return (
+        sorted({i["case_id"] for i in visits.json()["items"]}),
+        sorted({i["case_id"] for i in plans.json()["items"]}),
+    )
+
+
+async def test_a_case_arriving_after_its_transfer_is_the_receiving_offices(
+    reintegration: RunningReintegration,
+) -> None:
+    """Intake's topic brought the transfer before travel's brought the arrival (the
+    topics race): the case opens under São Paulo although the arrival names Brasília."""
+    r = reintegration
+    await transferred(r, "tr-late", "BR-GRU", datetime.now(UTC), from_office="BR-BSB")
+    case = await r.arrive("tr-late", office="BR-BSB")
+    assert case["office"] == "BR-GRU", case
+    assert (await r.http.get("/cases/tr-late", headers=SAO_PAULO)).status_code == 200
+    assert (await r.http.get("/cases/tr-late", headers=OFFICER)).status_code == 403
+    assert await overdue(r, "BR-GRU") == (["tr-late"], ["tr-late"])
+    assert await overdue(r, "BR-BSB") == ([], [])
+
+
+async def test_withdrawal_conflicts_are_the_receiving_offices_before_and_after_the_transfer(
+    reintegration: RunningReintegration,
+) -> None:
+    """c-before: its conflict listed for Brasília moves with the transfer; c-after: its
+    conflict, detected after the transfer, names Brasília and is listed for São Paulo."""
+    r = reintegration
+    for case_id in ("c-before", "c-after"):
+        await r.arrive(case_id, office="BR-BSB")
+        await r.agree_plan(case_id, plan())
+    withdrawn_at = datetime.now(UTC)
+    for case_id in ("c-before", "c-after"):
+        assert (await r.disburse(case_id, "120.00")).status_code == 201  # after the withdrawal
+    await r.withdraw_case("c-before", withdrawn_at)
+
+    async def listed(office: str, expected: list[str]) -> bool:
+        return sorted(c["case_id"] for c in await r.withdrawal_conflicts(office)) == expected
+
+    await eventually(lambda: listed("BR-BSB", ["c-before"]), timeout=30)
+    now = datetime.now(UTC)
+    await transferred(r, "c-before", "BR-GRU", now, from_office="BR-BSB")
+    await transferred(r, "c-after", "BR-GRU", now, from_office="BR-BSB")
+    await eventually(lambda: listed("BR-GRU", ["c-before"]), timeout=30)
+    await r.withdraw_case("c-after", withdrawn_at)
+    await eventually(lambda: listed("BR-GRU", ["c-after", "c-before"]), timeout=30)
+    assert await r.withdrawal_conflicts("BR-BSB") == []
+    found = await r.events(subject="c-after", wanted=DETECTED)
+    [flag] = [e for e in found if e.type == DETECTED]
+    assert flag.data["office"] == "BR-BSB"  # the aggregate's office: the list corrects it
+    # Brasília's supervisor resolves none of them any more.
+    [item] = [c for c in await r.withdrawal_conflicts("BR-GRU") if c["case_id"] == "c-after"]
+    path = f"/cases/c-after/withdrawal-conflicts/{item['conflict_id']}/resolution"
+    body = {"resolution": "disbursement_recovered", "reason": "Returned by the provider."}
+    assert (await r.post(path, body, supervisor("BR-BSB"))).status_code == 403
+    assert (await r.post(path, body, supervisor("BR-GRU"))).status_code == 200
+
+
+async def test_the_overdue_lists_go_to_whoever_took_the_case_over_last(
+    reintegration: RunningReintegration,
+) -> None:
+    """od-moved: handed over to Porto Alegre at the arrival, then transferred to São Paulo
+    (the household moved on): São Paulo's lists. od-earlier: transferred to São Paulo
+    before the arrival Porto Alegre confirmed: Porto Alegre's lists."""
+    r = reintegration
+    await r.confirm_arrival("od-moved", "receiving_office", "BR-POA")
+    assert await overdue(r, "BR-POA") == (["od-moved"], ["od-moved"])
+    await transferred(r, "od-moved", "BR-GRU", datetime.now(UTC), from_office="BR-BSB")
+    earlier = ARRIVED - timedelta(days=3)
+    await transferred(r, "od-earlier", "BR-GRU", earlier, from_office="BR-BSB")
+    await r.confirm_arrival("od-earlier", "receiving_office", "BR-POA")
+    assert await overdue(r, "BR-GRU") == (["od-moved"], ["od-moved"])
+    assert await overdue(r, "BR-POA") == (["od-earlier"], ["od-earlier"])
+    assert await overdue(r, "BR-BSB") == ([], [])
