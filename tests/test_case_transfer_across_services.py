@@ -22,7 +22,9 @@ from journey_steps import (
     OFFICE,
     REINTEGRATION_OFFICER,
     TRAVEL_OFFICER,
+    Case,
     Platform,
+    at_office,
     clear,
     in_process,
     open_case,
@@ -63,6 +65,18 @@ async def platform(
         yield await in_process(stack, SERVICES, fresh_database, kafka_bootstrap, topic_name("avrr"))
 
 
+async def transfer(p: Platform, case: Case, office: str) -> None:
+    """The office holding the case asks ``office`` to take it over, and a supervisor there
+    accepts: from then on the journey's steps act as ``office``'s staff."""
+    c = case.case_id
+    ask = {"to_office": office, "reason": "person_moved"}
+    holder = at_office(CASEWORKER, case.office)
+    requested, _ = await p.post("intake", f"/cases/{c}/transfers", ask, holder, expect=201)
+    acceptance = f"/cases/{c}/transfers/{requested['transfer_id']}/acceptance"
+    await p.post("intake", acceptance, {}, staff("supervisor", office), expect=200)
+    case.office = office
+
+
 # Where each service shows the case, and who of an office reads it there.
 VIEWS = {
     "intake": ("/cases/{id}", "caseworker"),
@@ -81,16 +95,7 @@ async def test_an_accepted_transfer_moves_the_case_to_the_receiving_office_every
     await ticket(platform, case)
     await travel_home(platform, case)
     c = case.case_id
-
-    requested, _ = await platform.post(
-        "intake",
-        f"/cases/{c}/transfers",
-        {"to_office": NEW_OFFICE, "reason": "person_moved"},
-        CASEWORKER,
-        expect=201,
-    )
-    acceptance = f"/cases/{c}/transfers/{requested['transfer_id']}/acceptance"
-    await platform.post("intake", acceptance, {}, staff("supervisor", NEW_OFFICE), expect=200)
+    await transfer(platform, case, NEW_OFFICE)
 
     async def everywhere(office: str, expected: int) -> bool:
         for service, (route, role) in VIEWS.items():
@@ -164,16 +169,7 @@ async def test_rows_created_after_a_transfer_are_the_receiving_offices_in_every_
     case = await open_case(platform)
     await request_return(platform, case)
     c = case.case_id
-    requested, _ = await platform.post(
-        "intake",
-        f"/cases/{c}/transfers",
-        {"to_office": "MX-TAP", "reason": "person_moved"},
-        CASEWORKER,
-        expect=201,
-    )
-    acceptance = f"/cases/{c}/transfers/{requested['transfer_id']}/acceptance"
-    await platform.post("intake", acceptance, {}, staff("supervisor", "MX-TAP"), expect=200)
-    case.office = "MX-TAP"
+    await transfer(platform, case, "MX-TAP")
     # Eligibility learnt of the transfer: its queue is Tapachula's (the clearance may start).
     await platform.until(
         "eligibility",

@@ -75,6 +75,19 @@ async def _status(intake: Intake, transfer_id: str) -> str | None:
     return status
 
 
+async def _expiry_after_the_deadline(intake: Intake, transfer_id: str) -> TransferExpiry:
+    """The expiry job as it runs 7 days and a minute from now, once the request is in the
+    read model it reads due requests from."""
+
+    async def recorded() -> bool:
+        return await _status(intake, transfer_id) is not None
+
+    await eventually(recorded, timeout=30)
+    later = datetime.now(UTC) + timedelta(days=ANSWER_DAYS, minutes=1)
+    commands = intake.runtime.commands
+    return TransferExpiry(commands.expire_transfer, intake.runtime, clock=lambda: later)
+
+
 async def _listed(intake: Intake, headers: dict[str, str], **params: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = answered(
         await intake.http.get("/transfers", headers=headers, params=params)
@@ -237,16 +250,9 @@ async def test_a_rejection_keeps_the_case_and_bad_requests_name_their_field(
 async def test_an_unanswered_request_expires_after_seven_days(intake: Intake) -> None:
     case_id = await _case(intake)
     transfer_id = (await _request(intake, case_id))["transfer_id"]
-    commands = intake.runtime.commands
-
-    async def recorded() -> bool:
-        return await _status(intake, transfer_id) is not None
-
-    await eventually(recorded, timeout=30)
-    early = TransferExpiry(commands.expire_transfer, intake.runtime)
+    sweep = await _expiry_after_the_deadline(intake, transfer_id)
+    early = TransferExpiry(intake.runtime.commands.expire_transfer, intake.runtime)
     assert await early() == 0, "not due yet"
-    later = datetime.now(UTC) + timedelta(days=ANSWER_DAYS, minutes=1)
-    sweep = TransferExpiry(commands.expire_transfer, intake.runtime, clock=lambda: later)
     assert await sweep() == 1
     types = await intake.event_types(case_id)
     assert types[-1] == "avrr.intake.TransferExpired"
@@ -331,16 +337,7 @@ async def test_races_on_one_request_have_exactly_one_winner(intake: Intake) -> N
     # Accept against the expiry job: the request is answered once, by either.
     case_id = await _case(intake)
     transfer_id = (await _request(intake, case_id))["transfer_id"]
-    later = datetime.now(UTC) + timedelta(days=ANSWER_DAYS, minutes=1)
-    sweep = TransferExpiry(
-        intake.runtime.commands.expire_transfer, intake.runtime, clock=lambda: later
-    )
-
-    # The job reads due requests from the read model: once it has this one, both at once.
-    async def known() -> bool:
-        return await _status(intake, transfer_id) is not None
-
-    await eventually(known, timeout=30)
+    sweep = await _expiry_after_the_deadline(intake, transfer_id)  # then both at once
     accepted, expired = await asyncio.gather(_answer(http, case_id, transfer_id), sweep())
     types = await intake.event_types(case_id)
     answered_types = [t for t in types if t.endswith(("Accepted", "Rejected", "Expired"))]
@@ -379,15 +376,7 @@ async def test_only_a_supervisor_of_the_receiving_office_answers(intake: Intake)
 async def test_accept_reject_and_expiry_at_one_moment_record_one_answer(intake: Intake) -> None:
     case_id = await _case(intake)
     transfer_id = (await _request(intake, case_id))["transfer_id"]
-    later = datetime.now(UTC) + timedelta(days=ANSWER_DAYS, minutes=1)
-    sweep = TransferExpiry(
-        intake.runtime.commands.expire_transfer, intake.runtime, clock=lambda: later
-    )
-
-    async def known() -> bool:
-        return await _status(intake, transfer_id) is not None
-
-    await eventually(known, timeout=30)
+    sweep = await _expiry_after_the_deadline(intake, transfer_id)
     http = intake.http
     accepted, rejected, expired = await asyncio.gather(
         _answer(http, case_id, transfer_id),

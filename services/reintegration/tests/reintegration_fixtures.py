@@ -16,6 +16,8 @@ from avrr_reintegration.programmes import Programme, ProgrammeCatalogue, load_ca
 from avrr_reintegration.reintegration import Arrival, Budget, PlanComponent, Reintegration
 
 ARRIVED = datetime(2026, 3, 15, 14, 30, tzinfo=UTC)
+# Months 1, 3 and 6 of an ARRIVED case due with no visit, the plan deadline long past.
+OVERDUE_AS_OF = "2026-10-01"
 
 
 def catalogue(**programme: Any) -> ProgrammeCatalogue:
@@ -170,6 +172,22 @@ class RunningReintegration(RunningService):
             },
         )
         await self.wait_for(case_id)
+
+    async def overdue_lists(
+        self, office: str, headers: dict[str, str] | None = None, as_of: str = OVERDUE_AS_OF
+    ) -> Any:
+        """(monitoring case ids, plan case ids) on ``office``'s overdue lists as of ``as_of``,
+        read as ``headers`` (an officer of ``office``), or the two statuses of a refusal."""
+        params = {"office": office, "as_of": as_of}
+        headers = headers or {**OFFICER, "X-AVRR-Offices": office}
+        visits = await self.http.get("/monitoring/overdue", params=params, headers=headers)
+        plans = await self.http.get("/plans/overdue", params=params, headers=headers)
+        if visits.status_code != 200 or plans.status_code != 200:
+            return visits.status_code, plans.status_code
+        return (
+            sorted({i["case_id"] for i in visits.json()["items"]}),
+            sorted({i["case_id"] for i in plans.json()["items"]}),
+        )
 
     async def case(self, case_id: str) -> dict[str, Any] | None:
         """The case's read model (None while there is none)."""

@@ -10,7 +10,6 @@ office that handed it over lists and reads none of it.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from reintegration_fixtures import ARRIVED, OFFICER, RunningReintegration, plan
 from sqlalchemy import select
@@ -20,7 +19,6 @@ from avrr_events.testing import eventually
 from avrr_reintegration.read_models import case_transfers
 
 DETECTED = "avrr.reintegration.WithdrawalConflictDetected"
-AS_OF = "2026-10-01"  # months 1, 3 and 6 due, no visit; the plan deadline long past
 SAO_PAULO = {**OFFICER, "X-AVRR-User": "gru-officer-1", "X-AVRR-Offices": "BR-GRU"}
 
 
@@ -53,19 +51,6 @@ async def transferred(
     await eventually(recorded, timeout=30)
 
 
-async def overdue(r: RunningReintegration, office: str) -> Any:
-    """(monitoring case ids, plan case ids) on ``office``'s overdue lists."""
-    params = {"office": office, "as_of": AS_OF}
-    headers = {**OFFICER, "X-AVRR-Offices": office}
-    visits = await r.http.get("/monitoring/overdue", params=params, headers=headers)
-    plans = await r.http.get("/plans/overdue", params=params, headers=headers)
-    assert visits.status_code == plans.status_code == 200, (visits.text, plans.text)
-    return (
-        sorted({i["case_id"] for i in visits.json()["items"]}),
-        sorted({i["case_id"] for i in plans.json()["items"]}),
-    )
-
-
 async def test_a_case_arriving_after_its_transfer_is_the_receiving_offices(
     reintegration: RunningReintegration,
 ) -> None:
@@ -77,8 +62,8 @@ async def test_a_case_arriving_after_its_transfer_is_the_receiving_offices(
     assert case["office"] == "BR-GRU", case
     assert (await r.http.get("/cases/tr-late", headers=SAO_PAULO)).status_code == 200
     assert (await r.http.get("/cases/tr-late", headers=OFFICER)).status_code == 403
-    assert await overdue(r, "BR-GRU") == (["tr-late"], ["tr-late"])
-    assert await overdue(r, "BR-BSB") == ([], [])
+    assert await r.overdue_lists("BR-GRU") == (["tr-late"], ["tr-late"])
+    assert await r.overdue_lists("BR-BSB") == ([], [])
 
 
 async def test_withdrawal_conflicts_are_the_receiving_offices_before_and_after_the_transfer(
@@ -125,11 +110,11 @@ async def test_the_overdue_lists_go_to_whoever_took_the_case_over_last(
     before the arrival Porto Alegre confirmed: Porto Alegre's lists."""
     r = reintegration
     await r.confirm_arrival("od-moved", "receiving_office", "BR-POA")
-    assert await overdue(r, "BR-POA") == (["od-moved"], ["od-moved"])
+    assert await r.overdue_lists("BR-POA") == (["od-moved"], ["od-moved"])
     await transferred(r, "od-moved", "BR-GRU", datetime.now(UTC), from_office="BR-BSB")
     earlier = ARRIVED - timedelta(days=3)
     await transferred(r, "od-earlier", "BR-GRU", earlier, from_office="BR-BSB")
     await r.confirm_arrival("od-earlier", "receiving_office", "BR-POA")
-    assert await overdue(r, "BR-GRU") == (["od-moved"], ["od-moved"])
-    assert await overdue(r, "BR-POA") == (["od-earlier"], ["od-earlier"])
-    assert await overdue(r, "BR-BSB") == ([], [])
+    assert await r.overdue_lists("BR-GRU") == (["od-moved"], ["od-moved"])
+    assert await r.overdue_lists("BR-POA") == (["od-earlier"], ["od-earlier"])
+    assert await r.overdue_lists("BR-BSB") == ([], [])
