@@ -10,7 +10,7 @@ from sample_domain import SampleCase
 from sample_service import repository
 from sqlalchemy import select
 
-from avrr_events import Cause, ConcurrencyError, Database, EventStore, tables
+from avrr_events import Cause, ConcurrencyError, Database, EventStore, Repository, tables
 from avrr_events.batch import HeldAppends
 
 CAUSE = Cause("corr-held")
@@ -18,6 +18,20 @@ CAUSE = Cause("corr-held")
 
 def ids(n: int) -> list[str]:
     return [f"held-{uuid.uuid4()}" for _ in range(n)]
+
+
+async def opened(repo: Repository[SampleCase], case_id: str, office: str = "office-gt") -> None:
+    """The command that opens a case at ``office`` (version 1 of its stream)."""
+    case = SampleCase(case_id)
+    case.open(office)
+    await repo.save(case, CAUSE)
+
+
+async def noted(repo: Repository[SampleCase], case_id: str, text: str) -> None:
+    """The command that adds a note to the case as it is now."""
+    case = await repo.load(case_id)
+    case.add_note(text)
+    await repo.save(case, CAUSE)
 
 
 async def outbox_positions(db: Database, stream_ids: list[str]) -> list[int]:
@@ -42,13 +56,9 @@ async def test_commands_on_held_appends_write_their_events_together_in_order(
     first, second = ids(2)
     await held.read(f"case-{i}" for i in (first, second))
     for case_id in (first, second):
-        case = SampleCase(case_id)
-        case.open("office-gt")
-        await repo.save(case, CAUSE)
+        await opened(repo, case_id)
     # The next command on a held stream sees the held events, as it would stored ones.
-    case = await repo.load(first)
-    case.add_note("a note")
-    await repo.save(case, CAUSE)
+    await noted(repo, first, "a note")
 
     assert held.held == 3
     assert await store.load(f"case-{first}") == []  # nothing written yet
@@ -68,22 +78,14 @@ async def test_a_stream_changed_meanwhile_fails_the_write_and_nothing_is_written
     store = EventStore(any_db, "t.sample")
     direct = repository(store)
     untouched, changed = ids(2)
-    opened = SampleCase(changed)
-    opened.open("office-mx")
-    await direct.save(opened, CAUSE)
+    await opened(direct, changed, "office-mx")
 
     held = HeldAppends(store)
     repo = repository(held)
-    new = SampleCase(untouched)
-    new.open("office-gt")
-    await repo.save(new, CAUSE)
-    read = await repo.load(changed)
-    read.add_note("decided on version 1")
-    await repo.save(read, CAUSE)
+    await opened(repo, untouched)
+    await noted(repo, changed, "decided on version 1")
     # Another writer moves the stream on between the read and the write.
-    other = await direct.load(changed)
-    other.add_note("written first")
-    await direct.save(other, CAUSE)
+    await noted(direct, changed, "written first")
 
     with pytest.raises(ConcurrencyError) as refused:
         await held.write()
@@ -98,17 +100,11 @@ async def test_a_command_refused_half_way_leaves_nothing_held(any_db: Database) 
     held = HeldAppends(store)
     repo = repository(held)
     kept, dropped = ids(2)
-    case = SampleCase(kept)
-    case.open("office-gt")
-    await repo.save(case, CAUSE)
+    await opened(repo, kept)
 
     with pytest.raises(RuntimeError), held.undone_on_error():
-        refused = SampleCase(dropped)
-        refused.open("office-gt")
-        await repo.save(refused, CAUSE)
-        note = await repo.load(kept)
-        note.add_note("never written")
-        await repo.save(note, CAUSE)
+        await opened(repo, dropped)
+        await noted(repo, kept, "never written")
         raise RuntimeError("the case refused the next command")
 
     assert held.held == 1
@@ -122,9 +118,7 @@ async def test_an_append_on_a_stale_version_is_refused_at_once(any_db: Database)
     held = HeldAppends(EventStore(any_db, "t.sample"))
     repo = repository(held)
     (case_id,) = ids(1)
-    case = SampleCase(case_id)
-    case.open("office-gt")
-    await repo.save(case, CAUSE)
+    await opened(repo, case_id)
     stale = SampleCase(case_id)  # decided as if the stream were new
     stale.open("office-mx")
 
