@@ -39,6 +39,7 @@ from avrr_events.notices import (
     format_date,
     translations,
 )
+from avrr_events.notices.rights import rights_section
 
 DOMAIN = "avrr_eligibility"
 
@@ -185,28 +186,13 @@ def decision_notice(
             tuple(f"{met if r.passed else unmet}: {r.detail}" for r in outcomes),
         ),
         _next_steps(assessment, catalogue, language, due_diligence, t),
-        Section(
-            t(N_("Your rights")),
-            (
-                t(
-                    N_(
-                        "Return is voluntary: you may change your mind and withdraw at any "
-                        "time, before or after this decision."
-                    )
-                ),
-                t(N_("The assistance is free of charge.")),
-                t(
-                    N_(
-                        "What you tell us is confidential: nothing is shared with the "
-                        "authorities without your consent."
-                    )
-                ),
-                t(
-                    N_(
-                        "You may give feedback or make a complaint through your caseworker, "
-                        "a partner, or anonymously."
-                    )
-                ),
+        rights_section(
+            language,
+            t(
+                N_(
+                    "Return is voluntary: you may change your mind and withdraw at any "
+                    "time, before or after this decision."
+                )
             ),
         ),
     ]

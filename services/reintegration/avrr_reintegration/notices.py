@@ -28,6 +28,7 @@ from avrr_events.notices import (
     format_money,
     translations,
 )
+from avrr_events.notices.rights import rights_section
 from avrr_events.offices import Office
 from avrr_events.personal import ERASED_MARKER
 from avrr_reintegration.directory import Organisation
@@ -86,31 +87,8 @@ def plan_summary(facts: PlanFacts, language: str) -> Notice:
         rows.append((t(N_("Place of return")), where))
     sections = [_plan(case, language, t), _visits(facts.visits, language, t)]
     sections.append(_contacts(facts, language, t))
-    sections.append(
-        Section(
-            t(N_("Your rights")),
-            (
-                t(
-                    N_(
-                        "Taking part is voluntary: you may stop at any time, and the "
-                        "assistance is free of charge."
-                    )
-                ),
-                t(
-                    N_(
-                        "What you tell us is confidential: nothing is shared with the "
-                        "authorities without your consent."
-                    )
-                ),
-                t(
-                    N_(
-                        "You may give feedback or make a complaint through your caseworker, "
-                        "a partner, or anonymously."
-                    )
-                ),
-            ),
-        )
-    )
+    voluntary = N_("Taking part is voluntary: you may stop at any time.")
+    sections.append(rights_section(language, t(voluntary)))
     return Notice(
         language=language,
         title=t(N_("Your reintegration plan")),

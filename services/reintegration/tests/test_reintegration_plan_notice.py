@@ -97,6 +97,7 @@ async def test_the_plan_notice_is_given_to_the_plans_readers_audited(
         assert html.headers["content-language"] == "pt"
         assert '<html lang="pt">' in html.text
         assert "O seu plano de reintegração" in html.text
+        assert "Os seus direitos" in html.text and "A assistência é gratuita." in html.text
         assert "micro-business: sewing workshop" in html.text
     pdf = await r.http.get(
         path, params={"language": "fr"}, headers={**OFFICER, "Accept": "application/pdf"}

@@ -26,6 +26,7 @@ from avrr_events.notices import (
     listing,
     translations,
 )
+from avrr_events.notices.rights import rights_section
 from avrr_travel.movement import Escort, Movement
 
 DOMAIN = "avrr_travel"
@@ -112,32 +113,10 @@ def travel_instructions(
             )
         )
     sections.append(_documents(movement, language, t))
-    sections.append(
-        Section(
-            t(N_("Your rights")),
-            (
-                t(
-                    N_(
-                        "Return is voluntary: you may still decide not to travel, at any time "
-                        "before departure."
-                    )
-                ),
-                t(N_("The journey and the assistance are free of charge.")),
-                t(
-                    N_(
-                        "What you tell us is confidential: nothing is shared with the "
-                        "authorities without your consent."
-                    )
-                ),
-                t(
-                    N_(
-                        "You may give feedback or make a complaint through your caseworker, "
-                        "a partner, or anonymously."
-                    )
-                ),
-            ),
-        )
+    voluntary = N_(
+        "Return is voluntary: you may still decide not to travel, at any time before departure."
     )
+    sections.append(rights_section(language, t(voluntary)))
     return Notice(
         language=language,
         title=t(N_("Your travel instructions")),
