@@ -27,7 +27,8 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCALES = sorted(ROOT.glob("services/*/avrr_*/locale"))
+# Each service's catalog, and the library's own (the promises every notice repeats).
+LOCALES = sorted([*ROOT.glob("services/*/avrr_*/locale"), *ROOT.glob("libs/*/avrr_*/locale")])
 REQUIRED = ("es", "pt", "fr")
 CHECKED = ("en", *REQUIRED, "ht")
 KEYWORDS = {"N_": None, "_": None, "gettext": None}
