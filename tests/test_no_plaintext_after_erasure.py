@@ -404,6 +404,9 @@ NOT_PERSONAL: dict[Key, str] = {
         "a programme id"
     ),
     ("intake", "POST /cases/{case_id}/rectifications", "person_id"): "a person id",
+    ("intake", "POST /cases/{case_id}/rectifications", "referrer.organisation"): (
+        "the referring organisation (an NGO, a consulate): a partner, not a person"
+    ),
     ("intake", "POST /cases/{case_id}/household/removals", "person_id"): "a person id",
     ("intake", "POST /cases/{case_id}/household/additions", "consent.representative_person_id"): (
         "a person id"
@@ -597,9 +600,9 @@ async def cancelled_and_withdrawn(p: PlantingPlatform) -> Case:
 
 async def closed_before_applying(p: PlantingPlatform) -> Case:
     """A household that never applies: transferred to Tapachula and back (a request rejected
-    first), the mother's name and document corrected, a note about her, her son leaving the
-    household, the case closed, reopened with her consent given again and closed again, each
-    step with what the person or the office said."""
+    first), the mother's name, document, contact, referrer and city corrected, a note about
+    her, her son leaving the household, the case closed, reopened with her consent given
+    again and closed again, each step with what the person or the office said."""
     case = await consented_household(p)
     await transferred_there_and_back(p, case)
     correction = {
@@ -608,6 +611,10 @@ async def closed_before_applying(p: PlantingPlatform) -> Case:
         "family_name": "a name",
         "document_type": "passport",
         "document_number": "a number",
+        # The case's data, hers: every field the referral recorded is corrected too.
+        "contact": {"phone": "a phone", "email": "an email", "address": "an address"},
+        "referrer": {"name": "a name", "organisation": "a partner", "contact": "a contact"},
+        "current_city": "a city",
         "reason": "clerical_error",
         "note": "a note",
     }

@@ -304,6 +304,23 @@ class HouseholdMemberJoined(DomainEvent):
     _one_entry_per_person = field_validator("household")(one_entry_per_person)
 
 
+class HouseholdCorrected(DomainEvent):
+    """Intake corrected the ages or sexes of the household (a rectification of a date of
+    birth or a sex, HouseholdFactsCorrected): the request's household reads so from now on.
+    Before clearance an unaccompanied child it reveals needs a best-interests determination
+    before the return is cleared, and eligibility is decided again if that changes the
+    decision; after it (``cleared``), travel follows."""
+
+    event_type = "avrr.eligibility.HouseholdCorrected"
+
+    case_id: str
+    household: list[HouseholdMember] = Field(min_length=1, max_length=50)
+    cleared: bool = Field(description="due diligence had cleared the case: travel follows")
+    corrected_at: datetime
+
+    _one_entry_per_person = field_validator("household")(one_entry_per_person)
+
+
 class HouseholdAdditionRefused(DomainEvent):
     """Intake's HouseholdMemberAdded reached the assessment after clearance (the two raced):
     the household travels as it was cleared, unscreened people never; intake reverses the
@@ -393,7 +410,9 @@ class Assessment(Aggregate):
                         "programme_hint": event.programme_hint,
                     }
                 )
-            case HouseholdMemberLeft() | HouseholdMemberJoined() if self.request is not None:
+            case HouseholdMemberLeft() | HouseholdMemberJoined() | HouseholdCorrected() if (
+                self.request is not None
+            ):
                 self.request = self.request.model_copy(update={"household": event.household})
             case EligibilityDecided():
                 self.decision = event
@@ -545,6 +564,40 @@ class Assessment(Aggregate):
         )
         assert self.request is not None
         self._decide_again(decide(self.request.return_request), at, version)
+        return True
+
+    def correct_household(
+        self,
+        corrected: Sequence[HouseholdMember],
+        at: datetime,
+        decide: Callable[[ReturnRequest], Decision],
+        version: str,
+    ) -> bool:
+        """Take intake's corrected facts of the household's members (those still on the
+        request: who left stays left). Decided again before clearance when the decision
+        changes; passed on to travel after it. False when nothing changes (no request, a
+        case closed for good, or the facts the request already has)."""
+        request = self.request
+        if request is None or (self.closed and not self.closed_for_consent):
+            return False
+        facts = {m.person_id: m for m in corrected}
+        household = [facts.get(m.person_id, m) for m in request.household]
+        if household == list(request.household):
+            return False
+        self.record(
+            HouseholdCorrected(
+                case_id=self.id, household=household, cleared=self.cleared, corrected_at=at
+            )
+        )
+        if not self.cleared and self.request is not None:
+            decision = decide(self.request.return_request)
+            current = self.decision
+            if current is None or (
+                (decision.programme.id if decision.programme else None),
+                decision.eligible,
+                decision.reasons,
+            ) != (current.programme_id, current.eligible, current.reasons):
+                self._decide_again(decision, at, version)
         return True
 
     def _decide_again(self, decision: Decision, at: datetime, version: str) -> None:

@@ -63,6 +63,16 @@ class HouseholdMemberAdded(ObservedCaseEvent):
     added_at: datetime
 
 
+class HouseholdFactsCorrected(ObservedCaseEvent):
+    """A rectification changed an age or a sex once the return was requested (intake's
+    rectification.py): the household's non-personal facts as corrected."""
+
+    event_type = "avrr.intake.HouseholdFactsCorrected"
+
+    household: list[HouseholdMember] = Field(min_length=1)
+    corrected_at: datetime
+
+
 class CaseWithdrawn(ObservedCaseEvent):
     event_type = "avrr.intake.CaseWithdrawn"
 

@@ -13,7 +13,11 @@ ReturnRequestAmended re-assesses the request with its new destination
 clearance (the two raced) it is refused (AmendmentRefused), and intake restores
 the destination cleared. HouseholdMemberRemoved takes the person off the request
 and decides again before clearance; after it, HouseholdMemberLeft (cleared)
-tells travel, which takes them off the movement until departure. HouseholdMemberAdded
+tells travel, which takes them off the movement until departure.
+HouseholdFactsCorrected (a rectified date of birth or sex) gives the request the
+corrected ages and sexes (HouseholdCorrected): an unaccompanied child it reveals
+needs a best-interests determination before clearance; eligibility is decided
+again when the decision changes. HouseholdMemberAdded
 puts the person on the request and decides again before clearance
 (HouseholdMemberJoined); after it (the two raced) it is refused
 (HouseholdAdditionRefused), and intake reverses the addition.
@@ -35,6 +39,7 @@ from avrr_eligibility.observed import (
     PROCESSING_CONSENT,
     CaseWithdrawn,
     ConsentWithdrawn,
+    HouseholdFactsCorrected,
     HouseholdMemberAdded,
     HouseholdMemberRemoved,
     ReturnRequestAmended,
@@ -124,9 +129,18 @@ def build_reactions(catalogue: ProgrammeCatalogue) -> dict[str, list[Reaction]]:
         if assessment.add_member(event.member, now, redecide, catalogue.version):
             await repo.save(assessment, ctx.cause, conn=ctx.conn)
 
+    async def correct_the_household(ctx: HandlerContext, event: HouseholdFactsCorrected) -> None:
+        repo = _repository(ctx)
+        assessment = await repo.load(event.case_id, conn=ctx.conn)
+        now = datetime.now(UTC)
+        redecide = lambda request: decide(catalogue, request)  # noqa: E731
+        if assessment.correct_household(event.household, now, redecide, catalogue.version):
+            await repo.save(assessment, ctx.cause, conn=ctx.conn)
+
     return reactions_table(
         {
             ReturnRequested: [open_assessment],
+            HouseholdFactsCorrected: [correct_the_household],
             HouseholdMemberRemoved: [take_off_the_request],
             HouseholdMemberAdded: [put_on_the_request],
             ReturnRequestAmended: [reassess],

@@ -48,6 +48,7 @@ from avrr_eligibility.assessment import (
     DueDiligenceRejected,
     EligibilityDecided,
     HouseholdAdditionRefused,
+    HouseholdCorrected,
     HouseholdMemberJoined,
     HouseholdMemberLeft,
     VulnerabilityAssessed,
@@ -221,7 +222,9 @@ def _amended(event: AssessmentAmended, row: Any) -> dict[str, Any]:
     }
 
 
-def _left(event: HouseholdMemberLeft | HouseholdMemberJoined, row: Any) -> dict[str, Any]:
+def _left(
+    event: HouseholdMemberLeft | HouseholdMemberJoined | HouseholdCorrected, row: Any
+) -> dict[str, Any]:
     """The household as it now stands (someone left or joined)."""
     children = sum(1 for m in event.household if m.is_unaccompanied_child)
     return {
@@ -326,6 +329,7 @@ class AssessmentQueue(Projection):
         AmendmentRefused: _changing(_refused),
         HouseholdMemberLeft: _changing(_left),
         HouseholdMemberJoined: _changing(_left),
+        HouseholdCorrected: _changing(_left),
         HouseholdAdditionRefused: _changing(_refused),
         DestinationSuspended: _suspend,
         DestinationReopened: _reopen,

@@ -176,6 +176,7 @@ POLICY = Policy(
         "GET /reports/returns.svg": REPORTS,
         "GET /reports/phases": REPORTS,
         "GET /reports/assistance": REPORTS,
+        "GET /reports/withdrawals": REPORTS,
         # A government system; the record's country must be in its token (checked in the route).
         "GET /public/disclosure-keys/{key_id}": allow(Role.AUTHORITY, scope="handler"),
     },
@@ -993,6 +994,17 @@ async def report_phases(reader: Reader) -> Response:
 async def report_assistance(reader: Reader) -> Response:
     return await reader.answer(
         reports.assistance, reports.suppress_assistance, reports.assistance_csv, "assistance"
+    )
+
+
+@router.get("/reports/withdrawals", summary="Withdrawals by coded reason: cases and consents")
+async def report_withdrawals(reader: Reader) -> Response:
+    """Case withdrawals (``withdrawn``: ``case``) and consent withdrawals (``withdrawn``: the
+    purpose) by coded reason, with how many cases (``not_recorded``: a consent withdrawn
+    before reasons were coded). Never the person's words (their note stays encrypted); of
+    the caller's offices, small cells suppressed, outside headquarters."""
+    return await reader.answer(
+        reports.withdrawals, reports.suppress_withdrawals, reports.withdrawals_csv, "withdrawals"
     )
 
 

@@ -14,6 +14,7 @@ Lifecycle::
         for every member's consent and resumes (ReturnResumed), where it stood everywhere
     any --PersonalDataErased--> (same status, personal data shredded)
     any but erased --PersonalDataRectified--> (same status, a person's data corrected)
+        + HouseholdFactsCorrected while a return is requested and an age or sex changed
     return_requested --ReturnRequestAmended--> return_requested   (before clearance)
     return_requested --ReturnAmendmentRefused--> return_requested (eligibility had cleared it)
     active --HouseholdMemberRemoved--> (same status; ReturnResumed if it was the one missing)
@@ -34,12 +35,12 @@ case's office is then that one), rejects (TransferRejected), or lets it lapse
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import Aggregate, DomainEvent, Encrypted
@@ -65,7 +66,11 @@ from avrr_intake.household_change import (
 )
 from avrr_intake.notes import AttachmentAdded, NoteAdded
 from avrr_intake.notices import N_, worded
-from avrr_intake.rectification import PersonalDataRectified
+from avrr_intake.rectification import (
+    HOUSEHOLD_FACTS,
+    HouseholdFactsCorrected,
+    PersonalDataRectified,
+)
 from avrr_intake.referral import (
     ADULT_AGE,
     CaseId,
@@ -78,6 +83,10 @@ from avrr_intake.referral import (
     Relationship,
     Sex,
 )
+
+# ReturnRequested's household, defined with the referral (rectification.py's too) and
+# still imported from here, its first home.
+from avrr_intake.referral import HouseholdMember as HouseholdMember
 from avrr_intake.transfer import (
     EXPIRY_ACTOR,
     TRANSFER_EVENTS,
@@ -93,18 +102,8 @@ Status = Literal["open", "return_requested", "suspended_by_consent", "withdrawn"
 ACTIVE: tuple[Status, ...] = ("open", "return_requested", "suspended_by_consent")
 # Where nothing runs in another service, so that closing the case leaves nothing behind.
 CLOSABLE: tuple[Status, ...] = ("open", "suspended_by_consent")
-
-
-class HouseholdMember(BaseModel):
-    """The non-personal facts about one traveller that other services decide on."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    person_id: str
-    age_years: int = Field(ge=0, le=130)
-    sex: Sex
-    relationship: Relationship
-    unaccompanied_minor: bool
+# Where other services hold the household's facts (ReturnRequested's): corrections follow.
+RETURN_UNDER_WAY: tuple[Status, ...] = ("return_requested", "suspended_by_consent")
 
 
 class ReturnRequested(DomainEvent):
@@ -233,6 +232,7 @@ CASE_EVENTS: tuple[type[DomainEvent], ...] = (
     CaseReopened,
     *TRANSFER_EVENTS,
     PersonalDataRectified,
+    HouseholdFactsCorrected,
     ReturnRequestAmended,
     ReturnAmendmentRefused,
     NoteAdded,
@@ -286,6 +286,11 @@ class Case(Aggregate):
         self.destination: dict[str, str | None] | None = None
         # People who left the household (their consents stay on record, and count no more).
         self.removed: dict[str, Person] = {}
+        # The case's own personal data, the principal's (rectification.py replaces them).
+        self.contact: Encrypted | None = None
+        self.referrer: Encrypted | None = None
+        self.referring_organisation: str | None = None
+        self.current_city: Encrypted | str | None = None
 
     # ------------------------------------------------------------- state --
     def when(self, event: DomainEvent) -> None:
@@ -296,6 +301,10 @@ class Case(Aggregate):
                 self.nationality = event.nationality
                 self.host_country = event.host_country
                 self.people = {p.person_id: Person.referred(p) for p in event.household}
+                self.contact = event.contact
+                self.referrer = event.referrer
+                self.referring_organisation = event.referring_organisation
+                self.current_city = event.current_city
             case ConsentGiven(person_id=person_id, purpose=purpose):
                 self.consents.add((person_id, purpose))
             case ConsentWithdrawn(person_id=person_id, purpose=purpose):
@@ -325,6 +334,18 @@ class Case(Aggregate):
                 person.personal = event.personal
                 if event.age_years is not None:
                     person.age_years = event.age_years
+                if event.sex is not None:
+                    person.sex = event.sex
+                self.contact = event.contact or self.contact
+                self.referrer = event.referrer or self.referrer
+                if "referrer" in event.fields:
+                    self.referring_organisation = event.referring_organisation
+                self.current_city = event.current_city or self.current_city
+            case HouseholdFactsCorrected():
+                for member in event.household:
+                    if (corrected := self.people.get(member.person_id)) is not None:
+                        corrected.age_years = member.age_years
+                        corrected.unaccompanied_minor = member.unaccompanied_minor
             case ReturnSuspended():
                 self.status = "suspended_by_consent"
             case CaseWithdrawn():
@@ -521,14 +542,30 @@ class Case(Aggregate):
             )
         self.record(closure)
 
-    def rectify(self, rectified: PersonalDataRectified) -> None:
+    def rectify(
+        self, rectified: PersonalDataRectified, household: Sequence[HouseholdMember] = ()
+    ) -> None:
         """Correct a person's data: whatever the case's status (the right to rectification
-        outlives the case), but not once they were erased."""
+        outlives the case), but not once they were erased.
+
+        ``household`` is the household's facts as corrected (ages on the day): while a
+        return is under way, a correction of an age or a sex is passed on with them
+        (HouseholdFactsCorrected), since other services decide on them."""
         self.must_exist()
         if self.erased:
             raise DomainRuleViolation("cannot rectify: the case's personal data was erased")
         self.must_know(rectified.person_id)
         self.record(rectified)
+        changes_facts = any(f in HOUSEHOLD_FACTS for f in rectified.fields)
+        if household and changes_facts and self.status in RETURN_UNDER_WAY:
+            self.record(
+                HouseholdFactsCorrected(
+                    case_id=self.id,
+                    person_id=rectified.person_id,
+                    household=list(household),
+                    corrected_at=rectified.rectified_at,
+                )
+            )
 
     def amend_return(self, amended: ReturnRequestAmended) -> None:
         """Another destination or programme for a requested return (clearance is checked by

@@ -51,6 +51,7 @@ from avrr_intake.case import (
     CaseWithdrawn,
     ErasureReason,
     HouseholdMember,
+    Person,
     PersonalDataErased,
     ReopeningReason,
     ReturnRequested,
@@ -63,6 +64,7 @@ from avrr_intake.consent import (
     GivenBy,
     Purpose,
     WithdrawalReason,
+    withdrawal_reasons_described,
 )
 from avrr_intake.counselling import CounsellingRecorded, Outcome
 from avrr_intake.events import registry
@@ -74,6 +76,8 @@ from avrr_intake.household_change import (
     RemovalReason,
 )
 from avrr_intake.rectification import (
+    HOUSEHOLD_FACTS,
+    PERSONAL_FIELDS,
     RECTIFIABLE_FIELDS,
     PersonalDataRectified,
     RectifiableField,
@@ -339,7 +343,9 @@ class ConsentWithdrawalIn(Input):
     person_id: ShortText | None = Field(
         default=None, description="absent: withdraw this purpose for every person of the case"
     )
-    reason: WithdrawalReason = Field(description="why the person withdraws it (coded)")
+    reason: WithdrawalReason = Field(
+        description=withdrawal_reasons_described("why the person withdraws it (coded, required)")
+    )
     note: LongText | None = Field(
         default=None, description="what the person said; stored encrypted under their key"
     )
@@ -372,16 +378,30 @@ class ReturnAmendmentIn(Input, EnteredDestination):
 DocumentType = Literal["passport", "national_id", "birth_certificate", "other"]
 
 
+# What a rectification may correct: the person's record, their sex, and (on the principal,
+# whose they are) the case's contact details, referrer and current city.
+_CORRECTABLE: tuple[tuple[str, str], ...] = (
+    ("given_names", "string"),
+    ("family_name", "string"),
+    ("date_of_birth", "string"),
+    ("document_number", "string"),
+    ("sex", "string"),
+    ("contact", "object"),
+    ("referrer", "object"),
+    ("current_city", "string"),
+)
+
+
 class RectificationIn(Input):
     """The corrected values of one person (only those given change) and why."""
 
     # The cross-field rules of the validator below, stated for clients: at least one value
-    # to correct; a document type only with its number.
+    # to correct; a document type only with its number; contact details with one value.
     model_config = ConfigDict(
         json_schema_extra={
             "anyOf": [
-                {"required": [name], "properties": {name: {"type": "string"}}}
-                for name in ("given_names", "family_name", "date_of_birth", "document_number")
+                {"required": [name], "properties": {name: {"type": kind}}}
+                for name, kind in _CORRECTABLE
             ],
             "dependentRequired": {"document_type": ["document_number"]},
         }
@@ -395,6 +415,25 @@ class RectificationIn(Input):
         default=None, description="with document_number: the corrected identity document"
     )
     document_number: DocumentNumber | None = None
+    sex: Sex | None = Field(
+        default=None,
+        description="the corrected sex (other services decide on it: passed on to them while "
+        "a return is under way)",
+    )
+    contact: ContactIn | None = Field(
+        default=None,
+        description="principal only: the case's contact details as they should now read (a "
+        "field left out is no longer kept); only where the referral recorded contact details",
+        json_schema_extra={"minProperties": 1},
+    )
+    referrer: ReferrerIn | None = Field(
+        default=None,
+        description="principal only: the referrer as it should now read; only where the "
+        "referral named one",
+    )
+    current_city: ShortText | None = Field(
+        default=None, description="principal only: the city the household lives in now"
+    )
     reason: RectificationReason = Field(description="why the data is corrected (coded)")
     note: LongText | None = Field(
         default=None, description="what the person said; stored encrypted under their key"
@@ -402,17 +441,21 @@ class RectificationIn(Input):
 
     @model_validator(mode="after")
     def _something_to_correct(self) -> Self:
-        if not any(
-            v is not None
-            for v in (self.given_names, self.family_name, self.date_of_birth, self.document_number)
-        ):
+        if not any(getattr(self, name) is not None for name, _kind in _CORRECTABLE):
             raise ValueError(
-                "give at least one corrected value: given_names, family_name, date_of_birth "
-                "or document_number"
+                "give at least one corrected value: "
+                + ", ".join(name for name, _kind in _CORRECTABLE)
             )
         if self.document_type is not None and self.document_number is None:
             raise ValueError("document_type is corrected together with document_number")
+        if self.contact is not None and not self.contact.model_dump(exclude_none=True):
+            raise ValueError("contact: give at least one of phone, email, address")
         return self
+
+    @property
+    def corrects_the_case(self) -> bool:
+        """Whether it corrects the case's data (the principal's): contact, referrer, city."""
+        return any(v is not None for v in (self.contact, self.referrer, self.current_city))
 
     def corrected(self, recorded: dict[str, Any]) -> tuple[dict[str, Any], list[RectifiableField]]:
         """The person's record with these corrections, and which of its fields changed."""
@@ -425,7 +468,7 @@ class RectificationIn(Input):
         if self.document_number is not None:
             kind = self.document_type or (recorded.get("document") or {}).get("type")
             record["document"] = {"type": kind, "number": self.document_number}
-        changed = [f for f in RECTIFIABLE_FIELDS if record.get(f) != recorded.get(f)]
+        changed = [f for f in PERSONAL_FIELDS if record.get(f) != recorded.get(f)]
         return record, changed
 
 
@@ -475,7 +518,11 @@ class NeedsIn(Input):
 
 
 class WithdrawalIn(Input):
-    reason: WithdrawalReason
+    """The person withdraws from the return: why (a code, required), and in their words."""
+
+    reason: WithdrawalReason = Field(
+        description=withdrawal_reasons_described("why the person withdraws (coded, required)")
+    )
     note: LongText | None = Field(
         default=None, description="what the person said; stored encrypted under their key"
     )
@@ -484,7 +531,9 @@ class WithdrawalIn(Input):
 class ClosureIn(Input):
     """Closing a case that is open (never applied) or whose return is suspended."""
 
-    reason: WithdrawalReason = Field(description="why the case ends (coded)")
+    reason: WithdrawalReason = Field(
+        description=withdrawal_reasons_described("why the case ends (coded, required)")
+    )
     note: LongText | None = Field(
         default=None, description="what the person said; stored encrypted under their key"
     )
@@ -860,15 +909,8 @@ class IntakeCommands:
     ) -> CommandResult:
         async def decide(case: Case) -> None:
             now = datetime.now(UTC)
-            ages: dict[str, int] = {}
-            for person in case.people.values():
-                personal = await self.cipher.decrypt(person.personal)
-                born = None if personal is ERASED else personal.get("date_of_birth")
-                # Age on the day of the request: eligibility rules look at who travels now.
-                ages[person.person_id] = (
-                    age_on(date.fromisoformat(born), now.date()) if born else person.age_years
-                )
-            has_adult = any(a >= ADULT_AGE for a in ages.values())
+            # Ages on the day of the request: eligibility rules look at who travels now.
+            household = await self._household_on(case, now.date())
             case.request_return(
                 ReturnRequested(
                     case_id=case_id,
@@ -878,16 +920,7 @@ class IntakeCommands:
                     destination_country=cmd.destination_country,
                     destination_region=cmd.destination_region,
                     programme_hint=cmd.programme_hint,
-                    household=[
-                        HouseholdMember(
-                            person_id=p.person_id,
-                            age_years=ages[p.person_id],
-                            sex=p.sex,
-                            relationship=p.relationship,
-                            unaccompanied_minor=ages[p.person_id] < ADULT_AGE and not has_adult,
-                        )
-                        for p in case.people.values()
-                    ],
+                    household=household,
                     requested_at=now,
                 )
             )
@@ -1030,11 +1063,21 @@ class IntakeCommands:
 
         async def decide(case: Case) -> None:
             person = case.must_know(cmd.person_id)
+            if cmd.corrects_the_case and person.relationship != "principal":
+                raise DomainRuleViolation(
+                    "contact, referrer and current_city are the case's, the principal's: "
+                    "rectify them on the principal",
+                    field="person_id",
+                )
             # Nothing is decrypted (or encrypted: a new key) for a person who was erased.
             recorded = ERASED if case.erased else await self.cipher.decrypt(person.personal)
             if not isinstance(recorded, dict):
                 raise DomainRuleViolation("cannot rectify: the person's personal data was erased")
             record, changed = cmd.corrected(recorded)
+            if cmd.sex is not None and cmd.sex != person.sex:
+                changed.append("sex")
+            of_case = await self._corrected_case_data(case, cmd)
+            changed += list(of_case)
             if not changed:
                 raise DomainRuleViolation(
                     "the values given are the ones recorded: nothing to rectify",
@@ -1044,22 +1087,102 @@ class IntakeCommands:
             born = date.fromisoformat(record["date_of_birth"])
             name = f"{record['given_names']} {record['family_name']}"
             key = duplicate_key(self.secret, name, born, case.nationality)
+            household: list[HouseholdMember] = []
+            if any(f in HOUSEHOLD_FACTS for f in changed):
+                household = await self._household_on(
+                    case, now.date(), {cmd.person_id: (record, cmd.sex or person.sex)}
+                )
             case.rectify(
                 PersonalDataRectified(
                     case_id=case_id,
                     person_id=cmd.person_id,
-                    fields=changed,
+                    fields=sorted(changed, key=RECTIFIABLE_FIELDS.index),
                     personal=await self.cipher.encrypt(cmd.person_id, record),
                     duplicate_key=await self.cipher.encrypt(cmd.person_id, key),
                     age_years=age_on(born, now.date()) if "date_of_birth" in changed else None,
+                    sex=cmd.sex if "sex" in changed else None,
+                    contact=of_case.get("contact"),
+                    referrer=of_case.get("referrer"),
+                    referring_organisation=cmd.referrer.organisation if cmd.referrer else None,
+                    current_city=of_case.get("current_city"),
                     reason=cmd.reason,
                     note=await self._sealed_note(cmd.person_id, cmd.note),
                     rectified_by=ctx.principal.user_id,
                     rectified_at=now,
-                )
+                ),
+                household,
             )
 
         return _answer(await self.repo.execute(case_id, ctx, decide, guard=Case.must_exist), 201)
+
+    async def _corrected_case_data(
+        self, case: Case, cmd: RectificationIn
+    ) -> dict[RectifiableField, Encrypted]:
+        """The case's data (the principal's: ``cmd.person_id`` is the principal) that
+        ``cmd`` changes, each as it should now read, sealed under the principal's key as
+        the referral sealed it. A contact or a referrer is corrected, not added: 422 where
+        the referral recorded none (a self-referral names no referrer)."""
+        wanted: dict[RectifiableField, Any] = {}
+        if cmd.contact is not None:
+            if case.contact is None:
+                raise DomainRuleViolation(
+                    "the referral recorded no contact details to rectify", field="contact"
+                )
+            wanted["contact"] = (case.contact, cmd.contact.model_dump(exclude_none=True))
+        if cmd.referrer is not None:
+            if case.referrer is None:
+                raise DomainRuleViolation(
+                    "the referral named no referrer to rectify", field="referrer"
+                )
+            wanted["referrer"] = (
+                case.referrer,
+                {"name": cmd.referrer.name, "contact": cmd.referrer.contact},
+            )
+        if cmd.current_city is not None:
+            wanted["current_city"] = (case.current_city, cmd.current_city)
+        sealed: dict[RectifiableField, Encrypted] = {}
+        for name, (stored, value) in wanted.items():
+            # (a city of an event written before it was encrypted is plaintext)
+            recorded = (
+                await self.cipher.decrypt(stored) if isinstance(stored, Encrypted) else stored
+            )
+            organisation_changed = (
+                name == "referrer"
+                and cmd.referrer is not None
+                and cmd.referrer.organisation != case.referring_organisation
+            )
+            if recorded != value or organisation_changed:
+                sealed[name] = await self.cipher.encrypt(cmd.person_id, value)
+        return sealed
+
+    async def _household_on(
+        self,
+        case: Case,
+        day: date,
+        corrected: dict[str, tuple[dict[str, Any], Sex]] | None = None,
+    ) -> list[HouseholdMember]:
+        """The household's non-personal facts on ``day`` (ReturnRequested's): each age from
+        the date of birth recorded (the age on record for a person erased), ``corrected``
+        (person id -> record and sex, a rectification's before it is recorded) overriding
+        the case's."""
+        facts: list[tuple[Person, int, Sex]] = []
+        for person in case.people.values():
+            record, sex = (corrected or {}).get(person.person_id, (None, person.sex))
+            personal = record or await self.cipher.decrypt(person.personal)
+            born = None if personal is ERASED else personal.get("date_of_birth")
+            age = age_on(date.fromisoformat(born), day) if born else person.age_years
+            facts.append((person, age, sex))
+        has_adult = any(age >= ADULT_AGE for _p, age, _s in facts)
+        return [
+            HouseholdMember(
+                person_id=p.person_id,
+                age_years=age,
+                sex=sex,
+                relationship=p.relationship,
+                unaccompanied_minor=age < ADULT_AGE and not has_adult,
+            )
+            for p, age, sex in facts
+        ]
 
     async def withdraw_case(
         self, case_id: str, cmd: WithdrawalIn, ctx: CommandContext

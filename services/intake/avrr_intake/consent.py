@@ -38,9 +38,10 @@ GivenBy = Literal["self", "guardian", "legal_representative"]
 
 # Why a person withdraws (a consent, or the whole case): coded, so that reports and the
 # supervisor's conflict list can count them without reading anybody's words; what the
-# person said goes in an optional note encrypted under their key. The last four are the
-# codes case withdrawals used first; they stay accepted so that old events read and old
-# clients keep working.
+# person said goes in an optional note encrypted under their key. The codes follow the
+# reasons AVRR programmes record when a migrant does not go ahead with an assisted return;
+# "regularised_stay", "left_host_country" and "unreachable" were the case withdrawal's
+# first codes and stay, so that old events read and old clients keep working.
 WithdrawalReason = Literal[
     "changed_mind",
     "staying_in_host_country",
@@ -50,7 +51,36 @@ WithdrawalReason = Literal[
     "regularised_stay",
     "left_host_country",
     "unreachable",
+    "family_reasons",
+    "health_reasons",
 ]
+# What each code means, as the OpenAPI documents it (test_intake_withdrawal_reasons checks
+# that every code has its meaning).
+WITHDRAWAL_REASONS: dict[str, str] = {
+    "changed_mind": "the person no longer wishes to return (voluntariness: no reason owed)",
+    "staying_in_host_country": "the person decided to stay in the host country",
+    "returned_by_other_means": "the person returned on their own, without the programme",
+    "safety_concerns": "fear for their safety at the destination (conflict, persecution, "
+    "threats, trafficking network)",
+    "family_reasons": "family circumstances: a relative stays, falls ill or needs them",
+    "health_reasons": "the person's or a relative's health does not allow the return now",
+    "regularised_stay": "the person obtained a legal stay (residence, asylum, work permit)",
+    "left_host_country": "the person moved on to another country",
+    "unreachable": "the programme lost contact with the person",
+    "other": "another reason (say it in the note)",
+}
+# Read for a consent withdrawal recorded before reasons were coded (its reason is absent).
+NOT_RECORDED = "not_recorded"
+
+
+def withdrawal_reasons_described(lead: str) -> str:
+    """An OpenAPI description: ``lead``, then every withdrawal code with its meaning."""
+    return (
+        lead
+        + ": "
+        + "; ".join(f"`{code}`: {meaning}" for code, meaning in WITHDRAWAL_REASONS.items())
+    )
+
 
 # What the person may allow to be shared with the authorities of their country
 # of origin (``share_with_authorities``), field by field; see authorities.py.
@@ -113,9 +143,16 @@ class ConsentWithdrawn(DomainEvent):
     withdrawn_at: datetime
     recorded_by: str = Field(max_length=200)
     # Optional additions (v1 stays v1): withdrawals recorded before them have no reason.
-    reason: WithdrawalReason | None = Field(default=None, description="why (coded)")
+    reason: WithdrawalReason | None = Field(
+        default=None, description="why (coded); absent: recorded before reasons were coded"
+    )
     note: Encrypted | None = Field(
         default=None,
         description="what the person said, under their key (the principal's "
         "for the whole household)",
     )
+
+    @property
+    def reason_code(self) -> str:
+        """The coded reason, ``not_recorded`` for a withdrawal recorded without one."""
+        return self.reason or NOT_RECORDED

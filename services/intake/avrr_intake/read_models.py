@@ -66,7 +66,7 @@ from avrr_intake.household_change import (
     HouseholdMemberRestored,
 )
 from avrr_intake.notes import AttachmentAdded, NoteAdded
-from avrr_intake.rectification import PersonalDataRectified
+from avrr_intake.rectification import HouseholdFactsCorrected, PersonalDataRectified
 from avrr_intake.referral import (
     DuplicateReferredElsewhere,
     PossibleDuplicateFlagged,
@@ -135,6 +135,11 @@ duplicate_alerts = case_table(
 )
 
 
+# A rectification's corrected values: the case file keeps them where the referral's were,
+# not in its list of rectifications (which says which fields, why and by whom).
+_CORRECTED_VALUES = frozenset(
+    {"case_id", "personal", "duplicate_key", "contact", "referrer", "current_city"}
+)
 # Where the case file keeps what ended the case, by the status it ended in.
 _ENDED_BY = {"withdrawn": "withdrawal", "closed": "closure"}
 
@@ -283,6 +288,7 @@ class CaseFiles(Projection):
         )
         # Why, in the case file (the note stays ciphertext; the API decrypts it).
         withdrawal = event.model_dump(mode="json", exclude={"case_id"})
+        withdrawal["reason"] = event.reason_code  # not_recorded: before reasons were coded
         await _update(
             conn,
             event.case_id,
@@ -318,13 +324,14 @@ class CaseFiles(Projection):
     async def _rectified(
         self, conn: AsyncConnection, event: PersonalDataRectified, envelope: Envelope
     ) -> None:
-        """The person's record in the case file is the corrected one (still ciphertext); their
-        duplicate key is replaced by the new one, and the rectification is on file (fields and
-        reason, its note as ciphertext)."""
+        """The person's record in the case file is the corrected one (still ciphertext), and so
+        are the case's contact, referrer and current city when they changed; their duplicate
+        key is replaced by the new one, and the rectification is on file (fields and reason,
+        its note as ciphertext: never the values)."""
         person_id, sealed = event.person_id, event.personal.model_dump(mode="json")
         await self._index_duplicate_key(conn, event.case_id, person_id, event.duplicate_key)
-        entry = event.model_dump(mode="json", exclude={"case_id", "personal", "duplicate_key"})
-        entry_key = event.model_dump(mode="json")["duplicate_key"]
+        values = event.model_dump(mode="json")
+        entry = {k: v for k, v in values.items() if k not in _CORRECTED_VALUES}
         is_principal = False
 
         def correct(doc: dict[str, Any]) -> None:
@@ -332,10 +339,17 @@ class CaseFiles(Projection):
             for member in doc["household"]:
                 if member["person_id"] == person_id:
                     member["personal"] = sealed
-                    member["duplicate_key"] = entry_key
+                    member["duplicate_key"] = values["duplicate_key"]
                     if event.age_years is not None:
                         member["age_years"] = event.age_years
+                    if event.sex is not None:
+                        member["sex"] = event.sex
                     is_principal = member["relationship"] == "principal"
+            for name in ("contact", "referrer", "current_city"):
+                if values[name] is not None:
+                    doc[name] = values[name]
+            if "referrer" in event.fields:
+                doc["referring_organisation"] = event.referring_organisation
             doc.setdefault("rectifications", []).append(entry)
 
         await _update(conn, event.case_id, envelope.time, correct)
@@ -343,6 +357,21 @@ class CaseFiles(Projection):
             await conn.execute(
                 update(cases).where(cases.c.case_id == event.case_id).values(principal=sealed)
             )
+
+    async def _facts_corrected(
+        self, conn: AsyncConnection, event: HouseholdFactsCorrected, envelope: Envelope
+    ) -> None:
+        """The household's ages and unaccompanied children as a rectification corrected them."""
+        facts = {m.person_id: m for m in event.household}
+
+        def correct(doc: dict[str, Any]) -> None:
+            for member in doc["household"]:
+                if (corrected := facts.get(member["person_id"])) is not None:
+                    member["age_years"] = corrected.age_years
+                    member["unaccompanied_minor"] = corrected.unaccompanied_minor
+
+        alone = any(m.unaccompanied_minor for m in event.household)
+        await _update(conn, event.case_id, envelope.time, correct, unaccompanied_minor=alone)
 
     async def _amended(
         self,
@@ -518,6 +547,7 @@ class CaseFiles(Projection):
         NoteAdded: _noted,
         AttachmentAdded: _noted,
         PersonalDataRectified: _rectified,
+        HouseholdFactsCorrected: _facts_corrected,
         ReturnRequestAmended: _amended,
         ReturnAmendmentRefused: _amended,
         HouseholdMemberRemoved: _member_removed,

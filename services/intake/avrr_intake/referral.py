@@ -59,6 +59,18 @@ class ReferredPerson(BaseModel):
     )
 
 
+class HouseholdMember(BaseModel):
+    """The non-personal facts about one traveller that other services decide on."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    person_id: str
+    age_years: int = Field(ge=0, le=130)
+    sex: Sex
+    relationship: Relationship
+    unaccompanied_minor: bool
+
+
 class ReferralReceived(DomainEvent):
     """A partner (or the migrant themself) referred a household; this opens the case."""
 

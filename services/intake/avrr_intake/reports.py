@@ -15,6 +15,10 @@ handed to analysts as they are):
   of every person (or of the household).
 - ``intake_report_assistance``: one row per AssistanceDisbursed, amounts in
   minor units (exact sums on SQLite and PostgreSQL alike).
+- ``intake_report_withdrawals``: one row per CaseWithdrawn and ConsentWithdrawn:
+  what was withdrawn (``case`` or the consent's purpose) and the coded reason
+  (``not_recorded`` for a consent withdrawn before reasons were coded); never the
+  note, which stays encrypted in the case's events.
 
 Definitions (services/intake/README.md, "Timeline, time travel, reports"):
 a *return* is a case with ArrivalConfirmed; its *returnees* are the people of
@@ -29,7 +33,7 @@ import csv
 import io
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 from xml.sax.saxutils import escape
 
 from sqlalchemy import (
@@ -54,7 +58,8 @@ from avrr_events import DomainEvent, Envelope, Projection
 from avrr_events.small_cells import SUPPRESSED, suppress, too_small
 from avrr_events.tables import Json, case_table
 from avrr_intake import observed
-from avrr_intake.case import ReturnRequested
+from avrr_intake.case import CaseWithdrawn, ReturnRequested
+from avrr_intake.consent import ConsentWithdrawn
 from avrr_intake.handover import handovers
 from avrr_intake.household_change import (
     HouseholdAdditionReversed,
@@ -62,6 +67,7 @@ from avrr_intake.household_change import (
     HouseholdMemberRemoved,
     HouseholdMemberRestored,
 )
+from avrr_intake.rectification import HouseholdFactsCorrected
 from avrr_intake.referral import ReferralReceived
 from avrr_intake.timeline import PHASES, TIMELINE_TYPES, CaseState, facts_of
 
@@ -124,6 +130,18 @@ report_assistance = Table(
     Column("amount_minor", BigInteger, nullable=False),
 )
 
+report_withdrawals = Table(
+    "intake_report_withdrawals",
+    metadata,
+    Column("event_id", String(100), primary_key=True),
+    Column("case_id", String(100), nullable=False),
+    Column("withdrawn", String(60), nullable=False),
+    Column("reason", String(40), nullable=False),
+)
+Index("intake_report_withdrawals_case_idx", report_withdrawals.c.case_id)
+# What a withdrawal row names as withdrawn when the whole case was (else a consent's purpose).
+CASE: Final = "case"
+
 AGE_GROUPS = ("0-17", "18-59", "60+")
 DIMENSIONS = (
     "host_country",
@@ -144,6 +162,7 @@ _HOUSEHOLD_EVENTS = (
     observed.DueDiligenceCleared,
     HouseholdMemberRemoved,
     HouseholdMemberRestored,
+    HouseholdFactsCorrected,
     observed.TravellerRemoved,
     HouseholdMemberAdded,
     HouseholdAdditionReversed,
@@ -202,6 +221,15 @@ class SituationalReports(Projection):
                     report_vulnerabilities.insert(),
                     [{"case_id": case_id, "screened": screened, "category": x} for x in categories],
                 )
+        elif isinstance(event, CaseWithdrawn | ConsentWithdrawn):
+            await conn.execute(
+                report_withdrawals.insert().values(
+                    event_id=envelope.id,
+                    case_id=case_id,
+                    withdrawn=CASE if isinstance(event, CaseWithdrawn) else event.purpose,
+                    reason=event.reason if isinstance(event, CaseWithdrawn) else event.reason_code,
+                )
+            )
         elif isinstance(event, observed.AssistanceDisbursed):
             minor = int((Decimal(str(facts["amount"])) * 100).to_integral_value())
             await conn.execute(
@@ -381,6 +409,34 @@ async def assistance(
     return {"items": items, "totals": totals}
 
 
+async def withdrawals(
+    conn: AsyncConnection, *, office: str | None = None, offices: frozenset[str] | None = None
+) -> dict[str, Any]:
+    """Withdrawals by what was withdrawn (the case, or a consent's purpose) and coded reason:
+    how many, and of how many cases."""
+    w = report_withdrawals.c
+    source = report_withdrawals.join(report_cases, report_cases.c.case_id == w.case_id)
+    scope = _office(office, offices)
+    stmt = (
+        select(w.withdrawn, w.reason, func.count(), func.count(distinct(w.case_id)))
+        .select_from(source)
+        .where(scope)
+        .group_by(w.withdrawn, w.reason)
+        .order_by(w.withdrawn, w.reason)
+    )
+    items = [
+        {"withdrawn": withdrawn, "reason": reason, "withdrawals": int(n), "cases": int(cases)}
+        for withdrawn, reason, n, cases in await conn.execute(stmt)
+    ]
+    cases = await conn.scalar(
+        select(func.count(distinct(w.case_id))).select_from(source).where(scope)
+    )
+    return {
+        "items": items,
+        "total": {"withdrawals": sum(i["withdrawals"] for i in items), "cases": int(cases or 0)},
+    }
+
+
 Report = dict[str, Any]
 
 
@@ -433,6 +489,20 @@ def suppress_assistance(report: dict[str, Any], minimum: int) -> dict[str, Any]:
     return {"items": items, "totals": totals}
 
 
+def suppress_withdrawals(report: dict[str, Any], minimum: int) -> dict[str, Any]:
+    """Small cells suppressed within each breakdown (the case's reasons, each purpose's)."""
+    items: list[dict[str, Any]] = []
+    for withdrawn in dict.fromkeys(i["withdrawn"] for i in report["items"]):
+        cells = [i for i in report["items"] if i["withdrawn"] == withdrawn]
+        items += suppress(
+            cells, households="cases", counts=("withdrawals", "cases"), minimum=minimum
+        )
+    total = report["total"]
+    if too_small(int(total["cases"]), minimum):
+        total = {"withdrawals": None, "cases": None, SUPPRESSED: True}
+    return {"items": items, "total": total}
+
+
 def _suppressed_total(total: dict[str, Any], minimum: int) -> dict[str, Any]:
     if too_small(int(total["cases"]), minimum):
         return {"cases": None, "returnees": None, SUPPRESSED: True}
@@ -469,6 +539,15 @@ def assistance_csv(report: dict[str, Any]) -> str:
         writer.writerow(
             [r["programme_id"], r["kind"], r["currency"], r["disbursements"], r["total"]]
         )
+    return out.getvalue()
+
+
+def withdrawals_csv(report: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["withdrawn", "reason", "withdrawals", "cases"])
+    for r in report["items"]:
+        writer.writerow([r["withdrawn"], r["reason"], r["withdrawals"], r["cases"]])
     return out.getvalue()
 
 

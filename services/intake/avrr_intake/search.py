@@ -44,7 +44,8 @@ terms.
 
 Rows are written when a referral arrives (``ReferralReceived``), replaced when
 a person's data is corrected (``PersonalDataRectified``: the events that carry
-names, birth dates and documents) and deleted with the person
+names, birth dates, documents and, corrected on the principal, the contact's
+phone) and deleted with the person
 (``PersonalDataErased``). A rebuild decrypts the referrals again, so people
 erased meanwhile get no rows; and a search checks that the keys of the people
 it found still exist before answering, so a person whose erasure committed is
@@ -270,12 +271,14 @@ class PeopleIndex(Projection):
     async def _rectified(
         self, conn: AsyncConnection, event: PersonalDataRectified, envelope: Envelope
     ) -> None:
-        """The person's corrected record replaces what the referral said (their phone, the
-        contact of the referral, stays): found under the new spelling, no longer the old."""
+        """The person's corrected record replaces what the referral said: found under the new
+        spelling, no longer the old. Their phone (the case's contact, the principal's) is
+        replaced when the contact was corrected, and stays otherwise."""
         number = person_number(event.person_id)
         t = search_tokens.c
-        await conn.execute(search_tokens.delete().where(t.number == number, t.kind != "phone"))
-        personal = await self.cipher.reveal(event.personal, erased=ERASED)
+        kept = () if event.contact is not None else ("phone",)
+        await conn.execute(search_tokens.delete().where(t.number == number, t.kind.not_in(kept)))
+        personal, contact = await self.cipher.reveal([event.personal, event.contact], erased=ERASED)
         if personal is ERASED:
             return
         p = indexed_people.c
@@ -285,7 +288,8 @@ class PeopleIndex(Projection):
                     case_id=event.case_id, person_id=event.person_id, number=number
                 )
             )
-        rows = Terms.of_person(personal, None).rows(self.key)
+        phone = contact.get("phone") if isinstance(contact, dict) else None
+        rows = Terms.of_person(personal, phone).rows(self.key)
         await conn.execute(search_tokens.insert(), [{"number": number, **vars(r)} for r in rows])
 
     handlers = {

@@ -45,7 +45,7 @@ from avrr_intake.case import (
     ReturnResumed,
     ReturnSuspended,
 )
-from avrr_intake.consent import ConsentGiven, ConsentWithdrawn
+from avrr_intake.consent import NOT_RECORDED, ConsentGiven, ConsentWithdrawn
 from avrr_intake.counselling import CounsellingRecorded
 from avrr_intake.events import registry
 from avrr_intake.feedback import FEEDBACK_EVENTS
@@ -57,7 +57,7 @@ from avrr_intake.household_change import (
     HouseholdMemberRestored,
 )
 from avrr_intake.notes import AttachmentAdded, NoteAdded
-from avrr_intake.rectification import PersonalDataRectified
+from avrr_intake.rectification import HouseholdFactsCorrected, PersonalDataRectified
 from avrr_intake.referral import (
     DuplicateReferredElsewhere,
     PossibleDuplicateFlagged,
@@ -230,7 +230,7 @@ _SUMMARIES: dict[type[DomainEvent], Callable[[Facts], str]] = {
     ConsentWithdrawn: lambda f: (
         f"Consent withdrawn for {f['purpose'].replace('_', ' ')} "
         f"({'person ' + f['person_id'] if f.get('person_id') else 'whole household'})"
-        + (f": {f['reason'].replace('_', ' ')}" if f.get("reason") else "")
+        + f": {(f.get('reason') or NOT_RECORDED).replace('_', ' ')}"
     ),
     ReturnRequested: lambda f: (
         f"Return requested to {f['destination_country']} for {_household(f)}"
@@ -246,6 +246,10 @@ _SUMMARIES: dict[type[DomainEvent], Callable[[Facts], str]] = {
         f"Personal data of person {f['person_id']} rectified ("
         + ", ".join(n.replace("_", " ") for n in f["fields"])
         + f"): {f['reason'].replace('_', ' ')}"
+    ),
+    HouseholdFactsCorrected: lambda f: (
+        f"Ages and sexes of the household corrected after person {f['person_id']}'s "
+        f"rectification: passed on for {_household(f)}"
     ),
     ReturnRequestAmended: lambda f: (
         f"Return request amended: destination {f['destination_country']}"
@@ -617,6 +621,12 @@ def _destined(s: CaseState, country: str) -> None:
     s.destination_country = country
 
 
+def _facts_corrected(s: CaseState, f: Facts) -> None:
+    """Who travels stays who travels; their ages and sexes are the corrected ones."""
+    corrected = {p["person_id"]: _member(p) for p in f["household"]}
+    s.household = [corrected.get(m.get("person_id"), m) for m in s.household]
+
+
 def _member_removed(s: CaseState, f: Facts) -> None:
     s.household = [m for m in s.household if m.get("person_id") != f["person_id"]]
 
@@ -780,6 +790,7 @@ _FOLDS: dict[type[DomainEvent], Callable[[CaseState, Facts], None]] = {
     HouseholdMemberRestored: _member_restored,
     HouseholdMemberAdded: _member_added,
     HouseholdAdditionReversed: _member_removed,
+    HouseholdFactsCorrected: _facts_corrected,
     # Whatever order the services' events arrive in, who left stays left.
     observed.HouseholdMemberLeft: _member_removed,
     observed.TravellerRemoved: _member_removed,

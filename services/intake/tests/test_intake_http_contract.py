@@ -46,6 +46,8 @@ EVENT_TYPES = {
         "HouseholdMemberRestored",
         "HouseholdMemberAdded",
         "HouseholdAdditionReversed",
+        # The household's facts after a rectification, for eligibility and travel.
+        "HouseholdFactsCorrected",
     )
 }
 

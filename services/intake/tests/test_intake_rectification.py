@@ -176,3 +176,123 @@ async def test_no_role_of_another_office_and_no_partner_rectifies(intake: Intake
     )
     assert response.status_code == 403, response.text
     assert RECTIFIED not in await intake.event_types(case_id)
+
+
+# ------------------------------------------- the case's contact, referrer and city --
+
+NEW_PHONE, OLD_PHONE = "+502 4444 0177", "+502 5555 0199"
+NEW_REFERRER, NEW_CITY = "Beatriz Referente Nueva", "Quetzaltenango"
+FACTS = "avrr.intake.HouseholdFactsCorrected"
+
+
+async def test_the_contact_referrer_and_city_are_rectified_and_searched_anew(
+    intake: Intake,
+) -> None:
+    """Every personal field of the referral but relationship and nationality is rectifiable:
+    the case's contact, its referrer and current city too, on the principal, encrypted as at
+    the referral; the people search finds the principal by the new phone, not the old."""
+    created = await intake.open_case()
+    case_id, mother = created["case_id"], intake.person(created, "principal")
+    search = "/people/search"
+
+    async def found_by(phone: str) -> bool:
+        answer = answered(await intake.http.post(search, json={"phone": phone}))
+        return case_id in {i["case_id"] for i in answer["items"]}
+
+    await eventually(lambda: found_by(OLD_PHONE), timeout=30)
+    body = rectification(
+        mother,
+        contact={"phone": NEW_PHONE, "address": "4a Calle 7-21"},
+        referrer={"name": NEW_REFERRER, "organisation": "Pastoral de Movilidad"},
+        current_city=NEW_CITY,
+        sex="other",
+        reason="data_subject_request",
+    )
+    answer = answered(await intake.http.post(f"/cases/{case_id}/rectifications", json=body), 201)
+    data = await _stored(intake, case_id, RECTIFIED)
+    assert data["fields"] == ["sex", "contact", "referrer", "current_city"]
+    assert data["sex"] == "other" and data["referring_organisation"] == "Pastoral de Movilidad"
+    stored = json.dumps(data, ensure_ascii=False)
+    for plaintext in (NEW_PHONE, "4444", "4a Calle", NEW_REFERRER, NEW_CITY, OLD_PHONE):
+        assert plaintext not in stored, plaintext
+    for sealed in ("contact", "referrer", "current_city"):
+        assert data[sealed]["subject"] == mother, sealed
+
+    case = await intake.wait_for(case_id, version=answer["version"])
+    # A whole new contact: the email the referral had is no longer kept.
+    assert case["contact"] == {"phone": NEW_PHONE, "address": "4a Calle 7-21"}
+    assert case["referrer"] == {"name": NEW_REFERRER, "contact": None}
+    assert case["referring_organisation"] == "Pastoral de Movilidad"
+    assert case["current_city"] == NEW_CITY
+    assert next(p for p in case["household"] if p["person_id"] == mother)["sex"] == "other"
+    # The list of rectifications says which fields and why, never to what.
+    [entry] = case["rectifications"]
+    assert NEW_PHONE not in json.dumps(entry) and NEW_CITY not in json.dumps(entry)
+
+    await eventually(lambda: found_by(NEW_PHONE), timeout=30)
+    assert not await found_by(OLD_PHONE)
+    # The name and the birth date still find her (the rest of her rows was indexed again).
+    by_name = answered(await intake.http.post(search, json={"name": "Quispe Mamani"}))
+    assert case_id in {i["case_id"] for i in by_name["items"]}
+
+
+async def test_the_case_data_is_rectified_on_the_principal_and_only_where_recorded(
+    intake: Intake,
+) -> None:
+    created = await intake.open_case()
+    case_id, child = created["case_id"], intake.person(created, "child")
+    path = f"/cases/{case_id}/rectifications"
+    refused = await intake.http.post(path, json=rectification(child, current_city=NEW_CITY))
+    assert refused.status_code == 422 and "person_id" in refused.text, refused.text
+    empty = await intake.http.post(path, json=rectification(child, contact={}))
+    assert empty.status_code == 422 and "contact" in empty.text, empty.text
+
+    alone = referral(source="self_referral", contact_sharing_consented=False, contact=None)
+    del alone["referrer"]
+    created = await intake.open_case(alone)
+    case_id, mother = created["case_id"], intake.person(created, "principal")
+    path = f"/cases/{case_id}/rectifications"
+    for field, value in (("referrer", {"name": NEW_REFERRER}), ("contact", {"phone": NEW_PHONE})):
+        refused = await intake.http.post(path, json=rectification(mother, **{field: value}))
+        assert refused.status_code == 422, refused.text
+        assert refused.json().get("field") == field or field in refused.text, refused.text
+    assert RECTIFIED not in await intake.event_types(case_id)
+    # The city can be given where the referral had none (it is where the household lives).
+    answered(await intake.http.post(path, json=rectification(mother, current_city=NEW_CITY)), 201)
+
+
+async def test_a_corrected_age_is_passed_on_once_the_return_was_requested(
+    intake: Intake,
+) -> None:
+    """Other services decide on ages and unaccompanied children: a corrected date of birth
+    after the return request is followed by the household's facts as corrected (no date in
+    them); before the request, ReturnRequested will carry them."""
+    created = await intake.open_case()
+    before = rectification(intake.person(created, "principal"), date_of_birth="1991-04-12")
+    answer = answered(
+        await intake.http.post(f"/cases/{created['case_id']}/rectifications", json=before), 201
+    )
+    assert answer["events"] == [RECTIFIED]
+
+    case_id, mother, child = await intake.return_requested()
+    # The mother was 16, not 36: nobody of age travels with the child.
+    body = rectification(mother, date_of_birth="2010-01-12")
+    answer = answered(await intake.http.post(f"/cases/{case_id}/rectifications", json=body), 201)
+    assert answer["events"] == [RECTIFIED, FACTS]
+    facts = await _stored(intake, case_id, FACTS)
+    assert "2010" not in json.dumps(facts)
+    household = {m["person_id"]: m for m in facts["household"]}
+    assert household[mother]["age_years"] in (16, 17) and household[child]["age_years"] < 18
+    assert all(m["unaccompanied_minor"] for m in household.values())
+    assert facts["person_id"] == mother
+
+    case = await intake.wait_for(case_id, version=answer["version"])
+    assert all(m["unaccompanied_minor"] for m in case["household"])
+    timeline = (await intake.http.get(f"/cases/{case_id}/timeline")).json()
+    [line] = [e for e in timeline["items"] if e["type"] == FACTS]
+    assert "2 people" in line["summary"] and "2010" not in json.dumps(timeline)
+
+    # A name alone changes nothing other services decide on: nothing is passed on.
+    again = rectification(child, given_names="Luis Ángel")
+    answer = answered(await intake.http.post(f"/cases/{case_id}/rectifications", json=again), 201)
+    assert answer["events"] == [RECTIFIED]

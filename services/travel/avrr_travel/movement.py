@@ -15,6 +15,7 @@ other services simply do not read them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -292,6 +293,18 @@ class TravellerRemoved(DomainEvent):
     removed_at: datetime
 
 
+class TravellersCorrected(DomainEvent):
+    """The travellers' ages, sexes or unaccompanied children as a rectification in intake
+    corrected them (eligibility's HouseholdCorrected, after clearance and before departure):
+    the escort rules and the manifest go by these from now on."""
+
+    event_type = "avrr.travel.TravellersCorrected"
+
+    case_id: str
+    travellers: list[HouseholdMember] = Field(min_length=1, max_length=50)
+    corrected_at: datetime
+
+
 class TravellerRemovalRefused(DomainEvent):
     """The removal of a traveller reached the movement after the departure it raced with:
     the person travelled; intake restores them to the household."""
@@ -477,6 +490,10 @@ class Movement(AggregateWithConflicts):
                 self.conflicts.when(event)
             case TravellerRemoved():
                 self.travellers.pop(event.person_id, None)
+            case TravellersCorrected():
+                for member in event.travellers:
+                    if member.person_id in self.travellers:
+                        self.travellers[member.person_id].member = member
             case TransitAssistanceNoted() | TravellerRemovalRefused():
                 pass
 
@@ -800,6 +817,20 @@ class Movement(AggregateWithConflicts):
             self.record(TravellerRemoved(case_id=self.id, person_id=person_id, removed_at=at))
         else:
             return False
+        return True
+
+    def correct_travellers(self, household: Sequence[HouseholdMember], at: datetime) -> bool:
+        """Give the travellers the household's corrected facts (who is not on the movement
+        stays off it); a movement a withdrawn consent paused takes them too, for when it
+        prepares again. False when there is nothing to do: no movement, one cancelled for
+        good, departed (the journey they decided is over), or the facts it already has."""
+        ended = self.cancelled and not self.paused_for_consent
+        if self.opened is None or ended or self.departed_at is not None:
+            return False
+        on_board = [m for m in household if m.person_id in self.travellers]
+        if all(self.travellers[m.person_id].member == m for m in on_board):
+            return False
+        self.record(TravellersCorrected(case_id=self.id, travellers=on_board, corrected_at=at))
         return True
 
     def refusal(self, detail: str, missing: list[Missing] | None = None) -> MovementRuleViolation:

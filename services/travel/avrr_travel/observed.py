@@ -51,6 +51,17 @@ class HouseholdMemberLeft(ObservedCaseEvent):
     left_at: datetime
 
 
+class HouseholdCorrected(ObservedCaseEvent):
+    """Intake corrected the household's ages or sexes (a rectified date of birth or sex);
+    ``cleared``: after clearance, so the movement's travellers read so."""
+
+    event_type = "avrr.eligibility.HouseholdCorrected"
+
+    household: list[HouseholdMember] = Field(min_length=1, max_length=50)
+    cleared: bool
+    corrected_at: datetime
+
+
 class DestinationSuspended(ObservedEvent):
     """Returns to a country (or one region of it) are suspended: hold every open movement there."""
 

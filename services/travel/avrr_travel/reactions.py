@@ -26,6 +26,7 @@ from avrr_travel.observed import (
     DestinationReopened,
     DestinationSuspended,
     DueDiligenceCleared,
+    HouseholdCorrected,
     HouseholdMemberLeft,
     PersonalDataErased,
 )
@@ -194,10 +195,22 @@ async def take_off_the_movement(ctx: HandlerContext, event: HouseholdMemberLeft)
         await repo.save(movement, ctx.cause, conn=ctx.conn)
 
 
+async def correct_the_travellers(ctx: HandlerContext, event: HouseholdCorrected) -> None:
+    """Ages or sexes corrected in intake after clearance: the travellers read so until the
+    departure (before clearance, eligibility's clearance names the corrected household)."""
+    if not event.cleared:
+        return
+    repo = movements(ctx)
+    movement = await repo.load(event.case_id, conn=ctx.conn)
+    if movement.correct_travellers(event.household, datetime.now(UTC)):
+        await repo.save(movement, ctx.cause, conn=ctx.conn)
+
+
 REACTIONS: dict[str, list[Reaction]] = reactions_table(
     {
         DueDiligenceCleared: [open_movement],
         HouseholdMemberLeft: [take_off_the_movement],
+        HouseholdCorrected: [correct_the_travellers],
         CaseWithdrawn: [cancel_on_withdrawal],
         ConsentWithdrawn: [obey_consent_withdrawal],
         AssessmentClosed: [follow_closed_assessment],

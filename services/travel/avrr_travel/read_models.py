@@ -56,6 +56,7 @@ from avrr_travel.movement import (
     TravelDocumentRequested,
     TravellerRemovalRefused,
     TravellerRemoved,
+    TravellersCorrected,
     WithdrawalConflictDetected,
     WithdrawalConflictResolved,
 )
@@ -217,6 +218,18 @@ class MovementViews(Projection):
             travellers.delete().where(t.case_id == envelope.subject, t.person_id == event.person_id)
         )
 
+    async def _travellers_corrected(
+        self, conn: AsyncConnection, event: TravellersCorrected, envelope: Envelope
+    ) -> None:
+        await self._moved(conn, event, envelope)
+        t = travellers.c
+        for member in event.travellers:
+            await conn.execute(
+                update(travellers)
+                .where(t.case_id == envelope.subject, t.person_id == member.person_id)
+                .values(**member.model_dump(include=set(MEMBER_FIELDS) - {"person_id"}))
+            )
+
     async def _transit_noted(
         self, conn: AsyncConnection, event: TransitAssistanceNoted, envelope: Envelope
     ) -> None:
@@ -256,6 +269,7 @@ class MovementViews(Projection):
         WithdrawalConflictResolved: _moved,
         TransferAccepted: _transferred,
         TravellerRemoved: _traveller_removed,
+        TravellersCorrected: _travellers_corrected,
         TravellerRemovalRefused: _moved,
     }
 
