@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,6 +31,7 @@ import httpx
 from avrr_events import Envelope
 from avrr_events.settings import ServiceSettings
 from avrr_events.testing import ServiceProcess, eventually, running
+from avrr_events.web.embedded import build_app
 from avrr_events.web.service import Service
 from avrr_intake.demo import REFERRED_BY_NGO
 from avrr_reintegration.programmes import load_catalogue
@@ -336,6 +338,25 @@ async def embedded_clients(
         )
         for name in names
     }
+
+
+@asynccontextmanager
+async def embedded_platform(data_dir: Path) -> AsyncIterator[Platform]:
+    """The embedded default (``build_app``: one app, SQLite, the in-process bus) in
+    ``data_dir``, its four services' clients, and its topics as the event reader."""
+    app = build_app(data_dir)
+    runtimes = app.state.runtimes
+    assert set(SERVICES) <= set(runtimes), f"installed services: {sorted(runtimes)}"
+
+    async def events(service: str) -> list[Envelope]:
+        runtime = runtimes[service]
+        assert runtime.bus is not None, "the embedded default runs on the in-process bus"
+        messages = runtime.bus.topics.get(runtime.settings.topic(service), [])
+        return [Envelope.from_message(m) for m in messages]
+
+    async with app.router.lifespan_context(app), AsyncExitStack() as stack:
+        clients = await embedded_clients(stack, app)
+        yield Platform(clients, events)
 
 
 async def clients_of(

@@ -1,20 +1,20 @@
 """Issue 18: a case transferred between offices is the receiving office's in every service.
 
-The four services in this process, each with its own PostgreSQL database, over
-real Kafka. A Guatemala City case travels home to Honduras (Tegucigalpa
-confirms the arrival: the hand-over); the returnee then moves to San Pedro
-Sula, so Guatemala City asks San Pedro Sula to take the case over and it
-accepts. Eligibility's assessment, travel's movement and reintegration's case
-follow intake's TransferAccepted: San Pedro Sula's staff work the case in
-every service, Guatemala City's get 403 everywhere, and Tegucigalpa (handed
-over at the arrival) keeps it where the hand-over gave it.
-"""
+The four services in this process, each with its own PostgreSQL database, over real
+Kafka (and, for rows created after a transfer, the embedded default too). A Guatemala
+City case travels home to Honduras (Tegucigalpa confirms the arrival: the hand-over);
+the returnee then moves to San Pedro Sula, so Guatemala City asks San Pedro Sula to take
+the case over and it accepts. Eligibility's assessment, travel's movement and
+reintegration's case follow intake's TransferAccepted: San Pedro Sula's staff work the
+case in every service, Guatemala City's get 403 everywhere, and Tegucigalpa (handed over
+at the arrival) keeps it where the hand-over gave it."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 import pytest
 from journey_steps import (
@@ -26,6 +26,7 @@ from journey_steps import (
     Platform,
     at_office,
     clear,
+    embedded_platform,
     in_process,
     open_case,
     request_return,
@@ -161,6 +162,17 @@ async def versions(p: Platform, case_id: str, office: str) -> dict[str, str]:
 async def test_rows_created_after_a_transfer_are_the_receiving_offices_in_every_service(
     platform: Platform,
 ) -> None:
+    await rows_created_after_a_transfer(platform)
+
+
+async def test_rows_created_after_a_transfer_are_the_receiving_offices_on_the_embedded_default(
+    tmp_path: Path,
+) -> None:
+    async with embedded_platform(tmp_path / "avrr-data") as platform:
+        await rows_created_after_a_transfer(platform)
+
+
+async def rows_created_after_a_transfer(platform: Platform) -> None:
     """Guatemala City hands the case to Tapachula once the return was requested: the
     clearance (eligibility's aggregate still names Guatemala City), the movement it opens
     and the reintegration case the arrival opens are Tapachula's; Tapachula's staff clear,

@@ -18,7 +18,7 @@ from journey_steps import (
     Platform,
     assert_journey_published,
     clients_of,
-    embedded_clients,
+    embedded_platform,
     full_journey,
     withdraw_after_ticket,
 )
@@ -28,9 +28,10 @@ from avrr_events import Envelope
 from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.bus import Message
 from avrr_events.testing import ServiceProcess, read_topic
-from avrr_events.web.embedded import build_app
 
 StartProcesses = Callable[..., Awaitable[dict[str, ServiceProcess]]]
+# The embedded default as the scenario tests run it (they import it from here).
+embedded = embedded_platform
 
 
 def topic_prefix(procs: dict[str, ServiceProcess]) -> str:
@@ -101,23 +102,6 @@ async def separate_processes(
     async with AsyncExitStack() as stack:
         clients = await clients_of(stack, procs, SERVICES)
         yield Platform(clients, kafka_events(KafkaSettings(kafka_bootstrap), prefix))
-
-
-@asynccontextmanager
-async def embedded(data_dir: Path) -> AsyncIterator[Platform]:
-    app = build_app(data_dir)
-    runtimes = app.state.runtimes
-    assert set(SERVICES) <= set(runtimes), f"installed services: {sorted(runtimes)}"
-
-    async def events(service: str) -> list[Envelope]:
-        runtime = runtimes[service]
-        assert runtime.bus is not None, "the embedded default runs on the in-process bus"
-        messages = runtime.bus.topics.get(runtime.settings.topic(service), [])
-        return [Envelope.from_message(m) for m in messages]
-
-    async with app.router.lifespan_context(app), AsyncExitStack() as stack:
-        clients = await embedded_clients(stack, app)
-        yield Platform(clients, events)
 
 
 async def test_household_returns_through_four_separate_processes_over_kafka(
