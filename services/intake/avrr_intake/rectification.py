@@ -33,7 +33,7 @@ determination) and passes the change on.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field
 
@@ -50,16 +50,7 @@ RectifiableField = Literal[
     "referrer",
     "current_city",
 ]
-RECTIFIABLE_FIELDS: tuple[RectifiableField, ...] = (
-    "given_names",
-    "family_name",
-    "date_of_birth",
-    "document",
-    "sex",
-    "contact",
-    "referrer",
-    "current_city",
-)
+RECTIFIABLE_FIELDS: tuple[RectifiableField, ...] = get_args(RectifiableField)
 # The person's own record ({given_names, family_name, date_of_birth, document?}), under
 # their key; the others are the case's (the principal's) or a plaintext fact (sex).
 PERSONAL_FIELDS: tuple[RectifiableField, ...] = (
