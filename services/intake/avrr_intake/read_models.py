@@ -393,17 +393,22 @@ class CaseFiles(Projection):
         await _update(conn, event.case_id, envelope.time, amend)
 
     async def _member_removed(
-        self, conn: AsyncConnection, event: HouseholdMemberRemoved, envelope: Envelope
+        self,
+        conn: AsyncConnection,
+        event: HouseholdMemberRemoved | HouseholdAdditionReversed,
+        envelope: Envelope,
     ) -> None:
-        """The person moves from the household to ``removed_members`` (with the removal)."""
-        removal = event.model_dump(mode="json", exclude={"case_id", "person_id"})
+        """The person moves from the household to ``removed_members``, with what took them
+        off: the ``removal``, or the ``reversal`` of an addition eligibility refused."""
+        why = "reversal" if isinstance(event, HouseholdAdditionReversed) else "removal"
+        entry = event.model_dump(mode="json", exclude={"case_id", "person_id"})
 
         def remove(d: dict[str, Any]) -> None:
             member = next(m for m in d["household"] if m["person_id"] == event.person_id)
             d["household"] = [m for m in d["household"] if m is not member]
             # Their keyed identity hash stays in the duplicate check only, never in the file.
             member.pop("duplicate_key", None)
-            d.setdefault("removed_members", []).append({**member, "removal": removal})
+            d.setdefault("removed_members", []).append({**member, why: entry})
 
         await _update(
             conn, event.case_id, envelope.time, remove, household_size=event.household_size
@@ -440,22 +445,6 @@ class CaseFiles(Projection):
             envelope.time,
             lambda d: d["household"].append(member),
             household_size=event.household_size,
-        )
-
-    async def _addition_reversed(
-        self, conn: AsyncConnection, event: HouseholdAdditionReversed, envelope: Envelope
-    ) -> None:
-        """The person moves from the household to ``removed_members`` (with the reversal)."""
-        reversal = event.model_dump(mode="json", exclude={"case_id", "person_id"})
-
-        def reverse(d: dict[str, Any]) -> None:
-            member = next(m for m in d["household"] if m["person_id"] == event.person_id)
-            d["household"] = [m for m in d["household"] if m is not member]
-            member.pop("duplicate_key", None)
-            d.setdefault("removed_members", []).append({**member, "reversal": reversal})
-
-        await _update(
-            conn, event.case_id, envelope.time, reverse, household_size=event.household_size
         )
 
     async def _member_restored(
@@ -553,7 +542,7 @@ class CaseFiles(Projection):
         HouseholdMemberRemoved: _member_removed,
         HouseholdMemberRestored: _member_restored,
         HouseholdMemberAdded: _member_added,
-        HouseholdAdditionReversed: _addition_reversed,
+        HouseholdAdditionReversed: _member_removed,
     }
 
 
