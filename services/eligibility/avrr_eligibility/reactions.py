@@ -26,6 +26,7 @@ puts the person on the request and decides again before clearance
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from avrr_eligibility.assessment import (
@@ -46,7 +47,7 @@ from avrr_eligibility.observed import (
     ReturnRequested,
     ReturnResumed,
 )
-from avrr_eligibility.programmes import ProgrammeCatalogue, decide
+from avrr_eligibility.programmes import Decision, ProgrammeCatalogue, ReturnRequest, decide
 from avrr_events import HandlerContext, Repository
 from avrr_events.consumer import Reaction, reactions_table
 
@@ -56,6 +57,11 @@ log = logging.getLogger(__name__)
 def _repository(ctx: HandlerContext) -> Repository[Assessment]:
     assert ctx.store is not None, "eligibility's consumer appends to its own store"
     return Repository(ctx.store, registry, Assessment, source=SOURCE)
+
+
+# An Assessment's change of the household: (assessment, at, decide, programmes version) ->
+# whether it recorded anything (remove_member, add_member, correct_household).
+Change = Callable[[Assessment, datetime, Callable[[ReturnRequest], Decision], str], bool]
 
 
 def build_reactions(catalogue: ProgrammeCatalogue) -> dict[str, list[Reaction]]:
@@ -113,29 +119,29 @@ def build_reactions(catalogue: ProgrammeCatalogue) -> dict[str, list[Reaction]]:
         if assessment.amend(amended, lambda request: decide(catalogue, request), catalogue.version):
             await repo.save(assessment, ctx.cause, conn=ctx.conn)
 
-    async def take_off_the_request(ctx: HandlerContext, event: HouseholdMemberRemoved) -> None:
+    async def change_the_household(ctx: HandlerContext, case_id: str, change: Change) -> None:
+        """A change of the household on the request (``change``: an Assessment method bound
+        to its subject, deciding again with the catalogue), saved when it recorded any."""
         repo = _repository(ctx)
-        assessment = await repo.load(event.case_id, conn=ctx.conn)
-        now = datetime.now(UTC)
+        assessment = await repo.load(case_id, conn=ctx.conn)
         redecide = lambda request: decide(catalogue, request)  # noqa: E731
-        if assessment.remove_member(event.person_id, now, redecide, catalogue.version):
+        if change(assessment, datetime.now(UTC), redecide, catalogue.version):
             await repo.save(assessment, ctx.cause, conn=ctx.conn)
+
+    async def take_off_the_request(ctx: HandlerContext, event: HouseholdMemberRemoved) -> None:
+        await change_the_household(
+            ctx, event.case_id, lambda a, *how: a.remove_member(event.person_id, *how)
+        )
 
     async def put_on_the_request(ctx: HandlerContext, event: HouseholdMemberAdded) -> None:
-        repo = _repository(ctx)
-        assessment = await repo.load(event.case_id, conn=ctx.conn)
-        now = datetime.now(UTC)
-        redecide = lambda request: decide(catalogue, request)  # noqa: E731
-        if assessment.add_member(event.member, now, redecide, catalogue.version):
-            await repo.save(assessment, ctx.cause, conn=ctx.conn)
+        await change_the_household(
+            ctx, event.case_id, lambda a, *how: a.add_member(event.member, *how)
+        )
 
     async def correct_the_household(ctx: HandlerContext, event: HouseholdFactsCorrected) -> None:
-        repo = _repository(ctx)
-        assessment = await repo.load(event.case_id, conn=ctx.conn)
-        now = datetime.now(UTC)
-        redecide = lambda request: decide(catalogue, request)  # noqa: E731
-        if assessment.correct_household(event.household, now, redecide, catalogue.version):
-            await repo.save(assessment, ctx.cause, conn=ctx.conn)
+        await change_the_household(
+            ctx, event.case_id, lambda a, *how: a.correct_household(event.household, *how)
+        )
 
     return reactions_table(
         {
