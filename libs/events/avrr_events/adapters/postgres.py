@@ -77,6 +77,20 @@ _APPEND_NOTIFY = _APPEND.replace(*_NOTIFY)
 _APPEND_RESERVED_NOTIFY = _APPEND_RESERVED.replace(*_NOTIFY)
 
 
+def _columns(rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """The events' columns as the arrays an append's ``unnest`` takes, in its order."""
+    return [
+        [r["event_id"] for r in rows],
+        [r["type"] for r in rows],
+        [r["dataversion"] for r in rows],
+        [r["subject"] for r in rows],
+        [r["source"] for r in rows],
+        [r["time"] for r in rows],
+        [dumps(r["data"]) for r in rows],
+        [dumps(r["meta"]) for r in rows],
+    ]
+
+
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
 
@@ -114,19 +128,7 @@ async def append(
     adds one branch to the statement: the reservation is marked committed with
     the events, and zero events go in if it is not at that ``created_at``.
     """
-    params: tuple[Any, ...] = (
-        stream_id,
-        expected_version,
-        [r["event_id"] for r in rows],
-        [r["type"] for r in rows],
-        [r["dataversion"] for r in rows],
-        [r["subject"] for r in rows],
-        [r["source"] for r in rows],
-        [r["time"] for r in rows],
-        [dumps(r["data"]) for r in rows],
-        [dumps(r["meta"]) for r in rows],
-        topic,
-    )
+    params: tuple[Any, ...] = (stream_id, expected_version, *_columns(rows), topic)
     if reservation is not None:
         params = (*params, *reservation)
     if own_commit:  # conn is an asyncpg connection (Database.driver)
@@ -152,10 +154,10 @@ WITH cur AS (
         (event_id, stream_id, version, type, dataversion, subject, source, time, data, meta)
     SELECT e.event_id, e.stream_id, e.version, e.type, e.dataversion, e.subject, e.source,
            e.time, e.data, e.meta
-    FROM unnest($3::uuid[], $4::text[], $5::int[], $6::text[], $7::int[], $8::text[],
-                $9::text[], $10::timestamptz[], $11::jsonb[], $12::jsonb[])
-         WITH ORDINALITY AS e(event_id, stream_id, version, type, dataversion, subject, source,
-                              time, data, meta, ord)
+    FROM unnest($3::uuid[], $4::text[], $5::int[], $6::text[], $7::text[],
+                $8::timestamptz[], $9::jsonb[], $10::jsonb[], $11::text[], $12::int[])
+         WITH ORDINALITY AS e(event_id, type, dataversion, subject, source, time, data, meta,
+                              stream_id, version, ord)
     WHERE NOT EXISTS (SELECT 1 FROM moved)
     ORDER BY e.ord
     RETURNING position
@@ -179,16 +181,9 @@ async def append_many(
     params = (
         list(expected),
         list(expected.values()),
-        [r["event_id"] for r in rows],
+        *_columns(rows),
         [r["stream_id"] for r in rows],
         [r["version"] for r in rows],
-        [r["type"] for r in rows],
-        [r["dataversion"] for r in rows],
-        [r["subject"] for r in rows],
-        [r["source"] for r in rows],
-        [r["time"] for r in rows],
-        [dumps(r["data"]) for r in rows],
-        [dumps(r["meta"]) for r in rows],
         topic,
     )
     if isinstance(conn, AsyncConnection):
