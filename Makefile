@@ -124,7 +124,8 @@ test: install helm
 # locale/ folder (mkdir, then extract + update + compile). pybabel comes with
 # `make install` (babel is in the lock).
 NOTICE_LANGUAGES := en es pt fr ht
-MESSAGE_PACKAGES := $(patsubst %/locale,%,$(wildcard services/*/avrr_*/locale))
+# The library's catalog (avrr_events.notices.rights) holds the sentences every notice shares.
+MESSAGE_PACKAGES := $(patsubst %/locale,%,$(wildcard services/*/avrr_*/locale libs/events/avrr_events/locale))
 PYBABEL := $(VENV)/bin/pybabel
 
 messages-extract:
