@@ -30,7 +30,7 @@ from typing import Any, ClassVar, Self
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 
 from avrr_events import tables
 from avrr_events.adapters.inprocess import InProcessBus
@@ -222,6 +222,42 @@ class RunningService:
         return await self.publish(
             "intake", "avrr.intake.ConsentWithdrawn", case_id, _json({**data, **extra})
         )
+
+    async def transferred(
+        self,
+        case_id: str,
+        to_office: str,
+        *,
+        from_office: str,
+        at: datetime,
+        recorded: Table | None = None,
+    ) -> Envelope:
+        """Intake's TransferAccepted of the case (avrr_events.transfers); with ``recorded``,
+        the service's ``case_transfers_table``, once the service recorded where it went."""
+        data = {
+            "case_id": case_id,
+            "transfer_id": f"transfer-{case_id}-{to_office}",
+            "from_office": from_office,
+            "to_office": to_office,
+            "note": None,
+            "recorded_by": f"supervisor-{to_office}",
+            "accepted_at": at,
+        }
+        envelope = await self.publish(
+            "intake", "avrr.intake.TransferAccepted", case_id, _json(data)
+        )
+        if recorded is not None:
+            table = recorded
+
+            async def there() -> bool:
+                async with self.runtime.db.autocommit() as conn:
+                    office = await conn.scalar(
+                        select(table.c.office).where(table.c.case_id == case_id)
+                    )
+                return bool(office == to_office)
+
+            await eventually(there, timeout=30)
+        return envelope
 
     async def withdrawal_conflicts(self, office: str, status: str = "open") -> list[dict[str, Any]]:
         """The supervisors' list of the office's withdrawal conflicts (``status``: open,

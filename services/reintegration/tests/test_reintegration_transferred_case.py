@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from reintegration_fixtures import ARRIVED, OFFICER, RunningReintegration, plan
-from sqlalchemy import select
 
 from avrr_events.harness import supervisor
 from avrr_events.testing import eventually
@@ -22,33 +21,9 @@ DETECTED = "avrr.reintegration.WithdrawalConflictDetected"
 SAO_PAULO = {**OFFICER, "X-AVRR-User": "gru-officer-1", "X-AVRR-Offices": "BR-GRU"}
 
 
-async def transferred(
-    r: RunningReintegration, case_id: str, to_office: str, at: datetime, from_office: str
-) -> None:
-    """Intake's TransferAccepted of the case, once reintegration recorded where it went."""
-    await r.publish(
-        "intake",
-        "avrr.intake.TransferAccepted",
-        case_id,
-        {
-            "case_id": case_id,
-            "transfer_id": f"transfer-{case_id}-{to_office}",
-            "from_office": from_office,
-            "to_office": to_office,
-            "note": None,
-            "recorded_by": f"supervisor-{to_office}",
-            "accepted_at": at.isoformat(),
-        },
-    )
-
-    async def recorded() -> bool:
-        async with r.runtime.db.autocommit() as conn:
-            office = await conn.scalar(
-                select(case_transfers.c.office).where(case_transfers.c.case_id == case_id)
-            )
-        return bool(office == to_office)
-
-    await eventually(recorded, timeout=30)
+async def to_sao_paulo(r: RunningReintegration, case_id: str, at: datetime) -> None:
+    """Intake's transfer of a Brasília case to São Paulo, once reintegration recorded it."""
+    await r.transferred(case_id, "BR-GRU", from_office="BR-BSB", at=at, recorded=case_transfers)
 
 
 async def test_a_case_arriving_after_its_transfer_is_the_receiving_offices(
@@ -57,7 +32,7 @@ async def test_a_case_arriving_after_its_transfer_is_the_receiving_offices(
     """Intake's topic brought the transfer before travel's brought the arrival (the
     topics race): the case opens under São Paulo although the arrival names Brasília."""
     r = reintegration
-    await transferred(r, "tr-late", "BR-GRU", datetime.now(UTC), from_office="BR-BSB")
+    await to_sao_paulo(r, "tr-late", datetime.now(UTC))
     case = await r.arrive("tr-late", office="BR-BSB")
     assert case["office"] == "BR-GRU", case
     assert (await r.http.get("/cases/tr-late", headers=SAO_PAULO)).status_code == 200
@@ -85,8 +60,8 @@ async def test_withdrawal_conflicts_are_the_receiving_offices_before_and_after_t
 
     await eventually(lambda: listed("BR-BSB", ["c-before"]), timeout=30)
     now = datetime.now(UTC)
-    await transferred(r, "c-before", "BR-GRU", now, from_office="BR-BSB")
-    await transferred(r, "c-after", "BR-GRU", now, from_office="BR-BSB")
+    await to_sao_paulo(r, "c-before", now)
+    await to_sao_paulo(r, "c-after", now)
     await eventually(lambda: listed("BR-GRU", ["c-before"]), timeout=30)
     await r.withdraw_case("c-after", withdrawn_at)
     await eventually(lambda: listed("BR-GRU", ["c-after", "c-before"]), timeout=30)
@@ -111,9 +86,9 @@ async def test_the_overdue_lists_go_to_whoever_took_the_case_over_last(
     r = reintegration
     await r.confirm_arrival("od-moved", "receiving_office", "BR-POA")
     assert await r.overdue_lists("BR-POA") == (["od-moved"], ["od-moved"])
-    await transferred(r, "od-moved", "BR-GRU", datetime.now(UTC), from_office="BR-BSB")
+    await to_sao_paulo(r, "od-moved", datetime.now(UTC))
     earlier = ARRIVED - timedelta(days=3)
-    await transferred(r, "od-earlier", "BR-GRU", earlier, from_office="BR-BSB")
+    await to_sao_paulo(r, "od-earlier", earlier)
     await r.confirm_arrival("od-earlier", "receiving_office", "BR-POA")
     assert await r.overdue_lists("BR-GRU") == (["od-moved"], ["od-moved"])
     assert await r.overdue_lists("BR-POA") == (["od-earlier"], ["od-earlier"])
