@@ -177,7 +177,8 @@ FARE = {"amount": "96.00", "currency": "USD"}
 def booking(
     reference: str, *, route: list[str] = ROUTE, cost: dict[str, str] | None = FARE
 ) -> dict[str, Any]:
-    """A land journey today with Transportes del Sur (no fare with ``cost=None``)."""
+    """A land journey today with Transportes del Sur, meeting at its bus terminal (no fare
+    with ``cost=None``)."""
     body: dict[str, Any] = {
         "mode": "land",
         "carrier": "Transportes del Sur",
@@ -185,6 +186,9 @@ def booking(
         "departure_date": today(),
         "route": route,
         "escorts": [],
+        # Where the household meets the staff (issue 19's travel instructions): encrypted.
+        "meeting_point": "Terminal de buses, zona 4, puerta 2",
+        "meeting_time": "05:30",
     }
     if cost is not None:
         body["cost"] = cost
