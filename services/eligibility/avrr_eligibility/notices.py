@@ -183,7 +183,11 @@ def decision_notice(
     sections = [
         Section(
             t(N_("Why")),
-            tuple(f"{met if r.passed else unmet}: {r.detail}" for r in outcomes),
+            tuple(
+                t(N_("%(outcome)s: %(reason)s"))
+                % {"outcome": met if r.passed else unmet, "reason": r.detail}
+                for r in outcomes
+            ),
         ),
         _next_steps(assessment, catalogue, language, due_diligence, t),
         rights_section(

@@ -113,7 +113,8 @@ def _plan(case: Mapping[str, Any], language: str, t: Callable[[str], str]) -> Se
             activity = t(N_("(no longer recorded)"))
         budget = component["budget"]
         money = format_money(budget["amount"], budget["currency"], language)
-        rows.append((t(_KINDS[component["kind"]]), f"{activity}: {money}"))
+        line = t(N_("%(activity)s: %(budget)s")) % {"activity": activity, "budget": money}
+        rows.append((t(_KINDS[component["kind"]]), line))
     paragraphs = [
         t(N_("Agreed on %(day)s.")) % {"day": format_date(case["plan_agreed_at"], language)}
     ]
