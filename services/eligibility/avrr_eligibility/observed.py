@@ -80,6 +80,16 @@ class CaseWithdrawn(ObservedCaseEvent):
     withdrawn_at: datetime
 
 
+class CaseReopened(ObservedCaseEvent):
+    """The withdrawn or closed case was taken up again: the person came back and consents
+    again (intake's case.py). Its return, if it had applied, resumes with ReturnResumed."""
+
+    event_type = "avrr.intake.CaseReopened"
+
+    resumes_return: bool = False
+    reopened_at: datetime
+
+
 class ConsentWithdrawn(ObservedCaseEvent):
     event_type = "avrr.intake.ConsentWithdrawn"
 

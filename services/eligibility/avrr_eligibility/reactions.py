@@ -8,6 +8,11 @@ to the processing of the return request closes it too: without that consent
 there is nothing lawful left to assess. That closure is a pause, not an end:
 intake's ReturnResumed (the consent given again) reopens the assessment where
 it stood (AssessmentReopened), and travel follows from that event.
+CaseReopened (the person came back to a withdrawn or closed case) takes the
+closed assessment up again on its stream (AssessmentReopened, cause
+case_reopened): without its old clearance or best-interests determinations,
+decided again by today's rules, and waiting for ReturnResumed when it had a
+request (or for the next ReturnRequested when it had none).
 ReturnRequestAmended re-assesses the request with its new destination
 (AssessmentAmended, EligibilityDecided) until due diligence cleared it; after
 clearance (the two raced) it is refused (AmendmentRefused), and intake restores
@@ -38,6 +43,7 @@ from avrr_eligibility.assessment import (
 from avrr_eligibility.events import SOURCE, registry
 from avrr_eligibility.observed import (
     PROCESSING_CONSENT,
+    CaseReopened,
     CaseWithdrawn,
     ConsentWithdrawn,
     HouseholdFactsCorrected,
@@ -70,7 +76,7 @@ def build_reactions(catalogue: ProgrammeCatalogue) -> dict[str, list[Reaction]]:
     async def open_assessment(ctx: HandlerContext, event: ReturnRequested) -> None:
         repo = _repository(ctx)
         assessment = await repo.load(event.case_id, conn=ctx.conn)
-        if assessment.exists:
+        if assessment.closed or assessment.request is not None:
             # Closed (withdrawn first) or already assessed: the first request stands.
             log.info("ReturnRequested %s for an existing assessment ignored", ctx.envelope.id)
             return
@@ -102,7 +108,14 @@ def build_reactions(catalogue: ProgrammeCatalogue) -> dict[str, list[Reaction]]:
     async def reopen_on_resumption(ctx: HandlerContext, event: ReturnResumed) -> None:
         repo = _repository(ctx)
         assessment = await repo.load(event.case_id, conn=ctx.conn)
-        if assessment.reopen(datetime.now(UTC)):
+        redecide = lambda request: decide(catalogue, request)  # noqa: E731
+        if assessment.reopen(datetime.now(UTC), redecide, catalogue.version):
+            await repo.save(assessment, ctx.cause, conn=ctx.conn)
+
+    async def take_up_again(ctx: HandlerContext, event: CaseReopened) -> None:
+        repo = _repository(ctx)
+        assessment = await repo.load(event.case_id, conn=ctx.conn)
+        if assessment.take_up_again(datetime.now(UTC)):
             await repo.save(assessment, ctx.cause, conn=ctx.conn)
 
     async def reassess(ctx: HandlerContext, event: ReturnRequestAmended) -> None:
@@ -151,6 +164,7 @@ def build_reactions(catalogue: ProgrammeCatalogue) -> dict[str, list[Reaction]]:
             HouseholdMemberAdded: [put_on_the_request],
             ReturnRequestAmended: [reassess],
             CaseWithdrawn: [close_assessment],
+            CaseReopened: [take_up_again],
             ConsentWithdrawn: [stop_without_consent],
             ReturnResumed: [reopen_on_resumption],
         }

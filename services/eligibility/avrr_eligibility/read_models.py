@@ -243,6 +243,15 @@ def _closed(event: AssessmentClosed, row: Any) -> dict[str, Any]:
 
 
 def _reopened(event: AssessmentReopened, row: Any) -> dict[str, Any]:
+    if event.cause == "case_reopened":
+        # The case came back: clearance and determinations lapsed; it waits for consents.
+        return {
+            "status": CLOSED,
+            "closed_reason": "case reopened at intake: waits for every member's consent",
+            "best_interests": {},
+            "due_diligence_reasons": [],
+            "cleared_at": None,
+        }
     # Back to where it stood when a withdrawn consent closed it.
     if event.cleared:
         status = CLEARED

@@ -71,6 +71,14 @@ def test_intake_events_decode_through_eligibility_readers() -> None:
             withdrawn_at=NOW,
             recorded_by="cw-1",
         ),
+        case.CaseReopened(
+            case_id="c-1",
+            previous_status="withdrawn",
+            resumes_return=True,
+            reason="person_returned",
+            recorded_by="cw-1",
+            reopened_at=NOW,
+        ),
     ]
     for event in written:
         read = registry.decode(envelope(event, "c-1"))

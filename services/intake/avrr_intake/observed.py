@@ -160,6 +160,8 @@ class AssessmentReopened(ObservedCaseEvent):
     event_type = "avrr.eligibility.AssessmentReopened"
 
     reopened_at: datetime
+    # case_reopened: taken up after the case's reopening, its clearance to be given again.
+    cause: str | None = Field(default=None, max_length=100)
 
 
 # ------------------------------------------------------------------- travel --
@@ -263,6 +265,8 @@ class MovementReinstated(ObservedCaseEvent):
     event_type = "avrr.travel.MovementReinstated"
 
     at: datetime
+    # Travel's own words (never an officer's): a reopened case's movement starts over.
+    reason: str | None = Field(default=None, max_length=1200)
 
 
 class _ConflictDetected(ObservedCaseEvent):
@@ -377,6 +381,14 @@ class ReintegrationStopped(ObservedCaseEvent):
 
     reason: Code
     stopped_at: datetime
+
+
+class ReintegrationReopened(ObservedCaseEvent):
+    """The case's reopening lifted reintegration's stop: its arrival decides as for any."""
+
+    event_type = "avrr.reintegration.ReintegrationReopened"
+
+    reopened_at: datetime
 
 
 OBSERVED: tuple[type[ObservedEvent], ...] = declared_events(globals(), ObservedEvent)

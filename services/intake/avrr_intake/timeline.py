@@ -296,8 +296,16 @@ _SUMMARIES: dict[type[DomainEvent], Callable[[Facts], str]] = {
     observed.AmendmentRefused: lambda _f: (
         "Eligibility refused the amendment: the return was already cleared"
     ),
-    observed.AssessmentReopened: lambda _f: "Eligibility assessment reopened",
-    observed.MovementReinstated: lambda _f: "Movement reinstated (a new ticket is needed)",
+    observed.AssessmentReopened: lambda f: (
+        "Eligibility assessment taken up again: the return is cleared anew"
+        if f.get("cause") == "case_reopened"
+        else "Eligibility assessment reopened"
+    ),
+    observed.MovementReinstated: lambda f: (
+        "Movement taken up again: it opens with the new clearance"
+        if _starts_over(f)
+        else "Movement reinstated (a new ticket is needed)"
+    ),
     CaseWithdrawn: lambda f: f"Case withdrawn: {f['reason'].replace('_', ' ')}",
     CaseClosed: lambda f: f"Case closed: {f['reason'].replace('_', ' ')}",
     CaseReopened: lambda f: (
@@ -396,6 +404,9 @@ _SUMMARIES: dict[type[DomainEvent], Callable[[Facts], str]] = {
     ),
     observed.ReintegrationCompleted: lambda f: f"Reintegration completed on {f['completed_on']}",
     observed.ReintegrationStopped: lambda f: f"Reintegration stopped: {f['reason']}",
+    observed.ReintegrationReopened: lambda _f: (
+        "Reintegration taken up again: the arrival decides on assistance"
+    ),
     observed.TravelWithdrawalConflictDetected: _conflict_detected,
     observed.ReintegrationWithdrawalConflictDetected: _conflict_detected,
     observed.TravelWithdrawalConflictResolved: _conflict_resolved,
@@ -666,6 +677,11 @@ def _reopened(s: CaseState, f: Facts) -> None:
     else:
         s.phase = "counselled" if s.counselling_sessions else "referred"
     s.withdrawal_reason = s.closure_reason = None
+    if s.departed_at is None:
+        # Eligibility clears the reopened case anew and travel opens its movement again
+        # (documents and fitness recorded again): the resumed return is not yet cleared.
+        s.due_diligence = s.transport_mode = s.movement_status = s.departure_date = None
+        s.documents_obtained, s.fitness = [], {}
 
 
 def _transferred(s: CaseState, f: Facts) -> None:
@@ -734,8 +750,13 @@ def _cancelled(s: CaseState, f: Facts) -> None:
     s.movement_status = "cancelled"
 
 
+def _starts_over(f: Facts) -> bool:
+    """Travel's MovementReinstated of a reopened case (its CASE_REOPENED_REASON)."""
+    return str(f.get("reason") or "").startswith("case reopened")
+
+
 def _reinstated(s: CaseState, f: Facts) -> None:
-    s.movement_status = "open"
+    s.movement_status = None if _starts_over(f) else "open"
     s.departure_date = None
 
 

@@ -45,6 +45,7 @@ from avrr_reintegration.directory import ServiceDirectory
 from avrr_reintegration.events import registry
 from avrr_reintegration.observed import (
     ArrivalConfirmed,
+    CaseReopened,
     CaseWithdrawn,
     ConsentWithdrawn,
     PersonalDataErased,
@@ -367,6 +368,14 @@ class ReintegrationCommands:
     ) -> None:
         withdrawal = Withdrawal("case_withdrawn", cause.causation_id or "", event.withdrawn_at)
         await self.stop_case(conn, event.case_id, "withdrawn", cause, withdrawal)
+
+    async def on_reopening(self, conn: AsyncConnection, event: CaseReopened, cause: Cause) -> None:
+        """Intake reopened the case: a stop before its arrival is lifted (Reintegration.reopen)."""
+
+        async def decide(work: Work) -> None:
+            (await work.case(event.case_id)).reopen(now())
+
+        await self.react(conn, decide, cause)
 
     async def on_erasure(
         self, conn: AsyncConnection, event: PersonalDataErased, cause: Cause

@@ -58,6 +58,15 @@ class CaseWithdrawn(ObservedCaseEvent):
     withdrawn_at: datetime
 
 
+class CaseReopened(ObservedCaseEvent):
+    """The withdrawn or closed case was taken up again: the person came back and consents
+    again (intake's case.py); a withdrawal's stop before arrival is lifted."""
+
+    event_type = "avrr.intake.CaseReopened"
+
+    reopened_at: datetime
+
+
 class ConsentWithdrawn(ObservedCaseEvent):
     """Withdrawn consent for ``share_with_reintegration_partners`` stops referrals at once."""
 

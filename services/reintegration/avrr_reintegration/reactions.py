@@ -10,6 +10,8 @@
 - CaseWithdrawn, PersonalDataErased (intake): stop the case for good and free
   its place for the highest-priority waiting case; on erasure also shred the
   case's notes and forget its per-case rows.
+- CaseReopened (intake): a case withdrawn before its arrival goes on
+  (ReintegrationReopened): its arrival decides as for any case.
 
 Each reaction runs inside the consumer's transaction (inbox row + new events),
 so a redelivered event never acts twice, and one that races a REST command on
@@ -28,6 +30,7 @@ from avrr_events.consumer import Reaction, reactions_table
 from avrr_reintegration.commands import ReintegrationCommands
 from avrr_reintegration.observed import (
     ArrivalConfirmed,
+    CaseReopened,
     CaseWithdrawn,
     ConsentGiven,
     ConsentWithdrawn,
@@ -69,6 +72,10 @@ async def stop_on_withdrawal(ctx: HandlerContext, event: CaseWithdrawn) -> None:
     await commands(ctx).on_withdrawal(ctx.conn, event, ctx.cause)
 
 
+async def go_on_after_reopening(ctx: HandlerContext, event: CaseReopened) -> None:
+    await commands(ctx).on_reopening(ctx.conn, event, ctx.cause)
+
+
 async def stop_on_erasure(ctx: HandlerContext, event: PersonalDataErased) -> None:
     await commands(ctx).on_erasure(ctx.conn, event, ctx.cause)
 
@@ -78,6 +85,7 @@ REACTIONS: dict[str, list[Reaction]] = reactions_table(
         VulnerabilityAssessed: [remember_vulnerability],
         ArrivalConfirmed: [decide_on_arrival],
         CaseWithdrawn: [stop_on_withdrawal],
+        CaseReopened: [go_on_after_reopening],
         ConsentWithdrawn: [remember_consent_withdrawal],
         ConsentGiven: [lift_on_consent],
         ReturnResumed: [lift_on_resumption],

@@ -76,6 +76,24 @@ def test_reintegration_reads_what_intake_publishes() -> None:
     assert read.person_ids == ["p-1"]
 
 
+def test_reintegration_reads_intakes_reopening() -> None:
+    reopened = neighbour_event("avrr_intake.case", "CaseReopened")
+    read = observed.CaseReopened.model_validate(
+        as_published(
+            reopened,
+            {
+                "case_id": "c",
+                "previous_status": "withdrawn",
+                "resumes_return": True,
+                "reason": "person_returned",
+                "recorded_by": "u",
+                "reopened_at": AT,
+            },
+        )
+    )
+    assert read.case_id == "c"
+
+
 CONTRACT_FIELDS = {
     "ReintegrationEligibilityDecided": {
         "case_id",

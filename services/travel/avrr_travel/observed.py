@@ -91,9 +91,12 @@ class AssessmentClosed(ObservedCaseEvent):
 
 
 class AssessmentReopened(ObservedCaseEvent):
-    """The consent whose withdrawal closed the assessment was given again."""
+    """The consent whose withdrawal closed the assessment was given again, or (``cause``
+    case_reopened) intake reopened the withdrawn or closed case: a new clearance follows."""
 
     event_type = "avrr.eligibility.AssessmentReopened"
+
+    cause: str | None = Field(default=None, max_length=100)
 
 
 class CaseWithdrawn(ObservedCaseEvent):

@@ -80,6 +80,8 @@ async def _withdraw(ctx: HandlerContext, case_id: str, reason: str, withdrawal: 
     assert ctx.store is not None
     repo = movements(ctx)
     movement = await repo.load(case_id, conn=ctx.conn)
+    if movement.ended_before_restart(withdrawal.withdrawn_at):
+        return  # late news of the withdrawal that the reopened case came back from
     now = datetime.now(UTC)
     movement.withdraw(reason, now)
     found = await commands_after(ctx.store, movement.stream_id, CONFLICTING, withdrawal, ctx.conn)
@@ -112,10 +114,17 @@ async def follow_closed_assessment(ctx: HandlerContext, event: AssessmentClosed)
 
 async def reinstate_on_reopening(ctx: HandlerContext, event: AssessmentReopened) -> None:
     """The consent was given again: the movement it cancelled prepares again (held at once
-    if its destination is suspended meanwhile); one it kept from opening may now open."""
+    if its destination is suspended meanwhile); one it kept from opening may now open.
+    The case was reopened: the movement starts over, and eligibility's new clearance opens it
+    (held then if its destination is suspended)."""
     repo = movements(ctx)
     movement = await repo.load(event.case_id, conn=ctx.conn)
     now = datetime.now(UTC)
+    if event.cause == "case_reopened":
+        if movement.start_over(now):
+            await repo.save(movement, ctx.cause, conn=ctx.conn)
+            await destinations.remember(ctx.conn, movement)
+        return
     if not movement.reinstate(now):
         return
     if movement.opened is not None:

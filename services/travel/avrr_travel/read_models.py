@@ -26,6 +26,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    delete,
     func,
     select,
     update,
@@ -39,6 +40,7 @@ from avrr_events.projections import case_row, insert_from_event
 from avrr_events.tables import Json, case_entries, case_table
 from avrr_events.withdrawal import ConflictList, conflicts_table
 from avrr_travel.movement import (
+    CASE_REOPENED_REASON,
     ArrivalConfirmed,
     CaseWithdrawalNoted,
     DepartureConfirmed,
@@ -61,6 +63,9 @@ from avrr_travel.movement import (
     WithdrawalConflictResolved,
 )
 from avrr_travel.observed import TransferAccepted
+
+# A reopened case's movement, waiting for its new clearance (the aggregate's own status).
+STARTING_OVER = "not_opened"
 
 views = MetaData()
 
@@ -152,10 +157,12 @@ class MovementViews(Projection):
 
     async def _open(self, conn: AsyncConnection, event: MovementOpened, envelope: Envelope) -> None:
         existing = await conn.scalar(
-            select(movements.c.case_id).where(movements.c.case_id == event.case_id)
+            select(movements.c.status).where(movements.c.case_id == event.case_id)
         )
-        if existing is not None:
+        if existing is not None and existing != STARTING_OVER:
             return
+        if existing is not None:  # the reopened case's movement, opened again: shown afresh
+            await conn.execute(delete(movements).where(movements.c.case_id == event.case_id))
         # Usually 1; later when a withdrawn consent's note and its lifting came first
         # (MovementReinstated): the ETag must be the stream's version all the same.
         version = await conn.scalar(
@@ -194,6 +201,15 @@ class MovementViews(Projection):
         # A withdrawal's note (and its lifting) may come before any movement was opened.
         if await _shown(conn, envelope.subject):
             await self._moved(conn, event, envelope)
+
+    async def _reinstated(
+        self, conn: AsyncConnection, event: MovementReinstated, envelope: Envelope
+    ) -> None:
+        await self._moved_if_shown(conn, event, envelope)
+        if event.reason == CASE_REOPENED_REASON:
+            # Its travellers, documents and fitness come again with the new clearance.
+            t = travellers.c
+            await conn.execute(travellers.delete().where(t.case_id == envelope.subject))
 
     async def _traveller_moved(
         self, conn: AsyncConnection, event: TravellerEvent, envelope: Envelope
@@ -264,7 +280,7 @@ class MovementViews(Projection):
         MovementRebooked: _moved,
         MovementCancelled: _moved,
         CaseWithdrawalNoted: _moved_if_shown,
-        MovementReinstated: _moved_if_shown,
+        MovementReinstated: _reinstated,
         WithdrawalConflictDetected: _moved,
         WithdrawalConflictResolved: _moved,
         TransferAccepted: _transferred,
@@ -335,9 +351,11 @@ def _movement_changes(event: DomainEvent) -> dict[str, Any]:
                 ),
             }
         case MovementReinstated():
-            # Preparing again; the booking the cancellation voided is gone.
+            # Preparing again (or, for a reopened case, waiting for its new clearance); the
+            # booking the cancellation voided is gone.
+            restarted = event.reason == CASE_REOPENED_REASON
             return {
-                "status": "preparing",
+                "status": STARTING_OVER if restarted else "preparing",
                 "held": False,
                 "hold_reason": None,
                 "cancelled_at": None,

@@ -36,6 +36,18 @@ def test_travel_reads_what_eligibility_publishes() -> None:
     )
 
 
+def test_travel_reads_eligibilitys_reopening_of_a_reopened_case() -> None:
+    reopened = neighbour_event("avrr_eligibility.assessment", "AssessmentReopened")
+    taken_up = {"case_id": "case-c", "reopened_at": NOW.isoformat(), "cleared": False}
+    read = observed.AssessmentReopened.model_validate(
+        as_published(reopened, {**taken_up, "cause": "case_reopened", "awaits_consent": True})
+    )
+    assert read.cause == "case_reopened"
+    # A consent given again: no cause, as before the reopening of cases.
+    again = observed.AssessmentReopened.model_validate(as_published(reopened, taken_up))
+    assert again.cause is None
+
+
 def test_travel_reads_what_intake_publishes() -> None:
     withdrawn = neighbour_event("avrr_intake.case", "CaseWithdrawn")
     payload = as_published(
