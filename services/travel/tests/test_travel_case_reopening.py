@@ -103,3 +103,18 @@ async def test_a_household_that_departed_is_not_taken_back(travel: Travel) -> No
     version = await travel.stream_version(case)
     await travel.handled(await travel.clear(case))
     assert (await travel.wait_for(case, status="departed"))["version"] == version
+
+
+async def test_a_destination_suspended_since_holds_the_movement_opened_again(
+    travel: Travel,
+) -> None:
+    case = "case-reopened-suspended"
+    await travel.opened(case)
+    await travel.handled(await travel.withdraw_case(case, datetime.now(UTC)))
+    await travel.handled(await travel.suspend_destination("HN", reason="floods: bridges down"))
+    await travel.handled(await reopened(travel, case))
+    await travel.handled(await travel.clear(case))
+    held = await travel.wait_for(case, status="preparing", held=True)
+    assert "floods" in held["hold_reason"], held
+    refused = await travel.post(f"/movements/{case}/ticket", ticket())
+    assert refused.status_code == 422, refused.text
