@@ -249,6 +249,25 @@ def test_health_details_are_served_to_the_medical_role_only() -> None:
         assert travel.policy.rules[key].roles == {Role.MEDICAL}, key
 
 
+def test_group_movements_are_worked_by_the_travel_officers_of_the_groups_office() -> None:
+    """Convoys and charters (issue 20): planned, staffed, filled, departed and arrived by
+    travel officers only; the handler admits the group's office alone (403 for any other)."""
+    assert travel.policy is not None
+    keys = [k for k in travel.policy.rules if " /groups" in k]
+    assert sorted(keys) == [
+        "DELETE /groups/{group_id}/households/{case_id}",
+        "GET /groups/{group_id}",
+        "POST /groups",
+        "POST /groups/{group_id}/arrival",
+        "POST /groups/{group_id}/departure",
+        "POST /groups/{group_id}/escorts",
+        "POST /groups/{group_id}/households",
+    ]
+    for key in keys:
+        rule = travel.policy.rules[key]
+        assert rule.roles == {Role.TRAVEL_OFFICER} and rule.scope == "handler", key
+
+
 # ------------------------------------------------------ case lists (issue 18) --
 
 

@@ -445,6 +445,18 @@ NOT_PERSONAL: dict[Key, str] = {
     ("travel", "POST /movements/{case_id}/arrival", "confirmer_id"): (
         "an office or partner organisation id"
     ),
+    ("travel", "POST /groups", "office"): "an office id of the office registry",
+    ("travel", "POST /groups", "carrier"): "a transport company",
+    ("travel", "POST /groups", "route.[]"): (
+        "the stops of a convoy's or charter's route (cities, border posts); never an address"
+    ),
+    ("travel", "POST /groups", "escorts.[].staff_id"): (
+        "the platform user id of a staff member escorting the group, not a migrant"
+    ),
+    ("travel", "POST /groups/{group_id}/escorts", "staff_id"): (
+        "the platform user id of a staff member escorting the group, not a migrant"
+    ),
+    ("travel", "POST /groups/{group_id}/households", "case_id"): "a case id",
     ("reintegration", "POST /cases/{case_id}/referrals", "organisation_id"): (
         "a service provider id of reintegration's directory"
     ),

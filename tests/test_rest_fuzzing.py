@@ -248,6 +248,12 @@ DOCUMENTED_REFUSALS = (
         "the office registry's offices (the office field's description names the registry)",
     ),
     Refusal(
+        "POST /groups",
+        "domain-rule",
+        r"the departure date is in the past",
+        "a group departs today or later (the departure_date field's description)",
+    ),
+    Refusal(
         "POST /caseload-imports",
         "validation",
         r"file: .*",

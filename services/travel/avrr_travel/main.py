@@ -9,24 +9,39 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from avrr_events import public
 from avrr_events.web.service import Service
-from avrr_travel import consents, destinations, read_models, return_statistics
+from avrr_travel import (
+    consents,
+    destinations,
+    group_api,
+    group_commands,
+    read_models,
+    return_statistics,
+)
 from avrr_travel.api import POLICY, router
 from avrr_travel.commands import MovementCommands
 from avrr_travel.events import registry
 from avrr_travel.reactions import REACTIONS
 
+# The movements' routes (api.py) and the group movements' (group_api.py).
+routes = APIRouter()
+routes.include_router(router)
+routes.include_router(group_api.router)
+
 service = Service(
     name="travel",
     registry=registry,
-    router=router,
-    policy=POLICY,
+    router=routes,
+    policy=POLICY.merged(group_api.POLICY),
     commands=lambda rt: MovementCommands(rt.db, rt.store, rt.cipher),
     projections=lambda _rt: read_models.projections(),
-    reactions={**REACTIONS, **return_statistics.REACTIONS},
+    # A household leaves its group after travel's own reaction to the same event.
+    reactions=group_commands.after(
+        {**REACTIONS, **return_statistics.REACTIONS}, group_commands.REACTIONS
+    ),
     read_models=(
         destinations.metadata,
         consents.metadata,
@@ -43,7 +58,8 @@ service = Service(
     title="AVRR travel",
     description=(
         "Movements of households cleared for return: travel documents, fitness to travel, "
-        "booking and escorts, departure, transit, arrival."
+        "booking and escorts, departure, transit, arrival; group movements (convoys, "
+        "charters) that depart and arrive together."
     ),
 )
 

@@ -317,6 +317,27 @@ class TravellerRemovalRefused(DomainEvent):
     refused_at: datetime
 
 
+class MovementJoinedGroup(DomainEvent):
+    """The household travels with a group movement (a convoy or charter, group.py)."""
+
+    event_type = "avrr.travel.MovementJoinedGroup"
+
+    case_id: str
+    group_id: str
+    at: datetime
+
+
+class MovementLeftGroup(DomainEvent):
+    """The household no longer travels with the group; ``cause`` says why (group.LeaveCause)."""
+
+    event_type = "avrr.travel.MovementLeftGroup"
+
+    case_id: str
+    group_id: str
+    cause: str
+    at: datetime
+
+
 EVENTS: tuple[type[DomainEvent], ...] = declared_events(globals(), DomainEvent)
 
 SOURCE = "/avrr/travel"  # the CloudEvents source of travel's events
@@ -420,6 +441,7 @@ class Movement(AggregateWithConflicts):
         self.hold_reason: str | None = None
         # When the reopened case's movement was taken up again (withdrawals before it are old).
         self.restarted_at: datetime | None = None
+        self.group_id: str | None = None  # the convoy or charter it travels with (group.py)
 
     # ------------------------------------------------------------- state --
 
@@ -494,6 +516,10 @@ class Movement(AggregateWithConflicts):
                 for member in event.travellers:
                     if member.person_id in self.travellers:
                         self.travellers[member.person_id].member = member
+            case MovementJoinedGroup():
+                self.group_id = event.group_id
+            case MovementLeftGroup():
+                self.group_id = None
             case TransitAssistanceNoted() | TravellerRemovalRefused():
                 pass
 
@@ -707,6 +733,25 @@ class Movement(AggregateWithConflicts):
         assert self.booking is not None
         self._require_ready(self.booking.escorts, "the household cannot depart")
         self.record(DepartureConfirmed(case_id=self.id, departed_at=at))
+
+    def ready_to_depart(self) -> bool:
+        """Ticketed, not held, and every traveller ready with the booked escorts."""
+        return (
+            self.status == "ticketed"
+            and not self.held
+            and self.booking is not None
+            and not self.missing_for_travel(self.booking.escorts)
+        )
+
+    def join_group(self, group_id: str, at: datetime) -> None:
+        """Travel with the group ``group_id`` (the group decided; group.Group.assign)."""
+        if self.group_id is not None:
+            raise self.refusal(f"the household already travels with group {self.group_id}")
+        self.record(MovementJoinedGroup(case_id=self.id, group_id=group_id, at=at))
+
+    def leave_group(self, group_id: str, cause: str, at: datetime) -> None:
+        if self.group_id == group_id:
+            self.record(MovementLeftGroup(case_id=self.id, group_id=group_id, cause=cause, at=at))
 
     def note_transit_assistance(self, point: str, note: Encrypted, at: datetime) -> None:
         if self.status not in ("ticketed", "departed"):
