@@ -30,12 +30,13 @@ from avrr_events.web.authorization import (
     Policy,
     Role,
     allow,
+    may_see,
     sees_every_office,
 )
 from avrr_events.web.commands import Command
 from avrr_events.web.paging import CasesPage
 from avrr_events.web.service import ServiceRuntime, runtime_of
-from avrr_intake import handover
+from avrr_intake import handover, satisfaction
 from avrr_intake.case import Case
 from avrr_intake.commands import SOURCE, Input, LongText, ShortText
 from avrr_intake.events import registry
@@ -374,6 +375,7 @@ async def resolve_feedback(
 
 
 COUNTS = ("items", "open", "overdue", "resolved")
+SATISFACTION = ("answers", "satisfied", "mean_score")
 
 
 @router.get("/reports/feedback", summary="Feedback by office and category (no personal data)")
@@ -385,7 +387,9 @@ async def report_feedback(
     """Counts of the items the caller handles (a focal point: the complaints routed to it;
     office staff and auditors: their offices' other feedback), by office and category.
     Outside headquarters a cell of fewer than AVRR_PUBLIC_MIN_HOUSEHOLDS items is
-    suppressed (avrr_events.small_cells)."""
+    suppressed (avrr_events.small_cells). With them, the answers to the satisfaction
+    question of the monitoring visits (satisfaction.py) by office and visit month, of the
+    caller's offices."""
     now = datetime.now(UTC)
     reader = principal
     if Role.AUDITOR in principal.roles and not principal.has_any_role(HANDLERS):
@@ -405,7 +409,26 @@ async def report_feedback(
         cell["overdue"] += late
         cell["resolved"] += row.status == "resolved"
     breakdown = [cells[k] for k in sorted(cells)]
+    async with runtime_of(request).db.autocommit() as conn:
+        answered = await satisfaction.by_office_and_visit(conn)
+    visits = [
+        {
+            "office": r.office,
+            "due_month": r.due_month,
+            "answers": r.answers,
+            "satisfied": int(r.satisfied or 0),
+            "mean_score": round(float(r.score_total) / r.answers, 2),
+        }
+        for r in answered
+        if (office is None or r.office == office) and may_see(principal, (r.office,))
+    ]
     minimum = min_households()
     if not sees_every_office(principal):
         breakdown = suppress(breakdown, households="items", counts=COUNTS, minimum=minimum)
-    return {"by_office_and_category": breakdown, "min_cell": minimum}
+        visits = suppress(visits, households="answers", counts=SATISFACTION, minimum=minimum)
+    return {
+        "by_office_and_category": breakdown,
+        "satisfaction_by_office_and_visit": visits,
+        "satisfaction_scale": satisfaction.SCALE,
+        "min_cell": minimum,
+    }

@@ -24,6 +24,7 @@ from avrr_intake import (
     read_models,
     reports,
     retention,
+    satisfaction,
     search,
     timeline,
     transfer,
@@ -48,6 +49,7 @@ def projections(runtime: ServiceRuntime) -> Sequence[Projection]:
         attachments.CaseNotes(attachments.object_store(IntakeSettings())),
         transfer.Transfers(),
         feedback.FeedbackItems(),
+        satisfaction.SatisfactionAnswers(),
     ]
 
 
@@ -77,6 +79,7 @@ service = Service(
         attachments.files_metadata,  # the file store: created like a read model, never rebuilt
         transfer.metadata,
         feedback.metadata,
+        satisfaction.metadata,
     ],
     migrations=Path(__file__).with_name("migrations"),
     observes=("eligibility", "travel", "reintegration"),

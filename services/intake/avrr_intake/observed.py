@@ -359,6 +359,7 @@ class MonitoringVisitRecorded(ObservedCaseEvent):
 
     due_month: int
     visited_on: date
+    satisfaction: int | None = None  # the coded scale of intake's satisfaction.py
 
 
 class SustainabilityScored(ObservedCaseEvent):

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from intake_fixtures import DPO, Intake, answered
+from generated_cases import envelope
+from intake_fixtures import DPO, Intake, answered, publish
 from sqlalchemy import select
 
 from avrr_events import tables
+from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.testing import eventually
 from avrr_events.web.authorization import ROLES
 from avrr_intake.feedback import FeedbackDeadlines, feedback_items
@@ -240,3 +242,47 @@ async def test_the_words_of_an_erased_person_are_gone(intake: Intake) -> None:
     answered(await intake.http.post(f"/cases/{case_id}/erasure", headers=DPO))
     detail = answered(await intake.http.get(f"/feedback/{feedback_id}", headers=GUATEMALA))
     assert detail["text"] != WORDS
+
+
+async def test_the_satisfaction_question_of_monitoring_visits_feeds_the_report(
+    intake: Intake, kafka_settings: KafkaSettings
+) -> None:
+    """Reintegration's answers at the 1- and 6-month visits, by office and visit month."""
+    cases = [(await _case(intake))[0] for _ in range(2)]
+    topic = intake.runtime.settings.topic("reintegration")
+    now = datetime.now(UTC)
+    visits = [(cases[0], 1, 4), (cases[1], 1, 2), (cases[0], 6, 5)]
+    records = [
+        envelope(
+            "reintegration",
+            "MonitoringVisitRecorded",
+            case_id,
+            now,
+            {
+                "case_id": case_id,
+                "due_month": month,
+                "visited_on": str(now.date()),
+                "satisfaction": score,
+            },
+        ).to_message(topic)
+        for case_id, month, score in visits
+    ]
+    await publish(kafka_settings, records)
+    headquarters = user("aud-hq", "auditor", "*")
+
+    async def reported() -> list[dict[str, Any]]:
+        body = answered(await intake.http.get("/reports/feedback", headers=headquarters))
+        rows: list[dict[str, Any]] = body["satisfaction_by_office_and_visit"]
+        return rows
+
+    async def all_in() -> bool:
+        return bool(sum(r["answers"] for r in await reported()) == 3)
+
+    await eventually(all_in, timeout=30)
+    assert await reported() == [
+        {"office": "GT-GUA", "due_month": 1, "answers": 2, "satisfied": 1, "mean_score": 3.0},
+        {"office": "GT-GUA", "due_month": 6, "answers": 1, "satisfied": 1, "mean_score": 5.0},
+    ]
+    # Outside headquarters, a handful of answers is suppressed.
+    office = answered(await intake.http.get("/reports/feedback", headers=GUATEMALA_SUPERVISOR))
+    assert all(r["suppressed"] for r in office["satisfaction_by_office_and_visit"])

@@ -50,6 +50,7 @@ from avrr_reintegration.reintegration import (
     Method,
     PlanComponentIn,
     Reintegration,
+    Satisfaction,
     Stage,
 )
 
@@ -145,6 +146,7 @@ class VisitIn(_In):
     due_month: int = Field(ge=1, le=120)
     visited_on: PastDate
     notes: str | None = Field(default=None, min_length=1, max_length=5000)
+    satisfaction: Satisfaction | None = None
 
 
 class SurveyIn(_In):

@@ -500,6 +500,7 @@ class ReintegrationCommands:
         visited_on: date,
         notes: str | None,
         context: CommandContext,
+        satisfaction: int | None = None,
     ) -> CommandResult:
         encrypted = (
             await self.cipher.encrypt(notes_subject(case_id), notes) if notes is not None else None
@@ -507,7 +508,7 @@ class ReintegrationCommands:
 
         async def decide(_work: Work, case: Reintegration) -> None:
             programme = self.programme(case.state.programme_id)
-            case.record_visit(due_month, visited_on, encrypted, programme)
+            case.record_visit(due_month, visited_on, encrypted, programme, satisfaction)
 
         return await self.execute(case_id, context, decide)
 

@@ -61,6 +61,18 @@ METHODS: dict[str, tuple[str, ...]] = {
 Stage = Literal["baseline", "end"]
 StopReason = Literal["withdrawn", "erased"]
 CaseId = Annotated[str, Field(min_length=1, max_length=100)]
+# The satisfaction question of the monitoring visits (issue 19): a coded scale, counted by
+# intake's feedback report by office and visit.
+Satisfaction = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=5,
+        description="asked at the 1- and 6-month visits: how satisfied the returnee is with "
+        "the assistance, 1 very dissatisfied, 2 dissatisfied, 3 neither, 4 satisfied, 5 very "
+        "satisfied; absent when not asked or not answered",
+    ),
+]
 
 
 class ReintegrationRuleViolation(DomainRuleViolation):
@@ -156,6 +168,7 @@ class MonitoringVisitRecorded(DomainEvent):
     due_month: int
     visited_on: date
     notes: Encrypted | None = None
+    satisfaction: Satisfaction | None = None
 
 
 class SustainabilityScored(DomainEvent):
@@ -497,6 +510,7 @@ class Reintegration(AggregateWithConflicts):
         visited_on: date,
         notes: Encrypted | None,
         programme: Programme,
+        satisfaction: int | None = None,
     ) -> None:
         self._require_active()
         if due_month not in programme.monitoring_months:
@@ -512,7 +526,11 @@ class Reintegration(AggregateWithConflicts):
         self._not_before_arrival(visited_on, "the visit date")
         self.record(
             MonitoringVisitRecorded(
-                case_id=self.id, due_month=due_month, visited_on=visited_on, notes=notes
+                case_id=self.id,
+                due_month=due_month,
+                visited_on=visited_on,
+                notes=notes,
+                satisfaction=satisfaction,
             )
         )
 
