@@ -42,6 +42,7 @@ from avrr_events.aggregate import Aggregate
 from avrr_events.commands import Principal
 from avrr_events.env_settings import EnvironmentSettings, from_env
 from avrr_events.problems import Conflict, NotFound
+from avrr_events.projections import insert_from_event
 from avrr_events.web.authorization import Role, may_see, sees_every_office
 from avrr_intake.referral import CaseId, OfficeId
 
@@ -279,20 +280,7 @@ class FeedbackItems(Projection):
     ) -> None:
         f = feedback_items.c
         await conn.execute(feedback_items.delete().where(f.feedback_id == event.feedback_id))
-        await conn.execute(
-            feedback_items.insert().values(
-                feedback_id=event.feedback_id,
-                category=event.category,
-                channel=event.channel,
-                office=event.office,
-                routed_to=event.routed_to,
-                linked_case=event.linked_case,
-                status="recorded",
-                recorded_at=event.recorded_at,
-                acknowledge_by=event.acknowledge_by,
-                resolve_by=event.resolve_by,
-            )
-        )
+        await insert_from_event(conn, feedback_items, event, status="recorded")
 
     async def _acknowledged(
         self, conn: AsyncConnection, event: FeedbackAcknowledged, envelope: Envelope
