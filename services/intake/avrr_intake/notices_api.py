@@ -25,8 +25,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from avrr_events.notices import SUPPORTED, choose
-from avrr_events.notices.web import NOTICE_RESPONSES, notice_response
+from avrr_events.notices.web import (
+    NOTICE_RESPONSES,
+    NoticeLanguage,
+    notice_response,
+    reader_language,
+)
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.problems import NotFound
 from avrr_events.web.authorization import STAFF, Authorized, Policy, Role, allow
@@ -55,14 +59,6 @@ POLICY = Policy(
 
 router = APIRouter(tags=["intake notices"])
 
-NoticeLanguage = Annotated[
-    str | None,
-    Query(
-        json_schema_extra={"enum": list(SUPPORTED)},
-        pattern=r"^[a-z]{2}$",
-        description="the notice's language (default: the person's, else Accept-Language)",
-    ),
-]
 PersonId = Annotated[str, Path(max_length=100)]
 Edition = Annotated[
     str | None,
@@ -72,13 +68,6 @@ Edition = Annotated[
         "404 for an edition that has no text of the purpose",
     ),
 ]
-
-
-def _language(request: Request, asked: str | None, person_languages: list[str]) -> str:
-    """The asked language, else the person's first with a catalog, else the reader's."""
-    return choose(
-        request.headers.get("accept-language"), [*([asked] if asked else []), *person_languages]
-    )
 
 
 @router.get(
@@ -91,7 +80,7 @@ async def blank_rights_notice(
     request: Request, _principal: Authorized, language: NoticeLanguage = None
 ) -> Response:
     """Voluntary, withdraw at any time, free, confidential; each consent; how to complain."""
-    notice = rights_notice(_language(request, language, []), issued_on=datetime.now(UTC).date())
+    notice = rights_notice(language or reader_language(request), issued_on=datetime.now(UTC).date())
     return notice_response(request, notice, filename="rights")
 
 
@@ -112,7 +101,7 @@ async def blank_consent_text(
     text = purpose_text(purpose, version)
     if text is None:
         raise NotFound(f"no text of {purpose} in edition {version}")
-    notice = consent_purpose_notice(text, _language(request, language, []))
+    notice = consent_purpose_notice(text, language or reader_language(request))
     return notice_response(request, notice, filename=text.version.replace("@", "-"))
 
 
@@ -163,7 +152,7 @@ async def case_rights_notice(
 ) -> Response:
     """In the person's language (the case's recorded languages) unless ``language`` says."""
     row, personal = await _person(request, case_id, person_id)
-    chosen = _language(request, language, list(row.detail.get("languages", [])))
+    chosen = language or reader_language(request, tuple(row.detail.get("languages", ())))
     notice = rights_notice(
         chosen,
         issued_on=datetime.now(UTC).date(),
@@ -222,7 +211,7 @@ async def case_consent_notice(
     notice = consent_notice(
         text,
         consent,
-        _language(request, language, [consent.language]),
+        language or reader_language(request, (consent.language,)),
         withdrawn=withdrawn,
         name=None if personal == ERASED_MARKER else _full_name(personal),
         erased=personal == ERASED_MARKER,

@@ -14,13 +14,17 @@ import os
 from datetime import date
 from pathlib import Path
 
+import httpx
 import pytest
-from intake_fixtures import PRINCIPAL_NAME, Intake, consent
+from intake_fixtures import CASEWORKER, PRINCIPAL_NAME, Intake, consent, referral
 
 from avrr_events.notices import SUPPORTED
 from avrr_events.notices.proofs import proof
+from avrr_events.testing import eventually
+from avrr_events.web.embedded import build_app
 from avrr_intake.consent import ConsentGiven
 from avrr_intake.consent_texts import CURRENT_EDITION, current_texts, text_version
+from avrr_intake.main import service
 from avrr_intake.notices import consent_notice, consent_purpose_notice, rights_notice
 
 PROOFS = Path(os.environ.get("AVRR_NOTICE_PROOFS", "/tmp/notices")) / "intake"
@@ -224,3 +228,42 @@ async def test_a_refusals_reason_reads_in_the_readers_language(intake: Intake) -
     problem = portuguese.json()
     assert problem["detail"].startswith("falta o consentimento: return_assistance_processing")
     assert problem["missing_consents"] == ["return_assistance_processing"]
+
+
+async def test_the_embedded_default_gives_a_persons_consent_as_a_pdf_in_portuguese(
+    tmp_path: Path,
+) -> None:
+    """As ``make run`` serves it (SQLite, in-process bus): consent in Portuguese, read back."""
+    app = build_app(tmp_path, [service])
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://avrr", headers=CASEWORKER
+        ) as http,
+    ):
+        created = await http.post("/intake/referrals", json=referral(languages=["pt"]))
+        assert created.status_code == 201, created.text
+        case_id = created.json()["case_id"]
+        mother = next(
+            p["person_id"] for p in created.json()["household"] if p["relationship"] == "principal"
+        )
+
+        async def readable() -> bool:
+            return (await http.get(f"/intake/cases/{case_id}")).status_code == 200
+
+        await eventually(readable, timeout=10)
+        given = await http.post(
+            f"/intake/cases/{case_id}/consents", json=consent(mother, language="pt")
+        )
+        assert given.status_code == 201, given.text
+        rights = await http.get(
+            f"/intake/cases/{case_id}/notices/rights", headers={"Accept": "application/pdf"}
+        )
+        assert rights.status_code == 200, rights.text
+        assert rights.headers["content-language"] == "pt"
+        assert rights.content.startswith(b"%PDF")
+        text = await http.get(
+            f"/intake/cases/{case_id}/notices/consents/{mother}/return_assistance_processing"
+        )
+        assert text.status_code == 200, text.text
+        assert "Tratamento do seu pedido de retorno" in text.text

@@ -74,11 +74,12 @@ def supported(code: str) -> str | None:
     return negotiate_locale([tag], SUPPORTED, sep="-")
 
 
-def _accepted(accept_language: str) -> list[str]:
-    """The tags of an Accept-Language header, most preferred first (q=0 means "not this")."""
-    weighted: list[tuple[float, int, str]] = []
-    for position, item in enumerate(accept_language.split(",")):
-        tag, *params = (part.strip() for part in item.split(";"))
+def weighted(header: str) -> list[tuple[float, int, str]]:
+    """The items of an Accept-style header (Accept, Accept-Language) as (quality, position,
+    item), in the header's order; items with q=0 ("not this") or without a name left out."""
+    items: list[tuple[float, int, str]] = []
+    for position, entry in enumerate(header.split(",")):
+        item, *params = (part.strip() for part in entry.split(";"))
         quality = 1.0
         for param in params:
             name, _, value = param.partition("=")
@@ -87,9 +88,15 @@ def _accepted(accept_language: str) -> list[str]:
                     quality = float(value)
                 except ValueError:
                     quality = 0.0
-        if tag and quality > 0:
-            weighted.append((-quality, position, tag))
-    return [tag for _, _, tag in sorted(weighted)]
+        if item and quality > 0:
+            items.append((quality, position, item))
+    return items
+
+
+def _accepted(accept_language: str) -> list[str]:
+    """The tags of an Accept-Language header, most preferred first."""
+    ordered = sorted(weighted(accept_language), key=lambda entry: (-entry[0], entry[1]))
+    return [tag for _, _, tag in ordered]
 
 
 def choose(accept_language: str | None, person_languages: Sequence[str] = ()) -> str:

@@ -9,6 +9,7 @@ poppler-utils (.ci/run installs it) and Pillow (a dependency of fpdf2).
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -85,6 +86,10 @@ def proof(notice: Notice, out_dir: Path | None = None, *, name: str = "notice") 
             raise RuntimeError(f"{tool} not found: install the Debian package poppler-utils")
     folder = out_dir or Path(tempfile.mkdtemp(prefix="notice-proof-"))
     folder.mkdir(parents=True, exist_ok=True)
+    pattern = re.compile(rf"{re.escape(name)}-\d+\.png")
+    for stale in folder.iterdir():  # pages of an earlier, longer rendering of this name
+        if pattern.fullmatch(stale.name):
+            stale.unlink()
     pdf = folder / f"{name}.pdf"
     pdf.write_bytes(to_pdf(notice))
     text = subprocess.run(
@@ -93,7 +98,7 @@ def proof(notice: Notice, out_dir: Path | None = None, *, name: str = "notice") 
     prefix = folder / name
     subprocess.run(["pdftoppm", "-png", "-r", str(DPI), str(pdf), str(prefix)], check=True)
     pages = []
-    for png in sorted(folder.glob(f"{name}-*.png")):
+    for png in sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name)):
         size, ink = _ink(png)
         pages.append(PageProof(png, size, ink))
     return Proof(pdf, text, tuple(pages))

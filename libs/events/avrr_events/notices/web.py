@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, get_args
 from fastapi import Query, Request, Response
 
 from avrr_events.notices.document import Notice, to_html, to_pdf
-from avrr_events.notices.languages import SUPPORTED, choose
+from avrr_events.notices.languages import SUPPORTED, choose, weighted
 from avrr_events.problems import Problem
 
 HTML = "text/html"
@@ -28,32 +28,14 @@ class NotAcceptable(Problem, status=406, code="not-acceptable"):
     """The client accepts none of the media types a notice is given in."""
 
 
-def _accepted_media(accept: str) -> list[tuple[float, int, str]]:
-    entries = []
-    for position, item in enumerate(accept.split(",")):
-        media, *params = (part.strip() for part in item.split(";"))
-        quality = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if media:
-            entries.append((quality, position, media.lower()))
-    return entries
-
-
 def media_type(accept: str | None) -> str:
     """HTML or PDF, whichever the Accept header prefers (HTML on a tie or with no header)."""
     if not accept or not accept.strip():
         return HTML
     best: tuple[float, int, int] | None = None
     chosen: str | None = None
-    for quality, position, media in _accepted_media(accept):
-        if quality <= 0:
-            continue
+    for quality, position, item in weighted(accept):
+        media = item.lower()
         for rank, offered in enumerate(_OFFERED):
             kind = offered.split("/")[0]
             if media in (offered, f"{kind}/*", "*/*"):
