@@ -33,6 +33,7 @@ from avrr_events.withdrawal import (
     WithdrawalConflictDetectedBase,
     WithdrawalConflictResolvedBase,
 )
+from avrr_travel.escorts import Need, unescorted
 from avrr_travel.observed import CountryCode, DueDiligenceCleared, HouseholdMember
 
 DocumentType = Literal["passport", "emergency_travel_document", "laissez_passer"]
@@ -305,6 +306,19 @@ class TravellersCorrected(DomainEvent):
     corrected_at: datetime
 
 
+class VulnerabilityScreeningNoted(DomainEvent):
+    """Eligibility screened a person (``person_id``) or the whole case (None): the needs for an
+    escort it found (escorts.py; empty: none, or none any more). May come before the movement
+    opens: screening is done during the assessment."""
+
+    event_type = "avrr.travel.VulnerabilityScreeningNoted"
+
+    case_id: str
+    person_id: str | None = Field(default=None, min_length=1, max_length=200)
+    needs: list[Need] = Field(max_length=3)
+    screened_at: datetime
+
+
 class TravellerRemovalRefused(DomainEvent):
     """The removal of a traveller reached the movement after the departure it raced with:
     the person travelled; intake restores them to the household."""
@@ -399,6 +413,8 @@ class Traveller:
     member: HouseholdMember
     document: Document | None = None
     fitness: Fitness | None = None
+    # Screened needs for an escort (escorts.py); a case-wide screening counts for everyone.
+    vulnerabilities: frozenset[Need] = frozenset()
 
 
 @dataclass
@@ -441,6 +457,8 @@ class Movement(AggregateWithConflicts):
         self.hold_reason: str | None = None
         # When the reopened case's movement was taken up again (withdrawals before it are old).
         self.restarted_at: datetime | None = None
+        # Eligibility's screenings by person (None: the whole case), kept across a reopening.
+        self.screened: dict[str | None, frozenset[Need]] = {}
         self.group_id: str | None = None  # the convoy or charter it travels with (group.py)
 
     # ------------------------------------------------------------- state --
@@ -450,6 +468,7 @@ class Movement(AggregateWithConflicts):
             case MovementOpened():
                 self.opened = event
                 self.travellers = {m.person_id: Traveller(m) for m in event.travellers}
+                self._screen_travellers()
             case TravelDocumentRequested():
                 self.travellers[event.person_id].document = Document(
                     event.document_type, requested_on=event.requested_on
@@ -520,8 +539,16 @@ class Movement(AggregateWithConflicts):
                 self.group_id = event.group_id
             case MovementLeftGroup():
                 self.group_id = None
+            case VulnerabilityScreeningNoted():
+                self.screened[event.person_id] = frozenset(event.needs)
+                self._screen_travellers()
             case TransitAssistanceNoted() | TravellerRemovalRefused():
                 pass
+
+    def _screen_travellers(self) -> None:
+        case_wide = self.screened.get(None, frozenset())
+        for pid, t in self.travellers.items():
+            t.vulnerabilities = case_wide | self.screened.get(pid, frozenset())
 
     @property
     def status(self) -> Status:
@@ -624,8 +651,6 @@ class Movement(AggregateWithConflicts):
     def missing_for_travel(self, escorts: list[Escort]) -> list[Missing]:
         """What keeps this household from travelling with ``escorts``; empty when ready."""
         missing: list[Missing] = []
-        adults = any(not t.member.is_minor for t in self.travellers.values())
-        kinds = {e.kind for e in escorts}
         for pid, t in self.travellers.items():
             if t.document is None or t.document.obtained_on is None:
                 detail = "no travel document obtained"
@@ -646,21 +671,9 @@ class Movement(AggregateWithConflicts):
                         pid,
                     )
                 )
-            elif t.fitness.outcome == "fit_with_escort" and "medical" not in kinds:
-                missing.append(
-                    Missing("medical_escort", "fit to travel only with a medical escort", pid)
-                )
-            # A child travelling without an adult of the household is unaccompanied even if
-            # intake did not flag it.
-            unaccompanied = t.member.unaccompanied_minor or (t.member.is_minor and not adults)
-            if unaccompanied and not kinds:
-                missing.append(
-                    Missing(
-                        "escort",
-                        "an unaccompanied child travels only with an operational or medical escort",
-                        pid,
-                    )
-                )
+        # Vulnerability drives escorts, whatever the fitness outcome says (escorts.py).
+        for requirement, detail, pid in unescorted(self.travellers, (e.kind for e in escorts)):
+            missing.append(Missing(requirement, detail, pid))
         return missing
 
     def issue_ticket(self, booking: Booking, today: date, at: datetime) -> None:
@@ -842,6 +855,19 @@ class Movement(AggregateWithConflicts):
         return True
 
     # ----------------------------------------------------------- helpers --
+
+    def note_screening(self, person_id: str | None, needs: frozenset[Need], at: datetime) -> bool:
+        """Keep eligibility's latest screening of ``person_id`` (None: the case); False when it
+        changes nothing travel goes by (the same needs, or the journey is over)."""
+        same = self.screened.get(person_id, frozenset()) == needs
+        if same or self.status in ("departed", "arrived"):
+            return False
+        self.record(
+            VulnerabilityScreeningNoted(
+                case_id=self.id, person_id=person_id, needs=sorted(needs), screened_at=at
+            )
+        )
+        return True
 
     def remove_traveller(self, person_id: str, at: datetime) -> bool:
         """Take a person who left the household off the movement; after the departure, refuse

@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from avrr_events import ObservedCaseEvent, ObservedEvent, household, transfers
 from avrr_events.household import one_entry_per_person
 from avrr_events.registry import declared_events
+from avrr_travel.escorts import Need, escort_needs_of
 
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 
@@ -97,6 +98,28 @@ class AssessmentReopened(ObservedCaseEvent):
     event_type = "avrr.eligibility.AssessmentReopened"
 
     cause: str | None = Field(default=None, max_length=100)
+
+
+class AssessedCategory(BaseModel):
+    """One screened category; a plain string, so a category travel does not know is ignored."""
+
+    category: str = Field(min_length=1, max_length=100)
+
+
+class VulnerabilityAssessed(ObservedCaseEvent):
+    """Eligibility screened a person (or the whole case, ``person_id`` absent): the needs it
+    found decide the escorts the ticket requires (escorts.py)."""
+
+    event_type = "avrr.eligibility.VulnerabilityAssessed"
+
+    person_id: str | None = Field(default=None, min_length=1, max_length=200)
+    categories: list[AssessedCategory] = Field(max_length=50)
+    assessed_at: datetime
+
+    @property
+    def needs(self) -> frozenset[Need]:
+        """The screened categories that call for an escort."""
+        return escort_needs_of(c.category for c in self.categories)
 
 
 class CaseWithdrawn(ObservedCaseEvent):

@@ -29,6 +29,7 @@ from avrr_travel.observed import (
     HouseholdCorrected,
     HouseholdMemberLeft,
     PersonalDataErased,
+    VulnerabilityAssessed,
 )
 
 
@@ -215,11 +216,21 @@ async def correct_the_travellers(ctx: HandlerContext, event: HouseholdCorrected)
         await repo.save(movement, ctx.cause, conn=ctx.conn)
 
 
+async def note_vulnerability_screening(ctx: HandlerContext, event: VulnerabilityAssessed) -> None:
+    """Keep the screening's needs for an escort on the movement (opened or not yet: screening
+    is done during the assessment), so the ticket requires the escorts they call for."""
+    repo = movements(ctx)
+    movement = await repo.load(event.case_id, conn=ctx.conn)
+    if movement.note_screening(event.person_id, event.needs, event.assessed_at):
+        await repo.save(movement, ctx.cause, conn=ctx.conn)
+
+
 REACTIONS: dict[str, list[Reaction]] = reactions_table(
     {
         DueDiligenceCleared: [open_movement],
         HouseholdMemberLeft: [take_off_the_movement],
         HouseholdCorrected: [correct_the_travellers],
+        VulnerabilityAssessed: [note_vulnerability_screening],
         CaseWithdrawn: [cancel_on_withdrawal],
         ConsentWithdrawn: [obey_consent_withdrawal],
         AssessmentClosed: [follow_closed_assessment],

@@ -59,6 +59,7 @@ from avrr_travel.movement import (
     TravellerRemovalRefused,
     TravellerRemoved,
     TravellersCorrected,
+    VulnerabilityScreeningNoted,
     WithdrawalConflictDetected,
     WithdrawalConflictResolved,
 )
@@ -287,6 +288,7 @@ class MovementViews(Projection):
         TravellerRemoved: _traveller_removed,
         TravellersCorrected: _travellers_corrected,
         TravellerRemovalRefused: _moved,
+        VulnerabilityScreeningNoted: _moved_if_shown,
     }
 
 
