@@ -10,9 +10,10 @@ every case's movement records that it joined or left the group and departs by it
 own DepartureConfirmed (movement.py). The group keeps no personal data: case ids,
 traveller counts and the staff's user ids.
 
-Escort ratios (``ESCORT_RULES``): for every need a household brings, the group must
-carry one escort of one of the rule's kinds, able to escort that need, per ``per`` people who
-have it. Needs come from the movements (``escort_needs``).
+Escort ratios (``escorts.ESCORT_RULES``, the one table the tickets follow too): for every
+need the households bring (``escorts.escort_needs``: the vulnerability screening, unaccompanied
+children, fitness with escort), the group carries one escort of one of the rule's kinds, able
+to escort that need, per ``per`` people who have it.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from avrr_events import DomainEvent
 from avrr_events.aggregate import Aggregate
 from avrr_events.problems import DomainRuleViolation
 from avrr_events.registry import declared_events
+from avrr_travel.escorts import ESCORT_RULES, Need, escort_needs
 from avrr_travel.movement import EscortKind, Movement
 
 GroupMode = Literal["bus", "charter_flight", "scheduled_flight_group", "train", "boat"]
-Need = Literal["unaccompanied_or_separated_child", "victim_of_trafficking", "health_needs"]
 # Why a household left its group (the travel officer sees it on the group).
 LeaveCause = Literal[
     "removed_by_travel_officer",
@@ -42,25 +43,6 @@ LeaveCause = Literal[
     "not_ready_at_departure",
 ]
 StaffId = Annotated[str, Field(min_length=1, max_length=200)]
-
-
-class EscortRule(BaseModel):
-    """One escort of any of ``kinds`` per ``per`` people with the need (rounded up)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    kinds: frozenset[EscortKind]
-    per: int = Field(ge=1)
-
-
-# Stand-in until avrr_travel.escorts (PREDEP) lands: the same table drives tickets and groups.
-ESCORT_RULES: dict[Need, EscortRule] = {
-    "unaccompanied_or_separated_child": EscortRule(
-        kinds=frozenset({"operational", "medical"}), per=3
-    ),
-    "victim_of_trafficking": EscortRule(kinds=frozenset({"operational"}), per=2),
-    "health_needs": EscortRule(kinds=frozenset({"medical"}), per=4),
-}
 
 
 class GroupEscort(BaseModel):
@@ -145,18 +127,6 @@ class GroupRuleViolation(DomainRuleViolation):
 
 
 # ------------------------------------------------------------------- rules --
-
-
-def escort_needs(movement: Movement) -> Counter[Need]:
-    """How many people of the household have each need (stand-in for escorts.escort_needs)."""
-    needs: Counter[Need] = Counter()
-    adults = any(not t.member.is_minor for t in movement.travellers.values())
-    for t in movement.travellers.values():
-        if t.member.unaccompanied_minor or (t.member.is_minor and not adults):
-            needs["unaccompanied_or_separated_child"] += 1
-        if t.fitness is not None and t.fitness.outcome == "fit_with_escort":
-            needs["health_needs"] += 1
-    return needs
 
 
 def missing_escorts(needs: Counter[Need], escorts: list[GroupEscort]) -> list[str]:
@@ -302,7 +272,7 @@ class Group(Aggregate):
             raise GroupRuleViolation("no household of the group is ready to depart")
         needs: Counter[Need] = Counter()
         for m in ready:
-            needs.update(escort_needs(m))
+            needs.update(escort_needs(m.travellers))
         lacking = missing_escorts(needs, list(self.escorts.values()))
         if lacking:
             raise GroupRuleViolation("the group cannot depart: " + "; ".join(lacking))

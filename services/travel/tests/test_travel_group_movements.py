@@ -195,3 +195,51 @@ def _officer() -> Principal:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+async def test_screened_victims_of_trafficking_need_their_escort_ratio_whatever_the_fitness(
+    travel: Travel,
+) -> None:
+    """Three households whose mother eligibility screened as a victim of trafficking, all
+    "fit": one operational escort able to escort them per two (escorts.ESCORT_RULES)."""
+    cases = [f"case-vot-{n}" for n in range(3)]
+    screenings = [
+        await travel.publish(
+            "eligibility",
+            "avrr.eligibility.VulnerabilityAssessed",
+            c,
+            {
+                "case_id": c,
+                "person_id": "p-mother",
+                "categories": [{"category": "victim_of_trafficking", "severity": "high"}],
+                "best_interests_determination_done": False,
+                "assessed_by": "caseworker-1",
+                "assessed_at": datetime.now(UTC).isoformat(),
+            },
+        )
+        for c in cases
+    ]
+    await travel.handled(*screenings)
+    envelopes = [await travel.clear(c) for c in cases]
+    await travel.handled(*envelopes)
+    for c in cases:
+        await travel.make_ready(c, ["p-mother", "p-daughter"], outcome="fit")
+        booked = ticket(days_ahead=0, escorts=("operational",))
+        assert (await travel.post(f"/movements/{c}/ticket", booked)).status_code == 200
+    group_id = await planned(travel)  # its one escort may escort no need
+    for c in cases:
+        assert (await assign(travel, group_id, c)).status_code == 200
+
+    for n in (1, 2):
+        r = await travel.post(f"/groups/{group_id}/departure", {})
+        assert r.status_code == 422, r.text
+        assert "victim_of_trafficking: 3 people need 2 operational" in r.json()["detail"]
+        escort = {
+            "staff_id": f"staff-vot-{n}",
+            "kind": "operational",
+            "may_escort": ["victim_of_trafficking"],
+        }
+        assert (await travel.post(f"/groups/{group_id}/escorts", escort)).status_code == 200
+    r = await travel.post(f"/groups/{group_id}/departure", {})
+    assert r.status_code == 200, r.text
+    assert sorted(r.json()["departed"]) == cases
