@@ -434,6 +434,7 @@ NOT_PERSONAL: dict[Key, str] = {
     ("travel", "POST /movements/{case_id}/document-requests", "person_id"): "a person id",
     ("travel", "POST /movements/{case_id}/documents", "person_id"): "a person id",
     ("travel", "POST /movements/{case_id}/fitness", "person_id"): "a person id",
+    ("travel", "POST /movements/{case_id}/pre-departure-assistance", "person_id"): "a person id",
     ("travel", "POST /movements/{case_id}/ticket", "carrier"): "a transport company",
     ("travel", "POST /movements/{case_id}/ticket", "route.[]"): (
         "the stops of a transport route (cities, border posts) the manifests show; never an address"

@@ -28,7 +28,7 @@ from avrr_events.offices import Office
 from avrr_events.personal import HEALTH
 from avrr_events.problems import DomainRuleViolation, Forbidden, NotFound, PreconditionFailed
 from avrr_events.withdrawal import Resolution
-from avrr_travel import consents, destinations
+from avrr_travel import consents, destinations, pre_departure
 from avrr_travel.events import registry
 from avrr_travel.movement import (
     SOURCE,
@@ -187,8 +187,13 @@ class MovementCommands:
             place = await self._seal(case_id, booking.meeting_point)
             booking = dataclasses.replace(booking, meeting_point=place)
         at = self.clock()
+        # The ticket's cost goes to the programme's travel budget line in the same transaction.
+        charges = pre_departure.PreDepartureCommands(self.db, self.repo)
         return await self._change(
-            case_id, context, lambda m: m.issue_ticket(booking, at.date(), at)
+            case_id,
+            context,
+            lambda m: m.issue_ticket(booking, at.date(), at),
+            guard=lambda conn: charges.charge_ticket(conn, case_id, booking, context),
         )
 
     async def record_no_show(

@@ -18,6 +18,7 @@ from avrr_travel import (
     destinations,
     group_api,
     group_commands,
+    pre_departure,
     read_models,
     return_statistics,
 )
@@ -26,16 +27,18 @@ from avrr_travel.commands import MovementCommands
 from avrr_travel.events import registry
 from avrr_travel.reactions import REACTIONS
 
-# The movements' routes (api.py) and the group movements' (group_api.py).
+# The movements' routes (api.py), the group movements' (group_api.py) and the pre-departure
+# assistance and budgets' (pre_departure.py).
 routes = APIRouter()
 routes.include_router(router)
 routes.include_router(group_api.router)
+routes.include_router(pre_departure.router)
 
 service = Service(
     name="travel",
     registry=registry,
     router=routes,
-    policy=POLICY.merged(group_api.POLICY),
+    policy=POLICY.merged(group_api.POLICY).merged(pre_departure.POLICY),
     commands=lambda rt: MovementCommands(rt.db, rt.store, rt.cipher),
     projections=lambda _rt: read_models.projections(),
     # A household leaves its group after travel's own reaction to the same event.

@@ -1,0 +1,187 @@
+"""Pre-departure assistance: the commands and routes that charge it to the programme's budget.
+
+A travel officer records what a traveller received before departure (lodging nights, food and
+hygiene kits, medical examinations, tests, cash-based interventions) on the case's movement;
+it is charged to the budget line of the movement's programme (budgets.py), within the line's
+cap per person, the line's amount and the programme's total. The programme's consumption per
+line is a report without personal data.
+
+Why the charge appends to the programme's budget stream, not to the movement's: a cap is the
+whole programme's, so two officers charging two people at the same moment decide on the same
+budget version; one append wins, the other answers 409 and the officer sends it again on the
+new totals (then 422 if the cap is reached). The movement is read in the same transaction to
+know the programme and that the person travels on it, before departure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import cache
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from avrr_events import Repository
+from avrr_events.adapters.database import Database
+from avrr_events.commands import CommandContext, CommandResult
+from avrr_events.problems import DomainRuleViolation, NotFound
+from avrr_events.web.authorization import Policy, Role, allow
+from avrr_events.web.commands import Command
+from avrr_events.web.service import runtime_of
+from avrr_travel.api import case_offices
+from avrr_travel.budgets import (
+    Amount,
+    AssistanceKind,
+    Budget,
+    BudgetCatalogue,
+    Currency,
+    ProgrammeBudget,
+    load_budgets,
+)
+from avrr_travel.events import registry
+from avrr_travel.movement import SOURCE, Booking, Movement
+
+router = APIRouter(tags=["pre-departure assistance"])
+
+# The movement's travel officer records; the budget's report is read by those who answer for it.
+POLICY = Policy(
+    {
+        "POST /movements/{case_id}/pre-departure-assistance": allow(
+            Role.TRAVEL_OFFICER, scope="case"
+        ),
+        "GET /budgets/{programme_id}": allow(
+            Role.TRAVEL_OFFICER, Role.SUPERVISOR, Role.AUDITOR, scope="none"
+        ),
+    },
+    case_offices=case_offices,
+)
+STILL_BEFORE_DEPARTURE = frozenset({"preparing", "ticketed", "no_show"})
+
+
+class AssistanceGiven(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    person_id: str = Field(min_length=1, max_length=200)
+    kind: AssistanceKind
+    quantity: int = Field(default=1, ge=1, le=1000, description="nights, kits, tests...")
+    amount: Amount = Field(description="the total for the quantity, in the budget's currency")
+    currency: Currency
+
+
+@cache
+def budgets() -> BudgetCatalogue:
+    """The packaged budget file, read once (a malformed one fails the first request loudly)."""
+    return load_budgets()
+
+
+def rules_of(programme_id: str) -> ProgrammeBudget:
+    rules = budgets().programmes.get(programme_id)
+    if rules is None:
+        raise DomainRuleViolation(f"the programme {programme_id} has no pre-departure budget")
+    return rules
+
+
+class PreDepartureCommands:
+    """Charges to a programme's pre-departure budget, read against the case's movement."""
+
+    def __init__(self, db: Database, movements: Repository[Movement]) -> None:
+        self.db = db
+        self.movements = movements
+        self.budgets: Repository[Budget] = Repository(
+            movements.store, registry, Budget, source=SOURCE
+        )
+
+    async def record_assistance(
+        self,
+        case_id: str,
+        person_id: str,
+        kind: AssistanceKind,
+        quantity: int,
+        amount: Decimal,
+        currency: str,
+        context: CommandContext,
+    ) -> CommandResult:
+        async with self.db.transaction() as conn:
+            movement = await self.movements.load(case_id, conn=conn)
+            if movement.opened is None:
+                raise NotFound(f"no movement for case {case_id}")
+            if person_id not in movement.travellers:
+                raise DomainRuleViolation(f"{person_id} is not a traveller of this movement")
+            if movement.status not in STILL_BEFORE_DEPARTURE:
+                raise movement.refusal("pre-departure assistance is given before departure")
+            rules = rules_of(movement.opened.programme_id)
+            at = datetime.now(UTC)
+            by = context.principal.user_id
+            # The ETag the caller holds is the movement's, not the budget's: no If-Match here.
+            budget, _ = await self.budgets.execute(
+                movement.opened.programme_id,
+                dataclasses.replace(context, if_match=None),
+                lambda b: b.record_assistance(
+                    rules, case_id, person_id, kind, quantity, amount, currency, by, at
+                ),
+                conn=conn,
+            )
+        self.db.appended()
+        return CommandResult(budget.version, {"case_id": case_id, **budget.report(rules)})
+
+    async def charge_ticket(
+        self, conn: AsyncConnection, case_id: str, booking: Booking, context: CommandContext
+    ) -> None:
+        """Charge the ticket's cost to the travel line of the movement's programme, in the
+        ticket's transaction (the budget's stream first, as every charge: 409 on a race).
+
+        Nothing when the ticket has no cost or the programme keeps no pre-departure budget;
+        422 when the cost is in another currency or beyond the line or the total."""
+        movement = await self.movements.load(case_id, conn=conn)
+        if booking.cost is None or movement.opened is None:
+            return
+        rules = budgets().programmes.get(movement.opened.programme_id)
+        if rules is None:
+            return
+        cost = booking.cost
+        at = datetime.now(UTC)
+        await self.budgets.execute(
+            movement.opened.programme_id,
+            dataclasses.replace(context, if_match=None),
+            lambda b: b.charge_travel(rules, case_id, "ticket", cost.amount, cost.currency, at),
+            conn=conn,
+        )
+
+    async def report(self, programme_id: str) -> dict[str, Any]:
+        """The programme's consumption per line; 404 for a programme without a budget."""
+        rules = budgets().programmes.get(programme_id)
+        if rules is None:
+            raise NotFound(f"no pre-departure budget for programme {programme_id}")
+        budget = await self.budgets.load(programme_id)
+        return budget.report(rules)
+
+
+def pre_departure_commands(request: Request) -> PreDepartureCommands:
+    runtime = runtime_of(request)
+    movements: Repository[Movement] = runtime.commands.repo
+    return PreDepartureCommands(runtime.db, movements)
+
+
+Charges = Annotated[PreDepartureCommands, Depends(pre_departure_commands)]
+
+
+@router.post("/movements/{case_id}/pre-departure-assistance")
+async def record_assistance(
+    case_id: str, body: AssistanceGiven, charges: Charges, command: Command
+) -> Any:
+    """Record assistance given to a traveller before departure, charged to the programme's
+    budget line: 422 beyond a cap or in another currency, 409 when another charge won the race."""
+    return await command(lambda ctx: charges.record_assistance(case_id, **dict(body), context=ctx))
+
+
+@router.get("/budgets/{programme_id}")
+async def budget_report(programme_id: str, charges: Charges) -> JSONResponse:
+    """The programme's pre-departure budget: per line budgeted, spent and left (no personal
+    data)."""
+    return JSONResponse(jsonable_encoder(await charges.report(programme_id)))
