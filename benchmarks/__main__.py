@@ -14,6 +14,12 @@ Options (or the environment variables in brackets):
                         BENCH_IMPORT_CASES)
   --only search         people search (intake, issue 18): benchmarks/search.py, BENCH_PEOPLE
                         people (default 100,000), BENCH_SEARCHES searches of each kind
+  --only groups         group departure (travel, issue 20): benchmarks/group_departure.py, the
+                        time to depart a convoy of BENCH_CONVOY households (default 50),
+                        BENCH_CONVOYS convoys, PostgreSQL and embedded
+  --only anchor         CPU per detail read and per command of each service against the lean
+                        anchor (issue 21): benchmarks/anchor.py, BENCH_ANCHOR_READS,
+                        BENCH_ANCHOR_COMMANDS
   --doc PATH / --no-doc where to write the table (default docs/benchmarks.md)
 """
 
@@ -37,7 +43,16 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from avrr_events import Database
 from avrr_events.adapters.kafka import KafkaSettings, TopicSpec, ensure_topics
-from benchmarks import append, caseload, lifecycle, rebuild, relay, search, withdrawal
+from benchmarks import (
+    append,
+    caseload,
+    group_departure,
+    lifecycle,
+    rebuild,
+    relay,
+    search,
+    withdrawal,
+)
 from benchmarks.common import BenchDatabase, Figure, database_url, fresh_database, kafka_settings
 from benchmarks.report import Machine, markdown_table, write_doc
 
@@ -50,6 +65,7 @@ FIGURES = (
     "withdrawal",
     "import",
     "search",
+    "groups",
 )
 REPO = Path(__file__).resolve().parent.parent
 
@@ -260,6 +276,12 @@ async def main(argv: list[str]) -> int:
     if "search" in args.only:
         say("search: people search over a generated population (intake, issue 18)")
         table += "\n\n" + await search.run(quick=args.quick)
+    if "groups" in args.only:
+        say("groups: the time to depart a convoy of 50 households (travel, issue 20)")
+        table += "\n\n" + await group_departure.run(quick=args.quick)
+    if "anchor" in args.only:
+        say("anchor: CPU per read and per command, services vs the lean anchor (issue 21)")
+        table += "\n\n" + await anchor.run(quick=args.quick)
     print(table)
     command = shlex.join(["python", "-m", "benchmarks", *argv])
     if not args.no_doc:
