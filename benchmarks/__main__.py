@@ -44,6 +44,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from avrr_events import Database
 from avrr_events.adapters.kafka import KafkaSettings, TopicSpec, ensure_topics
 from benchmarks import (
+    anchor,
     append,
     caseload,
     group_departure,
@@ -66,6 +67,7 @@ FIGURES = (
     "import",
     "search",
     "groups",
+    "anchor",
 )
 REPO = Path(__file__).resolve().parent.parent
 

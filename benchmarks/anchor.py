@@ -27,6 +27,7 @@ it does for the services in production; the anchor has none of that.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import sys
@@ -50,6 +51,7 @@ from benchmarks.lifecycle import (
     four_processes,
     journey_steps,
     markdown,
+    sampled,
 )
 
 CONCURRENCY = 4
@@ -195,7 +197,10 @@ DETAILS = {
 }
 
 
-async def measure(reads: int, writes: int, cases: int = 4) -> list[Line]:
+async def measure(
+    reads: int, writes: int, cases: int = 4, profile: Path | None = None
+) -> list[Line]:
+    """The rows; with ``profile``, py-spy's collapsed stacks of each service's reads in it."""
     steps = journey_steps()
     lines: list[Line] = []
     with tempfile.TemporaryDirectory(prefix="avrr-anchor-") as logs:
@@ -261,7 +266,8 @@ async def measure(reads: int, writes: int, cases: int = 4) -> list[Line]:
                     await cost(pid, 50, read, CONCURRENCY)  # warm-up
                     say(f"anchor: {reads} reads, anchor then {name} GET {route}")
                     ours_anchor = await cost(anchor_pid, reads, anchor_read, CONCURRENCY)
-                    ours = await cost(pid, reads, read, CONCURRENCY)
+                    async with sampled(stack.procs[name], profile, reads * 0.01, label="reads"):
+                        ours = await cost(pid, reads, read, CONCURRENCY)
                     read_costs[name] = (ours, ours_anchor)
 
                 write_costs: dict[str, tuple[Cost, Cost, str]] = {}
@@ -311,5 +317,21 @@ async def run(*, quick: bool = False) -> str:
     return markdown(await measure(reads, writes))
 
 
+async def main(argv: list[str]) -> int:
+    """``python -m benchmarks.anchor [--quick] [--profile DIR]``: print the rows."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.anchor", description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--profile", type=Path, help="py-spy each service's reads into DIR")
+    args = parser.parse_args(argv)
+    if args.profile is None:
+        print(await run(quick=args.quick))
+        return 0
+    env = os.environ
+    reads = int(env.get("BENCH_ANCHOR_READS", 2000))
+    writes = int(env.get("BENCH_ANCHOR_COMMANDS", 300))
+    print(markdown(await measure(reads, writes, profile=args.profile)))
+    return 0
+
+
 if __name__ == "__main__":
-    print(asyncio.run(run(quick="--quick" in sys.argv)))
+    sys.exit(asyncio.run(main(sys.argv[1:])))
