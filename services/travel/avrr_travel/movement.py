@@ -21,7 +21,14 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    WithJsonSchema,
+    model_serializer,
+)
 
 from avrr_events import DomainEvent, Encrypted
 from avrr_events.money import amount_schema
@@ -61,11 +68,22 @@ class Cost(BaseModel):
 
 
 class Escort(BaseModel):
-    """An escort booked on the ticket: operational (IOM staff) or medical."""
+    """An escort booked on the ticket: operational (IOM staff) or medical; ``cost`` (optional:
+    staff already paid cost nothing more) is charged with the ticket to the programme's
+    pre-departure travel budget (budgets.py)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: EscortKind
+    cost: Cost | None = None
+
+    @model_serializer(mode="wrap")
+    def _cost_only_when_given(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # A TicketIssued's escorts read as before when no cost was given: {"kind": ...}.
+        data = handler(self)
+        if isinstance(data, dict) and data.get("cost") is None:
+            data.pop("cost", None)
+        return data
 
 
 # ------------------------------------------------------------------ events --

@@ -42,10 +42,11 @@ from avrr_travel.budgets import (
     BudgetCatalogue,
     Currency,
     ProgrammeBudget,
+    TravelCost,
     load_budgets,
 )
 from avrr_travel.events import registry
-from avrr_travel.movement import SOURCE, Booking, Movement
+from avrr_travel.movement import SOURCE, Booking, Cost, Movement
 
 router = APIRouter(tags=["pre-departure assistance"])
 
@@ -133,23 +134,30 @@ class PreDepartureCommands:
     async def charge_ticket(
         self, conn: AsyncConnection, case_id: str, booking: Booking, context: CommandContext
     ) -> None:
-        """Charge the ticket's cost to the travel line of the movement's programme, in the
-        ticket's transaction (the budget's stream first, as every charge: 409 on a race).
+        """Charge the ticket's and the escorts' costs to the travel line of the movement's
+        programme, in the ticket's transaction (the budget's stream first: 409 on a race).
 
-        Nothing when the ticket has no cost or the programme keeps no pre-departure budget;
+        Nothing for no cost or a zero one, or when the programme keeps no pre-departure budget;
         422 when the cost is in another currency or beyond the line or the total."""
         movement = await self.movements.load(case_id, conn=conn)
-        if booking.cost is None or movement.opened is None:
+        priced: list[tuple[TravelCost, Cost | None]] = [("ticket", booking.cost)]
+        priced += [("escort", e.cost) for e in booking.escorts]
+        costs = [(what, cost) for what, cost in priced if cost is not None and cost.amount > 0]
+        if not costs or movement.opened is None:
             return
         rules = budgets().programmes.get(movement.opened.programme_id)
         if rules is None:
             return
-        cost = booking.cost
         at = datetime.now(UTC)
+
+        def charge(budget: Budget) -> None:
+            for what, cost in costs:
+                budget.charge_travel(rules, case_id, what, cost.amount, cost.currency, at)
+
         await self.budgets.execute(
             movement.opened.programme_id,
             dataclasses.replace(context, if_match=None),
-            lambda b: b.charge_travel(rules, case_id, "ticket", cost.amount, cost.currency, at),
+            charge,
             conn=conn,
         )
 

@@ -186,3 +186,17 @@ async def test_the_tickets_cost_is_charged_to_the_travel_line(travel: Travel) ->
     assert issued.status_code == 200, issued.text
     after = await report(travel, PROGRAMME)
     assert Decimal(str(after["spent"])) - Decimal(str(before["spent"])) == Decimal("96.00")
+
+
+async def test_the_escorts_costs_are_charged_with_the_ticket(travel: Travel) -> None:
+    case_id = f"pde-{uuid.uuid4()}"
+    woman = f"{case_id}-w"
+    await opened_in(travel, case_id, [member(woman, 22)])
+    await travel.make_ready(case_id, [woman])
+    before = await report(travel, PROGRAMME)
+    escorted = ticket(cost={"amount": "0", "currency": "USD"})
+    escorted["escorts"] = [{"kind": "operational", "cost": {"amount": "150.00", "currency": "USD"}}]
+    issued = await travel.post(f"/movements/{case_id}/ticket", escorted)
+    assert issued.status_code == 200, issued.text
+    after = await report(travel, PROGRAMME)
+    assert Decimal(str(after["spent"])) - Decimal(str(before["spent"])) == Decimal("150.00")
