@@ -169,13 +169,20 @@ async def test_two_charges_for_the_last_of_a_cap_one_wins(travel: Travel) -> Non
     assert len(stored) == 1
 
 
-async def test_the_tickets_cost_is_charged_to_the_travel_line(travel: Travel) -> None:
-    case_id = f"pdt-{uuid.uuid4()}"
-    principal = f"{case_id}-p"
-    await opened_in(travel, case_id, [member(principal, 38)])
-    await travel.make_ready(case_id, [principal])
-    before = await report(travel, PROGRAMME)
+async def ready_to_ticket(travel: Travel, what: str) -> tuple[str, Decimal]:
+    """A one-person movement of PROGRAMME ready for its ticket, and what the budget spent so far."""
+    case_id = f"{what}-{uuid.uuid4()}"
+    await opened_in(travel, case_id, [member(f"{case_id}-p", 38)])
+    await travel.make_ready(case_id, [f"{case_id}-p"])
+    return case_id, await spent(travel)
 
+
+async def spent(travel: Travel) -> Decimal:
+    return Decimal(str((await report(travel, PROGRAMME))["spent"]))
+
+
+async def test_the_tickets_cost_is_charged_to_the_travel_line(travel: Travel) -> None:
+    case_id, before = await ready_to_ticket(travel, "pdt")
     in_euros = ticket(cost={"amount": "90.00", "currency": "EUR"})
     refused = await travel.post(f"/movements/{case_id}/ticket", in_euros)
     assert refused.status_code == 422, refused.text
@@ -184,19 +191,13 @@ async def test_the_tickets_cost_is_charged_to_the_travel_line(travel: Travel) ->
         f"/movements/{case_id}/ticket", ticket(cost={"amount": "96.00", "currency": "USD"})
     )
     assert issued.status_code == 200, issued.text
-    after = await report(travel, PROGRAMME)
-    assert Decimal(str(after["spent"])) - Decimal(str(before["spent"])) == Decimal("96.00")
+    assert await spent(travel) - before == Decimal("96.00")
 
 
 async def test_the_escorts_costs_are_charged_with_the_ticket(travel: Travel) -> None:
-    case_id = f"pde-{uuid.uuid4()}"
-    woman = f"{case_id}-w"
-    await opened_in(travel, case_id, [member(woman, 22)])
-    await travel.make_ready(case_id, [woman])
-    before = await report(travel, PROGRAMME)
-    escorted = ticket(cost={"amount": "0", "currency": "USD"})
+    case_id, before = await ready_to_ticket(travel, "pde")
+    escorted = ticket(cost={"amount": "0", "currency": "USD"})  # a zero cost is no charge
     escorted["escorts"] = [{"kind": "operational", "cost": {"amount": "150.00", "currency": "USD"}}]
     issued = await travel.post(f"/movements/{case_id}/ticket", escorted)
     assert issued.status_code == 200, issued.text
-    after = await report(travel, PROGRAMME)
-    assert Decimal(str(after["spent"])) - Decimal(str(before["spent"])) == Decimal("150.00")
+    assert await spent(travel) - before == Decimal("150.00")
