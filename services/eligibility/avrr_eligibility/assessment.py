@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -103,6 +103,10 @@ class AssessmentOpened(DomainEvent):
     household: list[HouseholdMember]
     requested_at: datetime
     opened_at: datetime
+    # Optional addition: the languages the household reads (intake's), for its notices.
+    languages: list[Annotated[str, Field(max_length=20)]] = Field(
+        default_factory=list, max_length=10
+    )
 
     @property
     def return_request(self) -> ReturnRequest:
@@ -177,6 +181,10 @@ class DueDiligenceCleared(DomainEvent):
     transport_mode: TransportMode
     household: list[HouseholdMember] = Field(min_length=1, max_length=50)
     cleared_at: datetime
+    # Optional addition: the languages the household reads, for travel's instructions.
+    languages: list[Annotated[str, Field(max_length=20)]] = Field(
+        default_factory=list, max_length=10
+    )
 
     _one_entry_per_person = field_validator("household")(one_entry_per_person)
 
@@ -727,6 +735,7 @@ class Assessment(Aggregate):
                 transport_mode=programme.transport_mode(unaccompanied_child=bool(children)),
                 household=list(request.household),
                 cleared_at=now,
+                languages=list(request.languages),
             )
         )
         return []

@@ -57,8 +57,8 @@ def wording(language: str) -> Wording:
 
 
 def person_languages(assessment: Assessment) -> tuple[str, ...]:
-    """The languages the person reads, as intake recorded them (none known yet: ())."""
-    return ()
+    """The languages the person reads, as intake recorded them (in its ReturnRequested)."""
+    return tuple(assessment.request.languages) if assessment.request else ()
 
 
 # ------------------------------------------------------------ decision reasons --

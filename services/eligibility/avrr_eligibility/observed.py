@@ -31,6 +31,7 @@ class ReturnRequested(ObservedCaseEvent):
     programme_hint: str | None = None
     household: list[HouseholdMember] = Field(min_length=1)
     requested_at: datetime
+    languages: list[str] = Field(default_factory=list, max_length=10)
 
 
 class ReturnRequestAmended(ObservedCaseEvent):

@@ -160,6 +160,16 @@ async def test_the_notice_route_answers_html_or_pdf_in_the_language_audited(
     assert unknown.status_code == 422
     assert "language" in unknown.text
 
+    # The person's recorded languages come first (the first a catalog has: not Quechua).
+    await eligibility.from_intake(
+        "ReturnRequested", return_requested("notice-4", languages=["qu", "fr", "es"])
+    )
+    await eligibility.assessment("notice-4")
+    theirs = await eligibility.http.get(
+        "/assessments/notice-4/notices/decision", headers={"Accept-Language": "pt"}
+    )
+    assert theirs.headers["content-language"] == "fr", theirs.text
+
     for outsider in (
         {"X-AVRR-Roles": "caseworker", "X-AVRR-Offices": "HN-TGU"},
         {"X-AVRR-Roles": "supervisor", "X-AVRR-Offices": "SV-SAL"},

@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -120,6 +120,14 @@ class ReturnRequested(DomainEvent):
     programme_hint: str | None = Field(default=None, max_length=100)
     household: list[HouseholdMember] = Field(min_length=1)
     requested_at: datetime
+    # Optional addition (absent in older events): for the notices eligibility and travel
+    # give the person (issue 19). Codes, not free text; already plaintext in the referral.
+    languages: list[Annotated[str, Field(max_length=20)]] = Field(
+        default_factory=list,
+        max_length=10,
+        description="the languages the household reads (the referral's ISO 639 codes, in order): "
+        "notices are given in the first one a catalog has",
+    )
 
 
 class CaseWithdrawn(DomainEvent):
@@ -272,6 +280,7 @@ class Case(Aggregate):
         self.office = ""
         self.nationality = ""
         self.host_country = ""
+        self.languages: list[str] = []
         self.people: dict[str, Person] = {}
         self.consents: set[tuple[str, Purpose]] = set()
         self.erased = False
@@ -300,6 +309,7 @@ class Case(Aggregate):
                 self.office = event.office
                 self.nationality = event.nationality
                 self.host_country = event.host_country
+                self.languages = list(event.languages)
                 self.people = {p.person_id: Person.referred(p) for p in event.household}
                 self.contact = event.contact
                 self.referrer = event.referrer

@@ -922,6 +922,7 @@ class IntakeCommands:
                     programme_hint=cmd.programme_hint,
                     household=household,
                     requested_at=now,
+                    languages=list(case.languages),
                 )
             )
 

@@ -102,6 +102,10 @@ class MovementOpened(DomainEvent):
     # Optional additions to the contract: travel needs them for ArrivalConfirmed and the board.
     office: str | None = None
     host_country: CountryCode | None = None
+    # Optional addition: the languages the household reads, for the travel instructions.
+    languages: list[Annotated[str, Field(max_length=20)]] = Field(
+        default_factory=list, max_length=10
+    )
 
 
 class TravelDocumentRequested(DomainEvent):
@@ -613,6 +617,7 @@ class Movement(AggregateWithConflicts):
                 opened_at=opened_at,
                 office=cleared.office,
                 host_country=cleared.host_country,
+                languages=list(cleared.languages),
             )
         )
         return True

@@ -44,8 +44,8 @@ _ESCORTS = {
 
 
 def person_languages(movement: Movement) -> tuple[str, ...]:
-    """The languages the household reads, as intake recorded them (none known yet: ())."""
-    return ()
+    """The languages the household reads, as intake recorded them (through eligibility)."""
+    return tuple(movement.opened.languages) if movement.opened else ()
 
 
 def travel_instructions(

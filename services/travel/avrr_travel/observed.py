@@ -35,6 +35,7 @@ class DueDiligenceCleared(ObservedCaseEvent):
     destination_region: str | None = Field(default=None, max_length=100)
     transport_mode: Literal["air", "land"]
     household: list[HouseholdMember] = Field(min_length=1, max_length=50)
+    languages: list[str] = Field(default_factory=list, max_length=10)
 
     @field_validator("household")
     @classmethod

@@ -117,6 +117,18 @@ async def test_the_meeting_point_is_recorded_with_the_ticket_and_given_in_the_no
     assert {e.outcome for e in reads} >= {200, 403}
 
 
+async def test_the_instructions_are_in_the_households_language(travel: Travel) -> None:
+    """Eligibility's clearance passes on the languages intake recorded: the first a catalog
+    has is the notice's, whatever the reader's Accept-Language."""
+    await travel.clear("notice-3", languages=["pt", "es"])
+    await travel.wait_for("notice-3", status="preparing")
+    path = "/movements/notice-3/notices/travel-instructions"
+    notice = await travel.http.get(path, headers={**CASEWORKER, "Accept-Language": "en"})
+    assert notice.status_code == 200, notice.text
+    assert notice.headers["content-language"] == "pt"
+    assert "As suas instruções de viagem" in notice.text
+
+
 async def test_a_meeting_point_must_say_where(travel: Travel) -> None:
     await travel.opened("notice-2")
     await travel.make_ready("notice-2", [m.person_id for m in family()])
