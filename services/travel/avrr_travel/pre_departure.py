@@ -77,8 +77,13 @@ class AssistanceGiven(BaseModel):
 
 @cache
 def budgets() -> BudgetCatalogue:
-    """The packaged budget file, read once (a malformed one fails the first request loudly)."""
+    """The packaged budget file, read once."""
     return load_budgets()
+
+
+# Validated when the service is assembled (main.py imports this module): a malformed budget
+# file stops the start with the file and field named, instead of failing tickets later.
+budgets()
 
 
 def rules_of(programme_id: str) -> ProgrammeBudget:

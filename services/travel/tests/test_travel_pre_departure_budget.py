@@ -12,6 +12,7 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from travel_fixtures import CASEWORKER, OFFICER, Travel, member, ticket
@@ -19,6 +20,7 @@ from travel_fixtures import CASEWORKER, OFFICER, Travel, member, ticket
 from avrr_travel.budgets import (
     AssistanceKind,
     Budget,
+    BudgetFileError,
     BudgetRuleViolation,
     PreDepartureAssistanceRecorded,
     ProgrammeBudget,
@@ -93,6 +95,13 @@ def test_the_packaged_budgets_name_every_programme_line_in_one_currency() -> Non
     catalogue = load_budgets()
     assert {"mesoamerica-avr", "americas-regional-avr", "arvore"} <= set(catalogue.programmes)
     assert catalogue.programmes["arvore"].currency == "EUR"
+
+
+def test_a_malformed_budget_file_is_refused_naming_the_field(tmp_path: Path) -> None:
+    wrong = tmp_path / "budgets.yaml"
+    wrong.write_text("programmes:\n  p:\n    currency: usd\n    lines: {lodging: {amount: 5}}\n")
+    with pytest.raises(BudgetFileError, match=r"programmes\.p\.currency"):
+        load_budgets(wrong)
 
 
 # --------------------------------------------------- real infrastructure --
