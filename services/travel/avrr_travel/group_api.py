@@ -15,9 +15,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from avrr_events.commands import Principal, etag
+from avrr_events.problems import Forbidden, NotFound
 from avrr_events.web.authorization import Authorized, Policy, Role, allow, ensure_office
 from avrr_events.web.commands import Command
 from avrr_events.web.service import runtime_of
+from avrr_travel import read_models
 from avrr_travel.group import GroupEscort, GroupMode
 from avrr_travel.group_commands import GroupCommands, summary
 from avrr_travel.movement import Place
@@ -116,8 +118,17 @@ async def assign_escort(
 async def assign_household(
     group_id: GroupId, body: GroupAssignment, request: Request, who: Authorized, command: Command
 ) -> Any:
-    """Seat a case's household (its movement, open and not held, of the group's office)."""
+    """Seat a case's household (its movement, open and not held, of the group's office:
+    403 for another office's case, so no office learns of another's cases through a group)."""
     groups = await _checked(request, who, group_id)
+    group = await groups.load(group_id)
+    assert group.planned is not None
+    async with runtime_of(request).db.autocommit() as conn:
+        offices = await read_models.movement_offices(conn, body.case_id)
+    if offices is None:
+        raise NotFound(f"no movement for case {body.case_id}")
+    if group.planned.office not in offices:
+        raise Forbidden(f"case {body.case_id} is not of office {group.planned.office}")
     return await command(lambda ctx: groups.assign(group_id, body.case_id, ctx))
 
 

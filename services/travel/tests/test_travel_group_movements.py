@@ -53,10 +53,16 @@ async def ready_households(travel: Travel, cases: list[str], **clear: Any) -> No
         await travel.make_ready(c, ["p-mother", "p-daughter"])
         r = await travel.post(f"/movements/{c}/ticket", ticket(days_ahead=0, mode="land"))
         assert r.status_code == 200, r.text
+    for c in cases:  # seating checks the case's office on the movements' read model
+        await travel.wait_for(c, status="ticketed")
 
 
 async def assign(travel: Travel, group_id: str, case: str) -> Any:
     return await travel.post(f"/groups/{group_id}/households", {"case_id": case})
+
+
+async def assign_as(travel: Travel, group_id: str, case: str, who: dict[str, str]) -> Any:
+    return await travel.post(f"/groups/{group_id}/households", {"case_id": case}, who)
 
 
 async def group(travel: Travel, group_id: str, headers: dict[str, str] = OFFICER) -> Any:
@@ -96,6 +102,14 @@ async def test_thirty_households_depart_together_but_the_withdrawn_and_suspended
     # An office that is not the group's sees nothing of it, whatever its roles.
     r = await travel.http.get(f"/groups/{group_id}", headers=OTHER_OFFICE)
     assert r.status_code == 403
+    # Nor does it seat its own cases in it, nor another office's group take this office's.
+    r = await travel.post(f"/groups/{group_id}/households", {"case_id": cases[2]}, OTHER_OFFICE)
+    assert r.status_code == 403
+    other = {**plan(), "office": "MX-MEX"}
+    r = await travel.post("/groups", other, OTHER_OFFICE)
+    assert r.status_code == 201, r.text
+    r = await assign_as(travel, r.json()["group_id"], cases[3], OTHER_OFFICE)
+    assert r.status_code == 403
 
     r = await travel.post(f"/groups/{group_id}/departure", {})
     assert r.status_code == 200, r.text
@@ -134,6 +148,7 @@ async def test_escort_ratios_hold_the_group_until_met(travel: Travel) -> None:
     await travel.make_ready(case, ["p-mother", "p-daughter"], outcome="fit_with_escort")
     r = await travel.post(f"/movements/{case}/ticket", ticket(days_ahead=0, escorts=("medical",)))
     assert r.status_code == 200, r.text
+    await travel.wait_for(case, status="ticketed")
     group_id = await planned(travel)
     assert (await assign(travel, group_id, case)).status_code == 200
 
@@ -226,6 +241,7 @@ async def test_screened_victims_of_trafficking_need_their_escort_ratio_whatever_
         await travel.make_ready(c, ["p-mother", "p-daughter"], outcome="fit")
         booked = ticket(days_ahead=0, escorts=("operational",))
         assert (await travel.post(f"/movements/{c}/ticket", booked)).status_code == 200
+        await travel.wait_for(c, status="ticketed")
     group_id = await planned(travel)  # its one escort may escort no need
     for c in cases:
         assert (await assign(travel, group_id, c)).status_code == 200
