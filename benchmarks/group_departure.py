@@ -31,6 +31,7 @@ from avrr_events.testing import running
 from avrr_events.web.embedded import embedded_settings
 from avrr_events.web.service import ServiceRuntime
 from avrr_travel import destinations
+from avrr_travel.group import GroupPlan
 from avrr_travel.group_commands import GroupCommands
 from avrr_travel.main import service
 from avrr_travel.movement import Booking, Movement
@@ -105,16 +106,15 @@ async def one_convoy(rt: ServiceRuntime, households: int) -> float:
     cases = [f"bench-{run}-{n:03d}" for n in range(households)]
     for case_id in cases:
         await ticketed_household(rt, commands, case_id)
-    planned = await commands.plan(
-        "GT-GUA",
-        "bus",
-        date.today(),
-        ["Guatemala City", "San Pedro Sula"],
-        2 * households,
-        "Transportes del Norte",
-        [],
-        context,
+    plan = GroupPlan(
+        office="GT-GUA",
+        mode="bus",
+        departure_date=date.today(),
+        route=["Guatemala City", "San Pedro Sula"],
+        capacity=2 * households,
+        carrier="Transportes del Norte",
     )
+    planned = await commands.plan(plan, context)
     group_id = str(planned.body["group_id"])
     for case_id in cases:
         await commands.assign(group_id, case_id, context)

@@ -30,7 +30,7 @@ from avrr_events.aggregate import Aggregate
 from avrr_events.problems import DomainRuleViolation
 from avrr_events.registry import declared_events
 from avrr_travel.escorts import ESCORT_RULES, Need, escort_needs
-from avrr_travel.movement import EscortKind, Movement
+from avrr_travel.movement import EscortKind, Movement, Place
 
 GroupMode = Literal["bus", "charter_flight", "scheduled_flight_group", "train", "boat"]
 # Why a household left its group (the travel officer sees it on the group).
@@ -53,6 +53,23 @@ class GroupEscort(BaseModel):
     staff_id: StaffId
     kind: EscortKind
     may_escort: list[Need] = Field(default_factory=list, max_length=3)
+
+
+# What a travel officer plans (the body of POST /groups): the convoy's or charter's office,
+# date, route, mode, seats, carrier and first escorts. (A comment, not a docstring: the
+# OpenAPI would show it.)
+class GroupPlan(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    office: str = Field(min_length=1, max_length=100)
+    mode: GroupMode
+    departure_date: date = Field(
+        description="today or later (UTC); an earlier one is refused (422)"
+    )
+    route: list[Place] = Field(min_length=2, max_length=12)
+    capacity: int = Field(ge=1, le=1000, description="seats, counted in travellers")
+    carrier: str = Field(min_length=1, max_length=200)
+    escorts: list[GroupEscort] = Field(default_factory=list, max_length=50)
 
 
 # ------------------------------------------------------------------ events --
@@ -196,34 +213,19 @@ class Group(Aggregate):
 
     # --------------------------------------------------------- decisions --
 
-    def plan(
-        self,
-        office: str,
-        mode: GroupMode,
-        departure_date: date,
-        route: list[str],
-        capacity: int,
-        carrier: str,
-        escorts: list[GroupEscort],
-        at: datetime,
-    ) -> None:
+    def plan(self, plan: GroupPlan, at: datetime) -> None:
         if self.planned is not None:
             raise GroupRuleViolation(f"group {self.id} is already planned")
-        if departure_date < at.date():
+        if plan.departure_date < at.date():
             raise GroupRuleViolation("the departure date is in the past", field="departure_date")
         self.record(
             GroupPlanned(
                 group_id=self.id,
-                office=office,
-                mode=mode,
-                departure_date=departure_date,
-                route=route,
-                capacity=capacity,
-                carrier=carrier,
+                **plan.model_dump(exclude={"escorts"}),
                 planned_at=at,
             )
         )
-        for escort in escorts:
+        for escort in plan.escorts:
             self.assign_escort(escort, at)
 
     def assign_escort(self, escort: GroupEscort, at: datetime) -> None:

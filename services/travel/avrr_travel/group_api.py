@@ -6,7 +6,6 @@ A group belongs to the office that planned it: the handler checks the caller may
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -20,9 +19,8 @@ from avrr_events.web.authorization import Authorized, Policy, Role, allow, ensur
 from avrr_events.web.commands import Command
 from avrr_events.web.service import runtime_of
 from avrr_travel import read_models
-from avrr_travel.group import GroupEscort, GroupMode
+from avrr_travel.group import GroupEscort, GroupPlan
 from avrr_travel.group_commands import GroupCommands, summary
-from avrr_travel.movement import Place
 
 router = APIRouter(tags=["groups"])
 
@@ -32,18 +30,6 @@ CaseId = Annotated[str, Path(min_length=1, max_length=200)]
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class GroupPlan(Body):
-    office: str = Field(min_length=1, max_length=100)
-    mode: GroupMode
-    departure_date: date = Field(
-        description="today or later (UTC); an earlier one is refused (422)"
-    )
-    route: list[Place] = Field(min_length=2, max_length=12)
-    capacity: int = Field(ge=1, le=1000, description="seats, counted in travellers")
-    carrier: str = Field(min_length=1, max_length=200)
-    escorts: list[GroupEscort] = Field(default_factory=list, max_length=50)
 
 
 class GroupAssignment(Body):
@@ -83,18 +69,7 @@ async def plan_group(body: GroupPlan, request: Request, who: Authorized, command
     """Plan a convoy or charter of your office: date, route, mode, seats, carrier, escorts."""
     ensure_office(who, body.office)
     groups = _groups(request)
-    return await command(
-        lambda ctx: groups.plan(
-            body.office,
-            body.mode,
-            body.departure_date,
-            list(body.route),
-            body.capacity,
-            body.carrier,
-            list(body.escorts),
-            ctx,
-        )
-    )
+    return await command(lambda ctx: groups.plan(body, ctx))
 
 
 @router.get("/groups/{group_id}")

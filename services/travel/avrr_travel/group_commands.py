@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic_core import to_jsonable_python
@@ -31,7 +31,7 @@ from avrr_events.consumer import Reaction, reactions_table
 from avrr_events.problems import NotFound
 from avrr_travel import consents, destinations
 from avrr_travel.events import registry
-from avrr_travel.group import Group, GroupEscort, GroupMode, LeaveCause
+from avrr_travel.group import Group, GroupEscort, GroupPlan, LeaveCause
 from avrr_travel.movement import SOURCE, Movement
 from avrr_travel.observed import (
     AssessmentClosed,
@@ -101,26 +101,10 @@ class GroupCommands:
             location=f"/groups/{group.id}" if new else None,
         )
 
-    async def plan(
-        self,
-        office: str,
-        mode: GroupMode,
-        departure_date: date,
-        route: list[str],
-        capacity: int,
-        carrier: str,
-        escorts: list[GroupEscort],
-        context: CommandContext,
-    ) -> CommandResult:
+    async def plan(self, plan: GroupPlan, context: CommandContext) -> CommandResult:
         at = self.clock()
         return await self._change(
-            str(uuid.uuid4()),
-            context,
-            lambda g, _: g.plan(
-                office, mode, departure_date, route, capacity, carrier, escorts, at
-            ),
-            lambda _: [],
-            new=True,
+            str(uuid.uuid4()), context, lambda g, _: g.plan(plan, at), lambda _: [], new=True
         )
 
     async def assign_escort(
