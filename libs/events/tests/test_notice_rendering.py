@@ -81,6 +81,20 @@ def test_pdf_holds_the_text_inside_its_margins() -> None:
     assert "Passaporte" in flat
 
 
+def test_a_label_that_wraps_pushes_the_next_row_down() -> None:
+    # "Pessoas no agregado familiar" and "Voyageur 1 (p-mother), 34 ans" wrap in the key
+    # column; the next row was printed over their second line.
+    rows = (
+        ("Voyageur 1 (p-mother), 34 ans, avec un nom de famille long", "passeport"),
+        ("Voyageur 2 (p-daughter), 7 ans", "passeport"),
+        ("Pessoas no agregado familiar", "3"),
+        ("Data da decisão", "22 de novembro de 2026"),
+    )
+    notice = Notice("fr", "Lignes", rows=rows, sections=(Section("Documents", rows=rows),))
+    rendered = proof(notice, PROOFS / "library", name="wrapped-rows-fr")
+    assert rendered.problems(notice) == []
+
+
 def test_a_long_notice_runs_onto_more_pages_within_margins() -> None:
     parts = tuple(Section(f"Part {i}", ("text " * 200,)) for i in range(8))
     long = Notice("en", "Long", sections=parts)

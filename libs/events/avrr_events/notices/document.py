@@ -18,9 +18,10 @@ import html
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import cast
 
 from fpdf import FPDF
-from fpdf.enums import XPos, YPos
+from fpdf.enums import MethodReturnValue, XPos, YPos
 
 FONT_FAMILY = "DejaVuSans"
 MARGIN_MM = 20.0
@@ -111,9 +112,16 @@ def _pdf_rows(pdf: FPDF, rows: tuple[tuple[str, str], ...]) -> None:
     key_width = (pdf.w - pdf.l_margin - pdf.r_margin) * 0.35
     for key, value in rows:
         pdf.set_font(FONT_FAMILY, "B", 10)
-        top = pdf.get_y()
+        # A label that wraps is taller than its value: the row ends below the longer of the two
+        # (new_y=TOP leaves the cursor at the row's top, so the label's height is asked first).
+        height = cast(  # fpdf2 types every output= choice as one union
+            float,
+            pdf.multi_cell(key_width, 5.5, key, dry_run=True, output=MethodReturnValue.HEIGHT),
+        )
+        if pdf.will_page_break(height):
+            pdf.add_page()
+        key_bottom = pdf.get_y() + height
         pdf.multi_cell(key_width, 5.5, key, new_x=XPos.RIGHT, new_y=YPos.TOP, align="L")
-        key_bottom = pdf.get_y() if pdf.get_y() > top else top
         pdf.set_font(FONT_FAMILY, "", 10)
         pdf.multi_cell(0, 5.5, value, new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
         pdf.set_y(max(pdf.get_y(), key_bottom))
