@@ -5,12 +5,21 @@ from __future__ import annotations
 import datetime
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI, Request, Response
 from fastapi.testclient import TestClient
 
-from avrr_events.notices import Notice, Section, choose, fallback_chain, format_date, to_html
+from avrr_events.notices import (
+    Notice,
+    Section,
+    choose,
+    fallback_chain,
+    format_date,
+    to_html,
+    to_pdf,
+)
 from avrr_events.notices.proofs import proof
 from avrr_events.notices.web import NOTICE_RESPONSES, media_type, notice_response
 from avrr_events.web.http import install_problem_handlers
@@ -124,7 +133,7 @@ def _app() -> FastAPI:
 
     @app.get("/notice", responses=NOTICE_RESPONSES)
     async def notice(request: Request) -> Response:
-        return notice_response(request, SAMPLE, filename="rights")
+        return await notice_response(request, SAMPLE, filename="rights")
 
     return app
 
@@ -143,3 +152,31 @@ def test_route_answers_html_pdf_or_406() -> None:
     assert refused.status_code == 406
     assert refused.headers["content-type"] == "application/problem+json"
     assert refused.json()["type"] == "urn:avrr:problem:not-acceptable"
+
+
+def test_a_pdf_is_drawn_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    # fpdf2 spends ~330 ms of CPU on a two-page notice: on the loop, every other request of
+    # the service would wait for it.
+    import threading
+
+    from avrr_events.notices import web
+
+    drawn_on: list[int] = []
+    loop_thread: list[int] = []
+
+    def drawing(notice: Notice) -> bytes:
+        drawn_on.append(threading.get_ident())
+        return to_pdf(notice)
+
+    monkeypatch.setattr(web, "to_pdf", drawing)
+    app = _app()
+
+    @app.middleware("http")
+    async def note_loop_thread(request: Request, call_next: Any) -> Response:
+        loop_thread.append(threading.get_ident())
+        response: Response = await call_next(request)
+        return response
+
+    pdf = TestClient(app).get("/notice", headers={"Accept": "application/pdf"})
+    assert pdf.content.startswith(b"%PDF")
+    assert drawn_on and loop_thread and drawn_on[0] != loop_thread[0]

@@ -212,7 +212,7 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
         notice = notices.decision_notice(
             assessment, catalogue, chosen, list(row.due_diligence_reasons)
         )
-        return notice_response(request, notice, filename="eligibility-decision")
+        return await notice_response(request, notice, filename="eligibility-decision")
 
     async def _worded(request: Request, row: Any) -> tuple[str, dict[str, Any]]:
         """The reader's language, and the row's reasons worded in it (as recorded in English)."""

@@ -81,7 +81,7 @@ async def blank_rights_notice(
 ) -> Response:
     """Voluntary, withdraw at any time, free, confidential; each consent; how to complain."""
     notice = rights_notice(language or reader_language(request), issued_on=datetime.now(UTC).date())
-    return notice_response(request, notice, filename="rights")
+    return await notice_response(request, notice, filename="rights")
 
 
 @router.get(
@@ -102,7 +102,7 @@ async def blank_consent_text(
     if text is None:
         raise NotFound(f"no text of {purpose} in edition {version}")
     notice = consent_purpose_notice(text, language or reader_language(request))
-    return notice_response(request, notice, filename=text.version.replace("@", "-"))
+    return await notice_response(request, notice, filename=text.version.replace("@", "-"))
 
 
 def _is_principal(member: dict[str, Any]) -> bool:
@@ -160,7 +160,7 @@ async def case_rights_notice(
         name=None if personal == ERASED_MARKER else _full_name(personal),
         erased=personal == ERASED_MARKER,
     )
-    return notice_response(request, notice, filename=f"rights-{case_id}")
+    return await notice_response(request, notice, filename=f"rights-{case_id}")
 
 
 async def _consent_events(
@@ -216,4 +216,6 @@ async def case_consent_notice(
         name=None if personal == ERASED_MARKER else _full_name(personal),
         erased=personal == ERASED_MARKER,
     )
-    return notice_response(request, notice, filename=f"consent-{case_id}-{person_id}-{purpose}")
+    return await notice_response(
+        request, notice, filename=f"consent-{case_id}-{person_id}-{purpose}"
+    )

@@ -354,7 +354,7 @@ async def plan_notice(
     )
     chosen = language or reader_language(request)
     notice = notices.plan_summary(facts, chosen)
-    return notice_response(request, notice, filename="reintegration-plan")
+    return await notice_response(request, notice, filename="reintegration-plan")
 
 
 @router.get("/cases/{case_id}/ledger", summary="Disbursements against the plan's budget")

@@ -447,7 +447,7 @@ async def travel_instructions(
     place = None if meeting is None else await _decrypt(runtime_of(request), meeting)
     chosen = language or reader_language(request, notices.person_languages(movement))
     notice = notices.travel_instructions(movement, chosen, place)
-    return notice_response(request, notice, filename="travel-instructions")
+    return await notice_response(request, notice, filename="travel-instructions")
 
 
 @router.get("/movements/{case_id}/transit-assistance")
