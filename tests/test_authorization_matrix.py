@@ -365,6 +365,21 @@ def test_blank_notices_are_for_staff_and_partners_and_a_cases_notices_for_its_re
         assert rules[key].scope == "case", key
 
 
+def test_manifests_and_consulate_lists_are_for_travel_officers_of_the_cases_offices() -> None:
+    """A group's or a day's manifest names the travellers and their identity documents, and a
+    consulate list the people who consented to share with authorities: travel officers only,
+    scoped to their offices (another office's group reads 404; a day of another office, 403),
+    audited per case (manifests_api.py)."""
+    assert intake.policy is not None
+    rules = intake.policy.rules
+    for key in (
+        "GET /groups/{group_id}/manifest",
+        "GET /groups/{group_id}/consulate-list",
+        "GET /manifests",
+    ):
+        assert (rules[key].roles, rules[key].scope) == ({Role.TRAVEL_OFFICER}, "office"), key
+
+
 def test_the_decision_travel_and_plan_notices_are_read_as_what_they_tell() -> None:
     """Each service's notice is read by who reads what it tells, of the case's offices: the
     decision by casework (as GET /assessments/{case_id}/decision), the travel instructions

@@ -19,6 +19,7 @@ from avrr_intake import (
     feedback,
     feedback_api,
     handover,
+    manifests_api,
     notices_api,
     reactions,
     read_models,
@@ -59,13 +60,16 @@ routes = APIRouter()
 routes.include_router(router)
 routes.include_router(feedback_api.router)
 routes.include_router(notices_api.router)
+routes.include_router(manifests_api.router)
 
 
 service = Service(
     name="intake",
     registry=registry,
     router=routes,
-    policy=POLICY.merged(feedback_api.POLICY).merged(notices_api.POLICY),
+    policy=POLICY.merged(feedback_api.POLICY)
+    .merged(notices_api.POLICY)
+    .merged(manifests_api.POLICY),
     projections=projections,
     read_models=[
         read_models.metadata,

@@ -209,6 +209,22 @@ class DepartureConfirmed(ObservedCaseEvent):
     departed_at: datetime
 
 
+class MovementJoinedGroup(ObservedCaseEvent):
+    # Read for the group's manifest and consulate list (manifests.py).
+    event_type = "avrr.travel.MovementJoinedGroup"
+
+    group_id: Id
+    at: datetime
+
+
+class MovementLeftGroup(ObservedCaseEvent):
+    event_type = "avrr.travel.MovementLeftGroup"
+
+    group_id: Id
+    cause: Code
+    at: datetime
+
+
 class ArrivalConfirmed(ObservedCaseEvent):
     event_type = "avrr.travel.ArrivalConfirmed"
 

@@ -377,6 +377,10 @@ _SUMMARIES: dict[type[DomainEvent], Callable[[Facts], str]] = {
         f"Ticket issued: {f['mode']} with {f['carrier']}, departing {f['departure_date']}"
     ),
     observed.DepartureConfirmed: lambda _f: "Departure confirmed",
+    observed.MovementJoinedGroup: lambda f: f"Movement joined group {f['group_id']}",
+    observed.MovementLeftGroup: lambda f: (
+        f"Movement left group {f['group_id']} ({f['cause'].replace('_', ' ')})"
+    ),
     observed.ArrivalConfirmed: lambda f: (
         f"Arrival confirmed in {f['destination_country']} by the "
         f"{f['confirmed_by'].replace('_', ' ')}"
