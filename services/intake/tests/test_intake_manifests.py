@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 from generated_cases import envelope
-from intake_fixtures import Intake, consent, publish, referral
+from intake_fixtures import DPO, Intake, consent, publish, referral
 from intake_tokens import bearer
 
 from avrr_events.adapters.kafka import KafkaSettings
@@ -238,3 +238,28 @@ async def test_no_other_office_and_no_other_role_reads_a_manifest(
     assert [e["field"] for e in bad.json()["errors"]] == ["date"]
     everywhere = bearer("hq", "travel_officer", "*")
     assert (await http.get(f"/groups/{GROUP}/manifest", headers=everywhere)).status_code == 200
+
+
+async def test_an_erased_household_keeps_its_seats_without_names_and_leaves_the_consulate_list(
+    intake: Intake, kafka_settings: KafkaSettings
+) -> None:
+    cases = await _convoy(intake, kafka_settings, date.today() + timedelta(days=5))
+    erased = await intake.http.post(f"/cases/{cases['shares']}/erasure", headers=DPO)
+    assert erased.status_code == 200, erased.text
+    await intake.wait_for(cases["shares"], version=erased.json()["version"])
+    rows = _csv(
+        await intake.http.get(
+            f"/groups/{GROUP}/manifest", headers={**OFFICER, "Accept": "text/csv"}
+        )
+    )
+    theirs = [r for r in rows if r["case_id"] == cases["shares"]]
+    assert len(theirs) == 2  # the seats are still taken: the officer sees two travellers
+    assert {(r["given_names"], r["family_name"], r["document_number"]) for r in theirs} == {
+        ("", manifests.ERASED_NAME, "")
+    }
+    assert "Sharing" not in str(rows) and "GT1000001" not in str(rows)
+    # The only person who consented is erased: the consulate list names nobody.
+    consulate = await intake.http.get(
+        f"/groups/{GROUP}/consulate-list", headers={**OFFICER, "Accept": "text/csv"}
+    )
+    assert _csv(consulate) == []
