@@ -32,8 +32,9 @@ NOT_PERSONAL = {
         "POST /destinations/suspensions",
         "POST /destinations/reopenings",
     },
-    "intake": {"POST /demo"},
-    "travel": set(),
+    # The blank notices: the rights and a consent purpose's text, naming no one.
+    "intake": {"POST /demo", "GET /notices/rights", "GET /notices/consent-purposes/{purpose}"},
+    "travel": {"GET /budgets/{programme_id}"},  # amounts per budget line, no one named
     "reintegration": {
         "GET /programmes",
         "GET /programmes/{programme_id}/totals",

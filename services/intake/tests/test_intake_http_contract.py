@@ -13,6 +13,7 @@ from avrr_events.settings import ServiceSettings
 from avrr_events.web.service import ServiceRuntime
 from avrr_intake import authorities, observed
 from avrr_intake.case import CASE_EVENTS
+from avrr_intake.feedback import FEEDBACK_EVENTS
 from avrr_intake.main import service
 
 EVENT_TYPES = {
@@ -113,10 +114,14 @@ async def test_every_event_type_intake_emits_has_a_published_json_schema(intake:
     titles = {schema["title"] for schema in published.values()}
     # What it writes, the others' events it reads for the timeline and the reports,
     # and the records it publishes for the authorities of countries of origin.
-    assert {t for t in titles if t.startswith("avrr.intake.")} == EVENT_TYPES
+    # Feedback items are streams of their own, never a case's.
+    feedback = {e.event_type for e in FEEDBACK_EVENTS}
+    assert {t for t in titles if t.startswith("avrr.intake.")} == EVENT_TYPES | feedback
     public_types = {e.event_type for e in authorities.PUBLIC.events}
     assert {t for t in titles if t.startswith("avrr.public.")} == public_types
-    assert titles - EVENT_TYPES - public_types == {e.event_type for e in observed.OBSERVED}
+    assert titles - EVENT_TYPES - feedback - public_types == {
+        e.event_type for e in observed.OBSERVED
+    }
     for schema in published.values():
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
         assert schema["properties"] and schema["type"] == "object"

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic_core import to_jsonable_python
+from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import EventStore, HandlerContext, Repository
@@ -39,6 +39,9 @@ from avrr_travel.observed import (
     ConsentWithdrawn,
     DestinationSuspended,
 )
+
+# A command's answer as JSON (dates and decimals as text), through pydantic's public API.
+_JSON: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
 
 
 def _now() -> datetime:
@@ -96,7 +99,7 @@ class GroupCommands:
             body.update(answer)
         return CommandResult(
             group.version,
-            to_jsonable_python(body),
+            _JSON.dump_python(body, mode="json"),
             status=201 if new else 200,
             location=f"/groups/{group.id}" if new else None,
         )
