@@ -356,7 +356,7 @@ def test_blank_notices_are_for_staff_and_partners_and_a_cases_notices_for_its_re
     rules = intake.policy.rules
     blank = set(ROLES) - {Role.AUTHORITY}
     for key in ("GET /notices/rights", "GET /notices/consent-purposes/{purpose}"):
-        assert (rules[key].roles, rules[key].scope) == (blank, "none"), key
+        assert (rules[key].roles, rules[key].scope) == (frozenset(blank), "none"), key
     for key in (
         "GET /cases/{case_id}/notices/rights",
         "GET /cases/{case_id}/notices/consents/{person_id}/{purpose}",
@@ -377,7 +377,10 @@ def test_manifests_and_consulate_lists_are_for_travel_officers_of_the_cases_offi
         "GET /groups/{group_id}/consulate-list",
         "GET /manifests",
     ):
-        assert (rules[key].roles, rules[key].scope) == ({Role.TRAVEL_OFFICER}, "office"), key
+        assert (rules[key].roles, rules[key].scope) == (
+            frozenset({Role.TRAVEL_OFFICER}),
+            "office",
+        ), key
 
 
 def test_the_decision_travel_and_plan_notices_are_read_as_what_they_tell() -> None:
