@@ -46,6 +46,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -307,6 +308,26 @@ class AuditLog:
             self._writer = asyncio.create_task(self._write_batches())
         # shield: a caller that goes away must not cancel the batch others wait on
         return await asyncio.shield(done)
+
+    async def record_reads(
+        self, *, actor: str, route: str, case_ids: Sequence[str], client: str | None = None
+    ) -> None:
+        """One read entry per case a response named (none named: one entry without a case),
+        so each case's trail shows every list, search or manifest that showed its people.
+        Recorded together: the log commits them as one batch (group commit)."""
+        await asyncio.gather(
+            *(
+                self.record(
+                    actor=actor,
+                    action="read",
+                    route=route,
+                    outcome=200,
+                    case_id=case_id,
+                    client=client,
+                )
+                for case_id in (dict.fromkeys(case_ids) or [None])
+            )
+        )
 
     async def _write_batches(self) -> None:
         """Commit what is pending, batch after batch, until nothing is left."""

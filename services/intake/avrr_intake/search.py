@@ -54,7 +54,6 @@ yet."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import hmac
@@ -574,19 +573,8 @@ async def _audit(
     """One entry per case returned (none found: one entry without a case), naming the fields
     searched by in the route: who looked for whom, and by what, without the terms."""
     route = f"{SEARCH_ROUTE} by {'+'.join(fields)}"
-    # Recorded together: the audit log commits them as one batch (group commit).
-    await asyncio.gather(
-        *(
-            runtime.audit.record(
-                actor=principal.user_id,
-                action="read",
-                route=route,
-                outcome=200,
-                case_id=case_id,
-                client=client,
-            )
-            for case_id in (dict.fromkeys(case_ids) or [None])
-        )
+    await runtime.audit.record_reads(
+        actor=principal.user_id, route=route, case_ids=case_ids, client=client
     )
 
 
