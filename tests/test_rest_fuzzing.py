@@ -176,6 +176,14 @@ DOCUMENTED_REFUSALS = (
         "the case's recorded values and household, which the fuzzer cannot know",
     ),
     Refusal(
+        CASE_COMMANDS + "rectifications",
+        "domain-rule",
+        r"the referral (recorded no contact details|named no referrer) to rectify"
+        r"|contact, referrer and current_city are the case's, the principal's.*",
+        "a contact or referrer is corrected, not added, and on the principal only (the "
+        "fields' descriptions): what the referral recorded and who is principal",
+    ),
+    Refusal(
         CASE_COMMANDS + "*",
         "conflict",
         r"only a requested return can be amended|the return was cleared for travel"
