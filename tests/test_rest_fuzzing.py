@@ -177,6 +177,14 @@ DOCUMENTED_REFUSALS = (
     ),
     Refusal(
         CASE_COMMANDS + "rectifications",
+        "validation",
+        r"body: Value error, (document_type is corrected together with document_number"
+        r"|contact: give at least one of phone, email, address)",
+        "the schema's dependentRequired and contact's properties are met by a null, which "
+        "corrects nothing: a document type needs its number, a contact one value",
+    ),
+    Refusal(
+        CASE_COMMANDS + "rectifications",
         "domain-rule",
         r"the referral (recorded no contact details|named no referrer) to rectify"
         r"|contact, referrer and current_city are the case's, the principal's.*",
