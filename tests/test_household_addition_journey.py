@@ -5,7 +5,10 @@ embedded default (one app, SQLite, in-process bus).
 Intake records the addition with the new member's consent (the return was requested);
 eligibility puts them on the request and decides again, and they are screened like
 everyone; the clearance names them, and travel's movement carries them: no ticket until
-their travel document and fitness are recorded. Once intake has seen the clearance a
+their travel document and fitness are recorded. A spouse who joins after the ticket lapses
+the clearance: eligibility awaits due diligence again with them on the request, travel's
+movement waits (the ticket void) for the household's new clearance, which opens it with
+everyone; re-ticketed, the household departs with them. Once intake has seen the departure a
 further addition is refused (409) naming the phase.
 """
 
@@ -36,6 +39,14 @@ NEWBORN = {
     "date_of_birth": "2025-11-02",
     "sex": "female",
     "relationship": "child",
+}
+
+SPOUSE = {
+    "given_names": "Mateo",
+    "family_name": "Quispe",
+    "date_of_birth": "1990-04-18",
+    "sex": "male",
+    "relationship": "spouse",
 }
 
 
@@ -121,11 +132,95 @@ async def joining(p: Platform) -> None:
     )
     assert issued["status"] == "ticketed", issued
 
-    async def intake_saw_clearance() -> bool:
-        state = await p.get("intake", f"/cases/{c}/state", CASEWORKER)
-        return state.status_code == 200 and state.json().get("phase") in ("cleared", "ticketed")
+    async def intake_saw(*phases: str) -> None:
+        async def shown() -> bool:
+            state = await p.get("intake", f"/cases/{c}/state", CASEWORKER)
+            return state.status_code == 200 and state.json().get("phase") in phases
 
-    await eventually(intake_saw_clearance, timeout=60)
+        await eventually(shown, timeout=60)
+
+    await intake_saw("ticketed")
+    # A spouse joins after the ticket: the clearance lapses for the household as a whole.
+    spouse_body = {
+        "person": SPOUSE,
+        "reason": "joined_household",
+        "consent": {
+            "purposes": ["return_assistance_processing"],
+            "given_on": "2026-01-12",
+            "language": "es",
+        },
+    }
+    joined, t = await p.post(
+        "intake", f"/cases/{c}/household/additions", spouse_body, CASEWORKER, expect=201
+    )
+    spouse = joined["person_id"]
+    lapsed = await p.case_shows(
+        "eligibility",
+        c,
+        lambda a: a["household_size"] == 4 and a["status"] == "eligible",
+        hop="intake -> eligibility: member added after clearance",
+        since=t,
+        cross_service=True,
+    )
+    assert spouse in [m["person_id"] for m in lapsed["household"]]
+    await p.case_shows(
+        "travel",
+        c,
+        status("not_opened"),
+        hop="eligibility -> travel: clearance lapsed",
+        since=t,
+        cross_service=True,
+    )
+    # No departure without the new clearance: no movement is open (as for a reopened case).
+    refused = await p.get("travel", f"/movements/{c}", TRAVEL_OFFICER)
+    assert refused.json()["status"] == "not_opened", refused.text
+
+    screening = {"person_id": spouse, "categories": []}
+    await p.post(
+        "eligibility",
+        f"/assessments/{c}/vulnerability-screenings",
+        screening,
+        CASEWORKER,
+        expect=201,
+    )
+    checked, t = await p.post(
+        "eligibility",
+        f"/assessments/{c}/due-diligence",
+        DUE_DILIGENCE_CLEARED,
+        CASEWORKER,
+        expect=200,
+    )
+    assert checked["events"][-1] == "avrr.eligibility.DueDiligenceCleared", checked
+    movement = await p.case_shows(
+        "travel",
+        c,
+        status("preparing"),
+        hop="eligibility -> travel: cleared again",
+        since=t,
+        cross_service=True,
+    )
+    travellers = sorted(m["person_id"] for m in movement["travellers"])
+    assert travellers == sorted([case.mother, case.child, newborn, spouse]), movement
+    # Re-ticketed once everyone is ready again, the household departs with the spouse.
+    await ready_to_travel(
+        p,
+        c,
+        {
+            case.mother: "passport",
+            case.child: "passport",
+            newborn: "emergency_travel_document",
+            spouse: "passport",
+        },
+    )
+    issued, _ = await p.post(
+        "travel", f"/movements/{c}/ticket", booking("TS-2"), TRAVEL_OFFICER, expect=200
+    )
+    assert issued["status"] == "ticketed", issued
+    _, t = await p.post("travel", f"/movements/{c}/departure", {}, TRAVEL_OFFICER, expect=200)
+    departed = await p.case_shows("travel", c, status("departed"), hop="departure", since=t)
+    assert len(departed["travellers"]) == 4, departed
+
+    await intake_saw("departed", "arrived", "completed")
     late = await p.refused(
         "intake",
         f"/cases/{c}/household/additions",

@@ -298,9 +298,12 @@ class HouseholdMemberLeft(DomainEvent):
 
 
 class HouseholdMemberJoined(DomainEvent):
-    """A person joined the household before clearance (intake's HouseholdMemberAdded): the
-    request is assessed again with them (an EligibilityDecided follows). They are screened,
-    and a child alone needs a best-interests determination, before clearance as everyone."""
+    """A person joined the household (intake's HouseholdMemberAdded): the request is assessed
+    again with them (an EligibilityDecided follows). They are screened, and a child alone
+    needs a best-interests determination, before clearance as everyone. A household cleared
+    already (``clearance_lapsed``) was cleared without them: the clearance lapses, due
+    diligence clears the household as a whole again, and travel follows (its movement waits
+    for that clearance; one that departed refuses the addition)."""
 
     event_type = "avrr.eligibility.HouseholdMemberJoined"
 
@@ -308,6 +311,12 @@ class HouseholdMemberJoined(DomainEvent):
     person_id: str = Field(min_length=1, max_length=200)
     household: list[HouseholdMember] = Field(min_length=1, max_length=50)
     joined_at: datetime
+    # Optional addition (v1 stays v1; absent in older events, which all joined before clearance).
+    clearance_lapsed: bool = Field(
+        default=False,
+        description="due diligence had cleared the case without this person: the clearance "
+        "lapses (cause household_member_added) and travel follows",
+    )
 
     _one_entry_per_person = field_validator("household")(one_entry_per_person)
 
@@ -330,9 +339,12 @@ class HouseholdCorrected(DomainEvent):
 
 
 class HouseholdAdditionRefused(DomainEvent):
-    """Intake's HouseholdMemberAdded reached the assessment after clearance (the two raced):
-    the household travels as it was cleared, unscreened people never; intake reverses the
-    addition (HouseholdAdditionReversed)."""
+    """The household travels as it was cleared, unscreened people never: intake reverses the
+    addition (HouseholdAdditionReversed). Recorded when intake reversed an addition whose
+    lapse of the clearance reached travel after the departure (travel's
+    TravellerAdditionRefused): the person leaves the request and the clearance the household
+    departed with stands again. (Before this, an addition that reached a cleared assessment
+    was refused here at once.)"""
 
     event_type = "avrr.eligibility.HouseholdAdditionRefused"
 
@@ -405,6 +417,8 @@ class Assessment(Aggregate):
         self.closed_for_consent = False
         # Decided before the case was withdrawn and reopened: decided again on resumption.
         self.decision_stale = False
+        # The person whose addition lapsed the clearance, until the household is cleared again.
+        self.lapsed_for: str | None = None
 
     def when(self, event: DomainEvent) -> None:
         match event:
@@ -422,6 +436,15 @@ class Assessment(Aggregate):
                 self.request is not None
             ):
                 self.request = self.request.model_copy(update={"household": event.household})
+                if isinstance(event, HouseholdMemberJoined) and event.clearance_lapsed:
+                    self.cleared = False
+                    self.lapsed_for = event.person_id
+            case HouseholdAdditionRefused() if self.request is not None:
+                household = [m for m in self.request.household if m.person_id != event.person_id]
+                self.request = self.request.model_copy(update={"household": household})
+                if self.lapsed_for == event.person_id:
+                    self.cleared = True
+                    self.lapsed_for = None
             case EligibilityDecided():
                 self.decision = event
                 self.decision_stale = False
@@ -431,6 +454,7 @@ class Assessment(Aggregate):
                 self.best_interests[person_id] = outcome
             case DueDiligenceCleared():
                 self.cleared = True
+                self.lapsed_for = None
             case AssessmentClosed():
                 self.closed = True
                 self.closed_for_consent = event.for_consent
@@ -548,30 +572,36 @@ class Assessment(Aggregate):
         decide: Callable[[ReturnRequest], Decision],
         version: str,
     ) -> bool:
-        """Put a person who joined the household on the request and decide again; once
-        cleared, refuse (HouseholdAdditionRefused): clearance is the decision that the household
-        as screened may travel. False when there is nothing to change (no request, a case
-        closed for good, or the person on the request already)."""
+        """Put a person who joined the household on the request and decide again. Once
+        cleared, the clearance lapses with it (``clearance_lapsed``): clearance is the decision
+        that the household as screened may travel, and this person was not screened. False
+        when there is nothing to change (no request, a case closed for good, or the person on
+        the request already)."""
         request = self.request
         if request is None or (self.closed and not self.closed_for_consent):
             return False
         if self.member(member.person_id) is not None:
             return False
-        if self.cleared:
-            self.record(
-                HouseholdAdditionRefused(case_id=self.id, person_id=member.person_id, refused_at=at)
-            )
-            return True
         self.record(
             HouseholdMemberJoined(
                 case_id=self.id,
                 person_id=member.person_id,
                 household=[*request.household, member],
                 joined_at=at,
+                clearance_lapsed=self.cleared,
             )
         )
         assert self.request is not None
         self._decide_again(decide(self.request.return_request), at, version)
+        return True
+
+    def keep_clearance(self, person_id: str, at: datetime) -> bool:
+        """Intake reversed an addition (travel refused it: the household had departed): the
+        person leaves the request, and the clearance their addition lapsed stands again
+        (HouseholdAdditionRefused). False when they are not on the request."""
+        if self.request is None or self.member(person_id) is None:
+            return False
+        self.record(HouseholdAdditionRefused(case_id=self.id, person_id=person_id, refused_at=at))
         return True
 
     def correct_household(

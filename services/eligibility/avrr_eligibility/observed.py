@@ -56,12 +56,22 @@ class HouseholdMemberRemoved(ObservedCaseEvent):
 
 
 class HouseholdMemberAdded(ObservedCaseEvent):
-    """A person joined the household before clearance (intake's household_change.py)."""
+    """A person joined the household before departure (intake's household_change.py)."""
 
     event_type = "avrr.intake.HouseholdMemberAdded"
 
     member: HouseholdMember
     added_at: datetime
+
+
+class HouseholdAdditionReversed(ObservedCaseEvent):
+    """An addition was reversed (intake's household_change.py): travel refused it, the
+    household had departed without the person."""
+
+    event_type = "avrr.intake.HouseholdAdditionReversed"
+
+    person_id: str = Field(min_length=1, max_length=100)
+    reversed_at: datetime
 
 
 class HouseholdFactsCorrected(ObservedCaseEvent):

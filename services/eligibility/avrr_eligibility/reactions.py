@@ -23,9 +23,11 @@ HouseholdFactsCorrected (a rectified date of birth or sex) gives the request the
 corrected ages and sexes (HouseholdCorrected): an unaccompanied child it reveals
 needs a best-interests determination before clearance; eligibility is decided
 again when the decision changes. HouseholdMemberAdded
-puts the person on the request and decides again before clearance
-(HouseholdMemberJoined); after it (the two raced) it is refused
-(HouseholdAdditionRefused), and intake reverses the addition.
+puts the person on the request and decides again (HouseholdMemberJoined);
+after clearance the clearance lapses with it, for the household to be
+cleared again as a whole. HouseholdAdditionReversed (travel refused the
+addition: the household had departed) takes them off the request again and
+the clearance stands (HouseholdAdditionRefused).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from avrr_eligibility.observed import (
     CaseReopened,
     CaseWithdrawn,
     ConsentWithdrawn,
+    HouseholdAdditionReversed,
     HouseholdFactsCorrected,
     HouseholdMemberAdded,
     HouseholdMemberRemoved,
@@ -151,6 +154,12 @@ def build_reactions(catalogue: ProgrammeCatalogue) -> dict[str, list[Reaction]]:
             ctx, event.case_id, lambda a, *how: a.add_member(event.member, *how)
         )
 
+    async def keep_the_clearance(ctx: HandlerContext, event: HouseholdAdditionReversed) -> None:
+        repo = _repository(ctx)
+        assessment = await repo.load(event.case_id, conn=ctx.conn)
+        if assessment.keep_clearance(event.person_id, datetime.now(UTC)):
+            await repo.save(assessment, ctx.cause, conn=ctx.conn)
+
     async def correct_the_household(ctx: HandlerContext, event: HouseholdFactsCorrected) -> None:
         await change_the_household(
             ctx, event.case_id, lambda a, *how: a.correct_household(event.household, *how)
@@ -162,6 +171,7 @@ def build_reactions(catalogue: ProgrammeCatalogue) -> dict[str, list[Reaction]]:
             HouseholdFactsCorrected: [correct_the_household],
             HouseholdMemberRemoved: [take_off_the_request],
             HouseholdMemberAdded: [put_on_the_request],
+            HouseholdAdditionReversed: [keep_the_clearance],
             ReturnRequestAmended: [reassess],
             CaseWithdrawn: [close_assessment],
             CaseReopened: [take_up_again],

@@ -235,7 +235,15 @@ def _left(
 
 
 def _refused(event: AmendmentRefused | HouseholdAdditionRefused, row: Any) -> dict[str, Any]:
-    return {}  # counted (the ETag moves); the destination and household cleared stand
+    """Counted (the ETag moves); the destination and household cleared stand: a person whose
+    addition lapsed the clearance leaves the household shown, which is cleared again."""
+    if not isinstance(event, HouseholdAdditionRefused):
+        return {}
+    household = [m for m in row.household if m["person_id"] != event.person_id]
+    if len(household) == len(row.household):
+        return {}
+    cleared = {"status": CLEARED} if row.cleared_at is not None else {}
+    return {"household": household, **cleared}
 
 
 def _closed(event: AssessmentClosed, row: Any) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """A person who joins the household: put on the request and decided again before clearance
 (HouseholdMemberJoined), screened as everyone (an unaccompanied child's best-interests
-determination before clearance); refused after clearance (HouseholdAdditionRefused), on real
-PostgreSQL and Kafka."""
+determination before clearance); after clearance the clearance lapses (HouseholdMemberJoined,
+clearance_lapsed) for the household to be cleared again as a whole, and stands again when intake
+reverses an addition travel refused (the household had departed: HouseholdAdditionRefused), on
+real PostgreSQL and Kafka."""
 
 from __future__ import annotations
 
@@ -113,12 +115,51 @@ async def test_a_child_alone_needs_a_best_interests_determination_before_clearan
     assert sister in reason and f"{case_id}-girl" not in reason, reason
 
 
-async def test_after_clearance_the_addition_is_refused(eligibility: Eligibility) -> None:
+async def test_after_clearance_the_clearance_lapses_and_is_given_again(
+    eligibility: Eligibility,
+) -> None:
     case_id = await assessed_mother(eligibility)
     await clear(eligibility, case_id)
     spouse = f"{case_id}-spouse"
     await eligibility.from_intake("HouseholdMemberAdded", added(case_id, spouse))
+    events = await until_recorded(eligibility, case_id, JOINED)
+    joined = events[-2]
+    assert joined.type == JOINED and joined.data["clearance_lapsed"] is True, events
+    assert events[-1].type == DECIDED
+    # Awaiting due diligence again.
+    await eligibility.assessment(case_id, household_size=2, status="eligible")
+    await clear(eligibility, case_id)
+    events = await until_recorded(eligibility, case_id, "avrr.eligibility.DueDiligenceCleared")
+    cleared = [e for e in events if e.type == "avrr.eligibility.DueDiligenceCleared"]
+    assert len(cleared) == 2, [e.type for e in events]
+    assert [m["person_id"] for m in cleared[-1].data["household"]] == [
+        f"{case_id}-mother",
+        spouse,
+    ]
+
+
+async def test_an_addition_travel_refused_leaves_the_clearance_standing(
+    eligibility: Eligibility,
+) -> None:
+    case_id = await assessed_mother(eligibility)
+    await clear(eligibility, case_id)
+    spouse = f"{case_id}-spouse"
+    await eligibility.from_intake("HouseholdMemberAdded", added(case_id, spouse))
+    await until_recorded(eligibility, case_id, JOINED)
+    # Travel refused it (departed), and intake reversed the addition.
+    reversed_ = {
+        "case_id": case_id,
+        "person_id": spouse,
+        "household_size": 1,
+        "reversed_at": datetime.now(UTC).isoformat(),
+    }
+    await eligibility.from_intake("HouseholdAdditionReversed", reversed_)
     events = await until_recorded(eligibility, case_id, REFUSED)
     assert events[-1].type == REFUSED and events[-1].data["person_id"] == spouse
-    assert JOINED not in [e.type for e in events]
     await eligibility.assessment(case_id, household_size=1, status="cleared")
+    # A redelivered reversal changes nothing.
+    await eligibility.from_intake("HouseholdAdditionReversed", reversed_)
+    again = await eligibility.http.post(
+        f"/assessments/{case_id}/due-diligence", json=checklist_json()
+    )
+    assert again.status_code == 409, again.text  # cleared already

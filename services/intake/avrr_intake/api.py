@@ -331,13 +331,14 @@ async def remove_household_member(
 async def add_household_member(
     case_id: CaseId, body: HouseholdAdditionIn, on_case: OnCase
 ) -> Response:
-    """A person joins the household before clearance, with the reason and their personal data
+    """A person joins the household before departure, with the reason and their personal data
     as at the referral (encrypted under their own key): never a second principal, never past 30
     people, never an adult into an unaccompanied child's case (422); once the return was
-    requested, with their consent to it (422 naming consent); 409 once the return was cleared.
-    Eligibility puts them on the request and decides again; a clearance that raced with the
-    addition wins there, and the case then records HouseholdAdditionReversed. Answers the new
-    person_id."""
+    requested, with their consent to it (422 naming consent); 409 once the household departed.
+    Eligibility puts them on the request and decides again; after clearance the clearance
+    lapses, for the household to be cleared and ticketed again with them. A departure that
+    raced with the addition wins in travel, and the case then records
+    HouseholdAdditionReversed. Answers the new person_id."""
     return await on_case(case_id, lambda cases, ctx: cases.add_household_member(case_id, body, ctx))
 
 

@@ -19,9 +19,9 @@ Lifecycle::
     return_requested --ReturnAmendmentRefused--> return_requested (eligibility had cleared it)
     active --HouseholdMemberRemoved--> (same status; ReturnResumed if it was the one missing)
     any --HouseholdMemberRestored--> (the removal came after the departure: they travelled)
-    active --HouseholdMemberAdded--> (same status; before clearance, with their consent
-        once the return was requested)
-    any --HouseholdAdditionReversed--> (the addition came after the clearance: not a member)
+    active --HouseholdMemberAdded--> (same status; before departure, with their consent
+        once the return was requested; after clearance the household is cleared again)
+    any --HouseholdAdditionReversed--> (the addition came after the departure: not a member)
 
 After withdrawal or closure nothing changes any more except erasure, a reopening
 (same stream: one history) or the answer to a pending transfer; after erasure
@@ -658,7 +658,7 @@ class Case(Aggregate):
         self.record(added)
 
     def reverse_addition(self, reversed_: HouseholdAdditionReversed) -> None:
-        """Eligibility refused an addition (it had cleared the household first): the person
+        """Travel refused an addition (the household had departed first): the person
         is not a member (idempotent: someone no longer a member is not reversed again)."""
         if reversed_.person_id in self.people and not self.erased:
             self.record(reversed_)

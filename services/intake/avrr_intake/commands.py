@@ -491,7 +491,7 @@ class MemberConsentIn(ConsentIn):
 
 
 class HouseholdAdditionIn(Input):
-    """A person who joins the household before clearance, and why."""
+    """A person who joins the household before departure, and why."""
 
     person: PersonIn = Field(
         description="as a referral's household member; relationship never 'principal' "
@@ -998,15 +998,15 @@ class IntakeCommands:
     async def add_household_member(
         self, case_id: str, cmd: HouseholdAdditionIn, ctx: CommandContext
     ) -> CommandResult:
-        """Bring a person into the household before clearance: 409 once intake has seen the
-        clearance; a clearance it has not seen yet is settled by eligibility
-        (household_change.py). Once the return was requested, their consent to it comes too."""
+        """Bring a person into the household before departure: 409 once intake has seen the
+        departure; one it has not seen yet is settled by travel (household_change.py). After
+        clearance the clearance lapses, for the household to be cleared again as a whole.
+        Once the return was requested, their consent to it comes too."""
         await self._refuse_in_phases(
             case_id,
-            FIXED_FROM,
-            "the return was cleared for travel (phase {phase}): a new member is screened "
-            "before clearance, so nobody joins the household any more; refer them in a case "
-            "of their own",
+            TRAVELLED_FROM,
+            "the household departed (phase {phase}): nobody joins it any more; refer them in "
+            "a case of their own",
         )
         person_id = str(uuid.uuid4())
         elsewhere: list[tuple[str, str]] = []

@@ -27,17 +27,21 @@ is for family tracing and a best-interests determination, in a case of its own.
 Once the return was requested, the new member's consent to it comes with the
 addition: eligibility would otherwise process someone who never agreed to it.
 
-An addition stops at clearance, not at departure: the new member has to be
-screened (vulnerability, best interests, due diligence), and clearance is the
-decision that the household as it stands may travel. Intake refuses it (409)
-from the clearance it has seen; an addition that raced with the clearance
-reaches eligibility after it and is refused there (HouseholdAdditionRefused),
-and intake then records ``HouseholdAdditionReversed``: the person is not a
-member after all. Before clearance eligibility puts the person on the request
-and decides again (HouseholdMemberJoined); the movement travel opens at
-clearance then carries them, and needs their travel document and fitness to
-travel before a ticket. So a movement never grows after it was ticketed, and
-an addition and a departure never both happen.
+An addition stops at departure, and lapses a clearance given before it: the new
+member has to be screened (vulnerability, best interests, due diligence), and
+clearance is the decision that the household as it stands may travel. Before
+clearance eligibility puts the person on the request and decides again
+(HouseholdMemberJoined); after it the same event says the clearance lapsed
+(``clearance_lapsed``): the assessment awaits due diligence again, and travel's
+movement, not departed, waits for the household's new clearance, its ticket void.
+That clearance opens it with the new member, who needs a travel document and
+fitness to travel before a ticket. Intake refuses an addition (409) from the
+departure it has seen; one that raced with the departure reaches travel after it
+and is refused there (TravellerAdditionRefused), and intake then records
+``HouseholdAdditionReversed``: the person is not a member after all, and
+eligibility's clearance stands again (HouseholdAdditionRefused). So a household
+never departs without being cleared as a whole, and an addition and a departure
+never both happen.
 """
 
 from __future__ import annotations
@@ -102,7 +106,7 @@ HOUSEHOLD_LIMIT = 30
 
 
 class HouseholdMemberAdded(DomainEvent):
-    """A person joined the case's household before clearance (never a second principal)."""
+    """A person joined the case's household before departure (never a second principal)."""
 
     event_type = "avrr.intake.HouseholdMemberAdded"
 
@@ -121,8 +125,9 @@ class HouseholdMemberAdded(DomainEvent):
 
 
 class HouseholdAdditionReversed(DomainEvent):
-    """The addition reached eligibility after the clearance it raced with (eligibility's
-    HouseholdAdditionRefused): the person is not a member of the case after all."""
+    """The addition reached travel after the departure it raced with (travel's
+    TravellerAdditionRefused; before, eligibility's HouseholdAdditionRefused after a clearance):
+    the person is not a member of the case after all."""
 
     event_type = "avrr.intake.HouseholdAdditionReversed"
 

@@ -139,16 +139,19 @@ class HouseholdMemberLeft(ObservedCaseEvent):
 
 
 class HouseholdMemberJoined(ObservedCaseEvent):
-    """Eligibility put a person who joined the household on the request (decided again)."""
+    """Eligibility put a person who joined the household on the request (decided again);
+    ``clearance_lapsed``: the household had been cleared without them, and is cleared again."""
 
     event_type = "avrr.eligibility.HouseholdMemberJoined"
 
     person_id: Id
     joined_at: datetime
+    clearance_lapsed: bool = False
 
 
 class HouseholdAdditionRefused(ObservedCaseEvent):
-    """An addition reached eligibility after the clearance: the person is not added."""
+    """The household travels as cleared, without the person added: they are not a member
+    (recorded when an addition lapsed a clearance travel had departed with)."""
 
     event_type = "avrr.eligibility.HouseholdAdditionRefused"
 
@@ -247,6 +250,17 @@ class TravellerRemovalRefused(ObservedCaseEvent):
     """A removal reached the movement after the departure: the person travelled."""
 
     event_type = "avrr.travel.TravellerRemovalRefused"
+
+    person_id: Id
+    departed_at: datetime
+    refused_at: datetime
+
+
+class TravellerAdditionRefused(ObservedCaseEvent):
+    """An addition's lapse of the clearance reached the movement after the departure: the
+    household travelled without the person."""
+
+    event_type = "avrr.travel.TravellerAdditionRefused"
 
     person_id: Id
     departed_at: datetime

@@ -11,8 +11,11 @@
 
 - TravellerRemovalRefused (travel): a HouseholdMemberRemoved reached the movement
   after the departure it raced with; the case records HouseholdMemberRestored.
-- HouseholdAdditionRefused (eligibility): a HouseholdMemberAdded reached the assessment
-  after the clearance it raced with; the case records HouseholdAdditionReversed.
+- TravellerAdditionRefused (travel): a HouseholdMemberAdded's lapse of the clearance
+  reached the movement after the departure it raced with; the case records
+  HouseholdAdditionReversed. HouseholdAdditionRefused (eligibility) does the same (once
+  recorded for an addition that reached a cleared assessment; now after that reversal, when
+  it finds nothing more to reverse).
 
 Everything else intake reads of the others it only shows and counts: the
 timeline, the reports, the hand-over and the retention clock are projections
@@ -39,6 +42,7 @@ from avrr_intake.observed import (
     ArrivalConfirmed,
     DepartureConfirmed,
     HouseholdAdditionRefused,
+    TravellerAdditionRefused,
     TravellerRemovalRefused,
 )
 
@@ -108,9 +112,12 @@ async def restore_departed_member(ctx: HandlerContext, event: TravellerRemovalRe
     await _record_on_case(ctx, event.case_id, restore)
 
 
-async def reverse_refused_addition(ctx: HandlerContext, event: HouseholdAdditionRefused) -> None:
-    """Eligibility refused an addition (it had cleared the household first): the person is
-    not a member of the case, in the consumer's transaction."""
+async def reverse_refused_addition(
+    ctx: HandlerContext, event: HouseholdAdditionRefused | TravellerAdditionRefused
+) -> None:
+    """Travel (or eligibility) refused an addition (the household departed, or was cleared,
+    without the person): the person is not a member of the case, in the consumer's
+    transaction."""
 
     def reverse(case: Case) -> None:
         case.reverse_addition(
@@ -143,5 +150,6 @@ REACTIONS: dict[str, list[Reaction]] = reactions_table(
         AmendmentRefused: [restore_cleared_destination],
         TravellerRemovalRefused: [restore_departed_member],
         HouseholdAdditionRefused: [reverse_refused_addition],
+        TravellerAdditionRefused: [reverse_refused_addition],
     }
 )

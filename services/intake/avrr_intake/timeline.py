@@ -273,11 +273,16 @@ _SUMMARIES: dict[type[DomainEvent], Callable[[Facts], str]] = {
         f"household: {f['reason'].replace('_', ' ')} ({f['household_size']} people)"
     ),
     HouseholdAdditionReversed: lambda f: (
-        f"Person {f['person_id']} is not a member after all: the return had been cleared "
-        "before the addition reached eligibility"
+        f"Person {f['person_id']} is not a member after all: the household had departed "
+        "before the addition reached it"
     ),
     observed.HouseholdMemberJoined: lambda f: (
         f"Eligibility put person {f['person_id']} on the request (decided again)"
+        + (
+            ": the clearance lapsed, the household is cleared again"
+            if f.get("clearance_lapsed")
+            else ""
+        )
     ),
     observed.HouseholdAdditionRefused: lambda f: (
         f"Eligibility refused to add person {f['person_id']}: the household was already cleared"
@@ -287,6 +292,9 @@ _SUMMARIES: dict[type[DomainEvent], Callable[[Facts], str]] = {
         + ("cleared household" if f["cleared"] else "request (decided again)")
     ),
     observed.TravellerRemoved: lambda f: f"Person {f['person_id']} taken off the movement",
+    observed.TravellerAdditionRefused: lambda f: (
+        f"Travel refused to add person {f['person_id']} to the movement: already departed"
+    ),
     observed.TravellerRemovalRefused: lambda f: (
         f"Travel refused to take person {f['person_id']} off the movement: already departed"
     ),

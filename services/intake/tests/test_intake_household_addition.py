@@ -1,7 +1,8 @@
-"""A person joins the household before clearance, with the reason and their personal data as at
+"""A person joins the household before departure, with the reason and their personal data as at
 the referral (under their own key); with the rules a referral has; with their consent once the
-return was requested; reversed if eligibility had cleared the household first (on real
-PostgreSQL and Kafka)."""
+return was requested; after clearance too (eligibility clears the household again); reversed if
+the household had departed before the addition reached travel, and refused (409) once intake
+has seen the departure (on real PostgreSQL and Kafka)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 from intake_fixtures import DPO, Intake, answered, consent, referral
+from test_intake_household_removal import from_travel
 from test_intake_return_amendment import from_eligibility, requested
 
 from avrr_events import ERASED, Encrypted
@@ -161,7 +163,7 @@ async def test_an_addition_and_a_withdrawal_at_the_same_version_one_wins(intake:
         assert late.status_code == 422 and "withdrawn" in late.json()["detail"], late.text
 
 
-async def test_after_clearance_no_addition_and_a_raced_one_is_reversed(
+async def test_after_clearance_an_addition_and_after_departure_none_a_raced_one_reversed(
     intake: Intake, kafka_settings: KafkaSettings
 ) -> None:
     case_id, _ = await requested(intake)
@@ -169,9 +171,6 @@ async def test_after_clearance_no_addition_and_a_raced_one_is_reversed(
     mother = next(p["person_id"] for p in case["household"] if p["relationship"] == "principal")
     child_consent = consent("", given_by="guardian", representative_person_id=mother)
     del child_consent["person_id"]
-    answer = answered(await add(intake, case_id, addition(consent=child_consent)), 201)
-    person_id = answer["person_id"]
-    # The addition raced with the clearance, which eligibility took first.
     household = [{"person_id": str(uuid.uuid4()), "age_years": 30, "sex": "female"}]
     cleared = {
         "programme_id": "avrr-gt",
@@ -183,8 +182,20 @@ async def test_after_clearance_no_addition_and_a_raced_one_is_reversed(
         "cleared_at": datetime.now(UTC).isoformat(),
     }
     await from_eligibility(intake, kafka_settings, "DueDiligenceCleared", case_id, cleared)
-    refusal = {"person_id": person_id, "refused_at": datetime.now(UTC).isoformat()}
-    await from_eligibility(intake, kafka_settings, "HouseholdAdditionRefused", case_id, refusal)
+
+    async def at_clearance() -> bool:
+        state = (await intake.http.get(f"/cases/{case_id}/state")).json()
+        return bool(state.get("phase") == "cleared")
+
+    await eventually(at_clearance, timeout=30)
+    # After clearance a person still joins: eligibility clears the household again.
+    answer = answered(await add(intake, case_id, addition(consent=child_consent)), 201)
+    person_id = answer["person_id"]
+    # The household departed before the addition's lapse of the clearance reached travel.
+    now = datetime.now(UTC).isoformat()
+    await from_travel(intake, kafka_settings, "DepartureConfirmed", case_id, {"departed_at": now})
+    refusal = {"person_id": person_id, "departed_at": now, "refused_at": now}
+    await from_travel(intake, kafka_settings, "TravellerAdditionRefused", case_id, refusal)
 
     async def reversed_() -> bool:
         return REVERSED in await intake.event_types(case_id)
@@ -195,16 +206,18 @@ async def test_after_clearance_no_addition_and_a_raced_one_is_reversed(
     [gone] = case["removed_members"]
     assert gone["person_id"] == person_id and "reversal" in gone
 
-    async def at_clearance() -> bool:
+    async def departed() -> bool:
         state = (await intake.http.get(f"/cases/{case_id}/state")).json()
-        return bool(state.get("phase") == "cleared")
+        return bool(state.get("phase") == "departed")
 
-    await eventually(at_clearance, timeout=30)
+    await eventually(departed, timeout=30)
     late = await add(intake, case_id, addition(consent=child_consent))
     assert late.status_code == 409, late.text
-    assert late.json()["case_phase"] == "cleared"
-    # A redelivered refusal reverses nothing more.
-    await from_eligibility(intake, kafka_settings, "HouseholdAdditionRefused", case_id, refusal)
+    assert late.json()["case_phase"] == "departed"
+    # A redelivered refusal, and eligibility's after the reversal, reverse nothing more.
+    await from_travel(intake, kafka_settings, "TravellerAdditionRefused", case_id, refusal)
+    kept = {"person_id": person_id, "refused_at": now}
+    await from_eligibility(intake, kafka_settings, "HouseholdAdditionRefused", case_id, kept)
     await asyncio.sleep(1)
     assert (await intake.event_types(case_id)).count(REVERSED) == 1
 

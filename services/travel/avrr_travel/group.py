@@ -41,6 +41,7 @@ LeaveCause = Literal[
     "assessment_closed",
     "destination_suspended",
     "not_ready_at_departure",
+    "clearance_lapsed",  # a person joined the cleared household: it is cleared again
 ]
 StaffId = Annotated[str, Field(min_length=1, max_length=200)]
 

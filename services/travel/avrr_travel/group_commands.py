@@ -38,6 +38,7 @@ from avrr_travel.observed import (
     CaseWithdrawn,
     ConsentWithdrawn,
     DestinationSuspended,
+    HouseholdMemberJoined,
 )
 
 # A command's answer as JSON (dates and decimals as text), through pydantic's public API.
@@ -213,6 +214,12 @@ async def leave_on_closure(ctx: HandlerContext, event: AssessmentClosed) -> None
     await leave_group(ctx, event.case_id, "assessment_closed")
 
 
+async def leave_on_lapsed_clearance(ctx: HandlerContext, event: HouseholdMemberJoined) -> None:
+    """A person joined the cleared household: it waits for a new clearance, off its group."""
+    if event.clearance_lapsed:
+        await leave_group(ctx, event.case_id, "clearance_lapsed")
+
+
 async def leave_on_suspension(ctx: HandlerContext, event: DestinationSuspended) -> None:
     """Every grouped household going to the suspended destination leaves its group (travel's
     own reaction held its movement)."""
@@ -228,6 +235,7 @@ REACTIONS: dict[str, list[Reaction]] = reactions_table(
         ConsentWithdrawn: [leave_on_consent_withdrawal],
         AssessmentClosed: [leave_on_closure],
         DestinationSuspended: [leave_on_suspension],
+        HouseholdMemberJoined: [leave_on_lapsed_clearance],
     }
 )
 

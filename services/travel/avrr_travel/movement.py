@@ -276,6 +276,13 @@ CONSENT_WITHDRAWN_REASON = "consent to the processing of the return withdrawn"
 # Why travel takes up a movement the case's withdrawal (or closure) ended: intake reopened
 # the case (eligibility's AssessmentReopened, cause case_reopened).
 CASE_REOPENED_REASON = "case reopened: the movement opens again with a new clearance"
+# Why travel takes up again a movement not departed: a person joined the cleared household
+# (eligibility's HouseholdMemberJoined, clearance_lapsed), which is cleared again as a whole.
+CLEARANCE_LAPSED_REASON = (
+    "clearance lapsed: a household member was added; the movement opens again with a new clearance"
+)
+# The reasons a movement waits for a new clearance, its travellers and booking gone.
+STARTING_OVER_REASONS = frozenset({CASE_REOPENED_REASON, CLEARANCE_LAPSED_REASON})
 
 
 class MovementReinstated(MovementPauseEvent):
@@ -287,7 +294,11 @@ class MovementReinstated(MovementPauseEvent):
     own stream (one history), waits for eligibility's new clearance, whose MovementOpened
     names the household and destination afresh. Documents and fitness are recorded again:
     travel keeps no document's expiry date, and fitness to travel is about the day of
-    departure, not the one before the withdrawal."""
+    departure, not the one before the withdrawal.
+
+    With ``reason`` CLEARANCE_LAPSED_REASON a person joined the household after clearance:
+    it waits, as for a reopened case, for the clearance of the household as a whole; the
+    ticket issued for the household without them is void."""
 
     event_type = "avrr.travel.MovementReinstated"
 
@@ -346,6 +357,20 @@ class TravellerRemovalRefused(DomainEvent):
     the person travelled; intake restores them to the household."""
 
     event_type = "avrr.travel.TravellerRemovalRefused"
+
+    case_id: str
+    person_id: str = Field(min_length=1, max_length=200)
+    departed_at: datetime
+    refused_at: datetime
+
+
+class TravellerAdditionRefused(DomainEvent):
+    """The lapse of the clearance for a person who joined the household (eligibility's
+    HouseholdMemberJoined, clearance_lapsed) reached the movement after the departure it
+    raced with: the household travelled as cleared, without them; intake reverses the
+    addition and eligibility's clearance stands again."""
+
+    event_type = "avrr.travel.TravellerAdditionRefused"
 
     case_id: str
     person_id: str = Field(min_length=1, max_length=200)
@@ -541,9 +566,10 @@ class Movement(AggregateWithConflicts):
                 self.withdrawn_before_opening = True
                 self.paused_for_consent = event.reason == CONSENT_WITHDRAWN_REASON
             case MovementReinstated():
-                if event.reason == CASE_REOPENED_REASON:
+                if event.reason in STARTING_OVER_REASONS:
                     self.opened = None
                     self.travellers = {}
+                if event.reason == CASE_REOPENED_REASON:
                     self.restarted_at = event.at
                 self.cancelled = self.withdrawn_before_opening = self.paused_for_consent = False
                 self.booking = None
@@ -564,7 +590,7 @@ class Movement(AggregateWithConflicts):
             case VulnerabilityScreeningNoted():
                 self.screened[event.person_id] = frozenset(event.needs)
                 self._screen_travellers()
-            case TransitAssistanceNoted() | TravellerRemovalRefused():
+            case TransitAssistanceNoted() | TravellerRemovalRefused() | TravellerAdditionRefused():
                 pass
 
     def _screen_travellers(self) -> None:
@@ -851,13 +877,37 @@ class Movement(AggregateWithConflicts):
         self.record(MovementReinstated(case_id=self.id, reason=reason, at=at))
         return True
 
-    def start_over(self, at: datetime) -> bool:
+    def start_over(self, at: datetime, reason: str = CASE_REOPENED_REASON) -> bool:
         """The case was reopened: a movement its withdrawal (or a withdrawn consent) ended
         before departure waits for a new clearance (MovementReinstated, CASE_REOPENED_REASON).
+        Or (CLEARANCE_LAPSED_REASON) the consent was given again to a household whose
+        clearance lapsed meanwhile (a person joined it): it waits for the new clearance too.
         False when nothing ended it, or the household had departed already."""
         if self.departed_at is not None or not (self.cancelled or self.withdrawn_before_opening):
             return False
-        self.record(MovementReinstated(case_id=self.id, reason=CASE_REOPENED_REASON, at=at))
+        self.record(MovementReinstated(case_id=self.id, reason=reason, at=at))
+        return True
+
+    def lapse_clearance(self, person_id: str, at: datetime) -> bool:
+        """A person joined the cleared household: a movement not departed waits for the new
+        clearance of the household as a whole (its ticket void); one that departed refuses
+        the addition (TravellerAdditionRefused). False when there is nothing to do: no
+        movement open (the new clearance opens it), or one cancelled (ended for good, or paused
+        for a withdrawn consent: the consent given again then starts it over, see
+        ``start_over``)."""
+        if self.opened is None or self.cancelled:
+            return False
+        if self.departed_at is not None:
+            self.record(
+                TravellerAdditionRefused(
+                    case_id=self.id,
+                    person_id=person_id,
+                    departed_at=self.departed_at,
+                    refused_at=at,
+                )
+            )
+        else:
+            self.record(MovementReinstated(case_id=self.id, reason=CLEARANCE_LAPSED_REASON, at=at))
         return True
 
     def ended_before_restart(self, at: datetime) -> bool:

@@ -53,6 +53,17 @@ class HouseholdMemberLeft(ObservedCaseEvent):
     left_at: datetime
 
 
+class HouseholdMemberJoined(ObservedCaseEvent):
+    """A person joined the household; ``clearance_lapsed``: after clearance, which lapsed,
+    so the movement waits for the household's new clearance (absent: before clearance)."""
+
+    event_type = "avrr.eligibility.HouseholdMemberJoined"
+
+    person_id: str = Field(min_length=1, max_length=200)
+    clearance_lapsed: bool = False
+    joined_at: datetime
+
+
 class HouseholdCorrected(ObservedCaseEvent):
     """Intake corrected the household's ages or sexes (a rectified date of birth or sex);
     ``cleared``: after clearance, so the movement's travellers read so."""
@@ -99,6 +110,9 @@ class AssessmentReopened(ObservedCaseEvent):
     event_type = "avrr.eligibility.AssessmentReopened"
 
     cause: str | None = Field(default=None, max_length=100)
+    # False for a consent given again: the clearance lapsed meanwhile (a person joined the
+    # household), so the movement waits for the new clearance.
+    cleared: bool = True
 
 
 class AssessedCategory(BaseModel):

@@ -16,7 +16,12 @@ from avrr_events.places import place
 from avrr_events.withdrawal import Withdrawal, commands_after
 from avrr_travel import consents, destinations
 from avrr_travel.commands import MovementCommands
-from avrr_travel.movement import CONFLICTING, CONSENT_WITHDRAWN_REASON, Movement
+from avrr_travel.movement import (
+    CLEARANCE_LAPSED_REASON,
+    CONFLICTING,
+    CONSENT_WITHDRAWN_REASON,
+    Movement,
+)
 from avrr_travel.observed import (
     AssessmentClosed,
     AssessmentReopened,
@@ -27,6 +32,7 @@ from avrr_travel.observed import (
     DestinationSuspended,
     DueDiligenceCleared,
     HouseholdCorrected,
+    HouseholdMemberJoined,
     HouseholdMemberLeft,
     PersonalDataErased,
     VulnerabilityAssessed,
@@ -126,6 +132,12 @@ async def reinstate_on_reopening(ctx: HandlerContext, event: AssessmentReopened)
             await repo.save(movement, ctx.cause, conn=ctx.conn)
             await destinations.remember(ctx.conn, movement)
         return
+    if not event.cleared and movement.opened is not None:
+        # A person joined the household while it was paused: its clearance lapsed.
+        if movement.start_over(now, CLEARANCE_LAPSED_REASON):
+            await repo.save(movement, ctx.cause, conn=ctx.conn)
+            await destinations.remember(ctx.conn, movement)
+        return
     if not movement.reinstate(now):
         return
     if movement.opened is not None:
@@ -205,6 +217,18 @@ async def take_off_the_movement(ctx: HandlerContext, event: HouseholdMemberLeft)
         await repo.save(movement, ctx.cause, conn=ctx.conn)
 
 
+async def wait_for_the_new_clearance(ctx: HandlerContext, event: HouseholdMemberJoined) -> None:
+    """A person joined the cleared household, whose clearance lapsed: the movement waits for
+    the household's new clearance until departure, refuses the addition after it (the race
+    with the departure is settled on the movement's stream)."""
+    if not event.clearance_lapsed:
+        return  # eligibility's clearance will name the household with them
+    repo = movements(ctx)
+    movement = await repo.load(event.case_id, conn=ctx.conn)
+    if movement.lapse_clearance(event.person_id, datetime.now(UTC)):
+        await repo.save(movement, ctx.cause, conn=ctx.conn)
+
+
 async def correct_the_travellers(ctx: HandlerContext, event: HouseholdCorrected) -> None:
     """Ages or sexes corrected in intake after clearance: the travellers read so until the
     departure (before clearance, eligibility's clearance names the corrected household)."""
@@ -229,6 +253,7 @@ REACTIONS: dict[str, list[Reaction]] = reactions_table(
     {
         DueDiligenceCleared: [open_movement],
         HouseholdMemberLeft: [take_off_the_movement],
+        HouseholdMemberJoined: [wait_for_the_new_clearance],
         HouseholdCorrected: [correct_the_travellers],
         VulnerabilityAssessed: [note_vulnerability_screening],
         CaseWithdrawn: [cancel_on_withdrawal],

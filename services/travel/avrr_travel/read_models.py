@@ -40,7 +40,7 @@ from avrr_events.projections import case_row, insert_from_event
 from avrr_events.tables import Json, case_entries, case_table
 from avrr_events.withdrawal import ConflictList, conflicts_table
 from avrr_travel.movement import (
-    CASE_REOPENED_REASON,
+    STARTING_OVER_REASONS,
     ArrivalConfirmed,
     CaseWithdrawalNoted,
     DepartureConfirmed,
@@ -56,6 +56,7 @@ from avrr_travel.movement import (
     TransitAssistanceNoted,
     TravelDocumentObtained,
     TravelDocumentRequested,
+    TravellerAdditionRefused,
     TravellerRemovalRefused,
     TravellerRemoved,
     TravellersCorrected,
@@ -207,7 +208,7 @@ class MovementViews(Projection):
         self, conn: AsyncConnection, event: MovementReinstated, envelope: Envelope
     ) -> None:
         await self._moved_if_shown(conn, event, envelope)
-        if event.reason == CASE_REOPENED_REASON:
+        if event.reason in STARTING_OVER_REASONS:
             # Its travellers, documents and fitness come again with the new clearance.
             t = travellers.c
             await conn.execute(travellers.delete().where(t.case_id == envelope.subject))
@@ -288,6 +289,7 @@ class MovementViews(Projection):
         TravellerRemoved: _traveller_removed,
         TravellersCorrected: _travellers_corrected,
         TravellerRemovalRefused: _moved,
+        TravellerAdditionRefused: _moved,
         VulnerabilityScreeningNoted: _moved_if_shown,
     }
 
@@ -355,7 +357,7 @@ def _movement_changes(event: DomainEvent) -> dict[str, Any]:
         case MovementReinstated():
             # Preparing again (or, for a reopened case, waiting for its new clearance); the
             # booking the cancellation voided is gone.
-            restarted = event.reason == CASE_REOPENED_REASON
+            restarted = event.reason in STARTING_OVER_REASONS
             return {
                 "status": STARTING_OVER if restarted else "preparing",
                 "held": False,
