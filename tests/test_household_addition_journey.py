@@ -95,30 +95,7 @@ async def joining(p: Platform) -> None:
     )
     assert newborn in [m["person_id"] for m in assessment["household"]]
 
-    screening = {"person_id": newborn, "categories": []}
-    await p.post(
-        "eligibility",
-        f"/assessments/{c}/vulnerability-screenings",
-        screening,
-        CASEWORKER,
-        expect=201,
-    )
-    checked, t = await p.post(
-        "eligibility",
-        f"/assessments/{c}/due-diligence",
-        DUE_DILIGENCE_CLEARED,
-        CASEWORKER,
-        expect=200,
-    )
-    assert checked["events"][-1] == "avrr.eligibility.DueDiligenceCleared", checked
-    movement = await p.case_shows(
-        "travel",
-        c,
-        status("preparing"),
-        hop="eligibility -> travel: cleared",
-        since=t,
-        cross_service=True,
-    )
+    movement = await screened_and_cleared(p, c, newborn, "eligibility -> travel: cleared")
     travellers = sorted(m["person_id"] for m in movement["travellers"])
     assert travellers == sorted([case.mother, case.child, newborn]), movement
 
@@ -175,30 +152,7 @@ async def joining(p: Platform) -> None:
     refused = await p.get("travel", f"/movements/{c}", TRAVEL_OFFICER)
     assert refused.json()["status"] == "not_opened", refused.text
 
-    screening = {"person_id": spouse, "categories": []}
-    await p.post(
-        "eligibility",
-        f"/assessments/{c}/vulnerability-screenings",
-        screening,
-        CASEWORKER,
-        expect=201,
-    )
-    checked, t = await p.post(
-        "eligibility",
-        f"/assessments/{c}/due-diligence",
-        DUE_DILIGENCE_CLEARED,
-        CASEWORKER,
-        expect=200,
-    )
-    assert checked["events"][-1] == "avrr.eligibility.DueDiligenceCleared", checked
-    movement = await p.case_shows(
-        "travel",
-        c,
-        status("preparing"),
-        hop="eligibility -> travel: cleared again",
-        since=t,
-        cross_service=True,
-    )
+    movement = await screened_and_cleared(p, c, spouse, "eligibility -> travel: cleared again")
     travellers = sorted(m["person_id"] for m in movement["travellers"])
     assert travellers == sorted([case.mother, case.child, newborn, spouse]), movement
     # Re-ticketed once everyone is ready again, the household departs with the spouse.
@@ -228,3 +182,27 @@ async def joining(p: Platform) -> None:
         CASEWORKER,
     )
     assert late.status_code == 409, late.text
+
+
+async def screened_and_cleared(p: Platform, c: str, person: str, hop: str) -> dict[str, Any]:
+    """The new member screened, due diligence clears the household: travel's movement, once
+    it opened (preparing) with everyone."""
+    screening = {"person_id": person, "categories": []}
+    await p.post(
+        "eligibility",
+        f"/assessments/{c}/vulnerability-screenings",
+        screening,
+        CASEWORKER,
+        expect=201,
+    )
+    checked, t = await p.post(
+        "eligibility",
+        f"/assessments/{c}/due-diligence",
+        DUE_DILIGENCE_CLEARED,
+        CASEWORKER,
+        expect=200,
+    )
+    assert checked["events"][-1] == "avrr.eligibility.DueDiligenceCleared", checked
+    return await p.case_shows(
+        "travel", c, status("preparing"), hop=hop, since=t, cross_service=True
+    )
