@@ -149,7 +149,8 @@ async def test_a_reopening_then_a_withdrawal_at_once_end_withdrawn(
     await eligibility.from_intake("CaseReopened", _reopened(c, resumes_return=True))
     await eligibility.from_intake("CaseWithdrawn", _withdrawn(c))
     await eligibility.from_intake("ReturnResumed", {"case_id": c, "resumed_at": _at()})
-    await eligibility.from_intake("ReturnRequested", return_requested("reopen-3-marker"))
+    # The marker shares the case's key, so its partition: read after every event above.
+    await eligibility.from_intake("ReturnRequested", return_requested("reopen-3-marker"), subject=c)
     await eligibility.assessment("reopen-3-marker")
     doc = await eligibility.assessment(c, status="closed")
     assert doc["closed_reason"].startswith("case withdrawn at intake"), doc
