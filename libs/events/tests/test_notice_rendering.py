@@ -21,8 +21,8 @@ from avrr_events.notices import (
     to_pdf,
 )
 from avrr_events.notices.proofs import proof
-from avrr_events.notices.web import NOTICE_RESPONSES, media_type, notice_response
 from avrr_events.web.http import install_problem_handlers
+from avrr_events.web.notices import NOTICE_RESPONSES, media_type, notice_response
 
 PROOFS = Path(os.environ.get("AVRR_NOTICE_PROOFS", "/tmp/notices"))
 
@@ -159,7 +159,7 @@ def test_a_pdf_is_drawn_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> N
     # the service would wait for it.
     import threading
 
-    from avrr_events.notices import web
+    from avrr_events.web import notices as web
 
     drawn_on: list[int] = []
     loop_thread: list[int] = []

@@ -26,12 +26,6 @@ from avrr_eligibility.commands import (
     VulnerabilityScreeningIn,
 )
 from avrr_eligibility.programmes import ProgrammeCatalogue
-from avrr_events.notices.web import (
-    NOTICE_RESPONSES,
-    NoticeLanguage,
-    notice_response,
-    reader_language,
-)
 from avrr_events.places import place
 from avrr_events.web.authorization import (
     STAFF,
@@ -43,6 +37,12 @@ from avrr_events.web.authorization import (
 )
 from avrr_events.web.commands import Command
 from avrr_events.web.http import DomainRuleViolation, NotFound, Principal, etag
+from avrr_events.web.notices import (
+    NOTICE_RESPONSES,
+    NoticeLanguage,
+    notice_response,
+    reader_language,
+)
 from avrr_events.web.paging import CasesPage
 from avrr_events.web.service import runtime_of
 

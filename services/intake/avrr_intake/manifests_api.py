@@ -5,7 +5,7 @@ of the cases' offices only (headquarters: every office); a group of another offi
 404, never as a list of names. Each rendering is audited twice: the route (the request
 middleware, ``scope="office"``) and one entry per case listed (as a people search is), so a
 case's audit trail shows every manifest that named its people. ``Accept: text/csv`` gives
-CSV, ``application/pdf`` a printable PDF, anything else HTML (notices.web).
+CSV, ``application/pdf`` a printable PDF, anything else HTML (avrr_events.web.notices).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events.commands import Principal
-from avrr_events.notices.web import NOTICE_RESPONSES, notice_response
 from avrr_events.problems import NotFound
 from avrr_events.web.authorization import (
     Authorized,
@@ -28,6 +27,7 @@ from avrr_events.web.authorization import (
     ensure_office,
     sees_every_office,
 )
+from avrr_events.web.notices import NOTICE_RESPONSES, notice_response
 from avrr_events.web.service import runtime_of
 from avrr_intake import manifests
 from avrr_intake.api import case_offices

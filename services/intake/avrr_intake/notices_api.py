@@ -25,15 +25,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from avrr_events.notices.web import (
+from avrr_events.personal import ERASED_MARKER
+from avrr_events.problems import NotFound
+from avrr_events.web.authorization import STAFF, Authorized, Policy, Role, allow
+from avrr_events.web.notices import (
     NOTICE_RESPONSES,
     NoticeLanguage,
     notice_response,
     reader_language,
 )
-from avrr_events.personal import ERASED_MARKER
-from avrr_events.problems import NotFound
-from avrr_events.web.authorization import STAFF, Authorized, Policy, Role, allow
 from avrr_events.web.service import runtime_of
 from avrr_intake import read_models
 from avrr_intake.api import READ, CaseId, _full_name, case_offices

@@ -25,16 +25,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from avrr_events import ERASED, Encrypted
 from avrr_events.commands import etag
 from avrr_events.dates import PastDate, PastMoment
-from avrr_events.notices.web import (
+from avrr_events.personal import ERASED_MARKER
+from avrr_events.problems import NotFound
+from avrr_events.web.authorization import STAFF, Authorized, Policy, Role, allow
+from avrr_events.web.commands import BodyCommand, Command, service_commands
+from avrr_events.web.notices import (
     NOTICE_RESPONSES,
     NoticeLanguage,
     notice_response,
     reader_language,
 )
-from avrr_events.personal import ERASED_MARKER
-from avrr_events.problems import NotFound
-from avrr_events.web.authorization import STAFF, Authorized, Policy, Role, allow
-from avrr_events.web.commands import BodyCommand, Command, service_commands
 from avrr_events.web.paging import EntriesPage
 from avrr_events.web.service import runtime_of
 from avrr_events.web.withdrawal import add_conflicts_list

@@ -27,12 +27,6 @@ from avrr_events import ERASED, Encrypted
 from avrr_events.commands import Principal, etag
 from avrr_events.dates import NOT_IN_FUTURE
 from avrr_events.handover import RECEIVING_OFFICE
-from avrr_events.notices.web import (
-    NOTICE_RESPONSES,
-    NoticeLanguage,
-    notice_response,
-    reader_language,
-)
 from avrr_events.offices import Office
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.problems import Forbidden, NotFound
@@ -46,6 +40,12 @@ from avrr_events.web.authorization import (
 )
 from avrr_events.web.commands import Command, service_commands
 from avrr_events.web.http import invalid_field
+from avrr_events.web.notices import (
+    NOTICE_RESPONSES,
+    NoticeLanguage,
+    notice_response,
+    reader_language,
+)
 from avrr_events.web.service import ServiceRuntime, runtime_of
 from avrr_events.web.withdrawal import add_conflicts_list
 from avrr_events.withdrawal import Resolution

@@ -10,7 +10,8 @@ service builds its notices from the same parts, so they live here once:
 - ``catalogs``: a service's gettext catalog (``translations``), and dates,
   country names, lists and money in the chosen language (CLDR, by Babel);
 - ``document``: the notice itself (``Notice``), as HTML or PDF;
-- ``web``: the FastAPI answer, HTML or PDF by the Accept header;
+- the FastAPI answer, HTML or PDF by the Accept header, is ``avrr_events.web.notices``
+  (the web layer, the only one that imports FastAPI);
 - ``proofs``: a rendered notice checked as a reader sees it (tests).
 """
 
