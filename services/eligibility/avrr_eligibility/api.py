@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from avrr_eligibility import commands, notices, read_models
+from avrr_eligibility import commands, notices, read_models, reasons
 from avrr_eligibility.assessment import Assessment
 from avrr_eligibility.commands import (
     BestInterestsIn,
@@ -26,6 +26,7 @@ from avrr_eligibility.commands import (
     VulnerabilityScreeningIn,
 )
 from avrr_eligibility.programmes import ProgrammeCatalogue
+from avrr_eligibility.reasons import worded
 from avrr_events.places import place
 from avrr_events.web.authorization import (
     STAFF,
@@ -126,7 +127,7 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
     ) -> dict[str, Any]:
         programme = catalogue.get(programme_id)
         if programme is None:
-            raise NotFound(f"no programme {programme_id}")
+            raise NotFound(wording=worded(reasons.NO_PROGRAMME, programme=programme_id))
         return {"version": catalogue.version, **programme.model_dump(mode="json")}
 
     # --------------------------------------------------------- assessments --
@@ -145,7 +146,11 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
         unknown = sorted(set(wanted) - set(read_models.STATUSES))
         if unknown:
             raise DomainRuleViolation(
-                f"unknown status {', '.join(unknown)}; use {', '.join(read_models.STATUSES)}"
+                wording=worded(
+                    reasons.UNKNOWN_STATUS,
+                    unknown=", ".join(unknown),
+                    known=", ".join(read_models.STATUSES),
+                )
             )
         async with runtime_of(request).db.autocommit() as conn:
             rows, total = await read_models.queue(
@@ -285,7 +290,7 @@ async def _row(request: Request, case_id: str, principal: Principal) -> Any:
     async with runtime_of(request).db.autocommit() as conn:
         row = await read_models.assessment_row(conn, case_id)
     if row is None:
-        raise NotFound(f"no assessment for case {case_id}")
+        raise NotFound(wording=worded(reasons.NO_ASSESSMENT, case=case_id))
     return row  # its office was checked by the policy (scope "case")
 
 

@@ -35,6 +35,7 @@ from avrr_eligibility.countries import CountryCode
 from avrr_eligibility.destination import DestinationSafety, place_streams
 from avrr_eligibility.events import SOURCE, registry
 from avrr_eligibility.programmes import ProgrammeCatalogue
+from avrr_eligibility.reasons import NO_ASSESSMENT, worded
 from avrr_events import Aggregate, Repository, transfers
 from avrr_events.aggregate import Executed
 from avrr_events.commands import CommandContext, CommandResult
@@ -170,7 +171,7 @@ class EligibilityCommands:
 
         def workable(assessment: Assessment) -> None:
             if not assessment.exists:
-                raise AssessmentNotFound(f"no assessment for case {case_id}")
+                raise AssessmentNotFound(wording=worded(NO_ASSESSMENT, case=case_id))
             if assessment.request is not None:
                 ensure_office(ctx.principal, moved_to or assessment.request.office)
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from avrr_eligibility import reasons
 from avrr_eligibility.assessment import Suspension
 from avrr_eligibility.countries import CountryCode
+from avrr_eligibility.reasons import worded
 from avrr_events import Aggregate, DomainEvent
 from avrr_events.places import canonical_text, place
 from avrr_events.problems import Conflict
@@ -106,7 +108,7 @@ class DestinationSafety(Aggregate):
         self, country: str, region: str | None, reason: str, by: str, now: datetime
     ) -> None:
         if self.suspension is not None:
-            raise DestinationStateError(f"returns to {self.id} are already suspended")
+            raise DestinationStateError(wording=worded(reasons.ALREADY_SUSPENDED, place=self.id))
         self.record(
             DestinationSuspended(
                 destination_country=country,
@@ -120,7 +122,7 @@ class DestinationSafety(Aggregate):
     def reopen(self, by: str, now: datetime, reason: str | None = None) -> None:
         s = self.suspension
         if s is None:
-            raise DestinationStateError(f"returns to {self.id} are not suspended")
+            raise DestinationStateError(wording=worded(reasons.NOT_SUSPENDED, place=self.id))
         self.record(
             DestinationReopened(
                 destination_country=s.destination_country,

@@ -37,6 +37,12 @@ BEST_INTERESTS_OF_ADULT = N_(
     "a best-interests determination is for children; person %(person)s is %(age)s"
 )
 
+# Refusals of the API's reads (api.py) and of a destination's safety (destination.py).
+NO_PROGRAMME = N_("no programme %(programme)s")
+UNKNOWN_STATUS = N_("unknown status %(unknown)s; use %(known)s")
+ALREADY_SUSPENDED = N_("returns to %(place)s are already suspended")
+NOT_SUSPENDED = N_("returns to %(place)s are not suspended")
+
 NOT_ELIGIBLE = N_("The case was found not eligible for a return programme.")
 PROGRAMME_ENDED = N_("The programme %(programme)s is no longer offered.")
 SUSPENDED = N_("Returns to %(place)s are suspended since %(day)s for safety reasons: %(reason)s")
