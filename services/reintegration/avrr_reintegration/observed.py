@@ -31,6 +31,8 @@ class ArrivalConfirmed(ObservedCaseEvent):
     # Who confirmed: the receiving office's confirmation hands the case over to it.
     confirmed_by: str | None = Field(default=None, max_length=100)
     confirmer_id: str | None = Field(default=None, max_length=200)
+    # The household's languages (issue 19: the plan summary's); none in older arrivals.
+    languages: list[str] = Field(default_factory=list, max_length=10)
 
 
 class AssessedCategory(BaseModel):

@@ -30,14 +30,19 @@ def test_reintegration_reads_what_travel_publishes() -> None:
             "destination_region": "MG",
             "arrived_at": AT,
             "confirmed_by": "partner",
+            "languages": ["pt"],
         },
     )
     read = observed.ArrivalConfirmed.model_validate(payload)
-    assert (read.programme_id, read.destination_region, read.arrived_at) == (
+    assert (read.programme_id, read.destination_region, read.arrived_at, read.languages) == (
         "arvore",
         "MG",
         ARRIVED,
+        ["pt"],
     )
+    # An arrival from before travel passed the household's languages on reads as none.
+    older = {k: v for k, v in payload.items() if k != "languages"}
+    assert observed.ArrivalConfirmed.model_validate(older).languages == []
 
 
 def test_reintegration_reads_what_eligibility_publishes() -> None:

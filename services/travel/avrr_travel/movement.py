@@ -89,6 +89,10 @@ class Escort(BaseModel):
 # ------------------------------------------------------------------ events --
 
 
+# The languages the household reads, as intake recorded them (ISO codes, first preferred).
+Languages = Annotated[list[Annotated[str, Field(max_length=20)]], Field(max_length=10)]
+
+
 class MovementOpened(DomainEvent):
     event_type = "avrr.travel.MovementOpened"
 
@@ -103,9 +107,7 @@ class MovementOpened(DomainEvent):
     office: str | None = None
     host_country: CountryCode | None = None
     # Optional addition: the languages the household reads, for the travel instructions.
-    languages: list[Annotated[str, Field(max_length=20)]] = Field(
-        default_factory=list, max_length=10
-    )
+    languages: Languages = Field(default_factory=list)
 
 
 class TravelDocumentRequested(DomainEvent):
@@ -213,6 +215,9 @@ class ArrivalConfirmed(DomainEvent):
     confirmed_by: ArrivalConfirmer
     # Optional addition: which receiving office or partner organisation confirmed.
     confirmer_id: str | None = None
+    # Optional addition (issue 19): the household's languages, as the movement was opened
+    # with them, so reintegration gives the plan summary in them (it hears of no others).
+    languages: Languages = Field(default_factory=list)
 
 
 class MovementPauseEvent(DomainEvent):
@@ -840,6 +845,7 @@ class Movement(AggregateWithConflicts):
                 arrived_at=at,
                 confirmed_by=confirmed_by,
                 confirmer_id=confirmer_id,
+                languages=list(self.opened.languages),
             )
         )
 
