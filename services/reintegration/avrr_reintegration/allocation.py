@@ -23,7 +23,9 @@ from decimal import Decimal
 from typing import Literal
 
 from avrr_events import Aggregate, DomainEvent
+from avrr_events.notices import N_
 from avrr_events.registry import declared_events
+from avrr_reintegration.notices import worded
 from avrr_reintegration.programmes import Programme
 from avrr_reintegration.reintegration import Amount, Currency, ReintegrationRuleViolation
 
@@ -143,7 +145,9 @@ class ProgrammeAllocation(Aggregate):
     ) -> Literal["granted", "waitlisted"]:
         """Give the arriving case a place if one is free, else put it on the waitlist."""
         if case_id in self.state.holders or case_id in self.state.waiting:
-            raise ReintegrationRuleViolation(f"case {case_id} was already admitted")
+            raise ReintegrationRuleViolation(
+                wording=worded(N_("case %(case)s was already admitted"), case=case_id)
+            )
         if self.has_free_place(programme):
             self._allocate(case_id, priority, arrived_at)
             return "granted"
@@ -154,7 +158,9 @@ class ProgrammeAllocation(Aggregate):
         """A waiting case's priority changed (a later vulnerability assessment)."""
         waiting = self.state.waiting.get(case_id)
         if waiting is None:
-            raise ReintegrationRuleViolation(f"case {case_id} is not waiting")
+            raise ReintegrationRuleViolation(
+                wording=worded(N_("case %(case)s is not waiting"), case=case_id)
+            )
         self._waitlist(case_id, priority, waiting.arrived_at)
 
     def release(
@@ -191,8 +197,16 @@ class ProgrammeAllocation(Aggregate):
         if cap is not None and self.state.disbursed + amount > cap:
             left = cap - self.state.disbursed
             raise ReintegrationRuleViolation(
-                f"{amount} {programme.currency} exceeds the programme's remaining budget "
-                f"({left} of {cap} {programme.currency})"
+                wording=worded(
+                    N_(
+                        "%(amount)s %(currency)s exceeds the programme's remaining budget "
+                        "(%(left)s of %(cap)s %(currency)s)"
+                    ),
+                    amount=str(amount),
+                    currency=programme.currency,
+                    left=str(left),
+                    cap=str(cap),
+                )
             )
         self.record(
             ProgrammeFundsDisbursed(

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from avrr_events import ERASED, Encrypted
 from avrr_events.commands import etag
 from avrr_events.dates import PastDate, PastMoment
+from avrr_events.notices import N_
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.problems import NotFound
 from avrr_events.web.authorization import STAFF, Authorized, Policy, Role, allow
@@ -42,6 +43,7 @@ from avrr_events.withdrawal import Resolution
 from avrr_reintegration import handover, notices, read_models
 from avrr_reintegration.commands import ReintegrationCommands
 from avrr_reintegration.directory import ServiceKind
+from avrr_reintegration.notices import NO_REINTEGRATION, worded
 from avrr_reintegration.overdue import granted_without_plan, visits
 from avrr_reintegration.reintegration import (
     Amount,
@@ -298,7 +300,7 @@ async def _case_or_404(request: Request, case_id: str) -> dict[str, Any]:
     async with runtime_of(request).db.autocommit() as conn:
         view = await read_models.case_view(conn, case_id)
     if view is None:
-        raise NotFound(f"no reintegration for case {case_id}")
+        raise NotFound(wording=worded(NO_REINTEGRATION, case=case_id))
     return view
 
 
@@ -316,7 +318,7 @@ async def get_case(case_id: CaseId, request: Request, _p: Authorized) -> JSONRes
 async def get_plan(case_id: CaseId, request: Request, _p: Authorized) -> Any:
     view = await _case_or_404(request, case_id)
     if view["plan"] is None:
-        raise NotFound(f"no plan agreed for case {case_id}")
+        raise NotFound(wording=worded(N_("no plan agreed for case %(case)s"), case=case_id))
     view = await runtime_of(request).cipher.reveal(view)  # the activities, or "erased"
     keys = ("plan_total", "plan_currency", "plan_agreed_at", "plan_days_after_arrival", "plan_late")
     return _plain(
@@ -486,7 +488,7 @@ async def programmes(request: Request, _p: Authorized) -> Any:
 async def programme_totals(programme_id: PathId, request: Request, _p: Authorized) -> Any:
     programme = commands_of(request).catalogue.programme(programme_id)
     if programme is None:
-        raise NotFound(f"no programme {programme_id}")
+        raise NotFound(wording=worded(N_("no programme %(programme)s"), programme=programme_id))
     async with runtime_of(request).db.autocommit() as conn:
         row = await read_models.totals(conn, programme_id)
     zero = Decimal(0)
@@ -530,5 +532,7 @@ async def directory(
 async def organisation(organisation_id: PathId, request: Request, _p: Authorized) -> Any:
     found = commands_of(request).directory.organisation(organisation_id)
     if found is None:
-        raise NotFound(f"no organisation {organisation_id}")
+        raise NotFound(
+            wording=worded(N_("no organisation %(organisation)s"), organisation=organisation_id)
+        )
     return found.model_dump(mode="json")

@@ -37,12 +37,14 @@ from avrr_events import (
     tables,
 )
 from avrr_events.commands import CommandContext, CommandResult
+from avrr_events.notices import N_
 from avrr_events.problems import NotFound
 from avrr_events.withdrawal import Resolution, Withdrawal, commands_after, serialise_case
 from avrr_reintegration import read_models
 from avrr_reintegration.allocation import ProgrammeAllocation, ReleaseReason
 from avrr_reintegration.directory import ServiceDirectory
 from avrr_reintegration.events import registry
+from avrr_reintegration.notices import NO_REINTEGRATION, worded
 from avrr_reintegration.observed import (
     ArrivalConfirmed,
     CaseReopened,
@@ -91,7 +93,7 @@ class UnknownCase(NotFound):
 def known(case: Reintegration) -> None:
     """Refuse a command on a case without events (404, before If-Match's 412)."""
     if not case.exists:
-        raise UnknownCase(f"no reintegration for case {case.id}")
+        raise UnknownCase(wording=worded(NO_REINTEGRATION, case=case.id))
 
 
 class Work:
@@ -151,7 +153,11 @@ class ReintegrationCommands:
     def programme(self, programme_id: str | None) -> Programme:
         programme = self.catalogue.programme(programme_id or "")
         if programme is None:
-            raise ReintegrationRuleViolation(f"programme {programme_id!r} is not configured")
+            raise ReintegrationRuleViolation(
+                wording=worded(
+                    N_("programme %(programme)s is not configured"), programme=repr(programme_id)
+                )
+            )
         return programme
 
     async def execute(
@@ -293,8 +299,12 @@ class ReintegrationCommands:
         await serialise_case(conn, "reintegration", case_id)  # see note_consent_withdrawal
         if await read_models.consent_withdrawn(conn, case_id, RETURN_PROCESSING):
             raise ReintegrationRuleViolation(
-                "the return is suspended: consent to the processing of the return was "
-                "withdrawn (it goes on once the person consents again)"
+                wording=worded(
+                    N_(
+                        "the return is suspended: consent to the processing of the return was "
+                        "withdrawn (it goes on once the person consents again)"
+                    )
+                )
             )
 
     async def decide_on_arrival(
@@ -467,27 +477,48 @@ class ReintegrationCommands:
     ) -> CommandResult:
         organisation = self.directory.organisation(organisation_id)
         if organisation is None:
-            raise ReintegrationRuleViolation(f"organisation {organisation_id!r} is not mapped")
+            raise ReintegrationRuleViolation(
+                wording=worded(
+                    N_("organisation %(organisation)s is not mapped"),
+                    organisation=repr(organisation_id),
+                )
+            )
         if service not in organisation.services:
             raise ReintegrationRuleViolation(
-                f"{organisation_id} does not offer {service!r} "
-                f"(it offers {', '.join(organisation.services)})"
+                wording=worded(
+                    N_("%(organisation)s does not offer %(service)s (it offers %(services)s)"),
+                    organisation=organisation_id,
+                    service=repr(service),
+                    services=", ".join(organisation.services),
+                )
             )
 
         async def decide(work: Work, case: Reintegration) -> None:
             s = case.state
             if await read_models.consent_withdrawn(work.conn, case_id, PARTNER_SHARING):
                 raise ReintegrationRuleViolation(
-                    "the returnee withdrew consent to share with reintegration partners"
+                    wording=worded(
+                        N_("the returnee withdrew consent to share with reintegration partners")
+                    )
                 )
             if s.programme_id is not None and s.programme_id not in organisation.programmes:
                 raise ReintegrationRuleViolation(
-                    f"{organisation_id} is not mapped by the programme {s.programme_id}"
+                    wording=worded(
+                        N_("%(organisation)s is not mapped by the programme %(programme)s"),
+                        organisation=organisation_id,
+                        programme=s.programme_id,
+                    )
                 )
             if s.destination_country is not None and s.destination_country != organisation.country:
                 raise ReintegrationRuleViolation(
-                    f"{organisation_id} works in {organisation.country}, "
-                    f"the returnee in {s.destination_country}"
+                    wording=worded(
+                        N_(
+                            "%(organisation)s works in %(country)s, the returnee in %(destination)s"
+                        ),
+                        organisation=organisation_id,
+                        country=organisation.country,
+                        destination=s.destination_country,
+                    )
                 )
             case.refer(organisation_id, service, referred_on)
 
@@ -558,7 +589,13 @@ class ReintegrationCommands:
         nothing."""
         loaded = await self.cases.load(case_id)
         if conflict_id not in loaded.conflicts.detected:
-            raise NotFound(f"no withdrawal conflict {conflict_id} on case {case_id}")
+            raise NotFound(
+                wording=worded(
+                    N_("no withdrawal conflict %(conflict)s on case %(case)s"),
+                    conflict=conflict_id,
+                    case=case_id,
+                )
+            )
         encrypted = await self.cipher.encrypt(notes_subject(case_id), reason)
         at, resolved_by = now(), context.principal.user_id
 

@@ -29,11 +29,23 @@ from avrr_events.notices import (
     translations,
 )
 from avrr_events.notices.rights import rights_section
+from avrr_events.notices.wording import Wording
 from avrr_events.offices import Office
 from avrr_events.personal import ERASED_MARKER
 from avrr_reintegration.directory import Organisation
 
 DOMAIN = "avrr_reintegration"
+
+# A refusal two places raise: a command on a case this service never heard of,
+# and the read of its reintegration.
+NO_REINTEGRATION = N_("no reintegration for case %(case)s")
+
+
+def worded(message: str, **facts: object) -> Wording:
+    """A reintegration sentence for a person (a refusal's detail), worded in the reader's
+    language when answered; ``message`` is ``N_``-marked where it is written."""
+    return Wording(DOMAIN, message, facts)
+
 
 _KINDS = {
     "economic": N_("Economic support"),

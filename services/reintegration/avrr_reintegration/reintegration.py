@@ -4,9 +4,10 @@ Stream ``reintegration-<case_id>``. Its life: a decision on arrival (granted,
 waitlisted or not offered; a waitlisted case is granted later when a place
 frees up), a plan agreed with the returnee, disbursements against the plan's
 budget, referrals, monitoring visits, sustainability scores at baseline and
-end, completion. A withdrawal or an erasure stops it for good: no decision is
-taken on a stopped case any more, unless intake reopens a case withdrawn before its arrival
-(ReintegrationReopened): its arrival then decides as for any case.
+end, completion. A withdrawal or an erasure stops it: no decision is taken on a
+stopped case any more, unless intake reopens the withdrawn case (ReintegrationReopened):
+before its arrival, the arrival then decides as for any case; after it, the case goes on
+where it stood, with a place again (or on the waitlist) if it had or awaited one.
 
 Events published under ``avrr.reintegration.*`` follow docs/events.md; the
 extra fields marked *optional addition* are compatible additions that later
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from avrr_events import DomainEvent, Encrypted
 from avrr_events.money import amount_schema
+from avrr_events.notices import N_
 from avrr_events.problems import DomainRuleViolation
 from avrr_events.registry import declared_events
 from avrr_events.withdrawal import (
@@ -32,6 +34,7 @@ from avrr_events.withdrawal import (
     WithdrawalConflictDetectedBase,
     WithdrawalConflictResolvedBase,
 )
+from avrr_reintegration.notices import worded
 from avrr_reintegration.programmes import Programme
 
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
@@ -77,6 +80,17 @@ Satisfaction = Annotated[
 
 class ReintegrationRuleViolation(DomainRuleViolation):
     """A decision the case's current state or the programme's limits do not allow (422)."""
+
+
+# A refusal per decision and per stage: the whole sentence is translated, not a word in it.
+_NOT_GRANTED: dict[str, str] = {
+    "waitlisted": N_("reintegration assistance is waitlisted for this case"),
+    "not_offered": N_("reintegration assistance is not offered for this case"),
+}
+_ALREADY_SCORED: dict[str, str] = {
+    "baseline": N_("the baseline survey was already scored"),
+    "end": N_("the end survey was already scored"),
+}
 
 
 class Budget(BaseModel):
@@ -340,22 +354,31 @@ class Reintegration(AggregateWithConflicts):
     def _require_active(self) -> None:
         s = self.state
         if s.stopped == "withdrawn":
-            raise ReintegrationRuleViolation("the case was withdrawn: nothing more is recorded")
-        if s.stopped == "erased":
-            raise ReintegrationRuleViolation("the case's personal data was erased")
-        if s.decision is None:
-            raise ReintegrationRuleViolation("no reintegration decision for this case (no arrival)")
-        if s.decision != "granted":
             raise ReintegrationRuleViolation(
-                f"reintegration assistance is {s.decision.replace('_', ' ')} for this case"
+                wording=worded(N_("the case was withdrawn: nothing more is recorded"))
             )
+        if s.stopped == "erased":
+            raise ReintegrationRuleViolation(
+                wording=worded(N_("the case's personal data was erased"))
+            )
+        if s.decision is None:
+            raise ReintegrationRuleViolation(
+                wording=worded(N_("no reintegration decision for this case (no arrival)"))
+            )
+        if s.decision != "granted":
+            raise ReintegrationRuleViolation(wording=worded(_NOT_GRANTED[s.decision]))
         if s.completed_on is not None:
-            raise ReintegrationRuleViolation("the reintegration was already completed")
+            raise ReintegrationRuleViolation(
+                wording=worded(N_("the reintegration was already completed"))
+            )
 
-    def _not_before_arrival(self, day: date, what: str) -> None:
+    def _not_before_arrival(self, day: date, message: str) -> None:
+        """``message``: the sentence naming what is dated (``%(day)s``, ``%(arrived)s``)."""
         arrived = self.state.arrived_on
         if arrived is not None and day < arrived:
-            raise ReintegrationRuleViolation(f"{what} ({day}) is before the arrival ({arrived})")
+            raise ReintegrationRuleViolation(
+                wording=worded(message, day=str(day), arrived=str(arrived))
+            )
 
     # -- decisions
 
@@ -364,21 +387,27 @@ class Reintegration(AggregateWithConflicts):
     ) -> None:
         """Record the decision taken on arrival (once: a later arrival event changes nothing)."""
         if self.decided or self.stopped:
-            raise ReintegrationRuleViolation("reintegration was already decided for this case")
+            raise ReintegrationRuleViolation(
+                wording=worded(N_("reintegration was already decided for this case"))
+            )
         self._record_decision(arrival.programme_id, decision, priority, reason, at, arrival)
 
     def grant_from_waitlist(self, reason: str, at: datetime) -> None:
         """A place freed up and this waiting case is the next by priority."""
         s = self.state
         if s.decision != "waitlisted" or self.stopped or s.programme_id is None:
-            raise ReintegrationRuleViolation("only a waitlisted case can be granted a freed place")
+            raise ReintegrationRuleViolation(
+                wording=worded(N_("only a waitlisted case can be granted a freed place"))
+            )
         self._record_decision(s.programme_id, "granted", s.priority, reason, at)
 
     def reconsider(self, decision: Decision, priority: int, reason: str, at: datetime) -> None:
         """A waiting or not-offered case decided again (its priority changed)."""
         s = self.state
         if s.decision not in ("waitlisted", "not_offered") or self.stopped or not s.programme_id:
-            raise ReintegrationRuleViolation("only a waiting or not-offered case is reconsidered")
+            raise ReintegrationRuleViolation(
+                wording=worded(N_("only a waiting or not-offered case is reconsidered"))
+            )
         self._record_decision(s.programme_id, decision, priority, reason, at)
 
     def _record_decision(
@@ -412,25 +441,49 @@ class Reintegration(AggregateWithConflicts):
         """Record the plan agreed with the returnee (a revision replaces the previous plan)."""
         self._require_active()
         if not components:
-            raise ReintegrationRuleViolation("a plan needs at least one component")
+            raise ReintegrationRuleViolation(
+                wording=worded(N_("a plan needs at least one component"))
+            )
         wrong = {c.budget.currency for c in components} - {programme.currency}
         if wrong:
             raise ReintegrationRuleViolation(
-                f"budget lines must be in the programme's currency {programme.currency}, "
-                f"not {', '.join(sorted(wrong))}"
+                wording=worded(
+                    N_(
+                        "budget lines must be in the programme's currency %(currency)s, "
+                        "not %(wrong)s"
+                    ),
+                    currency=programme.currency,
+                    wrong=", ".join(sorted(wrong)),
+                )
             )
         plan = Plan(components, agreed_at, late=False)
         if programme.max_plan_budget is not None and plan.total > programme.max_plan_budget:
             raise ReintegrationRuleViolation(
-                f"the plan's budget {plan.total} exceeds the programme's maximum per plan "
-                f"{programme.max_plan_budget} {programme.currency}"
+                wording=worded(
+                    N_(
+                        "the plan's budget %(total)s exceeds the programme's maximum per plan "
+                        "%(maximum)s %(currency)s"
+                    ),
+                    total=str(plan.total),
+                    maximum=str(programme.max_plan_budget),
+                    currency=programme.currency,
+                )
             )
         if plan.total < self.state.disbursed:
             raise ReintegrationRuleViolation(
-                f"the plan's budget {plan.total} is below what was already disbursed "
-                f"({self.state.disbursed})"
+                wording=worded(
+                    N_(
+                        "the plan's budget %(total)s is below what was already disbursed "
+                        "(%(disbursed)s)"
+                    ),
+                    total=str(plan.total),
+                    disbursed=str(self.state.disbursed),
+                )
             )
-        self._not_before_arrival(agreed_at.date(), "the plan's agreement")
+        self._not_before_arrival(
+            agreed_at.date(),
+            N_("the plan's agreement (%(day)s) is before the arrival (%(arrived)s)"),
+        )
         days = None
         if self.state.arrived_on is not None:
             days = (agreed_at.date() - self.state.arrived_on).days
@@ -461,24 +514,44 @@ class Reintegration(AggregateWithConflicts):
         self._require_active()
         plan = self.state.plan
         if plan is None:
-            raise ReintegrationRuleViolation("no reintegration plan was agreed yet")
+            raise ReintegrationRuleViolation(
+                wording=worded(N_("no reintegration plan was agreed yet"))
+            )
         if amount <= 0:
-            raise ReintegrationRuleViolation("the amount must be positive")
+            raise ReintegrationRuleViolation(wording=worded(N_("the amount must be positive")))
         if currency != programme.currency:
             raise ReintegrationRuleViolation(
-                f"disbursements are in the programme's currency {programme.currency}"
+                wording=worded(
+                    N_("disbursements are in the programme's currency %(currency)s"),
+                    currency=programme.currency,
+                )
             )
         if method not in METHODS[kind]:
             raise ReintegrationRuleViolation(
-                f"{method!r} is not a method of {kind} assistance ({', '.join(METHODS[kind])})"
+                wording=worded(
+                    N_("%(method)s is not a method of %(kind)s assistance (%(methods)s)"),
+                    method=repr(method),
+                    kind=kind,
+                    methods=", ".join(METHODS[kind]),
+                )
             )
         remaining = plan.total - self.state.disbursed
         if amount > remaining:
             raise ReintegrationRuleViolation(
-                f"{amount} {currency} exceeds what is left of the plan's budget "
-                f"({remaining} of {plan.total} {currency})"
+                wording=worded(
+                    N_(
+                        "%(amount)s %(currency)s exceeds what is left of the plan's budget "
+                        "(%(remaining)s of %(total)s %(currency)s)"
+                    ),
+                    amount=str(amount),
+                    currency=currency,
+                    remaining=str(remaining),
+                    total=str(plan.total),
+                )
             )
-        self._not_before_arrival(disbursed_on, "the disbursement date")
+        self._not_before_arrival(
+            disbursed_on, N_("the disbursement date (%(day)s) is before the arrival (%(arrived)s)")
+        )
         event = AssistanceDisbursed(
             case_id=self.id,
             programme_id=programme.id,
@@ -494,7 +567,9 @@ class Reintegration(AggregateWithConflicts):
     def refer(self, organisation_id: str, service: str, referred_on: date) -> None:
         """Refer the returnee to a mapped local organisation (checked by the caller)."""
         self._require_active()
-        self._not_before_arrival(referred_on, "the referral date")
+        self._not_before_arrival(
+            referred_on, N_("the referral date (%(day)s) is before the arrival (%(arrived)s)")
+        )
         self.record(
             ServiceReferralMade(
                 case_id=self.id,
@@ -516,14 +591,23 @@ class Reintegration(AggregateWithConflicts):
         if due_month not in programme.monitoring_months:
             months = ", ".join(str(m) for m in programme.monitoring_months)
             raise ReintegrationRuleViolation(
-                f"no monitoring visit is due at month {due_month} (due at months {months})"
+                wording=worded(
+                    N_("no monitoring visit is due at month %(month)s (due at months %(months)s)"),
+                    month=due_month,
+                    months=months,
+                )
             )
         if due_month in self.state.visits:
             raise ReintegrationRuleViolation(
-                f"the month-{due_month} visit was already recorded "
-                f"on {self.state.visits[due_month]}"
+                wording=worded(
+                    N_("the month-%(month)s visit was already recorded on %(day)s"),
+                    month=due_month,
+                    day=str(self.state.visits[due_month]),
+                )
             )
-        self._not_before_arrival(visited_on, "the visit date")
+        self._not_before_arrival(
+            visited_on, N_("the visit date (%(day)s) is before the arrival (%(arrived)s)")
+        )
         self.record(
             MonitoringVisitRecorded(
                 case_id=self.id,
@@ -547,12 +631,18 @@ class Reintegration(AggregateWithConflicts):
         self._require_active()
         scores = self.state.scores
         if stage in scores:
-            raise ReintegrationRuleViolation(f"the {stage} survey was already scored")
+            raise ReintegrationRuleViolation(wording=worded(_ALREADY_SCORED[stage]))
         if stage == "end" and "baseline" not in scores:
-            raise ReintegrationRuleViolation("score the baseline survey before the end survey")
+            raise ReintegrationRuleViolation(
+                wording=worded(N_("score the baseline survey before the end survey"))
+            )
         if stage == "end" and scored_on < scores["baseline"]:
-            raise ReintegrationRuleViolation("the end survey cannot precede the baseline")
-        self._not_before_arrival(scored_on, "the survey date")
+            raise ReintegrationRuleViolation(
+                wording=worded(N_("the end survey cannot precede the baseline"))
+            )
+        self._not_before_arrival(
+            scored_on, N_("the survey date (%(day)s) is before the arrival (%(arrived)s)")
+        )
         self.record(
             SustainabilityScored(
                 case_id=self.id,
@@ -570,18 +660,48 @@ class Reintegration(AggregateWithConflicts):
         """Close the reintegration: needs the end survey (the outcome must be measured)."""
         self._require_active()
         if "end" not in self.state.scores:
-            raise ReintegrationRuleViolation("score the end survey before completing")
-        self._not_before_arrival(completed_on, "the completion date")
+            raise ReintegrationRuleViolation(
+                wording=worded(N_("score the end survey before completing"))
+            )
+        self._not_before_arrival(
+            completed_on, N_("the completion date (%(day)s) is before the arrival (%(arrived)s)")
+        )
         self.record(ReintegrationCompleted(case_id=self.id, completed_on=completed_on))
 
     def reopen(self, at: datetime) -> bool:
-        """Intake reopened the case: lift a withdrawal's stop taken before any decision.
-        False otherwise: not stopped, erased, or decided on an arrival before the withdrawal
-        (its place went to the next case waiting; a new decision is not taken here)."""
-        if self.state.stopped != "withdrawn" or self.decided:
+        """Intake reopened the case (the person came back and consents again): lift a
+        withdrawal's stop, before the arrival or after it. False when it was not stopped by
+        a withdrawal (an erasure is final). A case decided before the withdrawal lost its
+        place or its turn with it (``wants_place``): it asks for one again."""
+        if self.state.stopped != "withdrawn":
             return False
         self.record(ReintegrationReopened(case_id=self.id, reopened_at=at))
         return True
+
+    @property
+    def wants_place(self) -> bool:
+        """A reopened case that held a place or waited for one before its withdrawal (which
+        gave them up) and has not completed: it is admitted again (``readmit``)."""
+        s = self.state
+        return (
+            s.stopped is None
+            and s.decision in ("granted", "waitlisted")
+            and s.completed_on is None
+            and s.programme_id is not None
+        )
+
+    def readmit(self, decision: Decision, priority: int, at: datetime) -> None:
+        """The reopened case's place again (``granted``), or its turn on the waitlist: its
+        arrival's facts stay; only the decision is recorded again (nothing unless it
+        ``wants_place``)."""
+        if not self.wants_place or self.state.programme_id is None:
+            return
+        reason = (
+            "case reopened: a reintegration place was available"
+            if decision == "granted"
+            else "case reopened: all places are taken: waiting by priority"
+        )
+        self._record_decision(self.state.programme_id, decision, priority, reason, at)
 
     def stop(self, reason: StopReason, at: datetime) -> bool:
         """Stop the case for good; False when it was already stopped for this reason.

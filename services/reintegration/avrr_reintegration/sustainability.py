@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from avrr_events.notices import N_
 from avrr_events.problems import DomainRuleViolation
+from avrr_reintegration.notices import worded
 from avrr_reintegration.programmes import DIMENSIONS, SustainabilityWeights
 
 PRECISION = 4
@@ -43,12 +45,22 @@ def score(answers: Mapping[str, float], weights: SustainabilityWeights) -> Score
     unknown = sorted(set(answers) - expected)
     missing = sorted(expected - set(answers))
     if unknown:
-        raise SurveyError(f"unknown indicators: {', '.join(unknown)}")
+        raise SurveyError(
+            wording=worded(N_("unknown indicators: %(indicators)s"), indicators=", ".join(unknown))
+        )
     if missing:
-        raise SurveyError(f"unanswered indicators: {', '.join(missing)}")
+        raise SurveyError(
+            wording=worded(
+                N_("unanswered indicators: %(indicators)s"), indicators=", ".join(missing)
+            )
+        )
     out_of_range = sorted(k for k, v in answers.items() if not 0.0 <= v <= 1.0)
     if out_of_range:
-        raise SurveyError(f"answers must be in 0..1: {', '.join(out_of_range)}")
+        raise SurveyError(
+            wording=worded(
+                N_("answers must be in 0..1: %(indicators)s"), indicators=", ".join(out_of_range)
+            )
+        )
     dims: dict[str, float] = {d: _weighted_mean(answers, weights.indicators[d]) for d in DIMENSIONS}
     dim_weights: dict[str, float] = {d: weights.dimension_weights.get(d, 0.0) for d in DIMENSIONS}
     composite = _weighted_mean(dims, dim_weights)
