@@ -337,8 +337,10 @@ async def plan_notice(
 ) -> Response:
     """The plan's assistance in words with its budget, the monitoring visits' dates, the
     organisations the returnee was referred to and the receiving office, and their rights,
-    in ``language``, else the reader's Accept-Language."""
+    in ``language``, else the returnee's recorded language (travel's arrival carried it),
+    else Accept-Language."""
     view = await _case_or_404(request, case_id)
+    case = await commands_of(request).cases.load(case_id)
     runtime = runtime_of(request)
     async with runtime.db.autocommit() as conn:
         due = await read_models.case_visits(conn, case_id)
@@ -354,7 +356,7 @@ async def plan_notice(
         ],
         office=runtime.offices.get(view["office"]) if view["office"] else None,
     )
-    chosen = language or reader_language(request)
+    chosen = language or reader_language(request, notices.person_languages(case))
     notice = notices.plan_summary(facts, chosen)
     return await notice_response(request, notice, filename="reintegration-plan")
 

@@ -340,6 +340,7 @@ class ReintegrationCommands:
                 destination_country=event.destination_country,
                 destination_region=event.destination_region,
                 arrived_at=event.arrived_at,
+                languages=tuple(event.languages),
             )
             case.decide(arrival, decision, priority, reason, now())
 

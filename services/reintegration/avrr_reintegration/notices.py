@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from avrr_events.notices import (
     N_,
@@ -33,6 +33,9 @@ from avrr_events.notices.wording import Wording
 from avrr_events.offices import Office
 from avrr_events.personal import ERASED_MARKER
 from avrr_reintegration.directory import Organisation
+
+if TYPE_CHECKING:  # reintegration.py words its refusals with this module's ``worded``
+    from avrr_reintegration.reintegration import Reintegration
 
 DOMAIN = "avrr_reintegration"
 
@@ -69,6 +72,11 @@ _SERVICES = {
     "employment": N_("employment"),
     "protection": N_("protection"),
 }
+
+
+def person_languages(case: Reintegration) -> tuple[str, ...]:
+    """The languages the returnee reads, as intake recorded them (through travel's arrival)."""
+    return case.languages
 
 
 @dataclass(frozen=True)

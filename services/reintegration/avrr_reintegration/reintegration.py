@@ -141,6 +141,9 @@ class ReintegrationEligibilityDecided(DomainEvent):
     destination_country: str | None = None
     destination_region: str | None = None
     arrived_on: date | None = None
+    # optional addition (issue 19): the returnee's languages, as travel's arrival told them,
+    # for the plan summary; none on a later decision (it keeps the first's) or older events
+    languages: list[str] = Field(default_factory=list, max_length=10)
 
 
 class ReintegrationPlanAgreed(DomainEvent):
@@ -255,6 +258,7 @@ class Arrival:
     destination_country: str
     destination_region: str | None
     arrived_at: datetime
+    languages: tuple[str, ...] = ()
 
 
 @dataclass
@@ -278,6 +282,7 @@ class _State:
     destination_country: str | None = None
     destination_region: str | None = None
     arrived_on: date | None = None
+    languages: tuple[str, ...] = ()
     decision: Decision | None = None
     priority: int = 0
     plan: Plan | None = None
@@ -319,6 +324,7 @@ class Reintegration(AggregateWithConflicts):
                 s.destination_country = event.destination_country or s.destination_country
                 s.destination_region = event.destination_region or s.destination_region
                 s.arrived_on = event.arrived_on or s.arrived_on
+                s.languages = tuple(event.languages) or s.languages
             case ReintegrationPlanAgreed():
                 s.plan = Plan(list(event.components), event.agreed_at, event.late)
             case AssistanceDisbursed():
@@ -350,6 +356,12 @@ class Reintegration(AggregateWithConflicts):
     @property
     def stopped(self) -> bool:
         return self.state.stopped is not None
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The returnee's languages, first preferred, as the arrival told them (none for a
+        case opened from an arrival that did not)."""
+        return self.state.languages
 
     def _require_active(self) -> None:
         s = self.state
@@ -432,6 +444,7 @@ class Reintegration(AggregateWithConflicts):
                 destination_country=arrival.destination_country if arrival else None,
                 destination_region=arrival.destination_region if arrival else None,
                 arrived_on=arrival.arrived_at.date() if arrival else None,
+                languages=list(arrival.languages) if arrival else [],
             )
         )
 

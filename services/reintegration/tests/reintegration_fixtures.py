@@ -136,8 +136,10 @@ class RunningReintegration(RunningService):
         office: str = "BR-BSB",
         arrived_at: datetime = ARRIVED,
         wait: bool = True,
+        **extra: Any,
     ) -> dict[str, Any]:
-        """Travel confirms the arrival; wait for the decision's read model."""
+        """Travel confirms the arrival (``extra``: more of its fields, e.g. ``languages``);
+        wait for the decision's read model."""
         await self.publish(
             "travel",
             "avrr.travel.ArrivalConfirmed",
@@ -150,6 +152,7 @@ class RunningReintegration(RunningService):
                 "destination_region": "MG",
                 "arrived_at": arrived_at.isoformat(),
                 "confirmed_by": "receiving-officer",
+                **extra,
             },
         )
         return await self.wait_for(case_id) if wait else {}

@@ -119,3 +119,29 @@ async def test_the_plan_notice_is_given_to_the_plans_readers_audited(
     assert {e.actor for e in reads} >= {"officer-1", "caseworker-1", "other"}
     assert {e.outcome for e in reads} >= {200, 403}
     assert (await r.http.get("/cases/nobody/notices/plan", headers=OFFICER)).status_code == 404
+
+
+async def test_the_plan_notice_is_in_the_returnees_recorded_language(
+    reintegration: RunningReintegration,
+) -> None:
+    """Travel's arrival carries the household's languages (as intake recorded them): the case
+    opened from it keeps them, and the summary is in the first one a catalog has, without
+    ?language or Accept-Language, and whatever the reader's own; ?language still chooses."""
+    r = reintegration
+    await r.arrive("notice-pt", languages=["mam", "pt"])  # Mam: no catalog, skipped
+    await r.arrive("notice-none")  # an arrival from before travel sent the languages
+    for case in ("notice-pt", "notice-none"):
+        await r.agree_plan(case, plan())
+        await r.wait_for(case, plan_currency="USD")
+
+    path = "/cases/notice-pt/notices/plan"
+    for headers in (OFFICER, {**OFFICER, "Accept-Language": "en"}):
+        html = await r.http.get(path, headers=headers)
+        assert html.status_code == 200, html.text
+        assert html.headers["content-language"] == "pt"
+        assert "O seu plano de reintegração" in html.text
+    asked = await r.http.get(path, params={"language": "es"}, headers=OFFICER)
+    assert asked.headers["content-language"] == "es"
+
+    older = await r.http.get("/cases/notice-none/notices/plan", headers=OFFICER)
+    assert older.status_code == 200 and older.headers["content-language"] == "en"
