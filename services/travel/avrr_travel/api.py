@@ -27,6 +27,7 @@ from avrr_events import ERASED, Encrypted
 from avrr_events.commands import Principal, etag
 from avrr_events.dates import NOT_IN_FUTURE
 from avrr_events.handover import RECEIVING_OFFICE
+from avrr_events.notices import N_
 from avrr_events.offices import Office
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.problems import Forbidden, NotFound
@@ -63,6 +64,7 @@ from avrr_travel.movement import (
     ShortText,
     TransportMode,
 )
+from avrr_travel.reasons import NO_MOVEMENT, worded
 
 CONSENT_WITHDRAWN = "consent_withdrawn"  # shown instead of health details no longer consented
 
@@ -301,7 +303,11 @@ async def _arrival_confirmer(
         if not (
             who.has_any_role((Role.TRAVEL_OFFICER,)) and (offices is None or may_see(who, offices))
         ):
-            raise Forbidden("a partner's confirmation is recorded by the movement's travel officer")
+            raise Forbidden(
+                wording=worded(
+                    N_("a partner's confirmation is recorded by the movement's travel officer")
+                )
+            )
         return None
     if body.confirmer_id is None:
         raise invalid_field("confirmer_id", "name the receiving office that confirms")
@@ -310,7 +316,9 @@ async def _arrival_confirmer(
         raise invalid_field("confirmer_id", "not an office of the office registry")
     if not may_see(who, (receiver.id,)):
         raise Forbidden(
-            "an arrival is confirmed as the receiving office only by a user of that office"
+            wording=worded(
+                N_("an arrival is confirmed as the receiving office only by a user of that office")
+            )
         )
     return receiver
 
@@ -355,7 +363,7 @@ async def movement(case_id: str, request: Request, who: Authorized) -> JSONRespo
     async with runtime_of(request).db.autocommit() as conn:
         detail = await read_models.movement_detail(conn, case_id)
     if detail is None:
-        raise NotFound(f"no movement for case {case_id}")
+        raise NotFound(wording=worded(NO_MOVEMENT, case=case_id))
     # The booking reference and the officer's reasons, or "erased".
     detail = await runtime_of(request).cipher.reveal(detail)
     return JSONResponse(jsonable_encoder(detail), headers={"ETag": etag(detail["version"])})
@@ -385,7 +393,7 @@ async def manifest(
     """Every traveller departing on ``day`` (travel officers only; the office is checked by
     the policy, and only a headquarters token may leave it out)."""
     if office is None and not sees_every_office(who):
-        raise Forbidden("name the office: you are scoped to offices")
+        raise Forbidden(wording=worded(N_("name the office: you are scoped to offices")))
     async with runtime_of(request).db.autocommit() as conn:
         departures = await read_models.manifest(conn, day, office)
     departures = await runtime_of(request).cipher.reveal(departures)  # the booking references
@@ -442,7 +450,7 @@ async def travel_instructions(
     else Accept-Language."""
     movement = await movements.repo.load(case_id)
     if movement.opened is None:
-        raise NotFound(f"no movement for case {case_id}")
+        raise NotFound(wording=worded(NO_MOVEMENT, case=case_id))
     meeting = movement.booking.meeting_point if movement.booking else None
     place = None if meeting is None else await _decrypt(runtime_of(request), meeting)
     chosen = language or reader_language(request, notices.person_languages(movement))

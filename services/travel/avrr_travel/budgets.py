@@ -28,8 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validat
 from avrr_events import Aggregate, DomainEvent
 from avrr_events.data_files import DataFile
 from avrr_events.money import amount_schema
+from avrr_events.notices import N_
 from avrr_events.problems import DomainRuleViolation
 from avrr_events.registry import declared_events
+from avrr_travel.reasons import worded
 
 # What is given before departure, and the travel costs charged to the same budgets.
 AssistanceKind = Literal[
@@ -195,8 +197,17 @@ class Budget(Aggregate):
         had = self.by_person[(line, person_id)]
         if cap is not None and had + amount > cap:
             raise BudgetRuleViolation(
-                f"{amount} {currency} exceeds the {line} line's cap per person: "
-                f"{cap - had} of {cap} {currency} left for this person"
+                wording=worded(
+                    N_(
+                        "%(amount)s %(currency)s exceeds the %(line)s line's cap per person: "
+                        "%(left)s of %(cap)s %(currency)s left for this person"
+                    ),
+                    amount=amount,
+                    currency=currency,
+                    line=line,
+                    left=cap - had,
+                    cap=cap,
+                )
             )
         self.record(
             PreDepartureAssistanceRecorded(
@@ -240,21 +251,47 @@ class Budget(Aggregate):
     def _check(self, rules: ProgrammeBudget, line: BudgetLine, amount: Decimal, cur: str) -> None:
         if cur != rules.currency:
             raise BudgetRuleViolation(
-                f"the programme's budget is in {rules.currency}, not {cur}: "
-                "record the amount in the budget's currency"
+                wording=worded(
+                    N_(
+                        "the programme's budget is in %(budget_currency)s, not %(currency)s: "
+                        "record the amount in the budget's currency"
+                    ),
+                    budget_currency=rules.currency,
+                    currency=cur,
+                )
             )
         rule = rules.lines.get(line)
         if rule is None:
-            raise BudgetRuleViolation(f"the programme has no {line} budget line")
+            raise BudgetRuleViolation(
+                wording=worded(N_("the programme has no %(line)s budget line"), line=line)
+            )
         left = rule.amount - self.spent[line]
         if amount > left:
             raise BudgetRuleViolation(
-                f"{amount} {cur} exceeds the {line} line: {left} of {rule.amount} {cur} left"
+                wording=worded(
+                    N_(
+                        "%(amount)s %(currency)s exceeds the %(line)s line: "
+                        "%(left)s of %(cap)s %(currency)s left"
+                    ),
+                    amount=amount,
+                    currency=cur,
+                    line=line,
+                    left=left,
+                    cap=rule.amount,
+                )
             )
         if rules.total is not None and self.total + amount > rules.total:
             raise BudgetRuleViolation(
-                f"{amount} {cur} exceeds the programme's pre-departure budget: "
-                f"{rules.total - self.total} of {rules.total} {cur} left"
+                wording=worded(
+                    N_(
+                        "%(amount)s %(currency)s exceeds the programme's pre-departure budget: "
+                        "%(left)s of %(cap)s %(currency)s left"
+                    ),
+                    amount=amount,
+                    currency=cur,
+                    left=rules.total - self.total,
+                    cap=rules.total,
+                )
             )
 
     def report(self, rules: ProgrammeBudget) -> dict[str, object]:

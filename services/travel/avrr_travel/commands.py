@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,6 +24,7 @@ from avrr_events import Encrypted, EventStore, PersonalDataCipher, Repository
 from avrr_events.adapters.database import Database
 from avrr_events.commands import CommandContext, CommandResult
 from avrr_events.handover import RECEIVING_OFFICE
+from avrr_events.notices import N_
 from avrr_events.offices import Office
 from avrr_events.personal import HEALTH
 from avrr_events.problems import DomainRuleViolation, Forbidden, NotFound, PreconditionFailed
@@ -38,6 +39,7 @@ from avrr_travel.movement import (
     FitnessOutcome,
     Movement,
 )
+from avrr_travel.reasons import NO_MOVEMENT, NOT_A_TRAVELLER, worded
 
 HEALTH_DETAILS = "health_details"  # the field health details are bound to
 
@@ -73,7 +75,7 @@ class MovementCommands:
 
             async def decided(movement: Movement) -> None:
                 if movement.opened is None:
-                    raise NotFound(f"no movement for case {case_id}")
+                    raise NotFound(wording=worded(NO_MOVEMENT, case=case_id))
                 if guard is not None:
                     await guard(conn)
                 decide(movement)
@@ -83,7 +85,7 @@ class MovementCommands:
             except PreconditionFailed:
                 # No movement is 404 whatever If-Match names (execute checks it first).
                 if (await self.repo.load(case_id, conn=conn)).opened is None:
-                    raise NotFound(f"no movement for case {case_id}") from None
+                    raise NotFound(wording=worded(NO_MOVEMENT, case=case_id)) from None
                 raise
             await destinations.remember(conn, movement)
         self.db.appended()
@@ -101,9 +103,9 @@ class MovementCommands:
         """Check before encrypting for ``person_id`` (no key is created for a stranger)."""
         movement = await self.repo.load(case_id)
         if movement.opened is None:
-            raise NotFound(f"no movement for case {case_id}")
+            raise NotFound(wording=worded(NO_MOVEMENT, case=case_id))
         if person_id not in movement.travellers:
-            raise DomainRuleViolation(f"{person_id} is not a traveller of this movement")
+            raise DomainRuleViolation(wording=worded(NOT_A_TRAVELLER, person=person_id))
 
     # -------------------------------------------------------------- commands --
 
@@ -128,7 +130,9 @@ class MovementCommands:
         context: CommandContext,
     ) -> CommandResult:
         if obtained_on > self.clock().date():
-            raise DomainRuleViolation("a document cannot be obtained in the future")
+            raise DomainRuleViolation(
+                wording=worded(N_("a document cannot be obtained in the future"))
+            )
         return await self._change(
             case_id, context, lambda m: m.obtain_document(person_id, document_type, obtained_on)
         )
@@ -148,8 +152,14 @@ class MovementCommands:
             # Given, not merely not withdrawn: without a ConsentGiven there is none.
             if not await consents.may_process_medical_data(conn, case_id, person_id):
                 raise DomainRuleViolation(
-                    f"no consent of {person_id} to the processing of medical data stands "
-                    "(never given, or withdrawn): record the outcome without health details",
+                    wording=worded(
+                        N_(
+                            "no consent of %(person)s to the processing of medical data stands "
+                            "(never given, or withdrawn): record the outcome without health "
+                            "details"
+                        ),
+                        person=person_id,
+                    ),
                     field="health_details",
                 )
 
@@ -174,7 +184,7 @@ class MovementCommands:
         principal traveller's key, so that erasing them shreds it in every copy."""
         movement = await self.repo.load(case_id)
         if movement.opened is None:
-            raise NotFound(f"no movement for case {case_id}")
+            raise NotFound(wording=worded(NO_MOVEMENT, case=case_id))
         return await self.cipher.encrypt(_principal_of(movement), text)
 
     async def issue_ticket(
@@ -234,7 +244,7 @@ class MovementCommands:
         # them shreds it.
         movement = await self.repo.load(case_id)
         if movement.opened is None:
-            raise NotFound(f"no movement for case {case_id}")
+            raise NotFound(wording=worded(NO_MOVEMENT, case=case_id))
         subject = _principal_of(movement)
         encrypted = await self.cipher.encrypt(subject, note)
         at = self.clock()
@@ -262,9 +272,15 @@ class MovementCommands:
                 country = m.opened.destination_country
                 if receiver is None or not receiver.receives_in(country):
                     raise Forbidden(
-                        f"office {confirmer_id} is not a receiving office in {country}, the "
-                        "movement's destination: it may neither confirm the arrival as the "
-                        "receiving office nor take the case over"
+                        wording=worded(
+                            N_(
+                                "office %(office)s is not a receiving office in %(country)s, "
+                                "the movement's destination: it may neither confirm the arrival "
+                                "as the receiving office nor take the case over"
+                            ),
+                            office=confirmer_id,
+                            country=country,
+                        )
                     )
             m.confirm_arrival(at, confirmed_by, confirmer_id)
 
@@ -284,7 +300,13 @@ class MovementCommands:
         resolved_by = context.principal.user_id
         movement = await self.repo.load(case_id)
         if movement.opened is None or conflict_id not in movement.conflicts.detected:
-            raise NotFound(f"no withdrawal conflict {conflict_id} on case {case_id}")
+            raise NotFound(
+                wording=worded(
+                    N_("no withdrawal conflict %(conflict)s on case %(case)s"),
+                    conflict=conflict_id,
+                    case=case_id,
+                )
+            )
         encrypted = await self.cipher.encrypt(_principal_of(movement), reason)
         at = self.clock()
         return await self._change(
@@ -298,15 +320,27 @@ class MovementCommands:
         at = self.clock()
         return await self._change(case_id, context, lambda m: m.cancel(details, at))
 
-    def _not_future(self, value: datetime | None, what: str) -> datetime:
+    def _not_future(self, value: datetime | None, what: Confirmed) -> datetime:
         now = self.clock()
         if value is None:
             return now
         if value.tzinfo is None:
-            raise DomainRuleViolation(f"the {what} time needs a time zone")
+            raise DomainRuleViolation(wording=worded(_NEEDS_A_TIME_ZONE[what]))
         if value > now:
-            raise DomainRuleViolation(f"the {what} cannot be confirmed in advance")
+            raise DomainRuleViolation(wording=worded(_IN_ADVANCE[what]))
         return value
+
+
+Confirmed = Literal["departure", "arrival"]
+# A departure's or an arrival's time refused, one sentence each, as each language words it.
+_NEEDS_A_TIME_ZONE: dict[Confirmed, str] = {
+    "departure": N_("the departure time needs a time zone"),
+    "arrival": N_("the arrival time needs a time zone"),
+}
+_IN_ADVANCE: dict[Confirmed, str] = {
+    "departure": N_("the departure cannot be confirmed in advance"),
+    "arrival": N_("the arrival cannot be confirmed in advance"),
+}
 
 
 def _principal_of(movement: Movement) -> str:

@@ -27,10 +27,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from avrr_events import DomainEvent
 from avrr_events.aggregate import Aggregate
+from avrr_events.notices import N_
 from avrr_events.problems import DomainRuleViolation
 from avrr_events.registry import declared_events
 from avrr_travel.escorts import ESCORT_RULES, Need, escort_needs
 from avrr_travel.movement import EscortKind, Movement, Place
+from avrr_travel.reasons import worded
 
 GroupMode = Literal["bus", "charter_flight", "scheduled_flight_group", "train", "boat"]
 # Why a household left its group (the travel officer sees it on the group).
@@ -216,9 +218,13 @@ class Group(Aggregate):
 
     def plan(self, plan: GroupPlan, at: datetime) -> None:
         if self.planned is not None:
-            raise GroupRuleViolation(f"group {self.id} is already planned")
+            raise GroupRuleViolation(
+                wording=worded(N_("group %(group)s is already planned"), group=self.id)
+            )
         if plan.departure_date < at.date():
-            raise GroupRuleViolation("the departure date is in the past", field="departure_date")
+            raise GroupRuleViolation(
+                wording=worded(N_("the departure date is in the past")), field="departure_date"
+            )
         self.record(
             GroupPlanned(
                 group_id=self.id,
@@ -232,7 +238,9 @@ class Group(Aggregate):
     def assign_escort(self, escort: GroupEscort, at: datetime) -> None:
         self._require_planned("assign an escort")
         if escort.staff_id in self.escorts:
-            raise GroupRuleViolation(f"{escort.staff_id} already escorts this group")
+            raise GroupRuleViolation(
+                wording=worded(N_("%(staff)s already escorts this group"), staff=escort.staff_id)
+            )
         self.record(GroupEscortAssigned(group_id=self.id, escort=escort, at=at))
 
     def assign(self, movement: Movement, at: datetime) -> None:
@@ -240,17 +248,35 @@ class Group(Aggregate):
         self._require_planned("assign a household")
         assert self.planned is not None
         if movement.id in self.households:
-            raise GroupRuleViolation(f"case {movement.id} is already in this group")
+            raise GroupRuleViolation(
+                wording=worded(N_("case %(case)s is already in this group"), case=movement.id)
+            )
         if not movement.is_open:
-            raise GroupRuleViolation(f"the movement of case {movement.id} is {movement.status}")
+            raise GroupRuleViolation(
+                wording=worded(
+                    N_("the movement of case %(case)s is %(status)s"),
+                    case=movement.id,
+                    status=movement.status,
+                )
+            )
         if movement.held:
-            raise GroupRuleViolation(f"the movement of case {movement.id} is held")
+            raise GroupRuleViolation(
+                wording=worded(N_("the movement of case %(case)s is held"), case=movement.id)
+            )
         seats = len(movement.travellers)
         free = self.planned.capacity - self.seats_taken
         if seats > free:
             raise GroupRuleViolation(
-                f"the household of case {movement.id} needs {seats} seats, {free} are free "
-                f"(capacity {self.planned.capacity})"
+                wording=worded(
+                    N_(
+                        "the household of case %(case)s needs %(seats)s seats, %(free)s are "
+                        "free (capacity %(capacity)s)"
+                    ),
+                    case=movement.id,
+                    seats=seats,
+                    free=free,
+                    capacity=self.planned.capacity,
+                )
             )
         self.record(
             HouseholdJoinedGroup(group_id=self.id, case_id=movement.id, travellers=seats, at=at)
@@ -272,13 +298,19 @@ class Group(Aggregate):
         self._require_planned("depart")
         ready = [m for m in movements if m.ready_to_depart()]
         if not ready:
-            raise GroupRuleViolation("no household of the group is ready to depart")
+            raise GroupRuleViolation(
+                wording=worded(N_("no household of the group is ready to depart"))
+            )
         needs: Counter[Need] = Counter()
         for m in ready:
             needs.update(escort_needs(m.travellers))
         lacking = missing_escorts(needs, list(self.escorts.values()))
         if lacking:
-            raise GroupRuleViolation("the group cannot depart: " + "; ".join(lacking))
+            raise GroupRuleViolation(
+                wording=worded(
+                    N_("the group cannot depart: %(lacking)s"), lacking="; ".join(lacking)
+                )
+            )
         for m in movements:
             if m not in ready:
                 self.remove(m, "not_ready_at_departure", at)
@@ -292,7 +324,11 @@ class Group(Aggregate):
         """Confirm the arrival of every departed household of the group (by its officer, in
         a partner's name, as for one movement)."""
         if self.departed_at is None or self.arrived_at is not None:
-            raise GroupRuleViolation(f"only a departed group can arrive (it is {self.status})")
+            raise GroupRuleViolation(
+                wording=worded(
+                    N_("only a departed group can arrive (it is %(status)s)"), status=self.status
+                )
+            )
         arrived = []
         for m in movements:
             if m.status == "departed":
@@ -301,8 +337,23 @@ class Group(Aggregate):
         self.record(GroupArrived(group_id=self.id, arrived=arrived, arrived_at=at))
         return arrived
 
-    def _require_planned(self, action: str) -> None:
+    def _require_planned(self, action: Action) -> None:
         if self.planned is None:
-            raise GroupRuleViolation(f"cannot {action}: group {self.id} is not planned")
+            raise GroupRuleViolation(wording=worded(_NOT_PLANNED[action], group=self.id))
         if self.departed_at is not None:
-            raise GroupRuleViolation(f"cannot {action}: the group has departed")
+            raise GroupRuleViolation(wording=worded(_DEPARTED[action]))
+
+
+Action = Literal["assign an escort", "assign a household", "depart"]
+# What a group not planned, or departed, refuses: one sentence per action, as each
+# language words it.
+_NOT_PLANNED: dict[Action, str] = {
+    "assign an escort": N_("cannot assign an escort: group %(group)s is not planned"),
+    "assign a household": N_("cannot assign a household: group %(group)s is not planned"),
+    "depart": N_("cannot depart: group %(group)s is not planned"),
+}
+_DEPARTED: dict[Action, str] = {
+    "assign an escort": N_("cannot assign an escort: the group has departed"),
+    "assign a household": N_("cannot assign a household: the group has departed"),
+    "depart": N_("cannot depart: the group has departed"),
+}

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from avrr_events.commands import Principal, etag
+from avrr_events.notices import N_
 from avrr_events.problems import Forbidden, NotFound
 from avrr_events.web.authorization import Authorized, Policy, Role, allow, ensure_office
 from avrr_events.web.commands import Command
@@ -21,6 +22,7 @@ from avrr_events.web.service import runtime_of
 from avrr_travel import read_models
 from avrr_travel.group import GroupEscort, GroupPlan
 from avrr_travel.group_commands import GroupCommands, summary
+from avrr_travel.reasons import NO_MOVEMENT, worded
 
 router = APIRouter(tags=["groups"])
 
@@ -101,9 +103,15 @@ async def assign_household(
     async with runtime_of(request).db.autocommit() as conn:
         offices = await read_models.movement_offices(conn, body.case_id)
     if offices is None:
-        raise NotFound(f"no movement for case {body.case_id}")
+        raise NotFound(wording=worded(NO_MOVEMENT, case=body.case_id))
     if group.planned.office not in offices:
-        raise Forbidden(f"case {body.case_id} is not of office {group.planned.office}")
+        raise Forbidden(
+            wording=worded(
+                N_("case %(case)s is not of office %(office)s"),
+                case=body.case_id,
+                office=group.planned.office,
+            )
+        )
     return await command(lambda ctx: groups.assign(group_id, body.case_id, ctx))
 
 

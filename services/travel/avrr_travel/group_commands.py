@@ -28,6 +28,7 @@ from avrr_events import EventStore, HandlerContext, Repository
 from avrr_events.adapters.database import Database
 from avrr_events.commands import CommandContext, CommandResult, check_if_match
 from avrr_events.consumer import Reaction, reactions_table
+from avrr_events.notices import N_
 from avrr_events.problems import NotFound
 from avrr_travel import consents, destinations
 from avrr_travel.events import registry
@@ -40,6 +41,7 @@ from avrr_travel.observed import (
     DestinationSuspended,
     HouseholdMemberJoined,
 )
+from avrr_travel.reasons import NO_MOVEMENT, worded
 
 # A command's answer as JSON (dates and decimals as text), through pydantic's public API.
 _JSON: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
@@ -64,7 +66,7 @@ class GroupCommands:
         """The group (404 when never planned)."""
         group = await self.groups.load(group_id, conn=conn)
         if group.planned is None:
-            raise NotFound(f"no group {group_id}")
+            raise NotFound(wording=worded(N_("no group %(group)s"), group=group_id))
         return group
 
     async def _change(
@@ -81,12 +83,12 @@ class GroupCommands:
         async with self.db.transaction() as conn:
             group = await self.groups.load(group_id, conn=conn)
             if not new and group.planned is None:
-                raise NotFound(f"no group {group_id}")
+                raise NotFound(wording=worded(N_("no group %(group)s"), group=group_id))
             check_if_match(context.if_match, group.version)
             movements = [await self.movements.load(c, conn=conn) for c in cases(group)]
             for m in movements:
                 if m.opened is None:
-                    raise NotFound(f"no movement for case {m.id}")
+                    raise NotFound(wording=worded(NO_MOVEMENT, case=m.id))
             answer = decide(group, movements)
             cause = context.cause(group.id)
             for m in movements:
@@ -130,7 +132,11 @@ class GroupCommands:
 
         def decide(g: Group, ms: list[Movement]) -> None:
             if not g.remove(ms[0], "removed_by_travel_officer", at):
-                raise NotFound(f"case {case_id} is not in group {group_id}")
+                raise NotFound(
+                    wording=worded(
+                        N_("case %(case)s is not in group %(group)s"), case=case_id, group=group_id
+                    )
+                )
 
         return await self._change(group_id, context, decide, lambda _: [case_id])
 

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from avrr_events import Repository
 from avrr_events.adapters.database import Database
 from avrr_events.commands import CommandContext, CommandResult
+from avrr_events.notices import N_
 from avrr_events.problems import DomainRuleViolation, NotFound
 from avrr_events.web.authorization import Policy, Role, allow
 from avrr_events.web.commands import Command
@@ -47,6 +48,7 @@ from avrr_travel.budgets import (
 )
 from avrr_travel.events import registry
 from avrr_travel.movement import SOURCE, Booking, Cost, Movement
+from avrr_travel.reasons import NO_MOVEMENT, NOT_A_TRAVELLER, worded
 
 router = APIRouter(tags=["pre-departure assistance"])
 
@@ -89,7 +91,12 @@ budgets()
 def rules_of(programme_id: str) -> ProgrammeBudget:
     rules = budgets().programmes.get(programme_id)
     if rules is None:
-        raise DomainRuleViolation(f"the programme {programme_id} has no pre-departure budget")
+        raise DomainRuleViolation(
+            wording=worded(
+                N_("the programme %(programme)s has no pre-departure budget"),
+                programme=programme_id,
+            )
+        )
     return rules
 
 
@@ -116,9 +123,9 @@ class PreDepartureCommands:
         async with self.db.transaction() as conn:
             movement = await self.movements.load(case_id, conn=conn)
             if movement.opened is None:
-                raise NotFound(f"no movement for case {case_id}")
+                raise NotFound(wording=worded(NO_MOVEMENT, case=case_id))
             if person_id not in movement.travellers:
-                raise DomainRuleViolation(f"{person_id} is not a traveller of this movement")
+                raise DomainRuleViolation(wording=worded(NOT_A_TRAVELLER, person=person_id))
             if movement.status not in STILL_BEFORE_DEPARTURE:
                 raise movement.refusal("pre-departure assistance is given before departure")
             rules = rules_of(movement.opened.programme_id)
@@ -170,7 +177,12 @@ class PreDepartureCommands:
         """The programme's consumption per line; 404 for a programme without a budget."""
         rules = budgets().programmes.get(programme_id)
         if rules is None:
-            raise NotFound(f"no pre-departure budget for programme {programme_id}")
+            raise NotFound(
+                wording=worded(
+                    N_("no pre-departure budget for programme %(programme)s"),
+                    programme=programme_id,
+                )
+            )
         budget = await self.budgets.load(programme_id)
         return budget.report(rules)
 
