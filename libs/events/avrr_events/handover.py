@@ -22,9 +22,10 @@ import logging
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, select
+from sqlalchemy import Column, DateTime, MetaData, String, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from avrr_events.adapters.prepared import PreparedRead
 from avrr_events.envelope import Envelope
 from avrr_events.offices import OfficeRegistry
 from avrr_events.projections import Projection
@@ -132,19 +133,24 @@ class CaseHandovers(Projection):
         )
 
 
+# The prepared read of each service's (cases, handovers) pair, built on first use.
+_OFFICES: dict[tuple[Table, Table], PreparedRead] = {}
+
+
 async def case_offices(
     conn: AsyncConnection, cases: Table, handovers: Table, case_id: str
 ) -> frozenset[str] | None:
     """The offices a case belongs to: the office in ``cases`` and, once handed over, the
     receiving office; None: no such case. One indexed read (asked before every case request)."""
-    c, h = cases.c, handovers.c
-    row = (
-        await conn.execute(
+    read = _OFFICES.get((cases, handovers))
+    if read is None:
+        c, h = cases.c, handovers.c
+        read = _OFFICES[cases, handovers] = PreparedRead(
             select(c.office, h.receiving_office)
             .select_from(cases.outerjoin(handovers, h.case_id == c.case_id))
-            .where(c.case_id == case_id)
+            .where(c.case_id == bindparam("case_id"))
         )
-    ).first()
+    row = await read.first(conn, case_id=case_id)
     if row is None:
         return None
     return frozenset(office for office in row if office)

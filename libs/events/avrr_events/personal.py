@@ -26,12 +26,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, select, update
+from sqlalchemy import String, any_, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import tables
 from avrr_events.adapters.database import Database
+from avrr_events.adapters.prepared import PreparedRead
 from avrr_events.env_settings import secret_of
 
 NONCE_BYTES: Final = 12
@@ -124,6 +125,18 @@ class MasterKey:
         return self._aead.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], subject.encode())
 
 
+# The keys of a case file's people, read on every decrypted read: a prepared read
+# (``= ANY`` of an array on PostgreSQL, one statement whatever the number of people).
+_KEYS_OF = PreparedRead(
+    select(tables.subject_keys.c.subject, tables.subject_keys.c.wrapped_key).where(
+        tables.subject_keys.c.subject == any_(bindparam("subjects", type_=postgresql.ARRAY(String)))
+    ),
+    portable=select(tables.subject_keys.c.subject, tables.subject_keys.c.wrapped_key).where(
+        tables.subject_keys.c.subject.in_(bindparam("subjects", expanding=True))
+    ),
+)
+
+
 class SqlKeyStore:
     """Keys in a table of a PostgreSQL or SQLite database (development and small installs).
 
@@ -146,12 +159,8 @@ class SqlKeyStore:
         wanted = sorted(set(subjects))
         if not wanted:
             return {}
-        t = tables.subject_keys
-        async with self.db.autocommit() as conn:
-            rows = await conn.execute(
-                select(t.c.subject, t.c.wrapped_key).where(t.c.subject.in_(wanted))
-            )
-            return {r.subject: self.master.unwrap(r.subject, bytes(r.wrapped_key)) for r in rows}
+        rows = await _KEYS_OF.rows_of(self.db, subjects=wanted)
+        return {r.subject: self.master.unwrap(r.subject, bytes(r.wrapped_key)) for r in rows}
 
     async def get_or_create(self, subject: str) -> bytes:
         existing = await self.get(subject)

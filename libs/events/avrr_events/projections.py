@@ -19,11 +19,12 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from sqlalchemy import MetaData, Row, Select, Table, Text, cast, func, select, update
+from sqlalchemy import MetaData, Row, Select, Table, Text, bindparam, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import tables
 from avrr_events.adapters.database import Database
+from avrr_events.adapters.prepared import PreparedRead
 from avrr_events.envelope import Envelope
 from avrr_events.registry import DomainEvent, EventRegistry
 
@@ -98,10 +99,36 @@ async def page(
     return list(rows.all()), int(total or 0)
 
 
-async def case_row(conn: AsyncConnection, table: Table, case_id: str) -> Row[Any] | None:
+# One prepared read per table and question, built on first use (the tables are module-level).
+_CASE_ROWS: dict[Table, PreparedRead] = {}
+_CASE_OFFICES: dict[Table, PreparedRead] = {}
+
+
+async def case_row(conn: AsyncConnection, table: Table, case_id: str) -> Any:
     """The row of one case in a read-model table keyed by case (``tables.case_table``),
-    or None before any event of the case reached it."""
-    return (await conn.execute(select(table).where(table.c.case_id == case_id))).first()
+    or None before any event of the case reached it. Every detail read asks it: a
+    prepared read (``adapters.prepared``), fields by name as on a SQLAlchemy row."""
+    read = _CASE_ROWS.get(table)
+    if read is None:
+        read = _CASE_ROWS[table] = PreparedRead(
+            select(table).where(table.c.case_id == bindparam("case_id"))
+        )
+    return await read.first(conn, case_id=case_id)
+
+
+async def case_office(conn: AsyncConnection, table: Table, case_id: str) -> frozenset[str] | None:
+    """The office of a case in a read-model table with an ``office`` column, as office
+    scoping asks before every request of the case (empty: none recorded); None: no row.
+    Only the office is read, not the whole row the route reads again after."""
+    read = _CASE_OFFICES.get(table)
+    if read is None:
+        read = _CASE_OFFICES[table] = PreparedRead(
+            select(table.c.office).where(table.c.case_id == bindparam("case_id"))
+        )
+    row = await read.first(conn, case_id=case_id)
+    if row is None:
+        return None
+    return frozenset({row.office} if row.office else ())
 
 
 async def save_checkpoint(conn: AsyncConnection, name: str, position: int) -> None:

@@ -28,6 +28,7 @@ from avrr_eligibility.commands import (
 from avrr_eligibility.programmes import ProgrammeCatalogue
 from avrr_eligibility.reasons import worded
 from avrr_events.places import place
+from avrr_events.projections import case_office
 from avrr_events.web.authorization import (
     STAFF,
     Authorized,
@@ -53,8 +54,7 @@ CASEWORK = (Role.CASEWORKER, Role.SUPERVISOR)
 async def case_offices(request: Request, case_id: str) -> frozenset[str] | None:
     """The office of the case's assessment (None: no assessment, the route answers 404)."""
     async with runtime_of(request).db.autocommit() as conn:
-        row = await read_models.assessment_row(conn, case_id)
-    return None if row is None else frozenset({row.office})
+        return await case_office(conn, read_models.assessments, case_id)
 
 
 POLICY = Policy(

@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from avrr_events import DomainEvent, Encrypted, Envelope, Projection, transfers
 from avrr_events import tables as store_tables
 from avrr_events.household import HouseholdMember
-from avrr_events.projections import case_row, insert_from_event
+from avrr_events.projections import case_office, case_row, insert_from_event
 from avrr_events.tables import Json, case_entries, case_table
 from avrr_events.withdrawal import ConflictList, conflicts_table
 from avrr_travel.movement import (
@@ -633,9 +633,4 @@ async def transit_notes_of(conn: AsyncConnection, case_id: str) -> list[Any]:
 
 async def movement_offices(conn: AsyncConnection, case_id: str) -> frozenset[str] | None:
     """The office a movement belongs to (for office scoping); None: no such movement."""
-    row = (
-        await conn.execute(select(movements.c.office).where(movements.c.case_id == case_id))
-    ).first()
-    if row is None:
-        return None
-    return frozenset({row.office} if row.office else ())
+    return await case_office(conn, movements, case_id)
