@@ -1,0 +1,124 @@
+"""Travel's refusals answer in the reader's language (issue 19: Accept-Language).
+
+A travel officer or a doctor working with a household reads a refusal in
+Spanish or Portuguese when their client asks for it; the facts (case, person
+and group ids) stay as they are, the fields a client fixes stay named, and
+without the header the detail is the English one it always was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+
+import httpx
+import pytest
+from travel_fixtures import MEDIC, OFFICER, Travel
+
+Refusal = Callable[[Travel, dict[str, str]], Awaitable[httpx.Response]]
+
+
+async def health_details_without_consent(travel: Travel, headers: dict[str, str]) -> httpx.Response:
+    """Health details recorded while no consent to medical data stands (422, the field named)."""
+    if await travel.movement("case-lang-1") is None:
+        await travel.opened("case-lang-1")
+    body = {"person_id": "p-mother", "outcome": "fit", "health_details": "asthma, inhaler"}
+    return await travel.post("/movements/case-lang-1/fitness", body, {**MEDIC, **headers})
+
+
+async def a_group_planned_in_the_past(travel: Travel, headers: dict[str, str]) -> httpx.Response:
+    """A group whose departure date has passed (422, the field named)."""
+    body = {
+        "office": "GT-GUA",
+        "mode": "bus",
+        "departure_date": str(date.today() - timedelta(days=1)),
+        "route": ["Guatemala City", "San Pedro Sula"],
+        "capacity": 40,
+        "carrier": "Transportes del Norte",
+        "escorts": [],
+    }
+    return await travel.post("/groups", body, {**OFFICER, **headers})
+
+
+async def an_unknown_group(travel: Travel, headers: dict[str, str]) -> httpx.Response:
+    """A group that was never planned (404)."""
+    return await travel.http.get("/groups/group-nope", headers={**OFFICER, **headers})
+
+
+async def a_manifest_of_every_office(travel: Travel, headers: dict[str, str]) -> httpx.Response:
+    """The day's manifest asked without an office by an officer scoped to one (403)."""
+    return await travel.http.get(f"/manifests/{date.today()}", headers={**OFFICER, **headers})
+
+
+# (refusal, status, field, English, Spanish, Portuguese)
+REFUSALS: list[tuple[Refusal, int, str | None, str, str, str]] = [
+    (
+        health_details_without_consent,
+        422,
+        "health_details",
+        "no consent of p-mother to the processing of medical data stands (never given, or "
+        "withdrawn): record the outcome without health details",
+        "no consta un consentimiento vigente de p-mother al tratamiento de datos médicos (nunca "
+        "se dio o se retiró): registre el resultado sin datos de salud",
+        "não existe consentimento válido de p-mother para o tratamento de dados médicos (nunca "
+        "foi dado ou foi retirado): registe o resultado sem dados de saúde",
+    ),
+    (
+        a_group_planned_in_the_past,
+        422,
+        "departure_date",
+        "the departure date is in the past",
+        "la fecha de salida ya ha pasado",
+        "a data de partida já passou",
+    ),
+    (
+        an_unknown_group,
+        404,
+        None,
+        "no group group-nope",
+        "no existe el grupo group-nope",
+        "não existe o grupo group-nope",
+    ),
+    (
+        a_manifest_of_every_office,
+        403,
+        None,
+        "name the office: you are scoped to offices",
+        "indique la oficina: su acceso se limita a determinadas oficinas",
+        "indique o escritório: o seu acesso está limitado a determinados escritórios",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("refusal", "status", "field", "english", "spanish", "portuguese"),
+    REFUSALS,
+    ids=[refusal.__name__ for refusal, *_ in REFUSALS],
+)
+async def test_a_refusal_is_worded_in_the_language_the_reader_asks_for(
+    travel: Travel,
+    refusal: Refusal,
+    status: int,
+    field: str | None,
+    english: str,
+    spanish: str,
+    portuguese: str,
+) -> None:
+    in_portuguese = await refusal(travel, {"Accept-Language": "pt-PT, pt;q=0.9, en;q=0.5"})
+    assert in_portuguese.status_code == status, in_portuguese.text
+    assert in_portuguese.headers["content-type"] == "application/problem+json"
+    assert in_portuguese.json()["detail"] == portuguese
+    assert in_portuguese.headers["content-language"] == "pt"
+    assert "accept-language" in in_portuguese.headers["vary"].lower()
+
+    in_spanish = await refusal(travel, {"Accept-Language": "es"})
+    assert in_spanish.status_code == status, in_spanish.text
+    assert in_spanish.json()["detail"] == spanish
+    assert in_spanish.headers["content-language"] == "es"
+
+    as_always = await refusal(travel, {})
+    assert as_always.status_code == status, as_always.text
+    assert as_always.json()["detail"] == english
+    answers = (in_portuguese.json(), in_spanish.json(), as_always.json())
+    assert {a["type"] for a in answers} == {as_always.json()["type"]}
+    assert [a.get("field") for a in answers] == [field] * 3
