@@ -37,14 +37,14 @@ ELIGIBLE = {
     "es": "Elegible",
     "pt": "Elegível",
     "fr": "Éligible",
-    "ht": "Éligible",
+    "ht": "Kalifye",
 }
 NOT_ELIGIBLE = {
     "en": "Not eligible",
     "es": "No elegible",
     "pt": "Não elegível",
     "fr": "Non éligible",
-    "ht": "Non éligible",
+    "ht": "Pa kalifye",
 }
 
 
