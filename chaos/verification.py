@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from avrr_events.adapters.kafka import KafkaSettings
-from avrr_events.cli.dead_letters import read_topic_to_end
+from avrr_events.cli.dead_letters import read_topic_to_end, topic_partitions
 from avrr_events.consumer import dead_letter_topic
 from avrr_events.testing import asyncpg_dsn
 from chaos.lifecycles import RetryingClient, Scenario
@@ -63,26 +63,30 @@ class Verdict:
 
 
 async def group_lag(bootstrap: str, group: Group) -> int:
-    """Records on the group's topics past its committed offsets (all partitions)."""
+    """Records on the group's topics past its committed offsets (all partitions).
+
+    The partitions come from the broker (``describe_topics``), never from a
+    consumer's cached metadata: a consumer that has subscribed to nothing
+    knows no partition, and the lag was then summed over none. It read 0 while
+    a service restarted just before the check had not yet taken in what was
+    published while it was down, and the verification that followed reported
+    those events as lost (the smoke test failed in CI so, on a platform that
+    had lost nothing).
+    """
     settings = KafkaSettings(bootstrap_servers=bootstrap)
+    tps = [
+        TopicPartition(topic, p)
+        for topic in group.topics
+        for p in await topic_partitions(settings, topic)
+    ]
+    if not tps:
+        return 0
     admin = AIOKafkaAdminClient(**settings.options())
     consumer = AIOKafkaConsumer(**settings.options(), group_id=None, enable_auto_commit=False)
     await admin.start()
     await consumer.start()
     try:
         committed = await admin.list_consumer_group_offsets(group.name)
-        tps = [
-            TopicPartition(topic, p)
-            for topic in group.topics
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        if not tps:
-            await consumer.topics()  # refresh metadata once
-            tps = [
-                TopicPartition(topic, p)
-                for topic in group.topics
-                for p in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
         ends = await consumer.end_offsets(tps)
         lag = 0
         for tp in tps:
