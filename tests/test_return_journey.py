@@ -5,6 +5,8 @@ four separate OS processes over real Kafka and PostgreSQL (``service_processes``
 and against the embedded default (``build_app``: one app, SQLite, in-process bus).
 A second household withdraws after its ticket was issued: travel cancels the
 booking (MovementCancelled) and nothing later is published about that case.
+The reintegration plan summary is in the household's language (issue 19), which
+only travel's arrival tells reintegration.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from journey_steps import (
+    REINTEGRATION_OFFICER,
     SERVICES,
+    Case,
     Platform,
     assert_journey_published,
     clients_of,
@@ -90,6 +94,16 @@ def kafka_events(
     return events
 
 
+async def assert_plan_notice_in_the_households_language(p: Platform, case: Case) -> None:
+    """The plan summary, asked without ?language or Accept-Language, is in the language
+    intake recorded at referral (REFERRED_BY_NGO's "es"), carried to reintegration by
+    eligibility's clearance, travel's movement and its ArrivalConfirmed."""
+    path = f"/cases/{case.case_id}/notices/plan"
+    notice = await p.get("reintegration", path, REINTEGRATION_OFFICER)
+    assert notice.status_code == 200, notice.text
+    assert notice.headers["content-language"] == "es", notice.headers
+
+
 @asynccontextmanager
 async def separate_processes(
     service_processes: StartProcesses, kafka_bootstrap: str
@@ -110,6 +124,7 @@ async def test_household_returns_through_four_separate_processes_over_kafka(
     async with separate_processes(service_processes, kafka_bootstrap) as platform:
         case = await full_journey(platform, n=1)
         await assert_journey_published(platform, case)
+        await assert_plan_notice_in_the_households_language(platform, case)
 
 
 async def test_withdrawal_after_ticket_cancels_the_booking_across_processes(
@@ -123,6 +138,7 @@ async def test_household_returns_on_the_embedded_default(tmp_path: Path) -> None
     async with embedded(tmp_path / "avrr-data") as platform:
         case = await full_journey(platform, n=1)
         await assert_journey_published(platform, case)
+        await assert_plan_notice_in_the_households_language(platform, case)
 
 
 async def test_withdrawal_after_ticket_cancels_the_booking_on_the_embedded_default(
