@@ -20,6 +20,11 @@ Options (or the environment variables in brackets):
   --only anchor         CPU per detail read and per command of each service against the lean
                         anchor (issue 21): benchmarks/anchor.py, BENCH_ANCHOR_READS,
                         BENCH_ANCHOR_COMMANDS
+  --only scale          reads at scale (issue 21): benchmarks/scale.py, the situational reports
+                        (a month or a year, and all time), GET /cases first page by phase
+                        and a 500-event timeline over BENCH_SCALE_CASES cases (default
+                        1,000,000) COPied into a fresh database, BENCH_SCALE_READS reads each;
+                        only when asked for (minutes of seeding: not in the default run)
   --doc PATH / --no-doc where to write the table (default docs/benchmarks.md)
 """
 
@@ -51,6 +56,7 @@ from benchmarks import (
     lifecycle,
     rebuild,
     relay,
+    scale,
     search,
     withdrawal,
 )
@@ -68,7 +74,10 @@ FIGURES = (
     "search",
     "groups",
     "anchor",
+    "scale",
 )
+# What runs without --only: every figure but the million-case seeding of `scale`.
+DEFAULT = tuple(f for f in FIGURES if f != "scale")
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -79,7 +88,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=float(env.get("BENCH_SECONDS", 5)))
     p.add_argument("--backlog", type=int, default=int(env.get("BENCH_BACKLOG", 50_000)))
     p.add_argument("--journal", type=int, default=int(env.get("BENCH_JOURNAL", 50_000)))
-    p.add_argument("--only", default=",".join(FIGURES), help="comma-separated figures")
+    p.add_argument("--only", default=",".join(DEFAULT), help="comma-separated figures")
     p.add_argument("--doc", default=str(REPO / "docs" / "benchmarks.md"))
     p.add_argument("--no-doc", action="store_true", help="print only, do not write the doc")
     args = p.parse_args(argv)
@@ -284,6 +293,9 @@ async def main(argv: list[str]) -> int:
     if "anchor" in args.only:
         say("anchor: CPU per read and per command, services vs the lean anchor (issue 21)")
         table += "\n\n" + await anchor.run(quick=args.quick)
+    if "scale" in args.only:
+        say("scale: reports, case list and timeline over a million cases (issue 21)")
+        table += "\n\n" + await scale.run(quick=args.quick)
     print(table)
     command = shlex.join(["python", "-m", "benchmarks", *argv])
     if not args.no_doc:

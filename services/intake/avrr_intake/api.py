@@ -926,6 +926,24 @@ Format = Annotated[
 Office = Annotated[str | None, Query(max_length=100)]
 
 
+From = Annotated[date | None, Query(description="on or after this day (UTC)")]
+To = Annotated[date | None, Query(description="on or before this day (UTC)")]
+
+
+def report_period(
+    returned_from: From = None,
+    returned_to: To = None,
+    referred_from: From = None,
+    referred_to: To = None,
+) -> reports.Period:
+    """The period a report covers (a month, a year: both ends included; none: all time);
+    422 naming ``returned_to`` or ``referred_to`` when it falls before its start."""
+    return reports.Period(returned_from, returned_to, referred_from, referred_to)
+
+
+Period = Annotated[reports.Period, Depends(report_period)]
+
+
 @dataclass(frozen=True)
 class ReportReader:
     """Who reads a report: the offices they see (None: headquarters), the office asked for,
@@ -935,11 +953,13 @@ class ReportReader:
     offices: frozenset[str] | None
     office: str | None
     csv: bool
+    period: reports.Period
 
     async def read(self, query: reports.Query, suppress: reports.Suppress) -> reports.Report:
-        """The report of the reader's offices; outside headquarters small cells suppressed."""
+        """The report of the reader's offices and period; outside headquarters small cells
+        suppressed."""
         async with self.runtime.db.autocommit() as conn:
-            report = await query(conn, office=self.office, offices=self.offices)
+            report = await query(conn, office=self.office, offices=self.offices, period=self.period)
         return report if self.offices is None else suppress(report, min_households())
 
     async def answer(
@@ -956,10 +976,15 @@ class ReportReader:
 
 
 def report_reader(
-    request: Request, principal: Authorized, office: Office = None, fmt: Format = None
+    request: Request,
+    principal: Authorized,
+    period: Period,
+    office: Office = None,
+    fmt: Format = None,
 ) -> ReportReader:
     wants_csv = fmt == "csv" if fmt is not None else "text/csv" in request.headers.get("accept", "")
-    return ReportReader(runtime_of(request), visible_offices(principal), office, wants_csv)
+    offices = visible_offices(principal)
+    return ReportReader(runtime_of(request), offices, office, wants_csv, period)
 
 
 Reader = Annotated[ReportReader, Depends(report_reader)]
@@ -977,10 +1002,11 @@ async def report_returns(
 
 @router.get("/reports/returns.svg", summary="Chart: returns per month and per country of origin")
 async def report_returns_chart(
-    request: Request, principal: Authorized, office: Office = None
+    request: Request, principal: Authorized, period: Period, office: Office = None
 ) -> Response:
     returns = partial(reports.returns, by=("month", "origin_country"))
-    report = await report_reader(request, principal, office).read(returns, reports.suppress_returns)
+    reader = report_reader(request, principal, period, office)
+    report = await reader.read(returns, reports.suppress_returns)
     return Response(reports.returns_svg(report), media_type="image/svg+xml")
 
 

@@ -31,7 +31,11 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Awaitable, Callable, Sequence
+from calendar import monthrange
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any, Final, Literal, Protocol
 from xml.sax.saxutils import escape
@@ -52,11 +56,13 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import DomainEvent, Envelope, Projection
 from avrr_events.small_cells import SUPPRESSED, suppress, too_small
 from avrr_events.tables import Json, case_table
+from avrr_events.web.http import invalid_field
 from avrr_intake import observed
 from avrr_intake.case import CaseWithdrawn, ReturnRequested
 from avrr_intake.consent import ConsentWithdrawn
@@ -69,7 +75,7 @@ from avrr_intake.household_change import (
 )
 from avrr_intake.rectification import HouseholdFactsCorrected
 from avrr_intake.referral import ReferralReceived
-from avrr_intake.timeline import PHASES, TIMELINE_TYPES, CaseState, facts_of
+from avrr_intake.timeline import PHASES, TIMELINE_TYPES, CaseState, facts_of, utc
 
 metadata = MetaData()
 
@@ -83,6 +89,7 @@ _GROUPED: dict[str, tuple[int, Callable[[CaseState], str | None]]] = {
     "origin_country": (2, lambda s: s.destination_country),
     "programme_id": (100, lambda s: s.programme_id),
     "returned_month": (7, lambda s: s.arrived_at[:7] if s.arrived_at else None),
+    "returned_on": (10, lambda s: s.arrived_at[:10] if s.arrived_at else None),
     "destination_region": (100, lambda s: s.destination_region_key),
     "departure_date": (10, lambda s: s.departure_date),
     "movement_status": (20, lambda s: s.movement_status),
@@ -92,10 +99,14 @@ report_cases = case_table(
     "intake_report_cases",
     metadata,
     *(Column(name, String(length), nullable=True) for name, (length, _) in _GROUPED.items()),
+    # The day of the referral (ReferralReceived.received_at, UTC): reports of a period.
+    Column("referred_on", String(10), nullable=True),
     Column("returnees", Integer, nullable=False, default=0),
     Column("state", Json, nullable=False),
 )
 Index("intake_report_cases_month_idx", report_cases.c.returned_month)
+Index("intake_report_cases_returned_idx", report_cases.c.returned_on)
+Index("intake_report_cases_referred_idx", report_cases.c.referred_on)
 Index("intake_report_cases_phase_idx", report_cases.c.phase, report_cases.c.origin_country)
 Index(
     "intake_report_cases_incoming_idx",
@@ -142,6 +153,25 @@ Index("intake_report_withdrawals_case_idx", report_withdrawals.c.case_id)
 # What a withdrawal row names as withdrawn when the whole case was (else a consent's purpose).
 CASE: Final = "case"
 
+# The returns report pre-aggregated: (cases, returnees) per referral office, month of return,
+# dimension and value, kept by the projection in the transaction that changes a returned
+# case (the case's old cells taken off, its new ones added). A report of all time, or of
+# whole months of return, sums a few thousand cells instead of a million cases. "" stands
+# for a missing office or value (primary-key columns); TOTAL is the totals' dimension.
+report_returns = Table(
+    "intake_report_returns",
+    metadata,
+    Column("office", String(100), primary_key=True),
+    Column("returned_month", String(7), primary_key=True),
+    Column("dimension", String(20), primary_key=True),
+    Column("value", String(100), primary_key=True),
+    Column("cases", Integer, nullable=False),
+    Column("returnees", Integer, nullable=False),
+)
+TOTAL: Final = "total"
+NONE: Final = "none"  # the vulnerability of a case no screening found one in
+Cell = tuple[str, str, str, str]  # office, month of return, dimension, value
+
 AGE_GROUPS = ("0-17", "18-59", "60+")
 DIMENSIONS = (
     "host_country",
@@ -173,6 +203,84 @@ def age_group(age_years: int) -> str:
     return "0-17" if age_years < 18 else "18-59" if age_years < 60 else "60+"
 
 
+def returned_cells(
+    case: Mapping[str, Any], people: Iterable[tuple[str, str]], categories: Iterable[str]
+) -> Counter[tuple[Cell, str]]:
+    """What one case adds to the pre-aggregated returns: ``(cell, "cases"|"returnees")`` ->
+    count, from its report row (``office``, ``returned_month``, the grouped columns,
+    ``returnees``), its travellers' (sex, age group) and its screenings' categories; nothing
+    before its return. The definitions of ``returns`` (module docstring), cell by cell."""
+    out: Counter[tuple[Cell, str]] = Counter()
+    month = case.get("returned_month")
+    if month is None:
+        return out
+    office, size = case.get("office") or "", int(case.get("returnees") or 0)
+
+    def add(dimension: str, value: str | None, households: int, people: int) -> None:
+        cell = (office, month, dimension, value or "")
+        out[(cell, "cases")] += households
+        out[(cell, "returnees")] += people
+
+    add(TOTAL, "", 1, size)
+    for dimension, column in _CASE_DIMENSIONS.items():
+        add(dimension, case.get(column), 1, size)
+    travellers = list(people)
+    for index, dimension in enumerate(("sex", "age_group")):
+        for value, n in Counter(p[index] for p in travellers).items():
+            add(dimension, value, 1, n)
+    for category in sorted(set(categories)) or [NONE]:
+        add("vulnerability", category, 1, size)
+    return out
+
+
+# The dimensions that are a column of the case's report row.
+_CASE_DIMENSIONS = {
+    "host_country": "host_country",
+    "origin_country": "origin_country",
+    "programme": "programme_id",
+    "month": "returned_month",
+}
+
+
+async def _cells_of(conn: AsyncConnection, case_id: str) -> Counter[tuple[Cell, str]]:
+    """The case's contribution to the pre-aggregated returns, as its rows stand now."""
+    c = report_cases.c
+    row = (await conn.execute(select(report_cases).where(c.case_id == case_id))).mappings().first()
+    if row is None or row["returned_month"] is None:
+        return Counter()
+    p, v = report_people.c, report_vulnerabilities.c
+    people = await conn.execute(select(p.sex, p.age_group).where(p.case_id == case_id))
+    categories = await conn.scalars(select(v.category).where(v.case_id == case_id))
+    return returned_cells(dict(row), [(r.sex, r.age_group) for r in people], categories)
+
+
+async def _add_cells(conn: AsyncConnection, delta: Mapping[tuple[Cell, str], int]) -> None:
+    """Add ``delta`` to the cells atomically (concurrent projections of other cases add to
+    the same cells: an upsert adds to what is there, never writes a count read before)."""
+    by_cell: dict[Cell, dict[str, int]] = {}
+    for (cell, count), n in delta.items():
+        by_cell.setdefault(cell, {"cases": 0, "returnees": 0})[count] += n
+    rows = [
+        {"office": o, "returned_month": m, "dimension": d, "value": v, **counts}
+        for (o, m, d, v), counts in sorted(by_cell.items())
+        if any(counts.values())
+    ]
+    if not rows:
+        return
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(report_returns).values(rows)
+    r = report_returns.c
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[r.office, r.returned_month, r.dimension, r.value],
+            set_={
+                "cases": r.cases + stmt.excluded.cases,
+                "returnees": r.returnees + stmt.excluded.returnees,
+            },
+        )
+    )
+
+
 class SituationalReports(Projection):
     """Folds every event of a case into the report tables."""
 
@@ -185,12 +293,18 @@ class SituationalReports(Projection):
         if case_id is None:
             return
         c = report_cases.c
-        row = (await conn.execute(select(c.state).where(c.case_id == case_id))).first()
+        row = (
+            await conn.execute(select(c.state, c.returned_month).where(c.case_id == case_id))
+        ).first()
+        # A returned case's cells of the pre-aggregated returns, before this event.
+        before = await _cells_of(conn, case_id) if row and row.returned_month else Counter()
         state = CaseState.model_validate(row.state) if row else CaseState()
         facts = facts_of(event)
         state.fold(event.event_type, facts, envelope.time)
         values: dict[str, Any] = {name: of(state) for name, (_, of) in _GROUPED.items()}
         values.update(returnees=len(state.household), state=state.model_dump(mode="json"))
+        if isinstance(event, ReferralReceived):
+            values["referred_on"] = utc(event.received_at).date().isoformat()
         if row is None:
             await conn.execute(report_cases.insert().values(case_id=case_id, **values))
         else:
@@ -242,16 +356,106 @@ class SituationalReports(Projection):
                     amount_minor=minor,
                 )
             )
+        if before or values["returned_month"] is not None:
+            after = await _cells_of(conn, case_id)
+            after.subtract(before)
+            await _add_cells(conn, after)
 
 
 # ------------------------------------------------------------------ queries --
 
 
-def _office(office: str | None, offices: frozenset[str] | None = None) -> ColumnElement[bool]:
+@dataclass(frozen=True)
+class Period:
+    """The dates a report covers, both ends included (None: open): the day of return (arrival
+    confirmed) and the day of referral. Programme managers ask for a month or a year, and a
+    bounded report reads only those cases (indexed columns) instead of every case ever."""
+
+    returned_from: date | None = None
+    returned_to: date | None = None
+    referred_from: date | None = None
+    referred_to: date | None = None
+
+    def __post_init__(self) -> None:
+        for start, end in (("returned_from", "returned_to"), ("referred_from", "referred_to")):
+            first, last = getattr(self, start), getattr(self, end)
+            if first is not None and last is not None and first > last:
+                raise invalid_field(end, f"before {start}", where="query")
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        """The report rows' conditions: ISO days compare as strings, on SQLite and PostgreSQL."""
+        c = report_cases.c
+        bounds = (
+            (c.returned_on, self.returned_from, self.returned_to),
+            (c.referred_on, self.referred_from, self.referred_to),
+        )
+        where: list[ColumnElement[bool]] = []
+        for column, first, last in bounds:
+            if first is not None:
+                where.append(column >= first.isoformat())
+            if last is not None:
+                where.append(column <= last.isoformat())
+        return where
+
+    def whole_months(self) -> bool:
+        """Whether the period is whole months of return (or all time), no referral bounds:
+        what the pre-aggregated returns (per month of return) answer exactly."""
+        first, last = self.returned_from, self.returned_to
+        return (
+            self.referred_from is None
+            and self.referred_to is None
+            and (first is None or first.day == 1)
+            and (last is None or last.day == monthrange(last.year, last.month)[1])
+        )
+
+
+ALL_TIME: Final = Period()
+
+
+async def _returns_aggregated(
+    conn: AsyncConnection, *, by: Sequence[str], office: str | None, period: Period
+) -> dict[str, Any]:
+    """``returns`` summed from ``intake_report_returns`` (same rows, same order)."""
+    r = report_returns.c
+    where: list[ColumnElement[bool]] = [r.dimension.in_([*by, TOTAL])]
+    if office is not None:
+        where.append(r.office == office)
+    if period.returned_from is not None:
+        where.append(r.returned_month >= period.returned_from.isoformat()[:7])
+    if period.returned_to is not None:
+        where.append(r.returned_month <= period.returned_to.isoformat()[:7])
+    cases = func.sum(r.cases)
+    stmt = (
+        select(r.dimension, r.value, cases, func.sum(r.returnees))
+        .where(*where)
+        .group_by(r.dimension, r.value)
+        .having(cases > 0)
+        .order_by(r.dimension, r.value)
+    )
+    found: dict[str, list[dict[str, Any]]] = {}
+    for dimension, value, n, people in await conn.execute(stmt):
+        row = {"value": value or None, "cases": int(n), "returnees": int(people)}
+        found.setdefault(dimension, []).append(row)
+    total = found.pop(TOTAL, [{"cases": 0, "returnees": 0}])[0]
+    out: dict[str, Any] = {}
+    for dimension in by:
+        rows = found.get(dimension, [])
+        if dimension == "vulnerability":  # "none" after the categories, as the scan lists it
+            rows = [x for x in rows if x["value"] != NONE] + [x for x in rows if x["value"] == NONE]
+        if dimension == "age_group":
+            rows.sort(key=lambda x: AGE_GROUPS.index(x["value"]))
+        out[dimension] = rows
+    return {"returns": out, "total": {"cases": total["cases"], "returnees": total["returnees"]}}
+
+
+def _office(
+    office: str | None, offices: frozenset[str] | None = None, period: Period = ALL_TIME
+) -> ColumnElement[bool]:
     """Cases of ``office`` (if given), within ``offices`` (None: every office, headquarters):
-    the cases referred to one of them, or handed over to one of them."""
+    the cases referred to one of them, or handed over to one of them; of ``period``."""
     c = report_cases.c
     conditions = [] if office is None else [c.office == office]
+    conditions += period.conditions()
     if offices is not None:
         wanted = sorted(offices)
         handed = select(handovers.c.case_id).where(handovers.c.receiving_office.in_(wanted))
@@ -270,10 +474,14 @@ async def returns(
     by: Sequence[str] = DIMENSIONS,
     office: str | None = None,
     offices: frozenset[str] | None = None,
+    period: Period = ALL_TIME,
 ) -> dict[str, Any]:
-    """Returns (cases, returnees) along each requested dimension, and the totals."""
+    """Returns (cases, returnees) along each requested dimension, and the totals (from the
+    pre-aggregated cells at headquarters over whole months of return)."""
+    if offices is None and period.whole_months():
+        return await _returns_aggregated(conn, by=by, office=office, period=period)
     c = report_cases.c
-    returned = and_(c.returned_month.is_not(None), _office(office, offices))
+    returned = and_(c.returned_month.is_not(None), _office(office, offices, period))
     out: dict[str, Any] = {}
     columns = {
         "host_country": c.host_country,
@@ -349,13 +557,17 @@ async def returns(
 
 
 async def phases(
-    conn: AsyncConnection, *, office: str | None = None, offices: frozenset[str] | None = None
+    conn: AsyncConnection,
+    *,
+    office: str | None = None,
+    offices: frozenset[str] | None = None,
+    period: Period = ALL_TIME,
 ) -> dict[str, Any]:
     """How many cases are in each phase now (every phase listed, zeros included)."""
     c = report_cases.c
     rows = await conn.execute(
         select(c.phase, func.count())
-        .where(c.phase.is_not(None), _office(office, offices))
+        .where(c.phase.is_not(None), _office(office, offices, period))
         .group_by(c.phase)
     )
     counts = {str(phase): int(n) for phase, n in rows}
@@ -368,7 +580,11 @@ def _amount(minor: int) -> str:
 
 
 async def assistance(
-    conn: AsyncConnection, *, office: str | None = None, offices: frozenset[str] | None = None
+    conn: AsyncConnection,
+    *,
+    office: str | None = None,
+    offices: frozenset[str] | None = None,
+    period: Period = ALL_TIME,
 ) -> dict[str, Any]:
     """Reintegration assistance disbursed: per programme, kind and currency; cash vs in-kind."""
     a = report_assistance.c
@@ -383,7 +599,7 @@ async def assistance(
             func.count(distinct(a.case_id)),
         )
         .select_from(source)
-        .where(_office(office, offices))
+        .where(_office(office, offices, period))
         .group_by(a.programme_id, a.kind, a.currency)
         .order_by(a.programme_id, a.kind, a.currency)
     )
@@ -410,13 +626,17 @@ async def assistance(
 
 
 async def withdrawals(
-    conn: AsyncConnection, *, office: str | None = None, offices: frozenset[str] | None = None
+    conn: AsyncConnection,
+    *,
+    office: str | None = None,
+    offices: frozenset[str] | None = None,
+    period: Period = ALL_TIME,
 ) -> dict[str, Any]:
     """Withdrawals by what was withdrawn (the case, or a consent's purpose) and coded reason:
     how many, and of how many cases."""
     w = report_withdrawals.c
     source = report_withdrawals.join(report_cases, report_cases.c.case_id == w.case_id)
-    scope = _office(office, offices)
+    scope = _office(office, offices, period)
     stmt = (
         select(w.withdrawn, w.reason, func.count(), func.count(distinct(w.case_id)))
         .select_from(source)
@@ -441,10 +661,16 @@ Report = dict[str, Any]
 
 
 class Query(Protocol):
-    """A report's query over the report tables, of one office or of several (None: all)."""
+    """A report's query over the report tables, of one office or of several (None: all),
+    of a period (``ALL_TIME``: every case)."""
 
     def __call__(
-        self, conn: AsyncConnection, *, office: str | None, offices: frozenset[str] | None
+        self,
+        conn: AsyncConnection,
+        *,
+        office: str | None,
+        offices: frozenset[str] | None,
+        period: Period,
     ) -> Awaitable[Report]: ...
 
 
