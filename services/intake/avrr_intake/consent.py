@@ -31,6 +31,9 @@ PURPOSES: tuple[Purpose, ...] = (
     "share_with_reintegration_partners",
     "medical_data_processing",
 )
+# Being contacted by the programme: withdrawn, the case's contact details (the principal's)
+# are hidden and are no search key (search.py) until the principal gives it again.
+CONTACT_BY_PROGRAMME: Purpose = "contact_by_programme"
 # Without these, for every member of the household, there is no application to return.
 REQUIRED_FOR_RETURN: tuple[Purpose, ...] = ("return_assistance_processing",)
 

@@ -14,7 +14,8 @@ model keeps, for every person of every case, keyed tokens of them instead
 - a row per two name words (``pair``), which lets a search for "María García"
   read the people with both words, not everyone named María;
 - ``date_of_birth``, ``document`` (letters and digits), ``phone`` (its last 8
-  digits; the principal's, when they consented to share their contact).
+  digits; the principal's, when they consented to share their contact, and only
+  while they have not withdrawn their consent to be contacted by the programme).
 
 A token is HMAC-SHA256 of its kind and the normalised value under the search
 key, which HKDF (RFC 5869) derives from intake's secret
@@ -50,7 +51,17 @@ phone) and deleted with the person
 erased meanwhile get no rows; and a search checks that the keys of the people
 it found still exist before answering, so a person whose erasure committed is
 never returned, even while this read model has not caught up with the erasure
-yet."""
+yet.
+
+The phone is the only key that depends on a consent (names, birth dates and
+documents are the case file's, which casework needs whatever was consented to
+besides the return): the principal's ``contact_by_programme`` withdrawn
+(``ConsentWithdrawn``), their phone row goes; given again (``ConsentGiven``),
+it comes back from the case's contact as it now reads; a corrected contact of a
+principal who withdrew it is not indexed. And as for an erasure, a search by
+phone reads the case's stream for the people it found and leaves out those
+whose contact consent is withdrawn: a search after the withdrawal's answer
+never finds them by their phone, even while this read model catches up."""
 
 from __future__ import annotations
 
@@ -81,12 +92,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import ERASED, Envelope, PersonalDataCipher, Projection
 from avrr_events.commands import Principal
+from avrr_events.projections import case_row
 from avrr_events.tables import case_table
 from avrr_events.web.authorization import visible_offices
 from avrr_events.web.service import ServiceRuntime
 from avrr_intake import handover, read_models, spelling
-from avrr_intake.case import PersonalDataErased
+from avrr_intake.case import Case, PersonalDataErased
 from avrr_intake.commands import Input
+from avrr_intake.consent import CONTACT_BY_PROGRAMME, ConsentGiven, ConsentWithdrawn
 from avrr_intake.rectification import PersonalDataRectified
 from avrr_intake.referral import ReferralReceived
 
@@ -277,7 +290,11 @@ class PeopleIndex(Projection):
         t = search_tokens.c
         kept = () if event.contact is not None else ("phone",)
         await conn.execute(search_tokens.delete().where(t.number == number, t.kind.not_in(kept)))
-        personal, contact = await self.cipher.reveal([event.personal, event.contact], erased=ERASED)
+        withheld = event.contact is not None and await _contact_withdrawn(
+            conn, event.case_id, event.person_id
+        )
+        sealed = None if withheld else event.contact
+        personal, contact = await self.cipher.reveal([event.personal, sealed], erased=ERASED)
         if personal is ERASED:
             return
         p = indexed_people.c
@@ -291,11 +308,62 @@ class PeopleIndex(Projection):
         rows = Terms.of_person(personal, phone).rows(self.key)
         await conn.execute(search_tokens.insert(), [{"number": number, **vars(r)} for r in rows])
 
+    async def _contact_withdrawn(
+        self, conn: AsyncConnection, event: ConsentWithdrawn, envelope: Envelope
+    ) -> None:
+        """Not to be contacted: the phone is no search key any more (only the principal has
+        one; a withdrawal for the whole household is the principal's too)."""
+        if event.purpose != CONTACT_BY_PROGRAMME:
+            return
+        p, t = indexed_people.c, search_tokens.c
+        people = p.case_id == event.case_id
+        if event.person_id is not None:
+            people = people & (p.person_id == event.person_id)
+        numbers = select(p.number).where(people)
+        await conn.execute(search_tokens.delete().where(t.number.in_(numbers), t.kind == "phone"))
+
+    async def _contact_given(
+        self, conn: AsyncConnection, event: ConsentGiven, envelope: Envelope
+    ) -> None:
+        """Contact consented to (again): the principal's phone, from the case's contact as it
+        reads now (the case file's, rectified or not), is a search key again."""
+        if event.purpose != CONTACT_BY_PROGRAMME:
+            return
+        row = await case_row(conn, read_models.cases, event.case_id)
+        member = None if row is None else _member(row.detail, event.person_id)
+        if member is None or member["relationship"] != "principal":
+            return
+        number = person_number(event.person_id)
+        p, t = indexed_people.c, search_tokens.c
+        if await conn.scalar(select(p.number).where(p.number == number)) is None:
+            return  # erased (or never indexed): nothing to find them by
+        await conn.execute(search_tokens.delete().where(t.number == number, t.kind == "phone"))
+        contact = await self.cipher.reveal(row.detail.get("contact"), erased=ERASED)
+        phone = contact.get("phone") if isinstance(contact, dict) else None
+        rows = [r for r in Terms.of_person({}, phone).rows(self.key) if r.kind == "phone"]
+        if rows:
+            phone_rows = [{"number": number, **vars(r)} for r in rows]
+            await conn.execute(search_tokens.insert(), phone_rows)
+
     handlers = {
         ReferralReceived: _referral,
         PersonalDataRectified: _rectified,
         PersonalDataErased: _erased,
+        ConsentWithdrawn: _contact_withdrawn,
+        ConsentGiven: _contact_given,
     }
+
+
+async def _contact_withdrawn(conn: AsyncConnection, case_id: str, person_id: str) -> bool:
+    """Whether the person's consent to be contacted stands withdrawn (the case file's
+    consents, which the projection before this one has written for the same events)."""
+    c = read_models.consents.c
+    status = await conn.scalar(
+        select(c.status).where(
+            c.case_id == case_id, c.person_id == person_id, c.purpose == CONTACT_BY_PROGRAMME
+        )
+    )
+    return bool(status == "withdrawn")
 
 
 # ------------------------------------------------------------------ the query --
@@ -503,14 +571,31 @@ async def search_people(
             offset=offset,
         )
         case_rows = await _cases(conn, {m.case_id for m in matches})
+    page = len(matches)
+    if body.phone is not None:
+        matches = await _contact_allowed(runtime, matches)
     items = await _shown(runtime.cipher, matches, case_rows)
     await _audit(runtime, principal, body.fields(), [i["case_id"] for i in items], client)
     return {
         "items": items,
-        "total": total - (len(matches) - len(items)),
+        "total": total - (page - len(items)),
         "limit": limit,
         "offset": offset,
     }
+
+
+async def _contact_allowed(runtime: ServiceRuntime, matches: Sequence[Match]) -> list[Match]:
+    """The people found by their phone whose case, as its stream has it now, does not say
+    they withdrew their consent to be contacted: read after the index, so that a search
+    answered after a withdrawal's answer never finds them by their phone, even while the
+    index has not caught up with the withdrawal."""
+    repo = runtime.commands.repo
+    allowed = []
+    for match in matches:
+        case: Case = await repo.load(match.case_id)
+        if not case.contact_withdrawn:
+            allowed.append(match)
+    return allowed
 
 
 async def _cases(conn: AsyncConnection, case_ids: Iterable[str]) -> dict[str, Any]:
