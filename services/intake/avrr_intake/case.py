@@ -46,7 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from avrr_events import Aggregate, DomainEvent, Encrypted
 from avrr_events.aggregate import Executed, Repository
 from avrr_events.commands import CommandContext, Principal
-from avrr_events.problems import Conflict, DomainRuleViolation, Forbidden, NotFound
+from avrr_events.problems import Conflict, DomainRuleViolation, Forbidden
 from avrr_intake.amendment import ReturnAmendmentRefused, ReturnRequestAmended
 from avrr_intake.consent import (
     CONTACT_BY_PROGRAMME,
@@ -88,6 +88,7 @@ from avrr_intake.referral import (
 # ReturnRequested's household, defined with the referral (rectification.py's too) and
 # still imported from here, its first home.
 from avrr_intake.referral import HouseholdMember as HouseholdMember
+from avrr_intake.refusals import erased, no_case, not_a_member
 from avrr_intake.transfer import (
     EXPIRY_ACTOR,
     TRANSFER_EVENTS,
@@ -405,16 +406,21 @@ class Case(Aggregate):
     # ---------------------------------------------------------- decisions --
     def must_exist(self) -> None:
         if not self.exists:
-            raise NotFound(f"case {self.id} does not exist")
+            raise no_case(self.id)
 
     def must_be_active(self, action: str) -> None:
-        """Withdrawn, closed or erased cases allow nothing but erasure."""
+        """Withdrawn, closed or erased cases allow nothing but erasure. ``action`` is an
+        ``N_``-marked phrase ("record consent"): the refusal names it in the reader's language."""
         self.must_exist()
         if self.erased:
-            raise DomainRuleViolation(f"cannot {action}: the case's personal data was erased")
+            raise erased(action)
         if self.status not in ACTIVE:
             raise DomainRuleViolation(
-                f"cannot {action}: the case is {self.status}; only erasure is still possible",
+                wording=worded(
+                    N_("cannot %(action)s: the case is %(status)s; only erasure is still possible"),
+                    action=worded(action),
+                    status=self.status,
+                ),
                 case_status=self.status,
             )
 
@@ -430,16 +436,20 @@ class Case(Aggregate):
         still = {self.office} | ({self.transfer.to_office} if self.transfer else set())
         gone = self.transferred_from - still  # (asked to take it back, it may answer)
         if gone and principal.offices and principal.offices <= gone:
-            raise Forbidden(f"the case was transferred to office {self.office}")
+            raise Forbidden(
+                wording=worded(
+                    N_("the case was transferred to office %(office)s"), office=self.office
+                )
+            )
 
     def must_know(self, person_id: str) -> Person:
         person = self.people.get(person_id)
         if person is None:
-            raise DomainRuleViolation(f"person {person_id} is not a member of case {self.id}")
+            raise not_a_member(person_id, self.id)
         return person
 
     def record_counselling(self, session: CounsellingRecorded) -> None:
-        self.must_be_active("record counselling")
+        self.must_be_active(N_("record counselling"))
         self.record(session)
         if session.outcome == CLOSING_OUTCOME:
             self.record(
@@ -447,17 +457,24 @@ class Case(Aggregate):
             )
 
     def give_consent(self, consent: ConsentGiven) -> None:
-        self.must_be_active("record consent")
+        self.must_be_active(N_("record consent"))
         person = self.must_know(consent.person_id)
         if person.age_years < ADULT_AGE and consent.given_by == "self":
             raise DomainRuleViolation(
-                f"person {person.person_id} is a child: their guardian or legal representative "
-                "gives consent (record the child's own views alongside)"
+                wording=worded(
+                    N_(
+                        "person %(person)s is a child: their guardian or legal representative "
+                        "gives consent (record the child's own views alongside)"
+                    ),
+                    person=person.person_id,
+                )
             )
         if consent.given_by != "self" and not (
             consent.representative_person_id or consent.representative
         ):
-            raise DomainRuleViolation("name the guardian or representative who gives consent")
+            raise DomainRuleViolation(
+                wording=worded(N_("name the guardian or representative who gives consent"))
+            )
         if consent.representative_person_id is not None:
             self.must_know(consent.representative_person_id)
         self.record(consent)
@@ -471,9 +488,7 @@ class Case(Aggregate):
     def withdraw_consent(self, withdrawal: ConsentWithdrawn) -> None:
         self.must_exist()
         if self.erased:
-            raise DomainRuleViolation(
-                "cannot withdraw consent: the case's personal data was erased"
-            )
+            raise erased(N_("withdraw consent"))
         if withdrawal.person_id is not None:
             self.must_know(withdrawal.person_id)
         given = {
@@ -483,7 +498,10 @@ class Case(Aggregate):
         }
         if not given:
             raise DomainRuleViolation(
-                f"there is no consent for {withdrawal.purpose} to withdraw",
+                wording=worded(
+                    N_("there is no consent for %(purpose)s to withdraw"),
+                    purpose=withdrawal.purpose,
+                ),
                 purpose=withdrawal.purpose,
             )
         # Withdrawal is possible whatever the status: it must take effect everywhere.
@@ -499,7 +517,7 @@ class Case(Aggregate):
     def must_have_medical_consent(self, person_id: str) -> None:
         """Health data is recorded only once the person's medical consent was given (and
         stands): not merely because none was withdrawn."""
-        self.must_be_active("record declared needs")
+        self.must_be_active(N_("record declared needs"))
         self.must_know(person_id)
         if (person_id, MEDICAL_DATA_PROCESSING) not in self.consents:
             raise DomainRuleViolation(
@@ -529,9 +547,11 @@ class Case(Aggregate):
         return missing
 
     def request_return(self, request: ReturnRequested) -> None:
-        self.must_be_active("request return")
+        self.must_be_active(N_("request return"))
         if self.status == "return_requested":
-            raise DomainRuleViolation("return was already requested for this case")
+            raise DomainRuleViolation(
+                wording=worded(N_("return was already requested for this case"))
+            )
         if self.status == "suspended_by_consent":
             raise DomainRuleViolation(
                 wording=worded(
@@ -553,16 +573,21 @@ class Case(Aggregate):
         self.record(request)
 
     def withdraw(self, withdrawal: CaseWithdrawn) -> None:
-        self.must_be_active("withdraw the case")
+        self.must_be_active(N_("withdraw the case"))
         self.record(withdrawal)
 
     def close(self, closure: CaseClosed) -> None:
         """Close a case nothing runs for elsewhere: not applying, or not resuming its return."""
-        self.must_be_active("close the case")
+        self.must_be_active(N_("close the case"))
         if self.status not in CLOSABLE:
             raise DomainRuleViolation(
-                f"cannot close the case: its return is requested ({self.status}); the person "
-                "withdraws it instead (POST /cases/{id}/withdrawal)",
+                wording=worded(
+                    N_(
+                        "cannot close the case: its return is requested (%(status)s); the "
+                        "person withdraws it instead (POST /cases/{id}/withdrawal)"
+                    ),
+                    status=self.status,
+                ),
                 case_status=self.status,
             )
         self.record(closure)
@@ -578,7 +603,7 @@ class Case(Aggregate):
         (HouseholdFactsCorrected), since other services decide on them."""
         self.must_exist()
         if self.erased:
-            raise DomainRuleViolation("cannot rectify: the case's personal data was erased")
+            raise erased(N_("rectify"))
         self.must_know(rectified.person_id)
         self.record(rectified)
         changes_facts = any(f in HOUSEHOLD_FACTS for f in rectified.fields)
@@ -595,11 +620,18 @@ class Case(Aggregate):
     def amend_return(self, amended: ReturnRequestAmended) -> None:
         """Another destination or programme for a requested return (clearance is checked by
         the command, and settled by eligibility: see amendment.py)."""
-        self.must_be_active("amend the return request")
+        self.must_be_active(N_("amend the return request"))
         if self.status != "return_requested" or self.destination is None:
             raise Conflict(
-                "only a requested return can be amended: the case is "
-                f"{self.status}" + (" (its return is suspended)" if self.status != "open" else ""),
+                wording=worded(
+                    N_("only a requested return can be amended: the case is %(status)s")
+                    if self.status == "open"
+                    else N_(
+                        "only a requested return can be amended: the case is %(status)s "
+                        "(its return is suspended)"
+                    ),
+                    status=self.status,
+                ),
                 case_status=self.status,
             )
         self.record(amended)
@@ -613,20 +645,26 @@ class Case(Aggregate):
     def remove_member(self, removal: HouseholdMemberRemoved) -> None:
         """Take a person off the household: never the principal, nor the last adult of a
         household with children. The return a missing consent of theirs suspended resumes."""
-        self.must_be_active("remove a household member")
+        self.must_be_active(N_("remove a household member"))
         person = self.must_know(removal.person_id)
         if person.relationship == "principal":
             raise DomainRuleViolation(
-                "the principal cannot be removed from their own case", field="person_id"
+                wording=worded(N_("the principal cannot be removed from their own case")),
+                field="person_id",
             )
         remaining = [p for p in self.people.values() if p.person_id != person.person_id]
         if any(p.age_years < ADULT_AGE for p in remaining) and not any(
             p.age_years >= ADULT_AGE for p in remaining
         ):
             raise DomainRuleViolation(
-                f"person {person.person_id} is the last adult of a household with children: "
-                "the children would travel unaccompanied (that needs a best-interests "
-                "determination, in a case of its own)",
+                wording=worded(
+                    N_(
+                        "person %(person)s is the last adult of a household with children: "
+                        "the children would travel unaccompanied (that needs a best-interests "
+                        "determination, in a case of its own)"
+                    ),
+                    person=person.person_id,
+                ),
                 field="person_id",
             )
         self.record(removal)
@@ -648,26 +686,40 @@ class Case(Aggregate):
         at most HOUSEHOLD_LIMIT people, and no adult joining an unaccompanied child (their
         claim to the child is for family tracing and a best-interests determination, in a
         case of its own)."""
-        self.must_be_active("add a household member")
+        self.must_be_active(N_("add a household member"))
         member = added.member
         if member.relationship == "principal":
             raise DomainRuleViolation(
-                "the case has its principal: a person joins as spouse, child, parent, sibling "
-                "or other",
+                wording=worded(
+                    N_(
+                        "the case has its principal: a person joins as spouse, child, parent, "
+                        "sibling or other"
+                    )
+                ),
                 field="person.relationship",
             )
         if len(self.people) >= HOUSEHOLD_LIMIT:
             raise DomainRuleViolation(
-                f"a household has at most {HOUSEHOLD_LIMIT} people: refer them in a case of "
-                "their own",
+                wording=worded(
+                    N_(
+                        "a household has at most %(limit)s people: refer them in a case of "
+                        "their own"
+                    ),
+                    limit=HOUSEHOLD_LIMIT,
+                ),
                 field="person",
             )
         if member.age_years >= ADULT_AGE and any(
             p.unaccompanied_minor for p in self.people.values()
         ):
             raise DomainRuleViolation(
-                "the case is an unaccompanied child's: an adult does not join it (family "
-                "tracing and a best-interests determination decide that, in a case of its own)",
+                wording=worded(
+                    N_(
+                        "the case is an unaccompanied child's: an adult does not join it (family "
+                        "tracing and a best-interests determination decide that, in a case of "
+                        "its own)"
+                    )
+                ),
                 field="person.date_of_birth",
             )
         self.record(added)
@@ -681,7 +733,9 @@ class Case(Aggregate):
     def erase(self, erasure: PersonalDataErased) -> None:
         self.must_exist()
         if self.erased:
-            raise DomainRuleViolation("the case's personal data is already erased")
+            raise DomainRuleViolation(
+                wording=worded(N_("the case's personal data is already erased"))
+            )
         self.record(erasure)
 
     def reopenable(self) -> Literal["withdrawn", "closed"]:
@@ -690,14 +744,21 @@ class Case(Aggregate):
         self.must_exist()
         if self.erased:
             raise DomainRuleViolation(
-                "cannot reopen the case: its personal data was erased; refer the person again "
-                "(a new case)",
+                wording=worded(
+                    N_(
+                        "cannot reopen the case: its personal data was erased; refer the person "
+                        "again (a new case)"
+                    )
+                ),
                 case_status=self.status,
             )
         if self.status == "withdrawn" or self.status == "closed":
             return self.status
         raise DomainRuleViolation(
-            f"cannot reopen the case: it is {self.status}, not withdrawn or closed",
+            wording=worded(
+                N_("cannot reopen the case: it is %(status)s, not withdrawn or closed"),
+                status=self.status,
+            ),
             case_status=self.status,
         )
 
@@ -708,17 +769,21 @@ class Case(Aggregate):
     # ---------------------------------------------------------- transfers --
     def request_transfer(self, request: TransferRequested) -> None:
         """Ask ``request.to_office`` to take the case over; 409 while another request waits."""
-        self.must_be_active("transfer the case")
+        self.must_be_active(N_("transfer the case"))
         pending = self.transfer
         if pending is not None and not pending.lapsed(request.requested_at):
             raise Conflict(
-                f"a transfer to office {pending.to_office} awaits its answer until "
-                f"{pending.expires_at.isoformat()}",
+                wording=worded(
+                    N_("a transfer to office %(office)s awaits its answer until %(expires_at)s"),
+                    office=pending.to_office,
+                    expires_at=pending.expires_at.isoformat(),
+                ),
                 transfer_id=pending.transfer_id,
             )
         if request.to_office == self.office:
             raise DomainRuleViolation(
-                f"the case is already office {self.office}'s", field="to_office"
+                wording=worded(N_("the case is already office %(office)s's"), office=self.office),
+                field="to_office",
             )
         if pending is not None:  # lapsed, and the expiry job has not recorded it yet
             self.record(self.expiry(pending, pending.expires_at))
@@ -728,9 +793,7 @@ class Case(Aggregate):
         """Accept or reject the pending request (409 once answered or past its deadline)."""
         self.must_exist()
         if self.erased:
-            raise DomainRuleViolation(
-                "cannot answer the transfer: the case's personal data was erased"
-            )
+            raise erased(N_("answer the transfer"))
         if self.transfer is None:
             raise no_pending(answer.transfer_id)
         self.transfer.answerable(answer.transfer_id, at)
@@ -745,7 +808,11 @@ class Case(Aggregate):
             raise no_pending(transfer_id)
         if not pending.lapsed(at):
             raise Conflict(
-                f"transfer {transfer_id} may be answered until {pending.expires_at.isoformat()}",
+                wording=worded(
+                    N_("transfer %(transfer)s may be answered until %(expires_at)s"),
+                    transfer=transfer_id,
+                    expires_at=pending.expires_at.isoformat(),
+                ),
                 transfer_id=transfer_id,
             )
         self.record(self.expiry(pending, at))

@@ -75,6 +75,7 @@ from avrr_intake.household_change import (
     HouseholdMemberRemoved,
     RemovalReason,
 )
+from avrr_intake.notices import N_, worded
 from avrr_intake.rectification import (
     HOUSEHOLD_FACTS,
     PERSONAL_FIELDS,
@@ -724,7 +725,13 @@ class IntakeCommands:
                 for key, found_case, found_person in found:
                     if found_case == case.id:
                         raise DomainRuleViolation(
-                            f"this person is already a member of the case (person {found_person})",
+                            wording=worded(
+                                N_(
+                                    "this person is already a member of the case "
+                                    "(person %(person)s)"
+                                ),
+                                person=found_person,
+                            ),
                             field="person",
                         )
                     # Another office's case is never named to this user: only counted, and
@@ -936,18 +943,20 @@ class IntakeCommands:
         await self._refuse_in_phases(
             case_id,
             FIXED_FROM,
-            "the return was cleared for travel (phase {phase}): its destination can no "
-            "longer change; the person may withdraw the case and apply again",
+            N_(
+                "the return was cleared for travel (phase %(phase)s): its destination can no "
+                "longer change; the person may withdraw the case and apply again"
+            ),
         )
 
         async def decide(case: Case) -> None:
-            case.must_be_active("amend the return request")
+            case.must_be_active(N_("amend the return request"))
             wanted = {f: getattr(cmd, f) for f in AMENDABLE_FIELDS}
             current = case.destination or {}
             changed = [f for f in AMENDABLE_FIELDS if wanted[f] != current.get(f)]
             if case.destination is not None and not changed:
                 raise DomainRuleViolation(
-                    "the return request already reads so: nothing to amend",
+                    wording=worded(N_("the return request already reads so: nothing to amend")),
                     field="destination_country",
                 )
             note = await self._sealed_note(_principal_id(case), cmd.note)
@@ -974,11 +983,11 @@ class IntakeCommands:
         await self._refuse_in_phases(
             case_id,
             TRAVELLED_FROM,
-            "the household has travelled (phase {phase}): nobody leaves it any more",
+            N_("the household has travelled (phase %(phase)s): nobody leaves it any more"),
         )
 
         async def decide(case: Case) -> None:
-            case.must_be_active("remove a household member")
+            case.must_be_active(N_("remove a household member"))
             case.must_know(cmd.person_id)
             note = await self._sealed_note(cmd.person_id, cmd.note)
             case.remove_member(
@@ -1005,22 +1014,28 @@ class IntakeCommands:
         await self._refuse_in_phases(
             case_id,
             TRAVELLED_FROM,
-            "the household departed (phase {phase}): nobody joins it any more; refer them in "
-            "a case of their own",
+            N_(
+                "the household departed (phase %(phase)s): nobody joins it any more; refer "
+                "them in a case of their own"
+            ),
         )
         person_id = str(uuid.uuid4())
         elsewhere: list[tuple[str, str]] = []
 
         async def decide(case: Case) -> None:
             nonlocal elsewhere
-            case.must_be_active("add a household member")
+            case.must_be_active(N_("add a household member"))
             given = set(cmd.consent.purposes) if cmd.consent else set()
             missing = [p for p in REQUIRED_FOR_RETURN if p not in given]
             if case.applied and case.status != "open" and missing:
                 raise DomainRuleViolation(
-                    "the return was requested: the new member's consent to "
-                    + ", ".join(missing)
-                    + " comes with the addition",
+                    wording=worded(
+                        N_(
+                            "the return was requested: the new member's consent to "
+                            "%(purposes)s comes with the addition"
+                        ),
+                        purposes=", ".join(missing),
+                    ),
                     field="consent",
                     missing_consents=missing,
                 )
@@ -1066,14 +1081,20 @@ class IntakeCommands:
             person = case.must_know(cmd.person_id)
             if cmd.corrects_the_case and person.relationship != "principal":
                 raise DomainRuleViolation(
-                    "contact, referrer and current_city are the case's, the principal's: "
-                    "rectify them on the principal",
+                    wording=worded(
+                        N_(
+                            "contact, referrer and current_city are the case's, the "
+                            "principal's: rectify them on the principal"
+                        )
+                    ),
                     field="person_id",
                 )
             # Nothing is decrypted (or encrypted: a new key) for a person who was erased.
             recorded = ERASED if case.erased else await self.cipher.decrypt(person.personal)
             if not isinstance(recorded, dict):
-                raise DomainRuleViolation("cannot rectify: the person's personal data was erased")
+                raise DomainRuleViolation(
+                    wording=worded(N_("cannot rectify: the person's personal data was erased"))
+                )
             record, changed = cmd.corrected(recorded)
             if cmd.sex is not None and cmd.sex != person.sex:
                 changed.append("sex")
@@ -1081,7 +1102,9 @@ class IntakeCommands:
             changed += list(of_case)
             if not changed:
                 raise DomainRuleViolation(
-                    "the values given are the ones recorded: nothing to rectify",
+                    wording=worded(
+                        N_("the values given are the ones recorded: nothing to rectify")
+                    ),
                     field="person_id",
                 )
             now = datetime.now(UTC)
@@ -1127,13 +1150,15 @@ class IntakeCommands:
         if cmd.contact is not None:
             if case.contact is None:
                 raise DomainRuleViolation(
-                    "the referral recorded no contact details to rectify", field="contact"
+                    wording=worded(N_("the referral recorded no contact details to rectify")),
+                    field="contact",
                 )
             wanted["contact"] = (case.contact, cmd.contact.model_dump(exclude_none=True))
         if cmd.referrer is not None:
             if case.referrer is None:
                 raise DomainRuleViolation(
-                    "the referral named no referrer to rectify", field="referrer"
+                    wording=worded(N_("the referral named no referrer to rectify")),
+                    field="referrer",
                 )
             wanted["referrer"] = (
                 case.referrer,
@@ -1205,7 +1230,7 @@ class IntakeCommands:
 
     async def close_case(self, case_id: str, cmd: ClosureIn, ctx: CommandContext) -> CommandResult:
         async def decide(case: Case) -> None:
-            case.must_be_active("close the case")
+            case.must_be_active(N_("close the case"))
             note = await self._sealed_note(_principal_id(case), cmd.note)
             case.close(
                 CaseClosed(
@@ -1233,7 +1258,8 @@ class IntakeCommands:
             # key made anew for someone erased a moment ago.
             if await self.cipher.decrypt(case.people[principal].personal) is ERASED:
                 raise DomainRuleViolation(
-                    "cannot reopen the case: its personal data was erased", case_status=previous
+                    wording=worded(N_("cannot reopen the case: its personal data was erased")),
+                    case_status=previous,
                 )
             note = await self._sealed_note(principal, cmd.note)
             case.reopen(
@@ -1269,7 +1295,10 @@ class IntakeCommands:
         office = self.runtime.offices.get(cmd.to_office)
         if office is None or office.kind not in RECEIVING_KINDS:
             raise DomainRuleViolation(
-                f"office {cmd.to_office} is not a host or receiving office of the registry",
+                wording=worded(
+                    N_("office %(office)s is not a host or receiving office of the registry"),
+                    office=cmd.to_office,
+                ),
                 field="to_office",
             )
         transfer_id = str(uuid.uuid4())
@@ -1277,7 +1306,12 @@ class IntakeCommands:
         def holder(case: Case) -> None:
             case.must_exist()
             if not may_see(ctx.principal, (case.office,)):
-                raise Forbidden(f"only the office holding the case ({case.office}) transfers it")
+                raise Forbidden(
+                    wording=worded(
+                        N_("only the office holding the case (%(office)s) transfers it"),
+                        office=case.office,
+                    )
+                )
 
         async def decide(case: Case) -> None:
             now = datetime.now(UTC)
@@ -1312,7 +1346,9 @@ class IntakeCommands:
             # Another office learns nothing of the case or its transfers: 403 whatever it asks.
             case.must_exist()
             if not may_see(ctx.principal, case.transfer_parties | {case.office}):
-                raise Forbidden("this case and its transfers belong to offices not yours")
+                raise Forbidden(
+                    wording=worded(N_("this case and its transfers belong to offices not yours"))
+                )
 
         async def decide(case: Case) -> None:
             now = datetime.now(UTC)
@@ -1380,11 +1416,12 @@ class IntakeCommands:
     async def _refuse_in_phases(self, case_id: str, phases: Collection[str], why: str) -> None:
         """409 (naming the phase) when intake has already seen the case reach one of
         ``phases``: a change that another service settles after that point (amendment.py,
-        household_change.py) is refused here before anything is decided."""
+        household_change.py) is refused here before anything is decided. ``why`` is an
+        ``N_``-marked sentence naming ``%(phase)s``, worded in the reader's language."""
         async with self.runtime.db.autocommit() as conn:
             phase = await reports.phase_of(conn, case_id)
         if phase in phases:
-            raise Conflict(why.format(phase=phase), case_phase=phase)
+            raise Conflict(wording=worded(why, phase=phase), case_phase=phase)
 
     async def _sealed_note(self, person_id: str, note: str | None) -> Encrypted | None:
         """A free-text note of a command, sealed under ``person_id``'s key (none without one)."""

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from avrr_events import DomainEvent, Encrypted
-from avrr_events.problems import DomainRuleViolation
+from avrr_intake.notices import N_
 from avrr_intake.referral import CaseId
+from avrr_intake.refusals import erased, not_a_member
 
 if TYPE_CHECKING:  # case.py records these events: it imports this module
     from avrr_intake.case import Case
@@ -69,13 +70,9 @@ def must_be_about_a_member(case: Case, person_id: str) -> None:
     encrypted, so that no key is made for someone who is not in the case."""
     case.must_exist()
     if case.erased:
-        raise DomainRuleViolation(
-            "cannot add a note or a file: the case's personal data was erased"
-        )
+        raise erased(N_("add a note or a file"))
     if person_id not in case.people:
-        raise DomainRuleViolation(
-            f"person {person_id} is not a member of case {case.id}", field="person_id"
-        )
+        raise not_a_member(person_id, case.id, field="person_id")
 
 
 def record_on(case: Case, event: NoteAdded | AttachmentAdded) -> None:

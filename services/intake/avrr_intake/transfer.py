@@ -57,6 +57,7 @@ from avrr_events.problems import Conflict, DomainRuleViolation, Forbidden, NotFo
 from avrr_events.projections import page
 from avrr_events.store import ConcurrencyError
 from avrr_events.web.service import ServiceRuntime
+from avrr_intake.notices import N_, worded
 from avrr_intake.referral import CaseId, OfficeId
 
 log = logging.getLogger(__name__)
@@ -175,13 +176,19 @@ class PendingTransfer:
         """409 unless this is the request named and its deadline has not passed."""
         if transfer_id != self.transfer_id:
             raise Conflict(
-                f"transfer {transfer_id} is not the one awaiting an answer",
+                wording=worded(
+                    N_("transfer %(transfer)s is not the one awaiting an answer"),
+                    transfer=transfer_id,
+                ),
                 transfer_id=transfer_id,
             )
         if self.lapsed(now):
             raise Conflict(
-                f"transfer {transfer_id} expired at {self.expires_at.isoformat()} "
-                "without an answer",
+                wording=worded(
+                    N_("transfer %(transfer)s expired at %(expires_at)s without an answer"),
+                    transfer=transfer_id,
+                    expires_at=self.expires_at.isoformat(),
+                ),
                 transfer_id=transfer_id,
                 transfer_status="expired",
             )
@@ -192,13 +199,21 @@ def ensure_receiving_office(principal: Principal, office: str) -> None:
     caller's: the issue gives the answer to the receiving office, so a headquarters account
     (offices ``*``, which reads every office) does not answer for it, nor does any other."""
     if office not in principal.offices:
-        raise Forbidden(f"only office {office}, to which the transfer is addressed, answers it")
+        raise Forbidden(
+            wording=worded(
+                N_("only office %(office)s, to which the transfer is addressed, answers it"),
+                office=office,
+            )
+        )
 
 
 def no_pending(transfer_id: str) -> Conflict:
     """The refusal of an answer to a request that was answered (or lapsed) already."""
     return Conflict(
-        f"transfer {transfer_id} is not awaiting an answer (already answered or expired)",
+        wording=worded(
+            N_("transfer %(transfer)s is not awaiting an answer (already answered or expired)"),
+            transfer=transfer_id,
+        ),
         transfer_id=transfer_id,
     )
 
