@@ -30,7 +30,7 @@ WORDS = {
     "es": ("Asistencia de su plan", "Visitas de seguimiento", "Apoyo económico"),
     "pt": ("Apoios do seu plano", "Visitas de acompanhamento", "Apoio económico"),
     "fr": ("Aide prévue dans votre plan", "Visites de suivi", "Soutien économique"),
-    "ht": ("Aide prévue dans votre plan", "Visites de suivi", "Soutien économique"),
+    "ht": ("Èd ki nan plan ou an", "Vizit swivi", "Sipò ekonomik"),
 }
 
 
