@@ -80,7 +80,9 @@ from avrr_intake.consent import Purpose
 from avrr_intake.demo import Demo, DemoFailed
 from avrr_intake.health import DECLARED_NEEDS, MEDICAL_DATA_PROCESSING
 from avrr_intake.notes import IDENTITY_DOCUMENT
+from avrr_intake.notices import N_, worded
 from avrr_intake.referral import ReferralSource
+from avrr_intake.refusals import case_not_found
 from avrr_intake.settings import IntakeSettings
 from avrr_intake.timeline import Phase
 
@@ -270,7 +272,7 @@ async def referral_status(case_id: CaseId, request: Request, principal: Authoriz
     async with runtime_of(request).db.autocommit() as conn:
         row = await read_models.case_row(conn, case_id)
     if row is None or row.detail.get("received_by") != principal.user_id:
-        raise NotFound(f"you submitted no referral {case_id}")
+        raise NotFound(wording=worded(N_("you submitted no referral %(case)s"), case=case_id))
     return {"case_id": case_id, "status": row.status, "referred_at": _utc(row.referred_at)}
 
 
@@ -505,14 +507,16 @@ async def load_demo_data(request: Request, _principal: Authorized) -> dict[str, 
     needs every service mounted on that root, as the embedded default does.
     """
     if not runtime_of(request).settings.dev:
-        raise NotFound("not found")
+        raise NotFound(wording=worded(N_("not found")))
     root_path = request.scope.get("root_path", "")
     root = str(request.base_url).rstrip("/").removesuffix(root_path)
     async with httpx.AsyncClient(base_url=root, timeout=30) as client:
         try:
             cases = await Demo(client).load()
         except DemoFailed as exc:
-            raise DomainRuleViolation(f"demo data could not be loaded: {exc}") from exc
+            raise DomainRuleViolation(
+                wording=worded(N_("demo data could not be loaded: %(cause)s"), cause=str(exc))
+            ) from exc
     return {"cases": cases}
 
 
@@ -599,10 +603,12 @@ async def download_attachment(
     async with runtime.db.autocommit() as conn:
         row = await attachments.attachment_row(conn, case_id, attachment_id)
     if row.kind == IDENTITY_DOCUMENT and not principal.has_any_role(IDENTITY_DOCUMENT_READERS):
-        raise Forbidden("a copy of an identity document is for supervisors and the DPO only")
+        raise Forbidden(
+            wording=worded(N_("a copy of an identity document is for supervisors and the DPO only"))
+        )
     data = await attachments.open_file(runtime.cipher, row, notes.objects)
     if data is ERASED:
-        raise NotFound(f"case {case_id} has no attachment {attachment_id}")
+        raise attachments.no_attachment(case_id, attachment_id)
     assert isinstance(data, bytes)
     extension = attachments.ALLOWED_TYPES[row.content_type][0]
     return Response(
@@ -850,7 +856,7 @@ async def _case_and_consents(conn: AsyncConnection, case_id: str) -> tuple[Any, 
     """The case's row and its consents' rows: 404 for a case that does not exist."""
     row = await read_models.case_row(conn, case_id)
     if row is None:
-        raise NotFound(f"case {case_id} not found")
+        raise case_not_found(case_id)
     return row, await read_models.consent_rows(conn, case_id)
 
 
@@ -865,7 +871,7 @@ async def case_timeline(
     async with runtime_of(request).db.autocommit() as conn:
         rows, total = await timeline.entries(conn, case_id, limit=page.limit, offset=page.offset)
     if total == 0:
-        raise NotFound(f"case {case_id} has no timeline")
+        raise NotFound(wording=worded(N_("case %(case)s has no timeline"), case=case_id))
     items = [
         {
             "at": _utc(r.occurred_at),
@@ -896,7 +902,13 @@ async def case_state(
     async with runtime_of(request).db.autocommit() as conn:
         state = await timeline.state_as_of(conn, case_id, moment)
     if state is None:
-        raise NotFound(f"nothing had happened to case {case_id} by {moment.isoformat()}")
+        raise NotFound(
+            wording=worded(
+                N_("nothing had happened to case %(case)s by %(moment)s"),
+                case=case_id,
+                moment=moment.isoformat(),
+            )
+        )
     return {"case_id": case_id, "as_of": moment.isoformat(), **state.public()}
 
 

@@ -69,6 +69,7 @@ from avrr_intake.notes import (
     must_be_about_a_member,
     record_on,
 )
+from avrr_intake.notices import N_, worded
 from avrr_intake.settings import MAX_ATTACHMENT_BYTES, IntakeSettings
 
 # What a file may be, found in its bytes, and the extensions its name may then have.
@@ -318,7 +319,11 @@ class NoteCommands:
         its bytes are stored in the transaction that appends ``AttachmentAdded``."""
         if len(file.data) > self.max_bytes:
             raise FileTooLarge(
-                f"file: {len(file.data)} bytes, over the limit of {self.max_bytes} bytes",
+                wording=worded(
+                    N_("file: %(size)s bytes, over the limit of %(max_bytes)s bytes"),
+                    size=len(file.data),
+                    max_bytes=self.max_bytes,
+                ),
                 field="file",
                 max_bytes=self.max_bytes,
             )
@@ -413,6 +418,17 @@ async def attachment_rows(conn: AsyncConnection, case_id: str) -> list[Any]:
     return list((await conn.execute(query.order_by(*order))).all())
 
 
+def no_attachment(case_id: str, attachment_id: str) -> NotFound:
+    """404 for an attachment the case does not have (or whose bytes were erased)."""
+    return NotFound(
+        wording=worded(
+            N_("case %(case)s has no attachment %(attachment)s"),
+            case=case_id,
+            attachment=attachment_id,
+        )
+    )
+
+
 async def attachment_row(conn: AsyncConnection, case_id: str, attachment_id: str) -> Any:
     """One attachment of the case with its sealed bytes; 404 when the case has no such file."""
     query = select(attachments).where(
@@ -420,7 +436,7 @@ async def attachment_row(conn: AsyncConnection, case_id: str, attachment_id: str
     )
     row = (await conn.execute(query)).first()
     if row is None:
-        raise NotFound(f"case {case_id} has no attachment {attachment_id}")
+        raise no_attachment(case_id, attachment_id)
     return row
 
 

@@ -75,6 +75,7 @@ from avrr_events.public import (
 from avrr_intake.case import Case, PersonalDataErased, ReturnRequested
 from avrr_intake.consent import ConsentGiven, ConsentWithdrawn
 from avrr_intake.events import registry
+from avrr_intake.notices import N_, worded
 from avrr_intake.referral import ReferralReceived
 from avrr_intake.settings import IntakeSettings
 
@@ -370,7 +371,7 @@ async def release_key(
     disclosure = DisclosureKeys(IntakeSettings().secret(runtime.settings), runtime.cipher.keys)
     holder = disclosure.holder(key_id)
     if holder is None:
-        raise NotFound("no such disclosure key")
+        raise NotFound(wording=worded(N_("no such disclosure key")))
 
     async def audited(outcome: int) -> None:
         try:
@@ -383,11 +384,17 @@ async def release_key(
                 client=client,
             )
         except Exception as exc:
-            raise Unavailable("the release could not be audited; try again") from exc
+            raise Unavailable(
+                wording=worded(N_("the release could not be audited; try again"))
+            ) from exc
 
     if holder.country not in principal.offices:
         await audited(403)
-        raise Forbidden(f"this key is for the authorities of {holder.country}")
+        raise Forbidden(
+            wording=worded(
+                N_("this key is for the authorities of %(country)s"), country=holder.country
+            )
+        )
     store: EventStore = runtime.store
     async with runtime.db.autocommit() as conn:
         state = await Disclosure.load(conn, store, holder.case_id)
@@ -396,7 +403,9 @@ async def release_key(
         key = await runtime.cipher.keys.get(disclosure_subject(holder.case_id, holder.person_id))
     if key is None:
         await audited(410)
-        raise Gone("the person withdrew their consent, or their data was erased")
+        raise Gone(
+            wording=worded(N_("the person withdrew their consent, or their data was erased"))
+        )
     await audited(200)
     return {
         "key_id": key_id,

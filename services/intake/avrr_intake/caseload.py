@@ -59,6 +59,7 @@ from avrr_intake.commands import (
     person_key,
 )
 from avrr_intake.consent import Purpose
+from avrr_intake.notices import N_, worded
 from avrr_intake.referral import ADULT_AGE, age_on
 from avrr_intake.settings import IntakeSettings
 
@@ -545,7 +546,11 @@ async def _run(commands: IntakeCommands, found: Household, actor: Principal) -> 
             return await _steps(commands, found, actor)
         except (ConcurrencyError, PreconditionFailed):
             continue
-    raise Conflict(f"the case {found.case_id} kept changing while being imported")
+    raise Conflict(
+        wording=worded(
+            N_("the case %(case)s kept changing while being imported"), case=found.case_id
+        )
+    )
 
 
 async def _steps(commands: IntakeCommands, found: Household, actor: Principal) -> bool:

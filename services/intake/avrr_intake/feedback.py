@@ -44,6 +44,7 @@ from avrr_events.env_settings import EnvironmentSettings, from_env
 from avrr_events.problems import Conflict, NotFound
 from avrr_events.projections import insert_from_event
 from avrr_events.web.authorization import Role, may_see, sees_every_office
+from avrr_intake.notices import N_, worded
 from avrr_intake.referral import CaseId, OfficeId
 
 # What the feedback is about (coded: counted and routed without reading anyone's words).
@@ -173,6 +174,13 @@ FEEDBACK_TYPES: frozenset[str] = frozenset(e.event_type for e in FEEDBACK_EVENTS
 # --------------------------------------------------------------- aggregate --
 
 
+def no_feedback(feedback_id: str) -> NotFound:
+    """404 for an item that does not exist, or that the caller may not handle (the same)."""
+    return NotFound(
+        wording=worded(N_("feedback %(feedback)s does not exist"), feedback=feedback_id)
+    )
+
+
 class Feedback(Aggregate):
     """One feedback item; its id is the events' subject (not a case's: see the docstring)."""
 
@@ -201,18 +209,27 @@ class Feedback(Aggregate):
 
     def must_exist(self) -> None:
         if self.recorded is None:
-            raise NotFound(f"feedback {self.id} does not exist")
+            raise no_feedback(self.id)
 
     def record(self, event: DomainEvent) -> None:
         if isinstance(event, FeedbackRecorded) and self.exists:
-            raise Conflict(f"feedback {self.id} exists already")
+            raise Conflict(
+                wording=worded(N_("feedback %(feedback)s exists already"), feedback=self.id)
+            )
         super().record(event)
 
     def acknowledge(self, by: str, at: datetime) -> None:
         """409 once acknowledged or resolved (a resolution answers the person too)."""
         self.must_exist()
         if self.status != "recorded":
-            raise Conflict(f"feedback {self.id} is {self.status} already", status=self.status)
+            raise Conflict(
+                wording=worded(
+                    N_("feedback %(feedback)s is %(status)s already"),
+                    feedback=self.id,
+                    status=self.status,
+                ),
+                status=self.status,
+            )
         self.record(
             FeedbackAcknowledged(feedback_id=self.id, acknowledged_by=by, acknowledged_at=at)
         )
@@ -221,7 +238,10 @@ class Feedback(Aggregate):
         """409 once resolved; resolving an item not yet acknowledged acknowledges it too."""
         self.must_exist()
         if self.resolved is not None:
-            raise Conflict(f"feedback {self.id} is resolved already", status="resolved")
+            raise Conflict(
+                wording=worded(N_("feedback %(feedback)s is resolved already"), feedback=self.id),
+                status="resolved",
+            )
         self.record(
             FeedbackResolved(
                 feedback_id=self.id, outcome=outcome, note=note, resolved_by=by, resolved_at=at

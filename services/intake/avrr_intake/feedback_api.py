@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from avrr_events import Repository
 from avrr_events.commands import CommandContext, CommandResult, Principal, etag
 from avrr_events.envelope import utc
-from avrr_events.problems import DomainRuleViolation, Forbidden, NotFound
+from avrr_events.problems import DomainRuleViolation, Forbidden
 from avrr_events.small_cells import min_households, suppress
 from avrr_events.web.authorization import (
     Authorized,
@@ -50,10 +50,13 @@ from avrr_intake.feedback import (
     Status,
     feedback_items,
     may_handle,
+    no_feedback,
     overdue,
     routed_to,
 )
 from avrr_intake.notes import must_be_about_a_member
+from avrr_intake.notices import N_, worded
+from avrr_intake.refusals import no_case
 
 # Staff who meet migrants and may take their feedback down; a partner (referrer) may too.
 STAFF_RECORDERS = (
@@ -142,13 +145,18 @@ class FeedbackCommands:
         by = ctx.principal
         if self.runtime.offices.get(body.office) is None:
             raise DomainRuleViolation(
-                f"office {body.office} is not an office of the registry", field="office"
+                wording=worded(
+                    N_("office %(office)s is not an office of the registry"), office=body.office
+                ),
+                field="office",
             )
         feedback_id = str(uuid.uuid4())
         staff = by.has_any_role(STAFF_RECORDERS)
         if body.case_id is not None and body.person_id is not None:
             if not staff:
-                raise Forbidden("a partner records feedback without a case (it sees none)")
+                raise Forbidden(
+                    wording=worded(N_("a partner records feedback without a case (it sees none)"))
+                )
             await self._may_link(by, body.case_id, body.person_id)
             subject, channel = body.person_id, "caseworker"
         else:
@@ -186,9 +194,11 @@ class FeedbackCommands:
         async with self.runtime.db.autocommit() as conn:
             offices = await handover.case_offices(conn, case_id)
         if offices is None:
-            raise NotFound(f"case {case_id} does not exist")
+            raise no_case(case_id)
         if not sees_every_office(by) and by.offices.isdisjoint(offices):
-            raise Forbidden("this case belongs to an office that is not one of yours")
+            raise Forbidden(
+                wording=worded(N_("this case belongs to an office that is not one of yours"))
+            )
         must_be_about_a_member(await self.cases.load(case_id), person_id)
 
     async def handled(self, feedback_id: str, by: Principal) -> Feedback:
@@ -196,13 +206,13 @@ class FeedbackCommands:
         item = await self.repo.load(feedback_id)
         recorded = item.recorded
         if recorded is None:
-            raise NotFound(f"feedback {feedback_id} does not exist")
+            raise no_feedback(feedback_id)
         linked: frozenset[str] = frozenset()
         if recorded.linked_case is not None:
             async with self.runtime.db.autocommit() as conn:
                 linked = await handover.case_offices(conn, recorded.linked_case) or frozenset()
         if not may_handle(by, recorded.routed_to, recorded.office, linked):
-            raise NotFound(f"feedback {feedback_id} does not exist")
+            raise no_feedback(feedback_id)
         return item
 
     async def acknowledge(self, feedback_id: str, ctx: CommandContext) -> CommandResult:

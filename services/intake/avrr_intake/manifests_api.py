@@ -18,6 +18,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events.commands import Principal
+from avrr_events.notices.wording import Wording
 from avrr_events.problems import NotFound
 from avrr_events.web.authorization import (
     Authorized,
@@ -31,6 +32,7 @@ from avrr_events.web.notices import NOTICE_RESPONSES, notice_response
 from avrr_events.web.service import runtime_of
 from avrr_intake import manifests
 from avrr_intake.api import case_offices
+from avrr_intake.notices import N_, worded
 
 MANIFEST_READERS = allow(Role.TRAVEL_OFFICER, scope="office")
 
@@ -74,14 +76,14 @@ async def _answer(
     title: str,
     filename: str,
     consented_to_share: bool = False,
-    empty_is_missing: str | None = None,
+    empty_is_missing: Wording | None = None,
 ) -> Response:
     """The travellers of ``cases`` within the caller's offices, audited per case, rendered."""
     runtime = runtime_of(request)
     async with runtime.db.autocommit() as conn:
         case_ids = await manifests.within(conn, await cases(conn), _offices(principal))
         if not case_ids and empty_is_missing:
-            raise NotFound(empty_is_missing)
+            raise NotFound(wording=empty_is_missing)
         lines = await manifests.travellers(
             conn, runtime.cipher, case_ids, consented_to_share=consented_to_share
         )
@@ -123,7 +125,9 @@ async def _group(
         title=f"{kind} of group {group_id}",
         filename=f"{kind.lower().replace(' ', '-')}-{group_id}",
         consented_to_share=consented_to_share,
-        empty_is_missing=f"group {group_id} has no traveller of your offices",
+        empty_is_missing=worded(
+            N_("group %(group)s has no traveller of your offices"), group=group_id
+        ),
     )
 
 

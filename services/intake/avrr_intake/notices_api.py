@@ -41,7 +41,14 @@ from avrr_intake.case import Case
 from avrr_intake.consent import ConsentGiven, ConsentWithdrawn, Purpose
 from avrr_intake.consent_texts import EDITIONS, TEXTS, purpose_text
 from avrr_intake.events import registry
-from avrr_intake.notices import consent_notice, consent_purpose_notice, rights_notice
+from avrr_intake.notices import (
+    N_,
+    consent_notice,
+    consent_purpose_notice,
+    rights_notice,
+    worded,
+)
+from avrr_intake.refusals import case_not_found
 
 # Blank notices name nobody: every staff role, and partners who refer people.
 BLANK = allow(*STAFF, Role.REFERRER)
@@ -100,7 +107,13 @@ async def blank_consent_text(
     """What a person is shown before consenting to ``purpose``; 404 for an unknown edition."""
     text = purpose_text(purpose, version)
     if text is None:
-        raise NotFound(f"no text of {purpose} in edition {version}")
+        raise NotFound(
+            wording=worded(
+                N_("no text of %(purpose)s in edition %(version)s"),
+                purpose=purpose,
+                version=version,
+            )
+        )
     notice = consent_purpose_notice(text, language or reader_language(request))
     return await notice_response(request, notice, filename=text.version.replace("@", "-"))
 
@@ -115,7 +128,7 @@ async def _person(request: Request, case_id: str, person_id: str | None) -> tupl
     async with runtime.db.autocommit() as conn:
         row = await read_models.case_row(conn, case_id)
     if row is None:
-        raise NotFound(f"case {case_id} not found")
+        raise case_not_found(case_id)
     household = row.detail.get("household", [])
     member = next(
         (
@@ -130,7 +143,11 @@ async def _person(request: Request, case_id: str, person_id: str | None) -> tupl
         None,
     )
     if member is None:
-        raise NotFound(f"case {case_id} has no person {person_id}")
+        raise NotFound(
+            wording=worded(
+                N_("case %(case)s has no person %(person)s"), case=case_id, person=person_id
+            )
+        )
     personal = await runtime.cipher.reveal(member.get("personal"))
     return row, personal
 
@@ -204,7 +221,14 @@ async def case_consent_notice(
     _row, personal = await _person(request, case_id, person_id)
     consent, withdrawn = await _consent_events(request, case_id, person_id, purpose)
     if consent is None:
-        raise NotFound(f"person {person_id} of case {case_id} gave no consent to {purpose}")
+        raise NotFound(
+            wording=worded(
+                N_("person %(person)s of case %(case)s gave no consent to %(purpose)s"),
+                person=person_id,
+                case=case_id,
+                purpose=purpose,
+            )
+        )
     # Before versioning: the oldest edition, which is what was in use then.
     text = TEXTS.get(consent.text_version or "") or purpose_text(purpose, EDITIONS[0])
     assert text is not None
