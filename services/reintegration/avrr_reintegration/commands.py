@@ -381,10 +381,22 @@ class ReintegrationCommands:
         await self.stop_case(conn, event.case_id, "withdrawn", cause, withdrawal)
 
     async def on_reopening(self, conn: AsyncConnection, event: CaseReopened, cause: Cause) -> None:
-        """Intake reopened the case: a stop before its arrival is lifted (Reintegration.reopen)."""
+        """Intake reopened the case: the withdrawal's stop is lifted (Reintegration.reopen),
+        before the arrival or after it. A case that had a place, or waited for one, gave it
+        up with the withdrawal: it is admitted again as on its arrival (a place if one is
+        free, else the waitlist by priority), in the same transaction as the reopening."""
 
         async def decide(work: Work) -> None:
-            (await work.case(event.case_id)).reopen(now())
+            case = await work.case(event.case_id)
+            if not case.reopen(now()) or not case.wants_place:
+                return
+            s = case.state
+            programme = self.catalogue.programme(s.programme_id or "")
+            if programme is None or s.arrived_on is None:
+                return
+            alloc = await work.allocation(programme.id)
+            arrived = datetime.combine(s.arrived_on, datetime.min.time(), tzinfo=UTC)
+            case.readmit(alloc.admit(case.id, s.priority, arrived, programme), s.priority, now())
 
         await self.react(conn, decide, cause)
 

@@ -10,8 +10,9 @@
 - CaseWithdrawn, PersonalDataErased (intake): stop the case for good and free
   its place for the highest-priority waiting case; on erasure also shred the
   case's notes and forget its per-case rows.
-- CaseReopened (intake): a case withdrawn before its arrival goes on
-  (ReintegrationReopened): its arrival decides as for any case.
+- CaseReopened (intake): a withdrawn case goes on (ReintegrationReopened): before
+  its arrival, its arrival decides as for any case; after it, a case that had a
+  place (or waited for one) is admitted again.
 
 Each reaction runs inside the consumer's transaction (inbox row + new events),
 so a redelivered event never acts twice, and one that races a REST command on

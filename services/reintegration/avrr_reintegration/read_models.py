@@ -54,6 +54,7 @@ from avrr_reintegration.reintegration import (
     ReintegrationCompleted,
     ReintegrationEligibilityDecided,
     ReintegrationPlanAgreed,
+    ReintegrationReopened,
     ReintegrationStopped,
     ServiceReferralMade,
     SustainabilityScored,
@@ -409,6 +410,24 @@ class ReintegrationViews(Projection):
                 update(cases).where(cases.c.case_id == event.case_id).values(status="withdrawn")
             )
 
+    async def _reopened(
+        self, conn: AsyncConnection, event: ReintegrationReopened, envelope: Envelope
+    ) -> None:
+        """The withdrawn case reopened: it reads as it stood before the stop (its decision,
+        or completed), counted as such again; a decision taken again follows (``_decided``)."""
+        row = await case_row(conn, cases, event.case_id)
+        if row is None or row.status != "withdrawn":
+            return  # stopped before its arrival: no row yet
+        status = "completed" if row.completed_on is not None else row.decision
+        if status != "completed":  # a completed case was not counted withdrawn (_stopped)
+            changes = {"withdrawn": -1}
+            if status == "waitlisted":
+                changes["waitlisted"] = 1
+            await _count(conn, row.programme_id, **changes)
+        await conn.execute(
+            update(cases).where(cases.c.case_id == event.case_id).values(status=status)
+        )
+
     async def _transferred(
         self, conn: AsyncConnection, event: TransferAccepted, envelope: Envelope
     ) -> None:
@@ -424,6 +443,7 @@ class ReintegrationViews(Projection):
         SustainabilityScored: _scored,
         ReintegrationCompleted: _completed,
         ReintegrationStopped: _stopped,
+        ReintegrationReopened: _reopened,
         TransferAccepted: _transferred,
     }
 

@@ -219,9 +219,10 @@ class ReintegrationStopped(DomainEvent):
 
 
 class ReintegrationReopened(DomainEvent):
-    """Internal: intake reopened the withdrawn case before its arrival (the person came back
-    and consents again): the stop is lifted, on the same stream (one history), and the
-    arrival decides as for any case."""
+    """Internal: intake reopened the withdrawn case (the person came back and consents
+    again): the stop is lifted, on the same stream (one history). Before its arrival, the
+    arrival decides as for any case; after it, the case goes on where it stood (a case that
+    had a place, or waited for one, is admitted again: ReintegrationEligibilityDecided)."""
 
     event_type = "avrr.reintegration.ReintegrationReopened"
 
