@@ -110,10 +110,17 @@ async def case_row(conn: AsyncConnection, table: Table, case_id: str) -> Any:
     prepared read (``adapters.prepared``), fields by name as on a SQLAlchemy row."""
     read = _CASE_ROWS.get(table)
     if read is None:
-        read = _CASE_ROWS[table] = PreparedRead(
-            select(table).where(table.c.case_id == bindparam("case_id"))
-        )
+        read = _CASE_ROWS[table] = case_rows_read(table)
     return await read.first(conn, case_id=case_id)
+
+
+def case_rows_read(table: Table, *order: Any) -> PreparedRead:
+    """The prepared read of one case's rows of a read-model table, in ``order``: run it
+    with ``case_id=``. Made once at module level for a per-case list a detail read shows
+    (a case's consents, a movement's travellers)."""
+    return PreparedRead(
+        select(table).where(table.c.case_id == bindparam("case_id")).order_by(*order)
+    )
 
 
 async def case_office(conn: AsyncConnection, table: Table, case_id: str) -> frozenset[str] | None:

@@ -651,7 +651,9 @@ async def case_row(conn: AsyncConnection, case_id: str) -> Any:
     return await projections.case_row(conn, cases, case_id)
 
 
+_CONSENT_ROWS = projections.case_rows_read(consents, consents.c.person_id, consents.c.purpose)
+
+
 async def consent_rows(conn: AsyncConnection, case_id: str) -> list[Any]:
-    c = consents.c
-    stmt = select(consents).where(c.case_id == case_id).order_by(c.person_id, c.purpose)
-    return list((await conn.execute(stmt)).all())
+    """A case's consents by person and purpose (every case file read shows them)."""
+    return await _CONSENT_ROWS.rows(conn, case_id=case_id)

@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from avrr_events import DomainEvent, Encrypted, Envelope, Projection, transfers
 from avrr_events import tables as store_tables
 from avrr_events.household import HouseholdMember
-from avrr_events.projections import case_office, case_row, insert_from_event
+from avrr_events.projections import case_office, case_row, case_rows_read, insert_from_event
 from avrr_events.tables import Json, case_entries, case_table
 from avrr_events.withdrawal import ConflictList, conflicts_table
 from avrr_travel.movement import (
@@ -507,12 +507,16 @@ async def _travellers_of(
     return out
 
 
+# One movement's travellers in their order, read by every movement detail.
+_TRAVELLERS = case_rows_read(travellers, travellers.c.seq)
+
+
 async def movement_detail(conn: AsyncConnection, case_id: str) -> dict[str, Any] | None:
     """One movement with its travellers (document and fitness outcome, never health details)."""
     row = await case_row(conn, movements, case_id)
     if row is None:
         return None
-    people = await _travellers_of(conn, [case_id])
+    people = [_traveller_view(r) for r in await _TRAVELLERS.rows(conn, case_id=case_id)]
     return {
         "case_id": row.case_id,
         "version": row.version,
@@ -525,7 +529,7 @@ async def movement_detail(conn: AsyncConnection, case_id: str) -> dict[str, Any]
         "status": row.status,
         "held": row.held,
         "hold_reason": row.hold_reason,
-        "travellers": people[case_id],
+        "travellers": people,
         "booking": _booking_view(row),
         "opened_at": row.opened_at,
         "departed_at": row.departed_at,
