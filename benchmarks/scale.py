@@ -310,7 +310,15 @@ async def _copy_cells(conn: asyncpg.Connection, cells: Counter[tuple[reports.Cel
     await conn.copy_records_to_table(
         "intake_report_returns",
         records=[(*cell, cases, people) for cell, (cases, people) in rows.items()],
-        columns=["office", "returned_month", "dimension", "value", "cases", "returnees"],
+        columns=[
+            "office",
+            "returned_month",
+            "referred_month",
+            "dimension",
+            "value",
+            "cases",
+            "returnees",
+        ],
     )
 
 

@@ -154,15 +154,17 @@ Index("intake_report_withdrawals_case_idx", report_withdrawals.c.case_id)
 CASE: Final = "case"
 
 # The returns report pre-aggregated: (cases, returnees) per referral office, month of return,
-# dimension and value, kept by the projection in the transaction that changes a returned
-# case (the case's old cells taken off, its new ones added). A report of all time, or of
-# whole months of return, sums a few thousand cells instead of a million cases. "" stands
-# for a missing office or value (primary-key columns); TOTAL is the totals' dimension.
+# month of referral, dimension and value, kept by the projection in the transaction that
+# changes a returned case (the case's old cells taken off, its new ones added). A report of
+# all time, or of whole months (of return, of referral), sums cells instead of scanning a
+# million cases. "" stands for a missing office or value (primary-key columns); TOTAL is the
+# totals' dimension.
 report_returns = Table(
     "intake_report_returns",
     metadata,
     Column("office", String(100), primary_key=True),
     Column("returned_month", String(7), primary_key=True),
+    Column("referred_month", String(7), primary_key=True),
     Column("dimension", String(20), primary_key=True),
     Column("value", String(100), primary_key=True),
     Column("cases", Integer, nullable=False),
@@ -170,7 +172,7 @@ report_returns = Table(
 )
 TOTAL: Final = "total"
 NONE: Final = "none"  # the vulnerability of a case no screening found one in
-Cell = tuple[str, str, str, str]  # office, month of return, dimension, value
+Cell = tuple[str, str, str, str, str]  # office, month of return, of referral, dimension, value
 
 AGE_GROUPS = ("0-17", "18-59", "60+")
 DIMENSIONS = (
@@ -207,17 +209,19 @@ def returned_cells(
     case: Mapping[str, Any], people: Iterable[tuple[str, str]], categories: Iterable[str]
 ) -> Counter[tuple[Cell, str]]:
     """What one case adds to the pre-aggregated returns: ``(cell, "cases"|"returnees")`` ->
-    count, from its report row (``office``, ``returned_month``, the grouped columns,
-    ``returnees``), its travellers' (sex, age group) and its screenings' categories; nothing
-    before its return. The definitions of ``returns`` (module docstring), cell by cell."""
+    count, from its report row (``office``, ``returned_month``, ``referred_on``, the
+    grouped columns, ``returnees``), its travellers' (sex, age group) and its screenings'
+    categories; nothing before its return. The definitions of ``returns`` (module
+    docstring), cell by cell."""
     out: Counter[tuple[Cell, str]] = Counter()
     month = case.get("returned_month")
     if month is None:
         return out
     office, size = case.get("office") or "", int(case.get("returnees") or 0)
+    referred = (case.get("referred_on") or "")[:7]
 
     def add(dimension: str, value: str | None, households: int, people: int) -> None:
-        cell = (office, month, dimension, value or "")
+        cell = (office, month, referred, dimension, value or "")
         out[(cell, "cases")] += households
         out[(cell, "returnees")] += people
 
@@ -261,8 +265,8 @@ async def _add_cells(conn: AsyncConnection, delta: Mapping[tuple[Cell, str], int
     for (cell, count), n in delta.items():
         by_cell.setdefault(cell, {"cases": 0, "returnees": 0})[count] += n
     rows = [
-        {"office": o, "returned_month": m, "dimension": d, "value": v, **counts}
-        for (o, m, d, v), counts in sorted(by_cell.items())
+        {"office": o, "returned_month": m, "referred_month": f, "dimension": d, "value": v} | counts
+        for (o, m, f, d, v), counts in sorted(by_cell.items())
         if any(counts.values())
     ]
     if not rows:
@@ -272,7 +276,7 @@ async def _add_cells(conn: AsyncConnection, delta: Mapping[tuple[Cell, str], int
     r = report_returns.c
     await conn.execute(
         stmt.on_conflict_do_update(
-            index_elements=[r.office, r.returned_month, r.dimension, r.value],
+            index_elements=[r.office, r.returned_month, r.referred_month, r.dimension, r.value],
             set_={
                 "cases": r.cases + stmt.excluded.cases,
                 "returnees": r.returnees + stmt.excluded.returnees,
@@ -398,14 +402,12 @@ class Period:
         return where
 
     def whole_months(self) -> bool:
-        """Whether the period is whole months of return (or all time), no referral bounds:
-        what the pre-aggregated returns (per month of return) answer exactly."""
-        first, last = self.returned_from, self.returned_to
-        return (
-            self.referred_from is None
-            and self.referred_to is None
-            and (first is None or first.day == 1)
-            and (last is None or last.day == monthrange(last.year, last.month)[1])
+        """Whether the period is whole months (of return, of referral; or all time): what the
+        pre-aggregated returns (per month of return and of referral) answer exactly."""
+        firsts = (self.returned_from, self.referred_from)
+        lasts = (self.returned_to, self.referred_to)
+        return all(d is None or d.day == 1 for d in firsts) and all(
+            d is None or d.day == monthrange(d.year, d.month)[1] for d in lasts
         )
 
 
@@ -424,6 +426,10 @@ async def _returns_aggregated(
         where.append(r.returned_month >= period.returned_from.isoformat()[:7])
     if period.returned_to is not None:
         where.append(r.returned_month <= period.returned_to.isoformat()[:7])
+    if period.referred_from is not None:
+        where.append(r.referred_month >= period.referred_from.isoformat()[:7])
+    if period.referred_to is not None:
+        where.append(r.referred_month <= period.referred_to.isoformat()[:7])
     cases = func.sum(r.cases)
     stmt = (
         select(r.dimension, r.value, cases, func.sum(r.returnees))

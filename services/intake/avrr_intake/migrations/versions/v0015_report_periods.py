@@ -5,8 +5,9 @@ Adds to ``intake_report_cases`` the day of return (arrival confirmed) and the da
 each indexed, so that a report of a month or a year reads only its cases; fills them for the
 cases folded before: the day of return from the folded state, the day of referral from the
 case list (``intake_cases.referred_at``, which is the referral's ``received_at``). Creates
-``intake_report_returns`` (cases and returnees per office, month of return, dimension and
-value) and fills it from the report tables with the definitions of ``reports.returns``.
+``intake_report_returns`` (cases and returnees per office, month of return, month of
+referral, dimension and value) and fills it from the report tables with the definitions of
+``reports.returns``.
 
 Create Date: 2026-12-07
 """
@@ -31,19 +32,22 @@ AGGREGATE = table(
     "intake_report_returns",
     sa.Column("office", sa.String(length=100), nullable=False),
     sa.Column("returned_month", sa.String(length=7), nullable=False),
+    sa.Column("referred_month", sa.String(length=7), nullable=False),
     sa.Column("dimension", sa.String(length=20), nullable=False),
     sa.Column("value", sa.String(length=100), nullable=False),
     sa.Column("cases", sa.Integer(), nullable=False),
     sa.Column("returnees", sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint("office", "returned_month", "dimension", "value"),
+    sa.PrimaryKeyConstraint("office", "returned_month", "referred_month", "dimension", "value"),
 )
 _RETURNED = f"FROM {TABLE} c WHERE c.returned_month IS NOT NULL"
-_KEY = "COALESCE(c.office, ''), c.returned_month"
+_REFERRED = "SUBSTR(c.referred_on, 1, 7)"
+_KEY = f"COALESCE(c.office, ''), c.returned_month, COALESCE({_REFERRED}, '')"
+_GROUP = f"GROUP BY c.office, c.returned_month, {_REFERRED}"
 # The cells of every returned case, one INSERT ... SELECT per kind of dimension.
 _FILL = [
     *(
         f"SELECT {_KEY}, '{dimension}', COALESCE({column}, ''), COUNT(*), "
-        f"COALESCE(SUM(c.returnees), 0) {_RETURNED} GROUP BY c.office, c.returned_month{by}"
+        f"COALESCE(SUM(c.returnees), 0) {_RETURNED} {_GROUP}{by}"
         for dimension, column, by in (
             ("total", "''", ""),  # PostgreSQL groups by no constant
             *(
@@ -60,16 +64,16 @@ _FILL = [
     *(
         f"SELECT {_KEY}, '{dimension}', p.{column}, COUNT(DISTINCT p.case_id), COUNT(*) "
         f"FROM intake_report_people p JOIN {TABLE} c ON c.case_id = p.case_id "
-        f"WHERE c.returned_month IS NOT NULL GROUP BY c.office, c.returned_month, p.{column}"
+        f"WHERE c.returned_month IS NOT NULL {_GROUP}, p.{column}"
         for dimension, column in (("sex", "sex"), ("age_group", "age_group"))
     ),
     f"SELECT {_KEY}, 'vulnerability', v.category, COUNT(*), COALESCE(SUM(c.returnees), 0) "
     "FROM (SELECT DISTINCT case_id, category FROM intake_report_vulnerabilities) v "
     f"JOIN {TABLE} c ON c.case_id = v.case_id WHERE c.returned_month IS NOT NULL "
-    "GROUP BY c.office, c.returned_month, v.category",
+    f"{_GROUP}, v.category",
     f"SELECT {_KEY}, 'vulnerability', 'none', COUNT(*), COALESCE(SUM(c.returnees), 0) "
     f"{_RETURNED} AND NOT EXISTS (SELECT 1 FROM intake_report_vulnerabilities v "
-    "WHERE v.case_id = c.case_id) GROUP BY c.office, c.returned_month",
+    f"WHERE v.case_id = c.case_id) {_GROUP}",
 ]
 INDEXES = {
     "intake_report_cases_returned_idx": ["returned_on"],
@@ -116,7 +120,7 @@ def upgrade() -> None:
             },
         )
     create(AGGREGATE)
-    into = "office, returned_month, dimension, value, cases, returnees"
+    into = "office, returned_month, referred_month, dimension, value, cases, returnees"
     for cells in _FILL:
         bind.execute(sa.text(f"INSERT INTO intake_report_returns ({into}) {cells}"))
 
