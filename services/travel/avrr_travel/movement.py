@@ -32,6 +32,8 @@ from pydantic import (
 
 from avrr_events import DomainEvent, Encrypted
 from avrr_events.money import amount_schema
+from avrr_events.notices import N_
+from avrr_events.notices.wording import Wording
 from avrr_events.problems import DomainRuleViolation
 from avrr_events.registry import declared_events
 from avrr_events.withdrawal import (
@@ -42,6 +44,7 @@ from avrr_events.withdrawal import (
 )
 from avrr_travel.escorts import Need, unescorted
 from avrr_travel.observed import CountryCode, DueDiligenceCleared, HouseholdMember
+from avrr_travel.reasons import NOT_A_TRAVELLER, worded
 
 DocumentType = Literal["passport", "emergency_travel_document", "laissez_passer"]
 FitnessOutcome = Literal["fit", "fit_with_escort", "unfit"]
@@ -439,10 +442,16 @@ class MovementRuleViolation(DomainRuleViolation):
 
     detail: str
 
-    def __init__(self, detail: str, missing: list[Missing] | None = None, *, status: str) -> None:
+    def __init__(
+        self, detail: str | Wording, missing: list[Missing] | None = None, *, status: str
+    ) -> None:
         shown: dict[str, Any] = {"missing": [m.as_dict() for m in missing]} if missing else {}
-        super().__init__(detail, **shown, movement_status=status)
-        self.detail = detail
+        if isinstance(detail, Wording):  # a catalog message: worded for the reader
+            super().__init__(wording=detail, **shown, movement_status=status)
+            self.detail = detail.english
+        else:  # a library's refusal, as it words it (avrr_events.withdrawal)
+            super().__init__(detail, **shown, movement_status=status)
+            self.detail = detail
         self.missing = missing or []
 
 
@@ -656,7 +665,9 @@ class Movement(AggregateWithConflicts):
     def request_document(self, person_id: str, document_type: DocumentType, on: date) -> None:
         traveller = self._preparing_traveller(person_id)
         if traveller.document is not None and traveller.document.obtained_on is not None:
-            raise self.refusal(f"traveller {person_id} already has a travel document")
+            raise self.refusal(
+                worded(N_("traveller %(person)s already has a travel document"), person=person_id)
+            )
         self.record(
             TravelDocumentRequested(
                 case_id=self.id, person_id=person_id, document_type=document_type, requested_on=on
@@ -668,7 +679,14 @@ class Movement(AggregateWithConflicts):
         requested = traveller.document.requested_on if traveller.document else None
         if requested is not None and on < requested:
             raise self.refusal(
-                f"a document cannot be obtained ({on}) before it was requested ({requested})"
+                worded(
+                    N_(
+                        "a document cannot be obtained (%(on)s) before it was requested "
+                        "(%(requested)s)"
+                    ),
+                    on=on,
+                    requested=requested,
+                )
             )
         self.record(
             TravelDocumentObtained(
@@ -686,11 +704,11 @@ class Movement(AggregateWithConflicts):
     ) -> None:
         self._preparing_traveller(person_id)
         if outcome == "unfit" and unfit_until is None:
-            raise self.refusal("an unfit outcome needs the date it holds until")
+            raise self.refusal(worded(N_("an unfit outcome needs the date it holds until")))
         if outcome != "unfit" and unfit_until is not None:
-            raise self.refusal("unfit_until is only for an unfit outcome")
+            raise self.refusal(worded(N_("unfit_until is only for an unfit outcome")))
         if unfit_until is not None and unfit_until <= at.date():
-            raise self.refusal("unfit_until must be a future date")
+            raise self.refusal(worded(N_("unfit_until must be a future date")))
         self.record(
             FitForTravelConfirmed(
                 case_id=self.id,
@@ -734,7 +752,7 @@ class Movement(AggregateWithConflicts):
         self._require_open("issue a ticket")
         self._require_not_held("issue a ticket")
         if self.booking is not None:
-            raise self.refusal("a ticket was already issued: rebook it instead")
+            raise self.refusal(worded(N_("a ticket was already issued: rebook it instead")))
         self._check_booking(booking, today)
         assert not isinstance(booking.meeting_point, str), "the command seals the meeting point"
         self.record(
@@ -755,14 +773,18 @@ class Movement(AggregateWithConflicts):
 
     def _check_booking(self, booking: Booking, today: date) -> None:
         if booking.departure_date < today:
-            raise self.refusal("the departure date is in the past")
+            raise self.refusal(worded(N_("the departure date is in the past")))
         if len(booking.route) < 2:
-            raise self.refusal("a route names at least its origin and its destination")
+            raise self.refusal(worded(N_("a route names at least its origin and its destination")))
         self._require_ready(booking.escorts, "the ticket cannot be issued")
 
     def record_no_show(self, details: Encrypted, at: datetime) -> None:
         if self.status != "ticketed":
-            raise self.refusal(f"a no-show needs a ticketed movement (it is {self.status})")
+            raise self.refusal(
+                worded(
+                    N_("a no-show needs a ticketed movement (it is %(status)s)"), status=self.status
+                )
+            )
         self.record(
             NoShowRecorded(case_id=self.id, reason=OFFICE_REASON, details=details, recorded_at=at)
         )
@@ -778,9 +800,9 @@ class Movement(AggregateWithConflicts):
         self._require_open("rebook")
         self._require_not_held("rebook")
         if self.booking is None:
-            raise self.refusal("there is no ticket to rebook: issue one first")
+            raise self.refusal(worded(N_("there is no ticket to rebook: issue one first")))
         if new_departure_date < today:
-            raise self.refusal("the new departure date is in the past")
+            raise self.refusal(worded(N_("the new departure date is in the past")))
         self._require_ready(self.booking.escorts, "the movement cannot be rebooked")
         self.record(
             MovementRebooked(
@@ -795,7 +817,11 @@ class Movement(AggregateWithConflicts):
 
     def confirm_departure(self, at: datetime) -> None:
         if self.status != "ticketed":
-            raise self.refusal(f"only a ticketed movement can depart (it is {self.status})")
+            raise self.refusal(
+                worded(
+                    N_("only a ticketed movement can depart (it is %(status)s)"), status=self.status
+                )
+            )
         self._require_not_held("depart")
         assert self.booking is not None
         self._require_ready(self.booking.escorts, "the household cannot depart")
@@ -813,7 +839,11 @@ class Movement(AggregateWithConflicts):
     def join_group(self, group_id: str, at: datetime) -> None:
         """Travel with the group ``group_id`` (the group decided; group.Group.assign)."""
         if self.group_id is not None:
-            raise self.refusal(f"the household already travels with group {self.group_id}")
+            raise self.refusal(
+                worded(
+                    N_("the household already travels with group %(group)s"), group=self.group_id
+                )
+            )
         self.record(MovementJoinedGroup(case_id=self.id, group_id=group_id, at=at))
 
     def leave_group(self, group_id: str, cause: str, at: datetime) -> None:
@@ -823,7 +853,13 @@ class Movement(AggregateWithConflicts):
     def note_transit_assistance(self, point: str, note: Encrypted, at: datetime) -> None:
         if self.status not in ("ticketed", "departed"):
             raise self.refusal(
-                f"transit assistance is for a ticketed or departed movement (it is {self.status})"
+                worded(
+                    N_(
+                        "transit assistance is for a ticketed or departed movement "
+                        "(it is %(status)s)"
+                    ),
+                    status=self.status,
+                )
             )
         self.record(TransitAssistanceNoted(case_id=self.id, point=point, note=note, noted_at=at))
 
@@ -831,10 +867,14 @@ class Movement(AggregateWithConflicts):
         self, at: datetime, confirmed_by: ArrivalConfirmer, confirmer_id: str | None
     ) -> None:
         if self.status != "departed":
-            raise self.refusal(f"only a departed movement can arrive (it is {self.status})")
+            raise self.refusal(
+                worded(
+                    N_("only a departed movement can arrive (it is %(status)s)"), status=self.status
+                )
+            )
         assert self.opened is not None and self.departed_at is not None
         if at < self.departed_at:
-            raise self.refusal("arrival cannot be before departure")
+            raise self.refusal(worded(N_("arrival cannot be before departure")))
         self.record(
             ArrivalConfirmed(
                 case_id=self.id,
@@ -983,7 +1023,9 @@ class Movement(AggregateWithConflicts):
         self.record(TravellersCorrected(case_id=self.id, travellers=on_board, corrected_at=at))
         return True
 
-    def refusal(self, detail: str, missing: list[Missing] | None = None) -> MovementRuleViolation:
+    def refusal(
+        self, detail: str | Wording, missing: list[Missing] | None = None
+    ) -> MovementRuleViolation:
         """The 422 refusing a decision, with the status the movement is in."""
         return MovementRuleViolation(detail, missing, status=self.status)
 
@@ -994,29 +1036,60 @@ class Movement(AggregateWithConflicts):
     def conflict_office(self) -> str | None:
         return self.opened.office if self.opened else None
 
-    def _require_open(self, action: str) -> None:
+    def _require_open(self, action: Action) -> None:
         if self.opened is None:
-            raise self.refusal(f"cannot {action}: the movement is not open")
+            raise self.refusal(worded(_NOT_OPEN[action]))
         if not self.is_open:
-            raise self.refusal(f"cannot {action}: the movement is {self.status}")
+            raise self.refusal(worded(_CLOSED[action], status=self.status))
 
-    def _require_not_held(self, action: str) -> None:
+    def _require_not_held(self, action: Action) -> None:
         if self.held:
-            raise self.refusal(f"cannot {action}: the movement is held ({self.hold_reason})")
+            raise self.refusal(worded(_HELD[action], reason=self.hold_reason))
 
-    def _require_ready(self, escorts: list[Escort], refused: str) -> None:
+    def _require_ready(self, escorts: list[Escort], refused: Unready) -> None:
         """Refuse (``refused``: what cannot happen) unless the household can travel with
         ``escorts``, naming everything that is missing."""
         missing = self.missing_for_travel(escorts)
         if missing:
-            raise self.refusal(f"{refused}: " + "; ".join(_describe(m) for m in missing), missing)
+            lacking = "; ".join(_describe(m) for m in missing)
+            raise self.refusal(worded(_UNREADY[refused], missing=lacking), missing)
 
     def _preparing_traveller(self, person_id: str) -> Traveller:
         self._require_open("change a traveller")
         traveller = self.travellers.get(person_id)
         if traveller is None:
-            raise self.refusal(f"{person_id} is not a traveller of this movement")
+            raise self.refusal(worded(NOT_A_TRAVELLER, person=person_id))
         return traveller
+
+
+# What a movement refuses when it is not open, closed or held, and when its household is
+# not ready: one sentence per action, as each language words it whole.
+Action = Literal["issue a ticket", "rebook", "depart", "cancel", "change a traveller"]
+_NOT_OPEN: dict[Action, str] = {
+    "issue a ticket": N_("cannot issue a ticket: the movement is not open"),
+    "rebook": N_("cannot rebook: the movement is not open"),
+    "cancel": N_("cannot cancel: the movement is not open"),
+    "change a traveller": N_("cannot change a traveller: the movement is not open"),
+}
+_CLOSED: dict[Action, str] = {
+    "issue a ticket": N_("cannot issue a ticket: the movement is %(status)s"),
+    "rebook": N_("cannot rebook: the movement is %(status)s"),
+    "cancel": N_("cannot cancel: the movement is %(status)s"),
+    "change a traveller": N_("cannot change a traveller: the movement is %(status)s"),
+}
+_HELD: dict[Action, str] = {
+    "issue a ticket": N_("cannot issue a ticket: the movement is held (%(reason)s)"),
+    "rebook": N_("cannot rebook: the movement is held (%(reason)s)"),
+    "depart": N_("cannot depart: the movement is held (%(reason)s)"),
+}
+Unready = Literal[
+    "the ticket cannot be issued", "the movement cannot be rebooked", "the household cannot depart"
+]
+_UNREADY: dict[Unready, str] = {
+    "the ticket cannot be issued": N_("the ticket cannot be issued: %(missing)s"),
+    "the movement cannot be rebooked": N_("the movement cannot be rebooked: %(missing)s"),
+    "the household cannot depart": N_("the household cannot depart: %(missing)s"),
+}
 
 
 def _describe(m: Missing) -> str:

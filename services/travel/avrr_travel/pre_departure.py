@@ -127,7 +127,9 @@ class PreDepartureCommands:
             if person_id not in movement.travellers:
                 raise DomainRuleViolation(wording=worded(NOT_A_TRAVELLER, person=person_id))
             if movement.status not in STILL_BEFORE_DEPARTURE:
-                raise movement.refusal("pre-departure assistance is given before departure")
+                raise movement.refusal(
+                    worded(N_("pre-departure assistance is given before departure"))
+                )
             rules = rules_of(movement.opened.programme_id)
             at = datetime.now(UTC)
             by = context.principal.user_id

@@ -26,6 +26,14 @@ async def health_details_without_consent(travel: Travel, headers: dict[str, str]
     return await travel.post("/movements/case-lang-1/fitness", body, {**MEDIC, **headers})
 
 
+async def unfit_without_a_date(travel: Travel, headers: dict[str, str]) -> httpx.Response:
+    """An unfit outcome that does not say until when (422, the movement's status given)."""
+    if await travel.movement("case-lang-2") is None:
+        await travel.opened("case-lang-2")
+    body = {"person_id": "p-mother", "outcome": "unfit"}
+    return await travel.post("/movements/case-lang-2/fitness", body, {**MEDIC, **headers})
+
+
 async def a_group_planned_in_the_past(travel: Travel, headers: dict[str, str]) -> httpx.Response:
     """A group whose departure date has passed (422, the field named)."""
     body = {
@@ -62,6 +70,14 @@ REFUSALS: list[tuple[Refusal, int, str | None, str, str, str]] = [
         "se dio o se retiró): registre el resultado sin datos de salud",
         "não existe consentimento válido de p-mother para o tratamento de dados médicos (nunca "
         "foi dado ou foi retirado): registe o resultado sem dados de saúde",
+    ),
+    (
+        unfit_without_a_date,
+        422,
+        None,
+        "an unfit outcome needs the date it holds until",
+        "un resultado de no apto debe indicar hasta qué fecha es válido",
+        "um resultado de inapto tem de indicar até que data é válido",
     ),
     (
         a_group_planned_in_the_past,
