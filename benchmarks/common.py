@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.engine import make_url
 
 from avrr_events import Envelope
@@ -182,3 +183,20 @@ def steps_of_the_tests(name: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def say(text: str) -> None:
+    """Progress on stderr (stdout carries the table)."""
+    print(text, file=sys.stderr, flush=True)
+
+
+async def delete_topics(settings: KafkaSettings, names: list[str]) -> None:
+    """Delete a run's topics; leftovers are only logged (bench topics have unique names)."""
+    admin = AIOKafkaAdminClient(**settings.options())
+    await admin.start()
+    try:
+        await admin.delete_topics(names)
+    except Exception as exc:
+        say(f"could not delete topics {names}: {exc}")
+    finally:
+        await admin.close()

@@ -23,7 +23,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import logs, tables
+from avrr_events.adapters import postgres
 from avrr_events.adapters.database import Database, unavailable
 from avrr_events.bus import Message, MessageSource, Publisher, patiently
 from avrr_events.commands import Cause as Cause
@@ -374,9 +375,38 @@ class EventConsumer:
             unique = await self._held_by_store(conn, unique)
             if not unique:
                 return []
-        insert = postgresql.insert if self.db.is_postgres else sqlite.insert
+        if self.db.is_postgres:
+            inserted = await postgres.insert_inbox(
+                conn,
+                self.group,
+                [
+                    (
+                        i.envelope.id,
+                        i.envelope.type,
+                        i.envelope.subject,
+                        i.envelope.model_dump_json(),
+                        i.message.topic,
+                        i.message.partition,
+                        i.message.offset,
+                    )
+                    for i in unique.values()
+                ],
+            )
+        else:
+            inserted = await self._insert_inbox_rows(conn, unique.values())
+        self.stats.duplicates += len(items) - len(inserted)
+        if inserted and self.projections:
+            last = max(inserted.values())
+            for p in self.projections:
+                await save_checkpoint(conn, p.name, last)
+        return [i for i in unique.values() if i.envelope.id in inserted]
+
+    async def _insert_inbox_rows(
+        self, conn: AsyncConnection, items: Iterable[_Item]
+    ) -> dict[str, int]:
+        """The inbox rows through SQLAlchemy (SQLite); event_id -> inbox id of the new ones."""
         stmt = (
-            insert(tables.inbox)
+            sqlite.insert(tables.inbox)
             .values(
                 [
                     {
@@ -389,19 +419,13 @@ class EventConsumer:
                         "partition": i.message.partition,
                         "offset": i.message.offset,
                     }
-                    for i in unique.values()
+                    for i in items
                 ]
             )
             .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
             .returning(tables.inbox.c.event_id, tables.inbox.c.id)
         )
-        inserted = {row.event_id: row.id for row in await conn.execute(stmt)}
-        self.stats.duplicates += len(items) - len(inserted)
-        if inserted and self.projections:
-            last = max(inserted.values())
-            for p in self.projections:
-                await save_checkpoint(conn, p.name, last)
-        return [i for i in unique.values() if i.envelope.id in inserted]
+        return {row.event_id: row.id for row in await conn.execute(stmt)}
 
     async def _held_by_store(
         self, conn: AsyncConnection, unique: dict[str, _Item]
