@@ -17,11 +17,13 @@ from typing import Any
 from intake_fixtures import CASEWORKER, Intake, answered, consent, referral
 from sqlalchemy import func, select
 
+from avrr_events import ProjectionRunner
 from avrr_events.harness import embedded
 from avrr_events.testing import eventually
 from avrr_intake.consent import CONTACT_BY_PROGRAMME
+from avrr_intake.events import registry
 from avrr_intake.main import service
-from avrr_intake.search import indexed_people, search_tokens
+from avrr_intake.search import PeopleIndex, indexed_people, search_tokens
 
 SEARCH = "/people/search"
 PHONE = {"phone": "5555-0199"}  # the referral's contact: +502 5555 0199
@@ -136,6 +138,24 @@ async def test_a_withdrawal_for_the_whole_household_and_a_corrected_contact_stay
 
     await eventually(by_new_phone, timeout=30)
     assert await found(intake.http, PHONE) == set()
+
+
+async def test_a_rebuild_of_the_index_leaves_a_withdrawn_phone_out(intake: Intake) -> None:
+    withdrawn, mother = await contact_consented(intake.http)
+    await withdraw(intake.http, withdrawn, mother)
+    kept, _ = await contact_consented(intake.http)  # the same phone, still consented to
+    [index] = [p for p in intake.runtime.projections if isinstance(p, PeopleIndex)]
+    runner = ProjectionRunner(intake.runtime.db, registry, intake.runtime.group)
+
+    async def withdrawal_seen() -> bool:
+        return await phone_rows(intake, withdrawn) == 0
+
+    await eventually(withdrawal_seen, timeout=30)
+    await runner.rebuild(index)
+    assert await phone_rows(intake, withdrawn) == 0
+    assert await phone_rows(intake, kept) == 1
+    assert await found(intake.http, PHONE) == {kept}
+    assert {withdrawn, kept} <= await found(intake.http, NAME)
 
 
 async def test_a_search_racing_the_withdrawal_never_finds_the_phone_after_its_answer(
