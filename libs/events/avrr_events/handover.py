@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Protocol
 from sqlalchemy import Column, DateTime, MetaData, String, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from avrr_events.adapters.database import Database
 from avrr_events.adapters.prepared import PreparedRead
 from avrr_events.envelope import Envelope
 from avrr_events.offices import OfficeRegistry
@@ -138,7 +139,7 @@ _OFFICES: dict[tuple[Table, Table], PreparedRead] = {}
 
 
 async def case_offices(
-    conn: AsyncConnection, cases: Table, handovers: Table, case_id: str
+    conn: AsyncConnection | Database, cases: Table, handovers: Table, case_id: str
 ) -> frozenset[str] | None:
     """The offices a case belongs to: the office in ``cases`` and, once handed over, the
     receiving office; None: no such case. One indexed read (asked before every case request)."""

@@ -159,7 +159,7 @@ class SqlKeyStore:
         wanted = sorted(set(subjects))
         if not wanted:
             return {}
-        rows = await _KEYS_OF.rows_of(self.db, subjects=wanted)
+        rows = await _KEYS_OF.rows(self.db, subjects=wanted)
         return {r.subject: self.master.unwrap(r.subject, bytes(r.wrapped_key)) for r in rows}
 
     async def get_or_create(self, subject: str) -> bytes:

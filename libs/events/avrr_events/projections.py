@@ -123,7 +123,9 @@ def case_rows_read(table: Table, *order: Any) -> PreparedRead:
     )
 
 
-async def case_office(conn: AsyncConnection, table: Table, case_id: str) -> frozenset[str] | None:
+async def case_office(
+    conn: AsyncConnection | Database, table: Table, case_id: str
+) -> frozenset[str] | None:
     """The office of a case in a read-model table with an ``office`` column, as office
     scoping asks before every request of the case (empty: none recorded); None: no row.
     Only the office is read, not the whole row the route reads again after."""

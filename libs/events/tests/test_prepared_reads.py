@@ -85,8 +85,8 @@ BY_CASE = PreparedRead(select(files).where(files.c.case_id == bindparam("case_id
 
 
 async def case_row_via_db(db: Database, case_id: str) -> Any:
-    """The row through ``first_of``: a parked driver connection on PostgreSQL."""
-    return await BY_CASE.first_of(db, case_id=case_id)
+    """The row read on the database: a parked driver connection on PostgreSQL."""
+    return await BY_CASE.first(db, case_id=case_id)
 
 
 async def test_the_offices_of_a_case(any_db: Database) -> None:

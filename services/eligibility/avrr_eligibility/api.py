@@ -53,8 +53,7 @@ CASEWORK = (Role.CASEWORKER, Role.SUPERVISOR)
 
 async def case_offices(request: Request, case_id: str) -> frozenset[str] | None:
     """The office of the case's assessment (None: no assessment, the route answers 404)."""
-    async with runtime_of(request).db.autocommit() as conn:
-        return await case_office(conn, read_models.assessments, case_id)
+    return await case_office(runtime_of(request).db, read_models.assessments, case_id)
 
 
 POLICY = Policy(

@@ -96,8 +96,7 @@ NEEDS_CONSENT_WITHDRAWN = "consent_withdrawn"  # instead of needs no longer cons
 
 async def case_offices(request: Request, case_id: str) -> frozenset[str] | None:
     """The offices a case belongs to (its referral's, and the receiving office once handed over)."""
-    async with runtime_of(request).db.autocommit() as conn:
-        return await handover.case_offices(conn, case_id)
+    return await handover.case_offices(runtime_of(request).db, case_id)
 
 
 # One rule per kind of access, read by every route that grants it.

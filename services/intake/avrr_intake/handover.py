@@ -20,7 +20,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import handover
+from avrr_events import Database, handover
 from avrr_intake import read_models
 from avrr_intake.observed import ArrivalConfirmed
 
@@ -33,8 +33,9 @@ metadata = CaseHandovers.metadata
 handovers = CaseHandovers.table
 
 
-async def case_offices(conn: AsyncConnection, case_id: str) -> frozenset[str] | None:
-    """The offices a case belongs to (referral office, receiving office); None: no such case."""
+async def case_offices(conn: AsyncConnection | Database, case_id: str) -> frozenset[str] | None:
+    """The offices a case belongs to (referral office, receiving office); None: no such case.
+    On a connection, or on the database (office scoping: no pool checkout on PostgreSQL)."""
     return await handover.case_offices(conn, read_models.cases, handovers, case_id)
 
 

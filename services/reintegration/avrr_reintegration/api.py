@@ -64,8 +64,7 @@ READERS = (*WRITERS, Role.CASEWORKER)
 async def case_offices(request: Request, case_id: str) -> frozenset[str] | None:
     """The offices that work the reintegration case: its movement's, and the receiving
     office once handed over (None: no such case, the route answers 404)."""
-    async with runtime_of(request).db.autocommit() as conn:
-        return await handover.case_offices(conn, case_id)
+    return await handover.case_offices(runtime_of(request).db, case_id)
 
 
 WRITE = allow(*WRITERS, scope="case")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import handover
+from avrr_events import Database, handover
 from avrr_reintegration.observed import ArrivalConfirmed
 from avrr_reintegration.read_models import cases
 
@@ -26,7 +26,7 @@ metadata = CaseHandovers.metadata
 handovers = CaseHandovers.table
 
 
-async def case_offices(conn: AsyncConnection, case_id: str) -> frozenset[str] | None:
+async def case_offices(conn: AsyncConnection | Database, case_id: str) -> frozenset[str] | None:
     """The offices that work a case: its movement's and, once handed over, the receiving
     office; None: no such case. One indexed read (asked before every case request)."""
     return await handover.case_offices(conn, cases, handovers, case_id)

@@ -182,8 +182,7 @@ Movements = Annotated[MovementCommands, Depends(service_commands)]
 
 async def case_offices(request: Request, case_id: str) -> frozenset[str] | None:
     """The office of the case's movement (None: no movement, the route answers 404)."""
-    async with runtime_of(request).db.autocommit() as conn:
-        return await read_models.movement_offices(conn, case_id)
+    return await read_models.movement_offices(runtime_of(request).db, case_id)
 
 
 OFFICER = allow(Role.TRAVEL_OFFICER, scope="case")

@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import DomainEvent, Encrypted, Envelope, Projection, transfers
+from avrr_events import Database, DomainEvent, Encrypted, Envelope, Projection, transfers
 from avrr_events import tables as store_tables
 from avrr_events.household import HouseholdMember
 from avrr_events.projections import case_office, case_row, case_rows_read, insert_from_event
@@ -635,6 +635,6 @@ async def transit_notes_of(conn: AsyncConnection, case_id: str) -> list[Any]:
     return list(rows)
 
 
-async def movement_offices(conn: AsyncConnection, case_id: str) -> frozenset[str] | None:
+async def movement_offices(conn: AsyncConnection | Database, case_id: str) -> frozenset[str] | None:
     """The office a movement belongs to (for office scoping); None: no such movement."""
     return await case_office(conn, movements, case_id)

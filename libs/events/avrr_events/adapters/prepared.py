@@ -56,34 +56,29 @@ class PreparedRead:
         self._direct = not any(_converted(c.type) for c in columns)
         self._row = _row_type([str(c.key) for c in columns])
 
-    async def rows(self, conn: AsyncConnection, **params: Any) -> list[Any]:
-        """The rows, on ``conn`` (an ``autocommit`` connection runs the asyncpg statement)."""
-        if self._direct and conn.dialect.name == "postgresql" and _autocommit(conn):
-            raw = await driver_connection(conn)
+    async def rows(self, on: AsyncConnection | Database, **params: Any) -> list[Any]:
+        """The rows, on a connection or on a database.
+
+        On a connection, an ``autocommit`` one runs the asyncpg statement, any
+        other SQLAlchemy's. On a database, a parked driver connection runs it
+        (PostgreSQL; no pool checkout at all), except inside a unit of work (a
+        command that may have written what it reads): there, the unit's connection.
+        """
+        if isinstance(on, Database):
+            if self._direct and on.is_postgres and on.unit() is None:
+                async with on.driver() as raw:
+                    return self._rows(await raw.fetch(self.sql, *self._args(params)))
+            async with on.autocommit() as conn:
+                return await self.rows(conn, **params)
+        if self._direct and on.dialect.name == "postgresql" and _autocommit(on):
+            raw = await driver_connection(on)
             return self._rows(await raw.fetch(self.sql, *self._args(params)))
-        result = await conn.execute(self.portable, params)
+        result = await on.execute(self.portable, params)
         return [self._row(*r) for r in result]
 
-    async def first(self, conn: AsyncConnection, **params: Any) -> Any | None:
+    async def first(self, on: AsyncConnection | Database, **params: Any) -> Any | None:
         """The first row, or None."""
-        found = await self.rows(conn, **params)
-        return found[0] if found else None
-
-    async def rows_of(self, db: Database, **params: Any) -> list[Any]:
-        """The rows, on a connection of ``db`` (a parked driver connection on PostgreSQL).
-
-        Inside a unit of work (a command that may have written what it reads)
-        it runs on the unit's connection.
-        """
-        if self._direct and db.is_postgres and db.unit() is None:
-            async with db.driver() as raw:
-                return self._rows(await raw.fetch(self.sql, *self._args(params)))
-        async with db.autocommit() as conn:
-            return await self.rows(conn, **params)
-
-    async def first_of(self, db: Database, **params: Any) -> Any | None:
-        """The first row of ``rows_of``, or None."""
-        found = await self.rows_of(db, **params)
+        found = await self.rows(on, **params)
         return found[0] if found else None
 
     def _args(self, params: Mapping[str, Any]) -> list[Any]:
