@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from avrr_events.envelope import Envelope, new_event_id
+from avrr_events.notices.catalogs import N_
 from avrr_events.problems import PreconditionFailed
+from avrr_events.refusals import worded
 from avrr_events.tracing import current_traceparent
 
 
@@ -85,7 +87,11 @@ def if_match_version(header: str | None) -> int | None:
     try:
         return int(value)
     except ValueError:
-        raise PreconditionFailed(f"If-Match {header!r} is not an ETag this API issued") from None
+        raise PreconditionFailed(
+            wording=worded(
+                N_("If-Match %(header)s is not an ETag this API issued"), header=repr(header)
+            )
+        ) from None
 
 
 def check_if_match(header: str | None, current_version: int) -> None:
@@ -93,7 +99,11 @@ def check_if_match(header: str | None, current_version: int) -> None:
     wanted = if_match_version(header)
     if wanted is not None and wanted != current_version:
         raise PreconditionFailed(
-            f"the case is at version {current_version}, not {wanted}: read it again and retry",
+            wording=worded(
+                N_("the case is at version %(current)s, not %(wanted)s: read it again and retry"),
+                current=current_version,
+                wanted=wanted,
+            ),
             current_etag=etag(current_version),
         )
 

@@ -25,6 +25,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from avrr_events.notices.catalogs import N_
+from avrr_events.refusals import worded
 from avrr_events.web.http import Principal, Unauthorized
 
 JwksFetcher = Callable[[], Awaitable[dict[str, Any]]]
@@ -144,21 +146,38 @@ class OidcAuthenticator:
         if kid in self._keys:
             return self._keys[kid]
         if not self._keys and self._last_error is not None:
-            raise Unauthorized(f"cannot fetch the issuer's signing keys: {self._last_error}")
-        raise Unauthorized("token signed with an unknown key")
+            raise Unauthorized(
+                wording=worded(
+                    N_("cannot fetch the issuer's signing keys: %(reason)s"),
+                    reason=str(self._last_error),
+                )
+            )
+        raise Unauthorized(wording=worded(N_("token signed with an unknown key")))
 
     async def authenticate(self, token: str) -> Principal:
         """The principal of a valid token; Unauthorized (401) with the reason otherwise."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
-            raise Unauthorized(f"malformed token: {exc}") from exc
+            raise Unauthorized(
+                wording=worded(N_("malformed token: %(reason)s"), reason=str(exc))
+            ) from exc
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self.algorithms:
-            raise Unauthorized(f"invalid token: algorithm {alg!r} is not accepted")
+            raise Unauthorized(
+                wording=worded(
+                    N_("invalid token: algorithm %(algorithm)s is not accepted"),
+                    algorithm=repr(alg),
+                )
+            )
         key, fits = await self._key(str(header.get("kid", "")))
         if alg not in fits:
-            raise Unauthorized(f"invalid token: algorithm {alg!r} does not fit its key")
+            raise Unauthorized(
+                wording=worded(
+                    N_("invalid token: algorithm %(algorithm)s does not fit its key"),
+                    algorithm=repr(alg),
+                )
+            )
         try:
             claims = jwt.decode(
                 token,
@@ -170,11 +189,13 @@ class OidcAuthenticator:
                 options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             )
         except jwt.ExpiredSignatureError as exc:
-            raise Unauthorized("token expired") from exc
+            raise Unauthorized(wording=worded(N_("token expired"))) from exc
         except (jwt.PyJWTError, ValueError, TypeError) as exc:
             # ValueError/TypeError: what the crypto layer raises for input it
             # cannot even parse; a token is never a reason for a 500.
-            raise Unauthorized(f"invalid token: {exc}") from exc
+            raise Unauthorized(
+                wording=worded(N_("invalid token: %(reason)s"), reason=str(exc))
+            ) from exc
         return Principal(
             user_id=str(claims["sub"]),
             roles=frozenset(_strings(claims.get(self.roles_claim))),

@@ -67,7 +67,9 @@ from typing import Annotated, Literal
 from fastapi import Depends, FastAPI, Request
 from starlette.routing import BaseRoute, Route
 
+from avrr_events.notices.catalogs import N_
 from avrr_events.offices import OfficeRegistry
+from avrr_events.refusals import ROLES_NEEDED, worded
 from avrr_events.web.http import Forbidden, Principal, current_principal
 
 log = logging.getLogger(__name__)
@@ -207,7 +209,14 @@ def ensure_acts_for_country(
     if sees_every_office(principal) or offices.any_in_country(principal.offices, country):
         return
     raise Forbidden(
-        f"{action} is for headquarters accounts or an office in {country}; none of your offices is"
+        wording=worded(
+            N_(
+                "%(action)s is for headquarters accounts or an office in %(country)s; "
+                "none of your offices is"
+            ),
+            action=action,
+            country=country,
+        )
     )
 
 
@@ -223,7 +232,7 @@ def may_see(principal: Principal, offices: Iterable[str]) -> bool:
 def ensure_office(principal: Principal, office: str) -> None:
     """403 unless ``office`` is one of the caller's."""
     if not may_see(principal, (office,)):
-        raise Forbidden(f"office {office} is not one of yours")
+        raise Forbidden(wording=worded(N_("office %(office)s is not one of yours"), office=office))
 
 
 def visible_offices(principal: Principal) -> frozenset[str] | None:
@@ -243,12 +252,12 @@ async def authorize(request: Request) -> Principal | None:
         if not policy.deny_unruled:
             return None
         log.error("no authorization rule for %s %s: refused", request.method, path)
-        raise Forbidden("no authorization rule covers this route")
+        raise Forbidden(wording=worded(N_("no authorization rule covers this route")))
     if rule.public:
         return None
     principal = await current_principal(request)
     if not principal.has_any_role(rule.roles):
-        raise Forbidden(f"this action needs one of the roles: {', '.join(sorted(rule.roles))}")
+        raise Forbidden(wording=worded(ROLES_NEEDED, roles=", ".join(sorted(rule.roles))))
     if rule.scope == "office":
         office = request.query_params.get("office")
         if office is not None:
@@ -258,7 +267,9 @@ async def authorize(request: Request) -> Principal | None:
         case_id = str(request.path_params.get("case_id", ""))
         offices = await policy.case_offices(request, case_id)
         if offices is not None and not may_see(principal, offices):
-            raise Forbidden("this case belongs to an office that is not one of yours")
+            raise Forbidden(
+                wording=worded(N_("this case belongs to an office that is not one of yours"))
+            )
     return principal
 
 
@@ -267,7 +278,7 @@ async def authorized_principal(
 ) -> Principal:
     """The caller of a non-public route (``authorize`` runs once per request: it is cached)."""
     if principal is None:
-        raise Forbidden("this route has no rule that identifies its caller")
+        raise Forbidden(wording=worded(N_("this route has no rule that identifies its caller")))
     return principal
 
 

@@ -72,6 +72,7 @@ from avrr_events.commands import Principal as Principal
 from avrr_events.commands import check_if_match as check_if_match
 from avrr_events.commands import etag as etag
 from avrr_events.commands import if_match_version as if_match_version
+from avrr_events.notices.catalogs import N_
 from avrr_events.notices.languages import choose
 from avrr_events.problems import Conflict as Conflict
 from avrr_events.problems import DomainRuleViolation as DomainRuleViolation
@@ -80,6 +81,7 @@ from avrr_events.problems import NotFound as NotFound
 from avrr_events.problems import PreconditionFailed as PreconditionFailed
 from avrr_events.problems import Problem as Problem
 from avrr_events.problems import Unauthorized as Unauthorized
+from avrr_events.refusals import ROLES_NEEDED, worded
 from avrr_events.store import ConcurrencyError
 
 log = logging.getLogger(__name__)
@@ -481,12 +483,14 @@ async def current_principal(request: Request) -> Principal:
         return principal
     if not getattr(request.app.state, "dev_auth", False):
         raise Unauthorized(
-            "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            wording=worded(N_("a valid bearer token is required")),
+            headers={"WWW-Authenticate": "Bearer"},
         )
     user = request.headers.get("X-AVRR-User", "").strip()
     if not user:
         raise Unauthorized(
-            "send X-AVRR-User (dev authentication)", headers={"WWW-Authenticate": "Bearer"}
+            wording=worded(N_("send X-AVRR-User (dev authentication)")),
+            headers={"WWW-Authenticate": "Bearer"},
         )
     principal = Principal(
         user_id=user[:200],
@@ -503,7 +507,7 @@ def require_role(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
     async def dependency(request: Request) -> Principal:
         principal = await current_principal(request)
         if not principal.has_any_role(roles):
-            raise Forbidden(f"this action needs one of the roles: {', '.join(roles)}")
+            raise Forbidden(wording=worded(ROLES_NEEDED, roles=", ".join(roles)))
         return principal
 
     return dependency
@@ -577,7 +581,9 @@ class IdempotencyKeys:
             return await command()
         key = key.strip()
         if not key or len(key) > 200:
-            raise DomainRuleViolation("Idempotency-Key must be 1 to 200 characters")
+            raise DomainRuleViolation(
+                wording=worded(N_("Idempotency-Key must be 1 to 200 characters"))
+            )
         scope = f"{principal.user_id}|{request.method}|{request.url.path}"[:300]
         # A form's bytes change with its boundary on every retry: a route that reads one
         # says what the request means instead (``request.state.idempotent_body``).
@@ -630,10 +636,14 @@ class IdempotencyKeys:
         async with self.db.autocommit() as conn:
             row = (await conn.execute(select(t).where(t.c.scope == scope, t.c.key == key))).first()
         if row is None:  # released between our insert and this read: ask for a retry
-            raise Conflict("a request with this Idempotency-Key just failed; retry it")
+            raise Conflict(
+                wording=worded(N_("a request with this Idempotency-Key just failed; retry it"))
+            )
         if row.request_hash != digest:
             raise DomainRuleViolation(
-                "this Idempotency-Key was already used with a different request body",
+                wording=worded(
+                    N_("this Idempotency-Key was already used with a different request body")
+                ),
                 code_hint="idempotency-key-reused",
             )
         if row.status is not None:
@@ -643,8 +653,12 @@ class IdempotencyKeys:
             return JSONResponse(row.body, status_code=row.status, headers=headers, media_type=media)
         if row.committed_at is not None:
             raise Conflict(
-                "the request with this Idempotency-Key was applied, but its response was "
-                "lost; it is not run again: read the resource for its current state",
+                wording=worded(
+                    N_(
+                        "the request with this Idempotency-Key was applied, but its response was "
+                        "lost; it is not run again: read the resource for its current state"
+                    )
+                ),
                 code_hint="idempotency-key-applied",
             )
         taken_at = row.created_at
@@ -666,7 +680,7 @@ class IdempotencyKeys:
             if took.rowcount == 1:
                 return None
         raise Conflict(
-            "a request with this Idempotency-Key is still being processed",
+            wording=worded(N_("a request with this Idempotency-Key is still being processed")),
             headers={"Retry-After": "1"},
         )
 

@@ -18,9 +18,11 @@ from typing import Annotated, Any, Literal, get_args
 from fastapi import Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from avrr_events.notices.catalogs import N_
 from avrr_events.notices.document import Notice, to_html, to_pdf
 from avrr_events.notices.languages import SUPPORTED, choose, weighted
 from avrr_events.problems import Problem
+from avrr_events.refusals import worded
 
 HTML = "text/html"
 PDF = "application/pdf"
@@ -48,7 +50,13 @@ def media_type(accept: str | None) -> str:
                 if best is None or key < best:
                     best, chosen = key, offered
     if chosen is None:
-        raise NotAcceptable(f"a notice is given as {HTML} or {PDF}; Accept: names neither")
+        raise NotAcceptable(
+            wording=worded(
+                N_("a notice is given as %(html)s or %(pdf)s; Accept: names neither"),
+                html=HTML,
+                pdf=PDF,
+            )
+        )
     return chosen
 
 
