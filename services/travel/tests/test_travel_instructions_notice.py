@@ -39,7 +39,7 @@ WORDS = {
     "es": ("Punto de encuentro", "pasaporte"),
     "pt": ("Ponto de encontro", "passaporte"),
     "fr": ("Point de rendez-vous", "passeport"),
-    "ht": ("Point de rendez-vous", "passeport"),
+    "ht": ("Pwen randevou", "paspò"),
 }
 
 
