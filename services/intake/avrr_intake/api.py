@@ -76,7 +76,7 @@ from avrr_intake.commands import (
     WithdrawalIn,
     new_case_id,
 )
-from avrr_intake.consent import Purpose
+from avrr_intake.consent import CONTACT_BY_PROGRAMME, Purpose
 from avrr_intake.demo import Demo, DemoFailed
 from avrr_intake.health import DECLARED_NEEDS, MEDICAL_DATA_PROCESSING
 from avrr_intake.notes import IDENTITY_DOCUMENT
@@ -87,7 +87,6 @@ from avrr_intake.settings import IntakeSettings
 from avrr_intake.timeline import Phase
 
 CASE_READERS = (*CASEWORK, Role.DATA_PROTECTION_OFFICER)
-CONTACT_BY_PROGRAMME = "contact_by_programme"
 CONSENT_WITHDRAWN = "consent_withdrawn"  # shown instead of what a withdrawn consent covered
 # Reports are aggregates without personal data: auditors read them too.
 REPORT_READERS = (*CASE_READERS, Role.AUDITOR)
