@@ -49,6 +49,10 @@ class PrivateInfra:
             "AVRR_KAFKA_HEAP_OPTS": "-Xms256m -Xmx768m",
             # A private broker of plain listeners only (no SASL port to collide).
             "AVRR_KAFKA_SASL_PORT": "off",
+            # A restart on a loaded machine: the broker loads its consumer groups and
+            # state again, which took over the default 60 s at load 9 (a fault that
+            # "could not be recovered", though the broker came up moments later).
+            "AVRR_INFRA_TIMEOUT": os.environ.get("AVRR_INFRA_TIMEOUT", "240"),
         }
         await run_infra_script(command, env, INFRA)
 

@@ -27,6 +27,7 @@ SERVICES = ("intake", "eligibility", "travel", "reintegration")
 
 def _problem_classes() -> set[str]:
     def below(cls: type) -> Iterator[type]:
+        sub: type
         for sub in cls.__subclasses__():
             yield sub
             yield from below(sub)
