@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from sample_domain import CaseSummary, SampleCase, read_models, registry
 from sample_service import User
 
-from avrr_events import Cause, Repository
+from avrr_events import Cause, ConcurrencyError, Repository
 from avrr_events.settings import ServiceSettings
 from avrr_events.testing import serving
 from avrr_events.web.http import Principal, check_if_match, etag, require_role
@@ -54,6 +54,11 @@ async def add_note(
 @router.get("/admin")
 async def admin(_user: Annotated[Principal, Depends(require_role("admin"))]) -> dict[str, str]:
     return {"ok": "yes"}
+
+
+@router.get("/race")
+async def race() -> None:
+    raise ConcurrencyError("case-x", 3)
 
 
 sample = Service(
@@ -116,3 +121,20 @@ async def test_a_reused_idempotency_key_and_a_missing_role_are_worded_too(
     assert refused.headers["content-language"] == "pt"
     as_always = await http.get("/admin")
     assert as_always.json()["detail"] == "this action needs one of the roles: admin"
+
+
+async def test_a_concurrent_change_is_refused_in_the_readers_language(
+    http: httpx.AsyncClient,
+) -> None:
+    """The race's loser reads why (409, or 412 when it named a version) in its language."""
+    lost = await http.get("/race", headers={"Accept-Language": "fr"})
+    assert lost.status_code == 409 and lost.headers["content-language"] == "fr"
+    assert lost.json()["detail"] == (
+        "le dossier a été modifié en même temps par une autre requête : relisez-le et réessayez"
+    )
+    named = await http.get("/race", headers={"If-Match": '"2"', "Accept-Language": "es"})
+    assert named.status_code == 412
+    assert named.json()["detail"].startswith("el caso cambió después de la versión")
+    as_always = await http.get("/race")
+    english = "the case was changed concurrently: read it again and retry"
+    assert as_always.json()["detail"] == english

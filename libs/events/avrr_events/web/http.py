@@ -74,6 +74,7 @@ from avrr_events.commands import etag as etag
 from avrr_events.commands import if_match_version as if_match_version
 from avrr_events.notices.catalogs import N_
 from avrr_events.notices.languages import choose
+from avrr_events.notices.wording import Wording
 from avrr_events.problems import Conflict as Conflict
 from avrr_events.problems import DomainRuleViolation as DomainRuleViolation
 from avrr_events.problems import Forbidden as Forbidden
@@ -173,6 +174,16 @@ def database_away(request: Request | None, exc: BaseException) -> Response:
     )
 
 
+def in_readers_language(
+    request: Request, wording: Wording, headers: dict[str, str] | None = None
+) -> tuple[str, dict[str, str]]:
+    """A problem's detail for a person: ``wording`` in the language the request asks for
+    (Accept-Language), and ``headers`` with the Content-Language and Vary that say so."""
+    language = choose(request.headers.get("accept-language"))
+    said = {**(headers or {}), "Content-Language": language, "Vary": "Accept-Language"}
+    return wording.in_language(language), said
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every error of ``app`` a problem+json response."""
 
@@ -180,10 +191,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, Problem)
         detail, headers = exc.detail, exc.headers
         if exc.wording is not None:
-            # A sentence for a person: in the reader's language (Accept-Language).
-            language = choose(request.headers.get("accept-language"))
-            detail = exc.wording.in_language(language)
-            headers = {**headers, "Content-Language": language, "Vary": "Accept-Language"}
+            detail, headers = in_readers_language(request, exc.wording, headers)
         return problem_response(
             exc.status,
             exc.title,
@@ -219,19 +227,30 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_concurrency(request: Request, exc: Exception) -> Response:
         if_match = request.headers.get("If-Match")
         if if_match is not None and if_match.strip() not in ("", "*"):
+            detail, headers = in_readers_language(
+                request,
+                worded(
+                    N_("the case changed after the version If-Match names: read it again and retry")
+                ),
+            )
             return problem_response(
                 412,
                 PreconditionFailed.title,
-                "the case changed after the version If-Match names: read it again and retry",
+                detail,
                 code=PreconditionFailed.code,
                 instance=request.url.path,
+                headers=headers,
             )
+        detail, headers = in_readers_language(
+            request, worded(N_("the case was changed concurrently: read it again and retry"))
+        )
         return problem_response(
             409,
             "Conflict",
-            "the case was changed concurrently: read it again and retry",
+            detail,
             code="concurrency",
             instance=request.url.path,
+            headers=headers,
         )
 
     async def on_unstorable(request: Request, exc: Exception) -> Response:
@@ -242,13 +261,22 @@ def install_problem_handlers(app: FastAPI) -> None:
         # Its class only in the log: the message would quote the value.
         cause = getattr(exc, "orig", None) or exc
         log.info("value refused by the database (%s) in %s", type(cause).__name__, request.url.path)
+        detail, headers = in_readers_language(
+            request,
+            worded(
+                N_(
+                    "a value is out of the range this service stores (an integer beyond 64 "
+                    "bits, a NUL character, text too long or an impossible date)"
+                )
+            ),
+        )
         return problem_response(
             422,
             "Invalid request",
-            "a value is out of the range this service stores (an integer beyond 64 bits, "
-            "a NUL character, text too long or an impossible date)",
+            detail,
             code="unstorable-value",
             instance=request.url.path,
+            headers=headers,
         )
 
     app.add_exception_handler(Problem, on_problem)
