@@ -68,7 +68,7 @@ from sqlalchemy import (
 )
 
 from avrr_events.adapters.database import Database
-from avrr_events.adapters.postgres import lock_driver_until_commit, lock_key
+from avrr_events.adapters.postgres import lock_key, locked_driver_transaction
 
 metadata = MetaData()
 
@@ -349,8 +349,8 @@ class AuditLog:
     async def _commit(self, batch: list[_Pending]) -> list[str]:
         """Append ``batch`` to the chain in one transaction; the entries' hashes."""
         if self.db.is_postgres:
-            async with self.db.driver() as raw, raw.transaction():
-                await lock_driver_until_commit(raw, _LOCK)
+            # Four round trips: BEGIN with the lock, the chain's head, the batch, COMMIT.
+            async with self.db.driver() as raw, locked_driver_transaction(raw, _LOCK):
                 prev = await raw.fetchval("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
                 hashes = _chain(self._key, prev or GENESIS, batch)
                 await raw.execute(

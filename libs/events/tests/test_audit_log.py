@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
+from sample_service import open_db
 from sqlalchemy import delete, select, update
 
 from avrr_events import Database
@@ -55,6 +56,28 @@ async def test_concurrent_entries_form_one_intact_chain(log: AuditLog) -> None:
     assert len(entries) == 30
     assert (await log.verify()).intact
     assert len(await log.entries(case_id="case-0")) == 6
+
+
+async def test_two_replicas_appending_at_once_keep_one_chain(any_db_url: str) -> None:
+    """Two processes' logs on one database (replicas): the lock taken with BEGIN serialises
+    their batches, so each one's entries follow the other's last committed hash."""
+    first, second = await open_db(any_db_url), await open_db(any_db_url)
+    try:
+        await first.create_schema(metadata)
+        logs = (AuditLog(first, KEY), AuditLog(second, KEY))
+        await asyncio.gather(
+            *(
+                logs[i % 2].record(
+                    actor=f"user-{i}", action="read", route="/cases/{id}", outcome=200
+                )
+                for i in range(40)
+            )
+        )
+        assert len(await logs[0].entries(limit=100)) == 40
+        assert (await logs[1].verify()).intact
+    finally:
+        await first.dispose()
+        await second.dispose()
 
 
 async def test_editing_or_deleting_an_entry_breaks_the_chain_there(
