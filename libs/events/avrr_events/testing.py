@@ -898,3 +898,35 @@ async def tamper_with_audit_log_as_owner(db: Database, *statements: Any) -> None
         else:
             for ddl in INSERT_ONLY_DDL["sqlite"]:
                 await conn.execute(text(ddl))
+
+
+async def answered_in_the_readers_language(
+    ask: Callable[[dict[str, str]], Awaitable[httpx.Response]],
+    status: int,
+    english: str,
+    spanish: str,
+    portuguese: str,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Issue 19's check of one refusal, the same in every service: ``ask`` (the request,
+    given extra headers) is answered ``status`` as problem+json in Portuguese (asked with a
+    quality list), in Spanish, and in English without Accept-Language; each detail starts
+    with its sentence, Content-Language names the language, Vary names Accept-Language,
+    and the type is the same in every language. The three bodies (pt, es, en) are returned
+    for the checks a service adds (a named field, an extension)."""
+    answers = []
+    for headers, language, sentence in (
+        ({"Accept-Language": "pt-PT, pt;q=0.9, en;q=0.5"}, "pt", portuguese),
+        ({"Accept-Language": "es"}, "es", spanish),
+        ({}, None, english),
+    ):
+        r = await ask(headers)
+        assert r.status_code == status, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["detail"].startswith(sentence), r.text
+        if language is not None:
+            assert r.headers["content-language"] == language
+            assert "accept-language" in r.headers["vary"].lower()
+        answers.append(r.json())
+    pt, es, en = answers
+    assert pt["type"] == es["type"] == en["type"]
+    return pt, es, en
