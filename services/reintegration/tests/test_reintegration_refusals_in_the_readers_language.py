@@ -14,6 +14,8 @@ import httpx
 import pytest
 from reintegration_fixtures import ANSWERS_ALL, OFFICER, RunningReintegration, plan
 
+from avrr_events.testing import answered_in_the_readers_language
+
 Refusal = Callable[[RunningReintegration, dict[str, str]], Awaitable[httpx.Response]]
 
 
@@ -122,20 +124,6 @@ async def test_a_refusal_is_worded_in_the_language_the_reader_asks_for(
     spanish: str,
     portuguese: str,
 ) -> None:
-    r = reintegration
-    in_portuguese = await refusal(r, {"Accept-Language": "pt-PT, pt;q=0.9, en;q=0.5"})
-    assert in_portuguese.status_code == status, in_portuguese.text
-    assert in_portuguese.headers["content-type"] == "application/problem+json"
-    assert in_portuguese.json()["detail"].startswith(portuguese)
-    assert in_portuguese.headers["content-language"] == "pt"
-    assert "accept-language" in in_portuguese.headers["vary"].lower()
-
-    in_spanish = await refusal(r, {"Accept-Language": "es"})
-    assert in_spanish.status_code == status, in_spanish.text
-    assert in_spanish.json()["detail"].startswith(spanish)
-    assert in_spanish.headers["content-language"] == "es"
-
-    as_always = await refusal(r, {})
-    assert as_always.status_code == status, as_always.text
-    assert as_always.json()["detail"].startswith(english)
-    assert as_always.json()["type"] == in_spanish.json()["type"] == in_portuguese.json()["type"]
+    await answered_in_the_readers_language(
+        lambda headers: refusal(reintegration, headers), status, english, spanish, portuguese
+    )
