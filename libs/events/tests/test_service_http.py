@@ -208,3 +208,72 @@ def test_if_match_parsing() -> None:
     check_if_match('"7"', 7)
     with pytest.raises(Exception, match="version 8, not 7"):
         check_if_match('"7"', 8)
+
+
+# -- issue 19: the refusals every service shares (avrr_events.refusals, the library's
+# catalog) read in the language the reader asks for, facts as they are; English without
+# Accept-Language, the detail it always was.
+
+
+async def test_a_stale_if_match_is_refused_in_the_readers_language(
+    sample_http: tuple[ServiceRuntime, httpx.AsyncClient],
+) -> None:
+    _, http = sample_http
+    assert (await http.post("/cases/c1/notes", json={"text": "a"})).headers["etag"] == '"2"'
+    stale = {"If-Match": '"1"'}
+    answers = {
+        language: await http.post(
+            "/cases/c1/notes", json={"text": "b"}, headers={**stale, "Accept-Language": language}
+        )
+        for language in ("es", "pt", "fr")
+    }
+    assert {r.status_code for r in answers.values()} == {412}
+    assert answers["es"].json()["detail"] == (
+        "el caso está en la versión 2, no en la 1: vuelva a leerlo e inténtelo de nuevo"
+    )
+    assert answers["pt"].json()["detail"] == (
+        "o processo está na versão 2, não na 1: leia-o de novo e tente outra vez"
+    )
+    assert answers["fr"].headers["content-language"] == "fr"
+    assert answers["fr"].json()["current_etag"] == '"2"'  # the extension stays as it was
+    english = await http.post("/cases/c1/notes", json={"text": "b"}, headers=stale)
+    assert english.json()["detail"] == "the case is at version 2, not 1: read it again and retry"
+
+
+async def test_a_reused_idempotency_key_and_a_missing_role_are_worded_too(
+    sample_http: tuple[ServiceRuntime, httpx.AsyncClient],
+) -> None:
+    _, http = sample_http
+    key = {"Idempotency-Key": "k-1"}
+    assert (await http.post("/cases/c2/notes", json={"text": "a"}, headers=key)).status_code == 201
+    reused = await http.post(
+        "/cases/c2/notes", json={"text": "b"}, headers={**key, "Accept-Language": "es"}
+    )
+    assert reused.status_code == 422
+    assert reused.json()["detail"] == "esta Idempotency-Key ya se usó con otro cuerpo de solicitud"
+    assert reused.json()["code_hint"] == "idempotency-key-reused"
+
+    refused = await http.get("/admin", headers={"Accept-Language": "pt-BR, pt;q=0.9"})
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "esta ação requer uma destas funções: admin"
+    assert refused.headers["content-language"] == "pt"
+    as_always = await http.get("/admin")
+    assert as_always.json()["detail"] == "this action needs one of the roles: admin"
+
+
+async def test_a_concurrent_change_is_refused_in_the_readers_language(
+    sample_http: tuple[ServiceRuntime, httpx.AsyncClient],
+) -> None:
+    """The race's loser reads why (409, or 412 when it named a version) in its language."""
+    _, http = sample_http
+    lost = await http.get("/race", headers={"Accept-Language": "fr"})
+    assert lost.status_code == 409 and lost.headers["content-language"] == "fr"
+    assert lost.json()["detail"] == (
+        "le dossier a été modifié en même temps par une autre requête : relisez-le et réessayez"
+    )
+    named = await http.get("/race", headers={"If-Match": '"2"', "Accept-Language": "es"})
+    assert named.status_code == 412
+    assert named.json()["detail"].startswith("el caso cambió después de la versión")
+    as_always = await http.get("/race")
+    english = "the case was changed concurrently: read it again and retry"
+    assert as_always.json()["detail"] == english
