@@ -14,9 +14,8 @@ unknown office and unknown item.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from typing import Any
 
-import httpx
 from intake_fixtures import Intake, consent
 
 SESSION = {
@@ -28,15 +27,15 @@ SESSION = {
 }
 
 
-Send = Callable[[dict[str, str]], Awaitable[httpx.Response]]
-
-
-async def _in_each_language(send: Send, status: int) -> dict[str, dict[str, object]]:
-    """The problem asked in pt, in es and without Accept-Language ("en"), each ``status``."""
+async def _in_each_language(
+    intake: Intake, method: str, path: str, status: int, body: dict[str, Any] | None = None
+) -> dict[str, dict[str, object]]:
+    """The problem of one request asked in pt, in es and without Accept-Language ("en"),
+    each answered ``status``."""
     answers: dict[str, dict[str, object]] = {}
     for language in ("pt", "es", None):
         headers = {"Accept-Language": f"{language}, en;q=0.5"} if language else {}
-        response: httpx.Response = await send(headers)
+        response = await intake.http.request(method, path, json=body, headers=headers)
         assert response.status_code == status, response.text
         assert response.headers["content-type"] == "application/problem+json"
         if language is not None:
@@ -46,18 +45,23 @@ async def _in_each_language(send: Send, status: int) -> dict[str, dict[str, obje
     return answers
 
 
+async def _a_case(intake: Intake, relationship: str) -> tuple[str, str]:
+    """A case just referred, and its person of ``relationship``."""
+    created = await intake.open_case()
+    return str(created["case_id"]), intake.person(created, relationship)
+
+
+def _removal(person_id: str) -> dict[str, str]:
+    return {"person_id": person_id, "reason": "left_household"}
+
+
 async def test_a_child_consenting_alone_is_refused_in_the_readers_language(
     intake: Intake,
 ) -> None:
-    created = await intake.open_case()
-    case_id, child = created["case_id"], intake.person(created, "child")
-
-    async def send(headers: dict[str, str]) -> httpx.Response:
-        return await intake.http.post(
-            f"/cases/{case_id}/consents", json=consent(child), headers=headers
-        )
-
-    answers = await _in_each_language(send, 422)
+    case_id, child = await _a_case(intake, "child")
+    answers = await _in_each_language(
+        intake, "POST", f"/cases/{case_id}/consents", 422, consent(child)
+    )
     assert answers["pt"]["detail"] == (
         f"a pessoa {child} é uma criança: o consentimento é dado pelo seu tutor ou "
         "representante legal (registe também a opinião da própria criança)"
@@ -75,17 +79,10 @@ async def test_a_child_consenting_alone_is_refused_in_the_readers_language(
 async def test_the_principal_kept_on_the_case_names_the_field_in_every_language(
     intake: Intake,
 ) -> None:
-    created = await intake.open_case()
-    case_id, mother = created["case_id"], intake.person(created, "principal")
-
-    async def send(headers: dict[str, str]) -> httpx.Response:
-        return await intake.http.post(
-            f"/cases/{case_id}/household/removals",
-            json={"person_id": mother, "reason": "left_household"},
-            headers=headers,
-        )
-
-    answers = await _in_each_language(send, 422)
+    case_id, mother = await _a_case(intake, "principal")
+    answers = await _in_each_language(
+        intake, "POST", f"/cases/{case_id}/household/removals", 422, _removal(mother)
+    )
     assert answers["pt"]["detail"] == "a pessoa principal não pode ser retirada do seu próprio caso"
     assert answers["es"]["detail"] == "la persona principal no puede ser retirada de su propio caso"
     assert answers["en"]["detail"] == "the principal cannot be removed from their own case"
@@ -95,17 +92,12 @@ async def test_the_principal_kept_on_the_case_names_the_field_in_every_language(
 async def test_a_command_on_a_closed_case_names_the_action_in_the_readers_language(
     intake: Intake,
 ) -> None:
-    created = await intake.open_case()
-    case_id = created["case_id"]
-    closed = await intake.http.post(f"/cases/{case_id}/counselling-sessions", json=SESSION)
+    case_id, _mother = await _a_case(intake, "principal")
+    sessions = f"/cases/{case_id}/counselling-sessions"
+    closed = await intake.http.post(sessions, json=SESSION)
     assert closed.status_code == 201, closed.text
 
-    async def send(headers: dict[str, str]) -> httpx.Response:
-        return await intake.http.post(
-            f"/cases/{case_id}/counselling-sessions", json=SESSION, headers=headers
-        )
-
-    answers = await _in_each_language(send, 422)
+    answers = await _in_each_language(intake, "POST", sessions, 422, SESSION)
     # The action is a phrase of the catalog too: the whole sentence is in one language.
     assert answers["pt"]["detail"] == (
         "não é possível registar o aconselhamento: o caso está no estado closed; "
@@ -122,33 +114,25 @@ async def test_a_command_on_a_closed_case_names_the_action_in_the_readers_langua
 
 
 async def test_the_feedback_routes_refuse_in_the_readers_language(intake: Intake) -> None:
-    async def unknown_office(headers: dict[str, str]) -> httpx.Response:
-        body = {"category": "service_quality", "office": "ZZ-NOWHERE", "text": "Bien atendida"}
-        return await intake.http.post("/feedback", json=body, headers=headers)
-
-    answers = await _in_each_language(unknown_office, 422)
+    body = {"category": "service_quality", "office": "ZZ-NOWHERE", "text": "Bien atendida"}
+    answers = await _in_each_language(intake, "POST", "/feedback", 422, body)
     assert answers["pt"]["detail"] == "o escritório ZZ-NOWHERE não é um escritório do registo"
     assert answers["es"]["detail"] == "la oficina ZZ-NOWHERE no es una oficina del registro"
     assert answers["en"]["detail"] == "office ZZ-NOWHERE is not an office of the registry"
     assert {str(a["field"]) for a in answers.values()} == {"office"}
 
     missing = str(uuid.uuid4())
-
-    async def unknown_item(headers: dict[str, str]) -> httpx.Response:
-        return await intake.http.get(f"/feedback/{missing}", headers=headers)
-
-    answers = await _in_each_language(unknown_item, 404)
+    answers = await _in_each_language(intake, "GET", f"/feedback/{missing}", 404)
     assert answers["pt"]["detail"] == f"o comentário {missing} não existe"
     assert answers["es"]["detail"] == f"el comentario {missing} no existe"
     assert answers["en"]["detail"] == f"feedback {missing} does not exist"
 
 
 async def test_a_language_without_a_catalog_reads_english(intake: Intake) -> None:
-    created = await intake.open_case()
-    case_id, mother = created["case_id"], intake.person(created, "principal")
+    case_id, mother = await _a_case(intake, "principal")
     response = await intake.http.post(
         f"/cases/{case_id}/household/removals",
-        json={"person_id": mother, "reason": "left_household"},
+        json=_removal(mother),
         headers={"Accept-Language": "qu"},
     )
     assert response.status_code == 422, response.text
