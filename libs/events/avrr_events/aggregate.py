@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import ClassVar, Generic, NamedTuple, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,7 +19,7 @@ from avrr_events import tracing
 from avrr_events.commands import Cause, CommandContext, check_if_match
 from avrr_events.envelope import Envelope, reaction_event_id
 from avrr_events.registry import DomainEvent, EventRegistry, dataschema_uri
-from avrr_events.store import EventStore
+from avrr_events.store import EventStore, RecordedEvent
 
 
 class Aggregate:
@@ -79,7 +79,17 @@ class Repository(Generic[A]):
     async def load(self, aggregate_id: str, *, conn: AsyncConnection | None = None) -> A:
         """The aggregate at its latest version (version 0 when it has no events yet)."""
         aggregate = self.factory(aggregate_id)
-        for recorded in await self.store.load(aggregate.stream_id, conn=conn):
+        return self._folded(aggregate, await self.store.load(aggregate.stream_id, conn=conn))
+
+    async def load_many(self, aggregate_ids: Iterable[str]) -> dict[str, A]:
+        """Several aggregates at their latest versions, their streams read in one query: for
+        a read that checks a page of them against the write side (not for deciding)."""
+        aggregates = {i: self.factory(i) for i in dict.fromkeys(aggregate_ids)}
+        streams = await self.store.load_many(a.stream_id for a in aggregates.values())
+        return {i: self._folded(a, streams[a.stream_id]) for i, a in aggregates.items()}
+
+    def _folded(self, aggregate: A, recorded_events: Iterable[RecordedEvent]) -> A:
+        for recorded in recorded_events:
             aggregate.when(self.registry.decode(recorded.envelope))
             aggregate.version = recorded.version
             aggregate.trace_context = recorded.envelope.traceparent or aggregate.trace_context

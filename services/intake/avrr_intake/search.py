@@ -589,13 +589,8 @@ async def _contact_allowed(runtime: ServiceRuntime, matches: Sequence[Match]) ->
     they withdrew their consent to be contacted: read after the index, so that a search
     answered after a withdrawal's answer never finds them by their phone, even while the
     index has not caught up with the withdrawal."""
-    repo = runtime.commands.repo
-    allowed = []
-    for match in matches:
-        case: Case = await repo.load(match.case_id)
-        if not case.contact_withdrawn:
-            allowed.append(match)
-    return allowed
+    cases: dict[str, Case] = await runtime.commands.repo.load_many(m.case_id for m in matches)
+    return [m for m in matches if not cases[m.case_id].contact_withdrawn]
 
 
 async def _cases(conn: AsyncConnection, case_ids: Iterable[str]) -> dict[str, Any]:
