@@ -43,11 +43,17 @@ the cases of the caller's offices only (and those handed over to them), and
 every search is audited: the fields used and the case ids returned, never the
 terms.
 
-Rows are written when a referral arrives (``ReferralReceived``), replaced when
-a person's data is corrected (``PersonalDataRectified``: the events that carry
-names, birth dates, documents and, corrected on the principal, the contact's
-phone) and deleted with the person
-(``PersonalDataErased``). A rebuild decrypts the referrals again, so people
+Rows are written when a referral arrives (``ReferralReceived``) and when a
+person joins the household later (``HouseholdMemberAdded``: the same rows, by
+the same code), replaced when a person's data is corrected
+(``PersonalDataRectified``: the events that carry names, birth dates, documents
+and, corrected on the principal, the contact's phone) and deleted with the
+person (``PersonalDataErased``, which shreds everyone the case ever had). A
+person who leaves the household (``HouseholdMemberRemoved``, or an addition
+reversed: ``HouseholdAdditionReversed``) is no longer found under the case,
+whose file lists them among its removed members: their rows go, and come back
+from the case file's record if the removal is refused after the departure
+(``HouseholdMemberRestored``). A rebuild decrypts the referrals again, so people
 erased meanwhile get no rows; and a search checks that the keys of the people
 it found still exist before answering, so a person whose erasure committed is
 never returned, even while this read model has not caught up with the erasure
@@ -90,7 +96,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import ERASED, Envelope, PersonalDataCipher, Projection
+from avrr_events import ERASED, Encrypted, Envelope, PersonalDataCipher, Projection
 from avrr_events.commands import Principal
 from avrr_events.projections import case_row
 from avrr_events.tables import case_table
@@ -100,8 +106,14 @@ from avrr_intake import handover, read_models, spelling
 from avrr_intake.case import Case, PersonalDataErased
 from avrr_intake.commands import Input
 from avrr_intake.consent import CONTACT_BY_PROGRAMME, ConsentGiven, ConsentWithdrawn
+from avrr_intake.household_change import (
+    HouseholdAdditionReversed,
+    HouseholdMemberAdded,
+    HouseholdMemberRemoved,
+    HouseholdMemberRestored,
+)
 from avrr_intake.rectification import PersonalDataRectified
-from avrr_intake.referral import ReferralReceived
+from avrr_intake.referral import ReferralReceived, ReferredPerson
 
 FieldKind = Literal["date_of_birth", "document", "phone"]
 Kind = Literal["name", "pair"] | FieldKind
@@ -237,6 +249,14 @@ class Terms:
 
 # ------------------------------------------------------------------ the index --
 
+# A person to index: their id, relationship and sealed personal data (an event's
+# ``ReferredPerson`` or the case file's member, which keeps the same three).
+Listed = tuple[str, str, Any]
+
+
+def _listed(person: ReferredPerson) -> Listed:
+    return person.person_id, person.relationship, person.personal
+
 
 class PeopleIndex(Projection):
     """The tokens of every person of every case; gone with the person (``PersonalDataErased``)."""
@@ -253,19 +273,65 @@ class PeopleIndex(Projection):
     async def _referral(
         self, conn: AsyncConnection, event: ReferralReceived, envelope: Envelope
     ) -> None:
-        # One query for the keys of the whole household (reveal), as the case file does.
-        sealed = [p.personal for p in event.household]
-        personal, contact = await self.cipher.reveal([sealed, event.contact], erased=ERASED)
-        phone = contact.get("phone") if isinstance(contact, dict) else None
+        """The household of the referral; the principal with the case's phone."""
+        people = [_listed(p) for p in event.household]
+        await self._index(conn, event.case_id, people, event.contact)
+
+    async def _added(
+        self, conn: AsyncConnection, event: HouseholdMemberAdded, envelope: Envelope
+    ) -> None:
+        """A person who joined the household later is found as its first members are."""
+        await self._index(conn, event.case_id, [_listed(event.member)])
+
+    async def _left(
+        self,
+        conn: AsyncConnection,
+        event: HouseholdMemberRemoved | HouseholdAdditionReversed,
+        envelope: Envelope,
+    ) -> None:
+        """A person off the household is no longer found under the case: the case file
+        moves them to its removed members, which a search does not show (their data stays
+        under their key, shredded with the case's)."""
+        await _forget(conn, event.person_id)
+
+    async def _restored(
+        self, conn: AsyncConnection, event: HouseholdMemberRestored, envelope: Envelope
+    ) -> None:
+        """A removal refused after the departure: the person is found again, from their
+        record as the case file keeps it (rectified or not; never the principal, so no
+        phone). A rebuild reads the file as it is now, so their record is looked for among
+        the removed members too."""
+        row = await case_row(conn, read_models.cases, event.case_id)
+        if row is None:
+            return
+        everyone = [*row.detail.get("household", []), *row.detail.get("removed_members", [])]
+        member = next((m for m in everyone if m["person_id"] == event.person_id), None)
+        if member is None:
+            return
+        await _forget(conn, event.person_id)
+        listed = (member["person_id"], member["relationship"], member["personal"])
+        await self._index(conn, event.case_id, [listed])
+
+    async def _index(
+        self,
+        conn: AsyncConnection,
+        case_id: str,
+        household: Sequence[Listed],
+        contact: Encrypted | None = None,
+    ) -> None:
+        """Write the rows of these people of the case (the principal's phone from
+        ``contact``); those whose key is gone are not indexed. One query for all their
+        keys (reveal), as the case file does."""
+        sealed = [personal for _, _, personal in household]
+        personal, phone_of = await self.cipher.reveal([sealed, contact], erased=ERASED)
+        phone = phone_of.get("phone") if isinstance(phone_of, dict) else None
         people, rows = [], []
-        for person, values in zip(event.household, personal, strict=True):
+        for (person_id, relationship, _), values in zip(household, personal, strict=True):
             if values is ERASED:
                 continue
-            number = person_number(person.person_id)
-            people.append(
-                {"case_id": event.case_id, "person_id": person.person_id, "number": number}
-            )
-            is_principal = person.relationship == "principal"
+            number = person_number(person_id)
+            people.append({"case_id": case_id, "person_id": person_id, "number": number})
+            is_principal = relationship == "principal"
             terms = Terms.of_person(values, phone if is_principal else None)
             rows += [{"number": number, **vars(row)} for row in terms.rows(self.key)]
         if people:
@@ -347,11 +413,22 @@ class PeopleIndex(Projection):
 
     handlers = {
         ReferralReceived: _referral,
+        HouseholdMemberAdded: _added,
+        HouseholdMemberRemoved: _left,
+        HouseholdAdditionReversed: _left,
+        HouseholdMemberRestored: _restored,
         PersonalDataRectified: _rectified,
         PersonalDataErased: _erased,
         ConsentWithdrawn: _contact_withdrawn,
         ConsentGiven: _contact_given,
     }
+
+
+async def _forget(conn: AsyncConnection, person_id: str) -> None:
+    """Delete one person's rows from the index."""
+    number = person_number(person_id)
+    await conn.execute(search_tokens.delete().where(search_tokens.c.number == number))
+    await conn.execute(indexed_people.delete().where(indexed_people.c.number == number))
 
 
 async def _contact_withdrawn(conn: AsyncConnection, case_id: str, person_id: str) -> bool:
