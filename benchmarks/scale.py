@@ -396,7 +396,7 @@ async def measure(db: Database, seeded: Seeded, reads: int) -> tuple[list[Timing
         for i in range(reads):
             _, period = random_period(rng)
             timing.latencies.append(await _timed(db, partial(query, period=period)))
-            if i % 4 == 0:  # office scoping (with handed-over cases) on a quarter of them
+            if i % 10 == 0:  # office scoping (with handed-over cases) on a tenth of them
                 scoped = partial(query, offices=one_office, period=period)
                 office.latencies.append(await _timed(db, scoped))
         ranged += [timing, office]
