@@ -28,7 +28,6 @@ import sys
 import time
 from collections.abc import Sequence
 
-from aiokafka import AIOKafkaProducer
 from sqlalchemy import Column, MetaData, String, Table, text
 
 from avrr_events import Database, Message
@@ -89,14 +88,7 @@ def _chunk(start: int, stop: int, total: int, topic: str) -> list[Message]:
 
 async def publish_backlog(settings: KafkaSettings, topic: str, n: int) -> None:
     """Publish ``n`` envelopes to ``topic`` with an idempotent producer, CHUNK at a time."""
-    producer = AIOKafkaProducer(
-        **settings.options(),
-        enable_idempotence=True,
-        acks="all",
-        linger_ms=5,
-        max_batch_size=256 * 1024,
-        request_timeout_ms=30000,
-    )
+    producer = relay.pipelined_producer(settings, timeout_ms=30000)
     await producer.start()
     try:
         for start in range(0, n, CHUNK):

@@ -101,17 +101,22 @@ async def ours(url: str, settings: KafkaSettings, topic: str, expected: int) -> 
         await db.dispose()
 
 
-async def raw_producer(settings: KafkaSettings, messages: list[Message]) -> float:
-    """aiokafka, pipelined: ``send()`` every record, then await every acknowledgement."""
-    topic = messages[0].topic
-    producer = AIOKafkaProducer(
+def pipelined_producer(settings: KafkaSettings, timeout_ms: int = 15000) -> AIOKafkaProducer:
+    """The raw producer's settings, the relay's own (idempotent, acks=all, linger 5 ms)."""
+    return AIOKafkaProducer(
         **settings.options(),
         enable_idempotence=True,
         acks="all",
         linger_ms=5,
         max_batch_size=256 * 1024,
-        request_timeout_ms=15000,
+        request_timeout_ms=timeout_ms,
     )
+
+
+async def raw_producer(settings: KafkaSettings, messages: list[Message]) -> float:
+    """aiokafka, pipelined: ``send()`` every record, then await every acknowledgement."""
+    topic = messages[0].topic
+    producer = pipelined_producer(settings)
     await producer.start()
     try:
         warm = _warm_record(topic)
