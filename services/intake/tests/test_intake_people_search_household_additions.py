@@ -1,22 +1,26 @@
 """People search finds a person who joined the household later (HouseholdMemberAdded) as it
 finds the referral's members: by a misspelt name with their birth date, by their document, on
 their case only, for the case's offices only; under the new spelling once rectified; no longer
-once they left the household (HouseholdMemberRemoved) or the case was erased (on real
+once they left the household (HouseholdMemberRemoved; again once a removal that raced the
+departure is undone) or the case was erased (on real
 PostgreSQL and Kafka, and on the embedded default)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from intake_fixtures import DPO, Intake, answered, referral
 from test_intake_household_addition import add, addition
-from test_intake_household_removal import removal
+from test_intake_household_removal import from_travel, removal
 from test_intake_people_search import GUATEMALA, HEADQUARTERS, SEARCH, found, indexed, search, user
 from test_intake_rectification import rectification
+from test_intake_return_amendment import requested
 
 from avrr_events import ProjectionRunner
+from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.harness import embedded
 from avrr_events.testing import eventually
 from avrr_events.web.authorization import ROLES
@@ -159,3 +163,30 @@ async def test_the_embedded_default_finds_a_member_who_joined(tmp_path: Path) ->
         await eventually(partial(indexed_too, MISSPELT), timeout=10)
         assert await found_by(BY_DOCUMENT, GUATEMALA) == [(case_id, uncle)]
         assert await found_by(MISSPELT, user("cw-mx", "caseworker", "MX-TAP")) == []
+
+
+async def test_a_removal_refused_after_the_departure_makes_the_member_found_again(
+    intake: Intake, kafka_settings: KafkaSettings
+) -> None:
+    """Travel took the departure first (TravellerRemovalRefused): the member travelled, is
+    restored (HouseholdMemberRestored) and found again from the case file's record."""
+    case_id, _ = await requested(intake)
+    case = (await intake.case(case_id)).json()
+    child = next(p["person_id"] for p in case["household"] if p["relationship"] == "child")
+    answered(
+        await intake.http.post(f"/cases/{case_id}/household/removals", json=removal(child)), 201
+    )
+    body = {"name": "Luiz Kispe", "date_of_birth": "2016-09-01"}
+
+    async def count(people: int) -> bool:
+        return await indexed(intake, case_id) == people
+
+    await eventually(partial(count, 1), timeout=30)
+    assert (case_id, child) not in await found_people(intake, body, GUATEMALA)
+    now = datetime.now(UTC).isoformat()
+    await from_travel(intake, kafka_settings, "DepartureConfirmed", case_id, {"departed_at": now})
+    refusal = {"person_id": child, "departed_at": now, "refused_at": now}
+    await from_travel(intake, kafka_settings, "TravellerRemovalRefused", case_id, refusal)
+
+    await eventually(partial(count, 2), timeout=30)
+    assert (case_id, child) in await found_people(intake, body, GUATEMALA)
