@@ -14,36 +14,26 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import (
-    Boolean,
-    Column,
-    DateTime,
-    Float,
-    Integer,
-    MetaData,
-    Numeric,
-    String,
-    bindparam,
-    select,
-)
-from sqlalchemy.types import JSON
+import sqlalchemy as sa
 
 from avrr_events import Database, MasterKey, SqlKeyStore
 from avrr_events.adapters.prepared import PreparedRead
 from avrr_events.projections import case_office, case_row
 from avrr_events.tables import case_table
 
-metadata = MetaData()
+metadata = sa.MetaData()
+# One column of each kind a case's read model holds.
+KINDS: dict[str, sa.types.TypeEngine[Any]] = {
+    "version": sa.Integer(),
+    "office": sa.String(100),
+    "minor": sa.Boolean(),
+    "updated_at": sa.DateTime(timezone=True),
+    "detail": sa.JSON(),
+}
 files = case_table(
-    "prepared_case_files",
-    metadata,
-    Column("version", Integer, nullable=False),
-    Column("office", String(100)),
-    Column("minor", Boolean, nullable=False),
-    Column("updated_at", DateTime(timezone=True)),
-    Column("detail", JSON, nullable=False),
+    "prepared_case_files", metadata, *(sa.Column(name, kind) for name, kind in KINDS.items())
 )
-amounts = case_table("prepared_amounts", metadata, Column("amount", Numeric(12, 2)))
+amounts = case_table("prepared_amounts", metadata, sa.Column("amount", sa.Numeric(12, 2)))
 
 DETAIL = {"household": [{"person_id": "p-1", "personal": {"v": 1, "ct": "x"}}], "n": 1.5}
 AT = datetime(2026, 12, 7, 11, 0, tzinfo=UTC)
@@ -68,20 +58,21 @@ async def test_the_case_row_is_the_same_as_sqlalchemys(any_db: Database) -> None
     await _seed(any_db)
     async with any_db.autocommit() as conn:
         for case_id in ("c-1", "c-2"):
-            expected = (await conn.execute(select(files).where(files.c.case_id == case_id))).one()
+            by_case = sa.select(files).where(files.c.case_id == case_id)
+            expected = (await conn.execute(by_case)).one()
             row = await case_row(conn, files, case_id)
             assert row is not None
             assert tuple(row) == tuple(expected)
             assert row._mapping == dict(expected._mapping)
             assert row.detail == expected.detail and row.updated_at == expected.updated_at
         assert await case_row(conn, files, "c-none") is None
-        expected = (await conn.execute(select(files).where(files.c.case_id == "c-1"))).one()
+        expected = (await conn.execute(sa.select(files).where(files.c.case_id == "c-1"))).one()
     got = await case_row_via_db(any_db, "c-1")
     assert got is not None and tuple(got) == tuple(expected)
     assert got.detail == DETAIL and got.minor is True
 
 
-BY_CASE = PreparedRead(select(files).where(files.c.case_id == bindparam("case_id")))
+BY_CASE = PreparedRead(sa.select(files).where(files.c.case_id == sa.bindparam("case_id")))
 
 
 async def case_row_via_db(db: Database, case_id: str) -> Any:
@@ -101,7 +92,7 @@ async def test_amounts_are_decimals_as_sqlalchemy_gives_them(any_db: Database) -
     await _seed(any_db)
     async with any_db.autocommit() as conn:
         row = await case_row(conn, amounts, "c-1")
-        floats = PreparedRead(select(amounts.c.amount.cast(Float).label("amount")))
+        floats = PreparedRead(sa.select(amounts.c.amount.cast(sa.Float).label("amount")))
         assert not floats._direct, "a value SQLAlchemy converts stays on SQLAlchemy"
     assert row is not None and row.amount == Decimal("0.01")
     assert isinstance(row.amount, Decimal)
