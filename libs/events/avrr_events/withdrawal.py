@@ -38,9 +38,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from avrr_events.adapters import postgres
 from avrr_events.aggregate import Aggregate
 from avrr_events.envelope import Envelope
+from avrr_events.notices.catalogs import N_
 from avrr_events.personal import ERASED, ERASED_MARKER, Encrypted, PersonalDataCipher
 from avrr_events.problems import DomainRuleViolation
 from avrr_events.projections import Projection, insert_from_event
+from avrr_events.refusals import worded
 from avrr_events.registry import DomainEvent
 from avrr_events.store import EventStore, RecordedEvent
 from avrr_events.tables import Json
@@ -48,6 +50,7 @@ from avrr_events.transfers import CaseTransferred, follow, office_now
 
 if TYPE_CHECKING:
     from avrr_events.adapters.database import Database
+    from avrr_events.notices.wording import Wording
 
 ConflictCommand = Literal["departure", "ticket", "disbursement"]
 WithdrawalKind = Literal["case_withdrawn", "consent_withdrawn"]
@@ -172,6 +175,15 @@ async def serialise_case(conn: AsyncConnection, service: str, case_id: str) -> N
     await postgres.lock_until_commit(conn, f"avrr.withdrawal:{service}:{case_id}")
 
 
+class ResolutionRefused(ValueError):
+    """A resolution the conflict book refuses (no such conflict, already resolved, a code
+    that does not fit the command), with its sentence for the reader (``wording``)."""
+
+    def __init__(self, wording: Wording) -> None:
+        super().__init__(wording.english)
+        self.wording = wording
+
+
 @dataclass
 class ConflictBook:
     """An aggregate's conflicts, folded from its events (detected, and which are resolved)."""
@@ -194,17 +206,31 @@ class ConflictBook:
         return [c for c in self.detected if c not in self.resolved]
 
     def check_resolution(self, conflict_id: ConflictId, resolution: str) -> None:
-        """Raise LookupError (no such conflict) or ValueError (resolved, or a wrong code)."""
+        """Raise ResolutionRefused: no such conflict, already resolved, or a wrong code."""
         detected = self.detected.get(conflict_id)
         if detected is None:
-            raise LookupError(f"no withdrawal conflict {conflict_id} on this case")
+            raise ResolutionRefused(
+                worded(N_("no withdrawal conflict %(conflict)s on this case"), conflict=conflict_id)
+            )
         if conflict_id in self.resolved:
-            raise ValueError(f"the withdrawal conflict {conflict_id} is already resolved")
+            raise ResolutionRefused(
+                worded(
+                    N_("the withdrawal conflict %(conflict)s is already resolved"),
+                    conflict=conflict_id,
+                )
+            )
         fitting = RESOLUTIONS[detected.command]
         if resolution not in fitting:
-            raise ValueError(
-                f"{resolution!r} does not resolve a conflicting {detected.command} "
-                f"(one of: {', '.join(sorted(fitting))})"
+            raise ResolutionRefused(
+                worded(
+                    N_(
+                        "%(resolution)s does not resolve a conflicting %(command)s "
+                        "(one of: %(codes)s)"
+                    ),
+                    resolution=repr(resolution),
+                    command=detected.command,
+                    codes=", ".join(sorted(fitting)),
+                )
             )
 
 
@@ -269,8 +295,10 @@ class AggregateWithConflicts(Aggregate):
         """A supervisor's resolution of an open conflict; the code must fit the command."""
         try:
             self.conflicts.check_resolution(conflict_id, resolution)
-        except (LookupError, ValueError) as exc:
-            raise self.conflict_refusal(str(exc)) from None
+        except ResolutionRefused as exc:
+            refusal = self.conflict_refusal(str(exc))
+            refusal.wording = exc.wording  # the problem handler words it for the reader
+            raise refusal from None
         self.record(
             self.conflict_resolved(
                 case_id=self.id,

@@ -66,8 +66,13 @@ async def test_a_disbursement_after_the_withdrawal_is_flagged_until_resolved(
     assert revised.status_code == 422 and "withdrawn" in revised.json()["detail"], revised.text
 
     path = f"/cases/c1/withdrawal-conflicts/{paid[1].id}/resolution"
-    wrong = await r.post(path, {"resolution": "departure_undone", "reason": "x"}, SUPERVISOR)
+    in_spanish = {**SUPERVISOR, "Accept-Language": "es"}  # the library's refusal, worded
+    wrong = await r.post(path, {"resolution": "departure_undone", "reason": "x"}, in_spanish)
     assert wrong.status_code == 422, wrong.text
+    assert wrong.headers["content-language"] == "es"
+    assert wrong.json()["detail"].startswith(
+        "'departure_undone' no resuelve un conflicto de tipo disbursement (uno de: "
+    )
     reason = "The transfer was reversed by the mobile money provider."
     done = await r.post(
         path, {"resolution": "disbursement_recovered", "reason": reason}, SUPERVISOR
