@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, get_args
 
+from avrr_events.notices import N_
+
 if TYPE_CHECKING:
     from avrr_travel.movement import EscortKind, Traveller
 
@@ -35,7 +37,8 @@ class EscortRule:
 
     kinds: frozenset[EscortKind]
     per: int
-    # The 422's requirement code and sentence when the escort is missing (one per person).
+    # The 422's requirement code and sentence when the escort is missing (one per person): a
+    # catalog message, worded in the reader's language in the refusal's detail.
     requirement: str
     detail: str
 
@@ -47,23 +50,23 @@ ESCORT_RULES: Mapping[Need, EscortRule] = {
         frozenset({"operational", "medical"}),
         per=3,
         requirement="escort",
-        detail="an unaccompanied child travels only with an operational or medical escort",
+        detail=N_("an unaccompanied child travels only with an operational or medical escort"),
     ),
     "victim_of_trafficking": EscortRule(
         frozenset({"operational"}),
         per=2,
         requirement="escort",
-        detail="screened as a victim of trafficking: travels only with an operational escort",
+        detail=N_("screened as a victim of trafficking: travels only with an operational escort"),
     ),
     "health_needs": EscortRule(
         frozenset({"medical"}),
         per=4,
         requirement="medical_escort",
-        detail="screened with health needs: travels only with a medical escort",
+        detail=N_("screened with health needs: travels only with a medical escort"),
     ),
 }
 # Fitness "fit_with_escort" is a health need too, in the doctor's words.
-FIT_WITH_ESCORT = "fit to travel only with a medical escort"
+FIT_WITH_ESCORT = N_("fit to travel only with a medical escort")
 
 
 def escort_needs_of(codes: Iterable[str]) -> frozenset[Need]:

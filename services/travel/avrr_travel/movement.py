@@ -427,6 +427,28 @@ class Missing:
     requirement: str
     detail: str
     person_id: str | None = None
+    # The detail as a catalog message, for the refusal's sentence in the reader's language
+    # (the ``missing`` extension keeps the English ``detail``).
+    worded: Wording | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, requirement: str, detail: Wording, person_id: str | None) -> Missing:
+        """What is missing, its detail worded from the catalog (English in ``detail``)."""
+        return cls(requirement, detail.english, person_id, detail)
+
+    def described(self) -> Wording:
+        """ "person: requirement (detail)", the detail in the reader's language."""
+        detail = self.worded or self.detail
+        if self.person_id is None:
+            return worded(
+                N_("%(requirement)s (%(detail)s)"), requirement=self.requirement, detail=detail
+            )
+        return worded(
+            N_("%(person)s: %(requirement)s (%(detail)s)"),
+            person=self.person_id,
+            requirement=self.requirement,
+            detail=detail,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"requirement": self.requirement, "detail": self.detail}
@@ -725,27 +747,23 @@ class Movement(AggregateWithConflicts):
         missing: list[Missing] = []
         for pid, t in self.travellers.items():
             if t.document is None or t.document.obtained_on is None:
-                detail = "no travel document obtained"
+                no_document = worded(N_("no travel document obtained"))
                 if t.document is not None and t.document.requested_on is not None:
-                    detail += (
-                        f" ({t.document.document_type} requested on {t.document.requested_on})"
+                    no_document = worded(
+                        N_("no travel document obtained (%(document)s requested on %(day)s)"),
+                        document=t.document.document_type,
+                        day=t.document.requested_on,
                     )
-                missing.append(Missing("travel_document", detail, pid))
+                missing.append(Missing.of("travel_document", no_document, pid))
             if t.fitness is None:
-                missing.append(
-                    Missing("fitness_to_travel", "no fitness-to-travel outcome recorded", pid)
-                )
+                no_outcome = worded(N_("no fitness-to-travel outcome recorded"))
+                missing.append(Missing.of("fitness_to_travel", no_outcome, pid))
             elif t.fitness.outcome == "unfit":
-                missing.append(
-                    Missing(
-                        "fitness_to_travel",
-                        f"unfit to travel until {t.fitness.unfit_until}",
-                        pid,
-                    )
-                )
+                unfit = worded(N_("unfit to travel until %(day)s"), day=t.fitness.unfit_until)
+                missing.append(Missing.of("fitness_to_travel", unfit, pid))
         # Vulnerability drives escorts, whatever the fitness outcome says (escorts.py).
-        for requirement, detail, pid in unescorted(self.travellers, (e.kind for e in escorts)):
-            missing.append(Missing(requirement, detail, pid))
+        for requirement, why, pid in unescorted(self.travellers, (e.kind for e in escorts)):
+            missing.append(Missing.of(requirement, worded(why), pid))
         return missing
 
     def issue_ticket(self, booking: Booking, today: date, at: datetime) -> None:
@@ -1051,7 +1069,7 @@ class Movement(AggregateWithConflicts):
         ``escorts``, naming everything that is missing."""
         missing = self.missing_for_travel(escorts)
         if missing:
-            lacking = "; ".join(_describe(m) for m in missing)
+            lacking = listed([m.described() for m in missing])
             raise self.refusal(worded(_UNREADY[refused], missing=lacking), missing)
 
     def _preparing_traveller(self, person_id: str) -> Traveller:
@@ -1092,6 +1110,10 @@ _UNREADY: dict[Unready, str] = {
 }
 
 
-def _describe(m: Missing) -> str:
-    who = f"{m.person_id}: " if m.person_id else ""
-    return f"{who}{m.requirement} ({m.detail})"
+def listed(items: list[Wording]) -> Wording:
+    """Items of a refusal's list in one phrase, "a; b; c", each in the reader's language
+    (the separator a catalog message too: French sets it off with a space)."""
+    phrase = items[-1]
+    for item in reversed(items[:-1]):
+        phrase = worded(N_("%(item)s; %(more)s"), item=item, more=phrase)
+    return phrase

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 import httpx
 import pytest
-from travel_fixtures import MEDIC, OFFICER, Travel
+from travel_fixtures import MEDIC, OFFICER, Travel, ticket
 
 from avrr_events.testing import answered_in_the_readers_language
 
@@ -34,6 +34,16 @@ async def unfit_without_a_date(travel: Travel, headers: dict[str, str]) -> httpx
         await travel.opened("case-lang-2")
     body = {"person_id": "p-mother", "outcome": "unfit"}
     return await travel.post("/movements/case-lang-2/fitness", body, {**MEDIC, **headers})
+
+
+async def a_ticket_before_the_household_is_ready(
+    travel: Travel, headers: dict[str, str]
+) -> httpx.Response:
+    """A ticket while no traveller has a document or a fitness outcome (422, what is missing
+    listed in the reader's language; the ``missing`` extension as always)."""
+    if await travel.movement("case-lang-3") is None:
+        await travel.opened("case-lang-3")
+    return await travel.post("/movements/case-lang-3/ticket", ticket(), {**OFFICER, **headers})
 
 
 async def a_group_planned_in_the_past(travel: Travel, headers: dict[str, str]) -> httpx.Response:
@@ -82,6 +92,17 @@ REFUSALS: list[tuple[Refusal, int, str | None, str, str, str]] = [
         "um resultado de inapto tem de indicar até que data é válido",
     ),
     (
+        a_ticket_before_the_household_is_ready,
+        422,
+        None,
+        "the ticket cannot be issued: p-mother: travel_document (no travel document obtained); "
+        "p-mother: fitness_to_travel (no fitness-to-travel outcome recorded)",
+        "no se puede emitir el billete: p-mother: travel_document (no se ha obtenido ningún "
+        "documento de viaje); p-mother: fitness_to_travel (no consta ningún resultado",
+        "não é possível emitir o bilhete: p-mother: travel_document (não foi obtido nenhum "
+        "documento de viagem); p-mother: fitness_to_travel (não está registado",
+    ),
+    (
         a_group_planned_in_the_past,
         422,
         "departure_date",
@@ -126,3 +147,4 @@ async def test_a_refusal_is_worded_in_the_language_the_reader_asks_for(
         lambda headers: refusal(travel, headers), status, english, spanish, portuguese
     )
     assert [a.get("field") for a in answers] == [field] * 3
+    assert answers[0].get("missing") == answers[1].get("missing") == answers[2].get("missing")
