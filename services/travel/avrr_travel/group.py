@@ -28,10 +28,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from avrr_events import DomainEvent
 from avrr_events.aggregate import Aggregate
 from avrr_events.notices import N_
+from avrr_events.notices.wording import Wording
 from avrr_events.problems import DomainRuleViolation
 from avrr_events.registry import declared_events
 from avrr_travel.escorts import ESCORT_RULES, Need, escort_needs
-from avrr_travel.movement import EscortKind, Movement, Place
+from avrr_travel.movement import EscortKind, Movement, Place, listed
 from avrr_travel.reasons import worded
 
 GroupMode = Literal["bus", "charter_flight", "scheduled_flight_group", "train", "boat"]
@@ -149,18 +150,28 @@ class GroupRuleViolation(DomainRuleViolation):
 # ------------------------------------------------------------------- rules --
 
 
-def missing_escorts(needs: Counter[Need], escorts: list[GroupEscort]) -> list[str]:
-    """What the escorts lack for ``needs`` (empty when the ratios are met)."""
+def missing_escorts(needs: Counter[Need], escorts: list[GroupEscort]) -> list[Wording]:
+    """What the escorts lack for ``needs`` (empty when the ratios are met), each in the
+    reader's language; the need and the escort kinds are codes."""
     missing = []
     for need, count in sorted(needs.items()):
         rule = ESCORT_RULES[need]
         required = math.ceil(count / rule.per)
         able = sum(1 for e in escorts if e.kind in rule.kinds and need in e.may_escort)
         if able < required:
-            kinds = " or ".join(sorted(rule.kinds))
             missing.append(
-                f"{need}: {count} people need {required} {kinds} escort(s) able to escort "
-                f"them (one per {rule.per}), the group has {able}"
+                worded(
+                    N_(
+                        "%(need)s: %(count)s people need %(required)s %(kinds)s escort(s) "
+                        "able to escort them (one per %(per)s), the group has %(able)s"
+                    ),
+                    need=need,
+                    count=count,
+                    required=required,
+                    kinds=" or ".join(sorted(rule.kinds)),
+                    per=rule.per,
+                    able=able,
+                )
             )
     return missing
 
@@ -307,9 +318,7 @@ class Group(Aggregate):
         lacking = missing_escorts(needs, list(self.escorts.values()))
         if lacking:
             raise GroupRuleViolation(
-                wording=worded(
-                    N_("the group cannot depart: %(lacking)s"), lacking="; ".join(lacking)
-                )
+                wording=worded(N_("the group cannot depart: %(lacking)s"), lacking=listed(lacking))
             )
         for m in movements:
             if m not in ready:
