@@ -104,7 +104,7 @@ _CASE_ROWS: dict[Table, PreparedRead] = {}
 _CASE_OFFICES: dict[Table, PreparedRead] = {}
 
 
-async def case_row(conn: AsyncConnection, table: Table, case_id: str) -> Any:
+async def case_row(conn: AsyncConnection | Database, table: Table, case_id: str) -> Any:
     """The row of one case in a read-model table keyed by case (``tables.case_table``),
     or None before any event of the case reached it. Every detail read asks it: a
     prepared read (``adapters.prepared``), fields by name as on a SQLAlchemy row."""

@@ -286,8 +286,8 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
 
 
 async def _row(request: Request, case_id: str, principal: Principal) -> Any:
-    async with runtime_of(request).db.autocommit() as conn:
-        row = await read_models.assessment_row(conn, case_id)
+    # On the database: one prepared read, no connection checked out for it.
+    row = await read_models.assessment_row(runtime_of(request).db, case_id)
     if row is None:
         raise NotFound(wording=worded(reasons.NO_ASSESSMENT, case=case_id))
     return row  # its office was checked by the policy (scope "case")

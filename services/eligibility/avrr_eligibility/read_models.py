@@ -55,7 +55,7 @@ from avrr_eligibility.assessment import (
 )
 from avrr_eligibility.destination import DestinationReopened, DestinationSuspended
 from avrr_eligibility.observed import TransferAccepted
-from avrr_events import Envelope, Projection, transfers
+from avrr_events import Database, Envelope, Projection, transfers
 from avrr_events.places import place
 from avrr_events.projections import ProjectionHandler, case_row, insert_from_event, page
 from avrr_events.tables import case_table, destination_columns
@@ -379,7 +379,7 @@ async def queue(
     return await page(conn, query, limit=limit, offset=offset)
 
 
-async def assessment_row(conn: AsyncConnection, case_id: str) -> Any:
+async def assessment_row(conn: AsyncConnection | Database, case_id: str) -> Any:
     return await case_row(conn, assessments, case_id)
 
 

@@ -296,8 +296,8 @@ async def _read(
 
 
 async def _case_or_404(request: Request, case_id: str) -> dict[str, Any]:
-    async with runtime_of(request).db.autocommit() as conn:
-        view = await read_models.case_view(conn, case_id)
+    # On the database: one prepared read, no connection checked out for it.
+    view = await read_models.case_view(runtime_of(request).db, case_id)
     if view is None:
         raise NotFound(wording=worded(NO_REINTEGRATION, case=case_id))
     return view

@@ -41,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import Envelope, Projection, transfers
+from avrr_events import Database, Envelope, Projection, transfers
 from avrr_events.projections import case_row, insert_from_event
 from avrr_events.tables import case_entries, case_table
 from avrr_events.withdrawal import ConflictList, conflicts_table
@@ -483,7 +483,7 @@ async def _count(conn: AsyncConnection, programme_id: str, **deltas: int) -> Non
 # ---------------------------------------------------------------- queries --
 
 
-async def case_view(conn: AsyncConnection, case_id: str) -> dict[str, Any] | None:
+async def case_view(conn: AsyncConnection | Database, case_id: str) -> dict[str, Any] | None:
     row = await case_row(conn, cases, case_id)
     return None if row is None else dict(row._mapping)
 
