@@ -28,7 +28,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from sqlalchemy import Column, MetaData, String, Table, text
+from sqlalchemy import Column, MetaData, String, text
 
 from avrr_events import Database, Message
 from avrr_events.adapters.kafka import (
@@ -40,6 +40,7 @@ from avrr_events.adapters.kafka import (
 )
 from avrr_events.bus import OffsetStore
 from avrr_events.consumer import EventConsumer, HandlerContext, reactions_table
+from avrr_events.tables import case_table
 from benchmarks import rebuild, relay
 from benchmarks.common import (
     Figure,
@@ -60,11 +61,8 @@ DEFAULT_EVENTS = 1_000_000
 BATCH = os.environ.get("BENCH_CATCHUP_BATCH")
 
 reactions_metadata = MetaData()
-opened_cases = Table(
-    "bench_opened_cases",
-    reactions_metadata,
-    Column("case_id", String(100), primary_key=True),
-    Column("office", String(100), nullable=False),
+opened_cases = case_table(
+    "bench_opened_cases", reactions_metadata, Column("office", String(100), nullable=False)
 )
 
 
