@@ -5,14 +5,11 @@ is checked against counts made straight from the plan, of the cases in the perio
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from generated_cases import (
     PlannedCase,
     expected_assistance,
@@ -22,28 +19,14 @@ from generated_cases import (
     messages,
     store_intake_events,
 )
-from intake_fixtures import CASEWORKER, Intake, publish
+from intake_fixtures import Intake, publish
 
-from avrr_events import harness
 from avrr_events.adapters.inprocess import InProcessBus
 from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.testing import eventually
 from avrr_intake import reports, timeline
-from avrr_intake.main import service
 
 MANAGER = {"X-AVRR-User": "auditor-1", "X-AVRR-Roles": "auditor", "X-AVRR-Offices": "*"}
-
-
-@pytest.fixture
-async def embedded(tmp_path: Path) -> AsyncIterator[tuple[Intake, InProcessBus]]:
-    async with harness.embedded(
-        service,
-        tmp_path / "intake.db",
-        base_url="http://intake",
-        keys=tmp_path / "keys.db",
-        headers=CASEWORKER,
-    ) as (runtime, http, bus):
-        yield Intake(runtime, http), bus
 
 
 def referred_on(case: PlannedCase) -> date:

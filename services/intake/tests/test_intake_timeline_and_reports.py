@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -32,7 +31,7 @@ from generated_cases import (
 )
 from intake_fixtures import CASEWORKER, PRINCIPAL_NAME, Intake, consent, publish
 
-from avrr_events import ProjectionRunner, harness
+from avrr_events import ProjectionRunner
 from avrr_events.adapters.inprocess import InProcessBus
 from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.settings import ServiceSettings
@@ -47,19 +46,6 @@ from avrr_intake.main import service
 # Reports hold no personal data: an auditor reads them (and no case); at headquarters
 # (every office, no cell suppressed: test_intake_report_scoping.py covers an office's view).
 MANAGER = {"X-AVRR-User": "auditor-1", "X-AVRR-Roles": "auditor", "X-AVRR-Offices": "*"}
-
-
-@pytest.fixture
-async def embedded(tmp_path: Path) -> AsyncIterator[tuple[Intake, InProcessBus]]:
-    """Intake on SQLite and the in-process bus (what `make run` runs), and that bus."""
-    async with harness.embedded(
-        service,
-        tmp_path / "intake.db",
-        base_url="http://intake",
-        keys=tmp_path / "keys.db",
-        headers=CASEWORKER,
-    ) as (runtime, http, bus):
-        yield Intake(runtime, http), bus
 
 
 async def _all_applied(intake: Intake, n: int) -> None:
