@@ -131,6 +131,12 @@ DOCUMENTED_REFUSALS = (
         r"|destination_region: needs destination_country.*",
         "a cursor is one the list gave, a region needs its country (the parameters' descriptions)",
     ),
+    Refusal(
+        "GET /reports/*",
+        "validation",
+        r"(returned|referred)_to: before (returned|referred)_from",
+        "a report's period ends before it starts (the parameter's description)",
+    ),
     Refusal("*", "precondition-failed", "", "If-Match names another version"),
     Refusal("*", "domain-rule", "this Idempotency-Key was already used", "a key's other body"),
     Refusal(

@@ -937,7 +937,10 @@ Office = Annotated[str | None, Query(max_length=100)]
 
 
 From = Annotated[date | None, Query(description="on or after this day (UTC)")]
-To = Annotated[date | None, Query(description="on or before this day (UTC)")]
+To = Annotated[
+    date | None,
+    Query(description="on or before this day (UTC); not before the period's start (422 naming it)"),
+]
 
 
 def report_period(
