@@ -50,6 +50,16 @@ async def assessed_mother(eligibility: Eligibility) -> str:
     return case_id
 
 
+async def spouse_added_after_clearance(eligibility: Eligibility) -> tuple[str, str, list[Any]]:
+    """A mother's case cleared, then her spouse added at intake: the case, the spouse and
+    the assessment's events once eligibility recorded the addition."""
+    case_id = await assessed_mother(eligibility)
+    await clear(eligibility, case_id)
+    spouse = f"{case_id}-spouse"
+    await eligibility.from_intake("HouseholdMemberAdded", added(case_id, spouse))
+    return case_id, spouse, await until_recorded(eligibility, case_id, JOINED)
+
+
 async def test_before_clearance_the_new_member_is_on_the_request_and_screened(
     eligibility: Eligibility,
 ) -> None:
@@ -118,11 +128,7 @@ async def test_a_child_alone_needs_a_best_interests_determination_before_clearan
 async def test_after_clearance_the_clearance_lapses_and_is_given_again(
     eligibility: Eligibility,
 ) -> None:
-    case_id = await assessed_mother(eligibility)
-    await clear(eligibility, case_id)
-    spouse = f"{case_id}-spouse"
-    await eligibility.from_intake("HouseholdMemberAdded", added(case_id, spouse))
-    events = await until_recorded(eligibility, case_id, JOINED)
+    case_id, spouse, events = await spouse_added_after_clearance(eligibility)
     joined = events[-2]
     assert joined.type == JOINED and joined.data["clearance_lapsed"] is True, events
     assert events[-1].type == DECIDED
@@ -141,11 +147,7 @@ async def test_after_clearance_the_clearance_lapses_and_is_given_again(
 async def test_an_addition_travel_refused_leaves_the_clearance_standing(
     eligibility: Eligibility,
 ) -> None:
-    case_id = await assessed_mother(eligibility)
-    await clear(eligibility, case_id)
-    spouse = f"{case_id}-spouse"
-    await eligibility.from_intake("HouseholdMemberAdded", added(case_id, spouse))
-    await until_recorded(eligibility, case_id, JOINED)
+    case_id, spouse, _ = await spouse_added_after_clearance(eligibility)
     # Travel refused it (departed), and intake reversed the addition.
     reversed_ = {
         "case_id": case_id,
