@@ -27,7 +27,7 @@ from pathlib import Path
 
 from avrr_events.commands import Cause, CommandContext, Principal
 from avrr_events.settings import ServiceSettings
-from avrr_events.testing import running
+from avrr_events.testing import delete_topics, running
 from avrr_events.web.embedded import embedded_settings
 from avrr_events.web.service import ServiceRuntime
 from avrr_travel import destinations
@@ -131,15 +131,20 @@ async def convoys(settings: ServiceSettings, households: int, rounds: int) -> li
 
 
 async def on_postgres(households: int, rounds: int) -> list[float]:
+    prefix = f"bench-{secrets.token_hex(3)}"
     async with fresh_database(database_url()) as bench:
         settings = ServiceSettings(
             database_url=bench.url,
             kafka_bootstrap_servers=kafka_settings().bootstrap_servers,
             dev=True,
-            topic_prefix=f"bench-{secrets.token_hex(3)}",
+            topic_prefix=prefix,
             relay_poll_interval=0.2,
         )
-        return await convoys(settings, households, rounds)
+        try:
+            return await convoys(settings, households, rounds)
+        finally:
+            # The service's topics under the run's prefix, as a test's are deleted.
+            delete_topics(f"{prefix}.")
 
 
 async def on_embedded(households: int, rounds: int) -> list[float]:
