@@ -20,10 +20,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy import MetaData, Row, Select, Table, Text, bindparam, cast, func, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import tables
-from avrr_events.adapters.database import Database
+from avrr_events.adapters.database import Database, deadlocked
 from avrr_events.adapters.prepared import PreparedRead
 from avrr_events.envelope import Envelope
 from avrr_events.registry import DomainEvent, EventRegistry
@@ -165,12 +166,27 @@ class ProjectionRunner:
         self.consumer = consumer
         self.batch_size = batch_size
 
-    async def rebuild(self, projection: Projection) -> int:
-        """Drop and recreate the projection's tables, then replay its whole history into them."""
-        async with self.db.transaction() as conn:
-            await conn.run_sync(projection.metadata.drop_all)
-            await conn.run_sync(projection.metadata.create_all)
-            await save_checkpoint(conn, projection.name, 0)
+    async def rebuild(self, projection: Projection, *, attempts: int = 5) -> int:
+        """Drop and recreate the projection's tables, then replay its whole history into them.
+
+        The running service may be writing the same tables meanwhile: its
+        consumer holds a row lock on one table and asks for the next while the
+        drop, table by table, holds the next and asks for the first. PostgreSQL
+        breaks that deadlock by undoing one of the two; when it undoes the drop,
+        the drop waits a moment and runs again (the consumer's transaction has
+        finished by then), instead of failing the rebuild.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.db.transaction() as conn:
+                    await conn.run_sync(projection.metadata.drop_all)
+                    await conn.run_sync(projection.metadata.create_all)
+                    await save_checkpoint(conn, projection.name, 0)
+                break
+            except DBAPIError as exc:
+                if not deadlocked(exc) or attempt == attempts:
+                    raise
+                await asyncio.sleep(0.1 * attempt)
         return await self.catch_up(projection)
 
     async def catch_up(self, projection: Projection) -> int:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sample_domain import CaseSummary, SampleCase, case_ids, registry, summary_rows
 from sample_service import SampleService
+from sqlalchemy import Column, Integer, MetaData, Table, func, select
 
-from avrr_events import Cause, ProjectionRunner
+from avrr_events import Cause, Database, Projection, ProjectionRunner
 from avrr_events.testing import eventually
 
 CAUSE = Cause("corr-rebuild")
@@ -54,3 +57,34 @@ async def test_rebuild_on_the_embedded_default_equals_the_live_projection(
     embedded_service: SampleService,
 ) -> None:
     await rebuild_equals_live(embedded_service)
+
+
+pair = MetaData()
+people = Table("rebuild_people", pair, Column("id", Integer, primary_key=True))
+tokens = Table("rebuild_tokens", pair, Column("id", Integer, primary_key=True))
+
+
+class TwoTables(Projection):
+    """A read model of two tables the live consumer writes in one transaction."""
+
+    name = "two_tables"
+    metadata = pair
+    event_types = frozenset({"sample.case.opened"})
+
+
+async def test_a_rebuild_racing_the_live_consumer_over_two_tables_finishes(pg: Database) -> None:
+    """The drop, table by table, and a consumer's transaction writing both tables in the
+    other order deadlock; PostgreSQL undoes the drop, which runs again and succeeds."""
+    await pg.create_tables(pair)
+    first, second = reversed(pair.sorted_tables)  # the order drop_all takes them in
+    runner = ProjectionRunner(pg, registry, "no-consumer")
+    async with pg.engine.connect() as live:
+        transaction = await live.begin()
+        await live.execute(second.insert().values(id=1))  # the consumer holds the second
+        rebuilding = asyncio.create_task(runner.rebuild(TwoTables()))
+        await asyncio.sleep(0.5)  # the drop holds the first and waits for the second
+        await live.execute(first.insert().values(id=1))  # a cycle: one of the two is undone
+        await transaction.commit()
+    assert await asyncio.wait_for(rebuilding, timeout=30) == 0
+    async with pg.engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(first)) == 0

@@ -71,6 +71,16 @@ def unavailable(exc: BaseException) -> bool:
     return isinstance(code, str) and code.startswith(_AWAY_SQLSTATES)
 
 
+def deadlocked(exc: BaseException) -> bool:
+    """Whether PostgreSQL chose ``exc``'s transaction as the victim of a deadlock (40P01).
+
+    The victim's work is undone whole and the other transaction goes on, so
+    running the victim again is safe: the caller may retry what it was doing.
+    """
+    driver = exc.orig if isinstance(exc, DBAPIError) else None
+    return getattr(driver, "pgcode", None) == "40P01"
+
+
 def _connection_gone(exc: BaseException) -> bool:
     """asyncpg's own word that the server or the connection went away.
 
