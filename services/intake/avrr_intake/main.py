@@ -43,7 +43,7 @@ def projections(runtime: ServiceRuntime) -> Sequence[Projection]:
     return [
         read_models.CaseFiles(runtime.cipher),
         timeline.CaseTimeline(),
-        reports.SituationalReports(),
+        reports.SituationalReports(runtime.offices),
         handover.CaseHandovers(runtime.offices),
         retention.CaseClosures(),
         search.PeopleIndex(runtime.cipher, search.key_of(secret)),

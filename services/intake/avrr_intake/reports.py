@@ -47,6 +47,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     and_,
@@ -61,6 +62,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import DomainEvent, Envelope, Projection
+from avrr_events.handover import handed_over_to
+from avrr_events.offices import OfficeRegistry
 from avrr_events.small_cells import SUPPRESSED, suppress, too_small
 from avrr_events.tables import Json, case_table
 from avrr_events.web.http import invalid_field
@@ -102,6 +105,9 @@ report_cases = case_table(
     *(Column(name, String(length), nullable=True) for name, (length, _) in _GROUPED.items()),
     # The day of the referral (ReferralReceived.received_at, UTC): reports of a period.
     Column("referred_on", String(10), nullable=True),
+    # The receiving office the case was handed over to (avrr_events.handover, the latest one):
+    # the office scoping of the pre-aggregated cells, as intake_handovers scopes the scan.
+    Column("receiving_office", String(200), nullable=True),
     Column("returnees", Integer, nullable=False, default=0),
     Column("state", Json, nullable=False),
 )
@@ -154,26 +160,77 @@ Index("intake_report_withdrawals_case_idx", report_withdrawals.c.case_id)
 # What a withdrawal row names as withdrawn when the whole case was (else a consent's purpose).
 CASE: Final = "case"
 
-# The returns report pre-aggregated: (cases, returnees) per referral office, month of return,
-# month of referral, dimension and value, kept by the projection in the transaction that
-# changes a returned case (the case's old cells taken off, its new ones added). A report of
-# all time, or of whole months (of return, of referral), sums cells instead of scanning a
-# million cases. "" stands for a missing office or value (primary-key columns); TOTAL is the
-# totals' dimension.
-report_returns = Table(
+# The reports pre-aggregated: each cell table counts the cases (or their disbursements,
+# withdrawals, returnees) per SCOPE, the case's referral office, the receiving office it was
+# handed over to, its month of return and its month of referral, and the report's own keys;
+# the projection keeps them in the transaction that changes a case (the case's old cells
+# taken off, its new ones added). A report of all time, or of whole months (of return, of
+# referral), as headquarters or as some offices, sums cells instead of scanning a million
+# cases: each case sits in one scope, so its office scoping (referral office or receiving
+# office among the caller's) is a condition on the scope, and sums of per-case counts
+# (households) stay exact. "" stands for a missing office, month or value (primary-key
+# columns).
+SCOPE: Final = ("office", "receiving_office", "returned_month", "referred_month")
+
+
+def _cell_table(name: str, keys: Sequence[Column[Any]], counts: Sequence[str]) -> Table:
+    """A cell table: SCOPE, then the report's ``keys``, then its ``counts``."""
+    return Table(
+        name,
+        metadata,
+        Column("office", String(100), primary_key=True),
+        Column("receiving_office", String(200), primary_key=True),
+        Column("returned_month", String(7), primary_key=True),
+        Column("referred_month", String(7), primary_key=True),
+        *keys,
+        *(Column(count, BigInteger, nullable=False) for count in counts),
+    )
+
+
+# Returns: (cases, returnees) per dimension and value; TOTAL is the totals' dimension.
+report_returns = _cell_table(
     "intake_report_returns",
-    metadata,
-    Column("office", String(100), primary_key=True),
-    Column("returned_month", String(7), primary_key=True),
-    Column("referred_month", String(7), primary_key=True),
-    Column("dimension", String(20), primary_key=True),
-    Column("value", String(100), primary_key=True),
-    Column("cases", Integer, nullable=False),
-    Column("returnees", Integer, nullable=False),
+    [
+        Column("dimension", String(20), primary_key=True),
+        Column("value", String(100), primary_key=True),
+    ],
+    ["cases", "returnees"],
 )
+# Phases: the cases in each phase now.
+report_phases = _cell_table(
+    "intake_report_phases", [Column("phase", String(30), primary_key=True)], ["cases"]
+)
+# Assistance: disbursements, households (cases with one) and amount per programme, kind
+# and currency.
+report_disbursed = _cell_table(
+    "intake_report_disbursed",
+    [
+        Column("programme_id", String(100), primary_key=True),
+        Column("kind", String(30), primary_key=True),
+        Column("currency", String(3), primary_key=True),
+    ],
+    ["disbursements", "households", "amount_minor"],
+)
+# Withdrawals: withdrawals and cases per what was withdrawn and reason; ("", "") counts
+# every withdrawal of the case once (the report's total of cases).
+report_withdrawn = _cell_table(
+    "intake_report_withdrawn",
+    [
+        Column("withdrawn", String(60), primary_key=True),
+        Column("reason", String(40), primary_key=True),
+    ],
+    ["withdrawals", "cases"],
+)
+CELL_TABLES: Final = {
+    t.name: t for t in (report_returns, report_phases, report_disbursed, report_withdrawn)
+}
 TOTAL: Final = "total"
 NONE: Final = "none"  # the vulnerability of a case no screening found one in
-Cell = tuple[str, str, str, str, str]  # office, month of return, of referral, dimension, value
+ANY: Final = ("", "")  # the withdrawals cell that counts a case's withdrawals whatever they were
+# A cell: its table's name and its primary key (SCOPE, then the report's keys); a case's
+# contribution counts (cell, count column) -> n.
+Cell = tuple[str, tuple[str, ...]]
+Cells = Counter[tuple[Cell, str]]
 
 AGE_GROUPS = ("0-17", "18-59", "60+")
 DIMENSIONS = (
@@ -206,23 +263,45 @@ def age_group(age_years: int) -> str:
     return "0-17" if age_years < 18 else "18-59" if age_years < 60 else "60+"
 
 
-def returned_cells(
-    case: Mapping[str, Any], people: Iterable[tuple[str, str]], categories: Iterable[str]
-) -> Counter[tuple[Cell, str]]:
-    """What one case adds to the pre-aggregated returns: ``(cell, "cases"|"returnees")`` ->
-    count, from its report row (``office``, ``returned_month``, ``referred_on``, the
-    grouped columns, ``returnees``), its travellers' (sex, age group) and its screenings'
-    categories; nothing before its return. The definitions of ``returns`` (module
-    docstring), cell by cell."""
-    out: Counter[tuple[Cell, str]] = Counter()
-    month = case.get("returned_month")
-    if month is None:
+def scope_of(case: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    """The SCOPE of a case's cells, from its report row."""
+    return (
+        case.get("office") or "",
+        case.get("receiving_office") or "",
+        case.get("returned_month") or "",
+        (case.get("referred_on") or "")[:7],
+    )
+
+
+def case_cells(
+    case: Mapping[str, Any],
+    people: Iterable[tuple[str, str]] = (),
+    categories: Iterable[str] = (),
+    disbursed: Iterable[tuple[str, str, str, int]] = (),
+    withdrawn: Iterable[tuple[str, str]] = (),
+) -> Cells:
+    """What one case adds to the cell tables: ``(cell, count column)`` -> n, from its report
+    row (the SCOPE columns, ``referred_on``, ``phase``, the grouped columns, ``returnees``),
+    its travellers' (sex, age group), its screenings' categories, its disbursements'
+    (programme, kind, currency, amount in minor units) and its withdrawals' (what, reason).
+    The definitions of ``returns``, ``phases``, ``assistance`` and ``withdrawals``, cell by
+    cell: the projection, the benchmark and the tests all count with this."""
+    scope = scope_of(case)
+    out: Cells = Counter()
+    if case.get("phase"):
+        out[((report_phases.name, (*scope, case["phase"])), "cases")] += 1
+    for key, counts in _disbursed_cells(disbursed).items():
+        for count, n in counts.items():
+            out[((report_disbursed.name, (*scope, *key)), count)] += n
+    for key, counts in _withdrawn_cells(withdrawn).items():
+        for count, n in counts.items():
+            out[((report_withdrawn.name, (*scope, *key)), count)] += n
+    if case.get("returned_month") is None:
         return out
-    office, size = case.get("office") or "", int(case.get("returnees") or 0)
-    referred = (case.get("referred_on") or "")[:7]
+    size = int(case.get("returnees") or 0)
 
     def add(dimension: str, value: str | None, households: int, people: int) -> None:
-        cell = (office, month, referred, dimension, value or "")
+        cell = (report_returns.name, (*scope, dimension, value or ""))
         out[(cell, "cases")] += households
         out[(cell, "returnees")] += people
 
@@ -238,6 +317,32 @@ def returned_cells(
     return out
 
 
+def _disbursed_cells(
+    disbursed: Iterable[tuple[str, str, str, int]],
+) -> dict[tuple[str, ...], Counter[str]]:
+    """A case's disbursements per (programme, kind, currency): how many, the amount, and the
+    case once as a household."""
+    out: dict[tuple[str, ...], Counter[str]] = {}
+    for programme_id, kind, currency, minor in disbursed:
+        counts = out.setdefault((programme_id, kind, currency), Counter())
+        counts["disbursements"] += 1
+        counts["amount_minor"] += int(minor)
+        counts["households"] = 1
+    return out
+
+
+def _withdrawn_cells(withdrawn: Iterable[tuple[str, str]]) -> dict[tuple[str, ...], Counter[str]]:
+    """A case's withdrawals per (what, reason), and all of them under ANY; the case once in
+    each."""
+    out: dict[tuple[str, ...], Counter[str]] = {}
+    for key in withdrawn:
+        for cell in (key, ANY):
+            counts = out.setdefault(cell, Counter())
+            counts["withdrawals"] += 1
+            counts["cases"] = 1
+    return out
+
+
 # The dimensions that are a column of the case's report row.
 _CASE_DIMENSIONS = {
     "host_country": "host_country",
@@ -247,62 +352,81 @@ _CASE_DIMENSIONS = {
 }
 
 
-async def _cells_of(conn: AsyncConnection, case_id: str) -> Counter[tuple[Cell, str]]:
-    """The case's contribution to the pre-aggregated returns, as its rows stand now."""
+async def cells_of(conn: AsyncConnection, case_id: str) -> Cells:
+    """The case's contribution to the cell tables, as its rows stand now."""
     c = report_cases.c
     row = (await conn.execute(select(report_cases).where(c.case_id == case_id))).mappings().first()
-    if row is None or row["returned_month"] is None:
+    if row is None:
         return Counter()
     p, v = report_people.c, report_vulnerabilities.c
-    people = await conn.execute(select(p.sex, p.age_group).where(p.case_id == case_id))
-    categories = await conn.scalars(select(v.category).where(v.case_id == case_id))
-    return returned_cells(dict(row), [(r.sex, r.age_group) for r in people], categories)
-
-
-async def _add_cells(conn: AsyncConnection, delta: Mapping[tuple[Cell, str], int]) -> None:
-    """Add ``delta`` to the cells atomically (concurrent projections of other cases add to
-    the same cells: an upsert adds to what is there, never writes a count read before)."""
-    by_cell: dict[Cell, dict[str, int]] = {}
-    for (cell, count), n in delta.items():
-        by_cell.setdefault(cell, {"cases": 0, "returnees": 0})[count] += n
-    rows = [
-        {"office": o, "returned_month": m, "referred_month": f, "dimension": d, "value": v} | counts
-        for (o, m, f, d, v), counts in sorted(by_cell.items())
-        if any(counts.values())
-    ]
-    if not rows:
-        return
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(report_returns).values(rows)
-    r = report_returns.c
-    await conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[r.office, r.returned_month, r.referred_month, r.dimension, r.value],
-            set_={
-                "cases": r.cases + stmt.excluded.cases,
-                "returnees": r.returnees + stmt.excluded.returnees,
-            },
-        )
+    a, w = report_assistance.c, report_withdrawals.c
+    disbursed = await conn.execute(
+        select(a.programme_id, a.kind, a.currency, a.amount_minor).where(a.case_id == case_id)
+    )
+    withdrawn = await conn.execute(select(w.withdrawn, w.reason).where(w.case_id == case_id))
+    people: list[tuple[str, str]] = []
+    categories: list[str] = []
+    if row["returned_month"] is not None:  # only a return counts its people and screenings
+        rows = await conn.execute(select(p.sex, p.age_group).where(p.case_id == case_id))
+        people = [(r.sex, r.age_group) for r in rows]
+        categories = list(await conn.scalars(select(v.category).where(v.case_id == case_id)))
+    return case_cells(
+        dict(row),
+        people,
+        categories,
+        [(r.programme_id, r.kind, r.currency, int(r.amount_minor)) for r in disbursed],
+        [(r.withdrawn, r.reason) for r in withdrawn],
     )
 
 
+async def add_cells(conn: AsyncConnection, delta: Cells) -> None:
+    """Add ``delta`` to the cells atomically: concurrent projections of other cases (two
+    replicas' consumers) add to the same cells, so an upsert adds to what is there and never
+    writes a count read before; tables and cells go in one order (sorted) in every
+    transaction, so two of them never wait for each other's rows in a cycle."""
+    by_cell: dict[Cell, Counter[str]] = {}
+    for (cell, count), n in delta.items():
+        by_cell.setdefault(cell, Counter())[count] += n
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    for name, table in sorted(CELL_TABLES.items()):
+        keys = [column.name for column in table.primary_key.columns]
+        counts = [column.name for column in table.columns if not column.primary_key]
+        rows = [
+            dict(zip(keys, key, strict=True)) | {count: changes[count] for count in counts}
+            for (cells_of, key), changes in sorted(by_cell.items())
+            if cells_of == name and any(changes.values())
+        ]
+        if not rows:
+            continue
+        stmt = insert(table).values(rows)
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=list(table.primary_key.columns),
+                set_={count: table.c[count] + stmt.excluded[count] for count in counts},
+            )
+        )
+
+
 class SituationalReports(Projection):
-    """Folds every event of a case into the report tables."""
+    """Folds every event of a case into the report tables and their cells."""
 
     name = "intake_situational_reports"
     event_types = TIMELINE_TYPES
     metadata = metadata
+
+    def __init__(self, offices: OfficeRegistry) -> None:
+        # The office registry names the receiving office an arrival hands the case over to,
+        # as the hand-over projection (avrr_intake.handover) reads it.
+        self.offices = offices
 
     async def apply(self, conn: AsyncConnection, event: DomainEvent, envelope: Envelope) -> None:
         case_id = getattr(event, "case_id", None)
         if case_id is None:
             return
         c = report_cases.c
-        row = (
-            await conn.execute(select(c.state, c.returned_month).where(c.case_id == case_id))
-        ).first()
-        # A returned case's cells of the pre-aggregated returns, before this event.
-        before = await _cells_of(conn, case_id) if row and row.returned_month else Counter()
+        row = (await conn.execute(select(c.state).where(c.case_id == case_id))).first()
+        # The case's cells before this event.
+        before = await cells_of(conn, case_id) if row else Counter()
         state = CaseState.model_validate(row.state) if row else CaseState()
         facts = facts_of(event)
         state.fold(event.event_type, facts, envelope.time)
@@ -310,6 +434,12 @@ class SituationalReports(Projection):
         values.update(returnees=len(state.household), state=state.model_dump(mode="json"))
         if isinstance(event, ReferralReceived):
             values["referred_on"] = utc(event.received_at).date().isoformat()
+        elif isinstance(event, observed.ArrivalConfirmed):
+            receiving = handed_over_to(
+                event.confirmed_by, event.confirmer_id, event.destination_country, self.offices
+            )
+            if receiving is not None:  # none keeps the one before, as intake_handovers does
+                values["receiving_office"] = receiving
         if row is None:
             await conn.execute(report_cases.insert().values(case_id=case_id, **values))
         else:
@@ -361,10 +491,9 @@ class SituationalReports(Projection):
                     amount_minor=minor,
                 )
             )
-        if before or values["returned_month"] is not None:
-            after = await _cells_of(conn, case_id)
-            after.subtract(before)
-            await _add_cells(conn, after)
+        after = await cells_of(conn, case_id)
+        after.subtract(before)
+        await add_cells(conn, after)
 
 
 # ------------------------------------------------------------------ queries --
@@ -415,22 +544,43 @@ class Period:
 ALL_TIME: Final = Period()
 
 
+def _in_cells(
+    table: Table, office: str | None, offices: frozenset[str] | None, period: Period
+) -> list[ColumnElement[bool]]:
+    """``_office`` on a cell table's SCOPE: the cells of ``office`` (if given), of cases
+    referred to one of ``offices`` or handed over to one of them (None: every office), of
+    the months of ``period`` (whole months: ``Period.whole_months``)."""
+    t = table.c
+    where: list[ColumnElement[bool]] = [] if office is None else [t.office == office]
+    if offices is not None:
+        wanted = sorted(offices)
+        where.append(or_(t.office.in_(wanted), t.receiving_office.in_(wanted)))
+    bounds = (
+        (t.returned_month, period.returned_from, period.returned_to),
+        (t.referred_month, period.referred_from, period.referred_to),
+    )
+    for column, first, last in bounds:
+        if first is None and last is None:
+            continue
+        where.append(column != "")  # a case without that day is in no period of it
+        if first is not None:
+            where.append(column >= first.isoformat()[:7])
+        if last is not None:
+            where.append(column <= last.isoformat()[:7])
+    return where
+
+
 async def _returns_aggregated(
-    conn: AsyncConnection, *, by: Sequence[str], office: str | None, period: Period
+    conn: AsyncConnection,
+    *,
+    by: Sequence[str],
+    office: str | None,
+    offices: frozenset[str] | None,
+    period: Period,
 ) -> dict[str, Any]:
     """``returns`` summed from ``intake_report_returns`` (same rows, same order)."""
     r = report_returns.c
-    where: list[ColumnElement[bool]] = [r.dimension.in_([*by, TOTAL])]
-    if office is not None:
-        where.append(r.office == office)
-    if period.returned_from is not None:
-        where.append(r.returned_month >= period.returned_from.isoformat()[:7])
-    if period.returned_to is not None:
-        where.append(r.returned_month <= period.returned_to.isoformat()[:7])
-    if period.referred_from is not None:
-        where.append(r.referred_month >= period.referred_from.isoformat()[:7])
-    if period.referred_to is not None:
-        where.append(r.referred_month <= period.referred_to.isoformat()[:7])
+    where = [r.dimension.in_([*by, TOTAL]), *_in_cells(report_returns, office, offices, period)]
     cases = func.sum(r.cases)
     stmt = (
         select(r.dimension, r.value, cases, func.sum(r.returnees))
@@ -482,11 +632,13 @@ async def returns(
     office: str | None = None,
     offices: frozenset[str] | None = None,
     period: Period = ALL_TIME,
+    scan: bool = False,
 ) -> dict[str, Any]:
-    """Returns (cases, returnees) along each requested dimension, and the totals (from the
-    pre-aggregated cells at headquarters over whole months of return)."""
-    if offices is None and period.whole_months():
-        return await _returns_aggregated(conn, by=by, office=office, period=period)
+    """Returns (cases, returnees) along each requested dimension, and the totals: summed
+    from the cells over whole months; else, or with ``scan``, counted from the case rows of
+    the period (what the cells must equal)."""
+    if period.whole_months() and not scan:
+        return await _returns_aggregated(conn, by=by, office=office, offices=offices, period=period)
     c = report_cases.c
     returned = and_(c.returned_month.is_not(None), _office(office, offices, period))
     out: dict[str, Any] = {}
@@ -571,17 +723,33 @@ async def phases(
     office: str | None = None,
     offices: frozenset[str] | None = None,
     period: Period = ALL_TIME,
+    scan: bool = False,
 ) -> dict[str, Any]:
-    """How many cases are in each phase now (every phase listed, zeros included)."""
+    """How many cases are in each phase now (every phase listed, zeros included): summed
+    from the cells over whole months; else, or with ``scan``, counted from the case rows."""
+    if period.whole_months() and not scan:
+        p = report_phases.c
+        stmt = (
+            select(p.phase, func.sum(p.cases))
+            .where(*_in_cells(report_phases, office, offices, period))
+            .group_by(p.phase)
+        )
+    else:
+        stmt = _phases_scanned(office, offices, period)
+    counts = {str(phase): int(n) for phase, n in await conn.execute(stmt) if n}
+    items = [{"phase": p, "cases": counts.get(p, 0)} for p in PHASES]
+    return {"phases": items, "total": sum(counts.values())}
+
+
+def _phases_scanned(
+    office: str | None, offices: frozenset[str] | None, period: Period
+) -> Select[Any]:
     c = report_cases.c
-    rows = await conn.execute(
+    return (
         select(c.phase, func.count())
         .where(c.phase.is_not(None), _office(office, offices, period))
         .group_by(c.phase)
     )
-    counts = {str(phase): int(n) for phase, n in rows}
-    items = [{"phase": p, "cases": counts.get(p, 0)} for p in PHASES]
-    return {"phases": items, "total": sum(counts.values())}
 
 
 def _amount(minor: int) -> str:
@@ -594,24 +762,30 @@ async def assistance(
     office: str | None = None,
     offices: frozenset[str] | None = None,
     period: Period = ALL_TIME,
+    scan: bool = False,
 ) -> dict[str, Any]:
-    """Reintegration assistance disbursed: per programme, kind and currency; cash vs in-kind."""
-    a = report_assistance.c
-    source = report_assistance.join(report_cases, report_cases.c.case_id == a.case_id, isouter=True)
-    stmt = (
-        select(
-            a.programme_id,
-            a.kind,
-            a.currency,
-            func.count(),
-            func.sum(a.amount_minor),
-            func.count(distinct(a.case_id)),
+    """Reintegration assistance disbursed: per programme, kind and currency; cash vs in-kind
+    (summed from the cells over whole months; else, or with ``scan``, from the
+    disbursements of the period)."""
+    if period.whole_months() and not scan:
+        d = report_disbursed.c
+        n = func.sum(d.disbursements)
+        stmt = (
+            select(
+                d.programme_id,
+                d.kind,
+                d.currency,
+                n,
+                func.sum(d.amount_minor),
+                func.sum(d.households),
+            )
+            .where(*_in_cells(report_disbursed, office, offices, period))
+            .group_by(d.programme_id, d.kind, d.currency)
+            .having(n > 0)
+            .order_by(d.programme_id, d.kind, d.currency)
         )
-        .select_from(source)
-        .where(_office(office, offices, period))
-        .group_by(a.programme_id, a.kind, a.currency)
-        .order_by(a.programme_id, a.kind, a.currency)
-    )
+    else:
+        stmt = _assistance_scanned(office, offices, period)
     items = []
     by_currency: dict[str, dict[str, int]] = {}
     for programme_id, kind, currency, n, minor, households in await conn.execute(stmt):
@@ -634,15 +808,68 @@ async def assistance(
     return {"items": items, "totals": totals}
 
 
+def _assistance_scanned(
+    office: str | None, offices: frozenset[str] | None, period: Period
+) -> Select[Any]:
+    a = report_assistance.c
+    source = report_assistance.join(report_cases, report_cases.c.case_id == a.case_id, isouter=True)
+    return (
+        select(
+            a.programme_id,
+            a.kind,
+            a.currency,
+            func.count(),
+            func.sum(a.amount_minor),
+            func.count(distinct(a.case_id)),
+        )
+        .select_from(source)
+        .where(_office(office, offices, period))
+        .group_by(a.programme_id, a.kind, a.currency)
+        .order_by(a.programme_id, a.kind, a.currency)
+    )
+
+
 async def withdrawals(
     conn: AsyncConnection,
     *,
     office: str | None = None,
     offices: frozenset[str] | None = None,
     period: Period = ALL_TIME,
+    scan: bool = False,
 ) -> dict[str, Any]:
     """Withdrawals by what was withdrawn (the case, or a consent's purpose) and coded reason:
-    how many, and of how many cases."""
+    how many, and of how many cases (summed from the cells over whole months; else, or with
+    ``scan``, counted from the withdrawals of the period)."""
+    if period.whole_months() and not scan:
+        w = report_withdrawn.c
+        n = func.sum(w.withdrawals)
+        scope = _in_cells(report_withdrawn, office, offices, period)
+        any_ = and_(w.withdrawn == ANY[0], w.reason == ANY[1])
+        stmt = (
+            select(w.withdrawn, w.reason, n, func.sum(w.cases))
+            .where(*scope, ~any_)
+            .group_by(w.withdrawn, w.reason)
+            .having(n > 0)
+            .order_by(w.withdrawn, w.reason)
+        )
+        total = select(func.sum(w.cases)).where(*scope, any_)
+    else:
+        stmt, total = _withdrawals_scanned(office, offices, period)
+    items = [
+        {"withdrawn": withdrawn, "reason": reason, "withdrawals": int(n), "cases": int(cases)}
+        for withdrawn, reason, n, cases in await conn.execute(stmt)
+    ]
+    cases = await conn.scalar(total)
+    return {
+        "items": items,
+        "total": {"withdrawals": sum(i["withdrawals"] for i in items), "cases": int(cases or 0)},
+    }
+
+
+def _withdrawals_scanned(
+    office: str | None, offices: frozenset[str] | None, period: Period
+) -> tuple[Select[Any], Select[Any]]:
+    """The items' and the total's statements over the withdrawals of the period."""
     w = report_withdrawals.c
     source = report_withdrawals.join(report_cases, report_cases.c.case_id == w.case_id)
     scope = _office(office, offices, period)
@@ -653,17 +880,8 @@ async def withdrawals(
         .group_by(w.withdrawn, w.reason)
         .order_by(w.withdrawn, w.reason)
     )
-    items = [
-        {"withdrawn": withdrawn, "reason": reason, "withdrawals": int(n), "cases": int(cases)}
-        for withdrawn, reason, n, cases in await conn.execute(stmt)
-    ]
-    cases = await conn.scalar(
-        select(func.count(distinct(w.case_id))).select_from(source).where(scope)
-    )
-    return {
-        "items": items,
-        "total": {"withdrawals": sum(i["withdrawals"] for i in items), "cases": int(cases or 0)},
-    }
+    total = select(func.count(distinct(w.case_id))).select_from(source).where(scope)
+    return stmt, total
 
 
 Report = dict[str, Any]
