@@ -649,7 +649,11 @@ async def list_cases(
     ``phase`` is the furthest the case reached in any service (as ``GET /reports/phases``
     counts it), the destination the one requested or cleared. Filters are query parameters:
     none is personal data (names are searched in a request body). Page with ``next_cursor``
-    (stable while cases arrive) or with ``offset``, not both."""
+    (stable while cases arrive) or with ``offset``, not both.
+
+    ``total`` counts the matching cases up to 1,000: past that it is 1,000 and
+    ``total_is_lower_bound`` is true ("at least 1,000": narrow the filters), so that a page
+    over a million cases costs the page, not a count of every match."""
     if cursor is not None and page.offset:
         raise invalid_field("cursor", "page with cursor or with offset, not both", where="query")
     filters = case_list.CaseFilters(
@@ -703,7 +707,10 @@ async def list_cases(
                 "principal_name": _full_name(name),
             }
         )
-    return page.answer(items, found.total) | {"next_cursor": found.next_cursor}
+    return page.answer(items, found.total) | {
+        "total_is_lower_bound": found.total_is_lower_bound,
+        "next_cursor": found.next_cursor,
+    }
 
 
 @router.get("/incoming", summary="Ticketed movements coming to your offices' countries")

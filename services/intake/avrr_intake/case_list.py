@@ -30,6 +30,12 @@ cases and ``(departure_date, case_id)`` for the incoming list: a page's
 after it, so rows written meanwhile neither repeat nor push others off a page.
 A cursor is ``base64url(JSON ["<order key>", "<case id>"])``, without padding:
 opaque to a client, decodable by anyone reading a log (it holds no personal data).
+
+The case list's ``total`` is exact up to ``COUNT_BOUND`` matches, and past it the bound
+with ``total_is_lower_bound`` (issue 21): counting every match of a phase over a million
+cases took a second, and the first page itself is an index walk in the list's order
+(``intake_cases_referred_idx``) that stops after the page. The incoming list (ticketed
+movements still coming, a few thousand at most) counts exactly.
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ from avrr_intake import read_models
 from avrr_intake.reports import report_cases, report_vulnerabilities
 from avrr_intake.timeline import CaseState, utc
 
+# The case list counts its matches up to this many; past it ``total`` says "at least".
+COUNT_BOUND = 1_000
 # A movement the destination's offices expect: ticketed (held keeps its ticket) or on its way.
 INCOMING_MOVEMENTS = ("ticketed", "held", "departed")
 # Cases that no longer travel, whatever their movement still says.
@@ -92,11 +100,28 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Page:
-    """The rows of one page, how many rows match in all, and the cursor of the next page."""
+    """The rows of one page, how many rows match in all (or at least, when
+    ``total_is_lower_bound``), and the cursor of the next page."""
 
     rows: list[Any]
     total: int
     next_cursor: str | None
+    total_is_lower_bound: bool = False
+
+
+async def count_matches(
+    conn: AsyncConnection, query: Select[Any], *, up_to: int | None
+) -> tuple[int, bool]:
+    """How many rows ``query`` matches, and whether there are more: all of them when ``up_to``
+    is None, else at most ``up_to`` (the database stops at the first ``up_to + 1``, in any
+    order, so the count costs what reading that many rows costs, whatever matches)."""
+    matched = query.with_only_columns(true(), maintain_column_froms=True).order_by(None)
+    if up_to is not None:
+        matched = matched.limit(up_to + 1)
+    found = int(await conn.scalar(select(func.count()).select_from(matched.subquery())) or 0)
+    if up_to is None or found <= up_to:
+        return found, False
+    return up_to, True
 
 
 async def _keyset_page(
@@ -107,16 +132,17 @@ async def _keyset_page(
     offset: int,
     after: ColumnElement[bool] | None,
     key_of: Callable[[Any], str],
+    count_up_to: int | None = None,
 ) -> Page:
-    """A page of ``query`` (already in its stable order) after ``after`` (or at ``offset``)."""
-    counted = query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
-    total = int(await conn.scalar(counted) or 0)
+    """A page of ``query`` (already in its stable order) after ``after`` (or at ``offset``),
+    with its matches counted up to ``count_up_to`` (None: all)."""
+    total, more_matches = await count_matches(conn, query, up_to=count_up_to)
     paged = query if after is None else query.where(after)
     rows = list((await conn.execute(paged.limit(limit + 1).offset(offset))).all())
     more = len(rows) > limit
     rows = rows[:limit]
     cursor = encode_cursor(key_of(rows[-1]), rows[-1].case_id) if more and rows else None
-    return Page(rows, total, cursor)
+    return Page(rows, total, cursor, more_matches)
 
 
 # -------------------------------------------------------------- case list --
@@ -195,10 +221,12 @@ async def cases(
     limit: int,
     offset: int = 0,
     cursor: str | None = None,
+    count_up_to: int | None = None,
 ) -> Page:
     """A page of cases matching ``filters`` within ``visible`` (avrr_intake.handover.belongs_to),
     newest referral first, each with its phase and destination (None before the reports
-    caught up with the case)."""
+    caught up with the case); matches counted up to ``count_up_to`` (default
+    ``COUNT_BOUND``)."""
     c, r = read_models.cases.c, report_cases.c
     where = filters.conditions() if visible is None else [visible, *filters.conditions()]
     query = (
@@ -218,7 +246,12 @@ async def cases(
     if cursor is not None:
         key, case_id = decode_cursor(cursor)
         at = _moment(key)
-        after = or_(c.referred_at < at, and_(c.referred_at == at, c.case_id > case_id))
+        # The first conjunct alone is a range of the order's index: a later page starts
+        # its walk at the cursor, not at the newest case.
+        after = and_(
+            c.referred_at <= at,
+            or_(c.referred_at < at, and_(c.referred_at == at, c.case_id > case_id)),
+        )
     return await _keyset_page(
         conn,
         query,
@@ -226,6 +259,7 @@ async def cases(
         offset=offset,
         after=after,
         key_of=lambda row: utc(row.referred_at).isoformat(),
+        count_up_to=COUNT_BOUND if count_up_to is None else count_up_to,
     )
 
 
