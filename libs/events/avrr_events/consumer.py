@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import logs, tables
+from avrr_events import logs, tables, tracing
 from avrr_events.adapters import postgres
 from avrr_events.adapters.database import Database, unavailable
 from avrr_events.bus import Message, MessageSource, Publisher, patiently
@@ -458,7 +458,22 @@ class EventConsumer:
         return {event_id: i for event_id, i in unique.items() if event_id not in lost}
 
     async def _apply(self, conn: AsyncConnection, items: Sequence[_Item]) -> None:
+        """Run each item's reactions inside its span and log context, then the projections.
+
+        The span and the log context are entered only where they hold something:
+        around an event's reactions (whose log lines name the event, and whose
+        events carry the span's trace onward), and, while spans are recorded, for
+        every event (the trace shows each event handled). Entering them for
+        every event of a catch-up, reactions or not, cost ~12 us per event.
+        """
+        spans = tracing.recording()
         for item in items:
+            reactions = self.reactions.get(item.envelope.type, ())
+            if not reactions:
+                if spans:
+                    with handling(item.envelope, self.group):
+                        pass
+                continue
             with (
                 handling(item.envelope, self.group),
                 logs.event_context(
@@ -467,7 +482,7 @@ class EventConsumer:
                     correlation_id=item.envelope.correlationid,
                 ),
             ):
-                for reaction in self.reactions.get(item.envelope.type, ()):
+                for reaction in reactions:
                     await reaction(
                         HandlerContext(
                             conn, item.envelope, self.store, self.cipher, self.commands()

@@ -136,34 +136,57 @@ class Envelope(BaseModel):
     @classmethod
     def from_message(cls, message: Message) -> Envelope:
         """Decode a binary-mode CloudEvent; raise EnvelopeError with the reason if it is not one."""
-        attributes: dict[str, Any] = {}
+        # The consumer calls this for every record it reads: the header names of
+        # the fields are looked up in one table (``_FIELD_OF_HEADER``), and only
+        # the fields' values are kept. Every ``ce_*`` header must still be UTF-8.
+        known: dict[str, Any] = {}
         for name, raw in message.headers:
-            if not name.startswith(CE_PREFIX):
+            field = _FIELD_OF_HEADER.get(name)
+            if field is None and not name.startswith(CE_PREFIX):
                 continue
             try:
-                attributes[name[len(CE_PREFIX) :]] = raw.decode()
+                text = raw.decode()
             except UnicodeDecodeError as exc:
                 raise EnvelopeError(f"header {name} is not UTF-8") from exc
-        if attributes.get("specversion") != "1.0":
+            if field is not None:
+                known[field] = text
+        if known.get("specversion") != "1.0":
             raise EnvelopeError("not a CloudEvents 1.0 binary-mode record (ce_specversion missing)")
-        try:
-            data = json.loads(message.value)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise EnvelopeError(f"event data is not JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise EnvelopeError("event data must be a JSON object")
-        if "time" in attributes and not _has_offset(attributes["time"]):
+        data = _json_object(message.value)
+        if "time" in known and not _has_offset(known["time"]):
             # RFC 3339 (and so CloudEvents) requires the offset: a time without
             # one names no instant, and the SDK refuses the record.
-            raise EnvelopeError(f"ce_time {attributes['time']!r} has no timezone offset")
-        # The class's field table itself: ``model_fields`` is a descriptor that
-        # costs more than the lookup, once per header of every record consumed.
-        fields = cls.__pydantic_fields__
-        known = {k: v for k, v in attributes.items() if k in fields}
+            raise EnvelopeError(f"ce_time {known['time']!r} has no timezone offset")
         try:
             return cls(**known, data=data)
         except ValidationError as exc:
             raise EnvelopeError(f"invalid CloudEvent attributes: {_first_error(exc)}") from exc
+
+
+# ``ce_<field>`` -> field, for every field of the envelope but ``data`` (the record's value).
+_FIELD_OF_HEADER = {
+    CE_PREFIX + name: name for name in Envelope.__pydantic_fields__ if name != "data"
+}
+
+
+def _json_object(value: bytes) -> dict[str, Any]:
+    """A record's value as the JSON object it must be, or EnvelopeError saying why not.
+
+    Decoded as UTF-8 first: ``json.loads`` of bytes detects the encoding of
+    every record. Whatever that fast path refuses is read as before, bytes and
+    all (a byte-order mark, JSON in UTF-16 or -32), and only that reading's
+    failure refuses the record.
+    """
+    try:
+        data = json.loads(value.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        try:
+            data = json.loads(value)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise EnvelopeError(f"event data is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise EnvelopeError("event data must be a JSON object")
+    return data
 
 
 def _has_offset(text: str) -> bool:

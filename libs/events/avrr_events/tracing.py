@@ -135,6 +135,17 @@ def configure_exporter(service: str) -> bool:
     return True
 
 
+def recording() -> bool:
+    """Whether spans are recorded: a tracer provider is installed (an exporter's, the tests').
+
+    Without one the API's tracer is a no-op, whose spans only pass the parent's
+    context on; the consumer skips them where nothing inside would read it.
+    """
+    return not isinstance(
+        trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider
+    )
+
+
 @contextmanager
 def handling(envelope: Envelope, group: str) -> Iterator[Span]:
     """A consumer span for one event, child of the span that wrote the event."""

@@ -154,3 +154,41 @@ def test_a_record_whose_time_has_no_offset_is_refused_as_the_sdk_refuses_it() ->
     )
     with pytest.raises(EnvelopeError, match="no timezone offset"):
         Envelope.from_message(Message("t", b"case-1", b"{}", headers))
+
+
+_ATTRIBUTES = (
+    ("ce_specversion", b"1.0"),
+    ("ce_id", b"e-2"),
+    ("ce_source", b"/avrr/sample"),
+    ("ce_type", b"avrr.sample.CaseOpened"),
+    ("ce_subject", b"case-2"),
+    ("ce_time", b"2026-12-06T17:50:28Z"),
+    ("ce_dataschema", b"urn:x"),
+    ("ce_dataversion", b"1"),
+    ("ce_correlationid", b"c"),
+)
+
+
+def test_a_ce_data_header_is_an_unknown_extension_not_the_events_data() -> None:
+    """It used to reach the model as a second ``data`` and raise TypeError, not an
+    EnvelopeError: the consumer retried the batch behind it for ever."""
+    headers = (*_ATTRIBUTES, ("ce_data", b'{"office": "elsewhere"}'))
+    envelope = Envelope.from_message(Message("t", b"case-2", b'{"office": "x"}', headers))
+    assert envelope.data == {"office": "x"}
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['\ufeff{"office": "x"}'.encode(), '{"office": "x"}'.encode("utf-16")],
+    ids=["utf-8-with-bom", "utf-16"],
+)
+def test_event_data_that_json_reads_from_bytes_is_still_read(value: bytes) -> None:
+    """The UTF-8 fast path falls back to ``json.loads`` of the bytes, which reads these."""
+    envelope = Envelope.from_message(Message("t", b"case-2", value, _ATTRIBUTES))
+    assert envelope.data == {"office": "x"}
+
+
+def test_a_ce_header_that_is_not_utf8_is_refused_even_when_no_field_reads_it() -> None:
+    headers = (*_ATTRIBUTES, ("ce_partnerext", b"\xff\xfe"))
+    with pytest.raises(EnvelopeError, match="header ce_partnerext is not UTF-8"):
+        Envelope.from_message(Message("t", b"case-2", b"{}", headers))
