@@ -21,7 +21,8 @@ with handed-over cases):
   ``/reports/phases``, ``/reports/assistance``, ``/reports/withdrawals``), ``BENCH_SCALE_READS``
   times (default 200) with a random period: a month or a year, of return or of referral
   (``reports.Period``); and a few times over all time, for reference;
-- ``GET /cases`` first page (50) filtered by each phase, at random;
+- ``GET /cases`` first page (50) filtered by each phase, at random, as headquarters and (one
+  in ten) as one office; ``--no-reports`` times only this and the timeline;
 - ``GET /cases/{id}/timeline`` of the case with 500 events, in one page of 500.
 
 The event store is not written: none of these routes reads it (they read the projections).
@@ -396,14 +397,18 @@ async def _timed(db: Database, read: Callable[[AsyncConnection], Awaitable[Any]]
     return time.perf_counter() - started
 
 
-async def measure(db: Database, seeded: Seeded, reads: int) -> tuple[list[Timing], list[Timing]]:
-    """(ranged timings, all-time timings) per report; then the case list and the timeline."""
+async def measure(
+    db: Database, seeded: Seeded, reads: int, *, with_reports: bool = True
+) -> tuple[list[Timing], list[Timing]]:
+    """(ranged timings, all-time timings) per report (none without ``with_reports``); then
+    the case list and the timeline."""
     rng = random.Random(21)
     ranged: list[Timing] = []
     all_time: list[Timing] = []
     one_office = frozenset({OFFICES[1][0]})
-    await _cells_equal_the_scan(db, one_office)
-    for name, query in REPORTS.items():
+    if with_reports:
+        await _cells_equal_the_scan(db, one_office)
+    for name, query in REPORTS.items() if with_reports else ():
         say(f"scale: {name}: {reads} periods, {ALL_TIME_READS} all time")
         await _timed(db, partial(query, period=reports.ALL_TIME))  # untimed: warm the pages
         timing = Timing(f"{name}, a month or a year")
@@ -421,17 +426,22 @@ async def measure(db: Database, seeded: Seeded, reads: int) -> tuple[list[Timing
         all_time.append(whole)
     say(f"scale: GET /cases first page by phase, {reads} times")
     listing = Timing("GET /cases first page (50), filtered by phase")
-    for _ in range(reads):
+    scoped_list = Timing("GET /cases first page (50), one office, filtered by phase")
+    visible = handover.belongs_to(one_office)  # the route's scoping, handed-over cases too
+    for i in range(reads):
         filters = case_list.CaseFilters(phase=rng.choice(PHASES))
         listing.latencies.append(
             await _timed(db, partial(case_list.cases, filters=filters, visible=None, limit=50))
         )
+        if i % 10 == 0:
+            first = partial(case_list.cases, filters=filters, visible=visible, limit=50)
+            scoped_list.latencies.append(await _timed(db, first))
     say(f"scale: the timeline of a case with {TIMELINE_EVENTS} events, {reads} times")
     long = Timing(f"GET /cases/{{id}}/timeline, {TIMELINE_EVENTS} events in one page")
     for _ in range(reads):
         page = partial(timeline.entries, case_id=seeded.timeline_case, limit=500, offset=0)
         long.latencies.append(await _timed(db, page))
-    return ranged, [*all_time, listing, long]
+    return ranged, [*all_time, listing, scoped_list, long]
 
 
 async def _cells_equal_the_scan(db: Database, one: frozenset[str]) -> None:
@@ -495,7 +505,7 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-async def measured(size: int, reads: int) -> list[Line]:
+async def measured(size: int, reads: int, *, with_reports: bool = True) -> list[Line]:
     """Seed ``size`` cases on a fresh database, measure, drop the database."""
     rng = random.Random(2021)
     async with fresh_database(database_url()) as bench:
@@ -507,7 +517,7 @@ async def measured(size: int, reads: int) -> list[Line]:
             say(f"scale: COPYing {size:,} cases into {bench.name}")
             seeded = await seed(bench.dsn, size, rng)
             say(f"scale: seeded in {seeded.seconds:,.0f} s")
-            ranged, other = await measure(db, seeded, reads)
+            ranged, other = await measure(db, seeded, reads, with_reports=with_reports)
             return lines(seeded, ranged, other)
         finally:
             await db.dispose()
@@ -525,8 +535,13 @@ async def main(argv: list[str]) -> int:
     env = os.environ
     p.add_argument("--cases", type=int, default=int(env.get("BENCH_SCALE_CASES", 1_000_000)))
     p.add_argument("--reads", type=int, default=int(env.get("BENCH_SCALE_READS", 200)))
+    p.add_argument(
+        "--no-reports",
+        action="store_true",
+        help="time the case list and the timeline only (the reports take most of a run)",
+    )
     args = p.parse_args(argv)
-    print(markdown(await measured(args.cases, args.reads)))
+    print(markdown(await measured(args.cases, args.reads, with_reports=not args.no_reports)))
     return 0
 
 

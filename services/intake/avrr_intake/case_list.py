@@ -136,11 +136,18 @@ async def _keyset_page(
 ) -> Page:
     """A page of ``query`` (already in its stable order) after ``after`` (or at ``offset``),
     with its matches counted up to ``count_up_to`` (None: all)."""
-    total, more_matches = await count_matches(conn, query, up_to=count_up_to)
     paged = query if after is None else query.where(after)
     rows = list((await conn.execute(paged.limit(limit + 1).offset(offset))).all())
     more = len(rows) > limit
     rows = rows[:limit]
+    if after is None and not more and (rows or not offset):
+        # The last page, and nothing before it but the offset: the rows are the count (a
+        # rare filter's only page is a long walk already; no second one to count it).
+        total, more_matches = offset + len(rows), False
+        if count_up_to is not None and total > count_up_to:
+            total, more_matches = count_up_to, True
+    else:
+        total, more_matches = await count_matches(conn, query, up_to=count_up_to)
     cursor = encode_cursor(key_of(rows[-1]), rows[-1].case_id) if more and rows else None
     return Page(rows, total, cursor, more_matches)
 

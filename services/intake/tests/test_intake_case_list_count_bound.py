@@ -129,6 +129,17 @@ async def test_the_count_is_exact_up_to_the_bound_and_at_least_the_bound_past_it
                 conn, referred_only, visible=None, limit=3, offset=BOUND - 1
             )
             assert [row.case_id for row in at_bound.rows] == ids[BOUND - 1 :]
+            # The last page counts its own rows past the offset; past the end, the count.
+            assert (at_bound.total, at_bound.total_is_lower_bound) == (BOUND, True)
+            past = await case_list.cases(
+                conn, referred_only, visible=None, limit=3, offset=BOUND * 5
+            )
+            assert (past.rows, past.total, past.total_is_lower_bound) == ([], BOUND, True)
+            last = await case_list.cases(
+                conn, referred_only, visible=None, limit=3, offset=BOUND - 2
+            )
+            assert len(last.rows) == 3 and last.next_cursor is None
+            assert (last.total, last.total_is_lower_bound) == (BOUND, True)
     finally:
         await db.dispose()
 
