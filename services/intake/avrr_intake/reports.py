@@ -221,6 +221,10 @@ report_withdrawn = _cell_table(
     ],
     ["withdrawals", "cases"],
 )
+# The offices of headquarters' roll-up: every cell is counted again with these as its scope's
+# offices (same months, same keys), so a report of every office reads one office's worth of
+# cells, not every office's times every receiving office's. No office id is "*".
+HEADQUARTERS: Final = ("*", "*")
 CELL_TABLES: Final = {
     t.name: t for t in (report_returns, report_phases, report_disbursed, report_withdrawn)
 }
@@ -296,8 +300,21 @@ def case_cells(
     for key, counts in _withdrawn_cells(withdrawn).items():
         for count, n in counts.items():
             out[((report_withdrawn.name, (*scope, *key)), count)] += n
-    if case.get("returned_month") is None:
-        return out
+    if case.get("returned_month") is not None:
+        _returned_cells(out, case, scope, people, categories)
+    for (cell, count), n in list(out.items()):  # headquarters' roll-up of the same months
+        out[((cell[0], (*HEADQUARTERS, *cell[1][2:])), count)] += n
+    return out
+
+
+def _returned_cells(
+    out: Cells,
+    case: Mapping[str, Any],
+    scope: tuple[str, ...],
+    people: Iterable[tuple[str, str]],
+    categories: Iterable[str],
+) -> None:
+    """A returned case's cells of the returns (the definitions in the module docstring)."""
     size = int(case.get("returnees") or 0)
 
     def add(dimension: str, value: str | None, households: int, people: int) -> None:
@@ -314,7 +331,6 @@ def case_cells(
             add(dimension, value, 1, n)
     for category in sorted(set(categories)) or [NONE]:
         add("vulnerability", category, 1, size)
-    return out
 
 
 def _disbursed_cells(
@@ -551,7 +567,12 @@ def _in_cells(
     referred to one of ``offices`` or handed over to one of them (None: every office), of
     the months of ``period`` (whole months: ``Period.whole_months``)."""
     t = table.c
-    where: list[ColumnElement[bool]] = [] if office is None else [t.office == office]
+    if office is None and offices is None:
+        where = [t.office == HEADQUARTERS[0], t.receiving_office == HEADQUARTERS[1]]
+    else:
+        where = [t.office != HEADQUARTERS[0]]
+    if office is not None:
+        where.append(t.office == office)
     if offices is not None:
         wanted = sorted(offices)
         where.append(or_(t.office.in_(wanted), t.receiving_office.in_(wanted)))
