@@ -32,10 +32,11 @@ START = datetime(2026, 3, 1, 8, tzinfo=UTC)
 
 
 def _case(n: int, phase: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The case-list row and the report row of case ``n``: three cases share each minute of
-    referral, so the order's second key (the case id) decides between them."""
+    """The case-list row and the report row of case ``n``: three cases share each instant of
+    referral, so the order's second key (the case id) decides between them; 2,000 cases
+    span four days (a list by phase walks them a day at a time)."""
     case_id = f"bound-{n:05d}"
-    at = START + timedelta(minutes=n // 3)
+    at = START + timedelta(minutes=7 * (n // 3))
     listed = {
         "case_id": case_id,
         "version": 1,
