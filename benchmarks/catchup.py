@@ -40,6 +40,7 @@ from avrr_events.adapters.kafka import (
 )
 from avrr_events.bus import OffsetStore
 from avrr_events.consumer import EventConsumer, HandlerContext, reactions_table
+from avrr_events.serve import freeze_start_up
 from avrr_events.tables import case_table
 from benchmarks import rebuild, relay
 from benchmarks.common import (
@@ -146,6 +147,7 @@ async def ours(url: str, settings: KafkaSettings, topic: str, expected: int) -> 
     )
     if BATCH:
         consumer.batch_size = int(BATCH)
+    freeze_start_up()  # as a service process does before it serves (avrr_events.serve)
     task = asyncio.create_task(consumer.run())
     try:
         deadline = time.perf_counter() + max(120.0, expected / 1000)

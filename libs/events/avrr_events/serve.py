@@ -18,6 +18,7 @@ imported only after that check.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,20 @@ def environ_with(overrides: Mapping[str, Any]) -> dict[str, str]:
         assert variable is not None, f"{name} is not read from a variable"
         environ[variable] = str(value)
     return environ
+
+
+def freeze_start_up() -> None:
+    """Keep what start-up built out of the garbage collector's full collections.
+
+    A service allocates for every event it consumes (records, envelopes, events)
+    and so runs a full collection now and then; each walked the ~120,000 objects
+    of the modules and the app built at start-up, none of them ever garbage:
+    ~80 ms each, nine in a 100,000-event catch-up (issue 21, ``gc.callbacks``).
+    After a collection, ``gc.freeze`` moves the survivors to a generation that
+    is never collected; what is allocated later is collected as before.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def serve(
@@ -106,6 +121,7 @@ def serve(
         logging.getLogger("avrr_events.serve").warning(warning)
     refuse_unless_current(service, settings)  # exit 1 naming the revisions and `avrr setup`
     app = service.app(settings)
+    freeze_start_up()
     uvicorn.run(
         app,
         host=server.host,
