@@ -240,6 +240,9 @@ SELECT * FROM unnest(
     $1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
     $7::int[], $8::text[], $9::text[])
 """
+# The same, only while the chain's head is still ``$10``: the batch was chained after the
+# head this process last committed, and another replica may have appended since.
+_INSERT_AFTER = _INSERT + "WHERE (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1) = $10"
 
 
 @dataclass
@@ -271,6 +274,21 @@ def _chain(key: bytes, prev_hash: str, batch: list[_Pending]) -> list[tuple[str,
     return links
 
 
+async def _inserted(
+    raw: Any, statement: str, batch: list[_Pending], links: list[tuple[str, str]], *more: Any
+) -> bool:
+    """Run the batch's ``INSERT`` on an asyncpg connection; whether it inserted the rows."""
+    status: str = await raw.execute(
+        statement,
+        [e.at for e in batch],
+        *([e.fields[k] for e in batch] for k in _COLUMNS[1:]),
+        [p for p, _ in links],
+        [h for _, h in links],
+        *more,
+    )
+    return status.rsplit(" ", 1)[-1] != "0"
+
+
 class AuditLog:
     """Append and verify the audit chain of one service's database under ``key``."""
 
@@ -279,6 +297,9 @@ class AuditLog:
         self._key = check_key(key)
         self._pending: list[_Pending] = []
         self._writer: asyncio.Task[None] | None = None
+        # The chain's head as this process's last batch left it (None: not known). Only
+        # the writer task reads and sets it; the database says whether it is still the head.
+        self._head: str | None = None
 
     async def record(
         self,
@@ -349,17 +370,17 @@ class AuditLog:
     async def _commit(self, batch: list[_Pending]) -> list[str]:
         """Append ``batch`` to the chain in one transaction; the entries' hashes."""
         if self.db.is_postgres:
-            # Four round trips: BEGIN with the lock, the chain's head, the batch, COMMIT.
+            head, self._head = self._head, None  # unknown until this batch commits
+            # Three round trips: BEGIN with the lock, the batch chained after the head this
+            # process last committed (inserted only if that is still the head), COMMIT.
+            # A fourth, reading the head, when it is not known or another replica appended.
             async with self.db.driver() as raw, locked_driver_transaction(raw, _LOCK):
-                prev = await raw.fetchval("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
-                hashes = _chain(self._key, prev or GENESIS, batch)
-                await raw.execute(
-                    _INSERT,
-                    [e.at for e in batch],
-                    *([e.fields[k] for e in batch] for k in _COLUMNS[1:]),
-                    [p for p, _ in hashes],
-                    [h for _, h in hashes],
-                )
+                hashes = [] if head is None else _chain(self._key, head, batch)
+                if not hashes or not await _inserted(raw, _INSERT_AFTER, batch, hashes, head):
+                    prev = await raw.fetchval("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
+                    hashes = _chain(self._key, prev or GENESIS, batch)
+                    await _inserted(raw, _INSERT, batch, hashes)
+            self._head = hashes[-1][1]
             return [h[1] for h in hashes]
         async with self.db.transaction() as conn:
             prev = await conn.scalar(

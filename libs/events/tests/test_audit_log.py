@@ -80,6 +80,27 @@ async def test_two_replicas_appending_at_once_keep_one_chain(any_db_url: str) ->
         await second.dispose()
 
 
+async def test_a_batch_follows_what_another_replica_appended_since_its_last_one(
+    any_db_url: str,
+) -> None:
+    """A log chains its next batch after the head it last committed, and the database
+    inserts it only if that is still the head: another replica's entries in between are
+    followed (the head read again), never forked."""
+    first, second = await open_db(any_db_url), await open_db(any_db_url)
+    try:
+        await first.create_schema(metadata)
+        ours, theirs = AuditLog(first, KEY), AuditLog(second, KEY)
+        for log, actor in ((ours, "ana"), (ours, "ana"), (theirs, "ben"), (ours, "ana")):
+            await log.record(actor=actor, action="read", route="/cases/{id}", outcome=200)
+        entries = await ours.entries()
+        assert [e.actor for e in entries] == ["ana", "ana", "ben", "ana"]
+        assert [e.prev_hash for e in entries[1:]] == [e.hash for e in entries[:-1]]
+        assert (await ours.verify()).intact
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
 async def test_editing_or_deleting_an_entry_breaks_the_chain_there(
     any_db: Database, log: AuditLog
 ) -> None:

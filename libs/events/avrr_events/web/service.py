@@ -82,6 +82,7 @@ from avrr_events.web.middleware import (
     ExternalPrefix,
     ObservedRequests,
 )
+from avrr_events.web.routing import remember_route_matches
 from avrr_events.web.telemetry import TELEMETRY
 
 log = logging.getLogger(__name__)
@@ -366,6 +367,7 @@ class ServiceRuntime:
         domain route, no audit log, no OpenAPI (its pods sit behind no Service).
         """
         worker = self.role == "worker"
+        remember_route_matches()  # each request's route looked for once per router
 
         @contextlib.asynccontextmanager
         async def run(_app: FastAPI) -> AsyncIterator[None]:
