@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import ERASED, Encrypted
+from avrr_events import ERASED, Database, Encrypted
 from avrr_events.commands import CommandContext, CommandResult, Principal, etag
 from avrr_events.personal import ERASED_MARKER
 from avrr_events.places import COUNTRY_CODES
@@ -818,9 +818,10 @@ async def search_people(
 @router.get("/cases/{case_id}", name="get_case", summary="Case file (ETag = case version)")
 async def get_case(case_id: CaseId, request: Request, principal: Authorized) -> JSONResponse:
     runtime = runtime_of(request)
-    async with runtime.db.autocommit() as conn:
-        row, consent_rows = await _case_and_consents(conn, case_id)
-        duplicates = await _duplicates_seen_by(conn, principal, row.detail)
+    # On the database, not a checked-out connection: each read runs on a parked driver
+    # connection, without SQLAlchemy's pool checkout and close (docs/benchmarks.md).
+    row, consent_rows = await _case_and_consents(runtime.db, case_id)
+    duplicates = await _duplicates_seen_by(runtime.db, principal, row.detail)
     detail = dict(row.detail)
     # Health data is the medical role's, through GET /cases/{case_id}/declared-needs.
     for health in ("declared_needs", "needs_declared"):
@@ -857,7 +858,9 @@ async def case_consents(
     return {"case_id": case_id, "consents": [_consent(c) for c in consent_rows]}
 
 
-async def _case_and_consents(conn: AsyncConnection, case_id: str) -> tuple[Any, list[Any]]:
+async def _case_and_consents(
+    conn: AsyncConnection | Database, case_id: str
+) -> tuple[Any, list[Any]]:
     """The case's row and its consents' rows: 404 for a case that does not exist."""
     row = await read_models.case_row(conn, case_id)
     if row is None:

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import (
     ERASED,
+    Database,
     DomainEvent,
     Encrypted,
     Envelope,
@@ -650,13 +651,13 @@ async def duplicate_alert_rows(
     return await page(conn, query, limit=limit, offset=offset)
 
 
-async def case_row(conn: AsyncConnection, case_id: str) -> Any:
+async def case_row(conn: AsyncConnection | Database, case_id: str) -> Any:
     return await projections.case_row(conn, cases, case_id)
 
 
 _CONSENT_ROWS = projections.case_rows_read(consents, consents.c.person_id, consents.c.purpose)
 
 
-async def consent_rows(conn: AsyncConnection, case_id: str) -> list[Any]:
+async def consent_rows(conn: AsyncConnection | Database, case_id: str) -> list[Any]:
     """A case's consents by person and purpose (every case file read shows them)."""
     return await _CONSENT_ROWS.rows(conn, case_id=case_id)

@@ -511,7 +511,7 @@ async def _travellers_of(
 _TRAVELLERS = case_rows_read(travellers, travellers.c.seq)
 
 
-async def movement_detail(conn: AsyncConnection, case_id: str) -> dict[str, Any] | None:
+async def movement_detail(conn: AsyncConnection | Database, case_id: str) -> dict[str, Any] | None:
     """One movement with its travellers (document and fitness outcome, never health details)."""
     row = await case_row(conn, movements, case_id)
     if row is None:
