@@ -170,7 +170,7 @@ CASE: Final = "case"
 # office among the caller's) is a condition on the scope, and sums of per-case counts
 # (households) stay exact. "" stands for a missing office, month or value (primary-key
 # columns).
-SCOPE: Final = ("office", "receiving_office", "returned_month", "referred_month")
+SCOPE: Final = {"office": 100, "receiving_office": 200, "returned_month": 7, "referred_month": 7}
 
 
 def _cell_table(name: str, keys: Sequence[Column[Any]], counts: Sequence[str]) -> Table:
@@ -178,10 +178,7 @@ def _cell_table(name: str, keys: Sequence[Column[Any]], counts: Sequence[str]) -
     return Table(
         name,
         metadata,
-        Column("office", String(100), primary_key=True),
-        Column("receiving_office", String(200), primary_key=True),
-        Column("returned_month", String(7), primary_key=True),
-        Column("referred_month", String(7), primary_key=True),
+        *(Column(column, String(length), primary_key=True) for column, length in SCOPE.items()),
         *keys,
         *(Column(count, BigInteger, nullable=False) for count in counts),
     )

@@ -19,6 +19,7 @@ from typing import Any
 from intake_fixtures import publish
 
 from avrr_events import Envelope, Message, dataschema_uri, tables
+from avrr_events.adapters.inprocess import InProcessBus
 from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.store import envelope_row
 from avrr_events.testing import eventually
@@ -401,6 +402,21 @@ async def published(
     await store_intake_events(runtime, cases)
     records = messages(cases, runtime.settings.topic)
     await publish(kafka, records)
+
+    async def applied() -> bool:
+        return runtime.consumer.stats.applied >= len(records)
+
+    await eventually(applied, timeout=120)
+
+
+async def published_in_process(
+    runtime: ServiceRuntime, bus: InProcessBus, cases: list[PlannedCase]
+) -> None:
+    """``published`` on the embedded default: the events on the in-process bus, then taken
+    in by the running intake."""
+    await store_intake_events(runtime, cases)
+    records = messages(cases, runtime.settings.topic)
+    await bus.publisher().publish(records)
 
     async def applied() -> bool:
         return runtime.consumer.stats.applied >= len(records)

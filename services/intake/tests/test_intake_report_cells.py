@@ -16,8 +16,14 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from generated_cases import PlannedCase, envelope, generate, messages, store_intake_events
-from intake_fixtures import Intake, publish
+from generated_cases import (
+    PlannedCase,
+    envelope,
+    generate,
+    published,
+    published_in_process,
+)
+from intake_fixtures import Intake
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,7 +31,7 @@ from avrr_events import Database
 from avrr_events.adapters.inprocess import InProcessBus
 from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.offices import load_offices
-from avrr_events.testing import across_upgrade, eventually
+from avrr_events.testing import across_upgrade
 from avrr_intake import handover, observed, reports
 from avrr_intake.main import service
 from avrr_intake.reports import ALL_TIME, Period
@@ -98,22 +104,12 @@ async def cells_equal_the_scan(db: Database) -> int:
     return int(handed["total"]["cases"])
 
 
-async def _applied(intake: Intake, n: int) -> None:
-    async def applied() -> bool:
-        return intake.runtime.consumer.stats.applied >= n
-
-    await eventually(applied, timeout=120)
-
-
 async def test_cells_equal_the_scan_on_the_embedded_default(
     embedded: tuple[Intake, InProcessBus],
 ) -> None:
     intake, bus = embedded
     cases = handed_over(generate(120, seed=2116, prefix="cells"))
-    await store_intake_events(intake.runtime, cases)
-    records = messages(cases, intake.runtime.settings.topic)
-    await bus.publisher().publish(records)
-    await _applied(intake, len(records))
+    await published_in_process(intake.runtime, bus, cases)
     expected = sum(1 for c in cases if c.returned and c.origin == "HN")
     assert expected and await cells_equal_the_scan(intake.runtime.db) == expected
 
@@ -122,10 +118,7 @@ async def test_cells_equal_the_scan_on_kafka_and_postgresql(
     intake: Intake, kafka_settings: KafkaSettings
 ) -> None:
     cases = handed_over(generate(60, seed=2117, prefix="cells"))
-    await store_intake_events(intake.runtime, cases)
-    records = messages(cases, intake.runtime.settings.topic)
-    await publish(kafka_settings, records)
-    await _applied(intake, len(records))
+    await published(intake.runtime, kafka_settings, cases)
     expected = sum(1 for c in cases if c.returned and c.origin == "HN")
     assert expected and await cells_equal_the_scan(intake.runtime.db) == expected
 

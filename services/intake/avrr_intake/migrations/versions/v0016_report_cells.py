@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from avrr_events.migration_ops import NewTable, create, drop, table
+from avrr_intake.migrations.versions import v0015_report_periods
 
 revision = "intake_0016"
 down_revision: str | None = "intake_0015"
@@ -52,18 +53,9 @@ WITHDRAWN = _scoped(
     "intake_report_withdrawn", [("withdrawn", 60), ("reason", 40)], ["withdrawals", "cases"]
 )
 CELLS = (RETURNS, PHASES, DISBURSED, WITHDRAWN)
-# intake_0015's returns (per referral office), for the downgrade.
-OLD_RETURNS = table(
-    "intake_report_returns",
-    sa.Column("office", sa.String(length=100), nullable=False),
-    sa.Column("returned_month", sa.String(length=7), nullable=False),
-    sa.Column("referred_month", sa.String(length=7), nullable=False),
-    sa.Column("dimension", sa.String(length=20), nullable=False),
-    sa.Column("value", sa.String(length=100), nullable=False),
-    sa.Column("cases", sa.Integer(), nullable=False),
-    sa.Column("returnees", sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint("office", "returned_month", "referred_month", "dimension", "value"),
-)
+# intake_0015's returns (per referral office), for the downgrade: that revision's own
+# declaration, frozen with it.
+OLD_RETURNS = v0015_report_periods.AGGREGATE
 
 # The scope of a case row ``c``, grouped on as written ("" for none: key columns).
 SCOPE = (
