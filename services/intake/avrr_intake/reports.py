@@ -437,10 +437,13 @@ class SituationalReports(Projection):
         if case_id is None:
             return
         c = report_cases.c
-        row = (await conn.execute(select(c.state).where(c.case_id == case_id))).first()
-        # The case's cells before this event.
-        before = await cells_of(conn, case_id) if row else Counter()
-        state = CaseState.model_validate(row.state) if row else CaseState()
+        found = (
+            (await conn.execute(select(report_cases).where(c.case_id == case_id)))
+            .mappings()
+            .first()
+        )
+        row = dict(found) if found is not None else None
+        state = CaseState.model_validate(row["state"]) if row else CaseState()
         facts = facts_of(event)
         state.fold(event.event_type, facts, envelope.time)
         values: dict[str, Any] = {name: of(state) for name, (_, of) in _GROUPED.items()}
@@ -453,6 +456,12 @@ class SituationalReports(Projection):
             )
             if receiving is not None:  # none keeps the one before, as intake_handovers does
                 values["receiving_office"] = receiving
+        was = row or {}
+        now = {**was, **values}
+        if _lists_count(event, was, now):
+            before = await cells_of(conn, case_id) if row else Counter()
+        else:  # the lists' cells are the same before and after: the row's tell the change
+            before = case_cells(was)
         if row is None:
             await conn.execute(report_cases.insert().values(case_id=case_id, **values))
         else:
@@ -504,9 +513,33 @@ class SituationalReports(Projection):
                     amount_minor=minor,
                 )
             )
-        after = await cells_of(conn, case_id)
+        after = await cells_of(conn, case_id) if _lists_count(event, was, now) else case_cells(now)
         after.subtract(before)
         await add_cells(conn, after)
+
+
+# The events that write a list a case's cells count (people, screenings, disbursements,
+# withdrawals), and the row's columns its returns' cells count besides its scope.
+_LIST_EVENTS = (
+    *_HOUSEHOLD_EVENTS,
+    observed.VulnerabilityAssessed,
+    observed.AssistanceDisbursed,
+    CaseWithdrawn,
+    ConsentWithdrawn,
+)
+_RETURNS_COLUMNS = ("returnees", *_CASE_DIMENSIONS.values())
+
+
+def _lists_count(event: DomainEvent, was: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
+    """Whether the event may change the cells a case's lists make: it writes one, or it
+    moves the case to another scope, or it changes what its returns count. Otherwise (a
+    note, a counselling session, most phase changes) the lists' cells are the same before
+    and after, and the delta is the row's alone: no list is read."""
+    return (
+        isinstance(event, _LIST_EVENTS)
+        or scope_of(was) != scope_of(now)
+        or any(was.get(k) != now.get(k) for k in _RETURNS_COLUMNS)
+    )
 
 
 # ------------------------------------------------------------------ queries --
