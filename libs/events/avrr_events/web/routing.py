@@ -48,9 +48,10 @@ def remember_route_matches() -> bool:
             answers = scope[_REMEMBERED] = {}
         key = (id(self), scope["type"], scope.get("method"), scope["path"], scope.get("root_path"))
         found = answers.get(key)
-        if found is None:
-            found = answers[key] = scan(self, scope)
-        return found
+        if found is None or found[0] is not self:
+            # The router is kept with its answer: no other object takes its id meanwhile.
+            found = answers[key] = (self, scan(self, scope))
+        return found[1]
 
     remembered.remembered = True  # type: ignore[attr-defined]
     remembered.__doc__ = scan.__doc__
