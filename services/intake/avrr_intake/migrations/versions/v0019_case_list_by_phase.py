@@ -8,30 +8,22 @@ the UTC day of the case's ``referred_at`` (both from the referral), so an index 
 ``(phase, referred_on)`` gives the phase's cases in the list's order a day at a time, and
 the database sorts only the day it stops in.
 
-Not ``CREATE INDEX CONCURRENTLY``, for the reason intake_0017 gives (the upgrade is one
-transaction under the schema's lock): the build locks ``intake_report_cases`` against
-writes, the reports' projection waits, for 1.4 s at 300,000 cases on the development
-machine. A much larger database gets it beforehand with
+Built in the upgrade (avrr_events.migration_ops.add_index: not CONCURRENTLY, IF NOT
+EXISTS), it locks ``intake_report_cases`` against writes, the reports' projection waits,
+for 1.4 s at 300,000 cases on the development machine. A much larger database gets
 ``CREATE INDEX CONCURRENTLY intake_report_cases_phase_day_idx ON intake_report_cases
-(phase, referred_on)``; the revision then leaves it (IF NOT EXISTS).
+(phase, referred_on)`` before the upgrade.
 
 Create Date: 2026-12-07
 """
 
 from __future__ import annotations
 
-from alembic import op
+from avrr_events.migration_ops import indexing
 
 revision = "intake_0019"
 down_revision: str | None = "intake_0018"
 
-TABLE = "intake_report_cases"
-INDEX = "intake_report_cases_phase_day_idx"
-
-
-def upgrade() -> None:
-    op.create_index(INDEX, TABLE, ["phase", "referred_on"], unique=False, if_not_exists=True)
-
-
-def downgrade() -> None:
-    op.drop_index(INDEX, table_name=TABLE, if_exists=True)
+upgrade, downgrade = indexing(
+    "intake_report_cases", "intake_report_cases_phase_day_idx", "phase", "referred_on"
+)
