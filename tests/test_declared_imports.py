@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from avrr_events.testing import parsed
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = (
     "libs/events",
@@ -47,7 +49,7 @@ def imported(package_dir: Path) -> dict[str, Path]:
     """Each absolute top-level import name of a package's modules, with one module importing it."""
     names: dict[str, Path] = {}
     for module in sorted(package_dir.rglob("*.py")):
-        for node in ast.walk(ast.parse(module.read_text(), str(module))):
+        for node in ast.walk(parsed(module)):
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     names.setdefault(alias.name.partition(".")[0], module)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from avrr_events.problems import Problem
+from avrr_events.testing import parsed
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("intake", "eligibility", "travel", "reintegration")
@@ -41,7 +42,7 @@ def worded_in_english_only(package: Path, problems: set[str]) -> list[str]:
     for path in sorted(package.rglob("*.py")):
         if "migrations" in path.parts or "tests" in path.parts:
             continue
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        for node in ast.walk(parsed(path)):
             if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)):
                 continue
             func = node.exc.func

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from avrr_events.testing import parsed
+
 PACKAGE = Path(__file__).resolve().parents[1] / "avrr_events"
 COMPOSITION = {"serve", "setup", "testing", "harness", "event_map", "kafka_acls"}
 WEB = ("fastapi", "starlette")
@@ -34,7 +36,7 @@ def module_name(path: Path) -> str:
 def modules() -> dict[str, ast.Module]:
     """Every module of the package except the Alembic revisions (data, not code)."""
     return {
-        module_name(p): ast.parse(p.read_text(), str(p))
+        module_name(p): parsed(p)
         for p in sorted(PACKAGE.rglob("*.py"))
         if not any(part.endswith("_migrations") for part in p.parts)
     }

@@ -16,6 +16,7 @@ import pytest
 from avrr_events.adapters.kafka import KafkaClientSettings, kafka_client_options
 from avrr_events.env_settings import secret_of
 from avrr_events.settings import ServerSettings, ServiceSettings
+from avrr_events.testing import parsed
 
 ROOT = Path(__file__).resolve().parents[3]
 TEST_TOOLING = {"testing.py", "harness.py"}  # fixtures set up the environment they test
@@ -49,9 +50,7 @@ def test_no_module_reads_the_environment_but_through_a_settings_class() -> None:
     checked = sources()
     assert len(checked) > 100
     reading = {
-        str(p.relative_to(ROOT)): lines
-        for p in checked
-        if (lines := environment_reads(ast.parse(p.read_text(), str(p))))
+        str(p.relative_to(ROOT)): lines for p in checked if (lines := environment_reads(parsed(p)))
     }
     assert reading == {}
 
