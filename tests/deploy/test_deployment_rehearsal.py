@@ -34,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -514,18 +515,28 @@ async def test_the_charts_workloads_run_from_the_image_and_carry_a_household_hom
             workers = [n for n in cluster.running if n.endswith("-worker")]
             logs = "\n".join(f"--- {n}:\n{cluster.log_of(n)[-2500:]}" for n in workers)
             raise AssertionError(f"{exc}\n{logs}") from None
-        timeline = await clients["intake"].get(
-            f"/cases/{case.case_id}/timeline", headers=CASEWORKER
-        )
-        assert timeline.status_code == 200, timeline.text
-        kinds = {entry.get("type", "") for entry in _entries(timeline.json())}
-        for wanted in (
+        # The journey ends when reintegration shows the case completed; intake's worker
+        # takes ReintegrationCompleted in after that, so its timeline is waited for.
+        wanted = (
             "ReturnRequested",
             "DueDiligenceCleared",
             "ArrivalConfirmed",
             "ReintegrationCompleted",
-        ):
-            assert any(k.endswith(wanted) for k in kinds), (wanted, sorted(kinds))
+        )
+
+        def shows_every_phase(timeline: dict[str, Any]) -> bool:
+            kinds = {entry.get("type", "") for entry in _entries(timeline)}
+            return all(any(k.endswith(w) for k in kinds) for w in wanted)
+
+        await platform.until(
+            "intake",
+            f"/cases/{case.case_id}/timeline",
+            shows_every_phase,
+            CASEWORKER,
+            hop="intake timeline shows every phase",
+            since=time.perf_counter(),
+            cross_service=True,
+        )
     finally:
         for c in clients.values():
             await c.aclose()
