@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from avrr_events.problems import Problem
+from avrr_events.problems import RESERVED_MEMBERS, Problem
 from avrr_events.testing import parsed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,9 +36,8 @@ def _problem_classes() -> set[str]:
     return {"Problem", *(c.__name__ for c in below(Problem))}
 
 
-def worded_in_english_only(package: Path, problems: set[str]) -> list[str]:
-    """``file:line`` of each ``raise SomeProblem("text" | detail=...)`` under ``package``."""
-    found: list[str] = []
+def problems_raised(package: Path, problems: set[str]) -> Iterator[tuple[str, ast.Call]]:
+    """``file:line`` and the call of each ``raise SomeProblem(...)`` under ``package``."""
     for path in sorted(package.rglob("*.py")):
         if "migrations" in path.parts or "tests" in path.parts:
             continue
@@ -47,11 +46,17 @@ def worded_in_english_only(package: Path, problems: set[str]) -> list[str]:
                 continue
             func = node.exc.func
             name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
-            if name not in problems:
-                continue
-            if node.exc.args or any(k.arg == "detail" for k in node.exc.keywords):
-                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
-    return found
+            if name in problems:
+                yield f"{path.relative_to(ROOT)}:{node.lineno}", node.exc
+
+
+def worded_in_english_only(package: Path, problems: set[str]) -> list[str]:
+    """``file:line`` of each ``raise SomeProblem("text" | detail=...)`` under ``package``."""
+    return [
+        where
+        for where, call in problems_raised(package, problems)
+        if call.args or any(k.arg == "detail" for k in call.keywords)
+    ]
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -65,3 +70,20 @@ def test_every_refusal_of_the_service_is_a_catalog_message(service: str) -> None
         "(make messages-update, then the .po files, then make messages-compile): "
         + ", ".join(english_only)
     )
+
+
+@pytest.mark.parametrize("package", [*(f"services/{s}/avrr_{s}" for s in SERVICES), "libs/events"])
+def test_no_refusal_names_an_extension_after_a_member_of_the_problem(package: str) -> None:
+    """An extension called ``status`` (or type, title, detail, instance, code) would be the
+    problem's own member twice: acknowledging a resolved feedback item answered 500 so
+    instead of its 409. ``Problem`` refuses such a name when raised; this finds every raise
+    that would, whether or not a test reaches it."""
+    for service in SERVICES:
+        importlib.import_module(f"avrr_{service}.main")
+    found = [
+        f"{where} {keyword.arg}"
+        for where, call in problems_raised(ROOT / package, _problem_classes())
+        for keyword in call.keywords
+        if keyword.arg in RESERVED_MEMBERS
+    ]
+    assert not found, found

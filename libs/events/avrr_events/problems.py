@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from avrr_events.notices.wording import Wording
 
 
+# The members of a problem detail itself (RFC 9457), which no extension may be named after.
+RESERVED_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "code"})
+
+
 class Problem(Exception):
     """An error the API reports as a problem detail; subclasses fix status and type.
 
@@ -50,6 +54,10 @@ class Problem(Exception):
     ) -> None:
         """``wording``: the detail as a catalog message, answered in the reader's language
         (Accept-Language); ``detail`` is then its English unless given."""
+        if reserved := RESERVED_MEMBERS.intersection(extensions):
+            # problem+json's own members: an extension so named would replace the HTTP
+            # status (or the type, the title...) of the answer, or fail rendering it.
+            raise TypeError(f"a problem's extension may not be named {sorted(reserved)}")
         if detail is None and wording is not None:
             detail = wording.english
         super().__init__(detail or self.title)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from pydantic import BaseModel
 from sample_domain import SampleCase, registry
 
 from avrr_events import Cause, ConcurrencyError, Repository
+from avrr_events.problems import RESERVED_MEMBERS, Conflict
 from avrr_events.settings import ServiceSettings
 from avrr_events.testing import serving
 from avrr_events.web.http import MAX_BODY_BYTES, PROBLEM_JSON
@@ -156,3 +158,14 @@ async def test_another_method_and_a_body_that_is_not_json_are_problems(
             "/notes", content=content, headers={**user, "content-type": content_type}
         )
         assert_problem(response, 422, "validation")
+
+
+def test_a_problem_refuses_an_extension_named_after_one_of_its_members() -> None:
+    """``status`` (or type, title, detail, instance, code) as an extension would stand for
+    the problem's own member twice; raising one fails where it is written, not as a 500
+    when the problem is rendered."""
+    for member in sorted(RESERVED_MEMBERS - {"detail"}):  # detail is the problem's argument
+        extension: dict[str, Any] = {member: "resolved"}
+        with pytest.raises(TypeError, match=member):
+            Conflict(**extension)
+    assert Conflict(feedback_status="resolved").extensions == {"feedback_status": "resolved"}

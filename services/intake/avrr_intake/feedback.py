@@ -228,7 +228,7 @@ class Feedback(Aggregate):
                     feedback=self.id,
                     status=self.status,
                 ),
-                status=self.status,
+                feedback_status=self.status,
             )
         self.record(
             FeedbackAcknowledged(feedback_id=self.id, acknowledged_by=by, acknowledged_at=at)
@@ -240,7 +240,7 @@ class Feedback(Aggregate):
         if self.resolved is not None:
             raise Conflict(
                 wording=worded(N_("feedback %(feedback)s is resolved already"), feedback=self.id),
-                status="resolved",
+                feedback_status="resolved",
             )
         self.record(
             FeedbackResolved(

@@ -189,6 +189,22 @@ async def test_an_acknowledgement_racing_a_resolution_loses_one_of_them(intake: 
     assert stale.status_code in (409, 412)
 
 
+async def test_an_item_resolved_before_its_acknowledgement_refuses_it_with_a_conflict(
+    intake: Intake,
+) -> None:
+    """The order the race above takes when the resolution wins: a 409 that says the item's
+    status (once a 500, its extension named ``status`` like the problem's own member)."""
+    feedback_id = (await _record(intake))["feedback_id"]
+    resolution = {"outcome": "addressed"}
+    path = f"/feedback/{feedback_id}"
+    answered(await intake.http.post(f"{path}/resolution", json=resolution, headers=GUATEMALA))
+    for late in ("acknowledgement", "resolution"):
+        refused = await intake.http.post(f"{path}/{late}", json=resolution, headers=GUATEMALA)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["status"] == 409
+        assert refused.json()["feedback_status"] == "resolved"
+
+
 async def test_the_overdue_list_names_items_past_a_deadline(
     intake: Intake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
