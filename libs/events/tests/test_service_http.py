@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -25,6 +26,7 @@ from avrr_events.web.http import (
     etag,
     if_match_version,
     require_role,
+    where_it_failed,
 )
 from avrr_events.web.service import Service, ServiceRuntime
 
@@ -200,6 +202,7 @@ async def test_errors_are_problem_details(
     assert "Maria" not in crashed.text
     assert "RuntimeError" in caplog.text and "Maria" not in caplog.text
     assert crashed.json()["error_id"] in caplog.text
+    assert re.search(r"test_service_http.py:\d+ boom", caplog.text), "the log says where it failed"
 
 
 def test_if_match_parsing() -> None:
@@ -277,3 +280,22 @@ async def test_a_concurrent_change_is_refused_in_the_readers_language(
     as_always = await http.get("/race")
     english = "the case was changed concurrently: read it again and retry"
     assert as_always.json()["detail"] == english
+
+
+def test_where_an_error_failed_names_places_and_classes_never_messages() -> None:
+    def decrypt() -> None:
+        raise KeyError("Maria Quispe")
+
+    def read_case() -> None:
+        try:
+            decrypt()
+        except KeyError as exc:
+            raise TypeError("no key for Maria Quispe") from exc
+
+    try:
+        read_case()
+    except TypeError as exc:
+        where = where_it_failed(exc)
+    assert where.startswith("TypeError [tests/test_service_http.py:")
+    assert " read_case <- " in where and " from KeyError [" in where and " decrypt <- " in where
+    assert "Maria" not in where

@@ -47,6 +47,7 @@ import hashlib
 import json
 import logging
 import re
+import traceback
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -428,6 +429,33 @@ def refused_value(exc: BaseException) -> bool:
     return isinstance(sqlstate, str) and sqlstate.startswith("22")
 
 
+FRAMES_LOGGED = 12
+
+
+def where_it_failed(exc: BaseException) -> str:
+    """The frames an unhandled error went through, innermost last, and the errors it came from.
+
+    Only places: a file, a line and a function per frame, and the class of each
+    error in the chain. Neither the messages nor the frames' values are logged,
+    since they may quote the personal data the request carried; but without the
+    frames a 500 could only be diagnosed by reproducing it.
+    """
+    parts = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = traceback.extract_tb(current.__traceback__)[-FRAMES_LOGGED:]
+        places = " <- ".join(
+            f"{'/'.join(f.filename.split('/')[-2:])}:{f.lineno} {f.name}" for f in reversed(frames)
+        )
+        parts.append(f"{type(current).__name__} [{places}]")
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    return " from ".join(parts)
+
+
 class ContainUnhandledErrors(HttpMiddleware):
     """Turn any unhandled exception into a 500 problem, logging only its class and route.
 
@@ -455,11 +483,12 @@ class ContainUnhandledErrors(HttpMiddleware):
             error_id = str(uuid.uuid4())
             route = getattr(scope.get("route"), "path", None) or "?"
             log.error(
-                "unhandled %s in %s %s (error id %s)",
+                "unhandled %s in %s %s (error id %s) at %s",
                 type(exc).__name__,
                 scope.get("method", "?"),
                 route,
                 error_id,
+                where_it_failed(exc),
             )
             if started:  # too late for a problem response; the client sees a cut connection
                 return
