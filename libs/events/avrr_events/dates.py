@@ -13,18 +13,24 @@ from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, Field
 
+from avrr_events.notices.catalogs import N_
+from avrr_events.refusals import worded
+from avrr_events.validation import InvalidValue
+
+FUTURE = worded(N_("must not be in the future"))
+
 
 def not_in_future(day: date) -> date:
     """``day``, unless it is after today (UTC): ValueError."""
     if day > datetime.now(UTC).date():
-        raise ValueError("must not be in the future")
+        raise InvalidValue(FUTURE)
     return day
 
 
 def moment_not_in_future(moment: datetime) -> datetime:
     """``moment`` (with its offset), unless it is after now: ValueError."""
     if moment > datetime.now(UTC):
-        raise ValueError("must not be in the future")
+        raise InvalidValue(FUTURE)
     return moment
 
 

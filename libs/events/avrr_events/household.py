@@ -16,6 +16,10 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from avrr_events.notices.catalogs import N_
+from avrr_events.refusals import worded
+from avrr_events.validation import InvalidValue
+
 
 class HouseholdMember(BaseModel):
     """One person of the household: non-personal facts only (docs/events.md)."""
@@ -48,5 +52,5 @@ def one_entry_per_person(household: Members) -> Members:
     """
     ids = [m.person_id for m in household]
     if len(set(ids)) != len(ids):
-        raise ValueError("a person appears twice in the household")
+        raise InvalidValue(worded(N_("a person appears twice in the household")))
     return household

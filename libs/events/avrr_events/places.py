@@ -31,6 +31,10 @@ from functools import cache
 
 import pycountry
 
+from avrr_events.notices.catalogs import N_
+from avrr_events.refusals import worded
+from avrr_events.validation import InvalidValue
+
 MAX_KEY_LENGTH = 100
 """Region keys are cut to this length (the region text itself is at most 100 characters;
 NFKD and casefolding can lengthen a few characters, and columns hold 100)."""
@@ -45,7 +49,9 @@ def country_code(text: str) -> str:
     """``text`` as an ISO 3166-1 alpha-2 code (upper case); ValueError if no country has it."""
     code = text.strip().upper()
     if len(code) != 2 or not code.isalpha() or pycountry.countries.get(alpha_2=code) is None:
-        raise ValueError(f"{text!r} is not an ISO 3166-1 alpha-2 country code")
+        raise InvalidValue(
+            worded(N_("%(text)s is not an ISO 3166-1 alpha-2 country code"), text=repr(text))
+        )
     return code
 
 
@@ -113,7 +119,14 @@ def check_region(country: str, region: str | None) -> None:
     if dash and prefix != country_code(country) and len(prefix) == 2:
         found = pycountry.subdivisions.get(code=code)  # type: ignore[no-untyped-call]
         if found is not None:
-            raise ValueError(f"{region.strip()!r} is a region of {prefix}, not of {country}")
+            raise InvalidValue(
+                worded(
+                    N_("%(region)s is a region of %(prefix)s, not of %(country)s"),
+                    region=repr(region.strip()),
+                    prefix=prefix,
+                    country=country,
+                )
+            )
 
 
 def region_key(country: str, region: str | None) -> str | None:

@@ -74,7 +74,7 @@ from avrr_events.commands import check_if_match as check_if_match
 from avrr_events.commands import etag as etag
 from avrr_events.commands import if_match_version as if_match_version
 from avrr_events.notices.catalogs import N_
-from avrr_events.notices.languages import choose
+from avrr_events.notices.languages import DEFAULT, choose
 from avrr_events.notices.wording import Wording
 from avrr_events.problems import Conflict as Conflict
 from avrr_events.problems import DomainRuleViolation as DomainRuleViolation
@@ -85,6 +85,7 @@ from avrr_events.problems import Problem as Problem
 from avrr_events.problems import Unauthorized as Unauthorized
 from avrr_events.refusals import ROLES_NEEDED, worded
 from avrr_events.store import ConcurrencyError
+from avrr_events.validation import STATED_REASON, reason_wording
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +119,16 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
-    """Each invalid field and why, without echoing the submitted value (it may be personal)."""
+def validation_errors(exc: RequestValidationError, language: str = DEFAULT) -> list[dict[str, str]]:
+    """Each invalid field and why, without echoing the submitted value (it may be personal);
+    the why in ``language`` where it is a catalog message (avrr_events.validation), else,
+    and in English, as pydantic or the code wrote it."""
     out = []
     for err in exc.errors():
+        reason = str(err.get("msg", "invalid"))
+        wording = reason_wording(err) if language != DEFAULT else None
+        if wording is not None:
+            reason = wording.in_language(language)
         loc = [str(p) for p in err.get("loc", ())]
         if loc and loc[0] in ("body", "query", "path", "header"):
             where, loc = loc[0], loc[1:]
@@ -132,33 +139,65 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
                 "in": where,
                 "field": ".".join(loc) or where,
                 "pointer": "/" + "/".join(loc),
-                "reason": str(err.get("msg", "invalid")),
+                "reason": reason,
                 "code": str(err.get("type", "invalid")),
             }
         )
     return out
 
 
-def invalid_field(field: str, reason: str, *, where: str = "body") -> RequestValidationError:
+def invalid_field(
+    field: str, reason: str | Wording, *, where: str = "body"
+) -> RequestValidationError:
     """A 422 naming one field, for a check the request model cannot make by itself (one that
-    needs configuration, like an office id), shaped like FastAPI's own validation errors."""
+    needs configuration, like an office id), shaped like FastAPI's own validation errors.
+    ``reason`` is a ``Wording`` (``worded(N_(...), **facts)``) to be answered in the reader's
+    language; a plain text (a third party's message) is answered as it is."""
     loc = (where, *field.split("."))
+    if isinstance(reason, Wording):
+        return RequestValidationError(
+            [
+                {
+                    "loc": loc,
+                    "msg": reason.english,
+                    "type": "value_error",
+                    "ctx": {STATED_REASON: reason},
+                }
+            ]
+        )
     return RequestValidationError([{"loc": loc, "msg": reason, "type": "value_error"}])
 
 
 RETRY_AFTER_SECONDS = 5
 
 
-def unavailable_response(detail: str, *, instance: str | None = None) -> JSONResponse:
-    """503 problem ``unavailable`` with Retry-After: nothing was changed, retry after the delay."""
+def unavailable_response(
+    detail: str | Wording, *, instance: str | None = None, request: Request | None = None
+) -> JSONResponse:
+    """503 problem ``unavailable`` with Retry-After: nothing was changed, retry after the delay.
+    A ``Wording`` detail is answered in the language ``request`` asks for."""
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if isinstance(detail, Wording):
+        if request is None:
+            detail = detail.english
+        else:
+            detail, headers = in_readers_language(request, detail, headers)
     return problem_response(
         503,
         "Service Unavailable",
         detail,
         code="unavailable",
         instance=instance,
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        headers=headers,
     )
+
+
+AWAY = worded(
+    N_(
+        "a database or broker this service needs is not answering; nothing was changed, "
+        "retry after the delay"
+    )
+)
 
 
 def database_away(request: Request | None, exc: BaseException) -> Response:
@@ -169,9 +208,7 @@ def database_away(request: Request | None, exc: BaseException) -> Response:
     """
     log.warning("service unavailable: %s", type(exc).__name__)
     return unavailable_response(
-        "a database or broker this service needs is not answering; nothing was changed, "
-        "retry after the delay",
-        instance=request.url.path if request is not None else None,
+        AWAY, instance=request.url.path if request is not None else None, request=request
     )
 
 
@@ -180,9 +217,17 @@ def in_readers_language(
 ) -> tuple[str, dict[str, str]]:
     """A problem's detail for a person: ``wording`` in the language the request asks for
     (Accept-Language), and ``headers`` with the Content-Language and Vary that say so."""
-    language = choose(request.headers.get("accept-language"))
-    said = {**(headers or {}), "Content-Language": language, "Vary": "Accept-Language"}
+    language, said = readers_language(request, headers)
     return wording.in_language(language), said
+
+
+def readers_language(
+    request: Request, headers: dict[str, str] | None = None
+) -> tuple[str, dict[str, str]]:
+    """The language the request asks for (Accept-Language), and ``headers`` with the
+    Content-Language and Vary that say an answer is in it."""
+    language = choose(request.headers.get("accept-language"))
+    return language, {**(headers or {}), "Content-Language": language, "Vary": "Accept-Language"}
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -205,24 +250,33 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        errors = validation_errors(exc)
+        language, headers = readers_language(request)
+        errors = validation_errors(exc, language)
         return problem_response(
             422,
             "Invalid request",
             "; ".join(f"{e['field']}: {e['reason']}" for e in errors[:5]),
             code="validation",
             instance=request.url.path,
+            headers=headers,
             errors=errors,
         )
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        headers = dict(exc.headers or {})
+        wording = getattr(exc, "wording", None)
+        if wording is None and detail == _reason(exc.status_code):
+            wording = _ROUTING_REFUSALS.get(exc.status_code)  # Starlette's router: the phrase
+        if isinstance(wording, Wording):
+            detail, headers = in_readers_language(request, wording, headers)
         return problem_response(
             exc.status_code,
             _reason(exc.status_code),
-            exc.detail if isinstance(exc.detail, str) else None,
+            detail,
             instance=request.url.path,
-            headers=dict(exc.headers or {}),
+            headers=headers,
         )
 
     async def on_concurrency(request: Request, exc: Exception) -> Response:
@@ -313,10 +367,12 @@ class HttpMiddleware:
 
 class BodyTooLarge(HTTPException):
     """Raised from ``receive`` once a streamed body passes the limit; FastAPI lets an
-    HTTPException through body parsing, so the problem handler answers it."""
+    HTTPException through body parsing, so the problem handler answers it (its ``wording``
+    in the reader's language)."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the request body is larger than {limit} bytes")
+        self.wording = worded(N_("the request body is larger than %(limit)s bytes"), limit=limit)
+        super().__init__(413, self.wording.english)
 
 
 _BODY_LIMIT = "avrr_max_body_bytes"
@@ -386,11 +442,13 @@ class RefuseOversizedBodies(HttpMiddleware):
         if declared is not None and declared.isdigit() and int(declared) > limit:
             limit = route_body_limit(scope, limit)
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            detail, headers = in_readers_language(Request(scope), BodyTooLarge(limit).wording)
             response = problem_response(
                 413,
                 "Content Too Large",
-                BodyTooLarge(limit).detail,
+                detail,
                 instance=scope.get("path"),
+                headers=headers,
             )
             await response(scope, receive, send)
             return
@@ -478,7 +536,8 @@ class ContainUnhandledErrors(HttpMiddleware):
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
             if unavailable(exc) and not started:
-                await database_away(None, exc)(scope, receive, send)
+                log.warning("service unavailable: %s", type(exc).__name__)
+                await unavailable_response(AWAY, request=Request(scope))(scope, receive, send)
                 return
             error_id = str(uuid.uuid4())
             route = getattr(scope.get("route"), "path", None) or "?"
@@ -492,14 +551,26 @@ class ContainUnhandledErrors(HttpMiddleware):
             )
             if started:  # too late for a problem response; the client sees a cut connection
                 return
+            detail, headers = in_readers_language(
+                Request(scope),
+                worded(N_("an unexpected error occurred; quote the error id when reporting it")),
+            )
             response = problem_response(
                 500,
                 "Internal Server Error",
-                "an unexpected error occurred; quote the error id when reporting it",
+                detail,
                 code="internal",
+                headers=headers,
                 error_id=error_id,
             )
             await response(scope, receive, send)
+
+
+# The router's own refusals (no route, no such method on it): its detail is the phrase.
+_ROUTING_REFUSALS = {
+    404: worded(N_("Not Found")),
+    405: worded(N_("Method Not Allowed")),
+}
 
 
 def _reason(status: int) -> str:

@@ -11,9 +11,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from avrr_events import logs
+from avrr_events.notices.catalogs import N_
+from avrr_events.refusals import worded
 from avrr_events.tracing import request_from_caller
 from avrr_events.web.authorization import Policy, Rule
 from avrr_events.web.http import (
@@ -176,7 +179,9 @@ class ObservedRequests(HttpMiddleware):
             )
         except Exception as exc:
             log.error("audit entry not recorded: %s", logs.error_text(exc))
-            refusal = unavailable_response("the access could not be audited; try again")
+            refusal = unavailable_response(
+                worded(N_("the access could not be audited; try again")), request=Request(scope)
+            )
             await refusal(scope, _no_body, send)
             return
         for message in held:
