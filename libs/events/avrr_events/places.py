@@ -45,13 +45,18 @@ COUNTRY_CODES: tuple[str, ...] = tuple(sorted(c.alpha_2 for c in pycountry.count
 as the ``enum`` of the OpenAPI documents (a pattern alone lets a client send ``AA``)."""
 
 
+def not_a_country(text: str) -> InvalidValue:
+    """The refusal of ``text`` as a country code (it quotes the code as entered)."""
+    return InvalidValue(
+        worded(N_("%(text)s is not an ISO 3166-1 alpha-2 country code"), text=repr(text))
+    )
+
+
 def country_code(text: str) -> str:
     """``text`` as an ISO 3166-1 alpha-2 code (upper case); ValueError if no country has it."""
     code = text.strip().upper()
     if len(code) != 2 or not code.isalpha() or pycountry.countries.get(alpha_2=code) is None:
-        raise InvalidValue(
-            worded(N_("%(text)s is not an ISO 3166-1 alpha-2 country code"), text=repr(text))
-        )
+        raise not_a_country(text)
     return code
 
 

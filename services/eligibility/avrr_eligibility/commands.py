@@ -40,7 +40,9 @@ from avrr_events import Aggregate, Repository, transfers
 from avrr_events.aggregate import Executed
 from avrr_events.commands import CommandContext, CommandResult
 from avrr_events.entered_places import EnteredDestination
+from avrr_events.notices import N_
 from avrr_events.places import COUNTRY_CODES
+from avrr_events.validation import InvalidValue
 from avrr_events.web.authorization import ensure_office
 from avrr_events.web.service import ServiceRuntime
 
@@ -95,7 +97,7 @@ class DestinationIn(Input, EnteredDestination):
 
 def _meaningful(reason: str) -> str:
     if len(reason) < 5:
-        raise ValueError("say why (at least 5 characters)")
+        raise InvalidValue(worded(N_("say why (at least 5 characters)")))
     return reason
 
 

@@ -7,6 +7,8 @@ from typing import Annotated
 import pycountry
 from pydantic import AfterValidator, WithJsonSchema
 
+from avrr_events.places import not_a_country
+
 # The 27 member states of the European Union (since 1 February 2020). ARVoRe
 # serves "migrants from non-EU countries": this is the list it excludes.
 EU_MEMBER_STATES: frozenset[str] = frozenset(
@@ -50,7 +52,7 @@ def country_name(code: str) -> str:
 
 def _check_country(code: str) -> str:
     if len(code) != 2 or not code.isupper() or pycountry.countries.get(alpha_2=code) is None:
-        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code")
+        raise not_a_country(code)
     return code
 
 

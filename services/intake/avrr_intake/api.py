@@ -29,6 +29,7 @@ from avrr_events.personal import ERASED_MARKER
 from avrr_events.places import COUNTRY_CODES
 from avrr_events.problems import DomainRuleViolation, Forbidden, NotFound
 from avrr_events.small_cells import min_households
+from avrr_events.validation import InvalidValue
 from avrr_events.web.authorization import (
     Authorized,
     Policy,
@@ -57,6 +58,7 @@ from avrr_intake import (
 from avrr_intake.case import Status
 from avrr_intake.commands import (
     CASEWORK,
+    NOT_A_COUNTRY,
     ClosureIn,
     ConsentIn,
     ConsentWithdrawalIn,
@@ -188,7 +190,7 @@ router = APIRouter(tags=["intake"])
 
 def _country(code: str | None) -> str | None:
     if code is not None and code not in COUNTRY_CODES:
-        raise ValueError("not an ISO 3166-1 alpha-2 country code")
+        raise InvalidValue(NOT_A_COUNTRY)
     return code
 
 
@@ -655,7 +657,9 @@ async def list_cases(
     ``total_is_lower_bound`` is true ("at least 1,000": narrow the filters), so that a page
     over a million cases costs the page, not a count of every match."""
     if cursor is not None and page.offset:
-        raise invalid_field("cursor", "page with cursor or with offset, not both", where="query")
+        raise invalid_field(
+            "cursor", worded(N_("page with cursor or with offset, not both")), where="query"
+        )
     filters = case_list.CaseFilters(
         office=office,
         status=status,

@@ -183,7 +183,7 @@ def content_type_of(data: bytes, name: str) -> str:
     ``puremagic`` (pure Python, no libmagic to install): its most confident guesses must
     include an accepted type."""
     if not data:
-        raise invalid_field("file", "the file is empty")
+        raise invalid_field("file", worded(N_("the file is empty")))
     try:
         guesses = puremagic.magic_string(data)
     except puremagic.PureError:
@@ -194,11 +194,22 @@ def content_type_of(data: bytes, name: str) -> str:
     if content_type is None:
         seen = found[0] if found else "unrecognised content"
         raise invalid_field(
-            "file", f"its bytes are not a PDF, PNG or JPEG file (they look like {seen})"
+            "file",
+            worded(
+                N_("its bytes are not a PDF, PNG or JPEG file (they look like %(seen)s)"),
+                seen=seen,
+            ),
         )
     extension = PurePosixPath(name).suffix.lower()
     if extension and extension not in ALLOWED_TYPES[content_type]:
-        raise invalid_field("file", f"named {extension} but its content is {content_type}")
+        raise invalid_field(
+            "file",
+            worded(
+                N_("named %(extension)s but its content is %(content_type)s"),
+                extension=extension,
+                content_type=content_type,
+            ),
+        )
     return content_type
 
 
@@ -266,10 +277,15 @@ async def read_upload(request: Request) -> File:
         ) from None
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
-        raise invalid_field("file", "a file is required (a part named file, with a file name)")
+        raise invalid_field(
+            "file", worded(N_("a file is required (a part named file, with a file name)"))
+        )
     name = upload.filename or ""
     if len(name) > FILE_NAME_MAX:
-        raise invalid_field("file", f"the file name is longer than {FILE_NAME_MAX} characters")
+        raise invalid_field(
+            "file",
+            worded(N_("the file name is longer than %(most)s characters"), most=FILE_NAME_MAX),
+        )
     data = await upload.read()
     await form.close()
     # What a retry with the same Idempotency-Key must repeat: the fields and the file itself,

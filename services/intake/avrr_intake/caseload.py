@@ -656,19 +656,33 @@ async def import_upload(
     only: a row of another office is rejected naming ``office``); each row's outcome."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().casefold()
     if kind not in UPLOAD_TYPES:
-        raise invalid_field("file", f"send the file as {' or '.join(UPLOAD_TYPES)}, not {kind}")
+        raise invalid_field(
+            "file",
+            worded(
+                N_("send the file as %(types)s, not %(kind)s"),
+                types=" or ".join(UPLOAD_TYPES),
+                kind=kind,
+            ),
+        )
     data = bytearray()
     async for chunk in request.stream():
         data += chunk
         if len(data) > UPLOAD_MAX_BYTES:
-            raise invalid_field("file", f"larger than {UPLOAD_MAX_BYTES} bytes")
+            raise invalid_field(
+                "file", worded(N_("larger than %(most)s bytes"), most=UPLOAD_MAX_BYTES)
+            )
     try:
         _header, rows = read_table(bytes(data), UPLOAD_TYPES[kind])
     except UnreadableFile as exc:
         raise invalid_field("file", str(exc).removeprefix(f"{UPLOAD_TYPES[kind]}: ")) from None
     if len(rows) > UPLOAD_MAX_ROWS:
         raise invalid_field(
-            "file", f"{len(rows)} rows, more than {UPLOAD_MAX_ROWS}: use `avrr import cases`"
+            "file",
+            worded(
+                N_("%(rows)s rows, more than %(most)s: use `avrr import cases`"),
+                rows=len(rows),
+                most=UPLOAD_MAX_ROWS,
+            ),
         )
     outcomes = await IMPORTER(ImportRun(runtime, rows, caller))
     counts = Counter(o.status for o in outcomes)

@@ -35,6 +35,7 @@ from avrr_events.offices import RECEIVING_KINDS
 from avrr_events.personal import HEALTH
 from avrr_events.places import COUNTRY_CODES
 from avrr_events.problems import Conflict, DomainRuleViolation, Forbidden
+from avrr_events.validation import InvalidValue
 from avrr_events.web.authorization import Role, may_see
 from avrr_events.web.service import ServiceRuntime
 from avrr_intake import authorities, consent_texts, handover, read_models, reports
@@ -113,23 +114,26 @@ SOURCE = "/avrr/intake"
 CASEWORK = (Role.CASEWORKER, Role.SUPERVISOR)
 
 
+NOT_A_COUNTRY = worded(N_("not an ISO 3166-1 alpha-2 country code"))
+
+
 def _iso_country(code: str) -> str:
     if pycountry.countries.get(alpha_2=code) is None:
-        raise ValueError("not an ISO 3166-1 alpha-2 country code")
+        raise InvalidValue(NOT_A_COUNTRY)
     return code
 
 
 def _iso_language(code: str) -> str:
     lookup = {2: "alpha_2", 3: "alpha_3"}.get(len(code))
     if lookup is None or pycountry.languages.get(**{lookup: code}) is None:
-        raise ValueError("not an ISO 639-1 or ISO 639-3 language code")
+        raise InvalidValue(worded(N_("not an ISO 639-1 or ISO 639-3 language code")))
     return code
 
 
 def _born_plausibly(day: date) -> date:
     not_in_future(day)
     if day.year < 1900:
-        raise ValueError("must not be before 1900")
+        raise InvalidValue(worded(N_("must not be before 1900")))
     return day
 
 
@@ -256,9 +260,14 @@ class ReferralIn(Input):
     @classmethod
     def _no_health_data_before_consent(cls, needs: list[str]) -> list[str]:
         if needs:
-            raise ValueError(
-                "declared needs are health data: record the person's consent to "
-                "medical_data_processing on the case, then POST /cases/{case_id}/declared-needs"
+            raise InvalidValue(
+                worded(
+                    N_(
+                        "declared needs are health data: record the person's consent to "
+                        "medical_data_processing on the case, then POST "
+                        "/cases/{case_id}/declared-needs"
+                    )
+                )
             )
         return needs
 
@@ -266,9 +275,11 @@ class ReferralIn(Input):
     def _one_principal_and_a_referrer(self) -> Self:
         principals = [p for p in self.household if p.relationship == "principal"]
         if len(principals) != 1:
-            raise ValueError("the household needs exactly one person with relationship 'principal'")
+            raise InvalidValue(
+                worded(N_("the household needs exactly one person with relationship 'principal'"))
+            )
         if self.source != "self_referral" and self.referrer is None:
-            raise ValueError("a referral from a partner names the referrer")
+            raise InvalidValue(worded(N_("a referral from a partner names the referrer")))
         return self
 
 
@@ -330,13 +341,17 @@ class ConsentIn(Input):
     def _known_edition(cls, edition: str | None) -> str | None:
         if edition is not None and edition not in consent_texts.EDITIONS:
             known = ", ".join(consent_texts.EDITIONS)
-            raise ValueError(f"no consent texts of this edition (known: {known})")
+            raise InvalidValue(
+                worded(N_("no consent texts of this edition (known: %(known)s)"), known=known)
+            )
         return edition
 
     @model_validator(mode="after")
     def _fields_only_for_authorities(self) -> Self:
         if self.shared_fields is not None and "share_with_authorities" not in self.purposes:
-            raise ValueError("shared_fields belong to the purpose share_with_authorities")
+            raise InvalidValue(
+                worded(N_("shared_fields belong to the purpose share_with_authorities"))
+            )
         return self
 
 
@@ -443,14 +458,18 @@ class RectificationIn(Input):
     @model_validator(mode="after")
     def _something_to_correct(self) -> Self:
         if not any(getattr(self, name) is not None for name, _kind in _CORRECTABLE):
-            raise ValueError(
-                "give at least one corrected value: "
-                + ", ".join(name for name, _kind in _CORRECTABLE)
+            raise InvalidValue(
+                worded(
+                    N_("give at least one corrected value: %(fields)s"),
+                    fields=", ".join(name for name, _kind in _CORRECTABLE),
+                )
             )
         if self.document_type is not None and self.document_number is None:
-            raise ValueError("document_type is corrected together with document_number")
+            raise InvalidValue(
+                worded(N_("document_type is corrected together with document_number"))
+            )
         if self.contact is not None and not self.contact.model_dump(exclude_none=True):
-            raise ValueError("contact: give at least one of phone, email, address")
+            raise InvalidValue(worded(N_("contact: give at least one of phone, email, address")))
         return self
 
     @property
@@ -557,8 +576,11 @@ class ReopeningIn(Input):
     def _consents_to_the_return(cls, consent: ConsentIn) -> ConsentIn:
         missing = [p for p in REQUIRED_FOR_RETURN if p not in consent.purposes]
         if missing:
-            raise ValueError(
-                "a case is reopened with the person's consent to " + ", ".join(missing)
+            raise InvalidValue(
+                worded(
+                    N_("a case is reopened with the person's consent to %(purposes)s"),
+                    purposes=", ".join(missing),
+                )
             )
         return consent
 

@@ -25,6 +25,7 @@ from avrr_events.commands import CommandContext, CommandResult, Principal, etag
 from avrr_events.envelope import utc
 from avrr_events.problems import DomainRuleViolation, Forbidden
 from avrr_events.small_cells import min_households, suppress
+from avrr_events.validation import InvalidValue
 from avrr_events.web.authorization import (
     Authorized,
     Policy,
@@ -121,7 +122,9 @@ class FeedbackIn(Input):
     @model_validator(mode="after")
     def _person_with_case(self) -> Self:
         if (self.case_id is None) != (self.person_id is None):
-            raise ValueError("case_id and person_id go together (anonymous feedback has neither)")
+            raise InvalidValue(
+                worded(N_("case_id and person_id go together (anonymous feedback has neither)"))
+            )
         return self
 
 

@@ -77,6 +77,7 @@ from avrr_intake.household_change import (
     HouseholdMemberRemoved,
     HouseholdMemberRestored,
 )
+from avrr_intake.notices import N_, worded
 from avrr_intake.rectification import HouseholdFactsCorrected
 from avrr_intake.referral import ReferralReceived
 from avrr_intake.timeline import PHASES, TIMELINE_TYPES, CaseState, facts_of, utc
@@ -560,7 +561,7 @@ class Period:
         for start, end in (("returned_from", "returned_to"), ("referred_from", "referred_to")):
             first, last = getattr(self, start), getattr(self, end)
             if first is not None and last is not None and first > last:
-                raise invalid_field(end, f"before {start}", where="query")
+                raise invalid_field(end, worded(N_("before %(start)s"), start=start), where="query")
 
     def conditions(self) -> list[ColumnElement[bool]]:
         """The report rows' conditions: ISO days compare as strings, on SQLite and PostgreSQL."""

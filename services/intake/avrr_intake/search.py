@@ -100,6 +100,7 @@ from avrr_events import ERASED, Encrypted, Envelope, PersonalDataCipher, Project
 from avrr_events.commands import Principal
 from avrr_events.projections import case_row
 from avrr_events.tables import case_table
+from avrr_events.validation import InvalidValue
 from avrr_events.web.authorization import visible_offices
 from avrr_events.web.service import ServiceRuntime
 from avrr_intake import handover, read_models, spelling
@@ -112,6 +113,7 @@ from avrr_intake.household_change import (
     HouseholdMemberRemoved,
     HouseholdMemberRestored,
 )
+from avrr_intake.notices import N_, worded
 from avrr_intake.rectification import PersonalDataRectified
 from avrr_intake.referral import ReferralReceived, ReferredPerson
 
@@ -448,13 +450,17 @@ async def _contact_withdrawn(conn: AsyncConnection, case_id: str, person_id: str
 
 def _enough_document(number: str) -> str:
     if len(spelling.document_number(number)) < spelling.MIN_DOCUMENT:
-        raise ValueError(f"give at least {spelling.MIN_DOCUMENT} letters or digits")
+        raise InvalidValue(
+            worded(N_("give at least %(least)s letters or digits"), least=spelling.MIN_DOCUMENT)
+        )
     return number
 
 
 def _enough_phone(number: str) -> str:
     if len(spelling.phone_number(number)) < spelling.PHONE_DIGITS:
-        raise ValueError(f"give at least {spelling.PHONE_DIGITS} digits")
+        raise InvalidValue(
+            worded(N_("give at least %(least)s digits"), least=spelling.PHONE_DIGITS)
+        )
     return number
 
 
@@ -518,7 +524,9 @@ class PeopleSearchIn(Input):
     @model_validator(mode="after")
     def _something(self) -> Self:
         if not self.fields():
-            raise ValueError(f"give at least one of {', '.join(SEARCH_FIELDS)}")
+            raise InvalidValue(
+                worded(N_("give at least one of %(fields)s"), fields=", ".join(SEARCH_FIELDS))
+            )
         return self
 
     def fields(self) -> list[str]:

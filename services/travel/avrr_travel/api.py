@@ -309,10 +309,10 @@ async def _arrival_confirmer(
             )
         return None
     if body.confirmer_id is None:
-        raise invalid_field("confirmer_id", "name the receiving office that confirms")
+        raise invalid_field("confirmer_id", worded(N_("name the receiving office that confirms")))
     receiver = runtime_of(request).offices.get(body.confirmer_id)
     if receiver is None:
-        raise invalid_field("confirmer_id", "not an office of the office registry")
+        raise invalid_field("confirmer_id", worded(N_("not an office of the office registry")))
     if not may_see(who, (receiver.id,)):
         raise Forbidden(
             wording=worded(
