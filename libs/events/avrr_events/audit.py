@@ -4,9 +4,10 @@ Every entry stores the hash of the previous one (a hash chain), so deleting,
 inserting or editing an entry anywhere breaks every hash after it, and
 ``verify`` names the first entry that no longer fits. Entries hold
 identifiers only (user, case id, route, client address), never personal data.
-Appends are serialised per database by a transaction-level advisory lock on
-PostgreSQL (SQLite serialises writers anyway), so concurrent requests cannot
-fork the chain.
+The database refuses a fork: at most one entry follows each hash (a unique
+index on ``prev_hash``), so two appends chained after the same head cannot
+both commit, whichever process or release wrote them; the one refused reads
+the head again and re-chains (SQLite serialises writers anyway).
 
 A plain hash chain only shows edits by someone who does not recompute it: the
 database's owner can rewrite an entry and every hash after it, or delete the
@@ -37,7 +38,10 @@ few hundred reads/s with each read waiting in line for a commit. Entries are
 therefore group-committed: a request's entry joins the batch being collected
 while the previous one commits, one transaction writes the whole batch, and
 the request is answered only after its entry is durable (no read goes
-unaudited if the process dies a moment later).
+unaudited if the process dies a moment later). On PostgreSQL a batch is one
+statement in one round trip, its own transaction: chained after the head this
+process last committed, and refused by the unique index if another replica
+appended after that head meanwhile.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ from sqlalchemy import (
     Column,
     Connection,
     DateTime,
+    Index,
     Integer,
     MetaData,
     String,
@@ -68,9 +73,12 @@ from sqlalchemy import (
 )
 
 from avrr_events.adapters.database import Database
-from avrr_events.adapters.postgres import lock_key, locked_driver_transaction
+from avrr_events.adapters.postgres import UNIQUE_VIOLATION, lock_key
 
 metadata = MetaData()
+
+# The unique index on ``prev_hash`` (platform_0002): the database's refusal of a fork.
+CHAIN_INDEX = "audit_log_prev_hash_key"
 
 audit_log = Table(
     "audit_log",
@@ -85,6 +93,8 @@ audit_log = Table(
     Column("outcome", Integer, nullable=False),  # HTTP status
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # One entry after each: two appends chained after the same head cannot both commit.
+    Index(CHAIN_INDEX, "prev_hash", unique=True),
 )
 
 GENESIS = "0" * 64
@@ -234,15 +244,22 @@ def _fields(row: Any) -> dict[str, Any]:
     }
 
 
-_INSERT = """
+# One statement outside any transaction (its own: one round trip, durable when it
+# returns), after the chain's advisory lock. The unique index alone keeps the chain
+# whole; the lock keeps the previous release's replicas (lock, read the head, insert)
+# from being refused by it during a rolling upgrade. The lock is an InitPlan, taken
+# before any row is numbered, so ids follow the chain's order.
+_APPEND = """
 INSERT INTO audit_log (at, actor, action, case_id, route, client, outcome, prev_hash, hash)
 SELECT * FROM unnest(
     $1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
     $7::int[], $8::text[], $9::text[])
+WHERE (SELECT pg_advisory_xact_lock($10)) IS NOT NULL
 """
-# The same, only while the chain's head is still ``$10``: the batch was chained after the
-# head this process last committed, and another replica may have appended since.
-_INSERT_AFTER = _INSERT + "WHERE (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1) = $10"
+_HEAD = "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1"
+# Re-chaining after a refusal always follows an entry committed since: a replica that
+# loses this often in a row is not racing, something else is wrong.
+_MAX_ATTEMPTS = 50
 
 
 @dataclass
@@ -274,19 +291,23 @@ def _chain(key: bytes, prev_hash: str, batch: list[_Pending]) -> list[tuple[str,
     return links
 
 
-async def _inserted(
-    raw: Any, statement: str, batch: list[_Pending], links: list[tuple[str, str]], *more: Any
-) -> bool:
-    """Run the batch's ``INSERT`` on an asyncpg connection; whether it inserted the rows."""
-    status: str = await raw.execute(
-        statement,
-        [e.at for e in batch],
-        *([e.fields[k] for e in batch] for k in _COLUMNS[1:]),
-        [p for p, _ in links],
-        [h for _, h in links],
-        *more,
-    )
-    return status.rsplit(" ", 1)[-1] != "0"
+async def _appended(raw: Any, batch: list[_Pending], links: list[tuple[str, str]]) -> bool:
+    """Insert the batch chained as ``links`` in one statement on an asyncpg connection
+    outside any transaction; False if the chain's index refused it (a fork)."""
+    try:
+        await raw.execute(
+            _APPEND,
+            [e.at for e in batch],
+            *([e.fields[k] for e in batch] for k in _COLUMNS[1:]),
+            [p for p, _ in links],
+            [h for _, h in links],
+            _LOCK,
+        )
+    except UNIQUE_VIOLATION as exc:
+        if getattr(exc, "constraint_name", None) == CHAIN_INDEX:
+            return False
+        raise
+    return True
 
 
 class AuditLog:
@@ -371,17 +392,23 @@ class AuditLog:
         """Append ``batch`` to the chain in one transaction; the entries' hashes."""
         if self.db.is_postgres:
             head, self._head = self._head, None  # unknown until this batch commits
-            # Three round trips: BEGIN with the lock, the batch chained after the head this
-            # process last committed (inserted only if that is still the head), COMMIT.
-            # A fourth, reading the head, when it is not known or another replica appended.
-            async with self.db.driver() as raw, locked_driver_transaction(raw, _LOCK):
-                hashes = [] if head is None else _chain(self._key, head, batch)
-                if not hashes or not await _inserted(raw, _INSERT_AFTER, batch, hashes, head):
-                    prev = await raw.fetchval("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
-                    hashes = _chain(self._key, prev or GENESIS, batch)
-                    await _inserted(raw, _INSERT, batch, hashes)
-            self._head = hashes[-1][1]
-            return [h[1] for h in hashes]
+            # One round trip: the batch chained after the head this process last committed.
+            # Two more (read the head, append again) when it is not known, or when another
+            # replica appended after it and the chain's index refused this batch.
+            async with self.db.driver() as raw:
+                for _ in range(_MAX_ATTEMPTS):
+                    if head is None:
+                        head = await raw.fetchval(_HEAD) or GENESIS
+                    links = _chain(self._key, head, batch)
+                    if await _appended(raw, batch, links):
+                        break
+                    head = None
+                else:
+                    raise RuntimeError(
+                        f"the audit chain's head moved {_MAX_ATTEMPTS} times during one append"
+                    )
+            self._head = links[-1][1]
+            return [h for _, h in links]
         async with self.db.transaction() as conn:
             prev = await conn.scalar(
                 select(audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)

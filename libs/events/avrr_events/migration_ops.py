@@ -84,15 +84,17 @@ def creating(*tables: NewTable) -> tuple[Step, Step]:
     return partial(create, *tables), partial(drop, *tables)
 
 
-def add_index(table_name: str, name: str, *columns: str) -> None:
-    """Index ``columns`` of a table that already holds rows, unless the index is there.
+def add_index(table_name: str, name: str, *columns: str, unique: bool = False) -> None:
+    """Index ``columns`` of a table that already holds rows, unless the index is there
+    (``unique``: refusing a second row with the same values; the build fails, naming them,
+    if the table already holds two).
 
     Never ``CREATE INDEX CONCURRENTLY``: an upgrade is one transaction holding the schema's
     advisory lock (``avrr_events.migrations.upgrade``), and PostgreSQL refuses CONCURRENTLY
     in a transaction; the plain build locks the table against writes (reads go on) while it
     runs. Hence IF NOT EXISTS: an operator of a large database builds the index
     CONCURRENTLY under the same name before the upgrade, which then leaves it."""
-    op.create_index(name, table_name, list(columns), unique=False, if_not_exists=True)
+    op.create_index(name, table_name, list(columns), unique=unique, if_not_exists=True)
 
 
 def drop_index(table_name: str, name: str) -> None:
@@ -100,10 +102,13 @@ def drop_index(table_name: str, name: str) -> None:
     op.drop_index(name, table_name=table_name, if_exists=True)
 
 
-def indexing(table_name: str, name: str, *columns: str) -> tuple[Step, Step]:
+def indexing(table_name: str, name: str, *columns: str, unique: bool = False) -> tuple[Step, Step]:
     """Upgrade and downgrade of a revision that adds one index (``add_index``) and does
     nothing else."""
-    return partial(add_index, table_name, name, *columns), partial(drop_index, table_name, name)
+    return (
+        partial(add_index, table_name, name, *columns, unique=unique),
+        partial(drop_index, table_name, name),
+    )
 
 
 def destination(*, nullable: bool = False) -> tuple[sa.Column[str], sa.Column[str]]:

@@ -9,16 +9,19 @@ from datetime import UTC, datetime
 import pytest
 from sample_service import open_db
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 
-from avrr_events import Database
+from avrr_events import Database, migrations
 from avrr_events.adapters.audit_anchor import AuditAnchoring, AuditChainBroken, InProcessAnchorLog
 from avrr_events.adapters.inprocess import InProcessBus
 from avrr_events.audit import (
+    _LOCK,
     GENESIS,
     Anchor,
     AuditLog,
     _fields,
     audit_log,
+    entry_hash,
     metadata,
     unkeyed_entry_hash,
 )
@@ -99,6 +102,128 @@ async def test_a_batch_follows_what_another_replica_appended_since_its_last_one(
     finally:
         await first.dispose()
         await second.dispose()
+
+
+async def test_an_append_is_one_round_trip_and_three_when_another_replica_appended_between(
+    database_url: str,
+) -> None:
+    """On PostgreSQL a batch chained after the head this process last committed is one
+    statement, its own transaction; refused by the chain's index because another replica
+    appended after that head, it reads the head and appends again."""
+    first, second = await open_db(database_url), await open_db(database_url)
+    try:
+        await first.create_schema(metadata)
+        ours, theirs = AuditLog(first, KEY), AuditLog(second, KEY)
+        await ours.record(actor="ana", action="read", route="/cases/{id}", outcome=200)
+        statements: list[str] = []
+        async with first.driver() as raw:  # the one parked connection the log reuses
+            raw.add_query_logger(lambda query: statements.append(query.query))
+
+        await ours.record(actor="ana", action="read", route="/cases/{id}", outcome=200)
+        assert len(statements) == 1 and "INSERT INTO audit_log" in statements[0]
+
+        await theirs.record(actor="ben", action="read", route="/cases/{id}", outcome=200)
+        statements.clear()
+        await ours.record(actor="ana", action="read", route="/cases/{id}", outcome=200)
+        assert [s.split()[0] for s in statements] == ["INSERT", "SELECT", "INSERT"]
+        assert [e.actor for e in await ours.entries()] == ["ana", "ana", "ben", "ana"]
+        assert (await ours.verify()).intact
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+async def _previous_release_append(db: Database, actor: str) -> None:
+    """How the previous release appended (until platform_0002): a transaction holding the
+    chain's advisory lock that reads the head and inserts after it."""
+    at = datetime.now(UTC)
+    fields = {
+        "at": at.isoformat(),
+        "actor": actor,
+        "action": "read",
+        "case_id": None,
+        "route": "/cases/{id}",
+        "client": None,
+        "outcome": 200,
+    }
+    async with db.driver() as raw, raw.transaction():
+        await raw.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
+        head = await raw.fetchval("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
+        prev = head or GENESIS
+        await raw.execute(
+            "INSERT INTO audit_log (at, actor, action, case_id, route, client, outcome,"
+            " prev_hash, hash) VALUES ($1, $2, 'read', NULL, '/cases/{id}', NULL, 200, $3, $4)",
+            at,
+            actor,
+            prev,
+            entry_hash(KEY, prev, fields),
+        )
+
+
+async def test_the_previous_releases_replicas_append_alongside_during_a_rolling_upgrade(
+    database_url: str,
+) -> None:
+    """While a rolling upgrade runs, replicas of the previous release (lock, read the head,
+    insert) and of this one (one statement) append to one chain at once: the statement
+    takes the same lock, so neither is refused and the chain stays whole."""
+    dbs = [await open_db(database_url) for _ in range(3)]
+    try:
+        await dbs[0].create_schema(metadata)
+        logs = (AuditLog(dbs[0], KEY), AuditLog(dbs[1], KEY))
+        await asyncio.gather(
+            *(
+                logs[i % 2].record(actor=f"new-{i}", action="read", route="/r", outcome=200)
+                for i in range(30)
+            ),
+            *(_previous_release_append(dbs[2], f"old-{i}") for i in range(15)),
+        )
+        assert len(await logs[0].entries(limit=100)) == 45
+        assert (await logs[0].verify()).intact
+    finally:
+        for db in dbs:
+            await db.dispose()
+
+
+async def test_the_database_refuses_a_second_entry_after_the_same_hash(
+    any_db: Database, log: AuditLog
+) -> None:
+    # Whoever writes it (a replica chaining after a head that moved on, a hand on the
+    # database): a fork is refused by the table, so the chain stays one.
+    await _record(log, 2)
+    first = (await log.entries())[0]
+    with pytest.raises(IntegrityError, match="prev_hash"):
+        async with any_db.transaction() as conn:
+            await conn.execute(
+                audit_log.insert().values(
+                    at=datetime.now(UTC),
+                    actor="mallory",
+                    action="read",
+                    route="/cases/{id}",
+                    outcome=200,
+                    prev_hash=first.prev_hash,
+                    hash="f" * 64,
+                )
+            )
+    assert len(await log.entries()) == 2
+    assert (await log.verify()).intact
+
+
+async def test_a_chain_written_before_its_index_keeps_its_entries_through_the_upgrade(
+    any_db_url: str,
+) -> None:
+    """platform_0002 builds the unique index over the chain a database already holds."""
+    db = Database(any_db_url)
+    try:
+        await migrations.upgrade(db, migrations.PLATFORM, to="platform_0001")
+        log = AuditLog(db, KEY)
+        before = await _record(log, 3)
+        await migrations.upgrade(db, migrations.PLATFORM)
+        assert await migrations.differences(db, migrations.PLATFORM) == []
+        after = await _record(AuditLog(db, KEY), 2)
+        assert after[:3] == before and len(after) == 5
+        assert (await log.verify()).intact
+    finally:
+        await db.dispose()
 
 
 async def test_editing_or_deleting_an_entry_breaks_the_chain_there(

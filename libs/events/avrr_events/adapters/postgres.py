@@ -10,11 +10,9 @@ NOTIFY sent apart (``Database.notify_outbox``), inside one by a NOTIFY in it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import zlib
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -283,29 +281,6 @@ async def lock_until_commit(conn: AsyncConnection, key: int | str, *, shared: bo
         return
     function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
     await conn.execute(text(_advisory(function, key, ":key")), {"key": key})
-
-
-@asynccontextmanager
-async def locked_driver_transaction(raw: Any, key: int) -> AsyncIterator[None]:
-    """A transaction on a driver connection that holds the advisory lock ``key`` (a
-    ``lock_key`` number) until it commits, begun and locked in one round trip.
-
-    The audit chain appends through asyncpg directly on every read's path:
-    BEGIN and the lock as one simple-protocol query, then the block, then
-    COMMIT; anything raised in the block (or by the lock) rolls it back.
-    Statements in the block see what the lock's previous holder committed
-    (READ COMMITTED: each statement takes its snapshot when it starts).
-    """
-    lock = _advisory("pg_advisory_xact_lock", key, str(int(key)))
-    try:
-        await raw.execute(f"BEGIN; {lock}")
-        yield
-    except BaseException:
-        if not raw.is_closed() and raw.is_in_transaction():
-            with contextlib.suppress(Exception):
-                await asyncio.shield(raw.execute("ROLLBACK"))
-        raise
-    await raw.execute("COMMIT")
 
 
 async def try_lock_session(raw: Any, key: int | str) -> bool:
