@@ -22,7 +22,8 @@ with handed-over cases):
   times (default 200) with a random period: a month or a year, of return or of referral
   (``reports.Period``); and a few times over all time, for reference;
 - ``GET /cases`` first page (50) filtered by each phase, at random, as headquarters and (one
-  in ten) as one office; ``--no-reports`` times only this and the timeline;
+  in ten) as one office; and (one in ten) without a filter, as both; ``--no-reports`` times
+  only this and the timeline;
 - ``GET /cases/{id}/timeline`` of the case with 500 events, in one page of 500.
 
 The event store is not written: none of these routes reads it (they read the projections).
@@ -424,24 +425,31 @@ async def measure(
         for _ in range(ALL_TIME_READS):
             whole.latencies.append(await _timed(db, partial(query, period=reports.ALL_TIME)))
         all_time.append(whole)
-    say(f"scale: GET /cases first page by phase, {reads} times")
+    say(f"scale: GET /cases first page by phase and without, {reads} times")
     listing = Timing("GET /cases first page (50), filtered by phase")
     scoped_list = Timing("GET /cases first page (50), one office, filtered by phase")
-    visible = handover.belongs_to(one_office)  # the route's scoping, handed-over cases too
+    unfiltered = Timing("GET /cases first page (50), no filter")
+    scoped_unfiltered = Timing("GET /cases first page (50), one office, no filter")
+    everything = case_list.CaseFilters()
     for i in range(reads):
         filters = case_list.CaseFilters(phase=rng.choice(PHASES))
-        listing.latencies.append(
-            await _timed(db, partial(case_list.cases, filters=filters, visible=None, limit=50))
-        )
-        if i % 10 == 0:
-            first = partial(case_list.cases, filters=filters, visible=visible, limit=50)
+        first = partial(case_list.cases, filters=filters, offices=None, limit=LIST_PAGE)
+        listing.latencies.append(await _timed(db, first))
+        if i % 10 == 0:  # one office (its handed-over cases too, as the route scopes it)
+            first = partial(case_list.cases, filters=filters, offices=one_office, limit=LIST_PAGE)
             scoped_list.latencies.append(await _timed(db, first))
+            first = partial(case_list.cases, filters=everything, offices=None, limit=LIST_PAGE)
+            unfiltered.latencies.append(await _timed(db, first))
+            first = partial(
+                case_list.cases, filters=everything, offices=one_office, limit=LIST_PAGE
+            )
+            scoped_unfiltered.latencies.append(await _timed(db, first))
     say(f"scale: the timeline of a case with {TIMELINE_EVENTS} events, {reads} times")
     long = Timing(f"GET /cases/{{id}}/timeline, {TIMELINE_EVENTS} events in one page")
     for _ in range(reads):
         page = partial(timeline.entries, case_id=seeded.timeline_case, limit=500, offset=0)
         long.latencies.append(await _timed(db, page))
-    return ranged, [*all_time, listing, scoped_list, long]
+    return ranged, [*all_time, listing, scoped_list, unfiltered, scoped_unfiltered, long]
 
 
 async def _cells_equal_the_scan(db: Database, one: frozenset[str]) -> None:

@@ -681,7 +681,7 @@ async def list_cases(
         found = await case_list.cases(
             conn,
             filters,
-            visible=None if offices is None else handover.belongs_to(offices),
+            offices=offices,
             limit=page.limit,
             offset=page.offset,
             cursor=cursor,

@@ -34,7 +34,8 @@ opaque to a client, decodable by anyone reading a log (it holds no personal data
 The case list's ``total`` is exact up to ``COUNT_BOUND`` matches, and past it the bound
 with ``total_is_lower_bound`` (issue 21): counting every match of a phase over a million
 cases took a second, and the first page itself is an index walk in the list's order
-(``intake_cases_referred_idx``) that stops after the page. The incoming list (ticketed
+(``intake_cases_referred_idx``; by phase, an index on the phase and the day of referral, and
+for an office two of them merged: ``Walks``) that stops after the page. The incoming list (ticketed
 movements still coming, a few thousand at most) counts exactly.
 """
 
@@ -58,13 +59,14 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events.offices import OfficeRegistry
 from avrr_events.places import place
 from avrr_events.web.http import invalid_field
-from avrr_intake import read_models
+from avrr_intake import handover, read_models
 from avrr_intake.reports import report_cases, report_vulnerabilities
 from avrr_intake.timeline import CaseState, utc
 
@@ -82,6 +84,20 @@ HOUSEHOLD = "household"  # a screening of the household as a whole (no person id
 # with the query that needs it, on the table reports.py defines.
 PHASE_ORDER_INDEX = Index(
     "intake_report_cases_phase_day_idx", report_cases.c.phase, report_cases.c.referred_on
+)
+# An office's list by phase walks these two (intake_0020): the cases it holds, and those
+# handed over to it, each in the list's order; the report row names both offices.
+OFFICE_PHASE_ORDER_INDEX = Index(
+    "intake_report_cases_office_phase_day_idx",
+    report_cases.c.office,
+    report_cases.c.phase,
+    report_cases.c.referred_on,
+)
+RECEIVING_PHASE_ORDER_INDEX = Index(
+    "intake_report_cases_receiving_phase_day_idx",
+    report_cases.c.receiving_office,
+    report_cases.c.phase,
+    report_cases.c.referred_on,
 )
 
 # ------------------------------------------------------------------ cursors --
@@ -116,24 +132,51 @@ class Page:
     total_is_lower_bound: bool = False
 
 
+@dataclass(frozen=True)
+class Walks:
+    """A list's query as disjoint walks in one order, merged: most lists are one walk; an
+    office's cases by phase are two per office, its own and those handed over to it, each a
+    walk of an index of its own (``cases``). ``order`` names the columns of the walks' order
+    (descending or not), by which the merge orders their rows again."""
+
+    parts: Sequence[Select[Any]]
+    order: Sequence[tuple[str, bool]] = ()
+
+    def page(self, after: ColumnElement[bool] | None, limit: int, offset: int) -> Select[Any]:
+        """The ``limit`` rows after ``after`` (or at ``offset``): each walk stops after
+        ``offset + limit`` rows, and the merge orders those and keeps its page."""
+        walks = [part if after is None else part.where(after) for part in self.parts]
+        if len(walks) == 1:
+            return walks[0].limit(limit).offset(offset)
+        merged = union_all(*(select(w.limit(offset + limit).subquery()) for w in walks))
+        rows = merged.subquery()
+        order = [rows.c[name].desc() if desc else rows.c[name] for name, desc in self.order]
+        return select(rows).order_by(*order).limit(limit).offset(offset)
+
+
 async def count_matches(
-    conn: AsyncConnection, query: Select[Any], *, up_to: int | None
+    conn: AsyncConnection, walks: Walks, *, up_to: int | None
 ) -> tuple[int, bool]:
-    """How many rows ``query`` matches, and whether there are more: all of them when ``up_to``
-    is None, else at most ``up_to`` (the database stops at the first ``up_to + 1``, in any
-    order, so the count costs what reading that many rows costs, whatever matches)."""
-    matched = query.with_only_columns(true(), maintain_column_froms=True).order_by(None)
-    if up_to is not None:
-        matched = matched.limit(up_to + 1)
-    found = int(await conn.scalar(select(func.count()).select_from(matched.subquery())) or 0)
-    if up_to is None or found <= up_to:
-        return found, False
-    return up_to, True
+    """How many rows ``walks`` match: all of them when ``up_to`` is None, else at most
+    ``up_to`` (the database stops at the first ``up_to + 1``, in any order, so the count
+    costs what reading that many rows costs, whatever matches). The walks are disjoint: each
+    counts up to what the ones before left of the bound, and none once they passed it (an
+    office's own cases by phase are mostly past it before its handed-over ones)."""
+    found = 0
+    for part in walks.parts:
+        matched = part.with_only_columns(true(), maintain_column_froms=True).order_by(None)
+        if up_to is not None:
+            matched = matched.limit(up_to + 1 - found)
+        counted = select(func.count()).select_from(matched.subquery())
+        found += int(await conn.scalar(counted) or 0)
+        if up_to is not None and found > up_to:
+            return up_to, True
+    return found, False
 
 
 async def _keyset_page(
     conn: AsyncConnection,
-    query: Select[Any],
+    walks: Walks,
     *,
     limit: int,
     offset: int,
@@ -141,10 +184,9 @@ async def _keyset_page(
     key_of: Callable[[Any], str],
     count_up_to: int | None = None,
 ) -> Page:
-    """A page of ``query`` (already in its stable order) after ``after`` (or at ``offset``),
-    with its matches counted up to ``count_up_to`` (None: all)."""
-    paged = query if after is None else query.where(after)
-    rows = list((await conn.execute(paged.limit(limit + 1).offset(offset))).all())
+    """A page of ``walks`` (each already in the stable order) after ``after`` (or at
+    ``offset``), with its matches counted up to ``count_up_to`` (None: all)."""
+    rows = list((await conn.execute(walks.page(after, limit + 1, offset))).all())
     more = len(rows) > limit
     rows = rows[:limit]
     if after is None and not more and (rows or not offset):
@@ -154,7 +196,7 @@ async def _keyset_page(
         if count_up_to is not None and total > count_up_to:
             total, more_matches = count_up_to, True
     else:
-        total, more_matches = await count_matches(conn, query, up_to=count_up_to)
+        total, more_matches = await count_matches(conn, walks, up_to=count_up_to)
     cursor = encode_cursor(key_of(rows[-1]), rows[-1].case_id) if more and rows else None
     return Page(rows, total, cursor, more_matches)
 
@@ -231,27 +273,23 @@ async def cases(
     conn: AsyncConnection,
     filters: CaseFilters,
     *,
-    visible: ColumnElement[bool] | None,
+    offices: frozenset[str] | None,
     limit: int,
     offset: int = 0,
     cursor: str | None = None,
     count_up_to: int | None = None,
 ) -> Page:
-    """A page of cases matching ``filters`` within ``visible`` (avrr_intake.handover.belongs_to),
-    newest referral first, each with its phase and destination (None before the reports
-    caught up with the case); matches counted up to ``count_up_to`` (default
-    ``COUNT_BOUND``)."""
+    """A page of cases matching ``filters`` of ``offices`` (held by one of them or handed over
+    to one, avrr_intake.handover.belongs_to; None: every office, headquarters), newest referral
+    first, each with its phase and destination (None before the reports caught up with the
+    case); matches counted up to ``count_up_to`` (default ``COUNT_BOUND``)."""
     c, r = read_models.cases.c, report_cases.c
-    where = filters.conditions() if visible is None else [visible, *filters.conditions()]
-    # By phase, headquarters' order is led by the report row's day of referral: the same
-    # order (it is the UTC day of ``referred_at``, both from the referral), but a walk of the
-    # phase's cases in PHASE_ORDER_INDEX, a day at a time, rather than of every case for the
-    # few of a rare phase. Not for an office: at 1,000,000 cases its first page by phase
-    # took 1.0 s p50 so (the planner takes office-or-handed-over for 58% of the cases when
-    # it is 18%) against 0.14 s walking intake_cases_referred_idx. A row whose referral the
-    # reports have not folded yet has no day: it sorts first on PostgreSQL (last on SQLite)
-    # until they do.
-    by_day = [r.referred_on.desc()] if filters.phase is not None and visible is None else []
+    # By phase, the order is led by the report row's day of referral: the same order (it is
+    # the UTC day of ``referred_at``, both from the referral), but a walk of the phase's cases
+    # in an index on (phase, day), a day at a time, rather than of every case for the few of
+    # a rare phase. A row whose referral the reports have not folded yet has no day: it sorts
+    # first on PostgreSQL (last on SQLite) until they do.
+    by_day = filters.phase is not None
     query = (
         select(
             read_models.cases,
@@ -260,11 +298,22 @@ async def cases(
             r.destination_region,
             r.programme_id,
             r.departure_date,
+            r.referred_on,
         )
         .select_from(read_models.cases.outerjoin(report_cases, r.case_id == c.case_id))
-        .where(and_(true(), *where))
-        .order_by(*by_day, c.referred_at.desc(), c.case_id)
+        .where(and_(true(), *filters.conditions()))
+        .order_by(*([r.referred_on.desc()] if by_day else []), c.referred_at.desc(), c.case_id)
     )
+    if by_day and filters.office is not None:
+        # The report row's office is the case's (see _office_walks): the walk of the phase
+        # starts in the office's part of OFFICE_PHASE_ORDER_INDEX.
+        query = query.where(r.office == filters.office)
+    if offices is None:
+        walks = Walks([query])
+    elif by_day:
+        walks = Walks(_office_walks(query, offices, filters.office), order=_ORDER_BY_DAY)
+    else:  # every case newest first, keeping the office's (intake_cases_referred_idx)
+        walks = Walks([query.where(handover.belongs_to(offices))])
     after = None
     if cursor is not None:
         key, case_id = decode_cursor(cursor)
@@ -279,13 +328,44 @@ async def cases(
         )
     return await _keyset_page(
         conn,
-        query,
+        walks,
         limit=limit,
         offset=offset,
         after=after,
         key_of=lambda row: utc(row.referred_at).isoformat(),
         count_up_to=COUNT_BOUND if count_up_to is None else count_up_to,
     )
+
+
+# The order of the list by phase, by the names of the columns the page selects.
+_ORDER_BY_DAY = (("referred_on", True), ("referred_at", True), ("case_id", False))
+
+
+def _office_walks(
+    query: Select[Any], offices: frozenset[str], office: str | None
+) -> list[Select[Any]]:
+    """``query`` (by phase) within ``offices`` as disjoint walks, merged by ``Walks``: per
+    office, the cases it holds, in OFFICE_PHASE_ORDER_INDEX, and those handed over to it that
+    none of ``offices`` holds, in RECEIVING_PHASE_ORDER_INDEX; of the cases ``office`` holds
+    only (the ``office`` filter), when it is given.
+
+    As one condition, held or handed over (``handover.belongs_to``) was estimated at 58% of
+    the cases when it was 18% at 1,000,000 cases, and the plans it got took 0.2-1.2 s; each
+    walk here is an index range that stops after the page. The report row names the case's
+    office and receiving office as ``intake_cases`` and ``intake_handovers`` do: the same
+    events, by the same rule (``avrr_events.handover.handed_over_to``; a later hand-over
+    replaces one before), in the same transaction, and intake_0016 filled the receiving
+    office from ``intake_handovers``. The hand-over walk reads it alone: with the join to
+    ``intake_handovers`` PostgreSQL took the two for a few rows and sorted every one of the
+    office's in the phase instead of walking them in order."""
+    r = report_cases.c
+    walks = []
+    for one in sorted(offices):
+        if office is None or office == one:
+            walks.append(query.where(handover.held_by(frozenset({one})), r.office == one))
+        if office is None or office not in offices:
+            walks.append(query.where(r.receiving_office == one, ~handover.held_by(offices)))
+    return walks
 
 
 def _moment(key: str) -> datetime:
@@ -340,7 +420,7 @@ async def incoming(
         key, case_id = decode_cursor(cursor)
         after = or_(r.departure_date > key, and_(r.departure_date == key, r.case_id > case_id))
     return await _keyset_page(
-        conn, query, limit=limit, offset=0, after=after, key_of=lambda row: row.departure_date
+        conn, Walks([query]), limit=limit, offset=0, after=after, key_of=lambda r: r.departure_date
     )
 
 

@@ -42,9 +42,19 @@ async def case_offices(conn: AsyncConnection | Database, case_id: str) -> frozen
 def belongs_to(offices: frozenset[str]) -> ColumnElement[bool]:
     """A condition on ``intake_cases``: the case belongs to one of ``offices`` (or was
     handed over to one of them)."""
-    c, h = read_models.cases.c, handovers.c
-    wanted = sorted(offices)
-    return or_(
-        c.office.in_(wanted),
-        c.case_id.in_(select(h.case_id).where(h.receiving_office.in_(wanted))),
+    return or_(held_by(offices), received_by(offices))
+
+
+def held_by(offices: frozenset[str]) -> ColumnElement[bool]:
+    """A condition on ``intake_cases``: one of ``offices`` holds the case (its referral's, or
+    the one it was transferred to); the first half of ``belongs_to``."""
+    return read_models.cases.c.office.in_(sorted(offices))
+
+
+def received_by(offices: frozenset[str]) -> ColumnElement[bool]:
+    """A condition on ``intake_cases``: the case was (last) handed over to one of ``offices``;
+    the second half of ``belongs_to``."""
+    h = handovers.c
+    return read_models.cases.c.case_id.in_(
+        select(h.case_id).where(h.receiving_office.in_(sorted(offices)))
     )

@@ -98,10 +98,10 @@ async def test_the_count_is_exact_up_to_the_bound_and_at_least_the_bound_past_it
                 ("closed", 0, False),
             ):
                 found = await case_list.cases(
-                    conn, case_list.CaseFilters(phase=phase), visible=None, limit=50
+                    conn, case_list.CaseFilters(phase=phase), offices=None, limit=50
                 )
                 assert (found.total, found.total_is_lower_bound) == (total, more), phase
-            everything = await case_list.cases(conn, case_list.CaseFilters(), visible=None, limit=1)
+            everything = await case_list.cases(conn, case_list.CaseFilters(), offices=None, limit=1)
             assert (everything.total, everything.total_is_lower_bound) == (BOUND, True)
 
             # Pages of 200 through all BOUND + 1 referred cases: each page says the same
@@ -112,7 +112,7 @@ async def test_the_count_is_exact_up_to_the_bound_and_at_least_the_bound_past_it
                 page = await case_list.cases(
                     conn,
                     case_list.CaseFilters(phase="referred"),
-                    visible=None,
+                    offices=None,
                     limit=200,
                     cursor=cursor,
                 )
@@ -127,17 +127,17 @@ async def test_the_count_is_exact_up_to_the_bound_and_at_least_the_bound_past_it
             # Offset paging meets the cursor walk at the bound: the same rows either way.
             referred_only = case_list.CaseFilters(phase="referred")
             at_bound = await case_list.cases(
-                conn, referred_only, visible=None, limit=3, offset=BOUND - 1
+                conn, referred_only, offices=None, limit=3, offset=BOUND - 1
             )
             assert [row.case_id for row in at_bound.rows] == ids[BOUND - 1 :]
             # The last page counts its own rows past the offset; past the end, the count.
             assert (at_bound.total, at_bound.total_is_lower_bound) == (BOUND, True)
             past = await case_list.cases(
-                conn, referred_only, visible=None, limit=3, offset=BOUND * 5
+                conn, referred_only, offices=None, limit=3, offset=BOUND * 5
             )
             assert (past.rows, past.total, past.total_is_lower_bound) == ([], BOUND, True)
             last = await case_list.cases(
-                conn, referred_only, visible=None, limit=3, offset=BOUND - 2
+                conn, referred_only, offices=None, limit=3, offset=BOUND - 2
             )
             assert len(last.rows) == 3 and last.next_cursor is None
             assert (last.total, last.total_is_lower_bound) == (BOUND, True)

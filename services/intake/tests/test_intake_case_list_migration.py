@@ -65,10 +65,10 @@ async def listed_as_any_case(conn: AsyncConnection) -> None:
     and its folded state holds the region the next event keeps."""
     for spelling in ("HN-AT", "atlantida", " ATLÁNTIDA"):
         filters = case_list.CaseFilters(destination_country="HN", destination_region=spelling)
-        found = await case_list.cases(conn, filters, visible=None, limit=10)
+        found = await case_list.cases(conn, filters, offices=None, limit=10)
         assert [r.case_id for r in found.rows] == ["old-1"], spelling
     dated = case_list.CaseFilters(departure_from=datetime(2026, 2, 10).date())
-    assert (await case_list.cases(conn, dated, visible=None, limit=10)).total == 1
+    assert (await case_list.cases(conn, dated, offices=None, limit=10)).total == 1
     honduras = case_list.receiving_countries(load_offices(), ["HN-TGU"])
     coming = await case_list.incoming(conn, countries=honduras, limit=10)
     assert [r.case_id for r in coming.rows] == ["old-1"]
