@@ -1,0 +1,89 @@
+"""Travel's 422 validation answers in the reader's language (issue 19: Accept-Language).
+
+Against real PostgreSQL and Kafka (the ``travel`` fixture), on the arrival
+confirmation a receiving office sends: a missing field, a text too long and
+a value not among the allowed ones (pydantic's reasons), and an office that
+is not in the registry (the handler's check, ``invalid_field``), each read in
+Portuguese and Spanish when asked and in the English it always was without
+Accept-Language. Field, pointer and code stay as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from travel_fixtures import RECEIVING_OFFICE, Travel
+
+from avrr_events.testing import answered_in_the_readers_language
+
+ARRIVAL = "/movements/case-validation-1/arrival"
+
+# (body, field, code, English, Spanish, Portuguese): the reason of the one error.
+INVALID_ARRIVALS: list[tuple[dict[str, Any], str, str, str, str, str]] = [
+    (
+        {"confirmer_id": "HN-SPS"},
+        "confirmed_by",
+        "missing",
+        "Field required",
+        "Campo obligatorio",
+        "Campo obrigatório",
+    ),
+    (
+        {"confirmed_by": "partner", "confirmer_id": "x" * 201},
+        "confirmer_id",
+        "string_too_long",
+        "String should have at most 200 characters",
+        "El texto debe tener como máximo 200 carácter(es)",
+        "O texto deve ter no máximo 200 caractere(s)",
+    ),
+    (
+        {"confirmed_by": "neighbour"},
+        "confirmed_by",
+        "literal_error",
+        "Input should be 'receiving_office' or 'partner'",
+        "El valor debe ser 'receiving_office' o 'partner'",
+        "O valor deve ser 'receiving_office' ou 'partner'",
+    ),
+    (
+        {"confirmed_by": "receiving_office", "confirmer_id": "XX-NOWHERE"},
+        "confirmer_id",
+        "value_error",
+        "not an office of the office registry",
+        "no es una oficina del registro de oficinas",
+        "não é um escritório do registo de escritórios",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "code", "english", "spanish", "portuguese"),
+    INVALID_ARRIVALS,
+    ids=["missing", "too-long", "not-allowed", "unknown-office"],
+)
+async def test_an_arrival_that_is_not_valid_is_answered_in_the_readers_language(
+    travel: Travel,
+    body: dict[str, Any],
+    field: str,
+    code: str,
+    english: str,
+    spanish: str,
+    portuguese: str,
+) -> None:
+    pt, es, en = await answered_in_the_readers_language(
+        lambda headers: travel.post(ARRIVAL, body, {**RECEIVING_OFFICE, **headers}),
+        422,
+        f"{field}: {english}",
+        f"{field}: {spanish}",
+        f"{field}: {portuguese}",
+    )
+    assert en["detail"] == f"{field}: {english}"  # byte for byte, as before issue 19
+    errors = [answer["errors"] for answer in (pt, es, en)]
+    assert [[e["reason"] for e in listed] for listed in errors] == [
+        [portuguese],
+        [spanish],
+        [english],
+    ]
+    for (error,) in errors:
+        assert error == {**error, "in": "body", "field": field, "pointer": f"/{field}"}
+        assert error["code"] == code
