@@ -146,16 +146,19 @@ class EventRegistry:
 
     def decode(self, envelope: Envelope) -> DomainEvent:
         """Upcast and validate an envelope's data into the current event class."""
-        cls = self.event_class(envelope.type)
-        data = self.upcast(envelope.type, envelope.dataversion, envelope.data)
+        return self.decode_data(envelope.type, envelope.dataversion, envelope.data)
+
+    def decode_data(self, event_type: str, version: int, data: dict[str, Any]) -> DomainEvent:
+        """``decode`` of an event's type, data version and data as the store keeps them, for
+        a read that selects only these columns (``Repository.events_after``)."""
+        cls = self.event_class(event_type)
+        current = self.upcast(event_type, version, data)
         try:
-            return cls.model_validate(data)
+            return cls.model_validate(current)
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"]) or "data"
-            raise InvalidPayload(
-                f"{envelope.type} v{envelope.dataversion}: {where}: {err['msg']}"
-            ) from exc
+            raise InvalidPayload(f"{event_type} v{version}: {where}: {err['msg']}") from exc
 
     def upcast(self, event_type: str, version: int, data: dict[str, Any]) -> dict[str, Any]:
         """Bring ``data`` of ``version`` up to the registered class's version."""

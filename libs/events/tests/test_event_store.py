@@ -147,3 +147,20 @@ async def test_a_reaction_run_again_on_the_same_stream_version_writes_the_same_e
             await db.dispose()
     assert written[0] == written[1] and len(set(written[0])) == 2
     assert len(set(commanded)) == 2, "a command's events keep random ids"
+
+
+async def test_events_after_a_version_are_what_a_read_model_at_it_has_not_applied(
+    any_db: Database,
+) -> None:
+    repo = repository(EventStore(any_db, "t.sample"))
+    case = SampleCase("c-after")
+    case.open("office-gt")
+    case.add_note("first")
+    case.add_note("second")
+    await repo.save(case, CAUSE)
+
+    unseen = await repo.events_after("c-after", 1)
+    assert [type(e) for e in unseen] == [NoteAdded, NoteAdded]
+    assert [e.text for e in unseen if isinstance(e, NoteAdded)] == ["first", "second"]
+    assert await repo.events_after("c-after", 3) == []  # caught up: nothing to add
+    assert await repo.events_after("no-such-case", 0) == []

@@ -839,7 +839,9 @@ async def get_case(case_id: CaseId, request: Request, principal: Authorized) -> 
         if personal == ERASED_MARKER:
             personal = {f: ERASED_MARKER for f in ("given_names", "family_name", "date_of_birth")}
         household.append({**member, **personal})
-    if doc.get("contact") is not None and _contact_withdrawn(household, consent_rows):
+    if doc.get("contact") is not None and await _contact_withdrawn(
+        runtime, row, household, consent_rows
+    ):
         # Without consent to be contacted, nobody at the programme reads how to reach them.
         doc["contact"] = CONSENT_WITHDRAWN
     doc.update(
@@ -1062,16 +1064,35 @@ async def report_withdrawals(reader: Reader) -> Response:
     )
 
 
-def _contact_withdrawn(household: list[dict[str, Any]], consent_rows: list[Any]) -> bool:
+async def _contact_withdrawn(
+    runtime: ServiceRuntime, row: Any, household: list[dict[str, Any]], consent_rows: list[Any]
+) -> bool:
     """True when the principal (whose contact details the referral holds) withdrew
-    ``contact_by_programme`` and has not given it again."""
-    principal = next(
+    ``contact_by_programme`` and has not given it again, as the case's stream has it when
+    this read is answered, not only as the consents read model last saw it.
+
+    The withdrawal's 2xx promises that nobody at the programme reads how to reach the
+    person from then on, and the read model sees it 1-3 s later. Of the ways to close
+    that window, this one: the consents rows, then the case's events after the case
+    row's version (``Repository.events_after``), which on a read model that has caught
+    up is one indexed query that finds no row (no stream load per read; none at all when
+    the rows already say withdrawn, or the case has no contact). Not a consent row or a
+    flag on the case row written by the withdrawal's own transaction: the projection,
+    still behind on the case (a ConsentGiven just before, the referral itself), would
+    overwrite it, and closing that needs a version per row and a migration. The rule
+    is the read model's own (``read_models.consent_statuses``), so the answer does not
+    change when the read model catches up: a reopening keeps a withdrawn consent
+    withdrawn, and a corrected contact is hidden with the rest while it stands."""
+    principal: str | None = next(
         (m["person_id"] for m in household if m.get("relationship") == "principal"), None
     )
-    return any(
-        c.purpose == CONTACT_BY_PROGRAMME and c.person_id == principal and c.status == "withdrawn"
-        for c in consent_rows
-    )
+    if principal is None:
+        return False
+    contact = (principal, CONTACT_BY_PROGRAMME)
+    if read_models.consent_statuses(consent_rows, ()).get(contact) == "withdrawn":
+        return True  # (given again since: the contact shows once the read model has it)
+    unseen = await runtime.commands.repo.events_after(row.case_id, row.version)
+    return read_models.consent_statuses(consent_rows, unseen).get(contact) == "withdrawn"
 
 
 async def _duplicates_seen_by(

@@ -661,3 +661,27 @@ _CONSENT_ROWS = projections.case_rows_read(consents, consents.c.person_id, conse
 async def consent_rows(conn: AsyncConnection | Database, case_id: str) -> list[Any]:
     """A case's consents by person and purpose (every case file read shows them)."""
     return await _CONSENT_ROWS.rows(conn, case_id=case_id)
+
+
+def consent_statuses(
+    rows: Sequence[Any], unseen: Sequence[DomainEvent]
+) -> dict[tuple[str, str], str]:
+    """Each (person, purpose)'s consent status as the case's stream has it now: the
+    ``consents`` rows, then the case's events this read model has not applied yet
+    (``unseen``, in order: ``Repository.events_after`` the case row's version), applied
+    as ``CaseFiles`` applies them (given; withdrawn for the person, or for everyone
+    with a row of the purpose; given lapses at a reopening, withdrawn stays)."""
+    statuses = {(r.person_id, r.purpose): r.status for r in rows}
+    for event in unseen:
+        match event:
+            case ConsentGiven(person_id=person_id, purpose=purpose):
+                statuses[(person_id, purpose)] = "given"
+            case ConsentWithdrawn(person_id=person_id, purpose=purpose):
+                for person, of in statuses:
+                    if of == purpose and person_id in (person, None):
+                        statuses[(person, of)] = "withdrawn"
+            case CaseReopened():
+                for key, status in statuses.items():
+                    if status == "given":
+                        statuses[key] = "lapsed"
+    return statuses
