@@ -425,10 +425,13 @@ async def declared_needs(case_id: CaseId, request: Request, _principal: Authoriz
     runtime = runtime_of(request)
     async with runtime.db.autocommit() as conn:
         row, consent_rows = await _case_and_consents(conn, case_id)
+    # As the case's stream has it now, for the reason _contact_withdrawn gives: health data
+    # is no longer decrypted from a withdrawal's answer on, not from the read model's.
+    unseen = await runtime.commands.repo.events_after(case_id, row.version)
     withdrawn = {
-        c.person_id
-        for c in consent_rows
-        if c.purpose == MEDICAL_DATA_PROCESSING and c.status == "withdrawn"
+        person
+        for (person, purpose), status in read_models.consent_statuses(consent_rows, unseen).items()
+        if purpose == MEDICAL_DATA_PROCESSING and status == "withdrawn"
     }
     detail = row.detail
     found: list[tuple[str, str, Any, Any]] = []
