@@ -30,9 +30,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from avrr_events import Repository
 from avrr_events.notices.document import Notice, Section
 from avrr_events.personal import ERASED_MARKER, PersonalDataCipher
 from avrr_intake import handover, read_models
+from avrr_intake.case import Case
 from avrr_intake.timeline import timeline
 
 JOINED = "avrr.travel.MovementJoinedGroup"
@@ -133,19 +135,27 @@ async def travellers(
     case_ids: list[str],
     *,
     consented_to_share: bool = False,
+    repo: Repository[Case] | None = None,
 ) -> list[Traveller]:
     """Each case's travellers, named; with ``consented_to_share`` only those whose consent to
-    share with authorities stands and whose data exists (the consulate list)."""
+    share with authorities stands and whose data exists (the consulate list). With ``repo``,
+    the consent as the case's stream has it now (its events the read model has not applied
+    yet folded over the consent rows, ``read_models.consent_statuses``): a withdrawal takes
+    the person off the list from its answer on, not once the read model has seen it."""
     removed, documents = await _travel_facts(conn, set(case_ids))
     out: list[Traveller] = []
     for case_id in case_ids:
         row = await read_models.case_row(conn, case_id)
         if row is None:
             continue
+        unseen = [] if repo is None else await repo.events_after(case_id, row.version)
+        statuses = read_models.consent_statuses(
+            await read_models.consent_rows(conn, case_id), unseen
+        )
         sharing = {
-            c.person_id
-            for c in await read_models.consent_rows(conn, case_id)
-            if c.purpose == SHARE_WITH_AUTHORITIES and c.status == "given"
+            person
+            for (person, purpose), status in statuses.items()
+            if purpose == SHARE_WITH_AUTHORITIES and status == "given"
         }
         for member in row.detail.get("household", []):
             person_id = str(member.get("person_id"))

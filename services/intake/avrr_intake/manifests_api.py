@@ -84,8 +84,14 @@ async def _answer(
         case_ids = await manifests.within(conn, await cases(conn), _offices(principal))
         if not case_ids and empty_is_missing:
             raise NotFound(wording=empty_is_missing)
+        # What is shared with a consulate follows the consent as it stands now (a withdrawal
+        # answered a moment ago included), not the read model's copy of it.
         lines = await manifests.travellers(
-            conn, runtime.cipher, case_ids, consented_to_share=consented_to_share
+            conn,
+            runtime.cipher,
+            case_ids,
+            consented_to_share=consented_to_share,
+            repo=runtime.commands.repo if consented_to_share else None,
         )
     route = f"GET {getattr(request.scope.get('route'), 'path', request.url.path)}"
     if case_ids:  # none named: the request middleware's entry says the call was made

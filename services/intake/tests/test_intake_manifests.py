@@ -263,3 +263,22 @@ async def test_an_erased_household_keeps_its_seats_without_names_and_leaves_the_
         f"/groups/{GROUP}/consulate-list", headers={**OFFICER, "Accept": "text/csv"}
     )
     assert _csv(consulate) == []
+
+
+async def test_a_withdrawal_takes_the_person_off_the_consulate_list_from_its_answer_on(
+    intake: Intake, kafka_settings: KafkaSettings
+) -> None:
+    """Read at once after the withdrawal's 200, whether or not the read model has seen it."""
+    cases = await _convoy(intake, kafka_settings, date.today() + timedelta(days=6))
+    path = f"/groups/{GROUP}/consulate-list"
+    listed = _csv(await intake.http.get(path, headers={**OFFICER, "Accept": "text/csv"}))
+    assert [r["family_name"] for r in listed] == ["Sharing"]
+    mother = listed[0]["person_id"]
+    taken = await intake.http.post(
+        f"/cases/{cases['shares']}/consents/{SHARE}/withdrawal",
+        json={"person_id": mother, "reason": "safety_concerns"},
+    )
+    assert taken.status_code == 200, taken.text
+    consulate = await intake.http.get(path, headers={**OFFICER, "Accept": "text/csv"})
+    assert _csv(consulate) == []
+    assert "Sharing" not in consulate.text and "GT1000001" not in consulate.text
