@@ -17,13 +17,14 @@ import datetime as dt
 import io
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from avrr_events.commands import Principal
+from avrr_events.notices.wording import Wording
 from avrr_events.personal import KeyStore
 
 Status = Literal["created", "already imported", "rejected"]
@@ -46,12 +47,15 @@ class SheetRow:
 
 @dataclass(frozen=True)
 class RowOutcome:
-    """What became of one row: the case it made (or had made before), or why it was refused."""
+    """What became of one row: the case it made (or had made before), or why it was refused:
+    ``reason`` in English (the rejects file), ``wording`` the same reason as a catalog
+    message, for an answer in the reader's language."""
 
     row: int
     status: Status
     case_id: str | None = None
     reason: str | None = None
+    wording: Wording | None = field(default=None, compare=False, repr=False)
 
 
 class UnreadableFile(Exception):

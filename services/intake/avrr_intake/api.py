@@ -496,10 +496,12 @@ async def duplicate_alerts(
     summary="Import a caseload spreadsheet (CSV or XLSX)",
     openapi_extra=caseload.UPLOAD_OPENAPI,
 )
-async def import_caseload(request: Request, principal: Authorized) -> caseload.CaseloadImported:
+async def import_caseload(
+    request: Request, response: Response, principal: Authorized
+) -> caseload.CaseloadImported:
     """Each row of the file (docs/import.md) through the referral, consent and return-request
     commands, as the caller; every row's outcome, a rejected one's reason naming its column."""
-    return await caseload.import_upload(runtime_of(request), request, principal)
+    return await caseload.import_upload(runtime_of(request), request, response, principal)
 
 
 @router.post("/demo", status_code=201, include_in_schema=False)

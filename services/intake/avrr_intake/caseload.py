@@ -23,11 +23,11 @@ import re
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from fastapi import Request
+from fastapi import Request, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from avrr_events import ConcurrencyError
@@ -44,10 +44,13 @@ from avrr_events.caseload import (
     read_table,
 )
 from avrr_events.commands import CommandContext, Principal, etag
+from avrr_events.notices.languages import DEFAULT
+from avrr_events.notices.wording import Wording
 from avrr_events.personal import PersonalDataCipher
 from avrr_events.problems import Conflict, PreconditionFailed, Problem
+from avrr_events.validation import InvalidValue, reason_wording
 from avrr_events.web.authorization import may_see
-from avrr_events.web.http import invalid_field
+from avrr_events.web.http import invalid_field, readers_language
 from avrr_events.web.service import ServiceRuntime
 from avrr_intake.case import Case
 from avrr_intake.commands import (
@@ -131,12 +134,23 @@ _ATTEMPTS = 5  # reads of a case that another run of the file is importing at th
 
 
 class RowRejected(Exception):
-    """A row of the household is refused: ``row`` (its number), the reason naming the column."""
+    """A row of the household is refused: ``row`` (its number), the reason naming the column
+    (a catalog message: the rejects file has its English, the HTTP answer the reader's)."""
 
-    def __init__(self, row: int, reason: str) -> None:
-        super().__init__(reason)
+    def __init__(self, row: int, reason: Wording) -> None:
+        super().__init__(reason.english)
         self.row = row
         self.reason = reason
+
+
+def _rejected(row: int, reason: Wording) -> RowOutcome:
+    return RowOutcome(row, "rejected", reason=reason.english, wording=reason)
+
+
+def _refused_by_the_case(exc: Problem) -> Wording:
+    """A row's reason when its case refused a command: the refusal, worded alike."""
+    said = exc.wording if exc.wording is not None and str(exc) == exc.wording.english else None
+    return worded(N_("case: %(refusal)s"), refusal=said or str(exc))
 
 
 @dataclass(frozen=True)
@@ -189,14 +203,19 @@ def _column(loc: tuple[int | str, ...]) -> tuple[int | None, str]:
     return None, str(loc[0]) if loc else ""
 
 
-def _reason(error: Any) -> tuple[int | None, str]:
+def _reason(error: Any) -> tuple[int | None, Wording]:
     member, column = _column(tuple(error["loc"]))
     message = str(error["msg"]).removeprefix("Value error, ")
     if not column:
         column = next((c for word, c in _RULE_COLUMNS if word in message), "row")
     if error["type"] == "missing":
-        message = "required"
-    return member, f"{column}: {message}"
+        return member, worded(N_("%(column)s: required"), column=column)
+    # The validator's own message (without pydantic's "Value error, "), or pydantic's: in
+    # the reader's language when it is a catalog message that reads as the English does.
+    cause = (error.get("ctx") or {}).get("error")
+    said = cause.wording if isinstance(cause, InvalidValue) else reason_wording(error)
+    fact: Wording | str = said if said is not None and said.english == message else message
+    return member, worded(N_("%(column)s: %(reason)s"), column=column, reason=fact)
 
 
 def _validated(model: type[M], data: dict[str, Any], rows: Sequence[SheetRow], row: SheetRow) -> M:
@@ -225,8 +244,13 @@ def _principal_first(rows: list[SheetRow]) -> list[SheetRow]:
     if len(principals) != 1:
         raise RowRejected(
             rows[0].number,
-            f"relationship: the household needs exactly one row with 'principal' "
-            f"(found {len(principals)})",
+            worded(
+                N_(
+                    "relationship: the household needs exactly one row with 'principal' "
+                    "(found %(found)s)"
+                ),
+                found=len(principals),
+            ),
         )
     return [principals[0], *(r for r in rows if r is not principals[0])]
 
@@ -238,7 +262,12 @@ def _same_case_columns(rows: Sequence[SheetRow]) -> None:
             value = row.get(column)
             if value and value != principal.get(column):
                 raise RowRejected(
-                    row.number, f"{column}: differs from the principal's row {principal.number}"
+                    row.number,
+                    worded(
+                        N_("%(column)s: differs from the principal's row %(row)s"),
+                        column=column,
+                        row=principal.number,
+                    ),
                 )
 
 
@@ -301,8 +330,14 @@ def household(rows: list[SheetRow], today: datetime) -> Household:
             if consent is None or RETURN_PURPOSE not in consent.purposes:
                 raise RowRejected(
                     row.number,
-                    f"consent_purposes: a return to {p.get('destination_country')} needs "
-                    f"{RETURN_PURPOSE} for every member of the household",
+                    worded(
+                        N_(
+                            "consent_purposes: a return to %(country)s needs %(purpose)s for "
+                            "every member of the household"
+                        ),
+                        country=p.get("destination_country"),
+                        purpose=RETURN_PURPOSE,
+                    ),
                 )
     return Household(case_id_of(rows), tuple(rows), referral, consents, return_request)
 
@@ -319,16 +354,21 @@ def _consent(
     if given_by == "self" and age_on(person.date_of_birth, today.date()) < ADULT_AGE:
         raise RowRejected(
             row.number,
-            "consent_given_by: the person is a child: their guardian or legal representative "
-            "gives consent (guardian, with representative_name unless the principal is the "
-            "guardian)",
+            worded(
+                N_(
+                    "consent_given_by: the person is a child: their guardian or legal "
+                    "representative gives consent (guardian, with representative_name unless "
+                    "the principal is the guardian)"
+                )
+            ),
         )
     representative = _some(
         name=row.get("representative_name"), relationship=row.get("representative_relationship")
     )
     if given_by != "self" and not representative and principal:
         raise RowRejected(
-            row.number, "representative_name: required when the principal does not consent self"
+            row.number,
+            worded(N_("representative_name: required when the principal does not consent self")),
         )
     return _validated(
         ConsentIn,
@@ -430,7 +470,7 @@ async def _held_batch(
             with held.undone_on_error():
                 created = await _steps(commands, h, actor)
         except Problem as exc:  # a rule of the case's state (a closed case, say)
-            outcomes += [RowOutcome(r.number, "rejected", reason=f"case: {exc}") for r in h.rows]
+            outcomes += [_rejected(r.number, _refused_by_the_case(exc)) for r in h.rows]
         except (ConcurrencyError, PreconditionFailed):
             again.append(list(h.rows))
         else:
@@ -497,17 +537,17 @@ def checked(
         if not may_see(actor, (found.referral.office,)):
             raise RowRejected(
                 found.rows[0].number,
-                f"office: {found.referral.office} is not one of the importer's offices",
+                worded(
+                    N_("office: %(office)s is not one of the importer's offices"),
+                    office=found.referral.office,
+                ),
             )
     except RowRejected as refused:
+        with_it = worded(
+            N_("case_reference: row %(row)s of the same household was rejected"), row=refused.row
+        )
         return [
-            RowOutcome(
-                r.number,
-                "rejected",
-                reason=refused.reason
-                if r.number == refused.row
-                else f"case_reference: row {refused.row} of the same household was rejected",
-            )
+            _rejected(r.number, refused.reason if r.number == refused.row else with_it)
             for r in rows
         ]
     return found
@@ -527,7 +567,7 @@ async def import_household(
         created = await _run(commands, found, actor)
     except Problem as exc:  # a rule of the case's state (a closed case, say)
         raise HouseholdUndone(
-            [RowOutcome(r.number, "rejected", reason=f"case: {exc}") for r in rows]
+            [_rejected(r.number, _refused_by_the_case(exc)) for r in rows]
         ) from exc
     status: Status = "created" if created else "already imported"
     return [RowOutcome(r.number, status, case_id=found.case_id) for r in found.rows]
@@ -650,10 +690,11 @@ class CaseloadImported(BaseModel):
 
 
 async def import_upload(
-    runtime: ServiceRuntime, request: Request, caller: Principal
+    runtime: ServiceRuntime, request: Request, response: Response, caller: Principal
 ) -> CaseloadImported:
     """``POST /caseload-imports``: the request's file imported as the caller (their offices
-    only: a row of another office is rejected naming ``office``); each row's outcome."""
+    only: a row of another office is rejected naming ``office``); each row's outcome, a
+    rejected row's reason in the language the request asks for (Accept-Language)."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().casefold()
     if kind not in UPLOAD_TYPES:
         raise invalid_field(
@@ -686,10 +727,24 @@ async def import_upload(
         )
     outcomes = await IMPORTER(ImportRun(runtime, rows, caller))
     counts = Counter(o.status for o in outcomes)
+    # Each rejected row's reason in the reader's language (the rejects file of the command
+    # line keeps the English: the operator's copy, re-imported as it is).
+    language, said = readers_language(request)
+    response.headers.update(said)
     return CaseloadImported(
         rows=len(outcomes),
         created=counts["created"],
         already_imported=counts["already imported"],
         rejected=counts["rejected"],
-        outcomes=[ImportedRow(**asdict(o)) for o in outcomes],
+        outcomes=[
+            ImportedRow(
+                row=o.row,
+                status=o.status,
+                case_id=o.case_id,
+                reason=o.wording.in_language(language)
+                if o.wording is not None and language != DEFAULT
+                else o.reason,
+            )
+            for o in outcomes
+        ],
     )

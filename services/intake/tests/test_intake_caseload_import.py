@@ -453,3 +453,42 @@ def test_a_file_that_cannot_be_read_is_one_line_and_nothing_imported(
         assert result.exit_code == 1
         assert said in result.stderr, result.stderr
     assert not (tmp_path / ".avrr-data").exists()
+
+
+async def test_an_uploads_rejected_rows_give_their_reasons_in_the_readers_language(
+    intake: Intake, tmp_path: Path
+) -> None:
+    """Issue 19: the reasons of an upload's rejected rows follow Accept-Language (the column
+    named as it is); without it they are the English ones of the rejects file."""
+    body = csv_bytes(
+        [
+            single("X-L1", office="MX-TAP"),
+            single("GUA-T-L2", date_of_birth="1899-12-31"),
+            single("GUA-T-L3", sex="f"),
+            single("GUA-T-L4", email="x" * 300),
+            single("GUA-T-L5", date_of_birth="2015-01-01", consent_given_by="self"),
+        ],
+        tmp_path,
+    )
+    answers = {}
+    for language in ("pt", "es", None):
+        asked = {"Accept-Language": language} if language else {}
+        response = await intake.http.post(
+            "/caseload-imports", content=body, headers={**SUPERVISOR, **CSV, **asked}
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["content-language"] == (language or "en")
+        assert "accept-language" in response.headers["vary"].lower()
+        answers[language or "en"] = {o["row"]: o["reason"] for o in response.json()["outcomes"]}
+    en, pt, es = answers["en"], answers["pt"], answers["es"]
+    assert en[2] == "office: MX-TAP is not one of the importer's offices"
+    assert pt[2] == "office: MX-TAP não é um dos escritórios de quem importa"
+    assert es[2] == "office: MX-TAP no es una de las oficinas de quien importa"
+    assert en[3] == "date_of_birth: must not be before 1900"
+    assert pt[3] == "date_of_birth: não deve ser anterior a 1900"
+    assert en[4].startswith("sex: Input should be 'female', ")
+    assert pt[4].startswith("sex: O valor deve ser 'female', ") and " ou '" in pt[4]
+    assert en[5] == "email: String should have at most 254 characters"
+    assert es[5] == "email: El texto debe tener como máximo 254 carácter(es)"
+    assert en[6].startswith("consent_given_by: the person is a child: ")
+    assert pt[6].startswith("consent_given_by: a pessoa é uma criança: ")
