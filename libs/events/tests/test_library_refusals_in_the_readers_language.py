@@ -13,18 +13,23 @@ audit of the case's route, which cannot be recorded either, answers last.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from fastapi import APIRouter
 from pydantic import BaseModel
+from pydantic_core import PydanticKnownError
 from sample_domain import registry
 from sqlalchemy.engine import make_url
 from test_database_away import HEADERS, RestartingProxy, restarted
 
+from avrr_events.notices.wording import Wording
+from avrr_events.refusals import worded as library_worded
 from avrr_events.settings import ServiceSettings
 from avrr_events.testing import serving
+from avrr_events.validation import PYDANTIC_REASONS, InvalidValue, reason_wording
 from avrr_events.web.http import MAX_BODY_BYTES, PROBLEM_JSON
 from avrr_events.web.service import Service, ServiceRuntime
 
@@ -165,3 +170,31 @@ async def test_a_database_restart_is_a_503_in_the_readers_language(database_url:
         assert english.status_code == 503
         assert english.json()["detail"] == "the access could not be audited; try again"
     await proxy.down()
+
+
+def test_each_pydantic_reason_of_the_catalog_reads_as_pydantic_writes_it() -> None:
+    """The English of every message of ``PYDANTIC_REASONS`` is pydantic's own sentence for
+    that error type (a pydantic upgrade that rewords one fails here, not in a client)."""
+    samples: dict[str, object] = {
+        "max_length": 200,
+        "min_length": 1,
+        "actual_length": 3,
+        "field_type": "List",
+        "pattern": "^[A-Z]{2}$",
+        "expected": "'a', 'b' or 'c'",
+        "gt": 0,
+        "ge": 1,
+        "lt": 10,
+        "le": 9,
+        "error": "input is too short",
+    }
+    for kind, message in PYDANTIC_REASONS.items():
+        names = set(re.findall(r"%\((\w+)\)s", message)) - {"expected_plural"}
+        ctx = {name: samples[name] for name in names}
+        if kind == "value_error":
+            ctx["error"] = InvalidValue(library_worded("must not be in the future"))
+        english = PydanticKnownError(kind, ctx or None).message()  # type: ignore[arg-type]
+        wording = reason_wording({"type": kind, "ctx": ctx, "msg": english})
+        assert isinstance(wording, Wording), kind
+        assert wording.english == english, kind
+        assert wording.in_language("pt") != english, kind
