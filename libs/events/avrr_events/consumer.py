@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import logs, tables, tracing
@@ -39,7 +39,7 @@ from avrr_events.commands import Cause as Cause
 from avrr_events.envelope import Envelope, EnvelopeError
 from avrr_events.latency import Latency
 from avrr_events.personal import PersonalDataCipher
-from avrr_events.projections import Projection, save_checkpoint
+from avrr_events.projections import Projection, save_checkpoints
 from avrr_events.registry import DomainEvent, EventDecodeError, EventRegistry
 from avrr_events.store import ConcurrencyError, EventStore
 from avrr_events.tracing import handling
@@ -143,12 +143,20 @@ class ConsumerOffsets:
         if not offsets:
             return
         if conn is None:
+            if self.db.is_postgres and self.db.unit() is None:
+                # One statement is a transaction of its own: no BEGIN and COMMIT, and no
+                # pool checkout (a batch of records the group skips costs only this).
+                async with self.db.driver() as raw:
+                    await postgres.save_offsets(raw, self.group, offsets)
+                return
             async with self.db.transaction() as own:
                 await self.save(offsets, own)
             return
+        if self.db.is_postgres:
+            await postgres.save_offsets(conn, self.group, offsets)
+            return
         co = tables.consumer_offsets
-        insert = postgresql.insert if self.db.is_postgres else sqlite.insert
-        stmt = insert(co).values(
+        stmt = sqlite.insert(co).values(
             [
                 {"consumer": self.group, "topic": t, "partition": p, "offset": o}
                 for (t, p), o in sorted(offsets.items())
@@ -397,8 +405,7 @@ class EventConsumer:
         self.stats.duplicates += len(items) - len(inserted)
         if inserted and self.projections:
             last = max(inserted.values())
-            for p in self.projections:
-                await save_checkpoint(conn, p.name, last)
+            await save_checkpoints(conn, [p.name for p in self.projections], last)
         return [i for i in unique.values() if i.envelope.id in inserted]
 
     async def _insert_inbox_rows(
@@ -443,9 +450,13 @@ class EventConsumer:
         own = [event_id for event_id, i in unique.items() if i.message.topic == self.own_topic]
         if not own:
             return unique
-        ev = tables.events
-        rows = await conn.execute(select(ev.c.event_id).where(ev.c.event_id.in_(own)))
-        lost = set(own) - {str(r.event_id) for r in rows}
+        if self.db.is_postgres:
+            held = await postgres.held_events(conn, own)
+        else:
+            ev = tables.events
+            rows = await conn.execute(select(ev.c.event_id).where(ev.c.event_id.in_(own)))
+            held = {str(r.event_id) for r in rows}
+        lost = set(own) - held
         if not lost:
             return unique
         self.stats.not_held += len(lost)

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import tables
+from avrr_events.adapters import postgres
 from avrr_events.adapters.database import Database, deadlocked
 from avrr_events.adapters.prepared import PreparedRead
 from avrr_events.envelope import Envelope
@@ -147,6 +148,19 @@ async def save_checkpoint(conn: AsyncConnection, name: str, position: int) -> No
     result = await conn.execute(update(cp).where(cp.c.name == name).values(position=position))
     if result.rowcount == 0:
         await conn.execute(cp.insert().values(name=name, position=position))
+
+
+async def save_checkpoints(conn: AsyncConnection, names: Sequence[str], position: int) -> None:
+    """Record that each of ``names`` has applied the journal up to ``position``.
+
+    The consumer's every batch: on PostgreSQL one statement for all of its
+    projections (``postgres.save_checkpoints``), elsewhere one upsert each.
+    """
+    if conn.dialect.name == "postgresql":
+        await postgres.save_checkpoints(conn, names, position)
+        return
+    for name in names:
+        await save_checkpoint(conn, name, position)
 
 
 async def load_checkpoint(conn: AsyncConnection, name: str) -> int:

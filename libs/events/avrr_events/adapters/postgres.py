@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -225,6 +225,60 @@ async def insert_inbox(
     result = await conn.exec_driver_sql(_INSERT_INBOX, (consumer, *columns))
     inserted: list[Any] = list(result)
     return {row[0]: row[1] for row in inserted}
+
+
+# A consumer's bookkeeping of a batch, besides its inbox rows: where each of its
+# projections is in the inbox (one position for all of them), where it is in each
+# partition, and which of the events of its own topic its store holds. Driver SQL
+# over arrays, one statement each whatever the number of projections or partitions:
+# through SQLAlchemy Core each was built, cache-keyed and wrapped per batch, and the
+# checkpoints were an UPDATE per projection (docs/benchmarks.md, session 10).
+_SAVE_CHECKPOINTS = """
+INSERT INTO projection_checkpoints (name, position)
+SELECT c.name, $2 FROM unnest($1::text[]) AS c(name) ORDER BY c.name
+ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position
+"""
+
+_SAVE_OFFSETS = """
+INSERT INTO consumer_offsets (consumer, topic, partition, "offset")
+SELECT $1, o.topic, o.partition, o."offset"
+FROM unnest($2::text[], $3::int[], $4::bigint[]) AS o(topic, partition, "offset")
+ORDER BY o.topic, o.partition
+ON CONFLICT (consumer, topic, partition)
+DO UPDATE SET "offset" = EXCLUDED."offset", updated_at = now()
+"""
+
+_HELD_EVENTS = "SELECT event_id::text FROM events WHERE event_id = ANY($1::uuid[])"
+
+
+async def save_checkpoints(conn: AsyncConnection, names: Sequence[str], position: int) -> None:
+    """Record, in the caller's transaction, that projections ``names`` are at ``position``."""
+    await conn.exec_driver_sql(_SAVE_CHECKPOINTS, (sorted(names), position))
+
+
+async def save_offsets(conn: Any, consumer: str, offsets: Mapping[tuple[str, int], int]) -> None:
+    """Record a consumer group's positions: (topic, partition) -> next offset to read.
+
+    ``conn`` is a SQLAlchemy connection (in the caller's transaction) or an asyncpg
+    one (``Database.driver``: the one statement is its own transaction).
+    """
+    ordered = sorted(offsets.items())
+    params = (
+        consumer,
+        [topic for (topic, _), _ in ordered],
+        [partition for (_, partition), _ in ordered],
+        [offset for _, offset in ordered],
+    )
+    if isinstance(conn, AsyncConnection):
+        await conn.exec_driver_sql(_SAVE_OFFSETS, params)
+    else:
+        await conn.execute(_SAVE_OFFSETS, *params)
+
+
+async def held_events(conn: AsyncConnection, event_ids: Sequence[str]) -> set[str]:
+    """Those of ``event_ids`` the event store holds."""
+    result = await conn.exec_driver_sql(_HELD_EVENTS, (list(event_ids),))
+    return {row[0] for row in result}
 
 
 # The relay's read: the oldest outbox rows with the columns of their events, in
