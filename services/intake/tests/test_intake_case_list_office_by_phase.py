@@ -9,7 +9,10 @@ its own cases (also one it handed over to another office), the cases handed over
 case_id)`` across pages, by cursor and by offset, with ``total`` bounded as for
 headquarters. The rows are written straight into intake's read models (upgraded to head, so
 with the revision's indexes) on PostgreSQL and on SQLite, the embedded default; the route
-is checked end to end with a hand-over from travel's event on PostgreSQL and Kafka.
+is checked end to end with a hand-over from travel's event on PostgreSQL and Kafka; and
+generated cases (hand-overs among them) published through intake's projections, on the
+embedded default and on Kafka and PostgreSQL, list in every phase for every scope what
+headquarters' list keeps of them by ``handover.case_offices``.
 """
 
 from __future__ import annotations
@@ -17,18 +20,22 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from generated_cases import generate, published, published_in_process
 from intake_fixtures import Intake, referral
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from test_intake_office_scoping import GUATEMALA, TAPACHULA, TEGUCIGALPA, arrival, case_ids
+from test_intake_report_cells import SCOPES, handed_over
 
 from avrr_events import Database
+from avrr_events.adapters.inprocess import InProcessBus
 from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.migrations import service_line, upgrade
 from avrr_events.testing import eventually
 from avrr_intake import case_list, handover, read_models
 from avrr_intake.main import service
 from avrr_intake.reports import report_cases
+from avrr_intake.timeline import PHASES
 
 START = datetime(2026, 3, 1, 8, tzinfo=UTC)
 PHASE = "arrived"
@@ -221,3 +228,64 @@ async def test_the_route_lists_by_phase_a_case_handed_over_for_both_offices_only
     assert await case_ids(http, TEGUCIGALPA, phase="referred") == set()
     for phase in ("arrived", "referred"):
         assert await case_ids(http, TAPACHULA, phase=phase) == set()
+
+
+async def _lists_keep_the_scoping(db: Database) -> int:
+    """For every phase and every scope of SCOPES (office filter, caller's offices): the list
+    by cursor, pages of 7, is headquarters' list of the phase keeping the cases the scope's
+    offices hold or received (``handover.case_offices``), in its order. Returns how many
+    rows scopes listed only because the case was handed over to them (not vacuous)."""
+    received_only = 0
+    async with db.autocommit() as conn:
+        everything, _ = await _by_cursor(conn, case_list.CaseFilters(), None, limit=200)
+        rows_by_phase: dict[str, list[Any]] = {}
+        for phase in PHASES:
+            rows, cursor = [], None
+            while True:
+                by_phase = case_list.CaseFilters(phase=phase)
+                page = await case_list.cases(conn, by_phase, offices=None, limit=200, cursor=cursor)
+                rows += page.rows
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+            if rows:
+                rows_by_phase[phase] = rows
+        assert {"referred", "arrived"} <= rows_by_phase.keys()
+        offices_of = {
+            case_id: await handover.case_offices(conn, case_id) or frozenset()
+            for case_id in everything
+        }
+        for listed, rows in rows_by_phase.items():
+            for office, offices in SCOPES:
+                expected = [
+                    row.case_id
+                    for row in rows
+                    if (office is None or row.office == office)
+                    and (offices is None or offices_of[row.case_id] & offices)
+                ]
+                filters = case_list.CaseFilters(phase=listed, office=office)
+                ids, totals = await _by_cursor(conn, filters, offices, limit=7)
+                assert ids == expected, (listed, office, offices)
+                assert totals == {(len(expected), False)}, (listed, office, offices)
+                if offices is not None:
+                    held = {row.case_id: row.office for row in rows}
+                    received_only += sum(1 for i in ids if held[i] not in offices)
+    return received_only
+
+
+async def test_lists_by_phase_keep_the_scoping_through_the_projections_on_the_embedded_default(
+    embedded: tuple[Intake, InProcessBus],
+) -> None:
+    intake, bus = embedded
+    await published_in_process(
+        intake.runtime, bus, handed_over(generate(120, seed=2121, prefix="walks"))
+    )
+    assert await _lists_keep_the_scoping(intake.runtime.db) > 0
+
+
+async def test_lists_by_phase_keep_the_scoping_through_the_projections_on_kafka_and_postgresql(
+    intake: Intake, kafka_settings: KafkaSettings
+) -> None:
+    cases = handed_over(generate(60, seed=2122, prefix="walks"))
+    await published(intake.runtime, kafka_settings, cases)
+    assert await _lists_keep_the_scoping(intake.runtime.db) > 0
