@@ -35,9 +35,9 @@ def find(name: str) -> Service:
     """The installed service called ``name`` (entry point group ``avrr.services``)."""
     from avrr_events.web.embedded import discover
 
-    services = {s.name: s for s in discover()}
+    services = {s.name: s for s in discover(name)}
     if name not in services:
-        known = ", ".join(sorted(services)) or "none"
+        known = ", ".join(sorted(s.name for s in discover())) or "none"
         raise SystemExit(f"unknown service {name!r}; installed: {known}")
     return services[name]
 

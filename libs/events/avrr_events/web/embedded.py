@@ -34,10 +34,18 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "avrr.services"
 
 
-def discover() -> list[Service]:
-    """Every service installed in this environment, by name."""
+def discover(name: str | None = None) -> list[Service]:
+    """Every service installed in this environment, by name; with ``name``, only that one
+    (none if it is not installed).
+
+    Only what is asked for is imported: a process serving one service that imported
+    all four held the other three's modules, ~10-25 MB of its resident memory (issue
+    21's < 150 MB per process; docs/benchmarks.md, session 10).
+    """
     found: list[Service] = []
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        if name is not None and ep.name != name:
+            continue
         service = ep.load()
         if not isinstance(service, Service):
             raise TypeError(f"entry point {ep.name} ({ep.value}) is not an avrr_events Service")
