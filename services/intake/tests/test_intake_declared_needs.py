@@ -94,21 +94,27 @@ async def test_needs_wait_for_a_given_medical_consent_and_only_the_medical_role_
     assert response.status_code == 422, response.text
 
 
+async def _medical_consent(intake: Intake, case_id: str, person_id: str) -> None:
+    """``person_id`` consents to medical data processing, and the read model has it."""
+    given = await intake.http.post(
+        f"/cases/{case_id}/consents",
+        json=consent(person_id, "medical_data_processing"),
+        headers=CASEWORKER,
+    )
+    assert given.status_code == 201, given.text
+    await intake.wait_for(case_id, version=given.json()["version"])
+
+
 async def test_a_withdrawn_medical_consent_hides_the_needs_from_its_answer_on(
     intake: Intake,
 ) -> None:
     """Read at once after the withdrawal's 200, before the read model may have seen it."""
     created = await intake.open_case()
     case_id, mother = created["case_id"], intake.person(created, "principal")
-    path = f"/cases/{case_id}/declared-needs"
-    given = await intake.http.post(
-        f"/cases/{case_id}/consents",
-        json=consent(mother, "medical_data_processing"),
-        headers=CASEWORKER,
-    )
-    assert given.status_code == 201, given.text
+    await _medical_consent(intake, case_id, mother)
+    needs = f"/cases/{case_id}/declared-needs"
     declaration = {"person_id": mother, "declared_needs": NEEDS}
-    declared = await intake.http.post(path, json=declaration, headers=CASEWORKER)
+    declared = await intake.http.post(needs, json=declaration, headers=CASEWORKER)
     assert declared.status_code == 201, declared.text
     await intake.wait_for(case_id, version=declared.json()["version"])
     for _ in range(3):
@@ -118,16 +124,10 @@ async def test_a_withdrawn_medical_consent_hides_the_needs_from_its_answer_on(
             headers=CASEWORKER,
         )
         assert withdrawn.status_code == 200, withdrawn.text
-        read = await intake.http.get(path, headers=DOCTOR)
+        read = await intake.http.get(needs, headers=DOCTOR)
         assert read.status_code == 200, read.text
         assert "insulin" not in read.text
         assert read.json()["declarations"][0]["declared_needs"] == "consent_withdrawn"
         # Given again (once the read model has the withdrawal), to withdraw it again.
         await intake.wait_for(case_id, version=withdrawn.json()["version"])
-        again = await intake.http.post(
-            f"/cases/{case_id}/consents",
-            json=consent(mother, "medical_data_processing"),
-            headers=CASEWORKER,
-        )
-        assert again.status_code == 201, again.text
-        await intake.wait_for(case_id, version=again.json()["version"])
+        await _medical_consent(intake, case_id, mother)
