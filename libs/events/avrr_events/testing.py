@@ -951,3 +951,28 @@ async def answered_in_the_readers_language(
     pt, es, en = answers
     assert pt["type"] == es["type"] == en["type"]
     return pt, es, en
+
+
+async def invalid_in_the_readers_language(
+    ask: Callable[[dict[str, str]], Awaitable[httpx.Response]],
+    field: str,
+    code: str,
+    english: str,
+    spanish: str,
+    portuguese: str,
+    *,
+    where: str = "body",
+) -> None:
+    """Issue 19's check of one 422 validation answer with one invalid ``field``: its reason
+    (``errors[].reason`` and the ``detail``, ``field: reason``) in Portuguese, Spanish and,
+    without Accept-Language, in the English it always was, byte for byte; its ``in``,
+    ``field``, ``pointer`` and ``code`` the same in every language."""
+    answers = await answered_in_the_readers_language(
+        ask, 422, f"{field}: {english}", f"{field}: {spanish}", f"{field}: {portuguese}"
+    )
+    assert answers[2]["detail"] == f"{field}: {english}"
+    pointer = "/" if field == where else "/" + field.replace(".", "/")
+    for answer, reason in zip(answers, (portuguese, spanish, english), strict=True):
+        assert answer["errors"] == [
+            {"in": where, "field": field, "pointer": pointer, "reason": reason, "code": code}
+        ], answer

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
+import httpx
 from sample_service import rest_service
 from sqlalchemy.engine import make_url
 
@@ -57,15 +59,26 @@ class RestartingProxy:
         await asyncio.gather(copy(reader, up_writer), copy(up_reader, writer))
 
 
-async def test_a_request_during_a_database_restart_is_503_with_retry_after(
-    database_url: str,
-) -> None:
+@contextlib.asynccontextmanager
+async def restarting(database_url: str) -> AsyncIterator[tuple[RestartingProxy, httpx.AsyncClient]]:
+    """The ``restarted`` service on the database behind a ``RestartingProxy`` (up), and an
+    HTTP client on it; the proxy is down again afterwards."""
     url = make_url(database_url)
     proxy = RestartingProxy(url.host or "127.0.0.1", url.port or 5432)
     await proxy.up()
     through = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     runtime = ServiceRuntime(restarted, ServiceSettings(database_url=through, dev=True))
-    async with serving(runtime) as http:
+    try:
+        async with serving(runtime) as http:
+            yield proxy, http
+    finally:
+        await proxy.down()
+
+
+async def test_a_request_during_a_database_restart_is_503_with_retry_after(
+    database_url: str,
+) -> None:
+    async with restarting(database_url) as (proxy, http):
         assert (await http.post("/cases/r-1", headers=HEADERS)).status_code == 200
 
         await proxy.down()
@@ -79,4 +92,3 @@ async def test_a_request_during_a_database_restart_is_503_with_retry_after(
         await proxy.up()
         retried = await http.post("/cases/r-2", headers=HEADERS)
         assert retried.status_code == 200, retried.text
-    await proxy.down()

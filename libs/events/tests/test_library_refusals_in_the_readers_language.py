@@ -22,8 +22,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from pydantic_core import PydanticKnownError
 from sample_domain import registry
-from sqlalchemy.engine import make_url
-from test_database_away import HEADERS, RestartingProxy, restarted
+from test_database_away import HEADERS, restarting
 
 from avrr_events.notices.wording import Wording
 from avrr_events.refusals import worded as library_worded
@@ -85,14 +84,12 @@ async def test_a_body_too_large_is_refused_in_the_readers_language(
     expected = f"o corpo do pedido é maior que {MAX_BODY_BYTES} bytes"
     assert in_portuguese(declared, 413) == expected
 
-    async def stream() -> AsyncIterator[bytes]:
-        yield b'{"text": "'
-        for _ in range(20):
-            yield b"x" * (MAX_BODY_BYTES // 10)
-        yield b'"}'
+    async def without_a_length() -> AsyncIterator[bytes]:  # streamed: refused as it comes
+        for part in (b'{"text": "', b"x" * MAX_BODY_BYTES, b'"}'):
+            yield part
 
     streamed = await http.post(
-        "/notes", content=stream(), headers={**PT, "content-type": "application/json"}
+        "/notes", content=without_a_length(), headers={**PT, "content-type": "application/json"}
     )
     assert in_portuguese(streamed, 413) == expected
     english = await http.post("/notes", json={"text": "x" * MAX_BODY_BYTES}, headers=HEADERS)
@@ -152,12 +149,7 @@ async def test_a_connection_refused_outside_a_handler_is_a_503_in_the_readers_la
 
 
 async def test_a_database_restart_is_a_503_in_the_readers_language(database_url: str) -> None:
-    url = make_url(database_url)
-    proxy = RestartingProxy(url.host or "127.0.0.1", url.port or 5432)
-    await proxy.up()
-    through = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    runtime = ServiceRuntime(restarted, ServiceSettings(database_url=through, dev=True))
-    async with serving(runtime) as http:
+    async with restarting(database_url) as (proxy, http):
         assert (await http.post("/cases/w-1", headers=HEADERS)).status_code == 200
         await proxy.down()
         # A case's route is audited: the audit entry, not recordable either, answers last.
@@ -169,7 +161,6 @@ async def test_a_database_restart_is_a_503_in_the_readers_language(database_url:
         english = await http.post("/cases/w-3", headers=HEADERS)
         assert english.status_code == 503
         assert english.json()["detail"] == "the access could not be audited; try again"
-    await proxy.down()
 
 
 def test_each_pydantic_reason_of_the_catalog_reads_as_pydantic_writes_it() -> None:
