@@ -24,8 +24,10 @@ from typing import Literal, Protocol
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from avrr_events.commands import Principal
+from avrr_events.notices.catalogs import N_
 from avrr_events.notices.wording import Wording
 from avrr_events.personal import KeyStore
+from avrr_events.refusals import worded
 
 Status = Literal["created", "already imported", "rejected"]
 IMPORTERS = "avrr.importers"  # the entry point group of the services' importers
@@ -59,7 +61,14 @@ class RowOutcome:
 
 
 class UnreadableFile(Exception):
-    """The file as a whole cannot be read (missing, unknown format, no header): nothing imported."""
+    """The file as a whole cannot be read (missing, unknown format, no header): nothing imported.
+
+    Its text is ``name: why`` in English (the command line's); ``why`` is a catalog message
+    too, for an upload's answer in the reader's language."""
+
+    def __init__(self, name: object, why: Wording) -> None:
+        super().__init__(f"{name}: {why.english}")
+        self.why = why
 
 
 @dataclass(frozen=True)
@@ -92,7 +101,7 @@ def column_name(header: object) -> str:
 def read_rows(path: Path) -> tuple[list[str], list[SheetRow]]:
     """The header (column names) and the non-empty rows of a ``.csv`` or ``.xlsx`` file."""
     if not path.is_file():
-        raise UnreadableFile(f"{path}: no such file")
+        raise UnreadableFile(path, worded(N_("no such file")))
     return read_table(path.read_bytes(), path.name)
 
 
@@ -106,9 +115,13 @@ def read_table(data: bytes, name: str) -> tuple[list[str], list[SheetRow]]:
         table = _xlsx_table(data, name)
     else:
         kind = suffix or "no suffix"
-        raise UnreadableFile(f"{name}: a .csv or .xlsx file is expected, not {kind}")
+        raise UnreadableFile(
+            name, worded(N_("a .csv or .xlsx file is expected, not %(kind)s"), kind=kind)
+        )
     if not table:
-        raise UnreadableFile(f"{name}: the file is empty (the first row names the columns)")
+        raise UnreadableFile(
+            name, worded(N_("the file is empty (the first row names the columns)"))
+        )
     header = [column_name(h) for h in table[0]]
     rows = []
     for number, values in enumerate(table[1:], start=2):
@@ -123,7 +136,14 @@ def _csv_table(data: bytes, name: str) -> list[list[str]]:
         # utf-8-sig: the byte-order mark spreadsheet programs write before the header.
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise UnreadableFile(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise UnreadableFile(
+            name,
+            worded(
+                N_("not UTF-8 text (%(reason)s at byte %(start)s)"),
+                reason=exc.reason,
+                start=exc.start,
+            ),
+        ) from None
     try:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text[:4096], ",;\t")
     except csv.Error:  # one column, or nothing to tell from: the standard comma
@@ -138,7 +158,9 @@ def _xlsx_table(data: bytes, name: str) -> list[list[str]]:
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # zipfile, XML and openpyxl's own errors: not a workbook
-        raise UnreadableFile(f"{name}: not a readable XLSX workbook ({exc})") from None
+        raise UnreadableFile(
+            name, worded(N_("not a readable XLSX workbook (%(error)s)"), error=str(exc))
+        ) from None
     try:
         sheet = book.worksheets[0]
         return [[_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]

@@ -715,7 +715,7 @@ async def import_upload(
     try:
         _header, rows = read_table(bytes(data), UPLOAD_TYPES[kind])
     except UnreadableFile as exc:
-        raise invalid_field("file", str(exc).removeprefix(f"{UPLOAD_TYPES[kind]}: ")) from None
+        raise invalid_field("file", exc.why) from None
     if len(rows) > UPLOAD_MAX_ROWS:
         raise invalid_field(
             "file",

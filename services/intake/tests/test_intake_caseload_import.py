@@ -492,3 +492,21 @@ async def test_an_uploads_rejected_rows_give_their_reasons_in_the_readers_langua
     assert es[5] == "email: El texto debe tener como máximo 254 carácter(es)"
     assert en[6].startswith("consent_given_by: the person is a child: ")
     assert pt[6].startswith("consent_given_by: a pessoa é uma criança: ")
+
+
+async def test_an_upload_that_cannot_be_read_says_why_in_the_readers_language(
+    intake: Intake,
+) -> None:
+    empty = await intake.http.post(
+        "/caseload-imports",
+        content=b"",
+        headers={**SUPERVISOR, **CSV, "Accept-Language": "pt"},
+    )
+    assert empty.status_code == 422, empty.text
+    assert empty.json()["detail"] == (
+        "file: o ficheiro está vazio (a primeira linha indica as colunas)"
+    )
+    english = await intake.http.post(
+        "/caseload-imports", content=b"", headers={**SUPERVISOR, **CSV}
+    )
+    assert english.json()["detail"] == ("file: the file is empty (the first row names the columns)")
