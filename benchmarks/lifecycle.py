@@ -350,7 +350,10 @@ async def offer_lifecycles(steps: ModuleType, platform: Any, result: Result, fir
             result.durations.append(time.perf_counter() - started)
             result.case_ids.append(str(case.case_id))
         except Exception as exc:  # a failed lifecycle is counted and named, not fatal
-            result.failures.append(f"case {i}: {type(exc).__name__}: {str(exc)[:300]}")
+            text = str(exc)
+            # The tail too: an assertion on a response ends with its status and body.
+            brief = text if len(text) <= 600 else f"{text[:200]} ... {text[-400:]}"
+            result.failures.append(f"case {i}: {type(exc).__name__}: {brief}")
 
     t0 = time.perf_counter()
     tasks = [asyncio.create_task(one(i, t0 + i / result.rate)) for i in range(result.cases)]
