@@ -35,13 +35,25 @@ def _case(n: int, phase: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The case-list row and the report row of case ``n``: three cases share each instant of
     referral, so the order's second key (the case id) decides between them; 2,000 cases
     span four days (a list by phase walks them a day at a time)."""
-    case_id = f"bound-{n:05d}"
-    at = START + timedelta(minutes=7 * (n // 3))
+    return case_rows(f"bound-{n:05d}", START + timedelta(minutes=7 * (n // 3)), phase)
+
+
+def case_rows(
+    case_id: str,
+    at: datetime,
+    phase: str,
+    *,
+    office: str = "GT-GUA",
+    receiving_office: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``intake_cases`` row and the ``intake_report_cases`` row of a case referred at
+    ``at`` to ``office``, in ``phase`` (and handed over to ``receiving_office``), written
+    straight into the read models (also test_intake_case_list_office_by_phase)."""
     listed = {
         "case_id": case_id,
         "version": 1,
         "status": "open",
-        "office": "GT-GUA",
+        "office": office,
         "nationality": "HN",
         "host_country": "GT",
         "source": "ngo",
@@ -57,12 +69,13 @@ def _case(n: int, phase: str) -> tuple[dict[str, Any], dict[str, Any]]:
     reported = {
         "case_id": case_id,
         "phase": phase,
-        "office": "GT-GUA",
+        "office": office,
+        "receiving_office": receiving_office,
         "host_country": "GT",
         "origin_country": "HN",
         "referred_on": at.date().isoformat(),
         "returnees": 1,
-        "state": {"phase": phase, "office": "GT-GUA"},
+        "state": {"phase": phase, "office": office},
     }
     return listed, reported
 

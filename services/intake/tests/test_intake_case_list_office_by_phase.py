@@ -24,6 +24,7 @@ from generated_cases import generate, published, published_in_process
 from intake_fixtures import Intake, referral
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+from test_intake_case_list_count_bound import case_rows
 from test_intake_office_scoping import GUATEMALA, TAPACHULA, TEGUCIGALPA, arrival, case_ids
 from test_intake_report_cells import SCOPES, handed_over
 
@@ -62,34 +63,7 @@ def _case(n: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None
     office, receiving, phase = KINDS[n % len(KINDS)]
     case_id = f"office-{n:04d}"
     at = START + timedelta(hours=5 * (n // 2))
-    listed = {
-        "case_id": case_id,
-        "version": 1,
-        "status": "open",
-        "office": office,
-        "nationality": "HN",
-        "host_country": "GT",
-        "source": "ngo",
-        "household_size": 1,
-        "unaccompanied_minor": False,
-        "personal_data_erased": False,
-        "possible_duplicate": False,
-        "referred_at": at,
-        "updated_at": at,
-        "principal": None,
-        "detail": {},
-    }
-    reported = {
-        "case_id": case_id,
-        "phase": phase,
-        "office": office,
-        "receiving_office": receiving,
-        "host_country": "GT",
-        "origin_country": "HN",
-        "referred_on": at.date().isoformat(),
-        "returnees": 1,
-        "state": {"phase": phase, "office": office},
-    }
+    listed, reported = case_rows(case_id, at, phase, office=office, receiving_office=receiving)
     handed = (
         None
         if receiving is None
