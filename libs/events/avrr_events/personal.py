@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final, Literal, Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -327,17 +327,17 @@ class PersonalDataCipher:
 
         Purpose-bound values (health) are never opened here, where their case and
         field are unknown: they read ``restricted`` (see ``decrypt_for_purpose``)."""
-        found: list[Encrypted] = []
-        _collect(document, found)
-        keys = await self.keys.get_many(e.subject for e in found)
-
-        def plain(value: Encrypted) -> Any:
+        holder = [document]
+        found: list[_Found] = []
+        opened = _copy(holder, found)
+        keys = await self.keys.get_many(e.subject for _, _, e in found)
+        for container, at, value in found:
             key = keys.get(value.subject)
             if key is None:
-                return erased
-            return RESTRICTED_MARKER if value.alg != "A256GCM" else _open(key, value)
-
-        return _replace(document, plain)
+                container[at] = erased
+            else:
+                container[at] = RESTRICTED_MARKER if value.alg != "A256GCM" else _open(key, value)
+        return opened[0]
 
     async def erase(self, subject: str) -> bool:
         """Crypto-shred everything ever encrypted for ``subject``; True if a key existed."""
@@ -394,12 +394,16 @@ def _open(key: bytes, value: Encrypted) -> Any:
 
 _ENCRYPTED_FIELDS = frozenset(Encrypted.model_fields)
 
+# An Encrypted value inside a copied document: its container in the copy, where in it, what.
+_Found = tuple[Any, Any, "Encrypted"]
+
 
 def _as_encrypted(value: Any) -> Encrypted | None:
     """An Encrypted value (a model, or its JSON form in a stored document), or None."""
     if isinstance(value, Encrypted):
         return value
-    if isinstance(value, dict) and set(value) == _ENCRYPTED_FIELDS:
+    # Compared without building a set: most dicts of a document are not one.
+    if isinstance(value, dict) and len(value) == 4 and value.keys() == _ENCRYPTED_FIELDS:
         try:
             return Encrypted.model_validate(value)
         except ValueError:
@@ -407,25 +411,24 @@ def _as_encrypted(value: Any) -> Encrypted | None:
     return None
 
 
-def _collect(value: Any, found: list[Encrypted]) -> None:
-    if (enc := _as_encrypted(value)) is not None:
-        found.append(enc)
-    elif isinstance(value, dict):
-        for v in value.values():
-            _collect(v, found)
-    elif isinstance(value, list):
-        for v in value:
-            _collect(v, found)
-
-
-def _replace(value: Any, plain: Callable[[Encrypted], Any]) -> Any:
-    if (enc := _as_encrypted(value)) is not None:
-        return plain(enc)
-    if isinstance(value, dict):
-        return {k: _replace(v, plain) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_replace(v, plain) for v in value]
-    return value
+def _copy(value: dict[Any, Any] | list[Any], found: list[_Found]) -> Any:
+    """``value`` with every dict and list in it copied, in one walk; each Encrypted value in
+    it is left in place and listed in ``found`` with its container in the copy, so that
+    ``reveal`` puts the plaintext there once the keys are read (a walk to collect them and
+    another to replace them cost more than the decryption of a case file)."""
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    copy: Any = {} if isinstance(value, dict) else [None] * len(value)
+    for at, item in items:
+        if isinstance(item, dict | list):
+            enc = _as_encrypted(item)
+            if enc is None:
+                item = _copy(item, found)
+            else:
+                found.append((copy, at, enc))
+        elif isinstance(item, Encrypted):
+            found.append((copy, at, item))
+        copy[at] = item
+    return copy
 
 
 def _b64(raw: bytes) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 
 from sample_domain import CaseOpened, SampleCase, registry
@@ -93,3 +94,31 @@ async def test_a_document_is_revealed_with_one_key_lookup_and_erased_people_mark
         "contact": "+502 5555 0000",
     }
     assert len(lookups) == 1 and sorted(lookups[0]) == ["a", "a", "b"]
+
+
+async def test_a_stored_document_is_revealed_as_a_copy_in_every_shape_it_holds_values(
+    any_db: Database,
+) -> None:
+    """What a read model stores: the JSON form of each value, in dicts and lists at any
+    depth, next to dicts of four other keys; a purpose-bound value reads ``restricted``.
+    The document itself is left as it was (reveal walks it once, into a copy)."""
+    cipher = PersonalDataCipher(SqlKeyStore(any_db, MasterKey.from_env(allow_dev=True)))
+    name = (await cipher.encrypt("a", "Ana")).model_dump()
+    health = await cipher.encrypt_for_purpose(
+        "a", "asthma", purpose="health", case_id="c-1", field="needs"
+    )
+    document = {
+        "people": [[name, {"alg": 1, "subject": 2, "nonce": 3, "ct": 4}], {"needs": health}],
+        "four": {"a": 1, "b": [2], "c": {}, "d": None},
+        "empty": [],
+    }
+    stored = copy.deepcopy(document)
+    assert await cipher.reveal(document) == {
+        "people": [["Ana", {"alg": 1, "subject": 2, "nonce": 3, "ct": 4}], {"needs": "restricted"}],
+        "four": {"a": 1, "b": [2], "c": {}, "d": None},
+        "empty": [],
+    }
+    assert document == stored
+    assert await cipher.reveal(name) == "Ana"
+    assert await cipher.reveal(await cipher.encrypt("a", ["x"])) == ["x"]
+    assert await cipher.reveal([7, "x", None]) == [7, "x", None]
