@@ -33,11 +33,12 @@ from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select, text
+from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import logs
 from avrr_events.adapters.postgres import OUTBOX_CHANNEL
+from avrr_events.adapters.prepared import PreparedRead
 from avrr_events.envelope import Envelope
 from avrr_events.leadership import Relay
 from avrr_events.registry import DomainEvent, dataschema_uri
@@ -61,6 +62,11 @@ public_outbox = Table(
     Column("notice", Json, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+
+# The oldest queued notice (None: the queue is empty), through the primary key's index:
+# the relay's look before it opens a transaction.
+_OLDEST = PreparedRead(select(func.min(public_outbox.c.id).label("id")))
 
 
 class PublicEvent(DomainEvent):
@@ -197,7 +203,16 @@ class PublicRelay(Relay):
     _known_topics: set[str] = field(default_factory=set, init=False, repr=False)
 
     async def drain_once(self) -> int:
-        """Render and publish one batch; return how many notices it took off the queue."""
+        """Render and publish one batch; return how many notices it took off the queue.
+
+        The relay is woken by every append of its service (a command's, a consumer
+        batch's), nearly all of which queue no notice: an empty queue is told by one
+        statement on a parked driver connection, not a transaction taking row locks
+        (~0.9 ms of CPU per wake before; docs/benchmarks.md, session 10).
+        """
+        oldest = await _OLDEST.first(self.db)
+        if oldest is None or oldest.id is None:
+            return 0
         t = public_outbox
         async with self.db.transaction() as conn:
             stmt = select(t).order_by(t.c.id).limit(self.batch_size)
