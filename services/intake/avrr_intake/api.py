@@ -758,7 +758,11 @@ async def incoming_movements(
             limit=limit,
             cursor=cursor,
         )
-        consents = await case_list.sharing_consents(conn, [r.case_id for r in found.rows])
+        # Whose needs are shared follows the consent as it stands now (a withdrawal answered
+        # a moment ago included), not only the read model's copy of it.
+        consents = await case_list.sharing_consents(
+            conn, [r.case_id for r in found.rows], runtime.commands.repo
+        )
     items = [case_list.arrival(r, consents.get(r.case_id, set())) for r in found.rows]
     return {"items": items, "total": found.total, "limit": limit, "next_cursor": found.next_cursor}
 

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import (
     ColumnElement,
     Index,
@@ -63,10 +64,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from avrr_events import Repository
 from avrr_events.offices import OfficeRegistry
 from avrr_events.places import place
 from avrr_events.web.http import invalid_field
 from avrr_intake import handover, read_models
+from avrr_intake.case import Case
+from avrr_intake.notices import N_, worded
 from avrr_intake.reports import report_cases, report_vulnerabilities
 from avrr_intake.timeline import CaseState, utc
 
@@ -115,10 +119,15 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key, case_id = json.loads(raw)
     except (binascii.Error, ValueError, TypeError) as exc:
-        raise invalid_field("cursor", "not a cursor this list gave", where="query") from exc
+        raise _not_a_cursor() from exc
     if not isinstance(key, str) or not isinstance(case_id, str):
-        raise invalid_field("cursor", "not a cursor this list gave", where="query")
+        raise _not_a_cursor()
     return key, case_id
+
+
+def _not_a_cursor() -> RequestValidationError:
+    """422 naming ``cursor``: a value no page of these lists gave (in the reader's language)."""
+    return invalid_field("cursor", worded(N_("not a cursor this list gave")), where="query")
 
 
 @dataclass(frozen=True)
@@ -263,7 +272,7 @@ def region_key(countries: Iterable[str] | None, region: str | None) -> str | Non
     if len(named) != 1:
         raise invalid_field(
             "destination_region",
-            "needs destination_country (a region of which country?)",
+            worded(N_("needs destination_country (a region of which country?)")),
             where="query",
         )
     return place(named[0], region).region_key
@@ -372,7 +381,7 @@ def _moment(key: str) -> datetime:
     try:
         moment = datetime.fromisoformat(key)
     except ValueError as exc:
-        raise invalid_field("cursor", "not a cursor this list gave", where="query") from exc
+        raise _not_a_cursor() from exc
     # SQLite keeps UTC wall time without a zone; compare it as such.
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
@@ -424,19 +433,40 @@ async def incoming(
     )
 
 
-async def sharing_consents(conn: AsyncConnection, case_ids: Sequence[str]) -> dict[str, set[str]]:
-    """Per case, the people whose consent to share with reintegration partners stands."""
+async def sharing_consents(
+    conn: AsyncConnection, case_ids: Sequence[str], repo: Repository[Case]
+) -> dict[str, set[str]]:
+    """Per case, the people whose consent to share with reintegration partners stands, as
+    the case's stream has it when the list is answered, not only as the consents read model
+    last saw it.
+
+    A withdrawal's 2xx promises that the receiving mission no longer reads the person's
+    needs, and the read model sees the withdrawal 1-3 s later. The same rule as the case
+    file's contact (``api._contact_withdrawn``): the consent rows, then the case's events
+    after the case row's version (``Repository.events_after``, one prepared read that finds
+    no row once the read model caught up) folded over them (``read_models.consent_statuses``).
+    A person shares only while both say so: no probe for a case where nobody shares (no
+    withdrawal can hide more), and a consent given since shows once the read model has it."""
     if not case_ids:
         return {}
-    k = read_models.consents.c
+    k, c = read_models.consents.c, read_models.cases.c
     rows = await conn.execute(
-        select(k.case_id, k.person_id).where(
-            k.case_id.in_(list(case_ids)), k.purpose == PARTNER_SHARING, k.status == "given"
-        )
+        select(k.case_id, k.person_id, k.purpose, k.status, c.version)
+        .select_from(read_models.consents.join(read_models.cases, c.case_id == k.case_id))
+        .where(k.case_id.in_(list(case_ids)), k.purpose == PARTNER_SHARING)
     )
+    by_case: dict[str, list[Any]] = {}
+    for row in rows:
+        by_case.setdefault(row.case_id, []).append(row)
     out: dict[str, set[str]] = {}
-    for case_id, person_id in rows:
-        out.setdefault(case_id, set()).add(person_id)
+    for case_id, consent_rows in by_case.items():
+        given = {r.person_id for r in consent_rows if r.status == "given"}
+        if not given:
+            continue
+        # One projection writes a case's row and its consents: one version for all of them.
+        unseen = await repo.events_after(case_id, consent_rows[0].version)
+        statuses = read_models.consent_statuses(consent_rows, unseen)
+        out[case_id] = {p for p in given if statuses.get((p, PARTNER_SHARING)) == "given"}
     return out
 
 
