@@ -9,8 +9,8 @@ Three migration lines reach a service's databases:
   (``avrr migrations new platform "<what changed>"``), not one per service.
   Version table ``alembic_version_platform``. A database made before this
   line existed (its services' early revisions created the shared tables)
-  has them exactly as the line's head does: ``avrr setup`` stamps it once
-  (``_adopt``), and it goes on from there.
+  has them as the line's first revision makes them: ``avrr setup`` stamps it
+  there once (``_adopt``) and upgrades it from there.
 - the service's own line (``Service.migrations``: a folder holding only
   ``versions/``, inside the service package): that service's read models,
   nothing else. Its version table is ``alembic_version_<service>``, so a
@@ -98,6 +98,9 @@ class MigrationLine:
     name: str
     directory: Path
     schema: tuple[Table, ...]
+    # The revision a database made before this line existed is at, when its tables are as
+    # that revision makes them (None: only a database whose tables are head's is adopted).
+    adopted_at: str | None = None
 
     @property
     def version_table(self) -> str:
@@ -135,6 +138,7 @@ PLATFORM = MigrationLine(
     name="platform",
     directory=Path(__file__).with_name("platform_migrations"),
     schema=shared_tables(),
+    adopted_at="platform_0001",  # what the services' early revisions made
 )
 
 
@@ -183,9 +187,12 @@ def _adopt(connection: Connection, line: MigrationLine) -> bool:
 
     Only when the tables it has are exactly the head's (autogenerate finds no
     difference in them): the tables it lacks are created as head has them, and
-    then head is what it is. A difference in an existing table is refused,
-    with the differences named: which revision such a database is at is a
-    person's call. Returns whether the database was such a one.
+    then head is what it is. A line whose early databases are at an older
+    revision (``adopted_at``: the platform line's, made by the services' early
+    revisions) is stamped there and upgraded from it, and must then be head.
+    A difference in an existing table is refused, with the differences named:
+    which revision such a database is at is a person's call. Returns whether
+    the database was such a one.
     """
     if _current(connection, line):
         return False
@@ -195,6 +202,13 @@ def _adopt(connection: Connection, line: MigrationLine) -> bool:
     diff = _compare(connection, line)
     missing = {d[1].name for d in diff if isinstance(d, tuple) and d[0] == "add_table"}
     in_existing = [d for d in diff if _table_of(d) not in missing]
+    head = line.metadata()
+    head.create_all(connection, tables=[head.tables[name] for name in sorted(missing)])
+    context = MigrationContext.configure(connection, opts={"version_table": line.version_table})
+    if in_existing and line.adopted_at is not None:
+        context.stamp(line.script(), line.adopted_at)
+        _run_revisions(connection, line, "heads")
+        in_existing = _compare(connection, line)
     if in_existing:
         where = connection.engine.url.render_as_string(hide_password=True)
         raise PredatesMigrations(
@@ -203,11 +217,8 @@ def _adopt(connection: Connection, line: MigrationLine) -> bool:
             f"from head {', '.join(line.heads())}: {_summary(in_existing)}. Migrate it by "
             "hand and stamp it, or recreate it (development data)"
         )
-    head = line.metadata()
-    head.create_all(connection, tables=[head.tables[name] for name in sorted(missing)])
-    MigrationContext.configure(connection, opts={"version_table": line.version_table}).stamp(
-        line.script(), "heads"
-    )
+    if not _current(connection, line):
+        context.stamp(line.script(), "heads")
     return True
 
 
@@ -222,6 +233,11 @@ def _summary(diff: list[Any]) -> str:
 def _upgrade(connection: Connection, line: MigrationLine, to: str = "heads") -> None:
     if to == "heads" and _adopt(connection, line):
         return
+    _run_revisions(connection, line, to)
+
+
+def _run_revisions(connection: Connection, line: MigrationLine, to: str) -> None:
+    """Run the revisions from where the database is to ``to``, in the caller's transaction."""
     script = line.script()
 
     def steps(revision: Any, _context: MigrationContext) -> Any:

@@ -190,6 +190,8 @@ async def test_a_database_whose_services_made_the_shared_tables_is_stamped_once_
     async with opened(database_url) as db:
         async with db.transaction() as conn:  # what it was: no platform revision, one event
             await conn.execute(text("DROP TABLE alembic_version_platform"))
+            # and the shared tables as platform_0001 has them (platform_0002 adds the index)
+            await conn.execute(text("DROP INDEX audit_log_prev_hash_key"))
             await conn.execute(
                 text("INSERT INTO projection_checkpoints (name, position) VALUES ('kept', 7)")
             )
