@@ -22,11 +22,19 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -369,6 +377,43 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition {check.__name__} not reached within {timeout}s")
         await asyncio.sleep(interval)
+
+
+T = TypeVar("T")
+
+
+async def reads_after_the_answer(
+    command: Callable[[], Awaitable[object]],
+    reads: Sequence[Callable[[], Awaitable[T]]],
+    *,
+    times: int = 30,
+    delay: float = 0.0,
+) -> list[T]:
+    """What the reads started after ``command``'s answer returned: each of ``reads`` reads
+    ``times`` over and over while ``command`` is sent (after ``delay``), racing it. For a
+    command whose answer promises what every later read shows (a withdrawn consent hides
+    what it covered from its answer on), whether or not the read model has caught up.
+    Fails when no read started after the answer (the race said nothing)."""
+    loop = asyncio.get_running_loop()
+    answered_at: list[float] = []
+    late: list[T] = []
+
+    async def sent() -> None:
+        await asyncio.sleep(delay)
+        await command()
+        answered_at.append(loop.time())
+
+    async def reading(read: Callable[[], Awaitable[T]]) -> None:
+        for _ in range(times):
+            started = loop.time()
+            shown = await read()
+            if answered_at and started > answered_at[0]:
+                late.append(shown)
+            await asyncio.sleep(0.005)
+
+    await asyncio.gather(sent(), *(reading(read) for read in reads))
+    assert late, "no read started after the command's answer"
+    return late
 
 
 # The repository's own provisioning script (libs/events/avrr_events/ -> repo root).

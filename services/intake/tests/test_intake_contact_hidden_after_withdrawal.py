@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import httpx
 from intake_fixtures import CASEWORKER, Intake, answered, consent, referral
 
 from avrr_events.harness import embedded
-from avrr_events.testing import ServiceProcess
+from avrr_events.testing import ServiceProcess, reads_after_the_answer
 from avrr_events.web.authorization import ROLES
 from avrr_intake.api import CASE_READERS, CONSENT_WITHDRAWN
 from avrr_intake.consent import CONTACT_BY_PROGRAMME
@@ -145,25 +146,12 @@ async def racing_reads(
 ) -> None:
     """The withdrawal sent while ``readers`` read the case file over and over: every read
     sent after the withdrawal's answer shows the contact hidden."""
-    loop = asyncio.get_running_loop()
-    answered_at: list[float] = []
-    late: list[Any] = []
-
-    async def withdrawal() -> None:
-        await asyncio.sleep(0.02)
-        await withdraw(withdrawing, case_id, mother)
-        answered_at.append(loop.time())
-
-    async def reads(http: httpx.AsyncClient) -> None:
-        for _ in range(40):
-            started = loop.time()
-            shown = await contact(http, case_id)
-            if answered_at and started > answered_at[0]:
-                late.append(shown)
-            await asyncio.sleep(0.005)
-
-    await asyncio.gather(withdrawal(), *(reads(r) for r in readers))
-    assert late, "no read started after the withdrawal's answer"
+    late = await reads_after_the_answer(
+        partial(withdraw, withdrawing, case_id, mother),
+        [partial(contact, http, case_id) for http in readers],
+        times=40,
+        delay=0.02,
+    )
     assert all(shown == CONSENT_WITHDRAWN for shown in late), late
 
 

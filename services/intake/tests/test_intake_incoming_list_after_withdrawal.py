@@ -11,7 +11,7 @@ role of an unrelated office reads nothing of the movement.
 
 from __future__ import annotations
 
-import asyncio
+from functools import partial
 from typing import Any
 
 import httpx
@@ -21,6 +21,7 @@ from test_intake_incoming_list import SHARING, consented, screened
 
 from avrr_events.adapters.inprocess import InProcessBus
 from avrr_events.adapters.kafka import KafkaSettings
+from avrr_events.testing import reads_after_the_answer
 from avrr_events.web.authorization import ROLES, Role
 from avrr_intake.api import INCOMING_READERS
 
@@ -83,60 +84,39 @@ async def nothing_for_anyone_else(http: httpx.AsyncClient, case_id: str) -> None
 async def racing_reads(http: httpx.AsyncClient, case_id: str, person_id: str | None) -> None:
     """The withdrawal sent while readers read the incoming list over and over: every read
     sent after the withdrawal's answer shows none of the needs."""
-    loop = asyncio.get_running_loop()
-    answered_at: list[float] = []
-    late: list[Any] = []
-
-    async def withdrawal() -> None:
-        await asyncio.sleep(0.02)
-        await withdraw(http, case_id, person_id)
-        answered_at.append(loop.time())
-
-    async def reads() -> None:
-        for _ in range(30):
-            started = loop.time()
-            shown = await needs(http, case_id)
-            if answered_at and started > answered_at[0]:
-                late.append(shown)
-            await asyncio.sleep(0.005)
-
-    await asyncio.gather(withdrawal(), reads(), reads(), reads())
-    assert late, "no read started after the withdrawal's answer"
+    late = await reads_after_the_answer(
+        partial(withdraw, http, case_id, person_id), [partial(needs, http, case_id)] * 3, delay=0.02
+    )
     assert all(shown == ([], "none") for shown in late), late
 
 
 SHOWN = ([{"person_id": "inw-1-p0", "categories": [NEED]}], "some")
 
 
-async def test_the_incoming_list_drops_the_needs_at_once_after_the_withdrawal(
-    intake: Intake, kafka_settings: KafkaSettings
-) -> None:
-    cases = [sharing_mother(f"inw-{n}") for n in (1, 2, 3)]
-    await published(intake.runtime, kafka_settings, cases)
-    http = intake.http
+async def drops_the_needs_at_once(http: httpx.AsyncClient) -> None:
+    """Three sharing mothers' cases listed: each withdrawal (the person's, the household's,
+    one racing reads) leaves the list without their needs from its answer on, for everyone."""
     assert await needs(http, "inw-1") == SHOWN
     await withdraw(http, "inw-1", "inw-1-p0")
     # Right after the answer, whether or not the read model has seen the withdrawal yet.
     assert await needs(http, "inw-1") == ([], "none")
     await nothing_for_anyone_else(http, "inw-1")
-    # For the whole household too, and racing reads.
     await withdraw(http, "inw-2", None)
     assert await needs(http, "inw-2") == ([], "none")
     await racing_reads(http, "inw-3", "inw-3-p0")
     await nothing_for_anyone_else(http, "inw-3")
 
 
+async def test_the_incoming_list_drops_the_needs_at_once_after_the_withdrawal(
+    intake: Intake, kafka_settings: KafkaSettings
+) -> None:
+    await published(intake.runtime, kafka_settings, [sharing_mother(f"inw-{n}") for n in (1, 2, 3)])
+    await drops_the_needs_at_once(intake.http)
+
+
 async def test_the_embedded_default_drops_the_needs_at_once(
     embedded: tuple[Intake, InProcessBus],
 ) -> None:
     intake, bus = embedded
-    cases = [sharing_mother(f"inw-{n}") for n in (1, 2, 3)]
-    await published_in_process(intake.runtime, bus, cases)
-    http = intake.http
-    assert await needs(http, "inw-1") == SHOWN
-    await withdraw(http, "inw-1", "inw-1-p0")
-    assert await needs(http, "inw-1") == ([], "none")
-    await nothing_for_anyone_else(http, "inw-1")
-    await withdraw(http, "inw-2", None)
-    assert await needs(http, "inw-2") == ([], "none")
-    await racing_reads(http, "inw-3", "inw-3-p0")
+    await published_in_process(intake.runtime, bus, [sharing_mother(f"inw-{n}") for n in (1, 2, 3)])
+    await drops_the_needs_at_once(intake.http)

@@ -10,7 +10,7 @@ Real PostgreSQL and Kafka, and the embedded default.
 
 from __future__ import annotations
 
-import asyncio
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from avrr_events import ProjectionRunner
 from avrr_events.harness import embedded
-from avrr_events.testing import eventually
+from avrr_events.testing import eventually, reads_after_the_answer
 from avrr_intake.consent import CONTACT_BY_PROGRAMME
 from avrr_intake.events import registry
 from avrr_intake.main import service
@@ -162,24 +162,11 @@ async def test_a_search_racing_the_withdrawal_never_finds_the_phone_after_its_an
     intake: Intake,
 ) -> None:
     case_id, mother = await contact_consented(intake.http)
-    answered_at: list[float] = []
-    late: list[set[str]] = []
-    loop = asyncio.get_running_loop()
-
-    async def withdrawal() -> None:
-        await withdraw(intake.http, case_id, mother)
-        answered_at.append(loop.time())
-
-    async def searches() -> None:
-        for _ in range(40):
-            started = loop.time()
-            result = await found(intake.http, PHONE)
-            if answered_at and started > answered_at[0]:
-                late.append(result)
-            await asyncio.sleep(0.005)
-
-    await asyncio.gather(withdrawal(), searches(), searches())
-    assert late, "no search started after the withdrawal's answer"
+    late = await reads_after_the_answer(
+        partial(withdraw, intake.http, case_id, mother),
+        [partial(found, intake.http, PHONE)] * 2,
+        times=40,
+    )
     assert all(result == set() for result in late), late
 
 

@@ -123,38 +123,39 @@ async def test_a_check_of_the_handler_names_its_field_in_the_readers_language(
     )
 
 
-@pytest.mark.parametrize(
-    ("path", "params", "field", "english", "spanish", "portuguese"),
-    [
+# (path, query, (field, English, Spanish, Portuguese)): a refusal of case_list.py.
+LIST_REFUSALS: list[tuple[str, dict[str, str], tuple[str, str, str, str]]] = [
+    (
+        "/incoming",
+        {"cursor": "%%%"},
         (
-            "/incoming",
-            {"cursor": "%%%"},
             "cursor",
             "not a cursor this list gave",
             "no es un cursor que haya dado esta lista",
             "não é um cursor dado por esta lista",
         ),
+    ),
+    (
+        "/cases",
+        {"destination_region": "Atlántida"},
         (
-            "/cases",
-            {"destination_region": "Atlántida"},
             "destination_region",
             "needs destination_country (a region of which country?)",
             "necesita destination_country (¿una región de qué país?)",
             "precisa de destination_country (uma região de que país?)",
         ),
-    ],
-    ids=["cursor", "region-without-country"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "refusal"), LIST_REFUSALS, ids=["cursor", "region-without-country"]
 )
 async def test_a_lists_filters_are_refused_in_the_readers_language(
-    intake: Intake,
-    path: str,
-    params: dict[str, str],
-    field: str,
-    english: str,
-    spanish: str,
-    portuguese: str,
+    intake: Intake, path: str, params: dict[str, str], refusal: tuple[str, str, str, str]
 ) -> None:
     """``invalid_field`` of the case and incoming lists (case_list.py)."""
+    field, english, spanish, portuguese = refusal
     await invalid_in_the_readers_language(
         lambda headers: intake.http.get(path, params=params, headers={**CASEWORKER, **headers}),
         field,
