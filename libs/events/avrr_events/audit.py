@@ -73,7 +73,7 @@ from sqlalchemy import (
 )
 
 from avrr_events.adapters.database import Database
-from avrr_events.adapters.postgres import UNIQUE_VIOLATION, lock_key
+from avrr_events.adapters.postgres import UNIQUE_VIOLATION, lock_key, locked_before_rows
 
 metadata = MetaData()
 
@@ -249,12 +249,12 @@ def _fields(row: Any) -> dict[str, Any]:
 # whole; the lock keeps the previous release's replicas (lock, read the head, insert)
 # from being refused by it during a rolling upgrade. The lock is an InitPlan, taken
 # before any row is numbered, so ids follow the chain's order.
-_APPEND = """
+_APPEND = f"""
 INSERT INTO audit_log (at, actor, action, case_id, route, client, outcome, prev_hash, hash)
 SELECT * FROM unnest(
     $1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
     $7::int[], $8::text[], $9::text[])
-WHERE (SELECT pg_advisory_xact_lock($10)) IS NOT NULL
+WHERE {locked_before_rows(_LOCK, "$10")}
 """
 _HEAD = "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1"
 # Re-chaining after a refusal always follows an entry committed since: a replica that

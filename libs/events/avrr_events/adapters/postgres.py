@@ -348,6 +348,17 @@ async def unlock_session(raw: Any) -> None:
     await raw.fetchval(_advisory("pg_advisory_unlock_all"))
 
 
+def locked_before_rows(key: int | str, parameter: str) -> str:
+    """A WHERE condition that takes this transaction's advisory lock on ``key`` (given as
+    ``parameter``) before the statement makes any row: an InitPlan, evaluated once.
+
+    For a single statement that must run after the lock, in its own transaction,
+    in one round trip (the audit append), where ``lock_until_commit`` would need
+    a transaction of its own and a round trip more.
+    """
+    return f"({_advisory('pg_advisory_xact_lock', key, parameter)}) IS NOT NULL"
+
+
 def _advisory(function: str, key: int | str | None = None, parameter: str = "$1") -> str:
     """The one place that writes advisory-lock SQL: ``function`` called on ``key`` given as
     ``parameter``, a number as it is, a name hashed by PostgreSQL (``hashtext``)."""
