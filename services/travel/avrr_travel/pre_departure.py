@@ -7,15 +7,19 @@ cap per person, the line's amount and the programme's total. The programme's con
 line is a report without personal data.
 
 Why the charge appends to the programme's budget stream, not to the movement's: a cap is the
-whole programme's, so two officers charging two people at the same moment decide on the same
-budget version; one append wins, the other answers 409 and the officer sends it again on the
-new totals (then 422 if the cap is reached). The movement is read in the same transaction to
-know the programme and that the person travels on it, before departure.
+whole programme's, so two officers charging two people (or ticketing two households) at the
+same moment decide on the same budget version, and one append wins. The loser's decision did
+not depend on the winner's case, only on the totals, so it is taken again on the new totals
+(``on_the_budget``, a savepoint per attempt): it succeeds, or is refused with 422 when the cap
+is reached. No officer sees a 409 for someone else's case, as in reintegration's programme
+allocation; the cap holds under any interleaving. The movement is read in the same transaction
+to know the programme and that the person travels on it, before departure.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
@@ -27,7 +31,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import Repository
+from avrr_events import ConcurrencyError, Repository
 from avrr_events.adapters.database import Database
 from avrr_events.commands import CommandContext, CommandResult
 from avrr_events.notices import N_
@@ -65,6 +69,7 @@ POLICY = Policy(
     case_offices=case_offices,
 )
 STILL_BEFORE_DEPARTURE = frozenset({"preparing", "ticketed", "no_show"})
+BUDGET_ATTEMPTS = 8
 
 
 class AssistanceGiven(BaseModel):
@@ -133,14 +138,13 @@ class PreDepartureCommands:
             rules = rules_of(movement.opened.programme_id)
             at = datetime.now(UTC)
             by = context.principal.user_id
-            # The ETag the caller holds is the movement's, not the budget's: no If-Match here.
-            budget, _ = await self.budgets.execute(
+            budget = await self.on_the_budget(
+                conn,
                 movement.opened.programme_id,
-                dataclasses.replace(context, if_match=None),
+                context,
                 lambda b: b.record_assistance(
                     rules, case_id, person_id, kind, quantity, amount, currency, by, at
                 ),
-                conn=conn,
             )
         self.db.appended()
         return CommandResult(budget.version, {"case_id": case_id, **budget.report(rules)})
@@ -168,12 +172,34 @@ class PreDepartureCommands:
             for what, cost in costs:
                 budget.charge_travel(rules, case_id, what, cost.amount, cost.currency, at)
 
-        await self.budgets.execute(
-            movement.opened.programme_id,
-            dataclasses.replace(context, if_match=None),
-            charge,
-            conn=conn,
-        )
+        await self.on_the_budget(conn, movement.opened.programme_id, context, charge)
+
+    async def on_the_budget(
+        self,
+        conn: AsyncConnection,
+        programme_id: str,
+        context: CommandContext,
+        decide: Callable[[Budget], None],
+    ) -> Budget:
+        """Load the programme's budget, let it decide, append: in a savepoint of ``conn``'s
+        transaction, taken again on the new totals when another charge appended first.
+
+        The ETag the caller holds is the movement's, not the budget's: no If-Match here.
+        PostgreSQL reports the conflict once the other charge has committed, so the next
+        load sees it; BUDGET_ATTEMPTS bounds a programme charged faster than it can decide.
+        """
+        unconditional = dataclasses.replace(context, if_match=None)
+        for attempt in range(1, BUDGET_ATTEMPTS + 1):
+            try:
+                async with conn.begin_nested():
+                    budget, _ = await self.budgets.execute(
+                        programme_id, unconditional, decide, conn=conn
+                    )
+                return budget
+            except ConcurrencyError:
+                if attempt == BUDGET_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def report(self, programme_id: str) -> dict[str, Any]:
         """The programme's consumption per line; 404 for a programme without a budget."""
@@ -203,7 +229,8 @@ async def record_assistance(
     case_id: str, body: AssistanceGiven, charges: Charges, command: Command
 ) -> Any:
     """Record assistance given to a traveller before departure, charged to the programme's
-    budget line: 422 beyond a cap or in another currency, 409 when another charge won the race."""
+    budget line: 422 beyond a cap or in another currency (charges racing for the budget are taken
+    in turn on the new totals)."""
     return await command(lambda ctx: charges.record_assistance(case_id, **dict(body), context=ctx))
 
 

@@ -2,8 +2,9 @@
 
 The rules without infrastructure (caps per person, per line and per programme, currency),
 then on real PostgreSQL and Kafka: recording on a movement, the report per line without
-personal data, and two charges for the last of a cap at the same moment (one wins, the
-other 409 or 422, never over the cap).
+personal data, two charges for the last of a cap at the same moment (one wins, the
+other 409 or 422, never over the cap), and charges for different households at the same
+moment (all recorded: the loser of the budget's race decides again on the new totals).
 """
 
 from __future__ import annotations
@@ -210,3 +211,40 @@ async def test_the_escorts_costs_are_charged_with_the_ticket(travel: Travel) -> 
     issued = await travel.post(f"/movements/{case_id}/ticket", escorted)
     assert issued.status_code == 200, issued.text
     assert await spent(travel) - before == Decimal("150.00")
+
+
+async def test_households_ticketed_at_the_same_moment_are_all_charged(travel: Travel) -> None:
+    """Tickets of different households of one programme race only on its budget stream: each
+    is charged on the totals the others left, and none answers 409 for another's case."""
+    ready = [await ready_to_ticket(travel, f"pdc{i}") for i in range(4)]
+    before = await spent(travel)
+    issued = await asyncio.gather(
+        *(
+            travel.post(
+                f"/movements/{case_id}/ticket", ticket(cost={"amount": "10.00", "currency": "USD"})
+            )
+            for case_id, _ in ready
+        )
+    )
+    assert [r.status_code for r in issued] == [200] * 4, [r.text for r in issued]
+    assert await spent(travel) - before == Decimal("40.00")
+
+
+async def test_assistance_to_different_households_at_the_same_moment_is_all_recorded(
+    travel: Travel,
+) -> None:
+    cases = [f"pda{i}-{uuid.uuid4()}" for i in range(4)]
+    for case_id in cases:
+        await opened_in(travel, case_id, [member(f"{case_id}-p", 30)])
+    before = await spent(travel)
+    given = await asyncio.gather(
+        *(
+            travel.post(
+                f"/movements/{case_id}/pre-departure-assistance",
+                assistance(f"{case_id}-p", "5.00", "hygiene_kit"),
+            )
+            for case_id in cases
+        )
+    )
+    assert [r.status_code for r in given] == [200] * 4, [r.text for r in given]
+    assert await spent(travel) - before == Decimal("20.00")
