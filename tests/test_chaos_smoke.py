@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,10 @@ PG_BIN = Path(os.environ.get("AVRR_PG_BIN", "/usr/lib/postgresql/15/bin"))
 def test_a_few_lifecycles_survive_sigkills_restarts_and_poison_with_every_check_passing() -> None:
     if shutil.which("java") is None or not (PG_BIN / "initdb").exists():
         pytest.skip("make chaos needs Java 17 and PostgreSQL 15 binaries (scripts/infra.sh)")
+    # A directory of this run's own: two runs of the suite at once (two checkouts on one
+    # machine) shared the fixed one, and the later run's servers took over the earlier's.
+    state_dir = Path(tempfile.mkdtemp(prefix="avrr-chaos-smoke-", dir="/var/tmp"))
+    state_dir.chmod(0o755)  # PostgreSQL runs as the postgres user, inside it
     command = [
         sys.executable,
         "-m",
@@ -38,7 +43,7 @@ def test_a_few_lifecycles_survive_sigkills_restarts_and_poison_with_every_check_
         "--max-minutes=3",
         "--step-timeout=120",
         "--settle-minutes=3",
-        "--state-dir=/var/tmp/avrr-chaos-smoke",
+        f"--state-dir={state_dir}",
         f"--pg-port={_free_port()}",
         f"--kafka-port={_free_port()}",
         f"--controller-port={_free_port()}",
@@ -67,3 +72,5 @@ def test_a_few_lifecycles_survive_sigkills_restarts_and_poison_with_every_check_
     assert "(409 key applied; each fails its lifecycle) | 0 |" in report, report
     kills = re.search(r"\| SIGKILLs \(per service\) \| (\d+)", report)
     assert kills is not None and int(kills.group(1)) >= 1, report
+    # Kept when a check fails above, for its servers' and services' logs.
+    shutil.rmtree(state_dir, ignore_errors=True)
