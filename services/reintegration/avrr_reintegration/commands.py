@@ -39,6 +39,7 @@ from avrr_events import (
 from avrr_events.commands import CommandContext, CommandResult
 from avrr_events.notices import N_
 from avrr_events.problems import NotFound
+from avrr_events.shared_streams import decided_again_when_raced
 from avrr_events.withdrawal import Resolution, Withdrawal, commands_after, serialise_case
 from avrr_reintegration import read_models
 from avrr_reintegration.allocation import ProgrammeAllocation, ReleaseReason
@@ -182,26 +183,28 @@ class ReintegrationCommands:
             await decide(work, case)
             await work.save(context.cause(case.subject), but=case)
 
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            work: Work | None = None
-            try:
-                async with self.db.transaction() as conn:
-                    work = Work(conn, self)
-                    done = await self.cases.execute(
-                        case_id, context, partial(decide_in, work), guard=known, conn=conn
-                    )
-                self.db.appended()
-                return CommandResult.of(done.aggregate.version, status=status, case_id=case_id)
-            except ConcurrencyError as exc:
-                retry = (
-                    work is not None
-                    and exc.stream_id.startswith(f"{ProgrammeAllocation.stream_type}-")
-                    and attempt < MAX_ATTEMPTS
-                    and not await self._cases_moved(work)
+        work: Work | None = None
+
+        async def attempt() -> CommandResult:
+            nonlocal work
+            work = None
+            async with self.db.transaction() as conn:
+                work = Work(conn, self)
+                done = await self.cases.execute(
+                    case_id, context, partial(decide_in, work), guard=known, conn=conn
                 )
-                if not retry:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+            self.db.appended()
+            return CommandResult.of(done.aggregate.version, status=status, case_id=case_id)
+
+        async def programme_raced(exc: ConcurrencyError) -> bool:
+            # Only the programme's stream is shared; a moved case is the caller's 409.
+            return (
+                work is not None
+                and exc.stream_id.startswith(f"{ProgrammeAllocation.stream_type}-")
+                and not await self._cases_moved(work)
+            )
+
+        return await decided_again_when_raced(attempt, attempts=MAX_ATTEMPTS, retry=programme_raced)
 
     async def _cases_moved(self, work: Work) -> bool:
         for case in work.cases.values():

@@ -31,11 +31,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import ConcurrencyError, Repository
+from avrr_events import Repository
 from avrr_events.adapters.database import Database
 from avrr_events.commands import CommandContext, CommandResult
 from avrr_events.notices import N_
 from avrr_events.problems import DomainRuleViolation, NotFound
+from avrr_events.shared_streams import decided_again_when_raced
 from avrr_events.web.authorization import Policy, Role, allow
 from avrr_events.web.commands import Command
 from avrr_events.web.service import runtime_of
@@ -189,17 +190,15 @@ class PreDepartureCommands:
         load sees it; BUDGET_ATTEMPTS bounds a programme charged faster than it can decide.
         """
         unconditional = dataclasses.replace(context, if_match=None)
-        for attempt in range(1, BUDGET_ATTEMPTS + 1):
-            try:
-                async with conn.begin_nested():
-                    budget, _ = await self.budgets.execute(
-                        programme_id, unconditional, decide, conn=conn
-                    )
-                return budget
-            except ConcurrencyError:
-                if attempt == BUDGET_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        async def attempt() -> Budget:
+            async with conn.begin_nested():
+                budget, _ = await self.budgets.execute(
+                    programme_id, unconditional, decide, conn=conn
+                )
+            return budget
+
+        return await decided_again_when_raced(attempt, attempts=BUDGET_ATTEMPTS)
 
     async def report(self, programme_id: str) -> dict[str, Any]:
         """The programme's consumption per line; 404 for a programme without a budget."""
