@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from journey_steps import Platform
-from test_return_journey import StartProcesses, embedded, separate_processes
+from test_return_journey import embedded, process_starter, separate_processes
 
 
 @pytest.fixture(params=["across_processes", "on_the_embedded_default"])
@@ -21,7 +21,9 @@ async def platform_on_each_stack(
         async with embedded(tmp_path / "avrr-data") as p:
             yield p
         return
-    service_processes: StartProcesses = request.getfixturevalue("service_processes")
     kafka_bootstrap: str = request.getfixturevalue("kafka_bootstrap")
-    async with separate_processes(service_processes, kafka_bootstrap) as p:
+    async with (
+        process_starter(request, tmp_path) as service_processes,
+        separate_processes(service_processes, kafka_bootstrap) as p,
+    ):
         yield p

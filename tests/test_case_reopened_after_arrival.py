@@ -15,8 +15,6 @@ through the REST APIs only (tests/journey_steps.py).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from journey_steps import (
     CASEWORKER,
     REINTEGRATION_OFFICER,
@@ -35,7 +33,6 @@ from journey_steps import (
     travel_home,
 )
 from test_case_reopening_across_services import phase, reopening
-from test_return_journey import StartProcesses, embedded, separate_processes
 
 from avrr_events.testing import eventually
 
@@ -98,17 +95,6 @@ async def reopened_goes_on(p: Platform, case: Case) -> None:
         raise AssertionError(f"reintegration's events of the reopened case {c}: {seen}") from e
 
 
-async def test_a_case_reopened_after_arrival_goes_on_through_four_separate_processes(
-    service_processes: StartProcesses, kafka_bootstrap: str
-) -> None:
-    async with separate_processes(service_processes, kafka_bootstrap) as platform:
-        case = await withdrawn_after_arrival(platform, n=3)
-        await reopened_goes_on(platform, case)
-
-
-async def test_a_case_reopened_after_arrival_goes_on_on_the_embedded_default(
-    tmp_path: Path,
-) -> None:
-    async with embedded(tmp_path / "avrr-data") as platform:
-        case = await withdrawn_after_arrival(platform, n=3)
-        await reopened_goes_on(platform, case)
+async def test_a_case_reopened_after_arrival_goes_on(platform_on_each_stack: Platform) -> None:
+    case = await withdrawn_after_arrival(platform_on_each_stack, n=3)
+    await reopened_goes_on(platform_on_each_stack, case)

@@ -33,7 +33,7 @@ from journey_steps import (
     today,
     travel_home,
 )
-from test_return_journey import embedded, separate_processes
+from test_return_journey import embedded, process_starter, separate_processes
 
 from avrr_events import testing
 from avrr_events.testing import ServiceProcess
@@ -54,24 +54,18 @@ async def platform(
             yield p
         return
     kafka_bootstrap: str = request.getfixturevalue("kafka_bootstrap")
-    lifecycle = testing.service_processes.__wrapped__(  # type: ignore[attr-defined]
-        request.getfixturevalue("postgres_admin_url"), kafka_bootstrap, directory
-    )
-    start = await anext(lifecycle)
+    async with process_starter(request, directory) as start:
 
-    async def one_by_one(*names: str, **env: str) -> dict[str, ServiceProcess]:
-        # One at a time: on a loaded machine three starting at once outlast the
-        # readiness wait, though each alone starts in time.
-        started: dict[str, ServiceProcess] = {}
-        for name in names:
-            started.update(await start(name, **env))
-        return started
+        async def one_by_one(*names: str, **env: str) -> dict[str, ServiceProcess]:
+            # One at a time: on a loaded machine three starting at once outlast the
+            # readiness wait, though each alone starts in time.
+            started: dict[str, ServiceProcess] = {}
+            for name in names:
+                started.update(await start(name, **env))
+            return started
 
-    try:
         async with separate_processes(one_by_one, kafka_bootstrap) as p:
             yield p
-    finally:
-        await anext(lifecycle, None)  # runs its clean-up: processes, databases, topics
 
 
 async def withdraw(

@@ -14,7 +14,6 @@ further addition is refused (409) naming the phase.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from journey_steps import (
@@ -24,12 +23,11 @@ from journey_steps import (
     Platform,
     at_least,
     booking,
-    open_case,
+    case_through,
     ready_to_travel,
     request_return,
     status,
 )
-from test_return_journey import StartProcesses, embedded, separate_processes
 
 from avrr_events.testing import eventually
 
@@ -50,25 +48,16 @@ SPOUSE = {
 }
 
 
-async def test_an_added_member_is_screened_cleared_and_travels_across_processes(
-    service_processes: StartProcesses, kafka_bootstrap: str
+async def test_an_added_member_is_screened_cleared_and_travels(
+    platform_on_each_stack: Platform,
 ) -> None:
-    async with separate_processes(service_processes, kafka_bootstrap) as p:
-        await joining(p)
-
-
-async def test_an_added_member_is_screened_cleared_and_travels_on_the_embedded_default(
-    tmp_path: Path,
-) -> None:
-    async with embedded(tmp_path / "avrr-data") as p:
-        await joining(p)
+    await joining(platform_on_each_stack)
 
 
 async def joining(p: Platform) -> None:
     """Add a newborn with her guardian's consent, screen, clear, ticket once she is ready."""
-    case = await open_case(p, n=18)
+    case = await case_through(p, request_return, n=18)
     c = case.case_id
-    await request_return(p, case)
 
     consent: dict[str, Any] = {
         "purposes": ["return_assistance_processing"],

@@ -14,7 +14,6 @@ the children travel only with an escort: the ticket without one is refused.
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 from journey_steps import (
     CASEWORKER,
@@ -28,21 +27,10 @@ from journey_steps import (
     ready_to_travel,
     request_return,
 )
-from test_return_journey import StartProcesses, embedded, separate_processes
 
 
-async def test_a_corrected_age_reaches_eligibility_across_processes(
-    service_processes: StartProcesses, kafka_bootstrap: str
-) -> None:
-    async with separate_processes(service_processes, kafka_bootstrap) as p:
-        await corrected_age(p)
-
-
-async def test_a_corrected_age_reaches_eligibility_on_the_embedded_default(
-    tmp_path: Path,
-) -> None:
-    async with embedded(tmp_path / "avrr-data") as p:
-        await corrected_age(p)
+async def test_a_corrected_age_reaches_eligibility(platform_on_each_stack: Platform) -> None:
+    await corrected_age(platform_on_each_stack)
 
 
 SIXTEEN = date(date.today().year - 16, 1, 1).isoformat()

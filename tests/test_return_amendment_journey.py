@@ -11,33 +11,21 @@ eligibility, which passes the removal on after clearance).
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from journey_steps import CASEWORKER, Platform, at_least, clear, open_case, request_return
-from test_return_journey import StartProcesses, embedded, separate_processes
+from journey_steps import CASEWORKER, Platform, at_least, case_through, clear, request_return
 
 from avrr_events.testing import eventually
 
 
-async def test_rectification_amendment_and_removal_are_followed_across_processes(
-    service_processes: StartProcesses, kafka_bootstrap: str
+async def test_rectification_amendment_and_removal_are_followed(
+    platform_on_each_stack: Platform,
 ) -> None:
-    async with separate_processes(service_processes, kafka_bootstrap) as p:
-        await corrections(p)
-
-
-async def test_rectification_amendment_and_removal_on_the_embedded_default(
-    tmp_path: Path,
-) -> None:
-    async with embedded(tmp_path / "avrr-data") as p:
-        await corrections(p)
+    await corrections(platform_on_each_stack)
 
 
 async def corrections(p: Platform) -> None:
     """Rectify, amend, clear, a late amendment refused, a member removed from the movement."""
-    case = await open_case(p, n=18)
+    case = await case_through(p, request_return, n=18)
     c = case.case_id
-    await request_return(p, case)
 
     correction = {
         "person_id": case.mother,

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
+import pytest
 from journey_steps import (
     REINTEGRATION_OFFICER,
     SERVICES,
@@ -28,7 +29,7 @@ from journey_steps import (
 )
 from sqlalchemy.engine import make_url
 
-from avrr_events import Envelope
+from avrr_events import Envelope, testing
 from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.bus import Message
 from avrr_events.testing import ServiceProcess, read_topic
@@ -102,6 +103,26 @@ async def assert_plan_notice_in_the_households_language(p: Platform, case: Case)
     notice = await p.get("reintegration", path, REINTEGRATION_OFFICER)
     assert notice.status_code == 200, notice.text
     assert notice.headers["content-language"] == "es", notice.headers
+
+
+@asynccontextmanager
+async def process_starter(
+    request: pytest.FixtureRequest, directory: Path
+) -> AsyncIterator[StartProcesses]:
+    """What the ``service_processes`` fixture yields, for a fixture that cannot request it:
+    a module-scoped one, or one whose other stack (the embedded default) needs no Kafka or
+    PostgreSQL. Its own code is driven here; its clean-up (processes, databases, topics)
+    runs on exit."""
+    lifecycle = testing.service_processes.__wrapped__(  # type: ignore[attr-defined]
+        request.getfixturevalue("postgres_admin_url"),
+        request.getfixturevalue("kafka_bootstrap"),
+        directory,
+    )
+    start: StartProcesses = await anext(lifecycle)
+    try:
+        yield start
+    finally:
+        await anext(lifecycle, None)
 
 
 @asynccontextmanager

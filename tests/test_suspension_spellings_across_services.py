@@ -11,8 +11,7 @@ processes (Kafka + PostgreSQL) and the embedded default.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from journey_steps import (
@@ -25,13 +24,11 @@ from journey_steps import (
     status,
     ticket,
 )
-from test_return_journey import embedded, separate_processes
 
 import avrr_eligibility.destination as eligibility_destination
 import avrr_reintegration.directory as reintegration_directory
 import avrr_travel.destinations as travel_destinations
 from avrr_events import places
-from avrr_events.testing import ServiceProcess
 
 SUPERVISOR = {"X-AVRR-User": "supervisor-1", "X-AVRR-Roles": "supervisor", "X-AVRR-Offices": "*"}
 
@@ -143,18 +140,7 @@ async def suspension_stops_the_departure(p: Platform) -> None:
     )
 
 
-StartProcesses = Callable[..., Awaitable[dict[str, ServiceProcess]]]
-
-
-async def test_a_suspension_in_another_spelling_holds_the_movement_across_processes(
-    service_processes: StartProcesses, kafka_bootstrap: str
+async def test_a_suspension_in_another_spelling_holds_the_movement(
+    platform_on_each_stack: Platform,
 ) -> None:
-    async with separate_processes(service_processes, kafka_bootstrap) as platform:
-        await suspension_stops_the_departure(platform)
-
-
-async def test_a_suspension_in_another_spelling_holds_the_movement_on_the_embedded_default(
-    tmp_path: Path,
-) -> None:
-    async with embedded(tmp_path / "avrr-data") as platform:
-        await suspension_stops_the_departure(platform)
+    await suspension_stops_the_departure(platform_on_each_stack)
