@@ -6,6 +6,7 @@ import copy
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from avrr_events import Message
 from avrr_events.adapters.kafka import KafkaPublisher, KafkaSettings
 from avrr_events.settings import ServiceSettings
 from avrr_events.testing import eventually, running
+from avrr_events.web.embedded import build_app
 from avrr_events.web.service import ServiceRuntime
 from avrr_intake.main import service
 
@@ -165,6 +167,21 @@ async def running_intake(settings: ServiceSettings) -> AsyncIterator[Intake]:
         authenticator=ISSUER.authenticator(),
     ) as (runtime, http):
         yield Intake(runtime, http)
+
+
+@asynccontextmanager
+async def as_make_run_serves_it(data_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """Intake as ``make run`` serves it (``build_app``: one app, its SQLite files in
+    ``data_dir``, the in-process bus, its routes under ``/intake``), with a caseworker's
+    client."""
+    app = build_app(data_dir, [service])
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://avrr", headers=CASEWORKER
+        ) as http,
+    ):
+        yield http
 
 
 async def publish(kafka_settings: KafkaSettings, records: Sequence[Message]) -> None:

@@ -12,15 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-from intake_fixtures import CASEWORKER as CW_HEADERS
-from intake_fixtures import DPO, Intake, answered, referral
+from intake_fixtures import DPO, Intake, answered, as_make_run_serves_it, referral
 from intake_tokens import bearer
 from sqlalchemy import func, select
 
 from avrr_events.testing import database_dump, eventually
-from avrr_events.web.embedded import build_app
 from avrr_intake import attachments
-from avrr_intake.main import service
 
 CASEWORKER = bearer("cw-gt", "caseworker", "GT-GUA")
 SUPERVISOR = bearer("sup-gt", "supervisor", "GT-GUA")
@@ -254,13 +251,7 @@ async def test_the_embedded_default_keeps_files_in_sqlite_sealed_and_serves_them
     tmp_path: Path,
 ) -> None:
     """``make run``'s stack: one app, every service under its prefix, SQLite files on disk."""
-    app = build_app(tmp_path, [service])
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://avrr", headers=CW_HEADERS
-        ) as http,
-    ):
+    async with as_make_run_serves_it(tmp_path) as http:
         created = answered(await http.post("/intake/referrals", json=referral()), 201)
         case_id, mother = created["case_id"], created["household"][0]["person_id"]
         # Over the 1 MiB of a command: the upload route's own limit lets it in under the prefix.

@@ -14,17 +14,20 @@ import os
 from datetime import date
 from pathlib import Path
 
-import httpx
 import pytest
-from intake_fixtures import CASEWORKER, PRINCIPAL_NAME, Intake, consent, referral
+from intake_fixtures import (
+    PRINCIPAL_NAME,
+    Intake,
+    as_make_run_serves_it,
+    consent,
+    referral,
+)
 
 from avrr_events.notices import SUPPORTED
 from avrr_events.notices.proofs import proof
 from avrr_events.testing import eventually
-from avrr_events.web.embedded import build_app
 from avrr_intake.consent import ConsentGiven
 from avrr_intake.consent_texts import CURRENT_EDITION, current_texts, text_version
-from avrr_intake.main import service
 from avrr_intake.notices import consent_notice, consent_purpose_notice, rights_notice
 
 PROOFS = Path(os.environ.get("AVRR_NOTICE_PROOFS", "/tmp/notices")) / "intake"
@@ -234,13 +237,7 @@ async def test_the_embedded_default_gives_a_persons_consent_as_a_pdf_in_portugue
     tmp_path: Path,
 ) -> None:
     """As ``make run`` serves it (SQLite, in-process bus): consent in Portuguese, read back."""
-    app = build_app(tmp_path, [service])
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://avrr", headers=CASEWORKER
-        ) as http,
-    ):
+    async with as_make_run_serves_it(tmp_path) as http:
         created = await http.post("/intake/referrals", json=referral(languages=["pt"]))
         assert created.status_code == 201, created.text
         case_id = created.json()["case_id"]
