@@ -306,17 +306,25 @@ def test_referral_fields_map_to_documented_columns() -> None:
     assert set(person) <= set(COLUMNS)
 
 
+def sample_where_make_run_runs(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the sample file in ``folder``, the working directory now, with nothing in the
+    environment naming a database, Kafka, a key store or a data folder: ``avrr`` there uses
+    the embedded default's files in ``folder/.avrr-data``, as ``make run`` does."""
+    for variable in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "AVRR_KEYSTORE_URL"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.delenv("AVRR_DATA_DIR", raising=False)
+    monkeypatch.chdir(folder)
+    file = folder / SAMPLE.name
+    file.write_bytes(SAMPLE.read_bytes())
+    return file
+
+
 def test_the_command_line_imports_into_the_embedded_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``avrr import cases`` on the sample file, no DATABASE_URL: the files ``make run`` uses
     (intake's SQLite file and the shared key file), which then serves the cases decrypted."""
-    for variable in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "AVRR_KEYSTORE_URL"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.delenv("AVRR_DATA_DIR", raising=False)
-    monkeypatch.chdir(tmp_path)
-    file = tmp_path / SAMPLE.name
-    file.write_bytes(SAMPLE.read_bytes())
+    file = sample_where_make_run_runs(tmp_path, monkeypatch)
     runner = CliRunner()
 
     first = runner.invoke(app, ["import", "cases", str(file), "--user", "maria.lopez"])
@@ -341,12 +349,7 @@ def test_rebuild_on_the_embedded_default_reads_its_key_file(
     """``avrr rebuild intake --all`` with no DATABASE_URL rebuilds the files ``make run`` uses,
     decrypting with the embedded default's shared key file (not a key table of its own in
     intake's SQLite file, where every person would read as erased)."""
-    for variable in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "AVRR_KEYSTORE_URL"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.delenv("AVRR_DATA_DIR", raising=False)
-    monkeypatch.chdir(tmp_path)
-    file = tmp_path / SAMPLE.name
-    file.write_bytes(SAMPLE.read_bytes())
+    file = sample_where_make_run_runs(tmp_path, monkeypatch)
     runner = CliRunner()
     imported = runner.invoke(app, ["import", "cases", str(file), "--user", "maria.lopez"])
     assert imported.exit_code == 0, imported.output
