@@ -7,14 +7,17 @@ has seen the departure (on real PostgreSQL and Kafka)."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from intake_fixtures import DPO, Intake, answered, consent, referral
-from test_intake_household_removal import from_travel
-from test_intake_return_amendment import from_eligibility, requested
+from test_intake_household_removal import departed_first, from_travel, seen_departed
+from test_intake_return_amendment import (
+    cleared_by_eligibility,
+    from_eligibility,
+    requested,
+    timeline_line_and_state,
+)
 
 from avrr_events import ERASED, Encrypted
 from avrr_events.adapters.kafka import KafkaSettings
@@ -75,12 +78,10 @@ async def test_a_person_joins_the_household_under_their_own_key(intake: Intake) 
     assert joined["given_names"] == "Jorge Eduardo"
     assert joined["document"] == {"type": "passport", "number": "BO7654321"}
     assert joined["addition"]["note"] == "Arrived from Tapachula last week"
-    timeline = (await intake.http.get(f"/cases/{case_id}/timeline")).json()["items"]
-    [line] = [e for e in timeline if e["type"] == ADDED]
-    assert line["summary"] == (
+    summary, state = await timeline_line_and_state(intake, case_id, ADDED)
+    assert summary == (
         f"Person {person_id} (spouse) joined the household: joined household (3 people)"
     )
-    state = (await intake.http.get(f"/cases/{case_id}/state")).json()
     assert state["household_size"] == 3
     # A member like the others: they consent, and the same person is not added twice.
     answered(await intake.http.post(f"/cases/{case_id}/consents", json=consent(person_id)), 201)
@@ -171,17 +172,7 @@ async def test_after_clearance_an_addition_and_after_departure_none_a_raced_one_
     mother = next(p["person_id"] for p in case["household"] if p["relationship"] == "principal")
     child_consent = consent("", given_by="guardian", representative_person_id=mother)
     del child_consent["person_id"]
-    household = [{"person_id": str(uuid.uuid4()), "age_years": 30, "sex": "female"}]
-    cleared = {
-        "programme_id": "avrr-gt",
-        "office": "GT-GUA",
-        "host_country": "GT",
-        "destination_country": "BO",
-        "transport_mode": "air",
-        "household": household,
-        "cleared_at": datetime.now(UTC).isoformat(),
-    }
-    await from_eligibility(intake, kafka_settings, "DueDiligenceCleared", case_id, cleared)
+    await cleared_by_eligibility(intake, kafka_settings, case_id)
 
     async def at_clearance() -> bool:
         state = (await intake.http.get(f"/cases/{case_id}/state")).json()
@@ -192,31 +183,19 @@ async def test_after_clearance_an_addition_and_after_departure_none_a_raced_one_
     answer = answered(await add(intake, case_id, addition(consent=child_consent)), 201)
     person_id = answer["person_id"]
     # The household departed before the addition's lapse of the clearance reached travel.
-    now = datetime.now(UTC).isoformat()
-    await from_travel(intake, kafka_settings, "DepartureConfirmed", case_id, {"departed_at": now})
-    refusal = {"person_id": person_id, "departed_at": now, "refused_at": now}
-    await from_travel(intake, kafka_settings, "TravellerAdditionRefused", case_id, refusal)
-
-    async def reversed_() -> bool:
-        return REVERSED in await intake.event_types(case_id)
-
-    await eventually(reversed_, timeout=30)
+    refused = ("TravellerAdditionRefused", person_id)
+    refusal = await departed_first(intake, kafka_settings, case_id, refused, REVERSED)
     case = await intake.wait_for(case_id, version=answer["version"] + 1)
     assert sorted(p["relationship"] for p in case["household"]) == ["child", "principal"]
     [gone] = case["removed_members"]
     assert gone["person_id"] == person_id and "reversal" in gone
-
-    async def departed() -> bool:
-        state = (await intake.http.get(f"/cases/{case_id}/state")).json()
-        return bool(state.get("phase") == "departed")
-
-    await eventually(departed, timeout=30)
+    await seen_departed(intake, case_id)
     late = await add(intake, case_id, addition(consent=child_consent))
     assert late.status_code == 409, late.text
     assert late.json()["case_phase"] == "departed"
     # A redelivered refusal, and eligibility's after the reversal, reverse nothing more.
     await from_travel(intake, kafka_settings, "TravellerAdditionRefused", case_id, refusal)
-    kept = {"person_id": person_id, "refused_at": now}
+    kept = {"person_id": person_id, "refused_at": refusal["refused_at"]}
     await from_eligibility(intake, kafka_settings, "HouseholdAdditionRefused", case_id, kept)
     await asyncio.sleep(1)
     assert (await intake.event_types(case_id)).count(REVERSED) == 1

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from generated_cases import envelope
-from intake_fixtures import Intake, answered, publish, referral
-from test_intake_return_amendment import requested
+from intake_fixtures import Intake, answered, referral
+from test_intake_return_amendment import from_service, requested, timeline_line_and_state
 
 from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.testing import eventually
@@ -43,12 +43,8 @@ async def test_a_member_leaves_the_household_with_the_reason(intake: Intake) -> 
     assert "duplicate_key" not in gone
     assert gone["removal"]["note"] == "Stays with his father in Guatemala City"
     assert gone["removal"]["removed_by"] == "caseworker-1"
-    timeline = (await intake.http.get(f"/cases/{case_id}/timeline")).json()["items"]
-    [line] = [e for e in timeline if e["type"] == REMOVED]
-    assert line["summary"] == (
-        f"Person {child} left the household: stays in host country (1 remain)"
-    )
-    state = (await intake.http.get(f"/cases/{case_id}/state")).json()
+    summary, state = await timeline_line_and_state(intake, case_id, REMOVED)
+    assert summary == f"Person {child} left the household: stays in host country (1 remain)"
     assert state["household_size"] == 1
     # No longer a member: no consent, no second removal.
     again = await intake.http.post(f"/cases/{case_id}/household/removals", json=removal(child))
@@ -134,32 +130,50 @@ async def test_after_departure_no_removal_and_a_raced_one_is_undone(
     answer = answered(
         await intake.http.post(f"/cases/{case_id}/household/removals", json=removal(child)), 201
     )
-    now = datetime.now(UTC).isoformat()
     # The removal raced with the departure, which travel took first.
-    await from_travel(intake, kafka_settings, "DepartureConfirmed", case_id, {"departed_at": now})
-    refusal = {"person_id": child, "departed_at": now, "refused_at": now}
-    await from_travel(intake, kafka_settings, "TravellerRemovalRefused", case_id, refusal)
-
-    async def restored() -> bool:
-        return RESTORED in await intake.event_types(case_id)
-
-    await eventually(restored, timeout=30)
+    await departed_first(
+        intake, kafka_settings, case_id, ("TravellerRemovalRefused", child), RESTORED
+    )
     case = await intake.wait_for(case_id, version=answer["version"] + 1)
     assert sorted(p["relationship"] for p in case["household"]) == ["child", "principal"]
     assert case["removed_members"] == []
+    await seen_departed(intake, case_id)
+    late = await intake.http.post(f"/cases/{case_id}/household/removals", json=removal(child))
+    assert late.status_code == 409, late.text
+    assert late.json()["case_phase"] == "departed"
+
+
+from_travel = partial(from_service, "travel")
+
+
+async def departed_first(
+    intake: Intake,
+    kafka_settings: KafkaSettings,
+    case_id: str,
+    refused: tuple[str, str],
+    undone: str,
+) -> dict[str, str]:
+    """A change of the household that raced with the departure, which travel took first:
+    its DepartureConfirmed, then ``refused`` (the refusal's event and the person changed),
+    until intake recorded ``undone``. The refusal's data (to deliver it again)."""
+    name, person_id = refused
+    now = datetime.now(UTC).isoformat()
+    await from_travel(intake, kafka_settings, "DepartureConfirmed", case_id, {"departed_at": now})
+    refusal = {"person_id": person_id, "departed_at": now, "refused_at": now}
+    await from_travel(intake, kafka_settings, name, case_id, refusal)
+
+    async def recorded() -> bool:
+        return undone in await intake.event_types(case_id)
+
+    await eventually(recorded, timeout=30)
+    return refusal
+
+
+async def seen_departed(intake: Intake, case_id: str) -> None:
+    """Until intake's state of the case is in the departed phase."""
 
     async def departed() -> bool:
         state = (await intake.http.get(f"/cases/{case_id}/state")).json()
         return bool(state.get("phase") == "departed")
 
     await eventually(departed, timeout=30)
-    late = await intake.http.post(f"/cases/{case_id}/household/removals", json=removal(child))
-    assert late.status_code == 409, late.text
-    assert late.json()["case_phase"] == "departed"
-
-
-async def from_travel(
-    intake: Intake, kafka_settings: KafkaSettings, name: str, case_id: str, data: dict[str, Any]
-) -> None:
-    record = envelope("travel", name, case_id, datetime.now(UTC), {"case_id": case_id, **data})
-    await publish(kafka_settings, [record.to_message(intake.runtime.settings.topic("travel"))])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from generated_cases import envelope
@@ -49,11 +50,48 @@ async def requested(intake: Intake) -> tuple[str, int]:
     return case_id, int(answer["version"])
 
 
-async def from_eligibility(
-    intake: Intake, kafka_settings: KafkaSettings, name: str, case_id: str, data: dict[str, Any]
+async def from_service(
+    service: str,
+    intake: Intake,
+    kafka_settings: KafkaSettings,
+    name: str,
+    case_id: str,
+    data: dict[str, Any],
 ) -> None:
-    record = envelope("eligibility", name, case_id, datetime.now(UTC), {"case_id": case_id, **data})
-    await publish(kafka_settings, [record.to_message(intake.runtime.settings.topic("eligibility"))])
+    """``service``'s event ``name`` about the case, published on its topic for intake."""
+    record = envelope(service, name, case_id, datetime.now(UTC), {"case_id": case_id, **data})
+    await publish(kafka_settings, [record.to_message(intake.runtime.settings.topic(service))])
+
+
+from_eligibility = partial(from_service, "eligibility")
+
+
+async def timeline_line_and_state(
+    intake: Intake, case_id: str, event_type: str
+) -> tuple[str, dict[str, Any]]:
+    """The summary of the case timeline's one line of ``event_type``, and the case's state:
+    where a change of the case shows besides the case file."""
+    timeline = (await intake.http.get(f"/cases/{case_id}/timeline")).json()["items"]
+    [line] = [e for e in timeline if e["type"] == event_type]
+    state = (await intake.http.get(f"/cases/{case_id}/state")).json()
+    return str(line["summary"]), state
+
+
+async def cleared_by_eligibility(
+    intake: Intake, kafka_settings: KafkaSettings, case_id: str
+) -> None:
+    """Eligibility's DueDiligenceCleared of the case on Kafka: a woman of 30, to BO by air."""
+    household = [{"person_id": str(uuid.uuid4()), "age_years": 30, "sex": "female"}]
+    cleared = {
+        "programme_id": "avrr-gt",
+        "office": "GT-GUA",
+        "host_country": "GT",
+        "destination_country": "BO",
+        "transport_mode": "air",
+        "household": household,
+        "cleared_at": datetime.now(UTC).isoformat(),
+    }
+    await from_eligibility(intake, kafka_settings, "DueDiligenceCleared", case_id, cleared)
 
 
 async def test_an_amendment_before_clearance_changes_the_destination_with_its_reason(
@@ -78,10 +116,8 @@ async def test_an_amendment_before_clearance_changes_the_destination_with_its_re
     assert case["return_request"]["destination_region"] == "Puno"
     [amended] = case["return_amendments"]
     assert amended["note"] == "Her sister now lives in Puno"
-    timeline = (await intake.http.get(f"/cases/{case_id}/timeline")).json()["items"]
-    [line] = [e for e in timeline if e["type"] == AMENDED]
-    assert line["summary"] == "Return request amended: destination PE (Puno); family situation"
-    state = (await intake.http.get(f"/cases/{case_id}/state")).json()
+    summary, state = await timeline_line_and_state(intake, case_id, AMENDED)
+    assert summary == "Return request amended: destination PE (Puno); family situation"
     assert state["destination_country"] == "PE"
 
 
@@ -135,22 +171,7 @@ async def test_after_clearance_the_amendment_is_refused_and_a_raced_one_is_undon
     [amended] = [
         r for r in await intake.runtime.store.load(f"case-{case_id}") if r.envelope.type == AMENDED
     ]
-    household = [{"person_id": str(uuid.uuid4()), "age_years": 30, "sex": "female"}]
-    await from_eligibility(
-        intake,
-        kafka_settings,
-        "DueDiligenceCleared",
-        case_id,
-        {
-            "programme_id": "avrr-gt",
-            "office": "GT-GUA",
-            "host_country": "GT",
-            "destination_country": "BO",
-            "transport_mode": "air",
-            "household": household,
-            "cleared_at": datetime.now(UTC).isoformat(),
-        },
-    )
+    await cleared_by_eligibility(intake, kafka_settings, case_id)
     await from_eligibility(
         intake,
         kafka_settings,
