@@ -10,7 +10,10 @@ is checked on both stacks with the bound lowered.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -80,6 +83,24 @@ def case_rows(
     return listed, reported
 
 
+@asynccontextmanager
+async def database_holding(
+    url: str, write: Callable[[AsyncConnection], Awaitable[None]]
+) -> AsyncIterator[Database]:
+    """Intake's database at ``url`` migrated to head with the rows ``write`` puts in (in
+    one transaction); disposed on exit."""
+    line = service_line(service)
+    assert line is not None
+    db = Database(url)
+    try:
+        await upgrade(db, line)
+        async with db.transaction() as conn:
+            await write(conn)
+        yield db
+    finally:
+        await db.dispose()
+
+
 async def _write(conn: AsyncConnection, phases: list[str]) -> None:
     rows = [_case(n, phase) for n, phase in enumerate(phases)]
     await conn.execute(insert(read_models.cases), [listed for listed, _ in rows])
@@ -96,66 +117,54 @@ async def test_the_count_is_exact_up_to_the_bound_and_at_least_the_bound_past_it
 ) -> None:
     # BOUND counselled cases, BOUND + 1 referred ones, one eligible.
     phases = ["counselled"] * BOUND + ["referred"] * (BOUND + 1) + ["eligible"]
-    line = service_line(service)
-    assert line is not None
-    db = Database(database_url_either)
-    try:
-        await upgrade(db, line)
-        async with db.transaction() as conn:
-            await _write(conn, phases)
-        async with db.autocommit() as conn:
-            for phase, total, more in (
-                ("eligible", 1, False),
-                ("counselled", BOUND, False),  # exactly the bound: still exact
-                ("referred", BOUND, True),  # one past it: "at least"
-                ("closed", 0, False),
-            ):
-                found = await case_list.cases(
-                    conn, case_list.CaseFilters(phase=phase), offices=None, limit=50
-                )
-                assert (found.total, found.total_is_lower_bound) == (total, more), phase
-            everything = await case_list.cases(conn, case_list.CaseFilters(), offices=None, limit=1)
-            assert (everything.total, everything.total_is_lower_bound) == (BOUND, True)
+    rows = partial(_write, phases=phases)
+    async with database_holding(database_url_either, rows) as db, db.autocommit() as conn:
+        for phase, total, more in (
+            ("eligible", 1, False),
+            ("counselled", BOUND, False),  # exactly the bound: still exact
+            ("referred", BOUND, True),  # one past it: "at least"
+            ("closed", 0, False),
+        ):
+            found = await case_list.cases(
+                conn, case_list.CaseFilters(phase=phase), offices=None, limit=50
+            )
+            assert (found.total, found.total_is_lower_bound) == (total, more), phase
+        everything = await case_list.cases(conn, case_list.CaseFilters(), offices=None, limit=1)
+        assert (everything.total, everything.total_is_lower_bound) == (BOUND, True)
 
-            # Pages of 200 through all BOUND + 1 referred cases: each page says the same
-            # bounded total, and the cursor walk gives every case once, in the list's order.
-            ids: list[str] = []
-            cursor = None
-            while True:
-                page = await case_list.cases(
-                    conn,
-                    case_list.CaseFilters(phase="referred"),
-                    offices=None,
-                    limit=200,
-                    cursor=cursor,
-                )
-                assert (page.total, page.total_is_lower_bound) == (BOUND, True)
-                ids += [row.case_id for row in page.rows]
-                cursor = page.next_cursor
-                if cursor is None:
-                    break
-            referred = [f"bound-{n:05d}" for n, p in enumerate(phases) if p == "referred"]
-            assert ids == _newest_first(referred)
+        # Pages of 200 through all BOUND + 1 referred cases: each page says the same
+        # bounded total, and the cursor walk gives every case once, in the list's order.
+        ids: list[str] = []
+        cursor = None
+        while True:
+            page = await case_list.cases(
+                conn,
+                case_list.CaseFilters(phase="referred"),
+                offices=None,
+                limit=200,
+                cursor=cursor,
+            )
+            assert (page.total, page.total_is_lower_bound) == (BOUND, True)
+            ids += [row.case_id for row in page.rows]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        referred = [f"bound-{n:05d}" for n, p in enumerate(phases) if p == "referred"]
+        assert ids == _newest_first(referred)
 
-            # Offset paging meets the cursor walk at the bound: the same rows either way.
-            referred_only = case_list.CaseFilters(phase="referred")
-            at_bound = await case_list.cases(
-                conn, referred_only, offices=None, limit=3, offset=BOUND - 1
-            )
-            assert [row.case_id for row in at_bound.rows] == ids[BOUND - 1 :]
-            # The last page counts its own rows past the offset; past the end, the count.
-            assert (at_bound.total, at_bound.total_is_lower_bound) == (BOUND, True)
-            past = await case_list.cases(
-                conn, referred_only, offices=None, limit=3, offset=BOUND * 5
-            )
-            assert (past.rows, past.total, past.total_is_lower_bound) == ([], BOUND, True)
-            last = await case_list.cases(
-                conn, referred_only, offices=None, limit=3, offset=BOUND - 2
-            )
-            assert len(last.rows) == 3 and last.next_cursor is None
-            assert (last.total, last.total_is_lower_bound) == (BOUND, True)
-    finally:
-        await db.dispose()
+        # Offset paging meets the cursor walk at the bound: the same rows either way.
+        referred_only = case_list.CaseFilters(phase="referred")
+        at_bound = await case_list.cases(
+            conn, referred_only, offices=None, limit=3, offset=BOUND - 1
+        )
+        assert [row.case_id for row in at_bound.rows] == ids[BOUND - 1 :]
+        # The last page counts its own rows past the offset; past the end, the count.
+        assert (at_bound.total, at_bound.total_is_lower_bound) == (BOUND, True)
+        past = await case_list.cases(conn, referred_only, offices=None, limit=3, offset=BOUND * 5)
+        assert (past.rows, past.total, past.total_is_lower_bound) == ([], BOUND, True)
+        last = await case_list.cases(conn, referred_only, offices=None, limit=3, offset=BOUND - 2)
+        assert len(last.rows) == 3 and last.next_cursor is None
+        assert (last.total, last.total_is_lower_bound) == (BOUND, True)
 
 
 async def _answers_at_a_lowered_bound(intake: Intake, monkeypatch: pytest.MonkeyPatch) -> None:

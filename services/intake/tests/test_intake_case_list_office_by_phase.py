@@ -24,17 +24,15 @@ from generated_cases import generate, published, published_in_process
 from intake_fixtures import Intake, referral
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
-from test_intake_case_list_count_bound import case_rows
+from test_intake_case_list_count_bound import case_rows, database_holding
 from test_intake_office_scoping import GUATEMALA, TAPACHULA, TEGUCIGALPA, arrival, case_ids
 from test_intake_report_cells import SCOPES, handed_over
 
 from avrr_events import Database
 from avrr_events.adapters.inprocess import InProcessBus
 from avrr_events.adapters.kafka import KafkaSettings
-from avrr_events.migrations import service_line, upgrade
 from avrr_events.testing import eventually
 from avrr_intake import case_list, handover, read_models
-from avrr_intake.main import service
 from avrr_intake.reports import report_cases
 from avrr_intake.timeline import PHASES
 
@@ -122,13 +120,7 @@ async def _by_cursor(
 async def test_an_office_lists_by_phase_its_own_and_its_handed_over_cases_in_order(
     database_url_either: str,
 ) -> None:
-    line = service_line(service)
-    assert line is not None
-    db = Database(database_url_either)
-    try:
-        await upgrade(db, line)
-        async with db.transaction() as conn:
-            await _write(conn)
+    async with database_holding(database_url_either, _write) as db:
         by_phase = case_list.CaseFilters(phase=PHASE)
         async with db.autocommit() as conn:
             for offices in (
@@ -180,8 +172,6 @@ async def test_an_office_lists_by_phase_its_own_and_its_handed_over_cases_in_ord
             ids, _ = await _by_cursor(conn, by_phase, frozenset({"HN-TGU"}), limit=50)
             assert ids and all(received.get(case_id) == "HN-TGU" for case_id in ids)
             assert {held[case_id] for case_id in ids} == {"GT-GUA", "MX-TAP"}
-    finally:
-        await db.dispose()
 
 
 async def test_the_route_lists_by_phase_a_case_handed_over_for_both_offices_only(
