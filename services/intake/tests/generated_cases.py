@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import httpx
 from intake_fixtures import publish
 
 from avrr_events import Envelope, Message, dataschema_uri, tables
@@ -24,6 +25,7 @@ from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.store import envelope_row
 from avrr_events.testing import eventually
 from avrr_events.web.service import ServiceRuntime
+from avrr_intake import reports
 from avrr_intake.timeline import PHASES
 
 # The phases a case goes through in order (the timeline's names), up to the last one.
@@ -35,6 +37,9 @@ HOSTS = {"GT-GUA": "GT", "MX-TAP": "MX", "PT-LIS": "PT"}
 ORIGINS = ("HN", "SV", "BR", "VE", "CO", "NI")
 PROGRAMMES = ("mesoamerica-avrr", "arvore")
 CATEGORIES = ("victim_of_trafficking", "health_needs", "elderly", "single_parent_family")
+# Reports hold no personal data: an auditor reads them (and no case); at headquarters
+# (every office, no cell suppressed: test_intake_report_scoping.py covers an office's view).
+MANAGER = {"X-AVRR-User": "auditor-1", "X-AVRR-Roles": "auditor", "X-AVRR-Offices": "*"}
 ENCRYPTED = {"alg": "A256GCM", "subject": "x", "nonce": "AAAAAAAAAAAAAAAA", "ct": "AAAA"}
 
 
@@ -394,34 +399,32 @@ async def store_intake_events(runtime: ServiceRuntime, cases: list[PlannedCase])
         await conn.execute(tables.events.insert(), rows)
 
 
-async def published(
-    runtime: ServiceRuntime, kafka: KafkaSettings, cases: list[PlannedCase]
-) -> None:
+async def published(runtime: ServiceRuntime, kafka: KafkaSettings, cases: list[PlannedCase]) -> int:
     """The plan's events stored (intake's) and published on Kafka as the four services would,
-    then taken in by the running intake."""
+    then taken in by the running intake; how many records that was."""
     await store_intake_events(runtime, cases)
     records = messages(cases, runtime.settings.topic)
     await publish(kafka, records)
-
-    async def applied() -> bool:
-        return runtime.consumer.stats.applied >= len(records)
-
-    await eventually(applied, timeout=120)
+    return await _taken_in(runtime, records)
 
 
 async def published_in_process(
     runtime: ServiceRuntime, bus: InProcessBus, cases: list[PlannedCase]
-) -> None:
+) -> int:
     """``published`` on the embedded default: the events on the in-process bus, then taken
-    in by the running intake."""
+    in by the running intake; how many records that was."""
     await store_intake_events(runtime, cases)
     records = messages(cases, runtime.settings.topic)
     await bus.publisher().publish(records)
+    return await _taken_in(runtime, records)
 
+
+async def _taken_in(runtime: ServiceRuntime, records: list[Message]) -> int:
     async def applied() -> bool:
         return runtime.consumer.stats.applied >= len(records)
 
     await eventually(applied, timeout=120)
+    return len(records)
 
 
 def messages(cases: list[PlannedCase], topic: Any) -> list[Message]:
@@ -480,3 +483,46 @@ def expected_assistance(cases: list[PlannedCase]) -> dict[tuple[str, str, str], 
             key = (case.programme, kind, currency)
             totals[key] = totals.get(key, Decimal(0)) + amount
     return totals
+
+
+async def report(http: httpx.AsyncClient, path: str, params: dict[str, str]) -> Any:
+    """A report as headquarters' auditor reads it (``params``: its period, its format)."""
+    response = await http.get(path, headers=MANAGER, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def reports_match_the_plan(
+    http: httpx.AsyncClient, cases: list[PlannedCase], params: dict[str, str]
+) -> None:
+    """Every report number asked with ``params`` equals the count made from the plan of
+    ``cases`` (the cases those parameters select): returns by every dimension and in total,
+    phases, assistance by item and in total, withdrawals."""
+    body = await report(http, "/reports/returns", params)
+    expected = expected_returns(cases)
+    for dimension in reports.DIMENSIONS:
+        got = {r["value"]: (r["cases"], r["returnees"]) for r in body["returns"][dimension]}
+        assert got == expected.get(dimension, {}), (params, dimension)
+    returned = [c for c in cases if c.returned]
+    assert body["total"] == {
+        "cases": len(returned),
+        "returnees": sum(len(c.household) for c in returned),
+    }, params
+    phases = await report(http, "/reports/phases", params)
+    counted = expected_phases(cases)
+    assert {p["phase"]: p["cases"] for p in phases["phases"]} == {
+        p: counted.get(p, 0) for p in PHASES
+    }, params
+    assert phases["total"] == len(cases), params
+    money = await report(http, "/reports/assistance", params)
+    assert {
+        (i["programme_id"], i["kind"], i["currency"]): Decimal(i["total"]) for i in money["items"]
+    } == expected_assistance(cases), params
+    for currency, kinds in money["totals"].items():
+        for kind, total in kinds.items():
+            assert Decimal(total) == sum(
+                (a for c in cases for k, cur, a in c.disbursements if (k, cur) == (kind, currency)),
+                Decimal(0),
+            ), (params, currency, kind)
+    withdrawn = await report(http, "/reports/withdrawals", params)
+    assert withdrawn["total"]["cases"] == sum(1 for c in cases if c.phase == "withdrawn"), params

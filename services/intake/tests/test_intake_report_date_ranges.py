@@ -6,27 +6,21 @@ is checked against counts made straight from the plan, of the cases in the perio
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from decimal import Decimal
-from typing import Any
 
 import httpx
 from generated_cases import (
+    MANAGER,
     PlannedCase,
-    expected_assistance,
-    expected_phases,
-    expected_returns,
     generate,
-    messages,
-    store_intake_events,
+    published,
+    published_in_process,
+    report,
+    reports_match_the_plan,
 )
-from intake_fixtures import Intake, publish
+from intake_fixtures import Intake
 
 from avrr_events.adapters.inprocess import InProcessBus
 from avrr_events.adapters.kafka import KafkaSettings
-from avrr_events.testing import eventually
-from avrr_intake import reports, timeline
-
-MANAGER = {"X-AVRR-User": "auditor-1", "X-AVRR-Roles": "auditor", "X-AVRR-Offices": "*"}
 
 
 def referred_on(case: PlannedCase) -> date:
@@ -56,39 +50,12 @@ def in_period(case: PlannedCase, params: dict[str, str]) -> bool:
     return True
 
 
-async def _get(http: httpx.AsyncClient, path: str, params: dict[str, str]) -> Any:
-    response = await http.get(path, headers=MANAGER, params=params)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 async def check_period(
     http: httpx.AsyncClient, cases: list[PlannedCase], params: dict[str, str]
 ) -> list[PlannedCase]:
     """Every report of the period equals the count made from the plan; the cases in it."""
     inside = [c for c in cases if in_period(c, params)]
-    body = await _get(http, "/reports/returns", params)
-    expected = expected_returns(inside)
-    for dimension in reports.DIMENSIONS:
-        got = {r["value"]: (r["cases"], r["returnees"]) for r in body["returns"][dimension]}
-        assert got == expected.get(dimension, {}), (params, dimension)
-    returned = [c for c in inside if c.returned]
-    assert body["total"] == {
-        "cases": len(returned),
-        "returnees": sum(len(c.household) for c in returned),
-    }, params
-    phases = await _get(http, "/reports/phases", params)
-    counted = expected_phases(inside)
-    assert {p["phase"]: p["cases"] for p in phases["phases"]} == {
-        p: counted.get(p, 0) for p in timeline.PHASES
-    }, params
-    money = await _get(http, "/reports/assistance", params)
-    assert {
-        (i["programme_id"], i["kind"], i["currency"]): Decimal(i["total"]) for i in money["items"]
-    } == expected_assistance(inside), params
-    withdrawn = await _get(http, "/reports/withdrawals", params)
-    cases_withdrawn = sum(1 for c in inside if c.phase == "withdrawn")
-    assert withdrawn["total"]["cases"] == cases_withdrawn, params
+    await reports_match_the_plan(http, inside, params)
     return inside
 
 
@@ -130,7 +97,7 @@ async def check_edges(http: httpx.AsyncClient, cases: list[PlannedCase]) -> None
     # An empty range: nothing in it, every count zero.
     empty = {"returned_from": "2031-01-01", "returned_to": "2031-01-31"}
     assert await check_period(http, cases, empty) == []
-    body = await _get(http, "/reports/returns", empty)
+    body = await report(http, "/reports/returns", empty)
     assert body["total"] == {"cases": 0, "returnees": 0}
     assert all(rows == [] for rows in body["returns"].values())
     # The chart and the CSV take the period too.
@@ -158,22 +125,12 @@ async def check_refusals(http: httpx.AsyncClient) -> None:
     assert (await http.get("/reports/phases", headers=MANAGER, params=same)).status_code == 200
 
 
-async def _all_applied(intake: Intake, n: int) -> None:
-    async def applied() -> bool:
-        return intake.runtime.consumer.stats.applied >= n
-
-    await eventually(applied, timeout=120)
-
-
 async def test_reports_of_a_period_on_the_embedded_default(
     embedded: tuple[Intake, InProcessBus],
 ) -> None:
     intake, bus = embedded
     cases = generate(150, seed=21)
-    await store_intake_events(intake.runtime, cases)
-    records = messages(cases, intake.runtime.settings.topic)
-    await bus.publisher().publish(records)
-    await _all_applied(intake, len(records))
+    await published_in_process(intake.runtime, bus, cases)
     await check_edges(intake.http, cases)
     await check_refusals(intake.http)
     # Without a period, every case: what the reports always answered.
@@ -184,9 +141,6 @@ async def test_reports_of_a_period_on_kafka_and_postgresql(
     intake: Intake, kafka_settings: KafkaSettings
 ) -> None:
     cases = generate(40, seed=22, prefix="period")
-    await store_intake_events(intake.runtime, cases)
-    records = messages(cases, intake.runtime.settings.topic)
-    await publish(kafka_settings, records)
-    await _all_applied(intake, len(records))
+    await published(intake.runtime, kafka_settings, cases)
     await check_edges(intake.http, cases)
     await check_refusals(intake.http)

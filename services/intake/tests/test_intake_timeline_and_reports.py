@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -20,16 +19,15 @@ from xml.etree import ElementTree
 import httpx
 import pytest
 from generated_cases import (
-    PlannedCase,
+    MANAGER,
     envelope,
-    expected_assistance,
-    expected_phases,
     expected_returns,
     generate,
-    messages,
-    store_intake_events,
+    published,
+    published_in_process,
+    reports_match_the_plan,
 )
-from intake_fixtures import CASEWORKER, PRINCIPAL_NAME, Intake, consent, publish
+from intake_fixtures import CASEWORKER, PRINCIPAL_NAME, Intake, consent
 
 from avrr_events import ProjectionRunner
 from avrr_events.adapters.inprocess import InProcessBus
@@ -43,60 +41,14 @@ from avrr_intake.demo import DEMO_CASES, Demo
 from avrr_intake.events import registry
 from avrr_intake.main import service
 
-# Reports hold no personal data: an auditor reads them (and no case); at headquarters
-# (every office, no cell suppressed: test_intake_report_scoping.py covers an office's view).
-MANAGER = {"X-AVRR-User": "auditor-1", "X-AVRR-Roles": "auditor", "X-AVRR-Offices": "*"}
-
-
-async def _all_applied(intake: Intake, n: int) -> None:
-    async def applied() -> bool:
-        return intake.runtime.consumer.stats.applied >= n
-
-    await eventually(applied, timeout=120)
-
-
-async def _check_reports(http: httpx.AsyncClient, cases: list[PlannedCase]) -> None:
-    """Every report number equals the count made from the plan."""
-    body = (await http.get("/reports/returns", headers=MANAGER)).json()
-    expected = expected_returns(cases)
-    for dimension in reports.DIMENSIONS:
-        got = {r["value"]: (r["cases"], r["returnees"]) for r in body["returns"][dimension]}
-        assert got == expected.get(dimension, {}), dimension
-    returned = [c for c in cases if c.returned]
-    assert body["total"] == {
-        "cases": len(returned),
-        "returnees": sum(len(c.household) for c in returned),
-    }
-
-    phases = (await http.get("/reports/phases", headers=MANAGER)).json()
-    counted = expected_phases(cases)
-    assert {p["phase"]: p["cases"] for p in phases["phases"]} == {
-        p: counted.get(p, 0) for p in timeline.PHASES
-    }
-    assert phases["total"] == len(cases)
-
-    money = (await http.get("/reports/assistance", headers=MANAGER)).json()
-    assert {
-        (i["programme_id"], i["kind"], i["currency"]): Decimal(i["total"]) for i in money["items"]
-    } == expected_assistance(cases)
-    for currency, kinds in money["totals"].items():
-        for kind, total in kinds.items():
-            assert Decimal(total) == sum(
-                (a for c in cases for k, cur, a in c.disbursements if (k, cur) == (kind, currency)),
-                Decimal(0),
-            )
-
 
 async def test_reports_over_three_hundred_generated_cases_match_independent_counts(
     embedded: tuple[Intake, InProcessBus],
 ) -> None:
     intake, bus = embedded
     cases = generate(300)
-    await store_intake_events(intake.runtime, cases)
-    records = messages(cases, intake.runtime.settings.topic)
-    await bus.publisher().publish(records)
-    await _all_applied(intake, len(records))
-    await _check_reports(intake.http, cases)
+    await published_in_process(intake.runtime, bus, cases)
+    await reports_match_the_plan(intake.http, cases, {})
 
     # The same numbers as CSV, by Accept header and by ?format=csv.
     by_accept = await intake.http.get("/reports/returns", headers={**MANAGER, "Accept": "text/csv"})
@@ -129,26 +81,20 @@ async def test_rebuilding_the_report_tables_from_the_journal_gives_the_same_numb
 ) -> None:
     intake, bus = embedded
     cases = generate(60, seed=11)
-    await store_intake_events(intake.runtime, cases)
-    records = messages(cases, intake.runtime.settings.topic)
-    await bus.publisher().publish(records)
-    await _all_applied(intake, len(records))
+    records = await published_in_process(intake.runtime, bus, cases)
     runner = ProjectionRunner(intake.runtime.db, registry, intake.runtime.group)
     for projection in intake.runtime.projections:
         if isinstance(projection, reports.SituationalReports | timeline.CaseTimeline):
-            assert await runner.rebuild(projection) == len(records)
-    await _check_reports(intake.http, cases)
+            assert await runner.rebuild(projection) == records
+    await reports_match_the_plan(intake.http, cases, {})
 
 
 async def test_reports_on_kafka_and_postgresql_match_independent_counts(
     intake: Intake, kafka_settings: KafkaSettings
 ) -> None:
     cases = generate(40, seed=3, prefix="kafka")
-    await store_intake_events(intake.runtime, cases)
-    records = messages(cases, intake.runtime.settings.topic)
-    await publish(kafka_settings, records)
-    await _all_applied(intake, len(records))
-    await _check_reports(intake.http, cases)
+    await published(intake.runtime, kafka_settings, cases)
+    await reports_match_the_plan(intake.http, cases, {})
 
 
 async def _publish(bus: InProcessBus, runtime: ServiceRuntime, events: list[Any]) -> None:
