@@ -433,41 +433,89 @@ async def incoming(
     )
 
 
+@dataclass(frozen=True)
+class Consents:
+    """One case's consents to one purpose, person by person: as the consents read model's
+    rows have them (``recorded``) and as the case's stream has them now (``now``)."""
+
+    recorded: dict[str, str]
+    now: dict[str, str]
+
+    def given(self) -> set[str]:
+        """Who consents: given in both (a consent given since shows once the read model has
+        it, so that the answer does not change when the read model catches up)."""
+        return {p for p, s in self.recorded.items() if s == "given" and self.now.get(p) == s}
+
+    def withdrawn(self, person_id: str) -> bool:
+        """Withdrawn in either: from the withdrawal's answer on, until the read model has
+        the consent given again."""
+        return "withdrawn" in (self.recorded.get(person_id), self.now.get(person_id))
+
+
+async def consents_now(
+    conn: AsyncConnection,
+    case_ids: Iterable[str],
+    purpose: str,
+    repo: Repository[Case],
+    *,
+    settled: Callable[[str, dict[str, str]], bool],
+) -> dict[str, Consents]:
+    """Per case of the read model, its consents to ``purpose`` as the case's stream has them
+    when the read is answered, not only as the consents read model last saw them.
+
+    A withdrawal's 2xx promises that what the consent covered is hidden at once, and the
+    read model sees the withdrawal 1-3 s later. The same rule as the case file's contact
+    (``api._contact_withdrawn``): the consent rows, then the case's events after the case
+    row's version (``Repository.events_after``, one prepared read that finds no row once
+    the read model caught up) folded over them (``read_models.consent_statuses``). Rows and
+    version come from one statement, so a read model catching up meanwhile is seen whole
+    or not at all. ``settled(case_id, recorded)`` says the rows alone decide the read (no
+    probe of the stream: nobody to hide, or everyone already hidden)."""
+    wanted = sorted(set(case_ids))
+    if not wanted:
+        return {}
+    k, c = read_models.consents.c, read_models.cases.c
+    # Every case, with or without a row of the purpose: a consent given and withdrawn
+    # since the read model last saw the case is in its stream only.
+    joined = read_models.cases.outerjoin(
+        read_models.consents, and_(k.case_id == c.case_id, k.purpose == purpose)
+    )
+    rows = await conn.execute(
+        select(c.case_id, c.version, k.person_id, k.purpose, k.status)
+        .select_from(joined)
+        .where(c.case_id.in_(wanted))
+    )
+    versions: dict[str, int] = {}
+    by_case: dict[str, list[Any]] = {}
+    for row in rows:
+        # One projection writes a case's row and its consents: one version for all of them.
+        versions[row.case_id] = row.version
+        by_case.setdefault(row.case_id, []).extend([row] if row.person_id is not None else [])
+    out: dict[str, Consents] = {}
+    for case_id, consent_rows in by_case.items():
+        recorded = {r.person_id: r.status for r in consent_rows}
+        now = recorded
+        if not settled(case_id, recorded):
+            unseen = await repo.events_after(case_id, versions[case_id])
+            statuses = read_models.consent_statuses(consent_rows, unseen)
+            now = {person: status for (person, of), status in statuses.items() if of == purpose}
+        out[case_id] = Consents(recorded, now)
+    return out
+
+
 async def sharing_consents(
     conn: AsyncConnection, case_ids: Sequence[str], repo: Repository[Case]
 ) -> dict[str, set[str]]:
     """Per case, the people whose consent to share with reintegration partners stands, as
-    the case's stream has it when the list is answered, not only as the consents read model
-    last saw it.
+    the case's stream has it when the list is answered (``consents_now``): the receiving
+    mission no longer reads a person's needs from their withdrawal's answer on. No probe
+    for a case where nobody shares (no withdrawal can hide more)."""
 
-    A withdrawal's 2xx promises that the receiving mission no longer reads the person's
-    needs, and the read model sees the withdrawal 1-3 s later. The same rule as the case
-    file's contact (``api._contact_withdrawn``): the consent rows, then the case's events
-    after the case row's version (``Repository.events_after``, one prepared read that finds
-    no row once the read model caught up) folded over them (``read_models.consent_statuses``).
-    A person shares only while both say so: no probe for a case where nobody shares (no
-    withdrawal can hide more), and a consent given since shows once the read model has it."""
-    if not case_ids:
-        return {}
-    k, c = read_models.consents.c, read_models.cases.c
-    rows = await conn.execute(
-        select(k.case_id, k.person_id, k.purpose, k.status, c.version)
-        .select_from(read_models.consents.join(read_models.cases, c.case_id == k.case_id))
-        .where(k.case_id.in_(list(case_ids)), k.purpose == PARTNER_SHARING)
-    )
-    by_case: dict[str, list[Any]] = {}
-    for row in rows:
-        by_case.setdefault(row.case_id, []).append(row)
-    out: dict[str, set[str]] = {}
-    for case_id, consent_rows in by_case.items():
-        given = {r.person_id for r in consent_rows if r.status == "given"}
-        if not given:
-            continue
-        # One projection writes a case's row and its consents: one version for all of them.
-        unseen = await repo.events_after(case_id, consent_rows[0].version)
-        statuses = read_models.consent_statuses(consent_rows, unseen)
-        out[case_id] = {p for p in given if statuses.get((p, PARTNER_SHARING)) == "given"}
-    return out
+    def nobody_shares(_: str, recorded: dict[str, str]) -> bool:
+        return "given" not in recorded.values()
+
+    consents = await consents_now(conn, case_ids, PARTNER_SHARING, repo, settled=nobody_shares)
+    return {case_id: c.given() for case_id, c in consents.items()}
 
 
 def arrival(row: Any, consented: set[str]) -> dict[str, Any]:

@@ -65,9 +65,11 @@ besides the return): the principal's ``contact_by_programme`` withdrawn
 (``ConsentWithdrawn``), their phone row goes; given again (``ConsentGiven``),
 it comes back from the case's contact as it now reads; a corrected contact of a
 principal who withdrew it is not indexed. And as for an erasure, a search by
-phone reads the case's stream for the people it found and leaves out those
-whose contact consent is withdrawn: a search after the withdrawal's answer
-never finds them by their phone, even while this read model catches up."""
+phone checks the contact consent of the people it found as the case's stream
+has it now (the case file's contact rule: the consent rows, then the case's
+events the read model has not applied yet, none once it caught up) and leaves
+out those who withdrew it: a search after the withdrawal's answer never finds
+them by their phone, even while this read model catches up."""
 
 from __future__ import annotations
 
@@ -96,14 +98,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import ERASED, Encrypted, Envelope, PersonalDataCipher, Projection
+from avrr_events import ERASED, Encrypted, Envelope, PersonalDataCipher, Projection, Repository
 from avrr_events.commands import Principal
 from avrr_events.projections import case_row
 from avrr_events.tables import case_table
 from avrr_events.validation import InvalidValue
 from avrr_events.web.authorization import visible_offices
 from avrr_events.web.service import ServiceRuntime
-from avrr_intake import handover, read_models, spelling
+from avrr_intake import case_list, handover, read_models, spelling
 from avrr_intake.case import Case, PersonalDataErased
 from avrr_intake.commands import Input
 from avrr_intake.consent import CONTACT_BY_PROGRAMME, ConsentGiven, ConsentWithdrawn
@@ -656,9 +658,9 @@ async def search_people(
             offset=offset,
         )
         case_rows = await _cases(conn, {m.case_id for m in matches})
-    page = len(matches)
-    if body.phone is not None:
-        matches = await _contact_allowed(runtime, matches)
+        page = len(matches)
+        if body.phone is not None:
+            matches = await _contact_allowed(conn, runtime.commands.repo, matches)
     items = await _shown(runtime.cipher, matches, case_rows)
     await _audit(runtime, principal, body.fields(), [i["case_id"] for i in items], client)
     return {
@@ -669,13 +671,31 @@ async def search_people(
     }
 
 
-async def _contact_allowed(runtime: ServiceRuntime, matches: Sequence[Match]) -> list[Match]:
-    """The people found by their phone whose case, as its stream has it now, does not say
-    they withdrew their consent to be contacted: read after the index, so that a search
-    answered after a withdrawal's answer never finds them by their phone, even while the
-    index has not caught up with the withdrawal."""
-    cases: dict[str, Case] = await runtime.commands.repo.load_many(m.case_id for m in matches)
-    return [m for m in matches if not cases[m.case_id].contact_withdrawn]
+async def _contact_allowed(
+    conn: AsyncConnection, repo: Repository[Case], matches: Sequence[Match]
+) -> list[Match]:
+    """The people found by their phone whose consent to be contacted is not withdrawn, as
+    the case's stream has it when the search is answered (``case_list.consents_now``, the
+    case file's contact rule): read after the index, so that a search answered after a
+    withdrawal's answer never finds them by their phone, even while the index has not
+    caught up with the withdrawal. Only the principal has a phone row, so the person
+    found is the one whose consent counts. No probe of a case whose rows already say
+    withdrawn."""
+    found: dict[str, set[str]] = {}
+    for m in matches:
+        found.setdefault(m.case_id, set()).add(m.person_id)
+
+    def all_withdrawn(case_id: str, recorded: dict[str, str]) -> bool:
+        return all(recorded.get(person) == "withdrawn" for person in found[case_id])
+
+    consents = await case_list.consents_now(
+        conn, found, CONTACT_BY_PROGRAMME, repo, settled=all_withdrawn
+    )
+    return [
+        m
+        for m in matches
+        if m.case_id in consents and not consents[m.case_id].withdrawn(m.person_id)
+    ]
 
 
 async def _cases(conn: AsyncConnection, case_ids: Iterable[str]) -> dict[str, Any]:
