@@ -17,7 +17,6 @@ from datetime import UTC, date, datetime
 from functools import partial
 from typing import Annotated, Any, Literal
 
-import httpx
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator
@@ -79,7 +78,6 @@ from avrr_intake.commands import (
     new_case_id,
 )
 from avrr_intake.consent import CONTACT_BY_PROGRAMME, Purpose
-from avrr_intake.demo import Demo, DemoFailed
 from avrr_intake.health import DECLARED_NEEDS, MEDICAL_DATA_PROCESSING
 from avrr_intake.notes import IDENTITY_DOCUMENT
 from avrr_intake.notices import N_, worded
@@ -509,8 +507,14 @@ async def load_demo_data(request: Request, _principal: Authorized) -> dict[str, 
     """Development only (AVRR_DEV=1, as `make run` sets): demo cases through the real APIs.
 
     Calls the platform's own REST APIs at the URL it was reached on, so it
-    needs every service mounted on that root, as the embedded default does.
+    needs every service mounted on that root, as the embedded default does. httpx and the
+    demo are imported here, not with the API: ~3 MB of every intake process's memory (issue
+    21) for a route only development uses.
     """
+    import httpx
+
+    from avrr_intake.demo import Demo, DemoFailed
+
     if not runtime_of(request).settings.dev:
         raise NotFound(wording=worded(N_("not found")))
     root_path = request.scope.get("root_path", "")

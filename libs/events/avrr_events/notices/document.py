@@ -10,18 +10,24 @@ this package rather than read from the system): a slim image or a fresh
 machine has no system fonts, and the PDF core fonts print only Latin-1, so
 a name in Cyrillic, Greek or Vietnamese would not print. fpdf2 subsets it,
 so a notice is a few tens of kilobytes.
+
+fpdf2 is imported by the first PDF, not with this module: with fontTools and
+Pillow it is ~30 MB of every service process's memory (issue 21: < 150 MB per
+process), and most processes never draw a PDF. The first PDF of a process pays
+the import (~1 s of CPU), in the worker thread that draws it.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from fpdf import FPDF
-from fpdf.enums import MethodReturnValue, XPos, YPos
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 FONT_FAMILY = "DejaVuSans"
 MARGIN_MM = 20.0
@@ -89,26 +95,35 @@ def _font(name: str) -> str:
     return str(Path(str(resources.files("avrr_events.notices") / "fonts" / name)))
 
 
-class _NoticePdf(FPDF):
-    """A4, 20 mm margins, page numbers in the footer."""
+@functools.cache
+def _notice_pdf() -> type[FPDF]:
+    """The notice's page layout, an FPDF subclass, made once fpdf2 is first needed."""
+    from fpdf import FPDF
 
-    def __init__(self, footer_text: str) -> None:
-        super().__init__(orientation="portrait", unit="mm", format="A4")
-        self._footer_text = footer_text
-        self.set_margins(MARGIN_MM, MARGIN_MM, MARGIN_MM)
-        self.set_auto_page_break(auto=True, margin=MARGIN_MM)
-        self.add_font(FONT_FAMILY, "", _font("DejaVuSans.ttf"))
-        self.add_font(FONT_FAMILY, "B", _font("DejaVuSans-Bold.ttf"))
+    class NoticePdf(FPDF):
+        """A4, 20 mm margins, page numbers in the footer."""
 
-    def footer(self) -> None:
-        self.set_y(-MARGIN_MM + 5)
-        self.set_font(FONT_FAMILY, "", 8)
-        page = str(self.page_no())
-        text = f"{self._footer_text}  ·  {page}" if self._footer_text else page
-        self.cell(0, 5, text, align="C")
+        def __init__(self, footer_text: str) -> None:
+            super().__init__(orientation="portrait", unit="mm", format="A4")
+            self._footer_text = footer_text
+            self.set_margins(MARGIN_MM, MARGIN_MM, MARGIN_MM)
+            self.set_auto_page_break(auto=True, margin=MARGIN_MM)
+            self.add_font(FONT_FAMILY, "", _font("DejaVuSans.ttf"))
+            self.add_font(FONT_FAMILY, "B", _font("DejaVuSans-Bold.ttf"))
+
+        def footer(self) -> None:
+            self.set_y(-MARGIN_MM + 5)
+            self.set_font(FONT_FAMILY, "", 8)
+            page = str(self.page_no())
+            text = f"{self._footer_text}  ·  {page}" if self._footer_text else page
+            self.cell(0, 5, text, align="C")
+
+    return NoticePdf
 
 
 def _pdf_rows(pdf: FPDF, rows: tuple[tuple[str, str], ...]) -> None:
+    from fpdf.enums import MethodReturnValue, XPos, YPos
+
     key_width = (pdf.w - pdf.l_margin - pdf.r_margin) * 0.35
     for key, value in rows:
         pdf.set_font(FONT_FAMILY, "B", 10)
@@ -130,7 +145,9 @@ def _pdf_rows(pdf: FPDF, rows: tuple[tuple[str, str], ...]) -> None:
 
 def to_pdf(notice: Notice) -> bytes:
     """The notice as a PDF (A4, text selectable, language and title in its metadata)."""
-    pdf = _NoticePdf(notice.footer)
+    from fpdf.enums import XPos, YPos
+
+    pdf = _notice_pdf()(notice.footer)
     pdf.set_lang(notice.language)
     pdf.set_title(notice.title)
     pdf.set_creator("AVRR platform")
