@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import importlib.util
 import os
 import secrets
 import sys
@@ -24,6 +26,7 @@ import tempfile
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
+from types import ModuleType
 
 from avrr_events.commands import Cause, CommandContext, Principal
 from avrr_events.settings import ServiceSettings
@@ -36,7 +39,7 @@ from avrr_travel.group_commands import GroupCommands
 from avrr_travel.main import service
 from avrr_travel.movement import Booking, Movement
 from avrr_travel.observed import DueDiligenceCleared
-from benchmarks.common import database_url, fresh_database, kafka_settings
+from benchmarks.common import REPO, database_url, fresh_database, kafka_settings
 
 TARGET_SECONDS = 2.0
 OFFICER = Principal("bench-officer", frozenset({"travel_officer"}), frozenset({"GT-GUA"}))
@@ -46,33 +49,31 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+@functools.cache
+def _travel_fixtures() -> ModuleType:
+    """services/travel/tests/travel_fixtures.py: travel's test builders, whose clearance of a
+    mother and her daughter is the bench's household too (written once)."""
+    path = REPO / "services" / "travel" / "tests" / "travel_fixtures.py"
+    spec = importlib.util.spec_from_file_location("travel_fixtures", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _cleared(case_id: str) -> DueDiligenceCleared:
-    return DueDiligenceCleared.model_validate(
-        {
-            "case_id": case_id,
-            "programme_id": "avr-mesoamerica",
-            "office": "GT-GUA",
-            "host_country": "GT",
-            "destination_country": "HN",
-            "destination_region": "Cortes",
-            "transport_mode": "land",
-            "household": [
-                {
-                    "person_id": f"{case_id}-p1",
-                    "age_years": 34,
-                    "sex": "female",
-                    "relationship": "principal",
-                },
-                {
-                    "person_id": f"{case_id}-p2",
-                    "age_years": 7,
-                    "sex": "female",
-                    "relationship": "child",
-                },
-            ],
-            "cleared_at": datetime.now(UTC).isoformat(),
-        }
+    """travel_fixtures.cleared for ``case_id``: its travellers' ids unique to the case, and
+    cleared now."""
+    fixtures = _travel_fixtures()
+    household = [
+        fixtures.member(f"{case_id}-p1", 34),
+        fixtures.member(f"{case_id}-p2", 7, "child"),
+    ]
+    cleared: DueDiligenceCleared = fixtures.cleared(
+        case_id, household, cleared_at=datetime.now(UTC).isoformat()
     )
+    return cleared
 
 
 async def ticketed_household(rt: ServiceRuntime, commands: GroupCommands, case_id: str) -> None:
