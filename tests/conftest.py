@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
-from journey_steps import Platform
+from journey_steps import InProcess, Platform, in_process
 from test_return_journey import embedded, process_starter, separate_processes
+
+from avrr_events.web.service import Service
 
 
 @pytest.fixture(params=["across_processes", "on_the_embedded_default"])
@@ -27,3 +30,23 @@ async def platform_on_each_stack(
         separate_processes(service_processes, kafka_bootstrap) as p,
     ):
         yield p
+
+
+@pytest.fixture
+async def services_in_process(
+    fresh_database: Callable[[], Awaitable[str]],
+    kafka_bootstrap: str,
+    topic_name: Callable[[str], str],
+) -> AsyncIterator[InProcess]:
+    """``await services_in_process(services)``: those services in this process on real Kafka
+    and PostgreSQL (:func:`journey_steps.in_process`: a database each, one shared key
+    database, this test's topics), for a scenario that reads what the process holds (its
+    spans, its log lines); they stop when the test ends."""
+    async with AsyncExitStack() as stack:
+
+        async def start(services: Mapping[str, Service]) -> Platform:
+            return await in_process(
+                stack, services, fresh_database, kafka_bootstrap, topic_name("avrr")
+            )
+
+        yield start

@@ -408,6 +408,10 @@ async def in_process(
     return Platform(clients)
 
 
+# The services named -> their platform in this process (tests/conftest.py's services_in_process).
+InProcess = Callable[[Mapping[str, Service]], Awaitable[Platform]]
+
+
 def at_least(version: int) -> Check:
     return lambda doc: int(doc.get("version", 0)) >= version
 

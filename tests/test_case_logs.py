@@ -12,8 +12,7 @@ trace of that request, and no submitted value may appear anywhere in the log.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -21,10 +20,10 @@ import pytest
 from journey_steps import (
     CASEWORKER,
     OFFICE,
+    InProcess,
     Platform,
     consent,
     counselling,
-    in_process,
     status,
 )
 from opentelemetry.trace import SpanKind
@@ -44,15 +43,9 @@ GIVEN, FAMILY, BORN, DOCUMENT, PHONE = (
 
 
 @pytest.fixture
-async def platform(
-    fresh_database: Callable[[], Awaitable[str]],
-    kafka_bootstrap: str,
-    topic_name: Callable[[str], str],
-    json_logs: Lines,
-) -> AsyncIterator[Platform]:
-    services = {"intake": intake.service, "eligibility": eligibility.service}
-    async with AsyncExitStack() as stack:
-        yield await in_process(stack, services, fresh_database, kafka_bootstrap, topic_name("avrr"))
+async def platform(services_in_process: InProcess, json_logs: Lines) -> Platform:
+    """Intake and eligibility in this process, started once ``json_logs`` set up the log."""
+    return await services_in_process({"intake": intake.service, "eligibility": eligibility.service})
 
 
 def referral() -> dict[str, Any]:

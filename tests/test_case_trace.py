@@ -11,12 +11,10 @@ consumer's span descends, parent by parent, from the referral's request.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
-from journey_steps import Platform, clear, in_process, open_case, request_return
+from journey_steps import InProcess, Platform, clear, open_case, request_return
 from opentelemetry.trace import SpanKind
 
 from avrr_events.web.service import Service
@@ -27,19 +25,14 @@ travel = pytest.importorskip("avrr_travel.main")
 
 
 @pytest.fixture
-async def platform(
-    fresh_database: Callable[[], Awaitable[str]],
-    kafka_bootstrap: str,
-    topic_name: Callable[[str], str],
-) -> AsyncIterator[Platform]:
+async def platform(services_in_process: InProcess) -> Platform:
     """The three services in-process on real Kafka + PostgreSQL, one shared key database."""
     services: dict[str, Service] = {
         "intake": intake.service,
         "eligibility": eligibility.service,
         "travel": travel.service,
     }
-    async with AsyncExitStack() as stack:
-        yield await in_process(stack, services, fresh_database, kafka_bootstrap, topic_name("avrr"))
+    return await services_in_process(services)
 
 
 def _ancestry(span: Any, by_id: dict[int, Any]) -> list[Any]:

@@ -12,8 +12,6 @@ at the arrival) keeps it where the hand-over gave it."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
@@ -23,11 +21,11 @@ from journey_steps import (
     REINTEGRATION_OFFICER,
     TRAVEL_OFFICER,
     Case,
+    InProcess,
     Platform,
     at_office,
     clear,
     embedded_platform,
-    in_process,
     open_case,
     request_return,
     ticket,
@@ -57,13 +55,8 @@ def staff(role: str, office: str) -> dict[str, str]:
 
 
 @pytest.fixture
-async def platform(
-    fresh_database: Callable[[], Awaitable[str]],
-    kafka_bootstrap: str,
-    topic_name: Callable[[str], str],
-) -> AsyncIterator[Platform]:
-    async with AsyncExitStack() as stack:
-        yield await in_process(stack, SERVICES, fresh_database, kafka_bootstrap, topic_name("avrr"))
+async def platform(services_in_process: InProcess) -> Platform:
+    return await services_in_process(SERVICES)
 
 
 async def transfer(p: Platform, case: Case, office: str) -> None:
