@@ -18,7 +18,6 @@ case's stream, and every service ends where intake's case ends.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 from journey_steps import (
@@ -39,7 +38,6 @@ from journey_steps import (
     ticket,
     travel_home,
 )
-from test_return_journey import StartProcesses, embedded, separate_processes
 
 from avrr_events.testing import eventually
 
@@ -229,17 +227,7 @@ async def race_reopening_and_withdrawal(p: Platform, n: int) -> None:
         )
 
 
-async def test_a_reopened_case_returns_home_through_four_separate_processes(
-    service_processes: StartProcesses, kafka_bootstrap: str
-) -> None:
-    async with separate_processes(service_processes, kafka_bootstrap) as platform:
-        case = await reopened_journey(platform, n=1)
-        await assert_one_history(platform, case)
-        await race_reopening_and_withdrawal(platform, n=2)
-
-
-async def test_a_reopened_case_returns_home_on_the_embedded_default(tmp_path: Path) -> None:
-    async with embedded(tmp_path / "avrr-data") as platform:
-        case = await reopened_journey(platform, n=1)
-        await assert_one_history(platform, case)
-        await race_reopening_and_withdrawal(platform, n=2)
+async def test_a_reopened_case_returns_home(platform_on_each_stack: Platform) -> None:
+    case = await reopened_journey(platform_on_each_stack, n=1)
+    await assert_one_history(platform_on_each_stack, case)
+    await race_reopening_and_withdrawal(platform_on_each_stack, n=2)

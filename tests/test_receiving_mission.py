@@ -8,7 +8,6 @@ real Kafka and PostgreSQL, and on the embedded default."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from journey_steps import (
@@ -21,7 +20,6 @@ from journey_steps import (
     ticket,
     travel_home,
 )
-from test_return_journey import embedded, separate_processes
 
 from avrr_events.testing import ServiceProcess, eventually
 from avrr_events.web.authorization import ROLES
@@ -96,13 +94,5 @@ async def receiving_mission(p: Platform) -> None:
         assert await plans_overdue(p, RECEIVING_OFFICE, user(role, "MX-TAP")) == 403, role
 
 
-async def test_the_receiving_mission_across_four_processes_over_kafka(
-    service_processes: StartProcesses, kafka_bootstrap: str
-) -> None:
-    async with separate_processes(service_processes, kafka_bootstrap) as platform:
-        await receiving_mission(platform)
-
-
-async def test_the_receiving_mission_on_the_embedded_default(tmp_path: Path) -> None:
-    async with embedded(tmp_path / "avrr-data") as platform:
-        await receiving_mission(platform)
+async def test_the_receiving_mission(platform_on_each_stack: Platform) -> None:
+    await receiving_mission(platform_on_each_stack)

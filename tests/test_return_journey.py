@@ -139,31 +139,13 @@ async def separate_processes(
         yield Platform(clients, kafka_events(KafkaSettings(kafka_bootstrap), prefix))
 
 
-async def test_household_returns_through_four_separate_processes_over_kafka(
-    service_processes: StartProcesses, kafka_bootstrap: str
+async def test_household_returns(platform_on_each_stack: Platform) -> None:
+    case = await full_journey(platform_on_each_stack, n=1)
+    await assert_journey_published(platform_on_each_stack, case)
+    await assert_plan_notice_in_the_households_language(platform_on_each_stack, case)
+
+
+async def test_withdrawal_after_ticket_cancels_the_booking(
+    platform_on_each_stack: Platform,
 ) -> None:
-    async with separate_processes(service_processes, kafka_bootstrap) as platform:
-        case = await full_journey(platform, n=1)
-        await assert_journey_published(platform, case)
-        await assert_plan_notice_in_the_households_language(platform, case)
-
-
-async def test_withdrawal_after_ticket_cancels_the_booking_across_processes(
-    service_processes: StartProcesses, kafka_bootstrap: str
-) -> None:
-    async with separate_processes(service_processes, kafka_bootstrap) as platform:
-        await withdraw_after_ticket(platform, n=2)
-
-
-async def test_household_returns_on_the_embedded_default(tmp_path: Path) -> None:
-    async with embedded(tmp_path / "avrr-data") as platform:
-        case = await full_journey(platform, n=1)
-        await assert_journey_published(platform, case)
-        await assert_plan_notice_in_the_households_language(platform, case)
-
-
-async def test_withdrawal_after_ticket_cancels_the_booking_on_the_embedded_default(
-    tmp_path: Path,
-) -> None:
-    async with embedded(tmp_path / "avrr-data") as platform:
-        await withdraw_after_ticket(platform, n=2)
+    await withdraw_after_ticket(platform_on_each_stack, n=2)
