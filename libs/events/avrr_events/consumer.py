@@ -25,7 +25,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import sqlite
@@ -43,6 +43,11 @@ from avrr_events.projections import Projection, save_checkpoints
 from avrr_events.registry import DomainEvent, EventDecodeError, EventRegistry
 from avrr_events.store import ConcurrencyError, EventStore
 from avrr_events.tracing import handling
+
+if TYPE_CHECKING:
+    from avrr_events.aggregate import Aggregate, Repository
+
+    A = TypeVar("A", bound=Aggregate)
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +68,16 @@ class HandlerContext:
     @property
     def cause(self) -> Cause:
         return Cause.of(self.envelope)
+
+    async def record_on(
+        self, repository: Repository[A], aggregate_id: str, decide: Callable[[A], object]
+    ) -> bool:
+        """How a reaction changes one aggregate: load it in this transaction, let ``decide``
+        record on it, and append what it recorded as caused by this event. False when it
+        recorded nothing (nothing appended), for a reaction that does more on a change."""
+        aggregate = await repository.load(aggregate_id, conn=self.conn)
+        decide(aggregate)
+        return bool(await repository.save(aggregate, self.cause, conn=self.conn))
 
 
 Reaction = Callable[[HandlerContext, Any], Awaitable[None]]

@@ -31,6 +31,14 @@ def repository(store: EventStore) -> Repository[SampleCase]:
     return Repository(store, registry, SampleCase, source="/avrr/sample")
 
 
+async def opened(repo: Repository[SampleCase], case_id: str, office: str) -> SampleCase:
+    """A case opened at ``office`` and saved: version 1 of its stream."""
+    case = SampleCase(case_id)
+    case.open(office)
+    await repo.save(case, Cause.new())
+    return case
+
+
 @dataclass
 class SampleService:
     db: Database

@@ -9,11 +9,19 @@ from collections.abc import Awaitable, Callable, Mapping
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from sample_domain import NoteAdded, SampleCase
-from sample_service import SampleService, kafka_consumer
+from sample_service import SampleService, kafka_consumer, opened, repository
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from avrr_events import Cause, Database, Envelope, HandlerContext, Message, dataschema_uri
+from avrr_events import (
+    Cause,
+    Database,
+    Envelope,
+    EventStore,
+    HandlerContext,
+    Message,
+    dataschema_uri,
+)
 from avrr_events.adapters.kafka import KafkaSettings
 from avrr_events.consumer import EventConsumer, Partition
 from avrr_events.store import ConcurrencyError
@@ -294,3 +302,20 @@ async def test_a_reaction_losing_concurrency_races_is_retried_not_dead_lettered(
 
     await eventually(applied)
     assert consumer.stats.dead_lettered == 0
+
+
+async def test_a_reaction_appends_what_it_recorded_on_an_aggregate_as_caused_by_its_event(
+    any_db: Database,
+) -> None:
+    repo = repository(EventStore(any_db, "t.sample"))
+    await opened(repo, "r", "office")
+    upstream = note_envelope("r", "from another service")
+    async with any_db.transaction() as conn:
+        ctx = HandlerContext(conn=conn, envelope=upstream, store=repo.store)
+        assert await ctx.record_on(repo, "r", lambda case: case.add_note("follow-up"))
+        assert not await ctx.record_on(repo, "r", lambda case: None)  # recorded nothing
+
+    recorded = await repo.store.load("case-r")
+    assert [r.version for r in recorded] == [1, 2]
+    assert recorded[-1].envelope.causationid == upstream.id
+    assert (await repo.load("r")).notes == ["follow-up"]

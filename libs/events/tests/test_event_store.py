@@ -7,19 +7,11 @@ from pathlib import Path
 
 import pytest
 from sample_domain import CaseOpened, NoteAdded, SampleCase, registry
-from sample_service import repository
+from sample_service import opened, repository
 
 from avrr_events import Cause, ConcurrencyError, Database, EventStore, Repository
 
 CAUSE = Cause("corr-1")
-
-
-async def opened(repo: Repository[SampleCase], case_id: str, office: str) -> SampleCase:
-    """A case opened at ``office`` and saved: version 1 of its stream."""
-    case = SampleCase(case_id)
-    case.open(office)
-    await repo.save(case, CAUSE)
-    return case
 
 
 async def test_append_then_load_returns_the_same_events_in_version_order(any_db: Database) -> None:

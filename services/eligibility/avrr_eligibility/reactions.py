@@ -68,8 +68,9 @@ def _repository(ctx: HandlerContext) -> Repository[Assessment]:
     return Repository(ctx.store, registry, Assessment, source=SOURCE)
 
 
-# An Assessment's change of the household: (assessment, at, decide, programmes version) ->
-# whether it recorded anything (remove_member, add_member, correct_household).
+# An Assessment's change that decides its request again: (assessment, at, decide, programmes
+# version) -> whether it recorded anything (remove_member, add_member, correct_household,
+# reopen).
 Change = Callable[[Assessment, datetime, Callable[[ReturnRequest], Decision], str], bool]
 
 
@@ -90,40 +91,31 @@ def build_reactions(catalogue: ProgrammeCatalogue) -> dict[str, list[Reaction]]:
         await repo.save(assessment, ctx.cause, conn=ctx.conn)
 
     async def close_assessment(ctx: HandlerContext, event: CaseWithdrawn) -> None:
-        repo = _repository(ctx)
-        assessment = await repo.load(event.case_id, conn=ctx.conn)
         # Closed even when no request reached us yet: a late ReturnRequested is then ignored.
         reason = f"case withdrawn at intake ({event.reason})"
-        if assessment.close(reason, datetime.now(UTC), cause="case_withdrawn"):
-            await repo.save(assessment, ctx.cause, conn=ctx.conn)
+        now = datetime.now(UTC)
+        await ctx.record_on(
+            _repository(ctx), event.case_id, lambda a: a.close(reason, now, cause="case_withdrawn")
+        )
 
     async def stop_without_consent(ctx: HandlerContext, event: ConsentWithdrawn) -> None:
         if event.purpose != PROCESSING_CONSENT:
             return  # other purposes (sharing, contact) do not stop the assessment
-        repo = _repository(ctx)
-        assessment = await repo.load(event.case_id, conn=ctx.conn)
         now = datetime.now(UTC)
-        if assessment.exists and assessment.close(
-            CONSENT_CLOSURE_REASON, now, cause="consent_withdrawn"
-        ):
-            await repo.save(assessment, ctx.cause, conn=ctx.conn)
+        await ctx.record_on(
+            _repository(ctx),
+            event.case_id,
+            lambda a: a.exists and a.close(CONSENT_CLOSURE_REASON, now, cause="consent_withdrawn"),
+        )
 
     async def reopen_on_resumption(ctx: HandlerContext, event: ReturnResumed) -> None:
-        repo = _repository(ctx)
-        assessment = await repo.load(event.case_id, conn=ctx.conn)
-        redecide = lambda request: decide(catalogue, request)  # noqa: E731
-        if assessment.reopen(datetime.now(UTC), redecide, catalogue.version):
-            await repo.save(assessment, ctx.cause, conn=ctx.conn)
+        await decide_again(ctx, event.case_id, Assessment.reopen)
 
     async def take_up_again(ctx: HandlerContext, event: CaseReopened) -> None:
-        repo = _repository(ctx)
-        assessment = await repo.load(event.case_id, conn=ctx.conn)
-        if assessment.take_up_again(datetime.now(UTC)):
-            await repo.save(assessment, ctx.cause, conn=ctx.conn)
+        now = datetime.now(UTC)
+        await ctx.record_on(_repository(ctx), event.case_id, lambda a: a.take_up_again(now))
 
     async def reassess(ctx: HandlerContext, event: ReturnRequestAmended) -> None:
-        repo = _repository(ctx)
-        assessment = await repo.load(event.case_id, conn=ctx.conn)
         amended = AssessmentAmended(
             case_id=event.case_id,
             amendment_id=event.amendment_id,
@@ -132,36 +124,37 @@ def build_reactions(catalogue: ProgrammeCatalogue) -> dict[str, list[Reaction]]:
             programme_hint=event.programme_hint,
             amended_at=datetime.now(UTC),
         )
-        if assessment.amend(amended, lambda request: decide(catalogue, request), catalogue.version):
-            await repo.save(assessment, ctx.cause, conn=ctx.conn)
-
-    async def change_the_household(ctx: HandlerContext, case_id: str, change: Change) -> None:
-        """A change of the household on the request (``change``: an Assessment method bound
-        to its subject, deciding again with the catalogue), saved when it recorded any."""
-        repo = _repository(ctx)
-        assessment = await repo.load(case_id, conn=ctx.conn)
         redecide = lambda request: decide(catalogue, request)  # noqa: E731
-        if change(assessment, datetime.now(UTC), redecide, catalogue.version):
-            await repo.save(assessment, ctx.cause, conn=ctx.conn)
+        await ctx.record_on(
+            _repository(ctx), event.case_id, lambda a: a.amend(amended, redecide, catalogue.version)
+        )
+
+    async def decide_again(ctx: HandlerContext, case_id: str, change: Change) -> None:
+        """A change of the request (``change``: an Assessment method bound to its subject:
+        the household changed, or the assessment reopened) that decides it again with the
+        catalogue, saved when it recorded any."""
+        now = datetime.now(UTC)
+        redecide = lambda request: decide(catalogue, request)  # noqa: E731
+        await ctx.record_on(
+            _repository(ctx), case_id, lambda a: change(a, now, redecide, catalogue.version)
+        )
 
     async def take_off_the_request(ctx: HandlerContext, event: HouseholdMemberRemoved) -> None:
-        await change_the_household(
+        await decide_again(
             ctx, event.case_id, lambda a, *how: a.remove_member(event.person_id, *how)
         )
 
     async def put_on_the_request(ctx: HandlerContext, event: HouseholdMemberAdded) -> None:
-        await change_the_household(
-            ctx, event.case_id, lambda a, *how: a.add_member(event.member, *how)
-        )
+        await decide_again(ctx, event.case_id, lambda a, *how: a.add_member(event.member, *how))
 
     async def keep_the_clearance(ctx: HandlerContext, event: HouseholdAdditionReversed) -> None:
-        repo = _repository(ctx)
-        assessment = await repo.load(event.case_id, conn=ctx.conn)
-        if assessment.keep_clearance(event.person_id, datetime.now(UTC)):
-            await repo.save(assessment, ctx.cause, conn=ctx.conn)
+        now = datetime.now(UTC)
+        await ctx.record_on(
+            _repository(ctx), event.case_id, lambda a: a.keep_clearance(event.person_id, now)
+        )
 
     async def correct_the_household(ctx: HandlerContext, event: HouseholdFactsCorrected) -> None:
-        await change_the_household(
+        await decide_again(
             ctx, event.case_id, lambda a, *how: a.correct_household(event.household, *how)
         )
 

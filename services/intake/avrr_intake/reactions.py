@@ -135,12 +135,10 @@ async def reverse_refused_addition(
 async def _record_on_case(
     ctx: HandlerContext, case_id: str, record: Callable[[Case], None]
 ) -> None:
-    """Load the case, let ``record`` decide on it, and append what it recorded (nothing, if
-    it recorded nothing), in the consumer's transaction: how a reaction changes a case."""
-    repo = Repository(store(ctx), registry, Case, source="/avrr/intake")
-    case = await repo.load(case_id, conn=ctx.conn)
-    record(case)
-    await repo.save(case, ctx.cause, conn=ctx.conn)
+    """How a reaction changes a case (``HandlerContext.record_on``)."""
+    await ctx.record_on(
+        Repository(store(ctx), registry, Case, source="/avrr/intake"), case_id, record
+    )
 
 
 REACTIONS: dict[str, list[Reaction]] = reactions_table(

@@ -168,9 +168,7 @@ async def hold_on_suspension(ctx: HandlerContext, event: DestinationSuspended) -
     for case_id in await destinations.open_movements_to(
         ctx.conn, event.destination_country, event.destination_region
     ):
-        movement = await repo.load(case_id, conn=ctx.conn)
-        if movement.hold(reason, now):
-            await repo.save(movement, ctx.cause, conn=ctx.conn)
+        await ctx.record_on(repo, case_id, lambda m: m.hold(reason, now))
 
 
 async def release_on_reopening(ctx: HandlerContext, event: DestinationReopened) -> None:
@@ -211,10 +209,10 @@ async def take_off_the_movement(ctx: HandlerContext, event: HouseholdMemberLeft)
     it (the race with the departure is settled on the movement's stream)."""
     if not event.cleared:
         return  # eligibility's clearance will name the household without them
-    repo = movements(ctx)
-    movement = await repo.load(event.case_id, conn=ctx.conn)
-    if movement.remove_traveller(event.person_id, datetime.now(UTC)):
-        await repo.save(movement, ctx.cause, conn=ctx.conn)
+    at = datetime.now(UTC)
+    await ctx.record_on(
+        movements(ctx), event.case_id, lambda m: m.remove_traveller(event.person_id, at)
+    )
 
 
 async def wait_for_the_new_clearance(ctx: HandlerContext, event: HouseholdMemberJoined) -> None:
@@ -223,10 +221,10 @@ async def wait_for_the_new_clearance(ctx: HandlerContext, event: HouseholdMember
     with the departure is settled on the movement's stream)."""
     if not event.clearance_lapsed:
         return  # eligibility's clearance will name the household with them
-    repo = movements(ctx)
-    movement = await repo.load(event.case_id, conn=ctx.conn)
-    if movement.lapse_clearance(event.person_id, datetime.now(UTC)):
-        await repo.save(movement, ctx.cause, conn=ctx.conn)
+    at = datetime.now(UTC)
+    await ctx.record_on(
+        movements(ctx), event.case_id, lambda m: m.lapse_clearance(event.person_id, at)
+    )
 
 
 async def correct_the_travellers(ctx: HandlerContext, event: HouseholdCorrected) -> None:
@@ -234,19 +232,20 @@ async def correct_the_travellers(ctx: HandlerContext, event: HouseholdCorrected)
     departure (before clearance, eligibility's clearance names the corrected household)."""
     if not event.cleared:
         return
-    repo = movements(ctx)
-    movement = await repo.load(event.case_id, conn=ctx.conn)
-    if movement.correct_travellers(event.household, datetime.now(UTC)):
-        await repo.save(movement, ctx.cause, conn=ctx.conn)
+    at = datetime.now(UTC)
+    await ctx.record_on(
+        movements(ctx), event.case_id, lambda m: m.correct_travellers(event.household, at)
+    )
 
 
 async def note_vulnerability_screening(ctx: HandlerContext, event: VulnerabilityAssessed) -> None:
     """Keep the screening's needs for an escort on the movement (opened or not yet: screening
     is done during the assessment), so the ticket requires the escorts they call for."""
-    repo = movements(ctx)
-    movement = await repo.load(event.case_id, conn=ctx.conn)
-    if movement.note_screening(event.person_id, event.needs, event.assessed_at):
-        await repo.save(movement, ctx.cause, conn=ctx.conn)
+    await ctx.record_on(
+        movements(ctx),
+        event.case_id,
+        lambda m: m.note_screening(event.person_id, event.needs, event.assessed_at),
+    )
 
 
 REACTIONS: dict[str, list[Reaction]] = reactions_table(
