@@ -105,11 +105,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def peak_rss(pid: int) -> int | None:
-    """The process's peak resident set (VmHWM), in bytes; None where /proc has no such line."""
+def peak_rss(pid: int, of: str = "VmHWM") -> int | None:
+    """The process's peak resident set (VmHWM; ``of="VmRSS"``: its present one), in bytes;
+    None where /proc has no such line."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{of}:"):
                 return int(line.split()[1]) * 1024
     except OSError:
         return None
@@ -233,6 +234,8 @@ class Result:
     per_hop: dict[str, list[float]] = field(default_factory=dict)
     reads: list[Reads] = field(default_factory=list)
     rss: dict[str, int | None] = field(default_factory=dict)
+    # Once ready, before any load: what the modules and the app take, apart from the load.
+    rss_started: dict[str, int | None] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds while lifecycles ran
     case_ids: list[str] = field(default_factory=list)
 
@@ -316,6 +319,13 @@ class Result:
                         f"{r.cpu / served * 1000:,.2f} ms",
                     )
                 )
+        for name, rss in self.rss_started.items():
+            out.append(
+                Line(
+                    f"RSS after start-up, {name} process (VmRSS once ready, before any load)",
+                    "-" if rss is None else f"{rss / MB:,.0f} MB",
+                )
+            )
         for name, rss in self.rss.items():
             out.append(
                 Line(
@@ -429,6 +439,9 @@ async def measure(
     with tempfile.TemporaryDirectory(prefix="avrr-lifecycle-") as logs:
         say(f"lifecycle: starting {', '.join(SERVICES)} as separate processes")
         async with four_processes(database_url(), kafka, Path(logs)) as stack:
+            result.rss_started = {
+                name: peak_rss(proc.process.pid, "VmRSS") for name, proc in stack.procs.items()
+            }
             # keep-alive shorter than uvicorn's 5 s: no request on a connection being closed
             limits = httpx.Limits(
                 max_connections=64, max_keepalive_connections=64, keepalive_expiry=2.0
