@@ -26,6 +26,7 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Collection,
     Iterable,
     Iterator,
     Mapping,
@@ -996,6 +997,57 @@ async def answered_in_the_readers_language(
     pt, es, en = answers
     assert pt["type"] == es["type"] == en["type"]
     return pt, es, en
+
+
+def each_refusal(refusals: Sequence[tuple[Any, ...]]) -> pytest.MarkDecorator:
+    """A service's table of refusals as one test's parametrisation, for
+    :func:`answered_in_the_readers_language`: each row's first item (the function asking
+    for the refusal) as ``refusal``, the rest (the answer's status and sentences, and what
+    the service adds) as ``answer``; the ids are the functions' names."""
+    return pytest.mark.parametrize(
+        ("refusal", "answer"),
+        [(row[0], row[1:]) for row in refusals],
+        ids=[row[0].__name__ for row in refusals],
+    )
+
+
+def each_invalid(cases: Sequence[tuple[Any, ...]], ids: Sequence[str]) -> pytest.MarkDecorator:
+    """A service's table of invalid requests as one test's parametrisation, for
+    :func:`invalid_in_the_readers_language`: each row's first item (the body) as ``body``,
+    the rest (field, code, and the reason in English, Spanish and Portuguese) as
+    ``invalid``."""
+    return pytest.mark.parametrize(
+        ("body", "invalid"), [(row[0], row[1:]) for row in cases], ids=list(ids)
+    )
+
+
+async def a_notice_as_pdf(
+    http: httpx.AsyncClient, path: str, language: str, headers: Mapping[str, str]
+) -> None:
+    """Issue 19's notices print: the one at ``path``, asked as PDF in ``language`` by
+    ``?language`` (whatever the reader's Accept-Language), is a PDF in that language."""
+    pdf = await http.get(
+        path, params={"language": language}, headers={**headers, "Accept": "application/pdf"}
+    )
+    assert pdf.status_code == 200, pdf.text
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    assert pdf.headers["content-language"] == language
+
+
+async def a_notice_kept_from(
+    http: httpx.AsyncClient,
+    path: str,
+    outsiders: Iterable[Mapping[str, str]],
+    secret: str,
+    refused: Collection[int] = (403,),
+) -> None:
+    """A notice is the person's data: staff of other offices or roles (``outsiders``: their
+    roles and offices, as user "other") are ``refused`` and read nothing of ``secret``."""
+    for outsider in outsiders:
+        denied = await http.get(path, headers={"X-AVRR-User": "other", **outsider})
+        assert denied.status_code in refused, outsider
+        assert secret not in denied.text
 
 
 async def invalid_in_the_readers_language(

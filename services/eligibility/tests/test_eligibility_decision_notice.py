@@ -29,6 +29,7 @@ from avrr_eligibility.notices import decision_notice, decision_reasons
 from avrr_eligibility.programmes import decide
 from avrr_events.notices import SUPPORTED
 from avrr_events.notices.proofs import proof
+from avrr_events.testing import a_notice_as_pdf, a_notice_kept_from
 
 PICTURES = Path("/tmp/notices/eligibility")
 # The outcome's word in each language: the notice is in it, not in English.
@@ -144,13 +145,7 @@ async def test_the_notice_route_answers_html_or_pdf_in_the_language_audited(
     assert '<html lang="pt">' in html.text
     assert "Decisão sobre o seu pedido" in html.text
 
-    chosen = await eligibility.http.get(
-        path, params={"language": "fr"}, headers={"Accept": "application/pdf"}
-    )
-    assert chosen.status_code == 200
-    assert chosen.headers["content-type"] == "application/pdf"
-    assert chosen.headers["content-language"] == "fr"
-    assert chosen.content.startswith(b"%PDF")
+    await a_notice_as_pdf(eligibility.http, path, "fr", {})
 
     refused = await eligibility.http.get(path, headers={"Accept": "application/json"})
     assert refused.status_code == 406
@@ -170,14 +165,12 @@ async def test_the_notice_route_answers_html_or_pdf_in_the_language_audited(
     )
     assert theirs.headers["content-language"] == "fr", theirs.text
 
-    for outsider in (
+    outsiders = [
         {"X-AVRR-Roles": "caseworker", "X-AVRR-Offices": "HN-TGU"},
         {"X-AVRR-Roles": "supervisor", "X-AVRR-Offices": "SV-SAL"},
         {"X-AVRR-Roles": "travel_officer", "X-AVRR-Offices": "MX-TAP"},
-    ):
-        denied = await eligibility.http.get(path, headers={"X-AVRR-User": "other", **outsider})
-        assert denied.status_code in (403, 404), outsider
-        assert "Decis" not in denied.text
+    ]
+    await a_notice_kept_from(eligibility.http, path, outsiders, "Decis", refused=(403, 404))
 
     entries = await eligibility.runtime.audit.entries(case_id="notice-1")
     reads = [e for e in entries if e.route == "GET /assessments/{case_id}/notices/decision"]

@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import httpx
-import pytest
 from eligibility_fixtures import SUPERVISOR, Eligibility
 
-from avrr_events.testing import answered_in_the_readers_language
+from avrr_events.testing import answered_in_the_readers_language, each_refusal
 
 Refusal = Callable[[Eligibility, dict[str, str]], Awaitable[httpx.Response]]
 
@@ -82,19 +81,8 @@ REFUSALS: list[tuple[Refusal, int, str, str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("refusal", "status", "english", "spanish", "portuguese"),
-    REFUSALS,
-    ids=[refusal.__name__ for refusal, *_ in REFUSALS],
-)
+@each_refusal(REFUSALS)
 async def test_a_refusal_is_worded_in_the_language_the_reader_asks_for(
-    eligibility: Eligibility,
-    refusal: Refusal,
-    status: int,
-    english: str,
-    spanish: str,
-    portuguese: str,
+    eligibility: Eligibility, refusal: Refusal, answer: tuple[int, str, str, str]
 ) -> None:
-    await answered_in_the_readers_language(
-        lambda headers: refusal(eligibility, headers), status, english, spanish, portuguese
-    )
+    await answered_in_the_readers_language(lambda headers: refusal(eligibility, headers), *answer)

@@ -16,7 +16,11 @@ from typing import Any
 import pytest
 from intake_fixtures import CASEWORKER, Intake, referral
 
-from avrr_events.testing import answered_in_the_readers_language, invalid_in_the_readers_language
+from avrr_events.testing import (
+    answered_in_the_readers_language,
+    each_invalid,
+    invalid_in_the_readers_language,
+)
 
 WITHOUT_OFFICE = {k: v for k, v in referral().items() if k != "office"}
 CITY_TOO_LONG = referral(current_location={"country": "GT", "city": "x" * 101})
@@ -70,23 +74,11 @@ def _only_error(problem: dict[str, Any]) -> dict[str, str]:
     return errors[0]
 
 
-@pytest.mark.parametrize(
-    ("body", "field", "code", "english", "spanish", "portuguese"),
-    INVALID_REFERRALS,
-    ids=["missing", "too-long", "validator-field", "validator-model"],
-)
+@each_invalid(INVALID_REFERRALS, ["missing", "too-long", "validator-field", "validator-model"])
 async def test_a_referral_that_is_not_valid_is_answered_in_the_readers_language(
-    intake: Intake,
-    body: dict[str, Any],
-    field: str,
-    code: str,
-    english: str,
-    spanish: str,
-    portuguese: str,
+    intake: Intake, body: dict[str, Any], invalid: tuple[str, str, str, str, str]
 ) -> None:
-    await invalid_in_the_readers_language(
-        lambda headers: intake.refer(body, **headers), field, code, english, spanish, portuguese
-    )
+    await invalid_in_the_readers_language(lambda headers: intake.refer(body, **headers), *invalid)
 
 
 async def test_a_value_not_among_the_allowed_ones_lists_them_as_codes(intake: Intake) -> None:

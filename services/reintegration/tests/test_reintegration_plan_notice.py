@@ -20,6 +20,7 @@ from avrr_events.notices import SUPPORTED
 from avrr_events.notices.proofs import proof
 from avrr_events.offices import load_offices
 from avrr_events.personal import ERASED_MARKER
+from avrr_events.testing import a_notice_as_pdf, a_notice_kept_from
 from avrr_reintegration.directory import load_directory
 from avrr_reintegration.notices import PlanFacts, plan_summary
 
@@ -99,20 +100,13 @@ async def test_the_plan_notice_is_given_to_the_plans_readers_audited(
         assert "O seu plano de reintegração" in html.text
         assert "Os seus direitos" in html.text and "A assistência é gratuita." in html.text
         assert "micro-business: sewing workshop" in html.text
-    pdf = await r.http.get(
-        path, params={"language": "fr"}, headers={**OFFICER, "Accept": "application/pdf"}
-    )
-    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
-    assert pdf.headers["content-language"] == "fr"
-
-    for outsider in (
+    await a_notice_as_pdf(r.http, path, "fr", OFFICER)
+    outsiders = [
         {"X-AVRR-Roles": "reintegration_officer", "X-AVRR-Offices": "HN-SPS"},
         {"X-AVRR-Roles": "travel_officer", "X-AVRR-Offices": "BR-BSB"},
         {"X-AVRR-Roles": "medical", "X-AVRR-Offices": "BR-BSB"},
-    ):
-        denied = await r.http.get(path, headers={"X-AVRR-User": "other", **outsider})
-        assert denied.status_code == 403, outsider
-        assert "sewing" not in denied.text
+    ]
+    await a_notice_kept_from(r.http, path, outsiders, "sewing")
 
     entries = await r.runtime.audit.entries(case_id="notice-1")
     reads = [e for e in entries if e.route == "GET /cases/{case_id}/notices/plan"]

@@ -11,10 +11,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-import pytest
 from reintegration_fixtures import ANSWERS_ALL, OFFICER, RunningReintegration, plan
 
-from avrr_events.testing import answered_in_the_readers_language
+from avrr_events.testing import answered_in_the_readers_language, each_refusal
 
 Refusal = Callable[[RunningReintegration, dict[str, str]], Awaitable[httpx.Response]]
 
@@ -111,19 +110,8 @@ REFUSALS: list[tuple[Refusal, int, str, str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("refusal", "status", "english", "spanish", "portuguese"),
-    REFUSALS,
-    ids=[refusal.__name__ for refusal, *_ in REFUSALS],
-)
+@each_refusal(REFUSALS)
 async def test_a_refusal_is_worded_in_the_language_the_reader_asks_for(
-    reintegration: RunningReintegration,
-    refusal: Refusal,
-    status: int,
-    english: str,
-    spanish: str,
-    portuguese: str,
+    reintegration: RunningReintegration, refusal: Refusal, answer: tuple[int, str, str, str]
 ) -> None:
-    await answered_in_the_readers_language(
-        lambda headers: refusal(reintegration, headers), status, english, spanish, portuguese
-    )
+    await answered_in_the_readers_language(lambda headers: refusal(reintegration, headers), *answer)

@@ -28,6 +28,7 @@ from travel_fixtures import (
 
 from avrr_events.notices import SUPPORTED
 from avrr_events.notices.proofs import proof
+from avrr_events.testing import a_notice_as_pdf, a_notice_kept_from
 from avrr_travel.movement import Movement
 from avrr_travel.notices import travel_instructions
 
@@ -97,19 +98,12 @@ async def test_the_meeting_point_is_recorded_with_the_ticket_and_given_in_the_no
     assert html.headers["content-language"] == "fr"
     assert "La Aurora airport, terminal 1" in html.text and "04:45" in html.text
     assert "Vos instructions de voyage" in html.text
-    pdf = await travel.http.get(
-        path, params={"language": "es"}, headers={**OFFICER, "Accept": "application/pdf"}
-    )
-    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
-    assert pdf.headers["content-language"] == "es"
-
-    for outsider in (
+    await a_notice_as_pdf(travel.http, path, "es", OFFICER)
+    outsiders = [
         {"X-AVRR-Roles": "travel_officer", "X-AVRR-Offices": "MX-TAP"},
         {"X-AVRR-Roles": "reintegration_officer", "X-AVRR-Offices": "GT-GUA"},
-    ):
-        denied = await travel.http.get(path, headers={"X-AVRR-User": "other", **outsider})
-        assert denied.status_code == 403, outsider
-        assert "Aurora" not in denied.text
+    ]
+    await a_notice_kept_from(travel.http, path, outsiders, "Aurora")
 
     entries = await travel.runtime.audit.entries(case_id="notice-1")
     route = "GET /movements/{case_id}/notices/travel-instructions"

@@ -12,10 +12,9 @@ from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 
 import httpx
-import pytest
 from travel_fixtures import MEDIC, OFFICER, Travel, ticket
 
-from avrr_events.testing import answered_in_the_readers_language
+from avrr_events.testing import answered_in_the_readers_language, each_refusal
 
 Refusal = Callable[[Travel, dict[str, str]], Awaitable[httpx.Response]]
 
@@ -129,20 +128,11 @@ REFUSALS: list[tuple[Refusal, int, str | None, str, str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("refusal", "status", "field", "english", "spanish", "portuguese"),
-    REFUSALS,
-    ids=[refusal.__name__ for refusal, *_ in REFUSALS],
-)
+@each_refusal(REFUSALS)
 async def test_a_refusal_is_worded_in_the_language_the_reader_asks_for(
-    travel: Travel,
-    refusal: Refusal,
-    status: int,
-    field: str | None,
-    english: str,
-    spanish: str,
-    portuguese: str,
+    travel: Travel, refusal: Refusal, answer: tuple[int, str | None, str, str, str]
 ) -> None:
+    status, field, english, spanish, portuguese = answer
     answers = await answered_in_the_readers_language(
         lambda headers: refusal(travel, headers), status, english, spanish, portuguese
     )

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from travel_fixtures import RECEIVING_OFFICE, Travel
 
-from avrr_events.testing import invalid_in_the_readers_language
+from avrr_events.testing import each_invalid, invalid_in_the_readers_language
 
 ARRIVAL = "/movements/case-validation-1/arrival"
 
@@ -56,25 +55,10 @@ INVALID_ARRIVALS: list[tuple[dict[str, Any], str, str, str, str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("body", "field", "code", "english", "spanish", "portuguese"),
-    INVALID_ARRIVALS,
-    ids=["missing", "too-long", "not-allowed", "unknown-office"],
-)
+@each_invalid(INVALID_ARRIVALS, ["missing", "too-long", "not-allowed", "unknown-office"])
 async def test_an_arrival_that_is_not_valid_is_answered_in_the_readers_language(
-    travel: Travel,
-    body: dict[str, Any],
-    field: str,
-    code: str,
-    english: str,
-    spanish: str,
-    portuguese: str,
+    travel: Travel, body: dict[str, Any], invalid: tuple[str, str, str, str, str]
 ) -> None:
     await invalid_in_the_readers_language(
-        lambda headers: travel.post(ARRIVAL, body, {**RECEIVING_OFFICE, **headers}),
-        field,
-        code,
-        english,
-        spanish,
-        portuguese,
+        lambda headers: travel.post(ARRIVAL, body, {**RECEIVING_OFFICE, **headers}), *invalid
     )
