@@ -70,6 +70,7 @@ from avrr_events.places import place
 from avrr_events.web.http import invalid_field
 from avrr_intake import handover, read_models
 from avrr_intake.case import Case
+from avrr_intake.consent import ConsentWithdrawn
 from avrr_intake.notices import N_, worded
 from avrr_intake.reports import report_cases, report_vulnerabilities
 from avrr_intake.timeline import CaseState, utc
@@ -440,6 +441,10 @@ class Consents:
 
     recorded: dict[str, str]
     now: dict[str, str]
+    # A withdrawal for the whole household the rows have not seen: it also covers a
+    # person with no row of the purpose (the people index forgets the principal's phone
+    # at it whether or not the principal had given that consent).
+    withdrawn_by_everyone: bool = False
 
     def given(self) -> set[str]:
         """Who consents: given in both (a consent given since shows once the read model has
@@ -449,6 +454,8 @@ class Consents:
     def withdrawn(self, person_id: str) -> bool:
         """Withdrawn in either: from the withdrawal's answer on, until the read model has
         the consent given again."""
+        if self.withdrawn_by_everyone and person_id not in self.now:
+            return True
         return "withdrawn" in (self.recorded.get(person_id), self.now.get(person_id))
 
 
@@ -494,12 +501,16 @@ async def consents_now(
     out: dict[str, Consents] = {}
     for case_id, consent_rows in by_case.items():
         recorded = {r.person_id: r.status for r in consent_rows}
-        now = recorded
+        now, everyone = recorded, False
         if not settled(case_id, recorded):
             unseen = await repo.events_after(case_id, versions[case_id])
             statuses = read_models.consent_statuses(consent_rows, unseen)
             now = {person: status for (person, of), status in statuses.items() if of == purpose}
-        out[case_id] = Consents(recorded, now)
+            everyone = any(
+                isinstance(e, ConsentWithdrawn) and e.person_id is None and e.purpose == purpose
+                for e in unseen
+            )
+        out[case_id] = Consents(recorded, now, everyone)
     return out
 
 

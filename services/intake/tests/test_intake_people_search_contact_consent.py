@@ -191,3 +191,33 @@ async def test_the_embedded_default_forgets_the_phone_at_the_withdrawal_too(
             return await found(http, PHONE) == {case_id}
 
         await eventually(by_phone, timeout=10)
+
+
+async def test_a_withdrawal_for_the_household_hides_a_principal_who_never_consented_at_once(
+    intake: Intake,
+) -> None:
+    """The index takes the principal's phone out at a withdrawal for the whole household,
+    whether or not the principal had given that consent (only another member had): a
+    search answered after the withdrawal's 2xx does not find them by it either."""
+    created = answered(
+        await intake.http.post("/referrals", json=referral(), headers=CASEWORKER), 201
+    )
+    case_id, mother = created["case_id"], _principal(created)
+    child = next(str(p["person_id"]) for p in created["household"] if p["person_id"] != mother)
+    as_guardian = {"given_by": "guardian", "representative_person_id": mother}
+    for person, purposes, by in ((mother, (), {}), (child, (CONTACT_BY_PROGRAMME,), as_guardian)):
+        given = await intake.http.post(
+            f"/cases/{case_id}/consents",
+            json=consent(person, "return_assistance_processing", *purposes, **by),
+            headers=CASEWORKER,
+        )
+        version = answered(given, 201)["version"]
+
+    async def by_phone() -> bool:
+        return await found(intake.http, PHONE) == {case_id}
+
+    await eventually(by_phone, timeout=30)
+    await intake.wait_for(case_id, version=version)
+    await withdraw(intake.http, case_id, None)
+    assert await found(intake.http, PHONE) == set()
+    assert case_id in await found(intake.http, NAME)
