@@ -45,11 +45,17 @@ def movements(ctx: HandlerContext) -> Repository[Movement]:
     return ctx.commands.repo
 
 
+async def _save_and_remember(ctx: HandlerContext, movement: Movement) -> None:
+    """Append what the movement recorded and keep its destination row in step
+    (``destinations.remember``), in the consumer's transaction."""
+    await movements(ctx).save(movement, ctx.cause, conn=ctx.conn)
+    await destinations.remember(ctx.conn, movement)
+
+
 async def open_movement(ctx: HandlerContext, event: DueDiligenceCleared) -> None:
     """Open the household's movement; hold it at once if its destination is suspended."""
     await destinations.serialise(ctx.conn, event.destination_country)
-    repo = movements(ctx)
-    movement = await repo.load(event.case_id, conn=ctx.conn)
+    movement = await movements(ctx).load(event.case_id, conn=ctx.conn)
     now = datetime.now(UTC)
     if not movement.open(event, opened_at=now):
         return
@@ -58,8 +64,7 @@ async def open_movement(ctx: HandlerContext, event: DueDiligenceCleared) -> None
     )
     if suspended is not None:
         movement.hold(suspended, now)
-    await repo.save(movement, ctx.cause, conn=ctx.conn)
-    await destinations.remember(ctx.conn, movement)
+    await _save_and_remember(ctx, movement)
 
 
 async def cancel_on_withdrawal(ctx: HandlerContext, event: CaseWithdrawn) -> None:
@@ -85,8 +90,7 @@ async def _withdraw(ctx: HandlerContext, case_id: str, reason: str, withdrawal: 
     """Cancel what is still open, and flag every ticket or departure recorded after the
     withdrawal's time: they reached travel inside its window, before this event did."""
     assert ctx.store is not None
-    repo = movements(ctx)
-    movement = await repo.load(case_id, conn=ctx.conn)
+    movement = await movements(ctx).load(case_id, conn=ctx.conn)
     if movement.ended_before_restart(withdrawal.withdrawn_at):
         return  # late news of the withdrawal that the reopened case came back from
     now = datetime.now(UTC)
@@ -94,8 +98,7 @@ async def _withdraw(ctx: HandlerContext, case_id: str, reason: str, withdrawal: 
     found = await commands_after(ctx.store, movement.stream_id, CONFLICTING, withdrawal, ctx.conn)
     movement.flag_withdrawal_conflicts(found, withdrawal, now)
     if movement.pending:
-        await repo.save(movement, ctx.cause, conn=ctx.conn)
-        await destinations.remember(ctx.conn, movement)
+        await _save_and_remember(ctx, movement)
 
 
 async def note_medical_consent(ctx: HandlerContext, event: ConsentGiven) -> None:
@@ -112,11 +115,9 @@ async def follow_closed_assessment(ctx: HandlerContext, event: AssessmentClosed)
         event.cause is None and event.reason.startswith("consent to the processing")
     )
     reason = CONSENT_WITHDRAWN_REASON if consent else f"assessment closed: {event.reason[:900]}"
-    repo = movements(ctx)
-    movement = await repo.load(event.case_id, conn=ctx.conn)
+    movement = await movements(ctx).load(event.case_id, conn=ctx.conn)
     if movement.withdraw(reason, datetime.now(UTC)):
-        await repo.save(movement, ctx.cause, conn=ctx.conn)
-        await destinations.remember(ctx.conn, movement)
+        await _save_and_remember(ctx, movement)
 
 
 async def reinstate_on_reopening(ctx: HandlerContext, event: AssessmentReopened) -> None:
@@ -124,19 +125,16 @@ async def reinstate_on_reopening(ctx: HandlerContext, event: AssessmentReopened)
     if its destination is suspended meanwhile); one it kept from opening may now open.
     The case was reopened: the movement starts over, and eligibility's new clearance opens it
     (held then if its destination is suspended)."""
-    repo = movements(ctx)
-    movement = await repo.load(event.case_id, conn=ctx.conn)
+    movement = await movements(ctx).load(event.case_id, conn=ctx.conn)
     now = datetime.now(UTC)
     if event.cause == "case_reopened":
         if movement.start_over(now):
-            await repo.save(movement, ctx.cause, conn=ctx.conn)
-            await destinations.remember(ctx.conn, movement)
+            await _save_and_remember(ctx, movement)
         return
     if not event.cleared and movement.opened is not None:
         # A person joined the household while it was paused: its clearance lapsed.
         if movement.start_over(now, CLEARANCE_LAPSED_REASON):
-            await repo.save(movement, ctx.cause, conn=ctx.conn)
-            await destinations.remember(ctx.conn, movement)
+            await _save_and_remember(ctx, movement)
         return
     if not movement.reinstate(now):
         return
@@ -147,8 +145,7 @@ async def reinstate_on_reopening(ctx: HandlerContext, event: AssessmentReopened)
         )
         if suspended is not None:
             movement.hold(suspended, now)
-    await repo.save(movement, ctx.cause, conn=ctx.conn)
-    await destinations.remember(ctx.conn, movement)
+    await _save_and_remember(ctx, movement)
 
 
 async def hold_on_suspension(ctx: HandlerContext, event: DestinationSuspended) -> None:
