@@ -254,13 +254,19 @@ class Platform:
         expect: int,
     ) -> tuple[dict[str, Any], float]:
         """POST a command; the response body and the moment the response arrived."""
-        response = await self.clients[service].post(path, json=body, headers=dict(headers))
+        sent = self.body_sent(service, path, body)
+        response = await self.clients[service].post(path, json=sent, headers=dict(headers))
         answered = time.perf_counter()
         assert response.status_code == expect, (
-            f"POST /{service}{path} {body} -> {response.status_code} {response.text}"
+            f"POST /{service}{path} {sent} -> {response.status_code} {response.text}"
         )
         payload: dict[str, Any] = response.json()
         return payload, answered
+
+    def body_sent(self, service: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The body :meth:`post` sends for ``body``: itself (a test's platform may put
+        values of its own in it)."""
+        return body
 
     async def refused(
         self, service: str, path: str, body: dict[str, Any], headers: Mapping[str, str]
@@ -475,6 +481,29 @@ async def request_return(p: Platform, case: Case) -> dict[str, Any]:
     assert assessment["programme_id"] == PROGRAMME, assessment
     assert assessment["household_size"] == 2 and assessment["unaccompanied_children"] == 0
     return assessment
+
+
+async def intake_in_phase(p: Platform, case_id: str, *phases: str) -> None:
+    """Until intake's state of the case is in one of ``phases``: the phase intake judges a
+    change of the household or the request on (409 naming it once it is too late)."""
+
+    async def shown() -> bool:
+        state = await p.get("intake", f"/cases/{case_id}/state", CASEWORKER)
+        return state.status_code == 200 and state.json().get("phase") in phases
+
+    await eventually(shown, timeout=60)
+
+
+async def refused_too_late(
+    p: Platform, case_id: str, path: str, body: dict[str, Any], *phases: str
+) -> dict[str, Any]:
+    """Once intake's state of the case is in one of ``phases``, the change POSTed to
+    ``path`` is refused with 409: the problem, which names the phase."""
+    await intake_in_phase(p, case_id, *phases)
+    late = await p.refused("intake", path, body, CASEWORKER)
+    assert late.status_code == 409, late.text
+    problem: dict[str, Any] = late.json()
+    return problem
 
 
 # ------------------------------------------------------------- eligibility --

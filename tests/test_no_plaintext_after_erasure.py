@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -489,17 +489,9 @@ class PlantingPlatform(Platform):
 
     planter: Planter = field(default_factory=lambda: Planter("Zx", NOT_PERSONAL))
 
-    async def post(
-        self,
-        service: str,
-        path: str,
-        body: dict[str, Any],
-        headers: Mapping[str, str],
-        *,
-        expect: int,
-    ) -> tuple[dict[str, Any], float]:
-        planted = self.planter.plant(service, "POST", path, body)
-        return await super().post(service, path, planted, headers, expect=expect)
+    def body_sent(self, service: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        planted: dict[str, Any] = self.planter.plant(service, "POST", path, body)
+        return planted
 
 
 def every_field_referral() -> dict[str, Any]:
