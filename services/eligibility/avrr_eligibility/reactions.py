@@ -70,7 +70,7 @@ def _repository(ctx: HandlerContext) -> Repository[Assessment]:
 
 # An Assessment's change that decides its request again: (assessment, at, decide, programmes
 # version) -> whether it recorded anything (remove_member, add_member, correct_household,
-# reopen).
+# reopen, amend).
 Change = Callable[[Assessment, datetime, Callable[[ReturnRequest], Decision], str], bool]
 
 
@@ -124,15 +124,12 @@ def build_reactions(catalogue: ProgrammeCatalogue) -> dict[str, list[Reaction]]:
             programme_hint=event.programme_hint,
             amended_at=datetime.now(UTC),
         )
-        redecide = lambda request: decide(catalogue, request)  # noqa: E731
-        await ctx.record_on(
-            _repository(ctx), event.case_id, lambda a: a.amend(amended, redecide, catalogue.version)
-        )
+        await decide_again(ctx, event.case_id, lambda a, _at, *how: a.amend(amended, *how))
 
     async def decide_again(ctx: HandlerContext, case_id: str, change: Change) -> None:
         """A change of the request (``change``: an Assessment method bound to its subject:
-        the household changed, or the assessment reopened) that decides it again with the
-        catalogue, saved when it recorded any."""
+        the household changed, the request amended, or the assessment reopened) that
+        decides it again with the catalogue, saved when it recorded any."""
         now = datetime.now(UTC)
         redecide = lambda request: decide(catalogue, request)  # noqa: E731
         await ctx.record_on(
