@@ -16,12 +16,6 @@ async def _from_intake(r: RunningReintegration, event: str, case_id: str, **data
     await r.publish("intake", f"avrr.intake.{event}", case_id, {"case_id": case_id, **data})
 
 
-async def withdraw(r: RunningReintegration, case_id: str) -> None:
-    await _from_intake(
-        r, "CaseWithdrawn", case_id, reason="changed_mind", withdrawn_at=ARRIVED.isoformat()
-    )
-
-
 async def reopen(r: RunningReintegration, case_id: str) -> None:
     await _from_intake(
         r,
@@ -39,7 +33,7 @@ async def test_a_case_withdrawn_before_its_arrival_is_decided_on_it_after_the_re
     reintegration: RunningReintegration,
 ) -> None:
     r = reintegration
-    await withdraw(r, "ro1")
+    await r.withdraw_case("ro1", ARRIVED)
     await r.events(subject="ro1", wanted=STOPPED)
     await reopen(r, "ro1")
     await r.events(subject="ro1", wanted=REOPENED)
@@ -57,7 +51,7 @@ async def test_a_case_decided_before_its_withdrawal_goes_on_after_the_reopening(
 ) -> None:
     r = reintegration
     await r.arrive("ro2")
-    await withdraw(r, "ro2")
+    await r.withdraw_case("ro2", ARRIVED)
     await r.wait_for("ro2", status="withdrawn")
     refused = await r.disburse("ro2", "10.00")
     assert refused.status_code == 422 and "withdrawn" in refused.json()["detail"]
@@ -76,9 +70,9 @@ async def test_a_withdrawal_after_the_reopening_stops_it_again(
     """Intake settles a reopening racing a withdrawal on the case's stream; whatever order it
     recorded them in reaches reintegration in that order (one partition per case)."""
     r = reintegration
-    await withdraw(r, "ro3")
+    await r.withdraw_case("ro3", ARRIVED)
     await reopen(r, "ro3")
-    await withdraw(r, "ro3")
+    await r.withdraw_case("ro3", ARRIVED)
     await r.events(subject="ro3", wanted=STOPPED, count=2)
     await r.arrive("ro3", wait=False)
     await r.taken_in("ro3", "avrr.travel.ArrivalConfirmed", 1)

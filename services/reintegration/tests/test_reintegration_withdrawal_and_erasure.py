@@ -14,20 +14,11 @@ STOPPED = "avrr.reintegration.ReintegrationStopped"
 ARRIVAL = "avrr.travel.ArrivalConfirmed"
 
 
-async def withdraw(r: RunningReintegration, case_id: str) -> None:
-    await r.publish(
-        "intake",
-        "avrr.intake.CaseWithdrawn",
-        case_id,
-        {"case_id": case_id, "reason": "changed_mind", "withdrawn_at": ARRIVED.isoformat()},
-    )
-
-
 async def test_a_withdrawn_case_records_nothing_more(reintegration: RunningReintegration) -> None:
     r = reintegration
     await r.arrive("w1")
     await r.agree_plan("w1", plan())
-    await withdraw(r, "w1")
+    await r.withdraw_case("w1", ARRIVED)
     await r.wait_for("w1", status="withdrawn")
     version = await r.stream_version("w1")
     refused = await r.disburse("w1", "10.00")
@@ -47,7 +38,7 @@ async def test_a_withdrawal_seen_before_the_arrival_means_no_decision(
     reintegration: RunningReintegration,
 ) -> None:
     r = reintegration
-    await withdraw(r, "w2")
+    await r.withdraw_case("w2", ARRIVED)
     await r.events(subject="w2", wanted=STOPPED)
     await r.arrive("w2", wait=False)
     await r.taken_in("w2", ARRIVAL, 1)
