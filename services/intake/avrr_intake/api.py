@@ -424,13 +424,12 @@ async def declared_needs(case_id: CaseId, request: Request, _principal: Authoriz
     async with runtime.db.autocommit() as conn:
         row, consent_rows = await _case_and_consents(conn, case_id)
     # As the case's stream has it now, for the reason _contact_withdrawn gives: health data
-    # is no longer decrypted from a withdrawal's answer on, not from the read model's.
-    unseen = await runtime.commands.repo.events_after(case_id, row.version)
-    withdrawn = {
-        person
-        for (person, purpose), status in read_models.consent_statuses(consent_rows, unseen).items()
-        if purpose == MEDICAL_DATA_PROCESSING and status == "withdrawn"
-    }
+    # is no longer decrypted from a withdrawal's answer on, not from the read model's; and
+    # again from a consent given since on (withdrawn now, not in either).
+    medical = await case_list.case_consents(
+        case_id, row.version, consent_rows, MEDICAL_DATA_PROCESSING, runtime.commands.repo
+    )
+    withdrawn = {person for person, status in medical.now.items() if status == "withdrawn"}
     detail = row.detail
     found: list[tuple[str, str, Any, Any]] = []
     if detail.get("declared_needs"):
@@ -1093,19 +1092,26 @@ async def _contact_withdrawn(
     flag on the case row written by the withdrawal's own transaction: the projection,
     still behind on the case (a ConsentGiven just before, the referral itself), would
     overwrite it, and closing that needs a version per row and a migration. The rule
-    is the read model's own (``read_models.consent_statuses``), so the answer does not
-    change when the read model catches up: a reopening keeps a withdrawn consent
-    withdrawn, and a corrected contact is hidden with the rest while it stands."""
+    is the read model's own (``read_models.consent_statuses``, through
+    ``case_list.case_consents``), so the answer does not change when the read model
+    catches up: a reopening keeps a withdrawn consent withdrawn, and a corrected contact
+    is hidden with the rest while it stands."""
     principal: str | None = next(
         (m["person_id"] for m in household if m.get("relationship") == "principal"), None
     )
     if principal is None:
         return False
-    contact = (principal, CONTACT_BY_PROGRAMME)
-    if read_models.consent_statuses(consent_rows, ()).get(contact) == "withdrawn":
-        return True  # (given again since: the contact shows once the read model has it)
-    unseen = await runtime.commands.repo.events_after(row.case_id, row.version)
-    return read_models.consent_statuses(consent_rows, unseen).get(contact) == "withdrawn"
+    consents = await case_list.case_consents(
+        row.case_id,
+        row.version,
+        consent_rows,
+        CONTACT_BY_PROGRAMME,
+        runtime.commands.repo,
+        # The rows say withdrawn: no probe (given again since: the contact shows once the
+        # read model has it).
+        settled=lambda recorded: recorded.get(principal) == "withdrawn",
+    )
+    return consents.withdrawn(principal, by_everyone=False)
 
 
 async def _duplicates_seen_by(

@@ -49,7 +49,6 @@ from avrr_events.commands import CommandContext, Principal
 from avrr_events.problems import Conflict, DomainRuleViolation, Forbidden
 from avrr_intake.amendment import ReturnAmendmentRefused, ReturnRequestAmended
 from avrr_intake.consent import (
-    CONTACT_BY_PROGRAMME,
     REQUIRED_FOR_RETURN,
     ConsentGiven,
     ConsentWithdrawn,
@@ -285,10 +284,6 @@ class Case(Aggregate):
         self.languages: list[str] = []
         self.people: dict[str, Person] = {}
         self.consents: set[tuple[str, Purpose]] = set()
-        # The principal withdrew their consent to be contacted and has not given it again:
-        # their contact is no search key (search.py). Unlike ``consents``, a reopening
-        # does not forget it: a withdrawal stands until the consent is given again.
-        self.contact_withdrawn = False
         self.erased = False
         self.applied = False  # a return was requested (a reopening resumes it)
         self.transfer: PendingTransfer | None = None  # the request awaiting its answer
@@ -307,10 +302,6 @@ class Case(Aggregate):
         self.referring_organisation: str | None = None
         self.current_city: Encrypted | str | None = None
 
-    def _is_principal(self, person_id: str) -> bool:
-        person = self.people.get(person_id)
-        return person is not None and person.relationship == "principal"
-
     # ------------------------------------------------------------- state --
     def when(self, event: DomainEvent) -> None:
         match event:
@@ -327,18 +318,12 @@ class Case(Aggregate):
                 self.current_city = event.current_city
             case ConsentGiven(person_id=person_id, purpose=purpose):
                 self.consents.add((person_id, purpose))
-                if purpose == CONTACT_BY_PROGRAMME and self._is_principal(person_id):
-                    self.contact_withdrawn = False
             case ConsentWithdrawn(person_id=person_id, purpose=purpose):
                 self.consents = {
                     (p, c)
                     for p, c in self.consents
                     if not (c == purpose and person_id in (p, None))
                 }
-                if purpose == CONTACT_BY_PROGRAMME and (
-                    person_id is None or self._is_principal(person_id)
-                ):
-                    self.contact_withdrawn = True
             case ReturnRequested():
                 self.status = "return_requested"
                 self.destination = _destination(event)

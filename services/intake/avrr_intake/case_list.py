@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -451,10 +452,12 @@ class Consents:
         it, so that the answer does not change when the read model catches up)."""
         return {p for p, s in self.recorded.items() if s == "given" and self.now.get(p) == s}
 
-    def withdrawn(self, person_id: str) -> bool:
+    def withdrawn(self, person_id: str, *, by_everyone: bool = True) -> bool:
         """Withdrawn in either: from the withdrawal's answer on, until the read model has
-        the consent given again."""
-        if self.withdrawn_by_everyone and person_id not in self.now:
+        the consent given again. Without ``by_everyone``, a person with no consent of the
+        purpose is never withdrawn: the case file's contact, which the read model shows
+        before and after such a withdrawal (its rows give that person none)."""
+        if by_everyone and self.withdrawn_by_everyone and person_id not in self.now:
             return True
         return "withdrawn" in (self.recorded.get(person_id), self.now.get(person_id))
 
@@ -471,8 +474,9 @@ async def consents_now(
     when the read is answered, not only as the consents read model last saw them.
 
     A withdrawal's 2xx promises that what the consent covered is hidden at once, and the
-    read model sees the withdrawal 1-3 s later. The same rule as the case file's contact
-    (``api._contact_withdrawn``): the consent rows, then the case's events after the case
+    read model sees the withdrawal 1-3 s later. The rule of every such read (the case
+    file's contact and declared needs through ``case_consents``, the consulate list, the
+    incoming list, people search): the consent rows, then the case's events after the case
     row's version (``Repository.events_after``, one prepared read that finds no row once
     the read model caught up) folded over them (``read_models.consent_statuses``). Rows and
     version come from one statement, so a read model catching up meanwhile is seen whole
@@ -498,20 +502,44 @@ async def consents_now(
         # One projection writes a case's row and its consents: one version for all of them.
         versions[row.case_id] = row.version
         by_case.setdefault(row.case_id, []).extend([row] if row.person_id is not None else [])
-    out: dict[str, Consents] = {}
-    for case_id, consent_rows in by_case.items():
-        recorded = {r.person_id: r.status for r in consent_rows}
-        now, everyone = recorded, False
-        if not settled(case_id, recorded):
-            unseen = await repo.events_after(case_id, versions[case_id])
-            statuses = read_models.consent_statuses(consent_rows, unseen)
-            now = {person: status for (person, of), status in statuses.items() if of == purpose}
-            everyone = any(
-                isinstance(e, ConsentWithdrawn) and e.person_id is None and e.purpose == purpose
-                for e in unseen
-            )
-        out[case_id] = Consents(recorded, now, everyone)
-    return out
+    return {
+        case_id: await case_consents(
+            case_id,
+            versions[case_id],
+            consent_rows,
+            purpose,
+            repo,
+            settled=functools.partial(settled, case_id),
+        )
+        for case_id, consent_rows in by_case.items()
+    }
+
+
+async def case_consents(
+    case_id: str,
+    version: int,
+    consent_rows: Iterable[Any],
+    purpose: str,
+    repo: Repository[Case],
+    *,
+    settled: Callable[[dict[str, str]], bool] = lambda _: False,
+) -> Consents:
+    """One case's consents to ``purpose`` now (the rule of ``consents_now``), from its consent
+    rows (of any purposes) read with its case row at ``version``, for a read that already
+    has both (the case file, its declared needs). ``settled(recorded)`` says the rows alone
+    decide the read: no probe of the stream."""
+    rows = [r for r in consent_rows if r.purpose == purpose]
+    recorded = {r.person_id: r.status for r in rows}
+    if settled(recorded):
+        return Consents(recorded, recorded)
+    unseen = await repo.events_after(case_id, version)
+    statuses = read_models.consent_statuses(rows, unseen)
+    now = {person: status for (person, of), status in statuses.items() if of == purpose}
+    everyone = any(
+        isinstance(e, ConsentWithdrawn) and e.person_id is None and e.purpose == purpose
+        for e in unseen
+    )
+    return Consents(recorded, now, everyone)
 
 
 async def sharing_consents(

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from avrr_events import Repository
 from avrr_events.notices.document import Notice, Section
 from avrr_events.personal import ERASED_MARKER, PersonalDataCipher
-from avrr_intake import handover, read_models
+from avrr_intake import case_list, handover, read_models
 from avrr_intake.case import Case
 from avrr_intake.timeline import timeline
 
@@ -138,30 +138,32 @@ async def travellers(
     repo: Repository[Case] | None = None,
 ) -> list[Traveller]:
     """Each case's travellers, named; with ``consented_to_share`` only those whose consent to
-    share with authorities stands and whose data exists (the consulate list). With ``repo``,
-    the consent as the case's stream has it now (its events the read model has not applied
-    yet folded over the consent rows, ``read_models.consent_statuses``): a withdrawal takes
-    the person off the list from its answer on, not once the read model has seen it."""
+    share with authorities stands and whose data exists (the consulate list), the consent as
+    the case's stream (``repo``; without it, nobody's) has it now (``case_list.consents_now``):
+    a withdrawal takes the person off the list from its answer on, not once the read model
+    has seen it."""
     removed, documents = await _travel_facts(conn, set(case_ids))
+    sharing: dict[str, set[str]] = {}
+    if consented_to_share and repo is not None:
+        # Given now (a consent given since included), not given in both as on the incoming
+        # list; every case probed, a consent given since may list someone with no row yet.
+        consents = await case_list.consents_now(
+            conn, case_ids, SHARE_WITH_AUTHORITIES, repo, settled=lambda _case, _rows: False
+        )
+        sharing = {
+            case_id: {person for person, status in c.now.items() if status == "given"}
+            for case_id, c in consents.items()
+        }
     out: list[Traveller] = []
     for case_id in case_ids:
         row = await read_models.case_row(conn, case_id)
         if row is None:
             continue
-        unseen = [] if repo is None else await repo.events_after(case_id, row.version)
-        statuses = read_models.consent_statuses(
-            await read_models.consent_rows(conn, case_id), unseen
-        )
-        sharing = {
-            person
-            for (person, purpose), status in statuses.items()
-            if purpose == SHARE_WITH_AUTHORITIES and status == "given"
-        }
         for member in row.detail.get("household", []):
             person_id = str(member.get("person_id"))
             if (case_id, person_id) in removed:
                 continue
-            if consented_to_share and person_id not in sharing:
+            if consented_to_share and person_id not in sharing.get(case_id, set()):
                 continue
             personal = await cipher.reveal(member.get("personal"))
             erased = personal == ERASED_MARKER or not isinstance(personal, dict)
