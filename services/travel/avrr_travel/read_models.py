@@ -26,6 +26,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    bindparam,
     delete,
     func,
     select,
@@ -35,8 +36,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import Database, DomainEvent, Encrypted, Envelope, Projection, transfers
 from avrr_events import tables as store_tables
+from avrr_events.adapters.prepared import PreparedRead
 from avrr_events.household import HouseholdMember
-from avrr_events.projections import case_office, case_row, case_rows_read, insert_from_event
+from avrr_events.projections import case_office, insert_from_event
 from avrr_events.tables import Json, case_entries, case_table
 from avrr_events.withdrawal import ConflictList, conflicts_table
 from avrr_travel.movement import (
@@ -455,7 +457,7 @@ def projections() -> list[Projection]:
 
 def _traveller_view(row: Any) -> dict[str, Any]:
     return {
-        **{name: row._mapping[name] for name in MEMBER_FIELDS},
+        **{name: getattr(row, name) for name in MEMBER_FIELDS},
         "travel_document": {
             "document_type": row.document_type,
             "status": (
@@ -507,16 +509,24 @@ async def _travellers_of(
     return out
 
 
-# One movement's travellers in their order, read by every movement detail.
-_TRAVELLERS = case_rows_read(travellers, travellers.c.seq)
+# One movement and its travellers in their order, in one statement: a row per traveller
+# with the movement's columns on each (one row, traveller's columns empty, for a movement
+# without travellers). The office scoping of the detail read takes its office from it too.
+_DETAIL = PreparedRead(
+    select(movements, *(c for c in travellers.c if c.key != "case_id"))
+    .select_from(movements.outerjoin(travellers, travellers.c.case_id == movements.c.case_id))
+    .where(movements.c.case_id == bindparam("case_id"))
+    .order_by(travellers.c.seq)
+)
 
 
 async def movement_detail(conn: AsyncConnection | Database, case_id: str) -> dict[str, Any] | None:
     """One movement with its travellers (document and fitness outcome, never health details)."""
-    row = await case_row(conn, movements, case_id)
-    if row is None:
+    rows = await _DETAIL.rows(conn, case_id=case_id)
+    if not rows:
         return None
-    people = [_traveller_view(r) for r in await _TRAVELLERS.rows(conn, case_id=case_id)]
+    row = rows[0]
+    people = [_traveller_view(r) for r in rows if r.person_id is not None]
     return {
         "case_id": row.case_id,
         "version": row.version,

@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import date, timedelta
 
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from travel_fixtures import OFFICER, Travel, member, ticket
+
+from avrr_travel import read_models
 
 
 async def test_bad_input_is_a_422_problem_and_writes_nothing(travel: Travel) -> None:
@@ -46,6 +50,27 @@ async def test_bad_input_is_a_422_problem_and_writes_nothing(travel: Travel) -> 
     )
     assert r.status_code == 422 and "not a traveller" in r.json()["detail"]
     assert await travel.stream_version(case) == version
+
+
+async def test_the_movement_detail_is_written_as_fastapis_encoder_writes_it(
+    travel: Travel,
+) -> None:
+    """Its dates, times, decrypted booking reference and the ticket's cost and route read
+    byte for byte as ``JSONResponse(jsonable_encoder(detail))`` writes them, though the
+    route no longer copies the detail through the encoder first."""
+    case = "case-written-as-encoded"
+    await travel.opened(case, [member("p-1", 30), member("p-2", 4)])
+    await travel.make_ready(case, ["p-1", "p-2"])
+    assert (await travel.post(f"/movements/{case}/ticket", ticket())).status_code == 200
+    assert (await travel.post(f"/movements/{case}/departure", {})).status_code == 200
+    await travel.wait_for(case, status="departed")
+    r = await travel.http.get(f"/movements/{case}", headers=OFFICER)
+    assert r.status_code == 200, r.text
+    detail = await read_models.movement_detail(travel.runtime.db, case)
+    revealed = await travel.runtime.cipher.reveal(detail)
+    assert revealed["booking"]["booking_reference"] == "AV-7Q2K9"
+    assert r.content == JSONResponse(jsonable_encoder(revealed)).body
+    assert [t["person_id"] for t in r.json()["travellers"]] == ["p-1", "p-2"]
 
 
 async def test_unknown_movement_is_404_and_anonymous_is_401(travel: Travel) -> None:

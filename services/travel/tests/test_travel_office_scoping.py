@@ -65,3 +65,31 @@ async def test_the_receiving_office_confirms_an_arrival_only_in_its_own_name(
     assert r.status_code == 200, r.text
     arrived = await travel.wait_for(case, status="arrived")
     assert arrived["arrival"]["confirmer_id"] == "HN-SPS"
+
+
+async def test_another_offices_read_of_a_movement_is_refused_and_audited_with_nothing_of_it(
+    travel: Travel,
+) -> None:
+    """The detail is read with its office in one statement: the office's officer gets it
+    with its version as ETag, another office's a 403 that shows nothing of the movement,
+    an unknown movement 404; each read is in the audit trail with its outcome."""
+    case = "case-read-elsewhere"
+    opened = await travel.opened(case, [member("p-1", 40)])
+    path = f"/movements/{case}"
+    read = await travel.http.get(path, headers=OFFICER)
+    assert read.status_code == 200
+    assert read.headers["etag"] == f'"{opened["version"]}"'
+    refused = await travel.http.get(path, headers=elsewhere(OFFICER))
+    assert refused.status_code == 403
+    assert "office that is not one of yours" in refused.json()["detail"]
+    assert "p-1" not in refused.text and "GT-GUA" not in refused.text
+    assert "etag" not in refused.headers
+    assert (await travel.http.get("/movements/case-none", headers=OFFICER)).status_code == 404
+
+    auditor = {"X-AVRR-User": "auditor-1", "X-AVRR-Roles": "auditor"}
+    trail = await travel.http.get("/audit", params={"case_id": case}, headers=auditor)
+    assert trail.status_code == 200
+    route = "GET /movements/{case_id}"
+    reads = [(e["actor"], e["outcome"]) for e in trail.json() if e["route"] == route]
+    # The last two: the ones above (waiting for the movement read it too, 404 then 200).
+    assert reads[-2:] == [("officer-1", 200), ("officer-1", 403)]
