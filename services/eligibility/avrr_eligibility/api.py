@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from avrr_eligibility import commands, notices, read_models, reasons
 from avrr_eligibility.assessment import Assessment
@@ -46,14 +46,28 @@ from avrr_events.web.notices import (
     reader_language,
 )
 from avrr_events.web.paging import CasesPage
+from avrr_events.web.responses import PlainJSONResponse, routed_to
 from avrr_events.web.service import runtime_of
 
 CASEWORK = (Role.CASEWORKER, Role.SUPERVISOR)
+_UNREAD = object()  # no assessment row read for this request yet
 
 
 async def case_offices(request: Request, case_id: str) -> frozenset[str] | None:
-    """The office of the case's assessment (None: no assessment, the route answers 404)."""
-    return await case_office(runtime_of(request).db, read_models.assessments, case_id)
+    """The office of the case's assessment (None: no assessment, the route answers 404).
+
+    For the assessment's detail (``GET /assessments/{case_id}``) the whole row is read
+    here, and kept in the request for the route: the office and the detail are then one
+    round trip, and one snapshot.
+    """
+    db = runtime_of(request).db
+    if not routed_to(request, "get_assessment"):
+        return await case_office(db, read_models.assessments, case_id)
+    row = await read_models.assessment_row(db, case_id)
+    request.state.assessment_row = row
+    if row is None:
+        return None
+    return frozenset({row.office} if row.office else ())
 
 
 POLICY = Policy(
@@ -185,7 +199,7 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
             "closed_reason": row.closed_reason,
         }
         headers = {"ETag": etag(row.version), "Content-Language": language}
-        return JSONResponse(doc, headers=headers)
+        return PlainJSONResponse(doc, headers=headers)
 
     @router.get(
         "/assessments/{case_id}/decision",
@@ -286,8 +300,11 @@ def build_router(catalogue: ProgrammeCatalogue) -> APIRouter:
 
 
 async def _row(request: Request, case_id: str, principal: Principal) -> Any:
-    # On the database: one prepared read, no connection checked out for it.
-    row = await read_models.assessment_row(runtime_of(request).db, case_id)
+    # Read by office scoping (case_offices) for the detail, unless the app's policy looks
+    # offices up another way: then here, on the database (one prepared read, no checkout).
+    row = getattr(request.state, "assessment_row", _UNREAD)
+    if row is _UNREAD:
+        row = await read_models.assessment_row(runtime_of(request).db, case_id)
     if row is None:
         raise NotFound(wording=worded(reasons.NO_ASSESSMENT, case=case_id))
     return row  # its office was checked by the policy (scope "case")

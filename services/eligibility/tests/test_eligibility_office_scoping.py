@@ -4,6 +4,8 @@ decide on it (403, nothing written); a headquarters account (office ``*``) reads
 from __future__ import annotations
 
 from eligibility_fixtures import SUPERVISOR, Eligibility, return_requested
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 
 TAPACHULA = {"X-AVRR-User": "cw-mx", "X-AVRR-Roles": "caseworker", "X-AVRR-Offices": "MX-TAP"}
 NO_OFFICE = {"X-AVRR-User": "sup-2", "X-AVRR-Roles": "supervisor", "X-AVRR-Offices": ""}
@@ -32,3 +34,38 @@ async def test_another_offices_assessment_is_neither_read_nor_decided(
     assert after.status_code == 200
     assert after.json()["version"] == before["version"]  # nothing was written
     assert (await http.get("/assessments/s-gt")).status_code == 200  # its own office's caseworker
+
+
+async def test_the_assessment_detail_is_read_with_its_office_and_refused_elsewhere_unseen(
+    eligibility: Eligibility,
+) -> None:
+    """The detail is read with its office in one statement: its office's caseworker gets it
+    (ETag the version, the bytes ``JSONResponse`` writes), another office's a 403 that
+    shows nothing of the assessment, an unknown case 404; each read is in the audit trail
+    with its outcome."""
+    case = "s-read-elsewhere"
+    await eligibility.from_intake(
+        "ReturnRequested", return_requested(case, office="GT-GUA", host="GT")
+    )
+    before = await eligibility.assessment(case)
+    http = eligibility.http
+    path = f"/assessments/{case}"
+    read = await http.get(path)
+    assert read.status_code == 200, read.text
+    assert read.headers["etag"] == f'"{before["version"]}"'
+    assert read.json()["case_id"] == case
+    assert read.content == JSONResponse(jsonable_encoder(read.json())).body
+    refused = await http.get(path, headers=TAPACHULA)
+    assert refused.status_code == 403
+    assert "office that is not one of yours" in refused.json()["detail"]
+    assert "GT-GUA" not in refused.text and '"household"' not in refused.text
+    assert "etag" not in refused.headers
+    assert (await http.get("/assessments/s-none")).status_code == 404
+
+    auditor = {"X-AVRR-User": "auditor-1", "X-AVRR-Roles": "auditor"}
+    trail = await http.get("/audit", params={"case_id": case}, headers=auditor)
+    assert trail.status_code == 200, trail.text
+    route = "GET /assessments/{case_id}"
+    reads = [(e["actor"], e["outcome"]) for e in trail.json() if e["route"] == route]
+    assert [outcome for _, outcome in reads[-2:]] == [200, 403]
+    assert reads[-1][0] == "cw-mx"

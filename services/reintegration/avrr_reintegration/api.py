@@ -37,6 +37,7 @@ from avrr_events.web.notices import (
     reader_language,
 )
 from avrr_events.web.paging import EntriesPage
+from avrr_events.web.responses import routed_to
 from avrr_events.web.service import runtime_of
 from avrr_events.web.withdrawal import add_conflicts_list
 from avrr_events.withdrawal import Resolution
@@ -63,8 +64,18 @@ READERS = (*WRITERS, Role.CASEWORKER)
 
 async def case_offices(request: Request, case_id: str) -> frozenset[str] | None:
     """The offices that work the reintegration case: its movement's, and the receiving
-    office once handed over (None: no such case, the route answers 404)."""
-    return await handover.case_offices(runtime_of(request).db, case_id)
+    office once handed over (None: no such case, the route answers 404).
+
+    For the case's detail (``GET /cases/{case_id}``) the view is read here, in the one
+    statement that also holds its offices, and kept in the request for the route: the
+    offices and the view are then one round trip, and one snapshot.
+    """
+    db = runtime_of(request).db
+    if not routed_to(request, "get_case"):
+        return await handover.case_offices(db, case_id)
+    found = await read_models.case_view_and_offices(db, handover.handovers, case_id)
+    request.state.case_view = None if found is None else found[0]
+    return None if found is None else found[1]
 
 
 WRITE = allow(*WRITERS, scope="case")
@@ -104,6 +115,8 @@ POLICY = Policy(
     },
     case_offices=case_offices,
 )
+
+_UNREAD = object()  # no case view read for this request yet
 
 router = APIRouter(tags=["reintegration"])
 
@@ -296,8 +309,12 @@ async def _read(
 
 
 async def _case_or_404(request: Request, case_id: str) -> dict[str, Any]:
-    # On the database: one prepared read, no connection checked out for it.
-    view = await read_models.case_view(runtime_of(request).db, case_id)
+    # Read by office scoping (case_offices) for the detail, unless the app's policy looks
+    # offices up another way: then here, on the database (one prepared read, no checkout).
+    kept: Any = getattr(request.state, "case_view", _UNREAD)
+    view: dict[str, Any] | None = (
+        await read_models.case_view(runtime_of(request).db, case_id) if kept is _UNREAD else kept
+    )
     if view is None:
         raise NotFound(wording=worded(NO_REINTEGRATION, case=case_id))
     return view

@@ -33,6 +33,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     delete,
     exists,
     func,
@@ -42,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from avrr_events import Database, Envelope, Projection, transfers
+from avrr_events.adapters.prepared import PreparedRead
 from avrr_events.projections import case_row, insert_from_event
 from avrr_events.tables import case_entries, case_table
 from avrr_events.withdrawal import ConflictList, conflicts_table
@@ -486,6 +488,34 @@ async def _count(conn: AsyncConnection, programme_id: str, **deltas: int) -> Non
 async def case_view(conn: AsyncConnection | Database, case_id: str) -> dict[str, Any] | None:
     row = await case_row(conn, cases, case_id)
     return None if row is None else dict(row._mapping)
+
+
+_VIEWS_WITH_OFFICES: dict[Table, PreparedRead] = {}
+
+
+async def case_view_and_offices(
+    conn: AsyncConnection | Database, handovers: Table, case_id: str
+) -> tuple[dict[str, Any], frozenset[str]] | None:
+    """The case's view and the offices that work it (its movement's and, once handed
+    over in ``handovers``, the receiving office), in one statement; None: no such case.
+
+    Office scoping of the case's detail reads it: the office checked and the view served
+    are then one round trip and one snapshot.
+    """
+    read = _VIEWS_WITH_OFFICES.get(handovers)
+    if read is None:
+        h = handovers.c
+        read = _VIEWS_WITH_OFFICES[handovers] = PreparedRead(
+            select(cases, h.receiving_office)
+            .select_from(cases.outerjoin(handovers, h.case_id == cases.c.case_id))
+            .where(cases.c.case_id == bindparam("case_id"))
+        )
+    row = await read.first(conn, case_id=case_id)
+    if row is None:
+        return None
+    view = {column.key: getattr(row, column.key) for column in cases.c}
+    offices = frozenset(office for office in (row.office, row.receiving_office) if office)
+    return view, offices
 
 
 async def _case_rows(

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from fastapi.responses import JSONResponse
 from reintegration_fixtures import ARRIVED, OFFICER, RunningReintegration, plan
 
 from avrr_events.testing import eventually
+from avrr_reintegration import read_models
+from avrr_reintegration.api import _plain
 
 PLAN = {
     "components": [c.model_dump(mode="json") for c in plan()],
@@ -55,3 +58,42 @@ async def test_an_office_outside_the_destination_country_is_handed_nothing(
     assert (await r.http.get("/cases/ho-pt", headers=lisbon)).status_code == 403
     assert (await r.post("/cases/ho-pt/plan", PLAN, lisbon)).status_code == 403
     assert (await r.http.get("/cases/ho-nowhere", headers=RECEIVER)).status_code == 403
+
+
+async def test_the_case_detail_is_read_with_its_offices_and_refused_elsewhere_unseen(
+    reintegration: RunningReintegration,
+) -> None:
+    """The detail is read with its offices in one statement: the movement's office gets it
+    (plan revealed, money as decimal strings, ETag the stream's version) as the case's view
+    is written by ``_plain``, another office a 403 that shows nothing of the case, an
+    unknown case 404; each read is in the audit trail with its outcome."""
+    r = reintegration
+    case = "ho-read-elsewhere"
+    await r.arrive(case)
+    await r.agree_plan(case, plan())
+    await r.wait_for(case, plan_total="550.00")
+    path = f"/cases/{case}"
+    read = await r.http.get(path, headers=OFFICER)
+    assert read.status_code == 200, read.text
+    version = await r.runtime.store.stream_version(f"reintegration-{case}")
+    assert read.headers["etag"] == f'"{version}"'
+    view = await read_models.case_view(r.runtime.db, case)
+    revealed = await r.runtime.cipher.reveal(view)
+    assert read.content == JSONResponse(_plain(revealed)).body
+    assert "sewing workshop" in read.text and read.json()["plan_total"] == "550.00"
+
+    lisbon = {**RECEIVER, "X-AVRR-User": "lis-officer-1", "X-AVRR-Offices": "PT-LIS"}
+    refused = await r.http.get(path, headers=lisbon)
+    assert refused.status_code == 403
+    assert "office that is not one of yours" in refused.json()["detail"]
+    assert "sewing" not in refused.text and "BR-BSB" not in refused.text
+    assert "etag" not in refused.headers
+    assert (await r.http.get("/cases/ho-none", headers=OFFICER)).status_code == 404
+
+    auditor = {"X-AVRR-User": "auditor-1", "X-AVRR-Roles": "auditor"}
+    trail = await r.http.get("/audit", params={"case_id": case}, headers=auditor)
+    assert trail.status_code == 200, trail.text
+    reads = [
+        (e["actor"], e["outcome"]) for e in trail.json() if e["route"] == "GET /cases/{case_id}"
+    ]
+    assert reads[-2:] == [("officer-1", 200), ("lis-officer-1", 403)]
