@@ -46,7 +46,7 @@ from avrr_events.web.notices import (
     notice_response,
     reader_language,
 )
-from avrr_events.web.responses import PlainJSONResponse
+from avrr_events.web.responses import PlainJSONResponse, routed_to
 from avrr_events.web.service import ServiceRuntime, runtime_of
 from avrr_events.web.withdrawal import add_conflicts_list
 from avrr_events.withdrawal import Resolution
@@ -189,7 +189,7 @@ async def case_offices(request: Request, case_id: str) -> frozenset[str] | None:
     the route: the office and the detail are then one round trip, and one snapshot.
     """
     db = runtime_of(request).db
-    if getattr(request.scope.get("route"), "endpoint", None) is not movement:
+    if not routed_to(request, "movement"):
         return await read_models.movement_offices(db, case_id)
     detail = await read_models.movement_detail(db, case_id)
     request.state.movement_detail = detail
