@@ -1073,3 +1073,28 @@ async def invalid_in_the_readers_language(
         assert answer["errors"] == [
             {"in": where, "field": field, "pointer": pointer, "reason": reason, "code": code}
         ], answer
+
+
+AUDITOR = {"X-AVRR-User": "auditor-1", "X-AVRR-Roles": "auditor"}
+
+
+async def refused_to_another_office(
+    http: httpx.AsyncClient, path: str, headers: Mapping[str, str], *, unseen: Iterable[str]
+) -> None:
+    """``path`` read by another office's principal (``headers``): 403 with the office
+    scoping's problem, no ETag, and none of ``unseen`` (the case's own data) in the body.
+
+    A detail read that reads office and detail in one statement holds the case before it
+    knows the reader may have it: this is what proves nothing of it is sent."""
+    refused = await http.get(path, headers=dict(headers))
+    assert refused.status_code == 403, refused.text
+    assert "office that is not one of yours" in refused.json()["detail"]
+    assert [s for s in unseen if s in refused.text] == []
+    assert "etag" not in refused.headers
+
+
+async def audited_reads(http: httpx.AsyncClient, case_id: str, route: str) -> list[tuple[str, int]]:
+    """(actor, outcome) of each entry of ``route`` in the case's audit trail, oldest first."""
+    trail = await http.get("/audit", params={"case_id": case_id}, headers=AUDITOR)
+    assert trail.status_code == 200, trail.text
+    return [(e["actor"], e["outcome"]) for e in trail.json() if e["route"] == route]

@@ -8,7 +8,7 @@ from datetime import timedelta
 from fastapi.responses import JSONResponse
 from reintegration_fixtures import ARRIVED, OFFICER, RunningReintegration, plan
 
-from avrr_events.testing import eventually
+from avrr_events.testing import audited_reads, eventually, refused_to_another_office
 from avrr_reintegration import read_models
 from avrr_reintegration.api import _plain
 
@@ -83,17 +83,8 @@ async def test_the_case_detail_is_read_with_its_offices_and_refused_elsewhere_un
     assert "sewing workshop" in read.text and read.json()["plan_total"] == "550.00"
 
     lisbon = {**RECEIVER, "X-AVRR-User": "lis-officer-1", "X-AVRR-Offices": "PT-LIS"}
-    refused = await r.http.get(path, headers=lisbon)
-    assert refused.status_code == 403
-    assert "office that is not one of yours" in refused.json()["detail"]
-    assert "sewing" not in refused.text and "BR-BSB" not in refused.text
-    assert "etag" not in refused.headers
+    await refused_to_another_office(r.http, path, lisbon, unseen=["sewing", "BR-BSB"])
     assert (await r.http.get("/cases/ho-none", headers=OFFICER)).status_code == 404
 
-    auditor = {"X-AVRR-User": "auditor-1", "X-AVRR-Roles": "auditor"}
-    trail = await r.http.get("/audit", params={"case_id": case}, headers=auditor)
-    assert trail.status_code == 200, trail.text
-    reads = [
-        (e["actor"], e["outcome"]) for e in trail.json() if e["route"] == "GET /cases/{case_id}"
-    ]
+    reads = await audited_reads(r.http, case, "GET /cases/{case_id}")
     assert reads[-2:] == [("officer-1", 200), ("lis-officer-1", 403)]
